@@ -1,0 +1,37 @@
+"""The one place evpipe asks what time it is.
+
+`EVPIPE_NOW` (an ISO date or datetime) pins the clock: tests, snapshots and demos use it so that
+screens and figures are reproducible. Times are the machine's local wall-clock time, naive; a
+sales team shares one office server and one time zone.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+
+_fixed: datetime | None = None
+
+
+def set_fixed(moment: datetime | None) -> None:
+    """Pin the clock (tests) or release it (None)."""
+    global _fixed
+    _fixed = moment
+
+
+def now() -> datetime:
+    if _fixed is not None:
+        return _fixed
+    pinned = os.environ.get("EVPIPE_NOW")
+    if pinned:
+        value = datetime.fromisoformat(pinned)
+        return value.replace(tzinfo=None)
+    return datetime.now().replace(microsecond=0)
+
+
+def today() -> date:
+    return now().date()
+
+
+def this_month() -> str:
+    return today().strftime("%Y-%m")

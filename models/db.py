@@ -1,0 +1,80 @@
+"""The engine factory and the schema upgrade. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from models.locations import ensure_private_file, sqlite_path
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest migration. A test checks it against Alembic's own head.
+HEAD = "0001"
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for `url`. For SQLite: foreign keys on, WAL, a busy timeout, and write
+    transactions that take the write lock at BEGIN (BEGIN IMMEDIATE) so that two sessions
+    writing at once wait for each other instead of failing half-way."""
+    path = sqlite_path(url)
+    if path is not None and create:
+        ensure_private_file(path)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            if conn.get_execution_options().get("sqlite_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, for a transaction that will write."""
+    return engine.execution_options(sqlite_write=True)
+
+
+def alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to head. Returns True when the database was new (had no schema)."""
+    revision = current_revision(engine)
+    if revision == HEAD:
+        return False
+    from alembic import command
+
+    with writer(engine).begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return revision is None

@@ -1,0 +1,164 @@
+"""The tables. Alembic owns the schema (see models/migrations); these classes describe it.
+
+Money is integer cents (`*_cents`), probabilities integer basis points of a percent (`*_bp`),
+expected value integer micros (`*_micros` = cents x bp). See models/values.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+STAGE_KINDS = ("open", "won", "lost")
+
+
+class Stage(SQLModel, table=True):
+    __tablename__ = "stage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80)
+    position: int
+    probability_bp: int
+    kind: str = Field(default="open", max_length=8)
+    stale_days: int = Field(default=14)
+    archived: bool = Field(default=False)
+
+
+class Prospect(SQLModel, table=True):
+    __tablename__ = "prospect"
+    __table_args__ = (
+        Index("ix_prospect_live_stage", "deleted_at", "stage_id"),
+        Index("ix_prospect_month", "expected_month"),
+        Index("ix_prospect_owner", "owner"),
+        Index("ix_prospect_follow_up", "next_follow_up"),
+        Index("ix_prospect_external", "source", "external_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    company: str = Field(default="", max_length=200)
+    contact_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=80)
+    notes: str = Field(default="", sa_type=Text)
+    custom_json: str = Field(default="{}", sa_type=Text)
+    value_cents: int = Field(sa_type=BigInteger)
+    stage_id: int = Field(foreign_key="stage.id")
+    expected_month: str | None = Field(default=None, max_length=7)
+    next_follow_up: date | None = None
+    owner: str = Field(default="", max_length=80)
+    created_at: datetime = Field(sa_type=DateTime)
+    updated_at: datetime = Field(sa_type=DateTime)
+    last_touch_at: datetime = Field(sa_type=DateTime)
+    closed_on: date | None = None
+    lost_reason: str | None = Field(default=None, max_length=500)
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime)
+    needs_review: bool = Field(default=False)
+    source: str | None = Field(default=None, max_length=200)
+    external_key: str | None = Field(default=None, max_length=200)
+    version: int = Field(default=1)
+
+
+class Activity(SQLModel, table=True):
+    """A contact point: a dated call, email, meeting or note."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_prospect", "prospect_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prospect_id: int = Field(foreign_key="prospect.id")
+    occurred_at: datetime = Field(sa_type=DateTime)
+    kind: str = Field(default="note", max_length=20)
+    text: str = Field(default="", sa_type=Text)
+    who: str = Field(default="", max_length=80)
+    created_at: datetime = Field(sa_type=DateTime)
+    voided_at: datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class ChangeEvent(SQLModel, table=True):
+    """The journal: one row per change a user made, with its exact effect on the KPIs.
+
+    `category` names the term of the EV bridge the change belongs to (new, advance, win, regress,
+    lose, reopen, edit, prob, delete, ladder). `payload` holds what undo needs to reverse it.
+    Rows are never edited except to mark them undone.
+    """
+
+    __tablename__ = "change_event"
+    __table_args__ = (
+        Index("ix_change_event_at", "at"),
+        Index("ix_change_event_prospect", "prospect_id"),
+        Index("ix_change_event_who", "who", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=DateTime)
+    who: str = Field(default="", max_length=80)
+    action: str = Field(max_length=20)
+    category: str = Field(max_length=20)
+    prospect_id: int | None = Field(default=None, foreign_key="prospect.id")
+    stage_id: int | None = Field(default=None, foreign_key="stage.id")
+    d_count: int = Field(default=0)
+    d_tv_cents: int = Field(default=0, sa_type=BigInteger)
+    d_ev_micros: int = Field(default=0, sa_type=BigInteger)
+    summary: str = Field(default="", max_length=500)
+    payload: str = Field(default="{}", sa_type=Text)
+    undoes_id: int | None = Field(default=None, foreign_key="change_event.id")
+    undone_by_id: int | None = Field(default=None, foreign_key="change_event.id")
+
+
+class StageChange(SQLModel, table=True):
+    """History: one prospect moving from one stage to another (or created on one)."""
+
+    __tablename__ = "stage_change"
+    __table_args__ = (
+        Index("ix_stage_change_prospect", "prospect_id", "changed_at"),
+        Index("ix_stage_change_at", "changed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prospect_id: int = Field(foreign_key="prospect.id")
+    changed_at: datetime = Field(sa_type=DateTime)
+    who: str = Field(default="", max_length=80)
+    from_stage_id: int | None = Field(default=None, foreign_key="stage.id")
+    to_stage_id: int = Field(foreign_key="stage.id")
+    value_cents: int = Field(sa_type=BigInteger)
+    from_probability_bp: int | None = None
+    to_probability_bp: int
+    reason: str | None = Field(default=None, max_length=500)
+    event_id: int | None = Field(default=None, foreign_key="change_event.id")
+
+
+class KpiSnapshot(SQLModel, table=True):
+    """The KPIs of one scope on one day (the latest reading of that day)."""
+
+    __tablename__ = "kpi_snapshot"
+    __table_args__ = (UniqueConstraint("scope", "taken_on", name="uq_kpi_snapshot_scope_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=120)
+    taken_on: date
+    taken_at: datetime = Field(sa_type=DateTime)
+    count: int
+    tv_cents: int = Field(sa_type=BigInteger)
+    ev_micros: int = Field(sa_type=BigInteger)
+
+
+class KpiSnapshotMonth(SQLModel, table=True):
+    """The per-month forecast inside one snapshot."""
+
+    __tablename__ = "kpi_snapshot_month"
+
+    snapshot_id: int = Field(foreign_key="kpi_snapshot.id", primary_key=True)
+    month: str = Field(max_length=7, primary_key=True)
+    count: int
+    tv_cents: int = Field(sa_type=BigInteger)
+    ev_micros: int = Field(sa_type=BigInteger)
+
+
+class Setting(SQLModel, table=True):
+    __tablename__ = "setting"
+
+    key: str = Field(primary_key=True, max_length=80)
+    value: str = Field(default="", sa_type=Text)

@@ -1,0 +1,283 @@
+"""Exact money and probabilities, and the parsing of what people type.
+
+Money is stored as integer cents. Probabilities are stored as integer basis points of a percent
+(hundredths of a percent: 25% is 2500, 12.5% is 1250), so that value x probability is an exact
+integer in *micros* (millionths of the currency unit): ``ev_micros = value_cents * probability_bp``.
+Nothing here ever goes through a float.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from models.errors import DomainError
+
+#: Largest value a prospect can carry: 10 billion less a cent. Keeps every SQL sum inside 64 bits.
+MAX_VALUE_CENTS = 999_999_999_999
+BP_PER_PERCENT = 100
+FULL_BP = 100 * BP_PER_PERCENT  # 100 %
+MICROS_PER_CENT = FULL_BP  # value_cents * bp  -> micros
+CENT = Decimal("0.01")
+
+_CURRENCY = "$€£¥₹"
+_MONEY_PLAIN = re.compile(r"^\d+(\.\d{1,2})?$")
+_MONEY_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
+_MONEY_SPACED = re.compile(r"^\d{1,3}([ '_\u00a0\u202f]\d{3})+(\.\d{1,2})?$")
+
+
+def parse_money(text: object, *, field: str = "value") -> int:
+    """Parse a money amount as typed ('9500', '9,500.00', '$9 500', 'NZ$12,000') into cents."""
+    if isinstance(text, bool):
+        raise DomainError(f"{field}: expected an amount such as 9500 or 9,500.00", field=field)
+    if isinstance(text, int):
+        raw = str(text)
+    elif isinstance(text, Decimal):
+        raw = format(text, "f")
+    else:
+        raw = str(text if text is not None else "").strip()
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
+    if not raw:
+        raise DomainError(f"{field}: an amount is required, such as 9500 or 9,500.00", field=field)
+    s = raw
+    if s.startswith("-") or s.startswith("(") or "-" in s.lstrip(_CURRENCY + " "):
+        raise DomainError(f"{field}: {shown!r} is negative; a value must be 0 or more", field=field)
+    # Leading currency code or sign: NZ$, US$, $, €, NZD ...
+    s = re.sub(r"^[A-Za-z]{0,3}\s*[" + _CURRENCY + r"]?\s*", "", s) if not s[:1].isdigit() else s
+    s = re.sub(r"\s*(?:[" + _CURRENCY + r"]|[A-Za-z]{3})$", "", s)
+    s = s.strip()
+    if _MONEY_PLAIN.match(s):
+        digits = s
+    elif _MONEY_GROUPED.match(s):
+        digits = s.replace(",", "")
+    elif _MONEY_SPACED.match(s):
+        digits = re.sub(r"[ '_\u00a0\u202f]", "", s)
+    else:
+        raise DomainError(
+            f"{field}: {shown!r} is not an amount; type digits with an optional thousands "
+            "separator and up to 2 decimals, such as 9500, 9,500.00 or $9 500",
+            field=field,
+        )
+    try:
+        cents = int((Decimal(digits) * 100).to_integral_exact())
+    except InvalidOperation:  # pragma: no cover - the regexes above admit only digits
+        raise DomainError(f"{field}: {shown!r} is not an amount", field=field) from None
+    if cents > MAX_VALUE_CENTS:
+        raise DomainError(
+            f"{field}: {shown!r} is too large; the most a prospect can be worth is "
+            f"{format_money(MAX_VALUE_CENTS)}",
+            field=field,
+        )
+    return cents
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def micros_to_decimal(micros: int) -> Decimal:
+    """EV micros to money, rounded half-up to the cent (the only rounding evpipe does)."""
+    return (Decimal(micros) / 1_000_000).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def micros_to_cents(micros: int) -> int:
+    return int(micros_to_decimal(micros) * 100)
+
+
+def money_str(amount: int | Decimal, *, micros: bool = False) -> str:
+    """Plain decimal string for JSON and files: '9500.00'."""
+    value = micros_to_decimal(amount) if micros else cents_to_decimal(int(amount))
+    return format(value, "f")
+
+
+def format_money(amount: int, *, micros: bool = False, signed: bool = False, decimals: bool = True) -> str:
+    """Human money: '9,500.00' (or '9,500' without decimals, '+1,500' when signed)."""
+    value = micros_to_decimal(amount) if micros else cents_to_decimal(amount)
+    if not decimals:
+        value = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        text = f"{abs(value):,.0f}"
+    else:
+        text = f"{abs(value):,.2f}"
+    if value < 0:
+        return "-" + text
+    return ("+" + text) if signed else text
+
+
+def parse_probability(text: object, *, field: str = "probability") -> int:
+    """A percentage 0-100 with up to two decimals ('25', '25%', '12.5') -> basis points."""
+    raw = str(text if text is not None else "").strip()
+    shown = raw if len(raw) <= 20 else raw[:17] + "..."
+    s = raw.rstrip("%").strip()
+    if not re.match(r"^-?\d+(\.\d{1,2})?$", s):
+        raise DomainError(
+            f"{field}: {shown!r} is not a percentage; type a number from 0 to 100, "
+            "such as 25 or 12.5",
+            field=field,
+        )
+    value = Decimal(s)
+    if value < 0 or value > 100:
+        raise DomainError(
+            f"{field}: {shown}% is outside 0-100; a probability is a percentage from 0 to 100",
+            field=field,
+        )
+    return int(value * BP_PER_PERCENT)
+
+
+def bp_to_ratio(bp: int) -> float:
+    """Basis points to a 0..1 number, for JSON output only."""
+    return bp / FULL_BP
+
+
+def format_percent(bp: int) -> str:
+    value = Decimal(bp) / BP_PER_PERCENT
+    if value == value.to_integral():
+        return f"{value:.0f}%"
+    return f"{value.normalize():f}%"
+
+
+def ratio(ev_micros: int, tv_cents: int) -> Decimal | None:
+    """EV/TV as an exact-ish Decimal in 0..1, or None when TV is 0."""
+    if tv_cents == 0:
+        return None
+    return Decimal(ev_micros) / (Decimal(tv_cents) * MICROS_PER_CENT)
+
+
+# ---------------------------------------------------------------- months and dates
+
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+
+
+def _month_word(word: str) -> int | None:
+    return _MONTHS.get(word.lower().rstrip("."))
+
+
+def parse_month(text: object, *, today: date | None = None, field: str = "month") -> str:
+    """Accept '2027-01', '2027/1', '01/2027', 'jan 2027', 'January 2027', 'jan' (the next January,
+    or this one if it is January now) and return 'YYYY-MM'."""
+    from models import clock
+
+    raw = str(text if text is not None else "").strip()
+    shown = raw if len(raw) <= 30 else raw[:27] + "..."
+    hint = "type it as 2027-01, jan 2027 or jan"
+    if not raw:
+        raise DomainError(f"{field}: a month is required; {hint}", field=field)
+    today = today or clock.today()
+    year: int | None = None
+    month: int | None = None
+    if m := re.fullmatch(r"(\d{4})[-/.](\d{1,2})", raw):
+        year, month = int(m[1]), int(m[2])
+    elif m := re.fullmatch(r"(\d{1,2})[-/.](\d{4})", raw):
+        month, year = int(m[1]), int(m[2])
+    elif m := re.fullmatch(r"([A-Za-z]+\.?)[\s,'-]*(\d{4}|\d{2})?", raw):
+        month = _month_word(m[1])
+        if month is None:
+            raise DomainError(f"{field}: {shown!r} is not a month; {hint}", field=field)
+        if m[2]:
+            year = int(m[2]) + (2000 if len(m[2]) == 2 else 0)
+        else:
+            year = today.year if month >= today.month else today.year + 1
+    else:
+        raise DomainError(f"{field}: {shown!r} is not a month; {hint}", field=field)
+    if not 1 <= month <= 12:
+        raise DomainError(f"{field}: {shown!r} has no month {month}; months run 01-12; {hint}", field=field)
+    if not 1900 <= year <= 9999:
+        raise DomainError(f"{field}: {shown!r} has an unlikely year {year}; {hint}", field=field)
+    return f"{year:04d}-{month:02d}"
+
+
+def month_add(month: str, delta: int) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    index = year * 12 + (mon - 1) + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_label(month: str | None) -> str:
+    if not month:
+        return ""
+    return f"{calendar.month_abbr[int(month[5:7])]} {month[:4]}"
+
+
+_WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
+_WEEKDAYS.update({name.lower(): i for i, name in enumerate(calendar.day_abbr)})
+
+
+def _checked_date(year: int, month: int, day: int, shown: str, field: str) -> date:
+    if not 1 <= month <= 12:
+        raise DomainError(f"{field}: {shown!r} has no month {month}; months run 1-12", field=field)
+    last = calendar.monthrange(year, month)[1] if 1 <= year <= 9999 else 31
+    if not 1 <= day <= last:
+        raise DomainError(
+            f"{field}: {shown!r} is not a date: {calendar.month_name[month]} {year} has {last} days",
+            field=field,
+        )
+    return date(year, month, day)
+
+
+def parse_date(text: object, *, today: date | None = None, field: str = "date", dayfirst: bool = True) -> date:
+    """Accept '2027-01-15', '15/01/2027' (day first, as in NZ/UK/AU), '15 jan 2027', 'jan 15',
+    'today', 'tomorrow', '+3d', '2w', 'fri' (the next Friday)."""
+    from models import clock
+
+    raw = str(text if text is not None else "").strip()
+    shown = raw if len(raw) <= 30 else raw[:27] + "..."
+    hint = "type 2027-01-15, 15/01/2027, 15 jan, today, tomorrow, +3d, 2w or fri"
+    if not raw:
+        raise DomainError(f"{field}: a date is required; {hint}", field=field)
+    today = today or clock.today()
+    low = raw.lower()
+    if low == "today":
+        return today
+    if low in ("tomorrow", "tmrw", "tom"):
+        return today + timedelta(days=1)
+    if m := re.fullmatch(r"\+?(\d{1,3})\s*([dw])", low):
+        n = int(m[1]) * (7 if m[2] == "w" else 1)
+        return today + timedelta(days=n)
+    if low in _WEEKDAYS:
+        ahead = (_WEEKDAYS[low] - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead)
+    if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", raw):
+        return _checked_date(int(m[1]), int(m[2]), int(m[3]), shown, field)
+    if m := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})", raw):
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        y += 2000 if len(m[3]) == 2 else 0
+        day, month = (a, b) if dayfirst else (b, a)
+        return _checked_date(y, month, day, shown, field)
+    if m := re.fullmatch(r"(\d{1,2})\s*([A-Za-z]+\.?),?\s*(\d{4})?", raw):
+        month = _month_word(m[2])
+        if month is not None:
+            year = int(m[3]) if m[3] else today.year
+            result = _checked_date(year, month, int(m[1]), shown, field)
+            if not m[3] and result < today:
+                result = _checked_date(year + 1, month, int(m[1]), shown, field)
+            return result
+    if m := re.fullmatch(r"([A-Za-z]+\.?)\s*(\d{1,2}),?\s*(\d{4})?", raw):
+        month = _month_word(m[1])
+        if month is not None:
+            year = int(m[3]) if m[3] else today.year
+            result = _checked_date(year, month, int(m[2]), shown, field)
+            if not m[3] and result < today:
+                result = _checked_date(year + 1, month, int(m[2]), shown, field)
+            return result
+    raise DomainError(f"{field}: {shown!r} is not a date; {hint}", field=field)
+
+
+def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
+    """Trim user text, drop control characters and escape sequences, enforce a length."""
+    text = "" if value is None else str(value)
+    text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences
+    text = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", text)  # OSC sequences
+    keep_newlines = max_len > 500
+    text = "".join(
+        ch for ch in text if ch == "\n" and keep_newlines or ch == "\t" or (ch >= " " and ch != "\x7f")
+        and not (0x80 <= ord(ch) < 0xA0)
+    )
+    text = text.replace("\t", " ").strip()
+    if required and not text:
+        raise DomainError(f"{field}: cannot be empty", field=field)
+    if len(text) > max_len:
+        raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
+    return text
