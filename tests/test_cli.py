@@ -1,0 +1,187 @@
+"""The command line, run as a user runs it: a real `evpipe` process per command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+EVPIPE = [sys.executable, "-m", "tui.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Ran:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(db: Path, *args: str, ok: bool = True) -> Ran:
+    """`evpipe --db DB ARGS...` in-process (Click's runner), as fast as a test can go."""
+    from click.testing import CliRunner
+
+    from tui.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
+    proc = Ran(result.exit_code, result.stdout, result.stderr)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def kpi(db: Path, *args: str) -> dict:
+    return json.loads(run(db, "kpi", "--json", *args).stdout)
+
+
+def test_real_process_exit_code_and_stderr(tmp_path):
+    """One real process, to prove the console entry point's exit code and streams."""
+    proc = subprocess.run([*EVPIPE, "--db", str(tmp_path / "x.db"), "add", "X", "--value", "abc"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("evpipe: value: 'abc' is not an amount")
+
+
+def test_worked_example_through_the_cli(tmp_path):
+    db = tmp_path / "w.db"
+    run(db, "stages", "add", "Deposit paid 2", "80")  # creates the database with the default ladder
+    # Reshape the default ladder into DOMAIN.md's: remove Date held, set the probabilities.
+    run(db, "stages", "remove", "Date held")
+    run(db, "stages", "remove", "Deposit paid")
+    run(db, "stages", "rename", "Deposit paid 2", "Deposit paid")
+    names = [s["name"] for s in json.loads(run(db, "stages", "--json").stdout)]
+    assert names == ["Suspect", "Enquiry", "Quote sent", "Deposit paid", "Won", "Lost"]
+    for name, value, stage in [("A", "10,000", "Quote sent"), ("B", "4000", "Suspect"), ("C", "6000", "Deposit paid"),
+                               ("D", "2000", "Won"), ("E", "5000", "Enquiry")]:
+        run(db, "add", name, "--value", value, "--stage", stage)
+    run(db, "move", "E", "lost", "--reason", "chose a bus")
+    data = kpi(db)
+    assert data["tv"] == "22000.00"
+    assert data["ev"] == "9500.00"
+    assert data["ev_tv"] == pytest.approx(0.4318, abs=5e-5)
+    assert data["count"] == 4
+
+
+def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_computation(tmp_path):
+    db = tmp_path / "p.db"
+    entries = [("Harbour Events", "9,500", "Quote sent", "2027-01"), ("Kiwi Kids [Charity]", "2,345.67", "Suspect", "jan 2027"),
+               ("Smith & Ngata", "18000", "Date held", "2027-03"), ("Café Réunion", "4,999.99", "Enquiry", "2026-12"),
+               ("Big shuttle", "45000", "Deposit paid", "2027-02")]
+    for name, value, stage, month in entries:
+        run(db, "add", name, "--value", value, "--stage", stage, "--month", month)
+    run(db, "move", "Harbour Events", "next")
+    run(db, "move", "Café Réunion", "won")
+    run(db, "move", "Smith & Ngata", "lost", "--reason", "date clash")
+    run(db, "stages", "set", "Suspect", "7.5")
+    p = {"Suspect": Decimal("0.075"), "Enquiry": Decimal("0.10"), "Quote sent": Decimal("0.25"),
+         "Date held": Decimal("0.50"), "Deposit paid": Decimal("0.80"), "Won": Decimal(1)}
+    state = {"Harbour Events": (Decimal("9500"), "Date held"), "Kiwi Kids [Charity]": (Decimal("2345.67"), "Suspect"),
+             "Café Réunion": (Decimal("4999.99"), "Won"), "Big shuttle": (Decimal("45000"), "Deposit paid")}
+    tv = sum(v for v, _ in state.values())
+    ev = sum(v * p[s] for v, s in state.values()).quantize(Decimal("0.01"))
+    data = kpi(db)
+    assert Decimal(data["tv"]) == tv and Decimal(data["ev"]) == ev
+    rows = json.loads(run(db, "list", "--json").stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert set(by_name) == set(state) | {"Smith & Ngata"}
+    assert by_name["Kiwi Kids [Charity]"]["ev"] == "175.93"  # 2345.67 x 7.5 % = 175.92525
+    assert by_name["Kiwi Kids [Charity]"]["month"] == "2027-01"
+    for key in ("id", "name", "stage", "value", "ev", "month", "owner"):
+        assert key in rows[0]
+    jan = kpi(db, "--from", "2027-01", "--to", "2027-01")
+    assert Decimal(jan["tv"]) == Decimal("9500") + Decimal("2345.67")
+    stages = json.loads(run(db, "stages", "--json").stdout)
+    assert {"name": "Suspect", "position": 1, "probability": 0.075, "kind": "open"}.items() <= stages[0].items()
+    assert [s["kind"] for s in stages][-2:] == ["won", "lost"]
+    by_owner = kpi(db, "--by", "owner")
+    assert by_owner["rows"][0]["owner"] == "tester" and by_owner["rows"][0]["tv"] == data["tv"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "X", "--value", "-5"], "negative"),
+        (["add", "X", "--value", "abc"], "not an amount"),
+        (["add", "X", "--value", "10", "--stage", "Nowhere"], "'Nowhere' is not on the ladder"),
+        (["add", "X", "--value", "10", "--month", "2027-13"], "no month 13"),
+        (["add", "", "--value", "10"], "name: cannot be empty"),
+        (["stages", "set", "Enquiry", "150"], "outside 0-100"),
+        (["stages", "set", "Nowhere", "10"], "not on the ladder"),
+        (["move", "Ghost", "next"], "no prospect is named 'Ghost'"),
+        (["move", "Keep", "Nowhere"], "not on the ladder"),
+        (["kpi", "--from", "2027-13"], "no month 13"),
+        (["follow", "Keep", "31/02/2027"], "February 2027 has 28 days"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(tmp_path, args, message):
+    db = tmp_path / "b.db"
+    run(db, "add", "Keep", "--value", "1000", "--stage", "Enquiry")
+    before_list = run(db, "list", "--json").stdout
+    before_stages = run(db, "stages", "--json").stdout
+    proc = run(db, *args, ok=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert proc.stderr.startswith("evpipe: ")
+    assert "Traceback" not in proc.stderr
+    assert run(db, "list", "--json").stdout == before_list
+    assert run(db, "stages", "--json").stdout == before_stages
+
+
+def test_undo_through_the_cli(tmp_path):
+    db = tmp_path / "u.db"
+    run(db, "add", "A", "--value", "10000", "--stage", "Quote sent")
+    before = kpi(db)
+    out = run(db, "move", "A", "next").stdout
+    assert "Quote sent -> Date held, EV +2,500" in out
+    assert kpi(db)["ev"] == "5000.00"
+    assert "undo" in run(db, "undo").stdout
+    assert kpi(db) == before
+    run(db, "undo")  # the add
+    assert kpi(db)["count"] == 0
+    proc = run(db, "undo", ok=False)
+    assert proc.returncode == 1 and "no change left to undo" in proc.stderr
+
+
+def test_seed_loads_the_demo_and_refuses_a_second_time(tmp_path):
+    db = tmp_path / "d.db"
+    assert "40 prospects" in run(db, "seed").stdout
+    data = kpi(db)
+    assert data["count"] == 37  # 40 less the 3 lost
+    proc = run(db, "seed", ok=False)
+    assert proc.returncode == 1 and "has prospects already" in proc.stderr
+    rows = json.loads(run(db, "list", "--json").stdout)
+    names = {r["name"] for r in rows}
+    assert any("[" in n for n in names) and any("&" in n for n in names) and any("é" in n for n in names)
+    won = [r for r in rows if r["kind"] == "won"]
+    lost = [r for r in rows if r["kind"] == "lost"]
+    assert len(won) == 5 and len(lost) == 3
+
+
+def test_demo_months_are_relative_to_today(tmp_path, monkeypatch):
+    db1, db2 = tmp_path / "1.db", tmp_path / "2.db"
+    run(db1, "seed")
+    monkeypatch.setenv("EVPIPE_NOW", "2027-06-10T09:00:00")
+    run(db2, "seed")
+    m1 = sorted(r["month"] for r in json.loads(run(db1, "list", "--json").stdout) if r["kind"] == "open")
+    m2 = sorted(r["month"] for r in json.loads(run(db2, "list", "--json").stdout) if r["kind"] == "open")
+    assert m1[0] >= "2026-11" and m2[0] >= "2027-06"
+    assert len(m1) == len(m2)
+
+
+def test_env_var_selects_the_database(tmp_path):
+    db = tmp_path / "env.db"
+    env = dict(os.environ, EVPIPE_DB=str(db))
+    subprocess.run([*EVPIPE, "add", "Via env", "--value", "5"], check=True, env=env, cwd=ROOT, capture_output=True)
+    assert kpi(db)["tv"] == "5.00"
+
+
+def test_default_database_lives_in_the_data_directory_and_is_private(tmp_path):
+    proc = subprocess.run([*EVPIPE, "add", "Default", "--value", "5"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    path = Path(os.environ["XDG_DATA_HOME"]) / "evpipe" / "evpipe.db"
+    assert path.exists()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,57 @@
+"""Alembic owns the schema: a fresh database upgrades to head, and the models match the migrations."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+import models.tables  # noqa: F401
+from models import open_db
+from models.db import HEAD, alembic_config, current_revision
+
+
+def test_head_constant_matches_alembic():
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_current_head() == HEAD
+
+
+def test_fresh_database_upgrades_to_head(db_url):
+    engine = open_db(db_url)
+    assert current_revision(engine) == HEAD
+    tables = set(inspect(engine).get_table_names())
+    assert {"stage", "prospect", "activity", "stage_change", "change_event", "kpi_snapshot",
+            "kpi_snapshot_month", "setting", "alembic_version"} <= tables
+
+
+def test_models_match_migrations(db_url):
+    engine = open_db(db_url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
+        diff = compare_metadata(ctx, SQLModel.metadata)
+    assert diff == []
+
+
+def test_reopening_keeps_data_and_does_not_reseed(db_url):
+    from models.store import Store
+
+    engine = open_db(db_url)
+    Store(engine).add("Keep me", "100")
+    engine.dispose()
+    again = open_db(db_url)
+    from models.kpi import kpis
+
+    assert kpis(again).count == 1
+    assert len(Store(again).ladder()) == 7
+
+
+def test_pragmas(engine):
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_new_database_file_is_private(db_path, db_url):
+    open_db(db_url)
+    assert (db_path.stat().st_mode & 0o777) == 0o600

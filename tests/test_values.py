@@ -1,0 +1,83 @@
+"""Parsing what people type: money, probabilities, months and dates."""
+
+from datetime import date
+
+import pytest
+
+from models.errors import DomainError
+from models.values import (
+    format_money,
+    month_add,
+    parse_date,
+    parse_money,
+    parse_month,
+    parse_probability,
+)
+
+TODAY = date(2026, 11, 27)  # a Friday
+
+
+@pytest.mark.parametrize("text, cents", [
+    ("9500", 950000), ("9,500", 950000), ("9,500.00", 950000), ("$9,500", 950000), ("NZ$ 9 500.5", 950050),
+    ("€1.234", None), ("0", 0), ("1,234,567.89", 123456789), ("12.5", 1250), ("9500 NZD", 950000),
+])
+def test_money(text, cents):
+    if cents is None:
+        with pytest.raises(DomainError):
+            parse_money(text)
+    else:
+        assert parse_money(text) == cents
+
+
+def test_money_formatting_is_exact():
+    assert format_money(123456789) == "1,234,567.89"
+    assert format_money(150_000_000 * 10, micros=True, signed=True, decimals=False) == "+1,500"
+    assert format_money(-5, micros=True) == "0.00"
+
+
+@pytest.mark.parametrize("text, bp", [("25", 2500), ("25%", 2500), ("12.5", 1250), ("0", 0), ("100", 10000)])
+def test_probability(text, bp):
+    assert parse_probability(text) == bp
+
+
+@pytest.mark.parametrize("text, month", [
+    ("2027-01", "2027-01"), ("2027/1", "2027-01"), ("01/2027", "2027-01"), ("jan 2027", "2027-01"),
+    ("January 2027", "2027-01"), ("jan", "2027-01"), ("nov", "2026-11"), ("dec", "2026-12"), ("Sept 27", "2027-09"),
+])
+def test_month(text, month):
+    assert parse_month(text, today=TODAY) == month
+
+
+@pytest.mark.parametrize("text", ["2027-13", "2027-00", "13/2027", "smarch", "", "2027"])
+def test_bad_month(text):
+    with pytest.raises(DomainError):
+        parse_month(text, today=TODAY)
+
+
+@pytest.mark.parametrize("text, day", [
+    ("2027-01-15", date(2027, 1, 15)), ("15/01/2027", date(2027, 1, 15)), ("15/1/27", date(2027, 1, 15)),
+    ("15 jan", date(2027, 1, 15)), ("jan 15 2027", date(2027, 1, 15)), ("today", TODAY),
+    ("tomorrow", date(2026, 11, 28)), ("+3d", date(2026, 11, 30)), ("2w", date(2026, 12, 11)),
+    ("fri", date(2026, 12, 4)), ("mon", date(2026, 11, 30)), ("29 feb 2028", date(2028, 2, 29)),
+])
+def test_date(text, day):
+    assert parse_date(text, today=TODAY) == day
+
+
+def test_month_first_dates_when_asked():
+    assert parse_date("01/15/2027", today=TODAY, dayfirst=False) == date(2027, 1, 15)
+
+
+@pytest.mark.parametrize("text, fragment", [("31/02/2027", "February 2027 has 28 days"),
+                                            ("29 feb 2027", "February 2027 has 28 days"),
+                                            ("2027-04-31", "April 2027 has 30 days"),
+                                            ("15/13/2027", "no month 13"), ("whenever", "not a date")])
+def test_impossible_dates(text, fragment):
+    with pytest.raises(DomainError) as err:
+        parse_date(text, today=TODAY)
+    assert fragment in str(err.value)
+
+
+def test_month_add():
+    assert month_add("2026-11", 2) == "2027-01"
+    assert month_add("2027-01", -1) == "2026-12"
