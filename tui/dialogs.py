@@ -1,0 +1,290 @@
+"""Small typed modal dialogs: yes/no, one line of text, a contact point, a choice from a list.
+
+Every dialog is keyboard-only and returns a value through `dismiss` (frogmouth's
+`ModalScreen[...]` pattern). Whatever text a dialog shows that came from a user (a prospect's
+name in a question, a stage name in a list) is shown literally, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable, Generic, TypeVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from models import clock
+from models.errors import DomainError
+from models.store import ACTIVITY_KINDS
+from models.values import clean_text, parse_date
+
+T = TypeVar("T")
+
+DIALOG_CSS = """
+{name} {{
+    align: center middle;
+    background: $background 60%;
+}}
+{name} > Vertical {{
+    width: 64;
+    max-width: 100%;
+    height: auto;
+    max-height: 100%;
+    border: round $primary;
+    background: $surface;
+    padding: 0 1;
+}}
+{name} .title {{
+    text-style: bold;
+    width: 100%;
+    margin-bottom: 1;
+}}
+{name} .keys {{
+    color: $text-muted;
+    margin-top: 1;
+    width: 100%;
+}}
+{name} .error {{
+    color: $text-error;
+    width: 100%;
+    display: none;
+}}
+{name} .error.-shown {{
+    display: block;
+}}
+{name} Input, {name} Select {{
+    width: 100%;
+}}
+{name} .field-label {{
+    width: 100%;
+}}
+"""
+
+
+def _css(name: str) -> str:
+    return DIALOG_CSS.format(name=name)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask a yes/no question. `y` or `enter` answer yes; `n` or `escape` answer no."""
+
+    DEFAULT_CSS = _css("ConfirmDialog")
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
+    ]
+
+    def __init__(self, question: str, *, title: str = "Please confirm") -> None:
+        super().__init__()
+        self.question = question
+        self.dialog_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.dialog_title, classes="title", markup=False)
+            yield Label(self.question, id="question", markup=False)
+            yield Label("y/enter: yes    n/escape: no", classes="keys", markup=False)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one line of text. `enter` checks it with `validate` (a DomainError shows its message
+    under the input and keeps the text); `escape` cancels with None."""
+
+    DEFAULT_CSS = _css("TextPrompt")
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        label: str,
+        initial: str = "",
+        placeholder: str = "",
+        validate: Callable[[str], object] | None = None,
+    ) -> None:
+        super().__init__()
+        self.prompt_title = title
+        self.label = label
+        self.initial = initial
+        self.placeholder = placeholder
+        self.validate = validate
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt_title, classes="title", markup=False)
+            yield Label(self.label, classes="field-label", markup=False)
+            yield Input(self.initial, placeholder=self.placeholder, id="text", select_on_focus=False)
+            yield Label("", id="error", classes="error", markup=False)
+            yield Label("enter: OK    escape: cancel", classes="keys", markup=False)
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#error", Label)
+        error.update(message)
+        error.set_class(bool(message), "-shown")
+
+    @on(Input.Changed, "#text")
+    def clear_error(self) -> None:
+        self.show_error("")
+
+    @on(Input.Submitted, "#text")
+    def submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value
+        if self.validate is not None:
+            try:
+                self.validate(text)
+            except DomainError as exc:
+                self.show_error(str(exc))
+                return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
+    """Log a contact point: its kind (call, email, meeting, note), what happened, and when
+    (default today). Returns (kind, text, when-text) or None."""
+
+    DEFAULT_CSS = _css("ActivityDialog")
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="dialog.save"),
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+    ]
+
+    def __init__(self, *, kind: str = "call") -> None:
+        super().__init__()
+        self.initial_kind = kind if kind in ACTIVITY_KINDS else "call"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Log a contact point", classes="title", markup=False)
+            yield Label("Kind", classes="field-label", markup=False)
+            yield Select(
+                [(Text(kind.capitalize()), kind) for kind in ACTIVITY_KINDS],
+                value=self.initial_kind,
+                allow_blank=False,
+                id="kind",
+                compact=True,
+            )
+            yield Label("What happened", classes="field-label", markup=False)
+            yield Input(placeholder="e.g. Called, they want a quote for 80 guests", id="text")
+            yield Label("", id="text-error", classes="error", markup=False)
+            yield Label("When", classes="field-label", markup=False)
+            yield Input("today", placeholder="today, 2026-11-20 or 20/11/2026", id="when")
+            yield Label("", id="when-error", classes="error", markup=False)
+            yield Label("enter on the last field or ctrl+s: save    escape: cancel", classes="keys", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    def _error(self, which: str, message: str) -> None:
+        label = self.query_one(f"#{which}-error", Label)
+        label.update(message)
+        label.set_class(bool(message), "-shown")
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("text", "when"):
+            self._error(event.input.id, "")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "text":
+            self.query_one("#when", Input).focus()
+        else:
+            self.action_save()
+
+    def check(self) -> tuple[str, str, str] | None:
+        kind = self.query_one("#kind", Select).value
+        text = self.query_one("#text", Input).value
+        when = self.query_one("#when", Input).value
+        ok = True
+        try:
+            clean_text(text, field="what happened", max_len=20_000, required=True)
+        except DomainError as exc:
+            self._error("text", str(exc))
+            ok = False
+        try:
+            day = parse_date(when or "today", field="when")
+            if day > clock.today():
+                raise DomainError("when: a contact point cannot be in the future", field="when")
+        except DomainError as exc:
+            self._error("when", str(exc))
+            ok = False
+        if not ok:
+            return None
+        return str(kind), text, when.strip() or "today"
+
+    def action_save(self) -> None:
+        result = self.check()
+        if result is None:
+            if self.query_one("#text-error", Label).has_class("-shown"):
+                self.query_one("#text", Input).focus()
+            else:
+                self.query_one("#when", Input).focus()
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceDialog(ModalScreen[T | None], Generic[T]):
+    """Pick one of a few options (for example the stage a removed stage's prospects move to).
+    `enter` picks the highlighted one; `escape` cancels with None."""
+
+    DEFAULT_CSS = _css("ChoiceDialog") + """
+    ChoiceDialog OptionList { height: auto; max-height: 12; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, title: str, question: str, options: list[tuple[str, T]]) -> None:
+        super().__init__()
+        self.choice_title = title
+        self.question = question
+        self.options = options
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.choice_title, classes="title", markup=False)
+            yield Label(self.question, markup=False)
+            yield OptionList(*[Option(Text(label), id=str(i)) for i, (label, _) in enumerate(self.options)],
+                             id="choices")
+            yield Label("up/down: choose    enter: OK    escape: cancel", classes="keys", markup=False)
+
+    def on_mount(self) -> None:
+        choices = self.query_one("#choices", OptionList)
+        choices.highlighted = 0 if self.options else None
+        choices.focus()
+
+    @on(OptionList.OptionSelected, "#choices")
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.options[event.option_index][1])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def parse_follow_up(text: str) -> date | None:
+    """A follow-up date as typed, or None for 'none' / blank (clears it)."""
+    if text.strip().lower() in ("", "none", "-", "clear"):
+        return None
+    return parse_date(text, field="follow-up")
+
+
+__all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up"]

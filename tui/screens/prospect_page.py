@@ -1,0 +1,492 @@
+"""Everything about one prospect on one page, and every change to it from there.
+
+The founding example's rep asked for all of a prospect's contact points and information in one
+place: contact details, custom fields, notes, the activity log, the stage history with the EV each
+move added, and the next follow-up. The page is editable with the same keys as the pipeline.
+
+Reads and writes run in thread workers and come back as messages. Writes go one at a time, each
+carrying the version of the prospect this page last saw (including this page's own changes), so
+a change somebody else made in the meantime is refused (Conflict), announced and reloaded.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from models import clock
+from models.errors import Conflict, DomainError, NotFound
+from models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
+from models.values import clean_text, format_money, format_percent, month_label
+from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from tui.screens.prospect_form import ProspectForm
+
+#: A write waiting its turn: given the prospect's version this page knows, it makes the change.
+Op = Callable[[int], ChangeResult]
+
+
+@dataclass(frozen=True)
+class PageData:
+    prospect: ProspectInfo
+    activities: list[ActivityInfo]
+    history: list[StageChangeInfo]
+    ladder: list[StageInfo]
+
+    @property
+    def stage(self) -> StageInfo | None:
+        return next((s for s in self.ladder if s.id == self.prospect.stage_id), None)
+
+    def next_stage(self) -> StageInfo | None:
+        """The stage `>` would move to: the next open rung, or the won stage from the last one."""
+        p = self.prospect
+        if p.stage_kind != "open":
+            return None
+        current = self.stage
+        position = current.position if current else 0
+        higher = [s for s in self.ladder if s.kind == "open" and s.position > position]
+        if higher:
+            return higher[0]
+        return next((s for s in self.ladder if s.kind == "won"), None)
+
+
+def follow_up_text(day: date | None, today: date) -> Text:
+    if day is None:
+        return Text("none set", style="dim")
+    label = f"{day:%a} {day.day} {day:%b %Y}"
+    delta = (day - today).days
+    if delta < 0:
+        return Text(label) + Text(f"  overdue by {-delta} day{'s' if delta != -1 else ''}", style="bold red")
+    if delta == 0:
+        return Text(label) + Text("  today", style="bold yellow")
+    return Text(label) + Text(f"  in {delta} day{'s' if delta != 1 else ''}", style="dim")
+
+
+def _money(cents: int) -> str:
+    return format_money(cents, decimals=False)
+
+
+def _ev(micros: int, *, signed: bool = False) -> str:
+    return format_money(micros, micros=True, decimals=False, signed=signed)
+
+
+class ProspectPage(Screen):
+    """One prospect: details, contact points, history; `e n f > < w l u d` change it."""
+
+    CSS_PATH = "prospect_page.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="prospect.back"),
+        Binding("e", "edit", "Edit", id="prospect.edit"),
+        Binding("n", "log_activity", "Log contact", id="prospect.log"),
+        Binding("f", "follow_up", "Follow-up", id="prospect.follow_up"),
+        Binding("greater_than_sign,full_stop", "advance", "Advance", id="prospect.advance", key_display=">"),
+        Binding("less_than_sign,comma", "back_stage", "Back a stage", id="prospect.back_stage", key_display="<"),
+        Binding("w", "won", "Won", id="prospect.won"),
+        Binding("l", "lost", "Lost", id="prospect.lost"),
+        Binding("u", "undo", "Undo", id="prospect.undo"),
+        Binding("d", "delete", "Delete", id="prospect.delete"),
+    ]
+
+    # ------------------------------------------------------------ messages
+
+    class Loaded(Message):
+        def __init__(self, data: PageData) -> None:
+            super().__init__()
+            self.data = data
+
+    class Missing(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    class Written(Message):
+        def __init__(self, result: ChangeResult, leave: bool) -> None:
+            super().__init__()
+            self.result = result
+            self.leave = leave
+
+    class WriteFailed(Message):
+        def __init__(self, error: DomainError) -> None:
+            super().__init__()
+            self.error = error
+
+    # ------------------------------------------------------------ building
+
+    def __init__(self, prospect_id: int) -> None:
+        super().__init__()
+        self.prospect_id = prospect_id
+        self.data: PageData | None = None
+        self.version: int | None = None
+        self._queue: deque[tuple[Op, bool]] = deque()
+        self._writing = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="page-head"):
+            yield Static(Text("Loading...", style="dim"), id="title")
+            yield Static("", id="subtitle")
+        with VerticalScroll(id="page-body"):
+            yield Static("", id="summary")
+            with Horizontal(id="details"):
+                yield Static("", id="contact", classes="section")
+                yield Static("", id="custom", classes="section")
+            yield Static("", id="notes", classes="section")
+            with Horizontal(id="logs"):
+                yield Static("", id="activities", classes="section")
+                yield Static("", id="history", classes="section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#page-body", VerticalScroll).focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        if self.data is not None:
+            self.load()
+
+    # ------------------------------------------------------------ loading
+
+    @work(thread=True, exclusive=True, group="prospect-load", exit_on_error=False,
+          description="load one prospect")
+    def load(self) -> None:
+        store = self.app.store
+        try:
+            prospect = store.get(self.prospect_id)
+        except NotFound as exc:
+            self.post_message(self.Missing(str(exc)))
+            return
+        data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id),
+                        store.ladder())
+        self.post_message(self.Loaded(data))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.data = message.data
+        if not self._writing:
+            self.version = message.data.prospect.version
+        self.render_page()
+        self._next_write()
+
+    @on(Missing)
+    def _missing(self, message: Missing) -> None:
+        self.data = None
+        self.query_one("#title", Static).update(Text("This prospect is gone", style="bold"))
+        self.query_one("#subtitle", Static).update(
+            Text(f"{message.message}. It may have been deleted; u (undo) brings back your own delete.")
+        )
+        for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history"):
+            self.query_one(section, Static).update("")
+
+    # ------------------------------------------------------------ rendering
+
+    def render_page(self) -> None:
+        data = self.data
+        assert data is not None
+        p = data.prospect
+        title = Text(p.name, style="bold")
+        if p.company:
+            title += Text("  ·  ") + Text(p.company)
+        self.query_one("#title", Static).update(title)
+        sub = Text(f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  last change {p.updated_at:%d %b %Y %H:%M}",
+                   style="dim")
+        if p.needs_review:
+            sub += Text("  ·  needs review", style="bold yellow")
+        self.query_one("#subtitle", Static).update(sub)
+        self.query_one("#summary", Static).update(self._summary(data))
+        self.query_one("#contact", Static).update(self._contact(p))
+        self.query_one("#custom", Static).update(self._custom(p))
+        self.query_one("#notes", Static).update(self._notes(p))
+        self.query_one("#activities", Static).update(self._activities(data.activities))
+        self.query_one("#history", Static).update(self._history(data.history))
+
+    def _summary(self, data: PageData) -> RenderableType:
+        p = data.prospect
+        today = clock.today()
+        grid = Table.grid(padding=(0, 2), expand=True)
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(ratio=1)
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(ratio=1)
+        stage = Text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
+        if p.stage_kind != "open" and p.closed_on:
+            stage += Text(f"  {p.stage_kind} {p.closed_on:%d %b %Y}", style="dim")
+        ev = Text(_ev(p.ev_micros), style="bold")
+        nxt = data.next_stage()
+        if nxt is not None:
+            gain = p.value_cents * (nxt.probability_bp - p.probability_bp)
+            step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
+                f" at {nxt.name}")
+        elif p.stage_kind == "won":
+            step = Text("won", style="green")
+        else:
+            step = Text("closed", style="dim")
+        grid.add_row("Value", Text(_money(p.value_cents), style="bold"), "Stage", stage)
+        grid.add_row("EV", ev, "Next step", step)
+        grid.add_row("Expected", Text(month_label(p.expected_month) or "no month set"),
+                     "Follow-up", follow_up_text(p.next_follow_up, today))
+        stale = self._stale(data, today)
+        grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch",
+                     Text(f"{p.last_touch_at:%d %b %Y}") + stale)
+        if p.stage_kind == "lost":
+            grid.add_row("Lost", Text(p.lost_reason or "no reason given"), "", "")
+        return grid
+
+    @staticmethod
+    def _stale(data: PageData, today: date) -> Text:
+        stage = data.stage
+        p = data.prospect
+        if stage is None or p.stage_kind != "open" or stage.stale_days <= 0:
+            return Text("")
+        idle = (today - p.last_touch_at.date()).days
+        if idle > stage.stale_days:
+            return Text(f"  stale: {idle} days idle (limit {stage.stale_days})", style="bold yellow")
+        return Text("")
+
+    @staticmethod
+    def _heading(title: str) -> Text:
+        return Text(title, style="bold underline")
+
+    def _contact(self, p: ProspectInfo) -> RenderableType:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+        grid.add_row("Person", Text(p.contact_name or "—"))
+        grid.add_row("Phone", Text(p.phone or "—"))
+        grid.add_row("Email", Text(p.email or "—"))
+        return Group(self._heading("Contact"), grid)
+
+    def _custom(self, p: ProspectInfo) -> RenderableType:
+        if not p.custom:
+            return Group(self._heading("Custom fields"), Text("none", style="dim"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim")
+        grid.add_column()
+        for key, value in p.custom.items():
+            grid.add_row(Text(key), Text(value))
+        return Group(self._heading("Custom fields"), grid)
+
+    def _notes(self, p: ProspectInfo) -> RenderableType:
+        return Group(self._heading("Notes"), Text(p.notes) if p.notes else Text("none", style="dim"))
+
+    def _activities(self, items: list[ActivityInfo]) -> RenderableType:
+        head = self._heading(f"Contact log ({len(items)})")
+        if not items:
+            return Group(head, Text("nothing logged yet; n logs a call, email, meeting or note", style="dim"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
+        for a in items:
+            table.add_row(f"{a.occurred_at:%d %b %Y}", Text(a.kind), Text(a.text) + Text(f"  {a.who}", style="dim"))
+        return Group(head, table)
+
+    def _history(self, items: list[StageChangeInfo]) -> RenderableType:
+        head = self._heading("Stage history, with the EV each move added")
+        if not items:
+            return Group(head, Text("none", style="dim"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(ratio=1)
+        table.add_column(no_wrap=True, justify="right")
+        for c in items:
+            if c.from_stage is None:
+                move = Text("added on ") + Text(c.to_stage) + Text(f" {format_percent(c.to_probability_bp)}")
+            else:
+                move = Text(c.from_stage) + Text(" -> ") + Text(c.to_stage) + Text(
+                    f" {format_percent(c.to_probability_bp)}")
+            extra = [c.who]
+            if c.reason and c.reason not in ("created",):
+                extra.append(c.reason)
+            move += Text("  " + "  ".join(extra), style="dim")
+            added = c.ev_added_micros
+            style = "green" if added > 0 else ("red" if added < 0 else "dim")
+            table.add_row(f"{c.changed_at:%d %b %Y}", move, Text("EV " + _ev(added, signed=True), style=style))
+        return Group(head, table)
+
+    # ------------------------------------------------------------ writing
+
+    def submit(self, op: Op, *, leave: bool = False) -> None:
+        """Queue one change; changes run one after another, each with the latest known version."""
+        self._queue.append((op, leave))
+        self._next_write()
+
+    def _next_write(self) -> None:
+        # Wait while a write is running, and while the version is unknown (loading after a conflict):
+        # a write without a version would skip the check that protects someone else's change.
+        if self._writing or not self._queue or self.version is None:
+            return
+        op, leave = self._queue.popleft()
+        self._writing = True
+        self.write(op, self.version, leave)
+
+    @work(thread=True, group="prospect-write", exit_on_error=False, description="change one prospect")
+    def write(self, op: Op, version: int | None, leave: bool) -> None:
+        try:
+            result = op(version)
+        except DomainError as exc:
+            self.post_message(self.WriteFailed(exc))
+        else:
+            self.post_message(self.Written(result, leave))
+
+    @on(Written)
+    def _written(self, message: Written) -> None:
+        result = message.result
+        self._writing = False
+        if result.prospect is not None and result.prospect.id == self.prospect_id:
+            self.version = result.prospect.version
+        self.app.data_changed(result)
+        self.notify(result.summary, markup=False, title="Saved")
+        for warning in result.warnings:
+            self.notify(warning, markup=False, severity="warning")
+        if message.leave:
+            self._queue.clear()
+            if self.app.screen is self:
+                self.app.pop_screen()
+            return
+        self._next_write()
+        self.load()
+
+    @on(WriteFailed)
+    def _write_failed(self, message: WriteFailed) -> None:
+        self._writing = False
+        error = message.error
+        if isinstance(error, Conflict):
+            self._queue.clear()
+            name = self.data.prospect.name if self.data else f"#{self.prospect_id}"
+            self.notify(
+                f"{name} was changed by someone else since this page loaded. The page now shows their "
+                "change; make yours again if it still applies.",
+                title="Not saved", severity="warning", markup=False, timeout=8,
+            )
+            self.version = None
+            self.load()
+            return
+        self.notify(str(error), title="Not saved", severity="error", markup=False)
+        self._next_write()
+        self.load()
+
+    def _ready(self) -> PageData | None:
+        if self.data is None:
+            self.notify("The prospect is not loaded yet.", markup=False, severity="warning")
+            return None
+        return self.data
+
+    @property
+    def store(self):
+        return self.app.store
+
+    # ------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def _move(self, target: str, reason: str | None = None) -> None:
+        if self._ready() is None:
+            return
+        pid = self.prospect_id
+        self.submit(lambda v: self.store.move(pid, target, reason=reason, expected_version=v))
+
+    def action_advance(self) -> None:
+        self._move("next")
+
+    def action_back_stage(self) -> None:
+        self._move("back")
+
+    def action_won(self) -> None:
+        self._move("won")
+
+    def action_lost(self) -> None:
+        data = self._ready()
+        if data is None:
+            return
+        if data.prospect.stage_kind == "lost":
+            self.notify(f"{data.prospect.name} is lost already.", markup=False)
+            return
+
+        def got(reason: str | None) -> None:
+            if reason is not None:
+                self._move("lost", reason.strip() or None)
+
+        self.app.push_screen(
+            TextPrompt(f"Mark {data.prospect.name} lost", "Why was it lost? (optional)",
+                       placeholder="e.g. went with another operator, budget cut",
+                       validate=lambda t: clean_text(t, field="reason", max_len=500)),
+            got,
+        )
+
+    def action_undo(self) -> None:
+        self.submit(lambda v: self.store.undo())
+
+    def action_edit(self) -> None:
+        data = self._ready()
+        if data is None:
+            return
+        pid = self.prospect_id
+
+        def got(changes: dict | None) -> None:
+            if changes:
+                self.submit(lambda v: self.store.edit(pid, expected_version=v, **changes))
+
+        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=self.app.who), got)
+
+    def action_log_activity(self) -> None:
+        if self._ready() is None:
+            return
+        pid = self.prospect_id
+
+        def got(answer: tuple[str, str, str] | None) -> None:
+            if answer is not None:
+                kind, text, when = answer
+                self.submit(lambda v: self.store.log_activity(pid, kind, text, when=when))
+
+        self.app.push_screen(ActivityDialog(), got)
+
+    def action_follow_up(self) -> None:
+        data = self._ready()
+        if data is None:
+            return
+        pid = self.prospect_id
+        current = data.prospect.next_follow_up
+
+        def got(text: str | None) -> None:
+            if text is not None:
+                when = parse_follow_up(text)
+                self.submit(lambda v: self.store.set_follow_up(pid, when, expected_version=v))
+
+        self.app.push_screen(
+            TextPrompt(f"Next follow-up for {data.prospect.name}",
+                       "When? (2026-12-04, 4/12/2026, fri, +3d, 2w; blank or none clears it)",
+                       initial=current.isoformat() if current else "", validate=parse_follow_up),
+            got,
+        )
+
+    def action_delete(self) -> None:
+        data = self._ready()
+        if data is None:
+            return
+        pid = self.prospect_id
+
+        def got(yes: bool | None) -> None:
+            if yes:
+                self.submit(lambda v: self.store.delete(pid, expected_version=v), leave=True)
+
+        self.app.push_screen(
+            ConfirmDialog(f"Delete {data.prospect.name}? Undo (u) brings it back.", title="Delete prospect"),
+            got,
+        )
+
+
+__all__ = ["PageData", "ProspectPage", "follow_up_text"]
