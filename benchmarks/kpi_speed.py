@@ -1,0 +1,72 @@
+"""How fast the KPI engine answers on big pipelines (SQL aggregates, no rows loaded).
+
+Prints, for 10,000 and 100,000 prospects: the KPIs, the by-month/stage/owner breakdowns, a
+snapshot recording, and one stage move through the store (a transaction with its journal and
+history rows). Run: .venv/bin/python benchmarks/kpi_speed.py
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from models import open_db  # noqa: E402
+from models.db import writer  # noqa: E402
+from models.history import record_snapshot  # noqa: E402
+from models.kpi import kpis, kpis_by  # noqa: E402
+from models.store import Store  # noqa: E402
+from models.tables import Prospect, Stage  # noqa: E402
+
+
+def build(path: Path, n: int):
+    engine = open_db(f"sqlite:///{path}")
+    rng = random.Random(n)
+    with engine.connect() as conn:
+        stages = [sid for (sid,) in conn.execute(select(Stage.id).order_by(Stage.position))]
+    now = datetime(2026, 11, 27, 9, 0)
+    rows = [
+        dict(name=f"Prospect {i}", company=f"Company {i % 5000}", value_cents=rng.randrange(100_00, 50_000_00),
+             stage_id=rng.choice(stages), expected_month=f"2027-{rng.randrange(1, 13):02d}",
+             owner=rng.choice(["sam", "priya", "mere", "tane"]), created_at=now, updated_at=now, last_touch_at=now)
+        for i in range(n)
+    ]
+    with writer(engine).begin() as conn:
+        conn.execute(insert(Prospect), rows)
+    return engine
+
+
+def timed(fn, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (10_000, 100_000):
+            engine = build(Path(tmp) / f"k{n}.db", n)
+            store = Store(engine, who="bench")
+            print(f"{n:,} prospects")
+            print(f"  kpis (TV, EV, EV/TV)     {timed(lambda: kpis(engine)):8.1f} ms")
+            for by in ("month", "stage", "owner"):
+                print(f"  kpis by {by:<6}           {timed(lambda: kpis_by(engine, by)):8.1f} ms")
+            print(f"  record snapshot          {timed(lambda: record_snapshot(engine), 3):8.1f} ms  (runs in a worker)")
+            pid = store.add("Benchmark prospect", "12,000", "Suspect").prospect.id
+            print(f"  store.move(next) + undo  {timed(lambda: (store.move(pid, 'next'), store.undo())):8.1f} ms")
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
