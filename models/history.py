@@ -1,17 +1,51 @@
-"""The KPI history: snapshots of TV, EV and the per-month forecast, one per scope per day."""
+"""The KPI history: snapshots of TV, EV and the per-month forecast, one per scope per day.
+
+Rules (see ../shared/DOMAIN.md and issue 4):
+
+- A snapshot dated D is the state at the *end* of day D: whenever data changes, the day's
+  reading is replaced (`record_snapshot`), so the latest reading of the day wins.
+- Scopes: "all", and "owner:NAME" for each owner.
+- Always one at each month's start. The state at the start of month m (00:00 on the 1st) is the
+  state at the end of the last day of month m-1, so the month-start snapshot of m is the one
+  dated the last day of m-1. Whenever a snapshot is recorded, every month start since the
+  previous snapshot that has none is first reconstructed from the journal (exactly, see below)
+  and recorded; a month that started before any data existed gets none. The forecast frozen at
+  the start of month m (models/forecast.py) is read from that snapshot.
+- `backfill` rebuilds weekly snapshots (every 7 days back from today) and month starts for a
+  database that has history but not those snapshots (an import, the demo). It never replaces a
+  snapshot that exists.
+
+Reconstruction (`state_before`). The state of the pipeline just before a moment T is replayed
+from the journal and the stage-change history, in SQL:
+
+- count and TV of each prospect: the sum of the exact deltas (d_count, d_tv_cents) of its journal
+  entries before T (creation adds it, moves, value edits, deletes and undos move it);
+- its stage: the last stage change before T; the stage's probability at T: the `before` of the
+  first probability change of that stage at or after T, else today's;
+- its expected month and owner: the `before` of the first edit at or after T that changed them,
+  else today's.
+
+So EV(T) = sum of TV on a stage at T x that stage's probability at T, which equals EV(now) minus
+the sum of the EV deltas journalled since T (tests check both ways). A prospect with no journal
+entries at all (written by something other than the store) falls back to the value recorded on
+its last stage change before T.
+"""
 
 from __future__ import annotations
 
+import calendar
+import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import DateTime, Engine, bindparam, delete, func, select, text
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from models import clock
 from models.db import writer
 from models.kpi import ALL, Kpi, Scope, kpis_by
-from models.tables import KpiSnapshot, KpiSnapshotMonth, Prospect
+from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage
 
 
 @dataclass(frozen=True)
@@ -20,9 +54,38 @@ class Snapshot:
     kpi: Kpi
 
 
-def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime, by_month: list[tuple[str | None, Kpi]]) -> None:
+# ---------------------------------------------------------------- dates
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_start_key(month: str) -> date:
+    """The date of the snapshot that holds the state at the start of `month` ('YYYY-MM'):
+    the last day of the month before."""
+    first = date(int(month[:4]), int(month[5:7]), 1)
+    return first - timedelta(days=1)
+
+
+def end_of_day(day: date) -> datetime:
+    """The moment just after day `day`: state_before(end_of_day(D)) is the state at the end of D."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0))
+
+
+def _last_of_month(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime,
+                    by_month: list[tuple[str | None, Kpi]], *, replace: bool = True) -> bool:
     old = s.scalar(select(KpiSnapshot.id).where(KpiSnapshot.scope == scope_key, KpiSnapshot.taken_on == day))
     if old is not None:
+        if not replace:
+            return False
         s.execute(delete(KpiSnapshotMonth).where(KpiSnapshotMonth.snapshot_id == old))
         s.execute(delete(KpiSnapshot).where(KpiSnapshot.id == old))
     total = Kpi()
@@ -35,12 +98,15 @@ def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime, by_mont
     for month, k in by_month:
         s.add(KpiSnapshotMonth(snapshot_id=snap.id, month=month or "none", count=k.count,
                                tv_cents=k.tv_cents, ev_micros=k.ev_micros))
+    return True
 
 
 def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool = True) -> Kpi:
-    """Record today's KPIs (replacing today's earlier reading) for everyone and for each owner.
-    Returns the KPIs of everyone."""
+    """Record today's KPIs (replacing today's earlier reading) for everyone and for each owner,
+    after first reconstructing any month-start snapshot that is missing. Returns the KPIs of
+    everyone."""
     at = at or clock.now()
+    ensure_month_starts(engine, at=at)
     with engine.connect() as conn:
         everyone = kpis_by(conn, "month", ALL)
         per_owner: dict[str, list[tuple[str | None, Kpi]]] = {}
@@ -58,6 +124,85 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
     return total
 
 
+def _first_event_at(conn: Connection) -> datetime | None:
+    return conn.scalar(select(func.min(ChangeEvent.at)))
+
+
+def _record_reconstructed(engine: Engine, days: list[date]) -> int:
+    """Reconstruct and record the end-of-day state of each day in `days` that has no snapshot yet.
+    Returns how many days were written."""
+    written = 0
+    with engine.connect() as conn:
+        have = {d for (d,) in conn.execute(
+            select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == ALL.key, KpiSnapshot.taken_on.in_(days))
+        )}
+        todo = [d for d in sorted(set(days)) if d not in have]
+        states = [(d, state_before(conn, end_of_day(d))) for d in todo]
+    if not states:
+        return 0
+    with Session(writer(engine)) as s, s.begin():
+        for day, state in states:
+            at = end_of_day(day) - timedelta(seconds=1)
+            if _write_snapshot(s, ALL.key, day, at, by_month(state), replace=False):
+                written += 1
+            for owner in sorted({o for o, _ in state}):
+                _write_snapshot(s, Scope(owner=owner).key, day, at, by_month(state, owner), replace=False)
+    return written
+
+
+def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
+    """Record the month-start snapshot (dated the last day of the month before) of every month
+    from the latest recorded snapshot (or the first journal entry) up to the month of `at`, where
+    one is missing and data existed by then. Returns how many were written."""
+    at = at or clock.now()
+    with engine.connect() as conn:
+        latest = conn.scalar(select(func.max(KpiSnapshot.taken_on)).where(KpiSnapshot.scope == ALL.key))
+        first = _first_event_at(conn)
+    if first is None:
+        return 0
+    start_from = max(first.date(), latest) if latest is not None else first.date()
+    days = []
+    month_first = month_start(start_from)
+    while True:
+        month_first = _last_of_month(month_first) + timedelta(days=1)  # the next month's 1st
+        if month_first > at.date():
+            break
+        key = month_first - timedelta(days=1)
+        if end_of_day(key) > first:  # data existed by the month's start
+            days.append(key)
+    return _record_reconstructed(engine, days) if days else 0
+
+
+def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = None) -> int:
+    """Rebuild the past from the journal: a snapshot at the end of every 7th day back from today
+    (today - 7, today - 14, ...) to the first journal entry (or `weeks` weeks back), plus every
+    month start in that time. Existing snapshots are kept. Returns how many days were written."""
+    today = today or clock.today()
+    with engine.connect() as conn:
+        first = _first_event_at(conn)
+    if first is None:
+        return 0
+    days: list[date] = []
+    k = 1
+    while True:
+        day = today - timedelta(days=7 * k)
+        if day < first.date() or (weeks is not None and k > weeks):
+            break
+        days.append(day)
+        k += 1
+    oldest = days[-1] if days else today
+    month_first = month_start(first.date() if weeks is None else oldest)
+    while True:
+        month_first = _last_of_month(month_first) + timedelta(days=1)
+        if month_first > today:
+            break
+        days.append(month_first - timedelta(days=1))
+    return _record_reconstructed(engine, days)
+
+
+# ---------------------------------------------------------------- reading
+
+
 def snapshots(engine: Engine, scope: Scope = ALL, *, since: date | None = None) -> list[Snapshot]:
     """The recorded KPI history of a scope, oldest first."""
     q = select(KpiSnapshot.taken_on, KpiSnapshot.count, KpiSnapshot.tv_cents, KpiSnapshot.ev_micros).where(
@@ -67,3 +212,157 @@ def snapshots(engine: Engine, scope: Scope = ALL, *, since: date | None = None) 
         q = q.where(KpiSnapshot.taken_on >= since)
     with engine.connect() as conn:
         return [Snapshot(d, Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in conn.execute(q.order_by(KpiSnapshot.taken_on))]
+
+
+def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) -> dict[str, Kpi | None]:
+    """For each month, the forecast for it in the snapshot at the month's start (None when there is
+    no such snapshot; a zero Kpi when the snapshot had nothing expected in that month)."""
+    keys = {month_start_key(m): m for m in months}
+    snaps = dict(conn.execute(
+        select(KpiSnapshot.taken_on, KpiSnapshot.id).where(KpiSnapshot.scope == scope.key,
+                                                           KpiSnapshot.taken_on.in_(list(keys)))
+    ).all())
+    out: dict[str, Kpi | None] = {m: None for m in months}
+    if not snaps:
+        return out
+    by_id = {sid: keys[day] for day, sid in snaps.items()}
+    for m in by_id.values():
+        out[m] = Kpi()
+    rows = conn.execute(
+        select(KpiSnapshotMonth.snapshot_id, KpiSnapshotMonth.month, KpiSnapshotMonth.count,
+               KpiSnapshotMonth.tv_cents, KpiSnapshotMonth.ev_micros)
+        .where(KpiSnapshotMonth.snapshot_id.in_(list(by_id)))
+    )
+    for sid, month, count, tv, ev in rows:
+        if month == by_id[sid]:
+            out[month] = Kpi(int(count), int(tv), int(ev))
+    return out
+
+
+# ---------------------------------------------------------------- reconstruction
+
+_STATE_SQL = """
+WITH contrib AS (
+    SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
+    FROM change_event
+    WHERE prospect_id IS NOT NULL AND at < :t
+    GROUP BY prospect_id
+),
+at_t AS (
+    SELECT
+        p.id AS pid,
+        p.deleted_at AS deleted_at,
+        (SELECT sc.to_stage_id FROM stage_change sc
+          WHERE sc.prospect_id = p.id AND sc.changed_at < :t
+          ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS stage_id,
+        (SELECT sc.value_cents FROM stage_change sc
+          WHERE sc.prospect_id = p.id AND sc.changed_at < :t
+          ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sc_value,
+        COALESCE(
+            (SELECT CASE json_type(e.payload, '$.before.expected_month') WHEN 'null' THEN ''
+                    ELSE json_extract(e.payload, '$.before.expected_month') END
+               FROM change_event e
+              WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
+                AND json_type(e.payload, '$.before.expected_month') IS NOT NULL
+              ORDER BY e.at, e.id LIMIT 1),
+            COALESCE(p.expected_month, '')) AS month,
+        COALESCE(
+            (SELECT json_extract(e.payload, '$.before.owner')
+               FROM change_event e
+              WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
+                AND json_type(e.payload, '$.before.owner') = 'text'
+              ORDER BY e.at, e.id LIMIT 1),
+            p.owner) AS owner,
+        contrib.n AS n, contrib.c AS c, contrib.tv AS tv
+    FROM prospect p LEFT JOIN contrib ON contrib.pid = p.id
+    WHERE p.created_at < :t
+)
+SELECT a.owner, a.month, a.stage_id,
+       SUM(CASE WHEN a.n IS NOT NULL THEN a.c
+                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
+       SUM(CASE WHEN a.n IS NOT NULL THEN a.tv
+                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
+FROM at_t a JOIN stage s ON s.id = a.stage_id
+GROUP BY a.owner, a.month, a.stage_id
+"""
+
+
+_STATE = text(_STATE_SQL).bindparams(bindparam("t", type_=DateTime))
+
+
+def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
+    """Each stage's (probability_bp, kind) just before `moment`, replayed from the journal."""
+    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(Stage.id, Stage.probability_bp, Stage.kind))}
+    rows = conn.execute(
+        select(ChangeEvent.stage_id, ChangeEvent.payload)
+        .where(ChangeEvent.category == "prob", ChangeEvent.prospect_id.is_(None),
+               ChangeEvent.stage_id.is_not(None), ChangeEvent.at >= moment)
+        .order_by(ChangeEvent.at, ChangeEvent.id)
+    )
+    seen: set[int] = set()
+    for sid, payload in rows:
+        if sid in seen or sid not in stages:
+            continue
+        seen.add(sid)
+        before = json.loads(payload or "{}").get("before")
+        if isinstance(before, int):
+            stages[sid] = (before, stages[sid][1])
+    return stages
+
+
+State = dict[tuple[str, "str | None"], Kpi]
+
+
+def state_before(conn: Connection, moment: datetime) -> State:
+    """The pipeline just before `moment`, as {(owner, expected month): Kpi} (see the module
+    docstring for how it is replayed)."""
+    probs = probabilities_before(conn, moment)
+    acc: dict[tuple[str, str | None], Kpi] = {}
+    for owner, month, stage_id, count, tv in conn.execute(_STATE, {"t": moment}):
+        bp, kind = probs.get(stage_id, (0, "lost"))
+        tv = int(tv or 0)
+        part = Kpi(int(count or 0), tv, 0 if kind == "lost" else tv * bp)
+        key = (owner or "", month or None)
+        acc[key] = acc.get(key, Kpi()) + part
+    return {key: k for key, k in acc.items() if k != Kpi()}
+
+
+def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:
+    """A reconstructed state broken down by expected month (of everyone, or of one owner)."""
+    acc: dict[str | None, Kpi] = {}
+    for (o, month), k in state.items():
+        if owner is None or o == owner:
+            acc[month] = acc.get(month, Kpi()) + k
+    return sorted(acc.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+
+
+def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = ALL) -> Kpi:
+    """The KPIs of a scope just before `moment`, reconstructed (see the module docstring)."""
+    from models.kpi import _connect
+
+    with _connect(engine) as conn:
+        state = state_before(conn, moment)
+    total = Kpi()
+    for (owner, month), k in state.items():
+        if scope.owner is not None and owner != scope.owner:
+            continue
+        if scope.month_from and (month is None or month < scope.month_from):
+            continue
+        if scope.month_to and (month is None or month > scope.month_to):
+            continue
+        total = total + k
+    return total
+
+
+def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
+    """Every prospect's KPIs just before `moment` the other way: today's, less every delta journalled
+    since. Agrees with `kpis_before` when the journal is whole (a test checks)."""
+    from models.kpi import _connect, kpis
+
+    with _connect(engine) as conn:
+        now = kpis(conn)
+        c, tv, ev = conn.execute(
+            select(func.coalesce(func.sum(ChangeEvent.d_count), 0), func.coalesce(func.sum(ChangeEvent.d_tv_cents), 0),
+                   func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0)).where(ChangeEvent.at >= moment)
+        ).one()
+    return Kpi(now.count - int(c), now.tv_cents - int(tv), now.ev_micros - int(ev))

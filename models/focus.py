@@ -1,0 +1,218 @@
+"""What to work on next (../shared/DOMAIN.md, "What to work on next").
+
+- Next-step gain of an open prospect: value x (p(next rung) - p(its rung)); the next rung of the
+  top open rung is the won stage.
+- Overdue: a next follow-up before today. Due this week: a follow-up from today to 6 days ahead
+  (the coming seven days, so a Friday review sees the next Friday too).
+- Stale: no activity and no stage change (`last_touch_at`) for more days than the stage allows
+  (`stale_days`; 0 means never stale).
+
+The focus list takes live open prospects in this order: overdue follow-ups, then those due this
+week, then stale ones, then the rest; within each group the biggest next-step gain first (then the
+earliest follow-up, then the longest untouched). Each prospect appears once, with the reason of its
+group and its gain. It is one SQL query with a LIMIT; no prospect row is loaded beyond those shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Engine, Integer, case, cast, func, literal, select
+
+from models import clock
+from models.tables import Prospect, Stage
+from models.values import format_money, money_str
+
+DUE_DAYS = 7
+GROUPS = ("overdue", "due", "stale", "gain")
+
+
+@dataclass(frozen=True)
+class FocusItem:
+    id: int
+    name: str
+    company: str
+    stage_id: int
+    stage: str
+    probability_bp: int
+    next_stage: str
+    next_bp: int
+    value_cents: int
+    month: str | None
+    owner: str
+    next_follow_up: date | None
+    idle_days: int
+    stale_days: int
+    group: str
+    version: int
+
+    @property
+    def gain_micros(self) -> int:
+        return self.value_cents * (self.next_bp - self.probability_bp)
+
+    @property
+    def ev_micros(self) -> int:
+        return self.value_cents * self.probability_bp
+
+    @property
+    def overdue_days(self) -> int:
+        return 0 if self.next_follow_up is None else (clock.today() - self.next_follow_up).days
+
+    @property
+    def is_stale(self) -> bool:
+        return self.stale_days > 0 and self.idle_days > self.stale_days
+
+    @property
+    def gain_reason(self) -> str:
+        return f"next step worth {format_money(self.gain_micros, micros=True, signed=True, decimals=False)} EV"
+
+    @property
+    def reason(self) -> str:
+        """Why it is on the list, most urgent first."""
+        if self.group == "overdue":
+            days = self.overdue_days
+            return f"overdue follow-up ({days} day{'s' if days != 1 else ''})"
+        if self.group == "due":
+            ahead = (self.next_follow_up - clock.today()).days
+            if ahead == 0:
+                return "follow-up due today"
+            return "due this week" + (" (tomorrow)" if ahead == 1 else f" ({self.next_follow_up:%a %d %b})")
+        if self.group == "stale":
+            return f"stale for {self.idle_days} days"
+        return self.gain_reason
+
+    @property
+    def reasons(self) -> list[str]:
+        out = [self.reason]
+        if self.group != "gain":
+            out.append(self.gain_reason)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "company": self.company,
+            "stage": self.stage,
+            "probability": self.probability_bp / 10_000,
+            "next_stage": self.next_stage,
+            "value": money_str(self.value_cents),
+            "ev": money_str(self.ev_micros, micros=True),
+            "gain": money_str(self.gain_micros, micros=True),
+            "month": self.month,
+            "owner": self.owner,
+            "next_follow_up": self.next_follow_up.isoformat() if self.next_follow_up else None,
+            "idle_days": self.idle_days,
+            "group": self.group,
+            "reason": self.reason,
+            "reasons": self.reasons,
+        }
+
+
+def _next_rungs(conn) -> dict[int, tuple[str, int]]:
+    """Each open stage's next rung: the next open stage up, or the won stage above the top one."""
+    stages = conn.execute(
+        select(Stage.id, Stage.name, Stage.probability_bp, Stage.kind)
+        .where(Stage.archived == False).order_by(Stage.position, Stage.id)  # noqa: E712
+    ).all()
+    opens = [s for s in stages if s.kind == "open"]
+    won = next((s for s in stages if s.kind == "won"), None)
+    out = {}
+    for i, s in enumerate(opens):
+        nxt = opens[i + 1] if i + 1 < len(opens) else won
+        if nxt is not None:
+            out[s.id] = (nxt.name, nxt.probability_bp)
+    # An open stage taken off the ladder (archived) keeps its prospects' place: treat it as the first rung.
+    return out
+
+
+def _query(conn, today: date, owner: str | None):
+    nexts = _next_rungs(conn)
+    if not nexts:
+        return None, {}
+    next_bp = case({sid: bp for sid, (_, bp) in nexts.items()}, value=Prospect.stage_id, else_=Stage.probability_bp)
+    gain = Prospect.value_cents * (next_bp - Stage.probability_bp)
+    idle = cast(func.julianday(literal(today.isoformat())) - func.julianday(func.substr(Prospect.last_touch_at, 1, 10)),
+                Integer)
+    due_end = today + timedelta(days=DUE_DAYS - 1)
+    overdue = Prospect.next_follow_up < today
+    due = Prospect.next_follow_up.between(today, due_end)
+    stale = (Stage.stale_days > 0) & (idle > Stage.stale_days)
+    group = case((overdue, 0), (due, 1), (stale, 2), else_=3)
+    q = (
+        select(
+            Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.probability_bp,
+            next_bp, Prospect.value_cents, Prospect.expected_month, Prospect.owner, Prospect.next_follow_up,
+            idle, Stage.stale_days, group, Prospect.version,
+        )
+        .join(Stage, Stage.id == Prospect.stage_id)
+        .where(Prospect.deleted_at.is_(None), Stage.kind == "open")
+    )
+    if owner is not None:
+        q = q.where(Prospect.owner == owner)
+    return q, {"gain": gain, "group": group, "overdue": overdue, "due": due, "stale": stale, "idle": idle,
+               "nexts": nexts}
+
+
+def _items(conn, q, nexts) -> list[FocusItem]:
+    out = []
+    for (pid, name, company, stage_id, stage, bp, nbp, value, month, owner, follow, idle, stale_days, group,
+         version) in conn.execute(q):
+        out.append(FocusItem(
+            id=pid, name=name, company=company, stage_id=stage_id, stage=stage, probability_bp=int(bp),
+            next_stage=nexts.get(stage_id, (stage, bp))[0], next_bp=int(nbp), value_cents=int(value),
+            month=month, owner=owner, next_follow_up=follow, idle_days=int(idle or 0), stale_days=int(stale_days),
+            group=GROUPS[int(group)], version=int(version),
+        ))
+    return out
+
+
+def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[FocusItem]:
+    """The prospects to work on now, most urgent first (see the module docstring)."""
+    today = clock.today()
+    with engine.connect() as conn:
+        q, x = _query(conn, today, owner)
+        if q is None:
+            return []
+        q = q.order_by(x["group"], x["gain"].desc(), Prospect.next_follow_up.is_(None), Prospect.next_follow_up,
+                       x["idle"].desc(), Prospect.id).limit(limit)
+        return _items(conn, q, x["nexts"])
+
+
+def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None = None) -> list[FocusItem]:
+    """Open prospects that are `overdue` (oldest follow-up first), `due` this week (soonest first) or
+    `stale` (longest untouched first), whatever else applies to them."""
+    today = clock.today()
+    with engine.connect() as conn:
+        q, x = _query(conn, today, owner)
+        if q is None:
+            return []
+        if which == "overdue":
+            q = q.where(x["overdue"]).order_by(Prospect.next_follow_up, x["gain"].desc(), Prospect.id)
+        elif which == "due":
+            q = q.where(x["due"]).order_by(Prospect.next_follow_up, x["gain"].desc(), Prospect.id)
+        elif which == "stale":
+            q = q.where(x["stale"]).order_by(x["idle"].desc(), x["gain"].desc(), Prospect.id)
+        else:
+            raise ValueError(f"follow_ups: {which!r} is not overdue, due or stale")
+        items = _items(conn, q.limit(limit), x["nexts"])
+    # The reason shown in these lists is the list's own, whichever focus group the prospect is in.
+    return [FocusItem(**{**i.__dict__, "group": which}) for i in items]
+
+
+def count_follow_ups(engine: Engine, *, owner: str | None = None) -> dict[str, int]:
+    """How many open prospects are overdue, due this week and stale."""
+    today = clock.today()
+    with engine.connect() as conn:
+        q, x = _query(conn, today, owner)
+        if q is None:
+            return {"overdue": 0, "due": 0, "stale": 0}
+        sub = q.add_columns(
+            case((x["overdue"], 1), else_=0).label("o"), case((x["due"], 1), else_=0).label("d"),
+            case((x["stale"], 1), else_=0).label("s"),
+        ).subquery()
+        o, d, s = conn.execute(select(func.coalesce(func.sum(sub.c.o), 0), func.coalesce(func.sum(sub.c.d), 0),
+                                      func.coalesce(func.sum(sub.c.s), 0))).one()
+    return {"overdue": int(o), "due": int(d), "stale": int(s)}

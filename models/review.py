@@ -1,0 +1,251 @@
+"""The weekly review: how the KPIs moved over a period, and why (../shared/DOMAIN.md, "Weekly
+review and the EV bridge").
+
+- Period: from 00:00 on its first day to now. "7d" (the default) is today and the six days
+  before, so that consecutive weekly reviews tile the calendar; "2w" is 14 days; a date starts
+  on that day.
+- start: the KPIs just before the period, reconstructed from the stage-change history and the
+  probabilities of the time (models.history.kpis_before); end: today's KPIs (models.kpi).
+- The bridge, for EV and for TV: the journal entries of the period summed per category in SQL
+  (undo entries carry the category of what they undo). The terms: new prospects, advances, wins,
+  regressions, losses, reopened, value edits, probability changes, deletions, ladder edits. Every
+  change's exact effect is journalled, so the terms add up exactly to end - start; if they ever
+  did not (a journal written by something else), the difference is shown as its own term,
+  "unexplained", never hidden.
+- Each term lists the prospects (or, for probability changes, the stages) behind it.
+- Below: follow-ups overdue and due this week, stale prospects, and the best next steps
+  (models.focus).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, literal, or_, select
+
+from models import clock
+from models.errors import DomainError
+from models.focus import FocusItem, focus, follow_ups
+from models.history import kpis_before
+from models.kpi import Kpi, kpis
+from models.tables import ChangeEvent, Prospect, Stage
+from models.values import money_str, parse_date
+
+#: The terms of the bridge in the order a review shows them, with their labels.
+TERMS = {
+    "new": "New prospects",
+    "advance": "Advances",
+    "win": "Wins",
+    "regress": "Regressions",
+    "lose": "Losses",
+    "reopen": "Reopened",
+    "edit": "Value edits",
+    "prob": "Probability changes",
+    "delete": "Deletions",
+    "ladder": "Ladder edits",
+}
+UNEXPLAINED = "unexplained"
+
+
+def exact_money(micros: int) -> str:
+    """EV micros as an exact decimal string (at least 2 decimals, more only when needed), so that
+    the bridge's terms add up exactly in JSON too."""
+    d = (Decimal(micros) / 1_000_000).normalize()
+    if d == d.to_integral() or -d.as_tuple().exponent < 2:
+        return format(d.quantize(Decimal("0.01")), "f")
+    return format(d, "f")
+
+
+@dataclass(frozen=True)
+class TermItem:
+    kind: str  # "prospect" or "stage"
+    id: int
+    name: str
+    changes: int
+    d_count: int
+    d_tv_cents: int
+    d_ev_micros: int
+    value_cents: int = 0  # a prospect's value today (0 for a stage)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "name": self.name, "changes": self.changes,
+                "count": self.d_count, "tv": money_str(self.d_tv_cents), "ev": exact_money(self.d_ev_micros),
+                "value": money_str(self.value_cents)}
+
+
+@dataclass(frozen=True)
+class Term:
+    category: str
+    label: str
+    changes: int
+    d_count: int
+    d_tv_cents: int
+    d_ev_micros: int
+    items: list[TermItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Review:
+    start_at: datetime
+    end_at: datetime
+    start: Kpi
+    end: Kpi
+    terms: list[Term]
+    overdue: list[FocusItem]
+    due: list[FocusItem]
+    stale: list[FocusItem]
+    focus: list[FocusItem]
+
+    def term(self, category: str) -> Term | None:
+        return next((t for t in self.terms if t.category == category), None)
+
+    @property
+    def wins(self) -> list[TermItem]:
+        t = self.term("win")
+        return t.items if t else []
+
+    def to_json(self) -> dict[str, Any]:
+        def kpi(k: Kpi) -> dict[str, Any]:
+            data = k.to_json()
+            data["ev_exact"] = exact_money(k.ev_micros)
+            return data
+
+        return {
+            "since": self.start_at.isoformat(),
+            "until": self.end_at.isoformat(),
+            "start": kpi(self.start),
+            "end": kpi(self.end),
+            "bridge": {
+                "ev": {
+                    "start": exact_money(self.start.ev_micros),
+                    "end": exact_money(self.end.ev_micros),
+                    "change": exact_money(self.end.ev_micros - self.start.ev_micros),
+                    "terms": {t.category: exact_money(t.d_ev_micros) for t in self.terms},
+                },
+                "tv": {
+                    "start": money_str(self.start.tv_cents),
+                    "end": money_str(self.end.tv_cents),
+                    "change": money_str(self.end.tv_cents - self.start.tv_cents),
+                    "terms": {t.category: money_str(t.d_tv_cents) for t in self.terms},
+                },
+                "count": {
+                    "start": self.start.count,
+                    "end": self.end.count,
+                    "change": self.end.count - self.start.count,
+                    "terms": {t.category: t.d_count for t in self.terms},
+                },
+            },
+            "terms": [
+                {"category": t.category, "label": t.label, "changes": t.changes, "count": t.d_count,
+                 "tv": money_str(t.d_tv_cents), "ev": exact_money(t.d_ev_micros),
+                 "items": [i.to_json() for i in t.items]}
+                for t in self.terms
+            ],
+            "overdue": [i.to_json() for i in self.overdue],
+            "due": [i.to_json() for i in self.due],
+            "stale": [i.to_json() for i in self.stale],
+            "focus": [i.to_json() for i in self.focus],
+        }
+
+
+def parse_since(text: str | date | None, *, today: date | None = None) -> datetime:
+    """'7d' (today and the 6 days before), '2w', or a date -> the moment the period starts."""
+    today = today or clock.today()
+    if text is None or text == "":
+        text = "7d"
+    if isinstance(text, datetime):
+        return text
+    if isinstance(text, date):
+        day = text
+    else:
+        raw = str(text).strip().lower()
+        if m := re.fullmatch(r"(\d{1,4})\s*([dw])", raw):
+            days = int(m[1]) * (7 if m[2] == "w" else 1)
+            if days < 1:
+                raise DomainError("since: a period of at least 1 day, such as 7d or 2w", field="since")
+            day = today - timedelta(days=days - 1)
+        else:
+            try:
+                day = parse_date(raw, today=today, field="since")
+            except DomainError:
+                raise DomainError(
+                    f"since: {str(text)[:30]!r} is not a period or a date; type 7d, 2w, 2026-11-01 or 1/11/2026",
+                    field="since") from None
+    if day > today:
+        raise DomainError(f"since: {day.isoformat()} is in the future", field="since")
+    return datetime.combine(day, time(0, 0))
+
+
+def _significant():
+    return or_(ChangeEvent.d_count != 0, ChangeEvent.d_tv_cents != 0, ChangeEvent.d_ev_micros != 0)
+
+
+def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True) -> list[Term]:
+    """The journal since `start_at`, per category (in TERMS order), summed in SQL."""
+    sums = (
+        select(ChangeEvent.category, func.count(), func.sum(ChangeEvent.d_count), func.sum(ChangeEvent.d_tv_cents),
+               func.sum(ChangeEvent.d_ev_micros))
+        .where(ChangeEvent.at >= start_at, _significant())
+        .group_by(ChangeEvent.category)
+    )
+    per_prospect = (
+        select(ChangeEvent.category, Prospect.id, Prospect.name, func.count(), func.sum(ChangeEvent.d_count),
+               func.sum(ChangeEvent.d_tv_cents), func.sum(ChangeEvent.d_ev_micros), func.max(Prospect.value_cents))
+        .join(Prospect, Prospect.id == ChangeEvent.prospect_id)
+        .where(ChangeEvent.at >= start_at, _significant())
+        .group_by(ChangeEvent.category, Prospect.id)
+    )
+    per_stage = (
+        select(ChangeEvent.category, Stage.id, Stage.name, func.count(), func.sum(ChangeEvent.d_count),
+               func.sum(ChangeEvent.d_tv_cents), func.sum(ChangeEvent.d_ev_micros), literal(0))
+        .join(Stage, Stage.id == ChangeEvent.stage_id)
+        .where(ChangeEvent.at >= start_at, ChangeEvent.prospect_id.is_(None), _significant())
+        .group_by(ChangeEvent.category, Stage.id)
+    )
+    with engine.connect() as conn:
+        totals = {cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in conn.execute(sums)}
+        items: dict[str, list[TermItem]] = {}
+        if with_items:
+            for kind, q in (("prospect", per_prospect), ("stage", per_stage)):
+                for cat, iid, name, n, c, tv, ev, value in conn.execute(q):
+                    items.setdefault(cat, []).append(TermItem(kind, iid, name, int(n), int(c or 0), int(tv or 0),
+                                                              int(ev or 0), int(value or 0)))
+    for lst in items.values():
+        lst.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
+    order = list(TERMS) + sorted(c for c in totals if c not in TERMS)
+    return [
+        Term(cat, TERMS.get(cat, cat.capitalize()), *totals[cat], items=items.get(cat, []))
+        for cat in order if cat in totals
+    ]
+
+
+def review(engine: Engine, since: str | date | datetime | None = None, *, focus_limit: int = 5) -> Review:
+    """The review of the period from `since` (default the last 7 days) to now."""
+    start_at = parse_since(since)
+    end_at = clock.now()
+    start = kpis_before(engine, start_at)
+    end = kpis(engine)
+    terms = bridge_terms(engine, start_at)
+    explained = Kpi()
+    for t in terms:
+        explained = explained.moved(t.d_count, t.d_tv_cents, t.d_ev_micros)
+    gap = Kpi(end.count - start.count - explained.count, end.tv_cents - start.tv_cents - explained.tv_cents,
+              end.ev_micros - start.ev_micros - explained.ev_micros)
+    if gap != Kpi():
+        terms.append(Term(UNEXPLAINED, "Unexplained (not in the journal)", 0, gap.count, gap.tv_cents, gap.ev_micros))
+    return Review(
+        start_at=start_at, end_at=end_at, start=start, end=end, terms=terms,
+        overdue=follow_ups(engine, "overdue"), due=follow_ups(engine, "due"), stale=follow_ups(engine, "stale"),
+        focus=focus(engine, limit=focus_limit),
+    )
+
+
+def term_prospect_ids(term: Term) -> list[int]:
+    return [i.id for i in term.items if i.kind == "prospect"]
+
+
+__all__ = ["Review", "Term", "TermItem", "TERMS", "bridge_terms", "exact_money", "parse_since", "review"]

@@ -1,0 +1,378 @@
+"""Insight commands: forecast, calibrate, review, trend, focus (issue 4).
+
+Registered on the `evpipe` group by tui/cli.py. Money in JSON is a decimal string, ratios are
+numbers from 0 to 1; text output is for a terminal, Markdown (`review --format markdown`) for an
+email to the owner.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from models.errors import DomainError
+from tui.cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+
+
+def _pct(x: Any, places: int = 1) -> str:
+    if x is None:
+        return "—"
+    return f"{float(x) * 100:.{places}f}%"
+
+
+def _signed_pct(x: Any) -> str:
+    if x is None:
+        return "—"
+    return f"{float(x) * 100:+.1f}%"
+
+
+def _money(amount: int, *, micros: bool = False, signed: bool = False) -> str:
+    from models.values import format_money
+
+    return format_money(amount, micros=micros, signed=signed and amount != 0, decimals=False)
+
+
+def _ev_tv(k) -> str:
+    r = k.ev_tv_rounded(4)
+    return "—" if r is None else f"{r * 100:.2f}%"
+
+
+# ---------------------------------------------------------------- forecast
+
+
+@main.command("forecast")
+@click.option("--from", "month_from", default=None, metavar="YYYY-MM", help="First month (default: 12 months ago).")
+@click.option("--to", "month_to", default=None, metavar="YYYY-MM", help="Last month (default: 11 months ahead).")
+@click.option("--owner", default=None, help="One rep's prospects only.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: str | None, as_json: bool) -> None:
+    """The forecast by month against what was won: the last 12 months and the next 12."""
+    from models.forecast import forecast
+    from models.values import parse_month
+
+    first = parse_month(month_from, field="--from") if month_from else None
+    last = parse_month(month_to, field="--to") if month_to else None
+    fc = forecast(ctx.engine, first, last, owner=owner)
+    if as_json:
+        emit_json(fc.to_json())
+        return
+    body = []
+    for m in fc.months:
+        body.append([
+            m.month + ("" if m.complete else " *"), str(m.kpi.count), _money(m.kpi.tv_cents),
+            _money(m.kpi.ev_micros, micros=True),
+            "—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True),
+            _money(m.actual_cents), _pct(m.accuracy), _signed_pct(m.bias),
+        ])
+    body.append(["total", str(fc.total.count), _money(fc.total.tv_cents), _money(fc.total.ev_micros, micros=True),
+                  _money(fc.frozen_ev_micros, micros=True), _money(fc.actual_cents), "", ""])
+    click.echo(table(["month", "count", "TV", "EV (forecast)", "frozen", "actual", "accuracy", "bias"], body,
+                     right={1, 2, 3, 4, 5, 6, 7}))
+    click.echo("")
+    click.echo(f"WAPE {_pct(fc.wape)} over {fc.wape_months} finished month(s) with a frozen forecast."
+               if fc.wape is not None else "WAPE —: no finished month has both a frozen forecast and sales.")
+    click.echo("* not over yet. frozen = the forecast in the KPI history at the month's start.")
+
+
+# ---------------------------------------------------------------- calibrate
+
+
+@main.command("calibrate")
+@click.option("--months", type=int, default=None, help="Only outcomes closed in the last N months.")
+@click.option("--apply", "apply_", is_flag=True, help="Accept every suggested probability.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> None:
+    """Sighting in: each stage's probability against real outcomes, with suggestions."""
+    from models.calibration import apply_suggestions, calibrate
+    from models.values import format_percent
+
+    cal = calibrate(ctx.engine, months=months)
+    applied = []
+    if apply_:
+        applied = apply_suggestions(ctx.store(), calibration=cal)
+        if applied:
+            ctx.changed()
+    if as_json:
+        data = cal.to_json()
+        if apply_:
+            data["applied"] = [r.summary for r in applied]
+        emit_json(data)
+        return
+    body = []
+    for s in cal.stages:
+        body.append([
+            safe(s.stage), format_percent(s.configured_bp), _pct(s.observed), str(s.won), str(s.lost), str(s.n),
+            "—" if s.low is None else f"{_pct(s.low)}–{_pct(s.high)}", _pct(s.conversion_next),
+            "—" if s.suggested_bp is None else format_percent(s.suggested_bp),
+        ])
+    click.echo(table(["stage", "configured", "observed", "won", "lost", "n", "95% interval", "next step",
+                      "suggested"], body, right={1, 2, 3, 4, 5, 6, 7, 8}))
+    window = f"outcomes closed since {cal.since.isoformat()}" if cal.since else "every known outcome"
+    click.echo("")
+    click.echo(f"Evidence: {cal.won} won, {cal.lost} lost ({window}).")
+    if cal.brier is not None:
+        line = f"Brier score of the current ladder: {cal.brier:.4f} over {cal.brier_n} outcomes (0 is perfect)"
+        if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
+            line += f"; with the suggestions: {cal.brier_suggested:.4f}"
+        click.echo(line + ".")
+    if apply_:
+        for r in applied:
+            click.echo(f"applied: {safe(r.summary)}")
+        if not applied:
+            click.echo("Nothing to apply: no stage has a suggestion.")
+    elif any(s.suggested_bp is not None for s in cal.stages):
+        click.echo("`evpipe calibrate --apply` accepts the suggestions (each recorded; `evpipe undo` reverses).")
+
+
+# ---------------------------------------------------------------- review
+
+
+def _item_line(i, *, with_gain: bool = True) -> str:
+    bits = [safe(i.name), f"{safe(i.stage)}", _money(i.value_cents)]
+    if i.owner:
+        bits.append(safe(i.owner))
+    text = " · ".join(bits) + f" — {i.reason}"
+    if with_gain and i.group != "gain":
+        text += f"; {i.gain_reason}"
+    return text
+
+
+def short_reason(i) -> str:
+    """A follow-up list's reason, short: '10 days overdue', 'due Mon 30 Nov', 'no contact for 48 days'."""
+    from models import clock
+
+    if i.group == "overdue":
+        d = i.overdue_days
+        return f"{d} day{'s' if d != 1 else ''} overdue"
+    if i.group == "due":
+        ahead = (i.next_follow_up - clock.today()).days
+        return "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {i.next_follow_up:%a %d %b}"
+    if i.group == "stale":
+        return f"no contact for {i.idle_days} days ({i.stage} allows {i.stale_days})"
+    return i.reason
+
+
+def review_markdown(r) -> str:
+    """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
+    from models.values import format_money
+
+    def money(c, signed=False):
+        return format_money(c, decimals=False, signed=signed and c != 0)
+
+    def ev(m, signed=False):
+        return format_money(m, micros=True, decimals=False, signed=signed and m != 0)
+
+    def plural(n, word):
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    d_ev = r.end.ev_micros - r.start.ev_micros
+    d_tv = r.end.tv_cents - r.start.tv_cents
+    first, last = r.start_at.date(), r.end_at.date()
+    days = (last - first).days + 1
+    wins = r.wins
+    won_value = sum(w.value_cents for w in wins)
+    lines = [f"# Pipeline review, {first:%a %d %b} – {last:%a %d %b %Y}", ""]
+    if d_ev:
+        head = f"**Expected value {'rose' if d_ev > 0 else 'fell'} by {ev(abs(d_ev))} to {ev(r.end.ev_micros)}**"
+    else:
+        head = f"**Expected value held at {ev(r.end.ev_micros)}**"
+    head += f" over the last {plural(days, 'day')}"
+    if wins:
+        head += f", with {plural(len(wins), 'sale')} won worth {money(won_value)}."
+    else:
+        head += ", with no sale closed yet."
+    lines.append(head)
+    adv = r.term("advance")
+    new = r.term("new")
+    work = []
+    if adv and adv.items:
+        work.append(f"{plural(len(adv.items), 'prospect')} moved up the ladder (+{ev(adv.d_ev_micros)} EV)")
+    if new and new.items:
+        work.append(f"{plural(len(new.items), 'new prospect')} worth {money(new.d_tv_cents)} came in")
+    if work:
+        lines.append("")
+        lines.append("The week's work: " + " and ".join(work) + ".")
+    ratio_end = r.end.ev_tv_rounded(4)
+    ratio_start = r.start.ev_tv_rounded(4)
+    if ratio_end is not None and ratio_start is not None and ratio_end != ratio_start:
+        lines.append("")
+        lines.append(f"EV/TV {'rose' if ratio_end > ratio_start else 'fell'} from {_ev_tv(r.start)} to {_ev_tv(r.end)}: "
+                     + ("the pipeline is maturing towards cash." if ratio_end > ratio_start
+                        else "the pipeline is, on average, further from cash than a week ago."))
+    lines += ["", "| | start | now | change |", "|---|---:|---:|---:|"]
+    lines.append(f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {ev(d_ev, True)} |")
+    lines.append(f"| Total value (TV) | {money(r.start.tv_cents)} | {money(r.end.tv_cents)} | {money(d_tv, True)} |")
+    lines.append(f"| EV/TV | {_ev_tv(r.start)} | {_ev_tv(r.end)} | |")
+    lines.append(f"| Prospects in play | {r.start.count} | {r.end.count} | {r.end.count - r.start.count:+d} |")
+    lines += ["", "## What moved expected value", ""]
+    if not r.terms:
+        lines.append("Nothing changed in the pipeline.")
+    else:
+        lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
+        for t in r.terms:
+            names = ", ".join(_md(i.name) for i in t.items[:3])
+            if len(t.items) > 3:
+                names += f" and {len(t.items) - 3} more"
+            lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
+        lines.append(f"| **Change** | **{ev(d_ev, True)}** | **{money(d_tv, True)}** | |")
+        if adv and adv.items:
+            lines += ["", "Advances:", ""]
+            for i in adv.items:
+                lines.append(f"- {_md(i.name)}: {ev(i.d_ev_micros, True)} EV")
+    lines += ["", "## Wins", ""]
+    if wins:
+        for w in wins:
+            lines.append(f"- **{_md(w.name)}**: {money(w.value_cents)}")
+    else:
+        lines.append("No sale closed in this period.")
+    losses = r.term("lose")
+    if losses and losses.items:
+        lines += ["", "Lost: " + ", ".join(f"{_md(i.name)} ({money(i.value_cents)})" for i in losses.items) + "."]
+    lines += ["", "## What's next", ""]
+    if r.focus:
+        lines += ["The next steps that would lift expected value most:", ""]
+        for n, i in enumerate(r.focus, 1):
+            lines.append(f"{n}. **{_md(i.name)}**: {_md(i.stage)} → {_md(i.next_stage)} would add "
+                         f"{ev(i.gain_micros)} EV" + ("" if i.group == "gain" else f" ({short_reason(i)})"))
+    else:
+        lines.append("No open prospects.")
+    for title, items in (("Follow-ups overdue", r.overdue), ("Follow-ups due this week", r.due),
+                         ("Gone quiet", r.stale)):
+        lines += ["", f"**{title}** ({len(items)})" + (":" if items else ": none.")]
+        if items:
+            lines.append("")
+            for i in items:
+                lines.append(f"- {_md(i.name)}: {_md(short_reason(i))}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    """User text for Markdown: no control characters, and the characters Markdown would read as
+    formatting or as a table cell border escaped."""
+    out = safe(text).replace("\n", " ")
+    for ch in "\\`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def review_text(r) -> str:
+    from models.values import format_money
+
+    def ev(m, signed=False):
+        return format_money(m, micros=True, decimals=False, signed=signed)
+
+    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", ""]
+    out.append(table(["", "start", "end", "change"], [
+        ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), ev(r.end.ev_micros - r.start.ev_micros, True)],
+        ["TV", _money(r.start.tv_cents), _money(r.end.tv_cents), _money(r.end.tv_cents - r.start.tv_cents, signed=True)],
+        ["EV/TV", _ev_tv(r.start), _ev_tv(r.end), ""],
+        ["count", str(r.start.count), str(r.end.count), f"{r.end.count - r.start.count:+d}"],
+    ], right={1, 2, 3}))
+    out.append("")
+    out.append("EV bridge")
+    rows = [[t.label, ev(t.d_ev_micros, True), _money(t.d_tv_cents, signed=True), str(len(t.items))] for t in r.terms]
+    rows.append(["total change", ev(r.end.ev_micros - r.start.ev_micros, True),
+                 _money(r.end.tv_cents - r.start.tv_cents, signed=True), ""])
+    out.append(table(["term", "EV", "TV", "prospects"], rows, right={1, 2, 3}))
+    for t in r.terms:
+        if not t.items:
+            continue
+        out.append("")
+        out.append(f"{t.label}:")
+        for i in t.items[:8]:
+            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}")
+        if len(t.items) > 8:
+            out.append(f"  ... and {len(t.items) - 8} more")
+    for title, items in (("Follow-ups overdue", r.overdue), ("Due this week", r.due), ("Stale", r.stale),
+                         ("Best next steps", r.focus)):
+        out.append("")
+        out.append(f"{title}:" + ("" if items else " none"))
+        for i in items:
+            out.append("  " + _item_line(i, with_gain=title == "Best next steps"))
+    return "\n".join(out)
+
+
+@main.command("review")
+@click.option("--since", default="7d", show_default=True, help="7d, 2w, or a date such as 2026-11-01.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@pass_ctx
+@domain_errors
+def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
+    """How the KPIs moved over a period and why, with what to do next."""
+    from models.review import review
+
+    r = review(ctx.engine, since)
+    if fmt == "json":
+        emit_json(r.to_json())
+    elif fmt == "markdown":
+        click.echo(review_markdown(r), nl=False)
+    else:
+        click.echo(review_text(r))
+
+
+# ---------------------------------------------------------------- trend
+
+
+def trend_points(engine, weeks: int | None):
+    """The KPI history of everyone over the last `weeks` weeks (None: all of it), oldest first, with
+    today's live reading last when today has no snapshot yet."""
+    from models import clock
+    from models.history import Snapshot, snapshots
+    from models.kpi import kpis
+
+    today = clock.today()
+    since = None if weeks is None else today - timedelta(weeks=weeks)
+    points = snapshots(engine, since=since)
+    if not points or points[-1].taken_on != today:
+        points.append(Snapshot(today, kpis(engine)))
+    return points
+
+
+@main.command("trend")
+@click.option("--weeks", type=int, default=12, show_default=True, help="How far back (0: everything).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
+    """TV, EV and EV/TV over time, from the KPI history."""
+    if weeks < 0 or weeks > 5200:
+        raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
+    points = trend_points(ctx.engine, weeks or None)
+    if as_json:
+        emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
+        return
+    body = [[p.taken_on.isoformat(), str(p.kpi.count), _money(p.kpi.tv_cents), _money(p.kpi.ev_micros, micros=True),
+             _ev_tv(p.kpi)] for p in points]
+    click.echo(table(["date", "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
+
+
+# ---------------------------------------------------------------- focus
+
+
+@main.command("focus")
+@click.option("--owner", default=None, help="One rep's prospects only.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
+    """The prospects to work on now, most urgent first, each with its reason."""
+    from models.focus import focus
+
+    items = focus(ctx.engine, limit=limit, owner=owner)
+    if as_json:
+        emit_json([i.to_json() for i in items])
+        return
+    if not items:
+        click.echo("Nothing to work on: no open prospects.")
+        return
+    body = [[str(i.id), safe(i.name)[:36], safe(i.stage)[:14], _money(i.value_cents),
+             _money(i.gain_micros, micros=True, signed=True), "; ".join(i.reasons) if i.group != "gain" else i.reason]
+            for i in items]
+    click.echo(table(["id", "name", "stage", "value", "gain", "why"], body, right={0, 3, 4}))
