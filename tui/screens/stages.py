@@ -1,0 +1,454 @@
+"""The stages screen: the ladder, and every way to edit it.
+
+Each rung shows its probability, kind, stale days, and the prospects on it with their value and
+EV (summed in SQL). Rename, set the probability (the confirmation says how much EV the change
+moves before anything is written), reorder the open rungs, add, remove (its prospects must move
+to another open stage, which the screen asks for), set stale days, undo. A ladder whose open
+probabilities do not rise is allowed, and its warnings stay on screen until it is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from sqlalchemy import Engine, func, select
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from models.errors import DomainError
+from models.store import ChangeResult, StageInfo, ladder_warnings
+from models.tables import Prospect
+from models.values import clean_text, format_money, format_percent, parse_probability
+from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+
+
+@dataclass(frozen=True)
+class StageRow:
+    stage: StageInfo
+    count: int
+    value_cents: int
+
+    @property
+    def ev_micros(self) -> int:
+        return 0 if self.stage.kind == "lost" else self.value_cents * self.stage.probability_bp
+
+
+def stage_rows(engine: Engine, ladder: list[StageInfo]) -> list[StageRow]:
+    """Every rung with the live prospects on it and their value: one grouped query."""
+    q = (
+        select(Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0))
+        .where(Prospect.deleted_at.is_(None))
+        .group_by(Prospect.stage_id)
+    )
+    with engine.connect() as conn:
+        totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}
+    return [StageRow(s, *totals.get(s.id, (0, 0))) for s in ladder]
+
+
+def _ev(micros: int, *, signed: bool = False) -> str:
+    return format_money(micros, micros=True, decimals=False, signed=signed)
+
+
+def check_stale_days(text: str) -> int:
+    raw = text.strip().lower().removesuffix("days").removesuffix("d").strip()
+    if not raw.isdigit() or not 0 <= int(raw) <= 3650:
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise DomainError(
+            f"stale days: {shown!r} is not a number of days; type a whole number from 0 (never stale) to 3650",
+            field="stale_days",
+        )
+    return int(raw)
+
+
+class StagesScreen(Screen):
+    """Edit the ladder of stages."""
+
+    CSS_PATH = "stages.tcss"
+
+    BINDINGS = [
+        Binding("r", "rename", "Rename", id="stages.rename"),
+        Binding("p", "probability", "Probability", id="stages.probability"),
+        Binding("shift+up,K", "reorder(-1)", "Move up", id="stages.move_up", key_display="K"),
+        Binding("shift+down,J", "reorder(1)", "Move down", id="stages.move_down", key_display="J"),
+        Binding("a", "add", "Add", id="stages.add"),
+        Binding("d,delete", "remove", "Remove", id="stages.remove"),
+        Binding("s", "stale_days", "Stale days", id="stages.stale_days"),
+        Binding("u", "undo", "Undo", id="stages.undo"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[StageRow], warnings: list[str]) -> None:
+            super().__init__()
+            self.rows = rows
+            self.warnings = warnings
+
+    class EffectReady(Message):
+        """What a probability change would do, worked out before it is confirmed."""
+
+        def __init__(self, row: StageRow, text: str, bp: int, count: int, ev_micros: int) -> None:
+            super().__init__()
+            self.row = row
+            self.text = text
+            self.bp = bp
+            self.count = count
+            self.ev_micros = ev_micros
+
+    class Written(Message):
+        def __init__(self, result: ChangeResult, focus_stage: int | None, notice: str | None) -> None:
+            super().__init__()
+            self.result = result
+            self.focus_stage = focus_stage
+            self.notice = notice
+
+    class Failed(Message):
+        def __init__(self, error: DomainError) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[StageRow] = []
+        self.warnings: list[str] = []
+        self._focus_stage: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text("Stages", style="bold")
+            + Text("  each rung's chance that a prospect reaching it becomes cash", style="dim"),
+            id="stages-title",
+        )
+        yield DataTable(id="ladder", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="ladder-warnings")
+        yield Static(
+            Text("r rename  p probability  K/J or shift+up/down reorder  a add  d remove  s stale days  u undo",
+                 style="dim"),
+            id="stages-keys",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#ladder", DataTable)
+        table.add_column("#", key="rung")
+        table.add_column("Stage", key="name")
+        table.add_column("Kind", key="kind")
+        table.add_column(Text("Prob", justify="right"), key="prob")
+        table.add_column(Text("Stale", justify="right"), key="stale")
+        table.add_column(Text("Prospects", justify="right"), key="count")
+        table.add_column(Text("Value", justify="right"), key="value")
+        table.add_column(Text("EV", justify="right"), key="ev")
+        table.focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    # ------------------------------------------------------------ loading
+
+    @work(thread=True, exclusive=True, group="stages-load", exit_on_error=False, description="load the ladder")
+    def load(self) -> None:
+        ladder = self.app.store.ladder()
+        rows = stage_rows(self.app.engine, ladder)
+        self.post_message(self.Loaded(rows, ladder_warnings(ladder)))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        table = self.query_one("#ladder", DataTable)
+        keep = self._focus_stage
+        if keep is None and self.rows and 0 <= table.cursor_row < len(self.rows):
+            keep = self.rows[table.cursor_row].stage.id
+        self._focus_stage = None
+        self.rows = message.rows
+        self.warnings = message.warnings
+        table.clear()
+        for i, row in enumerate(self.rows, start=1):
+            s = row.stage
+            kind_style = {"won": "green", "lost": "red"}.get(s.kind, "")
+            table.add_row(
+                Text(str(i), style="dim"),
+                Text(s.name),
+                Text(s.kind, style=kind_style),
+                Text(s.percent, justify="right"),
+                Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
+                Text(str(row.count), justify="right"),
+                Text(format_money(row.value_cents, decimals=False), justify="right"),
+                Text(_ev(row.ev_micros), justify="right"),
+                key=str(s.id),
+            )
+        if keep is not None:
+            for i, row in enumerate(self.rows):
+                if row.stage.id == keep:
+                    table.move_cursor(row=i, animate=False)
+                    break
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        box = self.query_one("#ladder-warnings", Static)
+        if self.warnings:
+            text = Text()
+            for i, warning in enumerate(self.warnings):
+                if i:
+                    text.append("\n")
+                text.append("! ", style="bold yellow")
+                text.append(warning)
+            box.update(text)
+            box.add_class("-warn")
+        else:
+            box.update(Text("The ladder rises: each open stage is likelier than the one before.", style="dim"))
+            box.remove_class("-warn")
+
+    # ------------------------------------------------------------ writing
+
+    @work(thread=True, group="stages-write", exit_on_error=False, description="change the ladder")
+    def write(self, op, focus_stage: int | None = None, notice: str | None = None) -> None:
+        try:
+            result = op()
+        except DomainError as exc:
+            self.post_message(self.Failed(exc))
+        else:
+            self.post_message(self.Written(result, focus_stage, notice))
+
+    @on(Written)
+    def _written(self, message: Written) -> None:
+        result = message.result
+        self._focus_stage = message.focus_stage
+        self.app.data_changed(result)
+        self.notify(message.notice or result.summary, markup=False, title="Saved")
+        for warning in result.warnings:
+            self.notify(warning, markup=False, severity="warning", title="Ladder warning")
+        self.load()
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.notify(str(message.error), title="Not changed", severity="error", markup=False)
+        self.load()
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def store(self):
+        return self.app.store
+
+    def current(self) -> StageRow | None:
+        table = self.query_one("#ladder", DataTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
+            self.notify("No stage is selected.", markup=False, severity="warning")
+            return None
+        return self.rows[table.cursor_row]
+
+    # ------------------------------------------------------------ actions
+
+    def action_rename(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        sid = row.stage.id
+
+        def got(text: str | None) -> None:
+            if text is not None and text.strip() != row.stage.name:
+                self.write(lambda: self.store.update_stage(sid, name=text), sid)
+
+        self.app.push_screen(
+            TextPrompt(f"Rename {row.stage.name}", "New name", initial=row.stage.name,
+                       validate=lambda t: self._check_name(t, except_id=sid)),
+            got,
+        )
+
+    def _check_name(self, text: str, *, except_id: int | None = None) -> str:
+        name = clean_text(text, field="stage name", max_len=80, required=True)
+        for row in self.rows:
+            if row.stage.id != except_id and row.stage.name.casefold() == name.casefold():
+                raise DomainError(f"stage name: {name!r} is on the ladder already", field="name")
+        return name
+
+    def action_probability(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        if row.stage.kind == "lost":
+            self.notify(f"{row.stage.name} is the lost stage; its probability is always 0%.", markup=False,
+                        severity="warning")
+            return
+
+        def check(text: str) -> int:
+            bp = parse_probability(text)
+            if bp == row.stage.probability_bp:
+                raise DomainError(f"probability: {row.stage.name} is already {format_percent(bp)}",
+                                  field="probability")
+            return bp
+
+        def got(text: str | None) -> None:
+            if text is not None:
+                self.effect(row, text)
+
+        self.app.push_screen(
+            TextPrompt(f"Probability of {row.stage.name}",
+                       f"Percent (now {row.stage.percent}); the chance a prospect here becomes cash",
+                       initial=row.stage.percent.rstrip("%"), validate=check),
+            got,
+        )
+
+    @work(thread=True, group="stages-effect", exit_on_error=False, description="what a probability change moves")
+    def effect(self, row: StageRow, text: str) -> None:
+        try:
+            count, ev_micros = self.store.probability_effect(row.stage.id, text)
+        except DomainError as exc:
+            self.post_message(self.Failed(exc))
+            return
+        self.post_message(self.EffectReady(row, text, parse_probability(text), count, ev_micros))
+
+    @on(EffectReady)
+    def _effect_ready(self, message: EffectReady) -> None:
+        row, stage = message.row, message.row.stage
+        sid = stage.id
+        plural = "prospect" if message.count == 1 else "prospects"
+        question = (
+            f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
+            f"{message.count} {plural} on it, worth {format_money(row.value_cents, decimals=False)}: "
+            f"EV {_ev(message.ev_micros, signed=True)}."
+        )
+        if message.count == 0:
+            question = (f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
+                        "No prospects are on it now: EV does not move today.")
+        text = message.text
+
+        def got(yes: bool | None) -> None:
+            if yes:
+                self.write(lambda: self.store.set_probability(sid, text), sid)
+
+        self.app.push_screen(ConfirmDialog(question, title="Change a probability"), got)
+
+    def action_reorder(self, offset: int) -> None:
+        row = self.current()
+        if row is None:
+            return
+        if row.stage.kind != "open":
+            self.notify(f"{row.stage.name}: won and lost stay at the top of the ladder; only open stages move.",
+                        markup=False, severity="warning")
+            return
+        sid = row.stage.id
+        # On screen the first rung is at the top: moving a row up (-1) makes it an earlier rung.
+        opens = [r.stage for r in self.rows if r.stage.kind == "open"]
+        i = next(i for i, s in enumerate(opens) if s.id == sid)
+        j = i + offset
+        if not 0 <= j < len(opens):
+            edge = "first" if offset < 0 else "last open"
+            self.notify(f"{row.stage.name} is the {edge} stage already.", markup=False)
+            return
+        notice = f"{row.stage.name} now comes {'before' if offset < 0 else 'after'} {opens[j].name}"
+        self.write(lambda: self.store.reorder_stage(sid, offset), sid, notice)
+
+    def action_add(self) -> None:
+        row = self.current()
+        opens = [r.stage for r in self.rows if r.stage.kind == "open"]
+        after = row.stage if row is not None and row.stage.kind == "open" else (opens[-1] if opens else None)
+        where = f"after {after.name}" if after else "as the first rung"
+
+        def got_name(name: str | None) -> None:
+            if name is None:
+                return
+
+            def got_percent(percent: str | None) -> None:
+                if percent is not None:
+                    self.write(
+                        lambda: self.store.add_stage(name, percent, after=after.id if after else None),
+                        None,
+                    )
+
+            self.app.push_screen(
+                TextPrompt(f"New stage {name}", "Probability in percent, e.g. 40",
+                           validate=parse_probability),
+                got_percent,
+            )
+
+        self.app.push_screen(
+            TextPrompt("Add a stage", f"Name of the new stage (it goes {where})", validate=self._check_name),
+            got_name,
+        )
+
+    def action_remove(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        stage = row.stage
+        if stage.kind != "open":
+            self.notify(f"{stage.name}: the won and lost stages cannot be removed.", markup=False,
+                        severity="warning")
+            return
+        others = [r.stage for r in self.rows if r.stage.kind == "open" and r.stage.id != stage.id]
+        if not others:
+            self.notify(f"{stage.name} is the only open stage; add another before removing it.", markup=False,
+                        severity="warning")
+            return
+        sid = stage.id
+        if row.count == 0:
+            def yes(answer: bool | None) -> None:
+                if answer:
+                    self.write(lambda: self.store.remove_stage(sid), None)
+
+            self.app.push_screen(
+                ConfirmDialog(f"Remove {stage.name} from the ladder? No prospects are on it. "
+                              "Its history stays; u undoes.", title="Remove a stage"),
+                yes,
+            )
+            return
+
+        plural = "prospect is" if row.count == 1 else "prospects are"
+
+        def picked(target: StageInfo | None) -> None:
+            if target is None:
+                return
+            d_ev = 0 if stage.kind == "lost" else row.value_cents * (target.probability_bp - stage.probability_bp)
+            tid = target.id
+
+            def confirmed(answer: bool | None) -> None:
+                if answer:
+                    self.write(lambda: self.store.remove_stage(sid, move_to=tid), tid)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    f"Remove {stage.name} and move its {row.count} prospects to {target.name} "
+                    f"({target.percent})? EV {_ev(d_ev, signed=True)}. u undoes.",
+                    title="Remove a stage",
+                ),
+                confirmed,
+            )
+
+        self.app.push_screen(
+            ChoiceDialog(
+                f"Remove {stage.name}",
+                f"{row.count} {plural} on {stage.name}. A stage with prospects cannot just vanish: "
+                "which open stage do they move to?",
+                [(f"{s.name} ({s.percent})", s) for s in others],
+            ),
+            picked,
+        )
+
+    def action_stale_days(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        sid = row.stage.id
+
+        def got(text: str | None) -> None:
+            if text is not None:
+                days = check_stale_days(text)
+                if days != row.stage.stale_days:
+                    self.write(lambda: self.store.update_stage(sid, stale_days=days), sid)
+
+        self.app.push_screen(
+            TextPrompt(f"Stale days for {row.stage.name}",
+                       "A prospect here with no activity and no move for longer than this is stale "
+                       "(0: never)", initial=str(row.stage.stale_days), validate=check_stale_days),
+            got,
+        )
+
+    def action_undo(self) -> None:
+        self.write(lambda: self.store.undo(), None)
+
+
+__all__ = ["StageRow", "StagesScreen", "check_stale_days", "stage_rows"]
