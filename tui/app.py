@@ -1,0 +1,189 @@
+"""The evpipe app: top-level screens as modes (number keys, tab bar), the database, the keymap,
+and what happens after any change (the pipeline updates, a KPI snapshot is recorded)."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+
+from models import open_db
+from models.errors import DomainError
+from models.store import ChangeResult, Store, current_user
+from tui.keymap import load_keymap
+from tui.messages import DataChanged
+from tui.screens.registry import ScreenSpec, available, by_key
+from tui.widgets.tab_bar import TabBar
+
+#: Record a KPI snapshot at most this often (seconds) while changes come in.
+SNAPSHOT_EVERY = 2.0
+
+
+class EvpipeApp(App):
+    """Your sales pipeline as Expected Value."""
+
+    TITLE = "evpipe"
+    CSS_PATH = "app.tcss"
+    DEFAULT_MODE = "pipeline"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("i", "import", "Import", id="app.import", show=False),
+        *[
+            Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}")
+            for n in range(1, 8)
+        ],
+    ]
+
+    def __init__(self, url: str, *, who: str | None = None) -> None:
+        super().__init__()
+        self.url = url
+        self.who = who or current_user()
+        self.engine = open_db(url)
+        self.store = Store(self.engine, who=self.who)
+        self.pipeline = None
+        self.data_changed_signal = None
+        self._last_snapshot = 0.0
+        self._snapshot_timer: Timer | None = None
+        self._keymap_error: str | None = None
+        self.keymap: dict[str, str] = {}
+        try:
+            self.keymap = load_keymap()
+        except DomainError as exc:
+            self._keymap_error = str(exc)
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        for spec in available():
+            self.add_mode(spec.name, self._factory(spec))
+
+    def _factory(self, spec: ScreenSpec):
+        def make() -> Screen:
+            screen = spec.create()
+            if spec.name == "pipeline":
+                self.pipeline = screen
+            return screen
+
+        return make
+
+    def on_mount(self) -> None:
+        from textual.signal import Signal
+
+        self.data_changed_signal = Signal(self, "data-changed")
+        self.screen_change_signal.subscribe(self, self._add_tab_bar)
+        if self.no_color:
+            self.add_class("-nocolor")
+        if self._keymap_error:
+            self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
+
+    def on_unmount(self) -> None:
+        self.engine.dispose()
+
+    # -------------------------------------------------------- screens
+
+    def _add_tab_bar(self, screen: Screen) -> None:
+        """Top-level screens all show the tab bar; the ones that do not compose one get one."""
+        for spec in available():
+            stack = self._screen_stacks.get(spec.name) or []
+            if stack and stack[0] is screen:
+                bars = screen.query(TabBar)
+                if not bars:
+                    screen.mount(TabBar(spec.name), before=0 if screen.children else None)
+                else:
+                    for bar in bars:
+                        bar.current = spec.name
+                return
+
+    def action_go(self, name: str) -> None:
+        self.switch_mode(name)
+
+    def action_key_screen(self, key: str) -> None:
+        spec = by_key(key)
+        if spec is None:
+            self.notify(f"Screen {key} is not available yet", severity="warning", markup=False)
+            return
+        self.switch_mode(spec.name)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen, binding_lines
+        from tui.screens.pipeline import PipelineScreen
+        from tui.widgets.prospect_table import ProspectTable
+
+        sections = [
+            ("Pipeline", binding_lines(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
+            ("Moving around the table", binding_lines(ProspectTable.BINDINGS, self.keymap, {})),
+            ("Everywhere", binding_lines(
+                [b for b in self.BINDINGS if isinstance(b, Binding)], self.keymap,
+                {"quit": "Quit", "help": "This help", "import": "Import prospects",
+                 "key_screen": "Go to screen N (see the tab bar)"})
+             + ["  ctrl+p       Command palette: every command by name"]),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    def action_import(self) -> None:
+        import importlib
+
+        try:
+            screen_class = importlib.import_module("tui.screens.import_screen").ImportScreen
+        except (ImportError, AttributeError):
+            self.notify("Import is not available yet", severity="warning", markup=False)
+            return
+        self.push_screen(screen_class())
+
+    def run_pipeline_action(self, action: str) -> None:
+        """Run one of the pipeline screen's actions (from the command palette)."""
+        if self.current_mode != "pipeline":
+            self.switch_mode("pipeline")
+        if self.pipeline is not None:
+            getattr(self.pipeline, f"action_{action}")()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from tui.commands import pipeline_commands, screen_commands
+
+        yield from super().get_system_commands(screen)
+        yield from screen_commands(self)
+        yield from pipeline_commands(self)
+
+    # -------------------------------------------------------- after any change
+
+    def data_changed(self, result: ChangeResult | None) -> None:
+        """Tell every screen about a change, and keep the KPI history current."""
+        if self.pipeline is not None:
+            message = DataChanged(result)
+            message.forwarded = True  # the app does not handle it again when it bubbles up
+            self.pipeline.post_message(message)
+        if self.data_changed_signal is not None:
+            self.data_changed_signal.publish(result)
+        self._schedule_snapshot()
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        if not getattr(message, "forwarded", False):
+            self.data_changed(message.result)
+
+    def _schedule_snapshot(self) -> None:
+        if self._snapshot_timer is not None:
+            return
+        wait = max(0.0, SNAPSHOT_EVERY - (time.monotonic() - self._last_snapshot))
+        self._snapshot_timer = self.set_timer(wait, self._snapshot_due, name="kpi snapshot")
+
+    def _snapshot_due(self) -> None:
+        self._snapshot_timer = None
+        self._last_snapshot = time.monotonic()
+        self.record_snapshot()
+
+    @work(thread=True, group="snapshot", exit_on_error=False, description="record KPI snapshot")
+    def record_snapshot(self) -> None:
+        from models.history import record_snapshot
+
+        record_snapshot(self.engine)
+
+
+def run(url: str) -> None:
+    """Open the app on the database at `url` (the `evpipe` and `evpipe demo` commands)."""
+    EvpipeApp(url).run()

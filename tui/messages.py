@@ -1,0 +1,72 @@
+"""Messages the app's parts send each other. Small dataclasses, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from models.kpi import Kpi
+from models.pipeline_view import Row
+from models.store import ChangeResult, StageInfo
+
+
+@dataclass
+class DataChanged(Message):
+    """Some screen changed the data. `result` says exactly what (None: reload everything)."""
+
+    result: ChangeResult | None = None
+
+
+@dataclass
+class RowsLoaded(Message):
+    """The pipeline's rows, loaded in a worker."""
+
+    rows: list[Row]
+    kpi_all: Kpi
+    kpi_mine: Kpi
+    stages: list[StageInfo]  # the ladder
+    archived: list[StageInfo]  # stages taken off the ladder (history may name them)
+
+
+@dataclass
+class FilterResults(Message):
+    """The ids a text filter matched (searched in a worker)."""
+
+    text: str
+    ids: set[int]
+
+
+@dataclass
+class ContactLoaded(Message):
+    """The cursor prospect's contact person, phone and email."""
+
+    prospect_id: int
+    contact: tuple[str, str, str] | None
+
+
+@dataclass
+class HistoryLoaded(Message):
+    """The KPI history the header compares with: (label, kpi) pairs for each scope."""
+
+    scope_key: str
+    week_ago: Kpi | None
+    week_ago_label: str
+    weekly_ev: list[int]
+
+
+@dataclass
+class ChangeSaved(Message):
+    """A store call made in a worker finished."""
+
+    result: ChangeResult
+    optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
+
+
+@dataclass
+class ChangeFailed(Message):
+    """A store call made in a worker was refused."""
+
+    error: str
+    prospect_id: int | None = None
+    optimistic: tuple[int, int, int] = (0, 0, 0)

@@ -1,0 +1,1 @@
+"""evpipe's screens. The top-level ones (number keys, tab bar) are listed in `registry`."""

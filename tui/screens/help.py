@@ -1,0 +1,89 @@
+"""The help screen (`?`): every key binding, with its id (for the keymap file) and what it does."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from models.locations import keymap_path
+
+
+def key_label(keys: str) -> str:
+    """'greater_than_sign,full_stop' -> '> .'"""
+    names = {
+        "greater_than_sign": ">", "less_than_sign": "<", "full_stop": ".", "comma": ",", "slash": "/",
+        "question_mark": "?", "escape": "esc", "enter": "enter",
+    }
+    return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
+def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions: dict[str, str]) -> list[str]:
+    lines = []
+    for b in bindings:
+        keys = keymap.get(b.id, b.key) if b.id else b.key
+        action = b.action.partition("(")[0]
+        text = descriptions.get(action, b.description or action)
+        lines.append(f"  {key_label(keys):<12} {text}  [{b.id}]")
+    return lines
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the bindings it is given, grouped by where they work."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    HelpScreen > Vertical {
+        width: 90%;
+        max-width: 100;
+        height: 90%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen VerticalScroll {
+        height: 1fr;
+    }
+    HelpScreen .title {
+        text-style: bold;
+    }
+    HelpScreen .hint {
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close"),
+        Binding("down,j", "scroll(1)", "Down", show=False, id="help.down"),
+        Binding("up,k", "scroll(-1)", "Up", show=False, id="help.up"),
+    ]
+
+    def __init__(self, sections: list[tuple[str, list[str]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("evpipe keys", classes="title", markup=False)
+            with VerticalScroll():
+                for title, lines in self.sections:
+                    yield Static(Content.styled(title, "bold underline"))
+                    yield Static("\n".join(lines) + "\n", markup=False)
+                yield Static(
+                    "Marks: ! follow-up overdue  ~ stale (no contact or move for longer than its stage allows)\n"
+                    f"Remap any key by id in {keymap_path()}, e.g.  \"pipeline.advance\" = \"right,>\"",
+                    classes="hint", markup=False,
+                )
+            yield Static("esc closes · ctrl+p finds any command", classes="hint", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll(self, delta: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=delta, animate=False)

@@ -1,0 +1,624 @@
+"""The pipeline screen (home): the KPI header, every prospect, and stage moves in one key.
+
+How a key becomes a saved change: the row and the header are updated at once from what the
+change will do (a stage move moves EV by value x the change in p), the store call runs in a worker
+(one at a time, in order), and its ChangeResult then corrects the header by its exact effect and
+replaces the row. A refused change (DomainError, Conflict) is reported and undone on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from models import clock
+from models.errors import DomainError
+from models.history import snapshots
+from models.kpi import ALL, Kpi, Scope, kpis
+from models.pipeline_view import (
+    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_row, load_rows, matching_ids, row_of,
+)
+from models.store import ChangeResult, ProspectInfo, StageInfo
+from models.values import parse_date
+from tui.messages import (
+    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, FilterResults, HistoryLoaded, RowsLoaded,
+)
+from tui.widgets.kpi_header import KpiHeader
+from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
+from tui.widgets.tab_bar import TabBar
+
+
+@dataclass
+class _Pending:
+    """A change shown before it is saved: what it added to the KPIs, and whose row it is."""
+
+    prospect_id: int
+    delta: tuple[int, int, int]
+    owner: str
+
+
+def week_history(engine, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
+    """The KPIs 7 days ago (the latest snapshot on or before that day) and EV at the end of each
+    of the 11 weeks before this one (the header adds today's live EV as the 12th point)."""
+    today = clock.today()
+    history = snapshots(engine, scope, since=today - timedelta(days=7 * 12 + 7))
+    week_ago_day = today - timedelta(days=7)
+    week_ago = None
+    label = ""
+    for snap in history:
+        if snap.taken_on <= week_ago_day:
+            week_ago, label = snap.kpi, snap.taken_on.isoformat()
+    weekly: list[int] = []
+    for k in range(11, 0, -1):
+        day = today - timedelta(days=7 * k)
+        known = [s for s in history if s.taken_on <= day]
+        if known:
+            weekly.append(known[-1].kpi.ev_micros)
+    return week_ago, label, weekly
+
+
+class PipelineScreen(Screen):
+    """Every prospect with the KPIs above them."""
+
+    CSS_PATH = "pipeline.tcss"
+
+    BINDINGS = [
+        Binding(">,.", "advance", "Advance", id="pipeline.advance"),
+        Binding("<,comma", "back", "Back", id="pipeline.back"),
+        Binding("w", "won", "Won", id="pipeline.won"),
+        Binding("l", "lost", "Lost", id="pipeline.lost"),
+        Binding("u", "undo", "Undo", id="pipeline.undo"),
+        Binding("a", "add", "Add", id="pipeline.add"),
+        Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
+        Binding("enter", "open", "Open", id="pipeline.open", show=False),
+        Binding("n", "log_activity", "Log contact", id="pipeline.log", show=False),
+        Binding("f", "follow_up", "Follow-up", id="pipeline.follow_up", show=False),
+        Binding("d", "delete", "Delete", id="pipeline.delete", show=False),
+        Binding("slash", "filter", "Filter", id="pipeline.filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="pipeline.clear_filter", show=False),
+        Binding("s", "sort", "Sort", id="pipeline.sort"),
+        Binding("o", "mine", "Mine/all", id="pipeline.mine", show=False),
+        Binding("m", "group", "By month", id="pipeline.group", show=False),
+    ]
+
+    #: What each action does, for the help screen and the command palette.
+    ACTION_HELP: dict[str, str] = {
+        "advance": "Advance the prospect one stage",
+        "back": "Move the prospect back one stage",
+        "won": "Mark the prospect won",
+        "lost": "Mark the prospect lost (asks for a reason)",
+        "undo": "Undo your last change",
+        "add": "Add a prospect",
+        "edit": "Edit the prospect",
+        "open": "Open the prospect page",
+        "log_activity": "Log a call, email, meeting or note",
+        "follow_up": "Set the next follow-up",
+        "delete": "Delete the prospect (undo brings it back)",
+        "filter": "Filter as you type (name, company, contact, notes)",
+        "clear_filter": "Clear the filter",
+        "sort": "Cycle the sort order",
+        "mine": "Toggle my prospects / everyone's",
+        "group": "Group by expected month with subtotals",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = PipelineView(Ladder.of([]))
+        self.stage_list: list[StageInfo] = []
+        self.kpi_all = Kpi()
+        self.kpi_mine = Kpi()
+        self.loaded = False
+        self.filter_text = ""
+        self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
+        self._applied: set[int] = set()  # event ids this screen has applied itself
+        self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
+        self._save_lock = asyncio.Lock()
+        self._contact: tuple[int, tuple[str, str, str] | None] | None = None
+
+    # -------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield TabBar("pipeline")
+        yield KpiHeader(id="kpis")
+        yield ColumnHeader(id="columns")
+        yield ProspectTable(self.view, id="table")
+        yield Static("", id="detail", markup=False)
+        yield Static("Loading prospects…", id="status", markup=False)
+        yield Input(placeholder="filter: name, company, contact, notes", id="filter")
+        yield Footer()
+
+    @property
+    def table(self) -> ProspectTable:
+        return self.query_one("#table", ProspectTable)
+
+    @property
+    def header(self) -> KpiHeader:
+        return self.query_one("#kpis", KpiHeader)
+
+    @property
+    def mine(self) -> bool:
+        return self.view.owner is not None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(owner=self.app.who) if self.mine else ALL
+
+    @property
+    def kpi(self) -> Kpi:
+        return self.kpi_mine if self.mine else self.kpi_all
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.load()
+
+    # -------------------------------------------------------- loading
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
+    def load(self) -> None:
+        engine, who = self.app.engine, self.app.who
+        store = self.app.store
+        stages = store.ladder()
+        active = {s.id for s in stages}
+        archived = [s for s in store.ladder(include_archived=True) if s.id not in active]
+        rows = load_rows(engine)
+        self.post_message(RowsLoaded(rows, kpis(engine), kpis(engine, Scope(owner=who)), stages, archived))
+
+    def on_rows_loaded(self, message: RowsLoaded) -> None:
+        keep = self.table.current_id
+        self.stage_list = message.stages
+        self.view.today = clock.today()
+        self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
+        self.view.load(message.rows)
+        self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        self._pending.clear()
+        self.loaded = True
+        self.table.reset(keep)
+        self._show_header()
+        self._show_status()
+        self.load_history(self.scope)
+
+    @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
+    def load_history(self, scope: Scope) -> None:
+        week_ago, label, weekly = week_history(self.app.engine, scope)
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self._history[message.scope_key] = (message.week_ago, message.weekly_ev)
+        if message.scope_key == self.scope.key:
+            self._show_header(history=True)
+
+    def _show_header(self, *, history: bool = False) -> None:
+        if history or self.scope.key in self._history:
+            week_ago, weekly = self._history.get(self.scope.key, (None, []))
+            self.header.show(self.kpi, week_ago, weekly, history=True)
+        else:
+            self.header.show(self.kpi)
+
+    def _show_status(self) -> None:
+        view = self.view
+        shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
+        parts = [f"Mine ({self.app.who})" if self.mine else "Everyone's", f"{shown:,} shown",
+                 f"sort: {SORT_LABELS[view.sort]}"]
+        if view.grouped:
+            parts.append("by month")
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        self.query_one("#status", Static).update(Content(" · ".join(parts)))
+
+    # -------------------------------------------------------- the cursor's details
+
+    def on_prospect_table_cursor_moved(self, message: ProspectTable.CursorMoved) -> None:
+        pid = message.prospect_id
+        if pid is None:
+            self._show_detail(None, None)
+        elif self._contact is not None and self._contact[0] == pid:
+            self._show_detail(pid, self._contact[1])
+        else:
+            self._show_detail(pid, None)
+            self.load_contact(pid)
+
+    @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contact")
+    def load_contact(self, prospect_id: int) -> None:
+        self.post_message(ContactLoaded(prospect_id, contact_of(self.app.engine, prospect_id)))
+
+    def on_contact_loaded(self, message: ContactLoaded) -> None:
+        self._contact = (message.prospect_id, message.contact)
+        if self.table.current_id == message.prospect_id:
+            self._show_detail(message.prospect_id, message.contact)
+
+    def _show_detail(self, pid: int | None, contact: tuple[str, str, str] | None) -> None:
+        row = self.view.rows.get(pid) if pid is not None else None
+        if row is None:
+            text = "" if self.view.lines else ("No prospects match" if self.filter_text else "No prospects yet: a adds one")
+        else:
+            parts = [p for p in (contact or ("", "", "")) if p]
+            if contact is not None and not parts:
+                parts = ["no contact details"]
+            flags = []
+            if self.view.is_overdue(row):
+                flags.append(f"! follow-up overdue since {short_date(row.follow_up)}")
+            stage = self.view.ladder.stage(row.stage_id)
+            if stage is not None and stage.kind == "open" and self.view.is_stale(row):
+                flags.append(f"~ stale: untouched since {short_date(row.touched)}")
+            text = " · ".join(parts + flags)
+        self.query_one("#detail", Static).update(Content(text))
+
+    # -------------------------------------------------------- the KPIs, kept current
+
+    def _add_kpi(self, delta: tuple[int, int, int], owner: str | None) -> None:
+        self.kpi_all = self.kpi_all.moved(*delta)
+        if owner == self.app.who:
+            self.kpi_mine = self.kpi_mine.moved(*delta)
+
+    # -------------------------------------------------------- saving
+
+    def _save(self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None,
+              pending: _Pending | None = None) -> None:
+        """Run a store call in a worker, one at a time and in order."""
+        self.run_worker(self._save_in_order(call, prospect_id, pending), group="save", exit_on_error=False,
+                        description="save change")
+
+    async def _save_in_order(self, call, prospect_id, pending) -> None:
+        async with self._save_lock:
+            optimistic = pending.delta if pending else (0, 0, 0)
+            try:
+                result = await asyncio.to_thread(call)
+            except DomainError as exc:
+                self.post_message(ChangeFailed(str(exc), prospect_id, optimistic))
+                return
+            self.post_message(ChangeSaved(result, optimistic))
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
+        result = message.result
+        self._applied.add(result.event_id)
+        p = result.prospect
+        optimistic = message.optimistic
+        if p is not None:
+            old = self.view.rows.get(p.id)
+            if old is not None and p.id in self._pending:
+                self._pending[p.id] -= 1
+                if self._pending[p.id] <= 0:
+                    del self._pending[p.id]
+            correction = (result.d_count - optimistic[0], result.d_tv_cents - optimistic[1],
+                          result.d_ev_micros - optimistic[2])
+            owner_before = old.owner if old is not None else p.owner
+            if owner_before != p.owner:
+                # an owner change moves the prospect between scopes: count mine again, in SQL
+                self._add_kpi(correction, None)
+                self.reload_kpis()
+            else:
+                self._add_kpi(correction, p.owner)
+            if p.id not in self._pending:
+                self._apply_prospect(p)
+        else:
+            # a ladder change: every row may be priced differently
+            self.load()
+        self._show_header()
+        self.app.notify(result.summary, markup=False, timeout=4)
+        for warning in result.warnings:
+            self.app.notify(warning, markup=False, severity="warning")
+        self.app.data_changed(result)
+
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        self.app.notify(message.error, markup=False, severity="error", timeout=6)
+        if message.optimistic != (0, 0, 0) or message.prospect_id in self._pending:
+            # take back what was shown: the row and the KPIs as the database has them
+            self._pending.pop(message.prospect_id, None)
+            self.load()
+
+    def _apply_prospect(self, p: ProspectInfo) -> None:
+        before = len(self.view.lines)
+        had = self.view.index_of(p.id)
+        index = self.view.apply(p)
+        if len(self.view.lines) != before or (had is not None and index != had):
+            self.table.lines_changed()
+        elif index is not None:
+            self.table.refresh_row(p.id)
+        if index is not None and had is None:
+            self.table.go_to(p.id)
+        if self.table.current_id == p.id:
+            self._contact = None
+            self.load_contact(p.id)
+        self._show_status()
+
+    @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="reload KPIs")
+    def reload_kpis(self) -> None:
+        engine = self.app.engine
+        mine = kpis(engine, Scope(owner=self.app.who))
+        self.app.call_from_thread(self._set_mine, mine)
+
+    def _set_mine(self, mine: Kpi) -> None:
+        self.kpi_mine = mine
+        self._show_header()
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        """A change made elsewhere (the prospect page, the stages screen, an import)."""
+        message.stop()
+        result = message.result
+        if result is None or result.prospect is None:
+            self.load()
+            return
+        if result.event_id in self._applied:
+            return
+        self._applied.add(result.event_id)
+        p = result.prospect
+        old = self.view.rows.get(p.id)
+        if old is not None and old.owner != p.owner:
+            self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), None)
+            self.reload_kpis()
+        else:
+            self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), p.owner)
+        self._apply_prospect(p)
+        self._show_header()
+
+    # -------------------------------------------------------- actions: stage moves
+
+    def _current(self) -> Row | None:
+        row = self.table.current_row
+        if row is None:
+            self.app.notify("No prospect here: move the cursor onto one", severity="warning", markup=False)
+        return row
+
+    def _predict(self, row: Row, target: str) -> StageInfo | None:
+        """The stage a move will land on, when it can be told without asking the database."""
+        ladder = self.view.ladder
+        current = ladder.stage(row.stage_id)
+        if current is None:
+            return None
+        opens = sorted((s for s in self.stage_list if s.kind == "open"), key=lambda s: s.position)
+        won = next((s for s in self.stage_list if s.kind == "won"), None)
+        lost = next((s for s in self.stage_list if s.kind == "lost"), None)
+        if target == "next" and current.kind == "open":
+            higher = [s for s in opens if s.position > current.position]
+            return higher[0] if higher else won
+        if target == "back" and current.kind == "open":
+            lower = [s for s in opens if s.position < current.position]
+            return lower[-1] if lower else None
+        if target == "won" and current.kind != "won":
+            return won
+        if target == "lost" and current.kind != "lost":
+            return lost
+        return None
+
+    def _move(self, target: str, reason: str | None = None) -> None:
+        row = self._current()
+        if row is None:
+            return
+        store = self.app.store
+        new_stage = self._predict(row, target)
+        pending = None
+        expected = row.version
+        if new_stage is not None:
+            moved = row._replace(stage_id=new_stage.id, version=row.version + 1)
+            before, after = self.view.ladder.part(row), self.view.ladder.part(moved)
+            delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+            pending = _Pending(row.id, delta, row.owner)
+            self._pending[row.id] = self._pending.get(row.id, 0) + 1
+            self._add_kpi(delta, row.owner)
+            self.view.put(moved)
+            self.table.refresh_row(row.id)
+            self._show_header()
+        pid = row.id
+        self._save(lambda: store.move(pid, target, reason=reason, expected_version=expected),
+                   prospect_id=pid, pending=pending)
+
+    def action_advance(self) -> None:
+        self._move("next")
+
+    def action_back(self) -> None:
+        self._move("back")
+
+    def action_won(self) -> None:
+        self._move("won")
+
+    def action_lost(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        TextPrompt = self._import("tui.dialogs", "TextPrompt")
+        if TextPrompt is None:
+            return
+
+        def done(reason: str | None) -> None:
+            if reason is not None:
+                self._move("lost", reason or None)
+
+        self.app.push_screen(TextPrompt(f"Lost: {row.name}", "Why was it lost? (optional)",
+                                        placeholder="e.g. went with a competitor"), done)
+
+    def action_undo(self) -> None:
+        store = self.app.store
+        self._save(store.undo)
+
+    # -------------------------------------------------------- actions: the prospect
+
+    def _import(self, module: str, name: str) -> Any:
+        import importlib
+
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            self.app.notify(f"{name} is not available yet", severity="warning", markup=False)
+            return None
+
+    def action_add(self) -> None:
+        ProspectForm = self._import("tui.screens.prospect_form", "ProspectForm")
+        if ProspectForm is None:
+            return
+        store = self.app.store
+
+        def done(fields: dict | None) -> None:
+            if fields:
+                self._save(lambda: store.add(**fields))
+
+        self.app.push_screen(ProspectForm(self.stage_list, None, owner=self.app.who), done)
+
+    def action_edit(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.fetch_for_edit(row.id)
+
+    @work(thread=True, exclusive=True, group="fetch", exit_on_error=False, description="open for editing")
+    def fetch_for_edit(self, prospect_id: int) -> None:
+        try:
+            info = self.app.store.get(prospect_id)
+        except DomainError as exc:
+            self.post_message(ChangeFailed(str(exc), prospect_id))
+            return
+        self.app.call_from_thread(self._open_form, info)
+
+    def _open_form(self, info: ProspectInfo) -> None:
+        ProspectForm = self._import("tui.screens.prospect_form", "ProspectForm")
+        if ProspectForm is None:
+            return
+        store = self.app.store
+
+        def done(fields: dict | None) -> None:
+            if fields:
+                changes = {k: v for k, v in fields.items() if k != "stage"}
+                self._save(lambda: store.edit(info.id, expected_version=info.version, **changes),
+                           prospect_id=info.id)
+
+        self.app.push_screen(ProspectForm(self.stage_list, info, owner=self.app.who), done)
+
+    def action_open(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        ProspectPage = self._import("tui.screens.prospect_page", "ProspectPage")
+        if ProspectPage is not None:
+            self.app.push_screen(ProspectPage(row.id))
+
+    def action_log_activity(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        ActivityDialog = self._import("tui.dialogs", "ActivityDialog")
+        if ActivityDialog is None:
+            return
+        store, pid = self.app.store, row.id
+
+        def done(entry: tuple[str, str, str] | None) -> None:
+            if entry:
+                kind, text, when = entry
+                self._save(lambda: store.log_activity(pid, kind, text, when=when or None), prospect_id=pid)
+
+        self.app.push_screen(ActivityDialog(), done)
+
+    def action_follow_up(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        TextPrompt = self._import("tui.dialogs", "TextPrompt")
+        if TextPrompt is None:
+            return
+        store, pid, version = self.app.store, row.id, row.version
+
+        def check(text: str) -> object:
+            if text.strip().lower() in ("", "none"):
+                return None
+            return parse_date(text, field="follow-up")
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            when = None if text.strip().lower() in ("", "none") else text
+            self._save(lambda: store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
+
+        self.app.push_screen(
+            TextPrompt(f"Next follow-up: {row.name}", "When? (empty or none clears it)", initial=row.follow_up or "",
+                       placeholder="fri, +3d, 2w, 15 jan, 2027-01-15", validate=check),
+            done,
+        )
+
+    def action_delete(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        ConfirmDialog = self._import("tui.dialogs", "ConfirmDialog")
+        if ConfirmDialog is None:
+            return
+        store, pid, version = self.app.store, row.id, row.version
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._save(lambda: store.delete(pid, expected_version=version), prospect_id=pid)
+
+        self.app.push_screen(ConfirmDialog(f"Delete {row.name}? (u undoes it)"), done)
+
+    # -------------------------------------------------------- actions: the view
+
+    def _relayout(self) -> None:
+        keep = self.table.current_id
+        self.view.rebuild()
+        self.table.reset(keep)
+        self._show_status()
+
+    def action_sort(self) -> None:
+        keys = [k for k, _ in SORTS]
+        self.view.sort = keys[(keys.index(self.view.sort) + 1) % len(keys)]
+        self.query_one("#columns", ColumnHeader).sort_key = self.view.sort
+        self._relayout()
+
+    def action_mine(self) -> None:
+        self.view.owner = None if self.mine else self.app.who
+        self._relayout()
+        self._show_header()
+        if self.scope.key not in self._history:
+            self.load_history(self.scope)
+
+    def action_group(self) -> None:
+        self.view.grouped = not self.view.grouped
+        self._relayout()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not self.filter_text and not box.has_class("-shown"):
+            return
+        box.value = ""
+        box.remove_class("-shown")
+        self.filter_text = ""
+        self.view.matches = None
+        self._relayout()
+        self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        text = event.value.strip()
+        self.filter_text = text
+        if not text:
+            self.view.matches = None
+            self._relayout()
+            return
+        self.search(text)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.action_clear_filter()
+        else:
+            self.table.focus()
+
+    @work(thread=True, exclusive=True, group="filter", exit_on_error=False, description="filter")
+    def search(self, text: str) -> None:
+        self.post_message(FilterResults(text, matching_ids(self.app.engine, text)))
+
+    def on_filter_results(self, message: FilterResults) -> None:
+        if message.text != self.filter_text:
+            return  # typed on since; a newer search is on its way
+        self.view.matches = message.ids
+        self._relayout()

@@ -1,0 +1,133 @@
+"""The KPI header: TV, EV and EV/TV %, each with its change over the last 7 days, and a
+sparkline of EV over the last 12 weeks.
+
+The numbers are handed in (the pipeline screen keeps them current from each change's exact
+effect); this widget only shows them. Only what changed is repainted.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
+
+from models.kpi import Kpi
+from models.values import format_money
+
+
+def ratio_text(k: Kpi) -> str:
+    """EV/TV as shown everywhere: '43.18%' ('—' when TV is 0), like `evpipe kpi`."""
+    r = k.ev_tv_rounded(4)
+    return "—" if r is None else f"{r * 100:.2f}%"
+
+
+def _arrow(diff: int | Decimal) -> tuple[str, str]:
+    if diff > 0:
+        return "▲", "$text-success"
+    if diff < 0:
+        return "▼", "$text-error"
+    return "=", "$text-muted"
+
+
+def money_change(now: int, before: int | None, *, micros: bool = False) -> Content:
+    if before is None:
+        return Content.styled("no 7-day history", "$text-muted")
+    diff = now - before
+    arrow, style = _arrow(diff)
+    amount = format_money(diff, micros=micros, signed=True, decimals=False)
+    return Content.assemble((f"{arrow} {amount}", style), (" 7d", "$text-muted"))
+
+
+def ratio_change(now: Kpi, before: Kpi | None) -> Content:
+    if before is None:
+        return Content.styled("no 7-day history", "$text-muted")
+    a, b = now.ev_tv_rounded(4), before.ev_tv_rounded(4)
+    if a is None or b is None:
+        return Content.styled("—", "$text-muted")
+    points = ((a - b) * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    arrow, style = _arrow(points)
+    sign = "+" if points > 0 else ""
+    return Content.assemble((f"{arrow} {sign}{points} pt", style), (" 7d", "$text-muted"))
+
+
+class KpiHeader(Widget):
+    """Three KPI boxes and the EV sparkline."""
+
+    DEFAULT_CSS = """
+    KpiHeader {
+        height: 2;
+        layout: horizontal;
+        background: $boost;
+    }
+    KpiHeader > Static {
+        width: 1fr;
+        height: 2;
+        padding: 0 1;
+    }
+    KpiHeader > Vertical {
+        width: 1fr;
+        height: 2;
+        padding: 0 1;
+    }
+    KpiHeader Sparkline {
+        height: 1;
+        width: 1fr;
+    }
+    KpiHeader #spark-label {
+        height: 1;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: dict[str, object] = {}
+        self.kpi = Kpi()
+        self.week_ago: Kpi | None = None
+        self.weekly: list[int] = []
+        self.scope_label = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="kpi-tv", markup=False)
+        yield Static(id="kpi-ev", markup=False)
+        yield Static(id="kpi-ratio", markup=False)
+        with Vertical(id="spark-box"):
+            yield Static("EV, 12 weeks", id="spark-label", markup=False)
+            yield Sparkline([], id="spark")
+
+    def show(self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None,
+             *, history: bool = False) -> None:
+        """Show `kpi`; with history=True also take a new baseline and sparkline."""
+        self.kpi = kpi
+        if history:
+            self.week_ago = week_ago
+            self.weekly = list(weekly or [])
+        base = self.week_ago
+        tv = Content.assemble(("TV ", "$text-muted"), (format_money(kpi.tv_cents), "bold"), "\n",
+                              money_change(kpi.tv_cents, base.tv_cents if base else None))
+        ev = Content.assemble(("EV ", "$text-muted"), (format_money(kpi.ev_micros, micros=True), "bold"), "\n",
+                              money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True))
+        ratio = Content.assemble(("EV/TV ", "$text-muted"), (ratio_text(kpi), "bold"), "\n",
+                                 ratio_change(kpi, base))
+        self._set("kpi-tv", tv)
+        self._set("kpi-ev", ev)
+        self._set("kpi-ratio", ratio)
+        points = [*self.weekly, kpi.ev_micros] if self.weekly else [kpi.ev_micros]
+        data = [p / 1_000_000 for p in points]  # drawing only; the figures above are exact
+        if self._shown.get("spark") != data:
+            self._shown["spark"] = data
+            self.query_one("#spark", Sparkline).data = data
+
+    def _set(self, widget_id: str, content: Content) -> None:
+        if self._shown.get(widget_id) != content.plain:
+            self._shown[widget_id] = content.plain
+            self.query_one(f"#{widget_id}", Static).update(content)
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """What each box shows, as plain text (for tests and the tmux check)."""
+        return {k: v for k, v in self._shown.items() if isinstance(v, str)}

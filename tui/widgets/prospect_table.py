@@ -1,0 +1,404 @@
+"""The prospect table: a virtual table that renders only the lines on screen.
+
+Textual's DataTable measures every cell when rows are added and repaints every visible row when
+one cell changes; at 100,000 prospects that is seconds. This table keeps the rows as plain tuples
+(models.pipeline_view.PipelineView), renders a line only when it is painted, caches the rendered
+strips, and repaints just the line that changed. User text goes into `Segment`s as plain text, so
+a name like `[@click=app.quit]hi[/]` shows literally.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.content import Content
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
+
+from models.pipeline_view import Group, PipelineView, Row
+from models.values import format_money, format_percent, month_label
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    right: bool = False
+
+
+#: Fixed columns in the order shown, and the narrowest table width that shows each optional one.
+_FIXED = [
+    Column("flag", "", 1),
+    Column("name", "Name", 0),
+    Column("company", "Company", 0),
+    Column("stage", "Stage", 12),
+    Column("p", "p", 4, right=True),
+    Column("value", "Value", 10, right=True),
+    Column("ev", "EV", 10, right=True),
+    Column("month", "Month", 7),
+    Column("follow", "Follow", 6, right=True),
+    Column("owner", "Owner", 8),
+    Column("changed", "Changed", 10),
+]
+_OPTIONAL_MIN_WIDTH = {"company": 100, "owner": 100, "changed": 140}
+_NAME_MIN = 12
+
+
+def columns_for(width: int) -> list[Column]:
+    """The columns that fit in `width` cells (separated by one space), name and company sharing
+    what is left over."""
+    chosen = [c for c in _FIXED if width >= _OPTIONAL_MIN_WIDTH.get(c.key, 0)]
+    fixed = sum(c.width for c in chosen) + (len(chosen) - 1)
+    flexible = [c for c in chosen if c.width == 0]
+    spare = max(_NAME_MIN * len(flexible), width - fixed)
+    out = []
+    for c in chosen:
+        if c.width == 0:
+            share = spare // len(flexible)
+            if c.key == "name":
+                share += spare - share * len(flexible)
+            out.append(Column(c.key, c.title, share, c.right))
+        else:
+            out.append(c)
+    return out
+
+
+def fit(text: str, width: int, right: bool = False) -> str:
+    """Pad or cut `text` to exactly `width` cells, with an ellipsis when cut."""
+    if width <= 0:
+        return ""
+    size = cell_len(text)
+    if size > width:
+        return set_cell_size(text, width - 1) + "…"
+    if right:
+        return " " * (width - size) + text
+    return text + " " * (width - size)
+
+
+def short_date(iso: str | None) -> str:
+    """'2026-12-03' -> '3 Dec'."""
+    if not iso:
+        return ""
+    return f"{int(iso[8:10])} {calendar.month_abbr[int(iso[5:7])]}"
+
+
+def money(amount: int, *, micros: bool = False) -> str:
+    return format_money(amount, micros=micros, decimals=False)
+
+
+class ColumnHeader(Widget):
+    """The column titles above the table; it follows the table's column layout."""
+
+    DEFAULT_CSS = """
+    ColumnHeader {
+        height: 1;
+        background: $panel;
+        text-style: bold;
+    }
+    """
+
+    sort_key: reactive[str] = reactive("month")
+
+    def render(self) -> Content:
+        width = max(0, self.size.width - 1)  # the table's scrollbar column
+        titles = []
+        sort_column = {"month": "month", "ev": "ev", "value": "value", "gain": "ev", "follow_up": "follow",
+                       "changed": "changed"}.get(self.sort_key)
+        for c in columns_for(width):
+            title = c.title + ("↓" if c.key == sort_column and c.key != "month" and c.key != "follow" else "")
+            if c.key in ("month", "follow") and c.key == sort_column:
+                title += "↑"
+            titles.append(fit(title, c.width, c.right))
+        return Content(" ".join(titles))
+
+
+class ProspectTable(ScrollView, can_focus=True):
+    """Every prospect of a PipelineView, one per line; month subtotals when grouped."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
+        Binding("home", "edge(-1)", "First", show=False, id="table.first"),
+        Binding("end", "edge(1)", "Last", show=False, id="table.last"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "prospect-table--cursor",
+        "prospect-table--group",
+        "prospect-table--overdue",
+        "prospect-table--stale",
+        "prospect-table--won",
+        "prospect-table--lost",
+    }
+
+    DEFAULT_CSS = """
+    ProspectTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
+        overflow-x: hidden;
+    }
+    ProspectTable > .prospect-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    ProspectTable:blur > .prospect-table--cursor { background: $block-cursor-blurred-background; text-style: none; }
+    ProspectTable > .prospect-table--group { background: $boost; color: $text-accent; text-style: bold; }
+    ProspectTable > .prospect-table--overdue { color: $text-error; text-style: bold; }
+    ProspectTable > .prospect-table--stale { color: $text-warning; }
+    ProspectTable > .prospect-table--won { color: $text-success; }
+    ProspectTable > .prospect-table--lost { color: $text-muted; }
+    App.-nocolor ProspectTable > .prospect-table--cursor { text-style: reverse bold; }
+    """
+
+    cursor: reactive[int] = reactive(0, init=False)
+
+    class CursorMoved(Message):
+        """The cursor is on another prospect (None: on a month heading or the table is empty)."""
+
+        def __init__(self, prospect_id: int | None) -> None:
+            super().__init__()
+            self.prospect_id = prospect_id
+
+    def __init__(self, view: PipelineView, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self._cache: LRUCache[tuple, Strip] = LRUCache(256)
+        self._styles: dict[str, Style] | None = None
+        self._columns: list[Column] = []
+        self._columns_width = -1
+
+    # -------------------------------------------------------- public
+
+    @property
+    def current_id(self) -> int | None:
+        item = self.view.line(self.cursor)
+        return item if isinstance(item, int) else None
+
+    @property
+    def current_row(self) -> Row | None:
+        pid = self.current_id
+        return None if pid is None else self.view.rows.get(pid)
+
+    def reset(self, keep_id: int | None = None) -> None:
+        """The view's lines were rebuilt: size, cursor and cache anew."""
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.view))
+        index = self.view.index_of(keep_id) if keep_id is not None else None
+        target = index if index is not None else min(self.cursor, max(0, len(self.view) - 1))
+        self._set_cursor(self._landing(target, 1), force=True)
+        self.refresh()
+
+    def refresh_row(self, prospect_id: int) -> None:
+        """One row changed in place: repaint that line only."""
+        index = self.view.index_of(prospect_id)
+        if index is not None:
+            self.refresh_line(index)
+
+    def lines_changed(self) -> None:
+        """Lines were inserted or removed (a few): resize and repaint what is visible."""
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.view))
+        self._set_cursor(self._landing(min(self.cursor, max(0, len(self.view) - 1)), 1), force=True)
+        self.refresh()
+
+    def go_to(self, prospect_id: int) -> bool:
+        index = self.view.index_of(prospect_id)
+        if index is None:
+            return False
+        self._set_cursor(index)
+        return True
+
+    # -------------------------------------------------------- cursor
+
+    def _landing(self, index: int, direction: int) -> int:
+        """The nearest prospect line from `index` in `direction` (headings are skipped)."""
+        n = len(self.view)
+        if n == 0:
+            return 0
+        index = max(0, min(n - 1, index))
+        step = 1 if direction >= 0 else -1
+        i = index
+        while 0 <= i < n and not isinstance(self.view.lines[i], int):
+            i += step
+        if 0 <= i < n:
+            return i
+        i = index
+        while 0 <= i < n and not isinstance(self.view.lines[i], int):
+            i -= step
+        return i if 0 <= i < n else index
+
+    def _set_cursor(self, index: int, *, force: bool = False) -> None:
+        old = self.cursor
+        if index == old and not force:
+            return
+        self.set_reactive(ProspectTable.cursor, index)
+        self.refresh_line(old)
+        self.refresh_line(index)
+        self._scroll_cursor_into_view()
+        self.post_message(self.CursorMoved(self.current_id))
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._set_cursor(self._landing(self.cursor + delta, delta))
+
+    def action_page(self, direction: int) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        self._set_cursor(self._landing(self.cursor + direction * height, direction))
+
+    def action_edge(self, direction: int) -> None:
+        self._set_cursor(self._landing(0 if direction < 0 else len(self.view) - 1, -direction))
+
+    def _on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_y) + event.y
+        if 0 <= index < len(self.view) and isinstance(self.view.lines[index], int):
+            self._set_cursor(index)
+
+    # -------------------------------------------------------- rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._cache.clear()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.view))
+        self._scroll_cursor_into_view()
+
+    def _style(self, name: str) -> Style:
+        if self._styles is None:
+            self._styles = {
+                "base": self.rich_style,
+                **{n: self.get_component_rich_style(f"prospect-table--{n}", partial=True)
+                   for n in ("cursor", "group", "overdue", "stale", "won", "lost")},
+            }
+        return self._styles[name]
+
+    def _layout(self, width: int) -> list[Column]:
+        if width != self._columns_width:
+            self._columns = columns_for(width)
+            self._columns_width = width
+        return self._columns
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        item = self.view.line(index)
+        if item is None or width <= 0:
+            return Strip.blank(width, self._style("base"))
+        cursor = index == self.cursor
+        if isinstance(item, Group):
+            totals = self.view.subtotals.get(item.month, [0, 0, 0])
+            key = ("g", item.month, tuple(totals), width)
+            strip = self._cache.get(key)
+            if strip is None:
+                strip = self._render_group(item, totals, width)
+                self._cache[key] = strip
+            return strip
+        row = self.view.rows[item]
+        key = (row, cursor, width, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(row, cursor, width)
+            self._cache[key] = strip
+        return strip
+
+    def _render_group(self, group: Group, totals: list[int], width: int) -> Strip:
+        style = self._style("base") + self._style("group")
+        count = totals[0]
+        label = f"{month_label(group.month) if group.month else 'No month'} · {count} open or won"
+        cells = []
+        span = 0
+        for c in self._layout(width):
+            if c.key == "value":
+                cells.append(fit(label, span - 1) + " " if span else "")
+                cells.append(fit(money(totals[1]), c.width, True))
+                span = -1
+            elif c.key == "ev":
+                cells.append(fit(money(totals[2], micros=True), c.width, True))
+            elif span >= 0:
+                span += c.width + 1
+                continue
+            else:
+                cells.append(fit("", c.width))
+        text = fit(" ".join(cells), width)
+        return Strip([Segment(text, style)], width)
+
+    def _render_row(self, row: Row, cursor: bool, width: int) -> Strip:
+        view = self.view
+        ladder = view.ladder
+        stage = ladder.stage(row.stage_id)
+        kind = stage.kind if stage else "open"
+        base = self._style("base")
+        if kind == "won":
+            base = base + self._style("won")
+        elif kind == "lost":
+            base = base + self._style("lost")
+        overdue = view.is_overdue(row)
+        stale = kind == "open" and view.is_stale(row)
+        segments: list[Segment] = []
+        columns = self._layout(width)
+        for i, c in enumerate(columns):
+            style = base
+            if c.key == "flag":
+                text = "!" if overdue else ("~" if stale else " ")
+                if overdue:
+                    style = base + self._style("overdue")
+                elif stale:
+                    style = base + self._style("stale")
+            elif c.key == "name":
+                text = row.name
+                if stale:
+                    style = base + self._style("stale")
+            elif c.key == "company":
+                text = row.company
+            elif c.key == "stage":
+                text = stage.name if stage else "?"
+            elif c.key == "p":
+                text = format_percent(stage.probability_bp) if stage else ""
+            elif c.key == "value":
+                text = money(row.value_cents)
+            elif c.key == "ev":
+                text = money(ladder.ev(row), micros=True)
+            elif c.key == "month":
+                text = row.month or ""
+            elif c.key == "follow":
+                text = short_date(row.follow_up)
+                if overdue:
+                    style = base + self._style("overdue")
+            elif c.key == "owner":
+                text = row.owner
+            elif c.key == "changed":
+                text = row.updated[:10]
+            else:  # pragma: no cover - every column is handled above
+                text = ""
+            if i:
+                segments.append(Segment(" ", base))
+            segments.append(Segment(fit(text, c.width, c.right), style))
+        used = sum(c.width for c in columns) + len(columns) - 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+        if cursor:
+            segments = list(Segment.apply_style(segments, post_style=self._style("cursor")))
+        return Strip(segments, width).crop(0, width)
