@@ -1,0 +1,198 @@
+"""KPI history: reconstruction from the journal, month-start snapshots, backfill."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from models import clock, history, open_db
+from models.history import kpis_before, kpis_by_journal, month_start_key
+from models.kpi import Kpi, Scope, kpis
+from models.seed import install_ladder
+from models.store import Store
+from models.tables import KpiSnapshot, KpiSnapshotMonth
+from tests.conftest import WORKED_LADDER
+
+
+def C(amount: int) -> int:
+    """Whole currency units to cents."""
+    return amount * 100
+
+
+def M(amount: float) -> int:
+    """Currency units to EV micros."""
+    return round(amount * 1_000_000)
+
+
+def at(month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour)
+
+
+@pytest.fixture
+def story(db_url):
+    """Two months of one rep's and another's work, with every kind of change (DOMAIN.md's ladder)."""
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    s.add("A", "10000", "Suspect", month="2026-12", owner="ann", at=at(10, 5))
+    s.add("B", "4000", "Enquiry", month="2027-01", owner="bob", at=at(10, 10))
+    s.move("A", "Quote sent", at=at(10, 20))
+    s.edit("B", value="6000", at=at(10, 25))
+    s.set_probability("Quote sent", "30", at=at(10, 28))
+    s.edit("A", month="2027-01", at=at(11, 3))
+    s.edit("B", owner="ann", at=at(11, 5))
+    s.move("B", "won", at=at(11, 10))
+    s.add("C", "2000", "Suspect", month="2026-12", owner="bob", at=at(11, 12))
+    s.delete("C", at=at(11, 14))
+    s.move("A", "lost", at=at(11, 20))
+    yield eng
+    eng.dispose()
+
+
+def test_reconstruction_by_hand(story):
+    # Before 25 Oct: A 10,000 on Quote sent at 25%, B 4,000 on Enquiry at 10%.
+    assert kpis_before(story, at(10, 25, 0)) == Kpi(2, C(14_000), M(2_500 + 400))
+    # Before 28 Oct: B's value is 6,000 now.
+    assert kpis_before(story, at(10, 28, 0)) == Kpi(2, C(16_000), M(2_500 + 600))
+    # Before 1 Nov: Quote sent is 30%.
+    assert kpis_before(story, at(11, 1, 0)) == Kpi(2, C(16_000), M(3_000 + 600))
+    # Before 14 Nov: B won (100%), C on Suspect, A still on Quote sent.
+    assert kpis_before(story, at(11, 14, 0)) == Kpi(3, C(18_000), M(3_000 + 6_000 + 100))
+    # Now: A lost, C deleted, B won.
+    assert kpis_before(story, at(11, 27, 11)) == kpis(story) == Kpi(1, C(6_000), M(6_000))
+    # Before anything: nothing.
+    assert kpis_before(story, at(10, 1)) == Kpi()
+
+
+def test_reconstruction_by_owner_and_month_replays_edits(story):
+    before_nov = at(11, 1, 0)
+    # On 1 Nov A (ann) was expected in 2026-12 and B (bob) in 2027-01; both were edited later.
+    assert kpis_before(story, before_nov, Scope(owner="ann")) == Kpi(1, C(10_000), M(3_000))
+    assert kpis_before(story, before_nov, Scope(owner="bob")) == Kpi(1, C(6_000), M(600))
+    assert kpis_before(story, before_nov, Scope(month_from="2026-12", month_to="2026-12")) == Kpi(1, C(10_000), M(3_000))
+    # By 13 Nov both belong to ann and A is expected in 2027-01.
+    assert kpis_before(story, at(11, 13), Scope(owner="ann")) == Kpi(2, C(16_000), M(9_000))
+    assert kpis_before(story, at(11, 13), Scope(month_from="2027-01", month_to="2027-01")) == Kpi(2, C(16_000), M(9_000))
+
+
+def test_reconstruction_agrees_with_the_journal_at_every_moment(story):
+    s = Store(story, who="tester")
+    s.undo(at=at(11, 21))  # A back from lost
+    s.set_probability("Won", "95", at=at(11, 22))
+    for month, day in [(10, 1), (10, 5), (10, 6), (10, 21), (10, 26), (10, 29), (11, 4), (11, 6), (11, 11),
+                       (11, 13), (11, 15), (11, 21), (11, 22), (11, 23)]:
+        moment = at(month, day, 0)
+        assert kpis_before(story, moment) == kpis_by_journal(story, moment), moment
+
+
+def test_demo_reconstruction_agrees_with_the_journal(demo_engine):
+    for day in range(1, 28):
+        moment = datetime(2026, 11, day)
+        assert kpis_before(demo_engine, moment) == kpis_by_journal(demo_engine, moment)
+
+
+def _snapshot(engine, day: date, scope: str = "all"):
+    with engine.connect() as conn:
+        snap = conn.execute(select(KpiSnapshot).where(KpiSnapshot.scope == scope, KpiSnapshot.taken_on == day)).first()
+        if snap is None:
+            return None, {}
+        months = {m: (c, tv, ev) for m, c, tv, ev in conn.execute(
+            select(KpiSnapshotMonth.month, KpiSnapshotMonth.count, KpiSnapshotMonth.tv_cents, KpiSnapshotMonth.ev_micros)
+            .where(KpiSnapshotMonth.snapshot_id == snap.id))}
+        return Kpi(snap.count, snap.tv_cents, snap.ev_micros), months
+
+
+def test_recording_in_a_new_month_first_records_the_month_start(story):
+    history.record_snapshot(story)  # 27 Nov
+    total, months = _snapshot(story, date(2026, 10, 31))
+    assert total == Kpi(2, C(16_000), M(3_600))
+    assert months == {"2026-12": (1, C(10_000), M(3_000)), "2027-01": (1, C(6_000), M(600))}
+    ann, ann_months = _snapshot(story, date(2026, 10, 31), "owner:ann")
+    assert ann == Kpi(1, C(10_000), M(3_000)) and ann_months == {"2026-12": (1, C(10_000), M(3_000))}
+    assert _snapshot(story, date(2026, 11, 27))[0] == kpis(story)
+    # No month before October had data: no snapshot for it.
+    assert _snapshot(story, date(2026, 9, 30))[0] is None
+
+
+def test_month_start_snapshot_survives_changes_on_the_first(story):
+    s = Store(story, who="tester")
+    clock.set_fixed(datetime(2026, 12, 1, 9))
+    try:
+        history.record_snapshot(story)  # reconstructs 31 Oct and 30 Nov, records 1 Dec
+        nov30 = _snapshot(story, date(2026, 11, 30))
+        assert nov30[0] == Kpi(1, C(6_000), M(6_000))
+        s.add("D", "1000", "Enquiry", month="2026-12", at=datetime(2026, 12, 1, 9, 30))
+        clock.set_fixed(datetime(2026, 12, 1, 15))
+        history.record_snapshot(story)
+        assert _snapshot(story, date(2026, 11, 30)) == nov30  # the month start stays as it was
+        assert _snapshot(story, date(2026, 12, 1))[0] == Kpi(2, C(7_000), M(6_100))  # the day's latest reading
+        with story.connect() as conn:
+            frozen = history.frozen_forecasts(conn, ["2026-11", "2026-12", "2027-01"])
+        assert frozen["2026-12"] == Kpi()  # nothing was expected in December at its start
+        assert frozen["2027-01"] is None  # January has not started
+        assert frozen["2026-11"] == Kpi()  # at 1 Nov, A was expected in December and B in January
+    finally:
+        clock.set_fixed(None)
+
+
+def test_month_start_key():
+    assert month_start_key("2026-11") == date(2026, 10, 31)
+    assert month_start_key("2026-03") == date(2026, 2, 28)
+    assert month_start_key("2027-01") == date(2026, 12, 31)
+
+
+def test_backfill_weekly_and_month_starts(story):
+    written = history.backfill(story)
+    days = [s.taken_on for s in history.snapshots(story)]
+    assert days == [date(2026, 10, 9), date(2026, 10, 16), date(2026, 10, 23), date(2026, 10, 30),
+                    date(2026, 10, 31), date(2026, 11, 6), date(2026, 11, 13), date(2026, 11, 20)]
+    assert written == 8
+    by_day = {s.taken_on: s.kpi for s in history.snapshots(story)}
+    assert by_day[date(2026, 11, 13)] == Kpi(3, C(18_000), M(9_100))  # C was deleted on the 14th
+    assert by_day[date(2026, 10, 23)] == Kpi(2, C(14_000), M(2_900))
+    assert by_day[date(2026, 11, 20)] == Kpi(1, C(6_000), M(6_000))
+    # Per owner: by 13 Nov B was ann's.
+    ann = {s.taken_on: s.kpi for s in history.snapshots(story, Scope(owner="ann"))}
+    assert ann[date(2026, 11, 13)] == Kpi(2, C(16_000), M(9_000))
+    # Running it again writes nothing and keeps what exists.
+    assert history.backfill(story) == 0
+
+
+def test_backfill_keeps_existing_snapshots(story):
+    history.record_snapshot(story, at=datetime(2026, 11, 20, 18))  # a real reading that day
+    with story.connect() as conn:
+        before = conn.scalar(select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20),
+                                                                 KpiSnapshot.scope == "all"))
+    history.backfill(story)
+    with story.connect() as conn:
+        after = conn.scalar(select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20),
+                                                                KpiSnapshot.scope == "all"))
+        n = conn.scalar(select(func.count()).select_from(KpiSnapshot).where(KpiSnapshot.scope == "all"))
+    assert before == after == datetime(2026, 11, 20, 18)
+    assert n == 8
+
+
+def test_backfill_of_an_empty_database_writes_nothing(engine):
+    assert history.backfill(engine) == 0
+    assert history.snapshots(engine) == []
+
+
+def test_seeded_demo_has_its_history(tmp_path):
+    from click.testing import CliRunner
+
+    from tui.cli import main
+
+    db = tmp_path / "demo.db"
+    result = CliRunner().invoke(main, ["--db", str(db), "seed"])
+    assert result.exit_code == 0, result.output
+    eng = open_db(f"sqlite:///{db}")
+    snaps = history.snapshots(eng)
+    assert len(snaps) >= 10
+    assert snaps[-1].taken_on == date(2026, 11, 27) and snaps[-1].kpi == kpis(eng)
+    # Each backfilled point is the journal's own figure for that day.
+    for snap in snaps[:-1]:
+        assert snap.kpi == kpis_by_journal(eng, history.end_of_day(snap.taken_on)), snap.taken_on
+    assert snaps[0].kpi.tv_cents < snaps[-1].kpi.tv_cents
+    eng.dispose()
