@@ -1,0 +1,106 @@
+"""The focus list: order, reasons, next-step gain, limits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from models import open_db
+from models.focus import count_follow_ups, focus, follow_ups
+from models.seed import install_ladder
+from models.store import Store
+from tests.conftest import WORKED_LADDER
+
+
+def M(amount: float) -> int:
+    return round(amount * 1_000_000)
+
+
+@pytest.fixture
+def todo(db_url):
+    """Today is Fri 27 Nov 2026. Worked ladder (stale after 14 days on every rung)."""
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    recent = datetime(2026, 11, 26, 9)
+    s.add("P1", "10000", "Quote sent", follow_up=date(2026, 11, 24), at=recent)  # 3 days overdue
+    s.add("P2", "4000", "Suspect", follow_up=date(2026, 11, 20), at=recent)  # 7 days overdue
+    s.add("P3", "6000", "Deposit paid", follow_up=date(2026, 11, 30), at=recent)  # due Monday
+    s.add("P4", "20000", "Enquiry", follow_up=date(2026, 12, 10), at=datetime(2026, 10, 1, 9))  # stale 57 days
+    s.add("P5", "50000", "Enquiry", at=datetime(2026, 11, 27, 9))  # nothing due: by gain
+    s.add("P6", "1000", "Suspect", at=datetime(2026, 11, 27, 9))
+    s.add("Won one", "9000", "Won", follow_up=date(2026, 11, 1), at=recent)  # closed: never listed
+    s.add("Lost one", "9000", "Lost", follow_up=date(2026, 11, 1), at=recent)
+    yield eng
+    eng.dispose()
+
+
+def test_order_and_reasons(todo):
+    items = focus(todo)
+    assert [i.name for i in items] == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    assert [i.reason for i in items] == [
+        "overdue follow-up (3 days)",
+        "overdue follow-up (7 days)",
+        "due this week (Mon 30 Nov)",
+        "stale for 57 days",
+        "next step worth +7,500 EV",
+        "next step worth +50 EV",
+    ]
+    assert items[0].reasons == ["overdue follow-up (3 days)", "next step worth +5,500 EV"]
+
+
+def test_next_step_gain(todo):
+    gains = {i.name: i.gain_micros for i in focus(todo)}
+    assert gains == {
+        "P1": M(10_000 * (0.80 - 0.25)),
+        "P2": M(4_000 * (0.10 - 0.05)),
+        "P3": M(6_000 * (1.00 - 0.80)),  # the next step of the top open rung is the won stage
+        "P4": M(20_000 * (0.25 - 0.10)),
+        "P5": M(50_000 * (0.25 - 0.10)),
+        "P6": M(1_000 * (0.10 - 0.05)),
+    }
+    assert {i.name: i.next_stage for i in focus(todo)}["P3"] == "Won"
+
+
+def test_within_a_group_the_biggest_gain_first(todo):
+    s = Store(todo, who="tester")
+    s.set_follow_up("P5", date(2026, 11, 26))  # now overdue too, and worth the most
+    assert [i.name for i in focus(todo, limit=3)] == ["P5", "P1", "P2"]
+
+
+def test_limit_and_owner(todo):
+    assert [i.name for i in focus(todo, limit=2)] == ["P1", "P2"]
+    s = Store(todo, who="tester")
+    s.edit("P4", owner="ann")
+    assert [i.name for i in focus(todo, owner="ann")] == ["P4"]
+    assert focus(todo, owner="nobody") == []
+
+
+def test_a_touch_clears_staleness(todo):
+    s = Store(todo, who="tester")
+    s.log_activity("P4", "call", "caught up")
+    assert {i.name: i.group for i in focus(todo)}["P4"] == "gain"
+
+
+def test_never_stale_when_the_stage_allows_any_time(todo):
+    s = Store(todo, who="tester")
+    s.update_stage("Enquiry", stale_days=0)
+    assert {i.name: i.group for i in focus(todo)}["P4"] == "gain"
+
+
+def test_follow_up_lists(todo):
+    assert [i.name for i in follow_ups(todo, "overdue")] == ["P2", "P1"]  # oldest first
+    assert [i.name for i in follow_ups(todo, "due")] == ["P3"]
+    assert [(i.name, i.reason) for i in follow_ups(todo, "stale")] == [("P4", "stale for 57 days")]
+    assert count_follow_ups(todo) == {"overdue": 2, "due": 1, "stale": 1}
+
+
+def test_json(todo):
+    data = focus(todo, limit=1)[0].to_json()
+    assert data["name"] == "P1" and data["gain"] == "5500.00" and data["value"] == "10000.00"
+    assert data["probability"] == 0.25 and data["group"] == "overdue" and data["next_follow_up"] == "2026-11-24"
+
+
+def test_empty(engine):
+    assert focus(engine) == []

@@ -1,0 +1,132 @@
+"""`evpipe forecast | calibrate | review | trend | focus`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from models import history, open_db
+from models.seed import install_ladder
+from models.store import Store
+from tests.conftest import WORKED_LADDER
+from tui.cli import main
+
+HOSTILE = "[@click=app.quit]hi[/] *bold* | pipe"
+
+
+def run(db: Path, *args: str, code: int = 0):
+    result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result
+
+
+@pytest.fixture
+def db(db_path, db_url):
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    s.add("Big deal", "10000", "Quote sent", month="2026-12", at=datetime(2026, 10, 2, 9))
+    s.add(HOSTILE, "4000", "Enquiry", month="2027-01", follow_up="2026-11-20", at=datetime(2026, 10, 2, 9))
+    for i in range(12):
+        p = s.add(f"closed {i}", "1000", "Quote sent", month="2026-11", at=datetime(2026, 10, 3, 9)).prospect
+        s.move(p.id, "won" if i < 9 else "lost", at=datetime(2026, 11, 10, 9))
+    s.move("Big deal", "next", at=datetime(2026, 11, 24, 9))
+    s.add("Newcomer", "2000", "Suspect", month="2027-01", at=datetime(2026, 11, 25, 9))
+    history.backfill(eng)
+    history.record_snapshot(eng)
+    eng.dispose()
+    return db_path
+
+
+def test_forecast_json(db):
+    data = json.loads(run(db, "forecast", "--json").stdout)
+    assert len(data["months"]) == 24
+    nov = next(m for m in data["months"] if m["month"] == "2026-11")
+    # At 1 Nov: 12 prospects for November at 25% = 3,000; won in November: 9 x 1,000.
+    assert nov["frozen_forecast"] == "3000.00" and nov["actual"] == "9000.00"
+    assert nov["accuracy"] == round(1 - 6000 / 9000, 6) and nov["bias"] == round(-6000 / 9000, 6)
+    assert nov["count"] == 9 and nov["tv"] == "9000.00" and nov["ev"] == "9000.00"
+    dec = next(m for m in data["months"] if m["month"] == "2026-12")
+    assert dec["ev"] == "8000.00" and dec["frozen_forecast"] is None and dec["accuracy"] is None
+    assert data["totals"]["wape"] is None  # November is not over
+
+
+def test_forecast_range_and_text(db):
+    data = json.loads(run(db, "forecast", "--from", "2026-11", "--to", "jan 2027", "--json").stdout)
+    assert [m["month"] for m in data["months"]] == ["2026-11", "2026-12", "2027-01"]
+    out = run(db, "forecast", "--from", "2026-10", "--to", "2026-12").stdout
+    assert "2026-11 *" in out and "3,000" in out and "33.3%  -66.7%" in out
+    err = run(db, "forecast", "--from", "2026-13", code=1).stderr
+    assert "evpipe: --from" in err
+    assert "after" in run(db, "forecast", "--from", "2027-05", "--to", "2027-01", code=1).stderr
+
+
+def test_calibrate_json_and_apply(db):
+    data = json.loads(run(db, "calibrate", "--json").stdout)
+    rows = {r["stage"]: r for r in data["stages"]}
+    assert set(rows["Quote sent"]) == {"stage", "configured", "observed", "won", "lost", "n", "low", "high",
+                                       "conversion_next", "suggested"}
+    q = rows["Quote sent"]
+    assert (q["won"], q["lost"], q["n"], q["configured"]) == (9, 3, 12, 0.25)
+    assert q["observed"] == 0.75
+    # 25% is outside the interval of 9/12: (9 + 2.5) / 22 = 52.3% -> 52%.
+    assert q["suggested"] == 0.52
+    assert isinstance(data["brier"], float)
+    run(db, "calibrate", "--apply")
+    data = json.loads(run(db, "stages", "--json").stdout)
+    assert {r["name"]: r["probability"] for r in data}["Quote sent"] == 0.52
+    assert "months: a whole number" in run(db, "calibrate", "--months", "0", code=1).stderr
+
+
+def test_review_json_adds_up(db):
+    data = json.loads(run(db, "review", "--format", "json").stdout)
+    assert set(data) >= {"start", "end", "bridge", "overdue", "due", "stale", "focus"}
+    for key in ("ev", "tv"):
+        b = data["bridge"][key]
+        assert sum(Decimal(v) for v in b["terms"].values()) == Decimal(b["end"]) - Decimal(b["start"])
+    assert data["bridge"]["ev"]["terms"] == {"new": "100.00", "advance": "5500.00"}
+    assert [i["name"] for i in data["overdue"]] == [HOSTILE]
+    assert data["focus"][0]["name"] == HOSTILE
+
+
+def test_review_markdown_reads_as_a_report(db):
+    md = run(db, "review", "--format", "markdown").stdout
+    assert md.startswith("# Pipeline review, Sat 21 Nov – Fri 27 Nov 2026")
+    assert "**Expected value rose by 5,600 to" in md
+    assert "## What moved expected value" in md and "## Wins" in md and "## What's next" in md
+    assert "| Advances | +5,500 |" in md
+    assert "No sale closed in this period." in md
+    # User text is escaped for Markdown, never interpreted.
+    assert HOSTILE not in md
+    assert r"\[@click=app.quit\]hi\[/\] \*bold\* \| pipe" in md
+
+
+def test_review_text_and_errors(db):
+    out = run(db, "review", "--since", "2026-11-01").stdout
+    assert "Wins" in out and "+6,750" in out  # nine wins of 1,000 from 25%
+    assert "since" in run(db, "review", "--since", "someday", code=1).stderr
+    assert run(db, "review", "--since", "someday", code=1).stdout == ""
+
+
+def test_trend(db):
+    data = json.loads(run(db, "trend", "--json").stdout)
+    assert data[-1]["date"] == "2026-11-27"
+    # Big deal 10,000 x 80% + 4,000 x 10% + Newcomer 2,000 x 5% + nine wins of 1,000.
+    assert data[-1]["ev"] == "17500.00"
+    dates = [p["date"] for p in data]
+    assert dates == sorted(dates) and "2026-10-31" in dates and "2026-11-20" in dates
+    assert len(json.loads(run(db, "trend", "--weeks", "2", "--json").stdout)) == 3  # 13 Nov... 27 Nov
+    assert "--weeks" in run(db, "trend", "--weeks", "-1", code=1).stderr
+
+
+def test_focus(db):
+    data = json.loads(run(db, "focus", "--json").stdout)
+    assert [d["name"] for d in data] == [HOSTILE, "Big deal", "Newcomer"]
+    assert data[0]["reason"] == "overdue follow-up (7 days)"
+    out = run(db, "focus", "--limit", "1").stdout
+    assert "overdue follow-up (7 days)" in out and "Big deal" not in out

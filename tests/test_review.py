@@ -1,0 +1,149 @@
+"""The weekly review: the EV and TV bridge adds up exactly after a mixed week."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from models import history, open_db
+from models.errors import DomainError
+from models.kpi import Kpi, kpis
+from models.review import exact_money, parse_since, review
+from models.seed import install_ladder
+from models.store import Store
+from tests.conftest import WORKED_LADDER
+
+
+def C(amount: int) -> int:
+    return amount * 100
+
+
+def M(amount: float) -> int:
+    return round(amount * 1_000_000)
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime(2026, 11, day, hour)
+
+
+@pytest.fixture
+def week(db_url):
+    """Before the week (21-27 Nov): A 10,000 Quote sent, B 4,000 Enquiry, C 6,000 Deposit paid,
+    D 3,000 Suspect, E 5,000 Quote sent, F 2,000 Enquiry, G 8,000 Suspect. In the week: new H,
+    A advanced, C regressed, E won, F lost, B's value edited, Suspect 5% -> 10%, G deleted, and
+    D's value edited and the edit undone."""
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    for name, value, stage in [("A", "10000", "Quote sent"), ("B", "4000", "Enquiry"), ("C", "6000", "Deposit paid"),
+                               ("D", "3000", "Suspect"), ("E", "5000", "Quote sent"), ("F", "2000", "Enquiry"),
+                               ("G", "8000", "Suspect")]:
+        s.add(name, value, stage, at=at(2))
+    s.add("Old win", "1000", "Quote sent", at=at(3))
+    s.move("Old win", "won", at=at(10))  # before the week: not in the bridge
+    history.record_snapshot(eng, at=at(20, 23))  # the reading at the end of the day before the week
+    s.add("H", "7000", "Enquiry", at=at(22))
+    s.move("A", "next", at=at(23))
+    s.move("C", "back", at=at(23, 11))
+    s.move("E", "won", at=at(24))
+    s.move("F", "lost", reason="budget", at=at(24, 11))
+    s.edit("B", value="5000", at=at(25))
+    s.set_probability("Suspect", "10", at=at(25, 11))
+    s.delete("G", at=at(26))
+    s.edit("D", value="4000", at=at(26, 11))
+    s.undo(at=at(26, 12))
+    yield eng
+    eng.dispose()
+
+
+def test_bridge_adds_up_exactly_after_a_mixed_week(week):
+    r = review(week, "7d")
+    assert r.start_at == datetime(2026, 11, 21)
+    # Start: 2,500 + 400 + 4,800 + 150 + 1,250 + 200 + 400 + the old win 1,000.
+    assert r.start == Kpi(8, C(39_000), M(10_700))
+    # End: A 8,000, B 500, C 1,500, D 300, E 5,000 (won), H 700, old win 1,000.
+    assert r.end == kpis(week) == Kpi(7, C(37_000), M(17_000))
+    ev = {t.category: t.d_ev_micros for t in r.terms}
+    assert ev == {"new": M(700), "advance": M(5_500), "win": M(3_750), "regress": M(-3_300), "lose": M(-200),
+                  "edit": M(100), "prob": M(550), "delete": M(-800)}
+    tv = {t.category: t.d_tv_cents for t in r.terms}
+    assert tv == {"new": C(7_000), "advance": 0, "win": 0, "regress": 0, "lose": C(-2_000), "edit": C(1_000),
+                  "prob": 0, "delete": C(-8_000)}
+    assert sum(ev.values()) == r.end.ev_micros - r.start.ev_micros == M(6_300)
+    assert sum(tv.values()) == r.end.tv_cents - r.start.tv_cents == C(-2_000)
+    assert sum(t.d_count for t in r.terms) == r.end.count - r.start.count == -1
+    assert [t.category for t in r.terms] == ["new", "advance", "win", "regress", "lose", "edit", "prob", "delete"]
+
+
+def test_start_agrees_with_the_snapshot_and_the_journal(week):
+    r = review(week, "7d")
+    snap = {s.taken_on: s.kpi for s in history.snapshots(week)}
+    assert snap[date(2026, 11, 20)] == r.start
+    assert history.kpis_by_journal(week, r.start_at) == r.start
+
+
+def test_each_term_lists_the_prospects_behind_it(week):
+    r = review(week, "7d")
+    names = {t.category: [(i.name, i.d_ev_micros) for i in t.items] for t in r.terms}
+    assert names["new"] == [("H", M(700))]
+    assert names["advance"] == [("A", M(5_500))]
+    assert names["regress"] == [("C", M(-3_300))]
+    assert names["win"] == [("E", M(3_750))]
+    assert names["lose"] == [("F", M(-200))]
+    assert names["delete"] == [("G", M(-800))]
+    assert names["prob"] == [("Suspect", M(550))]  # a stage, not a prospect
+    # B's edit, then D's edit and its undo (the undo carries the edit's category): D nets to zero.
+    assert names["edit"] == [("B", M(100)), ("D", 0)]
+    d = next(i for i in r.term("edit").items if i.name == "D")
+    assert d.changes == 2
+    assert r.wins[0].value_cents == C(5_000)
+
+
+def test_review_since_a_date_and_json_adds_up(week):
+    r = review(week, "2026-11-24")
+    assert r.start_at == datetime(2026, 11, 24)
+    data = r.to_json()
+    from decimal import Decimal
+
+    for key in ("ev", "tv"):
+        b = data["bridge"][key]
+        assert sum(Decimal(v) for v in b["terms"].values()) == Decimal(b["end"]) - Decimal(b["start"])
+        assert Decimal(b["change"]) == Decimal(b["end"]) - Decimal(b["start"])
+    assert set(data["bridge"]["ev"]["terms"]) == {"win", "lose", "edit", "prob", "delete"}
+    assert data["start"]["tv"] == "46000.00"  # the 39,000 before the week and H
+
+
+def test_whole_history_review_starts_from_nothing(week):
+    r = review(week, "2026-11-01")
+    assert r.start == Kpi()
+    assert sum(t.d_ev_micros for t in r.terms) == r.end.ev_micros
+
+
+def test_parse_since():
+    today = date(2026, 11, 27)
+    assert parse_since("7d", today=today) == datetime(2026, 11, 21)
+    assert parse_since("1d", today=today) == datetime(2026, 11, 27)
+    assert parse_since("2w", today=today) == datetime(2026, 11, 14)
+    assert parse_since("1/11/2026", today=today) == datetime(2026, 11, 1)
+    for bad in ("0d", "soon", "2026-13-01", "2026-12-25"):
+        with pytest.raises(DomainError, match="since"):
+            parse_since(bad, today=today)
+
+
+def test_exact_money():
+    assert exact_money(M(9_500)) == "9500.00"
+    assert exact_money(1_234_567_800) == "1234.5678"
+    assert exact_money(-M(0.5)) == "-0.50"
+    assert exact_money(0) == "0.00"
+
+
+def test_follow_ups_in_the_review(week):
+    s = Store(week, who="tester")
+    s.set_follow_up("A", date(2026, 11, 25), at=at(25))
+    s.set_follow_up("B", date(2026, 11, 30), at=at(25))
+    r = review(week)
+    assert [i.name for i in r.overdue] == ["A"] and [i.name for i in r.due] == ["B"]
+    # Untouched since 2 Nov (worked ladder: 14 days allowed): B's edit is no contact; D, C moved are not stale.
+    assert [i.name for i in r.stale] == ["B", "D"]
+    assert r.focus[0].name == "A"
