@@ -366,3 +366,16 @@ def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
                    func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0)).where(ChangeEvent.at >= moment)
         ).one()
     return Kpi(now.count - int(c), now.tv_cents - int(tv), now.ev_micros - int(ev))
+
+
+def trend(engine: Engine, weeks: int | None = 12, scope: Scope = ALL) -> list[Snapshot]:
+    """The KPI history over the last `weeks` weeks (None: all of it), oldest first, with today's
+    live reading last when today has no snapshot yet (nothing is written)."""
+    from models.kpi import kpis
+
+    today = clock.today()
+    since = None if weeks is None else today - timedelta(weeks=weeks)
+    points = snapshots(engine, scope, since=since)
+    if not points or points[-1].taken_on != today:
+        points.append(Snapshot(today, kpis(engine, scope)))
+    return points

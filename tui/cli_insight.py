@@ -319,21 +319,6 @@ def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
 # ---------------------------------------------------------------- trend
 
 
-def trend_points(engine, weeks: int | None):
-    """The KPI history of everyone over the last `weeks` weeks (None: all of it), oldest first, with
-    today's live reading last when today has no snapshot yet."""
-    from models import clock
-    from models.history import Snapshot, snapshots
-    from models.kpi import kpis
-
-    today = clock.today()
-    since = None if weeks is None else today - timedelta(weeks=weeks)
-    points = snapshots(engine, since=since)
-    if not points or points[-1].taken_on != today:
-        points.append(Snapshot(today, kpis(engine)))
-    return points
-
-
 @main.command("trend")
 @click.option("--weeks", type=int, default=12, show_default=True, help="How far back (0: everything).")
 @click.option("--json", "as_json", is_flag=True)
@@ -343,7 +328,9 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
     """TV, EV and EV/TV over time, from the KPI history."""
     if weeks < 0 or weeks > 5200:
         raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
-    points = trend_points(ctx.engine, weeks or None)
+    from models.history import trend
+
+    points = trend(ctx.engine, weeks or None)
     if as_json:
         emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
         return

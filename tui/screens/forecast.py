@@ -1,0 +1,234 @@
+"""The forecast screen: one row per month (the last 12 and the next 12): count, TV, EV (today's
+forecast), the forecast frozen at the month's start, actual won, accuracy and bias; totals and
+WAPE; a plotext bar chart of forecast against actual. Enter on a month lists its prospects, to
+follow up at the right time. Figures come from models.forecast, in a worker.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Label, Static
+from textual_plotext import PlotextPlot
+
+from models.forecast import Forecast, MonthForecast, forecast, month_prospects
+from models.values import format_money, format_percent, month_label
+
+
+def _money(amount: int, *, micros: bool = False) -> str:
+    return format_money(amount, micros=micros, decimals=False)
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{float(x) * 100:.0f}%"
+
+
+def _bias(x) -> str:
+    return "—" if x is None else f"{float(x) * 100:+.0f}%"
+
+
+class MonthProspects(ModalScreen[int | None]):
+    """The prospects of one month; enter opens one (returns its id), escape closes."""
+
+    CSS_PATH = "forecast.tcss"
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss_none", "Close", id="forecast.month.close"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list) -> None:
+            super().__init__()
+            self.rows = rows
+
+    def __init__(self, month: str) -> None:
+        super().__init__()
+        self.month = month
+        self.ids: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="month-box"):
+            yield Label(f"{month_label(self.month)}: prospects expected or won", id="month-title", markup=False)
+            yield DataTable(id="month-prospects", cursor_type="row", zebra_stripes=True)
+            yield Label("enter: open  escape: close", id="month-keys", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#month-prospects", DataTable)
+        table.add_column("Prospect", key="name", width=26)
+        table.add_column("Stage", key="stage", width=16)
+        table.add_column(Text("Value", justify="right"), key="value")
+        table.add_column(Text("EV", justify="right"), key="ev")
+        table.add_column("Follow", key="follow", width=6)
+        table.focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="month-prospects", exit_on_error=False, description="month prospects")
+    def load(self) -> None:
+        self.post_message(self.Loaded(month_prospects(self.app.engine, self.month)))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        table = self.query_one("#month-prospects", DataTable)
+        table.clear()
+        self.ids = [r.id for r in message.rows]
+        for r in message.rows:
+            style = {"won": "green", "lost": "red"}.get(r.kind, "")
+            table.add_row(
+                Text(r.name), Text(f"{r.stage} {format_percent(r.probability_bp)}", style=style),
+                Text(_money(r.value_cents), justify="right"), Text(_money(r.ev_micros, micros=True), justify="right"),
+                Text(f"{r.next_follow_up.day} {r.next_follow_up:%b}" if r.next_follow_up else ""), key=str(r.id),
+            )
+        if not message.rows:
+            self.query_one("#month-title", Label).update(f"{month_label(self.month)}: no prospects")
+
+    @on(DataTable.RowSelected, "#month-prospects")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.dismiss(int(event.row_key.value))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class ForecastScreen(Screen):
+    """Expected value by month, judged against what was won."""
+
+    CSS_PATH = "forecast.tcss"
+
+    BINDINGS = [
+        Binding("enter", "open_month", "Month's prospects", id="forecast.open_month"),
+        Binding("c", "toggle_chart", "Chart", id="forecast.chart"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, fc: Forecast) -> None:
+            super().__init__()
+            self.fc = fc
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc: Forecast | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Forecast", style="bold") + Text("  EV by expected month, judged against what was won",
+                                                             style="dim"), id="forecast-title")
+        yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="forecast-summary", markup=False)
+        yield PlotextPlot(id="forecast-chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#forecast-table", DataTable)
+        for label, key, right in (("Month", "month", False), ("#", "count", True), ("TV", "tv", True),
+                                  ("EV", "ev", True), ("Frozen", "frozen", True), ("Actual", "actual", True),
+                                  ("Acc", "acc", True), ("Bias", "bias", True)):
+            table.add_column(Text(label, justify="right") if right else label, key=key)
+        table.focus()
+        signal = getattr(self.app, "data_changed_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._data_changed)
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.load()
+
+    @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
+    def load(self) -> None:
+        self.post_message(self.Loaded(forecast(self.app.engine)))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.fc = fc = message.fc
+        table = self.query_one("#forecast-table", DataTable)
+        keep = table.cursor_row if table.row_count else None
+        table.clear()
+        current_index = None
+        for i, m in enumerate(fc.months):
+            style = "" if m.complete else "bold" if current_index is None else ""
+            if not m.complete and current_index is None:
+                current_index = i
+            table.add_row(*self._cells(m, style), key=m.month)
+        table.add_row(
+            Text("Total", style="bold"), Text(str(fc.total.count), justify="right"),
+            Text(_money(fc.total.tv_cents), justify="right"),
+            Text(_money(fc.total.ev_micros, micros=True), justify="right"),
+            Text(_money(fc.frozen_ev_micros, micros=True), justify="right"),
+            Text(_money(fc.actual_cents), justify="right"), Text(""), Text(""), key="total",
+        )
+        if keep is None:
+            keep = current_index or 0
+        table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
+        summary = Text()
+        if fc.wape is not None:
+            summary.append(f"WAPE {float(fc.wape) * 100:.1f}%", style="bold")
+            summary.append(f" over {fc.wape_months} month{'s' if fc.wape_months != 1 else ''}", style="dim")
+        else:
+            summary.append("WAPE — (no finished month with a frozen forecast)", style="dim")
+        summary.append(" · frozen: at the month's start · enter: its prospects", style="dim")
+        self.query_one("#forecast-summary", Static).update(summary)
+        self.draw()
+
+    @staticmethod
+    def _cells(m: MonthForecast, style: str) -> list[Text]:
+        label = month_label(m.month) + ("" if m.complete else " ·")
+        return [
+            Text(label, style=style),
+            Text(str(m.kpi.count), justify="right"),
+            Text(_money(m.kpi.tv_cents), justify="right"),
+            Text(_money(m.kpi.ev_micros, micros=True), justify="right"),
+            Text("—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True), justify="right"),
+            Text(_money(m.actual_cents), justify="right", style="green" if m.actual_cents else ""),
+            Text(_pct(m.accuracy), justify="right"),
+            Text(_bias(m.bias), justify="right"),
+        ]
+
+    def draw(self) -> None:
+        if self.fc is None:
+            return
+        chart = self.query_one("#forecast-chart", PlotextPlot)
+        months = self.fc.months
+        labels = [month_label(m.month).split()[0][:3] + month_label(m.month).split()[1][2:] for m in months]
+        # The forecast shown is the one judged (frozen at the month's start) where there is one, else today's.
+        forecast_k = [((m.frozen_ev_micros if m.frozen_ev_micros is not None else m.kpi.ev_micros) / 1e9)
+                      for m in months]
+        actual_k = [m.actual_cents / 1e5 for m in months]
+        plt = chart.plt
+        plt.clear_figure()
+        plt.title("Forecast (frozen, else today's) against actual won, thousands")
+        xs = list(range(len(months)))
+        plt.multiple_bar(xs, [forecast_k, actual_k], labels=["forecast", "actual"], color=["cyan", "green"])
+        step = max(1, len(months) // 8)
+        plt.xticks(xs[::step], labels[::step])
+        chart.refresh()
+
+    def action_toggle_chart(self) -> None:
+        chart = self.query_one("#forecast-chart", PlotextPlot)
+        chart.display = not chart.display
+
+    def action_open_month(self) -> None:
+        table = self.query_one("#forecast-table", DataTable)
+        if self.fc is None or not table.row_count or table.cursor_row >= len(self.fc.months):
+            return
+        month = self.fc.months[table.cursor_row].month
+        self.app.push_screen(MonthProspects(month), self._opened)
+
+    @on(DataTable.RowSelected, "#forecast-table")
+    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open_month()
+
+    def _opened(self, prospect_id: int | None) -> None:
+        if prospect_id is None:
+            return
+        try:
+            from tui.screens.prospect_page import ProspectPage
+        except ImportError:  # pragma: no cover - the prospect page ships with the app
+            return
+        self.app.push_screen(ProspectPage(prospect_id))

@@ -1,0 +1,167 @@
+"""The trend screen: TV and EV over time (one chart), EV/TV % in its own panel, from the KPI history.
+
+Ranges: 12 weeks, 1 year or everything (keys w, y, e; r cycles). The history is read in a worker;
+the charts are drawn by plotext from the exact figures (floats for drawing only).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual_plotext import PlotextPlot
+
+from models.history import Snapshot, trend
+from models.values import format_money
+
+RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
+
+
+def _ticks(days: list[date], width: int) -> tuple[list[int], list[str]]:
+    """A few readable date labels along the x axis (x = days since the first point)."""
+    if not days:
+        return [], []
+    span = (days[-1] - days[0]).days
+    label_every = max(1, len(days) // max(1, width // 12))
+    xs, labels = [], []
+    for i, d in enumerate(days):
+        if i % label_every == 0 or i == len(days) - 1:
+            x = (d - days[0]).days
+            if xs and x - xs[-1] < max(1, span // max(1, width // 10)):
+                continue
+            xs.append(x)
+            labels.append(f"{d.day} {d:%b}" if span < 330 else f"{d:%b %y}")
+    return xs, labels
+
+
+class TrendScreen(Screen):
+    """TV, EV and EV/TV over time."""
+
+    CSS_PATH = "trend.tcss"
+
+    BINDINGS = [
+        Binding("w", "range('12w')", "12 weeks", id="trend.weeks"),
+        Binding("y", "range('1y')", "1 year", id="trend.year"),
+        Binding("e", "range('all')", "Everything", id="trend.all"),
+        Binding("r", "cycle", "Next range", id="trend.cycle", show=False),
+    ]
+
+    period: reactive[str] = reactive("12w")
+
+    class Loaded(Message):
+        def __init__(self, key: str, points: list[Snapshot]) -> None:
+            super().__init__()
+            self.key = key
+            self.points = points
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[Snapshot] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="trend-title", markup=False)
+        with Vertical(id="trend-body"):
+            yield PlotextPlot(id="trend-values")
+            with Horizontal(id="trend-lower"):
+                yield PlotextPlot(id="trend-ratio")
+                yield Static("", id="trend-figures", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        signal = getattr(self.app, "data_changed_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._data_changed)
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.load()
+
+    def watch_period(self, _old: str, _new: str) -> None:
+        if self.is_mounted:
+            self.load()
+
+    def action_range(self, key: str) -> None:
+        self.period = key
+
+    def action_cycle(self) -> None:
+        keys = list(RANGES)
+        self.period = keys[(keys.index(self.period) + 1) % len(keys)]
+
+    @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
+    def load(self) -> None:
+        key = self.period
+        self.post_message(self.Loaded(key, trend(self.app.engine, RANGES[key][0])))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.key != self.period:
+            return
+        self.points = message.points
+        self.draw()
+
+    def draw(self) -> None:
+        points = self.points
+        label = RANGES[self.period][1]
+        title = Text("Trend", style="bold")
+        title.append(f"  TV, EV and EV/TV over {label}, from the KPI history", style="dim")
+        self.query_one("#trend-title", Static).update(title)
+        days = [p.taken_on for p in points]
+        xs = [(d - days[0]).days for d in days] if days else []
+        values = self.query_one("#trend-values", PlotextPlot)
+        ratio = self.query_one("#trend-ratio", PlotextPlot)
+        tv = [p.kpi.tv_cents / 100_000 for p in points]  # thousands, for drawing only
+        ev = [p.kpi.ev_micros / 1_000_000_000 for p in points]
+        pct = [float(p.kpi.ev_tv) * 100 if p.kpi.ev_tv is not None else 0.0 for p in points]
+        tick_x, tick_labels = _ticks(days, max(40, values.size.width or 80))
+        plt = values.plt
+        plt.clear_figure()
+        plt.title("TV and EV (thousands)")
+        if points:
+            marker = "braille" if len(points) > 1 else "dot"
+            plt.plot(xs, tv, label="TV", marker=marker, color="cyan")
+            plt.plot(xs, ev, label="EV", marker=marker, color="green")
+            plt.xticks(tick_x, tick_labels)
+            plt.ylim(0, max(tv + ev + [1]) * 1.08)
+        values.refresh()
+        plt = ratio.plt
+        plt.clear_figure()
+        plt.title("EV/TV %")
+        if points:
+            plt.plot(xs, pct, marker="braille" if len(points) > 1 else "dot", color="magenta")
+            plt.xticks(tick_x[:: max(1, len(tick_x) // 3)], tick_labels[:: max(1, len(tick_x) // 3)])
+            plt.ylim(0, max(pct + [1]) * 1.15)
+        ratio.refresh()
+        fig = self.query_one("#trend-figures", Static)
+        if not points:
+            fig.update("No history yet")
+            return
+        first, last = points[0], points[-1]
+        text = Text()
+        text.append(f"{first.taken_on:%d %b %Y} → {last.taken_on:%d %b %Y}\n", style="dim")
+        for name, a, b, micros in (("TV", first.kpi.tv_cents, last.kpi.tv_cents, False),
+                                   ("EV", first.kpi.ev_micros, last.kpi.ev_micros, True)):
+            text.append(f"{name} ", style="dim")
+            text.append(format_money(b, micros=micros, decimals=False), style="bold")
+            diff = b - a
+            text.append(f"  {format_money(diff, micros=micros, decimals=False, signed=diff != 0)}\n",
+                        style="green" if diff > 0 else "red" if diff < 0 else "dim")
+        r0, r1 = first.kpi.ev_tv_rounded(4), last.kpi.ev_tv_rounded(4)
+        text.append("EV/TV ", style="dim")
+        text.append("—" if r1 is None else f"{r1 * 100:.2f}%", style="bold")
+        if r0 is not None and r1 is not None:
+            pts = (r1 - r0) * 100
+            text.append(f"  {pts:+.2f} pt", style="green" if pts > 0 else "red" if pts < 0 else "dim")
+        text.append(f"\n{len(points)} readings", style="dim")
+        fig.update(text)
