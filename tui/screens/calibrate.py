@@ -1,0 +1,213 @@
+"""The sighting-in screen: per open stage, the configured probability beside the observed one (won,
+lost, n, 95% Wilson interval), the conversion to the next stage and a suggested probability; the
+Brier score of the current ladder. `a` accepts the suggestion of the stage under the cursor, `A`
+all of them, each after a confirmation and each recorded as a probability change (undo reverses
+it). `m` changes the window: every known outcome, or those closed in the last 24, 12, 6 or 3 months.
+Nothing changes without the user. Figures come from models.calibration, in a worker.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from models.calibration import Calibration, StageCalibration, calibrate
+from models.errors import DomainError
+from models.store import ChangeResult
+from models.values import format_percent
+from tui.dialogs import ConfirmDialog
+
+WINDOWS: list[int | None] = [None, 24, 12, 6, 3]
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.0f}%"
+
+
+class CalibrateScreen(Screen):
+    """Sight in the stage probabilities against real outcomes."""
+
+    CSS_PATH = "calibrate.tcss"
+
+    BINDINGS = [
+        Binding("a", "accept", "Accept", id="calibrate.accept"),
+        Binding("A", "accept_all", "Accept all", id="calibrate.accept_all", key_display="A"),
+        Binding("m", "window", "Window", id="calibrate.window"),
+        Binding("u", "undo", "Undo", id="calibrate.undo"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, cal: Calibration) -> None:
+            super().__init__()
+            self.cal = cal
+
+    class Applied(Message):
+        def __init__(self, results: list[ChangeResult], error: str | None = None) -> None:
+            super().__init__()
+            self.results = results
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cal: Calibration | None = None
+        self.window: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Sighting in", style="bold")
+                     + Text("  each stage's probability against what really happened", style="dim"),
+                     id="calibrate-title")
+        yield DataTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="calibrate-summary", markup=False)
+        yield Static(
+            Text("Observed = won / (won + lost at this stage or later). A suggestion appears where n >= 10 and "
+                 "today's probability lies outside the 95% interval: it moves part of the way, like sighting "
+                 "in a rifle.", style="dim"),
+            id="calibrate-help",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#calibrate-table", DataTable)
+        for label, key, right in (("Stage", "stage", False), ("Now", "now", True), ("Seen", "seen", True),
+                                  ("Won", "won", True), ("Lost", "lost", True), ("n", "n", True),
+                                  ("95% interval", "ci", True), ("Next", "next", True), ("Suggest", "suggest", True)):
+            table.add_column(Text(label, justify="right") if right else label, key=key)
+        table.focus()
+        signal = getattr(self.app, "data_changed_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._data_changed)
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.load()
+
+    @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
+    def load(self) -> None:
+        try:
+            cal = calibrate(self.app.engine, months=self.window)
+        except DomainError as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
+            return
+        self.post_message(self.Loaded(cal))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.cal.months != self.window:
+            return
+        self.cal = cal = message.cal
+        table = self.query_one("#calibrate-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in cal.stages:
+            outside = r.low is not None and not (r.low <= r.configured_bp / 10_000 <= r.high)
+            table.add_row(
+                Text(r.stage),
+                Text(format_percent(r.configured_bp), justify="right", style="bold yellow" if outside else ""),
+                Text(_pct(r.observed), justify="right"),
+                Text(str(r.won), justify="right"),
+                Text(str(r.lost), justify="right"),
+                Text(str(r.n), justify="right"),
+                Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
+                Text(_pct(r.conversion_next), justify="right"),
+                Text("—" if r.suggested_bp is None else format_percent(r.suggested_bp), justify="right",
+                     style="bold green" if r.suggested_bp is not None else "dim"),
+                key=str(r.stage_id),
+            )
+        if cal.stages:
+            table.move_cursor(row=min(max(keep, 0), len(cal.stages) - 1), animate=False)
+        text = Text()
+        window = "every known outcome" if cal.since is None else f"outcomes since {cal.since:%d %b %Y}"
+        text.append(f"Evidence: {cal.won} won, {cal.lost} lost ({window}; m changes).  ", style="")
+        if cal.brier is not None:
+            text.append(f"Brier {cal.brier:.3f}", style="bold")
+            if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
+                text.append(f" → {cal.brier_suggested:.3f} with the suggestions", style="green")
+            text.append(" (0 is perfect)", style="dim")
+        else:
+            text.append("No won or lost prospects yet: nothing to sight in against.", style="dim")
+        self.query_one("#calibrate-summary", Static).update(text)
+
+    # ------------------------------------------------------------ actions
+
+    def _row(self) -> StageCalibration | None:
+        table = self.query_one("#calibrate-table", DataTable)
+        if self.cal is None or not self.cal.stages:
+            return None
+        return self.cal.stages[min(table.cursor_row, len(self.cal.stages) - 1)]
+
+    def action_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+        label = "every known outcome" if self.window is None else f"the last {self.window} months"
+        self.app.notify(f"Evidence: {label}", markup=False, timeout=3)
+        self.load()
+
+    def action_accept(self) -> None:
+        row = self._row()
+        if row is None:
+            return
+        if row.suggested_bp is None:
+            self.app.notify(f"{row.stage}: no suggestion (too few outcomes, or today's probability is inside "
+                            "the interval)", markup=False, severity="warning")
+            return
+        question = (f"Set {row.stage} from {format_percent(row.configured_bp)} to "
+                    f"{format_percent(row.suggested_bp)}? (observed {_pct(row.observed)} of {row.n})")
+        self.app.push_screen(ConfirmDialog(question, title="Accept the suggestion"),
+                             lambda yes: yes and self.apply([row]))
+
+    def action_accept_all(self) -> None:
+        if self.cal is None:
+            return
+        rows = [r for r in self.cal.stages if r.suggested_bp is not None]
+        if not rows:
+            self.app.notify("No suggestions to accept", markup=False, severity="warning")
+            return
+        changes = ", ".join(f"{r.stage} {format_percent(r.configured_bp)} → {format_percent(r.suggested_bp)}"
+                            for r in rows)
+        self.app.push_screen(ConfirmDialog(f"Accept {len(rows)} suggestion(s): {changes}?",
+                                           title="Accept all suggestions"),
+                             lambda yes: yes and self.apply(rows))
+
+    @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="apply")
+    def apply(self, rows: list[StageCalibration]) -> None:
+        store = self.app.store
+        results: list[ChangeResult] = []
+        error = None
+        for row in rows:
+            try:
+                results.append(store.set_probability(row.stage_id, format_percent(row.suggested_bp).rstrip("%")))
+            except DomainError as exc:
+                error = str(exc)
+                break
+        self.post_message(self.Applied(results, error))
+
+    def action_undo(self) -> None:
+        self._undo()
+
+    @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="undo")
+    def _undo(self) -> None:
+        try:
+            result = self.app.store.undo()
+        except DomainError as exc:
+            self.post_message(self.Applied([], str(exc)))
+            return
+        self.post_message(self.Applied([result]))
+
+    @on(Applied)
+    def _applied(self, message: Applied) -> None:
+        for result in message.results:
+            self.app.notify(result.summary, markup=False, timeout=4)
+            for warning in result.warnings:
+                self.app.notify(warning, markup=False, severity="warning")
+            self.app.data_changed(result)
+        if message.error:
+            self.app.notify(message.error, markup=False, severity="error")
+        self.load()

@@ -1,0 +1,243 @@
+"""The weekly review screen: how the KPIs moved over the last 7 days (or a chosen period) and why.
+
+The bridge (models.review): EV and TV of new prospects, advances, wins, regressions, losses,
+reopened, value edits, probability changes, deletions; the terms add up exactly to the change.
+Enter on a term lists the prospects behind it. Below: follow-ups overdue and due this week, stale
+prospects, and the best next steps; enter on one opens its page. `s` chooses the period.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Label, Static
+
+from models.errors import DomainError
+from models.review import Review, Term, parse_since, review
+from models.values import format_money
+from tui.dialogs import TextPrompt
+
+
+def _ev(micros: int, *, signed: bool = False) -> str:
+    return format_money(micros, micros=True, decimals=False, signed=signed and micros != 0)
+
+
+def _money(cents: int, *, signed: bool = False) -> str:
+    return format_money(cents, decimals=False, signed=signed and cents != 0)
+
+
+def _styled(amount_text: str, amount: int) -> Text:
+    return Text(amount_text, justify="right", style="green" if amount > 0 else "red" if amount < 0 else "dim")
+
+
+def _ratio(k) -> str:
+    r = k.ev_tv_rounded(4)
+    return "—" if r is None else f"{r * 100:.2f}%"
+
+
+class TermProspects(ModalScreen[int | None]):
+    """The prospects (or stages) behind one term of the bridge; enter opens a prospect."""
+
+    CSS_PATH = "review.tcss"
+
+    BINDINGS = [Binding("escape,q", "dismiss_none", "Close", id="review.term.close")]
+
+    def __init__(self, term: Term) -> None:
+        super().__init__()
+        self.term = term
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="term-box"):
+            yield Label(f"{self.term.label}: EV {_ev(self.term.d_ev_micros, signed=True)}, "
+                        f"TV {_money(self.term.d_tv_cents, signed=True)}", id="term-title", markup=False)
+            yield DataTable(id="term-items", cursor_type="row", zebra_stripes=True)
+            yield Label("enter: open  escape: close", id="term-keys", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#term-items", DataTable)
+        table.add_column("Prospect" if any(i.kind == "prospect" for i in self.term.items) else "Stage",
+                         key="name", width=34)
+        table.add_column(Text("EV", justify="right"), key="ev")
+        table.add_column(Text("TV", justify="right"), key="tv")
+        table.add_column(Text("Value now", justify="right"), key="value")
+        for item in self.term.items:
+            table.add_row(
+                Text(item.name), _styled(_ev(item.d_ev_micros, signed=True), item.d_ev_micros),
+                _styled(_money(item.d_tv_cents, signed=True), item.d_tv_cents),
+                Text(_money(item.value_cents) if item.kind == "prospect" else "", justify="right"),
+                key=f"{item.kind}:{item.id}",
+            )
+        table.focus()
+
+    @on(DataTable.RowSelected, "#term-items")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        kind, _, ident = str(event.row_key.value).partition(":")
+        if kind == "prospect":
+            self.dismiss(int(ident))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class ReviewScreen(Screen):
+    """The week's EV bridge and what to do next."""
+
+    CSS_PATH = "review.tcss"
+
+    BINDINGS = [
+        Binding("s", "since", "Period", id="review.since"),
+        Binding("tab", "app.focus_next", "Next list", id="review.next_list", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, review: Review, since: str) -> None:
+            super().__init__()
+            self.review = review
+            self.since = since
+
+    class Failed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.since = "7d"
+        self.review: Review | None = None
+        self.todo_ids: list[int | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="review-title", markup=False)
+        yield Static("", id="review-kpis", markup=False)
+        yield DataTable(id="bridge", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        bridge = self.query_one("#bridge", DataTable)
+        bridge.add_column("What moved EV", key="term", width=20)
+        bridge.add_column(Text("EV", justify="right"), key="ev", width=9)
+        bridge.add_column(Text("TV", justify="right"), key="tv", width=9)
+        bridge.add_column("Behind it (enter lists)", key="who", width=30)
+        todo = self.query_one("#todo", DataTable)
+        todo.add_column("Next", key="section", width=9)
+        todo.add_column("Prospect", key="name", width=30)
+        todo.add_column("Why", key="why", width=30)
+        bridge.focus()
+        signal = getattr(self.app, "data_changed_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._data_changed)
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.load()
+
+    @work(thread=True, exclusive=True, group="review-load", exit_on_error=False, description="the review")
+    def load(self) -> None:
+        since = self.since
+        try:
+            r = review(self.app.engine, since)
+        except DomainError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Loaded(r, since))
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.app.notify(message.error, markup=False, severity="error")
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.since != self.since:
+            return
+        self.review = r = message.review
+        first, last = r.start_at.date(), r.end_at.date()
+        title = Text("Review", style="bold")
+        title.append(f"  {first:%a %d %b} – {last:%a %d %b %Y}", style="")
+        title.append("  how the KPIs moved, and why  (s: period)", style="dim")
+        self.query_one("#review-title", Static).update(title)
+        d_ev = r.end.ev_micros - r.start.ev_micros
+        d_tv = r.end.tv_cents - r.start.tv_cents
+        kpis = Text()
+        kpis.append("EV ", style="dim")
+        kpis.append(f"{_ev(r.start.ev_micros)} → {_ev(r.end.ev_micros)} ", style="bold")
+        kpis.append(_ev(d_ev, signed=True), style="green" if d_ev > 0 else "red" if d_ev < 0 else "dim")
+        kpis.append("  TV ", style="dim")
+        kpis.append(f"{_money(r.end.tv_cents)} ", style="bold")
+        kpis.append(_money(d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
+        kpis.append("  EV/TV ", style="dim")
+        kpis.append(f"{_ratio(r.start)} → {_ratio(r.end)}", style="bold")
+        self.query_one("#review-kpis", Static).update(kpis)
+
+        bridge = self.query_one("#bridge", DataTable)
+        keep = bridge.cursor_row
+        bridge.clear()
+        for t in r.terms:
+            names = ", ".join(i.name for i in t.items[:3]) + (f" +{len(t.items) - 3}" if len(t.items) > 3 else "")
+            bridge.add_row(Text(t.label), _styled(_ev(t.d_ev_micros, signed=True), t.d_ev_micros),
+                           _styled(_money(t.d_tv_cents, signed=True), t.d_tv_cents), Text(names, style="dim"),
+                           key=t.category)
+        bridge.add_row(Text("Change", style="bold"), _styled(_ev(d_ev, signed=True), d_ev),
+                       _styled(_money(d_tv, signed=True), d_tv),
+                       Text("nothing changed" if not r.terms else "", style="dim"), key="__change")
+        bridge.move_cursor(row=min(max(keep, 0), bridge.row_count - 1), animate=False)
+
+        todo = self.query_one("#todo", DataTable)
+        todo.clear()
+        self.todo_ids = []
+        sections = (("Overdue", r.overdue, "bold red"), ("Due", r.due, "yellow"), ("Stale", r.stale, "magenta"),
+                    ("Best next", r.focus, "green"))
+        for label, items, style in sections:
+            if not items:
+                todo.add_row(Text(label, style=style), Text("none", style="dim"), Text(""), key=f"empty:{label}")
+                self.todo_ids.append(None)
+                continue
+            for n, item in enumerate(items):
+                why = item.reason if label != "Best next" else "; ".join(item.reasons)
+                todo.add_row(Text(label if n == 0 else "", style=style), Text(item.name), Text(why),
+                             key=f"{label}:{item.id}")
+                self.todo_ids.append(item.id)
+
+    # ------------------------------------------------------------ actions
+
+    @on(DataTable.RowSelected, "#bridge")
+    def _term_selected(self, event: DataTable.RowSelected) -> None:
+        if self.review is None:
+            return
+        term = self.review.term(str(event.row_key.value))
+        if term is None or not term.items:
+            return
+        self.app.push_screen(TermProspects(term), self._open_prospect)
+
+    @on(DataTable.RowSelected, "#todo")
+    def _todo_selected(self, event: DataTable.RowSelected) -> None:
+        if 0 <= event.cursor_row < len(self.todo_ids) and self.todo_ids[event.cursor_row] is not None:
+            self._open_prospect(self.todo_ids[event.cursor_row])
+
+    def _open_prospect(self, prospect_id: int | None) -> None:
+        if prospect_id is None:
+            return
+        from tui.screens.prospect_page import ProspectPage
+
+        self.app.push_screen(ProspectPage(prospect_id))
+
+    def action_since(self) -> None:
+        def validate(text: str) -> None:
+            parse_since(text.strip() or "7d")
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.since = text.strip() or "7d"
+                self.load()
+
+        self.app.push_screen(TextPrompt("Review period", "Since: 7d, 2w, 30d or a date such as 1/11/2026",
+                                        initial=self.since, validate=validate), done)
