@@ -1,0 +1,215 @@
+"""Backups: a copy of the SQLite file made with SQLite's online backup API (safe while evpipe or
+anyone else has the database open and is writing), and a JSON dump of a whole database that
+`restore` turns back into exactly the same database (ids, history, journal, snapshots, ladder,
+settings, deleted prospects included).
+
+The dump lists every table in dependency order, each as {"columns": [...], "rows": [[...], ...]}
+ordered by primary key; dates and times are ISO text, money integer cents, probabilities integer
+basis points, EV integer micros: nothing goes through a float, so dump -> restore -> dump gives
+the same JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, insert, select, text
+from sqlmodel import SQLModel
+
+import models.tables  # noqa: F401  (registers the tables)
+from models.db import HEAD, current_revision, writer
+from models.errors import DomainError
+from models.locations import ensure_private_file, sqlite_path
+
+DUMP_FORMAT = "evpipe-dump"
+DUMP_VERSION = 1
+
+
+def _tables() -> list[Table]:
+    return list(SQLModel.metadata.sorted_tables)
+
+
+# ---------------------------------------------------------------- backup
+
+
+def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
+    """Copy the SQLite database at `url` to `dest` with the online backup API. Refuses to
+    overwrite an existing file unless `force`. The copy is written beside `dest` and moved into
+    place, so a failed backup never leaves a half file where a good one was."""
+    src = sqlite_path(url)
+    if src is None:
+        raise DomainError("backup: only an SQLite database file can be backed up this way; use `evpipe dump`",
+                          field="db")
+    if not src.exists():
+        raise DomainError(f"backup: {src} does not exist", field="db")
+    dest = Path(dest).expanduser()
+    if dest.is_dir():
+        raise DomainError(f"backup: {dest} is a folder; give a file name", field="file")
+    if dest.resolve() == src.resolve():
+        raise DomainError("backup: the backup cannot be the database itself", field="file")
+    if dest.exists() and not force:
+        raise DomainError(f"backup: {dest} exists; choose another name or add --force", field="file")
+    if not dest.parent.exists():
+        raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
+    tmp = dest.with_name(f".{dest.name}.part")
+    tmp.unlink(missing_ok=True)
+    ensure_private_file(tmp)
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
+    try:
+        target = sqlite3.connect(tmp)
+        try:
+            source.backup(target, pages=1024)
+            target.execute("PRAGMA journal_mode=DELETE")
+            ok = target.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            target.close()
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise DomainError(f"backup: SQLite could not copy the database: {exc}", field="db") from None
+    finally:
+        source.close()
+    if ok != "ok":  # pragma: no cover - a copy of a sound database is sound
+        tmp.unlink(missing_ok=True)
+        raise DomainError(f"backup: the copy failed its integrity check: {ok}", field="db")
+    os.replace(tmp, dest)
+    return dest
+
+
+# ---------------------------------------------------------------- dump
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def dump(engine: Engine) -> dict[str, Any]:
+    """The whole database as plain JSON-ready data, read in one transaction (a consistent view)."""
+    tables: dict[str, Any] = {}
+    with engine.connect() as conn:
+        revision = current_revision(engine)
+        for table in _tables():
+            cols = [c.name for c in table.columns]
+            order = list(table.primary_key.columns)
+            rows = [[_encode(v) for v in row] for row in conn.execute(select(table).order_by(*order))]
+            tables[table.name] = {"columns": cols, "rows": rows}
+    return {"format": DUMP_FORMAT, "version": DUMP_VERSION, "schema": revision, "tables": tables}
+
+
+def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> dict[str, int]:
+    path = Path(path).expanduser()
+    if path.exists() and not force:
+        raise DomainError(f"dump: {path} exists; choose another name or add --force", field="file")
+    if not path.parent.exists():
+        raise DomainError(f"dump: the folder {path.parent} does not exist", field="file")
+    data = dump(engine)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.unlink(missing_ok=True)
+    ensure_private_file(tmp)
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return {name: len(t["rows"]) for name, t in data["tables"].items()}
+
+
+# ---------------------------------------------------------------- restore
+
+
+def _decode(table: Table, columns: list[str], row: list[Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in zip(columns, row):
+        col = table.columns[name]
+        if value is not None:
+            try:
+                python_type = col.type.python_type
+            except NotImplementedError:  # pragma: no cover
+                python_type = object
+            if python_type is datetime:
+                value = datetime.fromisoformat(value)
+            elif python_type is date:
+                value = date.fromisoformat(value)
+            elif python_type is bool:
+                value = bool(value)
+        out[name] = value
+    return out
+
+
+def _user_data(conn) -> dict[str, int]:
+    counts = {}
+    for name in ("prospect", "change_event", "activity", "stage_change", "kpi_snapshot"):
+        counts[name] = conn.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+    return counts
+
+
+def read_dump(path: str | Path) -> dict[str, Any]:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DomainError(f"restore: {path} does not exist", field="file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DomainError(f"restore: {path.name} is not a text file; a dump is JSON from `evpipe dump`",
+                          field="file") from None
+    except json.JSONDecodeError as exc:
+        raise DomainError(f"restore: {path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
+                          "a dump is a file written by `evpipe dump`", field="file") from None
+    if not isinstance(data, dict) or data.get("format") != DUMP_FORMAT:
+        raise DomainError(f"restore: {path.name} is not an evpipe dump", field="file")
+    return data
+
+
+def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dict[str, int]:
+    """Load a dump into `engine`'s database, which must hold no prospects, history or journal
+    (a new database; its default ladder is replaced). With `force`, whatever it holds is replaced.
+    One transaction: the database is either the dump's or as it was."""
+    if data.get("version") != DUMP_VERSION:
+        raise DomainError(f"restore: dump format {data.get('version')!r} is not one this evpipe reads "
+                          f"(it reads {DUMP_VERSION})", field="file")
+    if data.get("schema") != HEAD:
+        raise DomainError(f"restore: the dump is of schema {data.get('schema')!r} and this evpipe has {HEAD!r}; "
+                          "restore it with the evpipe that wrote it, then dump again", field="file")
+    known = {t.name: t for t in _tables()}
+    tables = data.get("tables") or {}
+    unknown = set(tables) - set(known)
+    if unknown:
+        raise DomainError(f"restore: the dump has tables this evpipe does not know: {', '.join(sorted(unknown))}",
+                          field="file")
+    counts: dict[str, int] = {}
+    with writer(engine).begin() as conn:
+        existing = _user_data(conn)
+        if any(existing.values()) and not force:
+            busy = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in existing.items() if n)
+            raise DomainError(f"restore: this database is not empty ({busy}); restore into a new database "
+                              "(--db NEW.db), or add --force to replace everything in it", field="db")
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+        for table in reversed(_tables()):
+            conn.execute(table.delete())
+        for table in _tables():
+            spec = tables.get(table.name, {"columns": [], "rows": []})
+            columns = spec["columns"]
+            missing = [c for c in columns if c not in table.columns]
+            if missing:
+                raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
+            rows = [_decode(table, columns, r) for r in spec["rows"]]
+            for i in range(0, len(rows), 5000):
+                conn.execute(insert(table), rows[i:i + 5000])
+            counts[table.name] = len(rows)
+        if conn.dialect.name == "sqlite":
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise DomainError(f"restore: the dump is inconsistent ({len(broken)} rows point at rows that do "
+                                  f"not exist, e.g. in {broken[0][0]}); nothing was restored", field="file")
+        if counts.get("stage", 0) == 0:
+            raise DomainError("restore: the dump has no stage ladder; nothing was restored", field="file")
+    return counts
+

@@ -1,0 +1,202 @@
+"""Exporting prospects to CSV or XLSX, in a shape `evpipe import` reads back exactly.
+
+One row per live prospect (by id), the columns in `COLUMNS`, then one column per custom field
+(sorted by name). XLSX adds a sheet of KPIs by expected month (models.kpi.kpis_by) and one of the
+stage ladder; its money cells are numbers, its dates real dates.
+
+Formula injection: a text cell that begins with =, +, -, @, a tab or a carriage return would be
+run as a formula by a spreadsheet; it is written with a leading apostrophe (`'=SUM(A1)`), as is
+a cell that already begins with an apostrophe, so that `evpipe import` (which strips that one
+apostrophe) gets back exactly what was stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import Engine, select
+
+from models.errors import DomainError
+from models.import_cells import neutralise
+from models.kpi import kpis_by, stage_table
+from models.tables import Prospect, Stage
+from models.values import cents_to_decimal, format_percent, micros_to_decimal
+
+#: (header, what) of the fixed columns; the importer maps each header back to its field.
+COLUMNS = [
+    "id", "name", "company", "contact", "email", "phone", "stage", "probability", "value", "EV",
+    "expected month", "next follow-up", "owner", "created", "closed on", "lost reason", "needs review", "notes",
+]
+FORMATS = ("csv", "xlsx")
+
+Progress = Callable[[str, int, int], None]
+
+
+def export_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise DomainError(f"export: {Path(path).name} should end in .csv or .xlsx", field="file")
+    return suffix
+
+
+def _custom_names(engine: Engine) -> list[str]:
+    names: set[str] = set()
+    with engine.connect() as conn:
+        q = select(Prospect.custom_json).where(Prospect.deleted_at.is_(None), Prospect.custom_json != "{}")
+        for (raw,) in conn.execute(q):
+            names.update(json.loads(raw or "{}"))
+    fixed = {c.casefold() for c in COLUMNS}
+    return sorted((n for n in names if n.casefold() not in fixed), key=str.casefold) + \
+        sorted((n for n in names if n.casefold() in fixed), key=str.casefold)
+
+
+def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
+    """Each prospect as typed cells: str, int, Decimal (money), date, bool, None."""
+    q = (
+        select(Prospect.id, Prospect.name, Prospect.company, Prospect.contact_name, Prospect.email, Prospect.phone,
+               Stage.name, Stage.kind, Stage.probability_bp, Prospect.value_cents, Prospect.expected_month,
+               Prospect.next_follow_up, Prospect.owner, Prospect.created_at, Prospect.closed_on,
+               Prospect.lost_reason, Prospect.needs_review, Prospect.notes, Prospect.custom_json)
+        .join(Stage, Stage.id == Prospect.stage_id)
+        .where(Prospect.deleted_at.is_(None))
+        .order_by(Prospect.id)
+    )
+    with engine.connect() as conn:
+        for (pid, name, company, contact, email, phone, stage, kind, bp, cents, month, follow, owner, created,
+             closed, reason, review, notes, raw) in conn.execute(q).yield_per(2000):
+            ev = 0 if kind == "lost" else cents * bp
+            fields = json.loads(raw or "{}")
+            yield [
+                pid, name, company, contact, email, phone, stage, bp, cents_to_decimal(cents),
+                micros_to_decimal(ev), month, follow, owner, created.date() if created else None, closed,
+                reason, bool(review), notes,
+            ] + [fields.get(n, "") for n in custom]
+
+
+def _count(engine: Engine) -> int:
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Prospect).where(Prospect.deleted_at.is_(None))).scalar()
+
+
+def _text_cell(value: Any) -> str:
+    """A cell for a CSV file: plain text, money as 9500.00, dates ISO, probability as 25%."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, (Decimal, int)):
+        return format(value, "f") if isinstance(value, Decimal) else str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+def export(engine: Engine, path: str | Path, *, progress: Progress | None = None) -> int:
+    """Write every live prospect to `path` (.csv or .xlsx). Returns how many were written. The file
+    is written next to its destination and moved into place, so a failure leaves no half file."""
+    path = Path(path)
+    kind = export_format(path)
+    if not path.parent.exists():
+        raise DomainError(f"export: the folder {path.parent} does not exist", field="file")
+    custom = _custom_names(engine)
+    total = _count(engine)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        if kind == "csv":
+            count = _write_csv(engine, tmp, custom, total, progress)
+        else:
+            count = _write_xlsx(engine, tmp, custom, total, progress)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _write_csv(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
+    count = 0
+    # UTF-8 with a BOM, so that Excel reads accents and symbols correctly.
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([neutralise(h) for h in COLUMNS + custom])
+        for cells in _rows(engine, custom):
+            cells[7] = format_percent(cells[7])
+            writer.writerow([_text_cell(c) for c in cells])
+            count += 1
+            if progress is not None and count % 5000 == 0:
+                progress("export", count, total)
+    if progress is not None:
+        progress("export", total, total)
+    return count
+
+
+def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Prospects")
+    bold = Font(bold=True)
+
+    def header(sheet, names: list[str]) -> None:
+        row = []
+        for n in names:
+            c = WriteOnlyCell(sheet, value=neutralise(n))
+            c.font = bold
+            row.append(c)
+        sheet.append(row)
+
+    def cell(sheet, value: Any, fmt: str | None = None) -> Any:
+        if isinstance(value, str):
+            value = neutralise(value)
+        elif isinstance(value, Decimal):
+            value = float(value)  # exact to the cent for any value evpipe stores (< 10^10)
+        elif isinstance(value, bool):
+            value = "yes" if value else None
+        c = WriteOnlyCell(sheet, value=value)
+        if fmt:
+            c.number_format = fmt
+        return c
+
+    header(ws, COLUMNS + custom)
+    count = 0
+    for cells in _rows(engine, custom):
+        out = []
+        for i, value in enumerate(cells):
+            if i == 7:
+                out.append(cell(ws, value / 10_000, "0.##%"))
+            elif i in (8, 9):
+                out.append(cell(ws, value, "#,##0.00"))
+            elif isinstance(value, date):
+                out.append(cell(ws, value, "yyyy-mm-dd"))
+            else:
+                out.append(cell(ws, value))
+        ws.append(out)
+        count += 1
+        if progress is not None and count % 5000 == 0:
+            progress("export", count, total)
+
+    months = wb.create_sheet("KPIs by month")
+    header(months, ["expected month", "count", "TV", "EV", "EV/TV"])
+    for month, k in kpis_by(engine, "month"):
+        r = k.ev_tv_rounded(6)
+        months.append([
+            cell(months, month or "(none)"), k.count, cell(months, k.tv, "#,##0.00"), cell(months, k.ev, "#,##0.00"),
+            cell(months, None if r is None else float(r), "0.00%"),
+        ])
+    ladder = wb.create_sheet("Ladder")
+    header(ladder, ["position", "stage", "probability", "kind", "stale after (days)"])
+    for row in stage_table(engine):
+        ladder.append([row["position"], cell(ladder, row["name"]), cell(ladder, row["probability"], "0.##%"),
+                       row["kind"], row["stale_days"]])
+    wb.save(path)
+    if progress is not None:
+        progress("export", total, total)
+    return count

@@ -1,0 +1,547 @@
+"""The importer: the real CRM file, the rep's spreadsheet, re-imports, encodings, dates, and every
+kind of broken file (each leaves the database exactly as it was)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from models.backup import dump
+from models.errors import DomainError
+from models.import_cells import neutralise, parse_cell_date, strip_neutraliser
+from models.importer import ImportOptions, after_import, commit_import, import_file, plan_import
+from models.kpi import kpis, kpis_by
+from models.store import Store
+from models.tables import ChangeEvent, KpiSnapshot, Prospect, Stage, StageChange
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CRM = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
+if not CRM.exists():  # the checkout may sit elsewhere; the workplace keeps the data here
+    CRM = Path("/work/shared/data/crm-sales-opportunities")
+
+
+def journal_total(engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        row = conn.execute(select(func.coalesce(func.sum(ChangeEvent.d_count), 0),
+                                  func.coalesce(func.sum(ChangeEvent.d_tv_cents), 0),
+                                  func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0))).one()
+    return tuple(int(x) for x in row)
+
+
+def assert_journal_exact(engine) -> None:
+    """Every journalled delta added up gives today's KPIs: the bridges stay exact."""
+    k = kpis(engine)
+    assert journal_total(engine) == (k.count, k.tv_cents, k.ev_micros)
+
+
+def crm_options(**kw) -> ImportOptions:
+    return ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")],
+                         values_file=CRM / "products.csv", values_key="product", **kw)
+
+
+@pytest.fixture
+def crm_engine(engine):
+    plan = plan_import(engine, CRM / "sales_pipeline.csv", crm_options(), who="tester")
+    commit_import(engine, plan, who="tester")
+    return engine
+
+
+# ---------------------------------------------------------------- the CRM file
+
+
+def test_crm_file_imports_completely(crm_engine):
+    engine = crm_engine
+    rows = list(csv.DictReader((CRM / "sales_pipeline.csv").open(newline="", encoding="utf-8")))
+    assert len(rows) == 8800
+    with engine.connect() as conn:
+        stored = {
+            r.external_key: r for r in conn.execute(
+                select(Prospect.external_key, Prospect.value_cents, Prospect.closed_on, Prospect.owner,
+                       Prospect.company, Prospect.created_at, Prospect.custom_json, Prospect.needs_review,
+                       Stage.name.label("stage"))
+                .join(Stage, Stage.id == Prospect.stage_id)
+                .where(Prospect.source == "sales_pipeline.csv", Prospect.deleted_at.is_(None)))
+        }
+    assert len(stored) == 8800
+    counts = {name: k.count for name, k in kpis_by(engine, "stage")}
+    with engine.connect() as conn:
+        by_stage = dict(conn.execute(select(Stage.name, func.count(Prospect.id)).join(Prospect)
+                                     .group_by(Stage.name)).all())
+    assert by_stage == {"Prospecting": 500, "Engaging": 1589, "Won": 4238, "Lost": 2473}
+    assert counts["Won"] == 4238 and counts["Lost"] == 0  # lost prospects count in no KPI
+    prices = {"gtxbasic": 55000, "gtxpro": 482100, "mgspecial": 5500, "mgadvanced": 339300,
+              "gtxplusbasic": 109600, "gtxpluspro": 548200, "gtk500": 2676800}
+    for r in rows:
+        p = stored[r["opportunity_id"]]
+        assert p.stage == r["deal_stage"]
+        assert p.owner == r["sales_agent"]
+        assert p.company == r["account"]
+        assert json.loads(p.custom_json)["product"] == r["product"]
+        assert p.needs_review is False
+        if r["deal_stage"] == "Won":
+            d, m, y = r["close_date"].split("-")
+            assert p.closed_on == date(2000 + int(y), int(m), int(d))
+            assert p.value_cents == int(r["close_value"]) * 100
+        elif r["deal_stage"] == "Lost":
+            d, m, y = r["close_date"].split("-")
+            assert p.closed_on == date(2000 + int(y), int(m), int(d))
+            # close_value 0 on a lost deal means unknown: valued from the price list
+            assert p.value_cents == prices[r["product"].replace(" ", "").lower()]
+        else:
+            assert p.closed_on is None
+            assert p.value_cents == prices[r["product"].replace(" ", "").lower()]  # GTXPro finds GTX Pro
+        if r["engage_date"]:
+            d, m, y = r["engage_date"].split("-")
+            assert p.created_at == datetime(2000 + int(y), int(m), int(d))
+    assert_journal_exact(engine)
+
+
+def test_crm_calibration_sees_4238_of_6711(crm_engine):
+    from tui.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(crm_engine.url).replace("sqlite:///", ""), "calibrate", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    opens = [s for s in data["stages"] if s["stage"] in ("Prospecting", "Engaging")]
+    assert len(opens) == 2
+    for s in opens:
+        assert (s["won"], s["lost"], s["n"]) == (4238, 2473, 6711)
+        assert s["observed"] == pytest.approx(4238 / 6711, abs=1e-6)
+    # and straight from the history: every lost deal closed from Engaging, every won one too
+    with crm_engine.connect() as conn:
+        names = dict(conn.execute(select(Stage.id, Stage.name)).all())
+        moves = conn.execute(select(StageChange.from_stage_id, StageChange.to_stage_id, func.count())
+                             .where(StageChange.from_stage_id.is_not(None))
+                             .group_by(StageChange.from_stage_id, StageChange.to_stage_id)).all()
+    assert {(names[a], names[b]): n for a, b, n in moves} == {("Engaging", "Won"): 4238, ("Engaging", "Lost"): 2473}
+
+
+def test_crm_history_is_dated_from_the_file(crm_engine):
+    with crm_engine.connect() as conn:
+        p = conn.execute(select(Prospect.id).where(Prospect.external_key == "1C1I7A6R")).scalar_one()
+        changes = conn.execute(select(StageChange.changed_at, StageChange.reason, StageChange.event_id)
+                               .where(StageChange.prospect_id == p).order_by(StageChange.id)).all()
+        events = conn.execute(select(ChangeEvent.action, ChangeEvent.category, ChangeEvent.at, ChangeEvent.d_count,
+                                     ChangeEvent.d_tv_cents, ChangeEvent.d_ev_micros)
+                              .where(ChangeEvent.prospect_id == p).order_by(ChangeEvent.id)).all()
+    assert [c.changed_at for c in changes] == [datetime(2016, 10, 20), datetime(2017, 3, 1)]
+    assert [(e.action, e.category, e.at) for e in events] == [
+        ("import", "new", datetime(2016, 10, 20)), ("import", "win", datetime(2017, 3, 1))]
+    # created on Engaging (30%) at 1,054, then won (100%): EV +316.20 then +737.80
+    assert [(e.d_count, e.d_tv_cents, e.d_ev_micros) for e in events] == [
+        (1, 105400, 105400 * 3000), (0, 0, 105400 * 7000)]
+    assert all(c.event_id for c in changes)
+
+
+def test_crm_reimport_changes_nothing(crm_engine, tmp_path):
+    before = dump(crm_engine)
+    plan = plan_import(crm_engine, CRM / "sales_pipeline.csv",
+                       ImportOptions(values_file=CRM / "products.csv", values_key="product"), who="tester")
+    assert (plan.new_count, plan.update_count, plan.unchanged_count) == (0, 0, 8800)
+    result = commit_import(crm_engine, plan, who="tester")
+    assert (result.created, result.updated, result.events) == (0, 0, 0)
+    assert dump(crm_engine) == before
+
+
+def test_crm_without_lookup_flags_open_deals_for_review(engine):
+    plan = plan_import(engine, CRM / "sales_pipeline.csv",
+                       ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")]), who="tester")
+    assert plan.needs_review_count == 2089
+    assert any("2089 rows have no value" in w for w in plan.warnings)
+    commit_import(engine, plan, who="tester")
+    with engine.connect() as conn:
+        flagged = conn.execute(select(func.count()).select_from(Prospect).where(Prospect.needs_review == True)).scalar()  # noqa: E712
+        lost_values = conn.execute(select(func.sum(Prospect.value_cents)).join(Stage)
+                                   .where(Stage.kind == "lost")).scalar()
+    assert flagged == 2089
+    assert lost_values == 0  # without a lookup, the file's 0 stays
+
+
+# ---------------------------------------------------------------- the rep's spreadsheet
+
+
+def test_rep_spreadsheet_preview_writes_nothing(engine):
+    before = dump(engine)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    assert dump(engine) == before
+    assert plan.can_commit, plan.why_not()
+    assert dict(plan.columns)["Boat"] == "custom" and dict(plan.columns)["Value"] == "value"
+    assert plan.date_order == "dmy"
+    counts = dict(plan.counts_by_stage)
+    assert counts == {"Suspect": 1, "Enquiry": 1, "Quote sent": 1, "Date held": 0, "Deposit paid": 1, "Won": 1, "Lost": 1}
+    first = plan.preview_rows(1)[0]
+    assert first["name"] == "Harbour Events Christmas party" and first["value"] == "12000.00"
+    assert first["month"] == "2026-12" and first["custom"] == {"Boat": "Aurora", "Guests": "120"}
+    assert plan.needs_review_count == 1  # the rowing club has no value yet
+
+
+def test_rep_spreadsheet_keeps_every_cell(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    store = Store(engine)
+    hi = store.get("[@click=app.quit]hi[/]")
+    assert (hi.company, hi.contact_name, hi.value_cents, hi.stage_name) == ("x [/", "[/x]", 125050, "Deposit paid")
+    assert hi.notes == '=HYPERLINK("http://evil")'
+    assert hi.custom == {"Boat": "Matariki"}
+    ball = store.get("School ball")
+    assert (ball.stage_kind, ball.closed_on, ball.expected_month) == ("won", date(2026, 10, 15), "2026-10")
+    wedding = store.get("Wedding (Ngata)")
+    assert wedding.stage_kind == "lost" and wedding.closed_on == date(2026, 11, 3)
+    rowing = store.get("Rowing club dinner")
+    assert rowing.needs_review and rowing.value_cents == 0
+    harbour = store.get("Harbour Events Christmas party")
+    assert (harbour.email, harbour.phone, harbour.owner) == ("jo@harbour.example", "+64 21 555 0101", "ann")
+    assert_journal_exact(engine)
+    # the import's journal entries are not undone one by one
+    with engine.connect() as conn:
+        actions = {a for (a,) in conn.execute(select(ChangeEvent.action).distinct())}
+    assert actions == {"import"}
+
+
+def test_reimport_updates_instead_of_duplicating(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    first = kpis(engine)
+    with engine.connect() as conn:
+        last_event = conn.execute(select(func.max(ChangeEvent.id))).scalar()
+    plan = plan_import(engine, FIXTURES / "rep_pipeline_v2.csv", ImportOptions(source="rep_pipeline.csv"), who="tester")
+    assert (plan.new_count, plan.update_count, plan.unchanged_count) == (1, 2, 4)
+    result = commit_import(engine, plan, who="tester")
+    assert (result.created, result.updated, result.moved) == (1, 2, 2)
+    store = Store(engine)
+    harbour = store.get("Harbour Events Christmas party")
+    assert (harbour.value_cents, harbour.stage_name, harbour.custom["Guests"]) == (1_400_000, "Date held", "140")
+    hi = store.get("[@click=app.quit]hi[/]")
+    assert hi.stage_kind == "won" and hi.closed_on == date(2026, 11, 20)
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(Prospect)).scalar()
+        cats = conn.execute(select(ChangeEvent.category, ChangeEvent.d_tv_cents, ChangeEvent.d_ev_micros)
+                            .where(ChangeEvent.id > last_event).order_by(ChangeEvent.id)).all()
+    assert count == 7
+    # Harbour: value and a custom field edited, then advanced; the [@click] row won; one new row
+    assert sorted(c for c, _, _ in cats) == ["advance", "edit", "new", "win"]
+    edit = [c for c in cats if c[0] == "edit" and c[1]][0]
+    assert edit[1] == 200_000 and edit[2] == 200_000 * 2500  # +2,000 at Quote sent's 25%
+    assert history_len(store, harbour.id) == 2
+    assert_journal_exact(engine)
+    assert kpis(engine).tv_cents == first.tv_cents + 200_000 + 300_000
+
+
+def history_len(store, pid) -> int:
+    return len(store.history(pid))
+
+
+def test_reimport_leaves_a_value_set_in_evpipe_when_the_file_has_none(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    store = Store(engine)
+    store.edit("Rowing club dinner", value="2500", needs_review=False)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    assert plan.update_count == 0
+    assert store.get("Rowing club dinner").value_cents == 250_000
+
+
+def test_deleted_prospects_stay_deleted(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    Store(engine).delete("Acme [Beta] offsite")
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    assert plan.deleted_skipped == 1
+    commit_import(engine, plan, who="tester")
+    with pytest.raises(DomainError):
+        Store(engine).get("Acme [Beta] offsite")
+
+
+def test_after_import_builds_history(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    with engine.connect() as conn:
+        days = {d for (d,) in conn.execute(select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == "all"))}
+    assert date(2026, 11, 27) in days
+    assert date(2026, 10, 31) in days  # the month start of November, rebuilt from the imported history
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+SMALL = "Name;Company;Value;Stage\nCafé Crème;Société Générale;1.234,56;Quote sent\nZoë;Ökonomie;99;Suspect\n"
+
+
+@pytest.mark.parametrize("encoding,prefix", [
+    ("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+    ("cp1252", b""), ("latin-1", b""),
+])
+def test_encodings_and_delimiters(engine, tmp_path, encoding, prefix):
+    path = tmp_path / "small.csv"
+    path.write_bytes(prefix + SMALL.encode(encoding))
+    plan = plan_import(engine, path, who="tester")
+    assert plan.can_commit, plan.why_not()
+    names = [(r.name, r.company, r.value_cents) for r in plan.records]
+    assert names == [("Café Crème", "Société Générale", 123456), ("Zoë", "Ökonomie", 9900)]
+    assert plan.sheet_data.delimiter == ";"
+
+
+def test_tab_separated(engine, tmp_path):
+    path = write(tmp_path / "t.tsv", "name\tvalue\tstage\nA\t10\tSuspect\n")
+    plan = plan_import(engine, path, who="tester")
+    assert [(r.name, r.value_cents) for r in plan.records] == [("A", 1000)]
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ("2027-01-15", date(2027, 1, 15)), ("2027/01/15", date(2027, 1, 15)), ("2027-01-15 13:45:00", date(2027, 1, 15)),
+    ("15/01/2027", date(2027, 1, 15)), ("15-01-27", date(2027, 1, 15)), ("15.1.2027", date(2027, 1, 15)),
+    ("15 Jan 2027", date(2027, 1, 15)), ("Jan 15, 2027", date(2027, 1, 15)), ("15-Jan-27", date(2027, 1, 15)),
+    ("January 15 2027", date(2027, 1, 15)), ("46402", date(2027, 1, 15)), ("20270115", date(2027, 1, 15)),
+    ("01/02/99", date(1999, 2, 1)), ("3rd March 2027", date(2027, 3, 3)),
+])
+def test_date_forms(cell, expected):
+    assert parse_cell_date(cell, column="d", order="dmy") == expected
+
+
+def test_month_first_detected_from_the_data(engine, tmp_path):
+    path = write(tmp_path / "us.csv", "name,value,stage,close date\nA,1,Won,03/04/2026\nB,1,Won,12/25/2025\n")
+    plan = plan_import(engine, path, who="tester")
+    assert plan.date_order == "mdy"
+    assert [r.closed_on for r in plan.records] == [date(2026, 3, 4), date(2025, 12, 25)]
+
+
+def test_ambiguous_dates_ask_the_user(engine, tmp_path):
+    path = write(tmp_path / "amb.csv", "name,value,stage,close date\nA,1,Won,03/04/2026\n")
+    plan = plan_import(engine, path, who="tester")
+    assert not plan.can_commit
+    assert "--dayfirst or --monthfirst" in plan.problems[0].message and plan.problems[0].rows == [2]
+    plan = plan_import(engine, path, ImportOptions(date_order="dmy"), who="tester")
+    assert plan.records[0].closed_on == date(2026, 4, 3)
+
+
+def test_mixed_day_and_month_first_is_refused(engine, tmp_path):
+    path = write(tmp_path / "mix.csv", "name,value,stage,close date\nA,1,Won,25/04/2026\nB,1,Won,04/25/2026\n")
+    plan = plan_import(engine, path, who="tester")
+    assert not plan.can_commit and "both day-first" in plan.why_not()
+
+
+def test_xlsx_real_dates_numbers_and_sheets(engine, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "Notes"
+    wb.active.append(["nothing here"])
+    ws = wb.create_sheet("Pipeline")
+    ws.append(["Deal", "Account", "Amount", "Stage", "Closed", "Guests"])
+    ws.append(["Gala", "Opera", 15000.5, "Won", datetime(2026, 9, 30), 250])
+    ws.append(["Launch", "Startup", 2000, "Enquiry", None, None])
+    ws.append([None, None, None, None, None, None])
+    ws.append(["Formula-ish", "'=Evil", "3,000", "Suspect", 46402, "x"])  # as evpipe export writes it
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    with pytest.raises(DomainError, match="has no sheet 'Missing'; its sheets are Notes, Pipeline"):
+        plan_import(engine, path, ImportOptions(sheet="Missing"), who="tester")
+    plan = plan_import(engine, path, ImportOptions(sheet="pipeline"), who="tester")
+    assert plan.can_commit, plan.why_not()
+    recs = {r.name: r for r in plan.records}
+    assert recs["Gala"].value_cents == 1_500_050 and recs["Gala"].closed_on == date(2026, 9, 30)
+    assert recs["Gala"].custom == {"Guests": "250"}
+    assert recs["Formula-ish"].company == "=Evil" and recs["Formula-ish"].value_cents == 300_000
+    assert [r.row for r in plan.records] == [2, 3, 5]
+
+
+def test_map_and_stage_map_override(engine, tmp_path):
+    path = write(tmp_path / "m.csv", "Client,Worth,Phase,Code\nA,100,Hot,K1\nB,200,Cold,K2\n")
+    plan = plan_import(engine, path, ImportOptions(mapping={"Client": "name", "Worth": "value", "Phase": "stage",
+                                                            "Code": "id"},
+                                                   stage_map={"Hot": "Deposit paid", "cold": "Suspect"}), who="tester")
+    assert plan.can_commit, plan.why_not()
+    assert [(r.key, r.name, r.stage, r.value_cents) for r in plan.records] == [
+        ("K1", "A", "deposit paid", 10000), ("K2", "B", "suspect", 20000)]
+    with pytest.raises(DomainError, match="no column 'Nope'"):
+        plan_import(engine, path, ImportOptions(mapping={"Nope": "name"}), who="tester")
+    with pytest.raises(DomainError, match="'colour' is not a field"):
+        plan_import(engine, path, ImportOptions(mapping={"Client": "colour"}), who="tester")
+    with pytest.raises(DomainError, match="'Warm' is not on the ladder"):
+        plan_import(engine, path, ImportOptions(stage_map={"Hot": "Warm"}), who="tester")
+
+
+def test_won_and_lost_words_map_to_the_ladder(engine, tmp_path):
+    path = write(tmp_path / "w.csv", "name,value,stage\nA,1,Closed Won\nB,1,closed-lost\n")
+    plan = plan_import(engine, path, who="tester")
+    assert [(m.file_name, m.ladder_name, m.how) for m in plan.stage_mappings] == [
+        ("Closed Won", "Won", "won"), ("closed-lost", "Lost", "lost")]
+
+
+def test_duplicate_ids_are_problems(engine, tmp_path):
+    path = write(tmp_path / "d.csv", "id,name,value\n7,A,1\n7,B,2\n")
+    plan = plan_import(engine, path, who="tester")
+    assert not plan.can_commit
+    assert plan.problems[0].rows == [3] and "on row 2 already" in plan.problems[0].message
+
+
+def test_same_name_without_an_id_gets_numbered_keys(engine, tmp_path):
+    path = write(tmp_path / "n.csv", "name,company,value\nLunch,Acme,1\nLunch,ACME,2\n")
+    plan = plan_import(engine, path, who="tester")
+    assert [r.key for r in plan.records] == ["lunch|acme", "lunch|acme#2"]
+
+
+def test_formula_prefix_is_stripped_once():
+    for text in ["=1+1", "+64 21", "-5", "@home", "'quoted", "''", "plain", "\tx"]:
+        assert strip_neutraliser(neutralise(text)) == text
+    assert strip_neutraliser("'hello") == "'hello"
+
+
+# ---------------------------------------------------------------- broken files leave nothing behind
+
+
+def _untouched(engine, make, match: str, tmp_path: Path, **kw) -> None:
+    Store(engine).add("Existing deal", "5000", "Quote sent")
+    before = dump(engine)
+    path = make(tmp_path)
+    with pytest.raises(DomainError, match=match):
+        plan = plan_import(engine, path, ImportOptions(**kw), who="tester")
+        commit_import(engine, plan, who="tester")
+    assert dump(engine) == before
+
+
+def _truncated_xlsx(tmp_path: Path) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for i in range(200):
+        wb.active.append([f"name {i}", i * 10, "Suspect"])
+    good = tmp_path / "good.xlsx"
+    wb.save(good)
+    data = good.read_bytes()
+    bad = tmp_path / "cut.xlsx"
+    bad.write_bytes(data[: len(data) // 2])
+    return bad
+
+
+def test_truncated_xlsx(engine, tmp_path):
+    _untouched(engine, _truncated_xlsx, r"cut.xlsx is not a complete XLSX workbook \(damaged or cut short", tmp_path)
+
+
+def test_ragged_csv_row(engine, tmp_path):
+    make = lambda t: write(t / "r.csv", "name,value,stage\nA,1,Suspect\nB,2,Suspect,extra,cells\nC,3\n")  # noqa: E731
+    _untouched(engine, make, "nothing written: 2 of 3 rows cannot be taken", tmp_path)
+    plan = plan_import(engine, tmp_path / "r.csv", who="tester")
+    texts = [p.text() for p in plan.problems]
+    assert texts == ["row 3: has 5 cells but the header has 3; a delimiter or quote may be out of place",
+                     "row 4: has 2 cells but the header has 3; a cell may be missing or a quote unbalanced"]
+
+
+def test_value_with_a_letter_o(engine, tmp_path):
+    make = lambda t: write(t / "v.csv", "name,value,stage\nA,\"12,5O0\",Suspect\nB,100,Suspect\n")  # noqa: E731
+    _untouched(engine, make, "nothing written", tmp_path)
+    plan = plan_import(engine, tmp_path / "v.csv", who="tester")
+    assert plan.problems[0].text().startswith("row 2: value: '12,5O0' is not an amount")
+
+
+def test_unknown_stage(engine, tmp_path):
+    make = lambda t: write(t / "s.csv", "name,value,stage\nA,1,Suspect\nB,1,Negotiation\nC,1,negotiation\n")  # noqa: E731
+    _untouched(engine, make, "nothing written", tmp_path)
+    plan = plan_import(engine, tmp_path / "s.csv", who="tester")
+    [p] = plan.problems
+    assert p.rows == [3, 4]
+    assert "stage 'Negotiation' is not on the ladder; map it with --stage-map 'Negotiation=STAGE'" in p.message
+
+
+def test_impossible_date(engine, tmp_path):
+    make = lambda t: write(t / "d.csv", "name,value,stage,close date\nA,1,Won,31/02/2027\nB,1,Won,28/02/2027\n")  # noqa: E731
+    _untouched(engine, make, "nothing written", tmp_path)
+    plan = plan_import(engine, tmp_path / "d.csv", who="tester")
+    assert plan.problems[0].text() == "row 2: close date: '31/02/2027' is not a date: February 2027 has 28 days"
+
+
+def test_png_is_not_a_spreadsheet(engine, tmp_path):
+    def make(t: Path) -> Path:
+        (t / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
+        return t / "photo.csv"
+
+    _untouched(engine, make, "photo.csv is a PNG image, not a spreadsheet", tmp_path)
+
+
+def test_random_bytes_are_not_a_spreadsheet(engine, tmp_path):
+    import random
+
+    rng = random.Random(5)
+    def make(t: Path) -> Path:
+        (t / "noise.xlsx").write_bytes(bytes(rng.randrange(256) for _ in range(3000)))
+        return t / "noise.xlsx"
+
+    _untouched(engine, make, "noise.xlsx is binary data, not a spreadsheet", tmp_path)
+
+
+def test_zip_that_is_not_a_workbook(engine, tmp_path):
+    def make(t: Path) -> Path:
+        path = t / "archive.xlsx"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("hello.txt", "hi")
+        return path
+
+    _untouched(engine, make, "is a zip archive but not an XLSX workbook", tmp_path)
+
+
+def test_empty_and_missing_files(engine, tmp_path):
+    _untouched(engine, lambda t: write(t / "e.csv", ""), "e.csv is empty", tmp_path)
+    with pytest.raises(DomainError, match="does not exist"):
+        plan_import(engine, tmp_path / "nope.csv", who="tester")
+
+
+def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeypatch):
+    Store(engine).add("Existing deal", "5000", "Quote sent")
+    before = dump(engine)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv",
+                       ImportOptions(add_stages=[("Extra", "60")]), who="tester")
+    import models.importer as importer
+
+    real_insert = importer.insert
+
+    def failing_insert(table, *a, **kw):
+        if table is StageChange:
+            raise RuntimeError("disk full")
+        return real_insert(table, *a, **kw)
+
+    monkeypatch.setattr(importer, "insert", failing_insert)
+    with pytest.raises(RuntimeError, match="disk full"):
+        commit_import(engine, plan, who="tester")
+    assert dump(engine) == before
+
+
+def test_skip_bad_imports_the_rest(engine, tmp_path):
+    path = write(tmp_path / "v.csv", "name,value,stage\nA,\"12,5O0\",Suspect\nB,100,Suspect\n")
+    plan = plan_import(engine, path, ImportOptions(skip_bad=True), who="tester")
+    result = commit_import(engine, plan, who="tester")
+    assert (result.created, result.skipped_rows) == (1, 1)
+
+
+def test_history_replay_agrees_with_the_journal(crm_engine):
+    """The back-dated import history is consistent: replaying stage changes and summing journal
+    deltas give the same KPIs at any past moment."""
+    from models.history import kpis_before, kpis_by_journal
+
+    for moment in (datetime(2016, 12, 1), datetime(2017, 6, 1), datetime(2017, 12, 31), datetime(2026, 11, 27, 12)):
+        assert kpis_before(crm_engine, moment) == kpis_by_journal(crm_engine, moment)
+
+
+def test_after_import_is_idempotent(engine):
+    import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar()
+    after_import(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar() == n
+
+
+def test_quoted_newlines_stay_in_their_cell(tmp_path):
+    # Row numbers count records (as a spreadsheet shows them), not lines.
+    from models.import_read import read_table
+
+    path = write(tmp_path / "q.csv", 'name,notes\nA,"two\nlines"\nB,x\n')
+    t = read_table(path)
+    assert t.rows == [(2, ["A", "two\nlines"]), (3, ["B", "x"])]

@@ -1,0 +1,245 @@
+"""Import, export, backup, dump and restore commands (issue 5). Registered on the `evpipe` group by
+tui/cli.py. docs/import.md explains the import rules for users."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from models.errors import DomainError
+from tui.cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+
+PHASES = {"read": "Reading", "check": "Checking rows", "write": "Writing", "export": "Exporting"}
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A progress callback drawing a bar on stderr when it is a terminal (long files only)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    bars: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        bar = bars.get(phase)
+        if bar is None:
+            for other in bars.values():
+                other.render_finish()
+            bar = click.progressbar(length=max(total, 1), label=PHASES.get(phase, phase), file=sys.stderr)
+            bar.__enter__()
+            bars[phase] = bar
+        bar.update(max(0, done - bar.pos))
+
+    try:
+        yield progress
+    finally:
+        for bar in bars.values():
+            bar.render_finish()
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        if "=" not in v:
+            raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT, e.g. {option} 'Won=Won'", field=option)
+        left, right = v.split("=", 1)
+        if not left.strip() or not right.strip():
+            raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT with both sides filled", field=option)
+        out[left.strip()] = right.strip()
+    return out
+
+
+def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        if "=" not in v:
+            raise DomainError(f"--add-stage: {v!r} should be NAME=PERCENT, e.g. --add-stage 'Prospecting=10'",
+                              field="add_stage")
+        name, percent = v.rsplit("=", 1)
+        out.append((name.strip(), percent.strip()))
+    return out
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def print_plan(plan, rows: int) -> None:
+    from models.importer import FIELD_LABELS
+    from models.values import format_money
+
+    click.echo(f"{safe(plan.path.name)}: {plan.sheet_data.described}; {_n(plan.rows_read)} rows; "
+               f"source {safe(plan.source)!r}")
+    click.echo("")
+    click.echo(table(["column", "imported as"], [[safe(h), FIELD_LABELS[f]] for h, f in plan.columns]))
+    if plan.stage_mappings:
+        click.echo("")
+        body = [[safe(m.file_name), safe(m.ladder_name) if m.ladder_name else "NOT ON THE LADDER", m.how, _n(m.rows)]
+                for m in plan.stage_mappings]
+        click.echo(table(["stage in file", "ladder stage", "how", "rows"], body, right={3}))
+    click.echo("")
+    click.echo(f"Dates: {safe(plan.date_order_how)}")
+    if plan.closed_from:
+        click.echo(f"Won and lost rows: created on {safe(plan.closed_from)}, then moved to won or lost at their "
+                   "close date")
+    if plan.options.values_file:
+        click.echo(f"Values: {_n(plan.valued_from_lookup)} rows valued from {safe(Path(plan.options.values_file).name)}")
+    if plan.needs_review_count:
+        click.echo(f"Flagged for review: {_n(plan.needs_review_count)} rows")
+    preview = plan.preview_rows(rows)
+    if preview:
+        click.echo("")
+        click.echo("First rows as they will be stored:")
+        body = [[str(r["row"]), safe(r["name"])[:30], safe(r["company"])[:20], safe(r["stage"]),
+                 format_money(int(r["value"].replace(".", ""))) + (" *" if r["value_from"] != "file" else ""),
+                 r["month"] or "", safe(r["owner"])[:20], r["closed_on"] or "",
+                 safe(", ".join(f"{k}={v}" for k, v in r["custom"].items()))[:40]]
+                for r in preview]
+        click.echo(table(["row", "name", "company", "stage", "value", "month", "owner", "closed", "custom fields"],
+                         body, right={0, 4}))
+        if any(r["value_from"] != "file" for r in preview):
+            click.echo("  * value from the lookup file, or unknown (0, flagged for review)")
+    click.echo("")
+    counts = ", ".join(f"{safe(name)} {_n(n)}" for name, n in plan.counts_by_stage if n)
+    click.echo(f"Per stage: {counts or 'none'}")
+    click.echo(f"New {_n(plan.new_count)}, updated {_n(plan.update_count)}, unchanged {_n(plan.unchanged_count)}")
+    for w in plan.warnings:
+        click.echo(f"warning: {safe(w)}")
+    if plan.problems:
+        click.echo("")
+        click.echo(f"Problems: {_n(plan.bad_rows)} rows cannot be taken" if plan.bad_rows else "Problems:")
+        for p in plan.problems[:50]:
+            click.echo(f"  {safe(p.text())}")
+        if len(plan.problems) > 50:
+            click.echo(f"  ... and {len(plan.problems) - 50} more (--json lists them all)")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sheet", default=None, help="The sheet of an XLSX workbook (default: the first).")
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
+              help="Map a column to a field (name, company, contact, email, phone, value, stage, month, close_date, "
+                   "created, owner, notes, id, follow_up, lost_reason, needs_review, custom, ignore).")
+@click.option("--stage-map", "stage_maps", multiple=True, metavar="FILE_STAGE=STAGE",
+              help="Map a stage name used in the file to a stage of the ladder.")
+@click.option("--add-stage", "add_stages", multiple=True, metavar="NAME=PERCENT",
+              help="Add an open stage to the ladder (after the last open one) as part of the import.")
+@click.option("--dayfirst", "order", flag_value="dmy", default=None, help="Dates like 03/04/2027 are 3 April.")
+@click.option("--monthfirst", "order", flag_value="mdy", help="Dates like 03/04/2027 are 4 March.")
+@click.option("--values", "values_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A lookup file (CSV/XLSX) that values rows without one.")
+@click.option("--values-key", default=None, metavar="COLUMN[=LOOKUP_COLUMN]",
+              help="The column joining the file to the lookup file, e.g. product.")
+@click.option("--values-column", default=None, help="The lookup file's value column (default: its price column).")
+@click.option("--source", default=None, help="The name imports of this file are known by (default: the file name).")
+@click.option("--closed-from", default=None, metavar="STAGE",
+              help="The open stage won and lost rows were on before they closed.")
+@click.option("--skip-bad", is_flag=True, help="Import the rows that can be taken and leave out the others.")
+@click.option("--rows", default=10, show_default=True, help="How many rows the preview shows.")
+@click.option("--commit", is_flag=True, help="Write the import (without it, evpipe only shows the preview).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order, values_file, values_key,
+               values_column, source, closed_from, skip_bad, rows, commit, as_json) -> None:
+    """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
+    from models.importer import ImportOptions, after_import, commit_import, plan_import
+
+    options = ImportOptions(
+        sheet=sheet, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map"),
+        date_order=order, values_file=values_file, values_key=values_key, values_column=values_column,
+        source=source, add_stages=_add_stages(add_stages), closed_from=closed_from, skip_bad=skip_bad,
+    )
+    store = ctx.store()
+    with _progress(not as_json) as progress:
+        plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress)
+        result = None
+        if commit and plan.can_commit:
+            result = commit_import(ctx.engine, plan, who=store.who, progress=progress)
+    if as_json:
+        data = plan.to_json(rows)
+        data["committed"] = result.to_json() if result else None
+        if result:
+            after_import(ctx.engine)
+        emit_json(data)
+        if commit and result is None:
+            click.echo(f"evpipe: import: nothing written: {safe(plan.why_not())}", err=True)
+            sys.exit(1)
+        return
+    print_plan(plan, rows)
+    click.echo("")
+    if commit and result is None:
+        raise DomainError(f"import: nothing written: {plan.why_not()}")
+    if result is None:
+        if plan.can_commit:
+            click.echo("Nothing written yet: this is the preview. Run again with --commit to import.")
+        else:
+            click.echo(f"Nothing written: {plan.why_not()}.")
+        return
+    click.echo("Updating the KPI history ...", err=True)
+    after_import(ctx.engine)
+    click.echo(safe(result.summary))
+
+
+@main.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@pass_ctx
+@domain_errors
+def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
+    """Export every prospect (with EV and custom fields) to FILE.csv or FILE.xlsx."""
+    from models.exporter import export, export_format
+
+    export_format(file)
+    if file.exists() and not force:
+        raise DomainError(f"export: {file} exists; choose another name or add --force")
+    with _progress(True) as progress:
+        count = export(ctx.engine, file, progress=progress)
+    click.echo(f"Exported {_n(count)} prospects to {safe(str(file))}.")
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@pass_ctx
+@domain_errors
+def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
+    """Copy the database to FILE with SQLite's online backup (safe while evpipe is open)."""
+    from models.backup import backup
+
+    ctx.engine  # opens (and upgrades) the database first
+    dest = backup(ctx.url, file, force=force)
+    click.echo(f"Backed up to {safe(str(dest))}.")
+
+
+@main.command("dump")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@pass_ctx
+@domain_errors
+def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
+    """Write the whole database to FILE.json (`evpipe restore` reads it back exactly)."""
+    from models.backup import dump_to_file
+
+    counts = dump_to_file(ctx.engine, file, force=force)
+    click.echo(f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
+               f"entries and {_n(counts.get('stage_change', 0))} stage changes to {safe(str(file))}.")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace everything in a database that is not empty.")
+@pass_ctx
+@domain_errors
+def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
+    """Load a dump made by `evpipe dump` into a new (empty) database."""
+    from models.backup import read_dump, restore
+
+    data = read_dump(file)
+    counts = restore(ctx.engine, data, force=force)
+    click.echo(f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
+               f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}.")
