@@ -84,6 +84,19 @@ class FocusItem:
         return self.gain_reason
 
     @property
+    def short_reason(self) -> str:
+        """The reason in a few words, for narrow lists: 'overdue 3 days', 'due Mon 30 Nov', 'stale 20 days'."""
+        if self.group == "overdue":
+            days = self.overdue_days
+            return f"overdue {days} day{'s' if days != 1 else ''}"
+        if self.group == "due":
+            ahead = (self.next_follow_up - clock.today()).days
+            return "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
+        if self.group == "stale":
+            return f"stale {self.idle_days} days"
+        return "best next step"
+
+    @property
     def reasons(self) -> list[str]:
         out = [self.reason]
         if self.group != "gain":

@@ -1,0 +1,243 @@
+"""The focus screen: the prospects to work on now, most urgent first, each with its reason
+(models.focus: overdue follow-ups, then due this week, then stale, then by next-step gain).
+
+The stage keys work here as on the pipeline screen (> or . advance, < or , back, w won, l lost,
+u undo); each change is saved in a worker, the KPI header moves by the change's exact effect, the
+app is told (app.data_changed) and the list is read again. Enter opens the prospect's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from models.errors import DomainError
+from models.focus import FocusItem, count_follow_ups, focus
+from models.kpi import ALL, Kpi, kpis
+from models.store import ChangeResult
+from models.values import format_money
+from tui.dialogs import TextPrompt
+from tui.widgets.kpi_header import KpiHeader
+
+LIMIT = 100
+GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}
+
+
+class FocusScreen(Screen):
+    """What to work on next."""
+
+    CSS_PATH = "focus.tcss"
+
+    BINDINGS = [
+        Binding(">,.", "advance", "Advance", id="focus.advance"),
+        Binding("<,comma", "back", "Back", id="focus.back"),
+        Binding("w", "won", "Won", id="focus.won"),
+        Binding("l", "lost", "Lost", id="focus.lost"),
+        Binding("u", "undo", "Undo", id="focus.undo"),
+        Binding("enter", "open", "Open", id="focus.open", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, items: list[FocusItem], kpi: Kpi, counts: dict[str, int]) -> None:
+            super().__init__()
+            self.items = items
+            self.kpi = kpi
+            self.counts = counts
+
+    class HistoryLoaded(Message):
+        def __init__(self, week_ago: Kpi | None, weekly: list[int]) -> None:
+            super().__init__()
+            self.week_ago = week_ago
+            self.weekly = weekly
+
+    class Saved(Message):
+        def __init__(self, result: ChangeResult | None, error: str | None = None) -> None:
+            super().__init__()
+            self.result = result
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[FocusItem] = []
+        self.kpi = Kpi()
+        self._save_lock = asyncio.Lock()
+        self._keep_id: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield KpiHeader(id="kpis")
+        yield Static("", id="focus-title", markup=False)
+        yield DataTable(id="focus-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    @property
+    def header(self) -> KpiHeader:
+        return self.query_one("#kpis", KpiHeader)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#focus-table", DataTable)
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.add_column("Prospect", key="name", width=24)
+        table.add_column("Stage", key="stage", width=12)
+        table.add_column(Text("Value", justify="right"), key="value", width=7)
+        table.add_column(Text("Gain", justify="right"), key="gain", width=7)
+        table.add_column("Why now", key="why", width=16)
+        table.focus()
+        signal = getattr(self.app, "data_changed_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._data_changed)
+        self.load()
+        self.load_history()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.load_history()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.load()
+
+    # ------------------------------------------------------------ loading
+
+    @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
+    def load(self) -> None:
+        engine = self.app.engine
+        self.post_message(self.Loaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
+
+    @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
+    def load_history(self) -> None:
+        from tui.screens.pipeline import week_history
+
+        week_ago, _label, weekly = week_history(self.app.engine, ALL)
+        self.post_message(self.HistoryLoaded(week_ago, weekly))
+
+    @on(HistoryLoaded)
+    def _history(self, message: HistoryLoaded) -> None:
+        self.header.show(self.kpi, message.week_ago, message.weekly, history=True)
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        table = self.table
+        keep = self._keep_id
+        if keep is None and self.items and 0 <= table.cursor_row < len(self.items):
+            keep = self.items[table.cursor_row].id
+        row_before = table.cursor_row
+        self._keep_id = None
+        self.items = message.items
+        self.kpi = message.kpi
+        self.header.show(self.kpi)
+        table.clear()
+        for item in self.items:
+            why = Text(item.short_reason, style=GROUP_STYLE[item.group])
+            table.add_row(
+                Text(item.name),
+                Text(item.stage),
+                Text(format_money(item.value_cents, decimals=False), justify="right"),
+                Text(format_money(item.gain_micros, micros=True, decimals=False, signed=True), justify="right",
+                     style="green"),
+                why,
+                key=str(item.id),
+            )
+        target = next((i for i, item in enumerate(self.items) if item.id == keep), None)
+        if target is None:
+            target = min(max(row_before, 0), max(len(self.items) - 1, 0))
+        if self.items:
+            table.move_cursor(row=target, animate=False)
+        counts = message.counts
+        title = Text("Focus", style="bold")
+        if self.items:
+            title.append(f"  {counts['overdue']} overdue · {counts['due']} due this week · {counts['stale']} stale",
+                         style="")
+            title.append("  · gain = EV the next step adds", style="dim")
+        else:
+            title.append("  no open prospects: nothing to chase", style="dim")
+        self.query_one("#focus-title", Static).update(title)
+
+    # ------------------------------------------------------------ stage keys
+
+    def _current(self) -> FocusItem | None:
+        if not self.items:
+            self.app.notify("No prospect here", severity="warning", markup=False)
+            return None
+        return self.items[min(self.table.cursor_row, len(self.items) - 1)]
+
+    def _save(self, call: Callable[[], ChangeResult], keep_id: int | None) -> None:
+        self._keep_id = keep_id
+        self.run_worker(self._save_in_order(call), group="focus-save", exit_on_error=False, description="save")
+
+    async def _save_in_order(self, call: Callable[[], ChangeResult]) -> None:
+        async with self._save_lock:
+            try:
+                result = await asyncio.to_thread(call)
+            except DomainError as exc:
+                self.post_message(self.Saved(None, str(exc)))
+                return
+            self.post_message(self.Saved(result))
+
+    def _move(self, target: str, reason: str | None = None) -> None:
+        item = self._current()
+        if item is None:
+            return
+        store, pid, version = self.app.store, item.id, item.version
+        self._save(lambda: store.move(pid, target, reason=reason, expected_version=version), pid)
+
+    def action_advance(self) -> None:
+        self._move("next")
+
+    def action_back(self) -> None:
+        self._move("back")
+
+    def action_won(self) -> None:
+        self._move("won")
+
+    def action_lost(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+
+        def done(reason: str | None) -> None:
+            if reason is not None:
+                self._move("lost", reason or None)
+
+        self.app.push_screen(TextPrompt(f"Lost: {item.name}", "Why was it lost? (optional)",
+                                        placeholder="e.g. went with a competitor"), done)
+
+    def action_undo(self) -> None:
+        self._save(self.app.store.undo, None)
+
+    def action_open(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+        from tui.screens.prospect_page import ProspectPage
+
+        self.app.push_screen(ProspectPage(item.id))
+
+    @on(DataTable.RowSelected, "#focus-table")
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        if message.error is not None:
+            self.app.notify(message.error, markup=False, severity="error", timeout=6)
+            self.load()
+            return
+        result = message.result
+        self.kpi = self.kpi.moved(result.d_count, result.d_tv_cents, result.d_ev_micros)
+        self.header.show(self.kpi)
+        self.app.notify(result.summary, markup=False, timeout=4)
+        for warning in result.warnings:
+            self.app.notify(warning, markup=False, severity="warning")
+        self.app.data_changed(result)
+        self.load()
