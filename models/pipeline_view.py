@@ -231,21 +231,31 @@ class Ladder:
         }
 
 
+_KIND_RANK = {"open": 0, "won": 1, "lost": 2}
+
+
 def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], object]:
+    """The key of a sort order. Every order puts open prospects first, then won, then lost (what a
+    rep works on comes first); "changed" is used in reverse (most recent first) by `sort_rows`."""
+    rank = {sid: _KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
     if mode == "month":
-        return lambda r: (r.month is None, r.month or "", r.name.casefold(), r.id)
+        return lambda r: (rank.get(r.stage_id, 0), r.month is None, r.month or "", r.name.casefold(), r.id)
     if mode == "ev":
-        return lambda r: (-ladder.ev(r), r.name.casefold(), r.id)
+        return lambda r: (rank.get(r.stage_id, 0), -ladder.ev(r), r.name.casefold(), r.id)
     if mode == "value":
-        return lambda r: (-r.value_cents, r.name.casefold(), r.id)
+        return lambda r: (rank.get(r.stage_id, 0), -r.value_cents, r.name.casefold(), r.id)
     if mode == "gain":
-        return lambda r: (-ladder.gain(r), r.name.casefold(), r.id)
+        return lambda r: (rank.get(r.stage_id, 0), -ladder.gain(r), r.name.casefold(), r.id)
     if mode == "follow_up":
-        return lambda r: (r.follow_up is None, r.follow_up or "", r.name.casefold(), r.id)
+        return lambda r: (rank.get(r.stage_id, 0), r.follow_up is None, r.follow_up or "", r.name.casefold(), r.id)
     if mode == "changed":
-        # most recent first: sort ascending on the negated order by sorting reversed below
-        return lambda r: (r.updated, r.id)
+        return lambda r: (-rank.get(r.stage_id, 0), r.updated, r.id)
     raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
+
+
+def sort_rows(rows: list[Row], mode: str, ladder: Ladder) -> None:
+    """Sort rows in place in the order `mode` names."""
+    rows.sort(key=sort_key(mode, ladder), reverse=mode == "changed")
 
 
 # ---------------------------------------------------------------- the view
@@ -299,7 +309,7 @@ class PipelineView:
     def rebuild(self) -> None:
         """Recompute the order of the lines (after a sort, filter, toggle or grouping change)."""
         rows = [r for r in self.rows.values() if self.visible(r)]
-        rows.sort(key=sort_key(self.sort, self.ladder), reverse=self.sort == "changed")
+        sort_rows(rows, self.sort, self.ladder)
         self._index = None
         if not self.grouped:
             self.lines = [r.id for r in rows]
@@ -440,5 +450,5 @@ class PipelineView:
 
 __all__ = [
     "Group", "Ladder", "Line", "PipelineView", "Row", "SORTS", "SORT_LABELS", "Totals", "contact_of", "load_row",
-    "load_rows", "matching_ids", "row_of", "sort_key",
+    "load_rows", "matching_ids", "row_of", "sort_key", "sort_rows",
 ]

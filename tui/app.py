@@ -17,7 +17,7 @@ from models.errors import DomainError
 from models.store import ChangeResult, Store, current_user
 from tui.keymap import load_keymap
 from tui.messages import DataChanged
-from tui.screens.registry import ScreenSpec, available, by_key
+from tui.screens.registry import ScreenSpec, available
 from tui.widgets.tab_bar import TabBar
 
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
@@ -60,7 +60,9 @@ class EvpipeApp(App):
             self._keymap_error = str(exc)
         if self.keymap:
             self.set_keymap(self.keymap)
-        for spec in available():
+        #: The top-level screens there are (fixed for this run).
+        self.screen_specs: list[ScreenSpec] = available()
+        for spec in self.screen_specs:
             self.add_mode(spec.name, self._factory(spec))
 
     def _factory(self, spec: ScreenSpec):
@@ -77,8 +79,6 @@ class EvpipeApp(App):
 
         self.data_changed_signal = Signal(self, "data-changed")
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
-        if self.no_color:
-            self.add_class("-nocolor")
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
 
@@ -89,7 +89,7 @@ class EvpipeApp(App):
 
     def _add_tab_bar(self, screen: Screen) -> None:
         """Top-level screens all show the tab bar; the ones that do not compose one get one."""
-        for spec in available():
+        for spec in self.screen_specs:
             stack = self._screen_stacks.get(spec.name) or []
             if stack and stack[0] is screen:
                 bars = screen.query(TabBar)
@@ -104,7 +104,7 @@ class EvpipeApp(App):
         self.switch_mode(name)
 
     def action_key_screen(self, key: str) -> None:
-        spec = by_key(key)
+        spec = next((s for s in self.screen_specs if s.key == key), None)
         if spec is None:
             self.notify(f"Screen {key} is not available yet", severity="warning", markup=False)
             return
@@ -170,7 +170,7 @@ class EvpipeApp(App):
         if self._snapshot_timer is not None:
             return
         wait = max(0.0, SNAPSHOT_EVERY - (time.monotonic() - self._last_snapshot))
-        self._snapshot_timer = self.set_timer(wait, self._snapshot_due, name="kpi snapshot")
+        self._snapshot_timer = self.set_timer(max(0.01, wait), self._snapshot_due, name="kpi snapshot")
 
     def _snapshot_due(self) -> None:
         self._snapshot_timer = None

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Iterable
 from textual.app import SystemCommand
 
 from tui.screens.help import key_label
-from tui.screens.registry import available
 
 if TYPE_CHECKING:
     from tui.app import EvpipeApp
 
 
 def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
-    for spec in available():
+    for spec in app.screen_specs:
         yield SystemCommand(
             f"Go to {spec.title}", f"({spec.key}) {spec.description}",
             lambda name=spec.name: app.action_go(name),

@@ -245,10 +245,10 @@ class PipelineScreen(Screen):
                 parts = ["no contact details"]
             flags = []
             if self.view.is_overdue(row):
-                flags.append(f"! follow-up overdue since {short_date(row.follow_up)}")
+                flags.append(f"! follow-up due {short_date(row.follow_up)}")
             stage = self.view.ladder.stage(row.stage_id)
             if stage is not None and stage.kind == "open" and self.view.is_stale(row):
-                flags.append(f"~ stale: untouched since {short_date(row.touched)}")
+                flags.append(f"~ stale since {short_date(row.touched)}")
             text = " · ".join(parts + flags)
         self.query_one("#detail", Static).update(Content(text))
 

@@ -151,15 +151,17 @@ class ProspectTable(ScrollView, can_focus=True):
         scrollbar-size-vertical: 1;
         scrollbar-size-horizontal: 0;
         overflow-x: hidden;
+        overflow-y: scroll;
     }
     ProspectTable > .prospect-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
     ProspectTable:blur > .prospect-table--cursor { background: $block-cursor-blurred-background; text-style: none; }
-    ProspectTable > .prospect-table--group { background: $boost; color: $text-accent; text-style: bold; }
+    ProspectTable > .prospect-table--group { background: $panel; color: $text-accent; text-style: bold; }
     ProspectTable > .prospect-table--overdue { color: $text-error; text-style: bold; }
     ProspectTable > .prospect-table--stale { color: $text-warning; }
     ProspectTable > .prospect-table--won { color: $text-success; }
     ProspectTable > .prospect-table--lost { color: $text-muted; }
-    App.-nocolor ProspectTable > .prospect-table--cursor { text-style: reverse bold; }
+    App:nocolor ProspectTable > .prospect-table--cursor { text-style: reverse bold; }
+    App:nocolor ProspectTable > .prospect-table--group { background: $background; color: $foreground; text-style: bold underline; }
     """
 
     cursor: reactive[int] = reactive(0, init=False)
@@ -205,6 +207,13 @@ class ProspectTable(ScrollView, can_focus=True):
         index = self.view.index_of(prospect_id)
         if index is not None:
             self.refresh_line(index)
+            if self.view.grouped:
+                # its month's subtotal line changed too
+                heading = index - 1
+                while heading >= 0 and isinstance(self.view.lines[heading], int):
+                    heading -= 1
+                if heading >= 0:
+                    self.refresh_line(heading)
 
     def lines_changed(self) -> None:
         """Lines were inserted or removed (a few): resize and repaint what is visible."""
@@ -325,24 +334,22 @@ class ProspectTable(ScrollView, can_focus=True):
         return strip
 
     def _render_group(self, group: Group, totals: list[int], width: int) -> Strip:
+        """`Nov 2026 · 6 open or won` with the month's TV and EV under the Value and EV columns."""
         style = self._style("base") + self._style("group")
-        count = totals[0]
-        label = f"{month_label(group.month) if group.month else 'No month'} · {count} open or won"
-        cells = []
-        span = 0
-        for c in self._layout(width):
+        label = f"{month_label(group.month) if group.month else 'No month'} · {totals[0]} open or won"
+        columns = self._layout(width)
+        lead = 0
+        for c in columns:
             if c.key == "value":
-                cells.append(fit(label, span - 1) + " " if span else "")
-                cells.append(fit(money(totals[1]), c.width, True))
-                span = -1
+                break
+            lead += c.width + 1
+        parts = [fit(label, lead - 1), " "] if lead else []
+        for c in columns:
+            if c.key == "value":
+                parts.append(fit(money(totals[1]), c.width, True))
             elif c.key == "ev":
-                cells.append(fit(money(totals[2], micros=True), c.width, True))
-            elif span >= 0:
-                span += c.width + 1
-                continue
-            else:
-                cells.append(fit("", c.width))
-        text = fit(" ".join(cells), width)
+                parts.append(" " + fit(money(totals[2], micros=True), c.width, True))
+        text = fit("".join(parts), width)
         return Strip([Segment(text, style)], width)
 
     def _render_row(self, row: Row, cursor: bool, width: int) -> Strip:

@@ -26,8 +26,11 @@ class TabBar(Widget):
 
     def __init__(self, current: str = "pipeline", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.specs: list[ScreenSpec] = available()
+        self.specs: list[ScreenSpec] = []
         self.set_reactive(TabBar.current, current)
+
+    def on_mount(self) -> None:
+        self.specs = getattr(self.app, "screen_specs", None) or available()
 
     def render(self) -> Content:
         parts: list[Content] = []

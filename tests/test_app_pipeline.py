@@ -1,0 +1,685 @@
+"""The pipeline screen, driven by its keys against a temporary database: every binding is pressed
+as a rep would, and both the database (through models) and the screen are checked."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models.history import snapshots
+from models.kpi import Kpi, Scope, kpis
+from models.pipeline_view import Ladder, PipelineView, Row, matching_ids, load_rows
+from models.store import Store
+from models.tables import KpiSnapshot
+from models.values import format_money
+from tui.app import EvpipeApp
+from tui.messages import DataChanged
+from tui.screens.pipeline import PipelineScreen
+from tui.widgets.kpi_header import ratio_text
+from tui.widgets.prospect_table import ProspectTable
+
+HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
+
+
+@pytest.fixture
+def pipeline(engine):
+    """Six prospects on the default ladder (Suspect 5, Enquiry 10, Quote sent 25, Date held 50,
+    Deposit paid 80, Won 100, Lost 0), two owners, the four hostile names."""
+    me = Store(engine, who="tester")
+    sam = Store(engine, who="sam")
+    me.add("Harbour Events", "6000", "Quote sent", month="2026-12", company="Harbour Events Ltd",
+           contact_name="Aroha Williams", phone="+64 9 555 0142", email="aroha@harbourevents.co.nz",
+           notes="Christmas party for 120 staff", follow_up="2026-11-20")
+    me.add("[/x]", "2000", "Enquiry", month="2027-01")
+    me.add("x [/", "3000", "Date held", month="2027-01", company="Slash Co")
+    me.add("[@click=app.quit]hi[/]", "4000", "Deposit paid", month="2027-02")
+    sam.add("Acme [Beta]", "1000", "Suspect", company="Beta_Labs 100%")
+    sam.add("Kauri Software", "14500", "Quote sent", month="2026-12", contact_name="Mere Kauri")
+    return engine
+
+
+def screen_lines(app) -> list[str]:
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def page(app) -> PipelineScreen:
+    assert isinstance(app.pipeline, PipelineScreen)
+    return app.pipeline
+
+
+def table(app) -> ProspectTable:
+    return page(app).table
+
+
+def notices(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def go_to(pilot, name: str) -> None:
+    t = table(pilot.app)
+    pid = next(r.id for r in t.view.rows.values() if r.name == name)
+    assert t.go_to(pid)
+    await settle(pilot)
+
+
+def prospect(engine, name: str):
+    return Store(engine, who="tester").get(name)
+
+
+def money_ev(k: Kpi) -> str:
+    return format_money(k.ev_micros, micros=True)
+
+
+# ---------------------------------------------------------------- loading and the header
+
+
+async def test_header_shows_the_kpis_of_models(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        k = kpis(pipeline)
+        text = screen_text(app)
+        assert f"TV {format_money(k.tv_cents)}" in text
+        assert f"EV {money_ev(k)}" in text
+        assert f"EV/TV {ratio_text(k)}" in text
+        # all six prospects listed, open first by expected month; the hostile names literally
+        lines = screen_lines(app)
+        names = [line[2:24].rstrip() for line in lines[4:10]]
+        assert names[0] == "Harbour Events"
+        assert names[1] == "Kauri Software"
+        for name in HOSTILE:
+            assert name in text
+        # the cursor prospect's contact line, and the overdue mark on its follow-up
+        assert "Aroha Williams · +64 9 555 0142 · aroha@harbourevents.co.nz" in text
+        assert lines[4].startswith("! Harbour Events")
+        assert "follow-up due 20 Nov" in text or len(lines[21].rstrip()) >= 78
+
+
+async def test_advance_raises_ev_by_value_times_step_and_saves(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = kpis(pipeline)
+        await go_to(pilot, "Harbour Events")
+        await pilot.press("greater_than_sign")
+        # the row and the header change at once, before the save has finished
+        assert table(app).current_row.stage_id == Store(pipeline).stage("Date held").id
+        shown = page(app).kpi_all
+        assert shown.ev_micros - before.ev_micros == 6000_00 * (5000 - 2500)
+        await settle(pilot)
+        after = kpis(pipeline)
+        assert after.ev_micros - before.ev_micros == 6000_00 * 2500  # EV +1,500
+        assert after.tv_cents == before.tv_cents
+        assert prospect(pipeline, "Harbour Events").stage_name == "Date held"
+        text = screen_text(app)
+        assert f"EV {money_ev(after)}" in text
+        assert "Date held" in screen_lines(app)[table_line(app, "Harbour Events")]
+        assert "Harbour Events: Quote sent -> Date held, EV +1,500" in notices(app)
+        # `.` advances too
+        await pilot.press("full_stop")
+        await settle(pilot)
+        assert prospect(pipeline, "Harbour Events").stage_name == "Deposit paid"
+        assert page(app).kpi_all == kpis(pipeline)
+
+
+def table_line(app, name: str) -> int:
+    """The screen line a prospect is on (the table starts on line 4 at 80x24)."""
+    t = table(app)
+    pid = next(r.id for r in t.view.rows.values() if r.name == name)
+    return 4 + t.view.index_of(pid) - int(t.scroll_y)
+
+
+async def test_back_and_comma_move_down_and_undo_restores(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        start = kpis(pipeline)
+        await go_to(pilot, "x [/")
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        assert prospect(pipeline, "x [/").stage_name == "Quote sent"
+        await pilot.press("comma")
+        await settle(pilot)
+        assert prospect(pipeline, "x [/").stage_name == "Enquiry"
+        assert kpis(pipeline).ev_micros == start.ev_micros - 3000_00 * (5000 - 1000)
+        await pilot.press("u")
+        await settle(pilot)
+        assert prospect(pipeline, "x [/").stage_name == "Quote sent"
+        await pilot.press("u")
+        await settle(pilot)
+        assert prospect(pipeline, "x [/").stage_name == "Date held"
+        assert kpis(pipeline) == start
+        assert page(app).kpi_all == start
+        assert f"EV {money_ev(start)}" in screen_text(app)
+
+
+async def test_won_and_lost_with_a_reason(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "Harbour Events")
+        await pilot.press("w")
+        await settle(pilot)
+        p = prospect(pipeline, "Harbour Events")
+        assert p.stage_kind == "won" and p.closed_on == date(2026, 11, 27)
+        assert "Won" in screen_lines(app)[table_line(app, "Harbour Events")]
+        await go_to(pilot, "Kauri Software")
+        tv_before = kpis(pipeline).tv_cents
+        await pilot.press("l")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TextPrompt"
+        assert "Lost: Kauri Software" in screen_text(app)
+        await pilot.press(*"went with a competitor")
+        await pilot.press("enter")
+        await settle(pilot)
+        p = prospect(pipeline, "Kauri Software")
+        assert p.stage_kind == "lost" and p.lost_reason == "went with a competitor"
+        assert kpis(pipeline).tv_cents == tv_before - 14500_00
+        assert page(app).kpi_all == kpis(pipeline)
+
+
+async def test_lost_cancelled_changes_nothing(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        assert prospect(pipeline, "Harbour Events").stage_name == "Quote sent"
+
+
+async def test_refused_move_is_an_error_notice_and_changes_nothing(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = kpis(pipeline)
+        await go_to(pilot, "Acme [Beta]")  # on the first rung: cannot go back
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "already on the first stage" in errors[-1].message
+        assert kpis(pipeline) == before
+        assert prospect(pipeline, "Acme [Beta]").stage_name == "Suspect"
+
+
+async def test_conflicting_edit_is_refused_and_the_screen_takes_it_back(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "Harbour Events")
+        # somebody else changes the prospect after the screen read it
+        Store(pipeline, who="sam").edit("Harbour Events", value="7000")
+        before = kpis(pipeline)
+        await pilot.press("greater_than_sign")
+        await settle(pilot, 5)
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors and "changed by someone else" in errors[-1]
+        assert prospect(pipeline, "Harbour Events").stage_name == "Quote sent"
+        assert kpis(pipeline) == before
+        assert page(app).kpi_all == before  # the optimistic change is taken back
+        assert table(app).current_row.value_cents == 7000_00
+
+
+async def test_add_through_the_form(pipeline):
+    from textual.widgets import Input
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = kpis(pipeline)
+        await pilot.press("a")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ProspectForm"
+        app.screen.query_one("#name", Input).value = "Ferry [Gala]"
+        app.screen.query_one("#value", Input).value = "$12,000"
+        app.screen.query_one("#month", Input).value = "2027-03"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        p = prospect(pipeline, "Ferry [Gala]")
+        assert p.value_cents == 12000_00 and p.owner == "tester" and p.stage_name == "Suspect"
+        after = kpis(pipeline)
+        assert after.tv_cents == before.tv_cents + 12000_00
+        assert page(app).kpi_all == after
+        assert table(app).current_row.name == "Ferry [Gala]"
+        assert "Ferry [Gala]" in screen_text(app)
+
+
+async def test_edit_through_the_form(pipeline):
+    from textual.widgets import Input
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "[/x]")
+        await pilot.press("e")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ProspectForm"
+        assert app.screen.query_one("#name", Input).value == "[/x]"
+        app.screen.query_one("#value", Input).value = "2,500"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert prospect(pipeline, "[/x]").value_cents == 2500_00
+        assert "2,500" in screen_lines(app)[table_line(app, "[/x]")]
+        assert page(app).kpi_all == kpis(pipeline)
+
+
+async def test_enter_opens_the_prospect_page(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "[@click=app.quit]hi[/]")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ProspectPage"
+        assert "[@click=app.quit]hi[/]" in screen_text(app)
+        assert app.is_running
+
+
+async def test_log_an_activity(pipeline):
+    from textual.widgets import Input
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "Kauri Software")
+        await pilot.press("n")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ActivityDialog"
+        app.screen.query_one("#text", Input).value = "Called [b]Mere[/b] about the date"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        p = prospect(pipeline, "Kauri Software")
+        acts = Store(pipeline).activities(p.id)
+        assert [a.text for a in acts] == ["Called [b]Mere[/b] about the date"]
+        assert any("Kauri Software: call logged" in n for n in notices(app))
+
+
+async def test_follow_up_is_checked_then_saved(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "Kauri Software")
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press(*"31/02/2027", "enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TextPrompt"  # refused inline, text kept
+        assert "February 2027 has 28 days" in str(app.screen.query_one("#error").render())
+        assert prospect(pipeline, "Kauri Software").next_follow_up is None
+        for _ in range(10):
+            await pilot.press("backspace")
+        await pilot.press(*"fri", "enter")
+        await settle(pilot)
+        assert prospect(pipeline, "Kauri Software").next_follow_up == date(2026, 12, 4)
+        assert "4 Dec" in screen_lines(app)[table_line(app, "Kauri Software")]
+
+
+async def test_delete_asks_and_undo_brings_it_back(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        start = kpis(pipeline)
+        await go_to(pilot, "Acme [Beta]")
+        await pilot.press("d")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        assert "Delete Acme [Beta]?" in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        assert "Acme [Beta]" not in [r.name for r in load_rows(pipeline)]
+        assert "Acme [Beta]" not in screen_text(app)
+        assert kpis(pipeline).tv_cents == start.tv_cents - 1000_00
+        assert page(app).kpi_all == kpis(pipeline)
+        await pilot.press("u")
+        await settle(pilot)
+        assert "Acme [Beta]" in [r.name for r in load_rows(pipeline)]
+        assert "Acme [Beta]" in screen_text(app)
+        assert kpis(pipeline) == start == page(app).kpi_all
+
+
+# ---------------------------------------------------------------- the view: filter, sort, mine, group
+
+
+def shown_names(app) -> list[str]:
+    view = table(app).view
+    return [view.rows[i].name for i in view.lines if isinstance(i, int)]
+
+
+async def test_filter_as_you_type_and_escape_clears(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"harb")
+        await settle(pilot)
+        assert shown_names(app) == ["Harbour Events"]
+        assert "filter: harb" in screen_text(app)
+        # contact person and notes are searched too
+        await pilot.press(*["backspace"] * 4, *"mere")
+        await settle(pilot)
+        assert shown_names(app) == ["Kauri Software"]
+        await pilot.press(*["backspace"] * 4, *"christmas")
+        await settle(pilot)
+        assert shown_names(app) == ["Harbour Events"]
+        # LIKE wildcards are literal
+        await pilot.press(*["backspace"] * 9, *"_labs 100%")
+        await settle(pilot)
+        assert shown_names(app) == ["Acme [Beta]"]
+        await pilot.press("enter")  # keep the filter, back to the table
+        await settle(pilot)
+        assert table(app).has_focus
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(shown_names(app)) == 6
+        assert "filter:" not in screen_text(app)
+
+
+async def test_sort_cycles_through_the_orders(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert shown_names(app)[:2] == ["Harbour Events", "Kauri Software"]
+        await pilot.press("s")  # EV, largest first
+        await settle(pilot)
+        assert "sort: EV" in screen_text(app)
+        assert shown_names(app)[:2] == ["Kauri Software", "[@click=app.quit]hi[/]"]  # 3,625 then 3,200
+        await pilot.press("s")  # value
+        await settle(pilot)
+        assert shown_names(app)[0] == "Kauri Software"
+        await pilot.press("s")  # next-step gain: 14,500 x (50% - 25%) = 3,625
+        await settle(pilot)
+        assert "sort: next-step gain" in screen_text(app)
+        assert shown_names(app)[0] == "Kauri Software"
+        await pilot.press("s")  # next follow-up
+        await settle(pilot)
+        assert shown_names(app)[0] == "Harbour Events"
+        await pilot.press("s")  # last change, most recent first
+        await settle(pilot)
+        assert "sort: last change" in screen_text(app)
+        await pilot.press("s")
+        await settle(pilot)
+        assert "sort: expected month" in screen_text(app)
+
+
+async def test_mine_toggles_rows_and_header(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        mine = kpis(pipeline, Scope(owner="tester"))
+        assert sorted(shown_names(app)) == sorted(["Harbour Events", "[/x]", "x [/", "[@click=app.quit]hi[/]"])
+        text = screen_text(app)
+        assert f"TV {format_money(mine.tv_cents)}" in text and "Mine (tester)" in text
+        await pilot.press("o")
+        await settle(pilot)
+        assert len(shown_names(app)) == 6
+        assert f"TV {format_money(kpis(pipeline).tv_cents)}" in screen_text(app)
+
+
+async def test_group_by_month_with_subtotals(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        lines = screen_lines(app)
+        body = lines[4:15]
+        dec = next(i for i, line in enumerate(body) if line.startswith("Dec 2026"))
+        # Dec 2026: Harbour 6,000 + Kauri 14,500; EV 1,500 + 3,625
+        assert "2 open or won" in body[dec]
+        assert "20,500" in body[dec] and "5,125" in body[dec]
+        assert body[dec + 1].lstrip("! ").startswith("Harbour Events")
+        assert any(line.startswith("No month") for line in body)
+        # the cursor skips the subtotal lines
+        assert isinstance(table(app).view.line(table(app).cursor), int)
+        # a move updates the month's subtotal at once
+        await go_to(pilot, "Kauri Software")
+        await pilot.press("greater_than_sign")
+        await settle(pilot)
+        body = screen_lines(app)[4:15]
+        dec = next(i for i, line in enumerate(body) if line.startswith("Dec 2026"))
+        assert "8,750" in body[dec]  # 1,500 + 7,250
+        await pilot.press("m")
+        await settle(pilot)
+        assert not any(line.startswith("Dec 2026") for line in screen_lines(app))
+
+
+async def test_cursor_keys_and_contact_line(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+        assert table(app).current_row.name == "Kauri Software"
+        assert "Mere Kauri" in screen_text(app)
+        await pilot.press("end")
+        await settle(pilot)
+        assert table(app).current_row.name == "Acme [Beta]"
+        assert "no contact details" in screen_text(app)
+        await pilot.press("home")
+        await settle(pilot)
+        assert table(app).current_row.name == "Harbour Events"
+
+
+# ---------------------------------------------------------------- the app: screens, help, palette, keymap
+
+
+async def test_help_lists_every_binding(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HelpScreen"
+        text = "\n".join(
+            str(w.render()) for w in app.screen.query("Static")
+        )
+        for binding in PipelineScreen.BINDINGS:
+            assert f"[{binding.id}]" in text
+        assert "[app.quit]" in text and "[app.screen_1]" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+
+
+async def test_number_keys_and_tab_bar(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        top = screen_lines(app)[0]
+        specs = app.screen_specs
+        assert specs[0].name == "pipeline"
+        for spec in specs:
+            assert f"{spec.key} {spec.title}" in top
+        other = next((s for s in specs if s.name != "pipeline"), None)
+        if other is not None:
+            await pilot.press(other.key)
+            await settle(pilot)
+            assert app.current_mode == other.name
+            assert f"{other.key} {other.title}" in screen_lines(app)[0]
+        await pilot.press("1")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        missing = next(str(n) for n in range(1, 8) if str(n) not in {s.key for s in specs}) if len(specs) < 7 else None
+        if missing:
+            await pilot.press(missing)
+            await settle(pilot)
+            assert any("not available yet" in n for n in notices(app))
+            assert isinstance(app.screen, PipelineScreen)
+
+
+async def test_command_palette_has_every_action(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for text in PipelineScreen.ACTION_HELP.values():
+            assert text in commands
+        assert "Go to Pipeline" in commands
+        # running one from the palette acts on the cursor prospect
+        commands["Advance the prospect one stage"].callback()
+        await settle(pilot)
+        assert prospect(pipeline, "Harbour Events").stage_name == "Date held"
+        # and the palette opens on ctrl+p
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CommandPalette"
+
+
+async def test_keymap_file_remaps_a_binding(pipeline, tmp_path, monkeypatch):
+    from models.locations import keymap_path
+
+    path = keymap_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('"pipeline.advance" = "x"\n', encoding="utf-8")
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("greater_than_sign")  # no longer bound
+        await settle(pilot)
+        assert prospect(pipeline, "Harbour Events").stage_name == "Quote sent"
+        await pilot.press("x")
+        await settle(pilot)
+        assert prospect(pipeline, "Harbour Events").stage_name == "Date held"
+
+
+async def test_broken_keymap_file_is_reported(pipeline):
+    from models.locations import keymap_path
+
+    path = keymap_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('"pipeline.advance" = \n', encoding="utf-8")
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors and "is not valid TOML" in errors[0]
+
+
+async def test_quit(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_change_made_elsewhere_updates_row_and_header(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        result = Store(pipeline, who="tester").move("Kauri Software", "Date held")
+        app.post_message(DataChanged(result))
+        await settle(pilot)
+        assert page(app).kpi_all == kpis(pipeline)
+        assert "Date held" in screen_lines(app)[table_line(app, "Kauri Software")]
+        # None means: reload everything (e.g. after a probability change)
+        Store(pipeline, who="tester").set_probability("Date held", "60")
+        app.post_message(DataChanged(None))
+        await settle(pilot)
+        assert page(app).kpi_all == kpis(pipeline)
+        assert "60%" in screen_lines(app)[table_line(app, "Kauri Software")]
+
+
+async def test_changes_record_a_kpi_snapshot(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("greater_than_sign")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        await settle(pilot)
+        snaps = snapshots(pipeline)
+        assert snaps and snaps[-1].taken_on == date(2026, 11, 27)
+        assert snaps[-1].kpi == kpis(pipeline)
+        with Session(pipeline) as s:
+            scopes = set(s.scalars(select(KpiSnapshot.scope)))
+        assert {"all", "owner:tester", "owner:sam"} <= scopes
+
+
+async def test_hostile_names_are_never_markup(pipeline):
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for name in HOSTILE:
+            await go_to(pilot, name)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.is_running
+            await pilot.press("escape")
+            await settle(pilot)
+        text = screen_text(app)
+        for name in HOSTILE:
+            assert name in text
+        assert "Beta_Labs 100%" in text  # the company column shows at 120 columns
+        await pilot.click(ProspectTable, offset=(5, 3))
+        await settle(pilot)
+        assert app.is_running
+
+
+# ---------------------------------------------------------------- the view model, without the app
+
+
+def _view(engine) -> PipelineView:
+    store = Store(engine)
+    view = PipelineView(Ladder.of(store.ladder()))
+    view.load(load_rows(engine))
+    return view
+
+
+def test_view_subtotals_follow_changes(pipeline):
+    view = _view(pipeline)
+    view.grouped = True
+    view.rebuild()
+    assert view.subtotals["2026-12"] == [2, 20500_00, 6000_00 * 2500 + 14500_00 * 2500]
+    total = view.visible_totals()
+    k = kpis(pipeline)
+    assert (total.count, total.tv_cents, total.ev_micros) == (k.count, k.tv_cents, k.ev_micros)
+    # moving a prospect to another month moves it between groups and subtotals
+    r = Store(pipeline).edit("Kauri Software", month="2027-02")
+    view.apply(r.prospect)
+    assert view.subtotals["2026-12"] == [1, 6000_00, 6000_00 * 2500]
+    feb = view.lines.index(next(g for g in view.lines if not isinstance(g, int) and g.month == "2027-02"))
+    assert r.prospect.id in view.lines[feb:]
+    # deleting the last prospect of a month removes its heading
+    r = Store(pipeline).delete("Harbour Events")
+    view.apply(r.prospect)
+    assert all(getattr(g, "month", None) != "2026-12" for g in view.lines)
+
+
+def test_matching_ids_escapes_wildcards(pipeline):
+    assert matching_ids(pipeline, "100%") == {Store(pipeline).get("Acme [Beta]").id}
+    assert matching_ids(pipeline, "a%s") == set()  # would match "a_Labs" if % were a wildcard
+    assert matching_ids(pipeline, "beta_") == {Store(pipeline).get("Acme [Beta]").id}
+    assert matching_ids(pipeline, "HARBOUR christmas") == {Store(pipeline).get("Harbour Events").id}
+
+
+def test_next_step_gain_and_staleness(pipeline):
+    view = _view(pipeline)
+    kauri = next(r for r in view.rows.values() if r.name == "Kauri Software")
+    assert view.ladder.gain(kauri) == 14500_00 * 2500
+    top = next(r for r in view.rows.values() if r.name == "[@click=app.quit]hi[/]")
+    assert view.ladder.gain(top) == 4000_00 * 2000  # Deposit paid 80% -> Won 100%
+    assert not view.is_stale(kauri)
+    old = kauri._replace(touched="2026-11-01")  # Quote sent goes stale after 10 days
+    assert view.is_stale(old)
+    assert isinstance(old, Row)
