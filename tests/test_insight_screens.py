@@ -1,0 +1,273 @@
+"""The insight screens (2 Focus, 3 Forecast, 4 Trend, 5 Sighting-in, 6 Review), driven by their keys
+at 80x24 against a temporary database; the database and the screen are both checked."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from textual.widgets import DataTable
+
+from models import history
+from models.kpi import kpis
+from models.store import Store
+from models.values import format_money
+from tui.app import EvpipeApp
+from tui.dialogs import ConfirmDialog, TextPrompt
+
+HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
+
+
+@pytest.fixture
+def data(engine):
+    """The default ladder (Suspect 5, Enquiry 10, Quote sent 25, Date held 50, Deposit paid 80).
+    Twelve closed deals from Quote sent (9 won, 3 lost) for sighting in; open ones with hostile names;
+    a week of work."""
+    s = Store(engine, who="tester")
+    for i in range(12):
+        p = s.add(f"closed {i}", "1000", "Quote sent", month="2026-11", at=datetime(2026, 10, 1, 9)).prospect
+        s.move(p.id, "won" if i < 9 else "lost", at=datetime(2026, 11, 10, 9))
+    s.add("[@click=app.quit]hi[/]", "10000", "Quote sent", month="2026-12", follow_up="2026-11-20",
+          at=datetime(2026, 10, 5, 9))
+    s.add("Acme [Beta]", "4000", "Enquiry", month="2027-01", follow_up="2026-11-30", at=datetime(2026, 11, 24, 9))
+    s.add("[/x]", "2000", "Suspect", month="2027-01", at=datetime(2026, 10, 1, 9))
+    s.add("x [/", "6000", "Date held", month="2026-12", at=datetime(2026, 11, 26, 9))
+    s.move("x [/", "Deposit paid", at=datetime(2026, 11, 26, 10))
+    history.backfill(engine)
+    history.record_snapshot(engine)
+    return engine
+
+
+def screen_text(app) -> str:
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def notices(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_each_screen_opens_by_its_number(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key, cls, words in (("2", "FocusScreen", "Focus"), ("3", "ForecastScreen", "Forecast"),
+                                ("4", "TrendScreen", "TV, EV and EV/TV"), ("5", "CalibrateScreen", "Sighting in"),
+                                ("6", "ReviewScreen", "Review")):
+            await pilot.press(key)
+            await settle(pilot)
+            assert type(app.screen).__name__ == cls
+            assert words in screen_text(app)
+            assert " 2 Focus  3 Forecast  4 Trend  5 Sighting-in  6 Review" in screen_text(app)
+
+
+# ---------------------------------------------------------------- focus
+
+
+async def test_focus_list_reasons_and_stage_keys(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert [i.name for i in screen.items] == ["[@click=app.quit]hi[/]", "Acme [Beta]", "[/x]", "x [/"]
+        text = screen_text(app)
+        for name in HOSTILE:
+            assert name in text
+        assert "overdue 7 days" in text and "due Mon 30 Nov" in text and "stale 57 days" in text
+        assert "1 overdue · 1 due this week · 2 stale" in text  # the overdue one is stale too
+        before = kpis(data)
+        # > advances the top one: Quote sent -> Date held, EV + 10,000 x 25%
+        await pilot.press("greater_than_sign")
+        await settle(pilot)
+        assert Store(data).get("[@click=app.quit]hi[/]").stage_name == "Date held"
+        after = kpis(data)
+        assert after.ev_micros - before.ev_micros == 10_000_00 * 2500
+        assert screen.header.texts["kpi-ev"].startswith(f"EV {format_money(after.ev_micros, micros=True)}")
+        assert "[@click=app.quit]hi[/]: Quote sent -> Date held, EV +2,500" in notices(app)
+        # the pipeline screen's header heard about it too
+        assert app.pipeline.kpi_all == after
+        # u undoes it; , moves back
+        await pilot.press("u")
+        await settle(pilot)
+        assert Store(data).get("[@click=app.quit]hi[/]").stage_name == "Quote sent"
+        assert screen.kpi == before
+        await pilot.press("comma")
+        await settle(pilot)
+        assert Store(data).get("[@click=app.quit]hi[/]").stage_name == "Enquiry"
+        # w wins the one under the cursor (the cursor stays on the same prospect)
+        assert screen.items[screen.table.cursor_row].name == "[@click=app.quit]hi[/]"
+        await pilot.press("w")
+        await settle(pilot)
+        assert Store(data).get("[@click=app.quit]hi[/]").stage_kind == "won"
+        assert "[@click=app.quit]hi[/]" not in [i.name for i in screen.items]
+        # l asks why, then loses it
+        name = screen.items[screen.table.cursor_row].name
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press(*"budget")
+        await pilot.press("enter")
+        await settle(pilot)
+        lost = Store(data).get(name)
+        assert lost.stage_kind == "lost" and lost.lost_reason == "budget"
+        assert screen.kpi == kpis(data)
+
+
+# ---------------------------------------------------------------- forecast
+
+
+async def test_forecast_table_and_a_months_prospects(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#forecast-table", DataTable)
+        assert table.row_count == 25  # 24 months and the total
+        nov = screen.fc.months[12]
+        assert nov.month == "2026-11" and nov.actual_cents == 9 * 1000_00
+        assert nov.frozen_ev_micros == 12 * 1000_00 * 2500  # 12 x 1,000 at 25% on 1 Nov
+        assert table.cursor_row == 12  # the current month
+        text = screen_text(app)
+        assert "Nov 2026" in text and "9,000" in text and "WAPE" in text
+        await pilot.press("down")  # December
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "MonthProspects"
+        text = screen_text(app)
+        assert "Dec 2026" in text and "[@click=app.quit]hi[/]" in text and "x [/" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ForecastScreen"
+        await pilot.press("c")
+        assert not screen.query_one("#forecast-chart").display
+
+
+# ---------------------------------------------------------------- trend
+
+
+async def test_trend_ranges(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.period == "12w"
+        assert screen.points[-1].taken_on == date(2026, 11, 27) and screen.points[-1].kpi == kpis(data)
+        assert all(p.taken_on >= date(2026, 9, 4) for p in screen.points)
+        text = screen_text(app)
+        assert "TV and EV (thousands)" in text and "EV/TV %" in text
+        assert "EV/TV " in text and "readings" in text
+        await pilot.press("e")
+        await settle(pilot)
+        assert screen.period == "all" and screen.points[0].taken_on == date(2026, 10, 2)  # the first weekly point
+        await pilot.press("y")
+        await settle(pilot)
+        assert "over 1 year" in screen_text(app)
+
+
+# ---------------------------------------------------------------- sighting in
+
+
+async def test_sighting_in_accept_one_with_confirmation(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        screen = app.screen
+        rows = {r.stage: r for r in screen.cal.stages}
+        # Quote sent: 9 won, 3 lost: 25% is outside the interval; (9 + 2.5) / 22 -> 52%.
+        assert (rows["Quote sent"].won, rows["Quote sent"].lost) == (9, 3)
+        assert rows["Quote sent"].suggested_bp == 5200
+        text = screen_text(app)
+        assert "Quote sent" in text and "52%" in text and "Brier" in text
+        await pilot.press("down", "down")  # Quote sent
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # no: nothing changes
+        await settle(pilot)
+        assert Store(data).stage("Quote sent").probability_bp == 2500
+        await pilot.press("a")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert Store(data).stage("Quote sent").probability_bp == 5200
+        assert app.pipeline.kpi_all == kpis(data)
+        # the window: outcomes of the last 24 months (still all of them here)
+        await pilot.press("m")
+        await settle(pilot)
+        assert screen.window == 24 and screen.cal.months == 24
+
+
+async def test_sighting_in_accept_all(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        suggested = {r.stage: r.suggested_bp for r in app.screen.cal.stages if r.suggested_bp is not None}
+        assert len(suggested) >= 2
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot)
+        store = Store(data)
+        assert {name: store.stage(name).probability_bp for name in suggested} == suggested
+        await pilot.press("u")  # undo reverses the last one
+        await settle(pilot)
+        last = list(suggested)[-1]
+        assert store.stage(last).probability_bp != suggested[last]
+
+
+# ---------------------------------------------------------------- review
+
+
+async def test_review_bridge_terms_and_period(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        screen = app.screen
+        r = screen.review
+        assert [t.category for t in r.terms] == ["new", "advance"]
+        assert sum(t.d_ev_micros for t in r.terms) == r.end.ev_micros - r.start.ev_micros
+        text = screen_text(app)
+        assert "New prospects" in text and "Advances" in text and "Change" in text
+        assert "Overdue" in text and "[@click=app.quit]hi[/]" in text
+        # enter on a term lists the prospects behind it
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TermProspects"
+        assert "Acme [Beta]" in screen_text(app) and "x [/" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        # s chooses the period
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press("end", "backspace", "backspace", *"2026-11-01", "enter")
+        await settle(pilot)
+        assert screen.since == "2026-11-01"
+        assert [t.category for t in screen.review.terms] == ["new", "advance", "win", "lose"]
+        assert "Sun 01 Nov" in screen_text(app)
+        # a bad period is refused in the prompt, with the reason
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("end", *["backspace"] * 10, *"someday", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextPrompt)
+        assert "since" in str(app.screen.query_one("#error").render())
