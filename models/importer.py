@@ -605,7 +605,7 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
                                          order=order, today=today)
             except DomainError as exc:
                 bad(exc, "expected_month")
-        if month is None and dates["close_date"] is not None:
+        if month is None and dates["close_date"] is not None and "expected_month" not in index:
             month = dates["close_date"].strftime("%Y-%m")
         # value
         value_from = "file"
