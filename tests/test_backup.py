@@ -1,0 +1,145 @@
+"""Backup (SQLite online backup, safe while someone writes), and dump -> restore -> dump exactly."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from models import open_db
+from models.backup import backup, dump, dump_to_file, read_dump, restore
+from models.errors import DomainError
+from models.history import record_snapshot
+from models.kpi import kpis, kpis_by
+from models.store import Store
+from models.tables import Prospect
+
+
+def _figures(engine):
+    return kpis(engine), kpis_by(engine, "month"), kpis_by(engine, "stage"), kpis_by(engine, "owner")
+
+
+def _rich(engine) -> None:
+    """A database with something in every table: deleted and undone changes, activities, a ladder
+    edit, a probability change, snapshots and a setting."""
+    store = Store(engine)
+    store.add("Harbour [x]", "12000", "Quote sent", month="2027-01", custom={"Boat": "Aurora"}, follow_up="2026-12-04")
+    store.add("Gone", "100", "Suspect")
+    store.delete("Gone")
+    store.add("Won one", "5000", "Enquiry")
+    store.move("Won one", "won")
+    store.add("Lost one", "700", "Suspect")
+    store.move("Lost one", "lost", reason="price")
+    store.log_activity("Harbour [x]", "call", "spoke to Jo, 'keen'")
+    store.set_probability("Quote sent", "30")
+    store.add_stage("Contract", "90")
+    store.edit("Harbour [x]", value="13,000.50")
+    store.undo()
+    record_snapshot(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO setting (key, value) VALUES ('theme', 'dark')")
+
+
+def test_dump_restore_dump_is_identical(engine, tmp_path):
+    _rich(engine)
+    path = tmp_path / "all.json"
+    counts = dump_to_file(engine, path)
+    assert counts["prospect"] == 4 and counts["activity"] == 1 and counts["kpi_snapshot"] >= 1
+    target = open_db(f"sqlite:///{tmp_path / 'restored.db'}")  # a new database, with the default ladder
+    restore(target, read_dump(path))
+    assert dump(target) == dump(engine)
+    assert _figures(target) == _figures(engine)
+    again = tmp_path / "again.json"
+    dump_to_file(target, again)
+    assert again.read_bytes() == path.read_bytes()
+    # ids, deleted prospects and the journal came back as they were
+    with target.connect() as conn:
+        gone = conn.execute(select(Prospect.id, Prospect.deleted_at).where(Prospect.name == "Gone")).one()
+    assert gone.id == 2 and gone.deleted_at is not None
+    # and the restored database works: undo continues from where the original was
+    assert Store(target, who="tester").undo().summary == Store(engine, who="tester").undo().summary
+
+
+def test_restore_refuses_a_database_with_data(engine, tmp_path):
+    _rich(engine)
+    data = dump(engine)
+    other = open_db(f"sqlite:///{tmp_path / 'other.db'}")
+    Store(other).add("Mine", "10", "Suspect")
+    before = dump(other)
+    with pytest.raises(DomainError, match=r"this database is not empty \(1 prospect rows, 1 change event rows"):
+        restore(other, data)
+    assert dump(other) == before
+    restore(other, data, force=True)
+    assert dump(other) == data
+
+
+def test_restore_rejects_bad_dumps(engine, tmp_path):
+    (tmp_path / "x.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DomainError, match="x.json is not valid JSON"):
+        read_dump(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text(json.dumps({"hello": 1}), encoding="utf-8")
+    with pytest.raises(DomainError, match="y.json is not an evpipe dump"):
+        read_dump(tmp_path / "y.json")
+    data = dump(engine)
+    data["schema"] = "9999"
+    with pytest.raises(DomainError, match="schema '9999'"):
+        restore(engine, data)
+    # a dump whose rows point at rows that do not exist restores nothing
+    _rich(engine)
+    broken = dump(engine)
+    broken["tables"]["stage"]["rows"] = broken["tables"]["stage"]["rows"][:2]
+    target = open_db(f"sqlite:///{tmp_path / 't.db'}")
+    before = dump(target)
+    with pytest.raises(DomainError, match="inconsistent"):
+        restore(target, broken)
+    assert dump(target) == before
+
+
+def test_backup_while_another_connection_writes(engine, db_path, tmp_path):
+    _rich(engine)
+    stop = threading.Event()
+    written = []
+
+    def keep_writing():
+        conn = sqlite3.connect(db_path, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        i = 0
+        while not stop.is_set():
+            i += 1
+            conn.execute("INSERT INTO setting (key, value) VALUES (?, ?)", (f"k{i}", "x" * 2000))
+            conn.commit()
+            written.append(i)
+        conn.close()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        while len(written) < 50:
+            time.sleep(0.01)
+        dest = backup(str(engine.url), tmp_path / "copy.db")
+    finally:
+        stop.set()
+        writer.join()
+    copy = sqlite3.connect(dest)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    keys = {k for (k,) in copy.execute("SELECT key FROM setting WHERE key LIKE 'k%'")}
+    copy.close()
+    # a consistent copy: every write up to some point, none half-done
+    n = len(keys)
+    assert n >= 50 and keys == {f"k{i}" for i in range(1, n + 1)}
+    restored = open_db(f"sqlite:///{dest}")
+    assert kpis(restored) == kpis(engine)
+
+
+def test_backup_refuses_to_overwrite(engine, tmp_path):
+    dest = tmp_path / "copy.db"
+    backup(str(engine.url), dest)
+    with pytest.raises(DomainError, match="exists; choose another name or add --force"):
+        backup(str(engine.url), dest)
+    backup(str(engine.url), dest, force=True)
+    with pytest.raises(DomainError, match="cannot be the database itself"):
+        backup(str(engine.url), engine.url.database, force=True)
