@@ -8,6 +8,7 @@ the tuples in memory. Nothing here imports Textual.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterable, NamedTuple
@@ -19,7 +20,8 @@ from models.store import ProspectInfo, StageInfo
 
 
 class Row(NamedTuple):
-    """One live prospect, as the table needs it. Dates are ISO strings ('YYYY-MM-DD')."""
+    """One live prospect, as the table needs it. Days are ISO strings ('YYYY-MM-DD'), shared
+    between rows; `updated` is the moment of the last change in whole seconds (UTC-naive epoch)."""
 
     id: int
     name: str
@@ -30,7 +32,7 @@ class Row(NamedTuple):
     follow_up: str | None
     owner: str
     touched: str  # day of the last activity or stage change
-    updated: str  # moment of the last change (ISO, sorts as text)
+    updated: int  # moment of the last change, seconds since 1970 (naive local time read as UTC)
     version: int
 
 
@@ -51,48 +53,34 @@ SORTS: tuple[tuple[str, str], ...] = (
 )
 SORT_LABELS = dict(SORTS)
 
-_ROW_SQL = (
-    "SELECT id, name, company, stage_id, value_cents, expected_month, next_follow_up, owner, "
-    "last_touch_at, updated_at, version FROM prospect WHERE deleted_at IS NULL"
+_ROW_COLUMNS = (
+    "p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, substr(p.next_follow_up, 1, 10), "
+    "p.owner, substr(p.last_touch_at, 1, 10), CAST(strftime('%s', p.updated_at) AS INTEGER), p.version"
+)
+#: Live prospects in the default order (open, won, lost; then expected month, no month last; then
+#: name), so that the first screen needs no sort in Python.
+_ROWS_SQL = (
+    f"SELECT {_ROW_COLUMNS} FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
+    "ORDER BY CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END, p.expected_month IS NULL, "
+    "p.expected_month, lower(p.name), p.id"
 )
 
 
-class _Interner(dict):
-    """Shares one string object among the many rows with the same month, date or owner."""
-
-    def __missing__(self, key):
-        self[key] = key
-        return key
-
-
-def _day(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()[:10]
-    return str(value)[:10]
-
-
-def _moment(value) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return str(value)
-
-
 def load_rows(engine: Engine) -> list[Row]:
-    """Every live prospect as a Row, in no particular order (one query, plain tuples)."""
-    shared = _Interner()
+    """Every live prospect as a Row, in the "month" order (see `sort_key`, up to the case of
+    non-ASCII letters). One query, read in chunks; repeated days, months and owners are shared."""
+    shared: dict[object, object] = {}
+    share = shared.setdefault
+    make = Row._make
+    rows: list[Row] = []
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(_ROW_SQL)
-        rows = [
-            Row(pid, name, company, stage_id, value, shared[month] if month else None,
-                shared[_day(follow)] if follow else None, shared[owner], shared[_day(touched)],
-                _moment(updated), version)
-            for pid, name, company, stage_id, value, month, follow, owner, touched, updated, version
-            in cursor.fetchall()
-        ]
+        cursor.execute(_ROWS_SQL)
+        while chunk := cursor.fetchmany(5000):
+            for r in chunk:
+                rows.append(make((r[0], r[1], r[2], r[3], r[4], share(r[5], r[5]), share(r[6], r[6]),
+                                  share(r[7], r[7]), share(r[8], r[8]), r[9], r[10])))
         cursor.close()
     finally:
         raw.close()
@@ -104,22 +92,24 @@ def load_row(engine: Engine, prospect_id: int) -> Row | None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(_ROW_SQL + " AND id = ?", (prospect_id,))
+        cursor.execute(f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = ?",
+                       (prospect_id,))
         found = cursor.fetchone()
         cursor.close()
     finally:
         raw.close()
-    if found is None:
-        return None
-    pid, name, company, stage_id, value, month, follow, owner, touched, updated, version = found
-    return Row(pid, name, company, stage_id, value, month, _day(follow), owner, _day(touched), _moment(updated),
-               version)
+    return None if found is None else Row._make(found)
+
+
+def _epoch(moment: datetime) -> int:
+    return calendar.timegm(moment.timetuple())
 
 
 def row_of(p: ProspectInfo) -> Row:
     """The row of a prospect a store call returned."""
-    return Row(p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, _day(p.next_follow_up),
-               p.owner, _day(p.last_touch_at), _moment(p.updated_at), p.version)
+    return Row(p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month,
+               p.next_follow_up.isoformat() if p.next_follow_up else None, p.owner,
+               p.last_touch_at.date().isoformat(), _epoch(p.updated_at), p.version)
 
 
 def contact_of(engine: Engine, prospect_id: int) -> tuple[str, str, str] | None:
@@ -290,16 +280,28 @@ class PipelineView:
     def __post_init__(self) -> None:
         self._cutoffs = self.ladder.stale_cutoffs(self.today)
         self._index: dict[int, int] | None = None
+        self._order: list[int] | None = None  # every row's id in the current sort order
 
     # -------------------------------------------------------- loading and building
 
-    def load(self, rows: Iterable[Row]) -> None:
+    def load(self, rows: Iterable[Row], *, presorted: str | None = None) -> None:
+        """Take these rows. `presorted` names the sort they already come in (load_rows gives
+        "month"), which saves sorting them again."""
+        rows = list(rows)
         self.rows = {r.id: r for r in rows}
+        self._order = [r.id for r in rows] if presorted == self.sort else None
         self.rebuild()
 
     def set_ladder(self, ladder: Ladder) -> None:
         self.ladder = ladder
         self._cutoffs = ladder.stale_cutoffs(self.today)
+        self._order = None
+
+    def set_sort(self, mode: str) -> None:
+        sort_key(mode, self.ladder)  # a bad name fails here
+        if mode != self.sort:
+            self.sort = mode
+            self._order = None
 
     def visible(self, row: Row) -> bool:
         if self.owner is not None and row.owner != self.owner:
@@ -307,19 +309,32 @@ class PipelineView:
         return self.matches is None or row.id in self.matches
 
     def rebuild(self) -> None:
-        """Recompute the order of the lines (after a sort, filter, toggle or grouping change)."""
-        rows = [r for r in self.rows.values() if self.visible(r)]
-        sort_rows(rows, self.sort, self.ladder)
+        """Recompute the lines (after a sort, filter, toggle or grouping change). The sorted order
+        of all rows is kept, so filtering and toggling are one pass, not a sort."""
+        if self._order is None:
+            ordered = list(self.rows.values())
+            sort_rows(ordered, self.sort, self.ladder)
+            self._order = [r.id for r in ordered]
+        rows = self.rows
+        if self.owner is None and self.matches is None:
+            ids = list(self._order)
+        elif self.owner is None:
+            matches = self.matches
+            ids = [i for i in self._order if i in matches]
+        else:
+            visible = self.visible
+            ids = [i for i in self._order if visible(rows[i])]
         self._index = None
         if not self.grouped:
-            self.lines = [r.id for r in rows]
+            self.lines = ids
             self.subtotals = {}
             return
         by_month: dict[str | None, list[int]] = {}
         totals: dict[str | None, list[int]] = {}
         part = self.ladder.part
-        for r in rows:
-            by_month.setdefault(r.month, []).append(r.id)
+        for i in ids:
+            r = rows[i]
+            by_month.setdefault(r.month, []).append(i)
             t = totals.setdefault(r.month, [0, 0, 0])
             c, tv, ev = part(r)
             t[0] += c
@@ -372,6 +387,8 @@ class PipelineView:
         Returns the line index it is on, or None when it is not visible."""
         old = self.rows.get(row.id)
         self.rows[row.id] = row
+        if old is None and self._order is not None:
+            self._order.append(row.id)
         if self.grouped:
             if old is not None and self.visible(old) and old.month in self.subtotals:
                 self._add_subtotal(old.month, self.ladder.part(old), -1)
@@ -399,6 +416,8 @@ class PipelineView:
         old = self.rows.pop(prospect_id, None)
         if old is None:
             return
+        if self._order is not None:
+            self._order.remove(prospect_id)
         index = self.index_of(prospect_id)
         if self.grouped and self.visible(old):
             self._add_subtotal(old.month, self.ladder.part(old), -1)

@@ -23,10 +23,16 @@ class RowsLoaded(Message):
     """The pipeline's rows, loaded in a worker."""
 
     rows: list[Row]
-    kpi_all: Kpi
-    kpi_mine: Kpi
     stages: list[StageInfo]  # the ladder
     archived: list[StageInfo]  # stages taken off the ladder (history may name them)
+
+
+@dataclass
+class KpisLoaded(Message):
+    """The KPIs from models.kpi, for everyone and for the app's user."""
+
+    kpi_all: Kpi
+    kpi_mine: Kpi
 
 
 @dataclass

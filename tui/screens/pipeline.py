@@ -30,7 +30,7 @@ from models.pipeline_view import (
 from models.store import ChangeResult, ProspectInfo, StageInfo
 from models.values import parse_date
 from tui.messages import (
-    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, FilterResults, HistoryLoaded, RowsLoaded,
+    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, FilterResults, HistoryLoaded, KpisLoaded, RowsLoaded,
 )
 from tui.widgets.kpi_header import KpiHeader
 from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
@@ -118,6 +118,7 @@ class PipelineScreen(Screen):
         self.kpi_mine = Kpi()
         self.loaded = False
         self.filter_text = ""
+        self._last_filter_applied = ""  # the filter text whose results are on screen
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
@@ -162,29 +163,40 @@ class PipelineScreen(Screen):
 
     # -------------------------------------------------------- loading
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
     def load(self) -> None:
-        engine, who = self.app.engine, self.app.who
+        """(Re)load the rows and the KPIs, each in its own worker so they run side by side."""
+        self.load_kpis()
+        self.load_rows()
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
+    def load_rows(self) -> None:
         store = self.app.store
         stages = store.ladder()
         active = {s.id for s in stages}
         archived = [s for s in store.ladder(include_archived=True) if s.id not in active]
-        rows = load_rows(engine)
-        self.post_message(RowsLoaded(rows, kpis(engine), kpis(engine, Scope(owner=who)), stages, archived))
+        self.post_message(RowsLoaded(load_rows(self.app.engine), stages, archived))
+
+    @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
+    def load_kpis(self) -> None:
+        engine = self.app.engine
+        self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=self.app.who))))
+
+    def on_kpis_loaded(self, message: KpisLoaded) -> None:
+        self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        self._show_header()
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         keep = self.table.current_id
         self.stage_list = message.stages
         self.view.today = clock.today()
         self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
-        self.view.load(message.rows)
-        self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        self.view.load(message.rows, presorted="month")
         self._pending.clear()
         self.loaded = True
         self.table.reset(keep)
-        self._show_header()
         self._show_status()
-        self.load_history(self.scope)
+        if self.scope.key not in self._history:
+            self.load_history(self.scope)
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
@@ -330,15 +342,8 @@ class PipelineScreen(Screen):
             self.load_contact(p.id)
         self._show_status()
 
-    @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="reload KPIs")
     def reload_kpis(self) -> None:
-        engine = self.app.engine
-        mine = kpis(engine, Scope(owner=self.app.who))
-        self.app.call_from_thread(self._set_mine, mine)
-
-    def _set_mine(self, mine: Kpi) -> None:
-        self.kpi_mine = mine
-        self._show_header()
+        self.load_kpis()
 
     def on_data_changed(self, message: DataChanged) -> None:
         """A change made elsewhere (the prospect page, the stages screen, an import)."""
@@ -565,7 +570,7 @@ class PipelineScreen(Screen):
 
     def action_sort(self) -> None:
         keys = [k for k, _ in SORTS]
-        self.view.sort = keys[(keys.index(self.view.sort) + 1) % len(keys)]
+        self.view.set_sort(keys[(keys.index(self.view.sort) + 1) % len(keys)])
         self.query_one("#columns", ColumnHeader).sort_key = self.view.sort
         self._relayout()
 
@@ -621,4 +626,5 @@ class PipelineScreen(Screen):
         if message.text != self.filter_text:
             return  # typed on since; a newer search is on its way
         self.view.matches = message.ids
+        self._last_filter_applied = message.text
         self._relayout()

@@ -10,6 +10,7 @@ a name like `[@click=app.quit]hi[/]` shows literally.
 from __future__ import annotations
 
 import calendar
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
@@ -397,7 +398,7 @@ class ProspectTable(ScrollView, can_focus=True):
             elif c.key == "owner":
                 text = row.owner
             elif c.key == "changed":
-                text = row.updated[:10]
+                text = datetime.fromtimestamp(row.updated, timezone.utc).date().isoformat()
             else:  # pragma: no cover - every column is handled above
                 text = ""
             if i:
