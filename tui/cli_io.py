@@ -64,6 +64,30 @@ def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _options(p: dict[str, Any]):
+    from models.importer import ImportOptions
+
+    return ImportOptions(
+        sheet=p["sheet"], mapping=_pairs(p["maps"], "--map"), stage_map=_pairs(p["stage_maps"], "--stage-map"),
+        date_order=p["order"], values_file=p["values_file"], values_key=p["values_key"],
+        values_column=p["values_column"], source=p["source"], add_stages=_add_stages(p["add_stages"]),
+        closed_from=p["closed_from"], skip_bad=p["skip_bad"],
+    )
+
+
+def options_from_args(args: list[str]):
+    """(file, ImportOptions) from `evpipe import` arguments, e.g. from the app's import screen:
+    ['pipeline.csv', '--stage-map', 'Hot=Quote sent']. Raises DomainError on a bad option."""
+    try:
+        click_ctx = import_cmd.make_context("import", list(args))
+    except click.exceptions.Exit:
+        raise DomainError("import: type a file name, then any options as on the command line") from None
+    except click.UsageError as exc:
+        raise DomainError(f"import: {exc.format_message()}") from None
+    params = click_ctx.params
+    return params["file"], _options(params)
+
+
 def _n(x: int) -> str:
     return f"{x:,}"
 
@@ -147,13 +171,11 @@ def print_plan(plan, rows: int) -> None:
 def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order, values_file, values_key,
                values_column, source, closed_from, skip_bad, rows, commit, as_json) -> None:
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
-    from models.importer import ImportOptions, after_import, commit_import, plan_import
+    from models.importer import after_import, commit_import, plan_import
 
-    options = ImportOptions(
-        sheet=sheet, mapping=_pairs(maps, "--map"), stage_map=_pairs(stage_maps, "--stage-map"),
-        date_order=order, values_file=values_file, values_key=values_key, values_column=values_column,
-        source=source, add_stages=_add_stages(add_stages), closed_from=closed_from, skip_bad=skip_bad,
-    )
+    options = _options(dict(sheet=sheet, maps=maps, stage_maps=stage_maps, add_stages=add_stages, order=order,
+                            values_file=values_file, values_key=values_key, values_column=values_column,
+                            source=source, closed_from=closed_from, skip_bad=skip_bad))
     store = ctx.store()
     with _progress(not as_json) as progress:
         plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress)
