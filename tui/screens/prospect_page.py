@@ -65,10 +65,10 @@ class PageData:
 def follow_up_text(day: date | None, today: date) -> Text:
     if day is None:
         return Text("none set", style="dim")
-    label = f"{day:%a} {day.day} {day:%b %Y}"
+    label = f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
     delta = (day - today).days
     if delta < 0:
-        return Text(label) + Text(f"  overdue by {-delta} day{'s' if delta != -1 else ''}", style="bold red")
+        return Text(label) + Text(f"  {-delta} day{'s' if delta != -1 else ''} overdue", style="bold red")
     if delta == 0:
         return Text(label) + Text("  today", style="bold yellow")
     return Text(label) + Text(f"  in {delta} day{'s' if delta != 1 else ''}", style="dim")
@@ -104,14 +104,16 @@ class ProspectPage(Screen):
     # ------------------------------------------------------------ messages
 
     class Loaded(Message):
-        def __init__(self, data: PageData) -> None:
+        def __init__(self, data: PageData, generation: int) -> None:
             super().__init__()
             self.data = data
+            self.generation = generation
 
     class Missing(Message):
-        def __init__(self, message: str) -> None:
+        def __init__(self, message: str, generation: int) -> None:
             super().__init__()
             self.message = message
+            self.generation = generation
 
     class Written(Message):
         def __init__(self, result: ChangeResult, leave: bool) -> None:
@@ -133,6 +135,7 @@ class ProspectPage(Screen):
         self.version: int | None = None
         self._queue: deque[tuple[Op, bool]] = deque()
         self._writing = False
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="page-head"):
@@ -159,21 +162,28 @@ class ProspectPage(Screen):
 
     # ------------------------------------------------------------ loading
 
-    @work(thread=True, exclusive=True, group="prospect-load", exit_on_error=False,
-          description="load one prospect")
     def load(self) -> None:
+        """Reload the page. Only the newest load is shown: an older one still running when a write
+        lands could otherwise paint the prospect as it was before the write."""
+        self._generation += 1
+        self._load(self._generation)
+
+    @work(thread=True, group="prospect-load", exit_on_error=False, description="load one prospect")
+    def _load(self, generation: int) -> None:
         store = self.app.store
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
-            self.post_message(self.Missing(str(exc)))
+            self.post_message(self.Missing(str(exc), generation))
             return
         data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id),
                         store.ladder())
-        self.post_message(self.Loaded(data))
+        self.post_message(self.Loaded(data, generation))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.generation != self._generation:
+            return
         self.data = message.data
         if not self._writing:
             self.version = message.data.prospect.version
@@ -182,6 +192,8 @@ class ProspectPage(Screen):
 
     @on(Missing)
     def _missing(self, message: Missing) -> None:
+        if message.generation != self._generation:
+            return
         self.data = None
         self.query_one("#title", Static).update(Text("This prospect is gone", style="bold"))
         self.query_one("#subtitle", Static).update(
@@ -217,9 +229,9 @@ class ProspectPage(Screen):
         today = clock.today()
         grid = Table.grid(padding=(0, 2), expand=True)
         grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(ratio=1)
+        grid.add_column(ratio=2)
         grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(ratio=1)
+        grid.add_column(ratio=3)
         stage = Text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
         if p.stage_kind != "open" and p.closed_on:
             stage += Text(f"  {p.stage_kind} {p.closed_on:%d %b %Y}", style="dim")
@@ -337,9 +349,19 @@ class ProspectPage(Screen):
         try:
             result = op(version)
         except DomainError as exc:
+            if not isinstance(exc, Conflict) and version is not None and self._changed_since(version):
+                # The store may refuse for another reason first (e.g. "is Won already") when the
+                # real cause is that someone else changed the prospect: say that.
+                exc = Conflict(str(exc))
             self.post_message(self.WriteFailed(exc))
         else:
             self.post_message(self.Written(result, leave))
+
+    def _changed_since(self, version: int) -> bool:
+        try:
+            return self.app.store.get(self.prospect_id, include_deleted=True).version != version
+        except DomainError:
+            return True
 
     @on(Written)
     def _written(self, message: Written) -> None:
@@ -367,8 +389,8 @@ class ProspectPage(Screen):
             self._queue.clear()
             name = self.data.prospect.name if self.data else f"#{self.prospect_id}"
             self.notify(
-                f"{name} was changed by someone else since this page loaded. The page now shows their "
-                "change; make yours again if it still applies.",
+                f"{name} was changed by someone else since this page loaded ({error}). The page now "
+                "shows their change; make yours again if it still applies.",
                 title="Not saved", severity="warning", markup=False, timeout=8,
             )
             self.version = None

@@ -82,10 +82,11 @@ class StagesScreen(Screen):
     ]
 
     class Loaded(Message):
-        def __init__(self, rows: list[StageRow], warnings: list[str]) -> None:
+        def __init__(self, rows: list[StageRow], warnings: list[str], generation: int) -> None:
             super().__init__()
             self.rows = rows
             self.warnings = warnings
+            self.generation = generation
 
     class EffectReady(Message):
         """What a probability change would do, worked out before it is confirmed."""
@@ -115,6 +116,7 @@ class StagesScreen(Screen):
         self.rows: list[StageRow] = []
         self.warnings: list[str] = []
         self._focus_stage: int | None = None
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -149,14 +151,22 @@ class StagesScreen(Screen):
 
     # ------------------------------------------------------------ loading
 
-    @work(thread=True, exclusive=True, group="stages-load", exit_on_error=False, description="load the ladder")
     def load(self) -> None:
+        """Reload the ladder. Only the newest load is shown: an older one still running when a
+        write lands could otherwise paint the ladder as it was before the write."""
+        self._generation += 1
+        self._load(self._generation)
+
+    @work(thread=True, group="stages-load", exit_on_error=False, description="load the ladder")
+    def _load(self, generation: int) -> None:
         ladder = self.app.store.ladder()
         rows = stage_rows(self.app.engine, ladder)
-        self.post_message(self.Loaded(rows, ladder_warnings(ladder)))
+        self.post_message(self.Loaded(rows, ladder_warnings(ladder), generation))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.generation != self._generation:
+            return
         table = self.query_one("#ladder", DataTable)
         keep = self._focus_stage
         if keep is None and self.rows and 0 <= table.cursor_row < len(self.rows):

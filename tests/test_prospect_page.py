@@ -1,0 +1,299 @@
+"""The prospect page: everything about one prospect, and every key that changes it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from textual.app import App
+from textual.widgets import Input, TextArea
+
+from models.kpi import kpis
+from models.store import Store
+from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
+from tui.screens.prospect_form import ProspectForm
+from tui.screens.prospect_page import ProspectPage
+
+HOSTILE = "[@click=app.quit]hi[/]"
+
+
+class Host(App):
+    """Stands in for the app shell: engine, store, who, data_changed; records notices."""
+
+    def __init__(self, engine, prospect_id: int) -> None:
+        super().__init__()
+        self.engine = engine
+        self.who = "tester"
+        self.store = Store(engine, who="tester")
+        self.prospect_id = prospect_id
+        self.changes: list[object] = []
+        self.notices: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(ProspectPage(self.prospect_id))
+
+    def data_changed(self, result) -> None:
+        self.changes.append(result)
+
+    def notify(self, message, *args, **kwargs):
+        self.notices.append(str(message))
+        return super().notify(message, *args, **kwargs)
+
+
+def screen_text(app) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+async def settle(app, pilot) -> None:
+    """Let workers finish, their messages land and the screen repaint."""
+    for _ in range(4):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause(0.02)
+
+
+async def shows(app, pilot, *texts: str) -> str:
+    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
+    for _ in range(100):
+        text = screen_text(app)
+        if all(t in text for t in texts):
+            return text
+        await pilot.pause(0.02)
+    return screen_text(app)
+
+
+async def press(app, pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(app, pilot)
+
+
+@pytest.fixture
+def hostile(worked_engine):
+    """A prospect whose every field tries to be markup, with a history and a contact log."""
+    s = Store(worked_engine, who="tester")
+    r = s.add(HOSTILE, "10000", "Enquiry", month="2027-01", company="Acme [Beta]", contact_name="[/x]",
+              email="a@b.nz", phone="+64 9 555", notes="x [/", custom={"[b]bold[/b]": "[i]v[/i]"},
+              follow_up="2026-11-20", owner="tester")
+    pid = r.prospect.id
+    s.move(pid, "next")  # Enquiry -> Quote sent, EV +1,500
+    s.log_activity(pid, "call", "Rang [red]them[/red]", when="2026-11-25")
+    return pid
+
+
+def kpi(engine):
+    k = kpis(engine)
+    return k.tv_cents, k.ev_micros
+
+
+async def test_page_shows_everything_literally(worked_engine, hostile):
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        text = await shows(app, pilot, HOSTILE, "Contact log (1)", "Enquiry -> Quote sent")
+        for literal in (HOSTILE, "Acme [Beta]", "[/x]", "x [/", "[b]bold[/b]", "[i]v[/i]", "Rang [red]them[/red]",
+                        "a@b.nz", "+64 9 555"):
+            assert literal in text, literal
+        assert "Quote sent  25%" in text
+        assert "10,000" in text and "2,500" in text  # value and EV
+        assert "EV +5,500 at Deposit paid" in text  # next-step gain 10,000 x (80% - 25%)
+        assert "Jan 2027" in text
+        assert "Fri 20 Nov  7 days overdue" in text
+        assert "added on Enquiry 10%" in text and "EV +1,000" in text
+        assert "Enquiry -> Quote sent 25%" in text and "EV +1,500" in text
+        assert "Contact log (1)" in text
+        assert app.is_running
+
+
+async def test_advance_back_won_and_undo_change_the_database_and_the_page(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    tv0, ev0 = kpi(worked_engine)
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "greater_than_sign")
+        assert store.get(hostile).stage_name == "Deposit paid"
+        assert kpi(worked_engine) == (tv0, ev0 + 10000_00 * 5500)
+        assert "Deposit paid  80%" in await shows(app, pilot, "Deposit paid  80%")
+        assert "Quote sent -> Deposit paid 80%" in await shows(app, pilot, "Quote sent -> Deposit paid 80%")
+        assert any("Quote sent -> Deposit paid, EV +5,500" in n for n in app.notices)
+        assert app.changes[-1].d_ev_micros == 10000_00 * 5500
+        await press(app, pilot, "full_stop")  # "." also advances: the last open rung goes to Won
+        assert store.get(hostile).stage_name == "Won"
+        await press(app, pilot, "comma")  # back from Won reopens on Deposit paid
+        assert store.get(hostile).stage_name == "Deposit paid"
+        await press(app, pilot, "less_than_sign")
+        assert store.get(hostile).stage_name == "Quote sent"
+        await press(app, pilot, "w")
+        assert store.get(hostile).stage_kind == "won"
+        assert "won 27 Nov 2026" in await shows(app, pilot, "won 27 Nov 2026")
+        await press(app, pilot, "u")
+        assert store.get(hostile).stage_name == "Quote sent"
+        assert kpi(worked_engine) == (tv0, ev0)
+        assert len(app.changes) == 6
+
+
+async def test_two_quick_advances_both_land(worked_engine, hostile):
+    """Writes queue: the second key uses the version the first one produced, not a stale one."""
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        await settle(app, pilot)
+        assert store.get(hostile).stage_name == "Won"
+        assert not any("someone else" in n for n in app.notices)
+
+
+async def test_lost_asks_a_reason(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "l")
+        assert isinstance(app.screen, TextPrompt)
+        app.screen.query_one("#text", Input).value = "went with [Other] ferries"
+        await press(app, pilot, "enter")
+        p = store.get(hostile)
+        assert p.stage_kind == "lost" and p.lost_reason == "went with [Other] ferries"
+        assert "went with [Other] ferries" in await shows(app, pilot, "went with [Other] ferries")
+        # escape on the reason prompt changes nothing
+        await press(app, pilot, "comma")  # reopen
+        await press(app, pilot, "l", "escape")
+        assert store.get(hostile).stage_kind == "open"
+
+
+async def test_edit_from_the_page(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "e")
+        form = app.screen
+        assert isinstance(form, ProspectForm)
+        form.query_one("#value", Input).value = "12,000"
+        form.query_one("#notes", TextArea).text = "now [b]more[/b]"
+        await press(app, pilot, "ctrl+s")
+        assert isinstance(app.screen, ProspectPage)
+        p = store.get(hostile)
+        assert p.value_cents == 1200000 and p.notes == "now [b]more[/b]"
+        assert app.changes[-1].d_ev_micros == 2000_00 * 2500
+        text = await shows(app, pilot, "12,000", "now [b]more[/b]")
+        assert "12,000" in text and "now [b]more[/b]" in text
+
+
+async def test_log_activity_and_follow_up(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "n")
+        assert isinstance(app.screen, ActivityDialog)
+        app.screen.query_one("#text", Input).value = "Emailed the [u]menu[/u]"
+        await press(app, pilot, "ctrl+s")
+        acts = store.activities(hostile)
+        assert acts[0].text == "Emailed the [u]menu[/u]" and acts[0].kind == "call"
+        assert "Contact log (2)" in await shows(app, pilot, "Contact log (2)")
+        await press(app, pilot, "f")
+        assert isinstance(app.screen, TextPrompt)
+        assert app.screen.query_one("#text", Input).value == "2026-11-20"
+        app.screen.query_one("#text", Input).value = "31/02/2027"
+        await press(app, pilot, "enter")
+        assert isinstance(app.screen, TextPrompt)  # refused inline, still open
+        assert "February 2027 has 28 days" in str(app.screen.query_one("#error").render())
+        app.screen.query_one("#text", Input).value = "+3d"
+        await press(app, pilot, "enter")
+        assert store.get(hostile).next_follow_up == date(2026, 11, 30)
+        assert "Mon 30 Nov  in 3 days" in await shows(app, pilot, "Mon 30 Nov  in 3 days")
+        await press(app, pilot, "f")
+        app.screen.query_one("#text", Input).value = "none"
+        await press(app, pilot, "enter")
+        assert store.get(hostile).next_follow_up is None
+        assert "none set" in await shows(app, pilot, "none set")
+
+
+async def test_delete_asks_then_leaves_and_undo_brings_it_back(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    tv0, ev0 = kpi(worked_engine)
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await press(app, pilot, "n")
+        assert isinstance(app.screen, ProspectPage)
+        assert store.get(hostile).deleted is False
+        await press(app, pilot, "d", "y")
+        assert not isinstance(app.screen, ProspectPage)  # back to where it was opened from
+        assert store.get(hostile, include_deleted=True).deleted is True
+        assert kpi(worked_engine) == (tv0 - 1000000, ev0 - 1000000 * 2500)
+    store.undo()
+    assert store.get(hostile).deleted is False
+
+
+async def test_escape_goes_back(worked_engine, hostile):
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage)
+        await press(app, pilot, "escape")
+        assert not isinstance(app.screen, ProspectPage)
+
+
+async def test_someone_elses_change_is_not_overwritten(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    other = Store(worked_engine, who="mere")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        other.move(hostile, "won")  # mere closes it while this page is open
+        await press(app, pilot, "greater_than_sign")
+        p = store.get(hostile)
+        assert p.stage_name == "Won"  # mere's change stands
+        assert any("changed by someone else" in n for n in app.notices)
+        assert "Won  100%" in await shows(app, pilot, "Won  100%")  # the page reloaded to show it
+        # The next key works on the fresh version.
+        await press(app, pilot, "comma")
+        assert store.get(hostile).stage_name == "Quote sent"
+
+
+async def test_a_stale_edit_is_refused_as_a_conflict(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        Store(worked_engine, who="mere").edit(hostile, value="20000")
+        await press(app, pilot, "f")
+        app.screen.query_one("#text", Input).value = "tomorrow"
+        await press(app, pilot, "enter")
+        p = store.get(hostile)
+        assert p.next_follow_up == date(2026, 11, 20) and p.value_cents == 2000000
+        assert any("changed by someone else" in n for n in app.notices)
+        assert "20,000" in await shows(app, pilot, "20,000")
+
+
+async def test_refused_move_says_why(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    store.move(hostile, "Suspect")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "comma")
+        assert any("already on the first stage, Suspect" in n for n in app.notices)
+        assert store.get(hostile).stage_name == "Suspect"
+
+
+async def test_a_deleted_prospect_shows_as_gone(worked_engine, hostile):
+    Store(worked_engine, who="mere").delete(hostile)
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "This prospect is gone" in await shows(app, pilot, "This prospect is gone")
+        await press(app, pilot, "greater_than_sign")
+        assert any("not loaded" in n for n in app.notices)
+
+
+def test_every_binding_has_an_id_and_a_description():
+    for binding in ProspectPage.BINDINGS:
+        assert binding.id and binding.id.startswith("prospect.") and binding.description

@@ -1,0 +1,278 @@
+"""The stages screen: every ladder edit by key, checked in the database and on screen."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.widgets import DataTable, Input
+
+from models.kpi import kpis
+from models.store import Store
+from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from tui.screens.stages import StagesScreen, check_stale_days
+
+import pytest
+from models.errors import DomainError
+
+
+class Host(App):
+    def __init__(self, engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.who = "tester"
+        self.store = Store(engine, who="tester")
+        self.changes: list[object] = []
+        self.notices: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(StagesScreen())
+
+    def data_changed(self, result) -> None:
+        self.changes.append(result)
+
+    def notify(self, message, *args, **kwargs):
+        self.notices.append(str(message))
+        return super().notify(message, *args, **kwargs)
+
+
+def screen_text(app) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+async def settle(app, pilot) -> None:
+    """Let workers finish, their messages land and the screen repaint."""
+    for _ in range(4):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause(0.02)
+
+
+async def shows(app, pilot, *texts: str) -> str:
+    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
+    for _ in range(100):
+        text = screen_text(app)
+        if all(t in text for t in texts):
+            return text
+        await pilot.pause(0.02)
+    return screen_text(app)
+
+
+async def press(app, pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(app, pilot)
+
+
+async def answer(app, pilot, text: str) -> None:
+    assert isinstance(app.screen, TextPrompt)
+    app.screen.query_one("#text", Input).value = text
+    await press(app, pilot, "enter")
+
+
+def names(store: Store) -> list[str]:
+    return [s.name for s in store.ladder()]
+
+
+async def goto(app, pilot, stage_name: str) -> None:
+    table = app.screen.query_one("#ladder", DataTable)
+    row = [r.stage.name for r in app.screen.rows].index(stage_name)
+    table.move_cursor(row=row)
+    await pilot.pause()
+
+
+async def test_ladder_lists_stages_with_prospects_value_and_ev(worked_engine):
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ladder", DataTable)
+        assert table.row_count == 6
+        row = [str(c) for c in table.get_row_at(2)]
+        assert row == ["3", "Quote sent", "open", "25%", "14d", "1", "10,000", "2,500"]
+        lost = [str(c) for c in table.get_row_at(5)]
+        assert lost[1:3] == ["Lost", "lost"] and lost[5:] == ["1", "5,000", "0"]
+        assert "The ladder rises" in await shows(app, pilot, "The ladder rises")
+
+
+async def test_probability_change_shows_ev_moved_before_confirming(worked_engine):
+    store = Store(worked_engine, who="tester")
+    ev0 = kpis(worked_engine).ev_micros
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Quote sent")
+        await press(app, pilot, "p")
+        await answer(app, pilot, "25")  # the same: refused inline
+        assert "already 25%" in str(app.screen.query_one("#error").render())
+        await answer(app, pilot, "40")
+        assert isinstance(app.screen, ConfirmDialog)
+        question = str(app.screen.query_one("#question").render())
+        assert "Set Quote sent from 25% to 40%?" in question
+        assert "1 prospect on it, worth 10,000: EV +1,500." in question
+        await press(app, pilot, "n")  # declined: nothing changes
+        assert store.stage("Quote sent").probability_bp == 2500
+        assert kpis(worked_engine).ev_micros == ev0
+        await press(app, pilot, "p")
+        await answer(app, pilot, "40")
+        await press(app, pilot, "y")
+        assert store.stage("Quote sent").probability_bp == 4000
+        assert kpis(worked_engine).ev_micros == ev0 + 1000000 * 1500
+        text = await shows(app, pilot, "40%", "4,000")
+        assert "40%" in text and "4,000" in text
+        assert app.changes[-1].d_ev_micros == 1000000 * 1500
+
+
+async def test_non_rising_ladder_is_warned_visibly(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Enquiry")
+        await press(app, pilot, "p")
+        await answer(app, pilot, "30")
+        question = str(app.screen.query_one("#question").render())
+        assert "No prospects are on it now" in question
+        await press(app, pilot, "enter")
+        assert store.stage("Enquiry").probability_bp == 3000
+        text = await shows(app, pilot, "Quote sent (25%) is not above Enquiry (30%)")
+        assert "Quote sent (25%) is not above Enquiry (30%)" in text
+        assert any("is not above Enquiry" in n for n in app.notices)
+        assert app.screen.query_one("#ladder-warnings").has_class("-warn")
+        await press(app, pilot, "u")
+        assert store.stage("Enquiry").probability_bp == 1000
+        assert "The ladder rises" in await shows(app, pilot, "The ladder rises")
+
+
+async def test_lost_stage_probability_is_refused(worked_engine):
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Lost")
+        await press(app, pilot, "p")
+        assert isinstance(app.screen, StagesScreen)
+        assert any("always 0%" in n for n in app.notices)
+
+
+async def test_rename_with_a_hostile_name(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Suspect")
+        await press(app, pilot, "r")
+        await answer(app, pilot, "enquiry")  # clashes (case-insensitively): refused inline
+        assert "is on the ladder already" in str(app.screen.query_one("#error").render())
+        await answer(app, pilot, "[@click=app.quit]hi[/]")
+        assert names(store)[0] == "[@click=app.quit]hi[/]"
+        assert "[@click=app.quit]hi[/]" in await shows(app, pilot, "[@click=app.quit]hi[/]")
+        assert app.is_running
+
+
+async def test_reorder_with_keys(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Quote sent")
+        await press(app, pilot, "K")
+        assert names(store)[:4] == ["Suspect", "Quote sent", "Enquiry", "Deposit paid"]
+        assert "Quote sent now comes before Enquiry" in app.notices
+        # the cursor stays on the moved stage
+        assert app.screen.rows[app.screen.query_one("#ladder", DataTable).cursor_row].stage.name == "Quote sent"
+        await press(app, pilot, "shift+down")
+        assert names(store)[:4] == ["Suspect", "Enquiry", "Quote sent", "Deposit paid"]
+        await press(app, pilot, "J")
+        assert names(store)[:4] == ["Suspect", "Enquiry", "Deposit paid", "Quote sent"]
+        assert any("Quote sent (25%) is not above Deposit paid (80%)" in n for n in app.notices)
+        await press(app, pilot, "J")  # the last open rung: refused, nothing written
+        assert any("last open stage already" in n for n in app.notices)
+        await goto(app, pilot, "Won")
+        await press(app, pilot, "K")
+        assert any("only open stages move" in n for n in app.notices)
+        assert names(store)[-2:] == ["Won", "Lost"]
+
+
+async def test_add_a_stage_after_the_cursor(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Quote sent")
+        await press(app, pilot, "a")
+        await answer(app, pilot, "Date held")
+        await answer(app, pilot, "abc")  # not a percentage: refused inline
+        assert "is not a percentage" in str(app.screen.query_one("#error").render())
+        await answer(app, pilot, "50")
+        assert names(store)[:5] == ["Suspect", "Enquiry", "Quote sent", "Date held", "Deposit paid"]
+        assert store.stage("Date held").probability_bp == 5000
+        assert "Date held" in await shows(app, pilot, "Date held")
+
+
+async def test_remove_a_stage_asks_where_its_prospects_go(worked_engine):
+    store = Store(worked_engine, who="tester")
+    ev0 = kpis(worked_engine).ev_micros
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Quote sent")
+        await press(app, pilot, "d")
+        assert isinstance(app.screen, ChoiceDialog)
+        await press(app, pilot, "escape")  # cancelled: nothing changes
+        assert "Quote sent" in names(store)
+        await press(app, pilot, "d")
+        await press(app, pilot, "down", "enter")  # Suspect, Enquiry, Deposit paid: choose Enquiry
+        assert isinstance(app.screen, ConfirmDialog)
+        question = str(app.screen.query_one("#question").render())
+        assert "move its 1 prospects to Enquiry (10%)? EV -1,500" in question
+        await press(app, pilot, "y")
+        assert "Quote sent" not in names(store)
+        assert store.get("A").stage_name == "Enquiry"
+        assert kpis(worked_engine).ev_micros == ev0 - 1000000 * 1500
+        await press(app, pilot, "u")
+        assert "Quote sent" in names(store) and store.get("A").stage_name == "Quote sent"
+
+
+async def test_remove_an_empty_stage_and_refuse_won(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Enquiry")
+        await press(app, pilot, "delete")
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "No prospects are on it" in str(app.screen.query_one("#question").render())
+        await press(app, pilot, "enter")
+        assert "Enquiry" not in names(store)
+        await goto(app, pilot, "Won")
+        await press(app, pilot, "d")
+        assert isinstance(app.screen, StagesScreen)
+        assert any("won and lost stages cannot be removed" in n for n in app.notices)
+        assert "Won" in names(store)
+
+
+async def test_set_stale_days(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, "Suspect")
+        await press(app, pilot, "s")
+        assert app.screen.query_one("#text", Input).value == "14"
+        await answer(app, pilot, "two weeks")
+        assert "not a number of days" in str(app.screen.query_one("#error").render())
+        await answer(app, pilot, "30")
+        assert store.stage("Suspect").stale_days == 30
+        assert "30d" in await shows(app, pilot, "30d")
+
+
+def test_stale_days_parsing():
+    assert check_stale_days(" 21 ") == 21
+    assert check_stale_days("7d") == 7
+    assert check_stale_days("0") == 0
+    for bad in ("-1", "3651", "x", ""):
+        with pytest.raises(DomainError):
+            check_stale_days(bad)
+
+
+def test_every_binding_has_an_id_and_a_description():
+    for binding in StagesScreen.BINDINGS:
+        assert binding.id and binding.id.startswith("stages.") and binding.description
