@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import calendar
 import json
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import DateTime, Engine, bindparam, delete, func, select, text
+from sqlalchemy import DateTime, Engine, bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -46,6 +47,10 @@ from models import clock
 from models.db import writer
 from models.kpi import ALL, Kpi, Scope, kpis_by
 from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage
+
+
+#: A reconstructed pipeline: {(owner, expected month): Kpi}.
+State = dict[tuple[str, "str | None"], Kpi]
 
 
 @dataclass(frozen=True)
@@ -137,17 +142,59 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
             select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == ALL.key, KpiSnapshot.taken_on.in_(days))
         )}
         todo = [d for d in sorted(set(days)) if d not in have]
-        states = [(d, state_before(conn, end_of_day(d))) for d in todo]
+        changed_on = sorted(date.fromisoformat(d) for (d,) in conn.execute(text(
+            "SELECT DISTINCT substr(at, 1, 10) FROM change_event "
+            "UNION SELECT DISTINCT substr(changed_at, 1, 10) FROM stage_change")))
+        states = []
+        previous: tuple[date, State] | None = None
+        for day in todo:
+            if previous is not None and bisect_right(changed_on, day) == bisect_right(changed_on, previous[0]):
+                state = previous[1]  # nothing happened since the day before: the same state
+            else:
+                state = state_before(conn, end_of_day(day))
+            states.append((day, state))
+            previous = (day, state)
     if not states:
         return 0
-    with Session(writer(engine)) as s, s.begin():
+    return _bulk_write(engine, states)
+
+
+def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
+    """Write reconstructed snapshots (everyone's and each owner's) in three statements, keeping any
+    that exist. Returns how many days got an "all" snapshot."""
+    days = [d for d, _ in states]
+    snap_table, month_table = KpiSnapshot.__table__, KpiSnapshotMonth.__table__
+    with writer(engine).begin() as conn:
+        existing = set(conn.execute(
+            select(KpiSnapshot.scope, KpiSnapshot.taken_on).where(KpiSnapshot.taken_on.in_(days))
+        ).all())
+        snaps, months = [], {}
         for day, state in states:
             at = end_of_day(day) - timedelta(seconds=1)
-            if _write_snapshot(s, ALL.key, day, at, by_month(state), replace=False):
-                written += 1
-            for owner in sorted({o for o, _ in state}):
-                _write_snapshot(s, Scope(owner=owner).key, day, at, by_month(state, owner), replace=False)
-    return written
+            scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
+            for key, owner in scopes:
+                if (key, day) in existing:
+                    continue
+                rows = by_month(state, owner)
+                total = Kpi()
+                for _, k in rows:
+                    total = total + k
+                snaps.append(dict(scope=key, taken_on=day, taken_at=at, count=total.count,
+                                  tv_cents=total.tv_cents, ev_micros=total.ev_micros))
+                months[(key, day)] = rows
+        if not snaps:
+            return 0
+        conn.execute(insert(snap_table), snaps)
+        ids = {(scope, day): sid for sid, scope, day in conn.execute(
+            select(KpiSnapshot.id, KpiSnapshot.scope, KpiSnapshot.taken_on).where(KpiSnapshot.taken_on.in_(days))
+        )}
+        month_rows = [
+            dict(snapshot_id=ids[key], month=month or "none", count=k.count, tv_cents=k.tv_cents, ev_micros=k.ev_micros)
+            for key, rows in months.items() for month, k in rows
+        ]
+        if month_rows:
+            conn.execute(insert(month_table), month_rows)
+    return sum(1 for row in snaps if row["scope"] == ALL.key)
 
 
 def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
@@ -308,9 +355,6 @@ def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[
         if isinstance(before, int):
             stages[sid] = (before, stages[sid][1])
     return stages
-
-
-State = dict[tuple[str, "str | None"], Kpi]
 
 
 def state_before(conn: Connection, moment: datetime) -> State:
