@@ -250,13 +250,16 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
 # ---------------------------------------------------------------- reading
 
 
-def snapshots(engine: Engine, scope: Scope = ALL, *, since: date | None = None) -> list[Snapshot]:
-    """The recorded KPI history of a scope, oldest first."""
+def snapshots(engine: Engine, scope: Scope = ALL, *, since: date | None = None,
+              until: date | None = None) -> list[Snapshot]:
+    """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive)."""
     q = select(KpiSnapshot.taken_on, KpiSnapshot.count, KpiSnapshot.tv_cents, KpiSnapshot.ev_micros).where(
         KpiSnapshot.scope == scope.key
     )
     if since is not None:
         q = q.where(KpiSnapshot.taken_on >= since)
+    if until is not None:
+        q = q.where(KpiSnapshot.taken_on <= until)
     with engine.connect() as conn:
         return [Snapshot(d, Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in conn.execute(q.order_by(KpiSnapshot.taken_on))]
 
@@ -419,7 +422,7 @@ def trend(engine: Engine, weeks: int | None = 12, scope: Scope = ALL) -> list[Sn
 
     today = clock.today()
     since = None if weeks is None else today - timedelta(weeks=weeks)
-    points = snapshots(engine, scope, since=since)
+    points = snapshots(engine, scope, since=since, until=today)
     if not points or points[-1].taken_on != today:
         points.append(Snapshot(today, kpis(engine, scope)))
     return points
