@@ -120,9 +120,15 @@ def child_bare() -> None:
             yield Static("evpipe")
 
         def on_mount(self) -> None:
-            self.call_after_refresh(self.exit)
+            self.call_after_refresh(ready, self)
 
     Bare().run(headless=True, size=(80, 24))
+
+
+def ready(app) -> None:
+    """The first screen is painted and takes keys: say when, then leave."""
+    print(f"READY {time.time():.6f}", flush=True)
+    app.exit()
 
 
 def child_startup(url: str) -> None:
@@ -133,7 +139,9 @@ def child_startup(url: str) -> None:
 
     def on_rows_loaded(self, message):
         loaded(self, message)
-        self.app.call_after_refresh(self.app.exit)
+        if not getattr(self, "_ready_said", False):
+            self._ready_said = True
+            self.app.call_after_refresh(ready, self.app)
 
     PipelineScreen.on_rows_loaded = on_rows_loaded
     EvpipeApp(url, who="mere").run(headless=True, size=(80, 24))
@@ -263,8 +271,10 @@ def child_keys(url: str, keys: int) -> None:
 
 
 def run_child(args: list[str]) -> tuple[float, int, str]:
-    """Run this script as a child; returns (wall seconds, peak RSS in KiB, stdout)."""
+    """Run this script as a child; returns (seconds from launch to READY, or to its exit when it
+    says nothing, peak RSS in KiB, stdout)."""
     env = dict(os.environ, EVPIPE_NOW=NOW, EVPIPE_USER="mere")
+    launched = time.time()
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=ROOT)
@@ -274,7 +284,11 @@ def run_child(args: list[str]) -> tuple[float, int, str]:
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"child {args} failed:\n{err.decode(errors='replace')[-3000:]}")
-    return wall, usage.ru_maxrss, out.decode()
+    text = out.decode()
+    for said in text.splitlines():
+        if said.startswith("READY "):
+            wall = float(said.split()[1]) - launched
+    return wall, usage.ru_maxrss, text
 
 
 # ---------------------------------------------------------------- the report

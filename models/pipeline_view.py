@@ -87,6 +87,45 @@ def load_rows(engine: Engine) -> list[Row]:
     return rows
 
 
+def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
+    """(the ladder in order, stages taken off it), read with one plain query."""
+    from models.store import StageInfo
+
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
+                       "ORDER BY position, id")
+        found = cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+    active = [StageInfo(*r[:6]) for r in found if not r[6]]
+    archived = [StageInfo(*r[:6]) for r in found if r[6]]
+    return active, archived
+
+
+def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 200) -> list[Row]:
+    """The first `limit` rows of the "month" order, quickly (the month index, no full sort), so
+    the first screen can be painted while `load_rows` reads everything. Open prospects with an
+    expected month only: those come first in that order."""
+    ids = ",".join(str(int(i)) for i in open_stage_ids)
+    if not ids:
+        return []
+    # unary + keeps SQLite from using the stage index, so it walks ix_prospect_month in order
+    sql = (f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
+           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT ?")
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, (limit,))
+        rows = [Row._make(r) for r in cursor.fetchall()]
+        cursor.close()
+    finally:
+        raw.close()
+    return rows
+
+
 def load_row(engine: Engine, prospect_id: int) -> Row | None:
     """One prospect's row (None when it is deleted or does not exist)."""
     raw = engine.raw_connection()
@@ -469,5 +508,5 @@ class PipelineView:
 
 __all__ = [
     "Group", "Ladder", "Line", "PipelineView", "Row", "SORTS", "SORT_LABELS", "Totals", "contact_of", "load_row",
-    "load_rows", "matching_ids", "row_of", "sort_key", "sort_rows",
+    "load_first_rows", "load_ladder", "load_rows", "matching_ids", "row_of", "sort_key", "sort_rows",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -25,6 +26,8 @@ class RowsLoaded(Message):
     rows: list[Row]
     stages: list[StageInfo]  # the ladder
     archived: list[StageInfo]  # stages taken off the ladder (history may name them)
+    complete: bool = True  # False: only the first page, the rest is on its way
+    painted: threading.Event | None = None  # set once these rows are on screen
 
 
 @dataclass

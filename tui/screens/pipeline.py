@@ -9,6 +9,7 @@ replaces the row. A refused change (DomainError, Conflict) is reported and undon
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from models.errors import DomainError
 from models.history import snapshots
 from models.kpi import ALL, Kpi, Scope, kpis
 from models.pipeline_view import (
-    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_row, load_rows, matching_ids, row_of,
+    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_first_rows, load_ladder, load_rows, matching_ids, row_of,
 )
 from models.store import ChangeResult, ProspectInfo, StageInfo
 from models.values import parse_date
@@ -64,6 +65,10 @@ def week_history(engine, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
         if known:
             weekly.append(known[-1].kpi.ev_micros)
     return week_ago, label, weekly
+
+
+#: Rows read first, so that the first screen is painted before all the rows are read.
+FIRST_PAGE = 200
 
 
 class PipelineScreen(Screen):
@@ -116,7 +121,10 @@ class PipelineScreen(Screen):
         self.stage_list: list[StageInfo] = []
         self.kpi_all = Kpi()
         self.kpi_mine = Kpi()
-        self.loaded = False
+        self.loaded = False  # some rows are on screen
+        self.complete = False  # every row is on screen
+        self._since_load: list[Row | int] = []  # rows changed on screen since the last load began
+        self._loading = False
         self.filter_text = ""
         self._last_filter_applied = ""  # the filter text whose results are on screen
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
@@ -165,16 +173,24 @@ class PipelineScreen(Screen):
 
     def load(self) -> None:
         """(Re)load the rows and the KPIs, each in its own worker so they run side by side."""
+        self._since_load = []
+        self._loading = True
         self.load_kpis()
-        self.load_rows()
+        self.load_rows(first_page=not self.loaded)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
-    def load_rows(self) -> None:
-        store = self.app.store
-        stages = store.ladder()
-        active = {s.id for s in stages}
-        archived = [s for s in store.ladder(include_archived=True) if s.id not in active]
-        self.post_message(RowsLoaded(load_rows(self.app.engine), stages, archived))
+    def load_rows(self, first_page: bool = False) -> None:
+        engine = self.app.engine
+        stages, archived = load_ladder(engine)
+        if first_page:
+            # paint the first screenful at once; read everything else once it is on screen (reading
+            # 100,000 rows beside the first paint would slow the paint down: one interpreter lock)
+            rows = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
+            if len(rows) == FIRST_PAGE:
+                painted = threading.Event()
+                self.post_message(RowsLoaded(rows, stages, archived, complete=False, painted=painted))
+                painted.wait(2.0)
+        self.post_message(RowsLoaded(load_rows(engine), stages, archived))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
@@ -191,10 +207,21 @@ class PipelineScreen(Screen):
         self.view.today = clock.today()
         self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
         self.view.load(message.rows, presorted="month")
-        self._pending.clear()
+        if message.complete:
+            # changes made on screen while the rows were read are applied again on top
+            for change in self._since_load:
+                if isinstance(change, int):
+                    self.view.remove(change)
+                else:
+                    self.view.put(change)
+            self._since_load = []
+            self._loading = False
+        self.complete = message.complete
         self.loaded = True
         self.table.reset(keep)
         self._show_status()
+        if message.painted is not None:
+            self.call_after_refresh(message.painted.set)
         if self.scope.key not in self._history:
             self.load_history(self.scope)
 
@@ -218,7 +245,8 @@ class PipelineScreen(Screen):
     def _show_status(self) -> None:
         view = self.view
         shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
-        parts = [f"Mine ({self.app.who})" if self.mine else "Everyone's", f"{shown:,} shown",
+        parts = [f"Mine ({self.app.who})" if self.mine else "Everyone's",
+                 f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
                  f"sort: {SORT_LABELS[view.sort]}"]
         if view.grouped:
             parts.append("by month")
@@ -331,6 +359,8 @@ class PipelineScreen(Screen):
         before = len(self.view.lines)
         had = self.view.index_of(p.id)
         index = self.view.apply(p)
+        if self._loading:
+            self._since_load.append(p.id if p.deleted else row_of(p))
         if len(self.view.lines) != before or (had is not None and index != had):
             self.table.lines_changed()
         elif index is not None:
@@ -410,6 +440,8 @@ class PipelineScreen(Screen):
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
             self._add_kpi(delta, row.owner)
             self.view.put(moved)
+            if self._loading:
+                self._since_load.append(moved)
             self.table.refresh_row(row.id)
             self._show_header()
         pid = row.id
