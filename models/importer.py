@@ -110,11 +110,7 @@ def name_key(text: str) -> str:
 def guess_field(header: str) -> str | None:
     """The field a column header names, or None (a custom field)."""
     key = header_key(header)
-    if key in _SYNONYMS:
-        return _SYNONYMS[key]
-    if key.startswith("value_") or key.endswith("_value") and key not in ("lifetime_value",):
-        return "value" if key in ("deal_value", "close_value", "estimated_value", "expected_deal_value") else None
-    return None
+    return _SYNONYMS.get(key)
 
 
 def field_for(word: str) -> str:
@@ -411,13 +407,20 @@ def _ladder(session_or_conn) -> list[tuple[int, str, str, int, int]]:
     return [tuple(r) for r in session_or_conn.execute(q)]
 
 
-def _parse_add_stages(specs: Iterable[tuple[str, str]], existing: set[str]) -> list[tuple[str, int]]:
+def _parse_add_stages(specs: Iterable[tuple[str, str]], existing: set[str],
+                      warnings: list[str]) -> list[tuple[str, int]]:
+    """The stages to add. One on the ladder already (a second import with the same options) is
+    not added again, with a warning."""
     out = []
     for name, percent in specs:
         clean = clean_text(name, field="--add-stage", max_len=80, required=True)
-        if clean.casefold() in existing or clean.casefold() in {n.casefold() for n, _ in out}:
-            raise DomainError(f"--add-stage: {clean!r} is on the ladder already", field="add_stage")
-        out.append((clean, parse_probability(percent, field=f"--add-stage {clean}")))
+        bp = parse_probability(percent, field=f"--add-stage {clean}")
+        if clean.casefold() in {n.casefold() for n, _ in out}:
+            raise DomainError(f"--add-stage: {clean!r} is given twice", field="add_stage")
+        if clean.casefold() in existing:
+            warnings.append(f"stage {clean} is on the ladder already; it is not added again")
+            continue
+        out.append((clean, bp))
     return out
 
 
@@ -469,7 +472,7 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
     with engine.connect() as conn:
         ladder_rows = _ladder(conn)
     existing_names = {name.casefold() for _, name, _, _, _ in ladder_rows}
-    added = _parse_add_stages(options.add_stages, existing_names)
+    added = _parse_add_stages(options.add_stages, existing_names, warnings)
     opens = [(name, kind, bp, False) for _, name, kind, bp, _ in ladder_rows if kind == "open"]
     closed = [(name, kind, bp, False) for _, name, kind, bp, _ in ladder_rows if kind != "open"]
     ladder = opens + [(n, "open", bp, True) for n, bp in added] + closed
@@ -843,7 +846,8 @@ def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | 
                          .values(position=Stage.position + 1))
             new_id = conn.execute(insert(Stage).values(name=name, position=position, probability_bp=bp,
                                                        kind="open", stale_days=14, archived=False)).inserted_primary_key[0]
-            events.append(dict(id=next_event, at=at, who=who, action="stage_add", category="ladder", prospect_id=None,
+            # action "import": `evpipe undo` does not take an import apart piece by piece
+            events.append(dict(id=next_event, at=at, who=who, action="import", category="ladder", prospect_id=None,
                                stage_id=new_id, d_count=0, d_tv_cents=0, d_ev_micros=0,
                                summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})"[:500],
                                payload="{}", undoes_id=None, undone_by_id=None))

@@ -143,12 +143,20 @@ def test_crm_history_is_dated_from_the_file(crm_engine):
 
 def test_crm_reimport_changes_nothing(crm_engine, tmp_path):
     before = dump(crm_engine)
-    plan = plan_import(crm_engine, CRM / "sales_pipeline.csv",
-                       ImportOptions(values_file=CRM / "products.csv", values_key="product"), who="tester")
+    # the same command again: the stages it added are there now, and are not added twice
+    plan = plan_import(crm_engine, CRM / "sales_pipeline.csv", crm_options(), who="tester")
+    assert "stage Prospecting is on the ladder already; it is not added again" in plan.warnings
     assert (plan.new_count, plan.update_count, plan.unchanged_count) == (0, 0, 8800)
     result = commit_import(crm_engine, plan, who="tester")
     assert (result.created, result.updated, result.events) == (0, 0, 0)
     assert dump(crm_engine) == before
+
+
+def test_undo_does_not_take_an_import_apart(crm_engine):
+    from models.errors import NothingToUndo
+
+    with pytest.raises(NothingToUndo):
+        Store(crm_engine, who="tester").undo()
 
 
 def test_crm_without_lookup_flags_open_deals_for_review(engine):
