@@ -554,3 +554,35 @@ def test_quoted_newlines_stay_in_their_cell(tmp_path):
     path = write(tmp_path / "q.csv", 'name,notes\nA,"two\nlines"\nB,x\n')
     t = read_table(path)
     assert t.rows == [(2, ["A", "two\nlines"]), (3, ["B", "x"])]
+
+
+def test_progress_is_reported_on_long_files(engine, tmp_path):
+    lines = ["name,value,stage"] + [f"P{i},{i},Suspect" for i in range(12_000)]
+    path = write(tmp_path / "long.csv", "\n".join(lines) + "\n")
+    seen: list[tuple[str, int, int]] = []
+    plan = plan_import(engine, path, who="tester", progress=lambda *a: seen.append(a))
+    commit_import(engine, plan, who="tester", progress=lambda *a: seen.append(a))
+    phases = [p for p, _, _ in seen]
+    assert {"read", "check", "write"} <= set(phases)
+    assert seen[-1] == ("write", 12_000, 12_000)
+    checks = [d for p, d, _ in seen if p == "check"]
+    assert checks == sorted(checks) and checks[-1] == 12_000
+
+
+def test_blank_and_repeated_headers_keep_their_cells(engine, tmp_path):
+    path = write(tmp_path / "h.csv", "name,value,,Notes,notes\nA,1,x,first,second\n")
+    plan = plan_import(engine, path, who="tester")
+    assert [h for h, _ in plan.columns] == ["name", "value", "column C", "Notes", "notes (2)"]
+    [r] = plan.records
+    assert r.notes == "first" and r.custom == {"column C": "x", "notes (2)": "second"}
+
+
+def test_closed_from_chooses_the_stage_closed_rows_left(engine):
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="enquiry"), who="tester")
+    commit_import(engine, plan, who="tester")
+    store = Store(engine)
+    history = store.history(store.get("School ball").id)
+    assert [(h.from_stage, h.to_stage) for h in history] == [(None, "Enquiry"), ("Enquiry", "Won")]
+    assert history[1].changed_at == datetime(2026, 10, 15)
+    with pytest.raises(DomainError, match="'Won' is not an open stage"):
+        plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="Won"), who="tester")
