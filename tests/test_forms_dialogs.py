@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from textual.app import App
 from textual.widgets import Input, Label, Select, TextArea
 
+import tui.app
 from models.errors import DomainError
 from models.store import Store
 from models.values import parse_money
+from tui.app import EvpipeApp
 from tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt
 from tui.screens.prospect_form import ProspectForm, parse_custom
 
@@ -331,3 +334,48 @@ def test_form_result_is_accepted_by_store_add_with_defaults(store):
     result = store.add(name="Min", value="1", stage=None, month=None, company="", contact_name="", email="",
                        phone="", notes="", custom={}, owner=None, follow_up=None)
     assert Store(store.engine).get(result.prospect.id).owner == "tester"
+
+
+# ---------------------------------------------------------------- in the real app
+
+
+class RealApp(EvpipeApp):
+    """The real app (its pipeline screen opens the form with `a` and `e`)."""
+
+    CSS_PATH = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+
+
+async def settle(app, pilot) -> None:
+    for _ in range(4):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def test_pipeline_add_and_edit_go_through_the_form(worked_engine, store):
+    app = RealApp(worked_engine.url.render_as_string(hide_password=False), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, ProspectForm) and not form.editing
+        form.query_one("#name", Input).value = HOSTILE
+        form.query_one("#value", Input).value = "$1,200.50"
+        form.query_one("#month", Input).value = "jan 2027"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ProspectForm)
+        added = store.get(HOSTILE)
+        assert (added.value_cents, added.expected_month, added.stage_name, added.owner) == (
+            120050, "2027-01", "Suspect", "tester")
+        await pilot.press("e")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, ProspectForm) and form.editing
+        target = form.prospect
+        form.query_one("#company", Input).value = "Edited [co]"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        after = store.get(target.id)
+        assert after.company == "Edited [co]" and after.version == target.version + 1
+        assert app.is_running

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
-from textual.app import App
 from textual.widgets import Input, TextArea
 
+import tui.app
 from models.kpi import kpis
 from models.store import Store
+from tui.app import EvpipeApp
 from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
 from tui.screens.prospect_form import ProspectForm
 from tui.screens.prospect_page import ProspectPage
 
 HOSTILE = "[@click=app.quit]hi[/]"
+APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
-class Host(App):
-    """Stands in for the app shell: engine, store, who, data_changed; records notices."""
+class Host(EvpipeApp):
+    """The real app, opened on the prospect page; records what it tells the user."""
+
+    CSS_PATH = APP_CSS  # a subclass would look for the stylesheet beside this test file
 
     def __init__(self, engine, prospect_id: int) -> None:
-        super().__init__()
-        self.engine = engine
-        self.who = "tester"
-        self.store = Store(engine, who="tester")
+        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
         self.prospect_id = prospect_id
         self.changes: list[object] = []
         self.notices: list[str] = []
@@ -34,6 +36,7 @@ class Host(App):
 
     def data_changed(self, result) -> None:
         self.changes.append(result)
+        super().data_changed(result)
 
     def notify(self, message, *args, **kwargs):
         self.notices.append(str(message))
@@ -297,3 +300,20 @@ async def test_a_deleted_prospect_shows_as_gone(worked_engine, hostile):
 def test_every_binding_has_an_id_and_a_description():
     for binding in ProspectPage.BINDINGS:
         assert binding.id and binding.id.startswith("prospect.") and binding.description
+
+
+async def test_enter_on_the_pipeline_opens_the_page_and_escape_returns(worked_engine):
+    class Plain(EvpipeApp):
+        CSS_PATH = APP_CSS
+
+    app = Plain(worked_engine.url.render_as_string(hide_password=False), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        pipeline = app.screen
+        await press(app, pilot, "enter")
+        assert isinstance(app.screen, ProspectPage)
+        page = app.screen
+        name = Store(worked_engine).get(page.prospect_id).name
+        assert name in await shows(app, pilot, name)
+        await press(app, pilot, "escape")
+        assert app.screen is pipeline

@@ -8,13 +8,16 @@ and look at the SVGs in tests/__snapshots__/ before committing them.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from textual.app import App
 from textual.widgets import Input
 
+import tui.app
 from models import open_db
 from models.store import Store
+from tui.app import EvpipeApp
 from tui.screens.prospect_form import ProspectForm
 from tui.screens.prospect_page import ProspectPage
 from tui.screens.stages import StagesScreen
@@ -24,6 +27,9 @@ SIZES = [(80, 24), (120, 40)]
 
 
 class Host(App):
+    """A bare app showing one screen: the form and the stages screen alone, whatever the pipeline
+    screen beneath them looks like."""
+
     def __init__(self, url: str, make_screen) -> None:
         super().__init__()
         self.engine = open_db(url)
@@ -36,6 +42,19 @@ class Host(App):
 
     def data_changed(self, result) -> None:  # pragma: no cover - snapshots do not write
         pass
+
+
+class PageApp(EvpipeApp):
+    """The real app with the prospect page opened over the pipeline, as `enter` does."""
+
+    CSS_PATH = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+
+    def __init__(self, url: str, prospect_id: int) -> None:
+        super().__init__(url, who="tester")
+        self.prospect_id = prospect_id
+
+    def on_mount(self) -> None:
+        self.push_screen(ProspectPage(self.prospect_id))
 
 
 @pytest.fixture
@@ -70,7 +89,7 @@ async def settle(pilot) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_prospect_page(snap_compare, pipeline, size):
     url, pid = pipeline
-    assert snap_compare(Host(url, lambda app: ProspectPage(pid)), terminal_size=size, run_before=settle)
+    assert snap_compare(PageApp(url, pid), terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-from textual.app import App
+from pathlib import Path
+
+import pytest
 from textual.widgets import DataTable, Input
 
+import tui.app
+from models.errors import DomainError
 from models.kpi import kpis
 from models.store import Store
+from tui.app import EvpipeApp
 from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from tui.screens.stages import StagesScreen, check_stale_days
 
-import pytest
-from models.errors import DomainError
+APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
-class Host(App):
+class Host(EvpipeApp):
+    """The real app; the stages screen is reached with its number key, 7."""
+
+    CSS_PATH = APP_CSS  # a subclass would look for the stylesheet beside this test file
+
     def __init__(self, engine) -> None:
-        super().__init__()
-        self.engine = engine
-        self.who = "tester"
-        self.store = Store(engine, who="tester")
+        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
         self.changes: list[object] = []
         self.notices: list[str] = []
 
-    def on_mount(self) -> None:
-        self.push_screen(StagesScreen())
-
     def data_changed(self, result) -> None:
         self.changes.append(result)
+        super().data_changed(result)
 
     def notify(self, message, *args, **kwargs):
         self.notices.append(str(message))
@@ -63,6 +66,12 @@ async def press(app, pilot, *keys: str) -> None:
         await settle(app, pilot)
 
 
+async def open_stages(app, pilot) -> None:
+    await settle(app, pilot)
+    await press(app, pilot, "7")
+    assert isinstance(app.screen, StagesScreen)
+
+
 async def answer(app, pilot, text: str) -> None:
     assert isinstance(app.screen, TextPrompt)
     app.screen.query_one("#text", Input).value = text
@@ -83,7 +92,7 @@ async def goto(app, pilot, stage_name: str) -> None:
 async def test_ladder_lists_stages_with_prospects_value_and_ev(worked_engine):
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         table = app.screen.query_one("#ladder", DataTable)
         assert table.row_count == 6
         row = [str(c) for c in table.get_row_at(2)]
@@ -98,7 +107,7 @@ async def test_probability_change_shows_ev_moved_before_confirming(worked_engine
     ev0 = kpis(worked_engine).ev_micros
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Quote sent")
         await press(app, pilot, "p")
         await answer(app, pilot, "25")  # the same: refused inline
@@ -125,7 +134,7 @@ async def test_non_rising_ladder_is_warned_visibly(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Enquiry")
         await press(app, pilot, "p")
         await answer(app, pilot, "30")
@@ -145,7 +154,7 @@ async def test_non_rising_ladder_is_warned_visibly(worked_engine):
 async def test_lost_stage_probability_is_refused(worked_engine):
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Lost")
         await press(app, pilot, "p")
         assert isinstance(app.screen, StagesScreen)
@@ -156,7 +165,7 @@ async def test_rename_with_a_hostile_name(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Suspect")
         await press(app, pilot, "r")
         await answer(app, pilot, "enquiry")  # clashes (case-insensitively): refused inline
@@ -171,7 +180,7 @@ async def test_reorder_with_keys(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Quote sent")
         await press(app, pilot, "K")
         assert names(store)[:4] == ["Suspect", "Quote sent", "Enquiry", "Deposit paid"]
@@ -195,7 +204,7 @@ async def test_add_a_stage_after_the_cursor(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Quote sent")
         await press(app, pilot, "a")
         await answer(app, pilot, "Date held")
@@ -212,7 +221,7 @@ async def test_remove_a_stage_asks_where_its_prospects_go(worked_engine):
     ev0 = kpis(worked_engine).ev_micros
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Quote sent")
         await press(app, pilot, "d")
         assert isinstance(app.screen, ChoiceDialog)
@@ -235,7 +244,7 @@ async def test_remove_an_empty_stage_and_refuse_won(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Enquiry")
         await press(app, pilot, "delete")
         assert isinstance(app.screen, ConfirmDialog)
@@ -253,7 +262,7 @@ async def test_set_stale_days(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+        await open_stages(app, pilot)
         await goto(app, pilot, "Suspect")
         await press(app, pilot, "s")
         assert app.screen.query_one("#text", Input).value == "14"

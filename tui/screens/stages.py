@@ -134,7 +134,11 @@ class StagesScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#ladder", DataTable)
+        self.query_one("#ladder", DataTable).focus()
+        self.load()
+
+    @staticmethod
+    def _add_columns(table: DataTable) -> None:
         table.add_column("#", key="rung")
         table.add_column("Stage", key="name")
         table.add_column("Kind", key="kind")
@@ -143,8 +147,6 @@ class StagesScreen(Screen):
         table.add_column(Text("Prospects", justify="right"), key="count")
         table.add_column(Text("Value", justify="right"), key="value")
         table.add_column(Text("EV", justify="right"), key="ev")
-        table.focus()
-        self.load()
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -174,7 +176,10 @@ class StagesScreen(Screen):
         self._focus_stage = None
         self.rows = message.rows
         self.warnings = message.warnings
-        table.clear()
+        # Columns are rebuilt with the rows: a DataTable keeps a header painted at the old widths
+        # when only the rows are replaced and a column grows.
+        table.clear(columns=True)
+        self._add_columns(table)
         for i, row in enumerate(self.rows, start=1):
             s = row.stage
             kind_style = {"won": "green", "lost": "red"}.get(s.kind, "")
