@@ -1,22 +1,28 @@
-"""The pipeline table's data: every live prospect as a compact tuple, sorted, filtered and grouped.
+"""The pipeline table's data: every live prospect, sorted, filtered and grouped.
 
-The app's table shows up to 100,000 prospects, so rows are loaded once as plain tuples through the
-DB-API cursor (no ORM objects), repeated strings (months, dates, owners) are shared, and a change
-updates one row in place. Text search runs in SQL (`matching_ids`); sorting and grouping run over
-the tuples in memory. Nothing here imports Textual.
+The app's table shows up to 100,000 prospects, so rows are read once through the DB-API cursor (no
+ORM objects) into columns (`RowStore`: arrays of numbers, lists of names, a lowercase search text
+per prospect, repeated months, days and owners stored once) and a `Row` tuple is made only for a
+row that is looked at. Sorting runs in SQL (`ordered_ids`); the text filter and the grouping run
+over the columns in memory; a change updates one row in place. Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
 import calendar
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from sqlalchemy import Engine
 
 from models import clock
-from models.store import ProspectInfo, StageInfo
+
+if TYPE_CHECKING:
+    from models.store import ProspectInfo, StageInfo
 
 
 class Row(NamedTuple):
@@ -57,34 +63,7 @@ _ROW_COLUMNS = (
     "p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, substr(p.next_follow_up, 1, 10), "
     "p.owner, substr(p.last_touch_at, 1, 10), CAST(strftime('%s', p.updated_at) AS INTEGER), p.version"
 )
-#: Live prospects in the default order (open, won, lost; then expected month, no month last; then
-#: name), so that the first screen needs no sort in Python.
-_ROWS_SQL = (
-    f"SELECT {_ROW_COLUMNS} FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
-    "ORDER BY CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END, p.expected_month IS NULL, "
-    "p.expected_month, lower(p.name), p.id"
-)
-
-
-def load_rows(engine: Engine) -> list[Row]:
-    """Every live prospect as a Row, in the "month" order (see `sort_key`, up to the case of
-    non-ASCII letters). One query, read in chunks; repeated days, months and owners are shared."""
-    shared: dict[object, object] = {}
-    share = shared.setdefault
-    make = Row._make
-    rows: list[Row] = []
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(_ROWS_SQL)
-        while chunk := cursor.fetchmany(5000):
-            for r in chunk:
-                rows.append(make((r[0], r[1], r[2], r[3], r[4], share(r[5], r[5]), share(r[6], r[6]),
-                                  share(r[7], r[7]), share(r[8], r[8]), r[9], r[10])))
-        cursor.close()
-    finally:
-        raw.close()
-    return rows
+_RANK_SQL = "CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END"
 
 
 def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
@@ -144,11 +123,15 @@ def _epoch(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple())
 
 
-def row_of(p: ProspectInfo) -> Row:
+def row_of(p: "ProspectInfo") -> Row:
     """The row of a prospect a store call returned."""
     return Row(p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month,
                p.next_follow_up.isoformat() if p.next_follow_up else None, p.owner,
                p.last_touch_at.date().isoformat(), _epoch(p.updated_at), p.version)
+
+
+def hay_of(p: "ProspectInfo") -> str:
+    return haystack(p.name, p.company, p.contact_name, p.notes)
 
 
 def contact_of(engine: Engine, prospect_id: int) -> tuple[str, str, str] | None:
@@ -164,35 +147,209 @@ def contact_of(engine: Engine, prospect_id: int) -> tuple[str, str, str] | None:
     return None if found is None else (found[0] or "", found[1] or "", found[2] or "")
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+# ---------------------------------------------------------------- the rows, as columns
 
 
-def matching_ids(engine: Engine, text: str) -> set[int]:
-    """Ids of live prospects whose name, company, contact person or notes contain `text`
-    (case-insensitive for ASCII letters, as SQLite's LIKE is)."""
-    words = text.split()
-    if not words:
-        raise ValueError("matching_ids: empty search")
-    conds = []
-    params: list[str] = []
-    for word in words:
-        conds.append(
-            "(name LIKE ? ESCAPE '\\' OR company LIKE ? ESCAPE '\\' OR contact_name LIKE ? ESCAPE '\\' "
-            "OR notes LIKE ? ESCAPE '\\')"
-        )
-        params.extend([_like_pattern(word)] * 4)
-    sql = "SELECT id FROM prospect WHERE deleted_at IS NULL AND " + " AND ".join(conds)
+def haystack(name: str, company: str, contact: str, notes: str) -> str:
+    """What the text filter searches: name, company, contact person and notes, case-folded."""
+    return "\n".join((name, company, contact, notes)).casefold()
+
+
+class RowStore(Mapping):
+    """Live prospects by id, kept as columns in id order (about 250 bytes a prospect, against
+    700 as tuples in a dict); `store[id]` makes the Row. Removed prospects are marked, not moved."""
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.names: list[str] = []
+        self.companies: list[str] = []
+        self.stage = array("q")
+        self.value = array("q")
+        self.month = array("l")  # index into self.words
+        self.follow = array("l")
+        self.owner = array("l")
+        self.touched = array("l")
+        self.updated = array("q")
+        self.version = array("q")
+        self.alive = bytearray()
+        self.hay: list[str] = []
+        self.words: list[str | None] = [None]  # months, days and owners, each stored once
+        self._word_index: dict[str | None, int] = {None: 0}
+        self._count = 0
+
+    def _word(self, text: str | None) -> int:
+        index = self._word_index.get(text)
+        if index is None:
+            index = self._word_index[text] = len(self.words)
+            self.words.append(text)
+        return index
+
+    def _pos(self, prospect_id: int) -> int | None:
+        i = bisect_left(self.ids, prospect_id)
+        if i < len(self.ids) and self.ids[i] == prospect_id:
+            return i
+        return None
+
+    def append_raw(self, pid, name, company, stage_id, value, month, follow, owner, touched, updated, version,
+                   hay: str) -> None:
+        """Add a row read from the database; ids must come in increasing order."""
+        word = self._word
+        self.ids.append(pid)
+        self.names.append(name)
+        self.companies.append(company)
+        self.stage.append(stage_id)
+        self.value.append(value)
+        self.month.append(word(month))
+        self.follow.append(word(follow))
+        self.owner.append(word(owner))
+        self.touched.append(word(touched))
+        self.updated.append(updated)
+        self.version.append(version)
+        self.alive.append(1)
+        self.hay.append(hay)
+        self._count += 1
+
+    # -------------------------------------------------------- the mapping
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        alive = self.alive
+        return (pid for i, pid in enumerate(self.ids) if alive[i])
+
+    def __contains__(self, prospect_id: object) -> bool:
+        if not isinstance(prospect_id, int):
+            return False
+        i = self._pos(prospect_id)
+        return i is not None and bool(self.alive[i])
+
+    def __getitem__(self, prospect_id: int) -> Row:
+        i = self._pos(prospect_id)
+        if i is None or not self.alive[i]:
+            raise KeyError(prospect_id)
+        return self.row_at(i)
+
+    def row_at(self, i: int) -> Row:
+        w = self.words
+        return Row(self.ids[i], self.names[i], self.companies[i], self.stage[i], self.value[i], w[self.month[i]],
+                   w[self.follow[i]], w[self.owner[i]], w[self.touched[i]], self.updated[i], self.version[i])
+
+    # -------------------------------------------------------- changing
+
+    def put(self, row: Row, hay: str | None = None) -> None:
+        """Add or replace a row. `hay` (see `haystack`) replaces the search text when given."""
+        i = self._pos(row.id)
+        if i is None:
+            i = bisect_left(self.ids, row.id)
+            for column, value in ((self.ids, row.id), (self.names, row.name), (self.companies, row.company),
+                                  (self.stage, 0), (self.value, 0), (self.month, 0), (self.follow, 0),
+                                  (self.owner, 0), (self.touched, 0), (self.updated, 0), (self.version, 0),
+                                  (self.hay, "")):
+                column.insert(i, value)
+            self.alive.insert(i, 0)
+        if not self.alive[i]:
+            self.alive[i] = 1
+            self._count += 1
+        self.names[i] = row.name
+        self.companies[i] = row.company
+        self.stage[i] = row.stage_id
+        self.value[i] = row.value_cents
+        self.month[i] = self._word(row.month)
+        self.follow[i] = self._word(row.follow_up)
+        self.owner[i] = self._word(row.owner)
+        self.touched[i] = self._word(row.touched)
+        self.updated[i] = row.updated
+        self.version[i] = row.version
+        if hay is not None:
+            self.hay[i] = hay
+        elif not self.hay[i]:
+            self.hay[i] = haystack(row.name, row.company, "", "")
+
+    def remove(self, prospect_id: int) -> Row | None:
+        i = self._pos(prospect_id)
+        if i is None or not self.alive[i]:
+            return None
+        row = self.row_at(i)
+        self.alive[i] = 0
+        self._count -= 1
+        return row
+
+    # -------------------------------------------------------- bulk reads
+
+    def search(self, text: str) -> set[int]:
+        """Ids whose name, company, contact or notes contain every word of `text`, ignoring case."""
+        words = text.casefold().split()
+        alive = self.alive
+        candidates = [i for i in range(len(self.ids)) if alive[i]]
+        hay = self.hay
+        for word in sorted(words, key=len, reverse=True):  # the longest word narrows most
+            candidates = [i for i in candidates if word in hay[i]]
+        ids = self.ids
+        return {ids[i] for i in candidates}
+
+    def owned_by(self, owner: str) -> set[int]:
+        index = self._word_index.get(owner)
+        if index is None:
+            return set()
+        ids, alive, owners = self.ids, self.alive, self.owner
+        return {ids[i] for i in range(len(ids)) if alive[i] and owners[i] == index}
+
+
+_STORE_SQL = (
+    f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
+)
+
+
+def load_rows(engine: Engine) -> RowStore:
+    """Every live prospect, into a RowStore (one query, read in chunks)."""
+    store = RowStore()
+    add = store.append_raw
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(sql, params)
-        found = {pid for (pid,) in cursor.fetchall()}
+        cursor.execute(_STORE_SQL)
+        while chunk := cursor.fetchmany(2000):
+            for r in chunk:
+                add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                    "\n".join((r[1], r[2], r[11], r[12])).casefold())
         cursor.close()
     finally:
         raw.close()
-    return found
+    return store
+
+
+def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> list[int]:
+    """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
+    open prospects first, then won, then lost: what a rep works on comes first."""
+    name = "lower(p.name), p.id"
+    if mode == "month":
+        order = f"p.expected_month IS NULL, p.expected_month, {name}"
+    elif mode == "ev":
+        order = f"CASE WHEN s.kind = 'lost' THEN 0 ELSE p.value_cents * s.probability_bp END DESC, {name}"
+    elif mode == "value":
+        order = f"p.value_cents DESC, {name}"
+    elif mode == "gain":
+        steps = " ".join(f"WHEN {int(sid)} THEN {int(bp)}" for sid, bp in ladder.next_bp.items())
+        nxt = f"CASE p.stage_id {steps} ELSE s.probability_bp END" if steps else "s.probability_bp"
+        order = f"p.value_cents * ({nxt} - s.probability_bp) DESC, {name}"
+    elif mode == "follow_up":
+        order = f"p.next_follow_up IS NULL, p.next_follow_up, {name}"
+    elif mode == "changed":
+        order = "p.updated_at DESC, p.id DESC"
+    else:
+        raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
+    sql = (f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
+           f"ORDER BY {_RANK_SQL}, {order}")
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        ids = [pid for (pid,) in cursor.fetchall()]
+        cursor.close()
+    finally:
+        raw.close()
+    return ids
 
 
 # ---------------------------------------------------------------- the ladder, as the table uses it
@@ -307,7 +464,7 @@ class PipelineView:
     sort, so the cursor stays on it)."""
 
     ladder: Ladder
-    rows: dict[int, Row] = field(default_factory=dict)
+    rows: RowStore = field(default_factory=RowStore)
     sort: str = "month"
     grouped: bool = False
     owner: str | None = None  # only this owner's prospects, when set
@@ -318,25 +475,49 @@ class PipelineView:
 
     def __post_init__(self) -> None:
         self._cutoffs = self.ladder.stale_cutoffs(self.today)
-        self._index: dict[int, int] | None = None
         self._order: list[int] | None = None  # every row's id in the current sort order
 
     # -------------------------------------------------------- loading and building
 
-    def load(self, rows: Iterable[Row], *, presorted: str | None = None) -> None:
-        """Take these rows. `presorted` names the sort they already come in (load_rows gives
-        "month"), which saves sorting them again."""
-        rows = list(rows)
-        self.rows = {r.id: r for r in rows}
-        self._order = [r.id for r in rows] if presorted == self.sort else None
+    def load(self, rows: RowStore | Iterable[Row], *, order: list[int] | None = None,
+             order_mode: str = "month") -> None:
+        """Take these rows, with their ids in sort order `order_mode` when known (else they are
+        sorted here)."""
+        if not isinstance(rows, RowStore):
+            store = RowStore()
+            for row in sorted(rows, key=lambda r: r.id):
+                store.put(row)
+            rows = store
+        self.rows = rows
+        self._order = None
+        if order is not None and order_mode == self.sort:
+            self._order = self._consistent(order)
         self.rebuild()
+
+    def set_order(self, mode: str, order: list[int]) -> None:
+        """Take a new sort order (ids from `ordered_ids`) and rebuild the lines."""
+        sort_key(mode, self.ladder)  # a bad name fails here
+        self.sort = mode
+        self._order = self._consistent(order)
+        self.rebuild()
+
+    def _consistent(self, order: list[int]) -> list[int]:
+        """`order` without ids that are not rows (any more), with rows it lacks at the end."""
+        alive = set(self.rows)
+        kept = [i for i in order if i in alive]
+        if len(kept) < len(alive):
+            seen = set(kept)
+            kept.extend(i for i in self.rows if i not in seen)
+        return kept
 
     def set_ladder(self, ladder: Ladder) -> None:
         self.ladder = ladder
         self._cutoffs = ladder.stale_cutoffs(self.today)
-        self._order = None
+        if self.sort != "month":
+            self._order = None  # EV and gain orders depend on the probabilities
 
     def set_sort(self, mode: str) -> None:
+        """Sort in Python (fine for small pipelines; the app asks SQL, see `ordered_ids`)."""
         sort_key(mode, self.ladder)  # a bad name fails here
         if mode != self.sort:
             self.sort = mode
@@ -350,39 +531,46 @@ class PipelineView:
     def rebuild(self) -> None:
         """Recompute the lines (after a sort, filter, toggle or grouping change). The sorted order
         of all rows is kept, so filtering and toggling are one pass, not a sort."""
+        rows = self.rows
         if self._order is None:
-            ordered = list(self.rows.values())
+            ordered = [rows.row_at(i) for i in range(len(rows.ids)) if rows.alive[i]]
             sort_rows(ordered, self.sort, self.ladder)
             self._order = [r.id for r in ordered]
-        rows = self.rows
-        if self.owner is None and self.matches is None:
-            ids = list(self._order)
-        elif self.owner is None:
+            del ordered
+        ids = self._order
+        if self.owner is not None:
+            mine = rows.owned_by(self.owner)
+            ids = [i for i in ids if i in mine]
+        if self.matches is not None:
             matches = self.matches
-            ids = [i for i in self._order if i in matches]
-        else:
-            visible = self.visible
-            ids = [i for i in self._order if visible(rows[i])]
-        self._index = None
+            ids = [i for i in ids if i in matches]
+        elif ids is self._order:
+            ids = list(ids)
         if not self.grouped:
             self.lines = ids
             self.subtotals = {}
             return
-        by_month: dict[str | None, list[int]] = {}
+        position = dict(zip(rows.ids, range(len(rows.ids))))
+        words, month_of, stage_of, value_of = rows.words, rows.month, rows.stage, rows.value
+        ladder = self.ladder
+        by_month: dict[int, list[int]] = {}
         totals: dict[str | None, list[int]] = {}
-        part = self.ladder.part
         for i in ids:
-            r = rows[i]
-            by_month.setdefault(r.month, []).append(i)
-            t = totals.setdefault(r.month, [0, 0, 0])
-            c, tv, ev = part(r)
-            t[0] += c
-            t[1] += tv
-            t[2] += ev
+            p = position[i]
+            by_month.setdefault(month_of[p], []).append(i)
+            stage = ladder.stages.get(stage_of[p])
+            if stage is None or stage.kind == "lost":
+                continue
+            t = totals.setdefault(words[month_of[p]], [0, 0, 0])
+            t[0] += 1
+            t[1] += value_of[p]
+            t[2] += value_of[p] * stage.probability_bp
+        del position
         lines: list[Line] = []
-        for month in sorted(by_month, key=lambda m: (m is None, m or "")):
-            lines.append(Group(month))
-            lines.extend(by_month[month])
+        for m in sorted(by_month, key=lambda m: (words[m] is None, words[m] or "")):
+            lines.append(Group(words[m]))
+            lines.extend(by_month[m])
+            totals.setdefault(words[m], [0, 0, 0])
         self.lines = lines
         self.subtotals = totals
 
@@ -396,10 +584,14 @@ class PipelineView:
             return self.lines[index]
         return None
 
-    def index_of(self, prospect_id: int) -> int | None:
-        if self._index is None:
-            self._index = {item: i for i, item in enumerate(self.lines) if isinstance(item, int)}
-        return self._index.get(prospect_id)
+    def index_of(self, prospect_id: int, hint: int | None = None) -> int | None:
+        """The line a prospect is on (`hint`: where it probably is, e.g. the cursor)."""
+        if hint is not None and 0 <= hint < len(self.lines) and self.lines[hint] == prospect_id:
+            return hint
+        try:
+            return self.lines.index(prospect_id)
+        except ValueError:
+            return None
 
     def is_overdue(self, row: Row) -> bool:
         return (row.follow_up is not None and row.follow_up < self.today.isoformat()
@@ -420,18 +612,17 @@ class PipelineView:
 
     # -------------------------------------------------------- changing
 
-    def put(self, row: Row) -> int | None:
+    def put(self, row: Row, hay: str | None = None, hint: int | None = None) -> int | None:
         """Add or replace one row. A row already shown keeps its line; a new one goes to the end of
         its month group (grouped) or of the table, and takes its sorted place at the next sort.
         Returns the line index it is on, or None when it is not visible."""
         old = self.rows.get(row.id)
-        self.rows[row.id] = row
+        self.rows.put(row, hay)
         if old is None and self._order is not None:
             self._order.append(row.id)
-        if self.grouped:
-            if old is not None and self.visible(old) and old.month in self.subtotals:
-                self._add_subtotal(old.month, self.ladder.part(old), -1)
-        index = self.index_of(row.id)
+        if self.grouped and old is not None and self.visible(old):
+            self._add_subtotal(old.month, self.ladder.part(old), -1)
+        index = self.index_of(row.id, hint) if old is not None else None
         if not self.visible(row):
             if index is not None:
                 self._remove_line(index)
@@ -447,17 +638,18 @@ class PipelineView:
         if index is None:
             self.lines.append(row.id)
             index = len(self.lines) - 1
-            if self._index is not None:
-                self._index[row.id] = index
         return index
 
-    def remove(self, prospect_id: int) -> None:
-        old = self.rows.pop(prospect_id, None)
+    def remove(self, prospect_id: int, hint: int | None = None) -> None:
+        old = self.rows.remove(prospect_id)
         if old is None:
             return
         if self._order is not None:
-            self._order.remove(prospect_id)
-        index = self.index_of(prospect_id)
+            try:
+                self._order.remove(prospect_id)
+            except ValueError:
+                pass
+        index = self.index_of(prospect_id, hint)
         if self.grouped and self.visible(old):
             self._add_subtotal(old.month, self.ladder.part(old), -1)
         if index is not None:
@@ -471,7 +663,6 @@ class PipelineView:
 
     def _remove_line(self, index: int) -> None:
         item = self.lines.pop(index)
-        self._index = None
         if self.grouped and isinstance(item, int):
             # drop a month heading left with no prospects under it
             before = self.lines[index - 1] if index - 1 >= 0 else None
@@ -482,7 +673,6 @@ class PipelineView:
 
     def _insert_in_group(self, row: Row) -> int:
         key = (row.month is None, row.month or "")
-        self._index = None
         for i, item in enumerate(self.lines):
             if isinstance(item, Group):
                 gkey = (item.month is None, item.month or "")
@@ -498,15 +688,16 @@ class PipelineView:
         self.lines.extend([Group(row.month), row.id])
         return len(self.lines) - 1
 
-    def apply(self, p: ProspectInfo) -> int | None:
+    def apply(self, p: "ProspectInfo", hint: int | None = None) -> int | None:
         """Bring the view up to date with a prospect a store call returned (deleted ones leave)."""
         if p.deleted:
-            self.remove(p.id)
+            self.remove(p.id, hint)
             return None
-        return self.put(row_of(p))
+        return self.put(row_of(p), hay_of(p), hint)
 
 
 __all__ = [
-    "Group", "Ladder", "Line", "PipelineView", "Row", "SORTS", "SORT_LABELS", "Totals", "contact_of", "load_row",
-    "load_first_rows", "load_ladder", "load_rows", "matching_ids", "row_of", "sort_key", "sort_rows",
+    "Group", "Ladder", "Line", "PipelineView", "Row", "RowStore", "SORTS", "SORT_LABELS", "Totals", "contact_of",
+    "hay_of", "haystack", "load_first_rows", "load_ladder", "load_row", "load_rows", "ordered_ids", "row_of",
+    "sort_key", "sort_rows",
 ]

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from models.history import snapshots
 from models.kpi import Kpi, Scope, kpis
-from models.pipeline_view import Ladder, PipelineView, Row, matching_ids, load_rows
+from models.pipeline_view import Ladder, PipelineView, Row, load_rows, ordered_ids
 from models.store import Store
 from models.tables import KpiSnapshot
 from models.values import format_money
@@ -344,13 +344,13 @@ async def test_delete_asks_and_undo_brings_it_back(pipeline):
         await pilot.press("y")
         await settle(pilot)
         assert isinstance(app.screen, PipelineScreen)
-        assert "Acme [Beta]" not in [r.name for r in load_rows(pipeline)]
+        assert "Acme [Beta]" not in [r.name for r in load_rows(pipeline).values()]
         assert "Acme [Beta]" not in screen_text(app)
         assert kpis(pipeline).tv_cents == start.tv_cents - 1000_00
         assert page(app).kpi_all == kpis(pipeline)
         await pilot.press("u")
         await settle(pilot)
-        assert "Acme [Beta]" in [r.name for r in load_rows(pipeline)]
+        assert "Acme [Beta]" in [r.name for r in load_rows(pipeline).values()]
         assert "Acme [Beta]" in screen_text(app)
         assert kpis(pipeline) == start == page(app).kpi_all
 
@@ -666,11 +666,41 @@ def test_view_subtotals_follow_changes(pipeline):
     assert all(getattr(g, "month", None) != "2026-12" for g in view.lines)
 
 
-def test_matching_ids_escapes_wildcards(pipeline):
-    assert matching_ids(pipeline, "100%") == {Store(pipeline).get("Acme [Beta]").id}
-    assert matching_ids(pipeline, "a%s") == set()  # would match "a_Labs" if % were a wildcard
-    assert matching_ids(pipeline, "beta_") == {Store(pipeline).get("Acme [Beta]").id}
-    assert matching_ids(pipeline, "HARBOUR christmas") == {Store(pipeline).get("Harbour Events").id}
+def test_search_is_case_blind_over_name_company_contact_and_notes(pipeline):
+    rows = load_rows(pipeline)
+    ids = {r.name: r.id for r in rows.values()}
+    assert rows.search("HARBOUR christmas") == {ids["Harbour Events"]}  # name and notes
+    assert rows.search("mere kauri") == {ids["Kauri Software"]}  # contact person
+    assert rows.search("beta_labs 100%") == {ids["Acme [Beta]"]}  # company, wildcards literal
+    assert rows.search("[/") == {ids["[/x]"], ids["x [/"], ids["[@click=app.quit]hi[/]"]}
+    assert rows.search("nothing like this") == set()
+
+
+def test_sql_sort_orders_agree_with_the_python_ones(pipeline):
+    from models.pipeline_view import SORTS, sort_rows
+
+    store = Store(pipeline)
+    Store(pipeline, who="tester").move("Harbour Events", "won")
+    Store(pipeline, who="sam").move("Acme [Beta]", "lost")
+    ladder = Ladder.of(store.ladder())
+    rows = list(load_rows(pipeline).values())
+    for mode, _ in SORTS:
+        ordered = list(rows)
+        sort_rows(ordered, mode, ladder)
+        assert ordered_ids(pipeline, mode, ladder) == [r.id for r in ordered], mode
+
+
+def test_row_store_put_remove_and_bring_back(pipeline):
+    rows = load_rows(pipeline)
+    n = len(rows)
+    first = min(rows)
+    row = rows[first]
+    assert rows.remove(first) == row and first not in rows and len(rows) == n - 1
+    rows.put(row._replace(value_cents=1))
+    assert rows[first].value_cents == 1 and len(rows) == n
+    new = row._replace(id=first + 1000, name="Later")
+    rows.put(new)
+    assert rows[first + 1000] == new and list(rows)[-1] == first + 1000
 
 
 def test_next_step_gain_and_staleness(pipeline):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from models.kpi import Kpi
-from models.pipeline_view import Row
+from models.pipeline_view import Row, RowStore
 from models.store import ChangeResult, StageInfo
 
 
@@ -23,11 +23,13 @@ class DataChanged(Message):
 class RowsLoaded(Message):
     """The pipeline's rows, loaded in a worker."""
 
-    rows: list[Row]
+    rows: RowStore | list[Row]
     stages: list[StageInfo]  # the ladder
     archived: list[StageInfo]  # stages taken off the ladder (history may name them)
     complete: bool = True  # False: only the first page, the rest is on its way
     painted: threading.Event | None = None  # set once these rows are on screen
+    order: list[int] | None = None  # the ids in sort order `order_mode`
+    order_mode: str = "month"
 
 
 @dataclass
@@ -39,11 +41,11 @@ class KpisLoaded(Message):
 
 
 @dataclass
-class FilterResults(Message):
-    """The ids a text filter matched (searched in a worker)."""
+class SortLoaded(Message):
+    """Prospect ids in a sort order, sorted by SQLite in a worker."""
 
-    text: str
-    ids: set[int]
+    mode: str
+    ids: list[int]
 
 
 @dataclass

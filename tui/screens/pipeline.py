@@ -26,12 +26,12 @@ from models.errors import DomainError
 from models.history import snapshots
 from models.kpi import ALL, Kpi, Scope, kpis
 from models.pipeline_view import (
-    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_first_rows, load_ladder, load_rows, matching_ids, row_of,
+    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
 from models.store import ChangeResult, ProspectInfo, StageInfo
 from models.values import parse_date
 from tui.messages import (
-    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, FilterResults, HistoryLoaded, KpisLoaded, RowsLoaded,
+    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
 from tui.widgets.kpi_header import KpiHeader
 from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
@@ -127,6 +127,7 @@ class PipelineScreen(Screen):
         self._loading = False
         self.filter_text = ""
         self._last_filter_applied = ""  # the filter text whose results are on screen
+        self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
@@ -190,7 +191,9 @@ class PipelineScreen(Screen):
                 painted = threading.Event()
                 self.post_message(RowsLoaded(rows, stages, archived, complete=False, painted=painted))
                 painted.wait(2.0)
-        self.post_message(RowsLoaded(load_rows(engine), stages, archived))
+        mode = self.view.sort
+        order = ordered_ids(engine, mode, Ladder.of(stages, extra=archived))
+        self.post_message(RowsLoaded(load_rows(engine), stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
@@ -206,7 +209,14 @@ class PipelineScreen(Screen):
         self.stage_list = message.stages
         self.view.today = clock.today()
         self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
-        self.view.load(message.rows, presorted="month")
+        if self.filter_text:
+            rows = message.rows
+            if isinstance(rows, list):
+                matches = {r.id for r in rows if self.filter_text.casefold() in r.name.casefold()}
+            else:
+                matches = rows.search(self.filter_text)
+            self.view.matches = matches
+        self.view.load(message.rows, order=message.order, order_mode=message.order_mode)
         if message.complete:
             # changes made on screen while the rows were read are applied again on top
             for change in self._since_load:
@@ -358,7 +368,7 @@ class PipelineScreen(Screen):
     def _apply_prospect(self, p: ProspectInfo) -> None:
         before = len(self.view.lines)
         had = self.view.index_of(p.id)
-        index = self.view.apply(p)
+        index = self.view.apply(p, hint=self.table.cursor)
         if self._loading:
             self._since_load.append(p.id if p.deleted else row_of(p))
         if len(self.view.lines) != before or (had is not None and index != had):
@@ -439,7 +449,7 @@ class PipelineScreen(Screen):
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
             self._add_kpi(delta, row.owner)
-            self.view.put(moved)
+            self.view.put(moved, hint=self.table.cursor)
             if self._loading:
                 self._since_load.append(moved)
             self.table.refresh_row(row.id)
@@ -602,9 +612,23 @@ class PipelineScreen(Screen):
 
     def action_sort(self) -> None:
         keys = [k for k, _ in SORTS]
-        self.view.set_sort(keys[(keys.index(self.view.sort) + 1) % len(keys)])
-        self.query_one("#columns", ColumnHeader).sort_key = self.view.sort
-        self._relayout()
+        mode = keys[(keys.index(self._sort_wanted) + 1) % len(keys)]
+        self._sort_wanted = mode
+        self.query_one("#status", Static).update(Content(f"sorting by {SORT_LABELS[mode]}…"))
+        self.sort_rows(mode)
+
+    @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
+    def sort_rows(self, mode: str) -> None:
+        self.post_message(SortLoaded(mode, ordered_ids(self.app.engine, mode, self.view.ladder)))
+
+    def on_sort_loaded(self, message: SortLoaded) -> None:
+        if message.mode != self._sort_wanted:
+            return  # pressed again since; the next order is on its way
+        keep = self.table.current_id
+        self.view.set_order(message.mode, message.ids)
+        self.query_one("#columns", ColumnHeader).sort_key = message.mode
+        self.table.reset(keep)
+        self._show_status()
 
     def action_mine(self) -> None:
         self.view.owner = None if self.mine else self.app.who
@@ -635,13 +659,13 @@ class PipelineScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        """Filter as you type: a pass over the prospects' search text in memory (about 10 ms at
+        100,000 prospects), so the results follow each keystroke."""
         text = event.value.strip()
         self.filter_text = text
-        if not text:
-            self.view.matches = None
-            self._relayout()
-            return
-        self.search(text)
+        self.view.matches = self.view.rows.search(text) if text else None
+        self._last_filter_applied = text
+        self._relayout()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -649,14 +673,3 @@ class PipelineScreen(Screen):
             self.action_clear_filter()
         else:
             self.table.focus()
-
-    @work(thread=True, exclusive=True, group="filter", exit_on_error=False, description="filter")
-    def search(self, text: str) -> None:
-        self.post_message(FilterResults(text, matching_ids(self.app.engine, text)))
-
-    def on_filter_results(self, message: FilterResults) -> None:
-        if message.text != self.filter_text:
-            return  # typed on since; a newer search is on its way
-        self.view.matches = message.ids
-        self._last_filter_applied = message.text
-        self._relayout()

@@ -205,7 +205,7 @@ class ProspectTable(ScrollView, can_focus=True):
 
     def refresh_row(self, prospect_id: int) -> None:
         """One row changed in place: repaint that line only."""
-        index = self.view.index_of(prospect_id)
+        index = self.view.index_of(prospect_id, self.cursor)
         if index is not None:
             self.refresh_line(index)
             if self.view.grouped:
