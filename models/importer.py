@@ -158,7 +158,7 @@ class Problem:
             return f"row {self.rows[0]}: {self.message}"
         shown = ", ".join(str(r) for r in self.rows[:limit])
         more = f" and {len(self.rows) - limit} more" if len(self.rows) > limit else ""
-        return f"rows {shown}{more} ({len(self.rows)} rows): {self.message}"
+        return f"rows {shown}{more} ({len(self.rows):,} rows): {self.message}"
 
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "column": self.column, "message": self.message, "text": self.text()}
@@ -245,7 +245,7 @@ class ImportPlan:
         if not self.records:
             return "no row can be taken"
         if self.problems and not self.options.skip_bad:
-            return (f"{self.bad_rows} of {self.rows_read} rows cannot be taken; fix them in the file, or "
+            return (f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; fix them in the file, or "
                     "import the others with --skip-bad")
         return ""
 
