@@ -996,10 +996,17 @@ def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | 
             row_update.update(edit_fields)
             updates.append(row_update)
 
+        if progress is not None:
+            progress("write", total_rows, total_rows)
         # bulk writes, in chunks so that progress moves
+        to_save = len(prospects) + len(events) + len(changes) + len(updates)
+        saved = 0
         for table, rows in ((Prospect, prospects), (ChangeEvent, events), (StageChange, changes)):
             for i in range(0, len(rows), chunk):
                 conn.execute(insert(table), rows[i:i + chunk])
+                saved += len(rows[i:i + chunk])
+                if progress is not None:
+                    progress("save", saved, to_save)
         if updates:
             from sqlalchemy import bindparam
 
@@ -1011,7 +1018,7 @@ def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | 
                     {k: bindparam(k) for k in keys if k != "b_id"})
                 conn.execute(stmt, rows)
         if progress is not None:
-            progress("write", total_rows, total_rows)
+            progress("save", to_save, to_save)
         event_ids = [e["id"] for e in events]
     skipped = plan.bad_rows
     return ImportResult(

@@ -13,7 +13,8 @@ import click
 from models.errors import DomainError
 from tui.cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
 
-PHASES = {"read": "Reading", "check": "Checking rows", "write": "Writing", "export": "Exporting"}
+PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving",
+          "export": "Exporting"}
 
 
 @contextmanager

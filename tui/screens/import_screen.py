@@ -28,7 +28,8 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 from models.errors import DomainError
 from models.values import format_money
 
-PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Writing", "history": "Rebuilding the KPI history"}
+PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Preparing", "save": "Saving",
+          "history": "Rebuilding the KPI history"}
 
 
 @dataclass
