@@ -63,6 +63,17 @@ async def test_confirm_dialog_keys(key, answer):
         assert app.is_running  # the hostile name's [@click=app.quit] did nothing
 
 
+async def test_a_long_question_wraps_instead_of_being_cut():
+    question = ("Remove Quote sent and move its 8 prospects to Enquiry (10%)? EV -17,265 on the pipeline. "
+                "u undoes the whole removal.")
+    app = Host(lambda: ConfirmDialog(question))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        strips = app.screen._compositor.render_strips()
+        text = " ".join("".join(seg.text for seg in strip).strip(" │") for strip in strips)
+        assert "EV -17,265 on the pipeline." in text and "whole removal." in text
+
+
 # ---------------------------------------------------------------- TextPrompt
 
 

@@ -40,6 +40,9 @@ DIALOG_CSS = """
     background: $surface;
     padding: 0 1;
 }}
+{name} Label {{
+    width: 100%;
+}}
 {name} .title {{
     text-style: bold;
     width: 100%;
