@@ -13,6 +13,7 @@ import calendar
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
+from itertools import compress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
@@ -279,14 +280,16 @@ class RowStore(Mapping):
 
     def search(self, text: str) -> set[int]:
         """Ids whose name, company, contact or notes contain every word of `text`, ignoring case."""
-        words = text.casefold().split()
-        alive = self.alive
-        candidates = [i for i in range(len(self.ids)) if alive[i]]
+        words = sorted(set(text.casefold().split()), key=len, reverse=True)  # the longest narrows most
+        if not words:
+            raise ValueError("search: no words")
         hay = self.hay
-        for word in sorted(words, key=len, reverse=True):  # the longest word narrows most
-            candidates = [i for i in candidates if word in hay[i]]
+        first = words[0]
+        hits = compress(range(len(hay)), (a and first in h for a, h in zip(self.alive, hay)))
+        for word in words[1:]:
+            hits = [i for i in hits if word in hay[i]]
         ids = self.ids
-        return {ids[i] for i in candidates}
+        return {ids[i] for i in hits}
 
     def owned_by(self, owner: str) -> set[int]:
         index = self._word_index.get(owner)
@@ -301,27 +304,45 @@ _STORE_SQL = (
 )
 
 
-def load_rows(engine: Engine) -> RowStore:
-    """Every live prospect, into a RowStore (one query, read in chunks)."""
+def load_rows(engine: Engine, order_mode: str | None = None,
+              ladder: "Ladder | None" = None) -> tuple[RowStore, array | None]:
+    """Every live prospect, into a RowStore, and (when `order_mode` is given) their ids in that
+    sort order, both read in one transaction so that they agree."""
     store = RowStore()
     add = store.append_raw
+    order = None
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        cursor.execute("BEGIN")
         cursor.execute(_STORE_SQL)
         while chunk := cursor.fetchmany(2000):
             for r in chunk:
                 add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                     "\n".join((r[1], r[2], r[11], r[12])).casefold())
+        if order_mode is not None:
+            order = _ordered(cursor, order_mode, ladder or Ladder({}, {}))
+        cursor.execute("COMMIT")
         cursor.close()
     finally:
         raw.close()
-    return store
+    return store, order
 
 
-def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> list[int]:
+def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> array:
     """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
     open prospects first, then won, then lost: what a rep works on comes first."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        order = _ordered(cursor, mode, ladder)
+        cursor.close()
+    finally:
+        raw.close()
+    return order
+
+
+def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
     name = "lower(p.name), p.id"
     if mode == "month":
         order = f"p.expected_month IS NULL, p.expected_month, {name}"
@@ -339,16 +360,11 @@ def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> list[int]:
         order = "p.updated_at DESC, p.id DESC"
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
-    sql = (f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
-           f"ORDER BY {_RANK_SQL}, {order}")
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql)
-        ids = [pid for (pid,) in cursor.fetchall()]
-        cursor.close()
-    finally:
-        raw.close()
+    cursor.execute(f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
+                   f"ORDER BY {_RANK_SQL}, {order}")
+    ids = array("q")
+    while chunk := cursor.fetchmany(5000):
+        ids.extend(pid for (pid,) in chunk)
     return ids
 
 
@@ -469,46 +485,49 @@ class PipelineView:
     grouped: bool = False
     owner: str | None = None  # only this owner's prospects, when set
     matches: set[int] | None = None  # the text filter's hits, when a filter is on
-    lines: list[Line] = field(default_factory=list)
+    lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
     subtotals: dict[str | None, list[int]] = field(default_factory=dict)
     today: date = field(default_factory=clock.today)
 
     def __post_init__(self) -> None:
         self._cutoffs = self.ladder.stale_cutoffs(self.today)
-        self._order: list[int] | None = None  # every row's id in the current sort order
+        self._order: array | None = None  # every row's id in the current sort order
+        self._marked: list[tuple[bool, int]] | None = None  # rows added/removed since `mark()`
 
     # -------------------------------------------------------- loading and building
 
-    def load(self, rows: RowStore | Iterable[Row], *, order: list[int] | None = None,
+    def load(self, rows: RowStore | Iterable[Row], *, order: array | None = None,
              order_mode: str = "month") -> None:
-        """Take these rows, with their ids in sort order `order_mode` when known (else they are
-        sorted here)."""
+        """Take these rows, with all their ids in sort order `order_mode` when known (else they
+        are sorted here)."""
         if not isinstance(rows, RowStore):
             store = RowStore()
             for row in sorted(rows, key=lambda r: r.id):
                 store.put(row)
             rows = store
         self.rows = rows
-        self._order = None
-        if order is not None and order_mode == self.sort:
-            self._order = self._consistent(order)
+        self._order = order if order is not None and order_mode == self.sort else None
         self.rebuild()
 
-    def set_order(self, mode: str, order: list[int]) -> None:
-        """Take a new sort order (ids from `ordered_ids`) and rebuild the lines."""
+    def mark(self) -> None:
+        """Start noting rows added and removed, for `set_order` (a sort is being read)."""
+        self._marked = []
+
+    def set_order(self, mode: str, order: array) -> None:
+        """Take a new sort order (ids from `ordered_ids`, read after `mark()`) and rebuild."""
         sort_key(mode, self.ladder)  # a bad name fails here
+        for added, pid in self._marked or ():
+            if added and pid not in order:
+                order.append(pid)
+            elif not added:
+                try:
+                    order.remove(pid)
+                except ValueError:
+                    pass
+        self._marked = None
         self.sort = mode
-        self._order = self._consistent(order)
+        self._order = order
         self.rebuild()
-
-    def _consistent(self, order: list[int]) -> list[int]:
-        """`order` without ids that are not rows (any more), with rows it lacks at the end."""
-        alive = set(self.rows)
-        kept = [i for i in order if i in alive]
-        if len(kept) < len(alive):
-            seen = set(kept)
-            kept.extend(i for i in self.rows if i not in seen)
-        return kept
 
     def set_ladder(self, ladder: Ladder) -> None:
         self.ladder = ladder
@@ -535,19 +554,17 @@ class PipelineView:
         if self._order is None:
             ordered = [rows.row_at(i) for i in range(len(rows.ids)) if rows.alive[i]]
             sort_rows(ordered, self.sort, self.ladder)
-            self._order = [r.id for r in ordered]
+            self._order = array("q", (r.id for r in ordered))
             del ordered
         ids = self._order
         if self.owner is not None:
             mine = rows.owned_by(self.owner)
-            ids = [i for i in ids if i in mine]
+            ids = array("q", (i for i in ids if i in mine))
         if self.matches is not None:
             matches = self.matches
-            ids = [i for i in ids if i in matches]
-        elif ids is self._order:
-            ids = list(ids)
+            ids = array("q", (i for i in ids if i in matches))
         if not self.grouped:
-            self.lines = ids
+            self.lines = array("q", ids)  # a copy: lines change on their own
             self.subtotals = {}
             return
         position = dict(zip(rows.ids, range(len(rows.ids))))
@@ -618,8 +635,11 @@ class PipelineView:
         Returns the line index it is on, or None when it is not visible."""
         old = self.rows.get(row.id)
         self.rows.put(row, hay)
-        if old is None and self._order is not None:
-            self._order.append(row.id)
+        if old is None:
+            if self._order is not None:
+                self._order.append(row.id)
+            if self._marked is not None:
+                self._marked.append((True, row.id))
         if self.grouped and old is not None and self.visible(old):
             self._add_subtotal(old.month, self.ladder.part(old), -1)
         index = self.index_of(row.id, hint) if old is not None else None
@@ -649,6 +669,8 @@ class PipelineView:
                 self._order.remove(prospect_id)
             except ValueError:
                 pass
+        if self._marked is not None:
+            self._marked.append((False, prospect_id))
         index = self.index_of(prospect_id, hint)
         if self.grouped and self.visible(old):
             self._add_subtotal(old.month, self.ladder.part(old), -1)

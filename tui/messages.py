@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -28,7 +29,7 @@ class RowsLoaded(Message):
     archived: list[StageInfo]  # stages taken off the ladder (history may name them)
     complete: bool = True  # False: only the first page, the rest is on its way
     painted: threading.Event | None = None  # set once these rows are on screen
-    order: list[int] | None = None  # the ids in sort order `order_mode`
+    order: array | None = None  # the ids in sort order `order_mode`
     order_mode: str = "month"
 
 
@@ -45,7 +46,7 @@ class SortLoaded(Message):
     """Prospect ids in a sort order, sorted by SQLite in a worker."""
 
     mode: str
-    ids: list[int]
+    ids: array
 
 
 @dataclass

@@ -192,8 +192,8 @@ class PipelineScreen(Screen):
                 self.post_message(RowsLoaded(rows, stages, archived, complete=False, painted=painted))
                 painted.wait(2.0)
         mode = self.view.sort
-        order = ordered_ids(engine, mode, Ladder.of(stages, extra=archived))
-        self.post_message(RowsLoaded(load_rows(engine), stages, archived, order=order, order_mode=mode))
+        rows, order = load_rows(engine, mode, Ladder.of(stages, extra=archived))
+        self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
@@ -615,6 +615,7 @@ class PipelineScreen(Screen):
         mode = keys[(keys.index(self._sort_wanted) + 1) % len(keys)]
         self._sort_wanted = mode
         self.query_one("#status", Static).update(Content(f"sorting by {SORT_LABELS[mode]}…"))
+        self.view.mark()
         self.sort_rows(mode)
 
     @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
