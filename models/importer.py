@@ -620,10 +620,13 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
                 bad(exc, "value")
                 cents = 0
         unknown = cents is None or (cents == 0 and kind == "lost" and lookup is not None)
+        replaced = None
         if unknown and lookup is not None:
             key_col, prices, _ = lookup
             product = name_key(cell_text(cells[key_col]))
             if product in prices:
+                if cents is not None:  # the file's 0 is kept, as a custom field
+                    replaced = cell_text(get(cells, "value"))
                 cents, value_from = prices[product], "lookup"
             else:
                 lookup_misses[cell_text(cells[key_col]) or "(empty)"].append(number)
@@ -644,6 +647,8 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
                     custom[cname] = clean_text(value, field=f"custom field {cname}", max_len=5000)
                 except DomainError as exc:
                     row_problems.append(Problem(str(exc), [number], headers[i]))
+        if replaced is not None:
+            custom[f"{headers[index['value']]} (in file)"[:80]] = replaced
         owner = text("owner", 80) if "owner" in index else None
         rec = Record(
             row=number, key="", name=name, stage=stage, value_cents=cents, value_from=value_from,
@@ -797,7 +802,7 @@ def _changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | N
         out["value_cents"] = r.value_cents
     old_custom = json.loads(old["custom_json"] or "{}")
     custom = dict(old_custom)
-    for name in plan.custom_columns:
+    for name in dict.fromkeys([*plan.custom_columns, *r.custom]):
         if name in r.custom:
             custom[name] = r.custom[name]
         else:

@@ -93,8 +93,9 @@ def test_crm_file_imports_completely(crm_engine):
         elif r["deal_stage"] == "Lost":
             d, m, y = r["close_date"].split("-")
             assert p.closed_on == date(2000 + int(y), int(m), int(d))
-            # close_value 0 on a lost deal means unknown: valued from the price list
+            # close_value 0 on a lost deal means unknown: valued from the price list; the 0 is kept
             assert p.value_cents == prices[r["product"].replace(" ", "").lower()]
+            assert json.loads(p.custom_json)["close_value (in file)"] == r["close_value"] == "0"
         else:
             assert p.closed_on is None
             assert p.value_cents == prices[r["product"].replace(" ", "").lower()]  # GTXPro finds GTX Pro
