@@ -14,7 +14,7 @@ from models.errors import DomainError
 from models.store import Store
 from models.values import parse_money
 from tui.app import EvpipeApp
-from tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt
+from tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
 from tui.screens.prospect_form import ProspectForm, parse_custom
 
 HOSTILE = "[@click=app.quit]hi[/]"
@@ -133,7 +133,7 @@ async def test_activity_dialog_checks_text_and_date_then_returns_triple():
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == []
-        assert "cannot be in the future" in text_of(dialog.query_one("#when-error", Label))
+        assert "01 Mar 2027 is in the future" in text_of(dialog.query_one("#when-error", Label))
         when.value = "2026-11-20"
         # Choose "meeting" from the kind list by keyboard.
         dialog.query_one("#kind", Select).focus()
@@ -142,6 +142,36 @@ async def test_activity_dialog_checks_text_and_date_then_returns_triple():
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.results == [("meeting", "Rang about [b]menu[/b]", "2026-11-20")]
+
+
+async def test_activity_dialog_reads_when_as_the_past():
+    app = Host(ActivityDialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#text", Input).value = "Left a voicemail"
+        dialog.query_one("#when", Input).value = "3 days ago"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.results == [("call", "Left a voicemail", "2026-11-24")]
+
+
+@pytest.mark.parametrize("typed,day", [
+    ("", "2026-11-27"), ("today", "2026-11-27"), ("yesterday", "2026-11-26"), ("-3d", "2026-11-24"),
+    ("2w ago", "2026-11-13"), ("wed", "2026-11-25"), ("20 nov", "2026-11-20"), ("30 nov", "2025-11-30"),
+    ("20/11/2026", "2026-11-20"),
+])
+def test_parse_past_date(typed, day):
+    assert parse_past_date(typed).isoformat() == day
+
+
+@pytest.mark.parametrize("typed,message", [
+    ("tomorrow", "is in the future"), ("+3d", "is in the future"), ("2027-01-05", "is in the future"),
+    ("soon", "is not a date"),
+])
+def test_parse_past_date_refuses(typed, message):
+    with pytest.raises(DomainError, match=message):
+        parse_past_date(typed)
 
 
 async def test_activity_dialog_escape():

@@ -7,7 +7,9 @@ name in a question, a stage name in a list) is shown literally, never parsed as 
 
 from __future__ import annotations
 
-from datetime import date
+import calendar
+import re
+from datetime import date, timedelta
 from typing import Callable, Generic, TypeVar
 
 from rich.text import Text
@@ -185,7 +187,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
             yield Input(placeholder="e.g. Called, they want a quote for 80 guests", id="text")
             yield Label("", id="text-error", classes="error", markup=False)
             yield Label("When", classes="field-label", markup=False)
-            yield Input("today", placeholder="today, 2026-11-20 or 20/11/2026", id="when")
+            yield Input("today", placeholder="today, yesterday, 3 days ago, fri, 20 nov, 2026-11-20", id="when")
             yield Label("", id="when-error", classes="error", markup=False)
             yield Label("enter on the last field or ctrl+s: save    escape: cancel", classes="keys", markup=False)
 
@@ -220,16 +222,15 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
         except DomainError as exc:
             self._error("text", str(exc))
             ok = False
+        day = None
         try:
-            day = parse_date(when or "today", field="when")
-            if day > clock.today():
-                raise DomainError("when: a contact point cannot be in the future", field="when")
+            day = parse_past_date(when)
         except DomainError as exc:
             self._error("when", str(exc))
             ok = False
-        if not ok:
+        if not ok or day is None:
             return None
-        return str(kind), text, when.strip() or "today"
+        return str(kind), text, day.isoformat()
 
     def action_save(self) -> None:
         result = self.check()
@@ -283,6 +284,43 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
         self.dismiss(None)
 
 
+_AGO = re.compile(r"^(?:-\s*(\d{1,3})\s*([dw])|(\d{1,3})\s*([dw])\w*\s+ago)$")
+_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[a-z]+\.?|[a-z]+\.?\s*\d{1,2})$")
+_WEEKDAYS = {name.lower() for name in calendar.day_name} | {name.lower() for name in calendar.day_abbr}
+
+
+def parse_past_date(text: str) -> date:
+    """When a contact point happened. Read as the past where typing allows both: 'fri' is last
+    Friday, '20 nov' the last 20 November, 'yesterday', '-3d' or '3 days ago' count back. A date
+    in the future is refused."""
+    today = clock.today()
+    raw = (text or "").strip()
+    low = raw.lower()
+    if not raw:
+        return today
+    if low == "yesterday":
+        return today - timedelta(days=1)
+    if m := _AGO.match(low):
+        n, unit = (m[1], m[2]) if m[1] else (m[3], m[4])
+        return today - timedelta(days=int(n) * (7 if unit == "w" else 1))
+    day = parse_date(raw, field="when")
+    if day > today:
+        if low in _WEEKDAYS:
+            day -= timedelta(days=7)
+        elif _DAY_MONTH.match(low):  # '20 nov' or 'nov 20' without a year: the last one
+            try:
+                day = day.replace(year=day.year - 1)
+            except ValueError:  # 29 February
+                day = day.replace(year=day.year - 1, day=28)
+    if day > today:
+        raise DomainError(
+            f"when: {day:%d %b %Y} is in the future; a contact point is something that happened "
+            "(today, yesterday, 3 days ago, fri, 20 nov, 2026-11-20)",
+            field="when",
+        )
+    return day
+
+
 def parse_follow_up(text: str) -> date | None:
     """A follow-up date as typed, or None for 'none' / blank (clears it)."""
     if text.strip().lower() in ("", "none", "-", "clear"):
@@ -290,4 +328,4 @@ def parse_follow_up(text: str) -> date | None:
     return parse_date(text, field="follow-up")
 
 
-__all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up"]
+__all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up", "parse_past_date"]
