@@ -138,10 +138,11 @@ def child_startup(url: str) -> None:
     loaded = PipelineScreen.on_rows_loaded
 
     def on_rows_loaded(self, message):
-        loaded(self, message)
         if not getattr(self, "_ready_said", False):
+            # ahead of the screen's own after-paint callback, which starts reading every row
             self._ready_said = True
             self.app.call_after_refresh(ready, self.app)
+        loaded(self, message)
 
     PipelineScreen.on_rows_loaded = on_rows_loaded
     EvpipeApp(url, who="mere").run(headless=True, size=(80, 24))
@@ -311,7 +312,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="startup runs per app (the median is shown)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "build":
+        return print(build(Path(args.url), args.size))
     if args.child == "bare":
         return child_bare()
     if args.child == "startup":
@@ -332,7 +336,9 @@ def main() -> None:
         for size in [int(s) for s in args.sizes.split(",")]:
             path = Path(tmp) / f"pipeline_{size}.db"
             t = time.perf_counter()
-            url = build(path, size)
+            # built in a child: a parent grown by building would make every child's peak memory
+            # read high (ru_maxrss counts the pages a child shares with its parent at fork)
+            url = run_child(["--child", "build", "--url", str(path), "--size", str(size)])[2].strip().splitlines()[-1]
             print(f"\n{size:,} prospects (built in {time.perf_counter() - t:.1f} s, "
                   f"{path.stat().st_size / 2**20:.0f} MiB on disk)")
             walls, peaks = [], []

@@ -176,7 +176,8 @@ class PipelineScreen(Screen):
         """(Re)load the rows and the KPIs, each in its own worker so they run side by side."""
         self._since_load = []
         self._loading = True
-        self.load_kpis()
+        if self.loaded:
+            self.load_kpis()
         self.load_rows(first_page=not self.loaded)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
@@ -186,11 +187,17 @@ class PipelineScreen(Screen):
         if first_page:
             # paint the first screenful at once; read everything else once it is on screen (reading
             # 100,000 rows beside the first paint would slow the paint down: one interpreter lock)
+            # The first screen's KPIs and history are read here too, one after the other: a
+            # second worker would only compete with the first paint for the interpreter lock.
             rows = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
+            self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=self.app.who))))
             if len(rows) == FIRST_PAGE:
                 painted = threading.Event()
                 self.post_message(RowsLoaded(rows, stages, archived, complete=False, painted=painted))
                 painted.wait(2.0)
+            scope = self.scope
+            week_ago, label, weekly = week_history(engine, scope)
+            self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
         mode = self.view.sort
         rows, order = load_rows(engine, mode, Ladder.of(stages, extra=archived))
         self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))

@@ -9,7 +9,6 @@ a name like `[@click=app.quit]hi[/]` shows literally.
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime, timezone
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from models.pipeline_view import Group, PipelineView, Row
-from models.values import format_money, format_percent, month_label
+from models.values import format_money, format_percent
 
 
 @dataclass(frozen=True)
@@ -88,11 +87,23 @@ def fit(text: str, width: int, right: bool = False) -> str:
     return text + " " * (width - size)
 
 
+#: English month abbreviations, fixed (calendar.month_abbr asks strftime, whose first call can take
+#: a quarter of a second while the C library loads its locale data).
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def short_date(iso: str | None) -> str:
     """'2026-12-03' -> '3 Dec'."""
     if not iso:
         return ""
-    return f"{int(iso[8:10])} {calendar.month_abbr[int(iso[5:7])]}"
+    return f"{int(iso[8:10])} {MONTHS[int(iso[5:7]) - 1]}"
+
+
+def month_name(month: str | None) -> str:
+    """'2027-01' -> 'Jan 2027'; None -> 'No month'."""
+    if not month:
+        return "No month"
+    return f"{MONTHS[int(month[5:7]) - 1]} {month[:4]}"
 
 
 def money(amount: int, *, micros: bool = False) -> str:
@@ -337,7 +348,7 @@ class ProspectTable(ScrollView, can_focus=True):
     def _render_group(self, group: Group, totals: list[int], width: int) -> Strip:
         """`Nov 2026 · 6 open or won` with the month's TV and EV under the Value and EV columns."""
         style = self._style("base") + self._style("group")
-        label = f"{month_label(group.month) if group.month else 'No month'} · {totals[0]} open or won"
+        label = f"{month_name(group.month)} · {totals[0]} open or won"
         columns = self._layout(width)
         lead = 0
         for c in columns:
