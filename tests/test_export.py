@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from models import open_db
 from models.errors import DomainError
@@ -148,3 +151,39 @@ def test_crm_export_import_round_trip(engine, tmp_path):
     assert plan.can_commit, plan.why_not()
     commit_import(target, plan, who="tester")
     assert _figures(target) == _figures(engine)
+
+
+# Text a rep might type, including what a spreadsheet would run as a formula and what Rich
+# would read as markup.
+_TEXT = st.lists(st.sampled_from(list("ab Zé€[]/@=+-'\"\t,;|\nü😀") + ["[/x]", "[b]"]), max_size=8).map("".join)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(st.tuples(
+    _TEXT, _TEXT, st.integers(0, 999_999_999_999), st.sampled_from(["Suspect", "Quote sent", "Deposit paid", "Won", "Lost"]),
+    st.one_of(st.none(), st.sampled_from(["2026-12", "2027-01", "2027-06"])), _TEXT,
+), min_size=1, max_size=5), kind=st.sampled_from(["csv", "xlsx"]))
+def test_round_trip_property(tmp_path_factory, data, kind):
+    from models.values import clean_text
+    from models.errors import DomainError as Bad
+
+    tmp = tmp_path_factory.mktemp("rt")
+    source = _fresh(tmp, "a.db", WORKED_LADDER)
+    store = Store(source)
+    for i, (name, company, cents, stage, month, extra) in enumerate(data):
+        try:
+            name = clean_text(name, field="name", max_len=200, required=True)
+        except Bad:
+            name = f"p{i}"
+        store.add(f"{name} {i}", Decimal(cents) / 100, stage if stage not in ("Won", "Lost") else "Suspect",
+                  month=month, company=company, notes=extra, custom={"x note": extra} if extra.strip() else {})
+        if stage in ("Won", "Lost"):
+            store.move(f"{name} {i}", stage.lower())
+    path = tmp / f"out.{kind}"
+    export(source, path)
+    target = _fresh(tmp, "b.db", WORKED_LADDER)
+    plan = plan_import(target, path, who="tester")
+    assert plan.can_commit, plan.why_not()
+    commit_import(target, plan, who="tester")
+    assert _figures(target) == _figures(source)
+    assert _prospects(target) == _prospects(source)
