@@ -285,3 +285,20 @@ def test_stale_days_parsing():
 def test_every_binding_has_an_id_and_a_description():
     for binding in StagesScreen.BINDINGS:
         assert binding.id and binding.id.startswith("stages.") and binding.description
+
+
+async def test_command_palette_lists_and_runs_the_screens_actions(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_stages(app, pilot)
+        await goto(app, pilot, "Suspect")
+        await press(app, pilot, "ctrl+p")
+        for ch in "stale days":
+            await pilot.press(ch if ch != " " else "space")
+        await settle(app, pilot)
+        await pilot.pause(0.3)
+        await press(app, pilot, "enter")
+        assert isinstance(app.screen, TextPrompt)  # the palette ran stages.stale_days
+        await answer(app, pilot, "9")
+        assert store.stage("Suspect").stale_days == 9

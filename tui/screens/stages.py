@@ -25,6 +25,7 @@ from models.store import ChangeResult, StageInfo, ladder_warnings
 from models.tables import Prospect
 from models.values import clean_text, format_money, format_percent, parse_probability
 from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from tui.screens.prospect_page import BindingCommands
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class StagesScreen(Screen):
     """Edit the ladder of stages."""
 
     CSS_PATH = "stages.tcss"
+    COMMANDS = {BindingCommands}
 
     BINDINGS = [
         Binding("r", "rename", "Rename", id="stages.rename"),
