@@ -802,7 +802,8 @@ def _changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | N
         out["value_cents"] = r.value_cents
     old_custom = json.loads(old["custom_json"] or "{}")
     custom = dict(old_custom)
-    for name in dict.fromkeys([*plan.custom_columns, *r.custom]):
+    kept_zero = [f"{h} (in file)"[:80] for h, f in plan.columns if f == "value"]
+    for name in dict.fromkeys([*plan.custom_columns, *r.custom, *(kept_zero if r.value_from == "file" else [])]):
         if name in r.custom:
             custom[name] = r.custom[name]
         else:
