@@ -513,4 +513,7 @@ def _register_extensions() -> None:
 _register_extensions()
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m tui.cli`: run the group the extensions registered on (this file, imported by name).
+    from tui.cli import main as _main
+
+    _main()
