@@ -278,3 +278,14 @@ def test_any_history_replays_exactly_and_every_bridge_adds_up(tmp_path_factory, 
     finally:
         clock.set_fixed(None)
     eng.dispose()
+
+
+def test_a_month_given_later_was_no_month_before(story):
+    s = Store(story, who="tester")
+    s.add("Vague", "1000", "Suspect", at=at(11, 21))  # no expected month yet
+    s.edit("Vague", month="2027-03", at=at(11, 23))
+    with story.connect() as conn:
+        months = dict(history.by_month(history.state_before(conn, at(11, 22))))
+    assert months[None] == Kpi(1, C(1_000), M(50))
+    assert "2027-03" not in months
+    assert kpis_before(story, at(11, 22), Scope(month_from="2027-03", month_to="2027-03")) == Kpi()
