@@ -111,7 +111,7 @@ class EvpipeApp(App):
         self.switch_mode(spec.name)
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen, binding_lines
+        from tui.screens.help import HelpScreen, binding_lines, key_label
         from tui.screens.pipeline import PipelineScreen
         from tui.widgets.prospect_table import ProspectTable
 
@@ -119,10 +119,11 @@ class EvpipeApp(App):
             ("Pipeline", binding_lines(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
             ("Moving around the table", binding_lines(ProspectTable.BINDINGS, self.keymap, {})),
             ("Everywhere", binding_lines(
-                [b for b in self.BINDINGS if isinstance(b, Binding)], self.keymap,
-                {"quit": "Quit", "help": "This help", "import": "Import prospects",
-                 "key_screen": "Go to screen N (see the tab bar)"})
-             + ["  ctrl+p       Command palette: every command by name"]),
+                [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
+                self.keymap, {"quit": "Quit", "help": "This help", "import": "Import prospects"})
+             + [f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "
+                f"app.screen_{s.key}" for s in self.screen_specs]
+             + [f"  {'ctrl+p':<9} {'Command palette: every command by name':<37}"]),
         ]
         self.push_screen(HelpScreen(sections))
 

@@ -27,7 +27,7 @@ def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions:
         keys = keymap.get(b.id, b.key) if b.id else b.key
         action = b.action.partition("(")[0]
         text = descriptions.get(action, b.description or action)
-        lines.append(f"  {key_label(keys):<12} {text}  [{b.id}]")
+        lines.append(f"  {key_label(keys):<9} {text:<37} {b.id}")
     return lines
 
 
@@ -40,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
         background: $background 60%;
     }
     HelpScreen > Vertical {
-        width: 90%;
+        width: 100%;
         max-width: 100;
         height: 90%;
         border: round $primary;
@@ -76,8 +76,10 @@ class HelpScreen(ModalScreen[None]):
                     yield Static(Content.styled(title, "bold underline"))
                     yield Static("\n".join(lines) + "\n", markup=False)
                 yield Static(
-                    "Marks: ! follow-up overdue  ~ stale (no contact or move for longer than its stage allows)\n"
-                    f"Remap any key by id in {keymap_path()}, e.g.  \"pipeline.advance\" = \"right,>\"",
+                    "Marks in the table: ! follow-up overdue; ~ stale (no contact or stage move for\n"
+                    "longer than its stage allows).\n"
+                    f"Remap a key by its id (right column) in {keymap_path()}:\n"
+                    '  "pipeline.advance" = "right,>"',
                     classes="hint", markup=False,
                 )
             yield Static("esc closes · ctrl+p finds any command", classes="hint", markup=False)

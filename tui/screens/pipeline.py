@@ -97,22 +97,22 @@ class PipelineScreen(Screen):
 
     #: What each action does, for the help screen and the command palette.
     ACTION_HELP: dict[str, str] = {
-        "advance": "Advance the prospect one stage",
-        "back": "Move the prospect back one stage",
-        "won": "Mark the prospect won",
-        "lost": "Mark the prospect lost (asks for a reason)",
+        "advance": "Advance one stage",
+        "back": "Back one stage",
+        "won": "Mark won",
+        "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
         "add": "Add a prospect",
         "edit": "Edit the prospect",
         "open": "Open the prospect page",
         "log_activity": "Log a call, email, meeting or note",
         "follow_up": "Set the next follow-up",
-        "delete": "Delete the prospect (undo brings it back)",
-        "filter": "Filter as you type (name, company, contact, notes)",
+        "delete": "Delete (undo brings it back)",
+        "filter": "Filter: name, company, contact, notes",
         "clear_filter": "Clear the filter",
         "sort": "Cycle the sort order",
-        "mine": "Toggle my prospects / everyone's",
-        "group": "Group by expected month with subtotals",
+        "mine": "My prospects / everyone's",
+        "group": "Group by month, with subtotals",
     }
 
     def __init__(self) -> None:

@@ -1,0 +1,86 @@
+"""Screen snapshots of the pipeline screen: the table, the grouped view, the help screen and a
+filtered view, at 80x24 and 120x40.
+
+Deterministic: the clock is pinned (conftest's EVPIPE_NOW), the data is the demo pipeline (built
+relative to that clock) plus the four hostile names, the KPI history is backfilled from the
+journal, and the text cursor does not blink. Regenerate with
+`pytest tests/test_snapshots_pipeline.py --snapshot-update` and look at the SVGs in
+tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from textual.widgets import Input
+
+from models import history
+from models.seed import load_demo
+from models.store import Store
+from tui.app import EvpipeApp
+
+SIZES = [(80, 24), (120, 40)]
+HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
+
+
+@pytest.fixture
+def demo_url(engine, db_url):
+    load_demo(engine)
+    me = Store(engine, who="tester")
+    at = datetime(2026, 11, 20, 9, 0)
+    for i, name in enumerate(HOSTILE):
+        me.add(name, str(1000 * (i + 1)), "Enquiry", month="2026-12", company="[b]Bold[/b] Co",
+               contact_name="[red]Red[/red]", at=at)
+    history.backfill(engine)
+    history.record_snapshot(engine)
+    return db_url
+
+
+async def settle(pilot) -> None:
+    app = pilot.app
+    for _ in range(50):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        if app.pipeline is not None and app.pipeline.complete and not app.pipeline._loading:
+            break
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pipeline_screen(snap_compare, demo_url, size):
+    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_grouped_by_month(snap_compare, demo_url, size):
+    async def group(pilot):
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+
+    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=group)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_filtered_and_sorted_by_gain(snap_compare, demo_url, size):
+    async def narrow(pilot):
+        await settle(pilot)
+        await pilot.press("s", "s", "s")  # next-step gain
+        await settle(pilot)
+        await pilot.press("slash", *"[", "enter")
+        await settle(pilot)
+
+    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=narrow)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, demo_url, size):
+    async def help_(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=help_)
