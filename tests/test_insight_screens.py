@@ -271,3 +271,22 @@ async def test_review_bridge_terms_and_period(data):
         await settle(pilot)
         assert isinstance(app.screen, TextPrompt)
         assert "since" in str(app.screen.query_one("#error").render())
+
+
+async def test_a_wider_terminal_widens_the_lists_and_shrinking_back_works(data):
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert "overdue follow-up (7 days) · next step worth +2,500 EV" in screen_text(app)
+        await pilot.press("6")
+        await settle(pilot)
+        assert "overdue follow-up (7 days)" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert "Change" in screen_text(app) and "overdue follow-up (7 days)" in screen_text(app)
+        await pilot.press("2")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "overdue 7 days" in text and "next step worth" not in text

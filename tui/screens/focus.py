@@ -85,14 +85,30 @@ class FocusScreen(Screen):
     def table(self) -> DataTable:
         return self.query_one("#focus-table", DataTable)
 
-    def on_mount(self) -> None:
+    def _widths(self, width: int) -> tuple[int, int]:
+        """(name, why) column widths: 80 columns first, a wider terminal widens both."""
+        spare = max(0, width - 80)
+        return 24 + spare // 2, 16 + spare - spare // 2
+
+    def _columns(self) -> None:
+        self._shown_widths = self._widths(self.size.width or 80)
+        name_w, why_w = self._shown_widths
         table = self.table
-        table.add_column("Prospect", key="name", width=24)
+        table.clear(columns=True)
+        table.add_column("Prospect", key="name", width=name_w)
         table.add_column("Stage", key="stage", width=12)
         table.add_column(Text("Value", justify="right"), key="value", width=7)
         table.add_column(Text("Gain", justify="right"), key="gain", width=7)
-        table.add_column("Why now", key="why", width=16)
-        table.focus()
+        table.add_column("Why now", key="why", width=why_w)
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self._widths(self.size.width) != getattr(self, "_shown_widths", None):
+            self._columns()
+            self._rows()
+
+    def on_mount(self) -> None:
+        self._columns()
+        self.table.focus()
         signal = getattr(self.app, "data_changed_signal", None)
         if signal is not None:
             signal.subscribe(self, self._data_changed)
@@ -136,18 +152,7 @@ class FocusScreen(Screen):
         self.items = message.items
         self.kpi = message.kpi
         self.header.show(self.kpi)
-        table.clear()
-        for item in self.items:
-            why = Text(item.short_reason, style=GROUP_STYLE[item.group])
-            table.add_row(
-                Text(item.name),
-                Text(item.stage),
-                Text(format_money(item.value_cents, decimals=False), justify="right"),
-                Text(format_money(item.gain_micros, micros=True, decimals=False, signed=True), justify="right",
-                     style="green"),
-                why,
-                key=str(item.id),
-            )
+        self._rows()
         target = next((i for i, item in enumerate(self.items) if item.id == keep), None)
         if target is None:
             target = min(max(row_before, 0), max(len(self.items) - 1, 0))
@@ -162,6 +167,27 @@ class FocusScreen(Screen):
         else:
             title.append("  no open prospects: nothing to chase", style="dim")
         self.query_one("#focus-title", Static).update(title)
+
+    def _rows(self) -> None:
+        table = self.table
+        row = table.cursor_row
+        table.clear()
+        wide = self._shown_widths[1] >= 40
+        for item in self.items:
+            why = Text(item.short_reason if not wide else item.reason, style=GROUP_STYLE[item.group])
+            if wide and item.group != "gain":
+                why.append(f" · {item.gain_reason}", style="dim")
+            table.add_row(
+                Text(item.name),
+                Text(item.stage),
+                Text(format_money(item.value_cents, decimals=False), justify="right"),
+                Text(format_money(item.gain_micros, micros=True, decimals=False, signed=True), justify="right",
+                     style="green"),
+                why,
+                key=str(item.id),
+            )
+        if self.items:
+            table.move_cursor(row=min(max(row, 0), len(self.items) - 1), animate=False)
 
     # ------------------------------------------------------------ stage keys
 

@@ -118,16 +118,34 @@ class ReviewScreen(Screen):
         yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
-    def on_mount(self) -> None:
+    def _widths(self, width: int) -> tuple[int, int, int]:
+        """(who, prospect, why) column widths: 80 columns first, a wider terminal widens them."""
+        spare = max(0, width - 80)
+        return 30 + spare, 30 + spare // 2, 30 + spare - spare // 2
+
+    def _columns(self) -> None:
+        self._shown_widths = who_w, name_w, why_w = self._widths(self.size.width or 80)
         bridge = self.query_one("#bridge", DataTable)
+        bridge.clear(columns=True)
         bridge.add_column("What moved EV", key="term", width=20)
         bridge.add_column(Text("EV", justify="right"), key="ev", width=9)
         bridge.add_column(Text("TV", justify="right"), key="tv", width=9)
-        bridge.add_column("Behind it (enter lists)", key="who", width=30)
+        bridge.add_column("Behind it (enter lists)", key="who", width=who_w)
         todo = self.query_one("#todo", DataTable)
+        todo.clear(columns=True)
         todo.add_column("Next", key="section", width=9)
-        todo.add_column("Prospect", key="name", width=30)
-        todo.add_column("Why", key="why", width=30)
+        todo.add_column("Prospect", key="name", width=name_w)
+        todo.add_column("Why", key="why", width=why_w)
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self._widths(self.size.width) != getattr(self, "_shown_widths", None):
+            self._columns()
+            if self.review is not None:
+                self._show_review()
+
+    def on_mount(self) -> None:
+        self._columns()
+        bridge = self.query_one("#bridge", DataTable)
         bridge.focus()
         signal = getattr(self.app, "data_changed_signal", None)
         if signal is not None:
@@ -159,7 +177,11 @@ class ReviewScreen(Screen):
     def _loaded(self, message: Loaded) -> None:
         if message.since != self.since:
             return
-        self.review = r = message.review
+        self.review = message.review
+        self._show_review()
+
+    def _show_review(self) -> None:
+        r = self.review
         first, last = r.start_at.date(), r.end_at.date()
         title = Text("Review", style="bold")
         title.append(f"  {first:%a %d %b} – {last:%a %d %b %Y}", style="")
