@@ -297,9 +297,27 @@ async def test_a_deleted_prospect_shows_as_gone(worked_engine, hostile):
         assert any("not loaded" in n for n in app.notices)
 
 
-def test_every_binding_has_an_id_and_a_description():
+def test_every_binding_has_an_id_a_description_and_an_action():
     for binding in ProspectPage.BINDINGS:
         assert binding.id and binding.id.startswith("prospect.") and binding.description
+        assert callable(getattr(ProspectPage, "action_" + binding.action.partition("(")[0], None)), binding.action
+        assert binding.action in ProspectPage.ACTION_HELP
+
+
+async def test_command_palette_runs_a_page_action(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "ctrl+p")
+        for ch in "mark won":
+            await pilot.press(ch if ch != " " else "space")
+        await pilot.pause(0.3)
+        await press(app, pilot, "enter")
+        assert store.get(hostile).stage_kind == "won"
+        assert isinstance(app.screen, ProspectPage)
+        # only this prospect moved (not whichever row the pipeline beneath has its cursor on)
+        assert [store.get(n).stage_name for n in "ABCD"] == ["Quote sent", "Suspect", "Deposit paid", "Won"]
 
 
 async def test_enter_on_the_pipeline_opens_the_page_and_escape_returns(worked_engine):

@@ -282,9 +282,10 @@ def test_stale_days_parsing():
             check_stale_days(bad)
 
 
-def test_every_binding_has_an_id_and_a_description():
+def test_every_binding_has_an_id_a_description_and_an_action():
     for binding in StagesScreen.BINDINGS:
         assert binding.id and binding.id.startswith("stages.") and binding.description
+        assert callable(getattr(StagesScreen, "action_" + binding.action.partition("(")[0], None)), binding.action
 
 
 async def test_command_palette_lists_and_runs_the_screens_actions(worked_engine):

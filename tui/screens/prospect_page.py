@@ -95,7 +95,9 @@ class BindingCommands(Provider):
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             keys = keymap.get(binding.id, binding.key_display or binding.key)
-            out.append((binding.description, f"({keys}) {screen.__class__.__name__}", binding.action))
+            helps = getattr(screen, "ACTION_HELP", {})
+            title = helps.get(binding.action) or helps.get(binding.action.partition("(")[0], binding.description)
+            out.append((title, f"({keys}) {getattr(screen, 'PALETTE_GROUP', '')}".rstrip(), binding.action))
         return out
 
     def _run(self, action: str):
@@ -123,20 +125,35 @@ class ProspectPage(Screen):
 
     CSS_PATH = "prospect_page.tcss"
     COMMANDS = {BindingCommands}
+    PALETTE_GROUP = "prospect page"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     BINDINGS = [
-        Binding("escape", "back", "Back", id="prospect.back"),
+        Binding("escape", "back", "Back", id="prospect.back", show=False),  # said in the subtitle
         Binding("e", "edit", "Edit", id="prospect.edit"),
-        Binding("n", "log_activity", "Log contact", id="prospect.log"),
-        Binding("f", "follow_up", "Follow-up", id="prospect.follow_up"),
-        Binding("greater_than_sign,full_stop", "advance", "Advance", id="prospect.advance", key_display=">"),
-        Binding("less_than_sign,comma", "back_stage", "Back a stage", id="prospect.back_stage", key_display="<"),
+        Binding("n", "log_activity", "Log", id="prospect.log"),
+        Binding("f", "follow_up", "Follow", id="prospect.follow_up"),
+        Binding("greater_than_sign,full_stop", "advance", "Next", id="prospect.advance", key_display=">"),
+        Binding("less_than_sign,comma", "back_stage", "Prev", id="prospect.back_stage", key_display="<"),
         Binding("w", "won", "Won", id="prospect.won"),
         Binding("l", "lost", "Lost", id="prospect.lost"),
         Binding("u", "undo", "Undo", id="prospect.undo"),
         Binding("d", "delete", "Delete", id="prospect.delete"),
     ]
+
+    #: Longer names for the command palette (the footer keeps the short ones).
+    ACTION_HELP: dict[str, str] = {
+        "back": "Back to where the page was opened from",
+        "edit": "Edit the prospect",
+        "log_activity": "Log a call, email, meeting or note",
+        "follow_up": "Set the next follow-up",
+        "advance": "Advance one stage",
+        "back_stage": "Back one stage",
+        "won": "Mark won",
+        "lost": "Mark lost (asks why)",
+        "undo": "Undo your last change",
+        "delete": "Delete the prospect (undo brings it back)",
+    }
 
     # ------------------------------------------------------------ messages
 
@@ -187,7 +204,7 @@ class ProspectPage(Screen):
             with Horizontal(id="logs"):
                 yield Static("", id="activities", classes="section")
                 yield Static("", id="history", classes="section")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()
@@ -249,8 +266,8 @@ class ProspectPage(Screen):
         if p.company:
             title += Text("  ·  ") + Text(p.company)
         self.query_one("#title", Static).update(title)
-        sub = Text(f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  last change {p.updated_at:%d %b %Y %H:%M}",
-                   style="dim")
+        sub = Text(f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  changed {p.updated_at:%d %b %Y %H:%M}"
+                   "  ·  esc back", style="dim")
         if p.needs_review:
             sub += Text("  ·  needs review", style="bold yellow")
         self.query_one("#subtitle", Static).update(sub)

@@ -74,14 +74,27 @@ class StagesScreen(Screen):
 
     BINDINGS = [
         Binding("r", "rename", "Rename", id="stages.rename"),
-        Binding("p", "probability", "Probability", id="stages.probability"),
-        Binding("shift+up,K", "reorder(-1)", "Move up", id="stages.move_up", key_display="K"),
-        Binding("shift+down,J", "reorder(1)", "Move down", id="stages.move_down", key_display="J"),
+        Binding("p", "probability", "Prob", id="stages.probability"),
+        Binding("shift+up,K", "reorder(-1)", "Up", id="stages.move_up", key_display="K"),
+        Binding("shift+down,J", "reorder(1)", "Down", id="stages.move_down", key_display="J"),
         Binding("a", "add", "Add", id="stages.add"),
         Binding("d,delete", "remove", "Remove", id="stages.remove"),
-        Binding("s", "stale_days", "Stale days", id="stages.stale_days"),
+        Binding("s", "stale_days", "Stale", id="stages.stale_days"),
         Binding("u", "undo", "Undo", id="stages.undo"),
     ]
+
+    #: Longer names for the command palette (the footer keeps the short ones).
+    ACTION_HELP: dict[str, str] = {
+        "rename": "Rename the stage",
+        "probability": "Set the stage's probability (shows the EV it moves first)",
+        "reorder(-1)": "Move the stage up the list (an earlier rung)",
+        "reorder(1)": "Move the stage down the list (a later rung)",
+        "add": "Add a stage after this one",
+        "remove": "Remove the stage (its prospects move to a stage you choose)",
+        "stale_days": "Stale days: how long a prospect here may sit untouched",
+        "undo": "Undo your last change",
+    }
+    PALETTE_GROUP = "stages"
 
     class Loaded(Message):
         def __init__(self, rows: list[StageRow], warnings: list[str], generation: int) -> None:
@@ -133,7 +146,7 @@ class StagesScreen(Screen):
                  style="dim"),
             id="stages-keys",
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ladder", DataTable).focus()
