@@ -172,11 +172,10 @@ class FocusScreen(Screen):
         table = self.table
         row = table.cursor_row
         table.clear()
-        wide = self._shown_widths[1] >= 40
+        wide = self._shown_widths[1] >= 28  # room for the reason in full words
         for item in self.items:
-            why = Text(item.short_reason if not wide else item.reason, style=GROUP_STYLE[item.group])
-            if wide and item.group != "gain":
-                why.append(f" · {item.gain_reason}", style="dim")
+            why = Text(item.reason if wide and item.group != "gain" else item.short_reason,
+                       style=GROUP_STYLE[item.group])
             table.add_row(
                 Text(item.name),
                 Text(item.stage),
