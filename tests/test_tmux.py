@@ -1,0 +1,193 @@
+"""The real `evpipe` in a real terminal: tmux at 80x24, TERM=xterm-256color without COLORTERM,
+on a database seeded through the command line. Keys go in with send-keys; the screen comes back
+with capture-pane; the figures are checked against `evpipe kpi --json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from models.values import format_money, parse_money
+
+EVPIPE = str(Path(sys.executable).parent / "evpipe")
+HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
+
+
+def cli(db: Path, *args: str) -> str:
+    done = subprocess.run([EVPIPE, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def seeded(tmp_path) -> Path:
+    db = tmp_path / "tmux.db"
+    cli(db, "seed")
+    for i, name in enumerate(HOSTILE):
+        cli(db, "add", name, "--value", f"{1000 * (i + 1)}", "--stage", "Enquiry", "--month", "2026-12",
+            "--company", "[b]Bold[/b]")
+    return db
+
+
+class Tmux:
+    """One tmux server of its own (-L), running evpipe at 80x24."""
+
+    def __init__(self, db: Path) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("these tests need tmux installed")
+        self.socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
+        env = {k: os.environ[k] for k in ("EVPIPE_NOW", "EVPIPE_USER", "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
+        command = "env -u COLORTERM -u NO_COLOR TERM=xterm-256color " + " ".join(
+            f"{k}={shlex.quote(v)}" for k, v in env.items()
+        ) + f" {shlex.quote(EVPIPE)} --db {shlex.quote(str(db))}"
+        self.run("new-session", "-d", "-x", "80", "-y", "24", command)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, check, timeout: float = 15.0) -> str:
+        """The screen once `check(screen)` holds (fails with the last screen after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.1)
+        pytest.fail(f"the screen never showed what was expected:\n{text}")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def tmux(seeded):
+    t = Tmux(seeded)
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+def kpi(db: Path) -> dict:
+    return json.loads(cli(db, "kpi", "--json"))
+
+
+def header(k: dict) -> tuple[str, str, str]:
+    """What the KPI header shows for `evpipe kpi --json` figures."""
+    tv = format_money(parse_money(k["tv"]))
+    ev = format_money(parse_money(k["ev"]))
+    return f"TV {tv}", f"EV {ev}", f"EV/TV {k['ev_tv_percent']}%"
+
+
+def shows(*parts: str):
+    return lambda text: all(p in text for p in parts)
+
+
+def prospect(db: Path, name: str) -> dict:
+    return next(p for p in json.loads(cli(db, "list", "--json")) if p["name"] == name)
+
+
+def test_header_matches_cli_and_advance_then_undo(seeded, tmux):
+    before = kpi(seeded)
+    screen = tmux.wait_for(shows(*header(before), "shown"))
+    # the four hostile names, exactly as typed, nothing styled away or run
+    tmux.keys("/")
+    tmux.keys("[b]bold", literal=True)  # their company, typed as markup: matched as text
+    tmux.keys("Enter")
+    screen = tmux.wait_for(shows("filter: [b]bold", "4 shown"))
+    for name in HOSTILE:
+        assert name in screen
+    tmux.keys("Escape")
+    tmux.wait_for(lambda text: "filter:" not in text)
+
+    # `>` on Kauri Software: EV rises by value x (p(next) - p(now)), on screen and in the CLI
+    target = prospect(seeded, "Kauri Software Christmas party")
+    stages = {s["name"]: s for s in json.loads(cli(seeded, "stages", "--json"))}
+    opens = sorted((s for s in stages.values() if s["kind"] == "open"), key=lambda s: s["position"])
+    now = stages[target["stage"]]
+    nxt = next(s for s in opens if s["position"] > now["position"])
+    tmux.keys("/")
+    tmux.keys("Kauri Software", literal=True)
+    tmux.keys("Enter")
+    tmux.wait_for(shows("1 shown"))
+    tmux.keys(">")
+    gain = Decimal(target["value"]) * (Decimal(str(nxt["probability"])) - Decimal(str(now["probability"])))
+    expected_ev = Decimal(before["ev"]) + gain
+    screen = tmux.wait_for(shows(f"EV {format_money(int(expected_ev * 100))}", nxt["name"]))
+    after = kpi(seeded)
+    assert Decimal(after["ev"]) == expected_ev
+    assert all(part in screen for part in header(after))
+    assert prospect(seeded, target["name"])["stage"] == nxt["name"]
+
+    # `u` puts it back
+    tmux.keys("u")
+    tmux.wait_for(shows(*header(before)))
+    assert kpi(seeded)["ev"] == before["ev"]
+    assert prospect(seeded, target["name"])["stage"] == target["stage"]
+
+
+def test_keys_do_what_they_say(seeded, tmux):
+    tmux.wait_for(shows("shown"))
+    # m groups by month with subtotal lines
+    tmux.keys("m")
+    tmux.wait_for(shows("by month", "Dec 2026 ·"))
+    tmux.keys("m")
+    # s sorts by EV
+    tmux.keys("s")
+    tmux.wait_for(shows("sort: EV"))
+    # o shows only mine: the four hostile names were added by tester
+    tmux.keys("o")
+    screen = tmux.wait_for(shows("Mine (tester) · 4 shown"))
+    assert all(name in screen for name in HOSTILE)
+    # w wins the cursor prospect (home: the biggest EV of mine, 4,000 on Enquiry)
+    tmux.keys("Home")
+    tmux.keys("w")
+    tmux.wait_for(shows("Enquiry -> Won"))
+    assert prospect(seeded, "[@click=app.quit]hi[/]")["kind"] == "won"
+    # l asks why, and loses it
+    tmux.keys("Down")
+    tmux.keys("l")
+    tmux.wait_for(shows("Lost: "))
+    tmux.keys("no budget", literal=True)
+    tmux.keys("Enter")
+    tmux.wait_for(shows("-> Lost"))
+    lost = [p for p in json.loads(cli(seeded, "list", "--json")) if p["kind"] == "lost" and p["name"] in HOSTILE]
+    assert len(lost) == 1
+    # enter opens the prospect page; escape comes back
+    tmux.keys("Enter")
+    tmux.wait_for(shows("Stage history"))
+    tmux.keys("Escape")
+    tmux.wait_for(lambda text: "Stage history" not in text and "Mine (tester)" in text)
+    # a opens the form
+    tmux.keys("a")
+    tmux.wait_for(shows("Add a prospect"))
+    tmux.keys("Escape")
+    tmux.wait_for(lambda text: "Add a prospect" not in text)
+    # q quits: the program ends, and with it the tmux session
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    ended = False
+    while time.monotonic() < deadline and not ended:
+        done = subprocess.run(["tmux", "-L", tmux.socket, "has-session"], capture_output=True, timeout=30)
+        ended = done.returncode != 0
+        time.sleep(0.1)
+    assert ended, tmux.screen()
