@@ -19,6 +19,7 @@ The default range is the last 12 months and the next 12 (this month first among 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -114,6 +115,10 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
+def _first_day(month: str) -> date:
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
 def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope()) -> dict[str, int]:
     """Value won per month (closed_on's month), in SQL."""
     month = func.strftime("%Y-%m", Prospect.closed_on)
@@ -121,7 +126,7 @@ def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope
         select(month, func.sum(Prospect.value_cents))
         .join(Stage, Stage.id == Prospect.stage_id)
         .where(Stage.kind == "won", Prospect.closed_on.is_not(None), *Scope(owner=scope.owner).where())
-        .where(Prospect.closed_on >= f"{first}-01", Prospect.closed_on < f"{month_add(last, 1)}-01")
+        .where(Prospect.closed_on >= _first_day(first), Prospect.closed_on < _first_day(month_add(last, 1)))
         .group_by(month)
     )
     with engine.connect() as conn:
