@@ -223,8 +223,10 @@ def review_markdown(r) -> str:
         lines.append(f"| **Change** | **{ev(d_ev, True)}** | **{money(d_tv, True)}** | |")
         if adv and adv.items:
             lines += ["", "Advances:", ""]
-            for i in adv.items:
+            for i in adv.items[:10]:
                 lines.append(f"- {_md(i.name)}: {ev(i.d_ev_micros, True)} EV")
+            if len(adv.items) > 10:
+                lines.append(f"- and {len(adv.items) - 10} more")
     lines += ["", "## Wins", ""]
     if wins:
         for w in wins:
