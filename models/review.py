@@ -105,8 +105,9 @@ class Review:
 
     @property
     def wins(self) -> list[TermItem]:
+        """The prospects won in the period (a win undone in the period nets to nothing: left out)."""
         t = self.term("win")
-        return t.items if t else []
+        return [i for i in t.items if i.d_ev_micros > 0 or i.d_count > 0] if t else []
 
     def to_json(self) -> dict[str, Any]:
         def kpi(k: Kpi) -> dict[str, Any]:

@@ -147,3 +147,16 @@ def test_follow_ups_in_the_review(week):
     # Untouched since 2 Nov (worked ladder: 14 days allowed): B's edit is no contact; D, C moved are not stale.
     assert [i.name for i in r.stale] == ["B", "D"]
     assert r.focus[0].name == "A"
+
+
+def test_a_win_undone_in_the_period_is_not_a_win(week):
+    s = Store(week, who="tester")
+    s.move("B", "won", at=at(27, 9))
+    s.undo(at=at(27, 9))
+    r = review(week, "7d")
+    assert [w.name for w in r.wins] == ["E"]
+    assert [(i.name, i.d_ev_micros) for i in r.term("win").items] == [("E", M(3_750)), ("B", 0)]
+    from tui.cli_insight import review_markdown
+
+    md = review_markdown(r)
+    assert "1 sale won worth 5,000" in md and "| Wins | +3,750 | 0 | E |" in md

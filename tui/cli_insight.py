@@ -216,9 +216,10 @@ def review_markdown(r) -> str:
     else:
         lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
         for t in r.terms:
-            names = ", ".join(_md(i.name) for i in t.items[:3])
-            if len(t.items) > 3:
-                names += f" and {len(t.items) - 3} more"
+            moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
+            names = ", ".join(_md(i.name) for i in moved[:3])
+            if len(moved) > 3:
+                names += f" and {len(moved) - 3} more"
             lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
         lines.append(f"| **Change** | **{ev(d_ev, True)}** | **{money(d_tv, True)}** | |")
         if adv and adv.items:
