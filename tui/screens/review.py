@@ -204,7 +204,8 @@ class ReviewScreen(Screen):
         keep = bridge.cursor_row
         bridge.clear()
         for t in r.terms:
-            names = ", ".join(i.name for i in t.items[:3]) + (f" +{len(t.items) - 3}" if len(t.items) > 3 else "")
+            moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
+            names = ", ".join(i.name for i in moved[:3]) + (f" +{len(moved) - 3}" if len(moved) > 3 else "")
             bridge.add_row(Text(t.label), _styled(_ev(t.d_ev_micros, signed=True), t.d_ev_micros),
                            _styled(_money(t.d_tv_cents, signed=True), t.d_tv_cents), Text(names, style="dim"),
                            key=t.category)
