@@ -157,6 +157,7 @@ class FrameClock:
         self.armed = False
         self.render_time = 0.0
         self.done_at = 0.0
+        self.done_cpu = 0.0
         original = screen._compositor_refresh
 
         def timed_refresh():
@@ -167,6 +168,7 @@ class FrameClock:
                 self.armed = False
                 self.render_time = end - start
                 self.done_at = end
+                self.done_cpu = time.thread_time()
                 if self.waiting is not None:
                     self.waiting.set()
 
@@ -180,26 +182,27 @@ class FrameClock:
 
 async def press_and_time(app, clock: FrameClock, key: str, char: str | None, ready=None) -> tuple[float, float]:
     """Post one key; wait for the frame after it (after `ready()` is true, when given).
-    Returns (key to frame, CPU time spent: handling plus rendering)."""
+    Returns (key to finished frame, CPU time the event loop's thread spent on it: handling the key,
+    the messages it caused, and rendering the frame; idle waiting for the next frame tick and
+    work in other threads do not count)."""
     from textual import events
 
-    handled = {}
     t0 = time.perf_counter()
+    cpu0 = time.thread_time()
     if ready is None:
         done = clock.arm()
         app.post_message(events.Key(key, char))
         await asyncio.wait_for(done.wait(), 5)
-        return clock.done_at - t0, clock.render_time
+        return clock.done_at - t0, clock.done_cpu - cpu0
     app.post_message(events.Key(key, char))
     deadline = t0 + 5
     while not ready():
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.0005)
         if time.perf_counter() > deadline:
             raise TimeoutError(key)
-    handled["at"] = time.perf_counter()
     done = clock.arm()
     await asyncio.wait_for(done.wait(), 5)
-    return clock.done_at - t0, clock.render_time
+    return clock.done_at - t0, clock.done_cpu - cpu0
 
 
 def child_keys(url: str, keys: int) -> None:
@@ -245,7 +248,7 @@ def child_keys(url: str, keys: int) -> None:
                 await app.workers.wait_for_complete()
                 await pilot.pause(0.02)
             await app.workers.wait_for_complete()
-            await pilot.pause(0.3)
+            await pilot.pause(2.5)  # let the debounced KPI snapshot of the moves above be written
             await app.workers.wait_for_complete()
             assert screen.kpi_all == kpis(app.engine), "header drifted from the database"
             # filter as you type
@@ -265,6 +268,7 @@ def child_keys(url: str, keys: int) -> None:
                     continue
                 t, _ = await press_and_time(app, clock, ch, ch, ready=ready)
                 out["filter"].append(t)
+                out.setdefault("filter_keys", []).append(want)
             out["matches"] = [len(screen.view.lines)]
 
     asyncio.run(run())
@@ -357,19 +361,20 @@ def main() -> None:
             checks.append((f"advance key to frame, median (n={len(adv)})", f"{ms(statistics.median(adv)):.1f} ms",
                            "< 20 ms", ms(statistics.median(adv)) < 20))
             checks.append(("advance key to frame, p90", f"{ms(pct(adv, 90)):.1f} ms", "< 50 ms", ms(pct(adv, 90)) < 50))
-            print(f"  (advance: handling + rendering {ms(statistics.median(data['advance_cpu'])):.1f} ms median; "
+            print(f"  (advance: event-loop CPU {ms(statistics.median(data['advance_cpu'])):.1f} ms median; "
                   f"saved in the database {ms(statistics.median(data['saved'])):.1f} ms median after the key)")
             cur, cur_cpu = data["cursor"], data["cursor_cpu"]
-            checks.append(("cursor move: handling + rendering, median", f"{ms(statistics.median(cur_cpu)):.2f} ms",
+            checks.append(("cursor move: event-loop CPU per key, median", f"{ms(statistics.median(cur_cpu)):.2f} ms",
                            "< 5 ms", ms(statistics.median(cur_cpu)) < 5))
-            checks.append(("cursor move: handling + rendering, p90", f"{ms(pct(cur_cpu, 90)):.2f} ms",
+            checks.append(("cursor move: event-loop CPU per key, p90", f"{ms(pct(cur_cpu, 90)):.2f} ms",
                            "< 5 ms", ms(pct(cur_cpu, 90)) < 5))
-            print(f"  (cursor: key to frame {ms(statistics.median(cur)):.1f} ms median, which includes waiting for "
-                  f"Textual's next 60 fps frame tick)")
+            print(f"  (cursor: key to finished frame {ms(statistics.median(cur)):.1f} ms median, "
+                  f"p90 {ms(pct(cur, 90)):.1f} ms; that includes waiting for Textual's next 60 fps frame tick)")
             flt = data["filter"]
             checks.append((f"filter keystroke to results, max (n={len(flt)})", f"{ms(max(flt)):.1f} ms",
                            "< 100 ms", ms(max(flt)) < 100))
-            print(f"  (filter: median {ms(statistics.median(flt)):.1f} ms; "
+            slowest = max(range(len(flt)), key=flt.__getitem__)
+            print(f"  (filter: median {ms(statistics.median(flt)):.1f} ms, slowest {data['filter_keys'][slowest]!r}; "
                   f"'harbour christmas' matched {data['matches'][0]:,} lines)")
             peak = max(max(peaks), rss) / 1024
             checks.append(("peak memory (ru_maxrss)", f"{peak:.0f} MiB", "< 150 MiB", peak < 150))

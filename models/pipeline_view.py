@@ -136,17 +136,21 @@ def hay_of(p: "ProspectInfo") -> str:
     return haystack(p.name, p.company, p.contact_name, p.notes)
 
 
-def contact_of(engine: Engine, prospect_id: int) -> tuple[str, str, str] | None:
-    """(contact person, phone, email) of one prospect."""
+def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+    """(contact person, phone, email) of each of these prospects (one query)."""
+    ids = [int(i) for i in prospect_ids]
+    if not ids:
+        return {}
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT contact_name, phone, email FROM prospect WHERE id = ?", (prospect_id,))
-        found = cursor.fetchone()
+        cursor.execute(f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({','.join('?' * len(ids))})",
+                       ids)
+        found = {pid: (name or "", phone or "", email or "") for pid, name, phone, email in cursor.fetchall()}
         cursor.close()
     finally:
         raw.close()
-    return None if found is None else (found[0] or "", found[1] or "", found[2] or "")
+    return found
 
 
 # ---------------------------------------------------------------- the rows, as columns
@@ -722,7 +726,7 @@ class PipelineView:
 
 
 __all__ = [
-    "Group", "Ladder", "Line", "PipelineView", "Row", "RowStore", "SORTS", "SORT_LABELS", "Totals", "contact_of",
+    "Group", "Ladder", "Line", "PipelineView", "Row", "RowStore", "SORTS", "SORT_LABELS", "Totals", "contacts_of",
     "hay_of", "haystack", "load_first_rows", "load_ladder", "load_row", "load_rows", "ordered_ids", "row_of",
     "sort_key", "sort_rows",
 ]

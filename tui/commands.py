@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
     for spec in app.screen_specs:
         yield SystemCommand(
-            f"Go to {spec.title}", f"({spec.key}) {spec.description}",
+            f"Go to {spec.title}", f"Key {spec.key}: {spec.description}",
             lambda name=spec.name: app.action_go(name),
         )
-    yield SystemCommand("Keys", "(?) Every key binding and its id", app.action_help)
-    yield SystemCommand("Import prospects", "(i) Import from a spreadsheet or CSV file", app.action_import)
+    yield SystemCommand("Keys", "Key ?: every key binding and its id", app.action_help)
+    yield SystemCommand("Import prospects", "Key i: import from a spreadsheet or CSV file", app.action_import)
 
 
 def pipeline_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
@@ -35,4 +35,4 @@ def pipeline_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
         def run(action: str = action) -> None:
             app.run_pipeline_action(action)
 
-        yield SystemCommand(title, f"({keys}) pipeline", run)
+        yield SystemCommand(title, f"Pipeline, key {keys}", run)

@@ -50,11 +50,10 @@ class SortLoaded(Message):
 
 
 @dataclass
-class ContactLoaded(Message):
-    """The cursor prospect's contact person, phone and email."""
+class ContactsLoaded(Message):
+    """Contact person, phone and email of the prospects around the cursor."""
 
-    prospect_id: int
-    contact: tuple[str, str, str] | None
+    contacts: dict[int, tuple[str, str, str]]
 
 
 @dataclass

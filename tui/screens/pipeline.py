@@ -26,12 +26,12 @@ from models.errors import DomainError
 from models.history import snapshots
 from models.kpi import ALL, Kpi, Scope, kpis
 from models.pipeline_view import (
-    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contact_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
+    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
 from models.store import ChangeResult, ProspectInfo, StageInfo
 from models.values import parse_date
 from tui.messages import (
-    ChangeFailed, ChangeSaved, ContactLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
+    ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
 from tui.widgets.kpi_header import KpiHeader
 from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
@@ -132,7 +132,7 @@ class PipelineScreen(Screen):
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._save_lock = asyncio.Lock()
-        self._contact: tuple[int, tuple[str, str, str] | None] | None = None
+        self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
     # -------------------------------------------------------- layout
 
@@ -275,22 +275,30 @@ class PipelineScreen(Screen):
 
     def on_prospect_table_cursor_moved(self, message: ProspectTable.CursorMoved) -> None:
         pid = message.prospect_id
-        if pid is None:
-            self._show_detail(None, None)
-        elif self._contact is not None and self._contact[0] == pid:
-            self._show_detail(pid, self._contact[1])
-        else:
-            self._show_detail(pid, None)
-            self.load_contact(pid)
+        contact = self._contacts.get(pid) if pid is not None else None
+        self._show_detail(pid, contact)
+        if pid is not None and contact is None:
+            self._fetch_contacts_near_cursor()
 
-    @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contact")
-    def load_contact(self, prospect_id: int) -> None:
-        self.post_message(ContactLoaded(prospect_id, contact_of(self.app.engine, prospect_id)))
+    def _fetch_contacts_near_cursor(self) -> None:
+        """Read the contacts of the prospects on and around the screen in one go, so that moving
+        the cursor shows them without asking the database at every step."""
+        if len(self._contacts) > 5000:
+            self._contacts.clear()
+        lines, cursor = self.view.lines, self.table.cursor
+        window = [i for i in lines[max(0, cursor - 40):cursor + 60] if isinstance(i, int) and i not in self._contacts]
+        if window:
+            self.load_contacts(window)
 
-    def on_contact_loaded(self, message: ContactLoaded) -> None:
-        self._contact = (message.prospect_id, message.contact)
-        if self.table.current_id == message.prospect_id:
-            self._show_detail(message.prospect_id, message.contact)
+    @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contacts")
+    def load_contacts(self, prospect_ids: list[int]) -> None:
+        self.post_message(ContactsLoaded(contacts_of(self.app.engine, prospect_ids)))
+
+    def on_contacts_loaded(self, message: ContactsLoaded) -> None:
+        self._contacts.update(message.contacts)
+        pid = self.table.current_id
+        if pid is not None and pid in message.contacts:
+            self._show_detail(pid, message.contacts[pid])
 
     def _show_detail(self, pid: int | None, contact: tuple[str, str, str] | None) -> None:
         row = self.view.rows.get(pid) if pid is not None else None
@@ -374,7 +382,7 @@ class PipelineScreen(Screen):
 
     def _apply_prospect(self, p: ProspectInfo) -> None:
         before = len(self.view.lines)
-        had = self.view.index_of(p.id)
+        had = self.view.index_of(p.id, self.table.cursor)
         index = self.view.apply(p, hint=self.table.cursor)
         if self._loading:
             self._since_load.append(p.id if p.deleted else row_of(p))
@@ -384,9 +392,9 @@ class PipelineScreen(Screen):
             self.table.refresh_row(p.id)
         if index is not None and had is None:
             self.table.go_to(p.id)
+        self._contacts.pop(p.id, None)
         if self.table.current_id == p.id:
-            self._contact = None
-            self.load_contact(p.id)
+            self.load_contacts([p.id])
         self._show_status()
 
     def reload_kpis(self) -> None:
