@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
 from models import clock
 from models.errors import DomainError
@@ -33,6 +33,7 @@ from models.values import parse_date
 from tui.messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
+from tui.widgets import TextLine
 from tui.widgets.kpi_header import KpiHeader
 from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from tui.widgets.tab_bar import TabBar
@@ -141,8 +142,8 @@ class PipelineScreen(Screen):
         yield KpiHeader(id="kpis")
         yield ColumnHeader(id="columns")
         yield ProspectTable(self.view, id="table")
-        yield Static("", id="detail", markup=False)
-        yield Static("Loading prospects…", id="status", markup=False)
+        yield TextLine("", id="detail")
+        yield TextLine("Loading prospects…", id="status")
         yield Input(placeholder="filter: name, company, contact, notes", id="filter")
         yield Footer()
 
@@ -269,7 +270,7 @@ class PipelineScreen(Screen):
             parts.append("by month")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
-        self.query_one("#status", Static).update(Content(" · ".join(parts)))
+        self.query_one("#status", TextLine).show(Content(" · ".join(parts)))
 
     # -------------------------------------------------------- the cursor's details
 
@@ -315,7 +316,7 @@ class PipelineScreen(Screen):
             if stage is not None and stage.kind == "open" and self.view.is_stale(row):
                 flags.append(f"~ stale since {short_date(row.touched)}")
             text = " · ".join(parts + flags)
-        self.query_one("#detail", Static).update(Content(text))
+        self.query_one("#detail", TextLine).show(Content(text))
 
     # -------------------------------------------------------- the KPIs, kept current
 
@@ -629,7 +630,7 @@ class PipelineScreen(Screen):
         keys = [k for k, _ in SORTS]
         mode = keys[(keys.index(self._sort_wanted) + 1) % len(keys)]
         self._sort_wanted = mode
-        self.query_one("#status", Static).update(Content(f"sorting by {SORT_LABELS[mode]}…"))
+        self.query_one("#status", TextLine).show(Content(f"sorting by {SORT_LABELS[mode]}…"))
         self.view.mark()
         self.sort_rows(mode)
 

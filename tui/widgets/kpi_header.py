@@ -13,7 +13,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
+
+from tui.widgets import TextLine
 
 from models.kpi import Kpi
 from models.values import format_money
@@ -63,7 +65,7 @@ class KpiHeader(Widget):
         layout: horizontal;
         background: $boost;
     }
-    KpiHeader > Static {
+    KpiHeader > TextLine {
         width: 1fr;
         height: 2;
         padding: 0 1;
@@ -92,11 +94,11 @@ class KpiHeader(Widget):
         self.scope_label = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="kpi-tv", markup=False)
-        yield Static(id="kpi-ev", markup=False)
-        yield Static(id="kpi-ratio", markup=False)
+        yield TextLine(id="kpi-tv")
+        yield TextLine(id="kpi-ev")
+        yield TextLine(id="kpi-ratio")
         with Vertical(id="spark-box"):
-            yield Static("EV, 12 weeks", id="spark-label", markup=False)
+            yield TextLine("EV, 12 weeks", id="spark-label")
             yield Sparkline([], id="spark")
 
     def show(self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None,
@@ -125,7 +127,7 @@ class KpiHeader(Widget):
     def _set(self, widget_id: str, content: Content) -> None:
         if self._shown.get(widget_id) != content.plain:
             self._shown[widget_id] = content.plain
-            self.query_one(f"#{widget_id}", Static).update(content)
+            self.query_one(f"#{widget_id}", TextLine).show(content)
 
     @property
     def texts(self) -> dict[str, str]:
