@@ -716,3 +716,48 @@ def test_next_step_gain_and_staleness(pipeline):
     old = kauri._replace(touched="2026-11-01")  # Quote sent goes stale after 10 days
     assert view.is_stale(old)
     assert isinstance(old, Row)
+
+
+async def test_first_page_then_the_rest(pipeline, monkeypatch):
+    """Big pipelines paint a first page, then read the rest: keys pressed in between work, and the
+    full table arrives in the order asked for, with the change made meanwhile."""
+    import threading
+
+    import tui.screens.pipeline as pipeline_module
+
+    release = threading.Event()
+    real_load_rows = pipeline_module.load_rows
+
+    def slow_load_rows(*args, **kwargs):
+        release.wait(10)
+        return real_load_rows(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "FIRST_PAGE", 3)
+    monkeypatch.setattr(pipeline_module, "load_rows", slow_load_rows)
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if page(app).loaded:
+                break
+        assert not page(app).complete
+        assert "first 3 shown, loading the rest" in screen_text(app)
+        assert shown_names(app) == ["Harbour Events", "Kauri Software", "[/x]"]
+        await pilot.press("greater_than_sign")  # Harbour Events: Quote sent -> Date held
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if prospect(pipeline, "Harbour Events").stage_name == "Date held":
+                break
+        await pilot.press("s")  # sort by EV while the rest is still being read
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "sort: EV" in screen_text(app):
+                break
+        release.set()
+        await settle(pilot, 5)
+        assert page(app).complete
+        # EV: Kauri 3,625; [@click] 3,200; Harbour now 3,000; x [/ 1,500; [/x] 200; Acme 50
+        assert shown_names(app) == ["Kauri Software", "[@click=app.quit]hi[/]", "Harbour Events", "x [/", "[/x]",
+                                    "Acme [Beta]"]
+        assert page(app).kpi_all == kpis(pipeline)
+        assert "6 shown" in screen_text(app)

@@ -642,7 +642,12 @@ class PipelineScreen(Screen):
         if message.mode != self._sort_wanted:
             return  # pressed again since; the next order is on its way
         keep = self.table.current_id
-        self.view.set_order(message.mode, message.ids)
+        if self.complete:
+            self.view.set_order(message.mode, message.ids)
+        else:
+            # only the first page is here: sort it; the rest comes sorted or is sorted on arrival
+            self.view.set_sort(message.mode)
+            self.view.rebuild()
         self.query_one("#columns", ColumnHeader).sort_key = message.mode
         self.table.reset(keep)
         self._show_status()

@@ -337,7 +337,9 @@ class ProspectTable(ScrollView, can_focus=True):
                 strip = self._render_group(item, totals, width)
                 self._cache[key] = strip
             return strip
-        row = self.view.rows[item]
+        row = self.view.rows.get(item)
+        if row is None:  # gone since the lines were made (a delete racing a sort)
+            return Strip.blank(width, self._style("base"))
         key = (row, cursor, width, self.has_focus)
         strip = self._cache.get(key)
         if strip is None:
