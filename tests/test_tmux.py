@@ -42,12 +42,13 @@ def seeded(tmp_path) -> Path:
 class Tmux:
     """One tmux server of its own (-L), running evpipe at 80x24."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *, no_color: bool = False) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("these tests need tmux installed")
         self.socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
         env = {k: os.environ[k] for k in ("EVPIPE_NOW", "EVPIPE_USER", "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
-        command = "env -u COLORTERM -u NO_COLOR TERM=xterm-256color " + " ".join(
+        colour = "NO_COLOR=1 " if no_color else "-u NO_COLOR "
+        command = "env -u COLORTERM " + colour + "TERM=xterm-256color " + " ".join(
             f"{k}={shlex.quote(v)}" for k, v in env.items()
         ) + f" {shlex.quote(EVPIPE)} --db {shlex.quote(str(db))}"
         self.run("new-session", "-d", "-x", "80", "-y", "24", command)
@@ -57,8 +58,8 @@ class Tmux:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p")
+    def screen(self, *, escapes: bool = False) -> str:
+        return self.run("capture-pane", "-p", *(["-e"] if escapes else []))
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.run("send-keys", *(["-l"] if literal else []), *keys)
@@ -191,3 +192,26 @@ def test_keys_do_what_they_say(seeded, tmux):
         ended = done.returncode != 0
         time.sleep(0.1)
     assert ended, tmux.screen()
+
+
+def test_no_color(seeded):
+    """With NO_COLOR set, only shades of grey are sent, and the cursor row still stands out."""
+    import re
+
+    t = Tmux(seeded, no_color=True)
+    try:
+        before = kpi(seeded)
+        t.wait_for(shows(*header(before), "shown"))
+        raw = t.screen(escapes=True)
+        colours = {int(n) for n in re.findall(r"[34]8;5;(\d+)", raw)}
+        assert colours and colours <= {0, 7, 8, 15, 16, 231} | set(range(232, 256)), colours
+        assert "38;2;" not in raw and "48;2;" not in raw  # no true colour either
+        lines = raw.splitlines()
+        first, second = lines[4], lines[5]  # the cursor's row, then the next
+        assert re.match(r"(\x1b\[[0-9;]*m)+", first) and re.match(r"(\x1b\[[0-9;]*m)+", second)
+        assert re.match(r"(\x1b\[[0-9;]*m)+", first)[0] != re.match(r"(\x1b\[[0-9;]*m)+", second)[0]
+        t.keys(">")
+        t.wait_for(lambda text: f"EV {format_money(parse_money(before['ev']))}" not in text)
+        assert Decimal(kpi(seeded)["ev"]) > Decimal(before["ev"])
+    finally:
+        t.kill()
