@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from sqlalchemy import Engine, func, select
 from textual import on, work
@@ -152,16 +153,20 @@ class StagesScreen(Screen):
         self.query_one("#ladder", DataTable).focus()
         self.load()
 
-    @staticmethod
-    def _add_columns(table: DataTable) -> None:
-        table.add_column("#", key="rung")
-        table.add_column("Stage", key="name")
-        table.add_column("Kind", key="kind")
-        table.add_column(Text("Prob", justify="right"), key="prob")
-        table.add_column(Text("Stale", justify="right"), key="stale")
-        table.add_column(Text("Prospects", justify="right"), key="count")
-        table.add_column(Text("Value", justify="right"), key="value")
-        table.add_column(Text("EV", justify="right"), key="ev")
+    #: The longest stage name shown in full; longer ones are cut in the table (not in the dialogs).
+    NAME_WIDTH_MAX = 40
+
+    def _add_columns(self, table: DataTable, cells: list[list[Text]]) -> None:
+        """Columns sized to their content up front. (A DataTable measuring rows itself can paint
+        them at the header's width when two loads land close together.)"""
+        labels = ["#", "Stage", "Kind", "Prob", "Stale", "Prospects", "Value", "EV"]
+        keys = ["rung", "name", "kind", "prob", "stale", "count", "value", "ev"]
+        for i, (label, key) in enumerate(zip(labels, keys)):
+            width = max([cell_len(label)] + [row[i].cell_len for row in cells])
+            if key == "name":
+                width = min(width, self.NAME_WIDTH_MAX)
+            heading = Text(label, justify="left" if i < 3 else "right")
+            table.add_column(heading, key=key, width=width)
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -193,22 +198,24 @@ class StagesScreen(Screen):
         self.warnings = message.warnings
         # Columns are rebuilt with the rows: a DataTable keeps a header painted at the old widths
         # when only the rows are replaced and a column grows.
-        table.clear(columns=True)
-        self._add_columns(table)
+        cells = []
         for i, row in enumerate(self.rows, start=1):
             s = row.stage
             kind_style = {"won": "green", "lost": "red"}.get(s.kind, "")
-            table.add_row(
+            cells.append([
                 Text(str(i), style="dim"),
-                Text(s.name),
+                Text(s.name, no_wrap=True, overflow="ellipsis"),
                 Text(s.kind, style=kind_style),
                 Text(s.percent, justify="right"),
                 Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
                 Text(str(row.count), justify="right"),
                 Text(format_money(row.value_cents, decimals=False), justify="right"),
                 Text(_ev(row.ev_micros), justify="right"),
-                key=str(s.id),
-            )
+            ])
+        table.clear(columns=True)
+        self._add_columns(table, cells)
+        for row, row_cells in zip(self.rows, cells):
+            table.add_row(*row_cells, key=str(row.stage.id))
         if keep is not None:
             for i, row in enumerate(self.rows):
                 if row.stage.id == keep:
