@@ -335,3 +335,15 @@ async def test_enter_on_the_pipeline_opens_the_page_and_escape_returns(worked_en
         assert name in await shows(app, pilot, name)
         await press(app, pilot, "escape")
         assert app.screen is pipeline
+
+
+async def test_bindings_can_be_remapped_by_id(worked_engine, hostile):
+    store = Store(worked_engine, who="tester")
+    app = Host(worked_engine, hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.set_keymap({"prospect.won": "W"})
+        await settle(app, pilot)
+        await press(app, pilot, "w")
+        assert store.get(hostile).stage_kind == "open"  # w no longer marks it won
+        await press(app, pilot, "W")
+        assert store.get(hostile).stage_kind == "won"
