@@ -10,6 +10,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.timer import Timer
 
 from models import open_db
@@ -49,7 +50,9 @@ class EvpipeApp(App):
         self.engine = open_db(url)
         self.store = Store(self.engine, who=self.who)
         self.pipeline = None
-        self.data_changed_signal = None
+        #: Published with the ChangeResult (or None: reload everything) after any change; screens
+        #: that show data can subscribe to refresh themselves.
+        self.data_changed_signal: Signal[ChangeResult | None] = Signal(self, "data-changed")
         self._last_snapshot = 0.0
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
@@ -75,9 +78,6 @@ class EvpipeApp(App):
         return make
 
     def on_mount(self) -> None:
-        from textual.signal import Signal
-
-        self.data_changed_signal = Signal(self, "data-changed")
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
@@ -159,8 +159,7 @@ class EvpipeApp(App):
             message = DataChanged(result)
             message.forwarded = True  # the app does not handle it again when it bubbles up
             self.pipeline.post_message(message)
-        if self.data_changed_signal is not None:
-            self.data_changed_signal.publish(result)
+        self.data_changed_signal.publish(result)
         self._schedule_snapshot()
 
     def on_data_changed(self, message: DataChanged) -> None:
