@@ -15,7 +15,7 @@ from models.store import Store
 from models.values import parse_money
 from tui.app import EvpipeApp
 from tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
-from tui.screens.prospect_form import ProspectForm, parse_custom
+from tui.screens.prospect_form import ProspectForm, format_custom, parse_custom
 
 HOSTILE = "[@click=app.quit]hi[/]"
 
@@ -349,6 +349,22 @@ async def test_edit_form_returns_only_changed_fields_for_store_edit(store):
     assert (after.value_cents, after.phone, after.name, after.owner) == (450000, "09 555 1234", HOSTILE, "mere")
 
 
+async def test_editing_one_field_never_fails_on_an_untouched_one(store):
+    """Imported data may hold what the form would refuse (an email without @, a multi-line custom
+    value); editing another field still saves, and only that field."""
+    added = store.add("Imported", "500", email="n/a", custom={"Route": "Viaduct\nDevonport"})
+    p = store.get(added.prospect.id)
+    app = Host(lambda: ProspectForm(store.ladder(), p))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form = app.screen
+        assert form.query_one("#custom", TextArea).text == "Route: Viaduct\n  Devonport"
+        form.query_one("#phone", Input).value = "021 555"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert app.results == [{"phone": "021 555"}]
+
+
 async def test_edit_form_with_nothing_changed_returns_none(store):
     p = store.get(store.add("Plain", "100").prospect.id)
     app = Host(lambda: ProspectForm(store.ladder(), p))
@@ -361,7 +377,10 @@ async def test_edit_form_with_nothing_changed_returns_none(store):
 
 
 def test_parse_custom_lines():
-    assert parse_custom("a: 1\n\n b : two: three \n") == {"a": "1", "b": "two: three"}
+    assert parse_custom("a: 1\n\nb : two: three \n") == {"a": "1", "b": "two: three"}
+    assert parse_custom("a: first\n  second\nb: x") == {"a": "first\nsecond", "b": "x"}
+    custom = {"Route": "Viaduct\nDevonport", "[b]bold[/b]": "yes: really", "Empty": ""}
+    assert parse_custom(format_custom(custom)) == custom
     with pytest.raises(DomainError, match="line 2 'oops' needs a name"):
         parse_custom("a: 1\noops")
     with pytest.raises(DomainError, match="'A' is given twice"):

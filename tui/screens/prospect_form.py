@@ -90,11 +90,16 @@ def _check_follow_up(text: str) -> Checked:
 
 
 def parse_custom(text: str) -> dict[str, str]:
-    """Custom fields typed as `name: value` lines. Blank lines are skipped; a line without a colon,
-    an empty name or a name given twice is an error that says which line."""
+    """Custom fields typed as `name: value` lines. A line indented by two spaces continues the
+    value above it (a value of several lines). Blank lines are skipped; a line without a colon, an
+    empty name or a name given twice is an error that says which line."""
     out: dict[str, str] = {}
+    last: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if line.startswith("  ") and last is not None:
+            out[last] = clean_text(out[last] + "\n" + line[2:], field=f"custom field {last}", max_len=5000)
             continue
         if ":" not in line:
             shown = line.strip() if len(line.strip()) <= 30 else line.strip()[:27] + "..."
@@ -108,13 +113,15 @@ def parse_custom(text: str) -> dict[str, str]:
         if key.casefold() in (k.casefold() for k in out):
             raise DomainError(f"custom fields: line {number}: {key!r} is given twice", field="custom")
         out[key] = clean_text(value, field=f"custom field {key}", max_len=5000)
+        last = key
     if len(out) > MAX_CUSTOM_FIELDS:
         raise DomainError(f"custom fields: at most {MAX_CUSTOM_FIELDS} per prospect", field="custom")
     return out
 
 
 def format_custom(custom: dict[str, str]) -> str:
-    return "\n".join(f"{key}: {value}" for key, value in custom.items())
+    """The text parse_custom reads back to the same fields (later lines of a value indented)."""
+    return "\n".join(f"{key}: " + str(value).replace("\n", "\n  ") for key, value in custom.items())
 
 
 CHECKS: dict[str, Callable[[str], Checked]] = {
@@ -316,6 +323,11 @@ class ProspectForm(ModalScreen[dict | None]):
         values: dict[str, Any] = {}
         bad: list[str] = []
         for field in CHECKS:
+            if self.editing and self.text_of(field) == self.initial[field]:
+                # Untouched: it is what the database holds, even if it came from an import or an
+                # older evpipe that checked less. Editing one field never fails on another.
+                self.show_error(field, "")
+                continue
             checked = self.check_field(field)
             if checked is None:
                 bad.append(field)
@@ -348,10 +360,7 @@ class ProspectForm(ModalScreen[dict | None]):
             "phone": p.phone, "value": p.value_cents, "month": p.expected_month, "follow_up": p.next_follow_up,
             "owner": p.owner, "notes": p.notes, "custom": p.custom,
         }
-        changed: dict[str, Any] = {}
-        for field, value in values.items():
-            if value != current[field]:
-                changed[field] = value
+        changed = {field: value for field, value in values.items() if value != current[field]}
         if "value" in changed:
             changed["value"] = money_str(changed["value"])
         return changed
