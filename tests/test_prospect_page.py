@@ -130,7 +130,7 @@ async def test_advance_back_won_and_undo_change_the_database_and_the_page(worked
         assert store.get(hostile).stage_name == "Quote sent"
         await press(app, pilot, "w")
         assert store.get(hostile).stage_kind == "won"
-        assert "won 27 Nov 2026" in await shows(app, pilot, "won 27 Nov 2026")
+        assert "Won  100%  closed 27 Nov 2026" in await shows(app, pilot, "Won  100%  closed 27 Nov 2026")
         await press(app, pilot, "u")
         assert store.get(hostile).stage_name == "Quote sent"
         assert kpi(worked_engine) == (tv0, ev0)

@@ -288,17 +288,15 @@ class ProspectPage(Screen):
         grid.add_column(ratio=3)
         stage = Text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
         if p.stage_kind != "open" and p.closed_on:
-            stage += Text(f"  {p.stage_kind} {p.closed_on:%d %b %Y}", style="dim")
+            stage += Text(f"  closed {p.closed_on:%d %b %Y}", style="dim")
         ev = Text(_ev(p.ev_micros), style="bold")
         nxt = data.next_stage()
         if nxt is not None:
             gain = p.value_cents * (nxt.probability_bp - p.probability_bp)
             step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
                 f" at {nxt.name}")
-        elif p.stage_kind == "won":
-            step = Text("won", style="green")
         else:
-            step = Text("closed", style="dim")
+            step = Text("none: closed; < reopens it", style="dim")
         grid.add_row("Value", Text(_money(p.value_cents), style="bold"), "Stage", stage)
         grid.add_row("EV", ev, "Next step", step)
         grid.add_row("Expected", Text(month_label(p.expected_month) or "no month set"),
@@ -307,7 +305,9 @@ class ProspectPage(Screen):
         grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch",
                      Text(f"{p.last_touch_at:%d %b %Y}") + stale)
         if p.stage_kind == "lost":
-            grid.add_row("Lost", Text(p.lost_reason or "no reason given"), "", "")
+            why = Text("Lost      ", style="dim") + (Text(p.lost_reason) if p.lost_reason
+                                                     else Text("no reason given", style="dim"))
+            return Group(grid, why)
         return grid
 
     @staticmethod
