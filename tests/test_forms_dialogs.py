@@ -102,6 +102,16 @@ async def test_text_prompt_validates_inline_and_keeps_text():
         assert app.results == ["125"]
 
 
+async def test_text_prompt_typing_replaces_the_initial_text():
+    app = Host(lambda: TextPrompt("Stale days", "Days", initial="14"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await type_text(pilot, "30")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.results == ["30"]
+
+
 async def test_text_prompt_escape_returns_none():
     app = Host(lambda: TextPrompt("Reason", "Why?", initial="budget"))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -128,7 +128,7 @@ class TextPrompt(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(self.prompt_title, classes="title", markup=False)
             yield Label(self.label, classes="field-label", markup=False)
-            yield Input(self.initial, placeholder=self.placeholder, id="text", select_on_focus=False)
+            yield Input(self.initial, placeholder=self.placeholder, id="text")  # typing replaces it
             yield Label("", id="error", classes="error", markup=False)
             yield Label("enter: OK    escape: cancel", classes="keys", markup=False)
 
