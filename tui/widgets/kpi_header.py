@@ -98,7 +98,7 @@ class KpiHeader(Widget):
         yield TextLine(id="kpi-ev")
         yield TextLine(id="kpi-ratio")
         with Vertical(id="spark-box"):
-            yield TextLine("EV, 12 weeks", id="spark-label")
+            yield TextLine("", id="spark-label")
             yield Sparkline([], id="spark")
 
     def show(self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None,
@@ -118,8 +118,13 @@ class KpiHeader(Widget):
         self._set("kpi-tv", tv)
         self._set("kpi-ev", ev)
         self._set("kpi-ratio", ratio)
-        points = [*self.weekly, kpi.ev_micros] if self.weekly else [kpi.ev_micros]
-        data = [p / 1_000_000 for p in points]  # drawing only; the figures above are exact
+        points = [*self.weekly, kpi.ev_micros]
+        if len(points) < 2:
+            data: list[float] = []  # one point is no trend (Sparkline would draw a full bar)
+            self._set("spark-label", Content.styled("EV: no history yet", "$text-muted"))
+        else:
+            data = [p / 1_000_000 for p in points]  # drawing only; the figures above are exact
+            self._set("spark-label", Content.styled(f"EV, {len(points)} weeks", "$text-muted"))
         if self._shown.get("spark") != data:
             self._shown["spark"] = data
             self.query_one("#spark", Sparkline).data = data
