@@ -213,6 +213,8 @@ async def test_add_a_stage_after_the_cursor(worked_engine):
         await answer(app, pilot, "50")
         assert names(store)[:5] == ["Suspect", "Enquiry", "Quote sent", "Date held", "Deposit paid"]
         assert store.stage("Date held").probability_bp == 5000
+        table = app.screen.query_one("#ladder", DataTable)
+        assert app.screen.rows[table.cursor_row].stage.name == "Date held"  # the cursor is on the new stage
         assert "Date held" in await shows(app, pilot, "Date held")
 
 

@@ -116,7 +116,7 @@ class StagesScreen(Screen):
             self.ev_micros = ev_micros
 
     class Written(Message):
-        def __init__(self, result: ChangeResult, focus_stage: int | None, notice: str | None) -> None:
+        def __init__(self, result: ChangeResult, focus_stage: int | str | None, notice: str | None) -> None:
             super().__init__()
             self.result = result
             self.focus_stage = focus_stage
@@ -131,7 +131,7 @@ class StagesScreen(Screen):
         super().__init__()
         self.rows: list[StageRow] = []
         self.warnings: list[str] = []
-        self._focus_stage: int | None = None
+        self._focus_stage: int | str | None = None  # a stage id, or the name of a stage just added
         self._generation = 0
 
     def compose(self) -> ComposeResult:
@@ -218,7 +218,7 @@ class StagesScreen(Screen):
             table.add_row(*row_cells, key=str(row.stage.id))
         if keep is not None:
             for i, row in enumerate(self.rows):
-                if row.stage.id == keep:
+                if row.stage.id == keep or (isinstance(keep, str) and row.stage.name.casefold() == keep.casefold()):
                     table.move_cursor(row=i, animate=False)
                     break
         self._show_warnings()
@@ -241,7 +241,7 @@ class StagesScreen(Screen):
     # ------------------------------------------------------------ writing
 
     @work(thread=True, group="stages-write", exit_on_error=False, description="change the ladder")
-    def write(self, op, focus_stage: int | None = None, notice: str | None = None) -> None:
+    def write(self, op, focus_stage: int | str | None = None, notice: str | None = None) -> None:
         try:
             result = op()
         except DomainError as exc:
@@ -393,7 +393,7 @@ class StagesScreen(Screen):
                 if percent is not None:
                     self.write(
                         lambda: self.store.add_stage(name, percent, after=after.id if after else None),
-                        None,
+                        self._check_name(name),
                     )
 
             self.app.push_screen(
