@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
@@ -183,25 +184,39 @@ class PipelineScreen(Screen):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
     def load_rows(self, first_page: bool = False) -> None:
+        """Read the ladder and every row. The first time, paint a first screen as soon as possible:
+        its KPIs (the two sums run side by side: SQLite lets go of the interpreter lock) and the
+        first page of rows (or all of them, for a small pipeline), then nothing else until that
+        screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
+        lock), then the KPI history and the other rows."""
         engine = self.app.engine
         stages, archived = load_ladder(engine)
-        if first_page:
-            # paint the first screenful at once; read everything else once it is on screen (reading
-            # 100,000 rows beside the first paint would slow the paint down: one interpreter lock)
-            # The first screen's KPIs and history are read here too, one after the other: a
-            # second worker would only compete with the first paint for the interpreter lock.
-            rows = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
-            self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=self.app.who))))
-            if len(rows) == FIRST_PAGE:
-                painted = threading.Event()
-                self.post_message(RowsLoaded(rows, stages, archived, complete=False, painted=painted))
-                painted.wait(2.0)
-            scope = self.scope
-            week_ago, label, weekly = week_history(engine, scope)
-            self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
-        rows, order = load_rows(engine, mode, Ladder.of(stages, extra=archived))
-        self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
+        if not first_page:
+            rows, order = load_rows(engine, mode, ladder)
+            self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
+            mine = pool.submit(kpis, engine, Scope(owner=self.app.who))
+            everyone = kpis(engine)
+            first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
+            self.post_message(KpisLoaded(everyone, mine.result()))
+        painted = threading.Event()
+        complete = len(first) < FIRST_PAGE
+        if complete:  # a small pipeline: all of it at once
+            rows, order = load_rows(engine, mode, ladder)
+            self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode, painted=painted))
+        else:
+            self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
+        painted.wait(2.0)
+        scope = self.scope
+        week_ago, label, weekly = week_history(engine, scope)
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        if not complete:
+            mode = self.view.sort
+            rows, order = load_rows(engine, mode, ladder)
+            self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
