@@ -1,15 +1,20 @@
-"""evpipe's domain and storage. Never imports Textual (tests/test_hygiene.py checks)."""
+"""evpipe's domain and storage. Never imports Textual (tests/test_hygiene.py checks).
+
+Importing `models` is cheap: SQLAlchemy loads only when a database is opened.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
-from models.db import make_engine, upgrade
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
-def open_db(url: str, *, seed_ladder: bool = True) -> Engine:
-    """Open (creating if needed) the database at `url`, upgrade its schema, and give a new database
-    the default ladder from seeds/."""
+def open_db(url: str, *, seed_ladder: bool = True) -> "Engine":
+    """Open (creating if needed) the database at `url`, upgrade its schema, and give a database
+    without a ladder the default one from seeds/."""
+    from models.db import make_engine, upgrade
     from models.seed import install_ladder
 
     engine = make_engine(url)
@@ -17,6 +22,14 @@ def open_db(url: str, *, seed_ladder: bool = True) -> Engine:
     if seed_ladder:
         install_ladder(engine)  # only when the ladder is empty
     return engine
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("make_engine", "upgrade"):
+        import importlib
+
+        return getattr(importlib.import_module("models.db"), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 
 __all__ = ["make_engine", "open_db", "upgrade"]

@@ -9,9 +9,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from models.locations import ensure_private_file, sqlite_path
 
+from models.rawdb import HEAD, SQLITE_PRAGMAS
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: The newest migration. A test checks it against Alembic's own head.
-HEAD = "0001"
 
 
 def make_engine(url: str, *, create: bool = True) -> Engine:
@@ -28,10 +28,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
             cursor.close()
 
         @event.listens_for(engine, "begin")

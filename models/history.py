@@ -36,6 +36,7 @@ from __future__ import annotations
 import calendar
 import json
 from bisect import bisect_right
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -45,18 +46,12 @@ from sqlmodel import Session
 
 from models import clock
 from models.db import writer
-from models.kpi import ALL, Kpi, Scope, kpis_by
+from models.kpi import ALL, Kpi, Scope, Snapshot, kpis_by, snapshots  # noqa: F401  (re-exported)
 from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage
 
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    taken_on: date
-    kpi: Kpi
 
 
 # ---------------------------------------------------------------- dates
@@ -250,20 +245,6 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
 # ---------------------------------------------------------------- reading
 
 
-def snapshots(engine: Engine, scope: Scope = ALL, *, since: date | None = None,
-              until: date | None = None) -> list[Snapshot]:
-    """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive)."""
-    q = select(KpiSnapshot.taken_on, KpiSnapshot.count, KpiSnapshot.tv_cents, KpiSnapshot.ev_micros).where(
-        KpiSnapshot.scope == scope.key
-    )
-    if since is not None:
-        q = q.where(KpiSnapshot.taken_on >= since)
-    if until is not None:
-        q = q.where(KpiSnapshot.taken_on <= until)
-    with engine.connect() as conn:
-        return [Snapshot(d, Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in conn.execute(q.order_by(KpiSnapshot.taken_on))]
-
-
 def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) -> dict[str, Kpi | None]:
     """For each month, the forecast for it in the snapshot at the month's start (None when there is
     no such snapshot; a zero Kpi when the snapshot had nothing expected in that month)."""
@@ -383,10 +364,15 @@ def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, K
     return sorted(acc.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
 
 
+def _connect(engine_or_conn: Engine | Connection):
+    """A connection context: a new one from an Engine, or the Connection given, left open."""
+    if isinstance(engine_or_conn, Connection):
+        return nullcontext(engine_or_conn)
+    return engine_or_conn.connect()
+
+
 def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = ALL) -> Kpi:
     """The KPIs of a scope just before `moment`, reconstructed (see the module docstring)."""
-    from models.kpi import _connect
-
     with _connect(engine) as conn:
         state = state_before(conn, moment)
     total = Kpi()
@@ -404,7 +390,7 @@ def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = AL
 def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
     """Every prospect's KPIs just before `moment` the other way: today's, less every delta journalled
     since. Agrees with `kpis_before` when the journal is whole (a test checks)."""
-    from models.kpi import _connect, kpis
+    from models.kpi import kpis
 
     with _connect(engine) as conn:
         now = kpis(conn)

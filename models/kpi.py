@@ -6,18 +6,19 @@
 
 SQL sums the values per stage (and per month or owner when broken down); the few per-stage sums
 are then multiplied by their stage's probability as exact integers. No prospect row is loaded.
+
+The queries are plain SQL run through models.rawdb.fetch_all, so the same function serves the
+app's first screen (before SQLAlchemy is imported) and everything else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import Connection
-
-from models.tables import Prospect, Stage
+from models.rawdb import as_date, fetch_all
 from models.values import bp_to_ratio, micros_to_decimal, money_str, ratio
 
 Breakdown = Literal["month", "stage", "owner"]
@@ -41,7 +42,25 @@ class Scope:
             parts.append(f"months:{self.month_from or ''}..{self.month_to or ''}")
         return ";".join(parts) or "all"
 
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        """This scope as SQL conditions on `prospect p`, with their parameters."""
+        conds = ["p.deleted_at IS NULL"]
+        params: dict[str, Any] = {}
+        if self.owner is not None:
+            conds.append("p.owner = :owner")
+            params["owner"] = self.owner
+        if self.month_from:
+            conds.append("p.expected_month >= :month_from")
+            params["month_from"] = self.month_from
+        if self.month_to:
+            conds.append("p.expected_month <= :month_to")
+            params["month_to"] = self.month_to
+        return " AND ".join(conds), params
+
     def where(self) -> list[Any]:
+        """This scope as SQLAlchemy conditions on the Prospect table."""
+        from models.tables import Prospect
+
         conds: list[Any] = [Prospect.deleted_at.is_(None)]
         if self.owner is not None:
             conds.append(Prospect.owner == self.owner)
@@ -94,76 +113,90 @@ class Kpi:
         }
 
 
-def _stage_probabilities(conn: Connection) -> dict[int, tuple[int, str]]:
-    return {sid: (bp, kind) for sid, bp, kind in conn.execute(select(Stage.id, Stage.probability_bp, Stage.kind))}
+_KEYS = {None: None, "month": "p.expected_month", "owner": "p.owner", "stage": "p.stage_id"}
 
 
-def _grouped(conn: Connection, scope: Scope, key_column: Any | None) -> dict[Any, Kpi]:
-    probs = _stage_probabilities(conn)
-    cols = [Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)]
-    group = [Prospect.stage_id]
-    if key_column is not None:
-        cols.insert(0, key_column)
-        group.insert(0, key_column)
-    lost_ids = [sid for sid, (_, kind) in probs.items() if kind == "lost"]
-    conds = scope.where()
-    if lost_ids:
-        conds.append(Prospect.stage_id.not_in(lost_ids))
-    q = select(*cols).where(*conds).group_by(*group)
+def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
+    """KPIs per value of `by` (None: one group). Lost stages are left out; SQL returns one row per
+    group and stage, with the stage's probability, and the products are exact Python integers."""
+    key = _KEYS[by]
+    where, params = scope.sql()
+    select_key = f"{key}, " if key else ""
+    group_key = f"{key}, " if key else ""
+    sql = (
+        f"SELECT {select_key}p.stage_id, s.probability_bp, count(*), coalesce(sum(p.value_cents), 0) "
+        f"FROM prospect p JOIN stage s ON s.id = p.stage_id "
+        f"WHERE {where} AND s.kind <> 'lost' "
+        f"GROUP BY {group_key}p.stage_id, s.probability_bp"
+    )
     out: dict[Any, Kpi] = {}
-    for row in conn.execute(q):
-        if key_column is None:
-            key, (stage_id, count, total) = None, row
+    for row in fetch_all(source, sql, params):
+        if key is None:
+            group, (_stage_id, bp, count, total) = None, row
         else:
-            key, stage_id, count, total = row
-        bp = probs[stage_id][0]
-        out[key] = out.get(key, Kpi()) + Kpi(int(count), int(total), int(total) * bp)
+            group, _stage_id, bp, count, total = row
+        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), int(total) * int(bp))
     return out
 
 
-def _connect(engine_or_conn: Engine | Connection):
-    if isinstance(engine_or_conn, Connection):
-        from contextlib import nullcontext
-
-        return nullcontext(engine_or_conn)
-    return engine_or_conn.connect()
+def kpis(source: Any, scope: Scope = ALL) -> Kpi:
+    """TV, EV and count over a scope. `source`: an Engine, a Connection, or models.rawdb's reader."""
+    return _grouped(source, scope, None).get(None, Kpi())
 
 
-def kpis(engine: Engine | Connection, scope: Scope = ALL) -> Kpi:
-    """TV, EV and count over a scope."""
-    with _connect(engine) as conn:
-        return _grouped(conn, scope, None).get(None, Kpi())
-
-
-def kpis_by(engine: Engine | Connection, by: Breakdown, scope: Scope = ALL) -> list[tuple[str | None, Kpi]]:
+def kpis_by(source: Any, by: Breakdown, scope: Scope = ALL) -> list[tuple[str | None, Kpi]]:
     """The KPIs broken down by expected month, stage or owner, in a natural order.
 
     By stage, every stage of the ladder is listed (lost included, at zero), in ladder order."""
-    with _connect(engine) as conn:
-        if by == "month":
-            rows = _grouped(conn, scope, Prospect.expected_month)
-            return sorted(rows.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-        if by == "owner":
-            rows = _grouped(conn, scope, Prospect.owner)
-            return sorted(rows.items(), key=lambda kv: (kv[0] or "").casefold())
-        if by == "stage":
-            rows = _grouped(conn, scope, Prospect.stage_id)
-            stages = conn.execute(
-                select(Stage.id, Stage.name).where(Stage.archived == False).order_by(Stage.position)  # noqa: E712
-            ).all()
-            return [(name, rows.get(sid, Kpi())) for sid, name in stages]
-        raise ValueError(f"by: {by!r} is not month, stage or owner")
+    if by == "month":
+        rows = _grouped(source, scope, "month")
+        return sorted(rows.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+    if by == "owner":
+        rows = _grouped(source, scope, "owner")
+        return sorted(rows.items(), key=lambda kv: (kv[0] or "").casefold())
+    if by == "stage":
+        rows = _grouped(source, scope, "stage")
+        stages = fetch_all(source, "SELECT id, name FROM stage WHERE archived = :no ORDER BY position", {"no": False})
+        return [(name, rows.get(sid, Kpi())) for sid, name in stages]
+    raise ValueError(f"by: {by!r} is not month, stage or owner")
 
 
-def stage_table(engine: Engine | Connection) -> list[dict[str, Any]]:
+def stage_table(source: Any) -> list[dict[str, Any]]:
     """The ladder as JSON-ready rows: name, position, probability (0..1), kind, stale_days."""
-    with _connect(engine) as conn:
-        q = (
-            select(Stage.name, Stage.position, Stage.probability_bp, Stage.kind, Stage.stale_days)
-            .where(Stage.archived == False)  # noqa: E712
-            .order_by(Stage.position)
-        )
-        return [
-            {"name": name, "position": pos, "probability": bp_to_ratio(bp), "kind": kind, "stale_days": stale}
-            for name, pos, bp, kind, stale in conn.execute(q)
-        ]
+    rows = fetch_all(
+        source,
+        "SELECT name, position, probability_bp, kind, stale_days FROM stage WHERE archived = :no ORDER BY position",
+        {"no": False},
+    )
+    return [
+        {"name": name, "position": pos, "probability": bp_to_ratio(bp), "kind": kind, "stale_days": stale}
+        for name, pos, bp, kind, stale in rows
+    ]
+
+
+# ---------------------------------------------------------------- the KPI history (readings)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_on: date
+    kpi: Kpi
+
+
+def snapshots(source: Any, scope: Scope = ALL, *, since: date | None = None,
+              until: date | None = None) -> list[Snapshot]:
+    """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive).
+    models.history records it."""
+    conds, params = ["scope = :scope"], {"scope": scope.key}
+    if since is not None:
+        conds.append("taken_on >= :since")
+        params["since"] = since
+    if until is not None:
+        conds.append("taken_on <= :until")
+        params["until"] = until
+    rows = fetch_all(
+        source,
+        f"SELECT taken_on, count, tv_cents, ev_micros FROM kpi_snapshot WHERE {' AND '.join(conds)} ORDER BY taken_on",
+        params,
+    )
+    return [Snapshot(as_date(d), Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in rows]

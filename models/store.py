@@ -7,10 +7,7 @@ Every write records a `ChangeEvent` in the journal with its exact effect on the 
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable
@@ -21,6 +18,14 @@ from sqlmodel import Session
 from models import clock
 from models.db import writer
 from models.errors import Conflict, DomainError, NothingToUndo, NotFound
+from models.records import (
+    ActivityInfo,
+    ChangeResult,
+    ProspectInfo,
+    StageChangeInfo,
+    StageInfo,
+    current_user,
+)
 from models.tables import STAGE_KINDS, Activity, ChangeEvent, Prospect, Stage, StageChange
 from models.values import (
     FULL_BP,
@@ -38,151 +43,6 @@ MAX_CUSTOM_FIELDS = 50
 
 #: The terms of the EV bridge, in the order a review shows them.
 CATEGORIES = ("new", "advance", "win", "regress", "lose", "reopen", "edit", "prob", "delete")
-
-
-def current_user() -> str:
-    who = os.environ.get("EVPIPE_USER")
-    if who:
-        return who
-    try:
-        return getpass.getuser()
-    except Exception:  # pragma: no cover - no login name (some containers)
-        return "unknown"
-
-
-# ---------------------------------------------------------------- plain objects
-
-
-@dataclass(frozen=True)
-class StageInfo:
-    id: int
-    name: str
-    position: int
-    probability_bp: int
-    kind: str
-    stale_days: int
-
-    @property
-    def is_open(self) -> bool:
-        return self.kind == "open"
-
-    @property
-    def percent(self) -> str:
-        return format_percent(self.probability_bp)
-
-    @classmethod
-    def of(cls, s: Stage) -> "StageInfo":
-        return cls(s.id, s.name, s.position, s.probability_bp, s.kind, s.stale_days)
-
-
-@dataclass(frozen=True)
-class ProspectInfo:
-    id: int
-    name: str
-    company: str
-    contact_name: str
-    email: str
-    phone: str
-    notes: str
-    custom: dict[str, str]
-    value_cents: int
-    stage_id: int
-    stage_name: str
-    stage_kind: str
-    probability_bp: int
-    expected_month: str | None
-    next_follow_up: date | None
-    owner: str
-    created_at: datetime
-    updated_at: datetime
-    last_touch_at: datetime
-    closed_on: date | None
-    lost_reason: str | None
-    needs_review: bool
-    version: int
-    source: str | None = None
-    external_key: str | None = None
-    deleted: bool = False
-
-    @property
-    def ev_micros(self) -> int:
-        return 0 if self.stage_kind == "lost" else self.value_cents * self.probability_bp
-
-    @classmethod
-    def of(cls, p: Prospect, stage: Stage | StageInfo) -> "ProspectInfo":
-        return cls(
-            id=p.id,
-            name=p.name,
-            company=p.company,
-            contact_name=p.contact_name,
-            email=p.email,
-            phone=p.phone,
-            notes=p.notes,
-            custom=json.loads(p.custom_json or "{}"),
-            value_cents=p.value_cents,
-            stage_id=p.stage_id,
-            stage_name=stage.name,
-            stage_kind=stage.kind,
-            probability_bp=stage.probability_bp,
-            expected_month=p.expected_month,
-            next_follow_up=p.next_follow_up,
-            owner=p.owner,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-            last_touch_at=p.last_touch_at,
-            closed_on=p.closed_on,
-            lost_reason=p.lost_reason,
-            needs_review=p.needs_review,
-            version=p.version,
-            source=p.source,
-            external_key=p.external_key,
-            deleted=p.deleted_at is not None,
-        )
-
-
-@dataclass(frozen=True)
-class ActivityInfo:
-    id: int
-    prospect_id: int
-    occurred_at: datetime
-    kind: str
-    text: str
-    who: str
-
-
-@dataclass(frozen=True)
-class StageChangeInfo:
-    id: int
-    prospect_id: int
-    changed_at: datetime
-    who: str
-    from_stage: str | None
-    to_stage: str
-    value_cents: int
-    from_probability_bp: int | None
-    to_probability_bp: int
-    reason: str | None
-
-    @property
-    def ev_added_micros(self) -> int:
-        """The EV this move added (negative when it took EV away)."""
-        before = self.value_cents * (self.from_probability_bp or 0)
-        return self.value_cents * self.to_probability_bp - before
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    """What a change did: its journal entry, the prospect after it, and its effect on the KPIs."""
-
-    event_id: int
-    summary: str
-    category: str
-    prospect: ProspectInfo | None = None
-    d_count: int = 0
-    d_tv_cents: int = 0
-    d_ev_micros: int = 0
-    warnings: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers

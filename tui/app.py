@@ -3,8 +3,9 @@ and what happens after any change (the pipeline updates, a KPI snapshot is recor
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -13,13 +14,18 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
 
-from models import open_db
 from models.errors import DomainError
-from models.store import ChangeResult, Store, current_user
+from models.rawdb import SqliteReader, schema_ready, sqlite_file
+from models.records import ChangeResult, current_user
 from tui.keymap import load_keymap
 from tui.messages import DataChanged
 from tui.screens.registry import ScreenSpec, available
 from tui.widgets.tab_bar import TabBar
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from models.store import Store
 
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
@@ -47,8 +53,15 @@ class EvpipeApp(App):
         super().__init__()
         self.url = url
         self.who = who or current_user()
-        self.engine = open_db(url)
-        self.store = Store(self.engine, who=self.who)
+        self._engine: Engine | None = None
+        self._store: Store | None = None
+        self._engine_lock = threading.Lock()
+        path = sqlite_file(url)
+        #: What read-only queries use. An SQLite file already at the newest schema is read with the
+        #: standard library, so the first screen never waits for SQLAlchemy to import; the engine
+        #: (writes, and everything else) opens on first use, which the pipeline makes happen in a
+        #: worker right after its first screen is painted.
+        self.reader: Any = SqliteReader(path) if path is not None and schema_ready(url) else None
         self.pipeline = None
         #: Published with the ChangeResult (or None: reload everything) after any change; screens
         #: that show data can subscribe to refresh themselves.
@@ -68,6 +81,36 @@ class EvpipeApp(App):
         for spec in self.screen_specs:
             self.add_mode(spec.name, self._factory(spec))
 
+    @property
+    def engine(self) -> "Engine":
+        """The SQLAlchemy engine, opened (creating or upgrading the database) on first use."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from models import open_db
+
+                    self._engine = open_db(self.url)
+        return self._engine
+
+    @property
+    def store(self) -> "Store":
+        if self._store is None:
+            from models.store import Store
+
+            engine = self.engine
+            with self._engine_lock:
+                if self._store is None:
+                    self._store = Store(engine, who=self.who)
+        return self._store
+
+    @property
+    def reader(self) -> Any:
+        return self._reader if self._reader is not None else self.engine
+
+    @reader.setter
+    def reader(self, value: Any) -> None:
+        self._reader = value
+
     def _factory(self, spec: ScreenSpec):
         def make() -> Screen:
             screen = spec.create()
@@ -83,7 +126,8 @@ class EvpipeApp(App):
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
 
     def on_unmount(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # -------------------------------------------------------- screens
 

@@ -108,11 +108,15 @@ def main(click_ctx: click.Context, db: str | None) -> None:
     Run without a command to open the app."""
     click_ctx.obj = Ctx(db)
     if click_ctx.invoked_subcommand is None:
-        try:
-            click_ctx.obj.engine
-        except DomainError as exc:
-            fail(str(exc))
-        run_app(click_ctx.obj.url)
+        from models.rawdb import schema_ready
+
+        url = click_ctx.obj.url
+        if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
+            try:
+                click_ctx.obj.engine
+            except DomainError as exc:
+                fail(str(exc))
+        run_app(url)
 
 
 def run_app(url: str) -> None:

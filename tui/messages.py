@@ -10,7 +10,7 @@ from textual.message import Message
 
 from models.kpi import Kpi
 from models.pipeline_view import Row, RowStore
-from models.store import ChangeResult, StageInfo
+from models.records import ChangeResult, StageInfo
 
 
 @dataclass

@@ -24,12 +24,11 @@ from textual.widgets import Footer, Input
 
 from models import clock
 from models.errors import DomainError
-from models.history import snapshots
-from models.kpi import ALL, Kpi, Scope, kpis
+from models.kpi import ALL, Kpi, Scope, kpis, snapshots
 from models.pipeline_view import (
     SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
-from models.store import ChangeResult, ProspectInfo, StageInfo
+from models.records import ChangeResult, ProspectInfo, StageInfo
 from models.values import parse_date
 from tui.messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
@@ -189,7 +188,7 @@ class PipelineScreen(Screen):
         first page of rows (or all of them, for a small pipeline), then nothing else until that
         screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
         lock), then the KPI history and the other rows."""
-        engine = self.app.engine
+        engine = self.app.reader
         stages, archived = load_ladder(engine)
         ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
@@ -213,6 +212,7 @@ class PipelineScreen(Screen):
         scope = self.scope
         week_ago, label, weekly = week_history(engine, scope)
         self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        self.app.engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder)
@@ -220,7 +220,7 @@ class PipelineScreen(Screen):
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
-        engine = self.app.engine
+        engine = self.app.reader
         self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=self.app.who))))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
@@ -260,7 +260,7 @@ class PipelineScreen(Screen):
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        week_ago, label, weekly = week_history(self.app.engine, scope)
+        week_ago, label, weekly = week_history(self.app.reader, scope)
         self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
@@ -308,7 +308,7 @@ class PipelineScreen(Screen):
 
     @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contacts")
     def load_contacts(self, prospect_ids: list[int]) -> None:
-        self.post_message(ContactsLoaded(contacts_of(self.app.engine, prospect_ids)))
+        self.post_message(ContactsLoaded(contacts_of(self.app.reader, prospect_ids)))
 
     def on_contacts_loaded(self, message: ContactsLoaded) -> None:
         self._contacts.update(message.contacts)
@@ -651,7 +651,7 @@ class PipelineScreen(Screen):
 
     @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
     def sort_rows(self, mode: str) -> None:
-        self.post_message(SortLoaded(mode, ordered_ids(self.app.engine, mode, self.view.ladder)))
+        self.post_message(SortLoaded(mode, ordered_ids(self.app.reader, mode, self.view.ladder)))
 
     def on_sort_loaded(self, message: SortLoaded) -> None:
         if message.mode != self._sort_wanted:
