@@ -103,6 +103,16 @@ def shows(*parts: str):
     return lambda text: all(p in text for p in parts)
 
 
+def eventually(read, check, timeout: float = 15.0):
+    """`read()` once `check` holds of it: the screen moves first, the save lands in a worker."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not check(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = read()
+    return value
+
+
 def prospect(db: Path, name: str) -> dict:
     return next(p for p in json.loads(cli(db, "list", "--json")) if p["name"] == name)
 
@@ -134,16 +144,17 @@ def test_header_matches_cli_and_advance_then_undo(seeded, tmux):
     gain = Decimal(target["value"]) * (Decimal(str(nxt["probability"])) - Decimal(str(now["probability"])))
     expected_ev = Decimal(before["ev"]) + gain
     screen = tmux.wait_for(shows(f"EV {format_money(int(expected_ev * 100))}", nxt["name"]))
-    after = kpi(seeded)
+    after = eventually(lambda: kpi(seeded), lambda k: Decimal(k["ev"]) == expected_ev)
     assert Decimal(after["ev"]) == expected_ev
     assert all(part in screen for part in header(after))
-    assert prospect(seeded, target["name"])["stage"] == nxt["name"]
+    assert eventually(lambda: prospect(seeded, target["name"]), lambda p: p["stage"] == nxt["name"])["stage"] == nxt["name"]
 
     # `u` puts it back
     tmux.keys("u")
     tmux.wait_for(shows(*header(before)))
-    assert kpi(seeded)["ev"] == before["ev"]
-    assert prospect(seeded, target["name"])["stage"] == target["stage"]
+    assert eventually(lambda: kpi(seeded), lambda k: k["ev"] == before["ev"])["ev"] == before["ev"]
+    assert eventually(lambda: prospect(seeded, target["name"]),
+                      lambda p: p["stage"] == target["stage"])["stage"] == target["stage"]
 
 
 def test_keys_do_what_they_say(seeded, tmux):
@@ -163,7 +174,7 @@ def test_keys_do_what_they_say(seeded, tmux):
     tmux.keys("Home")
     tmux.keys("w")
     tmux.wait_for(shows("Enquiry -> Won"))
-    assert prospect(seeded, "[@click=app.quit]hi[/]")["kind"] == "won"
+    assert eventually(lambda: prospect(seeded, "[@click=app.quit]hi[/]"), lambda p: p["kind"] == "won")["kind"] == "won"
     # l asks why, and loses it
     tmux.keys("Down")
     tmux.keys("l")
@@ -212,6 +223,7 @@ def test_no_color(seeded):
         assert re.match(r"(\x1b\[[0-9;]*m)+", first)[0] != re.match(r"(\x1b\[[0-9;]*m)+", second)[0]
         t.keys(">")
         t.wait_for(lambda text: f"EV {format_money(parse_money(before['ev']))}" not in text)
-        assert Decimal(kpi(seeded)["ev"]) > Decimal(before["ev"])
+        after = eventually(lambda: kpi(seeded), lambda k: Decimal(k["ev"]) > Decimal(before["ev"]))
+        assert Decimal(after["ev"]) > Decimal(before["ev"])
     finally:
         t.kill()
