@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from models.calibration import Calibration, StageCalibration, calibrate
@@ -21,6 +20,7 @@ from models.errors import DomainError
 from models.store import ChangeResult
 from models.values import format_percent
 from tui.dialogs import ConfirmDialog
+from tui.screens.live import LiveScreen
 
 WINDOWS: list[int | None] = [None, 24, 12, 6, 3]
 
@@ -29,7 +29,7 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.0f}%"
 
 
-class CalibrateScreen(Screen):
+class CalibrateScreen(LiveScreen):
     """Sight in the stage probabilities against real outcomes."""
 
     CSS_PATH = "calibrate.tcss"
@@ -78,17 +78,8 @@ class CalibrateScreen(Screen):
                                   ("95% interval", "ci", True), ("Next", "next", True), ("Suggest", "suggest", True)):
             table.add_column(Text(label, justify="right") if right else label, key=key)
         table.focus()
-        signal = getattr(self.app, "data_changed_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self._data_changed)
-        self.load()
+        self.follow_changes()
 
-    def on_screen_resume(self) -> None:
-        self.load()
-
-    def _data_changed(self, _result) -> None:
-        if self.is_current:
-            self.load()
 
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:

@@ -16,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from models.errors import DomainError
@@ -25,13 +24,14 @@ from models.kpi import ALL, Kpi, kpis
 from models.store import ChangeResult
 from models.values import format_money
 from tui.dialogs import TextPrompt
+from tui.screens.live import LiveScreen
 from tui.widgets.kpi_header import KpiHeader
 
 LIMIT = 100
 GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}
 
 
-class FocusScreen(Screen):
+class FocusScreen(LiveScreen):
     """What to work on next."""
 
     CSS_PATH = "focus.tcss"
@@ -109,19 +109,11 @@ class FocusScreen(Screen):
     def on_mount(self) -> None:
         self._columns()
         self.table.focus()
-        signal = getattr(self.app, "data_changed_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self._data_changed)
+        self.follow_changes()
+
+    def reload(self) -> None:
         self.load()
         self.load_history()
-
-    def on_screen_resume(self) -> None:
-        self.load()
-        self.load_history()
-
-    def _data_changed(self, _result) -> None:
-        if self.is_current:
-            self.load()
 
     # ------------------------------------------------------------ loading
 

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plotext import PlotextPlot
 
 from models.forecast import Forecast, MonthForecast, forecast, month_prospects
 from models.values import format_money, format_percent, month_label
+from tui.screens.live import LiveScreen
 
 
 def _money(amount: int, *, micros: bool = False) -> str:
@@ -94,7 +95,7 @@ class MonthProspects(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-class ForecastScreen(Screen):
+class ForecastScreen(LiveScreen):
     """Expected value by month, judged against what was won."""
 
     CSS_PATH = "forecast.tcss"
@@ -128,17 +129,8 @@ class ForecastScreen(Screen):
                                   ("Acc", "acc", True), ("Bias", "bias", True)):
             table.add_column(Text(label, justify="right") if right else label, key=key)
         table.focus()
-        signal = getattr(self.app, "data_changed_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self._data_changed)
-        self.load()
+        self.follow_changes()
 
-    def on_screen_resume(self) -> None:
-        self.load()
-
-    def _data_changed(self, _result) -> None:
-        if self.is_current:
-            self.load()
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:

@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from models.errors import DomainError
 from models.review import Review, Term, parse_since, review
 from models.values import format_money
 from tui.dialogs import TextPrompt
+from tui.screens.live import LiveScreen
 
 
 def _ev(micros: int, *, signed: bool = False) -> str:
@@ -84,7 +85,7 @@ class TermProspects(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(LiveScreen):
     """The week's EV bridge and what to do next."""
 
     CSS_PATH = "review.tcss"
@@ -147,17 +148,8 @@ class ReviewScreen(Screen):
         self._columns()
         bridge = self.query_one("#bridge", DataTable)
         bridge.focus()
-        signal = getattr(self.app, "data_changed_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self._data_changed)
-        self.load()
+        self.follow_changes()
 
-    def on_screen_resume(self) -> None:
-        self.load()
-
-    def _data_changed(self, _result) -> None:
-        if self.is_current:
-            self.load()
 
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False, description="the review")
     def load(self) -> None:

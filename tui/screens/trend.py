@@ -15,12 +15,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from models.history import Snapshot, trend
 from models.values import format_money
+from tui.screens.live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
 
@@ -42,7 +42,7 @@ def _ticks(days: list[date], width: int) -> tuple[list[int], list[str]]:
     return xs, labels
 
 
-class TrendScreen(Screen):
+class TrendScreen(LiveScreen):
     """TV, EV and EV/TV over time."""
 
     CSS_PATH = "trend.tcss"
@@ -76,17 +76,8 @@ class TrendScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        signal = getattr(self.app, "data_changed_signal", None)
-        if signal is not None:
-            signal.subscribe(self, self._data_changed)
-        self.load()
+        self.follow_changes()
 
-    def on_screen_resume(self) -> None:
-        self.load()
-
-    def _data_changed(self, _result) -> None:
-        if self.is_current:
-            self.load()
 
     def watch_period(self, _old: str, _new: str) -> None:
         if self.is_mounted:

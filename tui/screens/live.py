@@ -1,0 +1,29 @@
+"""The base of the top-level screens that show figures from the database."""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+
+
+class LiveScreen(Screen):
+    """Reloads when it is shown again, and when any change is made while it is showing.
+
+    Subclasses define `load()` (a thread worker) and call `follow_changes()` from `on_mount`;
+    `reload()` is what a change triggers (by default `load()`)."""
+
+    def follow_changes(self) -> None:
+        self.app.data_changed_signal.subscribe(self, self._data_changed)
+        self.reload()
+
+    def reload(self) -> None:
+        self.load()
+
+    def load(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def _data_changed(self, _result) -> None:
+        if self.is_current:
+            self.reload()
