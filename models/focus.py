@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Engine, Integer, case, cast, func, literal, select
+from sqlalchemy import Engine, Integer, case, cast, func, literal, select
 
 from models import clock
 from models.tables import Prospect, Stage

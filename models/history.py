@@ -37,7 +37,6 @@ import calendar
 import json
 from bisect import bisect_right
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import DateTime, Engine, bindparam, delete, func, insert, select, text
@@ -131,7 +130,6 @@ def _first_event_at(conn: Connection) -> datetime | None:
 def _record_reconstructed(engine: Engine, days: list[date]) -> int:
     """Reconstruct and record the end-of-day state of each day in `days` that has no snapshot yet.
     Returns how many days were written."""
-    written = 0
     with engine.connect() as conn:
         have = {d for (d,) in conn.execute(
             select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == ALL.key, KpiSnapshot.taken_on.in_(days))

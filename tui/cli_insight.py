@@ -7,7 +7,6 @@ email to the owner.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import click
