@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -65,6 +66,9 @@ def domain_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except DomainError as exc:
             fail(str(exc))
+        except BrokenPipeError:  # `evpipe list | head`: the reader has gone; say nothing more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
@@ -481,16 +485,16 @@ def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
         return "—" if r is None else f"{r * 100:.2f}%"
 
     if by:
-        body = [[safe(key) if key else "(none)", str(k.count), format_money(k.tv_cents),
+        body = [[safe(key) if key else "(none)", f"{k.count:,}", format_money(k.tv_cents),
                  format_money(k.ev_micros, micros=True), pct(k)] for key, k in rows]
-        body.append(["total", str(total.count), format_money(total.tv_cents),
+        body.append(["total", f"{total.count:,}", format_money(total.tv_cents),
                      format_money(total.ev_micros, micros=True), pct(total)])
         click.echo(table([by, "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
     else:
         click.echo(f"TV     {format_money(total.tv_cents):>16}")
         click.echo(f"EV     {format_money(total.ev_micros, micros=True):>16}")
         click.echo(f"EV/TV  {pct(total):>16}")
-        click.echo(f"count  {total.count:>16}")
+        click.echo(f"count  {total.count:>16,}")
 
 
 def kpi_json(k) -> dict[str, Any]:
