@@ -501,6 +501,24 @@ async def test_help_lists_every_binding(pipeline):
         assert isinstance(app.screen, PipelineScreen)
 
 
+async def test_help_on_another_screen_lists_that_screens_keys_first(pipeline):
+    from tui.screens.focus import FocusScreen
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, FocusScreen)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        assert text.index("Focus") < text.index("Pipeline")
+        for binding in FocusScreen.BINDINGS:
+            assert binding.id in text
+        assert "pipeline.advance" in text
+
+
 async def test_number_keys_and_tab_bar(pipeline):
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -3,6 +3,7 @@ and what happens after any change (the pipeline updates, a KPI snapshot is recor
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterable
@@ -159,7 +160,19 @@ class EvpipeApp(App):
         from tui.screens.pipeline import PipelineScreen
         from tui.widgets.prospect_table import ProspectTable
 
-        sections = [
+        sections = []
+        here = self.screen
+        if not isinstance(here, PipelineScreen):
+            # the keys of the screen in front first (the focus list, the stages, a prospect page ...)
+            title = None
+            if len(self.screen_stack) == 1:  # a top-level screen: its tab's name
+                title = next((s.title for s in self.screen_specs if s.name == self.current_mode), None)
+            own = [b for b in type(here).BINDINGS if isinstance(b, Binding) and b.id]
+            if own:
+                name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(here).__name__.removesuffix("Screen")).capitalize()
+                sections.append((title or name,
+                                 binding_lines(own, self.keymap, getattr(here, "ACTION_HELP", {}))))
+        sections += [
             ("Pipeline", binding_lines(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
             ("Moving around the table", binding_lines(ProspectTable.BINDINGS, self.keymap, {})),
             ("Everywhere", binding_lines(
