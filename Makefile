@@ -27,6 +27,8 @@ test: .stamp-test
 
 bench: .stamp-test
 	$(BIN)/python benchmarks/kpi_speed.py
+	$(BIN)/python benchmarks/app_speed.py
+	$(BIN)/python benchmarks/import_speed.py
 
 clean:
 	rm -rf $(VENV) .stamp-install .stamp-test *.egg-info
