@@ -45,8 +45,8 @@ from sqlmodel import Session
 
 from models import clock
 from models.db import writer
-from models.kpi import ALL, Kpi, Scope, Snapshot, kpis_by, snapshots  # noqa: F401  (re-exported)
-from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage
+from models.kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
+from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
 
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
@@ -107,12 +107,19 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
     at = at or clock.now()
     ensure_month_starts(engine, at=at)
     with engine.connect() as conn:
-        everyone = kpis_by(conn, "month", ALL)
-        per_owner: dict[str, list[tuple[str | None, Kpi]]] = {}
-        if owners:
-            names = [o for (o,) in conn.execute(select(Prospect.owner).where(Prospect.deleted_at.is_(None)).distinct())]
-            for name in names:
-                per_owner[name] = kpis_by(conn, "month", Scope(owner=name))
+        cells = kpis_by_owner_and_month(conn)
+    months: dict[str | None, Kpi] = {}
+    by_owner: dict[str, dict[str | None, Kpi]] = {}
+    for (owner, month), k in cells.items():
+        months[month] = months.get(month, Kpi()) + k
+        mine = by_owner.setdefault(owner, {})
+        mine[month] = mine.get(month, Kpi()) + k
+
+    def in_order(rows: dict[str | None, Kpi]) -> list[tuple[str | None, Kpi]]:
+        return sorted(rows.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+
+    everyone = in_order(months)
+    per_owner = {name: in_order(rows) for name, rows in by_owner.items()} if owners else {}
     with Session(writer(engine)) as s, s.begin():
         _write_snapshot(s, ALL.key, at.date(), at, everyone)
         for name, rows in per_owner.items():

@@ -42,9 +42,11 @@ class Scope:
             parts.append(f"months:{self.month_from or ''}..{self.month_to or ''}")
         return ";".join(parts) or "all"
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        """This scope as SQL conditions on `prospect p`, with their parameters."""
-        conds = ["p.deleted_at IS NULL"]
+    def sql(self, *, scan: bool = False) -> tuple[str, dict[str, Any]]:
+        """This scope as SQL conditions on `prospect p`, with their parameters. `scan`: read the
+        table straight through rather than by the live-prospect index (faster when every live
+        prospect is wanted grouped by something the index does not hold)."""
+        conds = ["coalesce(p.deleted_at, NULL) IS NULL" if scan else "p.deleted_at IS NULL"]
         params: dict[str, Any] = {}
         if self.owner is not None:
             conds.append("p.owner = :owner")
@@ -113,35 +115,43 @@ class Kpi:
         }
 
 
-_KEYS = {None: None, "month": "p.expected_month", "owner": "p.owner", "stage": "p.stage_id"}
+_KEYS = {None: None, "month": "p.expected_month", "owner": "p.owner", "stage": "p.stage_id",
+         "owner_month": "p.owner, p.expected_month"}
 
 
 def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
-    """KPIs per value of `by` (None: one group). Lost stages are left out; SQL returns one row per
-    group and stage, with the stage's probability, and the products are exact Python integers."""
+    """KPIs per value of `by` (None: one group). SQL sums the values per group and stage, from the
+    prospect table alone (a covering index answers the whole-pipeline and per-owner sums without
+    reading the table); each sum is then multiplied by its stage's probability, as exact integers,
+    and lost stages are left out."""
     key = _KEYS[by]
-    where, params = scope.sql()
+    where, params = scope.sql(scan=key not in (None, "p.stage_id") and scope.owner is None)
     select_key = f"{key}, " if key else ""
-    group_key = f"{key}, " if key else ""
     sql = (
-        f"SELECT {select_key}p.stage_id, s.probability_bp, count(*), coalesce(sum(p.value_cents), 0) "
-        f"FROM prospect p JOIN stage s ON s.id = p.stage_id "
-        f"WHERE {where} AND s.kind <> 'lost' "
-        f"GROUP BY {group_key}p.stage_id, s.probability_bp"
+        f"SELECT {select_key}p.stage_id, count(*), coalesce(sum(p.value_cents), 0) "
+        f"FROM prospect p WHERE {where} GROUP BY {select_key}p.stage_id"
     )
+    stages = {sid: (int(bp), kind) for sid, bp, kind in fetch_all(source, "SELECT id, probability_bp, kind FROM stage")}
     out: dict[Any, Kpi] = {}
+    width = 0 if key is None else key.count(",") + 1
     for row in fetch_all(source, sql, params):
-        if key is None:
-            group, (_stage_id, bp, count, total) = None, row
-        else:
-            group, _stage_id, bp, count, total = row
-        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), int(total) * int(bp))
+        group = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
+        stage_id, count, total = row[width:]
+        bp, kind = stages[stage_id]
+        if kind == "lost":
+            continue
+        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), int(total) * bp)
     return out
 
 
 def kpis(source: Any, scope: Scope = ALL) -> Kpi:
     """TV, EV and count over a scope. `source`: an Engine, a Connection, or models.rawdb's reader."""
     return _grouped(source, scope, None).get(None, Kpi())
+
+
+def kpis_by_owner_and_month(source: Any, scope: Scope = ALL) -> dict[tuple[str, str | None], Kpi]:
+    """{(owner, expected month): KPIs}, in one pass: what the KPI history records for every scope."""
+    return _grouped(source, scope, "owner_month")
 
 
 def kpis_by(source: Any, by: Breakdown, scope: Scope = ALL) -> list[tuple[str | None, Kpi]]:

@@ -29,9 +29,10 @@ class Stage(SQLModel, table=True):
 class Prospect(SQLModel, table=True):
     __tablename__ = "prospect"
     __table_args__ = (
-        Index("ix_prospect_live_stage", "deleted_at", "stage_id"),
+        # Covering indexes: the KPI sums read them alone, never the table (models/kpi.py).
+        Index("ix_prospect_live_stage_value", "deleted_at", "stage_id", "value_cents"),
+        Index("ix_prospect_owner_stage_value", "owner", "deleted_at", "stage_id", "value_cents"),
         Index("ix_prospect_month", "expected_month"),
-        Index("ix_prospect_owner", "owner"),
         Index("ix_prospect_follow_up", "next_follow_up"),
         Index("ix_prospect_external", "source", "external_key"),
     )

@@ -55,3 +55,27 @@ def test_pragmas(engine):
 def test_new_database_file_is_private(db_path, db_url):
     open_db(db_url)
     assert (db_path.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_older_database_upgrades_itself_on_open_and_keeps_its_data(db_url):
+    """A database made by an earlier evpipe (schema 0001) is upgraded when a newer one opens it."""
+    from alembic import command
+
+    from models.db import make_engine, writer
+    from models.kpi import kpis
+    from models.seed import install_ladder
+    from models.store import Store
+
+    old = make_engine(db_url)
+    with writer(old).begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    install_ladder(old)
+    Store(old).add("From the old days", "1,234.50", "Quote sent")
+    assert current_revision(old) == "0001"
+    old.dispose()
+
+    engine = open_db(db_url)
+    assert current_revision(engine) == HEAD
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("prospect")}
+    assert "ix_prospect_live_stage_value" in indexes and "ix_prospect_live_stage" not in indexes
+    assert kpis(engine).tv_cents == 123450
