@@ -185,3 +185,10 @@ def test_default_database_lives_in_the_data_directory_and_is_private(tmp_path):
     path = Path(os.environ["XDG_DATA_HOME"]) / "evpipe" / "evpipe.db"
     assert path.exists()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_app_without_a_terminal_says_so_instead_of_hanging(tmp_path):
+    proc = subprocess.run([*EVPIPE, "--db", str(tmp_path / "t.db")], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert "the app needs a terminal" in proc.stderr

@@ -123,6 +123,9 @@ def main(click_ctx: click.Context, db: str | None) -> None:
 
 
 def run_app(url: str) -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail("the app needs a terminal; from scripts and cron use the commands "
+             "(`evpipe kpi`, `evpipe list`, `evpipe review` ...; `evpipe --help` lists them)")
     from tui.app import run
 
     run(url)
