@@ -23,15 +23,15 @@ from models.focus import FocusItem, count_follow_ups, focus
 from models.kpi import ALL, Kpi, kpis
 from models.store import ChangeResult
 from models.values import format_money
-from tui.dialogs import TextPrompt
 from tui.screens.live import LiveScreen
+from tui.screens.stage_keys import StageKeys
 from tui.widgets.kpi_header import KpiHeader
 
 LIMIT = 100
 GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}
 
 
-class FocusScreen(LiveScreen):
+class FocusScreen(StageKeys, LiveScreen):
     """What to work on next."""
 
     CSS_PATH = "focus.tcss"
@@ -207,27 +207,6 @@ class FocusScreen(LiveScreen):
             return
         store, pid, version = self.app.store, item.id, item.version
         self._save(lambda: store.move(pid, target, reason=reason, expected_version=version), pid)
-
-    def action_advance(self) -> None:
-        self._move("next")
-
-    def action_back(self) -> None:
-        self._move("back")
-
-    def action_won(self) -> None:
-        self._move("won")
-
-    def action_lost(self) -> None:
-        item = self._current()
-        if item is None:
-            return
-
-        def done(reason: str | None) -> None:
-            if reason is not None:
-                self._move("lost", reason or None)
-
-        self.app.push_screen(TextPrompt(f"Lost: {item.name}", "Why was it lost? (optional)",
-                                        placeholder="e.g. went with a competitor"), done)
 
     def action_undo(self) -> None:
         self._save(self.app.store.undo, None)

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -33,6 +33,7 @@ from models.values import parse_date
 from tui.messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
+from tui.screens.stage_keys import StageKeys
 from tui.widgets import TextLine
 from tui.widgets.kpi_header import KpiHeader
 from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
@@ -72,7 +73,7 @@ def week_history(engine, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
 FIRST_PAGE = 200
 
 
-class PipelineScreen(Screen):
+class PipelineScreen(StageKeys, Screen):
     """Every prospect with the KPIs above them."""
 
     CSS_PATH = "pipeline.tcss"
@@ -489,49 +490,14 @@ class PipelineScreen(Screen):
         self._save(lambda: store.move(pid, target, reason=reason, expected_version=expected),
                    prospect_id=pid, pending=pending)
 
-    def action_advance(self) -> None:
-        self._move("next")
-
-    def action_back(self) -> None:
-        self._move("back")
-
-    def action_won(self) -> None:
-        self._move("won")
-
-    def action_lost(self) -> None:
-        row = self._current()
-        if row is None:
-            return
-        TextPrompt = self._import("tui.dialogs", "TextPrompt")
-        if TextPrompt is None:
-            return
-
-        def done(reason: str | None) -> None:
-            if reason is not None:
-                self._move("lost", reason or None)
-
-        self.app.push_screen(TextPrompt(f"Lost: {row.name}", "Why was it lost? (optional)",
-                                        placeholder="e.g. went with a competitor"), done)
-
     def action_undo(self) -> None:
         store = self.app.store
         self._save(store.undo)
 
     # -------------------------------------------------------- actions: the prospect
 
-    def _import(self, module: str, name: str) -> Any:
-        import importlib
-
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            self.app.notify(f"{name} is not available yet", severity="warning", markup=False)
-            return None
-
     def action_add(self) -> None:
-        ProspectForm = self._import("tui.screens.prospect_form", "ProspectForm")
-        if ProspectForm is None:
-            return
+        from tui.screens.prospect_form import ProspectForm
         store = self.app.store
 
         def done(fields: dict | None) -> None:
@@ -555,9 +521,7 @@ class PipelineScreen(Screen):
         self.app.call_from_thread(self._open_form, info)
 
     def _open_form(self, info: ProspectInfo) -> None:
-        ProspectForm = self._import("tui.screens.prospect_form", "ProspectForm")
-        if ProspectForm is None:
-            return
+        from tui.screens.prospect_form import ProspectForm
         store = self.app.store
 
         def done(fields: dict | None) -> None:
@@ -572,17 +536,15 @@ class PipelineScreen(Screen):
         row = self._current()
         if row is None:
             return
-        ProspectPage = self._import("tui.screens.prospect_page", "ProspectPage")
-        if ProspectPage is not None:
-            self.app.push_screen(ProspectPage(row.id))
+        from tui.screens.prospect_page import ProspectPage
+
+        self.app.push_screen(ProspectPage(row.id))
 
     def action_log_activity(self) -> None:
         row = self._current()
         if row is None:
             return
-        ActivityDialog = self._import("tui.dialogs", "ActivityDialog")
-        if ActivityDialog is None:
-            return
+        from tui.dialogs import ActivityDialog
         store, pid = self.app.store, row.id
 
         def done(entry: tuple[str, str, str] | None) -> None:
@@ -596,9 +558,7 @@ class PipelineScreen(Screen):
         row = self._current()
         if row is None:
             return
-        TextPrompt = self._import("tui.dialogs", "TextPrompt")
-        if TextPrompt is None:
-            return
+        from tui.dialogs import TextPrompt
         store, pid, version = self.app.store, row.id, row.version
 
         def check(text: str) -> object:
@@ -622,9 +582,7 @@ class PipelineScreen(Screen):
         row = self._current()
         if row is None:
             return
-        ConfirmDialog = self._import("tui.dialogs", "ConfirmDialog")
-        if ConfirmDialog is None:
-            return
+        from tui.dialogs import ConfirmDialog
         store, pid, version = self.app.store, row.id, row.version
 
         def done(yes: bool | None) -> None:
