@@ -185,14 +185,9 @@ class EvpipeApp(App):
         self.push_screen(HelpScreen(sections))
 
     def action_import(self) -> None:
-        import importlib
+        from tui.screens.import_screen import ImportScreen
 
-        try:
-            screen_class = importlib.import_module("tui.screens.import_screen").ImportScreen
-        except (ImportError, AttributeError):
-            self.notify("Import is not available yet", severity="warning", markup=False)
-            return
-        self.push_screen(screen_class())
+        self.push_screen(ImportScreen())
 
     def run_pipeline_action(self, action: str) -> None:
         """Run one of the pipeline screen's actions (from the command palette)."""
