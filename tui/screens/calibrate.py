@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from models.calibration import Calibration, StageCalibration, calibrate
 from models.errors import DomainError
-from models.store import ChangeResult
+from models.records import ChangeResult
 from models.values import format_percent
 from tui.dialogs import ConfirmDialog
 from tui.screens.live import LiveScreen

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from models.errors import DomainError
 from models.focus import FocusItem, count_follow_ups, focus
 from models.kpi import ALL, Kpi, kpis
-from models.store import ChangeResult
+from models.records import ChangeResult
 from models.values import format_money
 from tui.screens.live import LiveScreen
 from tui.screens.stage_keys import StageKeys
@@ -205,8 +205,8 @@ class FocusScreen(StageKeys, LiveScreen):
         item = self._current()
         if item is None:
             return
-        store, pid, version = self.app.store, item.id, item.version
-        self._save(lambda: store.move(pid, target, reason=reason, expected_version=version), pid)
+        app, pid, version = self.app, item.id, item.version
+        self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=version), pid)
 
     def action_undo(self) -> None:
         self._save(self.app.store.undo, None)

@@ -470,7 +470,7 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        store = self.app.store
+        app = self.app  # the store opens in the worker, never here
         new_stage = self._predict(row, target)
         pending = None
         expected = row.version
@@ -487,22 +487,22 @@ class PipelineScreen(StageKeys, Screen):
             self.table.refresh_row(row.id)
             self._show_header()
         pid = row.id
-        self._save(lambda: store.move(pid, target, reason=reason, expected_version=expected),
+        self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=expected),
                    prospect_id=pid, pending=pending)
 
     def action_undo(self) -> None:
-        store = self.app.store
-        self._save(store.undo)
+        app = self.app  # the store opens in the worker, never here
+        self._save(lambda: app.store.undo())
 
     # -------------------------------------------------------- actions: the prospect
 
     def action_add(self) -> None:
         from tui.screens.prospect_form import ProspectForm
-        store = self.app.store
+        app = self.app  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
             if fields:
-                self._save(lambda: store.add(**fields))
+                self._save(lambda: app.store.add(**fields))
 
         self.app.push_screen(ProspectForm(self.stage_list, None, owner=self.app.who), done)
 
@@ -522,12 +522,12 @@ class PipelineScreen(StageKeys, Screen):
 
     def _open_form(self, info: ProspectInfo) -> None:
         from tui.screens.prospect_form import ProspectForm
-        store = self.app.store
+        app = self.app  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
             if fields:
                 changes = {k: v for k, v in fields.items() if k != "stage"}
-                self._save(lambda: store.edit(info.id, expected_version=info.version, **changes),
+                self._save(lambda: app.store.edit(info.id, expected_version=info.version, **changes),
                            prospect_id=info.id)
 
         self.app.push_screen(ProspectForm(self.stage_list, info, owner=self.app.who), done)
@@ -545,12 +545,12 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from tui.dialogs import ActivityDialog
-        store, pid = self.app.store, row.id
+        app, pid = self.app, row.id
 
         def done(entry: tuple[str, str, str] | None) -> None:
             if entry:
                 kind, text, when = entry
-                self._save(lambda: store.log_activity(pid, kind, text, when=when or None), prospect_id=pid)
+                self._save(lambda: app.store.log_activity(pid, kind, text, when=when or None), prospect_id=pid)
 
         self.app.push_screen(ActivityDialog(), done)
 
@@ -559,7 +559,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from tui.dialogs import TextPrompt
-        store, pid, version = self.app.store, row.id, row.version
+        app, pid, version = self.app, row.id, row.version
 
         def check(text: str) -> object:
             if text.strip().lower() in ("", "none"):
@@ -570,7 +570,7 @@ class PipelineScreen(StageKeys, Screen):
             if text is None:
                 return
             when = None if text.strip().lower() in ("", "none") else text
-            self._save(lambda: store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
+            self._save(lambda: app.store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
 
         self.app.push_screen(
             TextPrompt(f"Next follow-up: {row.name}", "When? (empty or none clears it)", initial=row.follow_up or "",
@@ -583,11 +583,11 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from tui.dialogs import ConfirmDialog
-        store, pid, version = self.app.store, row.id, row.version
+        app, pid, version = self.app, row.id, row.version
 
         def done(yes: bool | None) -> None:
             if yes:
-                self._save(lambda: store.delete(pid, expected_version=version), prospect_id=pid)
+                self._save(lambda: app.store.delete(pid, expected_version=version), prospect_id=pid)
 
         self.app.push_screen(ConfirmDialog(f"Delete {row.name}? (u undoes it)"), done)
 
