@@ -227,3 +227,36 @@ def test_no_color(seeded):
         assert Decimal(after["ev"]) > Decimal(before["ev"])
     finally:
         t.kill()
+
+
+def test_insight_screens_open_by_number_and_focus_keys_move_the_header(seeded, tmux):
+    """Issue 4 as a person meets it: 2-6 open Focus, Forecast, Trend, Sighting-in and Review at
+    80x24, the charts are drawn, and `>` on the focus list saves and moves the KPI header."""
+    before = kpi(seeded)
+    tmux.wait_for(shows(*header(before), "shown"))
+    tmux.keys("3")
+    screen = tmux.wait_for(shows("Forecast", "WAPE", "forecast", "actual"))
+    assert "┤" in screen and "█" in screen  # the bar chart's axis and bars
+    tmux.keys("4")
+    screen = tmux.wait_for(shows("Trend", "TV and EV", "EV/TV %"))
+    assert "┤" in screen
+    tmux.keys("5")
+    tmux.wait_for(shows("Sighting in", "Brier", "Suspect", "Deposit paid"))
+    tmux.keys("6")
+    tmux.wait_for(shows("Review", "What moved EV", "Overdue"))
+
+    tmux.keys("2")
+    screen = tmux.wait_for(shows("Focus", "overdue", *header(before)))
+    first = next(line for line in screen.splitlines() if "overdue " in line and "Focus" not in line)
+    name = first.split("  ")[0].strip()
+    target = next(p for p in json.loads(cli(seeded, "list", "--json")) if p["name"].startswith(name))
+    stages = sorted((s for s in json.loads(cli(seeded, "stages", "--json")) if s["kind"] == "open"),
+                    key=lambda s: s["position"])
+    now = next(s for s in stages if s["name"] == target["stage"])
+    nxt = next(s for s in stages if s["position"] > now["position"])
+    gain = Decimal(target["value"]) * (Decimal(str(nxt["probability"])) - Decimal(str(now["probability"])))
+    expected = Decimal(before["ev"]) + gain
+    tmux.keys(">")
+    tmux.wait_for(shows(f"EV {format_money(int(expected * 100))}"))
+    after = eventually(lambda: kpi(seeded), lambda k: Decimal(k["ev"]) == expected)
+    assert Decimal(after["ev"]) == expected
