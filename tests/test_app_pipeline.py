@@ -779,3 +779,25 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
                                     "Acme [Beta]"]
         assert page(app).kpi_all == kpis(pipeline)
         assert "6 shown" in screen_text(app)
+
+
+async def test_keys_typed_in_a_burst_after_slash_go_to_the_filter_not_the_table(pipeline):
+    """A paste-speed `/wedding`: every key is queued before the first is handled. The `w` must
+    filter, not mark the cursor's prospect won (nor `e` open the edit form)."""
+    from textual import events
+    from textual.widgets import Input
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = kpis(pipeline)
+        for ch in "/wedding":
+            app.post_message(events.Key("slash" if ch == "/" else ch, ch))
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        assert app.screen.query_one("#filter", Input).value == "wedding"
+        assert kpis(pipeline) == before
+        # and `/` inside the filter is text, not a second "open the filter"
+        await pilot.press("slash", "x")
+        await settle(pilot)
+        assert app.screen.query_one("#filter", Input).value == "wedding/x"

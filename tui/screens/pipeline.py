@@ -90,7 +90,9 @@ class PipelineScreen(StageKeys, Screen):
         Binding("n", "log_activity", "Log contact", id="pipeline.log", show=False),
         Binding("f", "follow_up", "Follow-up", id="pipeline.follow_up", show=False),
         Binding("d", "delete", "Delete", id="pipeline.delete", show=False),
-        Binding("slash", "filter", "Filter", id="pipeline.filter"),
+        # priority: handled before the next key is passed on, so what is typed straight after `/`
+        # reaches the filter box (and not the table's keys: `w` would mark a sale won)
+        Binding("slash", "filter", "Filter", id="pipeline.filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", id="pipeline.clear_filter", show=False),
         Binding("s", "sort", "Sort", id="pipeline.sort"),
         Binding("o", "mine", "Mine/all", id="pipeline.mine", show=False),
@@ -638,8 +640,11 @@ class PipelineScreen(StageKeys, Screen):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if box.has_focus:  # `/` typed in the filter itself is part of the filter
+            box.insert_text_at_cursor("/")
+            return
         box.add_class("-shown")
-        box.focus()
+        self.set_focus(box)  # now: Widget.focus() would wait for the next refresh
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
