@@ -11,12 +11,9 @@ from models.store import Store
 from tui.app import EvpipeApp
 from tui.screens.import_screen import ImportScreen
 
+from apphelpers import screen_text
+
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
 
 
 async def settle(app, pilot) -> None:

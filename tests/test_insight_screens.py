@@ -15,6 +15,8 @@ from models.values import format_money
 from tui.app import EvpipeApp
 from tui.dialogs import ConfirmDialog, TextPrompt
 
+from apphelpers import screen_text
+
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
 
@@ -36,10 +38,6 @@ def data(engine):
     history.backfill(engine)
     history.record_snapshot(engine)
     return engine
-
-
-def screen_text(app) -> str:
-    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
 
 
 async def settle(pilot, rounds: int = 3) -> None:

@@ -3,73 +3,30 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from textual.widgets import Input, TextArea
 
-import tui.app
 from models.kpi import kpis
 from models.store import Store
-from tui.app import EvpipeApp
 from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
 from tui.screens.prospect_form import ProspectForm
 from tui.screens.prospect_page import ProspectPage
 
+from apphelpers import RecordingApp, press, settle, shows
+
 HOSTILE = "[@click=app.quit]hi[/]"
-APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
-class Host(EvpipeApp):
-    """The real app, opened on the prospect page; records what it tells the user."""
-
-    CSS_PATH = APP_CSS  # a subclass would look for the stylesheet beside this test file
+class Host(RecordingApp):
+    """The real app, opened on the prospect page."""
 
     def __init__(self, engine, prospect_id: int) -> None:
-        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
+        super().__init__(engine)
         self.prospect_id = prospect_id
-        self.changes: list[object] = []
-        self.notices: list[str] = []
 
     def on_mount(self) -> None:
         self.push_screen(ProspectPage(self.prospect_id))
-
-    def data_changed(self, result) -> None:
-        self.changes.append(result)
-        super().data_changed(result)
-
-    def notify(self, message, *args, **kwargs):
-        self.notices.append(str(message))
-        return super().notify(message, *args, **kwargs)
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
-
-
-async def settle(app, pilot) -> None:
-    """Let workers finish, their messages land and the screen repaint."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause(0.02)
-
-
-async def shows(app, pilot, *texts: str) -> str:
-    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
-    for _ in range(100):
-        text = screen_text(app)
-        if all(t in text for t in texts):
-            return text
-        await pilot.pause(0.02)
-    return screen_text(app)
-
-
-async def press(app, pilot, *keys: str) -> None:
-    for key in keys:
-        await pilot.press(key)
-        await settle(app, pilot)
 
 
 @pytest.fixture
@@ -321,10 +278,7 @@ async def test_command_palette_runs_a_page_action(worked_engine, hostile):
 
 
 async def test_enter_on_the_pipeline_opens_the_page_and_escape_returns(worked_engine):
-    class Plain(EvpipeApp):
-        CSS_PATH = APP_CSS
-
-    app = Plain(worked_engine.url.render_as_string(hide_password=False), who="tester")
+    app = RecordingApp(worked_engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         pipeline = app.screen

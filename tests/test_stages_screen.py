@@ -2,68 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.widgets import DataTable, Input
 
-import tui.app
 from models.errors import DomainError
 from models.kpi import kpis
 from models.store import Store
-from tui.app import EvpipeApp
 from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from tui.screens.stages import StagesScreen, check_stale_days
 
-APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+from apphelpers import RecordingApp, press, settle, shows
 
 
-class Host(EvpipeApp):
+class Host(RecordingApp):
     """The real app; the stages screen is reached with its number key, 7."""
-
-    CSS_PATH = APP_CSS  # a subclass would look for the stylesheet beside this test file
-
-    def __init__(self, engine) -> None:
-        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
-        self.changes: list[object] = []
-        self.notices: list[str] = []
-
-    def data_changed(self, result) -> None:
-        self.changes.append(result)
-        super().data_changed(result)
-
-    def notify(self, message, *args, **kwargs):
-        self.notices.append(str(message))
-        return super().notify(message, *args, **kwargs)
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
-
-
-async def settle(app, pilot) -> None:
-    """Let workers finish, their messages land and the screen repaint."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause(0.02)
-
-
-async def shows(app, pilot, *texts: str) -> str:
-    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
-    for _ in range(100):
-        text = screen_text(app)
-        if all(t in text for t in texts):
-            return text
-        await pilot.pause(0.02)
-    return screen_text(app)
-
-
-async def press(app, pilot, *keys: str) -> None:
-    for key in keys:
-        await pilot.press(key)
-        await settle(app, pilot)
 
 
 async def open_stages(app, pilot) -> None:

@@ -1,0 +1,60 @@
+"""What the app tests share: the real app recording what it tells the user, and reading the screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tui.app
+from tui.app import EvpipeApp
+
+#: A subclass of the app would look for the stylesheet beside its own (test) file.
+APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+
+
+class RecordingApp(EvpipeApp):
+    """The real app on `engine`'s database, as user `tester`, keeping every change and notice."""
+
+    CSS_PATH = APP_CSS
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
+        self.changes: list[object] = []
+        self.notices: list[str] = []
+
+    def data_changed(self, result) -> None:
+        self.changes.append(result)
+        super().data_changed(result)
+
+    def notify(self, message, *args, **kwargs):
+        self.notices.append(str(message))
+        return super().notify(message, *args, **kwargs)
+
+
+def screen_text(app) -> str:
+    """What the screen shows, as text, line by line."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+async def settle(app, pilot, rounds: int = 4) -> None:
+    """Let workers finish, their messages land and the screen repaint."""
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause(0.02)
+
+
+async def shows(app, pilot, *texts: str) -> str:
+    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
+    for _ in range(100):
+        text = screen_text(app)
+        if all(t in text for t in texts):
+            return text
+        await pilot.pause(0.02)
+    return screen_text(app)
+
+
+async def press(app, pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(app, pilot)
