@@ -288,3 +288,29 @@ async def test_a_wider_terminal_widens_the_lists_and_shrinking_back_works(data):
         await settle(pilot)
         text = screen_text(app)
         assert "overdue 7 days" in text and "overdue follow-up" not in text
+
+
+async def test_focus_keys_are_in_the_command_palette(tmp_path):
+    """ctrl+p on the focus list finds its stage keys by name and runs them on the cursor's row."""
+    from apphelpers import RecordingApp, press, settle as settle_app
+
+    from models import open_db
+    from models.store import Store
+    from tui.dialogs import TextPrompt
+    from tui.screens.focus import FocusScreen
+
+    engine = open_db(f"sqlite:///{tmp_path / 'palette.db'}")
+    Store(engine, who="tester").add("Overdue charter", "5000", "Enquiry", follow_up="2026-11-20")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_app(app, pilot)
+        await press(app, pilot, "2")
+        assert isinstance(app.screen, FocusScreen)
+        await press(app, pilot, "ctrl+p")
+        for ch in "lost":
+            await pilot.press(ch)
+        await settle_app(app, pilot)
+        await pilot.pause(0.3)
+        await press(app, pilot, "enter")
+        assert isinstance(app.screen, TextPrompt)  # the palette ran focus.lost: it asks why
+    engine.dispose()

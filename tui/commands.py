@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.screens.help import key_label
 
@@ -36,3 +38,41 @@ def pipeline_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
             app.run_pipeline_action(action)
 
         yield SystemCommand(title, f"Pipeline, key {keys}", run)
+
+
+class BindingCommands(Provider):
+    """The command palette's entries for the screen it was opened on: one per binding, so every
+    key of the prospect page, the stages screen and the insight screens can also be found by
+    name (ctrl+p)."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        screen = self.screen
+        keymap = getattr(self.app, "keymap", {}) or {}
+        out = []
+        for binding in getattr(type(screen), "BINDINGS", []):
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            keys = keymap.get(binding.id, binding.key_display or binding.key)
+            helps = getattr(screen, "ACTION_HELP", {})
+            title = helps.get(binding.action) or helps.get(binding.action.partition("(")[0], binding.description)
+            out.append((title, f"({keys}) {getattr(screen, 'PALETTE_GROUP', '')}".rstrip(), binding.action))
+        return out
+
+    def _run(self, action: str):
+        screen = self.screen
+
+        async def run() -> None:
+            await screen.run_action(action)
+
+        return run
+
+    async def discover(self) -> Hits:
+        for title, help_text, action in self._commands():
+            yield DiscoveryHit(title, self._run(action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, action in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), self._run(action), help=help_text)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from tui.commands import BindingCommands
+
 
 class LiveScreen(Screen):
     """Reloads when it is shown again, and when any change is made while it is showing.
 
     Subclasses define `load()` (a thread worker) and call `follow_changes()` from `on_mount`;
-    `reload()` is what a change triggers (by default `load()`)."""
+    `reload()` is what a change triggers (by default `load()`). Their keys are in the command
+    palette too."""
+
+    COMMANDS = {BindingCommands}
 
     def follow_changes(self) -> None:
         self.app.data_changed_signal.subscribe(self, self._data_changed)

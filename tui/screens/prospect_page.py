@@ -22,7 +22,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -32,6 +31,7 @@ from models import clock
 from models.errors import Conflict, DomainError, NotFound
 from models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from models.values import clean_text, format_money, format_percent, month_label
+from tui.commands import BindingCommands
 from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
 from tui.screens.prospect_form import ProspectForm
 
@@ -81,43 +81,6 @@ def _money(cents: int) -> str:
 
 def _ev(micros: int, *, signed: bool = False) -> str:
     return format_money(micros, micros=True, decimals=False, signed=signed)
-
-
-class BindingCommands(Provider):
-    """The command palette's entries for the screen it was opened on: one per binding, so every
-    key of the prospect page and the stages screen can also be found by name (ctrl+p)."""
-
-    def _commands(self) -> list[tuple[str, str, str]]:
-        screen = self.screen
-        keymap = getattr(self.app, "keymap", {}) or {}
-        out = []
-        for binding in getattr(type(screen), "BINDINGS", []):
-            if not isinstance(binding, Binding) or not binding.description:
-                continue
-            keys = keymap.get(binding.id, binding.key_display or binding.key)
-            helps = getattr(screen, "ACTION_HELP", {})
-            title = helps.get(binding.action) or helps.get(binding.action.partition("(")[0], binding.description)
-            out.append((title, f"({keys}) {getattr(screen, 'PALETTE_GROUP', '')}".rstrip(), binding.action))
-        return out
-
-    def _run(self, action: str):
-        screen = self.screen
-
-        async def run() -> None:
-            await screen.run_action(action)
-
-        return run
-
-    async def discover(self) -> Hits:
-        for title, help_text, action in self._commands():
-            yield DiscoveryHit(title, self._run(action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, action in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), self._run(action), help=help_text)
 
 
 class ProspectPage(Screen):
@@ -565,4 +528,4 @@ class ProspectPage(Screen):
         )
 
 
-__all__ = ["BindingCommands", "PageData", "ProspectPage", "follow_up_text"]
+__all__ = ["PageData", "ProspectPage", "follow_up_text"]

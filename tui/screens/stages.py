@@ -26,7 +26,7 @@ from models.store import ChangeResult, StageInfo, ladder_warnings
 from models.tables import Prospect
 from models.values import clean_text, format_money, format_percent, parse_probability
 from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from tui.screens.prospect_page import BindingCommands
+from tui.commands import BindingCommands
 
 
 @dataclass(frozen=True)
