@@ -91,11 +91,10 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
     """Run one read query (named `:parameters`) on whatever `source` is: an SQLAlchemy Engine or
     Connection, a SqliteReader, or a DB-API connection."""
     params = params or {}
-    if type(source).__module__.startswith("sqlalchemy") and source.dialect.name != "sqlite":
-        pass  # other databases take date parameters as they are
-    else:
+    through_sqlalchemy = type(source).__module__.startswith("sqlalchemy")
+    if not through_sqlalchemy or source.dialect.name == "sqlite":  # other databases take dates as they are
         params = {k: _sqlite_param(v) for k, v in params.items()}
-    if type(source).__module__.startswith("sqlalchemy"):
+    if through_sqlalchemy:
         from sqlalchemy import text
 
         if hasattr(source, "connect") and not hasattr(source, "in_transaction"):  # an Engine

@@ -144,14 +144,11 @@ def _item_line(i, *, with_gain: bool = True) -> str:
 
 def short_reason(i) -> str:
     """A follow-up list's reason, short: '10 days overdue', 'due Mon 30 Nov', 'no contact for 48 days'."""
-    from models import clock
-
     if i.group == "overdue":
         d = i.overdue_days
         return f"{d} day{'s' if d != 1 else ''} overdue"
     if i.group == "due":
-        ahead = (i.next_follow_up - clock.today()).days
-        return "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {i.next_follow_up:%a %d %b}"
+        return i.short_reason
     if i.group == "stale":
         return f"no contact for {i.idle_days} days ({i.stage} allows {i.stale_days})"
     return i.reason
