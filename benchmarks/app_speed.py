@@ -61,9 +61,9 @@ STAGE_WEIGHTS = (30, 24, 18, 10, 6, 7, 5)
 def build(path: Path, count: int, seed: int = 7) -> str:
     """A database at `path` with `count` prospects, inserted in bulk. Returns its URL."""
     os.environ["EVPIPE_NOW"] = NOW
-    from models import open_db
-    from models.history import record_snapshot
-    from models.store import Store
+    from evpipe.models import open_db
+    from evpipe.models.history import record_snapshot
+    from evpipe.models.store import Store
 
     url = f"sqlite:///{path}"
     engine = open_db(url)
@@ -137,8 +137,8 @@ def ready(app) -> None:
 
 
 def child_startup(url: str) -> None:
-    from tui.app import EvpipeApp
-    from tui.screens.pipeline import PipelineScreen
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.pipeline import PipelineScreen
 
     loaded = PipelineScreen.on_rows_loaded
 
@@ -211,9 +211,9 @@ async def press_and_time(app, clock: FrameClock, key: str, char: str | None, rea
 
 
 def child_keys(url: str, keys: int) -> None:
-    from models.kpi import kpis
-    from tui.app import EvpipeApp
-    from tui.widgets.kpi_header import KpiHeader
+    from evpipe.models.kpi import kpis
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.widgets.kpi_header import KpiHeader
 
     app = EvpipeApp(url, who="mere")
     out: dict[str, list[float]] = {"advance": [], "advance_cpu": [], "cursor": [], "cursor_cpu": [],

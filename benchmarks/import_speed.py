@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("EVPIPE_NOW", "2026-11-27T10:00:00")
 
-from models import open_db  # noqa: E402
-from models.exporter import export  # noqa: E402
-from models.importer import ImportOptions, after_import, commit_import, plan_import  # noqa: E402
+from evpipe.models import open_db  # noqa: E402
+from evpipe.models.exporter import export  # noqa: E402
+from evpipe.models.importer import ImportOptions, after_import, commit_import, plan_import  # noqa: E402
 
 CRM = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "crm-sales-opportunities"
 if not CRM.exists():

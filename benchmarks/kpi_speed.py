@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from models import open_db  # noqa: E402
-from models.db import writer  # noqa: E402
-from models.history import record_snapshot  # noqa: E402
-from models.kpi import kpis, kpis_by  # noqa: E402
-from models.store import Store  # noqa: E402
-from models.tables import Prospect, Stage  # noqa: E402
+from evpipe.models import open_db  # noqa: E402
+from evpipe.models.db import writer  # noqa: E402
+from evpipe.models.history import record_snapshot  # noqa: E402
+from evpipe.models.kpi import kpis, kpis_by  # noqa: E402
+from evpipe.models.store import Store  # noqa: E402
+from evpipe.models.tables import Prospect, Stage  # noqa: E402
 
 
 def build(path: Path, n: int):

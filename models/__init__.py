@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 def open_db(url: str, *, seed_ladder: bool = True) -> "Engine":
     """Open (creating if needed) the database at `url`, upgrade its schema, and give a database
     without a ladder the default one from seeds/."""
-    from models.db import make_engine, upgrade
-    from models.seed import install_ladder
+    from .db import make_engine, upgrade
+    from .seed import install_ladder
 
     engine = make_engine(url)
     upgrade(engine)
@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
     if name in ("make_engine", "upgrade"):
         import importlib
 
-        return getattr(importlib.import_module("models.db"), name)
+        return getattr(importlib.import_module(".db", __name__), name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, Table, insert, select, text
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables)
-from models.db import HEAD, current_revision, writer
-from models.errors import DomainError
-from models.locations import ensure_private_file, sqlite_path
+from . import tables  # noqa: F401  (registers the tables)
+from .db import HEAD, current_revision, writer
+from .errors import DomainError
+from .locations import ensure_private_file, sqlite_path
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1

@@ -31,9 +31,9 @@ from typing import Any
 
 from sqlalchemy import Date, Engine, bindparam, text
 
-from models import clock
-from models.errors import DomainError
-from models.values import FULL_BP, format_percent
+from . import clock
+from .errors import DomainError
+from .values import FULL_BP, format_percent
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
 MIN_N = 10
@@ -155,7 +155,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     if months is not None and (not isinstance(months, int) or months < 1 or months > 1200):
         raise DomainError("months: a whole number of months from 1 to 1200", field="months")
     since = months_back(clock.today(), months) if months else None
-    from models.store import Store
+    from .store import Store
 
     ladder = Store(engine, who="calibration").ladder()
     opens = [s for s in ladder if s.kind == "open"]

@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from models.locations import ensure_private_file, sqlite_path
+from .locations import ensure_private_file, sqlite_path
 
-from models.rawdb import HEAD, SQLITE_PRAGMAS
+from .rawdb import HEAD, SQLITE_PRAGMAS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

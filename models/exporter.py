@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy import Engine, select
 
-from models.errors import DomainError
-from models.import_cells import neutralise
-from models.kpi import kpis_by, stage_table
-from models.tables import Prospect, Stage
-from models.values import cents_to_decimal, format_percent, micros_to_decimal
+from .errors import DomainError
+from .import_cells import neutralise
+from .kpi import kpis_by, stage_table
+from .tables import Prospect, Stage
+from .values import cents_to_decimal, format_percent, micros_to_decimal
 
 #: (header, what) of the fixed columns; the importer maps each header back to its field.
 COLUMNS = [

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, case, cast, func, literal, select
 
-from models import clock
-from models.tables import Prospect, Stage
-from models.values import format_money, money_str
+from . import clock
+from .tables import Prospect, Stage
+from .values import format_money, money_str
 
 DUE_DAYS = 7
 GROUPS = ("overdue", "due", "stale", "gain")

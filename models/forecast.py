@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from models import clock
-from models.errors import DomainError
-from models.history import frozen_forecasts
-from models.kpi import Kpi, Scope, kpis_by
-from models.tables import Prospect, Stage
-from models.values import MICROS_PER_CENT, money_str, month_add
+from . import clock
+from .errors import DomainError
+from .history import frozen_forecasts
+from .kpi import Kpi, Scope, kpis_by
+from .tables import Prospect, Stage
+from .values import MICROS_PER_CENT, money_str, month_add
 
 MAX_MONTHS = 120
 
@@ -173,7 +173,7 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
     `models.queries.ProspectRow`, biggest EV first within its kind."""
     from sqlalchemy import case, or_
 
-    from models.queries import ProspectRow
+    from .queries import ProspectRow
 
     kind_order = case((Stage.kind == "open", 0), (Stage.kind == "won", 1), else_=2)
     won_in = (Stage.kind == "won") & (func.strftime("%Y-%m", Prospect.closed_on) == month)

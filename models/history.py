@@ -43,10 +43,10 @@ from sqlalchemy import DateTime, Engine, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from models import clock
-from models.db import writer
-from models.kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
-from models.tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
+from . import clock
+from .db import writer
+from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
 
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
@@ -395,7 +395,7 @@ def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = AL
 def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
     """Every prospect's KPIs just before `moment` the other way: today's, less every delta journalled
     since. Agrees with `kpis_before` when the journal is whole (a test checks)."""
-    from models.kpi import kpis
+    from .kpi import kpis
 
     with _connect(engine) as conn:
         now = kpis(conn)
@@ -409,7 +409,7 @@ def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
 def trend(engine: Engine, weeks: int | None = 12, scope: Scope = ALL) -> list[Snapshot]:
     """The KPI history over the last `weeks` weeks (None: all of it), oldest first, with today's
     live reading last when today has no snapshot yet (nothing is written)."""
-    from models.kpi import kpis
+    from .kpi import kpis
 
     today = clock.today()
     since = None if weeks is None else today - timedelta(weeks=weeks)

@@ -14,8 +14,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
 
-from models.errors import DomainError
-from models.values import MAX_VALUE_CENTS, _checked_date, _month_word, parse_money, parse_month
+from .errors import DomainError
+from .values import MAX_VALUE_CENTS, _checked_date, _month_word, parse_money, parse_month
 
 #: Characters a spreadsheet would read as the start of a formula (see neutralise()).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from models.errors import DomainError
+from .errors import DomainError
 
 #: progress(phase, done, total): called now and then while a long file is read.
 Progress = Callable[[str, int, int], None]

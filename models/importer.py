@@ -38,10 +38,10 @@ from typing import Any, Iterable
 from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import Session
 
-from models import clock
-from models.db import writer
-from models.errors import DomainError
-from models.import_cells import (
+from . import clock
+from .db import writer
+from .errors import DomainError
+from .import_cells import (
     cell_text,
     detect_date_order,
     parse_cell_bool,
@@ -49,9 +49,9 @@ from models.import_cells import (
     parse_cell_money,
     parse_cell_month,
 )
-from models.import_read import Progress, SheetData, read_table
-from models.tables import ChangeEvent, Prospect, Stage, StageChange
-from models.values import clean_text, format_money, format_percent, money_str, parse_probability
+from .import_read import Progress, SheetData, read_table
+from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .values import clean_text, format_money, format_percent, money_str, parse_probability
 
 MAX_CUSTOM_FIELDS = 50
 PREVIEW_ROWS = 10
@@ -832,7 +832,7 @@ def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | 
     if not plan.can_commit:
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
     at = at or clock.now()
-    from models.store import _kpi_part, _move_category
+    from .store import _kpi_part, _move_category
 
     with Session(writer(engine)) as s, s.begin():
         conn = s.connection()
@@ -1052,7 +1052,7 @@ def _archived_stage(conn, stage_id: int) -> tuple[int, str, str, int, int]:
 
 def after_import(engine: Engine) -> None:
     """Give the imported history its KPI snapshots (backfill when the history module has it)."""
-    from models import history
+    from . import history
 
     backfill = getattr(history, "backfill", None)
     if backfill is not None:

@@ -18,8 +18,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from models.rawdb import as_date, fetch_all
-from models.values import bp_to_ratio, micros_to_decimal, money_str, ratio
+from .rawdb import as_date, fetch_all
+from .values import bp_to_ratio, micros_to_decimal, money_str, ratio
 
 Breakdown = Literal["month", "stage", "owner"]
 
@@ -61,7 +61,7 @@ class Scope:
 
     def where(self) -> list[Any]:
         """This scope as SQLAlchemy conditions on the Prospect table."""
-        from models.tables import Prospect
+        from .tables import Prospect
 
         conds: list[Any] = [Prospect.deleted_at.is_(None)]
         if self.owner is not None:

@@ -57,12 +57,5 @@ def ensure_private_file(path: Path) -> None:
 
 
 def seeds_dir() -> Path:
-    """The seeds/ data folder, in a checkout or an installed copy."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("seeds")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            if (Path(location) / "ladder.json").exists():
-                return Path(location)
+    """The seeds/ data folder (evpipe.seeds), beside models/ in a checkout and when installed."""
     return Path(__file__).resolve().parent.parent / "seeds"

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
-from models import clock
+from . import clock
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from models.records import ProspectInfo, StageInfo
+    from .records import ProspectInfo, StageInfo
 
 
 class Row(NamedTuple):
@@ -70,7 +70,7 @@ _RANK_SQL = "CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END"
 
 def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
     """(the ladder in order, stages taken off it), read with one plain query."""
-    from models.records import StageInfo
+    from .records import StageInfo
 
     raw = engine.raw_connection()
     try:

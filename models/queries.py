@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine, case, select
 
-from models.tables import Prospect, Stage
+from .tables import Prospect, Stage
 
 
 class ProspectRow(NamedTuple):

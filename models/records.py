@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.values import format_percent
+from .values import format_percent
 
 if TYPE_CHECKING:
-    from models.tables import Prospect, Stage
+    from .tables import Prospect, Stage
 
 
 def current_user() -> str:

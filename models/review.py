@@ -27,13 +27,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, literal, or_, select
 
-from models import clock
-from models.errors import DomainError
-from models.focus import FocusItem, focus, follow_ups
-from models.history import kpis_before
-from models.kpi import Kpi, kpis
-from models.tables import ChangeEvent, Prospect, Stage
-from models.values import money_str, parse_date
+from . import clock
+from .errors import DomainError
+from .focus import FocusItem, focus, follow_ups
+from .history import kpis_before
+from .kpi import Kpi, kpis
+from .tables import ChangeEvent, Prospect, Stage
+from .values import money_str, parse_date
 
 #: The terms of the bridge in the order a review shows them, with their labels.
 TERMS = {

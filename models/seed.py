@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from models import clock
-from models.db import writer
-from models.errors import DomainError
-from models.locations import seeds_dir
-from models.tables import Prospect, Stage
-from models.values import clean_text, month_add, parse_probability
+from . import clock
+from .db import writer
+from .errors import DomainError
+from .locations import seeds_dir
+from .tables import Prospect, Stage
+from .values import clean_text, month_add, parse_probability
 
 
 def _seed_file(name: str) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def install_ladder(engine: Engine, stages: list[dict[str, Any]] | None = None) -
 def load_demo(engine: Engine, *, who: str = "demo") -> int:
     """Load the demo pipeline into `engine` through the store, so that its history (stage changes,
     the journal) is exactly what a rep would have produced. Returns the number of prospects."""
-    from models.store import Store
+    from .store import Store
 
     data = _seed_file("demo.json")
     now = clock.now()

@@ -15,10 +15,10 @@ from typing import Any, Iterable
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from models import clock
-from models.db import writer
-from models.errors import Conflict, DomainError, NothingToUndo, NotFound
-from models.records import (
+from . import clock
+from .db import writer
+from .errors import Conflict, DomainError, NothingToUndo, NotFound
+from .records import (
     ActivityInfo,
     ChangeResult,
     ProspectInfo,
@@ -26,8 +26,8 @@ from models.records import (
     StageInfo,
     current_user,
 )
-from models.tables import STAGE_KINDS, Activity, ChangeEvent, Prospect, Stage, StageChange
-from models.values import (
+from .tables import STAGE_KINDS, Activity, ChangeEvent, Prospect, Stage, StageChange
+from .values import (
     FULL_BP,
     clean_text,
     format_money,

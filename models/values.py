@@ -13,7 +13,7 @@ import re
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from models.errors import DomainError
+from .errors import DomainError
 
 #: Largest value a prospect can carry: 10 billion less a cent. Keeps every SQL sum inside 64 bits.
 MAX_VALUE_CENTS = 999_999_999_999
@@ -158,7 +158,7 @@ def _month_word(word: str) -> int | None:
 def parse_month(text: object, *, today: date | None = None, field: str = "month") -> str:
     """Accept '2027-01', '2027/1', '01/2027', 'jan 2027', 'January 2027', 'jan' (the next January,
     or this one if it is January now) and return 'YYYY-MM'."""
-    from models import clock
+    from . import clock
 
     raw = str(text if text is not None else "").strip()
     shown = raw if len(raw) <= 30 else raw[:27] + "..."
@@ -220,7 +220,7 @@ def _checked_date(year: int, month: int, day: int, shown: str, field: str) -> da
 def parse_date(text: object, *, today: date | None = None, field: str = "date", dayfirst: bool = True) -> date:
     """Accept '2027-01-15', '15/01/2027' (day first, as in NZ/UK/AU), '15 jan 2027', 'jan 15',
     'today', 'tomorrow', '+3d', '2w', 'fri' (the next Friday)."""
-    from models import clock
+    from . import clock
 
     raw = str(text if text is not None else "").strip()
     shown = raw if len(raw) <= 30 else raw[:27] + "..."

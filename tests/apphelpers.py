@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tui.app
-from tui.app import EvpipeApp
+import evpipe.tui.app
+from evpipe.tui.app import EvpipeApp
 
 #: A subclass of the app would look for the stylesheet beside its own (test) file.
 APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)

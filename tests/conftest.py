@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models import clock, open_db
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import clock, open_db
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 
 #: The ladder of the worked example in DOMAIN.md.
 WORKED_LADDER = [
@@ -83,7 +83,7 @@ def worked_engine(db_url):
 
 @pytest.fixture
 def demo_engine(db_url):
-    from models.seed import load_demo
+    from evpipe.models.seed import load_demo
 
     eng = open_db(db_url)
     load_demo(eng)

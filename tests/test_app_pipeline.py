@@ -9,17 +9,17 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.history import snapshots
-from models.kpi import Kpi, Scope, kpis
-from models.pipeline_view import Ladder, PipelineView, Row, load_rows, ordered_ids
-from models.store import Store
-from models.tables import KpiSnapshot
-from models.values import format_money
-from tui.app import EvpipeApp
-from tui.messages import DataChanged
-from tui.screens.pipeline import PipelineScreen
-from tui.widgets.kpi_header import ratio_text
-from tui.widgets.prospect_table import ProspectTable
+from evpipe.models.history import snapshots
+from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.pipeline_view import Ladder, PipelineView, Row, load_rows, ordered_ids
+from evpipe.models.store import Store
+from evpipe.models.tables import KpiSnapshot
+from evpipe.models.values import format_money
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.messages import DataChanged
+from evpipe.tui.screens.pipeline import PipelineScreen
+from evpipe.tui.widgets.kpi_header import ratio_text
+from evpipe.tui.widgets.prospect_table import ProspectTable
 
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
@@ -502,7 +502,7 @@ async def test_help_lists_every_binding(pipeline):
 
 
 async def test_help_on_another_screen_lists_that_screens_keys_first(pipeline):
-    from tui.screens.focus import FocusScreen
+    from evpipe.tui.screens.focus import FocusScreen
 
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -564,7 +564,7 @@ async def test_command_palette_has_every_action(pipeline):
 
 
 async def test_keymap_file_remaps_a_binding(pipeline, tmp_path, monkeypatch):
-    from models.locations import keymap_path
+    from evpipe.models.locations import keymap_path
 
     path = keymap_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -581,7 +581,7 @@ async def test_keymap_file_remaps_a_binding(pipeline, tmp_path, monkeypatch):
 
 
 async def test_broken_keymap_file_is_reported(pipeline):
-    from models.locations import keymap_path
+    from evpipe.models.locations import keymap_path
 
     path = keymap_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -696,7 +696,7 @@ def test_search_is_case_blind_over_name_company_contact_and_notes(pipeline):
 
 
 def test_sql_sort_orders_agree_with_the_python_ones(pipeline):
-    from models.pipeline_view import SORTS, sort_rows
+    from evpipe.models.pipeline_view import SORTS, sort_rows
 
     store = Store(pipeline)
     Store(pipeline, who="tester").move("Harbour Events", "won")
@@ -741,7 +741,7 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
     full table arrives in the order asked for, with the change made meanwhile."""
     import threading
 
-    import tui.screens.pipeline as pipeline_module
+    import evpipe.tui.screens.pipeline as pipeline_module
 
     release = threading.Event()
     real_load_rows = pipeline_module.load_rows

@@ -10,13 +10,13 @@ import time
 import pytest
 from sqlalchemy import select
 
-from models import open_db
-from models.backup import backup, dump, dump_to_file, read_dump, restore
-from models.errors import DomainError
-from models.history import record_snapshot
-from models.kpi import kpis, kpis_by
-from models.store import Store
-from models.tables import Prospect
+from evpipe.models import open_db
+from evpipe.models.backup import backup, dump, dump_to_file, read_dump, restore
+from evpipe.models.errors import DomainError
+from evpipe.models.history import record_snapshot
+from evpipe.models.kpi import kpis, kpis_by
+from evpipe.models.store import Store
+from evpipe.models.tables import Prospect
 
 
 def _figures(engine):

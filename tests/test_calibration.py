@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from models import open_db
-from models.calibration import apply_suggestions, calibrate, wilson_interval
-from models.errors import DomainError
-from models.forecast import actuals_by_month, forecast
-from models.seed import install_ladder
-from models.store import Store
-from models.tables import ChangeEvent, Prospect, Stage, StageChange
+from evpipe.models import open_db
+from evpipe.models.calibration import apply_suggestions, calibrate, wilson_interval
+from evpipe.models.errors import DomainError
+from evpipe.models.forecast import actuals_by_month, forecast
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
+from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
 from tests.conftest import WORKED_LADDER
 
 DATA = Path("/work/shared/data/crm-sales-opportunities")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-EVPIPE = [sys.executable, "-m", "tui.cli"]
+EVPIPE = [sys.executable, "-m", "evpipe.tui.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +24,7 @@ def run(db: Path, *args: str, ok: bool = True) -> Ran:
     """`evpipe --db DB ARGS...` in-process (Click's runner), as fast as a test can go."""
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from evpipe.tui.cli import main
 
     result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
     proc = Ran(result.exit_code, result.stdout, result.stderr)

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import open_db
-from models.errors import DomainError
-from models.exporter import COLUMNS, export
-from models.importer import ImportOptions, commit_import, import_file, plan_import
-from models.kpi import kpis, kpis_by
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import open_db
+from evpipe.models.errors import DomainError
+from evpipe.models.exporter import COLUMNS, export
+from evpipe.models.importer import ImportOptions, commit_import, import_file, plan_import
+from evpipe.models.kpi import kpis, kpis_by
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
 NASTY = {
@@ -43,7 +43,7 @@ def _figures(engine) -> dict:
 
 def _prospects(engine) -> list[tuple]:
     store = Store(engine)
-    from models.queries import prospect_rows
+    from evpipe.models.queries import prospect_rows
 
     out = []
     for row in prospect_rows(engine):
@@ -78,7 +78,7 @@ def test_worked_example_round_trip(worked_engine, tmp_path, kind):
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_demo_round_trip(demo_engine, tmp_path, kind):
     path = tmp_path / f"demo.{kind}"
-    from models.queries import prospect_rows
+    from evpipe.models.queries import prospect_rows
 
     assert export(demo_engine, path) == len(prospect_rows(demo_engine)) > 10
     target = _fresh(tmp_path, "demo-copy.db")
@@ -164,8 +164,8 @@ _TEXT = st.lists(st.sampled_from(list("ab Zé€[]/@=+-'\"\t,;|\nü😀") + ["[/
     st.one_of(st.none(), st.sampled_from(["2026-12", "2027-01", "2027-06"])), _TEXT,
 ), min_size=1, max_size=5), kind=st.sampled_from(["csv", "xlsx"]))
 def test_round_trip_property(tmp_path_factory, data, kind):
-    from models.values import clean_text
-    from models.errors import DomainError as Bad
+    from evpipe.models.values import clean_text
+    from evpipe.models.errors import DomainError as Bad
 
     tmp = tmp_path_factory.mktemp("rt")
     source = _fresh(tmp, "a.db", WORKED_LADDER)

@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 import pytest
 
-from models import open_db
-from models.focus import count_follow_ups, focus, follow_ups
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import open_db
+from evpipe.models.focus import count_follow_ups, focus, follow_ups
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
 

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from models import history, open_db
-from models.errors import DomainError
-from models.forecast import MonthForecast, default_range, forecast, month_prospects
-from models.kpi import Kpi
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import history, open_db
+from evpipe.models.errors import DomainError
+from evpipe.models.forecast import MonthForecast, default_range, forecast, month_prospects
+from evpipe.models.kpi import Kpi
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
 
@@ -105,7 +105,7 @@ def test_wape_counts_months_with_a_frozen_forecast_and_no_sales(sales):
     s.move("Early", "lost", at=datetime(2026, 9, 25, 9))
     from sqlalchemy import delete
 
-    from models.tables import KpiSnapshot, KpiSnapshotMonth
+    from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth
 
     with sales.begin() as conn:  # rebuild the history with the new past
         conn.execute(delete(KpiSnapshotMonth))

@@ -9,13 +9,13 @@ import pytest
 from textual.app import App
 from textual.widgets import Input, Label, Select, TextArea
 
-import tui.app
-from models.errors import DomainError
-from models.store import Store
-from models.values import parse_money
-from tui.app import EvpipeApp
-from tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
-from tui.screens.prospect_form import ProspectForm, format_custom, parse_custom
+import evpipe.tui.app
+from evpipe.models.errors import DomainError
+from evpipe.models.store import Store
+from evpipe.models.values import parse_money
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
+from evpipe.tui.screens.prospect_form import ProspectForm, format_custom, parse_custom
 
 HOSTILE = "[@click=app.quit]hi[/]"
 

@@ -7,12 +7,12 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from models import clock, history, open_db
-from models.history import kpis_before, kpis_by_journal, month_start_key
-from models.kpi import Kpi, Scope, kpis
-from models.seed import install_ladder
-from models.store import Store
-from models.tables import KpiSnapshot, KpiSnapshotMonth
+from evpipe.models import clock, history, open_db
+from evpipe.models.history import kpis_before, kpis_by_journal, month_start_key
+from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
+from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth
 from tests.conftest import WORKED_LADDER
 
 
@@ -182,7 +182,7 @@ def test_backfill_of_an_empty_database_writes_nothing(engine):
 def test_seeded_demo_has_its_history(tmp_path):
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from evpipe.tui.cli import main
 
     db = tmp_path / "demo.db"
     result = CliRunner().invoke(main, ["--db", str(db), "seed"])
@@ -205,7 +205,7 @@ from datetime import timedelta  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from models.errors import DomainError  # noqa: E402
+from evpipe.models.errors import DomainError  # noqa: E402
 
 OPS = st.lists(
     st.tuples(
@@ -223,8 +223,8 @@ OPS = st.lists(
 def test_any_history_replays_exactly_and_every_bridge_adds_up(tmp_path_factory, ops):
     """Whatever happened, the pipeline reconstructed for any past moment is what the live figures
     were at that moment (everyone's, each owner's, each month's), and the journal agrees."""
-    from models.kpi import kpis_by
-    from models.review import review
+    from evpipe.models.kpi import kpis_by
+    from evpipe.models.review import review
 
     db = tmp_path_factory.mktemp("replay") / "p.db"
     eng = open_db(f"sqlite:///{db}", seed_ladder=False)

@@ -11,7 +11,7 @@ def test_importing_models_never_imports_textual():
     modules = sorted(p.stem for p in (ROOT / "models").glob("*.py") if p.stem != "__init__")
     code = (
         "import sys, importlib\n"
-        f"for m in {modules!r}: importlib.import_module('models.' + m)\n"
+        f"for m in {modules!r}: importlib.import_module('evpipe.models.' + m)\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'textual_plotext', 'rich')))\n"
         "print(','.join(bad))\n"
     )

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from models.backup import dump
-from models.errors import DomainError
-from models.import_cells import neutralise, parse_cell_date, strip_neutraliser
-from models.importer import ImportOptions, after_import, commit_import, import_file, plan_import
-from models.kpi import kpis, kpis_by
-from models.store import Store
-from models.tables import ChangeEvent, KpiSnapshot, Prospect, Stage, StageChange
+from evpipe.models.backup import dump
+from evpipe.models.errors import DomainError
+from evpipe.models.import_cells import neutralise, parse_cell_date, strip_neutraliser
+from evpipe.models.importer import ImportOptions, after_import, commit_import, import_file, plan_import
+from evpipe.models.kpi import kpis, kpis_by
+from evpipe.models.store import Store
+from evpipe.models.tables import ChangeEvent, KpiSnapshot, Prospect, Stage, StageChange
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CRM = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
@@ -106,7 +106,7 @@ def test_crm_file_imports_completely(crm_engine):
 
 
 def test_crm_calibration_sees_4238_of_6711(crm_engine):
-    from tui.cli import main
+    from evpipe.tui.cli import main
 
     result = CliRunner().invoke(main, ["--db", str(crm_engine.url).replace("sqlite:///", ""), "calibrate", "--json"])
     assert result.exit_code == 0, result.output
@@ -154,7 +154,7 @@ def test_crm_reimport_changes_nothing(crm_engine, tmp_path):
 
 
 def test_undo_does_not_take_an_import_apart(crm_engine):
-    from models.errors import NothingToUndo
+    from evpipe.models.errors import NothingToUndo
 
     with pytest.raises(NothingToUndo):
         Store(crm_engine, who="tester").undo()
@@ -508,7 +508,7 @@ def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeyp
     before = dump(engine)
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv",
                        ImportOptions(add_stages=[("Extra", "60")]), who="tester")
-    import models.importer as importer
+    import evpipe.models.importer as importer
 
     real_insert = importer.insert
 
@@ -533,7 +533,7 @@ def test_skip_bad_imports_the_rest(engine, tmp_path):
 def test_history_replay_agrees_with_the_journal(crm_engine):
     """The back-dated import history is consistent: replaying stage changes and summing journal
     deltas give the same KPIs at any past moment."""
-    from models.history import kpis_before, kpis_by_journal
+    from evpipe.models.history import kpis_before, kpis_by_journal
 
     for moment in (datetime(2016, 12, 1), datetime(2017, 6, 1), datetime(2017, 12, 31), datetime(2026, 11, 27, 12)):
         assert kpis_before(crm_engine, moment) == kpis_by_journal(crm_engine, moment)
@@ -550,7 +550,7 @@ def test_after_import_is_idempotent(engine):
 
 def test_quoted_newlines_stay_in_their_cell(tmp_path):
     # Row numbers count records (as a spreadsheet shows them), not lines.
-    from models.import_read import read_table
+    from evpipe.models.import_read import read_table
 
     path = write(tmp_path / "q.csv", 'name,notes\nA,"two\nlines"\nB,x\n')
     t = read_table(path)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(db: Path, *args: str, code: int = 0):
-    from tui.cli import main
+    from evpipe.tui.cli import main
 
     result = CliRunner().invoke(main, ["--db", str(db), *map(str, args)], catch_exceptions=False)
     assert result.exit_code == code, (result.stdout, result.stderr)
@@ -71,8 +71,8 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
     assert "Values: 4,562 rows valued from products.csv" in out
     assert "Per stage: Prospecting 500, Engaging 1,589, Won 4,238, Lost 2,473" in out
     assert "Dates: day first (the file has 20-10-16)" in out
-    from models import open_db
-    from models.importer import ImportOptions, commit_import, plan_import
+    from evpipe.models import open_db
+    from evpipe.models.importer import ImportOptions, commit_import, plan_import
 
     # the commit itself, without the (slow) history rebuild, which test_import covers on a small file
     engine = open_db(f"sqlite:///{db}")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
-from models.kpi import kpis
-from models.store import Store
-from tui.app import EvpipeApp
-from tui.screens.import_screen import ImportScreen
+from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.screens.import_screen import ImportScreen
 
 from apphelpers import screen_text
 

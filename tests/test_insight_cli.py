@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from models import history, open_db
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import history, open_db
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
-from tui.cli import main
+from evpipe.tui.cli import main
 
 HOSTILE = "[@click=app.quit]hi[/] *bold* | pipe"
 

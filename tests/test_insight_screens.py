@@ -8,12 +8,12 @@ from datetime import date, datetime
 import pytest
 from textual.widgets import DataTable
 
-from models import history
-from models.kpi import kpis
-from models.store import Store
-from models.values import format_money
-from tui.app import EvpipeApp
-from tui.dialogs import ConfirmDialog, TextPrompt
+from evpipe.models import history
+from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
+from evpipe.models.values import format_money
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.dialogs import ConfirmDialog, TextPrompt
 
 from apphelpers import screen_text
 
@@ -294,10 +294,10 @@ async def test_focus_keys_are_in_the_command_palette(tmp_path):
     """ctrl+p on the focus list finds its stage keys by name and runs them on the cursor's row."""
     from apphelpers import RecordingApp, press, settle as settle_app
 
-    from models import open_db
-    from models.store import Store
-    from tui.dialogs import TextPrompt
-    from tui.screens.focus import FocusScreen
+    from evpipe.models import open_db
+    from evpipe.models.store import Store
+    from evpipe.tui.dialogs import TextPrompt
+    from evpipe.tui.screens.focus import FocusScreen
 
     engine = open_db(f"sqlite:///{tmp_path / 'palette.db'}")
     Store(engine, who="tester").add("Overdue charter", "5000", "Enquiry", follow_up="2026-11-20")

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, update
 
-from models import open_db
-from models.db import writer
-from models.kpi import Scope, kpis, kpis_by
-from models.store import Store
-from models.tables import ChangeEvent, Prospect, Stage, StageChange
+from evpipe.models import open_db
+from evpipe.models.db import writer
+from evpipe.models.kpi import Scope, kpis, kpis_by
+from evpipe.models.store import Store
+from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
 
 STAGES = ["Suspect", "Enquiry", "Quote sent", "Date held", "Deposit paid", "Won", "Lost"]
 OWNERS = ["sam", "priya", "mere"]
@@ -100,7 +100,7 @@ def test_sql_kpis_equal_python_reference(shared_engine, rows, bps, owner, window
                       max_size=15))
 def test_journal_deltas_always_sum_to_the_kpis(shared_engine, rows, bps, moves):
     """Every change records its exact effect: the journal's running total is always the live KPI."""
-    from models.errors import DomainError
+    from evpipe.models.errors import DomainError
 
     reset(shared_engine, bps)
     store = Store(shared_engine, who="prop")

@@ -6,9 +6,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401
-from models import open_db
-from models.db import HEAD, alembic_config, current_revision
+import evpipe.models.tables  # noqa: F401
+from evpipe.models import open_db
+from evpipe.models.db import HEAD, alembic_config, current_revision
 
 
 def test_head_constant_matches_alembic():
@@ -33,13 +33,13 @@ def test_models_match_migrations(db_url):
 
 
 def test_reopening_keeps_data_and_does_not_reseed(db_url):
-    from models.store import Store
+    from evpipe.models.store import Store
 
     engine = open_db(db_url)
     Store(engine).add("Keep me", "100")
     engine.dispose()
     again = open_db(db_url)
-    from models.kpi import kpis
+    from evpipe.models.kpi import kpis
 
     assert kpis(again).count == 1
     assert len(Store(again).ladder()) == 7
@@ -61,10 +61,10 @@ def test_an_older_database_upgrades_itself_on_open_and_keeps_its_data(db_url):
     """A database made by an earlier evpipe (schema 0001) is upgraded when a newer one opens it."""
     from alembic import command
 
-    from models.db import make_engine, writer
-    from models.kpi import kpis
-    from models.seed import install_ladder
-    from models.store import Store
+    from evpipe.models.db import make_engine, writer
+    from evpipe.models.kpi import kpis
+    from evpipe.models.seed import install_ladder
+    from evpipe.models.store import Store
 
     old = make_engine(db_url)
     with writer(old).begin() as conn:

@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from textual.widgets import Input, TextArea
 
-from models.kpi import kpis
-from models.store import Store
-from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
-from tui.screens.prospect_form import ProspectForm
-from tui.screens.prospect_page import ProspectPage
+from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
+from evpipe.tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
+from evpipe.tui.screens.prospect_form import ProspectForm
+from evpipe.tui.screens.prospect_page import ProspectPage
 
 from apphelpers import RecordingApp, press, settle, shows
 

@@ -5,14 +5,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from models.kpi import Scope, kpis, kpis_by, snapshots, stage_table
-from models.rawdb import SqliteReader, fetch_all, schema_ready
+from evpipe.models.kpi import Scope, kpis, kpis_by, snapshots, stage_table
+from evpipe.models.rawdb import SqliteReader, fetch_all, schema_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_reader_and_engine_give_the_same_figures(demo_engine, db_path, db_url):
-    from models.history import record_snapshot
+    from evpipe.models.history import record_snapshot
 
     record_snapshot(demo_engine)
     reader = SqliteReader(db_path)

@@ -6,12 +6,12 @@ from datetime import date, datetime
 
 import pytest
 
-from models import history, open_db
-from models.errors import DomainError
-from models.kpi import Kpi, kpis
-from models.review import exact_money, parse_since, review
-from models.seed import install_ladder
-from models.store import Store
+from evpipe.models import history, open_db
+from evpipe.models.errors import DomainError
+from evpipe.models.kpi import Kpi, kpis
+from evpipe.models.review import exact_money, parse_since, review
+from evpipe.models.seed import install_ladder
+from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
 
@@ -156,7 +156,7 @@ def test_a_win_undone_in_the_period_is_not_a_win(week):
     r = review(week, "7d")
     assert [w.name for w in r.wins] == ["E"]
     assert [(i.name, i.d_ev_micros) for i in r.term("win").items] == [("E", M(3_750)), ("B", 0)]
-    from tui.cli_insight import review_markdown
+    from evpipe.tui.cli_insight import review_markdown
 
     md = review_markdown(r)
     assert "1 sale won worth 5,000" in md and "| Wins | +3,750 | 0 | E |" in md

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from models.kpi import kpis
+from evpipe.models.kpi import kpis
 
 
 def test_worked_example(worked_engine):

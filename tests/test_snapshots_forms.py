@@ -14,13 +14,13 @@ import pytest
 from textual.app import App
 from textual.widgets import Input
 
-import tui.app
-from models import open_db
-from models.store import Store
-from tui.app import EvpipeApp
-from tui.screens.prospect_form import ProspectForm
-from tui.screens.prospect_page import ProspectPage
-from tui.screens.stages import StagesScreen
+import evpipe.tui.app
+from evpipe.models import open_db
+from evpipe.models.store import Store
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.screens.prospect_form import ProspectForm
+from evpipe.tui.screens.prospect_page import ProspectPage
+from evpipe.tui.screens.stages import StagesScreen
 
 HOSTILE = "[@click=app.quit]hi[/]"
 SIZES = [(80, 24), (120, 40)]

@@ -15,10 +15,10 @@ from datetime import datetime
 import pytest
 from textual.widgets import Input
 
-from models import history
-from models.seed import load_demo
-from models.store import Store
-from tui.app import EvpipeApp
+from evpipe.models import history
+from evpipe.models.seed import load_demo
+from evpipe.models.store import Store
+from evpipe.tui.app import EvpipeApp
 
 SIZES = [(80, 24), (120, 40)]
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input
 
-from models.errors import DomainError
-from models.kpi import kpis
-from models.store import Store
-from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from tui.screens.stages import StagesScreen, check_stale_days
+from evpipe.models.errors import DomainError
+from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
+from evpipe.tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from evpipe.tui.screens.stages import StagesScreen, check_stale_days
 
 from apphelpers import RecordingApp, press, settle, shows
 

@@ -7,10 +7,10 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from models.errors import Conflict, DomainError, NothingToUndo, NotFound
-from models.kpi import kpis
-from models.store import Store
-from models.tables import ChangeEvent, Prospect, StageChange
+from evpipe.models.errors import Conflict, DomainError, NothingToUndo, NotFound
+from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
+from evpipe.models.tables import ChangeEvent, Prospect, StageChange
 
 
 def counts(engine) -> tuple[int, int, int]:
@@ -244,7 +244,7 @@ def test_two_sessions_writing_at_once_both_land(db_url):
     """Two processes' worth of writers on one file: BEGIN IMMEDIATE + busy timeout serialise them."""
     import threading
 
-    from models import open_db
+    from evpipe.models import open_db
 
     engines = [open_db(db_url), open_db(db_url)]
     pid = Store(engines[0], who="a").add("Busy", "100", "Suspect").prospect.id

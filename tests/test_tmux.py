@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from models.values import format_money, parse_money
+from evpipe.models.values import format_money, parse_money
 
 EVPIPE = str(Path(sys.executable).parent / "evpipe")
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]

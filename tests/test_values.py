@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from models.errors import DomainError
-from models.values import (
+from evpipe.models.errors import DomainError
+from evpipe.models.values import (
     format_money,
     month_add,
     parse_date,

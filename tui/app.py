@@ -15,18 +15,18 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
 
-from models.errors import DomainError
-from models.rawdb import SqliteReader, schema_ready, sqlite_file
-from models.records import ChangeResult, current_user
-from tui.keymap import load_keymap
-from tui.messages import DataChanged
-from tui.screens.registry import ScreenSpec, available
-from tui.widgets.tab_bar import TabBar
+from evpipe.models.errors import DomainError
+from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
+from evpipe.models.records import ChangeResult, current_user
+from .keymap import load_keymap
+from .messages import DataChanged
+from .screens.registry import ScreenSpec, available
+from .widgets.tab_bar import TabBar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from models.store import Store
+    from evpipe.models.store import Store
 
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
@@ -88,7 +88,7 @@ class EvpipeApp(App):
         if self._engine is None:
             with self._engine_lock:
                 if self._engine is None:
-                    from models import open_db
+                    from evpipe.models import open_db
 
                     self._engine = open_db(self.url)
         return self._engine
@@ -96,7 +96,7 @@ class EvpipeApp(App):
     @property
     def store(self) -> "Store":
         if self._store is None:
-            from models.store import Store
+            from evpipe.models.store import Store
 
             engine = self.engine
             with self._engine_lock:
@@ -156,9 +156,9 @@ class EvpipeApp(App):
         self.switch_mode(spec.name)
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen, binding_lines, key_label
-        from tui.screens.pipeline import PipelineScreen
-        from tui.widgets.prospect_table import ProspectTable
+        from .screens.help import HelpScreen, binding_lines, key_label
+        from .screens.pipeline import PipelineScreen
+        from .widgets.prospect_table import ProspectTable
 
         sections = []
         here = self.screen
@@ -185,7 +185,7 @@ class EvpipeApp(App):
         self.push_screen(HelpScreen(sections))
 
     def action_import(self) -> None:
-        from tui.screens.import_screen import ImportScreen
+        from .screens.import_screen import ImportScreen
 
         self.push_screen(ImportScreen())
 
@@ -197,7 +197,7 @@ class EvpipeApp(App):
             getattr(self.pipeline, f"action_{action}")()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from tui.commands import pipeline_commands, screen_commands
+        from .commands import pipeline_commands, screen_commands
 
         yield from super().get_system_commands(screen)
         yield from screen_commands(self)
@@ -231,7 +231,7 @@ class EvpipeApp(App):
 
     @work(thread=True, group="snapshot", exit_on_error=False, description="record KPI snapshot")
     def record_snapshot(self) -> None:
-        from models.history import record_snapshot
+        from evpipe.models.history import record_snapshot
 
         record_snapshot(self.engine)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import click
 
-from models.errors import DomainError
+from evpipe.models.errors import DomainError
 
 EXIT_ERROR = 1
 
@@ -25,26 +25,26 @@ class Ctx:
 
     @property
     def url(self) -> str:
-        from models.locations import resolve_db
+        from evpipe.models.locations import resolve_db
 
         return resolve_db(self.db_option)
 
     @property
     def engine(self):
         if self._engine is None:
-            from models import open_db
+            from evpipe.models import open_db
 
             self._engine = open_db(self.url)
         return self._engine
 
     def store(self):
-        from models.store import Store
+        from evpipe.models.store import Store
 
         return Store(self.engine)
 
     def changed(self) -> None:
         """After a write: keep the KPI history up to date."""
-        from models.history import record_snapshot
+        from evpipe.models.history import record_snapshot
 
         record_snapshot(self.engine)
 
@@ -81,7 +81,7 @@ def emit_json(data: Any) -> None:
 
 def safe(text: str | None) -> str:
     """User text for a terminal: no escape sequences or control characters."""
-    from models.values import clean_text
+    from evpipe.models.values import clean_text
 
     return clean_text(text or "", field="text", max_len=10**9)
 
@@ -111,7 +111,7 @@ def main(click_ctx: click.Context, db: str | None) -> None:
     Run without a command to open the app."""
     click_ctx.obj = Ctx(db)
     if click_ctx.invoked_subcommand is None:
-        from models.rawdb import schema_ready
+        from evpipe.models.rawdb import schema_ready
 
         url = click_ctx.obj.url
         if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
@@ -126,7 +126,7 @@ def run_app(url: str) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail("the app needs a terminal; from scripts and cron use the commands "
              "(`evpipe kpi`, `evpipe list`, `evpipe review` ...; `evpipe --help` lists them)")
-    from tui.app import run
+    from .app import run
 
     run(url)
 
@@ -137,7 +137,7 @@ def run_app(url: str) -> None:
 @domain_errors
 def demo(ctx: Ctx, keep: bool) -> None:
     """Open the app on a fresh copy of the demo pipeline (never your own data)."""
-    from models.locations import demo_db_path, resolve_db
+    from evpipe.models.locations import demo_db_path, resolve_db
 
     url = resolve_db(ctx.db_option) if ctx.db_option else "sqlite:///" + str(demo_db_path())
     build_demo(url, fresh=not keep)
@@ -145,9 +145,9 @@ def demo(ctx: Ctx, keep: bool) -> None:
 
 
 def build_demo(url: str, *, fresh: bool = True) -> None:
-    from models import open_db
-    from models.locations import sqlite_path
-    from models.seed import demo_is_loaded, load_demo
+    from evpipe.models import open_db
+    from evpipe.models.locations import sqlite_path
+    from evpipe.models.seed import demo_is_loaded, load_demo
 
     path = sqlite_path(url)
     if fresh and path is not None and path.exists():
@@ -166,7 +166,7 @@ def build_demo(url: str, *, fresh: bool = True) -> None:
         load_demo(engine)
         from sqlalchemy import text
 
-        from models.db import writer
+        from evpipe.models.db import writer
 
         with writer(engine).begin() as conn:
             conn.execute(text("INSERT INTO setting (key, value) VALUES ('demo', '1')"))
@@ -176,7 +176,7 @@ def build_demo(url: str, *, fresh: bool = True) -> None:
 
 def after_seed(engine) -> None:
     """Give freshly loaded history its KPI snapshots."""
-    from models import history
+    from evpipe.models import history
 
     backfill = getattr(history, "backfill", None)
     if backfill is not None:
@@ -189,7 +189,7 @@ def after_seed(engine) -> None:
 @domain_errors
 def seed(ctx: Ctx) -> None:
     """Load the demo pipeline into the database (which must have no prospects yet)."""
-    from models.seed import demo_is_loaded, load_demo
+    from evpipe.models.seed import demo_is_loaded, load_demo
 
     engine = ctx.engine
     if demo_is_loaded(engine):
@@ -319,7 +319,7 @@ def undo(ctx: Ctx) -> None:
 
 
 def prospect_json(p) -> dict[str, Any]:
-    from models.values import money_str
+    from evpipe.models.values import money_str
 
     return {
         "id": p.id,
@@ -344,8 +344,8 @@ def prospect_json(p) -> dict[str, Any]:
 @domain_errors
 def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None:
     """List prospects (open first, by expected month)."""
-    from models.queries import prospect_rows
-    from models.values import format_money, format_percent, money_str
+    from evpipe.models.queries import prospect_rows
+    from evpipe.models.values import format_money, format_percent, money_str
 
     stage_id = ctx.store().stage(stage).id if stage else None
     rows = prospect_rows(ctx.engine, owner=owner, stage_id=stage_id)
@@ -380,14 +380,14 @@ def stages(click_ctx: click.Context, as_json: bool) -> None:
         return
     ctx: Ctx = click_ctx.obj
     try:
-        from models.kpi import stage_table
-        from models.store import ladder_warnings
+        from evpipe.models.kpi import stage_table
+        from evpipe.models.store import ladder_warnings
 
         rows = stage_table(ctx.engine)
         if as_json:
             emit_json(rows)
             return
-        from models.values import format_percent
+        from evpipe.models.values import format_percent
 
         body = [[str(r["position"]), safe(r["name"]), format_percent(round(r["probability"] * 10_000)), r["kind"],
                  str(r["stale_days"])] for r in rows]
@@ -462,8 +462,8 @@ def stages_remove(ctx: Ctx, stage: str, move_to: str | None) -> None:
 @domain_errors
 def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
     """TV, EV and EV/TV, for everything or a scope, optionally broken down."""
-    from models.kpi import Scope, kpis, kpis_by
-    from models.values import format_money, parse_month
+    from evpipe.models.kpi import Scope, kpis, kpis_by
+    from evpipe.models.values import format_money, parse_month
 
     scope = Scope(
         owner=owner,
@@ -512,7 +512,7 @@ def _register_extensions() -> None:
     """Commands that live in their own modules (insight, import/export) register themselves."""
     import importlib
 
-    for name in ("tui.cli_insight", "tui.cli_io"):
+    for name in ("evpipe.tui.cli_insight", "evpipe.tui.cli_io"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -524,6 +524,6 @@ _register_extensions()
 
 if __name__ == "__main__":  # pragma: no cover
     # `python -m tui.cli`: run the group the extensions registered on (this file, imported by name).
-    from tui.cli import main as _main
+    from .cli import main as _main
 
     _main()

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from models.errors import DomainError
-from tui.cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+from evpipe.models.errors import DomainError
+from .cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -28,7 +28,7 @@ def _signed_pct(x: Any) -> str:
 
 
 def _money(amount: int, *, micros: bool = False, signed: bool = False) -> str:
-    from models.values import format_money
+    from evpipe.models.values import format_money
 
     return format_money(amount, micros=micros, signed=signed and amount != 0, decimals=False)
 
@@ -50,8 +50,8 @@ def _ev_tv(k) -> str:
 @domain_errors
 def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: str | None, as_json: bool) -> None:
     """The forecast by month against what was won: the last 12 months and the next 12."""
-    from models.forecast import forecast
-    from models.values import parse_month
+    from evpipe.models.forecast import forecast
+    from evpipe.models.values import parse_month
 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
@@ -88,8 +88,8 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 @domain_errors
 def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> None:
     """Sighting in: each stage's probability against real outcomes, with suggestions."""
-    from models.calibration import apply_suggestions, calibrate
-    from models.values import format_percent
+    from evpipe.models.calibration import apply_suggestions, calibrate
+    from evpipe.models.values import format_percent
 
     cal = calibrate(ctx.engine, months=months)
     applied = []
@@ -156,7 +156,7 @@ def short_reason(i) -> str:
 
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
-    from models.values import format_money
+    from evpipe.models.values import format_money
 
     def money(c, signed=False):
         return format_money(c, decimals=False, signed=signed and c != 0)
@@ -261,7 +261,7 @@ def _md(text: str) -> str:
 
 
 def review_text(r) -> str:
-    from models.values import format_money
+    from evpipe.models.values import format_money
 
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
@@ -304,7 +304,7 @@ def review_text(r) -> str:
 @domain_errors
 def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
     """How the KPIs moved over a period and why, with what to do next."""
-    from models.review import review
+    from evpipe.models.review import review
 
     r = review(ctx.engine, since)
     if fmt == "json":
@@ -327,7 +327,7 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
     """TV, EV and EV/TV over time, from the KPI history."""
     if weeks < 0 or weeks > 5200:
         raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
-    from models.history import trend
+    from evpipe.models.history import trend
 
     points = trend(ctx.engine, weeks or None)
     if as_json:
@@ -349,7 +349,7 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
 @domain_errors
 def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
-    from models.focus import focus
+    from evpipe.models.focus import focus
 
     items = focus(ctx.engine, limit=limit, owner=owner)
     if as_json:

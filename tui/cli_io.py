@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import click
 
-from models.errors import DomainError
-from tui.cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+from evpipe.models.errors import DomainError
+from .cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
 
 PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving",
           "export": "Exporting"}
@@ -66,7 +66,7 @@ def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _options(p: dict[str, Any]):
-    from models.importer import ImportOptions
+    from evpipe.models.importer import ImportOptions
 
     return ImportOptions(
         sheet=p["sheet"], mapping=_pairs(p["maps"], "--map"), stage_map=_pairs(p["stage_maps"], "--stage-map"),
@@ -94,8 +94,8 @@ def _n(x: int) -> str:
 
 
 def print_plan(plan, rows: int) -> None:
-    from models.importer import FIELD_LABELS
-    from models.values import format_money
+    from evpipe.models.importer import FIELD_LABELS
+    from evpipe.models.values import format_money
 
     click.echo(f"{safe(plan.path.name)}: {plan.sheet_data.described}; {_n(plan.rows_read)} rows; "
                f"source {safe(plan.source)!r}")
@@ -172,7 +172,7 @@ def print_plan(plan, rows: int) -> None:
 def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order, values_file, values_key,
                values_column, source, closed_from, skip_bad, rows, commit, as_json) -> None:
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
-    from models.importer import after_import, commit_import, plan_import
+    from evpipe.models.importer import after_import, commit_import, plan_import
 
     options = _options(dict(sheet=sheet, maps=maps, stage_maps=stage_maps, add_stages=add_stages, order=order,
                             values_file=values_file, values_key=values_key, values_column=values_column,
@@ -215,7 +215,7 @@ def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order,
 @domain_errors
 def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Export every prospect (with EV and custom fields) to FILE.csv or FILE.xlsx."""
-    from models.exporter import export, export_format
+    from evpipe.models.exporter import export, export_format
 
     export_format(file)
     if file.exists() and not force:
@@ -232,7 +232,7 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 @domain_errors
 def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Copy the database to FILE with SQLite's online backup (safe while evpipe is open)."""
-    from models.backup import backup
+    from evpipe.models.backup import backup
 
     ctx.engine  # opens (and upgrades) the database first
     dest = backup(ctx.url, file, force=force)
@@ -246,7 +246,7 @@ def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 @domain_errors
 def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Write the whole database to FILE.json (`evpipe restore` reads it back exactly)."""
-    from models.backup import dump_to_file
+    from evpipe.models.backup import dump_to_file
 
     counts = dump_to_file(ctx.engine, file, force=force)
     click.echo(f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
@@ -260,7 +260,7 @@ def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 @domain_errors
 def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Load a dump made by `evpipe dump` into a new (empty) database."""
-    from models.backup import read_dump, restore
+    from evpipe.models.backup import read_dump, restore
 
     data = read_dump(file)
     counts = restore(ctx.engine, data, force=force)

@@ -8,10 +8,10 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.screens.help import key_label
+from .screens.help import key_label
 
 if TYPE_CHECKING:
-    from tui.app import EvpipeApp
+    from .app import EvpipeApp
 
 
 def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
@@ -26,7 +26,7 @@ def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
 
 def pipeline_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
     """The pipeline screen's actions; they act on the prospect under the cursor."""
-    from tui.screens.pipeline import PipelineScreen
+    from .screens.pipeline import PipelineScreen
 
     keymap = app.keymap
     for binding in PipelineScreen.BINDINGS:

@@ -21,10 +21,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
-from models import clock
-from models.errors import DomainError
-from models.store import ACTIVITY_KINDS
-from models.values import clean_text, parse_date
+from evpipe.models import clock
+from evpipe.models.errors import DomainError
+from evpipe.models.store import ACTIVITY_KINDS
+from evpipe.models.values import clean_text, parse_date
 
 T = TypeVar("T")
 

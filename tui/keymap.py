@@ -14,8 +14,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from models.errors import DomainError
-from models.locations import keymap_path
+from evpipe.models.errors import DomainError
+from evpipe.models.locations import keymap_path
 
 
 def load_keymap(path: Path | None = None) -> dict[str, str]:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from models.kpi import Kpi
-from models.pipeline_view import Row, RowStore
-from models.records import ChangeResult, StageInfo
+from evpipe.models.kpi import Kpi
+from evpipe.models.pipeline_view import Row, RowStore
+from evpipe.models.records import ChangeResult, StageInfo
 
 
 @dataclass

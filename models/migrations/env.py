@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-import models.tables  # noqa: F401  (registers the tables)
+import evpipe.models.tables  # noqa: F401  (registers the tables)
 from sqlmodel import SQLModel
 
 config = context.config

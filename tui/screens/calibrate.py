@@ -15,12 +15,12 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from models.calibration import Calibration, StageCalibration, calibrate
-from models.errors import DomainError
-from models.records import ChangeResult
-from models.values import format_percent
-from tui.dialogs import ConfirmDialog
-from tui.screens.live import LiveScreen
+from evpipe.models.calibration import Calibration, StageCalibration, calibrate
+from evpipe.models.errors import DomainError
+from evpipe.models.records import ChangeResult
+from evpipe.models.values import format_percent
+from ..dialogs import ConfirmDialog
+from .live import LiveScreen
 
 WINDOWS: list[int | None] = [None, 24, 12, 6, 3]
 

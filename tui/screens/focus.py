@@ -18,14 +18,14 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from models.errors import DomainError
-from models.focus import FocusItem, count_follow_ups, focus
-from models.kpi import ALL, Kpi, kpis
-from models.records import ChangeResult
-from models.values import format_money
-from tui.screens.live import LiveScreen
-from tui.screens.stage_keys import StageKeys
-from tui.widgets.kpi_header import KpiHeader
+from evpipe.models.errors import DomainError
+from evpipe.models.focus import FocusItem, count_follow_ups, focus
+from evpipe.models.kpi import ALL, Kpi, kpis
+from evpipe.models.records import ChangeResult
+from evpipe.models.values import format_money
+from .live import LiveScreen
+from .stage_keys import StageKeys
+from ..widgets.kpi_header import KpiHeader
 
 LIMIT = 100
 GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}
@@ -124,7 +124,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        from tui.screens.pipeline import week_history
+        from .pipeline import week_history
 
         week_ago, _label, weekly = week_history(self.app.engine, ALL)
         self.post_message(self.HistoryLoaded(week_ago, weekly))
@@ -215,7 +215,7 @@ class FocusScreen(StageKeys, LiveScreen):
         item = self._current()
         if item is None:
             return
-        from tui.screens.prospect_page import ProspectPage
+        from .prospect_page import ProspectPage
 
         self.app.push_screen(ProspectPage(item.id))
 

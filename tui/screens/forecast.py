@@ -16,9 +16,9 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plotext import PlotextPlot
 
-from models.forecast import Forecast, MonthForecast, forecast, month_prospects
-from models.values import format_money, format_percent, month_label
-from tui.screens.live import LiveScreen
+from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
+from evpipe.models.values import format_money, format_percent, month_label
+from .live import LiveScreen
 
 
 def _money(amount: int, *, micros: bool = False) -> str:
@@ -220,7 +220,7 @@ class ForecastScreen(LiveScreen):
         if prospect_id is None:
             return
         try:
-            from tui.screens.prospect_page import ProspectPage
+            from .prospect_page import ProspectPage
         except ImportError:  # pragma: no cover - the prospect page ships with the app
             return
         self.app.push_screen(ProspectPage(prospect_id))

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from models.locations import keymap_path
+from evpipe.models.locations import keymap_path
 
 
 def key_label(keys: str) -> str:

@@ -25,8 +25,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
-from models.errors import DomainError
-from models.values import format_money
+from evpipe.models.errors import DomainError
+from evpipe.models.values import format_money
 
 PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Preparing", "save": "Saving",
           "history": "Rebuilding the KPI history"}
@@ -146,8 +146,8 @@ class ImportScreen(Screen):
 
     @work(thread=True, exclusive=True, group="import-plan", exit_on_error=False, description="import preview")
     def make_plan(self, args: list[str], generation: int) -> None:
-        from models.importer import plan_import
-        from tui.cli_io import options_from_args
+        from evpipe.models.importer import plan_import
+        from ..cli_io import options_from_args
 
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(ImportProgress(phase, done, total))
@@ -209,7 +209,7 @@ class ImportScreen(Screen):
             table.display = False
 
     def _render_plan(self, plan: Any) -> None:
-        from models.importer import FIELD_LABELS
+        from evpipe.models.importer import FIELD_LABELS
 
         self._clear_preview()
         summary = Text()
@@ -294,7 +294,7 @@ class ImportScreen(Screen):
 
     @work(thread=True, exclusive=True, group="import-write", exit_on_error=False, description="import")
     def write(self, plan: Any) -> None:
-        from models.importer import after_import, commit_import
+        from evpipe.models.importer import after_import, commit_import
 
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(ImportProgress(phase, done, total))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
-from tui.commands import BindingCommands
+from ..commands import BindingCommands
 
 
 class LiveScreen(Screen):

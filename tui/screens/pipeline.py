@@ -22,22 +22,22 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from models import clock
-from models.errors import DomainError
-from models.kpi import ALL, Kpi, Scope, kpis, snapshots
-from models.pipeline_view import (
+from evpipe.models import clock
+from evpipe.models.errors import DomainError
+from evpipe.models.kpi import ALL, Kpi, Scope, kpis, snapshots
+from evpipe.models.pipeline_view import (
     SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
-from models.records import ChangeResult, ProspectInfo, StageInfo
-from models.values import parse_date
-from tui.messages import (
+from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
+from evpipe.models.values import parse_date
+from ..messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
-from tui.screens.stage_keys import StageKeys
-from tui.widgets import TextLine
-from tui.widgets.kpi_header import KpiHeader
-from tui.widgets.prospect_table import ColumnHeader, ProspectTable, short_date
-from tui.widgets.tab_bar import TabBar
+from .stage_keys import StageKeys
+from ..widgets import TextLine
+from ..widgets.kpi_header import KpiHeader
+from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
+from ..widgets.tab_bar import TabBar
 
 
 @dataclass
@@ -499,7 +499,7 @@ class PipelineScreen(StageKeys, Screen):
     # -------------------------------------------------------- actions: the prospect
 
     def action_add(self) -> None:
-        from tui.screens.prospect_form import ProspectForm
+        from .prospect_form import ProspectForm
         app = self.app  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
@@ -523,7 +523,7 @@ class PipelineScreen(StageKeys, Screen):
         self.app.call_from_thread(self._open_form, info)
 
     def _open_form(self, info: ProspectInfo) -> None:
-        from tui.screens.prospect_form import ProspectForm
+        from .prospect_form import ProspectForm
         app = self.app  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
@@ -538,7 +538,7 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from tui.screens.prospect_page import ProspectPage
+        from .prospect_page import ProspectPage
 
         self.app.push_screen(ProspectPage(row.id))
 
@@ -546,7 +546,7 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from tui.dialogs import ActivityDialog
+        from ..dialogs import ActivityDialog
         app, pid = self.app, row.id
 
         def done(entry: tuple[str, str, str] | None) -> None:
@@ -560,7 +560,7 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from tui.dialogs import TextPrompt
+        from ..dialogs import TextPrompt
         app, pid, version = self.app, row.id, row.version
 
         def check(text: str) -> object:
@@ -584,7 +584,7 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from tui.dialogs import ConfirmDialog
+        from ..dialogs import ConfirmDialog
         app, pid, version = self.app, row.id, row.version
 
         def done(yes: bool | None) -> None:

@@ -21,12 +21,12 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from models.errors import DomainError
-from models.store import MAX_CUSTOM_FIELDS, ProspectInfo, StageInfo
-from models.values import (
+from evpipe.models.errors import DomainError
+from evpipe.models.store import MAX_CUSTOM_FIELDS, ProspectInfo, StageInfo
+from evpipe.models.values import (
     clean_text, format_money, format_percent, month_label, money_str, parse_date, parse_money, parse_month,
 )
-from tui.dialogs import ConfirmDialog
+from ..dialogs import ConfirmDialog
 
 #: (field id, label, placeholder) of the one-line text fields, in form order.
 TEXT_FIELDS = [

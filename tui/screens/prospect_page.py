@@ -27,13 +27,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from models import clock
-from models.errors import Conflict, DomainError, NotFound
-from models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
-from models.values import clean_text, format_money, format_percent, month_label
-from tui.commands import BindingCommands
-from tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
-from tui.screens.prospect_form import ProspectForm
+from evpipe.models import clock
+from evpipe.models.errors import Conflict, DomainError, NotFound
+from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
+from evpipe.models.values import clean_text, format_money, format_percent, month_label
+from ..commands import BindingCommands
+from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from .prospect_form import ProspectForm
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
 Op = Callable[[int], ChangeResult]

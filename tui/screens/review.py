@@ -17,11 +17,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
-from models.errors import DomainError
-from models.review import Review, Term, parse_since, review
-from models.values import format_money
-from tui.dialogs import TextPrompt
-from tui.screens.live import LiveScreen
+from evpipe.models.errors import DomainError
+from evpipe.models.review import Review, Term, parse_since, review
+from evpipe.models.values import format_money
+from ..dialogs import TextPrompt
+from .live import LiveScreen
 
 
 def _ev(micros: int, *, signed: bool = False) -> str:
@@ -241,7 +241,7 @@ class ReviewScreen(LiveScreen):
     def _open_prospect(self, prospect_id: int | None) -> None:
         if prospect_id is None:
             return
-        from tui.screens.prospect_page import ProspectPage
+        from .prospect_page import ProspectPage
 
         self.app.push_screen(ProspectPage(prospect_id))
 

@@ -20,7 +20,7 @@ class StageKeys:
         current = self._current()
         if current is None:
             return
-        from tui.dialogs import TextPrompt
+        from ..dialogs import TextPrompt
 
         def done(reason: str | None) -> None:
             if reason is not None:

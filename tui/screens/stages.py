@@ -21,12 +21,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from models.errors import DomainError
-from models.store import ChangeResult, StageInfo, ladder_warnings
-from models.tables import Prospect
-from models.values import clean_text, format_money, format_percent, parse_probability
-from tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from tui.commands import BindingCommands
+from evpipe.models.errors import DomainError
+from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
+from evpipe.models.tables import Prospect
+from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from ..commands import BindingCommands
 
 
 @dataclass(frozen=True)

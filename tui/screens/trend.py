@@ -18,9 +18,9 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
-from models.history import Snapshot, trend
-from models.values import format_money
-from tui.screens.live import LiveScreen
+from evpipe.models.history import Snapshot, trend
+from evpipe.models.values import format_money
+from .live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
 

@@ -15,10 +15,10 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from tui.widgets import TextLine
+from . import TextLine
 
-from models.kpi import Kpi
-from models.values import format_money
+from evpipe.models.kpi import Kpi
+from evpipe.models.values import format_money
 
 
 def ratio_text(k: Kpi) -> str:

@@ -26,8 +26,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from models.pipeline_view import Group, PipelineView, Row
-from models.values import format_money, format_percent
+from evpipe.models.pipeline_view import Group, PipelineView, Row
+from evpipe.models.values import format_money, format_percent
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.screens.registry import ScreenSpec, available
+from ..screens.registry import ScreenSpec, available
 
 
 class TabBar(Widget):

@@ -1,0 +1,1 @@
+"""Data, not code: the default stage ladder and the demo pipeline."""
