@@ -32,8 +32,9 @@ from .values import (
     clean_text,
     format_money,
     format_percent,
-    parse_date,
+    parse_follow_up,
     parse_money,
+    parse_past_date,
     parse_month,
     parse_probability,
 )
@@ -302,12 +303,7 @@ class Store:
             elif key in ("month", "expected_month"):
                 out["expected_month"] = None if value in (None, "") else parse_month(value)
             elif key in ("follow_up", "next_follow_up"):
-                if value in (None, ""):
-                    out["next_follow_up"] = None
-                elif isinstance(value, date):
-                    out["next_follow_up"] = value
-                else:
-                    out["next_follow_up"] = parse_date(value, field="follow-up")
+                out["next_follow_up"] = parse_follow_up(value)
             elif key == "custom":
                 out["custom_json"] = json.dumps(self._clean_custom(value), ensure_ascii=False, sort_keys=True)
             elif key == "needs_review":
@@ -555,7 +551,7 @@ class Store:
                               field="kind")
         body = clean_text(text, field="activity", max_len=20_000)
         if isinstance(when, str) and when.strip():
-            when = parse_date(when, field="activity date")
+            when = parse_past_date(when)
         if isinstance(when, date) and not isinstance(when, datetime):
             when = datetime.combine(when, at.time())
         occurred = when or at

@@ -265,6 +265,57 @@ def parse_date(text: object, *, today: date | None = None, field: str = "date", 
     raise DomainError(f"{field}: {shown!r} is not a date; {hint}", field=field)
 
 
+_AGO = re.compile(r"^(?:-\s*(\d{1,3})\s*([dw])|(\d{1,3})\s*([dw])\w*\s+ago)$")
+_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[a-z]+\.?|[a-z]+\.?\s*\d{1,2})$")
+
+
+def parse_past_date(text: str) -> date:
+    """When a contact point happened. Read as the past where typing allows both: 'fri' is last
+    Friday, '20 nov' the last 20 November, 'yesterday', '-3d' or '3 days ago' count back. A date
+    in the future is refused."""
+    from . import clock
+
+    today = clock.today()
+    raw = (text or "").strip()
+    low = raw.lower()
+    if not raw:
+        return today
+    if low == "yesterday":
+        return today - timedelta(days=1)
+    if m := _AGO.match(low):
+        n, unit = (m[1], m[2]) if m[1] else (m[3], m[4])
+        return today - timedelta(days=int(n) * (7 if unit == "w" else 1))
+    day = parse_date(raw, field="when")
+    if day > today:
+        if low in _WEEKDAYS:
+            day -= timedelta(days=7)
+        elif _DAY_MONTH.match(low):  # '20 nov' or 'nov 20' without a year: the last one
+            try:
+                day = day.replace(year=day.year - 1)
+            except ValueError:  # 29 February
+                day = day.replace(year=day.year - 1, day=28)
+    if day > today:
+        raise DomainError(
+            f"when: {day:%d %b %Y} is in the future; a contact point is something that happened "
+            "(today, yesterday, 3 days ago, fri, 20 nov, 2026-11-20)",
+            field="when",
+        )
+    return day
+
+
+FOLLOW_UP_CLEAR = ("", "none", "-", "clear")
+
+
+def parse_follow_up(text: object) -> date | None:
+    """A follow-up date as typed, or None for 'none', 'clear', '-' or blank (clears it). The
+    command line and every screen read follow-ups through this one function."""
+    if isinstance(text, date):
+        return text
+    if text is None or str(text).strip().lower() in FOLLOW_UP_CLEAR:
+        return None
+    return parse_date(text, field="follow-up")
+
+
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)

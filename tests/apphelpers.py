@@ -8,7 +8,7 @@ import evpipe.tui.app
 from evpipe.tui.app import EvpipeApp
 
 #: A subclass of the app would look for the stylesheet beside its own (test) file.
-APP_CSS = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+APP_CSS = str(Path(evpipe.tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
 class RecordingApp(EvpipeApp):

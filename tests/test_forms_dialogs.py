@@ -412,7 +412,7 @@ def test_form_result_is_accepted_by_store_add_with_defaults(store):
 class RealApp(EvpipeApp):
     """The real app (its pipeline screen opens the form with `a` and `e`)."""
 
-    CSS_PATH = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+    CSS_PATH = str(Path(evpipe.tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
 async def settle(app, pilot) -> None:

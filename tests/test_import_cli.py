@@ -118,7 +118,7 @@ def test_export_backup_dump_restore_commands(tmp_path):
 def test_real_process_import_of_a_png(tmp_path):
     png = tmp_path / "chart.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    proc = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "--db", str(tmp_path / "p.db"), "import", str(png),
+    proc = subprocess.run([sys.executable, "-c", "from evpipe.tui.cli import main; main()", "--db", str(tmp_path / "p.db"), "import", str(png),
                            "--commit"], capture_output=True, text=True, cwd=ROOT,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVPIPE_USER": "tester",
                                "XDG_DATA_HOME": str(tmp_path)})

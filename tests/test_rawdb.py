@@ -41,7 +41,7 @@ def test_opening_the_app_does_not_wait_for_sqlalchemy():
     """The pipeline's first screen is built without SQLAlchemy (about 200 ms to import); the
     engine opens in a worker afterwards. Importing the app must not pull it in."""
     code = (
-        "import sys, tui.app, tui.screens.pipeline, tui.widgets.prospect_table, tui.widgets.kpi_header\n"
+        "import sys, evpipe.tui.app, evpipe.tui.screens.pipeline, evpipe.tui.widgets.prospect_table, evpipe.tui.widgets.kpi_header\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel', 'alembic'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

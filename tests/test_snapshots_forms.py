@@ -47,7 +47,7 @@ class Host(App):
 class PageApp(EvpipeApp):
     """The real app with the prospect page opened over the pipeline, as `enter` does."""
 
-    CSS_PATH = str(Path(tui.app.__file__).parent / EvpipeApp.CSS_PATH)
+    CSS_PATH = str(Path(evpipe.tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
     def __init__(self, url: str, prospect_id: int) -> None:
         super().__init__(url, who="tester")

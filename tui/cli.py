@@ -254,7 +254,7 @@ def move(ctx: Ctx, prospect: str, target: str, reason: str | None) -> None:
 @click.option("--phone", default=None)
 @click.option("--notes", default=None)
 @click.option("--owner", default=None)
-@click.option("--follow-up", default=None, help="A date, or 'none' to clear it.")
+@click.option("--follow-up", default=None, help="A date, or none (or clear) to clear it.")
 @pass_ctx
 @domain_errors
 def edit(ctx: Ctx, prospect: str, follow_up: str | None, contact: str | None, **fields: str | None) -> None:
@@ -263,7 +263,7 @@ def edit(ctx: Ctx, prospect: str, follow_up: str | None, contact: str | None, **
     if contact is not None:
         changes["contact_name"] = contact
     if follow_up is not None:
-        changes["follow_up"] = None if follow_up.lower() == "none" else follow_up
+        changes["follow_up"] = follow_up
     if not changes:
         raise DomainError("edit: say what to change, e.g. --value 12000 or --month 2027-02")
     result = ctx.store().edit(prospect, **changes)
@@ -303,7 +303,7 @@ def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None
 @domain_errors
 def follow(ctx: Ctx, prospect: str, when: str) -> None:
     """Set a prospect's next follow-up (a date, or 'none')."""
-    result = ctx.store().set_follow_up(prospect, None if when.lower() == "none" else when)
+    result = ctx.store().set_follow_up(prospect, when)
     ctx.changed()
     click.echo(safe(result.summary))
 

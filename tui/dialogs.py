@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from evpipe.models import clock
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ACTIVITY_KINDS
-from evpipe.models.values import clean_text, parse_date
+from evpipe.models.values import clean_text, parse_follow_up, parse_past_date
 
 T = TypeVar("T")
 
@@ -282,50 +282,6 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-_AGO = re.compile(r"^(?:-\s*(\d{1,3})\s*([dw])|(\d{1,3})\s*([dw])\w*\s+ago)$")
-_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[a-z]+\.?|[a-z]+\.?\s*\d{1,2})$")
-_WEEKDAYS = {name.lower() for name in calendar.day_name} | {name.lower() for name in calendar.day_abbr}
-
-
-def parse_past_date(text: str) -> date:
-    """When a contact point happened. Read as the past where typing allows both: 'fri' is last
-    Friday, '20 nov' the last 20 November, 'yesterday', '-3d' or '3 days ago' count back. A date
-    in the future is refused."""
-    today = clock.today()
-    raw = (text or "").strip()
-    low = raw.lower()
-    if not raw:
-        return today
-    if low == "yesterday":
-        return today - timedelta(days=1)
-    if m := _AGO.match(low):
-        n, unit = (m[1], m[2]) if m[1] else (m[3], m[4])
-        return today - timedelta(days=int(n) * (7 if unit == "w" else 1))
-    day = parse_date(raw, field="when")
-    if day > today:
-        if low in _WEEKDAYS:
-            day -= timedelta(days=7)
-        elif _DAY_MONTH.match(low):  # '20 nov' or 'nov 20' without a year: the last one
-            try:
-                day = day.replace(year=day.year - 1)
-            except ValueError:  # 29 February
-                day = day.replace(year=day.year - 1, day=28)
-    if day > today:
-        raise DomainError(
-            f"when: {day:%d %b %Y} is in the future; a contact point is something that happened "
-            "(today, yesterday, 3 days ago, fri, 20 nov, 2026-11-20)",
-            field="when",
-        )
-    return day
-
-
-def parse_follow_up(text: str) -> date | None:
-    """A follow-up date as typed, or None for 'none' / blank (clears it)."""
-    if text.strip().lower() in ("", "none", "-", "clear"):
-        return None
-    return parse_date(text, field="follow-up")
 
 
 __all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up", "parse_past_date"]
