@@ -1,0 +1,1 @@
+"""The Textual app (app.py, screens/, widgets/) and the command line (cli)."""
