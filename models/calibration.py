@@ -1,4 +1,4 @@
-"""Sighting in: the stage probabilities against real outcomes (../shared/DOMAIN.md, "Sighting in").
+"""Sighting in: the stage probabilities against real outcomes (docs/domain.md, "Sighting in").
 
 - Only live prospects whose outcome is known (on the won or the lost stage) count; a window
   limits them to outcomes closed in the last N months (`closed_on`).

@@ -1,4 +1,4 @@
-"""What to work on next (../shared/DOMAIN.md, "What to work on next").
+"""What to work on next (docs/domain.md, "What to work on next").
 
 - Next-step gain of an open prospect: value x (p(next rung) - p(its rung)); the next rung of the
   top open rung is the won stage.

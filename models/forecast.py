@@ -1,4 +1,4 @@
-"""The forecast by month, judged against what was won (../shared/DOMAIN.md, "Forecast by month").
+"""The forecast by month, judged against what was won (docs/domain.md, "Forecast by month").
 
 For each month m:
 

@@ -1,6 +1,6 @@
 """The KPI history: snapshots of TV, EV and the per-month forecast, one per scope per day.
 
-Rules (see ../shared/DOMAIN.md and issue 4):
+Rules (see docs/domain.md and issue 4):
 
 - A snapshot dated D is the state at the *end* of day D: whenever data changes, the day's
   reading is replaced (`record_snapshot`), so the latest reading of the day wins.

@@ -1,4 +1,4 @@
-"""The three KPIs, exactly as ../shared/DOMAIN.md defines them, computed in SQL.
+"""The three KPIs, exactly as docs/domain.md defines them, computed in SQL.
 
     TV    = sum of value over prospects that are not lost (won ones stay in)
     EV    = sum of value x p(stage) over the same prospects
