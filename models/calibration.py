@@ -33,6 +33,7 @@ from sqlalchemy import Date, Engine, bindparam, text
 
 from . import clock
 from .errors import DomainError
+from .ladder import LOST, OPEN, WON
 from .values import FULL_BP, format_percent
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
@@ -124,11 +125,11 @@ def months_back(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-_OUTCOMES = text("""
+_OUTCOMES = text(f"""
 SELECT s.kind AS outcome, fs.id AS last_id, fs.position AS last_pos, fs.kind AS last_kind,
        fs.probability_bp AS last_bp, COUNT(*) AS n
 FROM prospect p
-JOIN stage s ON s.id = p.stage_id AND s.kind IN ('won', 'lost')
+JOIN stage s ON s.id = p.stage_id AND s.kind IN ('{WON}', '{LOST}')
 LEFT JOIN stage_change sc ON sc.id = (
     SELECT sc2.id FROM stage_change sc2
      WHERE sc2.prospect_id = p.id AND sc2.to_stage_id = p.stage_id
@@ -158,7 +159,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     from .store import Store
 
     ladder = Store(engine, who="calibration").ladder()
-    opens = [s for s in ladder if s.kind == "open"]
+    opens = [s for s in ladder if s.kind == OPEN]
     if not opens:
         raise DomainError("calibrate: the ladder has no open stage")
     first_pos = opens[0].position
@@ -168,13 +169,13 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     with engine.connect() as conn:
         for outcome, last_id, last_pos, last_kind, last_bp, count in conn.execute(_OUTCOMES, {"since": since}):
             count = int(count)
-            if outcome == "won":
+            if outcome == WON:
                 won += count
             else:
                 pos = first_pos if last_pos is None else int(last_pos)
                 lost_at[pos] = lost_at.get(pos, 0) + count
-            if last_id is not None and last_kind != "lost":
-                brier_groups.append((int(last_id), int(last_bp), 1 if outcome == "won" else 0, count))
+            if last_id is not None and last_kind != LOST:
+                brier_groups.append((int(last_id), int(last_bp), 1 if outcome == WON else 0, count))
     lost_total = sum(lost_at.values())
     ns = []
     for s in opens:

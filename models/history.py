@@ -45,6 +45,7 @@ from sqlmodel import Session
 
 from . import clock
 from .db import writer
+from .ladder import LOST, counts_sql, ev_micros
 from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
 
@@ -277,7 +278,7 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 
 # ---------------------------------------------------------------- reconstruction
 
-_STATE_SQL = """
+_STATE_SQL = f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
     FROM change_event
@@ -315,9 +316,9 @@ at_t AS (
 )
 SELECT a.owner, a.month, a.stage_id,
        SUM(CASE WHEN a.n IS NOT NULL THEN a.c
-                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
+                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
        SUM(CASE WHEN a.n IS NOT NULL THEN a.tv
-                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
+                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
 FROM at_t a JOIN stage s ON s.id = a.stage_id
 GROUP BY a.owner, a.month, a.stage_id
 """
@@ -352,9 +353,9 @@ def state_before(conn: Connection, moment: datetime) -> State:
     probs = probabilities_before(conn, moment)
     acc: dict[tuple[str, str | None], Kpi] = {}
     for owner, month, stage_id, count, tv in conn.execute(_STATE, {"t": moment}):
-        bp, kind = probs.get(stage_id, (0, "lost"))
+        bp, kind = probs.get(stage_id, (0, LOST))
         tv = int(tv or 0)
-        part = Kpi(int(count or 0), tv, 0 if kind == "lost" else tv * bp)
+        part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))
         key = (owner or "", month or None)
         acc[key] = acc.get(key, Kpi()) + part
     return {key: k for key, k in acc.items() if k != Kpi()}

@@ -20,6 +20,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from . import clock
+from .ladder import (KIND_RANK, OPEN, counts, ev_micros, ev_sql, gain_sql, kind_rank_sql, kpi_part,
+                     next_probability_sql, next_rungs, next_step_gain)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -65,7 +67,7 @@ _ROW_COLUMNS = (
     "p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, substr(p.next_follow_up, 1, 10), "
     "p.owner, substr(p.last_touch_at, 1, 10), CAST(strftime('%s', p.updated_at) AS INTEGER), p.version"
 )
-_RANK_SQL = "CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END"
+_RANK_SQL = kind_rank_sql("s.kind")
 
 
 def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
@@ -355,13 +357,12 @@ def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
     if mode == "month":
         order = f"p.expected_month IS NULL, p.expected_month, {name}"
     elif mode == "ev":
-        order = f"CASE WHEN s.kind = 'lost' THEN 0 ELSE p.value_cents * s.probability_bp END DESC, {name}"
+        order = f"{ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, {name}"
     elif mode == "value":
         order = f"p.value_cents DESC, {name}"
     elif mode == "gain":
-        steps = " ".join(f"WHEN {int(sid)} THEN {int(bp)}" for sid, bp in ladder.next_bp.items())
-        nxt = f"CASE p.stage_id {steps} ELSE s.probability_bp END" if steps else "s.probability_bp"
-        order = f"p.value_cents * ({nxt} - s.probability_bp) DESC, {name}"
+        nxt = next_probability_sql("p.stage_id", "s.probability_bp", ladder.next_bp)
+        order = f"{gain_sql('p.value_cents', 's.probability_bp', nxt)} DESC, {name}"
     elif mode == "follow_up":
         order = f"p.next_follow_up IS NULL, p.next_follow_up, {name}"
     elif mode == "changed":
@@ -392,15 +393,7 @@ class Ladder:
         stages = list(stages)
         by_id = {s.id: s for s in extra}
         by_id.update({s.id: s for s in stages})
-        live = sorted((s for s in stages if s.kind == "open"), key=lambda s: s.position)
-        won = next((s for s in stages if s.kind == "won"), None)
-        nxt: dict[int, int] = {}
-        for i, s in enumerate(live):
-            if i + 1 < len(live):
-                nxt[s.id] = live[i + 1].probability_bp
-            elif won is not None:
-                nxt[s.id] = won.probability_bp
-        return cls(by_id, nxt)
+        return cls(by_id, {sid: s.probability_bp for sid, s in next_rungs(stages).items()})
 
     def stage(self, stage_id: int) -> StageInfo | None:
         return self.stages.get(stage_id)
@@ -411,43 +404,33 @@ class Ladder:
 
     def kind(self, stage_id: int) -> str:
         s = self.stages.get(stage_id)
-        return s.kind if s is not None else "open"
+        return s.kind if s is not None else OPEN
 
     def ev(self, row: Row) -> int:
         s = self.stages.get(row.stage_id)
-        if s is None or s.kind == "lost":
-            return 0
-        return row.value_cents * s.probability_bp
+        return 0 if s is None else ev_micros(row.value_cents, s.kind, s.probability_bp)
 
     def gain(self, row: Row) -> int:
         """Next-step gain: value x (p(next stage) - p(now)); 0 for closed prospects."""
-        nxt = self.next_bp.get(row.stage_id)
-        if nxt is None:
-            return 0
-        return row.value_cents * (nxt - self.bp(row.stage_id))
+        return next_step_gain(row.value_cents, self.bp(row.stage_id), self.next_bp.get(row.stage_id))
 
     def part(self, row: Row) -> Totals:
         """What the row adds to the KPIs (lost prospects add nothing)."""
-        if self.kind(row.stage_id) == "lost":
-            return Totals(0, 0, 0)
-        return Totals(1, row.value_cents, self.ev(row))
+        return Totals(*kpi_part(row.value_cents, self.kind(row.stage_id), self.bp(row.stage_id)))
 
     def stale_cutoffs(self, today: date) -> dict[int, str]:
         """Per open stage with a limit: a prospect last touched before this day is stale."""
         return {
             s.id: (today - timedelta(days=s.stale_days)).isoformat()
             for s in self.stages.values()
-            if s.kind == "open" and s.stale_days > 0
+            if s.kind == OPEN and s.stale_days > 0
         }
-
-
-_KIND_RANK = {"open": 0, "won": 1, "lost": 2}
 
 
 def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], object]:
     """The key of a sort order. Every order puts open prospects first, then won, then lost (what a
     rep works on comes first); "changed" is used in reverse (most recent first) by `sort_rows`."""
-    rank = {sid: _KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
+    rank = {sid: KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
     if mode == "month":
         return lambda r: (rank.get(r.stage_id, 0), r.month is None, r.month or "", r.name.casefold(), r.id)
     if mode == "ev":
@@ -583,12 +566,12 @@ class PipelineView:
             p = position[i]
             by_month.setdefault(month_of[p], []).append(i)
             stage = ladder.stages.get(stage_of[p])
-            if stage is None or stage.kind == "lost":
+            if stage is None or not counts(stage.kind):
                 continue
             t = totals.setdefault(words[month_of[p]], [0, 0, 0])
             t[0] += 1
             t[1] += value_of[p]
-            t[2] += value_of[p] * stage.probability_bp
+            t[2] += ev_micros(value_of[p], stage.kind, stage.probability_bp)
         del position
         lines: list[Line] = []
         for m in sorted(by_month, key=lambda m: (words[m] is None, words[m] or "")):
@@ -619,7 +602,7 @@ class PipelineView:
 
     def is_overdue(self, row: Row) -> bool:
         return (row.follow_up is not None and row.follow_up < self.today.isoformat()
-                and self.ladder.kind(row.stage_id) == "open")
+                and self.ladder.kind(row.stage_id) == OPEN)
 
     def is_stale(self, row: Row) -> bool:
         cutoff = self._cutoffs.get(row.stage_id)
