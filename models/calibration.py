@@ -29,11 +29,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Date, Engine, bindparam, text
+from sqlalchemy import Engine
 
 from . import clock
 from .errors import DomainError
 from .ladder import LOST, OPEN, WON
+from .rawdb import fetch_all
 from .values import FULL_BP, format_percent
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
@@ -125,7 +126,7 @@ def months_back(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-_OUTCOMES = text(f"""
+_OUTCOMES_SQL = f"""
 SELECT s.kind AS outcome, fs.id AS last_id, fs.position AS last_pos, fs.kind AS last_kind,
        fs.probability_bp AS last_bp, COUNT(*) AS n
 FROM prospect p
@@ -137,7 +138,7 @@ LEFT JOIN stage_change sc ON sc.id = (
 LEFT JOIN stage fs ON fs.id = sc.from_stage_id
 WHERE p.deleted_at IS NULL AND (:since IS NULL OR p.closed_on >= :since)
 GROUP BY s.kind, fs.id
-""").bindparams(bindparam("since", type_=Date))
+"""
 
 
 def _suggest(won: int, n: int, p_now_bp: int, low: float | None, high: float | None) -> int | None:
@@ -167,7 +168,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     lost_at: dict[int, int] = {}  # last-stage position -> lost prospects
     brier_groups: list[tuple[int | None, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
-        for outcome, last_id, last_pos, last_kind, last_bp, count in conn.execute(_OUTCOMES, {"since": since}):
+        for outcome, last_id, last_pos, last_kind, last_bp, count in fetch_all(conn, _OUTCOMES_SQL, {"since": since}):
             count = int(count)
             if outcome == WON:
                 won += count

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Integer, case, cast, func, literal, literal_column, select
+from sqlalchemy import Engine, case, func, literal_column, select
 
 from . import clock
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
+from .rawdb import days_since
 from .tables import Prospect, Stage
 from .values import format_money, money_str
 
@@ -144,8 +145,7 @@ def _query(conn, today: date, owner: str | None):
                                     {sid: bp for sid, (_, bp) in nexts.items()})
     next_bp = literal_column(next_sql)
     gain = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
-    idle = cast(func.julianday(literal(today.isoformat())) - func.julianday(func.substr(Prospect.last_touch_at, 1, 10)),
-                Integer)
+    idle = literal_column(days_since(today, "prospect.last_touch_at"))
     due_end = today + timedelta(days=DUE_DAYS - 1)
     overdue = Prospect.next_follow_up < today
     due = Prospect.next_follow_up.between(today, due_end)

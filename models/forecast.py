@@ -23,13 +23,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, literal_column, select
 
 from . import clock
 from .errors import DomainError
 from .history import frozen_forecasts
 from .kpi import Kpi, Scope, kpis_by
 from .ladder import WON, ev_sql, kind_rank_sql
+from .rawdb import month_of
 from .tables import Prospect, Stage
 from .values import MICROS_PER_CENT, money_str, month_add
 
@@ -122,7 +123,7 @@ def _first_day(month: str) -> date:
 
 def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope()) -> dict[str, int]:
     """Value won per month (closed_on's month), in SQL."""
-    month = func.strftime("%Y-%m", Prospect.closed_on)
+    month = literal_column(month_of("prospect.closed_on"))
     q = (
         select(month, func.sum(Prospect.value_cents))
         .join(Stage, Stage.id == Prospect.stage_id)
@@ -178,7 +179,7 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
 
     kind_order = literal_column(kind_rank_sql("stage.kind"))
     ev = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
-    won_in = (Stage.kind == WON) & (func.strftime("%Y-%m", Prospect.closed_on) == month)
+    won_in = (Stage.kind == WON) & (literal_column(month_of("prospect.closed_on")) == month)
     q = (
         select(
             Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.kind,

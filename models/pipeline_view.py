@@ -1,7 +1,7 @@
 """The pipeline table's data: every live prospect, sorted, filtered and grouped.
 
-The app's table shows up to 100,000 prospects, so rows are read once through the DB-API cursor (no
-ORM objects) into columns (`RowStore`: arrays of numbers, lists of names, a lowercase search text
+The app's table shows up to 100,000 prospects, so rows are read once through a DB-API cursor
+(models.rawdb.raw_cursor: no ORM objects) into columns (`RowStore`: arrays of numbers, lists of names, a lowercase search text
 per prospect, repeated months, days and owners stored once) and a `Row` tuple is made only for a
 row that is looked at. Sorting runs in SQL (`ordered_ids`); the text filter and the grouping run
 over the columns in memory; a change updates one row in place. Nothing here imports Textual.
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 from . import clock
 from .ladder import (KIND_RANK, OPEN, counts, ev_micros, ev_sql, gain_sql, kind_rank_sql, kpi_part,
                      next_probability_sql, next_rungs, next_step_gain)
+from .rawdb import day_of, epoch_of, fetch_all, fetch_chunks, raw_cursor
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -64,8 +65,8 @@ SORTS: tuple[tuple[str, str], ...] = (
 SORT_LABELS = dict(SORTS)
 
 _ROW_COLUMNS = (
-    "p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, substr(p.next_follow_up, 1, 10), "
-    "p.owner, substr(p.last_touch_at, 1, 10), CAST(strftime('%s', p.updated_at) AS INTEGER), p.version"
+    f"p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, {day_of('p.next_follow_up')}, "
+    f"p.owner, {day_of('p.last_touch_at')}, {epoch_of('p.updated_at')}, p.version"
 )
 _RANK_SQL = kind_rank_sql("s.kind")
 
@@ -74,15 +75,9 @@ def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
     """(the ladder in order, stages taken off it), read with one plain query."""
     from .records import StageInfo
 
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
-                       "ORDER BY position, id")
-        found = cursor.fetchall()
-        cursor.close()
-    finally:
-        raw.close()
+    with raw_cursor(engine) as cursor:
+        found = fetch_all(cursor, "SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
+                                  "ORDER BY position, id")
     active = [StageInfo(*r[:6]) for r in found if not r[6]]
     archived = [StageInfo(*r[:6]) for r in found if r[6]]
     return active, archived
@@ -97,30 +92,17 @@ def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 
         return []
     # unary + keeps SQLite from using the stage index, so it walks ix_prospect_month in order
     sql = (f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
-           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT ?")
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql, (limit,))
-        rows = [Row._make(r) for r in cursor.fetchall()]
-        cursor.close()
-    finally:
-        raw.close()
-    return rows
+           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit")
+    with raw_cursor(engine) as cursor:
+        return [Row._make(r) for r in fetch_all(cursor, sql, {"limit": limit})]
 
 
 def load_row(engine: Engine, prospect_id: int) -> Row | None:
     """One prospect's row (None when it is deleted or does not exist)."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = ?",
-                       (prospect_id,))
-        found = cursor.fetchone()
-        cursor.close()
-    finally:
-        raw.close()
-    return None if found is None else Row._make(found)
+    with raw_cursor(engine) as cursor:
+        found = fetch_all(cursor, f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
+                          {"id": prospect_id})
+    return Row._make(found[0]) if found else None
 
 
 def _epoch(moment: datetime) -> int:
@@ -143,16 +125,10 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
     ids = [int(i) for i in prospect_ids]
     if not ids:
         return {}
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({','.join('?' * len(ids))})",
-                       ids)
-        found = {pid: (name or "", phone or "", email or "") for pid, name, phone, email in cursor.fetchall()}
-        cursor.close()
-    finally:
-        raw.close()
-    return found
+    params = {f"i{n}": pid for n, pid in enumerate(ids)}
+    sql = f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({', '.join(':' + k for k in params)})"
+    with raw_cursor(engine) as cursor:
+        return {pid: (name or "", phone or "", email or "") for pid, name, phone, email in fetch_all(cursor, sql, params)}
 
 
 # ---------------------------------------------------------------- the rows, as columns
@@ -321,35 +297,21 @@ def load_rows(engine: Engine, order_mode: str | None = None,
     store = RowStore()
     add = store.append_raw
     order = None
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("BEGIN")
-        cursor.execute(_STORE_SQL)
-        while chunk := cursor.fetchmany(2000):
+    with raw_cursor(engine, transaction=True) as cursor:
+        for chunk in fetch_chunks(cursor, _STORE_SQL):
             for r in chunk:
                 add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                     "\n".join((r[1], r[2], r[11], r[12])).casefold())
         if order_mode is not None:
             order = _ordered(cursor, order_mode, ladder or Ladder({}, {}))
-        cursor.execute("COMMIT")
-        cursor.close()
-    finally:
-        raw.close()
     return store, order
 
 
 def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> array:
     """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
     open prospects first, then won, then lost: what a rep works on comes first."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        order = _ordered(cursor, mode, ladder)
-        cursor.close()
-    finally:
-        raw.close()
-    return order
+    with raw_cursor(engine) as cursor:
+        return _ordered(cursor, mode, ladder)
 
 
 def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
@@ -369,10 +331,9 @@ def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
         order = "p.updated_at DESC, p.id DESC"
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
-    cursor.execute(f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
-                   f"ORDER BY {_RANK_SQL}, {order}")
     ids = array("q")
-    while chunk := cursor.fetchmany(5000):
+    for chunk in fetch_chunks(cursor, f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id "
+                                      f"WHERE p.deleted_at IS NULL ORDER BY {_RANK_SQL}, {order}", size=5000):
         ids.extend(pid for (pid,) in chunk)
     return ids
 
