@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 
 from . import clock
 from .errors import DomainError
-from .ladder import LOST, OPEN, WON
+from .ladder import LOST, WON, open_rungs
 from .rawdb import fetch_all
 from .values import FULL_BP, format_percent
 
@@ -160,7 +160,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     from .store import Store
 
     ladder = Store(engine, who="calibration").ladder()
-    opens = [s for s in ladder if s.kind == OPEN]
+    opens = open_rungs(ladder)
     if not opens:
         raise DomainError("calibrate: the ladder has no open stage")
     first_pos = opens[0].position
