@@ -1,4 +1,4 @@
-"""Sighting in: the stage probabilities against real outcomes (../shared/DOMAIN.md, "Sighting in").
+"""Sighting in: the stage probabilities against real outcomes (docs/domain.md, "Sighting in").
 
 - Only live prospects whose outcome is known (on the won or the lost stage) count; a window
   limits them to outcomes closed in the last N months (`closed_on`).
@@ -29,10 +29,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Date, Engine, bindparam, text
+from sqlalchemy import Engine
 
 from . import clock
 from .errors import DomainError
+from .ladder import LOST, WON, open_rungs
+from .rawdb import fetch_all
 from .values import FULL_BP, format_percent
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
@@ -124,11 +126,11 @@ def months_back(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-_OUTCOMES = text("""
+_OUTCOMES_SQL = f"""
 SELECT s.kind AS outcome, fs.id AS last_id, fs.position AS last_pos, fs.kind AS last_kind,
        fs.probability_bp AS last_bp, COUNT(*) AS n
 FROM prospect p
-JOIN stage s ON s.id = p.stage_id AND s.kind IN ('won', 'lost')
+JOIN stage s ON s.id = p.stage_id AND s.kind IN ('{WON}', '{LOST}')
 LEFT JOIN stage_change sc ON sc.id = (
     SELECT sc2.id FROM stage_change sc2
      WHERE sc2.prospect_id = p.id AND sc2.to_stage_id = p.stage_id
@@ -136,7 +138,7 @@ LEFT JOIN stage_change sc ON sc.id = (
 LEFT JOIN stage fs ON fs.id = sc.from_stage_id
 WHERE p.deleted_at IS NULL AND (:since IS NULL OR p.closed_on >= :since)
 GROUP BY s.kind, fs.id
-""").bindparams(bindparam("since", type_=Date))
+"""
 
 
 def _suggest(won: int, n: int, p_now_bp: int, low: float | None, high: float | None) -> int | None:
@@ -158,7 +160,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     from .store import Store
 
     ladder = Store(engine, who="calibration").ladder()
-    opens = [s for s in ladder if s.kind == "open"]
+    opens = open_rungs(ladder)
     if not opens:
         raise DomainError("calibrate: the ladder has no open stage")
     first_pos = opens[0].position
@@ -166,15 +168,15 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     lost_at: dict[int, int] = {}  # last-stage position -> lost prospects
     brier_groups: list[tuple[int | None, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
-        for outcome, last_id, last_pos, last_kind, last_bp, count in conn.execute(_OUTCOMES, {"since": since}):
+        for outcome, last_id, last_pos, last_kind, last_bp, count in fetch_all(conn, _OUTCOMES_SQL, {"since": since}):
             count = int(count)
-            if outcome == "won":
+            if outcome == WON:
                 won += count
             else:
                 pos = first_pos if last_pos is None else int(last_pos)
                 lost_at[pos] = lost_at.get(pos, 0) + count
-            if last_id is not None and last_kind != "lost":
-                brier_groups.append((int(last_id), int(last_bp), 1 if outcome == "won" else 0, count))
+            if last_id is not None and last_kind != LOST:
+                brier_groups.append((int(last_id), int(last_bp), 1 if outcome == WON else 0, count))
     lost_total = sum(lost_at.values())
     ns = []
     for s in opens:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from .errors import DomainError
 from .import_cells import neutralise
 from .kpi import kpis_by, stage_table
+from .ladder import ev_micros
 from .tables import Prospect, Stage
 from .values import cents_to_decimal, format_percent, micros_to_decimal
 
@@ -69,7 +70,7 @@ def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
     with engine.connect() as conn:
         for (pid, name, company, contact, email, phone, stage, kind, bp, cents, month, follow, owner, created,
              closed, reason, review, notes, raw) in conn.execute(q).yield_per(2000):
-            ev = 0 if kind == "lost" else cents * bp
+            ev = ev_micros(cents, kind, bp)
             fields = json.loads(raw or "{}")
             yield [
                 pid, name, company, contact, email, phone, stage, bp, cents_to_decimal(cents),

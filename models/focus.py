@@ -1,4 +1,4 @@
-"""What to work on next (../shared/DOMAIN.md, "What to work on next").
+"""What to work on next (docs/domain.md, "What to work on next").
 
 - Next-step gain of an open prospect: value x (p(next rung) - p(its rung)); the next rung of the
   top open rung is the won stage.
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Integer, case, cast, func, literal, select
+from sqlalchemy import Engine, case, func, literal_column, select
 
 from . import clock
+from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
+from .rawdb import days_since
 from .tables import Prospect, Stage
 from .values import format_money, money_str
 
@@ -50,11 +52,11 @@ class FocusItem:
 
     @property
     def gain_micros(self) -> int:
-        return self.value_cents * (self.next_bp - self.probability_bp)
+        return next_step_gain(self.value_cents, self.probability_bp, self.next_bp)
 
     @property
     def ev_micros(self) -> int:
-        return self.value_cents * self.probability_bp
+        return ev_micros(self.value_cents, OPEN, self.probability_bp)  # the focus list holds open prospects
 
     @property
     def overdue_days(self) -> int:
@@ -127,16 +129,10 @@ class FocusItem:
 def _next_rungs(conn) -> dict[int, tuple[str, int]]:
     """Each open stage's next rung: the next open stage up, or the won stage above the top one."""
     stages = conn.execute(
-        select(Stage.id, Stage.name, Stage.probability_bp, Stage.kind)
+        select(Stage.id, Stage.name, Stage.position, Stage.probability_bp, Stage.kind)
         .where(Stage.archived == False).order_by(Stage.position, Stage.id)  # noqa: E712
     ).all()
-    opens = [s for s in stages if s.kind == "open"]
-    won = next((s for s in stages if s.kind == "won"), None)
-    out = {}
-    for i, s in enumerate(opens):
-        nxt = opens[i + 1] if i + 1 < len(opens) else won
-        if nxt is not None:
-            out[s.id] = (nxt.name, nxt.probability_bp)
+    out = {sid: (nxt.name, nxt.probability_bp) for sid, nxt in next_rungs(stages).items()}
     # An open stage taken off the ladder (archived) keeps its prospects' place: treat it as the first rung.
     return out
 
@@ -145,10 +141,11 @@ def _query(conn, today: date, owner: str | None):
     nexts = _next_rungs(conn)
     if not nexts:
         return None, {}
-    next_bp = case({sid: bp for sid, (_, bp) in nexts.items()}, value=Prospect.stage_id, else_=Stage.probability_bp)
-    gain = Prospect.value_cents * (next_bp - Stage.probability_bp)
-    idle = cast(func.julianday(literal(today.isoformat())) - func.julianday(func.substr(Prospect.last_touch_at, 1, 10)),
-                Integer)
+    next_sql = next_probability_sql("prospect.stage_id", "stage.probability_bp",
+                                    {sid: bp for sid, (_, bp) in nexts.items()})
+    next_bp = literal_column(next_sql)
+    gain = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
+    idle = literal_column(days_since(today, "prospect.last_touch_at"))
     due_end = today + timedelta(days=DUE_DAYS - 1)
     overdue = Prospect.next_follow_up < today
     due = Prospect.next_follow_up.between(today, due_end)
@@ -161,7 +158,7 @@ def _query(conn, today: date, owner: str | None):
             idle, Stage.stale_days, group, Prospect.version,
         )
         .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Prospect.deleted_at.is_(None), Stage.kind == "open")
+        .where(Prospect.deleted_at.is_(None), Stage.kind == OPEN)
     )
     if owner is not None:
         q = q.where(Prospect.owner == owner)

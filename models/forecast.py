@@ -1,4 +1,4 @@
-"""The forecast by month, judged against what was won (../shared/DOMAIN.md, "Forecast by month").
+"""The forecast by month, judged against what was won (docs/domain.md, "Forecast by month").
 
 For each month m:
 
@@ -23,12 +23,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, literal_column, select
 
 from . import clock
 from .errors import DomainError
 from .history import frozen_forecasts
 from .kpi import Kpi, Scope, kpis_by
+from .ladder import WON, ev_sql, kind_rank_sql
+from .rawdb import month_of
 from .tables import Prospect, Stage
 from .values import MICROS_PER_CENT, money_str, month_add
 
@@ -121,11 +123,11 @@ def _first_day(month: str) -> date:
 
 def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope()) -> dict[str, int]:
     """Value won per month (closed_on's month), in SQL."""
-    month = func.strftime("%Y-%m", Prospect.closed_on)
+    month = literal_column(month_of("prospect.closed_on"))
     q = (
         select(month, func.sum(Prospect.value_cents))
         .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Stage.kind == "won", Prospect.closed_on.is_not(None), *Scope(owner=scope.owner).where())
+        .where(Stage.kind == WON, Prospect.closed_on.is_not(None), *Scope(owner=scope.owner).where())
         .where(Prospect.closed_on >= _first_day(first), Prospect.closed_on < _first_day(month_add(last, 1)))
         .group_by(month)
     )
@@ -171,12 +173,13 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
     """The live prospects of `month`, to follow up at the right time: those expected in it (open
     first, then won, then lost) and those won in it though expected in another month; each a
     `models.queries.ProspectRow`, biggest EV first within its kind."""
-    from sqlalchemy import case, or_
+    from sqlalchemy import literal_column, or_
 
     from .queries import ProspectRow
 
-    kind_order = case((Stage.kind == "open", 0), (Stage.kind == "won", 1), else_=2)
-    won_in = (Stage.kind == "won") & (func.strftime("%Y-%m", Prospect.closed_on) == month)
+    kind_order = literal_column(kind_rank_sql("stage.kind"))
+    ev = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
+    won_in = (Stage.kind == WON) & (literal_column(month_of("prospect.closed_on")) == month)
     q = (
         select(
             Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.kind,
@@ -185,7 +188,7 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
         )
         .join(Stage, Stage.id == Prospect.stage_id)
         .where(*Scope(owner=owner).where(), or_(Prospect.expected_month == month, won_in))
-        .order_by(kind_order, (Prospect.value_cents * Stage.probability_bp).desc(), Prospect.name, Prospect.id)
+        .order_by(kind_order, ev.desc(), Prospect.name, Prospect.id)
     )
     with engine.connect() as conn:
         return [ProspectRow(*row) for row in conn.execute(q)]

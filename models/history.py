@@ -1,6 +1,6 @@
 """The KPI history: snapshots of TV, EV and the per-month forecast, one per scope per day.
 
-Rules (see ../shared/DOMAIN.md and issue 4):
+Rules (see docs/domain.md and issue 4):
 
 - A snapshot dated D is the state at the *end* of day D: whenever data changes, the day's
   reading is replaced (`record_snapshot`), so the latest reading of the day wins.
@@ -39,12 +39,14 @@ from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import DateTime, Engine, bindparam, delete, func, insert, select, text
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from . import clock
 from .db import writer
+from .ladder import LOST, counts_sql, ev_micros
+from .rawdb import day_of, fetch_all, json_type, json_value
 from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
 
@@ -142,9 +144,7 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
             select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == ALL.key, KpiSnapshot.taken_on.in_(days))
         )}
         todo = [d for d in sorted(set(days)) if d not in have]
-        changed_on = sorted(date.fromisoformat(d) for (d,) in conn.execute(text(
-            "SELECT DISTINCT substr(at, 1, 10) FROM change_event "
-            "UNION SELECT DISTINCT substr(changed_at, 1, 10) FROM stage_change")))
+        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
         states = []
         previous: tuple[date, State] | None = None
         for day in todo:
@@ -277,7 +277,12 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 
 # ---------------------------------------------------------------- reconstruction
 
-_STATE_SQL = """
+#: The days on which anything was journalled.
+_CHANGE_DAYS_SQL = (f"SELECT DISTINCT {day_of('at')} FROM change_event "
+                    f"UNION SELECT DISTINCT {day_of('changed_at')} FROM stage_change")
+_BEFORE_MONTH, _BEFORE_OWNER = "$.before.expected_month", "$.before.owner"
+
+_STATE_SQL = f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
     FROM change_event
@@ -295,18 +300,18 @@ at_t AS (
           WHERE sc.prospect_id = p.id AND sc.changed_at < :t
           ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sc_value,
         COALESCE(
-            (SELECT CASE json_type(e.payload, '$.before.expected_month') WHEN 'null' THEN ''
-                    ELSE json_extract(e.payload, '$.before.expected_month') END
+            (SELECT CASE {json_type("e.payload", _BEFORE_MONTH)} WHEN 'null' THEN ''
+                    ELSE {json_value("e.payload", _BEFORE_MONTH)} END
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND json_type(e.payload, '$.before.expected_month') IS NOT NULL
+                AND {json_type("e.payload", _BEFORE_MONTH)} IS NOT NULL
               ORDER BY e.at, e.id LIMIT 1),
             COALESCE(p.expected_month, '')) AS month,
         COALESCE(
-            (SELECT json_extract(e.payload, '$.before.owner')
+            (SELECT {json_value("e.payload", _BEFORE_OWNER)}
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND json_type(e.payload, '$.before.owner') = 'text'
+                AND {json_type("e.payload", _BEFORE_OWNER)} = 'text'
               ORDER BY e.at, e.id LIMIT 1),
             p.owner) AS owner,
         contrib.n AS n, contrib.c AS c, contrib.tv AS tv
@@ -315,15 +320,13 @@ at_t AS (
 )
 SELECT a.owner, a.month, a.stage_id,
        SUM(CASE WHEN a.n IS NOT NULL THEN a.c
-                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
+                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
        SUM(CASE WHEN a.n IS NOT NULL THEN a.tv
-                WHEN s.kind <> 'lost' AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
+                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
 FROM at_t a JOIN stage s ON s.id = a.stage_id
 GROUP BY a.owner, a.month, a.stage_id
 """
 
-
-_STATE = text(_STATE_SQL).bindparams(bindparam("t", type_=DateTime))
 
 
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
@@ -351,10 +354,10 @@ def state_before(conn: Connection, moment: datetime) -> State:
     docstring for how it is replayed)."""
     probs = probabilities_before(conn, moment)
     acc: dict[tuple[str, str | None], Kpi] = {}
-    for owner, month, stage_id, count, tv in conn.execute(_STATE, {"t": moment}):
-        bp, kind = probs.get(stage_id, (0, "lost"))
+    for owner, month, stage_id, count, tv in fetch_all(conn, _STATE_SQL, {"t": moment}):
+        bp, kind = probs.get(stage_id, (0, LOST))
         tv = int(tv or 0)
-        part = Kpi(int(count or 0), tv, 0 if kind == "lost" else tv * bp)
+        part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))
         key = (owner or "", month or None)
         acc[key] = acc.get(key, Kpi()) + part
     return {key: k for key, k in acc.items() if k != Kpi()}

@@ -1,4 +1,4 @@
-"""The three KPIs, exactly as ../shared/DOMAIN.md defines them, computed in SQL.
+"""The three KPIs, exactly as docs/domain.md defines them, computed in SQL.
 
     TV    = sum of value over prospects that are not lost (won ones stay in)
     EV    = sum of value x p(stage) over the same prospects
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
+from . import ladder
 from .rawdb import as_date, fetch_all
-from .values import bp_to_ratio, micros_to_decimal, money_str, ratio
+from .values import bp_to_ratio, micros_to_decimal, money_str
 
 Breakdown = Literal["month", "stage", "owner"]
 
@@ -99,11 +100,15 @@ class Kpi:
 
     @property
     def ev_tv(self) -> Decimal | None:
-        return ratio(self.ev_micros, self.tv_cents)
+        return ladder.ev_tv_ratio(self.ev_micros, self.tv_cents)
 
     def ev_tv_rounded(self, places: int = 4) -> Decimal | None:
-        r = self.ev_tv
-        return None if r is None else r.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        return ladder.ev_tv_ratio(self.ev_micros, self.tv_cents, places)
+
+    @property
+    def ev_tv_text(self) -> str:
+        """EV/TV as every screen and command shows it ('37.50%', '—')."""
+        return ladder.ev_tv_text(self.ev_micros, self.tv_cents)
 
     def to_json(self) -> dict[str, Any]:
         r = self.ev_tv_rounded(6)
@@ -138,9 +143,9 @@ def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
         group = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
         stage_id, count, total = row[width:]
         bp, kind = stages[stage_id]
-        if kind == "lost":
+        if not ladder.counts(kind):
             continue
-        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), int(total) * bp)
+        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), ladder.ev_micros(int(total), kind, bp))
     return out
 
 

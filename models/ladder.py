@@ -8,7 +8,7 @@ probability in basis points, a value in cents), never UI rows or table objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, TypeVar
 
@@ -72,6 +72,11 @@ def count_sql(kind: str) -> str:
     return f"CASE WHEN {kind} = '{LOST}' THEN 0 ELSE 1 END"
 
 
+def counts_sql(kind: str) -> str:
+    """`counts` as a SQL condition (true for every kind but lost)."""
+    return f"{kind} <> '{LOST}'"
+
+
 def kind_rank_sql(kind: str) -> str:
     """`KIND_RANK` as a SQL expression."""
     whens = " ".join(f"WHEN '{k}' THEN {i}" for k, i in KIND_RANK.items() if i)
@@ -121,12 +126,31 @@ def next_rungs(stages: Sequence[R]) -> dict[int, R]:
     return out
 
 
+def ev_moved(value_cents: int, from_probability_bp: int | None, to_probability_bp: int) -> int:
+    """EV micros a move from one stage to another adds: value x (p(to) - p(from)), negative when it
+    takes EV away; from None (a new prospect) counts as 0. A lost stage's probability is always 0,
+    so a move to or from it needs no kind."""
+    return value_cents * (to_probability_bp - (from_probability_bp or 0))
+
+
 def next_step_gain(value_cents: int, probability_bp: int, next_probability_bp: int | None) -> int:
     """EV micros gained by one step up the ladder: value x (p(next) - p(now)); 0 when there is no
     next step (closed prospects)."""
     if next_probability_bp is None:
         return 0
-    return value_cents * (next_probability_bp - probability_bp)
+    return ev_moved(value_cents, probability_bp, next_probability_bp)
+
+
+def next_probability_sql(stage_id: str, probability: str, next_bp: Mapping[int, int]) -> str:
+    """p(next rung) as a SQL expression, given each open stage's next probability by stage id
+    (`next_rungs`); a stage with no next rung (a closed one) keeps its own, so its gain is 0."""
+    steps = " ".join(f"WHEN {int(sid)} THEN {int(bp)}" for sid, bp in next_bp.items())
+    return f"CASE {stage_id} {steps} ELSE {probability} END" if steps else probability
+
+
+def gain_sql(value: str, probability: str, next_probability: str) -> str:
+    """`next_step_gain` as a SQL expression over the given column expressions."""
+    return f"{value} * ({next_probability} - {probability})"
 
 
 # ---------------------------------------------------------------- EV/TV as it reads
@@ -143,5 +167,13 @@ def ev_tv_ratio(ev_micros_total: int, tv_cents: int, places: int | None = None) 
 
 
 def format_ev_tv(r: Decimal | None) -> str:
-    """EV/TV as every screen and command shows it: '37.50%', or '—' when there is no TV."""
-    return "—" if r is None else f"{r * 100:.2f}%"
+    """EV/TV as every screen and command shows it: '37.50%', or '—' when there is no TV. The ratio
+    is rounded half up to 4 places first (so 0.37505 reads 37.51%), as `ev_tv_ratio(..., 4)` does."""
+    if r is None:
+        return "—"
+    return f"{r.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP) * 100:.2f}%"
+
+
+def ev_tv_text(ev_micros_total: int, tv_cents: int) -> str:
+    """EV/TV of these totals, as every screen and command shows it."""
+    return format_ev_tv(ev_tv_ratio(ev_micros_total, tv_cents, 4))

@@ -1,7 +1,7 @@
 """The pipeline table's data: every live prospect, sorted, filtered and grouped.
 
-The app's table shows up to 100,000 prospects, so rows are read once through the DB-API cursor (no
-ORM objects) into columns (`RowStore`: arrays of numbers, lists of names, a lowercase search text
+The app's table shows up to 100,000 prospects, so rows are read once through a DB-API cursor
+(models.rawdb.raw_cursor: no ORM objects) into columns (`RowStore`: arrays of numbers, lists of names, a lowercase search text
 per prospect, repeated months, days and owners stored once) and a `Row` tuple is made only for a
 row that is looked at. Sorting runs in SQL (`ordered_ids`); the text filter and the grouping run
 over the columns in memory; a change updates one row in place. Nothing here imports Textual.
@@ -20,6 +20,9 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from . import clock
+from .ladder import (KIND_RANK, OPEN, counts, ev_micros, ev_sql, gain_sql, kind_rank_sql, kpi_part,
+                     next_probability_sql, next_rungs, next_step_gain)
+from .rawdb import day_of, epoch_of, fetch_all, fetch_chunks, raw_cursor
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -62,25 +65,19 @@ SORTS: tuple[tuple[str, str], ...] = (
 SORT_LABELS = dict(SORTS)
 
 _ROW_COLUMNS = (
-    "p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, substr(p.next_follow_up, 1, 10), "
-    "p.owner, substr(p.last_touch_at, 1, 10), CAST(strftime('%s', p.updated_at) AS INTEGER), p.version"
+    f"p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, {day_of('p.next_follow_up')}, "
+    f"p.owner, {day_of('p.last_touch_at')}, {epoch_of('p.updated_at')}, p.version"
 )
-_RANK_SQL = "CASE s.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END"
+_RANK_SQL = kind_rank_sql("s.kind")
 
 
 def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
     """(the ladder in order, stages taken off it), read with one plain query."""
     from .records import StageInfo
 
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
-                       "ORDER BY position, id")
-        found = cursor.fetchall()
-        cursor.close()
-    finally:
-        raw.close()
+    with raw_cursor(engine) as cursor:
+        found = fetch_all(cursor, "SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
+                                  "ORDER BY position, id")
     active = [StageInfo(*r[:6]) for r in found if not r[6]]
     archived = [StageInfo(*r[:6]) for r in found if r[6]]
     return active, archived
@@ -95,30 +92,17 @@ def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 
         return []
     # unary + keeps SQLite from using the stage index, so it walks ix_prospect_month in order
     sql = (f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
-           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT ?")
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql, (limit,))
-        rows = [Row._make(r) for r in cursor.fetchall()]
-        cursor.close()
-    finally:
-        raw.close()
-    return rows
+           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit")
+    with raw_cursor(engine) as cursor:
+        return [Row._make(r) for r in fetch_all(cursor, sql, {"limit": limit})]
 
 
 def load_row(engine: Engine, prospect_id: int) -> Row | None:
     """One prospect's row (None when it is deleted or does not exist)."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = ?",
-                       (prospect_id,))
-        found = cursor.fetchone()
-        cursor.close()
-    finally:
-        raw.close()
-    return None if found is None else Row._make(found)
+    with raw_cursor(engine) as cursor:
+        found = fetch_all(cursor, f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
+                          {"id": prospect_id})
+    return Row._make(found[0]) if found else None
 
 
 def _epoch(moment: datetime) -> int:
@@ -141,16 +125,10 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
     ids = [int(i) for i in prospect_ids]
     if not ids:
         return {}
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({','.join('?' * len(ids))})",
-                       ids)
-        found = {pid: (name or "", phone or "", email or "") for pid, name, phone, email in cursor.fetchall()}
-        cursor.close()
-    finally:
-        raw.close()
-    return found
+    params = {f"i{n}": pid for n, pid in enumerate(ids)}
+    sql = f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({', '.join(':' + k for k in params)})"
+    with raw_cursor(engine) as cursor:
+        return {pid: (name or "", phone or "", email or "") for pid, name, phone, email in fetch_all(cursor, sql, params)}
 
 
 # ---------------------------------------------------------------- the rows, as columns
@@ -319,35 +297,21 @@ def load_rows(engine: Engine, order_mode: str | None = None,
     store = RowStore()
     add = store.append_raw
     order = None
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("BEGIN")
-        cursor.execute(_STORE_SQL)
-        while chunk := cursor.fetchmany(2000):
+    with raw_cursor(engine, transaction=True) as cursor:
+        for chunk in fetch_chunks(cursor, _STORE_SQL):
             for r in chunk:
                 add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                     "\n".join((r[1], r[2], r[11], r[12])).casefold())
         if order_mode is not None:
             order = _ordered(cursor, order_mode, ladder or Ladder({}, {}))
-        cursor.execute("COMMIT")
-        cursor.close()
-    finally:
-        raw.close()
     return store, order
 
 
 def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> array:
     """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
     open prospects first, then won, then lost: what a rep works on comes first."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        order = _ordered(cursor, mode, ladder)
-        cursor.close()
-    finally:
-        raw.close()
-    return order
+    with raw_cursor(engine) as cursor:
+        return _ordered(cursor, mode, ladder)
 
 
 def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
@@ -355,23 +319,21 @@ def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
     if mode == "month":
         order = f"p.expected_month IS NULL, p.expected_month, {name}"
     elif mode == "ev":
-        order = f"CASE WHEN s.kind = 'lost' THEN 0 ELSE p.value_cents * s.probability_bp END DESC, {name}"
+        order = f"{ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, {name}"
     elif mode == "value":
         order = f"p.value_cents DESC, {name}"
     elif mode == "gain":
-        steps = " ".join(f"WHEN {int(sid)} THEN {int(bp)}" for sid, bp in ladder.next_bp.items())
-        nxt = f"CASE p.stage_id {steps} ELSE s.probability_bp END" if steps else "s.probability_bp"
-        order = f"p.value_cents * ({nxt} - s.probability_bp) DESC, {name}"
+        nxt = next_probability_sql("p.stage_id", "s.probability_bp", ladder.next_bp)
+        order = f"{gain_sql('p.value_cents', 's.probability_bp', nxt)} DESC, {name}"
     elif mode == "follow_up":
         order = f"p.next_follow_up IS NULL, p.next_follow_up, {name}"
     elif mode == "changed":
         order = "p.updated_at DESC, p.id DESC"
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
-    cursor.execute(f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL "
-                   f"ORDER BY {_RANK_SQL}, {order}")
     ids = array("q")
-    while chunk := cursor.fetchmany(5000):
+    for chunk in fetch_chunks(cursor, f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id "
+                                      f"WHERE p.deleted_at IS NULL ORDER BY {_RANK_SQL}, {order}", size=5000):
         ids.extend(pid for (pid,) in chunk)
     return ids
 
@@ -392,15 +354,7 @@ class Ladder:
         stages = list(stages)
         by_id = {s.id: s for s in extra}
         by_id.update({s.id: s for s in stages})
-        live = sorted((s for s in stages if s.kind == "open"), key=lambda s: s.position)
-        won = next((s for s in stages if s.kind == "won"), None)
-        nxt: dict[int, int] = {}
-        for i, s in enumerate(live):
-            if i + 1 < len(live):
-                nxt[s.id] = live[i + 1].probability_bp
-            elif won is not None:
-                nxt[s.id] = won.probability_bp
-        return cls(by_id, nxt)
+        return cls(by_id, {sid: s.probability_bp for sid, s in next_rungs(stages).items()})
 
     def stage(self, stage_id: int) -> StageInfo | None:
         return self.stages.get(stage_id)
@@ -411,43 +365,33 @@ class Ladder:
 
     def kind(self, stage_id: int) -> str:
         s = self.stages.get(stage_id)
-        return s.kind if s is not None else "open"
+        return s.kind if s is not None else OPEN
 
     def ev(self, row: Row) -> int:
         s = self.stages.get(row.stage_id)
-        if s is None or s.kind == "lost":
-            return 0
-        return row.value_cents * s.probability_bp
+        return 0 if s is None else ev_micros(row.value_cents, s.kind, s.probability_bp)
 
     def gain(self, row: Row) -> int:
         """Next-step gain: value x (p(next stage) - p(now)); 0 for closed prospects."""
-        nxt = self.next_bp.get(row.stage_id)
-        if nxt is None:
-            return 0
-        return row.value_cents * (nxt - self.bp(row.stage_id))
+        return next_step_gain(row.value_cents, self.bp(row.stage_id), self.next_bp.get(row.stage_id))
 
     def part(self, row: Row) -> Totals:
         """What the row adds to the KPIs (lost prospects add nothing)."""
-        if self.kind(row.stage_id) == "lost":
-            return Totals(0, 0, 0)
-        return Totals(1, row.value_cents, self.ev(row))
+        return Totals(*kpi_part(row.value_cents, self.kind(row.stage_id), self.bp(row.stage_id)))
 
     def stale_cutoffs(self, today: date) -> dict[int, str]:
         """Per open stage with a limit: a prospect last touched before this day is stale."""
         return {
             s.id: (today - timedelta(days=s.stale_days)).isoformat()
             for s in self.stages.values()
-            if s.kind == "open" and s.stale_days > 0
+            if s.kind == OPEN and s.stale_days > 0
         }
-
-
-_KIND_RANK = {"open": 0, "won": 1, "lost": 2}
 
 
 def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], object]:
     """The key of a sort order. Every order puts open prospects first, then won, then lost (what a
     rep works on comes first); "changed" is used in reverse (most recent first) by `sort_rows`."""
-    rank = {sid: _KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
+    rank = {sid: KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
     if mode == "month":
         return lambda r: (rank.get(r.stage_id, 0), r.month is None, r.month or "", r.name.casefold(), r.id)
     if mode == "ev":
@@ -583,12 +527,12 @@ class PipelineView:
             p = position[i]
             by_month.setdefault(month_of[p], []).append(i)
             stage = ladder.stages.get(stage_of[p])
-            if stage is None or stage.kind == "lost":
+            if stage is None or not counts(stage.kind):
                 continue
             t = totals.setdefault(words[month_of[p]], [0, 0, 0])
             t[0] += 1
             t[1] += value_of[p]
-            t[2] += value_of[p] * stage.probability_bp
+            t[2] += ev_micros(value_of[p], stage.kind, stage.probability_bp)
         del position
         lines: list[Line] = []
         for m in sorted(by_month, key=lambda m: (words[m] is None, words[m] or "")):
@@ -619,7 +563,7 @@ class PipelineView:
 
     def is_overdue(self, row: Row) -> bool:
         return (row.follow_up is not None and row.follow_up < self.today.isoformat()
-                and self.ladder.kind(row.stage_id) == "open")
+                and self.ladder.kind(row.stage_id) == OPEN)
 
     def is_stale(self, row: Row) -> bool:
         cutoff = self._cutoffs.get(row.stage_id)

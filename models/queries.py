@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import Engine, case, select
+from sqlalchemy import Engine, literal_column, select
 
+from . import ladder
 from .tables import Prospect, Stage
 
 
@@ -25,12 +26,12 @@ class ProspectRow(NamedTuple):
 
     @property
     def ev_micros(self) -> int:
-        return 0 if self.kind == "lost" else self.value_cents * self.probability_bp
+        return ladder.ev_micros(self.value_cents, self.kind, self.probability_bp)
 
 
 def prospect_rows(engine: Engine, *, owner: str | None = None, stage_id: int | None = None) -> list[ProspectRow]:
     """Every live prospect: open ones first, then won, then lost; each by expected month, then name."""
-    kind_order = case((Stage.kind == "open", 0), (Stage.kind == "won", 1), else_=2)
+    kind_order = literal_column(ladder.kind_rank_sql("stage.kind"))
     q = (
         select(
             Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.kind,

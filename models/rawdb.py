@@ -1,15 +1,23 @@
-"""Reading an SQLite database with the standard library alone.
+"""The one way to run a raw (text) SQL read, and every piece of SQLite-only SQL.
 
 The app paints its first screen (ladder, KPIs, the first rows, the KPI history) from here, so that
 starting evpipe never waits for SQLAlchemy to import (about 200 ms); the SQLAlchemy engine opens
 in a worker once the screen is up. Queries are plain SQL with named parameters, run either on a
-DB-API connection or through SQLAlchemy (`fetch_all`), so each one exists once and the same text
-serves SQLite and other databases alike.
+DB-API connection or through SQLAlchemy (`fetch_all`), so each one exists once; large reads stream
+from a DB-API cursor (`raw_cursor`, `fetch_chunks`). Typed reads and writes use SQLAlchemy where
+they are made; no other module opens a raw DB-API connection or runs text SQL of its own.
+
+SQL that only SQLite understands (dates stored as text, strftime, julianday, json_type and
+json_extract, PRAGMAs, an explicit BEGIN on an autocommit connection) is built by the functions and
+constants below marked `# SQLite-only:`, so that making evpipe run on PostgreSQL means changing this
+module. This module imports nothing but the standard library.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +25,7 @@ from typing import Any
 #: The newest migration. A test checks it against Alembic's own head.
 HEAD = "0002"
 
+# SQLite-only: the connection settings every SQLite connection gets (foreign keys, WAL, waits).
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_mode=WAL",
@@ -58,6 +67,7 @@ def schema_ready(url: str) -> bool:
     if path is None or not path.exists():
         return False
     try:
+        # SQLite-only: a read-only URI connection to the file
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -89,9 +99,9 @@ def _sqlite_param(value: Any) -> Any:
 
 def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
     """Run one read query (named `:parameters`) on whatever `source` is: an SQLAlchemy Engine or
-    Connection, a SqliteReader, or a DB-API connection."""
+    Connection, a SqliteReader, or a DB-API connection or cursor (see `raw_cursor`)."""
     params = params or {}
-    through_sqlalchemy = type(source).__module__.startswith("sqlalchemy")
+    through_sqlalchemy = type(source).__module__.startswith("sqlalchemy.engine")
     if not through_sqlalchemy or source.dialect.name == "sqlite":  # other databases take dates as they are
         params = {k: _sqlite_param(v) for k, v in params.items()}
     if through_sqlalchemy:
@@ -107,9 +117,86 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
             return connection.execute(sql, params).fetchall()
         finally:
             connection.close()
+    if hasattr(source, "fetchall"):  # a DB-API cursor
+        source.execute(sql, params)
+        return source.fetchall()
     cursor = source.cursor()
     try:
         cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+@contextmanager
+def raw_cursor(source: Any, *, transaction: bool = False) -> Iterator[Any]:
+    """A DB-API cursor on a fresh connection of `source` (an SQLAlchemy Engine or a SqliteReader:
+    anything with `raw_connection()`), closed afterwards. For reads of many rows (no SQLAlchemy
+    rows are made) and for reads that must run on one connection. `transaction`: run them in one
+    read transaction, so that every query sees the same data."""
+    connection = source.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            if transaction:
+                cursor.execute(BEGIN)
+            yield cursor
+            if transaction:
+                cursor.execute(COMMIT)
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+
+
+def fetch_chunks(cursor: Any, sql: str, params: dict[str, Any] | None = None, size: int = 2000) -> Iterator[list[tuple]]:
+    """Run one read query on a `raw_cursor` and give its rows `size` at a time."""
+    cursor.execute(sql, {k: _sqlite_param(v) for k, v in (params or {}).items()})
+    while chunk := cursor.fetchmany(size):
+        yield chunk
+
+
+# ---------------------------------------------------------------- SQLite-only SQL
+# Each builds SQL text over the column expressions it is given (trusted names, never user text).
+
+# SQLite-only: an explicit transaction on a DB-API connection in autocommit mode (sqlite3's
+# isolation_level=None, as SqliteReader opens it).
+BEGIN = "BEGIN"
+COMMIT = "COMMIT"
+
+
+def day_of(timestamp: str) -> str:
+    """The day ('YYYY-MM-DD') of a stored date or timestamp."""
+    # SQLite-only: dates and timestamps are stored as ISO text, so the day is its first 10 characters.
+    return f"substr({timestamp}, 1, 10)"
+
+
+def epoch_of(timestamp: str) -> str:
+    """A stored timestamp as whole seconds since 1970 (read as UTC)."""
+    # SQLite-only: strftime('%s') of the stored text.
+    return f"CAST(strftime('%s', {timestamp}) AS INTEGER)"
+
+
+def month_of(day: str) -> str:
+    """The month ('YYYY-MM') of a stored date."""
+    # SQLite-only: strftime('%Y-%m') of the stored text.
+    return f"strftime('%Y-%m', {day})"
+
+
+def days_since(today: date, timestamp: str) -> str:
+    """Whole days from the day of a stored timestamp to `today` (a date, written into the SQL)."""
+    # SQLite-only: julianday() of ISO text; the day of the timestamp by `day_of`.
+    return f"CAST((julianday('{today.isoformat()}') - julianday({day_of(timestamp)})) AS INTEGER)"
+
+
+def json_type(document: str, path: str) -> str:
+    """The JSON type ('null', 'text', 'integer', ...) at `path` ('$.a.b') in a JSON text column;
+    NULL when the path is absent."""
+    # SQLite-only: the JSON1 json_type() function.
+    return f"json_type({document}, '{path}')"
+
+
+def json_value(document: str, path: str) -> str:
+    """The value at `path` ('$.a.b') in a JSON text column."""
+    # SQLite-only: the JSON1 json_extract() function.
+    return f"json_extract({document}, '{path}')"

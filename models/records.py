@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from . import ladder
 from .values import format_percent
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class StageInfo:
 
     @property
     def is_open(self) -> bool:
-        return self.kind == "open"
+        return self.kind == ladder.OPEN
 
     @property
     def percent(self) -> str:
@@ -82,7 +83,7 @@ class ProspectInfo:
 
     @property
     def ev_micros(self) -> int:
-        return 0 if self.stage_kind == "lost" else self.value_cents * self.probability_bp
+        return ladder.ev_micros(self.value_cents, self.stage_kind, self.probability_bp)
 
     @classmethod
     def of(cls, p: "Prospect", stage: "Stage | StageInfo") -> "ProspectInfo":
@@ -142,8 +143,7 @@ class StageChangeInfo:
     @property
     def ev_added_micros(self) -> int:
         """The EV this move added (negative when it took EV away)."""
-        before = self.value_cents * (self.from_probability_bp or 0)
-        return self.value_cents * self.to_probability_bp - before
+        return ladder.ev_moved(self.value_cents, self.from_probability_bp, self.to_probability_bp)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The weekly review: how the KPIs moved over a period, and why (../shared/DOMAIN.md, "Weekly
+"""The weekly review: how the KPIs moved over a period, and why (docs/domain.md, "Weekly
 review and the EV bridge").
 
 - Period: from 00:00 on its first day to now. "7d" (the default) is today and the six days

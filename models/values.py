@@ -137,13 +137,6 @@ def format_percent(bp: int) -> str:
     return f"{value.normalize():f}%"
 
 
-def ratio(ev_micros: int, tv_cents: int) -> Decimal | None:
-    """EV/TV as an exact-ish Decimal in 0..1, or None when TV is 0."""
-    if tv_cents == 0:
-        return None
-    return Decimal(ev_micros) / (Decimal(tv_cents) * MICROS_PER_CENT)
-
-
 # ---------------------------------------------------------------- months and dates
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
