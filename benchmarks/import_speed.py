@@ -25,9 +25,7 @@ from evpipe.models import open_db  # noqa: E402
 from evpipe.models.exporter import export  # noqa: E402
 from evpipe.models.importer import ImportOptions, after_import, commit_import, plan_import  # noqa: E402
 
-CRM = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "crm-sales-opportunities"
-if not CRM.exists():
-    CRM = Path("/work/shared/data/crm-sales-opportunities")
+CRM = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "crm"  # the real CRM practice data
 
 
 def generate(path: Path, n: int) -> None:

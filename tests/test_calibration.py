@@ -21,7 +21,7 @@ from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
 from tests.conftest import WORKED_LADDER
 
-DATA = Path("/work/shared/data/crm-sales-opportunities")
+DATA = Path(__file__).parent / "fixtures" / "crm"  # the real CRM practice data (README there)
 
 
 # ---------------------------------------------------------------- Wilson
