@@ -508,7 +508,7 @@ def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeyp
     before = dump(engine)
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv",
                        ImportOptions(add_stages=[("Extra", "60")]), who="tester")
-    import evpipe.models.importer as importer
+    import evpipe.models.import_commit as importer
 
     real_insert = importer.insert
 

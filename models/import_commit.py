@@ -1,0 +1,253 @@
+"""Committing an import plan: one all-or-nothing transaction, bulk inserted.
+
+New prospects get an "import" journal entry (category "new") and closed ones a second (a win or a
+loss) from the stage they closed from; re-imported prospects get edit and move entries. The journal
+rows come from models/journal.py (the same writer as the store's), with ids given ahead so that
+prospects, journal and stage history are inserted in bulk."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlmodel import Session
+
+from . import clock
+from .db import writer
+from .errors import DomainError
+from .import_plan import LadderRow, changes, existing_rows, ladder_rows
+from .import_read import Progress
+from .import_types import ImportPlan, ImportResult, Record
+from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
+from .ladder import LOST, OPEN, kpi_part
+from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .values import format_percent
+
+
+def _moment(day: date | None, fallback: datetime) -> datetime:
+    if day is None:
+        return fallback
+    return min(datetime.combine(day, time(0)), fallback)
+
+
+def _part(value_cents: int, stage: LadderRow) -> tuple[int, int, int]:
+    return kpi_part(value_cents, stage[2], stage[3])
+
+
+def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
+    row = conn.execute(select(Stage.id, Stage.name, Stage.kind, Stage.probability_bp, Stage.position)
+                       .where(Stage.id == stage_id)).one()
+    return tuple(row)  # type: ignore[return-value]
+
+
+class _Commit:
+    """The writing of one plan, in one connection: the rows to insert and update, and the counts."""
+
+    def __init__(self, conn: Connection, plan: ImportPlan, who: str, at: datetime) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.at = at
+        next_event = (conn.execute(select(func.max(ChangeEvent.id))).scalar() or 0) + 1
+        next_change = (conn.execute(select(func.max(StageChange.id))).scalar() or 0) + 1
+        self.journal = BulkJournal(who, next_event, next_change)
+        self.prospects: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.created = self.updated = self.unchanged = self.moved = 0
+        self.added: list[tuple[str, int]] = []
+        self.stages: dict[str, LadderRow] = {}
+        self.stage_by_id: dict[int, LadderRow] = {}
+        self.closed_from: LadderRow | None = None
+        self.existing: dict[str, dict[str, Any]] = {}
+        self.next_prospect = 0
+
+    def add_stages(self) -> None:
+        """Stages to add, appended after the last open stage (like `evpipe stages add`)."""
+        conn, plan = self.conn, self.plan
+        names_now = {name.casefold() for _, name, *_ in ladder_rows(conn)}
+        self.added = [(n, bp) for n, _, bp, new in plan.ladder if new]
+        for name, bp in self.added:
+            if name.casefold() in names_now:
+                raise DomainError(f"--add-stage: {name!r} was added to the ladder since the preview; "
+                                  "preview again", field="add_stage")
+            opens = [r for r in ladder_rows(conn) if r[2] == OPEN]
+            position = (opens[-1][4] + 1) if opens else 1
+            conn.execute(update(Stage).where(Stage.position >= position, Stage.archived == False)  # noqa: E712
+                         .values(position=Stage.position + 1))
+            new_id = conn.execute(insert(Stage).values(name=name, position=position, probability_bp=bp,
+                                                       kind=OPEN, stale_days=14, archived=False)).inserted_primary_key[0]
+            self.journal.event(at=self.at, category=BridgeCategory.LADDER, stage_id=new_id, payload={},
+                               summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})")
+
+    def load(self) -> None:
+        """The ladder and the earlier import of this source, as they are now."""
+        conn, plan = self.conn, self.plan
+        self.stages = {name.casefold(): (sid, name, kind, bp, pos) for sid, name, kind, bp, pos in ladder_rows(conn)}
+        self.stage_by_id = {v[0]: v for v in self.stages.values()}
+        missing = {r.stage for r in plan.records} - set(self.stages)
+        if missing:
+            raise DomainError(f"import: stage {sorted(missing)[0]!r} left the ladder since the preview; "
+                              "preview again", field="stage")
+        self.closed_from = self.stages[plan.closed_from.casefold()] if plan.closed_from else None
+        self.existing = existing_rows(conn, plan.source)
+        self.next_prospect = (conn.execute(select(func.max(Prospect.id))).scalar() or 0) + 1
+
+    def row(self, r: Record) -> None:
+        old = self.existing.get(r.key)
+        if old is None:
+            self.create(r)
+        elif old["deleted_at"] is None:
+            self.update(r, old)
+
+    def create(self, r: Record) -> None:
+        """A new prospect; a closed one is created on the stage it closed from, then moved."""
+        at, plan, journal = self.at, self.plan, self.journal
+        stage = self.stages[r.stage]
+        sid, sname, kind, bp, _ = stage
+        pid = self.next_prospect
+        self.next_prospect += 1
+        self.created += 1
+        start = self.closed_from if kind != OPEN and self.closed_from else stage
+        created_at = _moment(r.created, at)
+        closed_at = None
+        if kind != OPEN:
+            closed_at = _moment(r.closed_on, at) if r.closed_on else at
+            created_at = min(created_at, closed_at)
+        closed_on = (r.closed_on or at.date()) if kind != OPEN else None
+        self.prospects.append(dict(
+            id=pid, name=r.name, company=r.company, contact_name=r.contact_name, email=r.email,
+            phone=r.phone, notes=r.notes, custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
+            value_cents=r.value_cents, stage_id=sid, expected_month=r.expected_month,
+            next_follow_up=r.next_follow_up, owner=r.owner, created_at=created_at, updated_at=at,
+            last_touch_at=closed_at or created_at, closed_on=closed_on,
+            lost_reason=r.lost_reason if kind == LOST else None, deleted_at=None,
+            needs_review=r.needs_review, source=plan.source, external_key=r.key, version=1,
+        ))
+        part = _part(r.value_cents, start)
+        eid = journal.event(at=created_at, category=BridgeCategory.NEW, prospect_id=pid, stage_id=start[0], d=part,
+                            summary=created_summary(r.name, "imported", start[1], r.value_cents, part[2]),
+                            payload={"source": plan.source, "row": r.row, "key": r.key, "value_from": r.value_from})
+        journal.stage_change(prospect_id=pid, at=created_at, from_stage_id=None, to_stage_id=start[0],
+                             value_cents=r.value_cents, from_probability_bp=None, to_probability_bp=start[3],
+                             reason="imported", event_id=eid)
+        if start[0] == sid:
+            return
+        assert closed_at is not None
+        d = delta(part, _part(r.value_cents, stage))
+        eid = journal.event(at=closed_at, category=move_category(start[2], 0, kind, 1), prospect_id=pid,
+                            stage_id=sid, d=d, summary=move_summary(r.name, start[1], sname, d[2], " (imported)"),
+                            payload={"from": start[0], "to": sid, "source": plan.source, "row": r.row})
+        journal.stage_change(prospect_id=pid, at=closed_at, from_stage_id=start[0], to_stage_id=sid,
+                             value_cents=r.value_cents, from_probability_bp=start[3], to_probability_bp=bp,
+                             reason=(r.lost_reason or "imported") if kind == LOST else "imported", event_id=eid)
+
+    def update(self, r: Record, old: dict[str, Any]) -> None:
+        """A prospect imported before: its changed fields (an edit entry) and its stage (a move)."""
+        at, plan, journal = self.at, self.plan, self.journal
+        sid, sname, kind, bp, spos = self.stages[r.stage]
+        diff = changes(plan, r, old, sid)
+        if not diff:
+            self.unchanged += 1
+            return
+        self.updated += 1
+        old_stage = self.stage_by_id.get(old["stage_id"]) or _archived_stage(self.conn, old["stage_id"])
+        new_stage_id = diff.pop("stage_id", None)
+        row_update = {"b_id": old["id"], "version": old["version"] + 1, "updated_at": at}
+        value_before = old["value_cents"]
+        value_after = diff.get("value_cents", value_before)
+        edit_fields = {k: v for k, v in diff.items() if k != "closed_on"}
+        if edit_fields:
+            d = delta(_part(value_before, old_stage), _part(value_after, old_stage))
+            journal.event(at=at, category=BridgeCategory.EDIT, prospect_id=old["id"], d=d,
+                          summary=edit_summary(r.name, edit_fields, value_before, value_after, d[2], " (import)"),
+                          payload={"before": {k: old.get(k) for k in edit_fields}, "after": edit_fields,
+                                   "source": plan.source, "row": r.row})
+        if new_stage_id is not None:
+            self.moved += 1
+            d = delta(_part(value_after, old_stage), _part(value_after, self.stages[r.stage]))
+            eid = journal.event(at=at, category=move_category(old_stage[2], old_stage[4], kind, spos),
+                                prospect_id=old["id"], stage_id=sid, d=d,
+                                summary=move_summary(r.name, old_stage[1], sname, d[2], " (import)"),
+                                payload={"from": old["stage_id"], "to": sid, "source": plan.source, "row": r.row})
+            journal.stage_change(prospect_id=old["id"], at=at, from_stage_id=old["stage_id"], to_stage_id=sid,
+                                 value_cents=value_after, from_probability_bp=old_stage[3], to_probability_bp=bp,
+                                 reason="imported", event_id=eid)
+            row_update["stage_id"] = sid
+            row_update["last_touch_at"] = at
+            if kind == OPEN:
+                row_update["closed_on"] = None
+                row_update["lost_reason"] = None
+            else:
+                row_update["closed_on"] = r.closed_on or at.date()
+        elif "closed_on" in diff and kind != OPEN:
+            row_update["closed_on"] = diff["closed_on"]
+        row_update.update(edit_fields)
+        self.updates.append(row_update)
+
+    def save(self, chunk: int, progress: Progress | None) -> None:
+        """Bulk writes, in chunks so that progress moves."""
+        conn, journal = self.conn, self.journal
+        to_save = len(self.prospects) + len(journal.events) + len(journal.changes) + len(self.updates)
+        saved = 0
+        for table, rows in ((Prospect, self.prospects), (ChangeEvent, journal.events), (StageChange, journal.changes)):
+            for i in range(0, len(rows), chunk):
+                conn.execute(insert(table), rows[i:i + chunk])
+                saved += len(rows[i:i + chunk])
+                if progress is not None:
+                    progress("save", saved, to_save)
+        if self.updates:
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+            for u in self.updates:
+                groups[tuple(sorted(u))].append(u)
+            table = Prospect.__table__  # type: ignore[attr-defined]
+            for keys, rows in groups.items():
+                stmt = update(table).where(table.c.id == bindparam("b_id")).values(
+                    {k: bindparam(k) for k in keys if k != "b_id"})
+                conn.execute(stmt, rows)
+        if progress is not None:
+            progress("save", to_save, to_save)
+
+    def result(self) -> ImportResult:
+        event_ids = [e["id"] for e in self.journal.events]
+        total = self.journal.total
+        return ImportResult(
+            source=self.plan.source, created=self.created, updated=self.updated, unchanged=self.unchanged,
+            moved=self.moved, events=len(event_ids), skipped_rows=self.plan.bad_rows, d_count=total[0],
+            d_tv_cents=total[1], d_ev_micros=total[2], first_event_id=min(event_ids) if event_ids else None,
+            last_event_id=max(event_ids) if event_ids else None, stages_added=tuple(n for n, _ in self.added),
+        )
+
+
+def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | None = None,
+                  progress: Progress | None = None, chunk: int = 5000) -> ImportResult:
+    """Write the plan in one transaction: all of it, or (on any error) nothing."""
+    if not plan.can_commit:
+        raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
+    at = at or clock.now()
+    with Session(writer(engine)) as s, s.begin():
+        c = _Commit(s.connection(), plan, who, at)
+        c.add_stages()
+        c.load()
+        seen_keys: set[str] = set()
+        total_rows = len(plan.records)
+        for n, r in enumerate(plan.records, start=1):
+            if progress is not None and n % chunk == 0:
+                progress("write", n, total_rows)
+            if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
+                raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
+            seen_keys.add(r.key)
+            c.row(r)
+        if progress is not None:
+            progress("write", total_rows, total_rows)
+        c.save(chunk, progress)
+    return c.result()
+
+
+def after_import(engine: Engine) -> None:
+    """Give the imported history its KPI snapshots: backfill, then today's snapshot."""
+    from . import history
+
+    history.backfill(engine)
+    history.record_snapshot(engine)

@@ -1,0 +1,263 @@
+"""The row reader: one row of an imported file into a `Record` (or the problems that keep it out),
+and the values looked up in a second file (`--values`)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import DomainError
+from .import_cells import cell_text, parse_cell_bool, parse_cell_date, parse_cell_money, parse_cell_month
+from .import_fields import find_header, header_key, name_key
+from .import_read import read_table
+from .import_types import ImportOptions, Problem, Record
+from .values import clean_text
+
+#: (the key column's index in the main file, {normalised key: cents}, lookup file name)
+Lookup = tuple[int, dict[str, int], str]
+
+_PRICE_HEADERS = ("sales_price", "price", "list_price", "unit_price", "value", "amount")
+
+
+def _split_key(spec: str) -> tuple[str, str]:
+    if "=" in spec:
+        a, b = spec.split("=", 1)
+        return a.strip(), b.strip()
+    return spec.strip(), spec.strip()
+
+
+def load_lookup(options: ImportOptions, headers: list[str]) -> Lookup:
+    """(the key column's index in the main file, {normalised key: cents}, lookup file name)."""
+    if not options.values_key:
+        raise DomainError("--values-key: say which column joins the files, e.g. --values-key product",
+                          field="values_key")
+    assert options.values_file is not None
+    main_col, lookup_col = _split_key(options.values_key)
+    key_index = find_header(headers, main_col, "--values-key", "the file")
+    table = read_table(options.values_file)
+    lookup_name = Path(options.values_file).name
+    lk = find_header(table.headers, lookup_col, "--values-key", lookup_name)
+    if options.values_column:
+        vc = find_header(table.headers, options.values_column, "--values-column", lookup_name)
+    else:
+        candidates = [i for i, h in enumerate(table.headers) if header_key(h) in _PRICE_HEADERS]
+        if len(candidates) != 1:
+            raise DomainError(
+                f"--values-column: say which column of {lookup_name} holds the value; its columns are "
+                + ", ".join(table.headers), field="values_column",
+            )
+        vc = candidates[0]
+    prices: dict[str, int] = {}
+    for number, cells in table.rows:
+        key = name_key(cell_text(cells[lk]))
+        if not key:
+            continue
+        try:
+            cents = parse_cell_money(cells[vc], column=table.headers[vc])
+        except DomainError as exc:
+            raise DomainError(f"--values: {lookup_name} row {number}: {exc}", field="values") from None
+        if cents is None:
+            continue
+        if key in prices and prices[key] != cents:
+            raise DomainError(
+                f"--values: {lookup_name} row {number}: {cell_text(cells[lk])!r} has two different values",
+                field="values",
+            )
+        prices[key] = cents
+    if table.shape_problems:
+        n, why = table.shape_problems[0]
+        raise DomainError(f"--values: {lookup_name} row {n} {why}", field="values")
+    return key_index, prices, lookup_name
+
+
+class RowReader:
+    """Reads the rows of one file, in order, into records. It keeps what spans rows: the stable keys
+    seen (repeats of a name get '#2', '#3'; an id seen twice is a problem) and the lookup misses."""
+
+    def __init__(self, *, headers: list[str], index: dict[str, int], custom_idx: list[int],
+                 custom_names: list[str], stage_of: dict[str, str | None], kinds: dict[str, str],
+                 first_open: str | None, order: str | None, today: date, lookup: Lookup | None, who: str) -> None:
+        self.headers = headers
+        self.index = index
+        self.custom_idx = custom_idx
+        self.custom_names = custom_names
+        self.stage_of = stage_of
+        self.kinds = kinds  # casefolded ladder stage name -> kind
+        self.first_open = first_open
+        self.order = order
+        self.today = today
+        self.lookup = lookup
+        self.who = who
+        self.has_id = "id" in index
+        self.by_key_rows: dict[str, int] = {}
+        self.repeat: Counter[str] = Counter()
+        self.lookup_misses: dict[str, list[int]] = defaultdict(list)
+        # per row
+        self.number = 0
+        self.cells: list[Any] = []
+        self.problems: list[Problem] = []
+
+    # ------------------------------------------------------------ one cell
+
+    def _get(self, f: str) -> Any:
+        i = self.index.get(f)
+        return None if i is None else self.cells[i]
+
+    def _column(self, f: str) -> str | None:
+        return self.headers[self.index[f]] if f in self.index else None
+
+    def _bad(self, exc: DomainError, f: str) -> None:
+        self.problems.append(Problem(str(exc), [self.number], self._column(f)))
+
+    def _text(self, f: str, max_len: int) -> str:
+        if f not in self.index:
+            return ""
+        try:
+            return clean_text(cell_text(self._get(f)), field=self.headers[self.index[f]], max_len=max_len)
+        except DomainError as exc:
+            self._bad(exc, f)
+            return ""
+
+    def _date(self, f: str) -> date | None:
+        if f not in self.index:
+            return None
+        try:
+            return parse_cell_date(self._get(f), column=self.headers[self.index[f]], order=self.order,
+                                   today=self.today)
+        except DomainError as exc:
+            self._bad(exc, f)
+            return None
+
+    # ------------------------------------------------------------ one row
+
+    def read(self, number: int, cells: list[Any]) -> tuple[Record | None, list[Problem]]:
+        """The row as a record, or None with the problems that keep it out."""
+        self.number, self.cells, self.problems = number, cells, []
+        name, company, key_text = self._name()
+        stage = self._stage()
+        kind = self.kinds.get(stage, "open")
+        dates = {f: self._date(f) for f in ("close_date", "created", "follow_up")}
+        month = self._month(dates["close_date"])
+        cents, value_from, replaced = self._value(kind)
+        needs_review = self._needs_review()
+        if cents is None:
+            cents, value_from, needs_review = 0, "unknown", True
+        custom = self._custom(replaced)
+        owner = self._text("owner", 80) if "owner" in self.index else None
+        rec = Record(
+            row=number, key="", name=name, stage=stage, value_cents=cents, value_from=value_from,
+            owner=self.who if owner is None else owner, company=company, contact_name=self._text("contact_name", 200),
+            email=self._text("email", 200), phone=self._text("phone", 80), notes=self._text("notes", 20_000),
+            custom=custom, expected_month=month, next_follow_up=dates["follow_up"], created=dates["created"],
+            closed_on=dates["close_date"] if kind in ("won", "lost") else None,
+            lost_reason=(self._text("lost_reason", 500) or None) if kind == "lost" else None,
+            needs_review=needs_review,
+        )
+        rec.key = self._key(name, company, key_text)
+        if self.problems or not stage:
+            return None, self.problems
+        return rec, []
+
+    def _name(self) -> tuple[str, str, str]:
+        name = self._text("name", 200)
+        company = self._text("company", 200)
+        key_text = self._text("id", 200)
+        if not name:
+            # No name: the company and the id together tell a deal apart ("Cancity (1C1I7A6R)").
+            name = f"{company} ({key_text})" if company and key_text else company or key_text
+            if len(name) > 200:
+                name = name[:200]
+        if not name:
+            self.problems.append(Problem("has no name, company or id, so it cannot be told apart", [self.number]))
+        return name, company, key_text
+
+    def _stage(self) -> str:
+        """The ladder stage's name, casefolded; '' for a stage name that is not mapped."""
+        stage = self.first_open.casefold() if self.first_open else ""
+        if "stage" in self.index:
+            raw_stage = re.sub(r"\s+", " ", cell_text(self._get("stage")))
+            if raw_stage:
+                target = self.stage_of.get(raw_stage.casefold())
+                stage = "" if target is None else target.casefold()  # unknown: reported once per stage name
+        return stage
+
+    def _month(self, close_date: date | None) -> str | None:
+        month = None
+        if "expected_month" in self.index:
+            try:
+                month = parse_cell_month(self._get("expected_month"), column=self.headers[self.index["expected_month"]],
+                                         order=self.order, today=self.today)
+            except DomainError as exc:
+                self._bad(exc, "expected_month")
+        if month is None and close_date is not None and "expected_month" not in self.index:
+            month = close_date.strftime("%Y-%m")
+        return month
+
+    def _value(self, kind: str) -> tuple[int | None, str, str | None]:
+        """(cents or None when unknown, where it came from, the file's text when a lookup replaced it)."""
+        value_from = "file"
+        cents: int | None = None
+        if "value" in self.index:
+            try:
+                cents = parse_cell_money(self._get("value"), column=self.headers[self.index["value"]])
+            except DomainError as exc:
+                self._bad(exc, "value")
+                cents = 0
+        unknown = cents is None or (cents == 0 and kind == "lost" and self.lookup is not None)
+        replaced = None
+        if unknown and self.lookup is not None:
+            key_col, prices, _ = self.lookup
+            product = name_key(cell_text(self.cells[key_col]))
+            if product in prices:
+                if cents is not None:  # the file's 0 is kept, as a custom field
+                    replaced = cell_text(self._get("value"))
+                cents, value_from = prices[product], "lookup"
+            else:
+                self.lookup_misses[cell_text(self.cells[key_col]) or "(empty)"].append(self.number)
+        return cents, value_from, replaced
+
+    def _needs_review(self) -> bool:
+        if "needs_review" not in self.index:
+            return False
+        try:
+            return parse_cell_bool(self._get("needs_review"), column=self.headers[self.index["needs_review"]])
+        except DomainError as exc:
+            self._bad(exc, "needs_review")
+            return False
+
+    def _custom(self, replaced: str | None) -> dict[str, str]:
+        custom: dict[str, str] = {}
+        for i, cname in zip(self.custom_idx, self.custom_names):
+            value = cell_text(self.cells[i])
+            if value:
+                try:
+                    custom[cname] = clean_text(value, field=f"custom field {cname}", max_len=5000)
+                except DomainError as exc:
+                    self.problems.append(Problem(str(exc), [self.number], self.headers[i]))
+        if replaced is not None:
+            custom[f"{self.headers[self.index['value']]} (in file)"[:80]] = replaced
+        return custom
+
+    def _key(self, name: str, company: str, key_text: str) -> str:
+        """The stable key: the id column's value, else name and company ('#2' for a repeat)."""
+        if self.has_id and key_text:
+            key = key_text
+        elif self.has_id:
+            key = ""
+            id_column = self.headers[self.index["id"]]
+            self.problems.append(Problem(f"has no {id_column} (the id column), so a later import "
+                                         "could not find it again", [self.number], id_column))
+        else:
+            base = f"{name_key(name)}|{name_key(company)}"
+            self.repeat[base] += 1
+            key = base if self.repeat[base] == 1 else f"{base}#{self.repeat[base]}"
+        if key and self.has_id:
+            if key in self.by_key_rows:
+                self.problems.append(Problem(f"id {key!r} is on row {self.by_key_rows[key]} already", [self.number],
+                                             self.headers[self.index["id"]]))
+            else:
+                self.by_key_rows[key] = self.number
+        return key

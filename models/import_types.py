@@ -1,0 +1,221 @@
+"""What an import works with: the user's options, the plan (records, problems, warnings) and the
+result of committing it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .import_fields import FIELD_LABELS
+from .import_read import SheetData
+from .values import format_money, money_str
+
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class ImportOptions:
+    sheet: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)  # column -> field (overrides the guess)
+    stage_map: dict[str, str] = field(default_factory=dict)  # file stage -> ladder stage
+    date_order: str | None = None  # "dmy", "mdy" or None (decide from the data)
+    values_file: str | Path | None = None
+    values_key: str | None = None  # "product" or "product=lookup_column"
+    values_column: str | None = None
+    source: str | None = None
+    add_stages: list[tuple[str, str]] = field(default_factory=list)  # (name, percent) appended to the ladder
+    closed_from: str | None = None
+    skip_bad: bool = False
+
+
+@dataclass
+class Problem:
+    """Rows that cannot be taken, and why. `rows` empty: a problem of the whole file."""
+
+    message: str
+    rows: list[int] = field(default_factory=list)
+    column: str | None = None
+
+    def text(self, limit: int = 12) -> str:
+        if not self.rows:
+            return self.message
+        if len(self.rows) == 1:
+            return f"row {self.rows[0]}: {self.message}"
+        shown = ", ".join(str(r) for r in self.rows[:limit])
+        more = f" and {len(self.rows) - limit} more" if len(self.rows) > limit else ""
+        return f"rows {shown}{more} ({len(self.rows):,} rows): {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "column": self.column, "message": self.message, "text": self.text()}
+
+
+@dataclass(slots=True)
+class Record:
+    """One row as it will be stored."""
+
+    row: int
+    key: str
+    name: str
+    stage: str  # the ladder stage's name, casefolded
+    value_cents: int
+    value_from: str  # "file", "lookup" or "unknown"
+    owner: str
+    company: str = ""
+    contact_name: str = ""
+    email: str = ""
+    phone: str = ""
+    notes: str = ""
+    custom: dict[str, str] = field(default_factory=dict)
+    expected_month: str | None = None
+    next_follow_up: date | None = None
+    created: date | None = None
+    closed_on: date | None = None
+    lost_reason: str | None = None
+    needs_review: bool = False
+
+
+@dataclass
+class StageMapping:
+    file_name: str
+    ladder_name: str | None
+    how: str
+    rows: int
+
+
+@dataclass
+class ImportPlan:
+    path: Path
+    source: str
+    sheet_data: SheetData
+    options: ImportOptions
+    columns: list[tuple[str, str]]  # (header, field)
+    stage_mappings: list[StageMapping]
+    date_order: str | None
+    date_order_how: str
+    records: list[Record]
+    problems: list[Problem]
+    warnings: list[str]
+    ladder: list[tuple[str, str, int, bool]]  # (name, kind, bp, new) in ladder order, after added stages
+    closed_from: str | None
+    new_count: int = 0
+    update_count: int = 0
+    unchanged_count: int = 0
+    deleted_skipped: int = 0
+    missing_from_file: int = 0
+    valued_from_lookup: int = 0
+    needs_review_count: int = 0
+    custom_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.sheet_data.rows) + len(self.sheet_data.shape_problems)
+
+    @property
+    def bad_rows(self) -> int:
+        return len({r for p in self.problems for r in p.rows})
+
+    @property
+    def file_problems(self) -> list[Problem]:
+        return [p for p in self.problems if not p.rows]
+
+    @property
+    def can_commit(self) -> bool:
+        if self.file_problems or not self.records:
+            return False
+        return not self.problems or self.options.skip_bad
+
+    def why_not(self) -> str:
+        if self.file_problems:
+            return "; ".join(p.message for p in self.file_problems)
+        if not self.records:
+            return "no row can be taken"
+        if self.problems and not self.options.skip_bad:
+            return (f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; fix them in the file, or "
+                    "import the others with --skip-bad")
+        return ""
+
+    @property
+    def counts_by_stage(self) -> list[tuple[str, int]]:
+        counts = Counter(r.stage for r in self.records)
+        return [(name, counts.get(name.casefold(), 0)) for name, _, _, _ in self.ladder]
+
+    def stage_name(self, key: str) -> str:
+        for name, _, _, _ in self.ladder:
+            if name.casefold() == key:
+                return name
+        return key
+
+    def preview_rows(self, n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+        out = []
+        for r in self.records[:n]:
+            out.append({
+                "row": r.row, "key": r.key, "name": r.name, "company": r.company, "stage": self.stage_name(r.stage),
+                "value": money_str(r.value_cents), "value_from": r.value_from, "month": r.expected_month,
+                "owner": r.owner, "created": r.created.isoformat() if r.created else None,
+                "closed_on": r.closed_on.isoformat() if r.closed_on else None,
+                "contact": r.contact_name, "email": r.email, "phone": r.phone,
+                "needs_review": r.needs_review, "custom": dict(r.custom),
+            })
+        return out
+
+    def to_json(self, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
+        return {
+            "file": str(self.path), "source": self.source, "read_as": self.sheet_data.described,
+            "rows": self.rows_read,
+            "columns": [{"column": h, "field": f, "meaning": FIELD_LABELS[f]} for h, f in self.columns],
+            "stages": [{"in_file": m.file_name, "ladder": m.ladder_name, "how": m.how, "rows": m.rows}
+                       for m in self.stage_mappings],
+            "dates": self.date_order_how,
+            "closed_from": self.closed_from,
+            "counts_by_stage": {name: n for name, n in self.counts_by_stage},
+            "new": self.new_count, "updated": self.update_count, "unchanged": self.unchanged_count,
+            "deleted_skipped": self.deleted_skipped, "missing_from_file": self.missing_from_file,
+            "valued_from_lookup": self.valued_from_lookup, "needs_review": self.needs_review_count,
+            "preview": self.preview_rows(rows),
+            "problems": [p.to_json() for p in self.problems],
+            "bad_rows": self.bad_rows,
+            "warnings": self.warnings,
+            "can_commit": self.can_commit,
+            "why_not": self.why_not() or None,
+        }
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    source: str
+    created: int
+    updated: int
+    unchanged: int
+    moved: int
+    events: int
+    skipped_rows: int
+    d_count: int
+    d_tv_cents: int
+    d_ev_micros: int
+    first_event_id: int | None
+    last_event_id: int | None
+    stages_added: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        parts = [f"{self.created} new"]
+        if self.updated:
+            parts.append(f"{self.updated} updated")
+        if self.unchanged:
+            parts.append(f"{self.unchanged} unchanged")
+        if self.skipped_rows:
+            parts.append(f"{self.skipped_rows} bad rows skipped")
+        ev = format_money(self.d_ev_micros, micros=True, signed=True, decimals=False)
+        tv = format_money(self.d_tv_cents, signed=True, decimals=False)
+        return f"imported {self.source}: " + ", ".join(parts) + f"; TV {tv}, EV {ev}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "moved": self.moved, "events": self.events, "skipped_rows": self.skipped_rows,
+            "d_count": self.d_count, "d_tv": money_str(self.d_tv_cents), "d_ev": money_str(self.d_ev_micros, micros=True),
+            "stages_added": list(self.stages_added), "summary": self.summary,
+        }

@@ -1,0 +1,210 @@
+"""The journal writer: the one place that writes change events and stage changes.
+
+Every change records a `ChangeEvent` with its exact effect on the KPIs (count, TV in cents, EV in
+micros), its bridge category and a summary such as "Acme: Suspect -> Quote sent, EV +1,200"; every
+stage move also records a `StageChange` (history). The store writes one change at a time in an ORM
+session (`SessionJournal`); the importer writes thousands in one go, as rows with ids given ahead
+and inserted in bulk (`BulkJournal`). Both build their rows, summaries and results here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from .ladder import LOST, OPEN, WON
+from .records import ChangeResult, ProspectInfo
+from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .values import format_money
+
+SUMMARY_MAX = 500
+
+Delta = tuple[int, int, int]
+NO_DELTA: Delta = (0, 0, 0)
+
+
+class BridgeCategory(StrEnum):
+    """The term of the EV bridge a change belongs to; stored as its value ("new", "advance", ...)."""
+
+    NEW = "new"
+    ADVANCE = "advance"
+    WIN = "win"
+    REGRESS = "regress"
+    LOSE = "lose"
+    REOPEN = "reopen"
+    EDIT = "edit"
+    PROB = "prob"
+    DELETE = "delete"
+    LADDER = "ladder"
+    ACTIVITY = "activity"
+    FOLLOWUP = "followup"
+
+
+# ---------------------------------------------------------------- rules and phrases
+
+
+def move_category(old_kind: str, old_position: int, new_kind: str, new_position: int) -> BridgeCategory:
+    """The bridge term of a move: a win, a loss, a reopening, else an advance or a regression."""
+    if new_kind == WON:
+        return BridgeCategory.WIN
+    if new_kind == LOST:
+        return BridgeCategory.LOSE
+    if old_kind != OPEN:
+        return BridgeCategory.REOPEN
+    return BridgeCategory.ADVANCE if new_position > old_position else BridgeCategory.REGRESS
+
+
+def delta(before: Delta, after: Delta) -> Delta:
+    """What a change did to (count, TV, EV): after - before."""
+    return after[0] - before[0], after[1] - before[1], after[2] - before[2]
+
+
+def negate(part: Delta) -> Delta:
+    return -part[0], -part[1], -part[2]
+
+
+def ev_phrase(d_ev_micros: int) -> str:
+    """'EV +1,200': how a summary says what a change did to EV."""
+    return "EV " + format_money(d_ev_micros, micros=True, signed=True, decimals=False)
+
+
+def money_phrase(cents: int) -> str:
+    return format_money(cents, decimals=False)
+
+
+def created_summary(name: str, verb: str, stage_name: str, value_cents: int, d_ev_micros: int) -> str:
+    """'Acme: added on Suspect at $1,200, EV +120' (verb 'added' or 'imported')."""
+    return f"{name}: {verb} on {stage_name} at {money_phrase(value_cents)}, {ev_phrase(d_ev_micros)}"
+
+
+def move_summary(name: str, from_name: str, to_name: str, d_ev_micros: int, note: str = "") -> str:
+    """'Acme: Suspect -> Won, EV +1,080', with an optional note after the stages ('(import)')."""
+    return f"{name}: {from_name} -> {to_name}{note}, {ev_phrase(d_ev_micros)}"
+
+
+def edit_summary(name: str, fields: Iterable[str], value_before: int, value_after: int, d_ev_micros: int,
+                 note: str = "") -> str:
+    """'Acme: value, notes changed, value $1,000 -> $1,200, EV +40' (the value part when it changed)."""
+    fields = list(fields)
+    what = ", ".join(k.replace("_cents", "").replace("_json", "").replace("_", " ") for k in fields)
+    summary = f"{name}: {what} changed{note}"
+    if "value_cents" in fields:
+        summary += f", value {money_phrase(value_before)} -> {money_phrase(value_after)}, {ev_phrase(d_ev_micros)}"
+    return summary
+
+
+# ---------------------------------------------------------------- rows
+
+
+def event_row(*, at: datetime, who: str, action: str, category: BridgeCategory | str, summary: str,
+              payload: dict[str, Any], prospect_id: int | None = None, stage_id: int | None = None,
+              d: Delta = NO_DELTA, undoes_id: int | None = None) -> dict[str, Any]:
+    """The columns of one journal entry (the category checked against the bridge's terms)."""
+    return dict(
+        at=at, who=who, action=action, category=BridgeCategory(category).value, prospect_id=prospect_id,
+        stage_id=stage_id, d_count=d[0], d_tv_cents=d[1], d_ev_micros=d[2], summary=summary[:SUMMARY_MAX],
+        payload=json.dumps(payload, default=str), undoes_id=undoes_id,
+    )
+
+
+def stage_change_row(*, prospect_id: int, at: datetime, who: str, from_stage_id: int | None, to_stage_id: int,
+                     value_cents: int, from_probability_bp: int | None, to_probability_bp: int,
+                     reason: str | None, event_id: int) -> dict[str, Any]:
+    """The columns of one history row: a prospect created on a stage, or moved between two."""
+    return dict(
+        prospect_id=prospect_id, changed_at=at, who=who, from_stage_id=from_stage_id, to_stage_id=to_stage_id,
+        value_cents=value_cents, from_probability_bp=from_probability_bp, to_probability_bp=to_probability_bp,
+        reason=reason, event_id=event_id,
+    )
+
+
+# ---------------------------------------------------------------- writers
+
+
+class SessionJournal:
+    """Writes the journal of one change in the store's ORM session (ids come from the database)."""
+
+    def __init__(self, s: Session, who: str) -> None:
+        self.s = s
+        self.who = who
+
+    def event(self, *, action: str, category: BridgeCategory | str, at: datetime, summary: str,
+              payload: dict[str, Any], prospect_id: int | None = None, stage_id: int | None = None,
+              d: Delta = NO_DELTA, undoes: ChangeEvent | None = None) -> ChangeEvent:
+        """Record one change; with `undoes`, the change it reverses is marked undone by this one."""
+        ev = ChangeEvent(**event_row(
+            at=at, who=self.who, action=action, category=category, summary=summary, payload=payload,
+            prospect_id=prospect_id, stage_id=stage_id, d=d, undoes_id=undoes.id if undoes else None,
+        ))
+        self.s.add(ev)
+        self.s.flush()
+        if undoes is not None:
+            undoes.undone_by_id = ev.id
+            self.s.add(undoes)
+        return ev
+
+    def stage_change(self, *, prospect: Prospect, at: datetime, from_stage: Stage | None, to_stage: Stage,
+                     reason: str | None, event: ChangeEvent) -> None:
+        assert prospect.id is not None and to_stage.id is not None and event.id is not None
+        self.s.add(StageChange(**stage_change_row(
+            prospect_id=prospect.id, at=at, who=self.who,
+            from_stage_id=from_stage.id if from_stage else None, to_stage_id=to_stage.id,
+            value_cents=prospect.value_cents,
+            from_probability_bp=from_stage.probability_bp if from_stage else None,
+            to_probability_bp=to_stage.probability_bp, reason=reason, event_id=event.id,
+        )))
+
+    def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (),
+               **extra: Any) -> ChangeResult:
+        """What the change did, with the prospect as it is now."""
+        info = ProspectInfo.of(p, self.s.get(Stage, p.stage_id)) if p is not None else None
+        assert ev.id is not None
+        return ChangeResult(
+            event_id=ev.id, summary=ev.summary, category=ev.category, prospect=info, d_count=ev.d_count,
+            d_tv_cents=ev.d_tv_cents, d_ev_micros=ev.d_ev_micros, warnings=tuple(warnings), extra=extra,
+        )
+
+
+class BulkJournal:
+    """Collects the journal of an import as rows with ids given ahead, for one bulk insert.
+
+    Every entry's action is "import": `evpipe undo` does not take an import apart piece by piece.
+    `total` sums the entries' effect on (count, TV, EV)."""
+
+    def __init__(self, who: str, next_event_id: int, next_change_id: int) -> None:
+        self.who = who
+        self.next_event_id = next_event_id
+        self.next_change_id = next_change_id
+        self.events: list[dict[str, Any]] = []
+        self.changes: list[dict[str, Any]] = []
+        self.total = [0, 0, 0]
+
+    def event(self, *, at: datetime, category: BridgeCategory | str, summary: str, payload: dict[str, Any],
+              prospect_id: int | None = None, stage_id: int | None = None, d: Delta = NO_DELTA) -> int:
+        row = event_row(at=at, who=self.who, action="import", category=category, summary=summary,
+                        payload=payload, prospect_id=prospect_id, stage_id=stage_id, d=d)
+        row["id"] = eid = self.next_event_id
+        row["undone_by_id"] = None
+        self.events.append(row)
+        self.next_event_id += 1
+        self.total[0] += d[0]
+        self.total[1] += d[1]
+        self.total[2] += d[2]
+        return eid
+
+    def stage_change(self, *, prospect_id: int, at: datetime, from_stage_id: int | None, to_stage_id: int,
+                     value_cents: int, from_probability_bp: int | None, to_probability_bp: int,
+                     reason: str | None, event_id: int) -> None:
+        row = stage_change_row(
+            prospect_id=prospect_id, at=at, who=self.who, from_stage_id=from_stage_id, to_stage_id=to_stage_id,
+            value_cents=value_cents, from_probability_bp=from_probability_bp,
+            to_probability_bp=to_probability_bp, reason=reason, event_id=event_id,
+        )
+        row["id"] = self.next_change_id
+        self.changes.append(row)
+        self.next_change_id += 1

@@ -1,0 +1,184 @@
+"""What every part of the store shares: sessions, finding stages and prospects, the reads.
+
+`Store` (models/store.py) is this plus its writes: prospect writes (store_prospects.py), ladder
+writes (store_ladder.py) and undo (store_undo.py). Every write goes through the journal writer
+(models/journal.py) and the ladder's rules (models/ladder.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from .db import writer
+from .errors import Conflict, DomainError, NotFound
+from .journal import Delta
+from .ladder import kpi_part, open_rungs
+from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo, current_user
+from .tables import Activity, Prospect, Stage, StageChange
+
+StageRef = str | int | StageInfo
+
+
+def part(value_cents: int, stage: Stage | StageInfo) -> Delta:
+    """(count, TV cents, EV micros) a prospect of this value adds on this stage (models.ladder)."""
+    return kpi_part(value_cents, stage.kind, stage.probability_bp)
+
+
+class StoreBase:
+    """All reads and writes of prospects and the ladder, for one user."""
+
+    def __init__(self, engine: Engine, who: str | None = None) -> None:
+        self.engine = engine
+        self.who = who or current_user()
+
+    # ------------------------------------------------------------ sessions
+
+    def _read(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _write(self) -> Session:
+        return Session(writer(self.engine), expire_on_commit=False)
+
+    # ------------------------------------------------------------ ladder reads
+
+    def ladder(self, *, include_archived: bool = False) -> list[StageInfo]:
+        with self._read() as s:
+            q = select(Stage).order_by(Stage.position, Stage.id)
+            if not include_archived:
+                q = q.where(Stage.archived == False)  # noqa: E712
+            return [StageInfo.of(x) for x in s.scalars(q)]
+
+    def stage(self, ref: StageRef) -> StageInfo:
+        with self._read() as s:
+            return StageInfo.of(self._stage(s, ref))
+
+    def _stages(self, s: Session) -> list[Stage]:
+        q = select(Stage).where(Stage.archived == False).order_by(Stage.position, Stage.id)  # noqa: E712
+        return list(s.scalars(q))
+
+    def _stage(self, s: Session, ref: StageRef | Stage) -> Stage:
+        if isinstance(ref, (StageInfo, Stage)):
+            ref = ref.id
+        if isinstance(ref, int):
+            found = s.get(Stage, ref)
+            if found is None or found.archived:
+                raise NotFound(f"stage: there is no stage number {ref}", field="stage")
+            return found
+        name = str(ref).strip()
+        stages = self._stages(s)
+        for st in stages:
+            if st.name.casefold() == name.casefold():
+                return st
+        names = ", ".join(st.name for st in stages)
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise NotFound(f"stage: {shown!r} is not on the ladder; the stages are {names}", field="stage")
+
+    def _open_stages(self, s: Session) -> list[Stage]:
+        return open_rungs(self._stages(s))
+
+    def _first_stage(self, s: Session) -> Stage:
+        opens = self._open_stages(s)
+        if not opens:
+            raise DomainError("stage: the ladder has no open stage", field="stage")
+        return opens[0]
+
+    def _kind_stage(self, s: Session, kind: str) -> Stage:
+        for st in self._stages(s):
+            if st.kind == kind:
+                return st
+        raise DomainError(f"stage: the ladder has no {kind} stage", field="stage")
+
+    def _stage_totals(self, s: Session, stage_id: int | None) -> tuple[int, int]:
+        """(prospects on the stage, their value in cents)."""
+        row = s.execute(
+            select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
+                Prospect.stage_id == stage_id, Prospect.deleted_at.is_(None)
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    # ------------------------------------------------------------ prospect reads
+
+    def get(self, ref: int | str, *, include_deleted: bool = False) -> ProspectInfo:
+        with self._read() as s:
+            p = self._prospect(s, ref, include_deleted=include_deleted)
+            return ProspectInfo.of(p, s.get(Stage, p.stage_id))
+
+    def _prospect(self, s: Session, ref: int | str, *, include_deleted: bool = False) -> Prospect:
+        text = str(ref).strip()
+        if isinstance(ref, int) or text.isdigit() or (text.startswith("#") and text[1:].isdigit()):
+            pid = int(text.lstrip("#"))
+            p = s.get(Prospect, pid)
+            if p is None or (p.deleted_at is not None and not include_deleted):
+                raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
+            if not isinstance(ref, int) and not text.startswith("#"):
+                # A name made of digits wins over an id when it exists.
+                named = self._by_name(s, text)
+                if named:
+                    return named[0] if len(named) == 1 else p
+            return p
+        named = self._by_name(s, text)
+        if not named:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise NotFound(
+                f"prospect: no prospect is named {shown!r}; `evpipe list` shows names and ids",
+                field="prospect",
+            )
+        if len(named) > 1:
+            ids = ", ".join(f"#{p.id}" for p in named[:10])
+            raise DomainError(f"prospect: {len(named)} prospects are named {text!r} ({ids}); use the id", field="prospect")
+        return named[0]
+
+    def _by_name(self, s: Session, name: str) -> list[Prospect]:
+        q = select(Prospect).where(
+            func.lower(Prospect.name) == name.lower(), Prospect.deleted_at.is_(None)
+        )
+        return list(s.scalars(q.limit(11)))
+
+    def activities(self, prospect_id: int) -> list[ActivityInfo]:
+        with self._read() as s:
+            q = (
+                select(Activity)
+                .where(Activity.prospect_id == prospect_id, Activity.voided_at.is_(None))
+                .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+            )
+            return [ActivityInfo(a.id, a.prospect_id, a.occurred_at, a.kind, a.text, a.who) for a in s.scalars(q)]
+
+    def history(self, prospect_id: int) -> list[StageChangeInfo]:
+        with self._read() as s:
+            names = {st.id: st.name for st in s.scalars(select(Stage))}
+            q = (
+                select(StageChange)
+                .where(StageChange.prospect_id == prospect_id)
+                .order_by(StageChange.changed_at, StageChange.id)
+            )
+            return [
+                StageChangeInfo(
+                    c.id, c.prospect_id, c.changed_at, c.who,
+                    names.get(c.from_stage_id) if c.from_stage_id else None,
+                    names[c.to_stage_id], c.value_cents, c.from_probability_bp, c.to_probability_bp, c.reason,
+                )
+                for c in s.scalars(q)
+            ]
+
+    def owners(self) -> list[str]:
+        with self._read() as s:
+            q = select(Prospect.owner).where(Prospect.deleted_at.is_(None)).distinct().order_by(Prospect.owner)
+            return [o for o in s.scalars(q)]
+
+    # ------------------------------------------------------------ for writes
+
+    @staticmethod
+    def _bump(s: Session, p: Prospect, expected_version: int | None, at: datetime) -> None:
+        """Optimistic concurrency: the row must still be the version the caller read."""
+        if expected_version is not None and p.version != expected_version:
+            raise Conflict(
+                f"{p.name}: changed by someone else since you opened it (now version {p.version}); "
+                "reload and try again",
+                field="version",
+            )
+        p.version += 1
+        p.updated_at = at

@@ -1,0 +1,337 @@
+"""The store's prospect writes: add, edit, delete, move (next, back, won, lost, reopen), contact
+points and follow-ups. Each is one transaction, journalled by models/journal.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from . import clock
+from .errors import DomainError
+from .journal import BridgeCategory, SessionJournal, created_summary, delta, edit_summary, ev_phrase, \
+    move_category, move_summary
+from .ladder import LOST, OPEN, WON, next_rung, previous_rung
+from .records import ChangeResult, StageInfo
+from .store_base import StoreBase, StageRef, part
+from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange
+from .values import (
+    clean_text,
+    parse_follow_up,
+    parse_money,
+    parse_month,
+    parse_past_date,
+)
+
+ACTIVITY_KINDS = ("call", "email", "meeting", "note")
+MAX_CUSTOM_FIELDS = 50
+
+_NEXT_WORDS = ("next", "up", ">", "advance")
+_BACK_WORDS = ("back", "down", "<", "prev", "previous")
+
+
+def clean_custom(value: Any) -> dict[str, str]:
+    """Custom fields as stored: at most MAX_CUSTOM_FIELDS pairs of clean name and text."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DomainError("custom fields: expected pairs of name and text", field="custom")
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise DomainError(f"custom fields: at most {MAX_CUSTOM_FIELDS} per prospect", field="custom")
+    out = {}
+    for k, v in value.items():
+        key = clean_text(k, field="custom field name", max_len=80, required=True)
+        out[key] = clean_text("" if v is None else v, field=f"custom field {key}", max_len=5000)
+    return out
+
+
+def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate every field given; raise on the first problem, before anything is written."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "name":
+            out[key] = clean_text(value, field="name", max_len=200, required=True)
+        elif key in ("company", "contact_name", "email"):
+            out[key] = clean_text(value, field=key.replace("_", " "), max_len=200)
+        elif key == "phone":
+            out[key] = clean_text(value, field="phone", max_len=80)
+        elif key == "owner":
+            out[key] = clean_text(value, field="owner", max_len=80)
+        elif key == "notes":
+            out[key] = clean_text(value, field="notes", max_len=20_000)
+        elif key == "value":
+            out["value_cents"] = parse_money(value)
+        elif key == "value_cents":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise DomainError("value: must be a whole number of cents, 0 or more", field="value")
+            out[key] = parse_money(Decimal(value) / 100)
+        elif key in ("month", "expected_month"):
+            out["expected_month"] = None if value in (None, "") else parse_month(value)
+        elif key in ("follow_up", "next_follow_up"):
+            out["next_follow_up"] = parse_follow_up(value)
+        elif key == "custom":
+            out["custom_json"] = json.dumps(clean_custom(value), ensure_ascii=False, sort_keys=True)
+        elif key == "needs_review":
+            out[key] = bool(value)
+        elif key in ("source", "external_key"):
+            out[key] = None if value is None else clean_text(value, field=key, max_len=200)
+        else:
+            raise DomainError(f"{key}: is not a field of a prospect", field=key)
+    return out
+
+
+class ProspectWrites(StoreBase):
+    """Every change to a prospect."""
+
+    def add(
+        self,
+        name: str,
+        value: object,
+        stage: StageRef | None = None,
+        *,
+        month: str | None = None,
+        company: str = "",
+        contact_name: str = "",
+        email: str = "",
+        phone: str = "",
+        notes: str = "",
+        custom: dict[str, str] | None = None,
+        owner: str | None = None,
+        follow_up: date | str | None = None,
+        at: datetime | None = None,
+        closed_on: date | None = None,
+        lost_reason: str | None = None,
+        needs_review: bool = False,
+        source: str | None = None,
+        external_key: str | None = None,
+    ) -> ChangeResult:
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            fields = clean_fields(dict(
+                name=name, value=value, company=company, contact_name=contact_name, email=email,
+                phone=phone, notes=notes, custom=custom, owner=self.who if owner is None else owner,
+                month=month, follow_up=follow_up, needs_review=needs_review, source=source,
+                external_key=external_key,
+            ))
+            st = self._stage(s, stage) if stage not in (None, "") else self._first_stage(s)
+            p = Prospect(
+                **fields, stage_id=st.id, created_at=at, updated_at=at, last_touch_at=at,
+            )
+            if st.kind != OPEN:
+                p.closed_on = closed_on or at.date()
+            if st.kind == LOST:
+                p.lost_reason = clean_text(lost_reason, field="reason", max_len=500) or None
+            s.add(p)
+            s.flush()
+            d = part(p.value_cents, st)
+            j = SessionJournal(s, self.who)
+            ev = j.event(
+                action="create", category=BridgeCategory.NEW, at=at, prospect_id=p.id, stage_id=st.id, d=d,
+                summary=created_summary(p.name, "added", st.name, p.value_cents, d[2]), payload={},
+            )
+            j.stage_change(prospect=p, at=at, from_stage=None, to_stage=st, reason="created", event=ev)
+            return j.result(ev, p)
+
+    def edit(self, ref: int | str, *, expected_version: int | None = None, at: datetime | None = None,
+             **changes: Any) -> ChangeResult:
+        """Change any of: name, company, contact_name, email, phone, notes, custom, value, month,
+        follow_up, owner, needs_review. The stage changes through `move`."""
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            p = self._prospect(s, ref)
+            fields = clean_fields(changes)
+            before = {k: getattr(p, k) for k in fields}
+            after = {k: v for k, v in fields.items() if before[k] != v}
+            if not after:
+                raise DomainError(f"{p.name}: nothing to change", field=None)
+            self._bump(s, p, expected_version, at)
+            st = s.get(Stage, p.stage_id)
+            old_part = part(p.value_cents, st)
+            for k, v in after.items():
+                setattr(p, k, v)
+            d = delta(old_part, part(p.value_cents, st))
+            s.add(p)
+            summary = edit_summary(p.name, after, before.get("value_cents", 0), p.value_cents, d[2])
+            j = SessionJournal(s, self.who)
+            ev = j.event(
+                action="edit", category=BridgeCategory.EDIT, at=at, prospect_id=p.id, d=d, summary=summary,
+                payload={"before": {k: before[k] for k in after}, "after": after},
+            )
+            return j.result(ev, p)
+
+    def delete(self, ref: int | str, *, expected_version: int | None = None,
+               at: datetime | None = None) -> ChangeResult:
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            p = self._prospect(s, ref)
+            self._bump(s, p, expected_version, at)
+            d = delta(part(p.value_cents, s.get(Stage, p.stage_id)), (0, 0, 0))
+            p.deleted_at = at
+            s.add(p)
+            j = SessionJournal(s, self.who)
+            ev = j.event(
+                action="delete", category=BridgeCategory.DELETE, at=at, prospect_id=p.id, d=d,
+                summary=f"{p.name}: deleted, {ev_phrase(d[2])}", payload={},
+            )
+            return j.result(ev, p)
+
+    def _target(self, s: Session, p: Prospect, target: StageRef) -> Stage:
+        """The stage a move goes to: a word ('next', 'back', 'won', 'lost', 'reopen') or a stage."""
+        if isinstance(target, str):
+            word = target.strip().lower()
+            current = s.get(Stage, p.stage_id)
+            if word in _NEXT_WORDS:
+                if current.kind != OPEN:
+                    raise DomainError(f"{p.name}: is {current.name}; reopen it before advancing", field="stage")
+                return next_rung(self._stages(s), current.id) or self._kind_stage(s, WON)
+            if word in _BACK_WORDS:
+                if current.kind != OPEN:
+                    return self._reopen_stage(s, p)
+                lower = previous_rung(self._stages(s), current.id)
+                if lower is None:
+                    raise DomainError(f"{p.name}: is already on the first stage, {current.name}", field="stage")
+                return lower
+            if word in ("won", "win"):
+                return self._kind_stage(s, WON)
+            if word in ("lost", "lose"):
+                return self._kind_stage(s, LOST)
+            if word in ("reopen",):
+                return self._reopen_stage(s, p)
+        return self._stage(s, target)
+
+    def _reopen_stage(self, s: Session, p: Prospect) -> Stage:
+        """The open stage a closed prospect was on before it closed, else the last open stage."""
+        q = (
+            select(StageChange.from_stage_id)
+            .where(StageChange.prospect_id == p.id, StageChange.to_stage_id == p.stage_id)
+            .order_by(StageChange.changed_at.desc(), StageChange.id.desc())
+            .limit(1)
+        )
+        prior = s.scalar(q)
+        if prior is not None:
+            st = s.get(Stage, prior)
+            if st is not None and st.kind == OPEN and not st.archived:
+                return st
+        opens = self._open_stages(s)
+        if not opens:
+            raise DomainError("stage: the ladder has no open stage", field="stage")
+        return opens[-1]
+
+    def move(
+        self,
+        ref: int | str,
+        target: StageRef,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        at: datetime | None = None,
+    ) -> ChangeResult:
+        """Move a prospect: 'next', 'back', 'won', 'lost', 'reopen' or a stage (name, id)."""
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            p = self._prospect(s, ref)
+            return self._move(s, p, target, reason=reason, expected_version=expected_version, at=at)
+
+    def _move(self, s: Session, p: Prospect, target: StageRef | Stage, *, reason: str | None,
+              expected_version: int | None, at: datetime, undoes: ChangeEvent | None = None,
+              category: str | None = None) -> ChangeResult:
+        """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
+        old = s.get(Stage, p.stage_id)
+        new = target if isinstance(target, Stage) else self._target(s, p, target)
+        if new.id == old.id:
+            raise DomainError(f"{p.name}: is already on {old.name}", field="stage")
+        reason = clean_text(reason, field="reason", max_len=500) or None
+        self._bump(s, p, expected_version, at)
+        before = {"closed_on": p.closed_on.isoformat() if p.closed_on else None, "lost_reason": p.lost_reason}
+        d = delta(part(p.value_cents, old), part(p.value_cents, new))
+        p.stage_id = new.id
+        p.last_touch_at = at
+        if new.kind == OPEN:
+            p.closed_on = None
+            p.lost_reason = None
+        else:
+            p.closed_on = at.date()
+            p.lost_reason = reason if new.kind == LOST else None
+        s.add(p)
+        summary = move_summary(p.name, old.name, new.name, d[2])
+        if undoes is not None:
+            summary = "undo " + summary
+        j = SessionJournal(s, self.who)
+        ev = j.event(
+            action="move", at=at, prospect_id=p.id, stage_id=new.id, d=d, summary=summary, undoes=undoes,
+            category=category or move_category(old.kind, old.position, new.kind, new.position),
+            payload={"from": old.id, "to": new.id, "before": before},
+        )
+        j.stage_change(prospect=p, at=at, from_stage=old, to_stage=new,
+                       reason=reason if undoes is None else "undo", event=ev)
+        s.flush()
+        return j.result(ev, p)
+
+    def win(self, ref: int | str, **kw: Any) -> ChangeResult:
+        return self.move(ref, "won", **kw)
+
+    def lose(self, ref: int | str, reason: str | None = None, **kw: Any) -> ChangeResult:
+        return self.move(ref, "lost", reason=reason, **kw)
+
+    def reopen(self, ref: int | str, stage: str | int | None = None, **kw: Any) -> ChangeResult:
+        p = self.get(ref)
+        if p.stage_kind == OPEN:
+            raise DomainError(f"{p.name}: is open already, on {p.stage_name}", field="stage")
+        return self.move(p.id, stage if stage is not None else "reopen", **kw)
+
+    def log_activity(self, ref: int | str, kind: str, text: str, *, when: datetime | date | str | None = None,
+                     at: datetime | None = None) -> ChangeResult:
+        at = at or clock.now()
+        kind = (kind or "note").strip().lower()
+        if kind not in ACTIVITY_KINDS:
+            raise DomainError(f"activity: {kind!r} is not a kind of contact; use {', '.join(ACTIVITY_KINDS)}",
+                              field="kind")
+        body = clean_text(text, field="activity", max_len=20_000)
+        if isinstance(when, str) and when.strip():
+            when = parse_past_date(when)
+        if isinstance(when, date) and not isinstance(when, datetime):
+            when = datetime.combine(when, at.time())
+        occurred = when or at
+        if occurred > at:
+            raise DomainError("activity date: a contact point cannot be in the future", field="when")
+        with self._write() as s, s.begin():
+            p = self._prospect(s, ref)
+            a = Activity(prospect_id=p.id, occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
+            s.add(a)
+            p.last_touch_at = max(p.last_touch_at, occurred)
+            p.updated_at = at
+            p.version += 1
+            s.add(p)
+            s.flush()
+            j = SessionJournal(s, self.who)
+            ev = j.event(
+                action="activity", category=BridgeCategory.ACTIVITY, at=at, prospect_id=p.id,
+                summary=f"{p.name}: {kind} logged", payload={"activity_id": a.id},
+            )
+            return j.result(ev, p, activity_id=a.id)
+
+    def set_follow_up(self, ref: int | str, when: date | str | None, *, at: datetime | None = None,
+                      expected_version: int | None = None) -> ChangeResult:
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            p = self._prospect(s, ref)
+            new = clean_fields({"follow_up": when})["next_follow_up"]
+            before = p.next_follow_up
+            self._bump(s, p, expected_version, at)
+            p.next_follow_up = new
+            s.add(p)
+            label = new.isoformat() if new else "none"
+            j = SessionJournal(s, self.who)
+            ev = j.event(
+                action="follow_up", category=BridgeCategory.FOLLOWUP, at=at, prospect_id=p.id,
+                summary=f"{p.name}: next follow-up {label}",
+                payload={"before": {"next_follow_up": before}, "after": {"next_follow_up": new}},
+            )
+            return j.result(ev, p)
+
+
+__all__ = ["ACTIVITY_KINDS", "MAX_CUSTOM_FIELDS", "ProspectWrites", "StageInfo", "clean_custom", "clean_fields"]
