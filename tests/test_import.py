@@ -23,9 +23,7 @@ from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, KpiSnapshot, Prospect, Stage, StageChange
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CRM = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
-if not CRM.exists():  # the checkout may sit elsewhere; the workplace keeps the data here
-    CRM = Path("/work/shared/data/crm-sales-opportunities")
+CRM = FIXTURES / "crm"  # the real CRM practice data (README there)
 
 
 def journal_total(engine) -> tuple[int, int, int]:
