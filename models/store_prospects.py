@@ -184,14 +184,17 @@ class ProspectWrites(StoreBase):
         if isinstance(target, str):
             word = target.strip().lower()
             current = s.get(Stage, p.stage_id)
+            # A stage taken off the ladder still has its place among the rungs for a prospect left on it.
+            stages = self._stages(s)
+            rungs = stages if current in stages else [*stages, current]
             if word in _NEXT_WORDS:
                 if current.kind != OPEN:
                     raise DomainError(f"{p.name}: is {current.name}; reopen it before advancing", field="stage")
-                return next_rung(self._stages(s), current.id) or self._kind_stage(s, WON)
+                return next_rung(rungs, current.id) or self._kind_stage(s, WON)
             if word in _BACK_WORDS:
                 if current.kind != OPEN:
                     return self._reopen_stage(s, p)
-                lower = previous_rung(self._stages(s), current.id)
+                lower = previous_rung(rungs, current.id)
                 if lower is None:
                     raise DomainError(f"{p.name}: is already on the first stage, {current.name}", field="stage")
                 return lower
