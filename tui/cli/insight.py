@@ -219,6 +219,7 @@ def short_reason(i) -> str:
     return i.reason
 
 
+# Longer than 80 lines on purpose: it is one email, written top to bottom in the order it reads.
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
     from evpipe.models.values import format_money
