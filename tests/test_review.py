@@ -156,7 +156,7 @@ def test_a_win_undone_in_the_period_is_not_a_win(week):
     r = review(week, "7d")
     assert [w.name for w in r.wins] == ["E"]
     assert [(i.name, i.d_ev_micros) for i in r.term("win").items] == [("E", M(3_750)), ("B", 0)]
-    from evpipe.tui.cli_insight import review_markdown
+    from evpipe.tui.cli.insight import review_markdown
 
     md = review_markdown(r)
     assert "1 sale won worth 5,000" in md and "| Wins | +3,750 | 0 | E |" in md

@@ -198,10 +198,11 @@ class EvpipeApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from .commands import pipeline_commands, screen_commands
+        from .screens.pipeline import PipelineScreen
 
         yield from super().get_system_commands(screen)
         yield from screen_commands(self)
-        yield from pipeline_commands(self)
+        yield from pipeline_commands(self, PipelineScreen)
 
     # -------------------------------------------------------- after any change
 

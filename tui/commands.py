@@ -1,20 +1,45 @@
-"""The command palette (ctrl+p): every screen and every pipeline action, by name."""
+"""The command palette (ctrl+p): every screen and every pipeline action, by name.
+
+This module knows neither the app nor the pipeline screen (both import it, directly or through
+the screens that use `BindingCommands`): the app passes itself and the pipeline screen's class in.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from textual.app import SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from .screens.help import key_label
-
-if TYPE_CHECKING:
-    from .app import EvpipeApp
+from .screens.registry import ScreenSpec
 
 
-def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
+class PaletteApp(Protocol):
+    """What the palette's app-wide commands need of the app."""
+
+    @property
+    def screen_specs(self) -> Sequence[ScreenSpec]: ...
+    @property
+    def keymap(self) -> Mapping[str, str]: ...
+
+    def action_go(self, name: str) -> Any: ...
+    def action_help(self) -> Any: ...
+    def action_import(self) -> Any: ...
+    def run_pipeline_action(self, action: str) -> None: ...
+
+
+class ActionScreen(Protocol):
+    """A screen class whose bindings the palette lists, with a title per action."""
+
+    @property
+    def BINDINGS(self) -> Sequence[BindingType]: ...
+    @property
+    def ACTION_HELP(self) -> Mapping[str, str]: ...
+
+
+def screen_commands(app: PaletteApp) -> Iterable[SystemCommand]:
     for spec in app.screen_specs:
         yield SystemCommand(
             f"Go to {spec.title}", f"Key {spec.key}: {spec.description}",
@@ -24,15 +49,14 @@ def screen_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
     yield SystemCommand("Import prospects", "Key i: import from a spreadsheet or CSV file", app.action_import)
 
 
-def pipeline_commands(app: "EvpipeApp") -> Iterable[SystemCommand]:
-    """The pipeline screen's actions; they act on the prospect under the cursor."""
-    from .screens.pipeline import PipelineScreen
-
+def pipeline_commands(app: PaletteApp, pipeline: ActionScreen) -> Iterable[SystemCommand]:
+    """The pipeline screen's actions (`pipeline` is its class); they act on the prospect under the
+    cursor."""
     keymap = app.keymap
-    for binding in PipelineScreen.BINDINGS:
+    for binding in pipeline.BINDINGS:
         action = binding.action
         keys = key_label(keymap.get(binding.id, binding.key))
-        title = PipelineScreen.ACTION_HELP.get(action, binding.description)
+        title = pipeline.ACTION_HELP.get(action, binding.description)
 
         def run(action: str = action) -> None:
             app.run_pipeline_action(action)

@@ -147,7 +147,7 @@ class ImportScreen(Screen):
     @work(thread=True, exclusive=True, group="import-plan", exit_on_error=False, description="import preview")
     def make_plan(self, args: list[str], generation: int) -> None:
         from evpipe.models.importer import plan_import
-        from ..cli_io import options_from_args
+        from ..cli.args import options_from_args
 
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(ImportProgress(phase, done, total))

@@ -29,7 +29,7 @@ from evpipe.models.pipeline_view import (
     SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
-from evpipe.models.values import parse_date
+from evpipe.models.values import parse_follow_up
 from ..messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
@@ -563,20 +563,15 @@ class PipelineScreen(StageKeys, Screen):
         from ..dialogs import TextPrompt
         app, pid, version = self.app, row.id, row.version
 
-        def check(text: str) -> object:
-            if text.strip().lower() in ("", "none"):
-                return None
-            return parse_date(text, field="follow-up")
-
         def done(text: str | None) -> None:
             if text is None:
                 return
-            when = None if text.strip().lower() in ("", "none") else text
+            when = parse_follow_up(text)  # read as the command line and the prospect page read it
             self._save(lambda: app.store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
 
         self.app.push_screen(
             TextPrompt(f"Next follow-up: {row.name}", "When? (empty or none clears it)", initial=row.follow_up or "",
-                       placeholder="fri, +3d, 2w, 15 jan, 2027-01-15", validate=check),
+                       placeholder="fri, +3d, 2w, 15 jan, 2027-01-15", validate=parse_follow_up),
             done,
         )
 

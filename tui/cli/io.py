@@ -1,5 +1,6 @@
 """Import, export, backup, dump and restore commands (issue 5). Registered on the `evpipe` group by
-tui/cli.py. docs/import.md explains the import rules for users."""
+tui/cli/__init__.py; the import command's arguments are in tui/cli/args.py, shared with the app's
+import screen. docs/import.md explains the import rules for users."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any, Iterator
 import click
 
 from evpipe.models.errors import DomainError
-from .cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+from .args import import_arguments, import_options
+from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
 PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving",
           "export": "Exporting"}
@@ -40,53 +42,6 @@ def _progress(enabled: bool) -> Iterator[Any]:
     finally:
         for bar in bars.values():
             bar.render_finish()
-
-
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values:
-        if "=" not in v:
-            raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT, e.g. {option} 'Won=Won'", field=option)
-        left, right = v.split("=", 1)
-        if not left.strip() or not right.strip():
-            raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT with both sides filled", field=option)
-        out[left.strip()] = right.strip()
-    return out
-
-
-def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    out = []
-    for v in values:
-        if "=" not in v:
-            raise DomainError(f"--add-stage: {v!r} should be NAME=PERCENT, e.g. --add-stage 'Prospecting=10'",
-                              field="add_stage")
-        name, percent = v.rsplit("=", 1)
-        out.append((name.strip(), percent.strip()))
-    return out
-
-
-def _options(p: dict[str, Any]):
-    from evpipe.models.importer import ImportOptions
-
-    return ImportOptions(
-        sheet=p["sheet"], mapping=_pairs(p["maps"], "--map"), stage_map=_pairs(p["stage_maps"], "--stage-map"),
-        date_order=p["order"], values_file=p["values_file"], values_key=p["values_key"],
-        values_column=p["values_column"], source=p["source"], add_stages=_add_stages(p["add_stages"]),
-        closed_from=p["closed_from"], skip_bad=p["skip_bad"],
-    )
-
-
-def options_from_args(args: list[str]):
-    """(file, ImportOptions) from `evpipe import` arguments, e.g. from the app's import screen:
-    ['pipeline.csv', '--stage-map', 'Hot=Quote sent']. Raises DomainError on a bad option."""
-    try:
-        click_ctx = import_cmd.make_context("import", list(args))
-    except click.exceptions.Exit:
-        raise DomainError("import: type a file name, then any options as on the command line") from None
-    except click.UsageError as exc:
-        raise DomainError(f"import: {exc.format_message()}") from None
-    params = click_ctx.params
-    return params["file"], _options(params)
 
 
 def _n(x: int) -> str:
@@ -143,30 +98,8 @@ def print_plan(plan, rows: int) -> None:
             click.echo(f"  ... and {len(plan.problems) - 50} more (--json lists them all)")
 
 
-@main.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--sheet", default=None, help="The sheet of an XLSX workbook (default: the first).")
-@click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
-              help="Map a column to a field (name, company, contact, email, phone, value, stage, month, close_date, "
-                   "created, owner, notes, id, follow_up, lost_reason, needs_review, custom, ignore).")
-@click.option("--stage-map", "stage_maps", multiple=True, metavar="FILE_STAGE=STAGE",
-              help="Map a stage name used in the file to a stage of the ladder.")
-@click.option("--add-stage", "add_stages", multiple=True, metavar="NAME=PERCENT",
-              help="Add an open stage to the ladder (after the last open one) as part of the import.")
-@click.option("--dayfirst", "order", flag_value="dmy", default=None, help="Dates like 03/04/2027 are 3 April.")
-@click.option("--monthfirst", "order", flag_value="mdy", help="Dates like 03/04/2027 are 4 March.")
-@click.option("--values", "values_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A lookup file (CSV/XLSX) that values rows without one.")
-@click.option("--values-key", default=None, metavar="COLUMN[=LOOKUP_COLUMN]",
-              help="The column joining the file to the lookup file, e.g. product.")
-@click.option("--values-column", default=None, help="The lookup file's value column (default: its price column).")
-@click.option("--source", default=None, help="The name imports of this file are known by (default: the file name).")
-@click.option("--closed-from", default=None, metavar="STAGE",
-              help="The open stage won and lost rows were on before they closed.")
-@click.option("--skip-bad", is_flag=True, help="Import the rows that can be taken and leave out the others.")
-@click.option("--rows", default=10, show_default=True, help="How many rows the preview shows.")
-@click.option("--commit", is_flag=True, help="Write the import (without it, evpipe only shows the preview).")
-@click.option("--json", "as_json", is_flag=True)
+@click.command("import")
+@import_arguments
 @pass_ctx
 @domain_errors
 def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order, values_file, values_key,
@@ -174,7 +107,7 @@ def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order,
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
     from evpipe.models.importer import after_import, commit_import, plan_import
 
-    options = _options(dict(sheet=sheet, maps=maps, stage_maps=stage_maps, add_stages=add_stages, order=order,
+    options = import_options(dict(sheet=sheet, maps=maps, stage_maps=stage_maps, add_stages=add_stages, order=order,
                             values_file=values_file, values_key=values_key, values_column=values_column,
                             source=source, closed_from=closed_from, skip_bad=skip_bad))
     store = ctx.store()
@@ -208,7 +141,7 @@ def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order,
     click.echo(safe(result.summary))
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @pass_ctx
@@ -225,7 +158,7 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     click.echo(f"Exported {_n(count)} prospects to {safe(str(file))}.")
 
 
-@main.command("backup")
+@click.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @pass_ctx
@@ -239,7 +172,7 @@ def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     click.echo(f"Backed up to {safe(str(dest))}.")
 
 
-@main.command("dump")
+@click.command("dump")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @pass_ctx
@@ -253,7 +186,7 @@ def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
                f"entries and {_n(counts.get('stage_change', 0))} stage changes to {safe(str(file))}.")
 
 
-@main.command("restore")
+@click.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace everything in a database that is not empty.")
 @pass_ctx
@@ -266,3 +199,8 @@ def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     counts = restore(ctx.engine, data, force=force)
     click.echo(f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
                f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}.")
+
+
+def register(group: click.Group) -> None:
+    for command in (import_cmd, export_cmd, backup_cmd, dump_cmd, restore_cmd):
+        group.add_command(command)

@@ -1,6 +1,6 @@
-"""Insight commands: forecast, calibrate, review, trend, focus (issue 4).
+"""Insight commands: kpi, forecast, calibrate, review, trend, focus (issue 4).
 
-Registered on the `evpipe` group by tui/cli.py. Money in JSON is a decimal string, ratios are
+Registered on the `evpipe` group by tui/cli/__init__.py. Money in JSON is a decimal string, ratios are
 numbers from 0 to 1; text output is for a terminal, Markdown (`review --format markdown`) for an
 email to the owner.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from evpipe.models.errors import DomainError
-from .cli import Ctx, domain_errors, emit_json, main, pass_ctx, safe, table
+from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -33,15 +33,80 @@ def _money(amount: int, *, micros: bool = False, signed: bool = False) -> str:
     return format_money(amount, micros=micros, signed=signed and amount != 0, decimals=False)
 
 
+def _ratio(k) -> Any:
+    """A Kpi's EV/TV, a Decimal rounded to 4 places (None without TV): the rule in models/ladder.py."""
+    from evpipe.models.ladder import ev_tv_ratio
+
+    return ev_tv_ratio(k.ev_micros, k.tv_cents, 4)
+
+
 def _ev_tv(k) -> str:
-    r = k.ev_tv_rounded(4)
-    return "—" if r is None else f"{r * 100:.2f}%"
+    """A Kpi's EV/TV as every screen and command shows it: '37.50%', or '—'."""
+    from evpipe.models.ladder import format_ev_tv
+
+    return format_ev_tv(_ratio(k))
+
+
+# ---------------------------------------------------------------- KPIs
+
+
+@click.command()
+@click.option("--owner", default=None)
+@click.option("--from", "month_from", default=None, metavar="YYYY-MM")
+@click.option("--to", "month_to", default=None, metavar="YYYY-MM")
+@click.option("--by", type=click.Choice(["month", "stage", "owner"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
+    """TV, EV and EV/TV, for everything or a scope, optionally broken down."""
+    from evpipe.models.kpi import Scope, kpis, kpis_by
+    from evpipe.models.values import format_money, parse_month
+
+    scope = Scope(
+        owner=owner,
+        month_from=parse_month(month_from, field="--from") if month_from else None,
+        month_to=parse_month(month_to, field="--to") if month_to else None,
+    )
+    if scope.month_from and scope.month_to and scope.month_from > scope.month_to:
+        raise DomainError(f"--from {scope.month_from} is after --to {scope.month_to}")
+    total = kpis(ctx.engine, scope)
+    rows = kpis_by(ctx.engine, by, scope) if by else []
+    if as_json:
+        data = kpi_json(total)
+        data["scope"] = {"owner": owner, "from": scope.month_from, "to": scope.month_to}
+        if by:
+            data["by"] = by
+            data["rows"] = [{by: key, **kpi_json(k)} for key, k in rows]
+        emit_json(data)
+        return
+    if by:
+        body = [[safe(key) if key else "(none)", f"{k.count:,}", format_money(k.tv_cents),
+                 format_money(k.ev_micros, micros=True), _ev_tv(k)] for key, k in rows]
+        body.append(["total", f"{total.count:,}", format_money(total.tv_cents),
+                     format_money(total.ev_micros, micros=True), _ev_tv(total)])
+        click.echo(table([by, "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
+    else:
+        click.echo(f"TV     {format_money(total.tv_cents):>16}")
+        click.echo(f"EV     {format_money(total.ev_micros, micros=True):>16}")
+        click.echo(f"EV/TV  {_ev_tv(total):>16}")
+        click.echo(f"count  {total.count:>16,}")
+
+
+def kpi_json(k) -> dict[str, Any]:
+    from evpipe.models.ladder import format_ev_tv
+
+    data = k.to_json()
+    r = _ratio(k)
+    data["ev_tv"] = None if r is None else float(r)
+    data["ev_tv_percent"] = None if r is None else format_ev_tv(r).removesuffix("%")
+    return data
 
 
 # ---------------------------------------------------------------- forecast
 
 
-@main.command("forecast")
+@click.command("forecast")
 @click.option("--from", "month_from", default=None, metavar="YYYY-MM", help="First month (default: 12 months ago).")
 @click.option("--to", "month_to", default=None, metavar="YYYY-MM", help="Last month (default: 11 months ahead).")
 @click.option("--owner", default=None, help="One rep's prospects only.")
@@ -80,7 +145,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 # ---------------------------------------------------------------- calibrate
 
 
-@main.command("calibrate")
+@click.command("calibrate")
 @click.option("--months", type=int, default=None, help="Only outcomes closed in the last N months.")
 @click.option("--apply", "apply_", is_flag=True, help="Accept every suggested probability.")
 @click.option("--json", "as_json", is_flag=True)
@@ -154,6 +219,7 @@ def short_reason(i) -> str:
     return i.reason
 
 
+# Longer than 80 lines on purpose: it is one email, written top to bottom in the order it reads.
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
     from evpipe.models.values import format_money
@@ -194,8 +260,8 @@ def review_markdown(r) -> str:
     if work:
         lines.append("")
         lines.append("The week's work: " + " and ".join(work) + ".")
-    ratio_end = r.end.ev_tv_rounded(4)
-    ratio_start = r.start.ev_tv_rounded(4)
+    ratio_end = _ratio(r.end)
+    ratio_start = _ratio(r.start)
     if ratio_end is not None and ratio_start is not None and ratio_end != ratio_start:
         lines.append("")
         lines.append(f"EV/TV {'rose' if ratio_end > ratio_start else 'fell'} from {_ev_tv(r.start)} to {_ev_tv(r.end)}: "
@@ -297,7 +363,7 @@ def review_text(r) -> str:
     return "\n".join(out)
 
 
-@main.command("review")
+@click.command("review")
 @click.option("--since", default="7d", show_default=True, help="7d, 2w, or a date such as 2026-11-01.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @pass_ctx
@@ -318,7 +384,7 @@ def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
 # ---------------------------------------------------------------- trend
 
 
-@main.command("trend")
+@click.command("trend")
 @click.option("--weeks", type=int, default=12, show_default=True, help="How far back (0: everything).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -341,7 +407,7 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
 # ---------------------------------------------------------------- focus
 
 
-@main.command("focus")
+@click.command("focus")
 @click.option("--owner", default=None, help="One rep's prospects only.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -362,3 +428,8 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
              _money(i.gain_micros, micros=True, signed=True), "; ".join(i.reasons) if i.group != "gain" else i.reason]
             for i in items]
     click.echo(table(["id", "name", "stage", "value", "gain", "why"], body, right={0, 3, 4}))
+
+
+def register(group: click.Group) -> None:
+    for command in (kpi, forecast_cmd, calibrate_cmd, review_cmd, trend_cmd, focus_cmd):
+        group.add_command(command)

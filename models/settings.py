@@ -1,0 +1,30 @@
+"""The `setting` table: small named values kept with the data (e.g. `demo`, set on a demo database).
+
+Read and written through SQLAlchemy Core on the table models/tables.py describes, so the SQL is the
+same on every database the store supports.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, insert, select, update
+
+from .db import writer
+from .tables import Setting
+
+_SETTING = Setting.__table__
+
+
+def get_setting(engine: Engine, key: str) -> str | None:
+    """The value stored under `key`, or None when there is none."""
+    with engine.connect() as conn:
+        return conn.execute(select(_SETTING.c.value).where(_SETTING.c.key == key)).scalar()
+
+
+def set_setting(engine: Engine, key: str, value: str) -> None:
+    """Store `value` under `key`, replacing any value it had."""
+    with writer(engine).begin() as conn:
+        found = conn.execute(select(_SETTING.c.key).where(_SETTING.c.key == key)).first()
+        if found is None:
+            conn.execute(insert(_SETTING).values(key=key, value=value))
+        else:
+            conn.execute(update(_SETTING).where(_SETTING.c.key == key).values(value=value))

@@ -1,0 +1,16 @@
+"""The `evpipe` command line: the app, and commands for scripts, cron and quick capture.
+
+`main` is the click group (tui/cli/main.py); each module beside it defines a family of commands
+and registers them here, in one place. The import command's arguments (tui/cli/args.py) are
+shared with the app's import screen.
+"""
+
+from __future__ import annotations
+
+from . import demo, insight, io, ladder, prospects
+from .main import main
+
+for _commands in (demo, prospects, ladder, insight, io):
+    _commands.register(main)
+
+__all__ = ["main"]

@@ -1,0 +1,5 @@
+"""`python -m evpipe.tui.cli`: the `evpipe` command."""
+
+from . import main
+
+main()

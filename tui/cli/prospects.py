@@ -1,0 +1,181 @@
+"""Commands on prospects: add, move, edit, delete, log, follow, undo and list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from evpipe.models.errors import DomainError
+from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+
+
+@click.command()
+@click.argument("name")
+@click.option("--value", required=True, help="Estimated eventual value, e.g. 9500 or 9,500.00.")
+@click.option("--stage", default=None, help="Stage name (default: the first rung).")
+@click.option("--month", default=None, help="Expected month: 2027-01, jan 2027 or jan.")
+@click.option("--company", default="")
+@click.option("--contact", default="", help="Contact person.")
+@click.option("--email", default="")
+@click.option("--phone", default="")
+@click.option("--notes", default="")
+@click.option("--owner", default=None, help="The rep (default: you).")
+@click.option("--follow-up", default=None, help="Next follow-up: 2027-01-15, 15/01/2027, tomorrow, +3d, fri.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def add(ctx: Ctx, name, value, stage, month, company, contact, email, phone, notes, owner, follow_up, as_json) -> None:
+    """Add a prospect."""
+    result = ctx.store().add(
+        name, value, stage, month=month, company=company, contact_name=contact, email=email, phone=phone,
+        notes=notes, owner=owner, follow_up=follow_up,
+    )
+    ctx.changed()
+    if as_json:
+        emit_json(prospect_json(result.prospect))
+    else:
+        click.echo(f"#{result.prospect.id} {safe(result.summary)}")
+
+
+@click.command()
+@click.argument("prospect")
+@click.argument("target")
+@click.option("--reason", default=None, help="Why it was lost (with `lost`).")
+@pass_ctx
+@domain_errors
+def move(ctx: Ctx, prospect: str, target: str, reason: str | None) -> None:
+    """Move a prospect (NAME or ID): next, back, won, lost, reopen, or a stage name."""
+    result = ctx.store().move(prospect, target, reason=reason)
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+@click.command()
+@click.argument("prospect")
+@click.option("--name", default=None)
+@click.option("--value", default=None)
+@click.option("--month", default=None)
+@click.option("--company", default=None)
+@click.option("--contact", default=None)
+@click.option("--email", default=None)
+@click.option("--phone", default=None)
+@click.option("--notes", default=None)
+@click.option("--owner", default=None)
+@click.option("--follow-up", default=None, help="A date, or none (or clear) to clear it.")
+@pass_ctx
+@domain_errors
+def edit(ctx: Ctx, prospect: str, follow_up: str | None, contact: str | None, **fields: str | None) -> None:
+    """Change a prospect's details."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if contact is not None:
+        changes["contact_name"] = contact
+    if follow_up is not None:
+        changes["follow_up"] = follow_up
+    if not changes:
+        raise DomainError("edit: say what to change, e.g. --value 12000 or --month 2027-02")
+    result = ctx.store().edit(prospect, **changes)
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+@click.command()
+@click.argument("prospect")
+@pass_ctx
+@domain_errors
+def delete(ctx: Ctx, prospect: str) -> None:
+    """Delete a prospect (`evpipe undo` brings it back)."""
+    result = ctx.store().delete(prospect)
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+@click.command()
+@click.argument("prospect")
+@click.argument("kind", type=click.Choice(["call", "email", "meeting", "note"]))
+@click.argument("text")
+@click.option("--when", default=None, help="When it happened (default: now).")
+@pass_ctx
+@domain_errors
+def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None:
+    """Log a contact point (call, email, meeting or note) on a prospect."""
+    result = ctx.store().log_activity(prospect, kind, text, when=when)
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+@click.command()
+@click.argument("prospect")
+@click.argument("when")
+@pass_ctx
+@domain_errors
+def follow(ctx: Ctx, prospect: str, when: str) -> None:
+    """Set a prospect's next follow-up (a date, or 'none')."""
+    result = ctx.store().set_follow_up(prospect, when)
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+@click.command()
+@pass_ctx
+@domain_errors
+def undo(ctx: Ctx) -> None:
+    """Reverse your last change (by recording the reverse)."""
+    result = ctx.store().undo()
+    ctx.changed()
+    click.echo(safe(result.summary))
+
+
+def prospect_json(p) -> dict[str, Any]:
+    from evpipe.models.values import money_str
+
+    return {
+        "id": p.id,
+        "name": p.name,
+        "company": p.company,
+        "stage": p.stage_name,
+        "kind": p.stage_kind,
+        "probability": p.probability_bp / 10_000,
+        "value": money_str(p.value_cents),
+        "ev": money_str(p.ev_micros, micros=True),
+        "month": p.expected_month,
+        "owner": p.owner,
+        "next_follow_up": p.next_follow_up.isoformat() if p.next_follow_up else None,
+    }
+
+
+@click.command("list")
+@click.option("--owner", default=None)
+@click.option("--stage", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@domain_errors
+def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None:
+    """List prospects (open first, by expected month)."""
+    from evpipe.models.queries import prospect_rows
+    from evpipe.models.values import format_money, format_percent, money_str
+
+    stage_id = ctx.store().stage(stage).id if stage else None
+    rows = prospect_rows(ctx.engine, owner=owner, stage_id=stage_id)
+    if as_json:
+        emit_json([
+            {
+                "id": r.id, "name": r.name, "company": r.company, "stage": r.stage, "kind": r.kind,
+                "probability": r.probability_bp / 10_000, "value": money_str(r.value_cents),
+                "ev": money_str(r.ev_micros, micros=True), "month": r.month, "owner": r.owner,
+                "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
+            }
+            for r in rows
+        ])
+        return
+    body = [
+        [str(r.id), safe(r.name)[:40], safe(r.stage), format_percent(r.probability_bp),
+         format_money(r.value_cents), format_money(r.ev_micros, micros=True), r.month or "", safe(r.owner)]
+        for r in rows
+    ]
+    click.echo(table(["id", "name", "stage", "p", "value", "EV", "month", "owner"], body, right={0, 3, 4, 5}))
+
+
+def register(group: click.Group) -> None:
+    for command in (add, move, edit, delete, log, follow, undo, list_):
+        group.add_command(command)
