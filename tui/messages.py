@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
 from evpipe.models.pipeline_view import Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
@@ -68,10 +69,12 @@ class HistoryLoaded(Message):
 
 @dataclass
 class ChangeSaved(Message):
-    """A store call made in a worker finished."""
+    """A change saved by the app's Saver (tui/saving.py); it bubbles up to the app, which then
+    tells every screen."""
 
     result: ChangeResult
     optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
+    context: object = None  # what the screen that made the change handed the saver with it
 
 
 @dataclass
@@ -81,3 +84,5 @@ class ChangeFailed(Message):
     error: str
     prospect_id: int | None = None
     optimistic: tuple[int, int, int] = (0, 0, 0)
+    cause: DomainError | None = None  # the refusal itself (a Conflict is told apart from others)
+    context: object = None

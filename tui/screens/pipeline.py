@@ -8,7 +8,6 @@ replaces the row. A refused change (DomainError, Conflict) is reported and undon
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from evpipe.models.values import parse_date
 from ..messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
+from ..saving import Change
 from .stage_keys import StageKeys
 from ..widgets import TextLine
 from ..widgets.kpi_header import KpiHeader
@@ -135,7 +135,6 @@ class PipelineScreen(StageKeys, Screen):
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
-        self._save_lock = asyncio.Lock()
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
     # -------------------------------------------------------- layout
@@ -347,19 +346,8 @@ class PipelineScreen(StageKeys, Screen):
 
     def _save(self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None,
               pending: _Pending | None = None) -> None:
-        """Run a store call in a worker, one at a time and in order."""
-        self.run_worker(self._save_in_order(call, prospect_id, pending), group="save", exit_on_error=False,
-                        description="save change")
-
-    async def _save_in_order(self, call, prospect_id, pending) -> None:
-        async with self._save_lock:
-            optimistic = pending.delta if pending else (0, 0, 0)
-            try:
-                result = await asyncio.to_thread(call)
-            except DomainError as exc:
-                self.post_message(ChangeFailed(str(exc), prospect_id, optimistic))
-                return
-            self.post_message(ChangeSaved(result, optimistic))
+        """Save through the app's saver: in a worker, one at a time and in order."""
+        self.app.saver.save(Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)))
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -390,7 +378,7 @@ class PipelineScreen(StageKeys, Screen):
         self.app.notify(result.summary, markup=False, timeout=4)
         for warning in result.warnings:
             self.app.notify(warning, markup=False, severity="warning")
-        self.app.data_changed(result)
+        # the app tells every screen once this has run (the message bubbles up to it)
 
     def on_change_failed(self, message: ChangeFailed) -> None:
         self.app.notify(message.error, markup=False, severity="error", timeout=6)

@@ -33,6 +33,8 @@ from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageC
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from ..messages import ChangeFailed, ChangeSaved
+from ..saving import Change
 from .prospect_form import ProspectForm
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
@@ -131,17 +133,6 @@ class ProspectPage(Screen):
             super().__init__()
             self.message = message
             self.generation = generation
-
-    class Written(Message):
-        def __init__(self, result: ChangeResult, leave: bool) -> None:
-            super().__init__()
-            self.result = result
-            self.leave = leave
-
-    class WriteFailed(Message):
-        def __init__(self, error: DomainError) -> None:
-            super().__init__()
-            self.error = error
 
     # ------------------------------------------------------------ building
 
@@ -361,18 +352,20 @@ class ProspectPage(Screen):
         self._writing = True
         self.write(op, self.version, leave)
 
-    @work(thread=True, group="prospect-write", exit_on_error=False, description="change one prospect")
     def write(self, op: Op, version: int | None, leave: bool) -> None:
+        """Save through the app's saver (in a worker); `leave`: close the page once saved."""
+        self.app.saver.save(Change(lambda: self._run(op, version), self, self.prospect_id, context=leave))
+
+    def _run(self, op: Op, version: int | None) -> ChangeResult:
+        """Make the change (in the saver's worker)."""
         try:
-            result = op(version)
+            return op(version)
         except DomainError as exc:
             if not isinstance(exc, Conflict) and version is not None and self._changed_since(version):
                 # The store may refuse for another reason first (e.g. "is Won already") when the
                 # real cause is that someone else changed the prospect: say that.
-                exc = Conflict(str(exc))
-            self.post_message(self.WriteFailed(exc))
-        else:
-            self.post_message(self.Written(result, leave))
+                raise Conflict(str(exc)) from exc
+            raise
 
     def _changed_since(self, version: int) -> bool:
         try:
@@ -380,17 +373,16 @@ class ProspectPage(Screen):
         except DomainError:
             return True
 
-    @on(Written)
-    def _written(self, message: Written) -> None:
+    def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
         self._writing = False
         if result.prospect is not None and result.prospect.id == self.prospect_id:
             self.version = result.prospect.version
-        self.app.data_changed(result)
         self.notify(result.summary, markup=False, title="Saved")
         for warning in result.warnings:
             self.notify(warning, markup=False, severity="warning")
-        if message.leave:
+        # the app tells every screen once this has run (the message bubbles up to it)
+        if message.context:  # leave the page
             self._queue.clear()
             if self.app.screen is self:
                 self.app.pop_screen()
@@ -398,10 +390,9 @@ class ProspectPage(Screen):
         self._next_write()
         self.load()
 
-    @on(WriteFailed)
-    def _write_failed(self, message: WriteFailed) -> None:
+    def on_change_failed(self, message: ChangeFailed) -> None:
         self._writing = False
-        error = message.error
+        error = message.cause or DomainError(message.error)
         if isinstance(error, Conflict):
             self._queue.clear()
             name = self.data.prospect.name if self.data else f"#{self.prospect_id}"

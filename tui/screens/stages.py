@@ -10,6 +10,7 @@ probabilities do not rise is allowed, and its warnings stay on screen until it i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -27,6 +28,8 @@ from evpipe.models.tables import Prospect
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
+from ..messages import ChangeFailed, ChangeSaved
+from ..saving import Change
 
 
 @dataclass(frozen=True)
@@ -114,18 +117,6 @@ class StagesScreen(Screen):
             self.bp = bp
             self.count = count
             self.ev_micros = ev_micros
-
-    class Written(Message):
-        def __init__(self, result: ChangeResult, focus_stage: int | str | None, notice: str | None) -> None:
-            super().__init__()
-            self.result = result
-            self.focus_stage = focus_stage
-            self.notice = notice
-
-    class Failed(Message):
-        def __init__(self, error: DomainError) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self) -> None:
         super().__init__()
@@ -240,28 +231,22 @@ class StagesScreen(Screen):
 
     # ------------------------------------------------------------ writing
 
-    @work(thread=True, group="stages-write", exit_on_error=False, description="change the ladder")
-    def write(self, op, focus_stage: int | str | None = None, notice: str | None = None) -> None:
-        try:
-            result = op()
-        except DomainError as exc:
-            self.post_message(self.Failed(exc))
-        else:
-            self.post_message(self.Written(result, focus_stage, notice))
+    def write(self, op: Callable[[], ChangeResult], focus_stage: int | str | None = None,
+              notice: str | None = None) -> None:
+        """Save a ladder change through the app's saver (in order, in a worker)."""
+        self.app.saver.save(Change(op, self, context=(focus_stage, notice)))
 
-    @on(Written)
-    def _written(self, message: Written) -> None:
+    def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
-        self._focus_stage = message.focus_stage
-        self.app.data_changed(result)
-        self.notify(message.notice or result.summary, markup=False, title="Saved")
+        self._focus_stage, notice = message.context
+        self.notify(notice or result.summary, markup=False, title="Saved")
         for warning in result.warnings:
             self.notify(warning, markup=False, severity="warning", title="Ladder warning")
         self.load()
+        # the app tells every screen once this has run (the message bubbles up to it)
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.notify(str(message.error), title="Not changed", severity="error", markup=False)
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        self.notify(message.error, title="Not changed", severity="error", markup=False)
         self.load()
 
     # ------------------------------------------------------------ helpers
@@ -334,7 +319,7 @@ class StagesScreen(Screen):
         try:
             count, ev_micros = self.store.probability_effect(row.stage.id, text)
         except DomainError as exc:
-            self.post_message(self.Failed(exc))
+            self.post_message(ChangeFailed(str(exc), cause=exc))
             return
         self.post_message(self.EffectReady(row, text, parse_probability(text), count, ev_micros))
 
