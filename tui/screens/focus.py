@@ -21,6 +21,7 @@ from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import ALL, Kpi, kpis
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
+from evpipe.models.week_history import week_history
 from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
 from .live import LiveScreen
@@ -117,8 +118,6 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        from .pipeline import week_history
-
         week_ago, _label, weekly = week_history(self.app.engine, ALL)
         self.post_message(self.HistoryLoaded(week_ago, weekly))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Callable
 
 from textual import on, work
@@ -23,12 +22,14 @@ from textual.widgets import Footer, Input
 
 from evpipe.models import clock
 from evpipe.models.errors import DomainError
-from evpipe.models.kpi import ALL, Kpi, Scope, kpis, snapshots
+from evpipe.models import ladder
+from evpipe.models.kpi import ALL, Kpi, Scope, kpis
 from evpipe.models.pipeline_view import (
     SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
 from evpipe.models.values import parse_date
+from evpipe.models.week_history import week_history
 from ..messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
@@ -47,26 +48,6 @@ class _Pending:
     prospect_id: int
     delta: tuple[int, int, int]
     owner: str
-
-
-def week_history(engine, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
-    """The KPIs 7 days ago (the latest snapshot on or before that day) and EV at the end of each
-    of the 11 weeks before this one (the header adds today's live EV as the 12th point)."""
-    today = clock.today()
-    history = snapshots(engine, scope, since=today - timedelta(days=7 * 12 + 7))
-    week_ago_day = today - timedelta(days=7)
-    week_ago = None
-    label = ""
-    for snap in history:
-        if snap.taken_on <= week_ago_day:
-            week_ago, label = snap.kpi, snap.taken_on.isoformat()
-    weekly: list[int] = []
-    for k in range(11, 0, -1):
-        day = today - timedelta(days=7 * k)
-        known = [s for s in history if s.taken_on <= day]
-        if known:
-            weekly.append(known[-1].kpi.ev_micros)
-    return week_ago, label, weekly
 
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
@@ -441,19 +422,12 @@ class PipelineScreen(StageKeys, Screen):
         current = ladder.stage(row.stage_id)
         if current is None:
             return None
-        opens = sorted((s for s in self.stage_list if s.kind == "open"), key=lambda s: s.position)
-        won = next((s for s in self.stage_list if s.kind == "won"), None)
-        lost = next((s for s in self.stage_list if s.kind == "lost"), None)
-        if target == "next" and current.kind == "open":
-            higher = [s for s in opens if s.position > current.position]
-            return higher[0] if higher else won
-        if target == "back" and current.kind == "open":
-            lower = [s for s in opens if s.position < current.position]
-            return lower[-1] if lower else None
-        if target == "won" and current.kind != "won":
-            return won
-        if target == "lost" and current.kind != "lost":
-            return lost
+        if target == "next" and current.kind == ladder.OPEN:
+            return ladder.next_rung(self.stage_list, current.id)
+        if target == "back" and current.kind == ladder.OPEN:
+            return ladder.previous_rung(self.stage_list, current.id)
+        if target in (ladder.WON, ladder.LOST) and current.kind != target:
+            return next((s for s in self.stage_list if s.kind == target), None)
         return None
 
     def _move(self, target: str, reason: str | None = None) -> None:

@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from evpipe.models import clock
+from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
@@ -54,15 +54,9 @@ class PageData:
 
     def next_stage(self) -> StageInfo | None:
         """The stage `>` would move to: the next open rung, or the won stage from the last one."""
-        p = self.prospect
-        if p.stage_kind != "open":
+        if self.prospect.stage_kind != ladder.OPEN:
             return None
-        current = self.stage
-        position = current.position if current else 0
-        higher = [s for s in self.ladder if s.kind == "open" and s.position > position]
-        if higher:
-            return higher[0]
-        return next((s for s in self.ladder if s.kind == "won"), None)
+        return ladder.next_rung(self.ladder, self.prospect.stage_id)
 
 
 def follow_up_text(day: date | None, today: date) -> Text:
@@ -246,7 +240,7 @@ class ProspectPage(Screen):
         ev = Text(_ev(p.ev_micros), style="bold")
         nxt = data.next_stage()
         if nxt is not None:
-            gain = p.value_cents * (nxt.probability_bp - p.probability_bp)
+            gain = ladder.next_step_gain(p.value_cents, p.probability_bp, nxt.probability_bp)
             step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
                 f" at {nxt.name}")
         else:

@@ -21,6 +21,7 @@ from evpipe.models.errors import DomainError
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import format_money
 from ..dialogs import TextPrompt
+from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
 
@@ -34,11 +35,6 @@ def _money(cents: int, *, signed: bool = False) -> str:
 
 def _styled(amount_text: str, amount: int) -> Text:
     return Text(amount_text, justify="right", style="green" if amount > 0 else "red" if amount < 0 else "dim")
-
-
-def _ratio(k) -> str:
-    r = k.ev_tv_rounded(4)
-    return "—" if r is None else f"{r * 100:.2f}%"
 
 
 class TermProspects(ModalScreen[int | None]):

@@ -9,12 +9,10 @@ probabilities do not rise is allowed, and its warnings stay on screen until it i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from rich.cells import cell_len
 from rich.text import Text
-from sqlalchemy import Engine, func, select
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,35 +22,13 @@ from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
-from evpipe.models.tables import Prospect
+from evpipe.models import ladder
+from evpipe.models.ladder_table import StageRow, stage_rows
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
 from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
-
-
-@dataclass(frozen=True)
-class StageRow:
-    stage: StageInfo
-    count: int
-    value_cents: int
-
-    @property
-    def ev_micros(self) -> int:
-        return 0 if self.stage.kind == "lost" else self.value_cents * self.stage.probability_bp
-
-
-def stage_rows(engine: Engine, ladder: list[StageInfo]) -> list[StageRow]:
-    """Every rung with the live prospects on it and their value: one grouped query."""
-    q = (
-        select(Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0))
-        .where(Prospect.deleted_at.is_(None))
-        .group_by(Prospect.stage_id)
-    )
-    with engine.connect() as conn:
-        totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}
-    return [StageRow(s, *totals.get(s.id, (0, 0))) for s in ladder]
 
 
 def _ev(micros: int, *, signed: bool = False) -> str:
@@ -424,7 +400,8 @@ class StagesScreen(Screen):
         def picked(target: StageInfo | None) -> None:
             if target is None:
                 return
-            d_ev = 0 if stage.kind == "lost" else row.value_cents * (target.probability_bp - stage.probability_bp)
+            d_ev = (ladder.ev_micros(row.value_cents, target.kind, target.probability_bp)
+                    - ladder.ev_micros(row.value_cents, stage.kind, stage.probability_bp))
             tid = target.id
 
             def confirmed(answer: bool | None) -> None:
@@ -473,4 +450,4 @@ class StagesScreen(Screen):
         self.write(lambda: self.store.undo(), None)
 
 
-__all__ = ["StageRow", "StagesScreen", "check_stale_days", "stage_rows"]
+__all__ = ["StagesScreen", "check_stale_days"]

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
+from evpipe.models.ladder import format_ev_tv
 from evpipe.models.values import format_money
 from .live import LiveScreen
 
@@ -150,7 +151,7 @@ class TrendScreen(LiveScreen):
                         style="green" if diff > 0 else "red" if diff < 0 else "dim")
         r0, r1 = first.kpi.ev_tv_rounded(4), last.kpi.ev_tv_rounded(4)
         text.append("EV/TV ", style="dim")
-        text.append("—" if r1 is None else f"{r1 * 100:.2f}%", style="bold")
+        text.append(format_ev_tv(r1), style="bold")
         if r0 is not None and r1 is not None:
             pts = (r1 - r0) * 100
             text.append(f"  {pts:+.2f} pt", style="green" if pts > 0 else "red" if pts < 0 else "dim")
