@@ -12,13 +12,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.calibration import Calibration, StageCalibration, calibrate
 from evpipe.models.errors import DomainError
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
+from ..messages import CalibrationApplied, CalibrationLoaded
 from ..dialogs import ConfirmDialog
 from .live import LiveScreen
 
@@ -40,17 +40,6 @@ class CalibrateScreen(LiveScreen):
         Binding("m", "window", "Window", id="calibrate.window"),
         Binding("u", "undo", "Undo", id="calibrate.undo"),
     ]
-
-    class Loaded(Message):
-        def __init__(self, cal: Calibration) -> None:
-            super().__init__()
-            self.cal = cal
-
-    class Applied(Message):
-        def __init__(self, results: list[ChangeResult], error: str | None = None) -> None:
-            super().__init__()
-            self.results = results
-            self.error = error
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,10 +77,10 @@ class CalibrateScreen(LiveScreen):
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
             return
-        self.post_message(self.Loaded(cal))
+        self.post_message(CalibrationLoaded(cal))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(CalibrationLoaded)
+    def _loaded(self, message: CalibrationLoaded) -> None:
         if message.cal.months != self.window:
             return
         self.cal = cal = message.cal
@@ -178,7 +167,7 @@ class CalibrateScreen(LiveScreen):
             except DomainError as exc:
                 error = str(exc)
                 break
-        self.post_message(self.Applied(results, error))
+        self.post_message(CalibrationApplied(results, error))
 
     def action_undo(self) -> None:
         self._undo()
@@ -188,12 +177,12 @@ class CalibrateScreen(LiveScreen):
         try:
             result = self.app.store.undo()
         except DomainError as exc:
-            self.post_message(self.Applied([], str(exc)))
+            self.post_message(CalibrationApplied([], str(exc)))
             return
-        self.post_message(self.Applied([result]))
+        self.post_message(CalibrationApplied([result]))
 
-    @on(Applied)
-    def _applied(self, message: Applied) -> None:
+    @on(CalibrationApplied)
+    def _applied(self, message: CalibrationApplied) -> None:
         for result in message.results:
             self.app.notify(result.summary, markup=False, timeout=4)
             for warning in result.warnings:

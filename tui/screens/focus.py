@@ -14,7 +14,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
@@ -22,7 +21,7 @@ from evpipe.models.kpi import ALL, Kpi, kpis
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
 from evpipe.models.week_history import week_history
-from ..messages import ChangeFailed, ChangeSaved
+from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
 from .live import LiveScreen
 from .stage_keys import StageKeys
@@ -45,19 +44,6 @@ class FocusScreen(StageKeys, LiveScreen):
         Binding("u", "undo", "Undo", id="focus.undo"),
         Binding("enter", "open", "Open", id="focus.open", show=False),
     ]
-
-    class Loaded(Message):
-        def __init__(self, items: list[FocusItem], kpi: Kpi, counts: dict[str, int]) -> None:
-            super().__init__()
-            self.items = items
-            self.kpi = kpi
-            self.counts = counts
-
-    class HistoryLoaded(Message):
-        def __init__(self, week_ago: Kpi | None, weekly: list[int]) -> None:
-            super().__init__()
-            self.week_ago = week_ago
-            self.weekly = weekly
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,19 +100,19 @@ class FocusScreen(StageKeys, LiveScreen):
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
         engine = self.app.engine
-        self.post_message(self.Loaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
+        self.post_message(FocusLoaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
         week_ago, _label, weekly = week_history(self.app.engine, ALL)
-        self.post_message(self.HistoryLoaded(week_ago, weekly))
+        self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
-    @on(HistoryLoaded)
-    def _history(self, message: HistoryLoaded) -> None:
+    @on(FocusHistoryLoaded)
+    def _history(self, message: FocusHistoryLoaded) -> None:
         self.header.show(self.kpi, message.week_ago, message.weekly, history=True)
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(FocusLoaded)
+    def _loaded(self, message: FocusLoaded) -> None:
         table = self.table
         keep = self._keep_id
         if keep is None and self.items and 0 <= table.cursor_row < len(self.items):

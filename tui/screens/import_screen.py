@@ -12,7 +12,6 @@ Escape leaves without importing. Everything from the file is shown literally, ne
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,44 +20,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.values import format_money
+from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 
 PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Preparing", "save": "Saving",
           "history": "Rebuilding the KPI history"}
-
-
-@dataclass
-class ImportProgress(Message):
-    phase: str
-    done: int
-    total: int
-
-
-@dataclass
-class PlanReady(Message):
-    plan: Any
-    generation: int
-
-
-@dataclass
-class PlanFailed(Message):
-    error: str
-    generation: int
-
-
-@dataclass
-class ImportDone(Message):
-    result: Any
-
-
-@dataclass
-class ImportFailed(Message):
-    error: str
 
 
 class ImportScreen(Screen):

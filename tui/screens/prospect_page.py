@@ -23,7 +23,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -31,9 +30,9 @@ from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
+from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
-from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
 from .prospect_form import ProspectForm
 
@@ -116,18 +115,6 @@ class ProspectPage(Screen):
 
     # ------------------------------------------------------------ messages
 
-    class Loaded(Message):
-        def __init__(self, data: PageData, generation: int) -> None:
-            super().__init__()
-            self.data = data
-            self.generation = generation
-
-    class Missing(Message):
-        def __init__(self, message: str, generation: int) -> None:
-            super().__init__()
-            self.message = message
-            self.generation = generation
-
     # ------------------------------------------------------------ building
 
     def __init__(self, prospect_id: int) -> None:
@@ -176,14 +163,14 @@ class ProspectPage(Screen):
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
-            self.post_message(self.Missing(str(exc), generation))
+            self.post_message(ProspectMissing(str(exc), generation))
             return
         data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id),
                         store.ladder())
-        self.post_message(self.Loaded(data, generation))
+        self.post_message(ProspectPageLoaded(data, generation))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ProspectPageLoaded)
+    def _loaded(self, message: ProspectPageLoaded) -> None:
         if message.generation != self._generation:
             return
         self.data = message.data
@@ -192,8 +179,8 @@ class ProspectPage(Screen):
         self.render_page()
         self._next_write()
 
-    @on(Missing)
-    def _missing(self, message: Missing) -> None:
+    @on(ProspectMissing)
+    def _missing(self, message: ProspectMissing) -> None:
         if message.generation != self._generation:
             return
         self.data = None

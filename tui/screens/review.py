@@ -13,13 +13,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import format_money
+from ..messages import ReviewFailed, ReviewLoaded
 from ..dialogs import TextPrompt
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
@@ -91,17 +91,6 @@ class ReviewScreen(LiveScreen):
         Binding("tab", "app.focus_next", "Next list", id="review.next_list", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(self, review: Review, since: str) -> None:
-            super().__init__()
-            self.review = review
-            self.since = since
-
-    class Failed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
     def __init__(self) -> None:
         super().__init__()
         self.since = "7d"
@@ -153,16 +142,16 @@ class ReviewScreen(LiveScreen):
         try:
             r = review(self.app.engine, since)
         except DomainError as exc:
-            self.post_message(self.Failed(str(exc)))
+            self.post_message(ReviewFailed(str(exc)))
             return
-        self.post_message(self.Loaded(r, since))
+        self.post_message(ReviewLoaded(r, since))
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
+    @on(ReviewFailed)
+    def _failed(self, message: ReviewFailed) -> None:
         self.app.notify(message.error, markup=False, severity="error")
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ReviewLoaded)
+    def _loaded(self, message: ReviewLoaded) -> None:
         if message.since != self.since:
             return
         self.review = message.review

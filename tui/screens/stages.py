@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -25,9 +24,9 @@ from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
 from evpipe.models import ladder
 from evpipe.models.ladder_table import StageRow, stage_rows
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
-from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
 
 
@@ -75,24 +74,6 @@ class StagesScreen(Screen):
         "undo": "Undo your last change",
     }
     PALETTE_GROUP = "stages"
-
-    class Loaded(Message):
-        def __init__(self, rows: list[StageRow], warnings: list[str], generation: int) -> None:
-            super().__init__()
-            self.rows = rows
-            self.warnings = warnings
-            self.generation = generation
-
-    class EffectReady(Message):
-        """What a probability change would do, worked out before it is confirmed."""
-
-        def __init__(self, row: StageRow, text: str, bp: int, count: int, ev_micros: int) -> None:
-            super().__init__()
-            self.row = row
-            self.text = text
-            self.bp = bp
-            self.count = count
-            self.ev_micros = ev_micros
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,10 +131,10 @@ class StagesScreen(Screen):
     def _load(self, generation: int) -> None:
         ladder = self.app.store.ladder()
         rows = stage_rows(self.app.engine, ladder)
-        self.post_message(self.Loaded(rows, ladder_warnings(ladder), generation))
+        self.post_message(StagesLoaded(rows, ladder_warnings(ladder), generation))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(StagesLoaded)
+    def _loaded(self, message: StagesLoaded) -> None:
         if message.generation != self._generation:
             return
         table = self.query_one("#ladder", DataTable)
@@ -297,10 +278,10 @@ class StagesScreen(Screen):
         except DomainError as exc:
             self.post_message(ChangeFailed(str(exc), cause=exc))
             return
-        self.post_message(self.EffectReady(row, text, parse_probability(text), count, ev_micros))
+        self.post_message(ProbabilityEffectReady(row, text, parse_probability(text), count, ev_micros))
 
-    @on(EffectReady)
-    def _effect_ready(self, message: EffectReady) -> None:
+    @on(ProbabilityEffectReady)
+    def _effect_ready(self, message: ProbabilityEffectReady) -> None:
         row, stage = message.row, message.row.stage
         sid = stage.id
         plural = "prospect" if message.count == 1 else "prospects"

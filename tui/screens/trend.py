@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
@@ -21,6 +20,7 @@ from textual_plotext import PlotextPlot
 from evpipe.models.history import Snapshot, trend
 from evpipe.models.ladder import format_ev_tv
 from evpipe.models.values import format_money
+from ..messages import TrendLoaded
 from .live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
@@ -57,12 +57,6 @@ class TrendScreen(LiveScreen):
 
     period: reactive[str] = reactive("12w")
 
-    class Loaded(Message):
-        def __init__(self, key: str, points: list[Snapshot]) -> None:
-            super().__init__()
-            self.key = key
-            self.points = points
-
     def __init__(self) -> None:
         super().__init__()
         self.points: list[Snapshot] = []
@@ -94,10 +88,10 @@ class TrendScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
     def load(self) -> None:
         key = self.period
-        self.post_message(self.Loaded(key, trend(self.app.engine, RANGES[key][0])))
+        self.post_message(TrendLoaded(key, trend(self.app.engine, RANGES[key][0])))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(TrendLoaded)
+    def _loaded(self, message: TrendLoaded) -> None:
         if message.key != self.period:
             return
         self.points = message.points
