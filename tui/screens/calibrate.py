@@ -18,6 +18,7 @@ from evpipe.models.calibration import Calibration, StageCalibration, calibrate
 from evpipe.models.errors import DomainError
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
+from ..access import evpipe_app
 from ..messages import CalibrationApplied, CalibrationLoaded
 from ..dialogs import ConfirmDialog
 from .live import LiveScreen
@@ -73,7 +74,7 @@ class CalibrateScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:
         try:
-            cal = calibrate(self.app.engine, months=self.window)
+            cal = calibrate(evpipe_app(self).engine, months=self.window)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
             return
@@ -158,7 +159,7 @@ class CalibrateScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="apply")
     def apply(self, rows: list[StageCalibration]) -> None:
-        store = self.app.store
+        store = evpipe_app(self).store
         results: list[ChangeResult] = []
         error = None
         for row in rows:
@@ -175,7 +176,7 @@ class CalibrateScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="undo")
     def _undo(self) -> None:
         try:
-            result = self.app.store.undo()
+            result = evpipe_app(self).store.undo()
         except DomainError as exc:
             self.post_message(CalibrationApplied([], str(exc)))
             return
@@ -187,7 +188,7 @@ class CalibrateScreen(LiveScreen):
             self.app.notify(result.summary, markup=False, timeout=4)
             for warning in result.warnings:
                 self.app.notify(warning, markup=False, severity="warning")
-            self.app.data_changed(result)
+            evpipe_app(self).data_changed(result)
         if message.error:
             self.app.notify(message.error, markup=False, severity="error")
         self.load()

@@ -21,6 +21,7 @@ from evpipe.models.kpi import ALL, Kpi, kpis
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
 from evpipe.models.week_history import week_history
+from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
 from .live import LiveScreen
@@ -99,12 +100,12 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
-        engine = self.app.engine
+        engine = evpipe_app(self).engine
         self.post_message(FocusLoaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        week_ago, _label, weekly = week_history(self.app.engine, ALL)
+        week_ago, _label, weekly = week_history(evpipe_app(self).engine, ALL)
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     @on(FocusHistoryLoaded)
@@ -168,17 +169,17 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def _save(self, call: Callable[[], ChangeResult], keep_id: int | None) -> None:
         self._keep_id = keep_id
-        self.app.saver.save(Change(call, self))
+        evpipe_app(self).saver.save(Change(call, self))
 
     def _move(self, target: str, reason: str | None = None) -> None:
         item = self._current()
         if item is None:
             return
-        app, pid, version = self.app, item.id, item.version
+        app, pid, version = evpipe_app(self), item.id, item.version
         self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=version), pid)
 
     def action_undo(self) -> None:
-        app = self.app  # the store opens in the saver's worker, never here
+        app = evpipe_app(self)  # the store opens in the saver's worker, never here
         self._save(lambda: app.store.undo(), None)
 
     def action_open(self) -> None:

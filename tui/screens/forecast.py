@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
 from evpipe.models.values import format_money, format_percent, month_label
+from ..access import evpipe_app
 from ..messages import ForecastLoaded, MonthProspectsLoaded
 from .live import LiveScreen
 
@@ -65,7 +66,7 @@ class MonthProspects(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="month-prospects", exit_on_error=False, description="month prospects")
     def load(self) -> None:
-        self.post_message(MonthProspectsLoaded(month_prospects(self.app.engine, self.month)))
+        self.post_message(MonthProspectsLoaded(month_prospects(evpipe_app(self).engine, self.month)))
 
     @on(MonthProspectsLoaded)
     def _loaded(self, message: MonthProspectsLoaded) -> None:
@@ -124,7 +125,7 @@ class ForecastScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
-        self.post_message(ForecastLoaded(forecast(self.app.engine)))
+        self.post_message(ForecastLoaded(forecast(evpipe_app(self).engine)))
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:

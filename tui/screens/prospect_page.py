@@ -30,6 +30,7 @@ from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
+from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
@@ -159,7 +160,7 @@ class ProspectPage(Screen):
 
     @work(thread=True, group="prospect-load", exit_on_error=False, description="load one prospect")
     def _load(self, generation: int) -> None:
-        store = self.app.store
+        store = evpipe_app(self).store
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
@@ -335,7 +336,7 @@ class ProspectPage(Screen):
 
     def write(self, op: Op, version: int | None, leave: bool) -> None:
         """Save through the app's saver (in a worker); `leave`: close the page once saved."""
-        self.app.saver.save(Change(lambda: self._run(op, version), self, self.prospect_id, context=leave))
+        evpipe_app(self).saver.save(Change(lambda: self._run(op, version), self, self.prospect_id, context=leave))
 
     def _run(self, op: Op, version: int | None) -> ChangeResult:
         """Make the change (in the saver's worker)."""
@@ -350,7 +351,7 @@ class ProspectPage(Screen):
 
     def _changed_since(self, version: int) -> bool:
         try:
-            return self.app.store.get(self.prospect_id, include_deleted=True).version != version
+            return evpipe_app(self).store.get(self.prospect_id, include_deleted=True).version != version
         except DomainError:
             return True
 
@@ -397,7 +398,7 @@ class ProspectPage(Screen):
 
     @property
     def store(self):
-        return self.app.store
+        return evpipe_app(self).store
 
     # ------------------------------------------------------------ actions
 
@@ -451,7 +452,7 @@ class ProspectPage(Screen):
             if changes:
                 self.submit(lambda v: self.store.edit(pid, expected_version=v, **changes))
 
-        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=self.app.who), got)
+        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=evpipe_app(self).who), got)
 
     def action_log_activity(self) -> None:
         if self._ready() is None:

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from evpipe.models.errors import DomainError
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import format_money
+from ..access import evpipe_app
 from ..messages import ReviewFailed, ReviewLoaded
 from ..dialogs import TextPrompt
 from ..widgets.kpi_header import ratio_text as _ratio
@@ -140,7 +141,7 @@ class ReviewScreen(LiveScreen):
     def load(self) -> None:
         since = self.since
         try:
-            r = review(self.app.engine, since)
+            r = review(evpipe_app(self).engine, since)
         except DomainError as exc:
             self.post_message(ReviewFailed(str(exc)))
             return

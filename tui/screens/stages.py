@@ -24,6 +24,7 @@ from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
 from evpipe.models import ladder
 from evpipe.models.ladder_table import StageRow, stage_rows
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
@@ -129,9 +130,9 @@ class StagesScreen(Screen):
 
     @work(thread=True, group="stages-load", exit_on_error=False, description="load the ladder")
     def _load(self, generation: int) -> None:
-        ladder = self.app.store.ladder()
-        rows = stage_rows(self.app.engine, ladder)
-        self.post_message(StagesLoaded(rows, ladder_warnings(ladder), generation))
+        rungs = evpipe_app(self).store.ladder()
+        rows = stage_rows(evpipe_app(self).engine, rungs)
+        self.post_message(StagesLoaded(rows, ladder_warnings(rungs), generation))
 
     @on(StagesLoaded)
     def _loaded(self, message: StagesLoaded) -> None:
@@ -191,7 +192,7 @@ class StagesScreen(Screen):
     def write(self, op: Callable[[], ChangeResult], focus_stage: int | str | None = None,
               notice: str | None = None) -> None:
         """Save a ladder change through the app's saver (in order, in a worker)."""
-        self.app.saver.save(Change(op, self, context=(focus_stage, notice)))
+        evpipe_app(self).saver.save(Change(op, self, context=(focus_stage, notice)))
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -210,7 +211,7 @@ class StagesScreen(Screen):
 
     @property
     def store(self):
-        return self.app.store
+        return evpipe_app(self).store
 
     def current(self) -> StageRow | None:
         table = self.query_one("#ladder", DataTable)

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from evpipe.models.history import Snapshot, trend
 from evpipe.models.ladder import format_ev_tv
 from evpipe.models.values import format_money
+from ..access import evpipe_app
 from ..messages import TrendLoaded
 from .live import LiveScreen
 
@@ -88,7 +89,7 @@ class TrendScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
     def load(self) -> None:
         key = self.period
-        self.post_message(TrendLoaded(key, trend(self.app.engine, RANGES[key][0])))
+        self.post_message(TrendLoaded(key, trend(evpipe_app(self).engine, RANGES[key][0])))
 
     @on(TrendLoaded)
     def _loaded(self, message: TrendLoaded) -> None:
