@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from textual.widgets import Input
 
 from evpipe.models import history
 from evpipe.models.seed import load_demo
