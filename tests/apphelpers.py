@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import evpipe.tui.app
 from evpipe.tui.app import EvpipeApp
@@ -36,12 +37,24 @@ def screen_text(app) -> str:
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
 
 
-async def settle(app, pilot, rounds: int = 4) -> None:
-    """Let workers finish, their messages land and the screen repaint."""
-    for _ in range(rounds):
+async def settle(*app_and_pilot: Any, rounds: int = 4, last_pause: float = 0.02,
+                 until: Callable[[Any], bool] | None = None, blink: bool = True) -> None:
+    """Let workers finish, their messages land and the screen repaint: `settle(pilot)` or
+    `settle(app, pilot)`. `until`: stop early once it holds for the app (then up to 50 rounds);
+    `blink=False` stops the input cursors blinking (for snapshots)."""
+    pilot = app_and_pilot[-1]
+    app = pilot.app
+    for _ in range(50 if until is not None else rounds):
         await app.workers.wait_for_complete()
         await pilot.pause()
-    await pilot.pause(0.02)
+        if until is not None and until(app):
+            break
+    if not blink:
+        from textual.widgets import Input
+
+        for box in app.screen.query(Input):
+            box.cursor_blink = False
+    await pilot.pause(last_pause)
 
 
 async def shows(app, pilot, *texts: str) -> str:

@@ -21,6 +21,8 @@ from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.widgets.kpi_header import ratio_text
 from evpipe.tui.widgets.prospect_table import ProspectTable
 
+from apphelpers import settle
+
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
 
@@ -47,13 +49,6 @@ def screen_lines(app) -> list[str]:
 
 def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
-
-
-async def settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def page(app) -> PipelineScreen:
@@ -227,7 +222,7 @@ async def test_conflicting_edit_is_refused_and_the_screen_takes_it_back(pipeline
         Store(pipeline, who="sam").edit("Harbour Events", value="7000")
         before = kpis(pipeline)
         await pilot.press("greater_than_sign")
-        await settle(pilot, 5)
+        await settle(pilot, rounds=5)
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert errors and "changed by someone else" in errors[-1]
         assert prospect(pipeline, "Harbour Events").stage_name == "Quote sent"
@@ -772,7 +767,7 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
             if "sort: EV" in screen_text(app):
                 break
         release.set()
-        await settle(pilot, 5)
+        await settle(pilot, rounds=5)
         assert page(app).complete
         # EV: Kauri 3,625; [@click] 3,200; Harbour now 3,000; x [/ 1,500; [/x] 200; Acme 50
         assert shown_names(app) == ["Kauri Software", "[@click=app.quit]hi[/]", "Harbour Events", "x [/", "[/x]",

@@ -17,6 +17,8 @@ from evpipe.tui.app import EvpipeApp
 from evpipe.tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
 from evpipe.tui.screens.prospect_form import ProspectForm, format_custom, parse_custom
 
+from apphelpers import settle
+
 HOSTILE = "[@click=app.quit]hi[/]"
 
 
@@ -413,12 +415,6 @@ class RealApp(EvpipeApp):
     """The real app (its pipeline screen opens the form with `a` and `e`)."""
 
     CSS_PATH = str(Path(evpipe.tui.app.__file__).parent / EvpipeApp.CSS_PATH)
-
-
-async def settle(app, pilot) -> None:
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 async def test_pipeline_add_and_edit_go_through_the_form(worked_engine, store):

@@ -11,16 +11,9 @@ from evpipe.models.store import Store
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.screens.import_screen import ImportScreen
 
-from apphelpers import screen_text
+from apphelpers import screen_text, settle
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-async def settle(app, pilot) -> None:
-    for _ in range(6):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.pause(0.05)
 
 
 async def open_import(app, pilot, path: Path | str, options: str = "") -> ImportScreen:

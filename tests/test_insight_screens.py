@@ -15,7 +15,7 @@ from evpipe.models.values import format_money
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.dialogs import ConfirmDialog, TextPrompt
 
-from apphelpers import screen_text
+from apphelpers import screen_text, settle
 
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
@@ -38,13 +38,6 @@ def data(engine):
     history.backfill(engine)
     history.record_snapshot(engine)
     return engine
-
-
-async def settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def notices(app) -> list[str]:

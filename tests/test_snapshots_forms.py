@@ -22,6 +22,8 @@ from evpipe.tui.screens.prospect_form import ProspectForm
 from evpipe.tui.screens.prospect_page import ProspectPage
 from evpipe.tui.screens.stages import StagesScreen
 
+from apphelpers import settle
+
 HOSTILE = "[@click=app.quit]hi[/]"
 SIZES = [(80, 24), (120, 40)]
 
@@ -78,12 +80,6 @@ def pipeline(db_url) -> tuple[str, int]:
     s.add("Second", "4000", "Suspect", owner="mere", at=datetime(2026, 11, 1, 9, 0))
     engine.dispose()
     return db_url, pid
-
-
-async def settle(pilot) -> None:
-    for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

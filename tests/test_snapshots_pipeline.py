@@ -13,12 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from textual.widgets import Input
 
 from evpipe.models import history
 from evpipe.models.seed import load_demo
 from evpipe.models.store import Store
 from evpipe.tui.app import EvpipeApp
+
+from apphelpers import settle
+
+
+async def settle_loaded(pilot) -> None:
+    """Settle until every row is on screen, with the filter's cursor not blinking."""
+    await settle(pilot, until=lambda app: app.pipeline is not None and app.pipeline.complete
+                 and not app.pipeline._loading, blink=False, last_pause=0)
 
 SIZES = [(80, 24), (120, 40)]
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
@@ -37,29 +44,17 @@ def demo_url(engine, db_url):
     return db_url
 
 
-async def settle(pilot) -> None:
-    app = pilot.app
-    for _ in range(50):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        if app.pipeline is not None and app.pipeline.complete and not app.pipeline._loading:
-            break
-    for box in app.screen.query(Input):
-        box.cursor_blink = False
-    await pilot.pause()
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_pipeline_screen(snap_compare, demo_url, size):
-    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=settle)
+    assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=settle_loaded)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_grouped_by_month(snap_compare, demo_url, size):
     async def group(pilot):
-        await settle(pilot)
+        await settle_loaded(pilot)
         await pilot.press("m")
-        await settle(pilot)
+        await settle_loaded(pilot)
 
     assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=group)
 
@@ -67,11 +62,11 @@ def test_grouped_by_month(snap_compare, demo_url, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_filtered_and_sorted_by_gain(snap_compare, demo_url, size):
     async def narrow(pilot):
-        await settle(pilot)
+        await settle_loaded(pilot)
         await pilot.press("s", "s", "s")  # next-step gain
-        await settle(pilot)
+        await settle_loaded(pilot)
         await pilot.press("slash", *"[", "enter")
-        await settle(pilot)
+        await settle_loaded(pilot)
 
     assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=narrow)
 
@@ -79,8 +74,8 @@ def test_filtered_and_sorted_by_gain(snap_compare, demo_url, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_screen(snap_compare, demo_url, size):
     async def help_(pilot):
-        await settle(pilot)
+        await settle_loaded(pilot)
         await pilot.press("question_mark")
-        await settle(pilot)
+        await settle_loaded(pilot)
 
     assert snap_compare(EvpipeApp(demo_url, who="tester"), terminal_size=size, run_before=help_)

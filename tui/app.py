@@ -19,7 +19,8 @@ from evpipe.models.errors import DomainError
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 from .keymap import load_keymap
-from .messages import DataChanged
+from .messages import ChangeSaved, DataChanged
+from .saving import Saver
 from .screens.registry import ScreenSpec, available
 from .widgets.tab_bar import TabBar
 
@@ -67,6 +68,8 @@ class EvpipeApp(App):
         #: Published with the ChangeResult (or None: reload everything) after any change; screens
         #: that show data can subscribe to refresh themselves.
         self.data_changed_signal: Signal[ChangeResult | None] = Signal(self, "data-changed")
+        #: Every change made on a screen is saved through this, one at a time, in order.
+        self.saver = Saver(self)
         self._last_snapshot = 0.0
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
@@ -214,6 +217,10 @@ class EvpipeApp(App):
             self.pipeline.post_message(message)
         self.data_changed_signal.publish(result)
         self._schedule_snapshot()
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
+        """A change saved through the saver, once the screen that made it has shown it."""
+        self.data_changed(message.result)
 
     def on_data_changed(self, message: DataChanged) -> None:
         if not getattr(message, "forwarded", False):

@@ -1,16 +1,34 @@
-"""Messages the app's parts send each other. Small dataclasses, in one place."""
+"""Messages the app's parts send each other. Small dataclasses, in one place.
+
+A handler's name comes from the class name (`on_rows_loaded` for RowsLoaded); screens handle
+their own with `@on(ClassName)`. Types only the annotations need are imported for type checking,
+so importing this module (the first screen does) loads no more than it did.
+"""
 
 from __future__ import annotations
 
 import threading
 from array import array
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
 from evpipe.models.pipeline_view import Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
+
+if TYPE_CHECKING:
+    from evpipe.models.calibration import Calibration
+    from evpipe.models.focus import FocusItem
+    from evpipe.models.forecast import Forecast
+    from evpipe.models.history import Snapshot
+    from evpipe.models.importer import ImportPlan, ImportResult
+    from evpipe.models.ladder_table import StageRow
+    from evpipe.models.review import Review
+
+    from .screens.prospect_page import PageData
 
 
 @dataclass
@@ -68,10 +86,12 @@ class HistoryLoaded(Message):
 
 @dataclass
 class ChangeSaved(Message):
-    """A store call made in a worker finished."""
+    """A change saved by the app's Saver (tui/saving.py); it bubbles up to the app, which then
+    tells every screen."""
 
     result: ChangeResult
     optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
+    context: object = None  # what the screen that made the change handed the saver with it
 
 
 @dataclass
@@ -81,3 +101,141 @@ class ChangeFailed(Message):
     error: str
     prospect_id: int | None = None
     optimistic: tuple[int, int, int] = (0, 0, 0)
+    cause: DomainError | None = None  # the refusal itself (a Conflict is told apart from others)
+    context: object = None
+
+
+# ---------------------------------------------------------------- the pipeline's table
+
+
+@dataclass
+class CursorMoved(Message, namespace="prospect_table"):
+    """The table's cursor is on another prospect (None: on a month heading or the table is empty).
+    Handled as `on_prospect_table_cursor_moved`, as the ProspectTable's own message."""
+
+    prospect_id: int | None
+
+
+# ---------------------------------------------------------------- the focus screen
+
+
+@dataclass
+class FocusLoaded(Message):
+    items: list[FocusItem]
+    kpi: Kpi
+    counts: dict[str, int]
+
+
+@dataclass
+class FocusHistoryLoaded(Message):
+    week_ago: Kpi | None
+    weekly: list[int]
+
+
+# ---------------------------------------------------------------- the prospect page
+
+
+@dataclass
+class ProspectPageLoaded(Message):
+    data: PageData
+    generation: int
+
+
+@dataclass
+class ProspectMissing(Message):
+    message: str
+    generation: int
+
+
+# ---------------------------------------------------------------- the stages screen
+
+
+@dataclass
+class StagesLoaded(Message):
+    rows: list[StageRow]
+    warnings: list[str]
+    generation: int
+
+
+@dataclass
+class ProbabilityEffectReady(Message):
+    """What a probability change would do, worked out before it is confirmed."""
+
+    row: StageRow
+    text: str
+    bp: int
+    count: int
+    ev_micros: int
+
+
+# ---------------------------------------------------------------- the insight screens
+
+
+@dataclass
+class CalibrationLoaded(Message):
+    cal: Calibration
+
+
+@dataclass
+class CalibrationApplied(Message):
+    results: list[ChangeResult]
+    error: str | None = None
+
+
+@dataclass
+class ForecastLoaded(Message):
+    fc: Forecast
+
+
+@dataclass
+class MonthProspectsLoaded(Message):
+    rows: list[Any]  # models.forecast.month_prospects' rows
+
+
+@dataclass
+class TrendLoaded(Message):
+    key: str
+    points: list[Snapshot]
+
+
+@dataclass
+class ReviewLoaded(Message):
+    review: Review
+    since: str
+
+
+@dataclass
+class ReviewFailed(Message):
+    error: str
+
+
+# ---------------------------------------------------------------- the import screen
+
+
+@dataclass
+class ImportProgress(Message):
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass
+class PlanReady(Message):
+    plan: ImportPlan
+    generation: int
+
+
+@dataclass
+class PlanFailed(Message):
+    error: str
+    generation: int
+
+
+@dataclass
+class ImportDone(Message):
+    result: ImportResult
+
+
+@dataclass
+class ImportFailed(Message):
+    error: str

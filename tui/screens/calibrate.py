@@ -12,13 +12,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.calibration import Calibration, StageCalibration, calibrate
 from evpipe.models.errors import DomainError
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
+from ..access import evpipe_app
+from ..messages import CalibrationApplied, CalibrationLoaded
 from ..dialogs import ConfirmDialog
 from .live import LiveScreen
 
@@ -40,17 +41,6 @@ class CalibrateScreen(LiveScreen):
         Binding("m", "window", "Window", id="calibrate.window"),
         Binding("u", "undo", "Undo", id="calibrate.undo"),
     ]
-
-    class Loaded(Message):
-        def __init__(self, cal: Calibration) -> None:
-            super().__init__()
-            self.cal = cal
-
-    class Applied(Message):
-        def __init__(self, results: list[ChangeResult], error: str | None = None) -> None:
-            super().__init__()
-            self.results = results
-            self.error = error
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,14 +74,14 @@ class CalibrateScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:
         try:
-            cal = calibrate(self.app.engine, months=self.window)
+            cal = calibrate(evpipe_app(self).engine, months=self.window)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
             return
-        self.post_message(self.Loaded(cal))
+        self.post_message(CalibrationLoaded(cal))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(CalibrationLoaded)
+    def _loaded(self, message: CalibrationLoaded) -> None:
         if message.cal.months != self.window:
             return
         self.cal = cal = message.cal
@@ -169,7 +159,7 @@ class CalibrateScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="apply")
     def apply(self, rows: list[StageCalibration]) -> None:
-        store = self.app.store
+        store = evpipe_app(self).store
         results: list[ChangeResult] = []
         error = None
         for row in rows:
@@ -178,7 +168,7 @@ class CalibrateScreen(LiveScreen):
             except DomainError as exc:
                 error = str(exc)
                 break
-        self.post_message(self.Applied(results, error))
+        self.post_message(CalibrationApplied(results, error))
 
     def action_undo(self) -> None:
         self._undo()
@@ -186,19 +176,19 @@ class CalibrateScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="undo")
     def _undo(self) -> None:
         try:
-            result = self.app.store.undo()
+            result = evpipe_app(self).store.undo()
         except DomainError as exc:
-            self.post_message(self.Applied([], str(exc)))
+            self.post_message(CalibrationApplied([], str(exc)))
             return
-        self.post_message(self.Applied([result]))
+        self.post_message(CalibrationApplied([result]))
 
-    @on(Applied)
-    def _applied(self, message: Applied) -> None:
+    @on(CalibrationApplied)
+    def _applied(self, message: CalibrationApplied) -> None:
         for result in message.results:
             self.app.notify(result.summary, markup=False, timeout=4)
             for warning in result.warnings:
                 self.app.notify(warning, markup=False, severity="warning")
-            self.app.data_changed(result)
+            evpipe_app(self).data_changed(result)
         if message.error:
             self.app.notify(message.error, markup=False, severity="error")
         self.load()

@@ -2,27 +2,28 @@
 (models.focus: overdue follow-ups, then due this week, then stale, then by next-step gain).
 
 The stage keys work here as on the pipeline screen (> or . advance, < or , back, w won, l lost,
-u undo); each change is saved in a worker, the KPI header moves by the change's exact effect, the
-app is told (app.data_changed) and the list is read again. Enter opens the prospect's page.
+u undo); each change is saved by the app's saver (tui/saving.py), the KPI header moves by the
+change's exact effect, the app is told (app.data_changed) and the list is read again. Enter opens the prospect's page.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Callable
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from evpipe.models.errors import DomainError
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import ALL, Kpi, kpis
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
+from evpipe.models.week_history import week_history
+from ..access import evpipe_app
+from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
+from ..saving import Change
 from .live import LiveScreen
 from .stage_keys import StageKeys
 from ..widgets.kpi_header import KpiHeader
@@ -45,30 +46,10 @@ class FocusScreen(StageKeys, LiveScreen):
         Binding("enter", "open", "Open", id="focus.open", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(self, items: list[FocusItem], kpi: Kpi, counts: dict[str, int]) -> None:
-            super().__init__()
-            self.items = items
-            self.kpi = kpi
-            self.counts = counts
-
-    class HistoryLoaded(Message):
-        def __init__(self, week_ago: Kpi | None, weekly: list[int]) -> None:
-            super().__init__()
-            self.week_ago = week_ago
-            self.weekly = weekly
-
-    class Saved(Message):
-        def __init__(self, result: ChangeResult | None, error: str | None = None) -> None:
-            super().__init__()
-            self.result = result
-            self.error = error
-
     def __init__(self) -> None:
         super().__init__()
         self.items: list[FocusItem] = []
         self.kpi = Kpi()
-        self._save_lock = asyncio.Lock()
         self._keep_id: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -119,22 +100,20 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
-        engine = self.app.engine
-        self.post_message(self.Loaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
+        engine = evpipe_app(self).engine
+        self.post_message(FocusLoaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        from .pipeline import week_history
+        week_ago, _label, weekly = week_history(evpipe_app(self).engine, ALL)
+        self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
-        week_ago, _label, weekly = week_history(self.app.engine, ALL)
-        self.post_message(self.HistoryLoaded(week_ago, weekly))
-
-    @on(HistoryLoaded)
-    def _history(self, message: HistoryLoaded) -> None:
+    @on(FocusHistoryLoaded)
+    def _history(self, message: FocusHistoryLoaded) -> None:
         self.header.show(self.kpi, message.week_ago, message.weekly, history=True)
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(FocusLoaded)
+    def _loaded(self, message: FocusLoaded) -> None:
         table = self.table
         keep = self._keep_id
         if keep is None and self.items and 0 <= table.cursor_row < len(self.items):
@@ -190,26 +169,18 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def _save(self, call: Callable[[], ChangeResult], keep_id: int | None) -> None:
         self._keep_id = keep_id
-        self.run_worker(self._save_in_order(call), group="focus-save", exit_on_error=False, description="save")
-
-    async def _save_in_order(self, call: Callable[[], ChangeResult]) -> None:
-        async with self._save_lock:
-            try:
-                result = await asyncio.to_thread(call)
-            except DomainError as exc:
-                self.post_message(self.Saved(None, str(exc)))
-                return
-            self.post_message(self.Saved(result))
+        evpipe_app(self).saver.save(Change(call, self))
 
     def _move(self, target: str, reason: str | None = None) -> None:
         item = self._current()
         if item is None:
             return
-        app, pid, version = self.app, item.id, item.version
+        app, pid, version = evpipe_app(self), item.id, item.version
         self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=version), pid)
 
     def action_undo(self) -> None:
-        self._save(self.app.store.undo, None)
+        app = evpipe_app(self)  # the store opens in the saver's worker, never here
+        self._save(lambda: app.store.undo(), None)
 
     def action_open(self) -> None:
         item = self._current()
@@ -223,17 +194,16 @@ class FocusScreen(StageKeys, LiveScreen):
     def _selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()
 
-    @on(Saved)
-    def _saved(self, message: Saved) -> None:
-        if message.error is not None:
-            self.app.notify(message.error, markup=False, severity="error", timeout=6)
-            self.load()
-            return
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        self.app.notify(message.error, markup=False, severity="error", timeout=6)
+        self.load()
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
         self.kpi = self.kpi.moved(result.d_count, result.d_tv_cents, result.d_ev_micros)
         self.header.show(self.kpi)
         self.app.notify(result.summary, markup=False, timeout=4)
         for warning in result.warnings:
             self.app.notify(warning, markup=False, severity="warning")
-        self.app.data_changed(result)
+        # the app tells every screen once this has run (the message bubbles up to it)
         self.load()

@@ -11,13 +11,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
 from evpipe.models.values import format_money, format_percent, month_label
+from ..access import evpipe_app
+from ..messages import ForecastLoaded, MonthProspectsLoaded
 from .live import LiveScreen
 
 
@@ -42,11 +43,6 @@ class MonthProspects(ModalScreen[int | None]):
         Binding("escape,q", "dismiss_none", "Close", id="forecast.month.close"),
     ]
 
-    class Loaded(Message):
-        def __init__(self, rows: list) -> None:
-            super().__init__()
-            self.rows = rows
-
     def __init__(self, month: str) -> None:
         super().__init__()
         self.month = month
@@ -70,10 +66,10 @@ class MonthProspects(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="month-prospects", exit_on_error=False, description="month prospects")
     def load(self) -> None:
-        self.post_message(self.Loaded(month_prospects(self.app.engine, self.month)))
+        self.post_message(MonthProspectsLoaded(month_prospects(evpipe_app(self).engine, self.month)))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(MonthProspectsLoaded)
+    def _loaded(self, message: MonthProspectsLoaded) -> None:
         table = self.query_one("#month-prospects", DataTable)
         table.clear()
         self.ids = [r.id for r in message.rows]
@@ -105,11 +101,6 @@ class ForecastScreen(LiveScreen):
         Binding("c", "toggle_chart", "Chart", id="forecast.chart"),
     ]
 
-    class Loaded(Message):
-        def __init__(self, fc: Forecast) -> None:
-            super().__init__()
-            self.fc = fc
-
     def __init__(self) -> None:
         super().__init__()
         self.fc: Forecast | None = None
@@ -134,10 +125,10 @@ class ForecastScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
-        self.post_message(self.Loaded(forecast(self.app.engine)))
+        self.post_message(ForecastLoaded(forecast(evpipe_app(self).engine)))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ForecastLoaded)
+    def _loaded(self, message: ForecastLoaded) -> None:
         self.fc = fc = message.fc
         table = self.query_one("#forecast-table", DataTable)
         keep = table.cursor_row if table.row_count else None

@@ -12,7 +12,6 @@ Escape leaves without importing. Everything from the file is shown literally, ne
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,44 +20,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.values import format_money
+from ..access import evpipe_app
+from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 
 PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Preparing", "save": "Saving",
           "history": "Rebuilding the KPI history"}
-
-
-@dataclass
-class ImportProgress(Message):
-    phase: str
-    done: int
-    total: int
-
-
-@dataclass
-class PlanReady(Message):
-    plan: Any
-    generation: int
-
-
-@dataclass
-class PlanFailed(Message):
-    error: str
-    generation: int
-
-
-@dataclass
-class ImportDone(Message):
-    result: Any
-
-
-@dataclass
-class ImportFailed(Message):
-    error: str
 
 
 class ImportScreen(Screen):
@@ -154,7 +125,7 @@ class ImportScreen(Screen):
 
         try:
             path, options = options_from_args(args)
-            plan = plan_import(self.app.engine, path, options, who=self.app.store.who, progress=progress)
+            plan = plan_import(evpipe_app(self).engine, path, options, who=evpipe_app(self).store.who, progress=progress)
         except DomainError as exc:
             self.post_message(PlanFailed(str(exc), generation))
         except Exception as exc:  # a file we cannot read at all: say so, never crash the app
@@ -300,7 +271,7 @@ class ImportScreen(Screen):
             self.post_message(ImportProgress(phase, done, total))
 
         try:
-            result = commit_import(self.app.engine, plan, who=self.app.store.who, progress=progress)
+            result = commit_import(evpipe_app(self).engine, plan, who=evpipe_app(self).store.who, progress=progress)
         except DomainError as exc:
             self.post_message(ImportFailed(str(exc)))
             return
@@ -308,7 +279,7 @@ class ImportScreen(Screen):
             self.post_message(ImportFailed(f"import: nothing written: {type(exc).__name__}: {exc}"))
             return
         self.post_message(ImportProgress("history", 0, 0))
-        after_import(self.app.engine)
+        after_import(evpipe_app(self).engine)
         self.post_message(ImportDone(result))
 
     @on(ImportFailed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from ..access import evpipe_app
 from ..commands import BindingCommands
 
 
@@ -17,7 +18,7 @@ class LiveScreen(Screen):
     COMMANDS = {BindingCommands}
 
     def follow_changes(self) -> None:
-        self.app.data_changed_signal.subscribe(self, self._data_changed)
+        evpipe_app(self).data_changed_signal.subscribe(self, self._data_changed)
         self.reload()
 
     def reload(self) -> None:

@@ -8,11 +8,9 @@ replaces the row. A refused change (DomainError, Conflict) is reported and undon
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Callable
 
 from textual import on, work
@@ -24,15 +22,19 @@ from textual.widgets import Footer, Input
 
 from evpipe.models import clock
 from evpipe.models.errors import DomainError
-from evpipe.models.kpi import ALL, Kpi, Scope, kpis, snapshots
+from evpipe.models import ladder
+from evpipe.models.kpi import ALL, Kpi, Scope, kpis
 from evpipe.models.pipeline_view import (
     SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
 from evpipe.models.values import parse_follow_up
+from evpipe.models.week_history import week_history
+from ..access import evpipe_app
 from ..messages import (
     ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
 )
+from ..saving import Change
 from .stage_keys import StageKeys
 from ..widgets import TextLine
 from ..widgets.kpi_header import KpiHeader
@@ -47,26 +49,6 @@ class _Pending:
     prospect_id: int
     delta: tuple[int, int, int]
     owner: str
-
-
-def week_history(engine, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
-    """The KPIs 7 days ago (the latest snapshot on or before that day) and EV at the end of each
-    of the 11 weeks before this one (the header adds today's live EV as the 12th point)."""
-    today = clock.today()
-    history = snapshots(engine, scope, since=today - timedelta(days=7 * 12 + 7))
-    week_ago_day = today - timedelta(days=7)
-    week_ago = None
-    label = ""
-    for snap in history:
-        if snap.taken_on <= week_ago_day:
-            week_ago, label = snap.kpi, snap.taken_on.isoformat()
-    weekly: list[int] = []
-    for k in range(11, 0, -1):
-        day = today - timedelta(days=7 * k)
-        known = [s for s in history if s.taken_on <= day]
-        if known:
-            weekly.append(known[-1].kpi.ev_micros)
-    return week_ago, label, weekly
 
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
@@ -135,7 +117,6 @@ class PipelineScreen(StageKeys, Screen):
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
-        self._save_lock = asyncio.Lock()
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
     # -------------------------------------------------------- layout
@@ -164,7 +145,7 @@ class PipelineScreen(StageKeys, Screen):
 
     @property
     def scope(self) -> Scope:
-        return Scope(owner=self.app.who) if self.mine else ALL
+        return Scope(owner=evpipe_app(self).who) if self.mine else ALL
 
     @property
     def kpi(self) -> Kpi:
@@ -191,7 +172,7 @@ class PipelineScreen(StageKeys, Screen):
         first page of rows (or all of them, for a small pipeline), then nothing else until that
         screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
         lock), then the KPI history and the other rows."""
-        engine = self.app.reader
+        engine = evpipe_app(self).reader
         stages, archived = load_ladder(engine)
         ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
@@ -200,7 +181,7 @@ class PipelineScreen(StageKeys, Screen):
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
-            mine = pool.submit(kpis, engine, Scope(owner=self.app.who))
+            mine = pool.submit(kpis, engine, Scope(owner=evpipe_app(self).who))
             everyone = kpis(engine)
             first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
             self.post_message(KpisLoaded(everyone, mine.result()))
@@ -215,7 +196,7 @@ class PipelineScreen(StageKeys, Screen):
         scope = self.scope
         week_ago, label, weekly = week_history(engine, scope)
         self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
-        self.app.engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
+        evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder)
@@ -223,8 +204,8 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
-        engine = self.app.reader
-        self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=self.app.who))))
+        engine = evpipe_app(self).reader
+        self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=evpipe_app(self).who))))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
@@ -263,7 +244,7 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        week_ago, label, weekly = week_history(self.app.reader, scope)
+        week_ago, label, weekly = week_history(evpipe_app(self).reader, scope)
         self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
@@ -281,7 +262,7 @@ class PipelineScreen(StageKeys, Screen):
     def _show_status(self) -> None:
         view = self.view
         shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
-        parts = [f"Mine ({self.app.who})" if self.mine else "Everyone's",
+        parts = [f"Mine ({evpipe_app(self).who})" if self.mine else "Everyone's",
                  f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
                  f"sort: {SORT_LABELS[view.sort]}"]
         if view.grouped:
@@ -311,7 +292,7 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contacts")
     def load_contacts(self, prospect_ids: list[int]) -> None:
-        self.post_message(ContactsLoaded(contacts_of(self.app.reader, prospect_ids)))
+        self.post_message(ContactsLoaded(contacts_of(evpipe_app(self).reader, prospect_ids)))
 
     def on_contacts_loaded(self, message: ContactsLoaded) -> None:
         self._contacts.update(message.contacts)
@@ -340,26 +321,15 @@ class PipelineScreen(StageKeys, Screen):
 
     def _add_kpi(self, delta: tuple[int, int, int], owner: str | None) -> None:
         self.kpi_all = self.kpi_all.moved(*delta)
-        if owner == self.app.who:
+        if owner == evpipe_app(self).who:
             self.kpi_mine = self.kpi_mine.moved(*delta)
 
     # -------------------------------------------------------- saving
 
     def _save(self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None,
               pending: _Pending | None = None) -> None:
-        """Run a store call in a worker, one at a time and in order."""
-        self.run_worker(self._save_in_order(call, prospect_id, pending), group="save", exit_on_error=False,
-                        description="save change")
-
-    async def _save_in_order(self, call, prospect_id, pending) -> None:
-        async with self._save_lock:
-            optimistic = pending.delta if pending else (0, 0, 0)
-            try:
-                result = await asyncio.to_thread(call)
-            except DomainError as exc:
-                self.post_message(ChangeFailed(str(exc), prospect_id, optimistic))
-                return
-            self.post_message(ChangeSaved(result, optimistic))
+        """Save through the app's saver: in a worker, one at a time and in order."""
+        evpipe_app(self).saver.save(Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)))
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -390,7 +360,7 @@ class PipelineScreen(StageKeys, Screen):
         self.app.notify(result.summary, markup=False, timeout=4)
         for warning in result.warnings:
             self.app.notify(warning, markup=False, severity="warning")
-        self.app.data_changed(result)
+        # the app tells every screen once this has run (the message bubbles up to it)
 
     def on_change_failed(self, message: ChangeFailed) -> None:
         self.app.notify(message.error, markup=False, severity="error", timeout=6)
@@ -449,30 +419,22 @@ class PipelineScreen(StageKeys, Screen):
 
     def _predict(self, row: Row, target: str) -> StageInfo | None:
         """The stage a move will land on, when it can be told without asking the database."""
-        ladder = self.view.ladder
-        current = ladder.stage(row.stage_id)
+        current = self.view.ladder.stage(row.stage_id)
         if current is None:
             return None
-        opens = sorted((s for s in self.stage_list if s.kind == "open"), key=lambda s: s.position)
-        won = next((s for s in self.stage_list if s.kind == "won"), None)
-        lost = next((s for s in self.stage_list if s.kind == "lost"), None)
-        if target == "next" and current.kind == "open":
-            higher = [s for s in opens if s.position > current.position]
-            return higher[0] if higher else won
-        if target == "back" and current.kind == "open":
-            lower = [s for s in opens if s.position < current.position]
-            return lower[-1] if lower else None
-        if target == "won" and current.kind != "won":
-            return won
-        if target == "lost" and current.kind != "lost":
-            return lost
+        if target == "next" and current.kind == ladder.OPEN:
+            return ladder.next_rung(self.stage_list, current.id)
+        if target == "back" and current.kind == ladder.OPEN:
+            return ladder.previous_rung(self.stage_list, current.id)
+        if target in (ladder.WON, ladder.LOST) and current.kind != target:
+            return next((s for s in self.stage_list if s.kind == target), None)
         return None
 
     def _move(self, target: str, reason: str | None = None) -> None:
         row = self._current()
         if row is None:
             return
-        app = self.app  # the store opens in the worker, never here
+        app = evpipe_app(self)  # the store opens in the worker, never here
         new_stage = self._predict(row, target)
         pending = None
         expected = row.version
@@ -493,20 +455,20 @@ class PipelineScreen(StageKeys, Screen):
                    prospect_id=pid, pending=pending)
 
     def action_undo(self) -> None:
-        app = self.app  # the store opens in the worker, never here
+        app = evpipe_app(self)  # the store opens in the worker, never here
         self._save(lambda: app.store.undo())
 
     # -------------------------------------------------------- actions: the prospect
 
     def action_add(self) -> None:
         from .prospect_form import ProspectForm
-        app = self.app  # the store opens in the worker, never here
+        app = evpipe_app(self)  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
             if fields:
                 self._save(lambda: app.store.add(**fields))
 
-        self.app.push_screen(ProspectForm(self.stage_list, None, owner=self.app.who), done)
+        self.app.push_screen(ProspectForm(self.stage_list, None, owner=evpipe_app(self).who), done)
 
     def action_edit(self) -> None:
         row = self._current()
@@ -516,7 +478,7 @@ class PipelineScreen(StageKeys, Screen):
     @work(thread=True, exclusive=True, group="fetch", exit_on_error=False, description="open for editing")
     def fetch_for_edit(self, prospect_id: int) -> None:
         try:
-            info = self.app.store.get(prospect_id)
+            info = evpipe_app(self).store.get(prospect_id)
         except DomainError as exc:
             self.post_message(ChangeFailed(str(exc), prospect_id))
             return
@@ -524,7 +486,7 @@ class PipelineScreen(StageKeys, Screen):
 
     def _open_form(self, info: ProspectInfo) -> None:
         from .prospect_form import ProspectForm
-        app = self.app  # the store opens in the worker, never here
+        app = evpipe_app(self)  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
             if fields:
@@ -532,7 +494,7 @@ class PipelineScreen(StageKeys, Screen):
                 self._save(lambda: app.store.edit(info.id, expected_version=info.version, **changes),
                            prospect_id=info.id)
 
-        self.app.push_screen(ProspectForm(self.stage_list, info, owner=self.app.who), done)
+        self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who), done)
 
     def action_open(self) -> None:
         row = self._current()
@@ -547,7 +509,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import ActivityDialog
-        app, pid = self.app, row.id
+        app, pid = evpipe_app(self), row.id
 
         def done(entry: tuple[str, str, str] | None) -> None:
             if entry:
@@ -561,7 +523,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import TextPrompt
-        app, pid, version = self.app, row.id, row.version
+        app, pid, version = evpipe_app(self), row.id, row.version
 
         def done(text: str | None) -> None:
             if text is None:
@@ -580,7 +542,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import ConfirmDialog
-        app, pid, version = self.app, row.id, row.version
+        app, pid, version = evpipe_app(self), row.id, row.version
 
         def done(yes: bool | None) -> None:
             if yes:
@@ -606,7 +568,7 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
     def sort_rows(self, mode: str) -> None:
-        self.post_message(SortLoaded(mode, ordered_ids(self.app.reader, mode, self.view.ladder)))
+        self.post_message(SortLoaded(mode, ordered_ids(evpipe_app(self).reader, mode, self.view.ladder)))
 
     def on_sort_loaded(self, message: SortLoaded) -> None:
         if message.mode != self._sort_wanted:
@@ -623,7 +585,7 @@ class PipelineScreen(StageKeys, Screen):
         self._show_status()
 
     def action_mine(self) -> None:
-        self.view.owner = None if self.mine else self.app.who
+        self.view.owner = None if self.mine else evpipe_app(self).who
         self._relayout()
         self._show_header()
         if self.scope.key not in self._history:

@@ -23,16 +23,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from evpipe.models import clock
+from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
+from ..access import evpipe_app
+from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from ..saving import Change
 from .prospect_form import ProspectForm
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
@@ -52,15 +54,9 @@ class PageData:
 
     def next_stage(self) -> StageInfo | None:
         """The stage `>` would move to: the next open rung, or the won stage from the last one."""
-        p = self.prospect
-        if p.stage_kind != "open":
+        if self.prospect.stage_kind != ladder.OPEN:
             return None
-        current = self.stage
-        position = current.position if current else 0
-        higher = [s for s in self.ladder if s.kind == "open" and s.position > position]
-        if higher:
-            return higher[0]
-        return next((s for s in self.ladder if s.kind == "won"), None)
+        return ladder.next_rung(self.ladder, self.prospect.stage_id)
 
 
 def follow_up_text(day: date | None, today: date) -> Text:
@@ -120,29 +116,6 @@ class ProspectPage(Screen):
 
     # ------------------------------------------------------------ messages
 
-    class Loaded(Message):
-        def __init__(self, data: PageData, generation: int) -> None:
-            super().__init__()
-            self.data = data
-            self.generation = generation
-
-    class Missing(Message):
-        def __init__(self, message: str, generation: int) -> None:
-            super().__init__()
-            self.message = message
-            self.generation = generation
-
-    class Written(Message):
-        def __init__(self, result: ChangeResult, leave: bool) -> None:
-            super().__init__()
-            self.result = result
-            self.leave = leave
-
-    class WriteFailed(Message):
-        def __init__(self, error: DomainError) -> None:
-            super().__init__()
-            self.error = error
-
     # ------------------------------------------------------------ building
 
     def __init__(self, prospect_id: int) -> None:
@@ -187,18 +160,18 @@ class ProspectPage(Screen):
 
     @work(thread=True, group="prospect-load", exit_on_error=False, description="load one prospect")
     def _load(self, generation: int) -> None:
-        store = self.app.store
+        store = evpipe_app(self).store
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
-            self.post_message(self.Missing(str(exc), generation))
+            self.post_message(ProspectMissing(str(exc), generation))
             return
         data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id),
                         store.ladder())
-        self.post_message(self.Loaded(data, generation))
+        self.post_message(ProspectPageLoaded(data, generation))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ProspectPageLoaded)
+    def _loaded(self, message: ProspectPageLoaded) -> None:
         if message.generation != self._generation:
             return
         self.data = message.data
@@ -207,8 +180,8 @@ class ProspectPage(Screen):
         self.render_page()
         self._next_write()
 
-    @on(Missing)
-    def _missing(self, message: Missing) -> None:
+    @on(ProspectMissing)
+    def _missing(self, message: ProspectMissing) -> None:
         if message.generation != self._generation:
             return
         self.data = None
@@ -255,7 +228,7 @@ class ProspectPage(Screen):
         ev = Text(_ev(p.ev_micros), style="bold")
         nxt = data.next_stage()
         if nxt is not None:
-            gain = p.value_cents * (nxt.probability_bp - p.probability_bp)
+            gain = ladder.next_step_gain(p.value_cents, p.probability_bp, nxt.probability_bp)
             step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
                 f" at {nxt.name}")
         else:
@@ -361,36 +334,37 @@ class ProspectPage(Screen):
         self._writing = True
         self.write(op, self.version, leave)
 
-    @work(thread=True, group="prospect-write", exit_on_error=False, description="change one prospect")
     def write(self, op: Op, version: int | None, leave: bool) -> None:
+        """Save through the app's saver (in a worker); `leave`: close the page once saved."""
+        evpipe_app(self).saver.save(Change(lambda: self._run(op, version), self, self.prospect_id, context=leave))
+
+    def _run(self, op: Op, version: int | None) -> ChangeResult:
+        """Make the change (in the saver's worker)."""
         try:
-            result = op(version)
+            return op(version)
         except DomainError as exc:
             if not isinstance(exc, Conflict) and version is not None and self._changed_since(version):
                 # The store may refuse for another reason first (e.g. "is Won already") when the
                 # real cause is that someone else changed the prospect: say that.
-                exc = Conflict(str(exc))
-            self.post_message(self.WriteFailed(exc))
-        else:
-            self.post_message(self.Written(result, leave))
+                raise Conflict(str(exc)) from exc
+            raise
 
     def _changed_since(self, version: int) -> bool:
         try:
-            return self.app.store.get(self.prospect_id, include_deleted=True).version != version
+            return evpipe_app(self).store.get(self.prospect_id, include_deleted=True).version != version
         except DomainError:
             return True
 
-    @on(Written)
-    def _written(self, message: Written) -> None:
+    def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
         self._writing = False
         if result.prospect is not None and result.prospect.id == self.prospect_id:
             self.version = result.prospect.version
-        self.app.data_changed(result)
         self.notify(result.summary, markup=False, title="Saved")
         for warning in result.warnings:
             self.notify(warning, markup=False, severity="warning")
-        if message.leave:
+        # the app tells every screen once this has run (the message bubbles up to it)
+        if message.context:  # leave the page
             self._queue.clear()
             if self.app.screen is self:
                 self.app.pop_screen()
@@ -398,10 +372,9 @@ class ProspectPage(Screen):
         self._next_write()
         self.load()
 
-    @on(WriteFailed)
-    def _write_failed(self, message: WriteFailed) -> None:
+    def on_change_failed(self, message: ChangeFailed) -> None:
         self._writing = False
-        error = message.error
+        error = message.cause or DomainError(message.error)
         if isinstance(error, Conflict):
             self._queue.clear()
             name = self.data.prospect.name if self.data else f"#{self.prospect_id}"
@@ -425,7 +398,7 @@ class ProspectPage(Screen):
 
     @property
     def store(self):
-        return self.app.store
+        return evpipe_app(self).store
 
     # ------------------------------------------------------------ actions
 
@@ -479,7 +452,7 @@ class ProspectPage(Screen):
             if changes:
                 self.submit(lambda v: self.store.edit(pid, expected_version=v, **changes))
 
-        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=self.app.who), got)
+        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=evpipe_app(self).who), got)
 
     def action_log_activity(self) -> None:
         if self._ready() is None:

@@ -1,14 +1,13 @@
 """The top-level screens: reachable by number keys, shown in the tab bar and the command palette.
 
-Screens are named by import string, so a screen module that is not there (yet) never breaks the
-app: `available()` lists only those whose module exists. Each screen class takes no arguments and
-reads `self.app.engine` and `self.app.store`.
+Every screen here exists. They are named by import string and imported when first shown, for
+start-up speed: importing them all would load SQLAlchemy (and plotting) before the first screen
+is painted. Each screen class takes no arguments and reads the app's engine and store.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,12 +26,6 @@ class ScreenSpec:
     @property
     def module(self) -> str:
         return self.factory.partition(":")[0]
-
-    def exists(self) -> bool:
-        try:
-            return importlib.util.find_spec(self.module) is not None
-        except (ImportError, ValueError):
-            return False
 
     def create(self) -> "Screen":
         module, _, name = self.factory.partition(":")
@@ -55,13 +48,5 @@ SCREENS: list[ScreenSpec] = [
 
 
 def available() -> list[ScreenSpec]:
-    """The screens whose module exists, in number order."""
-    return [spec for spec in SCREENS if spec.exists()]
-
-
-def by_key(key: str) -> ScreenSpec | None:
-    return next((s for s in available() if s.key == key), None)
-
-
-def by_name(name: str) -> ScreenSpec | None:
-    return next((s for s in available() if s.name == name), None)
+    """The top-level screens, in number order."""
+    return list(SCREENS)

@@ -13,14 +13,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import format_money
+from ..access import evpipe_app
+from ..messages import ReviewFailed, ReviewLoaded
 from ..dialogs import TextPrompt
+from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
 
@@ -34,11 +36,6 @@ def _money(cents: int, *, signed: bool = False) -> str:
 
 def _styled(amount_text: str, amount: int) -> Text:
     return Text(amount_text, justify="right", style="green" if amount > 0 else "red" if amount < 0 else "dim")
-
-
-def _ratio(k) -> str:
-    r = k.ev_tv_rounded(4)
-    return "—" if r is None else f"{r * 100:.2f}%"
 
 
 class TermProspects(ModalScreen[int | None]):
@@ -95,17 +92,6 @@ class ReviewScreen(LiveScreen):
         Binding("tab", "app.focus_next", "Next list", id="review.next_list", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(self, review: Review, since: str) -> None:
-            super().__init__()
-            self.review = review
-            self.since = since
-
-    class Failed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
     def __init__(self) -> None:
         super().__init__()
         self.since = "7d"
@@ -155,18 +141,18 @@ class ReviewScreen(LiveScreen):
     def load(self) -> None:
         since = self.since
         try:
-            r = review(self.app.engine, since)
+            r = review(evpipe_app(self).engine, since)
         except DomainError as exc:
-            self.post_message(self.Failed(str(exc)))
+            self.post_message(ReviewFailed(str(exc)))
             return
-        self.post_message(self.Loaded(r, since))
+        self.post_message(ReviewLoaded(r, since))
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
+    @on(ReviewFailed)
+    def _failed(self, message: ReviewFailed) -> None:
         self.app.notify(message.error, markup=False, severity="error")
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ReviewLoaded)
+    def _loaded(self, message: ReviewLoaded) -> None:
         if message.since != self.since:
             return
         self.review = message.review

@@ -9,47 +9,26 @@ probabilities do not rise is allowed, and its warnings stay on screen until it i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable
 
 from rich.cells import cell_len
 from rich.text import Text
-from sqlalchemy import Engine, func, select
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
-from evpipe.models.tables import Prospect
+from evpipe.models import ladder
+from evpipe.models.ladder_table import StageRow, stage_rows
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+from ..access import evpipe_app
+from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
-
-
-@dataclass(frozen=True)
-class StageRow:
-    stage: StageInfo
-    count: int
-    value_cents: int
-
-    @property
-    def ev_micros(self) -> int:
-        return 0 if self.stage.kind == "lost" else self.value_cents * self.stage.probability_bp
-
-
-def stage_rows(engine: Engine, ladder: list[StageInfo]) -> list[StageRow]:
-    """Every rung with the live prospects on it and their value: one grouped query."""
-    q = (
-        select(Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0))
-        .where(Prospect.deleted_at.is_(None))
-        .group_by(Prospect.stage_id)
-    )
-    with engine.connect() as conn:
-        totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}
-    return [StageRow(s, *totals.get(s.id, (0, 0))) for s in ladder]
+from ..saving import Change
 
 
 def _ev(micros: int, *, signed: bool = False) -> str:
@@ -96,36 +75,6 @@ class StagesScreen(Screen):
         "undo": "Undo your last change",
     }
     PALETTE_GROUP = "stages"
-
-    class Loaded(Message):
-        def __init__(self, rows: list[StageRow], warnings: list[str], generation: int) -> None:
-            super().__init__()
-            self.rows = rows
-            self.warnings = warnings
-            self.generation = generation
-
-    class EffectReady(Message):
-        """What a probability change would do, worked out before it is confirmed."""
-
-        def __init__(self, row: StageRow, text: str, bp: int, count: int, ev_micros: int) -> None:
-            super().__init__()
-            self.row = row
-            self.text = text
-            self.bp = bp
-            self.count = count
-            self.ev_micros = ev_micros
-
-    class Written(Message):
-        def __init__(self, result: ChangeResult, focus_stage: int | str | None, notice: str | None) -> None:
-            super().__init__()
-            self.result = result
-            self.focus_stage = focus_stage
-            self.notice = notice
-
-    class Failed(Message):
-        def __init__(self, error: DomainError) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,12 +130,12 @@ class StagesScreen(Screen):
 
     @work(thread=True, group="stages-load", exit_on_error=False, description="load the ladder")
     def _load(self, generation: int) -> None:
-        ladder = self.app.store.ladder()
-        rows = stage_rows(self.app.engine, ladder)
-        self.post_message(self.Loaded(rows, ladder_warnings(ladder), generation))
+        rungs = evpipe_app(self).store.ladder()
+        rows = stage_rows(evpipe_app(self).engine, rungs)
+        self.post_message(StagesLoaded(rows, ladder_warnings(rungs), generation))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(StagesLoaded)
+    def _loaded(self, message: StagesLoaded) -> None:
         if message.generation != self._generation:
             return
         table = self.query_one("#ladder", DataTable)
@@ -240,35 +189,29 @@ class StagesScreen(Screen):
 
     # ------------------------------------------------------------ writing
 
-    @work(thread=True, group="stages-write", exit_on_error=False, description="change the ladder")
-    def write(self, op, focus_stage: int | str | None = None, notice: str | None = None) -> None:
-        try:
-            result = op()
-        except DomainError as exc:
-            self.post_message(self.Failed(exc))
-        else:
-            self.post_message(self.Written(result, focus_stage, notice))
+    def write(self, op: Callable[[], ChangeResult], focus_stage: int | str | None = None,
+              notice: str | None = None) -> None:
+        """Save a ladder change through the app's saver (in order, in a worker)."""
+        evpipe_app(self).saver.save(Change(op, self, context=(focus_stage, notice)))
 
-    @on(Written)
-    def _written(self, message: Written) -> None:
+    def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
-        self._focus_stage = message.focus_stage
-        self.app.data_changed(result)
-        self.notify(message.notice or result.summary, markup=False, title="Saved")
+        self._focus_stage, notice = message.context
+        self.notify(notice or result.summary, markup=False, title="Saved")
         for warning in result.warnings:
             self.notify(warning, markup=False, severity="warning", title="Ladder warning")
         self.load()
+        # the app tells every screen once this has run (the message bubbles up to it)
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        self.notify(str(message.error), title="Not changed", severity="error", markup=False)
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        self.notify(message.error, title="Not changed", severity="error", markup=False)
         self.load()
 
     # ------------------------------------------------------------ helpers
 
     @property
     def store(self):
-        return self.app.store
+        return evpipe_app(self).store
 
     def current(self) -> StageRow | None:
         table = self.query_one("#ladder", DataTable)
@@ -334,12 +277,12 @@ class StagesScreen(Screen):
         try:
             count, ev_micros = self.store.probability_effect(row.stage.id, text)
         except DomainError as exc:
-            self.post_message(self.Failed(exc))
+            self.post_message(ChangeFailed(str(exc), cause=exc))
             return
-        self.post_message(self.EffectReady(row, text, parse_probability(text), count, ev_micros))
+        self.post_message(ProbabilityEffectReady(row, text, parse_probability(text), count, ev_micros))
 
-    @on(EffectReady)
-    def _effect_ready(self, message: EffectReady) -> None:
+    @on(ProbabilityEffectReady)
+    def _effect_ready(self, message: ProbabilityEffectReady) -> None:
         row, stage = message.row, message.row.stage
         sid = stage.id
         plural = "prospect" if message.count == 1 else "prospects"
@@ -439,7 +382,8 @@ class StagesScreen(Screen):
         def picked(target: StageInfo | None) -> None:
             if target is None:
                 return
-            d_ev = 0 if stage.kind == "lost" else row.value_cents * (target.probability_bp - stage.probability_bp)
+            d_ev = (ladder.ev_micros(row.value_cents, target.kind, target.probability_bp)
+                    - ladder.ev_micros(row.value_cents, stage.kind, stage.probability_bp))
             tid = target.id
 
             def confirmed(answer: bool | None) -> None:
@@ -488,4 +432,4 @@ class StagesScreen(Screen):
         self.write(lambda: self.store.undo(), None)
 
 
-__all__ = ["StageRow", "StagesScreen", "check_stale_days", "stage_rows"]
+__all__ = ["StagesScreen", "check_stale_days"]

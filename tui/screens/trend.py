@@ -13,13 +13,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
+from evpipe.models.ladder import format_ev_tv
 from evpipe.models.values import format_money
+from ..access import evpipe_app
+from ..messages import TrendLoaded
 from .live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
@@ -56,12 +58,6 @@ class TrendScreen(LiveScreen):
 
     period: reactive[str] = reactive("12w")
 
-    class Loaded(Message):
-        def __init__(self, key: str, points: list[Snapshot]) -> None:
-            super().__init__()
-            self.key = key
-            self.points = points
-
     def __init__(self) -> None:
         super().__init__()
         self.points: list[Snapshot] = []
@@ -93,10 +89,10 @@ class TrendScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
     def load(self) -> None:
         key = self.period
-        self.post_message(self.Loaded(key, trend(self.app.engine, RANGES[key][0])))
+        self.post_message(TrendLoaded(key, trend(evpipe_app(self).engine, RANGES[key][0])))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(TrendLoaded)
+    def _loaded(self, message: TrendLoaded) -> None:
         if message.key != self.period:
             return
         self.points = message.points
@@ -150,7 +146,7 @@ class TrendScreen(LiveScreen):
                         style="green" if diff > 0 else "red" if diff < 0 else "dim")
         r0, r1 = first.kpi.ev_tv_rounded(4), last.kpi.ev_tv_rounded(4)
         text.append("EV/TV ", style="dim")
-        text.append("—" if r1 is None else f"{r1 * 100:.2f}%", style="bold")
+        text.append(format_ev_tv(r1), style="bold")
         if r0 is not None and r1 is not None:
             pts = (r1 - r0) * 100
             text.append(f"  {pts:+.2f} pt", style="green" if pts > 0 else "red" if pts < 0 else "dim")

@@ -18,13 +18,13 @@ from textual.widgets import Sparkline
 from . import TextLine
 
 from evpipe.models.kpi import Kpi
+from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
 from evpipe.models.values import format_money
 
 
 def ratio_text(k: Kpi) -> str:
     """EV/TV as shown everywhere: '43.18%' ('—' when TV is 0), like `evpipe kpi`."""
-    r = k.ev_tv_rounded(4)
-    return "—" if r is None else f"{r * 100:.2f}%"
+    return format_ev_tv(ev_tv_ratio(k.ev_micros, k.tv_cents, 4))
 
 
 def _arrow(diff: int | Decimal) -> tuple[str, str]:

@@ -20,7 +20,6 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.content import Content
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -28,6 +27,7 @@ from textual.widget import Widget
 
 from evpipe.models.pipeline_view import Group, PipelineView, Row
 from evpipe.models.values import format_money, format_percent
+from ..messages import CursorMoved
 
 
 @dataclass(frozen=True)
@@ -178,12 +178,7 @@ class ProspectTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, init=False)
 
-    class CursorMoved(Message):
-        """The cursor is on another prospect (None: on a month heading or the table is empty)."""
-
-        def __init__(self, prospect_id: int | None) -> None:
-            super().__init__()
-            self.prospect_id = prospect_id
+    CursorMoved = CursorMoved  # tui/messages.py; handled as on_prospect_table_cursor_moved
 
     def __init__(self, view: PipelineView, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -268,7 +263,7 @@ class ProspectTable(ScrollView, can_focus=True):
         self.refresh_line(old)
         self.refresh_line(index)
         self._scroll_cursor_into_view()
-        self.post_message(self.CursorMoved(self.current_id))
+        self.post_message(CursorMoved(self.current_id))
 
     def _scroll_cursor_into_view(self) -> None:
         height = self.scrollable_content_region.height

@@ -1,0 +1,42 @@
+"""The stages screen's table: every rung with the live prospects on it, their value and EV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import ladder
+from .records import StageInfo
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+@dataclass(frozen=True)
+class StageRow:
+    stage: StageInfo
+    count: int
+    value_cents: int
+
+    @property
+    def ev_micros(self) -> int:
+        return ladder.ev_micros(self.value_cents, self.stage.kind, self.stage.probability_bp)
+
+
+def stage_rows(engine: Engine, rungs: list[StageInfo]) -> list[StageRow]:
+    """Every rung with the live prospects on it and their value: one grouped query."""
+    from sqlalchemy import func, select
+
+    from .tables import Prospect
+
+    q = (
+        select(Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0))
+        .where(Prospect.deleted_at.is_(None))  # type: ignore[union-attr]
+        .group_by(Prospect.stage_id)
+    )
+    with engine.connect() as conn:
+        totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}
+    return [StageRow(s, *totals.get(s.id, (0, 0))) for s in rungs]
+
+
+__all__ = ["StageRow", "stage_rows"]

@@ -1,0 +1,85 @@
+"""The one way a screen saves a change: the app's `Saver`.
+
+A key press becomes a `Change`: a store call (run in a worker, never on the UI thread) and the
+screen that asked. The saver runs changes one at a time, in the order they were made, in a single
+thread worker that drains its queue; each ends as one message posted to the screen that asked,
+`ChangeSaved` or `ChangeFailed` (tui/messages.py). A saved change then bubbles up to the app,
+which broadcasts it once (`EvpipeApp.data_changed`: the pipeline, the data-changed signal, the KPI
+snapshot), after the asking screen has updated itself.
+
+A screen shows what a change will do before it is saved (the row, the header), passes the version
+of the prospect it showed (`expected_version` inside the call: a change somebody else made in the
+meantime is refused) and takes its own display back when the change fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from evpipe.models.errors import DomainError
+from .messages import ChangeFailed, ChangeSaved
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.message_pump import MessagePump
+
+    from evpipe.models.records import ChangeResult
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to save: `call` runs in the saver's worker and returns the store's result."""
+
+    call: Callable[[], ChangeResult]
+    sender: MessagePump  # who is told how it went (the screen that made the change)
+    prospect_id: int | None = None
+    optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
+    context: object = None  # handed back in the message, for the sender (where to go next, a notice)
+
+
+class Saver:
+    """Saves changes one at a time, first made first saved (owned by the app: `app.saver`)."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._queue: deque[Change] = deque()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def save(self, change: Change) -> None:
+        """Queue a change (from the UI thread); the worker saving changes starts if it is idle."""
+        with self._lock:
+            self._queue.append(change)
+            if self._running:
+                return
+            self._running = True
+        self._app.run_worker(self._drain, thread=True, group="save", exit_on_error=False,
+                             description="save changes")
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._running = False
+                    return
+                change = self._queue.popleft()
+            self._run(change)
+
+    def _run(self, change: Change) -> None:
+        message: ChangeSaved | ChangeFailed
+        try:
+            result = change.call()
+        except DomainError as exc:
+            message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc,
+                                   context=change.context)
+        else:
+            message = ChangeSaved(result, change.optimistic, context=change.context)
+        target = change.sender if change.sender.is_running else self._app
+        # sent by the screen itself, so that the message bubbles up to the app once handled there
+        target.post_message(message.set_sender(target))
+
+
+__all__ = ["Change", "Saver"]
