@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,9 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 NOW = "2026-11-27T10:00:00"
 
-WORDS = ("Harbour Kauri Tui Pohutukawa Rangitoto Waitemata Ponsonby Devonport Onehunga Takapuna Parnell "
-         "Remuera Mission Bay Kohimarama Herne Grey Lynn Albany Howick Manukau Henderson Titirangi Piha "
-         "Muriwai Waiheke Matakana Coromandel Tamaki Epsom Newmarket Britomart").split()
+WORDS = ["Harbour", "Kauri", "Tui", "Pohutukawa", "Rangitoto", "Waitemata", "Ponsonby", "Devonport", "Onehunga", "Takapuna", "Parnell", "Remuera", "Mission", "Bay", "Kohimarama", "Herne", "Grey", "Lynn", "Albany", "Howick", "Manukau", "Henderson", "Titirangi", "Piha", "Muriwai", "Waiheke", "Matakana", "Coromandel", "Tamaki", "Epsom", "Newmarket", "Britomart"]
 KINDS = ("Christmas party", "wedding", "staff outing", "conference shuttle", "school trip", "birthday cruise",
          "product launch", "charity gala", "reunion", "sunset cruise", "team offsite", "awards night")
 SUFFIX = ("Ltd", "Group", "Trust", "Club", "School", "Partners", "Holdings", "Co-op")
@@ -229,7 +226,7 @@ def child_keys(url: str, keys: int) -> None:
             clock = FrameClock(screen)
             table = screen.table
             header = screen.query_one(KpiHeader)
-            for i in range(keys):
+            for _ in range(keys):
                 # cursor move
                 t, cpu = await press_and_time(app, clock, "down", None)
                 out["cursor"].append(t)

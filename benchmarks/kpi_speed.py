@@ -59,12 +59,12 @@ def main() -> None:
             engine = build(Path(tmp) / f"k{n}.db", n)
             store = Store(engine, who="bench")
             print(f"{n:,} prospects")
-            print(f"  kpis (TV, EV, EV/TV)     {timed(lambda: kpis(engine)):8.1f} ms")
+            print(f"  kpis (TV, EV, EV/TV)     {timed(lambda engine=engine: kpis(engine)):8.1f} ms")
             for by in ("month", "stage", "owner"):
-                print(f"  kpis by {by:<6}           {timed(lambda: kpis_by(engine, by)):8.1f} ms")
-            print(f"  record snapshot          {timed(lambda: record_snapshot(engine), 3):8.1f} ms  (runs in a worker)")
+                print(f"  kpis by {by:<6}           {timed(lambda engine=engine, by=by: kpis_by(engine, by)):8.1f} ms")
+            print(f"  record snapshot          {timed(lambda engine=engine: record_snapshot(engine), 3):8.1f} ms  (runs in a worker)")
             pid = store.add("Benchmark prospect", "12,000", "Suspect").prospect.id
-            print(f"  store.move(next) + undo  {timed(lambda: (store.move(pid, 'next'), store.undo())):8.1f} ms")
+            print(f"  store.move(next) + undo  {timed(lambda store=store, pid=pid: (store.move(pid, 'next'), store.undo())):8.1f} ms")
             engine.dispose()
 
 

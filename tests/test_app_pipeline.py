@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from apphelpers import settle
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -20,8 +21,6 @@ from evpipe.tui.messages import DataChanged
 from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.widgets.kpi_header import ratio_text
 from evpipe.tui.widgets.prospect_table import ProspectTable
-
-from apphelpers import settle
 
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date, datetime, time
 from pathlib import Path
 

@@ -164,8 +164,8 @@ _TEXT = st.lists(st.sampled_from(list("ab Zé€[]/@=+-'\"\t,;|\nü😀") + ["[/
     st.one_of(st.none(), st.sampled_from(["2026-12", "2027-01", "2027-06"])), _TEXT,
 ), min_size=1, max_size=5), kind=st.sampled_from(["csv", "xlsx"]))
 def test_round_trip_property(tmp_path_factory, data, kind):
-    from evpipe.models.values import clean_text
     from evpipe.models.errors import DomainError as Bad
+    from evpipe.models.values import clean_text
 
     tmp = tmp_path_factory.mktemp("rt")
     source = _fresh(tmp, "a.db", WORKED_LADDER)

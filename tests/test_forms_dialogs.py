@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from apphelpers import settle
 from textual.app import App
 from textual.widgets import Input, Label, Select, TextArea
 
@@ -16,8 +17,6 @@ from evpipe.models.values import parse_money
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.dialogs import ActivityDialog, ChoiceDialog, ConfirmDialog, TextPrompt, parse_past_date
 from evpipe.tui.screens.prospect_form import ProspectForm, format_custom, parse_custom
-
-from apphelpers import settle
 
 HOSTILE = "[@click=app.quit]hi[/]"
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apphelpers import screen_text, settle
 from textual.widgets import DataTable, Input
 
 from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.screens.import_screen import ImportScreen
-
-from apphelpers import screen_text, settle
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

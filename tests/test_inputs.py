@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from apphelpers import RecordingApp, settle
 from click.testing import CliRunner
 from textual.widgets import Input
 
@@ -21,7 +22,6 @@ from evpipe.models import open_db
 from evpipe.models.store import Store
 from evpipe.tui.cli import main
 from evpipe.tui.widgets.prospect_table import ProspectTable
-from apphelpers import RecordingApp, settle
 
 REFUSED = "refused"
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from evpipe.models import history, open_db
 from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
-from tests.conftest import WORKED_LADDER
 from evpipe.tui.cli import main
+from tests.conftest import WORKED_LADDER
 
 HOSTILE = "[@click=app.quit]hi[/] *bold* | pipe"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from apphelpers import screen_text, settle
 from textual.widgets import DataTable
 
 from evpipe.models import history
@@ -14,8 +15,6 @@ from evpipe.models.store import Store
 from evpipe.models.values import format_money
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.dialogs import ConfirmDialog, TextPrompt
-
-from apphelpers import screen_text, settle
 
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
@@ -285,7 +284,8 @@ async def test_a_wider_terminal_widens_the_lists_and_shrinking_back_works(data):
 
 async def test_focus_keys_are_in_the_command_palette(tmp_path):
     """ctrl+p on the focus list finds its stage keys by name and runs them on the cursor's row."""
-    from apphelpers import RecordingApp, press, settle as settle_app
+    from apphelpers import RecordingApp, press
+    from apphelpers import settle as settle_app
 
     from evpipe.models import open_db
     from evpipe.models.store import Store

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from apphelpers import RecordingApp, press, settle, shows
 from textual.widgets import Input, TextArea
 
 from evpipe.models.kpi import kpis
@@ -12,8 +13,6 @@ from evpipe.models.store import Store
 from evpipe.tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
 from evpipe.tui.screens.prospect_form import ProspectForm
 from evpipe.tui.screens.prospect_page import ProspectPage
-
-from apphelpers import RecordingApp, press, settle, shows
 
 HOSTILE = "[@click=app.quit]hi[/]"
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from apphelpers import settle
 from textual.app import App
 from textual.widgets import Input
 
@@ -21,8 +22,6 @@ from evpipe.tui.app import EvpipeApp
 from evpipe.tui.screens.prospect_form import ProspectForm
 from evpipe.tui.screens.prospect_page import ProspectPage
 from evpipe.tui.screens.stages import StagesScreen
-
-from apphelpers import settle
 
 HOSTILE = "[@click=app.quit]hi[/]"
 SIZES = [(80, 24), (120, 40)]

@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from apphelpers import settle
 
 from evpipe.models import history
 from evpipe.models.seed import load_demo
 from evpipe.models.store import Store
 from evpipe.tui.app import EvpipeApp
-
-from apphelpers import settle
 
 
 async def settle_loaded(pilot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from apphelpers import RecordingApp, press, settle, shows
 from textual.widgets import DataTable, Input
 
 from evpipe.models.errors import DomainError
@@ -10,8 +11,6 @@ from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
 from evpipe.tui.dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from evpipe.tui.screens.stages import StagesScreen, check_stale_days
-
-from apphelpers import RecordingApp, press, settle, shows
 
 
 class Host(RecordingApp):

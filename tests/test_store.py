@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from evpipe.models.errors import Conflict, DomainError, NothingToUndo, NotFound
+from evpipe.models.errors import Conflict, DomainError, NotFound, NothingToUndo
 from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, StageChange

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -18,6 +19,7 @@ from textual.timer import Timer
 from evpipe.models.errors import DomainError
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
+
 from .keymap import load_keymap
 from .messages import ChangeSaved, DataChanged
 from .saving import Saver
@@ -86,7 +88,7 @@ class EvpipeApp(App):
             self.add_mode(spec.name, self._factory(spec))
 
     @property
-    def engine(self) -> "Engine":
+    def engine(self) -> Engine:
         """The SQLAlchemy engine, opened (creating or upgrading the database) on first use."""
         if self._engine is None:
             with self._engine_lock:
@@ -97,7 +99,7 @@ class EvpipeApp(App):
         return self._engine
 
     @property
-    def store(self) -> "Store":
+    def store(self) -> Store:
         if self._store is None:
             from evpipe.models.store import Store
 

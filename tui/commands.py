@@ -6,7 +6,8 @@ the screens that use `BindingCommands`): the app passes itself and the pipeline 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType

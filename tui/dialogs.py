@@ -7,10 +7,8 @@ name in a question, a stage name in a list) is shown literally, never parsed as 
 
 from __future__ import annotations
 
-import calendar
-import re
-from datetime import date, timedelta
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -21,7 +19,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
-from evpipe.models import clock
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ACTIVITY_KINDS
 from evpipe.models.values import clean_text, parse_follow_up, parse_past_date

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from evpipe.models.errors import DomainError
+
 from .messages import ChangeFailed, ChangeSaved
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from evpipe.models.errors import DomainError
+
 from .main import Ctx, domain_errors, pass_ctx, run_app
 
 

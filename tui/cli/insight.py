@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from evpipe.models.errors import DomainError
+
 from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
 

@@ -5,13 +5,15 @@ import screen. docs/import.md explains the import rules for users."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
+
 from .args import import_arguments, import_options
 from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
@@ -167,7 +169,7 @@ def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Copy the database to FILE with SQLite's online backup (safe while evpipe is open)."""
     from evpipe.models.backup import backup
 
-    ctx.engine  # opens (and upgrades) the database first
+    _ = ctx.engine  # opens (and upgrades) the database first
     dest = backup(ctx.url, file, force=force)
     click.echo(f"Backed up to {safe(str(dest))}.")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -120,7 +121,7 @@ def main(click_ctx: click.Context, db: str | None) -> None:
         url = click_ctx.obj.url
         if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
             try:
-                click_ctx.obj.engine
+                _ = click_ctx.obj.engine
             except DomainError as exc:
                 fail(str(exc))
         run_app(url)

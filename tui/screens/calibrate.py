@@ -18,9 +18,10 @@ from evpipe.models.calibration import Calibration, StageCalibration, calibrate
 from evpipe.models.errors import DomainError
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
+
 from ..access import evpipe_app
-from ..messages import CalibrationApplied, CalibrationLoaded
 from ..dialogs import ConfirmDialog
+from ..messages import CalibrationApplied, CalibrationLoaded
 from .live import LiveScreen
 
 WINDOWS: list[int | None] = [None, 24, 12, 6, 3]

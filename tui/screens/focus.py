@@ -8,7 +8,7 @@ change's exact effect, the app is told (app.data_changed) and the list is read a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import on, work
@@ -21,12 +21,13 @@ from evpipe.models.kpi import ALL, Kpi, kpis
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
 from evpipe.models.week_history import week_history
+
 from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
+from ..widgets.kpi_header import KpiHeader
 from .live import LiveScreen
 from .stage_keys import StageKeys
-from ..widgets.kpi_header import KpiHeader
 
 LIMIT = 100
 GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}

@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
 from evpipe.models.values import format_money, format_percent, month_label
+
 from ..access import evpipe_app
 from ..messages import ForecastLoaded, MonthProspectsLoaded
 from .live import LiveScreen

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.values import format_money
+
 from ..access import evpipe_app
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 
@@ -118,6 +119,7 @@ class ImportScreen(Screen):
     @work(thread=True, exclusive=True, group="import-plan", exit_on_error=False, description="import preview")
     def make_plan(self, args: list[str], generation: int) -> None:
         from evpipe.models.importer import plan_import
+
         from ..cli.args import options_from_args
 
         def progress(phase: str, done: int, total: int) -> None:

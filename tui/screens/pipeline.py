@@ -9,9 +9,9 @@ replaces the row. A refused change (DomainError, Conflict) is reported and undon
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,26 +20,43 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from evpipe.models import clock
+from evpipe.models import clock, ladder
 from evpipe.models.errors import DomainError
-from evpipe.models import ladder
 from evpipe.models.kpi import ALL, Kpi, Scope, kpis
 from evpipe.models.pipeline_view import (
-    SORT_LABELS, SORTS, Ladder, PipelineView, Row, contacts_of, load_first_rows, load_ladder, load_rows, ordered_ids, row_of,
+    SORT_LABELS,
+    SORTS,
+    Ladder,
+    PipelineView,
+    Row,
+    contacts_of,
+    load_first_rows,
+    load_ladder,
+    load_rows,
+    ordered_ids,
+    row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
 from evpipe.models.values import parse_follow_up
 from evpipe.models.week_history import week_history
+
 from ..access import evpipe_app
 from ..messages import (
-    ChangeFailed, ChangeSaved, ContactsLoaded, DataChanged, HistoryLoaded, KpisLoaded, RowsLoaded, SortLoaded,
+    ChangeFailed,
+    ChangeSaved,
+    ContactsLoaded,
+    DataChanged,
+    HistoryLoaded,
+    KpisLoaded,
+    RowsLoaded,
+    SortLoaded,
 )
 from ..saving import Change
-from .stage_keys import StageKeys
 from ..widgets import TextLine
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from ..widgets.tab_bar import TabBar
+from .stage_keys import StageKeys
 
 
 @dataclass

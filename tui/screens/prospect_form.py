@@ -9,8 +9,9 @@ and everything typed stays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -24,8 +25,16 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from evpipe.models.errors import DomainError
 from evpipe.models.store import MAX_CUSTOM_FIELDS, ProspectInfo, StageInfo
 from evpipe.models.values import (
-    clean_text, format_money, format_percent, month_label, money_str, parse_date, parse_money, parse_month,
+    clean_text,
+    format_money,
+    format_percent,
+    money_str,
+    month_label,
+    parse_date,
+    parse_money,
+    parse_month,
 )
+
 from ..dialogs import ConfirmDialog
 
 #: (field id, label, placeholder) of the one-line text fields, in form order.

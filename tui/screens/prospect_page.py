@@ -12,9 +12,9 @@ a change somebody else made in the meantime is refused (Conflict), announced and
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -30,10 +30,11 @@ from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
+
 from ..access import evpipe_app
-from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..saving import Change
 from .prospect_form import ProspectForm
 

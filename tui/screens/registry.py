@@ -27,7 +27,7 @@ class ScreenSpec:
     def module(self) -> str:
         return self.factory.partition(":")[0]
 
-    def create(self) -> "Screen":
+    def create(self) -> Screen:
         module, _, name = self.factory.partition(":")
         return getattr(importlib.import_module(module), name)()
 

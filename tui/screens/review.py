@@ -19,9 +19,10 @@ from textual.widgets import DataTable, Footer, Label, Static
 from evpipe.models.errors import DomainError
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import format_money
+
 from ..access import evpipe_app
-from ..messages import ReviewFailed, ReviewLoaded
 from ..dialogs import TextPrompt
+from ..messages import ReviewFailed, ReviewLoaded
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 

@@ -9,7 +9,7 @@ probabilities do not rise is allowed, and its warnings stay on screen until it i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -19,15 +19,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from evpipe.models.errors import DomainError
-from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
 from evpipe.models import ladder
+from evpipe.models.errors import DomainError
 from evpipe.models.ladder_table import StageRow, stage_rows
+from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
 from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+
 from ..access import evpipe_app
-from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
-from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..commands import BindingCommands
+from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change
 
 

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from evpipe.models.history import Snapshot, trend
 from evpipe.models.ladder import format_ev_tv
 from evpipe.models.values import format_money
+
 from ..access import evpipe_app
 from ..messages import TrendLoaded
 from .live import LiveScreen

@@ -15,11 +15,11 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from . import TextLine
-
 from evpipe.models.kpi import Kpi
 from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
 from evpipe.models.values import format_money
+
+from . import TextLine
 
 
 def ratio_text(k: Kpi) -> str:

@@ -9,8 +9,8 @@ a name like `[@click=app.quit]hi[/]` shows literally.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -27,6 +27,7 @@ from textual.widget import Widget
 
 from evpipe.models.pipeline_view import Group, PipelineView, Row
 from evpipe.models.values import format_money, format_percent
+
 from ..messages import CursorMoved
 
 
@@ -406,7 +407,7 @@ class ProspectTable(ScrollView, can_focus=True):
             elif c.key == "owner":
                 text = row.owner
             elif c.key == "changed":
-                text = datetime.fromtimestamp(row.updated, timezone.utc).date().isoformat()
+                text = datetime.fromtimestamp(row.updated, UTC).date().isoformat()
             else:  # pragma: no cover - every column is handled above
                 text = ""
             if i:
