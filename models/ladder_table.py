@@ -26,13 +26,14 @@ class StageRow:
 def stage_rows(engine: Engine, rungs: list[StageInfo]) -> list[StageRow]:
     """Every rung with the live prospects on it and their value: one grouped query."""
     from sqlalchemy import func, select
+    from sqlmodel import col
 
     from .tables import Prospect
 
     q = (
-        select(Prospect.stage_id, func.count(), func.coalesce(func.sum(Prospect.value_cents), 0))
-        .where(Prospect.deleted_at.is_(None))  # type: ignore[union-attr]
-        .group_by(Prospect.stage_id)
+        select(col(Prospect.stage_id), func.count(), func.coalesce(func.sum(col(Prospect.value_cents)), 0))
+        .where(col(Prospect.deleted_at).is_(None))
+        .group_by(col(Prospect.stage_id))
     )
     with engine.connect() as conn:
         totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}

@@ -159,3 +159,24 @@ class ChangeResult:
     d_ev_micros: int = 0
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageData:
+    """Everything a prospect's page shows: the prospect, its contact points, its stage history and
+    the ladder."""
+
+    prospect: ProspectInfo
+    activities: list[ActivityInfo]
+    history: list[StageChangeInfo]
+    ladder: list[StageInfo]
+
+    @property
+    def stage(self) -> StageInfo | None:
+        return next((s for s in self.ladder if s.id == self.prospect.stage_id), None)
+
+    def next_stage(self) -> StageInfo | None:
+        """The stage `>` would move to: the next open rung, or the won stage from the last one."""
+        if self.prospect.stage_kind != ladder.OPEN:
+            return None
+        return ladder.next_rung(self.ladder, self.prospect.stage_id)

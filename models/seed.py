@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
@@ -32,7 +32,7 @@ def install_ladder(engine: Engine, stages: list[dict[str, Any]] | None = None) -
     if kinds.count("won") != 1 or kinds.count("lost") != 1 or "open" not in kinds:
         raise DomainError("ladder: needs open stages, exactly one won stage and one lost stage")
     with Session(writer(engine)) as s, s.begin():
-        if s.scalar(select(Stage.id).limit(1)) is not None:
+        if s.scalar(select(col(Stage.id)).limit(1)) is not None:
             return
         for position, spec in enumerate(stages, start=1):
             s.add(Stage(
@@ -69,7 +69,7 @@ def load_demo(engine: Engine, *, who: str = "demo") -> int:
             steps.append((at(act["days_ago"], 10), i, "activity", act))
     steps.sort(key=lambda t: (t[0], t[1]))
 
-    stores = {}
+    stores: dict[str, Store] = {}
     ids: dict[int, int] = {}
     for moment, i, what, item in steps:
         spec = data["prospects"][i]
@@ -97,4 +97,4 @@ def load_demo(engine: Engine, *, who: str = "demo") -> int:
 
 def demo_is_loaded(engine: Engine) -> bool:
     with Session(engine) as s:
-        return s.scalar(select(Prospect.id).limit(1)) is not None
+        return s.scalar(select(col(Prospect.id)).limit(1)) is not None

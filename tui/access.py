@@ -1,22 +1,48 @@
 """The typed way for screens and widgets to reach the app: `evpipe_app(self).store`.
 
 Textual types `self.app` as a plain App; the app's own parts (store, engine, reader, who, saver,
-data_changed ...) are reached through this, so that a type checker knows them.
+data_changed ...) are reached through this, so that a type checker knows them. `EvpipeParts`
+describes them as a protocol, so this module does not import the app (which imports the
+screens): no import cycle, not even one for typing only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from textual.dom import DOMNode
+    from textual.signal import Signal
 
-    from .app import EvpipeApp
+    from evpipe.models.records import ChangeResult
+    from evpipe.models.store import Store
+
+    from .saving import Saver
 
 
-def evpipe_app(node: DOMNode) -> EvpipeApp:
-    """The EvpipeApp `node` runs in."""
-    return cast("EvpipeApp", node.app)
+class EvpipeParts(Protocol):
+    """What screens and widgets use of EvpipeApp, beyond Textual's App."""
+
+    who: str
+    saver: Saver
+    data_changed_signal: Signal[ChangeResult | None]
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def reader(self) -> Any: ...
+
+    def data_changed(self, result: ChangeResult | None) -> None: ...
 
 
-__all__ = ["evpipe_app"]
+def evpipe_app(node: DOMNode) -> EvpipeParts:
+    """The EvpipeApp `node` runs in, typed by the parts screens use."""
+    return cast("EvpipeParts", node.app)
+
+
+__all__ = ["EvpipeParts", "evpipe_app"]

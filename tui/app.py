@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from evpipe.models.store import Store
 
+    from .access import EvpipeParts
+
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
 
@@ -249,3 +251,9 @@ class EvpipeApp(App):
 def run(url: str) -> None:
     """Open the app on the database at `url` (the `evpipe` and `evpipe demo` commands)."""
     EvpipeApp(url).run()
+
+
+if TYPE_CHECKING:
+
+    def _has_the_parts_screens_use(app: EvpipeApp) -> EvpipeParts:
+        return app  # mypy checks that EvpipeApp provides what tui/access.py promises

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from evpipe.models.history import Snapshot
     from evpipe.models.importer import ImportPlan, ImportResult
     from evpipe.models.ladder_table import StageRow
+    from evpipe.models.records import PageData
     from evpipe.models.review import Review
 
-    from .screens.prospect_page import PageData
 
 
 @dataclass

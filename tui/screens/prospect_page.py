@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 
 from rich.console import Group, RenderableType
@@ -28,7 +27,8 @@ from textual.widgets import Footer, Static
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
-from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo, StageInfo
+from evpipe.models.records import PageData
+from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo
 from evpipe.models.values import clean_text, format_money, format_percent, month_label
 
 from ..access import evpipe_app
@@ -40,24 +40,6 @@ from .prospect_form import ProspectForm
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
 Op = Callable[[int], ChangeResult]
-
-
-@dataclass(frozen=True)
-class PageData:
-    prospect: ProspectInfo
-    activities: list[ActivityInfo]
-    history: list[StageChangeInfo]
-    ladder: list[StageInfo]
-
-    @property
-    def stage(self) -> StageInfo | None:
-        return next((s for s in self.ladder if s.id == self.prospect.stage_id), None)
-
-    def next_stage(self) -> StageInfo | None:
-        """The stage `>` would move to: the next open rung, or the won stage from the last one."""
-        if self.prospect.stage_kind != ladder.OPEN:
-            return None
-        return ladder.next_rung(self.ladder, self.prospect.stage_id)
 
 
 def follow_up_text(day: date | None, today: date) -> Text:
@@ -502,4 +484,4 @@ class ProspectPage(Screen):
         )
 
 
-__all__ = ["PageData", "ProspectPage", "follow_up_text"]
+__all__ = ["ProspectPage", "follow_up_text"]
