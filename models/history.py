@@ -48,7 +48,7 @@ from .db import writer
 from .ladder import LOST, counts_sql, ev_micros
 from .rawdb import day_of, fetch_all, json_type, json_value
 from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, table_of
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
 
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
@@ -331,8 +331,7 @@ GROUP BY a.owner, a.month, a.stage_id
 
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
     """Each stage's (probability_bp, kind) just before `moment`, replayed from the journal."""
-    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(col(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
-              if sid is not None}  # never None (the primary key); says so to the type checker
+    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))}
     rows = conn.execute(
         select(col(ChangeEvent.stage_id), col(ChangeEvent.payload))
         .where(col(ChangeEvent.category) == "prob", col(ChangeEvent.prospect_id).is_(None),

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import Protocol, cast
 
 from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, inspect
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
 
 STAGE_KINDS = ("open", "won", "lost")
 
@@ -18,6 +19,11 @@ STAGE_KINDS = ("open", "won", "lost")
 def table_of(model: type[SQLModel]) -> Table:
     """The SQLAlchemy Table of a table model (its `__table__`, which SQLModel's types do not declare)."""
     return cast(Table, inspect(model).local_table)
+
+
+def pk(column: int | None) -> Mapped[int]:
+    """A table's `id` column in a query, say `pk(Stage.id)`: col(), knowing a primary key is never NULL."""
+    return cast("Mapped[int]", col(column))
 
 
 class _HasId(Protocol):
