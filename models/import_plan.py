@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
-from sqlmodel import col
+from sqlmodel import col as sql_col  # `col` is this module's word for a sheet column
 
 from . import clock
 from .errors import DomainError
@@ -33,8 +33,8 @@ PlanRung = tuple[str, str, int, bool]
 
 
 def ladder_rows(conn: Connection) -> list[LadderRow]:
-    q = (select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position))
-         .where(col(Stage.archived) == False).order_by(col(Stage.position), col(Stage.id)))  # noqa: E712
+    q = (select(pk(Stage.id), sql_col(Stage.name), sql_col(Stage.kind), sql_col(Stage.probability_bp), sql_col(Stage.position))
+         .where(sql_col(Stage.archived) == False).order_by(sql_col(Stage.position), sql_col(Stage.id)))  # noqa: E712
     return [(sid, name, kind, bp, position) for sid, name, kind, bp, position in conn.execute(q)]
 
 
@@ -288,9 +288,9 @@ def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
 
 def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
     """The prospects an earlier import of `source` stored, by stable key."""
-    cols = [col(Prospect.id), col(Prospect.external_key), col(Prospect.stage_id), col(Prospect.value_cents), col(Prospect.deleted_at),
-            col(Prospect.custom_json), col(Prospect.closed_on), col(Prospect.version)] + [getattr(Prospect, c) for c in _COMPARED]
-    q = select(*cols).where(col(Prospect.source) == source, col(Prospect.external_key).is_not(None))
+    cols = [sql_col(Prospect.id), sql_col(Prospect.external_key), sql_col(Prospect.stage_id), sql_col(Prospect.value_cents), sql_col(Prospect.deleted_at),
+            sql_col(Prospect.custom_json), sql_col(Prospect.closed_on), sql_col(Prospect.version)] + [getattr(Prospect, c) for c in _COMPARED]
+    q = select(*cols).where(sql_col(Prospect.source) == source, sql_col(Prospect.external_key).is_not(None))
     out = {}
     for row in conn.execute(q):
         d = row._asdict()
