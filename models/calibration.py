@@ -166,7 +166,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     first_pos = opens[0].position
     won = 0
     lost_at: dict[int, int] = {}  # last-stage position -> lost prospects
-    brier_groups: list[tuple[int | None, int, int, int]] = []  # (stage id, its bp, outcome, count)
+    brier_groups: list[tuple[int, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
         for outcome, last_id, last_pos, last_kind, last_bp, count in fetch_all(conn, _OUTCOMES_SQL, {"since": since}):
             count = int(count)

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from .errors import DomainError
 from .import_cells import neutralise
 from .kpi import kpis_by, stage_table
 from .ladder import ev_micros
-from .tables import Prospect, Stage
+from .tables import Prospect, Stage, pk
 from .values import cents_to_decimal, format_percent, micros_to_decimal
 
 #: (header, what) of the fixed columns; the importer maps each header back to its field.
@@ -48,7 +49,7 @@ def export_format(path: str | Path) -> str:
 def _custom_names(engine: Engine) -> list[str]:
     names: set[str] = set()
     with engine.connect() as conn:
-        q = select(Prospect.custom_json).where(Prospect.deleted_at.is_(None), Prospect.custom_json != "{}")
+        q = select(col(Prospect.custom_json)).where(col(Prospect.deleted_at).is_(None), col(Prospect.custom_json) != "{}")
         for (raw,) in conn.execute(q):
             names.update(json.loads(raw or "{}"))
     fixed = {c.casefold() for c in COLUMNS}
@@ -59,13 +60,13 @@ def _custom_names(engine: Engine) -> list[str]:
 def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
     """Each prospect as typed cells: str, int, Decimal (money), date, bool, None."""
     q = (
-        select(Prospect.id, Prospect.name, Prospect.company, Prospect.contact_name, Prospect.email, Prospect.phone,
-               Stage.name, Stage.kind, Stage.probability_bp, Prospect.value_cents, Prospect.expected_month,
-               Prospect.next_follow_up, Prospect.owner, Prospect.created_at, Prospect.closed_on,
-               Prospect.lost_reason, Prospect.needs_review, Prospect.notes, Prospect.custom_json)
-        .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Prospect.deleted_at.is_(None))
-        .order_by(Prospect.id)
+        select(pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.contact_name), col(Prospect.email), col(Prospect.phone),
+               col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month),
+               col(Prospect.next_follow_up), col(Prospect.owner), col(Prospect.created_at), col(Prospect.closed_on),
+               col(Prospect.lost_reason), col(Prospect.needs_review), col(Prospect.notes), col(Prospect.custom_json))
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Prospect.deleted_at).is_(None))
+        .order_by(col(Prospect.id))
     )
     with engine.connect() as conn:
         for (pid, name, company, contact, email, phone, stage, kind, bp, cents, month, follow, owner, created,
@@ -83,7 +84,7 @@ def _count(engine: Engine) -> int:
     from sqlalchemy import func
 
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Prospect).where(Prospect.deleted_at.is_(None))).scalar()
+        return conn.execute(select(func.count()).select_from(Prospect).where(col(Prospect.deleted_at).is_(None))).scalar_one()
 
 
 def _text_cell(value: Any) -> str:

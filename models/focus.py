@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, func, literal_column, select
+from sqlalchemy import ColumnClause, Engine, case, func, literal_column, select
+from sqlmodel import col
 
 from . import clock
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
 from .rawdb import days_since
-from .tables import Prospect, Stage
+from .tables import Prospect, Stage, pk
 from .values import format_money, money_str
 
 DUE_DAYS = 7
@@ -77,6 +78,7 @@ class FocusItem:
             days = self.overdue_days
             return f"overdue follow-up ({days} day{'s' if days != 1 else ''})"
         if self.group == "due":
+            assert self.next_follow_up is not None, "a prospect is due by its follow-up date"
             ahead = (self.next_follow_up - clock.today()).days
             if ahead == 0:
                 return "follow-up due today"
@@ -92,6 +94,7 @@ class FocusItem:
             days = self.overdue_days
             return f"overdue {days} day{'s' if days != 1 else ''}"
         if self.group == "due":
+            assert self.next_follow_up is not None, "a prospect is due by its follow-up date"
             ahead = (self.next_follow_up - clock.today()).days
             return "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
         if self.group == "stale":
@@ -129,8 +132,8 @@ class FocusItem:
 def _next_rungs(conn) -> dict[int, tuple[str, int]]:
     """Each open stage's next rung: the next open stage up, or the won stage above the top one."""
     stages = conn.execute(
-        select(Stage.id, Stage.name, Stage.position, Stage.probability_bp, Stage.kind)
-        .where(Stage.archived == False).order_by(Stage.position, Stage.id)  # noqa: E712
+        select(pk(Stage.id), col(Stage.name), col(Stage.position), col(Stage.probability_bp), col(Stage.kind))
+        .where(col(Stage.archived) == False).order_by(col(Stage.position), col(Stage.id))  # noqa: E712
     ).all()
     out = {sid: (nxt.name, nxt.probability_bp) for sid, nxt in next_rungs(stages).items()}
     # An open stage taken off the ladder (archived) keeps its prospects' place: treat it as the first rung.
@@ -143,25 +146,25 @@ def _query(conn, today: date, owner: str | None):
         return None, {}
     next_sql = next_probability_sql("prospect.stage_id", "stage.probability_bp",
                                     {sid: bp for sid, (_, bp) in nexts.items()})
-    next_bp = literal_column(next_sql)
-    gain = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
-    idle = literal_column(days_since(today, "prospect.last_touch_at"))
+    next_bp: ColumnClause[int] = literal_column(next_sql)
+    gain: ColumnClause[int] = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
+    idle: ColumnClause[int] = literal_column(days_since(today, "prospect.last_touch_at"))
     due_end = today + timedelta(days=DUE_DAYS - 1)
-    overdue = Prospect.next_follow_up < today
-    due = Prospect.next_follow_up.between(today, due_end)
-    stale = (Stage.stale_days > 0) & (idle > Stage.stale_days)
+    overdue = col(Prospect.next_follow_up) < today
+    due = col(Prospect.next_follow_up).between(today, due_end)
+    stale = (col(Stage.stale_days) > 0) & (idle > col(Stage.stale_days))
     group = case((overdue, 0), (due, 1), (stale, 2), else_=3)
     q = (
         select(
-            Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.probability_bp,
-            next_bp, Prospect.value_cents, Prospect.expected_month, Prospect.owner, Prospect.next_follow_up,
-            idle, Stage.stale_days, group, Prospect.version,
+            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.probability_bp),
+            next_bp, col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.owner), col(Prospect.next_follow_up),
+            idle, col(Stage.stale_days), group, col(Prospect.version),
         )
-        .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Prospect.deleted_at.is_(None), Stage.kind == OPEN)
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Prospect.deleted_at).is_(None), col(Stage.kind) == OPEN)
     )
     if owner is not None:
-        q = q.where(Prospect.owner == owner)
+        q = q.where(col(Prospect.owner) == owner)
     return q, {"gain": gain, "group": group, "overdue": overdue, "due": due, "stale": stale, "idle": idle,
                "nexts": nexts}
 
@@ -186,8 +189,8 @@ def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[
         q, x = _query(conn, today, owner)
         if q is None:
             return []
-        q = q.order_by(x["group"], x["gain"].desc(), Prospect.next_follow_up.is_(None), Prospect.next_follow_up,
-                       x["idle"].desc(), Prospect.id).limit(limit)
+        q = q.order_by(x["group"], x["gain"].desc(), col(Prospect.next_follow_up).is_(None), col(Prospect.next_follow_up),
+                       x["idle"].desc(), col(Prospect.id)).limit(limit)
         return _items(conn, q, x["nexts"])
 
 

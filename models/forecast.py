@@ -23,7 +23,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, literal_column, select
+from sqlalchemy import ColumnClause, Engine, func, literal_column, select
+from sqlmodel import col
 
 from . import clock
 from .errors import DomainError
@@ -31,7 +32,7 @@ from .history import frozen_forecasts
 from .kpi import Kpi, Scope, kpis_by
 from .ladder import WON, ev_sql, kind_rank_sql
 from .rawdb import month_of
-from .tables import Prospect, Stage
+from .tables import Prospect, Stage, pk
 from .values import MICROS_PER_CENT, money_str, month_add
 
 MAX_MONTHS = 120
@@ -123,12 +124,12 @@ def _first_day(month: str) -> date:
 
 def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope()) -> dict[str, int]:
     """Value won per month (closed_on's month), in SQL."""
-    month = literal_column(month_of("prospect.closed_on"))
+    month: ColumnClause[str] = literal_column(month_of("prospect.closed_on"))
     q = (
-        select(month, func.sum(Prospect.value_cents))
-        .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Stage.kind == WON, Prospect.closed_on.is_not(None), *Scope(owner=scope.owner).where())
-        .where(Prospect.closed_on >= _first_day(first), Prospect.closed_on < _first_day(month_add(last, 1)))
+        select(month, func.sum(col(Prospect.value_cents)))
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Stage.kind) == WON, col(Prospect.closed_on).is_not(None), *Scope(owner=scope.owner).where())
+        .where(col(Prospect.closed_on) >= _first_day(first), col(Prospect.closed_on) < _first_day(month_add(last, 1)))
         .group_by(month)
     )
     with engine.connect() as conn:
@@ -148,16 +149,17 @@ def forecast(engine: Engine, month_from: str | None = None, month_to: str | None
         frozen = frozen_forecasts(conn, months, Scope(owner=owner))
     actual = actuals_by_month(engine, first, last, scope)
     rows = [
-        MonthForecast(m, live.get(m, Kpi()), None if frozen[m] is None else frozen[m].ev_micros,
+        MonthForecast(m, live.get(m, Kpi()), None if (f := frozen[m]) is None else f.ev_micros,
                       actual.get(m, 0), m < this)
         for m in months
     ]
     total = Kpi()
     for r in rows:
         total = total + r.kpi
-    judged = [r for r in rows if r.complete and r.frozen_ev_micros is not None]
-    err = sum(abs(r.actual_cents * MICROS_PER_CENT - r.frozen_ev_micros) for r in judged)
-    denom = sum(r.actual_cents * MICROS_PER_CENT for r in judged)
+    judged = [(r.actual_cents * MICROS_PER_CENT, r.frozen_ev_micros) for r in rows
+              if r.complete and r.frozen_ev_micros is not None]
+    err = sum(abs(actual - frozen_ev) for actual, frozen_ev in judged)
+    denom = sum(actual for actual, _ in judged)
     wape = Decimal(err) / Decimal(denom) if denom else None
     return Forecast(
         months=rows,
@@ -177,18 +179,18 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
 
     from .queries import ProspectRow
 
-    kind_order = literal_column(kind_rank_sql("stage.kind"))
-    ev = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
-    won_in = (Stage.kind == WON) & (literal_column(month_of("prospect.closed_on")) == month)
+    kind_order: ColumnClause[int] = literal_column(kind_rank_sql("stage.kind"))
+    ev: ColumnClause[int] = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
+    won_in = (col(Stage.kind) == WON) & (literal_column(month_of("prospect.closed_on")) == month)
     q = (
         select(
-            Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.kind,
-            Stage.probability_bp, Prospect.value_cents, Prospect.expected_month, Prospect.next_follow_up,
-            Prospect.owner,
+            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.kind),
+            col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.next_follow_up),
+            col(Prospect.owner),
         )
-        .join(Stage, Stage.id == Prospect.stage_id)
-        .where(*Scope(owner=owner).where(), or_(Prospect.expected_month == month, won_in))
-        .order_by(kind_order, ev.desc(), Prospect.name, Prospect.id)
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(*Scope(owner=owner).where(), or_(col(Prospect.expected_month) == month, won_in))
+        .order_by(kind_order, ev.desc(), col(Prospect.name), col(Prospect.id))
     )
     with engine.connect() as conn:
         return [ProspectRow(*row) for row in conn.execute(q)]

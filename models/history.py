@@ -41,14 +41,14 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
 from .ladder import LOST, counts_sql, ev_micros
 from .rawdb import day_of, fetch_all, json_type, json_value
 from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
 
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
@@ -83,12 +83,12 @@ def _last_of_month(day: date) -> date:
 
 def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime,
                     by_month: list[tuple[str | None, Kpi]], *, replace: bool = True) -> bool:
-    old = s.scalar(select(KpiSnapshot.id).where(KpiSnapshot.scope == scope_key, KpiSnapshot.taken_on == day))
+    old = s.scalar(select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day))
     if old is not None:
         if not replace:
             return False
-        s.execute(delete(KpiSnapshotMonth).where(KpiSnapshotMonth.snapshot_id == old))
-        s.execute(delete(KpiSnapshot).where(KpiSnapshot.id == old))
+        s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == old))
+        s.execute(delete(KpiSnapshot).where(col(KpiSnapshot.id) == old))
     total = Kpi()
     for _, k in by_month:
         total = total + k
@@ -97,7 +97,7 @@ def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime,
     s.add(snap)
     s.flush()
     for month, k in by_month:
-        s.add(KpiSnapshotMonth(snapshot_id=snap.id, month=month or "none", count=k.count,
+        s.add(KpiSnapshotMonth(snapshot_id=id_of(snap), month=month or "none", count=k.count,
                                tv_cents=k.tv_cents, ev_micros=k.ev_micros))
     return True
 
@@ -133,7 +133,7 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
 
 
 def _first_event_at(conn: Connection) -> datetime | None:
-    return conn.scalar(select(func.min(ChangeEvent.at)))
+    return conn.scalar(select(func.min(col(ChangeEvent.at))))
 
 
 def _record_reconstructed(engine: Engine, days: list[date]) -> int:
@@ -141,7 +141,7 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
     Returns how many days were written."""
     with engine.connect() as conn:
         have = {d for (d,) in conn.execute(
-            select(KpiSnapshot.taken_on).where(KpiSnapshot.scope == ALL.key, KpiSnapshot.taken_on.in_(days))
+            select(col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on).in_(days))
         )}
         todo = [d for d in sorted(set(days)) if d not in have]
         changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
@@ -163,10 +163,10 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
     """Write reconstructed snapshots (everyone's and each owner's) in three statements, keeping any
     that exist. Returns how many days got an "all" snapshot."""
     days = [d for d, _ in states]
-    snap_table, month_table = KpiSnapshot.__table__, KpiSnapshotMonth.__table__
+    snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
     with writer(engine).begin() as conn:
         existing = set(conn.execute(
-            select(KpiSnapshot.scope, KpiSnapshot.taken_on).where(KpiSnapshot.taken_on.in_(days))
+            select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
         ).all())
         snaps, months = [], {}
         for day, state in states:
@@ -186,7 +186,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
             return 0
         conn.execute(insert(snap_table), snaps)
         ids = {(scope, day): sid for sid, scope, day in conn.execute(
-            select(KpiSnapshot.id, KpiSnapshot.scope, KpiSnapshot.taken_on).where(KpiSnapshot.taken_on.in_(days))
+            select(col(KpiSnapshot.id), col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
         )}
         month_rows = [
             dict(snapshot_id=ids[key], month=month or "none", count=k.count, tv_cents=k.tv_cents, ev_micros=k.ev_micros)
@@ -203,7 +203,7 @@ def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
     one is missing and data existed by then. Returns how many were written."""
     at = at or clock.now()
     with engine.connect() as conn:
-        latest = conn.scalar(select(func.max(KpiSnapshot.taken_on)).where(KpiSnapshot.scope == ALL.key))
+        latest = conn.scalar(select(func.max(col(KpiSnapshot.taken_on))).where(col(KpiSnapshot.scope) == ALL.key))
         first = _first_event_at(conn)
     if first is None:
         return 0
@@ -255,8 +255,8 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
     no such snapshot; a zero Kpi when the snapshot had nothing expected in that month)."""
     keys = {month_start_key(m): m for m in months}
     snaps = dict(conn.execute(
-        select(KpiSnapshot.taken_on, KpiSnapshot.id).where(KpiSnapshot.scope == scope.key,
-                                                           KpiSnapshot.taken_on.in_(list(keys)))
+        select(col(KpiSnapshot.taken_on), col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope.key,
+                                                           col(KpiSnapshot.taken_on).in_(list(keys)))
     ).all())
     out: dict[str, Kpi | None] = {m: None for m in months}
     if not snaps:
@@ -265,9 +265,9 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
     for m in by_id.values():
         out[m] = Kpi()
     rows = conn.execute(
-        select(KpiSnapshotMonth.snapshot_id, KpiSnapshotMonth.month, KpiSnapshotMonth.count,
-               KpiSnapshotMonth.tv_cents, KpiSnapshotMonth.ev_micros)
-        .where(KpiSnapshotMonth.snapshot_id.in_(list(by_id)))
+        select(col(KpiSnapshotMonth.snapshot_id), col(KpiSnapshotMonth.month), col(KpiSnapshotMonth.count),
+               col(KpiSnapshotMonth.tv_cents), col(KpiSnapshotMonth.ev_micros))
+        .where(col(KpiSnapshotMonth.snapshot_id).in_(list(by_id)))
     )
     for sid, month, count, tv, ev in rows:
         if month == by_id[sid]:
@@ -331,16 +331,16 @@ GROUP BY a.owner, a.month, a.stage_id
 
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
     """Each stage's (probability_bp, kind) just before `moment`, replayed from the journal."""
-    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(Stage.id, Stage.probability_bp, Stage.kind))}
+    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))}
     rows = conn.execute(
-        select(ChangeEvent.stage_id, ChangeEvent.payload)
-        .where(ChangeEvent.category == "prob", ChangeEvent.prospect_id.is_(None),
-               ChangeEvent.stage_id.is_not(None), ChangeEvent.at >= moment)
-        .order_by(ChangeEvent.at, ChangeEvent.id)
+        select(col(ChangeEvent.stage_id), col(ChangeEvent.payload))
+        .where(col(ChangeEvent.category) == "prob", col(ChangeEvent.prospect_id).is_(None),
+               col(ChangeEvent.stage_id).is_not(None), col(ChangeEvent.at) >= moment)
+        .order_by(col(ChangeEvent.at), col(ChangeEvent.id))
     )
     seen: set[int] = set()
     for sid, payload in rows:
-        if sid in seen or sid not in stages:
+        if sid is None or sid in seen or sid not in stages:  # None: excluded by the query already
             continue
         seen.add(sid)
         before = json.loads(payload or "{}").get("before")
@@ -403,8 +403,8 @@ def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
     with _connect(engine) as conn:
         now = kpis(conn)
         c, tv, ev = conn.execute(
-            select(func.coalesce(func.sum(ChangeEvent.d_count), 0), func.coalesce(func.sum(ChangeEvent.d_tv_cents), 0),
-                   func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0)).where(ChangeEvent.at >= moment)
+            select(func.coalesce(func.sum(col(ChangeEvent.d_count)), 0), func.coalesce(func.sum(col(ChangeEvent.d_tv_cents)), 0),
+                   func.coalesce(func.sum(col(ChangeEvent.d_ev_micros)), 0)).where(col(ChangeEvent.at) >= moment)
         ).one()
     return Kpi(now.count - int(c), now.tv_cents - int(tv), now.ev_micros - int(ev))
 

@@ -169,9 +169,9 @@ def parse_cell_date(value: Any, *, column: str, order: str | None, today: date |
     today = today or date.today()
     for pattern, day_group, month_group in ((_DAY_MONTH, 1, 2), (_MONTH_DAY, 2, 1)):
         if m := pattern.match(text):
-            month = _month_word(m[month_group])
-            if month is not None:
-                return _checked_date(_year(m[3], today.year), month, int(m[day_group]), shown, column)
+            named = _month_word(m[month_group])
+            if named is not None:
+                return _checked_date(_year(m[3], today.year), named, int(m[day_group]), shown, column)
     raise DomainError(
         f"{column}: {shown!r} is not a date; write it as 2027-01-15, 15/01/2027, 15 Jan 2027 or an "
         "Excel date",

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
@@ -23,7 +23,7 @@ from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
-from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
 
 
@@ -38,9 +38,9 @@ def _part(value_cents: int, stage: LadderRow) -> tuple[int, int, int]:
 
 
 def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
-    row = conn.execute(select(Stage.id, Stage.name, Stage.kind, Stage.probability_bp, Stage.position)
-                       .where(Stage.id == stage_id)).one()
-    return tuple(row)  # type: ignore[return-value]
+    sid, name, kind, bp, position = conn.execute(select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position))
+                       .where(col(Stage.id) == stage_id)).one()
+    return sid, name, kind, bp, position
 
 
 class _Commit:
@@ -74,10 +74,12 @@ class _Commit:
                                   "preview again", field="add_stage")
             opens = [r for r in ladder_rows(conn) if r[2] == OPEN]
             position = (opens[-1][4] + 1) if opens else 1
-            conn.execute(update(Stage).where(Stage.position >= position, Stage.archived == False)  # noqa: E712
-                         .values(position=Stage.position + 1))
-            new_id = conn.execute(insert(Stage).values(name=name, position=position, probability_bp=bp,
-                                                       kind=OPEN, stale_days=14, archived=False)).inserted_primary_key[0]
+            conn.execute(update(Stage).where(col(Stage.position) >= position, col(Stage.archived) == False)  # noqa: E712
+                         .values(position=col(Stage.position) + 1))
+            inserted = conn.execute(insert(Stage).values(name=name, position=position, probability_bp=bp,
+                                                         kind=OPEN, stale_days=14, archived=False)).inserted_primary_key
+            assert inserted is not None, "an INSERT of one row has its primary key"
+            new_id = inserted[0]
             self.journal.event(at=self.at, category=BridgeCategory.LADDER, stage_id=new_id, payload={},
                                summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})")
 
@@ -201,9 +203,9 @@ class _Commit:
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
             for u in self.updates:
                 groups[tuple(sorted(u))].append(u)
-            table = Prospect.__table__  # type: ignore[attr-defined]
+            prospect_table = table_of(Prospect)
             for keys, rows in groups.items():
-                stmt = update(table).where(table.c.id == bindparam("b_id")).values(
+                stmt = update(prospect_table).where(prospect_table.c.id == bindparam("b_id")).values(
                     {k: bindparam(k) for k in keys if k != "b_id"})
                 conn.execute(stmt, rows)
         if progress is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
+from sqlmodel import col as sql_col  # `col` is this module's word for a sheet column
 
 from . import clock
 from .errors import DomainError
@@ -22,7 +23,7 @@ from .import_rows import Lookup, RowReader, load_lookup
 from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
-from .tables import Prospect, Stage
+from .tables import Prospect, Stage, pk
 from .values import clean_text, parse_probability
 
 #: A ladder stage as the importer sees it: (id, name, kind, probability bp, position).
@@ -32,9 +33,9 @@ PlanRung = tuple[str, str, int, bool]
 
 
 def ladder_rows(conn: Connection) -> list[LadderRow]:
-    q = (select(Stage.id, Stage.name, Stage.kind, Stage.probability_bp, Stage.position)
-         .where(Stage.archived == False).order_by(Stage.position, Stage.id))  # noqa: E712
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    q = (select(pk(Stage.id), sql_col(Stage.name), sql_col(Stage.kind), sql_col(Stage.probability_bp), sql_col(Stage.position))
+         .where(sql_col(Stage.archived) == False).order_by(sql_col(Stage.position), sql_col(Stage.id)))  # noqa: E712
+    return [(sid, name, kind, bp, position) for sid, name, kind, bp, position in conn.execute(q)]
 
 
 def _parse_add_stages(specs: Iterable[tuple[str, str]], existing: set[str],
@@ -287,9 +288,9 @@ def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
 
 def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
     """The prospects an earlier import of `source` stored, by stable key."""
-    cols = [Prospect.id, Prospect.external_key, Prospect.stage_id, Prospect.value_cents, Prospect.deleted_at,
-            Prospect.custom_json, Prospect.closed_on, Prospect.version] + [getattr(Prospect, c) for c in _COMPARED]
-    q = select(*cols).where(Prospect.source == source, Prospect.external_key.is_not(None))
+    cols = [sql_col(Prospect.id), sql_col(Prospect.external_key), sql_col(Prospect.stage_id), sql_col(Prospect.value_cents), sql_col(Prospect.deleted_at),
+            sql_col(Prospect.custom_json), sql_col(Prospect.closed_on), sql_col(Prospect.version)] + [getattr(Prospect, c) for c in _COMPARED]
+    q = select(*cols).where(sql_col(Prospect.source) == source, sql_col(Prospect.external_key).is_not(None))
     out = {}
     for row in conn.execute(q):
         d = row._asdict()

@@ -162,7 +162,7 @@ class SessionJournal:
     def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (),
                **extra: Any) -> ChangeResult:
         """What the change did, with the prospect as it is now."""
-        info = ProspectInfo.of(p, self.s.get(Stage, p.stage_id)) if p is not None else None
+        info = ProspectInfo.of(p, self.s.get_one(Stage, p.stage_id)) if p is not None else None
         assert ev.id is not None
         return ChangeResult(
             event_id=ev.id, summary=ev.summary, category=ev.category, prospect=info, d_count=ev.d_count,

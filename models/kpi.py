@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from . import ladder
-from .rawdb import as_date, fetch_all
+from .rawdb import as_day, fetch_all
 from .values import bp_to_ratio, micros_to_decimal, money_str
 
 Breakdown = Literal["month", "stage", "owner"]
@@ -62,15 +62,17 @@ class Scope:
 
     def where(self) -> list[Any]:
         """This scope as SQLAlchemy conditions on the Prospect table."""
+        from sqlmodel import col
+
         from .tables import Prospect
 
-        conds: list[Any] = [Prospect.deleted_at.is_(None)]
+        conds: list[Any] = [col(Prospect.deleted_at).is_(None)]
         if self.owner is not None:
-            conds.append(Prospect.owner == self.owner)
+            conds.append(col(Prospect.owner) == self.owner)
         if self.month_from:
-            conds.append(Prospect.expected_month >= self.month_from)
+            conds.append(col(Prospect.expected_month) >= self.month_from)
         if self.month_to:
-            conds.append(Prospect.expected_month <= self.month_to)
+            conds.append(col(Prospect.expected_month) <= self.month_to)
         return conds
 
 
@@ -202,7 +204,8 @@ def snapshots(source: Any, scope: Scope = ALL, *, since: date | None = None,
               until: date | None = None) -> list[Snapshot]:
     """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive).
     models.history records it."""
-    conds, params = ["scope = :scope"], {"scope": scope.key}
+    conds = ["scope = :scope"]
+    params: dict[str, Any] = {"scope": scope.key}
     if since is not None:
         conds.append("taken_on >= :since")
         params["since"] = since
@@ -214,4 +217,4 @@ def snapshots(source: Any, scope: Scope = ALL, *, since: date | None = None,
         f"SELECT taken_on, count, tv_cents, ev_micros FROM kpi_snapshot WHERE {' AND '.join(conds)} ORDER BY taken_on",
         params,
     )
-    return [Snapshot(as_date(d), Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in rows]
+    return [Snapshot(as_day(d), Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in rows]

@@ -17,7 +17,7 @@ from itertools import compress, repeat
 from operator import and_, contains
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, cast
 
 from . import clock
 from .ladder import (KIND_RANK, OPEN, counts, ev_micros, ev_sql, gain_sql, kind_rank_sql, kpi_part,
@@ -47,10 +47,8 @@ class Row(NamedTuple):
     version: int
 
 
-class Totals(NamedTuple):
-    count: int
-    tv_cents: int
-    ev_micros: int
+# The functional form on purpose: in the class form mypy reads the field `count` as overriding tuple.count.
+Totals = NamedTuple("Totals", [("count", int), ("tv_cents", int), ("ev_micros", int)])  # noqa: UP014  (see above)
 
 
 #: The sort orders `s` cycles through: (key, label).
@@ -216,8 +214,10 @@ class RowStore(Mapping):
 
     def row_at(self, i: int) -> Row:
         w = self.words
+        # owner and touched come from NOT NULL columns: their words are never None.
         return Row(self.ids[i], self.names[i], self.companies[i], self.stage[i], self.value[i], w[self.month[i]],
-                   w[self.follow[i]], w[self.owner[i]], w[self.touched[i]], self.updated[i], self.version[i])
+                   w[self.follow[i]], cast(str, w[self.owner[i]]), cast(str, w[self.touched[i]]), self.updated[i],
+                   self.version[i])
 
     # -------------------------------------------------------- changing
 
@@ -226,11 +226,13 @@ class RowStore(Mapping):
         i = self._pos(row.id)
         if i is None:
             i = bisect_left(self.ids, row.id)
-            for column, value in ((self.ids, row.id), (self.names, row.name), (self.companies, row.company),
-                                  (self.stage, 0), (self.value, 0), (self.month, 0), (self.follow, 0),
-                                  (self.owner, 0), (self.touched, 0), (self.updated, 0), (self.version, 0),
-                                  (self.hay, "")):
-                column.insert(i, value)
+            self.ids.insert(i, row.id)
+            self.names.insert(i, row.name)
+            self.companies.insert(i, row.company)
+            for column in (self.stage, self.value, self.month, self.follow, self.owner, self.touched, self.updated,
+                           self.version):
+                column.insert(i, 0)
+            self.hay.insert(i, "")
             self.alive.insert(i, 0)
         if not self.alive[i]:
             self.alive[i] = 1
@@ -388,7 +390,7 @@ class Ladder:
         }
 
 
-def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], object]:
+def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], tuple[Any, ...]]:
     """The key of a sort order. Every order puts open prospects first, then won, then lost (what a
     rep works on comes first); "changed" is used in reverse (most recent first) by `sort_rows`."""
     rank = {sid: KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
@@ -645,6 +647,7 @@ class PipelineView:
                 self.subtotals.pop(before.month, None)
 
     def _insert_in_group(self, row: Row) -> int:
+        assert isinstance(self.lines, list), "grouped, the lines are a list (ids and Group lines)"
         key = (row.month is None, row.month or "")
         for i, item in enumerate(self.lines):
             if isinstance(item, Group):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import Engine, literal_column, select
+from sqlalchemy import ColumnClause, Engine, literal_column, select
+from sqlmodel import col
 
 from . import ladder
-from .tables import Prospect, Stage
+from .tables import Prospect, Stage, pk
 
 
 class ProspectRow(NamedTuple):
@@ -31,20 +32,20 @@ class ProspectRow(NamedTuple):
 
 def prospect_rows(engine: Engine, *, owner: str | None = None, stage_id: int | None = None) -> list[ProspectRow]:
     """Every live prospect: open ones first, then won, then lost; each by expected month, then name."""
-    kind_order = literal_column(ladder.kind_rank_sql("stage.kind"))
+    kind_order: ColumnClause[int] = literal_column(ladder.kind_rank_sql("stage.kind"))
     q = (
         select(
-            Prospect.id, Prospect.name, Prospect.company, Prospect.stage_id, Stage.name, Stage.kind,
-            Stage.probability_bp, Prospect.value_cents, Prospect.expected_month, Prospect.next_follow_up,
-            Prospect.owner,
+            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.kind),
+            col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.next_follow_up),
+            col(Prospect.owner),
         )
-        .join(Stage, Stage.id == Prospect.stage_id)
-        .where(Prospect.deleted_at.is_(None))
-        .order_by(kind_order, Prospect.expected_month.is_(None), Prospect.expected_month, Prospect.name, Prospect.id)
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Prospect.deleted_at).is_(None))
+        .order_by(kind_order, col(Prospect.expected_month).is_(None), col(Prospect.expected_month), col(Prospect.name), col(Prospect.id))
     )
     if owner is not None:
-        q = q.where(Prospect.owner == owner)
+        q = q.where(col(Prospect.owner) == owner)
     if stage_id is not None:
-        q = q.where(Prospect.stage_id == stage_id)
+        q = q.where(col(Prospect.stage_id) == stage_id)
     with engine.connect() as conn:
         return [ProspectRow(*row) for row in conn.execute(q)]

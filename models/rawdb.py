@@ -88,6 +88,14 @@ def as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+def as_day(value: Any) -> date:
+    """A NOT NULL date column read by plain SQL (`as_date`, which gives None only for NULL)."""
+    day = as_date(value)
+    if day is None:
+        raise ValueError("a NOT NULL date column read NULL")
+    return day
+
+
 def _sqlite_param(value: Any) -> Any:
     """Dates and times as SQLAlchemy writes them into SQLite, so comparisons agree."""
     if isinstance(value, datetime):

@@ -49,6 +49,7 @@ class StageInfo:
 
     @classmethod
     def of(cls, s: "Stage") -> "StageInfo":
+        assert s.id is not None, "a stage read from the database has its id"
         return cls(s.id, s.name, s.position, s.probability_bp, s.kind, s.stale_days)
 
 
@@ -87,6 +88,7 @@ class ProspectInfo:
 
     @classmethod
     def of(cls, p: "Prospect", stage: "Stage | StageInfo") -> "ProspectInfo":
+        assert p.id is not None, "a prospect read from the database, or flushed, has its id"
         return cls(
             id=p.id,
             name=p.name,

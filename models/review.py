@@ -26,13 +26,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, literal, or_, select
+from sqlmodel import col
 
 from . import clock
 from .errors import DomainError
 from .focus import FocusItem, focus, follow_ups
 from .history import kpis_before
 from .kpi import Kpi, kpis
-from .tables import ChangeEvent, Prospect, Stage
+from .tables import ChangeEvent, Prospect, Stage, pk
 from .values import money_str, parse_date
 
 #: The terms of the bridge in the order a review shows them, with their labels.
@@ -55,7 +56,9 @@ def exact_money(micros: int) -> str:
     """EV micros as an exact decimal string (at least 2 decimals, more only when needed), so that
     the bridge's terms add up exactly in JSON too."""
     d = (Decimal(micros) / 1_000_000).normalize()
-    if d == d.to_integral() or -d.as_tuple().exponent < 2:
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int), "a finite decimal's exponent is an int"
+    if d == d.to_integral() or -exponent < 2:
         return format(d.quantize(Decimal("0.01")), "f")
     return format(d, "f")
 
@@ -182,30 +185,30 @@ def parse_since(text: str | date | None, *, today: date | None = None) -> dateti
 
 
 def _significant():
-    return or_(ChangeEvent.d_count != 0, ChangeEvent.d_tv_cents != 0, ChangeEvent.d_ev_micros != 0)
+    return or_(col(ChangeEvent.d_count) != 0, col(ChangeEvent.d_tv_cents) != 0, col(ChangeEvent.d_ev_micros) != 0)
 
 
 def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True) -> list[Term]:
     """The journal since `start_at`, per category (in TERMS order), summed in SQL."""
     sums = (
-        select(ChangeEvent.category, func.count(), func.sum(ChangeEvent.d_count), func.sum(ChangeEvent.d_tv_cents),
-               func.sum(ChangeEvent.d_ev_micros))
-        .where(ChangeEvent.at >= start_at, _significant())
-        .group_by(ChangeEvent.category)
+        select(col(ChangeEvent.category), func.count(), func.sum(col(ChangeEvent.d_count)), func.sum(col(ChangeEvent.d_tv_cents)),
+               func.sum(col(ChangeEvent.d_ev_micros)))
+        .where(col(ChangeEvent.at) >= start_at, _significant())
+        .group_by(col(ChangeEvent.category))
     )
     per_prospect = (
-        select(ChangeEvent.category, Prospect.id, Prospect.name, func.count(), func.sum(ChangeEvent.d_count),
-               func.sum(ChangeEvent.d_tv_cents), func.sum(ChangeEvent.d_ev_micros), func.max(Prospect.value_cents))
-        .join(Prospect, Prospect.id == ChangeEvent.prospect_id)
-        .where(ChangeEvent.at >= start_at, _significant())
-        .group_by(ChangeEvent.category, Prospect.id)
+        select(col(ChangeEvent.category), pk(Prospect.id), col(Prospect.name), func.count(), func.sum(col(ChangeEvent.d_count)),
+               func.sum(col(ChangeEvent.d_tv_cents)), func.sum(col(ChangeEvent.d_ev_micros)), func.max(col(Prospect.value_cents)))
+        .join(Prospect, col(Prospect.id) == col(ChangeEvent.prospect_id))
+        .where(col(ChangeEvent.at) >= start_at, _significant())
+        .group_by(col(ChangeEvent.category), col(Prospect.id))
     )
     per_stage = (
-        select(ChangeEvent.category, Stage.id, Stage.name, func.count(), func.sum(ChangeEvent.d_count),
-               func.sum(ChangeEvent.d_tv_cents), func.sum(ChangeEvent.d_ev_micros), literal(0))
-        .join(Stage, Stage.id == ChangeEvent.stage_id)
-        .where(ChangeEvent.at >= start_at, ChangeEvent.prospect_id.is_(None), _significant())
-        .group_by(ChangeEvent.category, Stage.id)
+        select(col(ChangeEvent.category), pk(Stage.id), col(Stage.name), func.count(), func.sum(col(ChangeEvent.d_count)),
+               func.sum(col(ChangeEvent.d_tv_cents)), func.sum(col(ChangeEvent.d_ev_micros)), literal(0))
+        .join(Stage, col(Stage.id) == col(ChangeEvent.stage_id))
+        .where(col(ChangeEvent.at) >= start_at, col(ChangeEvent.prospect_id).is_(None), _significant())
+        .group_by(col(ChangeEvent.category), col(Stage.id))
     )
     with engine.connect() as conn:
         totals = {cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in conn.execute(sums)}

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from .db import writer
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
 from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo, current_user
-from .tables import Activity, Prospect, Stage, StageChange
+from .tables import Activity, Prospect, Stage, StageChange, id_of
 
 StageRef = str | int | StageInfo
 
@@ -46,9 +46,9 @@ class StoreBase:
 
     def ladder(self, *, include_archived: bool = False) -> list[StageInfo]:
         with self._read() as s:
-            q = select(Stage).order_by(Stage.position, Stage.id)
+            q = select(Stage).order_by(col(Stage.position), col(Stage.id))
             if not include_archived:
-                q = q.where(Stage.archived == False)  # noqa: E712
+                q = q.where(col(Stage.archived) == False)  # noqa: E712
             return [StageInfo.of(x) for x in s.scalars(q)]
 
     def stage(self, ref: StageRef) -> StageInfo:
@@ -56,18 +56,17 @@ class StoreBase:
             return StageInfo.of(self._stage(s, ref))
 
     def _stages(self, s: Session) -> list[Stage]:
-        q = select(Stage).where(Stage.archived == False).order_by(Stage.position, Stage.id)  # noqa: E712
+        q = select(Stage).where(col(Stage.archived) == False).order_by(col(Stage.position), col(Stage.id))  # noqa: E712
         return list(s.scalars(q))
 
     def _stage(self, s: Session, ref: StageRef | Stage) -> Stage:
-        if isinstance(ref, (StageInfo, Stage)):
-            ref = ref.id
-        if isinstance(ref, int):
-            found = s.get(Stage, ref)
+        key = ref.id if isinstance(ref, (StageInfo, Stage)) else ref
+        if isinstance(key, int):
+            found = s.get(Stage, key)
             if found is None or found.archived:
-                raise NotFound(f"stage: there is no stage number {ref}", field="stage")
+                raise NotFound(f"stage: there is no stage number {key}", field="stage")
             return found
-        name = str(ref).strip()
+        name = str(key).strip()
         stages = self._stages(s)
         for st in stages:
             if st.name.casefold() == name.casefold():
@@ -95,7 +94,7 @@ class StoreBase:
         """(prospects on the stage, their value in cents)."""
         row = s.execute(
             select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
-                Prospect.stage_id == stage_id, Prospect.deleted_at.is_(None)
+                col(Prospect.stage_id) == stage_id, col(Prospect.deleted_at).is_(None)
             )
         ).one()
         return int(row[0]), int(row[1])
@@ -105,7 +104,7 @@ class StoreBase:
     def get(self, ref: int | str, *, include_deleted: bool = False) -> ProspectInfo:
         with self._read() as s:
             p = self._prospect(s, ref, include_deleted=include_deleted)
-            return ProspectInfo.of(p, s.get(Stage, p.stage_id))
+            return ProspectInfo.of(p, s.get_one(Stage, p.stage_id))
 
     def _prospect(self, s: Session, ref: int | str, *, include_deleted: bool = False) -> Prospect:
         text = str(ref).strip()
@@ -134,7 +133,7 @@ class StoreBase:
 
     def _by_name(self, s: Session, name: str) -> list[Prospect]:
         q = select(Prospect).where(
-            func.lower(Prospect.name) == name.lower(), Prospect.deleted_at.is_(None)
+            func.lower(Prospect.name) == name.lower(), col(Prospect.deleted_at).is_(None)
         )
         return list(s.scalars(q.limit(11)))
 
@@ -142,22 +141,22 @@ class StoreBase:
         with self._read() as s:
             q = (
                 select(Activity)
-                .where(Activity.prospect_id == prospect_id, Activity.voided_at.is_(None))
-                .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+                .where(col(Activity.prospect_id) == prospect_id, col(Activity.voided_at).is_(None))
+                .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
             )
-            return [ActivityInfo(a.id, a.prospect_id, a.occurred_at, a.kind, a.text, a.who) for a in s.scalars(q)]
+            return [ActivityInfo(id_of(a), a.prospect_id, a.occurred_at, a.kind, a.text, a.who) for a in s.scalars(q)]
 
     def history(self, prospect_id: int) -> list[StageChangeInfo]:
         with self._read() as s:
             names = {st.id: st.name for st in s.scalars(select(Stage))}
             q = (
                 select(StageChange)
-                .where(StageChange.prospect_id == prospect_id)
-                .order_by(StageChange.changed_at, StageChange.id)
+                .where(col(StageChange.prospect_id) == prospect_id)
+                .order_by(col(StageChange.changed_at), col(StageChange.id))
             )
             return [
                 StageChangeInfo(
-                    c.id, c.prospect_id, c.changed_at, c.who,
+                    id_of(c), c.prospect_id, c.changed_at, c.who,
                     names.get(c.from_stage_id) if c.from_stage_id else None,
                     names[c.to_stage_id], c.value_cents, c.from_probability_bp, c.to_probability_bp, c.reason,
                 )
@@ -166,7 +165,7 @@ class StoreBase:
 
     def owners(self) -> list[str]:
         with self._read() as s:
-            q = select(Prospect.owner).where(Prospect.deleted_at.is_(None)).distinct().order_by(Prospect.owner)
+            q = select(col(Prospect.owner)).where(col(Prospect.deleted_at).is_(None)).distinct().order_by(col(Prospect.owner))
             return [o for o in s.scalars(q)]
 
     # ------------------------------------------------------------ for writes

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from . import clock
 from .errors import DomainError
@@ -128,7 +129,8 @@ class LadderWrites(ProspectWrites):
         at = at or clock.now()
         with self._write() as s, s.begin():
             st = self._stage(s, stage)
-            before, after = {}, {}
+            before: dict[str, str | int] = {}
+            after: dict[str, str | int] = {}
             if name is not None:
                 new_name = clean_text(name, field="stage name", max_len=80, required=True)
                 if new_name != st.name:
@@ -205,7 +207,7 @@ class LadderWrites(ProspectWrites):
             moved = []
             d_ev = 0
             if target is not None:
-                rows = s.scalars(select(Prospect).where(Prospect.stage_id == st.id, Prospect.deleted_at.is_(None)))
+                rows = s.scalars(select(Prospect).where(col(Prospect.stage_id) == st.id, col(Prospect.deleted_at).is_(None)))
                 for p in rows:
                     r = self._move(s, p, target, reason=f"stage {st.name} removed", expected_version=None, at=at,
                                    category=BridgeCategory.LADDER)
@@ -213,7 +215,7 @@ class LadderWrites(ProspectWrites):
                     d_ev += r.d_ev_micros
             st.archived = True
             s.add(st)
-            summary = f"stage {st.name} removed" + (f", {len(moved)} prospects moved to {target.name}" if moved else "")
+            summary = f"stage {st.name} removed" + (f", {len(moved)} prospects moved to {target.name}" if moved and target is not None else "")
             j = SessionJournal(s, self.who)
             ev = j.event(
                 action="stage_remove", category=BridgeCategory.LADDER, at=at, stage_id=st.id, summary=summary,

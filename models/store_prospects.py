@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from . import clock
 from .errors import DomainError
@@ -18,7 +18,7 @@ from .journal import BridgeCategory, SessionJournal, created_summary, delta, edi
 from .ladder import LOST, OPEN, WON, next_rung, previous_rung
 from .records import ChangeResult, StageInfo
 from .store_base import StoreBase, StageRef, part
-from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange
+from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
     clean_text,
     parse_follow_up,
@@ -119,7 +119,7 @@ class ProspectWrites(StoreBase):
             ))
             st = self._stage(s, stage) if stage not in (None, "") else self._first_stage(s)
             p = Prospect(
-                **fields, stage_id=st.id, created_at=at, updated_at=at, last_touch_at=at,
+                **fields, stage_id=id_of(st), created_at=at, updated_at=at, last_touch_at=at,
             )
             if st.kind != OPEN:
                 p.closed_on = closed_on or at.date()
@@ -149,7 +149,7 @@ class ProspectWrites(StoreBase):
             if not after:
                 raise DomainError(f"{p.name}: nothing to change", field=None)
             self._bump(s, p, expected_version, at)
-            st = s.get(Stage, p.stage_id)
+            st = s.get_one(Stage, p.stage_id)
             old_part = part(p.value_cents, st)
             for k, v in after.items():
                 setattr(p, k, v)
@@ -169,7 +169,7 @@ class ProspectWrites(StoreBase):
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
             self._bump(s, p, expected_version, at)
-            d = delta(part(p.value_cents, s.get(Stage, p.stage_id)), (0, 0, 0))
+            d = delta(part(p.value_cents, s.get_one(Stage, p.stage_id)), (0, 0, 0))
             p.deleted_at = at
             s.add(p)
             j = SessionJournal(s, self.who)
@@ -183,7 +183,7 @@ class ProspectWrites(StoreBase):
         """The stage a move goes to: a word ('next', 'back', 'won', 'lost', 'reopen') or a stage."""
         if isinstance(target, str):
             word = target.strip().lower()
-            current = s.get(Stage, p.stage_id)
+            current = s.get_one(Stage, p.stage_id)
             # A stage taken off the ladder still has its place among the rungs for a prospect left on it.
             stages = self._stages(s)
             rungs = stages if current in stages else [*stages, current]
@@ -209,9 +209,9 @@ class ProspectWrites(StoreBase):
     def _reopen_stage(self, s: Session, p: Prospect) -> Stage:
         """The open stage a closed prospect was on before it closed, else the last open stage."""
         q = (
-            select(StageChange.from_stage_id)
-            .where(StageChange.prospect_id == p.id, StageChange.to_stage_id == p.stage_id)
-            .order_by(StageChange.changed_at.desc(), StageChange.id.desc())
+            select(col(StageChange.from_stage_id))
+            .where(col(StageChange.prospect_id) == p.id, col(StageChange.to_stage_id) == p.stage_id)
+            .order_by(col(StageChange.changed_at).desc(), col(StageChange.id).desc())
             .limit(1)
         )
         prior = s.scalar(q)
@@ -243,7 +243,7 @@ class ProspectWrites(StoreBase):
               expected_version: int | None, at: datetime, undoes: ChangeEvent | None = None,
               category: str | None = None) -> ChangeResult:
         """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
-        old = s.get(Stage, p.stage_id)
+        old = s.get_one(Stage, p.stage_id)
         new = target if isinstance(target, Stage) else self._target(s, p, target)
         if new.id == old.id:
             raise DomainError(f"{p.name}: is already on {old.name}", field="stage")
@@ -251,7 +251,7 @@ class ProspectWrites(StoreBase):
         self._bump(s, p, expected_version, at)
         before = {"closed_on": p.closed_on.isoformat() if p.closed_on else None, "lost_reason": p.lost_reason}
         d = delta(part(p.value_cents, old), part(p.value_cents, new))
-        p.stage_id = new.id
+        p.stage_id = id_of(new)
         p.last_touch_at = at
         if new.kind == OPEN:
             p.closed_on = None
@@ -294,16 +294,16 @@ class ProspectWrites(StoreBase):
             raise DomainError(f"activity: {kind!r} is not a kind of contact; use {', '.join(ACTIVITY_KINDS)}",
                               field="kind")
         body = clean_text(text, field="activity", max_len=20_000)
-        if isinstance(when, str) and when.strip():
-            when = parse_past_date(when)
+        if isinstance(when, str):
+            when = parse_past_date(when) if when.strip() else None
         if isinstance(when, date) and not isinstance(when, datetime):
             when = datetime.combine(when, at.time())
-        occurred = when or at
+        occurred = when if isinstance(when, datetime) else at
         if occurred > at:
             raise DomainError("activity date: a contact point cannot be in the future", field="when")
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
-            a = Activity(prospect_id=p.id, occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
+            a = Activity(prospect_id=id_of(p), occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
             s.add(a)
             p.last_touch_at = max(p.last_touch_at, occurred)
             p.updated_at = at

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from . import clock
 from .errors import DomainError, NothingToUndo
@@ -34,11 +34,11 @@ class Undo(LadderWrites):
     def _last_undoable(self, s: Session) -> ChangeEvent | None:
         q = (
             select(ChangeEvent)
-            .where(ChangeEvent.who == self.who, ChangeEvent.undone_by_id.is_(None),
-                   ChangeEvent.undoes_id.is_(None), ChangeEvent.action != "import",
+            .where(col(ChangeEvent.who) == self.who, col(ChangeEvent.undone_by_id).is_(None),
+                   col(ChangeEvent.undoes_id).is_(None), col(ChangeEvent.action) != "import",
                    # moves made by removing a stage are undone with the removal, not one by one
-                   ~((ChangeEvent.action == "move") & (ChangeEvent.category == BridgeCategory.LADDER.value)))
-            .order_by(ChangeEvent.id.desc())
+                   ~((col(ChangeEvent.action) == "move") & (col(ChangeEvent.category) == BridgeCategory.LADDER.value)))
+            .order_by(col(ChangeEvent.id).desc())
             .limit(1)
         )
         return s.scalar(q)
@@ -58,10 +58,10 @@ class Undo(LadderWrites):
             return result
 
     def _undo_create(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        p = s.get(Prospect, ev.prospect_id)
+        p = s.get_one(Prospect, ev.prospect_id)
         if p.deleted_at is not None:
             raise DomainError(f"undo: {p.name} is deleted already")
-        d = negate(part(p.value_cents, s.get(Stage, p.stage_id)))
+        d = negate(part(p.value_cents, s.get_one(Stage, p.stage_id)))
         p.deleted_at = at
         p.version += 1
         p.updated_at = at
@@ -72,8 +72,8 @@ class Undo(LadderWrites):
         return j.result(new, p)
 
     def _undo_delete(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        p = s.get(Prospect, ev.prospect_id)
-        d = part(p.value_cents, s.get(Stage, p.stage_id))
+        p = s.get_one(Prospect, ev.prospect_id)
+        d = part(p.value_cents, s.get_one(Stage, p.stage_id))
         p.deleted_at = None
         p.version += 1
         p.updated_at = at
@@ -84,8 +84,8 @@ class Undo(LadderWrites):
         return j.result(new, p)
 
     def _undo_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        p = s.get(Prospect, ev.prospect_id)
-        st = s.get(Stage, p.stage_id)
+        p = s.get_one(Prospect, ev.prospect_id)
+        st = s.get_one(Stage, p.stage_id)
         old_part = part(p.value_cents, st) if p.deleted_at is None else NO_DELTA
         before = payload["before"]
         for k, v in before.items():
@@ -105,12 +105,12 @@ class Undo(LadderWrites):
     _undo_follow_up = _undo_edit
 
     def _undo_move(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        p = s.get(Prospect, ev.prospect_id)
+        p = s.get_one(Prospect, ev.prospect_id)
         if p.deleted_at is not None:
             raise DomainError(f"undo: {p.name} has been deleted; undo that first")
         if p.stage_id != payload["to"]:
             raise DomainError(f"undo: {p.name} has moved again since; move it by hand")
-        back = s.get(Stage, payload["from"])
+        back = s.get_one(Stage, payload["from"])
         result = self._move(s, p, back, reason=None, expected_version=None, at=at, undoes=ev, category=ev.category)
         before = payload.get("before", {})
         p.closed_on = date.fromisoformat(before["closed_on"]) if before.get("closed_on") else None
@@ -120,20 +120,20 @@ class Undo(LadderWrites):
             s.add(back)
         s.add(p)
         s.flush()
-        return SessionJournal(s, self.who).result(s.get(ChangeEvent, result.event_id), p)
+        return SessionJournal(s, self.who).result(s.get_one(ChangeEvent, result.event_id), p)
 
     def _undo_activity(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        a = s.get(Activity, payload["activity_id"])
+        a = s.get_one(Activity, payload["activity_id"])
         a.voided_at = at
         s.add(a)
-        p = s.get(Prospect, ev.prospect_id)
+        p = s.get_one(Prospect, ev.prospect_id)
         j = SessionJournal(s, self.who)
         new = j.event(action="undo", category=ev.category, at=at, prospect_id=p.id,
                       summary=f"undo: {a.kind} on {p.name} removed from the log", payload={}, undoes=ev)
         return j.result(new, p)
 
     def _undo_probability(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        st = s.get(Stage, ev.stage_id)
+        st = s.get_one(Stage, ev.stage_id)
         _, total = self._stage_totals(s, st.id)
         before = st.probability_bp
         bp = payload["before"]
@@ -149,7 +149,7 @@ class Undo(LadderWrites):
         return j.result(new, None)
 
     def _undo_stage_add(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        st = s.get(Stage, ev.stage_id)
+        st = s.get_one(Stage, ev.stage_id)
         count, _ = self._stage_totals(s, st.id)
         if count:
             raise DomainError(f"undo: {count} prospects are on {st.name} now; remove the stage instead")
@@ -161,7 +161,7 @@ class Undo(LadderWrites):
         return j.result(new, None)
 
     def _undo_stage_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        st = s.get(Stage, ev.stage_id)
+        st = s.get_one(Stage, ev.stage_id)
         for k, v in payload["before"].items():
             setattr(st, k, v)
         s.add(st)
@@ -172,7 +172,7 @@ class Undo(LadderWrites):
 
     def _undo_stage_order(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         for sid, pos in payload["before"].items():
-            st = s.get(Stage, int(sid))
+            st = s.get_one(Stage, int(sid))
             st.position = pos
             s.add(st)
         j = SessionJournal(s, self.who)
@@ -181,12 +181,12 @@ class Undo(LadderWrites):
         return j.result(new, None)
 
     def _undo_stage_remove(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
-        st = s.get(Stage, ev.stage_id)
+        st = s.get_one(Stage, ev.stage_id)
         st.archived = False
         s.add(st)
         s.flush()
         for pid in payload.get("moved", []):
-            p = s.get(Prospect, pid)
+            p = s.get_one(Prospect, pid)
             if p.deleted_at is None and p.stage_id == payload["to"]:
                 self._move(s, p, st, reason=None, expected_version=None, at=at, category=BridgeCategory.LADDER)
         j = SessionJournal(s, self.who)

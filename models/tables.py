@@ -7,11 +7,34 @@ expected value integer micros (`*_micros` = cents x bp). See models/values.py.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, inspect
+from sqlalchemy.orm import Mapped
+from sqlmodel import Field, SQLModel, col
 
 STAGE_KINDS = ("open", "won", "lost")
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy Table of a table model (its `__table__`, which SQLModel's types do not declare)."""
+    return cast(Table, inspect(model).local_table)
+
+
+def pk(column: int | None) -> Mapped[int]:
+    """A table's `id` column in a query, say `pk(Stage.id)`: col(), knowing a primary key is never NULL."""
+    return cast("Mapped[int]", col(column))
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def id_of(row: _HasId) -> int:
+    """The id of a row that SQLite has numbered (it is in the database, or has been flushed)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: it must be flushed first")
+    return row.id
 
 
 class Stage(SQLModel, table=True):

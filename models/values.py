@@ -77,7 +77,7 @@ def cents_to_decimal(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
 
 
-def micros_to_decimal(micros: int) -> Decimal:
+def micros_to_decimal(micros: int | Decimal) -> Decimal:
     """EV micros to money, rounded half-up to the cent (the only rounding evpipe does)."""
     return (Decimal(micros) / 1_000_000).quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -240,20 +240,20 @@ def parse_date(text: object, *, today: date | None = None, field: str = "date", 
         day, month = (a, b) if dayfirst else (b, a)
         return _checked_date(y, month, day, shown, field)
     if m := re.fullmatch(r"(\d{1,2})\s*([A-Za-z]+\.?),?\s*(\d{4})?", raw):
-        month = _month_word(m[2])
-        if month is not None:
+        named = _month_word(m[2])
+        if named is not None:
             year = int(m[3]) if m[3] else today.year
-            result = _checked_date(year, month, int(m[1]), shown, field)
+            result = _checked_date(year, named, int(m[1]), shown, field)
             if not m[3] and result < today:
-                result = _checked_date(year + 1, month, int(m[1]), shown, field)
+                result = _checked_date(year + 1, named, int(m[1]), shown, field)
             return result
     if m := re.fullmatch(r"([A-Za-z]+\.?)\s*(\d{1,2}),?\s*(\d{4})?", raw):
-        month = _month_word(m[1])
-        if month is not None:
+        named = _month_word(m[1])
+        if named is not None:
             year = int(m[3]) if m[3] else today.year
-            result = _checked_date(year, month, int(m[2]), shown, field)
+            result = _checked_date(year, named, int(m[2]), shown, field)
             if not m[3] and result < today:
-                result = _checked_date(year + 1, month, int(m[2]), shown, field)
+                result = _checked_date(year + 1, named, int(m[2]), shown, field)
             return result
     raise DomainError(f"{field}: {shown!r} is not a date; {hint}", field=field)
 

@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the submodule itself: the generated columns name sqlmodel.sql.sqltypes.AutoString
 
 
 revision: str = '0001'
