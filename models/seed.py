@@ -86,6 +86,7 @@ def load_demo(engine: Engine, *, who: str = "demo") -> int:
                 follow_up=None if follow is None else today + timedelta(days=int(follow)),
                 at=moment,
             )
+            assert result.prospect is not None  # an add always returns the prospect it added
             ids[i] = result.prospect.id
         elif what == "move":
             reason = spec.get("lost_reason") if item["stage"] == "Lost" else None

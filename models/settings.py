@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, insert, select, update
 
 from .db import writer
-from .tables import Setting
+from .tables import Setting, table_of
 
-_SETTING = Setting.__table__
+_SETTING = table_of(Setting)
 
 
 def get_setting(engine: Engine, key: str) -> str | None:
