@@ -20,7 +20,6 @@ stages, months, follow-ups, owners and notes), then runs, each in its own proces
 - peak memory: ru_maxrss of each process (target < 150 MiB).
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -41,9 +40,54 @@ sys.path.insert(0, str(ROOT))
 
 NOW = "2026-11-27T10:00:00"
 
-WORDS = ["Harbour", "Kauri", "Tui", "Pohutukawa", "Rangitoto", "Waitemata", "Ponsonby", "Devonport", "Onehunga", "Takapuna", "Parnell", "Remuera", "Mission", "Bay", "Kohimarama", "Herne", "Grey", "Lynn", "Albany", "Howick", "Manukau", "Henderson", "Titirangi", "Piha", "Muriwai", "Waiheke", "Matakana", "Coromandel", "Tamaki", "Epsom", "Newmarket", "Britomart"]
-KINDS = ("Christmas party", "wedding", "staff outing", "conference shuttle", "school trip", "birthday cruise",
-         "product launch", "charity gala", "reunion", "sunset cruise", "team offsite", "awards night")
+WORDS = [
+    "Harbour",
+    "Kauri",
+    "Tui",
+    "Pohutukawa",
+    "Rangitoto",
+    "Waitemata",
+    "Ponsonby",
+    "Devonport",
+    "Onehunga",
+    "Takapuna",
+    "Parnell",
+    "Remuera",
+    "Mission",
+    "Bay",
+    "Kohimarama",
+    "Herne",
+    "Grey",
+    "Lynn",
+    "Albany",
+    "Howick",
+    "Manukau",
+    "Henderson",
+    "Titirangi",
+    "Piha",
+    "Muriwai",
+    "Waiheke",
+    "Matakana",
+    "Coromandel",
+    "Tamaki",
+    "Epsom",
+    "Newmarket",
+    "Britomart",
+]
+KINDS = (
+    "Christmas party",
+    "wedding",
+    "staff outing",
+    "conference shuttle",
+    "school trip",
+    "birthday cruise",
+    "product launch",
+    "charity gala",
+    "reunion",
+    "sunset cruise",
+    "team offsite",
+    "awards night",
+)
 SUFFIX = ("Ltd", "Group", "Trust", "Club", "School", "Partners", "Holdings", "Co-op")
 FIRST = ("Aroha", "Mere", "Sam", "Lisa", "Hemi", "Grace", "Tama", "Sione", "Priya", "Lucien", "Kiri", "Ben")
 LAST = ("Williams", "Kauri", "Fong", "Walker", "Hughes", "Patel", "Tane", "Reid", "Moreau", "Ngata", "Smith")
@@ -83,14 +127,28 @@ def build(path: Path, count: int, seed: int = 7) -> str:
         touched = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 600))
         created = touched - timedelta(days=rng.randint(0, 90))
         contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        rows.append((
-            f"{place} {rng.choice(KINDS)} #{i}", company, contact,
-            f"{contact.split()[0].lower()}@{place.lower()}.co.nz", f"+64 21 555 {i % 10000:04d}",
-            f"Met at the {rng.choice(WORDS)} expo; wants {rng.randint(20, 300)} guests.", "{}",
-            value_cents, stage.id, month, follow, rng.choice(OWNERS), created.isoformat(sep=" "),
-            touched.isoformat(sep=" "), touched.isoformat(sep=" "),
-            today.isoformat() if stage.kind != "open" else None, 0, 1,
-        ))
+        rows.append(
+            (
+                f"{place} {rng.choice(KINDS)} #{i}",
+                company,
+                contact,
+                f"{contact.split()[0].lower()}@{place.lower()}.co.nz",
+                f"+64 21 555 {i % 10000:04d}",
+                f"Met at the {rng.choice(WORDS)} expo; wants {rng.randint(20, 300)} guests.",
+                "{}",
+                value_cents,
+                stage.id,
+                month,
+                follow,
+                rng.choice(OWNERS),
+                created.isoformat(sep=" "),
+                touched.isoformat(sep=" "),
+                touched.isoformat(sep=" "),
+                today.isoformat() if stage.kind != "open" else None,
+                0,
+                1,
+            )
+        )
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -213,8 +271,14 @@ def child_keys(url: str, keys: int) -> None:
     from evpipe.tui.widgets.kpi_header import KpiHeader
 
     app = EvpipeApp(url, who="mere")
-    out: dict[str, list[float]] = {"advance": [], "advance_cpu": [], "cursor": [], "cursor_cpu": [],
-                                   "filter": [], "saved": []}
+    out: dict[str, list[float]] = {
+        "advance": [],
+        "advance_cpu": [],
+        "cursor": [],
+        "cursor_cpu": [],
+        "filter": [],
+        "saved": [],
+    }
 
     async def run() -> None:
         async with app.run_test(headless=True, size=(80, 24)) as pilot:
@@ -262,8 +326,11 @@ def child_keys(url: str, keys: int) -> None:
                 want = text.strip()
 
                 def ready(want=want) -> bool:
-                    return screen.view.matches is not None and screen.filter_text == want and \
-                        screen._last_filter_applied == want
+                    return (
+                        screen.view.matches is not None
+                        and screen.filter_text == want
+                        and screen._last_filter_applied == want
+                    )
 
                 if ch == " ":
                     await pilot.press("space")
@@ -283,8 +350,9 @@ def run_child(args: list[str]) -> tuple[float, int, str]:
     env = dict(os.environ, EVPIPE_NOW=NOW, EVPIPE_USER="mere")
     launched = time.time()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
+    )
     out = proc.stdout.read()
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -335,8 +403,10 @@ def main() -> None:
         wall, rss, _ = run_child(["--child", "bare"])
         bare_walls.append(wall)
     bare = statistics.median(bare_walls)
-    print(f"bare Textual app, start to first paint and exit: {bare * 1000:.0f} ms (median of {args.runs}), "
-          f"peak {rss / 1024:.0f} MiB")
+    print(
+        f"bare Textual app, start to first paint and exit: {bare * 1000:.0f} ms (median of {args.runs}), "
+        f"peak {rss / 1024:.0f} MiB"
+    )
     missed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -345,8 +415,10 @@ def main() -> None:
             # built in a child: a parent grown by building would make every child's peak memory
             # read high (ru_maxrss counts the pages a child shares with its parent at fork)
             url = run_child(["--child", "build", "--url", str(path), "--size", str(size)])[2].strip().splitlines()[-1]
-            print(f"\n{size:,} prospects (built in {time.perf_counter() - t:.1f} s, "
-                  f"{path.stat().st_size / 2**20:.0f} MiB on disk)")
+            print(
+                f"\n{size:,} prospects (built in {time.perf_counter() - t:.1f} s, "
+                f"{path.stat().st_size / 2**20:.0f} MiB on disk)"
+            )
             walls, peaks = [], []
             for _ in range(args.runs):
                 wall, rss, _ = run_child(["--child", "startup", "--url", url])
@@ -354,30 +426,66 @@ def main() -> None:
                 peaks.append(rss)
             start = statistics.median(walls)
             checks = []
-            checks.append(("start to first interactive screen", f"{start * 1000:.0f} ms ({start / bare:.2f}x)",
-                           "<= 2.5x bare", start <= 2.5 * bare))
+            checks.append(
+                (
+                    "start to first interactive screen",
+                    f"{start * 1000:.0f} ms ({start / bare:.2f}x)",
+                    "<= 2.5x bare",
+                    start <= 2.5 * bare,
+                )
+            )
             wall, rss, out = run_child(["--child", "keys", "--url", url, "--keys", str(args.keys)])
             data = json.loads(out.strip().splitlines()[-1])
             ms = lambda v: v * 1000  # noqa: E731
             adv = data["advance"]
-            checks.append((f"advance key to frame, median (n={len(adv)})", f"{ms(statistics.median(adv)):.1f} ms",
-                           "< 20 ms", ms(statistics.median(adv)) < 20))
+            checks.append(
+                (
+                    f"advance key to frame, median (n={len(adv)})",
+                    f"{ms(statistics.median(adv)):.1f} ms",
+                    "< 20 ms",
+                    ms(statistics.median(adv)) < 20,
+                )
+            )
             checks.append(("advance key to frame, p90", f"{ms(pct(adv, 90)):.1f} ms", "< 50 ms", ms(pct(adv, 90)) < 50))
-            print(f"  (advance: event-loop CPU {ms(statistics.median(data['advance_cpu'])):.1f} ms median; "
-                  f"saved in the database {ms(statistics.median(data['saved'])):.1f} ms median after the key)")
+            print(
+                f"  (advance: event-loop CPU {ms(statistics.median(data['advance_cpu'])):.1f} ms median; "
+                f"saved in the database {ms(statistics.median(data['saved'])):.1f} ms median after the key)"
+            )
             cur, cur_cpu = data["cursor"], data["cursor_cpu"]
-            checks.append(("cursor move: event-loop CPU per key, median", f"{ms(statistics.median(cur_cpu)):.2f} ms",
-                           "< 5 ms", ms(statistics.median(cur_cpu)) < 5))
-            checks.append(("cursor move: event-loop CPU per key, p90", f"{ms(pct(cur_cpu, 90)):.2f} ms",
-                           "< 5 ms", ms(pct(cur_cpu, 90)) < 5))
-            print(f"  (cursor: key to finished frame {ms(statistics.median(cur)):.1f} ms median, "
-                  f"p90 {ms(pct(cur, 90)):.1f} ms; that includes waiting for Textual's next 60 fps frame tick)")
+            checks.append(
+                (
+                    "cursor move: event-loop CPU per key, median",
+                    f"{ms(statistics.median(cur_cpu)):.2f} ms",
+                    "< 5 ms",
+                    ms(statistics.median(cur_cpu)) < 5,
+                )
+            )
+            checks.append(
+                (
+                    "cursor move: event-loop CPU per key, p90",
+                    f"{ms(pct(cur_cpu, 90)):.2f} ms",
+                    "< 5 ms",
+                    ms(pct(cur_cpu, 90)) < 5,
+                )
+            )
+            print(
+                f"  (cursor: key to finished frame {ms(statistics.median(cur)):.1f} ms median, "
+                f"p90 {ms(pct(cur, 90)):.1f} ms; that includes waiting for Textual's next 60 fps frame tick)"
+            )
             flt = data["filter"]
-            checks.append((f"filter keystroke to results, max (n={len(flt)})", f"{ms(max(flt)):.1f} ms",
-                           "< 100 ms", ms(max(flt)) < 100))
+            checks.append(
+                (
+                    f"filter keystroke to results, max (n={len(flt)})",
+                    f"{ms(max(flt)):.1f} ms",
+                    "< 100 ms",
+                    ms(max(flt)) < 100,
+                )
+            )
             slowest = max(range(len(flt)), key=flt.__getitem__)
-            print(f"  (filter: median {ms(statistics.median(flt)):.1f} ms, slowest {data['filter_keys'][slowest]!r}; "
-                  f"'harbour christmas' matched {data['matches'][0]:,} lines)")
+            print(
+                f"  (filter: median {ms(statistics.median(flt)):.1f} ms, slowest {data['filter_keys'][slowest]!r}; "
+                f"'harbour christmas' matched {data['matches'][0]:,} lines)"
+            )
             peak = max(max(peaks), rss) / 1024
             checks.append(("peak memory (ru_maxrss)", f"{peak:.0f} MiB", "< 150 MiB", peak < 150))
             for label, value, target, ok in checks:

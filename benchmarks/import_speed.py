@@ -37,18 +37,51 @@ def generate(path: Path, n: int) -> None:
     start = date(2025, 1, 1)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["ID", "Name", "Company", "Contact", "Email", "Value", "Stage", "Expected month", "Close date",
-                    "Created", "Owner", "Notes", "Boat", "Guests"])
+        w.writerow(
+            [
+                "ID",
+                "Name",
+                "Company",
+                "Contact",
+                "Email",
+                "Value",
+                "Stage",
+                "Expected month",
+                "Close date",
+                "Created",
+                "Owner",
+                "Notes",
+                "Boat",
+                "Guests",
+            ]
+        )
         for i in range(n):
             roll = rng.random()
             stage = "Won" if roll < 0.06 else "Lost" if roll < 0.1 else rng.choice(stages)
             created = start + timedelta(days=rng.randrange(0, 600))
-            closed = (created + timedelta(days=rng.randrange(1, 90))).strftime("%d/%m/%Y") if stage in ("Won", "Lost") else ""
-            w.writerow([f"R{i:06d}", f"Event {i}", f"Company {i % 7000}", f"Person {i % 900}", f"p{i}@example.com",
-                        f"{rng.randrange(100, 50_000):,}.{rng.randrange(100):02d}", stage,
-                        f"2027-{rng.randrange(1, 13):02d}", closed, created.strftime("%d/%m/%Y"),
-                        rng.choice(owners), "" if i % 3 else "called, keen", rng.choice(["Aurora", "Matariki"]),
-                        str(rng.randrange(20, 400))])
+            closed = (
+                (created + timedelta(days=rng.randrange(1, 90))).strftime("%d/%m/%Y")
+                if stage in ("Won", "Lost")
+                else ""
+            )
+            w.writerow(
+                [
+                    f"R{i:06d}",
+                    f"Event {i}",
+                    f"Company {i % 7000}",
+                    f"Person {i % 900}",
+                    f"p{i}@example.com",
+                    f"{rng.randrange(100, 50_000):,}.{rng.randrange(100):02d}",
+                    stage,
+                    f"2027-{rng.randrange(1, 13):02d}",
+                    closed,
+                    created.strftime("%d/%m/%Y"),
+                    rng.choice(owners),
+                    "" if i % 3 else "called, keen",
+                    rng.choice(["Aurora", "Matariki"]),
+                    str(rng.randrange(20, 400)),
+                ]
+            )
 
 
 def run(label: str, db: Path, path: Path, options: ImportOptions, history: bool) -> None:
@@ -61,7 +94,9 @@ def run(label: str, db: Path, path: Path, options: ImportOptions, history: bool)
     t2 = time.perf_counter()
     print(f"{label}: {len(plan.records):,} rows")
     print(f"  preview (read + check)     {t1 - t0:7.2f} s")
-    print(f"  write (one transaction)    {t2 - t1:7.2f} s   {result.created:,} prospects, {result.events:,} journal entries")
+    print(
+        f"  write (one transaction)    {t2 - t1:7.2f} s   {result.created:,} prospects, {result.events:,} journal entries"
+    )
     print(f"  import total               {t2 - t0:7.2f} s   ({len(plan.records) / (t2 - t0):,.0f} rows/s)")
     if history:
         t3 = time.perf_counter()
@@ -82,9 +117,17 @@ def main() -> None:
     history = "--no-history" not in sys.argv
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        run("CRM sales_pipeline.csv", tmp / "crm.db", CRM / "sales_pipeline.csv",
-            ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")],
-                          values_file=CRM / "products.csv", values_key="product"), history)
+        run(
+            "CRM sales_pipeline.csv",
+            tmp / "crm.db",
+            CRM / "sales_pipeline.csv",
+            ImportOptions(
+                add_stages=[("Prospecting", "10"), ("Engaging", "30")],
+                values_file=CRM / "products.csv",
+                values_key="product",
+            ),
+            history,
+        )
         big = tmp / "big.csv"
         t = time.perf_counter()
         generate(big, 100_000)

@@ -34,9 +34,17 @@ def build(path: Path, n: int):
         stages = [sid for (sid,) in conn.execute(select(Stage.id).order_by(Stage.position))]
     now = datetime(2026, 11, 27, 9, 0)
     rows = [
-        dict(name=f"Prospect {i}", company=f"Company {i % 5000}", value_cents=rng.randrange(100_00, 50_000_00),
-             stage_id=rng.choice(stages), expected_month=f"2027-{rng.randrange(1, 13):02d}",
-             owner=rng.choice(["sam", "priya", "mere", "tane"]), created_at=now, updated_at=now, last_touch_at=now)
+        dict(
+            name=f"Prospect {i}",
+            company=f"Company {i % 5000}",
+            value_cents=rng.randrange(100_00, 50_000_00),
+            stage_id=rng.choice(stages),
+            expected_month=f"2027-{rng.randrange(1, 13):02d}",
+            owner=rng.choice(["sam", "priya", "mere", "tane"]),
+            created_at=now,
+            updated_at=now,
+            last_touch_at=now,
+        )
         for i in range(n)
     ]
     with writer(engine).begin() as conn:
@@ -62,9 +70,13 @@ def main() -> None:
             print(f"  kpis (TV, EV, EV/TV)     {timed(lambda engine=engine: kpis(engine)):8.1f} ms")
             for by in ("month", "stage", "owner"):
                 print(f"  kpis by {by:<6}           {timed(lambda engine=engine, by=by: kpis_by(engine, by)):8.1f} ms")
-            print(f"  record snapshot          {timed(lambda engine=engine: record_snapshot(engine), 3):8.1f} ms  (runs in a worker)")
+            print(
+                f"  record snapshot          {timed(lambda engine=engine: record_snapshot(engine), 3):8.1f} ms  (runs in a worker)"
+            )
             pid = store.add("Benchmark prospect", "12,000", "Suspect").prospect.id
-            print(f"  store.move(next) + undo  {timed(lambda store=store, pid=pid: (store.move(pid, 'next'), store.undo())):8.1f} ms")
+            print(
+                f"  store.move(next) + undo  {timed(lambda store=store, pid=pid: (store.move(pid, 'next'), store.undo())):8.1f} ms"
+            )
             engine.dispose()
 
 

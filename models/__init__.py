@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
-def open_db(url: str, *, seed_ladder: bool = True) -> "Engine":
+def open_db(url: str, *, seed_ladder: bool = True) -> Engine:
     """Open (creating if needed) the database at `url`, upgrade its schema, and give a database
     without a ladder the default one from seeds/."""
     from .db import make_engine, upgrade

@@ -18,10 +18,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select, text
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlmodel import SQLModel
 
-from . import tables  # noqa: F401  (registers the tables)
+from . import rawdb
+from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
 from .errors import DomainError
 from .locations import ensure_private_file, sqlite_path
@@ -43,8 +44,9 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
     place, so a failed backup never leaves a half file where a good one was."""
     src = sqlite_path(url)
     if src is None:
-        raise DomainError("backup: only an SQLite database file can be backed up this way; use `evpipe dump`",
-                          field="db")
+        raise DomainError(
+            "backup: only an SQLite database file can be backed up this way; use `evpipe dump`", field="db"
+        )
     if not src.exists():
         raise DomainError(f"backup: {src} does not exist", field="db")
     dest = Path(dest).expanduser()
@@ -64,8 +66,8 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
         target = sqlite3.connect(tmp)
         try:
             source.backup(target, pages=1024)
-            target.execute("PRAGMA journal_mode=DELETE")
-            ok = target.execute("PRAGMA integrity_check").fetchone()[0]
+            target.execute(rawdb.BACKUP_JOURNAL_MODE)
+            ok = target.execute(rawdb.INTEGRITY_CHECK).fetchone()[0]
         finally:
             target.close()
     except sqlite3.Error as exc:
@@ -144,9 +146,9 @@ def _decode(table: Table, columns: list[str], row: list[Any]) -> dict[str, Any]:
 
 
 def _user_data(conn) -> dict[str, int]:
-    counts = {}
+    counts: dict[str, int] = {}
     for name in ("prospect", "change_event", "activity", "stage_change", "kpi_snapshot"):
-        counts[name] = conn.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+        counts[name] = conn.execute(select(func.count()).select_from(SQLModel.metadata.tables[name])).scalar_one()
     return counts
 
 
@@ -157,11 +159,15 @@ def read_dump(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise DomainError(f"restore: {path.name} is not a text file; a dump is JSON from `evpipe dump`",
-                          field="file") from None
+        raise DomainError(
+            f"restore: {path.name} is not a text file; a dump is JSON from `evpipe dump`", field="file"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise DomainError(f"restore: {path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
-                          "a dump is a file written by `evpipe dump`", field="file") from None
+        raise DomainError(
+            f"restore: {path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
+            "a dump is a file written by `evpipe dump`",
+            field="file",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != DUMP_FORMAT:
         raise DomainError(f"restore: {path.name} is not an evpipe dump", field="file")
     return data
@@ -172,26 +178,35 @@ def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dic
     (a new database; its default ladder is replaced). With `force`, whatever it holds is replaced.
     One transaction: the database is either the dump's or as it was."""
     if data.get("version") != DUMP_VERSION:
-        raise DomainError(f"restore: dump format {data.get('version')!r} is not one this evpipe reads "
-                          f"(it reads {DUMP_VERSION})", field="file")
+        raise DomainError(
+            f"restore: dump format {data.get('version')!r} is not one this evpipe reads (it reads {DUMP_VERSION})",
+            field="file",
+        )
     if data.get("schema") != HEAD:
-        raise DomainError(f"restore: the dump is of schema {data.get('schema')!r} and this evpipe has {HEAD!r}; "
-                          "restore it with the evpipe that wrote it, then dump again", field="file")
+        raise DomainError(
+            f"restore: the dump is of schema {data.get('schema')!r} and this evpipe has {HEAD!r}; "
+            "restore it with the evpipe that wrote it, then dump again",
+            field="file",
+        )
     known = {t.name: t for t in _tables()}
     tables = data.get("tables") or {}
     unknown = set(tables) - set(known)
     if unknown:
-        raise DomainError(f"restore: the dump has tables this evpipe does not know: {', '.join(sorted(unknown))}",
-                          field="file")
+        raise DomainError(
+            f"restore: the dump has tables this evpipe does not know: {', '.join(sorted(unknown))}", field="file"
+        )
     counts: dict[str, int] = {}
     with writer(engine).begin() as conn:
         existing = _user_data(conn)
         if any(existing.values()) and not force:
             busy = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in existing.items() if n)
-            raise DomainError(f"restore: this database is not empty ({busy}); restore into a new database "
-                              "(--db NEW.db), or add --force to replace everything in it", field="db")
+            raise DomainError(
+                f"restore: this database is not empty ({busy}); restore into a new database "
+                "(--db NEW.db), or add --force to replace everything in it",
+                field="db",
+            )
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+            conn.exec_driver_sql(rawdb.DEFER_FOREIGN_KEYS)
         for table in reversed(_tables()):
             conn.execute(table.delete())
         for table in _tables():
@@ -202,14 +217,16 @@ def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dic
                 raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
             rows = [_decode(table, columns, r) for r in spec["rows"]]
             for i in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[i:i + 5000])
+                conn.execute(insert(table), rows[i : i + 5000])
             counts[table.name] = len(rows)
         if conn.dialect.name == "sqlite":
-            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            broken = conn.exec_driver_sql(rawdb.FOREIGN_KEY_CHECK).fetchall()
             if broken:
-                raise DomainError(f"restore: the dump is inconsistent ({len(broken)} rows point at rows that do "
-                                  f"not exist, e.g. in {broken[0][0]}); nothing was restored", field="file")
+                raise DomainError(
+                    f"restore: the dump is inconsistent ({len(broken)} rows point at rows that do "
+                    f"not exist, e.g. in {broken[0][0]}); nothing was restored",
+                    field="file",
+                )
         if counts.get("stage", 0) == 0:
             raise DomainError("restore: the dump has no stage ladder; nothing was restored", field="file")
     return counts
-

@@ -194,8 +194,19 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
             conv = (won + ns[i + 1][1]) / n
         else:
             conv = won / n
-        rows.append(StageCalibration(s.id, s.name, s.probability_bp, won, lost, low, high, conv,
-                                     _suggest(won, n, s.probability_bp, low, high)))
+        rows.append(
+            StageCalibration(
+                s.id,
+                s.name,
+                s.probability_bp,
+                won,
+                lost,
+                low,
+                high,
+                conv,
+                _suggest(won, n, s.probability_bp, low, high),
+            )
+        )
     suggested = {r.stage_id: r.suggested_bp for r in rows if r.suggested_bp is not None}
     brier_n = sum(c for *_, c in brier_groups)
 
@@ -211,8 +222,9 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     return Calibration(rows, won, lost_total, brier({}), brier(suggested), brier_n, months, since)
 
 
-def apply_suggestions(store, stages: list[str | int] | None = None, *, months: int | None = None,
-                      calibration: Calibration | None = None) -> list[Any]:
+def apply_suggestions(
+    store, stages: list[str | int] | None = None, *, months: int | None = None, calibration: Calibration | None = None
+) -> list[Any]:
     """Accept the suggestions (all, or those of the stages named/numbered in `stages`), each recorded
     as a probability change through the store. Returns the ChangeResults."""
     cal = calibration or calibrate(store.engine, months=months)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .locations import ensure_private_file, sqlite_path
-
-from .rawdb import HEAD, SQLITE_PRAGMAS
+from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, fetch_all
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +34,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn):
             if conn.get_execution_options().get("sqlite_write"):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql(BEGIN_IMMEDIATE)
             else:
                 conn.exec_driver_sql("BEGIN")
 
@@ -61,7 +60,8 @@ def alembic_config(connection=None):
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            rows = fetch_all(conn, "SELECT version_num FROM alembic_version")
+            return rows[0][0] if rows else None
     except (OperationalError, ProgrammingError):
         return None
 

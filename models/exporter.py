@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
@@ -31,8 +32,24 @@ from .values import cents_to_decimal, format_percent, micros_to_decimal
 
 #: (header, what) of the fixed columns; the importer maps each header back to its field.
 COLUMNS = [
-    "id", "name", "company", "contact", "email", "phone", "stage", "probability", "value", "EV",
-    "expected month", "next follow-up", "owner", "created", "closed on", "lost reason", "needs review", "notes",
+    "id",
+    "name",
+    "company",
+    "contact",
+    "email",
+    "phone",
+    "stage",
+    "probability",
+    "value",
+    "EV",
+    "expected month",
+    "next follow-up",
+    "owner",
+    "created",
+    "closed on",
+    "lost reason",
+    "needs review",
+    "notes",
 ]
 FORMATS = ("csv", "xlsx")
 
@@ -49,34 +66,88 @@ def export_format(path: str | Path) -> str:
 def _custom_names(engine: Engine) -> list[str]:
     names: set[str] = set()
     with engine.connect() as conn:
-        q = select(col(Prospect.custom_json)).where(col(Prospect.deleted_at).is_(None), col(Prospect.custom_json) != "{}")
+        q = select(col(Prospect.custom_json)).where(
+            col(Prospect.deleted_at).is_(None), col(Prospect.custom_json) != "{}"
+        )
         for (raw,) in conn.execute(q):
             names.update(json.loads(raw or "{}"))
     fixed = {c.casefold() for c in COLUMNS}
-    return sorted((n for n in names if n.casefold() not in fixed), key=str.casefold) + \
-        sorted((n for n in names if n.casefold() in fixed), key=str.casefold)
+    return sorted((n for n in names if n.casefold() not in fixed), key=str.casefold) + sorted(
+        (n for n in names if n.casefold() in fixed), key=str.casefold
+    )
 
 
 def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
     """Each prospect as typed cells: str, int, Decimal (money), date, bool, None."""
     q = (
-        select(pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.contact_name), col(Prospect.email), col(Prospect.phone),
-               col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month),
-               col(Prospect.next_follow_up), col(Prospect.owner), col(Prospect.created_at), col(Prospect.closed_on),
-               col(Prospect.lost_reason), col(Prospect.needs_review), col(Prospect.notes), col(Prospect.custom_json))
+        select(
+            pk(Prospect.id),
+            col(Prospect.name),
+            col(Prospect.company),
+            col(Prospect.contact_name),
+            col(Prospect.email),
+            col(Prospect.phone),
+            col(Stage.name),
+            col(Stage.kind),
+            col(Stage.probability_bp),
+            col(Prospect.value_cents),
+            col(Prospect.expected_month),
+            col(Prospect.next_follow_up),
+            col(Prospect.owner),
+            col(Prospect.created_at),
+            col(Prospect.closed_on),
+            col(Prospect.lost_reason),
+            col(Prospect.needs_review),
+            col(Prospect.notes),
+            col(Prospect.custom_json),
+        )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
         .where(col(Prospect.deleted_at).is_(None))
         .order_by(col(Prospect.id))
     )
     with engine.connect() as conn:
-        for (pid, name, company, contact, email, phone, stage, kind, bp, cents, month, follow, owner, created,
-             closed, reason, review, notes, raw) in conn.execute(q).yield_per(2000):
+        for (
+            pid,
+            name,
+            company,
+            contact,
+            email,
+            phone,
+            stage,
+            kind,
+            bp,
+            cents,
+            month,
+            follow,
+            owner,
+            created,
+            closed,
+            reason,
+            review,
+            notes,
+            raw,
+        ) in conn.execute(q).yield_per(2000):
             ev = ev_micros(cents, kind, bp)
             fields = json.loads(raw or "{}")
             yield [
-                pid, name, company, contact, email, phone, stage, bp, cents_to_decimal(cents),
-                micros_to_decimal(ev), month, follow, owner, created.date() if created else None, closed,
-                reason, bool(review), notes,
+                pid,
+                name,
+                company,
+                contact,
+                email,
+                phone,
+                stage,
+                bp,
+                cents_to_decimal(cents),
+                micros_to_decimal(ev),
+                month,
+                follow,
+                owner,
+                created.date() if created else None,
+                closed,
+                reason,
+                bool(review),
+                notes,
             ] + [fields.get(n, "") for n in custom]
 
 
@@ -84,7 +155,9 @@ def _count(engine: Engine) -> int:
     from sqlalchemy import func
 
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Prospect).where(col(Prospect.deleted_at).is_(None))).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(Prospect).where(col(Prospect.deleted_at).is_(None))
+        ).scalar_one()
 
 
 def _text_cell(value: Any) -> str:
@@ -189,15 +262,27 @@ def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progr
     header(months, ["expected month", "count", "TV", "EV", "EV/TV"])
     for month, k in kpis_by(engine, "month"):
         r = k.ev_tv_rounded(6)
-        months.append([
-            cell(months, month or "(none)"), k.count, cell(months, k.tv, "#,##0.00"), cell(months, k.ev, "#,##0.00"),
-            cell(months, None if r is None else float(r), "0.00%"),
-        ])
+        months.append(
+            [
+                cell(months, month or "(none)"),
+                k.count,
+                cell(months, k.tv, "#,##0.00"),
+                cell(months, k.ev, "#,##0.00"),
+                cell(months, None if r is None else float(r), "0.00%"),
+            ]
+        )
     ladder = wb.create_sheet("Ladder")
     header(ladder, ["position", "stage", "probability", "kind", "stale after (days)"])
     for row in stage_table(engine):
-        ladder.append([row["position"], cell(ladder, row["name"]), cell(ladder, row["probability"], "0.##%"),
-                       row["kind"], row["stale_days"]])
+        ladder.append(
+            [
+                row["position"],
+                cell(ladder, row["name"]),
+                cell(ladder, row["probability"], "0.##%"),
+                row["kind"],
+                row["stale_days"],
+            ]
+        )
     wb.save(path)
     if progress is not None:
         progress("export", total, total)

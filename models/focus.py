@@ -96,7 +96,9 @@ class FocusItem:
         if self.group == "due":
             assert self.next_follow_up is not None, "a prospect is due by its follow-up date"
             ahead = (self.next_follow_up - clock.today()).days
-            return "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
+            return (
+                "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
+            )
         if self.group == "stale":
             return f"stale {self.idle_days} days"
         return "best next step"
@@ -133,7 +135,8 @@ def _next_rungs(conn) -> dict[int, tuple[str, int]]:
     """Each open stage's next rung: the next open stage up, or the won stage above the top one."""
     stages = conn.execute(
         select(pk(Stage.id), col(Stage.name), col(Stage.position), col(Stage.probability_bp), col(Stage.kind))
-        .where(col(Stage.archived) == False).order_by(col(Stage.position), col(Stage.id))  # noqa: E712
+        .where(col(Stage.archived) == False)  # noqa: E712 (SQL, not Python)
+        .order_by(col(Stage.position), col(Stage.id))
     ).all()
     out = {sid: (nxt.name, nxt.probability_bp) for sid, nxt in next_rungs(stages).items()}
     # An open stage taken off the ladder (archived) keeps its prospects' place: treat it as the first rung.
@@ -144,8 +147,9 @@ def _query(conn, today: date, owner: str | None):
     nexts = _next_rungs(conn)
     if not nexts:
         return None, {}
-    next_sql = next_probability_sql("prospect.stage_id", "stage.probability_bp",
-                                    {sid: bp for sid, (_, bp) in nexts.items()})
+    next_sql = next_probability_sql(
+        "prospect.stage_id", "stage.probability_bp", {sid: bp for sid, (_, bp) in nexts.items()}
+    )
     next_bp: ColumnClause[int] = literal_column(next_sql)
     gain: ColumnClause[int] = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
     idle: ColumnClause[int] = literal_column(days_since(today, "prospect.last_touch_at"))
@@ -156,29 +160,77 @@ def _query(conn, today: date, owner: str | None):
     group = case((overdue, 0), (due, 1), (stale, 2), else_=3)
     q = (
         select(
-            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.probability_bp),
-            next_bp, col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.owner), col(Prospect.next_follow_up),
-            idle, col(Stage.stale_days), group, col(Prospect.version),
+            pk(Prospect.id),
+            col(Prospect.name),
+            col(Prospect.company),
+            col(Prospect.stage_id),
+            col(Stage.name),
+            col(Stage.probability_bp),
+            next_bp,
+            col(Prospect.value_cents),
+            col(Prospect.expected_month),
+            col(Prospect.owner),
+            col(Prospect.next_follow_up),
+            idle,
+            col(Stage.stale_days),
+            group,
+            col(Prospect.version),
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
         .where(col(Prospect.deleted_at).is_(None), col(Stage.kind) == OPEN)
     )
     if owner is not None:
         q = q.where(col(Prospect.owner) == owner)
-    return q, {"gain": gain, "group": group, "overdue": overdue, "due": due, "stale": stale, "idle": idle,
-               "nexts": nexts}
+    return q, {
+        "gain": gain,
+        "group": group,
+        "overdue": overdue,
+        "due": due,
+        "stale": stale,
+        "idle": idle,
+        "nexts": nexts,
+    }
 
 
 def _items(conn, q, nexts) -> list[FocusItem]:
     out = []
-    for (pid, name, company, stage_id, stage, bp, nbp, value, month, owner, follow, idle, stale_days, group,
-         version) in conn.execute(q):
-        out.append(FocusItem(
-            id=pid, name=name, company=company, stage_id=stage_id, stage=stage, probability_bp=int(bp),
-            next_stage=nexts.get(stage_id, (stage, bp))[0], next_bp=int(nbp), value_cents=int(value),
-            month=month, owner=owner, next_follow_up=follow, idle_days=int(idle or 0), stale_days=int(stale_days),
-            group=GROUPS[int(group)], version=int(version),
-        ))
+    for (
+        pid,
+        name,
+        company,
+        stage_id,
+        stage,
+        bp,
+        nbp,
+        value,
+        month,
+        owner,
+        follow,
+        idle,
+        stale_days,
+        group,
+        version,
+    ) in conn.execute(q):
+        out.append(
+            FocusItem(
+                id=pid,
+                name=name,
+                company=company,
+                stage_id=stage_id,
+                stage=stage,
+                probability_bp=int(bp),
+                next_stage=nexts.get(stage_id, (stage, bp))[0],
+                next_bp=int(nbp),
+                value_cents=int(value),
+                month=month,
+                owner=owner,
+                next_follow_up=follow,
+                idle_days=int(idle or 0),
+                stale_days=int(stale_days),
+                group=GROUPS[int(group)],
+                version=int(version),
+            )
+        )
     return out
 
 
@@ -189,8 +241,14 @@ def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[
         q, x = _query(conn, today, owner)
         if q is None:
             return []
-        q = q.order_by(x["group"], x["gain"].desc(), col(Prospect.next_follow_up).is_(None), col(Prospect.next_follow_up),
-                       x["idle"].desc(), col(Prospect.id)).limit(limit)
+        q = q.order_by(
+            x["group"],
+            x["gain"].desc(),
+            col(Prospect.next_follow_up).is_(None),
+            col(Prospect.next_follow_up),
+            x["idle"].desc(),
+            col(Prospect.id),
+        ).limit(limit)
         return _items(conn, q, x["nexts"])
 
 
@@ -223,9 +281,15 @@ def count_follow_ups(engine: Engine, *, owner: str | None = None) -> dict[str, i
         if q is None:
             return {"overdue": 0, "due": 0, "stale": 0}
         sub = q.add_columns(
-            case((x["overdue"], 1), else_=0).label("o"), case((x["due"], 1), else_=0).label("d"),
+            case((x["overdue"], 1), else_=0).label("o"),
+            case((x["due"], 1), else_=0).label("d"),
             case((x["stale"], 1), else_=0).label("s"),
         ).subquery()
-        o, d, s = conn.execute(select(func.coalesce(func.sum(sub.c.o), 0), func.coalesce(func.sum(sub.c.d), 0),
-                                      func.coalesce(func.sum(sub.c.s), 0))).one()
+        o, d, s = conn.execute(
+            select(
+                func.coalesce(func.sum(sub.c.o), 0),
+                func.coalesce(func.sum(sub.c.d), 0),
+                func.coalesce(func.sum(sub.c.s), 0),
+            )
+        ).one()
     return {"overdue": int(o), "due": int(d), "stale": int(s)}

@@ -29,7 +29,7 @@ from sqlmodel import col
 from . import clock
 from .errors import DomainError
 from .history import frozen_forecasts
-from .kpi import Kpi, Scope, kpis_by
+from .kpi import ALL, Kpi, Scope, kpis_by
 from .ladder import WON, ev_sql, kind_rank_sql
 from .rawdb import month_of
 from .tables import Prospect, Stage, pk
@@ -122,7 +122,7 @@ def _first_day(month: str) -> date:
     return date(int(month[:4]), int(month[5:7]), 1)
 
 
-def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope()) -> dict[str, int]:
+def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) -> dict[str, int]:
     """Value won per month (closed_on's month), in SQL."""
     month: ColumnClause[str] = literal_column(month_of("prospect.closed_on"))
     q = (
@@ -136,8 +136,9 @@ def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = Scope
         return {m: int(v) for m, v in conn.execute(q)}
 
 
-def forecast(engine: Engine, month_from: str | None = None, month_to: str | None = None,
-             *, owner: str | None = None) -> Forecast:
+def forecast(
+    engine: Engine, month_from: str | None = None, month_to: str | None = None, *, owner: str | None = None
+) -> Forecast:
     """The forecast table for the months from `month_from` to `month_to` (default: last 12, next 12)."""
     this = clock.this_month()
     d_from, d_to = default_range(this)
@@ -149,15 +150,19 @@ def forecast(engine: Engine, month_from: str | None = None, month_to: str | None
         frozen = frozen_forecasts(conn, months, Scope(owner=owner))
     actual = actuals_by_month(engine, first, last, scope)
     rows = [
-        MonthForecast(m, live.get(m, Kpi()), None if (f := frozen[m]) is None else f.ev_micros,
-                      actual.get(m, 0), m < this)
+        MonthForecast(
+            m, live.get(m, Kpi()), None if (f := frozen[m]) is None else f.ev_micros, actual.get(m, 0), m < this
+        )
         for m in months
     ]
     total = Kpi()
     for r in rows:
         total = total + r.kpi
-    judged = [(r.actual_cents * MICROS_PER_CENT, r.frozen_ev_micros) for r in rows
-              if r.complete and r.frozen_ev_micros is not None]
+    judged = [
+        (r.actual_cents * MICROS_PER_CENT, r.frozen_ev_micros)
+        for r in rows
+        if r.complete and r.frozen_ev_micros is not None
+    ]
     err = sum(abs(actual - frozen_ev) for actual, frozen_ev in judged)
     denom = sum(actual for actual, _ in judged)
     wape = Decimal(err) / Decimal(denom) if denom else None
@@ -184,8 +189,16 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
     won_in = (col(Stage.kind) == WON) & (literal_column(month_of("prospect.closed_on")) == month)
     q = (
         select(
-            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.kind),
-            col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.next_follow_up),
+            pk(Prospect.id),
+            col(Prospect.name),
+            col(Prospect.company),
+            col(Prospect.stage_id),
+            col(Stage.name),
+            col(Stage.kind),
+            col(Stage.probability_bp),
+            col(Prospect.value_cents),
+            col(Prospect.expected_month),
+            col(Prospect.next_follow_up),
             col(Prospect.owner),
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))

@@ -45,11 +45,10 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
+from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
 from .ladder import LOST, counts_sql, ev_micros
 from .rawdb import day_of, fetch_all, json_type, json_value
-from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
-
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
@@ -81,9 +80,12 @@ def _last_of_month(day: date) -> date:
 # ---------------------------------------------------------------- writing
 
 
-def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime,
-                    by_month: list[tuple[str | None, Kpi]], *, replace: bool = True) -> bool:
-    old = s.scalar(select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day))
+def _write_snapshot(
+    s: Session, scope_key: str, day: date, at: datetime, by_month: list[tuple[str | None, Kpi]], *, replace: bool = True
+) -> bool:
+    old = s.scalar(
+        select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
+    )
     if old is not None:
         if not replace:
             return False
@@ -92,13 +94,26 @@ def _write_snapshot(s: Session, scope_key: str, day: date, at: datetime,
     total = Kpi()
     for _, k in by_month:
         total = total + k
-    snap = KpiSnapshot(scope=scope_key, taken_on=day, taken_at=at, count=total.count,
-                       tv_cents=total.tv_cents, ev_micros=total.ev_micros)
+    snap = KpiSnapshot(
+        scope=scope_key,
+        taken_on=day,
+        taken_at=at,
+        count=total.count,
+        tv_cents=total.tv_cents,
+        ev_micros=total.ev_micros,
+    )
     s.add(snap)
     s.flush()
     for month, k in by_month:
-        s.add(KpiSnapshotMonth(snapshot_id=id_of(snap), month=month or "none", count=k.count,
-                               tv_cents=k.tv_cents, ev_micros=k.ev_micros))
+        s.add(
+            KpiSnapshotMonth(
+                snapshot_id=id_of(snap),
+                month=month or "none",
+                count=k.count,
+                tv_cents=k.tv_cents,
+                ev_micros=k.ev_micros,
+            )
+        )
     return True
 
 
@@ -140,9 +155,14 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
     """Reconstruct and record the end-of-day state of each day in `days` that has no snapshot yet.
     Returns how many days were written."""
     with engine.connect() as conn:
-        have = {d for (d,) in conn.execute(
-            select(col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on).in_(days))
-        )}
+        have = {
+            d
+            for (d,) in conn.execute(
+                select(col(KpiSnapshot.taken_on)).where(
+                    col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on).in_(days)
+                )
+            )
+        }
         todo = [d for d in sorted(set(days)) if d not in have]
         changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
         states = []
@@ -165,9 +185,11 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
     days = [d for d, _ in states]
     snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
     with writer(engine).begin() as conn:
-        existing = set(conn.execute(
-            select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
-        ).all())
+        existing = set(
+            conn.execute(
+                select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
+            ).all()
+        )
         snaps, months = [], {}
         for day, state in states:
             at = end_of_day(day) - timedelta(seconds=1)
@@ -179,18 +201,32 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
                 total = Kpi()
                 for _, k in rows:
                     total = total + k
-                snaps.append(dict(scope=key, taken_on=day, taken_at=at, count=total.count,
-                                  tv_cents=total.tv_cents, ev_micros=total.ev_micros))
+                snaps.append(
+                    dict(
+                        scope=key,
+                        taken_on=day,
+                        taken_at=at,
+                        count=total.count,
+                        tv_cents=total.tv_cents,
+                        ev_micros=total.ev_micros,
+                    )
+                )
                 months[(key, day)] = rows
         if not snaps:
             return 0
         conn.execute(insert(snap_table), snaps)
-        ids = {(scope, day): sid for sid, scope, day in conn.execute(
-            select(col(KpiSnapshot.id), col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
-        )}
+        ids = {
+            (scope, day): sid
+            for sid, scope, day in conn.execute(
+                select(col(KpiSnapshot.id), col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(
+                    col(KpiSnapshot.taken_on).in_(days)
+                )
+            )
+        }
         month_rows = [
             dict(snapshot_id=ids[key], month=month or "none", count=k.count, tv_cents=k.tv_cents, ev_micros=k.ev_micros)
-            for key, rows in months.items() for month, k in rows
+            for key, rows in months.items()
+            for month, k in rows
         ]
         if month_rows:
             conn.execute(insert(month_table), month_rows)
@@ -254,10 +290,13 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
     """For each month, the forecast for it in the snapshot at the month's start (None when there is
     no such snapshot; a zero Kpi when the snapshot had nothing expected in that month)."""
     keys = {month_start_key(m): m for m in months}
-    snaps = dict(conn.execute(
-        select(col(KpiSnapshot.taken_on), col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope.key,
-                                                           col(KpiSnapshot.taken_on).in_(list(keys)))
-    ).all())
+    snaps = dict(
+        conn.execute(
+            select(col(KpiSnapshot.taken_on), col(KpiSnapshot.id)).where(
+                col(KpiSnapshot.scope) == scope.key, col(KpiSnapshot.taken_on).in_(list(keys))
+            )
+        ).all()
+    )
     out: dict[str, Kpi | None] = {m: None for m in months}
     if not snaps:
         return out
@@ -265,9 +304,13 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
     for m in by_id.values():
         out[m] = Kpi()
     rows = conn.execute(
-        select(col(KpiSnapshotMonth.snapshot_id), col(KpiSnapshotMonth.month), col(KpiSnapshotMonth.count),
-               col(KpiSnapshotMonth.tv_cents), col(KpiSnapshotMonth.ev_micros))
-        .where(col(KpiSnapshotMonth.snapshot_id).in_(list(by_id)))
+        select(
+            col(KpiSnapshotMonth.snapshot_id),
+            col(KpiSnapshotMonth.month),
+            col(KpiSnapshotMonth.count),
+            col(KpiSnapshotMonth.tv_cents),
+            col(KpiSnapshotMonth.ev_micros),
+        ).where(col(KpiSnapshotMonth.snapshot_id).in_(list(by_id)))
     )
     for sid, month, count, tv, ev in rows:
         if month == by_id[sid]:
@@ -278,8 +321,9 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 # ---------------------------------------------------------------- reconstruction
 
 #: The days on which anything was journalled.
-_CHANGE_DAYS_SQL = (f"SELECT DISTINCT {day_of('at')} FROM change_event "
-                    f"UNION SELECT DISTINCT {day_of('changed_at')} FROM stage_change")
+_CHANGE_DAYS_SQL = (
+    f"SELECT DISTINCT {day_of('at')} FROM change_event UNION SELECT DISTINCT {day_of('changed_at')} FROM stage_change"
+)
 _BEFORE_MONTH, _BEFORE_OWNER = "$.before.expected_month", "$.before.owner"
 
 _STATE_SQL = f"""
@@ -328,14 +372,20 @@ GROUP BY a.owner, a.month, a.stage_id
 """
 
 
-
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
     """Each stage's (probability_bp, kind) just before `moment`, replayed from the journal."""
-    stages = {sid: (bp, kind) for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))}
+    stages = {
+        sid: (bp, kind)
+        for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
+    }
     rows = conn.execute(
         select(col(ChangeEvent.stage_id), col(ChangeEvent.payload))
-        .where(col(ChangeEvent.category) == "prob", col(ChangeEvent.prospect_id).is_(None),
-               col(ChangeEvent.stage_id).is_not(None), col(ChangeEvent.at) >= moment)
+        .where(
+            col(ChangeEvent.category) == "prob",
+            col(ChangeEvent.prospect_id).is_(None),
+            col(ChangeEvent.stage_id).is_not(None),
+            col(ChangeEvent.at) >= moment,
+        )
         .order_by(col(ChangeEvent.at), col(ChangeEvent.id))
     )
     seen: set[int] = set()
@@ -403,8 +453,11 @@ def kpis_by_journal(engine: Engine | Connection, moment: datetime) -> Kpi:
     with _connect(engine) as conn:
         now = kpis(conn)
         c, tv, ev = conn.execute(
-            select(func.coalesce(func.sum(col(ChangeEvent.d_count)), 0), func.coalesce(func.sum(col(ChangeEvent.d_tv_cents)), 0),
-                   func.coalesce(func.sum(col(ChangeEvent.d_ev_micros)), 0)).where(col(ChangeEvent.at) >= moment)
+            select(
+                func.coalesce(func.sum(col(ChangeEvent.d_count)), 0),
+                func.coalesce(func.sum(col(ChangeEvent.d_tv_cents)), 0),
+                func.coalesce(func.sum(col(ChangeEvent.d_ev_micros)), 0),
+            ).where(col(ChangeEvent.at) >= moment)
         ).one()
     return Kpi(now.count - int(c), now.tv_cents - int(tv), now.ev_micros - int(ev))
 

@@ -10,9 +10,10 @@ decided by the file (`detect_date_order`), else by the user (--dayfirst / --mont
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import DomainError
 from .values import MAX_VALUE_CENTS, _checked_date, _month_word, parse_money, parse_month
@@ -109,8 +110,12 @@ def parse_cell_money(value: Any, *, column: str) -> int | None:
 
 # ---------------------------------------------------------------- dates
 
-_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
-_NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?$")
+_ISO = re.compile(
+    r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_NUMERIC = re.compile(
+    r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?$"
+)
 _DAY_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]*([A-Za-z]+)\.?[\s,\-/.]*(\d{4}|\d{2})?$")
 _MONTH_DAY = re.compile(r"^([A-Za-z]+)\.?[\s\-/.]*(\d{1,2})(?:st|nd|rd|th)?,?[\s\-/.]*(\d{4}|\d{2})?$")
 
@@ -173,8 +178,7 @@ def parse_cell_date(value: Any, *, column: str, order: str | None, today: date |
             if named is not None:
                 return _checked_date(_year(m[3], today.year), named, int(m[day_group]), shown, column)
     raise DomainError(
-        f"{column}: {shown!r} is not a date; write it as 2027-01-15, 15/01/2027, 15 Jan 2027 or an "
-        "Excel date",
+        f"{column}: {shown!r} is not a date; write it as 2027-01-15, 15/01/2027, 15 Jan 2027 or an Excel date",
         field=column,
     )
 

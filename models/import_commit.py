@@ -38,8 +38,11 @@ def _part(value_cents: int, stage: LadderRow) -> tuple[int, int, int]:
 
 
 def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
-    sid, name, kind, bp, position = conn.execute(select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position))
-                       .where(col(Stage.id) == stage_id)).one()
+    sid, name, kind, bp, position = conn.execute(
+        select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position)).where(
+            col(Stage.id) == stage_id
+        )
+    ).one()
     return sid, name, kind, bp, position
 
 
@@ -70,18 +73,30 @@ class _Commit:
         self.added = [(n, bp) for n, _, bp, new in plan.ladder if new]
         for name, bp in self.added:
             if name.casefold() in names_now:
-                raise DomainError(f"--add-stage: {name!r} was added to the ladder since the preview; "
-                                  "preview again", field="add_stage")
+                raise DomainError(
+                    f"--add-stage: {name!r} was added to the ladder since the preview; preview again", field="add_stage"
+                )
             opens = [r for r in ladder_rows(conn) if r[2] == OPEN]
             position = (opens[-1][4] + 1) if opens else 1
-            conn.execute(update(Stage).where(col(Stage.position) >= position, col(Stage.archived) == False)  # noqa: E712
-                         .values(position=col(Stage.position) + 1))
-            inserted = conn.execute(insert(Stage).values(name=name, position=position, probability_bp=bp,
-                                                         kind=OPEN, stale_days=14, archived=False)).inserted_primary_key
+            conn.execute(
+                update(Stage)
+                .where(col(Stage.position) >= position, col(Stage.archived) == False)  # noqa: E712
+                .values(position=col(Stage.position) + 1)
+            )
+            inserted = conn.execute(
+                insert(Stage).values(
+                    name=name, position=position, probability_bp=bp, kind=OPEN, stale_days=14, archived=False
+                )
+            ).inserted_primary_key
             assert inserted is not None, "an INSERT of one row has its primary key"
             new_id = inserted[0]
-            self.journal.event(at=self.at, category=BridgeCategory.LADDER, stage_id=new_id, payload={},
-                               summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})")
+            self.journal.event(
+                at=self.at,
+                category=BridgeCategory.LADDER,
+                stage_id=new_id,
+                payload={},
+                summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})",
+            )
 
     def load(self) -> None:
         """The ladder and the earlier import of this source, as they are now."""
@@ -90,8 +105,9 @@ class _Commit:
         self.stage_by_id = {v[0]: v for v in self.stages.values()}
         missing = {r.stage for r in plan.records} - set(self.stages)
         if missing:
-            raise DomainError(f"import: stage {sorted(missing)[0]!r} left the ladder since the preview; "
-                              "preview again", field="stage")
+            raise DomainError(
+                f"import: stage {sorted(missing)[0]!r} left the ladder since the preview; preview again", field="stage"
+            )
         self.closed_from = self.stages[plan.closed_from.casefold()] if plan.closed_from else None
         self.existing = existing_rows(conn, plan.source)
         self.next_prospect = (conn.execute(select(func.max(Prospect.id))).scalar() or 0) + 1
@@ -118,32 +134,78 @@ class _Commit:
             closed_at = _moment(r.closed_on, at) if r.closed_on else at
             created_at = min(created_at, closed_at)
         closed_on = (r.closed_on or at.date()) if kind != OPEN else None
-        self.prospects.append(dict(
-            id=pid, name=r.name, company=r.company, contact_name=r.contact_name, email=r.email,
-            phone=r.phone, notes=r.notes, custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
-            value_cents=r.value_cents, stage_id=sid, expected_month=r.expected_month,
-            next_follow_up=r.next_follow_up, owner=r.owner, created_at=created_at, updated_at=at,
-            last_touch_at=closed_at or created_at, closed_on=closed_on,
-            lost_reason=r.lost_reason if kind == LOST else None, deleted_at=None,
-            needs_review=r.needs_review, source=plan.source, external_key=r.key, version=1,
-        ))
+        self.prospects.append(
+            dict(
+                id=pid,
+                name=r.name,
+                company=r.company,
+                contact_name=r.contact_name,
+                email=r.email,
+                phone=r.phone,
+                notes=r.notes,
+                custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
+                value_cents=r.value_cents,
+                stage_id=sid,
+                expected_month=r.expected_month,
+                next_follow_up=r.next_follow_up,
+                owner=r.owner,
+                created_at=created_at,
+                updated_at=at,
+                last_touch_at=closed_at or created_at,
+                closed_on=closed_on,
+                lost_reason=r.lost_reason if kind == LOST else None,
+                deleted_at=None,
+                needs_review=r.needs_review,
+                source=plan.source,
+                external_key=r.key,
+                version=1,
+            )
+        )
         part = _part(r.value_cents, start)
-        eid = journal.event(at=created_at, category=BridgeCategory.NEW, prospect_id=pid, stage_id=start[0], d=part,
-                            summary=created_summary(r.name, "imported", start[1], r.value_cents, part[2]),
-                            payload={"source": plan.source, "row": r.row, "key": r.key, "value_from": r.value_from})
-        journal.stage_change(prospect_id=pid, at=created_at, from_stage_id=None, to_stage_id=start[0],
-                             value_cents=r.value_cents, from_probability_bp=None, to_probability_bp=start[3],
-                             reason="imported", event_id=eid)
+        eid = journal.event(
+            at=created_at,
+            category=BridgeCategory.NEW,
+            prospect_id=pid,
+            stage_id=start[0],
+            d=part,
+            summary=created_summary(r.name, "imported", start[1], r.value_cents, part[2]),
+            payload={"source": plan.source, "row": r.row, "key": r.key, "value_from": r.value_from},
+        )
+        journal.stage_change(
+            prospect_id=pid,
+            at=created_at,
+            from_stage_id=None,
+            to_stage_id=start[0],
+            value_cents=r.value_cents,
+            from_probability_bp=None,
+            to_probability_bp=start[3],
+            reason="imported",
+            event_id=eid,
+        )
         if start[0] == sid:
             return
         assert closed_at is not None
         d = delta(part, _part(r.value_cents, stage))
-        eid = journal.event(at=closed_at, category=move_category(start[2], 0, kind, 1), prospect_id=pid,
-                            stage_id=sid, d=d, summary=move_summary(r.name, start[1], sname, d[2], " (imported)"),
-                            payload={"from": start[0], "to": sid, "source": plan.source, "row": r.row})
-        journal.stage_change(prospect_id=pid, at=closed_at, from_stage_id=start[0], to_stage_id=sid,
-                             value_cents=r.value_cents, from_probability_bp=start[3], to_probability_bp=bp,
-                             reason=(r.lost_reason or "imported") if kind == LOST else "imported", event_id=eid)
+        eid = journal.event(
+            at=closed_at,
+            category=move_category(start[2], 0, kind, 1),
+            prospect_id=pid,
+            stage_id=sid,
+            d=d,
+            summary=move_summary(r.name, start[1], sname, d[2], " (imported)"),
+            payload={"from": start[0], "to": sid, "source": plan.source, "row": r.row},
+        )
+        journal.stage_change(
+            prospect_id=pid,
+            at=closed_at,
+            from_stage_id=start[0],
+            to_stage_id=sid,
+            value_cents=r.value_cents,
+            from_probability_bp=start[3],
+            to_probability_bp=bp,
+            reason=(r.lost_reason or "imported") if kind == LOST else "imported",
+            event_id=eid,
+        )
 
     def update(self, r: Record, old: dict[str, Any]) -> None:
         """A prospect imported before: its changed fields (an edit entry) and its stage (a move)."""
@@ -162,20 +224,42 @@ class _Commit:
         edit_fields = {k: v for k, v in diff.items() if k != "closed_on"}
         if edit_fields:
             d = delta(_part(value_before, old_stage), _part(value_after, old_stage))
-            journal.event(at=at, category=BridgeCategory.EDIT, prospect_id=old["id"], d=d,
-                          summary=edit_summary(r.name, edit_fields, value_before, value_after, d[2], " (import)"),
-                          payload={"before": {k: old.get(k) for k in edit_fields}, "after": edit_fields,
-                                   "source": plan.source, "row": r.row})
+            journal.event(
+                at=at,
+                category=BridgeCategory.EDIT,
+                prospect_id=old["id"],
+                d=d,
+                summary=edit_summary(r.name, edit_fields, value_before, value_after, d[2], " (import)"),
+                payload={
+                    "before": {k: old.get(k) for k in edit_fields},
+                    "after": edit_fields,
+                    "source": plan.source,
+                    "row": r.row,
+                },
+            )
         if new_stage_id is not None:
             self.moved += 1
             d = delta(_part(value_after, old_stage), _part(value_after, self.stages[r.stage]))
-            eid = journal.event(at=at, category=move_category(old_stage[2], old_stage[4], kind, spos),
-                                prospect_id=old["id"], stage_id=sid, d=d,
-                                summary=move_summary(r.name, old_stage[1], sname, d[2], " (import)"),
-                                payload={"from": old["stage_id"], "to": sid, "source": plan.source, "row": r.row})
-            journal.stage_change(prospect_id=old["id"], at=at, from_stage_id=old["stage_id"], to_stage_id=sid,
-                                 value_cents=value_after, from_probability_bp=old_stage[3], to_probability_bp=bp,
-                                 reason="imported", event_id=eid)
+            eid = journal.event(
+                at=at,
+                category=move_category(old_stage[2], old_stage[4], kind, spos),
+                prospect_id=old["id"],
+                stage_id=sid,
+                d=d,
+                summary=move_summary(r.name, old_stage[1], sname, d[2], " (import)"),
+                payload={"from": old["stage_id"], "to": sid, "source": plan.source, "row": r.row},
+            )
+            journal.stage_change(
+                prospect_id=old["id"],
+                at=at,
+                from_stage_id=old["stage_id"],
+                to_stage_id=sid,
+                value_cents=value_after,
+                from_probability_bp=old_stage[3],
+                to_probability_bp=bp,
+                reason="imported",
+                event_id=eid,
+            )
             row_update["stage_id"] = sid
             row_update["last_touch_at"] = at
             if kind == OPEN:
@@ -195,8 +279,8 @@ class _Commit:
         saved = 0
         for table, rows in ((Prospect, self.prospects), (ChangeEvent, journal.events), (StageChange, journal.changes)):
             for i in range(0, len(rows), chunk):
-                conn.execute(insert(table), rows[i:i + chunk])
-                saved += len(rows[i:i + chunk])
+                conn.execute(insert(table), rows[i : i + chunk])
+                saved += len(rows[i : i + chunk])
                 if progress is not None:
                     progress("save", saved, to_save)
         if self.updates:
@@ -205,8 +289,11 @@ class _Commit:
                 groups[tuple(sorted(u))].append(u)
             prospect_table = table_of(Prospect)
             for keys, rows in groups.items():
-                stmt = update(prospect_table).where(prospect_table.c.id == bindparam("b_id")).values(
-                    {k: bindparam(k) for k in keys if k != "b_id"})
+                stmt = (
+                    update(prospect_table)
+                    .where(prospect_table.c.id == bindparam("b_id"))
+                    .values({k: bindparam(k) for k in keys if k != "b_id"})
+                )
                 conn.execute(stmt, rows)
         if progress is not None:
             progress("save", to_save, to_save)
@@ -215,15 +302,31 @@ class _Commit:
         event_ids = [e["id"] for e in self.journal.events]
         total = self.journal.total
         return ImportResult(
-            source=self.plan.source, created=self.created, updated=self.updated, unchanged=self.unchanged,
-            moved=self.moved, events=len(event_ids), skipped_rows=self.plan.bad_rows, d_count=total[0],
-            d_tv_cents=total[1], d_ev_micros=total[2], first_event_id=min(event_ids) if event_ids else None,
-            last_event_id=max(event_ids) if event_ids else None, stages_added=tuple(n for n, _ in self.added),
+            source=self.plan.source,
+            created=self.created,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            moved=self.moved,
+            events=len(event_ids),
+            skipped_rows=self.plan.bad_rows,
+            d_count=total[0],
+            d_tv_cents=total[1],
+            d_ev_micros=total[2],
+            first_event_id=min(event_ids) if event_ids else None,
+            last_event_id=max(event_ids) if event_ids else None,
+            stages_added=tuple(n for n, _ in self.added),
         )
 
 
-def commit_import(engine: Engine, plan: ImportPlan, *, who: str, at: datetime | None = None,
-                  progress: Progress | None = None, chunk: int = 5000) -> ImportResult:
+def commit_import(
+    engine: Engine,
+    plan: ImportPlan,
+    *,
+    who: str,
+    at: datetime | None = None,
+    progress: Progress | None = None,
+    chunk: int = 5000,
+) -> ImportResult:
     """Write the plan in one transaction: all of it, or (on any error) nothing."""
     if not plan.can_commit:
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")

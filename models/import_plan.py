@@ -33,13 +33,23 @@ PlanRung = tuple[str, str, int, bool]
 
 
 def ladder_rows(conn: Connection) -> list[LadderRow]:
-    q = (select(pk(Stage.id), sql_col(Stage.name), sql_col(Stage.kind), sql_col(Stage.probability_bp), sql_col(Stage.position))
-         .where(sql_col(Stage.archived) == False).order_by(sql_col(Stage.position), sql_col(Stage.id)))  # noqa: E712
+    q = (
+        select(
+            pk(Stage.id),
+            sql_col(Stage.name),
+            sql_col(Stage.kind),
+            sql_col(Stage.probability_bp),
+            sql_col(Stage.position),
+        )
+        .where(sql_col(Stage.archived) == False)  # noqa: E712 (SQL, not Python)
+        .order_by(sql_col(Stage.position), sql_col(Stage.id))
+    )
     return [(sid, name, kind, bp, position) for sid, name, kind, bp, position in conn.execute(q)]
 
 
-def _parse_add_stages(specs: Iterable[tuple[str, str]], existing: set[str],
-                      warnings: list[str]) -> list[tuple[str, int]]:
+def _parse_add_stages(
+    specs: Iterable[tuple[str, str]], existing: set[str], warnings: list[str]
+) -> list[tuple[str, int]]:
     """The stages to add. One on the ladder already (a second import with the same options) is
     not added again, with a warning."""
     out: list[tuple[str, int]] = []
@@ -75,14 +85,16 @@ def _explicit_stages(options: ImportOptions, ladder: list[PlanRung]) -> dict[str
         if target is None:
             raise DomainError(
                 f"--stage-map: {ladder_name!r} is not on the ladder; the stages are "
-                + ", ".join(n for n, _, _, _ in ladder), field="stage_map",
+                + ", ".join(n for n, _, _, _ in ladder),
+                field="stage_map",
             )
         explicit[file_name.strip().casefold()] = target
     return explicit
 
 
-def _map_stages(sheet: SheetData, col: int, explicit: dict[str, str], ladder: list[PlanRung],
-                problems: list[Problem]) -> tuple[dict[str, str | None], list[StageMapping]]:
+def _map_stages(
+    sheet: SheetData, col: int, explicit: dict[str, str], ladder: list[PlanRung], problems: list[Problem]
+) -> tuple[dict[str, str | None], list[StageMapping]]:
     """Each stage name in the file (casefolded) -> the ladder stage it goes on (None: unknown)."""
     by_key = {name.casefold(): name for name, _, _, _ in ladder}
     won_stage = next((n for n, k, _, _ in ladder if k == WON), None)
@@ -109,16 +121,22 @@ def _map_stages(sheet: SheetData, col: int, explicit: dict[str, str], ladder: li
             found, how = lost_stage, "lost"
         else:
             found, how = None, "unknown"
-            problems.append(Problem(
-                f"stage {shown!r} is not on the ladder; map it with --stage-map '{shown}=STAGE' "
-                f"or add it with --add-stage '{shown}=PERCENT'", rows, sheet.headers[col]))
+            problems.append(
+                Problem(
+                    f"stage {shown!r} is not on the ladder; map it with --stage-map '{shown}=STAGE' "
+                    f"or add it with --add-stage '{shown}=PERCENT'",
+                    rows,
+                    sheet.headers[col],
+                )
+            )
         stage_of[key] = found
         stage_maps.append(StageMapping(shown, found, how, len(rows)))
     return stage_of, stage_maps
 
 
-def _date_order(sheet: SheetData, index: dict[str, int], options: ImportOptions,
-                problems: list[Problem]) -> tuple[str | None, str]:
+def _date_order(
+    sheet: SheetData, index: dict[str, int], options: ImportOptions, problems: list[Problem]
+) -> tuple[str | None, str]:
     """Dates: day first or month first? (the order, how it was decided)."""
     date_cols = [index[f] for f in ("close_date", "created", "follow_up", "expected_month") if f in index]
     order = options.date_order
@@ -143,8 +161,15 @@ def _lookup(options: ImportOptions, headers: list[str]) -> Lookup | None:
     return None
 
 
-def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None = None, *,
-                who: str = "", progress: Progress | None = None, today: date | None = None) -> ImportPlan:
+def plan_import(
+    engine: Engine,
+    path: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    who: str = "",
+    progress: Progress | None = None,
+    today: date | None = None,
+) -> ImportPlan:
     """Read `path` and work out what importing it would do. Writes nothing."""
     options = options or ImportOptions()
     path = Path(path)
@@ -158,9 +183,12 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
     problems = [Problem(f"{why}", [number]) for number, why in sheet.shape_problems]
     custom_names = [clean_text(headers[i], field="column name", max_len=80) or f"column {i + 1}" for i in custom_idx]
     if len(custom_idx) > MAX_CUSTOM_FIELDS:
-        problems.append(Problem(
-            f"the file has {len(custom_idx)} columns evpipe does not know; a prospect keeps at most "
-            f"{MAX_CUSTOM_FIELDS} custom fields; leave some out with --map 'COLUMN=ignore'"))
+        problems.append(
+            Problem(
+                f"the file has {len(custom_idx)} columns evpipe does not know; a prospect keeps at most "
+                f"{MAX_CUSTOM_FIELDS} custom fields; leave some out with --map 'COLUMN=ignore'"
+            )
+        )
     ladder = _plan_ladder(engine, options, warnings)
     first_open = next((n for n, k, _, _ in ladder if k == OPEN), None)
     explicit = _explicit_stages(options, ladder)
@@ -173,15 +201,34 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
     order, order_how = _date_order(sheet, index, options, problems)
     lookup = _lookup(options, headers)
     reader = RowReader(
-        headers=headers, index=index, custom_idx=custom_idx, custom_names=custom_names, stage_of=stage_of,
-        kinds={name.casefold(): kind for name, kind, _, _ in ladder}, first_open=first_open, order=order,
-        today=today or clock.today(), lookup=lookup, who=who,
+        headers=headers,
+        index=index,
+        custom_idx=custom_idx,
+        custom_names=custom_names,
+        stage_of=stage_of,
+        kinds={name.casefold(): kind for name, kind, _, _ in ladder},
+        first_open=first_open,
+        order=order,
+        today=today or clock.today(),
+        lookup=lookup,
+        who=who,
     )
     records = _read_rows(sheet, reader, problems, progress)
     plan = ImportPlan(
-        path=path, source=source, sheet_data=sheet, options=options, columns=columns, stage_mappings=stage_maps,
-        date_order=order, date_order_how=order_how, records=records, problems=_ordered(problems), warnings=warnings,
-        ladder=ladder, closed_from=None, custom_columns=custom_names,
+        path=path,
+        source=source,
+        sheet_data=sheet,
+        options=options,
+        columns=columns,
+        stage_mappings=stage_maps,
+        date_order=order,
+        date_order_how=order_how,
+        records=records,
+        problems=_ordered(problems),
+        warnings=warnings,
+        ladder=ladder,
+        closed_from=None,
+        custom_columns=custom_names,
     )
     _row_warnings(plan, reader, index, lookup, first_open)
     _compare_existing(engine, plan)
@@ -190,8 +237,7 @@ def plan_import(engine: Engine, path: str | Path, options: ImportOptions | None 
     return plan
 
 
-def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem],
-               progress: Progress | None) -> list[Record]:
+def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], progress: Progress | None) -> list[Record]:
     records: list[Record] = []
     total = len(sheet.rows)
     for count, (number, cells) in enumerate(sheet.rows, start=1):
@@ -205,14 +251,16 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem],
     return records
 
 
-def _row_warnings(plan: ImportPlan, reader: RowReader, index: dict[str, int], lookup: Lookup | None,
-                  first_open: str | None) -> None:
+def _row_warnings(
+    plan: ImportPlan, reader: RowReader, index: dict[str, int], lookup: Lookup | None, first_open: str | None
+) -> None:
     """What the rows tell the user without keeping them out; and where closed rows start from."""
     warnings, records = plan.warnings, plan.records
     for product, rows in reader.lookup_misses.items():
         assert lookup is not None
-        warnings.append(Problem(f"{product!r} is not in {lookup[2]}; imported at 0 and flagged for review",
-                                rows).text())
+        warnings.append(
+            Problem(f"{product!r} is not in {lookup[2]}; imported at 0 and flagged for review", rows).text()
+        )
     no_stage = sum(1 for _, cells in plan.sheet_data.rows if "stage" in index and not cell_text(cells[index["stage"]]))
     if no_stage:
         warnings.append(f"{no_stage} rows have no stage; they go on {first_open} (the first rung)")
@@ -222,8 +270,10 @@ def _row_warnings(plan: ImportPlan, reader: RowReader, index: dict[str, int], lo
     plan.needs_review_count = sum(1 for r in records if r.needs_review)
     unknown_values = sum(1 for r in records if r.value_from == "unknown")
     if unknown_values:
-        warnings.append(f"{unknown_values} rows have no value; they import at 0 flagged for review "
-                        "(or value them from a lookup file with --values)")
+        warnings.append(
+            f"{unknown_values} rows have no value; they import at 0 flagged for review "
+            "(or value them from a lookup file with --values)"
+        )
     late = sum(1 for r in records if r.closed_on and r.created and r.closed_on < r.created)
     if late:
         warnings.append(f"{late} rows close before their created date; they are taken as created on the close date")
@@ -242,8 +292,10 @@ def _closed_from(wanted: str | None, records: list[Record], ladder: list[PlanRun
     if wanted:
         hit = by_key.get(wanted.strip().casefold())
         if hit is None or hit[1] != OPEN:
-            raise DomainError(f"--closed-from: {wanted!r} is not an open stage; the open stages are "
-                              + ", ".join(opens), field="closed_from")
+            raise DomainError(
+                f"--closed-from: {wanted!r} is not an open stage; the open stages are " + ", ".join(opens),
+                field="closed_from",
+            )
         return hit[0]
     used = {r.stage for r in records if by_key[r.stage][1] == OPEN}
     for name in reversed(opens):
@@ -252,11 +304,32 @@ def _closed_from(wanted: str | None, records: list[Record], ladder: list[PlanRun
     return opens[-1]
 
 
-_COMPARED = ("name", "company", "contact_name", "email", "phone", "notes", "owner", "expected_month",
-             "next_follow_up", "lost_reason", "needs_review")
-_FIELD_OF = {"name": "name", "company": "company", "contact_name": "contact_name", "email": "email",
-             "phone": "phone", "notes": "notes", "owner": "owner", "expected_month": "expected_month",
-             "next_follow_up": "follow_up", "lost_reason": "lost_reason", "needs_review": "needs_review"}
+_COMPARED = (
+    "name",
+    "company",
+    "contact_name",
+    "email",
+    "phone",
+    "notes",
+    "owner",
+    "expected_month",
+    "next_follow_up",
+    "lost_reason",
+    "needs_review",
+)
+_FIELD_OF = {
+    "name": "name",
+    "company": "company",
+    "contact_name": "contact_name",
+    "email": "email",
+    "phone": "phone",
+    "notes": "notes",
+    "owner": "owner",
+    "expected_month": "expected_month",
+    "next_follow_up": "follow_up",
+    "lost_reason": "lost_reason",
+    "needs_review": "needs_review",
+}
 
 
 def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
@@ -279,17 +352,28 @@ def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
         else:
             plan.unchanged_count += 1
     if plan.deleted_skipped:
-        plan.warnings.append(f"{plan.deleted_skipped} rows match prospects deleted in evpipe since the last "
-                             "import; they stay deleted")
+        plan.warnings.append(
+            f"{plan.deleted_skipped} rows match prospects deleted in evpipe since the last import; they stay deleted"
+        )
     if plan.missing_from_file:
-        plan.warnings.append(f"{plan.missing_from_file} prospects imported from {plan.source} before are not in "
-                             "this file; they are left as they are")
+        plan.warnings.append(
+            f"{plan.missing_from_file} prospects imported from {plan.source} before are not in "
+            "this file; they are left as they are"
+        )
 
 
 def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
     """The prospects an earlier import of `source` stored, by stable key."""
-    cols = [sql_col(Prospect.id), sql_col(Prospect.external_key), sql_col(Prospect.stage_id), sql_col(Prospect.value_cents), sql_col(Prospect.deleted_at),
-            sql_col(Prospect.custom_json), sql_col(Prospect.closed_on), sql_col(Prospect.version)] + [getattr(Prospect, c) for c in _COMPARED]
+    cols = [
+        sql_col(Prospect.id),
+        sql_col(Prospect.external_key),
+        sql_col(Prospect.stage_id),
+        sql_col(Prospect.value_cents),
+        sql_col(Prospect.deleted_at),
+        sql_col(Prospect.custom_json),
+        sql_col(Prospect.closed_on),
+        sql_col(Prospect.version),
+    ] + [getattr(Prospect, c) for c in _COMPARED]
     q = select(*cols).where(sql_col(Prospect.source) == source, sql_col(Prospect.external_key).is_not(None))
     out = {}
     for row in conn.execute(q):

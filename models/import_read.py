@@ -12,9 +12,10 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import DomainError
 
@@ -113,7 +114,7 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
     ):
         if data.startswith(bom):
             try:
-                return data[len(bom):].decode(codec), label
+                return data[len(bom) :].decode(codec), label
             except UnicodeDecodeError as exc:
                 raise DomainError(
                     f"import: {_shown(path)} starts as {label} text but is damaged at byte {exc.start}",
@@ -194,15 +195,25 @@ def _read_csv(path: Path, progress: Progress | None) -> SheetData:
                 headers = _headers(cells)
                 continue
             if len(cells) > len(headers):
-                extra = cells[len(headers):]
+                extra = cells[len(headers) :]
                 if any(c.strip() for c in extra):
-                    shape.append((number, f"has {len(cells)} cells but the header has {len(headers)}; "
-                                          "a delimiter or quote may be out of place"))
+                    shape.append(
+                        (
+                            number,
+                            f"has {len(cells)} cells but the header has {len(headers)}; "
+                            "a delimiter or quote may be out of place",
+                        )
+                    )
                     continue
                 cells = cells[: len(headers)]
             elif len(cells) < len(headers):
-                shape.append((number, f"has {len(cells)} cells but the header has {len(headers)}; "
-                                      "a cell may be missing or a quote unbalanced"))
+                shape.append(
+                    (
+                        number,
+                        f"has {len(cells)} cells but the header has {len(headers)}; "
+                        "a cell may be missing or a quote unbalanced",
+                    )
+                )
                 continue
             rows.append((number, cells))
             if progress is not None and number % 5000 == 0:
@@ -292,7 +303,9 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None) -> Shee
         if sheet is None:
             name = sheets[0]
         else:
-            matches = [s for s in sheets if s == sheet] or [s for s in sheets if s.casefold() == sheet.strip().casefold()]
+            matches = [s for s in sheets if s == sheet] or [
+                s for s in sheets if s.casefold() == sheet.strip().casefold()
+            ]
             if not matches:
                 raise DomainError(
                     f"--sheet: {_shown(path)} has no sheet {sheet!r}; its sheets are {', '.join(sheets)}",
@@ -314,7 +327,7 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None) -> Shee
                     headers = _headers(cells)
                     continue
                 if len(cells) > len(headers):
-                    headers = headers + _headers([None] * len(cells))[len(headers):]
+                    headers = headers + _headers([None] * len(cells))[len(headers) :]
                     headers = _headers(headers)
                 cells += [None] * (len(headers) - len(cells))
                 rows.append((number, cells))

@@ -32,8 +32,9 @@ def _split_key(spec: str) -> tuple[str, str]:
 def load_lookup(options: ImportOptions, headers: list[str]) -> Lookup:
     """(the key column's index in the main file, {normalised key: cents}, lookup file name)."""
     if not options.values_key:
-        raise DomainError("--values-key: say which column joins the files, e.g. --values-key product",
-                          field="values_key")
+        raise DomainError(
+            "--values-key: say which column joins the files, e.g. --values-key product", field="values_key"
+        )
     assert options.values_file is not None
     main_col, lookup_col = _split_key(options.values_key)
     key_index = find_header(headers, main_col, "--values-key", "the file")
@@ -47,7 +48,8 @@ def load_lookup(options: ImportOptions, headers: list[str]) -> Lookup:
         if len(candidates) != 1:
             raise DomainError(
                 f"--values-column: say which column of {lookup_name} holds the value; its columns are "
-                + ", ".join(table.headers), field="values_column",
+                + ", ".join(table.headers),
+                field="values_column",
             )
         vc = candidates[0]
     prices: dict[str, int] = {}
@@ -77,9 +79,21 @@ class RowReader:
     """Reads the rows of one file, in order, into records. It keeps what spans rows: the stable keys
     seen (repeats of a name get '#2', '#3'; an id seen twice is a problem) and the lookup misses."""
 
-    def __init__(self, *, headers: list[str], index: dict[str, int], custom_idx: list[int],
-                 custom_names: list[str], stage_of: dict[str, str | None], kinds: dict[str, str],
-                 first_open: str | None, order: str | None, today: date, lookup: Lookup | None, who: str) -> None:
+    def __init__(
+        self,
+        *,
+        headers: list[str],
+        index: dict[str, int],
+        custom_idx: list[int],
+        custom_names: list[str],
+        stage_of: dict[str, str | None],
+        kinds: dict[str, str],
+        first_open: str | None,
+        order: str | None,
+        today: date,
+        lookup: Lookup | None,
+        who: str,
+    ) -> None:
         self.headers = headers
         self.index = index
         self.custom_idx = custom_idx
@@ -125,8 +139,7 @@ class RowReader:
         if f not in self.index:
             return None
         try:
-            return parse_cell_date(self._get(f), column=self.headers[self.index[f]], order=self.order,
-                                   today=self.today)
+            return parse_cell_date(self._get(f), column=self.headers[self.index[f]], order=self.order, today=self.today)
         except DomainError as exc:
             self._bad(exc, f)
             return None
@@ -148,10 +161,22 @@ class RowReader:
         custom = self._custom(replaced)
         owner = self._text("owner", 80) if "owner" in self.index else None
         rec = Record(
-            row=number, key="", name=name, stage=stage, value_cents=cents, value_from=value_from,
-            owner=self.who if owner is None else owner, company=company, contact_name=self._text("contact_name", 200),
-            email=self._text("email", 200), phone=self._text("phone", 80), notes=self._text("notes", 20_000),
-            custom=custom, expected_month=month, next_follow_up=dates["follow_up"], created=dates["created"],
+            row=number,
+            key="",
+            name=name,
+            stage=stage,
+            value_cents=cents,
+            value_from=value_from,
+            owner=self.who if owner is None else owner,
+            company=company,
+            contact_name=self._text("contact_name", 200),
+            email=self._text("email", 200),
+            phone=self._text("phone", 80),
+            notes=self._text("notes", 20_000),
+            custom=custom,
+            expected_month=month,
+            next_follow_up=dates["follow_up"],
+            created=dates["created"],
             closed_on=dates["close_date"] if kind in ("won", "lost") else None,
             lost_reason=(self._text("lost_reason", 500) or None) if kind == "lost" else None,
             needs_review=needs_review,
@@ -188,8 +213,12 @@ class RowReader:
         month = None
         if "expected_month" in self.index:
             try:
-                month = parse_cell_month(self._get("expected_month"), column=self.headers[self.index["expected_month"]],
-                                         order=self.order, today=self.today)
+                month = parse_cell_month(
+                    self._get("expected_month"),
+                    column=self.headers[self.index["expected_month"]],
+                    order=self.order,
+                    today=self.today,
+                )
             except DomainError as exc:
                 self._bad(exc, "expected_month")
         if month is None and close_date is not None and "expected_month" not in self.index:
@@ -248,16 +277,26 @@ class RowReader:
         elif self.has_id:
             key = ""
             id_column = self.headers[self.index["id"]]
-            self.problems.append(Problem(f"has no {id_column} (the id column), so a later import "
-                                         "could not find it again", [self.number], id_column))
+            self.problems.append(
+                Problem(
+                    f"has no {id_column} (the id column), so a later import could not find it again",
+                    [self.number],
+                    id_column,
+                )
+            )
         else:
             base = f"{name_key(name)}|{name_key(company)}"
             self.repeat[base] += 1
             key = base if self.repeat[base] == 1 else f"{base}#{self.repeat[base]}"
         if key and self.has_id:
             if key in self.by_key_rows:
-                self.problems.append(Problem(f"id {key!r} is on row {self.by_key_rows[key]} already", [self.number],
-                                             self.headers[self.index["id"]]))
+                self.problems.append(
+                    Problem(
+                        f"id {key!r} is on row {self.by_key_rows[key]} already",
+                        [self.number],
+                        self.headers[self.index["id"]],
+                    )
+                )
             else:
                 self.by_key_rows[key] = self.number
         return key

@@ -133,8 +133,10 @@ class ImportPlan:
         if not self.records:
             return "no row can be taken"
         if self.problems and not self.options.skip_bad:
-            return (f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; fix them in the file, or "
-                    "import the others with --skip-bad")
+            return (
+                f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; fix them in the file, or "
+                "import the others with --skip-bad"
+            )
         return ""
 
     @property
@@ -151,29 +153,49 @@ class ImportPlan:
     def preview_rows(self, n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
         out = []
         for r in self.records[:n]:
-            out.append({
-                "row": r.row, "key": r.key, "name": r.name, "company": r.company, "stage": self.stage_name(r.stage),
-                "value": money_str(r.value_cents), "value_from": r.value_from, "month": r.expected_month,
-                "owner": r.owner, "created": r.created.isoformat() if r.created else None,
-                "closed_on": r.closed_on.isoformat() if r.closed_on else None,
-                "contact": r.contact_name, "email": r.email, "phone": r.phone,
-                "needs_review": r.needs_review, "custom": dict(r.custom),
-            })
+            out.append(
+                {
+                    "row": r.row,
+                    "key": r.key,
+                    "name": r.name,
+                    "company": r.company,
+                    "stage": self.stage_name(r.stage),
+                    "value": money_str(r.value_cents),
+                    "value_from": r.value_from,
+                    "month": r.expected_month,
+                    "owner": r.owner,
+                    "created": r.created.isoformat() if r.created else None,
+                    "closed_on": r.closed_on.isoformat() if r.closed_on else None,
+                    "contact": r.contact_name,
+                    "email": r.email,
+                    "phone": r.phone,
+                    "needs_review": r.needs_review,
+                    "custom": dict(r.custom),
+                }
+            )
         return out
 
     def to_json(self, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
         return {
-            "file": str(self.path), "source": self.source, "read_as": self.sheet_data.described,
+            "file": str(self.path),
+            "source": self.source,
+            "read_as": self.sheet_data.described,
             "rows": self.rows_read,
             "columns": [{"column": h, "field": f, "meaning": FIELD_LABELS[f]} for h, f in self.columns],
-            "stages": [{"in_file": m.file_name, "ladder": m.ladder_name, "how": m.how, "rows": m.rows}
-                       for m in self.stage_mappings],
+            "stages": [
+                {"in_file": m.file_name, "ladder": m.ladder_name, "how": m.how, "rows": m.rows}
+                for m in self.stage_mappings
+            ],
             "dates": self.date_order_how,
             "closed_from": self.closed_from,
             "counts_by_stage": {name: n for name, n in self.counts_by_stage},
-            "new": self.new_count, "updated": self.update_count, "unchanged": self.unchanged_count,
-            "deleted_skipped": self.deleted_skipped, "missing_from_file": self.missing_from_file,
-            "valued_from_lookup": self.valued_from_lookup, "needs_review": self.needs_review_count,
+            "new": self.new_count,
+            "updated": self.update_count,
+            "unchanged": self.unchanged_count,
+            "deleted_skipped": self.deleted_skipped,
+            "missing_from_file": self.missing_from_file,
+            "valued_from_lookup": self.valued_from_lookup,
+            "needs_review": self.needs_review_count,
             "preview": self.preview_rows(rows),
             "problems": [p.to_json() for p in self.problems],
             "bad_rows": self.bad_rows,
@@ -214,8 +236,16 @@ class ImportResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": self.source, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-            "moved": self.moved, "events": self.events, "skipped_rows": self.skipped_rows,
-            "d_count": self.d_count, "d_tv": money_str(self.d_tv_cents), "d_ev": money_str(self.d_ev_micros, micros=True),
-            "stages_added": list(self.stages_added), "summary": self.summary,
+            "source": self.source,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "events": self.events,
+            "skipped_rows": self.skipped_rows,
+            "d_count": self.d_count,
+            "d_tv": money_str(self.d_tv_cents),
+            "d_ev": money_str(self.d_ev_micros, micros=True),
+            "stages_added": list(self.stages_added),
+            "summary": self.summary,
         }

@@ -45,8 +45,14 @@ from .import_types import PREVIEW_ROWS, ImportOptions, ImportPlan, ImportResult,
 from .store_prospects import MAX_CUSTOM_FIELDS
 
 
-def import_file(engine: Engine, path: str | Path, options: ImportOptions | None = None, *, who: str,
-                progress: Progress | None = None) -> tuple[ImportPlan, ImportResult]:
+def import_file(
+    engine: Engine,
+    path: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    who: str,
+    progress: Progress | None = None,
+) -> tuple[ImportPlan, ImportResult]:
     """Plan and commit in one call (scripts and tests); raises when the plan cannot be committed."""
     plan = plan_import(engine, path, options, who=who, progress=progress)
     result = commit_import(engine, plan, who=who, progress=progress)
@@ -55,7 +61,26 @@ def import_file(engine: Engine, path: str | Path, options: ImportOptions | None 
 
 
 __all__ = [
-    "FIELDS", "FIELD_LABELS", "MAX_CUSTOM_FIELDS", "PREVIEW_ROWS", "ImportOptions", "ImportPlan", "ImportResult",
-    "Problem", "Progress", "Record", "SheetData", "StageMapping", "after_import", "commit_import", "field_for",
-    "guess_field", "header_key", "import_file", "load_lookup", "name_key", "plan_import", "read_table",
+    "FIELDS",
+    "FIELD_LABELS",
+    "MAX_CUSTOM_FIELDS",
+    "PREVIEW_ROWS",
+    "ImportOptions",
+    "ImportPlan",
+    "ImportResult",
+    "Problem",
+    "Progress",
+    "Record",
+    "SheetData",
+    "StageMapping",
+    "after_import",
+    "commit_import",
+    "field_for",
+    "guess_field",
+    "header_key",
+    "import_file",
+    "load_lookup",
+    "name_key",
+    "plan_import",
+    "read_table",
 ]

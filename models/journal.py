@@ -87,8 +87,9 @@ def move_summary(name: str, from_name: str, to_name: str, d_ev_micros: int, note
     return f"{name}: {from_name} -> {to_name}{note}, {ev_phrase(d_ev_micros)}"
 
 
-def edit_summary(name: str, fields: Iterable[str], value_before: int, value_after: int, d_ev_micros: int,
-                 note: str = "") -> str:
+def edit_summary(
+    name: str, fields: Iterable[str], value_before: int, value_after: int, d_ev_micros: int, note: str = ""
+) -> str:
     """'Acme: value, notes changed, value $1,000 -> $1,200, EV +40' (the value part when it changed)."""
     fields = list(fields)
     what = ", ".join(k.replace("_cents", "").replace("_json", "").replace("_", " ") for k in fields)
@@ -101,25 +102,61 @@ def edit_summary(name: str, fields: Iterable[str], value_before: int, value_afte
 # ---------------------------------------------------------------- rows
 
 
-def event_row(*, at: datetime, who: str, action: str, category: BridgeCategory | str, summary: str,
-              payload: dict[str, Any], prospect_id: int | None = None, stage_id: int | None = None,
-              d: Delta = NO_DELTA, undoes_id: int | None = None) -> dict[str, Any]:
+def event_row(
+    *,
+    at: datetime,
+    who: str,
+    action: str,
+    category: BridgeCategory | str,
+    summary: str,
+    payload: dict[str, Any],
+    prospect_id: int | None = None,
+    stage_id: int | None = None,
+    d: Delta = NO_DELTA,
+    undoes_id: int | None = None,
+) -> dict[str, Any]:
     """The columns of one journal entry (the category checked against the bridge's terms)."""
     return dict(
-        at=at, who=who, action=action, category=BridgeCategory(category).value, prospect_id=prospect_id,
-        stage_id=stage_id, d_count=d[0], d_tv_cents=d[1], d_ev_micros=d[2], summary=summary[:SUMMARY_MAX],
-        payload=json.dumps(payload, default=str), undoes_id=undoes_id,
+        at=at,
+        who=who,
+        action=action,
+        category=BridgeCategory(category).value,
+        prospect_id=prospect_id,
+        stage_id=stage_id,
+        d_count=d[0],
+        d_tv_cents=d[1],
+        d_ev_micros=d[2],
+        summary=summary[:SUMMARY_MAX],
+        payload=json.dumps(payload, default=str),
+        undoes_id=undoes_id,
     )
 
 
-def stage_change_row(*, prospect_id: int, at: datetime, who: str, from_stage_id: int | None, to_stage_id: int,
-                     value_cents: int, from_probability_bp: int | None, to_probability_bp: int,
-                     reason: str | None, event_id: int) -> dict[str, Any]:
+def stage_change_row(
+    *,
+    prospect_id: int,
+    at: datetime,
+    who: str,
+    from_stage_id: int | None,
+    to_stage_id: int,
+    value_cents: int,
+    from_probability_bp: int | None,
+    to_probability_bp: int,
+    reason: str | None,
+    event_id: int,
+) -> dict[str, Any]:
     """The columns of one history row: a prospect created on a stage, or moved between two."""
     return dict(
-        prospect_id=prospect_id, changed_at=at, who=who, from_stage_id=from_stage_id, to_stage_id=to_stage_id,
-        value_cents=value_cents, from_probability_bp=from_probability_bp, to_probability_bp=to_probability_bp,
-        reason=reason, event_id=event_id,
+        prospect_id=prospect_id,
+        changed_at=at,
+        who=who,
+        from_stage_id=from_stage_id,
+        to_stage_id=to_stage_id,
+        value_cents=value_cents,
+        from_probability_bp=from_probability_bp,
+        to_probability_bp=to_probability_bp,
+        reason=reason,
+        event_id=event_id,
     )
 
 
@@ -133,14 +170,34 @@ class SessionJournal:
         self.s = s
         self.who = who
 
-    def event(self, *, action: str, category: BridgeCategory | str, at: datetime, summary: str,
-              payload: dict[str, Any], prospect_id: int | None = None, stage_id: int | None = None,
-              d: Delta = NO_DELTA, undoes: ChangeEvent | None = None) -> ChangeEvent:
+    def event(
+        self,
+        *,
+        action: str,
+        category: BridgeCategory | str,
+        at: datetime,
+        summary: str,
+        payload: dict[str, Any],
+        prospect_id: int | None = None,
+        stage_id: int | None = None,
+        d: Delta = NO_DELTA,
+        undoes: ChangeEvent | None = None,
+    ) -> ChangeEvent:
         """Record one change; with `undoes`, the change it reverses is marked undone by this one."""
-        ev = ChangeEvent(**event_row(
-            at=at, who=self.who, action=action, category=category, summary=summary, payload=payload,
-            prospect_id=prospect_id, stage_id=stage_id, d=d, undoes_id=undoes.id if undoes else None,
-        ))
+        ev = ChangeEvent(
+            **event_row(
+                at=at,
+                who=self.who,
+                action=action,
+                category=category,
+                summary=summary,
+                payload=payload,
+                prospect_id=prospect_id,
+                stage_id=stage_id,
+                d=d,
+                undoes_id=undoes.id if undoes else None,
+            )
+        )
         self.s.add(ev)
         self.s.flush()
         if undoes is not None:
@@ -148,25 +205,48 @@ class SessionJournal:
             self.s.add(undoes)
         return ev
 
-    def stage_change(self, *, prospect: Prospect, at: datetime, from_stage: Stage | None, to_stage: Stage,
-                     reason: str | None, event: ChangeEvent) -> None:
+    def stage_change(
+        self,
+        *,
+        prospect: Prospect,
+        at: datetime,
+        from_stage: Stage | None,
+        to_stage: Stage,
+        reason: str | None,
+        event: ChangeEvent,
+    ) -> None:
         assert prospect.id is not None and to_stage.id is not None and event.id is not None
-        self.s.add(StageChange(**stage_change_row(
-            prospect_id=prospect.id, at=at, who=self.who,
-            from_stage_id=from_stage.id if from_stage else None, to_stage_id=to_stage.id,
-            value_cents=prospect.value_cents,
-            from_probability_bp=from_stage.probability_bp if from_stage else None,
-            to_probability_bp=to_stage.probability_bp, reason=reason, event_id=event.id,
-        )))
+        self.s.add(
+            StageChange(
+                **stage_change_row(
+                    prospect_id=prospect.id,
+                    at=at,
+                    who=self.who,
+                    from_stage_id=from_stage.id if from_stage else None,
+                    to_stage_id=to_stage.id,
+                    value_cents=prospect.value_cents,
+                    from_probability_bp=from_stage.probability_bp if from_stage else None,
+                    to_probability_bp=to_stage.probability_bp,
+                    reason=reason,
+                    event_id=event.id,
+                )
+            )
+        )
 
-    def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (),
-               **extra: Any) -> ChangeResult:
+    def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (), **extra: Any) -> ChangeResult:
         """What the change did, with the prospect as it is now."""
         info = ProspectInfo.of(p, self.s.get_one(Stage, p.stage_id)) if p is not None else None
         assert ev.id is not None
         return ChangeResult(
-            event_id=ev.id, summary=ev.summary, category=ev.category, prospect=info, d_count=ev.d_count,
-            d_tv_cents=ev.d_tv_cents, d_ev_micros=ev.d_ev_micros, warnings=tuple(warnings), extra=extra,
+            event_id=ev.id,
+            summary=ev.summary,
+            category=ev.category,
+            prospect=info,
+            d_count=ev.d_count,
+            d_tv_cents=ev.d_tv_cents,
+            d_ev_micros=ev.d_ev_micros,
+            warnings=tuple(warnings),
+            extra=extra,
         )
 
 
@@ -184,10 +264,28 @@ class BulkJournal:
         self.changes: list[dict[str, Any]] = []
         self.total = [0, 0, 0]
 
-    def event(self, *, at: datetime, category: BridgeCategory | str, summary: str, payload: dict[str, Any],
-              prospect_id: int | None = None, stage_id: int | None = None, d: Delta = NO_DELTA) -> int:
-        row = event_row(at=at, who=self.who, action="import", category=category, summary=summary,
-                        payload=payload, prospect_id=prospect_id, stage_id=stage_id, d=d)
+    def event(
+        self,
+        *,
+        at: datetime,
+        category: BridgeCategory | str,
+        summary: str,
+        payload: dict[str, Any],
+        prospect_id: int | None = None,
+        stage_id: int | None = None,
+        d: Delta = NO_DELTA,
+    ) -> int:
+        row = event_row(
+            at=at,
+            who=self.who,
+            action="import",
+            category=category,
+            summary=summary,
+            payload=payload,
+            prospect_id=prospect_id,
+            stage_id=stage_id,
+            d=d,
+        )
         row["id"] = eid = self.next_event_id
         row["undone_by_id"] = None
         self.events.append(row)
@@ -197,13 +295,30 @@ class BulkJournal:
         self.total[2] += d[2]
         return eid
 
-    def stage_change(self, *, prospect_id: int, at: datetime, from_stage_id: int | None, to_stage_id: int,
-                     value_cents: int, from_probability_bp: int | None, to_probability_bp: int,
-                     reason: str | None, event_id: int) -> None:
+    def stage_change(
+        self,
+        *,
+        prospect_id: int,
+        at: datetime,
+        from_stage_id: int | None,
+        to_stage_id: int,
+        value_cents: int,
+        from_probability_bp: int | None,
+        to_probability_bp: int,
+        reason: str | None,
+        event_id: int,
+    ) -> None:
         row = stage_change_row(
-            prospect_id=prospect_id, at=at, who=self.who, from_stage_id=from_stage_id, to_stage_id=to_stage_id,
-            value_cents=value_cents, from_probability_bp=from_probability_bp,
-            to_probability_bp=to_probability_bp, reason=reason, event_id=event_id,
+            prospect_id=prospect_id,
+            at=at,
+            who=self.who,
+            from_stage_id=from_stage_id,
+            to_stage_id=to_stage_id,
+            value_cents=value_cents,
+            from_probability_bp=from_probability_bp,
+            to_probability_bp=to_probability_bp,
+            reason=reason,
+            event_id=event_id,
         )
         row["id"] = self.next_change_id
         self.changes.append(row)

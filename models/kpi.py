@@ -85,10 +85,10 @@ class Kpi:
     tv_cents: int = 0
     ev_micros: int = 0
 
-    def __add__(self, other: "Kpi") -> "Kpi":
+    def __add__(self, other: Kpi) -> Kpi:
         return Kpi(self.count + other.count, self.tv_cents + other.tv_cents, self.ev_micros + other.ev_micros)
 
-    def moved(self, d_count: int, d_tv_cents: int, d_ev_micros: int) -> "Kpi":
+    def moved(self, d_count: int, d_tv_cents: int, d_ev_micros: int) -> Kpi:
         """The KPIs after one change, without asking the database again."""
         return Kpi(self.count + d_count, self.tv_cents + d_tv_cents, self.ev_micros + d_ev_micros)
 
@@ -122,8 +122,13 @@ class Kpi:
         }
 
 
-_KEYS = {None: None, "month": "p.expected_month", "owner": "p.owner", "stage": "p.stage_id",
-         "owner_month": "p.owner, p.expected_month"}
+_KEYS = {
+    None: None,
+    "month": "p.expected_month",
+    "owner": "p.owner",
+    "stage": "p.stage_id",
+    "owner_month": "p.owner, p.expected_month",
+}
 
 
 def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
@@ -200,8 +205,9 @@ class Snapshot:
     kpi: Kpi
 
 
-def snapshots(source: Any, scope: Scope = ALL, *, since: date | None = None,
-              until: date | None = None) -> list[Snapshot]:
+def snapshots(
+    source: Any, scope: Scope = ALL, *, since: date | None = None, until: date | None = None
+) -> list[Snapshot]:
     """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive).
     models.history records it."""
     conds = ["scope = :scope"]

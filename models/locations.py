@@ -42,7 +42,7 @@ def resolve_db(option: str | None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        return Path(url[len("sqlite:///"):])
+        return Path(url[len("sqlite:///") :])
     return None
 
 

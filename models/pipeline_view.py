@@ -12,16 +12,27 @@ from __future__ import annotations
 import calendar
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
-from itertools import compress, repeat
-from operator import and_, contains
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, cast
+from itertools import compress, repeat
+from operator import and_, contains
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from . import clock
-from .ladder import (KIND_RANK, OPEN, counts, ev_micros, ev_sql, gain_sql, kind_rank_sql, kpi_part,
-                     next_probability_sql, next_rungs, next_step_gain)
+from .ladder import (
+    KIND_RANK,
+    OPEN,
+    counts,
+    ev_micros,
+    ev_sql,
+    gain_sql,
+    kind_rank_sql,
+    kpi_part,
+    next_probability_sql,
+    next_rungs,
+    next_step_gain,
+)
 from .rawdb import day_of, epoch_of, fetch_all, fetch_chunks, raw_cursor
 
 if TYPE_CHECKING:
@@ -74,8 +85,10 @@ def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
     from .records import StageInfo
 
     with raw_cursor(engine) as cursor:
-        found = fetch_all(cursor, "SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage "
-                                  "ORDER BY position, id")
+        found = fetch_all(
+            cursor,
+            "SELECT id, name, position, probability_bp, kind, stale_days, archived FROM stage ORDER BY position, id",
+        )
     active = [StageInfo(*r[:6]) for r in found if not r[6]]
     archived = [StageInfo(*r[:6]) for r in found if r[6]]
     return active, archived
@@ -89,8 +102,10 @@ def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 
     if not ids:
         return []
     # unary + keeps SQLite from using the stage index, so it walks ix_prospect_month in order
-    sql = (f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
-           "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit")
+    sql = (
+        f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
+        "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit"
+    )
     with raw_cursor(engine) as cursor:
         return [Row._make(r) for r in fetch_all(cursor, sql, {"limit": limit})]
 
@@ -98,8 +113,11 @@ def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 
 def load_row(engine: Engine, prospect_id: int) -> Row | None:
     """One prospect's row (None when it is deleted or does not exist)."""
     with raw_cursor(engine) as cursor:
-        found = fetch_all(cursor, f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
-                          {"id": prospect_id})
+        found = fetch_all(
+            cursor,
+            f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
+            {"id": prospect_id},
+        )
     return Row._make(found[0]) if found else None
 
 
@@ -107,14 +125,24 @@ def _epoch(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple())
 
 
-def row_of(p: "ProspectInfo") -> Row:
+def row_of(p: ProspectInfo) -> Row:
     """The row of a prospect a store call returned."""
-    return Row(p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month,
-               p.next_follow_up.isoformat() if p.next_follow_up else None, p.owner,
-               p.last_touch_at.date().isoformat(), _epoch(p.updated_at), p.version)
+    return Row(
+        p.id,
+        p.name,
+        p.company,
+        p.stage_id,
+        p.value_cents,
+        p.expected_month,
+        p.next_follow_up.isoformat() if p.next_follow_up else None,
+        p.owner,
+        p.last_touch_at.date().isoformat(),
+        _epoch(p.updated_at),
+        p.version,
+    )
 
 
-def hay_of(p: "ProspectInfo") -> str:
+def hay_of(p: ProspectInfo) -> str:
     return haystack(p.name, p.company, p.contact_name, p.notes)
 
 
@@ -126,7 +154,9 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
     params = {f"i{n}": pid for n, pid in enumerate(ids)}
     sql = f"SELECT id, contact_name, phone, email FROM prospect WHERE id IN ({', '.join(':' + k for k in params)})"
     with raw_cursor(engine) as cursor:
-        return {pid: (name or "", phone or "", email or "") for pid, name, phone, email in fetch_all(cursor, sql, params)}
+        return {
+            pid: (name or "", phone or "", email or "") for pid, name, phone, email in fetch_all(cursor, sql, params)
+        }
 
 
 # ---------------------------------------------------------------- the rows, as columns
@@ -172,8 +202,9 @@ class RowStore(Mapping):
             return i
         return None
 
-    def append_raw(self, pid, name, company, stage_id, value, month, follow, owner, touched, updated, version,
-                   hay: str) -> None:
+    def append_raw(
+        self, pid, name, company, stage_id, value, month, follow, owner, touched, updated, version, hay: str
+    ) -> None:
         """Add a row read from the database; ids must come in increasing order."""
         word = self._word
         self.ids.append(pid)
@@ -215,9 +246,19 @@ class RowStore(Mapping):
     def row_at(self, i: int) -> Row:
         w = self.words
         # owner and touched come from NOT NULL columns: their words are never None.
-        return Row(self.ids[i], self.names[i], self.companies[i], self.stage[i], self.value[i], w[self.month[i]],
-                   w[self.follow[i]], cast(str, w[self.owner[i]]), cast(str, w[self.touched[i]]), self.updated[i],
-                   self.version[i])
+        return Row(
+            self.ids[i],
+            self.names[i],
+            self.companies[i],
+            self.stage[i],
+            self.value[i],
+            w[self.month[i]],
+            w[self.follow[i]],
+            cast(str, w[self.owner[i]]),
+            cast(str, w[self.touched[i]]),
+            self.updated[i],
+            self.version[i],
+        )
 
     # -------------------------------------------------------- changing
 
@@ -229,8 +270,16 @@ class RowStore(Mapping):
             self.ids.insert(i, row.id)
             self.names.insert(i, row.name)
             self.companies.insert(i, row.company)
-            for column in (self.stage, self.value, self.month, self.follow, self.owner, self.touched, self.updated,
-                           self.version):
+            for column in (
+                self.stage,
+                self.value,
+                self.month,
+                self.follow,
+                self.owner,
+                self.touched,
+                self.updated,
+                self.version,
+            ):
                 column.insert(i, 0)
             self.hay.insert(i, "")
             self.alive.insert(i, 0)
@@ -287,13 +336,12 @@ class RowStore(Mapping):
         return {ids[i] for i in range(len(ids)) if alive[i] and owners[i] == index}
 
 
-_STORE_SQL = (
-    f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
-)
+_STORE_SQL = f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
 
 
-def load_rows(engine: Engine, order_mode: str | None = None,
-              ladder: "Ladder | None" = None) -> tuple[RowStore, array | None]:
+def load_rows(
+    engine: Engine, order_mode: str | None = None, ladder: Ladder | None = None
+) -> tuple[RowStore, array | None]:
     """Every live prospect, into a RowStore, and (when `order_mode` is given) their ids in that
     sort order, both read in one transaction so that they agree."""
     store = RowStore()
@@ -302,21 +350,33 @@ def load_rows(engine: Engine, order_mode: str | None = None,
     with raw_cursor(engine, transaction=True) as cursor:
         for chunk in fetch_chunks(cursor, _STORE_SQL):
             for r in chunk:
-                add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                    "\n".join((r[1], r[2], r[11], r[12])).casefold())
+                add(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    "\n".join((r[1], r[2], r[11], r[12])).casefold(),
+                )
         if order_mode is not None:
             order = _ordered(cursor, order_mode, ladder or Ladder({}, {}))
     return store, order
 
 
-def ordered_ids(engine: Engine, mode: str, ladder: "Ladder") -> array:
+def ordered_ids(engine: Engine, mode: str, ladder: Ladder) -> array:
     """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
     open prospects first, then won, then lost: what a rep works on comes first."""
     with raw_cursor(engine) as cursor:
         return _ordered(cursor, mode, ladder)
 
 
-def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
+def _ordered(cursor, mode: str, ladder: Ladder) -> array:
     name = "lower(p.name), p.id"
     if mode == "month":
         order = f"p.expected_month IS NULL, p.expected_month, {name}"
@@ -334,8 +394,12 @@ def _ordered(cursor, mode: str, ladder: "Ladder") -> array:
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
     ids = array("q")
-    for chunk in fetch_chunks(cursor, f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id "
-                                      f"WHERE p.deleted_at IS NULL ORDER BY {_RANK_SQL}, {order}", size=5000):
+    for chunk in fetch_chunks(
+        cursor,
+        f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id "
+        f"WHERE p.deleted_at IS NULL ORDER BY {_RANK_SQL}, {order}",
+        size=5000,
+    ):
         ids.extend(pid for (pid,) in chunk)
     return ids
 
@@ -351,7 +415,7 @@ class Ladder:
     next_bp: dict[int, int]  # the probability of the stage `>` would move to (open stages only)
 
     @classmethod
-    def of(cls, stages: Iterable[StageInfo], extra: Iterable[StageInfo] = ()) -> "Ladder":
+    def of(cls, stages: Iterable[StageInfo], extra: Iterable[StageInfo] = ()) -> Ladder:
         """The ladder from its stages; `extra` are stages off the ladder that rows may still name."""
         stages = list(stages)
         by_id = {s.id: s for s in extra}
@@ -450,8 +514,7 @@ class PipelineView:
 
     # -------------------------------------------------------- loading and building
 
-    def load(self, rows: RowStore | Iterable[Row], *, order: array | None = None,
-             order_mode: str = "month") -> None:
+    def load(self, rows: RowStore | Iterable[Row], *, order: array | None = None, order_mode: str = "month") -> None:
         """Take these rows, with all their ids in sort order `order_mode` when known (else they
         are sorted here)."""
         if not isinstance(rows, RowStore):
@@ -564,8 +627,11 @@ class PipelineView:
             return None
 
     def is_overdue(self, row: Row) -> bool:
-        return (row.follow_up is not None and row.follow_up < self.today.isoformat()
-                and self.ladder.kind(row.stage_id) == OPEN)
+        return (
+            row.follow_up is not None
+            and row.follow_up < self.today.isoformat()
+            and self.ladder.kind(row.stage_id) == OPEN
+        )
 
     def is_stale(self, row: Row) -> bool:
         cutoff = self._cutoffs.get(row.stage_id)
@@ -664,7 +730,7 @@ class PipelineView:
         self.lines.extend([Group(row.month), row.id])
         return len(self.lines) - 1
 
-    def apply(self, p: "ProspectInfo", hint: int | None = None) -> int | None:
+    def apply(self, p: ProspectInfo, hint: int | None = None) -> int | None:
         """Bring the view up to date with a prospect a store call returned (deleted ones leave)."""
         if p.deleted:
             self.remove(p.id, hint)
@@ -673,7 +739,24 @@ class PipelineView:
 
 
 __all__ = [
-    "Group", "Ladder", "Line", "PipelineView", "Row", "RowStore", "SORTS", "SORT_LABELS", "Totals", "contacts_of",
-    "hay_of", "haystack", "load_first_rows", "load_ladder", "load_row", "load_rows", "ordered_ids", "row_of",
-    "sort_key", "sort_rows",
+    "Group",
+    "Ladder",
+    "Line",
+    "PipelineView",
+    "Row",
+    "RowStore",
+    "SORTS",
+    "SORT_LABELS",
+    "Totals",
+    "contacts_of",
+    "hay_of",
+    "haystack",
+    "load_first_rows",
+    "load_ladder",
+    "load_row",
+    "load_rows",
+    "ordered_ids",
+    "row_of",
+    "sort_key",
+    "sort_rows",
 ]

@@ -35,13 +35,27 @@ def prospect_rows(engine: Engine, *, owner: str | None = None, stage_id: int | N
     kind_order: ColumnClause[int] = literal_column(ladder.kind_rank_sql("stage.kind"))
     q = (
         select(
-            pk(Prospect.id), col(Prospect.name), col(Prospect.company), col(Prospect.stage_id), col(Stage.name), col(Stage.kind),
-            col(Stage.probability_bp), col(Prospect.value_cents), col(Prospect.expected_month), col(Prospect.next_follow_up),
+            pk(Prospect.id),
+            col(Prospect.name),
+            col(Prospect.company),
+            col(Prospect.stage_id),
+            col(Stage.name),
+            col(Stage.kind),
+            col(Stage.probability_bp),
+            col(Prospect.value_cents),
+            col(Prospect.expected_month),
+            col(Prospect.next_follow_up),
             col(Prospect.owner),
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
         .where(col(Prospect.deleted_at).is_(None))
-        .order_by(kind_order, col(Prospect.expected_month).is_(None), col(Prospect.expected_month), col(Prospect.name), col(Prospect.id))
+        .order_by(
+            kind_order,
+            col(Prospect.expected_month).is_(None),
+            col(Prospect.expected_month),
+            col(Prospect.name),
+            col(Prospect.id),
+        )
     )
     if owner is not None:
         q = q.where(col(Prospect.owner) == owner)

@@ -36,7 +36,7 @@ SQLITE_PRAGMAS = (
 
 def sqlite_file(url: str) -> Path | None:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        return Path(url[len("sqlite:///"):])
+        return Path(url[len("sqlite:///") :])
     return None
 
 
@@ -157,7 +157,9 @@ def raw_cursor(source: Any, *, transaction: bool = False) -> Iterator[Any]:
         connection.close()
 
 
-def fetch_chunks(cursor: Any, sql: str, params: dict[str, Any] | None = None, size: int = 2000) -> Iterator[list[tuple]]:
+def fetch_chunks(
+    cursor: Any, sql: str, params: dict[str, Any] | None = None, size: int = 2000
+) -> Iterator[list[tuple]]:
     """Run one read query on a `raw_cursor` and give its rows `size` at a time."""
     cursor.execute(sql, {k: _sqlite_param(v) for k, v in (params or {}).items()})
     while chunk := cursor.fetchmany(size):
@@ -208,3 +210,15 @@ def json_value(document: str, path: str) -> str:
     """The value at `path` ('$.a.b') in a JSON text column."""
     # SQLite-only: the JSON1 json_extract() function.
     return f"json_extract({document}, '{path}')"
+
+
+# SQLite-only: a write transaction that takes the write lock at once (make_engine's writer).
+BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+
+# SQLite-only: a backup copy leaves WAL mode (one self-contained file) and checks itself.
+BACKUP_JOURNAL_MODE = "PRAGMA journal_mode=DELETE"
+INTEGRITY_CHECK = "PRAGMA integrity_check"
+
+# SQLite-only: restore checks foreign keys once at the end, not row by row, then lists what is broken.
+DEFER_FOREIGN_KEYS = "PRAGMA defer_foreign_keys=ON"
+FOREIGN_KEY_CHECK = "PRAGMA foreign_key_check"

@@ -48,7 +48,7 @@ class StageInfo:
         return format_percent(self.probability_bp)
 
     @classmethod
-    def of(cls, s: "Stage") -> "StageInfo":
+    def of(cls, s: Stage) -> StageInfo:
         assert s.id is not None, "a stage read from the database has its id"
         return cls(s.id, s.name, s.position, s.probability_bp, s.kind, s.stale_days)
 
@@ -87,7 +87,7 @@ class ProspectInfo:
         return ladder.ev_micros(self.value_cents, self.stage_kind, self.probability_bp)
 
     @classmethod
-    def of(cls, p: "Prospect", stage: "Stage | StageInfo") -> "ProspectInfo":
+    def of(cls, p: Prospect, stage: Stage | StageInfo) -> ProspectInfo:
         assert p.id is not None, "a prospect read from the database, or flushed, has its id"
         return cls(
             id=p.id,

@@ -75,9 +75,16 @@ class TermItem:
     value_cents: int = 0  # a prospect's value today (0 for a stage)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "name": self.name, "changes": self.changes,
-                "count": self.d_count, "tv": money_str(self.d_tv_cents), "ev": exact_money(self.d_ev_micros),
-                "value": money_str(self.value_cents)}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "name": self.name,
+            "changes": self.changes,
+            "count": self.d_count,
+            "tv": money_str(self.d_tv_cents),
+            "ev": exact_money(self.d_ev_micros),
+            "value": money_str(self.value_cents),
+        }
 
 
 @dataclass(frozen=True)
@@ -144,9 +151,15 @@ class Review:
                 },
             },
             "terms": [
-                {"category": t.category, "label": t.label, "changes": t.changes, "count": t.d_count,
-                 "tv": money_str(t.d_tv_cents), "ev": exact_money(t.d_ev_micros),
-                 "items": [i.to_json() for i in t.items]}
+                {
+                    "category": t.category,
+                    "label": t.label,
+                    "changes": t.changes,
+                    "count": t.d_count,
+                    "tv": money_str(t.d_tv_cents),
+                    "ev": exact_money(t.d_ev_micros),
+                    "items": [i.to_json() for i in t.items],
+                }
                 for t in self.terms
             ],
             "overdue": [i.to_json() for i in self.overdue],
@@ -178,7 +191,8 @@ def parse_since(text: str | date | None, *, today: date | None = None) -> dateti
             except DomainError:
                 raise DomainError(
                     f"since: {str(text)[:30]!r} is not a period or a date; type 7d, 2w, 2026-11-01 or 1/11/2026",
-                    field="since") from None
+                    field="since",
+                ) from None
     if day > today:
         raise DomainError(f"since: {day.isoformat()} is in the future", field="since")
     return datetime.combine(day, time(0, 0))
@@ -191,21 +205,42 @@ def _significant():
 def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True) -> list[Term]:
     """The journal since `start_at`, per category (in TERMS order), summed in SQL."""
     sums = (
-        select(col(ChangeEvent.category), func.count(), func.sum(col(ChangeEvent.d_count)), func.sum(col(ChangeEvent.d_tv_cents)),
-               func.sum(col(ChangeEvent.d_ev_micros)))
+        select(
+            col(ChangeEvent.category),
+            func.count(),
+            func.sum(col(ChangeEvent.d_count)),
+            func.sum(col(ChangeEvent.d_tv_cents)),
+            func.sum(col(ChangeEvent.d_ev_micros)),
+        )
         .where(col(ChangeEvent.at) >= start_at, _significant())
         .group_by(col(ChangeEvent.category))
     )
     per_prospect = (
-        select(col(ChangeEvent.category), pk(Prospect.id), col(Prospect.name), func.count(), func.sum(col(ChangeEvent.d_count)),
-               func.sum(col(ChangeEvent.d_tv_cents)), func.sum(col(ChangeEvent.d_ev_micros)), func.max(col(Prospect.value_cents)))
+        select(
+            col(ChangeEvent.category),
+            pk(Prospect.id),
+            col(Prospect.name),
+            func.count(),
+            func.sum(col(ChangeEvent.d_count)),
+            func.sum(col(ChangeEvent.d_tv_cents)),
+            func.sum(col(ChangeEvent.d_ev_micros)),
+            func.max(col(Prospect.value_cents)),
+        )
         .join(Prospect, col(Prospect.id) == col(ChangeEvent.prospect_id))
         .where(col(ChangeEvent.at) >= start_at, _significant())
         .group_by(col(ChangeEvent.category), col(Prospect.id))
     )
     per_stage = (
-        select(col(ChangeEvent.category), pk(Stage.id), col(Stage.name), func.count(), func.sum(col(ChangeEvent.d_count)),
-               func.sum(col(ChangeEvent.d_tv_cents)), func.sum(col(ChangeEvent.d_ev_micros)), literal(0))
+        select(
+            col(ChangeEvent.category),
+            pk(Stage.id),
+            col(Stage.name),
+            func.count(),
+            func.sum(col(ChangeEvent.d_count)),
+            func.sum(col(ChangeEvent.d_tv_cents)),
+            func.sum(col(ChangeEvent.d_ev_micros)),
+            literal(0),
+        )
         .join(Stage, col(Stage.id) == col(ChangeEvent.stage_id))
         .where(col(ChangeEvent.at) >= start_at, col(ChangeEvent.prospect_id).is_(None), _significant())
         .group_by(col(ChangeEvent.category), col(Stage.id))
@@ -216,14 +251,16 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True)
         if with_items:
             for kind, q in (("prospect", per_prospect), ("stage", per_stage)):
                 for cat, iid, name, n, c, tv, ev, value in conn.execute(q):
-                    items.setdefault(cat, []).append(TermItem(kind, iid, name, int(n), int(c or 0), int(tv or 0),
-                                                              int(ev or 0), int(value or 0)))
+                    items.setdefault(cat, []).append(
+                        TermItem(kind, iid, name, int(n), int(c or 0), int(tv or 0), int(ev or 0), int(value or 0))
+                    )
     for lst in items.values():
         lst.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
     order = list(TERMS) + sorted(c for c in totals if c not in TERMS)
     return [
         Term(cat, TERMS.get(cat, cat.capitalize()), *totals[cat], items=items.get(cat, []))
-        for cat in order if cat in totals
+        for cat in order
+        if cat in totals
     ]
 
 
@@ -237,13 +274,22 @@ def review(engine: Engine, since: str | date | datetime | None = None, *, focus_
     explained = Kpi()
     for t in terms:
         explained = explained.moved(t.d_count, t.d_tv_cents, t.d_ev_micros)
-    gap = Kpi(end.count - start.count - explained.count, end.tv_cents - start.tv_cents - explained.tv_cents,
-              end.ev_micros - start.ev_micros - explained.ev_micros)
+    gap = Kpi(
+        end.count - start.count - explained.count,
+        end.tv_cents - start.tv_cents - explained.tv_cents,
+        end.ev_micros - start.ev_micros - explained.ev_micros,
+    )
     if gap != Kpi():
         terms.append(Term(UNEXPLAINED, "Unexplained (not in the journal)", 0, gap.count, gap.tv_cents, gap.ev_micros))
     return Review(
-        start_at=start_at, end_at=end_at, start=start, end=end, terms=terms,
-        overdue=follow_ups(engine, "overdue"), due=follow_ups(engine, "due"), stale=follow_ups(engine, "stale"),
+        start_at=start_at,
+        end_at=end_at,
+        start=start,
+        end=end,
+        terms=terms,
+        overdue=follow_ups(engine, "overdue"),
+        due=follow_ups(engine, "due"),
+        stale=follow_ups(engine, "stale"),
         focus=focus(engine, limit=focus_limit),
     )
 

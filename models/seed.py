@@ -35,13 +35,15 @@ def install_ladder(engine: Engine, stages: list[dict[str, Any]] | None = None) -
         if s.scalar(select(col(Stage.id)).limit(1)) is not None:
             return
         for position, spec in enumerate(stages, start=1):
-            s.add(Stage(
-                name=clean_text(spec["name"], field="stage name", max_len=80, required=True),
-                position=position,
-                probability_bp=parse_probability(spec["probability"]),
-                kind=spec.get("kind", "open"),
-                stale_days=int(spec.get("stale_days", 14)),
-            ))
+            s.add(
+                Stage(
+                    name=clean_text(spec["name"], field="stage name", max_len=80, required=True),
+                    position=position,
+                    probability_bp=parse_probability(spec["probability"]),
+                    kind=spec.get("kind", "open"),
+                    stale_days=int(spec.get("stale_days", 14)),
+                )
+            )
 
 
 def load_demo(engine: Engine, *, who: str = "demo") -> int:
@@ -78,11 +80,17 @@ def load_demo(engine: Engine, *, who: str = "demo") -> int:
         if what == "create":
             follow = spec.get("follow_up_days")
             result = store.add(
-                spec["name"], spec["value"], spec["history"][0]["stage"],
+                spec["name"],
+                spec["value"],
+                spec["history"][0]["stage"],
                 month=month_add(this_month, int(spec["month_offset"])),
-                company=spec.get("company", ""), contact_name=spec.get("contact_name", ""),
-                email=spec.get("email", ""), phone=spec.get("phone", ""), notes=spec.get("notes", ""),
-                custom=spec.get("custom") or {}, owner=owner,
+                company=spec.get("company", ""),
+                contact_name=spec.get("contact_name", ""),
+                email=spec.get("email", ""),
+                phone=spec.get("phone", ""),
+                notes=spec.get("notes", ""),
+                custom=spec.get("custom") or {},
+                owner=owner,
                 follow_up=None if follow is None else today + timedelta(days=int(follow)),
                 at=moment,
             )

@@ -27,6 +27,16 @@ class Store(Undo):
 
 
 __all__ = [
-    "ACTIVITY_KINDS", "FULL_BP", "MAX_CUSTOM_FIELDS", "ActivityInfo", "BridgeCategory", "ChangeResult",
-    "ProspectInfo", "StageChangeInfo", "StageInfo", "Store", "current_user", "ladder_warnings",
+    "ACTIVITY_KINDS",
+    "FULL_BP",
+    "MAX_CUSTOM_FIELDS",
+    "ActivityInfo",
+    "BridgeCategory",
+    "ChangeResult",
+    "ProspectInfo",
+    "StageChangeInfo",
+    "StageInfo",
+    "Store",
+    "current_user",
+    "ladder_warnings",
 ]

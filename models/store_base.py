@@ -128,13 +128,13 @@ class StoreBase:
             )
         if len(named) > 1:
             ids = ", ".join(f"#{p.id}" for p in named[:10])
-            raise DomainError(f"prospect: {len(named)} prospects are named {text!r} ({ids}); use the id", field="prospect")
+            raise DomainError(
+                f"prospect: {len(named)} prospects are named {text!r} ({ids}); use the id", field="prospect"
+            )
         return named[0]
 
     def _by_name(self, s: Session, name: str) -> list[Prospect]:
-        q = select(Prospect).where(
-            func.lower(Prospect.name) == name.lower(), col(Prospect.deleted_at).is_(None)
-        )
+        q = select(Prospect).where(func.lower(Prospect.name) == name.lower(), col(Prospect.deleted_at).is_(None))
         return list(s.scalars(q.limit(11)))
 
     def activities(self, prospect_id: int) -> list[ActivityInfo]:
@@ -156,16 +156,28 @@ class StoreBase:
             )
             return [
                 StageChangeInfo(
-                    id_of(c), c.prospect_id, c.changed_at, c.who,
+                    id_of(c),
+                    c.prospect_id,
+                    c.changed_at,
+                    c.who,
                     names.get(c.from_stage_id) if c.from_stage_id else None,
-                    names[c.to_stage_id], c.value_cents, c.from_probability_bp, c.to_probability_bp, c.reason,
+                    names[c.to_stage_id],
+                    c.value_cents,
+                    c.from_probability_bp,
+                    c.to_probability_bp,
+                    c.reason,
                 )
                 for c in s.scalars(q)
             ]
 
     def owners(self) -> list[str]:
         with self._read() as s:
-            q = select(col(Prospect.owner)).where(col(Prospect.deleted_at).is_(None)).distinct().order_by(col(Prospect.owner))
+            q = (
+                select(col(Prospect.owner))
+                .where(col(Prospect.deleted_at).is_(None))
+                .distinct()
+                .order_by(col(Prospect.owner))
+            )
             return [o for o in s.scalars(q)]
 
     # ------------------------------------------------------------ for writes

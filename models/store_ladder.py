@@ -78,18 +78,32 @@ class LadderWrites(ProspectWrites):
             d_ev = probability_ev_change(total, st.kind, before, bp)
             st.probability_bp = bp
             s.add(st)
-            summary = f"{st.name}: {format_percent(before)} -> {format_percent(bp)} on {count} prospects, " \
-                      + ev_phrase(d_ev)
+            summary = f"{st.name}: {format_percent(before)} -> {format_percent(bp)} on {count} prospects, " + ev_phrase(
+                d_ev
+            )
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="probability", category=BridgeCategory.PROB, at=at, stage_id=st.id, d=(0, 0, d_ev),
-                summary=summary, payload={"before": before, "after": bp},
+                action="probability",
+                category=BridgeCategory.PROB,
+                at=at,
+                stage_id=st.id,
+                d=(0, 0, d_ev),
+                summary=summary,
+                payload={"before": before, "after": bp},
             )
             s.flush()
             return j.result(ev, None, warnings=ladder_warnings(self._stages(s)))
 
-    def add_stage(self, name: str, percent: object, *, after: str | int | None = None, kind: str = OPEN,
-                  stale_days: int = 14, at: datetime | None = None) -> ChangeResult:
+    def add_stage(
+        self,
+        name: str,
+        percent: object,
+        *,
+        after: str | int | None = None,
+        kind: str = OPEN,
+        stale_days: int = 14,
+        at: datetime | None = None,
+    ) -> ChangeResult:
         at = at or clock.now()
         name = clean_text(name, field="stage name", max_len=80, required=True)
         bp = parse_probability(percent)
@@ -119,13 +133,18 @@ class LadderWrites(ProspectWrites):
             s.flush()
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="stage_add", category=BridgeCategory.LADDER, at=at, stage_id=new.id,
-                summary=f"stage {name} added at {format_percent(bp)}", payload={},
+                action="stage_add",
+                category=BridgeCategory.LADDER,
+                at=at,
+                stage_id=new.id,
+                summary=f"stage {name} added at {format_percent(bp)}",
+                payload={},
             )
             return j.result(ev, None, warnings=ladder_warnings(self._stages(s)))
 
-    def update_stage(self, stage: StageRef, *, name: str | None = None,
-                     stale_days: int | None = None, at: datetime | None = None) -> ChangeResult:
+    def update_stage(
+        self, stage: StageRef, *, name: str | None = None, stale_days: int | None = None, at: datetime | None = None
+    ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
             st = self._stage(s, stage)
@@ -147,11 +166,18 @@ class LadderWrites(ProspectWrites):
                 setattr(st, k, v)
             s.add(st)
             label = f"stage {before.get('name', st.name)}"
-            summary = label + (f" renamed {after['name']}" if "name" in after else "") + (
-                f" stale after {after['stale_days']} days" if "stale_days" in after else "")
+            summary = (
+                label
+                + (f" renamed {after['name']}" if "name" in after else "")
+                + (f" stale after {after['stale_days']} days" if "stale_days" in after else "")
+            )
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="stage_edit", category=BridgeCategory.LADDER, at=at, stage_id=st.id, summary=summary,
+                action="stage_edit",
+                category=BridgeCategory.LADDER,
+                at=at,
+                stage_id=st.id,
+                summary=summary,
                 payload={"before": before, "after": after},
             )
             return j.result(ev, None)
@@ -176,14 +202,18 @@ class LadderWrites(ProspectWrites):
                 s.add(x)
             journal = SessionJournal(s, self.who)
             ev = journal.event(
-                action="stage_order", category=BridgeCategory.LADDER, at=at, stage_id=st.id,
+                action="stage_order",
+                category=BridgeCategory.LADDER,
+                at=at,
+                stage_id=st.id,
                 summary=f"stage {st.name} moved {'up' if offset > 0 else 'down'}",
                 payload={"before": before, "after": {str(x.id): x.position for x in opens}},
             )
             return journal.result(ev, None, warnings=ladder_warnings(self._stages(s)))
 
-    def remove_stage(self, stage: StageRef, *, move_to: str | int | None = None,
-                     at: datetime | None = None) -> ChangeResult:
+    def remove_stage(
+        self, stage: StageRef, *, move_to: str | int | None = None, at: datetime | None = None
+    ) -> ChangeResult:
         """Take a stage off the ladder. Its prospects must go somewhere: `move_to` names the open stage
         they move to (each move recorded as a stage change); without one, a stage that still has
         prospects is refused. History keeps pointing at the removed stage, which stays archived."""
@@ -207,18 +237,33 @@ class LadderWrites(ProspectWrites):
             moved = []
             d_ev = 0
             if target is not None:
-                rows = s.scalars(select(Prospect).where(col(Prospect.stage_id) == st.id, col(Prospect.deleted_at).is_(None)))
+                rows = s.scalars(
+                    select(Prospect).where(col(Prospect.stage_id) == st.id, col(Prospect.deleted_at).is_(None))
+                )
                 for p in rows:
-                    r = self._move(s, p, target, reason=f"stage {st.name} removed", expected_version=None, at=at,
-                                   category=BridgeCategory.LADDER)
+                    r = self._move(
+                        s,
+                        p,
+                        target,
+                        reason=f"stage {st.name} removed",
+                        expected_version=None,
+                        at=at,
+                        category=BridgeCategory.LADDER,
+                    )
                     moved.append(p.id)
                     d_ev += r.d_ev_micros
             st.archived = True
             s.add(st)
-            summary = f"stage {st.name} removed" + (f", {len(moved)} prospects moved to {target.name}" if moved and target is not None else "")
+            summary = f"stage {st.name} removed" + (
+                f", {len(moved)} prospects moved to {target.name}" if moved and target is not None else ""
+            )
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="stage_remove", category=BridgeCategory.LADDER, at=at, stage_id=st.id, summary=summary,
+                action="stage_remove",
+                category=BridgeCategory.LADDER,
+                at=at,
+                stage_id=st.id,
+                summary=summary,
                 payload={"moved": moved, "to": target.id if target else None},
             )
             return j.result(ev, None, warnings=ladder_warnings(self._stages(s)), moved_ev_micros=d_ev)

@@ -13,11 +13,19 @@ from sqlmodel import Session, col
 
 from . import clock
 from .errors import DomainError
-from .journal import BridgeCategory, SessionJournal, created_summary, delta, edit_summary, ev_phrase, \
-    move_category, move_summary
+from .journal import (
+    BridgeCategory,
+    SessionJournal,
+    created_summary,
+    delta,
+    edit_summary,
+    ev_phrase,
+    move_category,
+    move_summary,
+)
 from .ladder import LOST, OPEN, WON, next_rung, previous_rung
 from .records import ChangeResult, StageInfo
-from .store_base import StoreBase, StageRef, part
+from .store_base import StageRef, StoreBase, part
 from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
     clean_text,
@@ -111,15 +119,31 @@ class ProspectWrites(StoreBase):
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
-            fields = clean_fields(dict(
-                name=name, value=value, company=company, contact_name=contact_name, email=email,
-                phone=phone, notes=notes, custom=custom, owner=self.who if owner is None else owner,
-                month=month, follow_up=follow_up, needs_review=needs_review, source=source,
-                external_key=external_key,
-            ))
+            fields = clean_fields(
+                dict(
+                    name=name,
+                    value=value,
+                    company=company,
+                    contact_name=contact_name,
+                    email=email,
+                    phone=phone,
+                    notes=notes,
+                    custom=custom,
+                    owner=self.who if owner is None else owner,
+                    month=month,
+                    follow_up=follow_up,
+                    needs_review=needs_review,
+                    source=source,
+                    external_key=external_key,
+                )
+            )
             st = self._stage(s, stage) if stage not in (None, "") else self._first_stage(s)
             p = Prospect(
-                **fields, stage_id=id_of(st), created_at=at, updated_at=at, last_touch_at=at,
+                **fields,
+                stage_id=id_of(st),
+                created_at=at,
+                updated_at=at,
+                last_touch_at=at,
             )
             if st.kind != OPEN:
                 p.closed_on = closed_on or at.date()
@@ -130,14 +154,21 @@ class ProspectWrites(StoreBase):
             d = part(p.value_cents, st)
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="create", category=BridgeCategory.NEW, at=at, prospect_id=p.id, stage_id=st.id, d=d,
-                summary=created_summary(p.name, "added", st.name, p.value_cents, d[2]), payload={},
+                action="create",
+                category=BridgeCategory.NEW,
+                at=at,
+                prospect_id=p.id,
+                stage_id=st.id,
+                d=d,
+                summary=created_summary(p.name, "added", st.name, p.value_cents, d[2]),
+                payload={},
             )
             j.stage_change(prospect=p, at=at, from_stage=None, to_stage=st, reason="created", event=ev)
             return j.result(ev, p)
 
-    def edit(self, ref: int | str, *, expected_version: int | None = None, at: datetime | None = None,
-             **changes: Any) -> ChangeResult:
+    def edit(
+        self, ref: int | str, *, expected_version: int | None = None, at: datetime | None = None, **changes: Any
+    ) -> ChangeResult:
         """Change any of: name, company, contact_name, email, phone, notes, custom, value, month,
         follow_up, owner, needs_review. The stage changes through `move`."""
         at = at or clock.now()
@@ -158,13 +189,19 @@ class ProspectWrites(StoreBase):
             summary = edit_summary(p.name, after, before.get("value_cents", 0), p.value_cents, d[2])
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="edit", category=BridgeCategory.EDIT, at=at, prospect_id=p.id, d=d, summary=summary,
+                action="edit",
+                category=BridgeCategory.EDIT,
+                at=at,
+                prospect_id=p.id,
+                d=d,
+                summary=summary,
                 payload={"before": {k: before[k] for k in after}, "after": after},
             )
             return j.result(ev, p)
 
-    def delete(self, ref: int | str, *, expected_version: int | None = None,
-               at: datetime | None = None) -> ChangeResult:
+    def delete(
+        self, ref: int | str, *, expected_version: int | None = None, at: datetime | None = None
+    ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
@@ -174,8 +211,13 @@ class ProspectWrites(StoreBase):
             s.add(p)
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="delete", category=BridgeCategory.DELETE, at=at, prospect_id=p.id, d=d,
-                summary=f"{p.name}: deleted, {ev_phrase(d[2])}", payload={},
+                action="delete",
+                category=BridgeCategory.DELETE,
+                at=at,
+                prospect_id=p.id,
+                d=d,
+                summary=f"{p.name}: deleted, {ev_phrase(d[2])}",
+                payload={},
             )
             return j.result(ev, p)
 
@@ -239,9 +281,18 @@ class ProspectWrites(StoreBase):
             p = self._prospect(s, ref)
             return self._move(s, p, target, reason=reason, expected_version=expected_version, at=at)
 
-    def _move(self, s: Session, p: Prospect, target: StageRef | Stage, *, reason: str | None,
-              expected_version: int | None, at: datetime, undoes: ChangeEvent | None = None,
-              category: str | None = None) -> ChangeResult:
+    def _move(
+        self,
+        s: Session,
+        p: Prospect,
+        target: StageRef | Stage,
+        *,
+        reason: str | None,
+        expected_version: int | None,
+        at: datetime,
+        undoes: ChangeEvent | None = None,
+        category: str | None = None,
+    ) -> ChangeResult:
         """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
         old = s.get_one(Stage, p.stage_id)
         new = target if isinstance(target, Stage) else self._target(s, p, target)
@@ -265,12 +316,19 @@ class ProspectWrites(StoreBase):
             summary = "undo " + summary
         j = SessionJournal(s, self.who)
         ev = j.event(
-            action="move", at=at, prospect_id=p.id, stage_id=new.id, d=d, summary=summary, undoes=undoes,
+            action="move",
+            at=at,
+            prospect_id=p.id,
+            stage_id=new.id,
+            d=d,
+            summary=summary,
+            undoes=undoes,
             category=category or move_category(old.kind, old.position, new.kind, new.position),
             payload={"from": old.id, "to": new.id, "before": before},
         )
-        j.stage_change(prospect=p, at=at, from_stage=old, to_stage=new,
-                       reason=reason if undoes is None else "undo", event=ev)
+        j.stage_change(
+            prospect=p, at=at, from_stage=old, to_stage=new, reason=reason if undoes is None else "undo", event=ev
+        )
         s.flush()
         return j.result(ev, p)
 
@@ -286,13 +344,21 @@ class ProspectWrites(StoreBase):
             raise DomainError(f"{p.name}: is open already, on {p.stage_name}", field="stage")
         return self.move(p.id, stage if stage is not None else "reopen", **kw)
 
-    def log_activity(self, ref: int | str, kind: str, text: str, *, when: datetime | date | str | None = None,
-                     at: datetime | None = None) -> ChangeResult:
+    def log_activity(
+        self,
+        ref: int | str,
+        kind: str,
+        text: str,
+        *,
+        when: datetime | date | str | None = None,
+        at: datetime | None = None,
+    ) -> ChangeResult:
         at = at or clock.now()
         kind = (kind or "note").strip().lower()
         if kind not in ACTIVITY_KINDS:
-            raise DomainError(f"activity: {kind!r} is not a kind of contact; use {', '.join(ACTIVITY_KINDS)}",
-                              field="kind")
+            raise DomainError(
+                f"activity: {kind!r} is not a kind of contact; use {', '.join(ACTIVITY_KINDS)}", field="kind"
+            )
         body = clean_text(text, field="activity", max_len=20_000)
         if isinstance(when, str):
             when = parse_past_date(when) if when.strip() else None
@@ -312,13 +378,23 @@ class ProspectWrites(StoreBase):
             s.flush()
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="activity", category=BridgeCategory.ACTIVITY, at=at, prospect_id=p.id,
-                summary=f"{p.name}: {kind} logged", payload={"activity_id": a.id},
+                action="activity",
+                category=BridgeCategory.ACTIVITY,
+                at=at,
+                prospect_id=p.id,
+                summary=f"{p.name}: {kind} logged",
+                payload={"activity_id": a.id},
             )
             return j.result(ev, p, activity_id=a.id)
 
-    def set_follow_up(self, ref: int | str, when: date | str | None, *, at: datetime | None = None,
-                      expected_version: int | None = None) -> ChangeResult:
+    def set_follow_up(
+        self,
+        ref: int | str,
+        when: date | str | None,
+        *,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
@@ -330,7 +406,10 @@ class ProspectWrites(StoreBase):
             label = new.isoformat() if new else "none"
             j = SessionJournal(s, self.who)
             ev = j.event(
-                action="follow_up", category=BridgeCategory.FOLLOWUP, at=at, prospect_id=p.id,
+                action="follow_up",
+                category=BridgeCategory.FOLLOWUP,
+                at=at,
+                prospect_id=p.id,
                 summary=f"{p.name}: next follow-up {label}",
                 payload={"before": {"next_follow_up": before}, "after": {"next_follow_up": new}},
             )

@@ -34,10 +34,14 @@ class Undo(LadderWrites):
     def _last_undoable(self, s: Session) -> ChangeEvent | None:
         q = (
             select(ChangeEvent)
-            .where(col(ChangeEvent.who) == self.who, col(ChangeEvent.undone_by_id).is_(None),
-                   col(ChangeEvent.undoes_id).is_(None), col(ChangeEvent.action) != "import",
-                   # moves made by removing a stage are undone with the removal, not one by one
-                   ~((col(ChangeEvent.action) == "move") & (col(ChangeEvent.category) == BridgeCategory.LADDER.value)))
+            .where(
+                col(ChangeEvent.who) == self.who,
+                col(ChangeEvent.undone_by_id).is_(None),
+                col(ChangeEvent.undoes_id).is_(None),
+                col(ChangeEvent.action) != "import",
+                # moves made by removing a stage are undone with the removal, not one by one
+                ~((col(ChangeEvent.action) == "move") & (col(ChangeEvent.category) == BridgeCategory.LADDER.value)),
+            )
             .order_by(col(ChangeEvent.id).desc())
             .limit(1)
         )
@@ -67,8 +71,16 @@ class Undo(LadderWrites):
         p.updated_at = at
         s.add(p)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=ev.category, at=at, prospect_id=p.id, d=d,
-                      summary=f"undo add of {p.name}, {ev_phrase(d[2])}", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=ev.category,
+            at=at,
+            prospect_id=p.id,
+            d=d,
+            summary=f"undo add of {p.name}, {ev_phrase(d[2])}",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, p)
 
     def _undo_delete(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -79,8 +91,16 @@ class Undo(LadderWrites):
         p.updated_at = at
         s.add(p)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=ev.category, at=at, prospect_id=p.id, d=d,
-                      summary=f"undo delete: {p.name} is back, {ev_phrase(d[2])}", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=ev.category,
+            at=at,
+            prospect_id=p.id,
+            d=d,
+            summary=f"undo delete: {p.name} is back, {ev_phrase(d[2])}",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, p)
 
     def _undo_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -97,9 +117,16 @@ class Undo(LadderWrites):
         p.updated_at = at
         s.add(p)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=ev.category, at=at, prospect_id=p.id, d=delta(old_part, new_part),
-                      summary=f"undo edit of {p.name}", payload={"before": payload["after"], "after": before},
-                      undoes=ev)
+        new = j.event(
+            action="undo",
+            category=ev.category,
+            at=at,
+            prospect_id=p.id,
+            d=delta(old_part, new_part),
+            summary=f"undo edit of {p.name}",
+            payload={"before": payload["after"], "after": before},
+            undoes=ev,
+        )
         return j.result(new, p)
 
     _undo_follow_up = _undo_edit
@@ -128,8 +155,15 @@ class Undo(LadderWrites):
         s.add(a)
         p = s.get_one(Prospect, ev.prospect_id)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=ev.category, at=at, prospect_id=p.id,
-                      summary=f"undo: {a.kind} on {p.name} removed from the log", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=ev.category,
+            at=at,
+            prospect_id=p.id,
+            summary=f"undo: {a.kind} on {p.name} removed from the log",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, p)
 
     def _undo_probability(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -142,9 +176,14 @@ class Undo(LadderWrites):
         s.add(st)
         j = SessionJournal(s, self.who)
         new = j.event(
-            action="undo", category=BridgeCategory.PROB, at=at, stage_id=st.id, d=(0, 0, d_ev),
+            action="undo",
+            category=BridgeCategory.PROB,
+            at=at,
+            stage_id=st.id,
+            d=(0, 0, d_ev),
             summary=f"undo: {st.name} back to {format_percent(bp)}, {ev_phrase(d_ev)}",
-            payload={"before": before, "after": bp}, undoes=ev,
+            payload={"before": before, "after": bp},
+            undoes=ev,
         )
         return j.result(new, None)
 
@@ -156,8 +195,15 @@ class Undo(LadderWrites):
         st.archived = True
         s.add(st)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=BridgeCategory.LADDER, at=at, stage_id=st.id,
-                      summary=f"undo: stage {st.name} taken off", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=BridgeCategory.LADDER,
+            at=at,
+            stage_id=st.id,
+            summary=f"undo: stage {st.name} taken off",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, None)
 
     def _undo_stage_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -166,8 +212,15 @@ class Undo(LadderWrites):
             setattr(st, k, v)
         s.add(st)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=BridgeCategory.LADDER, at=at, stage_id=st.id,
-                      summary=f"undo: stage {st.name} as before", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=BridgeCategory.LADDER,
+            at=at,
+            stage_id=st.id,
+            summary=f"undo: stage {st.name} as before",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, None)
 
     def _undo_stage_order(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -176,8 +229,15 @@ class Undo(LadderWrites):
             st.position = pos
             s.add(st)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=BridgeCategory.LADDER, at=at, stage_id=ev.stage_id,
-                      summary="undo: ladder order as before", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=BridgeCategory.LADDER,
+            at=at,
+            stage_id=ev.stage_id,
+            summary="undo: ladder order as before",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, None)
 
     def _undo_stage_remove(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
@@ -190,6 +250,13 @@ class Undo(LadderWrites):
             if p.deleted_at is None and p.stage_id == payload["to"]:
                 self._move(s, p, st, reason=None, expected_version=None, at=at, category=BridgeCategory.LADDER)
         j = SessionJournal(s, self.who)
-        new = j.event(action="undo", category=BridgeCategory.LADDER, at=at, stage_id=st.id,
-                      summary=f"undo: stage {st.name} back on the ladder", payload={}, undoes=ev)
+        new = j.event(
+            action="undo",
+            category=BridgeCategory.LADDER,
+            at=at,
+            stage_id=st.id,
+            summary=f"undo: stage {st.name} back on the ladder",
+            payload={},
+            undoes=ev,
+        )
         return j.result(new, None)

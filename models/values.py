@@ -66,8 +66,7 @@ def parse_money(text: object, *, field: str = "value") -> int:
         raise DomainError(f"{field}: {shown!r} is not an amount", field=field) from None
     if cents > MAX_VALUE_CENTS:
         raise DomainError(
-            f"{field}: {shown!r} is too large; the most a prospect can be worth is "
-            f"{format_money(MAX_VALUE_CENTS)}",
+            f"{field}: {shown!r} is too large; the most a prospect can be worth is {format_money(MAX_VALUE_CENTS)}",
             field=field,
         )
     return cents
@@ -112,8 +111,7 @@ def parse_probability(text: object, *, field: str = "probability") -> int:
     s = raw.rstrip("%").strip()
     if not re.match(r"^-?\d+(\.\d{1,2})?$", s):
         raise DomainError(
-            f"{field}: {shown!r} is not a percentage; type a number from 0 to 100, "
-            "such as 25 or 12.5",
+            f"{field}: {shown!r} is not a percentage; type a number from 0 to 100, such as 25 or 12.5",
             field=field,
         )
     value = Decimal(s)
@@ -316,8 +314,9 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     text = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", text)  # OSC sequences
     keep_newlines = max_len > 500
     text = "".join(
-        ch for ch in text if ch == "\n" and keep_newlines or ch == "\t" or (ch >= " " and ch != "\x7f")
-        and not (0x80 <= ord(ch) < 0xA0)
+        ch
+        for ch in text
+        if ch == "\n" and keep_newlines or ch == "\t" or (ch >= " " and ch != "\x7f") and not (0x80 <= ord(ch) < 0xA0)
     )
     text = text.replace("\t", " ").strip()
     if required and not text:

@@ -38,8 +38,13 @@ def screen_text(app) -> str:
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
 
 
-async def settle(*app_and_pilot: Any, rounds: int = 4, last_pause: float = 0.02,
-                 until: Callable[[Any], bool] | None = None, blink: bool = True) -> None:
+async def settle(
+    *app_and_pilot: Any,
+    rounds: int = 4,
+    last_pause: float = 0.02,
+    until: Callable[[Any], bool] | None = None,
+    blink: bool = True,
+) -> None:
     """Let workers finish, their messages land and the screen repaint: `settle(pilot)` or
     `settle(app, pilot)`. `until`: stop early once it holds for the app (then up to 50 rounds);
     `blink=False` stops the input cursors blinking (for snapshots)."""

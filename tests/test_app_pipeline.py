@@ -31,9 +31,18 @@ def pipeline(engine):
     Deposit paid 80, Won 100, Lost 0), two owners, the four hostile names."""
     me = Store(engine, who="tester")
     sam = Store(engine, who="sam")
-    me.add("Harbour Events", "6000", "Quote sent", month="2026-12", company="Harbour Events Ltd",
-           contact_name="Aroha Williams", phone="+64 9 555 0142", email="aroha@harbourevents.co.nz",
-           notes="Christmas party for 120 staff", follow_up="2026-11-20")
+    me.add(
+        "Harbour Events",
+        "6000",
+        "Quote sent",
+        month="2026-12",
+        company="Harbour Events Ltd",
+        contact_name="Aroha Williams",
+        phone="+64 9 555 0142",
+        email="aroha@harbourevents.co.nz",
+        notes="Christmas party for 120 staff",
+        follow_up="2026-11-20",
+    )
     me.add("[/x]", "2000", "Enquiry", month="2027-01")
     me.add("x [/", "3000", "Date held", month="2027-01", company="Slash Co")
     me.add("[@click=app.quit]hi[/]", "4000", "Deposit paid", month="2027-02")
@@ -483,9 +492,7 @@ async def test_help_lists_every_binding(pipeline):
         await pilot.press("question_mark")
         await settle(pilot)
         assert type(app.screen).__name__ == "HelpScreen"
-        text = "\n".join(
-            str(w.render()) for w in app.screen.query("Static")
-        )
+        text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
         for binding in PipelineScreen.BINDINGS:
             assert binding.id in text
             assert PipelineScreen.ACTION_HELP[binding.action] in text
@@ -769,8 +776,14 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
         await settle(pilot, rounds=5)
         assert page(app).complete
         # EV: Kauri 3,625; [@click] 3,200; Harbour now 3,000; x [/ 1,500; [/x] 200; Acme 50
-        assert shown_names(app) == ["Kauri Software", "[@click=app.quit]hi[/]", "Harbour Events", "x [/", "[/x]",
-                                    "Acme [Beta]"]
+        assert shown_names(app) == [
+            "Kauri Software",
+            "[@click=app.quit]hi[/]",
+            "Harbour Events",
+            "x [/",
+            "[/x]",
+            "Acme [Beta]",
+        ]
         assert page(app).kpi_all == kpis(pipeline)
         assert "6 shown" in screen_text(app)
 

@@ -156,8 +156,9 @@ def test_apply_records_probability_changes(outcomes):
     results = apply_suggestions(store)
     assert {store.stage(x).probability_bp for x in ("Suspect", "Enquiry")} == {2700, 3300}
     with outcomes.connect() as conn:
-        probs = conn.execute(select(ChangeEvent.category, ChangeEvent.payload)
-                             .where(ChangeEvent.action == "probability")).all()
+        probs = conn.execute(
+            select(ChangeEvent.category, ChangeEvent.payload).where(ChangeEvent.action == "probability")
+        ).all()
     assert len(probs) == 3 and {c for c, _ in probs} == {"prob"}
     # Each is an ordinary change: undo reverses the last.
     store.undo()
@@ -199,10 +200,15 @@ def crm(tmp_path_factory):
     list price (a lost deal's value is unknown)."""
     path = tmp_path_factory.mktemp("crm") / "crm.db"
     eng = open_db(f"sqlite:///{path}", seed_ladder=False)
-    install_ladder(eng, [
-        {"name": "Prospecting", "probability": "10"}, {"name": "Engaging", "probability": "40"},
-        {"name": "Won", "probability": "100", "kind": "won"}, {"name": "Lost", "probability": "0", "kind": "lost"},
-    ])
+    install_ladder(
+        eng,
+        [
+            {"name": "Prospecting", "probability": "10"},
+            {"name": "Engaging", "probability": "40"},
+            {"name": "Won", "probability": "100", "kind": "won"},
+            {"name": "Lost", "probability": "0", "kind": "lost"},
+        ],
+    )
     with (DATA / "products.csv").open(newline="") as f:
         prices = {r["product"].replace(" ", ""): int(r["sales_price"]) * 100 for r in csv.DictReader(f)}
     with eng.connect() as conn:
@@ -214,20 +220,48 @@ def crm(tmp_path_factory):
             deal = row["deal_stage"]
             value = int(row["close_value"]) * 100 if deal == "Won" else prices[row["product"].replace(" ", "")]
             created = datetime.combine(engaged or date(2017, 1, 1), time(9))
-            prospects.append(dict(
-                id=pid, name=row["opportunity_id"], company=row["account"], contact_name="", email="", phone="",
-                notes="", custom_json="{}", value_cents=value, stage_id=stage[deal], expected_month=None,
-                owner=row["sales_agent"], created_at=created, updated_at=created, last_touch_at=created,
-                closed_on=closed, needs_review=False, version=1,
-            ))
+            prospects.append(
+                dict(
+                    id=pid,
+                    name=row["opportunity_id"],
+                    company=row["account"],
+                    contact_name="",
+                    email="",
+                    phone="",
+                    notes="",
+                    custom_json="{}",
+                    value_cents=value,
+                    stage_id=stage[deal],
+                    expected_month=None,
+                    owner=row["sales_agent"],
+                    created_at=created,
+                    updated_at=created,
+                    last_touch_at=created,
+                    closed_on=closed,
+                    needs_review=False,
+                    version=1,
+                )
+            )
             path_ = ["Prospecting"] + (["Engaging"] if engaged else []) + ([deal] if closed else [])
-            moments = [created, datetime.combine(engaged, time(10)) if engaged else None,
-                       datetime.combine(closed, time(11)) if closed else None]
+            moments = [
+                created,
+                datetime.combine(engaged, time(10)) if engaged else None,
+                datetime.combine(closed, time(11)) if closed else None,
+            ]
             moments = [m for m in moments if m is not None]
             prev = None
             for name, when in zip(path_, moments):
-                changes.append(dict(prospect_id=pid, changed_at=when, who="import", from_stage_id=prev,
-                                    to_stage_id=stage[name], value_cents=value, to_probability_bp=0))
+                changes.append(
+                    dict(
+                        prospect_id=pid,
+                        changed_at=when,
+                        who="import",
+                        from_stage_id=prev,
+                        to_stage_id=stage[name],
+                        value_cents=value,
+                        to_probability_bp=0,
+                    )
+                )
                 prev = stage[name]
     with eng.begin() as conn:
         conn.execute(insert(Prospect.__table__), prospects)

@@ -39,8 +39,12 @@ def kpi(db: Path, *args: str) -> dict:
 
 def test_real_process_exit_code_and_stderr(tmp_path):
     """One real process, to prove the console entry point's exit code and streams."""
-    proc = subprocess.run([*EVPIPE, "--db", str(tmp_path / "x.db"), "add", "X", "--value", "abc"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [*EVPIPE, "--db", str(tmp_path / "x.db"), "add", "X", "--value", "abc"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.startswith("evpipe: value: 'abc' is not an amount")
@@ -55,8 +59,13 @@ def test_worked_example_through_the_cli(tmp_path):
     run(db, "stages", "rename", "Deposit paid 2", "Deposit paid")
     names = [s["name"] for s in json.loads(run(db, "stages", "--json").stdout)]
     assert names == ["Suspect", "Enquiry", "Quote sent", "Deposit paid", "Won", "Lost"]
-    for name, value, stage in [("A", "10,000", "Quote sent"), ("B", "4000", "Suspect"), ("C", "6000", "Deposit paid"),
-                               ("D", "2000", "Won"), ("E", "5000", "Enquiry")]:
+    for name, value, stage in [
+        ("A", "10,000", "Quote sent"),
+        ("B", "4000", "Suspect"),
+        ("C", "6000", "Deposit paid"),
+        ("D", "2000", "Won"),
+        ("E", "5000", "Enquiry"),
+    ]:
         run(db, "add", name, "--value", value, "--stage", stage)
     run(db, "move", "E", "lost", "--reason", "chose a bus")
     data = kpi(db)
@@ -68,19 +77,33 @@ def test_worked_example_through_the_cli(tmp_path):
 
 def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_computation(tmp_path):
     db = tmp_path / "p.db"
-    entries = [("Harbour Events", "9,500", "Quote sent", "2027-01"), ("Kiwi Kids [Charity]", "2,345.67", "Suspect", "jan 2027"),
-               ("Smith & Ngata", "18000", "Date held", "2027-03"), ("Café Réunion", "4,999.99", "Enquiry", "2026-12"),
-               ("Big shuttle", "45000", "Deposit paid", "2027-02")]
+    entries = [
+        ("Harbour Events", "9,500", "Quote sent", "2027-01"),
+        ("Kiwi Kids [Charity]", "2,345.67", "Suspect", "jan 2027"),
+        ("Smith & Ngata", "18000", "Date held", "2027-03"),
+        ("Café Réunion", "4,999.99", "Enquiry", "2026-12"),
+        ("Big shuttle", "45000", "Deposit paid", "2027-02"),
+    ]
     for name, value, stage, month in entries:
         run(db, "add", name, "--value", value, "--stage", stage, "--month", month)
     run(db, "move", "Harbour Events", "next")
     run(db, "move", "Café Réunion", "won")
     run(db, "move", "Smith & Ngata", "lost", "--reason", "date clash")
     run(db, "stages", "set", "Suspect", "7.5")
-    p = {"Suspect": Decimal("0.075"), "Enquiry": Decimal("0.10"), "Quote sent": Decimal("0.25"),
-         "Date held": Decimal("0.50"), "Deposit paid": Decimal("0.80"), "Won": Decimal(1)}
-    state = {"Harbour Events": (Decimal("9500"), "Date held"), "Kiwi Kids [Charity]": (Decimal("2345.67"), "Suspect"),
-             "Café Réunion": (Decimal("4999.99"), "Won"), "Big shuttle": (Decimal("45000"), "Deposit paid")}
+    p = {
+        "Suspect": Decimal("0.075"),
+        "Enquiry": Decimal("0.10"),
+        "Quote sent": Decimal("0.25"),
+        "Date held": Decimal("0.50"),
+        "Deposit paid": Decimal("0.80"),
+        "Won": Decimal(1),
+    }
+    state = {
+        "Harbour Events": (Decimal("9500"), "Date held"),
+        "Kiwi Kids [Charity]": (Decimal("2345.67"), "Suspect"),
+        "Café Réunion": (Decimal("4999.99"), "Won"),
+        "Big shuttle": (Decimal("45000"), "Deposit paid"),
+    }
     tv = sum(v for v, _ in state.values())
     ev = sum(v * p[s] for v, s in state.values()).quantize(Decimal("0.01"))
     data = kpi(db)
@@ -188,7 +211,13 @@ def test_default_database_lives_in_the_data_directory_and_is_private(tmp_path):
 
 
 def test_the_app_without_a_terminal_says_so_instead_of_hanging(tmp_path):
-    proc = subprocess.run([*EVPIPE, "--db", str(tmp_path / "t.db")], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [*EVPIPE, "--db", str(tmp_path / "t.db")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "the app needs a terminal" in proc.stderr

@@ -20,7 +20,7 @@ from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
 NASTY = {
-    "name": "=HYPERLINK(\"http://evil\",\"click\")",
+    "name": '=HYPERLINK("http://evil","click")',
     "company": "Acme [Beta]",
     "contact_name": "[@click=app.quit]hi[/]",
     "phone": "+64 21 555 0101",
@@ -48,9 +48,25 @@ def _prospects(engine) -> list[tuple]:
     out = []
     for row in prospect_rows(engine):
         p = store.get(row.id)
-        out.append((p.name, p.company, p.contact_name, p.email, p.phone, p.notes, p.custom, p.value_cents,
-                    p.stage_name, p.expected_month, p.next_follow_up, p.owner, p.closed_on,
-                    p.lost_reason, p.needs_review))
+        out.append(
+            (
+                p.name,
+                p.company,
+                p.contact_name,
+                p.email,
+                p.phone,
+                p.notes,
+                p.custom,
+                p.value_cents,
+                p.stage_name,
+                p.expected_month,
+                p.next_follow_up,
+                p.owner,
+                p.closed_on,
+                p.lost_reason,
+                p.needs_review,
+            )
+        )
     return sorted(out, key=repr)
 
 
@@ -94,7 +110,7 @@ def test_csv_cells_are_neutralised(worked_engine, tmp_path):
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
     rows = list(csv.DictReader(path.open(encoding="utf-8-sig", newline="")))
     nasty = next(r for r in rows if r["company"] == "Acme [Beta]")
-    assert nasty["name"] == "'=HYPERLINK(\"http://evil\",\"click\")"
+    assert nasty["name"] == '\'=HYPERLINK("http://evil","click")'
     assert nasty["phone"] == "'+64 21 555 0101"
     assert nasty["email"] == "'@home"
     assert nasty["notes"] == "'-5 people tab, and 'quotes'"  # the store keeps no tabs
@@ -126,8 +142,13 @@ def test_xlsx_has_kpi_and_ladder_sheets_and_no_formulas(worked_engine, tmp_path)
     assert total_tv == pytest.approx(22_010)
     ladder = [row for row in wb["Ladder"].iter_rows(min_row=2, values_only=True)]
     assert [(r[1], r[2], r[3]) for r in ladder] == [
-        ("Suspect", 0.05, "open"), ("Enquiry", 0.1, "open"), ("Quote sent", 0.25, "open"),
-        ("Deposit paid", 0.8, "open"), ("Won", 1.0, "won"), ("Lost", 0.0, "lost")]
+        ("Suspect", 0.05, "open"),
+        ("Enquiry", 0.1, "open"),
+        ("Quote sent", 0.25, "open"),
+        ("Deposit paid", 0.8, "open"),
+        ("Won", 1.0, "won"),
+        ("Lost", 0.0, "lost"),
+    ]
     closed = next(row for row in wb["Prospects"].iter_rows(min_row=2, values_only=True) if row[1] == "D")
     assert closed[14].date() == date(2026, 11, 27)  # a real date cell
 
@@ -146,8 +167,9 @@ def test_crm_export_import_round_trip(engine, tmp_path):
     path = tmp_path / "crm.xlsx"
     assert export(engine, path) == 8800
     target = _fresh(tmp_path, "crm-copy.db")
-    plan = plan_import(target, path, ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")]),
-                       who="tester")
+    plan = plan_import(
+        target, path, ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")]), who="tester"
+    )
     assert plan.can_commit, plan.why_not()
     commit_import(target, plan, who="tester")
     assert _figures(target) == _figures(engine)
@@ -159,10 +181,21 @@ _TEXT = st.lists(st.sampled_from(list("ab Zé€[]/@=+-'\"\t,;|\nü😀") + ["[/
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.lists(st.tuples(
-    _TEXT, _TEXT, st.integers(0, 999_999_999_999), st.sampled_from(["Suspect", "Quote sent", "Deposit paid", "Won", "Lost"]),
-    st.one_of(st.none(), st.sampled_from(["2026-12", "2027-01", "2027-06"])), _TEXT,
-), min_size=1, max_size=5), kind=st.sampled_from(["csv", "xlsx"]))
+@given(
+    data=st.lists(
+        st.tuples(
+            _TEXT,
+            _TEXT,
+            st.integers(0, 999_999_999_999),
+            st.sampled_from(["Suspect", "Quote sent", "Deposit paid", "Won", "Lost"]),
+            st.one_of(st.none(), st.sampled_from(["2026-12", "2027-01", "2027-06"])),
+            _TEXT,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    kind=st.sampled_from(["csv", "xlsx"]),
+)
 def test_round_trip_property(tmp_path_factory, data, kind):
     from evpipe.models.errors import DomainError as Bad
     from evpipe.models.values import clean_text
@@ -175,8 +208,15 @@ def test_round_trip_property(tmp_path_factory, data, kind):
             name = clean_text(name, field="name", max_len=200, required=True)
         except Bad:
             name = f"p{i}"
-        store.add(f"{name} {i}", Decimal(cents) / 100, stage if stage not in ("Won", "Lost") else "Suspect",
-                  month=month, company=company, notes=extra, custom={"x note": extra} if extra.strip() else {})
+        store.add(
+            f"{name} {i}",
+            Decimal(cents) / 100,
+            stage if stage not in ("Won", "Lost") else "Suspect",
+            month=month,
+            company=company,
+            notes=extra,
+            custom={"x note": extra} if extra.strip() else {},
+        )
         if stage in ("Won", "Lost"):
             store.move(f"{name} {i}", stage.lower())
     path = tmp / f"out.{kind}"

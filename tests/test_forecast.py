@@ -83,8 +83,17 @@ def test_forecast_json_shape(sales):
     data = forecast(sales, "2026-10", "2026-11").to_json()
     assert [m["month"] for m in data["months"]] == ["2026-10", "2026-11"]
     oct_ = data["months"][0]
-    assert oct_ == {"month": "2026-10", "count": 0, "tv": "0.00", "ev": "0.00", "frozen_forecast": "2500.00",
-                    "actual": "4000.00", "accuracy": 0.625, "bias": -0.375, "complete": True}
+    assert oct_ == {
+        "month": "2026-10",
+        "count": 0,
+        "tv": "0.00",
+        "ev": "0.00",
+        "frozen_forecast": "2500.00",
+        "actual": "4000.00",
+        "accuracy": 0.625,
+        "bias": -0.375,
+        "complete": True,
+    }
     assert data["totals"]["wape"] == 0.375
     assert data["totals"]["actual"] == "12000.00"
 

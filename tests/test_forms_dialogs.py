@@ -65,8 +65,10 @@ async def test_confirm_dialog_keys(key, answer):
 
 
 async def test_a_long_question_wraps_instead_of_being_cut():
-    question = ("Remove Quote sent and move its 8 prospects to Enquiry (10%)? EV -17,265 on the pipeline. "
-                "u undoes the whole removal.")
+    question = (
+        "Remove Quote sent and move its 8 prospects to Enquiry (10%)? EV -17,265 on the pipeline. "
+        "u undoes the whole removal."
+    )
     app = Host(lambda: ConfirmDialog(question))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -167,19 +169,33 @@ async def test_activity_dialog_reads_when_as_the_past():
         assert app.results == [("call", "Left a voicemail", "2026-11-24")]
 
 
-@pytest.mark.parametrize("typed,day", [
-    ("", "2026-11-27"), ("today", "2026-11-27"), ("yesterday", "2026-11-26"), ("-3d", "2026-11-24"),
-    ("2w ago", "2026-11-13"), ("wed", "2026-11-25"), ("20 nov", "2026-11-20"), ("30 nov", "2025-11-30"),
-    ("20/11/2026", "2026-11-20"),
-])
+@pytest.mark.parametrize(
+    "typed,day",
+    [
+        ("", "2026-11-27"),
+        ("today", "2026-11-27"),
+        ("yesterday", "2026-11-26"),
+        ("-3d", "2026-11-24"),
+        ("2w ago", "2026-11-13"),
+        ("wed", "2026-11-25"),
+        ("20 nov", "2026-11-20"),
+        ("30 nov", "2025-11-30"),
+        ("20/11/2026", "2026-11-20"),
+    ],
+)
 def test_parse_past_date(typed, day):
     assert parse_past_date(typed).isoformat() == day
 
 
-@pytest.mark.parametrize("typed,message", [
-    ("tomorrow", "is in the future"), ("+3d", "is in the future"), ("2027-01-05", "is in the future"),
-    ("soon", "is not a date"),
-])
+@pytest.mark.parametrize(
+    "typed,message",
+    [
+        ("tomorrow", "is in the future"),
+        ("+3d", "is in the future"),
+        ("2027-01-05", "is in the future"),
+        ("soon", "is not a date"),
+    ],
+)
 def test_parse_past_date_refuses(typed, message):
     with pytest.raises(DomainError, match=message):
         parse_past_date(typed)
@@ -245,15 +261,27 @@ async def test_add_form_parses_what_a_rep_types_and_the_store_accepts_it(store):
     d = app.results[0]
     quote = next(s for s in ladder if s.name == "Quote sent")
     assert d == {
-        "name": "Harbour Events", "value": "9500.00", "stage": quote.id, "month": "2027-01",
-        "company": "Acme [Beta]", "contact_name": "Mere", "email": "mere@example.nz", "phone": "+64 21 555",
-        "notes": "x [/", "custom": {"Guests": "80", "[b]bold[/b]": "yes: really"}, "owner": "tester",
+        "name": "Harbour Events",
+        "value": "9500.00",
+        "stage": quote.id,
+        "month": "2027-01",
+        "company": "Acme [Beta]",
+        "contact_name": "Mere",
+        "email": "mere@example.nz",
+        "phone": "+64 21 555",
+        "notes": "x [/",
+        "custom": {"Guests": "80", "[b]bold[/b]": "yes: really"},
+        "owner": "tester",
         "follow_up": date(2026, 12, 4),
     }
     result = store.add(**d)
     p = store.get(result.prospect.id)
-    assert (p.value_cents, p.stage_name, p.expected_month, p.next_follow_up) == (950000, "Quote sent", "2027-01",
-                                                                                date(2026, 12, 4))
+    assert (p.value_cents, p.stage_name, p.expected_month, p.next_follow_up) == (
+        950000,
+        "Quote sent",
+        "2027-01",
+        date(2026, 12, 4),
+    )
     assert p.custom == {"Guests": "80", "[b]bold[/b]": "yes: really"} and p.notes == "x [/"
 
 
@@ -337,8 +365,9 @@ async def test_escape_on_an_untouched_form_closes_at_once(store):
 
 
 async def test_edit_form_returns_only_changed_fields_for_store_edit(store):
-    added = store.add(HOSTILE, "4000", "Enquiry", month="2027-03", notes="x [/", custom={"[b]bold[/b]": "v"},
-                      owner="mere")
+    added = store.add(
+        HOSTILE, "4000", "Enquiry", month="2027-03", notes="x [/", custom={"[b]bold[/b]": "v"}, owner="mere"
+    )
     p = store.get(added.prospect.id)
     app = Host(lambda: ProspectForm(store.ladder(), p, owner="tester"))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -402,8 +431,20 @@ def test_parse_custom_lines():
 
 def test_form_result_is_accepted_by_store_add_with_defaults(store):
     # The kwargs the form builds for an untouched optional set: owner None means "me".
-    result = store.add(name="Min", value="1", stage=None, month=None, company="", contact_name="", email="",
-                       phone="", notes="", custom={}, owner=None, follow_up=None)
+    result = store.add(
+        name="Min",
+        value="1",
+        stage=None,
+        month=None,
+        company="",
+        contact_name="",
+        email="",
+        phone="",
+        notes="",
+        custom={},
+        owner=None,
+        follow_up=None,
+    )
     assert Store(store.engine).get(result.prospect.id).owner == "tester"
 
 
@@ -432,7 +473,11 @@ async def test_pipeline_add_and_edit_go_through_the_form(worked_engine, store):
         assert not isinstance(app.screen, ProspectForm)
         added = store.get(HOSTILE)
         assert (added.value_cents, added.expected_month, added.stage_name, added.owner) == (
-            120050, "2027-01", "Suspect", "tester")
+            120050,
+            "2027-01",
+            "Suspect",
+            "tester",
+        )
         await pilot.press("e")
         await settle(app, pilot)
         form = app.screen

@@ -71,18 +71,36 @@ def test_reconstruction_by_owner_and_month_replays_edits(story):
     # On 1 Nov A (ann) was expected in 2026-12 and B (bob) in 2027-01; both were edited later.
     assert kpis_before(story, before_nov, Scope(owner="ann")) == Kpi(1, C(10_000), M(3_000))
     assert kpis_before(story, before_nov, Scope(owner="bob")) == Kpi(1, C(6_000), M(600))
-    assert kpis_before(story, before_nov, Scope(month_from="2026-12", month_to="2026-12")) == Kpi(1, C(10_000), M(3_000))
+    assert kpis_before(story, before_nov, Scope(month_from="2026-12", month_to="2026-12")) == Kpi(
+        1, C(10_000), M(3_000)
+    )
     # By 13 Nov both belong to ann and A is expected in 2027-01.
     assert kpis_before(story, at(11, 13), Scope(owner="ann")) == Kpi(2, C(16_000), M(9_000))
-    assert kpis_before(story, at(11, 13), Scope(month_from="2027-01", month_to="2027-01")) == Kpi(2, C(16_000), M(9_000))
+    assert kpis_before(story, at(11, 13), Scope(month_from="2027-01", month_to="2027-01")) == Kpi(
+        2, C(16_000), M(9_000)
+    )
 
 
 def test_reconstruction_agrees_with_the_journal_at_every_moment(story):
     s = Store(story, who="tester")
     s.undo(at=at(11, 21))  # A back from lost
     s.set_probability("Won", "95", at=at(11, 22))
-    for month, day in [(10, 1), (10, 5), (10, 6), (10, 21), (10, 26), (10, 29), (11, 4), (11, 6), (11, 11),
-                       (11, 13), (11, 15), (11, 21), (11, 22), (11, 23)]:
+    for month, day in [
+        (10, 1),
+        (10, 5),
+        (10, 6),
+        (10, 21),
+        (10, 26),
+        (10, 29),
+        (11, 4),
+        (11, 6),
+        (11, 11),
+        (11, 13),
+        (11, 15),
+        (11, 21),
+        (11, 22),
+        (11, 23),
+    ]:
         moment = at(month, day, 0)
         assert kpis_before(story, moment) == kpis_by_journal(story, moment), moment
 
@@ -98,9 +116,17 @@ def _snapshot(engine, day: date, scope: str = "all"):
         snap = conn.execute(select(KpiSnapshot).where(KpiSnapshot.scope == scope, KpiSnapshot.taken_on == day)).first()
         if snap is None:
             return None, {}
-        months = {m: (c, tv, ev) for m, c, tv, ev in conn.execute(
-            select(KpiSnapshotMonth.month, KpiSnapshotMonth.count, KpiSnapshotMonth.tv_cents, KpiSnapshotMonth.ev_micros)
-            .where(KpiSnapshotMonth.snapshot_id == snap.id))}
+        months = {
+            m: (c, tv, ev)
+            for m, c, tv, ev in conn.execute(
+                select(
+                    KpiSnapshotMonth.month,
+                    KpiSnapshotMonth.count,
+                    KpiSnapshotMonth.tv_cents,
+                    KpiSnapshotMonth.ev_micros,
+                ).where(KpiSnapshotMonth.snapshot_id == snap.id)
+            )
+        }
         return Kpi(snap.count, snap.tv_cents, snap.ev_micros), months
 
 
@@ -146,8 +172,16 @@ def test_month_start_key():
 def test_backfill_weekly_and_month_starts(story):
     written = history.backfill(story)
     days = [s.taken_on for s in history.snapshots(story)]
-    assert days == [date(2026, 10, 9), date(2026, 10, 16), date(2026, 10, 23), date(2026, 10, 30),
-                    date(2026, 10, 31), date(2026, 11, 6), date(2026, 11, 13), date(2026, 11, 20)]
+    assert days == [
+        date(2026, 10, 9),
+        date(2026, 10, 16),
+        date(2026, 10, 23),
+        date(2026, 10, 30),
+        date(2026, 10, 31),
+        date(2026, 11, 6),
+        date(2026, 11, 13),
+        date(2026, 11, 20),
+    ]
     assert written == 8
     by_day = {s.taken_on: s.kpi for s in history.snapshots(story)}
     assert by_day[date(2026, 11, 13)] == Kpi(3, C(18_000), M(9_100))  # C was deleted on the 14th
@@ -163,12 +197,14 @@ def test_backfill_weekly_and_month_starts(story):
 def test_backfill_keeps_existing_snapshots(story):
     history.record_snapshot(story, at=datetime(2026, 11, 20, 18))  # a real reading that day
     with story.connect() as conn:
-        before = conn.scalar(select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20),
-                                                                 KpiSnapshot.scope == "all"))
+        before = conn.scalar(
+            select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20), KpiSnapshot.scope == "all")
+        )
     history.backfill(story)
     with story.connect() as conn:
-        after = conn.scalar(select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20),
-                                                                KpiSnapshot.scope == "all"))
+        after = conn.scalar(
+            select(KpiSnapshot.taken_at).where(KpiSnapshot.taken_on == date(2026, 11, 20), KpiSnapshot.scope == "all")
+        )
         n = conn.scalar(select(func.count()).select_from(KpiSnapshot).where(KpiSnapshot.scope == "all"))
     assert before == after == datetime(2026, 11, 20, 18)
     assert n == 8
@@ -209,12 +245,14 @@ from evpipe.models.errors import DomainError  # noqa: E402
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["add", "next", "back", "won", "lost", "reopen", "value", "month", "owner", "prob", "delete",
-                         "undo"]),
+        st.sampled_from(
+            ["add", "next", "back", "won", "lost", "reopen", "value", "month", "owner", "prob", "delete", "undo"]
+        ),
         st.integers(0, 5),  # which prospect
         st.integers(1, 90),  # a value, a month offset or a percentage
     ),
-    min_size=1, max_size=30,
+    min_size=1,
+    max_size=30,
 )
 
 
@@ -238,8 +276,16 @@ def test_any_history_replays_exactly_and_every_bridge_adds_up(tmp_path_factory, 
         moment += timedelta(hours=37)
         try:
             if op == "add" or not ids:
-                ids.append(s.add(f"p{len(ids)}", str(n * 100), opens[n % 4], month=f"2027-{n % 12 + 1:02d}",
-                                 owner=["ann", "bob"][n % 2], at=moment).prospect.id)
+                ids.append(
+                    s.add(
+                        f"p{len(ids)}",
+                        str(n * 100),
+                        opens[n % 4],
+                        month=f"2027-{n % 12 + 1:02d}",
+                        owner=["ann", "bob"][n % 2],
+                        at=moment,
+                    ).prospect.id
+                )
             else:
                 pid = ids[which % len(ids)]
                 if op in ("next", "back", "won", "lost", "reopen"):
@@ -252,16 +298,21 @@ def test_any_history_replays_exactly_and_every_bridge_adds_up(tmp_path_factory, 
                     s.edit(pid, owner=["ann", "bob", "cat"][n % 3], at=moment)
                 elif op == "prob":  # the stage of a prospect, so that the change moves EV
                     p = s.get(pid, include_deleted=True)
-                    s.set_probability(p.stage_name if p.stage_kind == "open" else opens[which % 4], str(n),
-                                      at=moment)
+                    s.set_probability(p.stage_name if p.stage_kind == "open" else opens[which % 4], str(n), at=moment)
                 elif op == "delete":
                     s.delete(pid, at=moment)
                 elif op == "undo":
                     s.undo(at=moment)
         except DomainError:
             pass  # refused (already there, nothing to undo...): nothing was written
-        seen.append((moment, kpis(eng), {o: kpis(eng, Scope(owner=o)) for o in ("ann", "bob", "cat")},
-                     {m: k for m, k in kpis_by(eng, "month") if k != Kpi()}))
+        seen.append(
+            (
+                moment,
+                kpis(eng),
+                {o: kpis(eng, Scope(owner=o)) for o in ("ann", "bob", "cat")},
+                {m: k for m, k in kpis_by(eng, "month") if k != Kpi()},
+            )
+        )
     for when, everyone, owners, months in seen:
         t = when + timedelta(seconds=1)
         assert kpis_before(eng, t) == everyone == kpis_by_journal(eng, t), when

@@ -28,9 +28,13 @@ CRM = FIXTURES / "crm"  # the real CRM practice data (README there)
 
 def journal_total(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        row = conn.execute(select(func.coalesce(func.sum(ChangeEvent.d_count), 0),
-                                  func.coalesce(func.sum(ChangeEvent.d_tv_cents), 0),
-                                  func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0))).one()
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(ChangeEvent.d_count), 0),
+                func.coalesce(func.sum(ChangeEvent.d_tv_cents), 0),
+                func.coalesce(func.sum(ChangeEvent.d_ev_micros), 0),
+            )
+        ).one()
     return tuple(int(x) for x in row)
 
 
@@ -41,8 +45,12 @@ def assert_journal_exact(engine) -> None:
 
 
 def crm_options(**kw) -> ImportOptions:
-    return ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")],
-                         values_file=CRM / "products.csv", values_key="product", **kw)
+    return ImportOptions(
+        add_stages=[("Prospecting", "10"), ("Engaging", "30")],
+        values_file=CRM / "products.csv",
+        values_key="product",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -61,22 +69,40 @@ def test_crm_file_imports_completely(crm_engine):
     assert len(rows) == 8800
     with engine.connect() as conn:
         stored = {
-            r.external_key: r for r in conn.execute(
-                select(Prospect.external_key, Prospect.value_cents, Prospect.closed_on, Prospect.owner,
-                       Prospect.company, Prospect.created_at, Prospect.custom_json, Prospect.needs_review,
-                       Stage.name.label("stage"))
+            r.external_key: r
+            for r in conn.execute(
+                select(
+                    Prospect.external_key,
+                    Prospect.value_cents,
+                    Prospect.closed_on,
+                    Prospect.owner,
+                    Prospect.company,
+                    Prospect.created_at,
+                    Prospect.custom_json,
+                    Prospect.needs_review,
+                    Stage.name.label("stage"),
+                )
                 .join(Stage, Stage.id == Prospect.stage_id)
-                .where(Prospect.source == "sales_pipeline.csv", Prospect.deleted_at.is_(None)))
+                .where(Prospect.source == "sales_pipeline.csv", Prospect.deleted_at.is_(None))
+            )
         }
     assert len(stored) == 8800
     counts = {name: k.count for name, k in kpis_by(engine, "stage")}
     with engine.connect() as conn:
-        by_stage = dict(conn.execute(select(Stage.name, func.count(Prospect.id)).join(Prospect)
-                                     .group_by(Stage.name)).all())
+        by_stage = dict(
+            conn.execute(select(Stage.name, func.count(Prospect.id)).join(Prospect).group_by(Stage.name)).all()
+        )
     assert by_stage == {"Prospecting": 500, "Engaging": 1589, "Won": 4238, "Lost": 2473}
     assert counts["Won"] == 4238 and counts["Lost"] == 0  # lost prospects count in no KPI
-    prices = {"gtxbasic": 55000, "gtxpro": 482100, "mgspecial": 5500, "mgadvanced": 339300,
-              "gtxplusbasic": 109600, "gtxpluspro": 548200, "gtk500": 2676800}
+    prices = {
+        "gtxbasic": 55000,
+        "gtxpro": 482100,
+        "mgspecial": 5500,
+        "mgadvanced": 339300,
+        "gtxplusbasic": 109600,
+        "gtxpluspro": 548200,
+        "gtk500": 2676800,
+    }
     for r in rows:
         p = stored[r["opportunity_id"]]
         assert p.stage == r["deal_stage"]
@@ -117,26 +143,44 @@ def test_crm_calibration_sees_4238_of_6711(crm_engine):
     # and straight from the history: every lost deal closed from Engaging, every won one too
     with crm_engine.connect() as conn:
         names = dict(conn.execute(select(Stage.id, Stage.name)).all())
-        moves = conn.execute(select(StageChange.from_stage_id, StageChange.to_stage_id, func.count())
-                             .where(StageChange.from_stage_id.is_not(None))
-                             .group_by(StageChange.from_stage_id, StageChange.to_stage_id)).all()
+        moves = conn.execute(
+            select(StageChange.from_stage_id, StageChange.to_stage_id, func.count())
+            .where(StageChange.from_stage_id.is_not(None))
+            .group_by(StageChange.from_stage_id, StageChange.to_stage_id)
+        ).all()
     assert {(names[a], names[b]): n for a, b, n in moves} == {("Engaging", "Won"): 4238, ("Engaging", "Lost"): 2473}
 
 
 def test_crm_history_is_dated_from_the_file(crm_engine):
     with crm_engine.connect() as conn:
         p = conn.execute(select(Prospect.id).where(Prospect.external_key == "1C1I7A6R")).scalar_one()
-        changes = conn.execute(select(StageChange.changed_at, StageChange.reason, StageChange.event_id)
-                               .where(StageChange.prospect_id == p).order_by(StageChange.id)).all()
-        events = conn.execute(select(ChangeEvent.action, ChangeEvent.category, ChangeEvent.at, ChangeEvent.d_count,
-                                     ChangeEvent.d_tv_cents, ChangeEvent.d_ev_micros)
-                              .where(ChangeEvent.prospect_id == p).order_by(ChangeEvent.id)).all()
+        changes = conn.execute(
+            select(StageChange.changed_at, StageChange.reason, StageChange.event_id)
+            .where(StageChange.prospect_id == p)
+            .order_by(StageChange.id)
+        ).all()
+        events = conn.execute(
+            select(
+                ChangeEvent.action,
+                ChangeEvent.category,
+                ChangeEvent.at,
+                ChangeEvent.d_count,
+                ChangeEvent.d_tv_cents,
+                ChangeEvent.d_ev_micros,
+            )
+            .where(ChangeEvent.prospect_id == p)
+            .order_by(ChangeEvent.id)
+        ).all()
     assert [c.changed_at for c in changes] == [datetime(2016, 10, 20), datetime(2017, 3, 1)]
     assert [(e.action, e.category, e.at) for e in events] == [
-        ("import", "new", datetime(2016, 10, 20)), ("import", "win", datetime(2017, 3, 1))]
+        ("import", "new", datetime(2016, 10, 20)),
+        ("import", "win", datetime(2017, 3, 1)),
+    ]
     # created on Engaging (30%) at 1,054, then won (100%): EV +316.20 then +737.80
     assert [(e.d_count, e.d_tv_cents, e.d_ev_micros) for e in events] == [
-        (1, 105400, 105400 * 3000), (0, 0, 105400 * 7000)]
+        (1, 105400, 105400 * 3000),
+        (0, 0, 105400 * 7000),
+    ]
     assert all(c.event_id for c in changes)
 
 
@@ -159,15 +203,20 @@ def test_undo_does_not_take_an_import_apart(crm_engine):
 
 
 def test_crm_without_lookup_flags_open_deals_for_review(engine):
-    plan = plan_import(engine, CRM / "sales_pipeline.csv",
-                       ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")]), who="tester")
+    plan = plan_import(
+        engine,
+        CRM / "sales_pipeline.csv",
+        ImportOptions(add_stages=[("Prospecting", "10"), ("Engaging", "30")]),
+        who="tester",
+    )
     assert plan.needs_review_count == 2089
     assert any("2089 rows have no value" in w for w in plan.warnings)
     commit_import(engine, plan, who="tester")
     with engine.connect() as conn:
         flagged = conn.execute(select(func.count()).select_from(Prospect).where(Prospect.needs_review == True)).scalar()  # noqa: E712
-        lost_values = conn.execute(select(func.sum(Prospect.value_cents)).join(Stage)
-                                   .where(Stage.kind == "lost")).scalar()
+        lost_values = conn.execute(
+            select(func.sum(Prospect.value_cents)).join(Stage).where(Stage.kind == "lost")
+        ).scalar()
     assert flagged == 2089
     assert lost_values == 0  # without a lookup, the file's 0 stays
 
@@ -183,7 +232,15 @@ def test_rep_spreadsheet_preview_writes_nothing(engine):
     assert dict(plan.columns)["Boat"] == "custom" and dict(plan.columns)["Value"] == "value"
     assert plan.date_order == "dmy"
     counts = dict(plan.counts_by_stage)
-    assert counts == {"Suspect": 1, "Enquiry": 1, "Quote sent": 1, "Date held": 0, "Deposit paid": 1, "Won": 1, "Lost": 1}
+    assert counts == {
+        "Suspect": 1,
+        "Enquiry": 1,
+        "Quote sent": 1,
+        "Date held": 0,
+        "Deposit paid": 1,
+        "Won": 1,
+        "Lost": 1,
+    }
     first = plan.preview_rows(1)[0]
     assert first["name"] == "Harbour Events Christmas party" and first["value"] == "12000.00"
     assert first["month"] == "2026-12" and first["custom"] == {"Boat": "Aurora", "Guests": "120"}
@@ -229,8 +286,11 @@ def test_reimport_updates_instead_of_duplicating(engine):
     assert hi.stage_kind == "won" and hi.closed_on == date(2026, 11, 20)
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(Prospect)).scalar()
-        cats = conn.execute(select(ChangeEvent.category, ChangeEvent.d_tv_cents, ChangeEvent.d_ev_micros)
-                            .where(ChangeEvent.id > last_event).order_by(ChangeEvent.id)).all()
+        cats = conn.execute(
+            select(ChangeEvent.category, ChangeEvent.d_tv_cents, ChangeEvent.d_ev_micros)
+            .where(ChangeEvent.id > last_event)
+            .order_by(ChangeEvent.id)
+        ).all()
     assert count == 7
     # Harbour: value and a custom field edited, then advanced; the [@click] row won; one new row
     assert sorted(c for c, _, _ in cats) == ["advance", "edit", "new", "win"]
@@ -283,10 +343,17 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 SMALL = "Name;Company;Value;Stage\nCafé Crème;Société Générale;1.234,56;Quote sent\nZoë;Ökonomie;99;Suspect\n"
 
 
-@pytest.mark.parametrize("encoding,prefix", [
-    ("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
-    ("cp1252", b""), ("latin-1", b""),
-])
+@pytest.mark.parametrize(
+    "encoding,prefix",
+    [
+        ("utf-8", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("cp1252", b""),
+        ("latin-1", b""),
+    ],
+)
 def test_encodings_and_delimiters(engine, tmp_path, encoding, prefix):
     path = tmp_path / "small.csv"
     path.write_bytes(prefix + SMALL.encode(encoding))
@@ -303,13 +370,25 @@ def test_tab_separated(engine, tmp_path):
     assert [(r.name, r.value_cents) for r in plan.records] == [("A", 1000)]
 
 
-@pytest.mark.parametrize("cell,expected", [
-    ("2027-01-15", date(2027, 1, 15)), ("2027/01/15", date(2027, 1, 15)), ("2027-01-15 13:45:00", date(2027, 1, 15)),
-    ("15/01/2027", date(2027, 1, 15)), ("15-01-27", date(2027, 1, 15)), ("15.1.2027", date(2027, 1, 15)),
-    ("15 Jan 2027", date(2027, 1, 15)), ("Jan 15, 2027", date(2027, 1, 15)), ("15-Jan-27", date(2027, 1, 15)),
-    ("January 15 2027", date(2027, 1, 15)), ("46402", date(2027, 1, 15)), ("20270115", date(2027, 1, 15)),
-    ("01/02/99", date(1999, 2, 1)), ("3rd March 2027", date(2027, 3, 3)),
-])
+@pytest.mark.parametrize(
+    "cell,expected",
+    [
+        ("2027-01-15", date(2027, 1, 15)),
+        ("2027/01/15", date(2027, 1, 15)),
+        ("2027-01-15 13:45:00", date(2027, 1, 15)),
+        ("15/01/2027", date(2027, 1, 15)),
+        ("15-01-27", date(2027, 1, 15)),
+        ("15.1.2027", date(2027, 1, 15)),
+        ("15 Jan 2027", date(2027, 1, 15)),
+        ("Jan 15, 2027", date(2027, 1, 15)),
+        ("15-Jan-27", date(2027, 1, 15)),
+        ("January 15 2027", date(2027, 1, 15)),
+        ("46402", date(2027, 1, 15)),
+        ("20270115", date(2027, 1, 15)),
+        ("01/02/99", date(1999, 2, 1)),
+        ("3rd March 2027", date(2027, 3, 3)),
+    ],
+)
 def test_date_forms(cell, expected):
     assert parse_cell_date(cell, column="d", order="dmy") == expected
 
@@ -363,12 +442,20 @@ def test_xlsx_real_dates_numbers_and_sheets(engine, tmp_path):
 
 def test_map_and_stage_map_override(engine, tmp_path):
     path = write(tmp_path / "m.csv", "Client,Worth,Phase,Code\nA,100,Hot,K1\nB,200,Cold,K2\n")
-    plan = plan_import(engine, path, ImportOptions(mapping={"Client": "name", "Worth": "value", "Phase": "stage",
-                                                            "Code": "id"},
-                                                   stage_map={"Hot": "Deposit paid", "cold": "Suspect"}), who="tester")
+    plan = plan_import(
+        engine,
+        path,
+        ImportOptions(
+            mapping={"Client": "name", "Worth": "value", "Phase": "stage", "Code": "id"},
+            stage_map={"Hot": "Deposit paid", "cold": "Suspect"},
+        ),
+        who="tester",
+    )
     assert plan.can_commit, plan.why_not()
     assert [(r.key, r.name, r.stage, r.value_cents) for r in plan.records] == [
-        ("K1", "A", "deposit paid", 10000), ("K2", "B", "suspect", 20000)]
+        ("K1", "A", "deposit paid", 10000),
+        ("K2", "B", "suspect", 20000),
+    ]
     with pytest.raises(DomainError, match="no column 'Nope'"):
         plan_import(engine, path, ImportOptions(mapping={"Nope": "name"}), who="tester")
     with pytest.raises(DomainError, match="'colour' is not a field"):
@@ -381,7 +468,9 @@ def test_won_and_lost_words_map_to_the_ladder(engine, tmp_path):
     path = write(tmp_path / "w.csv", "name,value,stage\nA,1,Closed Won\nB,1,closed-lost\n")
     plan = plan_import(engine, path, who="tester")
     assert [(m.file_name, m.ladder_name, m.how) for m in plan.stage_mappings] == [
-        ("Closed Won", "Won", "won"), ("closed-lost", "Lost", "lost")]
+        ("Closed Won", "Won", "won"),
+        ("closed-lost", "Lost", "lost"),
+    ]
 
 
 def test_duplicate_ids_are_problems(engine, tmp_path):
@@ -439,12 +528,14 @@ def test_ragged_csv_row(engine, tmp_path):
     _untouched(engine, make, "nothing written: 2 of 3 rows cannot be taken", tmp_path)
     plan = plan_import(engine, tmp_path / "r.csv", who="tester")
     texts = [p.text() for p in plan.problems]
-    assert texts == ["row 3: has 5 cells but the header has 3; a delimiter or quote may be out of place",
-                     "row 4: has 2 cells but the header has 3; a cell may be missing or a quote unbalanced"]
+    assert texts == [
+        "row 3: has 5 cells but the header has 3; a delimiter or quote may be out of place",
+        "row 4: has 2 cells but the header has 3; a cell may be missing or a quote unbalanced",
+    ]
 
 
 def test_value_with_a_letter_o(engine, tmp_path):
-    make = lambda t: write(t / "v.csv", "name,value,stage\nA,\"12,5O0\",Suspect\nB,100,Suspect\n")  # noqa: E731
+    make = lambda t: write(t / "v.csv", 'name,value,stage\nA,"12,5O0",Suspect\nB,100,Suspect\n')  # noqa: E731
     _untouched(engine, make, "nothing written", tmp_path)
     plan = plan_import(engine, tmp_path / "v.csv", who="tester")
     assert plan.problems[0].text().startswith("row 2: value: '12,5O0' is not an amount")
@@ -478,6 +569,7 @@ def test_random_bytes_are_not_a_spreadsheet(engine, tmp_path):
     import random
 
     rng = random.Random(5)
+
     def make(t: Path) -> Path:
         (t / "noise.xlsx").write_bytes(bytes(rng.randrange(256) for _ in range(3000)))
         return t / "noise.xlsx"
@@ -504,8 +596,7 @@ def test_empty_and_missing_files(engine, tmp_path):
 def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeypatch):
     Store(engine).add("Existing deal", "5000", "Quote sent")
     before = dump(engine)
-    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv",
-                       ImportOptions(add_stages=[("Extra", "60")]), who="tester")
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(add_stages=[("Extra", "60")]), who="tester")
     import evpipe.models.import_commit as importer
 
     real_insert = importer.insert
@@ -522,7 +613,7 @@ def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeyp
 
 
 def test_skip_bad_imports_the_rest(engine, tmp_path):
-    path = write(tmp_path / "v.csv", "name,value,stage\nA,\"12,5O0\",Suspect\nB,100,Suspect\n")
+    path = write(tmp_path / "v.csv", 'name,value,stage\nA,"12,5O0",Suspect\nB,100,Suspect\n')
     plan = plan_import(engine, path, ImportOptions(skip_bad=True), who="tester")
     result = commit_import(engine, plan, who="tester")
     assert (result.created, result.skipped_rows) == (1, 1)

@@ -45,8 +45,10 @@ def test_preview_then_commit(tmp_path):
 def test_json_preview_lists_problems_with_rows(tmp_path):
     db = tmp_path / "p.db"
     bad = tmp_path / "bad.csv"
-    bad.write_text("name,value,stage,close date\nA,\"12,5O0\",Suspect,\nB,1,Nope,\nC,1,Won,31/02/2027\nD,5,Suspect,\n",
-                   encoding="utf-8")
+    bad.write_text(
+        'name,value,stage,close date\nA,"12,5O0",Suspect,\nB,1,Nope,\nC,1,Won,31/02/2027\nD,5,Suspect,\n',
+        encoding="utf-8",
+    )
     data = json.loads(run(db, "import", bad, "--json").stdout)
     assert data["can_commit"] is False and data["committed"] is None
     assert [(p["rows"], p["column"]) for p in data["problems"]] == [([2], "value"), ([3], "stage"), ([4], "close date")]
@@ -67,7 +69,9 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
         run(db, "stages", "remove", stage)
     out = run(db, "import", CRM / "sales_pipeline.csv").stdout
     assert "2,089 rows" in out or "Flagged for review: 2,089 rows" in out
-    out = run(db, "import", CRM / "sales_pipeline.csv", "--values", CRM / "products.csv", "--values-key", "product").stdout
+    out = run(
+        db, "import", CRM / "sales_pipeline.csv", "--values", CRM / "products.csv", "--values-key", "product"
+    ).stdout
     assert "Values: 4,562 rows valued from products.csv" in out
     assert "Per stage: Prospecting 500, Engaging 1,589, Won 4,238, Lost 2,473" in out
     assert "Dates: day first (the file has 20-10-16)" in out
@@ -76,11 +80,21 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
 
     # the commit itself, without the (slow) history rebuild, which test_import covers on a small file
     engine = open_db(f"sqlite:///{db}")
-    commit_import(engine, plan_import(engine, CRM / "sales_pipeline.csv", ImportOptions(
-        values_file=CRM / "products.csv", values_key="product"), who="tester"), who="tester")
+    commit_import(
+        engine,
+        plan_import(
+            engine,
+            CRM / "sales_pipeline.csv",
+            ImportOptions(values_file=CRM / "products.csv", values_key="product"),
+            who="tester",
+        ),
+        who="tester",
+    )
     cal = json.loads(run(db, "calibrate", "--json").stdout)
     assert [(s["stage"], s["won"], s["n"]) for s in cal["stages"]] == [
-        ("Prospecting", 4238, 6711), ("Engaging", 4238, 6711)]
+        ("Prospecting", 4238, 6711),
+        ("Engaging", 4238, 6711),
+    ]
     assert not run(db, "stages").stderr  # the ladder rises: no warning
 
 
@@ -118,9 +132,24 @@ def test_export_backup_dump_restore_commands(tmp_path):
 def test_real_process_import_of_a_png(tmp_path):
     png = tmp_path / "chart.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    proc = subprocess.run([sys.executable, "-c", "from evpipe.tui.cli import main; main()", "--db", str(tmp_path / "p.db"), "import", str(png),
-                           "--commit"], capture_output=True, text=True, cwd=ROOT,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVPIPE_USER": "tester",
-                               "XDG_DATA_HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from evpipe.tui.cli import main; main()",
+            "--db",
+            str(tmp_path / "p.db"),
+            "import",
+            str(png),
+            "--commit",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVPIPE_USER": "tester", "XDG_DATA_HOME": str(tmp_path)},
+    )
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "evpipe: import: chart.png is a PNG image, not a spreadsheet; evpipe imports CSV and XLSX files"
+    assert (
+        proc.stderr.strip()
+        == "evpipe: import: chart.png is a PNG image, not a spreadsheet; evpipe imports CSV and XLSX files"
+    )

@@ -57,8 +57,9 @@ async def test_preview_then_commit_with_ctrl_s(engine):
 
 async def test_problems_are_listed_and_nothing_is_written(engine, tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("name,value,stage,close date\nA,\"12,5O0\",Suspect,\nB,1,Negotiation,\nC,1,Won,31/02/2027\n",
-                   encoding="utf-8")
+    bad.write_text(
+        'name,value,stage,close date\nA,"12,5O0",Suspect,\nB,1,Negotiation,\nC,1,Won,31/02/2027\n', encoding="utf-8"
+    )
     app = EvpipeApp(str(engine.url), who="tester")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_import(app, pilot, bad)

@@ -178,8 +178,9 @@ async def test_the_cli_and_the_app_accept_the_same_inputs(tmp_path):
     cli = _through_the_cli(tmp_path)
     app = await _through_the_app(tmp_path)
     for kind, want in expected.items():
-        typed = [t for t, _ in {"money": MONEY, "months": MONTHS, "contacts": CONTACT_DATES,
-                                "follow_ups": FOLLOW_UPS}[kind]]
+        typed = [
+            t for t, _ in {"money": MONEY, "months": MONTHS, "contacts": CONTACT_DATES, "follow_ups": FOLLOW_UPS}[kind]
+        ]
         assert list(zip(typed, cli[kind])) == list(zip(typed, want)), f"the CLI, {kind}"
         assert list(zip(typed, app[kind])) == list(zip(typed, want)), f"the app, {kind}"
 

@@ -69,8 +69,18 @@ def test_forecast_range_and_text(db):
 def test_calibrate_json_and_apply(db):
     data = json.loads(run(db, "calibrate", "--json").stdout)
     rows = {r["stage"]: r for r in data["stages"]}
-    assert set(rows["Quote sent"]) == {"stage", "configured", "observed", "won", "lost", "n", "low", "high",
-                                       "conversion_next", "suggested"}
+    assert set(rows["Quote sent"]) == {
+        "stage",
+        "configured",
+        "observed",
+        "won",
+        "lost",
+        "n",
+        "low",
+        "high",
+        "conversion_next",
+        "suggested",
+    }
     q = rows["Quote sent"]
     assert (q["won"], q["lost"], q["n"], q["configured"]) == (9, 3, 12, 0.25)
     assert q["observed"] == 0.75

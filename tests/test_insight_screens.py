@@ -28,8 +28,14 @@ def data(engine):
     for i in range(12):
         p = s.add(f"closed {i}", "1000", "Quote sent", month="2026-11", at=datetime(2026, 10, 1, 9)).prospect
         s.move(p.id, "won" if i < 9 else "lost", at=datetime(2026, 11, 10, 9))
-    s.add("[@click=app.quit]hi[/]", "10000", "Quote sent", month="2026-12", follow_up="2026-11-20",
-          at=datetime(2026, 10, 5, 9))
+    s.add(
+        "[@click=app.quit]hi[/]",
+        "10000",
+        "Quote sent",
+        month="2026-12",
+        follow_up="2026-11-20",
+        at=datetime(2026, 10, 5, 9),
+    )
     s.add("Acme [Beta]", "4000", "Enquiry", month="2027-01", follow_up="2026-11-30", at=datetime(2026, 11, 24, 9))
     s.add("[/x]", "2000", "Suspect", month="2027-01", at=datetime(2026, 10, 1, 9))
     s.add("x [/", "6000", "Date held", month="2026-12", at=datetime(2026, 11, 26, 9))
@@ -47,9 +53,13 @@ async def test_each_screen_opens_by_its_number(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for key, cls, words in (("2", "FocusScreen", "Focus"), ("3", "ForecastScreen", "Forecast"),
-                                ("4", "TrendScreen", "TV, EV and EV/TV"), ("5", "CalibrateScreen", "Sighting in"),
-                                ("6", "ReviewScreen", "Review")):
+        for key, cls, words in (
+            ("2", "FocusScreen", "Focus"),
+            ("3", "ForecastScreen", "Forecast"),
+            ("4", "TrendScreen", "TV, EV and EV/TV"),
+            ("5", "CalibrateScreen", "Sighting in"),
+            ("6", "ReviewScreen", "Review"),
+        ):
             await pilot.press(key)
             await settle(pilot)
             assert type(app.screen).__name__ == cls

@@ -67,8 +67,12 @@ def reference(rows, bps, scope: Scope) -> tuple[int, Decimal, Decimal]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=prospects, bps=probabilities, owner=st.sampled_from([None] + OWNERS),
-       window=st.sampled_from([(None, None), ("2026-12", None), (None, "2027-01"), ("2026-12", "2027-02")]))
+@given(
+    rows=prospects,
+    bps=probabilities,
+    owner=st.sampled_from([None] + OWNERS),
+    window=st.sampled_from([(None, None), ("2026-12", None), (None, "2027-01"), ("2026-12", "2027-02")]),
+)
 def test_sql_kpis_equal_python_reference(shared_engine, rows, bps, owner, window):
     reset(shared_engine, bps)
     store = Store(shared_engine, who="prop")
@@ -94,10 +98,17 @@ def test_sql_kpis_equal_python_reference(shared_engine, rows, bps, owner, window
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=prospects, bps=probabilities,
-       moves=st.lists(st.tuples(st.integers(min_value=0, max_value=24),
-                                st.sampled_from(["next", "back", "won", "lost", "reopen", "delete", "undo", "value"])),
-                      max_size=15))
+@given(
+    rows=prospects,
+    bps=probabilities,
+    moves=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=24),
+            st.sampled_from(["next", "back", "won", "lost", "reopen", "delete", "undo", "value"]),
+        ),
+        max_size=15,
+    ),
+)
 def test_journal_deltas_always_sum_to_the_kpis(shared_engine, rows, bps, moves):
     """Every change records its exact effect: the journal's running total is always the live KPI."""
     from evpipe.models.errors import DomainError
@@ -123,7 +134,8 @@ def test_journal_deltas_always_sum_to_the_kpis(shared_engine, rows, bps, moves):
     from sqlalchemy import func, select
 
     with shared_engine.connect() as conn:
-        c, tv, ev = conn.execute(select(func.sum(ChangeEvent.d_count), func.sum(ChangeEvent.d_tv_cents),
-                                        func.sum(ChangeEvent.d_ev_micros))).one()
+        c, tv, ev = conn.execute(
+            select(func.sum(ChangeEvent.d_count), func.sum(ChangeEvent.d_tv_cents), func.sum(ChangeEvent.d_ev_micros))
+        ).one()
     assert (c or 0, tv or 0, ev or 0) == (k.count, k.tv_cents, k.ev_micros)
     assert 0 <= k.ev_micros <= k.tv_cents * 10_000

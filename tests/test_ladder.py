@@ -75,8 +75,14 @@ def test_ev_within_tv_and_the_ratio_between_0_and_1(rows):
 
 @given(prospects())
 def test_the_sql_forms_agree_with_the_python_ones(rows):
-    got = _sql(rows, ladder.ev_sql("value", "kind", "bp"), ladder.tv_sql("value", "kind"), ladder.count_sql("kind"),
-               ladder.kind_rank_sql("kind"), f"CASE WHEN {ladder.counts_sql('kind')} THEN 1 ELSE 0 END")
+    got = _sql(
+        rows,
+        ladder.ev_sql("value", "kind", "bp"),
+        ladder.tv_sql("value", "kind"),
+        ladder.count_sql("kind"),
+        ladder.kind_rank_sql("kind"),
+        f"CASE WHEN {ladder.counts_sql('kind')} THEN 1 ELSE 0 END",
+    )
     for (v, k, bp), (ev, tv, count, rank, counts) in zip(rows, got):
         assert (count, tv, ev) == ladder.kpi_part(v, k, bp)
         assert rank == KIND_RANK[k]
@@ -123,8 +129,11 @@ def test_gain_is_value_times_the_step_in_probability(value, bp, next_bp):
     assert ladder.ev_moved(value, None, bp) == ladder.ev_micros(value, OPEN, bp)
 
 
-@given(st.integers(min_value=0, max_value=10**11).flatmap(
-    lambda tv: st.tuples(st.integers(min_value=0, max_value=tv * 10_000), st.just(tv))))
+@given(
+    st.integers(min_value=0, max_value=10**11).flatmap(
+        lambda tv: st.tuples(st.integers(min_value=0, max_value=tv * 10_000), st.just(tv))
+    )
+)
 def test_ev_tv_reads_as_a_percent_with_two_decimals(pair):
     ev, tv = pair
     text = ladder.ev_tv_text(ev, tv)

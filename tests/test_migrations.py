@@ -20,8 +20,17 @@ def test_fresh_database_upgrades_to_head(db_url):
     engine = open_db(db_url)
     assert current_revision(engine) == HEAD
     tables = set(inspect(engine).get_table_names())
-    assert {"stage", "prospect", "activity", "stage_change", "change_event", "kpi_snapshot",
-            "kpi_snapshot_month", "setting", "alembic_version"} <= tables
+    assert {
+        "stage",
+        "prospect",
+        "activity",
+        "stage_change",
+        "change_event",
+        "kpi_snapshot",
+        "kpi_snapshot_month",
+        "setting",
+        "alembic_version",
+    } <= tables
 
 
 def test_models_match_migrations(db_url):

@@ -32,9 +32,20 @@ class Host(RecordingApp):
 def hostile(worked_engine):
     """A prospect whose every field tries to be markup, with a history and a contact log."""
     s = Store(worked_engine, who="tester")
-    r = s.add(HOSTILE, "10000", "Enquiry", month="2027-01", company="Acme [Beta]", contact_name="[/x]",
-              email="a@b.nz", phone="+64 9 555", notes="x [/", custom={"[b]bold[/b]": "[i]v[/i]"},
-              follow_up="2026-11-20", owner="tester")
+    r = s.add(
+        HOSTILE,
+        "10000",
+        "Enquiry",
+        month="2027-01",
+        company="Acme [Beta]",
+        contact_name="[/x]",
+        email="a@b.nz",
+        phone="+64 9 555",
+        notes="x [/",
+        custom={"[b]bold[/b]": "[i]v[/i]"},
+        follow_up="2026-11-20",
+        owner="tester",
+    )
     pid = r.prospect.id
     s.move(pid, "next")  # Enquiry -> Quote sent, EV +1,500
     s.log_activity(pid, "call", "Rang [red]them[/red]", when="2026-11-25")
@@ -51,8 +62,17 @@ async def test_page_shows_everything_literally(worked_engine, hostile):
     async with app.run_test(size=(120, 50)) as pilot:
         await settle(app, pilot)
         text = await shows(app, pilot, HOSTILE, "Contact log (1)", "Enquiry -> Quote sent")
-        for literal in (HOSTILE, "Acme [Beta]", "[/x]", "x [/", "[b]bold[/b]", "[i]v[/i]", "Rang [red]them[/red]",
-                        "a@b.nz", "+64 9 555"):
+        for literal in (
+            HOSTILE,
+            "Acme [Beta]",
+            "[/x]",
+            "x [/",
+            "[b]bold[/b]",
+            "[i]v[/i]",
+            "Rang [red]them[/red]",
+            "a@b.nz",
+            "+64 9 555",
+        ):
             assert literal in text, literal
         assert "Quote sent  25%" in text
         assert "10,000" in text and "2,500" in text  # value and EV

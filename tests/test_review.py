@@ -36,9 +36,15 @@ def week(db_url):
     eng = open_db(db_url, seed_ladder=False)
     install_ladder(eng, WORKED_LADDER)
     s = Store(eng, who="tester")
-    for name, value, stage in [("A", "10000", "Quote sent"), ("B", "4000", "Enquiry"), ("C", "6000", "Deposit paid"),
-                               ("D", "3000", "Suspect"), ("E", "5000", "Quote sent"), ("F", "2000", "Enquiry"),
-                               ("G", "8000", "Suspect")]:
+    for name, value, stage in [
+        ("A", "10000", "Quote sent"),
+        ("B", "4000", "Enquiry"),
+        ("C", "6000", "Deposit paid"),
+        ("D", "3000", "Suspect"),
+        ("E", "5000", "Quote sent"),
+        ("F", "2000", "Enquiry"),
+        ("G", "8000", "Suspect"),
+    ]:
         s.add(name, value, stage, at=at(2))
     s.add("Old win", "1000", "Quote sent", at=at(3))
     s.move("Old win", "won", at=at(10))  # before the week: not in the bridge
@@ -65,11 +71,27 @@ def test_bridge_adds_up_exactly_after_a_mixed_week(week):
     # End: A 8,000, B 500, C 1,500, D 300, E 5,000 (won), H 700, old win 1,000.
     assert r.end == kpis(week) == Kpi(7, C(37_000), M(17_000))
     ev = {t.category: t.d_ev_micros for t in r.terms}
-    assert ev == {"new": M(700), "advance": M(5_500), "win": M(3_750), "regress": M(-3_300), "lose": M(-200),
-                  "edit": M(100), "prob": M(550), "delete": M(-800)}
+    assert ev == {
+        "new": M(700),
+        "advance": M(5_500),
+        "win": M(3_750),
+        "regress": M(-3_300),
+        "lose": M(-200),
+        "edit": M(100),
+        "prob": M(550),
+        "delete": M(-800),
+    }
     tv = {t.category: t.d_tv_cents for t in r.terms}
-    assert tv == {"new": C(7_000), "advance": 0, "win": 0, "regress": 0, "lose": C(-2_000), "edit": C(1_000),
-                  "prob": 0, "delete": C(-8_000)}
+    assert tv == {
+        "new": C(7_000),
+        "advance": 0,
+        "win": 0,
+        "regress": 0,
+        "lose": C(-2_000),
+        "edit": C(1_000),
+        "prob": 0,
+        "delete": C(-8_000),
+    }
     assert sum(ev.values()) == r.end.ev_micros - r.start.ev_micros == M(6_300)
     assert sum(tv.values()) == r.end.tv_cents - r.start.tv_cents == C(-2_000)
     assert sum(t.d_count for t in r.terms) == r.end.count - r.start.count == -1

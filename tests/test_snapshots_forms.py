@@ -63,19 +63,35 @@ def pipeline(db_url) -> tuple[str, int]:
     """The default ladder and one hostile prospect with a history and a contact log."""
     engine = open_db(db_url)
     s = Store(engine, who="mere")
-    r = s.add(HOSTILE, "12500", "Enquiry", month="2027-02", company="Acme [Beta]", contact_name="[/x]",
-              email="events@acme.example", phone="+64 9 555 0100", owner="mere",
-              notes="x [/ -- wants two vessels for the summer party; budget signed off by the board.",
-              custom={"[b]bold[/b]": "yes", "Guests": "180"}, follow_up="2026-11-24",
-              at=datetime(2026, 10, 2, 9, 0))
+    r = s.add(
+        HOSTILE,
+        "12500",
+        "Enquiry",
+        month="2027-02",
+        company="Acme [Beta]",
+        contact_name="[/x]",
+        email="events@acme.example",
+        phone="+64 9 555 0100",
+        owner="mere",
+        notes="x [/ -- wants two vessels for the summer party; budget signed off by the board.",
+        custom={"[b]bold[/b]": "yes", "Guests": "180"},
+        follow_up="2026-11-24",
+        at=datetime(2026, 10, 2, 9, 0),
+    )
     pid = r.prospect.id
-    s.log_activity(pid, "call", "First call: [red]keen[/red], asked for a quote", when="2026-10-05",
-                   at=datetime(2026, 10, 5, 11, 0))
+    s.log_activity(
+        pid,
+        "call",
+        "First call: [red]keen[/red], asked for a quote",
+        when="2026-10-05",
+        at=datetime(2026, 10, 5, 11, 0),
+    )
     s.move(pid, "next", at=datetime(2026, 10, 9, 15, 0))
     s.log_activity(pid, "email", "Quote sent for two vessels", when="2026-10-09", at=datetime(2026, 10, 9, 15, 5))
     s.move(pid, "next", at=datetime(2026, 11, 16, 10, 30))
-    s.log_activity(pid, "meeting", "Walked the wharf with their events team", when="2026-11-16",
-                   at=datetime(2026, 11, 16, 10, 35))
+    s.log_activity(
+        pid, "meeting", "Walked the wharf with their events team", when="2026-11-16", at=datetime(2026, 11, 16, 10, 35)
+    )
     s.add("Second", "4000", "Suspect", owner="mere", at=datetime(2026, 11, 1, 9, 0))
     engine.dispose()
     return db_url, pid

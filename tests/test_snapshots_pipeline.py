@@ -23,8 +23,13 @@ from evpipe.tui.app import EvpipeApp
 
 async def settle_loaded(pilot) -> None:
     """Settle until every row is on screen, with the filter's cursor not blinking."""
-    await settle(pilot, until=lambda app: app.pipeline is not None and app.pipeline.complete
-                 and not app.pipeline._loading, blink=False, last_pause=0)
+    await settle(
+        pilot,
+        until=lambda app: app.pipeline is not None and app.pipeline.complete and not app.pipeline._loading,
+        blink=False,
+        last_pause=0,
+    )
+
 
 SIZES = [(80, 24), (120, 40)]
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
@@ -36,8 +41,15 @@ def demo_url(engine, db_url):
     me = Store(engine, who="tester")
     at = datetime(2026, 11, 20, 9, 0)
     for i, name in enumerate(HOSTILE):
-        me.add(name, str(1000 * (i + 1)), "Enquiry", month="2026-12", company="[b]Bold[/b] Co",
-               contact_name="[red]Red[/red]", at=at)
+        me.add(
+            name,
+            str(1000 * (i + 1)),
+            "Enquiry",
+            month="2026-12",
+            company="[b]Bold[/b] Co",
+            contact_name="[red]Red[/red]",
+            at=at,
+        )
     history.backfill(engine)
     history.record_snapshot(engine)
     return db_url

@@ -15,7 +15,9 @@ from evpipe.models.tables import ChangeEvent, Prospect, StageChange
 
 def counts(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        return tuple(conn.execute(select(func.count()).select_from(t)).scalar() for t in (Prospect, StageChange, ChangeEvent))
+        return tuple(
+            conn.execute(select(func.count()).select_from(t)).scalar() for t in (Prospect, StageChange, ChangeEvent)
+        )
 
 
 # ---------------------------------------------------------------- validation: message, and nothing written
@@ -49,8 +51,10 @@ def test_add_rejects_bad_input_and_writes_nothing(store, engine, kwargs, fragmen
     assert counts(engine) == before
 
 
-@pytest.mark.parametrize("percent, fragment", [("150", "outside 0-100"), ("-1", "outside 0-100"),
-                                               ("abc", "not a percentage"), ("12.345", "not a percentage")])
+@pytest.mark.parametrize(
+    "percent, fragment",
+    [("150", "outside 0-100"), ("-1", "outside 0-100"), ("abc", "not a percentage"), ("12.345", "not a percentage")],
+)
 def test_probability_outside_range_rejected(store, engine, percent, fragment):
     store.add("A", "1000", "Quote sent")
     before = kpis(engine)
@@ -111,8 +115,11 @@ def test_moves_write_history_with_value_and_probability(store, engine):
     assert r.category == "win" and r.prospect.closed_on == date(2026, 11, 27)
     hist = store.history(pid)
     assert [(h.from_stage, h.to_stage) for h in hist] == [
-        (None, "Quote sent"), ("Quote sent", "Date held"), ("Date held", "Quote sent"),
-        ("Quote sent", "Deposit paid"), ("Deposit paid", "Won"),
+        (None, "Quote sent"),
+        ("Quote sent", "Date held"),
+        ("Date held", "Quote sent"),
+        ("Quote sent", "Deposit paid"),
+        ("Deposit paid", "Won"),
     ]
     assert all(h.who == "tester" and h.value_cents == 600000 for h in hist)
     assert hist[1].ev_added_micros == 600000 * 2500
@@ -157,8 +164,9 @@ def test_undo_reverses_by_recording_the_reverse(store, engine):
     assert hist[-1].reason == "undo"
     # The undone change is marked, never erased.
     with engine.connect() as conn:
-        rows = conn.execute(select(ChangeEvent.action, ChangeEvent.undone_by_id, ChangeEvent.undoes_id)
-                            .order_by(ChangeEvent.id)).all()
+        rows = conn.execute(
+            select(ChangeEvent.action, ChangeEvent.undone_by_id, ChangeEvent.undoes_id).order_by(ChangeEvent.id)
+        ).all()
     assert [r[0] for r in rows] == ["create", "move", "move"]
     assert rows[1][1] == 3 and rows[2][2] == 2
 

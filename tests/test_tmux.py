@@ -34,8 +34,19 @@ def seeded(tmp_path) -> Path:
     db = tmp_path / "tmux.db"
     cli(db, "seed")
     for i, name in enumerate(HOSTILE):
-        cli(db, "add", name, "--value", f"{1000 * (i + 1)}", "--stage", "Enquiry", "--month", "2026-12",
-            "--company", "[b]Bold[/b]")
+        cli(
+            db,
+            "add",
+            name,
+            "--value",
+            f"{1000 * (i + 1)}",
+            "--stage",
+            "Enquiry",
+            "--month",
+            "2026-12",
+            "--company",
+            "[b]Bold[/b]",
+        )
     return db
 
 
@@ -48,9 +59,13 @@ class Tmux:
         self.socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
         env = {k: os.environ[k] for k in ("EVPIPE_NOW", "EVPIPE_USER", "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
         colour = "NO_COLOR=1 " if no_color else "-u NO_COLOR "
-        command = "env -u COLORTERM " + colour + "TERM=xterm-256color " + " ".join(
-            f"{k}={shlex.quote(v)}" for k, v in env.items()
-        ) + f" {shlex.quote(EVPIPE)} --db {shlex.quote(str(db))}"
+        command = (
+            "env -u COLORTERM "
+            + colour
+            + "TERM=xterm-256color "
+            + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+            + f" {shlex.quote(EVPIPE)} --db {shlex.quote(str(db))}"
+        )
         self.run("new-session", "-d", "-x", "80", "-y", "24", command)
 
     def run(self, *args: str) -> str:
@@ -147,14 +162,19 @@ def test_header_matches_cli_and_advance_then_undo(seeded, tmux):
     after = eventually(lambda: kpi(seeded), lambda k: Decimal(k["ev"]) == expected_ev)
     assert Decimal(after["ev"]) == expected_ev
     assert all(part in screen for part in header(after))
-    assert eventually(lambda: prospect(seeded, target["name"]), lambda p: p["stage"] == nxt["name"])["stage"] == nxt["name"]
+    assert (
+        eventually(lambda: prospect(seeded, target["name"]), lambda p: p["stage"] == nxt["name"])["stage"]
+        == nxt["name"]
+    )
 
     # `u` puts it back
     tmux.keys("u")
     tmux.wait_for(shows(*header(before)))
     assert eventually(lambda: kpi(seeded), lambda k: k["ev"] == before["ev"])["ev"] == before["ev"]
-    assert eventually(lambda: prospect(seeded, target["name"]),
-                      lambda p: p["stage"] == target["stage"])["stage"] == target["stage"]
+    assert (
+        eventually(lambda: prospect(seeded, target["name"]), lambda p: p["stage"] == target["stage"])["stage"]
+        == target["stage"]
+    )
 
 
 def test_keys_do_what_they_say(seeded, tmux):
@@ -250,8 +270,9 @@ def test_insight_screens_open_by_number_and_focus_keys_move_the_header(seeded, t
     first = next(line for line in screen.splitlines() if "overdue " in line and "Focus" not in line)
     name = first.split("  ")[0].strip()
     target = next(p for p in json.loads(cli(seeded, "list", "--json")) if p["name"].startswith(name))
-    stages = sorted((s for s in json.loads(cli(seeded, "stages", "--json")) if s["kind"] == "open"),
-                    key=lambda s: s["position"])
+    stages = sorted(
+        (s for s in json.loads(cli(seeded, "stages", "--json")) if s["kind"] == "open"), key=lambda s: s["position"]
+    )
     now = next(s for s in stages if s["name"] == target["stage"])
     nxt = next(s for s in stages if s["position"] > now["position"])
     gain = Decimal(target["value"]) * (Decimal(str(nxt["probability"])) - Decimal(str(now["probability"])))

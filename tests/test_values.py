@@ -17,10 +17,21 @@ from evpipe.models.values import (
 TODAY = date(2026, 11, 27)  # a Friday
 
 
-@pytest.mark.parametrize("text, cents", [
-    ("9500", 950000), ("9,500", 950000), ("9,500.00", 950000), ("$9,500", 950000), ("NZ$ 9 500.5", 950050),
-    ("€1.234", None), ("0", 0), ("1,234,567.89", 123456789), ("12.5", 1250), ("9500 NZD", 950000),
-])
+@pytest.mark.parametrize(
+    "text, cents",
+    [
+        ("9500", 950000),
+        ("9,500", 950000),
+        ("9,500.00", 950000),
+        ("$9,500", 950000),
+        ("NZ$ 9 500.5", 950050),
+        ("€1.234", None),
+        ("0", 0),
+        ("1,234,567.89", 123456789),
+        ("12.5", 1250),
+        ("9500 NZD", 950000),
+    ],
+)
 def test_money(text, cents):
     if cents is None:
         with pytest.raises(DomainError):
@@ -40,10 +51,20 @@ def test_probability(text, bp):
     assert parse_probability(text) == bp
 
 
-@pytest.mark.parametrize("text, month", [
-    ("2027-01", "2027-01"), ("2027/1", "2027-01"), ("01/2027", "2027-01"), ("jan 2027", "2027-01"),
-    ("January 2027", "2027-01"), ("jan", "2027-01"), ("nov", "2026-11"), ("dec", "2026-12"), ("Sept 27", "2027-09"),
-])
+@pytest.mark.parametrize(
+    "text, month",
+    [
+        ("2027-01", "2027-01"),
+        ("2027/1", "2027-01"),
+        ("01/2027", "2027-01"),
+        ("jan 2027", "2027-01"),
+        ("January 2027", "2027-01"),
+        ("jan", "2027-01"),
+        ("nov", "2026-11"),
+        ("dec", "2026-12"),
+        ("Sept 27", "2027-09"),
+    ],
+)
 def test_month(text, month):
     assert parse_month(text, today=TODAY) == month
 
@@ -54,12 +75,23 @@ def test_bad_month(text):
         parse_month(text, today=TODAY)
 
 
-@pytest.mark.parametrize("text, day", [
-    ("2027-01-15", date(2027, 1, 15)), ("15/01/2027", date(2027, 1, 15)), ("15/1/27", date(2027, 1, 15)),
-    ("15 jan", date(2027, 1, 15)), ("jan 15 2027", date(2027, 1, 15)), ("today", TODAY),
-    ("tomorrow", date(2026, 11, 28)), ("+3d", date(2026, 11, 30)), ("2w", date(2026, 12, 11)),
-    ("fri", date(2026, 12, 4)), ("mon", date(2026, 11, 30)), ("29 feb 2028", date(2028, 2, 29)),
-])
+@pytest.mark.parametrize(
+    "text, day",
+    [
+        ("2027-01-15", date(2027, 1, 15)),
+        ("15/01/2027", date(2027, 1, 15)),
+        ("15/1/27", date(2027, 1, 15)),
+        ("15 jan", date(2027, 1, 15)),
+        ("jan 15 2027", date(2027, 1, 15)),
+        ("today", TODAY),
+        ("tomorrow", date(2026, 11, 28)),
+        ("+3d", date(2026, 11, 30)),
+        ("2w", date(2026, 12, 11)),
+        ("fri", date(2026, 12, 4)),
+        ("mon", date(2026, 11, 30)),
+        ("29 feb 2028", date(2028, 2, 29)),
+    ],
+)
 def test_date(text, day):
     assert parse_date(text, today=TODAY) == day
 
@@ -68,10 +100,16 @@ def test_month_first_dates_when_asked():
     assert parse_date("01/15/2027", today=TODAY, dayfirst=False) == date(2027, 1, 15)
 
 
-@pytest.mark.parametrize("text, fragment", [("31/02/2027", "February 2027 has 28 days"),
-                                            ("29 feb 2027", "February 2027 has 28 days"),
-                                            ("2027-04-31", "April 2027 has 30 days"),
-                                            ("15/13/2027", "no month 13"), ("whenever", "not a date")])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("31/02/2027", "February 2027 has 28 days"),
+        ("29 feb 2027", "February 2027 has 28 days"),
+        ("2027-04-31", "April 2027 has 30 days"),
+        ("15/13/2027", "no month 13"),
+        ("whenever", "not a date"),
+    ],
+)
 def test_impossible_dates(text, fragment):
     with pytest.raises(DomainError) as err:
         parse_date(text, today=TODAY)

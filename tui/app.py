@@ -49,10 +49,7 @@ class EvpipeApp(App):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
-        *[
-            Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}")
-            for n in range(1, 8)
-        ],
+        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
     ]
 
     def __init__(self, url: str, *, who: str | None = None) -> None:
@@ -177,17 +174,24 @@ class EvpipeApp(App):
             own = [b for b in type(here).BINDINGS if isinstance(b, Binding) and b.id]
             if own:
                 name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(here).__name__.removesuffix("Screen")).capitalize()
-                sections.append((title or name,
-                                 binding_lines(own, self.keymap, getattr(here, "ACTION_HELP", {}))))
+                sections.append((title or name, binding_lines(own, self.keymap, getattr(here, "ACTION_HELP", {}))))
         sections += [
             ("Pipeline", binding_lines(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
             ("Moving around the table", binding_lines(ProspectTable.BINDINGS, self.keymap, {})),
-            ("Everywhere", binding_lines(
-                [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
-                self.keymap, {"quit": "Quit", "help": "This help", "import": "Import prospects"})
-             + [f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "
-                f"app.screen_{s.key}" for s in self.screen_specs]
-             + [f"  {'ctrl+p':<9} {'Command palette: every command by name':<37}"]),
+            (
+                "Everywhere",
+                binding_lines(
+                    [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
+                    self.keymap,
+                    {"quit": "Quit", "help": "This help", "import": "Import prospects"},
+                )
+                + [
+                    f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "
+                    f"app.screen_{s.key}"
+                    for s in self.screen_specs
+                ]
+                + [f"  {'ctrl+p':<9} {'Command palette: every command by name':<37}"],
+            ),
         ]
         self.push_screen(HelpScreen(sections))
 

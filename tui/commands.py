@@ -43,7 +43,8 @@ class ActionScreen(Protocol):
 def screen_commands(app: PaletteApp) -> Iterable[SystemCommand]:
     for spec in app.screen_specs:
         yield SystemCommand(
-            f"Go to {spec.title}", f"Key {spec.key}: {spec.description}",
+            f"Go to {spec.title}",
+            f"Key {spec.key}: {spec.description}",
             lambda name=spec.name: app.action_go(name),
         )
     yield SystemCommand("Keys", "Key ?: every key binding and its id", app.action_help)

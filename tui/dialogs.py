@@ -247,9 +247,12 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
     """Pick one of a few options (for example the stage a removed stage's prospects move to).
     `enter` picks the highlighted one; `escape` cancels with None."""
 
-    DEFAULT_CSS = _css("ChoiceDialog") + """
+    DEFAULT_CSS = (
+        _css("ChoiceDialog")
+        + """
     ChoiceDialog OptionList { height: auto; max-height: 12; }
     """
+    )
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
@@ -263,8 +266,9 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
         with Vertical(id="dialog"):
             yield Label(self.choice_title, classes="title", markup=False)
             yield Label(self.question, markup=False)
-            yield OptionList(*[Option(Text(label), id=str(i)) for i, (label, _) in enumerate(self.options)],
-                             id="choices")
+            yield OptionList(
+                *[Option(Text(label), id=str(i)) for i, (label, _) in enumerate(self.options)], id="choices"
+            )
             yield Label("up/down: choose    enter: OK    escape: cancel", classes="keys", markup=False)
 
     def on_mount(self) -> None:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from evpipe.models.review import Review
 
 
-
 @dataclass
 class DataChanged(Message):
     """Some screen changed the data. `result` says exactly what (None: reload everything)."""

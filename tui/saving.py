@@ -58,8 +58,7 @@ class Saver:
             if self._running:
                 return
             self._running = True
-        self._app.run_worker(self._drain, thread=True, group="save", exit_on_error=False,
-                             description="save changes")
+        self._app.run_worker(self._drain, thread=True, group="save", exit_on_error=False, description="save changes")
 
     def _drain(self) -> None:
         while True:
@@ -75,8 +74,7 @@ class Saver:
         try:
             result = change.call()
         except DomainError as exc:
-            message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc,
-                                   context=change.context)
+            message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc, context=change.context)
         else:
             message = ChangeSaved(result, change.optimistic, context=change.context)
         target = change.sender if change.sender.is_running else self._app

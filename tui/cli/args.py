@@ -21,23 +21,51 @@ F = TypeVar("F", bound=Callable[..., Any])
 _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (
     click.argument("file", type=click.Path(dir_okay=False, path_type=Path)),
     click.option("--sheet", default=None, help="The sheet of an XLSX workbook (default: the first)."),
-    click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
-                 help="Map a column to a field (name, company, contact, email, phone, value, stage, month, close_date, "
-                      "created, owner, notes, id, follow_up, lost_reason, needs_review, custom, ignore)."),
-    click.option("--stage-map", "stage_maps", multiple=True, metavar="FILE_STAGE=STAGE",
-                 help="Map a stage name used in the file to a stage of the ladder."),
-    click.option("--add-stage", "add_stages", multiple=True, metavar="NAME=PERCENT",
-                 help="Add an open stage to the ladder (after the last open one) as part of the import."),
+    click.option(
+        "--map",
+        "maps",
+        multiple=True,
+        metavar="COLUMN=FIELD",
+        help="Map a column to a field (name, company, contact, email, phone, value, stage, month, close_date, "
+        "created, owner, notes, id, follow_up, lost_reason, needs_review, custom, ignore).",
+    ),
+    click.option(
+        "--stage-map",
+        "stage_maps",
+        multiple=True,
+        metavar="FILE_STAGE=STAGE",
+        help="Map a stage name used in the file to a stage of the ladder.",
+    ),
+    click.option(
+        "--add-stage",
+        "add_stages",
+        multiple=True,
+        metavar="NAME=PERCENT",
+        help="Add an open stage to the ladder (after the last open one) as part of the import.",
+    ),
     click.option("--dayfirst", "order", flag_value="dmy", default=None, help="Dates like 03/04/2027 are 3 April."),
     click.option("--monthfirst", "order", flag_value="mdy", help="Dates like 03/04/2027 are 4 March."),
-    click.option("--values", "values_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="A lookup file (CSV/XLSX) that values rows without one."),
-    click.option("--values-key", default=None, metavar="COLUMN[=LOOKUP_COLUMN]",
-                 help="The column joining the file to the lookup file, e.g. product."),
+    click.option(
+        "--values",
+        "values_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A lookup file (CSV/XLSX) that values rows without one.",
+    ),
+    click.option(
+        "--values-key",
+        default=None,
+        metavar="COLUMN[=LOOKUP_COLUMN]",
+        help="The column joining the file to the lookup file, e.g. product.",
+    ),
     click.option("--values-column", default=None, help="The lookup file's value column (default: its price column)."),
     click.option("--source", default=None, help="The name imports of this file are known by (default: the file name)."),
-    click.option("--closed-from", default=None, metavar="STAGE",
-                 help="The open stage won and lost rows were on before they closed."),
+    click.option(
+        "--closed-from",
+        default=None,
+        metavar="STAGE",
+        help="The open stage won and lost rows were on before they closed.",
+    ),
     click.option("--skip-bad", is_flag=True, help="Import the rows that can be taken and leave out the others."),
     click.option("--rows", default=10, show_default=True, help="How many rows the preview shows."),
     click.option("--commit", is_flag=True, help="Write the import (without it, evpipe only shows the preview)."),
@@ -68,8 +96,9 @@ def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
     out = []
     for v in values:
         if "=" not in v:
-            raise DomainError(f"--add-stage: {v!r} should be NAME=PERCENT, e.g. --add-stage 'Prospecting=10'",
-                              field="add_stage")
+            raise DomainError(
+                f"--add-stage: {v!r} should be NAME=PERCENT, e.g. --add-stage 'Prospecting=10'", field="add_stage"
+            )
         name, percent = v.rsplit("=", 1)
         out.append((name.strip(), percent.strip()))
     return out
@@ -80,10 +109,17 @@ def import_options(p: dict[str, Any]):
     from evpipe.models.importer import ImportOptions
 
     return ImportOptions(
-        sheet=p["sheet"], mapping=_pairs(p["maps"], "--map"), stage_map=_pairs(p["stage_maps"], "--stage-map"),
-        date_order=p["order"], values_file=p["values_file"], values_key=p["values_key"],
-        values_column=p["values_column"], source=p["source"], add_stages=_add_stages(p["add_stages"]),
-        closed_from=p["closed_from"], skip_bad=p["skip_bad"],
+        sheet=p["sheet"],
+        mapping=_pairs(p["maps"], "--map"),
+        stage_map=_pairs(p["stage_maps"], "--stage-map"),
+        date_order=p["order"],
+        values_file=p["values_file"],
+        values_key=p["values_key"],
+        values_column=p["values_column"],
+        source=p["source"],
+        add_stages=_add_stages(p["add_stages"]),
+        closed_from=p["closed_from"],
+        skip_bad=p["skip_bad"],
     )
 
 

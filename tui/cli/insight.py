@@ -82,10 +82,25 @@ def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
         emit_json(data)
         return
     if by:
-        body = [[safe(key) if key else "(none)", f"{k.count:,}", format_money(k.tv_cents),
-                 format_money(k.ev_micros, micros=True), _ev_tv(k)] for key, k in rows]
-        body.append(["total", f"{total.count:,}", format_money(total.tv_cents),
-                     format_money(total.ev_micros, micros=True), _ev_tv(total)])
+        body = [
+            [
+                safe(key) if key else "(none)",
+                f"{k.count:,}",
+                format_money(k.tv_cents),
+                format_money(k.ev_micros, micros=True),
+                _ev_tv(k),
+            ]
+            for key, k in rows
+        ]
+        body.append(
+            [
+                "total",
+                f"{total.count:,}",
+                format_money(total.tv_cents),
+                format_money(total.ev_micros, micros=True),
+                _ev_tv(total),
+            ]
+        )
         click.echo(table([by, "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
     else:
         click.echo(f"TV     {format_money(total.tv_cents):>16}")
@@ -127,19 +142,43 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
         return
     body = []
     for m in fc.months:
-        body.append([
-            m.month + ("" if m.complete else " *"), str(m.kpi.count), _money(m.kpi.tv_cents),
-            _money(m.kpi.ev_micros, micros=True),
-            "—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True),
-            _money(m.actual_cents), _pct(m.accuracy), _signed_pct(m.bias),
-        ])
-    body.append(["total", str(fc.total.count), _money(fc.total.tv_cents), _money(fc.total.ev_micros, micros=True),
-                  _money(fc.frozen_ev_micros, micros=True), _money(fc.actual_cents), "", ""])
-    click.echo(table(["month", "count", "TV", "EV (forecast)", "frozen", "actual", "accuracy", "bias"], body,
-                     right={1, 2, 3, 4, 5, 6, 7}))
+        body.append(
+            [
+                m.month + ("" if m.complete else " *"),
+                str(m.kpi.count),
+                _money(m.kpi.tv_cents),
+                _money(m.kpi.ev_micros, micros=True),
+                "—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True),
+                _money(m.actual_cents),
+                _pct(m.accuracy),
+                _signed_pct(m.bias),
+            ]
+        )
+    body.append(
+        [
+            "total",
+            str(fc.total.count),
+            _money(fc.total.tv_cents),
+            _money(fc.total.ev_micros, micros=True),
+            _money(fc.frozen_ev_micros, micros=True),
+            _money(fc.actual_cents),
+            "",
+            "",
+        ]
+    )
+    click.echo(
+        table(
+            ["month", "count", "TV", "EV (forecast)", "frozen", "actual", "accuracy", "bias"],
+            body,
+            right={1, 2, 3, 4, 5, 6, 7},
+        )
+    )
     click.echo("")
-    click.echo(f"WAPE {_pct(fc.wape)} over {fc.wape_months} finished month(s) with a frozen forecast."
-               if fc.wape is not None else "WAPE —: no finished month has both a frozen forecast and sales.")
+    click.echo(
+        f"WAPE {_pct(fc.wape)} over {fc.wape_months} finished month(s) with a frozen forecast."
+        if fc.wape is not None
+        else "WAPE —: no finished month has both a frozen forecast and sales."
+    )
     click.echo("* not over yet. frozen = the forecast in the KPI history at the month's start.")
 
 
@@ -171,13 +210,26 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> 
         return
     body = []
     for s in cal.stages:
-        body.append([
-            safe(s.stage), format_percent(s.configured_bp), _pct(s.observed), str(s.won), str(s.lost), str(s.n),
-            "—" if s.low is None else f"{_pct(s.low)}–{_pct(s.high)}", _pct(s.conversion_next),
-            "—" if s.suggested_bp is None else format_percent(s.suggested_bp),
-        ])
-    click.echo(table(["stage", "configured", "observed", "won", "lost", "n", "95% interval", "next step",
-                      "suggested"], body, right={1, 2, 3, 4, 5, 6, 7, 8}))
+        body.append(
+            [
+                safe(s.stage),
+                format_percent(s.configured_bp),
+                _pct(s.observed),
+                str(s.won),
+                str(s.lost),
+                str(s.n),
+                "—" if s.low is None else f"{_pct(s.low)}–{_pct(s.high)}",
+                _pct(s.conversion_next),
+                "—" if s.suggested_bp is None else format_percent(s.suggested_bp),
+            ]
+        )
+    click.echo(
+        table(
+            ["stage", "configured", "observed", "won", "lost", "n", "95% interval", "next step", "suggested"],
+            body,
+            right={1, 2, 3, 4, 5, 6, 7, 8},
+        )
+    )
     window = f"outcomes closed since {cal.since.isoformat()}" if cal.since else "every known outcome"
     click.echo("")
     click.echo(f"Evidence: {cal.won} won, {cal.lost} lost ({window}).")
@@ -265,9 +317,14 @@ def review_markdown(r) -> str:
     ratio_start = _ratio(r.start)
     if ratio_end is not None and ratio_start is not None and ratio_end != ratio_start:
         lines.append("")
-        lines.append(f"EV/TV {'rose' if ratio_end > ratio_start else 'fell'} from {_ev_tv(r.start)} to {_ev_tv(r.end)}: "
-                     + ("the pipeline is maturing towards cash." if ratio_end > ratio_start
-                        else "the pipeline is, on average, further from cash than a week ago."))
+        lines.append(
+            f"EV/TV {'rose' if ratio_end > ratio_start else 'fell'} from {_ev_tv(r.start)} to {_ev_tv(r.end)}: "
+            + (
+                "the pipeline is maturing towards cash."
+                if ratio_end > ratio_start
+                else "the pipeline is, on average, further from cash than a week ago."
+            )
+        )
     lines += ["", "| | start | now | change |", "|---|---:|---:|---:|"]
     lines.append(f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {ev(d_ev, True)} |")
     lines.append(f"| Total value (TV) | {money(r.start.tv_cents)} | {money(r.end.tv_cents)} | {money(d_tv, True)} |")
@@ -304,12 +361,17 @@ def review_markdown(r) -> str:
     if r.focus:
         lines += ["The next steps that would lift expected value most:", ""]
         for n, i in enumerate(r.focus, 1):
-            lines.append(f"{n}. **{_md(i.name)}**: {_md(i.stage)} → {_md(i.next_stage)} would add "
-                         f"{ev(i.gain_micros)} EV" + ("" if i.group == "gain" else f" ({short_reason(i)})"))
+            lines.append(
+                f"{n}. **{_md(i.name)}**: {_md(i.stage)} → {_md(i.next_stage)} would add "
+                f"{ev(i.gain_micros)} EV" + ("" if i.group == "gain" else f" ({short_reason(i)})")
+            )
     else:
         lines.append("No open prospects.")
-    for title, items in (("Follow-ups overdue", r.overdue), ("Follow-ups due this week", r.due),
-                         ("Gone quiet", r.stale)):
+    for title, items in (
+        ("Follow-ups overdue", r.overdue),
+        ("Follow-ups due this week", r.due),
+        ("Gone quiet", r.stale),
+    ):
         lines += ["", f"**{title}** ({len(items)})" + (":" if items else ": none.")]
         if items:
             lines.append("")
@@ -334,17 +396,34 @@ def review_text(r) -> str:
         return format_money(m, micros=True, decimals=False, signed=signed)
 
     out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", ""]
-    out.append(table(["", "start", "end", "change"], [
-        ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), ev(r.end.ev_micros - r.start.ev_micros, True)],
-        ["TV", _money(r.start.tv_cents), _money(r.end.tv_cents), _money(r.end.tv_cents - r.start.tv_cents, signed=True)],
-        ["EV/TV", _ev_tv(r.start), _ev_tv(r.end), ""],
-        ["count", str(r.start.count), str(r.end.count), f"{r.end.count - r.start.count:+d}"],
-    ], right={1, 2, 3}))
+    out.append(
+        table(
+            ["", "start", "end", "change"],
+            [
+                ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), ev(r.end.ev_micros - r.start.ev_micros, True)],
+                [
+                    "TV",
+                    _money(r.start.tv_cents),
+                    _money(r.end.tv_cents),
+                    _money(r.end.tv_cents - r.start.tv_cents, signed=True),
+                ],
+                ["EV/TV", _ev_tv(r.start), _ev_tv(r.end), ""],
+                ["count", str(r.start.count), str(r.end.count), f"{r.end.count - r.start.count:+d}"],
+            ],
+            right={1, 2, 3},
+        )
+    )
     out.append("")
     out.append("EV bridge")
     rows = [[t.label, ev(t.d_ev_micros, True), _money(t.d_tv_cents, signed=True), str(len(t.items))] for t in r.terms]
-    rows.append(["total change", ev(r.end.ev_micros - r.start.ev_micros, True),
-                 _money(r.end.tv_cents - r.start.tv_cents, signed=True), ""])
+    rows.append(
+        [
+            "total change",
+            ev(r.end.ev_micros - r.start.ev_micros, True),
+            _money(r.end.tv_cents - r.start.tv_cents, signed=True),
+            "",
+        ]
+    )
     out.append(table(["term", "EV", "TV", "prospects"], rows, right={1, 2, 3}))
     for t in r.terms:
         if not t.items:
@@ -355,8 +434,12 @@ def review_text(r) -> str:
             out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
-    for title, items in (("Follow-ups overdue", r.overdue), ("Due this week", r.due), ("Stale", r.stale),
-                         ("Best next steps", r.focus)):
+    for title, items in (
+        ("Follow-ups overdue", r.overdue),
+        ("Due this week", r.due),
+        ("Stale", r.stale),
+        ("Best next steps", r.focus),
+    ):
         out.append("")
         out.append(f"{title}:" + ("" if items else " none"))
         for i in items:
@@ -400,8 +483,16 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
     if as_json:
         emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
         return
-    body = [[p.taken_on.isoformat(), str(p.kpi.count), _money(p.kpi.tv_cents), _money(p.kpi.ev_micros, micros=True),
-             _ev_tv(p.kpi)] for p in points]
+    body = [
+        [
+            p.taken_on.isoformat(),
+            str(p.kpi.count),
+            _money(p.kpi.tv_cents),
+            _money(p.kpi.ev_micros, micros=True),
+            _ev_tv(p.kpi),
+        ]
+        for p in points
+    ]
     click.echo(table(["date", "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
 
 
@@ -425,9 +516,17 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     if not items:
         click.echo("Nothing to work on: no open prospects.")
         return
-    body = [[str(i.id), safe(i.name)[:36], safe(i.stage)[:14], _money(i.value_cents),
-             _money(i.gain_micros, micros=True, signed=True), "; ".join(i.reasons) if i.group != "gain" else i.reason]
-            for i in items]
+    body = [
+        [
+            str(i.id),
+            safe(i.name)[:36],
+            safe(i.stage)[:14],
+            _money(i.value_cents),
+            _money(i.gain_micros, micros=True, signed=True),
+            "; ".join(i.reasons) if i.group != "gain" else i.reason,
+        ]
+        for i in items
+    ]
     click.echo(table(["id", "name", "stage", "value", "gain", "why"], body, right={0, 3, 4}))
 
 

@@ -17,8 +17,7 @@ from evpipe.models.errors import DomainError
 from .args import import_arguments, import_options
 from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
-PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving",
-          "export": "Exporting"}
+PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving", "export": "Exporting"}
 
 
 @contextmanager
@@ -54,35 +53,55 @@ def print_plan(plan, rows: int) -> None:
     from evpipe.models.importer import FIELD_LABELS
     from evpipe.models.values import format_money
 
-    click.echo(f"{safe(plan.path.name)}: {plan.sheet_data.described}; {_n(plan.rows_read)} rows; "
-               f"source {safe(plan.source)!r}")
+    click.echo(
+        f"{safe(plan.path.name)}: {plan.sheet_data.described}; {_n(plan.rows_read)} rows; source {safe(plan.source)!r}"
+    )
     click.echo("")
     click.echo(table(["column", "imported as"], [[safe(h), FIELD_LABELS[f]] for h, f in plan.columns]))
     if plan.stage_mappings:
         click.echo("")
-        body = [[safe(m.file_name), safe(m.ladder_name) if m.ladder_name else "NOT ON THE LADDER", m.how, _n(m.rows)]
-                for m in plan.stage_mappings]
+        body = [
+            [safe(m.file_name), safe(m.ladder_name) if m.ladder_name else "NOT ON THE LADDER", m.how, _n(m.rows)]
+            for m in plan.stage_mappings
+        ]
         click.echo(table(["stage in file", "ladder stage", "how", "rows"], body, right={3}))
     click.echo("")
     click.echo(f"Dates: {safe(plan.date_order_how)}")
     if plan.closed_from:
-        click.echo(f"Won and lost rows: created on {safe(plan.closed_from)}, then moved to won or lost at their "
-                   "close date")
+        click.echo(
+            f"Won and lost rows: created on {safe(plan.closed_from)}, then moved to won or lost at their close date"
+        )
     if plan.options.values_file:
-        click.echo(f"Values: {_n(plan.valued_from_lookup)} rows valued from {safe(Path(plan.options.values_file).name)}")
+        click.echo(
+            f"Values: {_n(plan.valued_from_lookup)} rows valued from {safe(Path(plan.options.values_file).name)}"
+        )
     if plan.needs_review_count:
         click.echo(f"Flagged for review: {_n(plan.needs_review_count)} rows")
     preview = plan.preview_rows(rows)
     if preview:
         click.echo("")
         click.echo("First rows as they will be stored:")
-        body = [[str(r["row"]), safe(r["name"])[:30], safe(r["company"])[:20], safe(r["stage"]),
-                 format_money(int(r["value"].replace(".", ""))) + (" *" if r["value_from"] != "file" else ""),
-                 r["month"] or "", safe(r["owner"])[:20], r["closed_on"] or "",
-                 safe(", ".join(f"{k}={v}" for k, v in r["custom"].items()))[:40]]
-                for r in preview]
-        click.echo(table(["row", "name", "company", "stage", "value", "month", "owner", "closed", "custom fields"],
-                         body, right={0, 4}))
+        body = [
+            [
+                str(r["row"]),
+                safe(r["name"])[:30],
+                safe(r["company"])[:20],
+                safe(r["stage"]),
+                format_money(int(r["value"].replace(".", ""))) + (" *" if r["value_from"] != "file" else ""),
+                r["month"] or "",
+                safe(r["owner"])[:20],
+                r["closed_on"] or "",
+                safe(", ".join(f"{k}={v}" for k, v in r["custom"].items()))[:40],
+            ]
+            for r in preview
+        ]
+        click.echo(
+            table(
+                ["row", "name", "company", "stage", "value", "month", "owner", "closed", "custom fields"],
+                body,
+                right={0, 4},
+            )
+        )
         if any(r["value_from"] != "file" for r in preview):
             click.echo("  * value from the lookup file, or unknown (0, flagged for review)")
     click.echo("")
@@ -104,14 +123,42 @@ def print_plan(plan, rows: int) -> None:
 @import_arguments
 @pass_ctx
 @domain_errors
-def import_cmd(ctx: Ctx, file: Path, sheet, maps, stage_maps, add_stages, order, values_file, values_key,
-               values_column, source, closed_from, skip_bad, rows, commit, as_json) -> None:
+def import_cmd(
+    ctx: Ctx,
+    file: Path,
+    sheet,
+    maps,
+    stage_maps,
+    add_stages,
+    order,
+    values_file,
+    values_key,
+    values_column,
+    source,
+    closed_from,
+    skip_bad,
+    rows,
+    commit,
+    as_json,
+) -> None:
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
     from evpipe.models.importer import after_import, commit_import, plan_import
 
-    options = import_options(dict(sheet=sheet, maps=maps, stage_maps=stage_maps, add_stages=add_stages, order=order,
-                            values_file=values_file, values_key=values_key, values_column=values_column,
-                            source=source, closed_from=closed_from, skip_bad=skip_bad))
+    options = import_options(
+        dict(
+            sheet=sheet,
+            maps=maps,
+            stage_maps=stage_maps,
+            add_stages=add_stages,
+            order=order,
+            values_file=values_file,
+            values_key=values_key,
+            values_column=values_column,
+            source=source,
+            closed_from=closed_from,
+            skip_bad=skip_bad,
+        )
+    )
     store = ctx.store()
     with _progress(not as_json) as progress:
         plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress)
@@ -184,8 +231,10 @@ def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     from evpipe.models.backup import dump_to_file
 
     counts = dump_to_file(ctx.engine, file, force=force)
-    click.echo(f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
-               f"entries and {_n(counts.get('stage_change', 0))} stage changes to {safe(str(file))}.")
+    click.echo(
+        f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
+        f"entries and {_n(counts.get('stage_change', 0))} stage changes to {safe(str(file))}."
+    )
 
 
 @click.command("restore")
@@ -199,8 +248,10 @@ def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 
     data = read_dump(file)
     counts = restore(ctx.engine, data, force=force)
-    click.echo(f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
-               f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}.")
+    click.echo(
+        f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
+        f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}."
+    )
 
 
 def register(group: click.Group) -> None:

@@ -27,8 +27,16 @@ def stages(click_ctx: click.Context, as_json: bool) -> None:
             return
         from evpipe.models.values import format_percent
 
-        body = [[str(r["position"]), safe(r["name"]), format_percent(round(r["probability"] * 10_000)), r["kind"],
-                 str(r["stale_days"])] for r in rows]
+        body = [
+            [
+                str(r["position"]),
+                safe(r["name"]),
+                format_percent(round(r["probability"] * 10_000)),
+                r["kind"],
+                str(r["stale_days"]),
+            ]
+            for r in rows
+        ]
         click.echo(table(["#", "stage", "probability", "kind", "stale after (days)"], body, right={0, 2, 4}))
         for warning in ladder_warnings(ctx.store().ladder()):
             click.echo(f"warning: {safe(warning)}", err=True)

@@ -98,7 +98,9 @@ def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset
             widths[i] = max(widths[i], len(cell))
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
@@ -107,7 +109,12 @@ def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", metavar="PATH_OR_URL", envvar="EVPIPE_DB", help="Database file or URL (else $EVPIPE_DB, else your data directory).")
+@click.option(
+    "--db",
+    metavar="PATH_OR_URL",
+    envvar="EVPIPE_DB",
+    help="Database file or URL (else $EVPIPE_DB, else your data directory).",
+)
 @click.version_option(package_name="evpipe")
 @click.pass_context
 def main(click_ctx: click.Context, db: str | None) -> None:
@@ -129,8 +136,10 @@ def main(click_ctx: click.Context, db: str | None) -> None:
 
 def run_app(url: str) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        fail("the app needs a terminal; from scripts and cron use the commands "
-             "(`evpipe kpi`, `evpipe list`, `evpipe review` ...; `evpipe --help` lists them)")
+        fail(
+            "the app needs a terminal; from scripts and cron use the commands "
+            "(`evpipe kpi`, `evpipe list`, `evpipe review` ...; `evpipe --help` lists them)"
+        )
     from ..app import run
 
     run(url)

@@ -29,8 +29,17 @@ from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 def add(ctx: Ctx, name, value, stage, month, company, contact, email, phone, notes, owner, follow_up, as_json) -> None:
     """Add a prospect."""
     result = ctx.store().add(
-        name, value, stage, month=month, company=company, contact_name=contact, email=email, phone=phone,
-        notes=notes, owner=owner, follow_up=follow_up,
+        name,
+        value,
+        stage,
+        month=month,
+        company=company,
+        contact_name=contact,
+        email=email,
+        phone=phone,
+        notes=notes,
+        owner=owner,
+        follow_up=follow_up,
     )
     ctx.changed()
     if as_json:
@@ -159,19 +168,36 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None
     stage_id = ctx.store().stage(stage).id if stage else None
     rows = prospect_rows(ctx.engine, owner=owner, stage_id=stage_id)
     if as_json:
-        emit_json([
-            {
-                "id": r.id, "name": r.name, "company": r.company, "stage": r.stage, "kind": r.kind,
-                "probability": r.probability_bp / 10_000, "value": money_str(r.value_cents),
-                "ev": money_str(r.ev_micros, micros=True), "month": r.month, "owner": r.owner,
-                "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
-            }
-            for r in rows
-        ])
+        emit_json(
+            [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "company": r.company,
+                    "stage": r.stage,
+                    "kind": r.kind,
+                    "probability": r.probability_bp / 10_000,
+                    "value": money_str(r.value_cents),
+                    "ev": money_str(r.ev_micros, micros=True),
+                    "month": r.month,
+                    "owner": r.owner,
+                    "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
+                }
+                for r in rows
+            ]
+        )
         return
     body = [
-        [str(r.id), safe(r.name)[:40], safe(r.stage), format_percent(r.probability_bp),
-         format_money(r.value_cents), format_money(r.ev_micros, micros=True), r.month or "", safe(r.owner)]
+        [
+            str(r.id),
+            safe(r.name)[:40],
+            safe(r.stage),
+            format_percent(r.probability_bp),
+            format_money(r.value_cents),
+            format_money(r.ev_micros, micros=True),
+            r.month or "",
+            safe(r.owner),
+        ]
         for r in rows
     ]
     click.echo(table(["id", "name", "stage", "p", "value", "EV", "month", "owner"], body, right={0, 3, 4, 5}))

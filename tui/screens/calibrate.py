@@ -49,28 +49,40 @@ class CalibrateScreen(LiveScreen):
         self.window: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Sighting in", style="bold")
-                     + Text("  each stage's probability against what really happened", style="dim"),
-                     id="calibrate-title")
+        yield Static(
+            Text("Sighting in", style="bold")
+            + Text("  each stage's probability against what really happened", style="dim"),
+            id="calibrate-title",
+        )
         yield DataTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="calibrate-summary", markup=False)
         yield Static(
-            Text("Observed = won / (won + lost at this stage or later). A suggestion appears where n >= 10 and "
-                 "today's probability lies outside the 95% interval: it moves part of the way, like sighting "
-                 "in a rifle.", style="dim"),
+            Text(
+                "Observed = won / (won + lost at this stage or later). A suggestion appears where n >= 10 and "
+                "today's probability lies outside the 95% interval: it moves part of the way, like sighting "
+                "in a rifle.",
+                style="dim",
+            ),
             id="calibrate-help",
         )
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#calibrate-table", DataTable)
-        for label, key, right in (("Stage", "stage", False), ("Now", "now", True), ("Seen", "seen", True),
-                                  ("Won", "won", True), ("Lost", "lost", True), ("n", "n", True),
-                                  ("95% interval", "ci", True), ("Next", "next", True), ("Suggest", "suggest", True)):
+        for label, key, right in (
+            ("Stage", "stage", False),
+            ("Now", "now", True),
+            ("Seen", "seen", True),
+            ("Won", "won", True),
+            ("Lost", "lost", True),
+            ("n", "n", True),
+            ("95% interval", "ci", True),
+            ("Next", "next", True),
+            ("Suggest", "suggest", True),
+        ):
             table.add_column(Text(label, justify="right") if right else label, key=key)
         table.focus()
         self.follow_changes()
-
 
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:
@@ -100,8 +112,11 @@ class CalibrateScreen(LiveScreen):
                 Text(str(r.n), justify="right"),
                 Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
                 Text(_pct(r.conversion_next), justify="right"),
-                Text("—" if r.suggested_bp is None else format_percent(r.suggested_bp), justify="right",
-                     style="bold green" if r.suggested_bp is not None else "dim"),
+                Text(
+                    "—" if r.suggested_bp is None else format_percent(r.suggested_bp),
+                    justify="right",
+                    style="bold green" if r.suggested_bp is not None else "dim",
+                ),
                 key=str(r.stage_id),
             )
         if cal.stages:
@@ -137,13 +152,19 @@ class CalibrateScreen(LiveScreen):
         if row is None:
             return
         if row.suggested_bp is None:
-            self.app.notify(f"{row.stage}: no suggestion (too few outcomes, or today's probability is inside "
-                            "the interval)", markup=False, severity="warning")
+            self.app.notify(
+                f"{row.stage}: no suggestion (too few outcomes, or today's probability is inside the interval)",
+                markup=False,
+                severity="warning",
+            )
             return
-        question = (f"Set {row.stage} from {format_percent(row.configured_bp)} to "
-                    f"{format_percent(row.suggested_bp)}? (observed {_pct(row.observed)} of {row.n})")
-        self.app.push_screen(ConfirmDialog(question, title="Accept the suggestion"),
-                             lambda yes: yes and self.apply([row]))
+        question = (
+            f"Set {row.stage} from {format_percent(row.configured_bp)} to "
+            f"{format_percent(row.suggested_bp)}? (observed {_pct(row.observed)} of {row.n})"
+        )
+        self.app.push_screen(
+            ConfirmDialog(question, title="Accept the suggestion"), lambda yes: yes and self.apply([row])
+        )
 
     def action_accept_all(self) -> None:
         if self.cal is None:
@@ -152,11 +173,13 @@ class CalibrateScreen(LiveScreen):
         if not rows:
             self.app.notify("No suggestions to accept", markup=False, severity="warning")
             return
-        changes = ", ".join(f"{r.stage} {format_percent(r.configured_bp)} → {format_percent(r.suggested_bp)}"
-                            for r in rows)
-        self.app.push_screen(ConfirmDialog(f"Accept {len(rows)} suggestion(s): {changes}?",
-                                           title="Accept all suggestions"),
-                             lambda yes: yes and self.apply(rows))
+        changes = ", ".join(
+            f"{r.stage} {format_percent(r.configured_bp)} → {format_percent(r.suggested_bp)}" for r in rows
+        )
+        self.app.push_screen(
+            ConfirmDialog(f"Accept {len(rows)} suggestion(s): {changes}?", title="Accept all suggestions"),
+            lambda yes: yes and self.apply(rows),
+        )
 
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="apply")
     def apply(self, rows: list[StageCalibration]) -> None:

@@ -133,8 +133,9 @@ class FocusScreen(StageKeys, LiveScreen):
         counts = message.counts
         title = Text("Focus", style="bold")
         if self.items:
-            title.append(f"  {counts['overdue']} overdue · {counts['due']} due this week · {counts['stale']} stale",
-                         style="")
+            title.append(
+                f"  {counts['overdue']} overdue · {counts['due']} due this week · {counts['stale']} stale", style=""
+            )
             title.append("  · gain = EV the next step adds", style="dim")
         else:
             title.append("  no open prospects: nothing to chase", style="dim")
@@ -146,14 +147,18 @@ class FocusScreen(StageKeys, LiveScreen):
         table.clear()
         wide = self._shown_widths[1] >= 28  # room for the reason in full words
         for item in self.items:
-            why = Text(item.reason if wide and item.group != "gain" else item.short_reason,
-                       style=GROUP_STYLE[item.group])
+            why = Text(
+                item.reason if wide and item.group != "gain" else item.short_reason, style=GROUP_STYLE[item.group]
+            )
             table.add_row(
                 Text(item.name),
                 Text(item.stage),
                 Text(format_money(item.value_cents, decimals=False), justify="right"),
-                Text(format_money(item.gain_micros, micros=True, decimals=False, signed=True), justify="right",
-                     style="green"),
+                Text(
+                    format_money(item.gain_micros, micros=True, decimals=False, signed=True),
+                    justify="right",
+                    style="green",
+                ),
                 why,
                 key=str(item.id),
             )

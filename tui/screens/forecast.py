@@ -77,9 +77,12 @@ class MonthProspects(ModalScreen[int | None]):
         for r in message.rows:
             style = {"won": "green", "lost": "red"}.get(r.kind, "")
             table.add_row(
-                Text(r.name), Text(f"{r.stage} {format_percent(r.probability_bp)}", style=style),
-                Text(_money(r.value_cents), justify="right"), Text(_money(r.ev_micros, micros=True), justify="right"),
-                Text(f"{r.next_follow_up.day} {r.next_follow_up:%b}" if r.next_follow_up else ""), key=str(r.id),
+                Text(r.name),
+                Text(f"{r.stage} {format_percent(r.probability_bp)}", style=style),
+                Text(_money(r.value_cents), justify="right"),
+                Text(_money(r.ev_micros, micros=True), justify="right"),
+                Text(f"{r.next_follow_up.day} {r.next_follow_up:%b}" if r.next_follow_up else ""),
+                key=str(r.id),
             )
         if not message.rows:
             self.query_one("#month-title", Label).update(f"{month_label(self.month)}: no prospects")
@@ -107,8 +110,10 @@ class ForecastScreen(LiveScreen):
         self.fc: Forecast | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Forecast", style="bold") + Text("  EV by expected month, judged against what was won",
-                                                             style="dim"), id="forecast-title")
+        yield Static(
+            Text("Forecast", style="bold") + Text("  EV by expected month, judged against what was won", style="dim"),
+            id="forecast-title",
+        )
         yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="forecast-summary", markup=False)
         yield PlotextPlot(id="forecast-chart")
@@ -116,13 +121,19 @@ class ForecastScreen(LiveScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#forecast-table", DataTable)
-        for label, key, right in (("Month", "month", False), ("#", "count", True), ("TV", "tv", True),
-                                  ("EV", "ev", True), ("Frozen", "frozen", True), ("Actual", "actual", True),
-                                  ("Acc", "acc", True), ("Bias", "bias", True)):
+        for label, key, right in (
+            ("Month", "month", False),
+            ("#", "count", True),
+            ("TV", "tv", True),
+            ("EV", "ev", True),
+            ("Frozen", "frozen", True),
+            ("Actual", "actual", True),
+            ("Acc", "acc", True),
+            ("Bias", "bias", True),
+        ):
             table.add_column(Text(label, justify="right") if right else label, key=key)
         table.focus()
         self.follow_changes()
-
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
@@ -141,11 +152,15 @@ class ForecastScreen(LiveScreen):
                 current_index = i
             table.add_row(*self._cells(m, style), key=m.month)
         table.add_row(
-            Text("Total", style="bold"), Text(str(fc.total.count), justify="right"),
+            Text("Total", style="bold"),
+            Text(str(fc.total.count), justify="right"),
             Text(_money(fc.total.tv_cents), justify="right"),
             Text(_money(fc.total.ev_micros, micros=True), justify="right"),
             Text(_money(fc.frozen_ev_micros, micros=True), justify="right"),
-            Text(_money(fc.actual_cents), justify="right"), Text(""), Text(""), key="total",
+            Text(_money(fc.actual_cents), justify="right"),
+            Text(""),
+            Text(""),
+            key="total",
         )
         if keep is None:
             keep = current_index or 0
@@ -181,8 +196,9 @@ class ForecastScreen(LiveScreen):
         months = self.fc.months
         labels = [month_label(m.month).split()[0][:3] + month_label(m.month).split()[1][2:] for m in months]
         # The forecast shown is the one judged (frozen at the month's start) where there is one, else today's.
-        forecast_k = [((m.frozen_ev_micros if m.frozen_ev_micros is not None else m.kpi.ev_micros) / 1e9)
-                      for m in months]
+        forecast_k = [
+            ((m.frozen_ev_micros if m.frozen_ev_micros is not None else m.kpi.ev_micros) / 1e9) for m in months
+        ]
         actual_k = [m.actual_cents / 1e5 for m in months]
         plt = chart.plt
         plt.clear_figure()

@@ -15,8 +15,14 @@ from evpipe.models.locations import keymap_path
 def key_label(keys: str) -> str:
     """'greater_than_sign,full_stop' -> '> .'"""
     names = {
-        "greater_than_sign": ">", "less_than_sign": "<", "full_stop": ".", "comma": ",", "slash": "/",
-        "question_mark": "?", "escape": "esc", "enter": "enter",
+        "greater_than_sign": ">",
+        "less_than_sign": "<",
+        "full_stop": ".",
+        "comma": ",",
+        "slash": "/",
+        "question_mark": "?",
+        "escape": "esc",
+        "enter": "enter",
     }
     return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
@@ -80,7 +86,8 @@ class HelpScreen(ModalScreen[None]):
                     "longer than its stage allows).\n"
                     f"Remap a key by its id (right column) in {keymap_path()}:\n"
                     '  "pipeline.advance" = "right,>"',
-                    classes="hint", markup=False,
+                    classes="hint",
+                    markup=False,
                 )
             yield Static("esc closes · ctrl+p finds any command", classes="hint", markup=False)
 

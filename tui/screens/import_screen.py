@@ -29,8 +29,13 @@ from evpipe.models.values import format_money
 from ..access import evpipe_app
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 
-PHASES = {"read": "Reading the file", "check": "Checking rows", "write": "Preparing", "save": "Saving",
-          "history": "Rebuilding the KPI history"}
+PHASES = {
+    "read": "Reading the file",
+    "check": "Checking rows",
+    "write": "Preparing",
+    "save": "Saving",
+    "history": "Rebuilding the KPI history",
+}
 
 
 class ImportScreen(Screen):
@@ -54,17 +59,22 @@ class ImportScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Import prospects", style="bold")
-                     + Text("  CSV or XLSX; enter previews, ctrl+s imports", style="dim"),
-                     id="import-title")
+        yield Static(
+            Text("Import prospects", style="bold") + Text("  CSV or XLSX; enter previews, ctrl+s imports", style="dim"),
+            id="import-title",
+        )
         with Horizontal(id="import-file-row"):
             yield Label("File", classes="field-label")
-            yield Input(placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx", id="import-file",
-                        compact=True)
+            yield Input(
+                placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx", id="import-file", compact=True
+            )
         with Horizontal(id="import-options-row"):
             yield Label("Options", classes="field-label")
-            yield Input(placeholder="as on the command line, e.g. --values products.csv --values-key product",
-                        id="import-options", compact=True)
+            yield Input(
+                placeholder="as on the command line, e.g. --values products.csv --values-key product",
+                id="import-options",
+                compact=True,
+            )
         yield ProgressBar(id="import-progress", show_eta=False)
         yield Static("", id="import-status")
         with VerticalScroll(id="import-preview"):
@@ -127,12 +137,13 @@ class ImportScreen(Screen):
 
         try:
             path, options = options_from_args(args)
-            plan = plan_import(evpipe_app(self).engine, path, options, who=evpipe_app(self).store.who, progress=progress)
+            plan = plan_import(
+                evpipe_app(self).engine, path, options, who=evpipe_app(self).store.who, progress=progress
+            )
         except DomainError as exc:
             self.post_message(PlanFailed(str(exc), generation))
         except Exception as exc:  # a file we cannot read at all: say so, never crash the app
-            self.post_message(PlanFailed(f"import: could not read the file: {type(exc).__name__}: {exc}",
-                                         generation))
+            self.post_message(PlanFailed(f"import: could not read the file: {type(exc).__name__}: {exc}", generation))
         else:
             self.post_message(PlanReady(plan, generation))
 
@@ -167,8 +178,10 @@ class ImportScreen(Screen):
         self.plan = plan = message.plan
         self._render_plan(plan)
         if plan.can_commit:
-            self._status(f"Ready: ctrl+s imports {plan.new_count:,} new and {plan.update_count:,} updated "
-                         "prospects in one go; escape leaves without importing.")
+            self._status(
+                f"Ready: ctrl+s imports {plan.new_count:,} new and {plan.update_count:,} updated "
+                "prospects in one go; escape leaves without importing."
+            )
         else:
             self._status(f"Cannot import yet: {plan.why_not()}.", error=True)
 
@@ -193,7 +206,9 @@ class ImportScreen(Screen):
         if plan.closed_from:
             summary.append(f"\nWon and lost rows: created on {plan.closed_from}, then closed at their close date")
         if plan.options.values_file:
-            summary.append(f"\nValues: {plan.valued_from_lookup:,} rows valued from {Path(plan.options.values_file).name}")
+            summary.append(
+                f"\nValues: {plan.valued_from_lookup:,} rows valued from {Path(plan.options.values_file).name}"
+            )
         if plan.needs_review_count:
             summary.append(f"\nFlagged for review (no value): {plan.needs_review_count:,}", style="yellow")
         self.query_one("#import-summary", Static).update(summary)
@@ -221,20 +236,37 @@ class ImportScreen(Screen):
         self.query_one("#import-counts", Static).update(counts)
 
         rows = self.query_one("#import-rows", DataTable)
-        rows.add_columns(Text("Row", justify="right"), "Name", "Company", "Stage", Text("Value", justify="right"),
-                         "Month", "Owner", "Custom fields")
+        rows.add_columns(
+            Text("Row", justify="right"),
+            "Name",
+            "Company",
+            "Stage",
+            Text("Value", justify="right"),
+            "Month",
+            "Owner",
+            "Custom fields",
+        )
         for r in plan.preview_rows():
             cents = int(r["value"].replace(".", ""))
-            value = Text(format_money(cents, decimals=False) + ("*" if r["value_from"] != "file" else ""),
-                         justify="right")
-            rows.add_row(Text(str(r["row"]), justify="right"), Text(r["name"]), Text(r["company"]), Text(r["stage"]),
-                         value, Text(r["month"] or ""), Text(r["owner"]),
-                         Text(", ".join(f"{k}={v}" for k, v in r["custom"].items())))
+            value = Text(
+                format_money(cents, decimals=False) + ("*" if r["value_from"] != "file" else ""), justify="right"
+            )
+            rows.add_row(
+                Text(str(r["row"]), justify="right"),
+                Text(r["name"]),
+                Text(r["company"]),
+                Text(r["stage"]),
+                value,
+                Text(r["month"] or ""),
+                Text(r["owner"]),
+                Text(", ".join(f"{k}={v}" for k, v in r["custom"].items())),
+            )
         rows.display = bool(plan.records)
 
         if plan.problems:
-            problems = Text(f"{plan.bad_rows:,} rows cannot be taken:" if plan.bad_rows else "Problems:",
-                            style="bold red")
+            problems = Text(
+                f"{plan.bad_rows:,} rows cannot be taken:" if plan.bad_rows else "Problems:", style="bold red"
+            )
             for p in plan.problems[:200]:
                 problems.append("\n• ")
                 problems.append(p.text())
@@ -303,8 +335,11 @@ class ImportScreen(Screen):
 
     def action_cancel(self) -> None:
         if self.committing:
-            self.notify("The import is being written; it finishes (or fails) as a whole in a moment.",
-                        markup=False, severity="warning")
+            self.notify(
+                "The import is being written; it finishes (or fails) as a whole in a moment.",
+                markup=False,
+                severity="warning",
+            )
             return
         self.workers.cancel_group(self, "import-plan")
         self.dismiss(None)

@@ -279,9 +279,11 @@ class PipelineScreen(StageKeys, Screen):
     def _show_status(self) -> None:
         view = self.view
         shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
-        parts = [f"Mine ({evpipe_app(self).who})" if self.mine else "Everyone's",
-                 f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
-                 f"sort: {SORT_LABELS[view.sort]}"]
+        parts = [
+            f"Mine ({evpipe_app(self).who})" if self.mine else "Everyone's",
+            f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
+            f"sort: {SORT_LABELS[view.sort]}",
+        ]
         if view.grouped:
             parts.append("by month")
         if self.filter_text:
@@ -303,7 +305,7 @@ class PipelineScreen(StageKeys, Screen):
         if len(self._contacts) > 5000:
             self._contacts.clear()
         lines, cursor = self.view.lines, self.table.cursor
-        window = [i for i in lines[max(0, cursor - 40):cursor + 60] if isinstance(i, int) and i not in self._contacts]
+        window = [i for i in lines[max(0, cursor - 40) : cursor + 60] if isinstance(i, int) and i not in self._contacts]
         if window:
             self.load_contacts(window)
 
@@ -320,7 +322,11 @@ class PipelineScreen(StageKeys, Screen):
     def _show_detail(self, pid: int | None, contact: tuple[str, str, str] | None) -> None:
         row = self.view.rows.get(pid) if pid is not None else None
         if row is None:
-            text = "" if self.view.lines else ("No prospects match" if self.filter_text else "No prospects yet: a adds one")
+            text = (
+                ""
+                if self.view.lines
+                else ("No prospects match" if self.filter_text else "No prospects yet: a adds one")
+            )
         else:
             parts = [p for p in (contact or ("", "", "")) if p]
             if contact is not None and not parts:
@@ -343,8 +349,9 @@ class PipelineScreen(StageKeys, Screen):
 
     # -------------------------------------------------------- saving
 
-    def _save(self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None,
-              pending: _Pending | None = None) -> None:
+    def _save(
+        self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None, pending: _Pending | None = None
+    ) -> None:
         """Save through the app's saver: in a worker, one at a time and in order."""
         evpipe_app(self).saver.save(Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)))
 
@@ -359,8 +366,11 @@ class PipelineScreen(StageKeys, Screen):
                 self._pending[p.id] -= 1
                 if self._pending[p.id] <= 0:
                     del self._pending[p.id]
-            correction = (result.d_count - optimistic[0], result.d_tv_cents - optimistic[1],
-                          result.d_ev_micros - optimistic[2])
+            correction = (
+                result.d_count - optimistic[0],
+                result.d_tv_cents - optimistic[1],
+                result.d_ev_micros - optimistic[2],
+            )
             owner_before = old.owner if old is not None else p.owner
             if owner_before != p.owner:
                 # an owner change moves the prospect between scopes: count mine again, in SQL
@@ -468,8 +478,11 @@ class PipelineScreen(StageKeys, Screen):
             self.table.refresh_row(row.id)
             self._show_header()
         pid = row.id
-        self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=expected),
-                   prospect_id=pid, pending=pending)
+        self._save(
+            lambda: app.store.move(pid, target, reason=reason, expected_version=expected),
+            prospect_id=pid,
+            pending=pending,
+        )
 
     def action_undo(self) -> None:
         app = evpipe_app(self)  # the store opens in the worker, never here
@@ -479,6 +492,7 @@ class PipelineScreen(StageKeys, Screen):
 
     def action_add(self) -> None:
         from .prospect_form import ProspectForm
+
         app = evpipe_app(self)  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
@@ -503,13 +517,15 @@ class PipelineScreen(StageKeys, Screen):
 
     def _open_form(self, info: ProspectInfo) -> None:
         from .prospect_form import ProspectForm
+
         app = evpipe_app(self)  # the store opens in the worker, never here
 
         def done(fields: dict | None) -> None:
             if fields:
                 changes = {k: v for k, v in fields.items() if k != "stage"}
-                self._save(lambda: app.store.edit(info.id, expected_version=info.version, **changes),
-                           prospect_id=info.id)
+                self._save(
+                    lambda: app.store.edit(info.id, expected_version=info.version, **changes), prospect_id=info.id
+                )
 
         self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who), done)
 
@@ -526,6 +542,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import ActivityDialog
+
         app, pid = evpipe_app(self), row.id
 
         def done(entry: tuple[str, str, str] | None) -> None:
@@ -540,6 +557,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import TextPrompt
+
         app, pid, version = evpipe_app(self), row.id, row.version
 
         def done(text: str | None) -> None:
@@ -549,8 +567,13 @@ class PipelineScreen(StageKeys, Screen):
             self._save(lambda: app.store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
 
         self.app.push_screen(
-            TextPrompt(f"Next follow-up: {row.name}", "When? (empty or none clears it)", initial=row.follow_up or "",
-                       placeholder="fri, +3d, 2w, 15 jan, 2027-01-15", validate=parse_follow_up),
+            TextPrompt(
+                f"Next follow-up: {row.name}",
+                "When? (empty or none clears it)",
+                initial=row.follow_up or "",
+                placeholder="fri, +3d, 2w, 15 jan, 2027-01-15",
+                validate=parse_follow_up,
+            ),
             done,
         )
 
@@ -559,6 +582,7 @@ class PipelineScreen(StageKeys, Screen):
         if row is None:
             return
         from ..dialogs import ConfirmDialog
+
         app, pid, version = evpipe_app(self), row.id, row.version
 
         def done(yes: bool | None) -> None:

@@ -113,8 +113,7 @@ def parse_custom(text: str) -> dict[str, str]:
         if ":" not in line:
             shown = line.strip() if len(line.strip()) <= 30 else line.strip()[:27] + "..."
             raise DomainError(
-                f"custom fields: line {number} {shown!r} needs a name, a colon and the text, "
-                "such as Guests: 80",
+                f"custom fields: line {number} {shown!r} needs a name, a colon and the text, such as Guests: 80",
                 field="custom",
             )
         key, value = line.split(":", 1)
@@ -174,8 +173,17 @@ class ProspectForm(ModalScreen[dict | None]):
         p = self.prospect
         if p is None:
             return {
-                "name": "", "company": "", "contact_name": "", "email": "", "phone": "", "value": "",
-                "month": "", "follow_up": "", "owner": self.default_owner, "notes": "", "custom": "",
+                "name": "",
+                "company": "",
+                "contact_name": "",
+                "email": "",
+                "phone": "",
+                "value": "",
+                "month": "",
+                "follow_up": "",
+                "owner": self.default_owner,
+                "notes": "",
+                "custom": "",
             }
         return {
             "name": p.name,
@@ -198,8 +206,7 @@ class ProspectForm(ModalScreen[dict | None]):
     def _row(self, field: str, label: str, placeholder: str) -> ComposeResult:
         with Horizontal(classes="row", id=f"row-{field}"):
             yield Label(label, classes="field-label", markup=False)
-            yield Input(self.initial[field], placeholder=placeholder, id=field, compact=True,
-                        select_on_focus=False)
+            yield Input(self.initial[field], placeholder=placeholder, id=field, compact=True, select_on_focus=False)
             if field in READ_BACK:
                 yield Label("", id=f"{field}-reading", classes="reading", markup=False)
         yield Label("", id=f"{field}-error", classes="error", markup=False)
@@ -221,7 +228,10 @@ class ProspectForm(ModalScreen[dict | None]):
                         first = opens[0].id if opens else (self.ladder[0].id if self.ladder else Select.NULL)
                         yield Select(
                             [(Text(f"{s.name} ({s.percent})"), s.id) for s in self.ladder],
-                            value=first, allow_blank=False, id="stage", compact=True,
+                            value=first,
+                            allow_blank=False,
+                            id="stage",
+                            compact=True,
                         )
                     else:
                         yield Label(
@@ -232,12 +242,14 @@ class ProspectForm(ModalScreen[dict | None]):
                 for field, label, placeholder in DATE_FIELDS:
                     yield from self._row(field, label, placeholder)
                 yield Label("Notes", classes="area-label", markup=False)
-                yield TextArea(self.initial["notes"], id="notes", soft_wrap=True, tab_behavior="focus",
-                               show_line_numbers=False)
+                yield TextArea(
+                    self.initial["notes"], id="notes", soft_wrap=True, tab_behavior="focus", show_line_numbers=False
+                )
                 yield Label("", id="notes-error", classes="error", markup=False)
                 yield Label("Custom fields, one per line as  name: value", classes="area-label", markup=False)
-                yield TextArea(self.initial["custom"], id="custom", soft_wrap=True, tab_behavior="focus",
-                               show_line_numbers=False)
+                yield TextArea(
+                    self.initial["custom"], id="custom", soft_wrap=True, tab_behavior="focus", show_line_numbers=False
+                )
                 yield Label("", id="custom-error", classes="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
@@ -365,9 +377,17 @@ class ProspectForm(ModalScreen[dict | None]):
         p = self.prospect
         assert p is not None
         current = {
-            "name": p.name, "company": p.company, "contact_name": p.contact_name, "email": p.email,
-            "phone": p.phone, "value": p.value_cents, "month": p.expected_month, "follow_up": p.next_follow_up,
-            "owner": p.owner, "notes": p.notes, "custom": p.custom,
+            "name": p.name,
+            "company": p.company,
+            "contact_name": p.contact_name,
+            "email": p.email,
+            "phone": p.phone,
+            "value": p.value_cents,
+            "month": p.expected_month,
+            "follow_up": p.next_follow_up,
+            "owner": p.owner,
+            "notes": p.notes,
+            "custom": p.custom,
         }
         changed = {field: value for field, value in values.items() if value != current[field]}
         if "value" in changed:
@@ -406,4 +426,3 @@ class ProspectForm(ModalScreen[dict | None]):
 
 
 __all__ = ["ProspectForm", "format_custom", "parse_custom"]
-

@@ -149,8 +149,7 @@ class ProspectPage(Screen):
         except NotFound as exc:
             self.post_message(ProspectMissing(str(exc), generation))
             return
-        data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id),
-                        store.ladder())
+        data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id), store.ladder())
         self.post_message(ProspectPageLoaded(data, generation))
 
     @on(ProspectPageLoaded)
@@ -185,8 +184,10 @@ class ProspectPage(Screen):
         if p.company:
             title += Text("  ·  ") + Text(p.company)
         self.query_one("#title", Static).update(title)
-        sub = Text(f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  changed {p.updated_at:%d %b %Y %H:%M}"
-                   "  ·  esc back", style="dim")
+        sub = Text(
+            f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  changed {p.updated_at:%d %b %Y %H:%M}  ·  esc back",
+            style="dim",
+        )
         if p.needs_review:
             sub += Text("  ·  needs review", style="bold yellow")
         self.query_one("#subtitle", Static).update(sub)
@@ -213,19 +214,24 @@ class ProspectPage(Screen):
         if nxt is not None:
             gain = ladder.next_step_gain(p.value_cents, p.probability_bp, nxt.probability_bp)
             step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
-                f" at {nxt.name}")
+                f" at {nxt.name}"
+            )
         else:
             step = Text("none: closed; < reopens it", style="dim")
         grid.add_row("Value", Text(_money(p.value_cents), style="bold"), "Stage", stage)
         grid.add_row("EV", ev, "Next step", step)
-        grid.add_row("Expected", Text(month_label(p.expected_month) or "no month set"),
-                     "Follow-up", follow_up_text(p.next_follow_up, today))
+        grid.add_row(
+            "Expected",
+            Text(month_label(p.expected_month) or "no month set"),
+            "Follow-up",
+            follow_up_text(p.next_follow_up, today),
+        )
         stale = self._stale(data, today)
-        grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch",
-                     Text(f"{p.last_touch_at:%d %b %Y}") + stale)
+        grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
         if p.stage_kind == "lost":
-            why = Text("Lost      ", style="dim") + (Text(p.lost_reason) if p.lost_reason
-                                                     else Text("no reason given", style="dim"))
+            why = Text("Lost      ", style="dim") + (
+                Text(p.lost_reason) if p.lost_reason else Text("no reason given", style="dim")
+            )
             return Group(grid, why)
         return grid
 
@@ -290,8 +296,12 @@ class ProspectPage(Screen):
             if c.from_stage is None:
                 move = Text("added on ") + Text(c.to_stage) + Text(f" {format_percent(c.to_probability_bp)}")
             else:
-                move = Text(c.from_stage) + Text(" -> ") + Text(c.to_stage) + Text(
-                    f" {format_percent(c.to_probability_bp)}")
+                move = (
+                    Text(c.from_stage)
+                    + Text(" -> ")
+                    + Text(c.to_stage)
+                    + Text(f" {format_percent(c.to_probability_bp)}")
+                )
             extra = [c.who]
             if c.reason and c.reason not in ("created",):
                 extra.append(c.reason)
@@ -364,7 +374,10 @@ class ProspectPage(Screen):
             self.notify(
                 f"{name} was changed by someone else since this page loaded ({error}). The page now "
                 "shows their change; make yours again if it still applies.",
-                title="Not saved", severity="warning", markup=False, timeout=8,
+                title="Not saved",
+                severity="warning",
+                markup=False,
+                timeout=8,
             )
             self.version = None
             self.load()
@@ -416,9 +429,12 @@ class ProspectPage(Screen):
                 self._move("lost", reason.strip() or None)
 
         self.app.push_screen(
-            TextPrompt(f"Mark {data.prospect.name} lost", "Why was it lost? (optional)",
-                       placeholder="e.g. went with another operator, budget cut",
-                       validate=lambda t: clean_text(t, field="reason", max_len=500)),
+            TextPrompt(
+                f"Mark {data.prospect.name} lost",
+                "Why was it lost? (optional)",
+                placeholder="e.g. went with another operator, budget cut",
+                validate=lambda t: clean_text(t, field="reason", max_len=500),
+            ),
             got,
         )
 
@@ -462,9 +478,12 @@ class ProspectPage(Screen):
                 self.submit(lambda v: self.store.set_follow_up(pid, when, expected_version=v))
 
         self.app.push_screen(
-            TextPrompt(f"Next follow-up for {data.prospect.name}",
-                       "When? (2026-12-04, 4/12/2026, fri, +3d, 2w; blank or none clears it)",
-                       initial=current.isoformat() if current else "", validate=parse_follow_up),
+            TextPrompt(
+                f"Next follow-up for {data.prospect.name}",
+                "When? (2026-12-04, 4/12/2026, fri, +3d, 2w; blank or none clears it)",
+                initial=current.isoformat() if current else "",
+                validate=parse_follow_up,
+            ),
             got,
         )
 

@@ -33,15 +33,29 @@ class ScreenSpec:
 
 
 SCREENS: list[ScreenSpec] = [
-    ScreenSpec("1", "pipeline", "Pipeline", "evpipe.tui.screens.pipeline:PipelineScreen",
-               "Every prospect, the KPIs, and stage moves in one key"),
-    ScreenSpec("2", "focus", "Focus", "evpipe.tui.screens.focus:FocusScreen",
-               "What to work on next: overdue follow-ups and the biggest next-step gains"),
-    ScreenSpec("3", "forecast", "Forecast", "evpipe.tui.screens.forecast:ForecastScreen",
-               "Expected value by month"),
+    ScreenSpec(
+        "1",
+        "pipeline",
+        "Pipeline",
+        "evpipe.tui.screens.pipeline:PipelineScreen",
+        "Every prospect, the KPIs, and stage moves in one key",
+    ),
+    ScreenSpec(
+        "2",
+        "focus",
+        "Focus",
+        "evpipe.tui.screens.focus:FocusScreen",
+        "What to work on next: overdue follow-ups and the biggest next-step gains",
+    ),
+    ScreenSpec("3", "forecast", "Forecast", "evpipe.tui.screens.forecast:ForecastScreen", "Expected value by month"),
     ScreenSpec("4", "trend", "Trend", "evpipe.tui.screens.trend:TrendScreen", "TV, EV and EV/TV over time"),
-    ScreenSpec("5", "calibrate", "Sighting-in", "evpipe.tui.screens.calibrate:CalibrateScreen",
-               "Stage probabilities against what really happened"),
+    ScreenSpec(
+        "5",
+        "calibrate",
+        "Sighting-in",
+        "evpipe.tui.screens.calibrate:CalibrateScreen",
+        "Stage probabilities against what really happened",
+    ),
     ScreenSpec("6", "review", "Review", "evpipe.tui.screens.review:ReviewScreen", "The week's EV bridge"),
     ScreenSpec("7", "stages", "Stages", "evpipe.tui.screens.stages:StagesScreen", "Edit the stage ladder"),
 ]

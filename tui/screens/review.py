@@ -52,21 +52,27 @@ class TermProspects(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="term-box"):
-            yield Label(f"{self.term.label}: EV {_ev(self.term.d_ev_micros, signed=True)}, "
-                        f"TV {_money(self.term.d_tv_cents, signed=True)}", id="term-title", markup=False)
+            yield Label(
+                f"{self.term.label}: EV {_ev(self.term.d_ev_micros, signed=True)}, "
+                f"TV {_money(self.term.d_tv_cents, signed=True)}",
+                id="term-title",
+                markup=False,
+            )
             yield DataTable(id="term-items", cursor_type="row", zebra_stripes=True)
             yield Label("enter: open  escape: close", id="term-keys", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#term-items", DataTable)
-        table.add_column("Prospect" if any(i.kind == "prospect" for i in self.term.items) else "Stage",
-                         key="name", width=34)
+        table.add_column(
+            "Prospect" if any(i.kind == "prospect" for i in self.term.items) else "Stage", key="name", width=34
+        )
         table.add_column(Text("EV", justify="right"), key="ev")
         table.add_column(Text("TV", justify="right"), key="tv")
         table.add_column(Text("Value now", justify="right"), key="value")
         for item in self.term.items:
             table.add_row(
-                Text(item.name), _styled(_ev(item.d_ev_micros, signed=True), item.d_ev_micros),
+                Text(item.name),
+                _styled(_ev(item.d_ev_micros, signed=True), item.d_ev_micros),
                 _styled(_money(item.d_tv_cents, signed=True), item.d_tv_cents),
                 Text(_money(item.value_cents) if item.kind == "prospect" else "", justify="right"),
                 key=f"{item.kind}:{item.id}",
@@ -137,7 +143,6 @@ class ReviewScreen(LiveScreen):
         bridge.focus()
         self.follow_changes()
 
-
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False, description="the review")
     def load(self) -> None:
         since = self.since
@@ -185,19 +190,31 @@ class ReviewScreen(LiveScreen):
         for t in r.terms:
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
             names = ", ".join(i.name for i in moved[:3]) + (f" +{len(moved) - 3}" if len(moved) > 3 else "")
-            bridge.add_row(Text(t.label), _styled(_ev(t.d_ev_micros, signed=True), t.d_ev_micros),
-                           _styled(_money(t.d_tv_cents, signed=True), t.d_tv_cents), Text(names, style="dim"),
-                           key=t.category)
-        bridge.add_row(Text("Change", style="bold"), _styled(_ev(d_ev, signed=True), d_ev),
-                       _styled(_money(d_tv, signed=True), d_tv),
-                       Text("nothing changed" if not r.terms else "", style="dim"), key="__change")
+            bridge.add_row(
+                Text(t.label),
+                _styled(_ev(t.d_ev_micros, signed=True), t.d_ev_micros),
+                _styled(_money(t.d_tv_cents, signed=True), t.d_tv_cents),
+                Text(names, style="dim"),
+                key=t.category,
+            )
+        bridge.add_row(
+            Text("Change", style="bold"),
+            _styled(_ev(d_ev, signed=True), d_ev),
+            _styled(_money(d_tv, signed=True), d_tv),
+            Text("nothing changed" if not r.terms else "", style="dim"),
+            key="__change",
+        )
         bridge.move_cursor(row=min(max(keep, 0), bridge.row_count - 1), animate=False)
 
         todo = self.query_one("#todo", DataTable)
         todo.clear()
         self.todo_ids = []
-        sections = (("Overdue", r.overdue, "bold red"), ("Due", r.due, "yellow"), ("Stale", r.stale, "magenta"),
-                    ("Best next", r.focus, "green"))
+        sections = (
+            ("Overdue", r.overdue, "bold red"),
+            ("Due", r.due, "yellow"),
+            ("Stale", r.stale, "magenta"),
+            ("Best next", r.focus, "green"),
+        )
         for label, items, style in sections:
             if not items:
                 todo.add_row(Text(label, style=style), Text("none", style="dim"), Text(""), key=f"empty:{label}")
@@ -205,8 +222,9 @@ class ReviewScreen(LiveScreen):
                 continue
             for n, item in enumerate(items):
                 why = item.reason if label != "Best next" else "; ".join(item.reasons)
-                todo.add_row(Text(label if n == 0 else "", style=style), Text(item.name), Text(why),
-                             key=f"{label}:{item.id}")
+                todo.add_row(
+                    Text(label if n == 0 else "", style=style), Text(item.name), Text(why), key=f"{label}:{item.id}"
+                )
                 self.todo_ids.append(item.id)
 
     # ------------------------------------------------------------ actions
@@ -241,5 +259,9 @@ class ReviewScreen(LiveScreen):
                 self.since = text.strip() or "7d"
                 self.load()
 
-        self.app.push_screen(TextPrompt("Review period", "Since: 7d, 2w, 30d or a date such as 1/11/2026",
-                                        initial=self.since, validate=validate), done)
+        self.app.push_screen(
+            TextPrompt(
+                "Review period", "Since: 7d, 2w, 30d or a date such as 1/11/2026", initial=self.since, validate=validate
+            ),
+            done,
+        )

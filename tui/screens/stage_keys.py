@@ -26,5 +26,9 @@ class StageKeys:
             if reason is not None:
                 self._move("lost", reason or None)
 
-        self.app.push_screen(TextPrompt(f"Lost: {current.name}", "Why was it lost? (optional)",
-                                        placeholder="e.g. went with a competitor"), done)
+        self.app.push_screen(
+            TextPrompt(
+                f"Lost: {current.name}", "Why was it lost? (optional)", placeholder="e.g. went with a competitor"
+            ),
+            done,
+        )

@@ -93,8 +93,10 @@ class StagesScreen(Screen):
         yield DataTable(id="ladder", cursor_type="row", zebra_stripes=True)
         yield Static("", id="ladder-warnings")
         yield Static(
-            Text("r rename  p probability  K/J or shift+up/down reorder  a add  d remove  s stale days  u undo",
-                 style="dim"),
+            Text(
+                "r rename  p probability  K/J or shift+up/down reorder  a add  d remove  s stale days  u undo",
+                style="dim",
+            ),
             id="stages-keys",
         )
         yield Footer(compact=True)
@@ -152,16 +154,18 @@ class StagesScreen(Screen):
         for i, row in enumerate(self.rows, start=1):
             s = row.stage
             kind_style = {"won": "green", "lost": "red"}.get(s.kind, "")
-            cells.append([
-                Text(str(i), style="dim"),
-                Text(s.name, no_wrap=True, overflow="ellipsis"),
-                Text(s.kind, style=kind_style),
-                Text(s.percent, justify="right"),
-                Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
-                Text(str(row.count), justify="right"),
-                Text(format_money(row.value_cents, decimals=False), justify="right"),
-                Text(_ev(row.ev_micros), justify="right"),
-            ])
+            cells.append(
+                [
+                    Text(str(i), style="dim"),
+                    Text(s.name, no_wrap=True, overflow="ellipsis"),
+                    Text(s.kind, style=kind_style),
+                    Text(s.percent, justify="right"),
+                    Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
+                    Text(str(row.count), justify="right"),
+                    Text(format_money(row.value_cents, decimals=False), justify="right"),
+                    Text(_ev(row.ev_micros), justify="right"),
+                ]
+            )
         table.clear(columns=True)
         self._add_columns(table, cells)
         for row, row_cells in zip(self.rows, cells):
@@ -190,8 +194,9 @@ class StagesScreen(Screen):
 
     # ------------------------------------------------------------ writing
 
-    def write(self, op: Callable[[], ChangeResult], focus_stage: int | str | None = None,
-              notice: str | None = None) -> None:
+    def write(
+        self, op: Callable[[], ChangeResult], focus_stage: int | str | None = None, notice: str | None = None
+    ) -> None:
         """Save a ladder change through the app's saver (in order, in a worker)."""
         evpipe_app(self).saver.save(Change(op, self, context=(focus_stage, notice)))
 
@@ -234,8 +239,12 @@ class StagesScreen(Screen):
                 self.write(lambda: self.store.update_stage(sid, name=text), sid)
 
         self.app.push_screen(
-            TextPrompt(f"Rename {row.stage.name}", "New name", initial=row.stage.name,
-                       validate=lambda t: self._check_name(t, except_id=sid)),
+            TextPrompt(
+                f"Rename {row.stage.name}",
+                "New name",
+                initial=row.stage.name,
+                validate=lambda t: self._check_name(t, except_id=sid),
+            ),
             got,
         )
 
@@ -251,15 +260,15 @@ class StagesScreen(Screen):
         if row is None:
             return
         if row.stage.kind == "lost":
-            self.notify(f"{row.stage.name} is the lost stage; its probability is always 0%.", markup=False,
-                        severity="warning")
+            self.notify(
+                f"{row.stage.name} is the lost stage; its probability is always 0%.", markup=False, severity="warning"
+            )
             return
 
         def check(text: str) -> int:
             bp = parse_probability(text)
             if bp == row.stage.probability_bp:
-                raise DomainError(f"probability: {row.stage.name} is already {format_percent(bp)}",
-                                  field="probability")
+                raise DomainError(f"probability: {row.stage.name} is already {format_percent(bp)}", field="probability")
             return bp
 
         def got(text: str | None) -> None:
@@ -267,9 +276,12 @@ class StagesScreen(Screen):
                 self.effect(row, text)
 
         self.app.push_screen(
-            TextPrompt(f"Probability of {row.stage.name}",
-                       f"Percent (now {row.stage.percent}); the chance a prospect here becomes cash",
-                       initial=row.stage.percent.rstrip("%"), validate=check),
+            TextPrompt(
+                f"Probability of {row.stage.name}",
+                f"Percent (now {row.stage.percent}); the chance a prospect here becomes cash",
+                initial=row.stage.percent.rstrip("%"),
+                validate=check,
+            ),
             got,
         )
 
@@ -293,8 +305,10 @@ class StagesScreen(Screen):
             f"EV {_ev(message.ev_micros, signed=True)}."
         )
         if message.count == 0:
-            question = (f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
-                        "No prospects are on it now: EV does not move today.")
+            question = (
+                f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
+                "No prospects are on it now: EV does not move today."
+            )
         text = message.text
 
         def got(yes: bool | None) -> None:
@@ -308,8 +322,11 @@ class StagesScreen(Screen):
         if row is None:
             return
         if row.stage.kind != "open":
-            self.notify(f"{row.stage.name}: won and lost stay at the top of the ladder; only open stages move.",
-                        markup=False, severity="warning")
+            self.notify(
+                f"{row.stage.name}: won and lost stay at the top of the ladder; only open stages move.",
+                markup=False,
+                severity="warning",
+            )
             return
         sid = row.stage.id
         # On screen the first rung is at the top: moving a row up (-1) makes it an earlier rung.
@@ -341,8 +358,7 @@ class StagesScreen(Screen):
                     )
 
             self.app.push_screen(
-                TextPrompt(f"New stage {name}", "Probability in percent, e.g. 40",
-                           validate=parse_probability),
+                TextPrompt(f"New stage {name}", "Probability in percent, e.g. 40", validate=parse_probability),
                 got_percent,
             )
 
@@ -357,23 +373,28 @@ class StagesScreen(Screen):
             return
         stage = row.stage
         if stage.kind != "open":
-            self.notify(f"{stage.name}: the won and lost stages cannot be removed.", markup=False,
-                        severity="warning")
+            self.notify(f"{stage.name}: the won and lost stages cannot be removed.", markup=False, severity="warning")
             return
         others = [r.stage for r in self.rows if r.stage.kind == "open" and r.stage.id != stage.id]
         if not others:
-            self.notify(f"{stage.name} is the only open stage; add another before removing it.", markup=False,
-                        severity="warning")
+            self.notify(
+                f"{stage.name} is the only open stage; add another before removing it.",
+                markup=False,
+                severity="warning",
+            )
             return
         sid = stage.id
         if row.count == 0:
+
             def yes(answer: bool | None) -> None:
                 if answer:
                     self.write(lambda: self.store.remove_stage(sid), None)
 
             self.app.push_screen(
-                ConfirmDialog(f"Remove {stage.name} from the ladder? No prospects are on it. "
-                              "Its history stays; u undoes.", title="Remove a stage"),
+                ConfirmDialog(
+                    f"Remove {stage.name} from the ladder? No prospects are on it. Its history stays; u undoes.",
+                    title="Remove a stage",
+                ),
                 yes,
             )
             return
@@ -383,8 +404,9 @@ class StagesScreen(Screen):
         def picked(target: StageInfo | None) -> None:
             if target is None:
                 return
-            d_ev = (ladder.ev_micros(row.value_cents, target.kind, target.probability_bp)
-                    - ladder.ev_micros(row.value_cents, stage.kind, stage.probability_bp))
+            d_ev = ladder.ev_micros(row.value_cents, target.kind, target.probability_bp) - ladder.ev_micros(
+                row.value_cents, stage.kind, stage.probability_bp
+            )
             tid = target.id
 
             def confirmed(answer: bool | None) -> None:
@@ -423,9 +445,12 @@ class StagesScreen(Screen):
                     self.write(lambda: self.store.update_stage(sid, stale_days=days), sid)
 
         self.app.push_screen(
-            TextPrompt(f"Stale days for {row.stage.name}",
-                       "A prospect here with no activity and no move for longer than this is stale "
-                       "(0: never)", initial=str(row.stage.stale_days), validate=check_stale_days),
+            TextPrompt(
+                f"Stale days for {row.stage.name}",
+                "A prospect here with no activity and no move for longer than this is stale (0: never)",
+                initial=str(row.stage.stale_days),
+                validate=check_stale_days,
+            ),
             got,
         )
 

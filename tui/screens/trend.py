@@ -75,7 +75,6 @@ class TrendScreen(LiveScreen):
     def on_mount(self) -> None:
         self.follow_changes()
 
-
     def watch_period(self, _old: str, _new: str) -> None:
         if self.is_mounted:
             self.load()
@@ -138,13 +137,17 @@ class TrendScreen(LiveScreen):
         first, last = points[0], points[-1]
         text = Text()
         text.append(f"{first.taken_on:%d %b %Y} → {last.taken_on:%d %b %Y}\n", style="dim")
-        for name, a, b, micros in (("TV", first.kpi.tv_cents, last.kpi.tv_cents, False),
-                                   ("EV", first.kpi.ev_micros, last.kpi.ev_micros, True)):
+        for name, a, b, micros in (
+            ("TV", first.kpi.tv_cents, last.kpi.tv_cents, False),
+            ("EV", first.kpi.ev_micros, last.kpi.ev_micros, True),
+        ):
             text.append(f"{name} ", style="dim")
             text.append(format_money(b, micros=micros, decimals=False), style="bold")
             diff = b - a
-            text.append(f"  {format_money(diff, micros=micros, decimals=False, signed=diff != 0)}\n",
-                        style="green" if diff > 0 else "red" if diff < 0 else "dim")
+            text.append(
+                f"  {format_money(diff, micros=micros, decimals=False, signed=diff != 0)}\n",
+                style="green" if diff > 0 else "red" if diff < 0 else "dim",
+            )
         r0, r1 = first.kpi.ev_tv_rounded(4), last.kpi.ev_tv_rounded(4)
         text.append("EV/TV ", style="dim")
         text.append(format_ev_tv(r1), style="bold")

@@ -101,20 +101,28 @@ class KpiHeader(Widget):
             yield TextLine("", id="spark-label")
             yield Sparkline([], id="spark")
 
-    def show(self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None,
-             *, history: bool = False) -> None:
+    def show(
+        self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None, *, history: bool = False
+    ) -> None:
         """Show `kpi`; with history=True also take a new baseline and sparkline."""
         self.kpi = kpi
         if history:
             self.week_ago = week_ago
             self.weekly = list(weekly or [])
         base = self.week_ago
-        tv = Content.assemble(("TV ", "$text-muted"), (format_money(kpi.tv_cents), "bold"), "\n",
-                              money_change(kpi.tv_cents, base.tv_cents if base else None))
-        ev = Content.assemble(("EV ", "$text-muted"), (format_money(kpi.ev_micros, micros=True), "bold"), "\n",
-                              money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True))
-        ratio = Content.assemble(("EV/TV ", "$text-muted"), (ratio_text(kpi), "bold"), "\n",
-                                 ratio_change(kpi, base))
+        tv = Content.assemble(
+            ("TV ", "$text-muted"),
+            (format_money(kpi.tv_cents), "bold"),
+            "\n",
+            money_change(kpi.tv_cents, base.tv_cents if base else None),
+        )
+        ev = Content.assemble(
+            ("EV ", "$text-muted"),
+            (format_money(kpi.ev_micros, micros=True), "bold"),
+            "\n",
+            money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True),
+        )
+        ratio = Content.assemble(("EV/TV ", "$text-muted"), (ratio_text(kpi), "bold"), "\n", ratio_change(kpi, base))
         self._set("kpi-tv", tv)
         self._set("kpi-ev", ev)
         self._set("kpi-ratio", ratio)

@@ -127,8 +127,14 @@ class ColumnHeader(Widget):
     def render(self) -> Content:
         width = max(0, self.size.width - 1)  # the table's scrollbar column
         titles = []
-        sort_column = {"month": "month", "ev": "ev", "value": "value", "gain": "ev", "follow_up": "follow",
-                       "changed": "changed"}.get(self.sort_key)
+        sort_column = {
+            "month": "month",
+            "ev": "ev",
+            "value": "value",
+            "gain": "ev",
+            "follow_up": "follow",
+            "changed": "changed",
+        }.get(self.sort_key)
         for c in columns_for(width):
             title = c.title + ("↓" if c.key == sort_column and c.key != "month" and c.key != "follow" else "")
             if c.key in ("month", "follow") and c.key == sort_column:
@@ -307,8 +313,10 @@ class ProspectTable(ScrollView, can_focus=True):
         if self._styles is None:
             self._styles = {
                 "base": self.rich_style,
-                **{n: self.get_component_rich_style(f"prospect-table--{n}", partial=True)
-                   for n in ("cursor", "group", "overdue", "stale", "won", "lost")},
+                **{
+                    n: self.get_component_rich_style(f"prospect-table--{n}", partial=True)
+                    for n in ("cursor", "group", "overdue", "stale", "won", "lost")
+                },
             }
         return self._styles[name]
 
