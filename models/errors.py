@@ -25,3 +25,22 @@ class Conflict(DomainError):
 
 class NothingToUndo(DomainError):
     """Undo found no change of this user's left to reverse."""
+
+
+def unsaved_reason(exc: BaseException) -> str:
+    """Why a write that was not refused by a rule still did not happen, in a rep's words: the
+    database was locked by another writer, the disk is full, the file is read-only, or it is
+    damaged. Reads the driver's message (SQLite's and PostgreSQL's wording), so that models/ need not
+    import a database library to say it."""
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    low = text.lower()
+    if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:
+        return "another evpipe is writing to the database and did not finish in time"
+    if "disk is full" in low or "no space left" in low or "disk full" in low:
+        return "the disk is full"
+    if "readonly database" in low or "read-only" in low or "permission denied" in low:
+        return "the database is read-only for you"
+    if "disk i/o error" in low or "malformed" in low or "not a database" in low:
+        return "the database file could not be written (damaged or on a failing disk)"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"the database refused it ({first[:120]})"

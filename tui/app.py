@@ -49,6 +49,7 @@ class EvpipeApp(App):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
+        Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
         *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
     ]
 
@@ -158,6 +159,11 @@ class EvpipeApp(App):
             self.notify(f"Screen {key} is not available yet", severity="warning", markup=False)
             return
         self.switch_mode(spec.name)
+
+    def action_retry_save(self) -> None:
+        """Try the last change that failed to save (a held lock, a full disk) again."""
+        if not self.saver.retry():
+            self.notify("Nothing to retry: every change so far was saved or refused.", timeout=4)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen, binding_lines, key_label

@@ -102,6 +102,7 @@ class ChangeFailed(Message):
     optimistic: tuple[int, int, int] = (0, 0, 0)
     cause: DomainError | None = None  # the refusal itself (a Conflict is told apart from others)
     context: object = None
+    retryable: bool = False  # not a refusal but a failure (a held lock, a full disk): `R` retries it
 
 
 # ---------------------------------------------------------------- the pipeline's table

@@ -17,10 +17,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from evpipe.models.errors import DomainError
+from evpipe.models.errors import DomainError, unsaved_reason
 
 from .messages import ChangeFailed, ChangeSaved
 
@@ -50,6 +50,9 @@ class Saver:
         self._queue: deque[Change] = deque()
         self._lock = threading.Lock()
         self._running = False
+        #: The last change that failed for a reason other than a rule (a held lock, a full disk):
+        #: kept so that one key (`R`) can try it again.
+        self.failed: Change | None = None
 
     def save(self, change: Change) -> None:
         """Queue a change (from the UI thread); the worker saving changes starts if it is idle."""
@@ -69,12 +72,32 @@ class Saver:
                 change = self._queue.popleft()
             self._run(change)
 
+    def retry(self) -> bool:
+        """Save the last failed change again; False when there is none."""
+        with self._lock:
+            change, self.failed = self.failed, None
+        if change is None:
+            return False
+        # the screen took its optimistic display back when the change failed: nothing is shown now
+        self.save(replace(change, optimistic=(0, 0, 0)))
+        return True
+
     def _run(self, change: Change) -> None:
         message: ChangeSaved | ChangeFailed
         try:
             result = change.call()
-        except DomainError as exc:
+        except DomainError as exc:  # refused by a rule: final, nothing to retry
             message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc, context=change.context)
+        except Exception as exc:  # noqa: BLE001 - any other failure must still be shown, never lost
+            with self._lock:
+                self.failed = change
+            message = ChangeFailed(
+                f"Not saved: {unsaved_reason(exc)}. Your change is undone on screen; press R to try again.",
+                change.prospect_id,
+                change.optimistic,
+                context=change.context,
+                retryable=True,
+            )
         else:
             message = ChangeSaved(result, change.optimistic, context=change.context)
         target = change.sender if change.sender.is_running else self._app

@@ -1,0 +1,89 @@
+"""A save that fails for a reason other than a rule (here: another process holds the write lock) is
+never shown as saved: the row and the header go back, the notice says why in words, and `R` tries
+the same change again once the lock is free."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from apphelpers import settle
+from sqlalchemy import event
+
+from evpipe.models.db import make_engine
+from evpipe.models.errors import unsaved_reason
+from evpipe.models.kpi import kpis
+from evpipe.models.locations import sqlite_path
+from evpipe.models.store import Store
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.screens.pipeline import PipelineScreen
+
+
+def impatient_engine(url: str):
+    """The app's own engine, but waiting 0.3 s for a held lock instead of 30 s."""
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _short_wait(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA busy_timeout=300")
+
+    return engine
+
+
+async def test_a_save_blocked_by_a_held_lock_is_taken_back_and_R_retries_it(engine):
+    store = Store(engine, who="tester")
+    pid = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    store.add("Kauri Software", "14500", "Enquiry", month="2027-01")
+    before = kpis(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = impatient_engine(url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        assert screen.table.go_to(pid)
+        await settle(pilot)
+
+        # another evpipe (say, a long import) holds the write lock
+        holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("greater_than_sign")
+            # shown at once, before the save is tried
+            assert screen.kpi_all.ev_micros - before.ev_micros == 6000_00 * (5000 - 2500)
+            await settle(pilot, rounds=8, until=lambda a: any("Not saved" in n.message for n in a._notifications))
+            await settle(pilot, rounds=6)
+            said = [n.message for n in app._notifications if "Not saved" in n.message]
+            assert said == [
+                "Not saved: another evpipe is writing to the database and did not finish in time. "
+                "Your change is undone on screen; press R to try again."
+            ]
+            # nothing was written, and the screen shows what the database has
+            assert Store(engine).get(pid).stage_name == "Quote sent"
+            assert screen.kpi_all == before
+            assert screen.table.view.rows[pid].stage_id == Store(engine).stage("Quote sent").id
+        finally:
+            holder.rollback()
+            holder.close()
+
+        # the lock is free: one key tries the same change again
+        await pilot.press("R")
+        await settle(pilot, rounds=8, until=lambda a: Store(engine).get(pid).stage_name == "Date held")
+        await settle(pilot, rounds=6)
+        assert Store(engine).get(pid).stage_name == "Date held"
+        assert screen.kpi_all == kpis(engine)
+        assert screen.table.view.rows[pid].stage_id == Store(engine).stage("Date held").id
+        # and a second R has nothing left to retry
+        await pilot.press("R")
+        await settle(pilot)
+        assert "Nothing to retry: every change so far was saved or refused." in [n.message for n in app._notifications]
+    app._engine.dispose()
+
+
+def test_unsaved_reasons_are_words():
+    assert unsaved_reason(sqlite3.OperationalError("database is locked")).startswith("another evpipe is writing")
+    assert unsaved_reason(sqlite3.OperationalError("database or disk is full")) == "the disk is full"
+    assert unsaved_reason(sqlite3.OperationalError("attempt to write a readonly database")) == (
+        "the database is read-only for you"
+    )
+    assert unsaved_reason(OSError("boom\nsecond line")).startswith("the database refused it (boom")
