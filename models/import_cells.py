@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import DomainError
-from .values import MAX_VALUE_CENTS, _checked_date, _month_word, parse_money, parse_month
+from .values import MAX_VALUE_CENTS, _checked_date, _month_word, check_year, parse_money, parse_month
 
 #: Characters a spreadsheet would read as the start of a formula (see neutralise()).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -140,14 +140,16 @@ def parse_cell_date(value: Any, *, column: str, order: str | None, today: date |
     whose day and month could be swapped is refused with a question)."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
+    if isinstance(value, (datetime, date)):
+        day = value.date() if isinstance(value, datetime) else value
+        check_year(day.year, cell_text(value), column)
+        return day
     if isinstance(value, bool):
         raise DomainError(f"{column}: {value!r} is not a date", field=column)
     if isinstance(value, (int, float, Decimal)):
-        return _serial(float(value), column, cell_text(value))
+        day = _serial(float(value), column, cell_text(value))
+        check_year(day.year, cell_text(value), column)
+        return day
     text = cell_text(value)
     if not text:
         return None
@@ -234,7 +236,9 @@ def parse_cell_month(value: Any, *, column: str, order: str | None, today: date 
     if value is None:
         return None
     if isinstance(value, (datetime, date)):
-        return (value.date() if isinstance(value, datetime) else value).strftime("%Y-%m")
+        day = parse_cell_date(value, column=column, order=order, today=today)
+        assert day is not None  # a date cell is never empty
+        return f"{day.year:04d}-{day.month:02d}"
     text = cell_text(value)
     if not text:
         return None
@@ -249,7 +253,7 @@ def parse_cell_month(value: Any, *, column: str, order: str | None, today: date 
             f"{column}: {_shown(text)!r} is not a month; write it as 2027-01, Jan 2027 or a date",
             field=column,
         ) from None
-    return found.strftime("%Y-%m") if found else None
+    return f"{found.year:04d}-{found.month:02d}" if found else None
 
 
 def parse_cell_bool(value: Any, *, column: str) -> bool:

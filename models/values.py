@@ -23,6 +23,11 @@ MICROS_PER_CENT = FULL_BP  # value_cents * bp  -> micros
 CENT = Decimal("0.01")
 
 _CURRENCY = "$€£¥₹"
+#: Currency codes an amount may carry before or after it ('NZD 9,500', '9500 usd'); any other
+#: letters make it not an amount ('9500abc' is refused, not read as 9,500).
+CURRENCY_CODES = frozenset("AUD BRL CAD CHF CNY DKK EUR FJD GBP HKD INR JPY MXN NOK NZD SEK SGD USD XPF ZAR".split())
+#: Dates and months evpipe takes (follow-ups, contact points, expected months, imported dates).
+FIRST_YEAR, LAST_YEAR = 1990, 2100
 _MONEY_PLAIN = re.compile(r"^\d+(\.\d{1,2})?$")
 _MONEY_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 _MONEY_SPACED = re.compile(r"^\d{1,3}([ '_\u00a0\u202f]\d{3})+(\.\d{1,2})?$")
@@ -44,10 +49,7 @@ def parse_money(text: object, *, field: str = "value") -> int:
     s = raw
     if s.startswith("-") or s.startswith("(") or "-" in s.lstrip(_CURRENCY + " "):
         raise DomainError(f"{field}: {shown!r} is negative; a value must be 0 or more", field=field)
-    # Leading currency code or sign: NZ$, US$, $, €, NZD ...
-    s = re.sub(r"^[A-Za-z]{0,3}\s*[" + _CURRENCY + r"]?\s*", "", s) if not s[:1].isdigit() else s
-    s = re.sub(r"\s*(?:[" + _CURRENCY + r"]|[A-Za-z]{3})$", "", s)
-    s = s.strip()
+    s = _without_currency(s)
     if _MONEY_PLAIN.match(s):
         digits = s
     elif _MONEY_GROUPED.match(s):
@@ -70,6 +72,20 @@ def parse_money(text: object, *, field: str = "value") -> int:
             field=field,
         )
     return cents
+
+
+def _without_currency(s: str) -> str:
+    """The amount without its currency: a sign with an optional country prefix (NZ$, US$, $, €) or a
+    known code (NZD, usd) before it, or a sign or known code after it."""
+    if m := re.match(r"^(?:[A-Za-z]{1,3})?\s*[" + _CURRENCY + r"]\s*", s):
+        s = s[m.end() :]
+    elif (m := re.match(r"^([A-Za-z]{3})\s*(?=\d)", s)) and m[1].upper() in CURRENCY_CODES:
+        s = s[m.end() :]
+    if m := re.search(r"\s*[" + _CURRENCY + r"]$", s):
+        s = s[: m.start()]
+    elif (m := re.search(r"(?<=\d)\s*([A-Za-z]{3})$", s)) and m[1].upper() in CURRENCY_CODES:
+        s = s[: m.start()]
+    return s.strip()
 
 
 def cents_to_decimal(cents: int) -> Decimal:
@@ -175,8 +191,7 @@ def parse_month(text: object, *, today: date | None = None, field: str = "month"
         raise DomainError(f"{field}: {shown!r} is not a month; {hint}", field=field)
     if not 1 <= month <= 12:
         raise DomainError(f"{field}: {shown!r} has no month {month}; months run 01-12; {hint}", field=field)
-    if not 1900 <= year <= 9999:
-        raise DomainError(f"{field}: {shown!r} has an unlikely year {year}; {hint}", field=field)
+    check_year(year, shown, field)
     return f"{year:04d}-{month:02d}"
 
 
@@ -196,7 +211,18 @@ _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _WEEKDAYS.update({name.lower(): i for i, name in enumerate(calendar.day_abbr)})
 
 
+def check_year(year: int, shown: str, field: str) -> int:
+    """A year evpipe takes for a date or month: from FIRST_YEAR to LAST_YEAR."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise DomainError(
+            f"{field}: {shown!r} is in the year {year}; evpipe takes dates from {FIRST_YEAR} to {LAST_YEAR}",
+            field=field,
+        )
+    return year
+
+
 def _checked_date(year: int, month: int, day: int, shown: str, field: str) -> date:
+    check_year(year, shown, field)
     if not 1 <= month <= 12:
         raise DomainError(f"{field}: {shown!r} has no month {month}; months run 1-12", field=field)
     last = calendar.monthrange(year, month)[1] if 1 <= year <= 9999 else 31
@@ -312,6 +338,10 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     text = "" if value is None else str(value)
     text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences
     text = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", text)  # OSC sequences
+    # bidirectional overrides and isolates, and line/paragraph separators, which can make one name
+    # display as another or break a line where the screen does not expect it
+    text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
+    text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
     keep_newlines = max_len > 500
     text = "".join(
         ch

@@ -34,6 +34,8 @@ MONEY = [
     ("abc", REFUSED),
     ("-5", REFUSED),
     ("1e3", REFUSED),
+    ("9500abc", REFUSED),  # not read as 9,500 with a currency
+    ("9500 NZD", 9500_00),
 ]
 
 #: (typed, month stored) for a prospect's expected month.
@@ -44,6 +46,7 @@ MONTHS = [
     ("01/2027", "2027-01"),
     ("13/2027", REFUSED),
     ("smarch", REFUSED),
+    ("2101-01", REFUSED),  # outside 1990-2100
 ]
 
 #: (typed, day stored) for when a contact point happened: the past only.
@@ -54,6 +57,7 @@ CONTACT_DATES = [
     ("-2w", date(2026, 11, 13)),
     ("tomorrow", REFUSED),
     ("2027-03-01", REFUSED),
+    ("0001-01-01", REFUSED),  # outside 1990-2100
 ]
 
 #: (typed, follow-up stored) in this order on one prospect (each accepted one changes it).
@@ -67,6 +71,7 @@ FOLLOW_UPS = [
     ("-", None),
     ("15/01/2027", date(2027, 1, 15)),
     ("someday", REFUSED),
+    ("9999-12-31", REFUSED),  # outside 1990-2100
 ]
 
 TARGET = "Target"

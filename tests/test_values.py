@@ -30,6 +30,11 @@ TODAY = date(2026, 11, 27)  # a Friday
         ("1,234,567.89", 123456789),
         ("12.5", 1250),
         ("9500 NZD", 950000),
+        ("NZD 9,500", 950000),
+        ("9500 usd", 950000),
+        ("9500abc", None),  # letters that are no currency code: not an amount
+        ("abc9500", None),
+        ("9500 ABC", None),
     ],
 )
 def test_money(text, cents):
@@ -119,3 +124,23 @@ def test_impossible_dates(text, fragment):
 def test_month_add():
     assert month_add("2026-11", 2) == "2027-01"
     assert month_add("2027-01", -1) == "2026-12"
+
+
+@pytest.mark.parametrize("typed", ["0001-01-01", "1989-12-31", "2101-01-01", "9999-12-31"])
+def test_dates_outside_1990_to_2100_are_refused_and_say_the_range(typed):
+    with pytest.raises(DomainError, match="evpipe takes dates from 1990 to 2100"):
+        parse_date(typed, today=TODAY)
+
+
+@pytest.mark.parametrize("typed", ["1989-12", "2101-01", "jan 2101"])
+def test_months_outside_1990_to_2100_are_refused(typed):
+    with pytest.raises(DomainError, match="from 1990 to 2100"):
+        parse_month(typed, today=TODAY)
+
+
+def test_bidi_overrides_and_line_separators_never_reach_a_name():
+    from evpipe.models.values import clean_text
+
+    spoof = "Invoice \u202egnp.exe\u202c Ltd\u2066x\u2069\u200f"
+    assert clean_text(spoof, field="name", max_len=200) == "Invoice gnp.exe Ltdx"
+    assert clean_text("a\u2028b\u2029c", field="name", max_len=200) == "a b c"
