@@ -141,15 +141,15 @@ def parse_cell_date(value: Any, *, column: str, order: str | None, today: date |
     if value is None:
         return None
     if isinstance(value, (datetime, date)):
-        day = value.date() if isinstance(value, datetime) else value
-        check_year(day.year, cell_text(value), column)
-        return day
+        found = value.date() if isinstance(value, datetime) else value
+        check_year(found.year, cell_text(value), column)
+        return found
     if isinstance(value, bool):
         raise DomainError(f"{column}: {value!r} is not a date", field=column)
     if isinstance(value, (int, float, Decimal)):
-        day = _serial(float(value), column, cell_text(value))
-        check_year(day.year, cell_text(value), column)
-        return day
+        found = _serial(float(value), column, cell_text(value))
+        check_year(found.year, cell_text(value), column)
+        return found
     text = cell_text(value)
     if not text:
         return None

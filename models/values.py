@@ -25,7 +25,10 @@ CENT = Decimal("0.01")
 _CURRENCY = "$€£¥₹"
 #: Currency codes an amount may carry before or after it ('NZD 9,500', '9500 usd'); any other
 #: letters make it not an amount ('9500abc' is refused, not read as 9,500).
-CURRENCY_CODES = frozenset("AUD BRL CAD CHF CNY DKK EUR FJD GBP HKD INR JPY MXN NOK NZD SEK SGD USD XPF ZAR".split())
+CURRENCY_CODES = frozenset(
+    ["AUD", "BRL", "CAD", "CHF", "CNY", "DKK", "EUR", "FJD", "GBP", "HKD", "INR", "JPY", "MXN", "NOK", "NZD"]
+    + ["SEK", "SGD", "USD", "XPF", "ZAR"]
+)
 #: Dates and months evpipe takes (follow-ups, contact points, expected months, imported dates).
 FIRST_YEAR, LAST_YEAR = 1990, 2100
 _MONEY_PLAIN = re.compile(r"^\d+(\.\d{1,2})?$")
@@ -77,14 +80,16 @@ def parse_money(text: object, *, field: str = "value") -> int:
 def _without_currency(s: str) -> str:
     """The amount without its currency: a sign with an optional country prefix (NZ$, US$, $, €) or a
     known code (NZD, usd) before it, or a sign or known code after it."""
-    if m := re.match(r"^(?:[A-Za-z]{1,3})?\s*[" + _CURRENCY + r"]\s*", s):
-        s = s[m.end() :]
-    elif (m := re.match(r"^([A-Za-z]{3})\s*(?=\d)", s)) and m[1].upper() in CURRENCY_CODES:
-        s = s[m.end() :]
-    if m := re.search(r"\s*[" + _CURRENCY + r"]$", s):
-        s = s[: m.start()]
-    elif (m := re.search(r"(?<=\d)\s*([A-Za-z]{3})$", s)) and m[1].upper() in CURRENCY_CODES:
-        s = s[: m.start()]
+    before = re.match(r"^(?:[A-Za-z]{1,3})?\s*[" + _CURRENCY + r"]\s*", s)
+    if before is None and (code := re.match(r"^([A-Za-z]{3})\s*(?=\d)", s)) and code[1].upper() in CURRENCY_CODES:
+        before = code
+    if before is not None:
+        s = s[before.end() :]
+    after = re.search(r"\s*[" + _CURRENCY + r"]$", s)
+    if after is None and (code := re.search(r"(?<=\d)\s*([A-Za-z]{3})$", s)) and code[1].upper() in CURRENCY_CODES:
+        after = code
+    if after is not None:
+        s = s[: after.start()]
     return s.strip()
 
 
