@@ -11,8 +11,8 @@ the same JSON.
 
 from __future__ import annotations
 
+import errno
 import json
-import os
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +25,8 @@ from . import rawdb
 from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
 from .errors import DomainError
-from .locations import ensure_private_file, sqlite_path
+from .locations import sqlite_path
+from .outfile import private_output
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -58,9 +59,13 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
         raise DomainError(f"backup: {dest} exists; choose another name or add --force", field="file")
     if not dest.parent.exists():
         raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
-    tmp = dest.with_name(f".{dest.name}.part")
-    tmp.unlink(missing_ok=True)
-    ensure_private_file(tmp)
+    with private_output(dest, "backup") as tmp:
+        _copy(src, tmp)
+    return dest
+
+
+def _copy(src: Path, tmp: Path) -> None:
+    """SQLite's online backup of `src` into `tmp`, made self-contained and checked."""
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
     try:
         target = sqlite3.connect(tmp)
@@ -71,15 +76,16 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
         finally:
             target.close()
     except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            raise OSError(errno.ENOSPC, str(exc)) from None
+        if name.startswith("SQLITE_IOERR"):  # the write itself failed: a full, failing or limited disk
+            raise OSError(errno.EIO, "the disk refused the write (is it full or failing?)") from None
         raise DomainError(f"backup: SQLite could not copy the database: {exc}", field="db") from None
     finally:
         source.close()
     if ok != "ok":  # pragma: no cover - a copy of a sound database is sound
-        tmp.unlink(missing_ok=True)
         raise DomainError(f"backup: the copy failed its integrity check: {ok}", field="db")
-    os.replace(tmp, dest)
-    return dest
 
 
 # ---------------------------------------------------------------- dump
@@ -113,13 +119,9 @@ def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> di
     if not path.parent.exists():
         raise DomainError(f"dump: the folder {path.parent} does not exist", field="file")
     data = dump(engine)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.unlink(missing_ok=True)
-    ensure_private_file(tmp)
-    with tmp.open("w", encoding="utf-8") as fh:
+    with private_output(path, "dump") as tmp, tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
         fh.write("\n")
-    os.replace(tmp, path)
     return {name: len(t["rows"]) for name, t in data["tables"].items()}
 
 

@@ -13,7 +13,10 @@ apostrophe) gets back exactly what was stored.
 from __future__ import annotations
 
 import csv
+import gc
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +30,7 @@ from .errors import DomainError
 from .import_cells import neutralise
 from .kpi import kpis_by, stage_table
 from .ladder import ev_micros
+from .outfile import private_output
 from .tables import Prospect, Stage, pk
 from .values import cents_to_decimal, format_percent, micros_to_decimal
 
@@ -175,23 +179,36 @@ def _text_cell(value: Any) -> str:
 
 def export(engine: Engine, path: str | Path, *, progress: Progress | None = None) -> int:
     """Write every live prospect to `path` (.csv or .xlsx). Returns how many were written. The file
-    is written next to its destination and moved into place, so a failure leaves no half file."""
+    is written next to its destination, owner-only, and moved into place, so a failure leaves no half
+    file (models/outfile.py)."""
     path = Path(path)
     kind = export_format(path)
     if not path.parent.exists():
         raise DomainError(f"export: the folder {path.parent} does not exist", field="file")
     custom = _custom_names(engine)
     total = _count(engine)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
+    with private_output(path, "export") as tmp:
         if kind == "csv":
             count = _write_csv(engine, tmp, custom, total, progress)
         else:
-            count = _write_xlsx(engine, tmp, custom, total, progress)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            count = _closing_quietly(lambda: _write_xlsx(engine, tmp, custom, total, progress))
     return count
+
+
+def _closing_quietly(write: Callable[[], int]) -> int:
+    """Run an XLSX write; when it fails (a full disk), let openpyxl's half-written sheet streams
+    close now and without printing their own second failure: the caller says what happened."""
+    try:
+        return write()
+    except OSError as exc:
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda _unraisable: None
+        try:
+            traceback.clear_frames(exc.__traceback__)
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        raise
 
 
 def _write_csv(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
