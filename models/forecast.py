@@ -1,4 +1,4 @@
-"""The forecast by month, judged against what was won (docs/domain.md, "Forecast by month").
+"""The forecast by month, judged like for like against what was won (docs/domain.md, "Forecast").
 
 For each month m:
 
@@ -6,14 +6,19 @@ For each month m:
   the won stage's probability, lost ones not at all), as `models.kpi` computes them, in SQL;
 - frozen forecast: the EV expected in m in the KPI snapshot at m's start (models/history.py: the
   snapshot dated the last day of m-1); None when there is no such snapshot;
-- actual A(m): the value of the live prospects on the won stage whose `closed_on` falls in m,
-  summed in SQL;
-- accuracy = max(0, 1 - |A - F| / A) and bias = (F - A) / A with F the frozen forecast; None when A
-  is 0 or there is no frozen forecast.
+- actual A(m): the value of the live won prospects whose expected month is m, whenever they were
+  won (before m, during it or after it), summed in SQL: the same prospects the forecast priced;
+- signed: the value of the live won prospects whose `closed_on` falls in m, whatever their expected
+  month (the orders signed that month; not compared with the forecast);
+- still open: for a month that has ended, its live prospects still on an open stage. While there
+  are any, the month's figures are provisional: those prospects may yet be won.
+- accuracy = max(0, 1 - |A - F| / A) and bias = (F - A) / A with F the frozen forecast, only for a
+  month that has ended; None for the current and later months, when A is 0 or when there is no
+  frozen forecast.
 
-Totals add up the months; WAPE = sum |A - F| / sum A over the months that are over (before the
-current one) and have a frozen forecast (a month still running has no final actual yet).
-The default range is the last 12 months and the next 12 (this month first among the next).
+Totals add up the months; WAPE = sum |A - F| / sum A over the months that have ended, have a frozen
+forecast and are not provisional (their figures are final). The default range is the last 12 months
+and the next 12 (this month first among the next).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from . import clock
 from .errors import DomainError
 from .history import frozen_forecasts
 from .kpi import ALL, Kpi, Scope, kpis_by
-from .ladder import WON, ev_sql, kind_rank_sql
+from .ladder import OPEN, WON, ev_sql, kind_rank_sql
+from .queries import ProspectRow
 from .rawdb import month_of
 from .tables import Prospect, Stage, pk
 from .values import MICROS_PER_CENT, money_str, month_add
@@ -43,20 +49,34 @@ class MonthForecast:
     month: str
     kpi: Kpi  # today's pipeline expected in the month: count, TV, EV (the forecast)
     frozen_ev_micros: int | None
-    actual_cents: int
-    complete: bool  # the month is over
+    actual_cents: int  # A(m): won of the prospects expected in the month, whenever won
+    complete: bool  # the month has ended
+    signed_cents: int = 0  # won during the month (by close date), whatever month they were expected in
+    still_open: tuple[ProspectRow, ...] = ()  # a month that has ended: its prospects still open
+
+    @property
+    def provisional(self) -> bool:
+        """The month has ended but some of its prospects are still open: A may still grow."""
+        return self.complete and bool(self.still_open)
+
+    @property
+    def judged(self) -> bool:
+        """Accuracy and bias apply: the month has ended and a forecast was frozen at its start."""
+        return self.complete and self.frozen_ev_micros is not None
 
     @property
     def accuracy(self) -> Decimal | None:
-        if self.frozen_ev_micros is None or self.actual_cents == 0:
+        if not self.judged or self.actual_cents == 0:
             return None
+        assert self.frozen_ev_micros is not None
         a = self.actual_cents * MICROS_PER_CENT
         return max(Decimal(0), 1 - Decimal(abs(a - self.frozen_ev_micros)) / Decimal(a))
 
     @property
     def bias(self) -> Decimal | None:
-        if self.frozen_ev_micros is None or self.actual_cents == 0:
+        if not self.judged or self.actual_cents == 0:
             return None
+        assert self.frozen_ev_micros is not None
         a = self.actual_cents * MICROS_PER_CENT
         return Decimal(self.frozen_ev_micros - a) / Decimal(a)
 
@@ -68,10 +88,26 @@ class MonthForecast:
             "ev": money_str(self.kpi.ev_micros, micros=True),
             "frozen_forecast": None if self.frozen_ev_micros is None else money_str(self.frozen_ev_micros, micros=True),
             "actual": money_str(self.actual_cents),
+            "signed": money_str(self.signed_cents),
             "accuracy": _num(self.accuracy),
             "bias": _num(self.bias),
             "complete": self.complete,
+            "provisional": self.provisional,
+            "still_open": [open_json(r) for r in self.still_open],
         }
+
+
+def open_json(r: ProspectRow) -> dict[str, Any]:
+    """One prospect still open for a month that has ended, for JSON."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "stage": r.stage,
+        "value": money_str(r.value_cents),
+        "ev": money_str(r.ev_micros, micros=True),
+        "owner": r.owner,
+        "follow_up": None if r.next_follow_up is None else r.next_follow_up.isoformat(),
+    }
 
 
 @dataclass(frozen=True)
@@ -82,6 +118,12 @@ class Forecast:
     actual_cents: int
     wape: Decimal | None
     wape_months: int
+    signed_cents: int = 0
+
+    @property
+    def provisional_months(self) -> list[MonthForecast]:
+        """The months that have ended with prospects still open, left out of WAPE."""
+        return [m for m in self.months if m.provisional]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,8 +134,10 @@ class Forecast:
                 "ev": money_str(self.total.ev_micros, micros=True),
                 "frozen_forecast": money_str(self.frozen_ev_micros, micros=True),
                 "actual": money_str(self.actual_cents),
+                "signed": money_str(self.signed_cents),
                 "wape": _num(self.wape),
                 "wape_months": self.wape_months,
+                "provisional_months": [m.month for m in self.provisional_months],
             },
         }
 
@@ -123,7 +167,20 @@ def _first_day(month: str) -> date:
 
 
 def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) -> dict[str, int]:
-    """Value won per month (closed_on's month), in SQL."""
+    """A(m): the value of the live won prospects expected in each month, whenever they were won, in SQL."""
+    in_range = Scope(owner=scope.owner, month_from=first, month_to=last)
+    q = (
+        select(col(Prospect.expected_month), func.sum(col(Prospect.value_cents)))
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Stage.kind) == WON, col(Prospect.expected_month).is_not(None), *in_range.where())
+        .group_by(col(Prospect.expected_month))
+    )
+    with engine.connect() as conn:
+        return {str(m): int(v) for m, v in conn.execute(q)}
+
+
+def signed_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) -> dict[str, int]:
+    """Value won during each month (closed_on's month), whatever month it was expected in, in SQL."""
     month: ColumnClause[str] = literal_column(month_of("prospect.closed_on"))
     q = (
         select(month, func.sum(col(Prospect.value_cents)))
@@ -134,6 +191,35 @@ def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) 
     )
     with engine.connect() as conn:
         return {m: int(v) for m, v in conn.execute(q)}
+
+
+def _row_query():
+    return select(
+        pk(Prospect.id),
+        col(Prospect.name),
+        col(Prospect.company),
+        col(Prospect.stage_id),
+        col(Stage.name),
+        col(Stage.kind),
+        col(Stage.probability_bp),
+        col(Prospect.value_cents),
+        col(Prospect.expected_month),
+        col(Prospect.next_follow_up),
+        col(Prospect.owner),
+    ).join(Stage, col(Stage.id) == col(Prospect.stage_id))
+
+
+def still_open(engine: Engine, first: str, last: str, *, owner: str | None = None) -> list[ProspectRow]:
+    """The live prospects on an open stage expected in a month from `first` to `last` (the months
+    that have ended, for the forecast): by month, then biggest EV first."""
+    ev: ColumnClause[int] = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
+    q = (
+        _row_query()
+        .where(col(Stage.kind) == OPEN, *Scope(owner=owner, month_from=first, month_to=last).where())
+        .order_by(col(Prospect.expected_month), ev.desc(), col(Prospect.name), col(Prospect.id))
+    )
+    with engine.connect() as conn:
+        return [ProspectRow(*row) for row in conn.execute(q)]
 
 
 def forecast(
@@ -149,9 +235,21 @@ def forecast(
         live = dict(kpis_by(conn, "month", scope))
         frozen = frozen_forecasts(conn, months, Scope(owner=owner))
     actual = actuals_by_month(engine, first, last, scope)
+    signed = signed_by_month(engine, first, last, scope)
+    ended = [m for m in months if m < this]
+    open_rows: dict[str, list[ProspectRow]] = {}
+    if ended:
+        for p in still_open(engine, ended[0], ended[-1], owner=owner):
+            open_rows.setdefault(p.month or "", []).append(p)
     rows = [
         MonthForecast(
-            m, live.get(m, Kpi()), None if (f := frozen[m]) is None else f.ev_micros, actual.get(m, 0), m < this
+            m,
+            live.get(m, Kpi()),
+            None if (f := frozen[m]) is None else f.ev_micros,
+            actual.get(m, 0),
+            m < this,
+            signed.get(m, 0),
+            tuple(open_rows.get(m, ())),
         )
         for m in months
     ]
@@ -161,7 +259,7 @@ def forecast(
     judged = [
         (r.actual_cents * MICROS_PER_CENT, r.frozen_ev_micros)
         for r in rows
-        if r.complete and r.frozen_ev_micros is not None
+        if r.judged and not r.provisional and r.frozen_ev_micros is not None
     ]
     err = sum(abs(actual - frozen_ev) for actual, frozen_ev in judged)
     denom = sum(actual for actual, _ in judged)
@@ -173,35 +271,21 @@ def forecast(
         actual_cents=sum(r.actual_cents for r in rows),
         wape=wape,
         wape_months=len(judged),
+        signed_cents=sum(r.signed_cents for r in rows),
     )
 
 
-def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> list[Any]:
+def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> list[ProspectRow]:
     """The live prospects of `month`, to follow up at the right time: those expected in it (open
     first, then won, then lost) and those won in it though expected in another month; each a
     `models.queries.ProspectRow`, biggest EV first within its kind."""
-    from sqlalchemy import literal_column, or_
-
-    from .queries import ProspectRow
+    from sqlalchemy import or_
 
     kind_order: ColumnClause[int] = literal_column(kind_rank_sql("stage.kind"))
     ev: ColumnClause[int] = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
     won_in = (col(Stage.kind) == WON) & (literal_column(month_of("prospect.closed_on")) == month)
     q = (
-        select(
-            pk(Prospect.id),
-            col(Prospect.name),
-            col(Prospect.company),
-            col(Prospect.stage_id),
-            col(Stage.name),
-            col(Stage.kind),
-            col(Stage.probability_bp),
-            col(Prospect.value_cents),
-            col(Prospect.expected_month),
-            col(Prospect.next_follow_up),
-            col(Prospect.owner),
-        )
-        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        _row_query()
         .where(*Scope(owner=owner).where(), or_(col(Prospect.expected_month) == month, won_in))
         .order_by(kind_order, ev.desc(), col(Prospect.name), col(Prospect.id))
     )

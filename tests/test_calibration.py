@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from evpipe.models import open_db
 from evpipe.models.calibration import apply_suggestions, calibrate, wilson_interval
 from evpipe.models.errors import DomainError
-from evpipe.models.forecast import actuals_by_month, forecast
+from evpipe.models.forecast import forecast, signed_by_month
 from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
@@ -311,8 +311,8 @@ def test_real_data_monthly_actuals(crm, monkeypatch):
             d = _day(r["close_date"])
             totals[f"{d.year:04d}-{d.month:02d}"] += int(r["close_value"]) * 100
     assert len(totals) == 10 and sum(totals.values()) > 0
-    assert actuals_by_month(crm, "2016-01", "2018-12") == dict(totals)
+    assert signed_by_month(crm, "2016-01", "2018-12") == dict(totals)
     monkeypatch.setenv("EVPIPE_NOW", "2018-03-15T12:00")
     fc = forecast(crm)  # last 12 and next 12 from March 2018: March 2017 to February 2019
-    got = {m.month: m.actual_cents for m in fc.months if m.actual_cents}
+    got = {m.month: m.signed_cents for m in fc.months if m.signed_cents}  # won by close date
     assert got == {m: v for m, v in totals.items() if m >= "2017-03"}

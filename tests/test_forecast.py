@@ -1,4 +1,6 @@
-"""Forecast by month: live forecast, frozen forecast at the month's start, actuals, accuracy, WAPE."""
+"""Forecast by month: live forecast, frozen forecast at the month's start, actuals like for like
+(won of the prospects expected in the month, whenever won), signed by close date, accuracy, WAPE,
+provisional months."""
 
 from __future__ import annotations
 
@@ -55,28 +57,31 @@ def test_forecast_by_hand(sales):
     assert len(fc.months) == 24
     # September started before any data: no frozen forecast.
     assert rows["2026-09"].frozen_ev_micros is None and rows["2026-09"].accuracy is None
-    # October: frozen at 30 Sep = P1's 2,500; won in October: P2's 4,000 (expected in November).
+    # October: frozen at 30 Sep = P1's 2,500; P1, the one prospect expected in October, was lost:
+    # nothing won for October. P2 (for November) was signed in October.
     oct_ = rows["2026-10"]
-    assert oct_.kpi == Kpi()  # P1, the one prospect expected in October, was lost
+    assert oct_.kpi == Kpi()
     assert oct_.frozen_ev_micros == M(2_500)
-    assert oct_.actual_cents == C(4_000)
-    assert oct_.accuracy == Decimal("0.625") and oct_.bias == Decimal("-0.375")
-    assert oct_.complete
-    # November: frozen at 31 Oct = P2 won (4,000 at 100%) + P3 800 = 4,800; won: P3 8,000.
+    assert oct_.actual_cents == 0 and oct_.signed_cents == C(4_000)
+    assert oct_.accuracy is None and oct_.bias is None  # nothing won: no ratio to take
+    assert oct_.complete and not oct_.provisional
+    # November: frozen at 31 Oct = P2 won (4,000 at 100%) + P3 800 = 4,800; its prospects won
+    # 12,000 (P2 in October, P3 in November); signed in November: P3's 8,000. Not over: not judged.
     nov = rows["2026-11"]
     assert nov.kpi == Kpi(2, C(12_000), M(12_000))
     assert nov.frozen_ev_micros == M(4_800)
-    assert nov.actual_cents == C(8_000)
-    assert nov.accuracy == Decimal("0.6") and nov.bias == Decimal("-0.4")
-    assert not nov.complete
+    assert nov.actual_cents == C(12_000) and nov.signed_cents == C(8_000)
+    assert nov.accuracy is None and nov.bias is None
+    assert not nov.complete and not nov.provisional
     # February: today's forecast only.
     feb = rows["2027-02"]
     assert feb.kpi == Kpi(1, C(5_000), M(250)) and feb.frozen_ev_micros is None and feb.actual_cents == 0
-    # Totals; WAPE over finished months with a frozen forecast: October only, |4000 - 2500| / 4000.
+    # Totals; WAPE over ended months with a frozen forecast: October only, and it sold nothing.
     assert fc.total == Kpi(3, C(17_000), M(12_250))
     assert fc.frozen_ev_micros == M(2_500 + 4_800)
-    assert fc.actual_cents == C(12_000)
-    assert fc.wape == Decimal("0.375") and fc.wape_months == 1
+    assert fc.actual_cents == C(12_000) and fc.signed_cents == C(12_000)
+    assert fc.wape is None and fc.wape_months == 1
+    assert fc.provisional_months == []
 
 
 def test_forecast_json_shape(sales):
@@ -89,13 +94,18 @@ def test_forecast_json_shape(sales):
         "tv": "0.00",
         "ev": "0.00",
         "frozen_forecast": "2500.00",
-        "actual": "4000.00",
-        "accuracy": 0.625,
-        "bias": -0.375,
+        "actual": "0.00",
+        "signed": "4000.00",
+        "accuracy": None,
+        "bias": None,
         "complete": True,
+        "provisional": False,
+        "still_open": [],
     }
-    assert data["totals"]["wape"] == 0.375
-    assert data["totals"]["actual"] == "12000.00"
+    assert data["months"][1]["actual"] == "12000.00" and data["months"][1]["signed"] == "8000.00"
+    assert data["totals"]["wape"] is None and data["totals"]["wape_months"] == 1
+    assert data["totals"]["actual"] == "12000.00" and data["totals"]["signed"] == "12000.00"
+    assert data["totals"]["provisional_months"] == []
 
 
 def test_accuracy_is_clamped_and_undefined_without_actuals():
@@ -112,6 +122,9 @@ def test_wape_counts_months_with_a_frozen_forecast_and_no_sales(sales):
     # Something expected in September at its start: add it back-dated to August, then lose it.
     s.add("Early", "2000", "Deposit paid", month="2026-09", at=datetime(2026, 8, 20, 9))
     s.move("Early", "lost", at=datetime(2026, 9, 25, 9))
+    # And a sale for October, quoted in September and won in October.
+    s.add("Oct sale", "4000", "Quote sent", month="2026-10", at=datetime(2026, 9, 1, 9))
+    s.move("Oct sale", "won", at=datetime(2026, 10, 12, 9))
     from sqlalchemy import delete
 
     from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth
@@ -121,10 +134,11 @@ def test_wape_counts_months_with_a_frozen_forecast_and_no_sales(sales):
         conn.execute(delete(KpiSnapshot))
     history.backfill(sales)
     fc = forecast(sales, "2026-09", "2026-11")
-    sep = fc.months[0]
+    sep, oct_ = fc.months[0], fc.months[1]
     assert sep.frozen_ev_micros == M(1_600) and sep.actual_cents == 0 and sep.accuracy is None
-    # WAPE = (|0 - 1600| + |4000 - 2500|) / (0 + 4000)
-    assert fc.wape == Decimal(3_100) / Decimal(4_000) and fc.wape_months == 2
+    assert oct_.frozen_ev_micros == M(2_500 + 1_000) and oct_.actual_cents == C(4_000)
+    # WAPE = (|0 - 1600| + |4000 - 3500|) / (0 + 4000)
+    assert fc.wape == Decimal(2_100) / Decimal(4_000) and fc.wape_months == 2
 
 
 def test_bad_ranges_are_refused(sales):

@@ -281,3 +281,29 @@ def test_insight_screens_open_by_number_and_focus_keys_move_the_header(seeded, t
     tmux.wait_for(shows(f"EV {format_money(int(expected * 100))}"))
     after = eventually(lambda: kpi(seeded), lambda k: Decimal(k["ev"]) == expected)
     assert Decimal(after["ev"]) == expected
+
+
+def test_forecast_screen_like_for_like_and_explained(seeded):
+    """Issue 9, point 3, as a rep meets it at 80x24 without colour: the forecast opens on the
+    current month with the months to come below, a month that has ended with a prospect still open
+    is marked and the prospect named, and the screen says what its columns mean."""
+    cli(seeded, "add", "Overdue [charter]", "--value", "3000", "--stage", "Enquiry", "--month", "2026-10")
+    data = json.loads(cli(seeded, "forecast", "--json"))
+    oct_ = next(m for m in data["months"] if m["month"] == "2026-10")
+    assert oct_["provisional"] and [p["name"] for p in oct_["still_open"]] == ["Overdue [charter]"]
+    for no_color in (False, True):
+        t = Tmux(seeded, no_color=no_color)
+        try:
+            t.wait_for(shows("shown"))
+            t.keys("3")
+            screen = t.wait_for(shows("Forecast", "WAPE", "Nov 2026 *", "Oct 2026 ?"))
+            lines = screen.splitlines()
+            assert "Nov 2025" not in screen and "Jan 2027" in screen
+            assert next(i for i, x in enumerate(lines) if "Nov 2026 *" in x) < next(
+                i for i, x in enumerate(lines) if "Jan 2027" in x
+            )
+            assert "? Oct 2026: 1 still open, not a miss yet: Overdue [charter]" in screen
+            for words in ("Frozen:", "Actual:", "Acc:", "Bias:", "Signed:"):
+                assert words in screen, words
+        finally:
+            t.kill()

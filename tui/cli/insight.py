@@ -130,7 +130,7 @@ def kpi_json(k) -> dict[str, Any]:
 @pass_ctx
 @domain_errors
 def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: str | None, as_json: bool) -> None:
-    """The forecast by month against what was won: the last 12 months and the next 12."""
+    """The forecast by month against what its prospects won: the last 12 months and the next 12."""
     from evpipe.models.forecast import forecast
     from evpipe.models.values import parse_month
 
@@ -144,12 +144,13 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     for m in fc.months:
         body.append(
             [
-                m.month + ("" if m.complete else " *"),
+                m.month + (" ?" if m.provisional else "" if m.complete else " *"),
                 str(m.kpi.count),
                 _money(m.kpi.tv_cents),
                 _money(m.kpi.ev_micros, micros=True),
                 "—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True),
                 _money(m.actual_cents),
+                _money(m.signed_cents),
                 _pct(m.accuracy),
                 _signed_pct(m.bias),
             ]
@@ -162,24 +163,47 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
             _money(fc.total.ev_micros, micros=True),
             _money(fc.frozen_ev_micros, micros=True),
             _money(fc.actual_cents),
+            _money(fc.signed_cents),
             "",
             "",
         ]
     )
     click.echo(
         table(
-            ["month", "count", "TV", "EV (forecast)", "frozen", "actual", "accuracy", "bias"],
+            ["month", "count", "TV", "EV (forecast)", "frozen", "actual", "signed", "accuracy", "bias"],
             body,
-            right={1, 2, 3, 4, 5, 6, 7},
+            right={1, 2, 3, 4, 5, 6, 7, 8},
         )
     )
+    provisional = fc.provisional_months
+    if provisional:
+        click.echo("")
+        click.echo("? provisional: these prospects of a month that has ended are still open (not counted as misses):")
+        rows = [
+            [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)]
+            for m in provisional
+            for r in m.still_open
+        ]
+        click.echo(table(["month", "prospect", "stage", "value", "owner"], rows, right={3}))
     click.echo("")
+    left_out = f"; {len(provisional)} provisional month(s) left out" if provisional else ""
     click.echo(
-        f"WAPE {_pct(fc.wape)} over {fc.wape_months} finished month(s) with a frozen forecast."
+        f"WAPE {_pct(fc.wape)} over {fc.wape_months} ended month(s) with a frozen forecast{left_out}."
         if fc.wape is not None
-        else "WAPE —: no finished month has both a frozen forecast and sales."
+        else f"WAPE —: no ended month has a frozen forecast, final figures and sales{left_out}."
     )
-    click.echo("* not over yet. frozen = the forecast in the KPI history at the month's start.")
+    click.echo(FORECAST_LEGEND)
+
+
+#: What the forecast's columns mean, in a rep's words (the text output's last lines).
+FORECAST_LEGEND = """\
+frozen: the EV expected for the month on its first day (from the KPI history).
+actual: what the month's prospects were won for, whenever they were signed.
+signed: orders signed during the month, whatever month they are for.
+accuracy: how close frozen came to actual (100% = spot on).
+bias: + expected too much, - too little. WAPE: the overall miss, weighted by sales.
+Only months that have ended are judged. * not over yet. ? ended with prospects still
+open: provisional, left out of WAPE until they are won, lost or moved to another month."""
 
 
 # ---------------------------------------------------------------- calibrate

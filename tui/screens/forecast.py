@@ -1,7 +1,11 @@
 """The forecast screen: one row per month (the last 12 and the next 12): count, TV, EV (today's
-forecast), the forecast frozen at the month's start, actual won, accuracy and bias; totals and
-WAPE; a plotext bar chart of forecast against actual. Enter on a month lists its prospects, to
-follow up at the right time. Figures come from models.forecast, in a worker.
+forecast), the forecast frozen at the month's start, actual (what the month's prospects were won
+for, whenever), signed (orders won during the month), accuracy and bias for the months that have
+ended; totals and WAPE; the prospects still open for a month that has ended (its figures are
+provisional); a legend that says what the columns mean; a plotext bar chart of forecast against
+actual. It opens with the current month near the top, the months to come below it. Enter on a
+month lists its prospects, to follow up at the right time. Figures come from models.forecast, in a
+worker.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ def _pct(x) -> str:
 
 def _bias(x) -> str:
     return "—" if x is None else f"{float(x) * 100:+.0f}%"
+
+
+#: What the columns mean, in a rep's words (each line fits 80 columns).
+LEGEND = (
+    "Frozen: the month's EV on its 1st · Actual: what the month's prospects won\n"
+    "Acc: how close Frozen came · Bias: + expected too much · Signed: won in month\n"
+    "* not over: not judged yet · ? ended, prospects still open: provisional"
+)
 
 
 class MonthProspects(ModalScreen[int | None]):
@@ -96,7 +108,7 @@ class MonthProspects(ModalScreen[int | None]):
 
 
 class ForecastScreen(LiveScreen):
-    """Expected value by month, judged against what was won."""
+    """Expected value by month, judged against what the month's prospects won."""
 
     CSS_PATH = "forecast.tcss"
 
@@ -104,6 +116,9 @@ class ForecastScreen(LiveScreen):
         Binding("enter", "open_month", "Month's prospects", id="forecast.open_month"),
         Binding("c", "toggle_chart", "Chart", id="forecast.chart"),
     ]
+
+    #: Ended months shown above the current one when the screen opens.
+    PAST_IN_VIEW = 2
 
     def __init__(self) -> None:
         super().__init__()
@@ -115,7 +130,9 @@ class ForecastScreen(LiveScreen):
             id="forecast-title",
         )
         yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="forecast-open", markup=False)
         yield Static("", id="forecast-summary", markup=False)
+        yield Static(LEGEND, id="forecast-legend", markup=False)
         yield PlotextPlot(id="forecast-chart")
         yield Footer()
 
@@ -128,11 +145,13 @@ class ForecastScreen(LiveScreen):
             ("EV", "ev", True),
             ("Frozen", "frozen", True),
             ("Actual", "actual", True),
+            ("Signed", "signed", True),
             ("Acc", "acc", True),
             ("Bias", "bias", True),
         ):
             table.add_column(Text(label, justify="right") if right else label, key=key)
         table.focus()
+        self.query_one("#forecast-open", Static).display = False
         self.follow_changes()
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
@@ -141,16 +160,14 @@ class ForecastScreen(LiveScreen):
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:
+        first_load = self.fc is None
         self.fc = fc = message.fc
         table = self.query_one("#forecast-table", DataTable)
         keep = table.cursor_row if table.row_count else None
         table.clear()
-        current_index = None
+        current_index = next((i for i, m in enumerate(fc.months) if not m.complete), None)
         for i, m in enumerate(fc.months):
-            style = "" if m.complete else "bold" if current_index is None else ""
-            if not m.complete and current_index is None:
-                current_index = i
-            table.add_row(*self._cells(m, style), key=m.month)
+            table.add_row(*self._cells(m, "bold" if i == current_index else ""), key=m.month)
         table.add_row(
             Text("Total", style="bold"),
             Text(str(fc.total.count), justify="right"),
@@ -158,26 +175,59 @@ class ForecastScreen(LiveScreen):
             Text(_money(fc.total.ev_micros, micros=True), justify="right"),
             Text(_money(fc.frozen_ev_micros, micros=True), justify="right"),
             Text(_money(fc.actual_cents), justify="right"),
+            Text(_money(fc.signed_cents), justify="right"),
             Text(""),
             Text(""),
             key="total",
         )
-        if keep is None:
+        if keep is None or first_load:
             keep = current_index or 0
         table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
-        summary = Text()
-        if fc.wape is not None:
-            summary.append(f"WAPE {float(fc.wape) * 100:.1f}%", style="bold")
-            summary.append(f" over {fc.wape_months} month{'s' if fc.wape_months != 1 else ''}", style="dim")
-        else:
-            summary.append("WAPE — (no finished month with a frozen forecast)", style="dim")
-        summary.append(" · frozen: at the month's start · enter: its prospects", style="dim")
-        self.query_one("#forecast-summary", Static).update(summary)
+        if first_load and current_index is not None:
+            # The current month near the top, the months to come below it, the last ones judged above.
+            top = max(0, current_index - self.PAST_IN_VIEW)
+            self.call_after_refresh(table.scroll_to, y=top, animate=False)
+        self._show_still_open(fc)
+        self.query_one("#forecast-summary", Static).update(self._summary(fc))
         self.draw()
 
     @staticmethod
+    def _summary(fc: Forecast) -> Text:
+        summary = Text(no_wrap=True, overflow="ellipsis")
+        if fc.wape is not None:
+            summary.append(f"WAPE {float(fc.wape) * 100:.1f}%", style="bold")
+            months = f"{fc.wape_months} ended month{'s' if fc.wape_months != 1 else ''}"
+            summary.append(f": the overall miss over {months}", style="dim")
+        else:
+            summary.append("WAPE —: no ended month with a frozen forecast and sales", style="dim")
+        if provisional := len(fc.provisional_months):
+            summary.append(f" · {provisional} provisional out", style="dim")
+        return summary
+
+    def _show_still_open(self, fc: Forecast) -> None:
+        """The prospects still open for months that have ended (why those months are provisional), on
+        one line cut at the edge; enter on a month lists them all."""
+        panel = self.query_one("#forecast-open", Static)
+        provisional = fc.provisional_months
+        panel.display = bool(provisional)
+        if not provisional:
+            return
+        if len(provisional) == 1:
+            m = provisional[0]
+            head = f"? {month_label(m.month)}: {len(m.still_open)} still open, not a miss yet: "
+        else:
+            head = f"? {len(provisional)} months with prospects still open, not misses yet: "
+        text = Text(head, style="bold", no_wrap=True, overflow="ellipsis")
+        parts = []
+        for m in reversed(provisional):  # the latest first
+            names = ", ".join(r.name for r in m.still_open)
+            parts.append(names if len(provisional) == 1 else f"{month_label(m.month)} {names}")
+        text.append("; ".join(parts))
+        panel.update(text)
+
+    @staticmethod
     def _cells(m: MonthForecast, style: str) -> list[Text]:
-        label = month_label(m.month) + ("" if m.complete else " ·")
+        label = month_label(m.month) + (" ?" if m.provisional else "" if m.complete else " *")
         return [
             Text(label, style=style),
             Text(str(m.kpi.count), justify="right"),
@@ -185,6 +235,7 @@ class ForecastScreen(LiveScreen):
             Text(_money(m.kpi.ev_micros, micros=True), justify="right"),
             Text("—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True), justify="right"),
             Text(_money(m.actual_cents), justify="right", style="green" if m.actual_cents else ""),
+            Text(_money(m.signed_cents), justify="right"),
             Text(_pct(m.accuracy), justify="right"),
             Text(_bias(m.bias), justify="right"),
         ]
