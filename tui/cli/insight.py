@@ -264,6 +264,7 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
         try:
             ok = click.confirm(f"Apply {'this change' if len(rows) == 1 else f'these {len(rows)} changes'}?")
         except click.Abort:
+            click.echo("")  # the prompt's line, ended
             raise DomainError("calibrate --apply: nothing changed; answer y, or add --yes", field="yes") from None
         if not ok:
             click.echo("Nothing changed.")

@@ -136,6 +136,8 @@ class CalibrateScreen(LiveScreen):
             if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
                 text.append(f" → {cal.brier_suggested:.3f} with the suggestions", style="green")
             text.append(" (0 is perfect)", style="dim")
+        elif cal.won + cal.lost:
+            text.append("No Brier score: no outcome closed from a stage the history saw.", style="dim")
         else:
             text.append("No won or lost prospects yet: nothing to sight in against.", style="dim")
         self.query_one("#calibrate-summary", Static).update(text)
