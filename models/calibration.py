@@ -2,21 +2,27 @@
 
 - Only live prospects whose outcome is known (on the won or the lost stage) count; a window
   limits them to outcomes closed in the last N months (`closed_on`).
-- A prospect's *last stage* is the stage it was on when it was won or lost: the `from` stage of
-  its latest stage change into its current (won or lost) stage. A lost prospect with no such
-  record (created lost, e.g. imported) counts as lost on the first open rung.
-- For each open stage s, in ladder order: W(s) = every won prospect (a won prospect passed every
-  open stage); L(s) = lost prospects whose last stage was s or a later rung (one lost after being
-  won, a bounced payment, passed every open stage). n = W + L, observed p(s) = W / n, with a 95%
-  Wilson score interval.
-- Conversion c(s -> s+1) = reached(s+1) / reached(s) among the same prospects, reaching a later
-  rung implying the earlier ones, so reached(s) = n(s); from the top open rung the next step is
-  the won stage: c = W / n. (So p(s) = c(s -> s+1) x p(s+1), as it should.)
-- Suggested probability where n >= 10 and today's probability lies outside the interval:
-  (W + k p_now) / (n + k) with k = 10, rounded to a whole percent; None when that rounds to today's.
+- A prospect's *rung* is the open stage it closed from: the `from` stage of its latest stage change
+  out of an open stage (so a payment that bounced, won then lost, closed from the rung it was won
+  from). Its *last stage*, for the Brier score, is the `from` stage of its latest move into its
+  current (won or lost) stage.
+- Evidence: an outcome whose rung the history saw. One whose rung is the importer's guess (the row
+  is marked `inferred`: the file said won or lost, not from where) is counted apart, as inferred,
+  and one with no rung at all (created won or lost) counts nowhere. Neither is ever a suggestion's
+  evidence.
+- For each open stage s, in ladder order: W(s) = won and L(s) = lost prospects whose rung was s or
+  a later rung (reaching a later rung implies the earlier ones; a prospect won from s did not pass
+  the rungs above s). n = W + L, observed p(s) = W / n, with a 95% Wilson score interval.
+- Next step c(s) = the share of n(s) that got past s: reached a later rung, or won from s; from the
+  top open rung that is W / n.
+- Suggested probability where W > 0, L > 0 (one-sided evidence says nothing about the other side),
+  n >= 10 and today's probability lies outside the interval: (W + k p_now) / (n + k) with k = 10,
+  rounded to a whole percent, and at most one point below the won stage's probability (a payment
+  can still bounce); None when that is today's. `note` says why a stage has none.
 - Brier score of the current ladder: the mean of (p - outcome)^2 over closed prospects, each
   predicted at today's probability of its last stage (outcome 1 when won, 0 when lost); prospects
-  with no last stage, or last on the lost stage, were never predicted and are left out.
+  with no last stage, last on the lost stage, or last on a guessed stage were never predicted and
+  are left out.
 
 Counts come from one grouped SQL query; no prospect row is loaded.
 """
@@ -33,9 +39,10 @@ from sqlalchemy import Engine
 
 from . import clock
 from .errors import DomainError
-from .ladder import LOST, WON, open_rungs
+from .journal import ev_phrase
+from .ladder import LOST, OPEN, WON, open_rungs
 from .rawdb import fetch_all
-from .values import FULL_BP, format_percent
+from .values import FULL_BP, format_percent, money_str
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
 MIN_N = 10
@@ -54,6 +61,16 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+#: Why a stage has no suggestion, as the screen and the CLI say it.
+NOTE_NO_OUTCOMES = "no outcomes"
+NOTE_INFERRED = "inferred"  # its outcomes' rungs are all the importer's guess
+NOTE_NO_WINS = "no wins"
+NOTE_NO_LOSSES = "no losses"
+NOTE_TOO_FEW = "too few"  # fewer than MIN_N outcomes
+NOTE_FITS = "fits"  # today's probability lies inside the interval, or is what the data suggests
+NOTE_CAPPED = "below won"  # the suggestion is held one point below the won stage's probability
+
+
 @dataclass(frozen=True)
 class StageCalibration:
     stage_id: int
@@ -65,6 +82,10 @@ class StageCalibration:
     high: float | None
     conversion_next: float | None
     suggested_bp: int | None
+    inferred_won: int = 0
+    inferred_lost: int = 0
+    note: str = ""
+    ev_move_micros: int = 0  # the EV accepting the suggestion moves (0 without one)
 
     @property
     def n(self) -> int:
@@ -86,6 +107,10 @@ class StageCalibration:
             "high": _r(self.high),
             "conversion_next": _r(self.conversion_next),
             "suggested": None if self.suggested_bp is None else self.suggested_bp / FULL_BP,
+            "inferred_won": self.inferred_won,
+            "inferred_lost": self.inferred_lost,
+            "note": self.note or None,
+            "ev_move": money_str(self.ev_move_micros, micros=True),
         }
 
 
@@ -99,12 +124,24 @@ class Calibration:
     brier_n: int
     months: int | None
     since: date | None
+    inferred: int = 0  # outcomes whose rung is the importer's guess, or unknown: not evidence
+
+    @property
+    def suggestions(self) -> list[StageCalibration]:
+        return [s for s in self.stages if s.suggested_bp is not None]
+
+    @property
+    def ev_move_micros(self) -> int:
+        """The EV accepting every suggestion moves."""
+        return sum(s.ev_move_micros for s in self.suggestions)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stages": [s.to_json() for s in self.stages],
             "won": self.won,
             "lost": self.lost,
+            "inferred": self.inferred,
+            "ev_move": money_str(self.ev_move_micros, micros=True),
             "brier": _r(self.brier),
             "brier_suggested": _r(self.brier_suggested),
             "brier_n": self.brier_n,
@@ -127,8 +164,8 @@ def months_back(day: date, months: int) -> date:
 
 
 _OUTCOMES_SQL = f"""
-SELECT s.kind AS outcome, fs.id AS last_id, fs.position AS last_pos, fs.kind AS last_kind,
-       fs.probability_bp AS last_bp, COUNT(*) AS n
+SELECT s.kind AS outcome, fs.id AS last_id, fs.kind AS last_kind, fs.probability_bp AS last_bp,
+       sc.inferred AS last_inferred, rs.position AS rung_pos, rc.inferred AS rung_inferred, COUNT(*) AS n
 FROM prospect p
 JOIN stage s ON s.id = p.stage_id AND s.kind IN ('{WON}', '{LOST}')
 LEFT JOIN stage_change sc ON sc.id = (
@@ -136,20 +173,47 @@ LEFT JOIN stage_change sc ON sc.id = (
      WHERE sc2.prospect_id = p.id AND sc2.to_stage_id = p.stage_id
      ORDER BY sc2.changed_at DESC, sc2.id DESC LIMIT 1)
 LEFT JOIN stage fs ON fs.id = sc.from_stage_id
+LEFT JOIN stage_change rc ON rc.id = (
+    SELECT sc3.id FROM stage_change sc3 JOIN stage f3 ON f3.id = sc3.from_stage_id
+     WHERE sc3.prospect_id = p.id AND f3.kind = '{OPEN}'
+     ORDER BY sc3.changed_at DESC, sc3.id DESC LIMIT 1)
+LEFT JOIN stage rs ON rs.id = rc.from_stage_id
 WHERE p.deleted_at IS NULL AND (:since IS NULL OR p.closed_on >= :since)
-GROUP BY s.kind, fs.id
+GROUP BY s.kind, fs.id, sc.inferred, rs.id, rc.inferred
 """
 
+_STAGE_VALUES_SQL = "SELECT stage_id, SUM(value_cents) FROM prospect WHERE deleted_at IS NULL GROUP BY stage_id"
 
-def _suggest(won: int, n: int, p_now_bp: int, low: float | None, high: float | None) -> int | None:
+
+def _suggest(
+    won: int, lost: int, p_now_bp: int, won_bp: int, low: float | None, high: float | None, inferred: int
+) -> tuple[int | None, str]:
+    """(the suggested probability or None, the note that says why not, or that it was held below won)."""
+    n = won + lost
+    if n == 0:
+        return None, NOTE_INFERRED if inferred else NOTE_NO_OUTCOMES
+    if won == 0:
+        return None, NOTE_NO_WINS
+    if lost == 0:
+        return None, NOTE_NO_LOSSES
     if n < MIN_N or low is None or high is None:
-        return None
+        return None, NOTE_TOO_FEW
     p_now = Decimal(p_now_bp) / FULL_BP
     if Decimal(str(low)) <= p_now <= Decimal(str(high)):
-        return None
+        return None, NOTE_FITS
     blended = (Decimal(won) + K * p_now) / (n + K)
     bp = int((blended * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * 100
-    return None if bp == p_now_bp else bp
+    note = ""
+    ceiling = won_bp - 100
+    if bp > ceiling:
+        bp, note = ceiling, NOTE_CAPPED
+    if bp == p_now_bp or bp < 0:
+        return None, note or NOTE_FITS
+    return bp, note
+
+
+def _at_or_above(counts: dict[int, int], position: int) -> int:
+    return sum(c for pos, c in counts.items() if pos >= position)
 
 
 def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
@@ -158,56 +222,64 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
         raise DomainError("months: a whole number of months from 1 to 1200", field="months")
     since = months_back(clock.today(), months) if months else None
     from .store import Store
+    from .store_ladder import probability_ev_change
 
     ladder = Store(engine, who="calibration").ladder()
     opens = open_rungs(ladder)
     if not opens:
         raise DomainError("calibrate: the ladder has no open stage")
-    first_pos = opens[0].position
-    won = 0
-    lost_at: dict[int, int] = {}  # last-stage position -> lost prospects
+    won_bp = next((s.probability_bp for s in ladder if s.kind == WON), FULL_BP)
+    won = lost_total = unplaced = 0
+    # rung position -> outcomes closed from it: seen by the history, or guessed by an import
+    won_at: dict[int, int] = {}
+    lost_at: dict[int, int] = {}
+    guessed_won_at: dict[int, int] = {}
+    guessed_lost_at: dict[int, int] = {}
     brier_groups: list[tuple[int, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
-        for outcome, last_id, last_pos, last_kind, last_bp, count in fetch_all(conn, _OUTCOMES_SQL, {"since": since}):
-            count = int(count)
-            if outcome == WON:
-                won += count
+        rows = fetch_all(conn, _OUTCOMES_SQL, {"since": since})
+        values = {int(sid): int(total) for sid, total in fetch_all(conn, _STAGE_VALUES_SQL)}
+    for outcome, last_id, last_kind, last_bp, last_inferred, rung_pos, rung_inferred, count in rows:
+        count = int(count)
+        is_won = outcome == WON
+        if is_won:
+            won += count
+        else:
+            lost_total += count
+        if rung_pos is None:
+            unplaced += count
+        else:
+            if rung_inferred:
+                unplaced += count
+                target = guessed_won_at if is_won else guessed_lost_at
             else:
-                pos = first_pos if last_pos is None else int(last_pos)
-                lost_at[pos] = lost_at.get(pos, 0) + count
-            if last_id is not None and last_kind != LOST:
-                brier_groups.append((int(last_id), int(last_bp), 1 if outcome == WON else 0, count))
-    lost_total = sum(lost_at.values())
-    ns = []
-    for s in opens:
-        lost = sum(c for pos, c in lost_at.items() if pos >= s.position)
-        ns.append((s, lost))
-    rows = []
-    for i, (s, lost) in enumerate(ns):
-        n = won + lost
+                target = won_at if is_won else lost_at
+            target[int(rung_pos)] = target.get(int(rung_pos), 0) + count
+        if last_id is not None and last_kind != LOST and not last_inferred:
+            brier_groups.append((int(last_id), int(last_bp), 1 if is_won else 0, count))
+    rows_out = []
+    for i, s in enumerate(opens):
+        w, lo = _at_or_above(won_at, s.position), _at_or_above(lost_at, s.position)
+        iw, il = _at_or_above(guessed_won_at, s.position), _at_or_above(guessed_lost_at, s.position)
+        n = w + lo
         low = high = None
         if n:
-            low, high = wilson_interval(won, n)
+            low, high = wilson_interval(w, n)
         if n == 0:
             conv = None
-        elif i + 1 < len(ns):
-            conv = (won + ns[i + 1][1]) / n
+        elif i + 1 < len(opens):
+            later = opens[i + 1].position
+            conv = (_at_or_above(won_at, later) + _at_or_above(lost_at, later) + won_at.get(s.position, 0)) / n
         else:
-            conv = won / n
-        rows.append(
-            StageCalibration(
-                s.id,
-                s.name,
-                s.probability_bp,
-                won,
-                lost,
-                low,
-                high,
-                conv,
-                _suggest(won, n, s.probability_bp, low, high),
-            )
+            conv = w / n
+        suggested, note = _suggest(w, lo, s.probability_bp, won_bp, low, high, iw + il)
+        ev_move = 0
+        if suggested is not None:
+            ev_move = probability_ev_change(values.get(s.id, 0), s.kind, s.probability_bp, suggested)
+        rows_out.append(
+            StageCalibration(s.id, s.name, s.probability_bp, w, lo, low, high, conv, suggested, iw, il, note, ev_move)
         )
-    suggested = {r.stage_id: r.suggested_bp for r in rows if r.suggested_bp is not None}
+    suggested_bp = {r.stage_id: r.suggested_bp for r in rows_out if r.suggested_bp is not None}
     brier_n = sum(c for *_, c in brier_groups)
 
     def brier(overrides: dict[int, int]) -> float | None:
@@ -219,7 +291,26 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
             total += count * (p - outcome) ** 2
         return float(total / brier_n)
 
-    return Calibration(rows, won, lost_total, brier({}), brier(suggested), brier_n, months, since)
+    return Calibration(
+        rows_out, won, lost_total, brier({}), brier(suggested_bp), brier_n, months, since, inferred=unplaced
+    )
+
+
+def change_text(row: StageCalibration) -> str:
+    """How accepting a stage's suggestion reads: 'Engaging 30% → 63%, EV +1,234' (the EV it moves,
+    from the prospects on the stage now)."""
+    assert row.suggested_bp is not None, "only a stage with a suggestion changes"
+    return f"{row.stage} {format_percent(row.configured_bp)} → {format_percent(row.suggested_bp)}, " + ev_phrase(
+        row.ev_move_micros
+    )
+
+
+def changes_text(cal: Calibration) -> list[str]:
+    """What accepting every suggestion changes, one line a stage, then the EV in all (for more than one)."""
+    lines = [change_text(r) for r in cal.suggestions]
+    if len(lines) > 1:
+        lines.append(f"in all: {ev_phrase(cal.ev_move_micros)}")
+    return lines
 
 
 def apply_suggestions(

@@ -1,7 +1,8 @@
 """Committing an import plan: one all-or-nothing transaction, bulk inserted.
 
 New prospects get an "import" journal entry (category "new") and closed ones a second (a win or a
-loss) from the stage they closed from; re-imported prospects get edit and move entries. The journal
+loss) from the stage they closed from; when the file does not say that stage (no --closed-from),
+both history rows are marked `inferred`. Re-imported prospects get edit and move entries. The journal
 rows come from models/journal.py (the same writer as the store's), with ids given ahead so that
 prospects, journal and stage history are inserted in bulk."""
 
@@ -128,6 +129,9 @@ class _Commit:
         self.next_prospect += 1
         self.created += 1
         start = self.closed_from if kind != OPEN and self.closed_from else stage
+        # The file says the row was won or lost, not which stage it closed from: unless the user said
+        # (--closed-from), the stage it is created on and closed from is a guess, and marked so.
+        guessed = start[0] != sid and self.plan.closed_from_inferred
         created_at = _moment(r.created, at)
         closed_at = None
         if kind != OPEN:
@@ -181,6 +185,7 @@ class _Commit:
             to_probability_bp=start[3],
             reason="imported",
             event_id=eid,
+            inferred=guessed,
         )
         if start[0] == sid:
             return
@@ -205,6 +210,7 @@ class _Commit:
             to_probability_bp=bp,
             reason=(r.lost_reason or "imported") if kind == LOST else "imported",
             event_id=eid,
+            inferred=guessed,
         )
 
     def update(self, r: Record, old: dict[str, Any]) -> None:

@@ -341,16 +341,27 @@ def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
     with engine.connect() as conn:
         for sid, name, *_ in ladder_rows(conn):
             stage_ids[name.casefold()] = sid
+    kinds = {name.casefold(): kind for name, kind, *_ in plan.ladder}
+    new_closed = 0
     for r in plan.records:
         old = existing.get(r.key)
         if old is None:
             plan.new_count += 1
+            if kinds[r.stage] != OPEN:
+                new_closed += 1
         elif old["deleted_at"] is not None:
             plan.deleted_skipped += 1
         elif changes(plan, r, old, stage_ids.get(r.stage) or -1):
             plan.update_count += 1
         else:
             plan.unchanged_count += 1
+    if new_closed and plan.closed_from_inferred:
+        plan.warnings.append(
+            f"{new_closed} won and lost rows do not say which stage they closed from; they go on "
+            f"{plan.closed_from} until their close date (for the KPI history), marked as a guess, and "
+            "sighting in does not learn from them; if they all closed from one stage, say which with "
+            "--closed-from STAGE"
+        )
     if plan.deleted_skipped:
         plan.warnings.append(
             f"{plan.deleted_skipped} rows match prospects deleted in evpipe since the last import; they stay deleted"

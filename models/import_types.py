@@ -110,6 +110,12 @@ class ImportPlan:
     custom_columns: list[str] = field(default_factory=list)
 
     @property
+    def closed_from_inferred(self) -> bool:
+        """Won and lost rows go on `closed_from` by the importer's guess, not by the user's word
+        (--closed-from): the file says a row was won or lost, never which stage it closed from."""
+        return self.closed_from is not None and not self.options.closed_from
+
+    @property
     def rows_read(self) -> int:
         return len(self.sheet_data.rows) + len(self.sheet_data.shape_problems)
 
@@ -188,6 +194,7 @@ class ImportPlan:
             ],
             "dates": self.date_order_how,
             "closed_from": self.closed_from,
+            "closed_from_inferred": self.closed_from_inferred,
             "counts_by_stage": {name: n for name, n in self.counts_by_stage},
             "new": self.new_count,
             "updated": self.update_count,

@@ -19,7 +19,8 @@ The rules (docs/import.md explains them for users):
 - A won or lost row becomes a prospect created on the stage it closed from (`closed_from`: by
   default the highest open stage among the file's open rows, else the ladder's last open stage) at
   its created date, moved to won or lost at its close date, so that history, calibration and
-  forecast-vs-actual have something to work with.
+  forecast-vs-actual have something to work with. Unless the user named that stage, it is a guess:
+  both history rows are marked `inferred`, and sighting in does not learn from them.
 - Every new prospect gets an "import" journal entry (category "new") with its exact effect on the
   KPIs, and closed ones a second one (category "win" or "lose"); updates on re-import get "edit"
   and move entries. So the KPI bridges add up exactly.

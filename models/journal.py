@@ -144,8 +144,10 @@ def stage_change_row(
     to_probability_bp: int,
     reason: str | None,
     event_id: int,
+    inferred: bool = False,
 ) -> dict[str, Any]:
-    """The columns of one history row: a prospect created on a stage, or moved between two."""
+    """The columns of one history row: a prospect created on a stage, or moved between two.
+    `inferred`: its open stage is the importer's guess (the `StageChange.inferred` column)."""
     return dict(
         prospect_id=prospect_id,
         changed_at=at,
@@ -157,6 +159,7 @@ def stage_change_row(
         to_probability_bp=to_probability_bp,
         reason=reason,
         event_id=event_id,
+        inferred=inferred,
     )
 
 
@@ -307,6 +310,7 @@ class BulkJournal:
         to_probability_bp: int,
         reason: str | None,
         event_id: int,
+        inferred: bool = False,
     ) -> None:
         row = stage_change_row(
             prospect_id=prospect_id,
@@ -319,6 +323,7 @@ class BulkJournal:
             to_probability_bp=to_probability_bp,
             reason=reason,
             event_id=event_id,
+            inferred=inferred,
         )
         row["id"] = self.next_change_id
         self.changes.append(row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, inspect
+from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, false, inspect
 from sqlalchemy.orm import Mapped
 from sqlmodel import Field, SQLModel, col
 
@@ -152,6 +152,9 @@ class StageChange(SQLModel, table=True):
     to_probability_bp: int
     reason: str | None = Field(default=None, max_length=500)
     event_id: int | None = Field(default=None, foreign_key="change_event.id")
+    #: The open stage of this row (the one created on, or closed from) is the importer's guess, not
+    #: something the file said (docs/import.md, "Won and lost rows"); sighting in does not learn from it.
+    inferred: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class KpiSnapshot(SQLModel, table=True):

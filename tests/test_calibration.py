@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from evpipe.models import open_db
-from evpipe.models.calibration import apply_suggestions, calibrate, wilson_interval
+from evpipe.models.calibration import apply_suggestions, calibrate, changes_text, wilson_interval
 from evpipe.models.errors import DomainError
 from evpipe.models.forecast import forecast, signed_by_month
+from evpipe.models.journal import ev_phrase
 from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
@@ -101,37 +102,40 @@ def test_observed_by_hand(outcomes):
     cal = calibrate(outcomes)
     rows = {r.stage: r for r in cal.stages}
     assert [r.stage for r in cal.stages] == ["Suspect", "Enquiry", "Quote sent", "Deposit paid"]
-    # W = 8. Lost by last stage: Suspect 3 + 1 created lost, Enquiry 2 + 1 wobbly, Quote 4, Deposit 1,
-    # after winning 1. L(s) counts s and later rungs.
-    assert [(r.won, r.lost, r.n) for r in cal.stages] == [(8, 13, 21), (8, 9, 17), (8, 6, 14), (8, 2, 10)]
-    assert rows["Suspect"].observed == pytest.approx(8 / 21)
-    assert rows["Deposit paid"].observed == pytest.approx(0.8)
+    # Won by rung: Quote sent 6, Deposit paid 2; a deal won from Quote sent did not pass Deposit paid
+    # (issue 9, point 4). Lost by rung: Suspect 3, Enquiry 2 + 1 wobbly, Quote 4, Deposit 1 + 1 won
+    # there, then lost. The one created lost has no rung: evidence for no stage. W(s) and L(s) count
+    # s and later rungs.
+    assert [(r.won, r.lost, r.n) for r in cal.stages] == [(8, 12, 20), (8, 9, 17), (8, 6, 14), (2, 2, 4)]
+    assert rows["Suspect"].observed == pytest.approx(8 / 20)
+    assert rows["Deposit paid"].observed == pytest.approx(0.5)
     assert (rows["Quote sent"].low, rows["Quote sent"].high) == wilson_interval(8, 14)
-    # Conversion: n(s+1) / n(s); from the top open rung to won: W / n.
-    assert [r.conversion_next for r in cal.stages] == pytest.approx([17 / 21, 14 / 17, 10 / 14, 8 / 10])
-    assert cal.won == 8 and cal.lost == 13
+    # Next step: the share that got past s (a later rung, or won from s); from the top open rung W / n.
+    assert [r.conversion_next for r in cal.stages] == pytest.approx([17 / 20, 14 / 17, 10 / 14, 2 / 4])
+    assert cal.won == 8 and cal.lost == 13 and cal.inferred == 1
 
 
 def test_suggestions_by_hand(outcomes):
     rows = {r.stage: r for r in calibrate(outcomes).stages}
-    # Suspect 5% is outside the interval of 8/21: (8 + 10 x 0.05) / 31 = 27.4% -> 27%.
-    assert rows["Suspect"].suggested_bp == 2700
+    # Suspect 5% is outside the interval of 8/20: (8 + 10 x 0.05) / 30 = 28.3% -> 28%.
+    assert rows["Suspect"].suggested_bp == 2800
     # Enquiry 10%: (8 + 1) / 27 = 33.3% -> 33%.
     assert rows["Enquiry"].suggested_bp == 3300
     # Quote sent 25%: (8 + 2.5) / 24 = 43.75% -> 44%.
     assert rows["Quote sent"].suggested_bp == 4400
-    # Deposit paid 80% lies inside the interval of 8/10: no suggestion.
-    low, high = wilson_interval(8, 10)
-    assert low < 0.8 < high and rows["Deposit paid"].suggested_bp is None
+    # Deposit paid: 2 won, 2 lost are too few.
+    assert rows["Deposit paid"].suggested_bp is None and rows["Deposit paid"].note == "too few"
+    assert [r.note for r in rows.values()] == ["", "", "", "too few"]
 
 
 def test_no_suggestion_below_ten_outcomes(outcomes):
     cal = calibrate(outcomes, months=6)  # the two January wins fall out of the window
     rows = {r.stage: r for r in cal.stages}
     assert cal.since == date(2026, 5, 27)
-    assert (rows["Deposit paid"].won, rows["Deposit paid"].lost) == (6, 2)
-    assert rows["Deposit paid"].n == 8 and rows["Deposit paid"].suggested_bp is None
-    assert rows["Suspect"].n == 19
+    assert (rows["Deposit paid"].won, rows["Deposit paid"].lost) == (0, 2)
+    assert rows["Deposit paid"].n == 2 and rows["Deposit paid"].suggested_bp is None
+    assert rows["Deposit paid"].note == "no wins"
+    assert rows["Suspect"].n == 18
 
 
 def test_brier_by_hand(outcomes):
@@ -142,7 +146,7 @@ def test_brier_by_hand(outcomes):
     terms = 6 * 0.75**2 + 2 * 0.2**2 + 3 * 0.05**2 + 3 * 0.1**2 + 4 * 0.25**2 + 0.8**2 + 1.0
     assert cal.brier_n == 20
     assert cal.brier == pytest.approx(terms / 20)
-    with_suggested = 6 * 0.56**2 + 2 * 0.2**2 + 3 * 0.27**2 + 3 * 0.33**2 + 4 * 0.44**2 + 0.8**2 + 1.0
+    with_suggested = 6 * 0.56**2 + 2 * 0.2**2 + 3 * 0.28**2 + 3 * 0.33**2 + 4 * 0.44**2 + 0.8**2 + 1.0
     assert cal.brier_suggested == pytest.approx(with_suggested / 20)
     assert cal.brier_suggested < cal.brier
 
@@ -154,7 +158,7 @@ def test_apply_records_probability_changes(outcomes):
     assert store.stage("Quote sent").probability_bp == 4400
     assert store.stage("Suspect").probability_bp == 500  # not asked for: unchanged
     results = apply_suggestions(store)
-    assert {store.stage(x).probability_bp for x in ("Suspect", "Enquiry")} == {2700, 3300}
+    assert {store.stage(x).probability_bp for x in ("Suspect", "Enquiry")} == {2800, 3300}
     with outcomes.connect() as conn:
         probs = conn.execute(
             select(ChangeEvent.category, ChangeEvent.payload).where(ChangeEvent.action == "probability")
@@ -179,6 +183,107 @@ def test_empty_evidence(store):
     assert cal.brier is None
     with pytest.raises(DomainError):
         calibrate(store.engine, months=0)
+
+
+# ---------------------------------------------------------------- evidence (issue 9, point 4)
+
+
+def _closed(store, stage, won, lost, at=datetime(2026, 11, 2, 9)):
+    for i in range(won + lost):
+        p = store.add(f"{stage} {i}", "1000", stage, at=datetime(2026, 10, 1, 9)).prospect
+        store.move(p.id, "won" if i < won else "lost", at=at)
+
+
+def test_one_sided_stages_say_so_and_get_no_suggestion(engine):
+    s = Store(engine, who="tester")  # the default ladder: Suspect, Enquiry, Quote sent, Date held, Deposit paid
+    _closed(s, "Deposit paid", 12, 0)  # wins only
+    _closed(s, "Suspect", 0, 12)  # losses only; for Suspect, the 12 wins from a later rung count too
+    rows = {r.stage: r for r in calibrate(engine).stages}
+    for stage in ("Enquiry", "Quote sent", "Date held", "Deposit paid"):
+        assert (rows[stage].won, rows[stage].lost) == (12, 0)
+        assert rows[stage].suggested_bp is None and rows[stage].note == "no losses"
+    # Suspect: 12 of 24, 5% far outside: (12 + 0.5) / 34 = 36.8% -> 37%
+    assert (rows["Suspect"].won, rows["Suspect"].lost) == (12, 12) and rows["Suspect"].suggested_bp == 3700
+
+
+def _bulk_closed(engine, from_stage: str, outcome: str, count: int) -> None:
+    """`count` prospects created on `from_stage` and moved to `outcome`, inserted in bulk."""
+    store = Store(engine, who="tester")
+    a, b = store.stage(from_stage), store.stage(outcome)
+    with engine.connect() as conn:
+        first = (conn.execute(select(Prospect.id).order_by(Prospect.id.desc())).scalars().first() or 0) + 1
+    t0, t1 = datetime(2026, 10, 1, 9), datetime(2026, 11, 2, 9)
+    prospects, changes = [], []
+    for pid in range(first, first + count):
+        prospects.append(
+            dict(
+                id=pid,
+                name=f"bulk {pid}",
+                value_cents=100_000,
+                stage_id=b.id,
+                owner="tester",
+                created_at=t0,
+                updated_at=t1,
+                last_touch_at=t1,
+                closed_on=t1.date(),
+                version=1,
+            )
+        )
+        changes.append(
+            dict(
+                prospect_id=pid,
+                changed_at=t0,
+                from_stage_id=None,
+                to_stage_id=a.id,
+                value_cents=100_000,
+                to_probability_bp=0,
+            )
+        )
+        changes.append(
+            dict(
+                prospect_id=pid,
+                changed_at=t1,
+                from_stage_id=a.id,
+                to_stage_id=b.id,
+                value_cents=100_000,
+                to_probability_bp=0,
+            )
+        )
+    with engine.begin() as conn:
+        conn.execute(insert(Prospect.__table__), prospects)
+        conn.execute(insert(StageChange.__table__), changes)
+
+
+def test_no_open_suggestion_reaches_the_won_stage(worked_engine):
+    _bulk_closed(worked_engine, "Deposit paid", "Won", 3000)
+    _bulk_closed(worked_engine, "Deposit paid", "Lost", 1)
+    # (3000 + 10 x 0.8) / 3011 = 99.9%: 100% before the cap, and a payment can still bounce
+    rows = {r.stage: r for r in calibrate(worked_engine).stages}
+    assert rows["Deposit paid"].suggested_bp == 9900 and rows["Deposit paid"].note == "below won"
+    store = Store(worked_engine, who="tester")
+    store.set_probability("Won", "95")  # a won stage below 100% holds every open stage under it
+    cal = calibrate(worked_engine)
+    assert all(r.suggested_bp is None or r.suggested_bp < 9500 for r in cal.stages)
+    assert [r.suggested_bp for r in cal.stages] == [9400, 9400, 9400, 9400]
+
+
+def test_the_ev_a_suggestion_moves_is_the_ev_it_moves(outcomes):
+    cal = calibrate(outcomes)
+    store = Store(outcomes, who="tester")
+    suggested = cal.suggestions
+    assert [r.stage for r in suggested] == ["Suspect", "Enquiry", "Quote sent"]
+    # open on Suspect: one prospect of 1,000 (5% -> 28%: EV +230); Enquiry has none; Quote sent one of
+    # 1,000 (25% -> 44%: EV +190)
+    assert [r.ev_move_micros for r in suggested] == [230 * 10**6, 0, 190 * 10**6]
+    assert cal.ev_move_micros == 420 * 10**6
+    assert changes_text(cal) == [
+        f"Suspect 5% → 28%, {ev_phrase(230 * 10**6)}",
+        f"Enquiry 10% → 33%, {ev_phrase(0)}",
+        f"Quote sent 25% → 44%, {ev_phrase(190 * 10**6)}",
+        f"in all: {ev_phrase(420 * 10**6)}",
+    ]
+    results = apply_suggestions(store, calibration=cal)
+    assert [r.d_ev_micros for r in results] == [r.ev_move_micros for r in suggested]
 
 
 # ---------------------------------------------------------------- the real data set

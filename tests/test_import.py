@@ -129,7 +129,20 @@ def test_crm_file_imports_completely(crm_engine):
     assert_journal_exact(engine)
 
 
-def test_crm_calibration_sees_4238_of_6711(crm_engine):
+@pytest.fixture
+def crm_engaged(engine):
+    """The CRM file imported saying that its won and lost deals closed from Engaging (docs/import.md)."""
+    plan = plan_import(engine, CRM / "sales_pipeline.csv", crm_options(closed_from="Engaging"), who="tester")
+    assert not plan.closed_from_inferred and not any("--closed-from" in w for w in plan.warnings)
+    commit_import(engine, plan, who="tester")
+    return engine
+
+
+def test_crm_calibration_sees_4238_of_6711(crm_engaged):
+    # Changed for issue 9, point 4: the import says where the closed deals left from (--closed-from
+    # Engaging); without it the stage is a guess, which sighting in no longer takes as evidence
+    # (test_crm_sighting_in_without_evidence_suggests_nothing).
+    crm_engine = crm_engaged
     from evpipe.tui.cli import main
 
     result = CliRunner().invoke(main, ["--db", str(crm_engine.url).replace("sqlite:///", ""), "calibrate", "--json"])
@@ -149,6 +162,125 @@ def test_crm_calibration_sees_4238_of_6711(crm_engine):
             .group_by(StageChange.from_stage_id, StageChange.to_stage_id)
         ).all()
     assert {(names[a], names[b]): n for a, b, n in moves} == {("Engaging", "Won"): 4238, ("Engaging", "Lost"): 2473}
+
+
+def _crm_ladder_sighting(engine) -> dict:
+    from evpipe.models.calibration import calibrate
+
+    cal = calibrate(engine)
+    won_bp = Store(engine).stage("Won").probability_bp
+    assert all(r.suggested_bp is None or r.suggested_bp < won_bp for r in cal.stages)  # never 100%
+    for r in cal.stages:  # one-sided evidence: no suggestion
+        if r.won == 0 or r.lost == 0:
+            assert r.suggested_bp is None, r
+    return {r.stage: r for r in cal.stages}
+
+
+def test_crm_sighting_in_without_evidence_suggests_nothing(crm_engine):
+    """Issue 9, point 4: the file says Won or Lost, not from which stage. The importer still puts the
+    deals on Engaging until their close date (the KPI history needs an open stage), marked as a guess,
+    and sighting in learns nothing from a guess."""
+    plan = plan_import(crm_engine, CRM / "sales_pipeline.csv", crm_options(), who="tester")
+    assert plan.closed_from == "Engaging" and plan.closed_from_inferred
+    # imported already: a second import adds no guess, so the preview has no warning about one (the
+    # first preview's is checked in test_import_cli)
+    assert not any("do not say which stage" in w for w in plan.warnings)
+    rows = _crm_ladder_sighting(crm_engine)
+    for stage in ("Prospecting", "Engaging"):
+        r = rows[stage]
+        assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (0, 0, 4238, 2473)
+        assert r.suggested_bp is None and r.note == "inferred"
+    with crm_engine.connect() as conn:
+        marked = dict(conn.execute(select(StageChange.inferred, func.count()).group_by(StageChange.inferred)).all())
+    # both rows of each closed deal are marked; the open deals' rows are what the file said
+    assert marked == {True: 2 * 6711, False: 2089}
+    assert_journal_exact(crm_engine)
+
+
+def test_crm_sighting_in_with_closed_from(crm_engaged):
+    rows = _crm_ladder_sighting(crm_engaged)
+    for stage in ("Prospecting", "Engaging"):
+        r = rows[stage]
+        assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (4238, 2473, 0, 0)
+        # (4238 + 10 x p) / 6721 -> 63%
+        assert r.suggested_bp == 6300 and r.note == ""
+    assert_journal_exact(crm_engaged)
+
+
+@pytest.mark.parametrize("closed_from", [None, "Enquiry"])
+def test_crm_on_the_default_ladder_claims_no_rung_it_did_not_see(engine, closed_from):
+    """The issue's reproduction: the CRM stages mapped onto the default ladder. Before, the 4,238 wins
+    counted for Quote sent, Date held and Deposit paid, which no deal in the file reached, with no
+    loss against them: 100% suggested."""
+    plan = plan_import(
+        engine,
+        CRM / "sales_pipeline.csv",
+        ImportOptions(
+            stage_map={"Prospecting": "Suspect", "Engaging": "Enquiry"},
+            values_file=CRM / "products.csv",
+            values_key="product",
+            closed_from=closed_from,
+        ),
+        who="tester",
+    )
+    commit_import(engine, plan, who="tester")
+    rows = _crm_ladder_sighting(engine)
+    for stage in ("Quote sent", "Date held", "Deposit paid"):
+        assert (rows[stage].won, rows[stage].lost) == (0, 0) and rows[stage].suggested_bp is None
+        assert rows[stage].note == "no outcomes" and rows[stage].inferred_won == 0
+    if closed_from is None:  # the importer's guess (Enquiry) is not evidence either
+        assert [(rows[s].suggested_bp, rows[s].note) for s in ("Suspect", "Enquiry")] == [(None, "inferred")] * 2
+    else:
+        assert [rows[s].suggested_bp for s in ("Suspect", "Enquiry")] == [6300, 6300]
+    assert_journal_exact(engine)
+
+
+def test_reimported_outcomes_are_evidence(engine, tmp_path):
+    """A deal open on a stage in one import and won in the next moved from that stage, seen."""
+    first = write(tmp_path / "deals.csv", "id,name,value,stage\n1,A,1000,Quote sent\n2,B,1000,Enquiry\n")
+    commit_import(engine, plan_import(engine, first, who="tester"), who="tester")
+    second = write(tmp_path / "deals.csv", "id,name,value,stage\n1,A,1000,Won\n2,B,1000,Lost\n")
+    plan = plan_import(engine, second, who="tester")
+    assert plan.update_count == 2 and not any("--closed-from" in w for w in plan.warnings)
+    commit_import(engine, plan, who="tester")
+    from evpipe.models.calibration import calibrate
+
+    rows = {r.stage: r for r in calibrate(engine).stages}
+    assert (rows["Enquiry"].won, rows["Enquiry"].lost) == (1, 1)
+    assert (rows["Quote sent"].won, rows["Quote sent"].lost) == (1, 0)
+    assert (rows["Date held"].won, rows["Date held"].lost) == (0, 0)
+    with engine.connect() as conn:
+        assert not conn.execute(select(func.count()).select_from(StageChange).where(StageChange.inferred)).scalar()
+
+
+def test_an_older_import_is_marked_by_the_migration(engine):
+    """Revision 0003 marks the guessed rows of a database imported before it: the closed rows an
+    import created (its "new" and its win or loss entries one after the other)."""
+    from alembic import command
+
+    from evpipe.models.db import alembic_config, writer
+
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", who="tester")
+    commit_import(engine, plan, who="tester")
+    Store(engine, who="tester").move("Harbour Events Christmas party", "won")  # a user's move: seen
+
+    def marked() -> list[tuple[str, bool]]:
+        with engine.connect() as conn:
+            return [
+                (name, bool(inferred))
+                for name, inferred in conn.execute(
+                    select(Prospect.name, StageChange.inferred)
+                    .join(Prospect, Prospect.id == StageChange.prospect_id)
+                    .order_by(StageChange.id)
+                )
+            ]
+
+    now = marked()
+    assert {n for n, i in now if i} == {"School ball", "Wedding (Ngata)"}
+    with writer(engine).begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+        command.upgrade(alembic_config(conn), "0003")
+    assert marked() == now
 
 
 def test_crm_history_is_dated_from_the_file(crm_engine):

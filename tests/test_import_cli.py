@@ -72,6 +72,19 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
     out = run(
         db, "import", CRM / "sales_pipeline.csv", "--values", CRM / "products.csv", "--values-key", "product"
     ).stdout
+    assert "6711 won and lost rows do not say which stage they closed from" in out
+    out = run(
+        db,
+        "import",
+        CRM / "sales_pipeline.csv",
+        "--values",
+        CRM / "products.csv",
+        "--values-key",
+        "product",
+        "--closed-from",
+        "Engaging",
+    ).stdout
+    assert "do not say which stage" not in out
     assert "Values: 4,562 rows valued from products.csv" in out
     assert "Per stage: Prospecting 500, Engaging 1,589, Won 4,238, Lost 2,473" in out
     assert "Dates: day first (the file has 20-10-16)" in out
@@ -85,7 +98,7 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
         plan_import(
             engine,
             CRM / "sales_pipeline.csv",
-            ImportOptions(values_file=CRM / "products.csv", values_key="product"),
+            ImportOptions(values_file=CRM / "products.csv", values_key="product", closed_from="Engaging"),
             who="tester",
         ),
         who="tester",
@@ -95,6 +108,7 @@ def test_crm_walkthrough_from_the_docs(tmp_path):
         ("Prospecting", 4238, 6711),
         ("Engaging", 4238, 6711),
     ]
+    assert [s["suggested"] for s in cal["stages"]] == [0.63, 0.63]  # never 100%
     assert not run(db, "stages").stderr  # the ladder rises: no warning
 
 

@@ -83,6 +83,12 @@ def test_calibrate_json_and_apply(db):
         "high",
         "conversion_next",
         "suggested",
+        # issue 9, point 4: a stage says how much of its evidence was only inferred, why it has no
+        # suggestion, and the EV accepting it moves
+        "inferred_won",
+        "inferred_lost",
+        "note",
+        "ev_move",
     }
     q = rows["Quote sent"]
     assert (q["won"], q["lost"], q["n"], q["configured"]) == (9, 3, 12, 0.25)
@@ -90,10 +96,33 @@ def test_calibrate_json_and_apply(db):
     # 25% is outside the interval of 9/12: (9 + 2.5) / 22 = 52.3% -> 52%.
     assert q["suggested"] == 0.52
     assert isinstance(data["brier"], float)
-    run(db, "calibrate", "--apply")
+    run(db, "calibrate", "--apply", "--yes")  # issue 9, point 4: --apply asks, --yes answers
     data = json.loads(run(db, "stages", "--json").stdout)
     assert {r["name"]: r["probability"] for r in data}["Quote sent"] == 0.52
     assert "months: a whole number" in run(db, "calibrate", "--months", "0", code=1).stderr
+
+
+def test_calibrate_apply_shows_the_changes_and_asks(db):
+    def probabilities():
+        return {r["name"]: r["probability"] for r in json.loads(run(db, "stages", "--json").stdout)}
+
+    before = probabilities()
+    # Suspect and Enquiry: the 9 won and 3 lost from Quote sent passed them: (9 + 0.5) / 22 -> 43%,
+    # (9 + 1) / 22 -> 45%. Open: Newcomer (2,000) on Suspect, the hostile one (4,000) on Enquiry, Big
+    # deal on Deposit paid, none on Quote sent.
+    out = CliRunner().invoke(main, ["--db", str(db), "calibrate", "--apply"], input="n\n").stdout
+    assert "Accepting the suggestions changes:" in out
+    assert "Suspect 5% → 43%, EV +760" in out and "Enquiry 10% → 45%, EV +1,400" in out
+    assert "Quote sent 25% → 52%, EV " in out
+    assert "in all: EV +2,160" in out and "Apply these 3 changes? [y/N]" in out
+    assert "Nothing changed." in out and probabilities() == before
+    result = CliRunner().invoke(main, ["--db", str(db), "calibrate", "--apply"])  # nobody to answer
+    assert result.exit_code == 1 and "nothing changed; answer y, or add --yes" in result.stderr
+    assert probabilities() == before
+    assert "add --yes" in run(db, "calibrate", "--apply", "--json", code=1).stderr
+    out = CliRunner().invoke(main, ["--db", str(db), "calibrate", "--apply"], input="y\n").stdout
+    assert "applied: Suspect: 5% -> 43%" in out
+    assert probabilities()["Quote sent"] == 0.52
 
 
 def test_review_json_adds_up(db):

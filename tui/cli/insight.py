@@ -211,25 +211,29 @@ open: provisional, left out of WAPE until they are won, lost or moved to another
 
 @click.command("calibrate")
 @click.option("--months", type=int, default=None, help="Only outcomes closed in the last N months.")
-@click.option("--apply", "apply_", is_flag=True, help="Accept every suggested probability.")
+@click.option(
+    "--apply", "apply_", is_flag=True, help="Accept every suggested probability (shows the changes, then asks)."
+)
+@click.option("--yes", "-y", is_flag=True, help="With --apply: apply without asking.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> None:
+def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json: bool) -> None:
     """Sighting in: each stage's probability against real outcomes, with suggestions."""
-    from evpipe.models.calibration import apply_suggestions, calibrate
+    from evpipe.models.calibration import apply_suggestions, calibrate, changes_text
     from evpipe.models.values import format_percent
 
+    if yes and not apply_:
+        raise DomainError("--yes goes with --apply", field="yes")
+    if apply_ and as_json and not yes:
+        raise DomainError("--apply --json: add --yes (a JSON reader cannot be asked)", field="yes")
     cal = calibrate(ctx.engine, months=months)
-    applied = []
-    if apply_:
-        applied = apply_suggestions(ctx.store(), calibration=cal)
-        if applied:
-            ctx.changed()
     if as_json:
         data = cal.to_json()
         if apply_:
-            data["applied"] = [r.summary for r in applied]
+            data["applied"] = [r.summary for r in apply_suggestions(ctx.store(), calibration=cal)]
+            if data["applied"]:
+                ctx.changed()
         emit_json(data)
         return
     body = []
@@ -245,11 +249,12 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> 
                 "—" if s.low is None else f"{_pct(s.low)}–{_pct(s.high)}",
                 _pct(s.conversion_next),
                 "—" if s.suggested_bp is None else format_percent(s.suggested_bp),
+                s.note,
             ]
         )
     click.echo(
         table(
-            ["stage", "configured", "observed", "won", "lost", "n", "95% interval", "next step", "suggested"],
+            ["stage", "configured", "observed", "won", "lost", "n", "95% interval", "next step", "suggested", "note"],
             body,
             right={1, 2, 3, 4, 5, 6, 7, 8},
         )
@@ -257,18 +262,43 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, as_json: bool) -> 
     window = f"outcomes closed since {cal.since.isoformat()}" if cal.since else "every known outcome"
     click.echo("")
     click.echo(f"Evidence: {cal.won} won, {cal.lost} lost ({window}).")
+    if cal.inferred:
+        click.echo(
+            f"{cal.inferred} of them closed from a stage nobody recorded (an import's guess, or none): "
+            "evidence for no stage (inferred)."
+        )
     if cal.brier is not None:
         line = f"Brier score of the current ladder: {cal.brier:.4f} over {cal.brier_n} outcomes (0 is perfect)"
         if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
             line += f"; with the suggestions: {cal.brier_suggested:.4f}"
         click.echo(line + ".")
-    if apply_:
-        for r in applied:
-            click.echo(f"applied: {safe(r.summary)}")
-        if not applied:
-            click.echo("Nothing to apply: no stage has a suggestion.")
-    elif any(s.suggested_bp is not None for s in cal.stages):
-        click.echo("`evpipe calibrate --apply` accepts the suggestions (each recorded; `evpipe undo` reverses).")
+    rows = cal.suggestions
+    if not apply_:
+        if rows:
+            click.echo("`evpipe calibrate --apply` shows what accepting the suggestions changes, then asks.")
+        return
+    if not rows:
+        click.echo("Nothing to apply: no stage has a suggestion.")
+        return
+    click.echo("")
+    click.echo("Accepting the suggestions changes:")
+    for line in changes_text(cal):
+        click.echo(f"  {safe(line)}")
+    if not yes:
+        try:
+            ok = click.confirm(f"Apply {'this change' if len(rows) == 1 else f'these {len(rows)} changes'}?")
+        except click.Abort:
+            click.echo("")  # the prompt's line, ended
+            raise DomainError("calibrate --apply: nothing changed; answer y, or add --yes", field="yes") from None
+        if not ok:
+            click.echo("Nothing changed.")
+            return
+    applied = apply_suggestions(ctx.store(), calibration=cal)
+    if applied:
+        ctx.changed()
+    for r in applied:
+        click.echo(f"applied: {safe(r.summary)}")
+    click.echo("Each is recorded; `evpipe undo` reverses the last.")
 
 
 # ---------------------------------------------------------------- review

@@ -1,8 +1,10 @@
 """The sighting-in screen: per open stage, the configured probability beside the observed one (won,
 lost, n, 95% Wilson interval), the conversion to the next stage and a suggested probability; the
-Brier score of the current ladder. `a` accepts the suggestion of the stage under the cursor, `A`
-all of them, each after a confirmation and each recorded as a probability change (undo reverses
-it). `m` changes the window: every known outcome, or those closed in the last 24, 12, 6 or 3 months.
+Brier score of the current ladder. A stage without a suggestion says why (no outcomes, only
+inferred ones, no wins, no losses, too few, or today's probability fits). `a` accepts the suggestion
+of the stage under the cursor, `A` all of them, each after a confirmation that lists the changes and
+the EV they move, each recorded as a probability change (undo reverses it). `m` changes the window:
+every known outcome, or those closed in the last 24, 12, 6 or 3 months.
 Nothing changes without the user. Figures come from models.calibration, in a worker.
 """
 
@@ -14,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from evpipe.models.calibration import Calibration, StageCalibration, calibrate
+from evpipe.models.calibration import Calibration, StageCalibration, calibrate, change_text, changes_text
 from evpipe.models.errors import DomainError
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
@@ -58,9 +60,10 @@ class CalibrateScreen(LiveScreen):
         yield Static("", id="calibrate-summary", markup=False)
         yield Static(
             Text(
-                "Observed = won / (won + lost at this stage or later). A suggestion appears where n >= 10 and "
-                "today's probability lies outside the 95% interval: it moves part of the way, like sighting "
-                "in a rifle.",
+                "Observed = won / (won + lost) of the deals that closed from this stage or a later one. A "
+                "suggestion needs wins and losses, n >= 10 and today's probability outside the 95% "
+                "interval; it moves part of the way, like sighting in a rifle, and stays below Won. "
+                "inferred: the import guessed the stage, so it is not evidence.",
                 style="dim",
             ),
             id="calibrate-help",
@@ -113,7 +116,7 @@ class CalibrateScreen(LiveScreen):
                 Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
                 Text(_pct(r.conversion_next), justify="right"),
                 Text(
-                    "—" if r.suggested_bp is None else format_percent(r.suggested_bp),
+                    (r.note or "—") if r.suggested_bp is None else format_percent(r.suggested_bp),
                     justify="right",
                     style="bold green" if r.suggested_bp is not None else "dim",
                 ),
@@ -124,11 +127,17 @@ class CalibrateScreen(LiveScreen):
         text = Text()
         window = "every known outcome" if cal.since is None else f"outcomes since {cal.since:%d %b %Y}"
         text.append(f"Evidence: {cal.won} won, {cal.lost} lost ({window}; m changes).  ", style="")
+        if cal.inferred:
+            text.append(
+                f"{cal.inferred} of them closed from a guessed stage (inferred): not counted.  ", style="yellow"
+            )
         if cal.brier is not None:
             text.append(f"Brier {cal.brier:.3f}", style="bold")
             if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
                 text.append(f" → {cal.brier_suggested:.3f} with the suggestions", style="green")
             text.append(" (0 is perfect)", style="dim")
+        elif cal.won + cal.lost:
+            text.append("No Brier score: no outcome closed from a stage the history saw.", style="dim")
         else:
             text.append("No won or lost prospects yet: nothing to sight in against.", style="dim")
         self.query_one("#calibrate-summary", Static).update(text)
@@ -152,16 +161,9 @@ class CalibrateScreen(LiveScreen):
         if row is None:
             return
         if row.suggested_bp is None:
-            self.app.notify(
-                f"{row.stage}: no suggestion (too few outcomes, or today's probability is inside the interval)",
-                markup=False,
-                severity="warning",
-            )
+            self.app.notify(f"{row.stage}: no suggestion ({row.note})", markup=False, severity="warning")
             return
-        question = (
-            f"Set {row.stage} from {format_percent(row.configured_bp)} to "
-            f"{format_percent(row.suggested_bp)}? (observed {_pct(row.observed)} of {row.n})"
-        )
+        question = f"{change_text(row)}\n(observed {_pct(row.observed)} of {row.n})\n\nSet it?"
         self.app.push_screen(
             ConfirmDialog(question, title="Accept the suggestion"), lambda yes: yes and self.apply([row])
         )
@@ -169,15 +171,14 @@ class CalibrateScreen(LiveScreen):
     def action_accept_all(self) -> None:
         if self.cal is None:
             return
-        rows = [r for r in self.cal.stages if r.suggested_bp is not None]
+        rows = self.cal.suggestions
         if not rows:
             self.app.notify("No suggestions to accept", markup=False, severity="warning")
             return
-        changes = ", ".join(
-            f"{r.stage} {format_percent(r.configured_bp)} → {format_percent(r.suggested_bp)}" for r in rows
-        )
+        lines = changes_text(self.cal)
+        ask = "Set it?" if len(rows) == 1 else f"Set these {len(rows)}?"
         self.app.push_screen(
-            ConfirmDialog(f"Accept {len(rows)} suggestion(s): {changes}?", title="Accept all suggestions"),
+            ConfirmDialog("\n".join(lines) + f"\n\n{ask}", title="Accept all suggestions"),
             lambda yes: yes and self.apply(rows),
         )
 
