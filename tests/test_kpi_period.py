@@ -22,7 +22,7 @@ from evpipe.models.kpi import Kpi, Scope, kpis, kpis_by, snapshots
 from evpipe.models.ladder import kpi_part
 from evpipe.models.period import ALL_TIME, Period, current_period, parse_setting, period_of
 from evpipe.models.rawdb import fetch_all
-from evpipe.models.settings import get_setting, kpi_period, set_kpi_period
+from evpipe.models.settings import get_setting, kpi_period
 from evpipe.models.store import Store
 from evpipe.models.tables import KpiSnapshotMonth, Prospect, Stage, table_of
 from evpipe.models.values import format_money
@@ -58,7 +58,14 @@ def test_the_default_period_is_the_last_12_months_and_every_month_after():
 
 @pytest.mark.parametrize(
     "typed, stored",
-    [("12", "12m"), ("24m", "24m"), ("36 months", "36m"), ("ALL", "all"), ("2026-01", "2026-01"), ("jan 2025", "2025-01")],
+    [
+        ("12", "12m"),
+        ("24m", "24m"),
+        ("36 months", "36m"),
+        ("ALL", "all"),
+        ("2026-01", "2026-01"),
+        ("jan 2025", "2025-01"),
+    ],
 )
 def test_period_settings_as_typed(typed, stored):
     assert parse_setting(typed) == stored
@@ -104,9 +111,10 @@ def test_the_sql_and_python_forms_of_the_period_agree(shared_engine, rows, start
     now = datetime(2026, 11, 27, 9)
     with writer(shared_engine).begin() as conn:
         conn.execute(delete(Prospect))
-        stages = {name: (sid, kind, bp) for sid, name, kind, bp in conn.execute(
-            select(Stage.id, Stage.name, Stage.kind, Stage.probability_bp)
-        )}
+        stages = {
+            name: (sid, kind, bp)
+            for sid, name, kind, bp in conn.execute(select(Stage.id, Stage.name, Stage.kind, Stage.probability_bp))
+        }
         values = [
             dict(
                 name=f"P{i}",

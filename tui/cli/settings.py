@@ -9,7 +9,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, emit_json, fail, pass_ctx, domain_errors
+from .main import Ctx, domain_errors, emit_json, fail, pass_ctx
 
 
 def _period_json(period) -> dict:

@@ -105,7 +105,9 @@ class FocusScreen(StageKeys, LiveScreen):
         engine = evpipe_app(self).engine
         period = current_period(engine)
         self.post_message(
-            FocusLoaded(focus(engine, limit=LIMIT), kpis(engine, Scope(period=period)), count_follow_ups(engine), period)
+            FocusLoaded(
+                focus(engine, limit=LIMIT), kpis(engine, Scope(period=period)), count_follow_ups(engine), period
+            )
         )
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")

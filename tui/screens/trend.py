@@ -20,8 +20,8 @@ from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
 from evpipe.models.kpi import Scope
-from evpipe.models.period import Period, current_period
 from evpipe.models.ladder import format_ev_tv
+from evpipe.models.period import Period, current_period
 from evpipe.models.values import format_money
 
 from ..access import evpipe_app
