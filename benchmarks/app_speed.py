@@ -266,7 +266,8 @@ async def press_and_time(app, clock: FrameClock, key: str, char: str | None, rea
 
 
 def child_keys(url: str, keys: int) -> None:
-    from evpipe.models.kpi import kpis
+    from evpipe.models.kpi import Scope, kpis
+    from evpipe.models.period import current_period
     from evpipe.tui.app import EvpipeApp
     from evpipe.tui.widgets.kpi_header import KpiHeader
 
@@ -316,7 +317,9 @@ def child_keys(url: str, keys: int) -> None:
             await app.workers.wait_for_complete()
             await pilot.pause(2.5)  # let the debounced KPI snapshot of the moves above be written
             await app.workers.wait_for_complete()
-            assert screen.kpi_all == kpis(app.engine), "header drifted from the database"
+            assert screen.kpi_all == kpis(app.engine, Scope(period=current_period(app.engine))), (
+                "header drifted from the database"
+            )
             # filter as you type
             await pilot.press("slash")
             await pilot.pause(0.1)

@@ -1,8 +1,9 @@
 """Exporting prospects to CSV or XLSX, in a shape `evpipe import` reads back exactly.
 
 One row per live prospect (by id), the columns in `COLUMNS`, then one column per custom field
-(sorted by name). XLSX adds a sheet of KPIs by expected month (models.kpi.kpis_by) and one of the
-stage ladder; its money cells are numbers, its dates real dates.
+(sorted by name). XLSX adds a sheet of KPIs by expected month (models.kpi.kpis_by) for the KPI
+period (models/period.py, named in its header: every prospect is exported, the KPIs count the
+period's) and one of the stage ladder; its money cells are numbers, its dates real dates.
 
 Formula injection: a text cell that begins with =, +, -, @, a tab or a carriage return would be
 run as a formula by a spreadsheet; it is written with a leading apostrophe (`'=SUM(A1)`), as is
@@ -28,9 +29,10 @@ from sqlmodel import col
 
 from .errors import DomainError
 from .import_cells import neutralise
-from .kpi import kpis_by, stage_table
+from .kpi import Scope, kpis_by, stage_table
 from .ladder import ev_micros
 from .outfile import private_output
+from .period import current_period
 from .tables import Prospect, Stage, pk
 from .values import cents_to_decimal, format_percent, micros_to_decimal
 
@@ -276,8 +278,9 @@ def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progr
             progress("export", count, total)
 
     months = wb.create_sheet("KPIs by month")
-    header(months, ["expected month", "count", "TV", "EV", "EV/TV"])
-    for month, k in kpis_by(engine, "month"):
+    period = current_period(engine)
+    header(months, ["expected month", "count", "TV", "EV", "EV/TV", f"KPI period: {period.label}"])
+    for month, k in kpis_by(engine, "month", Scope(period=period)):
         r = k.ev_tv_rounded(6)
         months.append(
             [

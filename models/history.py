@@ -5,6 +5,10 @@ Rules (see docs/domain.md and issue 4):
 - A snapshot dated D is the state at the *end* of day D: whenever data changes, the day's
   reading is replaced (`record_snapshot`), so the latest reading of the day wins.
 - Scopes: "all", and "owner:NAME" for each owner.
+- Each snapshot keeps every expected month's figures and their won part (issue 9), so that the
+  KPIs of any KPI period (models/period.py) can be read from it: the history of a period counts
+  every past reading for today's period (`kpi.snapshots`), like for like. Snapshots recorded
+  before migration 0004 get their won part reconstructed from the journal (`complete_won_parts`).
 - Always one at each month's start. The state at the start of month m (00:00 on the 1st) is the
   state at the end of the last day of month m-1, so the month-start snapshot of m is the one
   dated the last day of m-1. Whenever a snapshot is recorded, every month start since the
@@ -39,14 +43,22 @@ from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
-from .kpi import ALL, Kpi, Scope, Snapshot, kpis_by_owner_and_month, snapshots  # noqa: F401  (re-exported)
-from .ladder import LOST, counts_sql, ev_micros
+from .kpi import (  # noqa: F401  (re-exported)
+    ALL,
+    NO_MONTH,
+    Kpi,
+    Scope,
+    Snapshot,
+    kpis_by_owner_and_month_split,
+    snapshots,
+)
+from .ladder import LOST, WON, counts_sql, ev_micros
 from .rawdb import day_of, fetch_all, json_type, json_value
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
 
@@ -81,7 +93,14 @@ def _last_of_month(day: date) -> date:
 
 
 def _write_snapshot(
-    s: Session, scope_key: str, day: date, at: datetime, by_month: list[tuple[str | None, Kpi]], *, replace: bool = True
+    s: Session,
+    scope_key: str,
+    day: date,
+    at: datetime,
+    by_month: list[tuple[str | None, Kpi]],
+    won: dict[str | None, Kpi],
+    *,
+    replace: bool = True,
 ) -> bool:
     old = s.scalar(
         select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
@@ -105,13 +124,17 @@ def _write_snapshot(
     s.add(snap)
     s.flush()
     for month, k in by_month:
+        w = won.get(month, Kpi())
         s.add(
             KpiSnapshotMonth(
                 snapshot_id=id_of(snap),
-                month=month or "none",
+                month=month or NO_MONTH,
                 count=k.count,
                 tv_cents=k.tv_cents,
                 ev_micros=k.ev_micros,
+                won_count=w.count,
+                won_tv_cents=w.tv_cents,
+                won_ev_micros=w.ev_micros,
             )
         )
     return True
@@ -123,13 +146,20 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
     everyone."""
     at = at or clock.now()
     ensure_month_starts(engine, at=at)
+    complete_won_parts(engine)
     with engine.connect() as conn:
-        cells = kpis_by_owner_and_month(conn)
+        cells, won_cells = kpis_by_owner_and_month_split(conn)
     months: dict[str | None, Kpi] = {}
     by_owner: dict[str, dict[str | None, Kpi]] = {}
     for (owner, month), k in cells.items():
         months[month] = months.get(month, Kpi()) + k
         mine = by_owner.setdefault(owner, {})
+        mine[month] = mine.get(month, Kpi()) + k
+    won_months: dict[str | None, Kpi] = {}
+    won_by_owner: dict[str, dict[str | None, Kpi]] = {}
+    for (owner, month), k in won_cells.items():
+        won_months[month] = won_months.get(month, Kpi()) + k
+        mine = won_by_owner.setdefault(owner, {})
         mine[month] = mine.get(month, Kpi()) + k
 
     def in_order(rows: dict[str | None, Kpi]) -> list[tuple[str | None, Kpi]]:
@@ -138,9 +168,9 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
     everyone = in_order(months)
     per_owner = {name: in_order(rows) for name, rows in by_owner.items()} if owners else {}
     with Session(writer(engine)) as s, s.begin():
-        _write_snapshot(s, ALL.key, at.date(), at, everyone)
+        _write_snapshot(s, ALL.key, at.date(), at, everyone, won_months)
         for name, rows in per_owner.items():
-            _write_snapshot(s, Scope(owner=name).key, at.date(), at, rows)
+            _write_snapshot(s, Scope(owner=name).key, at.date(), at, rows, won_by_owner.get(name, {}))
     total = Kpi()
     for _, k in everyone:
         total = total + k
@@ -166,12 +196,12 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
         todo = [d for d in sorted(set(days)) if d not in have]
         changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
         states = []
-        previous: tuple[date, State] | None = None
+        previous: tuple[date, tuple[State, State]] | None = None
         for day in todo:
             if previous is not None and bisect_right(changed_on, day) == bisect_right(changed_on, previous[0]):
                 state = previous[1]  # nothing happened since the day before: the same state
             else:
-                state = state_before(conn, end_of_day(day))
+                state = states_before(conn, end_of_day(day))
             states.append((day, state))
             previous = (day, state)
     if not states:
@@ -179,7 +209,7 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
     return _bulk_write(engine, states)
 
 
-def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
+def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) -> int:
     """Write reconstructed snapshots (everyone's and each owner's) in three statements, keeping any
     that exist. Returns how many days got an "all" snapshot."""
     days = [d for d, _ in states]
@@ -190,8 +220,8 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
                 select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
             ).all()
         )
-        snaps, months = [], {}
-        for day, state in states:
+        snaps, months, won_months = [], {}, {}
+        for day, (state, won_state) in states:
             at = end_of_day(day) - timedelta(seconds=1)
             scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
             for key, owner in scopes:
@@ -212,6 +242,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
                     )
                 )
                 months[(key, day)] = rows
+                won_months[(key, day)] = dict(by_month(won_state, owner))
         if not snaps:
             return 0
         conn.execute(insert(snap_table), snaps)
@@ -224,13 +255,70 @@ def _bulk_write(engine: Engine, states: list[tuple[date, State]]) -> int:
             )
         }
         month_rows = [
-            dict(snapshot_id=ids[key], month=month or "none", count=k.count, tv_cents=k.tv_cents, ev_micros=k.ev_micros)
+            dict(
+                snapshot_id=ids[key],
+                month=month or NO_MONTH,
+                count=k.count,
+                tv_cents=k.tv_cents,
+                ev_micros=k.ev_micros,
+                won_count=won.count,
+                won_tv_cents=won.tv_cents,
+                won_ev_micros=won.ev_micros,
+            )
             for key, rows in months.items()
             for month, k in rows
+            for won in [won_months[key].get(month, Kpi())]
         ]
         if month_rows:
             conn.execute(insert(month_table), month_rows)
     return sum(1 for row in snaps if row["scope"] == ALL.key)
+
+
+def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
+    """Give snapshots recorded before evpipe kept the won part of each month (migration 0004) their
+    won part, reconstructed from the journal at the end of their day: the `limit` most recent days
+    each time (the header's 12 weeks first), until none is left. Until then `kpi.snapshots` leaves
+    such a reading out of a period's history. Returns how many days were completed."""
+    month_table = table_of(KpiSnapshotMonth)
+    with engine.connect() as conn:
+        days = [
+            d
+            for (d,) in conn.execute(
+                select(col(KpiSnapshot.taken_on))
+                .join(KpiSnapshotMonth, col(KpiSnapshotMonth.snapshot_id) == col(KpiSnapshot.id))
+                .where(
+                    col(KpiSnapshotMonth.won_count).is_(None),
+                    or_(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.scope).startswith("owner:")),
+                )
+                .group_by(col(KpiSnapshot.taken_on))
+                .order_by(col(KpiSnapshot.taken_on).desc())
+                .limit(limit)
+            )
+        ]
+        won_states = {day: states_before(conn, end_of_day(day))[1] for day in days}
+    if not days:
+        return 0
+    with writer(engine).begin() as conn:
+        for day, won in won_states.items():
+            for sid, scope_key in conn.execute(
+                select(col(KpiSnapshot.id), col(KpiSnapshot.scope)).where(col(KpiSnapshot.taken_on) == day)
+            ):
+                owner = scope_key.removeprefix("owner:") if scope_key.startswith("owner:") else None
+                if owner is None and scope_key != ALL.key:
+                    continue
+                parts = dict(by_month(won, owner))
+                for (month,) in conn.execute(
+                    select(col(KpiSnapshotMonth.month)).where(
+                        col(KpiSnapshotMonth.snapshot_id) == sid, col(KpiSnapshotMonth.won_count).is_(None)
+                    )
+                ):
+                    w = parts.get(None if month == NO_MONTH else month, Kpi())
+                    conn.execute(
+                        month_table.update()
+                        .where(month_table.c.snapshot_id == sid, month_table.c.month == month)
+                        .values(won_count=w.count, won_tv_cents=w.tv_cents, won_ev_micros=w.ev_micros)
+                    )
+    return len(days)
 
 
 def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
@@ -402,15 +490,27 @@ def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[
 def state_before(conn: Connection, moment: datetime) -> State:
     """The pipeline just before `moment`, as {(owner, expected month): Kpi} (see the module
     docstring for how it is replayed)."""
+    return states_before(conn, moment)[0]
+
+
+def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
+    """`state_before` and its won part (the prospects on a won stage at `moment`), in one replay:
+    a snapshot keeps the won part apart so that any KPI period can be read from it."""
     probs = probabilities_before(conn, moment)
     acc: dict[tuple[str, str | None], Kpi] = {}
+    won: dict[tuple[str, str | None], Kpi] = {}
     for owner, month, stage_id, count, tv in fetch_all(conn, _STATE_SQL, {"t": moment}):
         bp, kind = probs.get(stage_id, (0, LOST))
         tv = int(tv or 0)
         part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))
         key = (owner or "", month or None)
         acc[key] = acc.get(key, Kpi()) + part
-    return {key: k for key, k in acc.items() if k != Kpi()}
+        if kind == WON:
+            won[key] = won.get(key, Kpi()) + part
+    return (
+        {key: k for key, k in acc.items() if k != Kpi()},
+        {key: k for key, k in won.items() if k != Kpi()},
+    )
 
 
 def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:
@@ -432,7 +532,7 @@ def _connect(engine_or_conn: Engine | Connection):
 def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = ALL) -> Kpi:
     """The KPIs of a scope just before `moment`, reconstructed (see the module docstring)."""
     with _connect(engine) as conn:
-        state = state_before(conn, moment)
+        state, won = states_before(conn, moment)
     total = Kpi()
     for (owner, month), k in state.items():
         if scope.owner is not None and owner != scope.owner:
@@ -442,6 +542,9 @@ def kpis_before(engine: Engine | Connection, moment: datetime, scope: Scope = AL
         if scope.month_to and (month is None or month > scope.month_to):
             continue
         total = total + k
+        if scope.period is not None and not scope.period.in_months(month):
+            w = won.get((owner, month), Kpi())  # won outside the period: not counted
+            total = Kpi(total.count - w.count, total.tv_cents - w.tv_cents, total.ev_micros - w.ev_micros)
     return total
 
 

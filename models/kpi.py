@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from . import ladder
+from .period import Period
 from .rawdb import as_day, fetch_all
 from .values import bp_to_ratio, micros_to_decimal, money_str
 
@@ -27,21 +28,31 @@ Breakdown = Literal["month", "stage", "owner"]
 
 @dataclass(frozen=True)
 class Scope:
-    """Which prospects count: all, one owner's, and/or those expected in a range of months."""
+    """Which prospects count: all, one owner's, and/or those expected in a range of months, and/or
+    those in a KPI period (models/period.py: open ones, and won and lost ones expected in it)."""
 
     owner: str | None = None
     month_from: str | None = None  # 'YYYY-MM', inclusive
     month_to: str | None = None  # 'YYYY-MM', inclusive
+    period: Period | None = None
 
     @property
-    def key(self) -> str:
-        """A stable name for this scope, used by the KPI history."""
+    def snapshot_key(self) -> str:
+        """The name under which the KPI history records this scope (the period is applied when the
+        history is read: each snapshot keeps its months, open and won apart)."""
         parts = []
         if self.owner is not None:
             parts.append(f"owner:{self.owner}")
         if self.month_from or self.month_to:
             parts.append(f"months:{self.month_from or ''}..{self.month_to or ''}")
         return ";".join(parts) or "all"
+
+    @property
+    def key(self) -> str:
+        """A stable name for this scope, period included."""
+        if self.period is None or not self.period.restricts:
+            return self.snapshot_key
+        return f"{self.snapshot_key};period:{self.period.start}.."
 
     def sql(self, *, scan: bool = False) -> tuple[str, dict[str, Any]]:
         """This scope as SQL conditions on `prospect p`, with their parameters. `scan`: read the
@@ -58,6 +69,10 @@ class Scope:
         if self.month_to:
             conds.append("p.expected_month <= :month_to")
             params["month_to"] = self.month_to
+        if self.period is not None and self.period.restricts:
+            cond, more = self.period.sql_on_stage("p.stage_id", "p.expected_month")
+            conds.append(cond)
+            params.update(more)
         return " AND ".join(conds), params
 
     def where(self) -> list[Any]:
@@ -73,6 +88,11 @@ class Scope:
             conds.append(col(Prospect.expected_month) >= self.month_from)
         if self.month_to:
             conds.append(col(Prospect.expected_month) <= self.month_to)
+        if self.period is not None and self.period.restricts:
+            from sqlalchemy import text
+
+            cond, params = self.period.sql_on_stage("prospect.stage_id", "prospect.expected_month")
+            conds.append(text(cond).bindparams(**params))
         return conds
 
 
@@ -132,10 +152,14 @@ _KEYS = {
 
 
 def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
+    return _grouped_split(source, scope, by)[0]
+
+
+def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any, Kpi], dict[Any, Kpi]]:
     """KPIs per value of `by` (None: one group). SQL sums the values per group and stage, from the
     prospect table alone (a covering index answers the whole-pipeline and per-owner sums without
     reading the table); each sum is then multiplied by its stage's probability, as exact integers,
-    and lost stages are left out."""
+    and lost stages are left out. Returns the KPIs per group and their won part."""
     key = _KEYS[by]
     where, params = scope.sql(scan=key not in (None, "p.stage_id") and scope.owner is None)
     select_key = f"{key}, " if key else ""
@@ -145,6 +169,7 @@ def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
     )
     stages = {sid: (int(bp), kind) for sid, bp, kind in fetch_all(source, "SELECT id, probability_bp, kind FROM stage")}
     out: dict[Any, Kpi] = {}
+    won: dict[Any, Kpi] = {}
     width = 0 if key is None else key.count(",") + 1
     for row in fetch_all(source, sql, params):
         group = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
@@ -152,8 +177,11 @@ def _grouped(source: Any, scope: Scope, by: str | None) -> dict[Any, Kpi]:
         bp, kind = stages[stage_id]
         if not ladder.counts(kind):
             continue
-        out[group] = out.get(group, Kpi()) + Kpi(int(count), int(total), ladder.ev_micros(int(total), kind, bp))
-    return out
+        part = Kpi(int(count), int(total), ladder.ev_micros(int(total), kind, bp))
+        out[group] = out.get(group, Kpi()) + part
+        if kind == ladder.WON:
+            won[group] = won.get(group, Kpi()) + part
+    return out, won
 
 
 def kpis(source: Any, scope: Scope = ALL) -> Kpi:
@@ -164,6 +192,14 @@ def kpis(source: Any, scope: Scope = ALL) -> Kpi:
 def kpis_by_owner_and_month(source: Any, scope: Scope = ALL) -> dict[tuple[str, str | None], Kpi]:
     """{(owner, expected month): KPIs}, in one pass: what the KPI history records for every scope."""
     return _grouped(source, scope, "owner_month")
+
+
+def kpis_by_owner_and_month_split(
+    source: Any, scope: Scope = ALL
+) -> tuple[dict[tuple[str, str | None], Kpi], dict[tuple[str, str | None], Kpi]]:
+    """`kpis_by_owner_and_month` and its won part, in the same pass: the KPI history keeps the won
+    part apart, so that any period can be read from a snapshot (models/period.py)."""
+    return _grouped_split(source, scope, "owner_month")
 
 
 def kpis_by(source: Any, by: Breakdown, scope: Scope = ALL) -> list[tuple[str | None, Kpi]]:
@@ -209,18 +245,50 @@ def snapshots(
     source: Any, scope: Scope = ALL, *, since: date | None = None, until: date | None = None
 ) -> list[Snapshot]:
     """The recorded KPI history of a scope, oldest first (from `since` to `until`, inclusive).
-    models.history records it."""
-    conds = ["scope = :scope"]
-    params: dict[str, Any] = {"scope": scope.key}
+    models.history records it.
+
+    With a period, each reading is that day's pipeline counted for this period: the snapshot's
+    figures less its won prospects expected in months outside the period (every snapshot keeps
+    its months, open and won apart). A reading recorded before evpipe kept them apart, and not yet
+    completed by models.history, is left out rather than shown for all of history."""
+    conds = ["s.scope = :scope"]
+    params: dict[str, Any] = {"scope": scope.snapshot_key}
     if since is not None:
-        conds.append("taken_on >= :since")
+        conds.append("s.taken_on >= :since")
         params["since"] = since
     if until is not None:
-        conds.append("taken_on <= :until")
+        conds.append("s.taken_on <= :until")
         params["until"] = until
+    where = " AND ".join(conds)
+    if scope.period is None or not scope.period.restricts:
+        rows = fetch_all(
+            source,
+            f"SELECT s.taken_on, s.count, s.tv_cents, s.ev_micros FROM kpi_snapshot s WHERE {where} ORDER BY s.taken_on",
+            params,
+        )
+        return [Snapshot(as_day(d), Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in rows]
+    in_period, more = scope.period.months_sql(f"NULLIF(m.month, '{NO_MONTH}')")
+    params.update(more)
     rows = fetch_all(
         source,
-        f"SELECT taken_on, count, tv_cents, ev_micros FROM kpi_snapshot WHERE {' AND '.join(conds)} ORDER BY taken_on",
+        f"""SELECT s.taken_on, s.count, s.tv_cents, s.ev_micros,
+                   coalesce(x.c, 0), coalesce(x.tv, 0), coalesce(x.ev, 0), coalesce(x.unknown, 0)
+            FROM kpi_snapshot s LEFT JOIN (
+                SELECT m.snapshot_id AS sid, sum(m.won_count) AS c, sum(m.won_tv_cents) AS tv,
+                       sum(m.won_ev_micros) AS ev, sum(CASE WHEN m.won_count IS NULL THEN 1 ELSE 0 END) AS unknown
+                FROM kpi_snapshot_month m JOIN kpi_snapshot s ON s.id = m.snapshot_id
+                WHERE {where} AND NOT {in_period}
+                GROUP BY m.snapshot_id
+            ) x ON x.sid = s.id
+            WHERE {where} ORDER BY s.taken_on""",
         params,
     )
-    return [Snapshot(as_day(d), Kpi(int(c), int(tv), int(ev))) for d, c, tv, ev in rows]
+    return [
+        Snapshot(as_day(d), Kpi(int(c) - int(oc), int(tv) - int(otv), int(ev) - int(oev)))
+        for d, c, tv, ev, oc, otv, oev, unknown in rows
+        if not unknown
+    ]
+
+
+#: How a snapshot's month row names "no expected month".
+NO_MONTH = "none"

@@ -1,4 +1,5 @@
-"""The `setting` table: small named values kept with the data (e.g. `demo`, set on a demo database).
+"""The `setting` table: small named values kept with the data (e.g. `demo`, set on a demo database;
+`kpi_period`, the KPI period of models/period.py).
 
 Read and written through SQLAlchemy Core on the table models/tables.py describes, so the SQL is the
 same on every database the store supports.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, insert, select, update
 
+from . import clock
 from .db import writer
+from .period import SETTING_KEY, Period, current_period, parse_setting, period_of
 from .tables import Setting, table_of
 
 _SETTING = table_of(Setting)
@@ -28,3 +31,16 @@ def set_setting(engine: Engine, key: str, value: str) -> None:
             conn.execute(insert(_SETTING).values(key=key, value=value))
         else:
             conn.execute(update(_SETTING).where(_SETTING.c.key == key).values(value=value))
+
+
+def kpi_period(engine: Engine) -> Period:
+    """The database's KPI period today (models/period.py)."""
+    return current_period(engine)
+
+
+def set_kpi_period(engine: Engine, text: object) -> Period:
+    """Set the database's KPI period from what a user typed ('12m', '2026-01', 'all'; see
+    `period.parse_setting`) and return it as it stands today. Raises DomainError on bad input."""
+    value = parse_setting(text)
+    set_setting(engine, SETTING_KEY, value)
+    return period_of(value, clock.today())

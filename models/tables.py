@@ -52,9 +52,10 @@ class Stage(SQLModel, table=True):
 class Prospect(SQLModel, table=True):
     __tablename__ = "prospect"
     __table_args__ = (
-        # Covering indexes: the KPI sums read them alone, never the table (models/kpi.py).
-        Index("ix_prospect_live_stage_value", "deleted_at", "stage_id", "value_cents"),
-        Index("ix_prospect_owner_stage_value", "owner", "deleted_at", "stage_id", "value_cents"),
+        # Covering indexes: the KPI sums read them alone, never the table (models/kpi.py), the
+        # expected month included for the KPI period (models/period.py).
+        Index("ix_prospect_live_stage_value", "deleted_at", "stage_id", "expected_month", "value_cents"),
+        Index("ix_prospect_owner_stage_value", "owner", "deleted_at", "stage_id", "expected_month", "value_cents"),
         Index("ix_prospect_month", "expected_month"),
         Index("ix_prospect_follow_up", "next_follow_up"),
         Index("ix_prospect_external", "source", "external_key"),
@@ -173,7 +174,8 @@ class KpiSnapshot(SQLModel, table=True):
 
 
 class KpiSnapshotMonth(SQLModel, table=True):
-    """The per-month forecast inside one snapshot."""
+    """The per-month forecast inside one snapshot, and its won part (`won_*`: so that the KPIs of
+    any period can be read from the snapshot; NULL in a snapshot recorded before they were kept)."""
 
     __tablename__ = "kpi_snapshot_month"
 
@@ -182,6 +184,9 @@ class KpiSnapshotMonth(SQLModel, table=True):
     count: int
     tv_cents: int = Field(sa_type=BigInteger)
     ev_micros: int = Field(sa_type=BigInteger)
+    won_count: int | None = None
+    won_tv_cents: int | None = Field(default=None, sa_type=BigInteger)
+    won_ev_micros: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Setting(SQLModel, table=True):

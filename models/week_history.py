@@ -11,7 +11,8 @@ from .kpi import Kpi, Scope, snapshots
 
 def week_history(engine: Any, scope: Scope) -> tuple[Kpi | None, str, list[int]]:
     """The KPIs 7 days ago (the latest snapshot on or before that day) and EV at the end of each
-    of the 11 weeks before this one (the header adds today's live EV as the 12th point).
+    of the 11 weeks before this one (the header adds today's live EV as the 12th point), each
+    counted for the scope's KPI period (`kpi.snapshots`).
     `engine`: what `kpi.snapshots` reads (the standard-library reader or the engine)."""
     today = clock.today()
     history = snapshots(engine, scope, since=today - timedelta(days=7 * 12 + 7))

@@ -16,6 +16,7 @@ from textual.message import Message
 
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
+from evpipe.models.period import Period
 from evpipe.models.pipeline_view import Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
 
@@ -52,10 +53,11 @@ class RowsLoaded(Message):
 
 @dataclass
 class KpisLoaded(Message):
-    """The KPIs from models.kpi, for everyone and for the app's user."""
+    """The KPIs from models.kpi, for everyone and for the app's user, over the KPI period."""
 
     kpi_all: Kpi
     kpi_mine: Kpi
+    period: Period | None = None
 
 
 @dataclass
@@ -124,6 +126,7 @@ class FocusLoaded(Message):
     items: list[FocusItem]
     kpi: Kpi
     counts: dict[str, int]
+    period: Period | None = None  # the KPI period of `kpi`
 
 
 @dataclass
@@ -196,6 +199,7 @@ class MonthProspectsLoaded(Message):
 class TrendLoaded(Message):
     key: str
     points: list[Snapshot]
+    period: Period | None = None  # the KPI period every point counts
 
 
 @dataclass

@@ -53,14 +53,22 @@ def _ev_tv(k) -> str:
 
 @click.command()
 @click.option("--owner", default=None)
-@click.option("--from", "month_from", default=None, metavar="YYYY-MM")
-@click.option("--to", "month_to", default=None, metavar="YYYY-MM")
+@click.option("--from", "month_from", default=None, metavar="YYYY-MM", help="Expected in this month or later.")
+@click.option("--to", "month_to", default=None, metavar="YYYY-MM", help="Expected in this month or earlier.")
+@click.option(
+    "--period",
+    "period_text",
+    default=None,
+    metavar="12m|YYYY-MM|all",
+    help="The KPI period for this command only (default: the database's, `evpipe settings`).",
+)
 @click.option("--by", type=click.Choice(["month", "stage", "owner"]), default=None)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
-    """TV, EV and EV/TV, for everything or a scope, optionally broken down."""
+def kpi(ctx: Ctx, owner, month_from, month_to, period_text, by, as_json) -> None:
+    """TV, EV and EV/TV for the KPI period (open prospects, and won ones expected in the period),
+    or for the months of --from/--to; optionally for one owner, optionally broken down."""
     from evpipe.models.kpi import Scope, kpis, kpis_by
     from evpipe.models.values import format_money, parse_month
 
@@ -71,11 +79,18 @@ def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
     )
     if scope.month_from and scope.month_to and scope.month_from > scope.month_to:
         raise DomainError(f"--from {scope.month_from} is after --to {scope.month_to}")
+    period = None
+    if not (scope.month_from or scope.month_to):  # an explicit range of months is the scope, as it was
+        period = _period(ctx, period_text)
+        scope = Scope(owner=owner, period=period)
+    elif period_text is not None:
+        raise DomainError("--period: not with --from or --to (they choose the months themselves)")
     total = kpis(ctx.engine, scope)
     rows = kpis_by(ctx.engine, by, scope) if by else []
     if as_json:
         data = kpi_json(total)
         data["scope"] = {"owner": owner, "from": scope.month_from, "to": scope.month_to}
+        data["period"] = None if period is None else period.to_json()
         if by:
             data["by"] = by
             data["rows"] = [{by: key, **kpi_json(k)} for key, k in rows]
@@ -107,6 +122,31 @@ def kpi(ctx: Ctx, owner, month_from, month_to, by, as_json) -> None:
         click.echo(f"EV     {format_money(total.ev_micros, micros=True):>16}")
         click.echo(f"EV/TV  {_ev_tv(total):>16}")
         click.echo(f"count  {total.count:>16,}")
+    if period is not None:
+        click.echo(f"period: {period_words(period)}")
+
+
+def _period(ctx: Ctx, text: str | None):
+    """The KPI period: `text` if given (one command only), else the database's."""
+    from evpipe.models import clock
+    from evpipe.models.period import current_period, parse_setting, period_of
+
+    if text is not None:
+        return period_of(parse_setting(text), clock.today())
+    return current_period(ctx.engine)
+
+
+def period_words(period) -> str:
+    """The period in a sentence, for a terminal."""
+    from evpipe.models.period import month_name
+
+    if not period.restricts:
+        return "all time: every prospect, whatever its month"
+    rolling = "" if period.setting == period.start else f", the last {period.setting[:-1]} months rolling"
+    return (
+        f"{month_name(period.start)} on{rolling}: open prospects whatever their month, "
+        f"won and lost ones expected from {month_name(period.start)} (or with no month)"
+    )
 
 
 def kpi_json(k) -> dict[str, Any]:
@@ -524,16 +564,26 @@ def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
 
 @click.command("trend")
 @click.option("--weeks", type=int, default=12, show_default=True, help="How far back (0: everything).")
+@click.option(
+    "--period",
+    "period_text",
+    default=None,
+    metavar="12m|YYYY-MM|all",
+    help="The KPI period for this command only (default: the database's, `evpipe settings`).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
-    """TV, EV and EV/TV over time, from the KPI history."""
+def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, as_json: bool) -> None:
+    """TV, EV and EV/TV over time, from the KPI history: every reading counted for today's KPI
+    period, so that the line moves with work done, not with the calendar."""
     if weeks < 0 or weeks > 5200:
         raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
     from evpipe.models.history import trend
+    from evpipe.models.kpi import Scope
 
-    points = trend(ctx.engine, weeks or None)
+    period = _period(ctx, period_text)
+    points = trend(ctx.engine, weeks or None, Scope(period=period))
     if as_json:
         emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
         return
@@ -548,6 +598,7 @@ def trend_cmd(ctx: Ctx, weeks: int, as_json: bool) -> None:
         for p in points
     ]
     click.echo(table(["date", "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
+    click.echo(f"period: {period_words(period)}")
 
 
 # ---------------------------------------------------------------- focus

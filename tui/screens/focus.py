@@ -17,7 +17,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
-from evpipe.models.kpi import ALL, Kpi, kpis
+from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.period import current_period
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_money
 from evpipe.models.week_history import week_history
@@ -102,11 +103,17 @@ class FocusScreen(StageKeys, LiveScreen):
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
         engine = evpipe_app(self).engine
-        self.post_message(FocusLoaded(focus(engine, limit=LIMIT), kpis(engine), count_follow_ups(engine)))
+        period = current_period(engine)
+        self.post_message(
+            FocusLoaded(
+                focus(engine, limit=LIMIT), kpis(engine, Scope(period=period)), count_follow_ups(engine), period
+            )
+        )
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        week_ago, _label, weekly = week_history(evpipe_app(self).engine, ALL)
+        engine = evpipe_app(self).engine
+        week_ago, _label, weekly = week_history(engine, Scope(period=current_period(engine)))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     @on(FocusHistoryLoaded)
@@ -123,6 +130,7 @@ class FocusScreen(StageKeys, LiveScreen):
         self._keep_id = None
         self.items = message.items
         self.kpi = message.kpi
+        self.header.period_label = message.period.short if message.period is not None else ""
         self.header.show(self.kpi)
         self._rows()
         target = next((i for i, item in enumerate(self.items) if item.id == keep), None)

@@ -22,7 +22,8 @@ from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import DomainError
-from evpipe.models.kpi import ALL, Kpi, Scope, kpis
+from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import (
     SORT_LABELS,
     SORTS,
@@ -124,6 +125,7 @@ class PipelineScreen(StageKeys, Screen):
         self.stage_list: list[StageInfo] = []
         self.kpi_all = Kpi()
         self.kpi_mine = Kpi()
+        self.period: Period | None = None  # the KPI period the header counts (read with the KPIs)
         self.loaded = False  # some rows are on screen
         self.complete = False  # every row is on screen
         self._since_load: list[Row | int] = []  # rows changed on screen since the last load began
@@ -162,7 +164,11 @@ class PipelineScreen(StageKeys, Screen):
 
     @property
     def scope(self) -> Scope:
-        return Scope(owner=evpipe_app(self).who) if self.mine else ALL
+        return self._scope(self.mine, self.period)
+
+    def _scope(self, mine: bool, period: Period | None) -> Scope:
+        """The header's scope: everyone's or mine, over the KPI period."""
+        return Scope(owner=evpipe_app(self).who if mine else None, period=period)
 
     @property
     def kpi(self) -> Kpi:
@@ -197,11 +203,12 @@ class PipelineScreen(StageKeys, Screen):
             rows, order = load_rows(engine, mode, ladder)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
+        period = current_period(engine)
         with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
-            mine = pool.submit(kpis, engine, Scope(owner=evpipe_app(self).who))
-            everyone = kpis(engine)
+            mine = pool.submit(kpis, engine, self._scope(True, period))
+            everyone = kpis(engine, self._scope(False, period))
             first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
-            self.post_message(KpisLoaded(everyone, mine.result()))
+            self.post_message(KpisLoaded(everyone, mine.result(), period))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
@@ -210,7 +217,7 @@ class PipelineScreen(StageKeys, Screen):
         else:
             self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
         painted.wait(2.0)
-        scope = self.scope
+        scope = self._scope(self.mine, period)
         week_ago, label, weekly = week_history(engine, scope)
         self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
@@ -222,10 +229,18 @@ class PipelineScreen(StageKeys, Screen):
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
         engine = evpipe_app(self).reader
-        self.post_message(KpisLoaded(kpis(engine), kpis(engine, Scope(owner=evpipe_app(self).who))))
+        period = current_period(engine)
+        self.post_message(
+            KpisLoaded(kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period)
+        )
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        if message.period != self.period:  # the first read, a new month or a new setting
+            self.period = message.period
+            self.header.period_label = message.period.short if message.period is not None else ""
+            if self.loaded and self.scope.key not in self._history:
+                self.load_history(self.scope)
         self._show_header()
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
@@ -342,6 +357,23 @@ class PipelineScreen(StageKeys, Screen):
 
     # -------------------------------------------------------- the KPIs, kept current
 
+    def _part(self, row: Row) -> tuple[int, int, int]:
+        """What a row adds to the header: its share of the KPIs when the KPI period holds it."""
+        kind = self.view.ladder.kind(row.stage_id)
+        if self.period is not None and not self.period.holds(kind, row.month):
+            return (0, 0, 0)
+        count, tv, ev = self.view.ladder.part(row)
+        return (count, tv, ev)
+
+    def _journal_delta_is_the_headers(self, result: ChangeResult) -> bool:
+        """Whether a saved change's journalled effect (on every prospect's KPIs) is its effect on
+        the header's: always without a KPI period; with one, when the prospect is open before and
+        after (open prospects are always in the period). Otherwise the header sums again."""
+        if self.period is None or not self.period.restricts:
+            return True
+        p = result.prospect
+        return p is not None and p.stage_kind == ladder.OPEN and result.category not in ("win", "lose", "reopen")
+
     def _add_kpi(self, delta: tuple[int, int, int], owner: str | None) -> None:
         self.kpi_all = self.kpi_all.moved(*delta)
         if owner == evpipe_app(self).who:
@@ -372,7 +404,9 @@ class PipelineScreen(StageKeys, Screen):
                 result.d_ev_micros - optimistic[2],
             )
             owner_before = old.owner if old is not None else p.owner
-            if owner_before != p.owner:
+            if not self._journal_delta_is_the_headers(result):
+                self.reload_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
+            elif owner_before != p.owner:
                 # an owner change moves the prospect between scopes: count mine again, in SQL
                 self._add_kpi(correction, None)
                 self.reload_kpis()
@@ -428,7 +462,9 @@ class PipelineScreen(StageKeys, Screen):
         self._applied.add(result.event_id)
         p = result.prospect
         old = self.view.rows.get(p.id)
-        if old is not None and old.owner != p.owner:
+        if not self._journal_delta_is_the_headers(result):
+            self.reload_kpis()
+        elif old is not None and old.owner != p.owner:
             self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), None)
             self.reload_kpis()
         else:
@@ -467,7 +503,7 @@ class PipelineScreen(StageKeys, Screen):
         expected = row.version
         if new_stage is not None:
             moved = row._replace(stage_id=new_stage.id, version=row.version + 1)
-            before, after = self.view.ladder.part(row), self.view.ladder.part(moved)
+            before, after = self._part(row), self._part(moved)
             delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1

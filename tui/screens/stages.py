@@ -62,6 +62,7 @@ class StagesScreen(Screen):
         Binding("d,delete", "remove", "Remove", id="stages.remove"),
         Binding("s", "stale_days", "Stale", id="stages.stale_days"),
         Binding("u", "undo", "Undo", id="stages.undo"),
+        Binding("k", "kpi_period", "KPI period", id="stages.kpi_period", show=False),
     ]
 
     #: Longer names for the command palette (the footer keeps the short ones).
@@ -74,6 +75,7 @@ class StagesScreen(Screen):
         "remove": "Remove the stage (its prospects move to a stage you choose)",
         "stale_days": "Stale days: how long a prospect here may sit untouched",
         "undo": "Undo your last change",
+        "kpi_period": "KPI period: which won and lost prospects the KPIs count (12m, 2026-01, all)",
     }
     PALETTE_GROUP = "stages"
 
@@ -450,6 +452,43 @@ class StagesScreen(Screen):
                 "A prospect here with no activity and no move for longer than this is stale (0: never)",
                 initial=str(row.stage.stale_days),
                 validate=check_stale_days,
+            ),
+            got,
+        )
+
+    def action_kpi_period(self) -> None:
+        self._read_kpi_period()
+
+    @work(thread=True, group="stages-period", exit_on_error=False, description="read the KPI period")
+    def _read_kpi_period(self) -> None:
+        from evpipe.models.settings import kpi_period
+
+        period = kpi_period(evpipe_app(self).engine)
+        self.app.call_from_thread(self._ask_kpi_period, period.setting, period.label)
+
+    def _ask_kpi_period(self, setting: str, label: str) -> None:
+        """Ask for the KPI period (models/period.py), showing the one in force."""
+        from evpipe.models.period import parse_setting
+
+        def got(text: str | None) -> None:
+            if text is None or parse_setting(text) == setting:
+                return
+            app = evpipe_app(self)  # the engine is used in the saver's worker, never here
+
+            def op() -> ChangeResult:
+                from evpipe.models.settings import set_kpi_period
+
+                period = set_kpi_period(app.engine, text)
+                return ChangeResult(0, f"KPI period: {period.label} ({period.setting})", "setting")
+
+            self.write(op)
+
+        self.app.push_screen(
+            TextPrompt(
+                "KPI period",
+                f"Now {label} ({setting}). 12m: the last 12 months, rolling; 2026-01: from then on; all",
+                initial=setting,
+                validate=parse_setting,
             ),
             got,
         )

@@ -1,7 +1,8 @@
 """The trend screen: TV and EV over time (one chart), EV/TV % in its own panel, from the KPI history.
 
 Ranges: 12 weeks, 1 year or everything (keys w, y, e; r cycles). The history is read in a worker;
-the charts are drawn by plotext from the exact figures (floats for drawing only).
+the charts are drawn by plotext from the exact figures (floats for drawing only). Every point counts
+today's KPI period (models/period.py), as the header does; the title names it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
+from evpipe.models.kpi import Scope
 from evpipe.models.ladder import format_ev_tv
+from evpipe.models.period import Period, current_period
 from evpipe.models.values import format_money
 
 from ..access import evpipe_app
@@ -62,6 +65,7 @@ class TrendScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.points: list[Snapshot] = []
+        self.kpi_period: Period | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="trend-title", markup=False)
@@ -89,13 +93,16 @@ class TrendScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
     def load(self) -> None:
         key = self.period
-        self.post_message(TrendLoaded(key, trend(evpipe_app(self).engine, RANGES[key][0])))
+        engine = evpipe_app(self).engine
+        kpi_period = current_period(engine)
+        self.post_message(TrendLoaded(key, trend(engine, RANGES[key][0], Scope(period=kpi_period)), kpi_period))
 
     @on(TrendLoaded)
     def _loaded(self, message: TrendLoaded) -> None:
         if message.key != self.period:
             return
         self.points = message.points
+        self.kpi_period = message.period
         self.draw()
 
     def draw(self) -> None:
@@ -103,6 +110,8 @@ class TrendScreen(LiveScreen):
         label = RANGES[self.period][1]
         title = Text("Trend", style="bold")
         title.append(f"  TV, EV and EV/TV over {label}, from the KPI history", style="dim")
+        if self.kpi_period is not None:
+            title.append(f" · {self.kpi_period.short}", style="dim")
         self.query_one("#trend-title", Static).update(title)
         days = [p.taken_on for p in points]
         xs = [(d - days[0]).days for d in days] if days else []

@@ -1,5 +1,6 @@
 """The KPI header: TV, EV and EV/TV %, each with its change over the last 7 days, and a
-sparkline of EV over the last 12 weeks.
+sparkline of EV over the last 12 weeks. Above the sparkline it names the KPI period it counts
+(models/period.py): 'Jan 2026→ · EV 12w' (open prospects, and won ones expected from January 2026).
 
 The numbers are handed in (the pipeline screen keeps them current from each change's exact
 effect); this widget only shows them. Only what changed is repainted.
@@ -92,6 +93,7 @@ class KpiHeader(Widget):
         self.week_ago: Kpi | None = None
         self.weekly: list[int] = []
         self.scope_label = ""
+        self.period_label = ""  # the KPI period, as Period.short says it ('Jan 2026→'); '' before it is read
 
     def compose(self) -> ComposeResult:
         yield TextLine(id="kpi-tv")
@@ -127,12 +129,14 @@ class KpiHeader(Widget):
         self._set("kpi-ev", ev)
         self._set("kpi-ratio", ratio)
         points = [*self.weekly, kpi.ev_micros]
+        period = f"{self.period_label} · " if self.period_label else ""
         if len(points) < 2:
             data: list[float] = []  # one point is no trend (Sparkline would draw a full bar)
-            self._set("spark-label", Content.styled("EV: no history yet", "$text-muted"))
+            text = f"{period}EV —" if period else "EV: no history yet"
         else:
             data = [p / 1_000_000 for p in points]  # drawing only; the figures above are exact
-            self._set("spark-label", Content.styled(f"EV, {len(points)} weeks", "$text-muted"))
+            text = f"{period}EV {len(points)}w" if period else f"EV, {len(points)} weeks"
+        self._set("spark-label", Content.styled(text, "$text-muted"))
         if self._shown.get("spark") != data:
             self._shown["spark"] = data
             self.query_one("#spark", Sparkline).data = data
