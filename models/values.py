@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -102,6 +104,98 @@ def format_money(amount: int, *, micros: bool = False, signed: bool = False, dec
     if value < 0:
         return "-" + text
     return ("+" + text) if signed else text
+
+
+# ---------------------------------------------------------------- showing money
+#
+# The one rule for every amount evpipe shows (screens, notices, journal summaries, CLI echoes):
+#
+# - A group of amounts read together (a column, or the amounts of one sentence) is written one
+#   way, so they compare: whole units when every amount is whole, cents when any has cents.
+# - A column too narrow for that form drops the cents (whole units, rounded half-up), then takes
+#   a compact form with a unit: k, M or B (thousands, millions, billions) with 2, 1 or 0
+#   decimals, the finest that fits every amount of the column ('1.25M', '312.50k'). One unit
+#   and one number of decimals per column: the digits line up and the unit says the scale.
+# - Nothing is ever cut: every amount of the column fits its width.
+# - Exact arithmetic (int and Decimal); EV micros round half-up to the cent first, as
+#   `micros_to_decimal` does, then to the unit shown.
+
+#: Units of the compact form, by power of 1000.
+UNITS = ("", "k", "M", "B")
+_DECIMALS = (2, 1, 0)
+
+
+def to_cents(amount: int, *, micros: bool = False) -> int:
+    """An amount in cents; EV micros rounded half-up (away from zero) to the cent."""
+    if not micros:
+        return int(amount)
+    whole, rest = divmod(abs(int(amount)), MICROS_PER_CENT)
+    whole += 2 * rest >= MICROS_PER_CENT
+    return whole if amount >= 0 else -whole
+
+
+@dataclass(frozen=True)
+class MoneyStyle:
+    """How a group of amounts (a column, a sentence) is written: `unit` a power of 1000 (0 plain,
+    1 k, 2 M, 3 B) and `decimals` the digits after the point (on plain amounts 2 means cents)."""
+
+    unit: int = 0
+    decimals: int = 0
+
+    def __call__(self, amount: int, *, micros: bool = False, signed: bool = False) -> str:
+        """'12,750.50', '13,000', '+312.50k', '1.25M': `signed` puts '+' before an amount >= 0."""
+        cents = to_cents(amount, micros=micros)
+        value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
+            Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP
+        )
+        text = f"{value:,.{self.decimals}f}{UNITS[self.unit]}"
+        if cents < 0:
+            return "-" + text
+        return ("+" + text) if signed else text
+
+    @property
+    def compact(self) -> bool:
+        return self.unit > 0
+
+
+WHOLE = MoneyStyle(0, 0)
+WITH_CENTS = MoneyStyle(0, 2)
+
+
+def money_style_for(low: int, high: int, cents: bool, *, width: int | None = None, signed: bool = False) -> MoneyStyle:
+    """The style of a group of amounts (in cents) from its smallest and largest amount and whether
+    any has cents (see the rule above); `width`: the cells a column gives each amount."""
+    exact = WITH_CENTS if cents else WHOLE
+    if width is None:
+        return exact
+    candidates = [exact, WHOLE] + [MoneyStyle(unit, d) for unit in range(1, len(UNITS)) for d in _DECIMALS]
+    for style in candidates:
+        if len(style(high, signed=signed)) <= width and len(style(low, signed=signed)) <= width:
+            return style
+    return candidates[-1]
+
+
+def money_style(
+    amounts: Iterable[int], *, micros: bool = False, width: int | None = None, signed: bool = False
+) -> MoneyStyle:
+    """The one style for all these amounts (a column's, or a sentence's), fitting `width` cells
+    when given (see the rule above)."""
+    low = high = 0
+    cents = False
+    for amount in amounts:
+        c = to_cents(amount, micros=micros)
+        if c < low:
+            low = c
+        elif c > high:
+            high = c
+        if c % 100:
+            cents = True
+    return money_style_for(low, high, cents, width=width, signed=signed)
+
+
+def format_amount(amount: int, *, micros: bool = False, signed: bool = False) -> str:
+    """One amount on its own, as a sentence says it: '13,000', '12,750.50', '+199.60'."""
+    return money_style((amount,), micros=micros)(amount, micros=micros, signed=signed)
 
 
 def parse_probability(text: object, *, field: str = "probability") -> int:
