@@ -11,7 +11,7 @@ from typing import Any
 
 from .import_fields import FIELD_LABELS
 from .import_read import SheetData
-from .values import money_str, money_style, to_cents
+from .values import format_amount, money_str
 
 PREVIEW_ROWS = 10
 
@@ -230,9 +230,8 @@ class ImportResult:
             parts.append(f"{self.unchanged} unchanged")
         if self.skipped_rows:
             parts.append(f"{self.skipped_rows} bad rows skipped")
-        style = money_style((self.d_tv_cents, to_cents(self.d_ev_micros, micros=True)))  # one sentence, one style
-        ev = style(self.d_ev_micros, micros=True, signed=True)
-        tv = style(self.d_tv_cents, signed=True)
+        ev = format_amount(self.d_ev_micros, micros=True, signed=True)
+        tv = format_amount(self.d_tv_cents, signed=True)
         return f"imported {self.source}: " + ", ".join(parts) + f"; TV {tv}, EV {ev}"
 
     def to_json(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from .ladder import LOST, OPEN, WON
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
-from .values import MoneyStyle, money_style, to_cents
+from .values import format_amount
 
 SUMMARY_MAX = 500
 
@@ -68,27 +68,20 @@ def negate(part: Delta) -> Delta:
     return -part[0], -part[1], -part[2]
 
 
-def ev_phrase(d_ev_micros: int, style: MoneyStyle | None = None) -> str:
+def ev_phrase(d_ev_micros: int) -> str:
     """'EV +1,200', 'EV +199.60': how a summary says what a change did to EV, to the cent when it
-    has cents (models.values' rule; `style` when the sentence writes its amounts one way)."""
-    style = style or money_style((d_ev_micros,), micros=True)
-    return "EV " + style(d_ev_micros, micros=True, signed=True)
+    has cents (models.values' rule)."""
+    return "EV " + format_amount(d_ev_micros, micros=True, signed=True)
 
 
-def money_phrase(cents: int, style: MoneyStyle | None = None) -> str:
+def money_phrase(cents: int) -> str:
     """'1,200', '12,750.50': an amount as stored (never rounded to a figure it is not)."""
-    return (style or money_style((cents,)))(cents)
-
-
-def _sentence_style(*cents: int, d_ev_micros: int) -> MoneyStyle:
-    """One style for the amounts of one summary: cents on all when any has cents."""
-    return money_style((*cents, to_cents(d_ev_micros, micros=True)))
+    return format_amount(cents)
 
 
 def created_summary(name: str, verb: str, stage_name: str, value_cents: int, d_ev_micros: int) -> str:
     """'Acme: added on Suspect at $1,200, EV +120' (verb 'added' or 'imported')."""
-    style = _sentence_style(value_cents, d_ev_micros=d_ev_micros)
-    return f"{name}: {verb} on {stage_name} at {money_phrase(value_cents, style)}, {ev_phrase(d_ev_micros, style)}"
+    return f"{name}: {verb} on {stage_name} at {money_phrase(value_cents)}, {ev_phrase(d_ev_micros)}"
 
 
 def move_summary(name: str, from_name: str, to_name: str, d_ev_micros: int, note: str = "") -> str:
@@ -100,16 +93,12 @@ def edit_summary(
     name: str, fields: Iterable[str], value_before: int, value_after: int, d_ev_micros: int, note: str = ""
 ) -> str:
     """'Acme: value, notes changed, value $1,000 -> $1,200, EV +40' (the value part when it changed;
-    'value 12,750.50 -> 13,000.00, EV +199.60' when an amount has cents)."""
+    'value 12,750.50 -> 13,000, EV +199.60': amounts with cents show them)."""
     fields = list(fields)
     what = ", ".join(k.replace("_cents", "").replace("_json", "").replace("_", " ") for k in fields)
     summary = f"{name}: {what} changed{note}"
     if "value_cents" in fields:
-        style = _sentence_style(value_before, value_after, d_ev_micros=d_ev_micros)
-        summary += (
-            f", value {money_phrase(value_before, style)} -> {money_phrase(value_after, style)}, "
-            f"{ev_phrase(d_ev_micros, style)}"
-        )
+        summary += f", value {money_phrase(value_before)} -> {money_phrase(value_after)}, {ev_phrase(d_ev_micros)}"
     return summary
 
 
