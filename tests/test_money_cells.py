@@ -1,10 +1,10 @@
 """Amounts are never cut off (issue 9, point 5).
 
-One rule, in models/values.py: a group of amounts (a column, a sentence) is written one way, with
-cents when any has cents; a column too narrow drops the cents, then takes a unit (k, M, B) with
-the finest decimals that fit every amount. Here: the rule itself, the phrases (notices, journal,
-CLI), and every screen at 80x24 on a pipeline whose values span 1 to 9,999,999,999.99, read back
-from what is on the screen.
+One rule, in models/values.py: an amount reads as it is (cents when it has them); a column too
+narrow for all its amounts in that form shows them in whole units, then all with one unit (k, M,
+B) and the finest decimals that fit. Here: the rule itself, the phrases (notices, journal, CLI),
+and every screen at 80x24 on a pipeline whose values span 1 to 9,999,999,999.99, read back from
+what is on the screen.
 """
 
 from __future__ import annotations
