@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import compress, repeat
+from itertools import compress
 from math import gcd
-from operator import and_, eq
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -137,18 +136,23 @@ class MoneySpan:
 
 def row_spans(view: PipelineView) -> tuple[MoneySpan, MoneySpan]:
     """(Value, EV) spans of every live prospect loaded, whatever the filter: a column keeps its
-    unit while the rep filters, scrolls or toggles Mine. A few passes in C per stage, not a
-    Python loop per row (100,000 prospects in tens of ms)."""
+    unit while the rep filters, scrolls or toggles Mine. One pass sorts the values by stage, the
+    rest runs in C (100,000 prospects in tens of ms)."""
     rows, ladder = view.rows, view.ladder
     value, ev = MoneySpan(), MoneySpan()
     values = list(compress(rows.value, rows.alive))
     if values:  # values are never negative
         value.high = max(values)
         value.cents_high = max(filter((100).__rmod__, values), default=0)
-    for sid, stage in ladder.stages.items():
-        mine = list(compress(rows.value, map(and_, rows.alive, map(eq, rows.stage, repeat(sid)))))
+    by_stage: dict[int, list[int]] = {sid: [] for sid in ladder.stages}
+    for sid, amount in compress(zip(rows.stage, rows.value), rows.alive):
+        bucket = by_stage.get(sid)
+        if bucket is not None:  # a stage the ladder does not know adds no EV
+            bucket.append(amount)
+    for sid, mine in by_stage.items():
         if not mine:
             continue
+        stage = ladder.stages[sid]
         kind, bp = stage.kind, stage.probability_bp
         top = to_cents(ev_micros(max(mine), kind, bp), micros=True)  # EV grows with the value
         ev.add(top)
