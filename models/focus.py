@@ -26,10 +26,11 @@ from . import clock
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
 from .rawdb import days_since
 from .tables import Prospect, Stage, pk
-from .values import format_money, money_str
+from .values import format_amount, money_str
 
 DUE_DAYS = 7
 GROUPS = ("overdue", "due", "stale", "gain")
+GAIN_PHRASE = "next step worth {} EV"  # the gain's reason, around the amount
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class FocusItem:
 
     @property
     def gain_reason(self) -> str:
-        return f"next step worth {format_money(self.gain_micros, micros=True, signed=True, decimals=False)} EV"
+        return GAIN_PHRASE.format(format_amount(self.gain_micros, micros=True, signed=True))
 
     @property
     def reason(self) -> str:

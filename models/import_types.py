@@ -11,7 +11,7 @@ from typing import Any
 
 from .import_fields import FIELD_LABELS
 from .import_read import SheetData
-from .values import format_money, money_str
+from .values import format_amount, money_str
 
 PREVIEW_ROWS = 10
 
@@ -237,8 +237,8 @@ class ImportResult:
             parts.append(f"{self.unchanged} unchanged")
         if self.skipped_rows:
             parts.append(f"{self.skipped_rows} bad rows skipped")
-        ev = format_money(self.d_ev_micros, micros=True, signed=True, decimals=False)
-        tv = format_money(self.d_tv_cents, signed=True, decimals=False)
+        ev = format_amount(self.d_ev_micros, micros=True, signed=True)
+        tv = format_amount(self.d_tv_cents, signed=True)
         return f"imported {self.source}: " + ", ".join(parts) + f"; TV {tv}, EV {ev}"
 
     def to_json(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from .ladder import LOST, OPEN, WON
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
-from .values import format_money
+from .values import format_amount
 
 SUMMARY_MAX = 500
 
@@ -69,12 +69,14 @@ def negate(part: Delta) -> Delta:
 
 
 def ev_phrase(d_ev_micros: int) -> str:
-    """'EV +1,200': how a summary says what a change did to EV."""
-    return "EV " + format_money(d_ev_micros, micros=True, signed=True, decimals=False)
+    """'EV +1,200', 'EV +199.60': how a summary says what a change did to EV, to the cent when it
+    has cents (models.values' rule)."""
+    return "EV " + format_amount(d_ev_micros, micros=True, signed=True)
 
 
 def money_phrase(cents: int) -> str:
-    return format_money(cents, decimals=False)
+    """'1,200', '12,750.50': an amount as stored (never rounded to a figure it is not)."""
+    return format_amount(cents)
 
 
 def created_summary(name: str, verb: str, stage_name: str, value_cents: int, d_ev_micros: int) -> str:
@@ -90,7 +92,8 @@ def move_summary(name: str, from_name: str, to_name: str, d_ev_micros: int, note
 def edit_summary(
     name: str, fields: Iterable[str], value_before: int, value_after: int, d_ev_micros: int, note: str = ""
 ) -> str:
-    """'Acme: value, notes changed, value $1,000 -> $1,200, EV +40' (the value part when it changed)."""
+    """'Acme: value, notes changed, value $1,000 -> $1,200, EV +40' (the value part when it changed;
+    'value 12,750.50 -> 13,000, EV +199.60': amounts with cents show them)."""
     fields = list(fields)
     what = ", ".join(k.replace("_cents", "").replace("_json", "").replace("_", " ") for k in fields)
     summary = f"{name}: {what} changed{note}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -20,6 +22,7 @@ MAX_VALUE_CENTS = 999_999_999_999
 BP_PER_PERCENT = 100
 FULL_BP = 100 * BP_PER_PERCENT  # 100 %
 MICROS_PER_CENT = FULL_BP  # value_cents * bp  -> micros
+MICROS_PER_UNIT = 100 * MICROS_PER_CENT
 CENT = Decimal("0.01")
 
 _CURRENCY = "$€£¥₹"
@@ -123,6 +126,110 @@ def format_money(amount: int, *, micros: bool = False, signed: bool = False, dec
     if value < 0:
         return "-" + text
     return ("+" + text) if signed else text
+
+
+# ---------------------------------------------------------------- showing money
+#
+# The one rule for every amount evpipe shows (screens, notices, journal summaries, CLI echoes):
+#
+# - An amount reads as it is: with its cents when it has cents (12,750.50), in whole units when
+#   it has none (13,000). Never rounded to a figure it is not (9,999,999,999.99 stays that).
+# - A column too narrow for every one of its amounts in that form shows them all in whole units
+#   (rounded half-up), and if that does not fit either, all in a compact form with one unit, k,
+#   M or B (thousands, millions, billions), and one number of decimals (2, 1 or 0), the finest
+#   that fits every amount of the column ('1.25M', '0.31M'): the column stays comparable and
+#   the unit says the scale.
+# - Nothing is ever cut: every amount of a column fits its width.
+# - Exact arithmetic (int and Decimal); EV micros round half-up to the cent first, as
+#   `micros_to_decimal` does, then to the unit shown.
+
+#: Units of the compact form, by power of 1000.
+UNITS = ("", "k", "M", "B")
+_DECIMALS = (2, 1, 0)
+
+
+def to_cents(amount: int, *, micros: bool = False) -> int:
+    """An amount in cents; EV micros rounded half-up (away from zero) to the cent."""
+    if not micros:
+        return int(amount)
+    whole, rest = divmod(abs(int(amount)), MICROS_PER_CENT)
+    whole += 2 * rest >= MICROS_PER_CENT
+    return whole if amount >= 0 else -whole
+
+
+@dataclass(frozen=True)
+class MoneyStyle:
+    """How a column's amounts are written: `unit` a power of 1000 (0 plain, 1 k, 2 M, 3 B) and
+    `decimals` the digits after the point; None (plain amounts only): cents when the amount has
+    them, none when it is whole."""
+
+    unit: int = 0
+    decimals: int | None = None
+
+    def __call__(self, amount: int, *, micros: bool = False, signed: bool = False) -> str:
+        """'12,750.50', '13,000', '+312.50k', '1.25M': `signed` puts '+' before an amount >= 0."""
+        cents = to_cents(amount, micros=micros)
+        decimals = self.decimals if self.decimals is not None else (2 if cents % 100 else 0)
+        value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
+            Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+        )
+        text = f"{value:,.{decimals}f}{UNITS[self.unit]}"
+        if cents < 0:
+            return "-" + text
+        return ("+" + text) if signed else text
+
+    @property
+    def compact(self) -> bool:
+        return self.unit > 0
+
+
+EXACT = MoneyStyle(0, None)
+WHOLE = MoneyStyle(0, 0)
+WITH_CENTS = MoneyStyle(0, 2)
+
+
+def money_style_for(
+    low: int, high: int, cents_low: int = 0, cents_high: int = 0, *, width: int | None = None, signed: bool = False
+) -> MoneyStyle:
+    """The style of a column from its smallest and largest amount (in cents) and the smallest and
+    largest of those with cents (0 when none); `width`: the cells the column gives an amount."""
+    if width is None:
+        return EXACT
+
+    def fits(style: MoneyStyle, *amounts: int) -> bool:
+        return all(len(style(a, signed=signed)) <= width for a in amounts)
+
+    if fits(WHOLE, low, high) and fits(WITH_CENTS, *(c for c in (cents_low, cents_high) if c)):
+        return EXACT
+    candidates = [WHOLE] + [MoneyStyle(unit, d) for unit in range(1, len(UNITS)) for d in _DECIMALS]
+    for style in candidates:
+        if fits(style, low, high):
+            return style
+    return candidates[-1]
+
+
+def money_style(
+    amounts: Iterable[int], *, micros: bool = False, width: int | None = None, signed: bool = False
+) -> MoneyStyle:
+    """The one style for a column of these amounts, fitting `width` cells (see the rule above)."""
+    low = high = cents_low = cents_high = 0
+    for amount in amounts:
+        c = to_cents(amount, micros=micros)
+        if c < low:
+            low = c
+        elif c > high:
+            high = c
+        if c % 100:
+            if c < cents_low:
+                cents_low = c
+            elif c > cents_high:
+                cents_high = c
+    return money_style_for(low, high, cents_low, cents_high, width=width, signed=signed)
+
+
+def format_amount(amount: int, *, micros: bool = False, signed: bool = False) -> str:
+    """An amount as a sentence says it: '13,000', '12,750.50', '+199.60' (see the rule above)."""
+    return EXACT(amount, micros=micros, signed=signed)
 
 
 def parse_probability(text: object, *, field: str = "probability") -> int:

@@ -345,7 +345,9 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
 
 
 def _item_line(i, *, with_gain: bool = True) -> str:
-    bits = [safe(i.name), f"{safe(i.stage)}", _money(i.value_cents)]
+    from evpipe.models.values import format_amount
+
+    bits = [safe(i.name), f"{safe(i.stage)}", format_amount(i.value_cents)]  # as stored, cents when it has them
     if i.owner:
         bits.append(safe(i.owner))
     text = " · ".join(bits) + f" — {i.reason}"
@@ -621,13 +623,17 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     if not items:
         click.echo("Nothing to work on: no open prospects.")
         return
+    from evpipe.models.values import money_style
+
+    value = money_style(i.value_cents for i in items)  # each column one way, in full
+    gain = money_style((i.gain_micros for i in items), micros=True)
     body = [
         [
             str(i.id),
             safe(i.name)[:36],
             safe(i.stage)[:14],
-            _money(i.value_cents),
-            _money(i.gain_micros, micros=True, signed=True),
+            value(i.value_cents),
+            gain(i.gain_micros, micros=True, signed=i.gain_micros != 0),
             "; ".join(i.reasons) if i.group != "gain" else i.reason,
         ]
         for i in items

@@ -20,7 +20,7 @@ from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import current_period
 from evpipe.models.records import ChangeResult
-from evpipe.models.values import format_money
+from evpipe.models.values import money_style
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -31,6 +31,7 @@ from .live import LiveScreen
 from .stage_keys import StageKeys
 
 LIMIT = 100
+MONEY_WIDTH = 7  # the Value and Gain columns: amounts too wide for it take a unit (models.values)
 GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain": ""}
 
 
@@ -80,8 +81,8 @@ class FocusScreen(StageKeys, LiveScreen):
         table.clear(columns=True)
         table.add_column("Prospect", key="name", width=name_w)
         table.add_column("Stage", key="stage", width=12)
-        table.add_column(Text("Value", justify="right"), key="value", width=7)
-        table.add_column(Text("Gain", justify="right"), key="gain", width=7)
+        table.add_column(Text("Value", justify="right"), key="value", width=MONEY_WIDTH)
+        table.add_column(Text("Gain", justify="right"), key="gain", width=MONEY_WIDTH)
         table.add_column("Why now", key="why", width=why_w)
 
     def on_resize(self) -> None:
@@ -154,6 +155,8 @@ class FocusScreen(StageKeys, LiveScreen):
         row = table.cursor_row
         table.clear()
         wide = self._shown_widths[1] >= 28  # room for the reason in full words
+        value = money_style((i.value_cents for i in self.items), width=MONEY_WIDTH)
+        gain = money_style((i.gain_micros for i in self.items), micros=True, width=MONEY_WIDTH, signed=True)
         for item in self.items:
             why = Text(
                 item.reason if wide and item.group != "gain" else item.short_reason, style=GROUP_STYLE[item.group]
@@ -161,12 +164,8 @@ class FocusScreen(StageKeys, LiveScreen):
             table.add_row(
                 Text(item.name),
                 Text(item.stage),
-                Text(format_money(item.value_cents, decimals=False), justify="right"),
-                Text(
-                    format_money(item.gain_micros, micros=True, decimals=False, signed=True),
-                    justify="right",
-                    style="green",
-                ),
+                Text(value(item.value_cents), justify="right"),
+                Text(gain(item.gain_micros, micros=True, signed=True), justify="right", style="green"),
                 why,
                 key=str(item.id),
             )

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
-from evpipe.models.values import format_money
+from evpipe.models.values import money_style
 
 from ..access import evpipe_app
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
@@ -246,11 +246,11 @@ class ImportScreen(Screen):
             "Owner",
             "Custom fields",
         )
-        for r in plan.preview_rows():
+        preview = plan.preview_rows()
+        money = money_style(int(r["value"].replace(".", "")) for r in preview)  # the column's one style, in full
+        for r in preview:
             cents = int(r["value"].replace(".", ""))
-            value = Text(
-                format_money(cents, decimals=False) + ("*" if r["value_from"] != "file" else ""), justify="right"
-            )
+            value = Text(money(cents) + ("*" if r["value_from"] != "file" else ""), justify="right")
             rows.add_row(
                 Text(str(r["row"]), justify="right"),
                 Text(r["name"]),

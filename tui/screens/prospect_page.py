@@ -29,7 +29,7 @@ from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
 from evpipe.models.records import PageData
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo
-from evpipe.models.values import clean_text, format_money, format_percent, month_label
+from evpipe.models.values import MoneyStyle, clean_text, format_percent, money_style, month_label, to_cents
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
@@ -54,12 +54,8 @@ def follow_up_text(day: date | None, today: date) -> Text:
     return Text(label) + Text(f"  in {delta} day{'s' if delta != 1 else ''}", style="dim")
 
 
-def _money(cents: int) -> str:
-    return format_money(cents, decimals=False)
-
-
-def _ev(micros: int, *, signed: bool = False) -> str:
-    return format_money(micros, micros=True, decimals=False, signed=signed)
+def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
+    return style(micros, micros=True, signed=signed)
 
 
 class ProspectPage(Screen):
@@ -209,16 +205,18 @@ class ProspectPage(Screen):
         stage = Text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
         if p.stage_kind != "open" and p.closed_on:
             stage += Text(f"  closed {p.closed_on:%d %b %Y}", style="dim")
-        ev = Text(_ev(p.ev_micros), style="bold")
         nxt = data.next_stage()
+        gain = ladder.next_step_gain(p.value_cents, p.probability_bp, nxt.probability_bp) if nxt is not None else 0
+        # value, EV and gain written one way, in full (cents when one has cents)
+        money = money_style((p.value_cents, to_cents(p.ev_micros, micros=True), to_cents(gain, micros=True)))
+        ev = Text(_ev(money, p.ev_micros), style="bold")
         if nxt is not None:
-            gain = ladder.next_step_gain(p.value_cents, p.probability_bp, nxt.probability_bp)
-            step = Text(f"EV {_ev(gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
+            step = Text(f"EV {_ev(money, gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
                 f" at {nxt.name}"
             )
         else:
             step = Text("none: closed; < reopens it", style="dim")
-        grid.add_row("Value", Text(_money(p.value_cents), style="bold"), "Stage", stage)
+        grid.add_row("Value", Text(money(p.value_cents), style="bold"), "Stage", stage)
         grid.add_row("EV", ev, "Next step", step)
         grid.add_row(
             "Expected",
@@ -292,6 +290,7 @@ class ProspectPage(Screen):
         table.add_column(no_wrap=True, style="dim")
         table.add_column(ratio=1)
         table.add_column(no_wrap=True, justify="right")
+        money = money_style((c.ev_added_micros for c in items), micros=True)
         for c in items:
             if c.from_stage is None:
                 move = Text("added on ") + Text(c.to_stage) + Text(f" {format_percent(c.to_probability_bp)}")
@@ -308,7 +307,7 @@ class ProspectPage(Screen):
             move += Text("  " + "  ".join(extra), style="dim")
             added = c.ev_added_micros
             style = "green" if added > 0 else ("red" if added < 0 else "dim")
-            table.add_row(f"{c.changed_at:%d %b %Y}", move, Text("EV " + _ev(added, signed=True), style=style))
+            table.add_row(f"{c.changed_at:%d %b %Y}", move, Text("EV " + _ev(money, added, signed=True), style=style))
         return Group(head, table)
 
     # ------------------------------------------------------------ writing

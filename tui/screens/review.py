@@ -17,8 +17,9 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from evpipe.models.errors import DomainError
+from evpipe.models.focus import GAIN_PHRASE, FocusItem
 from evpipe.models.review import Review, Term, parse_since, review
-from evpipe.models.values import format_money
+from evpipe.models.values import MoneyStyle, money_style, to_cents
 
 from ..access import evpipe_app
 from ..dialogs import TextPrompt
@@ -26,17 +27,34 @@ from ..messages import ReviewFailed, ReviewLoaded
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
+MONEY_WIDTH = 9  # the bridge's EV and TV columns
+TERM_MONEY_WIDTH = 10  # the EV, TV and value columns of a term's prospects
 
-def _ev(micros: int, *, signed: bool = False) -> str:
-    return format_money(micros, micros=True, decimals=False, signed=signed and micros != 0)
+
+def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
+    return style(micros, micros=True, signed=signed and micros != 0)
 
 
-def _money(cents: int, *, signed: bool = False) -> str:
-    return format_money(cents, decimals=False, signed=signed and cents != 0)
+def _money(style: MoneyStyle, cents: int, *, signed: bool = False) -> str:
+    return style(cents, signed=signed and cents != 0)
 
 
 def _styled(amount_text: str, amount: int) -> Text:
     return Text(amount_text, justify="right", style="green" if amount > 0 else "red" if amount < 0 else "dim")
+
+
+def why_text(item: FocusItem, best_next: bool, width: int) -> str:
+    """Why a prospect is on the to-do list, in `width` cells: shorter words and the gain with a
+    unit when the full reason does not fit, never an amount cut off."""
+    why = "; ".join(item.reasons) if best_next else item.reason
+    if len(why) <= width or not best_next:
+        return why
+    lead = "" if item.group == "gain" else item.short_reason + "; "
+    room = width - len(lead) - len(GAIN_PHRASE.format(""))
+    if room < 6:
+        lead, room = "", width - len(GAIN_PHRASE.format(""))
+    gain = money_style((item.gain_micros,), micros=True, width=max(room, 1), signed=True)
+    return lead + GAIN_PHRASE.format(gain(item.gain_micros, micros=True, signed=True))
 
 
 class TermProspects(ModalScreen[int | None]):
@@ -52,9 +70,11 @@ class TermProspects(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="term-box"):
+            term = self.term
+            style = money_style((term.d_tv_cents, to_cents(term.d_ev_micros, micros=True)))
             yield Label(
-                f"{self.term.label}: EV {_ev(self.term.d_ev_micros, signed=True)}, "
-                f"TV {_money(self.term.d_tv_cents, signed=True)}",
+                f"{term.label}: EV {_ev(style, term.d_ev_micros, signed=True)}, "
+                f"TV {_money(style, term.d_tv_cents, signed=True)}",
                 id="term-title",
                 markup=False,
             )
@@ -66,15 +86,20 @@ class TermProspects(ModalScreen[int | None]):
         table.add_column(
             "Prospect" if any(i.kind == "prospect" for i in self.term.items) else "Stage", key="name", width=34
         )
-        table.add_column(Text("EV", justify="right"), key="ev")
-        table.add_column(Text("TV", justify="right"), key="tv")
-        table.add_column(Text("Value now", justify="right"), key="value")
-        for item in self.term.items:
+        items = self.term.items
+        w = TERM_MONEY_WIDTH
+        ev = money_style((i.d_ev_micros for i in items), micros=True, width=w, signed=True)
+        tv = money_style((i.d_tv_cents for i in items), width=w, signed=True)
+        value = money_style((i.value_cents for i in items if i.kind == "prospect"), width=w)
+        table.add_column(Text("EV", justify="right"), key="ev", width=w)
+        table.add_column(Text("TV", justify="right"), key="tv", width=w)
+        table.add_column(Text("Value now", justify="right"), key="value", width=w)
+        for item in items:
             table.add_row(
                 Text(item.name),
-                _styled(_ev(item.d_ev_micros, signed=True), item.d_ev_micros),
-                _styled(_money(item.d_tv_cents, signed=True), item.d_tv_cents),
-                Text(_money(item.value_cents) if item.kind == "prospect" else "", justify="right"),
+                _styled(_ev(ev, item.d_ev_micros, signed=True), item.d_ev_micros),
+                _styled(_money(tv, item.d_tv_cents, signed=True), item.d_tv_cents),
+                Text(_money(value, item.value_cents) if item.kind == "prospect" else "", justify="right"),
                 key=f"{item.kind}:{item.id}",
             )
         table.focus()
@@ -122,8 +147,8 @@ class ReviewScreen(LiveScreen):
         bridge = self.query_one("#bridge", DataTable)
         bridge.clear(columns=True)
         bridge.add_column("What moved EV", key="term", width=20)
-        bridge.add_column(Text("EV", justify="right"), key="ev", width=9)
-        bridge.add_column(Text("TV", justify="right"), key="tv", width=9)
+        bridge.add_column(Text("EV", justify="right"), key="ev", width=MONEY_WIDTH)
+        bridge.add_column(Text("TV", justify="right"), key="tv", width=MONEY_WIDTH)
         bridge.add_column("Behind it (enter lists)", key="who", width=who_w)
         todo = self.query_one("#todo", DataTable)
         todo.clear(columns=True)
@@ -174,12 +199,14 @@ class ReviewScreen(LiveScreen):
         d_ev = r.end.ev_micros - r.start.ev_micros
         d_tv = r.end.tv_cents - r.start.tv_cents
         kpis = Text()
+        evs = money_style((r.start.ev_micros, r.end.ev_micros, d_ev), micros=True)  # a sentence: exact
+        tvs = money_style((r.end.tv_cents, d_tv))
         kpis.append("EV ", style="dim")
-        kpis.append(f"{_ev(r.start.ev_micros)} → {_ev(r.end.ev_micros)} ", style="bold")
-        kpis.append(_ev(d_ev, signed=True), style="green" if d_ev > 0 else "red" if d_ev < 0 else "dim")
+        kpis.append(f"{_ev(evs, r.start.ev_micros)} → {_ev(evs, r.end.ev_micros)} ", style="bold")
+        kpis.append(_ev(evs, d_ev, signed=True), style="green" if d_ev > 0 else "red" if d_ev < 0 else "dim")
         kpis.append("  TV ", style="dim")
-        kpis.append(f"{_money(r.end.tv_cents)} ", style="bold")
-        kpis.append(_money(d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
+        kpis.append(f"{_money(tvs, r.end.tv_cents)} ", style="bold")
+        kpis.append(_money(tvs, d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
         kpis.append("  EV/TV ", style="dim")
         kpis.append(f"{_ratio(r.start)} → {_ratio(r.end)}", style="bold")
         self.query_one("#review-kpis", Static).update(kpis)
@@ -187,20 +214,22 @@ class ReviewScreen(LiveScreen):
         bridge = self.query_one("#bridge", DataTable)
         keep = bridge.cursor_row
         bridge.clear()
+        ev = money_style([t.d_ev_micros for t in r.terms] + [d_ev], micros=True, width=MONEY_WIDTH, signed=True)
+        tv = money_style([t.d_tv_cents for t in r.terms] + [d_tv], width=MONEY_WIDTH, signed=True)
         for t in r.terms:
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
             names = ", ".join(i.name for i in moved[:3]) + (f" +{len(moved) - 3}" if len(moved) > 3 else "")
             bridge.add_row(
                 Text(t.label),
-                _styled(_ev(t.d_ev_micros, signed=True), t.d_ev_micros),
-                _styled(_money(t.d_tv_cents, signed=True), t.d_tv_cents),
+                _styled(_ev(ev, t.d_ev_micros, signed=True), t.d_ev_micros),
+                _styled(_money(tv, t.d_tv_cents, signed=True), t.d_tv_cents),
                 Text(names, style="dim"),
                 key=t.category,
             )
         bridge.add_row(
             Text("Change", style="bold"),
-            _styled(_ev(d_ev, signed=True), d_ev),
-            _styled(_money(d_tv, signed=True), d_tv),
+            _styled(_ev(ev, d_ev, signed=True), d_ev),
+            _styled(_money(tv, d_tv, signed=True), d_tv),
             Text("nothing changed" if not r.terms else "", style="dim"),
             key="__change",
         )
@@ -221,7 +250,7 @@ class ReviewScreen(LiveScreen):
                 self.todo_ids.append(None)
                 continue
             for n, item in enumerate(items):
-                why = item.reason if label != "Best next" else "; ".join(item.reasons)
+                why = why_text(item, label == "Best next", self._shown_widths[2])
                 todo.add_row(
                     Text(label if n == 0 else "", style=style), Text(item.name), Text(why), key=f"{label}:{item.id}"
                 )

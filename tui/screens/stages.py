@@ -23,7 +23,16 @@ from evpipe.models import ladder
 from evpipe.models.errors import DomainError
 from evpipe.models.ladder_table import StageRow, stage_rows
 from evpipe.models.store import ChangeResult, StageInfo, ladder_warnings
-from evpipe.models.values import clean_text, format_money, format_percent, parse_probability
+from evpipe.models.values import (
+    WHOLE,
+    MoneyStyle,
+    clean_text,
+    format_amount,
+    format_percent,
+    money_style,
+    parse_probability,
+    to_cents,
+)
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
@@ -32,8 +41,44 @@ from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, Stages
 from ..saving import Change
 
 
-def _ev(micros: int, *, signed: bool = False) -> str:
-    return format_money(micros, micros=True, decimals=False, signed=signed)
+def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
+    return style(micros, micros=True, signed=signed)
+
+
+#: The narrowest a Value or EV column gets: room for any amount in a compact form ('10,000M').
+MONEY_MIN_WIDTH = 8
+
+
+def money_widths(room: int, value_needs: tuple[int, int], ev_needs: tuple[int, int]) -> tuple[int, int]:
+    """Widths of the Value and EV columns in `room` cells, from what each needs in full and in
+    whole units: both in full when they fit, else in whole units (the Value column first), else
+    half each, the one needing less giving its spare to the other (never under MONEY_MIN_WIDTH)."""
+    (value_full, value_whole), (ev_full, ev_whole) = value_needs, ev_needs
+    for value_w, ev_w in (
+        (value_full, ev_full),
+        (value_whole, ev_full),
+        (value_full, ev_whole),
+        (value_whole, ev_whole),
+    ):
+        if value_w + ev_w <= room:
+            return value_w, room - value_w
+    half = room // 2
+    if value_whole <= half:
+        value_w, ev_w = value_whole, room - value_whole
+    elif ev_whole <= room - half:
+        value_w, ev_w = room - ev_whole, ev_whole
+    else:
+        value_w, ev_w = half, room - half
+    return max(MONEY_MIN_WIDTH, value_w), max(MONEY_MIN_WIDTH, ev_w)
+
+
+def needs(cents: list[int], title: str) -> tuple[int, int]:
+    """The cells a column of these amounts needs in full (cents when one has them) and in whole units."""
+    full = money_style(cents)
+    return (
+        max([len(title)] + [len(full(c)) for c in cents]),
+        max([len(title)] + [len(WHOLE(c)) for c in cents]),
+    )
 
 
 def check_stale_days(text: str) -> int:
@@ -110,15 +155,23 @@ class StagesScreen(Screen):
     #: The longest stage name shown in full; longer ones are cut in the table (not in the dialogs).
     NAME_WIDTH_MAX = 40
 
+    LABELS = ["#", "Stage", "Kind", "Prob", "Stale", "Prospects", "Value", "EV"]
+    KEYS = ["rung", "name", "kind", "prob", "stale", "count", "value", "ev"]
+
+    def _widths(self, cells: list[list[Text]]) -> list[int]:
+        """The width of each column of `cells` (as many columns as its rows have): its content's."""
+        count = len(cells[0]) if cells else 0
+        widths = []
+        for i, (label, key) in enumerate(zip(self.LABELS[:count] if cells else [], self.KEYS)):
+            width = max([cell_len(label)] + [row[i].cell_len for row in cells])
+            widths.append(min(width, self.NAME_WIDTH_MAX) if key == "name" else width)
+        return widths
+
     def _add_columns(self, table: DataTable, cells: list[list[Text]]) -> None:
         """Columns sized to their content up front. (A DataTable measuring rows itself can paint
         them at the header's width when two loads land close together.)"""
-        labels = ["#", "Stage", "Kind", "Prob", "Stale", "Prospects", "Value", "EV"]
-        keys = ["rung", "name", "kind", "prob", "stale", "count", "value", "ev"]
-        for i, (label, key) in enumerate(zip(labels, keys)):
-            width = max([cell_len(label)] + [row[i].cell_len for row in cells])
-            if key == "name":
-                width = min(width, self.NAME_WIDTH_MAX)
+        widths = self._widths(cells) if cells else [cell_len(label) for label in self.LABELS]
+        for i, (label, key, width) in enumerate(zip(self.LABELS, self.KEYS, widths)):
             heading = Text(label, justify="left" if i < 3 else "right")
             table.add_column(heading, key=key, width=width)
 
@@ -164,10 +217,22 @@ class StagesScreen(Screen):
                     Text(s.percent, justify="right"),
                     Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
                     Text(str(row.count), justify="right"),
-                    Text(format_money(row.value_cents, decimals=False), justify="right"),
-                    Text(_ev(row.ev_micros), justify="right"),
                 ]
             )
+        # The Value and EV columns share what the other columns leave of the screen; a column
+        # whose amounts do not fit its share takes a unit (models.values), the same for all.
+        others = sum(w + 2 for w in self._widths(cells))  # each cell has one space either side
+        room = (self.size.width or 80) - 2 - others - 2 * 2
+        value_w, ev_w = money_widths(
+            room,
+            needs([r.value_cents for r in self.rows], "Value"),
+            needs([to_cents(r.ev_micros, micros=True) for r in self.rows], "EV"),
+        )
+        value = money_style((r.value_cents for r in self.rows), width=value_w)
+        ev = money_style((r.ev_micros for r in self.rows), micros=True, width=ev_w)
+        for row, row_cells in zip(self.rows, cells):
+            row_cells.append(Text(value(row.value_cents), justify="right"))
+            row_cells.append(Text(_ev(ev, row.ev_micros), justify="right"))
         table.clear(columns=True)
         self._add_columns(table, cells)
         for row, row_cells in zip(self.rows, cells):
@@ -301,10 +366,11 @@ class StagesScreen(Screen):
         row, stage = message.row, message.row.stage
         sid = stage.id
         plural = "prospect" if message.count == 1 else "prospects"
+        money = money_style((row.value_cents, to_cents(message.ev_micros, micros=True)))  # one sentence
         question = (
             f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
-            f"{message.count} {plural} on it, worth {format_money(row.value_cents, decimals=False)}: "
-            f"EV {_ev(message.ev_micros, signed=True)}."
+            f"{message.count} {plural} on it, worth {money(row.value_cents)}: "
+            f"EV {_ev(money, message.ev_micros, signed=True)}."
         )
         if message.count == 0:
             question = (
@@ -418,7 +484,7 @@ class StagesScreen(Screen):
             self.app.push_screen(
                 ConfirmDialog(
                     f"Remove {stage.name} and move its {row.count} prospects to {target.name} "
-                    f"({target.percent})? EV {_ev(d_ev, signed=True)}. u undoes.",
+                    f"({target.percent})? EV {format_amount(d_ev, micros=True, signed=True)}. u undoes.",
                     title="Remove a stage",
                 ),
                 confirmed,
