@@ -7,10 +7,10 @@ shared with the app's import screen.
 
 from __future__ import annotations
 
-from . import demo, insight, io, ladder, prospects
+from . import database, demo, insight, io, ladder, prospects
 from .main import main
 
-for _commands in (demo, prospects, ladder, insight, io):
+for _commands in (database, demo, prospects, ladder, insight, io):
     _commands.register(main)
 
 __all__ = ["main"]
