@@ -234,6 +234,17 @@ def test_a_named_database_that_does_not_exist_is_never_created(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []  # no folder, no file, no export
 
 
+def test_seed_and_restore_make_a_new_file_but_no_folder(tmp_path):
+    cli("--db", tmp_path / "new.db", "seed")
+    cli("--db", tmp_path / "new.db", "dump", tmp_path / "all.json")
+    cli("restore", tmp_path / "all.json", "--db", tmp_path / "copy.db")
+    assert len(json_list(tmp_path / "copy.db")) == 40
+    for args in (["seed"], ["restore", tmp_path / "all.json"]):
+        line = one_line_error(cli("--db", tmp_path / "typo" / "x.db", *args, code=None))
+        assert line.startswith(f"evpipe: there is no database at {tmp_path / 'typo' / 'x.db'} (nor the folder")
+    assert not (tmp_path / "typo").exists()
+
+
 def test_a_missing_file_in_an_existing_folder(tmp_path):
     path = tmp_path / "pipline.db"
     line = one_line_error(cli("kpi", "--db", path, code=None))

@@ -52,8 +52,9 @@ class Ctx:
         if is_default_location(url) or self.command == "init":
             return True
         path = sqlite_path(url)
-        # seed and restore make a new file, but an empty one that is there already only `init` fills
-        return self.command in MAKES_A_DATABASE and (path is None or not path.exists())
+        # seed and restore make a new file in a folder that exists; folders, and an empty file that
+        # is there already, only `init` makes into a database
+        return self.command in MAKES_A_DATABASE and (path is None or (not path.exists() and path.parent.is_dir()))
 
     @property
     def engine(self):
