@@ -475,6 +475,17 @@ def test_the_app_opens_the_default_database_without_asking(no_app):
     assert no_app == [f"sqlite:///{locations.default_db_path().resolve()}"]
 
 
+def test_the_app_refuses_a_read_only_database_before_it_opens(tmp_path, monkeypatch, no_app):
+    path = tmp_path / "real.db"
+    open_db(f"sqlite:///{path}").dispose()
+    real_access = os.access
+    monkeypatch.setattr(
+        locations.os, "access", lambda t, m, *a, **k: False if Path(t) == path and m & os.W_OK else real_access(t, m)
+    )
+    line = one_line_error(cli("--db", path, code=None))
+    assert f"{path} is read-only" in line and no_app == []
+
+
 def test_the_app_refuses_a_broken_file_before_it_opens(tmp_path, no_app):
     path = tmp_path / "newer.db"
     _newer(path)

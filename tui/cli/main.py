@@ -213,15 +213,14 @@ def ready_for_the_app(ctx: Ctx) -> None:
     from evpipe.models.rawdb import schema_ready
 
     url = ctx.url
-    if schema_ready(url):  # the common case, with no SQLAlchemy to import: open it as it is
-        return
     try:
-        check_database(url, create=ctx.may_create)
+        check_database(url, create=ctx.may_create)  # the standard library only, like schema_ready
     except NoDatabase as exc:
         if not click.confirm(_create_question(url), default=False, err=True):
             raise exc from None
         ctx.command = "init"  # the user asked for it
-    _ = ctx.engine  # new, older or not SQLite: create or upgrade it now
+    if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
+        _ = ctx.engine
 
 
 def _create_question(url: str) -> str:
