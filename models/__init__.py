@@ -11,13 +11,18 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
-def open_db(url: str, *, seed_ladder: bool = True) -> Engine:
-    """Open (creating if needed) the database at `url`, upgrade its schema, and give a database
-    without a ladder the default one from seeds/."""
+def open_db(url: str, *, seed_ladder: bool = True, create: bool = True) -> Engine:
+    """Open the database at `url`, upgrade its schema, and give a database without a ladder the
+    default one from seeds/. `create`: make the file when it does not exist or is empty (the
+    caller was asked to); else that is a `NoDatabase` error. A file evpipe cannot use (a folder,
+    not a database, unreadable or read-only, written by a newer evpipe) raises `DatabaseProblem`
+    before anything is changed (models/locations.py's `check_database`)."""
     from .db import make_engine, upgrade
+    from .locations import check_database
     from .seed import install_ladder
 
-    engine = make_engine(url)
+    check_database(url, create=create)
+    engine = make_engine(url, create=create)
     upgrade(engine)
     if seed_ladder:
         install_ladder(engine)  # only when the ladder is empty

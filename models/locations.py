@@ -1,13 +1,22 @@
-"""Every path evpipe uses, in one place."""
+"""Every path evpipe uses, in one place, and what is at the database's path before anything opens
+it: a missing, empty, foreign or broken file is named in one clear line and left as it was."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import sqlite3
 from pathlib import Path
 
 from platformdirs import user_config_path, user_data_path
 
+from .errors import DomainError
+from .rawdb import FileLook, look_inside
+
 APP = "evpipe"
+
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def data_dir() -> Path:
@@ -31,19 +40,61 @@ def keymap_path() -> Path:
     return config_dir() / "keymap.toml"
 
 
-def resolve_db(option: str | None) -> str:
-    """`--db PATH_OR_URL`, else `EVPIPE_DB`, else the file in the user's data directory.
-    Returns an SQLAlchemy URL."""
-    target = option or os.environ.get("EVPIPE_DB") or str(default_db_path())
+def migrations_dir() -> Path:
+    return Path(__file__).resolve().parent / "migrations"
+
+
+def seeds_dir() -> Path:
+    """The seeds/ data folder (evpipe.seeds), beside models/ in a checkout and when installed."""
+    return Path(__file__).resolve().parent.parent / "seeds"
+
+
+# ---------------------------------------------------------------- which database
+
+
+def as_url(target: str) -> str:
+    """A path (`~` allowed, relative to the current folder) or a URL, as an SQLAlchemy URL."""
     if "://" in target:
         return target
     return "sqlite:///" + str(Path(target).expanduser().resolve())
+
+
+def resolve_db(option: str | None) -> str:
+    """`--db PATH_OR_URL`, else `EVPIPE_DB`, else the file in the user's data directory.
+    Returns an SQLAlchemy URL."""
+    return as_url(option or os.environ.get("EVPIPE_DB") or str(default_db_path()))
+
+
+def demo_url(option: str | None) -> str:
+    """The demo's database: `--db` when given, else its own file in the data directory. Never
+    `EVPIPE_DB`, which names the user's own pipeline."""
+    return as_url(option) if option else as_url(str(demo_db_path()))
 
 
 def sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         return Path(url[len("sqlite:///") :])
     return None
+
+
+def is_default_location(url: str) -> bool:
+    """True for the default database, the only file evpipe creates without being asked (any other
+    path that does not exist is more likely a typing mistake). The demo makes its own."""
+    path = sqlite_path(url)
+    return path is not None and path == default_db_path().resolve()
+
+
+def db_label(url: str) -> str:
+    """How the app names the open database: the file's name, or the URL without its password."""
+    path = sqlite_path(url)
+    if path is not None:
+        label = path.name
+    elif "@" in url and "://" in url:  # scheme://user:password@host/db -> scheme://host/db
+        scheme, _, rest = url.partition("://")
+        label = f"{scheme}://{rest.rpartition('@')[2]}"
+    else:
+        label = url
+    return "".join(c if c.isprintable() else "?" for c in label)
 
 
 def ensure_private_file(path: Path) -> None:
@@ -56,6 +107,102 @@ def ensure_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def seeds_dir() -> Path:
-    """The seeds/ data folder (evpipe.seeds), beside models/ in a checkout and when installed."""
-    return Path(__file__).resolve().parent.parent / "seeds"
+# ---------------------------------------------------------------- what is at the path
+
+
+class DatabaseProblem(DomainError):
+    """The database cannot be opened as it is (its message names the file and the next step).
+    Nothing was changed."""
+
+
+class NoDatabase(DatabaseProblem):
+    """No database there yet: the file does not exist, or is empty. `evpipe init` makes one."""
+
+
+def known_revisions() -> set[str]:
+    """The schema revisions this evpipe knows (its migrations, named `NNNN_what.py`)."""
+    return {p.name.split("_", 1)[0] for p in (migrations_dir() / "versions").glob("[0-9]*_*.py")}
+
+
+def _init_hint(path: Path) -> str:
+    return f"evpipe init {shlex.quote(str(path))}"
+
+
+def check_database(url: str, *, create: bool = False) -> FileLook | None:
+    """Make sure `url` is a database evpipe can open, without changing anything: raises NoDatabase
+    for a file that does not exist or is empty (unless `create`: the caller was asked to make one),
+    and DatabaseProblem for a folder, a file evpipe cannot read or write, a file that is not an
+    SQLite database, an SQLite database that is not evpipe's, or one written by a newer evpipe.
+    Returns what is inside (None for a file still to be made, or a URL that is not a file)."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    if not path.exists():
+        if create:
+            return None
+        folder = "" if path.parent.is_dir() else f" (nor the folder {path.parent})"
+        raise NoDatabase(
+            f"there is no database at {path}{folder}; check the path, or create one there with: {_init_hint(path)}"
+        )
+    if path.is_dir():
+        raise DatabaseProblem(
+            f"{path} is a folder, not a database file; give a file in it, "
+            f"e.g. {path / 'evpipe.db'} (to create it: {_init_hint(path / 'evpipe.db')})"
+        )
+    if not os.access(path, os.R_OK):
+        raise DatabaseProblem(
+            f"cannot read {path} (permission denied); evpipe needs to read and write it: "
+            "ask its owner, or run chmod u+rw on it if it is yours"
+        )
+    if not os.access(path, os.W_OK):
+        raise DatabaseProblem(
+            f"{path} is read-only; evpipe needs to write to it: run chmod u+w on it if it is yours, "
+            "or ask its owner (nothing was changed)"
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK) and not all(
+        Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm")
+    ):
+        raise DatabaseProblem(
+            f"cannot write in the folder {path.parent}, where evpipe keeps the journal files of "
+            f"{path.name}; ask the folder's owner, or move the database to a folder you can write in"
+        )
+    with path.open("rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if not header:
+        if create:
+            return None
+        raise NoDatabase(
+            f"{path} is an empty file, not an evpipe database; check the path, or make it one with: {_init_hint(path)}"
+        )
+    if header != SQLITE_HEADER:
+        raise DatabaseProblem(
+            f"{path} is not a database (not an SQLite file); check the path given by --db or EVPIPE_DB"
+        )
+    try:
+        look = look_inside(path)
+    except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            raise DatabaseProblem(f"{path} is locked by another program ({exc}); try again in a moment") from None
+        raise DatabaseProblem(
+            f"{path} is damaged (SQLite: {exc}); restore it from a backup (`evpipe restore` reads a dump), "
+            "nothing was changed"
+        ) from None
+    if not look.tables:
+        if create:
+            return look
+        raise NoDatabase(
+            f"{path} is an empty SQLite database, not yet evpipe's; check the path, or make it one with: "
+            f"{_init_hint(path)}"
+        )
+    if look.revision is None:
+        raise DatabaseProblem(
+            f"{path} is an SQLite database but not evpipe's (it has other tables); check the path, "
+            f"or start a new one with: evpipe init NEW.db"
+        )
+    known = known_revisions()
+    if look.revision not in known:
+        raise DatabaseProblem(
+            f"{path} was written by a newer evpipe (schema {look.revision}; this one knows up to "
+            f"{max(known)}); upgrade evpipe to open it (pip install -U evpipe), nothing was changed"
+        )
+    return look

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,43 @@ def schema_ready(url: str) -> bool:
     except sqlite3.Error:
         return False
     return revision is not None and revision[0] == HEAD and stages[0] > 0
+
+
+@dataclass(frozen=True)
+class FileLook:
+    """What a read-only look inside an SQLite file found (`look_inside`)."""
+
+    tables: frozenset[str]
+    revision: str | None  # evpipe's schema revision (Alembic's), None when there is none
+    settings: dict[str, str]  # the `setting` table, empty when there is none
+    last_change: int  # the id of the journal's last entry, 0 when there is none
+
+
+def look_inside(path: Path) -> FileLook:
+    """Look inside the SQLite file at `path` without changing it: its tables, schema revision,
+    settings and last journal entry. Raises sqlite3.Error when SQLite cannot read it (not a
+    database, damaged, locked)."""
+    # SQLite-only: a read-only URI connection, and sqlite_master listing the tables. With no -wal
+    # file beside it nobody has the file open, so it is read as immutable: no -wal or -shm file is
+    # left beside a file evpipe then refuses.
+    unused = not Path(f"{path}-wal").exists()
+    uri = path.resolve().as_uri() + ("?mode=ro&immutable=1" if unused else "?mode=ro")
+    connection = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        tables = frozenset(r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        revision = None
+        if "alembic_version" in tables:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+        settings: dict[str, str] = {}
+        if "setting" in tables:
+            settings = {str(k): str(v) for k, v in connection.execute("SELECT key, value FROM setting")}
+        last_change = 0
+        if "change_event" in tables:
+            last_change = connection.execute("SELECT coalesce(max(id), 0) FROM change_event").fetchone()[0]
+    finally:
+        connection.close()
+    return FileLook(tables, revision, settings, int(last_change))
 
 
 def as_date(value: Any) -> date | None:

@@ -13,7 +13,7 @@ from . import clock
 from .db import writer
 from .errors import DomainError
 from .locations import seeds_dir
-from .tables import Prospect, Stage
+from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange
 from .values import clean_text, month_add, parse_probability
 
 
@@ -107,3 +107,22 @@ def load_demo(engine: Engine, *, who: str = "demo") -> int:
 def demo_is_loaded(engine: Engine) -> bool:
     with Session(engine) as s:
         return s.scalar(select(col(Prospect.id)).limit(1)) is not None
+
+
+def refuse_unless_unused(engine: Engine, what: str) -> None:
+    """Raise unless the database holds nothing anyone made: no prospect (deleted ones included),
+    contact point, stage change or journal entry (an edited ladder is journalled). Loading the
+    demo pipeline is allowed only then, so it never mixes with a rep's data."""
+    with Session(engine) as s:
+        if s.scalar(select(col(Prospect.id)).limit(1)) is not None:
+            raise DomainError(f"{what}: this database has prospects already; seed an empty one (--db NEW.db)")
+        history = (
+            select(col(Activity.id)).limit(1),
+            select(col(StageChange.id)).limit(1),
+            select(col(ChangeEvent.id)).limit(1),
+        )
+        if any(s.scalar(query) is not None for query in history):
+            raise DomainError(
+                f"{what}: this database has a history of changes already (an edited ladder, say); "
+                "seed an empty one (--db NEW.db)"
+            )

@@ -39,6 +39,7 @@ def kpi(db: Path, *args: str) -> dict:
 
 def test_real_process_exit_code_and_stderr(tmp_path):
     """One real process, to prove the console entry point's exit code and streams."""
+    run(tmp_path / "x.db", "init")  # a named database is made on purpose (issue 9)
     proc = subprocess.run(
         [*EVPIPE, "--db", str(tmp_path / "x.db"), "add", "X", "--value", "abc"],
         capture_output=True,
@@ -52,7 +53,8 @@ def test_real_process_exit_code_and_stderr(tmp_path):
 
 def test_worked_example_through_the_cli(tmp_path):
     db = tmp_path / "w.db"
-    run(db, "stages", "add", "Deposit paid 2", "80")  # creates the database with the default ladder
+    run(db, "init")  # creates the database with the default ladder
+    run(db, "stages", "add", "Deposit paid 2", "80")
     # Reshape the default ladder into DOMAIN.md's: remove Date held, set the probabilities.
     run(db, "stages", "remove", "Date held")
     run(db, "stages", "remove", "Deposit paid")
@@ -77,6 +79,7 @@ def test_worked_example_through_the_cli(tmp_path):
 
 def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_computation(tmp_path):
     db = tmp_path / "p.db"
+    run(db, "init")
     entries = [
         ("Harbour Events", "9,500", "Quote sent", "2027-01"),
         ("Kiwi Kids [Charity]", "2,345.67", "Suspect", "jan 2027"),
@@ -142,6 +145,7 @@ def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_comput
 )
 def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(tmp_path, args, message):
     db = tmp_path / "b.db"
+    run(db, "init")
     run(db, "add", "Keep", "--value", "1000", "--stage", "Enquiry")
     before_list = run(db, "list", "--json").stdout
     before_stages = run(db, "stages", "--json").stdout
@@ -156,6 +160,7 @@ def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(tmp_p
 
 def test_undo_through_the_cli(tmp_path):
     db = tmp_path / "u.db"
+    run(db, "init")
     run(db, "add", "A", "--value", "10000", "--stage", "Quote sent")
     before = kpi(db)
     out = run(db, "move", "A", "next").stdout
@@ -198,6 +203,7 @@ def test_demo_months_are_relative_to_today(tmp_path, monkeypatch):
 def test_env_var_selects_the_database(tmp_path):
     db = tmp_path / "env.db"
     env = dict(os.environ, EVPIPE_DB=str(db))
+    subprocess.run([*EVPIPE, "init"], check=True, env=env, cwd=ROOT, capture_output=True)
     subprocess.run([*EVPIPE, "add", "Via env", "--value", "5"], check=True, env=env, cwd=ROOT, capture_output=True)
     assert kpi(db)["tv"] == "5.00"
 

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(db: Path, *args: str, code: int = 0):
     from evpipe.tui.cli import main
 
+    if not Path(db).exists():  # a named database is made on purpose first, as a user must (issue 9)
+        CliRunner().invoke(main, ["init", str(db)], catch_exceptions=False)
     result = CliRunner().invoke(main, ["--db", str(db), *map(str, args)], catch_exceptions=False)
     assert result.exit_code == code, (result.stdout, result.stderr)
     return result
@@ -146,6 +148,7 @@ def test_export_backup_dump_restore_commands(tmp_path):
 def test_real_process_import_of_a_png(tmp_path):
     png = tmp_path / "chart.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    run(tmp_path / "p.db", "stages")  # the database exists (issue 9: a named one is made on purpose)
     proc = subprocess.run(
         [
             sys.executable,

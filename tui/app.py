@@ -17,6 +17,7 @@ from textual.signal import Signal
 from textual.timer import Timer
 
 from evpipe.models.errors import DomainError
+from evpipe.models.locations import db_label, is_default_location
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
@@ -56,6 +57,9 @@ class EvpipeApp(App):
     def __init__(self, url: str, *, who: str | None = None) -> None:
         super().__init__()
         self.url = url
+        #: The open database as the tab bar names it (the file's name).
+        self.database_label = db_label(url)
+        self._database_problem: str | None = None
         self.who = who or current_user()
         self._engine: Engine | None = None
         self._store: Store | None = None
@@ -95,8 +99,20 @@ class EvpipeApp(App):
                 if self._engine is None:
                     from evpipe.models import open_db
 
-                    self._engine = open_db(self.url)
+                    try:  # the app never creates a database it was not asked to (the CLI asks first)
+                        self._engine = open_db(self.url, create=is_default_location(self.url))
+                    except DomainError as exc:
+                        self._say_database_problem(str(exc))
+                        raise
         return self._engine
+
+    def _say_database_problem(self, message: str) -> None:
+        """The database cannot be opened (a worker found out): say so once, in words (notify is
+        thread-safe)."""
+        if self._database_problem == message:
+            return
+        self._database_problem = message
+        self.notify(f"The database cannot be opened: {message}", severity="error", markup=False, timeout=30)
 
     @property
     def store(self) -> Store:

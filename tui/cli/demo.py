@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from evpipe.models.errors import DomainError
-
-from .main import Ctx, domain_errors, pass_ctx, run_app
+from .main import Ctx, domain_errors, need_terminal, pass_ctx, run_app
 
 
 @click.command()
@@ -14,12 +12,16 @@ from .main import Ctx, domain_errors, pass_ctx, run_app
 @pass_ctx
 @domain_errors
 def demo(ctx: Ctx, keep: bool) -> None:
-    """Open the app on a fresh copy of the demo pipeline (never your own data)."""
-    from evpipe.models.demo import build_demo
-    from evpipe.models.locations import demo_db_path, resolve_db
+    """Open the app on a fresh copy of the demo pipeline (never your own data).
 
-    url = resolve_db(ctx.db_option) if ctx.db_option else "sqlite:///" + str(demo_db_path())
-    build_demo(url, fresh=not keep)
+    The demo has a database of its own in your data directory, whatever EVPIPE_DB says. --db
+    puts it elsewhere: only a new file, or one the demo built."""
+    from evpipe.models.demo import build_demo
+    from evpipe.models.locations import demo_url
+
+    need_terminal()
+    url = demo_url(ctx.db_option)
+    build_demo(url, fresh=not keep, own=ctx.db_option is None)
     run_app(url)
 
 
@@ -27,14 +29,10 @@ def demo(ctx: Ctx, keep: bool) -> None:
 @pass_ctx
 @domain_errors
 def seed(ctx: Ctx) -> None:
-    """Load the demo pipeline into the database (which must have no prospects yet)."""
+    """Load the demo pipeline into a new database (one with no prospects or changes yet)."""
     from evpipe.models.demo import seed_demo
-    from evpipe.models.seed import demo_is_loaded
 
-    engine = ctx.engine
-    if demo_is_loaded(engine):
-        raise DomainError("seed: this database has prospects already; seed an empty one (--db NEW.db)")
-    count = seed_demo(engine)
+    count = seed_demo(ctx.engine)
     click.echo(f"Loaded the demo pipeline: {count} prospects.")
 
 

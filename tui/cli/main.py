@@ -1,8 +1,8 @@
 """The `evpipe` group and what every command shares: the context (the database, opened on first
 use), domain errors as a message and an exit code, JSON, tables and safe user text.
 
-Commands live beside this module (prospects, ladder, insight, io, demo) and are registered on the
-group in tui/cli/__init__.py. Heavy modules (SQLAlchemy, Textual, the store) are imported inside
+Commands live beside this module (database, prospects, ladder, insight, io, demo) and are
+registered on the group in tui/cli/__init__.py; each takes `--db` after its name as well. Heavy modules (SQLAlchemy, Textual, the store) are imported inside
 the commands, so `evpipe --help` and a quick `evpipe add` start fast."""
 
 from __future__ import annotations
@@ -21,11 +21,19 @@ from evpipe.models.errors import DomainError
 EXIT_ERROR = 1
 
 
+#: Commands whose job is to make a database: they create the file they are pointed at. Every
+#: other command, and the app without asking, refuses a path that does not exist (a typing
+#: mistake must not look like an empty pipeline).
+MAKES_A_DATABASE = frozenset({"init", "seed", "restore"})
+
+
 class Ctx:
     """What every command needs: the database URL, opened on first use."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, command: str | None = None) -> None:
+        #: `--db`, given before or after the command's name (else EVPIPE_DB, else the default).
         self.db_option = db
+        self.command = command
         self._engine = None
 
     @property
@@ -35,11 +43,25 @@ class Ctx:
         return resolve_db(self.db_option)
 
     @property
+    def may_create(self) -> bool:
+        """Whether opening may create the database: the default location always, a path that was
+        named (--db, EVPIPE_DB) only for the commands that make a database."""
+        from evpipe.models.locations import is_default_location, sqlite_path
+
+        url = self.url
+        if is_default_location(url) or self.command == "init":
+            return True
+        path = sqlite_path(url)
+        # seed and restore make a new file in a folder that exists; folders, and an empty file that
+        # is there already, only `init` makes into a database
+        return self.command in MAKES_A_DATABASE and (path is None or (not path.exists() and path.parent.is_dir()))
+
+    @property
     def engine(self):
         if self._engine is None:
             from evpipe.models import open_db
 
-            self._engine = open_db(self.url)
+            self._engine = open_db(self.url, create=self.may_create)
         return self._engine
 
     def store(self):
@@ -76,8 +98,32 @@ def domain_errors(fn: Callable) -> Callable:
             sys.exit(0)
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except Exception as exc:
+            line = database_error(exc)
+            if line is None:
+                raise
+            fail(line)
 
     return wrapper
+
+
+def database_error(exc: BaseException) -> str | None:
+    """One line for an error the database itself raised (locked for too long, disk full, the file
+    changed under us ...), naming the database; None for any other error."""
+    import sqlite3
+
+    module = type(exc).__module__
+    if not (isinstance(exc, sqlite3.Error) or module.startswith("sqlalchemy")):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    click_ctx = click.get_current_context(silent=True)
+    ctx = click_ctx.find_object(Ctx) if click_ctx is not None else None
+    if ctx is None:
+        return f"the database failed: {reason}"
+    from evpipe.models.locations import db_label, sqlite_path
+
+    path = sqlite_path(ctx.url)
+    return f"the database {path if path is not None else db_label(ctx.url)} failed: {reason}"
 
 
 def emit_json(data: Any) -> None:
@@ -107,39 +153,101 @@ def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset
 
 # ---------------------------------------------------------------- the group
 
+DB_HELP = "Database file or URL (else $EVPIPE_DB, else your data directory)."
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db",
-    metavar="PATH_OR_URL",
-    envvar="EVPIPE_DB",
-    help="Database file or URL (else $EVPIPE_DB, else your data directory).",
-)
+
+def _db_after_the_command(click_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        click_ctx.find_object(Ctx).db_option = value
+
+
+def _with_db_option(command: click.Command) -> None:
+    """`--db` after the command's name too (`evpipe kpi --db X`), on it and its subcommands."""
+    if not any(p.name == "db" for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--db"],
+                metavar="PATH_OR_URL",
+                expose_value=False,
+                callback=_db_after_the_command,
+                help=DB_HELP,
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_db_option(sub)
+
+
+class EvpipeGroup(click.Group):
+    """The `evpipe` group: every command registered on it takes `--db` after its name as well."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _with_db_option(cmd)
+        super().add_command(cmd, name)
+
+
+@click.group(cls=EvpipeGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="PATH_OR_URL", help=DB_HELP)
 @click.version_option(package_name="evpipe")
 @click.pass_context
 def main(click_ctx: click.Context, db: str | None) -> None:
     """evpipe: your sales pipeline as Expected Value.
 
     Run without a command to open the app."""
-    click_ctx.obj = Ctx(db)
+    click_ctx.obj = Ctx(db, click_ctx.invoked_subcommand)
     if click_ctx.invoked_subcommand is None:
-        from evpipe.models.rawdb import schema_ready
-
+        need_terminal()
         url = click_ctx.obj.url
-        if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
-            try:
-                _ = click_ctx.obj.engine
-            except DomainError as exc:
-                fail(str(exc))
+        try:
+            ready_for_the_app(click_ctx.obj)
+        except DomainError as exc:
+            fail(str(exc))
         run_app(url)
 
 
-def run_app(url: str) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+def ready_for_the_app(ctx: Ctx) -> None:
+    """Before the app opens: its database is there and current. A named path that holds no
+    database yet is created only if the user says so at a prompt; anything wrong with the file is
+    one line (raised), before the screen is taken over."""
+    from evpipe.models.locations import NoDatabase, check_database
+    from evpipe.models.rawdb import schema_ready
+
+    url = ctx.url
+    try:
+        check_database(url, create=ctx.may_create)  # the standard library only, like schema_ready
+    except NoDatabase as exc:
+        if not click.confirm(_create_question(url), default=False, err=True):
+            raise exc from None
+        ctx.command = "init"  # the user asked for it
+    if not schema_ready(url):  # new, older or not SQLite: create or upgrade it now
+        _ = ctx.engine
+
+
+def _create_question(url: str) -> str:
+    from evpipe.models.locations import sqlite_path
+
+    path = sqlite_path(url)
+    assert path is not None  # only a file can be missing
+    if path.exists():
+        return f"{path} is empty. Make it a new evpipe database?"
+    folder = "" if path.parent.is_dir() else f" (and the folder {path.parent})"
+    return f"There is no database at {path}. Create a new one there{folder}?"
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def need_terminal() -> None:
+    if not has_terminal():
         fail(
             "the app needs a terminal; from scripts and cron use the commands "
             "(`evpipe kpi`, `evpipe list`, `evpipe review` ...; `evpipe --help` lists them)"
         )
+
+
+def run_app(url: str) -> None:
+    need_terminal()
     from ..app import run
 
     run(url)

@@ -1,4 +1,5 @@
-"""The one-line tab bar: the top-level screens by number key, the current one highlighted."""
+"""The one-line tab bar: the top-level screens by number key, the current one highlighted, and on
+the right the name of the open database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from ..screens.registry import ScreenSpec, available
 
 
 class TabBar(Widget):
-    """`1 Pipeline  2 Focus  ...`: press the number (or click) to go there."""
+    """`1 Pipeline  2 Focus  ...   evpipe.db`: press the number (or click) to go there. When the
+    width is short the tabs close up, and the database's name is cut (with `…`) last."""
 
     DEFAULT_CSS = """
     TabBar {
@@ -31,18 +33,36 @@ class TabBar(Widget):
 
     def on_mount(self) -> None:
         self.specs = getattr(self.app, "screen_specs", None) or available()
+        url = getattr(self.app, "url", None)
+        if url:
+            self.tooltip = f"Database: {url.removeprefix('sqlite:///')}"
 
-    def render(self) -> Content:
+    def _tabs(self, *, compact: bool) -> Content:
+        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between)."""
         parts: list[Content] = []
         for spec in self.specs:
-            label = f" {spec.key} {spec.title} "
+            label = f"{spec.key} {spec.title}" if compact else f" {spec.key} {spec.title} "
             if spec.name == self.current:
                 parts.append(Content.styled(label, "reverse bold"))
             else:
                 parts.append(Content.styled(label, f"@click=app.go('{spec.name}')"))
-        right = Content.styled(" evpipe ", "bold")
-        body = Content("").join(parts)
-        gap = self.size.width - body.cell_length - right.cell_length
-        if gap > 0:
-            body = Content.assemble(body, " " * gap, right)
-        return body
+        return Content(" " if compact else "").join(parts)
+
+    def render(self) -> Content:
+        name = getattr(self.app, "database_label", None) or "evpipe"
+        width = self.size.width
+        body = self._tabs(compact=False)
+        if body.cell_length + Content(name).cell_length + 2 > width:
+            body = self._tabs(compact=True)
+        room = width - body.cell_length
+        stem, dot, _suffix = name.rpartition(".")
+        stem = stem if dot and stem else name
+        for text in (f" {name} ", f" {stem} ", f" {name}", f" {stem}"):
+            if Content(text).cell_length <= room:
+                label = Content.styled(text, "bold")
+                break
+        else:
+            if room < 6:
+                return body
+            label = Content.styled(" " + name, "bold").truncate(room, ellipsis=True)
+        return Content.assemble(body, " " * (room - label.cell_length), label)

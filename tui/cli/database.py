@@ -1,0 +1,52 @@
+"""The database itself: `evpipe init PATH` makes a new one (the only way, besides the default
+location, that a named path becomes a database)."""
+
+from __future__ import annotations
+
+import click
+
+from .main import Ctx, domain_errors, pass_ctx, safe
+
+
+@click.command("init")
+@click.argument("path", required=False, metavar="[PATH]")
+@pass_ctx
+@domain_errors
+def init(ctx: Ctx, path: str | None) -> None:
+    """Create a new evpipe database at PATH (else --db, $EVPIPE_DB or the default), with the
+    default stage ladder. A database already there is left as it is."""
+    import shlex
+
+    from evpipe.models import open_db
+    from evpipe.models.locations import NoDatabase, as_url, check_database, is_default_location, sqlite_path
+    from evpipe.models.seed import demo_is_loaded
+
+    url = as_url(path) if path else ctx.url
+    where = sqlite_path(url)
+    try:
+        check_database(url)
+        existing = True
+    except NoDatabase:
+        existing = False
+    folder_made = where is not None and not where.parent.exists()
+    engine = open_db(url, create=True)
+    try:
+        has_prospects = demo_is_loaded(engine)
+    finally:
+        engine.dispose()
+    shown = safe(str(where if where is not None else url))
+    if existing:
+        what = "with prospects in it" if has_prospects else "with no prospects yet"
+        click.echo(f"{shown} is already an evpipe database ({what}); nothing to do.")
+        return
+    made = f" (and the folder {safe(str(where.parent))})" if folder_made and where is not None else ""
+    click.echo(f"Created a new evpipe database at {shown}{made}, with the default stage ladder.")
+    if is_default_location(url):
+        click.echo("It is the default database: plain `evpipe` uses it.")
+        return
+    target = safe(shlex.quote(str(where if where is not None else url)))
+    click.echo(f"Use it with: evpipe --db {target} ...  (or: export EVPIPE_DB={target})")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(init)
