@@ -10,9 +10,11 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -403,17 +405,35 @@ def test_unreadable_and_read_only_files(tmp_path, monkeypatch, denied, message):
     assert _snapshot(path) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes any file")
-def test_a_read_only_file_for_real(tmp_path):
-    path = tmp_path / "real.db"
-    open_db(f"sqlite:///{path}").dispose()
-    path.chmod(0o400)
-    line = one_line_error(cli("--db", path, "kpi", code=None))
-    assert f"{path} is read-only" in line
-    path.chmod(0o000)
-    line = one_line_error(cli("--db", path, "kpi", code=None))
-    assert f"cannot read {path}" in line
-    path.chmod(0o600)
+def _as_someone_else(*args: str) -> subprocess.CompletedProcess[str]:
+    """`evpipe ARGS...` in a process of its own, as an ordinary account: root reads and writes any
+    file, so as root (CI) the command runs as `nobody`, as another rep would."""
+    command = [sys.executable, "-m", "evpipe.tui.cli", *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "HOME": "/tmp", "XDG_DATA_HOME": "/tmp", "XDG_CONFIG_HOME": "/tmp"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", timeout=60)
+
+
+def test_a_read_only_or_unreadable_file_for_real():
+    folder = Path(tempfile.mkdtemp(prefix="evpipe-perm-", dir="/tmp"))
+    try:
+        folder.chmod(0o777)
+        path = folder / "real.db"
+        open_db(f"sqlite:///{path}").dispose()
+        if os.geteuid() == 0:
+            os.chown(path, 65534, 65534)
+        path.chmod(0o400)
+        proc = _as_someone_else("--db", str(path), "kpi")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+        assert f"{path} is read-only" in proc.stderr
+        path.chmod(0o000)
+        proc = _as_someone_else("--db", str(path), "kpi")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"cannot read {path}" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_known_revisions_are_alembics():
