@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from apphelpers import screen_text, settle
+from apphelpers import screen_text, settle, shows
 from textual.widgets import DataTable
 
 from evpipe.models import history
@@ -34,7 +34,7 @@ async def test_forecast_screen_at_80x24(engine):
         assert type(screen).__name__ == "ForecastScreen"
         table = screen.query_one("#forecast-table", DataTable)
         assert table.cursor_row == 12 and screen.fc.months[12].month == "2026-11"
-        text = screen_text(app)
+        text = await shows(app, pilot, "Dec 2026")  # placed once the table is laid out
         lines = text.splitlines()
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         # The current month near the top, the last two ended above it, the months to come below.

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
-from evpipe.models.values import format_money, format_percent, month_label
+from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
 
 from ..access import evpipe_app
 from ..messages import ForecastLoaded, MonthProspectsLoaded
@@ -29,6 +29,35 @@ from .live import LiveScreen
 
 def _money(amount: int, *, micros: bool = False) -> str:
     return format_money(amount, micros=micros, decimals=False)
+
+
+#: Cells each money column of the month table gets, so that the table fits 80 columns: a column
+#: whose amounts do not fit takes one unit (k, M, B) for all of them (models.values, the money rule).
+MONEY_CELLS = 8
+
+
+def _column_styles(fc: Forecast) -> list[MoneyStyle]:
+    """One style per money column (TV, EV, Frozen, Actual, Signed), from every month and the total."""
+    columns: list[tuple[list[int], bool]] = [
+        ([m.kpi.tv_cents for m in fc.months] + [fc.total.tv_cents], False),
+        ([m.kpi.ev_micros for m in fc.months] + [fc.total.ev_micros], True),
+        ([m.frozen_ev_micros or 0 for m in fc.months] + [fc.frozen_ev_micros], True),
+        ([m.actual_cents for m in fc.months] + [fc.actual_cents], False),
+        ([m.signed_cents for m in fc.months] + [fc.signed_cents], False),
+    ]
+    # whole units as before (a forecast has no use for cents), compact only where they do not fit
+    return [money_style([_whole(a, micros) for a in amounts], width=MONEY_CELLS) for amounts, micros in columns]
+
+
+def _whole_text(style: MoneyStyle, amount: int, *, micros: bool = False) -> str:
+    """An amount in a column's style, in whole units unless the column is compact."""
+    return style(_whole(amount, micros))
+
+
+def _whole(amount: int, micros: bool) -> int:
+    """An amount in cents, rounded half up to a whole unit (what the table shows at best)."""
+    cents = to_cents(amount, micros=micros)
+    return (abs(cents) + 50) // 100 * 100 * (1 if cents >= 0 else -1)
 
 
 def _pct(x) -> str:
@@ -123,6 +152,7 @@ class ForecastScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.fc: Forecast | None = None
+        self._placed = False  # the view has opened on the current month
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -164,32 +194,39 @@ class ForecastScreen(LiveScreen):
         self.fc = fc = message.fc
         table = self.query_one("#forecast-table", DataTable)
         keep = table.cursor_row if table.row_count else None
+        keep_y = table.scroll_y  # a reload (data changed) leaves the view where the rep left it
         table.clear()
         current_index = next((i for i, m in enumerate(fc.months) if not m.complete), None)
+        tv, ev, frozen, actual, signed = styles = _column_styles(fc)
         for i, m in enumerate(fc.months):
-            table.add_row(*self._cells(m, "bold" if i == current_index else ""), key=m.month)
+            table.add_row(*self._cells(m, "bold" if i == current_index else "", styles), key=m.month)
         table.add_row(
             Text("Total", style="bold"),
             Text(str(fc.total.count), justify="right"),
-            Text(_money(fc.total.tv_cents), justify="right"),
-            Text(_money(fc.total.ev_micros, micros=True), justify="right"),
-            Text(_money(fc.frozen_ev_micros, micros=True), justify="right"),
-            Text(_money(fc.actual_cents), justify="right"),
-            Text(_money(fc.signed_cents), justify="right"),
+            Text(_whole_text(tv, fc.total.tv_cents), justify="right"),
+            Text(_whole_text(ev, fc.total.ev_micros, micros=True), justify="right"),
+            Text(_whole_text(frozen, fc.frozen_ev_micros, micros=True), justify="right"),
+            Text(_whole_text(actual, fc.actual_cents), justify="right"),
+            Text(_whole_text(signed, fc.signed_cents), justify="right"),
             Text(""),
             Text(""),
             key="total",
         )
         if keep is None or first_load:
             keep = current_index or 0
-        table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
-        if first_load and current_index is not None:
-            # The current month near the top, the months to come below it, the last ones judged above.
-            top = max(0, current_index - self.PAST_IN_VIEW)
-            self.call_after_refresh(table.scroll_to, y=top, animate=False)
+        table.move_cursor(row=min(keep, table.row_count - 1), animate=False, scroll=False)
+        if not self._placed:
+            # Opening: the current month near the top, the months to come below it, the last ones
+            # judged above (until that view is on screen, a reload keeps aiming at it).
+            keep_y = max(0, (current_index or 0) - self.PAST_IN_VIEW)
+        self.call_after_refresh(self._scroll_view, table, keep_y)
         self._show_still_open(fc)
         self.query_one("#forecast-summary", Static).update(self._summary(fc))
         self.draw()
+
+    def _scroll_view(self, table: DataTable, y: float) -> None:
+        table.scroll_to(y=y, animate=False)
+        self._placed = True
 
     @staticmethod
     def _summary(fc: Forecast) -> Text:
@@ -226,16 +263,18 @@ class ForecastScreen(LiveScreen):
         panel.update(text)
 
     @staticmethod
-    def _cells(m: MonthForecast, style: str) -> list[Text]:
+    def _cells(m: MonthForecast, style: str, styles: list[MoneyStyle]) -> list[Text]:
+        tv, ev, frozen, actual, signed = styles
         label = month_label(m.month) + (" ?" if m.provisional else "" if m.complete else " *")
+        frozen_text = "—" if m.frozen_ev_micros is None else _whole_text(frozen, m.frozen_ev_micros, micros=True)
         return [
             Text(label, style=style),
             Text(str(m.kpi.count), justify="right"),
-            Text(_money(m.kpi.tv_cents), justify="right"),
-            Text(_money(m.kpi.ev_micros, micros=True), justify="right"),
-            Text("—" if m.frozen_ev_micros is None else _money(m.frozen_ev_micros, micros=True), justify="right"),
-            Text(_money(m.actual_cents), justify="right", style="green" if m.actual_cents else ""),
-            Text(_money(m.signed_cents), justify="right"),
+            Text(_whole_text(tv, m.kpi.tv_cents), justify="right"),
+            Text(_whole_text(ev, m.kpi.ev_micros, micros=True), justify="right"),
+            Text(frozen_text, justify="right"),
+            Text(_whole_text(actual, m.actual_cents), justify="right", style="green" if m.actual_cents else ""),
+            Text(_whole_text(signed, m.signed_cents), justify="right"),
             Text(_pct(m.accuracy), justify="right"),
             Text(_bias(m.bias), justify="right"),
         ]

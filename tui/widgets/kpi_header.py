@@ -18,7 +18,7 @@ from textual.widgets import Sparkline
 
 from evpipe.models.kpi import Kpi
 from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
-from evpipe.models.values import format_money
+from evpipe.models.values import money_style
 
 from . import TextLine
 
@@ -36,12 +36,23 @@ def _arrow(diff: int | Decimal) -> tuple[str, str]:
     return "=", "$text-muted"
 
 
+#: Cells a box of the header gives a figure at 80 columns ("TV " and the box's padding take the rest),
+#: and its 7-day change ("▲ " and " 7d" take the rest): a larger amount takes a unit (k, M, B)
+#: rather than wrap or be cut (models.values, the money rule).
+FIGURE_CELLS = 16
+CHANGE_CELLS = 13
+
+
+def _figure(amount: int, *, micros: bool = False) -> str:
+    return money_style([amount], micros=micros, width=FIGURE_CELLS)(amount, micros=micros)
+
+
 def money_change(now: int, before: int | None, *, micros: bool = False) -> Content:
     if before is None:
         return Content.styled("no 7-day history", "$text-muted")
     diff = now - before
     arrow, style = _arrow(diff)
-    amount = format_money(diff, micros=micros, signed=True, decimals=False)
+    amount = money_style([diff], micros=micros, width=CHANGE_CELLS, signed=True)(diff, micros=micros, signed=True)
     return Content.assemble((f"{arrow} {amount}", style), (" 7d", "$text-muted"))
 
 
@@ -114,13 +125,13 @@ class KpiHeader(Widget):
         base = self.week_ago
         tv = Content.assemble(
             ("TV ", "$text-muted"),
-            (format_money(kpi.tv_cents), "bold"),
+            (_figure(kpi.tv_cents), "bold"),
             "\n",
             money_change(kpi.tv_cents, base.tv_cents if base else None),
         )
         ev = Content.assemble(
             ("EV ", "$text-muted"),
-            (format_money(kpi.ev_micros, micros=True), "bold"),
+            (_figure(kpi.ev_micros, micros=True), "bold"),
             "\n",
             money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True),
         )
