@@ -4,18 +4,28 @@ or XLSX (openpyxl, read-only, real dates and numbers).
 The file's kind is told by its first bytes, not its name, so a PNG renamed `.csv` or a cut-short
 workbook gets a clear message instead of a page of garbage. Row numbers are the ones a spreadsheet
 shows: the header is row 1 (or the row it sits on, when blank rows come first).
+
+Files are read as streams within `ReadLimits` (rows, columns, cell size, megabytes; for a workbook
+the uncompressed size of its parts and the number of its shared strings, checked before parsing),
+so that no file can take the server's memory or minutes of its CPU: over a limit, one DomainError
+names the limit and the option that raises it. A CSV that is not UTF-8 has its encoding detected
+(charset-normalizer, then a check of which Western code page reads as words) unless given.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+import stat
+import unicodedata
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from zlib import error as zlib_error
 
 from .errors import DomainError
 
@@ -41,6 +51,43 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a file may hold before it is refused (None: no limit). The defaults take any rep's
+    pipeline with room to spare and keep a preview within a few hundred MB of memory."""
+
+    rows: int | None = 200_000  # rows below the header, as the spreadsheet numbers them
+    columns: int | None = 500
+    cell_chars: int | None = 32_767  # Excel's own limit for one cell
+    megabytes: int | None = 100  # the file (CSV), or its parts uncompressed (XLSX)
+
+    @property
+    def max_bytes(self) -> int | None:
+        return None if self.megabytes is None else self.megabytes * 1_000_000
+
+    @property
+    def shared_strings(self) -> int | None:
+        """A workbook's shared-strings table: at most five strings for each row allowed."""
+        return None if self.rows is None else max(self.rows, 1) * 5
+
+
+NO_LIMITS = ReadLimits(rows=None, columns=None, cell_chars=None, megabytes=None)
+_RAISE = {
+    "rows": "--max-rows N",
+    "columns": "--max-columns N",
+    "cell_chars": "--max-cell N",
+    "megabytes": "--max-mb N",
+}
+
+
+def over_limit(path: Path, what: str, limit: str) -> DomainError:
+    """The one line saying which limit a file is over and how to raise it."""
+    return DomainError(
+        f"import: {_shown(path)} {what}; if you trust the file, raise the limit with {_RAISE[limit]} (or --no-limits)",
+        field="file",
+    )
+
+
 @dataclass
 class SheetData:
     """A table read from a file: its header and its non-blank rows with their row numbers."""
@@ -55,6 +102,24 @@ class SheetData:
     sheets: list[str] = field(default_factory=list)
     #: (row number, message) for rows whose shape is wrong (ragged CSV rows)
     shape_problems: list[tuple[int, str]] = field(default_factory=list)
+    #: how the encoding was chosen: "BOM", "UTF-8", "detected" or "--encoding" (CSV only)
+    encoding_how: str | None = None
+    #: a few cells with letters outside ASCII, as read (what a wrong encoding would garble)
+    sample: list[str] = field(default_factory=list)
+
+    @property
+    def encoding_text(self) -> str:
+        """How the text was read, with a sample to check it by: 'Text: Mac Roman (detected ...);
+        reads as: Zoë Müller'. Empty for a workbook."""
+        if not self.encoding:
+            return ""
+        how = {
+            "BOM": " (from its byte-order mark)",
+            "detected": " (detected: the file is not UTF-8; if the sample reads wrong, give --encoding NAME)",
+            "--encoding": " (as you said with --encoding)",
+        }.get(self.encoding_how or "", "")
+        sample = "; reads as: " + ", ".join(self.sample) if self.sample else "; every cell is plain ASCII"
+        return f"Text: {self.encoding}{how}{sample}"
 
     @property
     def described(self) -> str:
@@ -68,14 +133,35 @@ def _shown(path: Path) -> str:
     return path.name
 
 
-def read_table(path: str | Path, *, sheet: str | None = None, progress: Progress | None = None) -> SheetData:
+def read_table(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    progress: Progress | None = None,
+    encoding: str | None = None,
+    limits: ReadLimits | None = None,
+) -> SheetData:
     """Read `path` (CSV or XLSX, told by its content). Raises DomainError with a clear message when
-    the file is missing, empty, not a spreadsheet, or damaged."""
+    the file is missing, empty, not a spreadsheet, damaged, or over a limit."""
+    limits = limits or ReadLimits()
     path = Path(path)
+    try:
+        return _read_table(path, sheet, progress, encoding, limits)
+    except MemoryError:
+        raise DomainError(
+            f"import: {_shown(path)} is too large to read in the memory available; split it into smaller files",
+            field="file",
+        ) from None
+
+
+def _read_table(
+    path: Path, sheet: str | None, progress: Progress | None, encoding: str | None, limits: ReadLimits
+) -> SheetData:
     if not path.exists():
         raise DomainError(f"import: {path} does not exist", field="file")
     if path.is_dir():
         raise DomainError(f"import: {path} is a folder, not a file", field="file")
+    _regular_size(path, limits)
     with path.open("rb") as fh:
         head = fh.read(8192)
     if not head:
@@ -93,34 +179,183 @@ def read_table(path: str | Path, *, sheet: str | None = None, progress: Progress
             field="file",
         )
     if head.startswith(_ZIP) or head.startswith(b"PK\x05\x06"):
-        return _read_xlsx(path, sheet, progress)
+        if encoding is not None:
+            raise DomainError(
+                f"--encoding: {_shown(path)} is an XLSX workbook, whose text is always Unicode; leave --encoding out",
+                field="encoding",
+            )
+        return _read_xlsx(path, sheet, progress, limits)
     if sheet is not None:
         raise DomainError(f"--sheet: {_shown(path)} is a CSV file, which has no sheets", field="sheet")
-    return _read_csv(path, progress)
+    return _read_csv(path, progress, encoding, limits)
 
 
 # ---------------------------------------------------------------- CSV
 
+_CHUNK = 1 << 20
+_HEAD_CHARS = 1 << 16
+#: How evpipe names the codecs a CSV is read with (by Python's own name for each).
+_CODEC_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16",
+    "utf-16-be": "UTF-16",
+    "utf-32": "UTF-32",
+    "cp1252": "Windows-1252",
+    "iso8859-1": "Latin-1",
+    "mac-roman": "Mac Roman",
+    "cp932": "Shift-JIS (Windows)",
+    "shift_jis": "Shift-JIS",
+    "euc_jp": "EUC-JP",
+    "gb18030": "GB18030",
+    "gbk": "GBK",
+    "big5": "Big5",
+    "cp949": "Korean (cp949)",
+    "euc_kr": "EUC-KR",
+    "cp1250": "Windows-1250",
+    "cp1251": "Windows-1251",
+}
+#: Western code pages tried (in this order of preference) besides what the detector proposes: a
+#: file both read as words is taken as the first.
+_WESTERN = ("cp1252", "mac-roman")
 
-def _decode(path: Path, data: bytes) -> tuple[str, str]:
-    """The file's text and the encoding it was read with."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
-    for bom, codec, label in (
-        (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"),
-        (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
-        (b"\xff\xfe", "utf-16-le", "UTF-16"),
-        (b"\xfe\xff", "utf-16-be", "UTF-16"),
+
+def codec_label(codec: str) -> str:
+    name = codecs.lookup(codec).name
+    return _CODEC_NAMES.get(name, name)
+
+
+def check_encoding(name: str) -> str:
+    """Python's name for the text encoding `name` (DomainError when there is no such encoding)."""
+    try:
+        info = codecs.lookup(name.strip())
+    except (LookupError, ValueError):
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise DomainError(
+            f"--encoding: {name!r} is not a text encoding evpipe knows; try utf-8, cp1252, mac_roman, "
+            "latin-1, shift_jis or utf-16",
+            field="encoding",
+        )
+    return info.name
+
+
+def _binary(path: Path) -> DomainError:
+    return DomainError(
+        f"import: {_shown(path)} is binary data, not a spreadsheet; evpipe imports CSV and XLSX files",
+        field="file",
+    )
+
+
+def _regular_size(path: Path, limits: ReadLimits) -> int:
+    """The file's size; refuses a device or pipe (`/dev/zero` would never end) and a file over the
+    size limit, before reading a byte more."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise DomainError(
+            f"import: {path} is not a regular file (a device, a pipe or a socket); save the data to a file and "
+            "import that",
+            field="file",
+        )
+    cap = limits.max_bytes
+    if cap is not None and st.st_size > cap:
+        raise over_limit(
+            path, f"is {st.st_size / 1e6:,.1f} MB, more than the {limits.megabytes:,} MB limit", "megabytes"
+        )
+    return st.st_size
+
+
+def _scan_utf8(raw: IO[bytes], path: Path, limits: ReadLimits) -> bytes | None:
+    """Read the whole file once, in chunks, counting its bytes: None when it is valid UTF-8, else a
+    sample of it (its start and the lines around the first byte that is not UTF-8)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    cap = limits.max_bytes
+    first = b""
+    total = 0
+    while chunk := raw.read(_CHUNK):
+        if not first:
+            first = chunk
+        total += len(chunk)
+        if cap is not None and total > cap:
+            raise over_limit(path, f"is more than the {limits.megabytes:,} MB limit", "megabytes")
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            start = max(0, chunk.rfind(b"\n", 0, max(0, exc.start - 32_768)) + 1)
+            return first[:_HEAD_CHARS] + b"\n" + chunk[start : exc.start + 32_768]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return first[:_HEAD_CHARS] + b"\n" + first[-32_768:]
+    return None
+
+
+def _implausible(text: str) -> int:
+    """How many signs of a wrong code page the text shows: control characters, an opening quote or a
+    symbol stuck to a letter ("Zo‘"), a capital inside a lower-case word ("MŸller"), a letter of
+    another script inside a Latin word."""
+    bad = 0
+    prev = " "
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            prev = ch
+            continue
+        cat = unicodedata.category(ch)
+        nxt = text[i + 1] if i + 1 < len(text) else " "
+        stuck = prev.isalpha()
+        if cat[0] == "C":
+            bad += 3
+        elif (cat in ("Pi", "Ps") and stuck) or (cat[0] == "S" and stuck and nxt.isalpha()):
+            bad += 2  # an opening quote or a symbol stuck to a letter: "Zo‘", "Cr÷me"
+        elif (cat == "Lu" and prev.islower()) or (
+            cat[0] == "L" and not ("\u00c0" <= ch <= "\u024f") and prev.isascii() and stuck
+        ):
+            bad += 1  # a capital inside a word, or another script inside a Latin word
+        prev = ch
+    return bad
+
+
+def detect_encoding(sample: bytes) -> str:
+    """The encoding of text that is not UTF-8: charset-normalizer's choice, checked against the
+    Western code pages (short Latin text fools any detector: Mac Roman "Zoë" reads as "Zo‘" in
+    Windows-1252, which has no letter there); Latin-1 when nothing fits."""
+    from charset_normalizer import from_bytes
+    from charset_normalizer.utils import is_multi_byte_encoding
+
+    found = [m.encoding for m in from_bytes(sample[: 1 << 18])]
+    multi = [e for e in found[:1] if is_multi_byte_encoding(e)]
+    single = [e for e in found[:4] if not is_multi_byte_encoding(e)]
+    order = list(dict.fromkeys(codecs.lookup(e).name for e in [*multi, *_WESTERN, *single, "latin-1"]))
+    best, best_bad = "latin-1", None
+    for codec in order:
+        try:
+            text = codecs.getincrementaldecoder(codec)().decode(sample)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        bad = _implausible(text)
+        if best_bad is None or bad < best_bad:
+            best, best_bad = codec, bad
+    return best
+
+
+def _choose_encoding(path: Path, raw: IO[bytes], head: bytes, given: str | None, limits: ReadLimits) -> tuple[str, str]:
+    """(codec, how it was chosen). Reads the file once to count its bytes and check its UTF-8."""
+    if given is not None:
+        codec = check_encoding(given)
+        _scan_utf8(raw, path, limits)  # counts the bytes only
+        return codec, "--encoding"
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
     ):
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(codec), label
-            except UnicodeDecodeError as exc:
-                raise DomainError(
-                    f"import: {_shown(path)} starts as {label} text but is damaged at byte {exc.start}",
-                    field="file",
-                ) from None
-    sample = data[:4096]
+        if head.startswith(bom):
+            _scan_utf8(raw, path, limits)
+            return codec, "BOM"
+    sample = head[:4096]
     if b"\x00" in sample:
         # UTF-16 without a BOM shows as every other byte zero.
         even = sample[0::2].count(0)
@@ -128,28 +363,13 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         half = len(sample) // 2
         for zeros, codec in ((odd, "utf-16-le"), (even, "utf-16-be")):
             if half and zeros >= half * 0.4 and min(odd, even) <= half * 0.05:
-                try:
-                    return data.decode(codec), "UTF-16"
-                except UnicodeDecodeError:
-                    break
-        raise DomainError(
-            f"import: {_shown(path)} is binary data, not a spreadsheet; evpipe imports CSV and XLSX files",
-            field="file",
-        )
-    try:
-        text, label = data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        try:
-            text, label = data.decode("cp1252"), "Windows-1252"
-        except UnicodeDecodeError:
-            text, label = data.decode("latin-1"), "Latin-1"
-    controls = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
-    if controls > max(2, len(text[:4096]) // 100):
-        raise DomainError(
-            f"import: {_shown(path)} is binary data, not a spreadsheet; evpipe imports CSV and XLSX files",
-            field="file",
-        )
-    return text, label
+                _scan_utf8(raw, path, limits)
+                return codec, "UTF-16"
+        raise _binary(path)
+    not_utf8 = _scan_utf8(raw, path, limits)
+    if not_utf8 is None:
+        return "utf-8", "UTF-8"
+    return detect_encoding(not_utf8), "detected"
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -174,26 +394,89 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_csv(path: Path, progress: Progress | None) -> SheetData:
-    data = path.read_bytes()
-    text, encoding = _decode(path, data)
-    if not text.strip():
-        raise DomainError(f"import: {_shown(path)} has no rows", field="file")
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+class _LineTooLong(Exception):
+    pass
+
+
+def _lines(text: IO[str], longest: int | None) -> Iterator[str]:
+    """The file's lines, none longer than `longest` characters (a file that is one endless line
+    stops here, not in memory)."""
+    if longest is None:
+        yield from text
+        return
+    while line := text.readline(longest + 1):
+        if len(line) > longest:
+            raise _LineTooLong
+        yield line
+
+
+def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: ReadLimits) -> SheetData:
+    size = _regular_size(path, limits)
+    with path.open("rb") as raw:
+        head = raw.read(_HEAD_CHARS)
+        raw.seek(0)
+        codec, how = _choose_encoding(path, raw, head, given, limits)
+        raw.seek(0)
+        head_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+        controls = sum(1 for ch in head_text[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
+        if controls > max(2, len(head_text[:4096]) // 100):
+            raise _binary(path)
+        lines = head_text.splitlines()
+        delimiter = _sniff_delimiter("\n".join(lines[:-1] if len(head) == _HEAD_CHARS and len(lines) > 1 else lines))
+        text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+        label = codec_label(codec)
+        return _parse_csv(path, text, raw, size, progress, limits, label, how, delimiter)
+
+
+def _parse_csv(
+    path: Path,
+    text: IO[str],
+    raw: IO[bytes],
+    size: int,
+    progress: Progress | None,
+    limits: ReadLimits,
+    encoding: str,
+    how: str,
+    delimiter: str,
+) -> SheetData:
+    max_cell, max_rows, max_cols = limits.cell_chars, limits.rows, limits.columns
+    longest = None
+    if max_cell is not None and max_cols is not None:
+        longest = (max_cols + 1) * (max_cell + 3)
+    if limits.max_bytes is not None:
+        longest = min(longest or limits.max_bytes, limits.max_bytes)
+    if max_cell is None or max_cell >= csv.field_size_limit():
+        csv.field_size_limit(max(csv.field_size_limit(), (max_cell or 2**31 - 2) + 1))
+    reader = csv.reader(_lines(text, longest), delimiter=delimiter, strict=False)
     headers: list[str] | None = None
+    header_at = 0
     rows: list[tuple[int, list[Cell]]] = []
     shape: list[tuple[int, str]] = []
-    total = len(text)
+    sample: list[str] = []
+    same: dict[str, str] = {}
     number = 0
     try:
         for cells in reader:
             number += 1
             if not any(c.strip() for c in cells):
                 continue
+            if max_cell is not None and max(map(len, cells)) > max_cell:
+                raise over_limit(
+                    path,
+                    f"row {number} has a cell of {max(map(len, cells)):,} characters, more than the {max_cell:,} limit",
+                    "cell_chars",
+                )
             if headers is None:
+                if max_cols is not None and len(cells) > max_cols:
+                    raise over_limit(path, f"has {len(cells):,} columns, more than the {max_cols:,} limit", "columns")
                 headers = _headers(cells)
+                header_at = number
                 continue
+            if max_rows is not None and number - header_at > max_rows:
+                raise over_limit(path, f"has more than {max_rows:,} rows, the limit", "rows")
+            if len(sample) < 3 and not all(map(str.isascii, cells)):
+                sample.extend(c.strip()[:60] for c in cells if not c.isascii() and c.strip()[:60] not in sample)
+                del sample[3:]
             if len(cells) > len(headers):
                 extra = cells[len(headers) :]
                 if any(c.strip() for c in extra):
@@ -215,21 +498,44 @@ def _read_csv(path: Path, progress: Progress | None) -> SheetData:
                     )
                 )
                 continue
-            rows.append((number, cells))
+            # One string object for the many cells that repeat (stages, owners, months): a third
+            # less memory for a typical sheet, for a dictionary look-up per cell.
+            if len(same) > 100_000:
+                same.clear()
+            rows.append((number, list(map(same.setdefault, cells, cells))))
             if progress is not None and number % 5000 == 0:
-                progress("read", min(total, _position(reader, text, number, total)), total)
+                progress("read", min(size, raw.tell()), size)
+    except _LineTooLong:
+        raise over_limit(
+            path, f"has a line longer than {longest or 0:,} characters (row {number + 1})", "cell_chars"
+        ) from None
+    except UnicodeDecodeError:
+        raise DomainError(
+            f"import: {_shown(path)} is not {encoding} text (row {number + 1} cannot be read as it); "
+            "give the file's encoding with --encoding NAME, e.g. --encoding cp1252",
+            field="file",
+        ) from None
     except csv.Error as exc:
+        if "field limit" in str(exc) and max_cell is not None:
+            raise over_limit(
+                path, f"row {number + 1} has a cell longer than the {max_cell:,}-character limit", "cell_chars"
+            ) from None
         raise DomainError(f"import: {_shown(path)} row {number + 1}: {exc}", field="file") from None
     if headers is None:
         raise DomainError(f"import: {_shown(path)} has no rows", field="file")
     if progress is not None:
-        progress("read", total, total)
-    return SheetData(path, "csv", headers, rows, encoding=encoding, delimiter=delimiter, shape_problems=shape)
-
-
-def _position(reader: Any, text: str, number: int, total: int) -> int:
-    # csv.reader does not say where it is in the text; the line number is close enough.
-    return int(total * min(1.0, reader.line_num / max(1, text.count("\n") + 1)))
+        progress("read", size, size)
+    return SheetData(
+        path,
+        "csv",
+        headers,
+        rows,
+        encoding=encoding,
+        delimiter=delimiter,
+        shape_problems=shape,
+        encoding_how=how,
+        sample=sample,
+    )
 
 
 def _headers(cells: list[Cell]) -> list[str]:
@@ -275,14 +581,69 @@ def _damaged(path: Path, exc: BaseException) -> DomainError:
     )
 
 
-def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None) -> SheetData:
+_SI = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,15}:)?si[\s/>]")
+
+
+def _count_shared_strings(zf: zipfile.ZipFile, name: str, most: int) -> int:
+    """How many strings the shared-strings part holds, counted on the compressed stream without
+    parsing it (stops as soon as there are more than `most`)."""
+    count = 0
+    tail = b""
+    with zf.open(name) as part:
+        while chunk := part.read(_CHUNK):
+            buf = tail + chunk
+            cut = buf.rfind(b"<")
+            if cut < 0:
+                cut = len(buf)
+            count += len(_SI.findall(buf, 0, cut))
+            tail = buf[cut:]
+            if len(tail) > 64:  # a tag starting there is complete already
+                count += len(_SI.findall(tail))
+                tail = b""
+            if count > most:
+                return count
+    return count + len(_SI.findall(tail))
+
+
+def _check_parts(path: Path, zf: zipfile.ZipFile, limits: ReadLimits) -> None:
+    """The workbook's size as its parts say, before any is uncompressed; then the number of shared
+    strings (openpyxl keeps every one in memory). Python's zipfile never returns more bytes than a
+    part declares, so a part cannot lie its way past this."""
+    infos = zf.infolist()
+    cap = limits.max_bytes
+    if cap is not None:
+        total = sum(i.file_size for i in infos)
+        if total > cap:
+            biggest = max(infos, key=lambda i: i.file_size)
+            raise over_limit(
+                path,
+                f"uncompresses to {total / 1e6:,.1f} MB ({biggest.filename} alone {biggest.file_size / 1e6:,.1f} MB), "
+                f"more than the {limits.megabytes:,} MB limit",
+                "megabytes",
+            )
+    most = limits.shared_strings
+    if most is None:
+        return
+    for info in infos:
+        if info.filename.casefold().endswith("sharedstrings.xml"):
+            count = _count_shared_strings(zf, info.filename, most)
+            if count > most:
+                raise over_limit(
+                    path,
+                    f"has more than {most:,} shared strings (five for each of the {limits.rows:,} rows allowed)",
+                    "rows",
+                )
+
+
+def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits: ReadLimits) -> SheetData:
     import openpyxl
 
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
+            _check_parts(path, zf, limits)
             bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error) as exc:
         raise _damaged(path, exc) from None
     if bad is not None:
         raise _damaged(path, ValueError(f"part {bad} is corrupt"))
@@ -315,16 +676,33 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None) -> Shee
         ws = wb[name]
         total = ws.max_row or 0
         headers: list[str] | None = None
+        header_at = 0
         rows: list[tuple[int, list[Cell]]] = []
+        max_cell, max_rows, max_cols = limits.cell_chars, limits.rows, limits.columns
+        # Never wider than the limit (a declared dimension of A1:XFD1048576 would pad every row).
+        width = None if max_cols is None else max_cols + 1
         try:
-            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            for number, values in enumerate(ws.iter_rows(max_col=width, values_only=True), start=1):
                 cells = list(values)
                 while cells and (cells[-1] is None or (isinstance(cells[-1], str) and not cells[-1].strip())):
                     cells.pop()
+                if max_rows is not None and headers is not None and number - header_at > max_rows:
+                    raise over_limit(path, f"has more than {max_rows:,} rows, the limit", "rows")
                 if not cells:
                     continue
+                if max_cols is not None and len(cells) > max_cols:
+                    raise over_limit(path, f"row {number} has more than {max_cols:,} columns, the limit", "columns")
+                if max_cell is not None:
+                    longest = max((len(c) for c in cells if isinstance(c, str)), default=0)
+                    if longest > max_cell:
+                        raise over_limit(
+                            path,
+                            f"row {number} has a cell of {longest:,} characters, more than the {max_cell:,} limit",
+                            "cell_chars",
+                        )
                 if headers is None:
                     headers = _headers(cells)
+                    header_at = number
                     continue
                 if len(cells) > len(headers):
                     headers = headers + _headers([None] * len(cells))[len(headers) :]
@@ -334,6 +712,8 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None) -> Shee
                 if progress is not None and number % 5000 == 0:
                     progress("read", number, max(total, number))
         except DomainError:
+            raise
+        except MemoryError:
             raise
         except Exception as exc:
             raise _damaged(path, exc) from None
