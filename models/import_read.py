@@ -299,6 +299,8 @@ def _implausible(text: str) -> int:
     prev = " "
     for i, ch in enumerate(text):
         if ch.isascii():
+            if ch.isupper() and not prev.isascii() and prev.islower():
+                bad += 1  # "éR": a capital inside a word
             prev = ch
             continue
         cat = unicodedata.category(ch)
@@ -306,12 +308,22 @@ def _implausible(text: str) -> int:
         stuck = prev.isalpha()
         if cat[0] == "C":
             bad += 3
-        elif (cat in ("Pi", "Ps") and stuck) or (cat[0] == "S" and stuck and nxt.isalpha()):
-            bad += 2  # an opening quote or a symbol stuck to a letter: "Zo‘", "Cr÷me"
-        elif (cat == "Lu" and prev.islower()) or (
-            cat[0] == "L" and not ("\u00c0" <= ch <= "\u024f") and prev.isascii() and stuck
+        elif (
+            (cat in ("Pi", "Ps") and stuck)
+            or (cat[0] == "P" and cat != "Pf" and stuck and nxt.isalpha())
+            or (cat[0] == "S" and (nxt.isalpha() or (stuck and ch not in "™®©°")))
         ):
-            bad += 1  # a capital inside a word, or another script inside a Latin word
+            bad += 2  # an opening quote, a dash or a symbol stuck to letters: "Zo‘", "Nœ–ez", "a€"
+        elif (
+            (cat == "Lu" and (prev.islower() or (prev.isupper() and nxt.islower())))
+            or ("\u0100" <= ch <= "\u024f" and ch not in "œŒ")
+            or (
+                cat[0] == "L"
+                and not ("\u00c0" <= ch <= "\u024f")
+                and ((prev.isascii() and stuck) or (nxt.isascii() and nxt.isalpha()))
+            )
+        ):
+            bad += 1  # a capital inside a word, a rarer Latin letter (š, ź), another script in a Latin word
         prev = ch
     return bad
 
@@ -326,7 +338,7 @@ def detect_encoding(sample: bytes) -> str:
     found = [m.encoding for m in from_bytes(sample[: 1 << 18])]
     multi = [e for e in found[:1] if is_multi_byte_encoding(e)]
     single = [e for e in found[:4] if not is_multi_byte_encoding(e)]
-    order = list(dict.fromkeys(codecs.lookup(e).name for e in [*multi, *_WESTERN, *single, "latin-1"]))
+    order = list(dict.fromkeys(codecs.lookup(e).name for e in [*_WESTERN, *multi, *single, "latin-1"]))
     best, best_bad = "latin-1", None
     for codec in order:
         try:
@@ -410,6 +422,20 @@ def _lines(text: IO[str], longest: int | None) -> Iterator[str]:
         yield line
 
 
+def _bad_line(raw: IO[bytes], codec: str) -> int:
+    """The line (counted from 1) holding the first byte that `codec` cannot read."""
+    raw.seek(0)
+    decoder = codecs.getincrementaldecoder(codec)()
+    lines = 1
+    while chunk := raw.read(_CHUNK):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            return lines + chunk.count(b"\n", 0, exc.start)
+        lines += chunk.count(b"\n")
+    return lines
+
+
 def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: ReadLimits) -> SheetData:
     size = _regular_size(path, limits)
     with path.open("rb") as raw:
@@ -425,7 +451,7 @@ def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: 
         delimiter = _sniff_delimiter("\n".join(lines[:-1] if len(head) == _HEAD_CHARS and len(lines) > 1 else lines))
         text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
         label = codec_label(codec)
-        return _parse_csv(path, text, raw, size, progress, limits, label, how, delimiter)
+        return _parse_csv(path, text, raw, size, progress, limits, (codec, label), how, delimiter)
 
 
 def _parse_csv(
@@ -435,10 +461,11 @@ def _parse_csv(
     size: int,
     progress: Progress | None,
     limits: ReadLimits,
-    encoding: str,
+    codec_and_label: tuple[str, str],
     how: str,
     delimiter: str,
 ) -> SheetData:
+    codec, encoding = codec_and_label
     max_cell, max_rows, max_cols = limits.cell_chars, limits.rows, limits.columns
     longest = None
     if max_cell is not None and max_cols is not None:
@@ -511,8 +538,8 @@ def _parse_csv(
         ) from None
     except UnicodeDecodeError:
         raise DomainError(
-            f"import: {_shown(path)} is not {encoding} text (row {number + 1} cannot be read as it); "
-            "give the file's encoding with --encoding NAME, e.g. --encoding cp1252",
+            f"import: {_shown(path)} is not {encoding} text (line {_bad_line(raw, codec)} cannot be read as "
+            "it); give the file's encoding with --encoding NAME, e.g. --encoding cp1252",
             field="file",
         ) from None
     except csv.Error as exc:
