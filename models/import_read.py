@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import stat
 import unicodedata
@@ -662,14 +663,36 @@ def _check_parts(path: Path, zf: zipfile.ZipFile, limits: ReadLimits) -> None:
                 )
 
 
+#: An XLSX has a few dozen parts; more than this is no spreadsheet (and each costs memory to list).
+MAX_PARTS = 10_000
+
+
+def _count_parts(path: Path) -> int | None:
+    """The number of parts the zip's end record declares, read before zipfile lists them all."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 65_557))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")
+
+
 def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits: ReadLimits) -> SheetData:
     import openpyxl
 
+    parts = _count_parts(path)
+    if parts is not None and parts > MAX_PARTS and limits.max_bytes is not None:
+        raise over_limit(path, f"is a zip of {parts:,} parts, not a spreadsheet", "megabytes")
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             _check_parts(path, zf, limits)
             bad = zf.testzip()
+    except DomainError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib_error) as exc:
         raise _damaged(path, exc) from None
     if bad is not None:
@@ -702,19 +725,25 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits:
             name = matches[0]
         ws = wb[name]
         total = ws.max_row or 0
+        declared = getattr(ws, "max_column", None)
+        if limits.columns is not None and isinstance(declared, int) and declared > limits.columns:
+            raise over_limit(
+                path, f"sheet {name!r} declares {declared:,} columns, more than the {limits.columns:,} limit", "columns"
+            )
         headers: list[str] | None = None
         header_at = 0
         rows: list[tuple[int, list[Cell]]] = []
         max_cell, max_rows, max_cols = limits.cell_chars, limits.rows, limits.columns
-        # Never wider than the limit (a declared dimension of A1:XFD1048576 would pad every row).
-        width = None if max_cols is None else max_cols + 1
         try:
-            for number, values in enumerate(ws.iter_rows(max_col=width, values_only=True), start=1):
+            # openpyxl pads each row to the declared width (checked above) or to its last cell.
+            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                if max_rows is not None and headers is not None and number - header_at > max_rows:
+                    raise over_limit(path, f"has more than {max_rows:,} rows, the limit", "rows")
+                if values.count(None) == len(values):
+                    continue  # a blank row (fast: a sheet may claim a million of them)
                 cells = list(values)
                 while cells and (cells[-1] is None or (isinstance(cells[-1], str) and not cells[-1].strip())):
                     cells.pop()
-                if max_rows is not None and headers is not None and number - header_at > max_rows:
-                    raise over_limit(path, f"has more than {max_rows:,} rows, the limit", "rows")
                 if not cells:
                     continue
                 if max_cols is not None and len(cells) > max_cols:
