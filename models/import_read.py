@@ -267,29 +267,56 @@ def _regular_size(path: Path, limits: ReadLimits) -> int:
     return st.st_size
 
 
-def _scan_utf8(raw: IO[bytes], path: Path, limits: ReadLimits) -> bytes | None:
-    """Read the whole file once, in chunks, counting its bytes: None when it is valid UTF-8, else a
-    sample of it (its start and the lines around the first byte that is not UTF-8)."""
+@dataclass
+class _Scan:
+    """What one pass over a file's bytes found."""
+
+    #: None when the file is valid UTF-8, else a sample (its start and the lines around the first
+    #: byte that is not UTF-8)
+    not_utf8: bytes | None = None
+    #: the longest run of bytes without a line break that spans two chunks (runs within one chunk
+    #: are shorter than _CHUNK)
+    longest_run: int = 0
+    #: every byte is ASCII (no cell needs looking at for the encoding's sample)
+    ascii: bool = True
+
+
+def _scan(raw: IO[bytes], path: Path, limits: ReadLimits, check_utf8: bool = True) -> _Scan:
+    """Read the whole file once, in chunks: count its bytes against the size limit, find its
+    longest line break-free run, and check it is UTF-8."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     cap = limits.max_bytes
+    found = _Scan()
     first = b""
-    total = 0
+    total = run = 0
     while chunk := raw.read(_CHUNK):
         if not first:
             first = chunk
         total += len(chunk)
         if cap is not None and total > cap:
             raise over_limit(path, f"is more than the {limits.megabytes:,} MB limit", "megabytes")
+        if found.ascii and not chunk.isascii():
+            found.ascii = False
+        last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if last < 0:
+            run += len(chunk)
+        else:
+            breaks = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+            found.longest_run = max(found.longest_run, run + min(breaks))
+            run = len(chunk) - last - 1
+        if check_utf8 and found.not_utf8 is None:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                start = max(0, chunk.rfind(b"\n", 0, max(0, exc.start - 32_768)) + 1)
+                found.not_utf8 = first[:_HEAD_CHARS] + b"\n" + chunk[start : exc.start + 32_768]
+    found.longest_run = max(found.longest_run, run)
+    if check_utf8 and found.not_utf8 is None:
         try:
-            decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            start = max(0, chunk.rfind(b"\n", 0, max(0, exc.start - 32_768)) + 1)
-            return first[:_HEAD_CHARS] + b"\n" + chunk[start : exc.start + 32_768]
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return first[:_HEAD_CHARS] + b"\n" + first[-32_768:]
-    return None
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            found.not_utf8 = first[:_HEAD_CHARS] + b"\n" + first[-32_768:]
+    return found
 
 
 def _implausible(text: str) -> int:
@@ -312,7 +339,7 @@ def _implausible(text: str) -> int:
         elif (
             (cat in ("Pi", "Ps") and stuck)
             or (cat[0] == "P" and cat != "Pf" and stuck and nxt.isalpha())
-            or (cat[0] == "S" and (nxt.isalpha() or (stuck and ch not in "™®©°")))
+            or ((cat[0] == "S" or ch in "§¶†‡•‰") and (nxt.isalpha() or (stuck and ch not in "™®©°")))
         ):
             bad += 2  # an opening quote, a dash or a symbol stuck to letters: "Zo‘", "Nœ–ez", "a€"
         elif (
@@ -352,12 +379,13 @@ def detect_encoding(sample: bytes) -> str:
     return best
 
 
-def _choose_encoding(path: Path, raw: IO[bytes], head: bytes, given: str | None, limits: ReadLimits) -> tuple[str, str]:
-    """(codec, how it was chosen). Reads the file once to count its bytes and check its UTF-8."""
+def _choose_encoding(
+    path: Path, raw: IO[bytes], head: bytes, given: str | None, limits: ReadLimits
+) -> tuple[str, str, _Scan]:
+    """(codec, how it was chosen, the scan). Reads the file once to count its bytes and check its UTF-8."""
     if given is not None:
         codec = check_encoding(given)
-        _scan_utf8(raw, path, limits)  # counts the bytes only
-        return codec, "--encoding"
+        return codec, "--encoding", _scan(raw, path, limits, check_utf8=False)
     for bom, codec in (
         (b"\xef\xbb\xbf", "utf-8-sig"),
         (b"\xff\xfe\x00\x00", "utf-32"),
@@ -366,8 +394,7 @@ def _choose_encoding(path: Path, raw: IO[bytes], head: bytes, given: str | None,
         (b"\xfe\xff", "utf-16"),
     ):
         if head.startswith(bom):
-            _scan_utf8(raw, path, limits)
-            return codec, "BOM"
+            return codec, "BOM", _scan(raw, path, limits, check_utf8=False)
     sample = head[:4096]
     if b"\x00" in sample:
         # UTF-16 without a BOM shows as every other byte zero.
@@ -376,13 +403,12 @@ def _choose_encoding(path: Path, raw: IO[bytes], head: bytes, given: str | None,
         half = len(sample) // 2
         for zeros, codec in ((odd, "utf-16-le"), (even, "utf-16-be")):
             if half and zeros >= half * 0.4 and min(odd, even) <= half * 0.05:
-                _scan_utf8(raw, path, limits)
-                return codec, "UTF-16"
+                return codec, "UTF-16", _scan(raw, path, limits, check_utf8=False)
         raise _binary(path)
-    not_utf8 = _scan_utf8(raw, path, limits)
-    if not_utf8 is None:
-        return "utf-8", "UTF-8"
-    return detect_encoding(not_utf8), "detected"
+    scan = _scan(raw, path, limits)
+    if scan.not_utf8 is None:
+        return "utf-8", "UTF-8", scan
+    return detect_encoding(scan.not_utf8), "detected", scan
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -442,7 +468,7 @@ def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: 
     with path.open("rb") as raw:
         head = raw.read(_HEAD_CHARS)
         raw.seek(0)
-        codec, how = _choose_encoding(path, raw, head, given, limits)
+        codec, how, scan = _choose_encoding(path, raw, head, given, limits)
         raw.seek(0)
         head_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
         controls = sum(1 for ch in head_text[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
@@ -452,7 +478,7 @@ def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: 
         delimiter = _sniff_delimiter("\n".join(lines[:-1] if len(head) == _HEAD_CHARS and len(lines) > 1 else lines))
         text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
         label = codec_label(codec)
-        return _parse_csv(path, text, raw, size, progress, limits, (codec, label), how, delimiter)
+        return _parse_csv(path, text, raw, size, progress, limits, (codec, label), how, delimiter, scan)
 
 
 def _parse_csv(
@@ -465,6 +491,7 @@ def _parse_csv(
     codec_and_label: tuple[str, str],
     how: str,
     delimiter: str,
+    scan: _Scan,
 ) -> SheetData:
     codec, encoding = codec_and_label
     max_cell, max_rows, max_cols = limits.cell_chars, limits.rows, limits.columns
@@ -473,27 +500,31 @@ def _parse_csv(
         longest = (max_cols + 1) * (max_cell + 3)
     if limits.max_bytes is not None:
         longest = min(longest or limits.max_bytes, limits.max_bytes)
-    if max_cell is None or max_cell >= csv.field_size_limit():
-        csv.field_size_limit(max(csv.field_size_limit(), (max_cell or 2**31 - 2) + 1))
-    reader = csv.reader(_lines(text, longest), delimiter=delimiter, strict=False)
+    # The csv module refuses a longer cell itself (at no cost per row); its limit is global, so it
+    # is set for this read and put back.
+    field_limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 2 if max_cell is None else max_cell + 1)
+    # Iterating the file line by line in C is fast; a line is read whole, so that is safe when the
+    # scan found no run of bytes (at least one a character) longer than a line may be. Otherwise, and
+    # for UTF-16 and UTF-32 (whose other characters can hold a line-feed byte), lines are read with
+    # a bound.
+    wide = codec.startswith(("utf-16", "utf-32"))
+    if longest is None or (not wide and longest >= _CHUNK and scan.longest_run <= longest):
+        lines: Iterator[str] = iter(text)
+    else:
+        lines = _lines(text, longest)
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
     headers: list[str] | None = None
     header_at = 0
     rows: list[tuple[int, list[Cell]]] = []
     shape: list[tuple[int, str]] = []
     sample: list[str] = []
-    same: dict[str, str] = {}
     number = 0
     try:
         for cells in reader:
             number += 1
             if not any(c.strip() for c in cells):
                 continue
-            if max_cell is not None and max(map(len, cells)) > max_cell:
-                raise over_limit(
-                    path,
-                    f"row {number} has a cell of {max(map(len, cells)):,} characters, more than the {max_cell:,} limit",
-                    "cell_chars",
-                )
             if headers is None:
                 if max_cols is not None and len(cells) > max_cols:
                     raise over_limit(path, f"has {len(cells):,} columns, more than the {max_cols:,} limit", "columns")
@@ -502,7 +533,7 @@ def _parse_csv(
                 continue
             if max_rows is not None and number - header_at > max_rows:
                 raise over_limit(path, f"has more than {max_rows:,} rows, the limit", "rows")
-            if len(sample) < 3 and not all(map(str.isascii, cells)):
+            if len(sample) < 3 and not scan.ascii and not all(map(str.isascii, cells)):
                 sample.extend(c.strip()[:60] for c in cells if not c.isascii() and c.strip()[:60] not in sample)
                 del sample[3:]
             if len(cells) > len(headers):
@@ -526,11 +557,7 @@ def _parse_csv(
                     )
                 )
                 continue
-            # One string object for the many cells that repeat (stages, owners, months): a third
-            # less memory for a typical sheet, for a dictionary look-up per cell.
-            if len(same) > 100_000:
-                same.clear()
-            rows.append((number, list(map(same.setdefault, cells, cells))))
+            rows.append((number, cells))
             if progress is not None and number % 5000 == 0:
                 progress("read", min(size, raw.tell()), size)
     except _LineTooLong:
@@ -549,6 +576,8 @@ def _parse_csv(
                 path, f"row {number + 1} has a cell longer than the {max_cell:,}-character limit", "cell_chars"
             ) from None
         raise DomainError(f"import: {_shown(path)} row {number + 1}: {exc}", field="file") from None
+    finally:
+        csv.field_size_limit(field_limit)
     if headers is None:
         raise DomainError(f"import: {_shown(path)} has no rows", field="file")
     if progress is not None:

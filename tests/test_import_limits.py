@@ -229,8 +229,18 @@ def csv_file(path: Path, rows: int = 3, columns: int = 3, cell: str = "x") -> Pa
     [
         ("rows", lambda p: csv_file(p, rows=11), ("--max-rows", "10"), "has more than 10 rows, the limit"),
         ("columns", lambda p: csv_file(p, columns=12), ("--max-columns", "10"), "has 12 columns, more than the 10"),
-        ("cell", lambda p: csv_file(p, columns=4, cell="y" * 40_000), None, "a cell of 40,000 characters"),
-        ("cell", lambda p: csv_file(p, columns=4, cell="y" * 200_000), None, "a cell of 200,000 characters"),
+        (
+            "cell",
+            lambda p: csv_file(p, columns=4, cell="y" * 40_000),
+            None,
+            "row 2 has a cell longer than the 32,767-character limit",
+        ),
+        (
+            "cell",
+            lambda p: csv_file(p, columns=4, cell="y" * 200_000),
+            None,
+            "row 2 has a cell longer than the 32,767-character limit",
+        ),
         (
             "mb",
             lambda p: csv_file(p, rows=3000, columns=4, cell="y" * 400),
