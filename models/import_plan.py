@@ -173,7 +173,7 @@ def plan_import(
     """Read `path` and work out what importing it would do. Writes nothing."""
     options = options or ImportOptions()
     path = Path(path)
-    sheet = read_table(path, sheet=options.sheet, progress=progress)
+    sheet = read_table(path, sheet=options.sheet, progress=progress, encoding=options.encoding, limits=options.limits)
     headers = sheet.headers
     columns = column_fields(headers, options.mapping)
     index = {f: i for i, (_, f) in enumerate(columns) if f in SINGLE}

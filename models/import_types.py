@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .import_fields import FIELD_LABELS
-from .import_read import SheetData
+from .import_read import ReadLimits, SheetData
 from .values import format_amount, money_str
 
 PREVIEW_ROWS = 10
@@ -29,6 +29,8 @@ class ImportOptions:
     add_stages: list[tuple[str, str]] = field(default_factory=list)  # (name, percent) appended to the ladder
     closed_from: str | None = None
     skip_bad: bool = False
+    encoding: str | None = None  # a CSV's text encoding (None: UTF-8, or detected)
+    limits: ReadLimits = field(default_factory=ReadLimits)  # what a file may hold (rows, columns, cell, MB)
 
 
 @dataclass

@@ -67,6 +67,37 @@ _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (
         help="The open stage won and lost rows were on before they closed.",
     ),
     click.option("--skip-bad", is_flag=True, help="Import the rows that can be taken and leave out the others."),
+    click.option(
+        "--encoding",
+        default=None,
+        metavar="NAME",
+        help="The CSV's text encoding, e.g. cp1252, mac_roman, shift_jis (default: UTF-8, or detected).",
+    ),
+    click.option(
+        "--max-rows", type=click.IntRange(min=1), default=None, metavar="N", help="Refuse more rows (default 200,000)."
+    ),
+    click.option(
+        "--max-columns",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Refuse more columns (default 500).",
+    ),
+    click.option(
+        "--max-cell",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Refuse a longer cell, in characters (default 32,767, as Excel).",
+    ),
+    click.option(
+        "--max-mb",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Refuse a bigger file, in MB; an XLSX counts its parts uncompressed (default 100).",
+    ),
+    click.option("--no-limits", is_flag=True, help="Read a file you trust whatever its size (no limits at all)."),
     click.option("--rows", default=10, show_default=True, help="How many rows the preview shows."),
     click.option("--commit", is_flag=True, help="Write the import (without it, evpipe only shows the preview)."),
     click.option("--json", "as_json", is_flag=True),
@@ -104,10 +135,28 @@ def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _limits(p: dict[str, Any]):
+    """The ReadLimits asked for: the defaults, any --max-* given, or none with --no-limits."""
+    from evpipe.models.import_read import NO_LIMITS, ReadLimits
+
+    if p.get("no_limits"):
+        return NO_LIMITS
+    given = {
+        "rows": p.get("max_rows"),
+        "columns": p.get("max_columns"),
+        "cell_chars": p.get("max_cell"),
+        "megabytes": p.get("max_mb"),
+    }
+    return ReadLimits(**{k: v for k, v in given.items() if v is not None})
+
+
 def import_options(p: dict[str, Any]):
-    """The ImportOptions that the parsed arguments `p` ask for (DomainError on a bad pair)."""
+    """The ImportOptions that the parsed arguments `p` ask for (DomainError on a bad pair or an
+    unknown encoding)."""
+    from evpipe.models.import_read import check_encoding
     from evpipe.models.importer import ImportOptions
 
+    encoding = p.get("encoding")
     return ImportOptions(
         sheet=p["sheet"],
         mapping=_pairs(p["maps"], "--map"),
@@ -120,6 +169,8 @@ def import_options(p: dict[str, Any]):
         add_stages=_add_stages(p["add_stages"]),
         closed_from=p["closed_from"],
         skip_bad=p["skip_bad"],
+        encoding=check_encoding(encoding) if encoding else None,
+        limits=_limits(p),
     )
 
 

@@ -49,6 +49,18 @@ def _n(x: int) -> str:
     return f"{x:,}"
 
 
+def encoding_json(sheet) -> dict[str, Any] | None:
+    """How a CSV's text was read, for --json (None for a workbook)."""
+    if not sheet.encoding:
+        return None
+    return {
+        "name": sheet.encoding,
+        "how": sheet.encoding_how,
+        "sample": list(sheet.sample),
+        "text": sheet.encoding_text,
+    }
+
+
 def print_plan(plan, rows: int) -> None:
     from evpipe.models.importer import FIELD_LABELS
     from evpipe.models.values import format_money
@@ -56,6 +68,8 @@ def print_plan(plan, rows: int) -> None:
     click.echo(
         f"{safe(plan.path.name)}: {plan.sheet_data.described}; {_n(plan.rows_read)} rows; source {safe(plan.source)!r}"
     )
+    if plan.sheet_data.encoding:
+        click.echo(safe(plan.sheet_data.encoding_text))
     click.echo("")
     click.echo(table(["column", "imported as"], [[safe(h), FIELD_LABELS[f]] for h, f in plan.columns]))
     if plan.stage_mappings:
@@ -137,6 +151,12 @@ def import_cmd(
     source,
     closed_from,
     skip_bad,
+    encoding,
+    max_rows,
+    max_columns,
+    max_cell,
+    max_mb,
+    no_limits,
     rows,
     commit,
     as_json,
@@ -157,6 +177,12 @@ def import_cmd(
             source=source,
             closed_from=closed_from,
             skip_bad=skip_bad,
+            encoding=encoding,
+            max_rows=max_rows,
+            max_columns=max_columns,
+            max_cell=max_cell,
+            max_mb=max_mb,
+            no_limits=no_limits,
         )
     )
     store = ctx.store()
@@ -167,6 +193,7 @@ def import_cmd(
             result = commit_import(ctx.engine, plan, who=store.who, progress=progress)
     if as_json:
         data = plan.to_json(rows)
+        data["encoding"] = encoding_json(plan.sheet_data)
         data["committed"] = result.to_json() if result else None
         if result:
             after_import(ctx.engine)

@@ -202,6 +202,11 @@ class ImportScreen(Screen):
         summary.append(plan.path.name, style="bold")
         summary.append(f": {plan.sheet_data.described}; {plan.rows_read:,} rows; imported as source ")
         summary.append(plan.source)
+        if plan.sheet_data.encoding:
+            summary.append("\n")
+            summary.append(
+                plan.sheet_data.encoding_text, style="yellow" if plan.sheet_data.encoding_how == "detected" else ""
+            )
         summary.append(f"\nDates: {plan.date_order_how}")
         if plan.closed_from:
             summary.append(f"\nWon and lost rows: created on {plan.closed_from}, then closed at their close date")
