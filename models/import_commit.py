@@ -120,6 +120,44 @@ class _Commit:
         elif old["deleted_at"] is None:
             self.update(r, old)
 
+    def _prospect_row(
+        self,
+        r: Record,
+        pid: int,
+        sid: int,
+        kind: str,
+        created_at: datetime,
+        closed_at: datetime | None,
+        closed_on: date | None,
+    ) -> dict[str, Any]:
+        """The prospect table's row for a new prospect, for the bulk insert."""
+        at, plan = self.at, self.plan
+        return dict(
+            id=pid,
+            name=r.name,
+            company=r.company,
+            contact_name=r.contact_name,
+            email=r.email,
+            phone=r.phone,
+            notes=r.notes,
+            custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
+            value_cents=r.value_cents,
+            stage_id=sid,
+            expected_month=r.expected_month,
+            next_follow_up=r.next_follow_up,
+            owner=r.owner,
+            created_at=created_at,
+            updated_at=at,
+            last_touch_at=closed_at or created_at,
+            closed_on=closed_on,
+            lost_reason=r.lost_reason if kind == LOST else None,
+            deleted_at=None,
+            needs_review=r.needs_review,
+            source=plan.source,
+            external_key=r.key,
+            version=1,
+        )
+
     def create(self, r: Record) -> None:
         """A new prospect; a closed one is created on the stage it closed from, then moved."""
         at, plan, journal = self.at, self.plan, self.journal
@@ -138,33 +176,7 @@ class _Commit:
             closed_at = _moment(r.closed_on, at) if r.closed_on else at
             created_at = min(created_at, closed_at)
         closed_on = (r.closed_on or at.date()) if kind != OPEN else None
-        self.prospects.append(
-            dict(
-                id=pid,
-                name=r.name,
-                company=r.company,
-                contact_name=r.contact_name,
-                email=r.email,
-                phone=r.phone,
-                notes=r.notes,
-                custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
-                value_cents=r.value_cents,
-                stage_id=sid,
-                expected_month=r.expected_month,
-                next_follow_up=r.next_follow_up,
-                owner=r.owner,
-                created_at=created_at,
-                updated_at=at,
-                last_touch_at=closed_at or created_at,
-                closed_on=closed_on,
-                lost_reason=r.lost_reason if kind == LOST else None,
-                deleted_at=None,
-                needs_review=r.needs_review,
-                source=plan.source,
-                external_key=r.key,
-                version=1,
-            )
-        )
+        self.prospects.append(self._prospect_row(r, pid, sid, kind, created_at, closed_at, closed_on))
         part = _part(r.value_cents, start)
         eid = journal.event(
             at=created_at,

@@ -18,7 +18,7 @@ from textual.widgets import Sparkline
 
 from evpipe.models.kpi import Kpi
 from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
-from evpipe.models.values import money_style
+from evpipe.models.values import format_money, money_style
 
 from . import TextLine
 
@@ -44,6 +44,10 @@ CHANGE_CELLS = 13
 
 
 def _figure(amount: int, *, micros: bool = False) -> str:
+    """The figure with its cents while they fit the box; else whole units, else a unit."""
+    text = format_money(amount, micros=micros)
+    if len(text) <= FIGURE_CELLS:
+        return text
     return money_style([amount], micros=micros, width=FIGURE_CELLS)(amount, micros=micros)
 
 
@@ -52,7 +56,9 @@ def money_change(now: int, before: int | None, *, micros: bool = False) -> Conte
         return Content.styled("no 7-day history", "$text-muted")
     diff = now - before
     arrow, style = _arrow(diff)
-    amount = money_style([diff], micros=micros, width=CHANGE_CELLS, signed=True)(diff, micros=micros, signed=True)
+    amount = format_money(diff, micros=micros, signed=True, decimals=False)
+    if len(amount) > CHANGE_CELLS:  # a unit rather than a wrapped or cut figure
+        amount = money_style([diff], micros=micros, width=CHANGE_CELLS, signed=True)(diff, micros=micros, signed=True)
     return Content.assemble((f"{arrow} {amount}", style), (" 7d", "$text-muted"))
 
 
