@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Input
 
+from evpipe.models import open_db
 from evpipe.models.errors import DomainError
 from evpipe.models.import_read import NO_LIMITS, ReadLimits, read_table
 from evpipe.models.importer import ImportOptions, plan_import
@@ -97,11 +98,21 @@ def declared_bomb(path: Path, declared: int) -> Path:
     return path
 
 
+def _made(args: tuple[str, ...]) -> None:
+    """The database named by --db exists (made as `evpipe init` would): only the file is on trial."""
+    if "--db" in args:
+        path = Path(args[args.index("--db") + 1])
+        if not path.exists():
+            open_db(f"sqlite:///{path}").dispose()
+
+
 def capped(*args: str, timeout: float = 30) -> tuple[int, str, float]:
     """`evpipe ARGS` in a subprocess limited to CAP_MB of address space: (exit code, stderr, s)."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (CAP_MB << 20, CAP_MB << 20))
+
+    _made(args)
 
     env = {**os.environ, "EVPIPE_NOW": "2026-11-27T10:00:00"}
     start = time.monotonic()
