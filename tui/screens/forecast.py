@@ -224,12 +224,7 @@ class ForecastScreen(LiveScreen):
         self.query_one("#forecast-summary", Static).update(self._summary(fc))
         self.draw()
 
-    def _scroll_view(self, table: DataTable, y: float, tries: int = 20) -> None:
-        """Scroll the month table to `y` once its rows are laid out (before that, the scroll would be
-        held at 0): until then, try again after the next refresh."""
-        if table.max_scroll_y < y and tries > 0:
-            self.call_after_refresh(self._scroll_view, table, y, tries - 1)
-            return
+    def _scroll_view(self, table: DataTable, y: float) -> None:
         table.scroll_to(y=y, animate=False)
         self._placed = True
 
