@@ -3,7 +3,9 @@
 One row per live prospect (by id), the columns in `COLUMNS`, then one column per custom field
 (sorted by name). XLSX adds a sheet of KPIs by expected month (models.kpi.kpis_by) for the KPI
 period (models/period.py, named in its header: every prospect is exported, the KPIs count the
-period's) and one of the stage ladder; its money cells are numbers, its dates real dates.
+period's) and one of the stage ladder; its money cells are numbers, its dates real dates. A CSV
+export writes its ladder beside it as `NAME.ladder.csv`, so that an import elsewhere can compare
+the probabilities (models/import_ladder.py).
 
 Formula injection: a text cell that begins with =, +, -, @, a tab or a carriage return would be
 run as a formula by a spreadsheet; it is written with a leading apostrophe (`'=SUM(A1)`), as is
@@ -29,6 +31,7 @@ from sqlmodel import col
 
 from .errors import DomainError
 from .import_cells import neutralise
+from .import_ladder import companion_path
 from .kpi import Scope, kpis_by, stage_table
 from .ladder import ev_micros
 from .outfile import private_output
@@ -191,7 +194,9 @@ def export(engine: Engine, path: str | Path, *, progress: Progress | None = None
     total = _count(engine)
     with private_output(path, "export") as tmp:
         if kind == "csv":
-            count = _write_csv(engine, tmp, custom, total, progress)
+            with private_output(companion_path(path), "export") as side:
+                _write_ladder_csv(engine, side)
+                count = _write_csv(engine, tmp, custom, total, progress)
         else:
             count = _closing_quietly(lambda: _write_xlsx(engine, tmp, custom, total, progress))
     return count
@@ -211,6 +216,22 @@ def _closing_quietly(write: Callable[[], int]) -> int:
         finally:
             sys.unraisablehook = hook
         raise
+
+
+LADDER_COLUMNS = ["position", "stage", "probability", "kind", "stale after (days)"]
+
+
+def _write_ladder_csv(engine: Engine, path: Path) -> None:
+    """A CSV export's ladder, beside it (`NAME.ladder.csv`): the import compares it with the
+    database's ladder (models/import_ladder.py), as it does an XLSX's Ladder sheet."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(LADDER_COLUMNS)
+        for row in stage_table(engine):
+            bp = round(row["probability"] * 10_000)
+            writer.writerow(
+                [row["position"], neutralise(row["name"]), format_percent(bp), row["kind"], row["stale_days"]]
+            )
 
 
 def _write_csv(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
@@ -292,7 +313,7 @@ def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progr
             ]
         )
     ladder = wb.create_sheet("Ladder")
-    header(ladder, ["position", "stage", "probability", "kind", "stale after (days)"])
+    header(ladder, LADDER_COLUMNS)
     for row in stage_table(engine):
         ladder.append(
             [

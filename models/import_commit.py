@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import writer
 from .errors import DomainError
+from .import_ladder import adopt_file_ladder
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record
@@ -352,6 +353,7 @@ def commit_import(
     with Session(writer(engine)) as s, s.begin():
         c = _Commit(s.connection(), plan, who, at)
         c.add_stages()
+        adopt_file_ladder(c.conn, plan, c.journal, at)
         c.load()
         seen_keys: set[str] = set()
         total_rows = len(plan.records)

@@ -18,6 +18,7 @@ from . import clock
 from .errors import DomainError
 from .import_cells import cell_text, detect_date_order
 from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_key
+from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
 from .import_rows import Lookup, RowReader, load_lookup
 from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping
@@ -213,6 +214,9 @@ def plan_import(
         lookup=lookup,
         who=who,
     )
+    rungs, rungs_from = file_ladder(sheet, columns)
+    no_stage = sum(1 for _, cells in sheet.rows if not cell_text(cells[index["stage"]])) if "stage" in index else 0
+    rows_total = len(sheet.rows) + len(sheet.shape_problems)
     records = _read_rows(sheet, reader, problems, progress)
     plan = ImportPlan(
         path=path,
@@ -229,18 +233,30 @@ def plan_import(
         ladder=ladder,
         closed_from=None,
         custom_columns=custom_names,
+        rows_total=rows_total,
     )
-    _row_warnings(plan, reader, index, lookup, first_open)
+    _row_warnings(plan, reader, no_stage, lookup, first_open)
     _compare_existing(engine, plan)
+    with engine.connect() as conn:
+        plan.ladder_check = compare_ladder(conn, plan, rungs, rungs_from)
+    if options.adopt_ladder and (plan.ladder_check is None or not plan.ladder_check.differences):
+        warnings.append(
+            "--adopt-ladder: the file's ladder is the same as this one (or it carries none); nothing to adopt"
+        )
     if progress is not None:
-        progress("check", len(sheet.rows), len(sheet.rows))
+        progress("check", rows_total, rows_total)
     return plan
 
 
 def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], progress: Progress | None) -> list[Record]:
+    """Each row as a record. A row's cells are let go as soon as it is read (the preview keeps the
+    records, not the sheet), so a large file is never held twice."""
     records: list[Record] = []
-    total = len(sheet.rows)
-    for count, (number, cells) in enumerate(sheet.rows, start=1):
+    rows = sheet.rows
+    total = len(rows)
+    for count in range(1, total + 1):
+        number, cells = rows[count - 1]
+        rows[count - 1] = _READ
         if progress is not None and count % 5000 == 0:
             progress("check", count, total)
         rec, row_problems = reader.read(number, cells)
@@ -248,11 +264,15 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], pro
             problems.extend(row_problems)
         else:
             records.append(rec)
+    rows.clear()
     return records
 
 
+_READ: tuple[int, list[Any]] = (0, [])
+
+
 def _row_warnings(
-    plan: ImportPlan, reader: RowReader, index: dict[str, int], lookup: Lookup | None, first_open: str | None
+    plan: ImportPlan, reader: RowReader, no_stage: int, lookup: Lookup | None, first_open: str | None
 ) -> None:
     """What the rows tell the user without keeping them out; and where closed rows start from."""
     warnings, records = plan.warnings, plan.records
@@ -261,7 +281,6 @@ def _row_warnings(
         warnings.append(
             Problem(f"{product!r} is not in {lookup[2]}; imported at 0 and flagged for review", rows).text()
         )
-    no_stage = sum(1 for _, cells in plan.sheet_data.rows if "stage" in index and not cell_text(cells[index["stage"]]))
     if no_stage:
         warnings.append(f"{no_stage} rows have no stage; they go on {first_open} (the first rung)")
     if any(reader.kinds[r.stage] != OPEN for r in records):

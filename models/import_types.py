@@ -11,7 +11,7 @@ from typing import Any
 
 from .import_fields import FIELD_LABELS
 from .import_read import ReadLimits, SheetData
-from .values import format_amount, money_str
+from .values import format_amount, format_percent, money_str
 
 PREVIEW_ROWS = 10
 
@@ -30,6 +30,7 @@ class ImportOptions:
     closed_from: str | None = None
     skip_bad: bool = False
     encoding: str | None = None  # a CSV's text encoding (None: UTF-8, or detected)
+    adopt_ladder: bool = False  # take the file's stage probabilities (models/import_ladder.py)
     limits: ReadLimits = field(default_factory=ReadLimits)  # what a file may hold (rows, columns, cell, MB)
 
 
@@ -88,6 +89,91 @@ class StageMapping:
 
 
 @dataclass
+class LadderCheck:
+    """The file's ladder against the database's, for the rows the import takes."""
+
+    source: str  # where the file's ladder was read, in words
+    differences: list[tuple[str, int, int]] = field(default_factory=list)  # (stage here, file bp, here bp)
+    mixed: list[str] = field(default_factory=list)  # stages here that file stages of two probabilities map to
+    tv_cents: int = 0
+    ev_here_micros: int = 0  # the imported rows' EV with this database's ladder
+    ev_file_micros: int = 0  # ... with the file's
+    existing_count: int = 0  # prospects already on the differing stages
+    existing_shift_micros: int = 0  # how adopting moves their EV
+    adopt: bool = False
+
+    @property
+    def same(self) -> bool:
+        return not self.differences and not self.mixed
+
+    def lines(self) -> list[str]:
+        """What the preview says (nothing when the ladders agree)."""
+        if self.same:
+            return []
+        out = []
+        if self.differences:
+            out.append(
+                f"The file's ladder ({self.source}) gives {len(self.differences)} stage"
+                f"{'s' if len(self.differences) != 1 else ''} another probability than this database: "
+                + "; ".join(
+                    f"{name} {format_percent(file_bp)} in the file, {format_percent(here_bp)} here"
+                    for name, file_bp, here_bp in self.differences
+                )
+                + "."
+            )
+            ev_here = format_amount(self.ev_here_micros, micros=True)
+            ev_file = format_amount(self.ev_file_micros, micros=True)
+            if self.adopt:
+                out.append(
+                    f"Adopting the file's probabilities: the imported rows show EV {ev_file} (TV "
+                    f"{format_amount(self.tv_cents)}), as they did where the file was made"
+                    + (
+                        f"; the {self.existing_count:,} prospects already on those stages move by EV "
+                        f"{format_amount(self.existing_shift_micros, micros=True, signed=True)}."
+                        if self.existing_count
+                        else "."
+                    )
+                )
+            else:
+                out.append(
+                    f"With this database's ladder the imported rows show EV {ev_here} (TV "
+                    f"{format_amount(self.tv_cents)}); with the file's ladder they showed EV {ev_file}. "
+                    "To take the file's probabilities, import with --adopt-ladder"
+                    + (
+                        f" (it also moves the EV of the {self.existing_count:,} prospects already on those "
+                        f"stages by {format_amount(self.existing_shift_micros, micros=True, signed=True)})."
+                        if self.existing_count
+                        else "."
+                    )
+                )
+        if self.mixed:
+            out.append(
+                "Stages mapped from file stages of different probabilities keep their probability here: "
+                + ", ".join(self.mixed)
+                + "."
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "same": self.same,
+            "differences": [
+                {"stage": name, "file": file_bp / 10_000, "here": here_bp / 10_000}
+                for name, file_bp, here_bp in self.differences
+            ],
+            "mixed": self.mixed,
+            "tv": money_str(self.tv_cents),
+            "ev_here": money_str(self.ev_here_micros, micros=True),
+            "ev_file": money_str(self.ev_file_micros, micros=True),
+            "existing_prospects": self.existing_count,
+            "existing_ev_shift": money_str(self.existing_shift_micros, micros=True),
+            "adopt": self.adopt,
+            "text": self.lines(),
+        }
+
+
+@dataclass
 class ImportPlan:
     path: Path
     source: str
@@ -110,6 +196,8 @@ class ImportPlan:
     valued_from_lookup: int = 0
     needs_review_count: int = 0
     custom_columns: list[str] = field(default_factory=list)
+    ladder_check: LadderCheck | None = None  # the file's ladder against this one (models/import_ladder.py)
+    rows_total: int | None = None  # rows read, kept when the sheet's rows are let go after planning
 
     @property
     def closed_from_inferred(self) -> bool:
@@ -119,6 +207,8 @@ class ImportPlan:
 
     @property
     def rows_read(self) -> int:
+        if self.rows_total is not None:
+            return self.rows_total
         return len(self.sheet_data.rows) + len(self.sheet_data.shape_problems)
 
     @property
@@ -211,6 +301,7 @@ class ImportPlan:
             "warnings": self.warnings,
             "can_commit": self.can_commit,
             "why_not": self.why_not() or None,
+            "ladder": self.ladder_check.to_json() if self.ladder_check else None,
         }
 
 

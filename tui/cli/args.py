@@ -68,6 +68,11 @@ _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (
     ),
     click.option("--skip-bad", is_flag=True, help="Import the rows that can be taken and leave out the others."),
     click.option(
+        "--adopt-ladder",
+        is_flag=True,
+        help="Take the stage probabilities the file carries (an evpipe export's ladder) in place of this database's.",
+    ),
+    click.option(
         "--encoding",
         default=None,
         metavar="NAME",
@@ -169,6 +174,7 @@ def import_options(p: dict[str, Any]):
         add_stages=_add_stages(p["add_stages"]),
         closed_from=p["closed_from"],
         skip_bad=p["skip_bad"],
+        adopt_ladder=bool(p.get("adopt_ladder")),
         encoding=check_encoding(encoding) if encoding else None,
         limits=_limits(p),
     )

@@ -122,6 +122,9 @@ def print_plan(plan, rows: int) -> None:
     counts = ", ".join(f"{safe(name)} {_n(n)}" for name, n in plan.counts_by_stage if n)
     click.echo(f"Per stage: {counts or 'none'}")
     click.echo(f"New {_n(plan.new_count)}, updated {_n(plan.update_count)}, unchanged {_n(plan.unchanged_count)}")
+    if plan.ladder_check is not None:
+        for line in plan.ladder_check.lines():
+            click.echo(f"Ladder: {safe(line)}")
     for w in plan.warnings:
         click.echo(f"warning: {safe(w)}")
     if plan.problems:
@@ -151,6 +154,7 @@ def import_cmd(
     source,
     closed_from,
     skip_bad,
+    adopt_ladder,
     encoding,
     max_rows,
     max_columns,
@@ -177,6 +181,7 @@ def import_cmd(
             source=source,
             closed_from=closed_from,
             skip_bad=skip_bad,
+            adopt_ladder=adopt_ladder,
             encoding=encoding,
             max_rows=max_rows,
             max_columns=max_columns,

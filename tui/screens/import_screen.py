@@ -235,6 +235,9 @@ class ImportScreen(Screen):
         counts = Text("Per stage: ", style="bold")
         counts.append(", ".join(f"{name} {n:,}" for name, n in plan.counts_by_stage if n) or "none")
         counts.append(f"\nNew {plan.new_count:,}, updated {plan.update_count:,}, unchanged {plan.unchanged_count:,}")
+        for line in plan.ladder_check.lines() if plan.ladder_check is not None else []:
+            counts.append("\nLadder: ", style="bold yellow")
+            counts.append(line)  # a Text: stage names never reach markup
         for warning in plan.warnings:
             counts.append("\n! ", style="bold yellow")
             counts.append(warning)

@@ -1,0 +1,270 @@
+"""The ladder a file carries, compared with the database's (issue 15, point 10).
+
+An export says which probability each stage had where it was made: an XLSX has a "Ladder" sheet,
+a CSV has a companion `NAME.ladder.csv` written beside it, and every exported row also names its
+stage and that stage's probability. When the file is imported into a database whose ladder gives
+those stages other probabilities, the same prospects would show the same TV but another EV without
+a word. The preview says which probabilities differ and what EV the import will show here and with
+the file's ladder; `--adopt-ladder` takes the file's probabilities in the same transaction as the
+import (journalled as probability changes, like `evpipe stages`).
+
+Where the file's ladder comes from, in order: the XLSX's Ladder sheet, the CSV's companion file,
+else the rows' own probability column (only for stages whose rows all agree).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlmodel import col
+
+from .errors import DomainError
+from .import_cells import cell_text
+from .import_fields import name_key
+from .import_read import Cell, SheetData
+from .import_types import ImportPlan, LadderCheck
+from .journal import BridgeCategory, BulkJournal, ev_phrase
+from .ladder import LOST, OPEN, WON, ev_micros
+from .tables import Prospect, Stage, pk
+from .values import format_percent, parse_probability
+
+#: A ladder file or sheet is a handful of rows; more than this is not one.
+MAX_RUNGS = 200
+#: ... and a few kilobytes.
+MAX_LADDER_BYTES = 256_000
+_PROBABILITY_HEADERS = {"probability", "probability_percent"}
+
+
+def companion_path(path: Path) -> Path:
+    """Where a CSV export writes its ladder: `pipeline.csv` -> `pipeline.ladder.csv`."""
+    return path.with_name(f"{path.stem}.ladder.csv")
+
+
+@dataclass(frozen=True)
+class FileRung:
+    name: str
+    bp: int
+    kind: str | None = None  # open, won or lost when the file says
+
+
+# ---------------------------------------------------------------- reading the file's ladder
+
+
+def _probability(value: Cell) -> int | None:
+    """A probability cell: '25%', '25' (percent) in text; a workbook number 0..1 is a fraction
+    (the export's 0.##% cells). None when the cell is no probability."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            ratio = Decimal(str(value))
+        except InvalidOperation:
+            return None
+        if not 0 <= ratio <= 1:
+            return None
+        return int((ratio * 10_000).quantize(Decimal(1)))
+    try:
+        return parse_probability(str(value).strip())
+    except DomainError:
+        return None
+
+
+def _rungs_from_rows(headers: list[Any], rows: list[list[Any]]) -> list[FileRung]:
+    """Rungs from a table with `stage` and `probability` columns (and optionally `kind`)."""
+    keys = [name_key(str(h or "")) for h in headers]
+    if "stage" not in keys or "probability" not in keys:
+        return []
+    i_stage, i_bp = keys.index("stage"), keys.index("probability")
+    i_kind = keys.index("kind") if "kind" in keys else None
+    out = []
+    for cells in rows[:MAX_RUNGS]:
+        cells = list(cells) + [None] * (len(headers) - len(cells))
+        name = cell_text(cells[i_stage]).strip()
+        bp = _probability(cells[i_bp])
+        if not name or bp is None:
+            continue
+        kind = cell_text(cells[i_kind]).strip().casefold() if i_kind is not None else ""
+        out.append(FileRung(name, bp, kind if kind in (OPEN, WON, LOST) else None))
+    return out
+
+
+def _companion_rungs(path: Path) -> list[FileRung]:
+    side = companion_path(path)
+    try:
+        if not side.is_file() or side.stat().st_size > MAX_LADDER_BYTES:
+            return []
+        with side.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    if not rows:
+        return []
+    return _rungs_from_rows(rows[0], rows[1 : MAX_RUNGS + 1])
+
+
+def _sheet_rungs(sheet: SheetData) -> list[FileRung]:
+    if "Ladder" not in sheet.sheets or sheet.sheet == "Ladder":
+        return []
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(sheet.path, read_only=True, data_only=True)
+    except Exception:  # the prospects' sheet was read: a broken Ladder sheet is no ladder, not an error
+        return []
+    try:
+        rows = []
+        for values in wb["Ladder"].iter_rows(values_only=True, max_row=MAX_RUNGS + 1, max_col=10):
+            rows.append(list(values))
+    except Exception:
+        return []
+    finally:
+        wb.close()
+    if not rows:
+        return []
+    return _rungs_from_rows(rows[0], rows[1:])
+
+
+def _column_rungs(sheet: SheetData, columns: list[tuple[str, str]]) -> list[FileRung]:
+    """The rows' own stage and probability columns: a stage's probability when every row on it
+    agrees (an export's rows all do)."""
+    i_stage = next((i for i, (_, f) in enumerate(columns) if f == "stage"), None)
+    i_bp = next((i for i, (h, _) in enumerate(columns) if name_key(h) in _PROBABILITY_HEADERS), None)
+    if i_stage is None or i_bp is None:
+        return []
+    seen: dict[str, set[int | None]] = defaultdict(set)
+    spelt: dict[str, str] = {}
+    for _, cells in sheet.rows:
+        name = cell_text(cells[i_stage]).strip()
+        if not name:
+            continue
+        key = name.casefold()
+        bps = seen[key]
+        if len(bps) < 2:
+            bps.add(_probability(cells[i_bp]))
+        spelt.setdefault(key, name)
+    return [FileRung(spelt[k], next(iter(v))) for k, v in seen.items() if len(v) == 1 and None not in v]  # type: ignore[arg-type]
+
+
+def file_ladder(sheet: SheetData, columns: list[tuple[str, str]]) -> tuple[list[FileRung], str]:
+    """The ladder the file carries and where it was read ([] when it carries none)."""
+    if sheet.kind == "xlsx":
+        rungs = _sheet_rungs(sheet)
+        if rungs:
+            return rungs, "its Ladder sheet"
+    else:
+        rungs = _companion_rungs(sheet.path)
+        if rungs:
+            return rungs, companion_path(sheet.path).name
+    rungs = _column_rungs(sheet, columns)
+    return rungs, "its probability column"
+
+
+# ---------------------------------------------------------------- comparing
+
+
+def compare_ladder(conn: Connection, plan: ImportPlan, rungs: list[FileRung], source: str) -> LadderCheck | None:
+    """How the file's ladder differs from the one the import writes on (None: the file has none)."""
+    if not rungs:
+        return None
+    here = {name.casefold(): (name, kind, bp) for name, kind, bp, _ in plan.ladder}
+    to_here: dict[str, str] = {}
+    for m in plan.stage_mappings:
+        if m.ladder_name:
+            to_here[m.file_name.casefold()] = m.ladder_name.casefold()
+    explicit = {k.strip().casefold(): v.strip().casefold() for k, v in plan.options.stage_map.items()}
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for rung in rungs:
+        key = rung.name.casefold()
+        target = to_here.get(key) or explicit.get(key) or (key if key in here else None)
+        if target is None or target not in here:
+            continue
+        wanted[target].add(rung.bp)
+    check = LadderCheck(source=source, adopt=plan.options.adopt_ladder)
+    new_bp: dict[str, int] = {}
+    for key, bps in wanted.items():
+        name, kind, bp = here[key]
+        if len(bps) > 1:
+            check.mixed.append(name)
+            continue
+        (file_bp,) = bps
+        if kind == LOST or file_bp == bp:
+            continue  # a lost stage is 0% wherever it is
+        check.differences.append((name, file_bp, bp))
+        new_bp[key] = file_bp
+    for r in plan.records:
+        _, kind, bp = here[r.stage]
+        check.tv_cents += r.value_cents if kind != LOST else 0
+        check.ev_here_micros += ev_micros(r.value_cents, kind, bp)
+        check.ev_file_micros += ev_micros(r.value_cents, kind, new_bp.get(r.stage, bp))
+    if new_bp:
+        for sid, stage_name, stage_kind, stage_bp in _stages(conn):
+            adopted = new_bp.get(stage_name.casefold())
+            if adopted is None:
+                continue
+            count, total = _on_stage(conn, sid)
+            check.existing_count += count
+            check.existing_shift_micros += ev_micros(total, stage_kind, adopted) - ev_micros(
+                total, stage_kind, stage_bp
+            )
+    return check
+
+
+def _stages(conn: Connection) -> list[tuple[int, str, str, int]]:
+    q = select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp)).where(
+        col(Stage.archived) == False  # noqa: E712 (SQL, not Python)
+    )
+    return [(int(sid), name, kind, int(bp)) for sid, name, kind, bp in conn.execute(q)]
+
+
+def _on_stage(conn: Connection, stage_id: int) -> tuple[int, int]:
+    """(live prospects on the stage, their value in cents): what a probability change moves, as
+    `evpipe stages` counts it."""
+    row = conn.execute(
+        select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
+            col(Prospect.stage_id) == stage_id, col(Prospect.deleted_at).is_(None)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+# ---------------------------------------------------------------- adopting, inside the import's transaction
+
+
+def adopt_file_ladder(conn: Connection, plan: ImportPlan, journal: BulkJournal, at: datetime) -> list[str]:
+    """Give the database's stages the file's probabilities (only when the user asked), journalled
+    like `evpipe stages` does it. Returns the stages changed."""
+    check = plan.ladder_check
+    if check is None or not check.adopt or not check.differences:
+        return []
+    wanted = {name.casefold(): file_bp for name, file_bp, _ in check.differences}
+    changed = []
+    for sid, name, kind, bp in _stages(conn):
+        target = wanted.get(name.casefold())
+        if target is None or target == bp or kind == LOST:
+            continue
+        count, total = _on_stage(conn, sid)
+        d_ev = ev_micros(total, kind, target) - ev_micros(total, kind, bp)
+        conn.execute(update(Stage).where(col(Stage.id) == sid).values(probability_bp=target))
+        journal.event(
+            at=at,
+            category=BridgeCategory.PROB,
+            stage_id=sid,
+            d=(0, 0, d_ev),
+            payload={"before": bp, "after": target},
+            summary=(
+                f"{name}: {format_percent(bp)} -> {format_percent(target)} on {count} prospects, "
+                f"{ev_phrase(d_ev)} (the ladder of {plan.source})"
+            ),
+        )
+        changed.append(name)
+    return changed
+
+
+__all__ = ["FileRung", "LadderCheck", "adopt_file_ladder", "companion_path", "compare_ladder", "file_ladder"]
