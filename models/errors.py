@@ -27,11 +27,31 @@ class NothingToUndo(DomainError):
     """Undo found no change of this user's left to reverse."""
 
 
+class WriteLocked(Exception):
+    """A write could not get the database's write lock in time: another process held it (a long
+    import, say). Nothing was written; the same write may be tried again. Not a DomainError: no
+    rule refused it, so the app keeps the change for `R`.
+
+    `reason` says it for the app ("another evpipe is writing to the database (an import of big.csv
+    by sam since 10:42) and did not finish in time"); str() is the command line's one line, which
+    names the file and the wait."""
+
+    def __init__(self, reason: str, line: str) -> None:
+        super().__init__(line)
+        self.reason = reason
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+
 def unsaved_reason(exc: BaseException) -> str:
     """Why a write that was not refused by a rule still did not happen, in a rep's words: the
     database was locked by another writer, the disk is full, the file is read-only, or it is
     damaged. Reads the driver's message (SQLite's and PostgreSQL's wording), so that models/ need not
     import a database library to say it."""
+    if isinstance(exc, WriteLocked):
+        return exc.reason
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:

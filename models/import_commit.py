@@ -64,33 +64,34 @@ class _Commit:
         self.stages: dict[str, LadderRow] = {}
         self.stage_by_id: dict[int, LadderRow] = {}
         self.closed_from: LadderRow | None = None
+        self.ladder: list[LadderRow] = []
+        self.new_stages: list[dict[str, Any]] = []
         self.existing: dict[str, dict[str, Any]] = {}
         self.next_prospect = 0
 
     def add_stages(self) -> None:
-        """Stages to add, appended after the last open stage (like `evpipe stages add`)."""
+        """Stages to add, appended after the last open stage (like `evpipe stages add`): planned
+        here, on the ladder as read, with the ids they will get; `write` inserts them."""
         conn, plan = self.conn, self.plan
-        names_now = {name.casefold() for _, name, *_ in ladder_rows(conn)}
+        ladder = ladder_rows(conn)
+        names_now = {name.casefold() for _, name, *_ in ladder}
+        new_id = (conn.execute(select(func.max(Stage.id))).scalar() or 0) + 1
         self.added = [(n, bp) for n, _, bp, new in plan.ladder if new]
         for name, bp in self.added:
             if name.casefold() in names_now:
                 raise DomainError(
                     f"--add-stage: {name!r} was added to the ladder since the preview; preview again", field="add_stage"
                 )
-            opens = [r for r in ladder_rows(conn) if r[2] == OPEN]
+            opens = [r for r in ladder if r[2] == OPEN]
             position = (opens[-1][4] + 1) if opens else 1
-            conn.execute(
-                update(Stage)
-                .where(col(Stage.position) >= position, col(Stage.archived) == False)  # noqa: E712
-                .values(position=col(Stage.position) + 1)
-            )
-            inserted = conn.execute(
-                insert(Stage).values(
-                    name=name, position=position, probability_bp=bp, kind=OPEN, stale_days=14, archived=False
+            ladder = [(sid, n, kind, p, pos + 1 if pos >= position else pos) for sid, n, kind, p, pos in ladder]
+            ladder.append((new_id, name, OPEN, bp, position))
+            ladder.sort(key=lambda r: (r[4], r[0]))
+            self.new_stages.append(
+                dict(
+                    id=new_id, name=name, position=position, probability_bp=bp, kind=OPEN, stale_days=14, archived=False
                 )
-            ).inserted_primary_key
-            assert inserted is not None, "an INSERT of one row has its primary key"
-            new_id = inserted[0]
+            )
             self.journal.event(
                 at=self.at,
                 category=BridgeCategory.LADDER,
@@ -98,11 +99,13 @@ class _Commit:
                 payload={},
                 summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})",
             )
+            new_id += 1
+        self.ladder = ladder
 
     def load(self) -> None:
         """The ladder and the earlier import of this source, as they are now."""
         conn, plan = self.conn, self.plan
-        self.stages = {name.casefold(): (sid, name, kind, bp, pos) for sid, name, kind, bp, pos in ladder_rows(conn)}
+        self.stages = {name.casefold(): (sid, name, kind, bp, pos) for sid, name, kind, bp, pos in self.ladder}
         self.stage_by_id = {v[0]: v for v in self.stages.values()}
         missing = {r.stage for r in plan.records} - set(self.stages)
         if missing:
@@ -290,9 +293,33 @@ class _Commit:
         row_update.update(edit_fields)
         self.updates.append(row_update)
 
-    def save(self, chunk: int, progress: Progress | None) -> None:
-        """Bulk writes, in chunks so that progress moves."""
-        conn, journal = self.conn, self.journal
+    def prepare(self, chunk: int, progress: Progress | None) -> None:
+        """Everything but the writing: the new stages, then each row's inserts and updates."""
+        self.add_stages()
+        self.load()
+        seen_keys: set[str] = set()
+        total_rows = len(self.plan.records)
+        for n, r in enumerate(self.plan.records, start=1):
+            if progress is not None and n % chunk == 0:
+                progress("write", n, total_rows)
+            if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
+                raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
+            seen_keys.add(r.key)
+            self.row(r)
+        if progress is not None:
+            progress("write", total_rows, total_rows)
+
+    def write(self, conn: Connection, chunk: int, progress: Progress | None) -> None:
+        """The prepared stages and rows, written on `conn` (holding the write lock), in chunks so
+        that progress moves."""
+        for row in self.new_stages:
+            conn.execute(
+                update(Stage)
+                .where(col(Stage.position) >= row["position"], col(Stage.archived) == False)  # noqa: E712
+                .values(position=col(Stage.position) + 1)
+            )
+            conn.execute(insert(Stage).values(**row))
+        journal = self.journal
         to_save = len(self.prospects) + len(journal.events) + len(journal.changes) + len(self.updates)
         saved = 0
         for table, rows in ((Prospect, self.prospects), (ChangeEvent, journal.events), (StageChange, journal.changes)):
@@ -349,23 +376,44 @@ def commit_import(
     if not plan.can_commit:
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
     at = at or clock.now()
-    with Session(writer(engine)) as s, s.begin():
-        c = _Commit(s.connection(), plan, who, at)
-        c.add_stages()
-        c.load()
-        seen_keys: set[str] = set()
-        total_rows = len(plan.records)
-        for n, r in enumerate(plan.records, start=1):
-            if progress is not None and n % chunk == 0:
-                progress("write", n, total_rows)
-            if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
-                raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
-            seen_keys.add(r.key)
-            c.row(r)
-        if progress is not None:
-            progress("write", total_rows, total_rows)
-        c.save(chunk, progress)
+    # Read and prepare in a read transaction, which takes no lock: other commands and the app carry
+    # on meanwhile. Then hold the write lock only to write what was prepared.
+    with engine.connect() as conn:
+        c = _Commit(conn, plan, who, at)
+        c.prepare(chunk, progress)
+        mark = _state_mark(conn)
+    with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
+        conn = s.connection()
+        if _state_mark(conn) != mark:  # someone wrote meanwhile: prepare again, on what is there now
+            c = _Commit(conn, plan, who, at)
+            c.prepare(chunk, progress)
+        c.write(conn, chunk, progress)
     return c.result()
+
+
+def _state_mark(conn: Connection) -> tuple[Any, ...]:
+    """What the prepared rows were computed from: the last journal entry, stage change and prospect
+    (each write journals; the ids given ahead follow them), the latest prospect update and the whole
+    ladder. The same mark under the write lock means the preparation still holds."""
+    last = conn.execute(
+        select(
+            select(func.max(ChangeEvent.id)).scalar_subquery(),
+            select(func.max(StageChange.id)).scalar_subquery(),
+            select(func.max(Prospect.id)).scalar_subquery(),
+            select(func.max(Prospect.updated_at)).scalar_subquery(),
+        )
+    ).one()
+    ladder = conn.execute(
+        select(
+            col(Stage.id),
+            col(Stage.name),
+            col(Stage.kind),
+            col(Stage.probability_bp),
+            col(Stage.position),
+            col(Stage.archived),
+        ).order_by(col(Stage.id))
+    ).all()
+    return (*tuple(last), tuple(tuple(r) for r in ladder))
 
 
 def after_import(engine: Engine) -> None:

@@ -250,8 +250,15 @@ def json_value(document: str, path: str) -> str:
     return f"json_extract({document}, '{path}')"
 
 
-# SQLite-only: a write transaction that takes the write lock at once (make_engine's writer).
+# SQLite-only: a write transaction that takes the write lock at once (db.begin_write).
 BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+
+
+def busy_timeout(seconds: float) -> str:
+    """How long a connection waits for another's write lock before giving up."""
+    # SQLite-only: PRAGMA busy_timeout, in whole milliseconds.
+    return f"PRAGMA busy_timeout={max(0, round(seconds * 1000))}"
+
 
 # SQLite-only: a backup copy leaves WAL mode (one self-contained file) and checks itself.
 BACKUP_JOURNAL_MODE = "PRAGMA journal_mode=DELETE"

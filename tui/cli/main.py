@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from evpipe.models.errors import DomainError
+from evpipe.models.errors import DomainError, WriteLocked
 
 EXIT_ERROR = 1
 
@@ -60,8 +60,9 @@ class Ctx:
     def engine(self):
         if self._engine is None:
             from evpipe.models import open_db
+            from evpipe.models.db import CLI_LOCK_TIMEOUT, lock_wait
 
-            self._engine = open_db(self.url, create=self.may_create)
+            self._engine = open_db(self.url, create=self.may_create, lock_timeout=lock_wait(CLI_LOCK_TIMEOUT))
         return self._engine
 
     def store(self):
@@ -70,10 +71,14 @@ class Ctx:
         return Store(self.engine)
 
     def changed(self) -> None:
-        """After a write: keep the KPI history up to date."""
+        """After a write: keep the KPI history up to date. The change is saved by then, so a
+        snapshot that cannot get the lock is a warning, not a failure: the next change records it."""
         from evpipe.models.history import record_snapshot
 
-        record_snapshot(self.engine)
+        try:
+            record_snapshot(self.engine)
+        except WriteLocked as exc:
+            click.echo(f"evpipe: saved; today's KPI reading waits for the next change ({exc.reason})", err=True)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -91,7 +96,7 @@ def domain_errors(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DomainError as exc:
+        except (DomainError, WriteLocked) as exc:
             fail(str(exc))
         except BrokenPipeError:  # `evpipe list | head`: the reader has gone; say nothing more
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
