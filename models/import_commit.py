@@ -57,6 +57,8 @@ class _Commit:
         next_event = (conn.execute(select(func.max(ChangeEvent.id))).scalar() or 0) + 1
         next_change = (conn.execute(select(func.max(StageChange.id))).scalar() or 0) + 1
         self.journal = BulkJournal(who, next_event, next_change)
+        #: The first ids this preparation gave (journal, stage history, prospects): see `renumber`.
+        self.first_ids = (next_event, next_change, 0)
         self.prospects: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.created = self.updated = self.unchanged = self.moved = 0
@@ -66,6 +68,8 @@ class _Commit:
         self.closed_from: LadderRow | None = None
         self.ladder: list[LadderRow] = []
         self.new_stages: list[dict[str, Any]] = []
+        #: Per table: the table, the driver's INSERT (empty: SQLAlchemy's), its columns, the rows.
+        self.frozen: list[tuple[Any, str, list[str], list[Any]]] = []
         self.existing: dict[str, dict[str, Any]] = {}
         self.next_prospect = 0
 
@@ -115,6 +119,7 @@ class _Commit:
         self.closed_from = self.stages[plan.closed_from.casefold()] if plan.closed_from else None
         self.existing = existing_rows(conn, plan.source)
         self.next_prospect = (conn.execute(select(func.max(Prospect.id))).scalar() or 0) + 1
+        self.first_ids = (self.first_ids[0], self.first_ids[1], self.next_prospect)
 
     def row(self, r: Record) -> None:
         old = self.existing.get(r.key)
@@ -308,6 +313,67 @@ class _Commit:
             self.row(r)
         if progress is not None:
             progress("write", total_rows, total_rows)
+        self.freeze(self.conn.dialect)
+
+    def freeze(self, dialect: Any) -> None:
+        """The inserts as the driver takes them (SQL text, and each row's values converted the way
+        SQLAlchemy would bind them), made before the lock so that under it only the driver runs."""
+        self.frozen = []
+        for table, rows in (
+            (Prospect, self.prospects),
+            (ChangeEvent, self.journal.events),
+            (StageChange, self.journal.changes),
+        ):
+            sql_table = table_of(table)
+            compiled = insert(sql_table).compile(dialect=dialect)
+            names = list(compiled.positiontup or [])
+            columns = set(names)
+            if not rows or any(r.keys() != columns for r in rows):
+                self.frozen.append((sql_table, "", names, rows))  # left to SQLAlchemy (a hand-made plan)
+                continue
+            convert = [sql_table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+            values = [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
+            self.frozen.append((sql_table, str(compiled), names, values))
+
+    def renumber(self, first_ids: tuple[int, int, int]) -> None:
+        """Give the prepared rows ids from `first_ids` on (the next free ones now), when other
+        writes took the ids this preparation gave: the new journal entries, stage history and
+        prospects move on together, and references to earlier rows stay as they are."""
+        shift = dict(zip(("event", "change", "prospect"), (n - o for n, o in zip(first_ids, self.first_ids))))
+        if not any(shift.values()):
+            return
+        new_prospect = self.first_ids[2]
+        own_id = {"prospect": "prospect", "change_event": "event", "stage_change": "change"}
+        refs = {"prospect_id": "prospect", "event_id": "event"}
+
+        def moved(name: str, value: Any) -> Any:
+            if value is None or shift[refs[name]] == 0:
+                return value
+            if name == "prospect_id" and value < new_prospect:
+                return value  # a prospect that was there before this import
+            return value + shift[refs[name]]
+
+        frozen = []
+        for sql_table, sql, names, rows in self.frozen:
+            plan = [(i, n) for i, n in enumerate(names) if n in refs]
+            id_at, id_shift = names.index("id"), shift[own_id[sql_table.name]]
+            if sql:
+                out = []
+                for row in rows:
+                    values = list(row)
+                    values[id_at] += id_shift
+                    for i, n in plan:
+                        values[i] = moved(n, values[i])
+                    out.append(tuple(values))
+                rows = out
+            else:
+                for row in rows:
+                    row["id"] += id_shift
+                    for _, n in plan:
+                        row[n] = moved(n, row[n])
+            frozen.append((sql_table, sql, names, rows))
+        self.frozen = frozen
+        self.first_ids = first_ids
 
     def write(self, conn: Connection, chunk: int, progress: Progress | None) -> None:
         """The prepared stages and rows, written on `conn` (holding the write lock), in chunks so
@@ -319,12 +385,14 @@ class _Commit:
                 .values(position=col(Stage.position) + 1)
             )
             conn.execute(insert(Stage).values(**row))
-        journal = self.journal
-        to_save = len(self.prospects) + len(journal.events) + len(journal.changes) + len(self.updates)
+        to_save = sum(len(rows) for *_, rows in self.frozen) + len(self.updates)
         saved = 0
-        for table, rows in ((Prospect, self.prospects), (ChangeEvent, journal.events), (StageChange, journal.changes)):
+        for sql_table, sql, _names, rows in self.frozen:
             for i in range(0, len(rows), chunk):
-                conn.execute(insert(table), rows[i : i + chunk])
+                if sql:
+                    conn.exec_driver_sql(sql, rows[i : i + chunk])
+                else:
+                    conn.execute(insert(sql_table), rows[i : i + chunk])
                 saved += len(rows[i : i + chunk])
                 if progress is not None:
                     progress("save", saved, to_save)
@@ -344,7 +412,8 @@ class _Commit:
             progress("save", to_save, to_save)
 
     def result(self) -> ImportResult:
-        event_ids = [e["id"] for e in self.journal.events]
+        first = self.first_ids[0]
+        event_ids = list(range(first, first + len(self.journal.events)))
         total = self.journal.total
         return ImportResult(
             source=self.plan.source,
@@ -381,28 +450,34 @@ def commit_import(
     with engine.connect() as conn:
         c = _Commit(conn, plan, who, at)
         c.prepare(chunk, progress)
-        mark = _state_mark(conn)
+        basis = _basis(conn, plan.source)
     with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
         conn = s.connection()
-        if _state_mark(conn) != mark:  # someone wrote meanwhile: prepare again, on what is there now
+        if _basis(conn, plan.source) != basis:  # the ladder or this source's rows changed meanwhile
             c = _Commit(conn, plan, who, at)
             c.prepare(chunk, progress)
+        else:  # other writes only moved the next free ids on
+            c.renumber(_next_ids(conn))
         c.write(conn, chunk, progress)
     return c.result()
 
 
-def _state_mark(conn: Connection) -> tuple[Any, ...]:
-    """What the prepared rows were computed from: the last journal entry, stage change and prospect
-    (each write journals; the ids given ahead follow them), the latest prospect update and the whole
-    ladder. The same mark under the write lock means the preparation still holds."""
+def _next_ids(conn: Connection) -> tuple[int, int, int]:
+    """The next free ids of the journal, the stage history and the prospects."""
     last = conn.execute(
         select(
             select(func.max(ChangeEvent.id)).scalar_subquery(),
             select(func.max(StageChange.id)).scalar_subquery(),
             select(func.max(Prospect.id)).scalar_subquery(),
-            select(func.max(Prospect.updated_at)).scalar_subquery(),
         )
     ).one()
+    return (last[0] or 0) + 1, (last[1] or 0) + 1, (last[2] or 0) + 1
+
+
+def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
+    """What a preparation's rows depend on besides the next free ids: the whole ladder (archived
+    stages too) and the version of every prospect an earlier import of `source` stored. The same
+    basis under the write lock means the prepared rows still hold, renumbered."""
     ladder = conn.execute(
         select(
             col(Stage.id),
@@ -413,7 +488,12 @@ def _state_mark(conn: Connection) -> tuple[Any, ...]:
             col(Stage.archived),
         ).order_by(col(Stage.id))
     ).all()
-    return (*tuple(last), tuple(tuple(r) for r in ladder))
+    mine = conn.execute(
+        select(col(Prospect.id), col(Prospect.version))
+        .where(col(Prospect.source) == source, col(Prospect.external_key).is_not(None))
+        .order_by(col(Prospect.id))
+    ).all()
+    return tuple(tuple(r) for r in ladder), tuple(tuple(r) for r in mine)
 
 
 def after_import(engine: Engine) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from evpipe.models import open_db
 from evpipe.models.db import CLI_LOCK_TIMEOUT, lock_wait
 from evpipe.models.errors import WriteLocked, unsaved_reason
 from evpipe.models.importer import ImportOptions, commit_import, plan_import
-from evpipe.models.kpi import kpis
+from evpipe.models.history import kpis_by_journal
+from evpipe.models.kpi import Kpi, kpis
+from evpipe.models.rawdb import fetch_all
 from evpipe.models.store import Store
 from evpipe.models.writing import current_writer, record_path
 from evpipe.tui.app import EvpipeApp
@@ -248,11 +251,18 @@ def _rows_csv(path: Path, n: int) -> None:
             w.writerow([f"R{i:05d}", f"Event {i}", f"{100 + i % 900}.50", stage, f"2027-{i % 12 + 1:02d}", "jo"])
 
 
-@pytest.mark.parametrize("phase", ["check", "write"])
-def test_commands_carry_on_while_an_import_plans_and_prepares(database, tmp_path, phase):
+@pytest.mark.parametrize(
+    "phase, meanwhile",
+    [
+        ("check", ["move", "Harbour Events", "next"]),
+        ("write", ["move", "Harbour Events", "next"]),  # other writes: the prepared rows take new ids
+        ("write", ["stages", "set", "Enquiry", "12"]),  # the ladder changed: prepared again, under the lock
+    ],
+)
+def test_commands_carry_on_while_an_import_plans_and_prepares(database, tmp_path, phase, meanwhile):
     """Stopped in its planning ("check": reading and checking rows) or preparing ("write": building
-    the rows to insert) phase, an import holds no lock: `kpi` and `move` in other processes go
-    through at once, and the import then writes what it prepared again on the database as it is."""
+    the rows to insert) phase, an import holds no lock: `kpi` and a write in other processes go
+    through at once, and the import then writes its rows on the database as it is by then."""
     source = tmp_path / "rows.csv"
     _rows_csv(source, 3000)
     engine = open_db(f"sqlite:///{database}", create=False)
@@ -279,17 +289,29 @@ def test_commands_carry_on_while_an_import_plans_and_prepares(database, tmp_path
         proc, took = evpipe("--db", str(database), "kpi", "--json")
         assert proc.returncode == 0 and json.loads(proc.stdout)["count"] == 2, proc.stderr
         assert took < 15
-        proc, took = evpipe("--db", str(database), "move", "Harbour Events", "next")
+        proc, took = evpipe("--db", str(database), *meanwhile)
         assert proc.returncode == 0, proc.stderr
         assert took < 15
     finally:
         go_on.set()
         worker.join(HOLD)
     assert "error" not in outcome, outcome.get("error")
-    result = outcome["result"]
-    assert result.created == 3000
+    assert outcome["result"].created == 3000
     store = Store(engine)
-    assert store.get("Harbour Events").stage_name == "Date held"  # the move made meanwhile is kept
+    if meanwhile[0] == "move":
+        assert store.get("Harbour Events").stage_name == "Date held"  # the move made meanwhile is kept
+    else:
+        assert store.stage("Enquiry").probability_bp == 1200
     assert kpis(engine).count == 2 + 3000 - 600  # the lost ones leave the count
+    # the journal is whole: its deltas add up to today's figures, at today's probabilities, and every
+    # stage change belongs to its own journal entry's prospect
+    assert kpis_by_journal(engine, datetime(1900, 1, 1)) == Kpi()
+    with engine.connect() as conn:
+        assert fetch_all(
+            conn,
+            "SELECT count(*) FROM stage_change s JOIN change_event e ON e.id = s.event_id "
+            "WHERE e.prospect_id IS NOT s.prospect_id",
+        ) == [(0,)]
+        assert fetch_all(conn, "SELECT count(*) FROM stage_change WHERE event_id IS NULL") == [(0,)]
     assert not record_path(database).exists()
     engine.dispose()
