@@ -48,7 +48,7 @@ class Prober(threading.Thread):
     def __init__(self, path: Path) -> None:
         super().__init__(daemon=True)
         self.path = path
-        self.held: list[float] = []  # the moments the lock was found held
+        self.samples: list[tuple[float, bool]] = []  # (when, the lock was held)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -59,25 +59,23 @@ class Prober(threading.Thread):
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("ROLLBACK")
+                self.samples.append((now, False))
             except sqlite3.OperationalError:
-                self.held.append(now)
+                self.samples.append((now, True))
             time.sleep(0.001)
         connection.close()
 
-    def holds(self, gap: float = 0.02) -> list[float]:
-        """How long each hold lasted: runs of 'held' samples no more than `gap` apart."""
+    def holds(self) -> list[float]:
+        """How long each hold lasted: from the first probe that found the lock held to the next one
+        that found it free (a loaded machine may sample late, never in the middle of a hold)."""
         out: list[float] = []
-        start = last = None
-        for t in self.held:
-            if start is None:
-                start = last = t
-            elif t - last > gap:
-                out.append(last - start + 0.001)
-                start = last = t
-            else:
-                last = t
-        if start is not None:
-            out.append(last - start + 0.001)
+        start = None
+        for t, held in self.samples:
+            if held and start is None:
+                start = t
+            elif not held and start is not None:
+                out.append(t - start)
+                start = None
         return out
 
 
@@ -94,11 +92,17 @@ class Loop(threading.Thread):
         super().__init__(daemon=True)
         self.fn, self.every = fn, every
         self.times: list[float] = []
+        self.failures: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.times.append(self.fn())
+            t = time.perf_counter()
+            try:
+                self.times.append(self.fn())
+            except Exception as exc:  # noqa: BLE001 - counted and shown
+                self.times.append(time.perf_counter() - t)
+                self.failures.append(str(exc))
             self.stop.wait(self.every)
 
 
@@ -118,11 +122,13 @@ def measure(label: str, db: Path, args: list[str]) -> None:
     idle_kpi = statistics.median(timed_kpi(db) for _ in range(3))
     idle_save = statistics.median(save() for _ in range(5))
 
-    prober, kpi_loop, save_loop = Prober(db), Loop(lambda: timed_kpi(db)), Loop(save, every=0.2)
+    prober, kpi_loop, save_loop = Prober(db), Loop(lambda: timed_kpi(db), every=0.5), Loop(save, every=0.2)
     for thread in (prober, kpi_loop, save_loop):
         thread.start()
     t = time.perf_counter()
-    proc = subprocess.run([*EVPIPE, "--db", str(db), "import", *args, "--commit"], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [*EVPIPE, "--db", str(db), "import", *args, "--commit"], capture_output=True, text=True, cwd=ROOT
+    )
     whole = time.perf_counter() - t
     for thread in (prober, kpi_loop, save_loop):
         thread.stop.set()
@@ -144,8 +150,11 @@ def measure(label: str, db: Path, args: list[str]) -> None:
     )
     print(
         f"  concurrent app-style save, slowest     {max(save_loop.times):7.3f} s"
-        f"   (idle {idle_save:.3f} s; {len(save_loop.times)} saves during the import)"
+        f"   (idle {idle_save:.3f} s; {len(save_loop.times)} saves during the import,"
+        f" {len(save_loop.failures)} failed)"
     )
+    for failure in sorted(set(kpi_loop.failures + save_loop.failures)):
+        print(f"  failed: {failure}")
 
 
 def main() -> None:

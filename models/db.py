@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .errors import DomainError, WriteLocked
@@ -83,6 +84,20 @@ def writer(engine: Engine, what: str | None = None) -> Engine:
     if what:
         return engine.execution_options(sqlite_write=True, evpipe_writing=what)
     return engine.execution_options(sqlite_write=True)
+
+
+def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple[str, list[str], list[tuple]] | None:
+    """An INSERT of `rows` (each naming every column of `table`) made ready for the driver: its
+    SQL, its columns and each row's values converted as SQLAlchemy would bind them. Made before a
+    write takes the lock, so that under it only the driver runs (`insert_rows`). None when the
+    rows do not fit that (a column missing, or a driver that takes named parameters)."""
+    compiled = insert(table).compile(dialect=dialect)
+    names = list(compiled.positiontup or [])
+    columns = set(names)
+    if not rows or not dialect.positional or any(r.keys() != columns for r in rows):
+        return None
+    convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    return str(compiled), names, [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
 
 
 def _database_file(conn: Connection) -> Path | None:

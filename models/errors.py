@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class DomainError(ValueError):
     """Bad input or an impossible operation. Nothing was written."""
@@ -64,3 +66,38 @@ def unsaved_reason(exc: BaseException) -> str:
         return "the database file could not be written (damaged or on a failing disk)"
     first = text.splitlines()[0] if text else type(exc).__name__
     return f"the database refused it ({first[:120]})"
+
+
+def integrity_hint(name: object) -> str:
+    """The next step for a damaged database file."""
+    return (
+        f"restore it from a backup (`evpipe restore` reads a dump; a copy made by `evpipe backup` can "
+        f"replace it), or see what is wrong with: sqlite3 {shlex.quote(str(name))} 'PRAGMA integrity_check'"
+    )
+
+
+def database_failure(exc: BaseException, name: object) -> str | None:
+    """One line for an error the database file itself caused (damaged, full, read-only, locked by
+    another program), naming the file `name` and the next step; None for any other error. Reads
+    the driver's message, like `unsaved_reason`."""
+    if isinstance(exc, WriteLocked):
+        return str(exc)
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:
+        return f"{name} is damaged (SQLite: {text[:120]}); {integrity_hint(name)}"
+    if "disk is full" in low or "disk full" in low or "no space left" in low:
+        return f"the disk holding {name} is full; nothing was saved: free some space, then try again"
+    if "readonly database" in low or "read-only" in low:
+        return (
+            f"{name} is read-only for you; nothing was saved: run chmod u+w on it (and its folder) if "
+            "it is yours, or ask its owner"
+        )
+    if "unable to open database file" in low:
+        return (
+            f"cannot open {name}: its folder, or its -wal and -shm files beside it, cannot be read or "
+            "written by you; check their permissions"
+        )
+    if "database is locked" in low:
+        return f"{name} is locked by another program; nothing was changed: try again in a moment"
+    return None

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from sqlmodel import Session, col
 
 from . import clock
-from .db import writer
+from .db import driver_rows, writer
 from .errors import DomainError
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
@@ -325,15 +325,11 @@ class _Commit:
             (StageChange, self.journal.changes),
         ):
             sql_table = table_of(table)
-            compiled = insert(sql_table).compile(dialect=dialect)
-            names = list(compiled.positiontup or [])
-            columns = set(names)
-            if not rows or any(r.keys() != columns for r in rows):
-                self.frozen.append((sql_table, "", names, rows))  # left to SQLAlchemy (a hand-made plan)
-                continue
-            convert = [sql_table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-            values = [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
-            self.frozen.append((sql_table, str(compiled), names, values))
+            ready = driver_rows(sql_table, rows, dialect)
+            if ready is None:  # left to SQLAlchemy (a hand-made plan, another database)
+                self.frozen.append((sql_table, "", list(sql_table.c.keys()), rows))
+            else:
+                self.frozen.append((sql_table, *ready))
 
     def renumber(self, first_ids: tuple[int, int, int]) -> None:
         """Give the prepared rows ids from `first_ids` on (the next free ones now), when other
