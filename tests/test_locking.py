@@ -23,8 +23,8 @@ from apphelpers import settle
 from evpipe.models import open_db
 from evpipe.models.db import CLI_LOCK_TIMEOUT, lock_wait
 from evpipe.models.errors import WriteLocked, unsaved_reason
-from evpipe.models.importer import ImportOptions, commit_import, plan_import
 from evpipe.models.history import kpis_by_journal
+from evpipe.models.importer import ImportOptions, commit_import, plan_import
 from evpipe.models.kpi import Kpi, kpis
 from evpipe.models.rawdb import fetch_all
 from evpipe.models.store import Store
