@@ -24,8 +24,12 @@ from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
+from .rawdb import cache_size
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
+
+#: The page cache (MB) of the connection that writes an import.
+IMPORT_CACHE_MB = 128
 
 
 def _moment(day: date | None, fallback: datetime) -> datetime:
@@ -454,7 +458,11 @@ def commit_import(
             c.prepare(chunk, progress)
         else:  # other writes only moved the next free ids on
             c.renumber(_next_ids(conn))
+        if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
+            conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
         c.write(conn, chunk, progress)
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     return c.result()
 
 

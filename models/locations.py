@@ -255,4 +255,5 @@ def damaged_pages(url: str) -> str | None:
         found = [str(exc)]
     if not found:
         return None
-    return f"{path} is damaged (SQLite: {found[0][:100]}); {integrity_hint(path)}"
+    first = " ".join(found[0].replace("*** in database main ***", "").split())
+    return f"{path} is damaged (SQLite: {first[:100]}); {integrity_hint(path)}"

@@ -266,6 +266,13 @@ def json_value(document: str, path: str) -> str:
 BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
 
 
+def cache_size(megabytes: int) -> str:
+    """The page cache of one connection: a big write that fits in it is not spilled to the log
+    half-way through."""
+    # SQLite-only: PRAGMA cache_size, negative for kibibytes.
+    return f"PRAGMA cache_size=-{megabytes * 1024}"
+
+
 def busy_timeout(seconds: float) -> str:
     """How long a connection waits for another's write lock before giving up."""
     # SQLite-only: PRAGMA busy_timeout, in whole milliseconds.
