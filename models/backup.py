@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from . import rawdb
 from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
-from .errors import DomainError
+from .errors import DomainError, database_failure
 from .locations import sqlite_path
 from .outfile import private_output
 
@@ -81,6 +81,9 @@ def _copy(src: Path, tmp: Path) -> None:
             raise OSError(errno.ENOSPC, str(exc)) from None
         if name.startswith("SQLITE_IOERR"):  # the write itself failed: a full, failing or limited disk
             raise OSError(errno.EIO, "the disk refused the write (is it full or failing?)") from None
+        damaged = database_failure(exc, src)
+        if damaged is not None and damaged.startswith(f"{src} is damaged"):
+            raise DomainError(f"backup: {damaged}", field="db") from None
         raise DomainError(f"backup: SQLite could not copy the database: {exc}", field="db") from None
     finally:
         source.close()

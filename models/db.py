@@ -2,49 +2,148 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from .errors import DomainError, WriteLocked
 from .locations import ensure_private_file, sqlite_path
-from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, fetch_all
+from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, busy_timeout, fetch_all
+from .writing import announce, current_writer, withdraw
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+#: How long a write waits for another's write lock (seconds): the app's saves (in a worker; the
+#: screen never waits) and, shorter, a command's (`CLI_LOCK_TIMEOUT`). EVPIPE_LOCK_TIMEOUT sets both.
+APP_LOCK_TIMEOUT = 30.0
+CLI_LOCK_TIMEOUT = 10.0
 
-def make_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for `url`. For SQLite: foreign keys on, WAL, a busy timeout, and write
-    transactions that take the write lock at BEGIN (BEGIN IMMEDIATE) so that two sessions
-    writing at once wait for each other instead of failing half-way."""
+
+def lock_wait(default: float = APP_LOCK_TIMEOUT) -> float:
+    """The write-lock wait: EVPIPE_LOCK_TIMEOUT (seconds, 0 to 3600) when set, else `default`."""
+    raw = os.environ.get("EVPIPE_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise DomainError(
+            f"EVPIPE_LOCK_TIMEOUT: {raw[:20]!r} is not a number of seconds from 0 to 3600 (e.g. 10)",
+            field="EVPIPE_LOCK_TIMEOUT",
+        )
+    return seconds
+
+
+def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = None) -> Engine:
+    """An engine for `url`. For SQLite: foreign keys on, WAL, and transactions that read take no
+    lock, while those that write (`writer`) take the write lock at BEGIN (`begin_write`), waiting
+    up to `lock_timeout` seconds for another writer (see `lock_wait`)."""
     path = sqlite_path(url)
     if path is not None and create:
         ensure_private_file(path)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        wait = lock_timeout if lock_timeout is not None else lock_wait()
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
-            for pragma in SQLITE_PRAGMAS:
+            for pragma in (*SQLITE_PRAGMAS, busy_timeout(wait)):
                 cursor.execute(pragma)
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
             if conn.get_execution_options().get("sqlite_write"):
-                conn.exec_driver_sql(BEGIN_IMMEDIATE)
+                begin_write(conn)
             else:
-                conn.exec_driver_sql("BEGIN")
+                conn.exec_driver_sql("BEGIN")  # a read: WAL readers take no lock and never wait
+
+        @event.listens_for(engine, "commit")
+        def _commit(conn):
+            _write_over(conn)
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn):
+            _write_over(conn)
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, for a transaction that will write."""
+def writer(engine: Engine, what: str | None = None) -> Engine:
+    """The same engine, for a transaction that will write. `what` names a long write ("an import
+    of big.csv"): while it holds the lock, a write that waits for it in vain names it."""
+    if what:
+        return engine.execution_options(sqlite_write=True, evpipe_writing=what)
     return engine.execution_options(sqlite_write=True)
+
+
+def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple[str, list[str], list[tuple]] | None:
+    """An INSERT of `rows` (each naming every column of `table`) made ready for the driver: its
+    SQL, its columns and each row's values converted as SQLAlchemy would bind them. Made before a
+    write takes the lock, so that under it only the driver runs (`insert_rows`). None when the
+    rows do not fit that (a column missing, or a driver that takes named parameters)."""
+    compiled = insert(table).compile(dialect=dialect)
+    names = list(compiled.positiontup or [])
+    columns = set(names)
+    if not rows or not dialect.positional or any(r.keys() != columns for r in rows):
+        return None
+    convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    return str(compiled), names, [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
+
+
+def _database_file(conn: Connection) -> Path | None:
+    return sqlite_path(conn.engine.url.render_as_string(hide_password=False))
+
+
+def begin_write(conn: Connection) -> None:
+    """Begin a transaction that writes: the one place evpipe takes a database's write lock.
+
+    SQLite: BEGIN IMMEDIATE, so that two writers wait for each other at the start instead of
+    failing half-way; the wait is the connection's busy timeout. A lock still held after it raises
+    `WriteLocked`, naming the holder when a long write left its record (models/writing.py), and a
+    long write (`writer(engine, what)`) leaves its own record once it holds the lock. (Another
+    database would take its own lock here, e.g. PostgreSQL's lock_timeout.)"""
+    if conn.dialect.name != "sqlite":  # pragma: no cover - SQLite engines only call this for now
+        return
+    started = time.monotonic()
+    try:
+        conn.exec_driver_sql(BEGIN_IMMEDIATE)
+    except OperationalError as exc:
+        if "database is locked" not in str(exc.orig):
+            raise
+        raise _locked(_database_file(conn), time.monotonic() - started) from None
+    what = conn.get_execution_options().get("evpipe_writing")
+    path = _database_file(conn)
+    if what and path is not None:
+        announce(path, str(what))
+
+
+def _write_over(conn: Connection) -> None:
+    path = _database_file(conn)
+    if conn.get_execution_options().get("evpipe_writing") and path is not None:
+        withdraw(path)
+
+
+def _locked(path: Path | None, waited: float) -> WriteLocked:
+    holder = current_writer(path) if path is not None else None
+    held = f" ({holder.words()})" if holder is not None else ""
+    seconds = f"{waited:.0f}" if waited >= 2 else f"{waited:.1f}"
+    reason = f"another evpipe is writing to the database{held} and did not finish in time"
+    line = (
+        f"another evpipe is writing to {path if path is not None else 'the database'}{held} and kept it "
+        f"locked for more than {seconds} s; nothing was changed: try again, or wait for it to finish "
+        "(EVPIPE_LOCK_TIMEOUT sets the wait)"
+    )
+    return WriteLocked(reason, line)
 
 
 def alembic_config(connection=None):
@@ -73,6 +172,6 @@ def upgrade(engine: Engine) -> bool:
         return False
     from alembic import command
 
-    with writer(engine).begin() as conn:
+    with writer(engine, "a schema upgrade").begin() as conn:
         command.upgrade(alembic_config(conn), "head")
     return revision is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class DomainError(ValueError):
     """Bad input or an impossible operation. Nothing was written."""
@@ -27,11 +29,31 @@ class NothingToUndo(DomainError):
     """Undo found no change of this user's left to reverse."""
 
 
+class WriteLocked(Exception):
+    """A write could not get the database's write lock in time: another process held it (a long
+    import, say). Nothing was written; the same write may be tried again. Not a DomainError: no
+    rule refused it, so the app keeps the change for `R`.
+
+    `reason` says it for the app ("another evpipe is writing to the database (an import of big.csv
+    by sam since 10:42) and did not finish in time"); str() is the command line's one line, which
+    names the file and the wait."""
+
+    def __init__(self, reason: str, line: str) -> None:
+        super().__init__(line)
+        self.reason = reason
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+
 def unsaved_reason(exc: BaseException) -> str:
     """Why a write that was not refused by a rule still did not happen, in a rep's words: the
     database was locked by another writer, the disk is full, the file is read-only, or it is
     damaged. Reads the driver's message (SQLite's and PostgreSQL's wording), so that models/ need not
     import a database library to say it."""
+    if isinstance(exc, WriteLocked):
+        return exc.reason
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:
@@ -44,3 +66,38 @@ def unsaved_reason(exc: BaseException) -> str:
         return "the database file could not be written (damaged or on a failing disk)"
     first = text.splitlines()[0] if text else type(exc).__name__
     return f"the database refused it ({first[:120]})"
+
+
+def integrity_hint(name: object) -> str:
+    """The next step for a damaged database file."""
+    return (
+        f"restore it from a backup (`evpipe restore` reads a dump; a copy made by `evpipe backup` can "
+        f"replace it), or see what is wrong with: sqlite3 {shlex.quote(str(name))} 'PRAGMA integrity_check'"
+    )
+
+
+def database_failure(exc: BaseException, name: object) -> str | None:
+    """One line for an error the database file itself caused (damaged, full, read-only, locked by
+    another program), naming the file `name` and the next step; None for any other error. Reads
+    the driver's message, like `unsaved_reason`."""
+    if isinstance(exc, WriteLocked):
+        return str(exc)
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:
+        return f"{name} is damaged (SQLite: {text[:120]}); {integrity_hint(name)}"
+    if "disk is full" in low or "disk full" in low or "no space left" in low:
+        return f"the disk holding {name} is full; nothing was saved: free some space, then try again"
+    if "readonly database" in low or "read-only" in low:
+        return (
+            f"{name} is read-only for you; nothing was saved: run chmod u+w on it (and its folder) if "
+            "it is yours, or ask its owner"
+        )
+    if "unable to open database file" in low:
+        return (
+            f"cannot open {name}: its folder, or its -wal and -shm files beside it, cannot be read or "
+            "written by you; check their permissions"
+        )
+    if "database is locked" in low:
+        return f"{name} is locked by another program; nothing was changed: try again in a moment"
+    return None

@@ -42,13 +42,14 @@ import json
 from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from . import clock
-from .db import writer
+from .db import driver_rows, writer
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -211,67 +212,85 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
 
 def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) -> int:
     """Write reconstructed snapshots (everyone's and each owner's) in three statements, keeping any
-    that exist. Returns how many days got an "all" snapshot."""
+    that exist. Returns how many days got an "all" snapshot. The rows are computed before the write
+    lock is taken (an import's history can take a while to add up); under it, only the ones still
+    missing are inserted."""
     days = [d for d, _ in states]
     snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+
+    def existing_now(conn: Connection) -> set[tuple[str, date]]:
+        q = select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
+        return {(scope, day) for scope, day in conn.execute(q).all()}
+
+    with engine.connect() as conn:
+        existing = existing_now(conn)
+    planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]] = []
+    for day, (state, won_state) in states:
+        at = end_of_day(day) - timedelta(seconds=1)
+        scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
+        for key, owner in scopes:
+            if (key, day) in existing:
+                continue
+            rows = by_month(state, owner)
+            won_months = dict(by_month(won_state, owner))
+            total = Kpi()
+            for _, k in rows:
+                total = total + k
+            snap = dict(
+                scope=key,
+                taken_on=day,
+                taken_at=at,
+                count=total.count,
+                tv_cents=total.tv_cents,
+                ev_micros=total.ev_micros,
+            )
+            month_rows = [
+                (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, won.count, won.tv_cents, won.ev_micros)
+                for month, k in rows
+                for won in [won_months.get(month, Kpi())]
+            ]
+            planned.append(((key, day), snap, month_rows))
+    if not planned:
+        return 0
+    # made ready for the driver now, with the ids they will have if nothing changes meanwhile
+    with engine.connect() as conn:
+        guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
+    ready = _ready_snapshots(engine, planned, guess)
     with writer(engine).begin() as conn:
-        existing = set(
-            conn.execute(
-                select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
-            ).all()
-        )
-        snaps, months, won_months = [], {}, {}
-        for day, (state, won_state) in states:
-            at = end_of_day(day) - timedelta(seconds=1)
-            scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
-            for key, owner in scopes:
-                if (key, day) in existing:
-                    continue
-                rows = by_month(state, owner)
-                total = Kpi()
-                for _, k in rows:
-                    total = total + k
-                snaps.append(
-                    dict(
-                        scope=key,
-                        taken_on=day,
-                        taken_at=at,
-                        count=total.count,
-                        tv_cents=total.tv_cents,
-                        ev_micros=total.ev_micros,
-                    )
-                )
-                months[(key, day)] = rows
-                won_months[(key, day)] = dict(by_month(won_state, owner))
-        if not snaps:
+        existing = existing_now(conn)  # written meanwhile by another evpipe: kept as it is
+        todo = [p for p in planned if p[0] not in existing]
+        if not todo:
             return 0
-        conn.execute(insert(snap_table), snaps)
-        ids = {
-            (scope, day): sid
-            for sid, scope, day in conn.execute(
-                select(col(KpiSnapshot.id), col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(
-                    col(KpiSnapshot.taken_on).in_(days)
-                )
-            )
-        }
-        month_rows = [
-            dict(
-                snapshot_id=ids[key],
-                month=month or NO_MONTH,
-                count=k.count,
-                tv_cents=k.tv_cents,
-                ev_micros=k.ev_micros,
-                won_count=won.count,
-                won_tv_cents=won.tv_cents,
-                won_ev_micros=won.ev_micros,
-            )
-            for key, rows in months.items()
-            for month, k in rows
-            for won in [won_months[key].get(month, Kpi())]
-        ]
-        if month_rows:
-            conn.execute(insert(month_table), month_rows)
-    return sum(1 for row in snaps if row["scope"] == ALL.key)
+        first = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
+        if len(todo) != len(planned) or first != guess:
+            ready = _ready_snapshots(engine, todo, first)
+        for table, values in zip((snap_table, month_table), ready):
+            for n in range(0, len(values), 20_000):
+                chunk = values[n : n + 20_000]
+                if isinstance(chunk[0], tuple):
+                    conn.exec_driver_sql(_insert_sql(engine, table), chunk)
+                else:
+                    conn.execute(insert(table), chunk)
+    return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
+
+
+def _insert_sql(engine: Engine, table: Any) -> str:
+    return str(insert(table).compile(dialect=engine.dialect))
+
+
+def _ready_snapshots(
+    engine: Engine, planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]], first: int
+) -> tuple[list[Any], list[Any]]:
+    """The snapshot rows (ids from `first` on) and their month rows, ready for the driver when it
+    takes positional values (models.db.driver_rows), else as SQLAlchemy's dicts."""
+    snaps = [{**snap, "id": first + i} for i, (_, snap, _) in enumerate(planned)]
+    months = [(first + i, *row) for i, (_, _, rows) in enumerate(planned) for row in rows]
+    month_table = table_of(KpiSnapshotMonth)
+    ready = driver_rows(table_of(KpiSnapshot), snaps, engine.dialect)
+    if ready is None:
+        names = list(month_table.c.keys())
+        return snaps, [dict(zip(names, v)) for v in months]
+    return ready[2], months
 
 
 def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:

@@ -17,16 +17,20 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from sqlmodel import Session, col
 
 from . import clock
-from .db import writer
+from .db import driver_rows, writer
 from .errors import DomainError
-from .import_ladder import adopt_file_ladder
+from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
+from .rawdb import cache_size
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
+
+#: The page cache (MB) of the connection that writes an import.
+IMPORT_CACHE_MB = 128
 
 
 def _moment(day: date | None, fallback: datetime) -> datetime:
@@ -58,6 +62,8 @@ class _Commit:
         next_event = (conn.execute(select(func.max(ChangeEvent.id))).scalar() or 0) + 1
         next_change = (conn.execute(select(func.max(StageChange.id))).scalar() or 0) + 1
         self.journal = BulkJournal(who, next_event, next_change)
+        #: The first ids this preparation gave (journal, stage history, prospects): see `renumber`.
+        self.first_ids = (next_event, next_change, 0)
         self.prospects: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.created = self.updated = self.unchanged = self.moved = 0
@@ -65,33 +71,37 @@ class _Commit:
         self.stages: dict[str, LadderRow] = {}
         self.stage_by_id: dict[int, LadderRow] = {}
         self.closed_from: LadderRow | None = None
+        self.ladder: list[LadderRow] = []
+        self.new_stages: list[dict[str, Any]] = []
+        self.adoptions: list[Adoption] = []  # stages taking the file's probabilities (--adopt-ladder)
+        #: Per table: the table, the driver's INSERT (empty: SQLAlchemy's), its columns, the rows.
+        self.frozen: list[tuple[Any, str, list[str], list[Any]]] = []
         self.existing: dict[str, dict[str, Any]] = {}
         self.next_prospect = 0
 
     def add_stages(self) -> None:
-        """Stages to add, appended after the last open stage (like `evpipe stages add`)."""
+        """Stages to add, appended after the last open stage (like `evpipe stages add`): planned
+        here, on the ladder as read, with the ids they will get; `write` inserts them."""
         conn, plan = self.conn, self.plan
-        names_now = {name.casefold() for _, name, *_ in ladder_rows(conn)}
+        ladder = ladder_rows(conn)
+        names_now = {name.casefold() for _, name, *_ in ladder}
+        new_id = (conn.execute(select(func.max(Stage.id))).scalar() or 0) + 1
         self.added = [(n, bp) for n, _, bp, new in plan.ladder if new]
         for name, bp in self.added:
             if name.casefold() in names_now:
                 raise DomainError(
                     f"--add-stage: {name!r} was added to the ladder since the preview; preview again", field="add_stage"
                 )
-            opens = [r for r in ladder_rows(conn) if r[2] == OPEN]
+            opens = [r for r in ladder if r[2] == OPEN]
             position = (opens[-1][4] + 1) if opens else 1
-            conn.execute(
-                update(Stage)
-                .where(col(Stage.position) >= position, col(Stage.archived) == False)  # noqa: E712
-                .values(position=col(Stage.position) + 1)
-            )
-            inserted = conn.execute(
-                insert(Stage).values(
-                    name=name, position=position, probability_bp=bp, kind=OPEN, stale_days=14, archived=False
+            ladder = [(sid, n, kind, p, pos + 1 if pos >= position else pos) for sid, n, kind, p, pos in ladder]
+            ladder.append((new_id, name, OPEN, bp, position))
+            ladder.sort(key=lambda r: (r[4], r[0]))
+            self.new_stages.append(
+                dict(
+                    id=new_id, name=name, position=position, probability_bp=bp, kind=OPEN, stale_days=14, archived=False
                 )
-            ).inserted_primary_key
-            assert inserted is not None, "an INSERT of one row has its primary key"
-            new_id = inserted[0]
+            )
             self.journal.event(
                 at=self.at,
                 category=BridgeCategory.LADDER,
@@ -99,11 +109,13 @@ class _Commit:
                 payload={},
                 summary=f"stage {name} added at {format_percent(bp)} (import of {plan.source})",
             )
+            new_id += 1
+        self.ladder = ladder
 
     def load(self) -> None:
         """The ladder and the earlier import of this source, as they are now."""
         conn, plan = self.conn, self.plan
-        self.stages = {name.casefold(): (sid, name, kind, bp, pos) for sid, name, kind, bp, pos in ladder_rows(conn)}
+        self.stages = {name.casefold(): (sid, name, kind, bp, pos) for sid, name, kind, bp, pos in self.ladder}
         self.stage_by_id = {v[0]: v for v in self.stages.values()}
         missing = {r.stage for r in plan.records} - set(self.stages)
         if missing:
@@ -113,6 +125,7 @@ class _Commit:
         self.closed_from = self.stages[plan.closed_from.casefold()] if plan.closed_from else None
         self.existing = existing_rows(conn, plan.source)
         self.next_prospect = (conn.execute(select(func.max(Prospect.id))).scalar() or 0) + 1
+        self.first_ids = (self.first_ids[0], self.first_ids[1], self.next_prospect)
 
     def row(self, r: Record) -> None:
         old = self.existing.get(r.key)
@@ -291,14 +304,101 @@ class _Commit:
         row_update.update(edit_fields)
         self.updates.append(row_update)
 
-    def save(self, chunk: int, progress: Progress | None) -> None:
-        """Bulk writes, in chunks so that progress moves."""
-        conn, journal = self.conn, self.journal
-        to_save = len(self.prospects) + len(journal.events) + len(journal.changes) + len(self.updates)
+    def prepare(self, chunk: int, progress: Progress | None) -> None:
+        """Everything but the writing: the new stages, then each row's inserts and updates."""
+        self.add_stages()
+        self.adoptions = plan_adoption(self.conn, self.plan, self.ladder)
+        self.ladder = adopted_ladder(self.ladder, self.adoptions)
+        journal_adoption(self.journal, self.adoptions, self.plan.source, self.at)
+        self.load()
+        seen_keys: set[str] = set()
+        total_rows = len(self.plan.records)
+        for n, r in enumerate(self.plan.records, start=1):
+            if progress is not None and n % chunk == 0:
+                progress("write", n, total_rows)
+            if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
+                raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
+            seen_keys.add(r.key)
+            self.row(r)
+        if progress is not None:
+            progress("write", total_rows, total_rows)
+        self.freeze(self.conn.dialect)
+
+    def freeze(self, dialect: Any) -> None:
+        """The inserts as the driver takes them (SQL text, and each row's values converted the way
+        SQLAlchemy would bind them), made before the lock so that under it only the driver runs."""
+        self.frozen = []
+        for table, rows in (
+            (Prospect, self.prospects),
+            (ChangeEvent, self.journal.events),
+            (StageChange, self.journal.changes),
+        ):
+            sql_table = table_of(table)
+            ready = driver_rows(sql_table, rows, dialect)
+            if ready is None:  # left to SQLAlchemy (a hand-made plan, another database)
+                self.frozen.append((sql_table, "", list(sql_table.c.keys()), rows))
+            else:
+                self.frozen.append((sql_table, *ready))
+
+    def renumber(self, first_ids: tuple[int, int, int]) -> None:
+        """Give the prepared rows ids from `first_ids` on (the next free ones now), when other
+        writes took the ids this preparation gave: the new journal entries, stage history and
+        prospects move on together, and references to earlier rows stay as they are."""
+        shift = dict(zip(("event", "change", "prospect"), (n - o for n, o in zip(first_ids, self.first_ids))))
+        if not any(shift.values()):
+            return
+        new_prospect = self.first_ids[2]
+        own_id = {"prospect": "prospect", "change_event": "event", "stage_change": "change"}
+        refs = {"prospect_id": "prospect", "event_id": "event"}
+
+        def moved(name: str, value: Any) -> Any:
+            if value is None or shift[refs[name]] == 0:
+                return value
+            if name == "prospect_id" and value < new_prospect:
+                return value  # a prospect that was there before this import
+            return value + shift[refs[name]]
+
+        frozen = []
+        for sql_table, sql, names, rows in self.frozen:
+            plan = [(i, n) for i, n in enumerate(names) if n in refs]
+            id_at, id_shift = names.index("id"), shift[own_id[sql_table.name]]
+            if sql:
+                out = []
+                for row in rows:
+                    values = list(row)
+                    values[id_at] += id_shift
+                    for i, n in plan:
+                        values[i] = moved(n, values[i])
+                    out.append(tuple(values))
+                rows = out
+            else:
+                for row in rows:
+                    row["id"] += id_shift
+                    for _, n in plan:
+                        row[n] = moved(n, row[n])
+            frozen.append((sql_table, sql, names, rows))
+        self.frozen = frozen
+        self.first_ids = first_ids
+
+    def write(self, conn: Connection, chunk: int, progress: Progress | None) -> None:
+        """The prepared stages and rows, written on `conn` (holding the write lock), in chunks so
+        that progress moves."""
+        write_adoption(conn, self.adoptions)
+        for row in self.new_stages:
+            conn.execute(
+                update(Stage)
+                .where(col(Stage.position) >= row["position"], col(Stage.archived) == False)  # noqa: E712
+                .values(position=col(Stage.position) + 1)
+            )
+            conn.execute(insert(Stage).values(**row))
+        to_save = sum(len(rows) for *_, rows in self.frozen) + len(self.updates)
         saved = 0
-        for table, rows in ((Prospect, self.prospects), (ChangeEvent, journal.events), (StageChange, journal.changes)):
+        for sql_table, sql, _names, rows in self.frozen:
             for i in range(0, len(rows), chunk):
-                conn.execute(insert(table), rows[i : i + chunk])
+                if sql:
+                    conn.exec_driver_sql(sql, rows[i : i + chunk])
+                else:
+                    conn.execute(insert(sql_table), rows[i : i + chunk])
                 saved += len(rows[i : i + chunk])
                 if progress is not None:
                     progress("save", saved, to_save)
@@ -318,7 +418,8 @@ class _Commit:
             progress("save", to_save, to_save)
 
     def result(self) -> ImportResult:
-        event_ids = [e["id"] for e in self.journal.events]
+        first = self.first_ids[0]
+        event_ids = list(range(first, first + len(self.journal.events)))
         total = self.journal.total
         return ImportResult(
             source=self.plan.source,
@@ -350,24 +451,61 @@ def commit_import(
     if not plan.can_commit:
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
     at = at or clock.now()
-    with Session(writer(engine)) as s, s.begin():
-        c = _Commit(s.connection(), plan, who, at)
-        c.add_stages()
-        adopt_file_ladder(c.conn, plan, c.journal, at)
-        c.load()
-        seen_keys: set[str] = set()
-        total_rows = len(plan.records)
-        for n, r in enumerate(plan.records, start=1):
-            if progress is not None and n % chunk == 0:
-                progress("write", n, total_rows)
-            if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
-                raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
-            seen_keys.add(r.key)
-            c.row(r)
-        if progress is not None:
-            progress("write", total_rows, total_rows)
-        c.save(chunk, progress)
+    # Read and prepare in a read transaction, which takes no lock: other commands and the app carry
+    # on meanwhile. Then hold the write lock only to write what was prepared.
+    with engine.connect() as conn:
+        c = _Commit(conn, plan, who, at)
+        c.prepare(chunk, progress)
+        basis = _basis(conn, plan.source), adoption_basis(conn, c.adoptions)
+    with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
+        conn = s.connection()
+        # the ladder, this source's rows or (when adopting the file's ladder) the prospects on the
+        # adopted stages changed meanwhile
+        if (_basis(conn, plan.source), adoption_basis(conn, c.adoptions)) != basis:
+            c = _Commit(conn, plan, who, at)
+            c.prepare(chunk, progress)
+        else:  # other writes only moved the next free ids on
+            c.renumber(_next_ids(conn))
+        if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
+            conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
+        c.write(conn, chunk, progress)
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     return c.result()
+
+
+def _next_ids(conn: Connection) -> tuple[int, int, int]:
+    """The next free ids of the journal, the stage history and the prospects."""
+    last = conn.execute(
+        select(
+            select(func.max(ChangeEvent.id)).scalar_subquery(),
+            select(func.max(StageChange.id)).scalar_subquery(),
+            select(func.max(Prospect.id)).scalar_subquery(),
+        )
+    ).one()
+    return (last[0] or 0) + 1, (last[1] or 0) + 1, (last[2] or 0) + 1
+
+
+def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
+    """What a preparation's rows depend on besides the next free ids: the whole ladder (archived
+    stages too) and the version of every prospect an earlier import of `source` stored. The same
+    basis under the write lock means the prepared rows still hold, renumbered."""
+    ladder = conn.execute(
+        select(
+            col(Stage.id),
+            col(Stage.name),
+            col(Stage.kind),
+            col(Stage.probability_bp),
+            col(Stage.position),
+            col(Stage.archived),
+        ).order_by(col(Stage.id))
+    ).all()
+    mine = conn.execute(
+        select(col(Prospect.id), col(Prospect.version))
+        .where(col(Prospect.source) == source, col(Prospect.external_key).is_not(None))
+        .order_by(col(Prospect.id))
+    ).all()
+    return tuple(tuple(r) for r in ladder), tuple(tuple(r) for r in mine)
 
 
 def after_import(engine: Engine) -> None:

@@ -174,6 +174,7 @@ def compare_ladder(conn: Connection, plan: ImportPlan, rungs: list[FileRung], so
     if not rungs:
         return None
     here = {name.casefold(): (name, kind, bp) for name, kind, bp, _ in plan.ladder}
+    added = {name.casefold() for name, _, _, new in plan.ladder if new}  # --add-stage gives their probability
     to_here: dict[str, str] = {}
     for m in plan.stage_mappings:
         if m.ladder_name:
@@ -183,7 +184,7 @@ def compare_ladder(conn: Connection, plan: ImportPlan, rungs: list[FileRung], so
     for rung in rungs:
         key = rung.name.casefold()
         target = to_here.get(key) or explicit.get(key) or (key if key in here else None)
-        if target is None or target not in here:
+        if target is None or target not in here or target in added:
             continue
         wanted[target].add(rung.bp)
     check = LadderCheck(source=source, adopt=plan.options.adopt_ladder)
@@ -237,34 +238,85 @@ def _on_stage(conn: Connection, stage_id: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- adopting, inside the import's transaction
 
 
-def adopt_file_ladder(conn: Connection, plan: ImportPlan, journal: BulkJournal, at: datetime) -> list[str]:
-    """Give the database's stages the file's probabilities (only when the user asked), journalled
-    like `evpipe stages` does it. Returns the stages changed."""
+@dataclass(frozen=True)
+class Adoption:
+    """One stage taking the file's probability: planned before the import's write lock, written
+    under it (models/import_commit.py)."""
+
+    stage_id: int
+    name: str
+    kind: str
+    before: int
+    after: int
+    count: int  # live prospects on the stage before the import
+    total_cents: int
+
+    @property
+    def d_ev(self) -> int:
+        return ev_micros(self.total_cents, self.kind, self.after) - ev_micros(self.total_cents, self.kind, self.before)
+
+
+def plan_adoption(conn: Connection, plan: ImportPlan, ladder: list[tuple[int, str, str, int, int]]) -> list[Adoption]:
+    """The stages that take the file's probabilities (only when the user asked), on the ladder
+    rows `(id, name, kind, bp, position)` the import works with."""
     check = plan.ladder_check
     if check is None or not check.adopt or not check.differences:
         return []
     wanted = {name.casefold(): file_bp for name, file_bp, _ in check.differences}
-    changed = []
-    for sid, name, kind, bp in _stages(conn):
+    out = []
+    for sid, name, kind, bp, _ in ladder:
         target = wanted.get(name.casefold())
         if target is None or target == bp or kind == LOST:
             continue
         count, total = _on_stage(conn, sid)
-        d_ev = ev_micros(total, kind, target) - ev_micros(total, kind, bp)
-        conn.execute(update(Stage).where(col(Stage.id) == sid).values(probability_bp=target))
+        out.append(Adoption(sid, name, kind, bp, target, count, total))
+    return out
+
+
+def adopted_ladder(
+    ladder: list[tuple[int, str, str, int, int]], adoptions: list[Adoption]
+) -> list[tuple[int, str, str, int, int]]:
+    """The ladder rows with the adopted probabilities."""
+    after = {a.stage_id: a.after for a in adoptions}
+    return [(sid, name, kind, after.get(sid, bp), pos) for sid, name, kind, bp, pos in ladder]
+
+
+def journal_adoption(journal: BulkJournal, adoptions: list[Adoption], source: str, at: datetime) -> None:
+    """Each adoption's journal entry, like `evpipe stages set` writes it."""
+    for a in adoptions:
         journal.event(
             at=at,
             category=BridgeCategory.PROB,
-            stage_id=sid,
-            d=(0, 0, d_ev),
-            payload={"before": bp, "after": target},
+            stage_id=a.stage_id,
+            d=(0, 0, a.d_ev),
+            payload={"before": a.before, "after": a.after},
             summary=(
-                f"{name}: {format_percent(bp)} -> {format_percent(target)} on {count} prospects, "
-                f"{ev_phrase(d_ev)} (the ladder of {plan.source})"
+                f"{a.name}: {format_percent(a.before)} -> {format_percent(a.after)} on {a.count} prospects, "
+                f"{ev_phrase(a.d_ev)} (the ladder of {source})"
             ),
         )
-        changed.append(name)
-    return changed
 
 
-__all__ = ["FileRung", "LadderCheck", "adopt_file_ladder", "companion_path", "compare_ladder", "file_ladder"]
+def write_adoption(conn: Connection, adoptions: list[Adoption]) -> None:
+    for a in adoptions:
+        conn.execute(update(Stage).where(col(Stage.id) == a.stage_id).values(probability_bp=a.after))
+
+
+def adoption_basis(conn: Connection, adoptions: list[Adoption]) -> tuple[tuple[int, int], ...]:
+    """What the adoptions' journal entries depend on: the prospects on each stage now."""
+    return tuple(_on_stage(conn, a.stage_id) for a in adoptions)
+
+
+__all__ = [
+    "Adoption",
+    "FileRung",
+    "LadderCheck",
+    "adopted_ladder",
+    "adoption_basis",
+    "companion_path",
+    "compare_ladder",
+    "file_ladder",
+    "journal_adoption",
+    "plan_adoption",
+    "write_adoption",
+]

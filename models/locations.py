@@ -10,8 +10,8 @@ from pathlib import Path
 
 from platformdirs import user_config_path, user_data_path
 
-from .errors import DomainError
-from .rawdb import FileLook, look_inside
+from .errors import DomainError, integrity_hint
+from .rawdb import FileLook, look_inside, quick_check
 
 APP = "evpipe"
 
@@ -82,6 +82,13 @@ def is_default_location(url: str) -> bool:
     path that does not exist is more likely a typing mistake). The demo makes its own."""
     path = sqlite_path(url)
     return path is not None and path == default_db_path().resolve()
+
+
+def creates_silently(url: str) -> bool:
+    """True when opening `url` may create its database without asking: the default location, with
+    no file there yet. An empty file there is not made a database unasked (`evpipe init` does it)."""
+    path = sqlite_path(url)
+    return is_default_location(url) and path is not None and not path.exists()
 
 
 def db_label(url: str) -> str:
@@ -178,14 +185,16 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
         raise DatabaseProblem(
             f"{path} is not a database (not an SQLite file); check the path given by --db or EVPIPE_DB"
         )
+    short = _cut_short(path)
+    if short:
+        raise DatabaseProblem(f"{path} is damaged ({short}); {integrity_hint(path)}; nothing was changed")
     try:
         look = look_inside(path)
     except sqlite3.Error as exc:
         if "locked" in str(exc):
             raise DatabaseProblem(f"{path} is locked by another program ({exc}); try again in a moment") from None
         raise DatabaseProblem(
-            f"{path} is damaged (SQLite: {exc}); restore it from a backup (`evpipe restore` reads a dump), "
-            "nothing was changed"
+            f"{path} is damaged (SQLite: {exc}); {integrity_hint(path)}; nothing was changed"
         ) from None
     if not look.tables:
         if create:
@@ -206,3 +215,45 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
             f"{max(known)}); upgrade evpipe to open it (pip install -U evpipe), nothing was changed"
         )
     return look
+
+
+def _cut_short(path: Path) -> str | None:
+    """Why the file is shorter than its own header says (a copy cut off, a disk that filled up),
+    or None. The header's page count is trusted only as SQLite trusts it (its "valid for" counter
+    matches the change counter), and only with no write-ahead log beside the file, which may hold
+    pages the file has not got yet."""
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return None
+    with path.open("rb") as fh:
+        header = fh.read(100)
+    size = path.stat().st_size
+    if len(header) < 100:
+        return f"cut short: {size} bytes, less than an SQLite header"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return None  # not a page size: SQLite says what is wrong
+    pages = int.from_bytes(header[28:32], "big")
+    trusted = header[24:28] == header[92:96] and pages > 0
+    if trusted and size < pages * page_size:
+        return f"cut short: {size:,} bytes of the {pages * page_size:,} it should have"
+    if size % page_size:
+        return f"cut short: {size:,} bytes, not a whole number of {page_size}-byte pages"
+    return None
+
+
+def damaged_pages(url: str) -> str | None:
+    """A full look at every page of the database at `url` (SQLite's quick check), for a background
+    check: the one line to show when some are damaged, else None. Nothing is changed."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    try:
+        found = quick_check(path)
+    except sqlite3.Error as exc:
+        found = [str(exc)]
+    if not found:
+        return None
+    first = " ".join(found[0].replace("*** in database main ***", "").split())
+    return f"{path} is damaged (SQLite: {first[:100]}); {integrity_hint(path)}"

@@ -90,6 +90,18 @@ class FileLook:
     last_change: int  # the id of the journal's last entry, 0 when there is none
 
 
+def quick_check(path: Path) -> list[str]:
+    """What SQLite finds wrong with the pages of the file at `path`, read without changing it (an
+    empty list: nothing). Reads every page: for a background check, never on a key press."""
+    # SQLite-only: PRAGMA quick_check on a read-only connection.
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
+    try:
+        found = [str(r[0]) for r in connection.execute(QUICK_CHECK)]
+    finally:
+        connection.close()
+    return [] if found == ["ok"] else found
+
+
 def look_inside(path: Path) -> FileLook:
     """Look inside the SQLite file at `path` without changing it: its tables, schema revision,
     settings and last journal entry. Raises sqlite3.Error when SQLite cannot read it (not a
@@ -250,12 +262,28 @@ def json_value(document: str, path: str) -> str:
     return f"json_extract({document}, '{path}')"
 
 
-# SQLite-only: a write transaction that takes the write lock at once (make_engine's writer).
+# SQLite-only: a write transaction that takes the write lock at once (db.begin_write).
 BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+
+
+def cache_size(megabytes: int) -> str:
+    """The page cache of one connection: a big write that fits in it is not spilled to the log
+    half-way through."""
+    # SQLite-only: PRAGMA cache_size, negative for kibibytes.
+    return f"PRAGMA cache_size=-{megabytes * 1024}"
+
+
+def busy_timeout(seconds: float) -> str:
+    """How long a connection waits for another's write lock before giving up."""
+    # SQLite-only: PRAGMA busy_timeout, in whole milliseconds.
+    return f"PRAGMA busy_timeout={max(0, round(seconds * 1000))}"
+
 
 # SQLite-only: a backup copy leaves WAL mode (one self-contained file) and checks itself.
 BACKUP_JOURNAL_MODE = "PRAGMA journal_mode=DELETE"
 INTEGRITY_CHECK = "PRAGMA integrity_check"
+# SQLite-only: the faster check (every page readable and well formed; no index contents compared).
+QUICK_CHECK = "PRAGMA quick_check(5)"
 
 # SQLite-only: restore checks foreign keys once at the end, not row by row, then lists what is broken.
 DEFER_FOREIGN_KEYS = "PRAGMA defer_foreign_keys=ON"

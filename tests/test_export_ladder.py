@@ -146,10 +146,10 @@ def test_adopting_is_all_or_nothing_with_the_rows(two, monkeypatch):
     before = _probabilities(other)
     plan = plan_import(other, csv_path, ImportOptions(adopt_ladder=True))
 
-    def fail(self, chunk, progress):
+    def fail(self, conn, chunk, progress):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(import_commit._Commit, "save", fail)
+    monkeypatch.setattr(import_commit._Commit, "write", fail)
     with pytest.raises(OSError):
         commit_import(other, plan, who="tester")
     assert _probabilities(other) == before

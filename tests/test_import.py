@@ -731,14 +731,22 @@ def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeyp
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(add_stages=[("Extra", "60")]), who="tester")
     import evpipe.models.import_commit as importer
 
-    real_insert = importer.insert
+    real_write = importer._Commit.write
 
-    def failing_insert(table, *a, **kw):
-        if table is StageChange:
-            raise RuntimeError("disk full")
-        return real_insert(table, *a, **kw)
+    def failing_write(self, conn, *args):
+        """The write under the lock, failing at the stage history (after the stage, the prospects
+        and the journal went in)."""
+        real_exec = conn.exec_driver_sql
 
-    monkeypatch.setattr(importer, "insert", failing_insert)
+        def exec_driver_sql(sql, *a, **kw):
+            if sql.startswith(f"INSERT INTO {StageChange.__tablename__} "):
+                raise RuntimeError("disk full")
+            return real_exec(sql, *a, **kw)
+
+        monkeypatch.setattr(conn, "exec_driver_sql", exec_driver_sql)
+        return real_write(self, conn, *args)
+
+    monkeypatch.setattr(importer._Commit, "write", failing_write)
     with pytest.raises(RuntimeError, match="disk full"):
         commit_import(engine, plan, who="tester")
     assert dump(engine) == before

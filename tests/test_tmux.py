@@ -307,3 +307,24 @@ def test_forecast_screen_like_for_like_and_explained(seeded):
                 assert words in screen, words
         finally:
             t.kill()
+
+
+def test_a_damaged_database_is_said_on_screen(seeded):
+    """Issue 15, point 7: pages of the prospects' table damaged (they pass the checks made before
+    the screen opens): the app's background check says so, naming the file and the next step."""
+    import sqlite3
+
+    connection = sqlite3.connect(seeded)
+    (root,) = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'prospect'").fetchone()
+    connection.close()
+    data = bytearray(seeded.read_bytes())
+    data[(root - 1) * 4096 : root * 4096] = b"\x5a" * 4096
+    seeded.write_bytes(bytes(data))
+    t = Tmux(seeded)
+    try:
+        text = eventually(t.screen, shows("The database has a problem:", "integrity_check"), timeout=40)
+        flat = " ".join(text.replace("▌", " ").split())  # the notice wraps inside its box
+        assert "is damaged" in flat and "restore it from a backup" in flat, text
+        assert "Traceback" not in text and "1 Pipeline" in text
+    finally:
+        t.kill()

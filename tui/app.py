@@ -17,7 +17,7 @@ from textual.signal import Signal
 from textual.timer import Timer
 
 from evpipe.models.errors import DomainError
-from evpipe.models.locations import db_label, is_default_location
+from evpipe.models.locations import creates_silently, db_label
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
@@ -100,19 +100,54 @@ class EvpipeApp(App):
                     from evpipe.models import open_db
 
                     try:  # the app never creates a database it was not asked to (the CLI asks first)
-                        self._engine = open_db(self.url, create=is_default_location(self.url))
+                        engine = open_db(self.url, create=creates_silently(self.url))
                     except DomainError as exc:
                         self._say_database_problem(str(exc))
                         raise
+                    self._watch_for_damage(engine)
+                    self._engine = engine
         return self._engine
 
-    def _say_database_problem(self, message: str) -> None:
-        """The database cannot be opened (a worker found out): say so once, in words (notify is
-        thread-safe)."""
+    def _say_database_problem(self, message: str, opening: bool = True) -> None:
+        """The database cannot be opened, or is damaged (a worker found out): say so once, in
+        words (notify is thread-safe)."""
         if self._database_problem == message:
             return
         self._database_problem = message
-        self.notify(f"The database cannot be opened: {message}", severity="error", markup=False, timeout=30)
+        said = f"The database cannot be opened: {message}" if opening else f"The database has a problem: {message}"
+        self.notify(said, severity="error", markup=False, timeout=120)
+
+    def _watch_for_damage(self, engine: Engine) -> None:
+        """A damaged page met by any query of the engine is said on screen, with the next step
+        (a failed save says its own reason as well)."""
+        from sqlalchemy import event
+
+        from evpipe.models.errors import database_failure
+
+        name = sqlite_file(self.url) or self.database_label
+
+        def damaged(context) -> None:
+            line = database_failure(context.original_exception, name)
+            if line is not None and line.startswith(f"{name} is damaged"):
+                self._say_database_problem(line, opening=False)
+
+        event.listen(engine, "handle_error", damaged)
+
+    @work(thread=True, group="check", exit_on_error=False, description="check the database")
+    def _check_database(self) -> None:
+        """At start, in the background: what is at the database's path (the file-level checks the
+        command line makes), then every page of it, so that a damaged file is said on screen
+        rather than shown as an empty pipeline."""
+        from evpipe.models.locations import check_database, damaged_pages
+
+        try:
+            check_database(self.url, create=creates_silently(self.url))
+        except DomainError as exc:
+            self._say_database_problem(str(exc))
+            return
+        problem = damaged_pages(self.url)
+        if problem is not None:
+            self._say_database_problem(problem, opening=False)
 
     @property
     def store(self) -> Store:
@@ -143,6 +178,7 @@ class EvpipeApp(App):
         return make
 
     def on_mount(self) -> None:
+        self._check_database()
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from evpipe.models.errors import DomainError
+from evpipe.models.errors import DomainError, WriteLocked
 
 EXIT_ERROR = 1
 
@@ -46,10 +46,10 @@ class Ctx:
     def may_create(self) -> bool:
         """Whether opening may create the database: the default location always, a path that was
         named (--db, EVPIPE_DB) only for the commands that make a database."""
-        from evpipe.models.locations import is_default_location, sqlite_path
+        from evpipe.models.locations import creates_silently, sqlite_path
 
         url = self.url
-        if is_default_location(url) or self.command == "init":
+        if creates_silently(url) or self.command == "init":
             return True
         path = sqlite_path(url)
         # seed and restore make a new file in a folder that exists; folders, and an empty file that
@@ -60,8 +60,9 @@ class Ctx:
     def engine(self):
         if self._engine is None:
             from evpipe.models import open_db
+            from evpipe.models.db import CLI_LOCK_TIMEOUT, lock_wait
 
-            self._engine = open_db(self.url, create=self.may_create)
+            self._engine = open_db(self.url, create=self.may_create, lock_timeout=lock_wait(CLI_LOCK_TIMEOUT))
         return self._engine
 
     def store(self):
@@ -70,10 +71,14 @@ class Ctx:
         return Store(self.engine)
 
     def changed(self) -> None:
-        """After a write: keep the KPI history up to date."""
+        """After a write: keep the KPI history up to date. The change is saved by then, so a
+        snapshot that cannot get the lock is a warning, not a failure: the next change records it."""
         from evpipe.models.history import record_snapshot
 
-        record_snapshot(self.engine)
+        try:
+            record_snapshot(self.engine)
+        except WriteLocked as exc:
+            click.echo(f"evpipe: saved; today's KPI reading waits for the next change ({exc.reason})", err=True)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -91,7 +96,7 @@ def domain_errors(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DomainError as exc:
+        except (DomainError, WriteLocked) as exc:
             fail(str(exc))
         except BrokenPipeError:  # `evpipe list | head`: the reader has gone; say nothing more
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -108,9 +113,11 @@ def domain_errors(fn: Callable) -> Callable:
 
 
 def database_error(exc: BaseException) -> str | None:
-    """One line for an error the database itself raised (locked for too long, disk full, the file
-    changed under us ...), naming the database; None for any other error."""
+    """One line for an error the database itself raised (damaged, the disk full, read-only, locked
+    for too long ...), naming the database and the next step; None for any other error."""
     import sqlite3
+
+    from evpipe.models.errors import database_failure
 
     module = type(exc).__module__
     if not (isinstance(exc, sqlite3.Error) or module.startswith("sqlalchemy")):
@@ -119,11 +126,12 @@ def database_error(exc: BaseException) -> str | None:
     click_ctx = click.get_current_context(silent=True)
     ctx = click_ctx.find_object(Ctx) if click_ctx is not None else None
     if ctx is None:
-        return f"the database failed: {reason}"
+        return database_failure(exc, "the database") or f"the database failed: {reason}"
     from evpipe.models.locations import db_label, sqlite_path
 
     path = sqlite_path(ctx.url)
-    return f"the database {path if path is not None else db_label(ctx.url)} failed: {reason}"
+    name = path if path is not None else db_label(ctx.url)
+    return database_failure(exc, name) or f"the database {name} failed: {reason}"
 
 
 def emit_json(data: Any) -> None:
