@@ -21,7 +21,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     if path is not None and create:
         ensure_private_file(path)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": LOCK_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -39,7 +39,23 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=server_options(url))
+
+
+#: How long a write waits for a lock another writer holds before it gives up (SQLite's timeout too).
+LOCK_TIMEOUT_S = 30
+
+
+def server_options(url: str) -> dict[str, str]:
+    """Connection settings for a database server (PostgreSQL): a lock wait ends after
+    LOCK_TIMEOUT_S with "canceling statement due to lock timeout" (models.errors words it), and
+    timestamps are read and written in UTC, as on SQLite. A URL that sets `options` keeps its own."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.get_backend_name().startswith("postgresql") or "options" in parsed.query:
+        return {}
+    return {"options": f"-c lock_timeout={LOCK_TIMEOUT_S}s -c timezone=UTC"}
 
 
 def writer(engine: Engine) -> Engine:
