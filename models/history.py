@@ -42,6 +42,7 @@ import json
 from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
+from functools import cache
 
 from sqlalchemy import Engine, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
@@ -59,7 +60,7 @@ from .kpi import (  # noqa: F401  (re-exported)
     snapshots,
 )
 from .ladder import LOST, WON, counts_sql, ev_micros
-from .rawdb import day_of, fetch_all, json_type, json_value
+from .rawdb import day_of, fetch_all, json_has, json_text
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
@@ -194,7 +195,7 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
             )
         }
         todo = [d for d in sorted(set(days)) if d not in have]
-        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
+        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _change_days_sql(conn.dialect.name)))
         states = []
         previous: tuple[date, tuple[State, State]] | None = None
         for day in todo:
@@ -408,13 +409,23 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 
 # ---------------------------------------------------------------- reconstruction
 
-#: The days on which anything was journalled.
-_CHANGE_DAYS_SQL = (
-    f"SELECT DISTINCT {day_of('at')} FROM change_event UNION SELECT DISTINCT {day_of('changed_at')} FROM stage_change"
-)
-_BEFORE_MONTH, _BEFORE_OWNER = "$.before.expected_month", "$.before.owner"
 
-_STATE_SQL = f"""
+@cache
+def _change_days_sql(dialect: str) -> str:
+    """The days on which anything was journalled."""
+    return (
+        f"SELECT DISTINCT {day_of('at', dialect)} FROM change_event "
+        f"UNION SELECT DISTINCT {day_of('changed_at', dialect)} FROM stage_change"
+    )
+
+
+_BEFORE_MONTH, _BEFORE_OWNER = ("before", "expected_month"), ("before", "owner")
+
+
+@cache
+def _state_sql(dialect: str) -> str:
+    """The replay's query (see `states_before`), in `dialect`'s SQL."""
+    return f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
     FROM change_event
@@ -432,18 +443,17 @@ at_t AS (
           WHERE sc.prospect_id = p.id AND sc.changed_at < :t
           ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sc_value,
         COALESCE(
-            (SELECT CASE {json_type("e.payload", _BEFORE_MONTH)} WHEN 'null' THEN ''
-                    ELSE {json_value("e.payload", _BEFORE_MONTH)} END
+            (SELECT COALESCE({json_text("e.payload", _BEFORE_MONTH, dialect)}, '')
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_type("e.payload", _BEFORE_MONTH)} IS NOT NULL
+                AND {json_has("e.payload", _BEFORE_MONTH, dialect)}
               ORDER BY e.at, e.id LIMIT 1),
             COALESCE(p.expected_month, '')) AS month,
         COALESCE(
-            (SELECT {json_value("e.payload", _BEFORE_OWNER)}
+            (SELECT {json_text("e.payload", _BEFORE_OWNER, dialect)}
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_type("e.payload", _BEFORE_OWNER)} = 'text'
+                AND {json_text("e.payload", _BEFORE_OWNER, dialect)} IS NOT NULL
               ORDER BY e.at, e.id LIMIT 1),
             p.owner) AS owner,
         contrib.n AS n, contrib.c AS c, contrib.tv AS tv
@@ -499,7 +509,7 @@ def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
     probs = probabilities_before(conn, moment)
     acc: dict[tuple[str, str | None], Kpi] = {}
     won: dict[tuple[str, str | None], Kpi] = {}
-    for owner, month, stage_id, count, tv in fetch_all(conn, _STATE_SQL, {"t": moment}):
+    for owner, month, stage_id, count, tv in fetch_all(conn, _state_sql(conn.dialect.name), {"t": moment}):
         bp, kind = probs.get(stage_id, (0, LOST))
         tv = int(tv or 0)
         part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))
