@@ -232,9 +232,10 @@ def render_need(need: str, dialect: str, *args: Any) -> str:
 # ---------------------------------------------------------------- writes that differ
 
 
-def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-    """Insert a row, or update the row with the same `keys` (a unique constraint): one statement,
-    safe when two writers race (INSERT ... ON CONFLICT DO UPDATE on both databases)."""
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str], *, update: bool = True) -> bool:
+    """Insert a row, or update the row with the same `keys` (a unique constraint; `update=False`:
+    leave it as it is): one statement, safe when two writers race (INSERT ... ON CONFLICT DO
+    UPDATE / DO NOTHING on both databases). True when a row was inserted or updated."""
     name = conn.dialect.name
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -267,3 +268,12 @@ def reset_sequences(conn: Connection, tables: list[Table]) -> None:
                 f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"
             )
         )
+
+
+def lock_tables(conn: Connection, tables: list[Table]) -> None:
+    """Keep other writers out of these tables until the transaction ends (a bulk write that numbers
+    its rows itself). PostgreSQL: LOCK TABLE, waiting at most the lock timeout; SQLite's writer
+    holds the whole database already."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(text(f"LOCK TABLE {', '.join(t.name for t in tables)} IN SHARE ROW EXCLUSIVE MODE"))

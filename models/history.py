@@ -50,6 +50,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
+from .dialect import upsert
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -61,7 +62,7 @@ from .kpi import (  # noqa: F401  (re-exported)
 )
 from .ladder import LOST, WON, counts_sql, ev_micros
 from .rawdb import day_of, fetch_all, json_has, json_text
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, pk, table_of
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
@@ -103,18 +104,10 @@ def _write_snapshot(
     *,
     replace: bool = True,
 ) -> bool:
-    old = s.scalar(
-        select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
-    )
-    if old is not None:
-        if not replace:
-            return False
-        s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == old))
-        s.execute(delete(KpiSnapshot).where(col(KpiSnapshot.id) == old))
     total = Kpi()
     for _, k in by_month:
         total = total + k
-    snap = KpiSnapshot(
+    row = dict(
         scope=scope_key,
         taken_on=day,
         taken_at=at,
@@ -122,13 +115,18 @@ def _write_snapshot(
         tv_cents=total.tv_cents,
         ev_micros=total.ev_micros,
     )
-    s.add(snap)
-    s.flush()
+    # One statement, so two writers recording the same day do not collide on the unique key.
+    if not upsert(s.connection(), table_of(KpiSnapshot), row, ["scope", "taken_on"], update=replace):
+        return False
+    snap_id = s.scalar(
+        select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
+    )
+    s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
     for month, k in by_month:
         w = won.get(month, Kpi())
         s.add(
             KpiSnapshotMonth(
-                snapshot_id=id_of(snap),
+                snapshot_id=snap_id,
                 month=month or NO_MONTH,
                 count=k.count,
                 tv_cents=k.tv_cents,

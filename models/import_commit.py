@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import writer
+from .dialect import lock_tables, reset_sequences
 from .errors import DomainError
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
@@ -349,7 +350,11 @@ def commit_import(
     if not plan.can_commit:
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
     at = at or clock.now()
+    tables = [table_of(t) for t in (Stage, Prospect, ChangeEvent, StageChange)]
     with Session(writer(engine)) as s, s.begin():
+        # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
+        # id sequences continue after them (SQLite's writer holds the database already).
+        lock_tables(s.connection(), tables)
         c = _Commit(s.connection(), plan, who, at)
         c.add_stages()
         c.load()
@@ -365,6 +370,7 @@ def commit_import(
         if progress is not None:
             progress("write", total_rows, total_rows)
         c.save(chunk, progress)
+        reset_sequences(s.connection(), tables)
     return c.result()
 
 
