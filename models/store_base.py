@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
+from . import identity
 from .db import writer
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
-from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo, current_user
+from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
 from .tables import Activity, Prospect, Stage, StageChange, id_of
 
 StageRef = str | int | StageInfo
@@ -33,7 +34,7 @@ class StoreBase:
 
     def __init__(self, engine: Engine, who: str | None = None) -> None:
         self.engine = engine
-        self.who = who or current_user()
+        self.who = who or identity.current_user(engine)
 
     # ------------------------------------------------------------ sessions
 
