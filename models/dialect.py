@@ -148,12 +148,14 @@ def _days_sqlite(element, compiler, **kw):
 
 @compiles(json_has, "sqlite")
 def _json_has_sqlite(element, compiler, **kw):
-    return rawdb.json_has(*_args(element, compiler, **kw), element.keys)
+    (doc,) = _args(element, compiler, **kw)
+    return rawdb.json_has(doc, element.keys)
 
 
 @compiles(json_text, "sqlite")
 def _json_text_sqlite(element, compiler, **kw):
-    return rawdb.json_text(*_args(element, compiler, **kw), element.keys)
+    (doc,) = _args(element, compiler, **kw)
+    return rawdb.json_text(doc, element.keys)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -249,9 +251,11 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[st
         raise ValueError(f"evpipe runs on SQLite and PostgreSQL, not {name}")
     ins = ins.values(**values)
     changed = {k: ins.excluded[k] for k in values if k not in keys}
-    conn.execute(
-        ins.on_conflict_do_update(index_elements=keys, set_=changed) if changed else ins.on_conflict_do_nothing()
-    )
+    if update and changed:
+        done = conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=changed))
+    else:
+        done = conn.execute(ins.on_conflict_do_nothing(index_elements=keys))
+    return bool(done.rowcount)
 
 
 def reset_sequences(conn: Connection, tables: list[Table]) -> None:

@@ -118,9 +118,9 @@ def _write_snapshot(
     # One statement, so two writers recording the same day do not collide on the unique key.
     if not upsert(s.connection(), table_of(KpiSnapshot), row, ["scope", "taken_on"], update=replace):
         return False
-    snap_id = s.scalar(
-        select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
-    )
+    snap_id = s.scalars(
+        select(pk(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
+    ).one()
     s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
     for month, k in by_month:
         w = won.get(month, Kpi())
