@@ -34,8 +34,11 @@ lint: .stamp-test ## ruff (lint and format check), import contracts, mypy
 	@mkdir -p $(VENV)/typecheck && ln -sfn "$(CURDIR)" $(VENV)/typecheck/evpipe
 	MYPYPATH=$(VENV)/typecheck $(BIN)/mypy
 
-test: lint ## Set everything up, lint, and run the whole suite
+# The suite runs its core on SQLite and on a throwaway PostgreSQL server: ensure-postgres installs
+# the server when missing; tests/conftest.py starts it for the session and stops it at the end.
+test: lint ## Set everything up, lint, and run the whole suite (on SQLite and PostgreSQL)
 	bash .ci/ensure-tmux
+	bash .ci/ensure-postgres
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 format: .stamp-test ## Format the code and apply ruff's safe fixes

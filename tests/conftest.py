@@ -86,6 +86,25 @@ def db_backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
+_PG_SEEN: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """CI's log says which server the PostgreSQL half ran against, and how much of it passed."""
+    reports = [
+        r
+        for key in ("passed", "failed")
+        for r in terminalreporter.stats.get(key, [])
+        if getattr(r, "when", "") == "call" and "[postgresql" in r.nodeid
+    ]
+    if _PG_SEEN or reports:
+        passed = sum(1 for r in reports if r.passed)
+        terminalreporter.write_line(
+            f"PostgreSQL: {passed} of {len(reports)} tests passed against {_PG_SEEN.get('version', 'no server')} "
+            f"({_PG_SEEN.get('where', '')})"
+        )
+
+
 class PgServer:
     """A PostgreSQL server for the tests, and fresh databases in it."""
 
@@ -100,6 +119,9 @@ class PgServer:
             conn.execute(f"CREATE DATABASE {self.template}")
         eng = open_db(self.url_of(self.template), seed_ladder=False)  # the schema at head, no rows
         eng.dispose()
+        with self._admin() as conn:
+            _PG_SEEN["version"] = str(conn.execute("SELECT version()").fetchone()[0]).split(" on ")[0]  # type: ignore[index]
+        _PG_SEEN["where"] = self.url.render_as_string(hide_password=True)
 
     def _admin(self):
         import psycopg
