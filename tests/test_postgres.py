@@ -180,3 +180,61 @@ def test_no_privileges_is_one_line(pg_engine, pg_server):
         with pg_server._admin() as conn:
             conn.execute(f"REASSIGN OWNED BY evpipe_outsider TO {pg_server.url.username}")
             conn.execute("DROP ROLE IF EXISTS evpipe_outsider")
+
+
+def test_a_lock_held_too_long_ends_in_words(pg_server, monkeypatch):
+    """Another session holds the prospect's row lock: the save waits the lock timeout, then fails
+    with the same words as SQLite's busy timeout; nothing was written."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from evpipe.models import db, open_db
+    from evpipe.models.errors import unsaved_reason
+
+    monkeypatch.setattr(db, "LOCK_TIMEOUT_S", 1)
+    name = pg_server.new_database()
+    engine = open_db(pg_server.url_of(name))
+    try:
+        store = Store(engine, who="tester")
+        pid = store.add("Held", "1000", "Quote sent").prospect.id
+        url = pg_server.url
+        with psycopg.connect(dbname=name, user=url.username, **dict(url.query)) as other:
+            other.execute("SELECT id FROM prospect WHERE id = %s FOR UPDATE", (pid,))
+            started = time.monotonic()
+            with pytest.raises(OperationalError) as caught:
+                store.edit(pid, value="2000")
+            assert 0.9 <= time.monotonic() - started < 20
+            other.rollback()
+        assert unsaved_reason(caught.value) == "another evpipe is writing to the database and did not finish in time"
+        assert store.get(pid).value_cents == 100000
+    finally:
+        engine.dispose()
+        pg_server.drop(name)
+
+
+@pytest.mark.both_databases
+def test_each_dialect_need_gives_the_same_answer_on_both_databases(engine):
+    """models/dialect.py: every need, evaluated by the database itself, as the domain expects."""
+    from datetime import date, datetime
+
+    from sqlalchemy import DateTime, Text, bindparam, literal
+
+    from evpipe.models import dialect
+
+    ts = bindparam("ts", datetime(2026, 11, 27, 23, 59, 58, 900000), type_=DateTime)
+    doc = bindparam("doc", '{"before": {"owner": "sam", "expected_month": null}}', type_=Text)
+    q = select(
+        dialect.day_of(ts),
+        dialect.month_of(ts),
+        dialect.epoch_of(ts),
+        dialect.days_between(date(2026, 12, 25), ts),
+        dialect.json_has(doc, ("before", "expected_month")),
+        dialect.json_has(doc, ("before", "value")),
+        dialect.json_text(doc, ("before", "owner")),
+        dialect.json_text(doc, ("before", "expected_month")),
+        dialect.no_index(literal(7)),
+    )
+    with engine.connect() as conn:
+        row = tuple(conn.execute(q).one())
+    assert row[:4] == ("2026-11-27", "2026-11", 1795823998, 28)
+    assert (bool(row[4]), bool(row[5]), row[6], row[7], row[8]) == (True, False, "sam", None, 7)
