@@ -61,6 +61,7 @@ class EvpipeApp(App):
         self.database_label = db_label(url)
         self._database_problem: str | None = None
         self.who = who or current_user()
+        self._who_from_login = who is None  # on a server database, the connection's role replaces it
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
@@ -104,6 +105,10 @@ class EvpipeApp(App):
                     except DomainError as exc:
                         self._say_database_problem(str(exc))
                         raise
+                    if self._who_from_login and self._engine.dialect.name != "sqlite":
+                        from evpipe.models.identity import current_user as role
+
+                        self.who = role(self._engine)  # who the server says we are (models/identity.py)
         return self._engine
 
     def _say_database_problem(self, message: str) -> None:
