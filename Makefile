@@ -34,8 +34,11 @@ lint: .stamp-test ## ruff (lint and format check), import contracts, mypy
 	@mkdir -p $(VENV)/typecheck && ln -sfn "$(CURDIR)" $(VENV)/typecheck/evpipe
 	MYPYPATH=$(VENV)/typecheck $(BIN)/mypy
 
-test: lint ## Set everything up, lint, and run the whole suite
+# The suite runs its core on SQLite and on a throwaway PostgreSQL server: ensure-postgres installs
+# the server when missing; tests/conftest.py starts it for the session and stops it at the end.
+test: lint ## Set everything up, lint, and run the whole suite (on SQLite and PostgreSQL)
 	bash .ci/ensure-tmux
+	bash .ci/ensure-postgres
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 format: .stamp-test ## Format the code and apply ruff's safe fixes
@@ -47,6 +50,7 @@ bench: .stamp-test ## Run every benchmark (prints figures against targets)
 	$(BIN)/python benchmarks/app_speed.py
 	$(BIN)/python benchmarks/import_speed.py
 	$(BIN)/python benchmarks/import_lock.py
+	$(BIN)/python benchmarks/pg_speed.py
 
 clean: ## Remove the virtual environment and build leftovers
 	rm -rf $(VENV) .stamp-install .stamp-test *.egg-info build dist

@@ -18,12 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from . import rawdb
 from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
+from .dialect import reset_sequences
 from .errors import DomainError, database_failure
 from .locations import sqlite_path
 from .outfile import private_output
@@ -44,6 +46,8 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
     overwrite an existing file unless `force`. The copy is written beside `dest` and moved into
     place, so a failed backup never leaves a half file where a good one was."""
     src = sqlite_path(url)
+    if src is None and url.startswith("postgresql"):
+        return _pg_dump(url, Path(dest).expanduser(), force=force)
     if src is None:
         raise DomainError(
             "backup: only an SQLite database file can be backed up this way; use `evpipe dump`", field="db"
@@ -61,6 +65,51 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
         raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
     with private_output(dest, "backup") as tmp:
         _copy(src, tmp)
+    return dest
+
+
+def libpq_target(url: str) -> tuple[str, dict[str, str]]:
+    """A PostgreSQL URL as libpq (pg_dump, psql) reads it, without its password, and the
+    environment that passes the password instead (never on a command line, where `ps` shows it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    env = {"PGPASSWORD": parsed.password} if parsed.password else {}
+    plain = parsed.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _pg_dump(url: str, dest: Path, *, force: bool) -> Path:
+    """A PostgreSQL database is backed up by its own tool: pg_dump's custom format, restored with
+    pg_restore. Without pg_dump on PATH, says how to run it."""
+    import os
+    import shutil
+    import subprocess
+
+    target, env = libpq_target(url)
+    tool = shutil.which("pg_dump")
+    if tool is None:
+        raise DomainError(
+            f"backup: a PostgreSQL database is backed up with pg_dump, which is not installed here: "
+            f"pg_dump --format=custom --file {dest} '{target}' (passwords from ~/.pgpass or PGPASSWORD)",
+            field="db",
+        )
+    if dest.is_dir():
+        raise DomainError(f"backup: {dest} is a folder; give a file name", field="file")
+    if dest.exists() and not force:
+        raise DomainError(f"backup: {dest} exists; choose another name or add --force", field="file")
+    if not dest.parent.exists():
+        raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
+    with private_output(dest, "backup") as tmp:
+        done = subprocess.run(
+            [tool, "--format=custom", "--no-password", "--file", str(tmp), target],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DomainError(f"backup: pg_dump failed: {reason}", field="db")
     return dest
 
 
@@ -150,7 +199,7 @@ def _decode(table: Table, columns: list[str], row: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _user_data(conn) -> dict[str, int]:
+def user_rows(conn) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in ("prospect", "change_event", "activity", "stage_change", "kpi_snapshot"):
         counts[name] = conn.execute(select(func.count()).select_from(SQLModel.metadata.tables[name])).scalar_one()
@@ -178,6 +227,33 @@ def read_dump(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _load_tables(conn: Connection, tables: dict[str, Any]) -> dict[str, int]:
+    """Insert every table of a dump, parents first. Links within one table (an undo and the change
+    it undoes) go in as NULL and are set once all its rows are in, so that a database that checks
+    each row's foreign keys at once (PostgreSQL) accepts them; then the id sequences continue
+    after the restored ids."""
+    counts: dict[str, int] = {}
+    for table in _tables():
+        spec = tables.get(table.name, {"columns": [], "rows": []})
+        columns = spec["columns"]
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
+        rows = [_decode(table, columns, r) for r in spec["rows"]]
+        own = [c.name for c in table.columns if any(fk.column.table is table for fk in c.foreign_keys)]
+        links = [{"key": r["id"], **{c: r[c] for c in own}} for r in rows if any(r.get(c) is not None for c in own)]
+        for r in rows if own else ():
+            r.update(dict.fromkeys(own, None))
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(table), rows[i : i + 5000])
+        if links:
+            set_links = update(table).where(table.c.id == bindparam("key")).values({c: bindparam(c) for c in own})
+            conn.execute(set_links, links)
+        counts[table.name] = len(rows)
+    reset_sequences(conn, _tables())
+    return counts
+
+
 def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dict[str, int]:
     """Load a dump into `engine`'s database, which must hold no prospects, history or journal
     (a new database; its default ladder is replaced). With `force`, whatever it holds is replaced.
@@ -200,38 +276,41 @@ def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dic
         raise DomainError(
             f"restore: the dump has tables this evpipe does not know: {', '.join(sorted(unknown))}", field="file"
         )
-    counts: dict[str, int] = {}
     with writer(engine).begin() as conn:
-        existing = _user_data(conn)
-        if any(existing.values()) and not force:
-            busy = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in existing.items() if n)
+        return restore_on(conn, tables, force=force)
+
+
+def restore_on(conn: Connection, tables: dict[str, Any], *, force: bool = False) -> dict[str, int]:
+    """`restore`'s writing, in the caller's transaction `conn` (restore, migrate): the dump's
+    tables (checked against this evpipe's first) replace the database's."""
+    existing = user_rows(conn)
+    if any(existing.values()) and not force:
+        busy = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in existing.items() if n)
+        raise DomainError(
+            f"restore: this database is not empty ({busy}); restore into a new database "
+            "(--db NEW.db), or add --force to replace everything in it",
+            field="db",
+        )
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(rawdb.DEFER_FOREIGN_KEYS)
+    for table in reversed(_tables()):
+        conn.execute(table.delete())
+    try:
+        counts = _load_tables(conn, tables)
+    except IntegrityError as exc:  # PostgreSQL checks each row as it goes in
+        raise DomainError(
+            f"restore: the dump is inconsistent (rows point at rows that do not exist: "
+            f"{str(exc.orig).splitlines()[0]}); nothing was restored",
+            field="file",
+        ) from None
+    if conn.dialect.name == "sqlite":
+        broken = conn.exec_driver_sql(rawdb.FOREIGN_KEY_CHECK).fetchall()
+        if broken:
             raise DomainError(
-                f"restore: this database is not empty ({busy}); restore into a new database "
-                "(--db NEW.db), or add --force to replace everything in it",
-                field="db",
+                f"restore: the dump is inconsistent ({len(broken)} rows point at rows that do "
+                f"not exist, e.g. in {broken[0][0]}); nothing was restored",
+                field="file",
             )
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(rawdb.DEFER_FOREIGN_KEYS)
-        for table in reversed(_tables()):
-            conn.execute(table.delete())
-        for table in _tables():
-            spec = tables.get(table.name, {"columns": [], "rows": []})
-            columns = spec["columns"]
-            missing = [c for c in columns if c not in table.columns]
-            if missing:
-                raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
-            rows = [_decode(table, columns, r) for r in spec["rows"]]
-            for i in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[i : i + 5000])
-            counts[table.name] = len(rows)
-        if conn.dialect.name == "sqlite":
-            broken = conn.exec_driver_sql(rawdb.FOREIGN_KEY_CHECK).fetchall()
-            if broken:
-                raise DomainError(
-                    f"restore: the dump is inconsistent ({len(broken)} rows point at rows that do "
-                    f"not exist, e.g. in {broken[0][0]}); nothing was restored",
-                    field="file",
-                )
-        if counts.get("stage", 0) == 0:
-            raise DomainError("restore: the dump has no stage ladder; nothing was restored", field="file")
+    if counts.get("stage", 0) == 0:
+        raise DomainError("restore: the dump has no stage ladder; nothing was restored", field="file")
     return counts

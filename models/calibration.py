@@ -178,7 +178,7 @@ LEFT JOIN stage_change rc ON rc.id = (
      WHERE sc3.prospect_id = p.id AND f3.kind = '{OPEN}'
      ORDER BY sc3.changed_at DESC, sc3.id DESC LIMIT 1)
 LEFT JOIN stage rs ON rs.id = rc.from_stage_id
-WHERE p.deleted_at IS NULL AND (:since IS NULL OR p.closed_on >= :since)
+WHERE p.deleted_at IS NULL AND (:all_time = 1 OR p.closed_on >= :since)
 GROUP BY s.kind, fs.id, sc.inferred, rs.id, rc.inferred
 """
 
@@ -237,7 +237,7 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     guessed_lost_at: dict[int, int] = {}
     brier_groups: list[tuple[int, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
-        rows = fetch_all(conn, _OUTCOMES_SQL, {"since": since})
+        rows = fetch_all(conn, _OUTCOMES_SQL, {"all_time": int(since is None), "since": since or clock.today()})
         values = {int(sid): int(total) for sid, total in fetch_all(conn, _STAGE_VALUES_SQL)}
     for outcome, last_id, last_kind, last_bp, last_inferred, rung_pos, rung_inferred, count in rows:
         count = int(count)

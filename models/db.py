@@ -47,8 +47,8 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
     path = sqlite_path(url)
     if path is not None and create:
         ensure_private_file(path)
+    wait = lock_timeout if lock_timeout is not None else lock_wait()
     if url.startswith("sqlite"):
-        wait = lock_timeout if lock_timeout is not None else lock_wait()
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait})
 
         @event.listens_for(engine, "connect")
@@ -75,7 +75,20 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
             _write_over(conn)
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
+
+
+def server_options(url: str, wait: float) -> dict[str, str]:
+    """Connection settings for a database server (PostgreSQL): a lock wait ends after `wait`
+    seconds (the same wait as SQLite's, `lock_wait`) with "canceling statement due to lock
+    timeout" (models.errors words it), and timestamps are read and written in UTC, as on SQLite.
+    A URL that sets `options` keeps its own."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.get_backend_name().startswith("postgresql") or "options" in parsed.query:
+        return {}
+    return {"options": f"-c lock_timeout={max(1, round(wait * 1000))}ms -c timezone=UTC"}
 
 
 def writer(engine: Engine, what: str | None = None) -> Engine:
@@ -165,8 +178,42 @@ def current_revision(engine: Engine) -> str | None:
         return None
 
 
+def connection_problem(url: str, exc: BaseException) -> str:
+    """Why a database server refused the connection, in one line with what to do next."""
+    from .locations import db_label
+
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    reason = reason.removeprefix("connection failed: ")
+    low = reason.lower()
+    if "password" in low or "authentication" in low:
+        hint = "check the user, and the password in ~/.pgpass or PGPASSWORD (never in the URL)"
+    elif "role" in low and "does not exist" in low:
+        hint = "check the user name in the URL (or PGUSER); the server's administrator creates roles"
+    elif "database" in low and "does not exist" in low:
+        hint = "check the database name, or create it (createdb NAME) and run: evpipe --db URL init"
+    elif "permission denied" in low or "not permitted" in low:
+        hint = "ask the server's administrator for access (CONNECT, and the evpipe tables)"
+    else:
+        hint = "check that the server is running and the host, port and socket in the URL"
+    return f"cannot connect to {db_label(url)}: {reason[:200]}; {hint}"
+
+
+def _check_connection(engine: Engine) -> None:
+    """A server database: connect once, so a refusal is one clear line (DatabaseProblem)."""
+    if engine.dialect.name == "sqlite":
+        return
+    from .locations import DatabaseProblem
+
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise DatabaseProblem(connection_problem(str(engine.url), exc)) from None
+
+
 def upgrade(engine: Engine) -> bool:
     """Bring the schema to head. Returns True when the database was new (had no schema)."""
+    _check_connection(engine)
     revision = current_revision(engine)
     if revision == HEAD:
         return False

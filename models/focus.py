@@ -23,8 +23,8 @@ from sqlalchemy import ColumnClause, Engine, case, func, literal_column, select
 from sqlmodel import col
 
 from . import clock
+from .dialect import days_between
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
-from .rawdb import days_since
 from .tables import Prospect, Stage, pk
 from .values import format_amount, money_str
 
@@ -153,7 +153,7 @@ def _query(conn, today: date, owner: str | None):
     )
     next_bp: ColumnClause[int] = literal_column(next_sql)
     gain: ColumnClause[int] = literal_column(gain_sql("prospect.value_cents", "stage.probability_bp", next_sql))
-    idle: ColumnClause[int] = literal_column(days_since(today, "prospect.last_touch_at"))
+    idle = days_between(today, col(Prospect.last_touch_at))
     due_end = today + timedelta(days=DUE_DAYS - 1)
     overdue = col(Prospect.next_follow_up) < today
     due = col(Prospect.next_follow_up).between(today, due_end)

@@ -32,12 +32,12 @@ from sqlalchemy import ColumnClause, Engine, func, literal_column, select
 from sqlmodel import col
 
 from . import clock
+from .dialect import month_of
 from .errors import DomainError
 from .history import frozen_forecasts
 from .kpi import ALL, Kpi, Scope, kpis_by
 from .ladder import OPEN, WON, ev_sql, kind_rank_sql
 from .queries import ProspectRow
-from .rawdb import month_of
 from .tables import Prospect, Stage, pk
 from .values import MICROS_PER_CENT, money_str, month_add
 
@@ -181,7 +181,7 @@ def actuals_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) 
 
 def signed_by_month(engine: Engine, first: str, last: str, scope: Scope = ALL) -> dict[str, int]:
     """Value won during each month (closed_on's month), whatever month it was expected in, in SQL."""
-    month: ColumnClause[str] = literal_column(month_of("prospect.closed_on"))
+    month = month_of(col(Prospect.closed_on))
     q = (
         select(month, func.sum(col(Prospect.value_cents)))
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
@@ -283,7 +283,7 @@ def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> 
 
     kind_order: ColumnClause[int] = literal_column(kind_rank_sql("stage.kind"))
     ev: ColumnClause[int] = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))
-    won_in = (col(Stage.kind) == WON) & (literal_column(month_of("prospect.closed_on")) == month)
+    won_in = (col(Stage.kind) == WON) & (month_of(col(Prospect.closed_on)) == month)
     q = (
         _row_query()
         .where(*Scope(owner=owner).where(), or_(col(Prospect.expected_month) == month, won_in))

@@ -42,6 +42,7 @@ import json
 from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select
@@ -50,6 +51,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
+from .dialect import upsert
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -60,8 +62,8 @@ from .kpi import (  # noqa: F401  (re-exported)
     snapshots,
 )
 from .ladder import LOST, WON, counts_sql, ev_micros
-from .rawdb import day_of, fetch_all, json_type, json_value
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, id_of, pk, table_of
+from .rawdb import day_of, fetch_all, json_has, json_text
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, pk, table_of
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
@@ -103,18 +105,10 @@ def _write_snapshot(
     *,
     replace: bool = True,
 ) -> bool:
-    old = s.scalar(
-        select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
-    )
-    if old is not None:
-        if not replace:
-            return False
-        s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == old))
-        s.execute(delete(KpiSnapshot).where(col(KpiSnapshot.id) == old))
     total = Kpi()
     for _, k in by_month:
         total = total + k
-    snap = KpiSnapshot(
+    row = dict(
         scope=scope_key,
         taken_on=day,
         taken_at=at,
@@ -122,13 +116,18 @@ def _write_snapshot(
         tv_cents=total.tv_cents,
         ev_micros=total.ev_micros,
     )
-    s.add(snap)
-    s.flush()
+    # One statement, so two writers recording the same day do not collide on the unique key.
+    if not upsert(s.connection(), table_of(KpiSnapshot), row, ["scope", "taken_on"], update=replace):
+        return False
+    snap_id = s.scalars(
+        select(pk(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
+    ).one()
+    s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
     for month, k in by_month:
         w = won.get(month, Kpi())
         s.add(
             KpiSnapshotMonth(
-                snapshot_id=id_of(snap),
+                snapshot_id=snap_id,
                 month=month or NO_MONTH,
                 count=k.count,
                 tv_cents=k.tv_cents,
@@ -195,7 +194,7 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
             )
         }
         todo = [d for d in sorted(set(days)) if d not in have]
-        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _CHANGE_DAYS_SQL))
+        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _change_days_sql(conn.dialect.name)))
         states = []
         previous: tuple[date, tuple[State, State]] | None = None
         for day in todo:
@@ -427,13 +426,23 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 
 # ---------------------------------------------------------------- reconstruction
 
-#: The days on which anything was journalled.
-_CHANGE_DAYS_SQL = (
-    f"SELECT DISTINCT {day_of('at')} FROM change_event UNION SELECT DISTINCT {day_of('changed_at')} FROM stage_change"
-)
-_BEFORE_MONTH, _BEFORE_OWNER = "$.before.expected_month", "$.before.owner"
 
-_STATE_SQL = f"""
+@cache
+def _change_days_sql(dialect: str) -> str:
+    """The days on which anything was journalled."""
+    return (
+        f"SELECT DISTINCT {day_of('at', dialect)} FROM change_event "
+        f"UNION SELECT DISTINCT {day_of('changed_at', dialect)} FROM stage_change"
+    )
+
+
+_BEFORE_MONTH, _BEFORE_OWNER = ("before", "expected_month"), ("before", "owner")
+
+
+@cache
+def _state_sql(dialect: str) -> str:
+    """The replay's query (see `states_before`), in `dialect`'s SQL."""
+    return f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
     FROM change_event
@@ -451,18 +460,17 @@ at_t AS (
           WHERE sc.prospect_id = p.id AND sc.changed_at < :t
           ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sc_value,
         COALESCE(
-            (SELECT CASE {json_type("e.payload", _BEFORE_MONTH)} WHEN 'null' THEN ''
-                    ELSE {json_value("e.payload", _BEFORE_MONTH)} END
+            (SELECT COALESCE({json_text("e.payload", _BEFORE_MONTH, dialect)}, '')
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_type("e.payload", _BEFORE_MONTH)} IS NOT NULL
+                AND {json_has("e.payload", _BEFORE_MONTH, dialect)}
               ORDER BY e.at, e.id LIMIT 1),
             COALESCE(p.expected_month, '')) AS month,
         COALESCE(
-            (SELECT {json_value("e.payload", _BEFORE_OWNER)}
+            (SELECT {json_text("e.payload", _BEFORE_OWNER, dialect)}
                FROM change_event e
               WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_type("e.payload", _BEFORE_OWNER)} = 'text'
+                AND {json_text("e.payload", _BEFORE_OWNER, dialect)} IS NOT NULL
               ORDER BY e.at, e.id LIMIT 1),
             p.owner) AS owner,
         contrib.n AS n, contrib.c AS c, contrib.tv AS tv
@@ -518,7 +526,7 @@ def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
     probs = probabilities_before(conn, moment)
     acc: dict[tuple[str, str | None], Kpi] = {}
     won: dict[tuple[str, str | None], Kpi] = {}
-    for owner, month, stage_id, count, tv in fetch_all(conn, _STATE_SQL, {"t": moment}):
+    for owner, month, stage_id, count, tv in fetch_all(conn, _state_sql(conn.dialect.name), {"t": moment}):
         bp, kind = probs.get(stage_id, (0, LOST))
         tv = int(tv or 0)
         part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))

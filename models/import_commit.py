@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
+from .dialect import lock_tables, reset_sequences
 from .errors import DomainError
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
@@ -457,8 +458,12 @@ def commit_import(
         c = _Commit(conn, plan, who, at)
         c.prepare(chunk, progress)
         basis = _basis(conn, plan.source), adoption_basis(conn, c.adoptions)
+    tables = [table_of(t) for t in (Stage, Prospect, ChangeEvent, StageChange)]
     with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
         conn = s.connection()
+        # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
+        # id sequences continue after them (SQLite's writer holds the database already).
+        lock_tables(conn, tables)
         # the ladder, this source's rows or (when adopting the file's ladder) the prospects on the
         # adopted stages changed meanwhile
         if (_basis(conn, plan.source), adoption_basis(conn, c.adoptions)) != basis:
@@ -469,6 +474,7 @@ def commit_import(
         if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
             conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
         c.write(conn, chunk, progress)
+        reset_sequences(conn, tables)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     return c.result()

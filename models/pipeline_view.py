@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from itertools import compress, repeat
 from operator import and_, contains
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -33,7 +34,7 @@ from .ladder import (
     next_rungs,
     next_step_gain,
 )
-from .rawdb import day_of, epoch_of, fetch_all, fetch_chunks, raw_cursor
+from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_index, raw_cursor
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -73,10 +74,17 @@ SORTS: tuple[tuple[str, str], ...] = (
 )
 SORT_LABELS = dict(SORTS)
 
-_ROW_COLUMNS = (
-    f"p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, {day_of('p.next_follow_up')}, "
-    f"p.owner, {day_of('p.last_touch_at')}, {epoch_of('p.updated_at')}, p.version"
-)
+
+@cache
+def _row_columns(dialect: str) -> str:
+    """A Row's columns, in `dialect`'s SQL (rawdb.dialect_name)."""
+    return (
+        f"p.id, p.name, p.company, p.stage_id, p.value_cents, p.expected_month, "
+        f"{day_of('p.next_follow_up', dialect)}, p.owner, {day_of('p.last_touch_at', dialect)}, "
+        f"{epoch_of('p.updated_at', dialect)}, p.version"
+    )
+
+
 _RANK_SQL = kind_rank_sql("s.kind")
 
 
@@ -101,9 +109,11 @@ def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 
     ids = ",".join(str(int(i)) for i in open_stage_ids)
     if not ids:
         return []
-    # unary + keeps SQLite from using the stage index, so it walks ix_prospect_month in order
+    dialect = dialect_name(engine)
+    # no_index (unary + on SQLite) keeps SQLite from using the stage index, so it walks ix_prospect_month in order
     sql = (
-        f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE +p.deleted_at IS NULL AND +p.stage_id IN ({ids}) "
+        f"SELECT {_row_columns(dialect)} FROM prospect p WHERE {no_index('p.deleted_at', dialect)} IS NULL "
+        f"AND {no_index('p.stage_id', dialect)} IN ({ids}) "
         "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit"
     )
     with raw_cursor(engine) as cursor:
@@ -115,7 +125,7 @@ def load_row(engine: Engine, prospect_id: int) -> Row | None:
     with raw_cursor(engine) as cursor:
         found = fetch_all(
             cursor,
-            f"SELECT {_ROW_COLUMNS} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
+            f"SELECT {_row_columns(dialect_name(engine))} FROM prospect p WHERE p.deleted_at IS NULL AND p.id = :id",
             {"id": prospect_id},
         )
     return Row._make(found[0]) if found else None
@@ -336,7 +346,8 @@ class RowStore(Mapping):
         return {ids[i] for i in range(len(ids)) if alive[i] and owners[i] == index}
 
 
-_STORE_SQL = f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
+def _store_sql(dialect: str) -> str:
+    return f"SELECT {_row_columns(dialect)}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
 
 
 def load_rows(
@@ -348,7 +359,7 @@ def load_rows(
     add = store.append_raw
     order = None
     with raw_cursor(engine, transaction=True) as cursor:
-        for chunk in fetch_chunks(cursor, _STORE_SQL):
+        for chunk in fetch_chunks(cursor, _store_sql(dialect_name(engine))):
             for r in chunk:
                 add(
                     r[0],

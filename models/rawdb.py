@@ -159,7 +159,7 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
     """Run one read query (named `:parameters`) on whatever `source` is: an SQLAlchemy Engine or
     Connection, a SqliteReader, or a DB-API connection or cursor (see `raw_cursor`)."""
     params = params or {}
-    through_sqlalchemy = type(source).__module__.startswith("sqlalchemy.engine")
+    through_sqlalchemy = _is_sqlalchemy(source)
     if not through_sqlalchemy or source.dialect.name == "sqlite":  # other databases take dates as they are
         params = {k: _sqlite_param(v) for k, v in params.items()}
     if through_sqlalchemy:
@@ -186,12 +186,32 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
         cursor.close()
 
 
+def _is_sqlalchemy(source: Any) -> bool:
+    return type(source).__module__.startswith("sqlalchemy.engine")
+
+
+def dialect_name(source: Any) -> str:
+    """The database a source reads ('sqlite', 'postgresql'): what the SQL text builders below take."""
+    if _is_sqlalchemy(source):
+        return str(source.dialect.name)
+    return "sqlite"  # a SqliteReader, or a sqlite3 connection or cursor
+
+
 @contextmanager
 def raw_cursor(source: Any, *, transaction: bool = False) -> Iterator[Any]:
     """A DB-API cursor on a fresh connection of `source` (an SQLAlchemy Engine or a SqliteReader:
     anything with `raw_connection()`), closed afterwards. For reads of many rows (no SQLAlchemy
     rows are made) and for reads that must run on one connection. `transaction`: run them in one
-    read transaction, so that every query sees the same data."""
+    read transaction, so that every query sees the same data. On a database other than SQLite
+    (whose driver takes other parameter marks) it is an SQLAlchemy Connection instead, which
+    `fetch_all` and `fetch_chunks` read the same way."""
+    if _is_sqlalchemy(source) and source.dialect.name != "sqlite":
+        with source.connect() as conn:
+            if transaction:
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+            conn.rollback()
+        return
     connection = source.raw_connection()
     try:
         cursor = connection.cursor()
@@ -211,6 +231,13 @@ def fetch_chunks(
     cursor: Any, sql: str, params: dict[str, Any] | None = None, size: int = 2000
 ) -> Iterator[list[tuple]]:
     """Run one read query on a `raw_cursor` and give its rows `size` at a time."""
+    if _is_sqlalchemy(cursor):
+        from sqlalchemy import text
+
+        result = cursor.execution_options(stream_results=True, max_row_buffer=size).execute(text(sql), params or {})
+        while chunk := result.fetchmany(size):
+            yield [tuple(r) for r in chunk]
+        return
     cursor.execute(sql, {k: _sqlite_param(v) for k, v in (params or {}).items()})
     while chunk := cursor.fetchmany(size):
         yield chunk
@@ -225,41 +252,71 @@ BEGIN = "BEGIN"
 COMMIT = "COMMIT"
 
 
-def day_of(timestamp: str) -> str:
+def _elsewhere(need: str, dialect: str, *args: object) -> str:
+    """The text of a need on a database other than SQLite: models/dialect.py builds it."""
+    from .dialect import render_need
+
+    return render_need(need, dialect, *args)
+
+
+def day_of(timestamp: str, dialect: str = "sqlite") -> str:
     """The day ('YYYY-MM-DD') of a stored date or timestamp."""
+    if dialect != "sqlite":
+        return _elsewhere("day_of", dialect, timestamp)
     # SQLite-only: dates and timestamps are stored as ISO text, so the day is its first 10 characters.
     return f"substr({timestamp}, 1, 10)"
 
 
-def epoch_of(timestamp: str) -> str:
+def epoch_of(timestamp: str, dialect: str = "sqlite") -> str:
     """A stored timestamp as whole seconds since 1970 (read as UTC)."""
+    if dialect != "sqlite":
+        return _elsewhere("epoch_of", dialect, timestamp)
     # SQLite-only: strftime('%s') of the stored text.
     return f"CAST(strftime('%s', {timestamp}) AS INTEGER)"
 
 
-def month_of(day: str) -> str:
+def month_of(day: str, dialect: str = "sqlite") -> str:
     """The month ('YYYY-MM') of a stored date."""
+    if dialect != "sqlite":
+        return _elsewhere("month_of", dialect, day)
     # SQLite-only: strftime('%Y-%m') of the stored text.
     return f"strftime('%Y-%m', {day})"
 
 
-def days_since(today: date, timestamp: str) -> str:
+def no_index(expression: str, dialect: str = "sqlite") -> str:
+    """The expression, kept from its index (so SQLite walks the index the query wants instead)."""
+    if dialect != "sqlite":
+        return _elsewhere("no_index", dialect, expression)
+    # SQLite-only: a unary + hides a column from the planner's index choice.
+    return f"+{expression}"
+
+
+def days_since(today: date, timestamp: str, dialect: str = "sqlite") -> str:
     """Whole days from the day of a stored timestamp to `today` (a date, written into the SQL)."""
+    if dialect != "sqlite":
+        return _elsewhere("days_between", dialect, today, timestamp)
     # SQLite-only: julianday() of ISO text; the day of the timestamp by `day_of`.
     return f"CAST((julianday('{today.isoformat()}') - julianday({day_of(timestamp)})) AS INTEGER)"
 
 
-def json_type(document: str, path: str) -> str:
-    """The JSON type ('null', 'text', 'integer', ...) at `path` ('$.a.b') in a JSON text column;
-    NULL when the path is absent."""
-    # SQLite-only: the JSON1 json_type() function.
-    return f"json_type({document}, '{path}')"
+def _json_path(keys: tuple[str, ...]) -> str:
+    return "$." + ".".join(keys)
 
 
-def json_value(document: str, path: str) -> str:
-    """The value at `path` ('$.a.b') in a JSON text column."""
+def json_has(document: str, keys: tuple[str, ...], dialect: str = "sqlite") -> str:
+    """True when the key path (('before', 'owner')) is in a JSON text column, null included."""
+    if dialect != "sqlite":
+        return _elsewhere("json_has", dialect, document, keys)
+    # SQLite-only: the JSON1 json_type() function, NULL when the path is absent.
+    return f"(json_type({document}, '{_json_path(keys)}') IS NOT NULL)"
+
+
+def json_text(document: str, keys: tuple[str, ...], dialect: str = "sqlite") -> str:
+    """The value at the key path of a JSON text column; NULL when absent or JSON null."""
+    if dialect != "sqlite":
+        return _elsewhere("json_text", dialect, document, keys)
     # SQLite-only: the JSON1 json_extract() function.
-    return f"json_extract({document}, '{path}')"
+    return f"json_extract({document}, '{_json_path(keys)}')"
 
 
 # SQLite-only: a write transaction that takes the write lock at once (db.begin_write).

@@ -8,15 +8,17 @@ writes (store_ladder.py) and undo (store_undo.py). Every write goes through the 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
+from . import identity
 from .db import writer
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
-from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo, current_user
+from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
 from .tables import Activity, Prospect, Stage, StageChange, id_of
 
 StageRef = str | int | StageInfo
@@ -32,15 +34,37 @@ class StoreBase:
 
     def __init__(self, engine: Engine, who: str | None = None) -> None:
         self.engine = engine
-        self.who = who or current_user()
+        self.who = who or identity.current_user(engine)
 
     # ------------------------------------------------------------ sessions
 
     def _read(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def _write(self) -> Session:
-        return Session(writer(self.engine), expire_on_commit=False)
+    def _write(self, *, ladder: bool = False) -> Session:
+        """A session for one write transaction, which locks what it changes. On PostgreSQL (SQLite's
+        writer holds the whole database from BEGIN IMMEDIATE instead, and ignores FOR UPDATE): the
+        transaction first locks the ladder's rows, shared by prospect writes and exclusively by
+        `ladder` writes (a stage's probability or place, undo), so an EV sum never mixes two
+        probabilities of one stage; and the prospects it reads to change are read FOR UPDATE
+        (`_locked`), so a version check reads the committed row and two saves of one prospect
+        take turns. A lock wait ends at the lock timeout (models/db.py) with a clear message."""
+        session = Session(writer(self.engine), expire_on_commit=False, info={"lock": True})
+
+        @event.listens_for(session, "after_begin")
+        def _lock_ladder(_session, _transaction, connection) -> None:
+            if connection.dialect.name != "sqlite":
+                connection.execute(select(col(Stage.id)).with_for_update(read=not ladder))
+
+        return session
+
+    @staticmethod
+    def _locked(s: Session, q: Any) -> Any:
+        """A read of prospects `q` as a write session makes it: FOR UPDATE, re-reading rows already
+        loaded (see `_write`). Read sessions read as they are."""
+        if not s.info.get("lock"):
+            return q
+        return q.with_for_update().execution_options(populate_existing=True)
 
     # ------------------------------------------------------------ ladder reads
 
@@ -110,7 +134,7 @@ class StoreBase:
         text = str(ref).strip()
         if isinstance(ref, int) or text.isdigit() or (text.startswith("#") and text[1:].isdigit()):
             pid = int(text.lstrip("#"))
-            p = s.get(Prospect, pid)
+            p = s.scalars(self._locked(s, select(Prospect).where(col(Prospect.id) == pid))).first()
             if p is None or (p.deleted_at is not None and not include_deleted):
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
@@ -135,7 +159,7 @@ class StoreBase:
 
     def _by_name(self, s: Session, name: str) -> list[Prospect]:
         q = select(Prospect).where(func.lower(Prospect.name) == name.lower(), col(Prospect.deleted_at).is_(None))
-        return list(s.scalars(q.limit(11)))
+        return list(s.scalars(self._locked(s, q.limit(11))))
 
     def activities(self, prospect_id: int) -> list[ActivityInfo]:
         with self._read() as s:

@@ -67,7 +67,7 @@ class LadderWrites(ProspectWrites):
     def set_probability(self, stage: StageRef, percent: object, *, at: datetime | None = None) -> ChangeResult:
         at = at or clock.now()
         bp = parse_probability(percent)
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             st = self._stage(s, stage)
             if st.kind == LOST and bp != 0:
                 raise DomainError(f"{st.name}: a lost stage's probability is 0%", field="probability")
@@ -112,7 +112,7 @@ class LadderWrites(ProspectWrites):
         if kind != OPEN:
             raise DomainError("kind: a ladder has one won and one lost stage; new stages are open", field="kind")
         check_stale_days(stale_days)
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             stages = self._stages(s)
             if any(st.name.casefold() == name.casefold() for st in stages):
                 raise DomainError(f"stage name: {name!r} is on the ladder already", field="name")
@@ -146,7 +146,7 @@ class LadderWrites(ProspectWrites):
         self, stage: StageRef, *, name: str | None = None, stale_days: int | None = None, at: datetime | None = None
     ) -> ChangeResult:
         at = at or clock.now()
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             st = self._stage(s, stage)
             before: dict[str, str | int] = {}
             after: dict[str, str | int] = {}
@@ -185,7 +185,7 @@ class LadderWrites(ProspectWrites):
     def reorder_stage(self, stage: StageRef, offset: int, *, at: datetime | None = None) -> ChangeResult:
         """Move an open stage `offset` rungs up (+) or down (-) among the open stages."""
         at = at or clock.now()
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             st = self._stage(s, stage)
             if st.kind != OPEN:
                 raise DomainError(f"{st.name}: won and lost stages stay at the top of the ladder", field="stage")
@@ -218,7 +218,7 @@ class LadderWrites(ProspectWrites):
         they move to (each move recorded as a stage change); without one, a stage that still has
         prospects is refused. History keeps pointing at the removed stage, which stays archived."""
         at = at or clock.now()
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             st = self._stage(s, stage)
             if st.kind != OPEN:
                 raise DomainError(f"{st.name}: the won and lost stages cannot be removed", field="stage")

@@ -50,7 +50,7 @@ class Undo(LadderWrites):
     def undo(self, *, at: datetime | None = None) -> ChangeResult:
         """Reverse this user's last change that is not undone yet, by recording the reverse."""
         at = at or clock.now()
-        with self._write() as s, s.begin():
+        with self._write(ladder=True) as s, s.begin():
             ev = self._last_undoable(s)
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")

@@ -90,6 +90,7 @@ def money_ev(k: Kpi) -> str:
 # ---------------------------------------------------------------- loading and the header
 
 
+@pytest.mark.both_databases
 async def test_header_shows_the_kpis_of_models(pipeline):
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -112,6 +113,7 @@ async def test_header_shows_the_kpis_of_models(pipeline):
         assert "follow-up due 20 Nov" in text or len(lines[21].rstrip()) >= 78
 
 
+@pytest.mark.both_databases
 async def test_advance_raises_ev_by_value_times_step_and_saves(pipeline):
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -146,6 +148,7 @@ def table_line(app, name: str) -> int:
     return 4 + t.view.index_of(pid) - int(t.scroll_y)
 
 
+@pytest.mark.both_databases
 async def test_back_and_comma_move_down_and_undo_restores(pipeline):
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

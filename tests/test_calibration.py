@@ -22,6 +22,8 @@ from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, Stage, StageChange
 from tests.conftest import WORKED_LADDER
 
+pytestmark = pytest.mark.both_databases
+
 DATA = Path(__file__).parent / "fixtures" / "crm"  # the real CRM practice data (README there)
 
 

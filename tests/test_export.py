@@ -77,6 +77,7 @@ def _fresh(tmp_path, name: str, ladder=None):
     return eng
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_worked_example_round_trip(worked_engine, tmp_path, kind):
     add_nasty(worked_engine, "1234.56", month="2027-03", custom={"Boat": "Aurora"})
@@ -103,6 +104,7 @@ def test_demo_round_trip(demo_engine, tmp_path, kind):
     assert _prospects(target) == _prospects(demo_engine)
 
 
+@pytest.mark.both_databases
 def test_csv_cells_are_neutralised(worked_engine, tmp_path):
     add_nasty(worked_engine, "10", custom={"Formula": "=1+1"})
     path = tmp_path / "out.csv"
@@ -122,6 +124,7 @@ def test_csv_cells_are_neutralised(worked_engine, tmp_path):
             assert not value or value[0] not in "=+-@\t\r"
 
 
+@pytest.mark.both_databases
 def test_xlsx_has_kpi_and_ladder_sheets_and_no_formulas(worked_engine, tmp_path):
     from openpyxl import load_workbook
 

@@ -12,6 +12,8 @@ from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
+pytestmark = pytest.mark.both_databases
+
 
 def M(amount: float) -> int:
     return round(amount * 1_000_000)

@@ -17,6 +17,8 @@ from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
 from tests.conftest import WORKED_LADDER
 
+pytestmark = pytest.mark.both_databases
+
 
 def C(amount: int) -> int:
     return amount * 100

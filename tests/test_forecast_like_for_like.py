@@ -22,6 +22,8 @@ from evpipe.models.store import Store
 from evpipe.tui.cli import main
 from tests.conftest import FIXED_NOW, WORKED_LADDER
 
+pytestmark = pytest.mark.both_databases
+
 #: The worked ladder's probabilities, in percent.
 PCT = {"Suspect": 5, "Enquiry": 10, "Quote sent": 25, "Deposit paid": 80, "Won": 100, "Lost": 0}
 OPEN_STAGES = ["Suspect", "Enquiry", "Quote sent", "Deposit paid"]
@@ -320,7 +322,7 @@ def test_hidden_pipeline_of_bookings_made_months_ahead(eng, seed):
 # ---------------------------------------------------------------- the command line
 
 
-def test_cli_lists_the_prospects_that_keep_a_month_provisional(eng, db_path):
+def test_cli_lists_the_prospects_that_keep_a_month_provisional(eng, db_url):
     s = Store(eng, who="tester")
     s.add("Done", "10000", "Won", month="2026-10", at=datetime(2026, 8, 1, 9))
     s.add("[@click=app.quit]hi[/] | pipe", "4000", "Quote sent", month="2026-10", at=datetime(2026, 8, 2, 9))
@@ -328,7 +330,7 @@ def test_cli_lists_the_prospects_that_keep_a_month_provisional(eng, db_path):
     history.record_snapshot(eng)
 
     def run(*args: str) -> str:
-        result = CliRunner().invoke(main, ["--db", str(db_path), "forecast", *args], catch_exceptions=False)
+        result = CliRunner().invoke(main, ["--db", db_url, "forecast", *args], catch_exceptions=False)
         assert result.exit_code == 0, result.stderr
         return result.stdout
 

@@ -15,6 +15,8 @@ from evpipe.models.store import Store
 from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth
 from tests.conftest import WORKED_LADDER
 
+pytestmark = pytest.mark.both_databases
+
 
 def C(amount: int) -> int:
     """Whole currency units to cents."""

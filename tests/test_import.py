@@ -63,6 +63,7 @@ def crm_engine(engine):
 # ---------------------------------------------------------------- the CRM file
 
 
+@pytest.mark.both_databases
 def test_crm_file_imports_completely(crm_engine):
     engine = crm_engine
     rows = list(csv.DictReader((CRM / "sales_pipeline.csv").open(newline="", encoding="utf-8")))
@@ -283,6 +284,7 @@ def test_an_older_import_is_marked_by_the_migration(engine):
     assert marked() == now
 
 
+@pytest.mark.both_databases
 def test_crm_history_is_dated_from_the_file(crm_engine):
     with crm_engine.connect() as conn:
         p = conn.execute(select(Prospect.id).where(Prospect.external_key == "1C1I7A6R")).scalar_one()
@@ -316,6 +318,7 @@ def test_crm_history_is_dated_from_the_file(crm_engine):
     assert all(c.event_id for c in changes)
 
 
+@pytest.mark.both_databases
 def test_crm_reimport_changes_nothing(crm_engine, tmp_path):
     before = dump(crm_engine)
     # the same command again: the stages it added are there now, and are not added twice
@@ -402,6 +405,7 @@ def test_rep_spreadsheet_keeps_every_cell(engine):
     assert actions == {"import"}
 
 
+@pytest.mark.both_databases
 def test_reimport_updates_instead_of_duplicating(engine):
     import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
     first = kpis(engine)
@@ -446,6 +450,7 @@ def test_reimport_leaves_a_value_set_in_evpipe_when_the_file_has_none(engine):
     assert store.get("Rowing club dinner").value_cents == 250_000
 
 
+@pytest.mark.both_databases
 def test_deleted_prospects_stay_deleted(engine):
     import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
     Store(engine).delete("Acme [Beta] offsite")
@@ -456,6 +461,24 @@ def test_deleted_prospects_stay_deleted(engine):
         Store(engine).get("Acme [Beta] offsite")
 
 
+@pytest.mark.both_databases
+def test_a_prospect_added_after_an_import_takes_the_next_id(engine, tmp_path):
+    """The import numbers its rows itself; the next `add` continues after them (PostgreSQL's
+    sequences are set past them), and undo still finds the add."""
+    from evpipe.models.store import Store
+
+    path = write(tmp_path / "deals.csv", "id,name,value,stage\n1,A,1000,Quote sent\n2,B,2000,Enquiry\n")
+    plan = plan_import(engine, path, who="tester")
+    commit_import(engine, plan, who="tester")
+    s = Store(engine, who="tester")
+    added = s.add("After", "300", "Suspect").prospect
+    assert added.id == 3 and s.get("After").value_cents == 30000
+    assert_journal_exact(engine)
+    s.undo()
+    assert_journal_exact(engine)
+
+
+@pytest.mark.both_databases
 def test_after_import_builds_history(engine):
     import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
     with engine.connect() as conn:

@@ -18,6 +18,8 @@ from tests.conftest import WORKED_LADDER
 
 HOSTILE = "[@click=app.quit]hi[/] *bold* | pipe"
 
+pytestmark = pytest.mark.both_databases
+
 
 def run(db: Path, *args: str, code: int = 0):
     result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
@@ -27,6 +29,7 @@ def run(db: Path, *args: str, code: int = 0):
 
 @pytest.fixture
 def db(db_path, db_url):
+    """The database's --db: a path on SQLite, the URL on PostgreSQL."""
     eng = open_db(db_url, seed_ladder=False)
     install_ladder(eng, WORKED_LADDER)
     s = Store(eng, who="tester")
@@ -40,7 +43,7 @@ def db(db_path, db_url):
     history.backfill(eng)
     history.record_snapshot(eng)
     eng.dispose()
-    return db_path
+    return db_path if db_url.startswith("sqlite") else db_url
 
 
 def test_forecast_json(db):

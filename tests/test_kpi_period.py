@@ -220,36 +220,38 @@ def test_old_wins_are_left_out_of_the_kpis(old_wins):
     assert kpis(engine).tv == parts["period"] + parts["old"]  # all of history, as before
 
 
-def test_kpi_json_counts_the_period_and_says_which(old_wins, db_path):
+@pytest.mark.both_databases
+def test_kpi_json_counts_the_period_and_says_which(old_wins, db_url):
     engine, parts = old_wins
-    data = json.loads(run(db_path, "kpi", "--json").stdout)
+    data = json.loads(run(db_url, "kpi", "--json").stdout)
     assert Decimal(data["tv"]) == parts["period"] and data["count"] == 4
     assert data["period"] == {"from": "2025-12", "to": None, "setting": "12m"}
-    text = run(db_path, "kpi").stdout
+    text = run(db_url, "kpi").stdout
     assert "period: Dec 2025 on, the last 12 months rolling" in text
     # an explicit range of months works as before: no period on top
-    old = json.loads(run(db_path, "kpi", "--from", "2016-01", "--to", "2017-12", "--json").stdout)
+    old = json.loads(run(db_url, "kpi", "--from", "2016-01", "--to", "2017-12", "--json").stdout)
     assert Decimal(old["tv"]) == parts["old"] and old["period"] is None
-    everything = json.loads(run(db_path, "kpi", "--period", "all", "--json").stdout)
+    everything = json.loads(run(db_url, "kpi", "--period", "all", "--json").stdout)
     assert Decimal(everything["tv"]) == parts["period"] + parts["old"]
-    by_month = json.loads(run(db_path, "kpi", "--by", "month", "--json").stdout)
+    by_month = json.loads(run(db_url, "kpi", "--by", "month", "--json").stdout)
     assert sum(Decimal(r["tv"]) for r in by_month["rows"]) == parts["period"]
     assert "2017-03" not in {r["month"] for r in by_month["rows"]}
-    run(db_path, "kpi", "--from", "2016-01", "--period", "all", code=1)
+    run(db_url, "kpi", "--from", "2016-01", "--period", "all", code=1)
 
 
-def test_settings_command_sets_the_period_for_the_database(old_wins, db_path):
+@pytest.mark.both_databases
+def test_settings_command_sets_the_period_for_the_database(old_wins, db_url):
     engine, parts = old_wins
-    assert "kpi-period  12m" in run(db_path, "settings").stdout
-    out = run(db_path, "settings", "kpi-period", "all").stdout
+    assert "kpi-period  12m" in run(db_url, "settings").stdout
+    out = run(db_url, "settings", "kpi-period", "all").stdout
     assert "KPI period set to all" in out
     assert get_setting(engine, "kpi_period") == "all"
-    assert Decimal(json.loads(run(db_path, "kpi", "--json").stdout)["tv"]) == parts["period"] + parts["old"]
-    run(db_path, "settings", "kpi-period", "2017-03")
-    data = json.loads(run(db_path, "kpi", "--json").stdout)
+    assert Decimal(json.loads(run(db_url, "kpi", "--json").stdout)["tv"]) == parts["period"] + parts["old"]
+    run(db_url, "settings", "kpi-period", "2017-03")
+    data = json.loads(run(db_url, "kpi", "--json").stdout)
     assert Decimal(data["tv"]) == parts["period"] + 100000 and data["period"]["setting"] == "2017-03"
-    assert json.loads(run(db_path, "settings", "--json").stdout)["kpi_period"]["from"] == "2017-03"
-    bad = run(db_path, "settings", "kpi-period", "soon", code=1)
+    assert json.loads(run(db_url, "settings", "--json").stdout)["kpi_period"]["from"] == "2017-03"
+    bad = run(db_url, "settings", "kpi-period", "soon", code=1)
     assert "12m" in bad.stderr
     assert kpi_period(engine).start == "2017-03"  # unchanged by the bad one
 
@@ -257,7 +259,8 @@ def test_settings_command_sets_the_period_for_the_database(old_wins, db_path):
 # ---------------------------------------------------------------- the history of the period
 
 
-def test_every_reading_of_the_history_counts_todays_period(old_wins, db_path):
+@pytest.mark.both_databases
+def test_every_reading_of_the_history_counts_todays_period(old_wins, db_url):
     engine, parts = old_wins
     scope = Scope(period=DEFAULT)
     points = history.trend(engine, None, scope)
@@ -270,9 +273,9 @@ def test_every_reading_of_the_history_counts_todays_period(old_wins, db_path):
             everyone = history.kpis_before(engine, moment)
             assert everyone.tv_cents - point.kpi.tv_cents == int(parts["old"] * 100)
     assert points[-1].kpi == kpis(engine, scope)
-    data = json.loads(run(db_path, "trend", "--weeks", "2", "--json").stdout)
+    data = json.loads(run(db_url, "trend", "--weeks", "2", "--json").stdout)
     assert Decimal(data[-1]["tv"]) == parts["period"]
-    assert "period: Dec 2025 on" in run(db_path, "trend").stdout
+    assert "period: Dec 2025 on" in run(db_url, "trend").stdout
 
 
 def test_snapshots_from_before_the_won_part_are_completed_from_the_journal(old_wins):

@@ -1,6 +1,10 @@
 from decimal import Decimal
 
+import pytest
+
 from evpipe.models.kpi import kpis
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_worked_example(worked_engine):

@@ -12,6 +12,8 @@ from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent, Prospect, StageChange
 
+pytestmark = pytest.mark.both_databases
+
 
 def counts(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:

@@ -23,15 +23,16 @@ EVPIPE = str(Path(sys.executable).parent / "evpipe")
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
 
-def cli(db: Path, *args: str) -> str:
+def cli(db: Path | str, *args: str) -> str:
     done = subprocess.run([EVPIPE, "--db", str(db), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 @pytest.fixture
-def seeded(tmp_path) -> Path:
-    db = tmp_path / "tmux.db"
+def seeded(tmp_path, db_backend, new_db_url) -> Path | str:
+    """The demo and four hostile names, in a file (SQLite) or a new PostgreSQL database (its URL)."""
+    db: Path | str = tmp_path / "tmux.db" if db_backend == "sqlite" else new_db_url()
     cli(db, "seed")
     for i, name in enumerate(HOSTILE):
         cli(
@@ -53,7 +54,7 @@ def seeded(tmp_path) -> Path:
 class Tmux:
     """One tmux server of its own (-L), running evpipe at 80x24."""
 
-    def __init__(self, db: Path, *, no_color: bool = False) -> None:
+    def __init__(self, db: Path | str, *, no_color: bool = False) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("these tests need tmux installed")
         self.socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
@@ -103,7 +104,7 @@ def tmux(seeded):
         t.kill()
 
 
-def kpi(db: Path) -> dict:
+def kpi(db: Path | str) -> dict:
     return json.loads(cli(db, "kpi", "--json"))
 
 
@@ -128,10 +129,11 @@ def eventually(read, check, timeout: float = 15.0):
     return value
 
 
-def prospect(db: Path, name: str) -> dict:
+def prospect(db: Path | str, name: str) -> dict:
     return next(p for p in json.loads(cli(db, "list", "--json")) if p["name"] == name)
 
 
+@pytest.mark.both_databases
 def test_header_matches_cli_and_advance_then_undo(seeded, tmux):
     before = kpi(seeded)
     screen = tmux.wait_for(shows(*header(before), "shown"))
@@ -249,6 +251,7 @@ def test_no_color(seeded):
         t.kill()
 
 
+@pytest.mark.both_databases
 def test_insight_screens_open_by_number_and_focus_keys_move_the_header(seeded, tmux):
     """Issue 4 as a person meets it: 2-6 open Focus, Forecast, Trend, Sighting-in and Review at
     80x24, the charts are drawn, and `>` on the focus list saves and moves the KPI header."""

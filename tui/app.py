@@ -61,6 +61,7 @@ class EvpipeApp(App):
         self.database_label = db_label(url)
         self._database_problem: str | None = None
         self.who = who or current_user()
+        self._who_from_login = who is None  # on a server database, the connection's role replaces it
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
@@ -105,6 +106,10 @@ class EvpipeApp(App):
                         self._say_database_problem(str(exc))
                         raise
                     self._watch_for_damage(engine)
+                    if self._who_from_login and engine.dialect.name != "sqlite":
+                        from evpipe.models.identity import current_user as role
+
+                        self.who = role(engine)  # who the server says we are (models/identity.py)
                     self._engine = engine
         return self._engine
 

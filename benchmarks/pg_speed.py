@@ -1,0 +1,135 @@
+"""The same pipeline on SQLite and on PostgreSQL: how long each command and the app take.
+
+    .venv/bin/python benchmarks/pg_speed.py                   # 100,000 prospects
+    .venv/bin/python benchmarks/pg_speed.py --size 10000 --runs 3
+
+Builds the pipeline in SQLite (benchmarks/app_speed.py's builder: realistic stages, months,
+follow-ups, owners, notes), copies it to PostgreSQL with `evpipe migrate` (timed: it also proves
+the copy), then times on each database, each the median of --runs:
+
+- `evpipe kpi`, `evpipe list`, `evpipe forecast`, `evpipe review`: launch to exit of the command;
+- app start: `evpipe` opening until the pipeline's first screen is painted and takes keys;
+- stage key to frame: `>` on the pipeline to the end of the screen update showing the new row and
+  header (median and p90 of --keys presses; the save follows in a worker).
+
+PostgreSQL: the server `EVPIPE_BENCH_PG_URL` names (a database that may be replaced), else a
+throwaway one started by .ci/ensure-postgres and stopped at the end. The app on SQLite paints its
+first screen with the standard library's sqlite3; on PostgreSQL it first loads SQLAlchemy and
+psycopg, which the app start figure includes.
+
+Measured 2 Dec 2026 on a 2-core machine shared with seven other test runs (load average ~12, so
+every figure is several times what an idle machine gives; compare the columns, not the targets):
+100,000 prospects, built in SQLite in 61 s, copied to PostgreSQL 15 by `evpipe migrate` (proved)
+in 77 s; median of 3 (key: of 20 presses):
+
+                          SQLite        PostgreSQL
+    kpi                   7,180 ms       9,370 ms
+    list                 44,580 ms      57,305 ms
+    forecast             10,860 ms      20,828 ms
+    review               17,262 ms      21,392 ms
+    app start             9,814 ms      16,849 ms
+    stage key to frame    45.3 ms (p90 67.1)   38.7 ms (p90 63.0); saved 74 ms vs 142 ms
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import app_speed  # noqa: E402  (the builder and the app's children)
+
+EVPIPE = [sys.executable, "-m", "evpipe.tui.cli"]
+COMMANDS = (("kpi", ["kpi"]), ("list", ["list"]), ("forecast", ["forecast"]), ("review", ["review"]))
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args[3:])} failed: {done.stderr.strip()[-2000:]}")
+    return took
+
+
+def measure(url: str, runs: int, keys: int, env: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for label, command in COMMANDS:
+        times = [timed([*EVPIPE, "--db", url, *command], env) for _ in range(runs)]
+        out[label] = f"{statistics.median(times) * 1000:,.0f} ms"
+    starts = [app_speed.run_child(["--child", "startup", "--url", url])[0] for _ in range(runs)]
+    out["app start"] = f"{statistics.median(starts) * 1000:,.0f} ms"
+    _, _, text = app_speed.run_child(["--child", "keys", "--url", url, "--keys", str(keys)])
+    import json
+
+    adv = json.loads(text.strip().splitlines()[-1])["advance"]
+    saved = json.loads(text.strip().splitlines()[-1])["saved"]
+    out["stage key to frame"] = (
+        f"{statistics.median(adv) * 1000:.1f} ms (p90 {app_speed.pct(adv, 90) * 1000:.1f})"
+        f", saved {statistics.median(saved) * 1000:.0f} ms"
+    )
+    return out
+
+
+class Server:
+    """The PostgreSQL database to copy into: given, or on a throwaway server."""
+
+    def __init__(self) -> None:
+        self.folder: str | None = None
+        given = os.environ.get("EVPIPE_BENCH_PG_URL")
+        if given:
+            self.url = given
+            return
+        done = subprocess.run(
+            ["bash", str(ROOT / ".ci" / "ensure-postgres"), "start", "--owner", str(os.getpid())],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"could not start PostgreSQL: {done.stderr}")
+        found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+        self.url, self.folder = found["url"], found["dir"]
+
+    def stop(self) -> None:
+        if self.folder:
+            subprocess.run(["bash", str(ROOT / ".ci" / "ensure-postgres"), "stop", self.folder], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keys", type=int, default=30)
+    args = parser.parse_args()
+    env = dict(os.environ, EVPIPE_NOW=app_speed.NOW, EVPIPE_USER="mere")
+    print(f"evpipe on SQLite and PostgreSQL · {args.size:,} prospects · python {sys.version.split()[0]}")
+    server = Server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "pipeline.db"
+            t = time.perf_counter()
+            built = app_speed.run_child(["--child", "build", "--url", str(path), "--size", str(args.size)])[2]
+            sqlite_url = built.strip().splitlines()[-1]
+            print(f"built in SQLite in {time.perf_counter() - t:.1f} s")
+            copy = timed([*EVPIPE, "--db", sqlite_url, "migrate", "--to", server.url, "--force"], env)
+            print(f"copied to PostgreSQL by `evpipe migrate` (counts, journal and KPIs proved equal) in {copy:.1f} s")
+            rows = {"SQLite": measure(sqlite_url, args.runs, args.keys, env)}
+            rows["PostgreSQL"] = measure(server.url, args.runs, args.keys, env)
+    finally:
+        server.stop()
+    labels = list(rows["SQLite"])
+    print(f"\n  {'':<20} {'SQLite':>32} {'PostgreSQL':>32}")
+    for label in labels:
+        print(f"  {label:<20} {rows['SQLite'][label]:>32} {rows['PostgreSQL'][label]:>32}")
+
+
+if __name__ == "__main__":
+    main()

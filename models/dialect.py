@@ -1,0 +1,283 @@
+"""Every SQL expression that differs between SQLite and PostgreSQL, one function per need.
+
+Each need is an SQLAlchemy expression (a `FunctionElement` compiled per dialect), so the queries
+of models/ are written once and run on both databases with the same figures:
+
+| need | SQLite (text in models/rawdb.py) | PostgreSQL |
+|---|---|---|
+| `day_of(ts)`: 'YYYY-MM-DD' of a date or timestamp | substr(ts, 1, 10) | to_char(ts, 'YYYY-MM-DD') |
+| `month_of(day)`: 'YYYY-MM' | strftime('%Y-%m', day) | to_char(day, 'YYYY-MM') |
+| `epoch_of(ts)`: whole seconds since 1970, read as UTC | strftime('%s', ts) | floor(extract(epoch from ts)) |
+| `days_between(day, ts)`: whole days from the day of ts to day | julianday() difference | date - date |
+| `json_has(doc, keys)`: the key path is in the JSON text (even as null) | json_type(...) IS NOT NULL | (doc::jsonb #> path) IS NOT NULL |
+| `json_text(doc, keys)`: the value there as text (NULL for JSON null) | json_extract | doc::jsonb #>> path |
+| `no_index(expr)`: keep the planner from an index on expr | +expr | expr |
+
+The app's first paint reads SQLite with the standard library only, so the SQLite text of each
+need is built by models/rawdb.py (marked `# SQLite-only:`); its functions take a dialect name and
+come here for any other database. `render` gives a need as SQL text for the text queries of
+models/ (`render(day_of(literal_column("at")), "postgresql")`). `upsert` and `reset_sequences`
+are the writes that differ: an insert that updates on a unique-key conflict, and sequences set past
+rows written with explicit ids (import, restore, migrate).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Integer, String, Table, literal_column, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from . import rawdb
+
+
+class _Need(FunctionElement[Any]):
+    inherit_cache = True
+
+
+class day_of(_Need):
+    """'YYYY-MM-DD' of a date or timestamp column."""
+
+    type = String()
+    name = "day_of"
+    inherit_cache = True
+
+
+class month_of(_Need):
+    """'YYYY-MM' of a date or timestamp column."""
+
+    type = String()
+    name = "month_of"
+    inherit_cache = True
+
+
+class epoch_of(_Need):
+    """A timestamp as whole seconds since 1970 (read as UTC)."""
+
+    type = BigInteger()
+    name = "epoch_of"
+    inherit_cache = True
+
+
+class no_index(_Need):
+    """The expression as it is, kept from an index where the database would otherwise use one."""
+
+    type = Integer()
+    name = "no_index"
+    inherit_cache = True
+
+
+class days_between(_Need):
+    """Whole days from the day of a timestamp (second argument) to a date (first, a literal)."""
+
+    type = Integer()
+    name = "days_between"
+    inherit_cache = True
+
+    def __init__(self, day: date, timestamp: Any) -> None:
+        super().__init__(literal_column(f"'{day.isoformat()}'"), timestamp)
+
+
+class json_has(_Need):
+    """True when the key path is in a JSON text column (with any value, null included)."""
+
+    type = Boolean()
+    name = "json_has"
+    inherit_cache = False  # the key path is not in the cache key; used as text (render)
+
+    def __init__(self, document: Any, keys: tuple[str, ...]) -> None:
+        super().__init__(document)
+        self.keys = keys
+
+
+class json_text(_Need):
+    """The value at the key path of a JSON text column, as text; NULL when absent or null."""
+
+    type = String()
+    name = "json_text"
+    inherit_cache = False  # the key path is not in the cache key; used as text (render)
+
+    def __init__(self, document: Any, keys: tuple[str, ...]) -> None:
+        super().__init__(document)
+        self.keys = keys
+
+
+def _args(element: _Need, compiler: Any, **kw: Any) -> list[str]:
+    return [compiler.process(c, **kw) for c in element.clauses]
+
+
+def _pg_path(keys: tuple[str, ...]) -> str:
+    for k in keys:  # trusted names from models/, never user text; checked anyway
+        if not k.replace("_", "").isalnum():
+            raise ValueError(f"a JSON key path of names only: {keys!r}")
+    return "'{" + ",".join(keys) + "}'"
+
+
+# ---------------------------------------------------------------- SQLite: the text rawdb builds
+
+
+@compiles(day_of, "sqlite")
+def _day_sqlite(element, compiler, **kw):
+    return rawdb.day_of(*_args(element, compiler, **kw))
+
+
+@compiles(month_of, "sqlite")
+def _month_sqlite(element, compiler, **kw):
+    return rawdb.month_of(*_args(element, compiler, **kw))
+
+
+@compiles(epoch_of, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    return rawdb.epoch_of(*_args(element, compiler, **kw))
+
+
+@compiles(no_index, "sqlite")
+def _no_index_sqlite(element, compiler, **kw):
+    return rawdb.no_index(*_args(element, compiler, **kw))
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element, compiler, **kw):
+    day, timestamp = _args(element, compiler, **kw)
+    return rawdb.days_since(date.fromisoformat(day.strip("'")), timestamp)
+
+
+@compiles(json_has, "sqlite")
+def _json_has_sqlite(element, compiler, **kw):
+    (doc,) = _args(element, compiler, **kw)
+    return rawdb.json_has(doc, element.keys)
+
+
+@compiles(json_text, "sqlite")
+def _json_text_sqlite(element, compiler, **kw):
+    (doc,) = _args(element, compiler, **kw)
+    return rawdb.json_text(doc, element.keys)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@compiles(day_of, "postgresql")
+def _day_pg(element, compiler, **kw):
+    (ts,) = _args(element, compiler, **kw)
+    return f"to_char({ts}, 'YYYY-MM-DD')"
+
+
+@compiles(month_of, "postgresql")
+def _month_pg(element, compiler, **kw):
+    (day,) = _args(element, compiler, **kw)
+    return f"to_char({day}, 'YYYY-MM')"
+
+
+@compiles(epoch_of, "postgresql")
+def _epoch_pg(element, compiler, **kw):
+    (ts,) = _args(element, compiler, **kw)
+    return f"CAST(floor(extract(epoch FROM {ts})) AS BIGINT)"
+
+
+@compiles(no_index, "postgresql")
+def _no_index_pg(element, compiler, **kw):
+    (expr,) = _args(element, compiler, **kw)
+    return expr
+
+
+@compiles(days_between, "postgresql")
+def _days_pg(element, compiler, **kw):
+    day, ts = _args(element, compiler, **kw)
+    return f"(DATE {day} - CAST({ts} AS DATE))"
+
+
+@compiles(json_has, "postgresql")
+def _json_has_pg(element, compiler, **kw):
+    (doc,) = _args(element, compiler, **kw)
+    return f"((CAST({doc} AS jsonb) #> {_pg_path(element.keys)}) IS NOT NULL)"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_pg(element, compiler, **kw):
+    (doc,) = _args(element, compiler, **kw)
+    return f"(CAST({doc} AS jsonb) #>> {_pg_path(element.keys)})"
+
+
+# ---------------------------------------------------------------- as text, for text queries
+
+
+@cache
+def _dialect(name: str) -> Dialect:
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.dialect()
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect()
+    raise ValueError(f"evpipe runs on SQLite and PostgreSQL, not {name}")
+
+
+def render(expression: ColumnElement[Any], dialect: str) -> str:
+    """A need as SQL text for `dialect` ('sqlite', 'postgresql'), for the text queries."""
+    return str(expression.compile(dialect=_dialect(dialect), compile_kwargs={"literal_binds": True}))
+
+
+def render_need(need: str, dialect: str, *args: Any) -> str:
+    """rawdb's text builders for a database other than SQLite: need `need` over column names."""
+    columns = [literal_column(a) if isinstance(a, str) else a for a in args]
+    made: ColumnElement[Any] = globals()[need](*columns)
+    return render(made, dialect)
+
+
+# ---------------------------------------------------------------- writes that differ
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str], *, update: bool = True) -> bool:
+    """Insert a row, or update the row with the same `keys` (a unique constraint; `update=False`:
+    leave it as it is): one statement, safe when two writers race (INSERT ... ON CONFLICT DO
+    UPDATE / DO NOTHING on both databases). True when a row was inserted or updated."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        ins: Any = sqlite_insert(table)
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        ins = pg_insert(table)
+    else:  # pragma: no cover - _dialect says so first
+        raise ValueError(f"evpipe runs on SQLite and PostgreSQL, not {name}")
+    ins = ins.values(**values)
+    changed = {k: ins.excluded[k] for k in values if k not in keys}
+    if update and changed:
+        done = conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=changed))
+    else:
+        done = conn.execute(ins.on_conflict_do_nothing(index_elements=keys))
+    return bool(done.rowcount)
+
+
+def reset_sequences(conn: Connection, tables: list[Table]) -> None:
+    """After rows were written with explicit ids: each table's id sequence continues after its
+    largest id (PostgreSQL; SQLite's rowids need nothing)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"
+            )
+        )
+
+
+def lock_tables(conn: Connection, tables: list[Table]) -> None:
+    """Keep other writers out of these tables until the transaction ends (a bulk write that numbers
+    its rows itself). PostgreSQL: LOCK TABLE, waiting at most the lock timeout; SQLite's writer
+    holds the whole database already."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(text(f"LOCK TABLE {', '.join(t.name for t in tables)} IN SHARE ROW EXCLUSIVE MODE"))
