@@ -167,6 +167,11 @@ class ChangeCheck:
             self._data_version = None
         return self._connection
 
+    @property
+    def connection(self) -> Any:
+        """The connection the checks use (reads of what changed go on it too)."""
+        return self._connect()
+
     def close(self) -> None:
         if self._connection is not None:
             try:

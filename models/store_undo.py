@@ -11,6 +11,7 @@ skipped (a "skip" entry, no effect on the KPIs) and undoes the one before it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -117,6 +118,12 @@ class Undo(LadderWrites):
             skipped = self.skip_undo(at=at)
             if self.last_undoable() is None:
                 return skipped
+            try:
+                result = self.undo(at=at)
+            except UndoBlocked as exc:
+                raise UndoBlocked(f"{skipped.summary}; {exc}", exc.event_id, exc.later) from exc
+            # the skip is this user's change too (live screens do not show it back)
+            return replace(result, extra={**result.extra, "also": [skipped.event_id]})
         with self._write() as s, s.begin():
             ev = self._last_undoable(s)
             if ev is None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from evpipe.models.changes_feed import Entry
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
 from evpipe.models.period import Period
@@ -36,6 +37,23 @@ class DataChanged(Message):
     """Some screen changed the data. `result` says exactly what (None: reload everything)."""
 
     result: ChangeResult | None = None
+
+
+@dataclass
+class RemoteChanges(Message):
+    """Changes other sessions made (tui/live_sync.py): their journal entries, oldest first, and
+    the rows they touch as they are now (`rows`: id -> (row, search text); `gone`: deleted).
+    `reload`: too many to apply one by one, or the ladder changed: screens read everything again."""
+
+    entries: list[Entry]
+    rows: dict[int, tuple[Row, str]]
+    gone: set[int]
+    notice: str | None = None
+    reload: bool = False
+
+    @property
+    def prospect_ids(self) -> set[int]:
+        return {e.prospect_id for e in self.entries if e.prospect_id is not None}
 
 
 @dataclass

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
+from evpipe.models.changes_feed import Entry, fields_of
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import Period, current_period
@@ -49,6 +50,7 @@ from ..messages import (
     DataChanged,
     HistoryLoaded,
     KpisLoaded,
+    RemoteChanges,
     RowsLoaded,
     SortLoaded,
 )
@@ -471,6 +473,80 @@ class PipelineScreen(StageKeys, Screen):
             self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), p.owner)
         self._apply_prospect(p)
         self._show_header()
+
+    # -------------------------------------------------------- changes other sessions made
+
+    def apply_remote(self, message: RemoteChanges) -> None:
+        """Changes made elsewhere (another app, the command line; tui/live_sync.py): the header
+        moves by each journal entry's recorded effect and the rows they touch are replaced where
+        they are, without reading the table again; the cursor stays on its prospect."""
+        if message.reload or not self.loaded:
+            self.load()
+            return
+        keep = self.table.current_id
+        sum_again = False
+        touched: set[int] = set()
+        for entry in message.entries:
+            if entry.id in self._applied:
+                continue
+            self._applied.add(entry.id)
+            sum_again |= self._add_remote_kpi(entry, message)
+            if entry.prospect_id is not None:
+                touched.add(entry.prospect_id)
+        moved_lines = False
+        in_place: list[Row] = []
+        for pid in sorted(touched):
+            if pid in self._pending:
+                continue  # a change of this screen's is on its way; its saved result brings the row
+            self._contacts.pop(pid, None)
+            found = message.rows.get(pid)
+            if found is None:
+                if pid in self.view.rows:
+                    self.view.remove(pid, self.table.cursor)
+                    moved_lines = True
+                if self._loading:
+                    self._since_load.append(pid)
+                continue
+            row, hay = found
+            if self._loading:
+                self._since_load.append(row)
+            if self.view.update_in_place(row, hay):
+                in_place.append(row)
+            else:
+                self.view.put(row, hay, self.table.cursor)
+                moved_lines = True
+        if moved_lines:
+            self.table.lines_changed()
+            if keep is not None and self.table.current_id != keep:
+                self.table.go_to(keep)
+            self._show_status()
+        elif in_place:
+            self.table.rows_changed(in_place)
+        if sum_again:
+            self.reload_kpis()
+        self._show_header()
+        current = self.table.current_id
+        if current is not None and current in touched:
+            self._show_detail(current, None)
+            self.load_contacts([current])
+
+    def _add_remote_kpi(self, entry: Entry, message: RemoteChanges) -> bool:
+        """Move the header by one remote entry's recorded effect; True when it cannot be told
+        that way (the KPI period or the owner may have changed what the header counts): sum again."""
+        pid = entry.prospect_id
+        found = message.rows.get(pid) if pid is not None else None
+        now = found[0] if found is not None else None
+        old = self.view.rows.get(pid) if pid is not None else None
+        owners = {r.owner for r in (now, old) if r is not None}
+        if len(owners) != 1 or "owner" in fields_of(entry):
+            self._add_kpi(entry.delta, None)
+            return True
+        if self.period is not None and self.period.restricts:
+            still_open = now is not None and self.view.ladder.kind(now.stage_id) == ladder.OPEN
+            if not still_open or entry.category in ("win", "lose", "reopen"):
+                return True
+        self._add_kpi(entry.delta, owners.pop())
+        return False
 
     # -------------------------------------------------------- actions: stage moves
 
