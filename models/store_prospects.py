@@ -167,9 +167,8 @@ class ProspectWrites(StoreBase):
         clashes: dict[int, list[str]] = {}
         for f, e in latest.items():
             after = fields_of(e)[f][1]
-            if f == WHOLE or WHOLE in wanted:
-                clashes.setdefault(e.id, []).append(f)
-            elif f in wanted and (f == STAGE or not same_value(after, wanted[f])):
+            whole = f == WHOLE or WHOLE in wanted
+            if whole or (f in wanted and (f == STAGE or not same_value(after, wanted[f]))):
                 clashes.setdefault(e.id, []).append(f)
         names = self._stage_names(s)
         today = at.date()
