@@ -174,7 +174,9 @@ class ProspectWrites(StoreBase):
         today = at.date()
         if clashes:
             said = [describe(e, clashes[e.id], stage_names=names, today=today) for e in later if e.id in clashes]
-            raise StaleChange(f"{p.name}: changed by someone else since you opened it: {'; '.join(reversed(said))}", said)
+            raise StaleChange(
+                f"{p.name}: changed by someone else since you opened it: {'; '.join(reversed(said))}", said
+            )
         self._bump(s, p, None, at)
         merged = [describe(e, stage_names=names, today=today) for e in reversed(later) if fields_of(e)]
         return [f"{p.name}: merged with a change made since you opened it: {m}" for m in merged]

@@ -248,11 +248,11 @@ class EvpipeApp(App):
 
     def on_remote_changes(self, message: RemoteChanges) -> None:
         """Changes other sessions made: the pipeline applies them, the other screens hear of them
-        (those showing read again, the others when shown), and a notice says who did what."""
+        (remote_changed_signal: those showing read again, the others when shown), and a notice
+        says who did what."""
         if self.pipeline is not None:
             self.pipeline.apply_remote(message)
         self.remote_changed_signal.publish(message)
-        self.data_changed_signal.publish(None)
         if message.notice:
             self.notify(message.notice, markup=False, timeout=6)
 

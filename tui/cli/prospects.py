@@ -127,7 +127,9 @@ def follow(ctx: Ctx, prospect: str, when: str) -> None:
 
 
 @click.command()
-@click.option("--skip", is_flag=True, help="Skip your last change (a colleague changed it since) and undo the one before.")
+@click.option(
+    "--skip", is_flag=True, help="Skip your last change (a colleague changed it since) and undo the one before."
+)
 @pass_ctx
 @domain_errors
 def undo(ctx: Ctx, skip: bool) -> None:

@@ -86,6 +86,7 @@ class PipelineScreen(StageKeys, Screen):
         Binding("w", "won", "Won", id="pipeline.won"),
         Binding("l", "lost", "Lost", id="pipeline.lost"),
         Binding("u", "undo", "Undo", id="pipeline.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="pipeline.undo_skip", show=False),
         Binding("a", "add", "Add", id="pipeline.add"),
         Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
         Binding("enter", "open", "Open", id="pipeline.open", show=False),
@@ -108,6 +109,7 @@ class PipelineScreen(StageKeys, Screen):
         "won": "Mark won",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
+        "undo_skip": "Skip a change undo refused; undo the one before",
         "add": "Add a prospect",
         "edit": "Edit the prospect",
         "open": "Open the prospect page",
@@ -600,6 +602,12 @@ class PipelineScreen(StageKeys, Screen):
         app = evpipe_app(self)  # the store opens in the worker, never here
         self._save(lambda: app.store.undo())
 
+    def action_undo_skip(self) -> None:
+        """Leave your last change as it is (undo refused it: a colleague changed it since) and
+        undo the one before it."""
+        app = evpipe_app(self)
+        self._save(lambda: app.store.undo(skip=True))
+
     # -------------------------------------------------------- actions: the prospect
 
     def action_add(self) -> None:
@@ -632,14 +640,13 @@ class PipelineScreen(StageKeys, Screen):
 
         app = evpipe_app(self)  # the store opens in the worker, never here
 
-        def done(fields: dict | None) -> None:
-            if fields:
-                changes = {k: v for k, v in fields.items() if k != "stage"}
-                self._save(
-                    lambda: app.store.edit(info.id, expected_version=info.version, **changes), prospect_id=info.id
-                )
+        def save(fields: dict, version: int) -> ChangeResult:
+            changes = {k: v for k, v in fields.items() if k != "stage"}
+            return app.store.edit(info.id, expected_version=version, **changes)
 
-        self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who), done)
+        # the form saves and stays open until saved (or refused: it keeps what was typed); the
+        # saved change reaches this screen as any change made elsewhere (on_data_changed)
+        self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who, save=save))
 
     def action_open(self) -> None:
         row = self._current()
