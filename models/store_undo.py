@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .changes_feed import PROBABILITY, WHOLE, describe, fields_of, same_value
-from .errors import DomainError, NothingToUndo
+from .errors import DomainError, NothingToUndo, UndoBlocked
 from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate
 from .records import ChangeResult
 from .store_base import part
@@ -33,16 +33,6 @@ Payload = dict[str, Any]
 
 #: How a refused undo tells the user to go past it.
 SKIP_HINT = "press U to skip it and undo your earlier changes (evpipe undo --skip)"
-
-
-class UndoBlocked(DomainError):
-    """Undo refused: someone changed what the change to undo touched. `event_id` is that change
-    (the one `undo(skip=True)` skips); `later` says who changed what, and when."""
-
-    def __init__(self, message: str, event_id: int, later: str) -> None:
-        super().__init__(message)
-        self.event_id = event_id
-        self.later = later
 
 
 class Undo(LadderWrites):

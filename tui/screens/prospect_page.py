@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from evpipe.models import clock, ladder
-from evpipe.models.errors import Conflict, DomainError, NotFound
+from evpipe.models.errors import Conflict, DomainError, NotFound, UndoBlocked
 from evpipe.models.records import PageData
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo
 from evpipe.models.values import MoneyStyle, clean_text, format_percent, money_style, month_label, to_cents
@@ -351,7 +351,7 @@ class ProspectPage(Screen):
         try:
             return op(version)
         except DomainError as exc:
-            if not isinstance(exc, Conflict) and version is not None and self._changed_since(version):
+            if not isinstance(exc, (Conflict, UndoBlocked)) and version is not None and self._changed_since(version):
                 # The store may refuse for another reason first (e.g. "is Won already") when the
                 # real cause is that someone else changed the prospect: say that.
                 raise Conflict(str(exc)) from exc
