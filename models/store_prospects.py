@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .changes_feed import STAGE, WHOLE, Entry, describe, fields_of, same_value
-from .errors import Conflict, DomainError
+from .errors import Conflict, DomainError, NotFound
 from .journal import (
     BridgeCategory,
     SessionJournal,
@@ -153,6 +153,8 @@ class ProspectWrites(StoreBase):
         are read from the journal: none touching those fields, the change is merged (the notes of
         what it was merged with are returned); one touching them, it is refused, saying who changed
         which field from what to what, and when."""
+        if p.deleted_at is not None and (expected_version is None or expected_version >= p.version):
+            raise NotFound(f"prospect: there is no prospect #{p.id}", field="prospect")
         if expected_version is None or p.version == expected_version:
             self._bump(s, p, None, at)
             return []
@@ -259,7 +261,7 @@ class ProspectWrites(StoreBase):
         follow_up, owner, needs_review. The stage changes through `move`."""
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             fields = clean_fields(changes)
             notes = self._merge_or_refuse(s, p, expected_version, fields, at)
             before = {k: getattr(p, k) for k in fields}
@@ -290,7 +292,7 @@ class ProspectWrites(StoreBase):
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             notes = self._merge_or_refuse(s, p, expected_version, {WHOLE: None}, at)
             d = delta(part(p.value_cents, s.get_one(Stage, p.stage_id)), (0, 0, 0))
             p.deleted_at = at
@@ -364,7 +366,7 @@ class ProspectWrites(StoreBase):
         """Move a prospect: 'next', 'back', 'won', 'lost', 'reopen' or a stage (name, id)."""
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             return self._move(s, p, target, reason=reason, expected_version=expected_version, at=at)
 
     def _move(
@@ -485,7 +487,7 @@ class ProspectWrites(StoreBase):
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             new = clean_fields({"follow_up": when})["next_follow_up"]
             before = p.next_follow_up
             notes = self._merge_or_refuse(s, p, expected_version, {"next_follow_up": new}, at)

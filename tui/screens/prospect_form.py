@@ -244,7 +244,8 @@ class ProspectForm(ModalScreen[dict | None]):
             else:
                 yield Static(Content.from_markup("Edit [b]$name[/b]", name=p.name), id="form-title")
             with VerticalScroll(id="fields"):
-                yield Label("", id="conflict-error", classes="error", markup=False)
+                if p is not None:  # why an edit was not saved (someone changed the same field)
+                    yield Label("", id="conflict-error", classes="error", markup=False)
                 for field, label, placeholder in TEXT_FIELDS:
                     yield from self._row(field, label, placeholder)
                 with Horizontal(classes="row", id="row-stage"):
