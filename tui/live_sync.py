@@ -51,9 +51,8 @@ class LiveSync:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        check, self._check = self._check, None
-        if check is not None:
-            check.close()
+        if self._check is not None:
+            self._check.close()  # what was seen is kept: after start() the next look tells what came since
 
     def resync(self) -> None:
         """The screens read everything again (an import, say): what is in the journal now needs
