@@ -130,7 +130,9 @@ def main() -> None:
             f"  applying one remote change (UI thread): median {ms(r['apply_median'])}, max {ms(r['apply_max'])}"
             f"; table read again: {'no' if r['same_rows'] else 'YES'}"
         )
-        print(f"  another session's write to the change applied: median {ms(r['seen_median'])}, max {ms(r['seen_max'])} (< 2 s)")
+        print(
+            f"  another session's write to the change applied: median {ms(r['seen_median'])}, max {ms(r['seen_max'])} (< 2 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -76,6 +76,12 @@ class LiveSync:
         app = self.app
         reader = app.reader
         if self._check is None:
+            # Open the engine first: opening it checks the file (models/locations.py reads its first
+            # bytes), and closing that file handle would drop the locks of an SQLite connection
+            # this process already holds on it (POSIX locks are per process), after which another
+            # process closing the database would take this connection for gone and remove the WAL
+            # file under it: it would see no change again.
+            app.engine  # noqa: B018
             self._check = ChangeCheck(reader)
             self.after = self._check.latest()
             return
@@ -90,7 +96,7 @@ class LiveSync:
                 self._resync = False
                 self.after = newest
                 return
-            entries = entries_since(self._check.connection, self.after, BATCH)
+            entries = entries_since(reader, self.after, BATCH)
             own = saver.own_events
             theirs = [e for e in entries if e.id not in own]
             for e in entries:
@@ -104,7 +110,7 @@ class LiveSync:
         gone: set[int] = set()
         if not reload:
             ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
-            rows = rows_by_id(self._check.connection, ids)
+            rows = rows_by_id(reader, ids)
             gone = ids - rows.keys()
         app.post_message(RemoteChanges(theirs, rows, gone, notice(theirs), reload=reload))
 
