@@ -36,6 +36,7 @@ class UndoBlocked(DomainError):
         super().__init__(message)
         self.event_id = event_id
         self.later = later
+        self.also: list[int] = []  # changes saved on the way (a skip before the refused undo)
 
 
 def unsaved_reason(exc: BaseException) -> str:

@@ -109,11 +109,13 @@ class Undo(LadderWrites):
             if self.last_undoable() is None:
                 return skipped
             try:
-                result = self.undo(at=at)
+                undone = self.undo(at=at)
             except UndoBlocked as exc:
-                raise UndoBlocked(f"{skipped.summary}; {exc}", exc.event_id, exc.later) from exc
+                refused = UndoBlocked(f"{skipped.summary}; {exc}", exc.event_id, exc.later)
+                refused.also = [skipped.event_id]  # the skip was saved: live screens do not show it back
+                raise refused from exc
             # the skip is this user's change too (live screens do not show it back)
-            return replace(result, extra={**result.extra, "also": [skipped.event_id]})
+            return replace(undone, extra={**undone.extra, "also": [skipped.event_id]})
         with self._write() as s, s.begin():
             ev = self._last_undoable(s)
             if ev is None:
@@ -127,7 +129,7 @@ class Undo(LadderWrites):
 
     def _undo_create(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         p = s.get_one(Prospect, ev.prospect_id)
-        others = select(ChangeEvent.id).where(
+        others = select(col(ChangeEvent.id)).where(
             col(ChangeEvent.prospect_id) == p.id,
             col(ChangeEvent.id) > ev.id,
             col(ChangeEvent.who) != self.who,

@@ -91,7 +91,11 @@ class Saver:
         message: ChangeSaved | ChangeFailed
         try:
             with self.own_lock:
-                result = change.call()
+                try:
+                    result = change.call()
+                except DomainError as exc:
+                    self.own_events.update(getattr(exc, "also", ()))
+                    raise
                 self.own_events.add(result.event_id)
                 self.own_events.update(result.extra.get("also", ()))
         except DomainError as exc:  # refused by a rule: final, nothing to retry
