@@ -93,7 +93,7 @@ def measure(url: str, changes: int) -> dict[str, float]:
                 if i % 2:
                     other.edit(pid, value=str(1000 + i))
                 else:
-                    other.move(pid, "won")
+                    other.move(pid, "lost" if other.get(pid).stage_kind == "won" else "won")
                 while len(applied) == before:
                     await asyncio.sleep(0.005)
                 seen.append(time.perf_counter() - t)

@@ -151,6 +151,12 @@ class StagesScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#ladder", DataTable).focus()
         self.load()
+        # other sessions' changes (tui/live_sync.py): the counts and sums move, the ladder may too
+        evpipe_app(self).remote_changed_signal.subscribe(self, self._changed_remotely)
+
+    def _changed_remotely(self, _message) -> None:
+        if self.is_current:
+            self.load()
 
     #: The longest stage name shown in full; longer ones are cut in the table (not in the dialogs).
     NAME_WIDTH_MAX = 40
