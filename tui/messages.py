@@ -76,6 +76,7 @@ class KpisLoaded(Message):
     kpi_all: Kpi
     kpi_mine: Kpi
     period: Period | None = None
+    journal_id: int = -1  # the journal's highest id read just before the sums: they hold it
 
 
 @dataclass

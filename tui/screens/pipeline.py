@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
-from evpipe.models.changes_feed import Entry, fields_of
+from evpipe.models.changes_feed import Entry, fields_of, latest_id
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import Period, current_period
@@ -139,6 +139,7 @@ class PipelineScreen(StageKeys, Screen):
         self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
+        self._kpis_hold = -1  # journal entries up to this id are in the KPIs read last (live changes)
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
@@ -208,11 +209,12 @@ class PipelineScreen(StageKeys, Screen):
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         period = current_period(engine)
+        journal_id = latest_id(engine)
         with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
             mine = pool.submit(kpis, engine, self._scope(True, period))
             everyone = kpis(engine, self._scope(False, period))
             first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
-            self.post_message(KpisLoaded(everyone, mine.result(), period))
+            self.post_message(KpisLoaded(everyone, mine.result(), period, journal_id))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
@@ -234,12 +236,16 @@ class PipelineScreen(StageKeys, Screen):
     def load_kpis(self) -> None:
         engine = evpipe_app(self).reader
         period = current_period(engine)
+        journal_id = latest_id(engine)  # changes up to it are in the sums: live entries skip their part
         self.post_message(
-            KpisLoaded(kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period)
+            KpisLoaded(
+                kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period, journal_id
+            )
         )
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        self._kpis_hold = max(self._kpis_hold, message.journal_id)
         if message.period != self.period:  # the first read, a new month or a new setting
             self.period = message.period
             self.header.period_label = message.period.short if message.period is not None else ""
@@ -535,6 +541,8 @@ class PipelineScreen(StageKeys, Screen):
     def _add_remote_kpi(self, entry: Entry, message: RemoteChanges) -> bool:
         """Move the header by one remote entry's recorded effect; True when it cannot be told
         that way (the KPI period or the owner may have changed what the header counts): sum again."""
+        if entry.id <= self._kpis_hold:
+            return False  # the KPIs were read after it: it is in them already
         pid = entry.prospect_id
         found = message.rows.get(pid) if pid is not None else None
         now = found[0] if found is not None else None
