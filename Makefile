@@ -46,6 +46,7 @@ bench: .stamp-test ## Run every benchmark (prints figures against targets)
 	$(BIN)/python benchmarks/kpi_speed.py
 	$(BIN)/python benchmarks/app_speed.py
 	$(BIN)/python benchmarks/import_speed.py
+	$(BIN)/python benchmarks/live_speed.py
 
 clean: ## Remove the virtual environment and build leftovers
 	rm -rf $(VENV) .stamp-install .stamp-test *.egg-info build dist
