@@ -271,3 +271,20 @@ def test_race_of_processes_editing_moving_and_undoing(engine, db_url, tmp_path):
         assert len(versions) == len(set(versions))
     # the journal sums to the KPIs
     assert_journal_exact(engine)
+
+
+async def test_the_focus_list_showing_reads_again_on_a_remote_change(office):
+    from evpipe.tui.screens.focus import FocusScreen
+
+    engine, sam, ids = office
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await pilot.press("2")
+        await settle(pilot, until=lambda a: isinstance(a.screen, FocusScreen) and a.screen.items)
+        focus = app.screen
+        assert isinstance(focus, FocusScreen)
+        sam.set_follow_up(ids[5], "2026-11-20")  # overdue now: first on the list
+        await _until(pilot, lambda: focus.items and focus.items[0].id == ids[5])
+        sam.move(ids[5], "won")
+        await _until(pilot, lambda: focus.items and focus.items[0].id != ids[5])
