@@ -13,7 +13,7 @@ thread never waits on the database.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evpipe.models.changes_feed import BATCH, ChangeCheck, entries_since, notice
 from evpipe.models.pipeline_view import rows_by_id
@@ -21,9 +21,8 @@ from evpipe.models.pipeline_view import rows_by_id
 from .messages import RemoteChanges
 
 if TYPE_CHECKING:
+    from textual.app import App
     from textual.timer import Timer
-
-    from .app import EvpipeApp
 
 #: Seconds between two looks: changes show within 2 s even on a loaded machine.
 POLL_EVERY = 0.5
@@ -32,8 +31,9 @@ POLL_EVERY = 0.5
 class LiveSync:
     """The app's poller (`app.live`)."""
 
-    def __init__(self, app: EvpipeApp, every: float | None = POLL_EVERY) -> None:
-        self.app = app
+    def __init__(self, app: App, every: float | None = POLL_EVERY) -> None:
+        # the EvpipeApp (typed as Textual's App: this module is imported by tui/app.py)
+        self.app: Any = app
         self.every = every
         self._check: ChangeCheck | None = None
         self.after = -1  # the last journal id handed to the screens (or skipped)
