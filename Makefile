@@ -51,6 +51,7 @@ bench: .stamp-test ## Run every benchmark (prints figures against targets)
 	$(BIN)/python benchmarks/import_speed.py
 	$(BIN)/python benchmarks/import_lock.py
 	$(BIN)/python benchmarks/pg_speed.py
+	$(BIN)/python benchmarks/live_speed.py
 
 clean: ## Remove the virtual environment and build leftovers
 	rm -rf $(VENV) .stamp-install .stamp-test *.egg-info build dist

@@ -47,6 +47,18 @@ class WriteLocked(Exception):
         return self.line
 
 
+class UndoBlocked(DomainError):
+    """Undo refused: someone changed what the change to undo touched since (models/store_undo.py).
+    `event_id` is the change that was not undone (the one a skip passes); `later` says who changed
+    what, and when."""
+
+    def __init__(self, message: str, event_id: int, later: str) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.later = later
+        self.also: list[int] = []  # changes saved on the way (a skip before the refused undo)
+
+
 def unsaved_reason(exc: BaseException) -> str:
     """Why a write that was not refused by a rule still did not happen, in a rep's words: the
     database was locked by another writer, the disk is full, the file is read-only, or it is

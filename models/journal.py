@@ -189,7 +189,15 @@ class SessionJournal:
         d: Delta = NO_DELTA,
         undoes: ChangeEvent | None = None,
     ) -> ChangeEvent:
-        """Record one change; with `undoes`, the change it reverses is marked undone by this one."""
+        """Record one change; with `undoes`, the change it reverses is marked undone by this one.
+
+        A change to a prospect records the version it left the prospect at (`v` in the payload), so
+        that a later edit made on an older version can tell which changes came after it (a merge,
+        models/store_prospects.py)."""
+        if prospect_id is not None:
+            p = self.s.get(Prospect, prospect_id)
+            if p is not None:
+                payload = {**payload, "v": p.version}
         ev = ChangeEvent(
             **event_row(
                 at=at,

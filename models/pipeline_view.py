@@ -131,6 +131,24 @@ def load_row(engine: Engine, prospect_id: int) -> Row | None:
     return Row._make(found[0]) if found else None
 
 
+def rows_by_id(source: Any, prospect_ids: Iterable[int]) -> dict[int, tuple[Row, str]]:
+    """The rows and search texts of these prospects (one query; deleted ones are left out): what
+    the live screens apply when other sessions changed them (tui/live_sync.py)."""
+    ids = sorted({int(i) for i in prospect_ids})
+    if not ids:
+        return {}
+    params = {f"i{n}": pid for n, pid in enumerate(ids)}
+    sql = (
+        f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p "
+        f"WHERE p.deleted_at IS NULL AND p.id IN ({', '.join(':' + k for k in params)})"
+    )
+    out: dict[int, tuple[Row, str]] = {}
+    for r in fetch_all(source, sql, params):
+        row = Row._make(r[:11])
+        out[row.id] = (row, haystack(row.name, row.company, r[11] or "", r[12] or ""))
+    return out
+
+
 def _epoch(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple())
 
@@ -690,6 +708,21 @@ class PipelineView:
             index = len(self.lines) - 1
         return index
 
+    def update_in_place(self, row: Row, hay: str | None = None) -> bool:
+        """Replace a row whose line stays where it is (shown, or hidden, before and after; in the
+        same month group): no search of the lines, so the cost does not grow with the pipeline.
+        False, changing nothing, when its line must move or appear or go (then `put`)."""
+        old = self.rows.get(row.id)
+        if old is None or self.visible(old) != self.visible(row):
+            return False
+        if self.grouped and old.month != row.month:
+            return False
+        self.rows.put(row, hay)
+        if self.grouped and self.visible(row):
+            self._add_subtotal(old.month, self.ladder.part(old), -1)
+            self._add_subtotal(row.month, self.ladder.part(row), +1)
+        return True
+
     def remove(self, prospect_id: int, hint: int | None = None) -> None:
         old = self.rows.remove(prospect_id)
         if old is None:
@@ -768,6 +801,7 @@ __all__ = [
     "load_rows",
     "ordered_ids",
     "row_of",
+    "rows_by_id",
     "sort_key",
     "sort_rows",
 ]

@@ -251,6 +251,20 @@ def fetch_chunks(
 BEGIN = "BEGIN"
 COMMIT = "COMMIT"
 
+# SQLite-only: a counter of the connection that moves when another connection commits (microseconds
+# to read; the live screens' first check, models/changes_feed.py).
+DATA_VERSION = "PRAGMA data_version"
+
+
+def sqlite_data_version(connection: Any) -> int:
+    """SQLite's data version as seen by this DB-API connection (kept open between calls)."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(DATA_VERSION)
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+
 
 def _elsewhere(need: str, dialect: str, *args: object) -> str:
     """The text of a need on a database other than SQLite: models/dialect.py builds it."""

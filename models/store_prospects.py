@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from . import clock
-from .errors import DomainError
+from .changes_feed import STAGE, WHOLE, Entry, describe, fields_of, same_value
+from .errors import Conflict, DomainError, NotFound
 from .journal import (
     BridgeCategory,
     SessionJournal,
@@ -92,8 +93,95 @@ def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def event_entry(ev: ChangeEvent) -> Entry:
+    """A journal row as models.changes_feed reads it."""
+    assert ev.id is not None
+    return Entry(
+        id=ev.id,
+        at=ev.at,
+        who=ev.who,
+        action=ev.action,
+        category=ev.category,
+        prospect_id=ev.prospect_id,
+        stage_id=ev.stage_id,
+        d_count=ev.d_count,
+        d_tv_cents=ev.d_tv_cents,
+        d_ev_micros=ev.d_ev_micros,
+        summary=ev.summary,
+        payload=json.loads(ev.payload or "{}"),
+        undoes_id=ev.undoes_id,
+    )
+
+
+class StaleChange(Conflict):
+    """A change made on an older version of a prospect that touches what someone changed since.
+    `clashes`: each later change, in words ('sam changed value 11,000 -> 12,500 at 10:42')."""
+
+    def __init__(self, message: str, clashes: list[str]) -> None:
+        super().__init__(message, field="version")
+        self.clashes = clashes
+
+
 class ProspectWrites(StoreBase):
     """Every change to a prospect."""
+
+    # ------------------------------------------------------------ changes made on an older version
+
+    def _stage_names(self, s: Session) -> dict[int, str]:
+        return {id_of(st): st.name for st in s.scalars(select(Stage))}
+
+    def _changes_since(self, s: Session, p: Prospect, version: int) -> list[Entry] | None:
+        """The journal entries that moved `p` on from `version`, newest first; None when the
+        journal cannot tell (entries written before versions were journalled, or by an import)."""
+        q = select(ChangeEvent).where(col(ChangeEvent.prospect_id) == p.id).order_by(col(ChangeEvent.id).desc())
+        found: list[Entry] = []
+        for ev in s.scalars(q.limit(max(1, p.version - version) + 20)):
+            entry = event_entry(ev)
+            v = entry.version
+            if v is None:
+                return None
+            if v <= version:
+                return found
+            found.append(entry)
+        return None
+
+    def _merge_or_refuse(
+        self, s: Session, p: Prospect, expected_version: int | None, wanted: dict[str, Any], at: datetime
+    ) -> list[str]:
+        """Bump `p`'s version for a change of the fields `wanted` (field -> new value; STAGE for a
+        move, WHOLE for a delete) made on `expected_version`. When that is behind, the changes since
+        are read from the journal: none touching those fields, the change is merged (the notes of
+        what it was merged with are returned); one touching them, it is refused, saying who changed
+        which field from what to what, and when."""
+        if p.deleted_at is not None and (expected_version is None or expected_version >= p.version):
+            raise NotFound(f"prospect: there is no prospect #{p.id}", field="prospect")
+        if expected_version is None or p.version == expected_version:
+            self._bump(s, p, None, at)
+            return []
+        later = self._changes_since(s, p, expected_version) if expected_version < p.version else None
+        if later is None:
+            self._bump(s, p, expected_version, at)  # refused, in the general words
+            return []
+        latest: dict[str, Entry] = {}
+        for e in later:  # newest first: the latest change of each field
+            for f in fields_of(e):
+                latest.setdefault(f, e)
+        clashes: dict[int, list[str]] = {}
+        for f, e in latest.items():
+            after = fields_of(e)[f][1]
+            whole = f == WHOLE or WHOLE in wanted
+            if whole or (f in wanted and (f == STAGE or not same_value(after, wanted[f]))):
+                clashes.setdefault(e.id, []).append(f)
+        names = self._stage_names(s)
+        today = at.date()
+        if clashes:
+            said = [describe(e, clashes[e.id], stage_names=names, today=today) for e in later if e.id in clashes]
+            raise StaleChange(
+                f"{p.name}: changed by someone else since you opened it: {'; '.join(reversed(said))}", said
+            )
+        self._bump(s, p, None, at)
+        merged = [describe(e, stage_names=names, today=today) for e in reversed(later) if fields_of(e)]
+        return [f"{p.name}: merged with a change made since you opened it: {m}" for m in merged]
 
     def add(
         self,
@@ -173,13 +261,13 @@ class ProspectWrites(StoreBase):
         follow_up, owner, needs_review. The stage changes through `move`."""
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             fields = clean_fields(changes)
+            notes = self._merge_or_refuse(s, p, expected_version, fields, at)
             before = {k: getattr(p, k) for k in fields}
             after = {k: v for k, v in fields.items() if before[k] != v}
             if not after:
                 raise DomainError(f"{p.name}: nothing to change", field=None)
-            self._bump(s, p, expected_version, at)
             st = s.get_one(Stage, p.stage_id)
             old_part = part(p.value_cents, st)
             for k, v in after.items():
@@ -197,15 +285,15 @@ class ProspectWrites(StoreBase):
                 summary=summary,
                 payload={"before": {k: before[k] for k in after}, "after": after},
             )
-            return j.result(ev, p)
+            return j.result(ev, p, notes)
 
     def delete(
         self, ref: int | str, *, expected_version: int | None = None, at: datetime | None = None
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
-            self._bump(s, p, expected_version, at)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
+            notes = self._merge_or_refuse(s, p, expected_version, {WHOLE: None}, at)
             d = delta(part(p.value_cents, s.get_one(Stage, p.stage_id)), (0, 0, 0))
             p.deleted_at = at
             s.add(p)
@@ -219,7 +307,7 @@ class ProspectWrites(StoreBase):
                 summary=f"{p.name}: deleted, {ev_phrase(d[2])}",
                 payload={},
             )
-            return j.result(ev, p)
+            return j.result(ev, p, notes)
 
     def _target(self, s: Session, p: Prospect, target: StageRef) -> Stage:
         """The stage a move goes to: a word ('next', 'back', 'won', 'lost', 'reopen') or a stage."""
@@ -278,7 +366,7 @@ class ProspectWrites(StoreBase):
         """Move a prospect: 'next', 'back', 'won', 'lost', 'reopen' or a stage (name, id)."""
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             return self._move(s, p, target, reason=reason, expected_version=expected_version, at=at)
 
     def _move(
@@ -294,12 +382,14 @@ class ProspectWrites(StoreBase):
         category: str | None = None,
     ) -> ChangeResult:
         """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
+        # a move made on an older version is refused when the prospect moved since (it is never
+        # applied to the stage it left), merged with any other change
+        notes = self._merge_or_refuse(s, p, expected_version, {STAGE: None}, at)
         old = s.get_one(Stage, p.stage_id)
         new = target if isinstance(target, Stage) else self._target(s, p, target)
         if new.id == old.id:
             raise DomainError(f"{p.name}: is already on {old.name}", field="stage")
         reason = clean_text(reason, field="reason", max_len=500) or None
-        self._bump(s, p, expected_version, at)
         before = {"closed_on": p.closed_on.isoformat() if p.closed_on else None, "lost_reason": p.lost_reason}
         d = delta(part(p.value_cents, old), part(p.value_cents, new))
         p.stage_id = id_of(new)
@@ -330,7 +420,7 @@ class ProspectWrites(StoreBase):
             prospect=p, at=at, from_stage=old, to_stage=new, reason=reason if undoes is None else "undo", event=ev
         )
         s.flush()
-        return j.result(ev, p)
+        return j.result(ev, p, notes)
 
     def win(self, ref: int | str, **kw: Any) -> ChangeResult:
         return self.move(ref, "won", **kw)
@@ -397,10 +487,10 @@ class ProspectWrites(StoreBase):
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write() as s, s.begin():
-            p = self._prospect(s, ref)
+            p = self._prospect(s, ref, include_deleted=expected_version is not None)
             new = clean_fields({"follow_up": when})["next_follow_up"]
             before = p.next_follow_up
-            self._bump(s, p, expected_version, at)
+            notes = self._merge_or_refuse(s, p, expected_version, {"next_follow_up": new}, at)
             p.next_follow_up = new
             s.add(p)
             label = new.isoformat() if new else "none"
@@ -413,7 +503,16 @@ class ProspectWrites(StoreBase):
                 summary=f"{p.name}: next follow-up {label}",
                 payload={"before": {"next_follow_up": before}, "after": {"next_follow_up": new}},
             )
-            return j.result(ev, p)
+            return j.result(ev, p, notes)
 
 
-__all__ = ["ACTIVITY_KINDS", "MAX_CUSTOM_FIELDS", "ProspectWrites", "StageInfo", "clean_custom", "clean_fields"]
+__all__ = [
+    "ACTIVITY_KINDS",
+    "MAX_CUSTOM_FIELDS",
+    "ProspectWrites",
+    "StageInfo",
+    "StaleChange",
+    "clean_custom",
+    "clean_fields",
+    "event_entry",
+]

@@ -1,11 +1,17 @@
 """Undo: reverse a user's last change by recording the reverse change. Undo never erases.
 
 Each action the store journals has a handler, `_undo_<action>`; the reverse entry keeps the bridge
-category of what it undoes, so the bridge nets out."""
+category of what it undoes, so the bridge nets out.
+
+Undo never erases a colleague's work either: a change is reversed only while the fields it touched
+still hold what it left. When someone changed them since, the undo is refused (`UndoBlocked`),
+naming that change and its author; `undo(skip=True)` then records that the blocked change is
+skipped (a "skip" entry, no effect on the KPIs) and undoes the one before it."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -13,19 +19,66 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from . import clock
-from .errors import DomainError, NothingToUndo
+from .changes_feed import PROBABILITY, WHOLE, describe, fields_of, same_value
+from .errors import DomainError, NothingToUndo, UndoBlocked
 from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate
 from .records import ChangeResult
 from .store_base import part
 from .store_ladder import LadderWrites, probability_ev_change
+from .store_prospects import event_entry
 from .tables import Activity, ChangeEvent, Prospect, Stage
 from .values import format_percent
 
 Payload = dict[str, Any]
 
+#: How a refused undo tells the user to go past it.
+SKIP_HINT = "press U to skip it and undo your earlier changes (evpipe undo --skip)"
+
 
 class Undo(LadderWrites):
     """Undo of every prospect and ladder write."""
+
+    def _blocked(self, s: Session, ev: ChangeEvent, field: str, at: datetime) -> UndoBlocked:
+        """The refusal of undoing `ev` because `field` (WHOLE: the prospect) was changed since:
+        names the latest change of it after `ev` and who made it."""
+        q = select(ChangeEvent).where(col(ChangeEvent.id) > ev.id)
+        if ev.prospect_id is not None:
+            q = q.where(col(ChangeEvent.prospect_id) == ev.prospect_id)
+        else:
+            q = q.where(col(ChangeEvent.stage_id) == ev.stage_id, col(ChangeEvent.prospect_id).is_(None))
+        names = self._stage_names(s)
+        said = "someone changed it since"
+        for later in s.scalars(q.order_by(col(ChangeEvent.id).desc())):
+            entry = event_entry(later)
+            touched = fields_of(entry)
+            if field in touched or WHOLE in touched or (field == WHOLE and touched):
+                wanted = [field] if field in touched else None
+                said = describe(entry, wanted, stage_names=names, today=at.date())
+                break
+        assert ev.id is not None
+        return UndoBlocked(f"undo: not undone, {said} since your change ({ev.summary}); {SKIP_HINT}", ev.id, said)
+
+    def skip_undo(self, *, at: datetime | None = None) -> ChangeResult:
+        """Mark this user's last undoable change as skipped (it stays as it is), so that undo
+        goes on to the change before it."""
+        at = at or clock.now()
+        with self._write() as s, s.begin():
+            ev = self._last_undoable(s)
+            if ev is None:
+                raise NothingToUndo(f"undo: {self.who} has no change left to undo")
+            j = SessionJournal(s, self.who)
+            new = j.event(
+                action="skip",
+                category=ev.category,
+                at=at,
+                prospect_id=ev.prospect_id,
+                stage_id=ev.stage_id,
+                summary=f"skipped undoing: {ev.summary}",
+                payload={},
+                undoes=ev,
+            )
+            p = s.get(Prospect, ev.prospect_id) if ev.prospect_id is not None else None
+            return j.result(new, p)
 
     def last_undoable(self) -> ChangeEvent | None:
         with self._read() as s:
@@ -47,9 +100,22 @@ class Undo(LadderWrites):
         )
         return s.scalar(q)
 
-    def undo(self, *, at: datetime | None = None) -> ChangeResult:
-        """Reverse this user's last change that is not undone yet, by recording the reverse."""
+    def undo(self, *, at: datetime | None = None, skip: bool = False) -> ChangeResult:
+        """Reverse this user's last change that is not undone yet, by recording the reverse.
+        `skip`: first skip that change (see `skip_undo`) and undo the one before it."""
         at = at or clock.now()
+        if skip:
+            skipped = self.skip_undo(at=at)
+            if self.last_undoable() is None:
+                return skipped
+            try:
+                undone = self.undo(at=at)
+            except UndoBlocked as exc:
+                refused = UndoBlocked(f"{skipped.summary}; {exc}", exc.event_id, exc.later)
+                refused.also = [skipped.event_id]  # the skip was saved: live screens do not show it back
+                raise refused from exc
+            # the skip is this user's change too (live screens do not show it back)
+            return replace(undone, extra={**undone.extra, "also": [skipped.event_id]})
         with self._write(ladder=True) as s, s.begin():
             ev = self._last_undoable(s)
             if ev is None:
@@ -63,8 +129,15 @@ class Undo(LadderWrites):
 
     def _undo_create(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         p = s.get_one(Prospect, ev.prospect_id)
-        if p.deleted_at is not None:
-            raise DomainError(f"undo: {p.name} is deleted already")
+        others = select(col(ChangeEvent.id)).where(
+            col(ChangeEvent.prospect_id) == p.id,
+            col(ChangeEvent.id) > ev.id,
+            col(ChangeEvent.who) != self.who,
+            col(ChangeEvent.undone_by_id).is_(None),
+            col(ChangeEvent.action) != "activity",
+        )
+        if p.deleted_at is not None or s.scalar(others.limit(1)) is not None:
+            raise self._blocked(s, ev, WHOLE, at)  # taking the add back would erase what came after
         d = negate(part(p.value_cents, s.get_one(Stage, p.stage_id)))
         p.deleted_at = at
         p.version += 1
@@ -78,7 +151,7 @@ class Undo(LadderWrites):
             prospect_id=p.id,
             d=d,
             summary=f"undo add of {p.name}, {ev_phrase(d[2])}",
-            payload={},
+            payload={"deleted": True},
             undoes=ev,
         )
         return j.result(new, p)
@@ -98,13 +171,16 @@ class Undo(LadderWrites):
             prospect_id=p.id,
             d=d,
             summary=f"undo delete: {p.name} is back, {ev_phrase(d[2])}",
-            payload={},
+            payload={"deleted": False},
             undoes=ev,
         )
         return j.result(new, p)
 
     def _undo_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         p = s.get_one(Prospect, ev.prospect_id)
+        for k, v in payload["after"].items():
+            if not same_value(getattr(p, k), v):
+                raise self._blocked(s, ev, k, at)
         st = s.get_one(Stage, p.stage_id)
         old_part = part(p.value_cents, st) if p.deleted_at is None else NO_DELTA
         before = payload["before"]
@@ -134,9 +210,9 @@ class Undo(LadderWrites):
     def _undo_move(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         p = s.get_one(Prospect, ev.prospect_id)
         if p.deleted_at is not None:
-            raise DomainError(f"undo: {p.name} has been deleted; undo that first")
+            raise self._blocked(s, ev, WHOLE, at)
         if p.stage_id != payload["to"]:
-            raise DomainError(f"undo: {p.name} has moved again since; move it by hand")
+            raise self._blocked(s, ev, "stage", at)
         back = s.get_one(Stage, payload["from"])
         result = self._move(s, p, back, reason=None, expected_version=None, at=at, undoes=ev, category=ev.category)
         before = payload.get("before", {})
@@ -168,6 +244,8 @@ class Undo(LadderWrites):
 
     def _undo_probability(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         st = s.get_one(Stage, ev.stage_id)
+        if st.probability_bp != payload["after"]:
+            raise self._blocked(s, ev, PROBABILITY, at)
         _, total = self._stage_totals(s, st.id)
         before = st.probability_bp
         bp = payload["before"]
@@ -208,6 +286,9 @@ class Undo(LadderWrites):
 
     def _undo_stage_edit(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         st = s.get_one(Stage, ev.stage_id)
+        for k, v in payload["after"].items():
+            if getattr(st, k) != v:
+                raise self._blocked(s, ev, k, at)
         for k, v in payload["before"].items():
             setattr(st, k, v)
         s.add(st)

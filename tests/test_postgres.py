@@ -188,7 +188,7 @@ def test_a_lock_held_too_long_ends_in_words(pg_server, monkeypatch):
     import psycopg
     from sqlalchemy.exc import OperationalError
 
-    from evpipe.models import db, open_db
+    from evpipe.models import open_db
     from evpipe.models.errors import unsaved_reason
 
     monkeypatch.setenv("EVPIPE_LOCK_TIMEOUT", "1")

@@ -54,11 +54,13 @@ def seeded(tmp_path, db_backend, new_db_url) -> Path | str:
 class Tmux:
     """One tmux server of its own (-L), running evpipe at 80x24."""
 
-    def __init__(self, db: Path | str, *, no_color: bool = False) -> None:
+    def __init__(self, db: Path | str, *, no_color: bool = False, user: str | None = None) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("these tests need tmux installed")
         self.socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
         env = {k: os.environ[k] for k in ("EVPIPE_NOW", "EVPIPE_USER", "HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
+        if user is not None:
+            env["EVPIPE_USER"] = user
         colour = "NO_COLOR=1 " if no_color else "-u NO_COLOR "
         command = (
             "env -u COLORTERM "
@@ -331,3 +333,58 @@ def test_a_damaged_database_is_said_on_screen(seeded):
         assert "Traceback" not in text and "1 Pipeline" in text
     finally:
         t.kill()
+
+
+def _cursor_name(t: Tmux) -> str:
+    """The name of the prospect under an app's cursor: its page's title (then back)."""
+    t.keys("Enter")
+    screen = t.wait_for(shows("esc back"), timeout=15)
+    title = next(line.strip() for line in screen.splitlines() if line.strip())
+    t.keys("Escape")
+    t.wait_for(shows("shown"))
+    return title
+
+
+def test_two_users_see_each_others_changes_live(seeded):
+    """Issue 11, point 1: priya's app shows sam's move (made in his app) and a CLI move within 2 s,
+    with a notice naming who did what, the header as the CLI counts it, the cursor staying put."""
+    priya, sam = Tmux(seeded, user="priya"), Tmux(seeded, user="sam")
+    try:
+        before = kpi(seeded)
+        priya.wait_for(shows(*header(before), "shown"))
+        sam.wait_for(shows(*header(before), "shown"))
+        for _ in range(3):
+            priya.keys("Down")
+        on = _cursor_name(priya)
+        # sam advances Kauri Software in his app
+        sam.keys("/")
+        sam.keys("Kauri Software", literal=True)
+        sam.keys("Enter")
+        sam.wait_for(shows("1 shown"))
+        sam.keys(">")
+        started = time.monotonic()
+        priya.wait_for(shows("sam: Kauri Software Christmas party ->"), timeout=15)
+        took = time.monotonic() - started
+        assert took < 2.5, took  # within 2 s (plus the time a capture takes)
+        after = eventually(lambda: kpi(seeded), lambda k: k["ev"] != before["ev"])
+        priya.wait_for(shows(*header(after)))
+        # a move through the command line, by a third user
+        name = "Acme [Beta]"
+        done = subprocess.run(
+            [EVPIPE, "--db", str(seeded), "move", name, "next"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "EVPIPE_USER": "alex"},
+        )
+        assert done.returncode == 0, done.stderr
+        started = time.monotonic()
+        priya.wait_for(shows("alex: Acme [Beta] -> Quote sent"), timeout=15)
+        took_cli = time.monotonic() - started
+        assert took_cli < 2.5, took_cli
+        priya.wait_for(shows(*header(kpi(seeded))))
+        assert _cursor_name(priya) == on  # the cursor stayed on its prospect
+        print(f"live: sam's move shown after {took:.2f} s, the command line's after {took_cli:.2f} s")
+    finally:
+        priya.kill()
+        sam.kill()

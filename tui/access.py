@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from evpipe.models.records import ChangeResult
     from evpipe.models.store import Store
 
+    from .messages import RemoteChanges
     from .saving import Saver
 
 
@@ -27,6 +28,7 @@ class EvpipeParts(Protocol):
     who: str
     saver: Saver
     data_changed_signal: Signal[ChangeResult | None]
+    remote_changed_signal: Signal[RemoteChanges]
 
     @property
     def engine(self) -> Engine: ...

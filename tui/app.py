@@ -22,7 +22,8 @@ from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
 from .keymap import load_keymap
-from .messages import ChangeSaved, DataChanged
+from .live_sync import POLL_EVERY, LiveSync
+from .messages import ChangeSaved, DataChanged, RemoteChanges
 from .saving import Saver
 from .screens.registry import ScreenSpec, available
 from .widgets.tab_bar import TabBar
@@ -54,7 +55,7 @@ class EvpipeApp(App):
         *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
     ]
 
-    def __init__(self, url: str, *, who: str | None = None) -> None:
+    def __init__(self, url: str, *, who: str | None = None, live_every: float | None = POLL_EVERY) -> None:
         super().__init__()
         self.url = url
         #: The open database as the tab bar names it (the file's name).
@@ -77,6 +78,10 @@ class EvpipeApp(App):
         self.data_changed_signal: Signal[ChangeResult | None] = Signal(self, "data-changed")
         #: Every change made on a screen is saved through this, one at a time, in order.
         self.saver = Saver(self)
+        #: Changes other sessions made, looked for every half second (tui/live_sync.py), and
+        #: published here once the pipeline has applied them.
+        self.live = LiveSync(self, live_every)
+        self.remote_changed_signal: Signal[RemoteChanges] = Signal(self, "remote-changed")
         self._last_snapshot = 0.0
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
@@ -187,8 +192,10 @@ class EvpipeApp(App):
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
+        self.live.start()
 
     def on_unmount(self) -> None:
+        self.live.stop()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -280,8 +287,22 @@ class EvpipeApp(App):
 
     # -------------------------------------------------------- after any change
 
+    def on_remote_changes(self, message: RemoteChanges) -> None:
+        """Changes other sessions made: the pipeline applies them, the other screens hear of them
+        (remote_changed_signal: those showing read again, the others when shown), and a notice
+        says who did what."""
+        if self.pipeline is not None:
+            self.pipeline.apply_remote(message)
+        self.remote_changed_signal.publish(message)
+        if message.notice:
+            self.notify(message.notice, markup=False, timeout=6)
+
     def data_changed(self, result: ChangeResult | None) -> None:
         """Tell every screen about a change, and keep the KPI history current."""
+        if result is None:
+            self.live.resync()  # everything is read again: what the journal holds now needs no notice
+        elif result.event_id > self.live.after:
+            self.saver.own_events.add(result.event_id)  # made here (calibration writes in its own worker)
         if self.pipeline is not None:
             message = DataChanged(result)
             message.forwarded = True  # the app does not handle it again when it bubbles up

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from evpipe.models.changes_feed import Entry
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
 from evpipe.models.period import Period
@@ -39,6 +40,23 @@ class DataChanged(Message):
 
 
 @dataclass
+class RemoteChanges(Message):
+    """Changes other sessions made (tui/live_sync.py): their journal entries, oldest first, and
+    the rows they touch as they are now (`rows`: id -> (row, search text); `gone`: deleted).
+    `reload`: too many to apply one by one, or the ladder changed: screens read everything again."""
+
+    entries: list[Entry]
+    rows: dict[int, tuple[Row, str]]
+    gone: set[int]
+    notice: str | None = None
+    reload: bool = False
+
+    @property
+    def prospect_ids(self) -> set[int]:
+        return {e.prospect_id for e in self.entries if e.prospect_id is not None}
+
+
+@dataclass
 class RowsLoaded(Message):
     """The pipeline's rows, loaded in a worker."""
 
@@ -58,6 +76,7 @@ class KpisLoaded(Message):
     kpi_all: Kpi
     kpi_mine: Kpi
     period: Period | None = None
+    journal_id: int = -1  # the journal's highest id read just before the sums: they hold it
 
 
 @dataclass

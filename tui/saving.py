@@ -53,6 +53,11 @@ class Saver:
         #: The last change that failed for a reason other than a rule (a held lock, a full disk):
         #: kept so that one key (`R`) can try it again.
         self.failed: Change | None = None
+        #: The journal ids of the changes this session saved, so that the live screens
+        #: (tui/live_sync.py) never show them back as someone else's. A save holds `own_lock` from
+        #: its write until its id is noted; the live check reads the journal under the same lock.
+        self.own_events: set[int] = set()
+        self.own_lock = threading.Lock()
 
     def save(self, change: Change) -> None:
         """Queue a change (from the UI thread); the worker saving changes starts if it is idle."""
@@ -85,7 +90,14 @@ class Saver:
     def _run(self, change: Change) -> None:
         message: ChangeSaved | ChangeFailed
         try:
-            result = change.call()
+            with self.own_lock:
+                try:
+                    result = change.call()
+                except DomainError as exc:
+                    self.own_events.update(getattr(exc, "also", ()))
+                    raise
+                self.own_events.add(result.event_id)
+                self.own_events.update(result.extra.get("also", ()))
         except DomainError as exc:  # refused by a rule: final, nothing to retry
             message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc, context=change.context)
         except Exception as exc:  # noqa: BLE001 - any other failure must still be shown, never lost

@@ -127,11 +127,14 @@ def follow(ctx: Ctx, prospect: str, when: str) -> None:
 
 
 @click.command()
+@click.option(
+    "--skip", is_flag=True, help="Skip your last change (a colleague changed it since) and undo the one before."
+)
 @pass_ctx
 @domain_errors
-def undo(ctx: Ctx) -> None:
+def undo(ctx: Ctx, skip: bool) -> None:
     """Reverse your last change (by recording the reverse)."""
-    result = ctx.store().undo()
+    result = ctx.store().undo(skip=skip)
     ctx.changed()
     click.echo(safe(result.summary))
 

@@ -46,6 +46,7 @@ class FocusScreen(StageKeys, LiveScreen):
         Binding("w", "won", "Won", id="focus.won"),
         Binding("l", "lost", "Lost", id="focus.lost"),
         Binding("u", "undo", "Undo", id="focus.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="focus.undo_skip", show=False),
         Binding("enter", "open", "Open", id="focus.open", show=False),
     ]
 
@@ -194,6 +195,10 @@ class FocusScreen(StageKeys, LiveScreen):
     def action_undo(self) -> None:
         app = evpipe_app(self)  # the store opens in the saver's worker, never here
         self._save(lambda: app.store.undo(), None)
+
+    def action_undo_skip(self) -> None:
+        app = evpipe_app(self)
+        self._save(lambda: app.store.undo(skip=True), None)
 
     def action_open(self) -> None:
         item = self._current()

@@ -9,7 +9,8 @@ from ..commands import BindingCommands
 
 
 class LiveScreen(Screen):
-    """Reloads when it is shown again, and when any change is made while it is showing.
+    """Reloads when it is shown again, and when any change is made while it is showing (here, or
+    by another session: tui/live_sync.py).
 
     Subclasses define `load()` (a thread worker) and call `follow_changes()` from `on_mount`;
     `reload()` is what a change triggers (by default `load()`). Their keys are in the command
@@ -18,7 +19,9 @@ class LiveScreen(Screen):
     COMMANDS = {BindingCommands}
 
     def follow_changes(self) -> None:
-        evpipe_app(self).data_changed_signal.subscribe(self, self._data_changed)
+        app = evpipe_app(self)
+        app.data_changed_signal.subscribe(self, self._data_changed)
+        app.remote_changed_signal.subscribe(self, self._data_changed)  # other sessions' changes
         self.reload()
 
     def reload(self) -> None:

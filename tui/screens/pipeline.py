@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
+from evpipe.models.changes_feed import Entry, fields_of, latest_id
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import Period, current_period
@@ -49,6 +50,7 @@ from ..messages import (
     DataChanged,
     HistoryLoaded,
     KpisLoaded,
+    RemoteChanges,
     RowsLoaded,
     SortLoaded,
 )
@@ -84,6 +86,7 @@ class PipelineScreen(StageKeys, Screen):
         Binding("w", "won", "Won", id="pipeline.won"),
         Binding("l", "lost", "Lost", id="pipeline.lost"),
         Binding("u", "undo", "Undo", id="pipeline.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="pipeline.undo_skip", show=False),
         Binding("a", "add", "Add", id="pipeline.add"),
         Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
         Binding("enter", "open", "Open", id="pipeline.open", show=False),
@@ -106,6 +109,7 @@ class PipelineScreen(StageKeys, Screen):
         "won": "Mark won",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
+        "undo_skip": "Skip a change undo refused; undo the one before",
         "add": "Add a prospect",
         "edit": "Edit the prospect",
         "open": "Open the prospect page",
@@ -135,6 +139,7 @@ class PipelineScreen(StageKeys, Screen):
         self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
+        self._kpis_hold = -1  # journal entries up to this id are in the KPIs read last (live changes)
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
@@ -204,11 +209,12 @@ class PipelineScreen(StageKeys, Screen):
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         period = current_period(engine)
+        journal_id = latest_id(engine)
         with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
             mine = pool.submit(kpis, engine, self._scope(True, period))
             everyone = kpis(engine, self._scope(False, period))
             first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
-            self.post_message(KpisLoaded(everyone, mine.result(), period))
+            self.post_message(KpisLoaded(everyone, mine.result(), period, journal_id))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
@@ -230,12 +236,16 @@ class PipelineScreen(StageKeys, Screen):
     def load_kpis(self) -> None:
         engine = evpipe_app(self).reader
         period = current_period(engine)
+        journal_id = latest_id(engine)  # changes up to it are in the sums: live entries skip their part
         self.post_message(
-            KpisLoaded(kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period)
+            KpisLoaded(
+                kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period, journal_id
+            )
         )
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
+        self._kpis_hold = max(self._kpis_hold, message.journal_id)
         if message.period != self.period:  # the first read, a new month or a new setting
             self.period = message.period
             self.header.period_label = message.period.short if message.period is not None else ""
@@ -472,6 +482,82 @@ class PipelineScreen(StageKeys, Screen):
         self._apply_prospect(p)
         self._show_header()
 
+    # -------------------------------------------------------- changes other sessions made
+
+    def apply_remote(self, message: RemoteChanges) -> None:
+        """Changes made elsewhere (another app, the command line; tui/live_sync.py): the header
+        moves by each journal entry's recorded effect and the rows they touch are replaced where
+        they are, without reading the table again; the cursor stays on its prospect."""
+        if message.reload or not self.loaded:
+            self.load()
+            return
+        keep = self.table.current_id
+        sum_again = False
+        touched: set[int] = set()
+        for entry in message.entries:
+            if entry.id in self._applied:
+                continue
+            self._applied.add(entry.id)
+            sum_again |= self._add_remote_kpi(entry, message)
+            if entry.prospect_id is not None:
+                touched.add(entry.prospect_id)
+        moved_lines = False
+        in_place: list[Row] = []
+        for pid in sorted(touched):
+            if pid in self._pending:
+                continue  # a change of this screen's is on its way; its saved result brings the row
+            self._contacts.pop(pid, None)
+            found = message.rows.get(pid)
+            if found is None:
+                if pid in self.view.rows:
+                    self.view.remove(pid, self.table.cursor)
+                    moved_lines = True
+                if self._loading:
+                    self._since_load.append(pid)
+                continue
+            row, hay = found
+            if self._loading:
+                self._since_load.append(row)
+            if self.view.update_in_place(row, hay):
+                in_place.append(row)
+            else:
+                self.view.put(row, hay, self.table.cursor)
+                moved_lines = True
+        if moved_lines:
+            self.table.lines_changed()
+            if keep is not None and self.table.current_id != keep:
+                self.table.go_to(keep)
+            self._show_status()
+        elif in_place:
+            self.table.rows_changed(in_place)
+        if sum_again:
+            self.reload_kpis()
+        self._show_header()
+        current = self.table.current_id
+        if current is not None and current in touched:
+            self._show_detail(current, None)
+            self.load_contacts([current])
+
+    def _add_remote_kpi(self, entry: Entry, message: RemoteChanges) -> bool:
+        """Move the header by one remote entry's recorded effect; True when it cannot be told
+        that way (the KPI period or the owner may have changed what the header counts): sum again."""
+        if entry.id <= self._kpis_hold:
+            return False  # the KPIs were read after it: it is in them already
+        pid = entry.prospect_id
+        found = message.rows.get(pid) if pid is not None else None
+        now = found[0] if found is not None else None
+        old = self.view.rows.get(pid) if pid is not None else None
+        owners = {r.owner for r in (now, old) if r is not None}
+        if len(owners) != 1 or "owner" in fields_of(entry):
+            self._add_kpi(entry.delta, None)
+            return True
+        if self.period is not None and self.period.restricts:
+            still_open = now is not None and self.view.ladder.kind(now.stage_id) == ladder.OPEN
+            if not still_open or entry.category in ("win", "lose", "reopen"):
+                return True
+        self._add_kpi(entry.delta, owners.pop())
+        return False
+
     # -------------------------------------------------------- actions: stage moves
 
     def _current(self) -> Row | None:
@@ -524,6 +610,12 @@ class PipelineScreen(StageKeys, Screen):
         app = evpipe_app(self)  # the store opens in the worker, never here
         self._save(lambda: app.store.undo())
 
+    def action_undo_skip(self) -> None:
+        """Leave your last change as it is (undo refused it: a colleague changed it since) and
+        undo the one before it."""
+        app = evpipe_app(self)
+        self._save(lambda: app.store.undo(skip=True))
+
     # -------------------------------------------------------- actions: the prospect
 
     def action_add(self) -> None:
@@ -556,14 +648,13 @@ class PipelineScreen(StageKeys, Screen):
 
         app = evpipe_app(self)  # the store opens in the worker, never here
 
-        def done(fields: dict | None) -> None:
-            if fields:
-                changes = {k: v for k, v in fields.items() if k != "stage"}
-                self._save(
-                    lambda: app.store.edit(info.id, expected_version=info.version, **changes), prospect_id=info.id
-                )
+        def save(fields: dict, version: int) -> ChangeResult:
+            changes = {k: v for k, v in fields.items() if k != "stage"}
+            return app.store.edit(info.id, expected_version=version, **changes)
 
-        self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who), done)
+        # the form saves and stays open until saved (or refused: it keeps what was typed); the
+        # saved change reaches this screen as any change made elsewhere (on_data_changed)
+        self.app.push_screen(ProspectForm(self.stage_list, info, owner=evpipe_app(self).who, save=save))
 
     def action_open(self) -> None:
         row = self._current()

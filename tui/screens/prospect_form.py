@@ -1,8 +1,11 @@
 """The add / edit form for one prospect, with inline validation.
 
-The form never writes: it dismisses with the keyword arguments for `Store.add(**d)` (adding) or
-only the changed fields for `Store.edit(id, expected_version=..., **d)` (editing), and the caller
-runs the write in a worker. Every field is checked as it is typed with the same parsers the store
+Adding, the form never writes: it dismisses with the keyword arguments for `Store.add(**d)` and
+the caller runs the write in a worker. Editing, it is given `save` (the changed fields and the
+version the form was opened on -> `Store.edit`), hands it to the app's saver and stays open until
+the change is saved: a change someone made since to the same fields is refused with who changed
+what (the store merges one to other fields), and the form keeps everything typed, so that ctrl+s
+can save it over theirs or esc leave theirs. Every field is checked as it is typed with the same parsers the store
 uses (models.values), so what the form accepts the store accepts; an error shows under its field
 and everything typed stays.
 """
@@ -11,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,7 +25,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from evpipe.models.errors import DomainError
+from evpipe.models.errors import Conflict, DomainError
 from evpipe.models.store import MAX_CUSTOM_FIELDS, ProspectInfo, StageInfo
 from evpipe.models.values import (
     clean_text,
@@ -35,7 +38,17 @@ from evpipe.models.values import (
     parse_month,
 )
 
+from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
+from ..messages import ChangeFailed, ChangeSaved
+from ..saving import Change
+
+if TYPE_CHECKING:
+    from evpipe.models.records import ChangeResult
+
+#: Saving an edit: (the changed fields, the version of the prospect they were typed on) -> the
+#: store's result; run in the saver's worker.
+SaveEdit = Callable[[dict[str, Any], int], "ChangeResult"]
 
 #: (field id, label, placeholder) of the one-line text fields, in form order.
 TEXT_FIELDS = [
@@ -160,12 +173,24 @@ class ProspectForm(ModalScreen[dict | None]):
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
     ]
 
-    def __init__(self, ladder: list[StageInfo], prospect: ProspectInfo | None = None, owner: str = "") -> None:
+    def __init__(
+        self,
+        ladder: list[StageInfo],
+        prospect: ProspectInfo | None = None,
+        owner: str = "",
+        *,
+        save: SaveEdit | None = None,
+    ) -> None:
         super().__init__()
         self.ladder = [s for s in ladder if s.kind in ("open", "won", "lost")]
         self.prospect = prospect
         self.default_owner = owner
         self.initial = self._initial_texts()
+        self.save = save if prospect is not None else None
+        #: The version the typed values are based on: the one opened, or after a refusal the one
+        #: that refused them (so that saving again means "mine over theirs").
+        self.base_version = prospect.version if prospect is not None else 0
+        self.saving = False
 
     # ------------------------------------------------------------ building
 
@@ -219,6 +244,8 @@ class ProspectForm(ModalScreen[dict | None]):
             else:
                 yield Static(Content.from_markup("Edit [b]$name[/b]", name=p.name), id="form-title")
             with VerticalScroll(id="fields"):
+                if p is not None:  # why an edit was not saved (someone changed the same field)
+                    yield Label("", id="conflict-error", classes="error", markup=False)
                 for field, label, placeholder in TEXT_FIELDS:
                     yield from self._row(field, label, placeholder)
                 with Horizontal(classes="row", id="row-stage"):
@@ -403,7 +430,66 @@ class ProspectForm(ModalScreen[dict | None]):
             self.notify("Nothing changed.", markup=False)
             self.dismiss(None)
             return
+        if self.save is not None:
+            self._send(result)
+            return
         self.dismiss(result)
+
+    # ------------------------------------------------------------ saving an edit from the form
+
+    def _send(self, fields: dict[str, Any]) -> None:
+        if self.saving:
+            return
+        self.saving = True
+        save, version = self.save, self.base_version
+        assert save is not None and self.prospect is not None
+        self.query_one("#form-keys", Label).update("saving…")
+        evpipe_app(self).saver.save(Change(lambda: save(fields, version), self, self.prospect.id))
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
+        message.stop()
+        self.saving = False
+        result = message.result
+        self.app.notify(result.summary, markup=False, timeout=4)
+        for warning in result.warnings:
+            self.app.notify(warning, markup=False, severity="warning", timeout=6)
+        evpipe_app(self).data_changed(result)  # the pipeline, the prospect page, the KPI history
+        self.dismiss(None)
+
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        message.stop()
+        self.saving = False
+        self.query_one("#form-keys", Label).update("ctrl+s save  tab next field  esc cancel")
+        if isinstance(message.cause, Conflict):
+            self.show_conflict(
+                f"Not saved: {message.error}. What you typed is still here: ctrl+s saves it over "
+                "that, esc leaves it as it is."
+            )
+            self._rebase()
+            return
+        self.show_conflict(f"Not saved: {message.error}")
+
+    def show_conflict(self, text: str) -> None:
+        """Say at the top of the form why the save did not happen (the typed values stay)."""
+        label = self.query_one("#conflict-error", Label)
+        label.update(text)
+        label.set_class(bool(text), "-shown")
+        label.scroll_visible(animate=False)
+
+    @work(thread=True, exclusive=True, group="form-rebase", exit_on_error=False, description="read the prospect")
+    def _rebase(self) -> None:
+        assert self.prospect is not None
+        try:
+            latest = evpipe_app(self).store.get(self.prospect.id)
+        except DomainError as exc:
+            self.app.call_from_thread(self.show_conflict, f"Not saved: {exc}")
+            return
+        self.app.call_from_thread(self._rebased, latest)
+
+    def _rebased(self, latest: ProspectInfo) -> None:
+        """Saving again now compares what was typed with the prospect as it is now."""
+        self.prospect = latest
+        self.base_version = latest.version
 
     def action_cancel(self) -> None:
         if not self.is_dirty:

@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from evpipe.models import clock, ladder
-from evpipe.models.errors import Conflict, DomainError, NotFound
+from evpipe.models.errors import Conflict, DomainError, NotFound, UndoBlocked
 from evpipe.models.records import PageData
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo
 from evpipe.models.values import MoneyStyle, clean_text, format_percent, money_style, month_label, to_cents
@@ -34,7 +34,7 @@ from evpipe.models.values import MoneyStyle, clean_text, format_percent, money_s
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
-from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
+from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
 from ..saving import Change
 from .prospect_form import ProspectForm
 
@@ -76,6 +76,7 @@ class ProspectPage(Screen):
         Binding("w", "won", "Won", id="prospect.won"),
         Binding("l", "lost", "Lost", id="prospect.lost"),
         Binding("u", "undo", "Undo", id="prospect.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="prospect.undo_skip", show=False),
         Binding("d", "delete", "Delete", id="prospect.delete"),
     ]
 
@@ -90,6 +91,7 @@ class ProspectPage(Screen):
         "won": "Mark won",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
+        "undo_skip": "Skip a change undo refused; undo the one before",
         "delete": "Delete the prospect (undo brings it back)",
     }
 
@@ -124,6 +126,21 @@ class ProspectPage(Screen):
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()
         self.load()
+        app = evpipe_app(self)
+        app.data_changed_signal.subscribe(self, self._changed_elsewhere)
+        app.remote_changed_signal.subscribe(self, self._changed_remotely)
+
+    def _changed_elsewhere(self, result: ChangeResult | None) -> None:
+        """A change saved elsewhere in this app (the edit form, another screen): read it again."""
+        if self._writing or self._queue:
+            return  # this page's own change is on its way; it reads the page when it lands
+        if result is None or (result.prospect is not None and result.prospect.id == self.prospect_id):
+            self.load()
+
+    def _changed_remotely(self, message: RemoteChanges) -> None:
+        """Another session changed this prospect (or the ladder): read the page again."""
+        if message.reload or self.prospect_id in message.prospect_ids:
+            self._changed_elsewhere(None)
 
     def on_screen_resume(self) -> None:
         if self.data is not None:
@@ -335,7 +352,7 @@ class ProspectPage(Screen):
         try:
             return op(version)
         except DomainError as exc:
-            if not isinstance(exc, Conflict) and version is not None and self._changed_since(version):
+            if not isinstance(exc, (Conflict, UndoBlocked)) and version is not None and self._changed_since(version):
                 # The store may refuse for another reason first (e.g. "is Won already") when the
                 # real cause is that someone else changed the prospect: say that.
                 raise Conflict(str(exc)) from exc
@@ -440,17 +457,21 @@ class ProspectPage(Screen):
     def action_undo(self) -> None:
         self.submit(lambda v: self.store.undo())
 
+    def action_undo_skip(self) -> None:
+        self.submit(lambda v: self.store.undo(skip=True))
+
     def action_edit(self) -> None:
         data = self._ready()
         if data is None:
             return
-        pid = self.prospect_id
+        pid, store = self.prospect_id, self.store
 
-        def got(changes: dict | None) -> None:
-            if changes:
-                self.submit(lambda v: self.store.edit(pid, expected_version=v, **changes))
+        def save(changes: dict, version: int) -> ChangeResult:
+            return store.edit(pid, expected_version=version, **changes)
 
-        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=evpipe_app(self).who), got)
+        # the form saves on the version it was opened on and stays open until saved (a conflicting
+        # change since is named there, with what was typed kept); this page reads it again then
+        self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=evpipe_app(self).who, save=save))
 
     def action_log_activity(self) -> None:
         if self._ready() is None:

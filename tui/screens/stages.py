@@ -107,6 +107,7 @@ class StagesScreen(Screen):
         Binding("d,delete", "remove", "Remove", id="stages.remove"),
         Binding("s", "stale_days", "Stale", id="stages.stale_days"),
         Binding("u", "undo", "Undo", id="stages.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="stages.undo_skip", show=False),
         Binding("k", "kpi_period", "KPI period", id="stages.kpi_period", show=False),
     ]
 
@@ -120,6 +121,7 @@ class StagesScreen(Screen):
         "remove": "Remove the stage (its prospects move to a stage you choose)",
         "stale_days": "Stale days: how long a prospect here may sit untouched",
         "undo": "Undo your last change",
+        "undo_skip": "Skip a change undo refused; undo the one before",
         "kpi_period": "KPI period: which won and lost prospects the KPIs count (12m, 2026-01, all)",
     }
     PALETTE_GROUP = "stages"
@@ -151,6 +153,12 @@ class StagesScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#ladder", DataTable).focus()
         self.load()
+        # other sessions' changes (tui/live_sync.py): the counts and sums move, the ladder may too
+        evpipe_app(self).remote_changed_signal.subscribe(self, self._changed_remotely)
+
+    def _changed_remotely(self, _message) -> None:
+        if self.is_current:
+            self.load()
 
     #: The longest stage name shown in full; longer ones are cut in the table (not in the dialogs).
     NAME_WIDTH_MAX = 40
@@ -561,6 +569,9 @@ class StagesScreen(Screen):
 
     def action_undo(self) -> None:
         self.write(lambda: self.store.undo(), None)
+
+    def action_undo_skip(self) -> None:
+        self.write(lambda: self.store.undo(skip=True), None)
 
 
 __all__ = ["StagesScreen", "check_stale_days"]

@@ -295,6 +295,13 @@ class ProspectTable(ScrollView, can_focus=True):
                 if heading >= 0:
                     self.refresh_line(heading)
 
+    def rows_changed(self, rows: list[Row]) -> None:
+        """Rows changed in place, wherever they are (changes from other sessions): repaint what is
+        visible (lines are cached by their content, so only changed rows are drawn again)."""
+        if self._money_changed(*rows):
+            self._cache.clear()
+        self.refresh()
+
     def lines_changed(self) -> None:
         """Lines were inserted or removed (a few): resize and repaint what is visible."""
         self._cache.clear()

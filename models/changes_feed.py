@@ -1,0 +1,364 @@
+"""Reading the journal: what changed since a given entry, and how to say it.
+
+Three users of one reading:
+
+- live screens (tui/live_sync.py): a cheap check whether anything was written since the last look
+  (`ChangeCheck`: SQLite's `PRAGMA data_version` first, then the journal's highest id, an indexed
+  `SELECT max(id)` that PostgreSQL answers as well), then the entries since (`entries_since`) and
+  the rows they touch, and a short notice naming who did what (`notice`);
+- merging a stale edit (models/store_prospects.py): which fields each later change touched, and
+  the words of a refusal ("sam changed value 11,000 -> 12,500 at 10:42");
+- undo (models/store_undo.py): the later change that stands in the way of an undo, in the same words.
+
+Only the standard library and models' plain modules: the app's poller imports this at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from .rawdb import as_date, fetch_all, sqlite_data_version
+from .values import format_amount, format_percent
+
+#: The field a change touches when it touches the whole prospect (a delete, an undone add).
+WHOLE = "*"
+#: The field a stage move touches.
+STAGE = "stage"
+#: The field a probability change touches (of its stage).
+PROBABILITY = "probability"
+
+#: How many entries one read takes; more than this since the last look: screens reload instead.
+BATCH = 500
+
+#: More entries than this in one look are summed up per person rather than told one by one.
+BURST = 3
+
+_LABELS = {
+    "value_cents": "value",
+    "expected_month": "month",
+    "next_follow_up": "follow-up",
+    "custom_json": "custom fields",
+    "contact_name": "contact",
+    "needs_review": "needs review",
+    "external_key": "external key",
+    STAGE: "stage",
+    WHOLE: "the prospect",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal entry as the readers need it (names of its prospect and stage joined in)."""
+
+    id: int
+    at: datetime
+    who: str
+    action: str
+    category: str
+    prospect_id: int | None
+    stage_id: int | None
+    d_count: int
+    d_tv_cents: int
+    d_ev_micros: int
+    summary: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    undoes_id: int | None = None
+    prospect_name: str | None = None
+    stage_name: str | None = None
+
+    @property
+    def delta(self) -> tuple[int, int, int]:
+        return self.d_count, self.d_tv_cents, self.d_ev_micros
+
+    @property
+    def touches_ladder(self) -> bool:
+        """A change to the ladder (a probability, a stage's name or place): every row may read
+        differently, so screens read the ladder again."""
+        return self.prospect_id is None and self.stage_id is not None
+
+    @property
+    def version(self) -> int | None:
+        """The prospect's version this change left (recorded since live screens; None before)."""
+        v = self.payload.get("v")
+        return v if isinstance(v, int) else None
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _payload(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    try:
+        found = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+_ENTRY_SQL = (
+    "SELECT e.id, e.at, e.who, e.action, e.category, e.prospect_id, e.stage_id, e.d_count, e.d_tv_cents, "
+    "e.d_ev_micros, e.summary, e.payload, e.undoes_id, p.name, s.name "
+    "FROM change_event e LEFT JOIN prospect p ON p.id = e.prospect_id LEFT JOIN stage s ON s.id = e.stage_id "
+    "WHERE e.id > :after ORDER BY e.id LIMIT :limit"
+)
+
+
+def entry_of(row: tuple) -> Entry:
+    """An Entry from a row of `_ENTRY_SQL`'s columns."""
+    return Entry(
+        id=int(row[0]),
+        at=_as_datetime(row[1]),
+        who=row[2] or "",
+        action=row[3],
+        category=row[4],
+        prospect_id=row[5],
+        stage_id=row[6],
+        d_count=int(row[7] or 0),
+        d_tv_cents=int(row[8] or 0),
+        d_ev_micros=int(row[9] or 0),
+        summary=row[10] or "",
+        payload=_payload(row[11]),
+        undoes_id=row[12],
+        prospect_name=row[13],
+        stage_name=row[14],
+    )
+
+
+def latest_id(source: Any) -> int:
+    """The journal's highest id (0 for an empty journal): the primary key's last entry."""
+    found = fetch_all(source, "SELECT max(id) FROM change_event")
+    return int(found[0][0] or 0) if found else 0
+
+
+def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]:
+    """The journal entries after `after_id`, oldest first, at most `limit` of them."""
+    return [entry_of(r) for r in fetch_all(source, _ENTRY_SQL, {"after": after_id, "limit": limit})]
+
+
+class ChangeCheck:
+    """Whether anything was written since the last look, cheaply, from a worker thread.
+
+    Keeps one connection open. On SQLite, `PRAGMA data_version` (a counter in the connection,
+    which moves when another connection commits) answers "nothing" in microseconds; when it moved,
+    or on another database, the journal's highest id (an index lookup) says whether there is a
+    new entry. Not for use by two threads at once."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._connection: Any = None
+        self._data_version: int | None = None
+        self._sqlite = False
+        self.seen = -1  # the highest id seen; -1 before the first look
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            self._connection = self.source.raw_connection()
+            driver = getattr(self._connection, "driver_connection", self._connection)
+            self._sqlite = isinstance(driver, sqlite3.Connection)
+            self._data_version = None
+        return self._connection
+
+    @property
+    def connection(self) -> Any:
+        """The connection the checks use (reads of what changed go on it too)."""
+        return self._connect()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None
+
+    def latest(self) -> int:
+        """The journal's highest id now (one query), remembered as seen."""
+        connection = self._connect()
+        try:
+            self.seen = latest_id(connection)
+        except Exception:
+            self.close()
+            raise
+        return self.seen
+
+    def poll(self) -> int | None:
+        """The journal's highest id when it moved past what was seen, else None."""
+        connection = self._connect()
+        try:
+            if self._sqlite:
+                version = sqlite_data_version(connection)
+                if version == self._data_version and self.seen >= 0:
+                    return None
+                self._data_version = version
+            newest = latest_id(connection)
+            if getattr(connection, "in_transaction", False):
+                connection.commit()  # a driver that opened a transaction must not pin an old snapshot
+        except Exception:
+            self.close()
+            raise
+        if newest > self.seen:
+            self.seen = newest
+            return newest
+        return None
+
+
+# ---------------------------------------------------------------- which fields a change touched
+
+
+def fields_of(entry: Entry) -> dict[str, tuple[Any, Any]]:
+    """The fields a change touched, each with (before, after) as journalled: field names are the
+    prospect's columns (`value_cents`, `expected_month`, ...), `stage` for a move (stage ids) and
+    WHOLE for a change to the whole prospect (deleted, brought back, undone add). A contact point
+    touches none."""
+    action, payload = entry.action, entry.payload
+    if action == "move" or (action == "import" and "from" in payload):
+        return {STAGE: (payload.get("from"), payload.get("to"))}
+    if action == "delete":
+        return {WHOLE: ("there", "deleted")}
+    if action in ("activity", "create"):
+        return {}
+    if action == "undo" and not payload:
+        return {WHOLE: ("", "undone")}  # an undone add or delete, or a contact point taken back
+    if "deleted" in payload:
+        return {WHOLE: ("", "deleted" if payload["deleted"] else "back")}
+    before, after = payload.get("before"), payload.get("after")
+    if isinstance(after, int) and not isinstance(after, bool) and entry.prospect_id is None:
+        return {PROBABILITY: (before, after)}  # a stage's probability (set, or set back by undo)
+    if isinstance(after, dict):
+        before = before if isinstance(before, dict) else {}
+        return {k: (before.get(k), v) for k, v in after.items()}
+    return {}
+
+
+def label(field_name: str) -> str:
+    return _LABELS.get(field_name, field_name.replace("_", " "))
+
+
+def _shown(field_name: str, value: Any, stage_names: Mapping[int, str]) -> str:
+    if value is None or value == "":
+        return "none"
+    if field_name == "value_cents" and isinstance(value, int):
+        return format_amount(value)
+    if field_name == PROBABILITY and isinstance(value, int):
+        return format_percent(value)
+    if field_name == STAGE and isinstance(value, int):
+        return stage_names.get(value, f"stage {value}")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = " ".join(str(value).split())
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def when_phrase(at: datetime, today: date | None = None) -> str:
+    """'at 10:42' today, 'on 3 Dec at 10:42' another day."""
+    if today is not None and at.date() != today:
+        return f"on {at.day} {at:%b} at {at:%H:%M}"
+    return f"at {at:%H:%M}"
+
+
+def describe(
+    entry: Entry,
+    fields: Iterable[str] | None = None,
+    *,
+    stage_names: Mapping[int, str] | None = None,
+    today: date | None = None,
+) -> str:
+    """'sam changed value 11,000 -> 12,500 at 10:42', 'priya moved it Quote sent -> Won at 9:15',
+    'sam deleted it at 10:42': what one change did to `fields` (all it touched by default)."""
+    names = stage_names or {}
+    touched = fields_of(entry)
+    wanted = list(touched) if fields is None else [f for f in fields if f in touched]
+    when = when_phrase(entry.at, today)
+    who = entry.who or "someone"
+    parts = []
+    for f in wanted:
+        before, after = touched[f]
+        if f == WHOLE:
+            parts.append(
+                "deleted it"
+                if entry.action == "delete" or after == "deleted"
+                else ("brought it back" if after == "back" else f"undid a change to it ({entry.summary})")
+            )
+        elif f == STAGE:
+            parts.append(f"moved it {_shown(f, before, names)} -> {_shown(f, after, names)}")
+        elif f == PROBABILITY:
+            stage = names.get(entry.stage_id or 0) or entry.stage_name or "a stage"
+            parts.append(f"set {stage} {_shown(f, before, names)} -> {_shown(f, after, names)}")
+        elif f in ("notes", "custom_json"):
+            parts.append(f"changed {label(f)}")
+        else:
+            parts.append(f"changed {label(f)} {_shown(f, before, names)} -> {_shown(f, after, names)}")
+    if not parts:
+        parts.append(f"made a change ({entry.summary})")
+    return f"{who} {', '.join(parts)} {when}"
+
+
+def _not_a_date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two field values are the same, one as the database holds it and one as the journal
+    recorded it (dates as ISO text there)."""
+    if isinstance(a, str) and isinstance(b, date):
+        return as_date(a) == b
+    return _not_a_date(a) == _not_a_date(b)
+
+
+# ---------------------------------------------------------------- notices
+
+
+def _ev(micros: int) -> str:
+    return "EV " + format_amount(micros, micros=True, signed=True)
+
+
+def line_for(entry: Entry) -> str:
+    """'sam: Coastline Realty -> Won, EV +2,200' for a move; 'sam: <summary>' otherwise."""
+    who = entry.who or "someone"
+    if entry.action == "move" and entry.prospect_name and entry.stage_name and not entry.undoes_id:
+        return f"{who}: {entry.prospect_name} -> {entry.stage_name}, {_ev(entry.d_ev_micros)}"
+    return f"{who}: {entry.summary}"
+
+
+def notice(entries: list[Entry]) -> str | None:
+    """What a screen says about changes other sessions made: each one when there are a few, else
+    one line per person ('priya made 14 changes: EV +31,200'). None when there is nothing."""
+    if not entries:
+        return None
+    if len(entries) <= BURST:
+        return "\n".join(line_for(e) for e in entries)
+    per: dict[str, list[int]] = {}
+    for e in entries:
+        t = per.setdefault(e.who or "someone", [0, 0])
+        t[0] += 1
+        t[1] += e.d_ev_micros
+    return "\n".join(f"{who} made {n} change{'s' if n != 1 else ''}: {_ev(ev)}" for who, (n, ev) in per.items())
+
+
+__all__ = [
+    "BATCH",
+    "BURST",
+    "PROBABILITY",
+    "STAGE",
+    "WHOLE",
+    "ChangeCheck",
+    "Entry",
+    "describe",
+    "entries_since",
+    "entry_of",
+    "fields_of",
+    "label",
+    "latest_id",
+    "line_for",
+    "notice",
+    "same_value",
+    "when_phrase",
+]

@@ -1,0 +1,122 @@
+"""Live screens: changes other sessions make (another app, the command line, any user) appear here
+within a second or so, without a key press.
+
+A timer on the app starts a thread worker every `POLL_EVERY` seconds (never two at once). The
+worker asks `models.changes_feed.ChangeCheck` whether anything was written (microseconds when
+nothing was: SQLite's data version, then the journal's highest id); when something was, it reads
+the new journal entries and the rows they touch, leaves out this session's own saves (the saver
+notes their ids under a lock the worker also takes, so none slips through between its write and its
+note) and posts one `RemoteChanges` message to the app, which hands it to the screens. The UI
+thread never waits on the database.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from evpipe.models.changes_feed import BATCH, ChangeCheck, entries_since, notice
+from evpipe.models.pipeline_view import rows_by_id
+
+from .messages import RemoteChanges
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.timer import Timer
+
+#: Seconds between two looks: changes show within 2 s even on a loaded machine.
+POLL_EVERY = 0.5
+
+
+class LiveSync:
+    """The app's poller (`app.live`)."""
+
+    def __init__(self, app: App, every: float | None = POLL_EVERY) -> None:
+        # the EvpipeApp (typed as Textual's App: this module is imported by tui/app.py)
+        self.app: Any = app
+        self.every = every
+        self._check: ChangeCheck | None = None
+        self.after = -1  # the last journal id handed to the screens (or skipped)
+        self._running = False
+        self._resync = False
+        self._timer: Timer | None = None
+        #: How long the last few looks took in the worker (seconds), for measuring.
+        self.timings: list[float] = []
+
+    def start(self) -> None:
+        if self.every is not None and self._timer is None:
+            self._timer = self.app.set_interval(self.every, self.tick, name="live changes")
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._check is not None:
+            self._check.close()  # what was seen is kept: after start() the next look tells what came since
+
+    def resync(self) -> None:
+        """The screens read everything again (an import, say): what is in the journal now needs
+        no telling; the next look starts after it."""
+        self._resync = True
+
+    def tick(self) -> None:
+        """Start a look, unless one is running (UI thread; returns at once)."""
+        if self._running or not self.app.is_running:
+            return
+        self._running = True
+        self.app.run_worker(self._look, thread=True, group="live", exit_on_error=False, description="live changes")
+
+    def _look(self) -> None:
+        try:
+            self._look_once()
+        finally:
+            self._running = False
+
+    def _look_once(self) -> None:
+        app = self.app
+        reader = app.reader
+        if self._check is None:
+            # Open the engine first: opening it checks the file (models/locations.py reads its first
+            # bytes), and closing that file handle would drop the locks of an SQLite connection
+            # this process already holds on it (POSIX locks are per process), after which another
+            # process closing the database would take this connection for gone and remove the WAL
+            # file under it: it would see no change again.
+            app.engine  # noqa: B018
+            self._check = ChangeCheck(reader)
+            self.after = self._check.latest()
+            return
+        started = time.perf_counter()
+        saver = app.saver
+        with saver.own_lock:
+            newest = self._check.poll()
+            if newest is None or newest <= self.after:
+                self._timed(started)
+                return
+            if self._resync:
+                self._resync = False
+                self.after = newest
+                return
+            entries = entries_since(reader, self.after, BATCH)
+            own = saver.own_events
+            theirs = [e for e in entries if e.id not in own]
+            for e in entries:
+                own.discard(e.id)
+        full = len(entries) >= BATCH
+        self.after = newest if full or not entries else entries[-1].id
+        if not theirs:
+            return
+        reload = full or any(e.touches_ladder or e.action == "import" for e in theirs)
+        rows: dict = {}
+        gone: set[int] = set()
+        if not reload:
+            ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
+            rows = rows_by_id(reader, ids)
+            gone = ids - rows.keys()
+        app.post_message(RemoteChanges(theirs, rows, gone, notice(theirs), reload=reload))
+
+    def _timed(self, started: float) -> None:
+        self.timings.append(time.perf_counter() - started)
+        del self.timings[:-50]
+
+
+__all__ = ["POLL_EVERY", "LiveSync"]
