@@ -27,6 +27,7 @@ from .db import HEAD, current_revision, writer
 from .errors import DomainError
 from .locations import sqlite_path
 from .outfile import private_output
+from .roles import acting_user, require
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -175,7 +176,7 @@ def read_dump(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dict[str, int]:
+def restore(engine: Engine, data: dict[str, Any], *, force: bool = False, who: str | None = None) -> dict[str, int]:
     """Load a dump into `engine`'s database, which must hold no prospects, history or journal
     (a new database; its default ladder is replaced). With `force`, whatever it holds is replaced.
     One transaction: the database is either the dump's or as it was."""
@@ -199,6 +200,7 @@ def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dic
         )
     counts: dict[str, int] = {}
     with writer(engine).begin() as conn:
+        require(conn, who or acting_user(conn).name, "restore")
         existing = _user_data(conn)
         if any(existing.values()) and not force:
             busy = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in existing.items() if n)

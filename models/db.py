@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .locations import ensure_private_file, sqlite_path
 from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, fetch_all
+from .share import use_shared_umask
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,6 +19,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     transactions that take the write lock at BEGIN (BEGIN IMMEDIATE) so that two sessions
     writing at once wait for each other instead of failing half-way."""
     path = sqlite_path(url)
+    if path is not None:
+        use_shared_umask(path)  # a folder shared with a group: what SQLite makes there stays the group's
     if path is not None and create:
         ensure_private_file(path)
     if url.startswith("sqlite"):

@@ -24,6 +24,7 @@ from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
+from .roles import require
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
 
@@ -350,6 +351,7 @@ def commit_import(
         raise DomainError(f"import: nothing written: {plan.why_not()}", field="file")
     at = at or clock.now()
     with Session(writer(engine)) as s, s.begin():
+        require(s, who, "import")
         c = _Commit(s.connection(), plan, who, at)
         c.add_stages()
         c.load()

@@ -137,6 +137,7 @@ class ProspectWrites(StoreBase):
                     external_key=external_key,
                 )
             )
+            self._may(s, "add", owner=fields["owner"])
             st = self._stage(s, stage) if stage not in (None, "") else self._first_stage(s)
             p = Prospect(
                 **fields,
@@ -174,7 +175,10 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
+            self._may(s, "edit", p)
             fields = clean_fields(changes)
+            if "owner" in fields:
+                self._may(s, "add", owner=fields["owner"])
             before = {k: getattr(p, k) for k in fields}
             after = {k: v for k, v in fields.items() if before[k] != v}
             if not after:
@@ -205,6 +209,7 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
+            self._may(s, "edit", p)
             self._bump(s, p, expected_version, at)
             d = delta(part(p.value_cents, s.get_one(Stage, p.stage_id)), (0, 0, 0))
             p.deleted_at = at
@@ -294,6 +299,7 @@ class ProspectWrites(StoreBase):
         category: str | None = None,
     ) -> ChangeResult:
         """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
+        self._may(s, "edit", p)
         old = s.get_one(Stage, p.stage_id)
         new = target if isinstance(target, Stage) else self._target(s, p, target)
         if new.id == old.id:
@@ -369,6 +375,7 @@ class ProspectWrites(StoreBase):
             raise DomainError("activity date: a contact point cannot be in the future", field="when")
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
+            self._may(s, "edit", p)
             a = Activity(prospect_id=id_of(p), occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
             s.add(a)
             p.last_touch_at = max(p.last_touch_at, occurred)
@@ -398,6 +405,7 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
+            self._may(s, "edit", p)
             new = clean_fields({"follow_up": when})["next_follow_up"]
             before = p.next_follow_up
             self._bump(s, p, expected_version, at)

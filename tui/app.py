@@ -60,7 +60,10 @@ class EvpipeApp(App):
         #: The open database as the tab bar names it (the file's name).
         self.database_label = db_label(url)
         self._database_problem: str | None = None
+        #: Who the app acts as: until the store has asked the database (models/roles.py: the login
+        #: name, or EVPIPE_USER where it is honoured), the name the environment gives.
         self.who = who or current_user()
+        self._who_given = who
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
@@ -122,7 +125,10 @@ class EvpipeApp(App):
             engine = self.engine
             with self._engine_lock:
                 if self._store is None:
-                    self._store = Store(engine, who=self.who)
+                    self._store = Store(engine, who=self._who_given)
+                    self.who = self._store.who
+                    if self._store.note:
+                        self.notify(self._store.note, severity="warning", markup=False, timeout=10)
         return self._store
 
     @property

@@ -67,7 +67,16 @@ class Ctx:
     def store(self):
         from evpipe.models.store import Store
 
-        return Store(self.engine)
+        store = Store(self.engine)
+        if store.note and not getattr(self, "_noted", False):
+            self._noted = True
+            click.echo(f"evpipe: {store.note}", err=True)
+        return store
+
+    @property
+    def who(self) -> str:
+        """Who this command acts as (models/roles.py)."""
+        return self.store().who
 
     def changed(self) -> None:
         """After a write: keep the KPI history up to date."""
