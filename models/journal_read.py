@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from .tables import ChangeEvent, Prospect
+from .tables import ChangeEvent, Prospect, pk
 from .values import format_amount, money_str
 
 #: A page of the journal, at most.
@@ -150,7 +150,7 @@ def journal(
     e = ChangeEvent
     q = (
         select(
-            col(e.id),
+            pk(e.id),
             col(e.at),
             col(e.who),
             col(e.action),
@@ -184,7 +184,7 @@ def journal(
         rows = conn.execute(q).all()
     return [
         JournalEntry(
-            id=int(eid),
+            id=eid,
             at=at,
             who=who_,
             action=action,
