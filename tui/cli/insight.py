@@ -433,7 +433,7 @@ def review_markdown(r) -> str:
         lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
         for t in r.terms:
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
-            names = ", ".join(_md(i.name) for i in moved[:3])
+            names = ", ".join(_md(i.name) + (f" ({_md(i.by_text)})" if i.by else "") for i in moved[:3])
             if len(moved) > 3:
                 names += f" and {len(moved) - 3} more"
             lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
@@ -491,7 +491,8 @@ def review_text(r) -> str:
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
 
-    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", ""]
+    whose = f", the changes {safe(r.who)} made" if r.who else ""
+    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", ""]
     out.append(
         table(
             ["", "start", "end", "change"],
@@ -527,7 +528,8 @@ def review_text(r) -> str:
         out.append("")
         out.append(f"{t.label}:")
         for i in t.items[:8]:
-            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}")
+            by = f"  ({safe(i.by_text)})" if i.by else ""
+            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
     for title, items in (
@@ -546,13 +548,16 @@ def review_text(r) -> str:
 @click.command("review")
 @click.option("--since", default="7d", show_default=True, help="7d, 2w, or a date such as 2026-11-01.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--who", default=None, metavar="USER", help="One rep's review: the changes they made (the rest as one term)."
+)
 @pass_ctx
 @domain_errors
-def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
+def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
     """How the KPIs moved over a period and why, with what to do next."""
     from evpipe.models.review import review
 
-    r = review(ctx.engine, since)
+    r = review(ctx.engine, since, who=who.strip() if who else None)
     if fmt == "json":
         emit_json(r.to_json())
     elif fmt == "markdown":
