@@ -267,7 +267,7 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True,
         totals = {cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in conn.execute(sums)}
         items: dict[str, list[TermItem]] = {}
         if with_items:
-            by: dict[tuple[str, str, int], set[str]] = {}
+            by: dict[tuple[str, str, int | None], set[str]] = {}
             for cat, pid, sid, name in conn.execute(authors):
                 key = (cat, "prospect", pid) if pid is not None else (cat, "stage", sid)
                 by.setdefault(key, set()).add(name or "?")
