@@ -51,7 +51,7 @@ class EvpipeApp(App):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
         Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
-        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
+        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 10)],
     ]
 
     def __init__(self, url: str, *, who: str | None = None) -> None:
@@ -222,6 +222,11 @@ class EvpipeApp(App):
             ),
         ]
         self.push_screen(HelpScreen(sections))
+
+    def action_members(self) -> None:
+        from .screens.members import MembersScreen
+
+        self.push_screen(MembersScreen())
 
     def action_import(self) -> None:
         from .screens.import_screen import ImportScreen

@@ -12,7 +12,8 @@ from ..screens.registry import ScreenSpec, available
 
 class TabBar(Widget):
     """`1 Pipeline  2 Focus  ...   evpipe.db`: press the number (or click) to go there. When the
-    width is short the tabs close up, and the database's name is cut (with `…`) last."""
+    width is short the tabs close up (and, if they still do not fit, show only their numbers but the
+    current one's), and the database's name is cut (with `…`) last."""
 
     DEFAULT_CSS = """
     TabBar {
@@ -37,11 +38,15 @@ class TabBar(Widget):
         if url:
             self.tooltip = f"Database: {url.removeprefix('sqlite:///')}"
 
-    def _tabs(self, *, compact: bool) -> Content:
-        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between)."""
+    def _tabs(self, *, compact: bool, tight: bool = False) -> Content:
+        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between); tight
+        (when even that is too wide): `1 Pipeline 2 3`, the other tabs by their number only."""
         parts: list[Content] = []
         for spec in self.specs:
-            label = f"{spec.key} {spec.title}" if compact else f" {spec.key} {spec.title} "
+            if tight and spec.name != self.current:
+                label = spec.key
+            else:
+                label = f"{spec.key} {spec.title}" if compact else f" {spec.key} {spec.title} "
             if spec.name == self.current:
                 parts.append(Content.styled(label, "reverse bold"))
             else:
@@ -54,6 +59,8 @@ class TabBar(Widget):
         body = self._tabs(compact=False)
         if body.cell_length + Content(name).cell_length + 2 > width:
             body = self._tabs(compact=True)
+        if body.cell_length > width:
+            body = self._tabs(compact=True, tight=True)
         room = width - body.cell_length
         stem, dot, _suffix = name.rpartition(".")
         stem = stem if dot and stem else name
