@@ -23,7 +23,7 @@ from ..dialogs import ChoiceDialog
 from ..messages import JournalLoaded, RepsLoaded
 from .live import LiveScreen
 
-MONEY_WIDTH = 9  # the TV and EV columns
+MONEY_WIDTH = 8  # the TV and EV columns
 
 
 class ActivityScreen(LiveScreen):
@@ -150,9 +150,10 @@ class ActivityScreen(LiveScreen):
                 Text(f"{e.at:%d %b %H:%M}", style="dim"),
                 Text(e.who),
                 Text(what, style="dim" if e.undone else ""),
-                _signed(tv(e.d_tv_cents, signed=True), e.d_tv_cents) if moved else Text(""),
+                _signed(tv(e.d_tv_cents, signed=True), e.d_tv_cents) if moved and e.d_tv_cents else Text(""),
                 _signed(ev(e.d_ev_micros, micros=True, signed=True), e.d_ev_micros) if moved else Text(""),
                 key=str(e.id),
+                height=None,  # a long change wraps onto a second line rather than being cut
             )
             if e.id == keep:
                 cursor = n
