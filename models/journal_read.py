@@ -89,7 +89,8 @@ class JournalEntry:
         if not self.changes:
             return self.summary
         name = f"{self.prospect_name}: " if self.prospect_name else ""
-        return name + "; ".join(str(c) for c in self.changes)
+        undo = "undo, " if self.action == "undo" else ""
+        return name + undo + "; ".join(str(c) for c in self.changes)
 
     @property
     def moves_kpis(self) -> bool:
