@@ -197,3 +197,48 @@ async def test_review_screen_per_rep_names_who_moved_each_prospect(engine):
     # the rep's terms and the others' add up to the whole change
     total = sum(t.d_ev_micros for t in r.terms)
     assert total == everyone.end.ev_micros - everyone.start.ev_micros
+
+
+def test_activity_screen_in_a_real_terminal(tmp_path):
+    """tmux at 80x24 with NO_COLOR: key 9 lists the changes two people made through the CLI, newest
+    first, with who and the EV effect; enter opens the prospect's page with every change to it."""
+    import os
+    import subprocess
+
+    from test_tmux import EVPIPE, Tmux
+
+    db = tmp_path / "team.db"
+
+    def cli(who: str, *args: str) -> None:
+        env = {**os.environ, "EVPIPE_USER": who}
+        done = subprocess.run([EVPIPE, "--db", str(db), *args], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+
+    cli("tester", "init", str(db))
+    cli("sam", "add", "Coastline Realty", "--value", "2000")
+    cli("priya", "move", "Coastline Realty", "won")
+    cli("sam", "add", "Harbour", "--value", "5000", "--stage", "Enquiry")
+    t = Tmux(db, no_color=True)
+    try:
+        t.wait_for(lambda s: "Pipeline" in s and "Harbour" in s)
+        t.keys("9")
+        screen = t.wait_for(lambda s: "Everyone's changes" in s and "Coastline Realty: Suspect" in s)
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+        rows = [line for line in lines if line.startswith(" 27 Nov")]
+        assert "sam" in rows[0] and "Harbour: added on Enquiry" in rows[0] and "+500" in rows[0]
+        won = next(line for line in rows if "priya" in line)
+        assert "Coastline Realty: Suspect" in won and "+1,900" in won
+        t.keys("Down")
+        t.keys("Enter")
+        t.wait_for(lambda s: "Stage history" in s and "Owner     sam" in s, timeout=20)
+        t.keys("End")  # the page scrolls down to its last section
+        page = t.wait_for(lambda s: "Every change, newest first" in s, timeout=20)
+        assert "priya" in page and "Suspect -> Won" in page and "EV +1,900" in page
+        t.keys("Escape")
+        t.wait_for(lambda s: "Everyone's changes" in s)
+        t.keys("m")
+        members = t.wait_for(lambda s: "No members: everyone may do everything" in s)
+        assert "You are tester" in members
+    finally:
+        t.kill()

@@ -51,6 +51,16 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.fixture(autouse=True)
+def _umask_back():
+    """evpipe sets a group-usable umask on a database in a shared folder (for the whole process,
+    as it should); the tests after these get theirs back."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
+
+
 # ---------------------------------------------------------------- what one account can test
 
 
