@@ -233,3 +233,25 @@ def test_cli_members_and_one_line_refusals(tmp_path, monkeypatch):
     assert code == 0, err
     code, out, err = cli(db, "journal", "--json", login="sam", monkeypatch=monkeypatch)
     assert [(e["who"], e["prospect"]) for e in json.loads(out)] == [("sam", "Sam's"), ("boss", "Acme")]
+
+
+def test_cli_a_rep_who_sees_only_their_own(tmp_path, monkeypatch):
+    db = tmp_path / "team.db"
+    cli(db, "init", str(db), login="boss", monkeypatch=monkeypatch)
+    cli(db, "members", "add", "boss", "--role", "owner", login="boss", monkeypatch=monkeypatch)
+    cli(db, "members", "add", "sam", "--role", "rep", login="boss", monkeypatch=monkeypatch)
+    cli(db, "add", "Boss's", "--value", "1000", login="boss", monkeypatch=monkeypatch)
+    cli(db, "add", "Sam's", "--value", "500", "--owner", "sam", login="boss", monkeypatch=monkeypatch)
+    _, out, _ = cli(db, "list", "--json", login="sam", monkeypatch=monkeypatch)
+    assert len(json.loads(out)) == 2  # reps see everyone's by default
+    code, _, err = cli(db, "members", "reps-see", "own", login="sam", monkeypatch=monkeypatch)
+    assert (code, err) == (1, "evpipe: only an owner can change the settings; you are a rep\n")
+    assert cli(db, "members", "reps-see", "own", login="boss", monkeypatch=monkeypatch)[0] == 0
+    _, out, _ = cli(db, "list", "--json", login="sam", monkeypatch=monkeypatch)
+    assert [p["name"] for p in json.loads(out)] == ["Sam's"]
+    _, out, _ = cli(db, "kpi", "--json", login="sam", monkeypatch=monkeypatch)
+    assert json.loads(out)["tv"] == "500.00"
+    code, _, err = cli(db, "list", "--owner", "boss", login="sam", monkeypatch=monkeypatch)
+    assert code == 1 and err.startswith("evpipe: you see only your own prospects")
+    _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
+    assert len(json.loads(out)) == 2  # the owner sees everyone's

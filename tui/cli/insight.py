@@ -72,6 +72,7 @@ def kpi(ctx: Ctx, owner, month_from, month_to, period_text, by, as_json) -> None
     from evpipe.models.kpi import Scope, kpis, kpis_by
     from evpipe.models.values import format_money, parse_month
 
+    owner = ctx.owner_scope(owner)
     scope = Scope(
         owner=owner,
         month_from=parse_month(month_from, field="--from") if month_from else None,
@@ -176,7 +177,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
-    fc = forecast(ctx.engine, first, last, owner=owner)
+    fc = forecast(ctx.engine, first, last, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json(fc.to_json())
         return
@@ -621,7 +622,7 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
     from evpipe.models.focus import focus
 
-    items = focus(ctx.engine, limit=limit, owner=owner)
+    items = focus(ctx.engine, limit=limit, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json([i.to_json() for i in items])
         return
