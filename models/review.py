@@ -310,9 +310,7 @@ def review(
             explained.count - theirs.count, explained.tv_cents - theirs.tv_cents, explained.ev_micros - theirs.ev_micros
         )
         if others != Kpi():
-            terms.append(
-                Term(OTHERS, f"Changes by others than {who}", 0, others.count, others.tv_cents, others.ev_micros)
-            )
+            terms.append(Term(OTHERS, "Others' changes", 0, others.count, others.tv_cents, others.ev_micros))
     gap = Kpi(
         end.count - start.count - explained.count,
         end.tv_cents - start.tv_cents - explained.tv_cents,

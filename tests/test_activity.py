@@ -184,7 +184,7 @@ async def test_review_screen_per_rep_names_who_moved_each_prospect(engine):
         await settle(pilot, until=lambda a: isinstance(a.screen, ChoiceDialog))
         assert [label for label, _ in app.screen.options] == ["Everyone", "priya", "sam"]
         app.screen.dismiss("priya")
-        text = await shows(app, pilot, "priya's changes", "Changes by others")
+        text = await shows(app, pilot, "priya's changes", "Others' changes")
         r = app.screen.review
         assert r.who == "priya"
         assert {t.category for t in r.terms} == {"win", "edit", "others"}

@@ -97,7 +97,7 @@ def test_review_per_rep_names_who_made_each_move(tmp_path):
     make(db)
     text = run(db, "review", "--who", "priya")
     assert "the changes priya made" in text.splitlines()[0]
-    assert "Changes by others than priya" in text
+    assert "Others' changes" in text
     assert "Coastline Realty  (by priya)" in text
     data = json.loads(run(db, "review", "--who", "priya", "--format", "json"))
     assert data["who"] == "priya"
