@@ -255,3 +255,36 @@ def test_cli_a_rep_who_sees_only_their_own(tmp_path, monkeypatch):
     assert code == 1 and err.startswith("evpipe: you see only your own prospects")
     _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
     assert len(json.loads(out)) == 2  # the owner sees everyone's
+
+
+# ---------------------------------------------------------------- the app
+
+
+async def test_the_app_reverts_a_refused_move_and_names_the_role(engine):
+    from apphelpers import settle
+
+    from evpipe.models.kpi import kpis
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.pipeline import PipelineScreen
+
+    add_member(engine, "boss", "boss", "owner")
+    add_member(engine, "boss", "tester", "rep")
+    boss = Store(engine, who="boss")
+    pid = boss.add("Harbour Events", "6000", "Quote sent", owner="boss").prospect.id
+    before = kpis(engine)
+    app = EvpipeApp(engine.url.render_as_string(hide_password=False), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        assert screen.table.go_to(pid)
+        await settle(pilot)
+        await pilot.press("greater_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: any("you are a rep" in n.message for n in a._notifications))
+        await settle(pilot, rounds=4)
+        said = [n.message for n in app._notifications if "you are a rep" in n.message]
+        assert said and said[0].startswith("Harbour Events is boss's: a rep may change only their own prospects")
+        # nothing was written, and the row and the header show what the database holds
+        assert boss.get(pid).stage_name == "Quote sent"
+        assert screen.kpi_all == before
+        assert screen.table.view.rows[pid].stage_id == boss.stage("Quote sent").id
