@@ -120,6 +120,12 @@ class Review:
     #: The rep whose changes the bridge counts (None: everyone's); the rest is the term "others".
     who: str | None = None
 
+    @property
+    def names_authors(self) -> bool:
+        """Whether items should name who made their changes: a team's review (more than one
+        author in the period) or one rep's."""
+        return self.who is not None or len({n for t in self.terms for i in t.items for n in i.by}) > 1
+
     def term(self, category: str) -> Term | None:
         return next((t for t in self.terms if t.category == category), None)
 

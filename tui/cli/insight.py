@@ -434,7 +434,9 @@ def review_markdown(r) -> str:
         lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
         for t in r.terms:
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
-            names = ", ".join(_md(i.name) + (f" ({_md(i.by_text)})" if i.by else "") for i in moved[:3])
+            names = ", ".join(
+                _md(i.name) + (f" ({_md(i.by_text)})" if i.by and r.names_authors else "") for i in moved[:3]
+            )
             if len(moved) > 3:
                 names += f" and {len(moved) - 3} more"
             lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
@@ -529,7 +531,7 @@ def review_text(r) -> str:
         out.append("")
         out.append(f"{t.label}:")
         for i in t.items[:8]:
-            by = f"  ({safe(i.by_text)})" if i.by else ""
+            by = f"  ({safe(i.by_text)})" if i.by and r.names_authors else ""
             out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
