@@ -72,10 +72,14 @@ def require(conn: Conn, who: str, action: str, *, owner: str | None = None, name
 
     `action` is one of OWNER_ONLY, or "edit"/"add" for one prospect, whose `owner` (and `name`,
     for the message) are given."""
-    role = role_of(conn, who)
+    # one query: `who`'s row first if there is one, else any member's, else none (no members)
+    first = conn.execute(
+        select(_MEMBER.c.name, _MEMBER.c.role).order_by((_MEMBER.c.name == who).desc()).limit(1)
+    ).first()
+    if first is None:
+        return  # no members: as before roles
+    role = first[1] if first[0] == who else None
     if role is None:
-        if not members_exist(conn):
-            return  # no members: as before roles
         raise NotAllowed(
             f"{who} is not a member of this database; ask its owner to add you (evpipe members add {who} --role rep)",
             field="who",
