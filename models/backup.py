@@ -254,7 +254,7 @@ def _load_tables(conn: Connection, tables: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def restore(engine: Engine, data: dict[str, Any], *, force: bool = False) -> dict[str, int]:
+def restore(engine: Engine, data: dict[str, Any], *, force: bool = False, who: str | None = None) -> dict[str, int]:
     """Load a dump into `engine`'s database, which must hold no prospects, history or journal
     (a new database; its default ladder is replaced). With `force`, whatever it holds is replaced.
     One transaction: the database is either the dump's or as it was."""

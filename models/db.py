@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from .errors import DomainError, WriteLocked
 from .locations import ensure_private_file, sqlite_path
 from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, busy_timeout, fetch_all
+from .share import use_shared_umask
 from .writing import announce, current_writer, withdraw
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,6 +46,8 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
     lock, while those that write (`writer`) take the write lock at BEGIN (`begin_write`), waiting
     up to `lock_timeout` seconds for another writer (see `lock_wait`)."""
     path = sqlite_path(url)
+    if path is not None:
+        use_shared_umask(path)  # a folder shared with a group: what SQLite makes there stays the group's
     if path is not None and create:
         ensure_private_file(path)
     wait = lock_timeout if lock_timeout is not None else lock_wait()

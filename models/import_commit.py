@@ -27,6 +27,7 @@ from .import_types import ImportPlan, ImportResult, Record
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
+from .roles import require
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
 
@@ -461,6 +462,7 @@ def commit_import(
     tables = [table_of(t) for t in (Stage, Prospect, ChangeEvent, StageChange)]
     with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
         conn = s.connection()
+        require(s, who, "import")
         # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
         # id sequences continue after them (SQLite's writer holds the database already).
         lock_tables(conn, tables)

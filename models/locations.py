@@ -12,6 +12,7 @@ from platformdirs import user_config_path, user_data_path
 
 from .errors import DomainError, integrity_hint
 from .rawdb import FileLook, look_inside, quick_check
+from .share import COMPANIONS, FILE_MODE, is_shared_dir
 
 APP = "evpipe"
 
@@ -105,13 +106,15 @@ def db_label(url: str) -> str:
 
 
 def ensure_private_file(path: Path) -> None:
-    """Create the database file (and its folder) readable by its owner only."""
+    """Create the database file (and its folder) readable by its owner only, or by its owner and
+    the folder's group in a folder shared with a group (models/share.py)."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    mode = FILE_MODE if is_shared_dir(path.parent) else 0o600
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, mode)
     os.close(fd)
-    os.chmod(path, 0o600)
+    os.chmod(path, mode)
 
 
 # ---------------------------------------------------------------- what is at the path
@@ -144,6 +147,15 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
     path = sqlite_path(url)
     if path is None:
         return None
+    try:
+        path.stat()
+    except PermissionError:
+        raise DatabaseProblem(
+            f"cannot reach {path}: permission denied on its folder; ask the folder's owner for access "
+            "(for a team: evpipe share FOLDER --group GROUP)"
+        ) from None
+    except OSError:
+        pass
     if not path.exists():
         if create:
             return None
@@ -173,6 +185,13 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
             f"cannot write in the folder {path.parent}, where evpipe keeps the journal files of "
             f"{path.name}; ask the folder's owner, or move the database to a folder you can write in"
         )
+    for companion in (Path(f"{path}{suffix}") for suffix in COMPANIONS):
+        if companion.exists() and not os.access(companion, os.R_OK | os.W_OK):
+            raise DatabaseProblem(
+                f"{companion} (SQLite's file beside the database) is not writable for you, so the database "
+                f"cannot be opened; its owner can fix the folder with: evpipe share {shlex.quote(str(path.parent))} "
+                "--group GROUP"
+            )
     with path.open("rb") as fh:
         header = fh.read(len(SQLITE_HEADER))
     if not header:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DomainError
+from .share import output_mode
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -36,9 +37,10 @@ def private_output(dest: Path, what: str) -> Iterator[Path]:
     tmp = dest.with_name(f".{dest.name}.part")
     try:
         tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        mode = output_mode(dest)  # the owner's; group-readable too in a folder shared with a group
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_EXCL, mode)
         os.close(fd)
-        os.chmod(tmp, 0o600)  # whatever the umask
+        os.chmod(tmp, mode)  # whatever the umask
         yield tmp
         os.replace(tmp, dest)
     except OSError as exc:

@@ -139,7 +139,7 @@ def rows_by_id(source: Any, prospect_ids: Iterable[int]) -> dict[int, tuple[Row,
         return {}
     params = {f"i{n}": pid for n, pid in enumerate(ids)}
     sql = (
-        f"SELECT {_ROW_COLUMNS}, p.contact_name, p.notes FROM prospect p "
+        f"SELECT {_row_columns(dialect_name(source))}, p.contact_name, p.notes FROM prospect p "
         f"WHERE p.deleted_at IS NULL AND p.id IN ({', '.join(':' + k for k in params)})"
     )
     out: dict[int, tuple[Row, str]] = {}

@@ -17,6 +17,7 @@ from . import ladder
 from .values import format_percent
 
 if TYPE_CHECKING:
+    from .journal_read import JournalEntry
     from .tables import Prospect, Stage
 
 
@@ -172,6 +173,8 @@ class PageData:
     activities: list[ActivityInfo]
     history: list[StageChangeInfo]
     ladder: list[StageInfo]
+    #: Every change to the prospect, newest first (models.journal_read), as many as the page shows.
+    changes: list[JournalEntry] = field(default_factory=list)
 
     @property
     def stage(self) -> StageInfo | None:

@@ -50,6 +50,7 @@ TERMS = {
     "ladder": "Ladder edits",
 }
 UNEXPLAINED = "unexplained"
+OTHERS = "others"  # a rep's review: the changes everyone else made
 
 
 def exact_money(micros: int) -> str:
@@ -73,6 +74,12 @@ class TermItem:
     d_tv_cents: int
     d_ev_micros: int
     value_cents: int = 0  # a prospect's value today (0 for a stage)
+    by: tuple[str, ...] = ()  # who made these changes
+
+    @property
+    def by_text(self) -> str:
+        """'by sam', 'by priya, sam' (empty when nobody is named)."""
+        return "by " + ", ".join(self.by) if self.by else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +91,7 @@ class TermItem:
             "tv": money_str(self.d_tv_cents),
             "ev": exact_money(self.d_ev_micros),
             "value": money_str(self.value_cents),
+            "by": list(self.by),
         }
 
 
@@ -109,6 +117,14 @@ class Review:
     due: list[FocusItem]
     stale: list[FocusItem]
     focus: list[FocusItem]
+    #: The rep whose changes the bridge counts (None: everyone's); the rest is the term "others".
+    who: str | None = None
+
+    @property
+    def names_authors(self) -> bool:
+        """Whether items should name who made their changes: a team's review (more than one
+        author in the period) or one rep's."""
+        return self.who is not None or len({n for t in self.terms for i in t.items for n in i.by}) > 1
 
     def term(self, category: str) -> Term | None:
         return next((t for t in self.terms if t.category == category), None)
@@ -126,6 +142,7 @@ class Review:
             return data
 
         return {
+            "who": self.who,
             "since": self.start_at.isoformat(),
             "until": self.end_at.isoformat(),
             "start": kpi(self.start),
@@ -202,8 +219,10 @@ def _significant():
     return or_(col(ChangeEvent.d_count) != 0, col(ChangeEvent.d_tv_cents) != 0, col(ChangeEvent.d_ev_micros) != 0)
 
 
-def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True) -> list[Term]:
-    """The journal since `start_at`, per category (in TERMS order), summed in SQL."""
+def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True, who: str | None = None) -> list[Term]:
+    """The journal since `start_at` (the changes `who` made, when given), per category (in TERMS
+    order), summed in SQL; each item names who made its changes."""
+    mine = (col(ChangeEvent.who) == who) if who is not None else literal(True)
     sums = (
         select(
             col(ChangeEvent.category),
@@ -212,7 +231,7 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True)
             func.sum(col(ChangeEvent.d_tv_cents)),
             func.sum(col(ChangeEvent.d_ev_micros)),
         )
-        .where(col(ChangeEvent.at) >= start_at, _significant())
+        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
         .group_by(col(ChangeEvent.category))
     )
     per_prospect = (
@@ -227,7 +246,7 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True)
             func.max(col(Prospect.value_cents)),
         )
         .join(Prospect, col(Prospect.id) == col(ChangeEvent.prospect_id))
-        .where(col(ChangeEvent.at) >= start_at, _significant())
+        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
         .group_by(col(ChangeEvent.category), col(Prospect.id))
     )
     per_stage = (
@@ -242,17 +261,29 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True)
             literal(0),
         )
         .join(Stage, col(Stage.id) == col(ChangeEvent.stage_id))
-        .where(col(ChangeEvent.at) >= start_at, col(ChangeEvent.prospect_id).is_(None), _significant())
+        .where(col(ChangeEvent.at) >= start_at, col(ChangeEvent.prospect_id).is_(None), _significant(), mine)
         .group_by(col(ChangeEvent.category), col(Stage.id))
+    )
+    authors = (
+        select(col(ChangeEvent.category), col(ChangeEvent.prospect_id), col(ChangeEvent.stage_id), col(ChangeEvent.who))
+        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
+        .distinct()
     )
     with engine.connect() as conn:
         totals = {cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in conn.execute(sums)}
         items: dict[str, list[TermItem]] = {}
         if with_items:
+            by: dict[tuple[str, str, int | None], set[str]] = {}
+            for cat, pid, sid, name in conn.execute(authors):
+                key = (cat, "prospect", pid) if pid is not None else (cat, "stage", sid)
+                by.setdefault(key, set()).add(name or "?")
             for kind, q in (("prospect", per_prospect), ("stage", per_stage)):
                 for cat, iid, name, n, c, tv, ev, value in conn.execute(q):
+                    names = tuple(sorted(by.get((cat, kind, iid), ()), key=str.casefold))
                     items.setdefault(cat, []).append(
-                        TermItem(kind, iid, name, int(n), int(c or 0), int(tv or 0), int(ev or 0), int(value or 0))
+                        TermItem(
+                            kind, iid, name, int(n), int(c or 0), int(tv or 0), int(ev or 0), int(value or 0), names
+                        )
                     )
     for lst in items.values():
         lst.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
@@ -264,16 +295,28 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True)
     ]
 
 
-def review(engine: Engine, since: str | date | datetime | None = None, *, focus_limit: int = 5) -> Review:
-    """The review of the period from `since` (default the last 7 days) to now."""
+def review(
+    engine: Engine, since: str | date | datetime | None = None, *, focus_limit: int = 5, who: str | None = None
+) -> Review:
+    """The review of the period from `since` (default the last 7 days) to now; with `who`, the
+    bridge's terms are that rep's changes and everyone else's are one term, "others"."""
     start_at = parse_since(since)
     end_at = clock.now()
     start = kpis_before(engine, start_at)
     end = kpis(engine)
-    terms = bridge_terms(engine, start_at)
+    terms = bridge_terms(engine, start_at, who=who)
     explained = Kpi()
-    for t in terms:
+    for t in bridge_terms(engine, start_at, with_items=False) if who is not None else terms:
         explained = explained.moved(t.d_count, t.d_tv_cents, t.d_ev_micros)
+    if who is not None:
+        theirs = Kpi()
+        for t in terms:
+            theirs = theirs.moved(t.d_count, t.d_tv_cents, t.d_ev_micros)
+        others = Kpi(
+            explained.count - theirs.count, explained.tv_cents - theirs.tv_cents, explained.ev_micros - theirs.ev_micros
+        )
+        if others != Kpi():
+            terms.append(Term(OTHERS, "Others' changes", 0, others.count, others.tv_cents, others.ev_micros))
     gap = Kpi(
         end.count - start.count - explained.count,
         end.tv_cents - start.tv_cents - explained.tv_cents,
@@ -291,6 +334,7 @@ def review(engine: Engine, since: str | date | datetime | None = None, *, focus_
         due=follow_ups(engine, "due"),
         stale=follow_ups(engine, "stale"),
         focus=focus(engine, limit=focus_limit),
+        who=who,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select, update
 from . import clock
 from .db import writer
 from .period import SETTING_KEY, Period, current_period, parse_setting, period_of
+from .roles import acting_user, require
 from .tables import Setting, table_of
 
 _SETTING = table_of(Setting)
@@ -38,9 +39,12 @@ def kpi_period(engine: Engine) -> Period:
     return current_period(engine)
 
 
-def set_kpi_period(engine: Engine, text: object) -> Period:
+def set_kpi_period(engine: Engine, text: object, *, who: str | None = None) -> Period:
     """Set the database's KPI period from what a user typed ('12m', '2026-01', 'all'; see
-    `period.parse_setting`) and return it as it stands today. Raises DomainError on bad input."""
+    `period.parse_setting`) and return it as it stands today. Raises DomainError on bad input, and
+    NotAllowed unless `who` (else whoever this process acts as) may change settings."""
     value = parse_setting(text)
+    with engine.connect() as conn:
+        require(conn, who or acting_user(conn).name, "settings")
     set_setting(engine, SETTING_KEY, value)
     return period_of(value, clock.today())

@@ -13,15 +13,21 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
-from . import identity
 from .db import writer
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
 from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
+from .roles import acting_user, require
 from .tables import Activity, Prospect, Stage, StageChange, id_of
 
 StageRef = str | int | StageInfo
+
+
+def _acting(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as conn:
+        acting = acting_user(conn)
+    return acting.name, acting.note
 
 
 def part(value_cents: int, stage: Stage | StageInfo) -> Delta:
@@ -34,7 +40,9 @@ class StoreBase:
 
     def __init__(self, engine: Engine, who: str | None = None) -> None:
         self.engine = engine
-        self.who = who or identity.current_user(engine)
+        #: Who this store acts as: `who` when the caller names them (the app, tests), else the
+        #: login name, or EVPIPE_USER where models/roles.py honours it; `note` says when it did not.
+        self.who, self.note = (who, "") if who else _acting(engine)
 
     # ------------------------------------------------------------ sessions
 
@@ -205,6 +213,14 @@ class StoreBase:
             return [o for o in s.scalars(q)]
 
     # ------------------------------------------------------------ for writes
+
+    def _may(self, s: Session, action: str, p: Prospect | None = None, *, owner: str | None = None) -> None:
+        """Refuse a change this user's role does not allow (models/roles.py), before anything is
+        written: `p` the prospect changed, `owner` the owner a prospect is given."""
+        if p is not None:
+            require(s, self.who, action, owner=p.owner, name=p.name)
+        else:
+            require(s, self.who, action, owner=owner)
 
     @staticmethod
     def _bump(s: Session, p: Prospect, expected_version: int | None, at: datetime) -> None:

@@ -68,6 +68,7 @@ class LadderWrites(ProspectWrites):
         at = at or clock.now()
         bp = parse_probability(percent)
         with self._write(ladder=True) as s, s.begin():
+            self._may(s, "ladder")
             st = self._stage(s, stage)
             if st.kind == LOST and bp != 0:
                 raise DomainError(f"{st.name}: a lost stage's probability is 0%", field="probability")
@@ -113,6 +114,7 @@ class LadderWrites(ProspectWrites):
             raise DomainError("kind: a ladder has one won and one lost stage; new stages are open", field="kind")
         check_stale_days(stale_days)
         with self._write(ladder=True) as s, s.begin():
+            self._may(s, "ladder")
             stages = self._stages(s)
             if any(st.name.casefold() == name.casefold() for st in stages):
                 raise DomainError(f"stage name: {name!r} is on the ladder already", field="name")
@@ -147,6 +149,7 @@ class LadderWrites(ProspectWrites):
     ) -> ChangeResult:
         at = at or clock.now()
         with self._write(ladder=True) as s, s.begin():
+            self._may(s, "ladder")
             st = self._stage(s, stage)
             before: dict[str, str | int] = {}
             after: dict[str, str | int] = {}
@@ -186,6 +189,7 @@ class LadderWrites(ProspectWrites):
         """Move an open stage `offset` rungs up (+) or down (-) among the open stages."""
         at = at or clock.now()
         with self._write(ladder=True) as s, s.begin():
+            self._may(s, "ladder")
             st = self._stage(s, stage)
             if st.kind != OPEN:
                 raise DomainError(f"{st.name}: won and lost stages stay at the top of the ladder", field="stage")
@@ -219,6 +223,7 @@ class LadderWrites(ProspectWrites):
         prospects is refused. History keeps pointing at the removed stage, which stays archived."""
         at = at or clock.now()
         with self._write(ladder=True) as s, s.begin():
+            self._may(s, "ladder")
             st = self._stage(s, stage)
             if st.kind != OPEN:
                 raise DomainError(f"{st.name}: the won and lost stages cannot be removed", field="stage")

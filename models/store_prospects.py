@@ -225,6 +225,7 @@ class ProspectWrites(StoreBase):
                     external_key=external_key,
                 )
             )
+            self._may(s, "add", owner=fields["owner"])
             st = self._stage(s, stage) if stage not in (None, "") else self._first_stage(s)
             p = Prospect(
                 **fields,
@@ -262,7 +263,10 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref, include_deleted=expected_version is not None)
+            self._may(s, "edit", p)
             fields = clean_fields(changes)
+            if "owner" in fields:
+                self._may(s, "add", owner=fields["owner"])
             notes = self._merge_or_refuse(s, p, expected_version, fields, at)
             before = {k: getattr(p, k) for k in fields}
             after = {k: v for k, v in fields.items() if before[k] != v}
@@ -293,6 +297,7 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref, include_deleted=expected_version is not None)
+            self._may(s, "edit", p)
             notes = self._merge_or_refuse(s, p, expected_version, {WHOLE: None}, at)
             d = delta(part(p.value_cents, s.get_one(Stage, p.stage_id)), (0, 0, 0))
             p.deleted_at = at
@@ -382,6 +387,7 @@ class ProspectWrites(StoreBase):
         category: str | None = None,
     ) -> ChangeResult:
         """Move `p` in session `s` and journal it; also used by undo and by removing a stage."""
+        self._may(s, "edit", p)
         # a move made on an older version is refused when the prospect moved since (it is never
         # applied to the stage it left), merged with any other change
         notes = self._merge_or_refuse(s, p, expected_version, {STAGE: None}, at)
@@ -459,6 +465,7 @@ class ProspectWrites(StoreBase):
             raise DomainError("activity date: a contact point cannot be in the future", field="when")
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
+            self._may(s, "edit", p)
             a = Activity(prospect_id=id_of(p), occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
             s.add(a)
             p.last_touch_at = max(p.last_touch_at, occurred)
@@ -488,6 +495,7 @@ class ProspectWrites(StoreBase):
         at = at or clock.now()
         with self._write() as s, s.begin():
             p = self._prospect(s, ref, include_deleted=expected_version is not None)
+            self._may(s, "edit", p)
             new = clean_fields({"follow_up": when})["next_follow_up"]
             before = p.next_follow_up
             notes = self._merge_or_refuse(s, p, expected_version, {"next_follow_up": new}, at)

@@ -120,12 +120,21 @@ class Undo(LadderWrites):
             ev = self._last_undoable(s)
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
+            self._may_undo(s, ev)
             payload = json.loads(ev.payload or "{}")
             handler = getattr(self, f"_undo_{ev.action}", None)
             if handler is None:  # pragma: no cover - every action has a handler
                 raise DomainError(f"undo: cannot undo {ev.action}")
             result: ChangeResult = handler(s, ev, payload, at)
             return result
+
+    def _may_undo(self, s: Session, ev: ChangeEvent) -> None:
+        """Undoing is changing again: a prospect's change needs the right to edit it (a rep's own),
+        a ladder change an owner (models/roles.py)."""
+        if ev.prospect_id is not None:
+            self._may(s, "edit", s.get_one(Prospect, ev.prospect_id))
+        else:
+            self._may(s, "ladder")
 
     def _undo_create(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         p = s.get_one(Prospect, ev.prospect_id)

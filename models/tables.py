@@ -194,3 +194,15 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=80)
     value: str = Field(default="", sa_type=Text)
+
+
+class Member(SQLModel, table=True):
+    """A person who may use the database, and their role (models/roles.py): owner, manager or rep.
+    No rows at all: everyone may do everything (a single user's database, as before roles)."""
+
+    __tablename__ = "member"
+
+    name: str = Field(primary_key=True, max_length=80)
+    role: str = Field(max_length=10)
+    added_at: datetime = Field(sa_type=DateTime)
+    added_by: str = Field(default="", max_length=80)

@@ -534,7 +534,10 @@ async def test_number_keys_and_tab_bar(pipeline):
         specs = app.screen_specs
         assert specs[0].name == "pipeline"
         for spec in specs:
-            assert f"{spec.key} {spec.title}" in top
+            # at 80 columns the other tabs' titles may be cut (`3 Fore…`) to leave the database's
+            # name its room; the current tab keeps its whole title
+            whole = f"{spec.key} {spec.title}"
+            assert whole in top if spec.name == "pipeline" else (whole in top or f"{spec.key} {spec.title[:3]}" in top)
         other = next((s for s in specs if s.name != "pipeline"), None)
         if other is not None:
             await pilot.press(other.key)

@@ -52,7 +52,7 @@ class EvpipeApp(App):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
         Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
-        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
+        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 10)],
     ]
 
     def __init__(self, url: str, *, who: str | None = None, live_every: float | None = POLL_EVERY) -> None:
@@ -61,8 +61,11 @@ class EvpipeApp(App):
         #: The open database as the tab bar names it (the file's name).
         self.database_label = db_label(url)
         self._database_problem: str | None = None
+        #: Who the app acts as: until the store has asked the database (models/roles.py: the login
+        #: name, or EVPIPE_USER where it is honoured), the name the environment gives.
         self.who = who or current_user()
         self._who_from_login = who is None  # on a server database, the connection's role replaces it
+        self._who_given = who
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
@@ -167,7 +170,10 @@ class EvpipeApp(App):
             engine = self.engine
             with self._engine_lock:
                 if self._store is None:
-                    self._store = Store(engine, who=self.who)
+                    self._store = Store(engine, who=self._who_given)
+                    self.who = self._store.who
+                    if self._store.note:
+                        self.notify(self._store.note, severity="warning", markup=False, timeout=10)
         return self._store
 
     @property
@@ -264,6 +270,11 @@ class EvpipeApp(App):
             ),
         ]
         self.push_screen(HelpScreen(sections))
+
+    def action_members(self) -> None:
+        from .screens.members import MembersScreen
+
+        self.push_screen(MembersScreen())
 
     def action_import(self) -> None:
         from .screens.import_screen import ImportScreen

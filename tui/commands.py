@@ -28,6 +28,7 @@ class PaletteApp(Protocol):
     def action_go(self, name: str) -> Any: ...
     def action_help(self) -> Any: ...
     def action_import(self) -> Any: ...
+    def action_members(self) -> Any: ...
     def run_pipeline_action(self, action: str) -> None: ...
 
 
@@ -49,6 +50,9 @@ def screen_commands(app: PaletteApp) -> Iterable[SystemCommand]:
         )
     yield SystemCommand("Keys", "Key ?: every key binding and its id", app.action_help)
     yield SystemCommand("Import prospects", "Key i: import from a spreadsheet or CSV file", app.action_import)
+    yield SystemCommand(
+        "Members", "Who may use this database, and their roles (9 Activity, then m)", app.action_members
+    )
 
 
 def pipeline_commands(app: PaletteApp, pipeline: ActionScreen) -> Iterable[SystemCommand]:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from evpipe.models.forecast import Forecast
     from evpipe.models.history import Snapshot
     from evpipe.models.importer import ImportPlan, ImportResult
+    from evpipe.models.journal_read import JournalEntry
     from evpipe.models.ladder_table import StageRow
+    from evpipe.models.members import MemberInfo
     from evpipe.models.records import PageData
     from evpipe.models.review import Review
 
@@ -262,3 +264,30 @@ class ImportDone(Message):
 @dataclass
 class ImportFailed(Message):
     error: str
+
+
+# ---------------------------------------------------------------- the team: activity, members, reps
+
+
+@dataclass
+class JournalLoaded(Message):
+    """A page of the journal (models.journal_read), newest first; `more`: there are older ones."""
+
+    entries: list[JournalEntry]
+    generation: int
+    append: bool = False
+    more: bool = False
+
+
+@dataclass
+class MembersLoaded(Message):
+    members: list[MemberInfo]
+    you: str
+    reps_see: str
+
+
+@dataclass
+class RepsLoaded(Message):
+    """Everyone who has made a change (the review's choice of rep)."""
+
+    names: list[str]

@@ -72,6 +72,7 @@ def kpi(ctx: Ctx, owner, month_from, month_to, period_text, by, as_json) -> None
     from evpipe.models.kpi import Scope, kpis, kpis_by
     from evpipe.models.values import format_money, parse_month
 
+    owner = ctx.owner_scope(owner)
     scope = Scope(
         owner=owner,
         month_from=parse_month(month_from, field="--from") if month_from else None,
@@ -176,7 +177,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
-    fc = forecast(ctx.engine, first, last, owner=owner)
+    fc = forecast(ctx.engine, first, last, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json(fc.to_json())
         return
@@ -433,7 +434,9 @@ def review_markdown(r) -> str:
         lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
         for t in r.terms:
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
-            names = ", ".join(_md(i.name) for i in moved[:3])
+            names = ", ".join(
+                _md(i.name) + (f" ({_md(i.by_text)})" if i.by and r.names_authors else "") for i in moved[:3]
+            )
             if len(moved) > 3:
                 names += f" and {len(moved) - 3} more"
             lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
@@ -491,7 +494,8 @@ def review_text(r) -> str:
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
 
-    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", ""]
+    whose = f", the changes {safe(r.who)} made" if r.who else ""
+    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", ""]
     out.append(
         table(
             ["", "start", "end", "change"],
@@ -527,7 +531,8 @@ def review_text(r) -> str:
         out.append("")
         out.append(f"{t.label}:")
         for i in t.items[:8]:
-            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}")
+            by = f"  ({safe(i.by_text)})" if i.by and r.names_authors else ""
+            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
     for title, items in (
@@ -546,13 +551,16 @@ def review_text(r) -> str:
 @click.command("review")
 @click.option("--since", default="7d", show_default=True, help="7d, 2w, or a date such as 2026-11-01.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--who", default=None, metavar="USER", help="One rep's review: the changes they made (the rest as one term)."
+)
 @pass_ctx
 @domain_errors
-def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
+def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
     """How the KPIs moved over a period and why, with what to do next."""
     from evpipe.models.review import review
 
-    r = review(ctx.engine, since)
+    r = review(ctx.engine, since, who=who.strip() if who else None)
     if fmt == "json":
         emit_json(r.to_json())
     elif fmt == "markdown":
@@ -616,7 +624,7 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
     from evpipe.models.focus import focus
 
-    items = focus(ctx.engine, limit=limit, owner=owner)
+    items = focus(ctx.engine, limit=limit, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json([i.to_json() for i in items])
         return

@@ -279,7 +279,7 @@ def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     from evpipe.models.backup import read_dump, restore
 
     data = read_dump(file)
-    counts = restore(ctx.engine, data, force=force)
+    counts = restore(ctx.engine, data, force=force, who=ctx.who)
     click.echo(
         f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
         f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}."

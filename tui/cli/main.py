@@ -68,7 +68,29 @@ class Ctx:
     def store(self):
         from evpipe.models.store import Store
 
-        return Store(self.engine)
+        store = Store(self.engine)
+        if store.note and not getattr(self, "_noted", False):
+            self._noted = True
+            click.echo(f"evpipe: {store.note}", err=True)
+        return store
+
+    @property
+    def who(self) -> str:
+        """Who this command acts as (models/roles.py)."""
+        return self.store().who
+
+    def owner_scope(self, owner: str | None) -> str | None:
+        """The owner whose prospects a read shows: `owner` as asked, or, for a rep whom the owner
+        lets see only their own (`evpipe members reps-see own`), always that rep."""
+        from evpipe.models.members import visible_owner
+
+        who = self.who
+        only = visible_owner(self.engine, who)
+        if only is None:
+            return owner
+        if owner not in (None, only):
+            raise DomainError(f"you see only your own prospects (the owner's setting); you are a rep, {who}")
+        return only
 
     def changed(self) -> None:
         """After a write: keep the KPI history up to date. The change is saved by then, so a

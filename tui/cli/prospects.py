@@ -169,7 +169,7 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None
     from evpipe.models.values import format_money, format_percent, money_str
 
     stage_id = ctx.store().stage(stage).id if stage else None
-    rows = prospect_rows(ctx.engine, owner=owner, stage_id=stage_id)
+    rows = prospect_rows(ctx.engine, owner=ctx.owner_scope(owner), stage_id=stage_id)
     if as_json:
         emit_json(
             [

@@ -52,7 +52,7 @@ def settings_kpi_period(ctx: Ctx, value: str | None, as_json: bool) -> None:
     months), 2026-01 (from that month on) or all. The header, kpi, trend and exports use it."""
     from evpipe.models.settings import kpi_period, set_kpi_period
 
-    period = kpi_period(ctx.engine) if value is None else set_kpi_period(ctx.engine, value)
+    period = kpi_period(ctx.engine) if value is None else set_kpi_period(ctx.engine, value, who=ctx.who)
     if as_json:
         emit_json(_period_json(period))
         return

@@ -38,6 +38,9 @@ from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageL
 from ..saving import Change
 from .prospect_form import ProspectForm
 
+#: The changes the page lists (the newest); the journal command lists them all.
+CHANGES_SHOWN = 30
+
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
 Op = Callable[[int], ChangeResult]
 
@@ -121,6 +124,7 @@ class ProspectPage(Screen):
             with Horizontal(id="logs"):
                 yield Static("", id="activities", classes="section")
                 yield Static("", id="history", classes="section")
+            yield Static("", id="changes", classes="section")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -162,7 +166,12 @@ class ProspectPage(Screen):
         except NotFound as exc:
             self.post_message(ProspectMissing(str(exc), generation))
             return
-        data = PageData(prospect, store.activities(self.prospect_id), store.history(self.prospect_id), store.ladder())
+        from evpipe.models.journal_read import journal
+
+        changes = journal(store.engine, prospect_id=self.prospect_id, limit=CHANGES_SHOWN + 1)
+        data = PageData(
+            prospect, store.activities(self.prospect_id), store.history(self.prospect_id), store.ladder(), changes
+        )
         self.post_message(ProspectPageLoaded(data, generation))
 
     @on(ProspectPageLoaded)
@@ -184,7 +193,7 @@ class ProspectPage(Screen):
         self.query_one("#subtitle", Static).update(
             Text(f"{message.message}. It may have been deleted; u (undo) brings back your own delete.")
         )
-        for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history"):
+        for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history", "#changes"):
             self.query_one(section, Static).update("")
 
     # ------------------------------------------------------------ rendering
@@ -210,6 +219,7 @@ class ProspectPage(Screen):
         self.query_one("#notes", Static).update(self._notes(p))
         self.query_one("#activities", Static).update(self._activities(data.activities))
         self.query_one("#history", Static).update(self._history(data.history))
+        self.query_one("#changes", Static).update(self._changes(data))
 
     def _summary(self, data: PageData) -> RenderableType:
         p = data.prospect
@@ -326,6 +336,34 @@ class ProspectPage(Screen):
             style = "green" if added > 0 else ("red" if added < 0 else "dim")
             table.add_row(f"{c.changed_at:%d %b %Y}", move, Text("EV " + _ev(money, added, signed=True), style=style))
         return Group(head, table)
+
+    def _changes(self, data: PageData) -> RenderableType:
+        """Every change to the prospect, newest first: who, when, what (from what to what), and
+        what it did to EV."""
+        items = data.changes[:CHANGES_SHOWN]
+        head = self._heading("Every change, newest first")
+        if not items:
+            return Group(head, Text("none", style="dim"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, style="dim")
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
+        table.add_column(no_wrap=True, justify="right")
+        money = money_style((e.d_ev_micros for e in items), micros=True)
+        prefix = f"{data.prospect.name}: "
+        for e in items:
+            what = e.what.removeprefix(prefix)
+            if e.undone:
+                what += " (undone)"
+            ev = Text("")
+            if e.moves_kpis:
+                style = "green" if e.d_ev_micros > 0 else ("red" if e.d_ev_micros < 0 else "dim")
+                ev = Text("EV " + _ev(money, e.d_ev_micros, signed=True), style=style)
+            table.add_row(f"{e.at:%d %b %Y %H:%M}", Text(e.who), Text(what), ev)
+        more = []
+        if len(data.changes) > CHANGES_SHOWN:
+            more = [Text(f"older changes: evpipe journal --prospect '#{data.prospect.id}'", style="dim")]
+        return Group(head, table, *more)
 
     # ------------------------------------------------------------ writing
 

@@ -58,6 +58,13 @@ SCREENS: list[ScreenSpec] = [
     ),
     ScreenSpec("6", "review", "Review", "evpipe.tui.screens.review:ReviewScreen", "The week's EV bridge"),
     ScreenSpec("7", "stages", "Stages", "evpipe.tui.screens.stages:StagesScreen", "Edit the stage ladder"),
+    ScreenSpec(
+        "9",
+        "activity",
+        "Activity",
+        "evpipe.tui.screens.activity:ActivityScreen",
+        "Who did what, newest first, with each change's effect on TV and EV",
+    ),
 ]
 
 

@@ -3,7 +3,9 @@
 The bridge (models.review): EV and TV of new prospects, advances, wins, regressions, losses,
 reopened, value edits, probability changes, deletions; the terms add up exactly to the change.
 Enter on a term lists the prospects behind it. Below: follow-ups overdue and due this week, stale
-prospects, and the best next steps; enter on one opens its page. `s` chooses the period.
+prospects, and the best next steps; enter on one opens its page. `s` chooses the period, `r` the
+rep: one rep's review counts the changes they made (everyone else's are one term), and every
+prospect behind a term names who moved it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import MoneyStyle, money_style, to_cents
 
 from ..access import evpipe_app
-from ..dialogs import TextPrompt
-from ..messages import ReviewFailed, ReviewLoaded
+from ..dialogs import ChoiceDialog, TextPrompt
+from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
@@ -96,7 +98,7 @@ class TermProspects(ModalScreen[int | None]):
         table.add_column(Text("Value now", justify="right"), key="value", width=w)
         for item in items:
             table.add_row(
-                Text(item.name),
+                Text(f"{item.name} ({item.by_text})" if item.by else item.name),
                 _styled(_ev(ev, item.d_ev_micros, signed=True), item.d_ev_micros),
                 _styled(_money(tv, item.d_tv_cents, signed=True), item.d_tv_cents),
                 Text(_money(value, item.value_cents) if item.kind == "prospect" else "", justify="right"),
@@ -121,12 +123,16 @@ class ReviewScreen(LiveScreen):
 
     BINDINGS = [
         Binding("s", "since", "Period", id="review.since"),
+        Binding("r", "rep", "Rep", id="review.rep"),
         Binding("tab", "app.focus_next", "Next list", id="review.next_list", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.since = "7d"
+        #: The rep whose changes the bridge counts; None: everyone's.
+        self.who: str | None = None
+        self.reps: list[str] = []
         self.review: Review | None = None
         self.todo_ids: list[int | None] = []
 
@@ -170,13 +176,20 @@ class ReviewScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False, description="the review")
     def load(self) -> None:
-        since = self.since
+        since, who = self.since, self.who
         try:
-            r = review(evpipe_app(self).engine, since)
+            r = review(evpipe_app(self).engine, since, who=who)
         except DomainError as exc:
             self.post_message(ReviewFailed(str(exc)))
             return
         self.post_message(ReviewLoaded(r, since))
+        from evpipe.models.journal_read import journal_authors
+
+        self.post_message(RepsLoaded(journal_authors(evpipe_app(self).engine)))
+
+    @on(RepsLoaded)
+    def _reps(self, message: RepsLoaded) -> None:
+        self.reps = message.names
 
     @on(ReviewFailed)
     def _failed(self, message: ReviewFailed) -> None:
@@ -184,7 +197,7 @@ class ReviewScreen(LiveScreen):
 
     @on(ReviewLoaded)
     def _loaded(self, message: ReviewLoaded) -> None:
-        if message.since != self.since:
+        if message.since != self.since or message.review.who != self.who:
             return
         self.review = message.review
         self._show_review()
@@ -194,7 +207,10 @@ class ReviewScreen(LiveScreen):
         first, last = r.start_at.date(), r.end_at.date()
         title = Text("Review", style="bold")
         title.append(f"  {first:%a %d %b} – {last:%a %d %b %Y}", style="")
-        title.append("  how the KPIs moved, and why  (s: period)", style="dim")
+        if r.who:
+            title.append(f"  {r.who}'s changes", style="bold")
+        title.append("  how the KPIs moved" if not r.who else "", style="dim")
+        title.append("  (s: period, r: rep)", style="dim")
         self.query_one("#review-title", Static).update(title)
         d_ev = r.end.ev_micros - r.start.ev_micros
         d_tv = r.end.tv_cents - r.start.tv_cents
@@ -278,6 +294,17 @@ class ReviewScreen(LiveScreen):
         from .prospect_page import ProspectPage
 
         self.app.push_screen(ProspectPage(prospect_id))
+
+    def action_rep(self) -> None:
+        """Choose whose changes the bridge counts: everyone's, or one rep's."""
+
+        def done(choice: str | None) -> None:
+            if choice is not None:
+                self.who = choice or None
+                self.load()
+
+        options: list[tuple[str, str]] = [("Everyone", "")] + [(name, name) for name in self.reps]
+        self.app.push_screen(ChoiceDialog("Review of", "Whose changes does the bridge count?", options), done)
 
     def action_since(self) -> None:
         def validate(text: str) -> None:

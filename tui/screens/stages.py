@@ -552,7 +552,7 @@ class StagesScreen(Screen):
             def op() -> ChangeResult:
                 from evpipe.models.settings import set_kpi_period
 
-                period = set_kpi_period(app.engine, text)
+                period = set_kpi_period(app.engine, text, who=app.store.who)
                 return ChangeResult(0, f"KPI period: {period.label} ({period.setting})", "setting")
 
             self.write(op)

@@ -12,7 +12,8 @@ from ..screens.registry import ScreenSpec, available
 
 class TabBar(Widget):
     """`1 Pipeline  2 Focus  ...   evpipe.db`: press the number (or click) to go there. When the
-    width is short the tabs close up, and the database's name is cut (with `…`) last."""
+    width is short the tabs close up, then the other tabs' titles are cut (`3 Fore…`) to leave the
+    name a few cells, and the database's name is cut (with `…`) last."""
 
     DEFAULT_CSS = """
     TabBar {
@@ -37,11 +38,16 @@ class TabBar(Widget):
         if url:
             self.tooltip = f"Database: {url.removeprefix('sqlite:///')}"
 
-    def _tabs(self, *, compact: bool) -> Content:
-        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between)."""
+    def _tabs(self, *, compact: bool, cut: int | None = None) -> Content:
+        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between); `cut`:
+        compact, with the other tabs' titles cut to that many cells (`3 Fore…`; 1 or less: the
+        number alone)."""
         parts: list[Content] = []
         for spec in self.specs:
-            label = f"{spec.key} {spec.title}" if compact else f" {spec.key} {spec.title} "
+            title = spec.title
+            if cut is not None and spec.name != self.current and len(title) > cut:
+                title = title[: cut - 1] + "…" if cut > 1 else ""
+            label = f"{spec.key} {title}".rstrip() if compact else f" {spec.key} {title} "
             if spec.name == self.current:
                 parts.append(Content.styled(label, "reverse bold"))
             else:
@@ -54,6 +60,12 @@ class TabBar(Widget):
         body = self._tabs(compact=False)
         if body.cell_length + Content(name).cell_length + 2 > width:
             body = self._tabs(compact=True)
+        # the name still needs a few cells (its stem, or 10): the other tabs' titles give way first
+        need = min(Content(f" {name.rpartition('.')[0] or name}").cell_length, 10)
+        cut = max((len(s.title) for s in self.specs), default=0)
+        while width - body.cell_length < need and cut > 0:
+            cut -= 1
+            body = self._tabs(compact=True, cut=cut)
         room = width - body.cell_length
         stem, dot, _suffix = name.rpartition(".")
         stem = stem if dot and stem else name

@@ -1,0 +1,171 @@
+"""The members of a database and who you are (docs/domain.md, "Members and roles").
+
+A member is a login name with a role: `owner`, `manager` or `rep` (models/roles.py says what each
+may do). A database with no members behaves as before roles: whoever can write the file may do
+anything, as whoever `EVPIPE_USER` names.
+
+Who you are is your login name (the account the process runs as). `EVPIPE_USER` names someone else
+only while the database has no members yet (a single user, tests, demos) or when your login name is
+an owner's; otherwise it is ignored and `acting_user` says so in its `note`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from . import clock
+from .db import writer
+from .errors import DomainError, NotFound
+from .roles import MANAGER, OWNER, REP, ROLES, Acting, Conn, acting_user, login_name, members_exist, require, role_of
+from .settings import get_setting, set_setting
+from .tables import Member, table_of
+from .values import clean_text
+
+_MEMBER = table_of(Member)
+
+#: The setting that says what a rep sees: "all" (everyone's prospects, the default) or "own".
+REPS_SEE_KEY = "reps_see"
+REPS_SEE = ("all", "own")
+
+
+def resolve_user(engine: Engine, claimed: str | None = None) -> Acting:
+    with engine.connect() as conn:
+        return acting_user(conn, claimed)
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    name: str
+    role: str
+    added_at: datetime
+    added_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "added_at": self.added_at.isoformat(), "added_by": self.added_by}
+
+
+def members(engine: Engine) -> list[MemberInfo]:
+    """Every member, owners first, then by name."""
+    rank = {OWNER: 0, MANAGER: 1, REP: 2}
+    with engine.connect() as conn:
+        rows = conn.execute(select(_MEMBER.c.name, _MEMBER.c.role, _MEMBER.c.added_at, _MEMBER.c.added_by)).all()
+    out = [MemberInfo(n, r, a, b or "") for n, r, a, b in rows]
+    return sorted(out, key=lambda m: (rank.get(m.role, 9), m.name.casefold()))
+
+
+def check_role(text: object) -> str:
+    role = str(text or "").strip().lower()
+    if role not in ROLES:
+        raise DomainError(f"role: {str(text)[:20]!r} is not a role; use {', '.join(ROLES)}", field="role")
+    return role
+
+
+def check_name(text: object) -> str:
+    name = clean_text(text, field="member name", max_len=80, required=True)
+    if any(c.isspace() for c in name):
+        raise DomainError(f"member name: {name!r} has spaces; use the login name (as `whoami` prints it)", field="name")
+    return name
+
+
+def _owners(conn: Conn) -> int:
+    return int(conn.execute(select(func.count()).select_from(_MEMBER).where(_MEMBER.c.role == OWNER)).scalar() or 0)
+
+
+def add_member(engine: Engine, who: str, name: object, role: object) -> MemberInfo:
+    """Add a member. The first member of a database must be you, as its owner (so that nobody
+    locks the owner out by accident); after that only an owner adds members."""
+    name, role = check_name(name), check_role(role)
+    at = clock.now()
+    with writer(engine).begin() as conn:
+        if not members_exist(conn):
+            if name != who or role != OWNER:
+                raise DomainError(
+                    f"members: the first member must be you, as owner (evpipe members add {who} --role owner); "
+                    "then add the others",
+                    field="name",
+                )
+        else:
+            require(conn, who, "roles")
+        if role_of(conn, name) is not None:
+            raise DomainError(f"members: {name} is a member already; evpipe members set-role changes the role")
+        conn.execute(insert(_MEMBER).values(name=name, role=role, added_at=at, added_by=who))
+    return MemberInfo(name, role, at, who)
+
+
+def set_role(engine: Engine, who: str, name: object, role: object) -> MemberInfo:
+    name, role = check_name(name), check_role(role)
+    with writer(engine).begin() as conn:
+        require(conn, who, "roles")
+        before = role_of(conn, name)
+        if before is None:
+            raise NotFound(f"members: {name} is not a member; add them with: evpipe members add {name} --role {role}")
+        if before == OWNER and role != OWNER and _owners(conn) == 1:
+            raise DomainError(f"members: {name} is the only owner; make someone else owner first", field="role")
+        conn.execute(update(_MEMBER).where(_MEMBER.c.name == name).values(role=role))
+        row = conn.execute(select(_MEMBER.c.added_at, _MEMBER.c.added_by).where(_MEMBER.c.name == name)).one()
+    return MemberInfo(name, role, row[0], row[1] or "")
+
+
+def remove_member(engine: Engine, who: str, name: object) -> None:
+    """Remove a member. The last owner stays while anyone else is a member; removing the last
+    member of all makes the database open to everyone again, as before roles."""
+    name = check_name(name)
+    with writer(engine).begin() as conn:
+        require(conn, who, "roles")
+        role = role_of(conn, name)
+        if role is None:
+            raise NotFound(f"members: {name} is not a member")
+        total = int(conn.execute(select(func.count()).select_from(_MEMBER)).scalar() or 0)
+        if role == OWNER and _owners(conn) == 1 and total > 1:
+            raise DomainError(
+                f"members: {name} is the only owner; make someone else owner first (evpipe members set-role NAME owner)",
+                field="name",
+            )
+        conn.execute(delete(_MEMBER).where(_MEMBER.c.name == name))
+
+
+def reps_see(engine: Engine) -> str:
+    """What reps see: 'all' (everyone's prospects) or 'own' (only their own)."""
+    value = get_setting(engine, REPS_SEE_KEY)
+    return value if value in REPS_SEE else "all"
+
+
+def set_reps_see(engine: Engine, who: str, value: object) -> str:
+    text = str(value or "").strip().lower()
+    if text not in REPS_SEE:
+        raise DomainError(f"reps-see: {str(value)[:20]!r}: use all (everyone's prospects) or own", field="reps_see")
+    with engine.connect() as conn:
+        require(conn, who, "settings")
+    set_setting(engine, REPS_SEE_KEY, text)
+    return text
+
+
+def visible_owner(engine: Engine, who: str) -> str | None:
+    """The one owner whose prospects `who` may see (their own name, for a rep when the owner chose
+    'own'), or None: everyone's."""
+    with engine.connect() as conn:
+        role = role_of(conn, who)
+    if role == REP and reps_see(engine) == "own":
+        return who
+    return None
+
+
+__all__ = [
+    "Acting",
+    "MemberInfo",
+    "REPS_SEE",
+    "acting_user",
+    "add_member",
+    "login_name",
+    "members",
+    "remove_member",
+    "reps_see",
+    "resolve_user",
+    "set_reps_see",
+    "set_role",
+    "visible_owner",
+]
