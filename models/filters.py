@@ -189,8 +189,8 @@ def _month_range(value: str, today: date) -> tuple[str | None, str | None] | Non
         return None
     if ".." in value:
         low_text, _, high_text = value.partition("..")
-        low = parse_month(low_text, today=today, field="filter month:") if low_text else None
-        high = parse_month(high_text, today=today, field="filter month:") if high_text else None
+        low = parse_month(low_text, today=today, field="filter: month") if low_text else None
+        high = parse_month(high_text, today=today, field="filter: month") if high_text else None
         if low is None and high is None:
             raise DomainError("filter: month: needs a month on at least one side of '..', e.g. month:2027-03..2027-06")
         if low is not None and high is not None and low > high:
@@ -198,7 +198,7 @@ def _month_range(value: str, today: date) -> tuple[str | None, str | None] | Non
                 raise DomainError(f"filter: month:{value} ends before it starts")
             high = f"{int(high[:4]) + 1:04d}{high[4:]}"  # month:dec..nov: to the November after
         return (low, high)
-    month = parse_month(value, today=today, field="filter month:")
+    month = parse_month(value, today=today, field="filter: month")
     return (month, month)
 
 

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
+from evpipe.models.board import predict_stage
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, hint, parse_filter
 from evpipe.models.kpi import Kpi, Scope, kpis
@@ -492,16 +493,7 @@ class PipelineScreen(StageKeys, Screen):
 
     def _predict(self, row: Row, target: str) -> StageInfo | None:
         """The stage a move will land on, when it can be told without asking the database."""
-        current = self.view.ladder.stage(row.stage_id)
-        if current is None:
-            return None
-        if target == "next" and current.kind == ladder.OPEN:
-            return ladder.next_rung(self.stage_list, current.id)
-        if target == "back" and current.kind == ladder.OPEN:
-            return ladder.previous_rung(self.stage_list, current.id)
-        if target in (ladder.WON, ladder.LOST) and current.kind != target:
-            return next((s for s in self.stage_list if s.kind == target), None)
-        return None
+        return predict_stage(self.stage_list, self.view.ladder.stage(row.stage_id), target)
 
     def _move(self, target: str, reason: str | None = None) -> None:
         row = self._current()
