@@ -51,7 +51,7 @@ class EvpipeApp(App):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
         Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
-        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 8)],
+        *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 9)],
     ]
 
     def __init__(self, url: str, *, who: str | None = None) -> None:
