@@ -16,9 +16,10 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import compress
 from typing import Any
 
-from .ladder import LOST, OPEN, WON, next_rung, open_rungs, previous_rung
+from .ladder import LOST, OPEN, WON, kpi_part, next_rung, open_rungs, previous_rung
 from .period import Period
 from .pipeline_view import Ladder, PipelineView, Row, RowStore, Totals
 from .records import StageInfo
@@ -96,17 +97,28 @@ class BoardView:
         self.lost = ClosedTotal()
         if order is None:  # (tests, small pipelines) sort here
             order = [r.id for r in sorted(rows.values(), key=card_key)]
-        stage_of = {sid: self.columns[i] for sid, i in self._column_of.items()}
+        # columnar, in one pass each (100,000 prospects in tens of ms): no Row is made
+        alive = dict(compress(zip(rows.ids, rows.stage), rows.alive))
+        by_stage: dict[int, array] = {c.stage.id: c.ids for c in self.columns}
         for pid in order:
-            row = rows.get(pid)
-            if row is None:
-                continue
-            column = stage_of.get(row.stage_id)
+            sid = alive.get(pid)
+            if sid is not None and (ids := by_stage.get(sid)) is not None:
+                ids.append(pid)
+        sums: dict[tuple[int, int], list[int]] = {}  # (stage, month word) -> [count, value]
+        for key, value in compress(zip(zip(rows.stage, rows.month), rows.value), rows.alive):
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = [0, 0]
+            total[0] += 1
+            total[1] += value
+        columns = {c.stage.id: c for c in self.columns}
+        for (sid, month), (count, value) in sums.items():
+            column = columns.get(sid)
             if column is not None:
-                column.ids.append(pid)
-                column.add(ladder.part(row), +1)
+                column.add(Totals(*kpi_part(value, OPEN, column.stage.probability_bp)), +1)
+                column.count += count - 1  # (kpi_part counted the sum as one)
             else:
-                self._closed(row, +1)
+                self._closed_sum(sid, rows.words[month], count, value)
 
     # ------------------------------------------------------------ reading
 
@@ -186,12 +198,16 @@ class BoardView:
         return bisect_left(ids, card_key(row), key=key_of)
 
     def _closed(self, row: Row, sign: int) -> None:
-        kind = self.ladder.kind(row.stage_id)
-        if kind == OPEN or not self.period.holds(kind, row.month):
+        self._closed_sum(row.stage_id, row.month, sign, sign * row.value_cents)
+
+    def _closed_sum(self, stage_id: int, month: str | None, count: int, value_cents: int) -> None:
+        """Add prospects on a closed stage to its total, when the KPI period holds them."""
+        kind = self.ladder.kind(stage_id)
+        if kind == OPEN or not self.period.holds(kind, month):
             return
         total = self.won if kind == WON else self.lost
-        total.count += sign
-        total.value_cents += sign * row.value_cents
+        total.count += count
+        total.value_cents += value_cents
 
 
 __all__ = ["BoardColumn", "BoardView", "ClosedTotal", "card_key", "predict_stage"]

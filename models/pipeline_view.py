@@ -189,6 +189,18 @@ class RowStore(Mapping):
         self._word_index: dict[str | None, int] = {None: 0}
         self._count = 0
 
+    def copy(self) -> RowStore:
+        """A copy to change apart (the board's), sharing the text: the columns are copied in C."""
+        other = RowStore()
+        for name in ("ids", "stage", "value", "month", "follow", "owner", "touched", "updated", "version"):
+            setattr(other, name, array(getattr(self, name).typecode, getattr(self, name)))
+        other.names, other.companies, other.hay = list(self.names), list(self.companies), list(self.hay)
+        other.alive = bytearray(self.alive)
+        other.words = list(self.words)
+        other._word_index = dict(self._word_index)
+        other._count = self._count
+        return other
+
     def _word(self, text: str | None) -> int:
         index = self._word_index.get(text)
         if index is None:

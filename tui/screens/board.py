@@ -24,7 +24,7 @@ from evpipe.models.board import BoardView, predict_stage
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.ladder import OPEN
 from evpipe.models.period import Period, current_period
-from evpipe.models.pipeline_view import Ladder, Row, load_ladder, load_rows, row_of
+from evpipe.models.pipeline_view import Ladder, Row, RowStore, load_ladder, load_rows, ordered_ids, row_of
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_amount
 from evpipe.models.week_history import week_history
@@ -98,8 +98,16 @@ class BoardScreen(StageKeys, Screen):
 
     # ------------------------------------------------------------ loading
 
-    @work(thread=True, exclusive=True, group="board-load", exit_on_error=False, description="load the board")
     def load(self) -> None:
+        """(Re)read the board. The pipeline list holds every row already (kept current by each
+        change): a copy of its rows is taken here, in C, rather than read again; only the order
+        is asked of SQLite."""
+        pipeline = getattr(self.app, "pipeline", None)
+        settled = pipeline.settled_rows if pipeline is not None else None
+        self._read(settled.copy() if settled is not None else None)
+
+    @work(thread=True, exclusive=True, group="board-load", exit_on_error=False, description="load the board")
+    def _read(self, rows: RowStore | None) -> None:
         """Every row, in the pipeline's month order (sorted by SQLite), into columns; the KPIs over
         the KPI period; then the header's history."""
         engine = evpipe_app(self).reader
@@ -107,7 +115,10 @@ class BoardScreen(StageKeys, Screen):
         ladder = Ladder.of(stages, extra=archived)
         period = current_period(engine)
         kpi = kpis(engine, Scope(period=period))
-        rows, order = load_rows(engine, "month", ladder)
+        if rows is None:
+            rows, order = load_rows(engine, "month", ladder)
+        else:
+            order = ordered_ids(engine, "month", ladder)
         board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
         self.post_message(BoardLoaded(board, kpi, period))
         week_ago, _label, weekly = week_history(engine, Scope(period=period))

@@ -168,6 +168,12 @@ class PipelineScreen(StageKeys, Screen):
         return self.query_one("#kpis", KpiHeader)
 
     @property
+    def settled_rows(self) -> RowStore | None:
+        """Every row, when all are loaded and none shows a change not saved yet (the board copies
+        them rather than read them again); else None."""
+        return self.view.rows if self.complete and not self._loading and not self._pending else None
+
+    @property
     def mine(self) -> bool:
         return self.view.owner is not None
 

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -153,10 +154,34 @@ class StageBoard(Widget, can_focus=True):
         total = len(self.board.columns) if self.board else 0
         self.left = max(0, min(self.left, total - count))
 
+    def _where(self) -> tuple[int, int, tuple[int, ...], int]:
+        return self.column, self.index[self.column] if self.index else 0, tuple(self.top), self.left
+
+    def _repaint(self, before: tuple[int, int, tuple[int, ...], int]) -> None:
+        """Repaint what a cursor move changed: the two cards' lines (and the column heads when the
+        column changed), or everything when the board scrolled."""
+        column, index, top, left = before
+        row = self.current_row
+        self.post_message(BoardMoved(row.id if row is not None else None))
+        if top != tuple(self.top) or left != self.left:
+            self.refresh()
+            return
+        width = self.size.width
+        lines = [*self._lines_of(column, index), *self._lines_of(self.column, self.index[self.column])]
+        if column != self.column:
+            lines += range(HEAD - 1)
+        for y in lines:
+            self.refresh(Region(0, y, width, 1))
+
+    def _lines_of(self, column: int, index: int) -> list[int]:
+        y = HEAD + (index - self.top[column]) * CARD
+        return [y, y + 1] if HEAD <= y < self.size.height else []
+
     def action_cursor(self, dx: int, dy: int) -> None:
         board = self.board
         if board is None or not board.columns:
             return
+        before = self._where()
         if dx:
             target = self.column + dx
             if not 0 <= target < len(board.columns):
@@ -169,7 +194,7 @@ class StageBoard(Widget, can_focus=True):
             self.index[self.column] += dy
         self._clamp(self.column)
         self._into_view()
-        self._moved()
+        self._repaint(before)
 
     def action_page(self, direction: int) -> None:
         if self.board is None or not self.board.columns:
