@@ -59,14 +59,19 @@ def child_board(url: str, keys: int) -> None:
                 # a key that moves the cursor (one that cannot, at an edge, paints nothing)
                 last = len(screen.view.columns) - 1
                 key = "down" if i % 2 == 0 else ("right" if board.column < last else "left")
-                t, cpu = await app_speed.press_and_time(app, clock, key, None)
+                where = (board.column, list(board.index))
+                t, cpu = await app_speed.press_and_time(
+                    app, clock, key, None, ready=lambda where=where: (board.column, board.index) != where
+                )
                 out["cursor"].append(t)
                 out["cursor_cpu"].append(cpu)
                 row = board.current_row
                 if row is None or board.column >= len(screen.view.columns) - 1:
                     continue
                 before = screen.kpi.ev_micros
-                t, cpu = await app_speed.press_and_time(app, clock, "greater_than_sign", ">")
+                t, cpu = await app_speed.press_and_time(
+                    app, clock, "greater_than_sign", ">", ready=lambda: row.id in screen._pending
+                )
                 out["advance"].append(t)
                 out["advance_cpu"].append(cpu)
                 assert screen.kpi.ev_micros - before == screen.view.ladder.gain(row), "header moved wrongly"
