@@ -70,7 +70,7 @@ def child_board(url: str, keys: int) -> None:
                     continue
                 before = screen.kpi.ev_micros
                 t, cpu = await app_speed.press_and_time(
-                    app, clock, "greater_than_sign", ">", ready=lambda: row.id in screen._pending
+                    app, clock, "greater_than_sign", ">", ready=lambda row=row: row.id in screen._pending
                 )
                 out["advance"].append(t)
                 out["advance_cpu"].append(cpu)
