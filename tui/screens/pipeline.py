@@ -88,6 +88,7 @@ class PipelineScreen(StageKeys, Screen):
         Binding("w", "won", "Won", id="pipeline.won"),
         Binding("l", "lost", "Lost", id="pipeline.lost"),
         Binding("u", "undo", "Undo", id="pipeline.undo"),
+        Binding("c", "closed", "Won/lost", id="pipeline.closed"),
         Binding("a", "add", "Add", id="pipeline.add"),
         Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
         Binding("enter", "open", "Open", id="pipeline.open", show=False),
@@ -101,7 +102,6 @@ class PipelineScreen(StageKeys, Screen):
         Binding("s", "sort", "Sort", id="pipeline.sort"),
         Binding("o", "mine", "Mine/all", id="pipeline.mine", show=False),
         Binding("m", "group", "By month", id="pipeline.group", show=False),
-        Binding("c", "closed", "Won/lost", id="pipeline.closed"),
     ]
 
     #: What each action does, for the help screen and the command palette.
