@@ -740,7 +740,8 @@ class PipelineScreen(StageKeys, Screen):
         try:
             parsed = parse_filter(text, self.stage_list, self.view.today)
         except DomainError as exc:
-            self._show_hint(event.value, str(exc))
+            # a field just begun (`stage:`) is not wrong yet: show the values it takes
+            self._show_hint(event.value, None if event.value.endswith(":") else str(exc))
             return
         self._show_hint(event.value)
         self.filter_text = text
