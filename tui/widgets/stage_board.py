@@ -13,11 +13,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from evpipe.models.board import BoardView
+from evpipe.models.board import BoardColumn, BoardView
 from evpipe.models.pipeline_view import Row
 from evpipe.models.values import format_percent, money_style
 
@@ -76,6 +77,8 @@ class StageBoard(Widget, can_focus=True):
         self.top: list[int] = []  # each column's first card in view
         self.left = 0  # the first column in view
         self._styles: dict[str, Style] | None = None
+        #: Painted card and head lines, by what they show: a key repaints from here, not anew.
+        self._cache: LRUCache[tuple, list[Segment]] = LRUCache(1024)
 
     # ------------------------------------------------------------ public
 
@@ -230,6 +233,7 @@ class StageBoard(Widget, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
+        self._cache.clear()
 
     def _style(self, name: str) -> Style:
         if self._styles is None:
@@ -258,14 +262,16 @@ class StageBoard(Widget, can_focus=True):
             return Strip([Segment(fit(text if y == 0 else "", width), base)], width)
         count, col_width = self._layout()
         segments: list[Segment] = []
-        for n, c in enumerate(self.visible_columns):
+        rule = Segment("│", self._style("dim")) if y >= HEAD else Segment(" ", base)
+        columns = self.visible_columns
+        for n, c in enumerate(columns):
             if n:
-                segments.append(Segment("│" if y >= HEAD else " ", self._style("dim") if y >= HEAD else base))
+                segments.append(rule)
             if y < HEAD:
                 segments.extend(self._head_line(c, y, col_width))
             else:
                 segments.extend(self._card_line(c, y - HEAD, col_width))
-        used = sum(s.cell_length for s in segments)
+        used = len(columns) * (col_width + 1) - 1
         if used < width:
             segments.append(Segment(" " * (width - used), base))
         return Strip(segments, width).crop(0, width)
@@ -278,6 +284,13 @@ class StageBoard(Widget, can_focus=True):
     def _head_line(self, c: int, y: int, width: int) -> list[Segment]:
         assert self.board is not None
         column = self.board.columns[c]
+        key = ("h", column.stage, column.count, column.tv_cents, column.ev_micros, y, width, c == self.column)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._paint_head(column, c, y, width)
+        return found
+
+    def _paint_head(self, column: BoardColumn, c: int, y: int, width: int) -> list[Segment]:
         style = self._style("base") + self._style("head-current" if c == self.column else "head")
         if y == 0:
             p = format_percent(column.stage.probability_bp)
@@ -303,7 +316,17 @@ class StageBoard(Widget, can_focus=True):
                 return [Segment(fit("(none)", width), base + self._style("dim"))]
             return [Segment(" " * width, base)]
         cursor = c == self.column and index == self.index[c]
-        if line % CARD == 0:
+        key = (row, line % CARD, cursor, width, self.has_focus)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._paint_card(row, line % CARD, cursor, width)
+        return found
+
+    def _paint_card(self, row: Row, line: int, cursor: bool, width: int) -> list[Segment]:
+        board = self.board
+        assert board is not None
+        base = self._style("base")
+        if line == 0:
             mark = board.mark(row)
             mark_style = (
                 base + self._style("overdue") if mark == "!" else base + self._style("stale") if mark == "~" else base
