@@ -55,9 +55,9 @@ class BoardScreen(StageKeys, Screen):
     ]
 
     ACTION_HELP: dict[str, str] = {
-        "advance": "Advance one stage (the card moves right)",
-        "back": "Back one stage (the card moves left)",
-        "won": "Mark won (the card leaves for the won total)",
+        "advance": "Advance (the card moves right)",
+        "back": "Back (the card moves left)",
+        "won": "Mark won (to the won total)",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
         "open": "Open the prospect page",
