@@ -37,11 +37,13 @@ class TabBar(Widget):
         if url:
             self.tooltip = f"Database: {url.removeprefix('sqlite:///')}"
 
-    def _tabs(self, *, compact: bool) -> Content:
-        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between)."""
+    def _tabs(self, *, compact: bool, letters: int = 0) -> Content:
+        """Full: ` 1 Pipeline  2 Focus `; compact: `1 Pipeline 2 Focus` (one space between);
+        with `letters`, the tabs but the current one keep that many letters of their title."""
         parts: list[Content] = []
         for spec in self.specs:
-            label = f"{spec.key} {spec.title}" if compact else f" {spec.key} {spec.title} "
+            title = spec.title[:letters] if letters and spec.name != self.current else spec.title
+            label = f"{spec.key} {title}" if compact else f" {spec.key} {title} "
             if spec.name == self.current:
                 parts.append(Content.styled(label, "reverse bold"))
             else:
@@ -54,6 +56,11 @@ class TabBar(Widget):
         body = self._tabs(compact=False)
         if body.cell_length + Content(name).cell_length + 2 > width:
             body = self._tabs(compact=True)
+        # still no room for the database's name: the other tabs close up to a few letters each
+        letters = max((len(s.title) for s in self.specs), default=0)
+        while letters > 3 and body.cell_length + min(Content(name).cell_length, 8) + 2 > width:
+            letters -= 1
+            body = self._tabs(compact=True, letters=letters)
         room = width - body.cell_length
         stem, dot, _suffix = name.rpartition(".")
         stem = stem if dot and stem else name
