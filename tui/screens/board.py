@@ -232,7 +232,9 @@ class BoardScreen(StageKeys, Screen):
     # ------------------------------------------------------------ saving
 
     def _save(self, call: Callable[[], ChangeResult], pid: int | None, delta: tuple[int, int, int]) -> None:
-        evpipe_app(self).saver.save(Change(call, self, pid, delta))
+        """Hand the change to the app's saver once the frame showing it is painted: the save's
+        worker then does not compete with that frame for the interpreter (changes keep their order)."""
+        self.call_after_refresh(evpipe_app(self).saver.save, Change(call, self, pid, delta))
 
     def _journal_delta_is_the_headers(self, result: ChangeResult) -> bool:
         """As on the pipeline: a change's journalled effect is the header's unless the prospect
