@@ -48,6 +48,7 @@ format: .stamp-test ## Format the code and apply ruff's safe fixes
 bench: .stamp-test ## Run every benchmark (prints figures against targets)
 	$(BIN)/python benchmarks/kpi_speed.py
 	$(BIN)/python benchmarks/app_speed.py
+	$(BIN)/python benchmarks/board_speed.py
 	$(BIN)/python benchmarks/import_speed.py
 	$(BIN)/python benchmarks/import_lock.py
 	$(BIN)/python benchmarks/pg_speed.py

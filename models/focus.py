@@ -24,11 +24,11 @@ from sqlmodel import col
 
 from . import clock
 from .dialect import days_between
+from .filters import DUE_DAYS  # the one definition of "due this week", which `/ due:week` shares
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
 from .tables import Prospect, Stage, pk
 from .values import format_amount, money_str
 
-DUE_DAYS = 7
 GROUPS = ("overdue", "due", "stale", "gain")
 GAIN_PHRASE = "next step worth {} EV"  # the gain's reason, around the amount
 

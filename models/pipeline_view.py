@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -216,6 +216,18 @@ class RowStore(Mapping):
         self.words: list[str | None] = [None]  # months, days and owners, each stored once
         self._word_index: dict[str | None, int] = {None: 0}
         self._count = 0
+
+    def copy(self) -> RowStore:
+        """A copy to change apart (the board's), sharing the text: the columns are copied in C."""
+        other = RowStore()
+        for name in ("ids", "stage", "value", "month", "follow", "owner", "touched", "updated", "version"):
+            setattr(other, name, array(getattr(self, name).typecode, getattr(self, name)))
+        other.names, other.companies, other.hay = list(self.names), list(self.companies), list(self.hay)
+        other.alive = bytearray(self.alive)
+        other.words = list(self.words)
+        other._word_index = dict(self._word_index)
+        other._count = self._count
+        return other
 
     def _word(self, text: str | None) -> int:
         index = self._word_index.get(text)
@@ -485,7 +497,7 @@ class Ladder:
 
 def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], tuple[Any, ...]]:
     """The key of a sort order. Every order puts open prospects first, then won, then lost (what a
-    rep works on comes first); "changed" is used in reverse (most recent first) by `sort_rows`."""
+    rep works on comes first). Ascending, so that a new row's place is found by bisection."""
     rank = {sid: KIND_RANK.get(s.kind, 0) for sid, s in ladder.stages.items()}
     if mode == "month":
         return lambda r: (rank.get(r.stage_id, 0), r.month is None, r.month or "", r.name.casefold(), r.id)
@@ -497,14 +509,14 @@ def sort_key(mode: str, ladder: Ladder) -> Callable[[Row], tuple[Any, ...]]:
         return lambda r: (rank.get(r.stage_id, 0), -ladder.gain(r), r.name.casefold(), r.id)
     if mode == "follow_up":
         return lambda r: (rank.get(r.stage_id, 0), r.follow_up is None, r.follow_up or "", r.name.casefold(), r.id)
-    if mode == "changed":
-        return lambda r: (-rank.get(r.stage_id, 0), r.updated, r.id)
+    if mode == "changed":  # most recent first
+        return lambda r: (rank.get(r.stage_id, 0), -r.updated, -r.id)
     raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
 
 
 def sort_rows(rows: list[Row], mode: str, ladder: Ladder) -> None:
     """Sort rows in place in the order `mode` names."""
-    rows.sort(key=sort_key(mode, ladder), reverse=mode == "changed")
+    rows.sort(key=sort_key(mode, ladder))
 
 
 # ---------------------------------------------------------------- the view
@@ -522,16 +534,18 @@ Line = int | Group  # a prospect id, or a month's subtotal line
 
 @dataclass
 class PipelineView:
-    """What the pipeline table shows: rows in order, after the owner toggle, the text filter, the
-    sort and the grouping. Changes update one row in place (the row keeps its place until the next
-    sort, so the cursor stays on it)."""
+    """What the pipeline table shows: rows in order, after the owner toggle, the closed toggle, the
+    filter, the sort and the grouping. Changes update one row in place (the row keeps its place
+    until the next sort, so the cursor stays on it); a row that comes into view (a new prospect, one
+    reopened) takes its place in the current sort."""
 
     ladder: Ladder
     rows: RowStore = field(default_factory=RowStore)
     sort: str = "month"
     grouped: bool = False
     owner: str | None = None  # only this owner's prospects, when set
-    matches: set[int] | None = None  # the text filter's hits, when a filter is on
+    matches: set[int] | None = None  # the filter's hits, when a filter is on
+    closed: bool = False  # won and lost prospects shown too (by default only open ones are)
     lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
     subtotals: dict[str | None, list[int]] = field(default_factory=dict)
     today: date = field(default_factory=clock.today)
@@ -540,6 +554,7 @@ class PipelineView:
         self._cutoffs = self.ladder.stale_cutoffs(self.today)
         self._order: array | None = None  # every row's id in the current sort order
         self._marked: list[tuple[bool, int]] | None = None  # rows added/removed since `mark()`
+        self._open_ids: set[int] | None = None  # ids of the rows on open stages (kept while valid)
 
     # -------------------------------------------------------- loading and building
 
@@ -552,6 +567,7 @@ class PipelineView:
                 store.put(row)
             rows = store
         self.rows = rows
+        self._open_ids = None
         self._order = order if order is not None and order_mode == self.sort else None
         self.rebuild()
 
@@ -578,6 +594,7 @@ class PipelineView:
     def set_ladder(self, ladder: Ladder) -> None:
         self.ladder = ladder
         self._cutoffs = ladder.stale_cutoffs(self.today)
+        self._open_ids = None
         if self.sort != "month":
             self._order = None  # EV and gain orders depend on the probabilities
 
@@ -588,10 +605,24 @@ class PipelineView:
             self.sort = mode
             self._order = None
 
-    def visible(self, row: Row) -> bool:
+    def visible(self, row: Row, *, on_screen: bool = False) -> bool:
+        """Whether the row belongs in the lines. A row already `on_screen` that is won or lost
+        while only open ones are shown keeps its line until the next rebuild (the rep sees what
+        the key did, and `u` is at hand)."""
         if self.owner is not None and row.owner != self.owner:
             return False
+        if not self.closed and not on_screen and self.ladder.kind(row.stage_id) != OPEN:
+            return False
         return self.matches is None or row.id in self.matches
+
+    def open_ids(self) -> set[int]:
+        """Ids of the rows on open stages: one pass over the columns (in C) when the rows or the
+        ladder were replaced, then kept current by each change."""
+        if self._open_ids is None:
+            rows = self.rows
+            open_stages = {sid for sid, s in self.ladder.stages.items() if s.kind == OPEN}
+            self._open_ids = set(compress(rows.ids, map(and_, rows.alive, map(open_stages.__contains__, rows.stage))))
+        return self._open_ids
 
     def rebuild(self) -> None:
         """Recompute the lines (after a sort, filter, toggle or grouping change). The sorted order
@@ -606,8 +637,13 @@ class PipelineView:
         if self.owner is not None:
             mine = rows.owned_by(self.owner)
             ids = array("q", compress(ids, map(mine.__contains__, ids)))
-        if self.matches is not None and len(self.matches) < len(rows):  # (all match: nothing to drop)
-            ids = array("q", compress(ids, map(self.matches.__contains__, ids)))
+        keep = self.matches if self.matches is not None and len(self.matches) < len(rows) else None
+        if not self.closed:
+            open_ids = self.open_ids()
+            if len(open_ids) < len(rows):  # (all open: nothing to drop)
+                keep = open_ids if keep is None else keep & open_ids
+        if keep is not None:
+            ids = array("q", compress(ids, map(keep.__contains__, ids)))
         if not self.grouped:
             self.lines = array("q", ids) if ids is self._order else ids  # lines change on their own
             self.subtotals = {}
@@ -683,15 +719,20 @@ class PipelineView:
         Returns the line index it is on, or None when it is not visible."""
         old = self.rows.get(row.id)
         self.rows.put(row, hay)
+        if self._open_ids is not None:
+            if self.ladder.kind(row.stage_id) == OPEN:
+                self._open_ids.add(row.id)
+            else:
+                self._open_ids.discard(row.id)
         if old is None:
             if self._order is not None:
-                self._order.append(row.id)
+                self._order.insert(self._sorted_place(self._order, row), row.id)
             if self._marked is not None:
                 self._marked.append((True, row.id))
-        if self.grouped and old is not None and self.visible(old):
-            self._add_subtotal(old.month, self.ladder.part(old), -1)
         index = self.index_of(row.id, hint) if old is not None else None
-        if not self.visible(row):
+        if self.grouped and old is not None and index is not None:
+            self._add_subtotal(old.month, self.ladder.part(old), -1)
+        if not self.visible(row, on_screen=index is not None):
             if index is not None:
                 self._remove_line(index)
             return None
@@ -704,8 +745,8 @@ class PipelineView:
                 index = self._insert_in_group(row)
             return index
         if index is None:
-            self.lines.append(row.id)
-            index = len(self.lines) - 1
+            index = self._sorted_place(cast("Sequence[int]", self.lines), row)
+            self.lines.insert(index, row.id)
         return index
 
     def update_in_place(self, row: Row, hay: str | None = None) -> bool:
@@ -723,10 +764,24 @@ class PipelineView:
             self._add_subtotal(row.month, self.ladder.part(row), +1)
         return True
 
+    def _sorted_place(self, ids: Sequence[int], row: Row, lo: int = 0, hi: int | None = None) -> int:
+        """Where `row` goes among `ids` (in the current sort order, between lo and hi): found by
+        bisection, so adding a prospect costs the same at any pipeline size."""
+        key = sort_key(self.sort, self.ladder)
+        rows = self.rows
+
+        def key_of(pid: int) -> tuple[Any, ...]:
+            other = rows.get(pid)
+            return key(other) if other is not None else key(row)
+
+        return bisect_left(ids, key(row), lo, len(ids) if hi is None else hi, key=key_of)
+
     def remove(self, prospect_id: int, hint: int | None = None) -> None:
         old = self.rows.remove(prospect_id)
         if old is None:
             return
+        if self._open_ids is not None:
+            self._open_ids.discard(prospect_id)
         if self._order is not None:
             try:
                 self._order.remove(prospect_id)
@@ -735,7 +790,7 @@ class PipelineView:
         if self._marked is not None:
             self._marked.append((False, prospect_id))
         index = self.index_of(prospect_id, hint)
-        if self.grouped and self.visible(old):
+        if self.grouped and index is not None:
             self._add_subtotal(old.month, self.ladder.part(old), -1)
         if index is not None:
             self._remove_line(index)
@@ -766,8 +821,9 @@ class PipelineView:
                     j = i + 1
                     while j < len(self.lines) and isinstance(self.lines[j], int):
                         j += 1
-                    self.lines.insert(j, row.id)
-                    return j
+                    place = self._sorted_place(cast("list[int]", self.lines), row, i + 1, j)
+                    self.lines.insert(place, row.id)
+                    return place
                 if gkey > key:
                     self.lines[i:i] = [Group(row.month), row.id]
                     return i + 1

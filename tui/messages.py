@@ -22,6 +22,7 @@ from evpipe.models.pipeline_view import Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
 
 if TYPE_CHECKING:
+    from evpipe.models.board import BoardView
     from evpipe.models.calibration import Calibration
     from evpipe.models.focus import FocusItem
     from evpipe.models.forecast import Forecast
@@ -154,6 +155,30 @@ class FocusLoaded(Message):
 class FocusHistoryLoaded(Message):
     week_ago: Kpi | None
     weekly: list[int]
+
+
+# ---------------------------------------------------------------- the stage board
+
+
+@dataclass
+class BoardLoaded(Message):
+    """The board's columns, its KPIs and its KPI period, read in a worker."""
+
+    board: BoardView
+    kpi: Kpi
+    period: Period | None = None
+
+
+@dataclass
+class BoardKpisLoaded(Message):
+    kpi: Kpi
+
+
+@dataclass
+class BoardMoved(Message, namespace="stage_board"):
+    """The board's cursor or its columns in view changed (handled as `on_stage_board_board_moved`)."""
+
+    prospect_id: int | None
 
 
 # ---------------------------------------------------------------- the prospect page

@@ -160,16 +160,26 @@ def prospect_json(p) -> dict[str, Any]:
 @click.command("list")
 @click.option("--owner", default=None)
 @click.option("--stage", default=None)
+@click.option(
+    "--filter",
+    "filter_text",
+    default=None,
+    help="As / in the app: words and stage:quote owner:sam month:2027-03 (or mar, or 2027-03..2027-06) "
+    "due:overdue due:week stale, all of which must match.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None:
+def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | None, as_json: bool) -> None:
     """List prospects (open first, by expected month)."""
     from evpipe.models.queries import prospect_rows
     from evpipe.models.values import format_money, format_percent, money_str
 
     stage_id = ctx.store().stage(stage).id if stage else None
     rows = prospect_rows(ctx.engine, owner=ctx.owner_scope(owner), stage_id=stage_id)
+    if filter_text is not None:
+        keep = filtered_ids(ctx.engine, filter_text)
+        rows = [r for r in rows if r.id in keep]
     if as_json:
         emit_json(
             [
@@ -204,6 +214,20 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None
         for r in rows
     ]
     click.echo(table(["id", "name", "stage", "p", "value", "EV", "month", "owner"], body, right={0, 3, 4, 5}))
+
+
+def filtered_ids(engine, text: str) -> set[int]:
+    """The ids of the prospects a filter lets through: the app's own rule (models/filters.py) over
+    the app's own rows (models/pipeline_view.py)."""
+    from evpipe.models import clock
+    from evpipe.models.filters import parse_filter
+    from evpipe.models.pipeline_view import Ladder, load_ladder, load_rows
+
+    stages, archived = load_ladder(engine)
+    today = clock.today()
+    parsed = parse_filter(text, stages, today)
+    rows, _ = load_rows(engine)
+    return parsed.select(rows, Ladder.of(stages, extra=archived), today)
 
 
 def register(group: click.Group) -> None:

@@ -21,8 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from evpipe.models import clock, ladder
+from evpipe.models.board import predict_stage
 from evpipe.models.changes_feed import Entry, fields_of, latest_id
 from evpipe.models.errors import DomainError
+from evpipe.models.filters import Filter, hint, parse_filter
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import (
@@ -31,7 +33,9 @@ from evpipe.models.pipeline_view import (
     Ladder,
     PipelineView,
     Row,
+    RowStore,
     contacts_of,
+    haystack,
     load_first_rows,
     load_ladder,
     load_rows,
@@ -87,6 +91,7 @@ class PipelineScreen(StageKeys, Screen):
         Binding("l", "lost", "Lost", id="pipeline.lost"),
         Binding("u", "undo", "Undo", id="pipeline.undo"),
         Binding("U", "undo_skip", "Skip undo", id="pipeline.undo_skip", show=False),
+        Binding("c", "closed", "Won/lost", id="pipeline.closed"),
         Binding("a", "add", "Add", id="pipeline.add"),
         Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
         Binding("enter", "open", "Open", id="pipeline.open", show=False),
@@ -116,11 +121,12 @@ class PipelineScreen(StageKeys, Screen):
         "log_activity": "Log a call, email, meeting or note",
         "follow_up": "Set the next follow-up",
         "delete": "Delete (undo brings it back)",
-        "filter": "Filter: name, company, contact, notes",
+        "filter": "Filter: words, stage: owner: month: due: stale",
         "clear_filter": "Clear the filter",
         "sort": "Cycle the sort order",
         "mine": "My prospects / everyone's",
         "group": "Group by month, with subtotals",
+        "closed": "Show won and lost too / open only",
     }
 
     def __init__(self) -> None:
@@ -135,6 +141,8 @@ class PipelineScreen(StageKeys, Screen):
         self._since_load: list[Row | int] = []  # rows changed on screen since the last load began
         self._loading = False
         self.filter_text = ""
+        self.filter = Filter()  # the filter on screen (parsed from filter_text)
+        self.show_closed = False  # `c`: won and lost prospects shown too
         self._last_filter_applied = ""  # the filter text whose results are on screen
         self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
@@ -152,7 +160,8 @@ class PipelineScreen(StageKeys, Screen):
         yield ProspectTable(self.view, id="table")
         yield TextLine("", id="detail")
         yield TextLine("Loading prospects…", id="status")
-        yield Input(placeholder="filter: name, company, contact, notes", id="filter")
+        yield TextLine("", id="filter-hint")
+        yield Input(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
         yield Footer()
 
     @property
@@ -162,6 +171,12 @@ class PipelineScreen(StageKeys, Screen):
     @property
     def header(self) -> KpiHeader:
         return self.query_one("#kpis", KpiHeader)
+
+    @property
+    def settled_rows(self) -> RowStore | None:
+        """Every row, when all are loaded and none shows a change not saved yet (the board copies
+        them rather than read them again); else None."""
+        return self.view.rows if self.complete and not self._loading and not self._pending else None
 
     @property
     def mine(self) -> bool:
@@ -259,12 +274,7 @@ class PipelineScreen(StageKeys, Screen):
         self.view.today = clock.today()
         self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
         if self.filter_text:
-            rows = message.rows
-            if isinstance(rows, list):
-                matches = {r.id for r in rows if self.filter_text.casefold() in r.name.casefold()}
-            else:
-                matches = rows.search(self.filter_text)
-            self.view.matches = matches
+            self.view.matches = self._matches(message.rows)
         self.view.load(message.rows, order=message.order, order_mode=message.order_mode)
         if message.complete:
             # changes made on screen while the rows were read are applied again on top
@@ -309,6 +319,7 @@ class PipelineScreen(StageKeys, Screen):
             f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
             f"sort: {SORT_LABELS[view.sort]}",
         ]
+        parts.append("with won and lost" if view.closed else "open only")
         if view.grouped:
             parts.append("by month")
         if self.filter_text:
@@ -350,7 +361,13 @@ class PipelineScreen(StageKeys, Screen):
             text = (
                 ""
                 if self.view.lines
-                else ("No prospects match" if self.filter_text else "No prospects yet: a adds one")
+                else (
+                    "No prospects match"
+                    if self.filter_text
+                    else "No open prospects: c shows won and lost"
+                    if self.view.rows and not self.view.closed
+                    else "No prospects yet: a adds one"
+                )
             )
         else:
             parts = [p for p in (contact or ("", "", "")) if p]
@@ -568,16 +585,7 @@ class PipelineScreen(StageKeys, Screen):
 
     def _predict(self, row: Row, target: str) -> StageInfo | None:
         """The stage a move will land on, when it can be told without asking the database."""
-        current = self.view.ladder.stage(row.stage_id)
-        if current is None:
-            return None
-        if target == "next" and current.kind == ladder.OPEN:
-            return ladder.next_rung(self.stage_list, current.id)
-        if target == "back" and current.kind == ladder.OPEN:
-            return ladder.previous_rung(self.stage_list, current.id)
-        if target in (ladder.WON, ladder.LOST) and current.kind != target:
-            return next((s for s in self.stage_list if s.kind == target), None)
-        return None
+        return predict_stage(self.stage_list, self.view.ladder.stage(row.stage_id), target)
 
     def _move(self, target: str, reason: str | None = None) -> None:
         row = self._current()
@@ -594,10 +602,14 @@ class PipelineScreen(StageKeys, Screen):
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
             self._add_kpi(delta, row.owner)
+            lines_before = len(self.view.lines)
             self.view.put(moved, hint=self.table.cursor)
             if self._loading:
                 self._since_load.append(moved)
-            self.table.refresh_row(row.id)
+            if len(self.view.lines) != lines_before:  # (grouped: it moved to another month's group)
+                self.table.lines_changed()
+            else:
+                self.table.refresh_row(row.id)
             self._show_header()
         pid = row.id
         self._save(
@@ -763,12 +775,20 @@ class PipelineScreen(StageKeys, Screen):
         self.view.grouped = not self.view.grouped
         self._relayout()
 
+    def action_closed(self) -> None:
+        """`c`: won and lost prospects in or out of the list (the header's KPIs do not change)."""
+        self.show_closed = not self.show_closed
+        self.view.closed = self.show_closed or self.filter.names_closed
+        self._relayout()
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         if box.has_focus:  # `/` typed in the filter itself is part of the filter
             box.insert_text_at_cursor("/")
             return
         box.add_class("-shown")
+        self.query_one("#filter-hint", TextLine).add_class("-shown")
+        self._show_hint(box.value)
         self.set_focus(box)  # now: Widget.focus() would wait for the next refresh
 
     def action_clear_filter(self) -> None:
@@ -777,18 +797,48 @@ class PipelineScreen(StageKeys, Screen):
             return
         box.value = ""
         box.remove_class("-shown")
+        self.query_one("#filter-hint", TextLine).remove_class("-shown")
         self.filter_text = ""
+        self.filter = Filter()
         self.view.matches = None
+        self.view.closed = self.show_closed
         self._relayout()
         self.table.focus()
 
+    def _show_hint(self, text: str, error: str | None = None) -> None:
+        """Under the filter box: the fields and values it takes, or why what is typed is not read."""
+        line = self.query_one("#filter-hint", TextLine)
+        if error:
+            line.show(Content.styled(error, "$text-error"))
+        else:
+            line.show(Content.styled(hint(text, self.stage_list), "$text-muted"))
+
+    def _matches(self, rows: RowStore | list[Row]) -> set[int] | None:
+        """The ids the filter on screen lets through, of these rows (all, or the first page)."""
+        if self.filter.empty:
+            return None
+        ladder, today = self.view.ladder, self.view.today
+        if isinstance(rows, list):  # the first page: rows without their contact and notes
+            return {r.id for r in rows if self.filter.holds(r, ladder, haystack(r.name, r.company, "", ""), today)}
+        return self.filter.select(rows, ladder, today)
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        """Filter as you type: a pass over the prospects' search text in memory (about 10 ms at
-        100,000 prospects), so the results follow each keystroke."""
+        """Filter as you type: one pass over the prospects' columns in memory (models/filters.py;
+        tens of ms at 100,000 prospects), so the results follow each keystroke. A filter that
+        cannot be read says why under the box and leaves the results as they were."""
         text = event.value.strip()
+        try:
+            parsed = parse_filter(text, self.stage_list, self.view.today)
+        except DomainError as exc:
+            # a field just begun (`stage:`) is not wrong yet: show the values it takes
+            self._show_hint(event.value, None if event.value.endswith(":") else str(exc))
+            return
+        self._show_hint(event.value)
         self.filter_text = text
-        self.view.matches = self.view.rows.search(text) if text else None
+        self.filter = parsed
+        self.view.closed = self.show_closed or parsed.names_closed
+        self.view.matches = self._matches(self.view.rows)
         self._last_filter_applied = text
         self._relayout()
 

@@ -59,6 +59,13 @@ SCREENS: list[ScreenSpec] = [
     ScreenSpec("6", "review", "Review", "evpipe.tui.screens.review:ReviewScreen", "The week's EV bridge"),
     ScreenSpec("7", "stages", "Stages", "evpipe.tui.screens.stages:StagesScreen", "Edit the stage ladder"),
     ScreenSpec(
+        "8",
+        "board",
+        "Board",
+        "evpipe.tui.screens.board:BoardScreen",
+        "A column per open stage, its prospects as cards; stage keys move them",
+    ),
+    ScreenSpec(
         "9",
         "activity",
         "Activity",

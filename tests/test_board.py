@@ -1,0 +1,291 @@
+"""The stage board (`8`): columns per open stage with their figures, cards by expected month,
+arrow keys, the stage keys through the saver (the header at once, a failed save taken back), won
+and lost as totals, sideways scrolling at 80x24, Enter to the prospect page, only the cards in
+view looked at, and snapshots at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+import pytest
+from apphelpers import RecordingApp, settle, shows
+from test_save_failures import impatient_engine
+from textual.worker import WorkerCancelled
+
+from evpipe.models import clock, history
+from evpipe.models.board import BoardView, card_key
+from evpipe.models.kpi import Scope, kpis
+from evpipe.models.locations import sqlite_path
+from evpipe.models.period import current_period
+from evpipe.models.pipeline_view import Ladder, load_ladder, load_rows, ordered_ids
+from evpipe.models.seed import load_demo
+from evpipe.models.store import Store
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.screens.board import BoardScreen
+
+
+def board_of(engine) -> BoardView:
+    stages, archived = load_ladder(engine)
+    ladder = Ladder.of(stages, extra=archived)
+    rows, order = load_rows(engine, "month", ladder)
+    return BoardView(stages, ladder, rows, order, today=clock.today(), period=current_period(engine))
+
+
+def names(view: BoardView, column: int) -> list[str]:
+    return [view.rows[pid].name for pid in view.columns[column].ids]
+
+
+# ---------------------------------------------------------------- the model
+
+
+def test_columns_hold_the_open_stages_in_order_with_their_figures(worked_engine):
+    view = board_of(worked_engine)
+    assert [c.stage.name for c in view.columns] == ["Suspect", "Enquiry", "Quote sent", "Deposit paid"]
+    by = {c.stage.name: c for c in view.columns}
+    assert (by["Quote sent"].count, by["Quote sent"].tv_cents, by["Quote sent"].ev_micros) == (
+        1,
+        1_000_000,
+        1_000_000 * 2500,
+    )
+    assert (by["Suspect"].count, by["Suspect"].tv_cents) == (1, 400_000)  # B; E is lost
+    assert by["Enquiry"].count == 0
+    # won and lost: totals, not columns
+    assert (view.won.count, view.won.value_cents) == (1, 200_000)
+    assert (view.lost.count, view.lost.value_cents) == (1, 500_000)
+    # the columns' EV and the won total add up to the header's EV
+    header = kpis(worked_engine, Scope(period=current_period(worked_engine)))
+    assert sum(c.ev_micros for c in view.columns) + view.won.value_cents * 10_000 == header.ev_micros
+
+
+def test_cards_are_ordered_by_expected_month_and_a_move_lands_in_its_place(store, engine):
+    store.add("Late", "1000", "Enquiry", month="2027-06")
+    store.add("Early", "1000", "Enquiry", month="2026-12")
+    store.add("No month", "1000", "Enquiry")
+    store.add("middle", "1000", "Enquiry", month="2027-02")
+    store.add("Mover", "5000", "Suspect", month="2027-01")
+    view = board_of(engine)
+    enquiry = view.column_index(store.stage("Enquiry").id)
+    assert names(view, enquiry) == ["Early", "middle", "Late", "No month"]
+    mover = next(view.rows[p] for p in view.columns[0].ids if view.rows[p].name == "Mover")
+    at = view.put(mover._replace(stage_id=store.stage("Enquiry").id))
+    assert at == (enquiry, 1)
+    assert names(view, enquiry) == ["Early", "Mover", "middle", "Late", "No month"]
+    assert names(view, 0) == []
+    assert view.columns[0].count == 0 and view.columns[enquiry].count == 5
+    assert view.columns[enquiry].tv_cents == 900_000
+    # the same order as SQLite's, which the board is read in
+    ids = [p for p in ordered_ids(engine, "month", view.ladder) if p in set(view.columns[enquiry].ids)]
+    assert sorted(ids, key=lambda p: card_key(view.rows[p])) == ids
+
+
+# ---------------------------------------------------------------- the screen
+
+
+async def calm(pilot, until=None) -> None:
+    """settle(), but a worker cancelled by a newer one of its group (the pipeline's contact
+    look-ups, say, on a loaded machine) is not a failure: wait again."""
+    for _ in range(20):
+        try:
+            await settle(pilot, until=until)
+            return
+        except WorkerCancelled:
+            await pilot.pause(0.05)
+
+
+async def open_board(app, pilot) -> BoardScreen:
+    await calm(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+    await pilot.press("8")
+    await calm(pilot, until=lambda a: isinstance(a.screen, BoardScreen) and a.screen.view is not None)
+    screen = app.screen
+    assert isinstance(screen, BoardScreen)
+    return screen
+
+
+async def test_board_shows_stage_figures_and_cards_and_the_number_key_opens_it(worked_engine):
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_board(app, pilot)
+        text = await shows(app, pilot, "Quote sent      25%", "Won 1 · 2,000", "Lost 1 · 5,000")
+        assert "8 Board" in text.splitlines()[0]
+        assert "TV 10,000" in text and "EV 2,500" in text  # the Quote sent column: A
+        assert "Deposit paid    80%" in text
+        for card in ("A", "B", "C"):
+            assert f"  {card} " in text
+        assert "(none)" in text  # Enquiry is empty
+        # the header: the KPIs of the KPI period, as everywhere
+        assert "TV 22,000" in text and "EV 9,500" in text and "EV/TV 43.18%" in text
+
+
+async def test_arrows_move_and_stage_keys_move_the_card_and_the_header_at_once(worked_engine):
+    store = Store(worked_engine, who="tester")
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        board = screen.board
+        assert board.current_row.name == "B"  # Suspect, first card
+        await pilot.press("right", "right")
+        assert board.current_row.name == "A"
+        await pilot.press("right")
+        assert board.current_row.name == "C"
+        await pilot.press("left")
+        assert board.current_row.name == "A"
+        ev_before = screen.kpi.ev_micros
+        await pilot.press("greater_than_sign")
+        # at once, before the save: the card is in Deposit paid with the cursor on it, the header moved
+        assert screen.kpi.ev_micros - ev_before == 1_000_000 * (8000 - 2500)
+        assert board.current_row.name == "A" and board.column == 3
+        assert screen.header.texts["kpi-ev"].startswith("EV 15,000")
+        assert names(screen.view, 3) == ["A", "C"] and names(screen.view, 2) == []
+        await settle(pilot, rounds=8, until=lambda a: store.get("A").stage_name == "Deposit paid")
+        assert store.get("A").stage_name == "Deposit paid"
+        assert screen.kpi == kpis(worked_engine, Scope(period=current_period(worked_engine)))
+        # < moves it back; w wins it: the card leaves for the won total
+        await pilot.press("less_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: store.get("A").stage_name == "Quote sent")
+        assert board.column == 2 and board.current_row.name == "A"
+        await pilot.press("w")
+        assert names(screen.view, 2) == [] and screen.view.won.count == 2
+        await settle(pilot, rounds=8, until=lambda a: store.get("A").stage_kind == "won")
+        text = await shows(app, pilot, "Won 2 · 12,000")
+        assert store.get("A").stage_kind == "won"
+        # u undoes it: the card comes back
+        await pilot.press("u")
+        await settle(pilot, rounds=8, until=lambda a: store.get("A").stage_name == "Quote sent")
+        await settle(pilot)
+        assert names(screen.view, 2) == ["A"] and screen.view.won.count == 1
+        assert screen.kpi == kpis(worked_engine, Scope(period=current_period(worked_engine)))
+        # l asks why, then loses it
+        await pilot.press("right", "left")
+        assert board.current_row.name == "A"
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press(*"no budget", "enter")
+        await settle(pilot, rounds=8, until=lambda a: store.get("A").stage_kind == "lost")
+        text = await shows(app, pilot, "Lost 2 · 15,000")
+        assert "Lost 2 · 15,000" in text
+
+
+async def test_a_failed_save_puts_the_card_and_header_back_and_says_why(engine):
+    store = Store(engine, who="tester")
+    store.add("Harbour Events", "6000", "Quote sent", month="2026-12")
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = impatient_engine(url)
+    before = kpis(engine, Scope(period=current_period(engine)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        await pilot.press("right", "right")
+        assert screen.board.current_row.name == "Harbour Events"
+        holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("greater_than_sign")
+            assert screen.kpi != before and screen.board.column == 3  # shown at once
+            await settle(pilot, rounds=8, until=lambda a: any("Not saved" in n.message for n in a._notifications))
+            await settle(pilot, rounds=8, until=lambda a: screen.kpi == before)
+            assert any("Not saved" in n.message and "press R" in n.message for n in app._notifications)
+            assert screen.kpi == before
+            assert names(screen.view, 2) == ["Harbour Events"] and names(screen.view, 3) == []
+            assert store.get("Harbour Events").stage_name == "Quote sent"
+        finally:
+            holder.rollback()
+            holder.close()
+    app._engine.dispose()
+
+
+async def test_enter_opens_the_prospect_page(worked_engine):
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_board(app, pilot)
+        await pilot.press("right", "right", "enter")
+        await settle(pilot)
+        from evpipe.tui.screens.prospect_page import ProspectPage
+
+        assert isinstance(app.screen, ProspectPage)
+        assert "A" in await shows(app, pilot, "Quote sent")
+
+
+def six_stages(engine) -> Store:
+    store = Store(engine, who="tester")
+    store.add_stage("Proposal", "60", after="Date held")
+    store.add_stage("Contract", "70", after="Proposal")
+    for i, stage in enumerate(
+        ("Suspect", "Enquiry", "Quote sent", "Date held", "Proposal", "Contract", "Deposit paid")
+    ):
+        store.add(f"deal {i + 1}", str(1000 * (i + 1)), stage, month="2027-01")
+    return store
+
+
+async def test_seven_open_stages_at_80x24_scroll_sideways_keeping_the_cursor_in_view(engine):
+    six_stages(engine)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        text = await shows(app, pilot, "Suspect", "2 more ▶")
+        assert "Contract" not in text
+        for _ in range(6):
+            await pilot.press("right")
+        text = await shows(app, pilot, "Deposit paid", "◀ 2 more")
+        assert screen.board.current_row.name == "deal 7"  # on Deposit paid
+        assert "deal 1" not in text and "deal 2" not in text and "deal 6" in text and "deal 7" in text
+        assert list(screen.board.visible_columns) == [2, 3, 4, 5, 6]
+        for _ in range(6):
+            await pilot.press("left")
+        text = await shows(app, pilot, "deal 1", "2 more ▶")
+        assert "◀" not in text
+
+
+async def test_only_the_cards_in_view_are_looked_at(engine, monkeypatch):
+    """At any pipeline size a key paints the same few cards: the board reads a window of each
+    column, never every card, and mounts no widget per card."""
+    store = Store(engine, who="tester")
+    for i in range(600):
+        store.add(f"P{i:04d}", "1000", "Enquiry" if i % 3 else "Suspect", month=f"2027-{1 + i % 12:02d}")
+    app = RecordingApp(engine)
+    looked: list[tuple[int, int]] = []
+    card = BoardView.card
+
+    def counting(self, column, index):
+        looked.append((column, index))
+        return card(self, column, index)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        assert not list(screen.board.children)
+        monkeypatch.setattr(BoardView, "card", counting)
+        await pilot.press("right")
+        for _ in range(30):
+            await pilot.press("down")
+        await settle(pilot)
+        assert screen.board.index[1] == 30
+        per_key = len(looked) / 31
+        # at most the cards in view (7 a column x 5 columns, 2 lines each) when the column scrolls,
+        # and a handful when it does not: never the column's 400 cards
+        assert per_key <= 7 * 5 * 2, per_key
+        assert max(i for _, i in looked) < 40
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_board_snapshot(snap_compare, engine, db_url, size):
+    load_demo(engine)
+    Store(engine, who="tester").add(
+        "[@click=app.quit]hi[/]", "4000", "Enquiry", month="2026-12", at=datetime(2026, 11, 20, 9, 0)
+    )
+    history.backfill(engine)
+    history.record_snapshot(engine)
+
+    async def run_before(pilot) -> None:
+        await open_board(pilot.app, pilot)
+        await pilot.press("right", "down")
+        await settle(pilot, last_pause=0)
+
+    assert snap_compare(EvpipeApp(db_url, who="tester"), terminal_size=size, run_before=run_before)
+
+
+def test_the_board_is_screen_8():
+    from evpipe.tui.screens.registry import available
+
+    spec = next(s for s in available() if s.key == "8")
+    assert (spec.name, spec.factory) == ("board", "evpipe.tui.screens.board:BoardScreen")
+    assert "app.screen_8" in {b.id for b in EvpipeApp.BINDINGS}
