@@ -8,7 +8,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, clip, domain_errors, emit_json, pass_ctx, safe, table
 
 
 @click.command()
@@ -190,7 +190,7 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, as_json: bool) -> None
     body = [
         [
             str(r.id),
-            safe(r.name)[:40],
+            clip(safe(r.name), 40),
             safe(r.stage),
             format_percent(r.probability_bp),
             format_money(r.value_cents),
