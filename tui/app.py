@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
 
@@ -47,7 +47,7 @@ class EvpipeApp(App):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "quit_or_back", "Quit", id="app.quit"),  # the footer says "Back" on a pushed page
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
         Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
@@ -176,6 +176,24 @@ class EvpipeApp(App):
             return
         self.switch_mode(spec.name)
 
+    def action_quit_or_back(self) -> None:
+        """`q` quits from a top-level screen; on a page opened from one (a prospect page, a form, a
+        dialog, the help) it goes back, as `escape` does there."""
+        if len(self.screen_stack) <= 1:
+            self.exit()
+            return
+        screen = self.screen
+        # a form or a dialog cancels its own way (the import screen stops its worker first)
+        for name in ("cancel", "close"):
+            action = getattr(screen, f"action_{name}", None)
+            if action is not None:
+                action()
+                return
+        if isinstance(screen, ModalScreen):
+            screen.dismiss(None)
+        else:
+            self.pop_screen()
+
     def action_retry_save(self) -> None:
         """Try the last change that failed to save (a held lock, a full disk) again."""
         if not self.saver.retry():
@@ -205,7 +223,7 @@ class EvpipeApp(App):
                 binding_lines(
                     [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
                     self.keymap,
-                    {"quit": "Quit", "help": "This help", "import": "Import prospects"},
+                    {"quit_or_back": "Quit (back, on a page opened from a screen)", "help": "This help", "import": "Import prospects"},
                 )
                 + [
                     f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "

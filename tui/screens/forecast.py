@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
@@ -24,6 +24,7 @@ from evpipe.models.values import MoneyStyle, format_money, format_percent, money
 
 from ..access import evpipe_app
 from ..messages import ForecastLoaded, MonthProspectsLoaded
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 
@@ -164,7 +165,7 @@ class ForecastScreen(LiveScreen):
         yield Static("", id="forecast-summary", markup=False)
         yield Static(LEGEND, id="forecast-legend", markup=False)
         yield PlotextPlot(id="forecast-chart")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#forecast-table", DataTable)

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import DomainError
@@ -54,6 +54,7 @@ from ..messages import (
 )
 from ..saving import Change
 from ..widgets import TextLine
+from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from ..widgets.tab_bar import TabBar
@@ -148,7 +149,7 @@ class PipelineScreen(StageKeys, Screen):
         yield TextLine("", id="detail")
         yield TextLine("Loading prospects…", id="status")
         yield Input(placeholder="filter: name, company, contact, notes", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> ProspectTable:

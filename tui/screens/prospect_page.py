@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound
@@ -36,6 +36,7 @@ from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded
 from ..saving import Change
+from ..widgets.footer import KeyFooter
 from .prospect_form import ProspectForm
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
@@ -119,7 +120,7 @@ class ProspectPage(Screen):
             with Horizontal(id="logs"):
                 yield Static("", id="activities", classes="section")
                 yield Static("", id="history", classes="section")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
@@ -26,6 +26,7 @@ from evpipe.models.values import format_money
 
 from ..access import evpipe_app
 from ..messages import TrendLoaded
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
@@ -74,7 +75,7 @@ class TrendScreen(LiveScreen):
             with Horizontal(id="trend-lower"):
                 yield PlotextPlot(id="trend-ratio")
                 yield Static("", id="trend-figures", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.follow_changes()
