@@ -25,6 +25,15 @@ from evpipe.models.values import clean_text, parse_follow_up, parse_past_date
 
 T = TypeVar("T")
 
+#: Tab and shift+tab between the fields of a form, as priority bindings: the app runs them as it
+#: reads the key, before it hands the next key to the focused field. As ordinary bindings they ran
+#: only after the field had passed the tab back up, so keys typed in one burst over a slow link
+#: (`Sam Lee<Tab>sam@example.com`) all landed in the first field.
+FIELD_KEYS = [
+    Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next_field"),
+    Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True, id="form.previous_field"),
+]
+
 DIALOG_CSS = """
 {name} {{
     align: center middle;
@@ -163,6 +172,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="dialog.save"),
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        *FIELD_KEYS,
     ]
 
     def __init__(self, *, kind: str = "call") -> None:
@@ -285,4 +295,12 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
         self.dismiss(None)
 
 
-__all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up", "parse_past_date"]
+__all__ = [
+    "FIELD_KEYS",
+    "ActivityDialog",
+    "ChoiceDialog",
+    "ConfirmDialog",
+    "TextPrompt",
+    "parse_follow_up",
+    "parse_past_date",
+]

@@ -481,6 +481,10 @@ class PipelineScreen(StageKeys, Screen):
             self.app.notify("No prospect here: move the cursor onto one", severity="warning", markup=False)
         return row
 
+    def _closed_hint(self, current: Row, target: str) -> str | None:
+        stage = self.view.ladder.stage(current.stage_id)
+        return None if stage is None else ladder.closed_move_hint(current.name, stage.kind, stage.name, target)
+
     def _predict(self, row: Row, target: str) -> StageInfo | None:
         """The stage a move will land on, when it can be told without asking the database."""
         current = self.view.ladder.stage(row.stage_id)

@@ -35,7 +35,7 @@ from evpipe.models.values import (
     parse_month,
 )
 
-from ..dialogs import ConfirmDialog
+from ..dialogs import FIELD_KEYS, ConfirmDialog
 
 #: (field id, label, placeholder) of the one-line text fields, in form order.
 TEXT_FIELDS = [
@@ -158,6 +158,7 @@ class ProspectForm(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        *FIELD_KEYS,
     ]
 
     def __init__(self, ladder: list[StageInfo], prospect: ProspectInfo | None = None, owner: str = "") -> None:
@@ -330,6 +331,12 @@ class ProspectForm(ModalScreen[dict | None]):
             self.query_one("#value-reading", Label).update("")
             return
         self.check_field(field)
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """`enter` in a one-line field saves the form (every field is checked first)."""
+        event.stop()
+        self.action_save()
 
     @on(TextArea.Changed)
     def _area_changed(self, event: TextArea.Changed) -> None:

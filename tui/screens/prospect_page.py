@@ -401,8 +401,20 @@ class ProspectPage(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def _refused(self, target: str) -> bool:
+        """Say what to do instead of a move the prospect cannot make (won, lost), before asking."""
+        data = self._ready()
+        if data is None:
+            return True
+        p = data.prospect
+        hint = ladder.closed_move_hint(p.name, p.stage_kind, p.stage_name, target)
+        if hint is not None:
+            self.notify(hint, markup=False, severity="warning", timeout=5)
+            return True
+        return False
+
     def _move(self, target: str, reason: str | None = None) -> None:
-        if self._ready() is None:
+        if self._ready() is None or (target != "back" and self._refused(target)):
             return
         pid = self.prospect_id
         self.submit(lambda v: self.store.move(pid, target, reason=reason, expected_version=v))
@@ -418,10 +430,7 @@ class ProspectPage(Screen):
 
     def action_lost(self) -> None:
         data = self._ready()
-        if data is None:
-            return
-        if data.prospect.stage_kind == "lost":
-            self.notify(f"{data.prospect.name} is lost already.", markup=False)
+        if data is None or self._refused("lost"):
             return
 
         def got(reason: str | None) -> None:
