@@ -140,7 +140,10 @@ class StoreBase:
                 .where(col(Activity.prospect_id) == prospect_id, col(Activity.voided_at).is_(None))
                 .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
             )
-            return [ActivityInfo(id_of(a), a.prospect_id, a.occurred_at, a.kind, a.text, a.who) for a in s.scalars(q)]
+            return [
+                ActivityInfo(id_of(a), a.prospect_id, a.occurred_at, a.kind, a.text, a.who, a.timed)
+                for a in s.scalars(q)
+            ]
 
     def history(self, prospect_id: int) -> list[StageChangeInfo]:
         with self._read() as s:

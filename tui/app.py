@@ -3,18 +3,20 @@ and what happens after any change (the pipeline updates, a KPI snapshot is recor
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
+from textual.widgets import Input, TextArea
 
 from evpipe.models.errors import DomainError
 from evpipe.models.locations import db_label, is_default_location
@@ -147,6 +149,33 @@ class EvpipeApp(App):
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
 
+    async def on_event(self, event: events.Event) -> None:
+        """Keys for a text field are handled here, one after another, as they arrive.
+
+        Textual hands a key to the focused field's own queue, and runs a binding (tab to the next
+        field, backspace, enter, ctrl+u) only when the field passes the key back up to the app. Keys
+        typed in one burst, as they arrive over a slow SSH link, were then all in the field's queue
+        before the first binding ran: `Sam Lee<Tab>sam@example.com` went into one field, a
+        backspace deleted the wrong letter. Here the field takes its own keys (letters; a text
+        area's enter and tab) and then the bindings run, in the app's order, before the next key.
+        """
+        focused = self.focused if isinstance(event, events.Key) and not event.is_forwarded else None
+        if isinstance(focused, (Input, TextArea)) and isinstance(event, events.Key) and self.screen.maximized is None:
+            self.app_focus = True
+            self.screen._clear_tooltip()
+            if await self._check_bindings(event.key, priority=True):
+                return
+            # what the field has been sent already (focus, which selects a prefilled text) first
+            for _ in range(100):
+                if focused._message_queue.empty():
+                    break
+                await asyncio.sleep(0)
+            await focused._on_key(event)  # the field's own handling: inserting the letter
+            if not event._stop_propagation:
+                await self._check_bindings(event.key)
+            return
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -223,7 +252,11 @@ class EvpipeApp(App):
                 binding_lines(
                     [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
                     self.keymap,
-                    {"quit_or_back": "Quit (back, on a page opened from a screen)", "help": "This help", "import": "Import prospects"},
+                    {
+                        "quit_or_back": "Quit (back, on a page opened from a screen)",
+                        "help": "This help",
+                        "import": "Import prospects",
+                    },
                 )
                 + [
                     f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "

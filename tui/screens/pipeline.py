@@ -38,7 +38,7 @@ from evpipe.models.pipeline_view import (
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
-from evpipe.models.values import parse_follow_up
+from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -582,14 +582,26 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from ..dialogs import ActivityDialog
+        from datetime import date
+
+        from ..dialogs import ActivityDialog, FollowUpDialog, NextStep
 
         app, pid = evpipe_app(self), row.id
+
+        def scheduled(step: NextStep | None) -> None:  # escape skipped it
+            if step is not None:
+                self._save(
+                    lambda: app.store.set_follow_up(pid, step.day, time=step.time, note=step.note), prospect_id=pid
+                )
 
         def done(entry: tuple[str, str, str] | None) -> None:
             if entry:
                 kind, text, when = entry
                 self._save(lambda: app.store.log_activity(pid, kind, text, when=when or None), prospect_id=pid)
+                if kind in ASKS_NEXT_STEP:  # then the next step, where the last one was logged
+                    current = date.fromisoformat(row.follow_up) if row.follow_up else None
+                    day = default_follow_up(clock.today(), current)
+                    self.app.push_screen(FollowUpDialog(f"Next step with {row.name}", day), scheduled)
 
         self.app.push_screen(ActivityDialog(), done)
 
