@@ -138,6 +138,16 @@ class ImportPlan:
     def why_not(self) -> str:
         if self.file_problems:
             return "; ".join(p.message for p in self.file_problems)
+        unmapped = [m for m in self.stage_mappings if m.ladder_name is None]
+        if unmapped and (not self.records or not self.options.skip_bad):
+            # the fix that applies: map the file's stages (most rows first), not skip every row
+            unmapped.sort(key=lambda m: -m.rows)
+            first = unmapped[0]
+            more = f" (and {len(unmapped) - 1} more stages)" if len(unmapped) > 1 else ""
+            return (
+                f"stage {first.file_name!r} ({first.rows:,} rows) is not on the ladder{more}; map it with "
+                f"--stage-map '{first.file_name}=STAGE' or add it with --add-stage '{first.file_name}=PERCENT'"
+            )
         if not self.records:
             return "no row can be taken"
         if self.problems and not self.options.skip_bad:

@@ -29,6 +29,7 @@ from evpipe.models.values import money_style
 from ..access import evpipe_app
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 from ..widgets.footer import KeyFooter
+from ..widgets.path_suggester import PathSuggester
 
 PHASES = {
     "read": "Reading the file",
@@ -67,7 +68,10 @@ class ImportScreen(Screen):
         with Horizontal(id="import-file-row"):
             yield Label("File", classes="field-label")
             yield Input(
-                placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx", id="import-file", compact=True
+                placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx; → completes",
+                id="import-file",
+                compact=True,
+                suggester=PathSuggester(),
             )
         with Horizontal(id="import-options-row"):
             yield Label("Options", classes="field-label")
