@@ -27,6 +27,21 @@ def key_label(keys: str) -> str:
     return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
+#: What the marks on the screens mean (the help's "Marks" section).
+MARKS = (
+    "  !         a follow-up overdue (the Due column shows its day)",
+    "  ~         stale: no contact and no stage move for longer than its stage",
+    "            allows (Stages screen: days until stale)",
+    "  ▲ ▼ 7d    in the header: the change over the last 7 days (today and the",
+    "            six days before), e.g. ▲ +1,700 7d",
+    "  ↑ ↓       the column the list is sorted by (s cycles the sorts; sorted by",
+    "            next-step gain, the EV column shows the gain: Gain↓)",
+    "  Due       the day of the next follow-up",
+    "  * ?       Forecast: * a month not over yet; ? ended, with prospects still",
+    "            open (provisional)",
+)
+
+
 def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions: dict[str, str]) -> list[str]:
     lines = []
     for b in bindings:
@@ -82,10 +97,7 @@ class HelpScreen(ModalScreen[None]):
                     yield Static(Content.styled(title, "bold underline"))
                     yield Static("\n".join(lines) + "\n", markup=False)
                 yield Static(
-                    "Marks in the table: ! follow-up overdue; ~ stale (no contact or stage move for\n"
-                    "longer than its stage allows).\n"
-                    f"Remap a key by its id (right column) in {keymap_path()}:\n"
-                    '  "pipeline.advance" = "right,>"',
+                    f'Remap a key by its id (right column) in {keymap_path()}:\n  "pipeline.advance" = "right,>"',
                     classes="hint",
                     markup=False,
                 )
