@@ -297,7 +297,7 @@ class ForecastScreen(LiveScreen):
         plt.title("Forecast (frozen, else today's) against actual won")
         xs = list(range(len(months)))
         charts.bars(plt, xs, [forecast, actual], [charts.FORECAST, charts.ACTUAL])
-        charts.value_axis(plt, max(forecast + actual, default=0))
+        charts.value_axis(plt, max(forecast + actual, default=0), height=chart.size.height)
         step = max(1, len(months) // 8)
         plt.xticks(xs[::step], labels[::step])
         chart.refresh()

@@ -130,7 +130,7 @@ class TrendScreen(LiveScreen):
             charts.line(plt, xs, tv, charts.TV)
             charts.line(plt, xs, ev, charts.EV)
             plt.xticks(tick_x, tick_labels)
-            charts.value_axis(plt, max(tv + ev))
+            charts.value_axis(plt, max(tv + ev), height=values.size.height)
         values.refresh()
         plt = ratio.plt
         plt.clear_figure()
@@ -138,7 +138,7 @@ class TrendScreen(LiveScreen):
         if points:
             charts.line(plt, xs, pct, charts.RATIO)
             plt.xticks(tick_x[:: max(1, len(tick_x) // 3)], tick_labels[:: max(1, len(tick_x) // 3)])
-            charts.value_axis(plt, max(pct), unit="%", count=3)
+            charts.value_axis(plt, max(pct), unit="%", count=3, height=ratio.size.height)
         ratio.refresh()
         fig = self.query_one("#trend-figures", Static)
         if not points:

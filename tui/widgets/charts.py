@@ -56,8 +56,13 @@ def tick_label(value: int, unit: str = "") -> str:
     return f"{value:,}{unit}"
 
 
-def value_axis(plt: Any, high: float, *, unit: str = "", count: int = 5) -> list[int]:
-    """Put round, labelled ticks on a chart's value axis from 0 to just above `high`."""
+def value_axis(plt: Any, high: float, *, unit: str = "", count: int = 5, height: int = 0) -> list[int]:
+    """Put round, labelled ticks on a chart's value axis from 0 to just above `high`. `height`: the
+    chart widget's height in lines, if known; a short chart gets fewer ticks (one every other line
+    at most), since plotext would drop some of them and leave uneven steps."""
+    if height:
+        rows = max(1, height - 4)  # the title, the frame and the month labels
+        count = max(2, min(count, (rows + 1) // 2))
     ticks = nice_ticks(high, count)
     plt.ylim(0, ticks[-1])
     plt.yticks(ticks, [tick_label(t, unit) for t in ticks])
