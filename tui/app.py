@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
 from evpipe.models.errors import DomainError
@@ -159,22 +160,33 @@ class EvpipeApp(App):
         backspace deleted the wrong letter. Here the field takes its own keys (letters; a text
         area's enter and tab) and then the bindings run, in the app's order, before the next key.
         """
-        focused = self.focused if isinstance(event, events.Key) and not event.is_forwarded else None
+        key = isinstance(event, events.Key) and not event.is_forwarded
+        focused = self.focused if key else None
+        if key and (focused is None or isinstance(focused, (Input, TextArea))):
+            # What the field, its screen (or a screen just opened, nothing focused yet) have been
+            # sent already runs first: the focus that selects a prefilled text, an enter that moved
+            # on to another field or closed a form, a dialog putting the cursor in its first field.
+            await self._settle_messages(focused or self.screen)
+            focused = self.focused
         if isinstance(focused, (Input, TextArea)) and isinstance(event, events.Key) and self.screen.maximized is None:
             self.app_focus = True
             self.screen._clear_tooltip()
             if await self._check_bindings(event.key, priority=True):
                 return
-            # what the field has been sent already (focus, which selects a prefilled text) first
-            for _ in range(100):
-                if focused._message_queue.empty():
-                    break
-                await asyncio.sleep(0)
             await focused._on_key(event)  # the field's own handling: inserting the letter
             if not event._stop_propagation:
                 await self._check_bindings(event.key)
             return
         await super().on_event(event)
+
+    @staticmethod
+    async def _settle_messages(widget: Widget) -> None:
+        """Let `widget` and the widgets around it, up to its screen, handle what they were sent."""
+        pumps = [node for node in widget.ancestors_with_self if isinstance(node, Widget)]
+        for _ in range(200):
+            if all(pump._message_queue.empty() for pump in pumps):
+                return
+            await asyncio.sleep(0)
 
     def on_unmount(self) -> None:
         if self._engine is not None:

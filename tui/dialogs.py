@@ -201,7 +201,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
             yield Label("enter on the last field or ctrl+s: save    escape: cancel", classes="keys", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#text", Input).focus()
+        self.set_focus(self.query_one("#text", Input))
 
     def _error(self, which: str, message: str) -> None:
         label = self.query_one(f"#{which}-error", Label)
@@ -217,7 +217,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.input.id == "text":
-            self.query_one("#when", Input).focus()
+            self.set_focus(self.query_one("#when", Input))  # now, before the next key
         else:
             self.action_save()
 
@@ -246,9 +246,9 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
         result = self.check()
         if result is None:
             if self.query_one("#text-error", Label).has_class("-shown"):
-                self.query_one("#text", Input).focus()
+                self.set_focus(self.query_one("#text", Input))
             else:
-                self.query_one("#when", Input).focus()
+                self.set_focus(self.query_one("#when", Input))
             return
         self.dismiss(result)
 
@@ -298,7 +298,7 @@ class FollowUpDialog(ModalScreen[NextStep | None]):
             yield Label("enter: save    tab: next field    escape: skip", classes="keys", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#day", Input).focus()
+        self.set_focus(self.query_one("#day", Input))
 
     def _error(self, which: str, message: str) -> None:
         label = self.query_one(f"#{which}-error", Label)
@@ -327,7 +327,7 @@ class FollowUpDialog(ModalScreen[NextStep | None]):
                 values[which] = read(self.query_one(f"#{which}", Input).value)
             except DomainError as exc:
                 self._error(which, str(exc))
-                self.query_one(f"#{which}", Input).focus()
+                self.set_focus(self.query_one(f"#{which}", Input))
                 return None
         day = values["day"]
         assert day is None or isinstance(day, date)
@@ -375,7 +375,7 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
     def on_mount(self) -> None:
         choices = self.query_one("#choices", OptionList)
         choices.highlighted = 0 if self.options else None
-        choices.focus()
+        self.set_focus(choices)
 
     @on(OptionList.OptionSelected, "#choices")
     def picked(self, event: OptionList.OptionSelected) -> None:

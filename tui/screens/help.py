@@ -83,6 +83,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "close", "Close", id="help.close"),
         Binding("down,j", "scroll(1)", "Down", show=False, id="help.down"),
         Binding("up,k", "scroll(-1)", "Up", show=False, id="help.up"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="help.page_down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="help.page_up"),
+        Binding("home", "edge(-1)", "Top", show=False, id="help.top"),
+        Binding("end", "edge(1)", "End", show=False, id="help.end"),
     ]
 
     def __init__(self, sections: list[tuple[str, list[str]]]) -> None:
@@ -101,10 +105,20 @@ class HelpScreen(ModalScreen[None]):
                     classes="hint",
                     markup=False,
                 )
-            yield Static("esc closes · ctrl+p finds any command", classes="hint", markup=False)
+            yield Static(
+                "esc closes · j k pgup pgdn home end scroll · ctrl+p finds any command", classes="hint", markup=False
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_scroll(self, delta: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=delta, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        view = self.query_one(VerticalScroll)
+        view.scroll_relative(y=direction * max(1, view.size.height - 1), animate=False)
+
+    def action_edge(self, direction: int) -> None:
+        view = self.query_one(VerticalScroll)
+        view.scroll_end(animate=False) if direction > 0 else view.scroll_home(animate=False)

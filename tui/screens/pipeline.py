@@ -706,7 +706,7 @@ class PipelineScreen(StageKeys, Screen):
         self.filter_text = ""
         self.view.matches = None
         self._relayout()
-        self.table.focus()
+        self.set_focus(self.table)  # now, before the next key (Widget.focus waits its turn)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -723,4 +723,4 @@ class PipelineScreen(StageKeys, Screen):
         if not event.value.strip():
             self.action_clear_filter()
         else:
-            self.table.focus()
+            self.set_focus(self.table)  # now: a key typed right after enter goes to the table

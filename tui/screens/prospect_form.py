@@ -265,7 +265,7 @@ class ProspectForm(ModalScreen[dict | None]):
         for field in READ_BACK:
             if self.initial[field]:
                 self.check_field(field, quiet=True)
-        self.query_one("#name", Input).focus()
+        self.set_focus(self.query_one("#name", Input))
 
     # ------------------------------------------------------------ reading the fields
 
@@ -362,7 +362,7 @@ class ProspectForm(ModalScreen[dict | None]):
             else:
                 values[field] = checked.value
         if bad:
-            self.query_one(f"#{bad[0]}").focus()
+            self.set_focus(self.query_one(f"#{bad[0]}"))
             self.query_one(f"#{bad[0]}-error", Label).scroll_visible(animate=False)
             return None
         if not self.editing:
