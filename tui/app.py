@@ -265,7 +265,7 @@ class EvpipeApp(App):
                     [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
                     self.keymap,
                     {
-                        "quit_or_back": "Quit (back, on a page opened from a screen)",
+                        "quit_or_back": "Quit (on a pushed page: back)",
                         "help": "This help",
                         "import": "Import prospects",
                     },
