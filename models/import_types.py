@@ -144,10 +144,14 @@ class ImportPlan:
             unmapped.sort(key=lambda m: -m.rows)
             first = unmapped[0]
             more = f" (and {len(unmapped) - 1} more stages)" if len(unmapped) > 1 else ""
-            return (
-                f"stage {first.file_name!r} ({first.rows:,} rows) is not on the ladder{more}; map it with "
-                f"--stage-map '{first.file_name}=STAGE' or add it with --add-stage '{first.file_name}=PERCENT'"
+            fix = (
+                f"stage {first.file_name!r} ({first.rows:,} row{'s' if first.rows != 1 else ''}) is not on the "
+                f"ladder{more}: map it with --stage-map '{first.file_name}=STAGE' or add it with "
+                f"--add-stage '{first.file_name}=PERCENT'"
             )
+            if self.bad_rows:
+                return f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; first, {fix}"
+            return fix
         if not self.records:
             return "no row can be taken"
         if self.problems and not self.options.skip_bad:

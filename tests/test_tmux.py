@@ -389,7 +389,7 @@ def test_loop_keys_never_surprise(seeded):
         t.keys(folder + "/sal", literal=True)
         t.wait_for(shows("sales_pipeline.csv"))
         t.keys("Right", "Enter")
-        screen = t.wait_for(shows("Cannot import yet: stage"), timeout=60)
+        screen = t.wait_for(shows("Cannot import yet:", "first, stage"), timeout=60)
         assert "--stage-map" in screen
     finally:
         t.kill()
