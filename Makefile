@@ -14,17 +14,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the project's metadata changes.
+# Reinstall only when the project's metadata changes. The checkout is the package `evpipe`, so
+# setuptools installs it with a meta path finder and says so in a UserWarning (InformationOnly,
+# "Editable installation ..."): nothing to act on, so the first `make run` does not show it.
+QUIET_PIP := PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet
+
 .stamp-install: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(QUIET_PIP) -e .
 	touch $@
 
 .stamp-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(QUIET_PIP) -e '.[test,lint]'
 	touch $@ .stamp-install
 
 run: .stamp-install ## Set everything up and open evpipe on a fresh demo pipeline
 	$(BIN)/evpipe demo
+	@echo "The evpipe command is $(BIN)/evpipe (evpipe --help lists its commands)."
 
 lint: .stamp-test ## ruff (lint and format check), import contracts, mypy
 	$(BIN)/ruff check .

@@ -8,8 +8,10 @@
   (`stale_days`; 0 means never stale).
 
 The focus list takes live open prospects in this order: overdue follow-ups, then those due this
-week, then stale ones, then the rest; within each group the biggest next-step gain first (then the
-earliest follow-up, then the longest untouched). Each prospect appears once, with the reason of its
+week, then stale ones, then the rest. Overdue and due ones go by their follow-up date, oldest first
+(what was promised first is done first), and within a date by the biggest next-step gain; stale ones
+and the rest go by the biggest next-step gain (then the earliest follow-up, then the longest
+untouched). Each prospect appears once, with the reason of its
 group and its gain. It is one SQL query with a LIMIT; no prospect row is loaded beyond those shown.
 """
 
@@ -242,8 +244,11 @@ def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[
         q, x = _query(conn, today, owner)
         if q is None:
             return []
+        # overdue and due (groups 0 and 1) by date first; the other groups have no date to go by
+        dated = case((x["group"] < 2, col(Prospect.next_follow_up)), else_=None)
         q = q.order_by(
             x["group"],
+            dated,
             x["gain"].desc(),
             col(Prospect.next_follow_up).is_(None),
             col(Prospect.next_follow_up),

@@ -228,6 +228,20 @@ class ImportPlan:
     def why_not(self) -> str:
         if self.file_problems:
             return "; ".join(p.message for p in self.file_problems)
+        unmapped = [m for m in self.stage_mappings if m.ladder_name is None]
+        if unmapped and (not self.records or not self.options.skip_bad):
+            # the fix that applies: map the file's stages (most rows first), not skip every row
+            unmapped.sort(key=lambda m: -m.rows)
+            first = unmapped[0]
+            more = f" (and {len(unmapped) - 1} more stages)" if len(unmapped) > 1 else ""
+            fix = (
+                f"stage {first.file_name!r} ({first.rows:,} row{'s' if first.rows != 1 else ''}) is not on the "
+                f"ladder{more}: map it with --stage-map '{first.file_name}=STAGE' or add it with "
+                f"--add-stage '{first.file_name}=PERCENT'"
+            )
+            if self.bad_rows:
+                return f"{self.bad_rows:,} of {self.rows_read:,} rows cannot be taken; first, {fix}"
+            return fix
         if not self.records:
             return "no row can be taken"
         if self.problems and not self.options.skip_bad:

@@ -153,6 +153,22 @@ def gain_sql(value: str, probability: str, next_probability: str) -> str:
     return f"{value} * ({next_probability} - {probability})"
 
 
+# ---------------------------------------------------------------- moves a closed prospect cannot make
+
+
+def closed_move_hint(name: str, kind: str, stage_name: str, target: str) -> str | None:
+    """What to do instead of a move a won or lost prospect cannot make (advance it; win a won one;
+    lose a lost one), in one sentence, or None when the move can be made. Screens say it before
+    asking anything (a lost reason), so a key never asks a question whose answer would be refused."""
+    if kind == OPEN:
+        return None
+    if target == "next":
+        return f"{name} is {stage_name}: < reopens it, then > advances it."
+    if target == kind:
+        return f"{name} is {stage_name} already: < reopens it."
+    return None
+
+
 # ---------------------------------------------------------------- EV/TV as it reads
 
 

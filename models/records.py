@@ -82,6 +82,8 @@ class ProspectInfo:
     source: str | None = None
     external_key: str | None = None
     deleted: bool = False
+    follow_up_time: str | None = None  # "14:30"
+    follow_up_note: str | None = None
 
     @property
     def ev_micros(self) -> int:
@@ -117,6 +119,8 @@ class ProspectInfo:
             source=p.source,
             external_key=p.external_key,
             deleted=p.deleted_at is not None,
+            follow_up_time=p.follow_up_time,
+            follow_up_note=p.follow_up_note,
         )
 
 
@@ -128,6 +132,7 @@ class ActivityInfo:
     kind: str
     text: str
     who: str
+    timed: bool = False  # occurred_at's time of day was given (else only its day)
 
 
 @dataclass(frozen=True)

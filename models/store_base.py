@@ -17,6 +17,7 @@ from .db import writer
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
+from .names import SHOWN, fold, like_prefix, resolve_prospect
 from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
 from .roles import acting_user, require
 from .tables import Activity, Prospect, Stage, StageChange, id_of
@@ -147,27 +148,22 @@ class StoreBase:
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
                 # A name made of digits wins over an id when it exists.
-                named = self._by_name(s, text)
+                named = [n for n in self._by_name(s, text) if fold(n.name) == fold(text)]
                 if named:
                     return named[0] if len(named) == 1 else p
             return p
-        named = self._by_name(s, text)
-        if not named:
-            shown = text if len(text) <= 40 else text[:37] + "..."
-            raise NotFound(
-                f"prospect: no prospect is named {shown!r}; `evpipe list` shows names and ids",
-                field="prospect",
-            )
-        if len(named) > 1:
-            ids = ", ".join(f"#{p.id}" for p in named[:10])
-            raise DomainError(
-                f"prospect: {len(named)} prospects are named {text!r} ({ids}); use the id", field="prospect"
-            )
-        return named[0]
+        return resolve_prospect(text, self._by_name(s, text), lambda p: p.name, id_of)
 
     def _by_name(self, s: Session, name: str) -> list[Prospect]:
-        q = select(Prospect).where(func.lower(Prospect.name) == name.lower(), col(Prospect.deleted_at).is_(None))
-        return list(s.scalars(self._locked(s, q.limit(11))))
+        """Live prospects whose name is `name` or starts with it, ignoring case (SQL's lower() knows
+        only ASCII; models.names compares again with full case folding): the exact ones first."""
+        low = func.lower(Prospect.name)
+        q = (
+            select(Prospect)
+            .where(low.like(func.lower(like_prefix(name)), escape="\\"), col(Prospect.deleted_at).is_(None))
+            .order_by(low != name.lower(), col(Prospect.id))
+        )
+        return list(s.scalars(self._locked(s, q.limit(SHOWN + 1))))
 
     def activities(self, prospect_id: int) -> list[ActivityInfo]:
         with self._read() as s:
@@ -176,7 +172,10 @@ class StoreBase:
                 .where(col(Activity.prospect_id) == prospect_id, col(Activity.voided_at).is_(None))
                 .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
             )
-            return [ActivityInfo(id_of(a), a.prospect_id, a.occurred_at, a.kind, a.text, a.who) for a in s.scalars(q)]
+            return [
+                ActivityInfo(id_of(a), a.prospect_id, a.occurred_at, a.kind, a.text, a.who, a.timed)
+                for a in s.scalars(q)
+            ]
 
     def history(self, prospect_id: int) -> list[StageChangeInfo]:
         with self._read() as s:

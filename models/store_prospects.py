@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,8 @@ from .values import (
     parse_money,
     parse_month,
     parse_past_date,
+    parse_time,
+    split_time,
 )
 
 ACTIVITY_KINDS = ("call", "email", "meeting", "note")
@@ -456,17 +459,32 @@ class ProspectWrites(StoreBase):
                 f"activity: {kind!r} is not a kind of contact; use {', '.join(ACTIVITY_KINDS)}", field="kind"
             )
         body = clean_text(text, field="activity", max_len=20_000)
-        if isinstance(when, str):
-            when = parse_past_date(when) if when.strip() else None
+        timed = isinstance(when, datetime)
+        if isinstance(when, str):  # a day, and optionally its time: 'yesterday 14:30', '2pm'
+            day_text, hhmm = split_time(when)
+            if hhmm is not None:
+                day = parse_past_date(day_text)
+                when = datetime.combine(day, day_time(int(hhmm[:2]), int(hhmm[3:])))
+                timed = True
+            else:
+                when = parse_past_date(when) if when.strip() else None
         if isinstance(when, date) and not isinstance(when, datetime):
-            when = datetime.combine(when, at.time())
+            when = datetime.combine(when, at.time())  # a day only: logged now's time keeps the order
         occurred = when if isinstance(when, datetime) else at
         if occurred > at:
             raise DomainError("activity date: a contact point cannot be in the future", field="when")
         with self._write() as s, s.begin():
             p = self._prospect(s, ref)
             self._may(s, "edit", p)
-            a = Activity(prospect_id=id_of(p), occurred_at=occurred, kind=kind, text=body, who=self.who, created_at=at)
+            a = Activity(
+                prospect_id=id_of(p),
+                occurred_at=occurred,
+                kind=kind,
+                text=body,
+                who=self.who,
+                created_at=at,
+                timed=timed,
+            )
             s.add(a)
             p.last_touch_at = max(p.last_touch_at, occurred)
             p.updated_at = at
@@ -489,19 +507,29 @@ class ProspectWrites(StoreBase):
         ref: int | str,
         when: date | str | None,
         *,
+        time: str | None = None,
+        note: str | None = None,
         at: datetime | None = None,
         expected_version: int | None = None,
     ) -> ChangeResult:
+        """Set the next follow-up: a day, optionally its time of day and what it is about. A new
+        follow-up replaces the old one whole (time and note included); none clears all three."""
         at = at or clock.now()
+        new = clean_fields({"follow_up": when})["next_follow_up"]
+        hhmm = parse_time(time, field="follow-up time") if new is not None else None
+        about = (clean_text(note, field="follow-up note", max_len=500) or None) if new is not None else None
         with self._write() as s, s.begin():
             p = self._prospect(s, ref, include_deleted=expected_version is not None)
             self._may(s, "edit", p)
-            new = clean_fields({"follow_up": when})["next_follow_up"]
-            before = p.next_follow_up
+            before = {
+                "next_follow_up": p.next_follow_up,
+                "follow_up_time": p.follow_up_time,
+                "follow_up_note": p.follow_up_note,
+            }
             notes = self._merge_or_refuse(s, p, expected_version, {"next_follow_up": new}, at)
-            p.next_follow_up = new
+            p.next_follow_up, p.follow_up_time, p.follow_up_note = new, hhmm, about
             s.add(p)
-            label = new.isoformat() if new else "none"
+            label = (new.isoformat() + (f" {hhmm}" if hhmm else "")) if new else "none"
             j = SessionJournal(s, self.who)
             ev = j.event(
                 action="follow_up",
@@ -509,7 +537,10 @@ class ProspectWrites(StoreBase):
                 at=at,
                 prospect_id=p.id,
                 summary=f"{p.name}: next follow-up {label}",
-                payload={"before": {"next_follow_up": before}, "after": {"next_follow_up": new}},
+                payload={
+                    "before": before,
+                    "after": {"next_follow_up": new, "follow_up_time": hhmm, "follow_up_note": about},
+                },
             )
             return j.result(ev, p, notes)
 

@@ -73,6 +73,8 @@ class Prospect(SQLModel, table=True):
     stage_id: int = Field(foreign_key="stage.id")
     expected_month: str | None = Field(default=None, max_length=7)
     next_follow_up: date | None = None
+    follow_up_time: str | None = Field(default=None, max_length=5)  # "14:30" (migration 0006)
+    follow_up_note: str | None = Field(default=None, max_length=500)
     owner: str = Field(default="", max_length=80)
     created_at: datetime = Field(sa_type=DateTime)
     updated_at: datetime = Field(sa_type=DateTime)
@@ -99,6 +101,8 @@ class Activity(SQLModel, table=True):
     text: str = Field(default="", sa_type=Text)
     who: str = Field(default="", max_length=80)
     created_at: datetime = Field(sa_type=DateTime)
+    # the rep gave its time of day, not only its day (migration 0006)
+    timed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     voided_at: datetime | None = Field(default=None, sa_type=DateTime)
 
 

@@ -445,6 +445,54 @@ def parse_follow_up(text: object) -> date | None:
     return parse_date(text, field="follow-up")
 
 
+_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
+_TIME_AT_END = re.compile(r"(?:^|\s)(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{1,2}:\d{2})$")
+
+#: The follow-up a contact point proposes: this many days after it, on the next working day.
+FOLLOW_UP_DAYS = 7
+#: The contacts after which the app asks for the next follow-up (a note is no contact with anyone).
+ASKS_NEXT_STEP = ("call", "email", "meeting")
+
+
+def parse_time(text: object, *, field: str = "time") -> str | None:
+    """A time of day as typed ('14:30', '9:05', '9am', '2:30 pm'), as 'HH:MM'; None when blank."""
+    raw = "" if text is None else str(text).strip().lower()
+    if not raw:
+        return None
+    m = _TIME.match(raw)
+    if m is None or (m[2] is None and m[3] is None and len(raw) > 2):
+        raise DomainError(f"{field}: {raw!r} is not a time of day; use 14:30, 9:05 or 2pm", field=field)
+    hour, minute = int(m[1]), int(m[2] or 0)
+    if m[3] is not None:
+        if not 1 <= hour <= 12:
+            raise DomainError(f"{field}: {raw!r} is not a time of day; with am or pm the hour is 1 to 12", field=field)
+        hour = hour % 12 + (12 if m[3] == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise DomainError(f"{field}: {raw!r} is not a time of day; use 00:00 to 23:59", field=field)
+    return f"{hour:02d}:{minute:02d}"
+
+
+def split_time(text: object) -> tuple[str, str | None]:
+    """A day and a time typed together ('yesterday 14:30', 'fri 2pm', '14:30' alone for today):
+    (the day's text, 'HH:MM' or None). A time needs a colon or am/pm, so '20 nov' stays a day."""
+    raw = "" if text is None else str(text).strip()
+    m = _TIME_AT_END.search(raw.lower())
+    if m is None:
+        return raw, None
+    return raw[: m.start()].strip(), parse_time(m[1])
+
+
+def default_follow_up(today: date, current: date | None = None, days: int = FOLLOW_UP_DAYS) -> date:
+    """The next follow-up a logged contact proposes: the one set, if it is still ahead; else `days`
+    after today, moved off a weekend to the Monday after (the next working day)."""
+    if current is not None and current > today:
+        return current
+    out = today + timedelta(days=days)
+    while out.weekday() >= 5:
+        out += timedelta(days=1)
+    return out
+
+
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)

@@ -40,16 +40,16 @@ def todo(db_url):
 
 def test_order_and_reasons(todo):
     items = focus(todo)
-    assert [i.name for i in items] == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    assert [i.name for i in items] == ["P2", "P1", "P3", "P4", "P5", "P6"]
     assert [i.reason for i in items] == [
-        "overdue follow-up (3 days)",
         "overdue follow-up (7 days)",
+        "overdue follow-up (3 days)",
         "due this week (Mon 30 Nov)",
         "stale for 57 days",
         "next step worth +7,500 EV",
         "next step worth +50 EV",
     ]
-    assert items[0].reasons == ["overdue follow-up (3 days)", "next step worth +5,500 EV"]
+    assert items[1].reasons == ["overdue follow-up (3 days)", "next step worth +5,500 EV"]
 
 
 def test_next_step_gain(todo):
@@ -65,14 +65,26 @@ def test_next_step_gain(todo):
     assert {i.name: i.next_stage for i in focus(todo)}["P3"] == "Won"
 
 
-def test_within_a_group_the_biggest_gain_first(todo):
+def test_overdue_and_due_go_by_date_then_by_the_biggest_gain(todo):
     s = Store(todo, who="tester")
-    s.set_follow_up("P5", date(2026, 11, 26))  # now overdue too, and worth the most
-    assert [i.name for i in focus(todo, limit=3)] == ["P5", "P1", "P2"]
+    s.set_follow_up("P5", date(2026, 11, 24))  # overdue on P1's date, and worth more than P1
+    assert [i.name for i in focus(todo, limit=3)] == ["P2", "P5", "P1"]
+    # due: the one due today sits above one due next week, whatever their gains
+    s.set_follow_up("P6", date(2026, 11, 27))  # today, gain 50
+    s.set_follow_up("P4", date(2026, 12, 2))  # Wednesday, gain 3,000
+    due = [i.name for i in focus(todo) if i.group == "due"]
+    assert due == ["P6", "P3", "P4"]
+
+
+def test_stale_and_the_rest_still_go_by_gain(todo):
+    s = Store(todo, who="tester")
+    s.add("P7", "1000", "Enquiry", at=datetime(2026, 9, 1, 9))  # stale longer, worth less
+    stale = [i.name for i in focus(todo) if i.group == "stale"]
+    assert stale == ["P4", "P7"]
 
 
 def test_limit_and_owner(todo):
-    assert [i.name for i in focus(todo, limit=2)] == ["P1", "P2"]
+    assert [i.name for i in focus(todo, limit=2)] == ["P2", "P1"]
     s = Store(todo, who="tester")
     s.edit("P4", owner="ann")
     assert [i.name for i in focus(todo, owner="ann")] == ["P4"]
@@ -99,7 +111,7 @@ def test_follow_up_lists(todo):
 
 
 def test_json(todo):
-    data = focus(todo, limit=1)[0].to_json()
+    data = focus(todo, limit=2)[1].to_json()
     assert data["name"] == "P1" and data["gain"] == "5500.00" and data["value"] == "10000.00"
     assert data["probability"] == 0.25 and data["group"] == "overdue" and data["next_follow_up"] == "2026-11-24"
 

@@ -10,7 +10,7 @@ from textual.widgets import Input, TextArea
 
 from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
-from evpipe.tui.dialogs import ActivityDialog, ConfirmDialog, TextPrompt
+from evpipe.tui.dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, TextPrompt
 from evpipe.tui.screens.prospect_form import ProspectForm
 from evpipe.tui.screens.prospect_page import ProspectPage
 
@@ -171,22 +171,25 @@ async def test_log_activity_and_follow_up(worked_engine, hostile):
         assert isinstance(app.screen, ActivityDialog)
         app.screen.query_one("#text", Input).value = "Emailed the [u]menu[/u]"
         await press(app, pilot, "ctrl+s")
+        assert isinstance(app.screen, FollowUpDialog)  # a call asks for the next step; escape skips it
+        await press(app, pilot, "escape")
         acts = store.activities(hostile)
         assert acts[0].text == "Emailed the [u]menu[/u]" and acts[0].kind == "call"
+        assert store.get(hostile).next_follow_up == date(2026, 11, 20)  # skipped: as it was
         assert "Contact log (2)" in await shows(app, pilot, "Contact log (2)")
         await press(app, pilot, "f")
-        assert isinstance(app.screen, TextPrompt)
-        assert app.screen.query_one("#text", Input).value == "2026-11-20"
-        app.screen.query_one("#text", Input).value = "31/02/2027"
+        assert isinstance(app.screen, FollowUpDialog)
+        assert app.screen.query_one("#day", Input).value == "2026-11-20"
+        app.screen.query_one("#day", Input).value = "31/02/2027"
         await press(app, pilot, "enter")
-        assert isinstance(app.screen, TextPrompt)  # refused inline, still open
-        assert "February 2027 has 28 days" in str(app.screen.query_one("#error").render())
-        app.screen.query_one("#text", Input).value = "+3d"
+        assert isinstance(app.screen, FollowUpDialog)  # refused inline, still open
+        assert "February 2027 has 28 days" in str(app.screen.query_one("#day-error").render())
+        app.screen.query_one("#day", Input).value = "+3d"
         await press(app, pilot, "enter")
         assert store.get(hostile).next_follow_up == date(2026, 11, 30)
         assert "Mon 30 Nov  in 3 days" in await shows(app, pilot, "Mon 30 Nov  in 3 days")
         await press(app, pilot, "f")
-        app.screen.query_one("#text", Input).value = "none"
+        app.screen.query_one("#day", Input).value = "none"
         await press(app, pilot, "enter")
         assert store.get(hostile).next_follow_up is None
         assert "none set" in await shows(app, pilot, "none set")
@@ -246,7 +249,7 @@ async def test_a_stale_edit_is_refused_as_a_conflict(worked_engine, hostile):
         # mere sets the follow-up too (a change to another field would be merged: test_conflicts.py)
         Store(worked_engine, who="mere").edit(hostile, value="20000", follow_up="2026-12-24")
         await press(app, pilot, "f")
-        app.screen.query_one("#text", Input).value = "tomorrow"
+        app.screen.query_one("#day", Input).value = "tomorrow"
         await press(app, pilot, "enter")
         p = store.get(hostile)
         assert p.next_follow_up == date(2026, 12, 24) and p.value_cents == 2000000

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -388,3 +389,163 @@ def test_two_users_see_each_others_changes_live(seeded):
     finally:
         priya.kill()
         sam.kill()
+
+
+# ---------------------------------------------------------------- issue 10: the rep's daily loop
+
+
+def test_loop_log_a_call_then_schedule_the_next_step(seeded):
+    """Issue 10.4 at 80x24 without colour: n on a prospect page logs a call typed in one burst,
+    then asks for the next follow-up, prefilled; a second burst gives its time and note."""
+    t = Tmux(seeded, no_color=True)
+    try:
+        t.wait_for(shows("shown"))
+        t.keys("/")
+        t.keys("Kauri Software", literal=True)
+        t.keys("Enter")
+        t.wait_for(shows("1 shown"))
+        t.keys("Enter")  # straight after the filter's enter: it lands on the table
+        t.wait_for(shows("Stage history"))
+        t.keys("n")
+        t.wait_for(shows("Log a contact point"))
+        t.keys("Called, wants a quote", "Tab", "C-u", "today 9:15", "Enter")  # one write
+        screen = t.wait_for(shows("Next step with Kauri Software"))
+        assert "2026-11-28" in screen  # the follow-up set, still ahead
+        t.keys("C-u", "+1w", "Tab", "2pm", "Tab", "send the quote", "Enter")
+        screen = t.wait_for(shows("Fri 4 Dec 14:00", "09:15 call"))
+        p = eventually(
+            lambda: prospect(seeded, "Kauri Software Christmas party"), lambda p: p["next_follow_up"] == "2026-12-04"
+        )
+        assert p["next_follow_up"] == "2026-12-04"
+    finally:
+        t.kill()
+
+
+def test_loop_focus_in_date_order(seeded, tmux):
+    """Issue 10.5: the focus list's overdue follow-ups go oldest first."""
+    tmux.wait_for(shows("shown"))
+    tmux.keys("2")
+    screen = tmux.wait_for(shows("Focus", "overdue"))
+    days = [int(m[1]) for m in re.finditer(r"overdue (\d+) days?", screen)]
+    assert len(days) >= 2 and days == sorted(days, reverse=True), screen  # most days overdue first
+
+
+def test_loop_keys_never_surprise(seeded):
+    """Issue 10.6 at 80x24 (xterm-256color, no COLORTERM): q and ? in the footer, q back from a
+    page, a lost prospect says what to do instead, a burst in the add form, the gain sort's mark,
+    the import path completing."""
+    t = Tmux(seeded)
+    try:
+        t.wait_for(lambda text: text.splitlines()[-1].split()[:4] == ["q", "Quit", "?", "Help"])
+        t.keys("Enter")
+        t.wait_for(
+            lambda text: "Stage history" in text and text.splitlines()[-1].split()[:4] == ["q", "Back", "?", "Help"]
+        )
+        t.keys("q")
+        t.wait_for(lambda text: "Stage history" not in text and "shown" in text)
+        t.keys("/")
+        t.keys("Parnell", literal=True)
+        t.keys("Enter")
+        t.wait_for(shows("1 shown"))
+        t.keys("l")
+        screen = t.wait_for(shows("< reopens it"))
+        assert "Why was it lost" not in screen
+        t.keys("Escape")
+        t.wait_for(lambda text: "filter:" not in text)
+        for _ in range(5):
+            t.keys("s")
+            screen = t.wait_for(lambda text: "sort:" in text)
+            if "next-step gain" in screen:
+                break
+        assert "Gain↓" in screen and "Follo…" not in screen
+        t.keys("a")
+        t.wait_for(shows("Add a prospect"))
+        t.keys("Sam Lee", "Tab", "sam@example.com", "Tab", "Tab", "Tab", "Tab", "5000", "Enter")  # one write
+        t.wait_for(shows("Sam Lee: added"))
+        sam = eventually(lambda: prospect(seeded, "Sam Lee"), lambda p: p is not None)
+        assert sam["company"] == "sam@example.com" and sam["value"] == "5000.00"
+        t.keys("i")
+        t.wait_for(shows("Import prospects"))
+        folder = str(Path(__file__).parent / "fixtures" / "crm")
+        t.keys(folder + "/sal", literal=True)
+        t.wait_for(shows("sales_pipeline.csv"))
+        t.keys("Right", "Enter")
+        screen = t.wait_for(shows("Cannot import yet:", "first, stage"), timeout=60)
+        assert "--stage-map" in screen
+    finally:
+        t.kill()
+
+
+def test_loop_charts_readable_without_colour(seeded):
+    """Issue 10.7: with NO_COLOR the trend and forecast charts tell their series apart by marker,
+    and their value axes read in round numbers with thousands separators."""
+    t = Tmux(seeded, no_color=True)
+    try:
+        t.wait_for(shows("shown"))
+        t.keys("4")
+        screen = t.wait_for(shows("• TV", "x EV", "┤"))
+        ticks = [line.split("┤")[0].strip() for line in screen.splitlines() if "┤" in line]
+        assert any("," in tick for tick in ticks), ticks
+        assert all(tick.replace(",", "").rstrip("%").isdigit() for tick in ticks if tick), ticks
+        t.keys("3")
+        t.wait_for(shows("█ forecast", "░ actual"))
+    finally:
+        t.kill()
+
+
+def test_loop_cli_names_forgive(seeded):
+    """Issue 10.8, in a terminal: a unique start of a name, in any case, names the prospect; an
+    ambiguous one lists the candidates in one line."""
+    socket = f"evpipe-test-{uuid.uuid4().hex[:10]}"
+    command = (
+        f"{shlex.quote(EVPIPE)} --db {shlex.quote(str(seeded))} move kauri next; "
+        f"{shlex.quote(EVPIPE)} --db {shlex.quote(str(seeded))} move a next; sleep 30"
+    )
+    subprocess.run(["tmux", "-L", socket, "new", "-d", "-x", "80", "-y", "24", command], check=True, timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        screen = ""
+        while time.monotonic() < deadline and "type more of the name" not in screen:
+            time.sleep(0.2)
+            screen = subprocess.run(
+                ["tmux", "-L", socket, "capture-pane", "-p"], capture_output=True, text=True, timeout=30
+            ).stdout
+        said = " ".join(screen.split())  # the terminal wraps the one line
+        assert "Kauri Software Christmas party:" in said, screen
+        assert "evpipe: prospect: 4 prospects have a name starting with 'a'" in said, screen
+        assert "type more of the name or use the id" in said, screen
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=30)
+
+
+def test_loop_help_teaches(seeded, tmux):
+    """Issue 10.9: ? explains the marks and lists the screens."""
+    tmux.wait_for(shows("shown"))
+    tmux.keys("?")
+    tmux.wait_for(shows("evpipe keys"))
+    tmux.keys("End")
+    tmux.wait_for(shows("Edit the stage ladder", "app.screen_7", "Sighting-in"), timeout=30)
+    tmux.keys("PageUp")
+    tmux.wait_for(shows("a follow-up overdue", "stale: no contact"), timeout=30)
+
+
+def test_loop_notices_never_hide_the_row(seeded):
+    """Issue 10.10 at 80x24, with and without colour: the notice of a move sits over the tab bar
+    and header, and the moved row still shows its new stage."""
+    for no_color in (False, True):
+        t = Tmux(seeded, no_color=no_color)
+        try:
+            t.wait_for(shows("shown"))
+            t.keys("/")
+            t.keys("Kauri Software", literal=True)
+            t.keys("Enter")
+            t.wait_for(shows("1 shown"))
+            t.keys(">")
+            screen = t.wait_for(shows("Kauri Software Christmas party: "))
+            lines = screen.splitlines()
+            notice = next(i for i, line in enumerate(lines) if "Kauri Software Christmas party: " in line)
+            assert notice < 4, screen  # over the tab bar and the KPI header
+            row = next(line for line in lines[4:] if line.startswith("  Kauri") or line.startswith("~ Kauri"))
+            assert "Kauri Software" in row and len(row.split()) > 4, screen
+        finally:
+            t.kill()

@@ -3,18 +3,21 @@ and what happens after any change (the pipeline updates, a KPI snapshot is recor
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Input, TextArea
 
 from evpipe.models.errors import DomainError
 from evpipe.models.locations import creates_silently, db_label
@@ -48,7 +51,7 @@ class EvpipeApp(App):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "quit_or_back", "Quit", id="app.quit"),  # the footer says "Back" on a pushed page
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("i", "import", "Import", id="app.import", show=False),
         Binding("R", "retry_save", "Retry save", id="app.retry_save", show=False),
@@ -200,6 +203,44 @@ class EvpipeApp(App):
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
         self.live.start()
 
+    async def on_event(self, event: events.Event) -> None:
+        """Keys for a text field are handled here, one after another, as they arrive.
+
+        Textual hands a key to the focused field's own queue, and runs a binding (tab to the next
+        field, backspace, enter, ctrl+u) only when the field passes the key back up to the app. Keys
+        typed in one burst, as they arrive over a slow SSH link, were then all in the field's queue
+        before the first binding ran: `Sam Lee<Tab>sam@example.com` went into one field, a
+        backspace deleted the wrong letter. Here the field takes its own keys (letters; a text
+        area's enter and tab) and then the bindings run, in the app's order, before the next key.
+        """
+        key = isinstance(event, events.Key) and not event.is_forwarded
+        focused = self.focused if key else None
+        if key and (focused is None or isinstance(focused, (Input, TextArea))):
+            # What the field, its screen (or a screen just opened, nothing focused yet) have been
+            # sent already runs first: the focus that selects a prefilled text, an enter that moved
+            # on to another field or closed a form, a dialog putting the cursor in its first field.
+            await self._settle_messages(focused or self.screen)
+            focused = self.focused
+        if isinstance(focused, (Input, TextArea)) and isinstance(event, events.Key) and self.screen.maximized is None:
+            self.app_focus = True
+            self.screen._clear_tooltip()
+            if await self._check_bindings(event.key, priority=True):
+                return
+            await focused._on_key(event)  # the field's own handling: inserting the letter
+            if not event._stop_propagation:
+                await self._check_bindings(event.key)
+            return
+        await super().on_event(event)
+
+    @staticmethod
+    async def _settle_messages(widget: Widget) -> None:
+        """Let `widget` and the widgets around it, up to its screen, handle what they were sent."""
+        pumps = [node for node in widget.ancestors_with_self if isinstance(node, Widget)]
+        for _ in range(200):
+            if all(pump._message_queue.empty() for pump in pumps):
+                return
+            await asyncio.sleep(0)
+
     def on_unmount(self) -> None:
         self.live.stop()
         if self._engine is not None:
@@ -230,13 +271,31 @@ class EvpipeApp(App):
             return
         self.switch_mode(spec.name)
 
+    def action_quit_or_back(self) -> None:
+        """`q` quits from a top-level screen; on a page opened from one (a prospect page, a form, a
+        dialog, the help) it goes back, as `escape` does there."""
+        if len(self.screen_stack) <= 1:
+            self.exit()
+            return
+        screen = self.screen
+        # a form or a dialog cancels its own way (the import screen stops its worker first)
+        for name in ("cancel", "close"):
+            action = getattr(screen, f"action_{name}", None)
+            if action is not None:
+                action()
+                return
+        if isinstance(screen, ModalScreen):
+            screen.dismiss(None)
+        else:
+            self.pop_screen()
+
     def action_retry_save(self) -> None:
         """Try the last change that failed to save (a held lock, a full disk) again."""
         if not self.saver.retry():
             self.notify("Nothing to retry: every change so far was saved or refused.", timeout=4)
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen, binding_lines, key_label
+        from .screens.help import MARKS, HelpScreen, binding_lines, key_label
         from .screens.pipeline import PipelineScreen
         from .widgets.prospect_table import ProspectTable
 
@@ -259,14 +318,25 @@ class EvpipeApp(App):
                 binding_lines(
                     [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
                     self.keymap,
-                    {"quit": "Quit", "help": "This help", "import": "Import prospects"},
+                    {
+                        "quit_or_back": "Quit (on a pushed page: back)",
+                        "help": "This help",
+                        "import": "Import prospects",
+                    },
                 )
-                + [
-                    f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {'Go to ' + s.title:<37} "
-                    f"app.screen_{s.key}"
-                    for s in self.screen_specs
-                ]
                 + [f"  {'ctrl+p':<9} {'Command palette: every command by name':<37}"],
+            ),
+            ("Marks on the screens", list(MARKS)),
+            (
+                "Screens (number keys, or ctrl+p)",
+                [
+                    line
+                    for s in self.screen_specs
+                    for line in (
+                        f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {s.title:<37} app.screen_{s.key}",
+                        f"  {'':<9} {s.description}",
+                    )
+                ],
             ),
         ]
         self.push_screen(HelpScreen(sections))

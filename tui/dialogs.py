@@ -8,6 +8,8 @@ name in a question, a stage name in a list) is shown literally, never parsed as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Generic, TypeVar
 
 from rich.text import Text
@@ -21,9 +23,18 @@ from textual.widgets.option_list import Option
 
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ACTIVITY_KINDS
-from evpipe.models.values import clean_text, parse_follow_up, parse_past_date
+from evpipe.models.values import clean_text, parse_follow_up, parse_past_date, parse_time, split_time
 
 T = TypeVar("T")
+
+#: Tab and shift+tab between the fields of a form, as priority bindings: the app runs them as it
+#: reads the key, before it hands the next key to the focused field. As ordinary bindings they ran
+#: only after the field had passed the tab back up, so keys typed in one burst over a slow link
+#: (`Sam Lee<Tab>sam@example.com`) all landed in the first field.
+FIELD_KEYS = [
+    Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form.next_field"),
+    Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True, id="form.previous_field"),
+]
 
 DIALOG_CSS = """
 {name} {{
@@ -163,6 +174,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="dialog.save"),
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        *FIELD_KEYS,
     ]
 
     def __init__(self, *, kind: str = "call") -> None:
@@ -184,12 +196,12 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
             yield Input(placeholder="e.g. Called, they want a quote for 80 guests", id="text")
             yield Label("", id="text-error", classes="error", markup=False)
             yield Label("When", classes="field-label", markup=False)
-            yield Input("today", placeholder="today, yesterday, 3 days ago, fri, 20 nov, 2026-11-20", id="when")
+            yield Input("today", placeholder="today, yesterday 14:30, 3 days ago, fri 2pm, 2026-11-20", id="when")
             yield Label("", id="when-error", classes="error", markup=False)
             yield Label("enter on the last field or ctrl+s: save    escape: cancel", classes="keys", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#text", Input).focus()
+        self.set_focus(self.query_one("#text", Input))
 
     def _error(self, which: str, message: str) -> None:
         label = self.query_one(f"#{which}-error", Label)
@@ -205,7 +217,7 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.input.id == "text":
-            self.query_one("#when", Input).focus()
+            self.set_focus(self.query_one("#when", Input))  # now, before the next key
         else:
             self.action_save()
 
@@ -219,25 +231,114 @@ class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
         except DomainError as exc:
             self._error("text", str(exc))
             ok = False
-        day = None
+        day, hhmm = None, None
         try:
-            day = parse_past_date(when)
+            day_text, hhmm = split_time(when)  # a day, and optionally its time of day
+            day = parse_past_date(day_text)
         except DomainError as exc:
             self._error("when", str(exc))
             ok = False
         if not ok or day is None:
             return None
-        return str(kind), text, day.isoformat()
+        return str(kind), text, day.isoformat() + (f" {hhmm}" if hhmm else "")
 
     def action_save(self) -> None:
         result = self.check()
         if result is None:
             if self.query_one("#text-error", Label).has_class("-shown"):
-                self.query_one("#text", Input).focus()
+                self.set_focus(self.query_one("#text", Input))
             else:
-                self.query_one("#when", Input).focus()
+                self.set_focus(self.query_one("#when", Input))
             return
         self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The next follow-up as the rep gave it, checked: a day (None clears it), a time, a note."""
+
+    day: date | None
+    time: str | None
+    note: str | None
+
+
+class FollowUpDialog(ModalScreen[NextStep | None]):
+    """Ask for the next follow-up: its day (prefilled), optionally its time and what it is about.
+    `enter` saves; `escape` skips (None: the follow-up stays as it was)."""
+
+    DEFAULT_CSS = _css("FollowUpDialog")
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="dialog.save"),
+        Binding("escape", "cancel", "Skip", id="dialog.cancel"),
+        *FIELD_KEYS,
+    ]
+
+    def __init__(self, title: str, day: date | None, time: str | None = None, note: str | None = None) -> None:
+        super().__init__()
+        self.dialog_title = title
+        self.initial = (day.isoformat() if day else "", time or "", note or "")
+
+    def compose(self) -> ComposeResult:
+        day, time, note = self.initial
+        with Vertical(id="dialog"):
+            yield Label(self.dialog_title, classes="title", markup=False)
+            yield Label("Next follow-up (blank or none: no follow-up)", classes="field-label", markup=False)
+            yield Input(day, placeholder="fri, +3d, 2w, 15 jan, 2027-01-15", id="day")
+            yield Label("", id="day-error", classes="error", markup=False)
+            yield Label("Time (optional)", classes="field-label", markup=False)
+            yield Input(time, placeholder="14:30 or 2pm", id="time")
+            yield Label("", id="time-error", classes="error", markup=False)
+            yield Label("About (optional)", classes="field-label", markup=False)
+            yield Input(note, placeholder="e.g. send the quote, call back about dates", id="note")
+            yield Label("", id="note-error", classes="error", markup=False)
+            yield Label("enter: save    tab: next field    escape: skip", classes="keys", markup=False)
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#day", Input))
+
+    def _error(self, which: str, message: str) -> None:
+        label = self.query_one(f"#{which}-error", Label)
+        label.update(message)
+        label.set_class(bool(message), "-shown")
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("day", "time", "note"):
+            self._error(event.input.id, "")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def check(self) -> NextStep | None:
+        values: dict[str, object] = {}
+        readers: dict[str, Callable[[str], object]] = {
+            "day": parse_follow_up,
+            "time": lambda t: parse_time(t, field="time"),
+            "note": lambda t: clean_text(t, field="about", max_len=500) or None,
+        }
+        for which, read in readers.items():
+            try:
+                values[which] = read(self.query_one(f"#{which}", Input).value)
+            except DomainError as exc:
+                self._error(which, str(exc))
+                self.set_focus(self.query_one(f"#{which}", Input))
+                return None
+        day = values["day"]
+        assert day is None or isinstance(day, date)
+        if day is None:  # no follow-up: no time or note either
+            return NextStep(None, None, None)
+        return NextStep(day, values["time"], values["note"])  # type: ignore[arg-type]
+
+    def action_save(self) -> None:
+        answer = self.check()
+        if answer is not None:
+            self.dismiss(answer)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -274,7 +375,7 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
     def on_mount(self) -> None:
         choices = self.query_one("#choices", OptionList)
         choices.highlighted = 0 if self.options else None
-        choices.focus()
+        self.set_focus(choices)
 
     @on(OptionList.OptionSelected, "#choices")
     def picked(self, event: OptionList.OptionSelected) -> None:
@@ -285,4 +386,14 @@ class ChoiceDialog(ModalScreen[T | None], Generic[T]):
         self.dismiss(None)
 
 
-__all__ = ["ActivityDialog", "ChoiceDialog", "ConfirmDialog", "TextPrompt", "parse_follow_up", "parse_past_date"]
+__all__ = [
+    "FIELD_KEYS",
+    "ActivityDialog",
+    "FollowUpDialog",
+    "NextStep",
+    "ChoiceDialog",
+    "ConfirmDialog",
+    "TextPrompt",
+    "parse_follow_up",
+    "parse_past_date",
+]

@@ -167,16 +167,31 @@ def safe(text: str | None) -> str:
     return clean_text(text or "", field="text", max_len=10**9)
 
 
+def clip(text: str, width: int) -> str:
+    """`text` cut to at most `width` terminal cells (a CJK character or an emoji takes two), with an
+    ellipsis when cut."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1).rstrip() + "…"
+
+
 def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    widths = [len(h) for h in headers]
+    """Columns aligned by the cells each text takes on a terminal (wide CJK and emoji count two)."""
+    from rich.cells import cell_len
+
+    widths = [cell_len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
+            widths[i] = max(widths[i], cell_len(cell))
+
+    def pad(cell: str, width: int, right: bool) -> str:
+        room = " " * (width - cell_len(cell))
+        return room + cell if right else cell + room
 
     def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        ).rstrip()
+        return "  ".join(pad(c, w, i in right) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 

@@ -8,7 +8,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, clip, domain_errors, emit_json, pass_ctx, safe, table
 
 
 @click.command()
@@ -104,7 +104,9 @@ def delete(ctx: Ctx, prospect: str) -> None:
 @click.argument("prospect")
 @click.argument("kind", type=click.Choice(["call", "email", "meeting", "note"]))
 @click.argument("text")
-@click.option("--when", default=None, help="When it happened (default: now).")
+@click.option(
+    "--when", default=None, help="When it happened: a day, optionally a time ('yesterday 14:30'; default: now)."
+)
 @pass_ctx
 @domain_errors
 def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None:
@@ -117,11 +119,13 @@ def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None
 @click.command()
 @click.argument("prospect")
 @click.argument("when")
+@click.option("--time", "at_time", default=None, help="Its time of day (14:30, 2pm).")
+@click.option("--note", default=None, help="What it is about.")
 @pass_ctx
 @domain_errors
-def follow(ctx: Ctx, prospect: str, when: str) -> None:
-    """Set a prospect's next follow-up (a date, or 'none')."""
-    result = ctx.store().set_follow_up(prospect, when)
+def follow(ctx: Ctx, prospect: str, when: str, at_time: str | None, note: str | None) -> None:
+    """Set a prospect's next follow-up (a date, or 'none'); it replaces the last one whole."""
+    result = ctx.store().set_follow_up(prospect, when, time=at_time, note=note)
     ctx.changed()
     click.echo(safe(result.summary))
 
@@ -203,7 +207,7 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
     body = [
         [
             str(r.id),
-            safe(r.name)[:40],
+            clip(safe(r.name), 40),
             safe(r.stage),
             format_percent(r.probability_bp),
             format_money(r.value_cents),

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from evpipe.models.journal_read import PAGE, JournalEntry
 from evpipe.models.values import money_style
@@ -21,6 +21,7 @@ from evpipe.models.values import money_style
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog
 from ..messages import JournalLoaded, RepsLoaded
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 MONEY_WIDTH = 8  # the TV and EV columns
@@ -58,7 +59,7 @@ class ActivityScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Static("", id="activity-title", markup=False)
         yield DataTable(id="activity-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> DataTable:

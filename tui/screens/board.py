@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from evpipe.models import clock
 from evpipe.models.board import BoardView, predict_stage
@@ -34,6 +33,7 @@ from ..commands import BindingCommands
 from ..messages import BoardKpisLoaded, BoardLoaded, BoardMoved, ChangeFailed, ChangeSaved, FocusHistoryLoaded
 from ..saving import Change
 from ..widgets import TextLine
+from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.stage_board import StageBoard
 from .stage_keys import StageKeys
@@ -76,7 +76,7 @@ class BoardScreen(StageKeys, Screen):
         yield KpiHeader(id="kpis")
         yield StageBoard(id="board")
         yield TextLine("", id="board-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def board(self) -> StageBoard:

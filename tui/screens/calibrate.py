@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from evpipe.models.calibration import Calibration, StageCalibration, calibrate, change_text, changes_text
 from evpipe.models.errors import DomainError
@@ -24,6 +24,7 @@ from evpipe.models.values import format_percent
 from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
 from ..messages import CalibrationApplied, CalibrationLoaded
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 WINDOWS: list[int | None] = [None, 24, 12, 6, 3]
@@ -68,7 +69,7 @@ class CalibrateScreen(LiveScreen):
             ),
             id="calibrate-help",
         )
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#calibrate-table", DataTable)

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import Kpi, Scope, kpis
@@ -26,6 +26,7 @@ from evpipe.models.week_history import week_history
 from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
+from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from .live import LiveScreen
 from .stage_keys import StageKeys
@@ -60,7 +61,7 @@ class FocusScreen(StageKeys, LiveScreen):
         yield KpiHeader(id="kpis")
         yield Static("", id="focus-title", markup=False)
         yield DataTable(id="focus-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def header(self) -> KpiHeader:

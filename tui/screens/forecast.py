@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
@@ -24,6 +24,8 @@ from evpipe.models.values import MoneyStyle, format_money, format_percent, money
 
 from ..access import evpipe_app
 from ..messages import ForecastLoaded, MonthProspectsLoaded
+from ..widgets import charts
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 
@@ -164,7 +166,7 @@ class ForecastScreen(LiveScreen):
         yield Static("", id="forecast-summary", markup=False)
         yield Static(LEGEND, id="forecast-legend", markup=False)
         yield PlotextPlot(id="forecast-chart")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#forecast-table", DataTable)
@@ -286,15 +288,16 @@ class ForecastScreen(LiveScreen):
         months = self.fc.months
         labels = [month_label(m.month).split()[0][:3] + month_label(m.month).split()[1][2:] for m in months]
         # The forecast shown is the one judged (frozen at the month's start) where there is one, else today's.
-        forecast_k = [
-            ((m.frozen_ev_micros if m.frozen_ev_micros is not None else m.kpi.ev_micros) / 1e9) for m in months
+        forecast = [  # floats for drawing only
+            ((m.frozen_ev_micros if m.frozen_ev_micros is not None else m.kpi.ev_micros) / 1e6) for m in months
         ]
-        actual_k = [m.actual_cents / 1e5 for m in months]
+        actual = [m.actual_cents / 100 for m in months]
         plt = chart.plt
         plt.clear_figure()
-        plt.title("Forecast (frozen, else today's) against actual won, thousands")
+        plt.title("Forecast (frozen, else today's) against actual won")
         xs = list(range(len(months)))
-        plt.multiple_bar(xs, [forecast_k, actual_k], labels=["forecast", "actual"], color=["cyan", "green"])
+        charts.bars(plt, xs, [forecast, actual], [charts.FORECAST, charts.ACTUAL])
+        charts.value_axis(plt, max(forecast + actual, default=0), height=chart.size.height)
         step = max(1, len(months) // 8)
         plt.xticks(xs[::step], labels[::step])
         chart.refresh()

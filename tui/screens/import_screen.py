@@ -21,13 +21,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.values import money_style
 
 from ..access import evpipe_app
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
+from ..widgets.footer import KeyFooter
+from ..widgets.path_suggester import PathSuggester
 
 PHASES = {
     "read": "Reading the file",
@@ -66,7 +68,10 @@ class ImportScreen(Screen):
         with Horizontal(id="import-file-row"):
             yield Label("File", classes="field-label")
             yield Input(
-                placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx", id="import-file", compact=True
+                placeholder="path to a .csv or .xlsx file, e.g. ~/pipeline.xlsx; → completes",
+                id="import-file",
+                compact=True,
+                suggester=PathSuggester(),
             )
         with Horizontal(id="import-options-row"):
             yield Label("Options", classes="field-label")
@@ -84,7 +89,7 @@ class ImportScreen(Screen):
             yield Static("", id="import-counts")
             yield DataTable(id="import-rows", cursor_type="row", zebra_stripes=True)
             yield Static("", id="import-problems")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#import-progress", ProgressBar).display = False

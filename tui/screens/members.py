@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from evpipe.models.members import MemberInfo
 from evpipe.models.records import ChangeResult
@@ -26,6 +26,7 @@ from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
 from ..saving import Change
+from ..widgets.footer import KeyFooter
 
 ROLE_HELP = {
     "owner": "owner: everything, the ladder, settings, members, imports, restores",
@@ -68,7 +69,7 @@ class MembersScreen(Screen):
         yield Static(Text("Members", style="bold"), id="members-title")
         yield Static("", id="members-note")
         yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#members-table", DataTable)

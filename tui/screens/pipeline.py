@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from evpipe.models import clock, ladder
 from evpipe.models.board import predict_stage
@@ -43,7 +43,7 @@ from evpipe.models.pipeline_view import (
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
-from evpipe.models.values import parse_follow_up
+from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -60,6 +60,7 @@ from ..messages import (
 )
 from ..saving import Change
 from ..widgets import TextLine
+from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from ..widgets.tab_bar import TabBar
@@ -162,7 +163,7 @@ class PipelineScreen(StageKeys, Screen):
         yield TextLine("Loading prospects…", id="status")
         yield TextLine("", id="filter-hint")
         yield Input(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> ProspectTable:
@@ -583,6 +584,10 @@ class PipelineScreen(StageKeys, Screen):
             self.app.notify("No prospect here: move the cursor onto one", severity="warning", markup=False)
         return row
 
+    def _closed_hint(self, current: Row, target: str) -> str | None:
+        stage = self.view.ladder.stage(current.stage_id)
+        return None if stage is None else ladder.closed_move_hint(current.name, stage.kind, stage.name, target)
+
     def _predict(self, row: Row, target: str) -> StageInfo | None:
         """The stage a move will land on, when it can be told without asking the database."""
         return predict_stage(self.stage_list, self.view.ladder.stage(row.stage_id), target)
@@ -680,14 +685,26 @@ class PipelineScreen(StageKeys, Screen):
         row = self._current()
         if row is None:
             return
-        from ..dialogs import ActivityDialog
+        from datetime import date
+
+        from ..dialogs import ActivityDialog, FollowUpDialog, NextStep
 
         app, pid = evpipe_app(self), row.id
+
+        def scheduled(step: NextStep | None) -> None:  # escape skipped it
+            if step is not None:
+                self._save(
+                    lambda: app.store.set_follow_up(pid, step.day, time=step.time, note=step.note), prospect_id=pid
+                )
 
         def done(entry: tuple[str, str, str] | None) -> None:
             if entry:
                 kind, text, when = entry
                 self._save(lambda: app.store.log_activity(pid, kind, text, when=when or None), prospect_id=pid)
+                if kind in ASKS_NEXT_STEP:  # then the next step, where the last one was logged
+                    current = date.fromisoformat(row.follow_up) if row.follow_up else None
+                    day = default_follow_up(clock.today(), current)
+                    self.app.push_screen(FollowUpDialog(f"Next step with {row.name}", day), scheduled)
 
         self.app.push_screen(ActivityDialog(), done)
 
@@ -803,7 +820,7 @@ class PipelineScreen(StageKeys, Screen):
         self.view.matches = None
         self.view.closed = self.show_closed
         self._relayout()
-        self.table.focus()
+        self.set_focus(self.table)  # now, before the next key (Widget.focus waits its turn)
 
     def _show_hint(self, text: str, error: str | None = None) -> None:
         """Under the filter box: the fields and values it takes, or why what is typed is not read."""
@@ -847,4 +864,4 @@ class PipelineScreen(StageKeys, Screen):
         if not event.value.strip():
             self.action_clear_filter()
         else:
-            self.table.focus()
+            self.set_focus(self.table)  # now: a key typed right after enter goes to the table

@@ -39,7 +39,7 @@ from evpipe.models.values import (
 )
 
 from ..access import evpipe_app
-from ..dialogs import ConfirmDialog
+from ..dialogs import FIELD_KEYS, ConfirmDialog
 from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
 
@@ -171,6 +171,7 @@ class ProspectForm(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        *FIELD_KEYS,
     ]
 
     def __init__(
@@ -291,7 +292,7 @@ class ProspectForm(ModalScreen[dict | None]):
         for field in READ_BACK:
             if self.initial[field]:
                 self.check_field(field, quiet=True)
-        self.query_one("#name", Input).focus()
+        self.set_focus(self.query_one("#name", Input))
 
     # ------------------------------------------------------------ reading the fields
 
@@ -358,6 +359,12 @@ class ProspectForm(ModalScreen[dict | None]):
             return
         self.check_field(field)
 
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """`enter` in a one-line field saves the form (every field is checked first)."""
+        event.stop()
+        self.action_save()
+
     @on(TextArea.Changed)
     def _area_changed(self, event: TextArea.Changed) -> None:
         field = event.text_area.id
@@ -382,7 +389,7 @@ class ProspectForm(ModalScreen[dict | None]):
             else:
                 values[field] = checked.value
         if bad:
-            self.query_one(f"#{bad[0]}").focus()
+            self.set_focus(self.query_one(f"#{bad[0]}"))
             self.query_one(f"#{bad[0]}-error", Label).scroll_visible(animate=False)
             return None
         if not self.editing:

@@ -23,19 +23,29 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound, UndoBlocked
 from evpipe.models.records import PageData
 from evpipe.models.store import ActivityInfo, ChangeResult, ProspectInfo, StageChangeInfo
-from evpipe.models.values import MoneyStyle, clean_text, format_percent, money_style, month_label, to_cents
+from evpipe.models.values import (
+    ASKS_NEXT_STEP,
+    MoneyStyle,
+    clean_text,
+    default_follow_up,
+    format_percent,
+    money_style,
+    month_label,
+    to_cents,
+)
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
-from ..dialogs import ActivityDialog, ConfirmDialog, TextPrompt, parse_follow_up
+from ..dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, NextStep, TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
 from ..saving import Change
+from ..widgets.footer import KeyFooter
 from .prospect_form import ProspectForm
 
 #: The changes the page lists (the newest); the journal command lists them all.
@@ -45,10 +55,13 @@ CHANGES_SHOWN = 30
 Op = Callable[[int], ChangeResult]
 
 
-def follow_up_text(day: date | None, today: date) -> Text:
+def follow_up_text(day: date | None, today: date, time: str | None = None, note: str | None = None) -> Text:
     if day is None:
         return Text("none set", style="dim")
     label = f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
+    label += f" {time}" if time else ""
+    if note:
+        return follow_up_text(day, today, time) + Text(f"  {note}")
     delta = (day - today).days
     if delta < 0:
         return Text(label) + Text(f"  {-delta} day{'s' if delta != -1 else ''} overdue", style="bold red")
@@ -125,7 +138,7 @@ class ProspectPage(Screen):
                 yield Static("", id="activities", classes="section")
                 yield Static("", id="history", classes="section")
             yield Static("", id="changes", classes="section")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()
@@ -249,7 +262,7 @@ class ProspectPage(Screen):
             "Expected",
             Text(month_label(p.expected_month) or "no month set"),
             "Follow-up",
-            follow_up_text(p.next_follow_up, today),
+            follow_up_text(p.next_follow_up, today, p.follow_up_time, p.follow_up_note),
         )
         stale = self._stale(data, today)
         grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
@@ -306,7 +319,8 @@ class ProspectPage(Screen):
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
         for a in items:
-            table.add_row(f"{a.occurred_at:%d %b %Y}", Text(a.kind), Text(a.text) + Text(f"  {a.who}", style="dim"))
+            when = f"{a.occurred_at:%d %b %Y}" + (f" {a.occurred_at:%H:%M}" if a.timed else "")
+            table.add_row(when, Text(a.kind), Text(a.text) + Text(f"  {a.who}", style="dim"))
         return Group(head, table)
 
     def _history(self, items: list[StageChangeInfo]) -> RenderableType:
@@ -455,8 +469,20 @@ class ProspectPage(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def _refused(self, target: str) -> bool:
+        """Say what to do instead of a move the prospect cannot make (won, lost), before asking."""
+        data = self._ready()
+        if data is None:
+            return True
+        p = data.prospect
+        hint = ladder.closed_move_hint(p.name, p.stage_kind, p.stage_name, target)
+        if hint is not None:
+            self.notify(hint, markup=False, severity="warning", timeout=5)
+            return True
+        return False
+
     def _move(self, target: str, reason: str | None = None) -> None:
-        if self._ready() is None:
+        if self._ready() is None or (target != "back" and self._refused(target)):
             return
         pid = self.prospect_id
         self.submit(lambda v: self.store.move(pid, target, reason=reason, expected_version=v))
@@ -472,10 +498,7 @@ class ProspectPage(Screen):
 
     def action_lost(self) -> None:
         data = self._ready()
-        if data is None:
-            return
-        if data.prospect.stage_kind == "lost":
-            self.notify(f"{data.prospect.name} is lost already.", markup=False)
+        if data is None or self._refused("lost"):
             return
 
         def got(reason: str | None) -> None:
@@ -512,38 +535,44 @@ class ProspectPage(Screen):
         self.app.push_screen(ProspectForm(data.ladder, data.prospect, owner=evpipe_app(self).who, save=save))
 
     def action_log_activity(self) -> None:
-        if self._ready() is None:
-            return
-        pid = self.prospect_id
-
-        def got(answer: tuple[str, str, str] | None) -> None:
-            if answer is not None:
-                kind, text, when = answer
-                self.submit(lambda v: self.store.log_activity(pid, kind, text, when=when))
-
-        self.app.push_screen(ActivityDialog(), got)
-
-    def action_follow_up(self) -> None:
+        """Log a contact point; after a call, email or meeting, ask for the next follow-up (escape
+        skips it)."""
         data = self._ready()
         if data is None:
             return
+        pid, p = self.prospect_id, data.prospect
+
+        def got(answer: tuple[str, str, str] | None) -> None:
+            if answer is None:
+                return
+            kind, text, when = answer
+            self.submit(lambda v: self.store.log_activity(pid, kind, text, when=when))
+            if kind in ASKS_NEXT_STEP:
+                self._ask_follow_up(f"Next step with {p.name}", default_follow_up(clock.today(), p.next_follow_up))
+
+        self.app.push_screen(ActivityDialog(), got)
+
+    def _ask_follow_up(self, title: str, day: date | None) -> None:
+        data = self.data
+        keep = data is not None and data.prospect.next_follow_up == day
+        time = data.prospect.follow_up_time if data is not None and keep else None
+        note = data.prospect.follow_up_note if data is not None and keep else None
         pid = self.prospect_id
-        current = data.prospect.next_follow_up
 
-        def got(text: str | None) -> None:
-            if text is not None:
-                when = parse_follow_up(text)
-                self.submit(lambda v: self.store.set_follow_up(pid, when, expected_version=v))
+        def got(step: NextStep | None) -> None:
+            if step is not None:
+                self.submit(
+                    lambda v: self.store.set_follow_up(
+                        pid, step.day, time=step.time, note=step.note, expected_version=v
+                    )
+                )
 
-        self.app.push_screen(
-            TextPrompt(
-                f"Next follow-up for {data.prospect.name}",
-                "When? (2026-12-04, 4/12/2026, fri, +3d, 2w; blank or none clears it)",
-                initial=current.isoformat() if current else "",
-                validate=parse_follow_up,
-            ),
-            got,
-        )
+        self.app.push_screen(FollowUpDialog(title, day, time, note), got)
+
+    def action_follow_up(self) -> None:
+        data = self._ready()
+        if data is not None:
+            self._ask_follow_up(f"Next follow-up for {data.prospect.name}", data.prospect.next_follow_up)
 
     def action_delete(self) -> None:
         data = self._ready()

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.focus import GAIN_PHRASE, FocusItem
@@ -26,6 +26,7 @@ from evpipe.models.values import MoneyStyle, money_style, to_cents
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, TextPrompt
 from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
+from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
@@ -141,7 +142,7 @@ class ReviewScreen(LiveScreen):
         yield Static("", id="review-kpis", markup=False)
         yield DataTable(id="bridge", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def _widths(self, width: int) -> tuple[int, int, int]:
         """(who, prospect, why) column widths: 80 columns first, a wider terminal widens them."""

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from evpipe.models import ladder
 from evpipe.models.errors import DomainError
@@ -39,6 +39,7 @@ from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change
+from ..widgets.footer import KeyFooter
 
 
 def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
@@ -148,7 +149,7 @@ class StagesScreen(Screen):
             ),
             id="stages-keys",
         )
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ladder", DataTable).focus()

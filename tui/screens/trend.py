@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.history import Snapshot, trend
@@ -26,6 +26,8 @@ from evpipe.models.values import format_money
 
 from ..access import evpipe_app
 from ..messages import TrendLoaded
+from ..widgets import charts
+from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
 RANGES = {"12w": (12, "12 weeks"), "1y": (52, "1 year"), "all": (None, "everything")}
@@ -74,7 +76,7 @@ class TrendScreen(LiveScreen):
             with Horizontal(id="trend-lower"):
                 yield PlotextPlot(id="trend-ratio")
                 yield Static("", id="trend-figures", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.follow_changes()
@@ -117,27 +119,26 @@ class TrendScreen(LiveScreen):
         xs = [(d - days[0]).days for d in days] if days else []
         values = self.query_one("#trend-values", PlotextPlot)
         ratio = self.query_one("#trend-ratio", PlotextPlot)
-        tv = [p.kpi.tv_cents / 100_000 for p in points]  # thousands, for drawing only
-        ev = [p.kpi.ev_micros / 1_000_000_000 for p in points]
+        tv = [p.kpi.tv_cents / 100 for p in points]  # floats for drawing only
+        ev = [p.kpi.ev_micros / 1_000_000 for p in points]
         pct = [float(p.kpi.ev_tv) * 100 if p.kpi.ev_tv is not None else 0.0 for p in points]
         tick_x, tick_labels = _ticks(days, max(40, values.size.width or 80))
         plt = values.plt
         plt.clear_figure()
-        plt.title("TV and EV (thousands)")
+        plt.title("TV and EV")
         if points:
-            marker = "braille" if len(points) > 1 else "dot"
-            plt.plot(xs, tv, label="TV", marker=marker, color="cyan")
-            plt.plot(xs, ev, label="EV", marker=marker, color="green")
+            charts.line(plt, xs, tv, charts.TV)
+            charts.line(plt, xs, ev, charts.EV)
             plt.xticks(tick_x, tick_labels)
-            plt.ylim(0, max(tv + ev + [1]) * 1.08)
+            charts.value_axis(plt, max(tv + ev), height=values.size.height)
         values.refresh()
         plt = ratio.plt
         plt.clear_figure()
         plt.title("EV/TV %")
         if points:
-            plt.plot(xs, pct, marker="braille" if len(points) > 1 else "dot", color="magenta")
+            charts.line(plt, xs, pct, charts.RATIO)
             plt.xticks(tick_x[:: max(1, len(tick_x) // 3)], tick_labels[:: max(1, len(tick_x) // 3)])
-            plt.ylim(0, max(pct + [1]) * 1.15)
+            charts.value_axis(plt, max(pct), unit="%", count=3, height=ratio.size.height)
         ratio.refresh()
         fig = self.query_one("#trend-figures", Static)
         if not points:

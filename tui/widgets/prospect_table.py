@@ -52,7 +52,7 @@ _FIXED = [
     Column("value", "Value", 10, right=True),
     Column("ev", "EV", 10, right=True),
     Column("month", "Month", 7),
-    Column("follow", "Follow", 6, right=True),
+    Column("follow", "Due", 6, right=True),  # the next follow-up; short, so a sort mark never cuts it
     Column("owner", "Owner", 8),
     Column("changed", "Changed", 10),
 ]
@@ -192,9 +192,9 @@ class ColumnHeader(Widget):
             "changed": "changed",
         }.get(self.sort_key)
         for c in columns_for(width):
-            title = c.title + ("↓" if c.key == sort_column and c.key != "month" and c.key != "follow" else "")
-            if c.key in ("month", "follow") and c.key == sort_column:
-                title += "↑"
+            # sorted by gain, the EV column shows each prospect's next-step gain, and says so
+            title = "Gain" if c.key == "ev" and self.sort_key == "gain" else c.title
+            title += ("↑" if c.key in ("month", "follow") else "↓") if c.key == sort_column else ""
             titles.append(fit(title, c.width, c.right))
         return Content(" ".join(titles))
 
@@ -457,7 +457,7 @@ class ProspectTable(ScrollView, can_focus=True):
         row = self.view.rows.get(item)
         if row is None:  # gone since the lines were made (a delete racing a sort)
             return Strip.blank(width, self._style("base"))
-        key = (row, cursor, width, self.has_focus)
+        key = (row, cursor, width, self.has_focus, self.view.sort == "gain")
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(row, cursor, width)
@@ -519,6 +519,9 @@ class ProspectTable(ScrollView, can_focus=True):
                 text = format_percent(stage.probability_bp) if stage else ""
             elif c.key == "value":
                 text = value_style(row.value_cents)
+            elif c.key == "ev" and view.sort == "gain":
+                # the gain is never more than the value: the Value column's style fits it
+                text = value_style(ladder.gain(row), micros=True)
             elif c.key == "ev":
                 text = ev_style(ladder.ev(row), micros=True)
             elif c.key == "month":

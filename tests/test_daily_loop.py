@@ -1,0 +1,286 @@
+"""The rep's daily loop (issue 10, points 4, 5, 7, 9 and 10): the next step asked for where the
+last one is logged, focus in date order, charts readable without colour, help that teaches, and
+notices that never hide the row just changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from apphelpers import RecordingApp, screen_text, settle, shows
+from textual.widgets import Input
+from textual.widgets._toast import Toast
+
+from evpipe.models import history
+from evpipe.models.errors import DomainError
+from evpipe.models.store import Store
+from evpipe.models.values import default_follow_up, parse_time, split_time
+from evpipe.tui.dialogs import ActivityDialog, FollowUpDialog
+from evpipe.tui.screens.focus import FocusScreen
+from evpipe.tui.screens.help import HelpScreen
+from evpipe.tui.screens.pipeline import PipelineScreen
+from evpipe.tui.screens.prospect_page import ProspectPage
+from evpipe.tui.widgets import charts
+from tests.test_cli import run
+
+
+@pytest.fixture
+def loop_db(engine):
+    s = Store(engine, who="tester")
+    s.add("Harbour Events", "6000", "Quote sent", month="2026-12", follow_up="2026-11-20", at=datetime(2026, 11, 1, 9))
+    s.add("Kauri Software", "20000", "Enquiry", month="2027-01", follow_up="2026-11-24", at=datetime(2026, 11, 1, 9))
+    s.add("Today Call", "1000", "Suspect", month="2027-02", follow_up="2026-11-27", at=datetime(2026, 11, 26, 9))
+    s.add("Next Week", "90000", "Enquiry", month="2027-02", follow_up="2026-12-02", at=datetime(2026, 11, 26, 9))
+    s.add("Quiet One", "3000", "Suspect", month="2027-03", at=datetime(2026, 11, 26, 9))
+    return engine
+
+
+async def until(app, pilot, check, timeout: float = 15.0) -> bool:
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return True
+        await pilot.pause(0.05)
+    return check()
+
+
+class PageHost(RecordingApp):
+    def __init__(self, engine, name: str) -> None:
+        super().__init__(engine)
+        self.prospect_id = Store(engine, who="tester").get(name).id
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.push_screen(ProspectPage(self.prospect_id))
+
+
+# ---------------------------------------------------------------- 4. the next step
+
+
+def test_the_proposed_follow_up_is_a_week_on_on_a_working_day():
+    friday = date(2026, 11, 27)
+    assert default_follow_up(friday) == date(2026, 12, 4)  # a Friday: a week on is a Friday
+    assert default_follow_up(date(2026, 11, 28)) == date(2026, 12, 7)  # Saturday + 7 -> Monday
+    assert default_follow_up(date(2026, 11, 29)) == date(2026, 12, 7)  # Sunday + 7 -> Monday
+    assert default_follow_up(friday, date(2026, 12, 1)) == date(2026, 12, 1)  # the one set, still ahead
+    assert default_follow_up(friday, date(2026, 11, 20)) == date(2026, 12, 4)  # an overdue one is not
+
+
+def test_times_as_typed():
+    assert [parse_time(t) for t in ("14:30", "9:05", "9am", "2:30 pm", "12am", "12pm", "", None)] == [
+        "14:30",
+        "09:05",
+        "09:00",
+        "14:30",
+        "00:00",
+        "12:00",
+        None,
+        None,
+    ]
+    for bad in ("25:00", "9:75", "13pm", "noon", "930"):
+        with pytest.raises(DomainError):
+            parse_time(bad)
+    assert split_time("yesterday 14:30") == ("yesterday", "14:30")
+    assert split_time("fri at 2pm") == ("fri", "14:00")
+    assert split_time("20 nov") == ("20 nov", None)  # a day, not a time
+    assert split_time("2026-11-20") == ("2026-11-20", None)
+    assert split_time("9:15") == ("", "09:15")
+
+
+def test_the_store_keeps_a_follow_ups_time_and_note_and_undo_restores_them(loop_db):
+    s = Store(loop_db, who="tester")
+    s.set_follow_up("Quiet One", "2026-12-04", time="2pm", note="send the quote")
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 4), "14:00", "send the quote")
+    s.set_follow_up("Quiet One", "2026-12-07")  # a new follow-up replaces the last one whole
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 7), None, None)
+    s.undo()
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 4), "14:00", "send the quote")
+    with pytest.raises(DomainError, match="not a time of day"):
+        s.set_follow_up("Quiet One", "2026-12-04", time="teatime")
+
+
+def test_a_contact_point_keeps_its_type_and_optional_time(loop_db):
+    s = Store(loop_db, who="tester")
+    s.log_activity("Quiet One", "meeting", "Met at their office", when="yesterday 14:30")
+    s.log_activity("Quiet One", "email", "Sent the menu", when="2026-11-25")
+    timed, dated = sorted(s.activities(s.get("Quiet One").id), key=lambda a: a.occurred_at, reverse=True)
+    assert (timed.kind, timed.occurred_at, timed.timed) == ("meeting", datetime(2026, 11, 26, 14, 30), True)
+    assert (dated.kind, dated.occurred_at.date(), dated.timed) == ("email", date(2026, 11, 25), False)
+    with pytest.raises(DomainError, match="future"):
+        s.log_activity("Quiet One", "call", "Not yet", when="today 23:00")  # the tests' clock is 10:00
+
+
+async def test_logging_a_call_on_the_page_asks_for_the_next_step(loop_db):
+    store = Store(loop_db, who="tester")
+    app = PageHost(loop_db, "Quiet One")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await until(app, pilot, lambda: isinstance(app.screen, ProspectPage) and app.screen.data is not None)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ActivityDialog)
+        app.screen.query_one("#text", Input).value = "Called, wants a quote"
+        app.screen.query_one("#when", Input).value = "today 9:15"
+        await pilot.press("ctrl+s")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FollowUpDialog))
+        dialog = app.screen
+        assert dialog.query_one("#day", Input).value == "2026-12-04"  # a week on, a Friday
+        dialog.query_one("#time", Input).value = "2pm"
+        dialog.query_one("#note", Input).value = "send the [b]quote[/b]"
+        await pilot.press("enter")
+        assert await until(app, pilot, lambda: store.get("Quiet One").follow_up_time == "14:00")
+        p = store.get("Quiet One")
+        assert (p.next_follow_up, p.follow_up_note) == (date(2026, 12, 4), "send the [b]quote[/b]")
+        acts = store.activities(p.id)
+        assert acts[0].kind == "call" and acts[0].occurred_at == datetime(2026, 11, 27, 9, 15) and acts[0].timed
+        text = await shows(app, pilot, "Fri 4 Dec 14:00", "send the [b]quote[/b]", "27 Nov 2026 09:15 call")
+        assert "Fri 4 Dec 14:00" in text and "send the [b]quote[/b]" in text and "09:15 call" in text
+
+
+async def test_escape_skips_the_next_step_and_a_note_does_not_ask(loop_db):
+    store = Store(loop_db, who="tester")
+    app = PageHost(loop_db, "Harbour Events")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await until(app, pilot, lambda: isinstance(app.screen, ProspectPage) and app.screen.data is not None)
+        await pilot.press("n")
+        await settle(app, pilot)
+        app.screen.query_one("#text", Input).value = "Rang, no answer"
+        await pilot.press("ctrl+s")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FollowUpDialog))
+        assert app.screen.query_one("#day", Input).value == "2026-12-04"  # the set one is overdue: a week on
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage)
+        await until(app, pilot, lambda: len(store.activities(store.get("Harbour Events").id)) == 1)
+        assert store.get("Harbour Events").next_follow_up == date(2026, 11, 20)  # as it was
+        await pilot.press("n")
+        await settle(app, pilot)
+        app.screen.query_one("#kind").value = "note"
+        app.screen.query_one("#text", Input).value = "Prefers email"
+        await pilot.press("ctrl+s")
+        await until(app, pilot, lambda: len(store.activities(store.get("Harbour Events").id)) == 2)
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage)  # a note is no contact: nothing asked
+
+
+async def test_logging_a_call_on_the_pipeline_asks_too(loop_db):
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        pid = store.get("Next Week").id
+        assert await until(app, pilot, lambda: app.pipeline.table.go_to(pid))
+        await pilot.press("n")
+        await settle(app, pilot)
+        app.screen.query_one("#text", Input).value = "Emailed the menu"
+        await pilot.press("ctrl+s")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FollowUpDialog))
+        assert app.screen.query_one("#day", Input).value == "2026-12-02"  # the one set, still ahead
+        app.screen.query_one("#day", Input).value = "mon"
+        await pilot.press("enter")
+        assert await until(app, pilot, lambda: store.get("Next Week").next_follow_up == date(2026, 11, 30))
+        assert isinstance(app.screen, PipelineScreen)
+
+
+# ---------------------------------------------------------------- 5. focus in date order
+
+
+async def test_focus_orders_overdue_and_due_by_date(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FocusScreen)
+        text = await shows(app, pilot, "Harbour Events", "Next Week")
+        order = [text.index(n) for n in ("Harbour Events", "Kauri Software", "Today Call", "Next Week")]
+        assert order == sorted(order), text  # 20 Nov, 24 Nov overdue; today, then Wednesday due
+    data = json.loads(run(Path(loop_db.url.database), "focus", "--json").stdout)
+    assert [d["name"] for d in data[:4]] == ["Harbour Events", "Kauri Software", "Today Call", "Next Week"]
+
+
+# ---------------------------------------------------------------- 7. charts without colour
+
+
+def test_chart_ticks_are_round_with_thousands_separators():
+    assert charts.nice_ticks(17941.8) == [0, 5000, 10000, 15000, 20000]
+    assert charts.nice_ticks(54.0, 3) == [0, 20, 40, 60]
+    assert [charts.tick_label(t) for t in charts.nice_ticks(404650)] == [
+        "0",
+        "100,000",
+        "200,000",
+        "300,000",
+        "400,000",
+        "500,000",
+    ]
+    assert charts.tick_label(40, "%") == "40%"
+    assert charts.nice_ticks(0) == [0, 1]
+    series = [charts.FORECAST, charts.ACTUAL, charts.TV, charts.EV]
+    assert len({s.marker for s in (charts.FORECAST, charts.ACTUAL)}) == 2
+    assert len({s.marker for s in (charts.TV, charts.EV)}) == 2
+    assert all(len(s.marker) == 1 for s in series)
+
+
+async def test_trend_and_forecast_charts_without_colour(loop_db, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    Store(loop_db, who="tester").add("Won in Nov", "4000", "Won", month="2026-11", at=datetime(2026, 10, 20, 9))
+    history.backfill(loop_db)
+    history.record_snapshot(loop_db)
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot)
+        text = await shows(app, pilot, "TV and EV", "• TV", "x EV")
+        assert "• TV" in text and "x EV" in text  # the legend shows each series' own marker
+        ticks = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
+        assert "150,000" in ticks or "100,000" in ticks, ticks
+        assert all(t.replace(",", "").rstrip("%").isdigit() for t in ticks if t), ticks  # round, no 17941.8
+        assert any(t.endswith("%") for t in ticks) and "0%" in ticks, ticks
+        await pilot.press("3")
+        await settle(app, pilot)
+        text = await shows(app, pilot, "█ forecast", "░ actual")
+        assert "█ forecast" in text and "░ actual" in text, text
+        ticks = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
+        steps = {int(b.replace(",", "")) - int(a.replace(",", "")) for a, b in zip(ticks[1:], ticks)}
+        assert len(steps) == 1, ticks  # evenly spaced round ticks
+
+
+# ---------------------------------------------------------------- 9. help that teaches
+
+
+async def test_help_explains_the_marks_and_lists_the_screens(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "a follow-up overdue" in text and "stale: no contact" in text and "last 7 days" in text
+        for spec in app.screen_specs:
+            assert spec.title in text and spec.description in text and f"app.screen_{spec.key}" in text
+
+
+# ---------------------------------------------------------------- 10. notices
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_notice_never_covers_the_rows(loop_db, size):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await settle(app, pilot)
+        table = app.pipeline.table
+        for _ in range(3):  # three moves, three notices
+            await pilot.press("greater_than_sign", "down")
+        assert await until(app, pilot, lambda: len(list(app.screen.query(Toast))) >= 2)
+        await pilot.pause(0.3)
+        first_row = table.region.y
+        for toast in app.screen.query(Toast):
+            assert toast.region.y + toast.region.height <= first_row, (toast.region, first_row)
+        assert "Quit" in screen_text(app).splitlines()[-1]

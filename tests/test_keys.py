@@ -1,0 +1,268 @@
+"""Keys that never surprise (issue 10, point 6): the footer always shows q and ?, q goes back on a
+pushed page, closed prospects say what to do instead, a burst of keys lands where it was typed,
+the sorted column is marked, and the import screen completes paths and points to the stage map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from apphelpers import RecordingApp, screen_text, settle, shows
+from textual import events
+from textual.widgets import Input
+
+from evpipe.models.importer import plan_import
+from evpipe.models.store import Store
+from evpipe.tui.cli.args import options_from_args
+from evpipe.tui.dialogs import TextPrompt
+from evpipe.tui.screens.help import HelpScreen
+from evpipe.tui.screens.import_screen import ImportScreen
+from evpipe.tui.screens.pipeline import PipelineScreen
+from evpipe.tui.screens.prospect_form import ProspectForm
+from evpipe.tui.screens.prospect_page import ProspectPage
+from evpipe.tui.widgets.path_suggester import complete_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def loop_db(engine):
+    """Open prospects with follow-ups, one won and one lost, on the default ladder."""
+    s = Store(engine, who="tester")
+    s.add("Harbour Events", "6000", "Quote sent", month="2026-12", follow_up="2026-11-20")  # gain 1,500
+    s.add("Kauri Software", "20000", "Enquiry", month="2027-01", follow_up="2026-12-02")  # gain 3,000
+    s.add("Small Fry", "1000", "Suspect", month="2027-02")  # gain 50
+    s.add("Signed Deal", "9000", "Won", month="2026-11")
+    s.add("Gone Deal", "4000", "Lost", month="2026-11")
+    return engine
+
+
+def footer_line(app) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+def burst(app, *keys: str) -> None:
+    """Keys as they arrive in one write over a slow link: all queued before any is handled."""
+    for key in keys:
+        if len(key) == 1:
+            app.post_message(events.Key("space" if key == " " else key, key))
+        else:
+            app.post_message(events.Key(key, None))
+
+
+def typed(text: str) -> list[str]:
+    return list(text)
+
+
+async def until(app, pilot, check, timeout: float = 15.0) -> bool:
+    """Poll until `check()` holds (a loaded machine needs generous waits)."""
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return True
+        await pilot.pause(0.05)
+    return check()
+
+
+async def go_to(app, pilot, name: str) -> None:
+    app.notices.clear()
+    pid = Store(app.engine, who="tester").get(name).id
+    assert await until(app, pilot, lambda: app.pipeline.table.go_to(pid))
+    await settle(app, pilot)
+
+
+# ---------------------------------------------------------------- the footer and q
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
+async def test_the_footer_shows_q_and_help_first_at_80x24(loop_db, key):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert await until(app, pilot, lambda: footer_line(app).split()[:4] == ["q", "Quit", "?", "Help"]), footer_line(
+            app
+        )
+
+
+async def test_q_goes_back_from_a_pushed_page_and_quits_only_from_the_top(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # the cursor's prospect page
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage)
+        assert await until(app, pilot, lambda: footer_line(app).split()[:4] == ["q", "Back", "?", "Help"])
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PipelineScreen) and app.is_running
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PipelineScreen) and app.is_running
+        await pilot.press("a")  # the add form: q is a letter of the name there
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectForm)
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert app.screen.query_one("#name", Input).value == "q"
+        await pilot.press("escape", "y")  # discard
+        await settle(app, pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert app.return_code == 0 and not app.is_running
+
+
+# ---------------------------------------------------------------- closed prospects
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "said"),
+    [
+        ("Gone Deal", "l", "Gone Deal is Lost already: < reopens it."),
+        ("Gone Deal", "greater_than_sign", "Gone Deal is Lost: < reopens it, then > advances it."),
+        ("Signed Deal", "w", "Signed Deal is Won already: < reopens it."),
+        ("Signed Deal", "greater_than_sign", "Signed Deal is Won: < reopens it, then > advances it."),
+    ],
+)
+async def test_a_closed_prospect_says_what_to_do_instead_without_asking(loop_db, name, key, said):
+    store = Store(loop_db, who="tester")
+    before = store.get(name)
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, name)
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert not isinstance(app.screen, TextPrompt)  # no reason asked for
+        assert said in app.notices
+        # and on its page
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage)
+        await until(app, pilot, lambda: app.screen.data is not None)
+        app.notices.clear()
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectPage) and said in app.notices
+    assert store.get(name).version == before.version  # nothing was written
+
+
+# ---------------------------------------------------------------- a burst of keys
+
+
+async def test_a_burst_lands_in_the_fields_it_was_typed_for_and_enter_saves(loop_db):
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProspectForm)
+        form = app.screen
+        # name, a typo put right, tab, company; tab x4 to the value; enter saves, all in one write
+        burst(app, *typed("Sam Leex"), "backspace", "tab", *typed("sam@example.com"))
+        burst(app, "tab", "tab", "tab", "tab", *typed("5000"), "enter")
+        assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen))
+        assert form.query_one("#name", Input).value == "Sam Lee"
+        assert form.query_one("#company", Input).value == "sam@example.com"
+        await until(app, pilot, lambda: any(getattr(c, "prospect", None) for c in app.changes))
+    sam = store.get("Sam Lee")
+    assert sam.company == "sam@example.com" and sam.value_cents == 500000
+
+
+async def test_bindings_in_a_burst_run_in_order(loop_db):
+    """backspace, ctrl+u and shift+tab typed between letters act where they were typed."""
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        form = app.screen
+        burst(app, *typed("wrong"), "ctrl+u", *typed("Ann"), "tab", *typed("Co"), "shift+tab", "backspace", "e")
+        assert await until(app, pilot, lambda: form.query_one("#name", Input).value == "Ane")
+        assert form.query_one("#company", Input).value == "Co"
+
+
+# ---------------------------------------------------------------- sorted columns
+
+
+async def test_sorting_by_gain_marks_the_column_and_shows_the_gain(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        head = await shows(app, pilot, "Month↑")
+        assert "Due" in head and "Follo…" not in head
+        seen = []
+        for _ in range(6):
+            await pilot.press("s")
+            await settle(app, pilot)
+            lines = screen_text(app).splitlines()
+            header = next(line for line in lines if "Name" in line and "Stage" in line)
+            seen.append(header)
+            assert "…" not in header, header
+            if "Gain↓" in header:
+                first = next(line for line in lines if "Kauri Software" in line or "Harbour Events" in line)
+                assert "Kauri Software" in first and "3,000" in first  # the biggest gain first, shown
+        assert any("Gain↓" in h for h in seen) and any("Due↑" in h for h in seen)
+
+
+# ---------------------------------------------------------------- the import screen
+
+
+def test_path_completion(tmp_path):
+    (tmp_path / "pipeline 2026.csv").write_text("a\n")
+    (tmp_path / "pipes").mkdir()
+    (tmp_path / "photo.png").write_text("")
+    (tmp_path / ".hidden.csv").write_text("")
+    base = str(tmp_path) + "/"
+    assert complete_path(base + "pip") == base + "pipes/"  # folders first
+    assert complete_path(base + "pipe ") is None
+    assert complete_path(base + "pipeline") == base + "pipeline 2026.csv"
+    assert complete_path(base + "ph") is None  # not a spreadsheet
+    assert complete_path(base + ".h") == base + ".hidden.csv"
+    assert complete_path(base + "zz") is None
+    assert complete_path(str(tmp_path / "nowhere" / "x")) is None
+
+
+async def test_the_import_screen_completes_the_path(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("i")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        field = screen.query_one("#import-file", Input)
+        for key in str(FIXTURES / "crm" / "sal"):
+            await pilot.press(key if key != "/" else "slash")
+        assert await until(app, pilot, lambda: field._suggestion.endswith("sales_pipeline.csv"))
+        await pilot.press("right")
+        assert field.value == str(FIXTURES / "crm" / "sales_pipeline.csv")
+
+
+def test_the_first_error_after_a_preview_points_to_the_stage_map(loop_db):
+    path, options = options_from_args([str(FIXTURES / "crm" / "sales_pipeline.csv")])
+    plan = plan_import(loop_db, path, options, who="tester")
+    why = plan.why_not()
+    assert not plan.can_commit
+    assert "rows cannot be taken; first, stage 'Engaging'" in why or "first, stage 'Prospecting'" in why, why
+    assert "--stage-map" in why and "--skip-bad" not in why
+
+
+async def test_the_import_screen_says_the_stage_map_first(loop_db):
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("i")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#import-file", Input).value = str(FIXTURES / "crm" / "sales_pipeline.csv")
+        screen.query_one("#import-file", Input).focus()
+        await pilot.press("enter")
+        assert await until(app, pilot, lambda: screen.plan is not None, timeout=60)
+        status = str(screen.query_one("#import-status").render())
+        assert "Cannot import yet:" in status and "first, stage" in status and "--stage-map" in status
