@@ -414,7 +414,9 @@ _CHANGE_DAYS_SQL = (
 )
 _BEFORE_MONTH, _BEFORE_OWNER = "$.before.expected_month", "$.before.owner"
 
-_STATE_SQL = f"""
+#: Each prospect as it stood just before :t (the CTE `at_t`), shared by the grouped state below and
+#: by `prospects_before` (one prospect per row, for the forecast's frozen range).
+_AT_T_SQL = f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
     FROM change_event
@@ -450,6 +452,11 @@ at_t AS (
     FROM prospect p LEFT JOIN contrib ON contrib.pid = p.id
     WHERE p.created_at < :t
 )
+"""
+
+_STATE_SQL = (
+    _AT_T_SQL
+    + f"""
 SELECT a.owner, a.month, a.stage_id,
        SUM(CASE WHEN a.n IS NOT NULL THEN a.c
                 WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
@@ -458,6 +465,19 @@ SELECT a.owner, a.month, a.stage_id,
 FROM at_t a JOIN stage s ON s.id = a.stage_id
 GROUP BY a.owner, a.month, a.stage_id
 """
+)
+
+#: One row per prospect that existed just before :t: its owner, expected month, stage and value
+#: then (0 when it did not count: deleted, or created lost).
+_PROSPECTS_SQL = (
+    _AT_T_SQL
+    + f"""
+SELECT a.owner, a.month, a.stage_id,
+       CASE WHEN a.n IS NOT NULL THEN a.tv
+            WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END
+FROM at_t a JOIN stage s ON s.id = a.stage_id
+"""
+)
 
 
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
@@ -511,6 +531,20 @@ def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
         {key: k for key, k in acc.items() if k != Kpi()},
         {key: k for key, k in won.items() if k != Kpi()},
     )
+
+
+def prospects_before(conn: Connection, moment: datetime) -> list[tuple[str, str | None, int, str, int]]:
+    """Each prospect as it stood just before `moment`, replayed like `state_before`: (owner,
+    expected month, value in cents, stage kind, stage probability then). Those that did not count
+    then (deleted, lost, not yet created) are left out."""
+    probs = probabilities_before(conn, moment)
+    out = []
+    for owner, month, stage_id, tv in fetch_all(conn, _PROSPECTS_SQL, {"t": moment}):
+        bp, kind = probs.get(stage_id, (0, LOST))
+        if kind == LOST or not tv:
+            continue
+        out.append((owner or "", month or None, int(tv), kind, bp))
+    return out
 
 
 def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:

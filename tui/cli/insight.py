@@ -177,8 +177,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
     fc = forecast(ctx.engine, first, last, owner=owner)
+    from evpipe.models.forecast_range import attach, month_ranges
+
+    ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=owner)
     if as_json:
-        emit_json(fc.to_json())
+        emit_json(attach(fc.to_json(), ranges))
         return
     body = []
     for m in fc.months:
