@@ -27,6 +27,7 @@ the targets set for its months.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -255,13 +256,14 @@ def month_ranges(
     return Ranges(out, range_of(in_period, period_target(targets, period)), period)
 
 
-def range_sentence(month: str, r: Range) -> str:
+def range_sentence(month: str | None, r: Range) -> str:
+    """The sentence of a month's range (`month` None: the KPI period's)."""
     from .values import format_money, month_label
 
     def amount(cents: int) -> str:
         return format_money(cents, decimals=False)
 
-    name = month_label(month).split()[0][:3]
+    name = "Period" if month is None else month_label(month).split()[0][:3]
     text = f"{name}: EV {format_money(r.ev_micros, micros=True, decimals=False)}, "
     if r.p10 == r.p90:
         text += f"{amount(r.p10)} for certain" if r.open_cents == 0 else f"80% at {amount(r.p10)}"
@@ -279,7 +281,7 @@ def percent_text(p: Fraction) -> str:
         return "<1%"
     if 99 < pct < 100:
         return ">99%"
-    return f"{round(pct)}%"
+    return f"{math.floor(pct + Fraction(1, 2))}%"  # half up
 
 
 def band_text(r: Range, width: int = 21) -> str:

@@ -188,6 +188,7 @@ class CalibrationApplied(Message):
 @dataclass
 class ForecastLoaded(Message):
     fc: Forecast
+    ranges: Any = None  # models.forecast_range.Ranges: each month's P10-P90 band and target chance
 
 
 @dataclass
