@@ -373,7 +373,9 @@ class BandRecord:
         }
 
 
-def band_record(engine: Engine, fc: Forecast | None = None, *, months: int = 12, owner: str | None = None) -> BandRecord:
+def band_record(
+    engine: Engine, fc: Forecast | None = None, *, months: int = 12, owner: str | None = None
+) -> BandRecord:
     """For the last `months` months that have ended with final figures and a forecast frozen at
     their start: the P10-P90 band of that frozen state, and whether the actual fell inside."""
     from . import clock

@@ -225,7 +225,9 @@ def load_pace(source: Any, *, now: datetime | None = None, with_prospects: bool 
         prev = (pid, at, stage, inferred)
         entered[pid] = (stage, at)
     stages = {
-        int(sid): StagePace(int(sid), str(name), int(pos), str(kind), int(stale), tuple(sorted(stays.get(int(sid), ()))))
+        int(sid): StagePace(
+            int(sid), str(name), int(pos), str(kind), int(stale), tuple(sorted(stays.get(int(sid), ())))
+        )
         for sid, name, pos, kind, stale in stages_rows
     }
     return Pace(

@@ -177,6 +177,7 @@ class ProbabilityEffectReady(Message):
 @dataclass
 class CalibrationLoaded(Message):
     cal: Calibration
+    band: Any = None  # models.forecast_range.BandRecord: how often the actual fell in the frozen band
 
 
 @dataclass

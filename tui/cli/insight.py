@@ -271,8 +271,12 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
     if apply_ and as_json and not yes:
         raise DomainError("--apply --json: add --yes (a JSON reader cannot be asked)", field="yes")
     cal = calibrate(ctx.engine, months=months)
+    from evpipe.models.forecast_range import band_record
+
+    band = band_record(ctx.engine, months=months or 12)
     if as_json:
         data = cal.to_json()
+        data["band"] = band.to_json()
         if apply_:
             data["applied"] = [r.summary for r in apply_suggestions(ctx.store(), calibration=cal)]
             if data["applied"]:
@@ -315,6 +319,7 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
         if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
             line += f"; with the suggestions: {cal.brier_suggested:.4f}"
         click.echo(line + ".")
+    click.echo(band.summary() + ".")
     rows = cal.suggestions
     if not apply_:
         if rows:
