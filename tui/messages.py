@@ -39,6 +39,13 @@ class DataChanged(Message):
 
 
 @dataclass
+class PaceLoaded(Message):
+    """Each stage's pace and when each prospect entered its stage (models/pace.py)."""
+
+    pace: Any
+
+
+@dataclass
 class RowsLoaded(Message):
     """The pipeline's rows, loaded in a worker."""
 

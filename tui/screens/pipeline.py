@@ -49,6 +49,7 @@ from ..messages import (
     DataChanged,
     HistoryLoaded,
     KpisLoaded,
+    PaceLoaded,
     RowsLoaded,
     SortLoaded,
 )
@@ -265,6 +266,7 @@ class PipelineScreen(StageKeys, Screen):
                     self.view.put(change)
             self._since_load = []
             self._loading = False
+            self.load_pace()
         self.complete = message.complete
         self.loaded = True
         self.table.reset(keep)
@@ -273,6 +275,19 @@ class PipelineScreen(StageKeys, Screen):
             self.call_after_refresh(message.painted.set)
         if self.scope.key not in self._history:
             self.load_history(self.scope)
+
+    @work(thread=True, exclusive=True, group="pace", exit_on_error=False, description="learn each stage's pace")
+    def load_pace(self) -> None:
+        """Each stage's pace, once per load (models/pace.py): the `~` mark then means slow."""
+        from evpipe.models.pace import load_pace
+
+        self.post_message(PaceLoaded(load_pace(evpipe_app(self).reader, with_prospects=False)))
+
+    def on_pace_loaded(self, message: PaceLoaded) -> None:
+        self.view.pace = message.pace
+        self.table.repaint()
+        pid = self.table.current_id
+        self._show_detail(pid, self._contacts.get(pid) if pid is not None else None)
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
@@ -351,7 +366,11 @@ class PipelineScreen(StageKeys, Screen):
                 flags.append(f"! follow-up due {short_date(row.follow_up)}")
             stage = self.view.ladder.stage(row.stage_id)
             if stage is not None and stage.kind == "open" and self.view.is_stale(row):
-                flags.append(f"~ stale since {short_date(row.touched)}")
+                pace = self.view.pace.stages.get(row.stage_id) if self.view.pace is not None else None
+                if pace is not None and pace.learnt and self.view.pace is not None:
+                    flags.append(f"~ slow: {self.view.pace.words(row.id, row.stage_id, row.touched)}")
+                else:
+                    flags.append(f"~ stale since {short_date(row.touched)}")
             text = " · ".join(parts + flags)
         self.query_one("#detail", TextLine).show(Content(text))
 
