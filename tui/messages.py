@@ -149,6 +149,7 @@ class FocusHistoryLoaded(Message):
 class ProspectPageLoaded(Message):
     data: PageData
     generation: int
+    pace: Any = None  # models.pace.Pace: how long prospects usually stay on each stage
 
 
 @dataclass
