@@ -581,33 +581,51 @@ def review_cmd(ctx: Ctx, since: str, fmt: str) -> None:
     metavar="12m|YYYY-MM|all",
     help="The KPI period for this command only (default: the database's, `evpipe settings`).",
 )
+@click.option(
+    "--compare",
+    type=click.Choice(["last-year"]),
+    default=None,
+    help="Beside each reading, the one of the same week last year (52 weeks before).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, as_json: bool) -> None:
+def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, compare: str | None, as_json: bool) -> None:
     """TV, EV and EV/TV over time, from the KPI history: every reading counted for today's KPI
     period, so that the line moves with work done, not with the calendar."""
     if weeks < 0 or weeks > 5200:
         raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
     from evpipe.models.history import trend
     from evpipe.models.kpi import Scope
+    from evpipe.models.season import compare_trend
 
     period = _period(ctx, period_text)
-    points = trend(ctx.engine, weeks or None, Scope(period=period))
+    scope = Scope(period=period)
+    points = trend(ctx.engine, weeks or None, scope)
+    before = compare_trend(ctx.engine, points, scope) if compare else [None] * len(points)
     if as_json:
-        emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
+        out = []
+        for p, ly in zip(points, before):
+            row = {"date": p.taken_on.isoformat(), **p.kpi.to_json()}
+            if compare:
+                row["last_year"] = None if ly is None else {"date": ly.taken_on.isoformat(), **ly.kpi.to_json()}
+            out.append(row)
+        emit_json(out)
         return
-    body = [
-        [
+    body = []
+    for p, ly in zip(points, before):
+        row = [
             p.taken_on.isoformat(),
             str(p.kpi.count),
             _money(p.kpi.tv_cents),
             _money(p.kpi.ev_micros, micros=True),
             _ev_tv(p.kpi),
         ]
-        for p in points
-    ]
-    click.echo(table(["date", "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
+        if compare:
+            row += ["—", "—"] if ly is None else [_money(ly.kpi.tv_cents), _money(ly.kpi.ev_micros, micros=True)]
+        body.append(row)
+    heads = ["date", "count", "TV", "EV", "EV/TV"] + (["TV last year", "EV last year"] if compare else [])
+    click.echo(table(heads, body, right=set(range(1, len(heads)))))
     click.echo(f"period: {period_words(period)}")
 
 
