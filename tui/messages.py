@@ -210,6 +210,7 @@ class TrendLoaded(Message):
     key: str
     points: list[Snapshot]
     period: Period | None = None  # the KPI period every point counts
+    last_year: list[Any] | None = None  # each point's reading of the same week last year (models.season)
 
 
 @dataclass
