@@ -104,6 +104,13 @@ def last_year(source: Any, now: Kpi, scope: Scope = ALL, today: date | None = No
     return None if snap is None else YearCompare(now, snap.kpi, snap.taken_on)
 
 
+def reading_last_year(source: Any, scope: Scope = ALL, today: date | None = None) -> Kpi | None:
+    """The KPIs of the same week last year (for the header), or None without a year of history."""
+    day = same_week_last_year(today or clock.today())
+    snap = _reading(snapshots(source, year_before(scope), since=day - timedelta(days=SLACK_DAYS), until=day), day)
+    return None if snap is None else snap.kpi
+
+
 def whole_percent(d: Decimal) -> int:
     return int((abs(d) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -121,11 +128,12 @@ def year_sentence(c: YearCompare | None) -> str:
     return f"EV is {pct}% {'above' if change > 0 else 'below'} this time last year"
 
 
-def short_year_change(c: YearCompare | None) -> str:
-    """The header's figure: '+12% yr' ('' without a year of history or last year's EV)."""
-    if c is None or c.ev_change is None:
+def short_year_change(now: Kpi, then: Kpi | None) -> str:
+    """The header's figure: EV against the same week last year, '+12% yr' ('' without a year of
+    history or with no EV then)."""
+    change = None if then is None else YearCompare.change(now.ev_micros, then.ev_micros)
+    if change is None:
         return ""
-    change = c.ev_change
     pct = whole_percent(change)
     return f"{'+' if change > 0 else '-' if change < 0 and pct else ''}{pct}% yr"
 
@@ -134,6 +142,7 @@ __all__ = [
     "YearCompare",
     "compare_trend",
     "last_year",
+    "reading_last_year",
     "same_week_last_year",
     "short_year_change",
     "year_sentence",

@@ -90,6 +90,7 @@ class HistoryLoaded(Message):
     week_ago: Kpi | None
     week_ago_label: str
     weekly_ev: list[int]
+    last_year: Kpi | None = None  # the same week last year, when a year of history exists
 
 
 @dataclass

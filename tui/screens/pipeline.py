@@ -38,6 +38,7 @@ from evpipe.models.pipeline_view import (
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
+from evpipe.models.season import reading_last_year
 from evpipe.models.values import parse_follow_up
 from evpipe.models.week_history import week_history
 
@@ -137,6 +138,7 @@ class PipelineScreen(StageKeys, Screen):
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
+        self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
     # -------------------------------------------------------- layout
@@ -220,7 +222,7 @@ class PipelineScreen(StageKeys, Screen):
         painted.wait(2.0)
         scope = self._scope(self.mine, period)
         week_ago, label, weekly = week_history(engine, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(engine, scope)))
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
@@ -291,15 +293,18 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        week_ago, label, weekly = week_history(evpipe_app(self).reader, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        reader = evpipe_app(self).reader
+        week_ago, label, weekly = week_history(reader, scope)
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(reader, scope)))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self._history[message.scope_key] = (message.week_ago, message.weekly_ev)
+        self._last_year[message.scope_key] = message.last_year
         if message.scope_key == self.scope.key:
             self._show_header(history=True)
 
     def _show_header(self, *, history: bool = False) -> None:
+        self.header.last_year = self._last_year.get(self.scope.key)
         if history or self.scope.key in self._history:
             week_ago, weekly = self._history.get(self.scope.key, (None, []))
             self.header.show(self.kpi, week_ago, weekly, history=True)
