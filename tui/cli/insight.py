@@ -407,6 +407,7 @@ def review_markdown(r) -> str:
     else:
         head += ", with no sale closed yet."
     lines.append(head)
+    lines += ["", r.season + "."]
     adv = r.term("advance")
     new = r.term("new")
     work = []
@@ -452,6 +453,20 @@ def review_markdown(r) -> str:
                 lines.append(f"- {_md(i.name)}: {ev(i.d_ev_micros, True)} EV")
             if len(adv.items) > 10:
                 lines.append(f"- and {len(adv.items) - 10} more")
+    if r.balance:
+        lines += [
+            "",
+            "## Balance of activity",
+            "",
+            "Per stage this period; in brackets, a typical week of the last quarter.",
+            "",
+        ]
+        lines += ["| stage | added | advanced | touched | left untouched |", "|---|---:|---:|---:|---:|"]
+        for b in r.balance:
+            lines.append(
+                f"| {_md(b.stage)} | {b.added} ({b.typical[0]:g}) | {b.advanced} ({b.typical[1]:g}) | "
+                f"{b.touched} ({b.typical[2]:g}) | {b.untouched} |"
+            )
     lines += ["", "## Wins", ""]
     if wins:
         for w in wins:
@@ -493,13 +508,37 @@ def _md(text: str) -> str:
     return out
 
 
+def balance_lines(r) -> list[str]:
+    """The balance of activity per stage against a typical week of the last quarter, as a table."""
+    if not r.balance:
+        return []
+
+    def cell(now: int, usual: float) -> str:
+        return f"{now} ({usual:g})"
+
+    rows = [
+        [
+            safe(b.stage),
+            cell(b.added, b.typical[0]),
+            cell(b.advanced, b.typical[1]),
+            cell(b.touched, b.typical[2]),
+            str(b.untouched),
+        ]
+        for b in r.balance
+    ]
+    return [
+        "Balance of activity (in brackets: a typical week of the last quarter)",
+        table(["stage", "added", "advanced", "touched", "untouched"], rows, right={1, 2, 3, 4}),
+    ]
+
+
 def review_text(r) -> str:
     from evpipe.models.values import format_money
 
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
 
-    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", ""]
+    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}", r.season + ".", ""]
     out.append(
         table(
             ["", "start", "end", "change"],
@@ -538,6 +577,7 @@ def review_text(r) -> str:
             out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
+    out += ["", *balance_lines(r)]
     for title, items in (
         ("Follow-ups overdue", r.overdue),
         ("Due this week", r.due),
