@@ -7,7 +7,7 @@ a path given with `--db` is rebuilt only while nobody has changed it since (its 
 at N). The demo's own file in the data directory is the demo's sandbox: it is rebuilt each time,
 whatever was tried in it.
 
-The demo holds about 15 months of history for the founding ferry business (`load_history`): the
+The demo database holds about 15 months of history for the founding ferry business (`load_history`): the
 pipeline of ten weeks from seeds/demo.json, and before it a generated past of charters expected in
 each of the 15 months before last, as many as the season brings (a summer peak in December to
 February, a lean winter in June to August), each created weeks ahead, moved up the ladder at a
@@ -50,7 +50,6 @@ def seed_demo(engine: Engine) -> int:
     a history of changes) and give its history KPI snapshots; the number of prospects."""
     refuse_unless_unused(engine, "seed")
     count = load_demo(engine)
-    count += load_history(engine)
     _snapshots(engine)
     return count
 
