@@ -36,7 +36,7 @@ from .ladder import LOST, OPEN, WON, kpi_part
 from .locations import NoDatabase, check_database, sqlite_path
 from .seed import demo_is_loaded, load_demo, refuse_unless_unused
 from .settings import set_setting
-from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange
+from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, pk
 from .values import month_add
 
 #: The setting that marks a database as the demo's own (so that a fresh build may delete it).
@@ -176,7 +176,7 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
         stages = [
             (int(i), str(n), str(k), int(bp), int(pos))
             for i, n, k, bp, pos in conn.execute(
-                select(col(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position))
+                select(pk(Stage.id), col(Stage.name), col(Stage.kind), col(Stage.probability_bp), col(Stage.position))
                 .where(col(Stage.archived).is_(False))
                 .order_by(col(Stage.position))
             )

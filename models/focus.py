@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnClause, Engine, case, func, literal_column, select
+from sqlalchemy import Boolean, ColumnClause, ColumnElement, Engine, case, func, literal_column, select
 from sqlmodel import col
 
 from . import clock
@@ -160,7 +160,7 @@ def _query(conn, today: date, owner: str | None, pace: Pace | None = None):
     due_end = today + timedelta(days=DUE_DAYS - 1)
     overdue = col(Prospect.next_follow_up) < today
     due = col(Prospect.next_follow_up).between(today, due_end)
-    stale = (col(Stage.stale_days) > 0) & (idle > col(Stage.stale_days))
+    stale: ColumnElement[bool] = (col(Stage.stale_days) > 0) & (idle > col(Stage.stale_days))
     if pace is not None:  # slow (models/pace.py): past the stage's p75, else the stale rule above
         rule = f"stage.stale_days > 0 AND {days_since(today, 'prospect.last_touch_at')} > stage.stale_days"
         stale = literal_column(pace.slow_sql(rule), Boolean)
