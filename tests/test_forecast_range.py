@@ -82,7 +82,7 @@ def test_beyond_the_limit_a_seeded_simulation_says_so(monkeypatch):
     chances = [(1000 + 7 * i, 2500) for i in range(40)]
     a = distribution(0, chances)
     b = distribution(0, chances)
-    assert a.method == "simulation" and a.draws == fr.DRAWS
+    assert a.method == "simulation" and a.draws == fr.draws_for(40) >= fr.MIN_DRAWS
     assert (a.amounts, a.cumulative) == (b.amounts, b.cumulative)  # seeded: the same every time
     # close to the exact answer computed without the limit
     monkeypatch.setattr(fr, "EXACT_POINTS", 10**9)
@@ -93,6 +93,17 @@ def test_beyond_the_limit_a_seeded_simulation_says_so(monkeypatch):
         assert abs(a.quantile(q) - exact.quantile(q)) <= 3000  # within about 3 prospects' value
     r = range_of([(v, "open", bp) for v, bp in chances])
     assert r.to_json()["range_method"] == "exact"
+
+
+def test_very_many_prospects_follow_the_normal_law():
+    chances = [(100_00 + 37 * i, (500, 2500, 5000, 8000)[i % 4]) for i in range(fr.SIM_PROSPECTS + 500)]
+    r = range_of([(v, "open", bp) for v, bp in chances] + [(1_000_00, "won", 10_000)], 3_000_000_00)
+    assert r.method == "normal" and r.draws is None
+    won, top = 1_000_00, 1_000_00 + sum(v for v, _ in chances)
+    assert won <= r.p10 < r.p50 < r.p90 <= top
+    mean = won + sum(v * bp for v, bp in chances) / 10_000
+    assert abs(r.p50 - mean) <= 1  # the median of the normal is its mean, the EV
+    assert r.p_target is not None and 0 <= r.p_target <= 1
 
 
 def test_fewer_draws_only_for_very_many_prospects():

@@ -200,11 +200,16 @@ class ForecastScreen(LiveScreen):
     def load(self) -> None:
         engine = evpipe_app(self).engine
         fc = forecast(engine)
+        self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
         self.post_message(ForecastLoaded(fc, month_ranges(engine, [m.month for m in fc.months])))
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:
         first_load = self.fc is None
+        if message.ranges is not None and message.fc is self.fc:  # the ranges of the table shown
+            self.ranges = message.ranges
+            self._show_band()
+            return
         self.fc = fc = message.fc
         self.ranges = message.ranges
         table = self.query_one("#forecast-table", DataTable)
@@ -255,7 +260,7 @@ class ForecastScreen(LiveScreen):
         panel = self.query_one("#forecast-band", Static)
         ranges = self.ranges
         if ranges is None or self.fc is None:
-            panel.update("")
+            panel.update(Text("Working out each month's range…", style="dim"))
             return
         month = self.selected_month()
         if month is not None and month in ranges.months:
