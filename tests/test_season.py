@@ -164,3 +164,43 @@ def test_demo_has_fifteen_months_of_seasonal_history(tmp_path):
     finally:
         eng.dispose()
     assert clock.today() == date(2026, 11, 27)
+
+
+async def test_trend_overlay_and_header_year_figure(engine):
+    from apphelpers import settle, shows
+
+    from evpipe.tui.app import EvpipeApp
+
+    s = Store(engine, who="tester")
+    s.add("Old", "10000", "Quote sent", month="2026-01", at=datetime(2025, 11, 1, 9))
+    s.move("Old", "won", at=datetime(2026, 1, 10, 9))
+    s.add("New", "8000", "Quote sent", month="2027-01", at=datetime(2026, 11, 1, 9))
+    history.backfill(engine)
+    history.record_snapshot(engine)
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(110, 24)) as pilot:
+        await settle(pilot)
+        # wide enough: EV's box says how EV compares with the same week last year (12,000 vs 2,500)
+        text = await shows(app, pilot, "+380% yr")
+        assert "+380% yr" in text
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("l")
+        text = await shows(app, pilot, "EV last yr", "EV is 380% above this time")
+        assert "TV last yr" in text and "EV is 380% above this time" in text  # the panel wraps "last year"
+        assert app.screen.last_year is not None and app.screen.last_year[-1].kpi.ev_micros == 2500 * 100 * 10_000
+        await pilot.press("l")
+        text = await shows(app, pilot)
+        for _ in range(100):
+            if app.screen.last_year is None:
+                break
+            await pilot.pause(0.05)
+        assert app.screen.last_year is None
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = await shows(app, pilot, "EV 12,000")
+        assert "EV 12,000" in text
+        # 80 columns: a small 7-day change leaves room in EV's box, and nothing spills over
+        assert "+0 7d +380% yr" in text
+        assert all(len(line) <= 80 for line in text.splitlines())
