@@ -218,6 +218,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
             right={1, 2, 3, 4, 5, 6, 7, 8},
         )
     )
+    click.echo("")
+    click.echo("The range of what the months to come may win (80% between P10 and P90):")
+    upcoming = [m for m in fc.months if not m.complete]
+    rows = [[m.month, *_range_cells(ranges.months.get(m.month))] for m in upcoming]
+    click.echo(table(["month", "P10", "P50", "P90", "target", "chance"], rows, right={1, 2, 3, 4, 5}))
     provisional = fc.provisional_months
     if provisional:
         click.echo("")
@@ -235,7 +240,23 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
         if fc.wape is not None
         else f"WAPE —: no ended month has a frozen forecast, final figures and sales{left_out}."
     )
+    from evpipe.models.forecast_range import range_sentence
+
+    click.echo(f"KPI period: {range_sentence(None, ranges.period).removeprefix('Period: ')}.")
     click.echo(FORECAST_LEGEND)
+
+
+def _range_cells(r) -> list[str]:
+    """P10, P50, P90, the target and the chance of reaching it, for the text table."""
+    if r is None:
+        return ["", "", "", "", ""]
+    from evpipe.models.forecast_range import percent_text
+
+    if r.target_cents is None or r.p_target is None:
+        target, chance = "—", "—"
+    else:
+        target, chance = _money(r.target_cents), percent_text(r.p_target)
+    return [_money(r.p10), _money(r.p50), _money(r.p90), target, chance]
 
 
 #: What the forecast's columns mean, in a rep's words (the text output's last lines).
@@ -246,7 +267,9 @@ signed: orders signed during the month, whatever month they are for.
 accuracy: how close frozen came to actual (100% = spot on).
 bias: + expected too much, - too little. WAPE: the overall miss, weighted by sales.
 Only months that have ended are judged. * not over yet. ? ended with prospects still
-open: provisional, left out of WAPE until they are won, lost or moved to another month."""
+open: provisional, left out of WAPE until they are won, lost or moved to another month.
+P10, P90: 80% of the time the month's prospects win between the two, if each closes with
+its stage's probability; chance: of reaching the month's target (`evpipe target`)."""
 
 
 # ---------------------------------------------------------------- calibrate
