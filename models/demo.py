@@ -118,10 +118,11 @@ def build_demo(url: str, *, fresh: bool = True, own: bool = False) -> None:
 #: Months of generated history, up to the month before last (the ten weeks of seeds/demo.json follow).
 HISTORY_MONTHS = 15
 #: How busy each expected month is (NZ: summer from December, winter from June), prospects per month.
-SEASON = {1: 30, 2: 26, 3: 20, 4: 13, 5: 9, 6: 6, 7: 6, 8: 7, 9: 11, 10: 16, 11: 22, 12: 30}
-#: Days a prospect usually stays on each open rung, and the chance it is lost there.
+SEASON = {1: 42, 2: 36, 3: 27, 4: 18, 5: 12, 6: 8, 7: 8, 8: 9, 9: 15, 10: 22, 11: 30, 12: 42}
+#: Days a prospect usually stays on each open rung, and the chance it is lost there (so that the
+#: default ladder's probabilities fit what happened: 5% of Suspects are won, 80% of Deposits paid).
 PACE = (10, 9, 7, 12, 18)
-LOSS = (0.3, 0.3, 0.3, 0.2, 0.05)
+LOSS = (0.5, 0.6, 0.5, 0.375, 0.2)
 _SEED = 16
 _OCCASIONS = (
     "Christmas party",
@@ -200,7 +201,7 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
             value = rng.choice(_VALUES) * 100
             owner = _OWNERS[(k + first.month) % len(_OWNERS)]
             t = datetime.combine(first - timedelta(days=rng.randint(5, 70)), datetime.min.time()).replace(hour=9)
-            rung = 0 if rng.random() < 0.45 else 1
+            rung = rng.choices((0, 1, 2), weights=(3, 5, 2))[0]
             stage = rungs[min(rung, len(rungs) - 1)]
             part = kpi_part(value, stage[2], stage[3])
             eid = journal.event(
