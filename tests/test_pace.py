@@ -123,3 +123,38 @@ def test_pace_command(engine, db_path):
     }
     r = CliRunner().invoke(main, ["--db", str(db_path), "pace"])
     assert "Slow one: 20 days on Quote sent; usually 6, slow past 9" in r.stdout
+
+
+async def test_slow_on_the_list_and_the_prospect_page(engine):
+    from apphelpers import RecordingApp, settle, shows
+
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.prospect_page import ProspectPage
+
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)
+    slow = s.add("Slow one", "5000", "Quote sent", month="2026-12", at=NOW - timedelta(days=20)).prospect
+    s.add("Fresh one", "5000", "Quote sent", month="2026-12", at=NOW - timedelta(days=3))
+
+    class Page(RecordingApp):
+        def on_mount(self) -> None:
+            self.push_screen(ProspectPage(slow.id))
+
+    app = Page(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        text = await shows(app, pilot, "20 days on Quote sent; usually 6")
+        assert "~ slow: 20 days on Quote sent; usually 6," in text and "slow past 9" in text, text
+
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(200):
+            if app.screen.view.pace is not None:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        lines = (await shows(app, pilot, "Slow one", "Fresh one")).splitlines()
+        slow_line = next(line for line in lines if "Slow one" in line)
+        fresh_line = next(line for line in lines if "Fresh one" in line)
+        assert slow_line.lstrip("│ ").startswith("~") and not fresh_line.lstrip("│ ").startswith("~")
