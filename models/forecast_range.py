@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from fractions import Fraction
@@ -292,15 +292,18 @@ def month_ranges(
     return Ranges(out, range_of(in_period, period_target(targets, period)), period)
 
 
-def range_sentence(month: str | None, r: Range) -> str:
-    """The sentence of a month's range (`month` None: the KPI period's)."""
+def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | None = None) -> str:
+    """The sentence of a month's range (`month` None: the KPI period's). `amount`: how an amount in
+    cents reads (default: whole units, as the forecast shows them)."""
     from .values import format_money, month_label
 
-    def amount(cents: int) -> str:
-        return format_money(cents, decimals=False)
+    if amount is None:
+
+        def amount(cents: int) -> str:
+            return format_money(cents, decimals=False)
 
     name = "Period" if month is None else month_label(month).split()[0][:3]
-    text = f"{name}: EV {format_money(r.ev_micros, micros=True, decimals=False)}, "
+    text = f"{name}: EV {amount((r.ev_micros + FULL_BP // 2) // FULL_BP)}, "
     if r.p10 == r.p90:
         text += f"{amount(r.p10)} for certain" if r.open_cents == 0 else f"80% at {amount(r.p10)}"
     else:

@@ -263,18 +263,23 @@ class ForecastScreen(LiveScreen):
             panel.update(Text("Working out each month's range…", style="dim"))
             return
         month = self.selected_month()
-        if month is not None and month in ranges.months:
-            r = ranges.months[month]
-            sentence = range_sentence(month, r)
-        else:
-            r = ranges.period
-            sentence = range_sentence(None, r)
+        r = ranges.months[month] if month is not None and month in ranges.months else ranges.period
+        # every amount whole, or all in one unit (k, M, B) when one would not fit: never cut
+        shown = [_whole(r.ev_micros, True), _whole(r.p10, False), _whole(r.p90, False)]
+        if r.target_cents is not None:
+            shown.append(_whole(r.target_cents, False))
+        style = money_style(shown, width=MONEY_CELLS + 2)
+
+        def amount(cents: int) -> str:
+            return style(_whole(cents, False))
+
+        sentence = range_sentence(month if r is not ranges.period else None, r, amount)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(sentence, style="bold")
         text.append("\n")
-        text.append(f"P10 {_money(r.p10)} ")
+        text.append(f"P10 {amount(r.p10)} ")
         text.append(band_text(r, 23))
-        text.append(f" P90 {_money(r.p90)}")
+        text.append(f" P90 {amount(r.p90)}")
         how = "exact" if r.method == "exact" else f"simulated, {r.draws:,} draws"
         text.append(f"  *=EV, [won..won+open], {how}", style="dim")
         panel.update(text)

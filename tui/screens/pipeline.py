@@ -204,6 +204,7 @@ class PipelineScreen(StageKeys, Screen):
         mode = self.view.sort
         if not first_page:
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         period = current_period(engine)
@@ -216,6 +217,7 @@ class PipelineScreen(StageKeys, Screen):
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode, painted=painted))
         else:
             self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
@@ -227,6 +229,7 @@ class PipelineScreen(StageKeys, Screen):
         if not complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
@@ -268,7 +271,6 @@ class PipelineScreen(StageKeys, Screen):
                     self.view.put(change)
             self._since_load = []
             self._loading = False
-            self.load_pace()
         self.complete = message.complete
         self.loaded = True
         self.table.reset(keep)
@@ -278,12 +280,12 @@ class PipelineScreen(StageKeys, Screen):
         if self.scope.key not in self._history:
             self.load_history(self.scope)
 
-    @work(thread=True, exclusive=True, group="pace", exit_on_error=False, description="learn each stage's pace")
-    def load_pace(self) -> None:
-        """Each stage's pace, once per load (models/pace.py): the `~` mark then means slow."""
+    def _post_pace(self, engine) -> None:
+        """Each stage's pace, read once per load in the rows' worker and posted just before the
+        complete rows (models/pace.py): the `~` mark then means slow."""
         from evpipe.models.pace import load_pace
 
-        self.post_message(PaceLoaded(load_pace(evpipe_app(self).reader, with_prospects=False)))
+        self.post_message(PaceLoaded(load_pace(engine, with_prospects=False)))
 
     def on_pace_loaded(self, message: PaceLoaded) -> None:
         self.view.pace = message.pace
