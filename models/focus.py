@@ -5,7 +5,8 @@
 - Overdue: a next follow-up before today. Due this week: a follow-up from today to 6 days ahead
   (the coming seven days, so a Friday review sees the next Friday too).
 - Stale: no activity and no stage change (`last_touch_at`) for more days than the stage allows
-  (`stale_days`; 0 means never stale).
+  (`stale_days`; 0 means never stale); on a stage with 10 or more stays in its history, *slow*
+  instead: on the stage longer than its 75th percentile (models/pace.py, the one definition).
 
 The focus list takes live open prospects in this order: overdue follow-ups, then those due this
 week, then stale ones, then the rest. Overdue and due ones go by their follow-up date, oldest first
@@ -21,13 +22,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnClause, Engine, case, func, literal_column, select
+from sqlalchemy import Boolean, ColumnClause, ColumnElement, Engine, case, func, literal_column, select
 from sqlmodel import col
 
 from . import clock
 from .dialect import days_between
 from .filters import DUE_DAYS  # the one definition of "due this week", which `/ due:week` shares
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
+from .pace import Pace, load_pace
+from .rawdb import days_since
 from .tables import Prospect, Stage, pk
 from .values import format_amount, money_str
 
@@ -53,6 +56,7 @@ class FocusItem:
     stale_days: int
     group: str
     version: int
+    pace_words: str = ""  # slow on a stage whose pace is learnt: '12 days on Quote sent; usually 5'
 
     @property
     def gain_micros(self) -> int:
@@ -87,7 +91,7 @@ class FocusItem:
                 return "follow-up due today"
             return "due this week" + (" (tomorrow)" if ahead == 1 else f" ({self.next_follow_up:%a %d %b})")
         if self.group == "stale":
-            return f"stale for {self.idle_days} days"
+            return f"slow: {self.pace_words}" if self.pace_words else f"stale for {self.idle_days} days"
         return self.gain_reason
 
     @property
@@ -103,7 +107,7 @@ class FocusItem:
                 "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
             )
         if self.group == "stale":
-            return f"stale {self.idle_days} days"
+            return f"slow {self.pace_words.split(';')[0]}" if self.pace_words else f"stale {self.idle_days} days"
         return "best next step"
 
     @property
@@ -146,7 +150,7 @@ def _next_rungs(conn) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _query(conn, today: date, owner: str | None):
+def _query(conn, today: date, owner: str | None, pace: Pace | None = None):
     nexts = _next_rungs(conn)
     if not nexts:
         return None, {}
@@ -159,7 +163,10 @@ def _query(conn, today: date, owner: str | None):
     due_end = today + timedelta(days=DUE_DAYS - 1)
     overdue = col(Prospect.next_follow_up) < today
     due = col(Prospect.next_follow_up).between(today, due_end)
-    stale = (col(Stage.stale_days) > 0) & (idle > col(Stage.stale_days))
+    stale: ColumnElement[bool] = (col(Stage.stale_days) > 0) & (idle > col(Stage.stale_days))
+    if pace is not None:  # slow (models/pace.py): past the stage's p75, else the stale rule above
+        rule = f"stage.stale_days > 0 AND {days_since(today, 'prospect.last_touch_at', conn.dialect.name)} > stage.stale_days"
+        stale = literal_column(pace.slow_sql(rule), Boolean)
     group = case((overdue, 0), (due, 1), (stale, 2), else_=3)
     q = (
         select(
@@ -195,7 +202,15 @@ def _query(conn, today: date, owner: str | None):
     }
 
 
-def _items(conn, q, nexts) -> list[FocusItem]:
+def _pace_words(pace: Pace | None, pid: int, stage_id: int) -> str:
+    """Why a prospect on a stage whose pace is learnt is slow ('' when it is not, or not learnt)."""
+    if pace is None:
+        return ""
+    s = pace.stages.get(stage_id)
+    return pace.words(pid, stage_id) if s is not None and s.learnt and pace.slow(pid, stage_id, None) else ""
+
+
+def _items(conn, q, nexts, pace: Pace | None = None) -> list[FocusItem]:
     out = []
     for (
         pid,
@@ -232,6 +247,7 @@ def _items(conn, q, nexts) -> list[FocusItem]:
                 stale_days=int(stale_days),
                 group=GROUPS[int(group)],
                 version=int(version),
+                pace_words=_pace_words(pace, pid, stage_id),
             )
         )
     return out
@@ -240,8 +256,9 @@ def _items(conn, q, nexts) -> list[FocusItem]:
 def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[FocusItem]:
     """The prospects to work on now, most urgent first (see the module docstring)."""
     today = clock.today()
+    pace = load_pace(engine, with_prospects=False)
     with engine.connect() as conn:
-        q, x = _query(conn, today, owner)
+        q, x = _query(conn, today, owner, pace)
         if q is None:
             return []
         # overdue and due (groups 0 and 1) by date first; the other groups have no date to go by
@@ -255,15 +272,16 @@ def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[
             x["idle"].desc(),
             col(Prospect.id),
         ).limit(limit)
-        return _items(conn, q, x["nexts"])
+        return _items(conn, q, x["nexts"], pace)
 
 
 def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None = None) -> list[FocusItem]:
     """Open prospects that are `overdue` (oldest follow-up first), `due` this week (soonest first) or
     `stale` (longest untouched first), whatever else applies to them."""
     today = clock.today()
+    pace = load_pace(engine, with_prospects=False) if which == "stale" else None
     with engine.connect() as conn:
-        q, x = _query(conn, today, owner)
+        q, x = _query(conn, today, owner, pace)
         if q is None:
             return []
         if which == "overdue":
@@ -274,7 +292,7 @@ def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None
             q = q.where(x["stale"]).order_by(x["idle"].desc(), x["gain"].desc(), Prospect.id)
         else:
             raise ValueError(f"follow_ups: {which!r} is not overdue, due or stale")
-        items = _items(conn, q.limit(limit), x["nexts"])
+        items = _items(conn, q.limit(limit), x["nexts"], pace)
     # The reason shown in these lists is the list's own, whichever focus group the prospect is in.
     return [FocusItem(**{**i.__dict__, "group": which}) for i in items]
 
@@ -282,8 +300,9 @@ def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None
 def count_follow_ups(engine: Engine, *, owner: str | None = None) -> dict[str, int]:
     """How many open prospects are overdue, due this week and stale."""
     today = clock.today()
+    pace = load_pace(engine, with_prospects=False)
     with engine.connect() as conn:
-        q, x = _query(conn, today, owner)
+        q, x = _query(conn, today, owner, pace)
         if q is None:
             return {"overdue": 0, "due": 0, "stale": 0}
         sub = q.add_columns(

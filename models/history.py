@@ -440,8 +440,9 @@ _BEFORE_MONTH, _BEFORE_OWNER = ("before", "expected_month"), ("before", "owner")
 
 
 @cache
-def _state_sql(dialect: str) -> str:
-    """The replay's query (see `states_before`), in `dialect`'s SQL."""
+def _at_t_sql(dialect: str) -> str:
+    """Each prospect as it stood just before :t (the CTE `at_t`), shared by the grouped state below
+    and by `prospects_before` (one prospect per row, for the forecast's frozen range)."""
     return f"""
 WITH contrib AS (
     SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
@@ -477,6 +478,15 @@ at_t AS (
     FROM prospect p LEFT JOIN contrib ON contrib.pid = p.id
     WHERE p.created_at < :t
 )
+"""
+
+
+@cache
+def _state_sql(dialect: str) -> str:
+    """The replay's query (see `states_before`), in `dialect`'s SQL."""
+    return (
+        _at_t_sql(dialect)
+        + f"""
 SELECT a.owner, a.month, a.stage_id,
        SUM(CASE WHEN a.n IS NOT NULL THEN a.c
                 WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
@@ -485,6 +495,22 @@ SELECT a.owner, a.month, a.stage_id,
 FROM at_t a JOIN stage s ON s.id = a.stage_id
 GROUP BY a.owner, a.month, a.stage_id
 """
+    )
+
+
+@cache
+def _prospects_sql(dialect: str) -> str:
+    """One row per prospect that existed just before :t: its owner, expected month, stage and value
+    then (0 when it did not count: deleted, or created lost)."""
+    return (
+        _at_t_sql(dialect)
+        + f"""
+SELECT a.owner, a.month, a.stage_id,
+       CASE WHEN a.n IS NOT NULL THEN a.tv
+            WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END
+FROM at_t a JOIN stage s ON s.id = a.stage_id
+"""
+    )
 
 
 def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
@@ -538,6 +564,20 @@ def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
         {key: k for key, k in acc.items() if k != Kpi()},
         {key: k for key, k in won.items() if k != Kpi()},
     )
+
+
+def prospects_before(conn: Connection, moment: datetime) -> list[tuple[str, str | None, int, str, int]]:
+    """Each prospect as it stood just before `moment`, replayed like `state_before`: (owner,
+    expected month, value in cents, stage kind, stage probability then). Those that did not count
+    then (deleted, lost, not yet created) are left out."""
+    probs = probabilities_before(conn, moment)
+    out = []
+    for owner, month, stage_id, tv in fetch_all(conn, _prospects_sql(conn.dialect.name), {"t": moment}):
+        bp, kind = probs.get(stage_id, (0, LOST))
+        if kind == LOST or not tv:
+            continue
+        out.append((owner or "", month or None, int(tv), kind, bp))
+    return out
 
 
 def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:

@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from itertools import compress, repeat
 from operator import and_, contains
@@ -39,6 +39,7 @@ from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_i
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from .pace import Pace
     from .records import ProspectInfo, StageInfo
 
 
@@ -487,11 +488,14 @@ class Ladder:
         return Totals(*kpi_part(row.value_cents, self.kind(row.stage_id), self.bp(row.stage_id)))
 
     def stale_cutoffs(self, today: date) -> dict[int, str]:
-        """Per open stage with a limit: a prospect last touched before this day is stale."""
+        """Per open stage with a limit: a prospect last touched before this day is stale (the stale
+        rule of models/pace.py, which slow falls back on)."""
+        from .pace import stale_cutoff
+
         return {
-            s.id: (today - timedelta(days=s.stale_days)).isoformat()
+            s.id: cut
             for s in self.stages.values()
-            if s.kind == OPEN and s.stale_days > 0
+            if s.kind == OPEN and (cut := stale_cutoff(today, s.stale_days)) is not None
         }
 
 
@@ -549,6 +553,7 @@ class PipelineView:
     lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
     subtotals: dict[str | None, list[int]] = field(default_factory=dict)
     today: date = field(default_factory=clock.today)
+    pace: Pace | None = None  # each stage's pace (models/pace.py), read in a worker; slow = `~`
 
     def __post_init__(self) -> None:
         self._cutoffs = self.ladder.stale_cutoffs(self.today)
@@ -699,6 +704,10 @@ class PipelineView:
         )
 
     def is_stale(self, row: Row) -> bool:
+        """The `~` mark: slow (models/pace.py, the one definition) once the pace is read; until
+        then the stale rule it falls back on."""
+        if self.pace is not None:
+            return self.pace.is_slow(row)
         cutoff = self._cutoffs.get(row.stage_id)
         return cutoff is not None and row.touched < cutoff
 

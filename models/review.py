@@ -15,6 +15,13 @@ review and the EV bridge").
 - Each term lists the prospects (or, for probability changes, the stages) behind it.
 - Below: follow-ups overdue and due this week, stale prospects, and the best next steps
   (models.focus).
+- It opens with this season against last (`season_line`, models/season.py): "EV is 12% above
+  this time last year", the KPI period's EV now against the same week last year.
+- The balance of activity (`activity_balance`): per open stage, the prospects added to it (created
+  on it), advanced from it (moved to a later rung or won), touched on it (a contact point while on
+  it) in the period, and those on it now left untouched all period (no contact point, no move),
+  against a typical week of the last quarter: the median of each count over the 13 weeks before
+  the period.
 """
 
 from __future__ import annotations
@@ -126,6 +133,9 @@ class Review:
         author in the period) or one rep's."""
         return self.who is not None or len({n for t in self.terms for i in t.items for n in i.by}) > 1
 
+    season: str = ""  # "EV is 12% above this time last year" (models/season.py)
+    balance: list[StageBalance] = field(default_factory=list)
+
     def term(self, category: str) -> Term | None:
         return next((t for t in self.terms if t.category == category), None)
 
@@ -183,7 +193,126 @@ class Review:
             "due": [i.to_json() for i in self.due],
             "stale": [i.to_json() for i in self.stale],
             "focus": [i.to_json() for i in self.focus],
+            "season": self.season,
+            "balance": [b.to_json() for b in self.balance],
         }
+
+
+@dataclass(frozen=True)
+class StageBalance:
+    """One open stage's activity in the period, and in a typical week of the last quarter."""
+
+    stage: str
+    added: int
+    advanced: int
+    touched: int
+    untouched: int
+    typical: tuple[float, float, float]  # added, advanced, touched: medians of the 13 weeks before
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "added": self.added,
+            "advanced": self.advanced,
+            "touched": self.touched,
+            "untouched": self.untouched,
+            "typical_week": dict(zip(("added", "advanced", "touched"), self.typical)),
+        }
+
+
+QUARTER_WEEKS = 13
+
+_MOVES_SQL = (
+    "SELECT sc.changed_at, sc.prospect_id, sc.from_stage_id, sc.to_stage_id FROM stage_change sc "
+    "JOIN prospect p ON p.id = sc.prospect_id WHERE p.deleted_at IS NULL AND sc.changed_at >= :since AND sc.changed_at < :until"
+)
+_TOUCHES_SQL = """
+SELECT a.occurred_at, a.prospect_id,
+       (SELECT sc.to_stage_id FROM stage_change sc
+         WHERE sc.prospect_id = a.prospect_id AND sc.changed_at <= a.occurred_at
+         ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)
+FROM activity a JOIN prospect p ON p.id = a.prospect_id
+WHERE p.deleted_at IS NULL AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
+"""
+_UNTOUCHED_SQL = (
+    "SELECT p.stage_id, count(*) FROM prospect p JOIN stage s ON s.id = p.stage_id "
+    "WHERE p.deleted_at IS NULL AND s.kind = 'open' AND p.last_touch_at < :since GROUP BY p.stage_id"
+)
+
+
+def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> list[StageBalance]:
+    """The balance of activity per open stage (module docstring), in three reads."""
+    import statistics
+
+    from .journal import BridgeCategory, move_category
+    from .ladder import OPEN
+    from .rawdb import fetch_all
+
+    stages = {
+        int(sid): (str(name), str(kind), int(pos))
+        for sid, name, kind, pos in fetch_all(
+            engine, "SELECT id, name, kind, position FROM stage WHERE archived = :no ORDER BY position", {"no": False}
+        )
+    }
+    since = start_at - timedelta(weeks=QUARTER_WEEKS)
+    params = {"since": since, "until": end_at}
+
+    def week(moment: Any) -> int:
+        """-1: in the period; 0..12: that many weeks before it; None: outside."""
+        t = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+        if t >= start_at:
+            return -1
+        return int((start_at - t) / timedelta(weeks=1))
+
+    counts: dict[tuple[int, int, str], set[int]] = {}
+
+    def note(w: int, sid: int | None, what: str, pid: int) -> None:
+        if sid in stages and stages[sid][1] == OPEN and w < QUARTER_WEEKS:
+            counts.setdefault((w, sid, what), set()).add(pid)
+
+    for at, pid, from_id, to_id in fetch_all(engine, _MOVES_SQL, params):
+        w = week(at)
+        if from_id is None:
+            note(w, to_id, "added", pid)
+        elif from_id in stages and to_id in stages:
+            a, b = stages[from_id], stages[to_id]
+            if move_category(a[1], a[2], b[1], b[2]) in (BridgeCategory.ADVANCE, BridgeCategory.WIN):
+                note(w, from_id, "advanced", pid)
+    for at, pid, sid in fetch_all(engine, _TOUCHES_SQL, params):
+        note(week(at), sid, "touched", pid)
+    untouched = {int(sid): int(n) for sid, n in fetch_all(engine, _UNTOUCHED_SQL, {"since": start_at})}
+    out = []
+    for sid, (name, kind, _pos) in stages.items():
+        if kind != OPEN:
+            continue
+
+        def n(w: int, what: str, sid: int = sid) -> int:
+            return len(counts.get((w, sid, what), ()))
+
+        def typical(what: str, sid: int = sid) -> float:
+            return float(statistics.median(len(counts.get((w, sid, what), ())) for w in range(QUARTER_WEEKS)))
+
+        out.append(
+            StageBalance(
+                name,
+                n(-1, "added"),
+                n(-1, "advanced"),
+                n(-1, "touched"),
+                untouched.get(sid, 0),
+                (typical("added"), typical("advanced"), typical("touched")),
+            )
+        )
+    return out
+
+
+def season_line(engine: Engine) -> str:
+    """'EV is 12% above this time last year': the KPI period's EV now against the same week last year."""
+    from .kpi import Scope
+    from .period import current_period
+    from .season import last_year, year_sentence
+
+    scope = Scope(period=current_period(engine))
+    return year_sentence(last_year(engine, kpis(engine, scope), scope))
 
 
 def parse_since(text: str | date | None, *, today: date | None = None) -> datetime:
@@ -335,6 +464,8 @@ def review(
         stale=follow_ups(engine, "stale"),
         focus=focus(engine, limit=focus_limit),
         who=who,
+        season=season_line(engine),
+        balance=activity_balance(engine, start_at, end_at),
     )
 
 
@@ -342,4 +473,16 @@ def term_prospect_ids(term: Term) -> list[int]:
     return [i.id for i in term.items if i.kind == "prospect"]
 
 
-__all__ = ["Review", "Term", "TermItem", "TERMS", "bridge_terms", "exact_money", "parse_since", "review"]
+__all__ = [
+    "Review",
+    "StageBalance",
+    "Term",
+    "TermItem",
+    "TERMS",
+    "activity_balance",
+    "season_line",
+    "bridge_terms",
+    "exact_money",
+    "parse_since",
+    "review",
+]

@@ -549,3 +549,39 @@ def test_loop_notices_never_hide_the_row(seeded):
             assert "Kauri Software" in row and len(row.split()) > 4, screen
         finally:
             t.kill()
+
+
+def test_demo_band_and_last_year_at_80x24_without_colour(tmp_path):
+    """Issue 16: on the demo (15 months of history), the forecast screen shows the selected month
+    as a range with a text band, and the trend screen overlays last year, at 80x24 with NO_COLOR."""
+    import re
+
+    from evpipe.models.demo import build_demo
+
+    db = tmp_path / "demo.db"
+    build_demo(f"sqlite:///{db}", own=True)
+    data = json.loads(cli(db, "forecast", "--json"))
+    dec = next(m for m in data["months"] if not m["complete"])  # the current month, where the screen opens
+    t = Tmux(db, no_color=True)
+    try:
+        t.wait_for(shows("shown"))
+        t.keys("3")
+        screen = t.wait_for(shows("Nov: EV", "80% between", "P10 ", "P90 "), timeout=30)
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+        band = next(line for line in lines if "P10 " in line)
+        assert "[" in band and "]" in band and "*" in band and band.count("|") >= 1
+        assert f"P10 {format_money(parse_money(dec['p10']), decimals=False)}" in band
+        assert f"P90 {format_money(parse_money(dec['p90']), decimals=False)}" in band
+        t.keys("4")
+        t.wait_for(shows("Trend", "l Last year"), timeout=30)
+        t.keys("l")
+        screen = t.wait_for(shows("+ TV last yr", "o EV last yr", "• TV", "x EV", "this time"), timeout=30)
+        # last year's markers, distinct from this year's without colour (tui/widgets/charts.py)
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+        raw = t.screen(escapes=True)
+        colours = {int(n) for n in re.findall(r"[34]8;5;(\d+)", raw)}
+        assert colours <= {0, 7, 8, 15, 16, 231} | set(range(232, 256)), colours  # greys only
+    finally:
+        t.kill()

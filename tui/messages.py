@@ -59,6 +59,12 @@ class RemoteChanges(Message):
         return {e.prospect_id for e in self.entries if e.prospect_id is not None}
 
 
+class PaceLoaded(Message):
+    """Each stage's pace and when each prospect entered its stage (models/pace.py)."""
+
+    pace: Any
+
+
 @dataclass
 class RowsLoaded(Message):
     """The pipeline's rows, loaded in a worker."""
@@ -105,6 +111,7 @@ class HistoryLoaded(Message):
     week_ago: Kpi | None
     week_ago_label: str
     weekly_ev: list[int]
+    last_year: Kpi | None = None  # the same week last year, when a year of history exists
 
 
 @dataclass
@@ -188,6 +195,7 @@ class BoardMoved(Message, namespace="stage_board"):
 class ProspectPageLoaded(Message):
     data: PageData
     generation: int
+    pace: Any = None  # models.pace.Pace: how long prospects usually stay on each stage
 
 
 @dataclass
@@ -223,6 +231,7 @@ class ProbabilityEffectReady(Message):
 @dataclass
 class CalibrationLoaded(Message):
     cal: Calibration
+    band: Any = None  # models.forecast_range.BandRecord: how often the actual fell in the frozen band
 
 
 @dataclass
@@ -234,6 +243,7 @@ class CalibrationApplied(Message):
 @dataclass
 class ForecastLoaded(Message):
     fc: Forecast
+    ranges: Any = None  # models.forecast_range.Ranges: each month's P10-P90 band and target chance
 
 
 @dataclass
@@ -246,6 +256,7 @@ class TrendLoaded(Message):
     key: str
     points: list[Snapshot]
     period: Period | None = None  # the KPI period every point counts
+    last_year: list[Any] | None = None  # each point's reading of the same week last year (models.season)
 
 
 @dataclass

@@ -178,8 +178,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
     fc = forecast(ctx.engine, first, last, owner=ctx.owner_scope(owner))
+    from evpipe.models.forecast_range import attach, month_ranges
+
+    ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=ctx.owner_scope(owner))
     if as_json:
-        emit_json(fc.to_json())
+        emit_json(attach(fc.to_json(), ranges))
         return
     body = []
     for m in fc.months:
@@ -216,6 +219,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
             right={1, 2, 3, 4, 5, 6, 7, 8},
         )
     )
+    click.echo("")
+    click.echo("The range of what the months to come may win (80% between P10 and P90):")
+    upcoming = [m for m in fc.months if not m.complete]
+    rows = [[m.month, *_range_cells(ranges.months.get(m.month))] for m in upcoming]
+    click.echo(table(["month", "P10", "P50", "P90", "target", "chance"], rows, right={1, 2, 3, 4, 5}))
     provisional = fc.provisional_months
     if provisional:
         click.echo("")
@@ -233,7 +241,23 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
         if fc.wape is not None
         else f"WAPE —: no ended month has a frozen forecast, final figures and sales{left_out}."
     )
+    from evpipe.models.forecast_range import range_sentence
+
+    click.echo(f"KPI period: {range_sentence(None, ranges.period).removeprefix('Period: ')}.")
     click.echo(FORECAST_LEGEND)
+
+
+def _range_cells(r) -> list[str]:
+    """P10, P50, P90, the target and the chance of reaching it, for the text table."""
+    if r is None:
+        return ["", "", "", "", ""]
+    from evpipe.models.forecast_range import percent_text
+
+    if r.target_cents is None or r.p_target is None:
+        target, chance = "—", "—"
+    else:
+        target, chance = _money(r.target_cents), percent_text(r.p_target)
+    return [_money(r.p10), _money(r.p50), _money(r.p90), target, chance]
 
 
 #: What the forecast's columns mean, in a rep's words (the text output's last lines).
@@ -244,7 +268,9 @@ signed: orders signed during the month, whatever month they are for.
 accuracy: how close frozen came to actual (100% = spot on).
 bias: + expected too much, - too little. WAPE: the overall miss, weighted by sales.
 Only months that have ended are judged. * not over yet. ? ended with prospects still
-open: provisional, left out of WAPE until they are won, lost or moved to another month."""
+open: provisional, left out of WAPE until they are won, lost or moved to another month.
+P10, P90: 80% of the time the month's prospects win between the two, if each closes with
+its stage's probability; chance: of reaching the month's target (`evpipe target`)."""
 
 
 # ---------------------------------------------------------------- calibrate
@@ -269,8 +295,12 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
     if apply_ and as_json and not yes:
         raise DomainError("--apply --json: add --yes (a JSON reader cannot be asked)", field="yes")
     cal = calibrate(ctx.engine, months=months)
+    from evpipe.models.forecast_range import band_record
+
+    band = band_record(ctx.engine, months=months or 12)
     if as_json:
         data = cal.to_json()
+        data["band"] = band.to_json()
         if apply_:
             data["applied"] = [r.summary for r in apply_suggestions(ctx.store(), calibration=cal)]
             if data["applied"]:
@@ -313,6 +343,7 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
         if cal.brier_suggested is not None and cal.brier_suggested != cal.brier:
             line += f"; with the suggestions: {cal.brier_suggested:.4f}"
         click.echo(line + ".")
+    click.echo(band.summary() + ".")
     rows = cal.suggestions
     if not apply_:
         if rows:
@@ -400,6 +431,7 @@ def review_markdown(r) -> str:
     else:
         head += ", with no sale closed yet."
     lines.append(head)
+    lines += ["", r.season + "."]
     adv = r.term("advance")
     new = r.term("new")
     work = []
@@ -447,6 +479,20 @@ def review_markdown(r) -> str:
                 lines.append(f"- {_md(i.name)}: {ev(i.d_ev_micros, True)} EV")
             if len(adv.items) > 10:
                 lines.append(f"- and {len(adv.items) - 10} more")
+    if r.balance:
+        lines += [
+            "",
+            "## Balance of activity",
+            "",
+            "Per stage this period; in brackets, a typical week of the last quarter.",
+            "",
+        ]
+        lines += ["| stage | added | advanced | touched | left untouched |", "|---|---:|---:|---:|---:|"]
+        for b in r.balance:
+            lines.append(
+                f"| {_md(b.stage)} | {b.added} ({b.typical[0]:g}) | {b.advanced} ({b.typical[1]:g}) | "
+                f"{b.touched} ({b.typical[2]:g}) | {b.untouched} |"
+            )
     lines += ["", "## Wins", ""]
     if wins:
         for w in wins:
@@ -488,6 +534,30 @@ def _md(text: str) -> str:
     return out
 
 
+def balance_lines(r) -> list[str]:
+    """The balance of activity per stage against a typical week of the last quarter, as a table."""
+    if not r.balance:
+        return []
+
+    def cell(now: int, usual: float) -> str:
+        return f"{now} ({usual:g})"
+
+    rows = [
+        [
+            safe(b.stage),
+            cell(b.added, b.typical[0]),
+            cell(b.advanced, b.typical[1]),
+            cell(b.touched, b.typical[2]),
+            str(b.untouched),
+        ]
+        for b in r.balance
+    ]
+    return [
+        "Balance of activity (in brackets: a typical week of the last quarter)",
+        table(["stage", "added", "advanced", "touched", "untouched"], rows, right={1, 2, 3, 4}),
+    ]
+
+
 def review_text(r) -> str:
     from evpipe.models.values import format_money
 
@@ -495,7 +565,7 @@ def review_text(r) -> str:
         return format_money(m, micros=True, decimals=False, signed=signed)
 
     whose = f", the changes {safe(r.who)} made" if r.who else ""
-    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", ""]
+    out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", r.season + ".", ""]
     out.append(
         table(
             ["", "start", "end", "change"],
@@ -535,6 +605,7 @@ def review_text(r) -> str:
             out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
+    out += ["", *balance_lines(r)]
     for title, items in (
         ("Follow-ups overdue", r.overdue),
         ("Due this week", r.due),
@@ -581,33 +652,51 @@ def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
     metavar="12m|YYYY-MM|all",
     help="The KPI period for this command only (default: the database's, `evpipe settings`).",
 )
+@click.option(
+    "--compare",
+    type=click.Choice(["last-year"]),
+    default=None,
+    help="Beside each reading, the one of the same week last year (52 weeks before).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @domain_errors
-def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, as_json: bool) -> None:
+def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, compare: str | None, as_json: bool) -> None:
     """TV, EV and EV/TV over time, from the KPI history: every reading counted for today's KPI
     period, so that the line moves with work done, not with the calendar."""
     if weeks < 0 or weeks > 5200:
         raise DomainError("--weeks: a number of weeks from 1 to 5200, or 0 for everything")
     from evpipe.models.history import trend
     from evpipe.models.kpi import Scope
+    from evpipe.models.season import compare_trend
 
     period = _period(ctx, period_text)
-    points = trend(ctx.engine, weeks or None, Scope(period=period))
+    scope = Scope(period=period)
+    points = trend(ctx.engine, weeks or None, scope)
+    before = compare_trend(ctx.engine, points, scope) if compare else [None] * len(points)
     if as_json:
-        emit_json([{"date": p.taken_on.isoformat(), **p.kpi.to_json()} for p in points])
+        out = []
+        for p, ly in zip(points, before):
+            row = {"date": p.taken_on.isoformat(), **p.kpi.to_json()}
+            if compare:
+                row["last_year"] = None if ly is None else {"date": ly.taken_on.isoformat(), **ly.kpi.to_json()}
+            out.append(row)
+        emit_json(out)
         return
-    body = [
-        [
+    body = []
+    for p, ly in zip(points, before):
+        row = [
             p.taken_on.isoformat(),
             str(p.kpi.count),
             _money(p.kpi.tv_cents),
             _money(p.kpi.ev_micros, micros=True),
             _ev_tv(p.kpi),
         ]
-        for p in points
-    ]
-    click.echo(table(["date", "count", "TV", "EV", "EV/TV"], body, right={1, 2, 3, 4}))
+        if compare:
+            row += ["—", "—"] if ly is None else [_money(ly.kpi.tv_cents), _money(ly.kpi.ev_micros, micros=True)]
+        body.append(row)
+    heads = ["date", "count", "TV", "EV", "EV/TV"] + (["TV last year", "EV last year"] if compare else [])
+    click.echo(table(heads, body, right=set(range(1, len(heads)))))
     click.echo(f"period: {period_words(period)}")
 
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from evpipe.models.calibration import Calibration, StageCalibration, calibrate, change_text, changes_text
 from evpipe.models.errors import DomainError
+from evpipe.models.forecast_range import band_record
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_percent
 
@@ -91,11 +92,13 @@ class CalibrateScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:
         try:
-            cal = calibrate(evpipe_app(self).engine, months=self.window)
+            engine = evpipe_app(self).engine
+            cal = calibrate(engine, months=self.window)
+            band = band_record(engine, months=self.window or 12)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
             return
-        self.post_message(CalibrationLoaded(cal))
+        self.post_message(CalibrationLoaded(cal, band))
 
     @on(CalibrationLoaded)
     def _loaded(self, message: CalibrationLoaded) -> None:
@@ -141,6 +144,8 @@ class CalibrateScreen(LiveScreen):
             text.append("No Brier score: no outcome closed from a stage the history saw.", style="dim")
         else:
             text.append("No won or lost prospects yet: nothing to sight in against.", style="dim")
+        if message.band is not None:
+            text.append("\n" + message.band.summary(), style="")
         self.query_one("#calibrate-summary", Static).update(text)
 
     # ------------------------------------------------------------ actions

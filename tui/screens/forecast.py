@@ -6,6 +6,11 @@ provisional); a legend that says what the columns mean; a plotext bar chart of f
 actual. It opens with the current month near the top, the months to come below it. Enter on a
 month lists its prospects, to follow up at the right time. Figures come from models.forecast, in a
 worker.
+
+Below the table, the selected month as a range (models/forecast_range.py): "Dec: EV 31,200, 80%
+between 12,000 and 47,500, 38% chance of the 40,000 target", and a text band from the won value to
+won + open, `|` at P10 and P90 and `*` at the EV (readable without colour). `t` sets the selected
+month's target.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
+from evpipe.models.forecast_range import Ranges, band_text, month_ranges, range_sentence
+from evpipe.models.records import ChangeResult
 from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
 
 from ..access import evpipe_app
-from ..messages import ForecastLoaded, MonthProspectsLoaded
+from ..dialogs import TextPrompt
+from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded
+from ..saving import Change
 from ..widgets import charts
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
@@ -146,6 +155,7 @@ class ForecastScreen(LiveScreen):
     BINDINGS = [
         Binding("enter", "open_month", "Month's prospects", id="forecast.open_month"),
         Binding("c", "toggle_chart", "Chart", id="forecast.chart"),
+        Binding("t", "set_target", "Target", id="forecast.target"),
     ]
 
     #: Ended months shown above the current one when the screen opens.
@@ -154,6 +164,7 @@ class ForecastScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.fc: Forecast | None = None
+        self.ranges: Ranges | None = None
         self._placed = False  # the view has opened on the current month
 
     def compose(self) -> ComposeResult:
@@ -162,6 +173,7 @@ class ForecastScreen(LiveScreen):
             id="forecast-title",
         )
         yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="forecast-band", markup=False)
         yield Static("", id="forecast-open", markup=False)
         yield Static("", id="forecast-summary", markup=False)
         yield Static(LEGEND, id="forecast-legend", markup=False)
@@ -188,12 +200,20 @@ class ForecastScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
-        self.post_message(ForecastLoaded(forecast(evpipe_app(self).engine)))
+        engine = evpipe_app(self).engine
+        fc = forecast(engine)
+        self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
+        self.post_message(ForecastLoaded(fc, month_ranges(engine, [m.month for m in fc.months])))
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:
         first_load = self.fc is None
+        if message.ranges is not None and message.fc is self.fc:  # the ranges of the table shown
+            self.ranges = message.ranges
+            self._show_band()
+            return
         self.fc = fc = message.fc
+        self.ranges = message.ranges
         table = self.query_one("#forecast-table", DataTable)
         keep = table.cursor_row if table.row_count else None
         keep_y = table.scroll_y  # a reload (data changed) leaves the view where the rep left it
@@ -224,7 +244,91 @@ class ForecastScreen(LiveScreen):
         self.call_after_refresh(self._scroll_view, table, keep_y)
         self._show_still_open(fc)
         self.query_one("#forecast-summary", Static).update(self._summary(fc))
+        self._show_band()
         self.draw()
+
+    @on(DataTable.RowHighlighted, "#forecast-table")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_band()
+
+    def selected_month(self) -> str | None:
+        table = self.query_one("#forecast-table", DataTable)
+        if self.fc is None or not table.row_count or not 0 <= table.cursor_row < len(self.fc.months):
+            return None
+        return self.fc.months[table.cursor_row].month
+
+    def _show_band(self) -> None:
+        """The selected month (or, on the total line, the KPI period) as a sentence and a band."""
+        panel = self.query_one("#forecast-band", Static)
+        ranges = self.ranges
+        if ranges is None or self.fc is None:
+            panel.update(Text("Working out each month's range…", style="dim"))
+            return
+        month = self.selected_month()
+        r = ranges.months[month] if month is not None and month in ranges.months else ranges.period
+        # every amount whole, or all in one unit (k, M, B) when one would not fit: never cut
+        shown = [_whole(r.ev_micros, True), _whole(r.p10, False), _whole(r.p90, False)]
+        if r.target_cents is not None:
+            shown.append(_whole(r.target_cents, False))
+        style = money_style(shown, width=MONEY_CELLS + 2)
+
+        def amount(cents: int) -> str:
+            return style(_whole(cents, False))
+
+        sentence = range_sentence(month if r is not ranges.period else None, r, amount)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(sentence, style="bold")
+        text.append("\n")
+        text.append(f"P10 {amount(r.p10)} ")
+        text.append(band_text(r, 23))
+        text.append(f" P90 {amount(r.p90)}")
+        how = "exact" if r.method == "exact" else f"simulated, {r.draws:,} draws"
+        text.append(f"  *=EV, [won..won+open], {how}", style="dim")
+        panel.update(text)
+
+    def action_set_target(self) -> None:
+        """Ask for the selected month's target, then save it through the saver (in a worker)."""
+        month = self.selected_month()
+        if month is None:
+            self.notify("Choose a month first.", markup=False, severity="warning")
+            return
+        r = self.ranges.months.get(month) if self.ranges is not None else None
+        now = "" if r is None or r.target_cents is None else _money(r.target_cents)
+        from evpipe.models.values import parse_money
+
+        def got(text: str | None) -> None:
+            if text is None:
+                return
+            engine = evpipe_app(self).engine  # used in the saver's worker, never here
+
+            def op() -> ChangeResult:
+                from evpipe.models.targets import clear_target, set_target
+
+                if not text.strip():
+                    clear_target(engine, month)
+                    return ChangeResult(0, f"Target for {month_label(month)} cleared", "setting")
+                _, cents = set_target(engine, month, text)
+                return ChangeResult(0, f"Target for {month_label(month)}: {format_money(cents)}", "setting")
+
+            evpipe_app(self).saver.save(Change(op, self))
+
+        self.app.push_screen(
+            TextPrompt(
+                f"Target for {month_label(month)}",
+                "The amount to win in the month, e.g. 40,000 (empty: no target)",
+                initial=now,
+                validate=lambda t: parse_money(t, field="target") if t.strip() else None,
+            ),
+            got,
+        )
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
+        self.notify(message.result.summary, markup=False, title="Saved")
+        self.load()
+
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        self.notify(message.error, title="Not changed", severity="error", markup=False)
+        self.load()
 
     def _scroll_view(self, table: DataTable, y: float) -> None:
         table.scroll_to(y=y, animate=False)

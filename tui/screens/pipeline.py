@@ -43,6 +43,7 @@ from evpipe.models.pipeline_view import (
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
+from evpipe.models.season import reading_last_year
 from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
 from evpipe.models.week_history import week_history
 
@@ -54,6 +55,7 @@ from ..messages import (
     DataChanged,
     HistoryLoaded,
     KpisLoaded,
+    PaceLoaded,
     RemoteChanges,
     RowsLoaded,
     SortLoaded,
@@ -150,6 +152,7 @@ class PipelineScreen(StageKeys, Screen):
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._kpis_hold = -1  # journal entries up to this id are in the KPIs read last (live changes)
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
+        self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
 
     # -------------------------------------------------------- layout
@@ -222,6 +225,7 @@ class PipelineScreen(StageKeys, Screen):
         mode = self.view.sort
         if not first_page:
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         period = current_period(engine)
@@ -235,17 +239,19 @@ class PipelineScreen(StageKeys, Screen):
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode, painted=painted))
         else:
             self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
         painted.wait(2.0)
         scope = self._scope(self.mine, period)
         week_ago, label, weekly = week_history(engine, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(engine, scope)))
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder)
+            self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
@@ -295,17 +301,33 @@ class PipelineScreen(StageKeys, Screen):
         if self.scope.key not in self._history:
             self.load_history(self.scope)
 
+    def _post_pace(self, engine) -> None:
+        """Each stage's pace, read once per load in the rows' worker and posted just before the
+        complete rows (models/pace.py): the `~` mark then means slow."""
+        from evpipe.models.pace import load_pace
+
+        self.post_message(PaceLoaded(load_pace(engine, with_prospects=False)))
+
+    def on_pace_loaded(self, message: PaceLoaded) -> None:
+        self.view.pace = message.pace
+        self.table.repaint()
+        pid = self.table.current_id
+        self._show_detail(pid, self._contacts.get(pid) if pid is not None else None)
+
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        week_ago, label, weekly = week_history(evpipe_app(self).reader, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly))
+        reader = evpipe_app(self).reader
+        week_ago, label, weekly = week_history(reader, scope)
+        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(reader, scope)))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self._history[message.scope_key] = (message.week_ago, message.weekly_ev)
+        self._last_year[message.scope_key] = message.last_year
         if message.scope_key == self.scope.key:
             self._show_header(history=True)
 
     def _show_header(self, *, history: bool = False) -> None:
+        self.header.last_year = self._last_year.get(self.scope.key)
         if history or self.scope.key in self._history:
             week_ago, weekly = self._history.get(self.scope.key, (None, []))
             self.header.show(self.kpi, week_ago, weekly, history=True)
@@ -379,7 +401,11 @@ class PipelineScreen(StageKeys, Screen):
                 flags.append(f"! follow-up due {short_date(row.follow_up)}")
             stage = self.view.ladder.stage(row.stage_id)
             if stage is not None and stage.kind == "open" and self.view.is_stale(row):
-                flags.append(f"~ stale since {short_date(row.touched)}")
+                pace = self.view.pace.stages.get(row.stage_id) if self.view.pace is not None else None
+                if pace is not None and pace.learnt and self.view.pace is not None:
+                    flags.append(f"~ slow: {self.view.pace.words(row.id, row.stage_id, row.touched)}")
+                else:
+                    flags.append(f"~ stale since {short_date(row.touched)}")
             text = " · ".join(parts + flags)
         self.query_one("#detail", TextLine).show(Content(text))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -119,6 +120,7 @@ class ProspectPage(Screen):
         super().__init__()
         self.prospect_id = prospect_id
         self.data: PageData | None = None
+        self.pace: Any = None  # models.pace.Pace, read with the page
         self.version: int | None = None
         self._queue: deque[tuple[Op, bool]] = deque()
         self._writing = False
@@ -185,13 +187,17 @@ class ProspectPage(Screen):
         data = PageData(
             prospect, store.activities(self.prospect_id), store.history(self.prospect_id), store.ladder(), changes
         )
-        self.post_message(ProspectPageLoaded(data, generation))
+        from evpipe.models.pace import load_pace
+
+        pace = load_pace(evpipe_app(self).reader, with_prospects=False)
+        self.post_message(ProspectPageLoaded(data, generation, pace))
 
     @on(ProspectPageLoaded)
     def _loaded(self, message: ProspectPageLoaded) -> None:
         if message.generation != self._generation:
             return
         self.data = message.data
+        self.pace = message.pace
         if not self._writing:
             self.version = message.data.prospect.version
         self.render_page()
@@ -264,8 +270,14 @@ class ProspectPage(Screen):
             "Follow-up",
             follow_up_text(p.next_follow_up, today, p.follow_up_time, p.follow_up_note),
         )
-        stale = self._stale(data, today)
+        stale = self._stale(data, today) if self.pace is None else Text("")  # else: slow, below
         grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
+        if self.pace is not None and p.stage_kind == "open":
+            slow = self.pace.slow(p.id, p.stage_id, p.last_touch_at.date().isoformat())
+            words = self.pace.words(p.id, p.stage_id, p.last_touch_at.date().isoformat())
+            grid.add_row(
+                "", Text(""), "Pace", Text(("~ slow: " if slow else "") + words, style="bold yellow" if slow else "")
+            )
         if p.stage_kind == "lost":
             why = Text("Lost      ", style="dim") + (
                 Text(p.lost_reason) if p.lost_reason else Text("no reason given", style="dim")

@@ -226,6 +226,8 @@ class ReviewScreen(LiveScreen):
         kpis.append(_money(tvs, d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
         kpis.append("  EV/TV ", style="dim")
         kpis.append(f"{_ratio(r.start)} → {_ratio(r.end)}", style="bold")
+        if r.season:
+            kpis.append(f"\n{r.season}", style="bold")
         self.query_one("#review-kpis", Static).update(kpis)
 
         bridge = self.query_one("#bridge", DataTable)
@@ -272,6 +274,22 @@ class ReviewScreen(LiveScreen):
                     Text(label if n == 0 else "", style=style), Text(item.name), Text(why), key=f"{label}:{item.id}"
                 )
                 self.todo_ids.append(item.id)
+        self._show_balance(todo, r)
+
+    def _show_balance(self, todo: DataTable, r: Review) -> None:
+        """The balance of activity per stage, against a typical week of the last quarter (in brackets)."""
+        for n, b in enumerate(r.balance):
+            why = (
+                f"+{b.added} ({b.typical[0]:g}) added, {b.advanced} ({b.typical[1]:g}) on, "
+                f"{b.touched} ({b.typical[2]:g}) touched, {b.untouched} idle"
+            )
+            todo.add_row(
+                Text("Balance" if n == 0 else "", style="cyan"),
+                Text(b.stage),
+                Text(why, no_wrap=True, overflow="ellipsis"),
+                key=f"balance:{b.stage}",
+            )
+            self.todo_ids.append(None)
 
     # ------------------------------------------------------------ actions
 

@@ -1,6 +1,8 @@
 """The trend screen: TV and EV over time (one chart), EV/TV % in its own panel, from the KPI history.
 
-Ranges: 12 weeks, 1 year or everything (keys w, y, e; r cycles). The history is read in a worker;
+Ranges: 12 weeks, 1 year or everything (keys w, y, e; r cycles). `l` overlays the same weeks of the
+previous year for TV and EV (models/season.py), drawn with their own markers so that they read
+without colour, and says how EV compares with a year ago. The history is read in a worker;
 the charts are drawn by plotext from the exact figures (floats for drawing only). Every point counts
 today's KPI period (models/period.py), as the header does; the title names it.
 """
@@ -22,6 +24,7 @@ from evpipe.models.history import Snapshot, trend
 from evpipe.models.kpi import Scope
 from evpipe.models.ladder import format_ev_tv
 from evpipe.models.period import Period, current_period
+from evpipe.models.season import YearCompare, compare_trend, year_sentence
 from evpipe.models.values import format_money
 
 from ..access import evpipe_app
@@ -60,13 +63,16 @@ class TrendScreen(LiveScreen):
         Binding("y", "range('1y')", "1 year", id="trend.year"),
         Binding("e", "range('all')", "Everything", id="trend.all"),
         Binding("r", "cycle", "Next range", id="trend.cycle", show=False),
+        Binding("l", "last_year", "Last year", id="trend.last_year"),
     ]
 
     period: reactive[str] = reactive("12w")
+    overlay: reactive[bool] = reactive(False)
 
     def __init__(self) -> None:
         super().__init__()
         self.points: list[Snapshot] = []
+        self.last_year: list[Snapshot | None] | None = None
         self.kpi_period: Period | None = None
 
     def compose(self) -> ComposeResult:
@@ -88,6 +94,13 @@ class TrendScreen(LiveScreen):
     def action_range(self, key: str) -> None:
         self.period = key
 
+    def action_last_year(self) -> None:
+        self.overlay = not self.overlay
+
+    def watch_overlay(self, _old: bool, _new: bool) -> None:
+        if self.is_mounted:
+            self.load()
+
     def action_cycle(self) -> None:
         keys = list(RANGES)
         self.period = keys[(keys.index(self.period) + 1) % len(keys)]
@@ -95,16 +108,23 @@ class TrendScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="trend-load", exit_on_error=False, description="load KPI history")
     def load(self) -> None:
         key = self.period
+        overlay = self.overlay
         engine = evpipe_app(self).engine
         kpi_period = current_period(engine)
-        self.post_message(TrendLoaded(key, trend(engine, RANGES[key][0], Scope(period=kpi_period)), kpi_period))
+        scope = Scope(period=kpi_period)
+        points = trend(engine, RANGES[key][0], scope)
+        before = compare_trend(engine, points, scope) if overlay else None
+        self.post_message(TrendLoaded(key, points, kpi_period, before))
 
     @on(TrendLoaded)
     def _loaded(self, message: TrendLoaded) -> None:
         if message.key != self.period:
             return
+        if (message.last_year is not None) != self.overlay:
+            return
         self.points = message.points
         self.kpi_period = message.period
+        self.last_year = message.last_year
         self.draw()
 
     def draw(self) -> None:
@@ -112,6 +132,8 @@ class TrendScreen(LiveScreen):
         label = RANGES[self.period][1]
         title = Text("Trend", style="bold")
         title.append(f"  TV, EV and EV/TV over {label}, from the KPI history", style="dim")
+        if self.overlay:
+            title.append(" · +x: last year", style="dim")
         if self.kpi_period is not None:
             title.append(f" · {self.kpi_period.short}", style="dim")
         self.query_one("#trend-title", Static).update(title)
@@ -129,8 +151,11 @@ class TrendScreen(LiveScreen):
         if points:
             charts.line(plt, xs, tv, charts.TV)
             charts.line(plt, xs, ev, charts.EV)
+            if self.last_year is not None:
+                self._overlay(plt, xs)
             plt.xticks(tick_x, tick_labels)
-            charts.value_axis(plt, max(tv + ev), height=values.size.height)
+            before = [ly.kpi.tv_cents / 100 for ly in self.last_year or [] if ly is not None]
+            charts.value_axis(plt, max(tv + ev + before), height=values.size.height)
         values.refresh()
         plt = ratio.plt
         plt.clear_figure()
@@ -165,4 +190,17 @@ class TrendScreen(LiveScreen):
             pts = (r1 - r0) * 100
             text.append(f"  {pts:+.2f} pt", style="green" if pts > 0 else "red" if pts < 0 else "dim")
         text.append(f"\n{len(points)} readings", style="dim")
+        if self.last_year is not None:
+            then = self.last_year[-1]
+            text.append("\n" + year_sentence(None if then is None else YearCompare(last.kpi, then.kpi, then.taken_on)))
         fig.update(text)
+
+    def _overlay(self, plt, xs: list[int]) -> None:
+        """Last year's TV and EV on this year's days: '+' and 'o' markers, distinct from this year's
+        '•' and 'x' without colour (tui/widgets/charts.py)."""
+        pairs = [(x, ly) for x, ly in zip(xs, self.last_year or []) if ly is not None]
+        if not pairs:
+            return
+        lx = [x for x, _ in pairs]
+        charts.points(plt, lx, [ly.kpi.tv_cents / 100 for _, ly in pairs], charts.TV_LAST_YEAR)
+        charts.points(plt, lx, [ly.kpi.ev_micros / 1_000_000 for _, ly in pairs], charts.EV_LAST_YEAR)

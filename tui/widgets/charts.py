@@ -27,6 +27,8 @@ ACTUAL = Series("actual", "░", "green")
 TV = Series("TV", "•", "cyan")
 EV = Series("EV", "x", "green")
 RATIO = Series("EV/TV", "•", "magenta")
+TV_LAST_YEAR = Series("TV last yr", "+", "cyan")
+EV_LAST_YEAR = Series("EV last yr", "o", "green")
 
 
 def nice_step(high: float, count: int = 5) -> int:
@@ -72,6 +74,11 @@ def value_axis(plt: Any, high: float, *, unit: str = "", count: int = 5, height:
 def line(plt: Any, xs: list[int], ys: list[float], series: Series) -> None:
     """One series as a line of its own marker."""
     plt.plot(xs, ys, label=series.label, marker=series.marker, color=series.color)
+
+
+def points(plt: Any, xs: list[int], ys: list[float], series: Series) -> None:
+    """One series as points of its own marker (a comparison drawn over the lines)."""
+    plt.scatter(xs, ys, label=series.label, marker=series.marker, color=series.color)
 
 
 def bars(plt: Any, xs: list[int], columns: list[list[float]], series: list[Series]) -> None:

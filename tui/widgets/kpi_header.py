@@ -1,5 +1,6 @@
 """The KPI header: TV, EV and EV/TV %, each with its change over the last 7 days, and a
-sparkline of EV over the last 12 weeks. Above the sparkline it names the KPI period it counts
+sparkline of EV over the last 12 weeks. With a year of history, EV's box adds how EV compares
+with the same week last year ('+58% yr', models/season.py) where the box is wide enough for it. Above the sparkline it names the KPI period it counts
 (models/period.py): 'Jan 2026→ · EV 12w' (open prospects, and won ones expected from January 2026).
 
 The numbers are handed in (the pipeline screen keeps them current from each change's exact
@@ -110,6 +111,7 @@ class KpiHeader(Widget):
         self.week_ago: Kpi | None = None
         self.weekly: list[int] = []
         self.scope_label = ""
+        self.last_year: Kpi | None = None  # the same week last year (models/season.py), when known
         self.period_label = ""  # the KPI period, as Period.short says it ('Jan 2026→'); '' before it is read
 
     def compose(self) -> ComposeResult:
@@ -135,11 +137,14 @@ class KpiHeader(Widget):
             "\n",
             money_change(kpi.tv_cents, base.tv_cents if base else None),
         )
+        ev_change = money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True)
+        year = self._year_figure(kpi, ev_change)
         ev = Content.assemble(
             ("EV ", "$text-muted"),
             (_figure(kpi.ev_micros, micros=True), "bold"),
             "\n",
-            money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True),
+            ev_change,
+            (year, "$text-muted"),
         )
         ratio = Content.assemble(("EV/TV ", "$text-muted"), (ratio_text(kpi), "bold"), "\n", ratio_change(kpi, base))
         self._set("kpi-tv", tv)
@@ -157,6 +162,21 @@ class KpiHeader(Widget):
         if self._shown.get("spark") != data:
             self._shown["spark"] = data
             self.query_one("#spark", Sparkline).data = data
+
+    def _year_figure(self, kpi: Kpi, change: Content) -> str:
+        """' +58% yr' after EV's 7-day change, when a year of history exists and it fits the box."""
+        from evpipe.models.season import short_year_change
+
+        text = short_year_change(kpi, self.last_year)
+        box = self.query_one("#kpi-ev", TextLine).content_region.width if self.is_mounted else 0
+        if not text or len(change.plain) + 1 + len(text) > box:
+            return ""
+        return " " + text
+
+    def on_resize(self) -> None:
+        if "kpi-ev" in self._shown:  # shown once already: the year figure may fit now, or not
+            self._shown.pop("kpi-ev", None)
+            self.show(self.kpi)
 
     def _set(self, widget_id: str, content: Content) -> None:
         if self._shown.get(widget_id) != content.plain:

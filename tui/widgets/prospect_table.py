@@ -277,6 +277,11 @@ class ProspectTable(ScrollView, can_focus=True):
         self._set_cursor(self._landing(target, 1), force=True)
         self.refresh()
 
+    def repaint(self) -> None:
+        """The marks changed (the pace was read): repaint every line, the cursor where it is."""
+        self._cache.clear()
+        self.refresh()
+
     def refresh_row(self, prospect_id: int) -> None:
         """One row changed in place: repaint that line only."""
         row = self.view.rows.get(prospect_id)

@@ -1,0 +1,457 @@
+"""The forecast as a range (issue 16): the distribution of the value that will be won, per month and
+for the KPI period, if each open prospect closes independently with its stage's probability.
+
+- Which prospects, and at which probability: those of the forecast (models/forecast.py), i.e. the
+  live prospects expected in the month that are not lost, each open one at its stage's probability;
+  won ones are counted as won (their value is certain), lost ones as 0. The KPI period as a whole
+  takes the prospects the KPIs count (models/period.py: every open prospect, won ones expected in
+  the period).
+- The quantiles, exactly: Pq is the smallest amount x with P(won value <= x) >= q. P10 <= P50 <=
+  P90, all within [won, won + open].
+- `p_target` = P(won value >= target).
+- How (`method`): "exact" is a dynamic program over the prospects' values in cents, on a sparse
+  map {amount: weight} with exact integer weights (a prospect at bp basis points multiplies the
+  weights by bp and 10,000 - bp, reduced by their common factor), so every probability is an exact
+  fraction. It is used while the map holds at most `EXACT_POINTS` (20,000) amounts and the program
+  has done at most `EXACT_WORK` updates. Beyond that, "simulation": up to `SIM_PROSPECTS` (2,000)
+  uncertain prospects, `DRAWS` (20,000) seeded draws (the same answer every time), fewer when
+  draws x prospects would pass `SIM_WORK` (never fewer than `MIN_DRAWS`, 1,000); `draws` says how
+  many. Beyond 2,000 uncertain prospects (a whole KPI period of a big pipeline), "normal": the
+  normal distribution with the exact mean (the EV) and variance (sum of v^2 p (1 - p)), which that
+  many independent prospects follow closely, so that the range costs one pass, not minutes.
+- Honesty (`band_record`): for each month that has ended with final figures (judged by the forecast,
+  not provisional), the band frozen at its start, computed from the prospects as they stood at
+  00:00 on its 1st (models.history.prospects_before), and whether the actual A(m) fell inside
+  [P10, P90]. About 80% of months should, if the ladder's probabilities are sighted in.
+
+Targets are the owner's, per month (models/targets.py). The target of the KPI period is the sum of
+the targets set for its months.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from fractions import Fraction
+from math import gcd
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
+from .forecast import Forecast
+from .kpi import Scope
+from .ladder import LOST, OPEN, WON
+from .period import Period, current_period
+from .tables import Prospect, Stage
+from .values import money_str, month_add
+
+#: The exact program's limits: amounts in the map, and map updates in all.
+EXACT_POINTS = 20_000
+EXACT_WORK = 400_000
+#: The simulation beyond them: draws, seeded; fewer when draws x prospects would pass SIM_WORK.
+DRAWS = 20_000
+MIN_DRAWS = 1_000
+SIM_WORK = 500_000
+SEED = 16
+#: Beyond this many uncertain prospects: the normal distribution with the exact mean and variance.
+SIM_PROSPECTS = 2_000
+#: The standard normal's quantiles at 10% and 90% (50%: 0).
+_Z = {10: -1.2815515655446004, 50: 0.0, 90: 1.2815515655446004}
+
+FULL_BP = 10_000
+QUANTILES = (10, 50, 90)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The won value's distribution: amounts (cents, ascending) with their cumulative weights out
+    of `total` (exact integers)."""
+
+    amounts: list[int]
+    cumulative: list[int]
+    total: int
+    method: str  # "exact" or "simulation"
+    draws: int | None = None
+
+    def quantile(self, percent: int) -> int:
+        """The smallest amount x with P(X <= x) >= percent / 100."""
+        need = percent * self.total
+        for amount, cum in zip(self.amounts, self.cumulative):
+            if cum * 100 >= need:
+                return amount
+        return self.amounts[-1]
+
+    def at_least(self, amount: int) -> Fraction:
+        """P(X >= amount), exactly (a share of the draws for a simulation)."""
+        below = 0
+        for a, cum in zip(self.amounts, self.cumulative):
+            if a >= amount:
+                break
+            below = cum
+        return Fraction(self.total - below, self.total)
+
+
+def distribution(certain_cents: int, chances: Iterable[tuple[int, int]]) -> Distribution | Normal:
+    """The distribution of `certain_cents` plus the sum of the values of `chances` (value in cents,
+    probability in basis points) each won independently."""
+    items = []
+    for value, bp in chances:
+        if value == 0 or bp <= 0:
+            continue
+        if bp >= FULL_BP:
+            certain_cents += value
+        else:
+            items.append((value, bp))
+    items.sort(key=lambda t: -t[0])  # big values first: the map grows late
+    dist = _exact(items)
+    if dist is not None:
+        return _shifted(dist, certain_cents)
+    if len(items) > SIM_PROSPECTS:
+        return Normal(certain_cents, items)
+    return _simulated(certain_cents, items)
+
+
+class Normal:
+    """The won value of very many independent prospects: normal, with the exact mean and variance,
+    each quantile rounded to a cent and kept within [won, won + open]."""
+
+    method = "normal"
+    draws = None
+
+    def __init__(self, certain_cents: int, items: list[tuple[int, int]]) -> None:
+        self.low = certain_cents
+        self.high = certain_cents + sum(v for v, _ in items)
+        mean = Fraction(certain_cents) + sum((Fraction(v * bp, FULL_BP) for v, bp in items), Fraction(0))
+        var = sum((Fraction(v * v * bp * (FULL_BP - bp), FULL_BP * FULL_BP) for v, bp in items), Fraction(0))
+        self.mean, self.sd = float(mean), math.sqrt(var)
+
+    def quantile(self, percent: int) -> int:
+        x = round(self.mean + _Z.get(percent, 0.0) * self.sd)
+        return min(self.high, max(self.low, x))
+
+    def at_least(self, amount: int) -> Fraction:
+        if amount <= self.low:
+            return Fraction(1)
+        if amount > self.high:
+            return Fraction(0)
+        z = (amount - self.mean) / self.sd if self.sd else math.inf
+        return Fraction(0.5 * math.erfc(z / math.sqrt(2))).limit_denominator(10**9)
+
+
+def _exact(items: list[tuple[int, int]]) -> Distribution | None:
+    weights: dict[int, int] = {0: 1}
+    total = 1
+    work = 0
+    for value, bp in items:
+        g = gcd(bp, FULL_BP)
+        yes, no = bp // g, (FULL_BP - bp) // g
+        new: dict[int, int] = {}
+        get = new.get
+        for x, w in weights.items():
+            new[x] = get(x, 0) + w * no
+            new[x + value] = get(x + value, 0) + w * yes
+        weights = new
+        total *= yes + no
+        work += len(new)
+        if len(new) > EXACT_POINTS or work > EXACT_WORK:
+            return None
+    amounts = sorted(weights)
+    cumulative, running = [], 0
+    for a in amounts:
+        running += weights[a]
+        cumulative.append(running)
+    return Distribution(amounts, cumulative, total, "exact")
+
+
+def _shifted(d: Distribution, by: int) -> Distribution:
+    if not by:
+        return d
+    return Distribution([a + by for a in d.amounts], d.cumulative, d.total, d.method, d.draws)
+
+
+def draws_for(n: int) -> int:
+    """How many draws the simulation makes for `n` uncertain prospects."""
+    if n == 0:
+        return DRAWS
+    return max(MIN_DRAWS, min(DRAWS, SIM_WORK // n))
+
+
+def _simulated(certain_cents: int, items: list[tuple[int, int]]) -> Distribution:
+    rng = random.Random(SEED)
+    draws = draws_for(len(items))
+    pairs = [(v, bp / FULL_BP) for v, bp in items]  # floats only to draw; the sums stay in cents
+    rand = rng.random
+    sums = sorted(certain_cents + sum(v for v, p in pairs if rand() < p) for _ in range(draws))
+    amounts: list[int] = []
+    cumulative: list[int] = []
+    for i, s in enumerate(sums, start=1):
+        if amounts and amounts[-1] == s:
+            cumulative[-1] = i
+        else:
+            amounts.append(s)
+            cumulative.append(i)
+    return Distribution(amounts, cumulative, draws, "simulation", draws)
+
+
+# ---------------------------------------------------------------- a month's range
+
+
+@dataclass(frozen=True)
+class Range:
+    """The range of one month (or of the KPI period)."""
+
+    won_cents: int
+    open_cents: int
+    ev_micros: int
+    p10: int
+    p50: int
+    p90: int
+    method: str
+    draws: int | None = None
+    target_cents: int | None = None
+    p_target: Fraction | None = None
+    dist: Distribution | Normal | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "p10": money_str(self.p10),
+            "p50": money_str(self.p50),
+            "p90": money_str(self.p90),
+            "target": None if self.target_cents is None else money_str(self.target_cents),
+            "p_target": None if self.p_target is None else round(float(self.p_target), 6),
+            "range_method": self.method,
+            "range_draws": self.draws,
+        }
+
+
+def range_of(prospects: Iterable[tuple[int, str, int]], target_cents: int | None = None) -> Range:
+    """The range of a set of prospects given as (value in cents, stage kind, probability bp)."""
+    won = open_ = ev = 0
+    chances = []
+    for value, kind, bp in prospects:
+        if kind == LOST:
+            continue
+        if kind == WON:
+            won += value  # counted as won; its EV is the forecast's (the won stage's probability)
+            ev += value * bp
+            continue
+        open_ += value
+        ev += value * bp
+        chances.append((value, bp))
+    d = distribution(won, chances)
+    p10, p50, p90 = (d.quantile(q) for q in QUANTILES)
+    p_target = None if target_cents is None else d.at_least(target_cents)
+    return Range(won, open_, ev, p10, p50, p90, d.method, d.draws, target_cents, p_target, d)
+
+
+def _live_rows(engine: Engine, owner: str | None) -> list[tuple[str | None, int, str, int]]:
+    """(expected month, value, kind, probability) of every live prospect that is not lost."""
+    q = (
+        select(col(Prospect.expected_month), col(Prospect.value_cents), col(Stage.kind), col(Stage.probability_bp))
+        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
+        .where(col(Stage.kind) != LOST, *Scope(owner=owner).where())
+    )
+    with engine.connect() as conn:
+        return [(m, int(v), str(k), int(bp)) for m, v, k, bp in conn.execute(q)]
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """The ranges of the forecast's months, and of the KPI period as a whole."""
+
+    months: dict[str, Range]
+    period: Range
+    kpi_period: Period
+
+    def sentence(self, month: str) -> str:
+        """'Dec: EV 31,200, 80% between 12,000 and 47,500, 38% chance of the 40,000 target'."""
+        return range_sentence(month, self.months[month])
+
+
+def month_ranges(
+    engine: Engine, months: list[str], *, owner: str | None = None, targets: dict[str, int] | None = None
+) -> Ranges:
+    """The range of each month in `months` and of the KPI period, from today's pipeline."""
+    from .targets import period_target
+    from .targets import targets as read_targets
+
+    targets = read_targets(engine) if targets is None else targets
+    period = current_period(engine)
+    by_month: dict[str, list[tuple[int, str, int]]] = {m: [] for m in months}
+    in_period = []
+    for month, value, kind, bp in _live_rows(engine, owner):
+        if month in by_month:
+            by_month[month].append((value, kind, bp))
+        if period.holds(kind, month):
+            in_period.append((value, kind, bp))
+    out = {m: range_of(rows, targets.get(m)) for m, rows in by_month.items()}
+    return Ranges(out, range_of(in_period, period_target(targets, period)), period)
+
+
+def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | None = None) -> str:
+    """The sentence of a month's range (`month` None: the KPI period's). `amount`: how an amount in
+    cents reads (default: whole units, as the forecast shows them)."""
+    from .values import format_money, month_label
+
+    if amount is None:
+
+        def amount(cents: int) -> str:
+            return format_money(cents, decimals=False)
+
+    name = "Period" if month is None else month_label(month).split()[0][:3]
+    text = f"{name}: EV {amount((r.ev_micros + FULL_BP // 2) // FULL_BP)}, "
+    if r.p10 == r.p90:
+        text += f"{amount(r.p10)} for certain" if r.open_cents == 0 else f"80% at {amount(r.p10)}"
+    else:
+        text += f"80% between {amount(r.p10)} and {amount(r.p90)}"
+    if r.target_cents is not None and r.p_target is not None:
+        text += f", {percent_text(r.p_target)} chance of the {amount(r.target_cents)} target"
+    return text
+
+
+def percent_text(p: Fraction) -> str:
+    """A probability as a whole percent, never rounded to a certainty it is not ('<1%', '>99%')."""
+    pct = p * 100
+    if 0 < pct < 1:
+        return "<1%"
+    if 99 < pct < 100:
+        return ">99%"
+    return f"{math.floor(pct + Fraction(1, 2))}%"  # half up
+
+
+def band_text(r: Range, width: int = 21) -> str:
+    """The range as a text band from the won value to won + open: '[---|===*===|----]': '|' at P10
+    and P90, '*' at the EV, '=' between P10 and P90; readable without colour."""
+    inner = width - 2
+    low, high = r.won_cents, r.won_cents + r.open_cents
+    if high <= low:
+        return "[" + "*".center(inner, "=") + "]"
+
+    def at(cents: int | float) -> int:
+        return min(inner - 1, max(0, round((cents - low) * (inner - 1) / (high - low))))
+
+    cells = ["-"] * inner
+    a, b = at(r.p10), at(r.p90)
+    for i in range(a, b + 1):
+        cells[i] = "="
+    cells[a] = cells[b] = "|"
+    cells[at(r.ev_micros / FULL_BP)] = "*"  # the position only: a float is fine for a cell
+    return "[" + "".join(cells) + "]"
+
+
+def attach(fc_json: dict[str, Any], ranges: Ranges) -> dict[str, Any]:
+    """`forecast --json` with each month's range and the KPI period's."""
+    for m in fc_json["months"]:
+        r = ranges.months.get(m["month"])
+        if r is not None:
+            m.update(r.to_json())
+    fc_json["period"] = {**ranges.kpi_period.to_json(), "ev": money_str(ranges.period.ev_micros, micros=True)}
+    fc_json["period"].update(ranges.period.to_json())
+    return fc_json
+
+
+# ---------------------------------------------------------------- honesty
+
+
+@dataclass(frozen=True)
+class BandCheck:
+    month: str
+    p10: int
+    p90: int
+    actual_cents: int
+    method: str
+
+    @property
+    def inside(self) -> bool:
+        return self.p10 <= self.actual_cents <= self.p90
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "frozen_p10": money_str(self.p10),
+            "frozen_p90": money_str(self.p90),
+            "actual": money_str(self.actual_cents),
+            "inside": self.inside,
+            "method": self.method,
+        }
+
+
+@dataclass(frozen=True)
+class BandRecord:
+    checks: list[BandCheck]
+
+    @property
+    def inside(self) -> int:
+        return sum(1 for c in self.checks if c.inside)
+
+    @property
+    def share(self) -> Fraction | None:
+        return Fraction(self.inside, len(self.checks)) if self.checks else None
+
+    def summary(self) -> str:
+        if not self.checks:
+            return "P10-P90 band: no ended month with final figures to judge yet"
+        n = len(self.checks)
+        return (
+            f"P10-P90 band: the actual fell inside the band frozen at the month's start in {self.inside} "
+            f"of {n} ended month{'s' if n != 1 else ''} ({percent_text(self.share or Fraction(0))}; about 80% "
+            "if the probabilities are right)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        share = self.share
+        return {
+            "months": [c.to_json() for c in self.checks],
+            "inside": self.inside,
+            "judged": len(self.checks),
+            "share": None if share is None else round(float(share), 6),
+        }
+
+
+def band_record(
+    engine: Engine, fc: Forecast | None = None, *, months: int = 12, owner: str | None = None
+) -> BandRecord:
+    """For the last `months` months that have ended with final figures and a forecast frozen at
+    their start: the P10-P90 band of that frozen state, and whether the actual fell inside."""
+    from . import clock
+    from .forecast import forecast
+    from .history import prospects_before
+
+    if fc is None:
+        this = clock.this_month()
+        fc = forecast(engine, month_add(this, -months), month_add(this, -1), owner=owner)
+    judged = [m for m in fc.months if m.judged and not m.provisional][-months:]
+    checks = []
+    with engine.connect() as conn:
+        for m in judged:
+            start = datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0))
+            rows = [
+                (value, kind, bp)
+                for o, month, value, kind, bp in prospects_before(conn, start)
+                if month == m.month and (owner is None or o == owner)
+            ]
+            r = range_of(rows)
+            checks.append(BandCheck(m.month, r.p10, r.p90, m.actual_cents, r.method))
+    return BandRecord(checks)
+
+
+__all__ = [
+    "BandCheck",
+    "BandRecord",
+    "Distribution",
+    "OPEN",
+    "Range",
+    "Ranges",
+    "attach",
+    "band_record",
+    "band_text",
+    "distribution",
+    "month_ranges",
+    "percent_text",
+    "range_of",
+    "range_sentence",
+]

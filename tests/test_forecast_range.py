@@ -1,0 +1,224 @@
+"""The forecast as a range (issue 16, point 1): exact quantiles against an independent brute-force
+enumeration of every outcome, the simulation past the size limit, targets, and `forecast --json`."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from fractions import Fraction
+from itertools import product
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evpipe.models import forecast_range as fr
+from evpipe.models import open_db
+from evpipe.models.forecast_range import band_text, distribution, range_of, range_sentence
+from evpipe.tui.cli import main
+
+OPEN_BP = st.sampled_from([500, 1000, 1250, 2500, 3333, 5000, 8000, 9999])
+
+
+def brute(won: int, chances: list[tuple[int, int]]):
+    """Every one of the 2^n outcomes with its exact probability."""
+    outcomes: dict[int, Fraction] = {}
+    for picks in product((0, 1), repeat=len(chances)):
+        p = Fraction(1)
+        total = won
+        for (value, bp), yes in zip(chances, picks):
+            p *= Fraction(bp, 10_000) if yes else Fraction(10_000 - bp, 10_000)
+            total += value if yes else 0
+        outcomes[total] = outcomes.get(total, Fraction(0)) + p
+    return outcomes
+
+
+def brute_quantile(outcomes: dict[int, Fraction], q: Fraction) -> int:
+    cum = Fraction(0)
+    for x in sorted(outcomes):
+        cum += outcomes[x]
+        if cum >= q:
+            return x
+    raise AssertionError("probabilities add up to 1")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    won=st.integers(0, 500_000),
+    chances=st.lists(st.tuples(st.integers(1, 2_000_000), OPEN_BP), max_size=9),
+    target=st.integers(0, 3_000_000),
+)
+def test_quantiles_and_target_match_brute_force(won, chances, target):
+    prospects = [(won, "won", 10_000)] if won else []
+    prospects += [(v, "open", bp) for v, bp in chances]
+    r = range_of(prospects, target)
+    outcomes = brute(won, chances)
+    assert r.method == "exact"
+    assert r.p10 == brute_quantile(outcomes, Fraction(1, 10))
+    assert r.p50 == brute_quantile(outcomes, Fraction(1, 2))
+    assert r.p90 == brute_quantile(outcomes, Fraction(9, 10))
+    assert r.p_target == sum((p for x, p in outcomes.items() if x >= target), Fraction(0))
+    # monotone, and within [won, won + open]
+    assert won <= r.p10 <= r.p50 <= r.p90 <= won + sum(v for v, _ in chances)
+    assert r.ev_micros == won * 10_000 + sum(v * bp for v, bp in chances)
+
+
+def test_ties_are_decided_exactly():
+    # one prospect at 50%: P(X <= 0) is exactly 0.5, so P50 is 0, not its value
+    r = range_of([(100_00, "open", 5000)], 100_00)
+    assert (r.p10, r.p50, r.p90) == (0, 0, 100_00)
+    assert r.p_target == Fraction(1, 2)
+
+
+def test_lost_count_nothing_and_won_is_certain():
+    r = range_of([(50_00, "lost", 0), (70_00, "won", 10_000)], 70_00)
+    assert (r.won_cents, r.open_cents, r.p10, r.p90, r.p_target) == (70_00, 0, 70_00, 70_00, 1)
+    assert range_sentence("2026-12", r) == "Dec: EV 70, 70 for certain, 100% chance of the 70 target"
+
+
+def test_beyond_the_limit_a_seeded_simulation_says_so(monkeypatch):
+    monkeypatch.setattr(fr, "EXACT_POINTS", 50)
+    chances = [(1000 + 7 * i, 2500) for i in range(40)]
+    a = distribution(0, chances)
+    b = distribution(0, chances)
+    assert a.method == "simulation" and a.draws == fr.draws_for(40) >= fr.MIN_DRAWS
+    assert (a.amounts, a.cumulative) == (b.amounts, b.cumulative)  # seeded: the same every time
+    # close to the exact answer computed without the limit
+    monkeypatch.setattr(fr, "EXACT_POINTS", 10**9)
+    monkeypatch.setattr(fr, "EXACT_WORK", 10**9)
+    exact = distribution(0, chances)
+    assert exact.method == "exact"
+    for q in (10, 50, 90):
+        assert abs(a.quantile(q) - exact.quantile(q)) <= 3000  # within about 3 prospects' value
+    r = range_of([(v, "open", bp) for v, bp in chances])
+    assert r.to_json()["range_method"] == "exact"
+
+
+def test_very_many_prospects_follow_the_normal_law():
+    chances = [(100_00 + 37 * i, (500, 2500, 5000, 8000)[i % 4]) for i in range(fr.SIM_PROSPECTS + 500)]
+    r = range_of([(v, "open", bp) for v, bp in chances] + [(1_000_00, "won", 10_000)], 3_000_000_00)
+    assert r.method == "normal" and r.draws is None
+    won, top = 1_000_00, 1_000_00 + sum(v for v, _ in chances)
+    assert won <= r.p10 < r.p50 < r.p90 <= top
+    mean = won + sum(v * bp for v, bp in chances) / 10_000
+    assert abs(r.p50 - mean) <= 1  # the median of the normal is its mean, the EV
+    assert r.p_target is not None and 0 <= r.p_target <= 1
+
+
+def test_fewer_draws_only_for_very_many_prospects():
+    assert fr.draws_for(10) == fr.DRAWS
+    assert fr.MIN_DRAWS <= fr.draws_for(1_000_000) < fr.DRAWS
+
+
+def test_band_reads_without_colour():
+    r = range_of([(10_000_00, "open", 5000), (10_000_00, "open", 5000), (5_000_00, "won", 10_000)])
+    text = band_text(r, 21)
+    assert text.startswith("[") and text.endswith("]") and len(text) == 21
+    assert text.count("|") == 2 and "*" in text
+    assert text.index("|") < text.index("*") < text.rindex("|")
+
+
+def _cli(db, *args):
+    return CliRunner().invoke(main, ["--db", str(db), *args])
+
+
+@pytest.fixture
+def cli_db(db_path, db_url):
+    """A new database with the default ladder, and a runner that checks each command succeeds."""
+    open_db(db_url).dispose()
+
+    def run(*args):
+        r = _cli(db_path, *args)
+        assert r.exit_code == 0, (r.stdout, r.stderr)
+        return r.stdout
+
+    return db_path, run
+
+
+def test_forecast_json_has_the_range_and_target(cli_db):
+    db, run = cli_db
+    run("add", "Dec gala", "--value", "10000", "--stage", "Date held", "--month", "2026-12")
+    run("add", "Dec lunch", "--value", "30000", "--stage", "Quote sent", "--month", "2026-12")
+    run("add", "Dec booked", "--value", "5000", "--stage", "Won", "--month", "2026-12")
+    out = run("target", "dec 2026", "40,000")
+    assert "2026-12" in out
+    data = json.loads(run("forecast", "--from", "2026-11", "--to", "2027-01", "--json"))
+    dec = next(m for m in data["months"] if m["month"] == "2026-12")
+    # 5000 won + {0, 10000} at 50% + {0, 30000} at 25%: 5k .375, 15k .375, 35k .125, 45k .125
+    assert (dec["p10"], dec["p50"], dec["p90"]) == ("5000.00", "15000.00", "45000.00")
+    assert dec["target"] == "40000.00"
+    assert dec["p_target"] == pytest.approx(0.125)
+    assert dec["range_method"] == "exact"
+    nov = next(m for m in data["months"] if m["month"] == "2026-11")
+    assert (nov["p10"], nov["p90"], nov["target"], nov["p_target"]) == ("0.00", "0.00", None, None)
+    assert data["period"]["p90"] == "45000.00" and data["period"]["target"] == "40000.00"
+    assert Decimal(data["period"]["p50"]) >= Decimal("5000")
+
+
+def test_target_commands(cli_db):
+    db, run = cli_db
+    run("target", "2027-03", "40000")
+    run("target", "2027-04", "$12,500")
+    listed = json.loads(run("target", "list", "--json"))
+    assert listed == [{"month": "2027-03", "target": "40000.00"}, {"month": "2027-04", "target": "12500.00"}]
+    assert "cleared 1 target" in run("target", "clear", "2027-03")
+    assert json.loads(run("target", "list", "--json")) == [{"month": "2027-04", "target": "12500.00"}]
+    assert "cleared 1 target" in run("target", "clear", "all")
+    bad = _cli(db, "target", "2027-03", "lots")
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert bad.output.strip().startswith("evpipe: ") and len(bad.output.strip().splitlines()) == 1
+    assert _cli(db, "target", "2027-03", "0").exit_code == 1
+    assert _cli(db, "target", "what").exit_code == 1
+
+
+async def test_forecast_screen_shows_the_band_and_sets_a_target(engine):
+    from datetime import datetime
+
+    from apphelpers import settle, shows
+    from textual.widgets import DataTable
+
+    from evpipe.models.store import Store
+    from evpipe.models.targets import targets
+    from evpipe.tui.app import EvpipeApp
+
+    s = Store(engine, who="tester")
+    s.add("Dec gala", "10000", "Date held", month="2026-12", at=datetime(2026, 10, 1, 9))
+    s.add("Dec lunch", "30000", "Quote sent", month="2026-12", at=datetime(2026, 10, 1, 9))
+    s.add("Dec booked", "5000", "Won", month="2026-12", at=datetime(2026, 10, 1, 9))
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#forecast-table", DataTable)
+        assert screen.fc.months[table.cursor_row].month == "2026-11"
+        await pilot.press("down")
+        text = await shows(app, pilot, "Dec: EV 17,500, 80% between 5,000 and 45,000")
+        assert "Dec: EV 17,500, 80% between 5,000 and 45,000" in text
+        lines = text.splitlines()
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        band = next(line for line in lines if "P10 5,000 [" in line)
+        assert "] P90 45,000" in band and "|" in band and "*" in band
+        await pilot.press("t")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TextPrompt"
+        for key in "40000":
+            await pilot.press(key)
+        await pilot.press("enter")
+        text = await shows(app, pilot, "13% chance of the 40,000 target")
+        assert "Dec: EV 17,500, 80% between 5,000 and 45,000, 13% chance of the 40,000 target" in text
+        assert targets(engine) == {"2026-12": 4_000_000}
+        # a bad amount is refused on the dialog, in words, and nothing is saved
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("ctrl+a")
+        for key in "lots":
+            await pilot.press(key)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TextPrompt"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert targets(engine) == {"2026-12": 4_000_000}

@@ -1,0 +1,160 @@
+"""Pace (issue 16, point 2): each stage's usual time before moving on, learnt from the stage history,
+and the one definition of slow (the list's ~, the prospect page, focus, `evpipe pace`)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timedelta
+
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from evpipe.models.focus import focus
+from evpipe.models.pace import MIN_STAYS, load_pace, nearest_rank
+from evpipe.models.pipeline_view import Ladder, PipelineView, load_ladder, load_rows
+from evpipe.models.store import Store
+from evpipe.tui.cli import main
+
+NOW = datetime(2026, 11, 27, 10, 0)
+
+
+def _quote_history(store: Store, n: int, *, day0: datetime = datetime(2026, 6, 1, 9)) -> list[int]:
+    """`n` prospects that each spent i + 1 days on Quote sent before moving on (so the stays are
+    1, 2, ..., n days)."""
+    ids = []
+    for i in range(n):
+        start = day0 + timedelta(days=2 * i)
+        p = store.add(f"done {i}", "1000", "Quote sent", month="2026-12", at=start).prospect
+        store.move(p.id, "next", at=start + timedelta(days=i + 1))
+        ids.append(p.id)
+    return ids
+
+
+def independent_stays(engine, stage_name: str) -> list[float]:
+    """Stays on a stage straight from the stage history, in days (another way to compute them)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sc.prospect_id, sc.changed_at, s.name FROM stage_change sc JOIN stage s "
+                "ON s.id = sc.to_stage_id ORDER BY sc.prospect_id, sc.changed_at, sc.id"
+            )
+        ).all()
+    out = []
+    for a, b in zip(rows, rows[1:]):
+        if a[0] == b[0] and a[2] == stage_name:
+            t0 = datetime.fromisoformat(str(a[1]))
+            t1 = datetime.fromisoformat(str(b[1]))
+            out.append((t1 - t0).total_seconds() / 86400)
+    return out
+
+
+def test_medians_match_the_stage_history_and_slow_is_past_p75(engine):
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)
+    # now on Quote sent: one for 20 days (past p75 = 9 days), one for 3 days
+    slow = s.add("Slow one", "5000", "Quote sent", month="2027-01", at=NOW - timedelta(days=20)).prospect
+    fresh = s.add("Fresh one", "5000", "Quote sent", month="2027-01", at=NOW - timedelta(days=3)).prospect
+    pace = load_pace(engine, now=NOW)
+    quote = next(st for st in pace.stages.values() if st.name == "Quote sent")
+    stays = independent_stays(engine, "Quote sent")
+    assert quote.n == len(stays) == 12
+    assert quote.median_days == statistics.median(stays) == 6.5
+    assert quote.p75_days == 9  # the 9th of 12 stays
+    assert pace.slow(slow.id, slow.stage_id, None) and not pace.slow(fresh.id, fresh.stage_id, None)
+    assert pace.words(slow.id, slow.stage_id) == "20 days on Quote sent; usually 6, slow past 9"
+    # the list's ~ mark is the same rule
+    stages, archived = load_ladder(engine)
+    ladder = Ladder.of(stages, extra=archived)
+    view = PipelineView(ladder)
+    view.load(load_rows(engine, "month", ladder)[0])
+    view.pace = pace
+    assert view.is_stale(view.rows[slow.id]) and not view.is_stale(view.rows[fresh.id])
+    # just moved (the pace was read before): not slow on its new stage
+    other = next(sid for sid in pace.stages if sid != slow.stage_id)
+    assert pace.seconds_on_stage(slow.id, other) == 0
+    # focus ranks it with its reason and gain
+    items = {i.id: i for i in focus(engine, limit=50)}
+    assert items[slow.id].group == "stale"
+    assert items[slow.id].reason == "slow: 20 days on Quote sent; usually 6, slow past 9"
+    assert items[fresh.id].group == "gain"
+
+
+def test_below_ten_stays_the_stale_days_apply(engine):
+    s = Store(engine, who="tester")
+    _quote_history(s, MIN_STAYS - 1)
+    idle = s.add("Idle", "5000", "Quote sent", at=NOW - timedelta(days=30)).prospect  # Quote sent allows 14 (default)
+    busy = s.add("Busy", "5000", "Quote sent", at=NOW - timedelta(days=30)).prospect
+    s.log_activity(busy.id, "call", "still keen", when=NOW - timedelta(days=2), at=NOW - timedelta(days=2))
+    pace = load_pace(engine, now=NOW)
+    quote = next(st for st in pace.stages.values() if st.name == "Quote sent")
+    assert quote.n == MIN_STAYS - 1 and not quote.learnt
+    assert pace.slow(idle.id, idle.stage_id, "2026-10-28")
+    assert not pace.slow(busy.id, busy.stage_id, "2026-11-25")
+    items = {i.id: i for i in focus(engine, limit=50)}
+    assert items[idle.id].group == "stale" and items[idle.id].reason.startswith("stale for")
+    assert items[busy.id].group == "gain"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=40))
+def test_nearest_rank_p75(xs):
+    xs = sorted(xs)
+    p = nearest_rank(xs, 75)
+    assert sum(1 for x in xs if x <= p) * 4 >= 3 * len(xs)
+    assert all(sum(1 for x in xs if x <= smaller) * 4 < 3 * len(xs) for smaller in xs if smaller < p)
+
+
+def test_pace_command(engine, db_path):
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)
+    s.add("Slow one", "5000", "Quote sent", at=NOW - timedelta(days=20))
+    r = CliRunner().invoke(main, ["--db", str(db_path), "pace", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    quote = next(x for x in data["stages"] if x["stage"] == "Quote sent")
+    assert (quote["n"], quote["median_days"], quote["p75_days"], quote["learnt"]) == (12, 6.5, 9.0, True)
+    # the twelve moved on to Date held in June and sit there untouched (too few stays: stale days)
+    assert {x["name"]: x["stage"] for x in data["slow"]} == {
+        "Slow one": "Quote sent",
+        **{f"done {i}": "Date held" for i in range(12)},
+    }
+    r = CliRunner().invoke(main, ["--db", str(db_path), "pace"])
+    assert "Slow one: 20 days on Quote sent; usually 6, slow past 9" in r.stdout
+
+
+async def test_slow_on_the_list_and_the_prospect_page(engine):
+    from apphelpers import RecordingApp, settle, shows
+
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.prospect_page import ProspectPage
+
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)
+    slow = s.add("Slow one", "5000", "Quote sent", month="2026-12", at=NOW - timedelta(days=20)).prospect
+    s.add("Fresh one", "5000", "Quote sent", month="2026-12", at=NOW - timedelta(days=3))
+
+    class Page(RecordingApp):
+        def on_mount(self) -> None:
+            self.push_screen(ProspectPage(slow.id))
+
+    app = Page(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        text = await shows(app, pilot, "20 days on Quote sent; usually 6")
+        assert "~ slow: 20 days on Quote sent; usually 6," in text and "slow past 9" in text, text
+
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(200):
+            if app.screen.view.pace is not None:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        lines = (await shows(app, pilot, "Slow one", "Fresh one")).splitlines()
+        slow_line = next(line for line in lines if "Slow one" in line)
+        fresh_line = next(line for line in lines if "Fresh one" in line)
+        assert slow_line.lstrip("│ ").startswith("~") and not fresh_line.lstrip("│ ").startswith("~")
