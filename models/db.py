@@ -8,7 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .locations import ensure_private_file, sqlite_path
-from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, fetch_all
+from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, fetch_all, read_only_connection
+from .readonly import is_read_only, refuse_writes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -16,12 +17,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for `url`. For SQLite: foreign keys on, WAL, a busy timeout, and write
     transactions that take the write lock at BEGIN (BEGIN IMMEDIATE) so that two sessions
-    writing at once wait for each other instead of failing half-way."""
+    writing at once wait for each other instead of failing half-way. In a read-only process
+    (models/readonly.py) an SQLite file is opened read-only by SQLite too."""
     path = sqlite_path(url)
-    if path is not None and create:
+    if path is not None and create and not is_read_only():
         ensure_private_file(path)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if path is not None and is_read_only():
+            engine = create_engine("sqlite://", creator=lambda: read_only_connection(path))
+        else:
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -43,7 +48,9 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The same engine, for a transaction that will write."""
+    """The same engine, for a transaction that will write: every write in evpipe starts here, so
+    this is where a read-only process refuses it (models/readonly.py)."""
+    refuse_writes()
     return engine.execution_options(sqlite_write=True)
 
 

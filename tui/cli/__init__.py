@@ -7,10 +7,10 @@ shared with the app's import screen.
 
 from __future__ import annotations
 
-from . import database, demo, insight, io, ladder, prospects, settings
+from . import database, demo, insight, io, ladder, prospects, serve, settings
 from .main import main
 
-for _commands in (database, demo, prospects, ladder, insight, io, settings):
+for _commands in (database, demo, prospects, ladder, insight, io, settings, serve):
     _commands.register(main)
 
 __all__ = ["main"]
