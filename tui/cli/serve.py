@@ -134,10 +134,10 @@ def page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=html, status=status, content_type="text/html", headers=SECURITY_HEADERS)
 
 
-#: Sent with every page: no framing, no referrer (the token is in the first address), no sniffing.
+#: Sent with every page: no framing, no referrer to other sites, no sniffing, no caching.
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
