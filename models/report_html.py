@@ -204,7 +204,8 @@ def _follow_list(title: str, items: Sequence[FocusItem]) -> str:
     if not items:
         return f'<h3>{title}</h3><p class="none">None.</p>'
     lines = "".join(
-        f"<li><strong>{escape(i.name)}</strong> · {escape(i.stage)} · {_money(i.value_cents)}: {escape(i.reason)}</li>"
+        f"<li><strong>{escape(i.name)}</strong> · {escape(i.stage)} · {_money(i.value_cents)}"
+        f"{' · ' + escape(i.owner) if i.owner else ''}: {escape(i.reason)}</li>"
         for i in items
     )
     return f"<h3>{title} ({len(items)})</h3><ul>{lines}</ul>"
