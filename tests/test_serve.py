@@ -215,3 +215,49 @@ def test_another_host_needs_public_and_warns(env, demo):
         assert any(line.startswith("warning: listening on 0.0.0.0") for line in server.errors), server.errors
     finally:
         server.stop()
+
+
+@pytest.fixture
+def read_only():
+    from evpipe.models.readonly import set_read_only
+
+    set_read_only(True)
+    yield
+    set_read_only(False)
+
+
+def test_a_read_only_process_refuses_every_write_and_sqlite_would_too(db_url, db_path, tmp_path, read_only):
+    from evpipe.models.readonly import set_read_only
+
+    set_read_only(False)
+    from evpipe.models import open_db
+
+    open_db(db_url).dispose()
+    set_read_only(True)
+    from evpipe.models.errors import DomainError
+    from evpipe.models.importer import import_file
+    from evpipe.models.readonly import ReadOnly
+    from evpipe.models.settings import set_kpi_period
+    from evpipe.models.store import Store
+
+    engine = open_db(db_url, seed_ladder=False, create=False)
+    try:
+        store = Store(engine, who="viewer")
+        for write in (
+            lambda: store.add("Anything", "100", "Enquiry"),
+            lambda: store.set_probability("Enquiry", "20"),
+            lambda: store.undo(),
+            lambda: set_kpi_period(engine, "24m"),
+        ):
+            with pytest.raises(ReadOnly, match="read-only"):
+                write()
+        csv = tmp_path / "in.csv"
+        csv.write_text("name,value\nA,100\n", encoding="utf-8")
+        with pytest.raises(DomainError, match="read-only"):
+            import_file(engine, csv, who="viewer")
+        assert store.ladder()  # reading is fine
+        # the second wall: the file is open read-only in SQLite itself
+        with engine.connect() as conn, pytest.raises(Exception, match="readonly"):
+            conn.exec_driver_sql("DELETE FROM stage")
+    finally:
+        engine.dispose()
