@@ -210,11 +210,6 @@ def make_server(
             click.echo(f"evpipe serve: {label} on {base} ({mode}; at most {max_sessions} sessions)")
             for user, link in self.access.links(base):
                 click.echo(f"  {user + ': ' if user else 'open '}{link}")
-            if not is_loopback(host):
-                click.echo(
-                    f"warning: listening on {host}, not only on this machine: anyone who can reach it and has a link gets in",
-                    err=True,
-                )
             click.echo("Ctrl+C stops it.")
             sys.stdout.flush()
 
@@ -403,6 +398,12 @@ def serve_cmd(
         raise DomainError(
             f"--host {host}: not a loopback address; anyone who can reach it could try to get in. "
             "Add --public if you mean it (an SSH tunnel is safer: the README says how)"
+        )
+    if not is_loopback(host):
+        click.echo(
+            f"warning: listening on {host}, not only on this machine: anyone who can reach it and has a "
+            "link gets in; an SSH tunnel to 127.0.0.1 is safer",
+            err=True,
         )
     users = parse_user_tokens(user_tokens)
     from evpipe.models.locations import db_label
