@@ -55,6 +55,7 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { text-align: left; padding: .3rem .4rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: .85rem; color: var(--dim); font-weight: 600; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+td.n:first-child { text-align: left; }
 tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
 svg { width: 100%; height: auto; display: block; }
 svg text { font: 12px sans-serif; fill: var(--dim); }
@@ -62,7 +63,11 @@ svg text { font: 12px sans-serif; fill: var(--dim); }
 .swatch { display: inline-block; width: .8rem; height: .8rem; vertical-align: -.1rem; margin: 0 .2rem 0 .6rem; }
 ol, ul { padding-left: 1.3rem; } li { margin: .2rem 0; }
 .none { color: var(--dim); }
+.names { color: var(--dim); font-size: .85rem; }
 footer { margin-top: 2rem; color: var(--dim); font-size: .8rem; }
+@media (max-width: 30rem) {
+  body { font-size: 14px; padding: .6rem; } th, td { padding: .25rem .15rem; } .card .now { font-size: 1.2rem; }
+}
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   h2 { break-after: avoid; } .card, svg, tr, li { break-inside: avoid; }
@@ -257,19 +262,19 @@ def review_html(r: Review, fc: Forecast, history: Sequence[tuple[date, int, int]
             if len(moved) > 4:
                 names += f" and {len(moved) - 4} more"
             rows.append(
-                f"<tr><td>{escape(t.label)}</td><td class='n {_tone(t.d_ev_micros)}'>{_ev(t.d_ev_micros, signed=True)}"
-                f"</td><td class='n'>{_money(t.d_tv_cents, signed=True)}</td><td>{names}</td></tr>"
+                f"<tr><td>{escape(t.label)}<div class='names'>{names}</div></td>"
+                f"<td class='n {_tone(t.d_ev_micros)}'>{_ev(t.d_ev_micros, signed=True)}</td>"
+                f"<td class='n'>{_money(t.d_tv_cents, signed=True)}</td></tr>"
             )
         out += [
-            '<div class="scroll"><table><thead><tr><th>Term</th><th class="n">EV</th><th class="n">TV</th>'
-            "<th>Prospects</th></tr></thead><tbody>",
+            '<div class="scroll"><table><thead><tr><th>Term (its prospects)</th><th class="n">EV</th>'
+            '<th class="n">TV</th></tr></thead><tbody>',
             f"<tr><td>Start</td><td class='n'>{_ev(r.start.ev_micros)}</td><td class='n'>{_money(r.start.tv_cents)}"
-            "</td><td></td></tr>",
+            "</td></tr>",
             *rows,
             f"<tr class='total'><td>Change</td><td class='n'>{_ev(d_ev, signed=True)}</td>"
-            f"<td class='n'>{_money(d_tv, signed=True)}</td><td></td></tr>",
-            f"<tr><td>Now</td><td class='n'>{_ev(r.end.ev_micros)}</td><td class='n'>{_money(r.end.tv_cents)}</td>"
-            "<td></td></tr>",
+            f"<td class='n'>{_money(d_tv, signed=True)}</td></tr>",
+            f"<tr><td>Now</td><td class='n'>{_ev(r.end.ev_micros)}</td><td class='n'>{_money(r.end.tv_cents)}</td></tr>",
             "</tbody></table></div>",
         ]
     out += [
@@ -281,17 +286,25 @@ def review_html(r: Review, fc: Forecast, history: Sequence[tuple[date, int, int]
         forecast_svg(fc),
         '<p class="legend"><span class="swatch" style="background:#1f6f8b"></span>EV of the month\'s prospects'
         '<span class="swatch" style="background:#e0a030"></span>won (months that have ended)</p>',
-        '<div class="scroll"><table><thead><tr><th>Month</th><th class="n">EV (forecast)</th>'
-        '<th class="n">Frozen at its start</th><th class="n">Won</th></tr></thead><tbody>',
+        '<div class="scroll"><table><thead><tr><th>Month</th><th class="n">EV now</th>'
+        '<th class="n">EV at its start</th><th class="n">Won</th></tr></thead><tbody>',
     ]
-    for m in fc.months:
+    shown = [m for m in fc.months if m.kpi.ev_micros or m.frozen_ev_micros or m.actual_cents]
+    for m in shown:
         frozen = "—" if m.frozen_ev_micros is None else _ev(m.frozen_ev_micros)
         won = _money(m.actual_cents) if m.complete else ""
         out.append(
-            f"<tr><td>{escape(month_name(m.month))}</td><td class='n'>{_ev(m.kpi.ev_micros)}</td>"
+            f"<tr><td class='n'>{escape(month_name(m.month))}</td><td class='n'>{_ev(m.kpi.ev_micros)}</td>"
             f"<td class='n'>{frozen}</td><td class='n'>{won}</td></tr>"
         )
-    out += ["</tbody></table></div>", "<h2>What's next</h2>"]
+    left_out = len(fc.months) - len(shown)
+    out += [
+        "</tbody></table></div>",
+        f'<p class="legend">{left_out} month(s) with nothing expected or won are left out of the table.</p>'
+        if left_out
+        else "",
+        "<h2>What's next</h2>",
+    ]
     if r.focus:
         out += ["<p>The next steps that would lift expected value most:</p>", "<ol>"]
         out += [_focus_line(i) for i in r.focus]

@@ -298,6 +298,8 @@ def make_server(
                 await self._process_messages(websocket, service)
             except asyncio.CancelledError:
                 await websocket.close()
+            except (ValueError, AssertionError, TypeError, KeyError, IndexError):  # a message we do not read
+                await websocket.close(code=1003, message=b"evpipe: a message this server does not understand")
             finally:
                 if service is not None:
                     await service.stop()
