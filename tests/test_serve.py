@@ -302,3 +302,35 @@ async def test_the_app_opens_on_the_review_with_its_tab_bar(worked_engine):
         await settle(pilot, until=lambda a: "What moved EV" in screen_text(a) and "1 Pipeline" in screen_text(a))
         text = screen_text(app)
         assert "What moved EV" in text and "1 Pipeline" in text and "6 Review" in text
+
+
+def test_per_user_tokens_give_each_user_a_link_of_their_own(env, demo):
+    import http.client
+
+    sam, priya = "s" * 8 + "-sam-token-1234", "p" * 8 + "_priya_token_99"
+    server = Served(env, demo, "--allow-writes", "--user-token", f"sam={sam}", "--user-token", f"priya={priya}")
+    try:
+        links = {line.split(":", 1)[0].strip(): line.split()[-1] for line in server.lines if "?token=" in line}
+        assert links == {"sam": f"{server.base}/?token={sam}", "priya": f"{server.base}/?token={priya}"}
+
+        def start_page(token: str) -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+            try:
+                connection.request("GET", f"/?token={token}")
+                response = connection.getresponse()
+                response.read()
+                if response.status != 303:
+                    return response.status, ""
+                cookie = response.getheader("Set-Cookie", "").split(";")[0]
+                assert "HttpOnly" in response.getheader("Set-Cookie", "")
+                connection.request("GET", "/", headers={"Cookie": cookie})
+                response = connection.getresponse()
+                return response.status, response.read().decode()
+            finally:
+                connection.close()
+
+        status, html = start_page(priya)
+        assert status == 200 and "<title>evpipe · owner.db · priya</title>" in html  # no name form: the token names her
+        assert start_page("x" * 24)[0] == 403
+    finally:
+        server.stop()
