@@ -289,6 +289,12 @@ async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_en
         assert app.screen_stack[-1] is app.screen and type(app.screen).__name__ == "PipelineScreen"  # no form
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Go to Review" in titles and not any(t.startswith(("Advance", "Mark won", "Add")) for t in titles)
+        await press(app, pilot, "enter")  # a prospect's page: its write keys hidden too
+        await settle(pilot, until=lambda a: type(a.screen).__name__ == "ProspectPage")
+        footer = screen_text(app).splitlines()[-1]
+        assert type(app.screen).__name__ == "ProspectPage" and "Edit" not in footer and "Won" not in footer
+        await press(app, pilot, "e")
+        assert len(notices) == 5 and type(app.screen).__name__ == "ProspectPage"  # no form opened
     assert kpis(worked_engine) == before
 
 
