@@ -105,16 +105,27 @@ class Served:
                 time.sleep(0.2)
         pytest.fail("evpipe serve never listened")
 
-    def index_status(self) -> int:
-        """The start page's status for a new browser with the token (no script runs: no session)."""
+    def cookie(self) -> str:
+        """The session cookie ("name=value") the server gives for the first link's token."""
         import http.client
 
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
         try:
-            connection.request("GET", urlsplit(self.links()[0]).path + "?" + urlsplit(self.links()[0]).query)
+            link = urlsplit(self.links()[0])
+            connection.request("GET", f"{link.path}?{link.query}")
             response = connection.getresponse()
-            cookie = response.getheader("Set-Cookie", "").split(";")[0]
             response.read()
+            return response.getheader("Set-Cookie", "").split(";")[0]
+        finally:
+            connection.close()
+
+    def index_status(self) -> int:
+        """The start page's status for a new browser with the token (no script runs: no session)."""
+        import http.client
+
+        cookie = self.cookie()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
+        try:
             connection.request("GET", "/", headers={"Cookie": cookie})
             response = connection.getresponse()
             response.read()

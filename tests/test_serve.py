@@ -127,13 +127,30 @@ def test_no_token_no_entry(browser, served):
 
 
 def test_a_foreign_origin_is_refused_even_with_the_cookie(browser, served):
+    name, _, value = served.cookie().partition("=")
+    browser.add_cookies([{"name": name, "value": value, "url": served.base + "/", "sameSite": "Strict"}])
     page = browser.new_page()
-    page.goto(served.links()[0])  # this browser now has the cookie
     # another web page on this machine (another port: the same site, so the cookie goes along)
     other = f"http://127.0.0.1:{served.port + 1}/"
     page.route(other, lambda route: route.fulfill(status=200, content_type="text/html", body="<p>elsewhere</p>"))
     page.goto(other)
     assert page.evaluate(OPEN_SOCKET, f"ws://127.0.0.1:{served.port}/ws") == "refused"
+    # and it is the Origin that is refused: the same handshake, cookie and all, says so
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=WAIT)
+    headers = {
+        "Cookie": served.cookie(),
+        "Origin": other.rstrip("/"),
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    connection.request("GET", "/ws", headers=headers)
+    response = connection.getresponse()
+    assert response.status == 403 and "came from another site" in response.read().decode()
+    connection.close()
     # a name that resolves here but is not loopback's (DNS rebinding) is refused too
     assert served.status_for_host(f"evil.example:{served.port}") == 403
     assert served.status_for_host(f"localhost:{served.port}") == 303  # as through an SSH tunnel
