@@ -283,14 +283,18 @@ def test_a_read_only_process_refuses_every_write_and_sqlite_would_too(db_url, db
         engine.dispose()
 
 
-async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_engine, read_only):
+async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_engine, read_only, monkeypatch):
     """The app as `evpipe serve` starts it, at 80 x 24: the pipeline without write keys in its
     footer; `w` says why it does nothing; the database is unchanged; the palette lists no writes."""
     from apphelpers import press, screen_text, settle
 
+    import evpipe.models.db
     from evpipe.models.kpi import kpis
     from evpipe.tui.app import EvpipeApp
 
+    tried: list[int] = []
+    refuse = evpipe.models.db.refuse_writes
+    monkeypatch.setattr(evpipe.models.db, "refuse_writes", lambda: (tried.append(1), refuse()))
     before = kpis(worked_engine)
     url = worked_engine.url.render_as_string(hide_password=False)
     app = EvpipeApp(url, who="viewer", screen="pipeline", read_only=True)
@@ -312,6 +316,11 @@ async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_en
         assert type(app.screen).__name__ == "ProspectPage" and "Edit" not in footer and "Won" not in footer
         await press(app, pilot, "e")
         assert len(notices) == 5 and type(app.screen).__name__ == "ProspectPage"  # no form opened
+        for key, shown in (("3", "Forecast"), ("4", "Trend"), ("6", "What moved EV")):  # the owner's screens read
+            await press(app, pilot, key)
+            await settle(pilot, until=lambda a, shown=shown: shown in screen_text(a))
+            assert shown in screen_text(app)
+        assert len(notices) == 5 and tried == []  # no key and no screen even tried to write
     assert kpis(worked_engine) == before
 
 
