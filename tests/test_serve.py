@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from browser import EVPIPE, WAIT, Served, Terminal, cli, env_for, launch
@@ -211,9 +212,26 @@ def test_with_writes_a_browser_names_its_user_and_changes_are_journaled_under_it
             page.wait_for_timeout(250)
             deadline -= 0.25
         assert who == "Olivia <Owner>"  # the browser's user, not the server's account
-        page.close()
     finally:
-        server.stop()
+        server.stop()  # with the page still open: stopping the server ends its app process too
+    deadline = time.monotonic() + WAIT
+    while sessions_on(db):
+        assert time.monotonic() < deadline, "an app process outlived evpipe serve"
+        time.sleep(0.3)
+    page.close()
+
+
+def sessions_on(db) -> list[str]:
+    """The app processes of `evpipe serve` running on `db` (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve-session" in words and any(str(db).encode() in w for w in words):
+            found.append(cmdline.parent.name)
+    return found
 
 
 # ---------------------------------------------------------------- without a browser

@@ -113,11 +113,12 @@ def parse_user_tokens(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def session_command(url: str, screen: str, read_only: bool) -> str:
-    """The shell command textual-serve runs for each browser: this evpipe's app, on the web driver."""
-    words = [sys.executable, "-m", "evpipe.tui.cli", "--db", url, "serve-session", "--screen", screen]
+    """The shell command textual-serve runs for each browser: this evpipe's app, on the web driver
+    (`exec`: the app is the process textual-serve started, so stopping it stops the app)."""
+    words = ["exec", sys.executable, "-m", "evpipe.tui.cli", "--db", url, "serve-session", "--screen", screen]
     if read_only:
         words.append("--read-only")
-    return " ".join(shlex.quote(w) for w in words)
+    return "exec " + " ".join(shlex.quote(w) for w in words[1:])
 
 
 def page(title: str, body: str, status: int = 200) -> web.Response:
@@ -184,6 +185,8 @@ def make_server(
             self.access = access
             self.max_sessions = max_sessions
             self.sessions = 0
+            #: The app processes running now, ended when the server stops.
+            self.services: set[AppService] = set()
 
         def initialize_logging(self) -> None:
             import logging
@@ -201,6 +204,7 @@ def make_server(
                 ]
             )
             app.on_startup.append(self.on_startup)
+            app.on_shutdown.append(self.end_sessions)
             return app
 
         async def on_startup(self, app: web.Application) -> None:
@@ -294,6 +298,7 @@ def make_server(
                     debug=False,
                     user=browser.user,
                 )
+                self.services.add(service)
                 await service.start(width, height)
                 await self._process_messages(websocket, service)
             except asyncio.CancelledError:
@@ -303,7 +308,20 @@ def make_server(
             finally:
                 if service is not None:
                     await service.stop()
+                    self.services.discard(service)
             return websocket
+
+        async def end_sessions(self, app: web.Application) -> None:
+            """The server is stopping: every app process is asked to quit, and ended if it does not."""
+            import asyncio
+
+            for service in list(self.services):
+                try:
+                    await asyncio.wait_for(service.stop(), timeout=5)
+                except (TimeoutError, RuntimeError, OSError):
+                    process = service._process
+                    if process is not None and process.returncode is None:
+                        process.kill()
 
     def refused(why: str) -> web.Response:
         return page("evpipe: no access", f"<h1>No access</h1><p>{escape(why)}</p>", 403)
