@@ -44,6 +44,7 @@ lint: .stamp-test ## ruff (lint and format check), import contracts, mypy
 test: lint ## Set everything up, lint, and run the whole suite (on SQLite and PostgreSQL)
 	bash .ci/ensure-tmux
 	bash .ci/ensure-postgres
+	bash .ci/ensure-chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 format: .stamp-test ## Format the code and apply ruff's safe fixes

@@ -12,7 +12,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from .errors import DomainError, WriteLocked
 from .locations import ensure_private_file, sqlite_path
-from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, busy_timeout, fetch_all
+from .rawdb import BEGIN_IMMEDIATE, HEAD, SQLITE_PRAGMAS, busy_timeout, fetch_all, read_only_connection
+from .readonly import is_read_only, refuse_writes
 from .share import use_shared_umask
 from .writing import announce, current_writer, withdraw
 
@@ -44,15 +45,19 @@ def lock_wait(default: float = APP_LOCK_TIMEOUT) -> float:
 def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = None) -> Engine:
     """An engine for `url`. For SQLite: foreign keys on, WAL, and transactions that read take no
     lock, while those that write (`writer`) take the write lock at BEGIN (`begin_write`), waiting
-    up to `lock_timeout` seconds for another writer (see `lock_wait`)."""
+    up to `lock_timeout` seconds for another writer (see `lock_wait`). In a read-only process
+    (models/readonly.py) an SQLite file is opened read-only by SQLite too."""
     path = sqlite_path(url)
     if path is not None:
         use_shared_umask(path)  # a folder shared with a group: what SQLite makes there stays the group's
-    if path is not None and create:
+    if path is not None and create and not is_read_only():
         ensure_private_file(path)
     wait = lock_timeout if lock_timeout is not None else lock_wait()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait})
+        if path is not None and is_read_only():
+            engine = create_engine("sqlite://", creator=lambda: read_only_connection(path))
+        else:
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -96,7 +101,9 @@ def server_options(url: str, wait: float) -> dict[str, str]:
 
 def writer(engine: Engine, what: str | None = None) -> Engine:
     """The same engine, for a transaction that will write. `what` names a long write ("an import
-    of big.csv"): while it holds the lock, a write that waits for it in vain names it."""
+    of big.csv"): while it holds the lock, a write that waits for it in vain names it. Every write
+    in evpipe starts here, so this is where a read-only process refuses it (models/readonly.py)."""
+    refuse_writes()
     if what:
         return engine.execution_options(sqlite_write=True, evpipe_writing=what)
     return engine.execution_options(sqlite_write=True)

@@ -48,14 +48,34 @@ def apply_pragmas(connection: sqlite3.Connection) -> None:
     cursor.close()
 
 
+# SQLite-only: a URI connection with mode=ro.
+def read_only_uri(path: Path) -> str:
+    """The URI that opens `path` read-only (a read-only evpipe: models/readonly.py)."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def read_only_connection(path: Path) -> sqlite3.Connection:
+    """A connection to `path` that SQLite itself refuses to write through (the same settings as
+    any other connection; WAL is only read)."""
+    connection = sqlite3.connect(
+        read_only_uri(path), uri=True, timeout=30, check_same_thread=False, isolation_level=None
+    )
+    apply_pragmas(connection)
+    return connection
+
+
 class SqliteReader:
     """What the read paths need of an engine (`raw_connection()`), for one SQLite file, without
-    SQLAlchemy. Each call opens a connection; callers close it."""
+    SQLAlchemy. Each call opens a connection; callers close it. `read_only`: SQLite opens the file
+    read-only (a read-only evpipe)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
 
     def raw_connection(self) -> sqlite3.Connection:
+        if self.read_only:
+            return read_only_connection(self.path)
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         apply_pragmas(connection)
         return connection

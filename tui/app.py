@@ -58,7 +58,24 @@ class EvpipeApp(App):
         *[Binding(str(n), f"key_screen('{n}')", f"Screen {n}", show=False, id=f"app.screen_{n}") for n in range(1, 10)],
     ]
 
-    def __init__(self, url: str, *, who: str | None = None, live_every: float | None = POLL_EVERY) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        who: str | None = None,
+        live_every: float | None = POLL_EVERY,
+        screen: str | None = None,
+        read_only: bool = False,
+    ) -> None:
+        #: Read-only (`evpipe serve` without --allow-writes): write keys hidden and refused, and the
+        #: whole process refuses writes (models/readonly.py), before anything opens the database.
+        self.read_only = read_only
+        if read_only:
+            from evpipe.models.readonly import set_read_only
+
+            set_read_only(True)
+        if screen is not None:  # the screen to open on (a mode name: `evpipe serve` opens on review)
+            self.DEFAULT_MODE = screen
         super().__init__()
         self.url = url
         #: The open database as the tab bar names it (the file's name).
@@ -77,7 +94,7 @@ class EvpipeApp(App):
         #: standard library, so the first screen never waits for SQLAlchemy to import; the engine
         #: (writes, and everything else) opens on first use, which the pipeline makes happen in a
         #: worker right after its first screen is painted.
-        self.reader: Any = SqliteReader(path) if path is not None and schema_ready(url) else None
+        self.reader: Any = SqliteReader(path, read_only=read_only) if path is not None and schema_ready(url) else None
         self.pipeline = None
         #: Published with the ChangeResult (or None: reload everything) after any change; screens
         #: that show data can subscribe to refresh themselves.
@@ -112,7 +129,7 @@ class EvpipeApp(App):
                     from evpipe.models import open_db
 
                     try:  # the app never creates a database it was not asked to (the CLI asks first)
-                        engine = open_db(self.url, create=creates_silently(self.url))
+                        engine = open_db(self.url, create=creates_silently(self.url), seed_ladder=not self.read_only)
                     except DomainError as exc:
                         self._say_database_problem(str(exc))
                         raise
@@ -199,6 +216,13 @@ class EvpipeApp(App):
     def on_mount(self) -> None:
         self._check_database()
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
+        if self.read_only:
+            from .read_only import hide_write_keys
+
+            self.screen_change_signal.subscribe(self, hide_write_keys)
+            hide_write_keys(self.screen)
+        if self.DEFAULT_MODE != type(self).DEFAULT_MODE:  # opened on another screen: shown before the signal
+            self.call_after_refresh(self._add_tab_bar, self.screen)
         if self._keymap_error:
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
         self.live.start()
@@ -260,6 +284,17 @@ class EvpipeApp(App):
                     for bar in bars:
                         bar.current = spec.name
                 return
+
+    async def run_action(self, action: Any, default_namespace: Any = None, namespaces: Any = None) -> bool:
+        """Every key binding's action runs through here: a read-only app refuses its write keys
+        with a notice (and the key counts as handled)."""
+        if self.read_only and isinstance(action, str):
+            from .read_only import READ_ONLY_NOTICE, writes
+
+            if writes(default_namespace or self, action):
+                self.notify(READ_ONLY_NOTICE, severity="warning", markup=False, timeout=6)
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def action_go(self, name: str) -> None:
         self.switch_mode(name)
@@ -347,6 +382,11 @@ class EvpipeApp(App):
         self.push_screen(MembersScreen())
 
     def action_import(self) -> None:
+        if self.read_only:  # the command palette's "Import prospects"
+            from .read_only import READ_ONLY_NOTICE
+
+            self.notify(READ_ONLY_NOTICE, severity="warning", markup=False, timeout=6)
+            return
         from .screens.import_screen import ImportScreen
 
         self.push_screen(ImportScreen())
@@ -364,7 +404,8 @@ class EvpipeApp(App):
 
         yield from super().get_system_commands(screen)
         yield from screen_commands(self)
-        yield from pipeline_commands(self, PipelineScreen)
+        if not self.read_only:  # the pipeline's commands all change a prospect
+            yield from pipeline_commands(self, PipelineScreen)
 
     # -------------------------------------------------------- after any change
 
@@ -407,6 +448,8 @@ class EvpipeApp(App):
 
     def _snapshot_due(self) -> None:
         self._snapshot_timer = None
+        if self.read_only:  # nothing changed here; the KPI history is the writers' to keep
+            return
         self._last_snapshot = time.monotonic()
         self.record_snapshot()
 

@@ -7,10 +7,10 @@ shared with the app's import screen.
 
 from __future__ import annotations
 
-from . import database, demo, insight, io, ladder, migrate, prospects, settings, targets, team
+from . import database, demo, insight, io, ladder, migrate, prospects, serve, settings, targets, team
 from .main import main
 
-for _commands in (database, demo, prospects, ladder, insight, io, settings, migrate, targets, team):
+for _commands in (database, demo, prospects, ladder, insight, io, settings, migrate, targets, team, serve):
     _commands.register(main)
 
 __all__ = ["main"]

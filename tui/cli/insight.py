@@ -621,16 +621,25 @@ def review_text(r) -> str:
 
 @click.command("review")
 @click.option("--since", default="7d", show_default=True, help="7d, 2w, or a date such as 2026-11-01.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text", show_default=True
+)
 @click.option(
     "--who", default=None, metavar="USER", help="One rep's review: the changes they made (the rest as one term)."
 )
 @pass_ctx
 @domain_errors
 def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
-    """How the KPIs moved over a period and why, with what to do next."""
+    """How the KPIs moved over a period and why, with what to do next; `--format html > week.html`
+    is one self-contained page to send (charts included)."""
     from evpipe.models.review import review
 
+    if fmt == "html":
+        from evpipe.models.locations import db_label
+        from evpipe.models.report_html import build_report
+
+        click.echo(build_report(ctx.engine, since, database=db_label(ctx.url)), nl=False)
+        return
     r = review(ctx.engine, since, who=who.strip() if who else None)
     if fmt == "json":
         emit_json(r.to_json())
