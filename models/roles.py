@@ -124,7 +124,7 @@ class Acting:
 
 
 def _dialect(conn: Conn) -> str:
-    bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    bind: Any = conn.get_bind() if hasattr(conn, "get_bind") else conn  # an Engine or Connection
     return str(bind.dialect.name)
 
 
