@@ -59,6 +59,7 @@ class RemoteChanges(Message):
         return {e.prospect_id for e in self.entries if e.prospect_id is not None}
 
 
+@dataclass
 class PaceLoaded(Message):
     """Each stage's pace and when each prospect entered its stage (models/pace.py)."""
 
