@@ -138,6 +138,26 @@ def _init_hint(path: Path) -> str:
     return f"evpipe init {shlex.quote(str(path))}"
 
 
+#: Files whose first bytes were read, by (device, inode): the descriptor stays open for the
+#: process's life. Closing any descriptor of a file drops every POSIX lock this process holds on
+#: it, SQLite's included: another evpipe closing the database would then take this process's
+#: connections for gone and remove the write-ahead log under them. So a file SQLite may have open
+#: here is read through a descriptor that is never closed (one per file, a few bytes each).
+_HEAD_FDS: dict[tuple[int, int], int] = {}
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of the file at `path`, read without ever closing a descriptor of
+    it (see _HEAD_FDS). OSError when it cannot be read."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino)
+    fd = _HEAD_FDS.get(key)
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        _HEAD_FDS[key] = fd
+    return os.pread(fd, size, 0)
+
+
 def check_database(url: str, *, create: bool = False) -> FileLook | None:
     """Make sure `url` is a database evpipe can open, without changing anything: raises NoDatabase
     for a file that does not exist or is empty (unless `create`: the caller was asked to make one),
@@ -192,8 +212,7 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
                 f"cannot be opened; its owner can fix the folder with: evpipe share {shlex.quote(str(path.parent))} "
                 "--group GROUP"
             )
-    with path.open("rb") as fh:
-        header = fh.read(len(SQLITE_HEADER))
+    header = read_head(path, len(SQLITE_HEADER))
     if not header:
         if create:
             return None
@@ -244,8 +263,7 @@ def _cut_short(path: Path) -> str | None:
     wal = Path(f"{path}-wal")
     if wal.exists() and wal.stat().st_size > 0:
         return None
-    with path.open("rb") as fh:
-        header = fh.read(100)
+    header = read_head(path, 100)
     size = path.stat().st_size
     if len(header) < 100:
         return f"cut short: {size} bytes, less than an SQLite header"

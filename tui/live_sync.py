@@ -12,6 +12,7 @@ thread never waits on the database.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,10 @@ class LiveSync:
         self._running = False
         self._resync = False
         self._timer: Timer | None = None
+        #: Guards `_running` and the closing of the check's connection: a connection is never
+        #: closed by one thread while a look uses it in another (SQLite would crash the process).
+        self._lock = threading.Lock()
+        self._close_when_done = False
         #: How long the last few looks took in the worker (seconds), for measuring.
         self.timings: list[float] = []
 
@@ -51,8 +56,11 @@ class LiveSync:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        if self._check is not None:
-            self._check.close()  # what was seen is kept: after start() the next look tells what came since
+        with self._lock:
+            if self._running:  # the look in flight closes it when it ends
+                self._close_when_done = True
+            elif self._check is not None:
+                self._check.close()  # what was seen is kept: after start() the next look tells what came since
 
     def resync(self) -> None:
         """The screens read everything again (an import, say): what is in the journal now needs
@@ -61,16 +69,22 @@ class LiveSync:
 
     def tick(self) -> None:
         """Start a look, unless one is running (UI thread; returns at once)."""
-        if self._running or not self.app.is_running:
-            return
-        self._running = True
+        with self._lock:
+            if self._running or not self.app.is_running or self._timer is None:
+                return
+            self._running = True
+            self._close_when_done = False
         self.app.run_worker(self._look, thread=True, group="live", exit_on_error=False, description="live changes")
 
     def _look(self) -> None:
         try:
             self._look_once()
         finally:
-            self._running = False
+            with self._lock:
+                self._running = False
+                if self._close_when_done and self._check is not None:
+                    self._close_when_done = False
+                    self._check.close()
 
     def _look_once(self) -> None:
         app = self.app
