@@ -51,7 +51,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
-from .dialect import upsert
+from .dialect import lock_tables, reset_sequences, upsert
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -256,6 +256,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
         guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
     ready = _ready_snapshots(engine, planned, guess)
     with writer(engine).begin() as conn:
+        lock_tables(conn, [snap_table])  # it numbers its rows itself (PostgreSQL: no other writer adds one meanwhile)
         existing = existing_now(conn)  # written meanwhile by another evpipe: kept as it is
         todo = [p for p in planned if p[0] not in existing]
         if not todo:
@@ -270,6 +271,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
                     conn.exec_driver_sql(_insert_sql(engine, table), chunk)
                 else:
                     conn.execute(insert(table), chunk)
+        reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
 
 
