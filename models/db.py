@@ -39,6 +39,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
+    from . import dialect  # noqa: F401  (gives rawdb's text builders this server's SQL)
+
     return create_engine(url, pool_pre_ping=True, connect_args=server_options(url))
 
 
