@@ -83,6 +83,8 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
             _write_over(conn)
 
         return engine
+    from . import dialect  # noqa: F401  (gives rawdb's text builders this server's SQL)
+
     return create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
 
 

@@ -231,6 +231,9 @@ def render_need(need: str, dialect: str, *args: Any) -> str:
     return render(made, dialect)
 
 
+rawdb.OTHER_DIALECTS["render_need"] = render_need
+
+
 # ---------------------------------------------------------------- writes that differ
 
 

@@ -286,11 +286,15 @@ def sqlite_data_version(connection: Any) -> int:
         cursor.close()
 
 
+#: Builds a need's text for a database other than SQLite: models/dialect.py's `render_need`, set
+#: here when that module loads (models/db.py loads it with every server engine), so that this
+#: module imports nothing of models.
+OTHER_DIALECTS: dict[str, Any] = {}
+
+
 def _elsewhere(need: str, dialect: str, *args: object) -> str:
     """The text of a need on a database other than SQLite: models/dialect.py builds it."""
-    from .dialect import render_need
-
-    return render_need(need, dialect, *args)
+    return str(OTHER_DIALECTS["render_need"](need, dialect, *args))
 
 
 def day_of(timestamp: str, dialect: str = "sqlite") -> str:
