@@ -117,7 +117,7 @@ class PipelineScreen(StageKeys, Screen):
         "won": "Mark won",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
-        "undo_skip": "Skip a change undo refused; undo the one before",
+        "undo_skip": "Skip a refused undo; undo the rest",
         "add": "Add a prospect",
         "edit": "Edit the prospect",
         "open": "Open the prospect page",

@@ -108,7 +108,7 @@ class ProspectPage(Screen):
         "won": "Mark won",
         "lost": "Mark lost (asks why)",
         "undo": "Undo your last change",
-        "undo_skip": "Skip a change undo refused; undo the one before",
+        "undo_skip": "Skip a refused undo; undo the rest",
         "delete": "Delete the prospect (undo brings it back)",
     }
 

@@ -122,7 +122,7 @@ class StagesScreen(Screen):
         "remove": "Remove the stage (its prospects move to a stage you choose)",
         "stale_days": "Stale days: how long a prospect here may sit untouched",
         "undo": "Undo your last change",
-        "undo_skip": "Skip a change undo refused; undo the one before",
+        "undo_skip": "Skip a refused undo; undo the rest",
         "kpi_period": "KPI period: which won and lost prospects the KPIs count (12m, 2026-01, all)",
     }
     PALETTE_GROUP = "stages"
@@ -155,7 +155,9 @@ class StagesScreen(Screen):
         self.query_one("#ladder", DataTable).focus()
         self.load()
         # other sessions' changes (tui/live_sync.py): the counts and sums move, the ladder may too
-        evpipe_app(self).remote_changed_signal.subscribe(self, self._changed_remotely)
+        signal = getattr(evpipe_app(self), "remote_changed_signal", None)  # (absent in a bare test host)
+        if signal is not None:
+            signal.subscribe(self, self._changed_remotely)
 
     def _changed_remotely(self, _message) -> None:
         if self.is_current:
