@@ -528,7 +528,9 @@ async def test_number_keys_and_tab_bar(pipeline):
         specs = app.screen_specs
         assert specs[0].name == "pipeline"
         for spec in specs:
-            assert f"{spec.key} {spec.title}" in top
+            # the current tab in full; at 80 columns the others may close up to a few letters
+            full = spec.name == "pipeline"
+            assert f"{spec.key} {spec.title if full else spec.title[:4]}" in top
         other = next((s for s in specs if s.name != "pipeline"), None)
         if other is not None:
             await pilot.press(other.key)

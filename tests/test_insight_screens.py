@@ -65,7 +65,9 @@ async def test_each_screen_opens_by_its_number(data):
             assert type(app.screen).__name__ == cls
             assert words in screen_text(app)
             # at 80 columns the tabs close up to leave room for the database's name (issue 9)
-            assert "2 Focus 3 Forecast 4 Trend 5 Sighting-in 6 Review" in screen_text(app)
+            # (eight screens: the tabs but the current one keep a few letters each)
+            top = screen_text(app).splitlines()[0]
+            assert all(f"{k} {t}" in top for k, t in zip("23456", ("Focus", "Forec", "Trend", "Sight", "Revie")))
             assert screen_text(app).splitlines()[0].rstrip().endswith(" pipeline")  # pipeline.db, short
 
 
