@@ -171,7 +171,7 @@ async def test_trend_ranges(data):
         assert screen.points[-1].taken_on == date(2026, 11, 27) and screen.points[-1].kpi == kpis(data)
         assert all(p.taken_on >= date(2026, 9, 4) for p in screen.points)
         text = screen_text(app)
-        assert "TV and EV (thousands)" in text and "EV/TV %" in text
+        assert "TV and EV" in text and "EV/TV %" in text
         assert "EV/TV " in text and "readings" in text
         await pilot.press("e")
         await settle(pilot)

@@ -390,6 +390,7 @@ def test_a_database_from_before_the_period_upgrades_and_completes_its_history(db
     from evpipe.models.db import alembic_config, make_engine
 
     old = make_engine(db_url)
+    # Written by today's store (which writes columns 0003 lacks), then taken back to 0003.
     with writer(old).begin() as conn:
         command.upgrade(alembic_config(conn), "head")  # the store writes today's schema (roles: 0005)
     from evpipe.models.seed import install_ladder
