@@ -29,6 +29,7 @@ from .dialect import reset_sequences
 from .errors import DomainError, database_failure
 from .locations import sqlite_path
 from .outfile import private_output
+from .roles import acting_user, require
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -277,6 +278,7 @@ def restore(engine: Engine, data: dict[str, Any], *, force: bool = False, who: s
             f"restore: the dump has tables this evpipe does not know: {', '.join(sorted(unknown))}", field="file"
         )
     with writer(engine).begin() as conn:
+        require(conn, who or acting_user(conn).name, "restore")
         return restore_on(conn, tables, force=force)
 
 

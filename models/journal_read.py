@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from .tables import ChangeEvent, Prospect, pk
-from .values import format_amount, money_str
+from .values import exact_money, format_amount, money_str
 
 #: A page of the journal, at most.
 PAGE = 200
@@ -116,8 +116,6 @@ class JournalEntry:
 
 
 def _exact_ev(micros: int) -> str:
-    from .review import exact_money
-
     return exact_money(micros)
 
 
@@ -132,7 +130,9 @@ def _changes(action: str, payload: str) -> tuple[FieldChange, ...]:
     if not isinstance(before, dict) or not isinstance(after, dict):
         return ()
     return tuple(
-        FieldChange(field_label(k), _shown(k, before.get(k)), _shown(k, after.get(k))) for k in after if k in before
+        FieldChange(field_label(k), _shown(k, before.get(k)), _shown(k, after.get(k)))
+        for k in after
+        if k in before and before.get(k) != after.get(k)  # a follow-up's unchanged time or note is no change
     )
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, literal, or_, select
@@ -41,7 +40,7 @@ from .focus import FocusItem, focus, follow_ups
 from .history import kpis_before
 from .kpi import Kpi, kpis
 from .tables import ChangeEvent, Prospect, Stage, pk
-from .values import money_str, parse_date
+from .values import exact_money, money_str, parse_date
 
 #: The terms of the bridge in the order a review shows them, with their labels.
 TERMS = {
@@ -58,17 +57,6 @@ TERMS = {
 }
 UNEXPLAINED = "unexplained"
 OTHERS = "others"  # a rep's review: the changes everyone else made
-
-
-def exact_money(micros: int) -> str:
-    """EV micros as an exact decimal string (at least 2 decimals, more only when needed), so that
-    the bridge's terms add up exactly in JSON too."""
-    d = (Decimal(micros) / 1_000_000).normalize()
-    exponent = d.as_tuple().exponent
-    assert isinstance(exponent, int), "a finite decimal's exponent is an int"
-    if d == d.to_integral() or -exponent < 2:
-        return format(d.quantize(Decimal("0.01")), "f")
-    return format(d, "f")
 
 
 @dataclass(frozen=True)

@@ -514,3 +514,14 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     if len(text) > max_len:
         raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
     return text
+
+
+def exact_money(micros: int) -> str:
+    """EV micros as an exact decimal string (at least 2 decimals, more only when needed), so that
+    the bridge's terms add up exactly in JSON too."""
+    d = (Decimal(micros) / 1_000_000).normalize()
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int), "a finite decimal's exponent is an int"
+    if d == d.to_integral() or -exponent < 2:
+        return format(d.quantize(Decimal("0.01")), "f")
+    return format(d, "f")
