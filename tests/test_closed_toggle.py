@@ -33,7 +33,7 @@ async def test_open_only_by_default_and_c_toggles_won_and_lost(worked_engine):
         screen = await loaded(app, pilot)
         assert sorted(shown_names(screen)) == ["A", "B", "C"]
         text = await shows(app, pilot, "3 shown", "open only")
-        assert "c Won/lost" in text  # in the footer at 80 columns
+        assert "c Closed" in text  # in the footer at 80 columns (won and lost in or out)
         texts = dict(screen.header.texts)
         assert screen.kpi == header
 

@@ -145,6 +145,10 @@ async def _through_the_app(tmp_path: Path) -> dict[str, list]:
                 app.screen.query_one(f"#{field}", Input).value = value
             await pilot.press(submit)
             await settle(app, pilot)
+            if type(app.screen).__name__ == "FollowUpDialog" and screen == "ActivityDialog":
+                await pilot.press("escape")  # a call logged asks for the next step: skipped here
+                await settle(app, pilot)
+                return True
             return type(app.screen).__name__ != screen
 
         for i, (typed, _) in enumerate(MONEY):

@@ -96,7 +96,7 @@ async def _until(pilot, condition, timeout: float = WAIT) -> float:
     """Poll until `condition()` holds; how long it took (fails after `timeout`)."""
     started = time.monotonic()
     while not condition():
-        assert time.monotonic() - started < timeout, "timed out"
+        assert time.monotonic() - started < timeout, f"timed out; notices: {getattr(pilot.app, 'notices', None)}"
         await pilot.pause(0.05)
     return time.monotonic() - started
 

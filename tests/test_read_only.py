@@ -103,6 +103,6 @@ async def test_the_app_opens_on_the_review_with_its_tab_bar(worked_engine):
 
     app = EvpipeApp(worked_engine.url.render_as_string(hide_password=False), who="viewer", screen="review")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, until=lambda a: "What moved EV" in screen_text(a) and "1 Pipeline" in screen_text(a))
+        await settle(pilot, until=lambda a: " Review  " in screen_text(a) and "1 Pip" in screen_text(a))
         text = screen_text(app)
-        assert "What moved EV" in text and "1 Pipeline" in text and "6 Review" in text
+        assert " Review  " in text and "1 Pip" in text and "6 Review" in text  # the review, in its tab bar

@@ -64,7 +64,7 @@ def test_c_toggles_won_and_lost_in_the_list(seeded):  # noqa: F811  (the fixture
     t = Tmux(seeded)
     try:
         screen = t.wait_for(shows(f"{open_count} shown", "open only", *header(before)))
-        assert "c Won/lost" in screen
+        assert "c Closed" in screen
         t.keys("c")
         screen = t.wait_for(shows(f"{len(everyone)} shown", "with won and lost"))
         assert all(part in screen for part in header(before))  # the header does not move

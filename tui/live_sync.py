@@ -51,6 +51,7 @@ class LiveSync:
     def start(self) -> None:
         if self.every is not None and self._timer is None:
             self._timer = self.app.set_interval(self.every, self.tick, name="live changes")
+            self.tick()  # the first look now: what is in the journal at start is the baseline
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -94,7 +94,7 @@ class PipelineScreen(StageKeys, Screen):
         Binding("l", "lost", "Lost", id="pipeline.lost"),
         Binding("u", "undo", "Undo", id="pipeline.undo"),
         Binding("U", "undo_skip", "Skip undo", id="pipeline.undo_skip", show=False),
-        Binding("c", "closed", "Won/lost", id="pipeline.closed"),
+        Binding("c", "closed", "Closed", id="pipeline.closed"),
         Binding("a", "add", "Add", id="pipeline.add"),
         Binding("e", "edit", "Edit", id="pipeline.edit", show=False),
         Binding("enter", "open", "Open", id="pipeline.open", show=False),
