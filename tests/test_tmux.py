@@ -443,6 +443,8 @@ def test_loop_keys_never_surprise(seeded):
         )
         t.keys("q")
         t.wait_for(lambda text: "Stage history" not in text and "shown" in text)
+        t.keys("c")  # won and lost prospects into the list: Parnell's is lost
+        t.wait_for(shows("with won and lost"))
         t.keys("/")
         t.keys("Parnell", literal=True)
         t.keys("Enter")
