@@ -30,10 +30,10 @@ from .import_cells import cell_text
 from .import_fields import name_key
 from .import_read import Cell, SheetData
 from .import_types import ImportPlan, LadderCheck
-from .journal import BridgeCategory, BulkJournal, ev_phrase
+from .journal import BridgeCategory, BulkJournal, probability_summary
 from .ladder import LOST, OPEN, WON, ev_micros
 from .tables import Prospect, Stage, pk
-from .values import format_percent, parse_probability
+from .values import parse_probability
 
 #: A ladder file or sheet is a handful of rows; more than this is not one.
 MAX_RUNGS = 200
@@ -290,10 +290,7 @@ def journal_adoption(journal: BulkJournal, adoptions: list[Adoption], source: st
             stage_id=a.stage_id,
             d=(0, 0, a.d_ev),
             payload={"before": a.before, "after": a.after},
-            summary=(
-                f"{a.name}: {format_percent(a.before)} -> {format_percent(a.after)} on {a.count} prospects, "
-                f"{ev_phrase(a.d_ev)} (the ladder of {source})"
-            ),
+            summary=f"{probability_summary(a.name, a.before, a.after, a.count, a.d_ev)} (the ladder of {source})",
         )
 
 

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from .ladder import LOST, OPEN, WON
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
-from .values import format_amount
+from .values import format_amount, format_percent
 
 SUMMARY_MAX = 500
 
@@ -72,6 +72,14 @@ def ev_phrase(d_ev_micros: int) -> str:
     """'EV +1,200', 'EV +199.60': how a summary says what a change did to EV, to the cent when it
     has cents (models.values' rule)."""
     return "EV " + format_amount(d_ev_micros, micros=True, signed=True)
+
+
+def probability_summary(stage: str, before_bp: int, after_bp: int, count: int, d_ev_micros: int) -> str:
+    """How a stage probability change reads in the journal (`evpipe stages set`, an import adopting
+    a file's ladder): 'Quote sent: 25% -> 40% on 3 prospects, EV +1,500'."""
+    return f"{stage}: {format_percent(before_bp)} -> {format_percent(after_bp)} on {count} prospects, " + ev_phrase(
+        d_ev_micros
+    )
 
 
 def money_phrase(cents: int) -> str:

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from . import clock
 from .errors import DomainError
-from .journal import BridgeCategory, SessionJournal, ev_phrase
+from .journal import BridgeCategory, SessionJournal, probability_summary
 from .ladder import LOST, OPEN, ev_micros, open_rungs, won_rung
 from .records import ChangeResult, StageInfo
 from .store_base import StageRef
@@ -79,9 +79,7 @@ class LadderWrites(ProspectWrites):
             d_ev = probability_ev_change(total, st.kind, before, bp)
             st.probability_bp = bp
             s.add(st)
-            summary = f"{st.name}: {format_percent(before)} -> {format_percent(bp)} on {count} prospects, " + ev_phrase(
-                d_ev
-            )
+            summary = probability_summary(st.name, before, bp, count, d_ev)
             j = SessionJournal(s, self.who)
             ev = j.event(
                 action="probability",
