@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 from apphelpers import screen_text, settle, shows
 from textual.widgets import DataTable
 
@@ -17,7 +16,6 @@ from evpipe.tui.app import EvpipeApp
 HOSTILE = "[@click=app.quit]hi[/]"
 
 
-@pytest.mark.xfail(reason="open after this session: see its closing note; fix first next session", strict=False)
 async def test_forecast_screen_at_80x24(engine):
     s = Store(engine, who="tester")
     s.add("Gala", "10000", "Quote sent", month="2026-10", at=datetime(2026, 7, 1, 9))

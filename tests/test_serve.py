@@ -96,7 +96,6 @@ def amount(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
 
-@pytest.mark.xfail(reason="open after this session: see its closing note; fix first next session", strict=False)
 def test_review_shows_the_kpis_and_a_write_key_changes_nothing(browser, served, env, demo, tmp_path):
     kpi = json.loads(cli(env, demo, "kpi", "--json"))
     before = database_state(demo)
@@ -119,10 +118,16 @@ def test_review_shows_the_kpis_and_a_write_key_changes_nothing(browser, served, 
     pipeline = term.wait_for(lambda t: "Everyone's" in t and "Filter" in t)
     footer = pipeline.splitlines()[-1]
     assert "Advance" not in footer and "Won" not in footer and "Add" not in footer  # write keys hidden
-    first_row = page.screenshot(path=tmp_path / "before.png", clip={"x": 0, "y": 0, "width": 730, "height": 260})
+    # the table's first rows as the browser paints them (lines 5 to 12: the notice that follows
+    # sits over the top four, the tab bar and the KPI header)
+    box = page.locator(".xterm-screen").bounding_box()
+    assert box is not None
+    line = box["height"] / term.screen.lines
+    rows = {"x": box["x"], "y": box["y"] + 5 * line, "width": box["width"], "height": 7 * line}
+    first_row = page.screenshot(path=tmp_path / "before.png", clip=rows)
     term.press("w")
     term.wait_for(lambda t: "read-only" in t and "nothing here" in t)  # a notice says why
-    after = page.screenshot(path=tmp_path / "after.png", clip={"x": 0, "y": 0, "width": 730, "height": 260})
+    after = page.screenshot(path=tmp_path / "after.png", clip=rows)
     assert after == first_row  # the rows look exactly as they did: nothing was won
     assert database_state(demo) == before
 

@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
 from evpipe.models.errors import DomainError
-from evpipe.models.locations import creates_silently, db_label
+from evpipe.models.locations import DatabaseProblem, check_database, creates_silently, db_label
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
@@ -90,11 +90,24 @@ class EvpipeApp(App):
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
         path = sqlite_file(url)
+        #: What is wrong with the file at the database's path (the file-level checks the command
+        #: line makes, standard library only and a few bytes read), found before anything opens it:
+        #: opening first could make a bad folder look usable (SQLite creates its files beside the
+        #: database). Said on screen once the app runs; nothing then opens the file.
+        self._file_problem: str | None = None
+        try:
+            check_database(url, create=creates_silently(url))
+        except DomainError as exc:
+            self._file_problem = str(exc)
         #: What read-only queries use. An SQLite file already at the newest schema is read with the
         #: standard library, so the first screen never waits for SQLAlchemy to import; the engine
         #: (writes, and everything else) opens on first use, which the pipeline makes happen in a
         #: worker right after its first screen is painted.
-        self.reader: Any = SqliteReader(path, read_only=read_only) if path is not None and schema_ready(url) else None
+        self.reader: Any = (
+            SqliteReader(path, read_only=read_only)
+            if path is not None and self._file_problem is None and schema_ready(url)
+            else None
+        )
         self.pipeline = None
         #: Published with the ChangeResult (or None: reload everything) after any change; screens
         #: that show data can subscribe to refresh themselves.
@@ -129,6 +142,8 @@ class EvpipeApp(App):
                     from evpipe.models import open_db
 
                     try:  # the app never creates a database it was not asked to (the CLI asks first)
+                        if self._file_problem is not None:
+                            raise DatabaseProblem(self._file_problem)
                         engine = open_db(self.url, create=creates_silently(self.url), seed_ladder=not self.read_only)
                     except DomainError as exc:
                         self._say_database_problem(str(exc))
@@ -168,15 +183,13 @@ class EvpipeApp(App):
 
     @work(thread=True, group="check", exit_on_error=False, description="check the database")
     def _check_database(self) -> None:
-        """At start, in the background: what is at the database's path (the file-level checks the
-        command line makes), then every page of it, so that a damaged file is said on screen
+        """At start: what the file-level checks found as the app was made (said on screen), then,
+        in the background, every page of the file, so that a damaged file is said on screen
         rather than shown as an empty pipeline."""
-        from evpipe.models.locations import check_database, damaged_pages
+        from evpipe.models.locations import damaged_pages
 
-        try:
-            check_database(self.url, create=creates_silently(self.url))
-        except DomainError as exc:
-            self._say_database_problem(str(exc))
+        if self._file_problem is not None:
+            self._say_database_problem(self._file_problem)
             return
         problem = damaged_pages(self.url)
         if problem is not None:

@@ -330,9 +330,15 @@ class ForecastScreen(LiveScreen):
         self.notify(message.error, title="Not changed", severity="error", markup=False)
         self.load()
 
-    def _scroll_view(self, table: DataTable, y: float) -> None:
-        table.scroll_to(y=y, animate=False)
-        self._placed = True
+    def _scroll_view(self, table: DataTable, y: float, tries: int = 40) -> None:
+        """Scroll the table to `y`. Until the table is laid out at its full height (the band under
+        it comes in a moment later on a busy machine) it cannot scroll that far yet: try again
+        shortly, for up to two seconds, so the screen opens on the current month all the same."""
+        table.scroll_to(y=y, animate=False, immediate=True)
+        if table.scroll_y >= y or tries <= 0:
+            self._placed = True
+        else:
+            self.set_timer(0.05, lambda: self._scroll_view(table, y, tries - 1))
 
     @staticmethod
     def _summary(fc: Forecast) -> Text:
