@@ -77,3 +77,12 @@ async def press(app, pilot, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(app, pilot)
+
+
+async def until(app, pilot, check: Callable[[], Any], timeout: float = 15.0) -> bool:
+    """Poll until `check()` holds (a loaded machine needs generous waits); its last answer."""
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return True
+        await pilot.pause(0.05)
+    return bool(check())

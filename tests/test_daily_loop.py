@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from apphelpers import RecordingApp, screen_text, settle, shows
+from apphelpers import RecordingApp, screen_text, settle, shows, until
 from textual.widgets import Input
 from textual.widgets._toast import Toast
 
@@ -35,14 +35,6 @@ def loop_db(engine):
     s.add("Next Week", "90000", "Enquiry", month="2027-02", follow_up="2026-12-02", at=datetime(2026, 11, 26, 9))
     s.add("Quiet One", "3000", "Suspect", month="2027-03", at=datetime(2026, 11, 26, 9))
     return engine
-
-
-async def until(app, pilot, check, timeout: float = 15.0) -> bool:
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return True
-        await pilot.pause(0.05)
-    return check()
 
 
 class PageHost(RecordingApp):

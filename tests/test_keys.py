@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apphelpers import RecordingApp, screen_text, settle, shows
+from apphelpers import RecordingApp, screen_text, settle, shows, until
 from textual import events
 from textual.widgets import Input
 
@@ -52,15 +52,6 @@ def burst(app, *keys: str) -> None:
 
 def typed(text: str) -> list[str]:
     return list(text)
-
-
-async def until(app, pilot, check, timeout: float = 15.0) -> bool:
-    """Poll until `check()` holds (a loaded machine needs generous waits)."""
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return True
-        await pilot.pause(0.05)
-    return check()
 
 
 async def go_to(app, pilot, name: str) -> None:
@@ -164,13 +155,11 @@ async def test_a_burst_lands_in_the_fields_it_was_typed_for_and_enter_saves(loop
         await pilot.press("a")
         await settle(app, pilot)
         assert isinstance(app.screen, ProspectForm)
-        form = app.screen
         # name, a typo put right, tab, company; tab x4 to the value; enter saves, all in one write
         burst(app, *typed("Sam Leex"), "backspace", "tab", *typed("sam@example.com"))
         burst(app, "tab", "tab", "tab", "tab", *typed("5000"), "enter")
         assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen))
-        assert form.query_one("#name", Input).value == "Sam Lee"
-        assert form.query_one("#company", Input).value == "sam@example.com"
+        # (the closed form's fields may be gone already: what was saved tells where the keys went)
         await until(app, pilot, lambda: any(getattr(c, "prospect", None) for c in app.changes))
     sam = store.get("Sam Lee")
     assert sam.company == "sam@example.com" and sam.value_cents == 500000
