@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 
@@ -59,6 +60,37 @@ class UndoBlocked(DomainError):
         self.also: list[int] = []  # changes saved on the way (a skip before the refused undo)
 
 
+_REFUSED = re.compile(r'permission denied for (table|sequence|relation) "?([\w.]+)"?', re.IGNORECASE)
+_ROW_POLICY = re.compile(r'violates row-level security policy (?:\(USING expression\) )?for table "?([\w.]+)"?', re.I)
+
+
+def server_refusal(exc: BaseException, role: str | None = None) -> str | None:
+    """One line for a change or read the database server refused because of the privileges it
+    gives the user's role (models/grants.py): 'the server refused: your role rita may not change
+    the table stage ...'; None for any other error. Reads the driver's message and, when there is
+    one, the statement (SQLAlchemy's `statement`), to say whether it was a read or a change."""
+    message = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    yours = f"your role {role}" if role else "your role"
+    row = _ROW_POLICY.search(message)
+    if row:
+        return (
+            f"the server refused: {yours} may not change that row of the table {row.group(1)} (a rep changes only "
+            "their own prospects, and what belongs to them); nothing was saved"
+        )
+    found = _REFUSED.search(message)
+    if not found:
+        return None
+    statement = str(getattr(exc, "statement", "") or "").lstrip().upper()
+    verb = "read"
+    if not statement.startswith("SELECT") or " FOR UPDATE" in statement or " FOR SHARE" in statement:
+        verb = "change"
+    what = f"the {found.group(1).replace('relation', 'table')} {found.group(2)}"
+    return (
+        f"the server refused: {yours} may not {verb} {what} (permission denied); nothing was saved: "
+        "its owner gives roles their privileges with evpipe members"
+    )
+
+
 def unsaved_reason(exc: BaseException) -> str:
     """Why a write that was not refused by a rule still did not happen, in a rep's words: the
     database was locked by another writer, the disk is full, the file is read-only, or it is
@@ -66,6 +98,9 @@ def unsaved_reason(exc: BaseException) -> str:
     import a database library to say it."""
     if isinstance(exc, WriteLocked):
         return exc.reason
+    refused = server_refusal(exc)
+    if refused is not None:
+        return refused
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:
@@ -88,12 +123,16 @@ def integrity_hint(name: object) -> str:
     )
 
 
-def database_failure(exc: BaseException, name: object) -> str | None:
+def database_failure(exc: BaseException, name: object, role: str | None = None) -> str | None:
     """One line for an error the database file itself caused (damaged, full, read-only, locked by
-    another program), naming the file `name` and the next step; None for any other error. Reads
-    the driver's message, like `unsaved_reason`."""
+    another program) or a server refused (`server_refusal`, naming the connection's `role`), naming
+    the file `name` and the next step; None for any other error. Reads the driver's message, like
+    `unsaved_reason`."""
     if isinstance(exc, WriteLocked):
         return str(exc)
+    refused = server_refusal(exc, role)
+    if refused is not None:
+        return refused
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:
