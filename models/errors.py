@@ -62,20 +62,25 @@ class UndoBlocked(DomainError):
 
 _REFUSED = re.compile(r'permission denied for (table|sequence|relation) "?([\w.]+)"?', re.IGNORECASE)
 _ROW_POLICY = re.compile(r'violates row-level security policy (?:\(USING expression\) )?for table "?([\w.]+)"?', re.I)
+# SQLAlchemy's StaleDataError: the row was there, but the UPDATE changed none (row-level security
+# hid it from this role while evpipe's members said the change was allowed)
+_NO_ROW = re.compile(r"(?:UPDATE|DELETE) statement on table '([\w.]+)' expected to \w+ \d+ row\(s\); 0 were matched")
+#: How a refusal by the server's privileges ends on the command line: what to do next.
+REFUSED_NEXT = "nothing was saved: the database's owner gives roles their privileges with evpipe members"
 
 
 def server_refusal(exc: BaseException, role: str | None = None) -> str | None:
-    """One line for a change or read the database server refused because of the privileges it
-    gives the user's role (models/grants.py): 'the server refused: your role rita may not change
-    the table stage ...'; None for any other error. Reads the driver's message and, when there is
-    one, the statement (SQLAlchemy's `statement`), to say whether it was a read or a change."""
+    """What the database server refused because of the privileges it gives the user's role
+    (models/grants.py), as a phrase: 'the server refused: your role rita may not change the table
+    stage (permission denied)'; None for any other error. Reads the driver's message and, when
+    there is one, the statement (SQLAlchemy's `statement`), to say whether it was a read or a change."""
     message = " ".join(str(getattr(exc, "orig", None) or exc).split())
     yours = f"your role {role}" if role else "your role"
-    row = _ROW_POLICY.search(message)
+    row = _ROW_POLICY.search(message) or _NO_ROW.search(message)
     if row:
         return (
-            f"the server refused: {yours} may not change that row of the table {row.group(1)} (a rep changes only "
-            "their own prospects, and what belongs to them); nothing was saved"
+            f"the server refused: {yours} may not change that row of the table {row.group(1)} (row-level security: "
+            "a rep changes only their own prospects and what belongs to them)"
         )
     found = _REFUSED.search(message)
     if not found:
@@ -85,10 +90,7 @@ def server_refusal(exc: BaseException, role: str | None = None) -> str | None:
     if not statement.startswith("SELECT") or " FOR UPDATE" in statement or " FOR SHARE" in statement:
         verb = "change"
     what = f"the {found.group(1).replace('relation', 'table')} {found.group(2)}"
-    return (
-        f"the server refused: {yours} may not {verb} {what} (permission denied); nothing was saved: "
-        "its owner gives roles their privileges with evpipe members"
-    )
+    return f"the server refused: {yours} may not {verb} {what} (permission denied)"
 
 
 def unsaved_reason(exc: BaseException) -> str:
@@ -132,7 +134,7 @@ def database_failure(exc: BaseException, name: object, role: str | None = None) 
         return str(exc)
     refused = server_refusal(exc, role)
     if refused is not None:
-        return refused
+        return f"{refused}; {REFUSED_NEXT}"
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:

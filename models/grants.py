@@ -278,7 +278,7 @@ class GrantsState:
         out = [] if self.enforced else ["the server's privileges are not set up yet"]
         for m in self.members:
             if not m.login:
-                out.append(f"{m.name} has no login role on the server")
+                out.append(no_login_line(m.name).removeprefix("members: "))
             elif not m.in_place:
                 now = ", ".join(m.groups) or "no evpipe group"
                 out.append(f"{m.name} is {m.role} here but in {now} on the server")

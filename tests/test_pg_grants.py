@@ -181,11 +181,30 @@ def test_the_server_refuses_a_rep_going_around_evpipe(team):
     # each refusal is one line that says what the server refused
     assert database_failure(ladder, "the database", RITA) == (
         f"the server refused: your role {RITA} may not change the table stage (permission denied); nothing was "
-        "saved: its owner gives roles their privileges with evpipe members"
+        "saved: the database's owner gives roles their privileges with evpipe members"
     )
-    assert unsaved_reason(given).startswith(
-        "the server refused: your role may not change that row of the table prospect"
+    assert unsaved_reason(given) == (
+        "the server refused: your role may not change that row of the table prospect (row-level security: a rep "
+        "changes only their own prospects and what belongs to them)"
     )
+
+
+def test_when_the_members_and_the_server_disagree_the_server_wins_in_one_line(team):
+    """evpipe's members say rita is a manager (changed by hand, around `members set-role`), the
+    server still holds her as a rep: evpipe lets the edit through, the server changes no row."""
+    ravis = _id(team, "Ravi's deal")
+    with team.engine(BOSS).begin() as conn:
+        conn.execute(text("UPDATE member SET role = 'manager' WHERE name = :n"), {"n": RITA})
+    result = team.cli(RITA, "edit", str(ravis), "--value", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"evpipe: the server refused: your role {RITA} may not change that row of the table prospect (row-level "
+        "security: a rep changes only their own prospects and what belongs to them); nothing was saved: the "
+        "database's owner gives roles their privileges with evpipe members\n"
+    )
+    assert Store(team.engine(BOSS)).get(ravis).value_cents == 500000
+    assert team.cli(BOSS, "members", "grants").exit_code == 0  # puts her in the manager group
+    assert team.cli(RITA, "edit", str(ravis), "--value", "1").exit_code == 0
 
 
 def test_a_manager_edits_every_prospect_but_not_the_ladder(team):
