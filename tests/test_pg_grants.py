@@ -311,3 +311,35 @@ def test_grants_on_sqlite_is_one_line(tmp_path):
         "evpipe: members grants: an SQLite file has no privileges of its own; roles there protect against "
         "mistakes only\n"
     )
+
+
+async def test_the_app_says_in_a_notice_what_the_server_refused(team):
+    """The app, as rita, whom evpipe's members call a manager but the server still holds as a rep:
+    her move of a colleague's prospect is refused by the server, said in a notice, and undone on
+    screen."""
+    from apphelpers import settle
+
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.pipeline import PipelineScreen
+
+    ravis = _id(team, "Ravi's deal")
+    with team.engine(BOSS).begin() as conn:
+        conn.execute(text("UPDATE member SET role = 'manager' WHERE name = :n"), {"n": RITA})
+    app = EvpipeApp(team.url(RITA))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        assert app.store.who == RITA
+        assert screen.table.go_to(ravis)
+        await settle(pilot)
+        await pilot.press("greater_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: any("server refused" in n.message for n in a._notifications))
+        await settle(pilot, rounds=4)
+        said = [n.message for n in app._notifications if "server refused" in n.message]
+        assert said and said[0].startswith(
+            "Not saved: the server refused: your role may not change that row of the table prospect"
+        ), said
+        boss = Store(team.engine(BOSS))
+        assert boss.get(ravis).stage_name == "Suspect"
+        assert screen.table.view.rows[ravis].stage_id == boss.stage("Suspect").id
