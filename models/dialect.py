@@ -284,3 +284,19 @@ def lock_tables(conn: Connection, tables: list[Table]) -> None:
     if conn.dialect.name != "postgresql":
         return
     conn.execute(text(f"LOCK TABLE {', '.join(t.name for t in tables)} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+#: The key of the ladder's lock (an advisory lock: PostgreSQL's are per database).
+LADDER_LOCK = 0x65767069_6C616464  # "evpiladd"
+
+
+def lock_ladder(conn: Connection, *, exclusive: bool) -> None:
+    """Hold the ladder until the transaction ends: shared by prospect writes (several at once),
+    exclusive for a write that changes a stage's probability or place, so an EV sum never mixes
+    two probabilities of one stage. PostgreSQL: an advisory lock, which needs no privilege on the
+    stage table (a rep or a manager may only read it: models/grants.py), waiting at most the lock
+    timeout; SQLite's writer holds the whole database already."""
+    if conn.dialect.name != "postgresql":
+        return
+    how = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    conn.execute(text(f"SELECT {how}(:key)"), {"key": LADDER_LOCK})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 
@@ -59,6 +60,39 @@ class UndoBlocked(DomainError):
         self.also: list[int] = []  # changes saved on the way (a skip before the refused undo)
 
 
+_REFUSED = re.compile(r'permission denied for (table|sequence|relation) "?([\w.]+)"?', re.IGNORECASE)
+_ROW_POLICY = re.compile(r'violates row-level security policy (?:\(USING expression\) )?for table "?([\w.]+)"?', re.I)
+# SQLAlchemy's StaleDataError: the row was there, but the UPDATE changed none (row-level security
+# hid it from this role while evpipe's members said the change was allowed)
+_NO_ROW = re.compile(r"(?:UPDATE|DELETE) statement on table '([\w.]+)' expected to \w+ \d+ row\(s\); 0 were matched")
+#: How a refusal by the server's privileges ends on the command line: what to do next.
+REFUSED_NEXT = "nothing was saved: the database's owner gives roles their privileges with evpipe members"
+
+
+def server_refusal(exc: BaseException, role: str | None = None) -> str | None:
+    """What the database server refused because of the privileges it gives the user's role
+    (models/grants.py), as a phrase: 'the server refused: your role rita may not change the table
+    stage (permission denied)'; None for any other error. Reads the driver's message and, when
+    there is one, the statement (SQLAlchemy's `statement`), to say whether it was a read or a change."""
+    message = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    yours = f"your role {role}" if role else "your role"
+    row = _ROW_POLICY.search(message) or _NO_ROW.search(message)
+    if row:
+        return (
+            f"the server refused: {yours} may not change that row of the table {row.group(1)} (row-level security: "
+            "a rep changes only their own prospects and what belongs to them)"
+        )
+    found = _REFUSED.search(message)
+    if not found:
+        return None
+    statement = str(getattr(exc, "statement", "") or "").lstrip().upper()
+    verb = "read"
+    if not statement.startswith("SELECT") or " FOR UPDATE" in statement or " FOR SHARE" in statement:
+        verb = "change"
+    what = f"the {found.group(1).replace('relation', 'table')} {found.group(2)}"
+    return f"the server refused: {yours} may not {verb} {what} (permission denied)"
+
+
 def unsaved_reason(exc: BaseException) -> str:
     """Why a write that was not refused by a rule still did not happen, in a rep's words: the
     database was locked by another writer, the disk is full, the file is read-only, or it is
@@ -66,6 +100,9 @@ def unsaved_reason(exc: BaseException) -> str:
     import a database library to say it."""
     if isinstance(exc, WriteLocked):
         return exc.reason
+    refused = server_refusal(exc)
+    if refused is not None:
+        return refused
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:
@@ -88,12 +125,16 @@ def integrity_hint(name: object) -> str:
     )
 
 
-def database_failure(exc: BaseException, name: object) -> str | None:
+def database_failure(exc: BaseException, name: object, role: str | None = None) -> str | None:
     """One line for an error the database file itself caused (damaged, full, read-only, locked by
-    another program), naming the file `name` and the next step; None for any other error. Reads
-    the driver's message, like `unsaved_reason`."""
+    another program) or a server refused (`server_refusal`, naming the connection's `role`), naming
+    the file `name` and the next step; None for any other error. Reads the driver's message, like
+    `unsaved_reason`."""
     if isinstance(exc, WriteLocked):
         return str(exc)
+    refused = server_refusal(exc, role)
+    if refused is not None:
+        return f"{refused}; {REFUSED_NEXT}"
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
     if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:

@@ -52,6 +52,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import lock_tables, reset_sequences, upsert
+from .grants import sees_everything
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -143,8 +144,13 @@ def _write_snapshot(
 def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool = True) -> Kpi:
     """Record today's KPIs (replacing today's earlier reading) for everyone and for each owner,
     after first reconstructing any month-start snapshot that is missing. Returns the KPIs of
-    everyone."""
+    everyone. Records nothing for a connection that cannot read every prospect (a rep whom the
+    server shows only their own, models/grants.py): its sums would not be everyone's."""
     at = at or clock.now()
+    if not sees_everything(engine):
+        with engine.connect() as conn:
+            cells, _ = kpis_by_owner_and_month_split(conn)
+        return sum(cells.values(), Kpi())
     ensure_month_starts(engine, at=at)
     complete_won_parts(engine)
     with engine.connect() as conn:

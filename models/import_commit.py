@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
-from .dialect import lock_tables, reset_sequences
+from .dialect import lock_ladder, lock_tables, reset_sequences
 from .errors import DomainError
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
@@ -466,6 +466,7 @@ def commit_import(
         # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
         # id sequences continue after them (SQLite's writer holds the database already).
         lock_tables(conn, tables)
+        lock_ladder(conn, exclusive=True)  # it may change stages' probabilities (adopting the file's ladder)
         # the ladder, this source's rows or (when adopting the file's ladder) the prospects on the
         # adopted stages changed meanwhile
         if (_basis(conn, plan.source), adoption_basis(conn, c.adoptions)) != basis:

@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from . import clock
+from . import clock, grants
 from .db import writer
 from .errors import DomainError, NotFound
 from .roles import MANAGER, OWNER, REP, ROLES, Acting, Conn, acting_user, login_name, members_exist, require, role_of
-from .settings import get_setting, set_setting
-from .tables import Member, table_of
+from .settings import get_setting, put_setting
+from .tables import Member, Setting, table_of
 from .values import clean_text
 
 _MEMBER = table_of(Member)
+_SETTING = table_of(Setting)
 
 #: The setting that says what a rep sees: "all" (everyone's prospects, the default) or "own".
 REPS_SEE_KEY = "reps_see"
@@ -92,7 +93,10 @@ def add_member(engine: Engine, who: str, name: object, role: object) -> MemberIn
             require(conn, who, "roles")
         if role_of(conn, name) is not None:
             raise DomainError(f"members: {name} is a member already; evpipe members set-role changes the role")
+        if grants.is_server(conn) and not grants.has_login(conn, name):
+            raise DomainError(grants.no_login_line(name), field="name")
         conn.execute(insert(_MEMBER).values(name=name, role=role, added_at=at, added_by=who))
+        _server_privileges(conn)
     return MemberInfo(name, role, at, who)
 
 
@@ -106,6 +110,7 @@ def set_role(engine: Engine, who: str, name: object, role: object) -> MemberInfo
         if before == OWNER and role != OWNER and _owners(conn) == 1:
             raise DomainError(f"members: {name} is the only owner; make someone else owner first", field="role")
         conn.execute(update(_MEMBER).where(_MEMBER.c.name == name).values(role=role))
+        _server_privileges(conn)
         row = conn.execute(select(_MEMBER.c.added_at, _MEMBER.c.added_by).where(_MEMBER.c.name == name)).one()
     return MemberInfo(name, role, row[0], row[1] or "")
 
@@ -126,6 +131,24 @@ def remove_member(engine: Engine, who: str, name: object) -> None:
                 field="name",
             )
         conn.execute(delete(_MEMBER).where(_MEMBER.c.name == name))
+        _server_privileges(conn)
+
+
+def _server_privileges(conn: Connection) -> list[str]:
+    """On a database server: its privileges made to match the members, in the same transaction as
+    the change (models/grants.py). Nothing on SQLite."""
+    own = conn.execute(select(_SETTING.c.value).where(_SETTING.c.key == REPS_SEE_KEY)).scalar() == "own"
+    return grants.apply(conn, reps_own_only=own)
+
+
+def apply_grants(engine: Engine, who: str) -> list[str]:
+    """Set the server's privileges up again from the members (after a migration added a table, or
+    someone changed them by hand). Only an owner. Returns the members with no login role there."""
+    if not grants.is_server(engine):
+        raise DomainError("members grants: only a database server (PostgreSQL) has privileges to set")
+    with writer(engine).begin() as conn:
+        require(conn, who, "roles")
+        return _server_privileges(conn)
 
 
 def reps_see(engine: Engine) -> str:
@@ -138,9 +161,11 @@ def set_reps_see(engine: Engine, who: str, value: object) -> str:
     text = str(value or "").strip().lower()
     if text not in REPS_SEE:
         raise DomainError(f"reps-see: {str(value)[:20]!r}: use all (everyone's prospects) or own", field="reps_see")
-    with engine.connect() as conn:
+    with writer(engine).begin() as conn:
         require(conn, who, "settings")
-    set_setting(engine, REPS_SEE_KEY, text)
+        put_setting(conn, REPS_SEE_KEY, text)
+        if grants.is_server(conn) and members_exist(conn):  # what the server lets reps read follows it
+            _server_privileges(conn)
     return text
 
 
@@ -160,6 +185,7 @@ __all__ = [
     "REPS_SEE",
     "acting_user",
     "add_member",
+    "apply_grants",
     "login_name",
     "members",
     "remove_member",

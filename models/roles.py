@@ -13,7 +13,8 @@ themselves. So no screen or command can go around it.
 
 What this protects against on a shared SQLite file: mistakes (a rep changing the ladder, a
 colleague's deal, an import into the wrong file), not a determined user, who can write the file
-with any SQLite tool. A database server (PostgreSQL) can make the roles binding.
+with any SQLite tool. On PostgreSQL the server makes them binding: models/grants.py gives each
+member's login role the privileges of their role (row-level security for a rep's own prospects).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ same on every database the store supports.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from . import clock
 from .db import writer
@@ -27,11 +27,16 @@ def get_setting(engine: Engine, key: str) -> str | None:
 def set_setting(engine: Engine, key: str, value: str) -> None:
     """Store `value` under `key`, replacing any value it had."""
     with writer(engine).begin() as conn:
-        found = conn.execute(select(_SETTING.c.key).where(_SETTING.c.key == key)).first()
-        if found is None:
-            conn.execute(insert(_SETTING).values(key=key, value=value))
-        else:
-            conn.execute(update(_SETTING).where(_SETTING.c.key == key).values(value=value))
+        put_setting(conn, key, value)
+
+
+def put_setting(conn: Connection, key: str, value: str) -> None:
+    """`set_setting` inside the caller's write transaction."""
+    found = conn.execute(select(_SETTING.c.key).where(_SETTING.c.key == key)).first()
+    if found is None:
+        conn.execute(insert(_SETTING).values(key=key, value=value))
+    else:
+        conn.execute(update(_SETTING).where(_SETTING.c.key == key).values(value=value))
 
 
 def kpi_period(engine: Engine) -> Period:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
 from .db import writer
+from .dialect import lock_ladder
 from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
@@ -53,17 +54,19 @@ class StoreBase:
     def _write(self, *, ladder: bool = False) -> Session:
         """A session for one write transaction, which locks what it changes. On PostgreSQL (SQLite's
         writer holds the whole database from BEGIN IMMEDIATE instead, and ignores FOR UPDATE): the
-        transaction first locks the ladder's rows, shared by prospect writes and exclusively by
-        `ladder` writes (a stage's probability or place, undo), so an EV sum never mixes two
-        probabilities of one stage; and the prospects it reads to change are read FOR UPDATE
-        (`_locked`), so a version check reads the committed row and two saves of one prospect
-        take turns. A lock wait ends at the lock timeout (models/db.py) with a clear message."""
+        transaction first takes the ladder's lock (models.dialect.lock_ladder), shared by prospect
+        writes and exclusively by `ladder` writes (a stage's probability or place, undo), so an EV
+        sum never mixes two probabilities of one stage. (An advisory lock, not the stages' rows: a
+        row lock needs the UPDATE privilege, which a rep's role has not on a server, models/grants.py.)
+        The prospects it reads to change are read FOR UPDATE (`_locked`), so a version check
+        reads the committed row and two saves of one prospect take turns. A lock wait ends at the
+        lock timeout (models/db.py) with a clear message."""
         session = Session(writer(self.engine), expire_on_commit=False, info={"lock": True})
 
         @event.listens_for(session, "after_begin")
         def _lock_ladder(_session, _transaction, connection) -> None:
             if connection.dialect.name != "sqlite":
-                connection.execute(select(col(Stage.id)).with_for_update(read=not ladder))
+                lock_ladder(connection, exclusive=ladder)
 
         return session
 
@@ -143,27 +146,39 @@ class StoreBase:
         text = str(ref).strip()
         if isinstance(ref, int) or text.isdigit() or (text.startswith("#") and text[1:].isdigit()):
             pid = int(text.lstrip("#"))
-            p = s.scalars(self._locked(s, select(Prospect).where(col(Prospect.id) == pid))).first()
+            p = self._by_id(s, pid)
             if p is None or (p.deleted_at is not None and not include_deleted):
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
                 # A name made of digits wins over an id when it exists.
                 named = [n for n in self._by_name(s, text) if fold(n.name) == fold(text)]
-                if named:
-                    return named[0] if len(named) == 1 else p
+                if len(named) == 1:
+                    return self._by_id(s, id_of(named[0])) or named[0]
             return p
-        return resolve_prospect(text, self._by_name(s, text), lambda p: p.name, id_of)
+        chosen = resolve_prospect(text, self._by_name(s, text), lambda p: p.name, id_of)
+        return (self._by_id(s, id_of(chosen)) or chosen) if s.info.get("lock") else chosen
+
+    def _by_id(self, s: Session, pid: int) -> Prospect | None:
+        """Prospect `pid`, locked in a write session (`_locked`). A row the server does not let this
+        role change is left out of a locked read (row-level security, models/grants.py): it is read
+        as it is then, so that the role check names it instead of a "no such prospect"."""
+        q = select(Prospect).where(col(Prospect.id) == pid)
+        p = s.scalars(self._locked(s, q)).first()
+        if p is None and s.info.get("lock"):
+            p = s.scalars(q).first()
+        return p
 
     def _by_name(self, s: Session, name: str) -> list[Prospect]:
         """Live prospects whose name is `name` or starts with it, ignoring case (SQL's lower() knows
-        only ASCII; models.names compares again with full case folding): the exact ones first."""
+        only ASCII; models.names compares again with full case folding): the exact ones first. Read
+        as they are, in a write session too: `_prospect` locks the one it finds."""
         low = func.lower(Prospect.name)
         q = (
             select(Prospect)
             .where(low.like(func.lower(like_prefix(name)), escape="\\"), col(Prospect.deleted_at).is_(None))
             .order_by(low != name.lower(), col(Prospect.id))
         )
-        return list(s.scalars(self._locked(s, q.limit(SHOWN + 1))))
+        return list(s.scalars(q.limit(SHOWN + 1)))
 
     def activities(self, prospect_id: int) -> list[ActivityInfo]:
         with self._read() as s:

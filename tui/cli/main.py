@@ -153,7 +153,18 @@ def database_error(exc: BaseException) -> str | None:
 
     path = sqlite_path(ctx.url)
     name = path if path is not None else db_label(ctx.url)
-    return database_failure(exc, name) or f"the database {name} failed: {reason}"
+    role = None if path is not None else _url_user(ctx.url)
+    return database_failure(exc, name, role) or f"the database {name} failed: {reason}"
+
+
+def _url_user(url: str) -> str | None:
+    """The role a server URL names (else the server's default, PGUSER or the login name)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).username or os.environ.get("PGUSER") or None
+    except Exception:
+        return None
 
 
 def emit_json(data: Any) -> None:

@@ -141,6 +141,55 @@ def members_remove(ctx: Ctx, name: str) -> None:
     click.echo(f"{safe(name)} is no longer a member.")
 
 
+@members_cmd.command("grants")
+@click.option("--check", "check_only", is_flag=True, help="Only show them; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts (with --check).")
+@pass_ctx
+@domain_errors
+def members_grants(ctx: Ctx, check_only: bool, as_json: bool) -> None:
+    """On PostgreSQL: set the server's privileges up from the members again (an owner, as the role
+    that owns the tables), or with --check show them. members add, set-role and remove keep them
+    up to date; run this after a migration, or when someone changed them by hand."""
+    from evpipe.models.grants import is_server, state
+    from evpipe.models.members import apply_grants
+
+    if not is_server(ctx.engine):
+        fail("members grants: an SQLite file has no privileges of its own; roles there protect against mistakes only")
+    if not check_only:
+        missing = apply_grants(ctx.engine, ctx.who)
+        click.echo("The server's privileges match the members.")
+        for name in missing:
+            click.echo(
+                f"evpipe: {safe(name)} has no login role on the server (see: evpipe members grants --check)", err=True
+            )
+    now = state(ctx.engine)
+    if as_json:
+        emit_json(
+            {
+                "enforced": now.enforced,
+                "reps_see_own_only": now.reps_own_only,
+                "groups": now.groups,
+                "members": [m.to_json() for m in now.members],
+                "problems": now.problems,
+            }
+        )
+        return
+    if check_only:
+        rows = [
+            [safe(m.name), m.role, "yes" if m.login else "NO", ", ".join(now.groups[g] for g in m.groups) or "-"]
+            for m in now.members
+        ]
+        click.echo(table(["member", "role", "login", "server group"], rows))
+        reads = "only their own prospects" if now.reps_own_only else "every prospect"
+        click.echo(f"\nRow-level security: {'on' if now.enforced else 'off'}; reps read {reads}.")
+    for problem in now.problems:
+        click.echo(f"problem: {safe(problem)}", err=True)
+    if check_only and now.problems:
+        fail(
+            f"{len(now.problems)} problem{'s' if len(now.problems) != 1 else ''}: an owner fixes them with evpipe members grants"
+        )
+
+
 @members_cmd.command("reps-see")
 @click.argument("what", required=False, type=click.Choice(["all", "own"]))
 @pass_ctx

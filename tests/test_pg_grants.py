@@ -1,0 +1,345 @@
+"""Roles the server enforces (issue 12, point 4): on PostgreSQL, `evpipe members` grants each
+member's login role the privileges of their role (models/grants.py), so a rep who goes around
+evpipe (psql, a script) still cannot change a colleague's prospect or the ladder.
+
+Each test runs against the suite's throwaway server: an owner (evt_boss, a login role that owns a
+database, with CREATEROLE), a manager (evt_mia) and two reps (evt_rita, evt_ravi), all plain login
+roles; evt_boss makes the schema by opening the database, as `evpipe init` would."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from evpipe.models import open_db
+from evpipe.models.errors import database_failure, unsaved_reason
+from evpipe.models.grants import group_names, state
+from evpipe.models.roles import NotAllowed
+from evpipe.models.store import Store
+from evpipe.models.tables import KpiSnapshot, Member
+from evpipe.tui.cli import main
+
+BOSS, MIA, RITA, RAVI = "evt_boss", "evt_mia", "evt_rita", "evt_ravi"
+PEOPLE = (BOSS, MIA, RITA, RAVI)
+
+
+class Team:
+    def __init__(self, server, database: str) -> None:
+        self.server = server
+        self.database = database
+        self.engines: dict[str, object] = {}
+
+    def url(self, who: str) -> str:
+        return self.server.url.set(username=who, database=self.database).render_as_string(hide_password=False)
+
+    def engine(self, who: str):
+        if who not in self.engines:
+            self.engines[who] = open_db(self.url(who))
+        return self.engines[who]
+
+    def cli(self, who: str, *args: str):
+        return CliRunner().invoke(main, ["--db", self.url(who), *args])
+
+    def raw(self, who: str, sql: str, **params) -> int:
+        """A statement as `who`, around evpipe's own checks: the rows it changed (or read)."""
+        with self.engine(who).begin() as conn:  # type: ignore[attr-defined]
+            result = conn.execute(text(sql), params)
+            return result.rowcount if result.returns_rows is False else len(result.all())
+
+    def refused(self, who: str, sql: str, **params) -> DBAPIError:
+        with pytest.raises(DBAPIError) as caught:
+            self.raw(who, sql, **params)
+        return caught.value
+
+
+def _drop_roles(conn, database: str) -> None:
+    for name in (*group_names(database).values(), *PEOPLE):
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def team(pg_server):
+    name = pg_server.new_database(schema=False)
+    with pg_server._admin() as conn:
+        _drop_roles(conn, name)
+        conn.execute(f'CREATE ROLE "{BOSS}" LOGIN CREATEROLE')
+        for who in (MIA, RITA, RAVI):
+            conn.execute(f'CREATE ROLE "{who}" LOGIN')
+        conn.execute(f'ALTER DATABASE {name} OWNER TO "{BOSS}"')
+    t = Team(pg_server, name)
+    try:
+        t.engine(BOSS)  # the owner's evpipe makes the schema: the tables are evt_boss's
+        for who, role in ((BOSS, "owner"), (MIA, "manager"), (RITA, "rep"), (RAVI, "rep")):
+            result = t.cli(BOSS, "members", "add", who, "--role", role)
+            assert result.exit_code == 0, result.output
+        boss = Store(t.engine(BOSS))
+        assert boss.who == BOSS
+        boss.add("Ravi's deal", "5000", "Suspect", owner=RAVI)
+        boss.add("Rita's deal", "3000", "Suspect", owner=RITA)
+        yield t
+    finally:
+        for engine in t.engines.values():
+            engine.dispose()  # type: ignore[attr-defined]
+        pg_server.drop(name)
+        with pg_server._admin() as conn:
+            _drop_roles(conn, name)
+
+
+def _id(team: Team, name: str) -> int:
+    return Store(team.engine(BOSS)).get(name).id
+
+
+def test_members_add_puts_each_login_role_in_its_group(team):
+    groups = group_names(team.database)
+    now = state(team.engine(BOSS))
+    assert now.enforced and not now.reps_own_only and now.problems == []
+    assert {m.name: m.groups for m in now.members} == {
+        BOSS: ("owner",),
+        MIA: ("manager",),
+        RITA: ("rep",),
+        RAVI: ("rep",),
+    }
+    with team.engine(BOSS).connect() as conn:
+        inside = conn.execute(
+            text(
+                "SELECT g.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
+                "JOIN pg_roles m ON m.oid = a.member WHERE g.rolname LIKE :p ORDER BY 1, 2"
+            ),
+            {"p": f"evpipe_{team.database}_%"},
+        ).all()
+        assert [tuple(r) for r in inside] == sorted(
+            [(groups["owner"], BOSS), (groups["manager"], MIA), (groups["rep"], RAVI), (groups["rep"], RITA)]
+        )
+        logins = conn.execute(text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :g"), {"g": groups["rep"]})
+        assert logins.scalar() is False
+    result = team.cli(BOSS, "members", "grants", "--check")
+    assert result.exit_code == 0, result.output
+    assert "Row-level security: on; reps read every prospect." in result.output
+
+
+def test_a_rep_adds_and_edits_their_own_prospects_through_evpipe(team):
+    rita = Store(team.engine(RITA))
+    assert rita.who == RITA  # the connection's role
+    mine = rita.add("Rita's new one", "1200", "Suspect").prospect
+    assert mine.owner == RITA
+    rita.edit(mine.id, value="1300")
+    rita.move(mine.id, "next")
+    rita.log_activity(mine.id, "call", "hello")
+    rita.undo()  # her last change, reversed: the journal row is hers
+    # the command line as the rep: its KPI reading after the change is written too
+    result = team.cli(RITA, "add", "Rita by CLI", "--value", "700")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert Store(team.engine(BOSS)).get("Rita by CLI").owner == RITA
+    with team.engine(BOSS).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar()
+    # and what she reads: everyone's prospects (the owner has not said "own")
+    assert team.raw(RITA, "SELECT id FROM prospect") == 4
+
+
+def test_the_server_refuses_a_rep_going_around_evpipe(team):
+    ravis = _id(team, "Ravi's deal")
+    rita = Store(team.engine(RITA))
+    with pytest.raises(NotAllowed):  # evpipe's own check first
+        rita.edit(ravis, value="1")
+    # around it: a colleague's row is not hers to change or delete (0 rows), and the ladder, the
+    # members and the settings are not hers to change at all
+    assert team.raw(RITA, "UPDATE prospect SET value_cents = 1 WHERE id = :i", i=ravis) == 0
+    assert team.raw(RITA, "DELETE FROM activity WHERE prospect_id = :i", i=ravis) == 0
+    assert team.raw(RITA, "UPDATE prospect SET owner = :me WHERE id = :i", me=RITA, i=ravis) == 0
+    ladder = team.refused(RITA, "UPDATE stage SET probability_bp = 10000")
+    assert "permission denied for table stage" in str(ladder.orig)
+    team.refused(RITA, "INSERT INTO member (name, role, added_at, added_by) VALUES ('x', 'owner', now(), 'x')")
+    team.refused(RITA, "UPDATE member SET role = 'owner' WHERE name = :me", me=RITA)
+    team.refused(RITA, "INSERT INTO setting (key, value) VALUES ('reps_see', 'all')")
+    # a prospect for someone else, an activity or a journal row in someone else's name
+    given = team.refused(
+        RITA,
+        "INSERT INTO prospect (name, company, contact_name, email, phone, notes, custom_json, value_cents, stage_id, "
+        "owner, created_at, updated_at, last_touch_at, needs_review, version) "
+        "SELECT 'Gift', '', '', '', '', '', '{}', 1, min(id), :other, now(), now(), now(), false, 1 FROM stage",
+        other=RAVI,
+    )
+    assert "row-level security" in str(given.orig)
+    team.refused(
+        RITA,
+        "INSERT INTO activity (prospect_id, occurred_at, kind, text, who, created_at, timed) "
+        "VALUES (:i, now(), 'note', 'x', :me, now(), false)",
+        i=ravis,
+        me=RITA,
+    )
+    team.refused(
+        RITA,
+        "INSERT INTO change_event (at, who, action, category, d_count, d_tv_cents, d_ev_micros, summary, payload) "
+        "VALUES (now(), :other, 'edit', 'edit', 0, 0, 0, 'forged', '{}')",
+        other=RAVI,
+    )
+    after = Store(team.engine(BOSS)).get(ravis)
+    assert (after.value_cents, after.owner) == (500000, RAVI)
+    # each refusal is one line that says what the server refused
+    assert database_failure(ladder, "the database", RITA) == (
+        f"the server refused: your role {RITA} may not change the table stage (permission denied); nothing was "
+        "saved: the database's owner gives roles their privileges with evpipe members"
+    )
+    assert unsaved_reason(given) == (
+        "the server refused: your role may not change that row of the table prospect (row-level security: a rep "
+        "changes only their own prospects and what belongs to them)"
+    )
+
+
+def test_when_the_members_and_the_server_disagree_the_server_wins_in_one_line(team):
+    """evpipe's members say rita is a manager (changed by hand, around `members set-role`), the
+    server still holds her as a rep: evpipe lets the edit through, the server changes no row."""
+    ravis = _id(team, "Ravi's deal")
+    with team.engine(BOSS).begin() as conn:
+        conn.execute(text("UPDATE member SET role = 'manager' WHERE name = :n"), {"n": RITA})
+    result = team.cli(RITA, "edit", str(ravis), "--value", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"evpipe: the server refused: your role {RITA} may not change that row of the table prospect (row-level "
+        "security: a rep changes only their own prospects and what belongs to them); nothing was saved: the "
+        "database's owner gives roles their privileges with evpipe members\n"
+    )
+    assert Store(team.engine(BOSS)).get(ravis).value_cents == 500000
+    assert team.cli(BOSS, "members", "grants").exit_code == 0  # puts her in the manager group
+    assert team.cli(RITA, "edit", str(ravis), "--value", "1").exit_code == 0
+
+
+def test_a_manager_edits_every_prospect_but_not_the_ladder(team):
+    ravis = _id(team, "Ravi's deal")
+    mia = Store(team.engine(MIA))
+    mia.edit(ravis, value="6000")
+    mia.move(ravis, "next")
+    assert team.raw(MIA, "UPDATE prospect SET notes = 'seen' WHERE id = :i", i=ravis) == 1
+    assert team.raw(MIA, "SELECT id FROM prospect") == 2
+    with pytest.raises(NotAllowed):
+        mia.set_probability("Suspect", "50")
+    team.refused(MIA, "UPDATE stage SET probability_bp = 5000")
+    team.refused(MIA, "DELETE FROM member")
+    team.refused(MIA, "UPDATE setting SET value = 'own'")
+    assert Store(team.engine(BOSS)).get(ravis).value_cents == 600000
+
+
+def test_reps_who_see_only_their_own_read_only_their_own_on_the_server(team):
+    result = team.cli(BOSS, "members", "reps-see", "own")
+    assert result.exit_code == 0, result.output
+    assert team.raw(RITA, "SELECT id FROM prospect") == 1
+    assert team.raw(RITA, "SELECT id FROM stage_change") == 1  # her prospect's creation only
+    assert team.raw(MIA, "SELECT id FROM prospect") == 2
+    assert state(team.engine(BOSS)).reps_own_only
+    # her change records no KPI reading: she cannot see everyone's sums
+    with team.engine(BOSS).connect() as conn:
+        before = conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar()
+    result = team.cli(RITA, "edit", "Rita's deal", "--value", "3500")
+    assert result.exit_code == 0, result.output
+    with team.engine(BOSS).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar() == before
+    assert team.cli(BOSS, "members", "reps-see", "all").exit_code == 0
+    assert team.raw(RITA, "SELECT id FROM prospect") == 2
+
+
+def test_set_role_and_remove_change_the_servers_privileges(team):
+    ravis = _id(team, "Ravi's deal")
+    assert team.cli(BOSS, "members", "set-role", RITA, "manager").exit_code == 0
+    assert team.raw(RITA, "UPDATE prospect SET notes = 'mine now too' WHERE id = :i", i=ravis) == 1
+    assert team.cli(BOSS, "members", "set-role", RITA, "rep").exit_code == 0
+    assert team.raw(RITA, "UPDATE prospect SET notes = 'not any more' WHERE id = :i", i=ravis) == 0
+
+    result = team.cli(BOSS, "members", "remove", RAVI)
+    assert result.exit_code == 0, result.output
+    refused = team.refused(RAVI, "SELECT id FROM prospect")
+    assert "permission denied" in str(refused.orig)
+    assert {m.name for m in state(team.engine(BOSS)).members} == {BOSS, MIA, RITA}
+    # evpipe as the removed rep: one line, no traceback
+    result = team.cli(RAVI, "list")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"evpipe: the server refused: your role {RAVI} may not read"), lines
+    assert "Traceback" not in result.output
+
+
+def test_a_name_with_no_login_role_is_one_line_and_adds_nobody(team):
+    result = team.cli(BOSS, "members", "add", "evt_nobody", "--role", "rep")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "evpipe: members: evt_nobody has no login role on this server; a superuser creates it in psql with "
+        'CREATE ROLE "evt_nobody" LOGIN; and sets its password there with \\password evt_nobody, then: '
+        "evpipe members add evt_nobody --role ROLE\n"
+    )
+    with team.engine(BOSS).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Member)).scalar() == 4
+
+
+def test_only_the_role_that_owns_the_tables_changes_the_privileges(team):
+    """An owner in evpipe who does not own the tables: the member change is refused as a whole."""
+    assert team.cli(BOSS, "members", "set-role", MIA, "owner").exit_code == 0
+    result = team.cli(MIA, "members", "set-role", RITA, "manager")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"evpipe: members: the server refused: your role {MIA} may not grant privileges on evpipe's tables; "
+        f"run this as {BOSS}, the role that owns them (or as a superuser)\n"
+    )
+    assert {m.name: m.role for m in state(team.engine(BOSS)).members}[RITA] == "rep"
+    # as an owner on the server she still changes the ladder
+    Store(team.engine(MIA)).set_probability("Suspect", "12")
+
+
+def test_grants_puts_back_what_was_changed_by_hand(team):
+    groups = group_names(team.database)
+    with team.server._admin() as conn:
+        conn.execute(f'REVOKE "{groups["rep"]}" FROM "{RITA}"')
+        conn.execute(f'GRANT "{groups["manager"]}" TO "{RAVI}"')
+    result = team.cli(BOSS, "members", "grants", "--check")
+    assert result.exit_code == 1
+    assert f"problem: {RITA} is rep here but in no evpipe group on the server" in result.stderr
+    assert f"problem: {RAVI} is rep here but in manager, rep on the server" in result.stderr
+    result = team.cli(BOSS, "members", "grants")
+    assert result.exit_code == 0, result.output
+    assert state(team.engine(BOSS)).problems == []
+    assert team.cli(RITA, "members", "grants").exit_code == 1  # only an owner
+
+
+def test_grants_on_sqlite_is_one_line(tmp_path):
+    db = tmp_path / "p.db"
+    result = CliRunner().invoke(main, ["--db", str(db), "init"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["--db", str(db), "members", "grants"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "evpipe: members grants: an SQLite file has no privileges of its own; roles there protect against "
+        "mistakes only\n"
+    )
+
+
+async def test_the_app_says_in_a_notice_what_the_server_refused(team):
+    """The app, as rita, whom evpipe's members call a manager but the server still holds as a rep:
+    her move of a colleague's prospect is refused by the server, said in a notice, and undone on
+    screen."""
+    from apphelpers import settle
+
+    from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens.pipeline import PipelineScreen
+
+    ravis = _id(team, "Ravi's deal")
+    with team.engine(BOSS).begin() as conn:
+        conn.execute(text("UPDATE member SET role = 'manager' WHERE name = :n"), {"n": RITA})
+    app = EvpipeApp(team.url(RITA))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        assert app.store.who == RITA
+        assert screen.table.go_to(ravis)
+        await settle(pilot)
+        await pilot.press("greater_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: any("server refused" in n.message for n in a._notifications))
+        await settle(pilot, rounds=4)
+        said = [n.message for n in app._notifications if "server refused" in n.message]
+        assert said and said[0].startswith(
+            "Not saved: the server refused: your role may not change that row of the table prospect"
+        ), said
+        boss = Store(team.engine(BOSS))
+        assert boss.get(ravis).stage_name == "Suspect"
+        assert screen.table.view.rows[ravis].stage_id == boss.stage("Suspect").id
