@@ -17,18 +17,17 @@ throwaway one started by .ci/ensure-postgres and stopped at the end. The app on 
 first screen with the standard library's sqlite3; on PostgreSQL it first loads SQLAlchemy and
 psycopg, which the app start figure includes.
 
-Measured 2 Dec 2026 on a 2-core machine shared with seven other test runs (load average ~12, so
-every figure is several times what an idle machine gives; compare the columns, not the targets):
-100,000 prospects, built in SQLite in 61 s, copied to PostgreSQL 15 by `evpipe migrate` (proved)
-in 77 s; median of 3 (key: of 20 presses):
+Measured 2 Dec 2026 (afternoon) on a 2-core machine with three other developers' editors and
+occasional tests running (load average about 1): 100,000 prospects, copied to PostgreSQL 15 by
+`evpipe migrate` (counts, journal and KPIs proved equal) in 6.4 s; median of 3 (key: of 20 presses):
 
                           SQLite        PostgreSQL
-    kpi                   7,180 ms       9,370 ms
-    list                 44,580 ms      57,305 ms
-    forecast             10,860 ms      20,828 ms
-    review               17,262 ms      21,392 ms
-    app start             9,814 ms      16,849 ms
-    stage key to frame    45.3 ms (p90 67.1)   38.7 ms (p90 63.0); saved 74 ms vs 142 ms
+    kpi                     542 ms         719 ms
+    list                  3,763 ms       4,104 ms
+    forecast              2,115 ms       2,398 ms
+    review                1,442 ms       1,376 ms
+    app start               519 ms       1,578 ms
+    stage key to frame    14.1 ms (p90 17.7)   14.9 ms (p90 30.7); saved 14 ms vs 19 ms
 """
 
 from __future__ import annotations
