@@ -231,3 +231,65 @@ async def test_sighting_in_skips_a_refused_undo_with_shift_u(engine):
         await settle(pilot, until=lambda a: tester.stage("Enquiry").probability_bp == 1000)
         assert tester.stage("Enquiry").probability_bp == 1000  # the change before it, undone
         assert tester.stage("Quote sent").probability_bp == 5500  # bob's stands
+
+
+def test_a_reps_review_adds_up_and_names_what_the_journal_keeps_for_the_team(team):
+    engine, boss, ids = team
+    from datetime import datetime
+
+    from evpipe.models.review import NOT_SPLIT
+
+    boss.move(ids["Sam Beta"], "next")
+    boss.set_probability("Enquiry", "20")  # moves sam's EV; journalled for the whole pipeline
+    boss.edit(ids["Priya Two"], owner="sam")  # handed to sam
+    r = review(engine, datetime(2026, 11, 1), owner="sam")
+    assert r.owner == "sam" and r.end == kpis(engine, Scope(owner="sam"))
+    total = [sum(x) for x in zip(*((t.d_count, t.d_tv_cents, t.d_ev_micros) for t in r.terms))]
+    assert total == [
+        r.end.count - r.start.count,
+        r.end.tv_cents - r.start.tv_cents,
+        r.end.ev_micros - r.start.ev_micros,
+    ]
+    assert r.term(NOT_SPLIT) is not None and r.term("unexplained") is None
+    assert {i.name for t in r.terms for i in t.items} <= SAMS | {"Priya Two"}
+    assert {i.owner for i in r.focus + r.overdue} == {"sam"}
+
+
+def test_the_view_of_one_owner_takes_in_no_other_owners_row():
+    from evpipe.models.pipeline_view import Ladder, PipelineView, Row
+    from evpipe.models.records import StageInfo
+
+    ladder = Ladder.of([StageInfo(1, "Enquiry", 1, 1000, "open", 0)])
+
+    def row(pid: int, owner: str) -> Row:
+        return Row(pid, f"P{pid}", "", 1, 100, None, None, owner, "2026-11-27", 0, 1)
+
+    view = PipelineView(ladder, scope="sam")
+    view.load([row(1, "sam"), row(2, "priya")])
+    assert list(view.rows) == [1] and list(view.lines) == [1]
+    assert view.put(row(3, "priya")) is None and 3 not in view.rows
+    view.matches = {1, 2, 3}  # a filter that would let everything through
+    view.rebuild()
+    assert list(view.lines) == [1]
+    view.put(row(1, "priya"))  # handed away: it leaves
+    assert 1 not in view.rows and len(view.lines) == 0
+
+
+def test_the_cli_review_of_a_limited_rep(team, db_url, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from evpipe.models import roles
+    from evpipe.tui.cli import main as cli
+
+    monkeypatch.setattr(roles, "login_name", lambda: "sam")
+    monkeypatch.delenv("EVPIPE_USER", raising=False)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["--db", db_url, "review", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    assert data["owner"] == "sam" and data["end"]["tv"] == "4000.00"
+    html = runner.invoke(cli, ["--db", db_url, "review", "--format", "html"])
+    assert html.exit_code == 1 and "Traceback" not in html.output
+    assert html.output.startswith("evpipe: review --format html: the report covers the whole team")
