@@ -238,6 +238,22 @@ def fields_of(entry: Entry) -> dict[str, tuple[Any, Any]]:
     return {}
 
 
+def for_owner(entries: list[Entry], owner: str, owners: Mapping[int, str]) -> list[Entry]:
+    """The entries a rep who sees only `owner`'s prospects may hear of (models/visibility.py):
+    changes to their prospects (`owners`: whose each prospect is now, deleted ones too), a
+    prospect handed to them or taken from them, and changes to the ladder (they price every
+    prospect). Another owner's prospect is never named."""
+    kept = []
+    for e in entries:
+        if e.prospect_id is None or owners.get(e.prospect_id) == owner:
+            kept.append(e)
+            continue
+        handed = fields_of(e).get("owner")
+        if handed is not None and owner in handed:
+            kept.append(e)
+    return kept
+
+
 def label(field_name: str) -> str:
     return _LABELS.get(field_name, field_name.replace("_", " "))
 
@@ -355,6 +371,7 @@ __all__ = [
     "entries_since",
     "entry_of",
     "fields_of",
+    "for_owner",
     "label",
     "latest_id",
     "line_for",

@@ -24,13 +24,10 @@ from .roles import MANAGER, OWNER, REP, ROLES, Acting, Conn, acting_user, login_
 from .settings import get_setting, put_setting
 from .tables import Member, Setting, table_of
 from .values import clean_text
+from .visibility import REPS_SEE, REPS_SEE_KEY, reps_see_value, sees_only
 
 _MEMBER = table_of(Member)
 _SETTING = table_of(Setting)
-
-#: The setting that says what a rep sees: "all" (everyone's prospects, the default) or "own".
-REPS_SEE_KEY = "reps_see"
-REPS_SEE = ("all", "own")
 
 
 def resolve_user(engine: Engine, claimed: str | None = None) -> Acting:
@@ -153,8 +150,7 @@ def apply_grants(engine: Engine, who: str) -> list[str]:
 
 def reps_see(engine: Engine) -> str:
     """What reps see: 'all' (everyone's prospects) or 'own' (only their own)."""
-    value = get_setting(engine, REPS_SEE_KEY)
-    return value if value in REPS_SEE else "all"
+    return reps_see_value(get_setting(engine, REPS_SEE_KEY))
 
 
 def set_reps_see(engine: Engine, who: str, value: object) -> str:
@@ -171,12 +167,10 @@ def set_reps_see(engine: Engine, who: str, value: object) -> str:
 
 def visible_owner(engine: Engine, who: str) -> str | None:
     """The one owner whose prospects `who` may see (their own name, for a rep when the owner chose
-    'own'), or None: everyone's."""
+    'own'), or None: everyone's (the rule: models/visibility.py `sees_only`)."""
     with engine.connect() as conn:
         role = role_of(conn, who)
-    if role == REP and reps_see(engine) == "own":
-        return who
-    return None
+    return sees_only(who, role, reps_see(engine))
 
 
 __all__ = [

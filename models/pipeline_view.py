@@ -103,22 +103,31 @@ def load_ladder(engine: Engine) -> tuple[list[StageInfo], list[StageInfo]]:
     return active, archived
 
 
-def load_first_rows(engine: Engine, open_stage_ids: Iterable[int], limit: int = 200) -> list[Row]:
+def _owner_sql(owner: str | None) -> tuple[str, dict[str, Any]]:
+    """The condition that keeps only `owner`'s prospects (none when None), and its parameter: a
+    rep the owner lets see only their own (models/visibility.py) reads nothing else."""
+    return ("", {}) if owner is None else (" AND p.owner = :scope_owner", {"scope_owner": owner})
+
+
+def load_first_rows(
+    engine: Engine, open_stage_ids: Iterable[int], limit: int = 200, *, owner: str | None = None
+) -> list[Row]:
     """The first `limit` rows of the "month" order, quickly (the month index, no full sort), so
     the first screen can be painted while `load_rows` reads everything. Open prospects with an
-    expected month only: those come first in that order."""
+    expected month only: those come first in that order. `owner`: only theirs."""
     ids = ",".join(str(int(i)) for i in open_stage_ids)
     if not ids:
         return []
     dialect = dialect_name(engine)
+    mine, params = _owner_sql(owner)
     # no_index (unary + on SQLite) keeps SQLite from using the stage index, so it walks ix_prospect_month in order
     sql = (
         f"SELECT {_row_columns(dialect)} FROM prospect p WHERE {no_index('p.deleted_at', dialect)} IS NULL "
         f"AND {no_index('p.stage_id', dialect)} IN ({ids}) "
-        "AND p.expected_month IS NOT NULL ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit"
+        f"AND p.expected_month IS NOT NULL{mine} ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit"
     )
     with raw_cursor(engine) as cursor:
-        return [Row._make(r) for r in fetch_all(cursor, sql, {"limit": limit})]
+        return [Row._make(r) for r in fetch_all(cursor, sql, {"limit": limit, **params})]
 
 
 def load_row(engine: Engine, prospect_id: int) -> Row | None:
@@ -132,22 +141,36 @@ def load_row(engine: Engine, prospect_id: int) -> Row | None:
     return Row._make(found[0]) if found else None
 
 
-def rows_by_id(source: Any, prospect_ids: Iterable[int]) -> dict[int, tuple[Row, str]]:
-    """The rows and search texts of these prospects (one query; deleted ones are left out): what
-    the live screens apply when other sessions changed them (tui/live_sync.py)."""
+def rows_by_id(source: Any, prospect_ids: Iterable[int], *, owner: str | None = None) -> dict[int, tuple[Row, str]]:
+    """The rows and search texts of these prospects (one query; deleted ones are left out, and,
+    with `owner`, those of anyone else): what the live screens apply when other sessions changed
+    them (tui/live_sync.py)."""
     ids = sorted({int(i) for i in prospect_ids})
     if not ids:
         return {}
-    params = {f"i{n}": pid for n, pid in enumerate(ids)}
+    params: dict[str, Any] = {f"i{n}": pid for n, pid in enumerate(ids)}
+    mine, more = _owner_sql(owner)
     sql = (
         f"SELECT {_row_columns(dialect_name(source))}, p.contact_name, p.notes FROM prospect p "
-        f"WHERE p.deleted_at IS NULL AND p.id IN ({', '.join(':' + k for k in params)})"
+        f"WHERE p.deleted_at IS NULL AND p.id IN ({', '.join(':' + k for k in params)}){mine}"
     )
+    params.update(more)
     out: dict[int, tuple[Row, str]] = {}
     for r in fetch_all(source, sql, params):
         row = Row._make(r[:11])
         out[row.id] = (row, haystack(row.name, row.company, r[11] or "", r[12] or ""))
     return out
+
+
+def owners_of(source: Any, prospect_ids: Iterable[int]) -> dict[int, str]:
+    """Whose each of these prospects is, deleted ones too (one query): which changes other
+    sessions made a rep who sees only their own may hear of (tui/live_sync.py)."""
+    ids = sorted({int(i) for i in prospect_ids})
+    if not ids:
+        return {}
+    params = {f"i{n}": pid for n, pid in enumerate(ids)}
+    sql = f"SELECT id, owner FROM prospect WHERE id IN ({', '.join(':' + k for k in params)})"
+    return {int(pid): str(owner) for pid, owner in fetch_all(source, sql, params)}
 
 
 def _epoch(moment: datetime) -> int:
@@ -377,20 +400,24 @@ class RowStore(Mapping):
         return {ids[i] for i in range(len(ids)) if alive[i] and owners[i] == index}
 
 
-def _store_sql(dialect: str) -> str:
-    return f"SELECT {_row_columns(dialect)}, p.contact_name, p.notes FROM prospect p WHERE p.deleted_at IS NULL ORDER BY p.id"
+def _store_sql(dialect: str, mine: str = "") -> str:
+    return (
+        f"SELECT {_row_columns(dialect)}, p.contact_name, p.notes FROM prospect p "
+        f"WHERE p.deleted_at IS NULL{mine} ORDER BY p.id"
+    )
 
 
 def load_rows(
-    engine: Engine, order_mode: str | None = None, ladder: Ladder | None = None
+    engine: Engine, order_mode: str | None = None, ladder: Ladder | None = None, *, owner: str | None = None
 ) -> tuple[RowStore, array | None]:
-    """Every live prospect, into a RowStore, and (when `order_mode` is given) their ids in that
-    sort order, both read in one transaction so that they agree."""
+    """Every live prospect (`owner`: only theirs), into a RowStore, and (when `order_mode` is
+    given) their ids in that sort order, both read in one transaction so that they agree."""
     store = RowStore()
     add = store.append_raw
     order = None
+    mine, params = _owner_sql(owner)
     with raw_cursor(engine, transaction=True) as cursor:
-        for chunk in fetch_chunks(cursor, _store_sql(dialect_name(engine))):
+        for chunk in fetch_chunks(cursor, _store_sql(dialect_name(engine), mine), params):
             for r in chunk:
                 add(
                     r[0],
@@ -407,18 +434,19 @@ def load_rows(
                     "\n".join((r[1], r[2], r[11], r[12])).casefold(),
                 )
         if order_mode is not None:
-            order = _ordered(cursor, order_mode, ladder or Ladder({}, {}))
+            order = _ordered(cursor, order_mode, ladder or Ladder({}, {}), owner)
     return store, order
 
 
-def ordered_ids(engine: Engine, mode: str, ladder: Ladder) -> array:
-    """Ids of live prospects in sort order `mode` (see SORTS), sorted by SQLite. Every order puts
-    open prospects first, then won, then lost: what a rep works on comes first."""
+def ordered_ids(engine: Engine, mode: str, ladder: Ladder, *, owner: str | None = None) -> array:
+    """Ids of live prospects (`owner`: only theirs) in sort order `mode` (see SORTS), sorted by
+    SQLite. Every order puts open prospects first, then won, then lost: what a rep works on comes
+    first."""
     with raw_cursor(engine) as cursor:
-        return _ordered(cursor, mode, ladder)
+        return _ordered(cursor, mode, ladder, owner)
 
 
-def _ordered(cursor, mode: str, ladder: Ladder) -> array:
+def _ordered(cursor, mode: str, ladder: Ladder, owner: str | None = None) -> array:
     name = "lower(p.name), p.id"
     if mode == "month":
         order = f"p.expected_month IS NULL, p.expected_month, {name}"
@@ -436,10 +464,12 @@ def _ordered(cursor, mode: str, ladder: Ladder) -> array:
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
     ids = array("q")
+    mine, params = _owner_sql(owner)
     for chunk in fetch_chunks(
         cursor,
         f"SELECT p.id FROM prospect p JOIN stage s ON s.id = p.stage_id "
-        f"WHERE p.deleted_at IS NULL ORDER BY {_RANK_SQL}, {order}",
+        f"WHERE p.deleted_at IS NULL{mine} ORDER BY {_RANK_SQL}, {order}",
+        params,
         size=5000,
     ):
         ids.extend(pid for (pid,) in chunk)
@@ -541,13 +571,18 @@ class PipelineView:
     """What the pipeline table shows: rows in order, after the owner toggle, the closed toggle, the
     filter, the sort and the grouping. Changes update one row in place (the row keeps its place
     until the next sort, so the cursor stays on it); a row that comes into view (a new prospect, one
-    reopened) takes its place in the current sort."""
+    reopened) takes its place in the current sort.
+
+    `scope` is not a view setting but a limit: the one owner whose prospects the view holds at all
+    (a rep the owner lets see only their own, models/visibility.py). The owner toggle and the
+    filter narrow within it, never past it, and another owner's row is never taken in."""
 
     ladder: Ladder
     rows: RowStore = field(default_factory=RowStore)
     sort: str = "month"
     grouped: bool = False
     owner: str | None = None  # only this owner's prospects, when set
+    scope: str | None = None  # only this owner's prospects are held at all (see the class's note)
     matches: set[int] | None = None  # the filter's hits, when a filter is on
     closed: bool = False  # won and lost prospects shown too (by default only open ones are)
     lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
@@ -571,6 +606,11 @@ class PipelineView:
             for row in sorted(rows, key=lambda r: r.id):
                 store.put(row)
             rows = store
+        if self.scope is not None:
+            mine = rows.owned_by(self.scope)
+            if len(mine) != len(rows):  # (read for this scope, they are all theirs already)
+                for pid in [pid for pid in rows if pid not in mine]:
+                    rows.remove(pid)
         self.rows = rows
         self._open_ids = None
         self._order = order if order is not None and order_mode == self.sort else None
@@ -614,7 +654,7 @@ class PipelineView:
         """Whether the row belongs in the lines. A row already `on_screen` that is won or lost
         while only open ones are shown keeps its line until the next rebuild (the rep sees what
         the key did, and `u` is at hand)."""
-        if self.owner is not None and row.owner != self.owner:
+        if (self.owner is not None and row.owner != self.owner) or (self.scope is not None and row.owner != self.scope):
             return False
         if not self.closed and not on_screen and self.ladder.kind(row.stage_id) != OPEN:
             return False
@@ -639,8 +679,8 @@ class PipelineView:
             self._order = array("q", (r.id for r in ordered))
             del ordered
         ids = self._order
-        if self.owner is not None:
-            mine = rows.owned_by(self.owner)
+        for owner in {o for o in (self.owner, self.scope) if o is not None}:
+            mine = rows.owned_by(owner)
             ids = array("q", compress(ids, map(mine.__contains__, ids)))
         keep = self.matches if self.matches is not None and len(self.matches) < len(rows) else None
         if not self.closed:
@@ -725,7 +765,11 @@ class PipelineView:
     def put(self, row: Row, hay: str | None = None, hint: int | None = None) -> int | None:
         """Add or replace one row. A row already shown keeps its line; a new one goes to the end of
         its month group (grouped) or of the table, and takes its sorted place at the next sort.
-        Returns the line index it is on, or None when it is not visible."""
+        Returns the line index it is on, or None when it is not visible. Another owner's row,
+        with a `scope`, is not taken in (and leaves, when it was this owner's)."""
+        if self.scope is not None and row.owner != self.scope:
+            self.remove(row.id, hint)
+            return None
         old = self.rows.get(row.id)
         self.rows.put(row, hay)
         if self._open_ids is not None:
@@ -765,6 +809,8 @@ class PipelineView:
         old = self.rows.get(row.id)
         if old is None or self.visible(old) != self.visible(row):
             return False
+        if self.scope is not None and row.owner != self.scope:
+            return False  # it leaves (`put`)
         if self.grouped and old.month != row.month:
             return False
         self.rows.put(row, hay)

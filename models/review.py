@@ -17,6 +17,12 @@ review and the EV bridge").
   (models.focus).
 - It opens with this season against last (`season_line`, models/season.py): "EV is 12% above
   this time last year", the KPI period's EV now against the same week last year.
+- One owner's review (`owner`: a rep the owner lets see only their own, models/visibility.py):
+  start and end are their prospects' KPIs, the terms the changes to the prospects they own now,
+  the lists below theirs. A probability change moves their EV by an amount the journal records
+  for the whole pipeline only, and a prospect handed to them or taken from them moves their KPIs
+  with no change to the team's: together these are one term, "Probability and owner changes"
+  (end - start less the terms), never hidden.
 - The balance of activity (`activity_balance`): per open stage, the prospects added to it (created
   on it), advanced from it (moved to a later rung or won), touched on it (a contact point while on
   it) in the period, and those on it now left untouched all period (no contact point, no move),
@@ -31,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, literal, or_, select
+from sqlalchemy import Engine, and_, func, literal, or_, select
 from sqlmodel import col
 
 from . import clock
@@ -56,6 +62,7 @@ TERMS = {
     "ladder": "Ladder edits",
 }
 UNEXPLAINED = "unexplained"
+NOT_SPLIT = "not_split"  # one owner's review: what the journal does not split per owner (above)
 OTHERS = "others"  # a rep's review: the changes everyone else made
 
 
@@ -123,6 +130,8 @@ class Review:
 
     season: str = ""  # "EV is 12% above this time last year" (models/season.py)
     balance: list[StageBalance] = field(default_factory=list)
+    #: Whose prospects the review covers (None: everyone's).
+    owner: str | None = None
 
     def term(self, category: str) -> Term | None:
         return next((t for t in self.terms if t.category == category), None)
@@ -141,6 +150,7 @@ class Review:
 
         return {
             "who": self.who,
+            "owner": self.owner,
             "since": self.start_at.isoformat(),
             "until": self.end_at.isoformat(),
             "start": kpi(self.start),
@@ -210,9 +220,11 @@ class StageBalance:
 
 QUARTER_WEEKS = 13
 
+#: `{mine}`: the condition that keeps one owner's prospects, or nothing (`activity_balance`).
 _MOVES_SQL = (
     "SELECT sc.changed_at, sc.prospect_id, sc.from_stage_id, sc.to_stage_id FROM stage_change sc "
-    "JOIN prospect p ON p.id = sc.prospect_id WHERE p.deleted_at IS NULL AND sc.changed_at >= :since AND sc.changed_at < :until"
+    "JOIN prospect p ON p.id = sc.prospect_id WHERE p.deleted_at IS NULL{mine} "
+    "AND sc.changed_at >= :since AND sc.changed_at < :until"
 )
 _TOUCHES_SQL = """
 SELECT a.occurred_at, a.prospect_id,
@@ -220,16 +232,19 @@ SELECT a.occurred_at, a.prospect_id,
          WHERE sc.prospect_id = a.prospect_id AND sc.changed_at <= a.occurred_at
          ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)
 FROM activity a JOIN prospect p ON p.id = a.prospect_id
-WHERE p.deleted_at IS NULL AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
+WHERE p.deleted_at IS NULL{mine} AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
 """
 _UNTOUCHED_SQL = (
     "SELECT p.stage_id, count(*) FROM prospect p JOIN stage s ON s.id = p.stage_id "
-    "WHERE p.deleted_at IS NULL AND s.kind = 'open' AND p.last_touch_at < :since GROUP BY p.stage_id"
+    "WHERE p.deleted_at IS NULL{mine} AND s.kind = 'open' AND p.last_touch_at < :since GROUP BY p.stage_id"
 )
 
 
-def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> list[StageBalance]:
-    """The balance of activity per open stage (module docstring), in three reads."""
+def activity_balance(
+    engine: Engine, start_at: datetime, end_at: datetime, *, owner: str | None = None
+) -> list[StageBalance]:
+    """The balance of activity per open stage (module docstring), in three reads; `owner`: of
+    their prospects only."""
     import statistics
 
     from .journal import BridgeCategory, move_category
@@ -243,7 +258,9 @@ def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> li
         )
     }
     since = start_at - timedelta(weeks=QUARTER_WEEKS)
-    params = {"since": since, "until": end_at}
+    mine = "" if owner is None else " AND p.owner = :owner"
+    whose: dict[str, Any] = {} if owner is None else {"owner": owner}
+    params = {"since": since, "until": end_at, **whose}
 
     def week(moment: Any) -> int:
         """-1: in the period; 0..12: that many weeks before it; None: outside."""
@@ -258,7 +275,7 @@ def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> li
         if sid in stages and stages[sid][1] == OPEN and w < QUARTER_WEEKS:
             counts.setdefault((w, sid, what), set()).add(pid)
 
-    for at, pid, from_id, to_id in fetch_all(engine, _MOVES_SQL, params):
+    for at, pid, from_id, to_id in fetch_all(engine, _MOVES_SQL.format(mine=mine), params):
         w = week(at)
         if from_id is None:
             note(w, to_id, "added", pid)
@@ -266,9 +283,11 @@ def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> li
             a, b = stages[from_id], stages[to_id]
             if move_category(a[1], a[2], b[1], b[2]) in (BridgeCategory.ADVANCE, BridgeCategory.WIN):
                 note(w, from_id, "advanced", pid)
-    for at, pid, sid in fetch_all(engine, _TOUCHES_SQL, params):
+    for at, pid, sid in fetch_all(engine, _TOUCHES_SQL.format(mine=mine), params):
         note(week(at), sid, "touched", pid)
-    untouched = {int(sid): int(n) for sid, n in fetch_all(engine, _UNTOUCHED_SQL, {"since": start_at})}
+    untouched = {
+        int(sid): int(n) for sid, n in fetch_all(engine, _UNTOUCHED_SQL.format(mine=mine), {"since": start_at, **whose})
+    }
     out = []
     for sid, (name, kind, _pos) in stages.items():
         if kind != OPEN:
@@ -293,13 +312,14 @@ def activity_balance(engine: Engine, start_at: datetime, end_at: datetime) -> li
     return out
 
 
-def season_line(engine: Engine) -> str:
-    """'EV is 12% above this time last year': the KPI period's EV now against the same week last year."""
+def season_line(engine: Engine, *, owner: str | None = None) -> str:
+    """'EV is 12% above this time last year': the KPI period's EV now against the same week last
+    year (`owner`: of their prospects, from their own history)."""
     from .kpi import Scope
     from .period import current_period
     from .season import last_year, year_sentence
 
-    scope = Scope(period=current_period(engine))
+    scope = Scope(owner=owner, period=current_period(engine))
     return year_sentence(last_year(engine, kpis(engine, scope), scope))
 
 
@@ -336,10 +356,21 @@ def _significant():
     return or_(col(ChangeEvent.d_count) != 0, col(ChangeEvent.d_tv_cents) != 0, col(ChangeEvent.d_ev_micros) != 0)
 
 
-def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True, who: str | None = None) -> list[Term]:
-    """The journal since `start_at` (the changes `who` made, when given), per category (in TERMS
-    order), summed in SQL; each item names who made its changes."""
+def bridge_terms(
+    engine: Engine,
+    start_at: datetime,
+    *,
+    with_items: bool = True,
+    who: str | None = None,
+    owner: str | None = None,
+) -> list[Term]:
+    """The journal since `start_at` (the changes `who` made, when given; the changes to `owner`'s
+    prospects, when given), per category (in TERMS order), summed in SQL; each item names who made
+    its changes."""
     mine = (col(ChangeEvent.who) == who) if who is not None else literal(True)
+    if owner is not None:  # their prospects as they are now; changes to a stage are the team's
+        theirs = select(pk(Prospect.id)).where(col(Prospect.owner) == owner)
+        mine = and_(mine, col(ChangeEvent.prospect_id).in_(theirs))
     sums = (
         select(
             col(ChangeEvent.category),
@@ -413,17 +444,26 @@ def bridge_terms(engine: Engine, start_at: datetime, *, with_items: bool = True,
 
 
 def review(
-    engine: Engine, since: str | date | datetime | None = None, *, focus_limit: int = 5, who: str | None = None
+    engine: Engine,
+    since: str | date | datetime | None = None,
+    *,
+    focus_limit: int = 5,
+    who: str | None = None,
+    owner: str | None = None,
 ) -> Review:
     """The review of the period from `since` (default the last 7 days) to now; with `who`, the
-    bridge's terms are that rep's changes and everyone else's are one term, "others"."""
+    bridge's terms are that rep's changes and everyone else's are one term, "others"; with
+    `owner`, all of it is about that owner's prospects (module docstring)."""
+    from .kpi import Scope
+
     start_at = parse_since(since)
     end_at = clock.now()
-    start = kpis_before(engine, start_at)
-    end = kpis(engine)
-    terms = bridge_terms(engine, start_at, who=who)
+    scope = Scope(owner=owner)
+    start = kpis_before(engine, start_at, scope)
+    end = kpis(engine, scope)
+    terms = bridge_terms(engine, start_at, who=who, owner=owner)
     explained = Kpi()
-    for t in bridge_terms(engine, start_at, with_items=False) if who is not None else terms:
+    for t in bridge_terms(engine, start_at, with_items=False, owner=owner) if who is not None else terms:
         explained = explained.moved(t.d_count, t.d_tv_cents, t.d_ev_micros)
     if who is not None:
         theirs = Kpi()
@@ -440,20 +480,26 @@ def review(
         end.ev_micros - start.ev_micros - explained.ev_micros,
     )
     if gap != Kpi():
-        terms.append(Term(UNEXPLAINED, "Unexplained (not in the journal)", 0, gap.count, gap.tv_cents, gap.ev_micros))
+        if owner is not None:
+            terms.append(Term(NOT_SPLIT, "Probability and owner changes", 0, gap.count, gap.tv_cents, gap.ev_micros))
+        else:
+            terms.append(
+                Term(UNEXPLAINED, "Unexplained (not in the journal)", 0, gap.count, gap.tv_cents, gap.ev_micros)
+            )
     return Review(
         start_at=start_at,
         end_at=end_at,
         start=start,
         end=end,
         terms=terms,
-        overdue=follow_ups(engine, "overdue"),
-        due=follow_ups(engine, "due"),
-        stale=follow_ups(engine, "stale"),
-        focus=focus(engine, limit=focus_limit),
+        overdue=follow_ups(engine, "overdue", owner=owner),
+        due=follow_ups(engine, "due", owner=owner),
+        stale=follow_ups(engine, "stale", owner=owner),
+        focus=focus(engine, limit=focus_limit, owner=owner),
         who=who,
-        season=season_line(engine),
-        balance=activity_balance(engine, start_at, end_at),
+        season=season_line(engine, owner=owner),
+        balance=activity_balance(engine, start_at, end_at, owner=owner),
+        owner=owner,
     )
 
 

@@ -14,12 +14,12 @@ APP_CSS = str(Path(evpipe.tui.app.__file__).parent / EvpipeApp.CSS_PATH)
 
 
 class RecordingApp(EvpipeApp):
-    """The real app on `engine`'s database, as user `tester`, keeping every change and notice."""
+    """The real app on `engine`'s database, as user `tester` (or `who`), keeping every change and notice."""
 
     CSS_PATH = APP_CSS
 
-    def __init__(self, engine) -> None:
-        super().__init__(engine.url.render_as_string(hide_password=False), who="tester")
+    def __init__(self, engine, who: str = "tester") -> None:
+        super().__init__(engine.url.render_as_string(hide_password=False), who=who)
         self.changes: list[object] = []
         self.notices: list[str] = []
 

@@ -27,6 +27,7 @@ class EvpipeParts(Protocol):
 
     who: str
     saver: Saver
+    scope_owner: str | None
     data_changed_signal: Signal[ChangeResult | None]
     remote_changed_signal: Signal[RemoteChanges]
 
@@ -40,6 +41,8 @@ class EvpipeParts(Protocol):
     def reader(self) -> Any: ...
 
     def data_changed(self, result: ChangeResult | None) -> None: ...
+
+    def decide_scope(self) -> str | None: ...
 
 
 def evpipe_app(node: DOMNode) -> EvpipeParts:

@@ -89,6 +89,13 @@ class EvpipeApp(App):
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._engine_lock = threading.Lock()
+        #: The one owner whose prospects this session shows (a rep whom the owner lets see only
+        #: their own: `evpipe members reps-see own`, models/visibility.py), or None: everyone's.
+        #: Decided once, by the first worker that reads prospects (`decide_scope`), before it
+        #: reads them; screens read it once their worker has.
+        self.scope_owner: str | None = None
+        self._scope_known = False
+        self._scope_lock = threading.Lock()
         path = sqlite_file(url)
         #: What is wrong with the file at the database's path (the file-level checks the command
         #: line makes, standard library only and a few bytes read), found before anything opens it:
@@ -208,6 +215,24 @@ class EvpipeApp(App):
                     if self._store.note:
                         self.notify(self._store.note, severity="warning", markup=False, timeout=10)
         return self._store
+
+    def decide_scope(self) -> str | None:
+        """The owner this session's screens are limited to (`scope_owner`), decided on the first
+        call. Workers only: it may read the database. One plain query says whether the owner
+        limits reps at all; only then is the store opened (who the user is, and their role)."""
+        if not self._scope_known:
+            with self._scope_lock:
+                if not self._scope_known:
+                    from evpipe.models.visibility import reps_see_setting
+
+                    owner = None
+                    if reps_see_setting(self.reader) == "own":
+                        from evpipe.models.members import visible_owner
+
+                        owner = visible_owner(self.engine, self.store.who)
+                    self.scope_owner = owner
+                    self._scope_known = True
+        return self.scope_owner
 
     @property
     def reader(self) -> Any:

@@ -7,7 +7,8 @@ nothing was: SQLite's data version, then the journal's highest id); when somethi
 the new journal entries and the rows they touch, leaves out this session's own saves (the saver
 notes their ids under a lock the worker also takes, so none slips through between its write and its
 note) and posts one `RemoteChanges` message to the app, which hands it to the screens. The UI
-thread never waits on the database.
+thread never waits on the database. A rep whom the owner lets see only their own prospects
+(`app.scope_owner`) hears only of changes to theirs, and is handed only their rows.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from evpipe.models.changes_feed import BATCH, ChangeCheck, entries_since, notice
-from evpipe.models.pipeline_view import rows_by_id
+from evpipe.models.changes_feed import BATCH, ChangeCheck, entries_since, for_owner, notice
+from evpipe.models.pipeline_view import owners_of, rows_by_id
 
 from .messages import RemoteChanges
 
@@ -120,12 +121,18 @@ class LiveSync:
         self.after = newest if full or not entries else entries[-1].id
         if not theirs:
             return
+        owner = app.decide_scope()
+        if owner is not None:
+            ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
+            theirs = for_owner(theirs, owner, owners_of(reader, ids))
+            if not theirs:
+                return
         reload = full or any(e.touches_ladder or e.action == "import" for e in theirs)
         rows: dict = {}
         gone: set[int] = set()
         if not reload:
             ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
-            rows = rows_by_id(reader, ids)
+            rows = rows_by_id(reader, ids, owner=owner)
             gone = ids - rows.keys()
         app.post_message(RemoteChanges(theirs, rows, gone, notice(theirs), reload=reload))
 

@@ -203,6 +203,7 @@ class ProspectPageLoaded(Message):
 class ProspectMissing(Message):
     message: str
     generation: int
+    hidden: bool = False  # there, but another owner's, for a rep who sees only their own
 
 
 # ---------------------------------------------------------------- the stages screen

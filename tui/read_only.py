@@ -37,7 +37,7 @@ WRITE_KEYS = frozenset(
         *(f"board.{k}" for k in ("advance", "back", "won", "lost", "undo")),
         *(f"members.{k}" for k in ("add", "role", "remove", "reps_see")),
         "forecast.target",
-        *(f"{screen}.undo_skip" for screen in ("pipeline", "focus", "prospect", "stages")),
+        *(f"{screen}.undo_skip" for screen in ("pipeline", "focus", "prospect", "stages", "calibrate")),
         *(f"calibrate.{k}" for k in ("accept", "accept_all", "undo")),
     }
 )

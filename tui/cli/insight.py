@@ -634,13 +634,19 @@ def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
     is one self-contained page to send (charts included)."""
     from evpipe.models.review import review
 
+    owner = ctx.owner_scope(None)  # a rep the owner lets see only their own: the review of theirs
     if fmt == "html":
+        if owner is not None:
+            raise DomainError(
+                "review --format html: the report covers the whole team; you see only your own prospects "
+                "(the owner's setting): use --format markdown"
+            )
         from evpipe.models.locations import db_label
         from evpipe.models.report_html import build_report
 
         click.echo(build_report(ctx.engine, since, database=db_label(ctx.url)), nl=False)
         return
-    r = review(ctx.engine, since, who=who.strip() if who else None)
+    r = review(ctx.engine, since, who=who.strip() if who else None, owner=owner)
     if fmt == "json":
         emit_json(r.to_json())
     elif fmt == "markdown":
@@ -680,7 +686,7 @@ def trend_cmd(ctx: Ctx, weeks: int, period_text: str | None, compare: str | None
     from evpipe.models.season import compare_trend
 
     period = _period(ctx, period_text)
-    scope = Scope(period=period)
+    scope = Scope(owner=ctx.owner_scope(None), period=period)  # a rep limited to their own: their history
     points = trend(ctx.engine, weeks or None, scope)
     before = compare_trend(ctx.engine, points, scope) if compare else [None] * len(points)
     if as_json:

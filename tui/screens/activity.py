@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 
 from evpipe.models.journal_read import PAGE, JournalEntry
 from evpipe.models.values import money_style
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog
@@ -100,11 +101,10 @@ class ActivityScreen(LiveScreen):
     @work(thread=True, group="activity-load", exit_on_error=False, description="the journal")
     def _load(self, generation: int, who: str | None, before_id: int | None) -> None:
         from evpipe.models.journal_read import journal, journal_authors
-        from evpipe.models.members import visible_owner
 
         app = evpipe_app(self)
         engine = app.engine
-        owner = visible_owner(engine, app.store.who)
+        owner = app.decide_scope()  # a rep the owner lets see only their own: changes to theirs
         entries = journal(engine, who=who, owner=owner, before_id=before_id, limit=PAGE + 1)
         more = len(entries) > PAGE
         self.post_message(JournalLoaded(entries[:PAGE], generation, append=before_id is not None, more=more))
@@ -164,9 +164,12 @@ class ActivityScreen(LiveScreen):
     def _title(self) -> None:
         whose = f"{self.who}'s changes" if self.who else "Everyone's changes"
         count = f"{len(self.entries)}{'+' if self.more else ''}"
-        self.query_one("#activity-title", Static).update(
-            Text.assemble(("Activity", "bold"), f"  {whose}, newest first ({count})", ("  enter w m", "dim"))
-        )
+        if evpipe_app(self).scope_owner is not None:  # (one line at 80 columns: no room for the keys)
+            whose = f"{self.who}'s changes to {OWN_ONLY_LINE}" if self.who else f"Changes to {OWN_ONLY_LINE}"
+            title = Text.assemble(("Activity", "bold"), f"  {whose}, newest ({count})")
+        else:
+            title = Text.assemble(("Activity", "bold"), f"  {whose}, newest first ({count})", ("  enter w m", "dim"))
+        self.query_one("#activity-title", Static).update(title)
 
     @on(DataTable.RowHighlighted, "#activity-table")
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:

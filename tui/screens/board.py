@@ -26,6 +26,7 @@ from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import Ladder, Row, RowStore, load_ladder, load_rows, ordered_ids, row_of
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_amount
+from evpipe.models.visibility import OWN_ONLY_LINE
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -110,24 +111,28 @@ class BoardScreen(StageKeys, Screen):
     def _read(self, rows: RowStore | None) -> None:
         """Every row, in the pipeline's month order (sorted by SQLite), into columns; the KPIs over
         the KPI period; then the header's history."""
-        engine = evpipe_app(self).reader
+        app = evpipe_app(self)
+        engine = app.reader
+        owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
         stages, archived = load_ladder(engine)
         ladder = Ladder.of(stages, extra=archived)
         period = current_period(engine)
-        kpi = kpis(engine, Scope(period=period))
+        kpi = kpis(engine, Scope(owner=owner, period=period))
         if rows is None:
-            rows, order = load_rows(engine, "month", ladder)
+            rows, order = load_rows(engine, "month", ladder, owner=owner)
         else:
-            order = ordered_ids(engine, "month", ladder)
+            order = ordered_ids(engine, "month", ladder, owner=owner)
         board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
         self.post_message(BoardLoaded(board, kpi, period))
-        week_ago, _label, weekly = week_history(engine, Scope(period=period))
+        week_ago, _label, weekly = week_history(engine, Scope(owner=owner, period=period))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     @work(thread=True, exclusive=True, group="board-kpis", exit_on_error=False, description="board KPIs")
     def load_kpis(self) -> None:
-        engine = evpipe_app(self).reader
-        self.post_message(BoardKpisLoaded(kpis(engine, Scope(period=current_period(engine)))))
+        app = evpipe_app(self)
+        engine = app.reader
+        owner = app.decide_scope()
+        self.post_message(BoardKpisLoaded(kpis(engine, Scope(owner=owner, period=current_period(engine)))))
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
         row = self.board.current_row
@@ -154,6 +159,8 @@ class BoardScreen(StageKeys, Screen):
         board = self.board
         shown = board.visible_columns
         parts = []
+        if evpipe_app(self).scope_owner is not None:
+            parts.append(OWN_ONLY_LINE.capitalize())
         if shown.start > 0:
             parts.append(f"◀ {shown.start} more")
         parts.append(f"Won {view.won.count:,} · {format_amount(view.won.value_cents)}")
@@ -273,7 +280,8 @@ class BoardScreen(StageKeys, Screen):
 
     def _apply(self, p) -> None:
         assert self.view is not None
-        if p.deleted:
+        scope = evpipe_app(self).scope_owner
+        if p.deleted or (scope is not None and p.owner != scope):  # (handed to someone else: it leaves)
             self.view.remove(p.id)
             self.board.changed()
             self._show_status()

@@ -45,7 +45,17 @@ class CalibrateScreen(LiveScreen):
         Binding("A", "accept_all", "Accept all", id="calibrate.accept_all", key_display="A"),
         Binding("m", "window", "Window", id="calibrate.window"),
         Binding("u", "undo", "Undo", id="calibrate.undo"),
+        Binding("U", "undo_skip", "Skip undo", id="calibrate.undo_skip", show=False),
     ]
+
+    #: What each action does, for the help screen and the command palette.
+    ACTION_HELP: dict[str, str] = {
+        "accept": "Accept the stage's suggestion",
+        "accept_all": "Accept every suggestion",
+        "window": "Change the window of outcomes",
+        "undo": "Undo your last change",
+        "undo_skip": "Skip a refused undo; undo the rest",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -204,10 +214,15 @@ class CalibrateScreen(LiveScreen):
     def action_undo(self) -> None:
         self._undo()
 
+    def action_undo_skip(self) -> None:
+        """Leave your last change as it is (undo refused it: a colleague changed it since) and
+        undo the one before it."""
+        self._undo(skip=True)
+
     @work(thread=True, exclusive=True, group="calibrate-apply", exit_on_error=False, description="undo")
-    def _undo(self) -> None:
+    def _undo(self, skip: bool = False) -> None:
         try:
-            result = evpipe_app(self).store.undo()
+            result = evpipe_app(self).store.undo(skip=skip)
         except DomainError as exc:
             self.post_message(CalibrationApplied([], str(exc)))
             return

@@ -21,6 +21,7 @@ from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.period import current_period
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import money_style
+from evpipe.models.visibility import OWN_ONLY_LINE
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -105,18 +106,25 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
-        engine = evpipe_app(self).engine
+        app = evpipe_app(self)
+        engine = app.engine
+        owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
         period = current_period(engine)
         self.post_message(
             FocusLoaded(
-                focus(engine, limit=LIMIT), kpis(engine, Scope(period=period)), count_follow_ups(engine), period
+                focus(engine, limit=LIMIT, owner=owner),
+                kpis(engine, Scope(owner=owner, period=period)),
+                count_follow_ups(engine, owner=owner),
+                period,
             )
         )
 
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
-        engine = evpipe_app(self).engine
-        week_ago, _label, weekly = week_history(engine, Scope(period=current_period(engine)))
+        app = evpipe_app(self)
+        engine = app.engine
+        scope = Scope(owner=app.decide_scope(), period=current_period(engine))
+        week_ago, _label, weekly = week_history(engine, scope)
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     @on(FocusHistoryLoaded)
@@ -143,11 +151,15 @@ class FocusScreen(StageKeys, LiveScreen):
             table.move_cursor(row=target, animate=False)
         counts = message.counts
         title = Text("Focus", style="bold")
+        scoped = evpipe_app(self).scope_owner is not None
+        if scoped:  # (the line is one row: this takes the place of the gain's explanation)
+            title.append(f"  {OWN_ONLY_LINE}:", style="dim")
         if self.items:
             title.append(
                 f"  {counts['overdue']} overdue · {counts['due']} due this week · {counts['stale']} stale", style=""
             )
-            title.append("  · gain = EV the next step adds", style="dim")
+            if not scoped:
+                title.append("  · gain = EV the next step adds", style="dim")
         else:
             title.append("  no open prospects: nothing to chase", style="dim")
         self.query_one("#focus-title", Static).update(title)

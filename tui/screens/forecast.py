@@ -28,6 +28,7 @@ from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_pros
 from evpipe.models.forecast_range import Ranges, band_text, month_ranges, range_sentence
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..dialogs import TextPrompt
@@ -119,7 +120,8 @@ class MonthProspects(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="month-prospects", exit_on_error=False, description="month prospects")
     def load(self) -> None:
-        self.post_message(MonthProspectsLoaded(month_prospects(evpipe_app(self).engine, self.month)))
+        app = evpipe_app(self)
+        self.post_message(MonthProspectsLoaded(month_prospects(app.engine, self.month, owner=app.decide_scope())))
 
     @on(MonthProspectsLoaded)
     def _loaded(self, message: MonthProspectsLoaded) -> None:
@@ -200,10 +202,16 @@ class ForecastScreen(LiveScreen):
 
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
-        engine = evpipe_app(self).engine
-        fc = forecast(engine)
+        app = evpipe_app(self)
+        engine = app.engine
+        owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
+        fc = forecast(engine, owner=owner)
         self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
-        self.post_message(ForecastLoaded(fc, month_ranges(engine, [m.month for m in fc.months])))
+        # the targets are the team's: a rep's own range is not weighed against them
+        targets: dict[str, int] | None = {} if owner is not None else None
+        self.post_message(
+            ForecastLoaded(fc, month_ranges(engine, [m.month for m in fc.months], owner=owner, targets=targets))
+        )
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:
@@ -214,6 +222,10 @@ class ForecastScreen(LiveScreen):
             return
         self.fc = fc = message.fc
         self.ranges = message.ranges
+        if first_load and evpipe_app(self).scope_owner is not None:
+            self.query_one("#forecast-title", Static).update(
+                Text("Forecast", style="bold") + Text(f"  EV by expected month · {OWN_ONLY_LINE}", style="dim")
+            )
         table = self.query_one("#forecast-table", DataTable)
         keep = table.cursor_row if table.row_count else None
         keep_y = table.scroll_y  # a reload (data changed) leaves the view where the rep left it

@@ -45,6 +45,7 @@ from evpipe.models.pipeline_view import (
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
 from evpipe.models.season import reading_last_year
 from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
+from evpipe.models.visibility import OWN_ONLY_LINE
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -191,8 +192,10 @@ class PipelineScreen(StageKeys, Screen):
         return self._scope(self.mine, self.period)
 
     def _scope(self, mine: bool, period: Period | None) -> Scope:
-        """The header's scope: everyone's or mine, over the KPI period."""
-        return Scope(owner=evpipe_app(self).who if mine else None, period=period)
+        """The header's scope: everyone's or mine, over the KPI period. Everyone's is only the
+        rep's own for a rep the owner lets see only their own (`app.scope_owner`)."""
+        app = evpipe_app(self)
+        return Scope(owner=app.who if mine else app.scope_owner, period=period)
 
     @property
     def kpi(self) -> Kpi:
@@ -219,12 +222,14 @@ class PipelineScreen(StageKeys, Screen):
         first page of rows (or all of them, for a small pipeline), then nothing else until that
         screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
         lock), then the KPI history and the other rows."""
-        engine = evpipe_app(self).reader
+        app = evpipe_app(self)
+        engine = app.reader
+        owner = app.decide_scope()  # before anything is read: a rep may see only their own
         stages, archived = load_ladder(engine)
         ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
         if not first_page:
-            rows, order = load_rows(engine, mode, ladder)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
@@ -233,12 +238,12 @@ class PipelineScreen(StageKeys, Screen):
         with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
             mine = pool.submit(kpis, engine, self._scope(True, period))
             everyone = kpis(engine, self._scope(False, period))
-            first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE)
+            first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner)
             self.post_message(KpisLoaded(everyone, mine.result(), period, journal_id))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
-            rows, order = load_rows(engine, mode, ladder)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode, painted=painted))
         else:
@@ -250,12 +255,13 @@ class PipelineScreen(StageKeys, Screen):
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
-            rows, order = load_rows(engine, mode, ladder)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
     def load_kpis(self) -> None:
+        evpipe_app(self).decide_scope()
         engine = evpipe_app(self).reader
         period = current_period(engine)
         journal_id = latest_id(engine)  # changes up to it are in the sums: live entries skip their part
@@ -278,6 +284,7 @@ class PipelineScreen(StageKeys, Screen):
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         keep = self.table.current_id
         self.stage_list = message.stages
+        self.view.scope = evpipe_app(self).scope_owner  # decided by the worker that read the rows
         self.view.today = clock.today()
         self.view.set_ladder(Ladder.of(message.stages, extra=message.archived))
         if self.filter_text:
@@ -338,7 +345,11 @@ class PipelineScreen(StageKeys, Screen):
         view = self.view
         shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
         parts = [
-            f"Mine ({evpipe_app(self).who})" if self.mine else "Everyone's",
+            OWN_ONLY_LINE.capitalize()
+            if view.scope is not None
+            else f"Mine ({evpipe_app(self).who})"
+            if self.mine
+            else "Everyone's",
             f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
             f"sort: {SORT_LABELS[view.sort]}",
         ]
@@ -429,7 +440,11 @@ class PipelineScreen(StageKeys, Screen):
         return p is not None and p.stage_kind == ladder.OPEN and result.category not in ("win", "lose", "reopen")
 
     def _add_kpi(self, delta: tuple[int, int, int], owner: str | None) -> None:
-        self.kpi_all = self.kpi_all.moved(*delta)
+        """Move the header by a change to `owner`'s prospect (None: unknown whose; the caller sums
+        again). Everyone's figures are only the rep's own for a rep limited to them."""
+        scope = evpipe_app(self).scope_owner
+        if scope is None or owner == scope:
+            self.kpi_all = self.kpi_all.moved(*delta)
         if owner == evpipe_app(self).who:
             self.kpi_mine = self.kpi_mine.moved(*delta)
 
@@ -791,7 +806,8 @@ class PipelineScreen(StageKeys, Screen):
 
     @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
     def sort_rows(self, mode: str) -> None:
-        self.post_message(SortLoaded(mode, ordered_ids(evpipe_app(self).reader, mode, self.view.ladder)))
+        app = evpipe_app(self)
+        self.post_message(SortLoaded(mode, ordered_ids(app.reader, mode, self.view.ladder, owner=app.decide_scope())))
 
     def on_sort_loaded(self, message: SortLoaded) -> None:
         if message.mode != self._sort_wanted:
@@ -808,6 +824,9 @@ class PipelineScreen(StageKeys, Screen):
         self._show_status()
 
     def action_mine(self) -> None:
+        if self.view.scope is not None:
+            self.app.notify(f"You see {OWN_ONLY_LINE}: there is no everyone's view.", markup=False, timeout=5)
+            return
         self.view.owner = None if self.mine else evpipe_app(self).who
         self._relayout()
         self._show_header()

@@ -40,6 +40,7 @@ from evpipe.models.values import (
     month_label,
     to_cents,
 )
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
@@ -175,11 +176,17 @@ class ProspectPage(Screen):
 
     @work(thread=True, group="prospect-load", exit_on_error=False, description="load one prospect")
     def _load(self, generation: int) -> None:
-        store = evpipe_app(self).store
+        app = evpipe_app(self)
+        store = app.store
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
             self.post_message(ProspectMissing(str(exc), generation))
+            return
+        owner = app.decide_scope()
+        if owner is not None and prospect.owner != owner:  # nothing of it is shown
+            said = f"It is another owner's: you see {OWN_ONLY_LINE}"
+            self.post_message(ProspectMissing(said, generation, hidden=True))
             return
         from evpipe.models.journal_read import journal
 
@@ -208,10 +215,14 @@ class ProspectPage(Screen):
         if message.generation != self._generation:
             return
         self.data = None
-        self.query_one("#title", Static).update(Text("This prospect is gone", style="bold"))
-        self.query_one("#subtitle", Static).update(
-            Text(f"{message.message}. It may have been deleted; u (undo) brings back your own delete.")
-        )
+        if message.hidden:
+            self.query_one("#title", Static).update(Text("Not one of your prospects", style="bold"))
+            self.query_one("#subtitle", Static).update(Text(f"{message.message}. esc goes back."))
+        else:
+            self.query_one("#title", Static).update(Text("This prospect is gone", style="bold"))
+            self.query_one("#subtitle", Static).update(
+                Text(f"{message.message}. It may have been deleted; u (undo) brings back your own delete.")
+            )
         for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history", "#changes"):
             self.query_one(section, Static).update("")
 

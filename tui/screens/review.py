@@ -22,6 +22,7 @@ from evpipe.models.errors import DomainError
 from evpipe.models.focus import GAIN_PHRASE, FocusItem
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import MoneyStyle, money_style, to_cents
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, TextPrompt
@@ -178,8 +179,9 @@ class ReviewScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False, description="the review")
     def load(self) -> None:
         since, who = self.since, self.who
-        try:
-            r = review(evpipe_app(self).engine, since, who=who)
+        app = evpipe_app(self)
+        try:  # a rep the owner lets see only their own: the review of their prospects
+            r = review(app.engine, since, who=who, owner=app.decide_scope())
         except DomainError as exc:
             self.post_message(ReviewFailed(str(exc)))
             return
@@ -210,7 +212,7 @@ class ReviewScreen(LiveScreen):
         title.append(f"  {first:%a %d %b} – {last:%a %d %b %Y}", style="")
         if r.who:
             title.append(f"  {r.who}'s changes", style="bold")
-        title.append("  how the KPIs moved" if not r.who else "", style="dim")
+        title.append("  how the KPIs moved" if not r.who and r.owner is None else "", style="dim")
         title.append("  (s: period, r: rep)", style="dim")
         self.query_one("#review-title", Static).update(title)
         d_ev = r.end.ev_micros - r.start.ev_micros
@@ -228,6 +230,8 @@ class ReviewScreen(LiveScreen):
         kpis.append(f"{_ratio(r.start)} → {_ratio(r.end)}", style="bold")
         if r.season:
             kpis.append(f"\n{r.season}", style="bold")
+        if r.owner is not None:  # (the title has no room for it at 80 columns)
+            kpis.append(f"\n{OWN_ONLY_LINE.capitalize()}", style="dim")
         self.query_one("#review-kpis", Static).update(kpis)
 
         bridge = self.query_one("#bridge", DataTable)

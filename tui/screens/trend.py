@@ -26,6 +26,7 @@ from evpipe.models.ladder import format_ev_tv
 from evpipe.models.period import Period, current_period
 from evpipe.models.season import YearCompare, compare_trend, year_sentence
 from evpipe.models.values import format_money
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..messages import TrendLoaded
@@ -109,9 +110,11 @@ class TrendScreen(LiveScreen):
     def load(self) -> None:
         key = self.period
         overlay = self.overlay
-        engine = evpipe_app(self).engine
+        app = evpipe_app(self)
+        engine = app.engine
         kpi_period = current_period(engine)
-        scope = Scope(period=kpi_period)
+        # a rep the owner lets see only their own: their history (recorded per owner, models/history.py)
+        scope = Scope(owner=app.decide_scope(), period=kpi_period)
         points = trend(engine, RANGES[key][0], scope)
         before = compare_trend(engine, points, scope) if overlay else None
         self.post_message(TrendLoaded(key, points, kpi_period, before))
@@ -131,7 +134,10 @@ class TrendScreen(LiveScreen):
         points = self.points
         label = RANGES[self.period][1]
         title = Text("Trend", style="bold")
-        title.append(f"  TV, EV and EV/TV over {label}, from the KPI history", style="dim")
+        if evpipe_app(self).scope_owner is not None:
+            title.append(f"  {OWN_ONLY_LINE} · TV, EV and EV/TV over {label}", style="dim")
+        else:
+            title.append(f"  TV, EV and EV/TV over {label}, from the KPI history", style="dim")
         if self.overlay:
             title.append(" · +x: last year", style="dim")
         if self.kpi_period is not None:
