@@ -134,7 +134,7 @@ def remove_member(engine: Engine, who: str, name: object) -> None:
 def _server_privileges(conn: Connection) -> list[str]:
     """On a database server: its privileges made to match the members, in the same transaction as
     the change (models/grants.py). Nothing on SQLite."""
-    own = conn.execute(select(_SETTING.c.value).where(_SETTING.c.key == REPS_SEE_KEY)).scalar() == "own"
+    own = reps_see_value(conn.execute(select(_SETTING.c.value).where(_SETTING.c.key == REPS_SEE_KEY)).scalar()) == "own"
     return grants.apply(conn, reps_own_only=own)
 
 
