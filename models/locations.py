@@ -234,6 +234,10 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
         raise DatabaseProblem(
             f"{path} is damaged (SQLite: {exc}); {integrity_hint(path)}; nothing was changed"
         ) from None
+    except UnicodeDecodeError:  # SQLite's own message quotes the damaged bytes
+        raise DatabaseProblem(
+            f"{path} is damaged (SQLite cannot read its schema); {integrity_hint(path)}; nothing was changed"
+        ) from None
     if not look.tables:
         if create:
             return look

@@ -132,6 +132,7 @@ def look_inside(path: Path) -> FileLook:
     unused = not Path(f"{path}-wal").exists()
     uri = path.resolve().as_uri() + ("?mode=ro&immutable=1" if unused else "?mode=ro")
     connection = sqlite3.connect(uri, uri=True, timeout=5)
+    connection.text_factory = lambda raw: raw.decode("utf-8", "replace")  # damaged text is still read
     try:
         tables = frozenset(r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
         revision = None

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from apphelpers import RecordingApp, screen_text, settle
+from sqlalchemy import text
 
 from evpipe.models.focus import focus
 from evpipe.models.forecast import forecast
@@ -28,7 +29,13 @@ LINE = OWN_ONLY_LINE.removeprefix("your ")  # what every limited screen says: "p
 @pytest.fixture
 def team(engine):
     """boss (owner), sam and priya (reps); two prospects each, on open stages, with follow-ups;
-    the owner lets reps see only their own."""
+    the owner lets reps see only their own. On PostgreSQL each member is a login role of the
+    server (members are granted their role's privileges there): made first, as a superuser would."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for name in ("boss", "sam", "priya"):
+                if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first() is None:
+                    conn.execute(text(f'CREATE ROLE "{name}" LOGIN'))
     add_member(engine, "boss", "boss", "owner")
     add_member(engine, "boss", "sam", "rep")
     add_member(engine, "boss", "priya", "rep")

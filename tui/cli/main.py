@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -106,8 +107,13 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+#: Control characters (a newline, an escape code) that would break the one line an error gets;
+#: a damaged database's own error text can hold them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
 def fail(message: str) -> None:
-    click.echo(f"evpipe: {message}", err=True)
+    click.echo(f"evpipe: {_CONTROL.sub(' ', message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 
