@@ -207,17 +207,14 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     with engine.connect() as conn:
         existing = existing_now(conn)
     planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]] = []
-    for day, (state, won_state) in states:
+    rows_of: dict[int, list[tuple[str, Kpi, list[tuple[Any, ...]]]]] = {}  # per state (days alike share one)
+    for day, both in states:
         at = end_of_day(day) - timedelta(seconds=1)
-        scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
-        for key, owner in scopes:
+        if id(both) not in rows_of:
+            rows_of[id(both)] = _scope_rows(*both)
+        for key, total, month_rows in rows_of[id(both)]:
             if (key, day) in existing:
                 continue
-            rows = by_month(state, owner)
-            won_months = dict(by_month(won_state, owner))
-            total = Kpi()
-            for _, k in rows:
-                total = total + k
             snap = dict(
                 scope=key,
                 taken_on=day,
@@ -226,11 +223,6 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
                 tv_cents=total.tv_cents,
                 ev_micros=total.ev_micros,
             )
-            month_rows = [
-                (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, won.count, won.tv_cents, won.ev_micros)
-                for month, k in rows
-                for won in [won_months.get(month, Kpi())]
-            ]
             planned.append(((key, day), snap, month_rows))
     if not planned:
         return 0
@@ -256,6 +248,32 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
                     conn.execute(insert(table), chunk)
         reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
+
+
+def _scope_rows(state: State, won_state: State) -> list[tuple[str, Kpi, list[tuple[Any, ...]]]]:
+    """A reconstructed state as snapshot rows: for everyone, then each owner (by name), the scope's
+    key, its total and its month rows (month, count, TV, EV, and the won part's), in one pass."""
+    months: dict[str | None, dict[str | None, Kpi]] = {None: {}}  # owner (None: everyone) -> month -> Kpi
+    won: dict[str | None, dict[str | None, Kpi]] = {None: {}}
+    for source, into in ((state, months), (won_state, won)):
+        for (owner, month), k in source.items():
+            for who in (None, owner):
+                mine = into.setdefault(who, {})
+                mine[month] = mine.get(month, Kpi()) + k
+    out = []
+    for owner in [None, *sorted(o for o in months if o is not None)]:
+        rows = sorted(months[owner].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        won_months = won.get(owner, {})
+        total = Kpi()
+        for _, k in rows:
+            total = total + k
+        month_rows = [
+            (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, w.count, w.tv_cents, w.ev_micros)
+            for month, k in rows
+            for w in [won_months.get(month, Kpi())]
+        ]
+        out.append((ALL.key if owner is None else Scope(owner=owner).key, total, month_rows))
+    return out
 
 
 def _insert_sql(engine: Engine, table: Any) -> str:

@@ -161,6 +161,7 @@ class Replay:
             self.prob_changes.setdefault(sid, []).append((at, eid, before if isinstance(before, int) else None))
         for rows in self.prob_changes.values():
             rows.sort()
+        self._steps = 0
         # every edit of month, owner and probability, by time, for the walk
         self.edit_times = sorted(
             [(at, eid, "month", pid) for pid, rows in self.month_edits.items() for at, eid, _ in rows]
@@ -174,11 +175,13 @@ class Replay:
     ) -> Iterator[tuple[datetime, dict[int, _Then], dict[tuple[str, str, int], list[int]]]]:
         """For each moment (in time order): the prospects then and their sums per (owner, month,
         stage). The dictionaries are the walk's own, changed as it goes on: read them at once."""
+        self._steps = 0  # changes walked over so far: the same count, the same pipeline
         people: dict[int, _Then] = {pid: _Then() for pid in self.owner_now}
         sums: dict[tuple[str, str, int], list[int]] = {}
         at = {"created": 0, "deleted": 0, "entries": 0, "moves": 0, "edits": 0}
 
         def refresh(pid: int) -> None:
+            self._steps += 1
             p = people[pid]
             if p.key is not None:
                 total = sums[p.key]
@@ -261,8 +264,12 @@ class Replay:
         """For each moment (in the order given): the pipeline just before it, {(owner, month): Kpi},
         and its won part (the prospects on a won stage then)."""
         found: dict[datetime, tuple[State, State]] = {}
+        last: tuple[int, dict[int, tuple[int, str]], tuple[State, State]] | None = None
         for moment, _people, sums in self._walk(set(moments)):
             probs = self.probabilities(moment)
+            if last is not None and last[0] == self._steps and last[1] == probs:
+                found[moment] = last[2]  # nothing happened since the moment before: the same state
+                continue
             acc: State = {}
             won: State = {}
             for (owner, month, sid), (count, tv) in sums.items():
@@ -276,6 +283,7 @@ class Replay:
                 {key: k for key, k in acc.items() if k != Kpi()},
                 {key: k for key, k in won.items() if k != Kpi()},
             )
+            last = (self._steps, probs, found[moment])
         return [found[m] for m in moments]
 
     def prospects(self, moments: list[datetime]) -> list[list[ProspectThen]]:
