@@ -256,11 +256,12 @@ def _scope_rows(state: State, won_state: State) -> list[tuple[str, Kpi, list[tup
     months: dict[str | None, dict[str | None, Kpi]] = {None: {}}  # owner (None: everyone) -> month -> Kpi
     won: dict[str | None, dict[str | None, Kpi]] = {None: {}}
     for source, into in ((state, months), (won_state, won)):
-        for (owner, month), k in source.items():
-            for who in (None, owner):
+        for (name, month), k in source.items():
+            for who in (None, name):  # everyone's, and the owner's
                 mine = into.setdefault(who, {})
                 mine[month] = mine.get(month, Kpi()) + k
     out = []
+    owner: str | None
     for owner in [None, *sorted(o for o in months if o is not None)]:
         rows = sorted(months[owner].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
         won_months = won.get(owner, {})

@@ -23,21 +23,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from .kpi import Kpi
 from .ladder import LOST, WON, counts, ev_micros
-from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .tables import ChangeEvent, Prospect, Stage, StageChange, pk
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
 
 #: One prospect just before a moment: (owner, expected month, value in cents, stage kind, probability).
 ProspectThen = tuple[str, "str | None", int, str, int]
+
+
+def _set(column: int | None) -> Mapped[int]:
+    """A column that may be NULL, in a query that keeps only the rows where it is not."""
+    return cast("Mapped[int]", col(column))
 
 
 def _before(payload: str | None, field: str) -> tuple[bool, Any]:
@@ -77,7 +83,7 @@ class Replay:
     def __init__(self, conn: Connection) -> None:
         self.stages: dict[int, tuple[int, str]] = {
             sid: (bp, kind)
-            for sid, bp, kind in conn.execute(select(col(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
+            for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
         }
         self.owner_now: dict[int, str] = {}
         self.month_now: dict[int, str] = {}
@@ -85,7 +91,7 @@ class Replay:
         deleted: list[tuple[datetime, int]] = []
         for pid, made, gone, month, owner in conn.execute(
             select(
-                col(Prospect.id),
+                pk(Prospect.id),
                 col(Prospect.created_at),
                 col(Prospect.deleted_at),
                 col(Prospect.expected_month),
@@ -104,8 +110,8 @@ class Replay:
             for at, eid, pid, dc, dtv in conn.execute(
                 select(
                     col(ChangeEvent.at),
-                    col(ChangeEvent.id),
-                    col(ChangeEvent.prospect_id),
+                    pk(ChangeEvent.id),
+                    _set(ChangeEvent.prospect_id),
                     col(ChangeEvent.d_count),
                     col(ChangeEvent.d_tv_cents),
                 ).where(col(ChangeEvent.prospect_id).is_not(None))
@@ -116,7 +122,7 @@ class Replay:
             for at, sid_, pid, to, value in conn.execute(
                 select(
                     col(StageChange.changed_at),
-                    col(StageChange.id),
+                    pk(StageChange.id),
                     col(StageChange.prospect_id),
                     col(StageChange.to_stage_id),
                     col(StageChange.value_cents),
@@ -128,7 +134,7 @@ class Replay:
         self.owner_edits: dict[int, list[tuple[datetime, int, str]]] = {}
         edits = conn.execute(
             select(
-                col(ChangeEvent.at), col(ChangeEvent.id), col(ChangeEvent.prospect_id), col(ChangeEvent.payload)
+                col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.prospect_id), col(ChangeEvent.payload)
             ).where(col(ChangeEvent.category) == "edit", col(ChangeEvent.prospect_id).is_not(None))
         )
         for at, eid, pid, payload in edits:
@@ -144,7 +150,7 @@ class Replay:
         # Each stage's probability changes, in order: (at, id, before), before None when not a number.
         self.prob_changes: dict[int, list[tuple[datetime, int, int | None]]] = {}
         probs = conn.execute(
-            select(col(ChangeEvent.at), col(ChangeEvent.id), col(ChangeEvent.stage_id), col(ChangeEvent.payload)).where(
+            select(col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.stage_id), col(ChangeEvent.payload)).where(
                 and_(
                     col(ChangeEvent.category) == "prob",
                     col(ChangeEvent.prospect_id).is_(None),
@@ -159,8 +165,8 @@ class Replay:
                 doc = {}
             before = doc.get("before") if isinstance(doc, dict) else None
             self.prob_changes.setdefault(sid, []).append((at, eid, before if isinstance(before, int) else None))
-        for rows in self.prob_changes.values():
-            rows.sort()
+        for changes in self.prob_changes.values():
+            changes.sort()
         self._steps = 0
         # every edit of month, owner and probability, by time, for the walk
         self.edit_times = sorted(
