@@ -19,8 +19,9 @@ Rules (see docs/domain.md and issue 4):
   database that has history but not those snapshots (an import, the demo). It never replaces a
   snapshot that exists.
 
-Reconstruction (`state_before`). The state of the pipeline just before a moment T is replayed
-from the journal and the stage-change history, in SQL:
+Reconstruction (`state_before`; many moments at once: `Replay.states`). The state just before T is
+replayed from the journal and the stage-change history (models/replay.py: read once, walked
+forward in time, so that the many moments of a backfill cost one pass):
 
 - count and TV of each prospect: the sum of the exact deltas (d_count, d_tv_cents) of its journal
   entries before T (creation adds it, moves, value edits, deletes and undos move it);
