@@ -21,7 +21,7 @@ for the KPI period, if each open prospect closes independently with its stage's 
   many independent prospects follow closely, so that the range costs one pass, not minutes.
 - Honesty (`band_record`): for each month that has ended with final figures (judged by the forecast,
   not provisional), the band frozen at its start, computed from the prospects as they stood at
-  00:00 on its 1st (models.history.prospects_before), and whether the actual A(m) fell inside
+  00:00 on its 1st (models.history.prospects_at), and whether the actual A(m) fell inside
   [P10, P90]. About 80% of months should, if the ladder's probabilities are sighted in.
 
 Targets are the owner's, per month (models/targets.py). The target of the KPI period is the sum of
@@ -419,23 +419,24 @@ def band_record(
     their start: the P10-P90 band of that frozen state, and whether the actual fell inside."""
     from . import clock
     from .forecast import forecast
-    from .history import prospects_before
+    from .history import prospects_at
 
     if fc is None:
         this = clock.this_month()
         fc = forecast(engine, month_add(this, -months), month_add(this, -1), owner=owner)
     judged = [m for m in fc.months if m.judged and not m.provisional][-months:]
     checks = []
+    starts = [datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0)) for m in judged]
     with engine.connect() as conn:
-        for m in judged:
-            start = datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0))
-            rows = [
-                (value, kind, bp)
-                for o, month, value, kind, bp in prospects_before(conn, start)
-                if month == m.month and (owner is None or o == owner)
-            ]
-            r = range_of(rows)
-            checks.append(BandCheck(m.month, r.p10, r.p90, m.actual_cents, r.method))
+        then = prospects_at(conn, starts)  # one replay of the journal for every month's start
+    for m, prospects in zip(judged, then):
+        rows = [
+            (value, kind, bp)
+            for o, month, value, kind, bp in prospects
+            if month == m.month and (owner is None or o == owner)
+        ]
+        r = range_of(rows)
+        checks.append(BandCheck(m.month, r.p10, r.p90, m.actual_cents, r.method))
     return BandRecord(checks)
 
 

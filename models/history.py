@@ -19,8 +19,9 @@ Rules (see docs/domain.md and issue 4):
   database that has history but not those snapshots (an import, the demo). It never replaces a
   snapshot that exists.
 
-Reconstruction (`state_before`). The state of the pipeline just before a moment T is replayed
-from the journal and the stage-change history, in SQL:
+Reconstruction (`state_before`; many moments at once: `Replay.states`). The state just before T is
+replayed from the journal and the stage-change history (models/replay.py: read once, walked
+forward in time, so that the many moments of a backfill cost one pass):
 
 - count and TV of each prospect: the sum of the exact deltas (d_count, d_tv_cents) of its journal
   entries before T (creation adds it, moves, value edits, deletes and undos move it);
@@ -38,11 +39,8 @@ its last stage change before T.
 from __future__ import annotations
 
 import calendar
-import json
-from bisect import bisect_right
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select
@@ -62,13 +60,8 @@ from .kpi import (  # noqa: F401  (re-exported)
     kpis_by_owner_and_month_split,
     snapshots,
 )
-from .ladder import LOST, WON, counts_sql, ev_micros
-from .rawdb import day_of, fetch_all, json_has, json_text
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Stage, pk, table_of
-
-#: A reconstructed pipeline: {(owner, expected month): Kpi}.
-State = dict[tuple[str, "str | None"], Kpi]
-
+from .replay import ProspectThen, Replay, State
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
 
 # ---------------------------------------------------------------- dates
 
@@ -188,8 +181,8 @@ def _first_event_at(conn: Connection) -> datetime | None:
 
 
 def _record_reconstructed(engine: Engine, days: list[date]) -> int:
-    """Reconstruct and record the end-of-day state of each day in `days` that has no snapshot yet.
-    Returns how many days were written."""
+    """Reconstruct and record the end-of-day state of each day in `days` that has no snapshot yet,
+    all in one replay of the journal (models/replay.py). Returns how many days were written."""
     with engine.connect() as conn:
         have = {
             d
@@ -200,18 +193,9 @@ def _record_reconstructed(engine: Engine, days: list[date]) -> int:
             )
         }
         todo = [d for d in sorted(set(days)) if d not in have]
-        changed_on = sorted(date.fromisoformat(d) for (d,) in fetch_all(conn, _change_days_sql(conn.dialect.name)))
-        states = []
-        previous: tuple[date, tuple[State, State]] | None = None
-        for day in todo:
-            if previous is not None and bisect_right(changed_on, day) == bisect_right(changed_on, previous[0]):
-                state = previous[1]  # nothing happened since the day before: the same state
-            else:
-                state = states_before(conn, end_of_day(day))
-            states.append((day, state))
-            previous = (day, state)
-    if not states:
-        return 0
+        if not todo:
+            return 0
+        states = list(zip(todo, Replay(conn).states([end_of_day(day) for day in todo])))
     return _bulk_write(engine, states)
 
 
@@ -230,17 +214,14 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     with engine.connect() as conn:
         existing = existing_now(conn)
     planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]] = []
-    for day, (state, won_state) in states:
+    rows_of: dict[int, list[tuple[str, Kpi, list[tuple[Any, ...]]]]] = {}  # per state (days alike share one)
+    for day, both in states:
         at = end_of_day(day) - timedelta(seconds=1)
-        scopes = [(ALL.key, None)] + [(Scope(owner=o).key, o) for o in sorted({o for o, _ in state})]
-        for key, owner in scopes:
+        if id(both) not in rows_of:
+            rows_of[id(both)] = _scope_rows(*both)
+        for key, total, month_rows in rows_of[id(both)]:
             if (key, day) in existing:
                 continue
-            rows = by_month(state, owner)
-            won_months = dict(by_month(won_state, owner))
-            total = Kpi()
-            for _, k in rows:
-                total = total + k
             snap = dict(
                 scope=key,
                 taken_on=day,
@@ -249,11 +230,6 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
                 tv_cents=total.tv_cents,
                 ev_micros=total.ev_micros,
             )
-            month_rows = [
-                (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, won.count, won.tv_cents, won.ev_micros)
-                for month, k in rows
-                for won in [won_months.get(month, Kpi())]
-            ]
             planned.append(((key, day), snap, month_rows))
     if not planned:
         return 0
@@ -279,6 +255,33 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
                     conn.execute(insert(table), chunk)
         reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
+
+
+def _scope_rows(state: State, won_state: State) -> list[tuple[str, Kpi, list[tuple[Any, ...]]]]:
+    """A reconstructed state as snapshot rows: for everyone, then each owner (by name), the scope's
+    key, its total and its month rows (month, count, TV, EV, and the won part's), in one pass."""
+    months: dict[str | None, dict[str | None, Kpi]] = {None: {}}  # owner (None: everyone) -> month -> Kpi
+    won: dict[str | None, dict[str | None, Kpi]] = {None: {}}
+    for source, into in ((state, months), (won_state, won)):
+        for (name, month), k in source.items():
+            for who in (None, name):  # everyone's, and the owner's
+                mine = into.setdefault(who, {})
+                mine[month] = mine.get(month, Kpi()) + k
+    out = []
+    owner: str | None
+    for owner in [None, *sorted(o for o in months if o is not None)]:
+        rows = sorted(months[owner].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        won_months = won.get(owner, {})
+        total = Kpi()
+        for _, k in rows:
+            total = total + k
+        month_rows = [
+            (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, w.count, w.tv_cents, w.ev_micros)
+            for month, k in rows
+            for w in [won_months.get(month, Kpi())]
+        ]
+        out.append((ALL.key if owner is None else Scope(owner=owner).key, total, month_rows))
+    return out
 
 
 def _insert_sql(engine: Engine, table: Any) -> str:
@@ -321,7 +324,8 @@ def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
                 .limit(limit)
             )
         ]
-        won_states = {day: states_before(conn, end_of_day(day))[1] for day in days}
+        replayed = Replay(conn).states([end_of_day(day) for day in days]) if days else []
+        won_states = {day: won for day, (_, won) in zip(days, replayed)}
     if not days:
         return 0
     with writer(engine).begin() as conn:
@@ -435,119 +439,6 @@ def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) ->
 # ---------------------------------------------------------------- reconstruction
 
 
-@cache
-def _change_days_sql(dialect: str) -> str:
-    """The days on which anything was journalled."""
-    return (
-        f"SELECT DISTINCT {day_of('at', dialect)} FROM change_event "
-        f"UNION SELECT DISTINCT {day_of('changed_at', dialect)} FROM stage_change"
-    )
-
-
-_BEFORE_MONTH, _BEFORE_OWNER = ("before", "expected_month"), ("before", "owner")
-
-
-@cache
-def _at_t_sql(dialect: str) -> str:
-    """Each prospect as it stood just before :t (the CTE `at_t`), shared by the grouped state below
-    and by `prospects_before` (one prospect per row, for the forecast's frozen range)."""
-    return f"""
-WITH contrib AS (
-    SELECT prospect_id AS pid, COUNT(*) AS n, SUM(d_count) AS c, SUM(d_tv_cents) AS tv
-    FROM change_event
-    WHERE prospect_id IS NOT NULL AND at < :t
-    GROUP BY prospect_id
-),
-at_t AS (
-    SELECT
-        p.id AS pid,
-        p.deleted_at AS deleted_at,
-        (SELECT sc.to_stage_id FROM stage_change sc
-          WHERE sc.prospect_id = p.id AND sc.changed_at < :t
-          ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS stage_id,
-        (SELECT sc.value_cents FROM stage_change sc
-          WHERE sc.prospect_id = p.id AND sc.changed_at < :t
-          ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sc_value,
-        COALESCE(
-            (SELECT COALESCE({json_text("e.payload", _BEFORE_MONTH, dialect)}, '')
-               FROM change_event e
-              WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_has("e.payload", _BEFORE_MONTH, dialect)}
-              ORDER BY e.at, e.id LIMIT 1),
-            COALESCE(p.expected_month, '')) AS month,
-        COALESCE(
-            (SELECT {json_text("e.payload", _BEFORE_OWNER, dialect)}
-               FROM change_event e
-              WHERE e.prospect_id = p.id AND e.category = 'edit' AND e.at >= :t
-                AND {json_text("e.payload", _BEFORE_OWNER, dialect)} IS NOT NULL
-              ORDER BY e.at, e.id LIMIT 1),
-            p.owner) AS owner,
-        contrib.n AS n, contrib.c AS c, contrib.tv AS tv
-    FROM prospect p LEFT JOIN contrib ON contrib.pid = p.id
-    WHERE p.created_at < :t
-)
-"""
-
-
-@cache
-def _state_sql(dialect: str) -> str:
-    """The replay's query (see `states_before`), in `dialect`'s SQL."""
-    return (
-        _at_t_sql(dialect)
-        + f"""
-SELECT a.owner, a.month, a.stage_id,
-       SUM(CASE WHEN a.n IS NOT NULL THEN a.c
-                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN 1 ELSE 0 END),
-       SUM(CASE WHEN a.n IS NOT NULL THEN a.tv
-                WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END)
-FROM at_t a JOIN stage s ON s.id = a.stage_id
-GROUP BY a.owner, a.month, a.stage_id
-"""
-    )
-
-
-@cache
-def _prospects_sql(dialect: str) -> str:
-    """One row per prospect that existed just before :t: its owner, expected month, stage and value
-    then (0 when it did not count: deleted, or created lost)."""
-    return (
-        _at_t_sql(dialect)
-        + f"""
-SELECT a.owner, a.month, a.stage_id,
-       CASE WHEN a.n IS NOT NULL THEN a.tv
-            WHEN {counts_sql("s.kind")} AND (a.deleted_at IS NULL OR a.deleted_at >= :t) THEN a.sc_value ELSE 0 END
-FROM at_t a JOIN stage s ON s.id = a.stage_id
-"""
-    )
-
-
-def probabilities_before(conn: Connection, moment: datetime) -> dict[int, tuple[int, str]]:
-    """Each stage's (probability_bp, kind) just before `moment`, replayed from the journal."""
-    stages = {
-        sid: (bp, kind)
-        for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
-    }
-    rows = conn.execute(
-        select(col(ChangeEvent.stage_id), col(ChangeEvent.payload))
-        .where(
-            col(ChangeEvent.category) == "prob",
-            col(ChangeEvent.prospect_id).is_(None),
-            col(ChangeEvent.stage_id).is_not(None),
-            col(ChangeEvent.at) >= moment,
-        )
-        .order_by(col(ChangeEvent.at), col(ChangeEvent.id))
-    )
-    seen: set[int] = set()
-    for sid, payload in rows:
-        if sid is None or sid in seen or sid not in stages:  # None: excluded by the query already
-            continue
-        seen.add(sid)
-        before = json.loads(payload or "{}").get("before")
-        if isinstance(before, int):
-            stages[sid] = (before, stages[sid][1])
-    return stages
-
-
 def state_before(conn: Connection, moment: datetime) -> State:
     """The pipeline just before `moment`, as {(owner, expected month): Kpi} (see the module
     docstring for how it is replayed)."""
@@ -557,35 +448,19 @@ def state_before(conn: Connection, moment: datetime) -> State:
 def states_before(conn: Connection, moment: datetime) -> tuple[State, State]:
     """`state_before` and its won part (the prospects on a won stage at `moment`), in one replay:
     a snapshot keeps the won part apart so that any KPI period can be read from it."""
-    probs = probabilities_before(conn, moment)
-    acc: dict[tuple[str, str | None], Kpi] = {}
-    won: dict[tuple[str, str | None], Kpi] = {}
-    for owner, month, stage_id, count, tv in fetch_all(conn, _state_sql(conn.dialect.name), {"t": moment}):
-        bp, kind = probs.get(stage_id, (0, LOST))
-        tv = int(tv or 0)
-        part = Kpi(int(count or 0), tv, ev_micros(tv, kind, bp))
-        key = (owner or "", month or None)
-        acc[key] = acc.get(key, Kpi()) + part
-        if kind == WON:
-            won[key] = won.get(key, Kpi()) + part
-    return (
-        {key: k for key, k in acc.items() if k != Kpi()},
-        {key: k for key, k in won.items() if k != Kpi()},
-    )
+    return Replay(conn).states([moment])[0]
 
 
-def prospects_before(conn: Connection, moment: datetime) -> list[tuple[str, str | None, int, str, int]]:
+def prospects_before(conn: Connection, moment: datetime) -> list[ProspectThen]:
     """Each prospect as it stood just before `moment`, replayed like `state_before`: (owner,
     expected month, value in cents, stage kind, stage probability then). Those that did not count
     then (deleted, lost, not yet created) are left out."""
-    probs = probabilities_before(conn, moment)
-    out = []
-    for owner, month, stage_id, tv in fetch_all(conn, _prospects_sql(conn.dialect.name), {"t": moment}):
-        bp, kind = probs.get(stage_id, (0, LOST))
-        if kind == LOST or not tv:
-            continue
-        out.append((owner or "", month or None, int(tv), kind, bp))
-    return out
+    return prospects_at(conn, [moment])[0]
+
+
+def prospects_at(conn: Connection, moments: list[datetime]) -> list[list[ProspectThen]]:
+    """`prospects_before` at each of `moments`, in one replay."""
+    return Replay(conn).prospects(moments)
 
 
 def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:

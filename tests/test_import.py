@@ -337,6 +337,25 @@ def test_undo_does_not_take_an_import_apart(crm_engine):
         Store(crm_engine, who="tester").undo()
 
 
+def test_the_rows_written_under_the_lock_go_to_the_driver_ready(engine):
+    """The import's rows name every column of their tables, so that they are converted for the
+    driver before the write lock (`_Commit.freeze`) and only the driver runs under it: a column
+    added by a migration and left out here sent a whole table back through SQLAlchemy, under the
+    lock (100,000 rows: the write held it 3.2 s instead of 2.0 s)."""
+    from evpipe.models import clock
+    from evpipe.models.import_commit import _Commit
+
+    plan = plan_import(engine, CRM / "sales_pipeline.csv", crm_options(), who="tester")
+    with engine.connect() as conn:
+        c = _Commit(conn, plan, "tester", clock.now())
+        c.prepare(5000, None)
+    assert [(table.name, bool(sql), len(rows)) for table, sql, _names, rows in c.frozen] == [
+        ("prospect", True, 8800),
+        ("change_event", True, 15_513),
+        ("stage_change", True, 15_511),
+    ]
+
+
 def test_crm_without_lookup_flags_open_deals_for_review(engine):
     plan = plan_import(
         engine,

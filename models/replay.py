@@ -1,0 +1,313 @@
+"""The journal replayed: the pipeline as it stood just before each of many moments, in one pass.
+
+The rule (models/history.py's docstring says it in words) for a prospect created before a moment T:
+
+- its count and TV: the sums of the exact deltas (d_count, d_tv_cents) of its journal entries
+  before T; with no entry before T (a prospect written by something other than the store), 1 and
+  the value on its last stage change before T while it is on a stage that counts and not deleted
+  by T;
+- its stage: the last stage change before T (none yet: it is left out);
+- its expected month and owner: the `before` of the first edit at or after T that changed them,
+  else today's;
+- a stage's probability at T: the `before` of its first probability change at or after T, else
+  today's; the stage's kind is today's.
+
+Everything is read once (three short reads: stages, prospects, journal and stage history), sorted
+by time, and walked forward: each moment costs only what changed since the one before, and the
+pipeline is kept summed per (owner, month, stage), so the KPI history of an import (a reading every
+week and every month start, for every owner) adds up in seconds, not one SQL replay per day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
+
+from .kpi import Kpi
+from .ladder import LOST, WON, counts, ev_micros
+from .tables import ChangeEvent, Prospect, Stage, StageChange, pk
+
+#: A reconstructed pipeline: {(owner, expected month): Kpi}.
+State = dict[tuple[str, "str | None"], Kpi]
+
+#: One prospect just before a moment: (owner, expected month, value in cents, stage kind, probability).
+ProspectThen = tuple[str, "str | None", int, str, int]
+
+
+def _set(column: int | None) -> Mapped[int]:
+    """A column that may be NULL, in a query that keeps only the rows where it is not."""
+    return cast("Mapped[int]", col(column))
+
+
+def _before(payload: str | None, field: str) -> tuple[bool, Any]:
+    """Whether an edit's payload has `before.<field>` (JSON null included), and its value."""
+    try:
+        doc = json.loads(payload or "{}")
+    except ValueError:
+        return False, None
+    before = doc.get("before") if isinstance(doc, dict) else None
+    if not isinstance(before, dict) or field not in before:
+        return False, None
+    value = before[field]
+    if value is None or isinstance(value, str):
+        return True, value
+    return True, json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+class _Then:
+    """One prospect as the walk has reached it."""
+
+    __slots__ = ("created", "gone", "n", "c", "tv", "stage", "sc_value", "month", "owner", "key", "part")
+
+    def __init__(self) -> None:
+        self.created = self.gone = False
+        self.n = self.c = self.tv = 0
+        self.stage: int | None = None
+        self.sc_value = 0
+        self.month = 0  # index of the next month edit at or after the moment
+        self.owner = 0  # index of the next owner edit at or after the moment
+        self.key: tuple[str, str, int] | None = None  # (owner, month, stage) it is summed under
+        self.part = (0, 0)  # (count, TV) it adds there
+
+
+class Replay:
+    """The journal and stage history of one database, read once, to replay at many moments."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.stages: dict[int, tuple[int, str]] = {
+            sid: (bp, kind)
+            for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
+        }
+        self.owner_now: dict[int, str] = {}
+        self.month_now: dict[int, str] = {}
+        created: list[tuple[datetime, int]] = []
+        deleted: list[tuple[datetime, int]] = []
+        for pid, made, gone, month, owner in conn.execute(
+            select(
+                pk(Prospect.id),
+                col(Prospect.created_at),
+                col(Prospect.deleted_at),
+                col(Prospect.expected_month),
+                col(Prospect.owner),
+            )
+        ):
+            self.owner_now[pid] = owner
+            self.month_now[pid] = month or ""
+            created.append((made, pid))
+            if gone is not None:
+                deleted.append((gone, pid))
+        self.created = sorted(created)
+        self.deleted = sorted(deleted)
+        self.entries = sorted(
+            (at, eid, pid, int(dc or 0), int(dtv or 0))
+            for at, eid, pid, dc, dtv in conn.execute(
+                select(
+                    col(ChangeEvent.at),
+                    pk(ChangeEvent.id),
+                    _set(ChangeEvent.prospect_id),
+                    col(ChangeEvent.d_count),
+                    col(ChangeEvent.d_tv_cents),
+                ).where(col(ChangeEvent.prospect_id).is_not(None))
+            )
+        )
+        self.moves = sorted(
+            (at, sid_, pid, to, int(value or 0))
+            for at, sid_, pid, to, value in conn.execute(
+                select(
+                    col(StageChange.changed_at),
+                    pk(StageChange.id),
+                    col(StageChange.prospect_id),
+                    col(StageChange.to_stage_id),
+                    col(StageChange.value_cents),
+                )
+            )
+        )
+        # Each prospect's edits of its expected month and of its owner, in order: (at, id, before).
+        self.month_edits: dict[int, list[tuple[datetime, int, str]]] = {}
+        self.owner_edits: dict[int, list[tuple[datetime, int, str]]] = {}
+        edits = conn.execute(
+            select(
+                col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.prospect_id), col(ChangeEvent.payload)
+            ).where(col(ChangeEvent.category) == "edit", col(ChangeEvent.prospect_id).is_not(None))
+        )
+        for at, eid, pid, payload in edits:
+            has, value = _before(payload, "expected_month")
+            if has:
+                self.month_edits.setdefault(pid, []).append((at, eid, value or ""))
+            has, value = _before(payload, "owner")
+            if has and value is not None:
+                self.owner_edits.setdefault(pid, []).append((at, eid, value))
+        for table in (self.month_edits, self.owner_edits):
+            for rows in table.values():
+                rows.sort()
+        # Each stage's probability changes, in order: (at, id, before), before None when not a number.
+        self.prob_changes: dict[int, list[tuple[datetime, int, int | None]]] = {}
+        probs = conn.execute(
+            select(col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.stage_id), col(ChangeEvent.payload)).where(
+                and_(
+                    col(ChangeEvent.category) == "prob",
+                    col(ChangeEvent.prospect_id).is_(None),
+                    col(ChangeEvent.stage_id).is_not(None),
+                )
+            )
+        )
+        for at, eid, sid, payload in probs:
+            try:
+                doc = json.loads(payload or "{}")
+            except ValueError:
+                doc = {}
+            before = doc.get("before") if isinstance(doc, dict) else None
+            self.prob_changes.setdefault(sid, []).append((at, eid, before if isinstance(before, int) else None))
+        for changes in self.prob_changes.values():
+            changes.sort()
+        self._steps = 0
+        # every edit of month, owner and probability, by time, for the walk
+        self.edit_times = sorted(
+            [(at, eid, "month", pid) for pid, rows in self.month_edits.items() for at, eid, _ in rows]
+            + [(at, eid, "owner", pid) for pid, rows in self.owner_edits.items() for at, eid, _ in rows]
+        )
+
+    # ------------------------------------------------------------ the walk
+
+    def _walk(
+        self, moments: Iterable[datetime]
+    ) -> Iterator[tuple[datetime, dict[int, _Then], dict[tuple[str, str, int], list[int]]]]:
+        """For each moment (in time order): the prospects then and their sums per (owner, month,
+        stage). The dictionaries are the walk's own, changed as it goes on: read them at once."""
+        self._steps = 0  # changes walked over so far: the same count, the same pipeline
+        people: dict[int, _Then] = {pid: _Then() for pid in self.owner_now}
+        sums: dict[tuple[str, str, int], list[int]] = {}
+        at = {"created": 0, "deleted": 0, "entries": 0, "moves": 0, "edits": 0}
+
+        def refresh(pid: int) -> None:
+            self._steps += 1
+            p = people[pid]
+            if p.key is not None:
+                total = sums[p.key]
+                total[0] -= p.part[0]
+                total[1] -= p.part[1]
+                p.key = None
+            if not p.created or p.stage is None or p.stage not in self.stages:
+                return
+            month_edits = self.month_edits.get(pid, ())
+            owner_edits = self.owner_edits.get(pid, ())
+            month = month_edits[p.month][2] if p.month < len(month_edits) else self.month_now[pid]
+            owner = owner_edits[p.owner][2] if p.owner < len(owner_edits) else self.owner_now[pid]
+            if p.n:
+                part = (p.c, p.tv)
+            elif counts(self.stages[p.stage][1]) and not p.gone:
+                part = (1, p.sc_value)
+            else:
+                part = (0, 0)
+            p.key, p.part = (owner, month, p.stage), part
+            total = sums.setdefault(p.key, [0, 0])
+            total[0] += part[0]
+            total[1] += part[1]
+
+        for moment in sorted(moments):
+            while at["created"] < len(self.created) and self.created[at["created"]][0] < moment:
+                pid = self.created[at["created"]][1]
+                people[pid].created = True
+                refresh(pid)
+                at["created"] += 1
+            while at["deleted"] < len(self.deleted) and self.deleted[at["deleted"]][0] < moment:
+                pid = self.deleted[at["deleted"]][1]
+                people[pid].gone = True
+                refresh(pid)
+                at["deleted"] += 1
+            while at["entries"] < len(self.entries) and self.entries[at["entries"]][0] < moment:
+                _, _, pid, dc, dtv = self.entries[at["entries"]]
+                at["entries"] += 1
+                p = people.get(pid)
+                if p is None:
+                    continue
+                p.n += 1
+                p.c += dc
+                p.tv += dtv
+                refresh(pid)
+            while at["moves"] < len(self.moves) and self.moves[at["moves"]][0] < moment:
+                _, _, pid, to, value = self.moves[at["moves"]]
+                at["moves"] += 1
+                p = people.get(pid)
+                if p is None:
+                    continue
+                p.stage, p.sc_value = to, value
+                refresh(pid)
+            while at["edits"] < len(self.edit_times) and self.edit_times[at["edits"]][0] < moment:
+                _, _, what, pid = self.edit_times[at["edits"]]
+                at["edits"] += 1
+                p = people.get(pid)
+                if p is None:
+                    continue
+                if what == "month":
+                    p.month += 1
+                else:
+                    p.owner += 1
+                refresh(pid)
+            yield moment, people, sums
+
+    def probabilities(self, moment: datetime) -> dict[int, tuple[int, str]]:
+        """Each stage's (probability_bp, kind) just before `moment`."""
+        out = dict(self.stages)
+        for sid, changes in self.prob_changes.items():
+            if sid not in out:
+                continue
+            for at, _, before in changes:
+                if at >= moment:
+                    if before is not None:
+                        out[sid] = (before, out[sid][1])
+                    break
+        return out
+
+    def states(self, moments: list[datetime]) -> list[tuple[State, State]]:
+        """For each moment (in the order given): the pipeline just before it, {(owner, month): Kpi},
+        and its won part (the prospects on a won stage then)."""
+        found: dict[datetime, tuple[State, State]] = {}
+        last: tuple[int, dict[int, tuple[int, str]], tuple[State, State]] | None = None
+        for moment, _people, sums in self._walk(set(moments)):
+            probs = self.probabilities(moment)
+            if last is not None and last[0] == self._steps and last[1] == probs:
+                found[moment] = last[2]  # nothing happened since the moment before: the same state
+                continue
+            acc: State = {}
+            won: State = {}
+            for (owner, month, sid), (count, tv) in sums.items():
+                bp, kind = probs.get(sid, (0, LOST))
+                part = Kpi(count, tv, ev_micros(tv, kind, bp))
+                key = (owner or "", month or None)
+                acc[key] = acc.get(key, Kpi()) + part
+                if kind == WON:
+                    won[key] = won.get(key, Kpi()) + part
+            found[moment] = (
+                {key: k for key, k in acc.items() if k != Kpi()},
+                {key: k for key, k in won.items() if k != Kpi()},
+            )
+            last = (self._steps, probs, found[moment])
+        return [found[m] for m in moments]
+
+    def prospects(self, moments: list[datetime]) -> list[list[ProspectThen]]:
+        """For each moment (in the order given): each prospect that counted just before it (not
+        deleted, lost or not yet created), in the order of their ids: (owner, expected month,
+        value in cents, stage kind, stage probability then)."""
+        found: dict[datetime, list[ProspectThen]] = {}
+        for moment, people, _sums in self._walk(set(moments)):
+            probs = self.probabilities(moment)
+            rows = []
+            for pid in sorted(people):
+                p = people[pid]
+                if p.key is None:
+                    continue
+                owner, month, sid = p.key
+                bp, kind = probs.get(sid, (0, LOST))
+                if kind == LOST or not p.part[1]:
+                    continue
+                rows.append((owner or "", month or None, p.part[1], kind, bp))
+            found[moment] = rows
+        return [found[m] for m in moments]
