@@ -3,7 +3,10 @@
 Rules (see docs/domain.md and issue 4):
 
 - A snapshot dated D is the state at the *end* of day D: whenever data changes, the day's
-  reading is replaced (`record_snapshot`), so the latest reading of the day wins.
+  reading is brought up to date, so the latest reading of the day wins. The day's first reading is
+  a full recount (`record_snapshot`, run by `keep_current` after a change); after that each change
+  adds its own delta to it as it commits (models/snapshot_deltas.py), and a change with no cheap
+  delta (a stage's probability) removes it to be recounted once.
 - Scopes: "all", and "owner:NAME" for each owner.
 - Each snapshot keeps every expected month's figures and their won part (issue 9), so that the
   KPIs of any KPI period (models/period.py) can be read from it: the history of a period counts
@@ -49,7 +52,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
-from .dialect import lock_tables, reset_sequences, upsert
+from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
 from .grants import sees_everything
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
@@ -135,10 +138,17 @@ def _write_snapshot(
 
 
 def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool = True) -> Kpi:
-    """Record today's KPIs (replacing today's earlier reading) for everyone and for each owner,
+    """Recount today's KPIs (replacing today's earlier reading) for everyone and for each owner,
     after first reconstructing any month-start snapshot that is missing. Returns the KPIs of
     everyone. Records nothing for a connection that cannot read every prospect (a rep whom the
-    server shows only their own, models/grants.py): its sums would not be everyone's."""
+    server shows only their own, models/grants.py): its sums would not be everyone's.
+
+    Every change then keeps today's reading from its own delta (models/snapshot_deltas.py), so
+    this full recount runs only when there is no reading today (`keep_current`). It reads and
+    writes in one transaction that no prospect write can interleave with (the ladder's exclusive
+    lock; SQLite's writer holds the whole database): a change committed between the reading and
+    the writing would otherwise be lost from a snapshot that deltas then keep. An owner who had a
+    reading today and has nothing counted now gets a reading of zero, as the deltas leave it."""
     at = at or clock.now()
     if not sees_everything(engine):
         with engine.connect() as conn:
@@ -146,34 +156,58 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
         return sum(cells.values(), Kpi())
     ensure_month_starts(engine, at=at)
     complete_won_parts(engine)
-    with engine.connect() as conn:
-        cells, won_cells = kpis_by_owner_and_month_split(conn)
-    months: dict[str | None, Kpi] = {}
-    by_owner: dict[str, dict[str | None, Kpi]] = {}
-    for (owner, month), k in cells.items():
-        months[month] = months.get(month, Kpi()) + k
-        mine = by_owner.setdefault(owner, {})
-        mine[month] = mine.get(month, Kpi()) + k
-    won_months: dict[str | None, Kpi] = {}
-    won_by_owner: dict[str, dict[str | None, Kpi]] = {}
-    for (owner, month), k in won_cells.items():
-        won_months[month] = won_months.get(month, Kpi()) + k
-        mine = won_by_owner.setdefault(owner, {})
-        mine[month] = mine.get(month, Kpi()) + k
-
-    def in_order(rows: dict[str | None, Kpi]) -> list[tuple[str | None, Kpi]]:
-        return sorted(rows.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
-
-    everyone = in_order(months)
-    per_owner = {name: in_order(rows) for name, rows in by_owner.items()} if owners else {}
     with Session(writer(engine)) as s, s.begin():
+        lock_ladder(s.connection(), exclusive=True)
+        cells, won_cells = kpis_by_owner_and_month_split(s.connection())
+        months: dict[str | None, Kpi] = {}
+        by_owner: dict[str, dict[str | None, Kpi]] = {}
+        for (owner, month), k in cells.items():
+            months[month] = months.get(month, Kpi()) + k
+            mine = by_owner.setdefault(owner, {})
+            mine[month] = mine.get(month, Kpi()) + k
+        won_months: dict[str | None, Kpi] = {}
+        won_by_owner: dict[str, dict[str | None, Kpi]] = {}
+        for (owner, month), k in won_cells.items():
+            won_months[month] = won_months.get(month, Kpi()) + k
+            mine = won_by_owner.setdefault(owner, {})
+            mine[month] = mine.get(month, Kpi()) + k
+
+        def in_order(rows: dict[str | None, Kpi]) -> list[tuple[str | None, Kpi]]:
+            return sorted(rows.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+
+        everyone = in_order(months)
+        per_owner = {name: in_order(rows) for name, rows in by_owner.items()} if owners else {}
+        if owners:
+            earlier = s.scalars(
+                select(col(KpiSnapshot.scope)).where(
+                    col(KpiSnapshot.taken_on) == at.date(), col(KpiSnapshot.scope).startswith("owner:")
+                )
+            )
+            for key in earlier:
+                per_owner.setdefault(key.removeprefix("owner:"), [])
         _write_snapshot(s, ALL.key, at.date(), at, everyone, won_months)
-        for name, rows in per_owner.items():
-            _write_snapshot(s, Scope(owner=name).key, at.date(), at, rows, won_by_owner.get(name, {}))
+        for name in sorted(per_owner):
+            _write_snapshot(s, Scope(owner=name).key, at.date(), at, per_owner[name], won_by_owner.get(name, {}))
     total = Kpi()
     for _, k in everyone:
         total = total + k
     return total
+
+
+def keep_current(engine: Engine, *, at: datetime | None = None) -> bool:
+    """What the app and the CLI run after a burst of changes: nothing more than a look when today's
+    reading exists (each change has kept it, models/snapshot_deltas.py), else one full recount
+    (`record_snapshot`: the day's first change, a change with no cheap delta, an import). Returns
+    whether it recounted."""
+    at = at or clock.now()
+    with engine.connect() as conn:
+        kept = conn.scalar(
+            select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on) == at.date())
+        )
+    if kept is not None:
+        return False
+    record_snapshot(engine, at=at)
+    return True
 
 
 def _first_event_at(conn: Connection) -> datetime | None:

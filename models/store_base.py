@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
+from . import snapshot_deltas
 from .db import writer
 from .dialect import lock_ladder
 from .errors import Conflict, DomainError, NotFound
@@ -60,8 +61,10 @@ class StoreBase:
         row lock needs the UPDATE privilege, which a rep's role has not on a server, models/grants.py.)
         The prospects it reads to change are read FOR UPDATE (`_locked`), so a version check
         reads the committed row and two saves of one prospect take turns. A lock wait ends at the
-        lock timeout (models/db.py) with a clear message."""
+        lock timeout (models/db.py) with a clear message. What the write changes is added to
+        today's KPI snapshot as it commits (models/snapshot_deltas.py)."""
         session = Session(writer(self.engine), expire_on_commit=False, info={"lock": True})
+        snapshot_deltas.watch(session)
 
         @event.listens_for(session, "after_begin")
         def _lock_ladder(_session, _transaction, connection) -> None:
