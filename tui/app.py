@@ -489,13 +489,16 @@ class EvpipeApp(App):
         if self.read_only:  # nothing changed here; the KPI history is the writers' to keep
             return
         self._last_snapshot = time.monotonic()
-        self.record_snapshot()
+        self.keep_snapshot()
 
-    @work(thread=True, group="snapshot", exit_on_error=False, description="record KPI snapshot")
-    def record_snapshot(self) -> None:
-        from evpipe.models.history import record_snapshot
+    @work(thread=True, group="snapshot", exit_on_error=False, description="keep today's KPI snapshot")
+    def keep_snapshot(self) -> None:
+        """Once per burst of changes, in a worker: each change has kept today's KPI snapshot
+        already (models/snapshot_deltas.py), so this only looks, unless it has to recount (the
+        day's first change, a stage's probability changed)."""
+        from evpipe.models.history import keep_current
 
-        record_snapshot(self.engine)
+        keep_current(self.engine)
 
 
 def run(url: str) -> None:

@@ -94,12 +94,14 @@ class Ctx:
         return only
 
     def changed(self) -> None:
-        """After a write: keep the KPI history up to date. The change is saved by then, so a
-        snapshot that cannot get the lock is a warning, not a failure: the next change records it."""
-        from evpipe.models.history import record_snapshot
+        """After a write: keep the KPI history up to date (the change kept today's snapshot as it
+        was saved, models/snapshot_deltas.py; this recounts only when there is none). The change
+        is saved by then, so a snapshot that cannot get the lock is a warning, not a failure: the
+        next change records it."""
+        from evpipe.models.history import keep_current
 
         try:
-            record_snapshot(self.engine)
+            keep_current(self.engine)
         except WriteLocked as exc:
             click.echo(f"evpipe: saved; today's KPI reading waits for the next change ({exc.reason})", err=True)
 
