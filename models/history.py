@@ -204,7 +204,7 @@ def keep_current(engine: Engine, *, at: datetime | None = None) -> bool:
         kept = conn.scalar(
             select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on) == at.date())
         )
-    if kept is not None:
+    if kept is not None or not sees_everything(engine):  # a rep who sees only their own records none
         return False
     record_snapshot(engine, at=at)
     return True

@@ -297,3 +297,73 @@ def test_kept_snapshot_equals_a_full_recount_after_any_changes(engine, ladder, o
     else:  # taken away by a change with no cheap delta, or a new day: the next burst recounts
         assert history.keep_current(engine) is True
         assert kept(engine)["all"][0][1] == kpis(engine).tv_cents
+
+
+# ---------------------------------------------------------------- writers at once, and the app
+
+
+def test_changes_and_recounts_at_once_lose_nothing(team):
+    """Changes from several writers at once, and recounts between them: every delta lands once
+    (PostgreSQL: they take turns on everyone's row; a recount holds the ladder's lock)."""
+    import threading
+
+    history.keep_current(team)
+    failures: list[BaseException] = []
+
+    def moves() -> None:
+        s = Store(team, who="tester")
+        for _ in range(8):
+            s.move("A", "next")
+            s.move("A", "back")
+
+    def edits() -> None:
+        s = Store(team, who="other")
+        for i in range(8):
+            s.edit("B", value=str(4000 + i), month=MONTHS[1 + i % 3], owner=OWNERS[i % 3])
+
+    def recounts() -> None:
+        for _ in range(4):
+            history.record_snapshot(team)
+
+    def guarded(fn):
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(fn)) for fn in (moves, edits, recounts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    got = kept(team)
+    assert got["all"][0] == (kpis(team).count, kpis(team).tv_cents, kpis(team).ev_micros)
+    assert got == recounted(team)
+
+
+async def test_the_app_keeps_todays_snapshot_without_recounting(team, monkeypatch):
+    from apphelpers import RecordingApp, settle
+
+    history.keep_current(team)  # the day's first reading exists
+    recounts: list[object] = []
+    looks: list[object] = []
+    real, real_keep = history.record_snapshot, history.keep_current
+    monkeypatch.setattr(history, "record_snapshot", lambda *a, **kw: recounts.append(1) or real(*a, **kw))
+    monkeypatch.setattr(history, "keep_current", lambda *a, **kw: looks.append(1) or real_keep(*a, **kw))
+    app = RecordingApp(team)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = kept(team)
+        await pilot.press("greater_than_sign")  # advance the prospect under the cursor
+        await settle(pilot, until=lambda app: app.changes)
+        await settle(pilot, until=lambda app: looks)  # the snapshot timer, then its worker
+        assert app.changes and app.changes[-1] is not None
+        after = kept(team)
+        assert after != before
+        assert after["all"][0][2] == kpis(team).ev_micros
+        assert looks and recounts == []  # the worker only looked: the change kept the reading itself
+    assert after == recounted(team)
