@@ -1,10 +1,11 @@
 """What keeping the KPI history costs per change, at different pipeline sizes (issue 13, point 2).
 
-For each size: one stage move through the store (its transaction: the journal, the history row and
-the KPI snapshot's share of it), and the bookkeeping the app and the CLI run after a burst of
-changes (`models.history.keep_current`: nothing more than a look when today's snapshot is kept up
-to date), then a full recount (`record_snapshot`, still run after a ladder change, an import, or
-the first change of a day). Each figure is the median of several runs.
+For each size: a stage move and its undo through the store without any KPI bookkeeping, then
+with it (each change's delta added to today's snapshot in its transaction, models/snapshot_deltas.py,
+and what the app and the CLI run after a burst, `models.history.keep_current`: a look when today's
+snapshot is kept), the difference per change, and a full recount (`record_snapshot`, still run for
+the day's first reading and after a stage's probability changes). Each figure is the median of
+several runs. Before snapshots were kept from deltas, the bookkeeping was a recount after each burst.
 
 Run: .venv/bin/python benchmarks/snapshot_speed.py [--size 10000 --size 100000]
 """
@@ -17,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -65,6 +67,22 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
+@contextmanager
+def no_deltas():
+    """The store's writes without the KPI snapshot's bookkeeping (models/snapshot_deltas.py), to
+    measure what that bookkeeping adds to a change."""
+    deltas = sys.modules.get("evpipe.models.snapshot_deltas")
+    if deltas is None:  # before snapshots were kept from deltas: nothing to leave out
+        yield
+        return
+    watch = deltas.watch
+    deltas.watch = lambda session: None
+    try:
+        yield
+    finally:
+        deltas.watch = watch
+
+
 def after_change(engine) -> None:
     """What the app's snapshot worker and the CLI run after a burst of changes."""
     keep = getattr(history, "keep_current", None)
@@ -95,11 +113,14 @@ def main() -> None:
                 after_change(engine)
 
             print(f"{n:,} prospects")
-            move_undo = timed(change, args.repeat)
+            with no_deltas():
+                alone = timed(change, args.repeat)
             both = timed(change_and_bookkeeping, args.repeat)
-            print(f"  store.move + undo (2 changes)             {move_undo:8.1f} ms")
-            print(f"  the same, each followed by its bookkeeping {both:8.1f} ms")
-            print(f"  bookkeeping per change                    {(both - move_undo) / 2:8.1f} ms")
+            print(f"  store.move + undo, no KPI bookkeeping      {alone:8.1f} ms")
+            print(f"  the same, with the KPI bookkeeping        {both:8.1f} ms")
+            print(f"  bookkeeping per change                    {(both - alone) / 2:8.1f} ms")
+            look = timed(lambda engine=engine: after_change(engine), args.repeat)
+            print(f"  of which the look after a burst           {look:8.1f} ms")
             full = timed(lambda engine=engine: history.record_snapshot(engine), 5)
             print(f"  full recount (record_snapshot)            {full:8.1f} ms")
             engine.dispose()
