@@ -203,3 +203,67 @@ def test_list_memory_does_not_grow_with_the_pipeline(tmp_path, monkeypatch):
     for args in (("list", "--json"), ("list",)):
         grew = _peak_kib(str(big), *args) - _peak_kib(str(small), *args)
         assert grew < 15 * 1024, (args, grew)
+
+
+@pytest.mark.both_databases
+def test_review_starts_from_the_nearest_reading_with_the_replays_figures(engine, monkeypatch):
+    """A month of daily work (adds, moves, a probability change, an owner handed over, a delete and
+    its undo, a win, a loss, a value edit), read on most days but not all: the review's start, from
+    the nearest reading plus the journal since, is the full replay's figure for every period, for
+    the team and for each owner; and it does not replay when a reading is there to start from."""
+    from datetime import datetime, timedelta
+
+    from evpipe.models import history, review
+    from evpipe.models.kpi import Kpi, Scope
+
+    s = Store(engine, who="tester")
+    stages = [st.name for st in s.ladder() if st.kind == "open"]
+    unread = {9, 10, 16, 20, 21, 22}
+    for day in range(1, 28):
+        at = datetime(2026, 11, day, 10)
+        p = s.add(
+            f"Deal {day}",
+            str(1000 + day * 137),
+            stages[day % len(stages)],
+            month=f"2026-{11 + day % 2:02d}",
+            owner="sam" if day % 2 else "mere",
+            at=at,
+        ).prospect
+        if day % 2 == 0 and day > 2:
+            s.move(f"Deal {day - 1}", "next", at=at + timedelta(hours=1))
+        if day == 5:
+            s.set_probability(stages[1], 35, at=at + timedelta(hours=2))
+        if day == 8:
+            s.edit("Deal 3", owner="mere", at=at + timedelta(hours=2))
+        if day == 11:
+            s.delete("Deal 4", at=at + timedelta(hours=2))
+        if day == 12:
+            s.undo(at=at + timedelta(hours=2))
+        if day == 14:
+            s.move("Deal 6", "won", at=at + timedelta(hours=2))
+        if day == 15:
+            s.move("Deal 7", "lost", reason="price", at=at + timedelta(hours=2))
+        if day == 17:
+            s.edit(p.id, value="99999", at=at + timedelta(hours=2))
+        if day not in unread:
+            history.record_snapshot(engine, at=datetime(2026, 11, day, 18))
+    monkeypatch.setenv("EVPIPE_NOW", "2026-11-27T19:00:00")
+    replayed = []
+    real = review.kpis_before
+
+    def counted(*args, **kw):
+        replayed.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(review, "kpis_before", counted)
+    for days in range(1, 28):
+        start_at = review.parse_since(f"{days}d")
+        for owner in (None, "mere", "sam"):
+            scope = Scope(owner=owner)
+            want = history.kpis_before(engine, start_at, scope)
+            assert review.start_kpis(engine, start_at, scope) == want, (days, owner)
+            assert want != Kpi() or days == 27 or (owner == "mere" and days == 26)  # before the first
+    # replayed only before an owner's first reading, and for an owner after a day not read
+    odd = [at for at in replayed if not (at <= datetime(2026, 11, 2) or at.day - 1 in unread)]
+    assert not odd, odd
+    assert len(replayed) < 27, len(replayed)
