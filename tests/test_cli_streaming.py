@@ -267,3 +267,64 @@ def test_review_starts_from_the_nearest_reading_with_the_replays_figures(engine,
     odd = [at for at in replayed if not (at <= datetime(2026, 11, 2) or at.day - 1 in unread)]
     assert not odd, odd
     assert len(replayed) < 27, len(replayed)
+
+
+@pytest.mark.both_databases
+def test_focus_and_follow_ups_by_the_follow_up_index_are_the_same_lists(db_url, monkeypatch):
+    """Focus and the follow-up lists read the overdue and due by the follow-up index: the same
+    prospects in the same order as sorting every open prospect, for any limit and owner, with
+    fewer overdue than the limit too."""
+    from sqlalchemy import case
+    from sqlmodel import col
+
+    from evpipe.models import clock, focus
+    from evpipe.models.tables import Prospect
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.setenv("EVPIPE_NOW", "2026-11-27T10:00:00")
+    from app_speed import build
+
+    if db_url.startswith("sqlite"):
+        eng = open_db(build(Path(db_url.removeprefix("sqlite:///")), 3_000))
+    else:  # the same pipeline through the store (the builder writes SQLite)
+        eng = open_db(db_url)
+        s = Store(eng, who="tester")
+        for i in range(300):
+            s.add(
+                f"P{i}",
+                str(1000 + i * 37 % 900),
+                None,
+                owner="sam" if i % 3 else "mere",
+                follow_up=f"2026-11-{i % 30 + 1:02d}",
+            )
+
+    def everything_sorted(owner, limit):
+        pace = focus.load_pace(eng, with_prospects=False)
+        with eng.connect() as conn:
+            q, x = focus._query(conn, clock.today(), owner, pace)
+            dated = case((x["group"] < 2, col(Prospect.next_follow_up)), else_=None)
+            q = q.order_by(
+                x["group"],
+                dated,
+                x["gain"].desc(),
+                col(Prospect.next_follow_up).is_(None),
+                col(Prospect.next_follow_up),
+                x["idle"].desc(),
+                col(Prospect.id),
+            ).limit(limit)
+            return focus._items(conn, q, x["nexts"], pace)
+
+    def follow_ups_sorted(which, owner):
+        with eng.connect() as conn:
+            q, x = focus._query(conn, clock.today(), owner)
+            q = q.where(x[which]).order_by(Prospect.next_follow_up, x["gain"].desc(), Prospect.id)
+            return [i.id for i in focus._items(conn, q.limit(50), x["nexts"])]
+
+    overdue = len(focus.follow_ups(eng, "overdue", limit=100_000))
+    assert overdue > 5
+    for owner in (None, "mere", "sam"):
+        for limit in (1, 5, 20, overdue - 1, overdue, overdue + 1, 1000):
+            assert focus.focus(eng, limit=limit, owner=owner) == everything_sorted(owner, limit), (owner, limit)
+        for which in ("overdue", "due"):
+            assert [i.id for i in focus.follow_ups(eng, which, owner=owner)] == follow_ups_sorted(which, owner)
+    eng.dispose()
