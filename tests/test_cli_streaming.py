@@ -328,3 +328,21 @@ def test_focus_and_follow_ups_by_the_follow_up_index_are_the_same_lists(db_url, 
         for which in ("overdue", "due"):
             assert [i.id for i in focus.follow_ups(eng, which, owner=owner)] == follow_ups_sorted(which, owner)
     eng.dispose()
+
+
+def test_normal_range_sums_the_same_fractions():
+    """The normal range's mean and spread, summed in integers over one denominator, are the exact
+    fractions summed one prospect at a time."""
+    import math
+    import random
+    from fractions import Fraction
+
+    from evpipe.models.forecast_range import FULL_BP, Normal
+
+    rng = random.Random(13)
+    items = [(rng.randint(1, 10**9), rng.randint(1, FULL_BP - 1)) for _ in range(5000)]
+    n = Normal(123_456, items)
+    mean = Fraction(123_456) + sum((Fraction(v * bp, FULL_BP) for v, bp in items), Fraction(0))
+    var = sum((Fraction(v * v * bp * (FULL_BP - bp), FULL_BP * FULL_BP) for v, bp in items), Fraction(0))
+    assert (n.mean, n.sd) == (float(mean), math.sqrt(var))
+    assert [n.quantile(q) for q in (10, 50, 90)] == sorted(n.quantile(q) for q in (10, 50, 90))
