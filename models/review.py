@@ -238,8 +238,11 @@ SELECT a.occurred_at, a.prospect_id,
 FROM activity a JOIN prospect p ON p.id = a.prospect_id
 WHERE p.deleted_at IS NULL{mine} AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
 """
+#: `{scan}`: on SQLite, NOT INDEXED: the count reads every live prospect, which SQLite, keeping no
+#: statistics, did through the live prospects' index, one table lookup a row (1,000,000: 2.9 s
+#: against 0.65 s reading the table straight through).
 _UNTOUCHED_SQL = (
-    "SELECT p.stage_id, count(*) FROM prospect p JOIN stage s ON s.id = p.stage_id "
+    "SELECT p.stage_id, count(*) FROM prospect p{scan} JOIN stage s ON s.id = p.stage_id "
     "WHERE p.deleted_at IS NULL{mine} AND s.kind = 'open' AND p.last_touch_at < :since GROUP BY p.stage_id"
 )
 
@@ -290,7 +293,12 @@ def activity_balance(
     for at, pid, sid in fetch_all(engine, _TOUCHES_SQL.format(mine=mine), params):
         note(week(at), sid, "touched", pid)
     untouched = {
-        int(sid): int(n) for sid, n in fetch_all(engine, _UNTOUCHED_SQL.format(mine=mine), {"since": start_at, **whose})
+        int(sid): int(n)
+        for sid, n in fetch_all(
+            engine,
+            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if engine.dialect.name == "sqlite" else ""),
+            {"since": start_at, **whose},
+        )
     }
     out = []
     for sid, (name, kind, _pos) in stages.items():
