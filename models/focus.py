@@ -150,7 +150,9 @@ def _next_rungs(conn) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _query(conn, today: date, owner: str | None, pace: Pace | None = None):
+def _query(conn, today: date, owner: str | None, pace: Pace | None = None, *, by_follow_up: bool = False):
+    """The open prospects with what focus sorts them by. `by_follow_up`: the query will keep only
+    follow-ups in a range of dates; on SQLite the follow-up index then leads (see `_live`)."""
     nexts = _next_rungs(conn)
     if not nexts:
         return None, {}
@@ -187,7 +189,7 @@ def _query(conn, today: date, owner: str | None, pace: Pace | None = None):
             col(Prospect.version),
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
-        .where(col(Prospect.deleted_at).is_(None), col(Stage.kind) == OPEN)
+        .where(_live(conn, by_follow_up), col(Stage.kind) == OPEN)
     )
     if owner is not None:
         q = q.where(col(Prospect.owner) == owner)
@@ -200,6 +202,16 @@ def _query(conn, today: date, owner: str | None, pace: Pace | None = None):
         "idle": idle,
         "nexts": nexts,
     }
+
+
+def _live(conn, by_follow_up: bool) -> ColumnElement[bool]:
+    """Not deleted. SQLite, which keeps no statistics, would rather read the live prospects' index
+    (nearly every row, then sort them all) than walk the follow-up index over the few dates asked
+    for and stop at the limit: `+` before the column stops it using an index for this test
+    (100,000 prospects: 140 ms -> 3 ms a list)."""
+    if by_follow_up and conn.dialect.name == "sqlite":
+        return literal_column("+prospect.deleted_at").is_(None)
+    return col(Prospect.deleted_at).is_(None)
 
 
 def _pace_words(pace: Pace | None, pid: int, stage_id: int) -> str:
@@ -258,21 +270,31 @@ def focus(engine: Engine, *, limit: int = 20, owner: str | None = None) -> list[
     today = clock.today()
     pace = load_pace(engine, with_prospects=False)
     with engine.connect() as conn:
-        q, x = _query(conn, today, owner, pace)
-        if q is None:
-            return []
-        # overdue and due (groups 0 and 1) by date first; the other groups have no date to go by
-        dated = case((x["group"] < 2, col(Prospect.next_follow_up)), else_=None)
-        q = q.order_by(
-            x["group"],
-            dated,
-            x["gain"].desc(),
-            col(Prospect.next_follow_up).is_(None),
-            col(Prospect.next_follow_up),
-            x["idle"].desc(),
-            col(Prospect.id),
-        ).limit(limit)
-        return _items(conn, q, x["nexts"], pace)
+        first: list[FocusItem] = []
+        for overdue_only in (True, False):
+            q, x = _query(conn, today, owner, pace, by_follow_up=overdue_only)
+            if q is None:
+                return []
+            # overdue and due (groups 0 and 1) by date first; the other groups have no date to go by
+            dated = case((x["group"] < 2, col(Prospect.next_follow_up)), else_=None)
+            q = q.order_by(
+                x["group"],
+                dated,
+                x["gain"].desc(),
+                col(Prospect.next_follow_up).is_(None),
+                col(Prospect.next_follow_up),
+                x["idle"].desc(),
+                col(Prospect.id),
+            ).limit(limit)
+            if overdue_only:
+                # the overdue come first: when there are enough of them, they are the answer, read
+                # by the follow-up index instead of sorting every open prospect
+                first = _items(conn, q.where(x["overdue"]), x["nexts"], pace)
+                if len(first) == limit:
+                    return first
+                continue
+            return _items(conn, q, x["nexts"], pace)
+    return first
 
 
 def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None = None) -> list[FocusItem]:
@@ -281,7 +303,7 @@ def follow_ups(engine: Engine, which: str, *, limit: int = 50, owner: str | None
     today = clock.today()
     pace = load_pace(engine, with_prospects=False) if which == "stale" else None
     with engine.connect() as conn:
-        q, x = _query(conn, today, owner, pace)
+        q, x = _query(conn, today, owner, pace, by_follow_up=which in ("overdue", "due"))
         if q is None:
             return []
         if which == "overdue":

@@ -125,8 +125,10 @@ class Normal:
     def __init__(self, certain_cents: int, items: list[tuple[int, int]]) -> None:
         self.low = certain_cents
         self.high = certain_cents + sum(v for v, _ in items)
-        mean = Fraction(certain_cents) + sum((Fraction(v * bp, FULL_BP) for v, bp in items), Fraction(0))
-        var = sum((Fraction(v * v * bp * (FULL_BP - bp), FULL_BP * FULL_BP) for v, bp in items), Fraction(0))
+        # the same exact fractions, summed over one denominator in integers (issue 13: a Fraction
+        # per prospect took seconds at 100,000)
+        mean = Fraction(certain_cents) + Fraction(sum(v * bp for v, bp in items), FULL_BP)
+        var = Fraction(sum(v * v * bp * (FULL_BP - bp) for v, bp in items), FULL_BP * FULL_BP)
         self.mean, self.sd = float(mean), math.sqrt(var)
 
     def quantile(self, percent: int) -> int:

@@ -11,8 +11,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
+from itertools import islice
 from typing import Any
 
 import click
@@ -179,8 +180,33 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def emit_json_array(items: Iterable[Any], *, flat_objects: bool = False, batch: int = 500) -> None:
+    """`emit_json(list(items))`, byte for byte, written as the items come: a list of a million
+    prospects never sits in memory. JSON text holds no raw newline, so an item's own lines indented
+    by two are what nesting it in the list makes of them. `flat_objects`: every item is a non-empty
+    dict of plain values (no dict or list inside); the C encoder then writes `batch` of them at a
+    time, each item on its own indented line, and the only "}" before a newline ends an object."""
+    flat = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",\n    ", ": ")).encode
+    head = "[\n  "
+    wrote = False
+    items = iter(items)
+    while part := list(islice(items, batch)):
+        if flat_objects:
+            text = "{\n    " + flat(part)[2:-2].replace("},\n    {", "\n  },\n  {\n    ") + "\n  }"
+        else:
+            text = ",\n  ".join(
+                json.dumps(item, indent=2, ensure_ascii=False, default=str).replace("\n", "\n  ") for item in part
+            )
+        click.echo(head + text, nl=False)
+        head = ",\n  "
+        wrote = True
+    click.echo("\n]" if wrote else "[]")
+
+
 def safe(text: str | None) -> str:
     """User text for a terminal: no escape sequences or control characters."""
+    if text and text.isascii() and text.isprintable():  # nothing to drop: what clean_text leaves
+        return text.strip()
     from evpipe.models.values import clean_text
 
     return clean_text(text or "", field="text", max_len=10**9)
@@ -189,6 +215,8 @@ def safe(text: str | None) -> str:
 def clip(text: str, width: int) -> str:
     """`text` cut to at most `width` terminal cells (a CJK character or an emoji takes two), with an
     ellipsis when cut."""
+    if text.isascii() and text.isprintable():  # one cell a character: what rich would cut
+        return text if len(text) <= width else text[: width - 1].rstrip() + "…"
     from rich.cells import cell_len, set_cell_size
 
     if cell_len(text) <= width:
@@ -198,21 +226,42 @@ def clip(text: str, width: int) -> str:
 
 def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
     """Columns aligned by the cells each text takes on a terminal (wide CJK and emoji count two)."""
+    return "\n".join(table_lines(headers, lambda: rows, right))
+
+
+def _cells(text: str) -> int:
+    """The cells `text` takes on a terminal (plain ASCII, the usual case, one each)."""
+    if text.isascii() and text.isprintable():
+        return len(text)
     from rich.cells import cell_len
 
-    widths = [cell_len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], cell_len(cell))
+    return cell_len(text)
 
-    def pad(cell: str, width: int, right: bool) -> str:
-        room = " " * (width - cell_len(cell))
-        return room + cell if right else cell + room
+
+def table_lines(
+    headers: list[str], rows: Callable[[], Iterable[list[str]]], right: set[int] = frozenset()
+) -> Iterator[str]:
+    """`table`'s lines one by one, over rows read twice (`rows()` gives them afresh each time):
+    once for the widths of the columns, once to write them, so that none is kept in memory."""
+    widths = [_cells(h) for h in headers]
+    for row in rows():
+        joined = "".join(row)
+        for i, n in enumerate(map(len if joined.isascii() and joined.isprintable() else _cells, row)):
+            if n > widths[i]:
+                widths[i] = n
+    align = [(i in right, w) for i, w in enumerate(widths)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(pad(c, w, i in right) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        joined = "".join(cells)
+        size = len if joined.isascii() and joined.isprintable() else _cells
+        return "  ".join(
+            " " * (w - size(c)) + c if r else c + " " * (w - size(c)) for c, (r, w) in zip(cells, align)
+        ).rstrip()
 
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    yield line(headers)
+    yield line(["-" * w for w in widths])
+    for row in rows():
+        yield line(row)
 
 
 # ---------------------------------------------------------------- the group

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, clip, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, clip, domain_errors, emit_json, emit_json_array, pass_ctx, safe, table_lines
 
 
 @click.command()
@@ -176,48 +177,68 @@ def prospect_json(p) -> dict[str, Any]:
 @domain_errors
 def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | None, as_json: bool) -> None:
     """List prospects (open first, by expected month)."""
-    from evpipe.models.queries import prospect_rows
-    from evpipe.models.values import format_money, format_percent, money_str
+    from evpipe.models.queries import iter_prospect_rows
 
     stage_id = ctx.store().stage(stage).id if stage else None
-    rows = prospect_rows(ctx.engine, owner=ctx.owner_scope(owner), stage_id=stage_id)
-    if filter_text is not None:
-        keep = filtered_ids(ctx.engine, filter_text)
-        rows = [r for r in rows if r.id in keep]
+    scope = ctx.owner_scope(owner)
+    keep = filtered_ids(ctx.engine, filter_text) if filter_text is not None else None
+
+    def rows():  # read as written, never the whole list in memory (issue 13)
+        streamed = iter_prospect_rows(ctx.engine, owner=scope, stage_id=stage_id)
+        return streamed if keep is None else (r for r in streamed if r.id in keep)
+
     if as_json:
-        emit_json(
-            [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "company": r.company,
-                    "stage": r.stage,
-                    "kind": r.kind,
-                    "probability": r.probability_bp / 10_000,
-                    "value": money_str(r.value_cents),
-                    "ev": money_str(r.ev_micros, micros=True),
-                    "month": r.month,
-                    "owner": r.owner,
-                    "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
-                }
-                for r in rows
-            ]
-        )
+        emit_json_array(map(row_json, rows()), flat_objects=True)
         return
-    body = [
-        [
+    cells = list_cells()
+    headers = ["id", "name", "stage", "p", "value", "EV", "month", "owner"]
+    lines = table_lines(headers, lambda: map(cells, rows()), right={0, 3, 4, 5})
+    while page := list(islice(lines, 1000)):
+        click.echo("\n".join(page))
+
+
+def row_json(r) -> dict[str, Any]:
+    """One row of `list --json`."""
+    from evpipe.models.values import money_str
+
+    return {
+        "id": r.id,
+        "name": r.name,
+        "company": r.company,
+        "stage": r.stage,
+        "kind": r.kind,
+        "probability": r.probability_bp / 10_000,
+        "value": money_str(r.value_cents),
+        "ev": money_str(r.ev_micros, micros=True),
+        "month": r.month,
+        "owner": r.owner,
+        "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
+    }
+
+
+def list_cells():
+    """The cells of one row of `list`'s table (a function of the row); a stage's, an owner's and a
+    probability's text is worked out once each, not once a row."""
+    from functools import lru_cache
+
+    from evpipe.models.values import format_money, format_percent
+
+    text = lru_cache(maxsize=4096)(safe)
+    percent = lru_cache(maxsize=1024)(format_percent)
+
+    def cells(r) -> list[str]:
+        return [
             str(r.id),
             clip(safe(r.name), 40),
-            safe(r.stage),
-            format_percent(r.probability_bp),
+            text(r.stage),
+            percent(r.probability_bp),
             format_money(r.value_cents),
             format_money(r.ev_micros, micros=True),
             r.month or "",
-            safe(r.owner),
+            text(r.owner),
         ]
-        for r in rows
-    ]
-    click.echo(table(["id", "name", "stage", "p", "value", "EV", "month", "owner"], body, right={0, 3, 4, 5}))
+
+    return cells
 
 
 def filtered_ids(engine, text: str) -> set[int]:
