@@ -119,13 +119,13 @@ class Filter:
 
     def positions(self, rows: RowStore, ladder: Ladder, today: date) -> array:
         """Where the matching live rows are in the columns (in order): what `select` is made of."""
+        mask, rest = self._first_pass(rows, ladder, today)
+        return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+
+    def _first_pass(self, rows: RowStore, ladder: Ladder, today: date) -> tuple[bytes, list[str]]:
+        """One byte per row (1: it passes every field and the longest word), all in C, and the
+        other words, still to test on the rows that pass."""
         words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
-        if not self.structured:
-            if not words_sorted:
-                return array("l", compress(range(len(rows.ids)), rows.alive))
-            hay = rows.hay
-            first = compress(range(len(hay)), map(and_, rows.alive, map(contains, hay, repeat(words_sorted[0]))))
-            return _having(array("l", first), hay, words_sorted[1:])
         words = rows.words
         masks: list[Iterator[object]] = [iter(rows.alive)]
         for stage_ids in self.stage_ids:
@@ -158,7 +158,7 @@ class Filter:
         mask = masks[0]
         for more in masks[1:]:
             mask = map(and_, mask, more)
-        return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, words_sorted[1:])
+        return bytes(mask), words_sorted[1:]
 
     # ------------------------------------------------------------ narrowing, as the text grows
 
@@ -202,7 +202,7 @@ class Hits:
     def __init__(self) -> None:
         self.filter: Filter | None = None
         self.ids: set[int] | None = None
-        self._positions = array("l")
+        self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
         self.searches = 0  # how many searches ran (for the tests of coalescing)
@@ -211,21 +211,42 @@ class Hits:
         self.filter, self.ids, self._of = None, None, None
         self._positions = array("l")
 
-    def select(self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date) -> set[int]:
-        """The ids of the live rows `wanted` matches (the same as `wanted.select`)."""
+    def select(
+        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None = None
+    ) -> set[int]:
+        """The ids of the live rows `wanted` matches (the same as `wanted.select`). `shown`: the
+        matches the view holds now; the last ones are narrowed only if they are still those
+        (the view keeps them right as rows change), else every row is searched."""
         self.searches += 1
+        changes = rows.changes  # before the search: a change during it makes the next one look again
         previous, of = self.filter, self._of
         same = of is not None and of[0] is rows and of[1] is ladder and of[2] == today
+        same = same and (shown is None or shown is self.ids)
         self.narrowed = previous is not None and self.ids is not None and same and wanted.narrows(previous)
         if self.narrowed:
             assert previous is not None and self.ids is not None and of is not None
-            positions = self._positions if of[3] == rows.changes else rows.positions(self.ids)
-            positions = wanted.narrow(rows, positions, previous)
+            # (searching most of the rows again costs more than one pass over them all)
+            self.narrowed = len(self.ids) <= len(rows) // 2
+        if self.narrowed:
+            assert previous is not None and self.ids is not None and of is not None
+            if of[3] != rows.changes:
+                positions = rows.positions(self.ids)
+            elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
+                mask, rest = self._positions
+                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+            else:
+                positions = self._positions
+            found: array | tuple[bytes, list[str]] = wanted.narrow(rows, positions, previous)
+            ids = set(map(rows.ids.__getitem__, found))
         else:
-            positions = wanted.positions(rows, ladder, today)
-        ids = set(map(rows.ids.__getitem__, positions))
-        self.filter, self.ids, self._positions = wanted, ids, positions
-        self._of = (rows, ladder, today, rows.changes)
+            mask, rest = found = wanted._first_pass(rows, ladder, today)
+            if rest:
+                found = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+                ids = set(map(rows.ids.__getitem__, found))
+            else:  # one word: the ids straight from the mask; positions only if the next key needs them
+                ids = set(compress(rows.ids, mask))
+        self.filter, self.ids, self._positions = wanted, ids, found
+        self._of = (rows, ladder, today, changes)
         return ids
 
 
