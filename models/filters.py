@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import compress, repeat
 from operator import and_, contains
-from typing import Protocol
+from typing import Protocol, cast
 
 from .errors import DomainError
 from .ladder import OPEN
@@ -158,7 +158,7 @@ class Filter:
         mask = masks[0]
         for more in masks[1:]:
             mask = map(and_, mask, more)
-        return bytes(mask), words_sorted[1:]
+        return bytes(cast("Iterator[int]", mask)), words_sorted[1:]  # (each is 0/1, or a bool)
 
     # ------------------------------------------------------------ narrowing, as the text grows
 
