@@ -19,7 +19,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -57,6 +56,7 @@ from ..messages import (
     ChangeSaved,
     ContactsLoaded,
     DataChanged,
+    FilterFound,
     HistoryLoaded,
     KpisLoaded,
     PaceLoaded,
@@ -80,20 +80,6 @@ class _Pending:
     prospect_id: int
     delta: tuple[int, int, int]
     owner: str
-
-
-@dataclass
-class FilterFound(Message):
-    """A filter search's results, from its worker."""
-
-    text: str
-    filter: Filter
-    ids: set[int]
-    narrowed: bool  # searched within `shown`, the matches the view held when it began
-    rows: RowStore
-    changes: int  # rows.changes when it began (-1: it failed)
-    shown: set[int] | None
-    round: int
 
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
