@@ -6,12 +6,16 @@ the garbage collector's full passes."""
 from __future__ import annotations
 
 import gc
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from apphelpers import RecordingApp, settle, shows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_tmux import Tmux, cli
+from test_tmux import shows as on_screen
 from textual import events
 
 from evpipe.models.errors import DomainError
@@ -191,3 +195,36 @@ async def test_a_burst_of_keys_ends_with_the_full_texts_results_in_fewer_searche
         assert screen._hits.searches - before < len(typed)  # keys that came during a search were merged
         await shows(app, pilot, f"{len(want)} shown")
         assert f"{len(want)} shown · " in await shows(app, pilot, f"{len(want)} shown")
+
+
+# ---------------------------------------------------------------- a real terminal
+
+
+@pytest.fixture
+def demo_db(tmp_path) -> Path:
+    db = tmp_path / "tmux.db"
+    cli(db, "seed")
+    return db
+
+
+def test_typing_fast_in_a_real_terminal_shows_the_whole_texts_results_and_count(demo_db):
+    """The filter typed in one burst (tmux sends the keys at once): the screen ends on the whole
+    text's results, and the count beside them is theirs; a backspaced word comes back wider."""
+    for i in range(12):
+        cli(demo_db, "add", f"Harbour cruise {i}", "--value", "1000", "--stage", "Enquiry", "--month", "2027-03")
+    listed = json.loads(cli(demo_db, "list", "--filter", "harbour cruise 1", "--json"))
+    want = sorted(p["name"] for p in listed if p["kind"] == "open")
+    assert want == ["Harbour cruise 1", "Harbour cruise 10", "Harbour cruise 11"]
+    wider = [p for p in json.loads(cli(demo_db, "list", "--filter", "harbour cruise", "--json")) if p["kind"] == "open"]
+    t = Tmux(demo_db)
+    try:
+        t.wait_for(on_screen("shown"))
+        t.keys("/")
+        t.wait_for(on_screen("fields:"))
+        t.keys("harbour cruise 1", literal=True)
+        screen = t.wait_for(on_screen("filter: harbour", f" {len(want)} shown", *want))
+        assert "Harbour cruise 2 " not in screen
+        t.keys("BSpace", "BSpace")
+        screen = t.wait_for(on_screen(f" {len(wider)} shown", "Harbour cruise 2 "))
+    finally:
+        t.kill()
