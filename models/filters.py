@@ -22,12 +22,13 @@ Nothing here imports the UI or SQLAlchemy.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import compress, repeat
 from operator import and_, contains
-from typing import Protocol
+from typing import Protocol, cast
 
 from .errors import DomainError
 from .ladder import OPEN
@@ -112,8 +113,19 @@ class Filter:
 
     def select(self, rows: RowStore, ladder: Ladder, today: date) -> set[int]:
         """The ids of the live rows that match: `holds` over the columns, in C where it can be."""
-        if not self.structured:
-            return rows.search(" ".join(self.words)) if self.words else set(rows)
+        if not self.structured and not self.words:
+            return set(rows)
+        return set(map(rows.ids.__getitem__, self.positions(rows, ladder, today)))
+
+    def positions(self, rows: RowStore, ladder: Ladder, today: date) -> array:
+        """Where the matching live rows are in the columns (in order): what `select` is made of."""
+        mask, rest = self._first_pass(rows, ladder, today)
+        return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+
+    def _first_pass(self, rows: RowStore, ladder: Ladder, today: date) -> tuple[bytes, list[str]]:
+        """One byte per row (1: it passes every field and the longest word), all in C, and the
+        other words, still to test on the rows that pass."""
+        words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         words = rows.words
         masks: list[Iterator[object]] = [iter(rows.alive)]
         for stage_ids in self.stage_ids:
@@ -141,18 +153,101 @@ class Filter:
                 (sid, i) for sid, cutoff in cutoffs.items() for i, w in enumerate(words) if w is not None and w < cutoff
             }
             masks.append(map(stale_pairs.__contains__, zip(rows.stage, rows.touched)))
-        words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         if words_sorted:
             masks.append(map(contains, rows.hay, repeat(words_sorted[0])))
         mask = masks[0]
         for more in masks[1:]:
             mask = map(and_, mask, more)
-        hits: Iterable[int] = compress(range(len(rows.ids)), mask)
-        hay = rows.hay
-        for word in words_sorted[1:]:
-            hits = [i for i in hits if word in hay[i]]
-        ids = rows.ids
-        return {ids[i] for i in hits}
+        return bytes(cast("Iterator[int]", mask)), words_sorted[1:]  # (each is 0/1, or a bool)
+
+    # ------------------------------------------------------------ narrowing, as the text grows
+
+    def narrows(self, previous: Filter) -> bool:
+        """Whether every prospect this filter lets through is one `previous` let through, so that
+        searching `previous`'s matches gives exactly what searching every row would: the same
+        fields with the same values, and each of `previous`'s words inside one of this one's
+        (`harbour chr` after `harbour ch`, or after `harbour`)."""
+        return (
+            self.stage_ids == previous.stage_ids
+            and self.owners == previous.owners
+            and self.months == previous.months
+            and self.due == previous.due
+            and self.stale == previous.stale
+            and all(any(p in w for w in self.words) for p in previous.words)
+        )
+
+    def narrow(self, rows: RowStore, positions: array, previous: Filter) -> array:
+        """Of the positions `previous` matched (see `narrows`), those this filter matches: only
+        its words are tested again (the fields are the same), one pass in C per new word."""
+        new = sorted(set(self.words) - set(previous.words), key=len, reverse=True)
+        return _having(positions, rows.hay, new)
+
+
+def _having(positions: array, hay: list[str], words: Iterable[str]) -> array:
+    """The positions whose search text holds every one of `words` (an array: no object per
+    position for the garbage collector to walk)."""
+    for word in words:
+        positions = array("l", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
+    return positions
+
+
+class Hits:
+    """The filter's matches, kept from one keystroke to the next: a filter that narrows the last
+    one (`Filter.narrows`: the text grew) searches only the last matches, not every row.
+
+    The ids are the set the pipeline view holds as its `matches`: the view tests a changed row
+    again and adds or drops it there (PipelineView.put), so they stay right between keystrokes;
+    the positions behind them are found again after any change of the rows (RowStore.changes)."""
+
+    def __init__(self) -> None:
+        self.filter: Filter | None = None
+        self.ids: set[int] | None = None
+        self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
+        self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
+        self.narrowed = False  # whether the last `select` searched the last matches only
+        self.searches = 0  # how many searches ran (for the tests of coalescing)
+
+    def clear(self) -> None:
+        self.filter, self.ids, self._of = None, None, None
+        self._positions = array("l")
+
+    def select(
+        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None = None
+    ) -> set[int]:
+        """The ids of the live rows `wanted` matches (the same as `wanted.select`). `shown`: the
+        matches the view holds now; the last ones are narrowed only if they are still those
+        (the view keeps them right as rows change), else every row is searched."""
+        self.searches += 1
+        changes = rows.changes  # before the search: a change during it makes the next one look again
+        previous, of = self.filter, self._of
+        same = of is not None and of[0] is rows and of[1] is ladder and of[2] == today
+        same = same and (shown is None or shown is self.ids)
+        self.narrowed = previous is not None and self.ids is not None and same and wanted.narrows(previous)
+        if self.narrowed:
+            assert previous is not None and self.ids is not None and of is not None
+            # (searching most of the rows again costs more than one pass over them all)
+            self.narrowed = len(self.ids) <= len(rows) // 2
+        if self.narrowed:
+            assert previous is not None and self.ids is not None and of is not None
+            if of[3] != rows.changes:
+                positions = rows.positions(self.ids)
+            elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
+                mask, rest = self._positions
+                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+            else:
+                positions = self._positions
+            found: array | tuple[bytes, list[str]] = wanted.narrow(rows, positions, previous)
+            ids = set(map(rows.ids.__getitem__, found))
+        else:
+            mask, rest = found = wanted._first_pass(rows, ladder, today)
+            if rest:
+                found = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+                ids = set(map(rows.ids.__getitem__, found))
+            else:  # one word: the ids straight from the mask; positions only if the next key needs them
+                ids = set(compress(rows.ids, mask))
+        self.filter, self.ids, self._positions = wanted, ids, found
+        self._of = (rows, ladder, today, changes)
+        return ids
 
 
 def _month_word(word: str | None) -> bool:
@@ -278,4 +373,4 @@ def hint(text: str, stages: Iterable[StageLike]) -> str:
     return ""
 
 
-__all__ = ["DUE_DAYS", "FIELDS", "FIELD_HINT", "Filter", "hint", "parse_filter"]
+__all__ = ["DUE_DAYS", "FIELDS", "FIELD_HINT", "Filter", "Hits", "hint", "parse_filter"]

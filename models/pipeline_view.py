@@ -18,7 +18,7 @@ from datetime import date, datetime
 from functools import cache
 from itertools import compress, repeat
 from operator import and_, contains
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from . import clock
 from .ladder import (
@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
     from .pace import Pace
     from .records import ProspectInfo, StageInfo
+
+
+class FilterRule(Protocol):
+    """The filter's rule for one row (models/filters.py, `Filter.holds`), as the view uses it."""
+
+    def holds(self, row: Row, ladder: Ladder, hay: str, today: date) -> bool: ...
 
 
 class Row(NamedTuple):
@@ -240,6 +246,7 @@ class RowStore(Mapping):
         self.words: list[str | None] = [None]  # months, days and owners, each stored once
         self._word_index: dict[str | None, int] = {None: 0}
         self._count = 0
+        self.changes = 0  # counts puts and removes: positions noted before a change may be stale
 
     def copy(self) -> RowStore:
         """A copy to change apart (the board's), sharing the text: the columns are copied in C."""
@@ -328,6 +335,7 @@ class RowStore(Mapping):
 
     def put(self, row: Row, hay: str | None = None) -> None:
         """Add or replace a row. `hay` (see `haystack`) replaces the search text when given."""
+        self.changes += 1
         i = self._pos(row.id)
         if i is None:
             i = bisect_left(self.ids, row.id)
@@ -372,7 +380,19 @@ class RowStore(Mapping):
         row = self.row_at(i)
         self.alive[i] = 0
         self._count -= 1
+        self.changes += 1
         return row
+
+    def hay_of(self, prospect_id: int) -> str:
+        """The search text of a held prospect ("" when it is not held)."""
+        i = self._pos(prospect_id)
+        return self.hay[i] if i is not None else ""
+
+    def positions(self, prospect_ids: set[int]) -> array:
+        """Where these prospects are in the columns, in order (live ones only): one pass in C."""
+        return array(
+            "l", compress(range(len(self.ids)), map(and_, self.alive, map(prospect_ids.__contains__, self.ids)))
+        )
 
     # -------------------------------------------------------- bulk reads
 
@@ -584,6 +604,7 @@ class PipelineView:
     owner: str | None = None  # only this owner's prospects, when set
     scope: str | None = None  # only this owner's prospects are held at all (see the class's note)
     matches: set[int] | None = None  # the filter's hits, when a filter is on
+    rule: FilterRule | None = None  # the filter `matches` are the hits of: a changed row is tested again
     closed: bool = False  # won and lost prospects shown too (by default only open ones are)
     lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
     subtotals: dict[str | None, list[int]] = field(default_factory=dict)
@@ -595,6 +616,7 @@ class PipelineView:
         self._order: array | None = None  # every row's id in the current sort order
         self._marked: list[tuple[bool, int]] | None = None  # rows added/removed since `mark()`
         self._open_ids: set[int] | None = None  # ids of the rows on open stages (kept while valid)
+        self._base: tuple[tuple[Any, ...], array] | None = None  # the lines before the filter (see `_unfiltered`)
 
     # -------------------------------------------------------- loading and building
 
@@ -658,7 +680,30 @@ class PipelineView:
             return False
         if not self.closed and not on_screen and self.ladder.kind(row.stage_id) != OPEN:
             return False
-        return self.matches is None or row.id in self.matches
+        return self.matches is None or on_screen or row.id in self.matches
+
+    def _test_again(self, row: Row, hay: str | None = None) -> bool:
+        """Whether a (changed) row is among the filter's hits now, noted in `matches` (True when
+        no filter is on). `hay`: its search text, else the one held."""
+        if self.matches is None:
+            return True
+        if self.rule is None:
+            return row.id in self.matches
+        held = self.rule.holds(row, self.ladder, hay if hay is not None else self.rows.hay_of(row.id), self.today)
+        if held:
+            self.matches.add(row.id)
+        else:
+            self.matches.discard(row.id)
+        return held
+
+    def narrow(self, matches: set[int]) -> None:
+        """Take the hits of a filter that narrows the last one (models/filters.py, Filter.narrows):
+        the lines shown are filtered again, in order, instead of rebuilt from every row."""
+        self.matches = matches
+        if self.grouped or not isinstance(self.lines, array):
+            self.rebuild()
+            return
+        self.lines = array("q", compress(self.lines, map(matches.__contains__, self.lines)))
 
     def open_ids(self) -> set[int]:
         """Ids of the rows on open stages: one pass over the columns (in C) when the rows or the
@@ -678,19 +723,12 @@ class PipelineView:
             sort_rows(ordered, self.sort, self.ladder)
             self._order = array("q", (r.id for r in ordered))
             del ordered
-        ids = self._order
-        for owner in {o for o in (self.owner, self.scope) if o is not None}:
-            mine = rows.owned_by(owner)
-            ids = array("q", compress(ids, map(mine.__contains__, ids)))
+        ids = self._unfiltered(self._order)
         keep = self.matches if self.matches is not None and len(self.matches) < len(rows) else None
-        if not self.closed:
-            open_ids = self.open_ids()
-            if len(open_ids) < len(rows):  # (all open: nothing to drop)
-                keep = open_ids if keep is None else keep & open_ids
         if keep is not None:
             ids = array("q", compress(ids, map(keep.__contains__, ids)))
         if not self.grouped:
-            self.lines = array("q", ids) if ids is self._order else ids  # lines change on their own
+            self.lines = array("q", ids) if keep is None else ids  # lines change on their own
             self.subtotals = {}
             return
         position = dict(zip(rows.ids, range(len(rows.ids))))
@@ -716,6 +754,30 @@ class PipelineView:
             totals.setdefault(words[m], [0, 0, 0])
         self.lines = lines
         self.subtotals = totals
+
+    def _unfiltered(self, order: array) -> array:
+        """The ids in `order` that the owner toggle, the scope and the closed toggle let through:
+        kept until one of those, the rows or the ladder changes, so that each filter keystroke is
+        one pass over them (not over every row, nor a set intersection). Never changed in place."""
+        rows = self.rows
+        same = (order, rows, self.ladder)  # the same objects (`is`), with these settings (`==`)
+        key = (*same, len(order), self.owner, self.scope, self.closed, rows.changes)
+        if self._base is not None:
+            held = self._base[0]
+            if all(a is b for a, b in zip(held[:3], same, strict=True)) and held[3:] == key[3:]:
+                return self._base[1]
+        ids = order
+        for owner in {o for o in (self.owner, self.scope) if o is not None}:
+            mine = rows.owned_by(owner)
+            ids = array("q", compress(ids, map(mine.__contains__, ids)))
+        if not self.closed:
+            open_ids = self.open_ids()
+            if len(open_ids) < len(rows):  # (all open: nothing to drop)
+                ids = array("q", compress(ids, map(open_ids.__contains__, ids)))
+        if ids is order:
+            ids = array("q", order)
+        self._base = (key, ids)
+        return ids
 
     # -------------------------------------------------------- reading
 
@@ -772,6 +834,7 @@ class PipelineView:
             return None
         old = self.rows.get(row.id)
         self.rows.put(row, hay)
+        self._test_again(row)
         if self._open_ids is not None:
             if self.ladder.kind(row.stage_id) == OPEN:
                 self._open_ids.add(row.id)
@@ -813,6 +876,13 @@ class PipelineView:
             return False  # it leaves (`put`)
         if self.grouped and old.month != row.month:
             return False
+        if self.matches is not None and self.rule is not None:
+            was = row.id in self.matches
+            if (
+                self.rule.holds(row, self.ladder, hay if hay is not None else self.rows.hay_of(row.id), self.today)
+                != was
+            ):
+                return False  # it comes into the filter's hits or leaves them (`put`)
         self.rows.put(row, hay)
         if self.grouped and self.visible(row):
             self._add_subtotal(old.month, self.ladder.part(old), -1)
@@ -835,6 +905,8 @@ class PipelineView:
         old = self.rows.remove(prospect_id)
         if old is None:
             return
+        if self.matches is not None:
+            self.matches.discard(prospect_id)
         if self._open_ids is not None:
             self._open_ids.discard(prospect_id)
         if self._order is not None:

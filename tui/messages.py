@@ -24,6 +24,7 @@ from evpipe.models.records import ChangeResult, StageInfo
 if TYPE_CHECKING:
     from evpipe.models.board import BoardView
     from evpipe.models.calibration import Calibration
+    from evpipe.models.filters import Filter
     from evpipe.models.focus import FocusItem
     from evpipe.models.forecast import Forecast
     from evpipe.models.history import Snapshot
@@ -329,3 +330,17 @@ class RepsLoaded(Message):
     """Everyone who has made a change (the review's choice of rep)."""
 
     names: list[str]
+
+
+@dataclass
+class FilterFound(Message):
+    """A filter search's results, from its worker."""
+
+    text: str
+    filter: Filter
+    ids: set[int]
+    narrowed: bool  # searched within `shown`, the matches the view held when it began
+    rows: RowStore
+    changes: int  # rows.changes when it began (-1: it failed)
+    shown: set[int] | None
+    round: int

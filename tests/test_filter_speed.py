@@ -1,0 +1,230 @@
+"""The filter as you type, kept fast: a growing text searches only the last matches (and finds
+exactly what a fresh search finds), a row changed under a filter is tested again, keys typed
+faster than a search are one search of the latest text, and the loaded rows are frozen out of
+the garbage collector's full passes."""
+
+from __future__ import annotations
+
+import gc
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from apphelpers import RecordingApp, settle, shows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_tmux import Tmux, cli
+from test_tmux import shows as on_screen
+from textual import events
+
+from evpipe.models.errors import DomainError
+from evpipe.models.filters import Hits, parse_filter
+from evpipe.models.pipeline_view import Ladder, PipelineView, Row, RowStore, haystack
+from evpipe.models.records import StageInfo
+from evpipe.models.store import Store
+
+TODAY = date(2026, 11, 27)  # conftest pins the clock here
+STAGES = [
+    StageInfo(1, "Suspect", 1, 500, "open", 21),
+    StageInfo(2, "Enquiry", 2, 1000, "open", 14),
+    StageInfo(3, "Quote sent", 3, 2500, "open", 10),
+    StageInfo(4, "Won", 4, 10000, "won", 0),
+    StageInfo(5, "Lost", 5, 0, "lost", 0),
+]
+LADDER = Ladder.of(STAGES)
+BIG = 60_000  # rows added for the burst of keys
+
+
+def parse(text: str):
+    return parse_filter(text, STAGES, TODAY)
+
+
+# names made of few letters, so that short texts match some rows and not others
+letters = st.text(alphabet="abch ", min_size=0, max_size=12)
+row_data = st.tuples(
+    st.sampled_from([1, 2, 3, 4, 5]),
+    st.sampled_from([None, "2026-12", "2027-03"]),
+    st.sampled_from(["sam", "mere", "aroha"]),
+    letters,
+    letters,
+)
+rows_strategy = st.lists(row_data, min_size=0, max_size=40)
+prefix = st.sampled_from(["", "stage:quote ", "owner:m ", "stage:s owner:sam ", "month:2027-03 "])
+
+
+def make_store(data) -> RowStore:
+    store = RowStore()
+    for i, (stage, month, owner, name, notes) in enumerate(data, start=1):
+        row = Row(i, name, "", stage, 1000 * i, month, None, owner, "2026-11-01", 0, 1)
+        store.put(row, haystack(name, "", "", notes))
+    return store
+
+
+def fresh(store: RowStore, text: str) -> set[int]:
+    return parse(text).select(store, LADDER, TODAY)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows_strategy, prefix, letters)
+def test_typing_a_text_narrows_to_exactly_what_a_fresh_search_finds(data, fields, typed):
+    """Each keystroke of `typed` (after some fields): the kept matches, narrowed or searched again
+    (a backspace, a field changed), are the fresh search's every time."""
+    store = make_store(data)
+    hits = Hits()
+    text = fields
+    for ch in typed + "\b\b" + typed[:3]:
+        text = text[:-1] if ch == "\b" else text + ch
+        try:
+            f = parse(text)
+        except DomainError:  # a field cut short (`owner:`): the screen keeps the last results
+            continue
+        if f.empty:
+            hits.clear()
+            continue
+        assert hits.select(f, store, LADDER, TODAY) == fresh(store, text), text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows_strategy, letters, st.lists(st.tuples(st.integers(1, 45), letters, st.booleans()), max_size=6))
+def test_rows_changed_between_keystrokes_keep_the_matches_right(data, typed, changes):
+    """Rows changed, added and removed while a filter is on (through the view, as the screen does)
+    are tested again, so the next keystroke's narrowed search is still the fresh one."""
+    store = make_store(data)
+    view = PipelineView(LADDER, today=TODAY)
+    view.load(store)
+    hits = Hits()
+    text = "a"
+    f = parse(text)
+    view.matches, view.rule = hits.select(f, store, LADDER, TODAY), f
+    view.rebuild()
+    for pid, name, gone in changes:
+        if gone:
+            view.remove(pid)
+        else:
+            view.put(Row(pid, name, "", 1, 500, None, None, "sam", "2026-11-01", 0, 2), haystack(name, "", "", ""))
+        assert view.matches == fresh(store, text)
+        for ch in typed:  # the filter grows: narrowed from the kept matches
+            text += ch
+            f = parse(text)
+            if f.empty:
+                continue
+            view.matches, view.rule = hits.select(f, store, LADDER, TODAY), f
+            view.rebuild()
+            assert view.matches == fresh(store, text), text
+        text = "a"  # the box cleared and `a` typed again
+        f = parse(text)
+        view.matches, view.rule = hits.select(f, store, LADDER, TODAY), f
+        view.rebuild()
+
+
+def test_a_narrowed_search_tests_only_the_last_matches():
+    store = make_store([(1, None, "sam", f"harbour {i}", "") for i in range(30)] + [(1, None, "sam", "kauri", "")] * 70)
+    hits = Hits()
+    hits.select(parse("har"), store, LADDER, TODAY)
+    assert not hits.narrowed
+    assert hits.select(parse("harbour 2"), store, LADDER, TODAY) == fresh(store, "harbour 2")
+    assert hits.narrowed
+    # another field: searched afresh
+    assert hits.select(parse("owner:sam harbour 2"), store, LADDER, TODAY) == fresh(store, "owner:sam harbour 2")
+    assert not hits.narrowed
+    # a shorter text (backspace) is not a narrowing either
+    assert hits.select(parse("owner:sam harbour"), store, LADDER, TODAY) == fresh(store, "owner:sam harbour")
+    assert not hits.narrowed
+
+
+def test_a_row_changed_under_a_filter_comes_in_or_keeps_its_line_until_the_next_search():
+    store = make_store([(1, None, "sam", "harbour party", ""), (1, None, "sam", "kauri wedding", "")])
+    view = PipelineView(LADDER, today=TODAY)
+    view.load(store)
+    hits = Hits()
+    f = parse("harbour")
+    view.matches, view.rule = hits.select(f, store, LADDER, TODAY), f
+    view.rebuild()
+    assert list(view.lines) == [1]
+    # renamed to match: it comes into the filter's results
+    kauri = Row(2, "Harbour wedding", "", 1, 2000, None, None, "sam", "2026-11-01", 0, 2)
+    assert view.put(kauri, haystack(kauri.name, "", "", "")) is not None
+    assert set(view.lines) == {1, 2} and view.matches == {1, 2}
+    # renamed away: out of the matches (the next keystroke narrows without it), its line stays
+    # until then, as a won prospect's does, so the rep sees what the change did
+    party = Row(1, "Tui party", "", 1, 1000, None, None, "sam", "2026-11-01", 0, 2)
+    assert view.put(party, haystack(party.name, "", "", ""), hint=view.index_of(1)) is not None
+    assert view.matches == {2}
+    f = parse("harbour w")
+    view.narrow(hits.select(f, store, LADDER, TODAY))
+    view.rule = f
+    assert list(view.lines) == [2]
+
+
+# ---------------------------------------------------------------- the app
+
+
+@pytest.mark.both_databases
+async def test_a_burst_of_keys_ends_with_the_full_texts_results_in_fewer_searches(engine):
+    s = Store(engine, who="tester")
+    for i in range(40):
+        s.add(f"Harbour party {i}" if i % 3 else f"Kauri wedding {i}", "1000", "Enquiry", month="2027-03")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        assert gc.get_freeze_count() > 0  # the loaded rows are frozen out of full collections
+        # a big pipeline, so that a search takes longer than a key: rows come in as live changes do
+        view = screen.view
+        for pid in range(100_000, 100_000 + BIG):
+            view.put(
+                Row(pid, f"Tui cruise {pid}", "", view.rows[1].stage_id, 100, None, None, "sam", "2026-11-01", 0, 1)
+            )
+        await pilot.press("slash")
+        await settle(pilot)
+        before = screen._hits.searches
+        text = "harbour party 1"
+        # every key posted at once, as a fast typist's keys arrive while a search runs
+        for ch in text:
+            app.post_message(events.Key("space" if ch == " " else ch, ch))
+        await settle(pilot)
+        assert screen.filter_text == text
+        # every word of the whole text, in the name (the filter's words are ANDed)
+        want = {
+            pid for pid, row in screen.view.rows.items() if "harbour party" in row.name.casefold() and "1" in row.name
+        }
+        assert len(want) == len([i for i in range(40) if i % 3 and "1" in str(i)])
+        assert set(screen.view.lines) == want
+        typed = {text[:n].strip() for n in range(1, len(text) + 1)}  # each key's text, once
+        assert screen._hits.searches - before < len(typed)  # keys that came during a search were merged
+        await shows(app, pilot, f"{len(want)} shown")
+        assert f"{len(want)} shown · " in await shows(app, pilot, f"{len(want)} shown")
+
+
+# ---------------------------------------------------------------- a real terminal
+
+
+@pytest.fixture
+def demo_db(tmp_path) -> Path:
+    db = tmp_path / "tmux.db"
+    cli(db, "seed")
+    return db
+
+
+def test_typing_fast_in_a_real_terminal_shows_the_whole_texts_results_and_count(demo_db):
+    """The filter typed in one burst (tmux sends the keys at once): the screen ends on the whole
+    text's results, and the count beside them is theirs; a backspaced word comes back wider."""
+    for i in range(12):
+        cli(demo_db, "add", f"Harbour cruise {i}", "--value", "1000", "--stage", "Enquiry", "--month", "2027-03")
+    listed = json.loads(cli(demo_db, "list", "--filter", "harbour cruise 1", "--json"))
+    want = sorted(p["name"] for p in listed if p["kind"] == "open")
+    assert want == ["Harbour cruise 1", "Harbour cruise 10", "Harbour cruise 11"]
+    wider = [p for p in json.loads(cli(demo_db, "list", "--filter", "harbour cruise", "--json")) if p["kind"] == "open"]
+    t = Tmux(demo_db)
+    try:
+        t.wait_for(on_screen("shown"))
+        t.keys("/")
+        t.wait_for(on_screen("fields:"))
+        t.keys("harbour cruise 1", literal=True)
+        screen = t.wait_for(on_screen("filter: harbour", f" {len(want)} shown", *want))
+        assert "Harbour cruise 2 " not in screen
+        t.keys("BSpace", "BSpace")
+        screen = t.wait_for(on_screen(f" {len(wider)} shown", "Harbour cruise 2 "))
+    finally:
+        t.kill()
