@@ -22,6 +22,9 @@ on the decoded screen, so a refresh already pending cannot stop the clock early)
 - filter: each keystroke of "harbour christmas" after `/` to the frame showing the typed text and
   the match count, which must equal the count read from the database (open prospects whose name,
   company, contact or notes hold every word);
+- longest pause of the event loop while those keys are pressed: the keys' app runs with
+  benchmarks/loop_probe.py (the same command line, and a thread that every 2 ms times how long the
+  loop takes to run a no-op);
 - peak memory: VmHWM of the app's process after all of the above.
 """
 
@@ -31,9 +34,12 @@ import argparse
 import os
 import random
 import re
+import shutil
 import sqlite3
 import statistics
 import sys
+import tempfile
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -356,12 +362,18 @@ def keys(db: str, n: int, stages: list[tuple[str, str]], with_filter: bool = Tru
     names = [s for s, _ in stages]
     nxt = {a: b for (a, ka), (b, kb) in zip(stages, stages[1:]) if ka == "open" and kb == "open"}
     out: dict = {"cursor": [], "advance": [], "saved": [], "filter": [], "filter_keys": [], "wrong": 0, "lost": 0}
-    term = Term(env_for(db))
+    probe = Path(tempfile.mkdtemp(prefix="evpipe-probe-")) / "pauses"
+    probe.touch()
+    # the same command line as `evpipe`, with a probe timing the event loop's pauses (loop_probe.py)
+    term = Term(
+        [sys.executable, str(ROOT / "benchmarks" / "loop_probe.py"), "--db", db], env={"EVPIPE_LOOP_PROBE": str(probe)}
+    )
     view = Pipeline(term, names)
     if term.wait(view.first_screen, 120) is None or term.wait(view.loaded, 600) is None:
         term.close()
         raise SystemExit(f"the app did not show its pipeline:\n{term.text()}")
     term.settle(0.5, 10)
+    began = time.perf_counter()
 
     # cursor: down a page and a half (scrolling), then back up
     step, run = 1, 0
@@ -460,10 +472,15 @@ def keys(db: str, n: int, stages: list[tuple[str, str]], with_filter: bool = Tru
                 out["filter_keys"].append(typed)
             term.settle(0.03)
         out["matches"] = want[text]
+    ended = time.perf_counter()
+    if with_filter:
         term.key(b"\x1b")
         term.settle(0.2)
     out["peak"] = term.peak_kib() / 1024
     term.close()
+    pauses = [line.split() for line in probe.read_text().splitlines() if line.strip()]
+    out["pause"] = max((float(took) for start, took in pauses if began <= float(start) <= ended), default=0.0)
+    shutil.rmtree(probe.parent, ignore_errors=True)
     return out
 
 
@@ -551,6 +568,8 @@ def report(size: int, s: dict[str, list[float]], k: dict, bench: str = "app") ->
         else:
             figure(f"  filter key to results + count, max ({slowest!r})", f"{top:.1f} ms", bench=bench)
         figure("  'harbour christmas' matches", f"{k['matches']:,}", bench=bench)
+    pause = ms(k["pause"])
+    check("longest pause of the event loop while keys pressed", f"{pause:.1f} ms", "<= 20 ms", pause <= 20)
     peak = max([k["peak"], *s["peak"]])
     check("peak memory of the app (VmHWM)", f"{peak:.0f} MiB", f"<= {target['peak']} MiB", peak <= target["peak"])
     check("keys whose frame never came (5 s)", f"{k['lost']}", "0", k["lost"] == 0)
