@@ -51,14 +51,10 @@ format: .stamp-test ## Format the code and apply ruff's safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: .stamp-test ## Run every benchmark (prints figures against targets)
-	$(BIN)/python benchmarks/kpi_speed.py
-	$(BIN)/python benchmarks/app_speed.py
-	$(BIN)/python benchmarks/board_speed.py
-	$(BIN)/python benchmarks/import_speed.py
-	$(BIN)/python benchmarks/import_lock.py
-	$(BIN)/python benchmarks/pg_speed.py
-	$(BIN)/python benchmarks/live_speed.py
+# `make bench SIZE=1000000` for a million prospects (built once, cached in $TMPDIR/evpipe-bench).
+SIZE ?= 100000
+bench: .stamp-test ## Run the benchmarks and print one table of figures against issue 13's targets
+	$(BIN)/python benchmarks/bench.py --size $(SIZE)
 
 clean: ## Remove the virtual environment and build leftovers
 	rm -rf $(VENV) .stamp-install .stamp-test *.egg-info build dist

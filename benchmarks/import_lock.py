@@ -13,7 +13,7 @@ Prints the command's whole time, the longest hold of the write lock (the import'
 the KPI history's short writes follow it) and their total, and the slowest `kpi` and save during
 the import against their times on the idle database. Target: the lock held for well under the
 command's time, no read slower than idle by more than noise, no save waiting more than the longest
-hold. Run: .venv/bin/python benchmarks/import_lock.py [--rows N]
+hold. Run: .venv/bin/python benchmarks/import_lock.py [--size N]
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def measure(label: str, db: Path, args: list[str]) -> None:
 
 
 def main() -> None:
-    rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 100_000
+    flag = next((f for f in ("--size", "--rows") if f in sys.argv), None)
+    rows = int(sys.argv[sys.argv.index(flag) + 1]) if flag else 100_000
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         measure(
@@ -178,7 +179,7 @@ def main() -> None:
         )
         big = folder / "big.csv"
         generate(big, rows)
-        measure(f"generated {rows:,}-row CSV", folder / "big.db", [str(big)])
+        measure(f"generated {rows:,}-row CSV", folder / "big.db", [str(big), "--max-rows", str(max(rows, 200_000))])
 
 
 if __name__ == "__main__":

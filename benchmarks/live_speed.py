@@ -1,7 +1,7 @@
 """What live screens cost (issue 11, point 1). Prints each figure next to its target.
 
     .venv/bin/python benchmarks/live_speed.py                 # 10,000 and 100,000 prospects
-    .venv/bin/python benchmarks/live_speed.py --sizes 100000
+    .venv/bin/python benchmarks/live_speed.py --size 1000000
 
 For each size it builds a pipeline (benchmarks/app_speed.py's generator), opens the app headless
 as one user and, from another session's store, changes prospects; it measures:
@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from app_speed import build  # noqa: E402
+from ptyterm import discard, pipeline  # noqa: E402  (the cached pipelines, app_speed's generator)
 
 
 def ms(seconds: float) -> str:
@@ -117,12 +116,15 @@ def measure(url: str, changes: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--size", type=int, default=None, help="one size only (10000, 100000, 1000000)")
     parser.add_argument("--changes", type=int, default=10)
     args = parser.parse_args()
-    for size in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = build(Path(tmp) / "live.db", size)
-            r = measure(url, args.changes)
+    for size in [args.size] if args.size else args.sizes:
+        db = pipeline(size)
+        try:
+            r = measure(f"sqlite:///{db}", args.changes)
+        finally:
+            discard(db)
         print(f"{size:,} prospects")
         print(f"  change check, nothing changed: median {ms(r['idle_median'])}, p99 {ms(r['idle_p99'])} (< 1 ms)")
         print(f"  a look that finds a change (worker): median {ms(r['look_found'])}")

@@ -8,16 +8,17 @@ follow-ups, owners, notes), copies it to PostgreSQL with `evpipe migrate` (timed
 the copy), then times on each database, each the median of --runs:
 
 - `evpipe kpi`, `evpipe list`, `evpipe forecast`, `evpipe review`: launch to exit of the command;
-- app start: `evpipe` opening until the pipeline's first screen is painted and takes keys;
-- stage key to frame: `>` on the pipeline to the end of the screen update showing the new row and
-  header (median and p90 of --keys presses; the save follows in a worker).
+- app start and stage key to frame, in a real pseudo-terminal (benchmarks/app_speed.py): launch to
+  the pipeline's first screen; `>` to the frame showing the new stage and header, and to the save's
+  notice (median and p90 of --keys presses).
 
 PostgreSQL: the server `EVPIPE_BENCH_PG_URL` names (a database that may be replaced), else a
 throwaway one started by .ci/ensure-postgres and stopped at the end. The app on SQLite paints its
 first screen with the standard library's sqlite3; on PostgreSQL it first loads SQLAlchemy and
 psycopg, which the app start figure includes.
 
-Measured 2 Dec 2026 (afternoon) on a 2-core machine with three other developers' editors and
+Measured 2 Dec 2026 (afternoon; the app's two figures then headless, before the pseudo-terminal)
+on a 2-core machine with three other developers' editors and
 occasional tests running (load average about 1): 100,000 prospects, copied to PostgreSQL 15 by
 `evpipe migrate` (counts, journal and KPIs proved equal) in 6.4 s; median of 3 (key: of 20 presses):
 
@@ -37,14 +38,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import app_speed  # noqa: E402  (the builder and the app's children)
+import app_speed  # noqa: E402  (the app in a pseudo-terminal)
+from ptyterm import discard, pipeline  # noqa: E402  (the cached pipelines)
 
 EVPIPE = [sys.executable, "-m", "evpipe.tui.cli"]
 COMMANDS = (("kpi", ["kpi"]), ("list", ["list"]), ("forecast", ["forecast"]), ("review", ["review"]))
@@ -59,21 +60,21 @@ def timed(args: list[str], env: dict[str, str]) -> float:
     return took
 
 
-def measure(url: str, runs: int, keys: int, env: dict[str, str]) -> dict[str, str]:
+def measure(url: str, runs: int, keys: int, env: dict[str, str], stages: list[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for label, command in COMMANDS:
         times = [timed([*EVPIPE, "--db", url, *command], env) for _ in range(runs)]
         out[label] = f"{statistics.median(times) * 1000:,.0f} ms"
-    starts = [app_speed.run_child(["--child", "startup", "--url", url])[0] for _ in range(runs)]
-    out["app start"] = f"{statistics.median(starts) * 1000:,.0f} ms"
-    _, _, text = app_speed.run_child(["--child", "keys", "--url", url, "--keys", str(keys)])
-    import json
-
-    adv = json.loads(text.strip().splitlines()[-1])["advance"]
-    saved = json.loads(text.strip().splitlines()[-1])["saved"]
+    # the app in a real pseudo-terminal (benchmarks/app_speed.py): launch to first screen, stage key to frame
+    started = app_speed.startup(url, runs, [n for n, _ in stages])["start"]
+    out["app start"] = f"{statistics.median(started) * 1000:,.0f} ms" if started else "no screen"
+    data = app_speed.keys(url, keys, stages, with_filter=False)
+    adv, saved = data["advance"], data["saved"]
     out["stage key to frame"] = (
         f"{statistics.median(adv) * 1000:.1f} ms (p90 {app_speed.pct(adv, 90) * 1000:.1f})"
         f", saved {statistics.median(saved) * 1000:.0f} ms"
+        if adv and saved
+        else "no frame"
     )
     return out
 
@@ -112,16 +113,16 @@ def main() -> None:
     print(f"evpipe on SQLite and PostgreSQL · {args.size:,} prospects · python {sys.version.split()[0]}")
     server = Server()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "pipeline.db"
-            t = time.perf_counter()
-            built = app_speed.run_child(["--child", "build", "--url", str(path), "--size", str(args.size)])[2]
-            sqlite_url = built.strip().splitlines()[-1]
-            print(f"built in SQLite in {time.perf_counter() - t:.1f} s")
+        db = pipeline(args.size)
+        try:
+            sqlite_url = f"sqlite:///{db}"
+            stages = app_speed.ladder(str(db))
             copy = timed([*EVPIPE, "--db", sqlite_url, "migrate", "--to", server.url, "--force"], env)
             print(f"copied to PostgreSQL by `evpipe migrate` (counts, journal and KPIs proved equal) in {copy:.1f} s")
-            rows = {"SQLite": measure(sqlite_url, args.runs, args.keys, env)}
-            rows["PostgreSQL"] = measure(server.url, args.runs, args.keys, env)
+            rows = {"SQLite": measure(sqlite_url, args.runs, args.keys, env, stages)}
+            rows["PostgreSQL"] = measure(server.url, args.runs, args.keys, env, stages)
+        finally:
+            discard(db)
     finally:
         server.stop()
     labels = list(rows["SQLite"])
