@@ -139,6 +139,17 @@ def latest_id(source: Any) -> int:
     return int(found[0][0] or 0) if found else 0
 
 
+def kpis_as_of_journal(source: Any, *scopes: Any) -> tuple[int, list[Any]]:
+    """The journal's highest id and the KPIs of each scope (models.kpi.Scope), read in one read
+    transaction: every change up to that id is in the sums and none after it, so that a live
+    screen adding later entries' recorded effects counts each change exactly once."""
+    from .kpi import kpis
+    from .rawdb import raw_cursor
+
+    with raw_cursor(source, transaction=True) as cursor:
+        return latest_id(cursor), [kpis(cursor, scope) for scope in scopes]
+
+
 def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]:
     """The journal entries after `after_id`, oldest first, at most `limit` of them."""
     return [entry_of(r) for r in fetch_all(source, _ENTRY_SQL, {"after": after_id, "limit": limit})]

@@ -134,7 +134,9 @@ async def test_another_sessions_changes_show_without_a_key_press(office):
         await _until(pilot, lambda: new in page.view.rows and ids[0] not in page.view.rows)
         assert page.table.current_id == on
         assert page.view.rows is rows_object
-        assert page.kpi_all == kpis(engine, Scope(period=page.period))
+        # a delete cannot be told apart from a prospect leaving the KPI period by its recorded
+        # effect alone: the header sums again, in a worker, a moment after the rows
+        await _until(pilot, lambda: page.kpi_all == kpis(engine, Scope(period=page.period)))
 
 
 async def test_own_saves_are_not_shown_back_but_another_session_of_mine_is(office):

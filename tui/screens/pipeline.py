@@ -24,7 +24,7 @@ from textual.widgets import Input
 
 from evpipe.models import clock, ladder
 from evpipe.models.board import predict_stage
-from evpipe.models.changes_feed import Entry, fields_of, latest_id
+from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal, latest_id
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
 from evpipe.models.kpi import Kpi, Scope, kpis
@@ -258,7 +258,12 @@ class PipelineScreen(StageKeys, Screen):
             mine = pool.submit(kpis, engine, self._scope(True, period))
             everyone = kpis(engine, self._scope(False, period))
             first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner)
-            self.post_message(KpisLoaded(everyone, mine.result(), period, journal_id))
+            mine_kpi = mine.result()
+        if latest_id(engine) != journal_id:  # a change landed while the sums were read: read them together
+            journal_id, (everyone, mine_kpi) = kpis_as_of_journal(
+                engine, self._scope(False, period), self._scope(True, period)
+            )
+        self.post_message(KpisLoaded(everyone, mine_kpi, period, journal_id))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
@@ -283,12 +288,11 @@ class PipelineScreen(StageKeys, Screen):
         evpipe_app(self).decide_scope()
         engine = evpipe_app(self).reader
         period = current_period(engine)
-        journal_id = latest_id(engine)  # changes up to it are in the sums: live entries skip their part
-        self.post_message(
-            KpisLoaded(
-                kpis(engine, self._scope(False, period)), kpis(engine, self._scope(True, period)), period, journal_id
-            )
+        # changes up to journal_id are in the sums (read together): live entries skip their part
+        journal_id, (kpi_all, kpi_mine) = kpis_as_of_journal(
+            engine, self._scope(False, period), self._scope(True, period)
         )
+        self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
