@@ -16,7 +16,7 @@ month's target.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -168,6 +168,7 @@ class ForecastScreen(LiveScreen):
         self.fc: Forecast | None = None
         self.ranges: Ranges | None = None
         self._placed = False  # the view has opened on the current month
+        self._keyed = False  # the rep has pressed a key here: the view is theirs from then on
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -348,9 +349,27 @@ class ForecastScreen(LiveScreen):
         shortly, for up to two seconds, so the screen opens on the current month all the same."""
         table.scroll_to(y=y, animate=False, immediate=True)
         if table.scroll_y >= y or tries <= 0:
-            self._placed = True
+            if not self._placed:
+                self._placed = True
+                self._hold_view(table, y, 15)
         else:
             self.set_timer(0.05, lambda: self._scroll_view(table, y, tries - 1))
+
+    def _hold_view(self, table: DataTable, y: float, checks: int, waits: int = 150) -> None:
+        """After opening, the table's size still changes as the lines under it arrive (the range
+        band follows the table, seconds later on a busy machine; until then the table may be too
+        tall to scroll that far, or a change of size takes the scroll back): until the rep presses
+        a key, put the opening view back whenever it has moved, until a few checks after the band
+        has come."""
+        if self._keyed or checks <= 0 or waits <= 0:
+            return
+        if table.scroll_y != y:
+            table.scroll_to(y=y, animate=False, immediate=True)
+        left = checks - 1 if self.ranges is not None else checks
+        self.set_timer(0.2, lambda: self._hold_view(table, y, left, waits - 1))
+
+    def on_key(self, _event: events.Key) -> None:
+        self._keyed = True
 
     @staticmethod
     def _summary(fc: Forecast) -> Text:
