@@ -145,20 +145,31 @@ def undo(ctx: Ctx, skip: bool) -> None:
 
 
 def prospect_json(p) -> dict[str, Any]:
+    """A prospect (models.records.ProspectInfo) as the commands' JSON gives it."""
+    return _prospect_fields(
+        p.id, p.name, p.company, p.stage_name, p.stage_kind, p.probability_bp,
+        p.value_cents, p.ev_micros, p.expected_month, p.owner, p.next_follow_up,
+    )  # fmt: skip
+
+
+def _prospect_fields(
+    pid, name, company, stage, kind, probability_bp, value_cents, ev_micros, month, owner, next_follow_up
+) -> dict[str, Any]:
+    """The one JSON shape of a prospect (`list --json`, and any command showing one)."""
     from evpipe.models.values import money_str
 
     return {
-        "id": p.id,
-        "name": p.name,
-        "company": p.company,
-        "stage": p.stage_name,
-        "kind": p.stage_kind,
-        "probability": p.probability_bp / 10_000,
-        "value": money_str(p.value_cents),
-        "ev": money_str(p.ev_micros, micros=True),
-        "month": p.expected_month,
-        "owner": p.owner,
-        "next_follow_up": p.next_follow_up.isoformat() if p.next_follow_up else None,
+        "id": pid,
+        "name": name,
+        "company": company,
+        "stage": stage,
+        "kind": kind,
+        "probability": probability_bp / 10_000,
+        "value": money_str(value_cents),
+        "ev": money_str(ev_micros, micros=True),
+        "month": month,
+        "owner": owner,
+        "next_follow_up": next_follow_up.isoformat() if next_follow_up else None,
     }
 
 
@@ -198,22 +209,11 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
 
 
 def row_json(r) -> dict[str, Any]:
-    """One row of `list --json`."""
-    from evpipe.models.values import money_str
-
-    return {
-        "id": r.id,
-        "name": r.name,
-        "company": r.company,
-        "stage": r.stage,
-        "kind": r.kind,
-        "probability": r.probability_bp / 10_000,
-        "value": money_str(r.value_cents),
-        "ev": money_str(r.ev_micros, micros=True),
-        "month": r.month,
-        "owner": r.owner,
-        "next_follow_up": r.next_follow_up.isoformat() if r.next_follow_up else None,
-    }
+    """One row of `list --json` (a listing row: the same shape as `prospect_json`)."""
+    return _prospect_fields(
+        r.id, r.name, r.company, r.stage, r.kind, r.probability_bp,
+        r.value_cents, r.ev_micros, r.month, r.owner, r.next_follow_up,
+    )  # fmt: skip
 
 
 def list_cells():
