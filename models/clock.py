@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from datetime import date, datetime
 
+from .errors import DomainError
+
 _fixed: datetime | None = None
 
 
@@ -24,7 +26,10 @@ def now() -> datetime:
         return _fixed
     pinned = os.environ.get("EVPIPE_NOW")
     if pinned:
-        value = datetime.fromisoformat(pinned)
+        try:
+            value = datetime.fromisoformat(pinned)
+        except ValueError:
+            raise DomainError(f"EVPIPE_NOW is not a date or a date and time (YYYY-MM-DD[THH:MM]): {pinned!r}") from None
         return value.replace(tzinfo=None)
     return datetime.now().replace(microsecond=0)
 

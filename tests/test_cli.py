@@ -200,6 +200,19 @@ def test_demo_months_are_relative_to_today(tmp_path, monkeypatch):
     assert len(m1) == len(m2)
 
 
+def test_a_pinned_clock_that_is_no_date_is_one_line(tmp_path, monkeypatch):
+    """EVPIPE_NOW pins the clock (demos, reproducible figures); a value that is no date is said in one line."""
+    db = tmp_path / "c.db"
+    run(db, "init")
+    monkeypatch.setenv("EVPIPE_NOW", "next tuesday")
+    proc = run(db, "kpi", ok=False)
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip()
+        == "evpipe: EVPIPE_NOW is not a date or a date and time (YYYY-MM-DD[THH:MM]): 'next tuesday'"
+    )
+
+
 def test_env_var_selects_the_database(tmp_path):
     db = tmp_path / "env.db"
     env = dict(os.environ, EVPIPE_DB=str(db))
