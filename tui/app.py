@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
     from .access import EvpipeParts
 
+#: The whole-file check waits at most this long (seconds) for the pipeline's first screen.
+FIRST_SCREEN_WAIT = 3.0
+
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
 
@@ -192,12 +195,19 @@ class EvpipeApp(App):
     def _check_database(self) -> None:
         """At start: what the file-level checks found as the app was made (said on screen), then,
         in the background, every page of the file, so that a damaged file is said on screen
-        rather than shown as an empty pipeline."""
+        rather than shown as an empty pipeline. The pages are read once the pipeline's first
+        screen is there (or after `FIRST_SCREEN_WAIT` seconds): reading a big file whole beside
+        the first screen's queries held that screen back (a second at a million prospects)."""
         from evpipe.models.locations import damaged_pages
 
         if self._file_problem is not None:
             self._say_database_problem(self._file_problem)
             return
+        waited_until = time.monotonic() + FIRST_SCREEN_WAIT
+        while time.monotonic() < waited_until and not (self.pipeline is not None and self.pipeline.loaded):
+            if not self.is_running:
+                return
+            time.sleep(0.05)
         problem = damaged_pages(self.url)
         if problem is not None:
             self._say_database_problem(problem, opening=False)
