@@ -237,8 +237,8 @@ class PipelineScreen(StageKeys, Screen):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
     def load_rows(self, first_page: bool = False) -> None:
         """Read the ladder and every row. The first time, paint a first screen as soon as possible:
-        its KPIs (the two sums run side by side: SQLite lets go of the interpreter lock) and the
-        first page of rows (or all of them, for a small pipeline), then nothing else until that
+        its KPIs and the first page of rows, or all of them for a small pipeline (the two sums and
+        the page are read side by side: SQLite lets go of the interpreter lock), then nothing else until that
         screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
         lock), then the KPI history and the other rows."""
         app = evpipe_app(self)
@@ -254,11 +254,13 @@ class PipelineScreen(StageKeys, Screen):
             return
         period = current_period(engine)
         journal_id = latest_id(engine)
-        with ThreadPoolExecutor(1, thread_name_prefix="evpipe-kpi") as pool:
+        with ThreadPoolExecutor(2, thread_name_prefix="evpipe-kpi") as pool:
             mine = pool.submit(kpis, engine, self._scope(True, period))
+            page = pool.submit(
+                load_first_rows, engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner
+            )
             everyone = kpis(engine, self._scope(False, period))
-            first = load_first_rows(engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner)
-            mine_kpi = mine.result()
+            first, mine_kpi = page.result(), mine.result()
         if latest_id(engine) != journal_id:  # a change landed while the sums were read: read them together
             journal_id, (everyone, mine_kpi) = kpis_as_of_journal(
                 engine, self._scope(False, period), self._scope(True, period)
