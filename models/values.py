@@ -111,6 +111,9 @@ def micros_to_cents(micros: int) -> int:
 
 def money_str(amount: int | Decimal, *, micros: bool = False) -> str:
     """Plain decimal string for JSON and files: '9500.00'."""
+    if type(amount) is int:  # the same text by integer arithmetic (a listing writes a million of them)
+        whole, rest = divmod(abs(to_cents(amount, micros=True) if micros else amount), 100)
+        return f"{'-' if amount < 0 else ''}{whole}.{rest:02d}"  # '-0.00' for micros that round to no cent
     value = micros_to_decimal(amount) if micros else cents_to_decimal(int(amount))
     return format(value, "f")
 

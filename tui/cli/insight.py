@@ -86,8 +86,8 @@ def kpi(ctx: Ctx, owner, month_from, month_to, period_text, by, as_json) -> None
         scope = Scope(owner=owner, period=period)
     elif period_text is not None:
         raise DomainError("--period: not with --from or --to (they choose the months themselves)")
-    total = kpis(ctx.engine, scope)
-    rows = kpis_by(ctx.engine, by, scope) if by else []
+    total = kpis(ctx.reader, scope)
+    rows = kpis_by(ctx.reader, by, scope) if by else []
     if as_json:
         data = kpi_json(total)
         data["scope"] = {"owner": owner, "from": scope.month_from, "to": scope.month_to}
@@ -134,7 +134,7 @@ def _period(ctx: Ctx, text: str | None):
 
     if text is not None:
         return period_of(parse_setting(text), clock.today())
-    return current_period(ctx.engine)
+    return current_period(ctx.reader)
 
 
 def period_words(period) -> str:
