@@ -120,6 +120,17 @@ def money_str(amount: int | Decimal, *, micros: bool = False) -> str:
 
 def format_money(amount: int, *, micros: bool = False, signed: bool = False, decimals: bool = True) -> str:
     """Human money: '9,500.00' (or '9,500' without decimals, '+1,500' when signed)."""
+    if type(amount) is int:  # the same text by integer arithmetic (tables of many rows)
+        cents = to_cents(amount, micros=True) if micros else amount
+        if decimals:
+            whole, rest = divmod(abs(cents), 100)
+            text, negative = f"{whole:,}.{rest:02d}", cents < 0
+        else:
+            units = (abs(cents) + 50) // 100  # half-up, away from zero
+            text, negative = f"{units:,}", cents < 0 and units > 0
+        if negative:
+            return "-" + text
+        return ("+" + text) if signed else text
     value = micros_to_decimal(amount) if micros else cents_to_decimal(amount)
     if not decimals:
         value = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)

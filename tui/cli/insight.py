@@ -7,13 +7,14 @@ email to the owner.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table, table_lines
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -228,12 +229,17 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     if provisional:
         click.echo("")
         click.echo("? provisional: these prospects of a month that has ended are still open (not counted as misses):")
-        rows = [
-            [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)]
-            for m in provisional
-            for r in m.still_open
-        ]
-        click.echo(table(["month", "prospect", "stage", "value", "owner"], rows, right={3}))
+
+        def still_open():  # made twice (widths, then lines), never held: a big pipeline has many
+            return (
+                [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)]
+                for m in provisional
+                for r in m.still_open
+            )
+
+        lines = table_lines(["month", "prospect", "stage", "value", "owner"], still_open, right={3})
+        while page := list(islice(lines, 1000)):
+            click.echo("\n".join(page))
     click.echo("")
     left_out = f"; {len(provisional)} provisional month(s) left out" if provisional else ""
     click.echo(
