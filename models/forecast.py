@@ -23,6 +23,7 @@ and the next 12 (this month first among the next).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -80,7 +81,9 @@ class MonthForecast:
         a = self.actual_cents * MICROS_PER_CENT
         return Decimal(self.frozen_ev_micros - a) / Decimal(a)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, rows: Callable[[Iterator[dict[str, Any]]], Any] = list) -> dict[str, Any]:
+        """`rows`: what the prospects still open become (a list; the command line writes them as
+        they are made)."""
         return {
             "month": self.month,
             "count": self.kpi.count,
@@ -93,7 +96,7 @@ class MonthForecast:
             "bias": _num(self.bias),
             "complete": self.complete,
             "provisional": self.provisional,
-            "still_open": [open_json(r) for r in self.still_open],
+            "still_open": rows(open_json(r) for r in self.still_open),
         }
 
 
@@ -125,9 +128,9 @@ class Forecast:
         """The months that have ended with prospects still open, left out of WAPE."""
         return [m for m in self.months if m.provisional]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, rows: Callable[[Iterator[dict[str, Any]]], Any] = list) -> dict[str, Any]:
         return {
-            "months": [m.to_json() for m in self.months],
+            "months": [m.to_json(rows) for m in self.months],
             "totals": {
                 "count": self.total.count,
                 "tv": money_str(self.total.tv_cents),

@@ -187,6 +187,52 @@ def test_emit_json_records_matches_emit_json_across_batches(capsys):
     assert capsys.readouterr().out == want
 
 
+def test_emit_json_with_streamed_lists_matches_the_whole_document(capsys):
+    """A list written as its items come, anywhere in a document (a value, an item, nested, the
+    document itself, empty), and text that looks like the mark: the bytes of the whole document."""
+    from evpipe.tui.cli.main import Streamed
+
+    items = [{"id": i, "name": f'"{i}"\x00:0', "tags": ["a", {"b": None}], "p": i / 3} for i in range(5)]
+    docs = [
+        lambda wrap: {"months": [{"month": "2026-11", "still_open": wrap(items), "n": 1} for _ in "ab"], "total": {}},
+        lambda wrap: [wrap(items), wrap([]), wrap([[1, 2], []]), "\x00:0"],
+        lambda wrap: wrap(items),
+        lambda wrap: wrap([]),
+        lambda wrap: {"a": {"b": {"c": wrap(["x"] * 1200)}}},
+    ]
+    for doc in docs:
+        emit_json(doc(list))
+        want = capsys.readouterr().out
+        emit_json(doc(lambda xs: Streamed(iter(xs))))
+        assert capsys.readouterr().out == want
+
+
+def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
+    """`kpi` and `list --json` on an SQLite file at the newest schema import no SQLAlchemy (half a
+    second of every run); their output is what they wrote with it."""
+    if db_backend != "sqlite":
+        pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
+    code = (
+        "import sys\n"
+        "from evpipe.tui.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], standalone_mode=False)\n"
+        "finally:\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')), file=sys.stderr)\n"
+    )
+    for args in (["kpi"], ["kpi", "--json", "--by", "owner"], ["list", "--json"], ["list", "--owner", "sam"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--db", db, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ),
+            check=True,
+        )
+        assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr)
+        assert done.stdout == run(db, *args)
+
+
 def test_money_text_by_integers_is_the_decimal_text():
     """`money_str` on whole numbers (integer arithmetic) against the Decimal rule it stands for:
     rounding half-up at a half cent of EV, negative amounts, '-0.00' for a negative EV under half a

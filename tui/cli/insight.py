@@ -14,7 +14,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table, table_lines
+from .main import Ctx, Streamed, domain_errors, emit_json, pass_ctx, safe, table, table_lines
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -183,7 +183,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=ctx.owner_scope(owner))
     if as_json:
-        emit_json(attach(fc.to_json(), ranges))
+        emit_json(attach(fc.to_json(Streamed), ranges))  # the prospects still open, written as they come
         return
     body = []
     for m in fc.months:

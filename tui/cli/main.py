@@ -204,8 +204,57 @@ def _url_user(url: str) -> str | None:
         return None
 
 
+class Streamed:
+    """A list inside a document for `emit_json` that is written as its items come, never held."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """`data` as indented JSON. A `Streamed` list in it is written item by item, with the bytes the
+    whole list would have made: the document is made with a mark in its place (a string no other
+    text can be: it holds a NUL and a random token), then written up to each mark, the list's items
+    indented as deep as the mark."""
+    streamed: list[Streamed] = []
+    token = f"\x00{os.urandom(8).hex()}:"
+
+    def mark(o: Any) -> Any:
+        if isinstance(o, Streamed):
+            streamed.append(o)
+            return f"{token}{len(streamed) - 1}"
+        return str(o)
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=mark)
+    if not streamed:
+        click.echo(text)
+        return
+    quoted = json.dumps(token, ensure_ascii=False)[:-1]  # the mark as JSON writes it, without its closing quote
+    pieces = text.split(quoted)
+    click.echo(pieces[0], nl=False)
+    for piece in pieces[1:]:
+        number, rest = piece.split('"', 1)
+        line_start = text.rfind("\n", 0, text.find(quoted + number + '"')) + 1
+        depth = len(text[line_start:]) - len(text[line_start:].lstrip(" "))
+        _write_list(streamed[int(number)].items, " " * depth)
+        click.echo(rest, nl=False)
+    click.echo("")
+
+
+def _write_list(items: Iterable[Any], indent: str, batch: int = 500) -> None:
+    """A list at `indent` in an indented document, as json.dumps nests it, `batch` items at a time."""
+    inner = "\n" + indent + "  "
+    head = "[" + inner
+    wrote = False
+    items = iter(items)
+    while part := list(islice(items, batch)):
+        text = ("," + inner).join(
+            json.dumps(item, indent=2, ensure_ascii=False, default=str).replace("\n", inner) for item in part
+        )
+        click.echo(head + text, nl=False)
+        head = "," + inner
+        wrote = True
+    click.echo("\n" + indent + "]" if wrote else "[]", nl=False)
 
 
 def emit_json_array(items: Iterable[Any], *, flat_objects: bool = False, batch: int = 500) -> None:
