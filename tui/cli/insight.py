@@ -7,6 +7,7 @@ email to the owner.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -230,9 +231,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
         click.echo("")
         click.echo("? provisional: these prospects of a month that has ended are still open (not counted as misses):")
 
+        text = lru_cache(maxsize=4096)(safe)  # a stage's and an owner's text, once each
+
         def still_open():  # made twice (widths, then lines), never held: a big pipeline has many
             return (
-                [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)]
+                [m.month, safe(r.name), text(r.stage), _money(r.value_cents), text(r.owner)]
                 for m in provisional
                 for r in m.still_open
             )
