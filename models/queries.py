@@ -44,10 +44,12 @@ def iter_prospect_rows(
     server-side cursor on PostgreSQL; SQLite's cursor steps through the result itself), so that a
     million prospects never sit in memory together."""
     sql, params = _prospect_rows_sql(owner, stage_id)
+    days: dict[Any, date | None] = {}  # a day read once (a pipeline has far fewer days than prospects)
     with raw_cursor(source) as cursor:
         for chunk in fetch_chunks(cursor, sql, params, size):
-            for pid, name, company, sid, stage, kind, bp, value, month, follow_up, who in chunk:
-                yield ProspectRow(pid, name, company, sid, stage, kind, bp, value, month, as_date(follow_up), who)
+            for pid, name, company, sid, stage, kind, bp, value, month, day, who in chunk:
+                follow_up = days[day] if day in days else days.setdefault(day, as_date(day))
+                yield ProspectRow(pid, name, company, sid, stage, kind, bp, value, month, follow_up, who)
 
 
 def _prospect_rows_sql(owner: str | None, stage_id: int | None) -> tuple[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import wraps
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import click
@@ -298,7 +298,7 @@ def emit_json_records(keys: Sequence[str], records: Iterable[Sequence[Any]], *, 
     wrote = False
     records = iter(records)
     while part := list(islice(records, batch)):
-        values = [v for r in part for v in r]
+        values = list(chain.from_iterable(part))
         if values and set(map(type, values)) <= _PLAIN:
             text = ",\n  ".join([template] * len(part)) % tuple(encode(values)[1:-1].split("\x00"))
         else:  # a list or a dict inside (its own indented lines), or no keys: each record on its own
