@@ -52,6 +52,13 @@ def command(db: Path, args: list[str]) -> tuple[float, float, int]:
     return took, usage.ru_maxrss / 1024, written
 
 
+def code_under_test() -> str:
+    """The folder of the evpipe package the commands run (as EVPIPE's interpreter finds it)."""
+    where = "import evpipe, os; print(os.path.dirname(os.path.realpath(evpipe.__file__)))"
+    done = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True, cwd=ROOT, check=True)
+    return done.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=100_000, help="prospects (10000, 100000, 1000000)")
@@ -59,6 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"evpipe commands · {args.size:,} prospects · load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    print(f"evpipe from {code_under_test()}", flush=True)  # PYTHONPATH may point at another checkout
     big = args.size >= 1_000_000
     limit, memory = (5.0, 150.0) if big else (1.0, None)
     missed = 0

@@ -32,22 +32,23 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from fractions import Fraction
 from math import gcd
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
-from sqlmodel import col
-
-from .forecast import Forecast
 from .kpi import Scope
 from .ladder import LOST, OPEN, WON
 from .period import Period, current_period
-from .tables import Prospect, Stage
+from .rawdb import fetch_chunks, raw_cursor
 from .values import money_str, month_add
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from .forecast import Forecast
 
 #: The exact program's limits: amounts in the map, and map updates in all.
 EXACT_POINTS = 20_000
@@ -106,13 +107,23 @@ def distribution(certain_cents: int, chances: Iterable[tuple[int, int]]) -> Dist
             certain_cents += value
         else:
             items.append((value, bp))
+    if len(items) > SIM_PROSPECTS:  # the exact program cannot finish (`_EXACT_FAILS_BEYOND`)
+        return Normal(certain_cents, items)
     items.sort(key=lambda t: -t[0])  # big values first: the map grows late
     dist = _exact(items)
     if dist is not None:
         return _shifted(dist, certain_cents)
-    if len(items) > SIM_PROSPECTS:
-        return Normal(certain_cents, items)
     return _simulated(certain_cents, items)
+
+
+#: How many uncertain prospects (a value other than 0, a probability between 0 and 100%) the exact
+#: program can never finish: after k of them its map holds at least k + 1 amounts (starting from the
+#: sum of the negative values, adding the positive ones one by one, then dropping the negative ones,
+#: gives k + 1 different sums), so it has done at least 2 + 3 + ... + (k + 1) updates, past
+#: EXACT_WORK from this many on. Beyond SIM_PROSPECTS (more than this) the range is the normal one,
+#: found without trying the program first.
+_EXACT_FAILS_BEYOND = math.isqrt(2 * EXACT_WORK)
+assert _EXACT_FAILS_BEYOND * (_EXACT_FAILS_BEYOND + 3) // 2 > EXACT_WORK and SIM_PROSPECTS >= _EXACT_FAILS_BEYOND
 
 
 class Normal:
@@ -122,13 +133,18 @@ class Normal:
     method = "normal"
     draws = None
 
-    def __init__(self, certain_cents: int, items: list[tuple[int, int]]) -> None:
+    def __init__(self, certain_cents: int, items: list[tuple[int, int]], sums: tuple[int, int, int] | None = None):
+        """`sums`: the sums over `items` (then not needed) of v, v x bp and v^2 x bp x (10,000 - bp),
+        kept as the prospects were read (`Chances`)."""
+        if sums is None:
+            sums = _sums(items)
+        total, weighted, spread = sums
         self.low = certain_cents
-        self.high = certain_cents + sum(v for v, _ in items)
+        self.high = certain_cents + total
         # the same exact fractions, summed over one denominator in integers (issue 13: a Fraction
         # per prospect took seconds at 100,000)
-        mean = Fraction(certain_cents) + Fraction(sum(v * bp for v, bp in items), FULL_BP)
-        var = Fraction(sum(v * v * bp * (FULL_BP - bp) for v, bp in items), FULL_BP * FULL_BP)
+        mean = Fraction(certain_cents) + Fraction(weighted, FULL_BP)
+        var = Fraction(spread, FULL_BP * FULL_BP)
         self.mean, self.sd = float(mean), math.sqrt(var)
 
     def quantile(self, percent: int) -> int:
@@ -142,6 +158,17 @@ class Normal:
             return Fraction(0)
         z = (amount - self.mean) / self.sd if self.sd else math.inf
         return Fraction(0.5 * math.erfc(z / math.sqrt(2))).limit_denominator(10**9)
+
+
+def _sums(items: Iterable[tuple[int, int]]) -> tuple[int, int, int]:
+    """What the normal range needs of uncertain prospects (value, bp): the sums of v, v x bp and
+    v^2 x bp x (10,000 - bp), exact integers."""
+    total = weighted = spread = 0
+    for v, bp in items:
+        total += v
+        weighted += v * bp
+        spread += v * v * bp * (FULL_BP - bp)
+    return total, weighted, spread
 
 
 def _exact(items: list[tuple[int, int]]) -> Distribution | None:
@@ -230,35 +257,74 @@ class Range:
         }
 
 
+class Chances:
+    """A set of prospects added one at a time (`add`), kept as what their range needs: the sums,
+    and the uncertain prospects themselves only while there are at most SIM_PROSPECTS of them
+    (beyond, the range is the normal one, which needs only the sums): a month of a million
+    prospects is a few numbers, not a list."""
+
+    __slots__ = ("won", "open", "ev", "certain", "items", "count", "total", "weighted", "spread")
+
+    def __init__(self) -> None:
+        self.won = self.open = self.ev = self.certain = 0
+        self.items: list[tuple[int, int]] | None = []  # the uncertain ones, in the order added
+        self.count = self.total = self.weighted = self.spread = 0
+
+    def add(self, value: int, kind: str, bp: int) -> None:
+        """One prospect: its value in cents, its stage's kind and probability in basis points."""
+        if kind == LOST:
+            return
+        self.ev += value * bp
+        if kind == WON:
+            self.won += value  # counted as won; its EV is the forecast's (the won stage's probability)
+            return
+        self.open += value
+        if value == 0 or bp <= 0:  # what `distribution` leaves out, and what it counts as won
+            return
+        if bp >= FULL_BP:
+            self.certain += value
+            return
+        self.count += 1
+        self.total += value
+        self.weighted += value * bp
+        self.spread += value * value * bp * (FULL_BP - bp)
+        if self.items is not None:
+            self.items.append((value, bp))
+            if self.count > SIM_PROSPECTS:
+                self.items = None
+
+    def range(self, target_cents: int | None = None) -> Range:
+        """`range_of` these prospects."""
+        certain = self.won + self.certain
+        d: Distribution | Normal
+        if self.items is None:
+            d = Normal(certain, [], (self.total, self.weighted, self.spread))
+        else:
+            d = distribution(certain, self.items)
+        p10, p50, p90 = (d.quantile(q) for q in QUANTILES)
+        p_target = None if target_cents is None else d.at_least(target_cents)
+        return Range(self.won, self.open, self.ev, p10, p50, p90, d.method, d.draws, target_cents, p_target, d)
+
+
 def range_of(prospects: Iterable[tuple[int, str, int]], target_cents: int | None = None) -> Range:
     """The range of a set of prospects given as (value in cents, stage kind, probability bp)."""
-    won = open_ = ev = 0
-    chances = []
+    chances = Chances()
     for value, kind, bp in prospects:
-        if kind == LOST:
-            continue
-        if kind == WON:
-            won += value  # counted as won; its EV is the forecast's (the won stage's probability)
-            ev += value * bp
-            continue
-        open_ += value
-        ev += value * bp
-        chances.append((value, bp))
-    d = distribution(won, chances)
-    p10, p50, p90 = (d.quantile(q) for q in QUANTILES)
-    p_target = None if target_cents is None else d.at_least(target_cents)
-    return Range(won, open_, ev, p10, p50, p90, d.method, d.draws, target_cents, p_target, d)
+        chances.add(value, kind, bp)
+    return chances.range(target_cents)
 
 
-def _live_rows(engine: Engine, owner: str | None) -> list[tuple[str | None, int, str, int]]:
-    """(expected month, value, kind, probability) of every live prospect that is not lost."""
-    q = (
-        select(col(Prospect.expected_month), col(Prospect.value_cents), col(Stage.kind), col(Stage.probability_bp))
-        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
-        .where(col(Stage.kind) != LOST, *Scope(owner=owner).where())
+def _live_rows(source: Any, owner: str | None) -> Iterator[tuple[str | None, int, str, int]]:
+    """(expected month, value, kind, probability) of every live prospect that is not lost, as the
+    database gives them (`source`: an Engine or models.rawdb's SqliteReader)."""
+    where, params = Scope(owner=owner).sql()
+    sql = (
+        "SELECT p.expected_month, p.value_cents, s.kind, s.probability_bp "
+        f"FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE s.kind != :lost AND {where}"
     )
-    with engine.connect() as conn:
-        return [(m, int(v), str(k), int(bp)) for m, v, k, bp in conn.execute(q)]
+    with raw_cursor(source) as cursor:
+        for chunk in fetch_chunks(cursor, sql, {"lost": LOST, **params}):
+            yield from chunk
 
 
 @dataclass(frozen=True)
@@ -283,15 +349,16 @@ def month_ranges(
 
     targets = read_targets(engine) if targets is None else targets
     period = current_period(engine)
-    by_month: dict[str, list[tuple[int, str, int]]] = {m: [] for m in months}
-    in_period = []
-    for month, value, kind, bp in _live_rows(engine, owner):
-        if month in by_month:
-            by_month[month].append((value, kind, bp))
-        if period.holds(kind, month):
-            in_period.append((value, kind, bp))
-    out = {m: range_of(rows, targets.get(m)) for m, rows in by_month.items()}
-    return Ranges(out, range_of(in_period, period_target(targets, period)), period)
+    by_month = {m: Chances() for m in months}
+    in_period = Chances()
+    holds = period.holds
+    for month, value, kind, bp in _live_rows(engine, owner):  # streamed: never every prospect at once
+        if (chances := by_month.get(month)) is not None:  # type: ignore[arg-type]
+            chances.add(value, kind, bp)
+        if holds(kind, month):
+            in_period.add(value, kind, bp)
+    out = {m: chances.range(targets.get(m)) for m, chances in by_month.items()}
+    return Ranges(out, in_period.range(period_target(targets, period)), period)
 
 
 def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | None = None) -> str:

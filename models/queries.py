@@ -1,4 +1,7 @@
-"""Read-only listings, loaded as plain tuples (SQLModel objects load far slower)."""
+"""Read-only listings, loaded as plain tuples (SQLModel objects load far slower).
+
+The listing is plain SQL run through models/rawdb.py, so that `evpipe list` on an SQLite file
+reads it with the standard library (no SQLAlchemy to import) and streams it from a DB-API cursor."""
 
 from __future__ import annotations
 
@@ -6,11 +9,8 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnClause, Engine, literal_column, select
-from sqlmodel import col
-
 from . import ladder
-from .tables import Prospect, Stage, pk
+from .rawdb import as_date, fetch_chunks, raw_cursor
 
 
 class ProspectRow(NamedTuple):
@@ -31,56 +31,42 @@ class ProspectRow(NamedTuple):
         return ladder.ev_micros(self.value_cents, self.kind, self.probability_bp)
 
 
-def prospect_rows(engine: Engine, *, owner: str | None = None, stage_id: int | None = None) -> list[ProspectRow]:
-    """Every live prospect: open ones first, then won, then lost; each by expected month, then name."""
-    with engine.connect() as conn:
-        return [ProspectRow(*row) for row in conn.execute(_prospect_rows_query(owner, stage_id))]
+def prospect_rows(source: Any, *, owner: str | None = None, stage_id: int | None = None) -> list[ProspectRow]:
+    """Every live prospect: open ones first, then won, then lost; each by expected month, then name.
+    `source`: an Engine or models.rawdb's SqliteReader."""
+    return list(iter_prospect_rows(source, owner=owner, stage_id=stage_id))
 
 
 def iter_prospect_rows(
-    engine: Engine, *, owner: str | None = None, stage_id: int | None = None, size: int = 2000
+    source: Any, *, owner: str | None = None, stage_id: int | None = None, size: int = 2000
 ) -> Iterator[ProspectRow]:
     """`prospect_rows` one at a time as the database gives them, `size` rows fetched at once (a
     server-side cursor on PostgreSQL; SQLite's cursor steps through the result itself), so that a
     million prospects never sit in memory together."""
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, max_row_buffer=size).execute(
-            _prospect_rows_query(owner, stage_id)
-        )
-        for part in result.partitions(size):
-            for row in part:
-                yield ProspectRow(*row)
+    sql, params = _prospect_rows_sql(owner, stage_id)
+    days: dict[Any, date | None] = {}  # a day read once (a pipeline has far fewer days than prospects)
+    with raw_cursor(source) as cursor:
+        for chunk in fetch_chunks(cursor, sql, params, size):
+            for pid, name, company, sid, stage, kind, bp, value, month, day, who in chunk:
+                follow_up = days[day] if day in days else days.setdefault(day, as_date(day))
+                yield ProspectRow(pid, name, company, sid, stage, kind, bp, value, month, follow_up, who)
 
 
-def _prospect_rows_query(owner: str | None, stage_id: int | None) -> Any:
+def _prospect_rows_sql(owner: str | None, stage_id: int | None) -> tuple[str, dict[str, Any]]:
     """The query of `prospect_rows`: the listing's order is defined here only."""
-    kind_order: ColumnClause[int] = literal_column(ladder.kind_rank_sql("stage.kind"))
-    q = (
-        select(
-            pk(Prospect.id),
-            col(Prospect.name),
-            col(Prospect.company),
-            col(Prospect.stage_id),
-            col(Stage.name),
-            col(Stage.kind),
-            col(Stage.probability_bp),
-            col(Prospect.value_cents),
-            col(Prospect.expected_month),
-            col(Prospect.next_follow_up),
-            col(Prospect.owner),
-        )
-        .join(Stage, col(Stage.id) == col(Prospect.stage_id))
-        .where(col(Prospect.deleted_at).is_(None))
-        .order_by(
-            kind_order,
-            col(Prospect.expected_month).is_(None),
-            col(Prospect.expected_month),
-            col(Prospect.name),
-            col(Prospect.id),
-        )
-    )
+    conds = ["p.deleted_at IS NULL"]
+    params: dict[str, Any] = {}
     if owner is not None:
-        q = q.where(col(Prospect.owner) == owner)
+        conds.append("p.owner = :owner")
+        params["owner"] = owner
     if stage_id is not None:
-        q = q.where(col(Prospect.stage_id) == stage_id)
-    return q
+        conds.append("p.stage_id = :stage_id")
+        params["stage_id"] = stage_id
+    sql = (
+        "SELECT p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
+        "p.expected_month, p.next_follow_up, p.owner "
+        "FROM prospect p JOIN stage s ON s.id = p.stage_id "
+        f"WHERE {' AND '.join(conds)} "
+        f"ORDER BY {ladder.kind_rank_sql('s.kind')}, p.expected_month IS NULL, p.expected_month, p.name, p.id"
+    )
+    return sql, params

@@ -111,12 +111,26 @@ def micros_to_cents(micros: int) -> int:
 
 def money_str(amount: int | Decimal, *, micros: bool = False) -> str:
     """Plain decimal string for JSON and files: '9500.00'."""
+    if type(amount) is int:  # the same text by integer arithmetic (a listing writes a million of them)
+        whole, rest = divmod(abs(to_cents(amount, micros=True) if micros else amount), 100)
+        return f"{'-' if amount < 0 else ''}{whole}.{rest:02d}"  # '-0.00' for micros that round to no cent
     value = micros_to_decimal(amount) if micros else cents_to_decimal(int(amount))
     return format(value, "f")
 
 
 def format_money(amount: int, *, micros: bool = False, signed: bool = False, decimals: bool = True) -> str:
     """Human money: '9,500.00' (or '9,500' without decimals, '+1,500' when signed)."""
+    if type(amount) is int:  # the same text by integer arithmetic (tables of many rows)
+        cents = to_cents(amount, micros=True) if micros else amount
+        if decimals:
+            whole, rest = divmod(abs(cents), 100)
+            text, negative = f"{whole:,}.{rest:02d}", cents < 0
+        else:
+            units = (abs(cents) + 50) // 100  # half-up, away from zero
+            text, negative = f"{units:,}", cents < 0 and units > 0
+        if negative:
+            return "-" + text
+        return ("+" + text) if signed else text
     value = micros_to_decimal(amount) if micros else cents_to_decimal(amount)
     if not decimals:
         value = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)

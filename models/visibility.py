@@ -41,4 +41,18 @@ def reps_see_setting(source: Any) -> str:
     return reps_see_value(found[0][0] if found else None)
 
 
-__all__ = ["OWN_ONLY_LINE", "REPS_SEE", "REPS_SEE_KEY", "reps_see_setting", "reps_see_value", "sees_only"]
+def any_members(source: Any) -> bool:
+    """Whether the database has members at all (one plain query): without any, no one is a rep and
+    everyone sees every prospect (`sees_only` with no role)."""
+    return bool(fetch_all(source, "SELECT 1 FROM member LIMIT 1"))
+
+
+__all__ = [
+    "OWN_ONLY_LINE",
+    "REPS_SEE",
+    "REPS_SEE_KEY",
+    "any_members",
+    "reps_see_setting",
+    "reps_see_value",
+    "sees_only",
+]

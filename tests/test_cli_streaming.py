@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from evpipe.models.queries import prospect_rows
 from evpipe.models.store import Store
 from evpipe.models.values import clean_text, format_money, format_percent, money_str
 from evpipe.tui.cli import main
-from evpipe.tui.cli.main import emit_json, emit_json_array
+from evpipe.tui.cli.main import emit_json, emit_json_array, emit_json_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,6 +167,85 @@ def test_emit_json_array_matches_emit_json_across_batches(capsys):
             want = capsys.readouterr().out
             emit_json_array(iter(items), flat_objects=is_flat, batch=batch)
             assert capsys.readouterr().out == want, (items, batch)
+
+
+def test_emit_json_records_matches_emit_json_across_batches(capsys):
+    """Records of plain values written through the C encoder in one call a batch, and the records
+    that hold something else (a list, a dict, a date, a NUL in text): the bytes of `emit_json`."""
+    keys = ("id", "name", "p", "none", "ok", "é", 'a "%s" key', "big")
+    flat = [(i, f'n "{i}"\n\\\x00%s', i / 7, None, i % 2 == 0, "漢", "-0.00", 10**30) for i in range(7)]
+    odd = [(1, [1, {"b": None}], {}, {"x": 1}, [], date(2026, 11, 27), float("nan"), float("inf"))]
+    for records in (flat, odd, flat + odd + flat, [], flat[:1]):
+        for batch in (1, 2, 3, 1000):
+            emit_json([dict(zip(keys, r)) for r in records])
+            want = capsys.readouterr().out
+            emit_json_records(keys, iter(records), batch=batch)
+            assert capsys.readouterr().out == want, (records, batch)
+    emit_json([{}, {}])
+    want = capsys.readouterr().out
+    emit_json_records((), [(), ()])
+    assert capsys.readouterr().out == want
+
+
+def test_emit_json_with_streamed_lists_matches_the_whole_document(capsys):
+    """A list written as its items come, anywhere in a document (a value, an item, nested, the
+    document itself, empty), and text that looks like the mark: the bytes of the whole document."""
+    from evpipe.tui.cli.main import Streamed
+
+    items = [{"id": i, "name": f'"{i}"\x00:0', "tags": ["a", {"b": None}], "p": i / 3} for i in range(5)]
+    docs = [
+        lambda wrap: {"months": [{"month": "2026-11", "still_open": wrap(items), "n": 1} for _ in "ab"], "total": {}},
+        lambda wrap: [wrap(items), wrap([]), wrap([[1, 2], []]), "\x00:0"],
+        lambda wrap: wrap(items),
+        lambda wrap: wrap([]),
+        lambda wrap: {"a": {"b": {"c": wrap(["x"] * 1200)}}},
+    ]
+    for doc in docs:
+        emit_json(doc(list))
+        want = capsys.readouterr().out
+        emit_json(doc(lambda xs: Streamed(iter(xs))))
+        assert capsys.readouterr().out == want
+
+
+def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
+    """`kpi` and `list --json` on an SQLite file at the newest schema import no SQLAlchemy (half a
+    second of every run); their output is what they wrote with it."""
+    if db_backend != "sqlite":
+        pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
+    code = (
+        "import sys\n"
+        "from evpipe.tui.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], standalone_mode=False)\n"
+        "finally:\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')), file=sys.stderr)\n"
+    )
+    for args in (["kpi"], ["kpi", "--json", "--by", "owner"], ["list", "--json"], ["list", "--owner", "sam"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--db", db, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ),
+            check=True,
+        )
+        assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr)
+        assert done.stdout == run(db, *args)
+
+
+def test_money_text_by_integers_is_the_decimal_text():
+    """`money_str` on whole numbers (integer arithmetic) against the Decimal rule it stands for:
+    rounding half-up at a half cent of EV, negative amounts, '-0.00' for a negative EV under half a
+    cent, and amounts beyond a float's precision."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    amounts = [0, 1, -1, 49, 50, 51, -49, -50, -51, 4999, 5000, 5001, -4999, -5000, -5001, 10**20 + 1, -(10**20) - 1]
+    amounts += [(-1) ** i * (i * 7919) ** 3 for i in range(2000)]
+    for a in amounts:
+        cents = format((Decimal(a) / 100).quantize(Decimal("0.01")), "f")
+        micros = format((Decimal(a) / 1_000_000).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
+        assert (money_str(a), money_str(a, micros=True)) == (cents, micros), a
+    assert money_str(Decimal(1250)) == "12.50" and money_str(-4000, micros=True) == "-0.00"
 
 
 def _peak_kib(db: str, *args: str) -> int:

@@ -222,3 +222,61 @@ async def test_forecast_screen_shows_the_band_and_sets_a_target(engine):
         await pilot.press("escape")
         await settle(pilot)
         assert targets(engine) == {"2026-12": 4_000_000}
+
+
+def test_the_exact_program_cannot_finish_beyond_its_bound():
+    """The prospects in the fewest amounts there can be (values 1 and -1): past the bound, the exact
+    program always gives up, so that beyond SIM_PROSPECTS the normal range is taken without it."""
+    bound = fr._EXACT_FAILS_BEYOND
+    for values in ([1] * (bound + 1), [1, -1] * ((bound + 2) // 2), [7] * (bound + 1)):
+        assert fr._exact([(v, 5_000) for v in values]) is None
+    assert fr._exact([(1, 5_000)] * 800) is not None  # and finishes for fewer
+    assert bound <= fr.SIM_PROSPECTS
+
+
+def _range_by_lists(prospects, target):
+    """The range as it was built before prospects were added one at a time: lists, then
+    `distribution` over them."""
+    won = open_ = ev = 0
+    chances = []
+    for value, kind, bp in prospects:
+        if kind == "lost":
+            continue
+        ev += value * bp
+        if kind == "won":
+            won += value
+            continue
+        open_ += value
+        chances.append((value, bp))
+    d = distribution(won, chances)
+    quantiles = tuple(d.quantile(q) for q in fr.QUANTILES)
+    return (won, open_, ev, *quantiles, d.method, d.draws, None if target is None else d.at_least(target))
+
+
+@pytest.mark.parametrize("n", [0, 3, 40, 300, 2_000, 2_001, 6_000])
+def test_chances_added_one_at_a_time_give_the_range_of_the_lists(n):
+    """`Chances` keeps a month's prospects as sums beyond SIM_PROSPECTS uncertain ones: its range is
+    the one of the whole lists, in every method (exact, simulation, normal), with certain, free,
+    won and lost prospects among them."""
+    import random
+
+    rng = random.Random(n)
+    kinds = ["open"] * 6 + ["won", "lost"]
+    prospects = [
+        (
+            rng.choice([0, rng.randint(1, 10**6), rng.randint(1, 10**11)]),
+            rng.choice(kinds),
+            rng.choice([0, 1, 2_500, 5_000, 9_999, 10_000]),
+        )
+        for _ in range(n)
+    ]
+    target = rng.randint(0, 10**9)
+    chances = fr.Chances()
+    for p in prospects:
+        chances.add(*p)
+    r = chances.range(target)
+    assert (r.won_cents, r.open_cents, r.ev_micros, r.p10, r.p50, r.p90, r.method, r.draws, r.p_target) == (
+        _range_by_lists(prospects, target)
+    )
+    assert range_of(prospects, target) == r
+    assert (chances.items is None) == (chances.count > fr.SIM_PROSPECTS)

@@ -7,13 +7,15 @@ email to the owner.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, Streamed, domain_errors, emit_json, pass_ctx, safe, table, table_lines
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -86,8 +88,8 @@ def kpi(ctx: Ctx, owner, month_from, month_to, period_text, by, as_json) -> None
         scope = Scope(owner=owner, period=period)
     elif period_text is not None:
         raise DomainError("--period: not with --from or --to (they choose the months themselves)")
-    total = kpis(ctx.engine, scope)
-    rows = kpis_by(ctx.engine, by, scope) if by else []
+    total = kpis(ctx.reader, scope)
+    rows = kpis_by(ctx.reader, by, scope) if by else []
     if as_json:
         data = kpi_json(total)
         data["scope"] = {"owner": owner, "from": scope.month_from, "to": scope.month_to}
@@ -134,7 +136,7 @@ def _period(ctx: Ctx, text: str | None):
 
     if text is not None:
         return period_of(parse_setting(text), clock.today())
-    return current_period(ctx.engine)
+    return current_period(ctx.reader)
 
 
 def period_words(period) -> str:
@@ -182,7 +184,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=ctx.owner_scope(owner))
     if as_json:
-        emit_json(attach(fc.to_json(), ranges))
+        emit_json(attach(fc.to_json(Streamed), ranges))  # the prospects still open, written as they come
         return
     body = []
     for m in fc.months:
@@ -228,12 +230,19 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     if provisional:
         click.echo("")
         click.echo("? provisional: these prospects of a month that has ended are still open (not counted as misses):")
-        rows = [
-            [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)]
-            for m in provisional
-            for r in m.still_open
-        ]
-        click.echo(table(["month", "prospect", "stage", "value", "owner"], rows, right={3}))
+
+        text = lru_cache(maxsize=4096)(safe)  # a stage's and an owner's text, once each
+
+        def still_open():  # made twice (widths, then lines), never held: a big pipeline has many
+            return (
+                [m.month, safe(r.name), text(r.stage), _money(r.value_cents), text(r.owner)]
+                for m in provisional
+                for r in m.still_open
+            )
+
+        lines = table_lines(["month", "prospect", "stage", "value", "owner"], still_open, right={3})
+        while page := list(islice(lines, 1000)):
+            click.echo("\n".join(page))
     click.echo("")
     left_out = f"; {len(provisional)} provisional month(s) left out" if provisional else ""
     click.echo(

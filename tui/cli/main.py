@@ -11,9 +11,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import wraps
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import click
@@ -37,6 +37,7 @@ class Ctx:
         self.db_option = db
         self.command = command
         self._engine = None
+        self._reader = None
 
     @property
     def url(self) -> str:
@@ -67,6 +68,27 @@ class Ctx:
             self._engine = open_db(self.url, create=self.may_create, lock_timeout=lock_wait(CLI_LOCK_TIMEOUT))
         return self._engine
 
+    @property
+    def reader(self):
+        """What a read-only command reads through: an SQLite file already at the newest schema is
+        read with the standard library (models/rawdb.py's SqliteReader), so the command never waits
+        for SQLAlchemy to import; anything else (a new or older file, a server) is the engine,
+        opened, created or upgraded as ever. The file is checked first either way."""
+        if self._reader is None:
+            from evpipe.models.locations import check_database, sqlite_path
+            from evpipe.models.rawdb import SqliteReader, schema_ready
+            from evpipe.models.readonly import is_read_only
+
+            url = self.url
+            path = sqlite_path(url)
+            if self._engine is None and path is not None:
+                check_database(url, create=self.may_create)
+            if self._engine is None and path is not None and schema_ready(url):
+                self._reader = SqliteReader(path, read_only=is_read_only())
+            else:
+                self._reader = self.engine
+        return self._reader
+
     def store(self):
         from evpipe.models.store import Store
 
@@ -84,6 +106,12 @@ class Ctx:
     def owner_scope(self, owner: str | None) -> str | None:
         """The owner whose prospects a read shows: `owner` as asked, or, for a rep whom the owner
         lets see only their own (`evpipe members reps-see own`), always that rep."""
+        from evpipe.models.rawdb import dialect_name
+        from evpipe.models.visibility import any_members
+
+        source = self.reader
+        if dialect_name(source) == "sqlite" and not any_members(source):
+            return owner  # no members: no one is a rep (sees_only), and acting as anyone needs no note
         from evpipe.models.members import visible_owner
 
         who = self.who
@@ -176,8 +204,57 @@ def _url_user(url: str) -> str | None:
         return None
 
 
+class Streamed:
+    """A list inside a document for `emit_json` that is written as its items come, never held."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """`data` as indented JSON. A `Streamed` list in it is written item by item, with the bytes the
+    whole list would have made: the document is made with a mark in its place (a string no other
+    text can be: it holds a NUL and a random token), then written up to each mark, the list's items
+    indented as deep as the mark."""
+    streamed: list[Streamed] = []
+    token = f"\x00{os.urandom(8).hex()}:"
+
+    def mark(o: Any) -> Any:
+        if isinstance(o, Streamed):
+            streamed.append(o)
+            return f"{token}{len(streamed) - 1}"
+        return str(o)
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=mark)
+    if not streamed:
+        click.echo(text)
+        return
+    quoted = json.dumps(token, ensure_ascii=False)[:-1]  # the mark as JSON writes it, without its closing quote
+    pieces = text.split(quoted)
+    click.echo(pieces[0], nl=False)
+    for piece in pieces[1:]:
+        number, rest = piece.split('"', 1)
+        line_start = text.rfind("\n", 0, text.find(quoted + number + '"')) + 1
+        depth = len(text[line_start:]) - len(text[line_start:].lstrip(" "))
+        _write_list(streamed[int(number)].items, " " * depth)
+        click.echo(rest, nl=False)
+    click.echo("")
+
+
+def _write_list(items: Iterable[Any], indent: str, batch: int = 500) -> None:
+    """A list at `indent` in an indented document, as json.dumps nests it, `batch` items at a time."""
+    inner = "\n" + indent + "  "
+    head = "[" + inner
+    wrote = False
+    items = iter(items)
+    while part := list(islice(items, batch)):
+        text = ("," + inner).join(
+            json.dumps(item, indent=2, ensure_ascii=False, default=str).replace("\n", inner) for item in part
+        )
+        click.echo(head + text, nl=False)
+        head = "," + inner
+        wrote = True
+    click.echo("\n" + indent + "]" if wrote else "[]", nl=False)
 
 
 def emit_json_array(items: Iterable[Any], *, flat_objects: bool = False, batch: int = 500) -> None:
@@ -196,6 +273,38 @@ def emit_json_array(items: Iterable[Any], *, flat_objects: bool = False, batch: 
         else:
             text = ",\n  ".join(
                 json.dumps(item, indent=2, ensure_ascii=False, default=str).replace("\n", "\n  ") for item in part
+            )
+        click.echo(head + text, nl=False)
+        head = ",\n  "
+        wrote = True
+    click.echo("\n]" if wrote else "[]")
+
+
+#: The values `emit_json_records` writes at the C encoder's pace; any other goes through json.dumps.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def emit_json_records(keys: Sequence[str], records: Iterable[Sequence[Any]], *, batch: int = 1000) -> None:
+    """`emit_json([dict(zip(keys, r)) for r in records])`, byte for byte, written as the records
+    come (a list of a million prospects never sits in memory): each record is a tuple of values in
+    the order of `keys`. No dict is made: the values of `batch` records are encoded in one call of
+    the json module's (C) encoder, with a separator JSON text can never hold (a raw NUL: inside a
+    string it is escaped), then put into the records' lines, the same for every record."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=("\x00", ": ")).encode
+    # a key is written as JSON writes it; a % in it is kept from the template's own
+    lines = [f"    {json.dumps(k, ensure_ascii=False).replace('%', '%%')}: %s" for k in keys]
+    template = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    head = "[\n  "
+    wrote = False
+    records = iter(records)
+    while part := list(islice(records, batch)):
+        values = list(chain.from_iterable(part))
+        if values and set(map(type, values)) <= _PLAIN:
+            text = ",\n  ".join([template] * len(part)) % tuple(encode(values)[1:-1].split("\x00"))
+        else:  # a list or a dict inside (its own indented lines), or no keys: each record on its own
+            text = ",\n  ".join(
+                json.dumps(dict(zip(keys, r)), indent=2, ensure_ascii=False, default=str).replace("\n", "\n  ")
+                for r in part
             )
         click.echo(head + text, nl=False)
         head = ",\n  "

@@ -9,7 +9,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, clip, domain_errors, emit_json, emit_json_array, pass_ctx, safe, table_lines
+from .main import Ctx, clip, domain_errors, emit_json, emit_json_records, pass_ctx, safe, table_lines
 
 
 @click.command()
@@ -146,31 +146,38 @@ def undo(ctx: Ctx, skip: bool) -> None:
 
 def prospect_json(p) -> dict[str, Any]:
     """A prospect (models.records.ProspectInfo) as the commands' JSON gives it."""
-    return _prospect_fields(
+    return dict(zip(PROSPECT_KEYS, _prospect_values(
         p.id, p.name, p.company, p.stage_name, p.stage_kind, p.probability_bp,
         p.value_cents, p.ev_micros, p.expected_month, p.owner, p.next_follow_up,
-    )  # fmt: skip
+    )))  # fmt: skip
 
 
-def _prospect_fields(
+#: The one JSON shape of a prospect (`list --json`, and any command showing one): its keys, in
+#: order, and `_prospect_values` their values.
+PROSPECT_KEYS = (
+    "id", "name", "company", "stage", "kind", "probability", "value", "ev", "month", "owner", "next_follow_up",
+)  # fmt: skip
+
+
+def _prospect_values(
     pid, name, company, stage, kind, probability_bp, value_cents, ev_micros, month, owner, next_follow_up
-) -> dict[str, Any]:
-    """The one JSON shape of a prospect (`list --json`, and any command showing one)."""
+) -> tuple[Any, ...]:
+    """The values of `PROSPECT_KEYS`, plain JSON values (text, numbers, null)."""
     from evpipe.models.values import money_str
 
-    return {
-        "id": pid,
-        "name": name,
-        "company": company,
-        "stage": stage,
-        "kind": kind,
-        "probability": probability_bp / 10_000,
-        "value": money_str(value_cents),
-        "ev": money_str(ev_micros, micros=True),
-        "month": month,
-        "owner": owner,
-        "next_follow_up": next_follow_up.isoformat() if next_follow_up else None,
-    }
+    return (
+        pid,
+        name,
+        company,
+        stage,
+        kind,
+        probability_bp / 10_000,
+        money_str(value_cents),
+        money_str(ev_micros, micros=True),
+        month,
+        owner,
+        next_follow_up.isoformat() if next_follow_up else None,
+    )
 
 
 @click.command("list")
@@ -193,13 +200,14 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
     stage_id = ctx.store().stage(stage).id if stage else None
     scope = ctx.owner_scope(owner)
     keep = filtered_ids(ctx.engine, filter_text) if filter_text is not None else None
+    source = ctx.reader
 
     def rows():  # read as written, never the whole list in memory (issue 13)
-        streamed = iter_prospect_rows(ctx.engine, owner=scope, stage_id=stage_id)
+        streamed = iter_prospect_rows(source, owner=scope, stage_id=stage_id)
         return streamed if keep is None else (r for r in streamed if r.id in keep)
 
     if as_json:
-        emit_json_array(map(row_json, rows()), flat_objects=True)
+        emit_json_records(PROSPECT_KEYS, map(row_values, rows()))
         return
     cells = list_cells()
     headers = ["id", "name", "stage", "p", "value", "EV", "month", "owner"]
@@ -208,9 +216,9 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
         click.echo("\n".join(page))
 
 
-def row_json(r) -> dict[str, Any]:
-    """One row of `list --json` (a listing row: the same shape as `prospect_json`)."""
-    return _prospect_fields(
+def row_values(r) -> tuple[Any, ...]:
+    """One row of `list --json` (a listing row: the same shape as `prospect_json`), its values."""
+    return _prospect_values(
         r.id, r.name, r.company, r.stage, r.kind, r.probability_bp,
         r.value_cents, r.ev_micros, r.month, r.owner, r.next_follow_up,
     )  # fmt: skip
