@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,31 @@ def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple
     if not rows or not dialect.positional or any(r.keys() != columns for r in rows):
         return None
     convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    return str(compiled), names, [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
+    # column by column, each distinct value converted once (an import's rows share a few moments
+    # and dates): the same values as converting every cell, in a fraction of the time
+    values = [list(column) for column in zip(*map(itemgetter(*names), rows))] if len(names) > 1 else None
+    if values is None:
+        values = [[r[names[0]] for r in rows]]
+    for i, f in enumerate(convert):
+        if f is not None:
+            values[i] = _converted(values[i], f)
+    return str(compiled), names, list(zip(*values))
+
+
+def _converted(column: list[Any], f: Any) -> list[Any]:
+    """`f` applied to each value of a column, once per distinct value when they can be told apart
+    by hashing (the same type too: a date and a datetime, 1 and True, stay apart)."""
+    try:
+        done: dict[tuple[type, Any], Any] = {}
+        out = []
+        for v in column:
+            key = (v.__class__, v)
+            if key not in done:
+                done[key] = f(v)
+            out.append(done[key])
+        return out
+    except TypeError:  # a value that cannot be hashed (a dict for a JSON column)
+        return [f(v) for v in column]
 
 
 def _database_file(conn: Connection) -> Path | None:

@@ -496,24 +496,34 @@ def default_follow_up(today: date, current: date | None = None, days: int = FOLL
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)
+    if text.isprintable():
+        # nothing below would drop or change a character (escapes, controls, bidirectional marks
+        # and separators are all unprintable): only the trimming and the checks (an import's
+        # hundreds of thousands of cells take this way)
+        text = text.strip()
+    else:
+        text = _cleaned(text, keep_newlines=max_len > 500)
+    if required and not text:
+        raise DomainError(f"{field}: cannot be empty", field=field)
+    if len(text) > max_len:
+        raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
+    return text
+
+
+def _cleaned(text: str, *, keep_newlines: bool) -> str:
+    """`clean_text`'s dropping of escape sequences and control characters, for text that has any."""
     text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences
     text = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", text)  # OSC sequences
     # bidirectional overrides and isolates, and line/paragraph separators, which can make one name
     # display as another or break a line where the screen does not expect it
     text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
     text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
-    keep_newlines = max_len > 500
     text = "".join(
         ch
         for ch in text
         if ch == "\n" and keep_newlines or ch == "\t" or (ch >= " " and ch != "\x7f") and not (0x80 <= ord(ch) < 0xA0)
     )
-    text = text.replace("\t", " ").strip()
-    if required and not text:
-        raise DomainError(f"{field}: cannot be empty", field=field)
-    if len(text) > max_len:
-        raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
-    return text
+    return text.replace("\t", " ").strip()
 
 
 def exact_money(micros: int) -> str:
