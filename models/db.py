@@ -125,29 +125,22 @@ def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple
     convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
     # column by column, each distinct value converted once (an import's rows share a few moments
     # and dates): the same values as converting every cell, in a fraction of the time
-    values = [list(column) for column in zip(*map(itemgetter(*names), rows))] if len(names) > 1 else None
-    if values is None:
-        values = [[r[names[0]] for r in rows]]
+    columns = [list(map(itemgetter(n), rows)) for n in names]
     for i, f in enumerate(convert):
         if f is not None:
-            values[i] = _converted(values[i], f)
-    return str(compiled), names, list(zip(*values))
+            columns[i] = _converted(columns[i], f)
+    return str(compiled), names, list(zip(*columns))
 
 
 def _converted(column: list[Any], f: Any) -> list[Any]:
-    """`f` applied to each value of a column, once per distinct value when they can be told apart
-    by hashing (the same type too: a date and a datetime, 1 and True, stay apart)."""
+    """`f` applied to each value of a column, once per distinct value (of the same type: a date
+    and a datetime, 1 and True, stay apart)."""
     try:
-        done: dict[tuple[type, Any], Any] = {}
-        out = []
-        for v in column:
-            key = (v.__class__, v)
-            if key not in done:
-                done[key] = f(v)
-            out.append(done[key])
-        return out
+        keys = list(zip(map(type, column), column))
+        done = {key: f(key[1]) for key in set(keys)}
     except TypeError:  # a value that cannot be hashed (a dict for a JSON column)
         return [f(v) for v in column]
+    return list(map(done.__getitem__, keys))
 
 
 def _database_file(conn: Connection) -> Path | None:

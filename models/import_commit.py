@@ -34,6 +34,10 @@ from .values import format_percent
 #: The page cache (MB) of the connection that writes an import.
 IMPORT_CACHE_MB = 128
 
+#: How custom fields are stored: json.dumps(custom, ensure_ascii=False, sort_keys=True), with one
+#: encoder made once (an import encodes a row's fields at a time).
+_CUSTOM_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
 
 def _moment(day: date | None, fallback: datetime) -> datetime:
     if day is None:
@@ -157,7 +161,7 @@ class _Commit:
             email=r.email,
             phone=r.phone,
             notes=r.notes,
-            custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
+            custom_json=_CUSTOM_JSON.encode(r.custom),
             value_cents=r.value_cents,
             stage_id=sid,
             expected_month=r.expected_month,

@@ -109,6 +109,10 @@ class RowReader:
         self.by_key_rows: dict[str, int] = {}
         self.repeat: Counter[str] = Counter()
         self.lookup_misses: dict[str, list[int]] = defaultdict(list)
+        # each distinct cell of a date column and of the month column, as read: a cell that cannot
+        # be read is not kept (each row with it reports its problem)
+        self.dates: dict[str, dict[tuple[type, Any], date | None]] = {}
+        self.months: dict[tuple[type, Any], str | None] = {}
         # per row
         self.number = 0
         self.cells: list[Any] = []
@@ -138,11 +142,19 @@ class RowReader:
     def _date(self, f: str) -> date | None:
         if f not in self.index:
             return None
+        value = self._get(f)
+        # a column's dates repeat (a few hundred days in a hundred thousand rows): each read once
+        seen = self.dates.setdefault(f, {})
+        key = (type(value), value)
+        if key in seen:
+            return seen[key]
         try:
-            return parse_cell_date(self._get(f), column=self.headers[self.index[f]], order=self.order, today=self.today)
+            day = parse_cell_date(value, column=self.headers[self.index[f]], order=self.order, today=self.today)
         except DomainError as exc:
             self._bad(exc, f)
             return None
+        seen[key] = day
+        return day
 
     # ------------------------------------------------------------ one row
 
@@ -212,15 +224,20 @@ class RowReader:
     def _month(self, close_date: date | None) -> str | None:
         month = None
         if "expected_month" in self.index:
-            try:
-                month = parse_cell_month(
-                    self._get("expected_month"),
-                    column=self.headers[self.index["expected_month"]],
-                    order=self.order,
-                    today=self.today,
-                )
-            except DomainError as exc:
-                self._bad(exc, "expected_month")
+            value = self._get("expected_month")
+            key = (type(value), value)
+            if key in self.months:
+                month = self.months[key]
+            else:
+                try:
+                    month = self.months[key] = parse_cell_month(
+                        value,
+                        column=self.headers[self.index["expected_month"]],
+                        order=self.order,
+                        today=self.today,
+                    )
+                except DomainError as exc:
+                    self._bad(exc, "expected_month")
         if month is None and close_date is not None and "expected_month" not in self.index:
             month = close_date.strftime("%Y-%m")
         return month

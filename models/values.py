@@ -170,10 +170,14 @@ class MoneyStyle:
         """'12,750.50', '13,000', '+312.50k', '1.25M': `signed` puts '+' before an amount >= 0."""
         cents = to_cents(amount, micros=micros)
         decimals = self.decimals if self.decimals is not None else (2 if cents % 100 else 0)
-        value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
-            Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-        )
-        text = f"{value:,.{decimals}f}{UNITS[self.unit]}"
+        if self.unit == 0 and decimals in (0, 2):  # plain amounts, in whole numbers (an import writes thousands)
+            whole, part = divmod(abs(cents), 100)
+            text = f"{whole:,}.{part:02d}" if decimals else f"{whole + (part >= 50):,}"  # rounded half up
+        else:
+            value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
+                Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+            )
+            text = f"{value:,.{decimals}f}{UNITS[self.unit]}"
         if cents < 0:
             return "-" + text
         return ("+" + text) if signed else text
