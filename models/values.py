@@ -500,13 +500,9 @@ def default_follow_up(today: date, current: date | None = None, days: int = FOLL
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)
-    if text.isprintable():
-        # nothing below would drop or change a character (escapes, controls, bidirectional marks
-        # and separators are all unprintable): only the trimming and the checks (an import's
-        # hundreds of thousands of cells take this way)
-        text = text.strip()
-    else:
-        text = _cleaned(text, keep_newlines=max_len > 500)
+    # printable text has nothing to drop or change (escapes, controls, bidirectional marks and
+    # separators are all unprintable): only the trimming (an import's many cells go this way)
+    text = text.strip() if text.isprintable() else _cleaned(text, keep_newlines=max_len > 500)
     if required and not text:
         raise DomainError(f"{field}: cannot be empty", field=field)
     if len(text) > max_len:
