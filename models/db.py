@@ -136,6 +136,9 @@ def _converted(column: list[Any], f: Any) -> list[Any]:
     """`f` applied to each value of a column, once per distinct value (of the same type: a date
     and a datetime, 1 and True, stay apart)."""
     try:
+        if len(set(map(type, column))) == 1:  # one type: equal values are the same value
+            done = {v: f(v) for v in set(column)}
+            return list(map(done.__getitem__, column))
         keys = list(zip(map(type, column), column))
         done = {key: f(key[1]) for key in set(keys)}
     except TypeError:  # a value that cannot be hashed (a dict for a JSON column)

@@ -23,7 +23,7 @@ from .errors import DomainError
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
-from .import_types import ImportPlan, ImportResult, Record
+from .import_types import ImportPlan, ImportResult, Record, gc_paused
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
@@ -447,6 +447,7 @@ class _Commit:
         )
 
 
+@gc_paused
 def commit_import(
     engine: Engine,
     plan: ImportPlan,
@@ -524,6 +525,7 @@ def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
     return tuple(tuple(r) for r in ladder), tuple(tuple(r) for r in mine)
 
 
+@gc_paused
 def after_import(engine: Engine) -> None:
     """Give the imported history its KPI snapshots: backfill, then today's snapshot."""
     from . import history

@@ -21,7 +21,7 @@ from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_ke
 from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
 from .import_rows import Lookup, RowReader, load_lookup
-from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping
+from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping, gc_paused
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
 from .tables import Prospect, Stage, pk
@@ -162,6 +162,7 @@ def _lookup(options: ImportOptions, headers: list[str]) -> Lookup | None:
     return None
 
 
+@gc_paused
 def plan_import(
     engine: Engine,
     path: str | Path,
@@ -405,9 +406,11 @@ def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
         sql_col(Prospect.version),
     ] + [getattr(Prospect, c) for c in _COMPARED]
     q = select(*cols).where(sql_col(Prospect.source) == source, sql_col(Prospect.external_key).is_not(None))
+    result = conn.execute(q)
+    names = list(result.keys())
     out = {}
-    for row in conn.execute(q):
-        d = row._asdict()
+    for row in result:
+        d = dict(zip(names, row))
         out[d["external_key"]] = d
     return out
 
