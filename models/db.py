@@ -125,11 +125,11 @@ def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple
     convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
     # column by column, each distinct value converted once (an import's rows share a few moments
     # and dates): the same values as converting every cell, in a fraction of the time
-    columns = [list(map(itemgetter(n), rows)) for n in names]
+    values = [list(map(itemgetter(n), rows)) for n in names]
     for i, f in enumerate(convert):
         if f is not None:
-            columns[i] = _converted(columns[i], f)
-    return str(compiled), names, list(zip(*columns))
+            values[i] = _converted(values[i], f)
+    return str(compiled), names, list(zip(*values))
 
 
 def _converted(column: list[Any], f: Any) -> list[Any]:
