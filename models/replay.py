@@ -186,8 +186,15 @@ class Replay:
         sums: dict[tuple[str, str, int], list[int]] = {}
         at = {"created": 0, "deleted": 0, "entries": 0, "moves": 0, "edits": 0}
 
+        # the prospects changed since the moment before: each summed again once, when the moment
+        # is reached (a new prospect's creation, first entry and first stage change come together)
+        dirty: dict[int, None] = {}
+
         def refresh(pid: int) -> None:
             self._steps += 1
+            dirty[pid] = None
+
+        def resum(pid: int) -> None:
             p = people[pid]
             if p.key is not None:
                 total = sums[p.key]
@@ -251,6 +258,9 @@ class Replay:
                 else:
                     p.owner += 1
                 refresh(pid)
+            for pid in dirty:
+                resum(pid)
+            dirty.clear()
             yield moment, people, sums
 
     def probabilities(self, moment: datetime) -> dict[int, tuple[int, str]]:
