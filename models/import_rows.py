@@ -113,6 +113,7 @@ class RowReader:
         # be read is not kept (each row with it reports its problem)
         self.dates: dict[str, dict[tuple[type, Any], date | None]] = {}
         self.months: dict[tuple[type, Any], str | None] = {}
+        self.stages: dict[tuple[type, Any], str] = {}  # each distinct stage cell: its ladder stage
         # per row
         self.number = 0
         self.cells: list[Any] = []
@@ -213,13 +214,18 @@ class RowReader:
 
     def _stage(self) -> str:
         """The ladder stage's name, casefolded; '' for a stage name that is not mapped."""
-        stage = self.first_open.casefold() if self.first_open else ""
-        if "stage" in self.index:
-            raw_stage = re.sub(r"\s+", " ", cell_text(self._get("stage")))
+        if "stage" not in self.index:
+            return self.first_open.casefold() if self.first_open else ""
+        value = self._get("stage")
+        key = (type(value), value)
+        if key not in self.stages:  # a file has a few stage names: each worked out once
+            stage = self.first_open.casefold() if self.first_open else ""
+            raw_stage = re.sub(r"\s+", " ", cell_text(value))
             if raw_stage:
                 target = self.stage_of.get(raw_stage.casefold())
                 stage = "" if target is None else target.casefold()  # unknown: reported once per stage name
-        return stage
+            self.stages[key] = stage
+        return self.stages[key]
 
     def _month(self, close_date: date | None) -> str | None:
         month = None
