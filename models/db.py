@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,27 @@ def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple
     if not rows or not dialect.positional or any(r.keys() != columns for r in rows):
         return None
     convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    return str(compiled), names, [tuple(f(r[n]) if f else r[n] for n, f in zip(names, convert)) for r in rows]
+    # column by column, each distinct value converted once (an import's rows share a few moments
+    # and dates): the same values as converting every cell, in a fraction of the time
+    values = [list(map(itemgetter(n), rows)) for n in names]
+    for i, f in enumerate(convert):
+        if f is not None:
+            values[i] = _converted(values[i], f)
+    return str(compiled), names, list(zip(*values))
+
+
+def _converted(column: list[Any], f: Any) -> list[Any]:
+    """`f` applied to each value of a column, once per distinct value (of the same type: a date
+    and a datetime, 1 and True, stay apart)."""
+    try:
+        if len(set(map(type, column))) == 1:  # one type: equal values are the same value
+            done = {v: f(v) for v in set(column)}
+            return list(map(done.__getitem__, column))
+        keys = list(zip(map(type, column), column))
+        done = {key: f(key[1]) for key in set(keys)}
+    except TypeError:  # a value that cannot be hashed (a dict for a JSON column)
+        return [f(v) for v in column]
+    return list(map(done.__getitem__, keys))
 
 
 def _database_file(conn: Connection) -> Path | None:

@@ -294,26 +294,28 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
 def _scope_rows(state: State, won_state: State) -> list[tuple[str, Kpi, list[tuple[Any, ...]]]]:
     """A reconstructed state as snapshot rows: for everyone, then each owner (by name), the scope's
     key, its total and its month rows (month, count, TV, EV, and the won part's), in one pass."""
-    months: dict[str | None, dict[str | None, Kpi]] = {None: {}}  # owner (None: everyone) -> month -> Kpi
-    won: dict[str | None, dict[str | None, Kpi]] = {None: {}}
+    # owner (None: everyone) -> month -> [count, TV, EV], summed as plain ints
+    months: dict[str | None, dict[str | None, list[int]]] = {None: {}}
+    won: dict[str | None, dict[str | None, list[int]]] = {None: {}}
     for source, into in ((state, months), (won_state, won)):
         for (name, month), k in source.items():
             for who in (None, name):  # everyone's, and the owner's
                 mine = into.setdefault(who, {})
-                mine[month] = mine.get(month, Kpi()) + k
+                cell = mine.get(month)
+                if cell is None:
+                    mine[month] = [k.count, k.tv_cents, k.ev_micros]
+                else:
+                    cell[0] += k.count
+                    cell[1] += k.tv_cents
+                    cell[2] += k.ev_micros
     out = []
     owner: str | None
+    nothing = [0, 0, 0]
     for owner in [None, *sorted(o for o in months if o is not None)]:
         rows = sorted(months[owner].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
         won_months = won.get(owner, {})
-        total = Kpi()
-        for _, k in rows:
-            total = total + k
-        month_rows = [
-            (month or NO_MONTH, k.count, k.tv_cents, k.ev_micros, w.count, w.tv_cents, w.ev_micros)
-            for month, k in rows
-            for w in [won_months.get(month, Kpi())]
-        ]
+        total = Kpi(sum(k[0] for _, k in rows), sum(k[1] for _, k in rows), sum(k[2] for _, k in rows))
+        month_rows = [(month or NO_MONTH, *k, *won_months.get(month, nothing)) for month, k in rows]
         out.append((ALL.key if owner is None else Scope(owner=owner).key, total, month_rows))
     return out
 

@@ -45,7 +45,8 @@ def cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return strip_neutraliser(value.strip())
+        text = value.strip()
+        return strip_neutraliser(text) if text[:1] == "'" else text  # only an apostrophe can start one
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):

@@ -23,7 +23,7 @@ from .errors import DomainError
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
-from .import_types import ImportPlan, ImportResult, Record
+from .import_types import ImportPlan, ImportResult, Record, gc_paused
 from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
@@ -33,6 +33,10 @@ from .values import format_percent
 
 #: The page cache (MB) of the connection that writes an import.
 IMPORT_CACHE_MB = 128
+
+#: How custom fields are stored: json.dumps(custom, ensure_ascii=False, sort_keys=True), with one
+#: encoder made once (an import encodes a row's fields at a time).
+_CUSTOM_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def _moment(day: date | None, fallback: datetime) -> datetime:
@@ -157,7 +161,7 @@ class _Commit:
             email=r.email,
             phone=r.phone,
             notes=r.notes,
-            custom_json=json.dumps(r.custom, ensure_ascii=False, sort_keys=True),
+            custom_json=_CUSTOM_JSON.encode(r.custom),
             value_cents=r.value_cents,
             stage_id=sid,
             expected_month=r.expected_month,
@@ -443,6 +447,7 @@ class _Commit:
         )
 
 
+@gc_paused
 def commit_import(
     engine: Engine,
     plan: ImportPlan,
@@ -520,6 +525,7 @@ def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
     return tuple(tuple(r) for r in ladder), tuple(tuple(r) for r in mine)
 
 
+@gc_paused
 def after_import(engine: Engine) -> None:
     """Give the imported history its KPI snapshots: backfill, then today's snapshot."""
     from . import history

@@ -3,6 +3,7 @@ an earlier import of the same source stored. Writes nothing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
@@ -21,7 +22,7 @@ from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_ke
 from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
 from .import_rows import Lookup, RowReader, load_lookup
-from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping
+from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping, gc_paused
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
 from .tables import Prospect, Stage, pk
@@ -162,6 +163,7 @@ def _lookup(options: ImportOptions, headers: list[str]) -> Lookup | None:
     return None
 
 
+@gc_paused
 def plan_import(
     engine: Engine,
     path: str | Path,
@@ -405,28 +407,42 @@ def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
         sql_col(Prospect.version),
     ] + [getattr(Prospect, c) for c in _COMPARED]
     q = select(*cols).where(sql_col(Prospect.source) == source, sql_col(Prospect.external_key).is_not(None))
+    result = conn.execute(q)
+    names = list(result.keys())
     out = {}
-    for row in conn.execute(q):
-        d = row._asdict()
+    for row in result:
+        d = dict(zip(names, row))
         out[d["external_key"]] = d
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """For a file's columns (header, field): the fields it maps, the prospect columns a re-import
+    compares (in `_COMPARED`'s order; needs_review is left out again for a row of unknown value)
+    and the custom fields that keep a file's 0 replaced by a looked-up value. Worked out once per
+    import, not once per row."""
+    mapped = frozenset(f for _, f in columns)
+    compared = tuple(
+        col
+        for col in _COMPARED
+        if (
+            ("expected_month" in mapped or "close_date" in mapped)
+            if col == "expected_month"
+            else col in ("name", "needs_review") or _FIELD_OF[col] in mapped
+        )
+    )
+    return mapped, compared, tuple(f"{h} (in file)"[:80] for h, f in columns if f == "value")
 
 
 def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | None) -> dict[str, Any]:
     """The fields a re-import changes (only fields the file has), including 'value_cents',
     'custom_json', 'closed_on' and 'stage_id'."""
-    mapped = {f for _, f in plan.columns}
+    mapped, compared, kept_zero = _compared(tuple(plan.columns))
     out: dict[str, Any] = {}
-    for col in _COMPARED:
-        f = _FIELD_OF[col]
-        if col == "expected_month":
-            if "expected_month" not in mapped and "close_date" not in mapped:
-                continue
-        elif col == "needs_review":
-            if r.value_from == "unknown":
-                continue  # an unknown value leaves the stored value, and its flag, alone
-        elif f not in mapped and col != "name":
-            continue
+    for col in compared:
+        if col == "needs_review" and r.value_from == "unknown":
+            continue  # an unknown value leaves the stored value, and its flag, alone
         new = getattr(r, col)
         if new != old[col]:
             out[col] = new
@@ -434,7 +450,6 @@ def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | No
         out["value_cents"] = r.value_cents
     old_custom = json.loads(old["custom_json"] or "{}")
     custom = dict(old_custom)
-    kept_zero = [f"{h} (in file)"[:80] for h, f in plan.columns if f == "value"]
     for name in dict.fromkeys([*plan.custom_columns, *r.custom, *(kept_zero if r.value_from == "file" else [])]):
         if name in r.custom:
             custom[name] = r.custom[name]

@@ -109,6 +109,11 @@ class RowReader:
         self.by_key_rows: dict[str, int] = {}
         self.repeat: Counter[str] = Counter()
         self.lookup_misses: dict[str, list[int]] = defaultdict(list)
+        # each distinct cell of a date column and of the month column, as read: a cell that cannot
+        # be read is not kept (each row with it reports its problem)
+        self.dates: dict[str, dict[tuple[type, Any], date | None]] = {}
+        self.months: dict[tuple[type, Any], str | None] = {}
+        self.stages: dict[tuple[type, Any], str] = {}  # each distinct stage cell: its ladder stage
         # per row
         self.number = 0
         self.cells: list[Any] = []
@@ -138,11 +143,19 @@ class RowReader:
     def _date(self, f: str) -> date | None:
         if f not in self.index:
             return None
+        value = self._get(f)
+        # a column's dates repeat (a few hundred days in a hundred thousand rows): each read once
+        seen = self.dates.setdefault(f, {})
+        key = (type(value), value)
+        if key in seen:
+            return seen[key]
         try:
-            return parse_cell_date(self._get(f), column=self.headers[self.index[f]], order=self.order, today=self.today)
+            day = parse_cell_date(value, column=self.headers[self.index[f]], order=self.order, today=self.today)
         except DomainError as exc:
             self._bad(exc, f)
             return None
+        seen[key] = day
+        return day
 
     # ------------------------------------------------------------ one row
 
@@ -201,26 +214,36 @@ class RowReader:
 
     def _stage(self) -> str:
         """The ladder stage's name, casefolded; '' for a stage name that is not mapped."""
-        stage = self.first_open.casefold() if self.first_open else ""
-        if "stage" in self.index:
-            raw_stage = re.sub(r"\s+", " ", cell_text(self._get("stage")))
+        if "stage" not in self.index:
+            return self.first_open.casefold() if self.first_open else ""
+        value = self._get("stage")
+        key = (type(value), value)
+        if key not in self.stages:  # a file has a few stage names: each worked out once
+            stage = self.first_open.casefold() if self.first_open else ""
+            raw_stage = re.sub(r"\s+", " ", cell_text(value))
             if raw_stage:
                 target = self.stage_of.get(raw_stage.casefold())
                 stage = "" if target is None else target.casefold()  # unknown: reported once per stage name
-        return stage
+            self.stages[key] = stage
+        return self.stages[key]
 
     def _month(self, close_date: date | None) -> str | None:
         month = None
         if "expected_month" in self.index:
-            try:
-                month = parse_cell_month(
-                    self._get("expected_month"),
-                    column=self.headers[self.index["expected_month"]],
-                    order=self.order,
-                    today=self.today,
-                )
-            except DomainError as exc:
-                self._bad(exc, "expected_month")
+            value = self._get("expected_month")
+            key = (type(value), value)
+            if key in self.months:
+                month = self.months[key]
+            else:
+                try:
+                    month = self.months[key] = parse_cell_month(
+                        value,
+                        column=self.headers[self.index["expected_month"]],
+                        order=self.order,
+                        today=self.today,
+                    )
+                except DomainError as exc:
+                    self._bad(exc, "expected_month")
         if month is None and close_date is not None and "expected_month" not in self.index:
             month = close_date.strftime("%Y-%m")
         return month

@@ -24,6 +24,9 @@ from .values import format_amount, format_percent
 
 SUMMARY_MAX = 500
 
+#: How a payload is stored: json.dumps(payload, default=str), with one encoder made once.
+_PAYLOAD_JSON = json.JSONEncoder(default=str)
+
 Delta = tuple[int, int, int]
 NO_DELTA: Delta = (0, 0, 0)
 
@@ -138,7 +141,7 @@ def event_row(
         d_tv_cents=d[1],
         d_ev_micros=d[2],
         summary=summary[:SUMMARY_MAX],
-        payload=json.dumps(payload, default=str),
+        payload=_PAYLOAD_JSON.encode(payload),
         undoes_id=undoes_id,
     )
 

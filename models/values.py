@@ -184,10 +184,14 @@ class MoneyStyle:
         """'12,750.50', '13,000', '+312.50k', '1.25M': `signed` puts '+' before an amount >= 0."""
         cents = to_cents(amount, micros=micros)
         decimals = self.decimals if self.decimals is not None else (2 if cents % 100 else 0)
-        value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
-            Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-        )
-        text = f"{value:,.{decimals}f}{UNITS[self.unit]}"
+        if self.unit == 0 and decimals in (0, 2):  # plain amounts, in whole numbers (an import writes thousands)
+            whole, part = divmod(abs(cents), 100)
+            text = f"{whole:,}.{part:02d}" if decimals else f"{whole + (part >= 50):,}"  # rounded half up
+        else:
+            value = (Decimal(abs(cents)).scaleb(-2 - 3 * self.unit)).quantize(
+                Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+            )
+            text = f"{value:,.{decimals}f}{UNITS[self.unit]}"
         if cents < 0:
             return "-" + text
         return ("+" + text) if signed else text
@@ -510,24 +514,30 @@ def default_follow_up(today: date, current: date | None = None, days: int = FOLL
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)
+    # printable text has nothing to drop or change (escapes, controls, bidirectional marks and
+    # separators are all unprintable): only the trimming (an import's many cells go this way)
+    text = text.strip() if text.isprintable() else _cleaned(text, keep_newlines=max_len > 500)
+    if required and not text:
+        raise DomainError(f"{field}: cannot be empty", field=field)
+    if len(text) > max_len:
+        raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
+    return text
+
+
+def _cleaned(text: str, *, keep_newlines: bool) -> str:
+    """`clean_text`'s dropping of escape sequences and control characters, for text that has any."""
     text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences
     text = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", text)  # OSC sequences
     # bidirectional overrides and isolates, and line/paragraph separators, which can make one name
     # display as another or break a line where the screen does not expect it
     text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
     text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
-    keep_newlines = max_len > 500
     text = "".join(
         ch
         for ch in text
         if ch == "\n" and keep_newlines or ch == "\t" or (ch >= " " and ch != "\x7f") and not (0x80 <= ord(ch) < 0xA0)
     )
-    text = text.replace("\t", " ").strip()
-    if required and not text:
-        raise DomainError(f"{field}: cannot be empty", field=field)
-    if len(text) > max_len:
-        raise DomainError(f"{field}: is {len(text)} characters long; the most is {max_len}", field=field)
-    return text
+    return text.replace("\t", " ").strip()
 
 
 def exact_money(micros: int) -> str:
