@@ -5,7 +5,7 @@ the target of issue 13 for its size, and "missed" when it is not met (it never s
     .venv/bin/python benchmarks/app_speed.py --size 1000000 --keys 40 --runs 5
 
 The pipeline is built once per size (bulk insert: realistic spread of stages, months, follow-ups,
-owners and notes) and cached in $TMPDIR/evpipe-bench (EVPIPE_BENCH_CACHE); each run works on a
+owners and notes; six weeks of daily KPI readings, as a pipeline in daily use has) and cached in $TMPDIR/evpipe-bench (EVPIPE_BENCH_CACHE); each run works on a
 copy. The real `evpipe` runs in a pseudo-terminal of 80x24, TERM=xterm-256color; keys are written
 as bytes and the output is decoded by pyte into the screen. Every time is taken from just before
 the key's bytes are written to the read that completes the first frame showing the change (checked
@@ -113,7 +113,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
     """A database at `path` with `count` prospects, inserted in bulk. Returns its URL."""
     os.environ["EVPIPE_NOW"] = NOW
     from evpipe.models import open_db
-    from evpipe.models.history import record_snapshot
+    from evpipe.models.history import _record_reconstructed, record_snapshot
     from evpipe.models.store import Store
 
     url = f"sqlite:///{path}"
@@ -174,6 +174,10 @@ def build(path: Path, count: int, seed: int = 7) -> str:
     finally:
         raw.close()
     record_snapshot(engine)
+    # The KPI history a pipeline in daily use has: a reading at the end of each of the last six
+    # weeks' days (the app records one on each day's first change). `review` starts from the
+    # reading before its period; without one it replays every prospect (a pipeline with no history).
+    _record_reconstructed(engine, [today - timedelta(days=k) for k in range(1, 43)])
     engine.dispose()
     with sqlite3.connect(path) as conn:  # one file, nothing left in the write-ahead log
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
