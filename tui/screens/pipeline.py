@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from evpipe.models.pipeline_view import (
     load_ladder,
     load_rows,
     ordered_ids,
+    pick,
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
@@ -65,12 +68,16 @@ from ..messages import (
     SortLoaded,
 )
 from ..saving import Change
-from ..widgets import TextLine
+from ..widgets import LineInput, TextLine
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from ..widgets.tab_bar import TabBar
 from .stage_keys import StageKeys
+
+
+class _Superseded(Exception):
+    """A filter search stopped between two slices: a newer text was typed, or the filter cleared."""
 
 
 @dataclass
@@ -185,7 +192,7 @@ class PipelineScreen(StageKeys, Screen):
         yield TextLine("", id="detail")
         yield TextLine("Loading prospects…", id="status")
         yield TextLine("", id="filter-hint")
-        yield Input(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
+        yield LineInput(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
         yield KeyFooter()
 
     @property
@@ -479,8 +486,11 @@ class PipelineScreen(StageKeys, Screen):
     def _save(
         self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None, pending: _Pending | None = None
     ) -> None:
-        """Save through the app's saver: in a worker, one at a time and in order."""
-        evpipe_app(self).saver.save(Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)))
+        """Save through the app's saver: in a worker, one at a time and in order; a change shown
+        before it is saved (`pending`) starts saving once its frame is painted."""
+        evpipe_app(self).saver.save(
+            Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)), after_frame=pending is not None
+        )
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -948,7 +958,8 @@ class PipelineScreen(StageKeys, Screen):
             return
         self._filter_searching = True
         view = self.view
-        self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round)
+        sources = view.filter_sources(self.show_closed or parsed.names_closed)
+        self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round, sources)
 
     @work(thread=True, group="filter", exit_on_error=False, description="filter")
     def search_filter(
@@ -960,19 +971,40 @@ class PipelineScreen(StageKeys, Screen):
         today: date,
         shown: set[int] | None,
         round_: int,
+        sources: tuple[array | None, array | None, array | None] = (None, None, None),
     ) -> None:
-        """One search, off the UI thread (tens of ms at 100,000 prospects when every row is read)."""
+        """One search, off the UI thread (tens of ms at 100,000 prospects when every row is read),
+        and the lines of its hits picked in order (PipelineView.filter_sources, take_hits), so that
+        the UI thread only puts them on screen. It works in slices and lets the UI thread in
+        between (a slice is one call into C that holds the interpreter lock); a text typed since
+        it began stops it there, and the newest text is searched instead."""
         changes = rows.changes
+        shown_lines, copy, base = sources
+
+        def pause() -> None:
+            if self._filter_wanted is not None or round_ != self._filter_round:
+                raise _Superseded
+            time.sleep(0)  # hands the interpreter lock over: a frame or a key waiting for it goes first
+
+        lines = None
         try:
-            ids = self._hits.select(parsed, rows, ladder, today, shown)
+            ids = self._hits.select(parsed, rows, ladder, today, shown, pause)
+            source = copy if self._hits.narrowed else base
+            if source is not None:
+                lines = pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
+        except _Superseded:  # dropped: the newest text is searched next (on_filter_found)
+            self.post_message(FilterFound(text, parsed, set(), False, rows, changes, shown, -1))
+            return
         except (IndexError, RuntimeError):  # the rows changed under the search: it is done again
             ids = set()
             changes = -1
-        self.post_message(FilterFound(text, parsed, ids, self._hits.narrowed, rows, changes, shown, round_))
+        self.post_message(
+            FilterFound(text, parsed, ids, self._hits.narrowed, rows, changes, shown, round_, lines, shown_lines, base)
+        )
 
     def on_filter_found(self, message: FilterFound) -> None:
         self._filter_searching = False
-        if message.round != self._filter_round:  # the filter was cleared since
+        if message.round != self._filter_round:  # the filter was cleared since, or a newer text typed
             self._search_next()
             return
         if message.rows is not self.view.rows or message.changes != message.rows.changes:
@@ -983,11 +1015,14 @@ class PipelineScreen(StageKeys, Screen):
             self._search_next()
             return
         narrowed = message.narrowed and message.shown is not None and message.shown is self.view.matches
-        self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed)
+        self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed, found=message)
         self._search_next()
 
-    def _show_filtered(self, text: str, parsed: Filter, matches: set[int] | None, *, narrowed: bool) -> None:
-        """A search's results and their count on screen, in one go."""
+    def _show_filtered(
+        self, text: str, parsed: Filter, matches: set[int] | None, *, narrowed: bool, found: FilterFound | None = None
+    ) -> None:
+        """A search's results and their count on screen, in one go: with the lines its worker
+        picked when they still fit what is on screen, else picked here."""
         self.filter_text = text
         self.filter = parsed
         closed = self.show_closed or parsed.names_closed
@@ -996,7 +1031,15 @@ class PipelineScreen(StageKeys, Screen):
         self.view.rule = parsed if matches is not None else None
         self._last_filter_applied = text
         keep = self.table.current_id
-        if matches is not None and narrowed:
+        if (
+            found is not None
+            and found.lines is not None
+            and matches is not None
+            and narrowed == found.narrowed
+            and self.view.take_hits(matches, found.lines, narrowed, found.shown_lines, found.base_lines)
+        ):
+            pass
+        elif matches is not None and narrowed:
             self.view.narrow(matches)
         else:
             self.view.matches = matches

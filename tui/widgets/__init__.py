@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from textual.content import Content
+from textual.geometry import Size
 from textual.widget import Widget
+from textual.widgets import Input
 
 
 class TextLine(Widget):
@@ -37,3 +39,15 @@ class TextLine(Widget):
 
     def render(self) -> Content:
         return self._content
+
+
+class LineInput(Input):
+    """An Input of a fixed size (its CSS gives the height and width) whose typing repaints only
+    the box: Input takes each new text width as a new virtual size, a reactive that lays out the
+    whole screen again (several ms a key at 80x24, with the screen's other widgets); the width
+    only bounds the box's own scrolling, so it is set here first, without a layout pass, and
+    Input's own watcher (Changed, validation, the cursor) finds it already set."""
+
+    def _watch_value(self, value: str) -> None:
+        self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
