@@ -38,7 +38,7 @@ from .values import parse_month
 #: Rows a search tests in one go before it calls its `pause` (Hits.select): each slice is one call
 #: into C that holds the interpreter lock throughout (a few ms), so a search in a worker lets the
 #: UI thread in between slices instead of holding it for a whole pass (tens of ms at 100,000).
-SLICE = 10_000
+SLICE = 5_000
 
 #: Called between two slices of a search: gives the interpreter lock away for a moment, and may
 #: raise to stop the search (a newer text was typed). The default does nothing.
@@ -247,7 +247,7 @@ class Hits:
         self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
-        self.searches = 0  # how many searches ran (for the tests of coalescing)
+        self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
 
     def clear(self) -> None:
         self.filter, self.ids, self._of = None, None, None
@@ -267,7 +267,6 @@ class Hits:
         (the view keeps them right as rows change), else every row is searched. `pause` is called
         between slices of the rows (see SLICE); what it raises stops the search and leaves the
         kept matches as they were."""
-        self.searches += 1
         changes = rows.changes  # before the search: a change during it makes the next one look again
         previous, of = self.filter, self._of
         same = of is not None and of[0] is rows and of[1] is ladder and of[2] == today
@@ -297,6 +296,7 @@ class Hits:
                 ids = _ids_at(rows, mask, pause)
         self.filter, self.ids, self._positions = wanted, ids, found
         self._of = (rows, ladder, today, changes)
+        self.searches += 1  # (one stopped by `pause` is not counted: it stopped within a slice)
         return ids
 
 

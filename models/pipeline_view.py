@@ -221,7 +221,7 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
 
 
 #: Lines `pick` tests in one go (one call into C, holding the interpreter lock) before its pause.
-PICK_SLICE = 20_000
+PICK_SLICE = 10_000
 
 
 def pick(source: array, matches: set[int], whole: bool = False, pause: Callable[[], None] | None = None) -> array:

@@ -101,6 +101,10 @@ def _freeze_loaded_rows() -> None:
     gc.freeze()
 
 
+#: Seconds a filter search sleeps between two slices of rows (models/filters.py, SLICE), so that
+#: the UI thread gets the interpreter lock within a slice's time (a few ms), not a whole pass's.
+SEARCH_YIELD = 0.0002
+
 #: Rows read first, so that the first screen is painted before all the rows are read.
 FIRST_PAGE = 200
 
@@ -984,7 +988,9 @@ class PipelineScreen(StageKeys, Screen):
         def pause() -> None:
             if self._filter_wanted is not None or round_ != self._filter_round:
                 raise _Superseded
-            time.sleep(0)  # hands the interpreter lock over: a frame or a key waiting for it goes first
+            # a short sleep hands the interpreter lock over (sleep(0) gives it back before a waiting
+            # thread wakes): a key, a frame or the event loop waiting for it goes first
+            time.sleep(SEARCH_YIELD)
 
         lines = None
         try:
