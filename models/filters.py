@@ -253,6 +253,27 @@ class Hits:
         self.filter, self.ids, self._of = None, None, None
         self._positions = array("l")
 
+    def narrows_within(
+        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None, limit: int
+    ) -> bool:
+        """Whether `select` would test only the last matches, at most `limit` of them, with their
+        positions at hand (not a pass over every row to find them): a search quick enough to run
+        where the key is handled."""
+        previous, of = self.filter, self._of
+        return (
+            previous is not None
+            and self.ids is not None
+            and of is not None
+            and of[0] is rows
+            and of[1] is ladder
+            and of[2] == today
+            and of[3] == rows.changes
+            and shown is self.ids  # (the view holds them: its lines are narrowed, not rebuilt)
+            and len(self.ids) <= min(limit, len(rows) // 2)
+            and not isinstance(self._positions, tuple)
+            and wanted.narrows(previous)
+        )
+
     def select(
         self,
         wanted: Filter,

@@ -152,6 +152,19 @@ async def test_filter_results_and_a_stage_key_need_no_layout_and_save_in_key_ord
         assert not screen._layout_required and not table._layout_required
         assert table.virtual_size.height == len(view.lines)
         assert table.vertical_scrollbar.window_virtual_size == len(view.lines)
+        # a text narrowing a few last matches is searched as the key is handled: no worker, and the
+        # rows and the count are there once the key is
+        await pilot.press(*"bour party 1")
+        await settle(pilot, until=lambda a: a.pipeline.filter_text == "harbour party 1")
+        assert screen._hits.ids is not None and len(screen._hits.ids) <= len(screen.view.rows) // 2
+        workers = []
+        screen.search_filter = lambda *a, **k: workers.append(a)  # type: ignore[method-assign]
+        await pilot.press("0")
+        assert not workers
+        assert screen.filter_text == "harbour party 10"
+        assert [screen.view.rows[pid].name for pid in screen.view.lines] == ["Harbour party 10"]
+        assert "1 shown" in screen.query_one("#status").content.plain
+        del screen.search_filter
         await pilot.press("escape")
         await settle(pilot)
         # two stage keys and an undo, at once: saved in that order (the first waits for its frame)

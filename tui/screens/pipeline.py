@@ -101,9 +101,16 @@ def _freeze_loaded_rows() -> None:
     gc.freeze()
 
 
-#: Seconds a filter search sleeps between two slices of rows (models/filters.py, SLICE), so that
-#: the UI thread gets the interpreter lock within a slice's time (a few ms), not a whole pass's.
+#: A filter search sleeps SEARCH_YIELD seconds between two slices of rows (models/filters.py,
+#: SLICE) once it has run SEARCH_YIELD_EVERY seconds since it last did, so that the UI thread gets
+#: the interpreter lock within a few ms, not after a whole pass; not at every slice: on a busy
+#: machine each sleep can cost a few ms before the thread runs again.
 SEARCH_YIELD = 0.0002
+SEARCH_YIELD_EVERY = 0.004
+
+#: At most this many last matches, a text that narrows them is searched on the UI thread (the
+#: words tested again on those rows only: a ms or two), not in a worker.
+INLINE_NARROWING = 5_000
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
 FIRST_PAGE = 200
@@ -196,7 +203,11 @@ class PipelineScreen(StageKeys, Screen):
         yield TextLine("", id="detail")
         yield TextLine("Loading prospects…", id="status")
         yield TextLine("", id="filter-hint")
-        yield LineInput(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
+        yield LineInput(
+            placeholder="words, stage:quote owner:sam month:mar due:overdue stale",
+            id="filter",
+            on_change=self._filter_typed,
+        )
         yield KeyFooter()
 
     @property
@@ -931,20 +942,23 @@ class PipelineScreen(StageKeys, Screen):
             return {r.id for r in rows if self.filter.holds(r, ladder, haystack(r.name, r.company, "", ""), today)}
         return self.filter.select(rows, ladder, today)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        """Filter as you type. What is typed is read at once (a filter that cannot be read says
-        why under the box and leaves the results as they were); the search runs in a worker, one
-        at a time: keys typed while it runs are one search, of the latest text. A text that grew
-        searches only the last matches (models/filters.py, Hits)."""
-        text = event.value.strip()
+    def _filter_typed(self, value: str) -> None:
+        """Filter as you type: the box calls this as its text changes, inside the key's own
+        handling (LineInput's `on_change`), so that the text, the rows and the count of a quick
+        search come in one frame (after the Changed message, they took the next frame, up to a
+        60th of a second later). What is typed is read at once (a filter that cannot be read says
+        why under the box and leaves the results as they were); a search of a few thousand last
+        matches runs here, a longer one in a worker, one at a time: keys typed while it runs are
+        one search, of the latest text. A text that grew searches only the last matches
+        (models/filters.py, Hits)."""
+        text = value.strip()
         try:
             parsed = parse_filter(text, self.stage_list, self.view.today)
         except DomainError as exc:
             # a field just begun (`stage:`) is not wrong yet: show the values it takes
-            self._show_hint(event.value, None if event.value.endswith(":") else str(exc))
+            self._show_hint(value, None if value.endswith(":") else str(exc))
             return
-        self._show_hint(event.value)
+        self._show_hint(value)
         self._filter_wanted = (text, parsed)
         self._search_next()
 
@@ -960,8 +974,15 @@ class PipelineScreen(StageKeys, Screen):
         if parsed.empty:  # the box emptied: every row, no search
             self._show_filtered(text, parsed, None, narrowed=False)
             return
-        self._filter_searching = True
         view = self.view
+        if self._hits.narrows_within(parsed, view.rows, view.ladder, view.today, view.matches, INLINE_NARROWING):
+            # a few thousand last matches to test again (a ms or two): here, so that the text typed,
+            # the rows and the count come in the key's own frame, without a worker's round trip
+            shown = view.matches
+            ids = self._hits.select(parsed, view.rows, view.ladder, view.today, shown)
+            self._show_filtered(text, parsed, ids, narrowed=self._hits.narrowed)
+            return
+        self._filter_searching = True
         sources = view.filter_sources(self.show_closed or parsed.names_closed)
         self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round, sources)
 
@@ -985,12 +1006,17 @@ class PipelineScreen(StageKeys, Screen):
         changes = rows.changes
         shown_lines, copy, base = sources
 
+        yielded = time.perf_counter()
+
         def pause() -> None:
+            nonlocal yielded
             if self._filter_wanted is not None or round_ != self._filter_round:
                 raise _Superseded
-            # a short sleep hands the interpreter lock over (sleep(0) gives it back before a waiting
-            # thread wakes): a key, a frame or the event loop waiting for it goes first
-            time.sleep(SEARCH_YIELD)
+            if time.perf_counter() - yielded >= SEARCH_YIELD_EVERY:
+                # a short sleep hands the interpreter lock over (sleep(0) gives it back before a
+                # waiting thread wakes): a key, a frame or the event loop waiting for it goes first
+                time.sleep(SEARCH_YIELD)
+                yielded = time.perf_counter()
 
         lines = None
         try:
