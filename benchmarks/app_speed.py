@@ -203,6 +203,67 @@ def bare() -> None:
     Bare().run()
 
 
+def bare_keys() -> None:
+    """The floor of a key: a bare Textual app with one widget of 20 lines whose highlight moves
+    one line per down or up key (only the two lines that changed are refreshed)."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.app import App
+    from textual.binding import Binding
+    from textual.geometry import Region
+    from textual.strip import Strip
+    from textual.widget import Widget
+
+    plain, lit = Style(), Style(bgcolor="blue", bold=True)
+
+    class Lines(Widget, can_focus=True):
+        BINDINGS = [Binding("down", "move(1)"), Binding("up", "move(-1)")]
+        DEFAULT_CSS = "Lines { height: 20; }"
+        cursor = 0
+
+        def render_line(self, y: int) -> Strip:
+            text = f"line {y:02d}".ljust(self.size.width)
+            return Strip([Segment(text, lit if y == self.cursor else plain)])
+
+        def action_move(self, step: int) -> None:
+            old, self.cursor = self.cursor, max(0, min(19, self.cursor + step))
+            self.refresh(Region(0, old, self.size.width, 1), Region(0, self.cursor, self.size.width, 1))
+
+    class Bare(App):
+        def compose(self):
+            yield Lines()
+
+    Bare().run()
+
+
+def floor(n: int) -> list[float]:
+    """Key to frame in the bare one-widget app (bare_keys): what any Textual app costs here."""
+    term = Term([sys.executable, str(Path(__file__).resolve()), "--bare-keys"])
+    out: list[float] = []
+    if term.wait(lambda: "line 19" in term.text(), 30) is None:
+        term.close(quit_key=None)
+        return out
+
+    def lit() -> int:
+        backs = [term.bg(y, 2) for y in range(20)]
+        lone = [y for y, b in enumerate(backs) if backs.count(b) == 1]
+        return lone[0] if len(lone) == 1 else -1
+
+    term.settle(0.3)
+    step = 1
+    for _ in range(n):
+        here = lit()
+        if here + step not in range(20):
+            step = -step
+        t0 = term.key(DOWN if step > 0 else UP)
+        t = term.wait(lambda want=here + step: lit() == want, 5)
+        if t is not None:
+            out.append(t - t0)
+        term.settle(0.03)
+    term.close(quit_key=b"\x03")
+    return out
+
+
 def money(text: str | None) -> Decimal | None:
     try:
         return Decimal(text.replace(",", "")) if text else None
@@ -510,6 +571,18 @@ def targets(size: int) -> dict[str, float]:
     }
 
 
+def report_floor(keys: list[float], bench: str = "app") -> None:
+    """The bare one-widget app's key to frame: the floor the figures below stand on."""
+    if keys:
+        figure(
+            f"bare Textual app: key to frame, p50 / p90 (n={len(keys)})",
+            f"{statistics.median(keys) * 1000:.1f} / {pct(keys, 90) * 1000:.1f} ms",
+            bench=bench,
+        )
+    else:
+        figure("bare Textual app: key to frame", "no frame", bench=bench)
+
+
 def report(size: int, s: dict[str, list[float]], k: dict, bench: str = "app") -> int:
     """Print the figures against the targets; the number missed."""
     target = targets(size)
@@ -596,9 +669,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="launches of each app for the start (median)")
     parser.add_argument("--build", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-keys", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help="only the bare app's key to frame (the floor)")
     args = parser.parse_args()
     if args.bare:
         return bare()
+    if args.bare_keys:
+        return bare_keys()
     if args.build:
         build(Path(args.build), args.size)
         return None
@@ -608,6 +685,10 @@ def main() -> None:
         f"{os.cpu_count()} cpus · load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         flush=True,
     )
+    bare_cursor = floor(args.keys)
+    if args.floor:
+        report_floor(bare_cursor)
+        return None
     db = pipeline(args.size)
     try:
         stages = ladder(str(db))
@@ -615,6 +696,7 @@ def main() -> None:
         k = keys(str(db), args.keys, stages)
     finally:
         discard(db)
+    report_floor(bare_cursor)
     missed = report(args.size, s, k)
     print(f"{'all targets met' if not missed else f'{missed} target(s) missed'}")
 

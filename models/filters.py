@@ -23,10 +23,10 @@ Nothing here imports the UI or SQLAlchemy.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import and_, contains
 from typing import Protocol, cast
 
@@ -34,6 +34,20 @@ from .errors import DomainError
 from .ladder import OPEN
 from .pipeline_view import Ladder, Row, RowStore
 from .values import parse_month
+
+#: Rows a search tests in one go before it calls its `pause` (Hits.select): each slice is one call
+#: into C that holds the interpreter lock throughout (a few ms), so a search in a worker lets the
+#: UI thread in between slices instead of holding it for a whole pass (tens of ms at 100,000).
+SLICE = 5_000
+
+#: Called between two slices of a search: gives the interpreter lock away for a moment, and may
+#: raise to stop the search (a newer text was typed). The default does nothing.
+Pause = Callable[[], None]
+
+
+def _no_pause() -> None:
+    return None
+
 
 #: The focus list's "due this week": a follow-up from today to this many days ahead, less one.
 DUE_DAYS = 7
@@ -122,9 +136,12 @@ class Filter:
         mask, rest = self._first_pass(rows, ladder, today)
         return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
 
-    def _first_pass(self, rows: RowStore, ladder: Ladder, today: date) -> tuple[bytes, list[str]]:
-        """One byte per row (1: it passes every field and the longest word), all in C, and the
-        other words, still to test on the rows that pass."""
+    def _first_pass(
+        self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
+    ) -> tuple[bytes, list[str]]:
+        """One byte per row (1: it passes every field and the longest word), all in C (a slice of
+        SLICE rows at a time, `pause` between them), and the other words, still to test on the
+        rows that pass."""
         words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         words = rows.words
         masks: list[Iterator[object]] = [iter(rows.alive)]
@@ -158,7 +175,14 @@ class Filter:
         mask = masks[0]
         for more in masks[1:]:
             mask = map(and_, mask, more)
-        return bytes(cast("Iterator[int]", mask)), words_sorted[1:]  # (each is 0/1, or a bool)
+        flags = cast("Iterator[int]", mask)  # (each is 0/1, or a bool)
+        if len(rows.ids) <= SLICE:
+            return bytes(flags), words_sorted[1:]
+        parts = []
+        for _ in range(0, len(rows.ids), SLICE):
+            parts.append(bytes(islice(flags, SLICE)))
+            pause()
+        return b"".join(parts), words_sorted[1:]
 
     # ------------------------------------------------------------ narrowing, as the text grows
 
@@ -176,19 +200,37 @@ class Filter:
             and all(any(p in w for w in self.words) for p in previous.words)
         )
 
-    def narrow(self, rows: RowStore, positions: array, previous: Filter) -> array:
+    def narrow(self, rows: RowStore, positions: array, previous: Filter, pause: Pause = _no_pause) -> array:
         """Of the positions `previous` matched (see `narrows`), those this filter matches: only
         its words are tested again (the fields are the same), one pass in C per new word."""
         new = sorted(set(self.words) - set(previous.words), key=len, reverse=True)
-        return _having(positions, rows.hay, new)
+        return _having(positions, rows.hay, new, pause)
 
 
-def _having(positions: array, hay: list[str], words: Iterable[str]) -> array:
+def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause = _no_pause) -> array:
     """The positions whose search text holds every one of `words` (an array: no object per
-    position for the garbage collector to walk)."""
+    position for the garbage collector to walk); SLICE positions at a time, `pause` between."""
     for word in words:
-        positions = array("l", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
+        if len(positions) <= SLICE:
+            positions = array("l", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
+            continue
+        kept = array("l")
+        for start in range(0, len(positions), SLICE):
+            part = positions[start : start + SLICE]
+            kept.extend(compress(part, map(contains, map(hay.__getitem__, part), repeat(word))))
+            pause()
+        positions = kept
     return positions
+
+
+def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> set[int]:
+    """The ids of the rows `mask` lets through (one byte a row), SLICE rows at a time."""
+    ids: set[int] = set()
+    for start in range(0, len(mask), SLICE):
+        ids.update(compress(rows.ids[start : start + SLICE], mask[start : start + SLICE]))
+        if len(mask) > SLICE:
+            pause()
+    return ids
 
 
 class Hits:
@@ -205,19 +247,47 @@ class Hits:
         self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
-        self.searches = 0  # how many searches ran (for the tests of coalescing)
+        self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
 
     def clear(self) -> None:
         self.filter, self.ids, self._of = None, None, None
         self._positions = array("l")
 
+    def narrows_within(
+        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None, limit: int
+    ) -> bool:
+        """Whether `select` would test only the last matches, at most `limit` of them, with their
+        positions at hand (not a pass over every row to find them): a search quick enough to run
+        where the key is handled."""
+        previous, of = self.filter, self._of
+        return (
+            previous is not None
+            and self.ids is not None
+            and of is not None
+            and of[0] is rows
+            and of[1] is ladder
+            and of[2] == today
+            and of[3] == rows.changes
+            and shown is self.ids  # (the view holds them: its lines are narrowed, not rebuilt)
+            and len(self.ids) <= min(limit, len(rows) // 2)
+            and not isinstance(self._positions, tuple)
+            and wanted.narrows(previous)
+        )
+
     def select(
-        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None = None
+        self,
+        wanted: Filter,
+        rows: RowStore,
+        ladder: Ladder,
+        today: date,
+        shown: set[int] | None = None,
+        pause: Pause = _no_pause,
     ) -> set[int]:
         """The ids of the live rows `wanted` matches (the same as `wanted.select`). `shown`: the
         matches the view holds now; the last ones are narrowed only if they are still those
-        (the view keeps them right as rows change), else every row is searched."""
-        self.searches += 1
+        (the view keeps them right as rows change), else every row is searched. `pause` is called
+        between slices of the rows (see SLICE); what it raises stops the search and leaves the
+        kept matches as they were."""
         changes = rows.changes  # before the search: a change during it makes the next one look again
         previous, of = self.filter, self._of
         same = of is not None and of[0] is rows and of[1] is ladder and of[2] == today
@@ -233,20 +303,21 @@ class Hits:
                 positions = rows.positions(self.ids)
             elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
                 mask, rest = self._positions
-                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
             else:
                 positions = self._positions
-            found: array | tuple[bytes, list[str]] = wanted.narrow(rows, positions, previous)
+            found: array | tuple[bytes, list[str]] = wanted.narrow(rows, positions, previous, pause)
             ids = set(map(rows.ids.__getitem__, found))
         else:
-            mask, rest = found = wanted._first_pass(rows, ladder, today)
+            mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
-                found = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+                found = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
                 ids = set(map(rows.ids.__getitem__, found))
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
-                ids = set(compress(rows.ids, mask))
+                ids = _ids_at(rows, mask, pause)
         self.filter, self.ids, self._positions = wanted, ids, found
         self._of = (rows, ladder, today, changes)
+        self.searches += 1  # (one stopped by `pause` is not counted: it stopped within a slice)
         return ids
 
 
@@ -373,4 +444,4 @@ def hint(text: str, stages: Iterable[StageLike]) -> str:
     return ""
 
 
-__all__ = ["DUE_DAYS", "FIELDS", "FIELD_HINT", "Filter", "Hits", "hint", "parse_filter"]
+__all__ = ["DUE_DAYS", "FIELDS", "FIELD_HINT", "SLICE", "Filter", "Hits", "Pause", "hint", "parse_filter"]

@@ -220,6 +220,25 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
 # ---------------------------------------------------------------- the rows, as columns
 
 
+#: Lines `pick` tests in one go (one call into C, holding the interpreter lock) before its pause.
+PICK_SLICE = 10_000
+
+
+def pick(source: array, matches: set[int], whole: bool = False, pause: Callable[[], None] | None = None) -> array:
+    """The ids of `source` (lines, in order) that are in `matches`, in order, as a new array; all
+    of them when `whole` (the filter lets every row through). A slice of PICK_SLICE lines at a time,
+    `pause` between slices: a worker picking them lets the UI thread in between."""
+    if whole:
+        return array("q", source)
+    out = array("q")
+    for start in range(0, len(source), PICK_SLICE):
+        part = source[start : start + PICK_SLICE]
+        out.extend(compress(part, map(matches.__contains__, part)))
+        if pause is not None and len(source) > PICK_SLICE:
+            pause()
+    return out
+
+
 def haystack(name: str, company: str, contact: str, notes: str) -> str:
     """What the text filter searches: name, company, contact person and notes, case-folded."""
     return "\n".join((name, company, contact, notes)).casefold()
@@ -705,6 +724,35 @@ class PipelineView:
             return
         self.lines = array("q", compress(self.lines, map(matches.__contains__, self.lines)))
 
+    def filter_sources(self, closed: bool) -> tuple[array | None, array | None, array | None]:
+        """What a filter search in a worker picks its lines from, taken on the UI thread when it
+        begins: (the lines shown, a copy of them, the lines before any filter with won and lost
+        shown or not as `closed` says). None where `take_hits` could not use them: grouped, the
+        lines hold month headings; a change of `closed` or of the order rebuilds anyway."""
+        if self.grouped or not isinstance(self.lines, array):
+            return None, None, None
+        base = self._unfiltered(self._order) if self._order is not None and closed == self.closed else None
+        return self.lines, array("q", self.lines), base
+
+    def take_hits(
+        self, matches: set[int], lines: array, narrowed: bool, shown: array | None, base: array | None
+    ) -> bool:
+        """Take a filter's hits with the lines a worker picked for them (`pick`): from the lines
+        shown when it narrowed the last search (what `narrow` makes), else from the lines before
+        any filter (what `rebuild` makes). False, changing nothing, when what they were picked
+        from is not what is on screen now (the caller then narrows or rebuilds here)."""
+        if self.grouped or not isinstance(self.lines, array):
+            return False
+        if narrowed:
+            if shown is None or self.lines is not shown:
+                return False
+        elif base is None or self._order is None or self._unfiltered(self._order) is not base:
+            return False
+        self.matches = matches
+        self.lines = lines
+        self.subtotals = {}
+        return True
+
     def open_ids(self) -> set[int]:
         """Ids of the rows on open stages: one pass over the columns (in C) when the rows or the
         ladder were replaced, then kept current by each change."""
@@ -978,6 +1026,7 @@ __all__ = [
     "contacts_of",
     "hay_of",
     "haystack",
+    "pick",
     "load_first_rows",
     "load_ladder",
     "load_row",

@@ -344,3 +344,8 @@ class FilterFound(Message):
     changes: int  # rows.changes when it began (-1: it failed)
     shown: set[int] | None
     round: int
+    # the lines picked for the ids in the worker (PipelineView.take_hits), and what from: the
+    # lines shown and the lines before any filter when it began (None: picked on the UI thread)
+    lines: array | None = None
+    shown_lines: array | None = None
+    base_lines: array | None = None

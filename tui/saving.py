@@ -15,6 +15,7 @@ meantime is refused) and takes its own display back when the change fails.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
     from evpipe.models.records import ChangeResult
+
+
+#: Seconds a save begun by a key waits once the key's frame is painted, for the app's writer
+#: thread to write it out before the save's Python takes the interpreter lock.
+AFTER_FRAME = 0.003
 
 
 @dataclass(frozen=True)
@@ -59,16 +65,29 @@ class Saver:
         self.own_events: set[int] = set()
         self.own_lock = threading.Lock()
 
-    def save(self, change: Change) -> None:
-        """Queue a change (from the UI thread); the worker saving changes starts if it is idle."""
+    def save(self, change: Change, *, after_frame: bool = False) -> None:
+        """Queue a change (from the UI thread); the worker saving changes starts if it is idle.
+        `after_frame`: the screen shows what the change will do before it is saved (a stage key),
+        so an idle worker starts once that frame is painted and written (a moment later): its
+        Python (the store, SQLAlchemy) would hold the interpreter lock against the frame. The
+        order is kept either way: the change is queued now."""
         with self._lock:
             self._queue.append(change)
             if self._running:
                 return
             self._running = True
-        self._app.run_worker(self._drain, thread=True, group="save", exit_on_error=False, description="save changes")
+        if after_frame and self._app.call_after_refresh(self._start, AFTER_FRAME):
+            return
+        self._start()
 
-    def _drain(self) -> None:
+    def _start(self, wait: float = 0.0) -> None:
+        self._app.run_worker(
+            lambda: self._drain(wait), thread=True, group="save", exit_on_error=False, description="save changes"
+        )
+
+    def _drain(self, wait: float = 0.0) -> None:
+        if wait:
+            time.sleep(wait)  # the frame's bytes are on their way to the terminal (the writer thread)
         while True:
             with self._lock:
                 if not self._queue:
@@ -117,4 +136,4 @@ class Saver:
         target.post_message(message.set_sender(target))
 
 
-__all__ = ["Change", "Saver"]
+__all__ = ["AFTER_FRAME", "Change", "Saver"]

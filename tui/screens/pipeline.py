@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from evpipe.models.pipeline_view import (
     load_ladder,
     load_rows,
     ordered_ids,
+    pick,
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
@@ -65,12 +68,16 @@ from ..messages import (
     SortLoaded,
 )
 from ..saving import Change
-from ..widgets import TextLine
+from ..widgets import LineInput, TextLine
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, short_date
 from ..widgets.tab_bar import TabBar
 from .stage_keys import StageKeys
+
+
+class _Superseded(Exception):
+    """A filter search stopped between two slices: a newer text was typed, or the filter cleared."""
 
 
 @dataclass
@@ -93,6 +100,17 @@ def _freeze_loaded_rows() -> None:
         gc.collect()
     gc.freeze()
 
+
+#: A filter search sleeps SEARCH_YIELD seconds between two slices of rows (models/filters.py,
+#: SLICE) once it has run SEARCH_YIELD_EVERY seconds since it last did, so that the UI thread gets
+#: the interpreter lock within a few ms, not after a whole pass; not at every slice: on a busy
+#: machine each sleep can cost a few ms before the thread runs again.
+SEARCH_YIELD = 0.0002
+SEARCH_YIELD_EVERY = 0.004
+
+#: At most this many last matches, a text that narrows them is searched on the UI thread (the
+#: words tested again on those rows only: a ms or two), not in a worker.
+INLINE_NARROWING = 5_000
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
 FIRST_PAGE = 200
@@ -185,7 +203,11 @@ class PipelineScreen(StageKeys, Screen):
         yield TextLine("", id="detail")
         yield TextLine("Loading prospects…", id="status")
         yield TextLine("", id="filter-hint")
-        yield Input(placeholder="words, stage:quote owner:sam month:mar due:overdue stale", id="filter")
+        yield LineInput(
+            placeholder="words, stage:quote owner:sam month:mar due:overdue stale",
+            id="filter",
+            on_change=self._filter_typed,
+        )
         yield KeyFooter()
 
     @property
@@ -481,8 +503,11 @@ class PipelineScreen(StageKeys, Screen):
     def _save(
         self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None, pending: _Pending | None = None
     ) -> None:
-        """Save through the app's saver: in a worker, one at a time and in order."""
-        evpipe_app(self).saver.save(Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)))
+        """Save through the app's saver: in a worker, one at a time and in order; a change shown
+        before it is saved (`pending`) starts saving once its frame is painted."""
+        evpipe_app(self).saver.save(
+            Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)), after_frame=pending is not None
+        )
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -919,20 +944,23 @@ class PipelineScreen(StageKeys, Screen):
             return {r.id for r in rows if self.filter.holds(r, ladder, haystack(r.name, r.company, "", ""), today)}
         return self.filter.select(rows, ladder, today)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        """Filter as you type. What is typed is read at once (a filter that cannot be read says
-        why under the box and leaves the results as they were); the search runs in a worker, one
-        at a time: keys typed while it runs are one search, of the latest text. A text that grew
-        searches only the last matches (models/filters.py, Hits)."""
-        text = event.value.strip()
+    def _filter_typed(self, value: str) -> None:
+        """Filter as you type: the box calls this as its text changes, inside the key's own
+        handling (LineInput's `on_change`), so that the text, the rows and the count of a quick
+        search come in one frame (after the Changed message, they took the next frame, up to a
+        60th of a second later). What is typed is read at once (a filter that cannot be read says
+        why under the box and leaves the results as they were); a search of a few thousand last
+        matches runs here, a longer one in a worker, one at a time: keys typed while it runs are
+        one search, of the latest text. A text that grew searches only the last matches
+        (models/filters.py, Hits)."""
+        text = value.strip()
         try:
             parsed = parse_filter(text, self.stage_list, self.view.today)
         except DomainError as exc:
             # a field just begun (`stage:`) is not wrong yet: show the values it takes
-            self._show_hint(event.value, None if event.value.endswith(":") else str(exc))
+            self._show_hint(value, None if value.endswith(":") else str(exc))
             return
-        self._show_hint(event.value)
+        self._show_hint(value)
         self._filter_wanted = (text, parsed)
         self._search_next()
 
@@ -948,9 +976,17 @@ class PipelineScreen(StageKeys, Screen):
         if parsed.empty:  # the box emptied: every row, no search
             self._show_filtered(text, parsed, None, narrowed=False)
             return
-        self._filter_searching = True
         view = self.view
-        self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round)
+        if self._hits.narrows_within(parsed, view.rows, view.ladder, view.today, view.matches, INLINE_NARROWING):
+            # a few thousand last matches to test again (a ms or two): here, so that the text typed,
+            # the rows and the count come in the key's own frame, without a worker's round trip
+            shown = view.matches
+            ids = self._hits.select(parsed, view.rows, view.ladder, view.today, shown)
+            self._show_filtered(text, parsed, ids, narrowed=self._hits.narrowed)
+            return
+        self._filter_searching = True
+        sources = view.filter_sources(self.show_closed or parsed.names_closed)
+        self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round, sources)
 
     @work(thread=True, group="filter", exit_on_error=False, description="filter")
     def search_filter(
@@ -962,19 +998,47 @@ class PipelineScreen(StageKeys, Screen):
         today: date,
         shown: set[int] | None,
         round_: int,
+        sources: tuple[array | None, array | None, array | None] = (None, None, None),
     ) -> None:
-        """One search, off the UI thread (tens of ms at 100,000 prospects when every row is read)."""
+        """One search, off the UI thread (tens of ms at 100,000 prospects when every row is read),
+        and the lines of its hits picked in order (PipelineView.filter_sources, take_hits), so that
+        the UI thread only puts them on screen. It works in slices and lets the UI thread in
+        between (a slice is one call into C that holds the interpreter lock); a text typed since
+        it began stops it there, and the newest text is searched instead."""
         changes = rows.changes
+        shown_lines, copy, base = sources
+
+        yielded = time.perf_counter()
+
+        def pause() -> None:
+            nonlocal yielded
+            if self._filter_wanted is not None or round_ != self._filter_round:
+                raise _Superseded
+            if time.perf_counter() - yielded >= SEARCH_YIELD_EVERY:
+                # a short sleep hands the interpreter lock over (sleep(0) gives it back before a
+                # waiting thread wakes): a key, a frame or the event loop waiting for it goes first
+                time.sleep(SEARCH_YIELD)
+                yielded = time.perf_counter()
+
+        lines = None
         try:
-            ids = self._hits.select(parsed, rows, ladder, today, shown)
+            ids = self._hits.select(parsed, rows, ladder, today, shown, pause)
+            source = copy if self._hits.narrowed else base
+            if source is not None:
+                lines = pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
+        except _Superseded:  # dropped: the newest text is searched next (on_filter_found)
+            self.post_message(FilterFound(text, parsed, set(), False, rows, changes, shown, -1))
+            return
         except (IndexError, RuntimeError):  # the rows changed under the search: it is done again
             ids = set()
             changes = -1
-        self.post_message(FilterFound(text, parsed, ids, self._hits.narrowed, rows, changes, shown, round_))
+        self.post_message(
+            FilterFound(text, parsed, ids, self._hits.narrowed, rows, changes, shown, round_, lines, shown_lines, base)
+        )
 
     def on_filter_found(self, message: FilterFound) -> None:
         self._filter_searching = False
-        if message.round != self._filter_round:  # the filter was cleared since
+        if message.round != self._filter_round:  # the filter was cleared since, or a newer text typed
             self._search_next()
             return
         if message.rows is not self.view.rows or message.changes != message.rows.changes:
@@ -985,11 +1049,14 @@ class PipelineScreen(StageKeys, Screen):
             self._search_next()
             return
         narrowed = message.narrowed and message.shown is not None and message.shown is self.view.matches
-        self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed)
+        self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed, found=message)
         self._search_next()
 
-    def _show_filtered(self, text: str, parsed: Filter, matches: set[int] | None, *, narrowed: bool) -> None:
-        """A search's results and their count on screen, in one go."""
+    def _show_filtered(
+        self, text: str, parsed: Filter, matches: set[int] | None, *, narrowed: bool, found: FilterFound | None = None
+    ) -> None:
+        """A search's results and their count on screen, in one go: with the lines its worker
+        picked when they still fit what is on screen, else picked here."""
         self.filter_text = text
         self.filter = parsed
         closed = self.show_closed or parsed.names_closed
@@ -998,7 +1065,15 @@ class PipelineScreen(StageKeys, Screen):
         self.view.rule = parsed if matches is not None else None
         self._last_filter_applied = text
         keep = self.table.current_id
-        if matches is not None and narrowed:
+        if (
+            found is not None
+            and found.lines is not None
+            and matches is not None
+            and narrowed == found.narrowed
+            and self.view.take_hits(matches, found.lines, narrowed, found.shown_lines, found.base_lines)
+        ):
+            pass
+        elif matches is not None and narrowed:
             self.view.narrow(matches)
         else:
             self.view.matches = matches

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from textual.content import Content
+from textual.geometry import Size
 from textual.widget import Widget
+from textual.widgets import Input
 
 
 class TextLine(Widget):
@@ -37,3 +42,25 @@ class TextLine(Widget):
 
     def render(self) -> Content:
         return self._content
+
+
+class LineInput(Input):
+    """An Input of a fixed size (its CSS gives the height and width) whose typing repaints only
+    the box: Input takes each new text width as a new virtual size, a reactive that lays out the
+    whole screen again (several ms a key at 80x24, with the screen's other widgets); the width
+    only bounds the box's own scrolling, so it is set here first, without a layout pass, and
+    Input's own watcher (Changed, validation, the cursor) finds it already set.
+
+    `on_change`, when given, is called with each new text as it changes, inside the handling of
+    the key that changed it: what it refreshes comes in the same frame as the text (the Changed
+    message is handled later, often after that frame is painted)."""
+
+    def __init__(self, *args: Any, on_change: Callable[[str], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_change = on_change
+
+    def _watch_value(self, value: str) -> None:
+        self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
+        if self._on_change is not None:
+            self._on_change(value)

@@ -267,11 +267,20 @@ class ProspectTable(ScrollView, can_focus=True):
         pid = self.current_id
         return None if pid is None else self.view.rows.get(pid)
 
+    def _set_lines(self) -> None:
+        """The number of lines changed: a new virtual height, without a layout pass (the table's
+        own size does not depend on its lines, and its scrollbar is always there: overflow-y is
+        scroll), only the scrollbar and the scroll offset brought up to date."""
+        size = Size(self.size.width, len(self.view))
+        if size != self.virtual_size:
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+
     def reset(self, keep_id: int | None = None) -> None:
         """The view's lines were rebuilt: size, cursor and cache anew."""
         self._cache.clear()
         self._money_changed()
-        self.virtual_size = Size(self.size.width, len(self.view))
+        self._set_lines()
         index = self.view.index_of(keep_id) if keep_id is not None else None
         target = index if index is not None else min(self.cursor, max(0, len(self.view) - 1))
         self._set_cursor(self._landing(target, 1), force=True)
@@ -311,7 +320,7 @@ class ProspectTable(ScrollView, can_focus=True):
         """Lines were inserted or removed (a few): resize and repaint what is visible."""
         self._cache.clear()
         self._money_changed(rescan=True)
-        self.virtual_size = Size(self.size.width, len(self.view))
+        self._set_lines()
         self._set_cursor(self._landing(min(self.cursor, max(0, len(self.view) - 1)), 1), force=True)
         self.refresh()
 
@@ -501,7 +510,19 @@ class ProspectTable(ScrollView, can_focus=True):
             base = base + self._style("lost")
         overdue = view.is_overdue(row)
         stale = kind == "open" and view.is_stale(row)
+        # runs of cells in one style are one segment: most cells are in the row's base style
         segments: list[Segment] = []
+        run: list[str] = []
+        run_style = base
+
+        def add(text: str, style: Style) -> None:
+            nonlocal run, run_style
+            if style is not run_style and style != run_style:
+                if run:
+                    segments.append(Segment("".join(run), run_style))
+                run, run_style = [], style
+            run.append(text)
+
         columns = self._layout(width)
         value_style, ev_style = self._money_styles(width)
         for i, c in enumerate(columns):
@@ -542,11 +563,14 @@ class ProspectTable(ScrollView, can_focus=True):
             else:  # pragma: no cover - every column is handled above
                 text = ""
             if i:
-                segments.append(Segment(" ", base))
-            segments.append(Segment(fit(text, c.width, c.right), style))
+                add(" ", base)  # the gap between two cells, in the row's style
+            add(fit(text, c.width, c.right), style)
         used = sum(c.width for c in columns) + len(columns) - 1
         if used < width:
-            segments.append(Segment(" " * (width - used), base))
+            add(" " * (width - used), base)
+        if run:
+            segments.append(Segment("".join(run), run_style))
         if cursor:
             segments = list(Segment.apply_style(segments, post_style=self._style("cursor")))
-        return Strip(segments, width).crop(0, width)
+        strip = Strip(segments, max(used, width))
+        return strip if used <= width else strip.crop(0, width)

@@ -1,0 +1,177 @@
+"""What keeps a key's frame quick at 100,000 prospects: a filter search works in slices with a
+pause between them (the UI thread gets the interpreter lock there) and stops when a newer text is
+typed, leaving the kept matches as they were; the lines of its hits are picked in the worker and
+taken on screen only when they still fit what is shown; the filter box and the table change size
+without laying out the whole screen; a stage key's save starts once its frame is painted, in the
+order the keys came."""
+
+from __future__ import annotations
+
+from array import array
+from itertools import compress
+
+import pytest
+from apphelpers import RecordingApp, settle
+from test_filter_speed import LADDER, TODAY, fresh, make_store, parse
+from textual.app import App, ComposeResult
+
+from evpipe.models.filters import SLICE, Hits
+from evpipe.models.pipeline_view import PICK_SLICE, PipelineView, Row, pick
+from evpipe.models.store import Store
+from evpipe.tui.widgets import LineInput
+
+MANY = 3 * SLICE + 17  # rows enough for a few slices
+
+
+def many_rows():
+    names = ["harbour party", "kauri wedding", "tui gala", "kauri cruise"]
+    return make_store([(1 + i % 3, None, "sam", f"{names[i % 4]} {i}", "") for i in range(MANY)])
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_search_pauses_between_slices_and_finds_the_same():
+    store = many_rows()
+    calls = []
+    hits = Hits()
+    found = hits.select(parse("harbour"), store, LADDER, TODAY, pause=lambda: calls.append(1))
+    assert found == fresh(store, "harbour")
+    assert len(calls) >= MANY // SLICE  # at least one pause a slice of the first pass
+    # two words, narrowed: the second word is tested on the last matches only
+    assert hits.select(parse("harbour party"), store, LADDER, TODAY, found, lambda: calls.append(1)) == fresh(
+        store, "harbour party"
+    )
+    assert hits.narrowed
+
+
+def test_a_search_stopped_by_its_pause_leaves_the_kept_matches_as_they_were():
+    store = many_rows()
+    hits = Hits()
+    first = hits.select(parse("harbour"), store, LADDER, TODAY)
+    searches = hits.searches
+
+    def stop() -> None:
+        raise Stop
+
+    with pytest.raises(Stop):  # another word: every row is searched, and the first pause stops it
+        hits.select(parse("kauri"), store, LADDER, TODAY, first, stop)
+    assert hits.searches == searches  # a stopped search is not counted as one that ran
+    # the next text narrows from the last search that ran to the end, and finds what a fresh one does
+    assert hits.select(parse("harbour party"), store, LADDER, TODAY, first) == fresh(store, "harbour party")
+    assert hits.narrowed
+
+
+def test_pick_keeps_the_order_of_the_lines():
+    source = array("q", [9, 3, 7, 1, 8, 2] * (PICK_SLICE // 3))
+    matches = {3, 8, 2}
+    pauses = []
+    picked = pick(source, matches, pause=lambda: pauses.append(1))
+    assert picked == array("q", compress(source, map(matches.__contains__, source)))
+    assert pauses  # more lines than a slice: it paused between slices
+    whole = pick(source, set(source), whole=True)
+    assert whole == source and whole is not source
+
+
+def test_hits_picked_in_a_worker_are_taken_only_while_they_fit_the_lines_shown():
+    store = make_store([(1, None, "sam", f"harbour {i}", "") for i in range(30)] + [(1, None, "sam", "kauri", "")] * 70)
+    view = PipelineView(LADDER, today=TODAY)
+    view.load(store)
+    # a first search, every row: picked from the lines before any filter
+    shown, copy, base = view.filter_sources(view.closed)
+    assert shown is view.lines and copy == view.lines and base is not None
+    ids = fresh(store, "harbour")
+    lines = pick(base, ids)
+    assert view.take_hits(ids, lines, False, shown, base)
+    expected = PipelineView(LADDER, today=TODAY)
+    expected.load(store)
+    expected.matches = set(ids)
+    expected.rebuild()
+    assert list(view.lines) == list(expected.lines)
+    # a narrowing: picked from a copy of the lines shown, as `narrow` would
+    shown, copy, base = view.filter_sources(view.closed)
+    narrower = fresh(store, "harbour 2")
+    lines = pick(copy, narrower)
+    expected.narrow(narrower)
+    assert view.take_hits(narrower, lines, True, shown, base)
+    assert list(view.lines) == list(expected.lines) == sorted(expected.lines, key=list(view.lines).index)
+    # the lines changed since they were taken (a toggle rebuilt them): not taken, nothing changed
+    shown, copy, base = view.filter_sources(view.closed)
+    view.closed = True
+    view.rebuild()
+    before = list(view.lines)
+    assert not view.take_hits(set(), array("q"), True, shown, base)
+    assert not view.take_hits(set(), array("q"), False, shown, base)
+    assert list(view.lines) == before
+    # grouped by month, the lines hold headings: nothing to pick from
+    view.grouped = True
+    view.rebuild()
+    assert view.filter_sources(view.closed) == (None, None, None)
+
+
+async def test_typing_in_a_line_input_lays_nothing_out():
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield LineInput(id="box")
+
+    app = One()
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        box = app.query_one(LineInput)
+        box.focus()
+        await pilot.pause()
+        changed = []
+        box.post_message = lambda m, post=box.post_message: changed.append(m) or post(m)  # type: ignore[method-assign]
+        box.insert_text_at_cursor("harbour")
+        assert not app.screen._layout_required and not box._layout_required
+        assert box.virtual_size.width == box.content_width  # its own scrolling still knows the width
+        await pilot.pause()
+        assert box.value == "harbour"
+        assert any(type(m).__name__ == "Changed" for m in changed)  # Input's own watcher still ran
+
+
+@pytest.mark.both_databases
+async def test_filter_results_and_a_stage_key_need_no_layout_and_save_in_key_order(engine):
+    s = Store(engine, who="tester")
+    for i in range(30):
+        s.add(f"Harbour party {i}" if i % 3 else f"Kauri wedding {i}", "1000", "Enquiry", month="2027-03")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        table = screen.table
+        await pilot.press("slash", "h", "a", "r")
+        await settle(pilot, until=lambda a: a.pipeline.filter_text == "har")
+        assert len(screen.view.lines) == 20
+        # fewer lines, taken without a layout of the screen; the scrollbar knows the new height
+        view = screen.view
+        view.matches = {pid for pid in view.matches or set() if pid % 2}
+        view.rebuild()
+        table.reset(table.current_id)
+        assert not screen._layout_required and not table._layout_required
+        assert table.virtual_size.height == len(view.lines)
+        assert table.vertical_scrollbar.window_virtual_size == len(view.lines)
+        # a text narrowing a few last matches is searched as the key is handled: no worker, and the
+        # rows and the count are there once the key is
+        await pilot.press(*"bour party 1")
+        await settle(pilot, until=lambda a: a.pipeline.filter_text == "harbour party 1")
+        assert screen._hits.ids is not None and len(screen._hits.ids) <= len(screen.view.rows) // 2
+        workers = []
+        screen.search_filter = lambda *a, **k: workers.append(a)  # type: ignore[method-assign]
+        await pilot.press("0")
+        assert not workers
+        assert screen.filter_text == "harbour party 10"
+        assert [screen.view.rows[pid].name for pid in screen.view.lines] == ["Harbour party 10"]
+        assert "1 shown" in screen.query_one("#status").content.plain
+        del screen.search_filter
+        await pilot.press("escape")
+        await settle(pilot)
+        # two stage keys and an undo, at once: saved in that order (the first waits for its frame)
+        first = table.current_row
+        assert isinstance(first, Row)
+        await pilot.press("greater_than_sign", "greater_than_sign", "u")
+        await settle(pilot, until=lambda a: not a.pipeline._pending and not a.saver._running)
+        await settle(pilot)
+        now = Store(engine, who="tester").get(first.id)
+        assert now.stage_name == "Quote sent"  # Enquiry -> Quote sent -> Date held, then one undone
