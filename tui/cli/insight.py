@@ -737,7 +737,7 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
     from evpipe.models.focus import focus
 
-    items = focus(ctx.engine, limit=limit, owner=ctx.owner_scope(owner))
+    items = focus(ctx.reader, limit=limit, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json([i.to_json() for i in items])
         return
