@@ -159,6 +159,7 @@ class _Query:
     (trusted names and numbers only; the dates and words are the parameters)."""
 
     select: str  # SELECT ... FROM ... WHERE ..., without ORDER BY
+    tables: str  # its FROM
     where: str  # its WHERE condition
     params: dict[str, Any]
     gain: str
@@ -200,11 +201,13 @@ def _query(cur, today: date, owner: str | None, pace: Pace | None = None, *, by_
     if owner is not None:
         where += " AND prospect.owner = :owner"
         params["owner"] = owner
-    select = (
-        f"SELECT {_COLUMNS.format(next_bp=next_sql, idle=idle, group=group)} "
-        f"FROM prospect JOIN stage ON stage.id = prospect.stage_id WHERE {where}"
-    )
-    return _Query(select, where, params, gain, group, overdue, due, stale, idle, nexts)
+    # SQLite-only: NOT INDEXED when every open prospect is read (no follow-up range, no owner): SQLite,
+    # keeping no statistics, would read them through the live prospects' index, one table lookup a
+    # row (100,000: the stale list 240 ms -> 75 ms reading the table straight through)
+    scan = " NOT INDEXED" if dialect == "sqlite" and not by_follow_up and owner is None else ""
+    tables = f"prospect{scan} JOIN stage ON stage.id = prospect.stage_id"
+    select = f"SELECT {_COLUMNS.format(next_bp=next_sql, idle=idle, group=group)} FROM {tables} WHERE {where}"
+    return _Query(select, tables, where, params, gain, group, overdue, due, stale, idle, nexts)
 
 
 def _live(dialect: str, by_follow_up: bool) -> str:
@@ -330,7 +333,7 @@ def count_follow_ups(source: Any, *, owner: str | None = None) -> dict[str, int]
             "SELECT coalesce(sum(o), 0), coalesce(sum(d), 0), coalesce(sum(s), 0) FROM ("
             f"SELECT CASE WHEN {q.overdue} THEN 1 ELSE 0 END AS o, CASE WHEN {q.due} THEN 1 ELSE 0 END AS d, "
             f"CASE WHEN {q.stale} THEN 1 ELSE 0 END AS s "
-            f"FROM prospect JOIN stage ON stage.id = prospect.stage_id WHERE {q.where}"
+            f"FROM {q.tables} WHERE {q.where}"
             ") AS counted"
         )
         ((o, d, s),) = fetch_all(cur, sql, q.params)

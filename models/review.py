@@ -250,7 +250,7 @@ def activity_balance(
     their prospects only."""
     import statistics
 
-    from .journal import BridgeCategory, move_category
+    from .bridge import BridgeCategory, move_category
     from .ladder import OPEN
 
     stages = {
