@@ -208,8 +208,8 @@ def test_emit_json_with_streamed_lists_matches_the_whole_document(capsys):
 
 
 def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
-    """`kpi`, `list --json` and `focus` on an SQLite file at the newest schema import no SQLAlchemy
-    (half a second of every run); their output is what they wrote with it."""
+    """`kpi`, `list --json`, `focus` and `forecast` on an SQLite file at the newest schema import no
+    SQLAlchemy (half a second of every run); their output is what they wrote with it."""
     if db_backend != "sqlite":
         pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
     code = (
@@ -227,6 +227,8 @@ def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
         ["list", "--owner", "sam"],
         ["focus"],
         ["focus", "--json", "--owner", "sam", "--limit", "7"],
+        ["forecast"],
+        ["forecast", "--json", "--owner", "mere"],
     ):
         done = subprocess.run(
             [sys.executable, "-c", code, "--db", db, *args],

@@ -179,10 +179,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
-    fc = forecast(ctx.engine, first, last, owner=ctx.owner_scope(owner))
+    scoped = ctx.owner_scope(owner)
+    fc = forecast(ctx.reader, first, last, owner=scoped)  # a current SQLite file: no SQLAlchemy to import
     from evpipe.models.forecast_range import attach, month_ranges
 
-    ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=ctx.owner_scope(owner))
+    ranges = month_ranges(ctx.reader, [m.month for m in fc.months], owner=scoped)
     if as_json:
         emit_json(attach(fc.to_json(Streamed), ranges))  # the prospects still open, written as they come
         return
