@@ -430,6 +430,8 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
 
 
 # ---------------------------------------------------------------- reading
+# The forecast frozen at each month's start (`frozen_forecasts`) is read in models/forecast.py, as
+# plain SQL, so that the forecast imports no SQLAlchemy.
 
 
 # ---------------------------------------------------------------- reconstruction
