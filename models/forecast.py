@@ -25,21 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnClause, Engine, literal_column, select
-from sqlmodel import col
-
 from . import clock
 from .errors import DomainError
-from .history import frozen_forecasts
 from .kpi import ALL, Kpi, Scope, kpis_by
 from .ladder import OPEN, WON, ev_sql, kind_rank_sql
 from .queries import ProspectRow
-from .rawdb import as_date, dialect_name, fetch_all, fetch_chunks, month_of, raw_cursor
-from .tables import Prospect, Stage, pk
+from .rawdb import as_date, as_day, dialect_name, fetch_all, fetch_chunks, month_of, raw_cursor
 from .values import MICROS_PER_CENT, money_str, month_add
 
 MAX_MONTHS = 120
@@ -197,7 +192,51 @@ def signed_by_month(engine: Any, first: str, last: str, scope: Scope = ALL) -> d
     return {m: int(v) for m, v in fetch_all(engine, sql, {"kind": WON, **params, **days})}
 
 
+def month_start_key(month: str) -> date:
+    """The date of the snapshot that holds the state at the start of `month` ('YYYY-MM'):
+    the last day of the month before (models/history.py)."""
+    first = date(int(month[:4]), int(month[5:7]), 1)
+    return first - timedelta(days=1)
+
+
+def frozen_forecasts(source: Any, months: list[str], scope: Scope = ALL) -> dict[str, Kpi | None]:
+    """For each month, the forecast for it in the snapshot at the month's start (None when there is
+    no such snapshot; a zero Kpi when the snapshot had nothing expected in that month). `source`:
+    an engine or connection, a SqliteReader or a `raw_cursor`."""
+    keys = {month_start_key(m): m for m in months}
+    out: dict[str, Kpi | None] = {m: None for m in months}
+    if not keys:
+        return out
+    days = {f"d{i}": day for i, day in enumerate(keys)}
+    snaps = fetch_all(
+        source,
+        "SELECT kpi_snapshot.taken_on, kpi_snapshot.id FROM kpi_snapshot WHERE kpi_snapshot.scope = :scope "
+        f"AND kpi_snapshot.taken_on IN ({', '.join(':' + k for k in days)})",
+        {"scope": scope.key, **days},
+    )
+    if not snaps:
+        return out
+    by_id = {int(sid): keys[as_day(day)] for day, sid in snaps}
+    for m in by_id.values():
+        out[m] = Kpi()
+    rows = fetch_all(
+        source,
+        "SELECT kpi_snapshot_month.snapshot_id, kpi_snapshot_month.month, kpi_snapshot_month.count, "
+        "kpi_snapshot_month.tv_cents, kpi_snapshot_month.ev_micros FROM kpi_snapshot_month "
+        f"WHERE kpi_snapshot_month.snapshot_id IN ({', '.join(str(i) for i in by_id)})",
+    )
+    for sid, month, count, tv, ev in rows:
+        if month == by_id[int(sid)]:
+            out[month] = Kpi(int(count), int(tv), int(ev))
+    return out
+
+
 def _row_query():
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from .tables import Prospect, Stage, pk
+
     return select(
         pk(Prospect.id),
         col(Prospect.name),
@@ -238,7 +277,7 @@ def still_open(engine: Any, first: str, last: str, *, owner: str | None = None) 
 
 
 def forecast(
-    engine: Engine, month_from: str | None = None, month_to: str | None = None, *, owner: str | None = None
+    engine: Any, month_from: str | None = None, month_to: str | None = None, *, owner: str | None = None
 ) -> Forecast:
     """The forecast table for the months from `month_from` to `month_to` (default: last 12, next 12)."""
     this = clock.this_month()
@@ -246,9 +285,9 @@ def forecast(
     first, last = month_from or d_from, month_to or d_to
     months = months_between(first, last)
     scope = Scope(owner=owner, month_from=first, month_to=last)
-    with engine.connect() as conn:
-        live = dict(kpis_by(conn, "month", scope))
-        frozen = frozen_forecasts(conn, months, Scope(owner=owner))
+    with raw_cursor(engine, transaction=True) as cur:  # an engine or a SqliteReader: no SQLAlchemy needed
+        live = dict(kpis_by(cur, "month", scope))
+        frozen = frozen_forecasts(cur, months, Scope(owner=owner))
     actual = actuals_by_month(engine, first, last, scope)
     signed = signed_by_month(engine, first, last, scope)
     ended = [m for m in months if m < this]
@@ -290,13 +329,15 @@ def forecast(
     )
 
 
-def month_prospects(engine: Engine, month: str, *, owner: str | None = None) -> list[ProspectRow]:
+def month_prospects(engine: Any, month: str, *, owner: str | None = None) -> list[ProspectRow]:
     """The live prospects of `month`, to follow up at the right time: those expected in it (open
     first, then won, then lost) and those won in it though expected in another month; each a
     `models.queries.ProspectRow`, biggest EV first within its kind."""
-    from sqlalchemy import or_
+    from sqlalchemy import ColumnClause, literal_column, or_
+    from sqlmodel import col
 
     from .dialect import month_of as month_of_column
+    from .tables import Prospect, Stage
 
     kind_order: ColumnClause[int] = literal_column(kind_rank_sql("stage.kind"))
     ev: ColumnClause[int] = literal_column(ev_sql("prospect.value_cents", "stage.kind", "stage.probability_bp"))

@@ -53,6 +53,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
+from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
 from .grants import sees_everything
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
@@ -71,13 +72,6 @@ from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
-
-
-def month_start_key(month: str) -> date:
-    """The date of the snapshot that holds the state at the start of `month` ('YYYY-MM'):
-    the last day of the month before."""
-    first = date(int(month[:4]), int(month[5:7]), 1)
-    return first - timedelta(days=1)
 
 
 def end_of_day(day: date) -> datetime:
@@ -438,38 +432,8 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
 
 
 # ---------------------------------------------------------------- reading
-
-
-def frozen_forecasts(conn: Connection, months: list[str], scope: Scope = ALL) -> dict[str, Kpi | None]:
-    """For each month, the forecast for it in the snapshot at the month's start (None when there is
-    no such snapshot; a zero Kpi when the snapshot had nothing expected in that month)."""
-    keys = {month_start_key(m): m for m in months}
-    snaps = dict(
-        conn.execute(
-            select(col(KpiSnapshot.taken_on), col(KpiSnapshot.id)).where(
-                col(KpiSnapshot.scope) == scope.key, col(KpiSnapshot.taken_on).in_(list(keys))
-            )
-        ).all()
-    )
-    out: dict[str, Kpi | None] = {m: None for m in months}
-    if not snaps:
-        return out
-    by_id = {sid: keys[day] for day, sid in snaps.items()}
-    for m in by_id.values():
-        out[m] = Kpi()
-    rows = conn.execute(
-        select(
-            col(KpiSnapshotMonth.snapshot_id),
-            col(KpiSnapshotMonth.month),
-            col(KpiSnapshotMonth.count),
-            col(KpiSnapshotMonth.tv_cents),
-            col(KpiSnapshotMonth.ev_micros),
-        ).where(col(KpiSnapshotMonth.snapshot_id).in_(list(by_id)))
-    )
-    for sid, month, count, tv, ev in rows:
-        if month == by_id[sid]:
-            out[month] = Kpi(int(count), int(tv), int(ev))
-    return out
+# The forecast frozen at each month's start (`frozen_forecasts`) is read in models/forecast.py, as
+# plain SQL, so that the forecast imports no SQLAlchemy.
 
 
 # ---------------------------------------------------------------- reconstruction

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session
 
-from .ladder import LOST, OPEN, WON
+from .bridge import BridgeCategory, move_category  # noqa: F401  (re-exported)
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
 from .values import format_amount, format_percent
@@ -31,35 +30,7 @@ Delta = tuple[int, int, int]
 NO_DELTA: Delta = (0, 0, 0)
 
 
-class BridgeCategory(StrEnum):
-    """The term of the EV bridge a change belongs to; stored as its value ("new", "advance", ...)."""
-
-    NEW = "new"
-    ADVANCE = "advance"
-    WIN = "win"
-    REGRESS = "regress"
-    LOSE = "lose"
-    REOPEN = "reopen"
-    EDIT = "edit"
-    PROB = "prob"
-    DELETE = "delete"
-    LADDER = "ladder"
-    ACTIVITY = "activity"
-    FOLLOWUP = "followup"
-
-
 # ---------------------------------------------------------------- rules and phrases
-
-
-def move_category(old_kind: str, old_position: int, new_kind: str, new_position: int) -> BridgeCategory:
-    """The bridge term of a move: a win, a loss, a reopening, else an advance or a regression."""
-    if new_kind == WON:
-        return BridgeCategory.WIN
-    if new_kind == LOST:
-        return BridgeCategory.LOSE
-    if old_kind != OPEN:
-        return BridgeCategory.REOPEN
-    return BridgeCategory.ADVANCE if new_position > old_position else BridgeCategory.REGRESS
 
 
 def delta(before: Delta, after: Delta) -> Delta:

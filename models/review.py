@@ -41,15 +41,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal, or_, select
-from sqlmodel import col
-
 from . import clock
 from .errors import DomainError
 from .focus import FocusItem, focus, follow_ups
-from .history import end_of_day, kpis_before
 from .kpi import Kpi, Scope, kpis
-from .tables import ChangeEvent, KpiSnapshot, Prospect, Stage, pk
+from .rawdb import as_day, dialect_name, fetch_all, raw_cursor
 from .values import exact_money, money_str, parse_date
 
 #: The terms of the bridge in the order a review shows them, with their labels.
@@ -248,15 +244,14 @@ _UNTOUCHED_SQL = (
 
 
 def activity_balance(
-    engine: Engine, start_at: datetime, end_at: datetime, *, owner: str | None = None
+    engine: Any, start_at: datetime, end_at: datetime, *, owner: str | None = None
 ) -> list[StageBalance]:
     """The balance of activity per open stage (module docstring), in three reads; `owner`: of
     their prospects only."""
     import statistics
 
-    from .journal import BridgeCategory, move_category
+    from .bridge import BridgeCategory, move_category
     from .ladder import OPEN
-    from .rawdb import fetch_all
 
     stages = {
         int(sid): (str(name), str(kind), int(pos))
@@ -296,7 +291,7 @@ def activity_balance(
         int(sid): int(n)
         for sid, n in fetch_all(
             engine,
-            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if engine.dialect.name == "sqlite" else ""),
+            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if dialect_name(engine) == "sqlite" else ""),
             {"since": start_at, **whose},
         )
     }
@@ -324,7 +319,7 @@ def activity_balance(
     return out
 
 
-def season_line(engine: Engine, *, owner: str | None = None) -> str:
+def season_line(engine: Any, *, owner: str | None = None) -> str:
     """'EV is 12% above this time last year': the KPI period's EV now against the same week last
     year (`owner`: of their prospects, from their own history)."""
     from .kpi import Scope
@@ -364,12 +359,13 @@ def parse_since(text: str | date | None, *, today: date | None = None) -> dateti
     return datetime.combine(day, time(0, 0))
 
 
-def _significant():
-    return or_(col(ChangeEvent.d_count) != 0, col(ChangeEvent.d_tv_cents) != 0, col(ChangeEvent.d_ev_micros) != 0)
+#: A journal entry that moved a KPI (the bridge leaves out the rest).
+_SIGNIFICANT = "(change_event.d_count != 0 OR change_event.d_tv_cents != 0 OR change_event.d_ev_micros != 0)"
+_SUMS = "count(*), sum(change_event.d_count), sum(change_event.d_tv_cents), sum(change_event.d_ev_micros)"
 
 
 def bridge_terms(
-    engine: Engine,
+    engine: Any,
     start_at: datetime,
     *,
     with_items: bool = True,
@@ -378,67 +374,42 @@ def bridge_terms(
 ) -> list[Term]:
     """The journal since `start_at` (the changes `who` made, when given; the changes to `owner`'s
     prospects, when given), per category (in TERMS order), summed in SQL; each item names who made
-    its changes."""
-    mine = (col(ChangeEvent.who) == who) if who is not None else literal(True)
+    its changes. `engine`: an engine or a SqliteReader (models/rawdb.py)."""
+    where = f"change_event.at >= :since AND {_SIGNIFICANT}"
+    params: dict[str, Any] = {"since": start_at}
+    if who is not None:
+        where += " AND change_event.who = :who"
+        params["who"] = who
     if owner is not None:  # their prospects as they are now; changes to a stage are the team's
-        theirs = select(pk(Prospect.id)).where(col(Prospect.owner) == owner)
-        mine = and_(mine, col(ChangeEvent.prospect_id).in_(theirs))
-    sums = (
-        select(
-            col(ChangeEvent.category),
-            func.count(),
-            func.sum(col(ChangeEvent.d_count)),
-            func.sum(col(ChangeEvent.d_tv_cents)),
-            func.sum(col(ChangeEvent.d_ev_micros)),
-        )
-        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
-        .group_by(col(ChangeEvent.category))
-    )
+        where += " AND change_event.prospect_id IN (SELECT prospect.id FROM prospect WHERE prospect.owner = :owner)"
+        params["owner"] = owner
+    sums = f"SELECT change_event.category, {_SUMS} FROM change_event WHERE {where} GROUP BY change_event.category"
     per_prospect = (
-        select(
-            col(ChangeEvent.category),
-            pk(Prospect.id),
-            col(Prospect.name),
-            func.count(),
-            func.sum(col(ChangeEvent.d_count)),
-            func.sum(col(ChangeEvent.d_tv_cents)),
-            func.sum(col(ChangeEvent.d_ev_micros)),
-            func.max(col(Prospect.value_cents)),
-        )
-        .join(Prospect, col(Prospect.id) == col(ChangeEvent.prospect_id))
-        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
-        .group_by(col(ChangeEvent.category), col(Prospect.id))
+        f"SELECT change_event.category, prospect.id, prospect.name, {_SUMS}, max(prospect.value_cents) "
+        f"FROM change_event JOIN prospect ON prospect.id = change_event.prospect_id WHERE {where} "
+        "GROUP BY change_event.category, prospect.id, prospect.name"
     )
     per_stage = (
-        select(
-            col(ChangeEvent.category),
-            pk(Stage.id),
-            col(Stage.name),
-            func.count(),
-            func.sum(col(ChangeEvent.d_count)),
-            func.sum(col(ChangeEvent.d_tv_cents)),
-            func.sum(col(ChangeEvent.d_ev_micros)),
-            literal(0),
-        )
-        .join(Stage, col(Stage.id) == col(ChangeEvent.stage_id))
-        .where(col(ChangeEvent.at) >= start_at, col(ChangeEvent.prospect_id).is_(None), _significant(), mine)
-        .group_by(col(ChangeEvent.category), col(Stage.id))
+        f"SELECT change_event.category, stage.id, stage.name, {_SUMS}, 0 "
+        f"FROM change_event JOIN stage ON stage.id = change_event.stage_id "
+        f"WHERE {where} AND change_event.prospect_id IS NULL GROUP BY change_event.category, stage.id, stage.name"
     )
     authors = (
-        select(col(ChangeEvent.category), col(ChangeEvent.prospect_id), col(ChangeEvent.stage_id), col(ChangeEvent.who))
-        .where(col(ChangeEvent.at) >= start_at, _significant(), mine)
-        .distinct()
+        "SELECT DISTINCT change_event.category, change_event.prospect_id, change_event.stage_id, change_event.who "
+        f"FROM change_event WHERE {where}"
     )
-    with engine.connect() as conn:
-        totals = {cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in conn.execute(sums)}
+    with raw_cursor(engine, transaction=True) as cur:
+        totals = {
+            cat: (int(n), int(c or 0), int(tv or 0), int(ev or 0)) for cat, n, c, tv, ev in fetch_all(cur, sums, params)
+        }
         items: dict[str, list[TermItem]] = {}
         if with_items:
             by: dict[tuple[str, str, int | None], set[str]] = {}
-            for cat, pid, sid, name in conn.execute(authors):
+            for cat, pid, sid, name in fetch_all(cur, authors, params):
                 key = (cat, "prospect", pid) if pid is not None else (cat, "stage", sid)
                 by.setdefault(key, set()).add(name or "?")
             for kind, q in (("prospect", per_prospect), ("stage", per_stage)):
-                for cat, iid, name, n, c, tv, ev, value in conn.execute(q):
+                for cat, iid, name, n, c, tv, ev, value in fetch_all(cur, q, params):
                     names = tuple(sorted(by.get((cat, kind, iid), ()), key=str.casefold))
                     items.setdefault(cat, []).append(
                         TermItem(
@@ -455,53 +426,71 @@ def bridge_terms(
     ]
 
 
-def start_kpis(engine: Engine, start_at: datetime, scope: Scope) -> Kpi:
+_NEAREST_READING_SQL = (
+    "SELECT kpi_snapshot.taken_on, kpi_snapshot.count, kpi_snapshot.tv_cents, kpi_snapshot.ev_micros "
+    "FROM kpi_snapshot WHERE kpi_snapshot.scope = :scope AND kpi_snapshot.taken_on <= :day "
+    "ORDER BY kpi_snapshot.taken_on DESC LIMIT 1"
+)
+_JOURNALLED_SQL = (
+    "SELECT coalesce(sum(change_event.d_count), 0), coalesce(sum(change_event.d_tv_cents), 0), "
+    "coalesce(sum(change_event.d_ev_micros), 0) FROM change_event "
+    "WHERE change_event.at >= :since AND change_event.at < :until"
+)
+
+
+def _replayed(source: Any, replay_from: Any, start_at: datetime, scope: Scope) -> Kpi:
+    """The KPIs before `start_at` replayed from the whole history (models/history.py, which reads
+    through SQLAlchemy: `replay_from`, when given, makes the engine it needs)."""
+    from .history import kpis_before
+
+    return kpis_before(source if replay_from is None else replay_from(), start_at, scope)
+
+
+def start_kpis(engine: Any, start_at: datetime, scope: Scope, *, replay_from: Any = None) -> Kpi:
     """The KPIs of `scope` (an owner or everyone, no period) just before `start_at`, 00:00 on a day:
     from the nearest reading of the KPI history and the journal since, not from the whole history
-    replayed (issue 13: that read every prospect and every change; module docstring)."""
+    replayed (issue 13: that read every prospect and every change; module docstring). `engine`: an
+    engine or a SqliteReader; `replay_from`: what gives an engine, for a replay, when it is not one."""
     day_before = start_at.date() - timedelta(days=1)
     if start_at != datetime.combine(start_at.date(), time(0, 0)) or scope.period is not None:
-        return kpis_before(engine, start_at, scope)
-    with engine.connect() as conn:
-        nearest = conn.execute(
-            select(
-                col(KpiSnapshot.taken_on), col(KpiSnapshot.count), col(KpiSnapshot.tv_cents), col(KpiSnapshot.ev_micros)
-            )
-            .where(col(KpiSnapshot.scope) == scope.snapshot_key, col(KpiSnapshot.taken_on) <= day_before)
-            .order_by(col(KpiSnapshot.taken_on).desc())
-            .limit(1)
-        ).first()
-        if nearest is None or (nearest[0] != day_before and scope.owner is not None):
-            return kpis_before(conn, start_at, scope)
-        taken_on, count, tv, ev = nearest
-        reading = Kpi(int(count), int(tv), int(ev))
-        if taken_on == day_before:
-            return reading
-        c, dtv, dev = conn.execute(
-            select(
-                func.coalesce(func.sum(col(ChangeEvent.d_count)), 0),
-                func.coalesce(func.sum(col(ChangeEvent.d_tv_cents)), 0),
-                func.coalesce(func.sum(col(ChangeEvent.d_ev_micros)), 0),
-            ).where(col(ChangeEvent.at) >= end_of_day(taken_on), col(ChangeEvent.at) < start_at)
-        ).one()
+        return _replayed(engine, replay_from, start_at, scope)
+    with raw_cursor(engine, transaction=True) as cur:
+        nearest = fetch_all(cur, _NEAREST_READING_SQL, {"scope": scope.snapshot_key, "day": day_before})
+        if not nearest or (as_day(nearest[0][0]) != day_before and scope.owner is not None):
+            nearest = []
+        else:
+            taken_on, count, tv, ev = nearest[0]
+            taken_on = as_day(taken_on)
+            reading = Kpi(int(count), int(tv), int(ev))
+            if taken_on == day_before:
+                return reading
+            from .history import end_of_day  # only here: a gap in the KPI history (it imports SQLAlchemy)
+
+            since = end_of_day(taken_on)
+            ((c, dtv, dev),) = fetch_all(cur, _JOURNALLED_SQL, {"since": since, "until": start_at})
+    if not nearest:
+        return _replayed(engine, replay_from, start_at, scope)
     return reading.moved(int(c), int(dtv), int(dev))
 
 
 def review(
-    engine: Engine,
+    engine: Any,
     since: str | date | datetime | None = None,
     *,
     focus_limit: int = 5,
     who: str | None = None,
     owner: str | None = None,
+    replay_from: Any = None,
 ) -> Review:
     """The review of the period from `since` (default the last 7 days) to now; with `who`, the
     bridge's terms are that rep's changes and everyone else's are one term, "others"; with
-    `owner`, all of it is about that owner's prospects (module docstring)."""
+    `owner`, all of it is about that owner's prospects (module docstring). `engine`: an engine or
+    a SqliteReader (models/rawdb.py); then `replay_from` gives an engine, for when the start must
+    be replayed from the whole history (`start_kpis`)."""
     start_at = parse_since(since)
     end_at = clock.now()
     scope = Scope(owner=owner)
-    start = start_kpis(engine, start_at, scope)
+    start = start_kpis(engine, start_at, scope, replay_from=replay_from)
     end = kpis(engine, scope)
     terms = bridge_terms(engine, start_at, who=who, owner=owner)
     explained = Kpi()

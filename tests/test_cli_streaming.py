@@ -8,14 +8,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from rich.cells import cell_len, set_cell_size
 
-from evpipe.models import open_db
+from evpipe.models import clock, open_db
 from evpipe.models.queries import prospect_rows
 from evpipe.models.store import Store
 from evpipe.models.values import clean_text, format_money, format_percent, money_str
@@ -208,8 +208,8 @@ def test_emit_json_with_streamed_lists_matches_the_whole_document(capsys):
 
 
 def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
-    """`kpi` and `list --json` on an SQLite file at the newest schema import no SQLAlchemy (half a
-    second of every run); their output is what they wrote with it."""
+    """`kpi`, `list --json`, `focus` and `forecast` on an SQLite file at the newest schema import no
+    SQLAlchemy (half a second of every run); their output is what they wrote with it."""
     if db_backend != "sqlite":
         pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
     code = (
@@ -220,7 +220,16 @@ def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
         "finally:\n"
         "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')), file=sys.stderr)\n"
     )
-    for args in (["kpi"], ["kpi", "--json", "--by", "owner"], ["list", "--json"], ["list", "--owner", "sam"]):
+    for args in (
+        ["kpi"],
+        ["kpi", "--json", "--by", "owner"],
+        ["list", "--json"],
+        ["list", "--owner", "sam"],
+        ["focus"],
+        ["focus", "--json", "--owner", "sam", "--limit", "7"],
+        ["forecast"],
+        ["forecast", "--json", "--owner", "mere"],
+    ):
         done = subprocess.run(
             [sys.executable, "-c", code, "--db", db, *args],
             capture_output=True,
@@ -231,6 +240,53 @@ def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
         )
         assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr)
         assert done.stdout == run(db, *args)
+
+
+_NO_SQLALCHEMY = (
+    "import sys\n"
+    "from evpipe.tui.cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:], standalone_mode=False)\n"
+    "finally:\n"
+    "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')), file=sys.stderr)\n"
+)
+
+
+def test_review_reads_a_current_file_without_sqlalchemy(db, db_backend):
+    """`review` on an SQLite file at the newest schema whose KPI history has a reading of the day
+    before the period imports no SQLAlchemy; without one it replays through the engine. Either way
+    it says what the review read through SQLAlchemy says."""
+    if db_backend != "sqlite":
+        pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
+    from evpipe.models.history import record_snapshot
+    from evpipe.models.review import review
+
+    def cli(*args: str) -> tuple[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", _NO_SQLALCHEMY, "--db", db, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ),
+            check=True,
+        )
+        return done.stdout, done.stderr.strip().splitlines()[-1:]
+
+    eng = open_db(f"sqlite:///{db}")
+    try:
+        replayed, imported = cli("review", "--format", "json")
+        assert imported != ["[]"]  # no reading before the period: the start is replayed, by SQLAlchemy
+        assert json.loads(replayed) == json.loads(json.dumps(review(eng).to_json()))
+        record_snapshot(eng, at=clock.now() - timedelta(days=7))  # a reading of the day before the 7 days
+        for args in (["review", "--format", "json"], ["review", "--who", "tester", "--format", "json"]):
+            out, imported = cli(*args)
+            assert imported == ["[]"], args
+            who = "tester" if "--who" in args else None
+            assert json.loads(out) == json.loads(json.dumps(review(eng, who=who).to_json())), args
+        out, imported = cli("review")
+        assert imported == ["[]"] and out == run(db, "review")
+    finally:
+        eng.dispose()
 
 
 def test_money_text_by_integers_is_the_decimal_text():
@@ -329,18 +385,18 @@ def test_review_starts_from_the_nearest_reading_with_the_replays_figures(engine,
             history.record_snapshot(engine, at=datetime(2026, 11, day, 18))
     monkeypatch.setenv("EVPIPE_NOW", "2026-11-27T19:00:00")
     replayed = []
-    real = review.kpis_before
+    real = history.kpis_before
 
     def counted(*args, **kw):
         replayed.append(args[1])
         return real(*args, **kw)
 
-    monkeypatch.setattr(review, "kpis_before", counted)
+    monkeypatch.setattr(history, "kpis_before", counted)  # the review imports it when it replays
     for days in range(1, 28):
         start_at = review.parse_since(f"{days}d")
         for owner in (None, "mere", "sam"):
             scope = Scope(owner=owner)
-            want = history.kpis_before(engine, start_at, scope)
+            want = real(engine, start_at, scope)
             assert review.start_kpis(engine, start_at, scope) == want, (days, owner)
             assert want != Kpi() or days == 27 or (owner == "mere" and days == 26)  # before the first
     # replayed only before an owner's first reading, and for an owner after a day not read
@@ -351,14 +407,11 @@ def test_review_starts_from_the_nearest_reading_with_the_replays_figures(engine,
 
 @pytest.mark.both_databases
 def test_focus_and_follow_ups_by_the_follow_up_index_are_the_same_lists(db_url, monkeypatch):
-    """Focus and the follow-up lists read the overdue and due by the follow-up index: the same
-    prospects in the same order as sorting every open prospect, for any limit and owner, with
-    fewer overdue than the limit too."""
-    from sqlalchemy import case
-    from sqlmodel import col
-
+    """Focus and the follow-up lists read the overdue and due by the follow-up index, and the stale
+    by reading the table straight through: the same prospects in the same order as sorting every
+    open prospect, for any limit and owner, with fewer overdue than the limit too."""
     from evpipe.models import clock, focus
-    from evpipe.models.tables import Prospect
+    from evpipe.models.rawdb import raw_cursor
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     monkeypatch.setenv("EVPIPE_NOW", "2026-11-27T10:00:00")
@@ -380,32 +433,33 @@ def test_focus_and_follow_ups_by_the_follow_up_index_are_the_same_lists(db_url, 
 
     def everything_sorted(owner, limit):
         pace = focus.load_pace(eng, with_prospects=False)
-        with eng.connect() as conn:
-            q, x = focus._query(conn, clock.today(), owner, pace)
-            dated = case((x["group"] < 2, col(Prospect.next_follow_up)), else_=None)
-            q = q.order_by(
-                x["group"],
-                dated,
-                x["gain"].desc(),
-                col(Prospect.next_follow_up).is_(None),
-                col(Prospect.next_follow_up),
-                x["idle"].desc(),
-                col(Prospect.id),
-            ).limit(limit)
-            return focus._items(conn, q, x["nexts"], pace)
+        with raw_cursor(eng) as cur:
+            q = focus._query(cur, clock.today(), owner, pace)
+            dated = f"CASE WHEN {q.group} < 2 THEN prospect.next_follow_up ELSE NULL END"
+            order = (
+                f"{q.group}, {dated}, {q.gain} DESC, prospect.next_follow_up IS NULL, prospect.next_follow_up, "
+                f"{q.idle} DESC, prospect.id"
+            )
+            return focus._items(cur, f"{q.select} ORDER BY {order} LIMIT {limit}", q.params, q.nexts, pace)
 
     def follow_ups_sorted(which, owner):
-        with eng.connect() as conn:
-            q, x = focus._query(conn, clock.today(), owner)
-            q = q.where(x[which]).order_by(Prospect.next_follow_up, x["gain"].desc(), Prospect.id)
-            return [i.id for i in focus._items(conn, q.limit(50), x["nexts"])]
+        pace = focus.load_pace(eng, with_prospects=False) if which == "stale" else None
+        with raw_cursor(eng) as cur:
+            q = focus._query(cur, clock.today(), owner, pace)
+            order = f"{q.idle} DESC" if which == "stale" else "prospect.next_follow_up"
+            plain = "prospect JOIN stage ON stage.id = prospect.stage_id"  # by whatever index the database likes
+            sql = (
+                f"{q.select.replace(f'FROM {q.tables} WHERE', f'FROM {plain} WHERE')} AND {getattr(q, which)} "
+                f"ORDER BY {order}, {q.gain} DESC, prospect.id LIMIT 50"
+            )
+            return [i.id for i in focus._items(cur, sql, q.params, q.nexts, pace)]
 
     overdue = len(focus.follow_ups(eng, "overdue", limit=100_000))
     assert overdue > 5
     for owner in (None, "mere", "sam"):
         for limit in (1, 5, 20, overdue - 1, overdue, overdue + 1, 1000):
             assert focus.focus(eng, limit=limit, owner=owner) == everything_sorted(owner, limit), (owner, limit)
-        for which in ("overdue", "due"):
+        for which in ("overdue", "due", "stale"):
             assert [i.id for i in focus.follow_ups(eng, which, owner=owner)] == follow_ups_sorted(which, owner)
     eng.dispose()
 

@@ -179,10 +179,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
-    fc = forecast(ctx.engine, first, last, owner=ctx.owner_scope(owner))
+    scoped = ctx.owner_scope(owner)
+    fc = forecast(ctx.reader, first, last, owner=scoped)  # a current SQLite file: no SQLAlchemy to import
     from evpipe.models.forecast_range import attach, month_ranges
 
-    ranges = month_ranges(ctx.engine, [m.month for m in fc.months], owner=ctx.owner_scope(owner))
+    ranges = month_ranges(ctx.reader, [m.month for m in fc.months], owner=scoped)
     if as_json:
         emit_json(attach(fc.to_json(Streamed), ranges))  # the prospects still open, written as they come
         return
@@ -655,7 +656,8 @@ def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
 
         click.echo(build_report(ctx.engine, since, database=db_label(ctx.url)), nl=False)
         return
-    r = review(ctx.engine, since, who=who.strip() if who else None, owner=owner)
+    # read with the standard library when the file allows; an engine only if the start must be replayed
+    r = review(ctx.reader, since, who=who.strip() if who else None, owner=owner, replay_from=lambda: ctx.engine)
     if fmt == "json":
         emit_json(r.to_json())
     elif fmt == "markdown":
@@ -737,7 +739,7 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
     from evpipe.models.focus import focus
 
-    items = focus(ctx.engine, limit=limit, owner=ctx.owner_scope(owner))
+    items = focus(ctx.reader, limit=limit, owner=ctx.owner_scope(owner))
     if as_json:
         emit_json([i.to_json() for i in items])
         return
