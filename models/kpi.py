@@ -176,7 +176,10 @@ def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any,
     for row in fetch_all(source, sql, params):
         group = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
         stage_id, count, total = row[width:]
-        bp, kind = stages[stage_id]
+        found = stages.get(stage_id)
+        if found is None:  # a stage the ladder does not have (a damaged file): not priced, as a join leaves it out
+            continue
+        bp, kind = found
         if not ladder.counts(kind):
             continue
         part = Kpi(int(count), int(total), ladder.ev_micros(int(total), kind, bp))
