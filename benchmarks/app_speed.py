@@ -188,7 +188,8 @@ def build(path: Path, count: int, seed: int = 7) -> str:
 
 DOWN, UP = b"\x1b[B", b"\x1b[A"
 SHOWN = re.compile(r"(first )?([\d,]+) shown")
-HEADER_EV = re.compile(r"(?<![/\w])EV (-?[\d,]+(?:\.\d+)?)")
+# the header's EV figure, not the sparkline's label beside it ("EV 7w": seven weeks of EV)
+HEADER_EV = re.compile(r"(?<![/\w])EV (-?[\d,]+(?:\.\d+)?)(?![\w.])")
 
 
 def bare() -> None:
