@@ -207,41 +207,6 @@ def test_emit_json_with_streamed_lists_matches_the_whole_document(capsys):
         assert capsys.readouterr().out == want
 
 
-def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db, db_backend):
-    """`kpi`, `list --json`, `focus` and `forecast` on an SQLite file at the newest schema import no
-    SQLAlchemy (half a second of every run); their output is what they wrote with it."""
-    if db_backend != "sqlite":
-        pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
-    code = (
-        "import sys\n"
-        "from evpipe.tui.cli import main\n"
-        "try:\n"
-        "    main(sys.argv[1:], standalone_mode=False)\n"
-        "finally:\n"
-        "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')), file=sys.stderr)\n"
-    )
-    for args in (
-        ["kpi"],
-        ["kpi", "--json", "--by", "owner"],
-        ["list", "--json"],
-        ["list", "--owner", "sam"],
-        ["focus"],
-        ["focus", "--json", "--owner", "sam", "--limit", "7"],
-        ["forecast"],
-        ["forecast", "--json", "--owner", "mere"],
-    ):
-        done = subprocess.run(
-            [sys.executable, "-c", code, "--db", db, *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=dict(os.environ),
-            check=True,
-        )
-        assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr)
-        assert done.stdout == run(db, *args)
-
-
 _NO_SQLALCHEMY = (
     "import sys\n"
     "from evpipe.tui.cli import main\n"
@@ -252,25 +217,48 @@ _NO_SQLALCHEMY = (
 )
 
 
-def test_review_reads_a_current_file_without_sqlalchemy(db, db_backend):
+def _cli_imports(db, *args: str) -> tuple[str, str]:
+    """`evpipe --db DB ARGS` in a process of its own: (its output, the SQLAlchemy and SQLModel
+    modules it imported, as the list's text: "[]" when none)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_SQLALCHEMY, "--db", db, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+        check=True,
+    )
+    return done.stdout, done.stderr.strip().splitlines()[-1]
+
+
+def test_kpi_and_list_read_a_current_file_without_sqlalchemy(db):
+    """`kpi`, `list --json`, `focus` and `forecast` on an SQLite file at the newest schema import no
+    SQLAlchemy (half a second of every run); their output is what they wrote with it."""
+    for args in (
+        ["kpi"],
+        ["kpi", "--json", "--by", "owner"],
+        ["list", "--json"],
+        ["list", "--owner", "sam"],
+        ["focus"],
+        ["focus", "--json", "--owner", "sam", "--limit", "7"],
+        ["forecast"],
+        ["forecast", "--json", "--owner", "mere"],
+    ):
+        out, imported = _cli_imports(db, *args)
+        assert imported == "[]", (args, imported)
+        assert out == run(db, *args)
+
+
+def test_review_reads_a_current_file_without_sqlalchemy(db):
     """`review` on an SQLite file at the newest schema whose KPI history has a reading of the day
     before the period imports no SQLAlchemy; without one it replays through the engine. Either way
     it says what the review read through SQLAlchemy says."""
-    if db_backend != "sqlite":
-        pytest.skip("SQLite's own reader; a server is read through SQLAlchemy")
     from evpipe.models.history import record_snapshot
     from evpipe.models.review import review
 
     def cli(*args: str) -> tuple[str, list[str]]:
-        done = subprocess.run(
-            [sys.executable, "-c", _NO_SQLALCHEMY, "--db", db, *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=dict(os.environ),
-            check=True,
-        )
-        return done.stdout, done.stderr.strip().splitlines()[-1:]
+        out, imported = _cli_imports(db, *args)
+        return out, [imported]
 
     eng = open_db(f"sqlite:///{db}")
     try:
