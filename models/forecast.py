@@ -48,12 +48,18 @@ class MonthForecast:
     actual_cents: int  # A(m): won of the prospects expected in the month, whenever won
     complete: bool  # the month has ended
     signed_cents: int = 0  # won during the month (by close date), whatever month they were expected in
-    still_open: tuple[ProspectRow, ...] = ()  # a month that has ended: its prospects still open
+    still_open: tuple[ProspectRow, ...] = ()  # a month that has ended: its prospects still open (see `named`)
+    still_open_count: int = -1  # how many there are (-1: as many as `still_open` holds)
+
+    @property
+    def open_count(self) -> int:
+        """How many of the month's prospects are still open (`still_open` may name only the biggest)."""
+        return len(self.still_open) if self.still_open_count < 0 else self.still_open_count
 
     @property
     def provisional(self) -> bool:
         """The month has ended but some of its prospects are still open: A may still grow."""
-        return self.complete and bool(self.still_open)
+        return self.complete and self.open_count > 0
 
     @property
     def judged(self) -> bool:
@@ -91,6 +97,7 @@ class MonthForecast:
             "bias": _num(self.bias),
             "complete": self.complete,
             "provisional": self.provisional,
+            "still_open_count": self.open_count,
             "still_open": rows(open_json(r) for r in self.still_open),
         }
 
@@ -252,15 +259,40 @@ def _row_query():
     ).join(Stage, col(Stage.id) == col(Prospect.stage_id))
 
 
-def still_open(engine: Any, first: str, last: str, *, owner: str | None = None) -> list[ProspectRow]:
-    """The live prospects on an open stage expected in a month from `first` to `last` (the months
-    that have ended, for the forecast): by month, then biggest EV first."""
+#: How many of a provisional month's prospects still open the forecast's text and screen name (the
+#: biggest EV first); the rest are counted ("and 56,115 more"), as a big pipeline has hundreds of
+#: thousands of them. `forecast --json` lists them all.
+STILL_OPEN_NAMED = 10
+
+
+def still_open_counts(engine: Any, first: str, last: str, *, owner: str | None = None) -> dict[str, int]:
+    """How many live prospects on an open stage each month from `first` to `last` has (one query)."""
     where, params = Scope(owner=owner, month_from=first, month_to=last).sql()
-    sql = (
-        "SELECT p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
-        f"p.expected_month, p.next_follow_up, p.owner {_BY_STAGE} AND {where} "
-        f"ORDER BY p.expected_month, {ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, p.name, p.id"
+    sql = f"SELECT p.expected_month, COUNT(*) {_BY_STAGE} AND {where} GROUP BY p.expected_month"
+    with raw_cursor(engine) as cursor:
+        return {str(m): int(n) for m, n in fetch_all(cursor, sql, {"kind": OPEN, **params})}
+
+
+def still_open(
+    engine: Any, first: str, last: str, *, owner: str | None = None, named: int | None = None
+) -> list[ProspectRow]:
+    """The live prospects on an open stage expected in a month from `first` to `last` (the months
+    that have ended, for the forecast): by month, then biggest EV first. `named`: only that many
+    of each month (the biggest)."""
+    where, params = Scope(owner=owner, month_from=first, month_to=last).sql()
+    columns = (
+        "p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
+        "p.expected_month, p.next_follow_up, p.owner"
     )
+    biggest = f"{ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, p.name, p.id"
+    if named is None:
+        sql = f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY p.expected_month, {biggest}"
+    else:  # each month's first `named` in that order, picked by the database
+        sql = (
+            f"SELECT * FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY p.expected_month ORDER BY {biggest}) "
+            f"AS place {_BY_STAGE} AND {where}) AS ranked WHERE place <= :named ORDER BY expected_month, place"
+        )
+        params["named"] = named
     out = []
     # a big pipeline has hundreds of thousands: a stage's, an owner's, a month's and a day's text
     # (or date) is kept once, not once a prospect
@@ -269,7 +301,7 @@ def still_open(engine: Any, first: str, last: str, *, owner: str | None = None) 
     days: dict[Any, date | None] = {}
     with raw_cursor(engine) as cursor:
         for chunk in fetch_chunks(cursor, sql, {"kind": OPEN, **params}):
-            for pid, name, company, sid, stage, kind, bp, value, month, day, who in chunk:
+            for pid, name, company, sid, stage, kind, bp, value, month, day, who, *_ in chunk:
                 follow_up = days[day] if day in days else days.setdefault(day, as_date(day))
                 row = (pid, name, company, sid, once(stage, stage), once(kind, kind), bp, value, once(month, month))
                 out.append(ProspectRow(*row, follow_up, once(who, who)))
@@ -277,9 +309,16 @@ def still_open(engine: Any, first: str, last: str, *, owner: str | None = None) 
 
 
 def forecast(
-    engine: Any, month_from: str | None = None, month_to: str | None = None, *, owner: str | None = None
+    engine: Any,
+    month_from: str | None = None,
+    month_to: str | None = None,
+    *,
+    owner: str | None = None,
+    named: int | None = None,
 ) -> Forecast:
-    """The forecast table for the months from `month_from` to `month_to` (default: last 12, next 12)."""
+    """The forecast table for the months from `month_from` to `month_to` (default: last 12, next 12).
+    `named`: how many of each provisional month's prospects still open to name (the biggest; all
+    when None), the others only counted."""
     this = clock.this_month()
     d_from, d_to = default_range(this)
     first, last = month_from or d_from, month_to or d_to
@@ -292,9 +331,12 @@ def forecast(
     signed = signed_by_month(engine, first, last, scope)
     ended = [m for m in months if m < this]
     open_rows: dict[str, list[ProspectRow]] = {}
+    open_counts: dict[str, int] = {}
     if ended:
-        for p in still_open(engine, ended[0], ended[-1], owner=owner):
+        for p in still_open(engine, ended[0], ended[-1], owner=owner, named=named):
             open_rows.setdefault(p.month or "", []).append(p)
+        if named is not None:
+            open_counts = still_open_counts(engine, ended[0], ended[-1], owner=owner)
     rows = [
         MonthForecast(
             m,
@@ -304,6 +346,7 @@ def forecast(
             m < this,
             signed.get(m, 0),
             tuple(open_rows.get(m, ())),
+            -1 if named is None else open_counts.get(m, 0),
         )
         for m in months
     ]

@@ -246,12 +246,13 @@ def haystack(name: str, company: str, contact: str, notes: str) -> str:
 
 class RowStore(Mapping):
     """Live prospects by id, kept as columns in id order (about 250 bytes a prospect, against
-    700 as tuples in a dict); `store[id]` makes the Row. Removed prospects are marked, not moved."""
+    700 as tuples in a dict); `store[id]` makes the Row. Removed prospects are marked, not moved.
+    Companies, months, days and owners repeat: each is stored once (`words`), a row holds its index."""
 
     def __init__(self) -> None:
         self.ids = array("q")
         self.names: list[str] = []
-        self.companies: list[str] = []
+        self.company = array("l")  # index into self.words: a company has many prospects
         self.stage = array("q")
         self.value = array("q")
         self.month = array("l")  # index into self.words
@@ -270,9 +271,9 @@ class RowStore(Mapping):
     def copy(self) -> RowStore:
         """A copy to change apart (the board's), sharing the text: the columns are copied in C."""
         other = RowStore()
-        for name in ("ids", "stage", "value", "month", "follow", "owner", "touched", "updated", "version"):
+        for name in ("ids", "company", "stage", "value", "month", "follow", "owner", "touched", "updated", "version"):
             setattr(other, name, array(getattr(self, name).typecode, getattr(self, name)))
-        other.names, other.companies, other.hay = list(self.names), list(self.companies), list(self.hay)
+        other.names, other.hay = list(self.names), list(self.hay)
         other.alive = bytearray(self.alive)
         other.words = list(self.words)
         other._word_index = dict(self._word_index)
@@ -299,7 +300,7 @@ class RowStore(Mapping):
         word = self._word
         self.ids.append(pid)
         self.names.append(name)
-        self.companies.append(company)
+        self.company.append(word(company))
         self.stage.append(stage_id)
         self.value.append(value)
         self.month.append(word(month))
@@ -335,11 +336,11 @@ class RowStore(Mapping):
 
     def row_at(self, i: int) -> Row:
         w = self.words
-        # owner and touched come from NOT NULL columns: their words are never None.
+        # company, owner and touched come from NOT NULL columns: their words are never None.
         return Row(
             self.ids[i],
             self.names[i],
-            self.companies[i],
+            cast(str, w[self.company[i]]),
             self.stage[i],
             self.value[i],
             w[self.month[i]],
@@ -360,8 +361,8 @@ class RowStore(Mapping):
             i = bisect_left(self.ids, row.id)
             self.ids.insert(i, row.id)
             self.names.insert(i, row.name)
-            self.companies.insert(i, row.company)
             for column in (
+                self.company,
                 self.stage,
                 self.value,
                 self.month,
@@ -378,7 +379,7 @@ class RowStore(Mapping):
             self.alive[i] = 1
             self._count += 1
         self.names[i] = row.name
-        self.companies[i] = row.company
+        self.company[i] = self._word(row.company)
         self.stage[i] = row.stage_id
         self.value[i] = row.value_cents
         self.month[i] = self._word(row.month)

@@ -102,6 +102,7 @@ def test_forecast_json_shape(sales):
         "bias": None,
         "complete": True,
         "provisional": False,
+        "still_open_count": 0,
         "still_open": [],
     }
     assert data["months"][1]["actual"] == "12000.00" and data["months"][1]["signed"] == "8000.00"

@@ -347,3 +347,37 @@ def test_cli_lists_the_prospects_that_keep_a_month_provisional(eng, db_url):
     assert listed.split()[0] == "2026-10" and "Quote sent" in listed and "4,000" in listed
     assert "1 provisional month(s) left out" in out
     assert "actual: what the month's prospects were won for" in out and "signed:" in out
+
+
+def test_a_month_with_many_still_open_names_its_biggest_and_counts_the_rest(eng, db_url):
+    """A big pipeline has tens of thousands of prospects still open per ended month: the text and
+    the screen name each month's biggest (by EV, name, id) and count the rest; the JSON lists all."""
+    s = Store(eng, who="tester")
+    rng = random.Random(13)
+    made = []  # (EV in cents x 100, name) of October's open prospects
+    for i in range(25):
+        stage = rng.choice(OPEN_STAGES)
+        value = rng.choice([1_000, 2_000, 5_000])  # ties in EV, broken by name
+        name = f"Oct {i:02d}"
+        s.add(name, str(value), stage, month="2026-10", at=datetime(2026, 8, 1, 9))
+        made.append((value * PCT[stage], name))
+    s.add("Sep one", "700", "Enquiry", month="2026-09", at=datetime(2026, 8, 1, 9))
+    s.add("Lost one", "90000", "Lost", month="2026-10", at=datetime(2026, 8, 1, 9))
+    biggest = [name for _, name in sorted(made, key=lambda m: (-m[0], m[1]))]
+
+    fc = forecast(eng, "2026-09", "2026-11", named=4)
+    sep, oct_ = fc.months[0], fc.months[1]
+    assert [r.name for r in oct_.still_open] == biggest[:4] and oct_.open_count == 25 and oct_.provisional
+    assert [r.name for r in sep.still_open] == ["Sep one"] and sep.open_count == 1
+    assert [r.name for r in forecast(eng, "2026-09", "2026-11").months[1].still_open] == biggest
+
+    result = CliRunner().invoke(main, ["--db", db_url, "forecast", "--from", "2026-09", "--to", "2026-11"])
+    assert result.exit_code == 0, result.stderr
+    named = [line.split()[1:3] for line in result.stdout.splitlines() if line.startswith("2026-10  ")]
+    assert [" ".join(n) for n in named[:-1]] == biggest[:10]
+    assert "… and 15 more (evpipe list --filter month:2026-10)" in result.stdout
+    data = json.loads(
+        CliRunner().invoke(main, ["--db", db_url, "forecast", "--from", "2026-09", "--to", "2026-11", "--json"]).stdout
+    )
+    assert data["months"][1]["still_open_count"] == 25
+    assert [p["name"] for p in data["months"][1]["still_open"]] == biggest

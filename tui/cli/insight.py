@@ -7,15 +7,13 @@ email to the owner.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from itertools import islice
 from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, Streamed, domain_errors, emit_json, pass_ctx, safe, table, table_lines
+from .main import Ctx, Streamed, domain_errors, emit_json, pass_ctx, safe, table
 
 
 def _pct(x: Any, places: int = 1) -> str:
@@ -180,7 +178,11 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
     scoped = ctx.owner_scope(owner)
-    fc = forecast(ctx.reader, first, last, owner=scoped)  # a current SQLite file: no SQLAlchemy to import
+    from evpipe.models.forecast import STILL_OPEN_NAMED
+
+    # a current SQLite file: no SQLAlchemy to import. The JSON lists every prospect still open of a
+    # month that has ended; the text names each month's biggest and counts the rest.
+    fc = forecast(ctx.reader, first, last, owner=scoped, named=None if as_json else STILL_OPEN_NAMED)
     from evpipe.models.forecast_range import attach, month_ranges
 
     ranges = month_ranges(ctx.reader, [m.month for m in fc.months], owner=scoped)
@@ -231,19 +233,14 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     if provisional:
         click.echo("")
         click.echo("? provisional: these prospects of a month that has ended are still open (not counted as misses):")
-
-        text = lru_cache(maxsize=4096)(safe)  # a stage's and an owner's text, once each
-
-        def still_open():  # made twice (widths, then lines), never held: a big pipeline has many
-            return (
-                [m.month, safe(r.name), text(r.stage), _money(r.value_cents), text(r.owner)]
-                for m in provisional
-                for r in m.still_open
+        rows = []
+        for m in provisional:
+            rows.extend(
+                [m.month, safe(r.name), safe(r.stage), _money(r.value_cents), safe(r.owner)] for r in m.still_open
             )
-
-        lines = table_lines(["month", "prospect", "stage", "value", "owner"], still_open, right={3})
-        while page := list(islice(lines, 1000)):
-            click.echo("\n".join(page))
+            if (more := m.open_count - len(m.still_open)) > 0:
+                rows.append([m.month, f"… and {more:,} more (evpipe list --filter month:{m.month})", "", "", ""])
+        click.echo(table(["month", "prospect", "stage", "value", "owner"], rows, right={3}))
     click.echo("")
     left_out = f"; {len(provisional)} provisional month(s) left out" if provisional else ""
     click.echo(

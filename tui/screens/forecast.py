@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
-from evpipe.models.forecast import Forecast, MonthForecast, forecast, month_prospects
+from evpipe.models.forecast import STILL_OPEN_NAMED, Forecast, MonthForecast, forecast, month_prospects
 from evpipe.models.forecast_range import Ranges, band_text, month_ranges, range_sentence
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
@@ -206,7 +206,7 @@ class ForecastScreen(LiveScreen):
         app = evpipe_app(self)
         engine = app.engine
         owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
-        fc = forecast(engine, owner=owner)
+        fc = forecast(engine, owner=owner, named=STILL_OPEN_NAMED)  # enter on a month lists them all
         self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
         # the targets are the team's: a rep's own range is not weighed against them
         targets: dict[str, int] | None = {} if owner is not None else None
@@ -394,13 +394,15 @@ class ForecastScreen(LiveScreen):
             return
         if len(provisional) == 1:
             m = provisional[0]
-            head = f"? {month_label(m.month)}: {len(m.still_open)} still open, not a miss yet: "
+            head = f"? {month_label(m.month)}: {m.open_count:,} still open, not a miss yet: "
         else:
             head = f"? {len(provisional)} months with prospects still open, not misses yet: "
         text = Text(head, style="bold", no_wrap=True, overflow="ellipsis")
         parts = []
-        for m in reversed(provisional):  # the latest first
+        for m in reversed(provisional):  # the latest first, each month's biggest named
             names = ", ".join(r.name for r in m.still_open)
+            if (more := m.open_count - len(m.still_open)) > 0:
+                names += f" and {more:,} more"
             parts.append(names if len(provisional) == 1 else f"{month_label(m.month)} {names}")
         text.append("; ".join(parts))
         panel.update(text)
