@@ -279,20 +279,20 @@ def still_open(
     """The live prospects on an open stage expected in a month from `first` to `last` (the months
     that have ended, for the forecast): by month, then biggest EV first. `named`: only that many
     of each month (the biggest)."""
-    where, params = Scope(owner=owner, month_from=first, month_to=last).sql()
     columns = (
         "p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
         "p.expected_month, p.next_follow_up, p.owner"
     )
     biggest = f"{ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, p.name, p.id"
     if named is None:
-        sql = f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY p.expected_month, {biggest}"
-    else:  # each month's first `named` in that order, picked by the database
-        sql = (
-            f"SELECT * FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY p.expected_month ORDER BY {biggest}) "
-            f"AS place {_BY_STAGE} AND {where}) AS ranked WHERE place <= :named ORDER BY expected_month, place"
-        )
-        params["named"] = named
+        where, params = Scope(owner=owner, month_from=first, month_to=last).sql()
+        queries = [(f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY p.expected_month, {biggest}", params)]
+    else:  # each month's first `named` in that order, one query a month: the database keeps only those while it sorts
+        queries = []
+        for month in sorted(still_open_counts(engine, first, last, owner=owner)):
+            where, params = Scope(owner=owner, month_from=month, month_to=month).sql()
+            sql = f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY {biggest} LIMIT :named"
+            queries.append((sql, {**params, "named": named}))
     out = []
     # a big pipeline has hundreds of thousands: a stage's, an owner's, a month's and a day's text
     # (or date) is kept once, not once a prospect
@@ -300,11 +300,12 @@ def still_open(
     once = texts.setdefault
     days: dict[Any, date | None] = {}
     with raw_cursor(engine) as cursor:
-        for chunk in fetch_chunks(cursor, sql, {"kind": OPEN, **params}):
-            for pid, name, company, sid, stage, kind, bp, value, month, day, who, *_ in chunk:
-                follow_up = days[day] if day in days else days.setdefault(day, as_date(day))
-                row = (pid, name, company, sid, once(stage, stage), once(kind, kind), bp, value, once(month, month))
-                out.append(ProspectRow(*row, follow_up, once(who, who)))
+        for sql, params in queries:
+            for chunk in fetch_chunks(cursor, sql, {"kind": OPEN, **params}):
+                for pid, name, company, sid, stage, kind, bp, value, month, day, who in chunk:
+                    follow_up = days[day] if day in days else days.setdefault(day, as_date(day))
+                    row = (pid, name, company, sid, once(stage, stage), once(kind, kind), bp, value, once(month, month))
+                    out.append(ProspectRow(*row, follow_up, once(who, who)))
     return out
 
 

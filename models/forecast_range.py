@@ -293,6 +293,32 @@ class Chances:
             if self.count > SIM_PROSPECTS:
                 self.items = None
 
+    def add_group(self, kind: str, bp: int, nonzero: int, total: int, squares: int) -> None:
+        """Prospects of one stage at once, as their sums: how many have a value (not 0), the sum of
+        their values and of the values' squares. The same sums as `add` of each; the uncertain
+        ones themselves are not kept (`month_ranges` reads them when it needs them)."""
+        if kind == LOST:
+            return
+        self.ev += total * bp
+        if kind == WON:
+            self.won += total
+            return
+        self.open += total
+        if bp <= 0:
+            return
+        if bp >= FULL_BP:
+            self.certain += total
+            return
+        self.count += nonzero
+        self.total += total
+        self.weighted += total * bp
+        self.spread += squares * bp * (FULL_BP - bp)
+
+    @staticmethod
+    def uncertain(value: int, kind: str, bp: int) -> bool:
+        """Whether `add` keeps this prospect among the uncertain ones."""
+        return kind == OPEN and value != 0 and 0 < bp < FULL_BP
+
     def range(self, target_cents: int | None = None) -> Range:
         """`range_of` these prospects."""
         certain = self.won + self.certain
@@ -314,13 +340,47 @@ def range_of(prospects: Iterable[tuple[int, str, int]], target_cents: int | None
     return chances.range(target_cents)
 
 
-def _live_rows(source: Any, owner: str | None) -> Iterator[tuple[str | None, int, str, int]]:
-    """(expected month, value, kind, probability) of every live prospect that is not lost, as the
-    database gives them (`source`: an Engine or models.rawdb's SqliteReader)."""
+#: Splits a value in cents into high and low parts of 20 bits, so that the squares' sums stay
+#: within SQLite's 64-bit integers (a value is at most 10^12 < 2^40): v^2 = hh * 2^40 + hl * 2^21 + ll.
+_SPLIT = 20
+_LOW = (1 << _SPLIT) - 1
+
+
+def _live_groups(source: Any, owner: str | None) -> Iterator[tuple[str | None, str, int, int, int, int]]:
+    """(expected month, kind, probability, prospects with a value, sum of values, sum of squares)
+    of the live prospects that are not lost, per month and stage: the sums `Chances.add_group`
+    takes, added up by the database (`source`: an Engine or models.rawdb's SqliteReader)."""
     where, params = Scope(owner=owner).sql()
+    v = "CAST(p.value_cents AS BIGINT)"
+    hi, lo = f"({v} >> {_SPLIT})", f"({v} & {_LOW})"
+    sql = (
+        f"SELECT p.expected_month, s.kind, s.probability_bp, SUM(CASE WHEN {v} <> 0 THEN 1 ELSE 0 END), "
+        f"SUM({v}), SUM({hi} * {hi}), SUM({hi} * {lo}), SUM({lo} * {lo}) "
+        f"FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE s.kind != :lost AND {where} "
+        "GROUP BY p.expected_month, s.kind, s.probability_bp"
+    )
+    with raw_cursor(source) as cursor:
+        for chunk in fetch_chunks(cursor, sql, {"lost": LOST, **params}):
+            for month, kind, bp, nonzero, total, hh, hl, ll in chunk:
+                # (PostgreSQL's SUM of bigints is a numeric: exact, made an int here)
+                squares = (int(hh) << (2 * _SPLIT)) + (int(hl) << (_SPLIT + 1)) + int(ll)
+                yield month, kind, int(bp), int(nonzero), int(total), squares
+
+
+def _live_rows(
+    source: Any, owner: str | None, months: list[str] | None = None
+) -> Iterator[tuple[str | None, int, str, int]]:
+    """(expected month, value, kind, probability) of every live prospect that is not lost, in id
+    order (`source`: an Engine or models.rawdb's SqliteReader). `months`: only the open ones
+    expected in these months."""
+    where, params = Scope(owner=owner).sql()
+    if months is not None:
+        params.update({f"m{i}": m for i, m in enumerate(months)})
+        where += f" AND s.kind = :open AND p.expected_month IN ({', '.join(f':m{i}' for i in range(len(months)))})"
+        params["open"] = OPEN
     sql = (
         "SELECT p.expected_month, p.value_cents, s.kind, s.probability_bp "
-        f"FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE s.kind != :lost AND {where}"
+        f"FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE s.kind != :lost AND {where} ORDER BY p.id"
     )
     with raw_cursor(source) as cursor:
         for chunk in fetch_chunks(cursor, sql, {"lost": LOST, **params}):
@@ -352,11 +412,31 @@ def month_ranges(
     by_month = {m: Chances() for m in months}
     in_period = Chances()
     holds = period.holds
-    for month, value, kind, bp in _live_rows(engine, owner):  # streamed: never every prospect at once
+    # The sums, added up by the database per month and stage; then the uncertain prospects
+    # themselves, only where there are at most SIM_PROSPECTS of them (exact or simulated ranges
+    # need them; the normal one needs only the sums): a big pipeline is read as a few hundred sums.
+    for month, kind, bp, nonzero, total, squares in _live_groups(engine, owner):
         if (chances := by_month.get(month)) is not None:  # type: ignore[arg-type]
-            chances.add(value, kind, bp)
+            chances.add_group(kind, bp, nonzero, total, squares)
         if holds(kind, month):
-            in_period.add(value, kind, bp)
+            in_period.add_group(kind, bp, nonzero, total, squares)
+    for chances in (*by_month.values(), in_period):
+        if chances.count > SIM_PROSPECTS:
+            chances.items = None
+    wanted = sorted(m for m, c in by_month.items() if c.items is not None and c.count)
+    if in_period.items is not None and in_period.count:  # the period holds every open prospect
+        rows = _live_rows(engine, owner)
+    elif wanted:
+        rows = _live_rows(engine, owner, wanted)
+    else:
+        rows = iter(())
+    for month, value, kind, bp in rows:  # streamed, in id order: never every prospect at once
+        if not Chances.uncertain(value, kind, bp):
+            continue
+        if (chances := by_month.get(month)) is not None and chances.items is not None:  # type: ignore[arg-type]
+            chances.items.append((value, bp))
+        if in_period.items is not None and holds(kind, month):
+            in_period.items.append((value, bp))
     out = {m: chances.range(targets.get(m)) for m, chances in by_month.items()}
     return Ranges(out, in_period.range(period_target(targets, period)), period)
 

@@ -280,3 +280,57 @@ def test_chances_added_one_at_a_time_give_the_range_of_the_lists(n):
     )
     assert range_of(prospects, target) == r
     assert (chances.items is None) == (chances.count > fr.SIM_PROSPECTS)
+
+
+@pytest.mark.both_databases
+def test_month_ranges_from_the_databases_sums_equal_the_ranges_of_the_rows(store, engine):
+    """`month_ranges` lets the database add up each month's stages and reads the prospects
+    themselves only where a range needs them (at most SIM_PROSPECTS uncertain ones): its ranges
+    equal those of the rows taken one by one, in id order, for a month past the limit (normal), a
+    month within it (simulated or exact) and the KPI period; values up to the largest allowed."""
+    import random
+
+    from sqlalchemy import insert, select
+
+    from evpipe.models.period import current_period
+    from evpipe.models.pipeline_view import load_ladder
+    from evpipe.models.tables import Prospect, table_of
+
+    store.add("Template", "100", "Enquiry", month="2026-12")
+    table = table_of(Prospect)
+    with engine.connect() as conn:
+        template = dict(conn.execute(select(table)).mappings().one())
+    ladder = {s.id: s for s in load_ladder(engine)[0]}
+    rng = random.Random(7)
+    months = ["2026-12"] * 5 + ["2027-01"] * 2 + [None]
+    rows = []
+    for i in range(fr.SIM_PROSPECTS * 5 + 300):
+        month = rng.choice(months) if i < fr.SIM_PROSPECTS * 5 else "2027-02"
+        value = rng.choice([0, rng.randint(1, 10**6), rng.randint(1, 999_999_999_999), 999_999_999_999])
+        stage = rng.choice(list(ladder))
+        rows.append({**template, "name": f"P{i}", "expected_month": month, "value_cents": value, "stage_id": stage})
+    for row in rows:
+        del row["id"]  # the database numbers them
+    with engine.begin() as conn:
+        conn.execute(insert(table), rows)
+        listed = conn.execute(
+            select(table.c.id, table.c.expected_month, table.c.value_cents, table.c.stage_id)
+            .where(table.c.deleted_at.is_(None))
+            .order_by(table.c.id)
+        ).all()
+    wanted = ["2026-12", "2027-01", "2027-02", "2027-03"]
+    got = fr.month_ranges(engine, wanted, targets={"2027-01": 10**9})
+    period = current_period(engine)
+
+    def oracle(keep) -> list[tuple[int, str, int]]:
+        return [
+            (v, ladder[sid].kind, ladder[sid].probability_bp)
+            for _, m, v, sid in listed
+            if ladder[sid].kind != "lost" and keep(m, ladder[sid].kind)
+        ]
+
+    for month in wanted:
+        expected = range_of(oracle(lambda m, _k, month=month: m == month), {"2027-01": 10**9}.get(month))
+        assert got.months[month] == expected, month
+    assert got.months["2026-12"].method == "normal" and got.months["2027-02"].method != "normal"
+    assert got.period == range_of(oracle(lambda m, k: period.holds(k, m)), got.period.target_cents)
