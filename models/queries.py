@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from . import ladder
-from .rawdb import as_date, fetch_chunks, raw_cursor
+from .rawdb import as_date, fetch_chunks, no_index, raw_cursor
 
 
 class ProspectRow(NamedTuple):
@@ -52,9 +52,14 @@ def iter_prospect_rows(
                 yield ProspectRow(pid, name, company, sid, stage, kind, bp, value, month, follow_up, who)
 
 
-def _prospect_rows_sql(owner: str | None, stage_id: int | None) -> tuple[str, dict[str, Any]]:
-    """The query of `prospect_rows`: the listing's order is defined here only."""
-    conds = ["p.deleted_at IS NULL"]
+def _prospect_rows_sql(
+    owner: str | None, stage_id: int | None, columns: str | None = None, *, whole_table: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The query of `prospect_rows`: the listing's order is defined here only. `columns`: other
+    columns to read (over `p`, the prospect, and `s`, its stage). `whole_table`: read the table
+    through rather than by the live-stage index (SQLite only; for every live prospect, a scan and
+    one sort beat a million lookups)."""
+    conds = [f"{no_index('p.deleted_at') if whole_table else 'p.deleted_at'} IS NULL"]
     params: dict[str, Any] = {}
     if owner is not None:
         conds.append("p.owner = :owner")
@@ -62,11 +67,25 @@ def _prospect_rows_sql(owner: str | None, stage_id: int | None) -> tuple[str, di
     if stage_id is not None:
         conds.append("p.stage_id = :stage_id")
         params["stage_id"] = stage_id
+    if columns is None:
+        columns = (
+            "p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
+            "p.expected_month, p.next_follow_up, p.owner"
+        )
     sql = (
-        "SELECT p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
-        "p.expected_month, p.next_follow_up, p.owner "
-        "FROM prospect p JOIN stage s ON s.id = p.stage_id "
+        f"SELECT {columns} FROM prospect p JOIN stage s ON s.id = p.stage_id "
         f"WHERE {' AND '.join(conds)} "
         f"ORDER BY {ladder.kind_rank_sql('s.kind')}, p.expected_month IS NULL, p.expected_month, p.name, p.id"
     )
     return sql, params
+
+
+def iter_listing_values(
+    reader: Any, columns: str, *, owner: str | None = None, stage_id: int | None = None, size: int = 1000
+) -> Iterator[list[tuple]]:
+    """The listing of `prospect_rows`, in its order, as SQLite makes `columns` of each prospect
+    (`reader`: an SQLite source; `columns` over `p` and `s`): `size` rows at a time, each a tuple
+    of those values, none made into Python objects beyond what the driver gives."""
+    sql, params = _prospect_rows_sql(owner, stage_id, columns, whole_table=owner is None and stage_id is None)
+    with raw_cursor(reader) as cursor:
+        yield from fetch_chunks(cursor, sql, params, size)

@@ -322,6 +322,17 @@ def month_of(day: str, dialect: str = "sqlite") -> str:
     return f"strftime('%Y-%m', {day})"
 
 
+def money_text(expression: str, *, micros: bool = False) -> str:
+    """SQLite-only: models.values.money_str as SQL over an integer expression of cents (EV micros
+    when `micros`, rounded half-up away from zero to the cent): '9500.00', '-0.05'."""
+    from .values import MICROS_PER_CENT
+
+    half = MICROS_PER_CENT // 2
+    cents = f"((abs({expression}) + {half}) / {MICROS_PER_CENT})" if micros else f"abs({expression})"
+    # SQLite-only: printf, and / of integers dividing whole.
+    return f"printf('%s%d.%02d', CASE WHEN {expression} < 0 THEN '-' ELSE '' END, {cents} / 100, {cents} % 100)"
+
+
 def no_index(expression: str, dialect: str = "sqlite") -> str:
     """The expression, kept from its index (so SQLite walks the index the query wants instead)."""
     if dialect != "sqlite":

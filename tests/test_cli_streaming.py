@@ -292,6 +292,28 @@ def test_money_text_by_integers_is_the_decimal_text():
     assert money_str(Decimal(1250)) == "12.50" and money_str(-4000, micros=True) == "-0.00"
 
 
+def test_money_text_made_by_sqlite_is_money_str():
+    """`list --json` on SQLite has SQLite write the amounts (rawdb.money_text): the same text as
+    `money_str` for cents and for EV micros, at every rounding edge and sign, up to the largest
+    EV a prospect can have."""
+    import random
+    import sqlite3
+
+    from evpipe.models.rawdb import money_text
+    from evpipe.models.values import MAX_VALUE_CENTS
+
+    rng = random.Random(5)
+    edges = [0, 1, -1, 49, 50, 51, -49, -50, -51, 4999, 5000, 5001, -4999, -5000, -5001, 9999, 10000, 10001]
+    largest = MAX_VALUE_CENTS * 10_000
+    amounts = edges + [largest, -largest] + [rng.randint(-largest, largest) for _ in range(3000)]
+    amounts += [rng.randint(0, 10**6) * 10_000 + rng.choice([4999, 5000, 5001]) for _ in range(500)]
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (a INTEGER)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(a,) for a in amounts])
+    made = connection.execute(f"SELECT a, {money_text('a')}, {money_text('a', micros=True)} FROM t").fetchall()
+    assert [(a, money_str(a), money_str(a, micros=True)) for a in amounts] == made
+
+
 def _peak_kib(db: str, *args: str) -> int:
     """Peak memory (max RSS, KiB) of a real `evpipe` process writing to /dev/null."""
     code = (

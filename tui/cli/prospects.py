@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import click
@@ -195,7 +195,8 @@ def _prospect_values(
 @domain_errors
 def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | None, as_json: bool) -> None:
     """List prospects (open first, by expected month)."""
-    from evpipe.models.queries import iter_prospect_rows
+    from evpipe.models.queries import iter_listing_values, iter_prospect_rows
+    from evpipe.models.rawdb import dialect_name
 
     stage_id = ctx.store().stage(stage).id if stage else None
     scope = ctx.owner_scope(owner)
@@ -206,6 +207,11 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
         streamed = iter_prospect_rows(source, owner=scope, stage_id=stage_id)
         return streamed if keep is None else (r for r in streamed if r.id in keep)
 
+    if as_json and dialect_name(source) == "sqlite":  # SQLite writes each value's text itself
+        chunks = iter_listing_values(source, prospect_values_sql(), owner=scope, stage_id=stage_id)
+        records = chain.from_iterable(chunks)
+        emit_json_records(PROSPECT_KEYS, records if keep is None else (r for r in records if r[0] in keep))
+        return
     if as_json:
         emit_json_records(PROSPECT_KEYS, map(row_values, rows()))
         return
@@ -214,6 +220,20 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
     lines = table_lines(headers, lambda: map(cells, rows()), right={0, 3, 4, 5})
     while page := list(islice(lines, 1000)):
         click.echo("\n".join(page))
+
+
+def prospect_values_sql() -> str:
+    """`_prospect_values` as SQLite columns over a prospect `p` and its stage `s`: the same values,
+    made by SQLite (a listing of a million prospects makes no Python object per value)."""
+    from evpipe.models.ladder import ev_sql
+    from evpipe.models.rawdb import day_of, money_text
+
+    ev = ev_sql("p.value_cents", "s.kind", "s.probability_bp")
+    return (
+        "p.id, p.name, p.company, s.name, s.kind, s.probability_bp / 10000.0, "
+        f"{money_text('p.value_cents')}, {money_text(ev, micros=True)}, p.expected_month, p.owner, "
+        f"{day_of('p.next_follow_up')}"
+    )
 
 
 def row_values(r) -> tuple[Any, ...]:
