@@ -156,7 +156,14 @@ class KpiHeader(Widget):
             data: list[float] = []  # one point is no trend (Sparkline would draw a full bar)
             text = f"{period}EV —" if period else "EV: no history yet"
         else:
-            data = [p / 1_000_000 for p in points]  # drawing only; the figures above are exact
+            # drawing only (the figures above are exact): to about a 1/1024 of the past weeks' span
+            # (of EV, when they are flat), a power of two that stays put as EV moves, finer than
+            # any bar or shade can show: a change too small to see (most stage keys in a big
+            # pipeline) leaves the sparkline as it is instead of drawing it again (a ms a key)
+            past = points[:-1]
+            fine = (max(past) - min(past)) // 1024 or abs(kpi.ev_micros) // 1024
+            grain = 1 << max(0, fine.bit_length() - 1)
+            data = [round(p / grain) * grain / 1_000_000 for p in points]
             text = f"{period}EV {len(points)}w" if period else f"EV, {len(points)} weeks"
         self._set("spark-label", Content.styled(text, "$text-muted"))
         if self._shown.get("spark") != data:
