@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from . import ladder
-from .rawdb import as_date, fetch_chunks, no_index, raw_cursor
+from .rawdb import as_date, cache_size, fetch_chunks, no_index, raw_cursor
 
 
 class ProspectRow(NamedTuple):
@@ -88,4 +88,10 @@ def iter_listing_values(
     of those values, none made into Python objects beyond what the driver gives."""
     sql, params = _prospect_rows_sql(owner, stage_id, columns, whole_table=owner is None and stage_id is None)
     with raw_cursor(reader) as cursor:
+        cursor.execute(cache_size(LISTING_CACHE_MB))  # room to sort in memory, for this connection only
         yield from fetch_chunks(cursor, sql, params, size)
+
+
+#: The page cache of the connection that sorts a listing: SQLite sorts within it before it spills
+#: to temporary files (100,000 prospects sort in about 20 MB).
+LISTING_CACHE_MB = 32
