@@ -462,6 +462,16 @@ def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | N
     return text
 
 
+def method_text(r: Range) -> str:
+    """How a range was worked out, in a rep's words: 'exact', 'simulated, 20,000 draws' or
+    'normal approximation' (beyond SIM_PROSPECTS uncertain prospects)."""
+    if r.method == "simulation" and r.draws is not None:
+        return f"simulated, {r.draws:,} draws"
+    if r.method == "normal":
+        return "normal approximation"
+    return r.method
+
+
 def percent_text(p: Fraction) -> str:
     """A probability as a whole percent, never rounded to a certainty it is not ('<1%', '>99%')."""
     pct = p * 100

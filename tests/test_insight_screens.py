@@ -322,3 +322,47 @@ async def test_focus_keys_are_in_the_command_palette(tmp_path):
         await press(app, pilot, "enter")
         assert isinstance(app.screen, TextPrompt)  # the palette ran focus.lost: it asks why
     engine.dispose()
+
+
+async def test_forecast_of_a_big_pipeline_shows_the_normal_range_and_counts_what_is_still_open(engine):
+    """More than SIM_PROSPECTS uncertain prospects in a month: its range is the normal one, which the
+    band under the table says in words (it once failed on the missing number of draws); a month
+    that has ended with many still open names its biggest and counts the rest."""
+    from sqlalchemy import insert, select
+
+    from evpipe.models.forecast import STILL_OPEN_NAMED
+    from evpipe.models.forecast_range import SIM_PROSPECTS
+    from evpipe.models.tables import Prospect, table_of
+
+    s = Store(engine, who="tester")
+    s.add("Template", "100", "Enquiry", month="2026-12", at=datetime(2026, 11, 2, 9))
+    table = table_of(Prospect)
+    with engine.connect() as conn:
+        template = dict(conn.execute(select(table)).mappings().one())
+    del template["id"]
+    many = [
+        {**template, "name": f"Dec {i}", "value_cents": 1000 + i, "expected_month": "2026-12"}
+        for i in range(SIM_PROSPECTS + 50)
+    ]
+    many += [
+        {**template, "name": f"Oct {i:02d}", "value_cents": 10_000 * (i + 1), "expected_month": "2026-10"}
+        for i in range(STILL_OPEN_NAMED + 5)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(table), many)
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot, rounds=20, until=lambda a: getattr(a.screen, "ranges", None) is not None)
+        screen = app.screen
+        assert type(screen).__name__ == "ForecastScreen" and screen.ranges is not None
+        dec = screen.fc.months[13]
+        assert dec.month == "2026-12" and screen.ranges.months["2026-12"].method == "normal"
+        await pilot.press("down")  # December
+        await settle(pilot)
+        text = screen_text(app)
+        assert "normal approximation" in text
+        assert "? Oct 2026: 15 still open, not a miss yet: Oct 14, Oct 13" in text
+        oct_ = screen.fc.months[11]
+        assert oct_.open_count == STILL_OPEN_NAMED + 5 and len(oct_.still_open) == STILL_OPEN_NAMED

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import STILL_OPEN_NAMED, Forecast, MonthForecast, forecast, month_prospects
-from evpipe.models.forecast_range import Ranges, band_text, month_ranges, range_sentence
+from evpipe.models.forecast_range import Ranges, band_text, method_text, month_ranges, range_sentence
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
 from evpipe.models.visibility import OWN_ONLY_LINE
@@ -295,7 +295,7 @@ class ForecastScreen(LiveScreen):
         text.append(f"P10 {amount(r.p10)} ")
         text.append(band_text(r, 23))
         text.append(f" P90 {amount(r.p90)}")
-        how = "exact" if r.method == "exact" else f"simulated, {r.draws:,} draws"
+        how = method_text(r)
         text.append(f"  *=EV, [won..won+open], {how}", style="dim")
         panel.update(text)
 
