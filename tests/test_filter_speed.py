@@ -251,3 +251,22 @@ def test_the_open_rows_mask_holds_what_a_set_would(start, steps):
     assert len(mask) == len(oracle) and all((i in mask) == (i in oracle) for i in range(-2, 2_100))
     ids = array("q", range(1, 2_500))
     assert list(compress(ids, mask.flags(ids, ids[-1]))) == [i for i in ids if i in oracle]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(st.integers(1, 5_000), unique=True, max_size=300),
+    matches=st.sets(st.integers(1, 6_000), max_size=300),
+    whole=st.booleans(),
+)
+def test_pick_keeps_the_lines_of_the_matches_in_order(lines, matches, whole):
+    """`pick` (the lines a filter's hits are on, picked in its worker) through its one-byte-per-id
+    mask: the lines whose id matched, in their order; all of them when the filter lets all through."""
+    from array import array
+
+    from evpipe.models.pipeline_view import pick
+
+    source = array("q", lines)
+    want = lines if whole else [i for i in lines if i in matches]
+    assert list(pick(source, matches, whole=whole)) == want
+    assert list(pick(source, matches, whole=whole, pause=lambda: None)) == want
