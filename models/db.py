@@ -119,16 +119,23 @@ def driver_rows(table: Table, rows: list[dict[str, Any]], dialect: Any) -> tuple
     rows do not fit that (a column missing, or a driver that takes named parameters)."""
     compiled = insert(table).compile(dialect=dialect)
     names = list(compiled.positiontup or [])
-    columns = set(names)
-    if not rows or not dialect.positional or any(r.keys() != columns for r in rows):
+    # every row names exactly these columns: as many keys as columns, and each column's key (a
+    # missing one stops `itemgetter` with a KeyError)
+    if not rows or not dialect.positional or set(map(len, rows)) != {len(names)}:
+        return None
+    try:
+        tuples = list(map(itemgetter(*names), rows)) if len(names) > 1 else [(r[names[0]],) for r in rows]
+    except KeyError:
         return None
     convert = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    if all(f is None for f in convert):
+        return str(compiled), names, tuples
     # column by column, each distinct value converted once (an import's rows share a few moments
     # and dates): the same values as converting every cell, in a fraction of the time
-    values = [list(map(itemgetter(n), rows)) for n in names]
+    values = list(zip(*tuples))
     for i, f in enumerate(convert):
         if f is not None:
-            values[i] = _converted(values[i], f)
+            values[i] = tuple(_converted(list(values[i]), f))
     return str(compiled), names, list(zip(*values))
 
 
