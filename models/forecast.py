@@ -23,7 +23,7 @@ and the next 12 (this month first among the next).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -274,11 +274,18 @@ def still_open_counts(engine: Any, first: str, last: str, *, owner: str | None =
 
 
 def still_open(
-    engine: Any, first: str, last: str, *, owner: str | None = None, named: int | None = None
+    engine: Any,
+    first: str,
+    last: str,
+    *,
+    owner: str | None = None,
+    named: int | None = None,
+    months: Iterable[str] | None = None,
 ) -> list[ProspectRow]:
     """The live prospects on an open stage expected in a month from `first` to `last` (the months
     that have ended, for the forecast): by month, then biggest EV first. `named`: only that many
-    of each month (the biggest)."""
+    of each month (the biggest), of `months` (those that have any, when the caller counted them;
+    else they are counted here)."""
     columns = (
         "p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
         "p.expected_month, p.next_follow_up, p.owner"
@@ -289,7 +296,7 @@ def still_open(
         queries = [(f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY p.expected_month, {biggest}", params)]
     else:  # each month's first `named` in that order, one query a month: the database keeps only those while it sorts
         queries = []
-        for month in sorted(still_open_counts(engine, first, last, owner=owner)):
+        for month in sorted(still_open_counts(engine, first, last, owner=owner) if months is None else months):
             where, params = Scope(owner=owner, month_from=month, month_to=month).sql()
             sql = f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY {biggest} LIMIT :named"
             queries.append((sql, {**params, "named": named}))
@@ -334,10 +341,10 @@ def forecast(
     open_rows: dict[str, list[ProspectRow]] = {}
     open_counts: dict[str, int] = {}
     if ended:
-        for p in still_open(engine, ended[0], ended[-1], owner=owner, named=named):
-            open_rows.setdefault(p.month or "", []).append(p)
         if named is not None:
             open_counts = still_open_counts(engine, ended[0], ended[-1], owner=owner)
+        for p in still_open(engine, ended[0], ended[-1], owner=owner, named=named, months=open_counts):
+            open_rows.setdefault(p.month or "", []).append(p)
     rows = [
         MonthForecast(
             m,
