@@ -280,12 +280,11 @@ def still_open(
     *,
     owner: str | None = None,
     named: int | None = None,
-    months: Iterable[str] | None = None,
+    months: Iterable[str] = (),
 ) -> list[ProspectRow]:
     """The live prospects on an open stage expected in a month from `first` to `last` (the months
     that have ended, for the forecast): by month, then biggest EV first. `named`: only that many
-    of each month (the biggest), of `months` (those that have any, when the caller counted them;
-    else they are counted here)."""
+    of each of `months` (the biggest; the months that have any, `still_open_counts`)."""
     columns = (
         "p.id, p.name, p.company, p.stage_id, s.name, s.kind, s.probability_bp, p.value_cents, "
         "p.expected_month, p.next_follow_up, p.owner"
@@ -296,7 +295,7 @@ def still_open(
         queries = [(f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY p.expected_month, {biggest}", params)]
     else:  # each month's first `named` in that order, one query a month: the database keeps only those while it sorts
         queries = []
-        for month in sorted(still_open_counts(engine, first, last, owner=owner) if months is None else months):
+        for month in sorted(months):
             where, params = Scope(owner=owner, month_from=month, month_to=month).sql()
             sql = f"SELECT {columns} {_BY_STAGE} AND {where} ORDER BY {biggest} LIMIT :named"
             queries.append((sql, {**params, "named": named}))

@@ -272,39 +272,24 @@ class Chances:
 
     def add(self, value: int, kind: str, bp: int) -> None:
         """One prospect: its value in cents, its stage's kind and probability in basis points."""
-        if kind == LOST:
-            return
-        self.ev += value * bp
-        if kind == WON:
-            self.won += value  # counted as won; its EV is the forecast's (the won stage's probability)
-            return
-        self.open += value
-        if value == 0 or bp <= 0:  # what `distribution` leaves out, and what it counts as won
-            return
-        if bp >= FULL_BP:
-            self.certain += value
-            return
-        self.count += 1
-        self.total += value
-        self.weighted += value * bp
-        self.spread += value * value * bp * (FULL_BP - bp)
-        if self.items is not None:
+        self.add_group(kind, bp, int(value != 0), value, value * value)
+        if self.items is not None and self.uncertain(value, kind, bp):
             self.items.append((value, bp))
             if self.count > SIM_PROSPECTS:
                 self.items = None
 
     def add_group(self, kind: str, bp: int, nonzero: int, total: int, squares: int) -> None:
         """Prospects of one stage at once, as their sums: how many have a value (not 0), the sum of
-        their values and of the values' squares. The same sums as `add` of each; the uncertain
-        ones themselves are not kept (`month_ranges` reads them when it needs them)."""
+        their values and of the values' squares. The uncertain ones themselves are kept by `add`
+        (`month_ranges` reads them when it needs them)."""
         if kind == LOST:
             return
         self.ev += total * bp
         if kind == WON:
-            self.won += total
+            self.won += total  # counted as won; its EV is the forecast's (the won stage's probability)
             return
         self.open += total
-        if bp <= 0:
+        if bp <= 0:  # (with a value of 0: what `distribution` leaves out, and what it counts as won)
             return
         if bp >= FULL_BP:
             self.certain += total
@@ -316,8 +301,9 @@ class Chances:
 
     @staticmethod
     def uncertain(value: int, kind: str, bp: int) -> bool:
-        """Whether `add` keeps this prospect among the uncertain ones."""
-        return kind == OPEN and value != 0 and 0 < bp < FULL_BP
+        """Whether a prospect is among the uncertain ones `add_group` counts: open, with a value,
+        at a probability strictly between 0 and 1."""
+        return kind not in (LOST, WON) and value != 0 and 0 < bp < FULL_BP
 
     def range(self, target_cents: int | None = None) -> Range:
         """`range_of` these prospects."""
