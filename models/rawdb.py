@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 #: The newest migration. A test checks it against Alembic's own head.
-HEAD = "0006"
+HEAD = "0007"
 
 # SQLite-only: the connection settings every SQLite connection gets (foreign keys, WAL, waits).
 SQLITE_PRAGMAS = (
@@ -331,6 +331,24 @@ def money_text(expression: str, *, micros: bool = False) -> str:
     cents = f"((abs({expression}) + {half}) / {MICROS_PER_CENT})" if micros else f"abs({expression})"
     # SQLite-only: printf, and / of integers dividing whole.
     return f"printf('%s%d.%02d', CASE WHEN {expression} < 0 THEN '-' ELSE '' END, {cents} / 100, {cents} % 100)"
+
+
+def json_quote(expression: str) -> str:
+    """SQLite-only: the JSON text of a value, as Python's json.dumps(value, ensure_ascii=False)
+    writes a text, a whole number or None: '"Ōtāhuhu \\"A\\""', '42', 'null'."""
+    # SQLite-only: json_quote (the JSON1 functions, built into SQLite since 3.38).
+    return f"json_quote({expression})"
+
+
+def as_bytes(expression: str) -> str:
+    """SQLite-only: a text value read as its UTF-8 bytes (no text object made of it)."""
+    # SQLite-only: a BLOB reaches Python's sqlite3 as bytes, not decoded.
+    return f"CAST({expression} AS BLOB)"
+
+
+def text_literal(text: str) -> str:
+    """SQLite-only: a trusted text (made by the program, never a user's) as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def no_index(expression: str, dialect: str = "sqlite") -> str:

@@ -56,6 +56,20 @@ class Prospect(SQLModel, table=True):
         # expected month included for the KPI period (models/period.py).
         Index("ix_prospect_live_stage_value", "deleted_at", "stage_id", "expected_month", "value_cents"),
         Index("ix_prospect_owner_stage_value", "owner", "deleted_at", "stage_id", "expected_month", "value_cents"),
+        # The listing's order within one kind of stage, with every column `evpipe list` shows:
+        # it walks the index alone (models/queries.py).
+        Index(
+            "ix_prospect_listing",
+            "deleted_at",
+            "expected_month",
+            "name",
+            "id",
+            "stage_id",
+            "company",
+            "value_cents",
+            "owner",
+            "next_follow_up",
+        ),
         Index("ix_prospect_month", "expected_month"),
         Index("ix_prospect_follow_up", "next_follow_up"),
         Index("ix_prospect_external", "source", "external_key"),

@@ -141,6 +141,67 @@ def test_list_json_is_the_same_bytes_as_the_whole_list(db):
 
 
 @pytest.mark.both_databases
+def test_list_json_with_awkward_stage_names_and_one_stage(db):
+    """The stage's lines of each record are written once a stage (by Python, with the database
+    writing the rest on SQLite): names with quotes, a backslash, a percent sign and wide letters
+    come out as the json module writes them, and one stage alone is listed in the same order."""
+    eng = open_db(db if "://" in db else f"sqlite:///{db}")
+    try:
+        s = Store(eng, who="tester")
+        ladder = s.ladder()
+        s.update_stage(ladder[0].name, name='Quote "sent" 100% \\ ½ 漢字')
+        s.update_stage(ladder[-1].name, name="Lost %s %d '")
+        stage_id = ladder[1].id
+    finally:
+        eng.dispose()
+    assert run(db, "list", "--json") == whole_json(db)
+    assert '"stage": "Quote \\"sent\\" 100% \\\\ ½ 漢字"' in run(db, "list", "--json")
+    assert run(db, "list", "--json", "--stage", ladder[1].name) == whole_json(db, stage_id=stage_id)
+
+
+def test_sqlite_json_quote_is_the_json_modules_text():
+    """`list --json` on SQLite has SQLite quote each text (rawdb.json_quote): the same text as
+    json.dumps(..., ensure_ascii=False) for every character a name could hold (control characters,
+    quotes, backslashes, DEL, line and paragraph separators, wide letters, emoji), and for none."""
+    import random
+    import sqlite3
+
+    from evpipe.models.rawdb import json_quote
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(0, 0x80)] + ["\u2028", "\u2029", "½", "漢", "🚀", "\ufeff", "\u00a0"]
+    texts = ["", '"', "\\", "a%sb", None] + ["".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(3000)]
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (a TEXT)")
+    connection.executemany("INSERT INTO t VALUES (?)", [(t,) for t in texts])
+    made = [r[0] for r in connection.execute(f"SELECT {json_quote('a')} FROM t ORDER BY rowid")]
+    assert made == [json.dumps(t, ensure_ascii=False) for t in texts]
+
+
+def test_the_listing_is_read_in_its_order_never_sorted(db_path):
+    """Each query of the listing walks the listing index (models/queries.py): SQLite neither sorts
+    the prospects nor looks a row up in the table for each (what made a million take 10 s)."""
+    import sqlite3
+
+    from evpipe.models.queries import _LADDER_SQL, _MONTH_PARTS
+    from evpipe.tui.cli.prospects import prospect_json_sql
+
+    eng = open_db(f"sqlite:///{db_path}")
+    eng.dispose()
+    connection = sqlite3.connect(db_path)
+    stages = connection.execute(_LADDER_SQL).fetchall()
+    for columns, params in (prospect_json_sql(stages), ("p.id, s.name, p.value_cents", {})):
+        for owner in ("", " AND p.owner = 'sam'"):
+            for month, order in _MONTH_PARTS:
+                sql = (
+                    f"SELECT {columns} FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL"
+                    f"{owner} AND p.stage_id IN (1, 2) AND {month} ORDER BY {order}"
+                )
+                plan = " | ".join(r[3] for r in connection.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+                assert "COVERING INDEX ix_prospect_listing" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.both_databases
 def test_list_table_is_the_same_bytes_as_the_whole_table(db):
     out = run(db, "list")
     assert out == whole_table(db)

@@ -280,6 +280,26 @@ def emit_json_array(items: Iterable[Any], *, flat_objects: bool = False, batch: 
     click.echo("\n]" if wrote else "[]")
 
 
+def json_record_template(keys: Sequence[str]) -> str:
+    """One record of `emit_json_records` as a printf template (Python's % operator, or SQLite's
+    printf): its lines as `emit_json` indents them, a `%s` for the JSON text of each value, in the
+    order of `keys`."""
+    # a key is written as JSON writes it; a % in it is kept from the template's own
+    lines = [f"    {json.dumps(k, ensure_ascii=False).replace('%', '%%')}: %s" for k in keys]
+    return "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+
+
+def emit_json_texts(chunks: Iterable[list[bytes]]) -> None:
+    """`emit_json_records` of records whose JSON text is made already, as UTF-8 bytes (each by
+    `json_record_template`, e.g. by the database), a chunk of them at a time: the same bytes."""
+    head = b"[\n  "
+    for texts in chunks:
+        if texts:
+            click.echo(head + b",\n  ".join(texts), nl=False)
+            head = b",\n  "
+    click.echo(b"[]" if head == b"[\n  " else b"\n]")
+
+
 #: The values `emit_json_records` writes at the C encoder's pace; any other goes through json.dumps.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
@@ -291,9 +311,7 @@ def emit_json_records(keys: Sequence[str], records: Iterable[Sequence[Any]], *, 
     the json module's (C) encoder, with a separator JSON text can never hold (a raw NUL: inside a
     string it is escaped), then put into the records' lines, the same for every record."""
     encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=("\x00", ": ")).encode
-    # a key is written as JSON writes it; a % in it is kept from the template's own
-    lines = [f"    {json.dumps(k, ensure_ascii=False).replace('%', '%%')}: %s" for k in keys]
-    template = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    template = json_record_template(keys)
     head = "[\n  "
     wrote = False
     records = iter(records)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from itertools import chain, islice
+import json
+from itertools import islice
 from typing import Any
 
 import click
 
 from evpipe.models.errors import DomainError
 
-from .main import Ctx, clip, domain_errors, emit_json, emit_json_records, pass_ctx, safe, table_lines
+from .main import Ctx, clip, domain_errors, emit_json, emit_json_records, emit_json_texts, pass_ctx, safe, table_lines
 
 
 @click.command()
@@ -171,13 +172,18 @@ def _prospect_values(
         company,
         stage,
         kind,
-        probability_bp / 10_000,
+        _probability(probability_bp),
         money_str(value_cents),
         money_str(ev_micros, micros=True),
         month,
         owner,
         next_follow_up.isoformat() if next_follow_up else None,
     )
+
+
+def _probability(probability_bp: int) -> float:
+    """A stage's probability in JSON: a fraction of one."""
+    return probability_bp / 10_000
 
 
 @click.command("list")
@@ -195,7 +201,7 @@ def _prospect_values(
 @domain_errors
 def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | None, as_json: bool) -> None:
     """List prospects (open first, by expected month)."""
-    from evpipe.models.queries import iter_listing_values, iter_prospect_rows
+    from evpipe.models.queries import iter_listing, iter_prospect_rows
     from evpipe.models.rawdb import dialect_name
 
     stage_id = ctx.store().stage(stage).id if stage else None
@@ -207,10 +213,9 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
         streamed = iter_prospect_rows(source, owner=scope, stage_id=stage_id)
         return streamed if keep is None else (r for r in streamed if r.id in keep)
 
-    if as_json and dialect_name(source) == "sqlite":  # SQLite writes each value's text itself
-        chunks = iter_listing_values(source, prospect_values_sql(), owner=scope, stage_id=stage_id)
-        records = chain.from_iterable(chunks)
-        emit_json_records(PROSPECT_KEYS, records if keep is None else (r for r in records if r[0] in keep))
+    if as_json and dialect_name(source) == "sqlite":  # SQLite writes each prospect's JSON itself
+        chunks = iter_listing(source, prospect_json_sql, owner=scope, stage_id=stage_id, size=1000)
+        emit_json_texts([text for pid, text in chunk if keep is None or pid in keep] for chunk in chunks)
         return
     if as_json:
         emit_json_records(PROSPECT_KEYS, map(row_values, rows()))
@@ -222,18 +227,37 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
         click.echo("\n".join(page))
 
 
-def prospect_values_sql() -> str:
-    """`_prospect_values` as SQLite columns over a prospect `p` and its stage `s`: the same values,
-    made by SQLite (a listing of a million prospects makes no Python object per value)."""
+def prospect_json_sql(stages: list[tuple[int, str, str, int]]) -> tuple[str, dict[str, Any]]:
+    """`prospect_json` as SQLite columns over a prospect `p` and its stage `s` (and their
+    parameters): the id, and the prospect's JSON text in `list --json` as UTF-8 bytes (the same
+    bytes: SQLite's json_quote escapes text as the json module does, and the amounts are
+    `money_str`'s text). `stages`: the ladder, `(id, name, kind, probability_bp)` each, whose
+    lines (stage, kind, probability) Python writes once a stage. A listing of a million prospects
+    makes one Python object per prospect, and decodes no text."""
     from evpipe.models.ladder import ev_sql
-    from evpipe.models.rawdb import day_of, money_text
+    from evpipe.models.rawdb import as_bytes, day_of, json_quote, money_text, text_literal
 
+    from .main import json_record_template
+
+    # the record's lines around each value's %s; the stage's three values are one fragment
+    lines = json_record_template(PROSPECT_KEYS).split("%s")
+    first, last = PROSPECT_KEYS.index("stage"), PROSPECT_KEYS.index("probability")
+    params: dict[str, Any] = {}
+    whens = []
+    for i, (sid, name, kind, bp) in enumerate(stages):
+        texts = [json.dumps(v, ensure_ascii=False) for v in (name, kind, _probability(bp))]
+        params[f"stage_{i}"] = "".join(t + line for t, line in zip(texts, [*lines[first + 1 : last + 1], ""]))
+        whens.append(f"WHEN {int(sid)} THEN :stage_{i}")
     ev = ev_sql("p.value_cents", "s.kind", "s.probability_bp")
-    return (
-        "p.id, p.name, p.company, s.name, s.kind, s.probability_bp / 10000.0, "
-        f"{money_text('p.value_cents')}, {money_text(ev, micros=True)}, p.expected_month, p.owner, "
-        f"{day_of('p.next_follow_up')}"
-    )
+    values = (
+        "p.id", json_quote("p.name"), json_quote("p.company"), f"CASE s.id {' '.join(whens)} END",
+        json_quote(money_text("p.value_cents")), json_quote(money_text(ev, micros=True)),
+        json_quote("p.expected_month"), json_quote("p.owner"), json_quote(day_of("p.next_follow_up")),
+    )  # fmt: skip
+    template = "%s".join(lines[: first + 1] + lines[last + 1 :])
+    assert len(values) == template.count("%s") == len(PROSPECT_KEYS) - (last - first)
+    record = f"printf({text_literal(template)}, {', '.join(values)})"
+    return f"p.id, {as_bytes(record)}", params
 
 
 def row_values(r) -> tuple[Any, ...]:
