@@ -34,6 +34,7 @@ from .ladder import (
     next_rungs,
     next_step_gain,
 )
+from .queries import listing_chunks
 from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_index, raw_cursor
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def _owner_sql(owner: str | None) -> tuple[str, dict[str, Any]]:
 def load_first_rows(
     engine: Engine, open_stage_ids: Iterable[int], limit: int = 200, *, owner: str | None = None
 ) -> list[Row]:
-    """The first `limit` rows of the "month" order, quickly (the month index, no full sort), so
+    """The first `limit` rows of the "month" order, quickly (the listing index, no sort), so
     the first screen can be painted while `load_rows` reads everything. Open prospects with an
     expected month only: those come first in that order. `owner`: only theirs."""
     ids = ",".join(str(int(i)) for i in open_stage_ids)
@@ -126,9 +127,9 @@ def load_first_rows(
         return []
     dialect = dialect_name(engine)
     mine, params = _owner_sql(owner)
-    # no_index (unary + on SQLite) keeps SQLite from using the stage index, so it walks ix_prospect_month in order
+    # no_index (unary + on SQLite) keeps SQLite from using the stage index, so it walks the listing index in order
     sql = (
-        f"SELECT {_row_columns(dialect)} FROM prospect p WHERE {no_index('p.deleted_at', dialect)} IS NULL "
+        f"SELECT {_row_columns(dialect)} FROM prospect p WHERE p.deleted_at IS NULL "
         f"AND {no_index('p.stage_id', dialect)} IN ({ids}) "
         f"AND p.expected_month IS NOT NULL{mine} ORDER BY p.expected_month, lower(p.name), p.id LIMIT :limit"
     )
@@ -527,15 +528,23 @@ def ordered_ids(engine: Engine, mode: str, ladder: Ladder, *, owner: str | None 
     """Ids of live prospects (`owner`: only theirs) in sort order `mode` (see SORTS), sorted by
     SQLite. Every order puts open prospects first, then won, then lost: what a rep works on comes
     first."""
-    with raw_cursor(engine) as cursor:
+    with raw_cursor(engine, transaction=True) as cursor:
         return _ordered(cursor, mode, ladder, owner)
 
 
+def _id_only(stages: object) -> tuple[str, dict[str, Any]]:
+    """`listing_chunks`'s columns: the id alone."""
+    return "p.id", {}
+
+
 def _ordered(cursor, mode: str, ladder: Ladder, owner: str | None = None) -> array:
+    ids = array("q")
+    if mode == "month":  # the listing's order, read from its index (no sort)
+        for chunk in listing_chunks(cursor, _id_only, owner=owner, size=5000):
+            ids.extend(pid for (pid,) in chunk)
+        return ids
     name = "lower(p.name), p.id"
-    if mode == "month":
-        order = f"p.expected_month IS NULL, p.expected_month, {name}"
-    elif mode == "ev":
+    if mode == "ev":
         order = f"{ev_sql('p.value_cents', 's.kind', 's.probability_bp')} DESC, {name}"
     elif mode == "value":
         order = f"p.value_cents DESC, {name}"
@@ -548,7 +557,6 @@ def _ordered(cursor, mode: str, ladder: Ladder, owner: str | None = None) -> arr
         order = "p.updated_at DESC, p.id DESC"
     else:
         raise ValueError(f"sort: {mode!r} is not one of {', '.join(k for k, _ in SORTS)}")
-    ids = array("q")
     mine, params = _owner_sql(owner)
     for chunk in fetch_chunks(
         cursor,

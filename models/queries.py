@@ -62,42 +62,56 @@ def iter_listing(
     stage_id: int | None = None,
     size: int = 2000,
 ) -> Iterator[list[tuple]]:
+    """`listing_chunks` on a connection of its own, in one read transaction."""
+    with raw_cursor(source, transaction=True) as cursor:
+        yield from listing_chunks(cursor, columns, owner=owner, stage_id=stage_id, size=size)
+
+
+def listing_chunks(
+    cursor: Any,
+    columns: Callable[[list[tuple[int, str, str, int]]], tuple[str, dict[str, Any]]],
+    *,
+    owner: str | None = None,
+    stage_id: int | None = None,
+    size: int = 2000,
+) -> Iterator[list[tuple]]:
     """The live prospects in the listing's order, `columns` of each (SQL over `p`, the prospect,
     and `s`, its stage, and its parameters; made from the ladder's stages, each `(id, name, kind,
-    probability_bp)`), `size` rows at a time, all read in one transaction. The listing's order is defined here only:
-    open prospects first, then won, then lost; each by expected month (none last), then name, then
-    id.
+    probability_bp)`), `size` rows at a time, read on `cursor` (a `raw_cursor`; in a transaction
+    for one view of the data). The listing's order is defined here only: open prospects first,
+    then won, then lost; each by expected month (none last), then name (ASCII letters in either
+    case together), then id. It is `evpipe list`'s order and the app's order by month.
 
     The order is read, never sorted: one query for each kind and for a month known or not, each
     in the order of the listing index (ix_prospect_listing: the live prospects by month, name and
     id, with every column a listing shows), one after the other. Sorting a million prospects took
     SQLite about 3 s, and reading them by another index about 4 s more (a row looked up in the
     table for each)."""
-    with raw_cursor(source, transaction=True) as cursor:
-        stages = [(sid, name, kind, bp) for chunk in fetch_chunks(cursor, _LADDER_SQL) for sid, name, kind, bp in chunk]
-        made, params = columns(stages)
-        select = f"SELECT {made} FROM prospect p JOIN stage s ON s.id = p.stage_id"
-        conds = ["p.deleted_at IS NULL"]
-        if owner is not None:
-            conds.append("p.owner = :owner")
-            params["owner"] = owner
-        if stage_id is not None:
-            conds.append("p.stage_id = :stage_id")
-            params["stage_id"] = stage_id
-        ranks = sorted({ladder.KIND_RANK.get(kind, 0) for _, _, kind, _ in stages})
-        for rank in ranks:
-            ids = ", ".join(str(int(sid)) for sid, _, kind, _ in stages if ladder.KIND_RANK.get(kind, 0) == rank)
-            where = " AND ".join([*conds, f"p.stage_id IN ({ids})"])
-            for month, order in _MONTH_PARTS:
-                yield from fetch_chunks(cursor, f"{select} WHERE {where} AND {month} ORDER BY {order}", params, size)
+    stages = [(sid, name, kind, bp) for chunk in fetch_chunks(cursor, _LADDER_SQL) for sid, name, kind, bp in chunk]
+    made, params = columns(stages)
+    select = f"SELECT {made} FROM prospect p JOIN stage s ON s.id = p.stage_id"
+    conds = ["p.deleted_at IS NULL"]
+    if owner is not None:
+        conds.append("p.owner = :owner")
+        params = {**params, "owner": owner}
+    if stage_id is not None:
+        conds.append("p.stage_id = :stage_id")
+        params = {**params, "stage_id": stage_id}
+    ranks = sorted({ladder.KIND_RANK.get(kind, 0) for _, _, kind, _ in stages})
+    for rank in ranks:
+        ids = ", ".join(str(int(sid)) for sid, _, kind, _ in stages if ladder.KIND_RANK.get(kind, 0) == rank)
+        where = " AND ".join([*conds, f"p.stage_id IN ({ids})"])
+        for month, order in _MONTH_PARTS:
+            yield from fetch_chunks(cursor, f"{select} WHERE {where} AND {month} ORDER BY {order}", params, size)
 
 
 #: The ladder as `iter_listing` gives it to `columns`.
 _LADDER_SQL = "SELECT id, name, kind, probability_bp FROM stage ORDER BY id"
 
 #: The listing's order within one kind: the prospects with an expected month, by month, name and
-#: id, then those without one, by name and id.
+#: id, then those without one, by name and id (the listing index's order; SQLite's lower() folds
+#: ASCII letters only).
 _MONTH_PARTS = (
-    ("p.expected_month IS NOT NULL", "p.expected_month, p.name, p.id"),
-    ("p.expected_month IS NULL", "p.name, p.id"),
+    ("p.expected_month IS NOT NULL", "p.expected_month, lower(p.name), p.id"),
+    ("p.expected_month IS NULL", "lower(p.name), p.id"),
 )

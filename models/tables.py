@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, false, inspect
+from sqlalchemy import BigInteger, DateTime, Index, Table, Text, UniqueConstraint, false, inspect, text
 from sqlalchemy.orm import Mapped
 from sqlmodel import Field, SQLModel, col
 
@@ -57,13 +57,14 @@ class Prospect(SQLModel, table=True):
         Index("ix_prospect_live_stage_value", "deleted_at", "stage_id", "expected_month", "value_cents"),
         Index("ix_prospect_owner_stage_value", "owner", "deleted_at", "stage_id", "expected_month", "value_cents"),
         # The listing's order within one kind of stage, with every column `evpipe list` shows:
-        # it walks the index alone (models/queries.py).
+        # the listing and the app's order by month walk the index alone (models/queries.py).
         Index(
             "ix_prospect_listing",
             "deleted_at",
             "expected_month",
-            "name",
+            text("lower(name)"),
             "id",
+            "name",
             "stage_id",
             "company",
             "value_cents",
