@@ -142,12 +142,16 @@ def latest_id(source: Any) -> int:
 def kpis_as_of_journal(source: Any, *scopes: Any) -> tuple[int, list[Any]]:
     """The journal's highest id and the KPIs of each scope (models.kpi.Scope), read in one read
     transaction: every change up to that id is in the sums and none after it, so that a live
-    screen adding later entries' recorded effects counts each change exactly once."""
-    from .kpi import kpis
+    screen adding later entries' recorded effects counts each change exactly once. Each scope's
+    from today's KPI reading when there is one (models.kpi.current_kpis)."""
+    from . import clock
+    from .kpi import current_kpis
     from .rawdb import raw_cursor
 
     with raw_cursor(source, transaction=True) as cursor:
-        return latest_id(cursor), [kpis(cursor, scope) for scope in scopes]
+        journal_id = latest_id(cursor)
+        today = clock.today()  # after the first read: see current_kpis
+        return journal_id, [current_kpis(cursor, scope, today) for scope in scopes]
 
 
 def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]:

@@ -36,6 +36,7 @@ from .ladder import LOST, OPEN, WON, kpi_part
 from .locations import NoDatabase, check_database, sqlite_path
 from .seed import demo_is_loaded, load_demo, refuse_unless_unused
 from .settings import set_setting
+from .snapshot_deltas import forget_day
 from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, pk
 from .values import month_add
 
@@ -294,6 +295,7 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
                 )
             )
     with writer(engine).begin() as conn:
+        forget_day(conn, clock.now().date())  # today's KPI reading, if any, is counted again (kpi.current_kpis)
         conn.execute(insert(Prospect), prospects)
         conn.execute(insert(ChangeEvent), journal.events)
         conn.execute(insert(StageChange), journal.changes)

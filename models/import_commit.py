@@ -28,6 +28,7 @@ from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_s
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
 from .roles import require
+from .snapshot_deltas import forget_day
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
 
@@ -485,6 +486,9 @@ def commit_import(
         if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
             conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
         c.write(conn, chunk, progress)
+        # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
+        # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
+        forget_day(conn, clock.now().date())
         reset_sequences(conn, tables)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection

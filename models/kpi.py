@@ -295,5 +295,17 @@ def snapshots(
     ]
 
 
+def current_kpis(source: Any, scope: Scope, today: date) -> Kpi:
+    """A scope's KPIs now, the same figures as `kpis`: today's KPI reading of the scope when there
+    is one, else summed from the prospects. Every change keeps today's reading exact as it commits
+    (models/snapshot_deltas.py; an import forgets it), so a few rows are read whatever the size of
+    the pipeline: a million prospects take about 0.25 s to sum.
+
+    `today`: taken after the read transaction's first read (`source` is a cursor in one), so that
+    every change it sees was kept in this day's reading or an earlier one, never a later one."""
+    found = snapshots(source, scope, since=today, until=today)
+    return found[0].kpi if found else kpis(source, scope)
+
+
 #: How a snapshot's month row names "no expected month".
 NO_MONTH = "none"

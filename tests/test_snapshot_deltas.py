@@ -291,12 +291,73 @@ def test_kept_snapshot_equals_a_full_recount_after_any_changes(engine, ladder, o
             pass  # refused (nothing to change, already there, undo blocked ...): nothing written
     got = kept(engine)
     note_case("kept to the end" if "all" in got else "taken away, recounted")
+    assert_current_kpis_are_the_sums(engine)
     if "all" in got:
         assert got["all"][0] == (kpis(engine).count, kpis(engine).tv_cents, kpis(engine).ev_micros)
         assert got == recounted(engine)
     else:  # taken away by a change with no cheap delta, or a new day: the next burst recounts
         assert history.keep_current(engine) is True
         assert kept(engine)["all"][0][1] == kpis(engine).tv_cents
+
+
+def assert_current_kpis_are_the_sums(engine) -> None:
+    """The app's header figures (changes_feed.kpis_as_of_journal: today's reading when there is
+    one) equal the sums over the prospects, for everyone and each owner, over all time and over a
+    KPI period that leaves some closed prospects out."""
+    from evpipe.models.changes_feed import kpis_as_of_journal, latest_id
+    from evpipe.models.kpi import Scope
+    from evpipe.models.period import Period
+
+    scopes = [Scope(owner=o, period=p) for o in (None, *OWNERS) for p in (None, Period("2027-01", "2027-01"))]
+    journal_id, figures = kpis_as_of_journal(engine, *scopes)
+    assert journal_id == latest_id(engine)
+    assert figures == [kpis(engine, scope) for scope in scopes]
+
+
+def test_the_headers_figures_come_from_todays_reading(team, monkeypatch):
+    """With today's reading kept, the header's figures are read from it, not summed from the
+    prospects; without one (a new day, or a change with no cheap delta) they are summed."""
+    from evpipe.models import kpi as kpi_module
+    from evpipe.models.changes_feed import kpis_as_of_journal
+    from evpipe.models.kpi import Scope
+
+    summed: list[Scope] = []
+    sums = kpi_module.kpis
+
+    def counting(source, scope=kpi_module.ALL):
+        summed.append(scope)
+        return sums(source, scope)
+
+    s = Store(team, who="tester")
+    history.keep_current(team)
+    s.move("A", "Quote sent")
+    s.edit("B", value="6000", owner="cy")
+    monkeypatch.setattr(kpi_module, "kpis", counting)
+    _, (everyone, ann) = kpis_as_of_journal(team, Scope(), Scope(owner="ann"))
+    assert summed == []
+    assert (everyone, ann) == (sums(team), sums(team, Scope(owner="ann")))
+    s.set_probability("Quote sent", "40")  # every prospect on it moves: no cheap delta, the reading goes
+    assert not has_today(team)
+    _, (everyone,) = kpis_as_of_journal(team, Scope())
+    assert summed == [Scope()] and everyone == sums(team)
+
+
+def test_an_import_forgets_todays_reading_as_it_commits(team, tmp_path):
+    """An import writes its rows without keeping today's reading: it forgets the reading in its
+    own transaction, so that nothing reads it as current before the import's recount."""
+    from evpipe.models.importer import commit_import, plan_import
+
+    history.keep_current(team)
+    path = tmp_path / "more.csv"
+    path.write_text("Name,Value,Stage,Expected month,Owner\nD,7000,Enquiry,2026-12,ann\nE,300,Won,2027-01,bob\n")
+    plan = plan_import(team, path, who="tester")
+    assert plan.can_commit, plan.why_not()
+    commit_import(team, plan, who="tester")
+    assert not has_today(team)
+    assert_current_kpis_are_the_sums(team)
+    history.keep_current(team)
+    assert has_today(team)
+    assert_current_kpis_are_the_sums(team)
 
 
 # ---------------------------------------------------------------- writers at once, and the app

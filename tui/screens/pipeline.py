@@ -26,10 +26,10 @@ from textual.widgets import Input
 
 from evpipe.models import clock, ladder
 from evpipe.models.board import predict_stage
-from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal, latest_id
+from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
-from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.kpi import Kpi, Scope
 from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import (
     SORT_LABELS,
@@ -259,9 +259,9 @@ class PipelineScreen(StageKeys, Screen):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
     def load_rows(self, first_page: bool = False) -> None:
         """Read the ladder and every row. The first time, paint a first screen as soon as possible:
-        its KPIs and the first page of rows, or all of them for a small pipeline (the two sums and
-        the page are read side by side: SQLite lets go of the interpreter lock), then nothing else until that
-        screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
+        its KPIs (from today's KPI reading when there is one: a few rows) and the first page of
+        rows, or all of them for a small pipeline (the sums and the page are read side by side:
+        SQLite lets go of the interpreter lock), then nothing else until that screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
         lock), then the KPI history and the other rows."""
         app = evpipe_app(self)
         engine = app.reader
@@ -275,18 +275,14 @@ class PipelineScreen(StageKeys, Screen):
             self.post_message(RowsLoaded(rows, stages, archived, order=order, order_mode=mode))
             return
         period = current_period(engine)
-        journal_id = latest_id(engine)
-        with ThreadPoolExecutor(2, thread_name_prefix="evpipe-kpi") as pool:
-            mine = pool.submit(kpis, engine, self._scope(True, period))
+        with ThreadPoolExecutor(1, thread_name_prefix="evpipe-page") as pool:
             page = pool.submit(
                 load_first_rows, engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner
             )
-            everyone = kpis(engine, self._scope(False, period))
-            first, mine_kpi = page.result(), mine.result()
-        if latest_id(engine) != journal_id:  # a change landed while the sums were read: read them together
             journal_id, (everyone, mine_kpi) = kpis_as_of_journal(
                 engine, self._scope(False, period), self._scope(True, period)
             )
+            first = page.result()
         self.post_message(KpisLoaded(everyone, mine_kpi, period, journal_id))
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
