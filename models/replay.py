@@ -181,7 +181,7 @@ class Replay:
     ) -> Iterator[tuple[datetime, dict[int, _Then], dict[tuple[str, str, int], list[int]]]]:
         """For each moment (in time order): the prospects then and their sums per (owner, month,
         stage). The dictionaries are the walk's own, changed as it goes on: read them at once."""
-        self._steps = 0  # changes walked over so far: the same count, the same pipeline
+        self._steps = 0
         people: dict[int, _Then] = {pid: _Then() for pid in self.owner_now}
         sums: dict[tuple[str, str, int], list[int]] = {}
         at = {"created": 0, "deleted": 0, "entries": 0, "moves": 0, "edits": 0}
@@ -189,10 +189,6 @@ class Replay:
         # the prospects changed since the moment before: each summed again once, when the moment
         # is reached (a new prospect's creation, first entry and first stage change come together)
         dirty: dict[int, None] = {}
-
-        def refresh(pid: int) -> None:
-            self._steps += 1
-            dirty[pid] = None
 
         def resum(pid: int) -> None:
             p = people[pid]
@@ -218,38 +214,61 @@ class Replay:
             total[0] += part[0]
             total[1] += part[1]
 
+        created, deleted, entries, moves, edit_times = (
+            self.created,
+            self.deleted,
+            self.entries,
+            self.moves,
+            self.edit_times,
+        )
+        steps = 0  # changes walked over so far: the same count, the same pipeline
         for moment in sorted(moments):
-            while at["created"] < len(self.created) and self.created[at["created"]][0] < moment:
-                pid = self.created[at["created"]][1]
+            # each list is walked on from where the moment before left it (plain local counters:
+            # this loop goes over every row of an import's journal)
+            i, n = at["created"], len(created)
+            while i < n and created[i][0] < moment:
+                pid = created[i][1]
                 people[pid].created = True
-                refresh(pid)
-                at["created"] += 1
-            while at["deleted"] < len(self.deleted) and self.deleted[at["deleted"]][0] < moment:
-                pid = self.deleted[at["deleted"]][1]
+                dirty[pid] = None
+                steps += 1
+                i += 1
+            at["created"] = i
+            i, n = at["deleted"], len(deleted)
+            while i < n and deleted[i][0] < moment:
+                pid = deleted[i][1]
                 people[pid].gone = True
-                refresh(pid)
-                at["deleted"] += 1
-            while at["entries"] < len(self.entries) and self.entries[at["entries"]][0] < moment:
-                _, _, pid, dc, dtv = self.entries[at["entries"]]
-                at["entries"] += 1
+                dirty[pid] = None
+                steps += 1
+                i += 1
+            at["deleted"] = i
+            i, n = at["entries"], len(entries)
+            while i < n and entries[i][0] < moment:
+                _, _, pid, dc, dtv = entries[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
                 p.n += 1
                 p.c += dc
                 p.tv += dtv
-                refresh(pid)
-            while at["moves"] < len(self.moves) and self.moves[at["moves"]][0] < moment:
-                _, _, pid, to, value = self.moves[at["moves"]]
-                at["moves"] += 1
+                dirty[pid] = None
+                steps += 1
+            at["entries"] = i
+            i, n = at["moves"], len(moves)
+            while i < n and moves[i][0] < moment:
+                _, _, pid, to, value = moves[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
                 p.stage, p.sc_value = to, value
-                refresh(pid)
-            while at["edits"] < len(self.edit_times) and self.edit_times[at["edits"]][0] < moment:
-                _, _, what, pid = self.edit_times[at["edits"]]
-                at["edits"] += 1
+                dirty[pid] = None
+                steps += 1
+            at["moves"] = i
+            i, n = at["edits"], len(edit_times)
+            while i < n and edit_times[i][0] < moment:
+                _, _, what, pid = edit_times[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
@@ -257,10 +276,13 @@ class Replay:
                     p.month += 1
                 else:
                     p.owner += 1
-                refresh(pid)
+                dirty[pid] = None
+                steps += 1
+            at["edits"] = i
             for pid in dirty:
                 resum(pid)
             dirty.clear()
+            self._steps = steps
             yield moment, people, sums
 
     def probabilities(self, moment: datetime) -> dict[int, tuple[int, str]]:
