@@ -55,7 +55,8 @@ def parse_money(text: object, *, field: str = "value") -> int:
     s = raw
     if s.startswith("-") or s.startswith("(") or "-" in s.lstrip(_CURRENCY + " "):
         raise DomainError(f"{field}: {shown!r} is negative; a value must be 0 or more", field=field)
-    s = _without_currency(s)
+    if not (_MONEY_PLAIN.match(s) or _MONEY_GROUPED.match(s)):  # digits alone have no currency to drop
+        s = _without_currency(s)
     if _MONEY_PLAIN.match(s):
         digits = s
     elif _MONEY_GROUPED.match(s):
