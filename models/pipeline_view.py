@@ -295,17 +295,19 @@ class RowStore(Mapping):
     Companies, months, days and owners repeat: each is stored once (`words`), a row holds its index."""
 
     def __init__(self) -> None:
+        # 4-byte columns ("i") where the numbers are small (indexes into `words`, stage ids,
+        # versions): 8 bytes a number only for ids, money and moments (2.4 MiB less at 100,000)
         self.ids = array("q")
         self.names: list[str] = []
-        self.company = array("l")  # index into self.words: a company has many prospects
-        self.stage = array("q")
+        self.company = array("i")  # index into self.words: a company has many prospects
+        self.stage = array("i")
         self.value = array("q")
-        self.month = array("l")  # index into self.words
-        self.follow = array("l")
-        self.owner = array("l")
-        self.touched = array("l")
+        self.month = array("i")  # index into self.words
+        self.follow = array("i")
+        self.owner = array("i")
+        self.touched = array("i")
         self.updated = array("q")
-        self.version = array("q")
+        self.version = array("i")
         self.alive = bytearray()
         self.hay: list[str] = []
         self.words: list[str | None] = [None]  # months, days and owners, each stored once
