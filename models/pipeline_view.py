@@ -12,7 +12,9 @@ from __future__ import annotations
 import calendar
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -224,7 +226,9 @@ def contacts_of(engine: Engine, prospect_ids: Iterable[int]) -> dict[int, tuple[
 PICK_SLICE = 10_000
 
 
-def pick(source: array, matches: set[int], whole: bool = False, pause: Callable[[], None] | None = None) -> array:
+def pick(
+    source: array, matches: AbstractSet[int], whole: bool = False, pause: Callable[[], None] | None = None
+) -> array:
     """The ids of `source` (lines, in order) that are in `matches`, in order, as a new array; all
     of them when `whole` (the filter lets every row through). A slice of PICK_SLICE lines at a time,
     `pause` between slices: a worker picking them lets the UI thread in between."""
@@ -233,10 +237,10 @@ def pick(source: array, matches: set[int], whole: bool = False, pause: Callable[
     out = array("q")
     if not matches or not source:
         return out
-    # one byte per id rather than the set: a set's lookups of ids in display order miss the
+    # one byte per id rather than a set: a set's lookups of ids in display order miss the
     # memory caches (30 ms for 87,000 lines at 100,000 prospects, against 17 with the mask made)
-    top = max(max(source), max(matches))
-    mask = IdMask(matches, top)
+    top = max(source)
+    mask = matches if isinstance(matches, IdMask) else IdMask(matches, max(top, max(matches)))
     for start in range(0, len(source), PICK_SLICE):
         part = source[start : start + PICK_SLICE]
         out.extend(compress(part, mask.flags(part, top)))
@@ -245,18 +249,18 @@ def pick(source: array, matches: set[int], whole: bool = False, pause: Callable[
     return out
 
 
-class IdMask:
+class IdMask(MutableSet):
     """A set of prospect ids as one byte per id (the database's ids, counted up from 1): a million
-    prospects take a megabyte, where a set of their ids takes sixty; `flags` tests an array of
-    ids in C."""
+    prospects take a megabyte, where a set of their ids takes sixty (and 7 MiB for the 87,000 hits
+    of a one-letter filter at 100,000); `flags` tests an array of ids in C. It is a set as far as
+    its users go (`in`, `add`, `discard`, `len`, iteration in id order, `==` with a set)."""
 
     __slots__ = ("bits", "count")
 
     def __init__(self, ids: Iterable[int] = (), top: int = 0) -> None:
-        """The mask of `ids` (none above `top`)."""
+        """The mask of `ids` (none above `top`): set in C, one call per id, no object kept."""
         bits = self.bits = bytearray(top + 1)
-        for pid in ids:
-            bits[pid] = 1
+        deque(map(bits.__setitem__, ids, repeat(1)), maxlen=0)
         self.count = bits.count(1)
 
     def add(self, pid: int) -> None:
@@ -277,11 +281,25 @@ class IdMask:
     def __len__(self) -> int:
         return self.count
 
+    def __iter__(self) -> Iterator[int]:
+        return compress(range(len(self.bits)), self.bits)
+
+    def __repr__(self) -> str:
+        return f"IdMask({sorted(self)!r})"
+
     def flags(self, ids: Iterable[int], top: int) -> Iterator[int]:
-        """1 or 0 for each of `ids` (none above `top`), as `compress` takes them: one pass in C."""
-        if top >= len(self.bits):
-            self.bits.extend(bytes(top + 1 - len(self.bits)))
-        return map(self.bits.__getitem__, ids)
+        """1 or 0 for each of `ids` (none above `top`), as `compress` takes them: one pass in C.
+        The mask is not changed (a worker may test it while the UI thread adds to it)."""
+        bits = self.bits
+        if top >= len(bits):
+            bits = bits + bytes(top + 1 - len(bits))
+        return map(bits.__getitem__, ids)
+
+
+def flags_of(ids: AbstractSet[int], items: Iterable[int], top: int) -> Iterator[object]:
+    """Whether each of `items` (ids, none above `top`) is in `ids`: in C for an IdMask (a byte
+    each) and for a set (its lookups)."""
+    return ids.flags(items, top) if isinstance(ids, IdMask) else map(ids.__contains__, items)
 
 
 def haystack(name: str, company: str, contact: str, notes: str) -> str:
@@ -455,11 +473,20 @@ class RowStore(Mapping):
         i = self._pos(prospect_id)
         return self.hay[i] if i is not None else ""
 
-    def positions(self, prospect_ids: set[int]) -> array:
+    def positions(self, prospect_ids: AbstractSet[int]) -> array:
         """Where these prospects are in the columns, in order (live ones only): one pass in C."""
         return array(
-            "l", compress(range(len(self.ids)), map(and_, self.alive, map(prospect_ids.__contains__, self.ids)))
+            "l", compress(range(len(self.ids)), map(and_, self.alive, flags_of(prospect_ids, self.ids, self.top)))
         )
+
+    @property
+    def top(self) -> int:
+        """The highest id held (0 when none): ids come in increasing order."""
+        return self.ids[-1] if self.ids else 0
+
+    def mask_at(self, positions: Iterable[int]) -> IdMask:
+        """The ids at these positions in the columns, as an IdMask."""
+        return IdMask(map(self.ids.__getitem__, positions), self.top)
 
     # -------------------------------------------------------- bulk reads
 
@@ -670,7 +697,7 @@ class PipelineView:
     grouped: bool = False
     owner: str | None = None  # only this owner's prospects, when set
     scope: str | None = None  # only this owner's prospects are held at all (see the class's note)
-    matches: set[int] | None = None  # the filter's hits, when a filter is on
+    matches: MutableSet[int] | None = None  # the filter's hits (an IdMask; a set in tests), when a filter is on
     rule: FilterRule | None = None  # the filter `matches` are the hits of: a changed row is tested again
     closed: bool = False  # won and lost prospects shown too (by default only open ones are)
     lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
@@ -763,14 +790,15 @@ class PipelineView:
             self.matches.discard(row.id)
         return held
 
-    def narrow(self, matches: set[int]) -> None:
+    def narrow(self, matches: MutableSet[int]) -> None:
         """Take the hits of a filter that narrows the last one (models/filters.py, Filter.narrows):
         the lines shown are filtered again, in order, instead of rebuilt from every row."""
         self.matches = matches
         if self.grouped or not isinstance(self.lines, array):
             self.rebuild()
             return
-        self.lines = array("q", compress(self.lines, map(matches.__contains__, self.lines)))
+        lines = self.lines
+        self.lines = array("q", compress(lines, flags_of(matches, lines, max(lines, default=0))))
 
     def filter_sources(self, closed: bool) -> tuple[array | None, array | None, array | None]:
         """What a filter search in a worker picks its lines from, taken on the UI thread when it
@@ -783,7 +811,7 @@ class PipelineView:
         return self.lines, array("q", self.lines), base
 
     def take_hits(
-        self, matches: set[int], lines: array, narrowed: bool, shown: array | None, base: array | None
+        self, matches: MutableSet[int], lines: array, narrowed: bool, shown: array | None, base: array | None
     ) -> bool:
         """Take a filter's hits with the lines a worker picked for them (`pick`): from the lines
         shown when it narrowed the last search (what `narrow` makes), else from the lines before
@@ -825,7 +853,7 @@ class PipelineView:
         ids = self._unfiltered(self._order)
         keep = self.matches if self.matches is not None and len(self.matches) < len(rows) else None
         if keep is not None:
-            ids = array("q", compress(ids, map(keep.__contains__, ids)))
+            ids = array("q", compress(ids, flags_of(keep, ids, max(ids, default=0))))
         if not self.grouped:
             self.lines = array("q", ids) if keep is None else ids  # lines change on their own
             self.subtotals = {}
@@ -1067,6 +1095,7 @@ class PipelineView:
 __all__ = [
     "Group",
     "IdMask",
+    "flags_of",
     "Ladder",
     "Line",
     "PipelineView",
