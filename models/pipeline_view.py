@@ -907,14 +907,20 @@ class PipelineView:
             self.lines = array("q", ids) if keep is None else ids  # lines change on their own
             self.subtotals = {}
             return
-        position = dict(zip(rows.ids, range(len(rows.ids))))
+        # where each id is in the columns: 4 bytes per id up to the highest, set in C (a dict of
+        # 100,000 ids and positions took 10 MiB while the lines were grouped)
+        position = array("i", bytes(4 * (rows.top + 1)))
+        deque(map(position.__setitem__, rows.ids, range(len(rows.ids))), maxlen=0)
         words, month_of, stage_of, value_of = rows.words, rows.month, rows.stage, rows.value
         ladder = self.ladder
-        by_month: dict[int, list[int]] = {}
+        by_month: dict[int, array] = {}
         totals: dict[str | None, list[int]] = {}
         for i in ids:
             p = position[i]
-            by_month.setdefault(month_of[p], []).append(i)
+            ids_of_month = by_month.get(month_of[p])
+            if ids_of_month is None:
+                ids_of_month = by_month[month_of[p]] = array("q")
+            ids_of_month.append(i)
             stage = ladder.stages.get(stage_of[p])
             if stage is None or not counts(stage.kind):
                 continue
