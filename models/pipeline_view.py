@@ -760,6 +760,7 @@ class PipelineView:
         self._marked: list[tuple[bool, int]] | None = None  # rows added/removed since `mark()`
         self._open_ids: IdMask | None = None  # ids of the rows on open stages (kept while valid)
         self._base: tuple[tuple[Any, ...], array] | None = None  # the lines before the filter (see `_unfiltered`)
+        self._shared_lines = False  # `lines` is that array itself: copied before it changes
 
     # -------------------------------------------------------- loading and building
 
@@ -848,6 +849,7 @@ class PipelineView:
             return
         lines = self.lines
         self.lines = array("q", compress(lines, flags_of(matches, lines, max(lines, default=0))))
+        self._shared_lines = False
 
     def filter_sources(self, closed: bool) -> tuple[array | None, array | None, array | None]:
         """What a filter search in a worker picks its lines from, taken on the UI thread when it
@@ -875,6 +877,7 @@ class PipelineView:
             return False
         self.matches = matches
         self.lines = lines
+        self._shared_lines = False
         self.subtotals = {}
         return True
 
@@ -904,7 +907,10 @@ class PipelineView:
         if keep is not None:
             ids = array("q", compress(ids, flags_of(keep, ids, max(ids, default=0))))
         if not self.grouped:
-            self.lines = array("q", ids) if keep is None else ids  # lines change on their own
+            # unfiltered, the lines are the ids before the filter, shared until a line is added or
+            # removed (`_own_lines`): a copy of every id fewer (0.8 MiB at 100,000 prospects)
+            self.lines = ids
+            self._shared_lines = keep is None
             self.subtotals = {}
             return
         # where each id is in the columns: 4 bytes per id up to the highest, set in C (a dict of
@@ -935,6 +941,7 @@ class PipelineView:
             lines.extend(by_month[m])
             totals.setdefault(words[m], [0, 0, 0])
         self.lines = lines
+        self._shared_lines = False
         self.subtotals = totals
 
     def _unfiltered(self, order: array) -> array:
@@ -1044,7 +1051,7 @@ class PipelineView:
             return index
         if index is None:
             index = self._sorted_place(cast("Sequence[int]", self.lines), row)
-            self.lines.insert(index, row.id)
+            self._own_lines().insert(index, row.id)
         return index
 
     def update_in_place(self, row: Row, hay: str | None = None) -> bool:
@@ -1110,8 +1117,16 @@ class PipelineView:
         t[1] += sign * part.tv_cents
         t[2] += sign * part.ev_micros
 
+    def _own_lines(self) -> list[Line] | array:
+        """The lines, to change in place: a copy of them first while they are the ids before the
+        filter (`_unfiltered` never changes those in place)."""
+        if self._shared_lines:
+            self.lines = array("q", self.lines)
+            self._shared_lines = False
+        return self.lines
+
     def _remove_line(self, index: int) -> None:
-        item = self.lines.pop(index)
+        item = self._own_lines().pop(index)
         if self.grouped and isinstance(item, int):
             # drop a month heading left with no prospects under it
             before = self.lines[index - 1] if index - 1 >= 0 else None
