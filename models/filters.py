@@ -135,7 +135,7 @@ class Filter:
     def positions(self, rows: RowStore, ladder: Ladder, today: date) -> array:
         """Where the matching live rows are in the columns (in order): what `select` is made of."""
         mask, rest = self._first_pass(rows, ladder, today)
-        return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+        return _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest)
 
     def _first_pass(
         self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
@@ -213,9 +213,9 @@ def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause
     position for the garbage collector to walk); SLICE positions at a time, `pause` between."""
     for word in words:
         if len(positions) <= SLICE:
-            positions = array("l", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
+            positions = array("i", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
             continue
-        kept = array("l")
+        kept = array("i")
         for start in range(0, len(positions), SLICE):
             part = positions[start : start + SLICE]
             kept.extend(compress(part, map(contains, map(hay.__getitem__, part), repeat(word))))
@@ -249,14 +249,14 @@ class Hits:
     def __init__(self) -> None:
         self.filter: Filter | None = None
         self.ids: IdMask | None = None
-        self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
+        self._positions: array | tuple[bytes, list[str]] = array("i")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
         self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
 
     def clear(self) -> None:
         self.filter, self.ids, self._of = None, None, None
-        self._positions = array("l")
+        self._positions = array("i")
 
     def narrows_within(
         self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: object, limit: int
@@ -308,7 +308,7 @@ class Hits:
                 positions = rows.positions(self.ids)
             elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
                 mask, rest = self._positions
-                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                positions = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
             else:
                 positions = self._positions
             narrowed = wanted.narrow(rows, positions, previous, pause)
@@ -317,7 +317,7 @@ class Hits:
         else:
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
-                having = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                having = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
                 found, ids = having, rows.mask_at(having)
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
                 ids = _ids_at(rows, mask, pause)

@@ -525,7 +525,7 @@ class RowStore(Mapping):
     def positions(self, prospect_ids: AbstractSet[int]) -> array:
         """Where these prospects are in the columns, in order (live ones only): one pass in C."""
         return array(
-            "l", compress(range(len(self.ids)), map(and_, self.alive, flags_of(prospect_ids, self.ids, self.top)))
+            "i", compress(range(len(self.ids)), map(and_, self.alive, flags_of(prospect_ids, self.ids, self.top)))
         )
 
     @property
