@@ -413,7 +413,11 @@ class RowStore(Mapping):
         """Add a row read from the database; ids must come in increasing order."""
         word = self._word
         self.ids.append(pid)
-        self.names.append(name)
+        names = self.names  # (TextColumn.append, written out: a call less for each of 100,000 rows)
+        data = names.data
+        names.starts.append(len(data))
+        data += name.encode()
+        names.ends.append(len(data))
         self.company.append(word(company))
         self.stage.append(stage_id)
         self.value.append(value)
