@@ -23,6 +23,7 @@ Nothing here imports the UI or SQLAlchemy.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,7 +33,7 @@ from typing import Protocol, cast
 
 from .errors import DomainError
 from .ladder import OPEN
-from .pipeline_view import Ladder, Row, RowStore
+from .pipeline_view import IdMask, Ladder, Row, RowStore
 from .values import parse_month
 
 #: Rows a search tests in one go before it calls its `pause` (Hits.select): each slice is one call
@@ -125,16 +126,16 @@ class Filter:
 
     # ------------------------------------------------------------ the same rule, every row at once
 
-    def select(self, rows: RowStore, ladder: Ladder, today: date) -> set[int]:
+    def select(self, rows: RowStore, ladder: Ladder, today: date) -> IdMask:
         """The ids of the live rows that match: `holds` over the columns, in C where it can be."""
         if not self.structured and not self.words:
-            return set(rows)
-        return set(map(rows.ids.__getitem__, self.positions(rows, ladder, today)))
+            return IdMask(rows, rows.top)
+        return rows.mask_at(self.positions(rows, ladder, today))
 
     def positions(self, rows: RowStore, ladder: Ladder, today: date) -> array:
         """Where the matching live rows are in the columns (in order): what `select` is made of."""
         mask, rest = self._first_pass(rows, ladder, today)
-        return _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+        return _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest)
 
     def _first_pass(
         self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
@@ -212,9 +213,9 @@ def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause
     position for the garbage collector to walk); SLICE positions at a time, `pause` between."""
     for word in words:
         if len(positions) <= SLICE:
-            positions = array("l", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
+            positions = array("i", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
             continue
-        kept = array("l")
+        kept = array("i")
         for start in range(0, len(positions), SLICE):
             part = positions[start : start + SLICE]
             kept.extend(compress(part, map(contains, map(hay.__getitem__, part), repeat(word))))
@@ -223,13 +224,17 @@ def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause
     return positions
 
 
-def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> set[int]:
+def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> IdMask:
     """The ids of the rows `mask` lets through (one byte a row), SLICE rows at a time."""
-    ids: set[int] = set()
+    ids = IdMask((), rows.top)
+    bits = ids.bits
     for start in range(0, len(mask), SLICE):
-        ids.update(compress(rows.ids[start : start + SLICE], mask[start : start + SLICE]))
+        deque(
+            map(bits.__setitem__, compress(rows.ids[start : start + SLICE], mask[start : start + SLICE]), repeat(1)), 0
+        )
         if len(mask) > SLICE:
             pause()
+    ids.count = bits.count(1)
     return ids
 
 
@@ -243,18 +248,18 @@ class Hits:
 
     def __init__(self) -> None:
         self.filter: Filter | None = None
-        self.ids: set[int] | None = None
-        self._positions: array | tuple[bytes, list[str]] = array("l")  # where `ids` are, or the pass they come from
+        self.ids: IdMask | None = None
+        self._positions: array | tuple[bytes, list[str]] = array("i")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
         self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
 
     def clear(self) -> None:
         self.filter, self.ids, self._of = None, None, None
-        self._positions = array("l")
+        self._positions = array("i")
 
     def narrows_within(
-        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: set[int] | None, limit: int
+        self, wanted: Filter, rows: RowStore, ladder: Ladder, today: date, shown: object, limit: int
     ) -> bool:
         """Whether `select` would test only the last matches, at most `limit` of them, with their
         positions at hand (not a pass over every row to find them): a search quick enough to run
@@ -280,9 +285,9 @@ class Hits:
         rows: RowStore,
         ladder: Ladder,
         today: date,
-        shown: set[int] | None = None,
+        shown: object = None,
         pause: Pause = _no_pause,
-    ) -> set[int]:
+    ) -> IdMask:
         """The ids of the live rows `wanted` matches (the same as `wanted.select`). `shown`: the
         matches the view holds now; the last ones are narrowed only if they are still those
         (the view keeps them right as rows change), else every row is searched. `pause` is called
@@ -303,16 +308,17 @@ class Hits:
                 positions = rows.positions(self.ids)
             elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
                 mask, rest = self._positions
-                positions = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                positions = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
             else:
                 positions = self._positions
-            found: array | tuple[bytes, list[str]] = wanted.narrow(rows, positions, previous, pause)
-            ids = set(map(rows.ids.__getitem__, found))
+            narrowed = wanted.narrow(rows, positions, previous, pause)
+            found: array | tuple[bytes, list[str]] = narrowed
+            ids = rows.mask_at(narrowed)
         else:
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
-                found = _having(array("l", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
-                ids = set(map(rows.ids.__getitem__, found))
+                having = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                found, ids = having, rows.mask_at(having)
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
                 ids = _ids_at(rows, mask, pause)
         self.filter, self.ids, self._positions = wanted, ids, found

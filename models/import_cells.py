@@ -204,9 +204,9 @@ def detect_date_order(values: Iterable[Any]) -> tuple[str | None, str]:
     both kinds."""
     day_first_example = month_first_example = None
     ambiguous = None
-    for value in values:
-        if not isinstance(value, str):
-            continue
+    # each distinct text once, in the order first seen (a column's dates repeat; a repeat changes
+    # nothing: each example is the first found)
+    for value in dict.fromkeys(v for v in values if isinstance(v, str)):
         m = _NUMERIC.match(strip_neutraliser(value.strip()))
         if not m:
             continue

@@ -8,7 +8,6 @@ prospects, journal and stage history are inserted in bulk."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date, datetime, time
 from typing import Any
@@ -24,7 +23,16 @@ from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_ado
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
 from .import_types import ImportPlan, ImportResult, Record, gc_paused
-from .journal import BridgeCategory, BulkJournal, created_summary, delta, edit_summary, move_category, move_summary
+from .journal import (
+    BridgeCategory,
+    BulkJournal,
+    created_summary,
+    delta,
+    edit_summary,
+    json_encoder,
+    move_category,
+    move_summary,
+)
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
 from .roles import require
@@ -37,7 +45,7 @@ IMPORT_CACHE_MB = 128
 
 #: How custom fields are stored: json.dumps(custom, ensure_ascii=False, sort_keys=True), with one
 #: encoder made once (an import encodes a row's fields at a time).
-_CUSTOM_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_CUSTOM_JSON = json_encoder(ensure_ascii=False, sort_keys=True)
 
 
 def _moment(day: date | None, fallback: datetime) -> datetime:
@@ -162,7 +170,7 @@ class _Commit:
             email=r.email,
             phone=r.phone,
             notes=r.notes,
-            custom_json=_CUSTOM_JSON.encode(r.custom),
+            custom_json=_CUSTOM_JSON(r.custom),
             value_cents=r.value_cents,
             stage_id=sid,
             expected_month=r.expected_month,

@@ -103,8 +103,13 @@ def _map_stages(
     lost_stage = next((n for n, k, _, _ in ladder if k == LOST), None)
     seen: dict[str, list[int]] = defaultdict(list)
     spelt: dict[str, str] = {}
+    texts: dict[tuple[type, Any], str] = {}  # each distinct cell's text, worked out once (a file has a few stages)
     for number, cells in sheet.rows:
-        text = re.sub(r"\s+", " ", cell_text(cells[col]))
+        value = cells[col]
+        cell = (type(value), value)
+        text = texts.get(cell)
+        if text is None:
+            text = texts[cell] = re.sub(r"\s+", " ", cell_text(value))
         if text:
             seen[text.casefold()].append(number)
             spelt.setdefault(text.casefold(), text)

@@ -75,6 +75,18 @@ def load_lookup(options: ImportOptions, headers: list[str]) -> Lookup:
     return key_index, prices, lookup_name
 
 
+def _plain(value: Any, max_len: int) -> str | None:
+    """`clean_text(cell_text(value), max_len=max_len)` for the common cell, None for any other:
+    printable text (no control or escape characters, no whitespace but spaces) not starting with
+    an apostrophe (a neutralised formula), no longer than `max_len` once trimmed, is only trimmed
+    by both. The others take the whole way (an import reads most of its cells here)."""
+    if type(value) is str and value.isprintable():
+        text = value.strip()
+        if text[:1] != "'" and len(text) <= max_len:
+            return text
+    return None
+
+
 class RowReader:
     """Reads the rows of one file, in order, into records. It keeps what spans rows: the stable keys
     seen (repeats of a name get '#2', '#3'; an id seen twice is a problem) and the lookup misses."""
@@ -132,8 +144,12 @@ class RowReader:
         self.problems.append(Problem(str(exc), [self.number], self._column(f)))
 
     def _text(self, f: str, max_len: int) -> str:
-        if f not in self.index:
+        i = self.index.get(f)
+        if i is None:
             return ""
+        text = _plain(self.cells[i], max_len)
+        if text is not None:
+            return text
         try:
             return clean_text(cell_text(self._get(f)), field=self.headers[self.index[f]], max_len=max_len)
         except DomainError as exc:
@@ -283,6 +299,11 @@ class RowReader:
     def _custom(self, replaced: str | None) -> dict[str, str]:
         custom: dict[str, str] = {}
         for i, cname in zip(self.custom_idx, self.custom_names):
+            plain = _plain(self.cells[i], 5000)
+            if plain is not None:
+                if plain:
+                    custom[cname] = plain
+                continue
             value = cell_text(self.cells[i])
             if value:
                 try:

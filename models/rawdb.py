@@ -167,6 +167,28 @@ def as_day(value: Any) -> date:
     return day
 
 
+def as_moment(value: Any) -> datetime:
+    """A NOT NULL timestamp column read by plain SQL: SQLite gives the text SQLAlchemy wrote
+    ('2026-11-27 10:00:00.000000'), other databases a datetime."""
+    if isinstance(value, datetime):
+        return value
+    if value is None:
+        raise ValueError("a NOT NULL timestamp column read NULL")
+    return datetime.fromisoformat(str(value))
+
+
+def bulk_reader(conn: Any) -> Any:
+    """What `fetch_all` reads many rows from fastest in the transaction of `conn` (an SQLAlchemy
+    Connection): on SQLite, the DB-API connection under it (plain tuples, about half SQLAlchemy's
+    time for 100,000 rows), its transaction begun first so that every read sees the same data;
+    anything else as it is."""
+    if not _is_sqlalchemy(conn) or conn.dialect.name != "sqlite" or not hasattr(conn, "in_transaction"):
+        return conn
+    if not conn.in_transaction():
+        conn.begin()  # SQLAlchemy's BEGIN, as its first statement would have begun it
+    return conn.connection.driver_connection
+
+
 def _sqlite_param(value: Any) -> Any:
     """Dates and times as SQLAlchemy writes them into SQLite, so comparisons agree."""
     if isinstance(value, datetime):

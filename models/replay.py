@@ -21,18 +21,15 @@ week and every month start, for every owner) adds up in seconds, not one SQL rep
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped
-from sqlmodel import col
 
 from .kpi import Kpi
 from .ladder import LOST, WON, counts, ev_micros
-from .tables import ChangeEvent, Prospect, Stage, StageChange, pk
+from .rawdb import as_moment, bulk_reader, fetch_all
 
 #: A reconstructed pipeline: {(owner, expected month): Kpi}.
 State = dict[tuple[str, "str | None"], Kpi]
@@ -41,9 +38,18 @@ State = dict[tuple[str, "str | None"], Kpi]
 ProspectThen = tuple[str, "str | None", int, str, int]
 
 
-def _set(column: int | None) -> Mapped[int]:
-    """A column that may be NULL, in a query that keeps only the rows where it is not."""
-    return cast("Mapped[int]", col(column))
+def _moments() -> Callable[[Any], datetime]:
+    """`rawdb.as_moment`, each distinct stored value read once (an import's rows share a few
+    moments)."""
+    seen: dict[Any, datetime] = {}
+
+    def moment(value: Any) -> datetime:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = as_moment(value)
+        return found
+
+    return moment
 
 
 def _before(payload: str | None, field: str) -> tuple[bool, Any]:
@@ -81,63 +87,50 @@ class Replay:
     """The journal and stage history of one database, read once, to replay at many moments."""
 
     def __init__(self, conn: Connection) -> None:
+        # Plain SQL, read as the driver gives it where that is faster (`rawdb.bulk_reader`: an
+        # import's history reads hundreds of thousands of rows here), in `conn`'s transaction, its
+        # timestamps read by `rawdb.as_moment`.
+        source = bulk_reader(conn)
         self.stages: dict[int, tuple[int, str]] = {
-            sid: (bp, kind)
-            for sid, bp, kind in conn.execute(select(pk(Stage.id), col(Stage.probability_bp), col(Stage.kind)))
+            sid: (bp, kind) for sid, bp, kind in fetch_all(source, "SELECT id, probability_bp, kind FROM stage")
         }
         self.owner_now: dict[int, str] = {}
         self.month_now: dict[int, str] = {}
+        moment = _moments()
         created: list[tuple[datetime, int]] = []
         deleted: list[tuple[datetime, int]] = []
-        for pid, made, gone, month, owner in conn.execute(
-            select(
-                pk(Prospect.id),
-                col(Prospect.created_at),
-                col(Prospect.deleted_at),
-                col(Prospect.expected_month),
-                col(Prospect.owner),
-            )
+        for pid, made, gone, month, owner in fetch_all(
+            source, "SELECT id, created_at, deleted_at, expected_month, owner FROM prospect"
         ):
             self.owner_now[pid] = owner
             self.month_now[pid] = month or ""
-            created.append((made, pid))
+            created.append((moment(made), pid))
             if gone is not None:
-                deleted.append((gone, pid))
+                deleted.append((moment(gone), pid))
         self.created = sorted(created)
         self.deleted = sorted(deleted)
         self.entries = sorted(
-            (at, eid, pid, int(dc or 0), int(dtv or 0))
-            for at, eid, pid, dc, dtv in conn.execute(
-                select(
-                    col(ChangeEvent.at),
-                    pk(ChangeEvent.id),
-                    _set(ChangeEvent.prospect_id),
-                    col(ChangeEvent.d_count),
-                    col(ChangeEvent.d_tv_cents),
-                ).where(col(ChangeEvent.prospect_id).is_not(None))
+            (moment(at), eid, pid, int(dc or 0), int(dtv or 0))
+            for at, eid, pid, dc, dtv in fetch_all(
+                source,
+                "SELECT at, id, prospect_id, d_count, d_tv_cents FROM change_event WHERE prospect_id IS NOT NULL",
             )
         )
         self.moves = sorted(
-            (at, sid_, pid, to, int(value or 0))
-            for at, sid_, pid, to, value in conn.execute(
-                select(
-                    col(StageChange.changed_at),
-                    pk(StageChange.id),
-                    col(StageChange.prospect_id),
-                    col(StageChange.to_stage_id),
-                    col(StageChange.value_cents),
-                )
+            (moment(at), sid_, pid, to, int(value or 0))
+            for at, sid_, pid, to, value in fetch_all(
+                source, "SELECT changed_at, id, prospect_id, to_stage_id, value_cents FROM stage_change"
             )
         )
         # Each prospect's edits of its expected month and of its owner, in order: (at, id, before).
         self.month_edits: dict[int, list[tuple[datetime, int, str]]] = {}
         self.owner_edits: dict[int, list[tuple[datetime, int, str]]] = {}
-        edits = conn.execute(
-            select(
-                col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.prospect_id), col(ChangeEvent.payload)
-            ).where(col(ChangeEvent.category) == "edit", col(ChangeEvent.prospect_id).is_not(None))
+        edits = fetch_all(
+            source,
+            "SELECT at, id, prospect_id, payload FROM change_event WHERE category = 'edit' AND prospect_id IS NOT NULL",
         )
-        for at, eid, pid, payload in edits:
+        for raw_at, eid, pid, payload in edits:
+            at = moment(raw_at)
             has, value = _before(payload, "expected_month")
             if has:
                 self.month_edits.setdefault(pid, []).append((at, eid, value or ""))
@@ -149,16 +142,13 @@ class Replay:
                 rows.sort()
         # Each stage's probability changes, in order: (at, id, before), before None when not a number.
         self.prob_changes: dict[int, list[tuple[datetime, int, int | None]]] = {}
-        probs = conn.execute(
-            select(col(ChangeEvent.at), pk(ChangeEvent.id), _set(ChangeEvent.stage_id), col(ChangeEvent.payload)).where(
-                and_(
-                    col(ChangeEvent.category) == "prob",
-                    col(ChangeEvent.prospect_id).is_(None),
-                    col(ChangeEvent.stage_id).is_not(None),
-                )
-            )
+        probs = fetch_all(
+            source,
+            "SELECT at, id, stage_id, payload FROM change_event"
+            " WHERE category = 'prob' AND prospect_id IS NULL AND stage_id IS NOT NULL",
         )
-        for at, eid, sid, payload in probs:
+        for raw_at, eid, sid, payload in probs:
+            at = moment(raw_at)
             try:
                 doc = json.loads(payload or "{}")
             except ValueError:
@@ -181,7 +171,7 @@ class Replay:
     ) -> Iterator[tuple[datetime, dict[int, _Then], dict[tuple[str, str, int], list[int]]]]:
         """For each moment (in time order): the prospects then and their sums per (owner, month,
         stage). The dictionaries are the walk's own, changed as it goes on: read them at once."""
-        self._steps = 0  # changes walked over so far: the same count, the same pipeline
+        self._steps = 0
         people: dict[int, _Then] = {pid: _Then() for pid in self.owner_now}
         sums: dict[tuple[str, str, int], list[int]] = {}
         at = {"created": 0, "deleted": 0, "entries": 0, "moves": 0, "edits": 0}
@@ -189,10 +179,6 @@ class Replay:
         # the prospects changed since the moment before: each summed again once, when the moment
         # is reached (a new prospect's creation, first entry and first stage change come together)
         dirty: dict[int, None] = {}
-
-        def refresh(pid: int) -> None:
-            self._steps += 1
-            dirty[pid] = None
 
         def resum(pid: int) -> None:
             p = people[pid]
@@ -218,38 +204,61 @@ class Replay:
             total[0] += part[0]
             total[1] += part[1]
 
+        created, deleted, entries, moves, edit_times = (
+            self.created,
+            self.deleted,
+            self.entries,
+            self.moves,
+            self.edit_times,
+        )
+        steps = 0  # changes walked over so far: the same count, the same pipeline
         for moment in sorted(moments):
-            while at["created"] < len(self.created) and self.created[at["created"]][0] < moment:
-                pid = self.created[at["created"]][1]
+            # each list is walked on from where the moment before left it (plain local counters:
+            # this loop goes over every row of an import's journal)
+            i, n = at["created"], len(created)
+            while i < n and created[i][0] < moment:
+                pid = created[i][1]
                 people[pid].created = True
-                refresh(pid)
-                at["created"] += 1
-            while at["deleted"] < len(self.deleted) and self.deleted[at["deleted"]][0] < moment:
-                pid = self.deleted[at["deleted"]][1]
+                dirty[pid] = None
+                steps += 1
+                i += 1
+            at["created"] = i
+            i, n = at["deleted"], len(deleted)
+            while i < n and deleted[i][0] < moment:
+                pid = deleted[i][1]
                 people[pid].gone = True
-                refresh(pid)
-                at["deleted"] += 1
-            while at["entries"] < len(self.entries) and self.entries[at["entries"]][0] < moment:
-                _, _, pid, dc, dtv = self.entries[at["entries"]]
-                at["entries"] += 1
+                dirty[pid] = None
+                steps += 1
+                i += 1
+            at["deleted"] = i
+            i, n = at["entries"], len(entries)
+            while i < n and entries[i][0] < moment:
+                _, _, pid, dc, dtv = entries[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
                 p.n += 1
                 p.c += dc
                 p.tv += dtv
-                refresh(pid)
-            while at["moves"] < len(self.moves) and self.moves[at["moves"]][0] < moment:
-                _, _, pid, to, value = self.moves[at["moves"]]
-                at["moves"] += 1
+                dirty[pid] = None
+                steps += 1
+            at["entries"] = i
+            i, n = at["moves"], len(moves)
+            while i < n and moves[i][0] < moment:
+                _, _, pid, to, value = moves[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
                 p.stage, p.sc_value = to, value
-                refresh(pid)
-            while at["edits"] < len(self.edit_times) and self.edit_times[at["edits"]][0] < moment:
-                _, _, what, pid = self.edit_times[at["edits"]]
-                at["edits"] += 1
+                dirty[pid] = None
+                steps += 1
+            at["moves"] = i
+            i, n = at["edits"], len(edit_times)
+            while i < n and edit_times[i][0] < moment:
+                _, _, what, pid = edit_times[i]
+                i += 1
                 p = people.get(pid)
                 if p is None:
                     continue
@@ -257,10 +266,13 @@ class Replay:
                     p.month += 1
                 else:
                     p.owner += 1
-                refresh(pid)
+                dirty[pid] = None
+                steps += 1
+            at["edits"] = i
             for pid in dirty:
                 resum(pid)
             dirty.clear()
+            self._steps = steps
             yield moment, people, sums
 
     def probabilities(self, moment: datetime) -> dict[int, tuple[int, str]]:

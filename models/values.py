@@ -55,7 +55,8 @@ def parse_money(text: object, *, field: str = "value") -> int:
     s = raw
     if s.startswith("-") or s.startswith("(") or "-" in s.lstrip(_CURRENCY + " "):
         raise DomainError(f"{field}: {shown!r} is negative; a value must be 0 or more", field=field)
-    s = _without_currency(s)
+    if not (_MONEY_PLAIN.match(s) or _MONEY_GROUPED.match(s)):  # digits alone have no currency to drop
+        s = _without_currency(s)
     if _MONEY_PLAIN.match(s):
         digits = s
     elif _MONEY_GROUPED.match(s):
@@ -80,16 +81,23 @@ def parse_money(text: object, *, field: str = "value") -> int:
     return cents
 
 
+#: `_without_currency`'s patterns, compiled once (an import reads an amount a row).
+_SIGN_BEFORE = re.compile(r"^(?:[A-Za-z]{1,3})?\s*[" + _CURRENCY + r"]\s*")
+_CODE_BEFORE = re.compile(r"^([A-Za-z]{3})\s*(?=\d)")
+_SIGN_AFTER = re.compile(r"\s*[" + _CURRENCY + r"]$")
+_CODE_AFTER = re.compile(r"(?<=\d)\s*([A-Za-z]{3})$")
+
+
 def _without_currency(s: str) -> str:
     """The amount without its currency: a sign with an optional country prefix (NZ$, US$, $, €) or a
     known code (NZD, usd) before it, or a sign or known code after it."""
-    before = re.match(r"^(?:[A-Za-z]{1,3})?\s*[" + _CURRENCY + r"]\s*", s)
-    if before is None and (code := re.match(r"^([A-Za-z]{3})\s*(?=\d)", s)) and code[1].upper() in CURRENCY_CODES:
+    before = _SIGN_BEFORE.match(s)
+    if before is None and (code := _CODE_BEFORE.match(s)) and code[1].upper() in CURRENCY_CODES:
         before = code
     if before is not None:
         s = s[before.end() :]
-    after = re.search(r"\s*[" + _CURRENCY + r"]$", s)
-    if after is None and (code := re.search(r"(?<=\d)\s*([A-Za-z]{3})$", s)) and code[1].upper() in CURRENCY_CODES:
+    after = _SIGN_AFTER.search(s)
+    if after is None and (code := _CODE_AFTER.search(s)) and code[1].upper() in CURRENCY_CODES:
         after = code
     if after is not None:
         s = s[: after.start()]

@@ -511,8 +511,38 @@ class EvpipeApp(App):
         keep_current(self.engine)
 
 
+#: glibc's mallopt parameters (malloc.h): the most arenas, and the size from which a block is
+#: mapped apart (and given back to the system when freed).
+_M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
+
+
+def settle_allocator() -> None:
+    """Before the app starts its threads, on glibc only: one malloc arena for every thread, and
+    blocks of 128 KiB and more always mapped apart. The app holds every prospect's row for hours
+    while workers read and search beside the UI thread: by default each worker thread gets an
+    arena of its own, which keeps what the worker freed (the rows read in chunks, a sort's ids),
+    and glibc raises the size it maps apart each time such a block is freed, so later big arrays
+    land in the heap between live objects. At 100,000 prospects that was 7 MiB of the app's
+    resident memory once every row was loaded (114 -> 107 MiB)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only: another C library keeps its own ways)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_ARENA_MAX, 1)
+    mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+
+
 def run(url: str) -> None:
     """Open the app on the database at `url` (the `evpipe` and `evpipe demo` commands)."""
+    settle_allocator()
     EvpipeApp(url).run()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from array import array
+from collections.abc import MutableSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -338,11 +339,11 @@ class FilterFound(Message):
 
     text: str
     filter: Filter
-    ids: set[int]
+    ids: MutableSet[int]
     narrowed: bool  # searched within `shown`, the matches the view held when it began
     rows: RowStore
     changes: int  # rows.changes when it began (-1: it failed)
-    shown: set[int] | None
+    shown: MutableSet[int] | None
     round: int
     # the lines picked for the ids in the worker (PipelineView.take_hits), and what from: the
     # lines shown and the lines before any filter when it began (None: picked on the UI thread)

@@ -459,8 +459,9 @@ def serve_session_cmd(ctx: Ctx, screen: str, read_only: bool) -> None:
     from evpipe.models.locations import check_database
 
     check_database(ctx.url)
-    from ..app import EvpipeApp
+    from ..app import EvpipeApp, settle_allocator
 
+    settle_allocator()
     EvpipeApp(ctx.url, screen=screen, read_only=read_only).run()
 
 

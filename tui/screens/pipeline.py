@@ -12,7 +12,7 @@ import gc
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, MutableSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -929,7 +929,7 @@ class PipelineScreen(StageKeys, Screen):
         else:
             line.show(Content.styled(hint(text, self.stage_list), "$text-muted"))
 
-    def _matches(self, rows: RowStore | list[Row]) -> set[int] | None:
+    def _matches(self, rows: RowStore | list[Row]) -> MutableSet[int] | None:
         """The ids the filter on screen lets through, of these rows (all, or the first page):
         searched afresh (new rows), so the kept matches are let go."""
         self._hits.clear()
@@ -992,7 +992,7 @@ class PipelineScreen(StageKeys, Screen):
         rows: RowStore,
         ladder: Ladder,
         today: date,
-        shown: set[int] | None,
+        shown: MutableSet[int] | None,
         round_: int,
         sources: tuple[array | None, array | None, array | None] = (None, None, None),
     ) -> None:
@@ -1049,7 +1049,13 @@ class PipelineScreen(StageKeys, Screen):
         self._search_next()
 
     def _show_filtered(
-        self, text: str, parsed: Filter, matches: set[int] | None, *, narrowed: bool, found: FilterFound | None = None
+        self,
+        text: str,
+        parsed: Filter,
+        matches: MutableSet[int] | None,
+        *,
+        narrowed: bool,
+        found: FilterFound | None = None,
     ) -> None:
         """A search's results and their count on screen, in one go: with the lines its worker
         picked when they still fit what is on screen, else picked here."""

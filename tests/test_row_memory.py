@@ -1,0 +1,98 @@
+"""The pipeline's rows kept small (issue 13, memory) and still right: the names in one UTF-8
+buffer (TextColumn), the filter's hits as a byte per id (IdMask, a set to its users), and the
+unfiltered lines shared with the ids before the filter until a line is added or removed."""
+
+from __future__ import annotations
+
+from array import array
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evpipe.models.pipeline_view import IdMask, Ladder, PipelineView, Row, RowStore, TextColumn, haystack, pick
+from evpipe.models.records import StageInfo
+
+TODAY = date(2026, 11, 27)
+STAGES = [
+    StageInfo(1, "Suspect", 1, 500, "open", 21),
+    StageInfo(2, "Won", 2, 10000, "won", 0),
+]
+LADDER = Ladder.of(STAGES)
+
+
+def row(pid: int, name: str, stage: int = 1, version: int = 1) -> Row:
+    return Row(pid, name, "Kauri Ltd", stage, 1000 * pid, "2027-03", None, "mere", "2026-11-01", 0, version)
+
+
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["append", "insert", "set"]), st.integers(0, 30), texts), max_size=40))
+def test_a_text_column_holds_what_a_list_holds(ops) -> None:
+    column, model = TextColumn(), []
+    for op, at, text in ops:
+        if op == "append" or not model:
+            column.append(text)
+            model.append(text)
+        elif op == "insert":
+            column.insert(at % (len(model) + 1), text)
+            model.insert(at % (len(model) + 1), text)
+        else:
+            column[at % len(model)] = text
+            model[at % len(model)] = text
+    assert list(column) == model and len(column) == len(model)
+    copy = column.copy()
+    if model:
+        copy[0] = "changed"
+        assert column[0] == model[0]  # a copy changes apart
+
+
+def test_names_come_back_as_they_were_put_edited_and_inserted() -> None:
+    store = RowStore()
+    for pid, name in ((2, "Te Whare Ōtaki"), (5, "Straße café"), (9, "")):
+        store.put(row(pid, name), haystack(name, "Kauri Ltd", "", ""))
+    store.put(row(5, "Strasse Cafe", version=2))  # renamed
+    store.put(row(3, "Ngā Hau e Whā"))  # inserted between two ids
+    assert [store[pid].name for pid in (2, 3, 5, 9)] == ["Te Whare Ōtaki", "Ngā Hau e Whā", "Strasse Cafe", ""]
+    board = store.copy()
+    board.put(row(2, "Board's own", version=2))
+    assert store[2].name == "Te Whare Ōtaki" and board[2].name == "Board's own"
+
+
+@given(st.sets(st.integers(1, 300)), st.sets(st.integers(1, 300)))
+def test_an_id_mask_is_a_set_to_its_users(ids, more) -> None:
+    mask = IdMask(ids, 300)
+    assert mask == ids and len(mask) == len(ids) and sorted(mask) == sorted(ids)
+    for pid in more:
+        mask.add(pid)
+    mask.add(1000)  # past the top: it grows
+    assert mask == ids | more | {1000}
+    for pid in ids:
+        mask.discard(pid)
+    mask.discard(5000)
+    assert mask == (more - ids) | {1000}
+    assert all((pid in mask) == (pid in (more - ids) | {1000}) for pid in range(0, 1100))
+    source = array("q", range(1, 1001))
+    assert list(pick(source, mask)) == [pid for pid in source if pid in mask]
+
+
+def test_unfiltered_lines_are_shared_until_a_line_comes_or_goes() -> None:
+    store = RowStore()
+    for pid in range(1, 11):
+        store.put(row(pid, f"Prospect {pid:02d}"), haystack(f"Prospect {pid:02d}", "", "", ""))
+    view = PipelineView(LADDER, today=TODAY)
+    view.load(store)
+    order, before = view._order, list(view.lines)
+    assert order is not None
+    base = view._unfiltered(order)
+    assert view.lines is base  # no copy of every id while nothing is filtered
+    view.put(row(11, "Prospect 11"))  # a new line
+    assert list(base) == before  # the ids before the filter did not change under it
+    assert view.lines is not base and 11 in list(view.lines)
+    view.rebuild()
+    assert view._order is not None
+    base = view._unfiltered(view._order)
+    assert view.lines is base
+    view.remove(3)  # a line goes
+    assert 3 in list(base) and 3 not in list(view.lines)
