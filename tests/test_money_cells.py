@@ -328,7 +328,7 @@ def test_the_tables_spans_match_every_row():
             rows.append_raw(pid, "n", "", rng.randint(1, 7), value, None, None, "o", "2026-11-01", 0, 1, "n")
         view = PipelineView(ladder)
         view.rows = rows
-        value, ev = row_spans(view)
+        value, ev = row_spans(view.rows, view.ladder)
         evs = [
             to_cents(ev_micros(v, ladder.kind(s), ladder.bp(s)), micros=True) for s, v in zip(rows.stage, rows.value)
         ]

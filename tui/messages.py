@@ -19,7 +19,7 @@ from evpipe.models.changes_feed import Entry
 from evpipe.models.errors import DomainError
 from evpipe.models.kpi import Kpi
 from evpipe.models.period import Period
-from evpipe.models.pipeline_view import Row, RowStore
+from evpipe.models.pipeline_view import Primed, Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class RowsLoaded(Message):
     painted: threading.Event | None = None  # set once these rows are on screen
     order: array | None = None  # the ids in sort order `order_mode`
     order_mode: str = "month"
+    primed: Primed | None = None  # what the view works out over every row, worked out in the worker
+    spans: Any = None  # the money columns' spans (prospect_table.row_spans), worked out likewise
 
 
 @dataclass
