@@ -551,3 +551,35 @@ def test_normal_range_sums_the_same_fractions():
     var = sum((Fraction(v * v * bp * (FULL_BP - bp), FULL_BP * FULL_BP) for v, bp in items), Fraction(0))
     assert (n.mean, n.sd) == (float(mean), math.sqrt(var))
     assert [n.quantile(q) for q in (10, 50, 90)] == sorted(n.quantile(q) for q in (10, 50, 90))
+
+
+def _evpipe(db: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from evpipe.tui.cli import main; main(sys.argv[1:])", "--db", db, *args]
+
+
+def test_list_json_through_a_pipe_is_the_same_bytes_and_a_reader_may_stop(db):
+    """`list --json | reader`: the rows are written by a thread of their own while the next are read
+    (a pipe's reader makes each write wait), into a pipe made 1 MiB on Linux. A slow reader gets
+    the same bytes; one that stops early (`| head`) ends the command quietly, with success."""
+    env = dict(os.environ, EVPIPE_NOW="2026-11-27T10:00:00")
+    slow = subprocess.Popen(
+        _evpipe(db, "list", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
+    )
+    assert slow.stdout is not None and slow.stderr is not None
+    got = b""
+    while piece := slow.stdout.read(97):  # a small read at a time: the writer waits on the pipe
+        got += piece
+    assert slow.wait() == 0 and slow.stderr.read() == b""
+    assert got.decode() == whole_json(db)
+
+    # far more than any pipe holds (21 MB), through the command line's own error handling
+    code = (
+        "from evpipe.tui.cli.main import domain_errors, emit_json_texts\n"
+        "domain_errors(lambda: emit_json_texts([[b'1'] * 3000 for _ in range(2300)]))()\n"
+    )
+    quitter = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert quitter.stdout is not None and quitter.stderr is not None
+    assert quitter.stdout.read(10) == b"[\n  1,\n  1"
+    quitter.stdout.close()  # the reader has gone
+    assert quitter.wait(timeout=60) == 0
+    assert quitter.stderr.read() == b""  # no traceback, no message

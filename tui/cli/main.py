@@ -291,13 +291,76 @@ def json_record_template(keys: Sequence[str]) -> str:
 
 def emit_json_texts(chunks: Iterable[list[bytes]]) -> None:
     """`emit_json_records` of records whose JSON text is made already, as UTF-8 bytes (each by
-    `json_record_template`, e.g. by the database), a chunk of them at a time: the same bytes."""
+    `json_record_template`, e.g. by the database), a chunk of them at a time: the same bytes,
+    written by `Output` while the next chunks are read."""
     head = b"[\n  "
-    for texts in chunks:
-        if texts:
-            click.echo(head + b",\n  ".join(texts), nl=False)
-            head = b",\n  "
-    click.echo(b"[]" if head == b"[\n  " else b"\n]")
+    with Output() as out:
+        for texts in chunks:
+            if texts:
+                out.write(head + b",\n  ".join(texts))
+                head = b",\n  "
+        out.write(b"[]\n" if head == b"[\n  " else b"\n]\n")
+
+
+#: Linux's fcntl to set a pipe's buffer size (F_SETPIPE_SZ), and the size asked for: 1 MiB, what
+#: an unprivileged process may ask by default (/proc/sys/fs/pipe-max-size).
+_F_SETPIPE_SZ = 1031
+PIPE_BUFFER = 1 << 20
+
+
+class Output:
+    """Standard output written by a thread of its own, so that a long listing's next rows are read
+    while the last ones are written: into a pipe (`evpipe list --json | jq`), each write waits for
+    the reader to take 64 KiB at a time, and the database stood still meanwhile (a million
+    prospects: 7.5 s through a pipe against 5.7 s into a file). A pipe's buffer is also made 1 MiB
+    where Linux allows. At most `depth` chunks wait (memory stays flat); an error writing (the
+    reader gone: BrokenPipeError) is raised in the caller at its next write or at the end."""
+
+    def __init__(self, depth: int = 8) -> None:
+        import queue
+        import stat
+        import threading
+
+        sys.stdout.flush()  # what was written as text goes first
+        self.stream = sys.stdout.buffer
+        try:
+            if stat.S_ISFIFO(os.fstat(self.stream.fileno()).st_mode):
+                import fcntl
+
+                fcntl.fcntl(self.stream.fileno(), _F_SETPIPE_SZ, PIPE_BUFFER)
+        except (OSError, ValueError, AttributeError):  # not a pipe, not Linux, or not allowed: as it is
+            pass
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self.thread = threading.Thread(target=self._run, name="evpipe-output", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.stream.write(data)
+                except BaseException as exc:  # handed to the caller (see the class's note)
+                    self.error = exc
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except BaseException as exc:
+                self.error = exc
+
+    def write(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(data)
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 #: The values `emit_json_records` writes at the C encoder's pace; any other goes through json.dumps.
