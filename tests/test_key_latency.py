@@ -228,7 +228,9 @@ def test_rows_primed_in_the_worker_give_the_lines_a_load_would(owner, closed, ch
     """What `prime` works out in the loading worker (a million rows: 0.6 s the UI thread would
     stand still) is taken by `load` only while it holds: the lines are those of a load without it,
     also when the rep toggled a setting between the read and the rows' arrival."""
-    data = [(1 + i % 5, "2026-12" if i % 3 else None, "sam" if i % 2 else "mere", f"harbour {i}", "") for i in range(90)]
+    data = [
+        (1 + i % 5, "2026-12" if i % 3 else None, "sam" if i % 2 else "mere", f"harbour {i}", "") for i in range(90)
+    ]
 
     def loaded(primed_view: bool) -> PipelineView:
         store = make_store(data)
