@@ -158,6 +158,11 @@ def read_head(path: Path, size: int) -> bytes:
     return os.pread(fd, size, 0)
 
 
+def _usable(companion: Path) -> bool:
+    """Whether SQLite's file beside the database can be read and written, or is not there."""
+    return not companion.exists() or os.access(companion, os.R_OK | os.W_OK)
+
+
 def check_database(url: str, *, create: bool = False) -> FileLook | None:
     """Make sure `url` is a database evpipe can open, without changing anything: raises NoDatabase
     for a file that does not exist or is empty (unless `create`: the caller was asked to make one),
@@ -206,7 +211,10 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
             f"{path.name}; ask the folder's owner, or move the database to a folder you can write in"
         )
     for companion in (Path(f"{path}{suffix}") for suffix in COMPANIONS):
-        if companion.exists() and not os.access(companion, os.R_OK | os.W_OK):
+        # SQLite deletes these files when its last connection to the database closes, which another
+        # thread or session may do at any moment: a file that went between the two looks is not a
+        # refusal (it failed as unwritable a test now and then), so it is looked at again
+        if not _usable(companion) and not _usable(companion):  # a second look: see above
             raise DatabaseProblem(
                 f"{companion} (SQLite's file beside the database) is not writable for you, so the database "
                 f"cannot be opened; its owner can fix the folder with: evpipe share {shlex.quote(str(path.parent))} "
@@ -264,9 +272,11 @@ def _cut_short(path: Path) -> str | None:
     or None. The header's page count is trusted only as SQLite trusts it (its "valid for" counter
     matches the change counter), and only with no write-ahead log beside the file, which may hold
     pages the file has not got yet."""
-    wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        return None
+    try:
+        if Path(f"{path}-wal").stat().st_size > 0:
+            return None
+    except FileNotFoundError:  # none, or SQLite's last connection just folded it into the file
+        pass
     header = read_head(path, 100)
     size = path.stat().st_size
     if len(header) < 100:

@@ -43,10 +43,12 @@ async def _workers_done(app) -> None:
     over) is finished work, not a failure; a worker that failed still fails the test."""
     import asyncio
 
-    from textual.worker import WorkerCancelled
+    from textual.worker import WorkerCancelled, WorkerFailed
 
     results = await asyncio.gather(*[worker.wait() for worker in list(app.workers)], return_exceptions=True)
     for result in results:
+        if isinstance(result, WorkerFailed):
+            raise result.error from result  # the worker's own traceback: where it failed
         if isinstance(result, BaseException) and not isinstance(result, WorkerCancelled):
             raise result
 

@@ -404,3 +404,51 @@ def test_damaged_bytes_anywhere_either_work_or_give_one_line(tmp_path_factory, r
         line = one_line(result)
         assert str(path) in line, line
     gc.collect()
+
+
+def test_a_companion_file_gone_between_two_looks_is_no_refusal(tmp_path, monkeypatch):
+    """SQLite deletes the -shm and -wal files when its last connection closes, which another thread
+    or session may do while a database is being checked: a file seen, then gone when its access is
+    tested, is not "not writable" (CI's snapshot of the prospect page once showed that toast). One
+    that stays unwritable is still refused."""
+    path = tmp_path / "pipeline.db"
+    open_db(f"sqlite:///{path}").dispose()
+    shm = Path(f"{path}-shm")
+    real_access = os.access
+
+    def vanishing(where, asked, *args, **kwargs):
+        if Path(where) == shm and shm.exists():
+            shm.unlink()  # the last connection elsewhere closed just now
+            return False
+        return real_access(where, asked, *args, **kwargs)
+
+    shm.write_bytes(b"")
+    monkeypatch.setattr(locations.os, "access", vanishing)
+    assert locations.check_database(f"sqlite:///{path}") is not None
+    assert not shm.exists()
+
+    shm.write_bytes(b"")
+    deny(monkeypatch, shm, ("file", "w"))
+    with pytest.raises(locations.DatabaseProblem, match="file beside the database"):
+        locations.check_database(f"sqlite:///{path}")
+
+
+def test_a_write_ahead_log_folded_in_while_it_is_looked_at_is_no_error(tmp_path, monkeypatch):
+    """The check for a file cut short looks at the -wal file first; SQLite's last connection may
+    fold it into the database and delete it at that moment (a worker failed with FileNotFoundError
+    in CI): the file is then checked as it is."""
+    path = tmp_path / "pipeline.db"
+    open_db(f"sqlite:///{path}").dispose()
+    wal = Path(f"{path}-wal")
+    wal.write_bytes(b"x" * 10)  # there when looked for...
+    real_stat = Path.stat
+
+    def gone(self, *args, **kwargs):
+        if self == wal:
+            raise FileNotFoundError(2, "No such file or directory", str(wal))  # ...gone when measured
+        return real_stat(self, *args, **kwargs)
+
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self, *a, **k: self == wal or real_exists(self, *a, **k))
+    monkeypatch.setattr(Path, "stat", gone)
+    assert locations._cut_short(path) is None
