@@ -54,20 +54,27 @@ class Scope:
             return self.snapshot_key
         return f"{self.snapshot_key};period:{self.period.start}.."
 
-    def sql(self, *, scan: bool = False) -> tuple[str, dict[str, Any]]:
+    def sql(self, *, scan: bool = False, sums: bool = False) -> tuple[str, dict[str, Any]]:
         """This scope as SQL conditions on `prospect p`, with their parameters. `scan`: read the
         table straight through rather than by the live-prospect index (faster when every live
-        prospect is wanted grouped by something the index does not hold)."""
+        prospect is wanted grouped by something the index does not hold). `sums`: for sums over
+        every prospect in the months, which the live-stage index answers best: the months are
+        tested on each of its entries rather than looked up in the listing index (by deleted_at,
+        then month), whose range reads every listed column and groups in a temporary b-tree
+        (a forecast's sums at a million prospects: 0.85 s against 0.24 s); a few rows of one month
+        are still found through the listing index. coalesce() keeps a column from the planner in
+        any database."""
         conds = ["coalesce(p.deleted_at, NULL) IS NULL" if scan else "p.deleted_at IS NULL"]
         params: dict[str, Any] = {}
+        month = "coalesce(p.expected_month, NULL)" if sums else "p.expected_month"
         if self.owner is not None:
             conds.append("p.owner = :owner")
             params["owner"] = self.owner
         if self.month_from:
-            conds.append("p.expected_month >= :month_from")
+            conds.append(f"{month} >= :month_from")
             params["month_from"] = self.month_from
         if self.month_to:
-            conds.append("p.expected_month <= :month_to")
+            conds.append(f"{month} <= :month_to")
             params["month_to"] = self.month_to
         if self.period is not None and self.period.restricts:
             cond, more = self.period.sql_on_stage("p.stage_id", "p.expected_month")
@@ -163,7 +170,9 @@ def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any,
     key = _KEYS[by]
     # the live-stage index holds the stage and the month (its sums by month read no table row: at
     # 1,000,000 prospects 0.3 s, against 3.6 s for the scan); an owner is read by the scan
-    where, params = scope.sql(scan=key not in (None, "p.stage_id", "p.expected_month") and scope.owner is None)
+    where, params = scope.sql(
+        scan=key not in (None, "p.stage_id", "p.expected_month") and scope.owner is None, sums=True
+    )
     select_key = f"{key}, " if key else ""
     sql = (
         f"SELECT {select_key}p.stage_id, count(*), coalesce(sum(p.value_cents), 0) "
