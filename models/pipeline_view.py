@@ -827,8 +827,9 @@ class PipelineView:
         changes here."""
         shadow = PipelineView(ladder, rows, sort=self.sort, owner=self.owner, scope=scope, closed=self.closed)
         shadow._order = order if order is not None and order_mode == self.sort else None
-        base = shadow._unfiltered(shadow._order) if shadow._order is not None else None
-        return Primed(rows, ladder, shadow.open_ids(), shadow._base if base is not None else None)
+        if shadow._order is not None:
+            shadow._unfiltered(shadow._order)  # kept in shadow._base, with the key it holds for
+        return Primed(rows, ladder, shadow.open_ids(), shadow._base)
 
     def mark(self) -> None:
         """Start noting rows added and removed, for `set_order` (a sort is being read)."""
