@@ -235,7 +235,7 @@ def prospect_json_sql(stages: list[tuple[int, str, str, int]]) -> tuple[str, dic
     lines (stage, kind, probability) Python writes once a stage. A listing of a million prospects
     makes one Python object per prospect, and decodes no text."""
     from evpipe.models.ladder import ev_sql
-    from evpipe.models.rawdb import as_bytes, day_of, json_quote, money_text, text_literal
+    from evpipe.models.rawdb import as_bytes, day_of, json_quote, money_printf, text_literal
 
     from .main import json_record_template
 
@@ -248,15 +248,24 @@ def prospect_json_sql(stages: list[tuple[int, str, str, int]]) -> tuple[str, dic
         texts = [json.dumps(v, ensure_ascii=False) for v in (name, kind, _probability(bp))]
         params[f"stage_{i}"] = "".join(t + line for t, line in zip(texts, [*lines[first + 1 : last + 1], ""]))
         whens.append(f"WHEN {int(sid)} THEN :stage_{i}")
+
+    def text(expression: str) -> tuple[str, list[str]]:
+        return "%s", [json_quote(expression)]
+
+    def money(expression: str, micros: bool = False) -> tuple[str, list[str]]:
+        template, arguments = money_printf(expression, micros=micros)  # digits only: quoted as they are
+        return f'"{template}"', arguments
+
     ev = ev_sql("p.value_cents", "s.kind", "s.probability_bp")
-    values = (
-        "p.id", json_quote("p.name"), json_quote("p.company"), f"CASE s.id {' '.join(whens)} END",
-        json_quote(money_text("p.value_cents")), json_quote(money_text(ev, micros=True)),
-        json_quote("p.expected_month"), json_quote("p.owner"), json_quote(day_of("p.next_follow_up")),
-    )  # fmt: skip
-    template = "%s".join(lines[: first + 1] + lines[last + 1 :])
-    assert len(values) == template.count("%s") == len(PROSPECT_KEYS) - (last - first)
-    record = f"printf({text_literal(template)}, {', '.join(values)})"
+    values = [
+        ("%s", ["p.id"]), text("p.name"), text("p.company"), ("%s", [f"CASE s.id {' '.join(whens)} END"]),
+        money("p.value_cents"), money(f"({ev})", micros=True),
+        text("p.expected_month"), text("p.owner"), text(day_of("p.next_follow_up")),
+    ]  # fmt: skip
+    kept = lines[: first + 1] + lines[last + 1 :]
+    assert len(values) == len(kept) - 1 == len(PROSPECT_KEYS) - (last - first)
+    template = kept[0] + "".join(piece + line for (piece, _), line in zip(values, kept[1:]))
+    record = f"printf({text_literal(template)}, {', '.join(a for _, arguments in values for a in arguments)})"
     return f"p.id, {as_bytes(record)}", params
 
 
