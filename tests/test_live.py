@@ -292,3 +292,52 @@ async def test_the_focus_list_showing_reads_again_on_a_remote_change(office):
         await _until(pilot, lambda: focus.items and focus.items[0].id == ids[5])
         sam.move(ids[5], "won")
         await _until(pilot, lambda: focus.items and focus.items[0].id != ids[5])
+
+
+async def test_a_prospect_another_session_adds_widens_the_columns_without_a_pass_over_every_row(office, monkeypatch):
+    """Another session adds the largest value there can be and deletes a prospect, while the table
+    is grouped by month: the rows are applied where they are, every amount still reads back in
+    full (the columns widened by the new row), and no pass over every row worked the columns out
+    again (a third of a second at a million prospects, on the UI thread)."""
+    from decimal import Decimal
+
+    from apphelpers import RecordingApp, settle
+    from test_money_cells import assert_reads_back
+
+    import evpipe.tui.widgets.prospect_table as prospect_table
+    from evpipe.models.values import MAX_VALUE_CENTS, to_cents
+    from evpipe.tui.widgets.prospect_table import columns_for
+
+    engine, sam, ids = office
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        page = app.pipeline
+        await pilot.press("m")  # grouped by month
+        await settle(pilot)
+        rows_object = page.view.rows
+        passes = []
+        every_row = prospect_table.row_spans
+        monkeypatch.setattr(prospect_table, "row_spans", lambda *a: passes.append(a) or every_row(*a))
+        whale = sam.add("Whale", str(Decimal(MAX_VALUE_CENTS) / 100), month="2026-12").prospect.id
+        sam.delete(ids[1])
+        await _until(pilot, lambda: whale in page.view.rows and ids[1] not in page.view.rows)
+        await settle(pilot)
+        assert page.view.rows is rows_object and passes == []
+        table, view = page.table, page.view
+        width = table.scrollable_content_region.width
+        starts, at = {}, 0
+        for c in columns_for(width):
+            starts[c.key] = (at, at + c.width)
+            at += c.width + 1
+        assert whale in view.lines and view.shown == len(ids) - 1 + 1
+        for item in view.lines:
+            if not isinstance(item, int):
+                continue
+            row = view.rows[item]
+            line = "".join(seg.text for seg in table._render_row(row, False, width))
+            a, b = starts["value"]
+            assert_reads_back(line[a:b].strip(), Decimal(row.value_cents) / 100)
+            a, b = starts["ev"]
+            assert_reads_back(line[a:b].strip(), Decimal(to_cents(view.ladder.ev(row), micros=True)) / 100)
+        assert "12 shown" in " ".join(str(page.query_one("#status").render()).split())

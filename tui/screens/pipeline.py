@@ -408,7 +408,7 @@ class PipelineScreen(StageKeys, Screen):
 
     def _show_status(self) -> None:
         view = self.view
-        shown = sum(1 for item in view.lines if isinstance(item, int)) if view.grouped else len(view.lines)
+        shown = view.shown
         parts = [
             OWN_ONLY_LINE.capitalize()
             if view.scope is not None
@@ -574,7 +574,8 @@ class PipelineScreen(StageKeys, Screen):
         if self._loading:
             self._since_load.append(p.id if p.deleted else row_of(p))
         if len(self.view.lines) != before or (had is not None and index != had):
-            self.table.lines_changed()
+            row = self.view.rows.get(p.id)  # (None once deleted)
+            self.table.lines_changed(*([] if row is None else [row]))
         elif index is not None:
             self.table.refresh_row(p.id)
         if index is not None and had is None:
@@ -630,6 +631,7 @@ class PipelineScreen(StageKeys, Screen):
                 touched.add(entry.prospect_id)
         moved_lines = False
         in_place: list[Row] = []
+        put: list[Row] = []
         for pid in sorted(touched):
             if pid in self._pending:
                 continue  # a change of this screen's is on its way; its saved result brings the row
@@ -649,9 +651,10 @@ class PipelineScreen(StageKeys, Screen):
                 in_place.append(row)
             else:
                 self.view.put(row, hay, self.table.cursor)
+                put.append(row)
                 moved_lines = True
         if moved_lines:
-            self.table.lines_changed()
+            self.table.lines_changed(*put, *in_place)
             if keep is not None and self.table.current_id != keep:
                 self.table.go_to(keep)
             self._show_status()
@@ -721,7 +724,7 @@ class PipelineScreen(StageKeys, Screen):
             if self._loading:
                 self._since_load.append(moved)
             if len(self.view.lines) != lines_before:  # (grouped: it moved to another month's group)
-                self.table.lines_changed()
+                self.table.lines_changed(moved)
             else:
                 self.table.refresh_row(row.id)
             self._show_header()
