@@ -631,7 +631,7 @@ class PipelineScreen(StageKeys, Screen):
                 touched.add(entry.prospect_id)
         moved_lines = False
         in_place: list[Row] = []
-        put: list[Row] = []
+        replaced: list[Row] = []  # rows whose line came, went or moved
         for pid in sorted(touched):
             if pid in self._pending:
                 continue  # a change of this screen's is on its way; its saved result brings the row
@@ -651,10 +651,10 @@ class PipelineScreen(StageKeys, Screen):
                 in_place.append(row)
             else:
                 self.view.put(row, hay, self.table.cursor)
-                put.append(row)
+                replaced.append(row)
                 moved_lines = True
         if moved_lines:
-            self.table.lines_changed(*put, *in_place)
+            self.table.lines_changed(*replaced, *in_place)
             if keep is not None and self.table.current_id != keep:
                 self.table.go_to(keep)
             self._show_status()
