@@ -792,6 +792,9 @@ class PipelineView:
         self._base: tuple[tuple[Any, ...], array] | None = None  # the lines before the filter (see `_unfiltered`)
         self._shared_lines = False  # `lines` is that array itself: copied before it changes
         self._groups = 0  # month headings among the lines, when grouped
+        # ids whose line was kept although `visible` says no (won while only open ones are shown,
+        # no longer a filter's hit): with them, every line is one of these or a visible row's
+        self._stayed: set[int] = set()
 
     # -------------------------------------------------------- loading and building
 
@@ -955,6 +958,7 @@ class PipelineView:
         """Recompute the lines (after a sort, filter, toggle or grouping change). The sorted order
         of all rows is kept, so filtering and toggling are one pass, not a sort."""
         rows = self.rows
+        self._stayed = set()  # the lines are made again of the visible rows only
         if self._order is None:
             ordered = [rows.row_at(i) for i in range(len(rows.ids)) if rows.alive[i]]
             sort_rows(ordered, self.sort, self.ladder)
@@ -1079,6 +1083,8 @@ class PipelineView:
         row = row if row is not None else self.rows.get(prospect_id)
         if row is None:
             return _index(lines, prospect_id)
+        if prospect_id not in self._stayed and not self.visible(row):
+            return None  # not shown: every line is a visible row's or one kept (`_stayed`)
         if not self.grouped:
             return self._find(cast("Sequence[int]", lines), row)  # (ungrouped: ids only)
         start, end = self._group_span(row.month, row)
@@ -1156,6 +1162,8 @@ class PipelineView:
             self.remove(row.id, hint)
             return None
         old = self.rows.get(row.id)
+        # (its line looked for first: whether it is shown depends on the filter's hits as they were)
+        index = self.index_of(row.id, hint, old) if old is not None else None
         changes = self.rows.changes
         self.rows.put(row, hay)
         if old is not None:
@@ -1171,13 +1179,15 @@ class PipelineView:
                 self._order.insert(self._sorted_place(self._order, row), row.id)
             if self._marked is not None:
                 self._marked.append((True, row.id))
-        index = self.index_of(row.id, hint, old) if old is not None else None
         if self.grouped and old is not None and index is not None:
             self._add_subtotal(old.month, self.ladder.part(old), -1)
         if not self.visible(row, on_screen=index is not None):
             if index is not None:
                 self._remove_line(index)
+                self._stayed.discard(row.id)
             return None
+        if index is not None and not self.visible(row):
+            self._stayed.add(row.id)  # kept on its line (see `visible`)
         if self.grouped:
             self._add_subtotal(row.month, self.ladder.part(row), +1)
             if index is not None and old is not None and old.month != row.month:
@@ -1238,6 +1248,8 @@ class PipelineView:
         old = self.rows.remove(prospect_id)
         if old is None:
             return
+        index = self.index_of(prospect_id, hint, old)  # (before it leaves the filter's hits)
+        self._stayed.discard(prospect_id)
         if self.matches is not None:
             self.matches.discard(prospect_id)
         if self._open_ids is not None:
@@ -1249,7 +1261,6 @@ class PipelineView:
             self._keep_base(old, changes, self._lets_through(old), False)
         if self._marked is not None:
             self._marked.append((False, prospect_id))
-        index = self.index_of(prospect_id, hint, old)
         if self.grouped and index is not None:
             self._add_subtotal(old.month, self.ladder.part(old), -1)
         if index is not None:
