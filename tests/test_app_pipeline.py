@@ -394,6 +394,13 @@ async def test_filter_as_you_type_and_escape_clears(pipeline):
         await pilot.press("enter")  # keep the filter, back to the table
         await settle(pilot)
         assert table(app).has_focus
+        # every setting on: the filter still shows in 80 columns (the settings after it may not)
+        await pilot.press("c", "m", "s")
+        await settle(pilot)
+        status = app.screen.query_one("#status").render().plain
+        assert "1 shown · filter: _labs 100% · sort: EV" in status and len(status) > 80
+        await pilot.press("c", "m", *["s"] * 5)  # back as it was: open only, not grouped, by month
+        await settle(pilot)
         await pilot.press("escape")
         await settle(pilot)
         assert len(shown_names(app)) == 6

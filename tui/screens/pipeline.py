@@ -416,13 +416,13 @@ class PipelineScreen(StageKeys, Screen):
             if self.mine
             else "Everyone's",
             f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
-            f"sort: {SORT_LABELS[view.sort]}",
         ]
+        if self.filter_text:  # before the settings: what cannot fit in 80 columns is cut off last
+            parts.append(f"filter: {self.filter_text}")
+        parts.append(f"sort: {SORT_LABELS[view.sort]}")
         parts.append("with won and lost" if view.closed else "open only")
         if view.grouped:
             parts.append("by month")
-        if self.filter_text:
-            parts.append(f"filter: {self.filter_text}")
         self.query_one("#status", TextLine).show(Content(" · ".join(parts)))
 
     # -------------------------------------------------------- the cursor's details
