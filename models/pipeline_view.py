@@ -1054,7 +1054,8 @@ class PipelineView:
             at = self._find(ids, old)
             if at is None:
                 return
-            ids = ids[:at] + ids[at + 1 :]
+            ids = ids[:]  # (one copy, then the tail moved up: two slices and their sum copied it thrice)
+            del ids[at]
         self._base = ((*key[:3], len(self._order), *key[4:-1], self.rows.changes), ids)
 
     # -------------------------------------------------------- reading
