@@ -245,25 +245,31 @@ def without_header(app) -> str:
     return "\n".join(lines)
 
 
+def assert_table_reads_back(table: ProspectTable) -> None:
+    """Every prospect's Value and EV on the pipeline table's lines read back in full (or with a unit)."""
+    view = table.view
+    width = table.scrollable_content_region.width
+    starts, at = {}, 0
+    for c in columns_for(width):
+        starts[c.key] = (at, at + c.width)
+        at += c.width + 1
+    for item in view.lines:
+        if not isinstance(item, int):
+            continue  # a month's subtotal line
+        row = view.rows[item]
+        line = "".join(seg.text for seg in table._render_row(row, False, width))
+        a, b = starts["value"]
+        assert_reads_back(line[a:b].strip(), Decimal(row.value_cents) / 100)
+        a, b = starts["ev"]
+        ev = Decimal(to_cents(view.ladder.ev(row), micros=True)) / 100
+        assert_reads_back(line[a:b].strip(), ev)
+
+
 async def test_the_pipeline_columns_read_back(span):
     app = EvpipeApp(span, who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
-        table = app.screen.query_one(ProspectTable)
-        view = table.view
-        columns = columns_for(table.scrollable_content_region.width)
-        starts, at = {}, 0
-        for c in columns:
-            starts[c.key] = (at, at + c.width)
-            at += c.width + 1
-        for item in view.lines:
-            row = view.rows[item]
-            line = "".join(seg.text for seg in table._render_row(row, False, table.scrollable_content_region.width))
-            a, b = starts["value"]
-            assert_reads_back(line[a:b].strip(), Decimal(row.value_cents) / 100)
-            a, b = starts["ev"]
-            ev = Decimal(to_cents(view.ladder.ev(row), micros=True)) / 100
-            assert_reads_back(line[a:b].strip(), ev)
+        assert_table_reads_back(app.screen.query_one(ProspectTable))
 
 
 async def test_focus_and_review_read_back(span):
