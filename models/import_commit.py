@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_rows, writer
-from .dialect import lock_ladder, lock_tables, reset_sequences
+from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
 from .errors import DomainError
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
@@ -411,6 +411,13 @@ class _Commit:
             conn.execute(insert(Stage).values(**row))
         to_save = sum(len(rows) for *_, rows in self.frozen) + len(self.updates)
         saved = 0
+        # a first import of a big file: each table's indexes are built once its rows are in
+        held = dict(zip(("change_event", "stage_change", "prospect"), (n - 1 for n in self.first_ids)))
+        aside = [
+            sql
+            for sql_table, _, _, rows in self.frozen
+            for sql in indexes_set_aside(conn, sql_table, len(rows), held[sql_table.name])
+        ]
         for sql_table, sql, _names, rows in self.frozen:
             for i in range(0, len(rows), chunk):
                 if sql:
@@ -432,6 +439,7 @@ class _Commit:
                     .values({k: bindparam(k) for k in keys if k != "b_id"})
                 )
                 conn.execute(stmt, rows)
+        rebuild_indexes(conn, aside)
         if progress is not None:
             progress("save", to_save, to_save)
 

@@ -794,6 +794,82 @@ def test_a_failure_while_writing_rolls_everything_back(engine, tmp_path, monkeyp
     assert dump(engine) == before
 
 
+def _indexes(engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        return sorted(
+            conn.exec_driver_sql(
+                "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        )
+
+
+def test_a_bulk_import_builds_its_tables_indexes_again_as_the_schema_has_them(engine, monkeypatch):
+    """An import that more than doubles a table drops the table's indexes in its transaction and
+    makes them again from the rows at once (models.dialect.indexes_set_aside): afterwards every
+    index is there, word for word, and the queries that use them answer as before."""
+    import evpipe.models.dialect as dialect
+
+    before = _indexes(engine)
+    assert any(t == "prospect" for t, _, _ in before)
+    monkeypatch.setattr(dialect, "BULK_ROWS", 2)  # the rep's file, not 10,000 rows, is a bulk load here
+    dropped = []
+    real = dialect.indexes_set_aside
+
+    def spy(conn, table, adding, holding):
+        made = real(conn, table, adding, holding)
+        dropped.extend((table.name, sql) for sql in made)
+        return made
+
+    monkeypatch.setattr(importer_module(), "indexes_set_aside", spy)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester")
+    result = commit_import(engine, plan, who="tester")
+    assert {t for t, _ in dropped} == {"prospect", "change_event", "stage_change"}
+    assert sorted(sql for _, sql in dropped) == sorted(sql for t, _, sql in before if t in {n for n, _ in dropped})
+    assert _indexes(engine) == before
+    with engine.connect() as conn:
+        plan_text = " ".join(
+            str(r[-1])
+            for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN SELECT id FROM prospect WHERE expected_month = '2027-01'")
+        )
+        assert "ix_prospect_" in plan_text
+        found = conn.execute(
+            select(func.count()).select_from(Prospect).where(Prospect.source == "rep_pipeline.csv")
+        ).scalar()
+    assert found == result.created > 2
+    assert_journal_exact(engine)
+    # a second import of the same file: the tables hold its rows now, so nothing is dropped
+    dropped.clear()
+    commit_import(
+        engine, plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester"), who="tester"
+    )
+    assert dropped == []
+
+
+def test_a_bulk_import_that_fails_after_dropping_the_indexes_leaves_them_and_the_data(engine, monkeypatch):
+    import evpipe.models.dialect as dialect
+
+    Store(engine).add("Existing deal", "5000", "Quote sent")
+    before, indexes = dump(engine), _indexes(engine)
+    monkeypatch.setattr(dialect, "BULK_ROWS", 2)
+
+    def failing_rebuild(conn, statements):
+        assert statements  # the indexes were dropped in this transaction
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importer_module(), "rebuild_indexes", failing_rebuild)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester")
+    with pytest.raises(RuntimeError, match="disk full"):
+        commit_import(engine, plan, who="tester")
+    assert dump(engine) == before
+    assert _indexes(engine) == indexes
+
+
+def importer_module():
+    import evpipe.models.import_commit as importer
+
+    return importer
+
+
 def test_skip_bad_imports_the_rest(engine, tmp_path):
     path = write(tmp_path / "v.csv", 'name,value,stage\nA,"12,5O0",Suspect\nB,100,Suspect\n')
     plan = plan_import(engine, path, ImportOptions(skip_bad=True), who="tester")
