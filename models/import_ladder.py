@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 from sqlmodel import col
 
 from .errors import DomainError
@@ -32,7 +32,8 @@ from .import_read import Cell, SheetData
 from .import_types import ImportPlan, LadderCheck
 from .journal import BridgeCategory, BulkJournal, probability_summary
 from .ladder import LOST, OPEN, WON, ev_micros
-from .tables import Prospect, Stage, pk
+from .store_base import stage_totals
+from .tables import Stage, pk
 from .values import parse_probability
 
 #: A ladder file or sheet is a handful of rows; more than this is not one.
@@ -209,7 +210,7 @@ def compare_ladder(conn: Connection, plan: ImportPlan, rungs: list[FileRung], so
             adopted = new_bp.get(stage_name.casefold())
             if adopted is None:
                 continue
-            count, total = _on_stage(conn, sid)
+            count, total = stage_totals(conn, sid)
             check.existing_count += count
             check.existing_shift_micros += ev_micros(total, stage_kind, adopted) - ev_micros(
                 total, stage_kind, stage_bp
@@ -222,17 +223,6 @@ def _stages(conn: Connection) -> list[tuple[int, str, str, int]]:
         col(Stage.archived) == False  # noqa: E712 (SQL, not Python)
     )
     return [(int(sid), name, kind, int(bp)) for sid, name, kind, bp in conn.execute(q)]
-
-
-def _on_stage(conn: Connection, stage_id: int) -> tuple[int, int]:
-    """(live prospects on the stage, their value in cents): what a probability change moves, as
-    `evpipe stages` counts it."""
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
-            col(Prospect.stage_id) == stage_id, col(Prospect.deleted_at).is_(None)
-        )
-    ).one()
-    return int(row[0]), int(row[1])
 
 
 # ---------------------------------------------------------------- adopting, inside the import's transaction
@@ -268,7 +258,7 @@ def plan_adoption(conn: Connection, plan: ImportPlan, ladder: list[tuple[int, st
         target = wanted.get(name.casefold())
         if target is None or target == bp or kind == LOST:
             continue
-        count, total = _on_stage(conn, sid)
+        count, total = stage_totals(conn, sid)
         out.append(Adoption(sid, name, kind, bp, target, count, total))
     return out
 
@@ -301,7 +291,7 @@ def write_adoption(conn: Connection, adoptions: list[Adoption]) -> None:
 
 def adoption_basis(conn: Connection, adoptions: list[Adoption]) -> tuple[tuple[int, int], ...]:
     """What the adoptions' journal entries depend on: the prospects on each stage now."""
-    return tuple(_on_stage(conn, a.stage_id) for a in adoptions)
+    return tuple(stage_totals(conn, a.stage_id) for a in adoptions)
 
 
 __all__ = [

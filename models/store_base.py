@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlmodel import Session, col
 
 from . import snapshot_deltas
@@ -36,6 +36,17 @@ def _acting(engine: Engine) -> tuple[str, str]:
 def part(value_cents: int, stage: Stage | StageInfo) -> Delta:
     """(count, TV cents, EV micros) a prospect of this value adds on this stage (models.ladder)."""
     return kpi_part(value_cents, stage.kind, stage.probability_bp)
+
+
+def stage_totals(db: Session | Connection, stage_id: int | None) -> tuple[int, int]:
+    """(live prospects on the stage, their value in cents): what a change of the stage's
+    probability moves (`evpipe stages`, an import adopting a file's ladder, undo)."""
+    row = db.execute(
+        select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
+            col(Prospect.stage_id) == stage_id, col(Prospect.deleted_at).is_(None)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 class StoreBase:
@@ -128,15 +139,6 @@ class StoreBase:
             if st.kind == kind:
                 return st
         raise DomainError(f"stage: the ladder has no {kind} stage", field="stage")
-
-    def _stage_totals(self, s: Session, stage_id: int | None) -> tuple[int, int]:
-        """(prospects on the stage, their value in cents)."""
-        row = s.execute(
-            select(func.count(), func.coalesce(func.sum(Prospect.value_cents), 0)).where(
-                col(Prospect.stage_id) == stage_id, col(Prospect.deleted_at).is_(None)
-            )
-        ).one()
-        return int(row[0]), int(row[1])
 
     # ------------------------------------------------------------ prospect reads
 

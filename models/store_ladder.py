@@ -14,7 +14,7 @@ from .errors import DomainError
 from .journal import BridgeCategory, SessionJournal, probability_summary
 from .ladder import LOST, OPEN, ev_micros, open_rungs, won_rung
 from .records import ChangeResult, StageInfo
-from .store_base import StageRef
+from .store_base import StageRef, stage_totals
 from .store_prospects import ProspectWrites
 from .tables import STAGE_KINDS, Prospect, Stage
 from .values import clean_text, format_percent, parse_probability
@@ -61,7 +61,7 @@ class LadderWrites(ProspectWrites):
         bp = parse_probability(percent)
         with self._read() as s:
             st = self._stage(s, stage)
-            count, total = self._stage_totals(s, st.id)
+            count, total = stage_totals(s, st.id)
             return count, probability_ev_change(total, st.kind, st.probability_bp, bp)
 
     def set_probability(self, stage: StageRef, percent: object, *, at: datetime | None = None) -> ChangeResult:
@@ -74,7 +74,7 @@ class LadderWrites(ProspectWrites):
                 raise DomainError(f"{st.name}: a lost stage's probability is 0%", field="probability")
             if bp == st.probability_bp:
                 raise DomainError(f"{st.name}: is already {format_percent(bp)}", field="probability")
-            count, total = self._stage_totals(s, st.id)
+            count, total = stage_totals(s, st.id)
             before = st.probability_bp
             d_ev = probability_ev_change(total, st.kind, before, bp)
             st.probability_bp = bp
@@ -227,7 +227,7 @@ class LadderWrites(ProspectWrites):
                 raise DomainError(f"{st.name}: the won and lost stages cannot be removed", field="stage")
             if len(self._open_stages(s)) == 1:
                 raise DomainError(f"{st.name}: is the only open stage; add another first", field="stage")
-            count, _ = self._stage_totals(s, st.id)
+            count, _ = stage_totals(s, st.id)
             target = None
             if count:
                 if move_to is None:

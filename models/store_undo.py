@@ -23,7 +23,7 @@ from .changes_feed import PROBABILITY, WHOLE, describe, fields_of, same_value
 from .errors import DomainError, NothingToUndo, UndoBlocked
 from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate
 from .records import ChangeResult
-from .store_base import part
+from .store_base import part, stage_totals
 from .store_ladder import LadderWrites, probability_ev_change
 from .store_prospects import event_entry
 from .tables import Activity, ChangeEvent, Prospect, Stage
@@ -255,7 +255,7 @@ class Undo(LadderWrites):
         st = s.get_one(Stage, ev.stage_id)
         if st.probability_bp != payload["after"]:
             raise self._blocked(s, ev, PROBABILITY, at)
-        _, total = self._stage_totals(s, st.id)
+        _, total = stage_totals(s, st.id)
         before = st.probability_bp
         bp = payload["before"]
         d_ev = probability_ev_change(total, st.kind, before, bp)
@@ -276,7 +276,7 @@ class Undo(LadderWrites):
 
     def _undo_stage_add(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         st = s.get_one(Stage, ev.stage_id)
-        count, _ = self._stage_totals(s, st.id)
+        count, _ = stage_totals(s, st.id)
         if count:
             raise DomainError(f"undo: {count} prospects are on {st.name} now; remove the stage instead")
         st.archived = True
