@@ -78,9 +78,25 @@ def listing_chunks(
     """The live prospects in the listing's order, `columns` of each (SQL over `p`, the prospect,
     and `s`, its stage, and its parameters; made from the ladder's stages, each `(id, name, kind,
     probability_bp)`), `size` rows at a time, read on `cursor` (a `raw_cursor`; in a transaction
-    for one view of the data). The listing's order is defined here only: open prospects first,
-    then won, then lost; each by expected month (none last), then name (ASCII letters in either
-    case together), then id. It is `evpipe list`'s order and the app's order by month.
+    for one view of the data): the queries of `listing_parts`, one after the other."""
+    for sql, params in listing_parts(cursor, columns, owner=owner, stage_id=stage_id):
+        yield from fetch_chunks(cursor, sql, params, size)
+
+
+def listing_parts(
+    cursor: Any,
+    columns: Callable[[list[tuple[int, str, str, int]]], tuple[str, dict[str, Any]]],
+    *,
+    owner: str | None = None,
+    stage_id: int | None = None,
+    by_month: bool = False,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The queries (SQL and parameters) whose rows, one query after the other, are the live
+    prospects in the listing's order (see `listing_chunks`). The listing's order is defined here
+    only: open prospects first, then won, then lost; each by expected month (none last), then
+    name (ASCII letters in either case together), then id. It is `evpipe list`'s order and the
+    app's order by month. `by_month`: a query for each expected month (read on `cursor` now), so
+    that two readers can share them out (models/listing_split.py).
 
     The order is read, never sorted: one query for each kind and for a month known or not, each
     in the order of the listing index (ix_prospect_listing: the live prospects by month, name and
@@ -97,13 +113,31 @@ def listing_chunks(
     if stage_id is not None:
         conds.append("p.stage_id = :stage_id")
         params = {**params, "stage_id": stage_id}
+    month_parts: list[tuple[str, str, dict[str, Any]]] = [(m, o, {}) for m, o in _MONTH_PARTS]
+    if by_month:
+        months = [m for chunk in fetch_chunks(cursor, _MONTHS_SQL) for (m,) in chunk]
+        month_parts = [
+            *(("p.expected_month = :month", _MONTH_PARTS[0][1], {"month": m}) for m in months),
+            (*_MONTH_PARTS[1], {}),
+        ]
+    parts = []
     ranks = sorted({ladder.KIND_RANK.get(kind, 0) for _, _, kind, _ in stages})
     for rank in ranks:
         ids = ", ".join(str(int(sid)) for sid, _, kind, _ in stages if ladder.KIND_RANK.get(kind, 0) == rank)
         where = " AND ".join([*conds, f"p.stage_id IN ({ids})"])
-        for month, order in _MONTH_PARTS:
-            yield from fetch_chunks(cursor, f"{select} WHERE {where} AND {month} ORDER BY {order}", params, size)
+        for month, order, more in month_parts:
+            parts.append((f"{select} WHERE {where} AND {month} ORDER BY {order}", {**params, **more}))
+    return parts
 
+
+#: The live prospects' expected months, in order: one look into the listing index per month.
+_MONTHS_SQL = (
+    "WITH RECURSIVE m(month) AS ("
+    "SELECT min(expected_month) FROM prospect WHERE deleted_at IS NULL"
+    " UNION ALL SELECT (SELECT min(expected_month) FROM prospect WHERE deleted_at IS NULL AND expected_month > m.month)"
+    " FROM m WHERE m.month IS NOT NULL"
+    ") SELECT month FROM m WHERE month IS NOT NULL"
+)
 
 #: The ladder as `iter_listing` gives it to `columns`.
 _LADDER_SQL = "SELECT id, name, kind, probability_bp FROM stage ORDER BY id"

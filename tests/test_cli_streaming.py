@@ -604,3 +604,91 @@ def test_sums_over_months_read_the_live_stage_index_and_a_months_few_rows_the_li
             sql = f"SELECT {key}p.stage_id, count(*), sum(p.value_cents) FROM prospect p WHERE {where} GROUP BY {key}p.stage_id"
             plan = " | ".join(r[3] for r in connection.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert "ix_prospect_listing" not in plan and "stage_value" in plan, plan
+
+
+# ---------------------------------------------------------------- a big listing read by two processes
+
+
+def test_a_big_listing_read_by_two_processes_is_the_same_bytes(db, monkeypatch):
+    """`list --json` of a big SQLite pipeline is read by this process and a second one, every
+    other month each (models/listing_split.py): the same bytes as one process writes, for
+    everyone, one owner, one stage and an owner with nothing. The tests make every pipeline big."""
+    import evpipe.models.listing_split as split
+
+    owners = [None, "sam", "nobody"]
+    one = {who: run(db, "list", "--json", *(("--owner", who) if who else ())) for who in owners}
+    started = []
+    real_start = split._start
+
+    def start(path, parts, size):
+        worker = real_start(path, parts, size)
+        started.append((worker, len(parts)))
+        return worker
+
+    monkeypatch.setattr(split, "_start", start)
+    monkeypatch.setenv("EVPIPE_SPLIT_ROWS", "0")
+    for who, text in one.items():
+        assert run(db, "list", "--json", *(("--owner", who) if who else ())) == text == whole_json(db, owner=who)
+    assert len(started) == 3 and all(w is not None and w.returncode == 0 and n > 1 for w, n in started)
+    stage = Store(open_db(f"sqlite:///{db}"), who="tester").ladder()[1]
+    assert run(db, "list", "--json", "--stage", stage.name) == whole_json(db, stage_id=stage.id)
+    # a filter lists what it matched: read in one process
+    assert json.loads(run(db, "list", "--json", "--filter", "cruise")) and len(started) == 4
+
+
+def test_a_big_listing_while_another_write_holds_the_database_is_read_in_one_process(db, monkeypatch):
+    """The two readers' one view needs the write lock for a moment: a listing never waits for a
+    long write for it, it reads the way a small one does (a read is never kept out by a writer)."""
+    import sqlite3
+    import time
+
+    import evpipe.models.listing_split as split
+
+    monkeypatch.setenv("EVPIPE_SPLIT_ROWS", "0")
+    expected = whole_json(db)
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE prospect SET notes = 'being written' WHERE id = 1")
+    monkeypatch.setattr(split, "_start", lambda *a: pytest.fail("the write lock was not to be had"))
+    try:
+        began = time.perf_counter()
+        assert run(db, "list", "--json") == expected  # the write is not committed: not seen
+        assert time.perf_counter() - began < split.GATE_WAIT + 5
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_a_second_reader_that_stops_fails_the_listing_in_one_line(db, monkeypatch):
+    """A second reader that dies half-way leaves the list cut short: the command says so in one
+    line and fails, rather than writing a list that looks whole."""
+    import evpipe.models.listing_split as split
+
+    monkeypatch.setenv("EVPIPE_SPLIT_ROWS", "0")
+    dies = "import sys; sys.stdin.read(); sys.stdout.write('R'); sys.stdout.flush(); sys.exit('disk I/O error')"
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(split.subprocess, "Popen", lambda args, **kw: real_popen([sys.executable, "-c", dies], **kw))
+    result = CliRunner().invoke(main, ["--db", db, "list", "--json"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "evpipe: list: the listing's second reader stopped (disk I/O error); the list is incomplete\n"
+    )
+
+
+def test_a_big_listing_through_a_pipe_whose_reader_stops(db):
+    """`evpipe list --json | head` with two readers: the command ends quietly, with success, and
+    leaves no second reader running."""
+    env = dict(os.environ, EVPIPE_NOW="2026-11-27T10:00:00", EVPIPE_SPLIT_ROWS="0")
+    proc = subprocess.Popen(_evpipe(db, "list", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(5) == b"[\n  {"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+    running = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            running.append(cmdline.read_bytes())
+        except OSError:  # gone meanwhile
+            pass
+    assert not [c for c in running if b"evpipe.models.listing_split" in c]

@@ -214,6 +214,13 @@ def list_(ctx: Ctx, owner: str | None, stage: str | None, filter_text: str | Non
         return streamed if keep is None else (r for r in streamed if r.id in keep)
 
     if as_json and dialect_name(source) == "sqlite":  # SQLite writes each prospect's JSON itself
+        if keep is None:  # a big pipeline: read by two processes at once
+            from evpipe.models.listing_split import split_listing
+
+            with split_listing(source, prospect_json_sql, owner=scope, stage_id=stage_id) as split:
+                if split is not None:
+                    emit_json_texts(split)
+                    return
         chunks = iter_listing(source, prospect_json_sql, owner=scope, stage_id=stage_id, size=1000)
         emit_json_texts([text for pid, text in chunk if keep is None or pid in keep] for chunk in chunks)
         return
