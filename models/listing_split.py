@@ -7,11 +7,11 @@ started here) reads the others at the same time and hands over their rows' text,
 a pipe, a chunk at a time. Two threads of one process do not help: Python's sqlite3 hands the
 interpreter lock over at every row (measured 6.1-6.6 s against 4.5-5.0 s in one).
 
-Both read one view of the data. A connection holds the database's write lock (BEGIN IMMEDIATE,
-waiting for a writer as any write does) while the two readers start their read transactions, and
-lets it go as soon as they have: no commit can come between their views, and writers wait for
-that moment only (the second process's start, some 0.1 s). Where that cannot be done (a read-only
-database, the lock held past the busy timeout, a second process that fails to start) the caller
+Both read one view of the data. A connection holds the database's write lock (BEGIN IMMEDIATE)
+while the two readers start their read transactions, and lets it go as soon as they have: no
+commit can come between their views, and writers wait for that moment only (the second process's
+start, some 0.1 s). Where that cannot be done (a read-only database, another write holding the
+lock for more than GATE_WAIT, a second process that does not start within START_WAIT) the caller
 reads the listing in one process, as for a small pipeline.
 
 The second process writes frames to its standard output: a 4-byte length and the chunk's text,
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import sqlite3
 import struct
 import subprocess
@@ -42,6 +43,9 @@ SPLIT_ROWS = 200_000
 
 #: How long the listing waits for another write to end before it reads in one process, seconds.
 GATE_WAIT = 0.25
+
+#: How long the second reader may take to start (holding writers back meanwhile), seconds.
+START_WAIT = 5.0
 
 _FRAME = struct.Struct(">I")
 _READY = b"R"
@@ -133,6 +137,8 @@ def _gate(path: Path) -> sqlite3.Connection | None:
 def _start(path: Path, parts: list[tuple[str, dict[str, Any]]], size: int) -> subprocess.Popen[bytes] | None:
     """The second reader, started and in its read transaction; None when it could not be."""
     task = json.dumps({"path": str(path), "parts": parts, "size": size}).encode()
+    if not sys.executable:  # an embedded Python: no interpreter to start
+        return None
     try:
         worker = subprocess.Popen(
             [sys.executable, "-m", __name__],
@@ -143,12 +149,14 @@ def _start(path: Path, parts: list[tuple[str, dict[str, Any]]], size: int) -> su
     except OSError:
         return None
     assert worker.stdin is not None and worker.stdout is not None
+    ready = b""
     try:
         worker.stdin.write(task)
         worker.stdin.close()
-        ready = worker.stdout.read(1)
+        if select.select([worker.stdout], [], [], START_WAIT)[0]:
+            ready = worker.stdout.read(1)
     except OSError:
-        ready = b""
+        pass
     if ready != _READY:
         worker.kill()
         worker.wait()
@@ -215,7 +223,8 @@ def _why(worker: subprocess.Popen[bytes]) -> str:
 def _serve() -> int:
     task = json.loads(sys.stdin.buffer.read())
     out = sys.stdout.buffer
-    connection = SqliteReader(Path(task["path"])).raw_connection()
+    # a plain connection: it only reads (no journal mode to set, which could wait for the gate)
+    connection = sqlite3.connect(task["path"], timeout=30, isolation_level=None)
     cursor = connection.cursor()
     cursor.execute(BEGIN)
     cursor.execute("SELECT 1 FROM stage LIMIT 1").fetchall()  # its view starts here, under the gate

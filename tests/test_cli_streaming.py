@@ -738,3 +738,27 @@ def test_the_two_readers_see_one_view_while_others_write(db, monkeypatch):
         writer.join()
     assert len(commits) > 20  # the other session did write meanwhile
     assert sums == [total] * 4
+
+
+def test_a_second_reader_that_does_not_start_leaves_the_listing_to_one_process(db, monkeypatch):
+    """Writers wait while the second reader starts: one that does not say it is ready within
+    START_WAIT is stopped, and this process lists everything itself."""
+    import time
+
+    import evpipe.models.listing_split as split
+
+    monkeypatch.setenv("EVPIPE_SPLIT_ROWS", "0")
+    monkeypatch.setattr(split, "START_WAIT", 0.5)
+    stuck = "import time; time.sleep(60)"
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(args, **kw):
+        started.append(real_popen([sys.executable, "-c", stuck], **kw))
+        return started[-1]
+
+    monkeypatch.setattr(split.subprocess, "Popen", popen)
+    began = time.perf_counter()
+    assert run(db, "list", "--json") == whole_json(db)
+    assert time.perf_counter() - began < 10
+    assert len(started) == 1 and started[0].poll() is not None  # stopped, not left running
