@@ -313,12 +313,12 @@ class Hits:
                 positions = self._positions
             narrowed = wanted.narrow(rows, positions, previous, pause)
             found: array | tuple[bytes, list[str]] = narrowed
-            ids = rows.mask_at(narrowed)
+            ids = rows.mask_at(narrowed, pause)
         else:
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
                 having = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
-                found, ids = having, rows.mask_at(having)
+                found, ids = having, rows.mask_at(having, pause)
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
                 ids = _ids_at(rows, mask, pause)
         self.filter, self.ids, self._positions = wanted, ids, found
