@@ -23,7 +23,6 @@ Nothing here imports the UI or SQLAlchemy.
 from __future__ import annotations
 
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -226,16 +225,8 @@ def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause
 
 def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> IdMask:
     """The ids of the rows `mask` lets through (one byte a row), SLICE rows at a time."""
-    ids = IdMask((), rows.top)
-    bits = ids.bits
-    for start in range(0, len(mask), SLICE):
-        deque(
-            map(bits.__setitem__, compress(rows.ids[start : start + SLICE], mask[start : start + SLICE]), repeat(1)), 0
-        )
-        if len(mask) > SLICE:
-            pause()
-    ids.count = bits.count(1)
-    return ids
+    parts = (compress(rows.ids[i : i + SLICE], mask[i : i + SLICE]) for i in range(0, len(mask), SLICE))
+    return IdMask.in_parts(parts, rows.top, pause if len(mask) > SLICE else None)
 
 
 class Hits:

@@ -270,6 +270,19 @@ class IdMask(MutableSet):
         deque(map(bits.__setitem__, ids, repeat(1)), maxlen=0)
         self.count = bits.count(1)
 
+    @classmethod
+    def in_parts(cls, parts: Iterable[Iterable[int]], top: int, pause: Callable[[], None] | None = None) -> IdMask:
+        """The mask of the ids of `parts` (none above `top`), one call into C a part and `pause`
+        after each: a worker building a big mask lets the UI thread in between."""
+        mask = cls((), top)
+        bits = mask.bits
+        for ids in parts:
+            deque(map(bits.__setitem__, ids, repeat(1)), maxlen=0)
+            if pause is not None:
+                pause()
+        mask.count = bits.count(1)
+        return mask
+
     def add(self, pid: int) -> None:
         if pid >= len(self.bits):
             self.bits.extend(bytes(pid + 1 - len(self.bits) + 1024))
@@ -548,15 +561,11 @@ class RowStore(Mapping):
         """The ids at these positions in the columns, as an IdMask: PICK_SLICE positions at a time,
         `pause` between them (a worker lets the UI thread in: a quarter of a million hits in one
         call into C held the interpreter lock some 20 ms)."""
+        at = self.ids.__getitem__
         if pause is None or len(positions) <= PICK_SLICE:
-            return IdMask(map(self.ids.__getitem__, positions), self.top)
-        mask = IdMask((), self.top)
-        bits, at = mask.bits, self.ids.__getitem__
-        for start in range(0, len(positions), PICK_SLICE):
-            deque(map(bits.__setitem__, map(at, positions[start : start + PICK_SLICE]), repeat(1)), maxlen=0)
-            pause()
-        mask.count = bits.count(1)
-        return mask
+            return IdMask(map(at, positions), self.top)
+        slices = range(0, len(positions), PICK_SLICE)
+        return IdMask.in_parts((map(at, positions[i : i + PICK_SLICE]) for i in slices), self.top, pause)
 
     # -------------------------------------------------------- bulk reads
 
