@@ -267,3 +267,69 @@ def test_rows_primed_for_another_scope_are_not_taken():
     view.load(store, primed=primed)
     assert view.open_ids() is not primed.open_ids
     assert sorted(view.lines) == sorted(pid for pid in store if store.get(pid).owner == "sam")  # type: ignore[union-attr]
+
+
+async def _frames_while_typing(engine, monkeypatch, hold: float, search_takes: float) -> list[tuple[str, str, bool]]:
+    """(the filter box's text, the text whose results are shown, whether the table is painted) at
+    each frame the app paints while 'har' is typed and searched, each search in the worker taking
+    `search_takes` s."""
+    import time
+
+    from evpipe.tui.screens import pipeline as pipeline_screen
+
+    s = Store(engine, who="tester")
+    for i in range(12):
+        s.add(f"Harbour party {i}" if i % 3 else f"Kauri wedding {i}", "1000", "Enquiry", month="2027-03")
+    monkeypatch.setattr(pipeline_screen, "FILTER_FRAME_HOLD", hold)
+    monkeypatch.setattr(pipeline_screen, "INLINE_NARROWING", 0)  # every search in the worker
+    app = RecordingApp(engine)
+    frames: list[tuple[str, str, bool]] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        select = screen._hits.select
+
+        def slow_select(*args, **kwargs):
+            time.sleep(search_takes)
+            return select(*args, **kwargs)
+
+        screen._hits.select = slow_select  # type: ignore[method-assign]
+        await pilot.press("slash")
+        await settle(pilot)
+        box = screen.query_one("#filter", LineInput)
+        display = app._display
+
+        def recording(on_screen, renderable):
+            frames.append((box.value, screen._last_filter_applied, screen.table in on_screen._dirty_widgets))
+            return display(on_screen, renderable)
+
+        app._display = recording  # type: ignore[method-assign]
+        for key in "har":
+            await pilot.press(key)
+            await settle(pilot, until=lambda a, key=key: a.pipeline._last_filter_applied.endswith(key))
+        await settle(pilot)
+        del app._display
+        assert [screen.view.rows[pid].name for pid in screen.view.lines][:1] == ["Harbour party 1"]
+    return frames
+
+
+@pytest.mark.both_databases
+async def test_the_text_typed_and_its_results_come_in_one_frame(engine, monkeypatch):
+    # the text typed is held back while its search runs in the worker, so the frame that shows it
+    # shows its results too (painted at once, it was a 60th of a second ahead of them, and the
+    # results waited for the next frame's turn)
+    frames = await _frames_while_typing(engine, monkeypatch, hold=5.0, search_takes=0.1)
+    assert [typed for typed, _, _ in frames if typed], "nothing was painted while typing"
+    assert all(typed == shown for typed, shown, _ in frames if typed), frames
+    # and the table's new lines are in that frame (not waiting for the next one)
+    for typed in ("h", "ha", "har"):
+        assert [table for text, _, table in frames if text == typed][0], (typed, frames)
+
+
+@pytest.mark.both_databases
+async def test_a_slow_search_holds_the_text_typed_back_only_so_long(engine, monkeypatch):
+    frames = await _frames_while_typing(engine, monkeypatch, hold=0.05, search_takes=0.5)
+    # each letter shows before its results: the hold ended after 0.05 s, not at the results
+    for typed in ("h", "ha", "har"):
+        before = [shown for text, shown, _ in frames if text == typed]
+        assert before and before[0] == typed[:-1], (typed, frames)

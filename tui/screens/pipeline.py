@@ -54,6 +54,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
+from ..frames import FrameHold
 from ..messages import (
     ChangeFailed,
     ChangeSaved,
@@ -111,6 +112,10 @@ SEARCH_YIELD_EVERY = 0.004
 #: At most this many last matches, a text that narrows them is searched on the UI thread (the
 #: words tested again on those rows only: a ms or two), not in a worker.
 INLINE_NARROWING = 5_000
+
+#: While a filter's search runs in a worker, the typed text is painted with its results, not on
+#: its own a frame before them (tui/frames.py), if they come within this many seconds.
+FILTER_FRAME_HOLD = 0.05
 
 #: Rows read first, so that the first screen is painted before all the rows are read.
 FIRST_PAGE = 200
@@ -185,6 +190,7 @@ class PipelineScreen(StageKeys, Screen):
         self._filter_wanted: tuple[str, Filter] | None = None  # typed, not searched yet
         self._filter_searching = False  # a search is running in a worker
         self._filter_round = 0  # counts the filter's clearings: a search from before one is dropped
+        self._filter_frame: FrameHold | None = None  # painting held for a search's results
         self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
@@ -935,6 +941,7 @@ class PipelineScreen(StageKeys, Screen):
         self.filter = Filter()
         self._filter_wanted = None
         self._filter_round += 1
+        self._release_filter_frame()
         self._last_filter_applied = ""
         self._hits.clear()
         self.view.matches = None
@@ -1003,6 +1010,8 @@ class PipelineScreen(StageKeys, Screen):
             self._show_filtered(text, parsed, ids, narrowed=self._hits.narrowed)
             return
         self._filter_searching = True
+        if self._filter_frame is None or not self._filter_frame.held:
+            self._filter_frame = FrameHold(self.app, FILTER_FRAME_HOLD)
         sources = view.filter_sources(self.show_closed or parsed.names_closed)
         self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round, sources)
 
@@ -1068,7 +1077,18 @@ class PipelineScreen(StageKeys, Screen):
             return
         narrowed = message.narrowed and message.shown is not None and message.shown is self.view.matches
         self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed, found=message)
+        if self._filter_frame is not None:  # the results painted with the text typed (the status: last)
+            self._filter_frame.release_after(self.query_one("#status", TextLine))
+            self._filter_frame = None
         self._search_next()
+
+    def on_unmount(self) -> None:
+        self._release_filter_frame()
+
+    def _release_filter_frame(self) -> None:
+        if self._filter_frame is not None:
+            self._filter_frame.release()
+            self._filter_frame = None
 
     def _show_filtered(
         self,
