@@ -144,7 +144,8 @@ class Filter:
         rows that pass."""
         words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         words = rows.words
-        masks: list[Iterator[object]] = [iter(rows.alive)]
+        # (every row live, as until a prospect is deleted: no test of that for each row)
+        masks: list[Iterator[object]] = [iter(rows.alive)] if rows.alive.count(0) else []
         for stage_ids in self.stage_ids:
             masks.append(map(stage_ids.__contains__, rows.stage))
         for prefixes in self.owners:
@@ -172,7 +173,7 @@ class Filter:
             masks.append(map(stale_pairs.__contains__, zip(rows.stage, rows.touched)))
         if words_sorted:
             masks.append(map(contains, rows.hay, repeat(words_sorted[0])))
-        mask = masks[0]
+        mask = masks[0] if masks else iter(rows.alive)
         for more in masks[1:]:
             mask = map(and_, mask, more)
         flags = cast("Iterator[int]", mask)  # (each is 0/1, or a bool)
@@ -224,7 +225,15 @@ def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause
 
 
 def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> IdMask:
-    """The ids of the rows `mask` lets through (one byte a row), SLICE rows at a time."""
+    """The ids of the rows `mask` lets through (one byte a row, 0 or 1), SLICE rows at a time; at
+    once where the ids run without a gap (each row's id is the first's plus its position), as
+    they do until prospects are deleted: the mask is then the IdMask's bytes from the first id."""
+    ids = rows.ids
+    if ids and ids[-1] - ids[0] + 1 == len(ids) == len(mask):  # (ids are increasing: no gap)
+        found = IdMask((), ids[-1])
+        found.bits[ids[0] :] = mask
+        found.count = mask.count(1)
+        return found
     parts = (compress(rows.ids[i : i + SLICE], mask[i : i + SLICE]) for i in range(0, len(mask), SLICE))
     return IdMask.in_parts(parts, rows.top, pause if len(mask) > SLICE else None)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from itertools import compress, repeat
-from operator import and_, contains
+from operator import and_, contains, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from . import clock
@@ -240,17 +240,16 @@ def pick(
         return out
     # one byte per id rather than a set: a set's lookups of ids in display order miss the
     # memory caches (30 ms for 87,000 lines at 100,000 prospects, against 17 with the mask made)
-    # the largest id a slice at a time too: max() of a million lines is one call into C that
-    # holds the interpreter lock for some 30 ms, a pause of the UI thread while the filter works
-    top = 0
-    for start in range(0, len(source), PICK_SLICE):
-        top = max(top, max(source[start : start + PICK_SLICE]))
-        if pause is not None and len(source) > PICK_SLICE:
-            pause()
-    mask = matches if isinstance(matches, IdMask) else IdMask(matches, max(top, max(matches)))
+    mask = matches if isinstance(matches, IdMask) else IdMask(matches, max(matches))
+    bits = mask.bits
     for start in range(0, len(source), PICK_SLICE):
         part = source[start : start + PICK_SLICE]
-        out.extend(compress(part, mask.flags(part, top)))
+        try:
+            # one itemgetter of the slice's ids: a third quicker than a map of bits.__getitem__
+            flags = itemgetter(*part)(bits) if len(part) > 1 else (bits[part[0]],)
+        except IndexError:  # a line added since the mask was made, above its highest id
+            flags = tuple(mask.flags(part, max(part)))
+        out.extend(compress(part, flags))
         if pause is not None and len(source) > PICK_SLICE:
             pause()
     return out

@@ -302,3 +302,34 @@ def test_pick_and_mask_at_in_slices_give_what_one_pass_gives(lines, matches, dat
         assert set(mask) == {store.ids[p] for p in positions} == set(store.mask_at(positions))
         assert len(mask) == len(positions)
         assert bool(pauses) == (len(positions) > 7)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows_strategy,
+    st.integers(1, 5),  # the first id
+    st.lists(st.integers(0, 39), max_size=5),  # rows deleted (their ids gone)
+    st.lists(st.integers(0, 39), max_size=5),  # rows removed on screen (marked, kept in place)
+    prefix,
+    st.text(alphabet="abch", min_size=1, max_size=3),
+)
+def test_the_search_finds_what_the_rule_lets_through_with_or_without_gaps_in_the_ids(
+    data, first, deleted, removed, fields, word
+):
+    """A search of every row (Filter.select, Hits.select) finds exactly the live rows `holds` lets
+    through: ids that run without a gap (the hits' mask copied at once), ids with gaps (a prospect
+    deleted before the load), rows removed since (marked dead in place)."""
+    store = RowStore()
+    gone = set(deleted)
+    for i, (stage, month, owner, name, notes) in enumerate(data):
+        if i in gone:
+            continue
+        row = Row(first + i, name, "", stage, 1000 * (i + 1), month, None, owner, "2026-11-01", 0, 1)
+        store.put(row, haystack(name, "", "", notes))
+    for i in removed:
+        store.remove(first + i)
+    for text in (fields + word, fields + word + " " + word[::-1]):
+        f = parse(text)
+        want = {pid for pid in store if f.holds(store[pid], LADDER, store.hay_of(pid), TODAY)}
+        assert set(f.select(store, LADDER, TODAY)) == want, text
+        assert set(Hits().select(f, store, LADDER, TODAY)) == want, text
