@@ -96,6 +96,16 @@ def test_hits_picked_in_a_worker_are_taken_only_while_they_fit_the_lines_shown()
     expected.narrow(narrower)
     assert view.take_hits(narrower, lines, True, shown, base)
     assert list(view.lines) == list(expected.lines) == sorted(expected.lines, key=list(view.lines).index)
+    # the worker reads the lines shown themselves (no copy on each keystroke): a line removed
+    # meanwhile leaves what it reads as it was, and its hits are not taken
+    shown, copy, base = view.filter_sources(view.closed)
+    held = list(copy)
+    view.remove(view.lines[1])
+    assert list(copy) == held and list(shown) == held and len(view.lines) == len(held) - 1
+    assert not view.take_hits(narrower, pick(copy, narrower), True, shown, base)
+    view.load(store)
+    view.matches = set(narrower)
+    view.rebuild()
     # the lines changed since they were taken (a toggle rebuilt them): not taken, nothing changed
     shown, copy, base = view.filter_sources(view.closed)
     view.closed = True
