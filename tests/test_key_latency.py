@@ -343,3 +343,35 @@ async def test_a_slow_search_holds_the_text_typed_back_only_so_long(engine, monk
     for typed in ("h", "ha", "har"):
         before = [shown for text, shown, _ in frames if text == typed]
         assert before and before[0] == typed[:-1], (typed, frames)
+
+
+async def test_the_prospects_details_come_in_the_cursors_own_frame(engine):
+    # the line under the table (contact person, phone, email) is set as the cursor moves, inside
+    # the key's handling: no frame shows the highlight on one prospect and another's details
+    s = Store(engine, who="tester")
+    for i in range(8):
+        s.add(f"Party {i}", "1000", "Enquiry", month="2027-03", contact_name=f"Person {i}")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        table = screen.table
+        detail = screen.query_one("#detail")
+        await settle(pilot, until=lambda a: "Person" in detail.plain)
+        frames: list[tuple[str, str, bool]] = []
+        display = app._display
+
+        def recording(on_screen, renderable):
+            row = screen.view.rows.get(table.current_id)
+            frames.append((row.name if row else "", detail.plain, detail in on_screen._dirty_widgets))
+            return display(on_screen, renderable)
+
+        app._display = recording  # type: ignore[method-assign]
+        for _ in range(5):
+            await pilot.press("down")
+            await pilot.pause(0.05)
+        del app._display
+    firsts = [frame for n, frame in enumerate(frames) if frame[0] and (n == 0 or frames[n - 1][0] != frame[0])]
+    assert len(firsts) == 5, frames
+    # the frame that first shows the cursor on a prospect paints that prospect's details
+    assert all(f"Person {name.split()[-1]}" in text and painted for name, text, painted in firsts), frames

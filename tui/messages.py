@@ -141,17 +141,6 @@ class ChangeFailed(Message):
     retryable: bool = False  # not a refusal but a failure (a held lock, a full disk): `R` retries it
 
 
-# ---------------------------------------------------------------- the pipeline's table
-
-
-@dataclass
-class CursorMoved(Message, namespace="prospect_table"):
-    """The table's cursor is on another prospect (None: on a month heading or the table is empty).
-    Handled as `on_prospect_table_cursor_moved`, as the ProspectTable's own message."""
-
-    prospect_id: int | None
-
-
 # ---------------------------------------------------------------- the focus screen
 
 

@@ -249,6 +249,7 @@ class PipelineScreen(StageKeys, Screen):
         return self.kpi_mine if self.mine else self.kpi_all
 
     def on_mount(self) -> None:
+        self.table.on_cursor = self._cursor_moved
         self.table.focus()
         self.load()
 
@@ -433,8 +434,8 @@ class PipelineScreen(StageKeys, Screen):
 
     # -------------------------------------------------------- the cursor's details
 
-    def on_prospect_table_cursor_moved(self, message: ProspectTable.CursorMoved) -> None:
-        pid = message.prospect_id
+    def _cursor_moved(self, pid: int | None) -> None:
+        """The table's cursor is on another prospect (ProspectTable.on_cursor)."""
         contact = self._contacts.get(pid) if pid is not None else None
         self._show_detail(pid, contact)
         if pid is not None and contact is None:

@@ -10,6 +10,7 @@ a name like `[@click=app.quit]hi[/]` shows literally.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import compress
@@ -31,8 +32,6 @@ from textual.widget import Widget
 from evpipe.models.ladder import ev_micros
 from evpipe.models.pipeline_view import Group, Ladder, PipelineView, Row, RowStore
 from evpipe.models.values import MICROS_PER_UNIT, MoneyStyle, format_percent, money_style_for, to_cents
-
-from ..messages import CursorMoved
 
 
 @dataclass(frozen=True)
@@ -245,11 +244,14 @@ class ProspectTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, init=False)
 
-    CursorMoved = CursorMoved  # tui/messages.py; handled as on_prospect_table_cursor_moved
-
     def __init__(self, view: PipelineView, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view = view
+        # called with the prospect under the cursor (None: a month heading, no line) each time the
+        # cursor moves, inside that handling: what the screen shows of the prospect then comes in
+        # the highlight's own frame (a message would have landed after it: a second frame, up to a
+        # 60th of a second later, and a key pressed meanwhile waiting for it)
+        self.on_cursor: Callable[[int | None], None] | None = None
         self._cache: LRUCache[tuple, Strip] = LRUCache(256)
         self._styles: dict[str, Style] | None = None
         self._columns: list[Column] = []
@@ -361,7 +363,8 @@ class ProspectTable(ScrollView, can_focus=True):
         self.refresh_line(old)
         self.refresh_line(index)
         self._scroll_cursor_into_view()
-        self.post_message(CursorMoved(self.current_id))
+        if self.on_cursor is not None:
+            self.on_cursor(self.current_id)
 
     def _scroll_cursor_into_view(self) -> None:
         height = self.scrollable_content_region.height
