@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from evpipe.models.filters import SLICE, Hits
 from evpipe.models.pipeline_view import PICK_SLICE, PipelineView, Row, pick
 from evpipe.models.store import Store
-from evpipe.tui.widgets import LineInput
+from evpipe.tui.widgets import LineInput, TextLine
 
 MANY = 3 * SLICE + 17  # rows enough for a few slices
 
@@ -279,21 +279,26 @@ def test_rows_primed_for_another_scope_are_not_taken():
     assert sorted(view.lines) == sorted(pid for pid in store if store.get(pid).owner == "sam")  # type: ignore[union-attr]
 
 
-async def _frames_while_typing(engine, monkeypatch, hold: float, search_takes: float) -> list[tuple[str, str, bool]]:
-    """(the filter box's text, the text whose results are shown, whether the table is painted) at
-    each frame the app paints while 'har' is typed and searched, each search in the worker taking
-    `search_takes` s."""
+async def _frames_while_typing(
+    engine, monkeypatch, hold: float, search_takes: float, inline: bool = False
+) -> list[tuple[str, str, bool, bool]]:
+    """(the filter box's text, the text whose results are shown, whether the table and the status
+    line are painted) at each frame the app paints while 'har' is typed and searched, each search
+    taking `search_takes` s; in the worker, or (`inline`) those that narrow a few last matches
+    where the key is handled."""
+    import asyncio
     import time
 
     from evpipe.tui.screens import pipeline as pipeline_screen
 
     s = Store(engine, who="tester")
     for i in range(12):
-        s.add(f"Harbour party {i}" if i % 3 else f"Kauri wedding {i}", "1000", "Enquiry", month="2027-03")
+        s.add(f"Harbour party {i}" if i % 4 == 1 else f"Kauri wedding {i}", "1000", "Enquiry", month="2027-03")
     monkeypatch.setattr(pipeline_screen, "FILTER_FRAME_HOLD", hold)
-    monkeypatch.setattr(pipeline_screen, "INLINE_NARROWING", 0)  # every search in the worker
+    if not inline:
+        monkeypatch.setattr(pipeline_screen, "INLINE_NARROWING", 0)  # every search in the worker
     app = RecordingApp(engine)
-    frames: list[tuple[str, str, bool]] = []
+    frames: list[tuple[str, str, bool, bool]] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
         screen = app.pipeline
@@ -307,10 +312,22 @@ async def _frames_while_typing(engine, monkeypatch, hold: float, search_takes: f
         await pilot.press("slash")
         await settle(pilot)
         box = screen.query_one("#filter", LineInput)
+        status = screen.query_one("#status", TextLine)
+        if inline:
+            # the status line slow to tell the screen it changed (its task busy 50 ms first), as
+            # the order the widgets' tasks run in can make it: the frame must wait for it
+            show = status.show
+
+            def slow_show(content):
+                status.call_later(asyncio.sleep, 0.05)
+                show(content)
+
+            status.show = slow_show  # type: ignore[method-assign]
         display = app._display
 
         def recording(on_screen, renderable):
-            frames.append((box.value, screen._last_filter_applied, screen.table in on_screen._dirty_widgets))
+            dirty = on_screen._dirty_widgets
+            frames.append((box.value, screen._last_filter_applied, screen.table in dirty, status in dirty))
             return display(on_screen, renderable)
 
         app._display = recording  # type: ignore[method-assign]
@@ -329,11 +346,22 @@ async def test_the_text_typed_and_its_results_come_in_one_frame(engine, monkeypa
     # shows its results too (painted at once, it was a 60th of a second ahead of them, and the
     # results waited for the next frame's turn)
     frames = await _frames_while_typing(engine, monkeypatch, hold=5.0, search_takes=0.1)
-    assert [typed for typed, _, _ in frames if typed], "nothing was painted while typing"
-    assert all(typed == shown for typed, shown, _ in frames if typed), frames
-    # and the table's new lines are in that frame (not waiting for the next one)
+    assert [typed for typed, *_ in frames if typed], "nothing was painted while typing"
+    assert all(typed == shown for typed, shown, *_ in frames if typed), frames
+    # and the table's new lines and the count are in that frame (not waiting for the next one)
     for typed in ("h", "ha", "har"):
-        assert [table for text, _, table in frames if text == typed][0], (typed, frames)
+        assert [painted for text, _, *painted in frames if text == typed][0] == [True, True], (typed, frames)
+
+
+@pytest.mark.both_databases
+async def test_a_search_where_the_key_is_handled_paints_its_rows_and_count_in_one_frame(engine, monkeypatch):
+    # 'ha' and 'har' narrow three last matches where the key is handled (no worker): the widgets
+    # tell the screen what changed one by one, and a frame begun between two left the count of
+    # matches to the next frame
+    frames = await _frames_while_typing(engine, monkeypatch, hold=5.0, search_takes=0.0, inline=True)
+    for typed in ("h", "ha", "har"):
+        first = [(shown, painted) for text, shown, *painted in frames if text == typed][0]
+        assert first == (typed, [True, True]), (typed, frames)
 
 
 @pytest.mark.both_databases
@@ -341,7 +369,7 @@ async def test_a_slow_search_holds_the_text_typed_back_only_so_long(engine, monk
     frames = await _frames_while_typing(engine, monkeypatch, hold=0.05, search_takes=0.5)
     # each letter shows before its results: the hold ended after 0.05 s, not at the results
     for typed in ("h", "ha", "har"):
-        before = [shown for text, shown, _ in frames if text == typed]
+        before = [shown for text, shown, *_ in frames if text == typed]
         assert before and before[0] == typed[:-1], (typed, frames)
 
 

@@ -1078,9 +1078,6 @@ class PipelineScreen(StageKeys, Screen):
             return
         narrowed = message.narrowed and message.shown is not None and message.shown is self.view.matches
         self._show_filtered(message.text, message.filter, message.ids, narrowed=narrowed, found=message)
-        if self._filter_frame is not None:  # the results painted with the text typed (the status: last)
-            self._filter_frame.release_after(self.query_one("#status", TextLine))
-            self._filter_frame = None
         self._search_next()
 
     def on_unmount(self) -> None:
@@ -1125,6 +1122,15 @@ class PipelineScreen(StageKeys, Screen):
             self.view.rebuild()
         self.table.reset(keep)
         self._show_status()
+        # painted in one frame, once the status line (changed last) has told the screen: the
+        # widgets tell it one by one, and a frame begun between two would leave the count to the
+        # next one, a 60th of a second later (tui/frames.py); held since the search began if it
+        # ran in the worker
+        hold = self._filter_frame
+        if hold is None or not hold.held:
+            hold = FrameHold(self.app, FILTER_FRAME_HOLD)
+        self._filter_frame = None
+        hold.release_after(self.query_one("#status", TextLine))
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
