@@ -22,6 +22,10 @@ REPS_SEE = ("all", "own")
 #: What a screen says when its figures are limited by the owner's setting.
 OWN_ONLY_LINE = "your prospects only (the owner's setting)"
 
+#: The same, where a status line of 80 columns has other things to say (the pipeline's, the
+#: board's): why is said when the rep asks for everyone's (OWN_ONLY_LINE, in the notice).
+OWN_ONLY_SHORT = "your prospects only"
+
 
 def reps_see_value(value: object) -> str:
     """The setting as stored, read: 'own', or 'all' for anything else (not set, unknown)."""
@@ -49,6 +53,7 @@ def any_members(source: Any) -> bool:
 
 __all__ = [
     "OWN_ONLY_LINE",
+    "OWN_ONLY_SHORT",
     "REPS_SEE",
     "REPS_SEE_KEY",
     "any_members",

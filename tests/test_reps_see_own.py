@@ -19,11 +19,12 @@ from evpipe.models.kpi import Scope, kpis
 from evpipe.models.members import add_member, set_reps_see
 from evpipe.models.review import review
 from evpipe.models.store import Store
-from evpipe.models.visibility import OWN_ONLY_LINE
+from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
 from evpipe.tui.screens.prospect_page import ProspectPage
 
 WAIT = 15.0  # seconds a test waits for something to show (the machine may be loaded)
-LINE = OWN_ONLY_LINE.removeprefix("your ")  # what every limited screen says: "prospects only (the owner's setting)"
+LINE = OWN_ONLY_LINE.removeprefix("your ")  # what a limited screen says: "prospects only (the owner's setting)"
+SHORT = OWN_ONLY_SHORT.capitalize()  # the pipeline's and the board's status line: "Your prospects only"
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ async def test_a_rep_limited_to_their_own_sees_only_theirs_on_every_screen(team)
         assert page.kpi == page.kpi_all == kpis(engine, theirs)
         assert page.kpi_all != kpis(engine, Scope(period=page.period))  # not the team's figures
         text = screen_text(app)
-        assert LINE in text and "Sam Alpha" in text and "Priya" not in text
+        assert SHORT in text and "Sam Alpha" in text and "Priya" not in text
         # the `/` filter narrows within it and never past it
         await pilot.press("slash", *"owner:priya", "enter")
         await settle(pilot)
@@ -107,7 +108,7 @@ async def test_a_rep_limited_to_their_own_sees_only_theirs_on_every_screen(team)
         board = await _screen(app, pilot, "8", lambda s: getattr(s, "view", None) is not None)
         assert {board.view.rows[i].name for i in board.view.rows} == SAMS
         assert board.kpi == kpis(engine, theirs)
-        await _until(pilot, lambda: LINE in screen_text(app))
+        await _until(pilot, lambda: SHORT in screen_text(app))
         assert "Priya" not in screen_text(app)
 
         # focus: his prospects, his KPIs in the header
@@ -167,7 +168,7 @@ async def test_with_reps_see_all_a_rep_sees_everyones(team):
         assert _names(app) == SAMS | PRIYAS
         assert page.kpi_all == kpis(engine, Scope(period=page.period))
         text = screen_text(app)
-        assert "Everyone's" in text and LINE not in text
+        assert "Everyone's" in text and SHORT not in text
         f = await _screen(app, pilot, "2", lambda s: bool(getattr(s, "items", None)))
         assert {i.name for i in f.items} == {"Sam Alpha", "Priya One", "Sam Beta", "Priya Two"} & {
             i.name for i in focus(engine, limit=100)
@@ -183,7 +184,7 @@ async def test_the_owner_always_sees_everyones(team):
         assert app.scope_owner is None
         assert _names(app) == SAMS | PRIYAS
         assert app.pipeline.kpi_all == kpis(engine, Scope(period=app.pipeline.period))
-        assert LINE not in screen_text(app)
+        assert SHORT not in screen_text(app)
         board = await _screen(app, pilot, "8", lambda s: getattr(s, "view", None) is not None)
         assert {board.view.rows[i].name for i in board.view.rows} == SAMS | PRIYAS
 

@@ -42,7 +42,10 @@ def test_a_rep_limited_to_their_own_sees_only_theirs(seeded):  # noqa: F811  (th
     assert her_kpi["ev"] != team_kpi["ev"]
     t = Tmux(seeded, user="priya")
     try:
-        screen = t.wait_for(shows("Your prospects only (the owner's setting)", f"{len(hers)} shown", *header(her_kpi)))
+        screen = t.wait_for(shows("Your prospects only", f"{len(hers)} shown", *header(her_kpi)))
+        # the status line says so and still fits 80 columns, the settings at its end included
+        status = next(line for line in screen.splitlines() if "Your prospects only" in line)
+        assert status.rstrip().endswith("open only"), status
         for p in hers:
             assert p["name"][:14] in screen
         for p in others:  # the list would show many of theirs: none is there
@@ -57,7 +60,7 @@ def test_a_rep_limited_to_their_own_sees_only_theirs(seeded):  # noqa: F811  (th
         t.wait_for(shows(f"{len(hers)} shown"))
         # the board: her cards, her KPIs, the same line
         t.keys("8")
-        screen = t.wait_for(shows("Suspect", "prospects only (the owner's setting)", *header(her_kpi)))
+        screen = t.wait_for(shows("Suspect", "Your prospects only", *header(her_kpi)))
         for p in others:
             assert p["name"][:12] not in screen, p["name"]
     finally:

@@ -26,7 +26,7 @@ from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import Ladder, Row, RowStore, load_ladder, load_rows, ordered_ids, row_of
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import format_amount
-from evpipe.models.visibility import OWN_ONLY_LINE
+from evpipe.models.visibility import OWN_ONLY_SHORT
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -160,7 +160,7 @@ class BoardScreen(StageKeys, Screen):
         shown = board.visible_columns
         parts = []
         if evpipe_app(self).scope_owner is not None:
-            parts.append(OWN_ONLY_LINE.capitalize())
+            parts.append(OWN_ONLY_SHORT.capitalize())
         if shown.start > 0:
             parts.append(f"◀ {shown.start} more")
         parts.append(f"Won {view.won.count:,} · {format_amount(view.won.value_cents)}")

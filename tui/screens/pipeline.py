@@ -50,7 +50,7 @@ from evpipe.models.pipeline_view import (
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
 from evpipe.models.season import reading_last_year
 from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
-from evpipe.models.visibility import OWN_ONLY_LINE
+from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
@@ -417,7 +417,7 @@ class PipelineScreen(StageKeys, Screen):
         view = self.view
         shown = view.shown
         parts = [
-            OWN_ONLY_LINE.capitalize()
+            OWN_ONLY_SHORT.capitalize()
             if view.scope is not None
             else f"Mine ({evpipe_app(self).who})"
             if self.mine
