@@ -201,25 +201,46 @@ class Filter:
             and all(any(p in w for w in self.words) for p in previous.words)
         )
 
-    def narrow(self, rows: RowStore, positions: array, previous: Filter, pause: Pause = _no_pause) -> array:
+    def narrow(
+        self,
+        rows: RowStore,
+        positions: array,
+        previous: Filter,
+        pause: Pause = _no_pause,
+        dropped: array | None = None,
+    ) -> array:
         """Of the positions `previous` matched (see `narrows`), those this filter matches: only
-        its words are tested again (the fields are the same), one pass in C per new word."""
+        its words are tested again (the fields are the same), one pass in C per new word.
+        `dropped`, when given, gets the others."""
         new = sorted(set(self.words) - set(previous.words), key=len, reverse=True)
-        return _having(positions, rows.hay, new, pause)
+        return _having(positions, rows.hay, new, pause, dropped)
 
 
-def _having(positions: array, hay: list[str], words: Iterable[str], pause: Pause = _no_pause) -> array:
+#: 0 for 1 and 1 for 0 (bytes.translate): a slice's flags turned into those of what it leaves out.
+_FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
+
+
+def _having(
+    positions: array,
+    hay: list[str],
+    words: Iterable[str],
+    pause: Pause = _no_pause,
+    dropped: array | None = None,
+) -> array:
     """The positions whose search text holds every one of `words` (an array: no object per
-    position for the garbage collector to walk); SLICE positions at a time, `pause` between."""
+    position for the garbage collector to walk); SLICE positions at a time, `pause` between
+    (when there is more than one slice). `dropped`, when given, gets the positions left out."""
     for word in words:
-        if len(positions) <= SLICE:
-            positions = array("i", compress(positions, map(contains, map(hay.__getitem__, positions), repeat(word))))
-            continue
         kept = array("i")
+        many = len(positions) > SLICE
         for start in range(0, len(positions), SLICE):
             part = positions[start : start + SLICE]
-            kept.extend(compress(part, map(contains, map(hay.__getitem__, part), repeat(word))))
-            pause()
+            flags = bytes(map(contains, map(hay.__getitem__, part), repeat(word)))
+            kept.extend(compress(part, flags))
+            if dropped is not None:
+                dropped.extend(compress(part, flags.translate(_FLIP)))
+            if many:
+                pause()
         positions = kept
     return positions
 
@@ -311,9 +332,15 @@ class Hits:
                 positions = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
             else:
                 positions = self._positions
-            narrowed = wanted.narrow(rows, positions, previous, pause)
+            dropped = array("i")
+            narrowed = wanted.narrow(rows, positions, previous, pause, dropped)
             found: array | tuple[bytes, list[str]] = narrowed
-            ids = rows.mask_at(narrowed, pause)
+            if len(dropped) < len(narrowed) and len(narrowed) + len(dropped) == len(self.ids):
+                # most of the last matches kept (a letter more of a word): the last mask less the
+                # few dropped, not a mask set one hit at a time (90,000 hits at a million: 11 ms)
+                ids = self.ids.without(map(rows.ids.__getitem__, dropped))
+            else:
+                ids = rows.mask_at(narrowed, pause)
         else:
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:

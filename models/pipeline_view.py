@@ -282,6 +282,15 @@ class IdMask(MutableSet):
         mask.count = bits.count(1)
         return mask
 
+    def without(self, ids: Iterable[int]) -> IdMask:
+        """A copy of this mask less `ids`: the bytes copied in one call into C, then one call per
+        id cleared (for a few ids out of many, far less than setting the many)."""
+        other = IdMask()
+        bits = other.bits = bytearray(self.bits)
+        deque(map(bits.__setitem__, ids, repeat(0)), maxlen=0)
+        other.count = bits.count(1)
+        return other
+
     def add(self, pid: int) -> None:
         if pid >= len(self.bits):
             self.bits.extend(bytes(pid + 1 - len(self.bits) + 1024))
