@@ -273,6 +273,9 @@ class Hits:
         self._positions: array | tuple[bytes, list[str]] = array("i")  # where `ids` are, or the pass they come from
         self._of: tuple[RowStore, Ladder, date, int] | None = None  # what the positions were taken from
         self.narrowed = False  # whether the last `select` searched the last matches only
+        # whether it kept every one of them, no row having changed since they were found: the
+        # lines shown for them (all of them matches) are then the new matches' lines as they are
+        self.kept_all = False
         self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
 
     def clear(self) -> None:
@@ -318,6 +321,7 @@ class Hits:
         previous, of = self.filter, self._of
         same = of is not None and of[0] is rows and of[1] is ladder and of[2] == today
         same = same and (shown is None or shown is self.ids)
+        self.kept_all = False
         self.narrowed = previous is not None and self.ids is not None and same and wanted.narrows(previous)
         if self.narrowed:
             assert previous is not None and self.ids is not None and of is not None
@@ -325,7 +329,8 @@ class Hits:
             self.narrowed = len(self.ids) <= len(rows) // 2
         if self.narrowed:
             assert previous is not None and self.ids is not None and of is not None
-            if of[3] != rows.changes:
+            unchanged = of[3] == rows.changes
+            if not unchanged:
                 positions = rows.positions(self.ids)
             elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
                 mask, rest = self._positions
@@ -339,6 +344,7 @@ class Hits:
                 # most of the last matches kept (a letter more of a word): the last mask less the
                 # few dropped, not a mask set one hit at a time (90,000 hits at a million: 11 ms)
                 ids = self.ids.without(map(rows.ids.__getitem__, dropped))
+                self.kept_all = unchanged and not dropped
             else:
                 ids = rows.mask_at(narrowed, pause)
         else:

@@ -403,3 +403,28 @@ async def test_the_prospects_details_come_in_the_cursors_own_frame(engine):
     assert len(firsts) == 5, frames
     # the frame that first shows the cursor on a prospect paints that prospect's details
     assert all(f"Person {name.split()[-1]}" in text and painted for name, text, painted in firsts), frames
+
+
+@pytest.mark.both_databases
+async def test_a_narrowing_in_the_worker_shows_exactly_its_matches(engine, monkeypatch):
+    # 'ha' and 'har' keep every match of 'h' (the lines shown are taken as they are, no pick);
+    # 'harb' drops the Harvest rows (their lines picked out)
+    from evpipe.tui.screens import pipeline as pipeline_screen
+
+    s = Store(engine, who="tester")
+    names = ("Harbour party", "Harvest fair", "Kauri wedding", "Kauri gala", "Kauri cruise")
+    for i in range(20):  # fewer than half match 'h': the next letters narrow them
+        s.add(f"{names[i % 5]} {i}", "1000", "Enquiry", month="2027-03")
+    monkeypatch.setattr(pipeline_screen, "INLINE_NARROWING", 0)  # every search in the worker
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        await pilot.press("slash")
+        for typed in ("h", "ha", "har", "harb", "harbo"):
+            await pilot.press(typed[-1])
+            await settle(pilot, until=lambda a, typed=typed: a.pipeline._last_filter_applied == typed)
+            shown = sorted(screen.view.rows[pid].name for pid in screen.view.lines)
+            want = sorted(f"{names[i % 5]} {i}" for i in range(20) if typed in names[i % 5].lower())
+            assert shown == want, typed
+            assert f"{len(want)} shown" in screen.query_one("#status", TextLine).plain

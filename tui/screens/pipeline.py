@@ -1052,7 +1052,9 @@ class PipelineScreen(StageKeys, Screen):
         try:
             ids = self._hits.select(parsed, rows, ladder, today, shown, pause)
             source = copy if self._hits.narrowed else base
-            if source is not None:
+            if source is not None and self._hits.narrowed and self._hits.kept_all:
+                lines = source  # every line shown is still a match ('harbo' after 'harb'): no pick
+            elif source is not None:
                 lines = pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
         except _Superseded:  # dropped: the newest text is searched next (on_filter_found)
             self.post_message(FilterFound(text, parsed, set(), False, rows, changes, shown, -1))
