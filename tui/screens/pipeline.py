@@ -1011,8 +1011,7 @@ class PipelineScreen(StageKeys, Screen):
             self._show_filtered(text, parsed, ids, narrowed=self._hits.narrowed)
             return
         self._filter_searching = True
-        if self._filter_frame is None or not self._filter_frame.held:
-            self._filter_frame = FrameHold(self.app, FILTER_FRAME_HOLD)
+        self._held_frame()  # the text typed waits for its results (released in `_show_filtered`)
         sources = view.filter_sources(self.show_closed or parsed.names_closed)
         self.search_filter(text, parsed, view.rows, view.ladder, view.today, view.matches, self._filter_round, sources)
 
@@ -1052,10 +1051,9 @@ class PipelineScreen(StageKeys, Screen):
         try:
             ids = self._hits.select(parsed, rows, ladder, today, shown, pause)
             source = copy if self._hits.narrowed else base
-            if source is not None and self._hits.narrowed and self._hits.kept_all:
-                lines = source  # every line shown is still a match ('harbo' after 'harb'): no pick
-            elif source is not None:
-                lines = pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
+            if source is not None:
+                # kept_all: every line shown is still a match ('harbo' after 'harb'), no pick
+                lines = source if self._hits.kept_all else pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
         except _Superseded:  # dropped: the newest text is searched next (on_filter_found)
             self.post_message(FilterFound(text, parsed, set(), False, rows, changes, shown, -1))
             return
@@ -1084,6 +1082,13 @@ class PipelineScreen(StageKeys, Screen):
 
     def on_unmount(self) -> None:
         self._release_filter_frame()
+
+    def _held_frame(self) -> FrameHold:
+        """The hold on painting for the filter's results: the one taken when its search began in
+        the worker (if its limit has not passed), else a new one."""
+        if self._filter_frame is None or not self._filter_frame.held:
+            self._filter_frame = FrameHold(self.app, FILTER_FRAME_HOLD)
+        return self._filter_frame
 
     def _release_filter_frame(self) -> None:
         if self._filter_frame is not None:
@@ -1128,9 +1133,7 @@ class PipelineScreen(StageKeys, Screen):
         # widgets tell it one by one, and a frame begun between two would leave the count to the
         # next one, a 60th of a second later (tui/frames.py); held since the search began if it
         # ran in the worker
-        hold = self._filter_frame
-        if hold is None or not hold.held:
-            hold = FrameHold(self.app, FILTER_FRAME_HOLD)
+        hold = self._held_frame()
         self._filter_frame = None
         hold.release_after(self.query_one("#status", TextLine))
 
