@@ -506,9 +506,11 @@ async def test_help_lists_every_binding(pipeline):
         await settle(pilot)
         assert type(app.screen).__name__ == "HelpScreen"
         text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        ids = {b.id for b in PipelineScreen.BINDINGS}
+        said = " ".join(w for w in text.split() if w not in ids)  # a long description wraps under itself
         for binding in PipelineScreen.BINDINGS:
             assert binding.id in text
-            assert PipelineScreen.ACTION_HELP[binding.action] in text
+            assert PipelineScreen.ACTION_HELP[binding.action] in said
         assert "app.quit" in text and "app.screen_1" in text and "table.down" in text
         await pilot.press("escape")
         await settle(pilot)

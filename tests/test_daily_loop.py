@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 from apphelpers import RecordingApp, screen_text, settle, shows, until
-from textual.widgets import Input
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
 from evpipe.models import history
 from evpipe.models.errors import DomainError
+from evpipe.models.locations import keymap_path
 from evpipe.models.store import Store
 from evpipe.models.values import default_follow_up, parse_time, split_time
 from evpipe.tui.dialogs import ActivityDialog, FollowUpDialog
 from evpipe.tui.screens.focus import FocusScreen
-from evpipe.tui.screens.help import HelpScreen
+from evpipe.tui.screens.help import HELP_WIDTH, HelpScreen
 from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.screens.prospect_page import ProspectPage
 from evpipe.tui.widgets import charts
@@ -254,9 +256,55 @@ async def test_help_explains_the_marks_and_lists_the_screens(loop_db):
         await settle(app, pilot)
         assert isinstance(app.screen, HelpScreen)
         text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+        said = " ".join(text.split())  # long texts are wrapped under their own column
         assert "a follow-up overdue" in text and "stale: no contact" in text and "last 7 days" in text
         for spec in app.screen_specs:
-            assert spec.title in text and spec.description in text and f"app.screen_{spec.key}" in text
+            assert spec.title in text and " ".join(spec.description.split()) in said
+            assert f"app.screen_{spec.key}" in text
+
+
+async def test_help_pages_by_a_page_less_one_line_however_fast_the_keys_come(loop_db):
+    """The help's own keys answer, not its scroll view's (whose page has no overlap): the same
+    keys give the same place whether or not the help had settled when they came."""
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark", "end", "pageup")  # in one burst
+        await settle(app, pilot)
+        view = app.screen.query_one(VerticalScroll)
+        assert view.max_scroll_y > 2 * view.size.height
+        assert view.scroll_y == view.max_scroll_y - (view.size.height - 1)
+        await pilot.press("pageup", "space")
+        await settle(app, pilot)
+        assert view.scroll_y == view.max_scroll_y - (view.size.height - 1)
+
+
+async def test_no_help_line_wraps_at_80_columns(loop_db):
+    """A wrapped line loses its indent and makes the help taller once the scroll bar shows, so
+    every help, on every screen, fits in the 74 columns its box leaves at 80."""
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for spec in app.screen_specs:
+            await pilot.press(spec.key)
+            await settle(app, pilot)
+            await pilot.press("question_mark")
+            await settle(app, pilot)
+            assert isinstance(app.screen, HelpScreen)
+            for title, lines in app.screen.sections:
+                for line in lines:
+                    assert len(line) <= HELP_WIDTH, (spec.title, title, line)
+            scroll = app.screen.query_one(VerticalScroll)
+            assert scroll.show_vertical_scrollbar and scroll.scrollable_content_region.width >= HELP_WIDTH
+            for static in scroll.query(Static):
+                rendered = str(static.render())
+                if str(keymap_path()) in rendered:  # a path is as long as it is
+                    rendered = rendered.replace(str(keymap_path()), "")
+                    assert static.size.height >= len(rendered.splitlines()), rendered
+                    continue
+                assert static.size.height == len(rendered.splitlines()) + rendered.endswith("\n"), rendered
+            await pilot.press("escape")
+            await settle(app, pilot)
 
 
 # ---------------------------------------------------------------- 10. notices

@@ -529,9 +529,19 @@ def test_loop_help_teaches(seeded, tmux):
     tmux.keys("?")
     tmux.wait_for(shows("evpipe keys"))
     tmux.keys("End")
-    tmux.wait_for(shows("Edit the stage ladder", "app.screen_7", "Sighting-in"), timeout=30)
+    end = tmux.wait_for(shows("Edit the stage ladder", "app.screen_7", 'like this:  "pipeline.advance"'), timeout=30)
+    tmux.keys("PageUp")  # a page less one line: the top line at the end is the bottom one now
+    tmux.wait_for(lambda screen: help_rows(screen)[-1] == help_rows(end)[0], timeout=30)
     tmux.keys("PageUp")
     tmux.wait_for(shows("a follow-up overdue", "stale: no contact"), timeout=30)
+
+
+def help_rows(screen: str) -> list[str]:
+    """The help's scrolling lines: inside the box, under its title, above its hint, no scroll bar."""
+    lines = screen.splitlines()
+    top = next(n for n, line in enumerate(lines) if "evpipe keys" in line)
+    bottom = next(n for n, line in enumerate(lines) if "esc closes" in line)
+    return [line[1:-4].rstrip() for line in lines[top + 1 : bottom]]
 
 
 def test_loop_notices_never_hide_the_row(seeded):

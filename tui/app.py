@@ -378,7 +378,7 @@ class EvpipeApp(App):
             self.notify("Nothing to retry: every change so far was saved or refused.", timeout=4)
 
     def action_help(self) -> None:
-        from .screens.help import MARKS, HelpScreen, binding_lines, key_label
+        from .screens.help import HelpScreen, binding_lines, entry, key_label, mark_lines
         from .screens.pipeline import PipelineScreen
         from .widgets.prospect_table import ProspectTable
 
@@ -407,17 +407,19 @@ class EvpipeApp(App):
                         "import": "Import prospects",
                     },
                 )
-                + [f"  {'ctrl+p':<9} {'Command palette: every command by name':<37}"],
+                + entry("ctrl+p", "Command palette: every command by name"),
             ),
-            ("Marks on the screens", list(MARKS)),
+            ("Marks on the screens", mark_lines()),
             (
                 "Screens (number keys, or ctrl+p)",
                 [
                     line
                     for s in self.screen_specs
                     for line in (
-                        f"  {key_label(self.keymap.get(f'app.screen_{s.key}', s.key)):<9} {s.title:<37} app.screen_{s.key}",
-                        f"  {'':<9} {s.description}",
+                        *entry(
+                            key_label(self.keymap.get(f"app.screen_{s.key}", s.key)), s.title, f"app.screen_{s.key}"
+                        ),
+                        *entry("", s.description),
                     )
                 ],
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -27,19 +29,45 @@ def key_label(keys: str) -> str:
     return " ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
+#: The widest line the help writes: an 80-column terminal less the box's border, padding and
+#: scroll bar is 74, so no line wraps there (a wrapped line loses its indent, and wrapping changes
+#: the help's height once the scroll bar appears, so paging would land on a different line).
+HELP_WIDTH = 72
+
+#: Where an entry's text starts: two spaces, the key in nine, one space.
+TEXT_COLUMN = 12
+
+
+#: Where a binding's id starts (the column a keymap file's reader looks down).
+ID_COLUMN = 50
+
+
+def entry(key: str, text: str, ident: str = "") -> list[str]:
+    """One help entry: the key, its text wrapped under itself within `HELP_WIDTH` (or, with an
+    id, within the column before the id), the id on the first line."""
+    room = (ID_COLUMN - 1 if ident else HELP_WIDTH) - TEXT_COLUMN
+    wrapped = textwrap.wrap(text, room) or [""]
+    first = f"  {key:<9} {wrapped[0]:<{room}} {ident}" if ident else f"  {key:<9} {wrapped[0]}"
+    return [first.rstrip()] + [" " * TEXT_COLUMN + line for line in wrapped[1:]]
+
+
 #: What the marks on the screens mean (the help's "Marks" section).
 MARKS = (
-    "  !         a follow-up overdue (the Due column shows its day)",
-    "  ~         stale: no contact and no stage move for longer than its stage",
-    "            allows (Stages screen: days until stale)",
-    "  ▲ ▼ 7d    in the header: the change over the last 7 days (today and the",
-    "            six days before), e.g. ▲ +1,700 7d",
-    "  ↑ ↓       the column the list is sorted by (s cycles the sorts; sorted by",
-    "            next-step gain, the EV column shows the gain: Gain↓)",
-    "  Due       the day of the next follow-up",
-    "  * ?       Forecast: * a month not over yet; ? ended, with prospects still",
-    "            open (provisional)",
+    ("!", "a follow-up overdue (the Due column shows its day)"),
+    ("~", "stale: no contact and no stage move for longer than its stage allows (Stages screen: days until stale)"),
+    ("▲ ▼ 7d", "in the header: the change over the last 7 days (today and the six days before), e.g. ▲ +1,700 7d"),
+    (
+        "↑ ↓",
+        "the column the list is sorted by (s cycles the sorts; sorted by next-step gain, "
+        "the EV column shows the gain: Gain↓)",
+    ),
+    ("Due", "the day of the next follow-up"),
+    ("* ?", "Forecast: * a month not over yet; ? ended, with prospects still open (provisional)"),
 )
+
+
+def mark_lines() -> list[str]:
+    return [line for key, text in MARKS for line in entry(key, text)]
 
 
 def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions: dict[str, str]) -> list[str]:
@@ -48,7 +76,7 @@ def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions:
         keys = keymap.get(b.id, b.key) if b.id else b.key
         action = b.action.partition("(")[0]
         text = descriptions.get(action, b.description or action)
-        lines.append(f"  {key_label(keys):<9} {text:<37} {b.id}")
+        lines += entry(key_label(keys), text, b.id)
     return lines
 
 
@@ -96,12 +124,14 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("evpipe keys", classes="title", markup=False)
-            with VerticalScroll():
+            # not focusable: its own page keys (a whole page, no overlap) would answer instead of
+            # the screen's, depending on whether focus had reached it when a key came
+            with VerticalScroll(can_focus=False):
                 for title, lines in self.sections:
                     yield Static(Content.styled(title, "bold underline"))
                     yield Static("\n".join(lines) + "\n", markup=False)
                 yield Static(
-                    f'Remap a key by its id (right column) in {keymap_path()}:\n  "pipeline.advance" = "right,>"',
+                    f'Remap a key by its id (right column) in the keymap file\n{keymap_path()}\nlike this:  "pipeline.advance" = "right,>"',
                     classes="hint",
                     markup=False,
                 )
