@@ -947,20 +947,20 @@ class PipelineView:
         self.lines = array("q", compress(lines, flags_of(matches, lines, max(lines, default=0))))
         self._shared_lines = False
 
-    def filter_sources(self, closed: bool) -> tuple[array | None, array | None, array | None]:
+    def filter_sources(self, closed: bool) -> tuple[array | None, array | None]:
         """What a filter search in a worker picks its lines from, taken on the UI thread when it
-        begins: (the lines shown, a copy of them, the lines before any filter with won and lost
-        shown or not as `closed` says). None where `take_hits` could not use them: grouped, the
-        lines hold month headings; a change of `closed` or of the order rebuilds anyway.
+        begins: (the lines shown, the lines before any filter with won and lost shown or not as
+        `closed` says). None where `take_hits` could not use them: grouped, the lines hold month
+        headings; a change of `closed` or of the order rebuilds anyway.
 
-        The "copy" is the lines themselves, marked shared: a change of a line while the worker
-        reads them copies them first (`_own_lines`), so they never change under it; no copy of
-        every line on each keystroke (a million lines: 2-8 ms of the UI thread)."""
+        The lines shown are handed over themselves, marked shared, not copied (a million lines:
+        2-8 ms of the UI thread on each keystroke): a change of a line while the worker reads them
+        copies them first (`_own_lines`), so they never change under it."""
         if self.grouped or not isinstance(self.lines, array):
-            return None, None, None
+            return None, None
         base = self._unfiltered(self._order) if self._order is not None and closed == self.closed else None
         self._shared_lines = True
-        return self.lines, self.lines, base
+        return self.lines, base
 
     def take_hits(
         self, matches: MutableSet[int], lines: array, narrowed: bool, shown: array | None, base: array | None

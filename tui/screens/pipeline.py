@@ -1025,7 +1025,7 @@ class PipelineScreen(StageKeys, Screen):
         today: date,
         shown: MutableSet[int] | None,
         round_: int,
-        sources: tuple[array | None, array | None, array | None] = (None, None, None),
+        sources: tuple[array | None, array | None] = (None, None),
     ) -> None:
         """One search, off the UI thread (tens of ms at 100,000 prospects when every row is read),
         and the lines of its hits picked in order (PipelineView.filter_sources, take_hits), so that
@@ -1033,7 +1033,7 @@ class PipelineScreen(StageKeys, Screen):
         between (a slice is one call into C that holds the interpreter lock); a text typed since
         it began stops it there, and the newest text is searched instead."""
         changes = rows.changes
-        shown_lines, copy, base = sources
+        shown_lines, base = sources
 
         yielded = time.perf_counter()
 
@@ -1050,7 +1050,7 @@ class PipelineScreen(StageKeys, Screen):
         lines = None
         try:
             ids = self._hits.select(parsed, rows, ladder, today, shown, pause)
-            source = copy if self._hits.narrowed else base
+            source = shown_lines if self._hits.narrowed else base
             if source is not None:
                 # kept_all: every line shown is still a match ('harbo' after 'harb'), no pick
                 lines = source if self._hits.kept_all else pick(source, ids, whole=len(ids) >= len(rows), pause=pause)
