@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from apphelpers import screen_text, settle
+from apphelpers import screen_text, settle, until
 from textual.widgets import DataTable
 
 from evpipe.models import history
@@ -366,3 +366,41 @@ async def test_forecast_of_a_big_pipeline_shows_the_normal_range_and_counts_what
         assert "? Oct 2026: 15 still open, not a miss yet: Oct 14, Oct 13" in text
         oct_ = screen.fc.months[11]
         assert oct_.open_count == STILL_OPEN_NAMED + 5 and len(oct_.still_open) == STILL_OPEN_NAMED
+
+
+# ---------------------------------------------------------------- a header read late
+
+
+async def test_a_focus_header_whose_figures_come_after_its_history_never_shows_a_made_up_zero(data, monkeypatch):
+    """The focus list and its KPI sums are read in one worker, the week's history in another; at
+    a million prospects the history comes first. The boxes say they are reading until the sums
+    come, and never show 0.00 (or a change from nothing)."""
+    import threading
+    import time
+
+    from evpipe.tui.screens import focus as focus_screen
+
+    gate = threading.Event()
+    read = focus_screen.kpis
+
+    def late(*args, **kwargs):
+        gate.wait(10)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(focus_screen, "kpis", late)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
+        await pilot.press("2")
+        screen = app.screen
+        assert await until(app, pilot, lambda: screen.header.week_ago is not None)  # the history is read
+        start = time.monotonic()
+        while time.monotonic() - start < 0.3:
+            boxes = [str(screen.header.query_one(f"#{box}").render()) for box in ("kpi-tv", "kpi-ev", "kpi-ratio")]
+            assert all("…" in box and "0.00" not in box and "7d" not in box for box in boxes), boxes
+            await pilot.pause(0.05)
+        gate.set()
+        after = kpis(data)
+        ev = f"EV {format_money(after.ev_micros, micros=True)}"
+        assert await until(app, pilot, lambda: screen.header.texts.get("kpi-ev", "").startswith(ev))
+        assert " 7d" in screen.header.texts["kpi-ev"]  # with the history read before

@@ -150,7 +150,7 @@ class BoardScreen(StageKeys, Screen):
         self.header.show(self.kpi)
 
     def on_focus_history_loaded(self, message: FocusHistoryLoaded) -> None:
-        self.header.show(self.kpi, message.week_ago, message.weekly, history=True)
+        self.header.set_history(message.week_ago, message.weekly)
 
     def _show_status(self) -> None:
         view = self.view

@@ -129,7 +129,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @on(FocusHistoryLoaded)
     def _history(self, message: FocusHistoryLoaded) -> None:
-        self.header.show(self.kpi, message.week_ago, message.weekly, history=True)
+        self.header.set_history(message.week_ago, message.weekly)
 
     @on(FocusLoaded)
     def _loaded(self, message: FocusLoaded) -> None:
@@ -156,7 +156,8 @@ class FocusScreen(StageKeys, LiveScreen):
             title.append(f"  {OWN_ONLY_LINE}:", style="dim")
         if self.items:
             title.append(
-                f"  {counts['overdue']} overdue · {counts['due']} due this week · {counts['stale']} stale", style=""
+                f"  {counts['overdue']:,} overdue · {counts['due']:,} due this week · {counts['stale']:,} stale",
+                style="",
             )
             if not scoped:
                 title.append("  · gain = EV the next step adds", style="dim")

@@ -75,6 +75,11 @@ def ratio_change(now: Kpi, before: Kpi | None) -> Content:
     return Content.assemble((f"{arrow} {sign}{points} pt", style), (" 7d", "$text-muted"))
 
 
+def _reading(label: str) -> Content:
+    """A box before its figure is read."""
+    return Content.assemble((label, "$text-muted"), ("…", "bold"), "\n", ("reading", "$text-muted"))
+
+
 class KpiHeader(Widget):
     """Three KPI boxes and the EV sparkline."""
 
@@ -113,11 +118,12 @@ class KpiHeader(Widget):
         self.scope_label = ""
         self.last_year: Kpi | None = None  # the same week last year (models/season.py), when known
         self.period_label = ""  # the KPI period, as Period.short says it ('Jan 2026→'); '' before it is read
+        self.known = False  # figures shown: until then each box says it is reading, never a 0
 
     def compose(self) -> ComposeResult:
-        yield TextLine(id="kpi-tv")
-        yield TextLine(id="kpi-ev")
-        yield TextLine(id="kpi-ratio")
+        yield TextLine(_reading("TV "), id="kpi-tv")
+        yield TextLine(_reading("EV "), id="kpi-ev")
+        yield TextLine(_reading("EV/TV "), id="kpi-ratio")
         with Vertical(id="spark-box"):
             yield TextLine("", id="spark-label")
             yield Sparkline([], id="spark")
@@ -127,6 +133,7 @@ class KpiHeader(Widget):
     ) -> None:
         """Show `kpi`; with history=True also take a new baseline and sparkline."""
         self.kpi = kpi
+        self.known = True
         if history:
             self.week_ago = week_ago
             self.weekly = list(weekly or [])
@@ -169,6 +176,15 @@ class KpiHeader(Widget):
         if self._shown.get("spark") != data:
             self._shown["spark"] = data
             self.query_one("#spark", Sparkline).data = data
+
+    def set_history(self, week_ago: Kpi | None, weekly: list[int] | None) -> None:
+        """Take a new baseline and sparkline: shown at once with the figures shown, else kept
+        until the figures come (a history read first must not show the boxes as 0)."""
+        if self.known:
+            self.show(self.kpi, week_ago, weekly, history=True)
+        else:
+            self.week_ago = week_ago
+            self.weekly = list(weekly or [])
 
     def _year_figure(self, kpi: Kpi, change: Content) -> str:
         """' +58% yr' after EV's 7-day change, when a year of history exists and it fits the box."""
