@@ -404,3 +404,39 @@ async def test_a_focus_header_whose_figures_come_after_its_history_never_shows_a
         ev = f"EV {format_money(after.ev_micros, micros=True)}"
         assert await until(app, pilot, lambda: screen.header.texts.get("kpi-ev", "").startswith(ev))
         assert " 7d" in screen.header.texts["kpi-ev"]  # with the history read before
+
+
+@pytest.mark.parametrize(
+    "key, module, read, words",
+    [
+        ("2", "evpipe.tui.screens.focus", "focus", "Focus  loading the list…"),
+        ("3", "evpipe.tui.screens.forecast", "forecast", "Loading the forecast…"),
+        ("4", "evpipe.tui.screens.trend", "trend", "Trend  loading the KPI history…"),
+        ("5", "evpipe.tui.screens.calibrate", "calibrate", "Loading every closed deal…"),
+        ("6", "evpipe.tui.screens.review", "review", "Review  loading the week…"),
+        ("9", "evpipe.models.journal_read", "journal", "newest first (loading…)"),
+    ],
+)
+async def test_a_screen_says_it_is_loading_until_its_first_read_ends(data, monkeypatch, key, module, read, words):
+    """A million prospects take seconds to read: meanwhile the screen says so, rather than show
+    an empty table (or 'newest first (0)') that reads as nothing to show."""
+    import importlib
+    import threading
+
+    gate = threading.Event()
+    where = importlib.import_module(module)
+    original = getattr(where, read)
+
+    def late(*args, **kwargs):
+        gate.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(where, read, late)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
+        await pilot.press(key)
+        await pilot.pause(0.3)
+        assert words in screen_text(app), screen_text(app)
+        gate.set()
+        assert await until(app, pilot, lambda: "loading" not in screen_text(app).lower()), screen_text(app)

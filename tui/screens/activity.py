@@ -56,6 +56,7 @@ class ActivityScreen(LiveScreen):
         self.reps: list[str] = []
         self._generation = 0
         self._loading_more = False
+        self._read = False  # the first page has come (until then the count says it is loading)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="activity-title", markup=False)
@@ -120,6 +121,7 @@ class ActivityScreen(LiveScreen):
         if message.generation != self._generation:
             return
         keep = self._cursor_id()
+        self._read = True
         self._loading_more = False
         if message.append:
             self.entries += message.entries
@@ -163,7 +165,7 @@ class ActivityScreen(LiveScreen):
 
     def _title(self) -> None:
         whose = f"{self.who}'s changes" if self.who else "Everyone's changes"
-        count = f"{len(self.entries)}{'+' if self.more else ''}"
+        count = f"{len(self.entries)}{'+' if self.more else ''}" if self._read else "loading…"
         if evpipe_app(self).scope_owner is not None:  # (one line at 80 columns: no room for the keys)
             whose = f"{self.who}'s changes to {OWN_ONLY_LINE}" if self.who else f"Changes to {OWN_ONLY_LINE}"
             title = Text.assemble(("Activity", "bold"), f"  {whose}, newest ({count})")

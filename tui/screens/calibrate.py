@@ -25,6 +25,7 @@ from evpipe.models.values import format_percent
 from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
 from ..messages import CalibrationApplied, CalibrationLoaded
+from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -69,7 +70,7 @@ class CalibrateScreen(LiveScreen):
             id="calibrate-title",
         )
         yield DataTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="calibrate-summary", markup=False)
+        yield Static(loading("", "every closed deal"), id="calibrate-summary", markup=False)
         yield Static(
             Text(
                 "Observed = won / (won + lost) of the deals that closed from this stage or a later one. A "

@@ -27,6 +27,7 @@ from evpipe.models.week_history import week_history
 from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
+from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from .live import LiveScreen
@@ -60,7 +61,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
-        yield Static("", id="focus-title", markup=False)
+        yield Static(loading("Focus", "the list"), id="focus-title", markup=False)
         yield DataTable(id="focus-table", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 

@@ -34,7 +34,7 @@ from ..access import evpipe_app
 from ..dialogs import TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded
 from ..saving import Change
-from ..widgets import charts
+from ..widgets import charts, loading
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -178,7 +178,7 @@ class ForecastScreen(LiveScreen):
         yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="forecast-band", markup=False)
         yield Static("", id="forecast-open", markup=False)
-        yield Static("", id="forecast-summary", markup=False)
+        yield Static(loading("", "the forecast"), id="forecast-summary", markup=False)
         yield Static(LEGEND, id="forecast-legend", markup=False)
         yield PlotextPlot(id="forecast-chart")
         yield KeyFooter()

@@ -27,6 +27,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, TextPrompt
 from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
+from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
@@ -139,7 +140,7 @@ class ReviewScreen(LiveScreen):
         self.todo_ids: list[int | None] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="review-title", markup=False)
+        yield Static(loading("Review", "the week"), id="review-title", markup=False)
         yield Static("", id="review-kpis", markup=False)
         yield DataTable(id="bridge", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)

@@ -30,7 +30,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..messages import TrendLoaded
-from ..widgets import charts
+from ..widgets import charts, loading
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -77,7 +77,7 @@ class TrendScreen(LiveScreen):
         self.kpi_period: Period | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="trend-title", markup=False)
+        yield Static(loading("Trend", "the KPI history"), id="trend-title", markup=False)
         with Vertical(id="trend-body"):
             yield PlotextPlot(id="trend-values")
             with Horizontal(id="trend-lower"):

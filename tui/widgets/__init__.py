@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual.content import Content
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
 from textual.widgets import Input
+
+
+def loading(title: str, what: str) -> Text:
+    """A screen's line before its first read ends: 'Forecast  loading the forecast…', or without
+    a title 'Loading every closed deal…' (a big pipeline takes seconds, and an empty table would
+    read as nothing to show)."""
+    if not title:
+        return Text(f"Loading {what}…", style="dim")
+    return Text.assemble((title, "bold"), (f"  loading {what}…", "dim"))
 
 
 class TextLine(Widget):

@@ -77,7 +77,7 @@ def ratio_change(now: Kpi, before: Kpi | None) -> Content:
 
 def _reading(label: str) -> Content:
     """A box before its figure is read."""
-    return Content.assemble((label, "$text-muted"), ("…", "bold"), "\n", ("reading", "$text-muted"))
+    return Content.assemble((label, "$text-muted"), ("…", "bold"), "\n", ("loading", "$text-muted"))
 
 
 class KpiHeader(Widget):
@@ -118,7 +118,7 @@ class KpiHeader(Widget):
         self.scope_label = ""
         self.last_year: Kpi | None = None  # the same week last year (models/season.py), when known
         self.period_label = ""  # the KPI period, as Period.short says it ('Jan 2026→'); '' before it is read
-        self.known = False  # figures shown: until then each box says it is reading, never a 0
+        self.known = False  # figures shown: until then each box says it is loading, never a 0
 
     def compose(self) -> ComposeResult:
         yield TextLine(_reading("TV "), id="kpi-tv")
