@@ -570,6 +570,8 @@ def band_record(
         this = clock.this_month()
         fc = forecast(engine, month_add(this, -months), month_add(this, -1), owner=owner)
     judged = [m for m in fc.months if m.judged and not m.provisional][-months:]
+    if not judged:  # nothing to judge: no replay of the journal (seconds at a million prospects)
+        return BandRecord([])
     checks = []
     starts = [datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0)) for m in judged]
     with engine.connect() as conn:

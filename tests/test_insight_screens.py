@@ -440,3 +440,29 @@ async def test_a_screen_says_it_is_loading_until_its_first_read_ends(data, monke
         assert words in screen_text(app), screen_text(app)
         gate.set()
         assert await until(app, pilot, lambda: "loading" not in screen_text(app).lower()), screen_text(app)
+
+
+async def test_sighting_in_shows_its_table_before_the_bands_record(data, monkeypatch):
+    """The band's record replays the journal (seconds at a million prospects): the stages and
+    the evidence come first, the band's line says it is loading until its record comes."""
+    import threading
+
+    from evpipe.tui.screens import calibrate as calibrate_screen
+
+    gate = threading.Event()
+    record = calibrate_screen.band_record
+
+    def late(*args, **kwargs):
+        gate.wait(10)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate_screen, "band_record", late)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
+        await pilot.press("5")
+        assert await until(app, pilot, lambda: "Evidence: 9 won, 3 lost" in screen_text(app))
+        text = screen_text(app)
+        assert "Quote sent" in text and "P10-P90 band: loading" in text, text
+        gate.set()
+        assert await until(app, pilot, lambda: "P10-P90 band: no ended month" in screen_text(app)), screen_text(app)

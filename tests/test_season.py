@@ -119,6 +119,20 @@ def test_actual_inside_the_frozen_band(engine):
     assert "inside the band frozen at the month's start in 1 of 2 ended months (50%" in rec.summary()
 
 
+def test_no_month_to_judge_reads_no_history(engine, monkeypatch):
+    """Without an ended month that has a frozen forecast and sales, the band's record is empty,
+    and the journal is not replayed for nothing (8 s at a million prospects)."""
+    s = Store(engine, who="tester")
+    s.add("Gala", "10000", "Date held", month="2027-01", at=datetime(2026, 9, 10, 9))
+
+    def no_replay(*_args, **_kwargs):
+        raise AssertionError("replayed the journal with no month to judge")
+
+    monkeypatch.setattr(history, "prospects_at", no_replay)
+    rec = band_record(engine)
+    assert rec.checks == [] and "no ended month" in rec.summary()
+
+
 def test_calibrate_shows_the_band(engine, db_path):
     s = Store(engine, who="tester")
     s.add("Gala", "10000", "Date held", month="2026-10", at=datetime(2026, 9, 10, 9))

@@ -105,6 +105,8 @@ class CalibrateScreen(LiveScreen):
         try:
             engine = evpipe_app(self).engine
             cal = calibrate(engine, months=self.window)
+            # the table first: the band's record replays the journal (seconds at a million prospects)
+            self.post_message(CalibrationLoaded(cal))
             band = band_record(engine, months=self.window or 12)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
@@ -157,6 +159,8 @@ class CalibrateScreen(LiveScreen):
             text.append("No won or lost prospects yet: nothing to sight in against.", style="dim")
         if message.band is not None:
             text.append("\n" + message.band.summary(), style="")
+        else:
+            text.append("\nP10-P90 band: loading the months' frozen forecasts…", style="dim")
         self.query_one("#calibrate-summary", Static).update(text)
 
     # ------------------------------------------------------------ actions
