@@ -127,9 +127,9 @@ class CalibrateScreen(LiveScreen):
                 Text(r.stage),
                 Text(format_percent(r.configured_bp), justify="right", style="bold yellow" if outside else ""),
                 Text(_pct(r.observed), justify="right"),
-                Text(str(r.won), justify="right"),
-                Text(str(r.lost), justify="right"),
-                Text(str(r.n), justify="right"),
+                Text(f"{r.won:,}", justify="right"),
+                Text(f"{r.lost:,}", justify="right"),
+                Text(f"{r.n:,}", justify="right"),
                 Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
                 Text(_pct(r.conversion_next), justify="right"),
                 Text(
@@ -143,10 +143,10 @@ class CalibrateScreen(LiveScreen):
             table.move_cursor(row=min(max(keep, 0), len(cal.stages) - 1), animate=False)
         text = Text()
         window = "every known outcome" if cal.since is None else f"outcomes since {cal.since:%d %b %Y}"
-        text.append(f"Evidence: {cal.won} won, {cal.lost} lost ({window}; m changes).  ", style="")
+        text.append(f"Evidence: {cal.won:,} won, {cal.lost:,} lost ({window}; m changes).  ", style="")
         if cal.inferred:
             text.append(
-                f"{cal.inferred} of them closed from a guessed stage (inferred): not counted.  ", style="yellow"
+                f"{cal.inferred:,} of them closed from a guessed stage (inferred): not counted.  ", style="yellow"
             )
         if cal.brier is not None:
             text.append(f"Brier {cal.brier:.3f}", style="bold")

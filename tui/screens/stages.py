@@ -227,7 +227,7 @@ class StagesScreen(Screen):
                     Text(s.kind, style=kind_style),
                     Text(s.percent, justify="right"),
                     Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),
-                    Text(str(row.count), justify="right"),
+                    Text(f"{row.count:,}", justify="right"),
                 ]
             )
         # The Value and EV columns share what the other columns leave of the screen; a column
@@ -380,7 +380,7 @@ class StagesScreen(Screen):
         money = money_style((row.value_cents, to_cents(message.ev_micros, micros=True)))  # one sentence
         question = (
             f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
-            f"{message.count} {plural} on it, worth {money(row.value_cents)}: "
+            f"{message.count:,} {plural} on it, worth {money(row.value_cents)}: "
             f"EV {_ev(money, message.ev_micros, signed=True)}."
         )
         if message.count == 0:
@@ -494,7 +494,7 @@ class StagesScreen(Screen):
 
             self.app.push_screen(
                 ConfirmDialog(
-                    f"Remove {stage.name} and move its {row.count} prospects to {target.name} "
+                    f"Remove {stage.name} and move its {row.count:,} prospects to {target.name} "
                     f"({target.percent})? EV {format_amount(d_ev, micros=True, signed=True)}. u undoes.",
                     title="Remove a stage",
                 ),
@@ -504,7 +504,7 @@ class StagesScreen(Screen):
         self.app.push_screen(
             ChoiceDialog(
                 f"Remove {stage.name}",
-                f"{row.count} {plural} on {stage.name}. A stage with prospects cannot just vanish: "
+                f"{row.count:,} {plural} on {stage.name}. A stage with prospects cannot just vanish: "
                 "which open stage do they move to?",
                 [(f"{s.name} ({s.percent})", s) for s in others],
             ),
