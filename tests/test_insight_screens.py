@@ -466,3 +466,39 @@ async def test_sighting_in_shows_its_table_before_the_bands_record(data, monkeyp
         assert "Quote sent" in text and "P10-P90 band: loading" in text, text
         gate.set()
         assert await until(app, pilot, lambda: "P10-P90 band: no ended month" in screen_text(app)), screen_text(app)
+
+
+@pytest.mark.parametrize(
+    "error, notice, line",
+    [
+        (
+            "damaged",
+            "The database has a problem: ",
+            "Could not load the forecast: ",
+        ),
+        ("bug", "Could not finish 'load the forecast': KeyError: 'month'", "Could not load the forecast: KeyError"),
+    ],
+)
+async def test_a_read_that_fails_is_said_on_screen_not_left_loading(data, monkeypatch, error, notice, line):
+    """A worker's read that fails (a damaged page met by a raw SQLite read, a bug) used to leave
+    the screen saying it was loading, for good, with no word of why."""
+    import sqlite3
+
+    from evpipe.tui.screens import forecast as forecast_screen
+
+    def broken(*_args, **_kwargs):
+        if error == "damaged":
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        raise KeyError("month")
+
+    monkeypatch.setattr(forecast_screen, "forecast", broken)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
+        await pilot.press("3")
+        assert await until(app, pilot, lambda: line in screen_text(app)), screen_text(app)
+        assert "Loading the forecast" not in screen_text(app)
+        said = notices(app)
+        assert any(n.startswith(notice) for n in said), said
+        if error == "damaged":
+            assert any("is damaged (SQLite: database disk image is malformed); restore it" in n for n in said), said

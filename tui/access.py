@@ -44,6 +44,8 @@ class EvpipeParts(Protocol):
 
     def decide_scope(self) -> str | None: ...
 
+    def say_database_problem(self, message: str, opening: bool = True) -> None: ...
+
 
 def evpipe_app(node: DOMNode) -> EvpipeParts:
     """The EvpipeApp `node` runs in, typed by the parts screens use."""

@@ -24,6 +24,7 @@ from evpipe.models.locations import DatabaseProblem, check_database, creates_sil
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
+from .failed_work import ReportsFailedWork
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
 from .messages import ChangeSaved, DataChanged, RemoteChanges
@@ -45,7 +46,7 @@ FIRST_SCREEN_WAIT = 3.0
 SNAPSHOT_EVERY = 2.0
 
 
-class EvpipeApp(App):
+class EvpipeApp(ReportsFailedWork, App):
     """Your sales pipeline as Expected Value."""
 
     TITLE = "evpipe"
@@ -156,7 +157,7 @@ class EvpipeApp(App):
                             raise DatabaseProblem(self._file_problem)
                         engine = open_db(self.url, create=creates_silently(self.url), seed_ladder=not self.read_only)
                     except DomainError as exc:
-                        self._say_database_problem(str(exc))
+                        self.say_database_problem(str(exc))
                         raise
                     self._watch_for_damage(engine)
                     if self._who_from_login and engine.dialect.name != "sqlite":
@@ -166,7 +167,7 @@ class EvpipeApp(App):
                     self._engine = engine
         return self._engine
 
-    def _say_database_problem(self, message: str, opening: bool = True) -> None:
+    def say_database_problem(self, message: str, opening: bool = True) -> None:
         """The database cannot be opened, or is damaged (a worker found out): say so once, in
         words (notify is thread-safe)."""
         if self._database_problem == message:
@@ -187,7 +188,7 @@ class EvpipeApp(App):
         def damaged(context) -> None:
             line = database_failure(context.original_exception, name)
             if line is not None and line.startswith(f"{name} is damaged"):
-                self._say_database_problem(line, opening=False)
+                self.say_database_problem(line, opening=False)
 
         event.listen(engine, "handle_error", damaged)
 
@@ -201,7 +202,7 @@ class EvpipeApp(App):
         from evpipe.models.locations import damaged_pages
 
         if self._file_problem is not None:
-            self._say_database_problem(self._file_problem)
+            self.say_database_problem(self._file_problem)
             return
         waited_until = time.monotonic() + FIRST_SCREEN_WAIT
         while time.monotonic() < waited_until and not (self.pipeline is not None and self.pipeline.loaded):
@@ -210,7 +211,7 @@ class EvpipeApp(App):
             time.sleep(0.05)
         problem = damaged_pages(self.url)
         if problem is not None:
-            self._say_database_problem(problem, opening=False)
+            self.say_database_problem(problem, opening=False)
 
     @property
     def store(self) -> Store:

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
+from textual.worker import Worker
 
 from evpipe.models.journal_read import PAGE, JournalEntry
 from evpipe.models.values import money_style
@@ -57,6 +58,7 @@ class ActivityScreen(LiveScreen):
         self._generation = 0
         self._loading_more = False
         self._read = False  # the first page has come (until then the count says it is loading)
+        self._failed: str | None = None  # why the first page could not be read
 
     def compose(self) -> ComposeResult:
         yield Static("", id="activity-title", markup=False)
@@ -112,6 +114,12 @@ class ActivityScreen(LiveScreen):
         if before_id is None:
             self.post_message(RepsLoaded(journal_authors(engine)))
 
+    def work_failed(self, worker: Worker, error: BaseException) -> str:
+        line = super().work_failed(worker, error)
+        self._failed = line
+        self._title()
+        return line
+
     @on(RepsLoaded)
     def _reps(self, message: RepsLoaded) -> None:
         self.reps = message.names
@@ -166,6 +174,8 @@ class ActivityScreen(LiveScreen):
     def _title(self) -> None:
         whose = f"{self.who}'s changes" if self.who else "Everyone's changes"
         count = f"{len(self.entries)}{'+' if self.more else ''}" if self._read else "loading…"
+        if not self._read and self._failed is not None:
+            count = f"could not load: {self._failed}"
         if evpipe_app(self).scope_owner is not None:  # (one line at 80 columns: no room for the keys)
             whose = f"{self.who}'s changes to {OWN_ONLY_LINE}" if self.who else f"Changes to {OWN_ONLY_LINE}"
             title = Text.assemble(("Activity", "bold"), f"  {whose}, newest ({count})")

@@ -25,7 +25,6 @@ from evpipe.models.values import format_percent
 from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
 from ..messages import CalibrationApplied, CalibrationLoaded
-from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -38,6 +37,8 @@ def _pct(x: float | None) -> str:
 
 class CalibrateScreen(LiveScreen):
     """Sight in the stage probabilities against real outcomes."""
+
+    LOADING = ("calibrate-summary", "", "every closed deal")
 
     CSS_PATH = "calibrate.tcss"
 
@@ -70,7 +71,7 @@ class CalibrateScreen(LiveScreen):
             id="calibrate-title",
         )
         yield DataTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
-        yield Static(loading("", "every closed deal"), id="calibrate-summary", markup=False)
+        yield self.loading_line()
         yield Static(
             Text(
                 "Observed = won / (won + lost) of the deals that closed from this stage or a later one. A "

@@ -27,7 +27,6 @@ from evpipe.models.week_history import week_history
 from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
-from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from .live import LiveScreen
@@ -40,6 +39,8 @@ GROUP_STYLE = {"overdue": "bold red", "due": "yellow", "stale": "magenta", "gain
 
 class FocusScreen(StageKeys, LiveScreen):
     """What to work on next."""
+
+    LOADING = ("focus-title", "Focus", "the list")
 
     CSS_PATH = "focus.tcss"
 
@@ -61,7 +62,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
-        yield Static(loading("Focus", "the list"), id="focus-title", markup=False)
+        yield self.loading_line()
         yield DataTable(id="focus-table", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 

@@ -34,7 +34,7 @@ from ..access import evpipe_app
 from ..dialogs import TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded
 from ..saving import Change
-from ..widgets import charts, loading
+from ..widgets import charts
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -152,6 +152,8 @@ class MonthProspects(ModalScreen[int | None]):
 class ForecastScreen(LiveScreen):
     """Expected value by month, judged against what the month's prospects won."""
 
+    LOADING = ("forecast-summary", "", "the forecast")
+
     CSS_PATH = "forecast.tcss"
 
     BINDINGS = [
@@ -178,7 +180,7 @@ class ForecastScreen(LiveScreen):
         yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="forecast-band", markup=False)
         yield Static("", id="forecast-open", markup=False)
-        yield Static(loading("", "the forecast"), id="forecast-summary", markup=False)
+        yield self.loading_line()
         yield Static(LEGEND, id="forecast-legend", markup=False)
         yield PlotextPlot(id="forecast-chart")
         yield KeyFooter()

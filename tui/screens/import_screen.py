@@ -27,6 +27,7 @@ from evpipe.models.errors import DomainError
 from evpipe.models.values import money_style
 
 from ..access import evpipe_app
+from ..failed_work import ReportsFailedWork
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 from ..widgets.footer import KeyFooter
 from ..widgets.path_suggester import PathSuggester
@@ -40,7 +41,7 @@ PHASES = {
 }
 
 
-class ImportScreen(Screen):
+class ImportScreen(ReportsFailedWork, Screen):
     """Import prospects from a CSV or XLSX file."""
 
     CSS_PATH = "import_screen.tcss"

@@ -24,6 +24,7 @@ from evpipe.models.roles import ROLES
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from ..failed_work import ReportsFailedWork
 from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -35,7 +36,7 @@ ROLE_HELP = {
 }
 
 
-class MembersScreen(Screen):
+class MembersScreen(ReportsFailedWork, Screen):
     """Members and their roles."""
 
     COMMANDS = {BindingCommands}

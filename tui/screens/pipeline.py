@@ -54,6 +54,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
+from ..failed_work import ReportsFailedWork
 from ..frames import FrameHold
 from ..messages import (
     ChangeFailed,
@@ -121,7 +122,7 @@ FILTER_FRAME_HOLD = 0.05
 FIRST_PAGE = 200
 
 
-class PipelineScreen(StageKeys, Screen):
+class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
     """Every prospect with the KPIs above them."""
 
     CSS_PATH = "pipeline.tcss"

@@ -40,6 +40,7 @@ from evpipe.models.values import (
 
 from ..access import evpipe_app
 from ..dialogs import FIELD_KEYS, ConfirmDialog
+from ..failed_work import ReportsFailedWork
 from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
 
@@ -163,7 +164,7 @@ CHECKS: dict[str, Callable[[str], Checked]] = {
 READ_BACK = ("value", "month", "follow_up")
 
 
-class ProspectForm(ModalScreen[dict | None]):
+class ProspectForm(ReportsFailedWork, ModalScreen[dict | None]):
     """Add a prospect (prospect=None) or edit one. Dismisses with the kwargs to write, or None."""
 
     CSS_PATH = "prospect_form.tcss"

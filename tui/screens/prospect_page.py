@@ -45,6 +45,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, NextStep, TextPrompt
+from ..failed_work import ReportsFailedWork
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -76,7 +77,7 @@ def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
     return style(micros, micros=True, signed=signed)
 
 
-class ProspectPage(Screen):
+class ProspectPage(ReportsFailedWork, Screen):
     """One prospect: details, contact points, history; `e n f > < w l u d` change it."""
 
     CSS_PATH = "prospect_page.tcss"

@@ -27,7 +27,6 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, TextPrompt
 from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
-from ..widgets import loading
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
@@ -122,6 +121,8 @@ class TermProspects(ModalScreen[int | None]):
 class ReviewScreen(LiveScreen):
     """The week's EV bridge and what to do next."""
 
+    LOADING = ("review-title", "Review", "the week")
+
     CSS_PATH = "review.tcss"
 
     BINDINGS = [
@@ -140,7 +141,7 @@ class ReviewScreen(LiveScreen):
         self.todo_ids: list[int | None] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(loading("Review", "the week"), id="review-title", markup=False)
+        yield self.loading_line()
         yield Static("", id="review-kpis", markup=False)
         yield DataTable(id="bridge", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)

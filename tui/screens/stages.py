@@ -37,6 +37,7 @@ from evpipe.models.values import (
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
+from ..failed_work import ReportsFailedWork
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -93,7 +94,7 @@ def check_stale_days(text: str) -> int:
     return int(raw)
 
 
-class StagesScreen(Screen):
+class StagesScreen(ReportsFailedWork, Screen):
     """Edit the ladder of stages."""
 
     CSS_PATH = "stages.tcss"

@@ -30,7 +30,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..messages import TrendLoaded
-from ..widgets import charts, loading
+from ..widgets import charts
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
 
@@ -57,6 +57,8 @@ def _ticks(days: list[date], width: int) -> tuple[list[int], list[str]]:
 class TrendScreen(LiveScreen):
     """TV, EV and EV/TV over time."""
 
+    LOADING = ("trend-title", "Trend", "the KPI history")
+
     CSS_PATH = "trend.tcss"
 
     BINDINGS = [
@@ -77,7 +79,7 @@ class TrendScreen(LiveScreen):
         self.kpi_period: Period | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(loading("Trend", "the KPI history"), id="trend-title", markup=False)
+        yield self.loading_line()
         with Vertical(id="trend-body"):
             yield PlotextPlot(id="trend-values")
             with Horizontal(id="trend-lower"):

@@ -23,6 +23,14 @@ def loading(title: str, what: str) -> Text:
     return Text.assemble((title, "bold"), (f"  loading {what}…", "dim"))
 
 
+def could_not_load(title: str, what: str, why: str) -> Text:
+    """The loading line once the read failed: 'Forecast  could not load the forecast: …'."""
+    said = f"could not load {what}: {why}"
+    if not title:
+        return Text(said[0].upper() + said[1:], style="bold")
+    return Text.assemble((title, "bold"), (f"  {said}", "bold"))
+
+
 class TextLine(Widget):
     """Text of a fixed size (its CSS gives the height) that repaints without a layout pass, unlike
     Static.update. Shown as given: a str is plain text, never markup."""
