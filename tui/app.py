@@ -24,7 +24,6 @@ from evpipe.models.locations import DatabaseProblem, check_database, creates_sil
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
-from .failed_work import ReportsFailedWork
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
 from .messages import ChangeSaved, DataChanged, RemoteChanges
@@ -46,7 +45,7 @@ FIRST_SCREEN_WAIT = 3.0
 SNAPSHOT_EVERY = 2.0
 
 
-class EvpipeApp(ReportsFailedWork, App):
+class EvpipeApp(App):
     """Your sales pipeline as Expected Value."""
 
     TITLE = "evpipe"

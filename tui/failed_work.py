@@ -7,7 +7,10 @@ screen empty, or saying it was loading, for good. `ReportsFailedWork` hears each
 `Worker.StateChanged` and says the failure in one line (`failure_line`), with the next step when
 the database caused it; a screen may also put the failure where it said it was loading
 (`work_failed`). The saver's own failures are said by the saver (tui/saving.py) and never get
-here: it catches them to undo what the screen showed.
+here: it catches them to undo what the screen showed. The app's own workers are not screens'
+and stay as they were: its database check says what it finds, and the KPI snapshot's look
+after a burst is tried again after the next one (a damaged page it meets is said by the
+engine's damage watch, `EvpipeApp._watch_for_damage`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def failure_line(app: App, error: BaseException) -> tuple[str, bool]:
 
 
 class ReportsFailedWork:
-    """A screen (or the app) whose workers' failures are said on screen."""
+    """A screen whose workers' failures are said on screen."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:

@@ -75,7 +75,7 @@ def ratio_change(now: Kpi, before: Kpi | None) -> Content:
     return Content.assemble((f"{arrow} {sign}{points} pt", style), (" 7d", "$text-muted"))
 
 
-def _reading(label: str) -> Content:
+def _loading(label: str) -> Content:
     """A box before its figure is read."""
     return Content.assemble((label, "$text-muted"), ("…", "bold"), "\n", ("loading", "$text-muted"))
 
@@ -121,9 +121,9 @@ class KpiHeader(Widget):
         self.known = False  # figures shown: until then each box says it is loading, never a 0
 
     def compose(self) -> ComposeResult:
-        yield TextLine(_reading("TV "), id="kpi-tv")
-        yield TextLine(_reading("EV "), id="kpi-ev")
-        yield TextLine(_reading("EV/TV "), id="kpi-ratio")
+        yield TextLine(_loading("TV "), id="kpi-tv")
+        yield TextLine(_loading("EV "), id="kpi-ev")
+        yield TextLine(_loading("EV/TV "), id="kpi-ratio")
         with Vertical(id="spark-box"):
             yield TextLine("", id="spark-label")
             yield Sparkline([], id="spark")
