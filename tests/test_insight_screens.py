@@ -49,6 +49,22 @@ def notices(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+def held(monkeypatch, where, name: str):
+    """Hold the read `where.name` (as a worker makes it) until the event returned is set: a
+    million prospects' read, made slow on purpose."""
+    import threading
+
+    gate = threading.Event()
+    read = getattr(where, name)
+
+    def late(*args, **kwargs):
+        gate.wait(10)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(where, name, late)
+    return gate
+
+
 async def test_each_screen_opens_by_its_number(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -375,19 +391,11 @@ async def test_a_focus_header_whose_figures_come_after_its_history_never_shows_a
     """The focus list and its KPI sums are read in one worker, the week's history in another; at
     a million prospects the history comes first. The boxes say they are reading until the sums
     come, and never show 0.00 (or a change from nothing)."""
-    import threading
     import time
 
     from evpipe.tui.screens import focus as focus_screen
 
-    gate = threading.Event()
-    read = focus_screen.kpis
-
-    def late(*args, **kwargs):
-        gate.wait(10)
-        return read(*args, **kwargs)
-
-    monkeypatch.setattr(focus_screen, "kpis", late)
+    gate = held(monkeypatch, focus_screen, "kpis")
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
@@ -421,17 +429,8 @@ async def test_a_screen_says_it_is_loading_until_its_first_read_ends(data, monke
     """A million prospects take seconds to read: meanwhile the screen says so, rather than show
     an empty table (or 'newest first (0)') that reads as nothing to show."""
     import importlib
-    import threading
 
-    gate = threading.Event()
-    where = importlib.import_module(module)
-    original = getattr(where, read)
-
-    def late(*args, **kwargs):
-        gate.wait(10)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(where, read, late)
+    gate = held(monkeypatch, importlib.import_module(module), read)
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))
@@ -445,18 +444,9 @@ async def test_a_screen_says_it_is_loading_until_its_first_read_ends(data, monke
 async def test_sighting_in_shows_its_table_before_the_bands_record(data, monkeypatch):
     """The band's record replays the journal (seconds at a million prospects): the stages and
     the evidence come first, the band's line says it is loading until its record comes."""
-    import threading
-
     from evpipe.tui.screens import calibrate as calibrate_screen
 
-    gate = threading.Event()
-    record = calibrate_screen.band_record
-
-    def late(*args, **kwargs):
-        gate.wait(10)
-        return record(*args, **kwargs)
-
-    monkeypatch.setattr(calibrate_screen, "band_record", late)
+    gate = held(monkeypatch, calibrate_screen, "band_record")
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         assert await until(app, pilot, lambda: getattr(app.screen, "loaded", False))

@@ -105,7 +105,9 @@ def test_review_shows_the_kpis_and_a_write_key_changes_nothing(browser, served, 
     assert response is not None and response.ok
     assert "token" not in page.url  # the token left the address bar for a cookie
     # the review, with the owner's other screens a key away in the tab bar
-    shown = term.wait_for(lambda t: " Review  " in t and " → " in t and "Quit" in t and "1 Pip" in t and "6 Review" in t)
+    shown = term.wait_for(
+        lambda t: " Review  " in t and " → " in t and "Quit" in t and "1 Pip" in t and "6 Review" in t
+    )
     ev = re.search(r"EV ([\d,.]+) → ([\d,.]+)", shown)
     tv = re.search(r"TV ([\d,.]+)", shown)
     ratio = re.search(r"EV/TV [\d.]+% → ([\d.]+)%", shown)
