@@ -42,7 +42,8 @@ def failure_line(app: App, error: BaseException) -> tuple[str, bool]:
     if module.startswith(("sqlalchemy", "sqlite3", "psycopg")):
         from evpipe.models.db import connection_problem
 
-        if "connect" in first.lower() or "server closed" in first.lower() or "terminat" in first.lower():
+        low = first.lower()
+        if "connect" in low or "terminat" in low:  # refused, closed, lost; or ended by the server
             return connection_problem(str(url), error), True
         return f"the database {name} failed: {first or type(error).__name__}", True
     return f"{type(error).__name__}: {first}" if first else type(error).__name__, False
