@@ -79,8 +79,9 @@ async def settle(
 
 
 async def shows(app, pilot, *texts: str) -> str:
-    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message)."""
-    for _ in range(100):
+    """The screen's text once it shows every one of `texts` (repaints can trail a worker's message;
+    a loaded machine needs generous waits, as `until` gives: up to about 10 s)."""
+    for _ in range(500):
         text = screen_text(app)
         if all(t in text for t in texts):
             return text
