@@ -104,71 +104,157 @@ LAST = ("Williams", "Kauri", "Fong", "Walker", "Hughes", "Patel", "Tane", "Reid"
 OWNERS = ("mere", "sam", "aroha", "ben", "priya", "hemi", "grace", "tama")
 # share of prospects per stage of the default ladder (Suspect .. Deposit paid, Won, Lost)
 STAGE_WEIGHTS = (30, 24, 18, 10, 6, 7, 5)
+#: Prospects built at a time (with their journal: about 2.4 entries each).
+CHUNK = 20_000
 
 
 # ---------------------------------------------------------------- building a pipeline
 
 
 def build(path: Path, count: int, seed: int = 7) -> str:
-    """A database at `path` with `count` prospects, inserted in bulk. Returns its URL."""
+    """A database at `path` with `count` prospects, inserted in bulk, each with the journal and
+    stage history the app would have written for it: added on the first stage, then moved up the
+    ladder a rung at a time to where it stands (a closed one from the rung it reached), by its
+    owner, between its creation and its last touch. Returns its URL."""
     os.environ["EVPIPE_NOW"] = NOW
     from evpipe.models import open_db
+    from evpipe.models.bridge import BridgeCategory, move_category
+    from evpipe.models.db import driver_rows
     from evpipe.models.history import _record_reconstructed, record_snapshot
+    from evpipe.models.journal import created_summary, delta, event_row, move_summary, stage_change_row
+    from evpipe.models.ladder import kpi_part
     from evpipe.models.store import Store
+    from evpipe.models.tables import ChangeEvent, StageChange, table_of
 
     url = f"sqlite:///{path}"
     engine = open_db(url)
     stages = Store(engine, who="bench").ladder()
+    rungs = sorted((s for s in stages if s.kind == "open"), key=lambda s: s.position)
     rng = random.Random(seed)
     today = date.fromisoformat(NOW[:10])
     now = datetime.fromisoformat(NOW)
     month0 = today.year * 12 + today.month - 1
+    ids = {"event": 1, "change": 1}
 
-    def rows():  # a generator: executemany streams it, so a million rows never sit in memory
-        for i in range(1, count + 1):
-            stage = rng.choices(stages, weights=STAGE_WEIGHTS)[0]
-            place = rng.choice(WORDS)
-            company = f"{place} {rng.choice(WORDS)} {rng.choice(SUFFIX)}"
-            value_cents = int(rng.lognormvariate(8.6, 0.8)) * 100
-            m = month0 + rng.randint(-4, 12)
-            month = f"{m // 12:04d}-{m % 12 + 1:02d}"
-            follow = None
-            if stage.kind == "open" and rng.random() < 0.7:
-                follow = (today + timedelta(days=rng.randint(-12, 40))).isoformat()
-            touched = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 600))
-            created = touched - timedelta(days=rng.randint(0, 90))
-            contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            yield (
-                f"{place} {rng.choice(KINDS)} #{i}",
-                company,
-                contact,
-                f"{contact.split()[0].lower()}@{place.lower()}.co.nz",
-                f"+64 21 555 {i % 10000:04d}",
-                f"Met at the {rng.choice(WORDS)} expo; wants {rng.randint(20, 300)} guests.",
-                "{}",
-                value_cents,
-                stage.id,
-                month,
-                follow,
-                rng.choice(OWNERS),
-                created.isoformat(sep=" "),
-                touched.isoformat(sep=" "),
-                touched.isoformat(sep=" "),
-                today.isoformat() if stage.kind != "open" else None,
-                0,
-                1,
+    def moment(at: datetime) -> str:  # as SQLAlchemy stores a DateTime on SQLite
+        return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def history(pid: int, name: str, owner: str, value: int, stage, created: datetime, touched: datetime):
+        """The journal entries and stage history rows of one prospect's way to `stage`."""
+        # an open one climbed to its rung; a closed one closed from the rung it reached
+        reached = rungs.index(stage) + 1 if stage.kind == "open" else rng.randint(1, len(rungs))
+        path = rungs[:reached] + ([] if stage.kind == "open" else [stage])
+        events, changes = [], []
+        steps = len(path) - 1
+        before = None
+        for n, here in enumerate(path):
+            at = created + (touched - created) * n / steps if steps else created
+            part = kpi_part(value, here.kind, here.probability_bp)
+            if before is None:
+                d = part
+                event = event_row(
+                    at=at,
+                    who=owner,
+                    action="create",
+                    category=BridgeCategory.NEW,
+                    summary=created_summary(name, "added", here.name, value, d[2]),
+                    payload={},
+                    prospect_id=pid,
+                    stage_id=here.id,
+                    d=d,
+                )
+            else:
+                d = delta(kpi_part(value, before.kind, before.probability_bp), part)
+                event = event_row(
+                    at=at,
+                    who=owner,
+                    action="move",
+                    category=move_category(before.kind, before.position, here.kind, here.position),
+                    summary=move_summary(name, before.name, here.name, d[2]),
+                    payload={"from": before.id, "to": here.id, "before": {"closed_on": None, "lost_reason": None}},
+                    prospect_id=pid,
+                    stage_id=here.id,
+                    d=d,
+                )
+            event["id"], event["undone_by_id"] = ids["event"], None
+            change = stage_change_row(
+                prospect_id=pid,
+                at=at,
+                who=owner,
+                from_stage_id=None if before is None else before.id,
+                to_stage_id=here.id,
+                value_cents=value,
+                from_probability_bp=None if before is None else before.probability_bp,
+                to_probability_bp=here.probability_bp,
+                reason="created" if before is None else None,
+                event_id=ids["event"],
             )
+            change["id"] = ids["change"]
+            ids["event"] += 1
+            ids["change"] += 1
+            events.append(event)
+            changes.append(change)
+            before = here
+        return events, changes
 
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         cur.execute("BEGIN")
-        cur.executemany(
-            "INSERT INTO prospect (name, company, contact_name, email, phone, notes, custom_json, value_cents, "
-            "stage_id, expected_month, next_follow_up, owner, created_at, updated_at, last_touch_at, closed_on, "
-            "needs_review, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows(),
-        )
+        dialect = engine.dialect
+        for first in range(1, count + 1, CHUNK):  # a chunk at a time: a million never sit in memory
+            prospects, events, changes = [], [], []
+            for i in range(first, min(count, first + CHUNK - 1) + 1):
+                stage = rng.choices(stages, weights=STAGE_WEIGHTS)[0]
+                place = rng.choice(WORDS)
+                company = f"{place} {rng.choice(WORDS)} {rng.choice(SUFFIX)}"
+                value_cents = int(rng.lognormvariate(8.6, 0.8)) * 100
+                m = month0 + rng.randint(-4, 12)
+                month = f"{m // 12:04d}-{m % 12 + 1:02d}"
+                follow = None
+                if stage.kind == "open" and rng.random() < 0.7:
+                    follow = (today + timedelta(days=rng.randint(-12, 40))).isoformat()
+                touched = now - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 600))
+                created = touched - timedelta(days=rng.randint(0, 90))
+                contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+                name = f"{place} {rng.choice(KINDS)} #{i}"
+                owner = rng.choice(OWNERS)
+                prospects.append(
+                    (
+                        i,
+                        name,
+                        company,
+                        contact,
+                        f"{contact.split()[0].lower()}@{place.lower()}.co.nz",
+                        f"+64 21 555 {i % 10000:04d}",
+                        f"Met at the {rng.choice(WORDS)} expo; wants {rng.randint(20, 300)} guests.",
+                        "{}",
+                        value_cents,
+                        stage.id,
+                        month,
+                        follow,
+                        owner,
+                        moment(created),
+                        moment(touched),
+                        moment(touched),
+                        touched.date().isoformat() if stage.kind != "open" else None,
+                        0,
+                        1,
+                    )
+                )
+                e, c = history(i, name, owner, value_cents, stage, created, touched)
+                events += e
+                changes += c
+            cur.executemany(
+                "INSERT INTO prospect (id, name, company, contact_name, email, phone, notes, custom_json, "
+                "value_cents, stage_id, expected_month, next_follow_up, owner, created_at, updated_at, "
+                "last_touch_at, closed_on, needs_review, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                prospects,
+            )
+            for table, rows in ((table_of(ChangeEvent), events), (table_of(StageChange), changes)):
+                ready = driver_rows(table, rows, dialect)
+                assert ready is not None, f"{table.name}: a row does not name every column"
+                cur.executemany(ready[0], ready[2])
         cur.execute("COMMIT")
         cur.close()
     finally:
