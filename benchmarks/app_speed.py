@@ -112,10 +112,11 @@ CHUNK = 20_000
 
 
 def build(path: Path, count: int, seed: int = 7) -> str:
-    """A database at `path` with `count` prospects, inserted in bulk, each with the journal and
-    stage history the app would have written for it: added on the first stage, then moved up the
-    ladder a rung at a time to where it stands (a closed one from the rung it reached), by its
-    owner, between its creation and its last touch. Returns its URL."""
+    """A database at `path` with `count` prospects, inserted in bulk, each with the journal, stage
+    history and contact points the app would have written for it: added on the first stage, then
+    moved up the ladder a rung at a time to where it stands (a closed one from the rung it
+    reached), by its owner, between its creation and its last touch, with none to three calls,
+    emails or meetings logged, the last on that touch. Returns its URL."""
     os.environ["EVPIPE_NOW"] = NOW
     from evpipe.models import open_db
     from evpipe.models.bridge import BridgeCategory, move_category
@@ -124,7 +125,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
     from evpipe.models.journal import created_summary, delta, event_row, move_summary, stage_change_row
     from evpipe.models.ladder import kpi_part
     from evpipe.models.store import Store
-    from evpipe.models.tables import ChangeEvent, StageChange, table_of
+    from evpipe.models.tables import Activity, ChangeEvent, StageChange, table_of
 
     url = f"sqlite:///{path}"
     engine = open_db(url)
@@ -134,13 +135,13 @@ def build(path: Path, count: int, seed: int = 7) -> str:
     today = date.fromisoformat(NOW[:10])
     now = datetime.fromisoformat(NOW)
     month0 = today.year * 12 + today.month - 1
-    ids = {"event": 1, "change": 1}
+    ids = {"event": 1, "change": 1, "activity": 1}
 
     def moment(at: datetime) -> str:  # as SQLAlchemy stores a DateTime on SQLite
         return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def history(pid: int, name: str, owner: str, value: int, stage, created: datetime, touched: datetime):
-        """The journal entries and stage history rows of one prospect's way to `stage`."""
+        """The journal entries, stage history and contact points of one prospect's way to `stage`."""
         # an open one climbed to its rung; a closed one closed from the rung it reached
         reached = rungs.index(stage) + 1 if stage.kind == "open" else rng.randint(1, len(rungs))
         path = rungs[:reached] + ([] if stage.kind == "open" else [stage])
@@ -195,7 +196,39 @@ def build(path: Path, count: int, seed: int = 7) -> str:
             events.append(event)
             changes.append(change)
             before = here
-        return events, changes
+        # its contact points: a call, email or meeting now and then, the last on its last touch
+        activities = []
+        calls = rng.choice((0, 1, 1, 2, 2, 3))
+        for n in range(calls):
+            at = touched - (touched - created) * n / calls
+            kind = rng.choice(("call", "email", "meeting"))
+            activities.append(
+                dict(
+                    id=ids["activity"],
+                    prospect_id=pid,
+                    occurred_at=at,
+                    kind=kind,
+                    text=f"{kind} about {rng.randint(20, 300)} guests",
+                    who=owner,
+                    created_at=at,
+                    timed=True,
+                    voided_at=None,
+                )
+            )
+            event = event_row(
+                at=at,
+                who=owner,
+                action="activity",
+                category=BridgeCategory.ACTIVITY,
+                summary=f"{name}: {kind} logged",
+                payload={"activity_id": ids["activity"]},
+                prospect_id=pid,
+            )
+            event["id"], event["undone_by_id"] = ids["event"], None
+            events.append(event)
+            ids["activity"] += 1
+            ids["event"] += 1
+        return events, changes, activities
 
     raw = engine.raw_connection()
     try:
@@ -203,7 +236,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
         cur.execute("BEGIN")
         dialect = engine.dialect
         for first in range(1, count + 1, CHUNK):  # a chunk at a time: a million never sit in memory
-            prospects, events, changes = [], [], []
+            prospects, events, changes, activities = [], [], [], []
             for i in range(first, min(count, first + CHUNK - 1) + 1):
                 stage = rng.choices(stages, weights=STAGE_WEIGHTS)[0]
                 place = rng.choice(WORDS)
@@ -242,16 +275,21 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                         1,
                     )
                 )
-                e, c = history(i, name, owner, value_cents, stage, created, touched)
+                e, c, a = history(i, name, owner, value_cents, stage, created, touched)
                 events += e
                 changes += c
+                activities += a
             cur.executemany(
                 "INSERT INTO prospect (id, name, company, contact_name, email, phone, notes, custom_json, "
                 "value_cents, stage_id, expected_month, next_follow_up, owner, created_at, updated_at, "
                 "last_touch_at, closed_on, needs_review, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 prospects,
             )
-            for table, rows in ((table_of(ChangeEvent), events), (table_of(StageChange), changes)):
+            for table, rows in (
+                (table_of(ChangeEvent), events),
+                (table_of(StageChange), changes),
+                (table_of(Activity), activities),
+            ):
                 ready = driver_rows(table, rows, dialect)
                 assert ready is not None, f"{table.name}: a row does not name every column"
                 cur.executemany(ready[0], ready[2])
