@@ -37,3 +37,9 @@ def move_category(old_kind: str, old_position: int, new_kind: str, new_position:
     if old_kind != OPEN:
         return BridgeCategory.REOPEN
     return BridgeCategory.ADVANCE if new_position > old_position else BridgeCategory.REGRESS
+
+
+def advances_sql(old: str, new: str) -> str:
+    """The same rule as `move_category(...) in (ADVANCE, WIN)` for a move from an open stage, as a
+    SQL condition over two aliases of the stage table: `old` (open) and `new`."""
+    return f"({new}.kind = '{WON}' OR ({new}.kind = '{OPEN}' AND {new}.position > {old}.position))"

@@ -271,11 +271,12 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
     return out
 
 
-def focus(source: Any, *, limit: int = 20, owner: str | None = None) -> list[FocusItem]:
+def focus(source: Any, *, limit: int = 20, owner: str | None = None, pace: Pace | None = None) -> list[FocusItem]:
     """The prospects to work on now, most urgent first (see the module docstring). `source`: an
-    engine or a SqliteReader (models/rawdb.py)."""
+    engine or a SqliteReader (models/rawdb.py); `pace`: the stages' pace, when the caller has read
+    it for another list too (`load_pace` reads the whole stage history)."""
     today = clock.today()
-    pace = load_pace(source, with_prospects=False)
+    pace = pace or load_pace(source, with_prospects=False)
     with raw_cursor(source) as cur:
         for overdue_only in (True, False):
             q = _query(cur, today, owner, pace, by_follow_up=overdue_only)
@@ -298,12 +299,16 @@ def focus(source: Any, *, limit: int = 20, owner: str | None = None) -> list[Foc
     return []
 
 
-def follow_ups(source: Any, which: str, *, limit: int = 50, owner: str | None = None) -> list[FocusItem]:
+def follow_ups(
+    source: Any, which: str, *, limit: int = 50, owner: str | None = None, pace: Pace | None = None
+) -> list[FocusItem]:
     """Open prospects that are `overdue` (oldest follow-up first), `due` this week (soonest first) or
     `stale` (longest untouched first), whatever else applies to them. The database keeps, orders and
-    limits them (the follow-up index for overdue and due); only the rows shown are read."""
+    limits them (the follow-up index for overdue and due); only the rows shown are read. `pace`: as
+    for `focus` (only the stale list needs it)."""
     today = clock.today()
-    pace = load_pace(source, with_prospects=False) if which == "stale" else None
+    if which == "stale":
+        pace = pace or load_pace(source, with_prospects=False)
     with raw_cursor(source) as cur:
         q = _query(cur, today, owner, pace, by_follow_up=which in ("overdue", "due"))
         if q is None:
@@ -321,10 +326,10 @@ def follow_ups(source: Any, which: str, *, limit: int = 50, owner: str | None = 
     return [FocusItem(**{**i.__dict__, "group": which}) for i in items]
 
 
-def count_follow_ups(source: Any, *, owner: str | None = None) -> dict[str, int]:
-    """How many open prospects are overdue, due this week and stale."""
+def count_follow_ups(source: Any, *, owner: str | None = None, pace: Pace | None = None) -> dict[str, int]:
+    """How many open prospects are overdue, due this week and stale (`pace`: as for `focus`)."""
     today = clock.today()
-    pace = load_pace(source, with_prospects=False)
+    pace = pace or load_pace(source, with_prospects=False)
     with raw_cursor(source) as cur:
         q = _query(cur, today, owner, pace)
         if q is None:

@@ -45,6 +45,7 @@ from . import clock
 from .errors import DomainError
 from .focus import FocusItem, focus, follow_ups
 from .kpi import Kpi, Scope, kpis
+from .pace import load_pace
 from .rawdb import as_day, dialect_name, fetch_all, raw_cursor
 from .values import exact_money, money_str, parse_date
 
@@ -220,19 +221,46 @@ class StageBalance:
 
 QUARTER_WEEKS = 13
 
-#: `{mine}`: the condition that keeps one owner's prospects, or nothing (`activity_balance`).
-_MOVES_SQL = (
-    "SELECT sc.changed_at, sc.prospect_id, sc.from_stage_id, sc.to_stage_id FROM stage_change sc "
-    "JOIN prospect p ON p.id = sc.prospect_id WHERE p.deleted_at IS NULL{mine} "
-    "AND sc.changed_at >= :since AND sc.changed_at < :until"
+#: Which week of the quarter before the period a moment `{at}` falls in: -1 in the period (from
+#: :w0 on), k in (:w{k+1}, :w{k}] (k whole weeks before the period's start), 13 at :w13 or before.
+_WEEK_SQL = (
+    "CASE WHEN {at} >= :w0 THEN -1 "
+    + " ".join(f"WHEN {{at}} > :w{k + 1} THEN {k}" for k in range(QUARTER_WEEKS))
+    + f" ELSE {QUARTER_WEEKS} END"
 )
+#: Per week and open stage, the prospects added on it and those that left it for a stage further
+#: on or a win (`advances_sql`); `{mine}`: the condition that keeps one owner's prospects, or nothing.
+#: `{history}`: on SQLite, the history read straight through, each row's prospect found by its id
+#: (SQLite, keeping no statistics, went through every live prospect and looked up its history in
+#: the index, or walked the index by date, a table lookup a row: 100,000 in daily use, 0.96 and
+#: 1.6 s against 0.56).
+_MOVES_SQL = """
+SELECT w, sid, what, count(DISTINCT pid) FROM (
+  SELECT {week} AS w,
+         CASE WHEN sc.from_stage_id IS NULL THEN sc.to_stage_id ELSE sc.from_stage_id END AS sid,
+         CASE WHEN sc.from_stage_id IS NULL THEN 'added' ELSE 'advanced' END AS what,
+         sc.prospect_id AS pid
+  FROM {history} ON p.id = sc.prospect_id
+  JOIN stage ts ON ts.id = sc.to_stage_id
+  LEFT JOIN stage fs ON fs.id = sc.from_stage_id
+  WHERE p.deleted_at IS NULL{mine} AND sc.changed_at >= :since AND sc.changed_at < :until
+    AND ts.archived = :no
+    AND ((sc.from_stage_id IS NULL AND ts.kind = 'open')
+         OR (fs.archived = :no AND fs.kind = 'open' AND {advances}))
+) moves WHERE w < :weeks GROUP BY w, sid, what
+"""
+#: Per week and open stage, the prospects with a contact point logged while on it. `{touches}`:
+#: on SQLite, the contact points read straight through (as `{history}` above: 1.13 -> 0.54 s).
 _TOUCHES_SQL = """
-SELECT a.occurred_at, a.prospect_id,
-       (SELECT sc.to_stage_id FROM stage_change sc
-         WHERE sc.prospect_id = a.prospect_id AND sc.changed_at <= a.occurred_at
-         ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)
-FROM activity a JOIN prospect p ON p.id = a.prospect_id
-WHERE p.deleted_at IS NULL{mine} AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
+SELECT w, sid, 'touched', count(DISTINCT pid) FROM (
+  SELECT {week} AS w, a.prospect_id AS pid,
+         (SELECT sc.to_stage_id FROM stage_change sc
+           WHERE sc.prospect_id = a.prospect_id AND sc.changed_at <= a.occurred_at
+           ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1) AS sid
+  FROM {touches} ON p.id = a.prospect_id
+  WHERE p.deleted_at IS NULL{mine} AND a.voided_at IS NULL AND a.occurred_at >= :since AND a.occurred_at < :until
+) touches JOIN stage s ON s.id = touches.sid
+WHERE w < :weeks AND s.archived = :no AND s.kind = 'open' GROUP BY w, sid
 """
 #: `{scan}`: on SQLite, NOT INDEXED: the count reads every live prospect, which SQLite, keeping no
 #: statistics, did through the live prospects' index, one table lookup a row (1,000,000: 2.9 s
@@ -246,65 +274,55 @@ _UNTOUCHED_SQL = (
 def activity_balance(
     engine: Any, start_at: datetime, end_at: datetime, *, owner: str | None = None
 ) -> list[StageBalance]:
-    """The balance of activity per open stage (module docstring), in three reads; `owner`: of
-    their prospects only."""
+    """The balance of activity per open stage (module docstring), in four reads, each counted by
+    the database (the quarter's history and contact points are not read row by row: at 100,000
+    prospects in daily use that took 1.5 s); `owner`: of their prospects only."""
     import statistics
 
-    from .bridge import BridgeCategory, move_category
+    from .bridge import advances_sql
     from .ladder import OPEN
 
     stages = {
-        int(sid): (str(name), str(kind), int(pos))
-        for sid, name, kind, pos in fetch_all(
-            engine, "SELECT id, name, kind, position FROM stage WHERE archived = :no ORDER BY position", {"no": False}
+        int(sid): (str(name), str(kind))
+        for sid, name, kind in fetch_all(
+            engine, "SELECT id, name, kind FROM stage WHERE archived = :no ORDER BY position", {"no": False}
         )
     }
-    since = start_at - timedelta(weeks=QUARTER_WEEKS)
     mine = "" if owner is None else " AND p.owner = :owner"
     whose: dict[str, Any] = {} if owner is None else {"owner": owner}
-    params = {"since": since, "until": end_at, **whose}
-
-    def week(moment: Any) -> int:
-        """-1: in the period; 0..12: that many weeks before it; None: outside."""
-        t = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
-        if t >= start_at:
-            return -1
-        return int((start_at - t) / timedelta(weeks=1))
-
-    counts: dict[tuple[int, int, str], set[int]] = {}
-
-    def note(w: int, sid: int | None, what: str, pid: int) -> None:
-        if sid in stages and stages[sid][1] == OPEN and w < QUARTER_WEEKS:
-            counts.setdefault((w, sid, what), set()).add(pid)
-
-    for at, pid, from_id, to_id in fetch_all(engine, _MOVES_SQL.format(mine=mine), params):
-        w = week(at)
-        if from_id is None:
-            note(w, to_id, "added", pid)
-        elif from_id in stages and to_id in stages:
-            a, b = stages[from_id], stages[to_id]
-            if move_category(a[1], a[2], b[1], b[2]) in (BridgeCategory.ADVANCE, BridgeCategory.WIN):
-                note(w, from_id, "advanced", pid)
-    for at, pid, sid in fetch_all(engine, _TOUCHES_SQL.format(mine=mine), params):
-        note(week(at), sid, "touched", pid)
+    weeks = {f"w{k}": start_at - timedelta(weeks=k) for k in range(QUARTER_WEEKS + 1)}
+    params = {"since": weeks[f"w{QUARTER_WEEKS}"], "until": end_at, "no": False, "weeks": QUARTER_WEEKS, **weeks}
+    sqlite = dialect_name(engine) == "sqlite"
+    # (SQLite's CROSS JOIN reads the left table first; it means JOIN otherwise)
+    history = "stage_change sc NOT INDEXED CROSS JOIN prospect p" if sqlite else "stage_change sc JOIN prospect p"
+    touches = "activity a CROSS JOIN prospect p" if sqlite else "activity a JOIN prospect p"
+    counts: dict[tuple[int, int, str], int] = {}
+    for sql in (
+        _MOVES_SQL.format(
+            week=_WEEK_SQL.format(at="sc.changed_at"), history=history, mine=mine, advances=advances_sql("fs", "ts")
+        ),
+        _TOUCHES_SQL.format(week=_WEEK_SQL.format(at="a.occurred_at"), touches=touches, mine=mine),
+    ):
+        for w, sid, what, n in fetch_all(engine, sql, {**params, **whose}):
+            counts[(int(w), int(sid), str(what))] = int(n)
     untouched = {
         int(sid): int(n)
         for sid, n in fetch_all(
             engine,
-            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if dialect_name(engine) == "sqlite" else ""),
+            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if sqlite else ""),
             {"since": start_at, **whose},
         )
     }
     out = []
-    for sid, (name, kind, _pos) in stages.items():
+    for sid, (name, kind) in stages.items():
         if kind != OPEN:
             continue
 
         def n(w: int, what: str, sid: int = sid) -> int:
-            return len(counts.get((w, sid, what), ()))
+            return counts.get((w, sid, what), 0)
 
         def typical(what: str, sid: int = sid) -> float:
-            return float(statistics.median(len(counts.get((w, sid, what), ())) for w in range(QUARTER_WEEKS)))
+            return float(statistics.median(counts.get((w, sid, what), 0) for w in range(QUARTER_WEEKS)))
 
         out.append(
             StageBalance(
@@ -491,6 +509,7 @@ def review(
     end_at = clock.now()
     scope = Scope(owner=owner)
     start = start_kpis(engine, start_at, scope, replay_from=replay_from)
+    pace = load_pace(engine, with_prospects=False)  # read once: the stale list and the focus use it
     end = kpis(engine, scope)
     terms = bridge_terms(engine, start_at, who=who, owner=owner)
     explained = Kpi()
@@ -525,8 +544,8 @@ def review(
         terms=terms,
         overdue=follow_ups(engine, "overdue", owner=owner),
         due=follow_ups(engine, "due", owner=owner),
-        stale=follow_ups(engine, "stale", owner=owner),
-        focus=focus(engine, limit=focus_limit, owner=owner),
+        stale=follow_ups(engine, "stale", owner=owner, pace=pace),
+        focus=focus(engine, limit=focus_limit, owner=owner, pace=pace),
         who=who,
         season=season_line(engine, owner=owner),
         balance=activity_balance(engine, start_at, end_at, owner=owner),

@@ -4,13 +4,17 @@ demo's history (issue 16, points 1 and 3, and the review part of 2)."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import date, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from evpipe.models import clock, history, open_db
 from evpipe.models.demo import build_demo
+from evpipe.models.errors import DomainError
 from evpipe.models.forecast import forecast
 from evpipe.models.forecast_range import band_record
 from evpipe.models.kpi import Kpi
@@ -92,6 +96,166 @@ def test_balance_of_activity_against_a_typical_week(engine):
     assert "Won" not in rows  # open stages only
     data = review(engine, "7d").to_json()
     assert data["balance"][0]["stage"] == "Suspect"
+
+
+def _balance_by_hand(engine, start: datetime, end: datetime, owner: str | None = None) -> dict:
+    """What the balance of activity counts, worked out row by row from the stage history and the
+    contact points (the rule as the review states it), to check the database's counts against."""
+    import statistics
+
+    from evpipe.models.bridge import BridgeCategory, move_category
+    from evpipe.models.rawdb import fetch_all
+
+    stages = {
+        sid: (name, kind, pos)
+        for sid, name, kind, pos in fetch_all(
+            engine, "SELECT id, name, kind, position FROM stage WHERE archived = :no", {"no": False}
+        )
+    }
+    live = {
+        pid
+        for pid, who in fetch_all(engine, "SELECT id, owner FROM prospect WHERE deleted_at IS NULL")
+        if owner is None or who == owner
+    }
+
+    def moment(v):
+        return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+    def week(t: datetime) -> int:
+        return -1 if t >= start else int((start - t) / timedelta(weeks=1))
+
+    history = sorted(
+        (moment(at), i, pid, a, b)
+        for i, pid, at, a, b in fetch_all(
+            engine, "SELECT id, prospect_id, changed_at, from_stage_id, to_stage_id FROM stage_change"
+        )
+    )
+    sets: dict = {}
+
+    def note(t: datetime, sid, what: str, pid: int) -> None:
+        w = week(t)
+        if pid in live and start - timedelta(weeks=13) <= t < end and w < 13 and stages.get(sid, ("", ""))[1] == "open":
+            sets.setdefault((w, sid, what), set()).add(pid)
+
+    for t, _i, pid, a, b in history:
+        if a is None:
+            note(t, b, "added", pid)
+        elif (
+            a in stages
+            and b in stages
+            and move_category(stages[a][1], stages[a][2], stages[b][1], stages[b][2])
+            in (BridgeCategory.ADVANCE, BridgeCategory.WIN)
+        ):
+            note(t, a, "advanced", pid)
+    for pid, at, voided in fetch_all(engine, "SELECT prospect_id, occurred_at, voided_at FROM activity"):
+        t = moment(at)
+        on = [b for h, _i, p, _a, b in history if p == pid and h <= t]
+        if voided is None and on:
+            note(t, on[-1], "touched", pid)
+    out = {}
+    for sid, (name, kind, _pos) in stages.items():
+        if kind == "open":
+            counts = [
+                len(sets.get((w, sid, what), ())) for what in ("added", "advanced", "touched") for w in range(-1, 13)
+            ]
+            out[name] = (
+                counts[0],
+                counts[14],
+                counts[28],
+                tuple(float(statistics.median(counts[k * 14 + 1 : k * 14 + 14])) for k in range(3)),
+            )
+    return out
+
+
+@pytest.mark.both_databases
+def test_balance_of_activity_counts_what_the_history_says(engine):
+    """Random adds, moves up and down, wins, losses, reopenings, contact points (some voided),
+    deletions and two owners over four months: each week's counts per open stage, and the
+    medians, are the ones worked out row by row, for everyone and for one owner."""
+    rng = random.Random(5)
+    s = Store(engine, who="tester")
+    start = datetime(2026, 11, 20, 10, 0)
+    ids = []
+    for n in range(80):
+        # a quarter of them in the period, the rest over the four months before it
+        days = rng.randint(-6, 0) if n % 4 == 0 else rng.randint(0, 120)
+        at = start - timedelta(days=days, hours=rng.randint(0, 23))
+        stage = rng.choice(["Suspect", "Enquiry", "Quote sent"])
+        p = s.add(f"p{n}", str(rng.randint(1, 9) * 1000), stage, owner=rng.choice(["ana", "bo"]), at=at).prospect
+        ids.append(p.id)
+        for _ in range(rng.randint(1, 5)):
+            at += timedelta(days=rng.randint(0, 9), hours=rng.randint(0, 5))
+            if at >= NOW:
+                break
+            target = rng.choice(["next", "next", "back", "won", "lost", "reopen", "call", "call", "call"])
+            try:
+                if target == "call":
+                    a = s.log_activity(p.id, "call", "hi", when=at, at=at)
+                    if rng.random() < 0.2:  # undone: voided, as `evpipe undo` leaves it
+                        with engine.begin() as conn:
+                            conn.execute(
+                                text("UPDATE activity SET voided_at = :at WHERE id = :id"),
+                                {"at": at, "id": a.extra["activity_id"]},
+                            )
+                else:
+                    s.move(p.id, target, at=at)
+            except DomainError:
+                pass  # (back from the first stage, a win twice, reopening an open one...)
+    for pid in rng.sample(ids, 5):
+        s.delete(pid, at=NOW - timedelta(hours=1))
+    # in the period: one prospect called twice and moved on from Suspect twice counts once for each;
+    # one added at the period's very start counts in it, one at the quarter's very start does not
+    twice = s.add("twice", "1000", "Suspect", owner="ana", at=start).prospect.id
+    for hour in (1, 2):
+        s.log_activity(twice, "call", "again", when=start + timedelta(hours=hour), at=start + timedelta(hours=hour))
+    for target, hour in (("next", 3), ("back", 4), ("next", 5)):
+        s.move(twice, target, at=start + timedelta(hours=hour))
+    s.add("at the quarter's start", "1000", "Suspect", at=start - timedelta(weeks=13))
+    seen = {}
+    for owner in (None, "ana"):
+        seen[owner] = {
+            b.stage: (b.added, b.advanced, b.touched, b.typical)
+            for b in activity_balance(engine, start, NOW, owner=owner)
+        }
+        assert seen[owner] == _balance_by_hand(engine, start, NOW, owner)
+    for column in range(3):  # something to count in each column, in the period and the weeks before
+        assert any(v[column] for v in seen[None].values())
+        assert any(v[3][column] for v in seen[None].values())
+
+
+@pytest.mark.both_databases
+def test_the_weeks_in_sql_are_whole_weeks_before_the_period(engine):
+    """`_WEEK_SQL` puts a moment in the week the review's rule says: -1 from the period's start on,
+    else the whole weeks between it and the start; checked at each week's edges."""
+    from evpipe.models.rawdb import fetch_all
+    from evpipe.models.review import _WEEK_SQL, QUARTER_WEEKS
+
+    start = datetime(2026, 11, 20, 10, 0)
+    weeks = {f"w{k}": start - timedelta(weeks=k) for k in range(QUARTER_WEEKS + 1)}
+    edge = timedelta(microseconds=1)
+    for k in range(QUARTER_WEEKS + 2):
+        for t in (start - timedelta(weeks=k) - edge, start - timedelta(weeks=k), start - timedelta(weeks=k) + edge):
+            ((got,),) = fetch_all(engine, f"SELECT {_WEEK_SQL.format(at=':t')}", {"t": t, **weeks})
+            want = -1 if t >= start else min(QUARTER_WEEKS, int((start - t) / timedelta(weeks=1)))
+            assert got == want, t
+
+
+def test_the_advance_rule_in_sql_is_move_category(engine):
+    """`advances_sql` says the same as `move_category` in (ADVANCE, WIN) for every move from an
+    open stage of the ladder."""
+    from evpipe.models.bridge import BridgeCategory, advances_sql, move_category
+    from evpipe.models.rawdb import fetch_all
+
+    stages = fetch_all(engine, "SELECT id, kind, position FROM stage")
+    sql = f"SELECT o.id, n.id FROM stage o, stage n WHERE o.kind = 'open' AND {advances_sql('o', 'n')}"
+    got = set(fetch_all(engine, sql))
+    want = {
+        (a, b)
+        for a, ak, ap in stages
+        for b, bk, bp in stages
+        if ak == "open" and move_category(ak, ap, bk, bp) in (BridgeCategory.ADVANCE, BridgeCategory.WIN)
+    }
+    assert got == want and len(want) > 5
 
 
 def test_actual_inside_the_frozen_band(engine):

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.pace import load_pace
 from evpipe.models.period import current_period
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import money_style
@@ -112,11 +113,12 @@ class FocusScreen(StageKeys, LiveScreen):
         engine = app.engine
         owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
         period = current_period(engine)
+        pace = load_pace(engine, with_prospects=False)  # read once: both lists use it
         self.post_message(
             FocusLoaded(
-                focus(engine, limit=LIMIT, owner=owner),
+                focus(engine, limit=LIMIT, owner=owner, pace=pace),
                 kpis(engine, Scope(owner=owner, period=period)),
-                count_follow_ups(engine, owner=owner),
+                count_follow_ups(engine, owner=owner, pace=pace),
                 period,
             )
         )
