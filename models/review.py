@@ -127,7 +127,15 @@ class Review:
     def names_authors(self) -> bool:
         """Whether items should name who made their changes: a team's review (more than one
         author in the period) or one rep's."""
-        return self.who is not None or len({n for t in self.terms for i in t.items for n in i.by}) > 1
+        if self.who is not None:
+            return True
+        seen: set[str] = set()
+        for t in self.terms:
+            for i in t.items:
+                seen.update(i.by)
+                if len(seen) > 1:  # (at a million prospects a week's items are 100,000s: stop at two)
+                    return True
+        return False
 
     season: str = ""  # "EV is 12% above this time last year" (models/season.py)
     balance: list[StageBalance] = field(default_factory=list)
