@@ -266,24 +266,29 @@ def load_pace(source: Any, *, now: datetime | None = None, with_prospects: bool 
     dialect = dialect_name(source)
     with raw_cursor(source) as cur:
         stages_rows = fetch_all(cur, _STAGES_SQL)
-        kinds = {int(sid): str(kind) for sid, _n, _p, kind, _s in stages_rows}
+        open_ids = {int(sid) for sid, _n, _p, kind, _s in stages_rows if kind == OPEN}
         stays: dict[int, array] = {}
         entered = Entries()
-        prev: tuple[int, int, int, bool] | None = None  # (prospect, epoch, stage, inferred)
+        # the row before, in order: its prospect, moment, stage, whether the importer guessed it,
+        # and whether its stage is open (locals, not a tuple: a million prospects' history is
+        # 2.5 million rows)
+        prev_pid: int | None = None
+        prev_at = prev_stage = 0
+        prev_guessed = prev_open = False
         for chunk in fetch_chunks(cur, _history_sql(dialect), size=10_000):
-            for pid, at, stage, inferred in chunk:
-                pid, at, stage, inferred = int(pid), int(at), int(stage), bool(inferred)
-                if prev is not None and prev[0] == pid:
-                    if kinds.get(prev[2]) == OPEN and not (prev[3] or inferred):
-                        stay = stays.get(prev[2])
+            for pid, at, stage, guessed in chunk:
+                at = int(at)  # (PostgreSQL's epoch is a numeric)
+                if pid == prev_pid:
+                    if prev_open and not (prev_guessed or guessed):
+                        stay = stays.get(prev_stage)
                         if stay is None:
-                            stay = stays[prev[2]] = array("q")
-                        stay.append(max(0, at - prev[1]))
-                elif prev is not None:
-                    entered.add(prev[0], prev[2], prev[1])  # the last change of the one before
-                prev = (pid, at, stage, inferred)
-        if prev is not None:
-            entered.add(prev[0], prev[2], prev[1])
+                            stay = stays[prev_stage] = array("q")
+                        stay.append(at - prev_at if at > prev_at else 0)
+                elif prev_pid is not None:
+                    entered.add(prev_pid, prev_stage, prev_at)  # the last change of the one before
+                prev_pid, prev_at, prev_stage, prev_guessed, prev_open = pid, at, stage, guessed, stage in open_ids
+        if prev_pid is not None:
+            entered.add(prev_pid, prev_stage, prev_at)
         opens = fetch_all(cur, _open_sql(dialect)) if with_prospects else []
     stages = {
         int(sid): StagePace.learnt_from(

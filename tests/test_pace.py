@@ -4,14 +4,17 @@ and the one definition of slow (the list's ~, the prospect page, focus, `evpipe 
 from __future__ import annotations
 
 import json
+import random
 import statistics
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from evpipe.models.errors import DomainError
 from evpipe.models.focus import focus
 from evpipe.models.pace import MIN_STAYS, load_pace, nearest_rank
 from evpipe.models.pipeline_view import Ladder, PipelineView, load_ladder, load_rows
@@ -158,3 +161,49 @@ async def test_slow_on_the_list_and_the_prospect_page(engine):
         slow_line = next(line for line in lines if "Slow one" in line)
         fresh_line = next(line for line in lines if "Fresh one" in line)
         assert slow_line.lstrip("│ ").startswith("~") and not fresh_line.lstrip("│ ").startswith("~")
+
+
+@pytest.mark.both_databases
+def test_stays_and_entries_from_a_random_history(engine):
+    """Random moves of many prospects, some history rows marked as the importer's guess: each open
+    stage's n, median and p75, and when each prospect entered its stage, are the ones worked out
+    from the history row by row (the stays of a guessed row left out), read across chunks."""
+    rng = random.Random(3)
+    s = Store(engine, who="tester")
+    for n in range(40):
+        at = datetime(2026, 6, 1, 9) + timedelta(hours=rng.randint(0, 2000))
+        p = s.add(f"p{n}", "1000", rng.choice(["Suspect", "Enquiry"]), at=at).prospect
+        for _ in range(rng.randint(0, 5)):
+            at += timedelta(hours=rng.randint(0, 300))
+            try:
+                s.move(p.id, rng.choice(["next", "next", "back", "won", "lost", "reopen"]), at=at)
+            except DomainError:
+                pass
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE stage_change SET inferred = :yes WHERE id % 7 = 0"), {"yes": True})
+        rows = conn.execute(
+            text(
+                "SELECT sc.prospect_id, sc.changed_at, sc.to_stage_id, sc.inferred, s.kind FROM stage_change sc "
+                "JOIN stage s ON s.id = sc.to_stage_id ORDER BY sc.prospect_id, sc.changed_at, sc.id"
+            )
+        ).all()
+    stays: dict[int, list[int]] = {}
+    entered = {}
+    for a, b in zip(rows, [*rows[1:], None]):
+        t0 = datetime.fromisoformat(str(a[1]))
+        if b is None or b[0] != a[0]:
+            entered[a[0]] = (a[2], int(t0.replace(tzinfo=UTC).timestamp()))
+        elif a[4] == "open" and not a[3] and not b[3]:
+            stays.setdefault(a[2], []).append(int((datetime.fromisoformat(str(b[1])) - t0).total_seconds()))
+    pace = load_pace(engine, now=NOW)
+    for sid, stage in pace.stages.items():
+        mine = sorted(stays.get(sid, []))
+        assert stage.n == len(mine), stage.name
+        if mine:
+            assert stage.median_seconds == statistics.median(mine)
+            assert stage.p75_seconds == mine[max(1, -(-75 * len(mine) // 100)) - 1]
+    assert sum(len(v) for v in stays.values()) > 20 and any(r[3] for r in rows)
+    assert len(pace.entered) == len(entered)
+    for pid, entry in entered.items():
+        assert pace.entered.get(pid) == entry
+    assert pace.entered.get(10**9) is None
