@@ -5,8 +5,9 @@ the target of issue 13 for its size, and "missed" when it is not met (it never s
     .venv/bin/python benchmarks/app_speed.py --size 1000000 --keys 40 --runs 5
 
 The pipeline is built once per size (bulk insert: realistic spread of stages, months, follow-ups,
-owners and notes; six weeks of daily KPI readings, as a pipeline in daily use has) and cached in
-$TMPDIR/evpipe-bench (EVPIPE_BENCH_CACHE); each run works on a copy. The real `evpipe` runs in a pseudo-terminal of 80x24, TERM=xterm-256color; keys are written
+owners and notes; each prospect's journal, stage history and contact points; six weeks of daily KPI
+readings, as a pipeline in daily use has) and cached in $TMPDIR/evpipe-bench (EVPIPE_BENCH_CACHE);
+each run works on a copy. The real `evpipe` runs in a pseudo-terminal of 80x24, TERM=xterm-256color; keys are written
 as bytes and the output is decoded by pyte into the screen. Every time is taken from just before
 the key's bytes are written to the read that completes the first frame showing the change (checked
 on the decoded screen, so a refresh already pending cannot stop the clock early):
