@@ -13,7 +13,7 @@ board, focus and review all use it):
   stage change for more than `stale_days` days; 0: never).
 
 The statistics read every stage change once (`load_pace`, in a worker, once per load or burst of
-changes); `is_slow` is then a few dictionary look-ups per row, whatever the pipeline's size.
+changes); `is_slow` is then a look-up and a bisection per row, whatever the pipeline's size.
 """
 
 from __future__ import annotations
