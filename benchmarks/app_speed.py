@@ -149,6 +149,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
         events, changes = [], []
         steps = len(path) - 1
         before = None
+        last_at = created
         for n, here in enumerate(path):
             at = created + (touched - created) * n / steps if steps else created
             part = kpi_part(value, here.kind, here.probability_bp)
@@ -190,7 +191,9 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                 to_probability_bp=here.probability_bp,
                 reason="created" if before is None else None,
                 event_id=ids["event"],
+                before=None if before is None else (last_at, False),
             )
+            last_at = at
             change["id"] = ids["change"]
             ids["event"] += 1
             ids["change"] += 1
@@ -253,6 +256,10 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                 contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
                 name = f"{place} {rng.choice(KINDS)} #{i}"
                 owner = rng.choice(OWNERS)
+                e, c, a = history(i, name, owner, value_cents, stage, created, touched)
+                events += e
+                changes += c
+                activities += a
                 prospects.append(
                     (
                         i,
@@ -271,19 +278,17 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                         moment(created),
                         moment(touched),
                         moment(touched),
+                        moment(c[-1]["changed_at"]),
                         touched.date().isoformat() if stage.kind != "open" else None,
                         0,
                         1,
                     )
                 )
-                e, c, a = history(i, name, owner, value_cents, stage, created, touched)
-                events += e
-                changes += c
-                activities += a
             cur.executemany(
                 "INSERT INTO prospect (id, name, company, contact_name, email, phone, notes, custom_json, "
                 "value_cents, stage_id, expected_month, next_follow_up, owner, created_at, updated_at, "
-                "last_touch_at, closed_on, needs_review, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "last_touch_at, stage_entered_at, closed_on, needs_review, version) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 prospects,
             )
             for table, rows in (

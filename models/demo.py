@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 from . import clock, history, open_db
 from .db import writer
 from .errors import DomainError
-from .journal import BulkJournal, created_summary, delta, move_category, move_summary
+from .journal import BulkJournal, created_summary, delta, move_category, move_summary, restay
 from .ladder import LOST, OPEN, WON, kpi_part
 from .locations import NoDatabase, check_database, sqlite_path
 from .seed import demo_is_loaded, load_demo, refuse_unless_unused
@@ -288,6 +288,7 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
                     created_at=created,
                     updated_at=t,
                     last_touch_at=t,
+                    stage_entered_at=journal.latest[pid][0],
                     closed_on=t.date(),
                     lost_reason=lost_reason,
                     custom_json=json.dumps({"Source": "Past season"}),
@@ -299,6 +300,7 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
         conn.execute(insert(Prospect), prospects)
         conn.execute(insert(ChangeEvent), journal.events)
         conn.execute(insert(StageChange), journal.changes)
+        restay(conn, journal.out_of_order)
         if activities:
             conn.execute(insert(Activity), activities)
     return len(prospects)

@@ -30,8 +30,10 @@ from .journal import (
     delta,
     edit_summary,
     json_encoder,
+    last_change,
     move_category,
     move_summary,
+    restay,
 )
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
@@ -158,9 +160,11 @@ class _Commit:
         created_at: datetime,
         closed_at: datetime | None,
         closed_on: date | None,
+        entered_at: datetime,
     ) -> dict[str, Any]:
         """The prospect table's row for a new prospect, for the bulk insert: every column named,
-        so that it goes to the driver ready (`freeze`; a test checks none is left out)."""
+        so that it goes to the driver ready (`freeze`; a test checks none is left out).
+        `entered_at`: the moment of its last stage change."""
         at, plan = self.at, self.plan
         return dict(
             id=pid,
@@ -181,6 +185,7 @@ class _Commit:
             created_at=created_at,
             updated_at=at,
             last_touch_at=closed_at or created_at,
+            stage_entered_at=entered_at,
             closed_on=closed_on,
             lost_reason=r.lost_reason if kind == LOST else None,
             deleted_at=None,
@@ -208,7 +213,9 @@ class _Commit:
             closed_at = _moment(r.closed_on, at) if r.closed_on else at
             created_at = min(created_at, closed_at)
         closed_on = (r.closed_on or at.date()) if kind != OPEN else None
-        self.prospects.append(self._prospect_row(r, pid, sid, kind, created_at, closed_at, closed_on))
+        entered_at = created_at if start[0] == sid else closed_at
+        assert entered_at is not None, "a prospect closed from another stage has a closing moment"
+        self.prospects.append(self._prospect_row(r, pid, sid, kind, created_at, closed_at, closed_on, entered_at))
         part = _part(r.value_cents, start)
         eid = journal.event(
             at=created_at,
@@ -309,9 +316,11 @@ class _Commit:
                 to_probability_bp=bp,
                 reason="imported",
                 event_id=eid,
+                before=last_change(self.conn, old["id"]),
             )
             row_update["stage_id"] = sid
             row_update["last_touch_at"] = at
+            row_update["stage_entered_at"] = at
             if kind == OPEN:
                 row_update["closed_on"] = None
                 row_update["lost_reason"] = None
@@ -502,6 +511,7 @@ def commit_import(
         if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
             conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
         c.write(conn, chunk, progress)
+        restay(conn, c.journal.out_of_order)
         # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
         # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
         forget_day(conn, clock.now().date())

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Connection, bindparam, select
+from sqlmodel import Session, col
 
 from .bridge import BridgeCategory, move_category  # noqa: F401  (re-exported)
+from .pace import stay_seconds
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
 from .values import format_amount, format_percent
@@ -160,9 +162,12 @@ def stage_change_row(
     reason: str | None,
     event_id: int,
     inferred: bool = False,
+    before: tuple[datetime, bool] | None = None,
 ) -> dict[str, Any]:
     """The columns of one history row: a prospect created on a stage, or moved between two.
-    `inferred`: its open stage is the importer's guess (the `StageChange.inferred` column)."""
+    `inferred`: its open stage is the importer's guess (the `StageChange.inferred` column);
+    `before`: the prospect's change before this one (its moment, and whether it was a guess), of
+    which this one ends the stay (`StageChange.stay_seconds`)."""
     return dict(
         prospect_id=prospect_id,
         changed_at=at,
@@ -175,7 +180,53 @@ def stage_change_row(
         reason=reason,
         event_id=event_id,
         inferred=inferred,
+        stay_seconds=stay_seconds(before, at, inferred) if from_stage_id is not None else None,
     )
+
+
+def _last_change_query(prospect_id: int):
+    return (
+        select(col(StageChange.changed_at), col(StageChange.inferred))
+        .where(col(StageChange.prospect_id) == prospect_id)
+        .order_by(col(StageChange.changed_at).desc(), col(StageChange.id).desc())
+        .limit(1)
+    )
+
+
+def last_change(conn: Connection | Session, prospect_id: int) -> tuple[datetime, bool] | None:
+    """A prospect's latest stage change: its moment and whether it was a guess (None: it has none)."""
+    row = conn.execute(_last_change_query(prospect_id)).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def restay(conn: Connection | Session, prospect_ids: Iterable[int]) -> None:
+    """Work the stays of these prospects' stage changes out again from their whole history, in its
+    order, and when they entered their stage (`Prospect.stage_entered_at`): for a change written
+    with a moment before its prospect's latest one (a date given by hand, a file's), which ends a
+    stay that was already counted and starts another."""
+    t = StageChange.__table__.c  # type: ignore[attr-defined]
+    for pid in sorted(set(prospect_ids)):
+        before: tuple[datetime, bool] | None = None
+        fixed = []
+        for cid, at, from_stage, inferred, kept in conn.execute(
+            select(t.id, t.changed_at, t.from_stage_id, t.inferred, t.stay_seconds)
+            .where(t.prospect_id == pid)
+            .order_by(t.changed_at, t.id)
+        ):
+            stay = stay_seconds(before, at, bool(inferred)) if from_stage is not None else None
+            if stay != kept:
+                fixed.append({"key": cid, "stay": stay})
+            before = (at, bool(inferred))
+        if before is not None:
+            prospects = Prospect.__table__  # type: ignore[attr-defined]
+            conn.execute(prospects.update().where(prospects.c.id == pid).values(stage_entered_at=before[0]))
+        if fixed:
+            conn.execute(
+                StageChange.__table__.update()  # type: ignore[attr-defined]
+                .where(t.id == bindparam("key"))
+                .values(stay_seconds=bindparam("stay")),
+                fixed,
+            )
 
 
 # ---------------------------------------------------------------- writers
@@ -242,22 +293,29 @@ class SessionJournal:
         event: ChangeEvent,
     ) -> None:
         assert prospect.id is not None and to_stage.id is not None and event.id is not None
-        self.s.add(
-            StageChange(
-                **stage_change_row(
-                    prospect_id=prospect.id,
-                    at=at,
-                    who=self.who,
-                    from_stage_id=from_stage.id if from_stage else None,
-                    to_stage_id=to_stage.id,
-                    value_cents=prospect.value_cents,
-                    from_probability_bp=from_stage.probability_bp if from_stage else None,
-                    to_probability_bp=to_stage.probability_bp,
-                    reason=reason,
-                    event_id=event.id,
-                )
+        before = last_change(self.s, prospect.id) if from_stage is not None else None
+        change = StageChange(
+            **stage_change_row(
+                prospect_id=prospect.id,
+                at=at,
+                who=self.who,
+                from_stage_id=from_stage.id if from_stage else None,
+                to_stage_id=to_stage.id,
+                value_cents=prospect.value_cents,
+                from_probability_bp=from_stage.probability_bp if from_stage else None,
+                to_probability_bp=to_stage.probability_bp,
+                reason=reason,
+                event_id=event.id,
+                before=before,
             )
         )
+        self.s.add(change)
+        if before is not None and before[0] > at:  # written into the history, not after it
+            self.s.flush()
+            restay(self.s, [prospect.id])
+        else:
+            prospect.stage_entered_at = at
+            self.s.add(prospect)
 
     def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (), **extra: Any) -> ChangeResult:
         """What the change did, with the prospect as it is now."""
@@ -289,6 +347,11 @@ class BulkJournal:
         self.events: list[dict[str, Any]] = []
         self.changes: list[dict[str, Any]] = []
         self.total = [0, 0, 0]
+        #: each prospect's latest change written here (its moment, whether a guess): the one the
+        #: next change of it ends the stay of
+        self.latest: dict[int, tuple[datetime, bool]] = {}
+        #: prospects with a change dated before their latest one: `restay` them once written
+        self.out_of_order: set[int] = set()
 
     def event(
         self,
@@ -334,7 +397,10 @@ class BulkJournal:
         reason: str | None,
         event_id: int,
         inferred: bool = False,
+        before: tuple[datetime, bool] | None = None,
     ) -> None:
+        """One history row; `before`: the prospect's latest change in the database, for a prospect
+        with none written here yet (a move of one imported before)."""
         row = stage_change_row(
             prospect_id=prospect_id,
             at=at,
@@ -347,7 +413,11 @@ class BulkJournal:
             reason=reason,
             event_id=event_id,
             inferred=inferred,
+            before=(last := self.latest.get(prospect_id, before)),
         )
+        if last is not None and last[0] > at:
+            self.out_of_order.add(prospect_id)
+        self.latest[prospect_id] = (at, inferred)
         row["id"] = self.next_change_id
         self.changes.append(row)
         self.next_change_id += 1

@@ -2,9 +2,10 @@
 prospects are *slow* now. The one definition of slow (the list's `~` mark, the prospect page, the
 board, focus and review all use it):
 
-- A *stay* is the time from a prospect's stage change onto an open stage to its next stage change
-  (to any stage: up, back, won or lost), from the stage history. Stays whose start or end the
-  importer guessed (`inferred`) are left out; a prospect still on its stage has no stay yet.
+- A *stay* is the time from a prospect's stage change to its next stage change (to any stage: up,
+  back, won or lost), from the stage history, on the open stage that next change left. Stays whose
+  start or end the importer guessed (`inferred`) are left out; a prospect still on its stage has
+  no stay yet.
 - Per stage: n stays, their median (the middle one, or the mean of the two middle ones) and 75th
   percentile (the smallest stay with at least 75% of the stays at or below it), in days.
 - A prospect on an open stage is slow when its time on the stage (since its last stage change)
@@ -12,8 +13,11 @@ board, focus and review all use it):
   Below that, the stage's configured stale days apply (the stale rule: no contact point and no
   stage change for more than `stale_days` days; 0: never).
 
-The statistics read every stage change once (`load_pace`, in a worker, once per load or burst of
-changes); `is_slow` is then a look-up and a bisection per row, whatever the pipeline's size.
+Each stage change carries the stay it ends (`stay_seconds`, the one rule, written by the journal
+with the change), so `load_pace` (in a worker, once per load or burst of changes) has the database
+count each stage's stays and read the two or three at the ranks it needs from an index, and reads
+when each live open prospect entered its stage; `is_slow` is then a look-up and a bisection per
+row, whatever the pipeline's size.
 """
 
 from __future__ import annotations
@@ -43,22 +47,21 @@ def stale_cutoff(today: date, stale_days: int) -> str | None:
     return (today - timedelta(days=stale_days)).isoformat()
 
 
-def _median(xs: Sequence[int]) -> float:
-    n = len(xs)
-    mid = n // 2
-    return float(xs[mid]) if n % 2 else (xs[mid - 1] + xs[mid]) / 2
+def rank_of(n: int, percent: int) -> int:
+    """The rank (from 1) of the `percent`th percentile of `n` values in order: the smallest with at
+    least `percent`% of them at or below it."""
+    return max(1, -(-percent * n // 100))
 
 
 def nearest_rank(xs: Sequence[int], percent: int) -> int:
-    """The smallest x of sorted `xs` with at least `percent`% of them at or below it."""
-    k = max(1, -(-percent * len(xs) // 100))
-    return xs[k - 1]
+    """The `percent`th percentile of sorted `xs` (`rank_of`)."""
+    return xs[rank_of(len(xs), percent) - 1]
 
 
 @dataclass(frozen=True)
 class StagePace:
-    """One stage's pace: how many stays it has, their median and 75th percentile (made once, by
-    `learnt_from`: a row's `~` mark asks for them at every paint)."""
+    """One stage's pace: how many stays it has, their median and 75th percentile (read once, by
+    `load_pace`: a row's `~` mark asks for them at every paint)."""
 
     stage_id: int
     name: str
@@ -68,15 +71,6 @@ class StagePace:
     n: int = 0
     median_seconds: float | None = None
     p75_seconds: int | None = None
-
-    @classmethod
-    def learnt_from(
-        cls, stage_id: int, name: str, position: int, kind: str, stale_days: int, stays: Sequence[int]
-    ) -> StagePace:
-        """The pace of a stage from its stays (seconds, ascending)."""
-        if not stays:
-            return cls(stage_id, name, position, kind, stale_days)
-        return cls(stage_id, name, position, kind, stale_days, len(stays), _median(stays), nearest_rank(stays, 75))
 
     @property
     def learnt(self) -> bool:
@@ -132,11 +126,18 @@ class Entries:
         self.stage = array("q")
         self.at = array("q")
 
-    def add(self, prospect_id: int, stage_id: int, at: int) -> None:
-        """Append an entry; ids must come in increasing order."""
-        self.ids.append(prospect_id)
-        self.stage.append(stage_id)
-        self.at.append(at)
+    def extend(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Append (prospect id, stage id, epoch seconds or None, ...) rows in increasing id order,
+        a column at a time (a million prospects: 2 s one by one); those with no moment left out."""
+        if not rows:
+            return
+        ids, stages, ats = list(zip(*rows))[:3]
+        if None in ats:
+            kept = [r for r in rows if r[2] is not None]
+            ids, stages, ats = (tuple(r[k] for r in kept) for k in range(3))
+        self.ids.extend(ids)
+        self.stage.extend(stages)
+        self.at.extend(ats)
 
     def get(self, prospect_id: int) -> tuple[int, int] | None:
         i = bisect_left(self.ids, prospect_id)
@@ -232,7 +233,7 @@ class Pace:
         learnt = [(sid, s.p75_seconds) for sid, s in self.stages.items() if s.kind == OPEN and s.learnt]
         if not learnt:
             return f"({stale_sql})"
-        entered = f"(SELECT {epoch_of('max(sc.changed_at)', self.dialect)} FROM stage_change sc WHERE sc.prospect_id = {prospect}.id)"
+        entered = epoch_of(f"{prospect}.stage_entered_at", self.dialect)
         whens = " ".join(f"WHEN {int(sid)} THEN ({entered} < {int(self.now - (p75 or 0))})" for sid, p75 in learnt)
         return f"(CASE {prospect}.stage_id {whens} ELSE ({stale_sql}) END)"
 
@@ -241,69 +242,81 @@ def _epoch(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple())
 
 
-def _history_sql(dialect: str) -> str:
-    return (
-        f"SELECT sc.prospect_id, {epoch_of('sc.changed_at', dialect)}, sc.to_stage_id, sc.inferred "
-        "FROM stage_change sc ORDER BY sc.prospect_id, sc.changed_at, sc.id"
-    )
+def stay_seconds(before: tuple[datetime, bool] | None, at: datetime, guessed: bool) -> int | None:
+    """The stay a stage change at `at` ends (module docstring): the whole seconds since the
+    prospect's change before it (`before`: its moment and whether the importer guessed it), 0 when
+    that one is later; None when there is none or either is a guess. The journal writes it on the
+    change (`StageChange.stay_seconds`), so that a stage's pace is read from an index."""
+    if before is None or before[1] or guessed:
+        return None
+    return max(0, _epoch(at) - _epoch(before[0]))
 
 
 _STAGES_SQL = "SELECT id, name, position, kind, stale_days FROM stage ORDER BY position, id"
 
+#: How many stays each stage has (the stays a change ended on the stage it left).
+_STAYS_SQL = (
+    "SELECT from_stage_id, count(*) FROM stage_change "
+    "WHERE from_stage_id IS NOT NULL AND stay_seconds IS NOT NULL GROUP BY from_stage_id"
+)
+#: A stage's stays from the `:skip`-th shortest on, `:take` of them (ix_stage_change_stay).
+_RANKED_SQL = (
+    "SELECT stay_seconds FROM stage_change WHERE from_stage_id = :stage AND stay_seconds IS NOT NULL "
+    "ORDER BY stay_seconds LIMIT :take OFFSET :skip"
+)
 
-def _open_sql(dialect: str) -> str:
+
+def _live_open_sql(dialect: str, with_prospects: bool) -> str:
+    """The live prospects on open stages in id order: id, stage, when they entered it, and with
+    `with_prospects` their name and the day they were last touched. (SQLite-only: NOT INDEXED, the
+    table read straight through in id order: SQLite, keeping no statistics, would read the live
+    prospects' index, a table lookup a row, then sort them.)"""
+    more = f", p.name, {day_of('p.last_touch_at', dialect)}" if with_prospects else ""
+    scan = " NOT INDEXED" if dialect == "sqlite" else ""
     return (
-        f"SELECT p.id, p.name, p.stage_id, {day_of('p.last_touch_at', dialect)} FROM prospect p "
-        "JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL AND s.kind = 'open' ORDER BY p.id"
+        f"SELECT p.id, p.stage_id, {epoch_of('p.stage_entered_at', dialect)}{more} "
+        f"FROM prospect p{scan} JOIN stage s ON s.id = p.stage_id "
+        "WHERE p.deleted_at IS NULL AND s.kind = 'open' ORDER BY p.id"
     )
+
+
+def _stage_stays(cur: Any, stage_id: int, n: int) -> tuple[float, int]:
+    """The median (the middle stay, or the mean of the two middle ones) and 75th percentile
+    (`rank_of`) of a stage's `n` (> 0) stays, each read at its rank."""
+
+    def ranked(skip: int, take: int) -> list[int]:
+        return [int(x) for (x,) in fetch_all(cur, _RANKED_SQL, {"stage": stage_id, "skip": skip, "take": take})]
+
+    middle = ranked((n - 1) // 2, 2 - n % 2)
+    median = float(middle[0]) if n % 2 else (middle[0] + middle[1]) / 2
+    return median, ranked(rank_of(n, 75) - 1, 1)[0]
 
 
 def load_pace(source: Any, *, now: datetime | None = None, with_prospects: bool = True) -> Pace:
-    """Read the stage history once and learn each stage's pace (`source`: an engine or connection).
-    The history is read a chunk at a time and kept as numbers in arrays: at 100,000 prospects in
-    daily use (250,000 stage changes) the rows all read at once took 55 MB."""
+    """Each stage's pace and when each live open prospect entered its stage (`source`: an engine or
+    connection), in one read transaction. The stays are counted and ranked by the database
+    (`StageChange.stay_seconds`): reading the whole history took 5 s at a million prospects in
+    daily use. `with_prospects`: also each slow prospect's name, for `slow_prospects`."""
     now = now or clock.now()
     dialect = dialect_name(source)
-    with raw_cursor(source) as cur:
+    entered = Entries()
+    opens: list[OpenProspect] = []
+    with raw_cursor(source, transaction=True) as cur:
         stages_rows = fetch_all(cur, _STAGES_SQL)
         open_ids = {int(sid) for sid, _n, _p, kind, _s in stages_rows if kind == OPEN}
-        stays: dict[int, array] = {}
-        entered = Entries()
-        # the row before, in order: its prospect, moment, stage, whether the importer guessed it,
-        # and whether its stage is open (locals, not a tuple: a million prospects' history is
-        # 2.5 million rows)
-        prev_pid: int | None = None
-        prev_at = prev_stage = 0
-        prev_guessed = prev_open = False
-        for chunk in fetch_chunks(cur, _history_sql(dialect), size=10_000):
-            for pid, at, stage, guessed in chunk:
-                at = int(at)  # (PostgreSQL's epoch is a numeric)
-                if pid == prev_pid:
-                    if prev_open and not (prev_guessed or guessed):
-                        stay = stays.get(prev_stage)
-                        if stay is None:
-                            stay = stays[prev_stage] = array("q")
-                        stay.append(at - prev_at if at > prev_at else 0)
-                elif prev_pid is not None:
-                    entered.add(prev_pid, prev_stage, prev_at)  # the last change of the one before
-                prev_pid, prev_at, prev_stage, prev_guessed, prev_open = pid, at, stage, guessed, stage in open_ids
-        if prev_pid is not None:
-            entered.add(prev_pid, prev_stage, prev_at)
-        opens = fetch_all(cur, _open_sql(dialect)) if with_prospects else []
-    stages = {
-        int(sid): StagePace.learnt_from(
-            int(sid), str(name), int(pos), str(kind), int(stale), sorted(stays.pop(int(sid), ()))
-        )
-        for sid, name, pos, kind, stale in stages_rows
-    }
-    return Pace(
-        stages,
-        entered,
-        _epoch(now),
-        now.date(),
-        [OpenProspect(int(i), str(n), int(s), str(t)) for i, n, s, t in opens],
-        dialect,
-    )
+        counts = {int(sid): int(n) for sid, n in fetch_all(cur, _STAYS_SQL) if int(sid) in open_ids}
+        ranks = {sid: _stage_stays(cur, sid, n) for sid, n in counts.items() if n}
+        for chunk in fetch_chunks(cur, _live_open_sql(dialect, with_prospects), size=10_000):
+            entered.extend(chunk)
+            if with_prospects:
+                opens += [OpenProspect(int(r[0]), str(r[3]), int(r[1]), str(r[4])) for r in chunk]
+    stages = {}
+    for sid, name, pos, kind, stale in stages_rows:
+        sid = int(sid)
+        n = counts.get(sid, 0)
+        median, p75 = ranks.get(sid, (None, None))
+        stages[sid] = StagePace(sid, str(name), int(pos), str(kind), int(stale), n, median, p75)
+    return Pace(stages, entered, _epoch(now), now.date(), opens, dialect)
 
 
 def is_slow(pace: Pace | None, row: Any) -> bool:

@@ -94,6 +94,9 @@ class Prospect(SQLModel, table=True):
     created_at: datetime = Field(sa_type=DateTime)
     updated_at: datetime = Field(sa_type=DateTime)
     last_touch_at: datetime = Field(sa_type=DateTime)
+    #: When it entered its stage: the moment of its latest stage change (the journal keeps it),
+    #: for its time on the stage (models/pace.py) without reading its history.
+    stage_entered_at: datetime | None = Field(default=None, sa_type=DateTime)
     closed_on: date | None = None
     lost_reason: str | None = Field(default=None, max_length=500)
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime)
@@ -159,6 +162,7 @@ class StageChange(SQLModel, table=True):
     __table_args__ = (
         Index("ix_stage_change_prospect", "prospect_id", "changed_at"),
         Index("ix_stage_change_at", "changed_at"),
+        Index("ix_stage_change_stay", "from_stage_id", "stay_seconds"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -175,6 +179,10 @@ class StageChange(SQLModel, table=True):
     #: The open stage of this row (the one created on, or closed from) is the importer's guess, not
     #: something the file said (docs/import.md, "Won and lost rows"); sighting in does not learn from it.
     inferred: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    #: The stay this change ends on `from_stage_id`: whole seconds since the prospect's change
+    #: before it; None when there is none or either is the importer's guess (models/pace.py,
+    #: `stay_seconds`, the one rule; the journal writes it). Each stage's pace reads it by the index.
+    stay_seconds: int | None = None
 
 
 class KpiSnapshot(SQLModel, table=True):
