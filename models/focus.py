@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from . import clock
 from .filters import DUE_DAYS  # the one definition of "due this week", which `/ due:week` shares
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
-from .pace import Pace, load_pace
+from .pace import Pace, entered_sql, load_pace
 from .rawdb import as_date, days_since, dialect_name, fetch_all, no_index, raw_cursor
 from .values import format_amount, money_str
 
@@ -174,7 +174,7 @@ class _Query:
 _COLUMNS = (
     "prospect.id, prospect.name, prospect.company, prospect.stage_id, stage.name, stage.probability_bp, "
     "{next_bp}, prospect.value_cents, prospect.expected_month, prospect.owner, prospect.next_follow_up, "
-    "{idle}, stage.stale_days, {group}, prospect.version"
+    "{idle}, stage.stale_days, {group}, prospect.version, {entered}"
 )
 
 
@@ -206,7 +206,8 @@ def _query(cur, today: date, owner: str | None, pace: Pace | None = None, *, by_
     # row (100,000: the stale list 240 ms -> 75 ms reading the table straight through)
     scan = " NOT INDEXED" if dialect == "sqlite" and not by_follow_up and owner is None else ""
     tables = f"prospect{scan} JOIN stage ON stage.id = prospect.stage_id"
-    select = f"SELECT {_COLUMNS.format(next_bp=next_sql, idle=idle, group=group)} FROM {tables} WHERE {where}"
+    columns = _COLUMNS.format(next_bp=next_sql, idle=idle, group=group, entered=entered_sql("prospect", dialect))
+    select = f"SELECT {columns} FROM {tables} WHERE {where}"
     return _Query(select, tables, where, params, gain, group, overdue, due, stale, idle, nexts)
 
 
@@ -220,12 +221,14 @@ def _live(dialect: str, by_follow_up: bool) -> str:
     return "prospect.deleted_at IS NULL"
 
 
-def _pace_words(pace: Pace | None, pid: int, stage_id: int) -> str:
-    """Why a prospect on a stage whose pace is learnt is slow ('' when it is not, or not learnt)."""
+def _pace_words(pace: Pace | None, pid: int, stage_id: int, entered: int | None) -> str:
+    """Why a prospect on a stage whose pace is learnt is slow ('' when it is not, or not learnt);
+    `entered`: when it entered its stage, read with it."""
     if pace is None:
         return ""
     s = pace.stages.get(stage_id)
-    return pace.words(pid, stage_id) if s is not None and s.learnt and pace.slow(pid, stage_id, None) else ""
+    learnt_and_slow = s is not None and s.learnt and pace.slow(pid, stage_id, None, entered)
+    return pace.words(pid, stage_id, entered_at=entered) if learnt_and_slow else ""
 
 
 def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = None) -> list[FocusItem]:
@@ -246,6 +249,7 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
         stale_days,
         group,
         version,
+        entered,
     ) in fetch_all(cur, sql, params):
         out.append(
             FocusItem(
@@ -265,7 +269,7 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
                 stale_days=int(stale_days),
                 group=GROUPS[int(group)],
                 version=int(version),
-                pace_words=_pace_words(pace, pid, stage_id),
+                pace_words=_pace_words(pace, pid, stage_id, None if entered is None else int(entered)),
             )
         )
     return out
@@ -274,9 +278,9 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
 def focus(source: Any, *, limit: int = 20, owner: str | None = None, pace: Pace | None = None) -> list[FocusItem]:
     """The prospects to work on now, most urgent first (see the module docstring). `source`: an
     engine or a SqliteReader (models/rawdb.py); `pace`: the stages' pace, when the caller has read
-    it for another list too (`load_pace` reads the whole stage history)."""
+    it for another list too (each row's query reads when it entered its stage: the pace need not)."""
     today = clock.today()
-    pace = pace or load_pace(source, with_prospects=False)
+    pace = pace or load_pace(source, with_prospects=False, of=())
     with raw_cursor(source) as cur:
         for overdue_only in (True, False):
             q = _query(cur, today, owner, pace, by_follow_up=overdue_only)
@@ -308,7 +312,7 @@ def follow_ups(
     for `focus` (only the stale list needs it)."""
     today = clock.today()
     if which == "stale":
-        pace = pace or load_pace(source, with_prospects=False)
+        pace = pace or load_pace(source, with_prospects=False, of=())
     with raw_cursor(source) as cur:
         q = _query(cur, today, owner, pace, by_follow_up=which in ("overdue", "due"))
         if q is None:
@@ -329,7 +333,7 @@ def follow_ups(
 def count_follow_ups(source: Any, *, owner: str | None = None, pace: Pace | None = None) -> dict[str, int]:
     """How many open prospects are overdue, due this week and stale (`pace`: as for `focus`)."""
     today = clock.today()
-    pace = pace or load_pace(source, with_prospects=False)
+    pace = pace or load_pace(source, with_prospects=False, of=())
     with raw_cursor(source) as cur:
         q = _query(cur, today, owner, pace)
         if q is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import calendar
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -165,21 +165,25 @@ class Pace:
 
     # ------------------------------------------------------------ one prospect
 
-    def seconds_on_stage(self, prospect_id: int, stage_id: int) -> int:
-        """Time on its stage: 0 when it moved since the history was read (it just entered)."""
-        entry = self.entered.get(prospect_id)
-        if entry is None or entry[0] != stage_id:
-            return 0
-        return max(0, self.now - entry[1])
+    def seconds_on_stage(self, prospect_id: int, stage_id: int, entered_at: int | None = None) -> int:
+        """Time on its stage: 0 when it moved since the pace was read (it just entered).
+        `entered_at`: when it entered it (epoch seconds), read with the prospect, when the pace's
+        own entries were not read for it (`load_pace`'s `of`)."""
+        if entered_at is None:
+            entry = self.entered.get(prospect_id)
+            if entry is None or entry[0] != stage_id:
+                return 0
+            entered_at = entry[1]
+        return max(0, self.now - entered_at)
 
-    def slow(self, prospect_id: int, stage_id: int, touched: str | None) -> bool:
+    def slow(self, prospect_id: int, stage_id: int, touched: str | None, entered_at: int | None = None) -> bool:
         """The one definition of slow (module docstring)."""
         s = self.stages.get(stage_id)
         if s is None or s.kind != OPEN:
             return False
         if s.learnt:
             p75 = s.p75_seconds
-            return p75 is not None and self.seconds_on_stage(prospect_id, stage_id) > p75
+            return p75 is not None and self.seconds_on_stage(prospect_id, stage_id, entered_at) > p75
         cutoff = self._cutoffs.get(stage_id)
         return cutoff is not None and touched is not None and touched[:10] < cutoff
 
@@ -187,16 +191,16 @@ class Pace:
         """`slow` for a pipeline row (models.pipeline_view.Row: id, stage_id, touched)."""
         return self.slow(row.id, row.stage_id, row.touched)
 
-    def words(self, prospect_id: int, stage_id: int, touched: str | None = None) -> str:
+    def words(self, prospect_id: int, stage_id: int, touched: str | None = None, entered_at: int | None = None) -> str:
         """'12 days on Quote sent; usually 5' (the median), or why the stale days apply."""
         s = self.stages.get(stage_id)
         if s is None or s.kind != OPEN:
             return ""
-        days = self.seconds_on_stage(prospect_id, stage_id) // DAY
+        days = self.seconds_on_stage(prospect_id, stage_id, entered_at) // DAY
         text = f"{days} day{'s' if days != 1 else ''} on {s.name}"
         if s.learnt and s.median_days is not None:
             text += f"; usually {round(s.median_days)}"
-            if self.slow(prospect_id, stage_id, touched):
+            if self.slow(prospect_id, stage_id, touched, entered_at):
                 text += f", slow past {round(s.p75_days or 0)}"
         elif s.stale_days > 0:
             text += f"; stale after {s.stale_days} idle days ({s.n} stays)"
@@ -266,17 +270,24 @@ _RANKED_SQL = (
 )
 
 
-def _live_open_sql(dialect: str, with_prospects: bool) -> str:
-    """The live prospects on open stages in id order: id, stage, when they entered it, and with
-    `with_prospects` their name and the day they were last touched. (SQLite-only: NOT INDEXED, the
-    table read straight through in id order: SQLite, keeping no statistics, would read the live
-    prospects' index, a table lookup a row, then sort them.)"""
+def entered_sql(prospect: str, dialect: str) -> str:
+    """When a prospect entered its stage, as epoch seconds (`Pace.seconds_on_stage`'s `entered_at`)."""
+    return epoch_of(f"{prospect}.stage_entered_at", dialect)
+
+
+def _live_open_sql(dialect: str, with_prospects: bool, of: Collection[int] | None) -> str:
+    """The live prospects on open stages in id order (`of`: only those of these ids): id, stage,
+    when they entered it, and with `with_prospects` their name and the day they were last touched.
+    (SQLite-only: NOT INDEXED when all are read, the table read straight through in id order:
+    SQLite, keeping no statistics, would read the live prospects' index, a table lookup a row,
+    then sort them.)"""
     more = f", p.name, {day_of('p.last_touch_at', dialect)}" if with_prospects else ""
-    scan = " NOT INDEXED" if dialect == "sqlite" else ""
+    scan = " NOT INDEXED" if dialect == "sqlite" and of is None else ""
+    only = "" if of is None else f" AND p.id IN ({', '.join(str(int(i)) for i in of)})"
     return (
-        f"SELECT p.id, p.stage_id, {epoch_of('p.stage_entered_at', dialect)}{more} "
+        f"SELECT p.id, p.stage_id, {entered_sql('p', dialect)}{more} "
         f"FROM prospect p{scan} JOIN stage s ON s.id = p.stage_id "
-        "WHERE p.deleted_at IS NULL AND s.kind = 'open' ORDER BY p.id"
+        f"WHERE p.deleted_at IS NULL AND s.kind = 'open'{only} ORDER BY p.id"
     )
 
 
@@ -292,11 +303,15 @@ def _stage_stays(cur: Any, stage_id: int, n: int) -> tuple[float, int]:
     return median, ranked(rank_of(n, 75) - 1, 1)[0]
 
 
-def load_pace(source: Any, *, now: datetime | None = None, with_prospects: bool = True) -> Pace:
+def load_pace(
+    source: Any, *, now: datetime | None = None, with_prospects: bool = True, of: Collection[int] | None = None
+) -> Pace:
     """Each stage's pace and when each live open prospect entered its stage (`source`: an engine or
     connection), in one read transaction. The stays are counted and ranked by the database
     (`StageChange.stay_seconds`): reading the whole history took 5 s at a million prospects in
-    daily use. `with_prospects`: also each slow prospect's name, for `slow_prospects`."""
+    daily use. `with_prospects`: also each slow prospect's name, for `slow_prospects`. `of`: when
+    only these prospects' entries are needed (one page, or none for lists whose query reads each
+    row's own: `entered_sql`); reading every one takes 3 s at a million."""
     now = now or clock.now()
     dialect = dialect_name(source)
     entered = Entries()
@@ -306,7 +321,11 @@ def load_pace(source: Any, *, now: datetime | None = None, with_prospects: bool 
         open_ids = {int(sid) for sid, _n, _p, kind, _s in stages_rows if kind == OPEN}
         counts = {int(sid): int(n) for sid, n in fetch_all(cur, _STAYS_SQL) if int(sid) in open_ids}
         ranks = {sid: _stage_stays(cur, sid, n) for sid, n in counts.items() if n}
-        for chunk in fetch_chunks(cur, _live_open_sql(dialect, with_prospects), size=10_000):
+        if of is not None and not of:
+            chunks: Iterator[list[tuple]] = iter(())
+        else:
+            chunks = fetch_chunks(cur, _live_open_sql(dialect, with_prospects, of), size=10_000)
+        for chunk in chunks:
             entered.extend(chunk)
             if with_prospects:
                 opens += [OpenProspect(int(r[0]), str(r[3]), int(r[1]), str(r[4])) for r in chunk]

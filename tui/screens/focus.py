@@ -113,7 +113,8 @@ class FocusScreen(StageKeys, LiveScreen):
         engine = app.engine
         owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
         period = current_period(engine)
-        pace = load_pace(engine, with_prospects=False)  # read once: both lists use it
+        # read once: both lists use it (each reads when its prospects entered their stage)
+        pace = load_pace(engine, with_prospects=False, of=())
         self.post_message(
             FocusLoaded(
                 focus(engine, limit=LIMIT, owner=owner, pace=pace),

@@ -197,7 +197,7 @@ class ProspectPage(ReportsFailedWork, Screen):
         )
         from evpipe.models.pace import load_pace
 
-        pace = load_pace(evpipe_app(self).reader, with_prospects=False)
+        pace = load_pace(evpipe_app(self).reader, with_prospects=False, of=(self.prospect_id,))
         self.post_message(ProspectPageLoaded(data, generation, pace))
 
     @on(ProspectPageLoaded)
