@@ -490,11 +490,12 @@ def bridge_terms(
     for lst in items.values():
         lst.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
     order = list(TERMS) + sorted(c for c in totals if c not in TERMS)
-    return [
-        Term(cat, TERMS.get(cat, cat.capitalize()), *totals[cat], items=items.get(cat, []))
-        for cat in order
-        if cat in totals
-    ]
+    out = []
+    for cat in order:
+        if cat in totals:
+            n, c, tv, ev = totals[cat]
+            out.append(Term(cat, TERMS.get(cat, cat.capitalize()), n, c, tv, ev, items=items.get(cat, [])))
+    return out
 
 
 _NEAREST_READING_SQL = (
