@@ -262,8 +262,8 @@ SELECT w, sid, what, count(DISTINCT pid) FROM (
 """
 #: Per week and open stage, the prospects with a contact point logged while on it: the stage it
 #: is on now when logged since it entered it (`stage_entered_at`), else the one its history had
-#: then. `{touches}`: on SQLite, the contact points read straight through (as `{history}` above:
-#: 1.13 -> 0.54 s).
+#: then. `{touches}`: on SQLite, the contact points read straight through, each one's prospect
+#: found by its id (as `{scan}` above: 1.13 -> 0.54 s).
 _TOUCHES_SQL = """
 SELECT w, sid, 'touched', count(DISTINCT pid) FROM (
   SELECT {week} AS w, a.prospect_id AS pid,
