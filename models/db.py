@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import QueuePool
 
 from .errors import DomainError, WriteLocked
 from .locations import ensure_private_file, sqlite_path
@@ -56,7 +57,9 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
     wait = lock_timeout if lock_timeout is not None else lock_wait()
     if url.startswith("sqlite"):
         if path is not None and is_read_only():
-            engine = create_engine("sqlite://", creator=lambda: read_only_connection(path))
+            # a pool by count, as for any file: "sqlite://" alone would mean SingletonThreadPool,
+            # which closes other threads' connections, even one mid-query, past five threads
+            engine = create_engine("sqlite://", creator=lambda: read_only_connection(path), poolclass=QueuePool)
         else:
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait})
 

@@ -55,6 +55,47 @@ def test_a_read_only_process_refuses_every_write_and_sqlite_would_too(db_url, db
         engine.dispose()
 
 
+def test_a_read_only_engine_keeps_each_threads_connection_open_past_five_threads(db_path, read_only):
+    """The review reads on threads of its own, new ones each time: a read-only engine must never
+    close one thread's connection when another connects (SQLAlchemy's SingletonThreadPool did so
+    past five threads, and a connection closed mid-query crashed the process)."""
+    import threading
+
+    from evpipe.models import open_db
+    from evpipe.models.readonly import set_read_only
+
+    url = f"sqlite:///{db_path}"
+    set_read_only(False)
+    open_db(url).dispose()
+    set_read_only(True)
+    engine = open_db(url, seed_ladder=False, create=False)
+    results: dict[int, object] = {}
+    connected, go = threading.Semaphore(0), threading.Event()
+
+    def reader(i: int) -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            connected.release()
+            go.wait(10)
+            try:
+                results[i] = conn.exec_driver_sql("SELECT count(*) FROM stage").scalar()
+            except Exception as e:  # a connection another thread closed
+                results[i] = repr(e)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    try:
+        for t in threads:  # one at a time: each holds its connection while the next one connects
+            t.start()
+            assert connected.acquire(timeout=10)
+        go.set()
+        for t in threads:
+            t.join(10)
+    finally:
+        go.set()
+        engine.dispose()
+    assert len(results) == 8 and all(isinstance(n, int) and n > 0 for n in results.values()), results
+
+
 async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_engine, read_only, monkeypatch):
     """The app as `evpipe serve` starts it, at 80 x 24: the pipeline without write keys in its
     footer; `w` says why it does nothing; the database is unchanged; the palette lists no writes."""
