@@ -161,7 +161,8 @@ class StageChange(SQLModel, table=True):
     __tablename__ = "stage_change"
     __table_args__ = (
         Index("ix_stage_change_prospect", "prospect_id", "changed_at"),
-        Index("ix_stage_change_at", "changed_at"),
+        # a week's moves, read without the table (the review's activity balance)
+        Index("ix_stage_change_at", "changed_at", "from_stage_id", "to_stage_id", "prospect_id"),
         Index("ix_stage_change_stay", "from_stage_id", "stay_seconds"),
     )
 

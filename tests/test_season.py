@@ -240,6 +240,34 @@ def test_the_weeks_in_sql_are_whole_weeks_before_the_period(engine):
             assert got == want, t
 
 
+@pytest.mark.both_databases
+def test_each_weeks_count_takes_that_weeks_moments_only(engine):
+    """`_per_week`'s queries put a moment in the week the review's rule says, and in that one only: -1 from
+    the period's start until its end, else the whole weeks between it and the start, up to the
+    quarter (13 weeks); checked at each week's edges."""
+    from evpipe.models.rawdb import fetch_all
+    from evpipe.models.review import QUARTER_WEEKS, _per_week
+
+    start, until = datetime(2026, 11, 20, 10, 0), datetime(2026, 11, 27, 10, 0)
+    weeks = {f"w{k}": start - timedelta(weeks=k) for k in range(QUARTER_WEEKS + 1)}
+    weekly = _per_week("SELECT {w} AS w WHERE {range}", ":t")
+    assert len(weekly) == QUARTER_WEEKS + 1
+    edge = timedelta(microseconds=1)
+    moments = [until - edge, until]
+    for k in range(QUARTER_WEEKS + 2):
+        moments += [start - timedelta(weeks=k) - edge, start - timedelta(weeks=k), start - timedelta(weeks=k) + edge]
+    for t in moments:
+        got = sorted(w for sql in weekly for (w,) in fetch_all(engine, sql, {"t": t, "until": until, **weeks}))
+        if t >= until:
+            want = []
+        elif t >= start:
+            want = [-1]
+        else:
+            k = int((start - t) / timedelta(weeks=1))
+            want = [k] if k < QUARTER_WEEKS else []
+        assert got == want, t
+
+
 def test_the_advance_rule_in_sql_is_move_category(engine):
     """`advances_sql` says the same as `move_category` in (ADVANCE, WIN) for every move from an
     open stage of the ladder."""
