@@ -278,7 +278,8 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
         ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
         if not first_page:
-            rows, order = self._read_all(engine, mode, ladder, owner)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
+            self._post_pace(engine)
             self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
             return
         period = current_period(engine)
@@ -294,7 +295,8 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
         painted = threading.Event()
         complete = len(first) < FIRST_PAGE
         if complete:  # a small pipeline: all of it at once
-            rows, order = self._read_all(engine, mode, ladder, owner)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
+            self._post_pace(engine)
             self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted))
         else:
             self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
@@ -305,7 +307,8 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not complete:
             mode = self.view.sort
-            rows, order = self._read_all(engine, mode, ladder, owner)
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
+            self._post_pace(engine)
             self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
 
     def _all_rows(self, rows, order, mode, ladder, owner, stages, archived, painted=None) -> RowsLoaded:
@@ -378,18 +381,12 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
         if self.scope.key not in self._history:
             self.load_history(self.scope)
 
-    def _read_all(self, engine, mode: str, ladder: Ladder, owner: str | None) -> tuple[RowStore, array | None]:
-        """Every row and its order (`load_rows`), and each stage's pace (models/pace.py), read side
-        by side (SQLite lets go of the interpreter lock; a million prospects: the pace's 2.4 s
-        within the rows' 7.6), the pace posted just before the complete rows: the `~` mark then
-        means slow from the first frame that shows them all."""
+    def _post_pace(self, engine) -> None:
+        """Each stage's pace, read once per load in the rows' worker and posted just before the
+        complete rows (models/pace.py): the `~` mark then means slow."""
         from evpipe.models.pace import load_pace
 
-        with ThreadPoolExecutor(1, thread_name_prefix="evpipe-pace") as pool:
-            pace = pool.submit(load_pace, engine, with_prospects=False)
-            rows, order = load_rows(engine, mode, ladder, owner=owner)
-            self.post_message(PaceLoaded(pace.result()))
-        return rows, order
+        self.post_message(PaceLoaded(load_pace(engine, with_prospects=False)))
 
     def on_pace_loaded(self, message: PaceLoaded) -> None:
         self.view.pace = message.pace
