@@ -231,20 +231,31 @@ class StageBalance:
 
 QUARTER_WEEKS = 13
 
+#: Where each week starts, newest first: (week, comparison, bound). The period (-1) runs from :w0
+#: on; week k from just after :w{k+1}, so a moment exactly on a boundary counts in the older of
+#: the two weeks it divides, but for :w0, which starts the period. `_WEEK_SQL` and `_per_week`
+#: both read this one rule.
+_WEEK_STARTS = [(-1, ">=", "w0")] + [(k, ">", f"w{k + 1}") for k in range(QUARTER_WEEKS)]
+_BEFORE = {">=": "<", ">": "<="}  # the comparison that puts a moment before a week's start
+
 
 def _per_week(part: str, at: str) -> list[str]:
     """`part` for the period (week -1) and for each week of the quarter before it: `{w}` the week's
-    number, `{range}` the condition on `at` that puts a row in that week (the period: from :w0
-    until :until; week k: the 7 days before :wk, a moment exactly on :wk counting in week k, the
-    older of the two weeks it divides, but for :w0, which starts the period). Each week is a range
-    of an index on `at`, counted on its own: the week of each row worked out by a CASE of 14
-    comparisons, and the quarter's rows grouped in one sort, took twice as long (a million
+    number, `{range}` the condition on `at` that puts a row in that week (`_WEEK_STARTS`; the
+    period ends at :until). Each week is a range of an index on `at`, counted on its own: the week
+    of each row worked out by a CASE of 14 comparisons (`_WEEK_SQL`), and the quarter's rows
+    grouped in one sort, took twice as long (a million
     prospects in daily use: 5.5 -> 3.2 s for the moves). One query each: as one UNION ALL, SQLite
     kept every week's grouping tables until the end (35 MiB more at a million)."""
-    ranges = [f"{at} >= :w0 AND {at} < :until"] + [
-        f"{at} > :w{k + 1} AND {at} {'<' if k == 0 else '<='} :w{k}" for k in range(QUARTER_WEEKS)
-    ]
-    return [part.replace("{w}", str(w)).replace("{range}", r) for w, r in zip(range(-1, QUARTER_WEEKS), ranges)]
+    out = []
+    for i, (w, op, bound) in enumerate(_WEEK_STARTS):
+        if i == 0:
+            end = f"{at} < :until"
+        else:
+            _, newer_op, newer_bound = _WEEK_STARTS[i - 1]
+            end = f"{at} {_BEFORE[newer_op]} :{newer_bound}"
+        out.append(part.replace("{w}", str(w)).replace("{range}", f"{at} {op} :{bound} AND {end}"))
+    return out
 
 
 #: Per week and open stage, the prospects added on it and those that left it for a stage further
@@ -271,10 +282,11 @@ SELECT w, sid, what, count(DISTINCT pid) FROM (
 ) moves WHERE w < :weeks GROUP BY w, sid, what
 """
 #: Which week of the quarter before the period a moment `{at}` falls in: -1 in the period (from
-#: :w0 on), k in (:w{k+1}, :w{k}] (k whole weeks before the period's start), 13 at :w13 or before.
+#: :w0 on), k in (:w{k+1}, :w{k}] (k whole weeks before the period's start), 13 at :w13 or before
+#: (`_WEEK_STARTS`, as one expression).
 _WEEK_SQL = (
-    "CASE WHEN {at} >= :w0 THEN -1 "
-    + " ".join(f"WHEN {{at}} > :w{k + 1} THEN {k}" for k in range(QUARTER_WEEKS))
+    "CASE "
+    + " ".join(f"WHEN {{at}} {op} :{bound} THEN {w}" for w, op, bound in _WEEK_STARTS)
     + f" ELSE {QUARTER_WEEKS} END"
 )
 #: Per week and open stage, the prospects with a contact point logged while on it: the stage it
