@@ -12,7 +12,7 @@ from evpipe.models.history import kpis_before, kpis_by_journal, month_start_key
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
-from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth
+from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth, table_of
 from tests.conftest import WORKED_LADDER
 
 pytestmark = pytest.mark.both_databases
@@ -342,3 +342,101 @@ def test_a_month_given_later_was_no_month_before(story):
     assert months[None] == Kpi(1, C(1_000), M(50))
     assert "2027-03" not in months
     assert kpis_before(story, at(11, 22), Scope(month_from="2027-03", month_to="2027-03")) == Kpi()
+
+
+def _months_of(engine, day: date, scope: str) -> dict[str, tuple[int, ...]]:
+    with engine.connect() as conn:
+        sid = conn.scalar(select(KpiSnapshot.id).where(KpiSnapshot.scope == scope, KpiSnapshot.taken_on == day))
+        return {
+            m: tuple(rest)
+            for m, *rest in conn.execute(
+                select(
+                    KpiSnapshotMonth.month,
+                    KpiSnapshotMonth.count,
+                    KpiSnapshotMonth.tv_cents,
+                    KpiSnapshotMonth.ev_micros,
+                    KpiSnapshotMonth.won_count,
+                    KpiSnapshotMonth.won_tv_cents,
+                    KpiSnapshotMonth.won_ev_micros,
+                ).where(KpiSnapshotMonth.snapshot_id == sid)
+            )
+        }
+
+
+def test_backfilled_snapshots_that_repeat_a_set_of_months_each_get_it_whole(story):
+    # Two owners whose prospects are alike have the same months; after 20 Nov nothing changes, so
+    # every later week repeats the same sets: the write keeps each different set once and copies
+    # it into each snapshot (history._month_sets). Each snapshot must still hold its own months,
+    # the won part included, as a replay of that day alone gives them.
+    s = Store(story, who="tester")
+    for owner in ("dan", "eve"):
+        s.add(f"{owner}'s", "3000", "Enquiry", month="2027-02", owner=owner, at=at(10, 7))
+    assert history.backfill(story, today=date(2027, 2, 20)) == 22  # 19 weeks and 3 month ends
+    with story.connect() as conn:
+        scopes = sorted(set(conn.scalars(select(KpiSnapshot.scope))))
+        days = sorted(set(conn.scalars(select(KpiSnapshot.taken_on))))
+        n_months = conn.scalar(select(func.count()).select_from(KpiSnapshotMonth))
+    assert scopes == ["all", "owner:ann", "owner:bob", "owner:dan", "owner:eve"]
+    assert days[0] == date(2026, 10, 10) and days[-1] == date(2027, 2, 13)
+    expected_rows = 0
+    for day in days:
+        with story.connect() as conn:
+            state, won = history.states_before(conn, history.end_of_day(day))
+        for scope in scopes:
+            owner = None if scope == "all" else scope.removeprefix("owner:")
+            won_by_month = dict(history.by_month(won, owner))
+            want = {
+                month or history.NO_MONTH: (
+                    k.count,
+                    k.tv_cents,
+                    k.ev_micros,
+                    *(lambda w: (w.count, w.tv_cents, w.ev_micros))(won_by_month.get(month, Kpi())),
+                )
+                for month, k in history.by_month(state, owner)
+            }
+            if not want and owner is not None:
+                continue  # an owner with nothing that day has no snapshot
+            assert _months_of(story, day, scope) == want, (day, scope)
+            expected_rows += len(want)
+    assert n_months == expected_rows  # no month row left over, none twice
+    assert _months_of(story, date(2027, 2, 13), "owner:dan") == {"2027-02": (1, C(3_000), M(300), 0, 0, 0)}
+    # The same engine writes again (the temporary tables were dropped with the first write).
+    assert history.ensure_month_starts(story, at=datetime(2027, 3, 2)) == 1
+    assert _months_of(story, date(2027, 2, 28), "owner:eve") == {"2027-02": (1, C(3_000), M(300), 0, 0, 0)}
+
+
+def test_a_snapshot_written_meanwhile_is_kept_and_the_others_get_their_own_months(story, monkeypatch):
+    # Another evpipe records the first planned day's reading between the plan and the write: that
+    # one is kept as it was written, and every other snapshot still gets its own set of months.
+    s = Store(story, who="tester")
+    s.add("dan's", "3000", "Enquiry", month="2027-02", owner="dan", at=at(10, 7))
+    real_lock = history.lock_tables
+
+    def meanwhile(conn, tables):
+        real_lock(conn, tables)
+        conn.execute(
+            table_of(KpiSnapshot)
+            .insert()
+            .values(
+                scope="all",
+                taken_on=date(2026, 10, 10),
+                taken_at=datetime(2026, 10, 10, 18),
+                count=9,
+                tv_cents=9,
+                ev_micros=9,
+            )
+        )
+
+    monkeypatch.setattr(history, "lock_tables", meanwhile)
+    history.backfill(story, today=date(2026, 12, 5))
+    monkeypatch.undo()
+    assert _months_of(story, date(2026, 10, 10), "all") == {}  # the one written meanwhile, untouched
+    for day in (date(2026, 10, 17), date(2026, 11, 14), date(2026, 11, 28)):
+        with story.connect() as conn:
+            state, won = history.states_before(conn, history.end_of_day(day))
+        for scope, owner in (("all", None), ("owner:ann", "ann"), ("owner:dan", "dan")):
+            want = {
+                m or history.NO_MONTH: (k.count, k.tv_cents, k.ev_micros) for m, k in history.by_month(state, owner)
+            }
+            got = {m: v[:3] for m, v in _months_of(story, day, scope).items()}
+            assert got == want, (day, scope)
