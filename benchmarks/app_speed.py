@@ -123,7 +123,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
     from evpipe.models.bridge import BridgeCategory, move_category
     from evpipe.models.db import driver_rows
     from evpipe.models.history import _record_reconstructed, record_snapshot
-    from evpipe.models.journal import created_summary, delta, event_row, move_summary, stage_change_row
+    from evpipe.models.journal import RESTAGE_SQL, created_summary, delta, event_row, move_summary, stage_change_row
     from evpipe.models.ladder import kpi_part
     from evpipe.models.store import Store
     from evpipe.models.tables import Activity, ChangeEvent, StageChange, table_of
@@ -217,6 +217,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                     created_at=at,
                     timed=True,
                     voided_at=None,
+                    stage_id=None,  # worked out once all are in (RESTAGE_SQL)
                 )
             )
             event = event_row(
@@ -299,6 +300,7 @@ def build(path: Path, count: int, seed: int = 7) -> str:
                 ready = driver_rows(table, rows, dialect)
                 assert ready is not None, f"{table.name}: a row does not name every column"
                 cur.executemany(ready[0], ready[2])
+        cur.execute(RESTAGE_SQL)  # the stage each contact point happened on, as the journal keeps it
         cur.execute("COMMIT")
         cur.close()
     finally:

@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 from . import clock, history, open_db
 from .db import writer
 from .errors import DomainError
-from .journal import BulkJournal, created_summary, delta, move_category, move_summary, restay
+from .journal import BulkJournal, created_summary, delta, move_category, move_summary, restage, restay
 from .ladder import LOST, OPEN, WON, kpi_part
 from .locations import NoDatabase, check_database, sqlite_path
 from .seed import demo_is_loaded, load_demo, refuse_unless_unused
@@ -303,4 +303,5 @@ def load_history(engine: Engine, *, seed: int = _SEED) -> int:
         restay(conn, journal.out_of_order)
         if activities:
             conn.execute(insert(Activity), activities)
+            restage(conn)  # the stage each happened on
     return len(prospects)

@@ -33,6 +33,7 @@ from .journal import (
     last_change,
     move_category,
     move_summary,
+    restage,
     restay,
 )
 from .ladder import LOST, OPEN, kpi_part
@@ -84,6 +85,7 @@ class _Commit:
         self.prospects: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.created = self.updated = self.unchanged = self.moved = 0
+        self.moved_ids: set[int] = set()  # prospects imported before that it moves
         self.added: list[tuple[str, int]] = []
         self.stages: dict[str, LadderRow] = {}
         self.stage_by_id: dict[int, LadderRow] = {}
@@ -318,6 +320,7 @@ class _Commit:
                 event_id=eid,
                 before=last_change(self.conn, old["id"]),
             )
+            self.moved_ids.add(old["id"])  # its contact points may be on another stage now (`restage`)
             row_update["stage_id"] = sid
             row_update["last_touch_at"] = at
             row_update["stage_entered_at"] = at
@@ -512,6 +515,7 @@ def commit_import(
             conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
         c.write(conn, chunk, progress)
         restay(conn, c.journal.out_of_order)
+        restage(conn, prospect_ids=c.moved_ids)  # (the prospects it creates have no contact points yet)
         # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
         # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
         forget_day(conn, clock.now().date())

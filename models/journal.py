@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, DateTime, bindparam, select, text
 from sqlmodel import Session, col
 
 from .bridge import BridgeCategory, move_category  # noqa: F401  (re-exported)
@@ -229,6 +229,54 @@ def restay(conn: Connection | Session, prospect_ids: Iterable[int]) -> None:
             )
 
 
+#: The stage a prospect was on when each of its contact points happened (`Activity.stage_id`, which
+#: the review's balance of activity counts them on): the one its latest stage change at or before
+#: the contact point's moment went to (on a tie, the later written). None before its first change.
+#: Kept as contact points and stage changes are written (`restage`); migration 0010 gave the
+#: contact points recorded before it theirs by this rule.
+RESTAGE_SQL = (
+    "UPDATE activity SET stage_id = (SELECT sc.to_stage_id FROM stage_change sc "
+    "WHERE sc.prospect_id = activity.prospect_id AND sc.changed_at <= activity.occurred_at "
+    "ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)"
+)
+
+
+def restage(
+    conn: Connection | Session,
+    *,
+    prospect_ids: Iterable[int] | None = None,
+    since: datetime | None = None,
+    activity_id: int | None = None,
+) -> None:
+    """Work out again the stage of contact points (`RESTAGE_SQL`): one (`activity_id`), or those of
+    `prospect_ids` (at or after `since`, when a stage change at `since` was written: those before
+    it keep theirs), or every one (neither: a restore, the demo)."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if activity_id is not None:
+        where.append("activity.id = :activity")
+        params["activity"] = activity_id
+    if since is not None:
+        where.append("activity.occurred_at >= :since")
+        params["since"] = since
+
+    def run(sql: str, values: dict[str, Any]) -> None:
+        statement = text(sql)
+        if since is not None:  # written as the table's moments are (SQLite keeps them as text)
+            statement = statement.bindparams(bindparam("since", type_=DateTime()))
+        conn.execute(statement, values)
+
+    if prospect_ids is None:
+        run(RESTAGE_SQL + (" WHERE " + " AND ".join(where) if where else ""), params)
+        return
+    ids = sorted(set(prospect_ids))
+    for n in range(0, len(ids), 500):  # (a bound list each: PostgreSQL and SQLite both cap parameters)
+        chunk = ids[n : n + 500]
+        marks = ", ".join(f":p{i}" for i in range(len(chunk)))
+        sql = RESTAGE_SQL + " WHERE " + " AND ".join([*where, f"activity.prospect_id IN ({marks})"])
+        run(sql, {**params, **{f"p{i}": pid for i, pid in enumerate(chunk)}})
+
+
 # ---------------------------------------------------------------- writers
 
 
@@ -316,6 +364,10 @@ class SessionJournal:
         else:
             prospect.stage_entered_at = at
             self.s.add(prospect)
+            self.s.flush()
+        # its contact points from this moment on happened on the stage it went to (none, for a
+        # change made now: a contact point is never in the future)
+        restage(self.s, prospect_ids=[prospect.id], since=at)
 
     def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (), **extra: Any) -> ChangeResult:
         """What the change did, with the prospect as it is now."""

@@ -24,6 +24,7 @@ from .journal import (
     ev_phrase,
     move_category,
     move_summary,
+    restage,
 )
 from .ladder import LOST, OPEN, WON, next_rung, previous_rung
 from .records import ChangeResult, StageInfo
@@ -491,6 +492,7 @@ class ProspectWrites(StoreBase):
             p.version += 1
             s.add(p)
             s.flush()
+            restage(s, activity_id=a.id)  # the stage it happened on
             j = SessionJournal(s, self.who)
             ev = j.event(
                 action="activity",

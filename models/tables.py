@@ -110,7 +110,11 @@ class Activity(SQLModel, table=True):
     """A contact point: a dated call, email, meeting or note."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_prospect", "prospect_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_activity_prospect", "prospect_id", "occurred_at"),
+        # a week's contact points, read without the table (the review's activity balance)
+        Index("ix_activity_at", "occurred_at", "prospect_id", "stage_id", "voided_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     prospect_id: int = Field(foreign_key="prospect.id")
@@ -122,6 +126,11 @@ class Activity(SQLModel, table=True):
     # the rep gave its time of day, not only its day (migration 0006)
     timed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     voided_at: datetime | None = Field(default=None, sa_type=DateTime)
+    #: The stage the prospect was on when it happened (models/journal.py, `RESTAGE_SQL`, the one
+    #: rule; kept as contact points and stage changes are written; migration 0010). Worked out
+    #: from the history, like `StageChange.stay_seconds`: no key of its own (a stage is never
+    #: deleted, only archived).
+    stage_id: int | None = None
 
 
 class ChangeEvent(SQLModel, table=True):

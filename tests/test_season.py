@@ -415,3 +415,113 @@ async def test_trend_overlay_and_header_year_figure(engine):
         # 80 columns: a small 7-day change leaves room in EV's box, and nothing spills over
         assert "+0 7d +380% yr" in text
         assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def assert_contact_points_keep_their_stage(engine) -> int:
+    """Each contact point's stage, as kept while it and the stage changes were written
+    (`Activity.stage_id`), is the one its prospect's history had at its moment, worked out row by
+    row: the latest change at or before it (on a tie, the later written); None before the first.
+    Returns how many contact points happened on a stage their prospect had left since."""
+    from evpipe.models.rawdb import fetch_all
+
+    def moment(v):
+        return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+    history: dict[int, list] = {}
+    for cid, pid, at, to in fetch_all(engine, "SELECT id, prospect_id, changed_at, to_stage_id FROM stage_change"):
+        history.setdefault(pid, []).append((moment(at), cid, to))
+    current = dict(fetch_all(engine, "SELECT id, stage_id FROM prospect"))
+    earlier = 0
+    contacts = fetch_all(engine, "SELECT id, prospect_id, occurred_at, stage_id FROM activity")
+    assert contacts
+    for aid, pid, at, kept in contacts:
+        on = [to for t, _cid, to in sorted(history.get(pid, [])) if t <= moment(at)]
+        want = on[-1] if on else None
+        assert kept == want, (aid, pid, at)
+        earlier += want is not None and want != current[pid]
+    return earlier
+
+
+@pytest.mark.both_databases
+def test_contact_points_keep_the_stage_they_happened_on(engine, tmp_path):
+    """Every writer of contact points and stage changes keeps each contact point's stage: the
+    store's contact points (at moments before and after the prospect's latest change, and before
+    its first), its moves (some dated before contact points already logged), an import that
+    moves prospects with contact points, and moves after it."""
+    from evpipe.models.importer import commit_import, plan_import
+
+    rng = random.Random(11)
+    s = Store(engine, who="tester")
+    t0 = datetime(2026, 6, 1, 9)
+    ids = []
+    for n in range(25):
+        at = t0 + timedelta(hours=rng.randint(0, 2000))
+        ids.append(s.add(f"p{n}", "1000", rng.choice(["Suspect", "Enquiry"]), at=at).prospect.id)
+    csv = tmp_path / "deals.csv"
+    csv.write_text(
+        "id,name,value,stage,created\n" + "".join(f"{i},imp {i},1000,Suspect,2026-05-{i:02d}\n" for i in range(1, 9))
+    )
+    commit_import(engine, plan_import(engine, csv, who="tester"), who="tester")
+    with engine.connect() as conn:
+        imported = [int(i) for (i,) in conn.execute(text("SELECT id FROM prospect WHERE name LIKE 'imp %'"))]
+    everyone = ids + imported
+    for _ in range(160):
+        pid = rng.choice(everyone)
+        at = t0 + timedelta(hours=rng.randint(-800, 4000))  # some before the prospect existed
+        try:
+            if rng.random() < 0.55:
+                s.log_activity(pid, rng.choice(["call", "email"]), "hi", when=at, at=max(at, t0 + timedelta(days=200)))
+            else:
+                s.move(pid, rng.choice(["next", "next", "back", "won", "lost", "reopen"]), at=at)
+        except DomainError:
+            pass
+    # the file moves its prospects again, with contact points on them already (one logged on a
+    # clock a day ahead of this one: after the import's moves)
+    ahead = clock.now() + timedelta(days=1)
+    for pid in imported:
+        s.log_activity(pid, "email", "from a clock ahead", when=ahead, at=ahead)
+    csv.write_text(
+        "id,name,value,stage,created\n"
+        + "".join(
+            f"{i},imp {i},1000,{rng.choice(['Quote sent', 'Won', 'Enquiry'])},2026-05-{i:02d}\n" for i in range(1, 9)
+        )
+    )
+    commit_import(engine, plan_import(engine, csv, who="tester"), who="tester")
+    for pid in imported[:4]:
+        s.log_activity(pid, "call", "after the import", at=clock.now())
+        try:  # dated before its contact points
+            s.move(pid, "next", at=datetime(2026, 5, 20))
+        except DomainError:  # (won or lost by the file)
+            s.move(pid, "reopen", at=datetime(2026, 5, 20))
+    assert assert_contact_points_keep_their_stage(engine) > 10
+
+
+def test_the_demo_keeps_its_contact_points_stage(demo_engine):
+    assert assert_contact_points_keep_their_stage(demo_engine) > 0
+
+
+@pytest.mark.both_databases
+def test_a_database_from_before_the_contact_points_stage_gets_it_on_upgrade(engine):
+    """Revision 0010 gives every contact point already recorded its stage by the journal's rule:
+    taken back to 0009 (none) and upgraded again, each has the one it was written with."""
+    from alembic import command
+
+    from evpipe.models.db import alembic_config, writer
+
+    s = Store(engine, who="tester")
+    p = s.add("A", "1000", "Suspect", at=datetime(2026, 10, 1, 9)).prospect.id
+    s.log_activity(p, "call", "first", when=datetime(2026, 10, 2, 9), at=datetime(2026, 10, 2, 9))
+    s.move(p, "next", at=datetime(2026, 10, 5, 9))
+    s.log_activity(p, "call", "second", when=datetime(2026, 10, 6, 9), at=datetime(2026, 10, 6, 9))
+    s.log_activity(p, "call", "before it", when=datetime(2026, 9, 1, 9), at=datetime(2026, 10, 6, 9))
+    query = text("SELECT id, stage_id FROM activity ORDER BY id")
+    with engine.connect() as conn:
+        kept = conn.execute(query).all()
+    assert [sid is None for _, sid in kept] == [False, False, True] and kept[0][1] != kept[1][1]
+    with writer(engine).begin() as conn:
+        command.downgrade(alembic_config(conn), "0009")
+    with writer(engine).begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    with engine.connect() as conn:
+        assert conn.execute(query).all() == kept
+    assert assert_contact_points_keep_their_stage(engine) == 1
