@@ -6,6 +6,7 @@ the journal (the review's balance of activity) imports no SQLModel with them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from .ladder import LOST, OPEN, WON
@@ -39,7 +40,14 @@ def move_category(old_kind: str, old_position: int, new_kind: str, new_position:
     return BridgeCategory.ADVANCE if new_position > old_position else BridgeCategory.REGRESS
 
 
-def advances_sql(old: str, new: str) -> str:
-    """The same rule as `move_category(...) in (ADVANCE, WIN)` for a move from an open stage, as a
-    SQL condition over two aliases of the stage table: `old` (open) and `new`."""
-    return f"({new}.kind = '{WON}' OR ({new}.kind = '{OPEN}' AND {new}.position > {old}.position))"
+def advancing_pairs(stages: Iterable[tuple[int, str, int]]) -> list[tuple[int, int]]:
+    """Of `stages` (id, kind, position), each pair (from, to) whose move from an open stage is an
+    advance or a win (`move_category`): what the review's balance counts as moving on."""
+    ladder = list(stages)
+    return [
+        (a, b)
+        for a, kind, position in ladder
+        if kind == OPEN
+        for b, to_kind, to_position in ladder
+        if move_category(kind, position, to_kind, to_position) in (BridgeCategory.ADVANCE, BridgeCategory.WIN)
+    ]
