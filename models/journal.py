@@ -250,7 +250,7 @@ def restage(
 ) -> None:
     """Work out again the stage of contact points (`RESTAGE_SQL`): one (`activity_id`), or those of
     `prospect_ids` (at or after `since`, when a stage change at `since` was written: those before
-    it keep theirs), or every one (neither: a restore, the demo)."""
+    it keep theirs), or every one (neither: the demo, whose contact points are written in bulk)."""
     where: list[str] = []
     params: dict[str, Any] = {}
     if activity_id is not None:
