@@ -14,6 +14,7 @@ from evpipe.models.seed import install_ladder
 from evpipe.models.store import Store
 from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth, table_of
 from tests.conftest import WORKED_LADDER
+from tests.test_snapshot_deltas import kept
 
 pytestmark = pytest.mark.both_databases
 
@@ -345,22 +346,8 @@ def test_a_month_given_later_was_no_month_before(story):
 
 
 def _months_of(engine, day: date, scope: str) -> dict[str, tuple[int, ...]]:
-    with engine.connect() as conn:
-        sid = conn.scalar(select(KpiSnapshot.id).where(KpiSnapshot.scope == scope, KpiSnapshot.taken_on == day))
-        return {
-            m: tuple(rest)
-            for m, *rest in conn.execute(
-                select(
-                    KpiSnapshotMonth.month,
-                    KpiSnapshotMonth.count,
-                    KpiSnapshotMonth.tv_cents,
-                    KpiSnapshotMonth.ev_micros,
-                    KpiSnapshotMonth.won_count,
-                    KpiSnapshotMonth.won_tv_cents,
-                    KpiSnapshotMonth.won_ev_micros,
-                ).where(KpiSnapshotMonth.snapshot_id == sid)
-            )
-        }
+    """The month rows (the six figures of each) of one scope's snapshot of `day`."""
+    return kept(engine, day)[scope][1]
 
 
 def test_backfilled_snapshots_that_repeat_a_set_of_months_each_get_it_whole(story):
