@@ -358,13 +358,12 @@ class SessionJournal:
             )
         )
         self.s.add(change)
+        self.s.flush()  # (restay and restage read the history with it)
         if before is not None and before[0] > at:  # written into the history, not after it
-            self.s.flush()
             restay(self.s, [prospect.id])
         else:
             prospect.stage_entered_at = at
             self.s.add(prospect)
-            self.s.flush()
         # its contact points from this moment on happened on the stage it went to (none, for a
         # change made now: a contact point is never in the future)
         restage(self.s, prospect_ids=[prospect.id], since=at)

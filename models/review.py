@@ -277,10 +277,11 @@ SELECT w, sid, what, count(DISTINCT pid) FROM (
   FROM stage_change sc{scan}
   WHERE sc.prospect_id {whose} (SELECT id FROM whose) AND {range}
     AND CASE WHEN sc.from_stage_id IS NULL THEN sc.to_stage_id IN ({added})
-             ELSE sc.from_stage_id * 4294967296 + sc.to_stage_id IN ({advanced}) END{whole}
+             ELSE sc.from_stage_id * {pair} + sc.to_stage_id IN ({advanced}) END{whole}
 ) moves WHERE w < :weeks GROUP BY w, sid, what
 """
-#: A pair of stage ids as one number, as `_MOVES_SQL` makes it of a change's two stages.
+#: A pair of stage ids as one number (from x _PAIR + to), as `_MOVES_SQL` makes it of a change's
+#: two stages (`{pair}`).
 _PAIR = 1 << 32
 
 
@@ -299,10 +300,10 @@ _WEEK_SQL = (
 )
 #: Per week and open stage, the prospects with a contact point logged while on it: the stage each
 #: contact point keeps (`Activity.stage_id`, by the journal's rule). `{w}`, `{range}`, `{scan}`,
-#: `{whose}`, `{added}` and `{whole}` as for `_MOVES_SQL`. A contact point's stage was worked out here (the
-#: prospect looked up for each, its history searched for those older than its stage: a million
-#: prospects in daily use, 1.5 million a quarter, 3.4 s; read week by week from ix_activity_at,
-#: which holds every column read, 1.8 s).
+#: `{whose}`, `{added}` and `{whole}` as for `_MOVES_SQL`. A contact point's stage was worked out
+#: here (the prospect looked up for each, its history searched for those older than its stage: a
+#: million prospects in daily use, 1.5 million a quarter, 3.4 s; read week by week from
+#: ix_activity_at, which holds every column read, 1.8 s).
 _TOUCHES_SQL = """
 WITH whose AS MATERIALIZED ({counted})
 SELECT w, sid, 'touched', count(DISTINCT pid) FROM (
@@ -352,7 +353,7 @@ def activity_balance(
     mine = "" if owner is None else " AND p.owner = :owner"
     whose: dict[str, Any] = {} if owner is None else {"owner": owner}
     weeks = {f"w{k}": start_at - timedelta(weeks=k) for k in range(QUARTER_WEEKS + 1)}
-    params = {"since": weeks[f"w{QUARTER_WEEKS}"], "until": end_at, "no": False, "weeks": QUARTER_WEEKS, **weeks}
+    params = {"since": weeks[f"w{QUARTER_WEEKS}"], "until": end_at, "weeks": QUARTER_WEEKS, **weeks}
     params.update(whose)
     dialect = dialect_name(engine)
     sqlite = dialect == "sqlite"
@@ -372,7 +373,7 @@ def activity_balance(
 
     def weekly(sql: str, at: str, scan: str) -> list[str]:
         shared = dict(counted=counted, scan=scan if sqlite else "", whose=whose_sql, whole=_whole(dialect))
-        part = sql.format(**shared, w="{w}", range="{range}", added=added, advanced=advanced)
+        part = sql.format(**shared, w="{w}", range="{range}", added=added, advanced=advanced, pair=_PAIR)
         if owner is None:
             return _per_week(part, at)
         quarter = f"{at} >= :since AND {at} < :until"
