@@ -118,3 +118,16 @@ def test_json(todo):
 
 def test_empty(engine):
     assert focus(engine) == []
+
+
+def test_enough_overdue_read_by_date_keep_the_whole_lists_order(todo):
+    """With as many overdue as asked for, focus reads them by the follow-up index alone: its head
+    must be the whole list's, ties on date and gain going to the longest untouched, then the id."""
+    s = Store(todo, who="tester")
+    for name, touched in (("T1", datetime(2026, 11, 20, 9)), ("T2", datetime(2026, 11, 10, 9))):
+        s.add(name, "4000", "Suspect", follow_up=date(2026, 11, 20), at=touched)  # P2's date and gain
+    s.add("T3", "4000", "Suspect", follow_up=date(2026, 11, 20), at=datetime(2026, 11, 10, 9))  # T2's twin
+    whole = [i.name for i in focus(todo, limit=50)]
+    assert whole[:4] == ["T2", "T3", "T1", "P2"]
+    for limit in (1, 2, 3, 4, 5):
+        assert [i.name for i in focus(todo, limit=limit)] == whole[:limit]
