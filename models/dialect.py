@@ -12,6 +12,7 @@ of models/ are written once and run on both databases with the same figures:
 | `json_has(doc, keys)`: the key path is in the JSON text (even as null) | json_type(...) IS NOT NULL | (doc::jsonb #> path) IS NOT NULL |
 | `json_text(doc, keys)`: the value there as text (NULL for JSON null) | json_extract | doc::jsonb #>> path |
 | `no_index(expr)`: keep the planner from an index on expr | +expr | expr |
+| `before_moment(ts, seconds)`: ts before the moment `seconds` after 1970 (UTC) | ts < its text | ts < TIMESTAMP |
 
 The app's first paint reads SQLite with the standard library only, so the SQLite text of each
 need is built by models/rawdb.py (marked `# SQLite-only:`); its functions take a dialect name and
@@ -82,6 +83,18 @@ class days_between(_Need):
         super().__init__(literal_column(f"'{day.isoformat()}'"), timestamp)
 
 
+class before_moment(_Need):
+    """A timestamp (first argument) before the moment whole `seconds` after 1970 (UTC), as
+    `epoch_of(ts) < seconds` is, with the stored value compared as it is."""
+
+    type = Boolean()
+    name = "before_moment"
+    inherit_cache = True
+
+    def __init__(self, timestamp: Any, seconds: int) -> None:
+        super().__init__(timestamp, literal_column(str(int(seconds))))
+
+
 class json_has(_Need):
     """True when the key path is in a JSON text column (with any value, null included)."""
 
@@ -146,6 +159,12 @@ def _days_sqlite(element, compiler, **kw):
     return rawdb.days_since(date.fromisoformat(day.strip("'")), timestamp)
 
 
+@compiles(before_moment, "sqlite")
+def _before_sqlite(element, compiler, **kw):
+    timestamp, seconds = _args(element, compiler, **kw)
+    return rawdb.before_moment(timestamp, int(seconds))
+
+
 @compiles(json_has, "sqlite")
 def _json_has_sqlite(element, compiler, **kw):
     (doc,) = _args(element, compiler, **kw)
@@ -189,6 +208,12 @@ def _no_index_pg(element, compiler, **kw):
 def _days_pg(element, compiler, **kw):
     day, ts = _args(element, compiler, **kw)
     return f"(DATE {day} - CAST({ts} AS DATE))"
+
+
+@compiles(before_moment, "postgresql")
+def _before_pg(element, compiler, **kw):
+    timestamp, seconds = _args(element, compiler, **kw)
+    return f"({timestamp} < TIMESTAMP '{rawdb.moment_text(int(seconds))}')"
 
 
 @compiles(json_has, "postgresql")

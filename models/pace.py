@@ -32,7 +32,7 @@ from typing import Any
 
 from . import clock
 from .ladder import OPEN
-from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, raw_cursor
+from .rawdb import before_moment, day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, raw_cursor
 
 #: Stays a stage needs before its own 75th percentile replaces the stale days.
 MIN_STAYS = 10
@@ -237,8 +237,11 @@ class Pace:
         learnt = [(sid, s.p75_seconds) for sid, s in self.stages.items() if s.kind == OPEN and s.learnt]
         if not learnt:
             return f"({stale_sql})"
-        entered = epoch_of(f"{prospect}.stage_entered_at", self.dialect)
-        whens = " ".join(f"WHEN {int(sid)} THEN ({entered} < {int(self.now - (p75 or 0))})" for sid, p75 in learnt)
+        entered = f"{prospect}.stage_entered_at"
+        whens = " ".join(
+            f"WHEN {int(sid)} THEN {before_moment(entered, int(self.now - (p75 or 0)), self.dialect)}"
+            for sid, p75 in learnt
+        )
         return f"(CASE {prospect}.stage_id {whens} ELSE ({stale_sql}) END)"
 
 

@@ -238,3 +238,27 @@ def test_each_dialect_need_gives_the_same_answer_on_both_databases(engine):
         row = tuple(conn.execute(q).one())
     assert row[:4] == ("2026-11-27", "2026-11", 1795823998, 28)
     assert (bool(row[4]), bool(row[5]), row[6], row[7], row[8]) == (True, False, "sam", None, 7)
+
+
+@pytest.mark.both_databases
+def test_before_a_moment_is_what_the_seconds_since_1970_say(engine):
+    """dialect.before_moment compares a stored timestamp with the text of a moment: it must say
+    what `epoch_of(ts) < seconds` says, at the second itself, a fraction on either side of it, and
+    moments beyond the years a timestamp holds."""
+    from datetime import datetime
+
+    from sqlalchemy import DateTime, bindparam
+
+    from evpipe.models import dialect
+
+    cases = []
+    for at in (datetime(2026, 11, 27, 23, 59, 58), datetime(2026, 11, 27, 23, 59, 58, 900000), datetime(1969, 12, 31)):
+        ts = bindparam(f"ts{len(cases)}", at, type_=DateTime)
+        seconds = int((at - datetime(1970, 1, 1)).total_seconds() // 1)
+        for s in (seconds - 1, seconds, seconds + 1, -(10**13), 10**13):
+            cases.append((dialect.before_moment(ts, s), dialect.epoch_of(ts) < s, (at, s)))
+    with engine.connect() as conn:
+        row = tuple(conn.execute(select(*[c for case in cases for c in case[:2]])).one())
+    said = [(bool(row[2 * i]), bool(row[2 * i + 1]), case[2]) for i, case in enumerate(cases)]
+    assert [(b, what) for b, _, what in said] == [(e, what) for _, e, what in said]
+    assert [b for b, _, _ in said][:5] == [False, False, True, False, True]
