@@ -26,7 +26,7 @@ from . import clock
 from .filters import DUE_DAYS  # the one definition of "due this week", which `/ due:week` shares
 from .ladder import OPEN, ev_micros, gain_sql, next_probability_sql, next_rungs, next_step_gain
 from .pace import Pace, entered_sql, load_pace
-from .rawdb import as_date, days_since, dialect_name, fetch_all, no_index, raw_cursor
+from .rawdb import as_date, day_of, days_since, dialect_name, fetch_all, no_index, raw_cursor
 from .values import format_amount, money_str
 
 GROUPS = ("overdue", "due", "stale", "gain")
@@ -167,7 +167,10 @@ class _Query:
     overdue: str
     due: str
     stale: str
-    idle: str
+    #: The longest untouched first, as an ORDER BY term: the day of the last touch, earliest
+    #: first, which orders as the days idle (most first) does without working the days out for
+    #: each row (a million prospects in daily use: the stale list 0.76 -> 0.50 s).
+    longest_idle: str
     nexts: dict[int, tuple[str, int]]
 
 
@@ -208,7 +211,8 @@ def _query(cur, today: date, owner: str | None, pace: Pace | None = None, *, by_
     tables = f"prospect{scan} JOIN stage ON stage.id = prospect.stage_id"
     columns = _COLUMNS.format(next_bp=next_sql, idle=idle, group=group, entered=entered_sql("prospect", dialect))
     select = f"SELECT {columns} FROM {tables} WHERE {where}"
-    return _Query(select, tables, where, params, gain, group, overdue, due, stale, idle, nexts)
+    longest_idle = day_of("prospect.last_touch_at", dialect)  # NOT NULL
+    return _Query(select, tables, where, params, gain, group, overdue, due, stale, longest_idle, nexts)
 
 
 def _live(dialect: str, by_follow_up: bool) -> str:
@@ -290,7 +294,7 @@ def focus(source: Any, *, limit: int = 20, owner: str | None = None, pace: Pace 
             dated = f"CASE WHEN {q.group} < 2 THEN prospect.next_follow_up ELSE NULL END"
             order = (
                 f" ORDER BY {q.group}, {dated}, {q.gain} DESC, prospect.next_follow_up IS NULL,"
-                f" prospect.next_follow_up, {q.idle} DESC, prospect.id LIMIT {int(limit)}"
+                f" prospect.next_follow_up, {q.longest_idle}, prospect.id LIMIT {int(limit)}"
             )
             if overdue_only:
                 # the overdue come first: when there are enough of them, they are the answer, read
@@ -298,9 +302,7 @@ def focus(source: Any, *, limit: int = 20, owner: str | None = None, pace: Pace 
                 # group 0, where `order` comes down to this one, which leads with the index's
                 # column: SQLite walks the index and stops at the limit instead of sorting every
                 # overdue prospect (a million prospects in daily use: 0.49 -> 0.07 s)
-                by_date = (
-                    f" ORDER BY prospect.next_follow_up, {q.gain} DESC, {q.idle} DESC, prospect.id LIMIT {int(limit)}"
-                )
+                by_date = f" ORDER BY prospect.next_follow_up, {q.gain} DESC, {q.longest_idle}, prospect.id LIMIT {int(limit)}"
                 first = _items(cur, f"{q.select} AND {q.overdue}{by_date}", q.params, q.nexts, pace)
                 if len(first) == limit:
                     return first
@@ -328,7 +330,7 @@ def follow_ups(
         elif which == "due":
             sql = f"{q.select} AND {q.due} ORDER BY prospect.next_follow_up, {q.gain} DESC, prospect.id"
         elif which == "stale":
-            sql = f"{q.select} AND {q.stale} ORDER BY {q.idle} DESC, {q.gain} DESC, prospect.id"
+            sql = f"{q.select} AND {q.stale} ORDER BY {q.longest_idle}, {q.gain} DESC, prospect.id"
         else:
             raise ValueError(f"follow_ups: {which!r} is not overdue, due or stale")
         items = _items(cur, f"{sql} LIMIT {int(limit)}", q.params, q.nexts, pace)

@@ -131,3 +131,16 @@ def test_enough_overdue_read_by_date_keep_the_whole_lists_order(todo):
     assert whole[:4] == ["T2", "T3", "T1", "P2"]
     for limit in (1, 2, 3, 4, 5):
         assert [i.name for i in focus(todo, limit=limit)] == whole[:limit]
+
+
+def test_the_stale_list_puts_the_longest_untouched_first_then_the_biggest_gain(todo):
+    s = Store(todo, who="tester")
+    s.add("P7", "1000", "Enquiry", at=datetime(2026, 9, 1, 9))  # untouched longer than P4, worth less
+    s.add("P8", "90000", "Enquiry", at=datetime(2026, 9, 1, 17))  # the same day as P7, worth more
+    s.add("P9", "500", "Enquiry", at=datetime(2026, 11, 2, 9))  # 25 days: stale, the most recent
+    assert [(i.name, i.idle_days) for i in follow_ups(todo, "stale")] == [
+        ("P8", 87),
+        ("P7", 87),
+        ("P4", 57),
+        ("P9", 25),
+    ]
