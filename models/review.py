@@ -501,15 +501,17 @@ def bridge_terms(
         f"change_event.d_count, change_event.d_tv_cents, change_event.d_ev_micros, {named} WHERE {where}"
     )
     totals: dict[str, list[int]] = {}
-    sums: dict[tuple[str, str, int], list[Any]] = {}  # (category, kind, id) -> name, value, n, count, TV, EV
-    by: dict[tuple[str, str, int], set[str]] = {}
+    # per category, per prospect and per stage: [name, value, changes, count, TV, EV, who], `who`
+    # one name until a second one made a change to it, then the set of them (a week's entries are
+    # nearly all one per prospect: a set, a key and a list for each took a third of the time)
+    per: dict[str, tuple[dict[int, list[Any]], dict[int, list[Any]]]] = {}
     with raw_cursor(engine) as cur:
         for chunk in fetch_chunks(cur, rows_sql, params, size=10_000):
             for cat, pid, sid, author, c, tv, ev, pname, value, sname in chunk:
-                c, tv, ev = int(c or 0), int(tv or 0), int(ev or 0)
                 total = totals.get(cat)
                 if total is None:
                     total = totals[cat] = [0, 0, 0, 0]
+                    per[cat] = ({}, {})
                 total[0] += 1
                 total[1] += c
                 total[2] += tv
@@ -517,27 +519,32 @@ def bridge_terms(
                 if not with_items:
                     continue
                 if pid is not None:
-                    key, name = (cat, "prospect", int(pid)), pname
+                    kept, iid, name = per[cat][0], pid, pname
                 elif sid is not None:
-                    key, name = (cat, "stage", int(sid)), sname
+                    kept, iid, name = per[cat][1], sid, sname
                 else:
                     continue
-                by.setdefault(key, set()).add(author or "?")
-                if name is None:  # (a prospect or stage no longer there: in the total, not an item)
-                    continue
-                item = sums.get(key)
+                author = author or "?"
+                item = kept.get(iid)
                 if item is None:
-                    item = sums[key] = [name, int(value or 0) if pid is not None else 0, 0, 0, 0, 0]
+                    # (a prospect or stage no longer there has no name: in the total, not an item)
+                    kept[iid] = [name, (value or 0) if pid is not None else 0, 1, c, tv, ev, author]
+                    continue
                 item[2] += 1
                 item[3] += c
                 item[4] += tv
                 item[5] += ev
+                if item[6] != author:
+                    item[6] = (item[6] if isinstance(item[6], set) else {item[6]}) | {author}
     items: dict[str, list[TermItem]] = {}
-    for (cat, kind, iid), (name, value, n, c, tv, ev) in sums.items():
-        names = tuple(sorted(by.get((cat, kind, iid), ()), key=str.casefold))
-        items.setdefault(cat, []).append(TermItem(kind, iid, name, n, c, tv, ev, value, names))
-    for lst in items.values():
-        lst.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
+    for cat, kinds in per.items():
+        made = items[cat] = []
+        for kind, kept in zip(("prospect", "stage"), kinds):
+            for iid, (name, value, n, c, tv, ev, who) in kept.items():
+                if name is not None:
+                    names = tuple(sorted(who, key=str.casefold)) if isinstance(who, set) else (who,)
+                    made.append(TermItem(kind, int(iid), name, n, c, tv, ev, int(value), names))
+        made.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
     order = list(TERMS) + sorted(c for c in totals if c not in TERMS)
     out = []
     for cat in order:

@@ -184,3 +184,16 @@ def test_a_win_undone_in_the_period_is_not_a_win(week):
 
     md = review_markdown(r)
     assert "1 sale won worth 5,000" in md and "| Wins | +3,750 | 0 | E |" in md
+
+
+def test_an_item_names_everyone_who_changed_it_once_in_name_order(week):
+    """B's value edited by three people (one of them twice) in the week: one item, its changes
+    and EV summed, its authors named once each, by name with case folded."""
+    for who, value, day in (("sam", "5200", 26), ("Ann", "5400", 26), ("sam", "5600", 27), ("bob", "5800", 27)):
+        Store(week, who=who).edit("B", value=value, at=at(day, 13))
+    edit = review(week, "7d").term("edit")
+    b = next(i for i in edit.items if i.name == "B")
+    assert b.by == ("Ann", "bob", "sam", "tester")
+    assert (b.changes, b.d_tv_cents, b.value_cents) == (5, C(1_800), C(5_800))
+    d = next(i for i in edit.items if i.name == "D")
+    assert d.by == ("tester",)
