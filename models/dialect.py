@@ -12,6 +12,7 @@ of models/ are written once and run on both databases with the same figures:
 | `json_has(doc, keys)`: the key path is in the JSON text (even as null) | json_type(...) IS NOT NULL | (doc::jsonb #> path) IS NOT NULL |
 | `json_text(doc, keys)`: the value there as text (NULL for JSON null) | json_extract | doc::jsonb #>> path |
 | `no_index(expr)`: keep the planner from an index on expr | +expr | expr |
+| `text_list(expr)`: an aggregate, the group's values but NULL as one comma-separated text | group_concat | string_agg(CAST(... AS TEXT), ',') |
 | `before_moment(ts, seconds)`: ts before the moment `seconds` after 1970 (UTC) | ts < its text | ts < TIMESTAMP |
 
 The app's first paint reads SQLite with the standard library only, so the SQLite text of each
@@ -95,6 +96,14 @@ class before_moment(_Need):
         super().__init__(timestamp, literal_column(str(int(seconds))))
 
 
+class text_list(_Need):
+    """An aggregate: the group's values (but NULL) as one text, a comma between each two."""
+
+    type = String()
+    name = "text_list"
+    inherit_cache = True
+
+
 class json_has(_Need):
     """True when the key path is in a JSON text column (with any value, null included)."""
 
@@ -165,6 +174,11 @@ def _before_sqlite(element, compiler, **kw):
     return rawdb.before_moment(timestamp, int(seconds))
 
 
+@compiles(text_list, "sqlite")
+def _text_list_sqlite(element, compiler, **kw):
+    return rawdb.text_list(*_args(element, compiler, **kw))
+
+
 @compiles(json_has, "sqlite")
 def _json_has_sqlite(element, compiler, **kw):
     (doc,) = _args(element, compiler, **kw)
@@ -214,6 +228,12 @@ def _days_pg(element, compiler, **kw):
 def _before_pg(element, compiler, **kw):
     timestamp, seconds = _args(element, compiler, **kw)
     return f"({timestamp} < TIMESTAMP '{rawdb.moment_text(int(seconds))}')"
+
+
+@compiles(text_list, "postgresql")
+def _text_list_pg(element, compiler, **kw):
+    (expr,) = _args(element, compiler, **kw)
+    return f"string_agg(CAST({expr} AS TEXT), ',')"
 
 
 @compiles(json_has, "postgresql")

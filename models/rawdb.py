@@ -360,6 +360,15 @@ def moment_text(seconds: int) -> str:
 _EPOCH = datetime(1970, 1, 1)
 
 
+def text_list(expression: str, dialect: str = "sqlite") -> str:
+    """An aggregate: the group's values of `expression` but NULL as one text, with a comma between
+    each two ('17,4,17'), in no set order; NULL when there are none."""
+    if dialect != "sqlite":
+        return _elsewhere("text_list", dialect, expression)
+    # SQLite-only: group_concat, whose separator is a comma.
+    return f"group_concat({expression})"
+
+
 def month_of(day: str, dialect: str = "sqlite") -> str:
     """The month ('YYYY-MM') of a stored date."""
     if dialect != "sqlite":

@@ -262,3 +262,21 @@ def test_before_a_moment_is_what_the_seconds_since_1970_say(engine):
     said = [(bool(row[2 * i]), bool(row[2 * i + 1]), case[2]) for i, case in enumerate(cases)]
     assert [(b, what) for b, _, what in said] == [(e, what) for _, e, what in said]
     assert [b for b, _, _ in said][:5] == [False, False, True, False, True]
+
+
+@pytest.mark.both_databases
+def test_a_text_list_holds_the_groups_values_but_null(engine):
+    """dialect.text_list: each group's values, NULLs left out, as one text with commas between;
+    NULL for a group with none (the review's balance counts the distinct ids it holds)."""
+    from sqlalchemy import Integer, text
+
+    from evpipe.models import dialect
+
+    pairs = [(1, "17"), (1, "4"), (1, "17"), (1, "CAST(NULL AS INTEGER)"), (2, "CAST(NULL AS INTEGER)"), (3, "5")]
+    union = " UNION ALL ".join(f"SELECT {g} AS g, {v} AS v" for g, v in pairs)
+    rows = text(union).columns(g=Integer, v=Integer).subquery("t")
+    q = select(rows.c.g, dialect.text_list(rows.c.v)).group_by(rows.c.g).order_by(rows.c.g)
+    with engine.connect() as conn:
+        got = {g: text for g, text in conn.execute(q)}
+    assert sorted(got[1].split(",")) == ["17", "17", "4"]
+    assert got[2] is None and got[3] == "5"
