@@ -47,8 +47,8 @@ from . import clock
 from .errors import DomainError
 from .focus import FocusItem, focus, follow_ups
 from .kpi import Kpi, Scope, kpis
-from .pace import load_pace
-from .rawdb import as_day, dialect_name, fetch_all, fetch_chunks, raw_cursor
+from .pace import Pace, load_pace
+from .rawdb import as_day, dialect_name, fetch_all, fetch_chunks, raw_cursor, text_list
 from .values import exact_money, money_str, parse_date
 
 #: The terms of the bridge in the order a review shows them, with their labels.
@@ -266,19 +266,20 @@ def _per_week(part: str, at: str) -> list[str]:
 #: counted (not deleted, or one owner's live ones), made once (the WITH) rather than a look-up of
 #: each row's prospect (1.6 s of 9). `{scan}`: how SQLite reads the history (it keeps no
 #: statistics, and chose to go through every live prospect and look up its history, or to walk
-#: the index by date with a table lookup a row). `{whole}`: see `_whole`.
+#: the index by date with a table lookup a row). `{whole}`: see `_whole`. `{lists}`, `{week}`
+#: and `{by_week}`: see `_lists`.
 _MOVES_SQL = """
 WITH whose AS MATERIALIZED ({counted})
-SELECT w, sid, what, count(DISTINCT pid) FROM (
+SELECT {week}, {lists} FROM (
   SELECT {w} AS w,
-         CASE WHEN sc.from_stage_id IS NULL THEN sc.to_stage_id ELSE sc.from_stage_id END AS sid,
-         CASE WHEN sc.from_stage_id IS NULL THEN 'added' ELSE 'advanced' END AS what,
+         CASE WHEN sc.from_stage_id IS NULL THEN sc.to_stage_id END AS added,
+         sc.from_stage_id AS advanced,
          sc.prospect_id AS pid
   FROM stage_change sc{scan}
   WHERE sc.prospect_id {whose} (SELECT id FROM whose) AND {range}
     AND CASE WHEN sc.from_stage_id IS NULL THEN sc.to_stage_id IN ({added})
              ELSE sc.from_stage_id * {pair} + sc.to_stage_id IN ({advanced}) END{whole}
-) moves WHERE w < :weeks GROUP BY w, sid, what
+) moves WHERE w < :weeks{by_week}
 """
 #: A pair of stage ids as one number (from x _PAIR + to), as `_MOVES_SQL` makes it of a change's
 #: two stages (`{pair}`).
@@ -306,12 +307,28 @@ _WEEK_SQL = (
 #: ix_activity_at, which holds every column read, 1.8 s).
 _TOUCHES_SQL = """
 WITH whose AS MATERIALIZED ({counted})
-SELECT w, sid, 'touched', count(DISTINCT pid) FROM (
-  SELECT {w} AS w, a.stage_id AS sid, a.prospect_id AS pid
+SELECT {week}, {lists} FROM (
+  SELECT {w} AS w, a.stage_id AS touched, a.prospect_id AS pid
   FROM activity a{scan}
   WHERE a.prospect_id {whose} (SELECT id FROM whose) AND a.voided_at IS NULL AND {range}{whole}
-) touches WHERE w < :weeks AND sid IN ({added}) GROUP BY w, sid
+) touches WHERE w < :weeks{by_week}
 """
+
+
+def _lists(columns: list[tuple[str, int]], dialect: str) -> str:
+    """`{lists}`: for each (column, open stage id) the ids of the prospects whose row has that
+    stage in that column, as one text ('17,4,17'), whose distinct ids the balance counts
+    (`_distinct`). `{week}` is the week's number (its query reads one week: no grouping) or `w`
+    with `{by_week}` grouping by it (one owner's quarter, read in one query). Each count was a
+    `count(DISTINCT pid)` grouped by week, stage and kind, which sorted every row of the quarter
+    for the grouping and kept a set in SQLite for each count (a million prospects in daily use,
+    2.2 million moves and 1.4 million contact points a quarter: 3.7 -> 1.9 s and 1.9 -> 1.0 s)."""
+    return ", ".join(text_list(f"CASE {column} WHEN {int(sid)} THEN pid END", dialect) for column, sid in columns)
+
+
+def _distinct(ids: str | None) -> int:
+    """How many different ids one of `_lists`' texts holds."""
+    return len(set(ids.split(","))) if ids else 0
 
 
 def _whole(dialect: str) -> str:
@@ -371,33 +388,57 @@ def activity_balance(
         counted, whose_sql = live + "NULL AND prospect.owner = :owner", "IN"
         scans = {"moves": " NOT INDEXED", "touches": " NOT INDEXED"}
 
-    def weekly(sql: str, at: str, scan: str) -> list[str]:
-        shared = dict(counted=counted, scan=scan if sqlite else "", whose=whose_sql, whole=_whole(dialect))
-        part = sql.format(**shared, w="{w}", range="{range}", added=added, advanced=advanced, pair=_PAIR)
-        if owner is None:
-            return _per_week(part, at)
-        quarter = f"{at} >= :since AND {at} < :until"
-        return [part.replace("{w}", _WEEK_SQL.format(at=at)).replace("{range}", quarter)]
-
-    def count(queries: list[str]) -> list[tuple]:
-        with raw_cursor(engine, transaction=True) as cur:  # the weeks as one snapshot
-            return [row for sql in queries for row in fetch_all(cur, sql, params)]
-
-    moves = weekly(_MOVES_SQL, "sc.changed_at", scans["moves"])
-    touches = weekly(_TOUCHES_SQL, "a.occurred_at", scans["touches"])
-    # the two counts at once, each on its own connection (each reads the whole quarter)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="balance") as pool:
-        touched = pool.submit(count, touches)
-        rows = count(moves) + touched.result()
-    counts = {(int(w), int(sid), str(what)): int(n) for w, sid, what, n in rows}
-    untouched = {
-        int(sid): int(n)
-        for sid, n in fetch_all(
-            engine,
-            _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if sqlite else ""),
-            {"since": start_at, **whose},
-        )
+    open_ids = [sid for sid, _, kind, _ in ladder if kind == OPEN]
+    kinds = {
+        "moves": [(what, sid) for sid in open_ids for what in ("added", "advanced")],
+        "touches": [("touched", sid) for sid in open_ids],
     }
+
+    def weekly(sql: str, at: str, which: str) -> list[str]:
+        shared = dict(counted=counted, scan=scans[which] if sqlite else "", whose=whose_sql, whole=_whole(dialect))
+        lists = _lists(kinds[which], dialect)
+        part = sql.format(
+            **shared,
+            w="{w}",
+            range="{range}",
+            added=added,
+            advanced=advanced,
+            pair=_PAIR,
+            lists=lists,
+            week="{week}",
+            by_week="{by_week}",
+        )
+        if owner is None:
+            return _per_week(part.replace("{week}", "{w}").replace("{by_week}", ""), at)
+        quarter = f"{at} >= :since AND {at} < :until"
+        whole_quarter = part.replace("{week}", "w").replace("{by_week}", " GROUP BY w")
+        return [whole_quarter.replace("{w}", _WEEK_SQL.format(at=at)).replace("{range}", quarter)]
+
+    def count(queries: list[str], which: str) -> list[tuple[int, int, str, int]]:
+        with raw_cursor(engine, transaction=True) as cur:  # the weeks as one snapshot
+            rows = [row for sql in queries for row in fetch_all(cur, sql, params)]
+        return [
+            (int(w), sid, what, _distinct(ids)) for w, *lists in rows for (what, sid), ids in zip(kinds[which], lists)
+        ]
+
+    moves = weekly(_MOVES_SQL, "sc.changed_at", "moves")
+    touches = weekly(_TOUCHES_SQL, "a.occurred_at", "touches")
+
+    def untouched_now() -> dict[int, int]:
+        sql = _UNTOUCHED_SQL.format(mine=mine, scan=" NOT INDEXED" if sqlite else "")
+        return {int(sid): int(n) for sid, n in fetch_all(engine, sql, {"since": start_at, **whose})}
+
+    def touched_and_untouched() -> tuple[list[tuple[int, int, str, int]], dict[int, int]]:
+        return count(touches, "touches"), untouched_now()
+
+    # the counts at once, on two connections (the moves and the contact points each read the
+    # whole quarter); the untouched, read after the contact points rather than after the moves,
+    # evens the two out (a million prospects in daily use: 3.3 s against 1.9 + 0.6)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="balance") as pool:
+        other = pool.submit(touched_and_untouched)
+        rows = count(moves, "moves")
+        touched, untouched = other.result()
+    counts = {(w, sid, what): n for w, sid, what, n in rows + touched}
     out = []
     for sid, (name, kind) in stages.items():
         if kind != OPEN:
@@ -618,10 +659,10 @@ def review(
     start_at = parse_since(since)
     end_at = clock.now()
     scope = Scope(owner=owner)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="review") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="review") as pool:
         # the balance reads the quarter's history: beside the rest, on connections of its own
         balance = pool.submit(activity_balance, engine, start_at, end_at, owner=owner)
-        return _review(engine, start_at, end_at, scope, focus_limit, who, owner, replay_from, balance.result)
+        return _review(engine, start_at, end_at, scope, focus_limit, who, owner, replay_from, balance.result, pool)
 
 
 def _review(
@@ -634,11 +675,12 @@ def _review(
     owner: str | None,
     replay_from: Any,
     balance: Callable[[], list[StageBalance]],
+    pool: ThreadPoolExecutor,
 ) -> Review:
+    # passes over every open prospect, beside the bridge and the balance on the pool's other
+    # connection (a million prospects in daily use: 4.3 -> 3.6 s)
+    beside = pool.submit(_open_prospects, engine, scope)
     start = start_kpis(engine, start_at, scope, replay_from=replay_from)
-    # read once: the stale list and the focus use it (each reads when its prospects entered their stage)
-    pace = load_pace(engine, with_prospects=False, of=())
-    end = kpis(engine, scope)
     terms = bridge_terms(engine, start_at, who=who, owner=owner)
     explained = Kpi()
     for t in bridge_terms(engine, start_at, with_items=False, owner=owner) if who is not None else terms:
@@ -652,6 +694,7 @@ def _review(
         )
         if others != Kpi():
             terms.append(Term(OTHERS, "Others' changes", 0, others.count, others.tv_cents, others.ev_micros))
+    pace, stale, season, end = beside.result()
     gap = Kpi(
         end.count - start.count - explained.count,
         end.tv_cents - start.tv_cents - explained.tv_cents,
@@ -672,13 +715,21 @@ def _review(
         terms=terms,
         overdue=follow_ups(engine, "overdue", owner=owner),
         due=follow_ups(engine, "due", owner=owner),
-        stale=follow_ups(engine, "stale", owner=owner, pace=pace),
+        stale=stale,
         focus=focus(engine, limit=focus_limit, owner=owner, pace=pace),
         who=who,
-        season=season_line(engine, owner=owner),
+        season=season,
         balance=balance(),
         owner=owner,
     )
+
+
+def _open_prospects(engine: Any, scope: Scope) -> tuple[Pace, list[FocusItem], str, Kpi]:
+    """The review's parts read from the prospects as they are now: the stages' pace (read once:
+    the stale list and the focus use it), the stale list, the season's line and the KPIs now."""
+    pace = load_pace(engine, with_prospects=False, of=())
+    stale = follow_ups(engine, "stale", owner=scope.owner, pace=pace)
+    return pace, stale, season_line(engine, owner=scope.owner), kpis(engine, scope)
 
 
 def term_prospect_ids(term: Term) -> list[int]:
