@@ -167,6 +167,7 @@ class _Query:
     overdue: str
     due: str
     stale: str
+    idle: str  # whole days since the last touch
     #: The longest untouched first, as an ORDER BY term: the day of the last touch, earliest
     #: first, which orders as the days idle (most first) does without working the days out for
     #: each row (a million prospects in daily use: the stale list 0.76 -> 0.50 s).
@@ -212,7 +213,7 @@ def _query(cur, today: date, owner: str | None, pace: Pace | None = None, *, by_
     columns = _COLUMNS.format(next_bp=next_sql, idle=idle, group=group, entered=entered_sql("prospect", dialect))
     select = f"SELECT {columns} FROM {tables} WHERE {where}"
     longest_idle = day_of("prospect.last_touch_at", dialect)  # NOT NULL
-    return _Query(select, tables, where, params, gain, group, overdue, due, stale, longest_idle, nexts)
+    return _Query(select, tables, where, params, gain, group, overdue, due, stale, idle, longest_idle, nexts)
 
 
 def _live(dialect: str, by_follow_up: bool) -> str:
