@@ -47,3 +47,22 @@ def test_each_message_keeps_its_own_fields():
     assert (A(1).x, A(1).y, B().y) == (1, "y", "b")
     with pytest.raises(TypeError):
         B(1, 2)
+
+
+def test_a_message_derived_from_another_takes_its_fields_first():
+    from textual.message import Message
+
+    @message
+    class Base(Message):
+        x: int
+        y: str = "y"
+
+    @message
+    class Derived(Base):
+        z: float = 0.5
+
+    d = Derived(1, z=2.0)
+    assert (d.x, d.y, d.z) == (1, "y", 2.0)
+    assert (Base(3).x, Base(3).y) == (3, "y") and not hasattr(Base(3), "z")
+    with pytest.raises(TypeError, match="missing 'x'"):
+        Derived()
