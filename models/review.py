@@ -365,7 +365,8 @@ def activity_balance(
         )
     ]
     stages = {sid: (name, kind) for sid, name, kind, _ in ladder}
-    added = _id_list([sid for sid, _, kind, _ in ladder if kind == OPEN])
+    open_ids = [sid for sid, _, kind, _ in ladder if kind == OPEN]
+    added = _id_list(open_ids)
     advanced = _id_list([a * _PAIR + b for a, b in advancing_pairs([(sid, k, pos) for sid, _, k, pos in ladder])])
     mine = "" if owner is None else " AND p.owner = :owner"
     whose: dict[str, Any] = {} if owner is None else {"owner": owner}
@@ -388,7 +389,6 @@ def activity_balance(
         counted, whose_sql = live + "NULL AND prospect.owner = :owner", "IN"
         scans = {"moves": " NOT INDEXED", "touches": " NOT INDEXED"}
 
-    open_ids = [sid for sid, _, kind, _ in ladder if kind == OPEN]
     kinds = {
         "moves": [(what, sid) for sid in open_ids for what in ("added", "advanced")],
         "touches": [("touched", sid) for sid in open_ids],
