@@ -38,6 +38,19 @@ WORKED_LADDER = [
 FIXED_NOW = datetime(2026, 11, 27, 10, 0, 0)
 
 
+def down_and_up(engine, revision: str) -> None:
+    """Take the schema back to `revision`, then up to head again, each in a transaction of its
+    own, as an older evpipe left a database and a newer one opens it."""
+    from alembic import command
+
+    from evpipe.models.db import alembic_config, writer
+
+    with writer(engine).begin() as conn:
+        command.downgrade(alembic_config(conn), revision)
+    with writer(engine).begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+
+
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     """Every test runs on 27 Nov 2026, 10:00, as user `tester`, with no real data directory."""

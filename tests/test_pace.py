@@ -21,6 +21,7 @@ from evpipe.models.pace import MIN_STAYS, load_pace, nearest_rank
 from evpipe.models.pipeline_view import Ladder, PipelineView, load_ladder, load_rows
 from evpipe.models.store import Store
 from evpipe.tui.cli import main
+from tests.conftest import down_and_up
 
 NOW = datetime(2026, 11, 27, 10, 0)
 
@@ -262,9 +263,6 @@ def test_a_database_from_before_the_stays_gets_them_on_upgrade(engine, tmp_path)
     """Revision 0008 works out the stay of every change already recorded, by the journal's rule,
     and when each prospect entered its stage: taken back to 0007 (neither) and upgraded again, each
     change has the stay it was written with and each prospect the moment the journal kept."""
-    from alembic import command
-
-    from evpipe.models.db import alembic_config, writer
     from evpipe.models.importer import commit_import, plan_import
 
     s = Store(engine, who="tester")
@@ -280,10 +278,7 @@ def test_a_database_from_before_the_stays_gets_them_on_upgrade(engine, tmp_path)
         kept = conn.execute(entered).all()
     assert all(at is not None for _, at in kept) and len(kept) == 15
     assert sum(stay is not None for _, stay in written) == 13 and len(written) == 31
-    with writer(engine).begin() as conn:
-        command.downgrade(alembic_config(conn), "0007")
-    with writer(engine).begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+    down_and_up(engine, "0007")
     with engine.connect() as conn:
         assert conn.execute(query).all() == written
         assert conn.execute(entered).all() == kept

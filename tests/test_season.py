@@ -22,6 +22,7 @@ from evpipe.models.review import activity_balance, review
 from evpipe.models.season import YearCompare, short_year_change, year_sentence
 from evpipe.models.store import Store
 from evpipe.tui.cli import main
+from tests.conftest import down_and_up
 
 NOW = datetime(2026, 11, 27, 10, 0)
 
@@ -503,9 +504,6 @@ def test_the_demo_keeps_its_contact_points_stage(demo_engine):
 def test_a_database_from_before_the_contact_points_stage_gets_it_on_upgrade(engine):
     """Revision 0010 gives every contact point already recorded its stage by the journal's rule:
     taken back to 0009 (none) and upgraded again, each has the one it was written with."""
-    from alembic import command
-
-    from evpipe.models.db import alembic_config, writer
 
     s = Store(engine, who="tester")
     p = s.add("A", "1000", "Suspect", at=datetime(2026, 10, 1, 9)).prospect.id
@@ -517,10 +515,7 @@ def test_a_database_from_before_the_contact_points_stage_gets_it_on_upgrade(engi
     with engine.connect() as conn:
         kept = conn.execute(query).all()
     assert [sid is None for _, sid in kept] == [False, False, True] and kept[0][1] != kept[1][1]
-    with writer(engine).begin() as conn:
-        command.downgrade(alembic_config(conn), "0009")
-    with writer(engine).begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+    down_and_up(engine, "0009")
     with engine.connect() as conn:
         assert conn.execute(query).all() == kept
     assert assert_contact_points_keep_their_stage(engine) == 1
