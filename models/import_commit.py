@@ -8,7 +8,10 @@ prospects, journal and stage history are inserted in bulk."""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -19,6 +22,7 @@ from . import clock
 from .db import driver_rows, writer
 from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
 from .errors import DomainError
+from .forked import Forked
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
@@ -70,6 +74,29 @@ def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
     return sid, name, kind, bp, position
 
 
+#: From how many new rows an import's preparation is shared with a fork of this process
+#: (models/forked.py): below it, forking and handing the rows back cost more than they save.
+#: The tests set EVPIPE_SHARE_ROWS to take that path with a few rows.
+SHARE_ROWS = 20_000
+
+
+def shared_from() -> int:
+    return int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS))
+
+
+@dataclass(frozen=True)
+class _Half:
+    """What the fork hands back: each table's rows as the driver takes them (in `frozen`'s order),
+    the prospects it created, its journal entries and stage-history rows, their effect on the
+    KPIs, and its prospects with a change dated before an earlier one."""
+
+    frozen: list[tuple[str, list[str], list[Any]]]
+    created: int
+    entries: tuple[int, int]
+    total: tuple[int, int, int]
+    out_of_order: set[int]
+
+
 class _Commit:
     """The writing of one plan, in one connection: the rows to insert and update, and the counts."""
 
@@ -97,6 +124,8 @@ class _Commit:
         self.frozen: list[tuple[Any, str, list[str], list[Any]]] = []
         self.existing: dict[str, dict[str, Any]] = {}
         self.next_prospect = 0
+        #: the journal entries and stage-history rows a fork made (`_take_half`), not in `journal`
+        self.shared_entries = (0, 0)
 
     def add_stages(self) -> None:
         """Stages to add, appended after the last open stage (like `evpipe stages add`): planned
@@ -197,6 +226,16 @@ class _Commit:
             version=1,
         )
 
+    def _start(self, stage: LadderRow) -> LadderRow:
+        """The stage a new prospect is created on: a closed one on the stage it closed from."""
+        return self.closed_from if stage[2] != OPEN and self.closed_from else stage
+
+    def _entries(self, r: Record) -> int:
+        """How many journal entries (and stage-history rows) `create` writes for `r`: one, and a
+        second for the close of a prospect created on another stage."""
+        stage = self.stages[r.stage]
+        return 1 if self._start(stage)[0] == stage[0] else 2
+
     def create(self, r: Record) -> None:
         """A new prospect; a closed one is created on the stage it closed from, then moved."""
         at, plan, journal = self.at, self.plan, self.journal
@@ -205,7 +244,7 @@ class _Commit:
         pid = self.next_prospect
         self.next_prospect += 1
         self.created += 1
-        start = self.closed_from if kind != OPEN and self.closed_from else stage
+        start = self._start(stage)
         # The file says the row was won or lost, not which stage it closed from: unless the user said
         # (--closed-from), the stage it is created on and closed from is a guess, and marked so.
         guessed = start[0] != sid and self.plan.closed_from_inferred
@@ -341,18 +380,83 @@ class _Commit:
         self.ladder = adopted_ladder(self.ladder, self.adoptions)
         journal_adoption(self.journal, self.adoptions, self.plan.source, self.at)
         self.load()
+        records = self.plan.records
         seen_keys: set[str] = set()
-        total_rows = len(self.plan.records)
-        for n, r in enumerate(self.plan.records, start=1):
-            if progress is not None and n % chunk == 0:
-                progress("write", n, total_rows)
+        for r in records:
             if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
                 raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
             seen_keys.add(r.key)
-            self.row(r)
+        split, helper = len(records), None
+        if len(records) >= shared_from() and self.existing.keys().isdisjoint(seen_keys):
+            # every row is a new prospect: the second half goes to a fork, where there can be one
+            helper = Forked.start(self._second_half(records, len(records) // 2))
+            split = len(records) if helper is None else len(records) // 2
+        try:
+            self._rows(records[:split], chunk, progress, len(records), pace=1 if helper is None else 2)
+            answer = helper.answer() if helper is not None else (True, None)
+        finally:
+            if helper is not None:
+                helper.close()
+        if not answer[0]:  # the fork gave no answer: its half is made here
+            self._rows(records[split:], chunk, progress, len(records), before=split)
         if progress is not None:
-            progress("write", total_rows, total_rows)
+            progress("write", len(records), len(records))
         self.freeze(self.conn.dialect)
+        if answer[0] and answer[1] is not None:
+            self._take_half(answer[1])
+
+    def _rows(
+        self, records: list[Record], chunk: int, progress: Progress | None, total: int, before: int = 0, pace: int = 1
+    ) -> None:
+        """Each record's rows (`row`); progress says `before` + `pace` rows made for each of these
+        (2 while a fork makes as many at the same time), out of `total`."""
+        for n, r in enumerate(records, start=1):
+            if progress is not None and n % chunk == 0:
+                progress("write", min(before + n * pace, total), total)
+            self.row(r)
+
+    def _second_half(self, records: list[Record], split: int) -> Callable[[], _Half]:
+        """The work of the fork that makes the new prospects of records[split:]: the same `create`
+        and `freeze`, from the ids the first half leaves off at (counted here ahead: one prospect a
+        record, one or two journal entries and stage-history rows)."""
+        entries = sum(map(self._entries, records[:split]))
+        first = (
+            self.journal.next_event_id + entries,
+            self.journal.next_change_id + entries,
+            self.next_prospect + split,
+        )
+
+        def work() -> _Half:
+            self.prospects = []
+            self.journal = BulkJournal(self.journal.who, first[0], first[1])
+            self.next_prospect = first[2]
+            self.created = 0
+            self._rows(records[split:], chunk=1, progress=None, total=len(records))
+            self.freeze(self.conn.dialect)
+            journal = self.journal
+            return _Half(
+                [(sql, names, rows) for _, sql, names, rows in self.frozen],
+                self.created,
+                (journal.next_event_id - first[0], journal.next_change_id - first[1]),
+                (journal.total[0], journal.total[1], journal.total[2]),
+                journal.out_of_order,
+            )
+
+        return work
+
+    def _take_half(self, half: _Half) -> None:
+        """The fork's rows after this process's, table by table; its counts added to these."""
+        frozen = []
+        for (sql_table, sql, names, rows), (their_sql, their_names, theirs) in zip(self.frozen, half.frozen):
+            if (their_sql, their_names) != (sql, names):  # pragma: no cover - both halves make every table's rows
+                raise DomainError("import: the two halves of the preparation do not match; nothing written")
+            frozen.append((sql_table, sql, names, rows + theirs))
+        self.frozen = frozen
+        self.created += half.created
+        self.shared_entries = half.entries
+        for i, d in enumerate(half.total):
+            self.journal.total[i] += d
+        self.journal.out_of_order |= half.out_of_order
 
     def freeze(self, dialect: Any) -> None:
         """The inserts as the driver takes them (SQL text, and each row's values converted the way
@@ -457,7 +561,7 @@ class _Commit:
 
     def result(self) -> ImportResult:
         first = self.first_ids[0]
-        event_ids = list(range(first, first + len(self.journal.events)))
+        event_ids = list(range(first, first + len(self.journal.events) + self.shared_entries[0]))
         total = self.journal.total
         return ImportResult(
             source=self.plan.source,
