@@ -388,22 +388,25 @@ class _Commit:
             seen_keys.add(r.key)
         split, helper = len(records), None
         if len(records) >= shared_from() and self.existing.keys().isdisjoint(seen_keys):
-            # every row is a new prospect: the second half goes to a fork, where there can be one
-            helper = Forked.start(self._second_half(records, len(records) // 2))
-            split = len(records) if helper is None else len(records) // 2
+            # every row is a new prospect: the second half goes to a fork, where there can be one (a
+            # little less than half: the fork also pickles its rows, and this process reads them)
+            half = len(records) * 27 // 50
+            helper = Forked.start(self._second_half(records, half))
+            split = len(records) if helper is None else half
         try:
             self._rows(records[:split], chunk, progress, len(records), pace=1 if helper is None else 2)
+            self.freeze(self.conn.dialect)
             answer = helper.answer() if helper is not None else (True, None)
         finally:
             if helper is not None:
                 helper.close()
-        if not answer[0]:  # the fork gave no answer: its half is made here
+        if not answer[0]:  # the fork gave no answer: its half is made here, and frozen with the first
             self._rows(records[split:], chunk, progress, len(records), before=split)
+            self.freeze(self.conn.dialect)
+        elif answer[1] is not None:
+            self._take_half(answer[1])
         if progress is not None:
             progress("write", len(records), len(records))
-        self.freeze(self.conn.dialect)
-        if answer[0] and answer[1] is not None:
-            self._take_half(answer[1])
 
     def _rows(
         self, records: list[Record], chunk: int, progress: Progress | None, total: int, before: int = 0, pace: int = 1
