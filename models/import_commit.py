@@ -8,7 +8,6 @@ prospects, journal and stage history are inserted in bulk."""
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from .forked import Forked
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
-from .import_types import ImportPlan, ImportResult, Record, gc_paused
+from .import_types import ImportPlan, ImportResult, Record, gc_paused, shared_from, shared_split
 from .journal import (
     BridgeCategory,
     BulkJournal,
@@ -72,16 +71,6 @@ def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
         )
     ).one()
     return sid, name, kind, bp, position
-
-
-#: From how many new rows an import's preparation is shared with a fork of this process
-#: (models/forked.py): below it, forking and handing the rows back cost more than they save.
-#: The tests set EVPIPE_SHARE_ROWS to take that path with a few rows.
-SHARE_ROWS = 20_000
-
-
-def shared_from() -> int:
-    return int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS))
 
 
 @dataclass(frozen=True)
@@ -388,9 +377,8 @@ class _Commit:
             seen_keys.add(r.key)
         split, helper = len(records), None
         if len(records) >= shared_from() and self.existing.keys().isdisjoint(seen_keys):
-            # every row is a new prospect: the second half goes to a fork, where there can be one (a
-            # little less than half: the fork also pickles its rows, and this process reads them)
-            half = len(records) * 27 // 50
+            # every row is a new prospect: the second half goes to a fork, where there can be one
+            half = shared_split(len(records))
             helper = Forked.start(self._second_half(records, half))
             split = len(records) if helper is None else half
         try:

@@ -17,12 +17,22 @@ from sqlmodel import col as sql_col  # `col` is this module's word for a sheet c
 
 from . import clock
 from .errors import DomainError
+from .forked import Forked
 from .import_cells import cell_text, detect_date_order
 from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_key
 from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
-from .import_rows import Lookup, RowReader, load_lookup
-from .import_types import ImportOptions, ImportPlan, Problem, Record, StageMapping, gc_paused
+from .import_rows import Lookup, Parsed, RowReader, load_lookup
+from .import_types import (
+    ImportOptions,
+    ImportPlan,
+    Problem,
+    Record,
+    StageMapping,
+    gc_paused,
+    shared_from,
+    shared_split,
+)
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
 from .tables import Prospect, Stage, pk
@@ -257,22 +267,71 @@ def plan_import(
 
 def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], progress: Progress | None) -> list[Record]:
     """Each row as a record. A row's cells are let go as soon as it is read (the preview keeps the
-    records, not the sheet), so a large file is never held twice."""
+    records, not the sheet), so a large file is never held twice. A big file's last rows are
+    parsed by a fork of this process meanwhile (models/forked.py); this one keys them after its
+    own, in file order (`RowReader.keyed`), so the records are the same as read here alone."""
     records: list[Record] = []
     rows = sheet.rows
     total = len(rows)
-    for count in range(1, total + 1):
+    split, helper = total, None
+    if total >= shared_from():
+        half = shared_split(total)
+        helper = Forked.start(functools.partial(_parse_rows, reader, rows, half))
+        split = total if helper is None else half
+    try:
+        _read_part(rows, 0, split, reader, records, problems, progress, pace=1 if helper is None else 2)
+        answer = helper.answer() if helper is not None else (True, None)
+    finally:
+        if helper is not None:
+            helper.close()
+    if answer[0] and answer[1] is not None:
+        parsed, misses = answer[1]
+        for product, numbers in misses.items():
+            reader.lookup_misses[product].extend(numbers)
+        for row in parsed:
+            _take(reader.keyed(row), records, problems)
+    elif split < total:  # the fork gave no answer: its rows are read here
+        _read_part(rows, split, total, reader, records, problems, progress)
+    rows.clear()
+    return records
+
+
+def _read_part(
+    rows: list[tuple[int, list[Any]]],
+    start: int,
+    end: int,
+    reader: RowReader,
+    records: list[Record],
+    problems: list[Problem],
+    progress: Progress | None,
+    pace: int = 1,
+) -> None:
+    """rows[start:end] read into `records` and `problems`; progress says `pace` rows read for
+    each of these (2 while a fork parses as many at the same time)."""
+    total = len(rows)
+    for count in range(start + 1, end + 1):
         number, cells = rows[count - 1]
         rows[count - 1] = _READ
         if progress is not None and count % 5000 == 0:
-            progress("check", count, total)
-        rec, row_problems = reader.read(number, cells)
-        if rec is None:
-            problems.extend(row_problems)
-        else:
-            records.append(rec)
-    rows.clear()
-    return records
+            progress("check", min(start + (count - start) * pace, total), total)
+        _take(reader.read(number, cells), records, problems)
+
+
+def _take(read: tuple[Record | None, list[Problem]], records: list[Record], problems: list[Problem]) -> None:
+    rec, row_problems = read
+    if rec is None:
+        problems.extend(row_problems)
+    else:
+        records.append(rec)
+
+
+def _parse_rows(
+    reader: RowReader, rows: list[tuple[int, list[Any]]], start: int
+) -> tuple[list[Parsed], dict[str, list[int]]]:
+    """The fork's work: rows[start:] parsed (not keyed), and the lookup's misses among them."""
+    reader.lookup_misses.clear()
+    parsed = [reader.parse(number, cells) for number, cells in rows[start:]]
+    return parsed, dict(reader.lookup_misses)
 
 
 _READ: tuple[int, list[Any]] = (0, [])

@@ -87,6 +87,11 @@ def _plain(value: Any, max_len: int) -> str | None:
     return None
 
 
+#: A row read but not yet keyed (`RowReader.parse`): its record (key still ''), its name, company
+#: and id cell as the key is made from them, and its problems so far.
+Parsed = tuple[Record, str, str, str, list[Problem]]
+
+
 class RowReader:
     """Reads the rows of one file, in order, into records. It keeps what spans rows: the stable keys
     seen (repeats of a name get '#2', '#3'; an id seen twice is a problem) and the lookup misses."""
@@ -177,6 +182,22 @@ class RowReader:
 
     def read(self, number: int, cells: list[Any]) -> tuple[Record | None, list[Problem]]:
         """The row as a record, or None with the problems that keep it out."""
+        return self.keyed(self.parse(number, cells))
+
+    def keyed(self, parsed: Parsed) -> tuple[Record | None, list[Problem]]:
+        """A parsed row given its stable key (which depends on the rows before it: repeats, ids
+        seen), then taken or kept out: `read`'s second step, in file order."""
+        rec, name, company, key_text, problems = parsed
+        self.number, self.problems = rec.row, problems
+        rec.key = self._key(name, company, key_text)
+        if self.problems or not rec.stage:
+            return None, self.problems
+        return rec, []
+
+    def parse(self, number: int, cells: list[Any]) -> Parsed:
+        """`read`'s first step: the row's cells read and checked, each on its own (what spans rows
+        here is only kept to be reused: the lookup's misses, and each distinct date, month and
+        stage cell read once). A second process can parse some rows while this one parses others."""
         self.number, self.cells, self.problems = number, cells, []
         name, company, key_text = self._name()
         stage = self._stage()
@@ -210,10 +231,7 @@ class RowReader:
             lost_reason=(self._text("lost_reason", 500) or None) if kind == "lost" else None,
             needs_review=needs_review,
         )
-        rec.key = self._key(name, company, key_text)
-        if self.problems or not stage:
-            return None, self.problems
-        return rec, []
+        return rec, name, company, key_text, self.problems
 
     def _name(self) -> tuple[str, str, str]:
         name = self._text("name", 200)

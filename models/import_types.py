@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,22 @@ _R = TypeVar("_R")
 #: [steps below running (in any thread), whether the collector was on when the first began]
 _gc_state: list[int] = [0, 0]
 _gc_lock = threading.Lock()
+
+
+#: From how many rows an import's reading, and its preparation of new prospects, are shared with
+#: a fork of this process (models/forked.py): below it, forking and handing the rows back cost
+#: more than they save. The tests set EVPIPE_SHARE_ROWS to take that path with a few rows.
+SHARE_ROWS = 20_000
+
+
+def shared_from() -> int:
+    return int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS))
+
+
+def shared_split(rows: int) -> int:
+    """Where a shared step's rows are split: this process takes those before, the fork the rest
+    (a little less than half: the fork also pickles what it made, and this process reads it)."""
+    return rows * 27 // 50
 
 
 def gc_paused(step: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -5,6 +5,7 @@ counts; and when the fork gives no answer, the import makes its half itself."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import random
 import time
@@ -13,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from evpipe.models import open_db
+from evpipe.models import import_plan, open_db
 from evpipe.models.forked import Forked
 from evpipe.models.import_commit import _Commit
-from evpipe.models.importer import ImportOptions, import_file
+from evpipe.models.importer import ImportOptions, import_file, plan_import
 
 STAGES = ["Enquiry", "Suspect", "Quote sent", "Deposit paid", "Won", "Lost"]
 
@@ -69,7 +70,7 @@ def test_a_shared_preparation_writes_what_one_process_writes(db_url, new_db_url,
     alone, alone_rows = _import(db_url, path, monkeypatch, share_rows=10**9)
     assert forks == []
     shared, shared_rows = _import(new_db_url(), path, monkeypatch, share_rows=10)
-    assert len(forks) == 1 and forks[0] is not None  # the fork did make the second half
+    assert len(forks) == 2 and None not in forks  # a fork read the last rows, and one made them
     assert shared == alone
     assert shared.created == 301 and shared.events == len(shared_rows["change_event"]) > 301
     assert shared_rows == alone_rows
@@ -115,3 +116,69 @@ def test_a_fork_whose_answer_is_not_taken_is_stopped():
     assert time.monotonic() - started < 5
     with pytest.raises(ChildProcessError):  # reaped: no zombie left
         os.waitpid(helper.pid, 0)
+
+
+def _plan(engine: Engine, path: Path, options: ImportOptions, monkeypatch, share_rows: int):
+    monkeypatch.setenv("EVPIPE_SHARE_ROWS", str(share_rows))
+    plan = plan_import(engine, path, options, who="tester")
+    return (
+        [dataclasses.asdict(r) for r in plan.records],
+        [p.text(limit=10_000) for p in plan.problems],
+        plan.warnings,
+    )
+
+
+def _rows_file(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(header)
+        out.writerows(rows)
+    return path
+
+
+def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_path, monkeypatch):
+    """Names repeated on both sides of the split ('#2', '#3'), bad cells, products missing from the
+    lookup: the records, their keys, the problems and the warnings are the ones read alone."""
+    lookup = _rows_file(tmp_path / "prices.csv", ["product", "price"], [["Boat", "900"], ["Bus", "50"]])
+    rows = []
+    for i in range(200):
+        value = "" if i % 5 == 0 else ("abc" if i % 37 == 0 else str(100 + i))
+        product = ["Boat", "Bus", "Jet", "Kite"][i % 4]
+        rows.append([f"Deal {i % 10}", f"Co {i % 5}", value, STAGES[i % 4], product, "2027-0" + str(1 + i % 9)])
+    path = _rows_file(tmp_path / "deals.csv", ["Name", "Company", "Value", "Stage", "Product", "Expected month"], rows)
+    options = ImportOptions(values_file=lookup, values_key="product")
+    alone = _plan(engine, path, options, monkeypatch, share_rows=10**9)
+    forks = []
+    started = Forked.start
+
+    def counted(work):
+        forks.append(started(work))
+        return forks[-1]
+
+    monkeypatch.setattr(Forked, "start", staticmethod(counted))
+    shared = _plan(engine, path, options, monkeypatch, share_rows=10)
+    assert len(forks) == 1 and forks[0] is not None
+    assert any(r["key"].endswith("#15") for r in alone[0])  # repeats on both sides of the split
+    assert any("abc" in p for p in alone[1]) and any("'Jet' is not in" in w for w in alone[2])
+    assert shared == alone
+
+
+def test_a_shared_reading_finds_an_id_repeated_across_the_split(engine, tmp_path, monkeypatch):
+    rows = [[f"A{i % 70}" if i % 11 else "", f"Deal {i}", "100", "Suspect"] for i in range(150)]
+    path = _rows_file(tmp_path / "ids.csv", ["Id", "Name", "Value", "Stage"], rows)
+    alone = _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10**9)
+    shared = _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10)
+    assert any("row 143: id 'A1' is on row 3 already" in p for p in alone[1])  # and on row 73
+    assert any("has no Id" in p for p in alone[1])
+    assert shared == alone
+
+
+def test_a_reading_the_fork_did_not_answer_for_is_done_here(engine, tmp_path, monkeypatch):
+    path = _file(tmp_path / "deals.csv", 90)
+    alone = _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10**9)
+
+    def broken(reader, rows, start):
+        raise OSError("no room")
+
+    monkeypatch.setattr(import_plan, "_parse_rows", broken)
+    assert _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10) == alone
