@@ -22,7 +22,7 @@ from .import_cells import cell_text, detect_date_order
 from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_key
 from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
-from .import_rows import Lookup, Parsed, RowReader, load_lookup
+from .import_rows import Lookup, RowReader, load_lookup
 from .import_types import (
     ImportOptions,
     ImportPlan,
@@ -30,6 +30,7 @@ from .import_types import (
     Record,
     StageMapping,
     gc_paused,
+    record_values,
     shared_from,
     shared_split,
 )
@@ -288,8 +289,8 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], pro
         parsed, misses = answer[1]
         for product, numbers in misses.items():
             reader.lookup_misses[product].extend(numbers)
-        for row in parsed:
-            _take(reader.keyed(row), records, problems)
+        for values, *rest in parsed:
+            _take(reader.keyed((Record(*values), *rest)), records, problems)
     elif split < total:  # the fork gave no answer: its rows are read here
         _read_part(rows, split, total, reader, records, problems, progress)
     rows.clear()
@@ -327,10 +328,11 @@ def _take(read: tuple[Record | None, list[Problem]], records: list[Record], prob
 
 def _parse_rows(
     reader: RowReader, rows: list[tuple[int, list[Any]]], start: int
-) -> tuple[list[Parsed], dict[str, list[int]]]:
-    """The fork's work: rows[start:] parsed (not keyed), and the lookup's misses among them."""
+) -> tuple[list[tuple[Any, ...]], dict[str, list[int]]]:
+    """The fork's work: rows[start:] parsed (not keyed), each record as its values
+    (`record_values`), and the lookup's misses among them."""
     reader.lookup_misses.clear()
-    parsed = [reader.parse(number, cells) for number, cells in rows[start:]]
+    parsed = [(record_values(rec), *rest) for rec, *rest in map(reader.parse, *zip(*rows[start:]))]
     return parsed, dict(reader.lookup_misses)
 
 

@@ -9,8 +9,9 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -129,6 +130,12 @@ class Record:
     closed_on: date | None = None
     lost_reason: str | None = None
     needs_review: bool = False
+
+
+#: A record's fields in order, as a tuple (`Record(*values)` makes it again): how a fork hands
+#: parsed rows back (models/import_plan.py), pickled in C rather than through the dataclass's
+#: state, a Python call per field (0.57 -> 0.2 s for 46,000 records, both ways).
+record_values = attrgetter(*(f.name for f in fields(Record)))
 
 
 @dataclass
