@@ -38,6 +38,20 @@ def _file(path: Path, rows: int) -> Path:
     return path
 
 
+@pytest.fixture
+def forks(monkeypatch) -> list[Forked | None]:
+    """Each fork started (None where none could be), in order."""
+    started: list[Forked | None] = []
+    start = Forked.start
+
+    def counted(work):
+        started.append(start(work))
+        return started[-1]
+
+    monkeypatch.setattr(Forked, "start", staticmethod(counted))
+    return started
+
+
 def _tables(engine: Engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {
@@ -57,16 +71,8 @@ def _import(url: str, path: Path, monkeypatch, share_rows: int):
 
 
 @pytest.mark.both_databases
-def test_a_shared_preparation_writes_what_one_process_writes(db_url, new_db_url, tmp_path, monkeypatch):
+def test_a_shared_preparation_writes_what_one_process_writes(db_url, new_db_url, tmp_path, monkeypatch, forks):
     path = _file(tmp_path / "deals.csv", 301)
-    forks = []
-    started = Forked.start
-
-    def counted(work):
-        forks.append(started(work))
-        return forks[-1]
-
-    monkeypatch.setattr(Forked, "start", staticmethod(counted))
     alone, alone_rows = _import(db_url, path, monkeypatch, share_rows=10**9)
     assert forks == []
     shared, shared_rows = _import(new_db_url(), path, monkeypatch, share_rows=10)
@@ -136,7 +142,7 @@ def _rows_file(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_path, monkeypatch):
+def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_path, monkeypatch, forks):
     """Names repeated on both sides of the split ('#2', '#3'), bad cells, products missing from the
     lookup: the records, their keys, the problems and the warnings are the ones read alone."""
     lookup = _rows_file(tmp_path / "prices.csv", ["product", "price"], [["Boat", "900"], ["Bus", "50"]])
@@ -148,14 +154,7 @@ def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_p
     path = _rows_file(tmp_path / "deals.csv", ["Name", "Company", "Value", "Stage", "Product", "Expected month"], rows)
     options = ImportOptions(values_file=lookup, values_key="product")
     alone = _plan(engine, path, options, monkeypatch, share_rows=10**9)
-    forks = []
-    started = Forked.start
-
-    def counted(work):
-        forks.append(started(work))
-        return forks[-1]
-
-    monkeypatch.setattr(Forked, "start", staticmethod(counted))
+    assert forks == []
     shared = _plan(engine, path, options, monkeypatch, share_rows=10)
     assert len(forks) == 1 and forks[0] is not None
     assert any(r["key"].endswith("#15") for r in alone[0])  # repeats on both sides of the split
