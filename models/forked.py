@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,12 @@ class Forked:
         self.pid = pid
         self.fd = fd
         self.done = False
+
+    @staticmethod
+    def patience(own_share: float) -> float:
+        """How long to wait for a child's answer once this process's own share took `own_share`
+        seconds: the child's share is about as long, so a healthy child has answered long before."""
+        return 10.0 + 3 * own_share
 
     @classmethod
     def start(cls, work: Callable[[], Any]) -> Forked | None:
@@ -56,8 +63,14 @@ class Forked:
         os.close(write_end)
         return cls(pid, read_end)
 
-    def answer(self) -> tuple[bool, Any]:
-        """(True, what `work` returned), or (False, why there is none)."""
+    def answer(self, timeout: float | None = None) -> tuple[bool, Any]:
+        """(True, what `work` returned), or (False, why there is none). A child that has not
+        begun to answer within `timeout` seconds (a caller gives several times what its own share
+        took) is stopped: its share is then the caller's, rather than a wait without end."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            self.close()
+            return False, f"the helper process gave no answer within {timeout:g} s"
         try:
             with os.fdopen(self.fd, "rb") as pipe:
                 data = pipe.read()

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from time import monotonic as time_now
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
@@ -381,10 +382,11 @@ class _Commit:
             half = shared_split(len(records))
             helper = Forked.start(self._second_half(records, half))
             split = len(records) if helper is None else half
+        began = time_now()
         try:
             self._rows(records[:split], chunk, progress, len(records), pace=1 if helper is None else 2)
             self.freeze(self.conn.dialect)
-            answer = helper.answer() if helper is not None else (True, None)
+            answer = helper.answer(Forked.patience(time_now() - began)) if helper is not None else (True, None)
         finally:
             if helper is not None:
                 helper.close()

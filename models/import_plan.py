@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -279,9 +280,10 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], pro
         half = shared_split(total)
         helper = Forked.start(functools.partial(_parse_rows, reader, rows, half))
         split = total if helper is None else half
+    began = time.monotonic()
     try:
         _read_part(rows, 0, split, reader, records, problems, progress, pace=1 if helper is None else 2)
-        answer = helper.answer() if helper is not None else (True, None)
+        answer = helper.answer(Forked.patience(time.monotonic() - began)) if helper is not None else (True, None)
     finally:
         if helper is not None:
             helper.close()

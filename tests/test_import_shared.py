@@ -181,3 +181,26 @@ def test_a_reading_the_fork_did_not_answer_for_is_done_here(engine, tmp_path, mo
 
     monkeypatch.setattr(import_plan, "_parse_rows", broken)
     assert _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10) == alone
+
+
+def test_a_fork_that_does_not_answer_in_time_is_stopped_and_its_share_done_here(db_path, tmp_path, monkeypatch):
+    helper = Forked.start(lambda: time.sleep(60))
+    assert helper is not None
+    started = time.monotonic()
+    ok, why = helper.answer(timeout=0.3)
+    assert not ok and "no answer within 0.3 s" in why and time.monotonic() - started < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(helper.pid, 0)
+
+    path = _file(tmp_path / "deals.csv", 60)
+    alone, alone_rows = _import(f"sqlite:///{db_path}", path, monkeypatch, share_rows=10**9)
+
+    def stuck(self, records, split):
+        return lambda: time.sleep(60)
+
+    monkeypatch.setattr(_Commit, "_second_half", stuck)
+    monkeypatch.setattr(Forked, "patience", staticmethod(lambda own: 0.3))
+    started = time.monotonic()
+    shared, shared_rows = _import(f"sqlite:///{tmp_path / 'other.db'}", path, monkeypatch, share_rows=10)
+    assert time.monotonic() - started < 20
+    assert (shared, shared_rows) == (alone, alone_rows)
