@@ -359,6 +359,47 @@ def line_for(entry: Entry) -> str:
     return f"{who}: {entry.summary}"
 
 
+def totals_since(
+    source: Any,
+    after_id: int,
+    upto_id: int,
+    *,
+    skip: Iterable[int] = (),
+    skip_ranges: Iterable[range] = (),
+    owner: str | None = None,
+) -> list[tuple[str, int, int]]:
+    """Per person, in the order they first wrote: how many journal entries after `after_id` up to
+    `upto_id`, and their effect on EV (micros): what a burst too long for one read (`BATCH`) adds
+    up to, counted by the database. `skip`, `skip_ranges`: this session's own entries. `owner`: a
+    rep who sees only their prospects hears only of those and of the ladder's changes."""
+    params: dict[str, Any] = {"after": after_id, "upto": upto_id}
+    where = ["e.id > :after", "e.id <= :upto"]
+    skipped = sorted(i for i in skip if after_id < i <= upto_id)
+    if skipped:
+        names = [f"s{n}" for n in range(len(skipped))]
+        where.append(f"e.id NOT IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, skipped))
+    for n, r in enumerate(skip_ranges):
+        where.append(f"NOT (e.id >= :r{n}a AND e.id < :r{n}b)")
+        params[f"r{n}a"], params[f"r{n}b"] = r.start, r.stop
+    join = ""
+    if owner is not None:
+        join = " LEFT JOIN prospect p ON p.id = e.prospect_id"
+        where.append("(e.prospect_id IS NULL OR p.owner = :owner)")
+        params["owner"] = owner
+    sql = (
+        f"SELECT e.who, count(*), sum(e.d_ev_micros) FROM change_event e{join} WHERE {' AND '.join(where)}"
+        " GROUP BY e.who ORDER BY min(e.id)"
+    )
+    return [(who or "", int(n), int(ev or 0)) for who, n, ev in fetch_all(source, sql, params)]
+
+
+def burst_notice(totals: list[tuple[str, int, int]]) -> str | None:
+    """'priya made 30,000 changes: EV +275,670,718.60', a line per person, from `totals_since`."""
+    lines = [f"{who or 'someone'} made {n:,} change{'s' if n != 1 else ''}: {_ev(ev)}" for who, n, ev in totals if n]
+    return "\n".join(lines) or None
+
+
 def notice(entries: list[Entry]) -> str | None:
     """What a screen says about changes other sessions made: each one when there are a few, else
     one line per person ('priya made 14 changes: EV +31,200'). None when there is nothing."""
@@ -391,6 +432,8 @@ __all__ = [
     "latest_id",
     "line_for",
     "notice",
+    "burst_notice",
+    "totals_since",
     "same_value",
     "when_phrase",
 ]

@@ -16,11 +16,23 @@ import time
 import pytest
 from apphelpers import RecordingApp, settle
 from test_import import assert_journal_exact
+from test_import_screen import open_import
 
-from evpipe.models.changes_feed import ChangeCheck, Entry, entries_since, fields_of, notice
+from evpipe.models import importer
+from evpipe.models.changes_feed import (
+    ChangeCheck,
+    Entry,
+    burst_notice,
+    entries_since,
+    fields_of,
+    notice,
+    totals_since,
+)
+from evpipe.models.importer import import_file
 from evpipe.models.kpi import Scope, kpis
 from evpipe.models.rawdb import SqliteReader, sqlite_file
 from evpipe.models.store import Store
+from evpipe.models.values import format_amount
 from evpipe.tui.screens.prospect_page import ProspectPage
 
 WAIT = 15.0  # seconds a test waits for something to show (the machine may be loaded)
@@ -327,3 +339,69 @@ async def test_a_prospect_another_session_adds_widens_the_columns_without_a_pass
         assert whale in view.lines and view.shown == len(ids)  # one deleted, one added
         assert_table_reads_back(page.table)
         assert "12 shown" in " ".join(str(page.query_one("#status").render()).split())
+
+
+def _deals(path, rows: int):
+    lines = ["Name,Value,Stage"] + [f"Deal {i},{100 + i},{'Won' if i % 9 == 0 else 'Suspect'}" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_a_burst_longer_than_one_read_is_told_as_it_adds_up(office, tmp_path):
+    """An import elsewhere writes more journal entries than one look reads (BATCH): the notice
+    gives the whole burst's count and EV, as the database adds them up, not its first entries'."""
+    engine, sam, ids = office
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        page = app.pipeline
+        _, result = import_file(engine, _deals(tmp_path / "deals.csv", 700), who="priya")
+        assert result.events > 700 > 500
+        told = f"priya made {result.events:,} changes: EV +{format_amount(result.d_ev_micros, micros=True)}"
+        await _until(pilot, lambda: told in app.notices)
+        assert not any(n.startswith("priya made 500 changes") for n in app.notices)
+        await _until(pilot, lambda: page.kpi_all == kpis(engine, Scope(period=page.period)))
+
+
+async def test_an_import_made_here_is_not_told_back(office, tmp_path, monkeypatch):
+    engine, sam, ids = office
+    rebuild = importer.after_import
+
+    def slow_history(engine):  # the looks meet the import's entries before the screen is done
+        time.sleep(1.5)
+        rebuild(engine)
+
+    monkeypatch.setattr(importer, "after_import", slow_history)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = await open_import(app, pilot, _deals(tmp_path / "deals.csv", 700))
+        assert screen.plan is not None and screen.plan.can_commit
+        await pilot.press("ctrl+s")
+        await _until(pilot, lambda: any(n.startswith("imported deals.csv") for n in app.notices))
+        await pilot.pause(1.5)  # three looks at least
+        assert not any(" made " in n for n in app.notices), app.notices
+        assert app.saver.own_ranges == []  # let go once the looks are past it
+        Store(engine, who="priya").move(ids[0], "next")  # news still comes
+        await _until(pilot, lambda: any(n.startswith("priya: ") for n in app.notices))
+
+
+@pytest.mark.both_databases
+def test_a_bursts_totals_leave_out_this_sessions_own_and_what_a_rep_may_not_see(engine):
+    sam, priya = Store(engine, who="sam"), Store(engine, who="priya")
+    first = entries_since(engine, -1, 10_000)[-1].id if entries_since(engine, -1, 10_000) else 0
+    mine = [sam.add(f"S{i}", "1000", "Suspect", owner="sam").event_id for i in range(3)]
+    theirs = [priya.add(f"P{i}", "2000", "Suspect", owner="priya").event_id for i in range(4)]
+    ev = {e.id: e.d_ev_micros for e in entries_since(engine, first, 100)}
+    last = max(mine + theirs)
+    everyone = totals_since(engine, first, last)
+    assert everyone == [("sam", 3, sum(ev[i] for i in mine)), ("priya", 4, sum(ev[i] for i in theirs))]
+    assert totals_since(engine, first, last, skip=[mine[0], 10**9], skip_ranges=[range(theirs[0], theirs[2])]) == [
+        ("sam", 2, ev[mine[1]] + ev[mine[2]]),
+        ("priya", 2, ev[theirs[2]] + ev[theirs[3]]),
+    ]
+    assert totals_since(engine, first, last, owner="sam") == [("sam", 3, sum(ev[i] for i in mine))]
+    assert burst_notice(everyone).startswith("sam made 3 changes: EV +") and "\npriya made 4 changes" in burst_notice(
+        everyone
+    )
+    assert burst_notice([]) is None

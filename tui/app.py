@@ -471,9 +471,9 @@ class EvpipeApp(App):
 
     def data_changed(self, result: ChangeResult | None) -> None:
         """Tell every screen about a change, and keep the KPI history current."""
-        if result is None:
-            self.live.resync()  # everything is read again: what the journal holds now needs no notice
-        elif result.event_id > self.live.after:
+        # (None: everything is read again, after an import; its journal entries are this
+        # session's own already, noted as they were written: tui/screens/import_screen.py)
+        if result is not None and result.event_id > self.live.after:
             self.saver.own_events.add(result.event_id)  # made here (calibration writes in its own worker)
         if self.pipeline is not None:
             message = DataChanged(result)

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from evpipe.models.changes_feed import BATCH, ChangeCheck, entries_since, for_owner, notice
+from evpipe.models.changes_feed import BATCH, ChangeCheck, burst_notice, entries_since, for_owner, notice, totals_since
 from evpipe.models.pipeline_view import owners_of, rows_by_id
 
 from .messages import RemoteChanges
@@ -40,7 +40,6 @@ class LiveSync:
         self._check: ChangeCheck | None = None
         self.after = -1  # the last journal id handed to the screens (or skipped)
         self._running = False
-        self._resync = False
         self._timer: Timer | None = None
         #: Guards `_running` and the closing of the check's connection: a connection is never
         #: closed by one thread while a look uses it in another (SQLite would crash the process).
@@ -63,11 +62,6 @@ class LiveSync:
                 self._close_when_done = True
             elif self._check is not None:
                 self._check.close()  # what was seen is kept: after start() the next look tells what came since
-
-    def resync(self) -> None:
-        """The screens read everything again (an import, say): what is in the journal now needs
-        no telling; the next look starts after it."""
-        self._resync = True
 
     def tick(self) -> None:
         """Start a look, unless one is running (UI thread; returns at once)."""
@@ -108,20 +102,26 @@ class LiveSync:
             if newest is None or newest <= self.after:
                 self._timed(started)
                 return
-            if self._resync:
-                self._resync = False
-                self.after = newest
-                return
             entries = entries_since(reader, self.after, BATCH)
-            own = saver.own_events
-            theirs = [e for e in entries if e.id not in own]
-            for e in entries:
-                own.discard(e.id)
-        full = len(entries) >= BATCH
-        self.after = newest if full or not entries else entries[-1].id
+            own, ranges = saver.own_events, saver.own_ranges
+            theirs = [e for e in entries if e.id not in own and not any(e.id in r for r in ranges)]
+            full = len(entries) >= BATCH
+            owner = app.decide_scope()
+            # more than one read: the screens read everything again, and the notice says what the
+            # whole burst adds up to, counted by the database (not what its first entries do)
+            said = None
+            if full:
+                totals = totals_since(reader, self.after, newest, skip=own, skip_ranges=ranges, owner=owner)
+                said = burst_notice(totals)
+            seen = newest if full or not entries else entries[-1].id
+            _forget_own(saver, seen)
+        self.after = seen
+        if full:
+            if said is not None:
+                app.post_message(RemoteChanges([], {}, set(), said, reload=True))
+            return
         if not theirs:
             return
-        owner = app.decide_scope()
         if owner is not None:
             ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
             theirs = for_owner(theirs, owner, owners_of(reader, ids))
@@ -139,6 +139,12 @@ class LiveSync:
     def _timed(self, started: float) -> None:
         self.timings.append(time.perf_counter() - started)
         del self.timings[:-50]
+
+
+def _forget_own(saver: Any, seen: int) -> None:
+    """The session's own journal ids up to `seen` need no more leaving out (under `own_lock`)."""
+    saver.own_events.difference_update([i for i in saver.own_events if i <= seen])
+    saver.own_ranges[:] = [r for r in saver.own_ranges if r.stop - 1 > seen]
 
 
 __all__ = ["POLL_EVERY", "LiveSync"]

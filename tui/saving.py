@@ -63,6 +63,9 @@ class Saver:
         #: (tui/live_sync.py) never show them back as someone else's. A save holds `own_lock` from
         #: its write until its id is noted; the live check reads the journal under the same lock.
         self.own_events: set[int] = set()
+        #: Runs of journal ids this session wrote in one go (an import: tui/screens/import_screen.py),
+        #: noted under `own_lock` as the saves' ids are; dropped once the live check is past them.
+        self.own_ranges: list[range] = []
         self.own_lock = threading.Lock()
 
     def save(self, change: Change, *, after_frame: bool = False) -> None:

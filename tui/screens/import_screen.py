@@ -318,8 +318,14 @@ class ImportScreen(ReportsFailedWork, Screen):
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(ImportProgress(phase, done, total))
 
+        saver = evpipe_app(self).saver
         try:
-            result = commit_import(evpipe_app(self).engine, plan, who=evpipe_app(self).store.who, progress=progress)
+            # under the saver's lock, as a save: the live check cannot read the import's journal
+            # entries before they are noted as this session's own (it would tell them back as news)
+            with saver.own_lock:
+                result = commit_import(evpipe_app(self).engine, plan, who=evpipe_app(self).store.who, progress=progress)
+                if result.first_event_id is not None and result.last_event_id is not None:
+                    saver.own_ranges.append(range(result.first_event_id, result.last_event_id + 1))
         except DomainError as exc:
             self.post_message(ImportFailed(str(exc)))
             return
