@@ -97,6 +97,7 @@ class LiveSync:
             return
         started = time.perf_counter()
         saver = app.saver
+        owner = app.decide_scope()  # (decided once, then kept)
         with saver.own_lock:
             newest = self._check.poll()
             if newest is None or newest <= self.after:
@@ -106,7 +107,6 @@ class LiveSync:
             own, ranges = saver.own_events, saver.own_ranges
             theirs = [e for e in entries if e.id not in own and not any(e.id in r for r in ranges)]
             full = len(entries) >= BATCH
-            owner = app.decide_scope()
             # more than one read: the screens read everything again, and the notice says what the
             # whole burst adds up to, counted by the database (not what its first entries do)
             said = None
@@ -127,7 +127,7 @@ class LiveSync:
             theirs = for_owner(theirs, owner, owners_of(reader, ids))
             if not theirs:
                 return
-        reload = full or any(e.touches_ladder or e.action == "import" for e in theirs)
+        reload = any(e.touches_ladder or e.action == "import" for e in theirs)
         rows: dict = {}
         gone: set[int] = set()
         if not reload:
