@@ -142,8 +142,9 @@ class LiveSync:
 
 
 def _forget_own(saver: Any, seen: int) -> None:
-    """The session's own journal ids up to `seen` need no more leaving out (under `own_lock`)."""
-    saver.own_events.difference_update([i for i in saver.own_events if i <= seen])
+    """The session's own journal ids up to `seen` need no more leaving out (under `own_lock`; the
+    UI thread may add an id meanwhile, so the set is copied in one step, not walked)."""
+    saver.own_events.difference_update([i for i in list(saver.own_events) if i <= seen])
     saver.own_ranges[:] = [r for r in saver.own_ranges if r.stop - 1 > seen]
 
 
