@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from time import monotonic as time_now
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
@@ -22,11 +21,10 @@ from . import clock
 from .db import driver_rows, writer
 from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
 from .errors import DomainError
-from .forked import Forked
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
-from .import_types import ImportPlan, ImportResult, Record, gc_paused, shared_from, shared_split
+from .import_types import ImportPlan, ImportResult, Record, gc_paused, shared
 from .journal import (
     BridgeCategory,
     BulkJournal,
@@ -77,12 +75,12 @@ def _archived_stage(conn: Connection, stage_id: int) -> LadderRow:
 @dataclass(frozen=True)
 class _Half:
     """What the fork hands back: each table's rows as the driver takes them (in `frozen`'s order),
-    the prospects it created, its journal entries and stage-history rows, their effect on the
-    KPIs, and its prospects with a change dated before an earlier one."""
+    the prospects it created, its journal entries, their effect on the KPIs, and its prospects
+    with a change dated before an earlier one."""
 
     frozen: list[tuple[str, list[str], list[Any]]]
     created: int
-    entries: tuple[int, int]
+    events: int
     total: tuple[int, int, int]
     out_of_order: set[int]
 
@@ -114,8 +112,8 @@ class _Commit:
         self.frozen: list[tuple[Any, str, list[str], list[Any]]] = []
         self.existing: dict[str, dict[str, Any]] = {}
         self.next_prospect = 0
-        #: the journal entries and stage-history rows a fork made (`_take_half`), not in `journal`
-        self.shared_entries = (0, 0)
+        #: the journal entries a fork made (`_take_half`), not in `journal.events`
+        self.shared_events = 0
 
     def add_stages(self) -> None:
         """Stages to add, appended after the last open stage (like `evpipe stages add`): planned
@@ -376,27 +374,20 @@ class _Commit:
             if r.key in seen_keys:  # cannot happen with a checked plan; guards a hand-made one
                 raise DomainError(f"import: row {r.row}: key {r.key!r} repeats", field="id")
             seen_keys.add(r.key)
-        split, helper = len(records), None
-        if len(records) >= shared_from() and self.existing.keys().isdisjoint(seen_keys):
-            # every row is a new prospect: the second half goes to a fork, where there can be one
-            half = shared_split(len(records))
-            helper = Forked.start(self._second_half(records, half))
-            split = len(records) if helper is None else half
-        began = time_now()
-        try:
-            self._rows(records[:split], chunk, progress, len(records), pace=1 if helper is None else 2)
-            self.freeze(self.conn.dialect)
-            answer = helper.answer(Forked.patience(time_now() - began)) if helper is not None else (True, None)
-        finally:
-            if helper is not None:
-                helper.close()
-        if not answer[0]:  # the fork gave no answer: its half is made here, and frozen with the first
-            self._rows(records[split:], chunk, progress, len(records), before=split)
-            self.freeze(self.conn.dialect)
-        elif answer[1] is not None:
-            self._take_half(answer[1])
+        total = len(records)
+
+        def own_part(start: int, end: int, pace: int) -> None:
+            self._rows(records[start:end], chunk, progress, total, before=start, pace=pace)
+            self.freeze(self.conn.dialect)  # (all made here so far: a fork's rows come after)
+
+        if self.existing.keys().isdisjoint(seen_keys):  # every row a new prospect: a fork can make some
+            half = shared(total, lambda split: self._second_half(records, split), own_part)
+            if half is not None:
+                self._take_half(half)
+        else:  # (an update reads the database: one process)
+            own_part(0, total, 1)
         if progress is not None:
-            progress("write", len(records), len(records))
+            progress("write", total, total)
 
     def _rows(
         self, records: list[Record], chunk: int, progress: Progress | None, total: int, before: int = 0, pace: int = 1
@@ -430,7 +421,7 @@ class _Commit:
             return _Half(
                 [(sql, names, rows) for _, sql, names, rows in self.frozen],
                 self.created,
-                (journal.next_event_id - first[0], journal.next_change_id - first[1]),
+                len(journal.events),
                 (journal.total[0], journal.total[1], journal.total[2]),
                 journal.out_of_order,
             )
@@ -446,7 +437,7 @@ class _Commit:
             frozen.append((sql_table, sql, names, rows + theirs))
         self.frozen = frozen
         self.created += half.created
-        self.shared_entries = half.entries
+        self.shared_events = half.events
         for i, d in enumerate(half.total):
             self.journal.total[i] += d
         self.journal.out_of_order |= half.out_of_order
@@ -554,7 +545,7 @@ class _Commit:
 
     def result(self) -> ImportResult:
         first = self.first_ids[0]
-        event_ids = list(range(first, first + len(self.journal.events) + self.shared_entries[0]))
+        event_ids = list(range(first, first + len(self.journal.events) + self.shared_events))
         total = self.journal.total
         return ImportResult(
             source=self.plan.source,

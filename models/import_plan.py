@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -18,7 +17,6 @@ from sqlmodel import col as sql_col  # `col` is this module's word for a sheet c
 
 from . import clock
 from .errors import DomainError
-from .forked import Forked
 from .import_cells import cell_text, detect_date_order
 from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_key
 from .import_ladder import compare_ladder, file_ladder
@@ -32,8 +30,7 @@ from .import_types import (
     StageMapping,
     gc_paused,
     record_values,
-    shared_from,
-    shared_split,
+    shared,
 )
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
@@ -274,27 +271,17 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], pro
     own, in file order (`RowReader.keyed`), so the records are the same as read here alone."""
     records: list[Record] = []
     rows = sheet.rows
-    total = len(rows)
-    split, helper = total, None
-    if total >= shared_from():
-        half = shared_split(total)
-        helper = Forked.start(functools.partial(_parse_rows, reader, rows, half))
-        split = total if helper is None else half
-    began = time.monotonic()
-    try:
-        _read_part(rows, 0, split, reader, records, problems, progress, pace=1 if helper is None else 2)
-        answer = helper.answer(Forked.patience(time.monotonic() - began)) if helper is not None else (True, None)
-    finally:
-        if helper is not None:
-            helper.close()
-    if answer[0] and answer[1] is not None:
-        parsed, misses = answer[1]
+
+    def own_part(start: int, end: int, pace: int) -> None:
+        _read_part(rows, start, end, reader, records, problems, progress, pace)
+
+    answer = shared(len(rows), lambda split: functools.partial(_parse_rows, reader, rows, split), own_part)
+    if answer is not None:
+        parsed, misses = answer
         for product, numbers in misses.items():
             reader.lookup_misses[product].extend(numbers)
         for values, *rest in parsed:
             _take(reader.keyed((Record(*values), *rest)), records, problems)
-    elif split < total:  # the fork gave no answer: its rows are read here
-        _read_part(rows, split, total, reader, records, problems, progress)
     rows.clear()
     return records
 

@@ -7,14 +7,16 @@ import functools
 import gc
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
+from .forked import Forked
 from .import_fields import FIELD_LABELS
 from .import_read import ReadLimits, SheetData
 from .values import format_amount, format_percent, money_str
@@ -33,15 +35,38 @@ _gc_lock = threading.Lock()
 #: more than they save. The tests set EVPIPE_SHARE_ROWS to take that path with a few rows.
 SHARE_ROWS = 20_000
 
-
-def shared_from() -> int:
-    return int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS))
+_T = TypeVar("_T")
 
 
-def shared_split(rows: int) -> int:
-    """Where a shared step's rows are split: this process takes those before, the fork the rest
-    (a little less than half: the fork also pickles what it made, and this process reads it)."""
-    return rows * 27 // 50
+def shared(
+    total: int,
+    fork_part: Callable[[int], Callable[[], _T]],
+    own_part: Callable[[int, int, int], object],
+) -> _T | None:
+    """A step over `total` rows, shared with a fork of this process from SHARE_ROWS rows on:
+    `own_part(start, end, pace)` does rows [start, end) here (`pace`: 2 while the fork works at
+    the same time, for progress), and `fork_part(split)` is the work that does the rows from
+    `split` on in the fork, whose answer is returned. A little less than half goes to the fork: it
+    also pickles what it made, and this process reads it. Without a fork, or when it gives no
+    answer in time (several times what this process's own share took), this process does those
+    rows too and None is returned."""
+    split, helper = total, None
+    if total >= int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS)):
+        helper = Forked.start(fork_part(total * 27 // 50))
+        split = total if helper is None else total * 27 // 50
+    if helper is None:
+        own_part(0, total, 1)
+        return None
+    began = time.monotonic()
+    try:
+        own_part(0, split, 2)
+        ok, answer = helper.answer(Forked.patience(time.monotonic() - began))
+    finally:
+        helper.close()
+    if ok:
+        return cast(_T, answer)
+    own_part(split, total, 1)
+    return None
 
 
 def gc_paused(step: Callable[_P, _R]) -> Callable[_P, _R]:
