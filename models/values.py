@@ -37,6 +37,10 @@ FIRST_YEAR, LAST_YEAR = 1990, 2100
 _MONEY_PLAIN = re.compile(r"^\d+(\.\d{1,2})?$")
 _MONEY_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 _MONEY_SPACED = re.compile(r"^\d{1,3}([ '_\u00a0\u202f]\d{3})+(\.\d{1,2})?$")
+#: A sign of a negative amount: a minus or an opening bracket before the digits (after a currency:
+#: '-500', 'NZ$ -500', '(500)'), or a minus or a closing bracket after them ('500-'). A dash between
+#: digits ('5000-8000', a range) is no sign: such a text is not an amount.
+_NEGATIVE = re.compile(r"^[A-Za-z]{0,3}\s*[" + _CURRENCY + r"]?\s*[-(\u2212]|[-)\u2212]\s*$")
 
 
 def parse_money(text: object, *, field: str = "value") -> int:
@@ -53,7 +57,7 @@ def parse_money(text: object, *, field: str = "value") -> int:
     if not raw:
         raise DomainError(f"{field}: an amount is required, such as 9500 or 9,500.00", field=field)
     s = raw
-    if s.startswith("-") or s.startswith("(") or "-" in s.lstrip(_CURRENCY + " "):
+    if _NEGATIVE.search(s):
         raise DomainError(f"{field}: {shown!r} is negative; a value must be 0 or more", field=field)
     if not (_MONEY_PLAIN.match(s) or _MONEY_GROUPED.match(s)):  # digits alone have no currency to drop
         s = _without_currency(s)

@@ -45,6 +45,27 @@ def test_money(text, cents):
         assert parse_money(text) == cents
 
 
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("-5", "is negative"),
+        ("$-9,500", "is negative"),
+        ("NZD -9500", "is negative"),
+        ("(9,500)", "is negative"),
+        ("9500-", "is negative"),
+        ("\u22129500", "is negative"),
+        ("5000-8000", "is not an amount"),  # a range: no sign, and no one amount either
+        ("12,345.6S-Tab", "is not an amount"),
+        ("2026-12-01", "is not an amount"),
+    ],
+)
+def test_money_refused_says_why(text, reason):
+    """A minus or a bracket around the digits is a negative amount; a dash between digits is not
+    a sign (the message said "is negative" for a range such as 5000-8000)."""
+    with pytest.raises(DomainError, match=reason):
+        parse_money(text)
+
+
 def test_money_formatting_is_exact():
     assert format_money(123456789) == "1,234,567.89"
     assert format_money(150_000_000 * 10, micros=True, signed=True, decimals=False) == "+1,500"
