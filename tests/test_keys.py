@@ -178,6 +178,35 @@ async def test_bindings_in_a_burst_run_in_order(loop_db):
         assert form.query_one("#company", Input).value == "Co"
 
 
+@pytest.mark.parametrize("reason", ["went cold", "undo it"])
+async def test_a_burst_that_opens_a_dialog_lands_its_keys_in_the_dialog(loop_db, reason):
+    """`l` and the reason typed in one write: the letters go into the reason as it opens (they
+    were lost while the dialog was still being put together), and a letter that is a pipeline key
+    (u: undo) is a letter there too."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+        burst(app, "l", *typed(reason), "enter")
+        assert await until(app, pilot, lambda: store.get("Kauri Software").stage_kind == "lost")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PipelineScreen)
+    assert store.get("Kauri Software").lost_reason == reason
+    assert store.get("Small Fry").stage_kind == "open" and store.get("Harbour Events").stage_kind == "open"
+
+
+async def test_a_burst_that_opens_the_add_form_fills_it(loop_db):
+    """`a`, a name, tabs to the value, the value and enter, all in one write: one new prospect."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        burst(app, "a", *typed("Quick One"), "tab", "tab", "tab", "tab", "tab", *typed("700"), "enter")
+        assert await until(app, pilot, lambda: any(getattr(c, "prospect", None) for c in app.changes))
+    assert store.get("Quick One").value_cents == 70000
+
+
 # ---------------------------------------------------------------- sorted columns
 
 

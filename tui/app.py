@@ -7,6 +7,7 @@ import asyncio
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,10 @@ FIRST_SCREEN_WAIT = 3.0
 
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
+
+
+#: The longest a key waits for the screen it is for to be put together (App._settle_messages).
+SETTLE_LIMIT = 0.5
 
 
 class EvpipeApp(App):
@@ -131,6 +136,8 @@ class EvpipeApp(App):
         self._last_snapshot = 0.0
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
+        #: The screen each key handed on to a widget was typed on (see `_on_key`).
+        self._typed_on: weakref.WeakKeyDictionary[events.Key, Screen] = weakref.WeakKeyDictionary()
         self.keymap: dict[str, str] = {}
         try:
             self.keymap = load_keymap()
@@ -294,20 +301,52 @@ class EvpipeApp(App):
             await self._settle_messages(focused or self.screen)
             focused = self.focused
         if isinstance(focused, (Input, TextArea)) and isinstance(event, events.Key) and self.screen.maximized is None:
-            self.app_focus = True
-            self.screen._clear_tooltip()
-            if await self._check_bindings(event.key, priority=True):
-                return
-            await focused._on_key(event)  # the field's own handling: inserting the letter
-            if not event._stop_propagation:
-                await self._check_bindings(event.key)
+            await self._key_for_field(focused, event)
             return
+        if key:
+            self._typed_on[event] = self.screen  # (a key Textual hands on to the focused widget)
         await super().on_event(event)
+
+    async def _key_for_field(self, field: Input | TextArea, event: events.Key) -> None:
+        self.app_focus = True
+        self.screen._clear_tooltip()
+        if await self._check_bindings(event.key, priority=True):
+            return
+        await field._on_key(event)  # the field's own handling: inserting the letter
+        if not event._stop_propagation:
+            await self._check_bindings(event.key)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """A key back from the widget it was handed to, for the bindings. Textual hands a key to
+        the focused widget's queue, and its binding runs when it comes back here: the keys typed
+        after it in the same burst are all handed to that widget first. When the key's binding
+        opened a dialog (`l` asks why the prospect was lost), those keys come back here too, for
+        a screen they were not typed on, and were lost: `l` and the reason typed in one write
+        over SSH lost the prospect with no reason. Such a key goes to the screen now shown, as if
+        typed there: into its field, once the screen has put itself together."""
+        typed_on = self._typed_on.pop(event, None)
+        if typed_on is not None and typed_on is not self.screen and self.screen.maximized is None:
+            await self._settle_messages(self.screen)
+            focused = self.focused
+            if isinstance(focused, (Input, TextArea)):
+                event.prevent_default()  # (App._on_key, which Textual runs after this, would run its binding again)
+                await self._key_for_field(focused, events.Key(event.key, event.character))
+        # else App._on_key runs the bindings, as for any key
 
     @staticmethod
     async def _settle_messages(widget: Widget) -> None:
-        """Let `widget` and the widgets around it, up to its screen, handle what they were sent."""
+        """Let `widget` and the widgets around it, up to its screen, handle what they were sent. A
+        screen just opened (a dialog, by the key before) is first put together, so that a key
+        typed ahead for it (see `_on_key`) finds its first field focused: at most SETTLE_LIMIT
+        seconds for that; a screen slower to open gets the key as it is."""
         pumps = [node for node in widget.ancestors_with_self if isinstance(node, Widget)]
+        deadline = time.monotonic() + SETTLE_LIMIT
+        spins = 0
+        while not all(pump.is_mounted for pump in pumps):
+            if time.monotonic() > deadline:
+                return
+            spins += 1
+            await asyncio.sleep(0 if spins < 200 else 0.001)  # (then a pause, not a busy loop)
         for _ in range(200):
             if all(pump._message_queue.empty() for pump in pumps):
                 return
