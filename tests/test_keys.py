@@ -207,6 +207,42 @@ async def test_a_burst_that_opens_the_add_form_fills_it(loop_db):
     assert store.get("Quick One").value_cents == 70000
 
 
+async def test_keys_typed_before_a_page_is_read_wait_for_it(loop_db):
+    """Enter, n, a note and ctrl+s in one write: the page opens, and its `n` waits until the
+    prospect is read (it was refused as "not loaded yet", and the note's letters then ran as the
+    page's keys: its `l` asked why the prospect was lost)."""
+    store = Store(loop_db, who="tester")
+    pid = store.get("Kauri Software").id
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+        burst(app, "enter", "n", *typed("Called, will ring back"), "ctrl+s")
+        assert await until(app, pilot, lambda: any(a.text == "Called, will ring back" for a in store.activities(pid)))
+        await settle(app, pilot)
+        assert "The prospect is not loaded yet." not in app.notices
+        assert not isinstance(app.screen, TextPrompt)  # no "Lost: ..." question
+    assert store.get("Kauri Software").stage_kind == "open"
+
+
+async def test_keys_held_for_a_page_that_never_answers_run_after_the_limit(loop_db, monkeypatch):
+    """A page whose read never comes back (a stuck database) holds the keys typed for it no
+    longer than KEY_HOLD_LIMIT: the escape typed after enter then takes the rep back."""
+    import evpipe.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "KEY_HOLD_LIMIT", 0.5)
+    monkeypatch.setattr(ProspectPage, "load", lambda self: None)  # (never read, never answered)
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+        burst(app, "enter", "escape")
+        assert await until(app, pilot, lambda: isinstance(app.screen, ProspectPage))
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ProspectPage)  # the escape waits for the page...
+        assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen), timeout=5)  # ...this long
+
+
 # ---------------------------------------------------------------- sorted columns
 
 

@@ -48,6 +48,8 @@ SNAPSHOT_EVERY = 2.0
 
 #: The longest a key waits for the screen it is for to be put together (App._settle_messages).
 SETTLE_LIMIT = 0.5
+#: The longest keys typed ahead wait for a screen to be ready for them (App._hold_key).
+KEY_HOLD_LIMIT = 2.0
 
 
 class EvpipeApp(App):
@@ -138,6 +140,10 @@ class EvpipeApp(App):
         self._keymap_error: str | None = None
         #: The screen each key handed on to a widget was typed on (see `_on_key`).
         self._typed_on: weakref.WeakKeyDictionary[events.Key, Screen] = weakref.WeakKeyDictionary()
+        #: Keys typed for a screen not ready for them yet (see `_hold_key`), in the order typed.
+        self._held_keys: list[events.Key] = []
+        self._hold_timer: Timer | None = None
+        self._replaying = False
         self.keymap: dict[str, str] = {}
         try:
             self.keymap = load_keymap()
@@ -293,6 +299,8 @@ class EvpipeApp(App):
         area's enter and tab) and then the bindings run, in the app's order, before the next key.
         """
         key = isinstance(event, events.Key) and not event.is_forwarded
+        if key and self._hold_key(event):
+            return
         focused = self.focused if key else None
         if key and (focused is None or isinstance(focused, (Input, TextArea))):
             # What the field, its screen (or a screen just opened, nothing focused yet) have been
@@ -326,12 +334,56 @@ class EvpipeApp(App):
         typed there: into its field, once the screen has put itself together."""
         typed_on = self._typed_on.pop(event, None)
         if typed_on is not None and typed_on is not self.screen and self.screen.maximized is None:
+            if self._hold_key(event):
+                event.prevent_default()
+                return
             await self._settle_messages(self.screen)
             focused = self.focused
             if isinstance(focused, (Input, TextArea)):
                 event.prevent_default()  # (App._on_key, which Textual runs after this, would run its binding again)
                 await self._key_for_field(focused, events.Key(event.key, event.character))
         # else App._on_key runs the bindings, as for any key
+
+    # -------------------------------------------------------- keys typed ahead
+
+    def _hold_key(self, event: events.Key) -> bool:
+        """Whether `event` waits: the screen shown is not ready for keys yet (`keys_ready`: a
+        prospect's page until it is read), or keys typed before it wait. Enter and `n` typed in
+        one burst opened the page and refused `n` ("not loaded yet"); the letters of the note
+        after it then ran as the page's keys (`l` asks why the prospect was lost, and the rest went
+        in as the reason). Held keys run in order when the screen says it is ready
+        (`release_keys`), or after KEY_HOLD_LIMIT seconds whatever the screen says."""
+        if self._replaying or (not self._held_keys and getattr(self.screen, "keys_ready", True)):
+            return False
+        self._held_keys.append(events.Key(event.key, event.character))
+        if self._hold_timer is None:
+            self._hold_timer = self.set_timer(KEY_HOLD_LIMIT, self._hold_over, name="keys held")
+        return True
+
+    def release_keys(self) -> None:
+        """The screen shown is ready for keys: the ones held for it run (called by the screen)."""
+        if self._held_keys:
+            self.call_later(self._replay_keys)
+
+    def _hold_over(self) -> None:
+        self._hold_timer = None
+        self.call_later(self._replay_keys, True)
+
+    async def _replay_keys(self, anyway: bool = False) -> None:
+        """The held keys, in order, as if typed now; a key that opens another screen not ready
+        yet holds the ones after it again (unless the time limit is over: `anyway`)."""
+        while self._held_keys:
+            if not anyway and not getattr(self.screen, "keys_ready", True):
+                return
+            event = self._held_keys.pop(0)
+            self._replaying = True
+            try:
+                await self.on_event(event)
+            finally:
+                self._replaying = False
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
 
     @staticmethod
     async def _settle_messages(widget: Widget) -> None:

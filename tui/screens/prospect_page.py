@@ -127,6 +127,7 @@ class ProspectPage(ReportsFailedWork, Screen):
         self._queue: deque[tuple[Op, bool]] = deque()
         self._writing = False
         self._generation = 0
+        self._answered = False  # (its first read has answered: keys_ready)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="page-head"):
@@ -143,6 +144,17 @@ class ProspectPage(ReportsFailedWork, Screen):
                 yield Static("", id="history", classes="section")
             yield Static("", id="changes", classes="section")
         yield KeyFooter(compact=True)
+
+    @property
+    def keys_ready(self) -> bool:
+        """Whether the page takes keys: once its first read has answered (the app holds the keys
+        typed before that: EvpipeApp._hold_key)."""
+        return self._answered
+
+    def _answer(self) -> None:
+        if not self._answered:
+            self._answered = True
+            evpipe_app(self).release_keys()
 
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()
@@ -210,6 +222,7 @@ class ProspectPage(ReportsFailedWork, Screen):
             self.version = message.data.prospect.version
         self.render_page()
         self._next_write()
+        self._answer()
 
     @on(ProspectMissing)
     def _missing(self, message: ProspectMissing) -> None:
@@ -226,6 +239,7 @@ class ProspectPage(ReportsFailedWork, Screen):
             )
         for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history", "#changes"):
             self.query_one(section, Static).update("")
+        self._answer()
 
     # ------------------------------------------------------------ rendering
 
