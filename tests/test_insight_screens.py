@@ -294,6 +294,30 @@ async def test_review_bridge_terms_and_period(data):
         assert "since" in str(app.screen.query_one("#error").render())
 
 
+async def test_review_keeps_ev_tv_whole_at_80_columns(tmp_path):
+    """The demo's review line (EV in the hundreds of thousands, to the cent) is too long for 80
+    columns: EV/TV goes on a line of its own, not split between its two figures; at 130 it fits."""
+    import re
+
+    from evpipe.models import open_db
+    from evpipe.models.demo import seed_demo
+
+    engine = open_db(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(engine)
+    app = EvpipeApp(str(engine.url), who="tester")
+    whole = re.compile(r"EV/TV [\d.]+% → [\d.]+%")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        assert await until(app, pilot, lambda: "What moved EV" in screen_text(app))
+        kpi_lines = [line for line in screen_text(app).splitlines() if "EV/TV" in line or " → " in line]
+        assert any(whole.search(line) for line in kpi_lines), kpi_lines
+        await pilot.resize_terminal(130, 30)
+        await settle(pilot)
+        line = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("EV "))
+        assert whole.search(line) and "TV " in line, line
+
+
 async def test_a_wider_terminal_widens_the_lists_and_shrinking_back_works(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(130, 40)) as pilot:

@@ -228,8 +228,12 @@ class ReviewScreen(LiveScreen):
         kpis.append("  TV ", style="dim")
         kpis.append(f"{_money(tvs, r.end.tv_cents)} ", style="bold")
         kpis.append(_money(tvs, d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
-        kpis.append("  EV/TV ", style="dim")
-        kpis.append(f"{_ratio(r.start)} → {_ratio(r.end)}", style="bold")
+        ratio = f"{_ratio(r.start)} → {_ratio(r.end)}"
+        width = (self.size.width or self.app.size.width) - 2  # (the line's padding)
+        # EV/TV on a line of its own when the three do not fit on one (it wrapped between its
+        # two figures at 80 columns once EV reached the hundreds of thousands)
+        kpis.append("\nEV/TV " if kpis.cell_len + len(ratio) + 8 > width else "  EV/TV ", style="dim")
+        kpis.append(ratio, style="bold")
         if r.season:
             kpis.append(f"\n{r.season}", style="bold")
         if r.owner is not None:  # (the title has no room for it at 80 columns)
