@@ -219,21 +219,33 @@ class ReviewScreen(LiveScreen):
         self.query_one("#review-title", Static).update(title)
         d_ev = r.end.ev_micros - r.start.ev_micros
         d_tv = r.end.tv_cents - r.start.tv_cents
-        kpis = Text()
         evs = money_style((r.start.ev_micros, r.end.ev_micros, d_ev), micros=True)  # a sentence: exact
         tvs = money_style((r.end.tv_cents, d_tv))
-        kpis.append("EV ", style="dim")
-        kpis.append(f"{_ev(evs, r.start.ev_micros)} → {_ev(evs, r.end.ev_micros)} ", style="bold")
-        kpis.append(_ev(evs, d_ev, signed=True), style="green" if d_ev > 0 else "red" if d_ev < 0 else "dim")
-        kpis.append("  TV ", style="dim")
-        kpis.append(f"{_money(tvs, r.end.tv_cents)} ", style="bold")
-        kpis.append(_money(tvs, d_tv, signed=True), style="green" if d_tv > 0 else "red" if d_tv < 0 else "dim")
-        ratio = f"{_ratio(r.start)} → {_ratio(r.end)}"
+        ev_part = Text.assemble(
+            ("EV ", "dim"),
+            (f"{_ev(evs, r.start.ev_micros)} → {_ev(evs, r.end.ev_micros)} ", "bold"),
+            (_ev(evs, d_ev, signed=True), "green" if d_ev > 0 else "red" if d_ev < 0 else "dim"),
+        )
+        tv_part = Text.assemble(
+            ("TV ", "dim"),
+            (f"{_money(tvs, r.end.tv_cents)} ", "bold"),
+            (_money(tvs, d_tv, signed=True), "green" if d_tv > 0 else "red" if d_tv < 0 else "dim"),
+        )
+        ratio_part = Text.assemble(("EV/TV ", "dim"), (f"{_ratio(r.start)} → {_ratio(r.end)}", "bold"))
+        # each figure whole on a line: one that does not fit beside the last starts a new line
+        # (wrapped by the terminal, "TV" and "EV/TV 42.33% →" ended a line at 80 columns once EV
+        # reached the hundreds of thousands, their figures on the next)
         width = (self.size.width or self.app.size.width) - 2  # (the line's padding)
-        # EV/TV on a line of its own when the three do not fit on one (it wrapped between its
-        # two figures at 80 columns once EV reached the hundreds of thousands)
-        kpis.append("\nEV/TV " if kpis.cell_len + len(ratio) + 8 > width else "  EV/TV ", style="dim")
-        kpis.append(ratio, style="bold")
+        kpis, line = Text(), 0
+        for part in (ev_part, tv_part, ratio_part):
+            if line and line + 2 + part.cell_len > width:
+                kpis.append("\n")
+                line = 0
+            elif line:
+                kpis.append("  ")
+                line += 2
+            kpis.append_text(part)
+            line += part.cell_len
         if r.season:
             kpis.append(f"\n{r.season}", style="bold")
         if r.owner is not None:  # (the title has no room for it at 80 columns)
