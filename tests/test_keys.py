@@ -243,6 +243,41 @@ async def test_keys_held_for_a_page_that_never_answers_run_after_the_limit(loop_
         assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen), timeout=5)  # ...this long
 
 
+async def test_keys_held_for_a_page_whose_read_fails_run_at_the_failure(loop_db, monkeypatch):
+    """A page whose read fails says so in its title, and lets the keys typed for it run then, not
+    after KEY_HOLD_LIMIT: the escape typed after enter takes the rep back at once."""
+    import evpipe.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "KEY_HOLD_LIMIT", 60.0)
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+
+        def broken(self, ref):
+            raise RuntimeError("the disk went away")
+
+        monkeypatch.setattr(Store, "get", broken)
+        burst(app, "enter", "escape")  # the page opens, fails to read, and the escape runs then
+        assert await until(app, pilot, lambda: any("load one prospect" in n for n in app.notices), timeout=5)
+        assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen), timeout=5)
+
+
+async def test_a_page_whose_read_fails_says_so_in_its_title(loop_db, monkeypatch):
+    def broken(self, ref):
+        raise RuntimeError("the disk went away")
+
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+        monkeypatch.setattr(Store, "get", broken)
+        await pilot.press("enter")
+        text = await shows(app, pilot, "Could not read this prospect")
+        assert "Could not read this prospect: RuntimeError: the disk went away" in text
+        assert "Loading" not in text
+
+
 # ---------------------------------------------------------------- sorted columns
 
 

@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker
 
 from evpipe.models import clock, ladder
 from evpipe.models.errors import Conflict, DomainError, NotFound, UndoBlocked
@@ -223,6 +224,17 @@ class ProspectPage(ReportsFailedWork, Screen):
         self.render_page()
         self._next_write()
         self._answer()
+
+    def work_failed(self, worker: Worker, error: BaseException) -> str:
+        """Its read failed: before the first read answered, the title says the page could not be
+        read, and why, in place of "Loading...", and the keys held for the page run at once (an
+        escape typed ahead takes the rep back now, not after KEY_HOLD_LIMIT)."""
+        line = super().work_failed(worker, error)
+        if worker.group == "prospect-load" and self.data is None:
+            self.query_one("#title", Static).update(Text(f"Could not read this prospect: {line}", style="bold"))
+            self.query_one("#subtitle", Static).update(Text("esc goes back; the page is read again when it changes."))
+            self._answer()
+        return line
 
     @on(ProspectMissing)
     def _missing(self, message: ProspectMissing) -> None:
