@@ -180,7 +180,9 @@ class ActivityScreen(LiveScreen):
             whose = f"{self.who}'s changes to {OWN_ONLY_LINE}" if self.who else f"Changes to {OWN_ONLY_LINE}"
             title = Text.assemble(("Activity", "bold"), f"  {whose}, newest ({count})")
         else:
-            title = Text.assemble(("Activity", "bold"), f"  {whose}, newest first ({count})", ("  enter w m", "dim"))
+            title = Text.assemble(
+                ("Activity", "bold"), f"  {whose}, newest first ({count})", ("  enter opens its prospect", "dim")
+            )
         self.query_one("#activity-title", Static).update(title)
 
     @on(DataTable.RowHighlighted, "#activity-table")
