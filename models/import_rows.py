@@ -209,7 +209,7 @@ class RowReader:
         if cents is None:
             cents, value_from, needs_review = 0, "unknown", True
         custom = self._custom(replaced)
-        owner = self._text("owner", 80) if "owner" in self.index else None
+        owner = self._text("owner", 80) or None  # (a blank cell, like no owner column: the importer's)
         rec = Record(
             row=number,
             key="",

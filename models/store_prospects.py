@@ -74,6 +74,8 @@ def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
             out[key] = clean_text(value, field="phone", max_len=80)
         elif key == "owner":
             out[key] = clean_text(value, field="owner", max_len=80)
+            if not out[key]:  # (every prospect is someone's: whose KPIs, follow-ups and history it is)
+                raise DomainError("owner: cannot be empty; give the rep's name", field="owner")
         elif key == "notes":
             out[key] = clean_text(value, field="notes", max_len=20_000)
         elif key == "value":

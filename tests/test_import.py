@@ -401,6 +401,16 @@ def test_rep_spreadsheet_preview_writes_nothing(engine):
     assert plan.needs_review_count == 1  # the rowing club has no value yet
 
 
+def test_a_blank_owner_cell_makes_the_prospect_the_importers(engine, tmp_path):
+    """An owner column with a blank cell: that prospect is the importer's, as with no owner column
+    (it was stored with an empty owner: no one's KPIs, follow-ups or history)."""
+    path = tmp_path / "owners.csv"
+    path.write_text("Name,Value,Stage,Owner\nMine,100,Suspect,\nAnn's,200,Suspect,ann\n", encoding="utf-8")
+    import_file(engine, path, who="tester")
+    store = Store(engine)
+    assert (store.get("Mine").owner, store.get("Ann's").owner) == ("tester", "ann")
+
+
 def test_rep_spreadsheet_keeps_every_cell(engine):
     import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")
     store = Store(engine)

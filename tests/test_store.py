@@ -43,6 +43,7 @@ def counts(engine) -> tuple[int, int, int]:
         (dict(name="x", value="100", follow_up="2027-02-30"), "February 2027 has 28 days"),
         (dict(name="x", value="100", follow_up="someday"), "not a date"),
         (dict(name="x" * 201, value="100"), "the most is 200"),
+        (dict(name="x", value="100", owner=" "), "owner: cannot be empty; give the rep's name"),
     ],
 )
 def test_add_rejects_bad_input_and_writes_nothing(store, engine, kwargs, fragment):
@@ -51,6 +52,14 @@ def test_add_rejects_bad_input_and_writes_nothing(store, engine, kwargs, fragmen
         store.add(**kwargs)
     assert fragment in str(err.value)
     assert counts(engine) == before
+
+
+def test_an_owner_cannot_be_emptied(store, engine):
+    pid = store.add("Kauri", "100").prospect.id
+    before = counts(engine)
+    with pytest.raises(DomainError, match="owner: cannot be empty"):
+        store.edit(pid, owner="")
+    assert counts(engine) == before and store.get(pid).owner == store.who
 
 
 @pytest.mark.parametrize(
