@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -141,6 +142,12 @@ def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_comput
         (["move", "Keep", "Nowhere"], "not on the ladder"),
         (["kpi", "--from", "2027-13"], "no month 13"),
         (["follow", "Keep", "31/02/2027"], "February 2027 has 28 days"),
+        (["add", "X", "--value", "10", "--owner", " "], "owner: cannot be empty"),
+        # a word starting with a dash is the argument it looks like ("No such option '-1'" before)
+        (["stages", "set", "Enquiry", "-1"], "-1% is outside 0-100"),
+        (["stages", "add", "Hot", "-1", "--after", "Enquiry"], "-1% is outside 0-100"),
+        (["target", "2027-03", "-5"], "'-5' is negative"),
+        (["follow", "Keep", "-3d"], "'-3d' is not a date"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(tmp_path, args, message):
@@ -156,6 +163,20 @@ def test_bad_input_exits_non_zero_with_a_clear_message_and_changes_nothing(tmp_p
     assert "Traceback" not in proc.stderr
     assert run(db, "list", "--json").stdout == before_list
     assert run(db, "stages", "--json").stdout == before_stages
+
+
+def test_a_note_may_start_with_a_dash_and_a_misspelt_option_is_still_refused(tmp_path):
+    db = tmp_path / "n.db"
+    run(db, "init")
+    run(db, "add", "Keep", "--value", "1000")
+    assert "note logged" in run(db, "log", "Keep", "note", "-5% agreed").stdout
+    assert "note logged" in run(db, "log", "Keep", "note", "- left a voicemail", "--when", "yesterday").stdout
+    with sqlite3.connect(db) as conn:
+        texts = {text for (text,) in conn.execute("SELECT text FROM activity")}
+    assert texts == {"-5% agreed", "- left a voicemail"}
+    proc = run(db, "target", "2027-03", "--jsn", ok=False)
+    assert proc.returncode == 2 and "No such option '--jsn'" in proc.stderr
+    assert run(db, "target", "--json").stdout.strip() == "[]"
 
 
 def test_undo_through_the_cli(tmp_path):

@@ -1,6 +1,8 @@
 """The arguments of `evpipe import`, shared by the command and the app's import screen (which
 accepts them exactly as the command line does: `pipeline.csv --stage-map Hot=Quote sent`).
 
+Also `DashedArguments`: commands whose arguments may start with a dash (`target 2027-03 -5`).
+
 This module needs only click: the import screen reads it without loading the other commands, and
 neither the screen nor the CLI imports the other.
 """
@@ -16,6 +18,29 @@ import click
 from evpipe.models.errors import DomainError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DashedArguments(click.Command):
+    """A command whose arguments may start with a dash (a note "-5% agreed", a target or a
+    probability of -1, a follow-up of -3d): click took each such word for an option it does not
+    know ("No such option '-5'"); here it is an argument, and the command says what is wrong with
+    it. A word starting with two dashes that is none of the command's options is still refused as
+    an option (`--jsn`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", {})["ignore_unknown_options"] = True
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        known = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        for arg in args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if name.startswith("--") and len(name) > 2 and name not in known:
+                raise click.NoSuchOption(name, ctx=ctx)
+        return super().parse_args(ctx, args)
+
 
 #: The import command's argument and options, top to bottom as `evpipe import --help` lists them.
 _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (

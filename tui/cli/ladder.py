@@ -6,6 +6,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
+from .args import DashedArguments
 from .main import Ctx, domain_errors, emit_json, fail, pass_ctx, safe, table
 
 
@@ -44,7 +45,7 @@ def stages(click_ctx: click.Context, as_json: bool) -> None:
         fail(str(exc))
 
 
-@stages.command("set")
+@stages.command("set", cls=DashedArguments)
 @click.argument("stage")
 @click.argument("percent")
 @pass_ctx
@@ -58,7 +59,7 @@ def stages_set(ctx: Ctx, stage: str, percent: str) -> None:
         click.echo(f"warning: {safe(warning)}", err=True)
 
 
-@stages.command("add")
+@stages.command("add", cls=DashedArguments)
 @click.argument("name")
 @click.argument("percent")
 @click.option("--after", default=None, help="The open stage it follows (default: the last open stage).")

@@ -10,6 +10,7 @@ import click
 
 from evpipe.models.errors import DomainError
 
+from .args import DashedArguments
 from .main import Ctx, clip, domain_errors, emit_json, emit_json_records, emit_json_texts, pass_ctx, safe, table_lines
 
 
@@ -102,7 +103,7 @@ def delete(ctx: Ctx, prospect: str) -> None:
     click.echo(safe(result.summary))
 
 
-@click.command()
+@click.command(cls=DashedArguments)
 @click.argument("prospect")
 @click.argument("kind", type=click.Choice(["call", "email", "meeting", "note"]))
 @click.argument("text")
@@ -118,7 +119,7 @@ def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None
     click.echo(safe(result.summary))
 
 
-@click.command()
+@click.command(cls=DashedArguments)
 @click.argument("prospect")
 @click.argument("when")
 @click.option("--time", "at_time", default=None, help="Its time of day (14:30, 2pm).")

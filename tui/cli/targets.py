@@ -10,10 +10,11 @@ import click
 
 from evpipe.models.errors import DomainError
 
+from .args import DashedArguments
 from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
 
 
-@click.command("target")
+@click.command("target", cls=DashedArguments)
 @click.argument("words", nargs=-1)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
