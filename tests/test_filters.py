@@ -311,6 +311,13 @@ async def test_the_filter_box_reads_fields_hints_and_says_what_is_wrong(rep_db, 
         await settle(pilot)
         text = await shows(app, pilot, "due:soon is not known")
         assert [screen.view.rows[i].name for i in screen.view.lines] == []
+        # a message longer than its line: the clauses that fit whole (it was cut mid-sentence)
+        for _ in range(len("due:soon")):
+            await pilot.press("backspace")
+        await type_text(pilot, "month:2027-13")
+        text = await shows(app, pilot, "no month 13")
+        said = next(line for line in text.splitlines() if "no month 13" in line)
+        assert said.strip() == "filter: month: '2027-13' has no month 13; months run 01-12"
         # stage:won shows won prospects although closed ones are out of the way
         await pilot.press("escape")
         await settle(pilot)

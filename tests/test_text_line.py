@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.content import Content
 
-from evpipe.tui.widgets import TextLine
+from evpipe.tui.widgets import TextLine, fit_clauses
 
 
 class Lines(App):
@@ -46,3 +46,12 @@ async def test_text_lines_show_their_own_text_width_and_style():
         wide.show("a longer line of text that is cut")
         await pilot.pause()
         assert painted(wide)[0].startswith("a longer line of text")
+
+
+def test_fit_clauses_keeps_whole_clauses_from_the_first():
+    said = "month: '2027-13' has no month 13; months run 01-12; type it as 2027-01, jan 2027 or jan"
+    assert fit_clauses(said, 200) == said
+    assert fit_clauses(said, 60) == "month: '2027-13' has no month 13; months run 01-12"
+    assert fit_clauses(said, 40) == "month: '2027-13' has no month 13"
+    assert fit_clauses(said, 20) == "month: '2027-13' ha…"
+    assert fit_clauses("Ōtaki 日本語; more", 8) == "Ōtaki…"  # (cells, not characters: 日 takes two)

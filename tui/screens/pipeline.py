@@ -70,7 +70,7 @@ from ..messages import (
     SortLoaded,
 )
 from ..saving import Change
-from ..widgets import LineInput, TextLine
+from ..widgets import LineInput, TextLine, fit_clauses
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, row_spans, short_date
@@ -955,8 +955,8 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
     def _show_hint(self, text: str, error: str | None = None) -> None:
         """Under the filter box: the fields and values it takes, or why what is typed is not read."""
         line = self.query_one("#filter-hint", TextLine)
-        if error:
-            line.show(Content.styled(error, "$text-error"))
+        if error:  # (as much of why as fits on its one line: the fix is said in the later clauses)
+            line.show(Content.styled(fit_clauses(error, line.size.width or self.size.width), "$text-error"))
         else:
             line.show(Content.styled(hint(text, self.stage_list), "$text-muted"))
 

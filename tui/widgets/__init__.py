@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.content import Content
 from textual.geometry import Size
@@ -29,6 +30,23 @@ def could_not_load(title: str, what: str, why: str) -> Text:
     if not title:
         return Text(said[0].upper() + said[1:], style="bold")
     return Text.assemble((title, "bold"), (f"  {said}", "bold"))
+
+
+def fit_clauses(text: str, width: int) -> str:
+    """`text` on one line of `width` cells: its clauses ("; "-separated: a message's what, then its
+    why and how to fix it) from the first, as many as fit whole; the first cut short with "…" when
+    even it does not fit."""
+    if cell_len(text) <= width or width <= 1:
+        return text
+    clauses = text.split("; ")
+    out = clauses[0]
+    for more in clauses[1:]:
+        if cell_len(f"{out}; {more}") > width:
+            break
+        out = f"{out}; {more}"
+    if cell_len(out) > width:
+        out = set_cell_size(out, width - 1).rstrip() + "…"
+    return out
 
 
 class TextLine(Widget):
