@@ -263,6 +263,25 @@ async def test_keys_held_for_a_page_whose_read_fails_run_at_the_failure(loop_db,
         assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen), timeout=5)
 
 
+async def test_keys_typed_with_the_key_that_opens_a_screen_wait_for_its_rows(loop_db):
+    """`7`, `p`, a probability and enter in one write: the stages screen opens, and its `p` waits
+    until the stages are read (it said "No stage is selected", and the rest was lost)."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        burst(app, "7", "p", *typed("30"), "enter")
+        text = await shows(app, pilot, "Set Suspect")
+        assert "Set Suspect from 5% to 30%?" in text, (
+            app.notices,
+            type(app.screen).__name__,
+            [type(s).__name__ for s in app.screen_stack],
+        )
+        assert "No stage is selected." not in app.notices
+        await pilot.press("y")
+        assert await until(app, pilot, lambda: store.stage("Suspect").probability_bp == 3000)
+
+
 async def test_a_page_whose_read_fails_says_so_in_its_title(loop_db, monkeypatch):
     def broken(self, ref):
         raise RuntimeError("the disk went away")

@@ -31,7 +31,7 @@ from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..messages import BoardKpisLoaded, BoardLoaded, BoardMoved, ChangeFailed, ChangeSaved, FocusHistoryLoaded
 from ..saving import Change
 from ..widgets import TextLine
@@ -41,7 +41,7 @@ from ..widgets.stage_board import StageBoard
 from .stage_keys import StageKeys
 
 
-class BoardScreen(ReportsFailedWork, StageKeys, Screen):
+class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     """The pipeline as a board of stages."""
 
     CSS_PATH = "board.tcss"

@@ -8,11 +8,11 @@ from textual.worker import Worker
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..widgets import could_not_load, loading
 
 
-class LiveScreen(ReportsFailedWork, Screen):
+class LiveScreen(ReadyAfterFirstRead, Screen):
     """Reloads when it is shown again, and when any change is made while it is showing (here, or
     by another session: tui/live_sync.py).
 

@@ -24,7 +24,7 @@ from evpipe.models.roles import ROLES
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -36,7 +36,7 @@ ROLE_HELP = {
 }
 
 
-class MembersScreen(ReportsFailedWork, Screen):
+class MembersScreen(ReadyAfterFirstRead, Screen):
     """Members and their roles."""
 
     COMMANDS = {BindingCommands}

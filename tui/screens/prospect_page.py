@@ -46,7 +46,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, NextStep, TextPrompt
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -78,7 +78,7 @@ def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
     return style(micros, micros=True, signed=signed)
 
 
-class ProspectPage(ReportsFailedWork, Screen):
+class ProspectPage(ReadyAfterFirstRead, Screen):
     """One prospect: details, contact points, history; `e n f > < w l u d` change it."""
 
     CSS_PATH = "prospect_page.tcss"
@@ -128,7 +128,6 @@ class ProspectPage(ReportsFailedWork, Screen):
         self._queue: deque[tuple[Op, bool]] = deque()
         self._writing = False
         self._generation = 0
-        self._answered = False  # (its first read has answered: keys_ready)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="page-head"):
@@ -145,17 +144,6 @@ class ProspectPage(ReportsFailedWork, Screen):
                 yield Static("", id="history", classes="section")
             yield Static("", id="changes", classes="section")
         yield KeyFooter(compact=True)
-
-    @property
-    def keys_ready(self) -> bool:
-        """Whether the page takes keys: once its first read has answered (the app holds the keys
-        typed before that: EvpipeApp._hold_key)."""
-        return self._answered
-
-    def _answer(self) -> None:
-        if not self._answered:
-            self._answered = True
-            evpipe_app(self).release_keys()
 
     def on_mount(self) -> None:
         self.query_one("#page-body", VerticalScroll).focus()
@@ -223,17 +211,15 @@ class ProspectPage(ReportsFailedWork, Screen):
             self.version = message.data.prospect.version
         self.render_page()
         self._next_write()
-        self._answer()
 
     def work_failed(self, worker: Worker, error: BaseException) -> str:
         """Its read failed: before the first read answered, the title says the page could not be
-        read, and why, in place of "Loading...", and the keys held for the page run at once (an
-        escape typed ahead takes the rep back now, not after KEY_HOLD_LIMIT)."""
+        read, and why, in place of "Loading..." (the keys held for the page then run:
+        ReadyAfterFirstRead)."""
         line = super().work_failed(worker, error)
         if worker.group == "prospect-load" and self.data is None:
             self.query_one("#title", Static).update(Text(f"Could not read this prospect: {line}", style="bold"))
             self.query_one("#subtitle", Static).update(Text("esc goes back; the page is read again when it changes."))
-            self._answer()
         return line
 
     @on(ProspectMissing)
@@ -251,7 +237,6 @@ class ProspectPage(ReportsFailedWork, Screen):
             )
         for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history", "#changes"):
             self.query_one(section, Static).update("")
-        self._answer()
 
     # ------------------------------------------------------------ rendering
 

@@ -37,7 +37,7 @@ from evpipe.models.values import (
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
@@ -94,7 +94,7 @@ def check_stale_days(text: str) -> int:
     return int(raw)
 
 
-class StagesScreen(ReportsFailedWork, Screen):
+class StagesScreen(ReadyAfterFirstRead, Screen):
     """Edit the ladder of stages."""
 
     CSS_PATH = "stages.tcss"

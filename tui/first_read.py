@@ -1,0 +1,54 @@
+"""Screens that take keys once their first read has ended (the app holds the keys typed before).
+
+A screen reads what it shows in a thread worker. Keys typed in the same burst as the key that
+opened it, as they arrive over a slow SSH link, came before the rows did: `7jp30` and enter (the
+stages, down a row, its probability 30%) said "No stage is selected" for the `p` and lost the
+rest. Such a screen is not ready for keys (`keys_ready`) until its first worker ends, with the
+rows or with a failure: the app holds the keys typed for it meanwhile (EvpipeApp._hold_key) and
+then runs them in order, as if typed at that moment (at most KEY_HOLD_LIMIT seconds later,
+whatever the screen says).
+
+The first read has ended when a worker of the screen has ended and none is still to end: a
+screen may start its read twice as it opens (on mount, and again as it is shown), and shows only
+the newest. A worker posts what it read as a message before it ends; the keys are let go after
+the messages already in the screen's queue, so by then the screen shows the rows.
+"""
+
+from __future__ import annotations
+
+from textual.worker import Worker, WorkerState
+
+from .failed_work import ReportsFailedWork
+
+
+class ReadyAfterFirstRead(ReportsFailedWork):
+    """A screen that holds the keys typed for it until its first worker has ended."""
+
+    _first_read_ended = False
+
+    @property
+    def keys_ready(self) -> bool:
+        """Whether the screen takes keys: once its first read has ended."""
+        return self._first_read_ended
+
+    def first_read_ended(self) -> None:
+        """The screen shows what it read (or why it could not): the keys held for it run."""
+        if not self._first_read_ended:
+            self._first_read_ended = True
+            release = getattr(self.app, "release_keys", None)  # type: ignore[attr-defined]
+            if release is not None:  # (EvpipeApp's; a test's bare app holds no keys)
+                release()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)
+        if self._first_read_ended or event.state not in _ENDED:
+            return
+        if any(w.node is self and w.state not in _ENDED for w in self.app.workers):  # type: ignore[attr-defined]
+            return  # (a newer read is on its way)
+        self.call_later(self.first_read_ended)  # type: ignore[attr-defined]
+
+
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+
+__all__ = ["ReadyAfterFirstRead"]
