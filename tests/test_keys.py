@@ -282,6 +282,19 @@ async def test_keys_typed_with_the_key_that_opens_a_screen_wait_for_its_rows(loo
         assert await until(app, pilot, lambda: store.stage("Suspect").probability_bp == 3000)
 
 
+async def test_keys_typed_while_evpipe_starts_wait_for_the_first_rows(loop_db):
+    """`j` and `>` typed as evpipe starts, before its rows are read: the cursor moves down and the
+    second prospect advances (the `>` said "No prospect here", and the `j` was lost)."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(events.Key("j", "j"))
+        app.post_message(events.Key("greater_than_sign", ">"))
+        assert await until(app, pilot, lambda: store.get("Kauri Software").stage_name == "Quote sent")
+        assert not any("No prospect here" in n for n in app.notices)
+    assert store.get("Harbour Events").stage_name == "Quote sent"
+
+
 async def test_a_page_whose_read_fails_says_so_in_its_title(loop_db, monkeypatch):
     def broken(self, ref):
         raise RuntimeError("the disk went away")

@@ -54,7 +54,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
-from ..failed_work import ReportsFailedWork
+from ..first_read import ReadyAfterFirstRead
 from ..frames import FrameHold
 from ..messages import (
     ChangeFailed,
@@ -122,7 +122,7 @@ FILTER_FRAME_HOLD = 0.05
 FIRST_PAGE = 200
 
 
-class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
+class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     """Every prospect with the KPIs above them."""
 
     CSS_PATH = "pipeline.tcss"
@@ -374,6 +374,7 @@ class PipelineScreen(ReportsFailedWork, StageKeys, Screen):
         self.loaded = True
         self.table.reset(keep)
         self._show_status()
+        self.first_read_ended()  # (the first page is enough: keys typed while evpipe started run now)
         if message.complete:
             _freeze_loaded_rows()
         if message.painted is not None:
