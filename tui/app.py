@@ -348,10 +348,10 @@ class EvpipeApp(App):
 
     def _hold_key(self, event: events.Key) -> bool:
         """Whether `event` waits: the screen shown is not ready for keys yet (`keys_ready`: a
-        screen until its first read ends, tui/first_read.py), or keys typed before it wait. Enter and `n` typed in
-        one burst opened the page and refused `n` ("not loaded yet"); the letters of the note
-        after it then ran as the page's keys (`l` asks why the prospect was lost, and the rest went
-        in as the reason). Held keys run in order when the screen says it is ready
+        screen until its first read ends, tui/first_read.py), or keys typed before it wait. Enter
+        and `n` typed in one burst opened the page and refused `n` ("not loaded yet"); the letters
+        of the note after it then ran as the page's keys (`l` asks why the prospect was lost, and
+        the rest went in as the reason). Held keys run in order when the screen says it is ready
         (`release_keys`), or after KEY_HOLD_LIMIT seconds whatever the screen says."""
         if self._replaying or (not self._held_keys and getattr(self.screen, "keys_ready", True)):
             return False

@@ -11,7 +11,9 @@ whatever the screen says).
 The first read has ended when a worker of the screen has ended and none is still to end: a
 screen may start its read twice as it opens (on mount, and again as it is shown), and shows only
 the newest. A worker posts what it read as a message before it ends; the keys are let go after
-the messages already in the screen's queue, so by then the screen shows the rows.
+the messages already in the screen's queue, so by then the screen shows the rows. A screen whose
+worker reads on after the first rows (the pipeline, page by page) says so itself, with
+`first_read_ended()`, when the first rows are on screen.
 """
 
 from __future__ import annotations
