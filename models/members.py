@@ -73,17 +73,32 @@ def _owners(conn: Conn) -> int:
     return int(conn.execute(select(func.count()).select_from(_MEMBER).where(_MEMBER.c.role == OWNER)).scalar() or 0)
 
 
-def add_member(engine: Engine, who: str, name: object, role: object) -> MemberInfo:
-    """Add a member. The first member of a database must be you, as its owner (so that nobody
-    locks the owner out by accident); after that only an owner adds members."""
+def first_owner(source: Engine | Conn, who: str, login: str | None) -> str:
+    """Who the first member of a database must be: you, as its owner. On SQLite that is your
+    `login` when it is given (a session's): once there are members, who you are is your login, and
+    EVPIPE_USER names someone else only for an owner's login, so a first owner named by EVPIPE_USER
+    locked the login out of the database. On a server, who you are is the server's role (`who`)."""
+    return who if login is None or grants.is_server(source) else login
+
+
+def add_member(engine: Engine, who: str, name: object, role: object, *, login: str | None = None) -> MemberInfo:
+    """Add a member. The first member of a database must be you, as its owner (`first_owner`: so
+    that nobody locks the owner out by accident); after that only an owner adds members.
+    `login`: the account a session runs as (login_name), when `who` may come from EVPIPE_USER."""
     name, role = check_name(name), check_role(role)
     at = clock.now()
     with writer(engine).begin() as conn:
         if not members_exist(conn):
-            if name != who or role != OWNER:
+            first = first_owner(conn, who, login)
+            if name != first or role != OWNER:
+                why = (
+                    f" (EVPIPE_USER={who} counts only for an owner's login once there are members)"
+                    if first != who
+                    else ""
+                )
                 raise DomainError(
-                    f"members: the first member must be you, as owner (evpipe members add {who} --role owner); "
-                    "then add the others",
+                    f"members: the first member must be you, as owner (evpipe members add {first} --role owner); "
+                    f"then add the others{why}",
                     field="name",
                 )
         else:
@@ -174,6 +189,7 @@ def visible_owner(engine: Engine, who: str) -> str | None:
 
 
 __all__ = [
+    "first_owner",
     "Acting",
     "MemberInfo",
     "REPS_SEE",

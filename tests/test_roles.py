@@ -155,6 +155,29 @@ def test_the_first_member_is_you_as_owner_and_the_last_owner_stays(engine):
     Store(engine, who="anyone").add("Open again", "1")
 
 
+def test_the_first_owner_on_sqlite_is_the_login_not_evpipe_user(engine, tmp_path, monkeypatch):
+    """EVPIPE_USER=sam from the login root made sam the first owner, and root was then locked out:
+    once there are members, EVPIPE_USER counts only for an owner's login."""
+    with pytest.raises(DomainError, match=r"must be you, as owner \(evpipe members add root --role owner\)"):
+        add_member(engine, "sam", "sam", "owner", login="root")
+    assert members(engine) == []
+    add_member(engine, "sam", "root", "owner", login="root")
+    assert [(m.name, m.role) for m in members(engine)] == [("root", "owner")]
+    # the command line, as the login root with EVPIPE_USER=sam
+    db = tmp_path / "first.db"
+    assert cli(db, "init", str(db), login="root", monkeypatch=monkeypatch)[0] == 0
+    monkeypatch.setenv("EVPIPE_USER", "sam")
+    result = CliRunner().invoke(main, ["--db", str(db), "members"], catch_exceptions=False)
+    assert "You are sam." in result.stdout and "evpipe members add root --role owner" in result.stdout
+    result = CliRunner().invoke(main, ["--db", str(db), "members", "add", "sam", "--role", "owner"])
+    assert result.exit_code == 1 and "EVPIPE_USER=sam counts only for an owner's login" in result.stderr
+    result = CliRunner().invoke(main, ["--db", str(db), "members", "add", "root", "--role", "owner"])
+    assert result.exit_code == 0, result.stderr
+    monkeypatch.delenv("EVPIPE_USER")
+    code, out, _ = cli(db, "members", "list", "--json", login="root", monkeypatch=monkeypatch)
+    assert (json.loads(out)["you"], json.loads(out)["your_role"]) == ("root", "owner")  # not locked out
+
+
 def test_who_you_are_is_the_login_name_and_evpipe_user_only_for_an_owner(engine, monkeypatch):
     monkeypatch.setattr(roles, "login_name", lambda: "sam")
     monkeypatch.setenv("EVPIPE_USER", "boss")

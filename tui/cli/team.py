@@ -78,7 +78,8 @@ def members_cmd(click_ctx: click.Context) -> None:
 @domain_errors
 def members_list(ctx: Ctx, as_json: bool = False) -> None:
     """The members and their roles, and who you are."""
-    from evpipe.models.members import members, reps_see
+    from evpipe.models.members import first_owner, members, reps_see
+    from evpipe.models.roles import login_name
 
     store = ctx.store()
     people = members(ctx.engine)
@@ -95,7 +96,8 @@ def members_list(ctx: Ctx, as_json: bool = False) -> None:
         return
     if not people:
         click.echo(f"No members yet: everyone may do everything. You are {safe(store.who)}.")
-        click.echo(f"To start with roles, make yourself the owner: evpipe members add {safe(store.who)} --role owner")
+        first = first_owner(ctx.engine, store.who, login_name())
+        click.echo(f"To start with roles, make yourself the owner: evpipe members add {safe(first)} --role owner")
         return
     rows = [[safe(m.name), m.role, f"{m.added_at:%Y-%m-%d}", safe(m.added_by)] for m in people]
     click.echo(table(["member", "role", "added", "by"], rows))
@@ -111,8 +113,9 @@ def members_list(ctx: Ctx, as_json: bool = False) -> None:
 def members_add(ctx: Ctx, name: str, role: str) -> None:
     """Add NAME (a login name) with a role. The first member must be you, as owner."""
     from evpipe.models.members import add_member
+    from evpipe.models.roles import login_name
 
-    m = add_member(ctx.engine, ctx.who, name, role)
+    m = add_member(ctx.engine, ctx.who, name, role, login=login_name())
     click.echo(f"{safe(m.name)} is now a member, as {m.role}.")
 
 

@@ -150,8 +150,9 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
             def add(role: str) -> None:
                 def op() -> ChangeResult:
                     from evpipe.models.members import add_member
+                    from evpipe.models.roles import login_name
 
-                    m = add_member(app.engine, app.store.who, name, role)
+                    m = add_member(app.engine, app.store.who, name, role, login=login_name())
                     return ChangeResult(0, f"{m.name} is now a member, as {m.role}", "setting")
 
                 self.write(op)
