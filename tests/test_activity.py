@@ -172,6 +172,28 @@ async def test_members_screen_from_activity_owner_adds_a_rep_and_a_rep_is_refuse
     assert [(m.name, m.role) for m in members(engine)] == [("tester", "owner"), ("sam", "rep")]
 
 
+async def test_members_screen_names_the_login_as_the_first_owner(engine, monkeypatch):
+    """The app acts as tester (EVPIPE_USER's name) while the login is root2: the first owner must be
+    root2, who counts once there are members (tester first locked root2 out)."""
+    from evpipe.models import roles
+
+    monkeypatch.setattr(roles, "login_name", lambda: "root2")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_members()
+        text = await shows(app, pilot, "The first owner is your login, root2.")
+        assert "You are tester;" in text
+        await pilot.press("a")
+        await settle(pilot, until=lambda a: isinstance(a.screen, TextPrompt))
+        assert app.screen.query_one("Input").value == "root2"
+        app.screen.dismiss("root2")
+        await settle(pilot, until=lambda a: isinstance(a.screen, ChoiceDialog))
+        app.screen.dismiss("owner")
+        await settle(pilot, until=lambda a: bool(a.screen.members))
+    assert [(m.name, m.role) for m in members(engine)] == [("root2", "owner")]
+
+
 async def test_review_screen_per_rep_names_who_moved_each_prospect(engine):
     team(engine)
     app = RecordingApp(engine)

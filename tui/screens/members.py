@@ -64,6 +64,7 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
         super().__init__()
         self.members: list[MemberInfo] = []
         self.you = ""
+        self.first = ""  # who the first member must be: you, or your login (first_owner)
         self.reps_see = "all"
 
     def compose(self) -> ComposeResult:
@@ -83,15 +84,17 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
 
     @work(thread=True, exclusive=True, group="members-load", exit_on_error=False, description="the members")
     def load(self) -> None:
-        from evpipe.models.members import members, reps_see
+        from evpipe.models.members import first_owner, members, reps_see
+        from evpipe.models.roles import login_name
 
         app = evpipe_app(self)
-        engine = app.engine
-        self.post_message(MembersLoaded(members(engine), app.store.who, reps_see(engine)))
+        engine, who = app.engine, app.store.who
+        self.post_message(MembersLoaded(members(engine), who, reps_see(engine), first_owner(engine, who, login_name())))
 
     @on(MembersLoaded)
     def _loaded(self, message: MembersLoaded) -> None:
         self.members, self.you, self.reps_see = message.members, message.you, message.reps_see
+        self.first = message.first
         table = self.query_one("#members-table", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -110,6 +113,8 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
             note = (
                 f"No members: everyone may do everything. You are {self.you}; a adds you as the owner, then the others."
             )
+            if self.first != self.you:  # (EVPIPE_USER names someone else: the login counts once there are members)
+                note += f" The first owner is your login, {self.first}."
         else:
             you = f"You are {self.you}, " + (f"{role}." if role else "not a member: you may change nothing.")
             sees = "everyone's prospects" if self.reps_see == "all" else "only their own prospects"
@@ -159,7 +164,7 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
 
             self._choose_role(f"{name.strip()}'s role:", add)
 
-        initial = "" if self.members else self.you
+        initial = "" if self.members else (self.first or self.you)
         self.app.push_screen(
             TextPrompt("Add a member", "Their login name (as `whoami` prints it)", initial=initial), named
         )
