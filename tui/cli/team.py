@@ -111,7 +111,7 @@ def members_list(ctx: Ctx, as_json: bool = False) -> None:
 @pass_ctx
 @domain_errors
 def members_add(ctx: Ctx, name: str, role: str) -> None:
-    """Add NAME (a login name) with a role. The first member must be you, as owner."""
+    """Add NAME (a login name) with a role. The first member must be you (your login), as owner."""
     from evpipe.models.members import add_member
     from evpipe.models.roles import login_name
 
