@@ -31,6 +31,7 @@ from .records import ChangeResult, StageInfo
 from .store_base import StageRef, StoreBase, part
 from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
+    clean_email,
     clean_text,
     parse_follow_up,
     parse_money,
@@ -68,8 +69,10 @@ def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if key == "name":
             out[key] = clean_text(value, field="name", max_len=200, required=True)
-        elif key in ("company", "contact_name", "email"):
+        elif key in ("company", "contact_name"):
             out[key] = clean_text(value, field=key.replace("_", " "), max_len=200)
+        elif key == "email":
+            out[key] = clean_email(value)
         elif key == "phone":
             out[key] = clean_text(value, field="phone", max_len=80)
         elif key == "owner":

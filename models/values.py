@@ -536,6 +536,15 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     return text
 
 
+def clean_email(value: object) -> str:
+    """An email address as typed (trimmed, see `clean_text`), or "" for none: one with an @
+    between something and something, and no spaces."""
+    text = clean_text(value, field="email", max_len=200)
+    if text and ("@" not in text or " " in text or text.startswith("@") or text.endswith("@")):
+        raise DomainError(f"email: {text!r} is not an email address such as name@example.com", field="email")
+    return text
+
+
 def _cleaned(text: str, *, keep_newlines: bool) -> str:
     """`clean_text`'s dropping of escape sequences and control characters, for text that has any."""
     text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences

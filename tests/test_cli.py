@@ -143,6 +143,7 @@ def test_pipeline_through_add_move_and_stages_set_agrees_with_independent_comput
         (["kpi", "--from", "2027-13"], "no month 13"),
         (["follow", "Keep", "31/02/2027"], "February 2027 has 28 days"),
         (["add", "X", "--value", "10", "--owner", " "], "owner: cannot be empty"),
+        (["edit", "Keep", "--email", "not an email"], "is not an email address such as name@example.com"),
         # a word starting with a dash is the argument it looks like ("No such option '-1'" before)
         (["stages", "set", "Enquiry", "-1"], "-1% is outside 0-100"),
         (["stages", "add", "Hot", "-1", "--after", "Enquiry"], "-1% is outside 0-100"),

@@ -44,6 +44,7 @@ def counts(engine) -> tuple[int, int, int]:
         (dict(name="x", value="100", follow_up="someday"), "not a date"),
         (dict(name="x" * 201, value="100"), "the most is 200"),
         (dict(name="x", value="100", owner=" "), "owner: cannot be empty; give the rep's name"),
+        (dict(name="x", value="100", email="jo at example"), "'jo at example' is not an email address"),
     ],
 )
 def test_add_rejects_bad_input_and_writes_nothing(store, engine, kwargs, fragment):

@@ -28,6 +28,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from evpipe.models.errors import Conflict, DomainError
 from evpipe.models.store import MAX_CUSTOM_FIELDS, ProspectInfo, StageInfo
 from evpipe.models.values import (
+    clean_email,
     clean_text,
     format_money,
     format_percent,
@@ -87,10 +88,7 @@ def _plain(field: str, max_len: int) -> Callable[[str], Checked]:
 
 
 def _check_email(text: str) -> Checked:
-    value = clean_text(text, field="email", max_len=200)
-    if value and ("@" not in value or " " in value or value.startswith("@") or value.endswith("@")):
-        raise DomainError(f"email: {value!r} is not an email address such as name@example.com", field="email")
-    return Checked(value)
+    return Checked(clean_email(text))
 
 
 def _check_value(text: str) -> Checked:
