@@ -465,14 +465,15 @@ def parse_past_date(text: str) -> date:
 FOLLOW_UP_CLEAR = ("", "none", "-", "clear")
 
 
-def parse_follow_up(text: object) -> date | None:
+def parse_follow_up(text: object, *, field: str = "follow-up") -> date | None:
     """A follow-up date as typed, or None for 'none', 'clear', '-' or blank (clears it). The
-    command line and every screen read follow-ups through this one function."""
+    command line and every screen read follow-ups through this one function (`field`: what a
+    message calls it)."""
     if isinstance(text, date):
         return text
     if text is None or str(text).strip().lower() in FOLLOW_UP_CLEAR:
         return None
-    return parse_date(text, field="follow-up")
+    return parse_date(text, field=field)
 
 
 _TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")

@@ -408,6 +408,21 @@ async def test_editing_one_field_never_fails_on_an_untouched_one(store):
     assert app.results == [{"phone": "021 555"}]
 
 
+async def test_the_edit_form_clears_a_follow_up_with_the_words_the_command_line_takes(store):
+    """`clear` clears a follow-up as `evpipe follow X clear` does (the form said it was not a date)."""
+    p = store.get(store.add("Due", "100", follow_up="2026-12-10").prospect.id)
+    app = Host(lambda: ProspectForm(store.ladder(), p))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#follow_up", Input).value = "clear"
+        await pilot.pause()
+        assert text_of(form.query_one("#follow_up-reading", Label)) == "none"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert app.results == [{"follow_up": None}]
+
+
 async def test_edit_form_with_nothing_changed_returns_none(store):
     p = store.get(store.add("Plain", "100").prospect.id)
     app = Host(lambda: ProspectForm(store.ladder(), p))

@@ -34,7 +34,7 @@ from evpipe.models.values import (
     format_percent,
     money_str,
     month_label,
-    parse_date,
+    parse_follow_up,
     parse_money,
     parse_month,
 )
@@ -104,9 +104,9 @@ def _check_month(text: str) -> Checked:
 
 
 def _check_follow_up(text: str) -> Checked:
-    if text.strip().lower() in ("", "none", "-"):
+    day = parse_follow_up(text, field="next follow-up")  # (it clears as everywhere: blank, none, clear, -)
+    if day is None:
         return Checked(None, "none")
-    day = parse_date(text, field="next follow-up")
     return Checked(day, f"{day:%a} {day.day} {day:%b %Y}")
 
 
