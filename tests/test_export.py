@@ -24,7 +24,7 @@ NASTY = {
     "company": "Acme [Beta]",
     "contact_name": "[@click=app.quit]hi[/]",
     "phone": "+64 21 555 0101",
-    "email": "@home",
+    "email": "jo@home.example",
     "notes": "-5 people\ttab, and 'quotes'",
 }
 
@@ -106,7 +106,7 @@ def test_demo_round_trip(demo_engine, tmp_path, kind):
 
 @pytest.mark.both_databases
 def test_csv_cells_are_neutralised(worked_engine, tmp_path):
-    add_nasty(worked_engine, "10", custom={"Formula": "=1+1"})
+    add_nasty(worked_engine, "10", custom={"Formula": "=1+1", "Handle": "@home"})
     path = tmp_path / "out.csv"
     export(worked_engine, path)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
@@ -114,7 +114,7 @@ def test_csv_cells_are_neutralised(worked_engine, tmp_path):
     nasty = next(r for r in rows if r["company"] == "Acme [Beta]")
     assert nasty["name"] == '\'=HYPERLINK("http://evil","click")'
     assert nasty["phone"] == "'+64 21 555 0101"
-    assert nasty["email"] == "'@home"
+    assert nasty["email"] == "jo@home.example" and nasty["Handle"] == "'@home"
     assert nasty["notes"] == "'-5 people tab, and 'quotes'"  # the store keeps no tabs
     assert nasty["Formula"] == "'=1+1"
     assert nasty["value"] == "10.00" and nasty["EV"] == "1.00" and nasty["probability"] == "10%"
