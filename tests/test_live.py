@@ -151,6 +151,19 @@ async def test_another_sessions_changes_show_without_a_key_press(office):
         await _until(pilot, lambda: page.kpi_all == kpis(engine, Scope(period=page.period)))
 
 
+async def test_a_change_that_arrives_as_the_app_closes_is_let_go(office):
+    """Another session's change heard while the app takes its screens apart (the pipeline's table
+    already gone) is let go: it raised NoMatches and the app closed with a traceback."""
+    engine, sam, ids = office
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await app.pipeline.table.remove()
+        sam.move(ids[3], "next")
+        await _until(pilot, lambda: any(n.startswith("sam: Prospect 03") for n in app.notices))
+    assert app.return_code in (None, 0)
+
+
 async def test_own_saves_are_not_shown_back_but_another_session_of_mine_is(office):
     engine, sam, ids = office
     app = RecordingApp(engine)

@@ -625,6 +625,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """Changes made elsewhere (another app, the command line; tui/live_sync.py): the header
         moves by each journal entry's recorded effect and the rows they touch are replaced where
         they are, without reading the table again; the cursor stays on its prospect."""
+        if not self.query("#table"):  # (the app is closing: its screens are taken apart)
+            return
         if message.reload or not self.loaded:
             self.load()
             return
