@@ -354,7 +354,7 @@ class MembersLoaded(Message):
     members: list[MemberInfo]
     you: str
     reps_see: str
-    first: str = ""  # who the first member must be (models.members.first_owner)
+    first: str  # who the first member must be (models.members.first_owner)
 
 
 @message
