@@ -207,7 +207,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         yield KpiHeader(id="kpis")
         yield ColumnHeader(id="columns")
         yield ProspectTable(self.view, id="table")
-        yield TextLine("", id="detail")
+        yield TextLine("", cut_at=" · ", id="detail")
         yield TextLine("Loading prospects…", id="status")
         yield TextLine("", id="filter-hint")
         yield LineInput(
@@ -491,7 +491,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                     flags.append(f"~ slow: {self.view.pace.words(row.id, row.stage_id, row.touched)}")
                 else:
                     flags.append(f"~ stale since {short_date(row.touched)}")
-            text = " · ".join(parts + flags)
+            # the flags first: a line too long for the terminal keeps its parts that fit whole,
+            # from the first (TextLine's cut_at), and why the row is marked matters most
+            text = " · ".join(flags + parts)
         self.query_one("#detail", TextLine).show(Content(text))
 
     # -------------------------------------------------------- the KPIs, kept current

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
-from textual.widget import Widget
+
+from . import KeptLines
 
 if TYPE_CHECKING:
     from textual.binding import Binding
@@ -30,7 +31,7 @@ FIRST = ("quit_or_back", "help")
 _BAR = "▏"
 
 
-class KeyFooter(Widget, can_focus=False):
+class KeyFooter(KeptLines, can_focus=False):
     """One line of the keys the screen answers: `q` (quit, or back on a pushed page) and `?`
     (help) first, then the screen's and the app's other shown keys, the palette's at the right."""
 

@@ -14,14 +14,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widget import Widget
 from textual.widgets import Sparkline
 
 from evpipe.models.kpi import Kpi
 from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
 from evpipe.models.values import format_money, money_style
 
-from . import TextLine
+from . import KeptLines, TextLine
 
 
 def ratio_text(k: Kpi) -> str:
@@ -80,7 +79,15 @@ def _loading(label: str) -> Content:
     return Content.assemble((label, "$text-muted"), ("…", "bold"), "\n", ("loading", "$text-muted"))
 
 
-class KpiHeader(Widget):
+class _SparkBox(Vertical, KeptLines):
+    """The sparkline's box (KeptLines: not made again in a frame that does not change it)."""
+
+
+class _Sparkline(Sparkline, KeptLines):
+    """Textual's Sparkline, its lines kept between frames that do not change it."""
+
+
+class KpiHeader(KeptLines):
     """Three KPI boxes and the EV sparkline."""
 
     DEFAULT_CSS = """
@@ -124,9 +131,9 @@ class KpiHeader(Widget):
         yield TextLine(_loading("TV "), id="kpi-tv")
         yield TextLine(_loading("EV "), id="kpi-ev")
         yield TextLine(_loading("EV/TV "), id="kpi-ratio")
-        with Vertical(id="spark-box"):
+        with _SparkBox(id="spark-box"):
             yield TextLine("", id="spark-label")
-            yield Sparkline([], id="spark")
+            yield _Sparkline([], id="spark")
 
     def show(
         self, kpi: Kpi, week_ago: Kpi | None = None, weekly: list[int] | None = None, *, history: bool = False

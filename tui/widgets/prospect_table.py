@@ -33,6 +33,8 @@ from evpipe.models.ladder import ev_micros
 from evpipe.models.pipeline_view import Group, Ladder, PipelineView, Row, RowStore
 from evpipe.models.values import MICROS_PER_UNIT, MoneyStyle, format_percent, money_style_for, to_cents
 
+from . import KeptLines
+
 
 @dataclass(frozen=True)
 class Column:
@@ -170,7 +172,7 @@ def row_spans(rows: RowStore, ladder: Ladder) -> tuple[MoneySpan, MoneySpan]:
     return value, ev
 
 
-class ColumnHeader(Widget):
+class ColumnHeader(KeptLines):
     """The column titles above the table; it follows the table's column layout."""
 
     DEFAULT_CSS = """
@@ -202,7 +204,7 @@ class ColumnHeader(Widget):
         return Content(" ".join(titles))
 
 
-class ProspectTable(ScrollView, can_focus=True):
+class ProspectTable(ScrollView, KeptLines, can_focus=True):
     """Every prospect of a PipelineView, one per line; month subtotals when grouped."""
 
     BINDINGS = [

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from ..screens.registry import ScreenSpec, available
+from . import KeptLines
 
 
-class TabBar(Widget):
+class TabBar(KeptLines):
     """`1 Pipeline  2 Focus  ...   evpipe.db`: press the number (or click) to go there. When the
     width is short the tabs close up, then the other tabs' titles are cut (`3 Fore…`) to leave the
     name a few cells, and the database's name is cut (with `…`) last."""
