@@ -428,3 +428,30 @@ async def test_a_narrowing_in_the_worker_shows_exactly_its_matches(engine, monke
             want = sorted(f"{names[i % 5]} {i}" for i in range(20) if typed in names[i % 5].lower())
             assert shown == want, typed
             assert f"{len(want)} shown" in screen.query_one("#status", TextLine).plain
+
+
+async def test_a_pipeline_key_runs_its_binding_as_the_app_reads_it(engine):
+    """On the pipeline (BINDINGS_FIRST) a key's binding runs while the app handles the key: the row
+    and the header have changed when the app's handler returns, with no round trip through the
+    table's queue and back up (half a millisecond a key). A key no binding takes still reaches
+    the focused table."""
+    from textual import events
+
+    s = Store(engine, who="tester")
+    s.add("Kauri wedding", "1000", "Enquiry", month="2027-03")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen = app.pipeline
+        row = screen.table.current_row
+        assert isinstance(row, Row)
+        before = screen.header.kpi.ev_micros
+        await app.on_event(events.Key("greater_than_sign", ">"))
+        moved = screen.view.rows[row.id]
+        assert moved.stage_id != row.stage_id and screen.header.kpi.ev_micros > before
+        seen = []
+        screen.table.post_message = lambda message: seen.append(message) or True  # type: ignore[method-assign]
+        await app.on_event(events.Key("ctrl+f9", None))  # bound to nothing
+        assert [type(m).__name__ for m in seen] == ["Key"]
+        del screen.table.post_message
+        await settle(pilot, until=lambda a: not a.pipeline._pending and not a.saver._running)

@@ -126,6 +126,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     """Every prospect with the KPIs above them."""
 
     CSS_PATH = "pipeline.tcss"
+    #: the app runs a key's binding as it reads the key (tui/app.py, _key_for_bindings): the table
+    #: and this screen answer keys through bindings only, never a key handler of their own
+    BINDINGS_FIRST = True
 
     BINDINGS = [
         Binding(">,.", "advance", "Advance", id="pipeline.advance"),
