@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -313,11 +313,12 @@ class EvpipeApp(App):
             return
         if (
             key
+            and isinstance(event, events.Key)
             and focused is not None
             and getattr(self.screen, "BINDINGS_FIRST", False)
             and self.screen.maximized is None
         ):
-            await self._key_for_bindings(focused, cast(events.Key, event))
+            await self._key_for_bindings(focused, event)
             return
         if key:
             self._typed_on[event] = self.screen  # (a key Textual hands on to the focused widget)
