@@ -27,8 +27,8 @@ from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
 from .dialect import reset_sequences
 from .errors import DomainError, database_failure
-from .locations import sqlite_path
-from .outfile import private_output
+from .locations import database_file, sqlite_path
+from .outfile import check_destination, private_output
 from .roles import acting_user, require
 
 DUMP_FORMAT = "evpipe-dump"
@@ -55,15 +55,7 @@ def backup(url: str, dest: str | Path, *, force: bool = False) -> Path:
         )
     if not src.exists():
         raise DomainError(f"backup: {src} does not exist", field="db")
-    dest = Path(dest).expanduser()
-    if dest.is_dir():
-        raise DomainError(f"backup: {dest} is a folder; give a file name", field="file")
-    if dest.resolve() == src.resolve():
-        raise DomainError("backup: the backup cannot be the database itself", field="file")
-    if dest.exists() and not force:
-        raise DomainError(f"backup: {dest} exists; choose another name or add --force", field="file")
-    if not dest.parent.exists():
-        raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
+    dest = check_destination(dest, "backup", force=force, database=src)
     with private_output(dest, "backup") as tmp:
         _copy(src, tmp)
     return dest
@@ -95,12 +87,7 @@ def _pg_dump(url: str, dest: Path, *, force: bool) -> Path:
             f"pg_dump --format=custom --file {dest} '{target}' (passwords from ~/.pgpass or PGPASSWORD)",
             field="db",
         )
-    if dest.is_dir():
-        raise DomainError(f"backup: {dest} is a folder; give a file name", field="file")
-    if dest.exists() and not force:
-        raise DomainError(f"backup: {dest} exists; choose another name or add --force", field="file")
-    if not dest.parent.exists():
-        raise DomainError(f"backup: the folder {dest.parent} does not exist", field="file")
+    dest = check_destination(dest, "backup", force=force)
     with private_output(dest, "backup") as tmp:
         done = subprocess.run(
             [tool, "--format=custom", "--no-password", "--file", str(tmp), target],
@@ -166,11 +153,7 @@ def dump(engine: Engine) -> dict[str, Any]:
 
 
 def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> dict[str, int]:
-    path = Path(path).expanduser()
-    if path.exists() and not force:
-        raise DomainError(f"dump: {path} exists; choose another name or add --force", field="file")
-    if not path.parent.exists():
-        raise DomainError(f"dump: the folder {path.parent} does not exist", field="file")
+    path = check_destination(path, "dump", force=force, database=database_file(engine))
     data = dump(engine)
     with private_output(path, "dump") as tmp, tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)

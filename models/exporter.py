@@ -34,7 +34,8 @@ from .import_cells import neutralise
 from .import_ladder import companion_path
 from .kpi import Scope, kpis_by, stage_table
 from .ladder import ev_micros
-from .outfile import private_output
+from .locations import database_file
+from .outfile import check_destination, private_output
 from .period import current_period
 from .tables import Prospect, Stage, pk
 from .values import cents_to_decimal, format_percent, micros_to_decimal
@@ -182,14 +183,15 @@ def _text_cell(value: Any) -> str:
     return neutralise(str(value))
 
 
-def export(engine: Engine, path: str | Path, *, progress: Progress | None = None) -> int:
-    """Write every live prospect to `path` (.csv or .xlsx). Returns how many were written. The file
+def export(engine: Engine, path: str | Path, *, force: bool = False, progress: Progress | None = None) -> int:
+    """Write every live prospect to `path` (.csv or .xlsx; an existing file only with `force`, see
+    outfile.check_destination). Returns how many were written. The file
     is written next to its destination, owner-only, and moved into place, so a failure leaves no half
     file (models/outfile.py)."""
-    path = Path(path)
-    kind = export_format(path)
-    if not path.parent.exists():
-        raise DomainError(f"export: the folder {path.parent} does not exist", field="file")
+    kind = export_format(Path(path))
+    path = check_destination(path, "export", force=force, database=database_file(engine))
+    if kind == "csv":  # (its ladder goes beside it: the same checks)
+        check_destination(companion_path(path), "export", force=True, database=database_file(engine))
     custom = _custom_names(engine)
     total = _count(engine)
     with private_output(path, "export") as tmp:

@@ -7,12 +7,16 @@ import os
 import shlex
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platformdirs import user_config_path, user_data_path
 
 from .errors import DomainError, integrity_hint
-from .rawdb import FileLook, look_inside, quick_check
+from .rawdb import FileLook, look_inside, quick_check, sqlite_file
 from .share import COMPANIONS, FILE_MODE, is_shared_dir
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 APP = "evpipe"
 
@@ -72,10 +76,13 @@ def demo_url(option: str | None) -> str:
     return as_url(option) if option else as_url(str(demo_db_path()))
 
 
-def sqlite_path(url: str) -> Path | None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        return Path(url[len("sqlite:///") :])
-    return None
+#: The file of an SQLite URL (None for another database or an in-memory one): rawdb's rule.
+sqlite_path = sqlite_file
+
+
+def database_file(engine: Engine) -> Path | None:
+    """The file of an SQLite engine's database (None for PostgreSQL or an in-memory one)."""
+    return sqlite_file(engine.url.render_as_string(hide_password=False))
 
 
 def is_default_location(url: str) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DomainError
-from .share import output_mode
+from .share import COMPANIONS, output_mode
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -28,6 +29,56 @@ def write_failure(exc: OSError) -> str:
     if exc.errno in _NOT_ALLOWED:
         return "you may not write there (choose a folder of your own)"
     return exc.strerror or str(exc)
+
+
+def check_destination(dest: str | Path, what: str, *, force: bool, database: Path | None = None) -> Path:
+    """The checks every output file (export, dump, backup) goes through before anything is
+    written, in one place: not a folder; not the database or one of SQLite's working files beside
+    it (`database`: an SQLite database's file; writing over its -wal or -journal loses or
+    corrupts what it holds, even with --force); an existing file only with `force`, and only a
+    regular file (never a device, a pipe or a socket, which --force would otherwise replace); in a
+    folder that exists. Returns the path, with ~ expanded."""
+    dest = Path(dest).expanduser()
+    if dest.is_dir():
+        raise DomainError(f"{what}: {dest} is a folder; give a file name", field="file")
+    if database is not None and _is_working_file(dest, database):
+        raise DomainError(
+            f"{what}: {dest} is the database itself or a file SQLite keeps beside it; choose another name",
+            field="file",
+        )
+    try:
+        mode = os.stat(dest).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise DomainError(f"{what}: could not look at {dest}: {write_failure(exc)}", field="file") from None
+    if mode is not None:
+        if not stat.S_ISREG(mode):
+            raise DomainError(
+                f"{what}: {dest} is not a plain file (a device, a pipe or a socket); give a file name", field="file"
+            )
+        if not force:
+            raise DomainError(f"{what}: {dest} exists; choose another name or add --force", field="file")
+    if not dest.parent.exists():
+        raise DomainError(f"{what}: the folder {dest.parent} does not exist", field="file")
+    return dest
+
+
+def _is_working_file(dest: Path, database: Path) -> bool:
+    """Whether `dest` is `database` or one of its SQLite working files, by name (links resolved)
+    or, for a file that exists, by being the same file (a hard link)."""
+    base = str(database.expanduser().resolve())
+    names = ("", *COMPANIONS)
+    target = dest.resolve()
+    if any(target == Path(base + suffix) for suffix in names):
+        return True
+    for suffix in names:
+        try:
+            if os.path.samefile(dest, base + suffix):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @contextmanager
@@ -51,4 +102,4 @@ def private_output(dest: Path, what: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["private_output", "write_failure"]
+__all__ = ["check_destination", "private_output", "write_failure"]

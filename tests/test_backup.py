@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from evpipe.models import open_db
 from evpipe.models.backup import backup, dump, dump_to_file, read_dump, restore
 from evpipe.models.errors import DomainError
+from evpipe.models.exporter import export
 from evpipe.models.history import record_snapshot
 from evpipe.models.kpi import kpis, kpis_by
 from evpipe.models.store import Store
@@ -145,5 +148,41 @@ def test_backup_refuses_to_overwrite(engine, tmp_path):
     with pytest.raises(DomainError, match="exists; choose another name or add --force"):
         backup(str(engine.url), dest)
     backup(str(engine.url), dest, force=True)
-    with pytest.raises(DomainError, match="cannot be the database itself"):
+    with pytest.raises(DomainError, match="is the database itself"):
         backup(str(engine.url), engine.url.database, force=True)
+
+
+def _targets(db: Path, tmp_path: Path, suffix: str) -> list[Path]:
+    """Where no output may go, even with --force, for the database file `db`: itself, its
+    working files, a hard link to it, a named pipe, a device."""
+    os.link(db, tmp_path / f"link{suffix}")
+    os.mkfifo(tmp_path / f"pipe{suffix}")
+    named = [Path(f"{db}{s}") for s in ("-wal", "-shm", "-journal")] if not suffix else []
+    return [db, *named, tmp_path / f"link{suffix}", tmp_path / f"pipe{suffix}", Path("/dev/null")]
+
+
+@pytest.mark.parametrize("write", ["backup", "dump", "export"])
+def test_no_output_goes_over_the_database_or_a_device(tmp_path, write):
+    """`dump` and `export` with --force once wrote over the database itself, and `backup` over its
+    -wal file (committed changes lost, the database then damaged); --force also replaced a device
+    or a named pipe with a plain file. Each is refused, and the database is as it was."""
+    db = tmp_path / ("pipeline.xlsx" if write == "export" else "pipeline.db")
+    engine = open_db(f"sqlite:///{db}")
+    Store(engine, who="tester").add("Keep me", "100", "Suspect")
+    suffix = ".csv" if write == "export" else ""
+    for target in _targets(db, tmp_path, suffix):
+        if target == Path("/dev/null") and write == "export":
+            continue  # (an export's name must end in .csv: said before any of these checks)
+        with pytest.raises(DomainError, match="is the database itself|is not a plain file"):
+            if write == "backup":
+                backup(str(engine.url), target, force=True)
+            elif write == "dump":
+                dump_to_file(engine, target, force=True)
+            else:
+                export(engine, target, force=True)
+    engine.dispose()
+    check = sqlite3.connect(db)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [name for (name,) in check.execute("SELECT name FROM prospect")] == ["Keep me"]
+    check.close()
+    assert (tmp_path / f"pipe{suffix}").is_fifo() and Path("/dev/null").is_char_device()

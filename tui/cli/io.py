@@ -232,10 +232,8 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     from evpipe.models.exporter import export, export_format
 
     export_format(file)
-    if file.exists() and not force:
-        raise DomainError(f"export: {file} exists; choose another name or add --force")
     with _progress(True) as progress:
-        count = export(ctx.engine, file, progress=progress)
+        count = export(ctx.engine, file, force=force, progress=progress)
     click.echo(f"Exported {_n(count)} prospects to {safe(str(file))}.")
 
 
