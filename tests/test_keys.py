@@ -165,6 +165,26 @@ async def test_a_burst_lands_in_the_fields_it_was_typed_for_and_enter_saves(loop
     assert sam.company == "sam@example.com" and sam.value_cents == 500000
 
 
+async def test_a_question_answers_once_when_enter_comes_twice_in_a_burst(loop_db):
+    """Enter Enter in one write (`7p`, backspace, `6`, Enter Enter over SSH): both reached the
+    prompt's field before it closed, so it answered twice; Textual's dismiss then called back again
+    and popped the pipeline itself, and the app stopped (ScreenStackError). A dialog answers once."""
+    answers: list[str | None] = []
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        prompt = TextPrompt("Probability", "Suspect, in %", "5")
+        app.push_screen(prompt, answers.append)
+        assert await until(app, pilot, lambda: app.screen is prompt and bool(prompt.query(Input)))
+        field = prompt.query_one(Input)
+        field.post_message(Input.Submitted(field, "6"))
+        field.post_message(Input.Submitted(field, "6"))
+        assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen))
+        await settle(app, pilot)
+        assert app.is_running and isinstance(app.screen, PipelineScreen)
+    assert answers == ["6"]
+
+
 async def test_bindings_in_a_burst_run_in_order(loop_db):
     """backspace, ctrl+u and shift+tab typed between letters act where they were typed."""
     app = RecordingApp(loop_db)

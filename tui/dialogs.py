@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -84,7 +85,22 @@ def _css(name: str) -> str:
     return DIALOG_CSS.format(name=name)
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class Dialog(ModalScreen[T]):
+    """A modal screen that answers once. Keys that come in one burst with the one that closed it
+    (a second Enter over a slow link) still reach it before it is gone, and Textual's `dismiss`
+    would then call the caller back a second time and pop whatever screen is on top by then: the
+    question the first answer opened, or the last screen (the app stopped: ScreenStackError)."""
+
+    _answered = False
+
+    def dismiss(self, result: T | None = None) -> AwaitComplete:
+        if self._answered:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)
+
+
+class ConfirmDialog(Dialog[bool]):
     """Ask a yes/no question. `y` or `enter` answer yes; `n` or `escape` answer no."""
 
     DEFAULT_CSS = _css("ConfirmDialog")
@@ -109,7 +125,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """Ask for one line of text. `enter` checks it with `validate` (a DomainError shows its message
     under the input and keeps the text); `escape` cancels with None."""
 
@@ -165,7 +181,7 @@ class TextPrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ActivityDialog(ModalScreen[tuple[str, str, str] | None]):
+class ActivityDialog(Dialog[tuple[str, str, str] | None]):
     """Log a contact point: its kind (call, email, meeting, note), what happened, and when
     (default today). Returns (kind, text, when-text) or None."""
 
@@ -265,7 +281,7 @@ class NextStep:
     note: str | None
 
 
-class FollowUpDialog(ModalScreen[NextStep | None]):
+class FollowUpDialog(Dialog[NextStep | None]):
     """Ask for the next follow-up: its day (prefilled), optionally its time and what it is about.
     `enter` saves; `escape` skips (None: the follow-up stays as it was)."""
 
@@ -344,7 +360,7 @@ class FollowUpDialog(ModalScreen[NextStep | None]):
         self.dismiss(None)
 
 
-class ChoiceDialog(ModalScreen[T | None], Generic[T]):
+class ChoiceDialog(Dialog[T | None], Generic[T]):
     """Pick one of a few options (for example the stage a removed stage's prospects move to).
     `enter` picks the highlighted one; `escape` cancels with None."""
 

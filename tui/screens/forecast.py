@@ -20,7 +20,6 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
@@ -31,7 +30,7 @@ from evpipe.models.values import MoneyStyle, format_money, format_percent, money
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
-from ..dialogs import TextPrompt
+from ..dialogs import Dialog, TextPrompt
 from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded
 from ..saving import Change
 from ..widgets import charts
@@ -88,7 +87,7 @@ LEGEND = (
 )
 
 
-class MonthProspects(ModalScreen[int | None]):
+class MonthProspects(Dialog[int | None]):
     """The prospects of one month; enter opens one (returns its id), escape closes."""
 
     CSS_PATH = "forecast.tcss"

@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from evpipe.models.locations import keymap_path
+
+from ..dialogs import Dialog
 
 
 def key_label(keys: str) -> str:
@@ -80,7 +81,7 @@ def binding_lines(bindings: list[Binding], keymap: dict[str, str], descriptions:
     return lines
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """Lists the bindings it is given, grouped by where they work."""
 
     DEFAULT_CSS = """

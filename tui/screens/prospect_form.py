@@ -22,7 +22,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from evpipe.models.errors import Conflict, DomainError
@@ -40,7 +39,7 @@ from evpipe.models.values import (
 )
 
 from ..access import evpipe_app
-from ..dialogs import FIELD_KEYS, ConfirmDialog
+from ..dialogs import FIELD_KEYS, ConfirmDialog, Dialog
 from ..failed_work import ReportsFailedWork
 from ..messages import ChangeFailed, ChangeSaved
 from ..saving import Change
@@ -162,7 +161,7 @@ CHECKS: dict[str, Callable[[str], Checked]] = {
 READ_BACK = ("value", "month", "follow_up")
 
 
-class ProspectForm(ReportsFailedWork, ModalScreen[dict | None]):
+class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
     """Add a prospect (prospect=None) or edit one. Dismisses with the kwargs to write, or None."""
 
     CSS_PATH = "prospect_form.tcss"

@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from evpipe.models.errors import DomainError
@@ -25,7 +24,7 @@ from evpipe.models.values import MoneyStyle, money_style, to_cents
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
-from ..dialogs import ChoiceDialog, TextPrompt
+from ..dialogs import ChoiceDialog, Dialog, TextPrompt
 from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import ratio_text as _ratio
@@ -61,7 +60,7 @@ def why_text(item: FocusItem, best_next: bool, width: int) -> str:
     return lead + GAIN_PHRASE.format(gain(item.gain_micros, micros=True, signed=True))
 
 
-class TermProspects(ModalScreen[int | None]):
+class TermProspects(Dialog[int | None]):
     """The prospects (or stages) behind one term of the bridge; enter opens a prospect."""
 
     CSS_PATH = "review.tcss"
