@@ -336,6 +336,38 @@ async def test_the_header_shows_the_period_and_its_figures(old_wins, db_path):
         assert f"TV {format_money(screen.kpi_all.tv_cents)}" in screen_text(app)
 
 
+async def test_a_move_shown_while_the_header_sums_again_stays_in_it(old_wins):
+    """`>j>` in one burst, the first a win: the win sums the header again from the database (it
+    may leave the period) while the second move is shown but not saved yet. The sums replaced the
+    header without it, and its save added only its correction: the header stayed short of the
+    second move's EV until the app restarted."""
+    from textual import events
+
+    from evpipe.tui.app import EvpipeApp
+
+    engine, _ = old_wins
+    s = Store(engine, who="tester")
+    last = s.add("Zz last step", "5000", "Deposit paid", month="2027-06").prospect
+    s.add("Zz next one", "4000", "Suspect", month="2027-06")
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert screen.table.go_to(last.id)
+        await settle(pilot)
+        for key, char in (("greater_than_sign", ">"), ("j", "j"), ("greater_than_sign", ">")):
+            app.post_message(events.Key(key, char))  # (one write: all queued before any is read)
+        await settle(
+            app,
+            pilot,
+            until=lambda a: s.get("Zz next one").stage_name == "Enquiry" and not a.pipeline._pending,
+        )
+        await settle(pilot)
+        assert s.get("Zz last step").stage_kind == "won"
+        assert screen.kpi_all == kpis(engine, Scope(period=DEFAULT))
+        assert screen.kpi_mine == kpis(engine, Scope(owner="tester", period=DEFAULT))
+
+
 async def test_the_stages_screen_sets_the_period_and_the_header_follows(old_wins):
     from evpipe.tui.app import EvpipeApp
 

@@ -197,6 +197,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._filter_frame: FrameHold | None = None  # painting held for a search's results
         self._sort_wanted = "month"
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
+        # those changes' parts of the header, oldest first: KPIs read again from the database
+        # while one is on its way have them added back (see on_kpis_loaded)
+        self._unsaved: list[_Pending] = []
         self._applied: set[int] = set()  # event ids this screen has applied itself
         self._kpis_hold = -1  # journal entries up to this id are in the KPIs read last (live changes)
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
@@ -344,6 +347,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
         self._kpis_hold = max(self._kpis_hold, message.journal_id)
+        # changes shown but not saved when they were read are not in them: they count on screen
+        # (a move to Won sums again; `>j>` lost the second move's part until the app restarted)
+        for shown in self._unsaved:
+            self._add_kpi(shown.delta, shown.owner)
         if message.period != self.period:  # the first read, a new month or a new setting
             self.period = message.period
             self.header.period_label = message.period.short if message.period is not None else ""
@@ -549,11 +556,17 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self._pending[p.id] -= 1
                 if self._pending[p.id] <= 0:
                     del self._pending[p.id]
-            correction = (
-                result.d_count - optimistic[0],
-                result.d_tv_cents - optimistic[1],
-                result.d_ev_micros - optimistic[2],
-            )
+            self._settle(p.id, optimistic)
+            if result.event_id is not None and result.event_id <= self._kpis_hold:
+                # the KPIs read since it was shown counted it already (and its shown part was added
+                # back to them, see on_kpis_loaded): take that part away again
+                correction = (-optimistic[0], -optimistic[1], -optimistic[2])
+            else:
+                correction = (
+                    result.d_count - optimistic[0],
+                    result.d_tv_cents - optimistic[1],
+                    result.d_ev_micros - optimistic[2],
+                )
             owner_before = old.owner if old is not None else p.owner
             if not self._journal_delta_is_the_headers(result):
                 self.reload_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
@@ -579,7 +592,18 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         if message.optimistic != (0, 0, 0) or message.prospect_id in self._pending:
             # take back what was shown: the row and the KPIs as the database has them
             self._pending.pop(message.prospect_id, None)
+            if message.prospect_id is not None:
+                self._settle(message.prospect_id, message.optimistic)
             self.load()
+
+    def _settle(self, prospect_id: int, optimistic: tuple[int, int, int]) -> None:
+        """A change shown before it was saved is saved or failed: no longer added to KPIs read."""
+        if optimistic == (0, 0, 0):
+            return
+        for i, shown in enumerate(self._unsaved):
+            if shown.prospect_id == prospect_id:
+                del self._unsaved[i]
+                return
 
     def _apply_prospect(self, p: ProspectInfo) -> None:
         before = len(self.view.lines)
@@ -734,6 +758,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
+            if delta != (0, 0, 0):
+                self._unsaved.append(pending)
             self._add_kpi(delta, row.owner)
             lines_before = len(self.view.lines)
             self.view.put(moved, hint=self.table.cursor)
