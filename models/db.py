@@ -89,7 +89,21 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
         return engine
     from . import dialect  # noqa: F401  (gives rawdb's text builders this server's SQL)
 
-    return create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
+    scheme = url.partition("://")[0]
+    if not scheme.startswith("postgresql"):
+        raise DomainError(
+            f"evpipe keeps its data in an SQLite file or in PostgreSQL (postgresql+psycopg://...); "
+            f"{scheme}:// is neither",
+            field="db",
+        )
+    try:
+        return create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
+    except ImportError as exc:  # a driver named in the URL that is not installed
+        raise DomainError(
+            f"{scheme}:// needs the Python module {exc.name or 'its driver'}, which is not installed here; "
+            f"use postgresql+psycopg://",
+            field="db",
+        ) from None
 
 
 def server_options(url: str, wait: float) -> dict[str, str]:

@@ -459,8 +459,20 @@ def _bad_line(raw: IO[bytes], codec: str) -> int:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             return lines + chunk.count(b"\n", 0, exc.start)
+        except UnicodeError:  # (the codec refuses the text as a whole: UTF-16 with no BOM)
+            return lines
         lines += chunk.count(b"\n")
     return lines
+
+
+def _not_text(path: Path, encoding: str, line: int) -> DomainError:
+    wide = encoding.upper() in ("UTF-16", "UTF-32")  # (read only from a file that starts with its byte order)
+    hint = f"{encoding.lower()}-le or {encoding.lower()}-be for one with no byte-order mark" if wide else "cp1252"
+    return DomainError(
+        f"import: {_shown(path)} is not {encoding} text (line {line} cannot be read as it); give the "
+        f"file's encoding with --encoding NAME, e.g. --encoding {hint}",
+        field="file",
+    )
 
 
 def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: ReadLimits) -> SheetData:
@@ -470,7 +482,10 @@ def _read_csv(path: Path, progress: Progress | None, given: str | None, limits: 
         raw.seek(0)
         codec, how, scan = _choose_encoding(path, raw, head, given, limits)
         raw.seek(0)
-        head_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+        try:
+            head_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+        except UnicodeError:  # (not a decoding error: UTF-16 with no BOM, or an encoding like idna)
+            raise _not_text(path, codec_label(codec), 1) from None
         controls = sum(1 for ch in head_text[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
         if controls > max(2, len(head_text[:4096]) // 100):
             raise _binary(path)
@@ -566,12 +581,8 @@ def _parse_csv(
         raise over_limit(
             path, f"has a line longer than {longest or 0:,} characters (row {number + 1})", "cell_chars"
         ) from None
-    except UnicodeDecodeError:
-        raise DomainError(
-            f"import: {_shown(path)} is not {encoding} text (line {_bad_line(raw, codec)} cannot be read as "
-            "it); give the file's encoding with --encoding NAME, e.g. --encoding cp1252",
-            field="file",
-        ) from None
+    except UnicodeError:  # (UnicodeDecodeError, and a codec's refusal of the text as a whole)
+        raise _not_text(path, encoding, _bad_line(raw, codec)) from None
     except csv.Error as exc:
         if "field limit" in str(exc) and max_cell is not None:
             raise over_limit(

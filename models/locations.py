@@ -66,7 +66,10 @@ def as_url(target: str) -> str:
 
 def resolve_db(option: str | None) -> str:
     """`--db PATH_OR_URL`, else `EVPIPE_DB`, else the file in the user's data directory.
-    Returns an SQLAlchemy URL."""
+    Returns an SQLAlchemy URL. An empty `--db` is refused: it is most often a script's unset
+    variable, and used to open the user's own pipeline in the data directory instead."""
+    if option is not None and not option.strip():
+        raise DomainError("--db is empty; give a database file or URL", field="db")
     return as_url(option or os.environ.get("EVPIPE_DB") or str(default_db_path()))
 
 

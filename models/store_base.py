@@ -49,6 +49,10 @@ def stage_totals(db: Session | Connection, stage_id: int | None) -> tuple[int, i
     return int(row[0]), int(row[1])
 
 
+#: The largest id a database holds (a signed 64-bit integer); a larger number names no prospect.
+_LARGEST_ID = 2**63 - 1
+
+
 class StoreBase:
     """All reads and writes of prospects and the ladder, for one user."""
 
@@ -149,9 +153,10 @@ class StoreBase:
 
     def _prospect(self, s: Session, ref: int | str, *, include_deleted: bool = False) -> Prospect:
         text = str(ref).strip()
-        if isinstance(ref, int) or text.isdigit() or (text.startswith("#") and text[1:].isdigit()):
+        # (decimal digits, which int() reads, any script's: isdigit() lets through ¹ and ①)
+        if isinstance(ref, int) or text.isdecimal() or (text.startswith("#") and text[1:].isdecimal()):
             pid = int(text.lstrip("#"))
-            p = self._by_id(s, pid)
+            p = self._by_id(s, pid) if 0 <= pid <= _LARGEST_ID else None  # (beyond: no database integer)
             if p is None or (p.deleted_at is not None and not include_deleted):
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):

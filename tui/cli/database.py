@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from evpipe.models.errors import DomainError
+
 from .main import Ctx, domain_errors, pass_ctx, safe
 
 
@@ -21,6 +23,8 @@ def init(ctx: Ctx, path: str | None) -> None:
     from evpipe.models.locations import NoDatabase, as_url, check_database, is_default_location, sqlite_path
     from evpipe.models.seed import demo_is_loaded
 
+    if path is not None and not path.strip():
+        raise DomainError("init: the path is empty; give a database file or URL", field="db")
     url = as_url(path) if path else ctx.url
     where = sqlite_path(url)
     try:

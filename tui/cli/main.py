@@ -498,14 +498,29 @@ def main(click_ctx: click.Context, db: str | None) -> None:
 
     Run without a command to open the app."""
     click_ctx.obj = Ctx(db, click_ctx.invoked_subcommand)
+    if (
+        garbled := _not_utf8([*sys.argv[1:], os.environ.get("EVPIPE_USER", ""), os.environ.get("EVPIPE_DB", "")])
+    ) is not None:
+        fail(f"{os.fsencode(garbled)!r} is not UTF-8 text (check the terminal's or the script's encoding)")
     if click_ctx.invoked_subcommand is None:
         need_terminal()
-        url = click_ctx.obj.url
         try:
+            url = click_ctx.obj.url
             ready_for_the_app(click_ctx.obj)
         except DomainError as exc:
             fail(str(exc))
         run_app(url)
+
+
+def _not_utf8(texts: list[str]) -> str | None:
+    """The first of these that came in bytes that are not UTF-8 (Python keeps such bytes as lone
+    surrogates, which no database or file takes): said in one line before anything is done."""
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text
+    return None
 
 
 def ready_for_the_app(ctx: Ctx) -> None:

@@ -1,0 +1,116 @@
+"""What a hostile or careless command line got as a Python traceback, or silently did elsewhere:
+each is now one line on stderr (`evpipe: ...`), exit code 1, and nothing written."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evpipe.models.store import Store
+from evpipe.tui.cli import main
+
+
+def one_line_error(args: list[str]) -> str:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evpipe: "), result.stderr
+    return lines[0]
+
+
+def names_and_stages(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT p.name, s.name FROM prospect p JOIN stage s ON s.id = p.stage_id WHERE p.deleted_at IS NULL"
+        ).fetchall()
+
+
+@pytest.fixture
+def seeded(engine, db_path) -> Path:
+    Store(engine, who="tester").add("Harbour Events", "6000", "Quote sent")
+    return db_path
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999999", "#99999999999999999999", "¹", "①", "²³"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["move", "{ref}", "next"],
+        ["delete", "{ref}"],
+        ["edit", "{ref}", "--value", "5"],
+        ["journal", "--prospect", "{ref}"],
+    ],
+)
+def test_an_id_too_large_or_in_superscript_names_no_prospect(seeded, ref, command):
+    """A number beyond a database integer stopped with OverflowError; `¹` and `①`, digits to
+    str.isdigit but not to int(), with ValueError."""
+    args = ["--db", str(seeded), *(a.format(ref=ref) for a in command)]
+    line = one_line_error(args)
+    assert "no prospect" in line
+    assert names_and_stages(seeded) == [("Harbour Events", "Quote sent")]
+
+
+def test_arabic_indic_digits_still_name_an_id(seeded):
+    result = CliRunner().invoke(main, ["--db", str(seeded), "move", "١", "next"])
+    assert result.exit_code == 0, result.stderr
+    assert "Harbour Events" in result.stdout
+
+
+def test_bytes_that_are_not_utf8_are_said_before_anything_is_done(seeded):
+    """A name, an owner or EVPIPE_USER in another encoding (Latin-1 over an old terminal) reached
+    SQLite as lone surrogates: UnicodeEncodeError."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cli = [sys.executable, "-m", "evpipe.tui.cli", "--db", str(seeded)]
+    for args in ([b"add", b"Caf\xe9 party", b"--value", b"100"], [b"move", b"\xff", b"next"]):
+        done = subprocess.run([*cli, *args], env=env, capture_output=True)
+        err = done.stderr.decode()
+        assert done.returncode == 1 and "Traceback" not in err, err
+        assert err.startswith("evpipe: b'") and "is not UTF-8 text" in err and err.count("\n") == 1, err
+    garbled = subprocess.run(
+        [*cli, b"list"],
+        env={**{k.encode(): v.encode() for k, v in env.items()}, b"EVPIPE_USER": b"\xff"},
+        capture_output=True,
+    )
+    assert garbled.returncode == 1 and b"is not UTF-8 text" in garbled.stderr
+    assert names_and_stages(seeded) == [("Harbour Events", "Quote sent")]
+
+
+def test_an_empty_db_is_refused_not_the_data_directory(tmp_path):
+    """`--db ''` (a script's unset variable) and `init ''` used the user's own pipeline in the data
+    directory."""
+    data = Path(os.environ["XDG_DATA_HOME"])
+    assert "--db is empty" in one_line_error(["--db", "", "add", "Z", "--value", "5"])
+    assert "--db is empty" in one_line_error(["--db", " ", "list"])
+    assert "the path is empty" in one_line_error(["init", ""])
+    assert not any(data.rglob("*.db")) if data.exists() else True
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://x/y", "mysql:// is neither"),
+        ("oracle://a", "oracle:// is neither"),
+        ("mssql+pyodbc://a", "mssql+pyodbc:// is neither"),
+        ("http://x", "http:// is neither"),
+        ("postgresql+asyncpg://x/y", "needs the Python module asyncpg"),
+    ],
+)
+def test_a_database_url_evpipe_cannot_use_is_one_line(url, said):
+    """A driver that is not installed stopped with ModuleNotFoundError."""
+    assert said in one_line_error(["--db", url, "list"])
+
+
+@pytest.mark.parametrize(("encoding", "hint"), [("utf-16", "utf-16-le"), ("utf-32", "utf-32-le"), ("idna", "cp1252")])
+def test_an_encoding_that_refuses_the_whole_file_is_one_line(seeded, tmp_path, encoding, hint):
+    """UTF-16 and UTF-32 read only a file that starts with its byte order, and idna no file at all:
+    UnicodeError, not UnicodeDecodeError, went through as a traceback."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes("Name,Value\nCafé,100\n".encode("latin-1"))
+    line = one_line_error(["--db", str(seeded), "import", str(path), "--encoding", encoding, "--commit"])
+    assert "is not" in line and f"--encoding {hint}" in line
