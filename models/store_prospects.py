@@ -347,6 +347,8 @@ class ProspectWrites(StoreBase):
             if word in ("lost", "lose"):
                 return self._kind_stage(s, LOST)
             if word in ("reopen",):
+                if current.kind == OPEN:  # (it went to the stage it came from, or the last open one)
+                    raise DomainError(f"{p.name}: is open already, on {current.name}", field="stage")
                 return self._reopen_stage(s, p)
         return self._stage(s, target)
 

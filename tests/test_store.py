@@ -145,6 +145,22 @@ def test_next_from_top_open_rung_is_won_and_back_reopens(store):
     assert store.move(pid, "back").prospect.stage_name == "Deposit paid"
 
 
+def test_reopen_refuses_an_open_prospect_and_leaves_it_where_it_is(store):
+    """`evpipe move X reopen` on an open prospect moved it to the stage it last came from (up or
+    down) or to the last open stage: Suspect -> Deposit paid."""
+    pid = store.add("X", "100", "Suspect").prospect.id
+    store.move(pid, "next")
+    for _ in range(2):
+        with pytest.raises(DomainError, match="is open already, on Enquiry"):
+            store.move(pid, "reopen")
+    fresh = store.add("Y", "100", "Quote sent").prospect.id
+    with pytest.raises(DomainError, match="is open already, on Quote sent"):
+        store.move(fresh, "reopen")
+    assert [store.get(i).stage_name for i in (pid, fresh)] == ["Enquiry", "Quote sent"]
+    assert store.move(pid, "won").prospect.stage_name == "Won"
+    assert store.move(pid, "reopen").prospect.stage_name == "Enquiry"
+
+
 def test_back_from_first_rung_is_refused(store):
     pid = store.add("X", "100", "Suspect").prospect.id
     with pytest.raises(DomainError, match="already on the first stage"):
