@@ -66,6 +66,7 @@ class Undo(LadderWrites):
             ev = self._last_undoable(s)
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
+            self._after_an_import(s, ev)
             j = SessionJournal(s, self.who)
             new = j.event(
                 action="skip",
@@ -120,6 +121,7 @@ class Undo(LadderWrites):
             ev = self._last_undoable(s)
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
+            self._after_an_import(s, ev)
             self._may_undo(s, ev)
             payload = json.loads(ev.payload or "{}")
             handler = getattr(self, f"_undo_{ev.action}", None)
@@ -127,6 +129,23 @@ class Undo(LadderWrites):
                 raise DomainError(f"undo: cannot undo {ev.action}")
             result: ChangeResult = handler(s, ev, payload, at)
             return result
+
+    def _after_an_import(self, s: Session, ev: ChangeEvent) -> None:
+        """Undo goes back through this user's changes in order, and an import is one it does not
+        take apart: when one came after `ev`, undoing (or skipping) `ev` would reach behind the
+        import, and the user would see an older change go while the import they meant stays."""
+        later = s.scalar(
+            select(ChangeEvent)
+            .where(col(ChangeEvent.who) == self.who, col(ChangeEvent.action) == "import", col(ChangeEvent.id) > ev.id)
+            .order_by(col(ChangeEvent.id).desc())
+            .limit(1)
+        )
+        if later is not None:
+            when = later.at.strftime("%d %b").lstrip("0")
+            raise NothingToUndo(
+                f"undo: your last change was an import ({when}), which undo does not take apart; the changes "
+                "before it stay as they are (change or delete what the import wrote one by one)"
+            )
 
     def _may_undo(self, s: Session, ev: ChangeEvent) -> None:
         """Undoing is changing again: a prospect's change needs the right to edit it (a rep's own),

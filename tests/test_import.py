@@ -337,6 +337,26 @@ def test_undo_does_not_take_an_import_apart(crm_engine):
         Store(crm_engine, who="tester").undo()
 
 
+@pytest.mark.both_databases
+def test_undo_after_an_import_says_so_and_leaves_the_change_before_it(engine, tmp_path):
+    """Undo passed over the import to the user's change before it: `add Keep`, an import, `undo`
+    deleted Keep ("undo add of Keep") and left the import, with no word of why."""
+    from evpipe.models.errors import NothingToUndo
+    from evpipe.models.store import Store
+
+    s = Store(engine, who="tester")
+    s.add("Keep", "10", "Suspect")
+    path = write(tmp_path / "deals.csv", "name,value,stage\nA,1000,Quote sent\n")
+    commit_import(engine, plan_import(engine, path, who="tester"), who="tester")
+    for attempt in (s.undo, s.skip_undo):
+        with pytest.raises(NothingToUndo, match="your last change was an import"):
+            attempt()
+    assert s.get("Keep").stage_name == "Suspect" and s.get("A").stage_name == "Quote sent"
+    assert_journal_exact(engine)
+    s.move("Keep", "next")  # a change after the import is undone as before
+    assert s.undo().prospect.stage_name == "Suspect"
+
+
 def test_the_rows_written_under_the_lock_go_to_the_driver_ready(engine):
     """The import's rows name every column of their tables, so that they are converted for the
     driver before the write lock (`_Commit.freeze`) and only the driver runs under it: a column
