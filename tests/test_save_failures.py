@@ -87,3 +87,65 @@ def test_unsaved_reasons_are_words():
         "the database is read-only for you"
     )
     assert unsaved_reason(OSError("boom\nsecond line")).startswith("the database refused it (boom")
+
+
+async def test_q_waits_for_a_change_on_its_way_and_says_so(engine):
+    """q while a change waited for a held lock blanked the screen and quit whenever the wait ended,
+    the change saved or not, without a word. It says it is saving first, and quits once saved."""
+    import asyncio
+
+    store = Store(engine, who="tester")
+    pid = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = make_engine(url, lock_timeout=5.0)
+    holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.pipeline.table.go_to(pid)
+        await settle(pilot)
+        holder.execute("BEGIN IMMEDIATE")
+        await pilot.press("greater_than_sign")
+        await pilot.press("q")
+        await pilot.pause(0.3)  # (not `settle`, which waits for the save's worker)
+        assert app.is_running and app.saver.busy, [n.message for n in app._notifications]
+        assert "Saving your last change before quitting; q again quits now." in [n.message for n in app._notifications]
+        holder.rollback()
+        for _ in range(300):
+            if app.return_code is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert app.return_code == 0
+    holder.close()
+    assert Store(engine).get(pid).stage_name == "Date held" and app.saver.lost == []
+    app._engine.dispose()
+
+
+async def test_q_twice_quits_at_once_and_a_change_that_then_fails_is_kept_to_print(engine):
+    import asyncio
+
+    store = Store(engine, who="tester")
+    pid = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = make_engine(url, lock_timeout=0.5)
+    holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.pipeline.table.go_to(pid)
+            await settle(pilot)
+            await pilot.press("greater_than_sign")
+            await pilot.press("q")
+            await pilot.press("q")
+            for _ in range(300):
+                if app.return_code is not None and not app.saver.busy:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert app.saver.lost == [unsaved_reason(sqlite3.OperationalError("database is locked"))]
+    assert Store(engine).get(pid).stage_name == "Quote sent"
+    app._engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import threading
 import time
 import weakref
@@ -27,7 +28,7 @@ from evpipe.models.records import ChangeResult, current_user
 
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
-from .messages import ChangeSaved, DataChanged, RemoteChanges
+from .messages import ChangeFailed, ChangeSaved, DataChanged, RemoteChanges
 from .saving import Saver
 from .screens.registry import ScreenSpec, available
 from .widgets.tab_bar import TabBar
@@ -131,6 +132,7 @@ class EvpipeApp(App):
         self.data_changed_signal: Signal[ChangeResult | None] = Signal(self, "data-changed")
         #: Every change made on a screen is saved through this, one at a time, in order.
         self.saver = Saver(self)
+        self._quit_waiting = False  # q pressed while a change was being saved (`action_quit`)
         #: Changes other sessions made, looked for every half second (tui/live_sync.py), and
         #: published here once the pipeline has applied them.
         self.live = LiveSync(self, live_every)
@@ -470,7 +472,7 @@ class EvpipeApp(App):
         """`q` quits from a top-level screen; on a page opened from one (a prospect page, a form, a
         dialog, the help) it goes back, as `escape` does there."""
         if len(self.screen_stack) <= 1:
-            self.exit()
+            self.quit_after_saves()
             return
         screen = self.screen
         # a form or a dialog cancels its own way (the import screen stops its worker first)
@@ -483,6 +485,37 @@ class EvpipeApp(App):
             screen.dismiss(None)
         else:
             self.pop_screen()
+
+    async def action_quit(self) -> None:
+        self.quit_after_saves()
+
+    def quit_after_saves(self) -> None:
+        """Quit once the changes on their way are saved: a held lock can keep one waiting for
+        seconds, and quitting at once left the screen blank meanwhile and the change unsaved
+        without a word. The notice says so; q again quits at once (a change that fails then is
+        printed when the app has closed, see `run`). A change that fails while waiting stops the
+        quit: its notice is on screen, and R tries it again."""
+        if self._quit_waiting or not self.saver.busy:
+            self.saver.closing = True
+            self.exit()
+            return
+        self._quit_waiting = True
+        self.notify("Saving your last change before quitting; q again quits now.", markup=False, timeout=30)
+
+    def _quit_once_saved(self) -> None:
+        if self._quit_waiting and not self.saver.busy:
+            self.saver.closing = True
+            self.exit()
+
+    def on_change_failed(self, message: ChangeFailed) -> None:
+        if self._quit_waiting:
+            self._quit_waiting = False
+            self.notify(
+                "Not quitting: a change was not saved (see above). R tries it again; q quits without it.",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
 
     def action_retry_save(self) -> None:
         """Try the last change that failed to save (a held lock, a full disk) again."""
@@ -597,6 +630,7 @@ class EvpipeApp(App):
     def on_change_saved(self, message: ChangeSaved) -> None:
         """A change saved through the saver, once the screen that made it has shown it."""
         self.data_changed(message.result)
+        self._quit_once_saved()
 
     def on_data_changed(self, message: DataChanged) -> None:
         if not getattr(message, "forwarded", False):
@@ -657,7 +691,12 @@ def settle_allocator() -> None:
 def run(url: str) -> None:
     """Open the app on the database at `url` (the `evpipe` and `evpipe demo` commands)."""
     settle_allocator()
-    EvpipeApp(url).run()
+    app = EvpipeApp(url)
+    app.run()
+    for why in app.saver.lost:  # (failed as the app closed: never on screen)
+        print(f"evpipe: a change was not saved: {why}", file=sys.stderr)
+    if app.saver.lost:
+        sys.exit(1)
 
 
 if TYPE_CHECKING:

@@ -67,6 +67,17 @@ class Saver:
         #: noted under `own_lock` as the saves' ids are; dropped once the live check is past them.
         self.own_ranges: list[range] = []
         self.own_lock = threading.Lock()
+        self._in_flight = 0  # changes taken from the queue whose message is not posted yet
+        #: Set once the app is closing: a change that fails then cannot be shown on screen, so
+        #: why it failed is kept here for the command to print (tui/app.py, `run`).
+        self.closing = False
+        self.lost: list[str] = []
+
+    @property
+    def busy(self) -> bool:
+        """Whether a change is queued or being saved (its message not yet posted)."""
+        with self._lock:
+            return bool(self._queue) or self._in_flight > 0
 
     def save(self, change: Change, *, after_frame: bool = False) -> None:
         """Queue a change (from the UI thread); the worker saving changes starts if it is idle.
@@ -97,6 +108,7 @@ class Saver:
                     self._running = False
                     return
                 change = self._queue.popleft()
+                self._in_flight += 1
             self._run(change)
 
     def retry(self) -> bool:
@@ -121,10 +133,12 @@ class Saver:
                 self.own_events.add(result.event_id)
                 self.own_events.update(result.extra.get("also", ()))
         except DomainError as exc:  # refused by a rule: final, nothing to retry
-            message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc, context=change.context)
+            why = str(exc)
+            message = ChangeFailed(why, change.prospect_id, change.optimistic, cause=exc, context=change.context)
         except Exception as exc:  # noqa: BLE001 - any other failure must still be shown, never lost
             with self._lock:
                 self.failed = change
+            why = unsaved_reason(exc)
             message = ChangeFailed(
                 f"Not saved: {unsaved_reason(exc)}. Your change is undone on screen; press R to try again.",
                 change.prospect_id,
@@ -134,6 +148,10 @@ class Saver:
             )
         else:
             message = ChangeSaved(result, change.optimistic, context=change.context)
+        with self._lock:
+            self._in_flight -= 1
+            if isinstance(message, ChangeFailed) and (self.closing or not self._app.is_running):
+                self.lost.append(why)
         target = change.sender if change.sender.is_running else self._app
         # sent by the screen itself, so that the message bubbles up to the app once handled there
         target.post_message(message.set_sender(target))
