@@ -185,6 +185,30 @@ async def test_a_question_answers_once_when_enter_comes_twice_in_a_burst(loop_db
     assert answers == ["6"]
 
 
+async def test_j_and_k_move_in_the_focus_list_as_in_the_pipeline(loop_db):
+    """The README's `j k` moved only the pipeline, the board and the help: `jj>` on the focus list
+    left the cursor on the first row and advanced that prospect instead of the third."""
+    from evpipe.tui.screens.focus import FocusScreen
+
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FocusScreen) and len(app.screen.items) >= 3)
+        await settle(app, pilot)
+        items = list(app.screen.items)
+        stages = {i.id: store.get(i.id).stage_name for i in items}
+        burst(app, "j", "j", "greater_than_sign")
+        third = items[2].id
+        assert await until(app, pilot, lambda: store.get(third).stage_name != stages[third])
+        await settle(app, pilot)
+        burst(app, "k", "k", "k")
+        await settle(app, pilot)
+        assert app.screen.table.cursor_row == 0
+    assert [store.get(i.id).stage_name != stages[i.id] for i in items[:3]] == [False, False, True]
+
+
 async def test_bindings_in_a_burst_run_in_order(loop_db):
     """backspace, ctrl+u and shift+tab typed between letters act where they were typed."""
     app = RecordingApp(loop_db)

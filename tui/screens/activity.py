@@ -24,6 +24,7 @@ from ..access import evpipe_app
 from ..dialogs import ChoiceDialog
 from ..messages import JournalLoaded, RepsLoaded
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from .live import LiveScreen
 
 MONEY_WIDTH = 8  # the TV and EV columns
@@ -62,7 +63,7 @@ class ActivityScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="activity-title", markup=False)
-        yield DataTable(id="activity-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="activity-table", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     @property

@@ -26,6 +26,7 @@ from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
 from ..messages import CalibrationApplied, CalibrationLoaded
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from .live import LiveScreen
 
 WINDOWS: list[int | None] = [None, 24, 12, 6, 3]
@@ -70,7 +71,7 @@ class CalibrateScreen(LiveScreen):
             + Text("  each stage's probability against what really happened", style="dim"),
             id="calibrate-title",
         )
-        yield DataTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="calibrate-table", cursor_type="row", zebra_stripes=True)
         yield self.loading_line()
         yield Static(
             Text(

@@ -29,6 +29,7 @@ from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from ..widgets.kpi_header import KpiHeader
 from .live import LiveScreen
 from .stage_keys import StageKeys
@@ -64,7 +65,7 @@ class FocusScreen(StageKeys, LiveScreen):
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
         yield self.loading_line()
-        yield DataTable(id="focus-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="focus-table", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     @property

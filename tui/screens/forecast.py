@@ -35,6 +35,7 @@ from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspects
 from ..saving import Change
 from ..widgets import charts
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from .live import LiveScreen
 
 
@@ -104,7 +105,7 @@ class MonthProspects(Dialog[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="month-box"):
             yield Label(f"{month_label(self.month)}: prospects expected or won", id="month-title", markup=False)
-            yield DataTable(id="month-prospects", cursor_type="row", zebra_stripes=True)
+            yield KeyTable(id="month-prospects", cursor_type="row", zebra_stripes=True)
             yield Label("enter: open  escape: close", id="month-keys", markup=False)
 
     def on_mount(self) -> None:
@@ -176,7 +177,7 @@ class ForecastScreen(LiveScreen):
             Text("Forecast", style="bold") + Text("  EV by expected month, judged against what was won", style="dim"),
             id="forecast-title",
         )
-        yield DataTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="forecast-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="forecast-band", markup=False)
         yield Static("", id="forecast-open", markup=False)
         yield self.loading_line()

@@ -30,6 +30,7 @@ from ..access import evpipe_app
 from ..failed_work import ReportsFailedWork
 from ..messages import ImportDone, ImportFailed, ImportProgress, PlanFailed, PlanReady
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from ..widgets.path_suggester import PathSuggester
 
 PHASES = {
@@ -88,7 +89,7 @@ class ImportScreen(ReportsFailedWork, Screen):
             yield DataTable(id="import-columns", cursor_type="none", show_cursor=False)
             yield DataTable(id="import-stages", cursor_type="none", show_cursor=False)
             yield Static("", id="import-counts")
-            yield DataTable(id="import-rows", cursor_type="row", zebra_stripes=True)
+            yield KeyTable(id="import-rows", cursor_type="row", zebra_stripes=True)
             yield Static("", id="import-problems")
         yield KeyFooter()
 

@@ -28,6 +28,7 @@ from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
 from ..saving import Change
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 
 ROLE_HELP = {
     "owner": "owner: everything, the ladder, settings, members, imports, restores",
@@ -70,7 +71,7 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
     def compose(self) -> ComposeResult:
         yield Static(Text("Members", style="bold"), id="members-title")
         yield Static("", id="members-note")
-        yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="members-table", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def on_mount(self) -> None:

@@ -27,6 +27,7 @@ from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, Dialog, TextPrompt
 from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 from ..widgets.kpi_header import ratio_text as _ratio
 from .live import LiveScreen
 
@@ -81,7 +82,7 @@ class TermProspects(Dialog[int | None]):
                 id="term-title",
                 markup=False,
             )
-            yield DataTable(id="term-items", cursor_type="row", zebra_stripes=True)
+            yield KeyTable(id="term-items", cursor_type="row", zebra_stripes=True)
             yield Label("enter: open  escape: close", id="term-keys", markup=False)
 
     def on_mount(self) -> None:
@@ -142,8 +143,8 @@ class ReviewScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield self.loading_line()
         yield Static("", id="review-kpis", markup=False)
-        yield DataTable(id="bridge", cursor_type="row", zebra_stripes=True)
-        yield DataTable(id="todo", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="bridge", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="todo", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
 
     def _widths(self, width: int) -> tuple[int, int, int]:
