@@ -209,6 +209,22 @@ async def test_j_and_k_move_in_the_focus_list_as_in_the_pipeline(loop_db):
     assert [store.get(i.id).stage_name != stages[i.id] for i in items[:3]] == [False, False, True]
 
 
+async def test_keys_typed_after_s_act_on_the_new_order(loop_db):
+    """`s` sorts in a worker: `sj>` in one burst moved and advanced in the old order. By expected
+    month: Harbour, Kauri, Small Fry; by EV: Kauri, Harbour, Small Fry. On Harbour, `sj>` must
+    advance Small Fry (below Harbour by EV), not Kauri (below it by month)."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Harbour Events")
+        burst(app, "s", "j", "greater_than_sign")
+        assert await until(app, pilot, lambda: store.get("Small Fry").stage_name == "Enquiry")
+        await settle(app, pilot)
+        assert app.pipeline.view.sort == "ev"
+    assert (store.get("Kauri Software").stage_name, store.get("Harbour Events").stage_name) == ("Enquiry", "Quote sent")
+
+
 async def test_bindings_in_a_burst_run_in_order(loop_db):
     """backspace, ctrl+u and shift+tab typed between letters act where they were typed."""
     app = RecordingApp(loop_db)

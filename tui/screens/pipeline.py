@@ -196,6 +196,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._filter_round = 0  # counts the filter's clearings: a search from before one is dropped
         self._filter_frame: FrameHold | None = None  # painting held for a search's results
         self._sort_wanted = "month"
+        self._sorting = False  # a sort asked for and not shown yet: keys typed after it wait (keys_ready)
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         # those changes' parts of the header, oldest first: KPIs read again from the database
         # while one is on its way have them added back (see on_kpis_loaded)
@@ -909,10 +910,18 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self.table.reset(keep)
         self._show_status()
 
+    @property
+    def keys_ready(self) -> bool:
+        """Once the first read has ended (first_read.py), and while no sort is on its way: keys
+        typed after `s` in one burst act on the new order. `sk>` moved up and advanced a row of
+        the old order, a prospect other than the one the rep saw above the cursor."""
+        return self._first_read_ended and not self._sorting
+
     def action_sort(self) -> None:
         keys = [k for k, _ in SORTS]
         mode = keys[(keys.index(self._sort_wanted) + 1) % len(keys)]
         self._sort_wanted = mode
+        self._sorting = True
         self.query_one("#status", TextLine).show(Content(f"sorting by {SORT_LABELS[mode]}…"))
         self.view.mark()
         self.sort_rows(mode)
@@ -920,7 +929,17 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     @work(thread=True, exclusive=True, group="sort", exit_on_error=False, description="sort")
     def sort_rows(self, mode: str) -> None:
         app = evpipe_app(self)
-        self.post_message(SortLoaded(mode, ordered_ids(app.reader, mode, self.view.ladder, owner=app.decide_scope())))
+        try:
+            ids = ordered_ids(app.reader, mode, self.view.ladder, owner=app.decide_scope())
+        except Exception:
+            self.app.call_from_thread(self._sort_over)  # (the keys held for it go on, in the old order)
+            raise
+        self.post_message(SortLoaded(mode, ids))
+
+    def _sort_over(self) -> None:
+        self._sorting = False
+        self._show_status()
+        evpipe_app(self).release_keys()
 
     def on_sort_loaded(self, message: SortLoaded) -> None:
         if message.mode != self._sort_wanted:
@@ -934,7 +953,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self.view.rebuild()
         self.query_one("#columns", ColumnHeader).sort_key = message.mode
         self.table.reset(keep)
-        self._show_status()
+        self._sort_over()  # (and the keys typed after `s`, held meanwhile, run)
 
     def action_mine(self) -> None:
         if self.view.scope is not None:
