@@ -125,6 +125,23 @@ def integrity_hint(name: object) -> str:
     )
 
 
+#: Below this many free bytes, an I/O error of a database file is taken for a full disk.
+_NEARLY_FULL = 4 * 2**20
+
+
+def _no_room_beside(name: object) -> bool:
+    """Whether the disk holding the database file `name` (a path) is (nearly) full. A full disk
+    made SQLite say "disk I/O error", and evpipe called the file damaged and told the user to
+    restore a backup over an intact database."""
+    import shutil
+    from pathlib import Path
+
+    try:
+        return shutil.disk_usage(Path(str(name)).expanduser().resolve().parent).free < _NEARLY_FULL
+    except (OSError, ValueError):
+        return False
+
+
 def database_failure(exc: BaseException, name: object, role: str | None = None) -> str | None:
     """One line for an error the database file itself caused (damaged, full, read-only, locked by
     another program) or a server refused (`server_refusal`, naming the connection's `role`), naming
@@ -137,9 +154,12 @@ def database_failure(exc: BaseException, name: object, role: str | None = None) 
         return f"{refused}; {REFUSED_NEXT}"
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
-    if "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:
+    full = "disk is full" in low or "disk full" in low or "no space left" in low
+    if "disk i/o error" in low and _no_room_beside(name):
+        full = True  # (SQLite says "disk I/O error" when its -wal or -shm file cannot grow)
+    elif "malformed" in low or "not a database" in low or "disk i/o error" in low or "encrypted" in low:
         return f"{name} is damaged (SQLite: {text[:120]}); {integrity_hint(name)}"
-    if "disk is full" in low or "disk full" in low or "no space left" in low:
+    if full:
         return f"the disk holding {name} is full; nothing was saved: free some space, then try again"
     if "readonly database" in low or "read-only" in low:
         return (

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from platformdirs import user_config_path, user_data_path
 
-from .errors import DomainError, integrity_hint
+from .errors import DomainError, database_failure, integrity_hint
 from .rawdb import FileLook, look_inside, quick_check, sqlite_file
 from .share import COMPANIONS, FILE_MODE, is_shared_dir
 
@@ -249,6 +249,9 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
     except sqlite3.Error as exc:
         if "locked" in str(exc):
             raise DatabaseProblem(f"{path} is locked by another program ({exc}); try again in a moment") from None
+        said = database_failure(exc, path)
+        if said is not None and not said.startswith(f"{path} is damaged"):  # (a full disk: not the file)
+            raise DatabaseProblem(said) from None
         raise DatabaseProblem(
             f"{path} is damaged (SQLite: {exc}); {integrity_hint(path)}; nothing was changed"
         ) from None

@@ -114,3 +114,23 @@ def test_an_encoding_that_refuses_the_whole_file_is_one_line(seeded, tmp_path, e
     path.write_bytes("Name,Value\nCafé,100\n".encode("latin-1"))
     line = one_line_error(["--db", str(seeded), "import", str(path), "--encoding", encoding, "--commit"])
     assert "is not" in line and f"--encoding {hint}" in line
+
+
+def test_a_full_disk_is_said_as_full_not_as_a_damaged_database(tmp_path, monkeypatch):
+    """SQLite says "disk I/O error" when its -wal or -shm file cannot grow on a full disk; that was
+    read as a damaged file, with the advice to restore a backup over an intact database."""
+    import shutil
+    from collections import namedtuple
+
+    from evpipe.models.errors import database_failure
+
+    db = tmp_path / "live.db"
+    db.touch()
+    error = sqlite3.OperationalError("disk I/O error")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(400_000, 400_000, 0))
+    line = database_failure(error, db)
+    assert line is not None and "is full" in line and "damaged" not in line
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**12, 10**9, 10**12 - 10**9))
+    line = database_failure(error, db)
+    assert line is not None and "is damaged" in line
