@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, String, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
@@ -164,7 +164,20 @@ def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> di
 # ---------------------------------------------------------------- restore
 
 
-def _decode(table: Table, columns: list[str], row: list[Any]) -> dict[str, Any]:
+#: The largest integer a database column holds (a signed 64-bit one).
+_LARGEST_INT = 2**63 - 1
+
+
+def _decode(table: Table, columns: list[str], row: Any, number: int) -> dict[str, Any]:
+    """One row of a dump as the table takes it, each value checked against its column: a dump
+    edited by hand restored "abc" as an amount (lists and exports then failed) and stopped with a
+    traceback on a bad date or a number too large. `number` counts the table's rows from 1."""
+    if not isinstance(row, list) or len(row) != len(columns):
+        raise DomainError(
+            f"restore: {table.name} row {number} has {len(row) if isinstance(row, list) else 'no list of'} "
+            f"values for {len(columns)} columns; nothing was restored",
+            field="file",
+        )
     out = {}
     for name, value in zip(columns, row):
         col = table.columns[name]
@@ -173,14 +186,39 @@ def _decode(table: Table, columns: list[str], row: list[Any]) -> dict[str, Any]:
                 python_type = col.type.python_type
             except NotImplementedError:  # pragma: no cover
                 python_type = object
-            if python_type is datetime:
-                value = datetime.fromisoformat(value)
-            elif python_type is date:
-                value = date.fromisoformat(value)
-            elif python_type is bool:
-                value = bool(value)
+            if python_type is object and isinstance(getattr(col.type, "impl", col.type), String):  # (AutoString)
+                python_type = str
+            value = _checked(value, python_type, f"restore: {table.name} row {number}, {name}")
+        elif not col.nullable and not col.primary_key:
+            raise DomainError(
+                f"restore: {table.name} row {number}, {name}: is empty, and it may not be; nothing was restored",
+                field="file",
+            )
         out[name] = value
     return out
+
+
+def _checked(value: Any, python_type: type, where: str) -> Any:
+    """`value` as `python_type` (datetime and date from ISO text); a DomainError naming `where`
+    when it is not one."""
+    kinds = {datetime: "moment (ISO, 2026-11-27T10:00:00)", date: "date (2026-11-27)", bool: "true or false"}
+    try:
+        if python_type is datetime and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if python_type is date and isinstance(value, str):
+            return date.fromisoformat(value)
+        if python_type is bool and (isinstance(value, bool) or value in (0, 1)):
+            return bool(value)
+        if python_type is int and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _LARGEST_INT:
+            return value
+        if python_type is str and isinstance(value, str):
+            return value
+        if python_type not in (datetime, date, bool, int, str):  # (no other kind of column is dumped)
+            return value
+    except ValueError:
+        pass
+    kind = kinds.get(python_type, "whole number (at most 19 digits)" if python_type is int else "text")
+    raise DomainError(f"{where}: {str(value)[:40]!r} is not a {kind}; nothing was restored", field="file")
 
 
 def user_rows(conn) -> dict[str, int]:
@@ -223,7 +261,7 @@ def _load_tables(conn: Connection, tables: dict[str, Any]) -> dict[str, int]:
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
-        rows = [_decode(table, columns, r) for r in spec["rows"]]
+        rows = [_decode(table, columns, r, n) for n, r in enumerate(spec["rows"], 1)]
         own = [c.name for c in table.columns if any(fk.column.table is table for fk in c.foreign_keys)]
         links = [{"key": r["id"], **{c: r[c] for c in own}} for r in rows if any(r.get(c) is not None for c in own)]
         for r in rows if own else ():
@@ -283,11 +321,14 @@ def restore_on(conn: Connection, tables: dict[str, Any], *, force: bool = False)
     try:
         counts = _load_tables(conn, tables)
     except IntegrityError as exc:  # PostgreSQL checks each row as it goes in
-        raise DomainError(
-            f"restore: the dump is inconsistent (rows point at rows that do not exist: "
-            f"{str(exc.orig).splitlines()[0]}); nothing was restored",
-            field="file",
-        ) from None
+        said = str(exc.orig).splitlines()[0]
+        if "not null" in said.lower():
+            why = f"a row leaves out a value it must have: {said}"
+        elif "unique" in said.lower() or "duplicate" in said.lower():
+            why = f"rows repeat what must be unique: {said}"
+        else:
+            why = f"rows point at rows that do not exist: {said}"
+        raise DomainError(f"restore: the dump is inconsistent ({why}); nothing was restored", field="file") from None
     if conn.dialect.name == "sqlite":
         broken = conn.exec_driver_sql(rawdb.FOREIGN_KEY_CHECK).fetchall()
         if broken:
