@@ -70,7 +70,10 @@ def resolve_db(option: str | None) -> str:
     variable, and used to open the user's own pipeline in the data directory instead."""
     if option is not None and not option.strip():
         raise DomainError("--db is empty; give a database file or URL", field="db")
-    return as_url(option or os.environ.get("EVPIPE_DB") or str(default_db_path()))
+    url = as_url(option or os.environ.get("EVPIPE_DB") or str(default_db_path()))
+    if url.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):  # ("added", and gone with the command)
+        raise DomainError(f"{url} is a database in memory, gone when evpipe ends; give a file", field="db")
+    return url
 
 
 def demo_url(option: str | None) -> str:

@@ -554,6 +554,8 @@ def _cleaned(text: str, *, keep_newlines: bool) -> str:
     # display as another or break a line where the screen does not expect it
     text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
     text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
+    if not keep_newlines:  # (a line break in a one-line field parts words: "a\nb" is "a b", not "ab")
+        text = re.sub(r"[\r\n]+", " ", text)
     text = "".join(
         ch
         for ch in text

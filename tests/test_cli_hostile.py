@@ -134,3 +134,20 @@ def test_a_full_disk_is_said_as_full_not_as_a_damaged_database(tmp_path, monkeyp
     monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**12, 10**9, 10**12 - 10**9))
     line = database_failure(error, db)
     assert line is not None and "is damaged" in line
+
+
+def test_an_in_memory_database_is_refused_not_written_and_lost():
+    """`--db sqlite://` said "#1 Vanish: added", and the prospect was gone with the command."""
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        assert "is a database in memory" in one_line_error(["--db", url, "add", "Vanish", "--value", "5"])
+
+
+def test_a_line_break_in_a_one_line_field_parts_the_words(seeded):
+    """A name with a newline (pasted, or a CSV cell) lost it with nothing between: "a\\nb" -> "ab"."""
+    from evpipe.models.values import clean_text
+
+    assert clean_text("Harbour\nEvents\r\nparty", field="name", max_len=200) == "Harbour Events party"
+    assert clean_text("first line\nsecond", field="notes", max_len=5000) == "first line\nsecond"
+    result = CliRunner().invoke(main, ["--db", str(seeded), "add", "Kauri\nSoftware", "--value", "100"])
+    assert result.exit_code == 0, result.stderr
+    assert ("Kauri Software", "Suspect") in names_and_stages(seeded)

@@ -128,7 +128,9 @@ _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (
         help="Refuse a bigger file, in MB; an XLSX counts its parts uncompressed (default 100).",
     ),
     click.option("--no-limits", is_flag=True, help="Read a file you trust whatever its size (no limits at all)."),
-    click.option("--rows", default=10, show_default=True, help="How many rows the preview shows."),
+    click.option(
+        "--rows", type=click.IntRange(min=0), default=10, show_default=True, help="How many rows the preview shows."
+    ),
     click.option("--commit", is_flag=True, help="Write the import (without it, evpipe only shows the preview)."),
     click.option("--json", "as_json", is_flag=True),
 )
