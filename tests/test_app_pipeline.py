@@ -478,6 +478,15 @@ async def test_group_by_month_with_subtotals(pipeline):
         body = screen_lines(app)[4:15]
         dec = next(i for i, line in enumerate(body) if line.startswith("Dec 2026"))
         assert "8,750" in body[dec]  # 1,500 + 7,250
+        # sorted by next-step gain the EV column is each row's gain: the month's EV is not shown
+        # there as if it were its gain (Value still has the month's TV)
+        for _ in range(3):  # month -> EV -> value -> gain
+            await pilot.press("s")
+            await settle(pilot)
+        assert table(app).view.sort == "gain" and "Gain" in screen_lines(app)[3]
+        body = screen_lines(app)[4:15]
+        dec = next(i for i, line in enumerate(body) if line.startswith("Dec 2026"))
+        assert "20,500" in body[dec] and "8,750" not in body[dec]
         await pilot.press("m")
         await settle(pilot)
         assert not any(line.startswith("Dec 2026") for line in screen_lines(app))

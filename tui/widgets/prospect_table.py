@@ -471,7 +471,7 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         cursor = index == self.cursor
         if isinstance(item, Group):
             totals = self.view.subtotals.get(item.month, [0, 0, 0])
-            key = ("g", item.month, tuple(totals), width)
+            key = ("g", item.month, tuple(totals), width, self.view.sort == "gain")
             strip = self._cache.get(key)
             if strip is None:
                 strip = self._render_group(item, totals, width)
@@ -488,7 +488,8 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         return strip
 
     def _render_group(self, group: Group, totals: list[int], width: int) -> Strip:
-        """`Nov 2026 · 6 open or won` with the month's TV and EV under the Value and EV columns."""
+        """`Nov 2026 · 6 open or won` with the month's TV and EV under the Value and EV columns (no
+        EV when that column shows the next-step gain)."""
         style = self._style("base") + self._style("group")
         label = f"{month_name(group.month)} · {totals[0]} open or won"
         columns = self._layout(width)
@@ -502,7 +503,9 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         for c in columns:
             if c.key == "value":
                 parts.append(fit(value_style(totals[1]), c.width, True))
-            elif c.key == "ev":
+            elif c.key == "ev" and self.view.sort != "gain":
+                # (sorted by gain, that column is each row's next-step gain, which the subtotals do
+                # not sum: the month's EV there read as its gain)
                 parts.append(" " + fit(ev_style(totals[2], micros=True), c.width, True))
         text = fit("".join(parts), width)
         return Strip([Segment(text, style)], width)
