@@ -284,7 +284,14 @@ async def test_review_bridge_terms_and_period(data):
         await settle(pilot)
         assert screen.since == "2026-11-01"
         assert [t.category for t in screen.review.terms] == ["new", "advance", "win", "lose"]
-        assert "Sun 01 Nov" in screen_text(app)
+        assert "Sun 01 Nov – Fri 27 Nov 2026" in screen_text(app)
+        # a period from another year says both years: "Fri 24 Oct – Fri 27 Nov 2026" read as five
+        # weeks, not thirteen months
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("end", *["backspace"] * 10, *"400d", "enter")
+        await settle(pilot)
+        assert "Fri 24 Oct 2025 – Fri 27 Nov 2026" in screen_text(app)
         # a bad period is refused in the prompt, with the reason
         await pilot.press("s")
         await settle(pilot)

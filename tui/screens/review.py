@@ -211,7 +211,9 @@ class ReviewScreen(LiveScreen):
         r = self.review
         first, last = r.start_at.date(), r.end_at.date()
         title = Text("Review", style="bold")
-        title.append(f"  {first:%a %d %b} – {last:%a %d %b %Y}", style="")
+        # the first day's year too when it is not the last's: 400 days back read as five weeks
+        start = f"{first:%a %d %b}" if first.year == last.year else f"{first:%a %d %b %Y}"
+        title.append(f"  {start} – {last:%a %d %b %Y}", style="")
         if r.who:
             title.append(f"  {r.who}'s changes", style="bold")
         title.append("  how the KPIs moved" if not r.who and r.owner is None else "", style="dim")
