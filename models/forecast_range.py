@@ -427,9 +427,15 @@ def month_ranges(
     return Ranges(out, in_period.range(period_target(targets, period)), period)
 
 
-def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | None = None) -> str:
+def range_sentence(
+    month: str | None,
+    r: Range,
+    amount: Callable[[int], str] | None = None,
+    target_amount: Callable[[int], str] | None = None,
+) -> str:
     """The sentence of a month's range (`month` None: the KPI period's). `amount`: how an amount in
-    cents reads (default: whole units, as the forecast shows them)."""
+    cents reads (default: whole units, as the forecast shows them); `target_amount`: how the target
+    reads, when not as the range's amounts (a target far larger would otherwise set their unit)."""
     from .values import format_money, month_label
 
     if amount is None:
@@ -444,7 +450,7 @@ def range_sentence(month: str | None, r: Range, amount: Callable[[int], str] | N
     else:
         text += f"80% between {amount(r.p10)} and {amount(r.p90)}"
     if r.target_cents is not None and r.p_target is not None:
-        text += f", {percent_text(r.p_target)} chance of the {amount(r.target_cents)} target"
+        text += f", {percent_text(r.p_target)} chance of the {(target_amount or amount)(r.target_cents)} target"
     return text
 
 

@@ -222,6 +222,13 @@ async def test_forecast_screen_shows_the_band_and_sets_a_target(engine):
         await pilot.press("escape")
         await settle(pilot)
         assert targets(engine) == {"2026-12": 4_000_000}
+        # a target far beyond the range reads in its own unit; the range keeps its whole amounts
+        # (with the range's unit taken from the target, they all read 0.02M)
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("end", *["backspace"] * 12, *"9999999999", "full_stop", "9", "9", "enter")
+        text = await shows(app, pilot, "chance of the")
+        assert "Dec: EV 17,500, 80% between 5,000 and 45,000, 0% chance of the 10,000M target" in text, text
 
 
 def test_the_exact_program_cannot_finish_beyond_its_bound():

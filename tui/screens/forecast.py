@@ -281,16 +281,19 @@ class ForecastScreen(LiveScreen):
             return
         month = self.selected_month()
         r = ranges.months[month] if month is not None and month in ranges.months else ranges.period
-        # every amount whole, or all in one unit (k, M, B) when one would not fit: never cut
+        # every amount whole, or all in one unit (k, M, B) when one would not fit: never cut. The
+        # target reads in its own: a target of 10,000M set the range's unit, and 20,800 read 0.02M
         shown = [_whole(r.ev_micros, True), _whole(r.p10, False), _whole(r.p90, False)]
-        if r.target_cents is not None:
-            shown.append(_whole(r.target_cents, False))
         style = money_style(shown, width=MONEY_CELLS + 2)
+        target = money_style([_whole(r.target_cents or 0, False)], width=7)  # (short: the line is 80 wide)
 
         def amount(cents: int) -> str:
             return style(_whole(cents, False))
 
-        sentence = range_sentence(month if r is not ranges.period else None, r, amount)
+        def target_amount(cents: int) -> str:
+            return target(_whole(cents, False))
+
+        sentence = range_sentence(month if r is not ranges.period else None, r, amount, target_amount)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(sentence, style="bold")
         text.append("\n")
