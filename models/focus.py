@@ -102,7 +102,12 @@ class FocusItem:
                 "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
             )
         if self.group == "stale":
-            return f"slow {self.pace_words.split(';')[0]}" if self.pace_words else f"stale {self.idle_days} days"
+            # (the days alone: the list's Stage column names the stage, and 16 cells cut it mid-word)
+            return (
+                f"slow {self.pace_words.split(';')[0].split(' on ')[0]}"
+                if self.pace_words
+                else f"stale {self.idle_days} days"
+            )
         return "best next step"
 
     @property

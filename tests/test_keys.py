@@ -209,6 +209,24 @@ async def test_j_and_k_move_in_the_focus_list_as_in_the_pipeline(loop_db):
     assert [store.get(i.id).stage_name != stages[i.id] for i in items[:3]] == [False, False, True]
 
 
+async def test_a_name_too_long_for_a_list_ends_in_an_ellipsis(loop_db):
+    """The focus and review lists cut a long name wherever the column ended (`Pacific Reinsurance
+    Chri`), so a cut name read as a whole one."""
+    from evpipe.tui.screens.focus import FocusScreen
+
+    Store(loop_db, who="tester").add(
+        "Pacific Reinsurance Christmas cocktail evening", "9000", "Enquiry", month="2026-12", follow_up="2026-11-21"
+    )
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FocusScreen) and len(app.screen.items) >= 4)
+        await settle(app, pilot)
+        line = next(line for line in screen_text(app).splitlines() if "Pacific" in line)
+        assert "Pacific Reinsurance Chr…" in line, line
+
+
 async def test_keys_typed_after_s_act_on_the_new_order(loop_db):
     """`s` sorts in a worker: `sj>` in one burst moved and advanced in the old order. By expected
     month: Harbour, Kauri, Small Fry; by EV: Kauri, Harbour, Small Fry. On Harbour, `sj>` must

@@ -3,8 +3,12 @@ evpipe (j and k, as the pipeline, the board and the help do)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
 class KeyTable(DataTable):
@@ -15,3 +19,11 @@ class KeyTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False, id="list.down"),
         Binding("k", "cursor_up", "Up", show=False, id="list.up"),
     ]
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
+        """A text too long for its column ends in "…" (it was cut wherever the column ended:
+        `Pacific Reinsurance Chri`), unless it says how it overflows itself."""
+        for cell in cells:
+            if isinstance(cell, Text) and cell.overflow is None:
+                cell.no_wrap, cell.overflow = True, "ellipsis"
+        return super().add_row(*cells, height=height, key=key, label=label)
