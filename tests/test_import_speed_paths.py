@@ -25,6 +25,8 @@ def _clean_the_long_way(text: str, max_len: int) -> str:
     text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
     text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
     keep_newlines = max_len > 500
+    if not keep_newlines:  # a line break in a one-line field parts the words around it
+        text = re.sub(r"[\r\n]+", " ", text)
     text = "".join(
         ch
         for ch in text
