@@ -79,7 +79,7 @@ def parse_money(text: object, *, field: str = "value") -> int:
         raise DomainError(f"{field}: {shown!r} is not an amount", field=field) from None
     if cents > MAX_VALUE_CENTS:
         raise DomainError(
-            f"{field}: {shown!r} is too large; the most a prospect can be worth is {format_money(MAX_VALUE_CENTS)}",
+            f"{field}: {shown!r} is too large; the most evpipe takes is {format_money(MAX_VALUE_CENTS)}",
             field=field,
         )
     return cents

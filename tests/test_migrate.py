@@ -60,6 +60,14 @@ def test_migrate_prints_its_proof_and_refuses_a_target_with_data(demo_engine, db
     assert len(again.stderr.strip().splitlines()) == 1
 
 
+def test_the_hint_after_a_migration_names_the_file_with_its_folder(demo_engine, db_url, tmp_path, monkeypatch):
+    """`migrate --to sub/mig.db` ended "Now: evpipe --db mig.db", a file that is not there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub dir").mkdir()
+    text = run("--db", db_url, "migrate", "--to", "sub dir/mig.db").stdout
+    assert text.rstrip().endswith("Now: evpipe --db 'sub dir/mig.db'")
+
+
 def test_a_password_in_the_url_is_refused(db_url):
     bad = run("--db", db_url, "migrate", "--to", "postgresql+psycopg://rep:secret@db.example/evpipe", code=1)
     assert "~/.pgpass or PGPASSWORD" in bad.stderr and "secret" not in bad.stderr

@@ -4,6 +4,8 @@ Registered on the `evpipe` group by tui/cli/__init__.py."""
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from evpipe.models.errors import DomainError
@@ -29,7 +31,7 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     from sqlalchemy.engine import make_url
 
     from evpipe.models import open_db
-    from evpipe.models.locations import as_url, db_label
+    from evpipe.models.locations import as_url, db_label, sqlite_path
     from evpipe.models.migrate import migrate
 
     target_url = as_url(to)
@@ -58,9 +60,9 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     rows.append(["all-time TV", _money(src.kpi_all[1]), _money(dst.kpi_all[1])])
     rows.append(["all-time EV", _money(src.kpi_all[2], micros=True), _money(dst.kpi_all[2], micros=True)])
     click.echo(table(["", safe(db_label(ctx.url)), safe(db_label(target_url))], rows, right={1, 2}))
-    click.echo(
-        f"Copied and checked: every row count, journal sum and KPI agrees. Now: evpipe --db {safe(db_label(target_url))}"
-    )
+    # (the path as typed, folder and all: the file's name alone named another file from elsewhere)
+    again = shlex.quote(to) if sqlite_path(target_url) is not None else db_label(target_url)
+    click.echo(f"Copied and checked: every row count, journal sum and KPI agrees. Now: evpipe --db {safe(again)}")
 
 
 def register(group: click.Group) -> None:
