@@ -21,9 +21,10 @@ class KeyTable(DataTable):
     ]
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
-        """A text too long for its column ends in "…" (it was cut wherever the column ended:
-        `Pacific Reinsurance Chri`), unless it says how it overflows itself."""
-        for cell in cells:
+        """On a row one line high, a text too long for its column ends in "…" (it was cut wherever
+        the column ended: `Pacific Reinsurance Chri`), unless it says how it overflows itself. A row
+        of `height=None` grows to hold its texts whole, as before."""
+        for cell in cells if height == 1 else ():
             if isinstance(cell, Text) and cell.overflow is None:
                 cell.no_wrap, cell.overflow = True, "ellipsis"
         return super().add_row(*cells, height=height, key=key, label=label)
