@@ -840,3 +840,17 @@ async def test_keys_typed_in_a_burst_after_slash_go_to_the_filter_not_the_table(
         await pilot.press("slash", "x")
         await settle(pilot)
         assert app.screen.query_one("#filter", Input).value == "wedding/x"
+
+
+def test_the_columns_fit_every_width_from_50_cells():
+    """At 60 columns the table was 69 wide: the month showed as "2027", cut at the screen's edge.
+    The p, follow-up and month columns now give way (in that order) to the name's 12 cells."""
+    from evpipe.tui.widgets.prospect_table import columns_for
+
+    for width in range(50, 201):
+        columns = columns_for(width)
+        assert sum(c.width for c in columns) + len(columns) - 1 <= width, width
+        keys = [c.key for c in columns]
+        assert keys[:2] == ["flag", "name"] and {"stage", "value", "ev"} <= set(keys)
+    assert [c.key for c in columns_for(60)][-1] == "month"
+    assert "p" in [c.key for c in columns_for(80)] and "follow" in [c.key for c in columns_for(80)]

@@ -58,7 +58,9 @@ _FIXED = [
     Column("owner", "Owner", 8),
     Column("changed", "Changed", 10),
 ]
-_OPTIONAL_MIN_WIDTH = {"company": 100, "owner": 100, "changed": 140}
+# (below 69 cells the p column goes, below 64 the follow-up's, below 57 the month's: at 60 the
+# table was 69 wide and showed the month as "2027", cut at the screen's edge)
+_OPTIONAL_MIN_WIDTH = {"company": 100, "owner": 100, "changed": 140, "p": 69, "follow": 64, "month": 57}
 _NAME_MIN = 12
 
 
