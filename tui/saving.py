@@ -140,7 +140,7 @@ class Saver:
                 self.failed = change
             why = unsaved_reason(exc)
             message = ChangeFailed(
-                f"Not saved: {unsaved_reason(exc)}. Your change is undone on screen; press R to try again.",
+                f"Not saved: {why}. Your change is undone on screen; press R to try again.",
                 change.prospect_id,
                 change.optimistic,
                 context=change.context,
