@@ -164,10 +164,6 @@ def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> di
 # ---------------------------------------------------------------- restore
 
 
-#: The largest integer a database column holds (a signed 64-bit one).
-_LARGEST_INT = 2**63 - 1
-
-
 def _decode(table: Table, columns: list[str], row: Any, number: int) -> dict[str, Any]:
     """One row of a dump as the table takes it, each value checked against its column: a dump
     edited by hand restored "abc" as an amount (lists and exports then failed) and stopped with a
@@ -209,7 +205,12 @@ def _checked(value: Any, python_type: type, where: str) -> Any:
             return date.fromisoformat(value)
         if python_type is bool and (isinstance(value, bool) or value in (0, 1)):
             return bool(value)
-        if python_type is int and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _LARGEST_INT:
+        if (
+            python_type is int
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and abs(value) <= rawdb.LARGEST_INTEGER
+        ):
             return value
         if python_type is str and isinstance(value, str):
             return value

@@ -23,6 +23,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+#: The largest integer a database column holds (a signed 64-bit one, SQLite's and PostgreSQL's BIGINT).
+LARGEST_INTEGER = 2**63 - 1
+
 #: The newest migration. A test checks it against Alembic's own head.
 HEAD = "0010"
 

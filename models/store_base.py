@@ -20,6 +20,7 @@ from .errors import Conflict, DomainError, NotFound
 from .journal import Delta
 from .ladder import kpi_part, open_rungs
 from .names import SHOWN, fold, like_prefix, resolve_prospect
+from .rawdb import LARGEST_INTEGER
 from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
 from .roles import acting_user, require
 from .tables import Activity, Prospect, Stage, StageChange, id_of
@@ -47,10 +48,6 @@ def stage_totals(db: Session | Connection, stage_id: int | None) -> tuple[int, i
         )
     ).one()
     return int(row[0]), int(row[1])
-
-
-#: The largest id a database holds (a signed 64-bit integer); a larger number names no prospect.
-_LARGEST_ID = 2**63 - 1
 
 
 class StoreBase:
@@ -156,7 +153,7 @@ class StoreBase:
         # (decimal digits, which int() reads, any script's: isdigit() lets through ¹ and ①)
         if isinstance(ref, int) or text.isdecimal() or (text.startswith("#") and text[1:].isdecimal()):
             pid = int(text.lstrip("#"))
-            p = self._by_id(s, pid) if 0 <= pid <= _LARGEST_ID else None  # (beyond: no database integer)
+            p = self._by_id(s, pid) if 0 <= pid <= LARGEST_INTEGER else None  # (beyond: no database integer)
             if p is None or (p.deleted_at is not None and not include_deleted):
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
