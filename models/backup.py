@@ -30,6 +30,7 @@ from .errors import DomainError, database_failure
 from .locations import database_file, sqlite_path
 from .outfile import check_destination, private_output
 from .roles import acting_user, require
+from .snapshot_deltas import stray_months_of
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -338,6 +339,13 @@ def restore_on(conn: Connection, tables: dict[str, Any], *, force: bool = False)
                 f"not exist, e.g. in {broken[0][0]}); nothing was restored",
                 field="file",
             )
+    stray = stray_months_of(conn)
+    if stray is not None:
+        raise DomainError(
+            f"restore: the dump is inconsistent (KPI snapshot {stray} has the months of a snapshot that does not "
+            "hold its own); nothing was restored",
+            field="file",
+        )
     if counts.get("stage", 0) == 0:
         raise DomainError("restore: the dump has no stage ladder; nothing was restored", field="file")
     return counts

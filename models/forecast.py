@@ -31,7 +31,7 @@ from typing import Any
 
 from . import clock
 from .errors import DomainError
-from .kpi import ALL, Kpi, Scope, kpis_by
+from .kpi import ALL, Kpi, Scope, kpis_by, months_holder
 from .ladder import OPEN, WON, ev_sql, kind_rank_sql
 from .queries import ProspectRow
 from .rawdb import as_date, as_day, dialect_name, fetch_all, fetch_chunks, month_of, raw_cursor
@@ -217,23 +217,24 @@ def frozen_forecasts(source: Any, months: list[str], scope: Scope = ALL) -> dict
     days = {f"d{i}": day for i, day in enumerate(keys)}
     snaps = fetch_all(
         source,
-        "SELECT kpi_snapshot.taken_on, kpi_snapshot.id FROM kpi_snapshot WHERE kpi_snapshot.scope = :scope "
-        f"AND kpi_snapshot.taken_on IN ({', '.join(':' + k for k in days)})",
+        f"SELECT s.taken_on, {months_holder('s')} FROM kpi_snapshot s WHERE s.scope = :scope "
+        f"AND s.taken_on IN ({', '.join(':' + k for k in days)})",
         {"scope": scope.key, **days},
     )
     if not snaps:
         return out
-    by_id = {int(sid): keys[as_day(day)] for day, sid in snaps}
-    for m in by_id.values():
-        out[m] = Kpi()
+    wanted: dict[int, set[str]] = {}  # the snapshot holding the month rows -> the months read there
+    for day, holder in snaps:
+        wanted.setdefault(int(holder), set()).add(keys[as_day(day)])
+        out[keys[as_day(day)]] = Kpi()
     rows = fetch_all(
         source,
         "SELECT kpi_snapshot_month.snapshot_id, kpi_snapshot_month.month, kpi_snapshot_month.count, "
         "kpi_snapshot_month.tv_cents, kpi_snapshot_month.ev_micros FROM kpi_snapshot_month "
-        f"WHERE kpi_snapshot_month.snapshot_id IN ({', '.join(str(i) for i in by_id)})",
+        f"WHERE kpi_snapshot_month.snapshot_id IN ({', '.join(str(i) for i in wanted)})",
     )
-    for sid, month, count, tv, ev in rows:
-        if month == by_id[int(sid)]:
+    for holder, month, count, tv, ev in rows:
+        if month in wanted[int(holder)]:
             out[month] = Kpi(int(count), int(tv), int(ev))
     return out
 

@@ -46,7 +46,7 @@ from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, delete, func, insert, or_, select
+from sqlalchemy import Engine, Table, delete, func, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -62,9 +62,11 @@ from .kpi import (  # noqa: F401  (re-exported)
     Scope,
     Snapshot,
     kpis_by_owner_and_month_split,
+    months_holder,
     snapshots,
 )
 from .replay import ProspectThen, Replay, State
+from .snapshot_deltas import own_months
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
 
 # ---------------------------------------------------------------- dates
@@ -113,6 +115,7 @@ def _write_snapshot(
     snap_id = s.scalars(
         select(pk(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
     ).one()
+    own_months(s.connection(), snap_id)
     s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
     for month, k in by_month:
         w = won.get(month, Kpi())
@@ -231,8 +234,8 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     """Write reconstructed snapshots (everyone's and each owner's), keeping any that exist. Returns
     how many days got an "all" snapshot. The rows are computed before the write lock is taken (an
     import's history can take a while to add up); under it, only the ones still missing are
-    inserted, and their month rows are copied by the database from each different set of them
-    (`_month_sets`)."""
+    inserted, and each different set of month rows (`_month_sets`) once, under the first of them
+    that has it: the others name that one (kpi_snapshot.months_of)."""
     days = [d for d, _ in states]
     snap_table = table_of(KpiSnapshot)
 
@@ -266,7 +269,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     # made ready for the driver now, with the ids they will have if nothing changes meanwhile
     with engine.connect() as conn:
         guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
-    ready = _ready_snapshots(engine, planned, guess)
+    ready = _ready_snapshots(engine, planned, sets, guess)
     with writer(engine).begin() as conn:
         lock_tables(conn, [snap_table])  # it numbers its rows itself (PostgreSQL: no other writer adds one meanwhile)
         existing = existing_now(conn)  # written meanwhile by another evpipe: kept as it is
@@ -275,18 +278,15 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
         if not todo:
             return 0
         first = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
+        todo_sets = [n for n, k in zip(sets, keep) if k]
         if len(todo) != len(planned) or first != guess:
-            ready = _ready_snapshots(engine, todo, first)
+            ready = _ready_snapshots(engine, todo, todo_sets, first)
         _insert_many(conn, snap_table, ready)
-        # each snapshot's months: its set's rows, copied by the database
-        numbered = [(first + i, n) for i, n in enumerate(n for n, k in zip(sets, keep) if k)]
-        _SETS.create(conn)
-        _SET_OF.create(conn)
-        _insert_many(conn, _SETS, set_rows)
-        _insert_many(conn, _SET_OF, numbered)
-        conn.execute(_COPY_MONTHS)
-        _SET_OF.drop(conn)
-        _SETS.drop(conn)
+        # each set's rows once, under the first snapshot that has it
+        holder: dict[int, int] = {}
+        for i, n in enumerate(todo_sets):
+            holder.setdefault(n, first + i)
+        _insert_many(conn, table_of(KpiSnapshotMonth), [(holder[n], *row) for n, *row in set_rows if n in holder])
         reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
 
@@ -325,11 +325,19 @@ def _insert_sql(source: Engine | Connection, table: Any) -> str:
 
 
 def _ready_snapshots(
-    engine: Engine, planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]], first: int
+    engine: Engine,
+    planned: list[tuple[tuple[str, date], dict[str, Any], list[tuple[Any, ...]]]],
+    sets: list[int],
+    first: int,
 ) -> list[Any]:
-    """The snapshot rows (ids from `first` on), ready for the driver when it takes positional
-    values (models.db.driver_rows), else as SQLAlchemy's dicts."""
-    snaps = [{**snap, "id": first + i} for i, (_, snap, _) in enumerate(planned)]
+    """The snapshot rows (ids from `first` on; `sets`: each one's set of months, the first that
+    has a set holds its rows and the others name it), ready for the driver when it takes
+    positional values (models.db.driver_rows), else as SQLAlchemy's dicts."""
+    holder: dict[int, int] = {}
+    snaps = []
+    for i, ((_, snap, _), n) in enumerate(zip(planned, sets)):
+        own = holder.setdefault(n, first + i)
+        snaps.append({**snap, "id": first + i, "months_of": None if own == first + i else own})
     ready = driver_rows(table_of(KpiSnapshot), snaps, engine.dialect)
     return snaps if ready is None else ready[2]
 
@@ -340,8 +348,7 @@ def _month_sets(
     """Which set of month rows each planned snapshot has (a number), and each different set's rows
     once, its number first. A long history repeats a few sets in most of its snapshots: the days
     after the last change, the owners whose prospects did not move (the CRM sample: 202,790
-    month rows, 2,054 different sets), so the database copies them rather than the driver
-    taking each row (0.8 -> 0.2 s of its import)."""
+    month rows, 2,054 different sets), so each set is written once."""
     by_object: dict[int, int] = {}  # the rows of one reconstructed state are shared by its days
     by_value: dict[tuple[tuple[Any, ...], ...], int] = {}
     numbers: list[int] = []
@@ -375,35 +382,8 @@ def _insert_many(conn: Connection, table: Table, rows: list[Any]) -> None:
             conn.execute(insert(table), [r if isinstance(r, dict) else dict(zip(names, r)) for r in chunk])
 
 
-#: While `_bulk_write` writes: each different set of month rows (`_month_sets`), and which set each
-#: new snapshot has; the database makes each snapshot's month rows from them in one statement.
-#: Temporary tables of the writing connection, dropped before the transaction ends.
-_TEMPORARY = MetaData()
-_SETS = Table(
-    "evpipe_month_set",
-    _TEMPORARY,
-    Column("set_no", Integer, primary_key=True),
-    *(
-        Column(c.name, c.type, primary_key=c.name == "month")
-        for c in table_of(KpiSnapshotMonth).c
-        if c.name != "snapshot_id"
-    ),
-    prefixes=["TEMPORARY"],
-)
-_SET_OF = Table(
-    "evpipe_snapshot_set",
-    _TEMPORARY,
-    Column("snapshot_id", Integer, primary_key=True),
-    Column("set_no", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-_MONTH_COLUMNS = [c.name for c in table_of(KpiSnapshotMonth).c if c.name != "snapshot_id"]
-_COPY_MONTHS = insert(table_of(KpiSnapshotMonth)).from_select(
-    ["snapshot_id", *_MONTH_COLUMNS],
-    select(_SET_OF.c.snapshot_id, *(_SETS.c[name] for name in _MONTH_COLUMNS))
-    .join_from(_SET_OF, _SETS, _SETS.c.set_no == _SET_OF.c.set_no)
-    .order_by(_SET_OF.c.snapshot_id, _SETS.c.month),
-)
+#: The snapshot whose month rows a snapshot has.
+_holder = literal_column(months_holder(table_of(KpiSnapshot).name))
 
 
 def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
@@ -417,7 +397,7 @@ def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
             d
             for (d,) in conn.execute(
                 select(col(KpiSnapshot.taken_on))
-                .join(KpiSnapshotMonth, col(KpiSnapshotMonth.snapshot_id) == col(KpiSnapshot.id))
+                .join(KpiSnapshotMonth, col(KpiSnapshotMonth.snapshot_id) == _holder)
                 .where(
                     col(KpiSnapshotMonth.won_count).is_(None),
                     or_(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.scope).startswith("owner:")),
@@ -433,8 +413,8 @@ def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
         return 0
     with writer(engine).begin() as conn:
         for day, won in won_states.items():
-            for sid, scope_key in conn.execute(
-                select(col(KpiSnapshot.id), col(KpiSnapshot.scope)).where(col(KpiSnapshot.taken_on) == day)
+            for sid, scope_key in conn.execute(  # (sid: the snapshot holding its month rows; shared, they are alike)
+                select(_holder, col(KpiSnapshot.scope)).where(col(KpiSnapshot.taken_on) == day)
             ):
                 owner = scope_key.removeprefix("owner:") if scope_key.startswith("owner:") else None
                 if owner is None and scope_key != ALL.key:

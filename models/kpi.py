@@ -288,11 +288,11 @@ def snapshots(
         f"""SELECT s.taken_on, s.count, s.tv_cents, s.ev_micros,
                    coalesce(x.c, 0), coalesce(x.tv, 0), coalesce(x.ev, 0), coalesce(x.unknown, 0)
             FROM kpi_snapshot s LEFT JOIN (
-                SELECT m.snapshot_id AS sid, sum(m.won_count) AS c, sum(m.won_tv_cents) AS tv,
+                SELECT s.id AS sid, sum(m.won_count) AS c, sum(m.won_tv_cents) AS tv,
                        sum(m.won_ev_micros) AS ev, sum(CASE WHEN m.won_count IS NULL THEN 1 ELSE 0 END) AS unknown
-                FROM kpi_snapshot_month m JOIN kpi_snapshot s ON s.id = m.snapshot_id
+                FROM kpi_snapshot s JOIN kpi_snapshot_month m ON m.snapshot_id = {months_holder("s")}
                 WHERE {where} AND NOT {in_period}
-                GROUP BY m.snapshot_id
+                GROUP BY s.id
             ) x ON x.sid = s.id
             WHERE {where} ORDER BY s.taken_on""",
         params,
@@ -318,3 +318,9 @@ def current_kpis(source: Any, scope: Scope, today: date) -> Kpi:
 
 #: How a snapshot's month row names "no expected month".
 NO_MONTH = "none"
+
+
+def months_holder(alias: str) -> str:
+    """SQL for the snapshot whose month rows (kpi_snapshot_month.snapshot_id) the snapshot `alias`
+    has: its own, or the earlier one it shares them with (kpi_snapshot.months_of)."""
+    return f"coalesce({alias}.months_of, {alias}.id)"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, event, insert, inspect, or_, select, update
+from sqlalchemy import Connection, delete, event, func, insert, inspect, literal, or_, select, update
 from sqlmodel import Session, col
 
 from . import clock, ladder
@@ -181,7 +181,9 @@ def apply(conn: Connection, day: date, at: datetime, all_id: int, cells: dict[Ce
             sid: int | None = all_id
         else:
             sid = conn.scalar(select(snap.c.id).where(snap.c.scope == key, snap.c.taken_on == day))
-        if sid is None:  # an owner with nothing counted today until now
+        if sid is not None:
+            own_months(conn, sid)
+        else:  # an owner with nothing counted today until now
             if total[0] < 0:
                 return False
             sid = conn.execute(
@@ -243,8 +245,59 @@ def forget_day(conn: Connection, day: date) -> None:
     """Remove the snapshots of `day` (everyone's and each owner's), so that the next
     `history.keep_current` recounts them."""
     snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
-    ids = select(snap.c.id).where(
-        snap.c.taken_on == day, or_(snap.c.scope == ALL.key, snap.c.scope.startswith("owner:"))
+    ids = list(
+        conn.scalars(
+            select(snap.c.id).where(
+                snap.c.taken_on == day, or_(snap.c.scope == ALL.key, snap.c.scope.startswith("owner:"))
+            )
+        )
     )
+    for sid in ids:
+        own_months(conn, sid)
     conn.execute(delete(months).where(months.c.snapshot_id.in_(ids)))
     conn.execute(delete(snap).where(snap.c.id.in_(ids)))
+
+
+def stray_months_of(conn: Connection) -> int | None:
+    """The id of a snapshot whose months_of names no snapshot holding month rows of its own (one
+    that is not there, or that has another's): a hand-edited dump (models/backup.py). None when
+    every one holds."""
+    snap = table_of(KpiSnapshot)
+    holder = snap.alias("holder")
+    return conn.scalar(
+        select(snap.c.id)
+        .where(
+            snap.c.months_of.is_not(None),
+            ~select(holder.c.id).where(holder.c.id == snap.c.months_of, holder.c.months_of.is_(None)).exists(),
+        )
+        .limit(1)
+    )
+
+
+_MONTH_FIGURES = [c.name for c in table_of(KpiSnapshotMonth).c if c.name != "snapshot_id"]
+
+
+def own_months(conn: Connection, sid: int) -> None:
+    """Make the month rows that snapshot `sid` has its own alone, before they change or go: a
+    reconstructed snapshot may have an earlier one's (kpi_snapshot.months_of), and later ones may
+    have its. One look by the index when neither is so (every reading recorded or kept today)."""
+    snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+    shared, heir = conn.execute(
+        select(
+            snap.c.months_of,
+            select(func.min(snap.c.id)).where(snap.c.months_of == sid).scalar_subquery(),
+        ).where(snap.c.id == sid)
+    ).one()
+
+    def copy(source: int, to: int) -> None:
+        figures = [months.c[name] for name in _MONTH_FIGURES]
+        rows = select(literal(to), *figures).where(months.c.snapshot_id == source)
+        conn.execute(insert(months).from_select(["snapshot_id", *_MONTH_FIGURES], rows))
+
+    if shared is not None:  # it has another's months: it gets a copy of them
+        copy(shared, sid)
+        conn.execute(update(snap).where(snap.c.id == sid).values(months_of=None))
+    if heir is not None:  # later ones have its months: the first of them gets a copy, and the others its
+        copy(sid, heir)
+        conn.execute(update(snap).where(snap.c.id == heir).values(months_of=None))
+        conn.execute(update(snap).where(snap.c.months_of == sid).values(months_of=heir))

@@ -208,6 +208,11 @@ class KpiSnapshot(SQLModel, table=True):
     count: int
     tv_cents: int = Field(sa_type=BigInteger)
     ev_micros: int = Field(sa_type=BigInteger)
+    #: Whose month rows this snapshot has: None, its own; else the id of an earlier reconstructed
+    #: snapshot with the very same months (models/history.py writes the sets of months that a long
+    #: history repeats once). Read through `kpi.months_holder`; `snapshot_deltas.own_months` makes
+    #: them a snapshot's own before they change.
+    months_of: int | None = Field(default=None, index=True)
 
 
 class KpiSnapshotMonth(SQLModel, table=True):

@@ -8,6 +8,7 @@ import re
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,31 @@ def test_a_dump_edited_by_hand_is_checked_value_by_value(engine, tmp_path, table
     with pytest.raises(DomainError, match=re.escape(said)):
         restore(target, data)
     assert dump(target) == before
+
+
+def test_shared_snapshot_months_restore_exactly_and_a_stray_one_is_refused(engine, tmp_path):
+    # A rebuilt history writes each repeated set of months once (kpi_snapshot.months_of): a dump
+    # restores it as it was, and a hand-edited months_of that names no holder restores nothing.
+    from evpipe.models import clock
+    from evpipe.models.history import backfill
+
+    Store(engine).add("Old", "1000", "Enquiry", at=clock.now() - timedelta(days=60))
+    assert backfill(engine) >= 8
+    data = dump(engine)
+    spec = data["tables"]["kpi_snapshot"]
+    at = spec["columns"].index("months_of")
+    sharing = [n for n, r in enumerate(spec["rows"]) if r[at] is not None]
+    assert len(sharing) >= 6
+    target = open_db(f"sqlite:///{tmp_path / 't.db'}")
+    restore(target, data)
+    assert dump(target) == data
+    for stray in (10**6, spec["rows"][sharing[-1]][0]):  # no such snapshot; one that has another's months
+        edited = _edited(data, "kpi_snapshot", "months_of", stray, row=sharing[0])
+        other = open_db(f"sqlite:///{tmp_path / f'{stray}.db'}")
+        before = dump(other)
+        with pytest.raises(DomainError, match="has the months of a snapshot that does not hold its own"):
+            restore(other, edited)
+        assert dump(other) == before
 
 
 def test_backup_while_another_connection_writes(engine, db_path, tmp_path):

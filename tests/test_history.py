@@ -127,7 +127,7 @@ def _snapshot(engine, day: date, scope: str = "all"):
                     KpiSnapshotMonth.count,
                     KpiSnapshotMonth.tv_cents,
                     KpiSnapshotMonth.ev_micros,
-                ).where(KpiSnapshotMonth.snapshot_id == snap.id)
+                ).where(KpiSnapshotMonth.snapshot_id == (snap.months_of or snap.id))
             )
         }
         return Kpi(snap.count, snap.tv_cents, snap.ev_micros), months
@@ -352,9 +352,10 @@ def _months_of(engine, day: date, scope: str) -> dict[str, tuple[int, ...]]:
 
 def test_backfilled_snapshots_that_repeat_a_set_of_months_each_get_it_whole(story):
     # Two owners whose prospects are alike have the same months; after 20 Nov nothing changes, so
-    # every later week repeats the same sets: the write keeps each different set once and copies
-    # it into each snapshot (history._month_sets). Each snapshot must still hold its own months,
-    # the won part included, as a replay of that day alone gives them.
+    # every later week repeats the same sets: the write keeps each different set once, under the
+    # first snapshot that has it, and the others name that one (history._month_sets). Each
+    # snapshot must still read its own months, the won part included, as a replay of that day
+    # alone gives them.
     s = Store(story, who="tester")
     for owner in ("dan", "eve"):
         s.add(f"{owner}'s", "3000", "Enquiry", month="2027-02", owner=owner, at=at(10, 7))
@@ -365,7 +366,8 @@ def test_backfilled_snapshots_that_repeat_a_set_of_months_each_get_it_whole(stor
         n_months = conn.scalar(select(func.count()).select_from(KpiSnapshotMonth))
     assert scopes == ["all", "owner:ann", "owner:bob", "owner:dan", "owner:eve"]
     assert days[0] == date(2026, 10, 10) and days[-1] == date(2027, 2, 13)
-    expected_rows = 0
+    every_row = 0
+    held: dict[tuple, int] = {}  # each different set of months -> its rows
     for day in days:
         with story.connect() as conn:
             state, won = history.states_before(conn, history.end_of_day(day))
@@ -384,12 +386,66 @@ def test_backfilled_snapshots_that_repeat_a_set_of_months_each_get_it_whole(stor
             if not want and owner is not None:
                 continue  # an owner with nothing that day has no snapshot
             assert _months_of(story, day, scope) == want, (day, scope)
-            expected_rows += len(want)
-    assert n_months == expected_rows  # no month row left over, none twice
+            every_row += len(want)
+            held[tuple(sorted(want.items()))] = len(want)
+    assert n_months == sum(held.values())  # each set once: none left over, none twice
+    assert every_row == 118 and n_months == 24
     assert _months_of(story, date(2027, 2, 13), "owner:dan") == {"2027-02": (1, C(3_000), M(300), 0, 0, 0)}
     # The same engine writes again (the temporary tables were dropped with the first write).
     assert history.ensure_month_starts(story, at=datetime(2027, 3, 2)) == 1
     assert _months_of(story, date(2027, 2, 28), "owner:eve") == {"2027-02": (1, C(3_000), M(300), 0, 0, 0)}
+
+
+def _every_reading(engine) -> dict[tuple[str, date], dict[str, tuple[int, ...]]]:
+    """(scope, day) -> the month rows each snapshot reads, shared or its own."""
+    with engine.connect() as conn:
+        days = sorted(set(conn.scalars(select(KpiSnapshot.taken_on))))
+    return {(scope, day): months for day in days for scope, (_, months) in kept(engine, day).items()}
+
+
+def _shared(engine) -> list[tuple[date, int, date]]:
+    """(the day of a snapshot that has another's months, its id, that other's day), for "all"."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(KpiSnapshot.taken_on, KpiSnapshot.id, KpiSnapshot.months_of, KpiSnapshot.scope)
+        ).all()
+    day_of = {sid: day for day, sid, _, _ in rows}
+    return sorted((day, sid, day_of[of]) for day, sid, of, scope in rows if of is not None and scope == "all")
+
+
+def test_a_snapshot_whose_months_are_shared_changes_alone(story):
+    # Snapshots that share a set of months (the weeks after the last change) stay right when one of
+    # them changes or goes: the day's reading forgotten, recounted, or kept by a change's delta.
+    from evpipe.models.db import writer
+    from evpipe.models.snapshot_deltas import forget_day
+
+    history.backfill(story, today=date(2027, 2, 20))
+    before = _every_reading(story)
+    shared = _shared(story)
+    assert len(shared) > 8
+    holder_day = shared[0][2]  # the first with this set: it holds the rows for the later ones
+    with writer(story).begin() as conn:
+        forget_day(conn, holder_day)
+    after = _every_reading(story)
+    assert not any(day == holder_day for _, day in after)
+    assert after == {key: months for key, months in before.items() if key[1] != holder_day}
+
+    # a change on a day whose snapshot has another's months: that day's alone follow it
+    day = shared[-1][0]
+    clock.set_fixed(datetime.combine(day, datetime.min.time()).replace(hour=12))
+    s = Store(story, who="tester")
+    s.add("Late", "1000", "Enquiry", month="2027-03", owner="ann")
+    now = _every_reading(story)
+    assert now[("all", day)]["2027-03"][:3] == (1, C(1_000), M(100))
+    assert now[("all", day)] == {**after[("all", day)], "2027-03": now[("all", day)]["2027-03"]}
+    assert {k: v for k, v in now.items() if k[1] != day} == {k: v for k, v in after.items() if k[1] != day}
+    assert now[("all", day)] == recount_of(story, day)
+
+
+def recount_of(engine, day: date) -> dict[str, tuple[int, ...]]:
+    """Everyone's months of `day` counted afresh (`record_snapshot` replaces the reading)."""
+    history.record_snapshot(engine, at=datetime.combine(day, datetime.min.time()).replace(hour=13))
+    return kept(engine, day)["all"][1]
 
 
 def test_a_snapshot_written_meanwhile_is_kept_and_the_others_get_their_own_months(story, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_case
 from hypothesis import strategies as st
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from evpipe.models import clock, history, open_db
 from evpipe.models.db import writer
@@ -34,11 +34,17 @@ def kept(engine, day=None) -> dict[str, tuple[tuple[int, int, int], dict[str, tu
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         snaps = conn.execute(
-            select(KpiSnapshot.id, KpiSnapshot.scope, KpiSnapshot.count, KpiSnapshot.tv_cents, KpiSnapshot.ev_micros)
+            select(
+                func.coalesce(KpiSnapshot.months_of, KpiSnapshot.id),
+                KpiSnapshot.scope,
+                KpiSnapshot.count,
+                KpiSnapshot.tv_cents,
+                KpiSnapshot.ev_micros,
+            )
             .where(KpiSnapshot.taken_on == day)
             .order_by(KpiSnapshot.scope)
         ).all()
-        for sid, scope, c, tv, ev in snaps:
+        for sid, scope, c, tv, ev in snaps:  # (sid: the snapshot whose month rows it has)
             months = conn.execute(
                 select(
                     KpiSnapshotMonth.month,
