@@ -393,6 +393,8 @@ def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
     such a reading out of a period's history. Returns how many days were completed."""
     month_table = table_of(KpiSnapshotMonth)
     with engine.connect() as conn:
+        if conn.scalar(select(month_table.c.snapshot_id).where(month_table.c.won_count.is_(None)).limit(1)) is None:
+            return 0  # (the look every recount takes: one pass over the month rows, not a join)
         days = [
             d
             for (d,) in conn.execute(
