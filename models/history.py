@@ -46,7 +46,7 @@ from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, insert, literal_column, or_, select
+from sqlalchemy import ColumnElement, Engine, Table, delete, func, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -383,7 +383,7 @@ def _insert_many(conn: Connection, table: Table, rows: list[Any]) -> None:
 
 
 #: The snapshot whose month rows a snapshot has.
-_holder = literal_column(months_holder(table_of(KpiSnapshot).name))
+_holder: ColumnElement[int] = literal_column(months_holder(table_of(KpiSnapshot).name))
 
 
 def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
