@@ -231,6 +231,23 @@ def test_keys_do_what_they_say(seeded, tmux):
     assert ended, tmux.screen()
 
 
+def test_escape_then_a_key_in_one_burst(seeded, tmux):
+    # Over a slow link Escape and the next key arrive in one read: Textual took ESC > as ">" (typed
+    # into the filter being left) and ESC Enter as Enter (a form submitted instead of closed).
+    tmux.wait_for(shows("shown"))
+    tmux.keys("/")
+    tmux.keys("Harbour Events", literal=True)
+    tmux.wait_for(shows("filter: Harbour Events", "Harbour Events Ltd"))
+    tmux.keys("-H", "1b", "3e")  # ESC >, one write
+    screen = tmux.wait_for(shows("Quote sent -> Date held"))
+    assert "filter:" not in screen and "Harbour Events>" not in screen
+    tmux.keys("a")
+    tmux.wait_for(shows("Add a prospect"))
+    tmux.keys("-H", "1b", "0d")  # ESC Enter: the form closes, and Enter opens the prospect's page
+    screen = tmux.wait_for(shows("Stage history"))
+    assert "Add a prospect" not in screen
+
+
 def test_no_color(seeded):
     """With NO_COLOR set, only shades of grey are sent, and the cursor row still stands out."""
     import re

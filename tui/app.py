@@ -26,6 +26,7 @@ from evpipe.models.locations import DatabaseProblem, check_database, creates_sil
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
+from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
 from .messages import ChangeFailed, ChangeSaved, DataChanged, RemoteChanges
@@ -691,6 +692,7 @@ def settle_allocator() -> None:
 def run(url: str) -> None:
     """Open the app on the database at `url` (the `evpipe` and `evpipe demo` commands)."""
     settle_allocator()
+    read_escape_apart()
     app = EvpipeApp(url)
     app.run()
     for why in app.saver.lost:  # (failed as the app closed: never on screen)

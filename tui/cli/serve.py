@@ -460,8 +460,10 @@ def serve_session_cmd(ctx: Ctx, screen: str, read_only: bool) -> None:
 
     check_database(ctx.url)
     from ..app import EvpipeApp, settle_allocator
+    from ..escape_burst import read_escape_apart
 
     settle_allocator()
+    read_escape_apart()
     EvpipeApp(ctx.url, screen=screen, read_only=read_only).run()
 
 

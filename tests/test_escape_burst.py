@@ -1,0 +1,62 @@
+"""Escape and the key after it, arriving in one read (a burst over a slow SSH link), are read as
+the two keys they are (tui/escape_burst.py); escape sequences, Alt+Backspace and pastes as before.
+The real app in a terminal: tests/test_tmux.py, test_escape_then_a_key_in_one_burst."""
+
+from __future__ import annotations
+
+import pytest
+from textual import events
+
+from evpipe.tui.escape_burst import BurstParser, read_escape_apart
+
+
+def read(*chunks: str) -> list[tuple[str, str | None]]:
+    """What the parser makes of `chunks`, each one read: (key, character), or (kind, text)."""
+    parser = BurstParser()
+    out = []
+    for chunk in chunks:
+        for event in parser.feed(chunk):
+            if isinstance(event, events.Key):
+                out.append((event.key, event.character))
+            else:
+                out.append((type(event).__name__, getattr(event, "text", None)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("data", "keys"),
+    [
+        ("\x1b>", [("escape", "\x1b"), ("greater_than_sign", ">")]),  # Textual: ">" alone
+        ("\x1b\r", [("escape", "\x1b"), ("enter", "\r")]),  # Textual: enter alone
+        ("\x1bj", [("escape", "\x1b"), ("j", "j")]),  # Textual: alt+j
+        ("\x1bJ", [("escape", "\x1b"), ("J", "J")]),
+        ("\x1b ", [("escape", "\x1b"), ("space", " ")]),
+        ("ab\x1b/cd", [("a", "a"), ("b", "b"), ("escape", "\x1b"), ("slash", "/"), ("c", "c"), ("d", "d")]),
+        ("\x1b\x1bj", [("escape", "\x1b"), ("escape", "\x1b"), ("j", "j")]),
+        ("\x1bé", [("escape", "\x1b"), ("é", "é")]),
+        # what still starts a sequence after ESC
+        ("\x1b[A", [("up", None)]),
+        ("\x1bOP", [("f1", None)]),
+        ("\x1b\x1b[B", [("escape", "\x1b"), ("down", None)]),
+        ("\x1b\x7f", [("ctrl+w", None)]),  # Alt+Backspace: delete a word, as Textual reads it
+        # inside a paste nothing is split: the keys come out as Textual reads them
+        ("\x1b[200~a\x1bjb\x1b[201~", [("circumflex_accent", "^"), ("j", "j"), ("b", "b"), ("Paste", "a")]),
+    ],
+)
+def test_escape_and_the_next_key_in_one_read(data, keys):
+    assert read(data) == keys
+
+
+def test_an_escape_sequence_split_across_reads_is_still_one_key():
+    assert read("\x1b[", "A") == [("up", None)]
+    assert read("x\x1b", "[B") == [("x", "x"), ("down", None)]
+
+
+def test_the_drivers_read_keys_with_it(monkeypatch):
+    from textual.drivers import linux_driver, web_driver
+
+    monkeypatch.setattr(linux_driver, "XTermParser", linux_driver.XTermParser)
+    monkeypatch.setattr(web_driver, "XTermParser", web_driver.XTermParser)
+    read_escape_apart()
+    assert linux_driver.XTermParser is BurstParser
+    assert web_driver.XTermParser is BurstParser

@@ -1,0 +1,68 @@
+"""Escape, then a key, in one burst: read as the two keys they are.
+
+A terminal sends Escape as one byte, ESC, and also starts every escape sequence with it (an arrow
+is ESC [ A); Alt+j is sent as ESC j. Textual's parser tells them apart by time: an ESC alone for a
+moment is the Escape key. Over a slow SSH link the keys a rep types arrive in bursts, and ESC
+with the next key in the same read was taken as one key: Escape then `>` became `>` alone (typed
+into the filter being left: "har>"), Escape then Enter became Enter alone (a dialog the rep meant
+to cancel was confirmed), Escape then `j` became Alt+j (nothing). evpipe binds no Alt+letter,
+so an ESC followed in the same read by a key that starts no escape sequence is read as Escape,
+then that key.
+
+What still starts a sequence after ESC: `[` and `O` (keys and reports), `]`, `P`, `_` and `^`
+(strings a terminal sends) and a backslash (the end of one), another ESC, and DEL (Alt+Backspace,
+which deletes a word). Inside a bracketed paste nothing is split: a pasted text keeps its bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from textual._xterm_parser import XTermParser
+from textual.message import Message
+
+#: ESC followed by a character that starts no escape sequence; or a bracketed paste's start or end.
+_SPLIT = re.compile(r"\x1b(?=[^\[O\]P_^\\\x1b\x7f])|(\x1b\[20[01]~)")
+_PASTE_START = "\x1b[200~"
+
+
+class BurstParser(XTermParser):
+    """Textual's parser, with Escape read apart from the key after it in the same read."""
+
+    def __init__(self, debug: bool = False) -> None:
+        super().__init__(debug)
+        self._in_paste = False
+
+    def feed(self, data: str) -> Iterable[Message]:
+        if not data or "\x1b" not in data:
+            yield from super().feed(data)
+            return
+        start = 0
+        for match in _SPLIT.finditer(data):
+            if match.group(1):  # a paste starts or ends: nothing is split inside one
+                self._in_paste = match.group(1) == _PASTE_START
+                continue
+            if self._in_paste:
+                continue
+            end = match.start() + 1  # up to and including the ESC
+            yield from super().feed(data[start:end])
+            yield from self._escape_alone()
+            start = end
+        yield from super().feed(data[start:])
+
+    def _escape_alone(self) -> Iterable[Message]:
+        """What the parser says when no byte follows an ESC in time: the Escape key (its wait for
+        the next byte ends now, as it would once the delay passed)."""
+        self._timeout_time = 0.0
+        yield from self.tick()
+
+
+def read_escape_apart() -> None:
+    """Have the terminal's and the browser's drivers read keys with `BurstParser` (before the app
+    starts; each driver makes its parser when its input thread starts)."""
+    from textual.drivers import linux_driver, web_driver
+
+    for driver in (linux_driver, web_driver):
+        if getattr(driver, "XTermParser", None) is XTermParser:
+            driver.XTermParser = BurstParser  # type: ignore[misc]
