@@ -80,6 +80,71 @@ async def test_a_save_blocked_by_a_held_lock_is_taken_back_and_R_retries_it(engi
     app._engine.dispose()
 
 
+async def test_R_retries_every_change_that_failed_in_order(engine):
+    """Two moves failed under a held lock; R saved only the last, and a second R said nothing was
+    left: the first was lost although the screen had said "press R" for it."""
+    store = Store(engine, who="tester")
+    first = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    second = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = impatient_engine(url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            for pid in (first, second):
+                assert screen.table.go_to(pid)
+                await pilot.press("greater_than_sign")
+            await settle(pilot, until=lambda a: len(a.saver.failed) == 2 and not a.saver.busy)
+            assert len(app.saver.failed) == 2
+        finally:
+            holder.rollback()
+            holder.close()
+        await pilot.press("R")
+        assert "Trying 2 changes again, in the order they were made." in [n.message for n in app._notifications]
+        await settle(pilot, until=lambda a: not a.saver.busy and Store(engine).get(second).stage_name == "Quote sent")
+        await settle(pilot, rounds=6)
+        assert (Store(engine).get(first).stage_name, Store(engine).get(second).stage_name) == (
+            "Date held",
+            "Quote sent",
+        )
+        assert screen.kpi_all == kpis(engine)
+        assert app.saver.failed == []
+    app._engine.dispose()
+
+
+async def test_a_failed_save_takes_back_its_own_row_only(engine):
+    """When one save failed, the screen read every row again and showed another row's move, still
+    on its way, as the database had it (while the header kept counting it) until that save landed."""
+    from evpipe.tui.messages import ChangeFailed
+
+    store = Store(engine, who="tester")
+    first = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    second = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
+    before = kpis(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        on_their_way = []
+        app.saver.save = lambda change, after_frame=False: on_their_way.append(change)  # (never saved)
+        for pid in (first, second):
+            assert screen.table.go_to(pid)
+            await pilot.press("greater_than_sign")
+        await settle(pilot)
+        failed, waiting = on_their_way
+        screen.post_message(ChangeFailed("Not saved: the disk is full.", first, failed.optimistic, retryable=True))
+        await settle(pilot, rounds=8)
+        quote_sent, enquiry = Store(engine).stage("Quote sent").id, Store(engine).stage("Enquiry").id
+        assert screen.table.view.rows[first].stage_id == quote_sent  # its own move taken back
+        assert screen.table.view.rows[second].stage_id == Store(engine).stage("Quote sent").id != enquiry
+        assert screen.kpi_all == before.moved(*waiting.optimistic)  # the header agrees with the rows
+
+
 def test_unsaved_reasons_are_words():
     assert unsaved_reason(sqlite3.OperationalError("database is locked")).startswith("another evpipe is writing")
     assert unsaved_reason(sqlite3.OperationalError("database or disk is full")) == "the disk is full"

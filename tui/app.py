@@ -519,9 +519,12 @@ class EvpipeApp(App):
             )
 
     def action_retry_save(self) -> None:
-        """Try the last change that failed to save (a held lock, a full disk) again."""
-        if not self.saver.retry():
+        """Try every change that failed to save (a held lock, a full disk) again, in order."""
+        tried = self.saver.retry()
+        if not tried:
             self.notify("Nothing to retry: every change so far was saved or refused.", timeout=4)
+        elif tried > 1:
+            self.notify(f"Trying {tried} changes again, in the order they were made.", markup=False, timeout=4)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen, binding_lines, entry, key_label, mark_lines

@@ -56,9 +56,9 @@ class Saver:
         self._queue: deque[Change] = deque()
         self._lock = threading.Lock()
         self._running = False
-        #: The last change that failed for a reason other than a rule (a held lock, a full disk):
-        #: kept so that one key (`R`) can try it again.
-        self.failed: Change | None = None
+        #: The changes that failed for a reason other than a rule (a held lock, a full disk), in
+        #: the order they were made: kept so that one key (`R`) tries them all again.
+        self.failed: list[Change] = []
         #: The journal ids of the changes this session saved, so that the live screens
         #: (tui/live_sync.py) never show them back as someone else's. A save holds `own_lock` from
         #: its write until its id is noted; the live check reads the journal under the same lock.
@@ -111,15 +111,14 @@ class Saver:
                 self._in_flight += 1
             self._run(change)
 
-    def retry(self) -> bool:
-        """Save the last failed change again; False when there is none."""
+    def retry(self) -> int:
+        """Save every failed change again, in the order they were made; how many (0: none)."""
         with self._lock:
-            change, self.failed = self.failed, None
-        if change is None:
-            return False
-        # the screen took its optimistic display back when the change failed: nothing is shown now
-        self.save(replace(change, optimistic=(0, 0, 0)))
-        return True
+            changes, self.failed = self.failed, []
+        for change in changes:
+            # the screen took its optimistic display back when the change failed: nothing is shown now
+            self.save(replace(change, optimistic=(0, 0, 0)))
+        return len(changes)
 
     def _run(self, change: Change) -> None:
         message: ChangeSaved | ChangeFailed
@@ -137,7 +136,7 @@ class Saver:
             message = ChangeFailed(why, change.prospect_id, change.optimistic, cause=exc, context=change.context)
         except Exception as exc:  # noqa: BLE001 - any other failure must still be shown, never lost
             with self._lock:
-                self.failed = change
+                self.failed.append(change)
             why = unsaved_reason(exc)
             message = ChangeFailed(
                 f"Not saved: {why}. Your change is undone on screen; press R to try again.",

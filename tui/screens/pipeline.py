@@ -198,6 +198,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._sort_wanted = "month"
         self._sorting = False  # a sort asked for and not shown yet: keys typed after it wait (keys_ready)
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
+        self._shown: dict[int, Row] = {}  # prospect id -> its row as those changes show it
         # those changes' parts of the header, oldest first: KPIs read again from the database
         # while one is on its way have them added back (see on_kpis_loaded)
         self._unsaved: list[_Pending] = []
@@ -557,6 +558,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self._pending[p.id] -= 1
                 if self._pending[p.id] <= 0:
                     del self._pending[p.id]
+                    self._shown.pop(p.id, None)
             self._settle(p.id, optimistic)
             if result.event_id is not None and result.event_id <= self._kpis_hold:
                 # the KPIs read since it was shown counted it already (and its shown part was added
@@ -591,11 +593,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def on_change_failed(self, message: ChangeFailed) -> None:
         self.app.notify(message.error, markup=False, severity="error", timeout=6)
         if message.optimistic != (0, 0, 0) or message.prospect_id in self._pending:
-            # take back what was shown: the row and the KPIs as the database has them
+            # take back what was shown: the row and the KPIs as the database has them, but for the
+            # other rows' changes still on their way, which stay shown (as the KPIs keep them)
             self._pending.pop(message.prospect_id, None)
             if message.prospect_id is not None:
+                self._shown.pop(message.prospect_id, None)
                 self._settle(message.prospect_id, message.optimistic)
             self.load()
+            self._since_load.extend(self._shown[pid] for pid in self._pending if pid in self._shown)
 
     def _settle(self, prospect_id: int, optimistic: tuple[int, int, int]) -> None:
         """A change shown before it was saved is saved or failed: no longer added to KPIs read."""
@@ -759,6 +764,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
+            self._shown[row.id] = moved
             if delta != (0, 0, 0):
                 self._unsaved.append(pending)
             self._add_kpi(delta, row.owner)
