@@ -73,11 +73,19 @@ def export_format(path: str | Path) -> str:
     return suffix
 
 
-def _custom_names(engine: Engine) -> list[str]:
+def _mine(q: Any, owner: str | None) -> Any:
+    """`q` kept to `owner`'s prospects when given (a rep who sees only their own)."""
+    return q if owner is None else q.where(col(Prospect.owner) == owner)
+
+
+def _custom_names(engine: Engine, owner: str | None = None) -> list[str]:
     names: set[str] = set()
     with engine.connect() as conn:
-        q = select(col(Prospect.custom_json)).where(
-            col(Prospect.deleted_at).is_(None), col(Prospect.custom_json) != "{}"
+        q = _mine(
+            select(col(Prospect.custom_json)).where(
+                col(Prospect.deleted_at).is_(None), col(Prospect.custom_json) != "{}"
+            ),
+            owner,
         )
         for (raw,) in conn.execute(q):
             names.update(json.loads(raw or "{}"))
@@ -87,9 +95,10 @@ def _custom_names(engine: Engine) -> list[str]:
     )
 
 
-def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
-    """Each prospect as typed cells: str, int, Decimal (money), date, bool, None."""
-    q = (
+def _rows(engine: Engine, custom: list[str], owner: str | None = None) -> Iterator[list[Any]]:
+    """Each prospect (`owner`'s only, when given) as typed cells: str, int, Decimal (money), date,
+    bool, None."""
+    q = _mine(
         select(
             pk(Prospect.id),
             col(Prospect.name),
@@ -113,7 +122,8 @@ def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
         .where(col(Prospect.deleted_at).is_(None))
-        .order_by(col(Prospect.id))
+        .order_by(col(Prospect.id)),
+        owner,
     )
     with engine.connect() as conn:
         for (
@@ -161,12 +171,12 @@ def _rows(engine: Engine, custom: list[str]) -> Iterator[list[Any]]:
             ] + [fields.get(n, "") for n in custom]
 
 
-def _count(engine: Engine) -> int:
+def _count(engine: Engine, owner: str | None = None) -> int:
     from sqlalchemy import func
 
     with engine.connect() as conn:
         return conn.execute(
-            select(func.count()).select_from(Prospect).where(col(Prospect.deleted_at).is_(None))
+            _mine(select(func.count()).select_from(Prospect).where(col(Prospect.deleted_at).is_(None)), owner)
         ).scalar_one()
 
 
@@ -183,24 +193,31 @@ def _text_cell(value: Any) -> str:
     return neutralise(str(value))
 
 
-def export(engine: Engine, path: str | Path, *, force: bool = False, progress: Progress | None = None) -> int:
-    """Write every live prospect to `path` (.csv or .xlsx; an existing file only with `force`, see
-    outfile.check_destination). Returns how many were written. The file
+def export(
+    engine: Engine,
+    path: str | Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    owner: str | None = None,
+) -> int:
+    """Write every live prospect (`owner`'s only, when given) to `path` (.csv or .xlsx; an
+    existing file only with `force`, see outfile.check_destination). Returns how many were written. The file
     is written next to its destination, owner-only, and moved into place, so a failure leaves no half
     file (models/outfile.py)."""
     kind = export_format(Path(path))
     path = check_destination(path, "export", force=force, database=database_file(engine))
     if kind == "csv":  # (its ladder goes beside it: the same checks)
         check_destination(companion_path(path), "export", force=True, database=database_file(engine))
-    custom = _custom_names(engine)
-    total = _count(engine)
+    custom = _custom_names(engine, owner)
+    total = _count(engine, owner)
     with private_output(path, "export") as tmp:
         if kind == "csv":
             with private_output(companion_path(path), "export") as side:
                 _write_ladder_csv(engine, side)
-                count = _write_csv(engine, tmp, custom, total, progress)
+                count = _write_csv(engine, tmp, custom, total, progress, owner)
         else:
-            count = _closing_quietly(lambda: _write_xlsx(engine, tmp, custom, total, progress))
+            count = _closing_quietly(lambda: _write_xlsx(engine, tmp, custom, total, progress, owner))
     return count
 
 
@@ -236,13 +253,15 @@ def _write_ladder_csv(engine: Engine, path: Path) -> None:
             )
 
 
-def _write_csv(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
+def _write_csv(
+    engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None, owner: str | None = None
+) -> int:
     count = 0
     # UTF-8 with a BOM, so that Excel reads accents and symbols correctly.
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([neutralise(h) for h in COLUMNS + custom])
-        for cells in _rows(engine, custom):
+        for cells in _rows(engine, custom, owner):
             cells[7] = format_percent(cells[7])
             writer.writerow([_text_cell(c) for c in cells])
             count += 1
@@ -253,7 +272,9 @@ def _write_csv(engine: Engine, path: Path, custom: list[str], total: int, progre
     return count
 
 
-def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None) -> int:
+def _write_xlsx(
+    engine: Engine, path: Path, custom: list[str], total: int, progress: Progress | None, owner: str | None = None
+) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -284,7 +305,7 @@ def _write_xlsx(engine: Engine, path: Path, custom: list[str], total: int, progr
 
     header(ws, COLUMNS + custom)
     count = 0
-    for cells in _rows(engine, custom):
+    for cells in _rows(engine, custom, owner):
         out = []
         for i, value in enumerate(cells):
             if i == 7:

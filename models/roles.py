@@ -41,7 +41,7 @@ OWNER_ONLY = {
     "restore": "restore a dump over the database",
 }
 #: The actions on one prospect: a rep only on their own, managers and owners on all.
-PROSPECT_ACTIONS = {"edit": "change", "add": "add prospects for"}
+PROSPECT_ACTIONS = {"edit": "change", "add": "add prospects for", "hand": "hand prospects to"}
 
 _MEMBER = table_of(Member)
 
@@ -92,11 +92,22 @@ def require(conn: Conn, who: str, action: str, *, owner: str | None = None, name
     if action not in PROSPECT_ACTIONS:  # pragma: no cover - a programming mistake
         raise ValueError(f"roles: unknown action {action!r}")
     if role == REP and (owner or "") != who:
+        if action == "hand":
+            raise NotAllowed(
+                f"a rep may not hand a prospect to {owner or 'nobody'} (a manager or an owner may); you are a rep",
+                field="owner",
+            )
+        if action == "add":
+            raise NotAllowed(
+                f"a rep may add prospects only for themselves, not for {owner or 'nobody'} (a manager or an owner "
+                "may add them for anyone); you are a rep",
+                field="owner",
+            )
         whose = f"{owner}'s" if owner else "nobody's"
         what = f"{name} is {whose}" if name else f"that prospect is {whose}"
         raise NotAllowed(
-            f"{what}: a rep may {PROSPECT_ACTIONS[action]} only their own prospects (a manager or an owner may "
-            f"{PROSPECT_ACTIONS[action]} anyone's); you are a rep",
+            f"{what}: a rep may change only their own prospects (a manager or an owner may change anyone's); "
+            "you are a rep",
             field="owner",
         )
 

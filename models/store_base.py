@@ -22,7 +22,7 @@ from .ladder import kpi_part, open_rungs
 from .names import SHOWN, fold, like_prefix, resolve_prospect
 from .rawdb import LARGEST_INTEGER
 from .records import ActivityInfo, ProspectInfo, StageChangeInfo, StageInfo
-from .roles import acting_user, require
+from .roles import acting_user, require, role_of
 from .tables import Activity, Prospect, Stage, StageChange, id_of
 
 StageRef = str | int | StageInfo
@@ -150,20 +150,31 @@ class StoreBase:
 
     def _prospect(self, s: Session, ref: int | str, *, include_deleted: bool = False) -> Prospect:
         text = str(ref).strip()
+        only = self._sees_only(s)
         # (decimal digits, which int() reads, any script's: isdigit() lets through ¹ and ①)
         if isinstance(ref, int) or text.isdecimal() or (text.startswith("#") and text[1:].isdecimal()):
             pid = int(text.lstrip("#"))
             p = self._by_id(s, pid) if 0 <= pid <= LARGEST_INTEGER else None  # (beyond: no database integer)
+            if p is not None and only is not None and p.owner != only:
+                p = None  # hidden from this rep: as if there were none
             if p is None or (p.deleted_at is not None and not include_deleted):
                 raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
                 # A name made of digits wins over an id when it exists.
-                named = [n for n in self._by_name(s, text) if fold(n.name) == fold(text)]
+                named = [n for n in self._by_name(s, text, only) if fold(n.name) == fold(text)]
                 if len(named) == 1:
                     return self._by_id(s, id_of(named[0])) or named[0]
             return p
-        chosen = resolve_prospect(text, self._by_name(s, text), lambda p: p.name, id_of)
+        chosen = resolve_prospect(text, self._by_name(s, text, only), lambda p: p.name, id_of)
         return (self._by_id(s, id_of(chosen)) or chosen) if s.info.get("lock") else chosen
+
+    def _sees_only(self, s: Session) -> str | None:
+        """The one owner whose prospects this user may see (a rep, when the owner chose that reps
+        see only their own: models/visibility.py), or None. Another's prospect is then not named
+        nor found, by id or by name, as if it were not there."""
+        from .visibility import reps_see_setting, sees_only
+
+        return sees_only(self.who, role_of(s, self.who), reps_see_setting(s.connection()))
 
     def _by_id(self, s: Session, pid: int) -> Prospect | None:
         """Prospect `pid`, locked in a write session (`_locked`). A row the server does not let this
@@ -175,16 +186,19 @@ class StoreBase:
             p = s.scalars(q).first()
         return p
 
-    def _by_name(self, s: Session, name: str) -> list[Prospect]:
+    def _by_name(self, s: Session, name: str, only: str | None = None) -> list[Prospect]:
         """Live prospects whose name is `name` or starts with it, ignoring case (SQL's lower() knows
-        only ASCII; models.names compares again with full case folding): the exact ones first. Read
-        as they are, in a write session too: `_prospect` locks the one it finds."""
+        only ASCII; models.names compares again with full case folding): the exact ones first; only
+        `only`'s when given. Read as they are, in a write session too: `_prospect` locks the one it
+        finds."""
         low = func.lower(Prospect.name)
         q = (
             select(Prospect)
             .where(low.like(func.lower(like_prefix(name)), escape="\\"), col(Prospect.deleted_at).is_(None))
             .order_by(low != name.lower(), col(Prospect.id))
         )
+        if only is not None:
+            q = q.where(col(Prospect.owner) == only)
         return list(s.scalars(q.limit(SHOWN + 1)))
 
     def activities(self, prospect_id: int) -> list[ActivityInfo]:

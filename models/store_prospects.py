@@ -275,7 +275,7 @@ class ProspectWrites(StoreBase):
             self._may(s, "edit", p)
             fields = clean_fields(changes)
             if "owner" in fields:
-                self._may(s, "add", owner=fields["owner"])
+                self._may(s, "hand", owner=fields["owner"])
             notes = self._merge_or_refuse(s, p, expected_version, fields, at)
             before = {k: getattr(p, k) for k in fields}
             after = {k: v for k, v in fields.items() if before[k] != v}

@@ -82,6 +82,11 @@ def test_a_rep_edits_only_their_own_prospects(teamdb):
         assert str(exc.value).endswith("; you are a rep")
     with pytest.raises(NotAllowed, match=r"^Gamma is priya's: a rep may change only their own prospects"):
         sam.move("Gamma", "won")
+    # each refusal says what was asked: adding for someone else, handing a prospect over
+    with pytest.raises(NotAllowed, match=r"^a rep may add prospects only for themselves, not for priya \("):
+        sam.add("For priya", "100", owner="priya")
+    with pytest.raises(NotAllowed, match=r"^a rep may not hand a prospect to priya \(a manager or an owner may\)"):
+        sam.edit("Acme", owner="priya")
     assert journal_size(teamdb) == before  # nothing written
     assert Store(teamdb, who="boss").get("Gamma").stage_name == "Suspect"
 
@@ -278,6 +283,26 @@ def test_cli_a_rep_who_sees_only_their_own(tmp_path, monkeypatch):
     assert code == 1 and err.startswith("evpipe: you see only your own prospects")
     _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
     assert len(json.loads(out)) == 2  # the owner sees everyone's
+    code, out, _ = cli(db, "members", "reps-see", login="boss", monkeypatch=monkeypatch)
+    assert out == "Reps see only their own prospects (own).\n"
+
+    # an export holds his own only; a copy of the whole database is refused
+    code, out, err = cli(db, "export", str(tmp_path / "sam.csv"), login="sam", monkeypatch=monkeypatch)
+    assert code == 0 and out.startswith("Exported 1 prospects (yours, sam: you see your prospects only"), err
+    assert "Boss's" not in (tmp_path / "sam.csv").read_text() and "Sam's" in (tmp_path / "sam.csv").read_text()
+    for command in ("dump", "backup", "migrate"):
+        target = ["--to"] if command == "migrate" else []
+        code, _, err = cli(db, command, *target, str(tmp_path / f"x.{command}"), login="sam", monkeypatch=monkeypatch)
+        assert code == 1 and err.startswith(f"evpipe: {command}: it copies the whole database, everyone's prospects")
+        assert not (tmp_path / f"x.{command}").exists()
+
+    # another owner's prospect is not found, by name or by id, and not named
+    boss_id = next(p["id"] for p in json.loads(cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)[1]))
+    for ref in ("Boss", "Boss's", str(boss_id)):
+        code, _, err = cli(db, "edit", ref, "--value", "1", login="sam", monkeypatch=monkeypatch)
+        assert code == 1 and "no prospect" in err and "is boss's" not in err and "Boss's is" not in err, err
+    _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
+    assert {p["name"]: p["value"] for p in json.loads(out)}["Boss's"] == "1000.00"
 
 
 # ---------------------------------------------------------------- the app

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from evpipe.models.errors import DomainError
+from evpipe.models.visibility import OWN_ONLY_LINE
 
 from .args import import_arguments, import_options
 from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
@@ -232,9 +233,11 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     from evpipe.models.exporter import export, export_format
 
     export_format(file)
+    owner = ctx.owner_scope(None)  # a rep the owner lets see only their own: theirs
     with _progress(True) as progress:
-        count = export(ctx.engine, file, force=force, progress=progress)
-    click.echo(f"Exported {_n(count)} prospects to {safe(str(file))}.")
+        count = export(ctx.engine, file, force=force, progress=progress, owner=owner)
+    mine = f" (yours, {safe(owner)}: you see {OWN_ONLY_LINE})" if owner is not None else ""
+    click.echo(f"Exported {_n(count)} prospects{mine} to {safe(str(file))}.")
 
 
 @click.command("backup")
@@ -247,6 +250,7 @@ def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     from evpipe.models.backup import backup
 
     _ = ctx.engine  # opens (and upgrades) the database first
+    ctx.whole_database("backup")
     dest = backup(ctx.url, file, force=force)
     click.echo(f"Backed up to {safe(str(dest))}.")
 
@@ -260,6 +264,7 @@ def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Write the whole database to FILE.json (`evpipe restore` reads it back exactly)."""
     from evpipe.models.backup import dump_to_file
 
+    ctx.whole_database("dump")
     counts = dump_to_file(ctx.engine, file, force=force)
     click.echo(
         f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "

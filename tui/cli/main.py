@@ -122,6 +122,17 @@ class Ctx:
             raise DomainError(f"you see only your own prospects (the owner's setting); you are a rep, {who}")
         return only
 
+    def whole_database(self, command: str) -> None:
+        """Refuse a copy of the whole database (a backup, a dump, a migration) to a rep whom the
+        owner lets see only their own prospects: it would hold everyone's."""
+        if self.owner_scope(None) is not None:
+            from evpipe.models.visibility import OWN_ONLY_LINE
+
+            raise DomainError(
+                f"{command}: it copies the whole database, everyone's prospects, and you see {OWN_ONLY_LINE}; "
+                "`evpipe export FILE` writes yours"
+            )
+
     def changed(self) -> None:
         """After a write: keep the KPI history up to date (the change kept today's snapshot as it
         was saved, models/snapshot_deltas.py; this recounts only when there is none). The change

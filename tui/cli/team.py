@@ -202,7 +202,8 @@ def members_reps_see(ctx: Ctx, what: str | None) -> None:
     from evpipe.models.members import reps_see, set_reps_see
 
     value = reps_see(ctx.engine) if what is None else set_reps_see(ctx.engine, ctx.who, what)
-    click.echo(f"Reps see {'everyone' if value == 'all' else 'only their own'}'s prospects ({value}).")
+    seen = "everyone's prospects" if value == "all" else "only their own prospects"
+    click.echo(f"Reps see {seen} ({value}).")
 
 
 # ---------------------------------------------------------------- share

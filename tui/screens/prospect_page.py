@@ -180,12 +180,16 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
     def _load(self, generation: int) -> None:
         app = evpipe_app(self)
         store = app.store
+        owner = app.decide_scope()
         try:
             prospect = store.get(self.prospect_id)
         except NotFound as exc:
-            self.post_message(ProspectMissing(str(exc), generation))
+            if owner is not None:  # another owner's is not found either: whose, or whether it is there, is not said
+                said = f"There is no prospect #{self.prospect_id} among yours (it may have been deleted): you see {OWN_ONLY_LINE}"
+                self.post_message(ProspectMissing(said, generation, hidden=True))
+            else:
+                self.post_message(ProspectMissing(str(exc), generation))
             return
-        owner = app.decide_scope()
         if owner is not None and prospect.owner != owner:  # nothing of it is shown
             said = f"It is another owner's: you see {OWN_ONLY_LINE}"
             self.post_message(ProspectMissing(said, generation, hidden=True))
