@@ -21,6 +21,7 @@ from textual.widgets import DataTable
 
 from evpipe.models import history
 from evpipe.models.journal import created_summary, edit_summary, ev_phrase
+from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
 from evpipe.models.values import (
     EXACT,
@@ -234,6 +235,22 @@ async def test_no_screen_cuts_an_amount_at_80x24(span):
         await settle(pilot)
         text = without_header(app)
         assert "open or won" in text and cut_figures(text) == [], text
+
+
+@pytest.mark.parametrize("width", [56, 60, 64, 72, 80, 100])
+async def test_the_header_never_cuts_a_figure(engine, span, width):
+    # At 60 columns a TV of 100,464,299.57 showed as "100,464,299.5" (its last digit cut): each box's
+    # figure and change take a unit when the box is narrower than they need.
+    app = EvpipeApp(span, who="tester")
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        header = app.screen.query_one(KpiHeader)
+        lines = screen_text(app).splitlines()[header.region.y : header.region.y + header.region.height]
+        text = "\n".join(lines)
+        assert cut_figures(text) == [], text
+        assert lines[0].split()[:1] == ["TV"] and lines[1].lstrip().startswith(("▲", "▼", "●", "no")), text
+        tv = kpis(engine).tv_cents
+        assert_reads_back(lines[0].split()[1], Decimal(tv) / 100)
 
 
 def without_header(app) -> str:

@@ -43,22 +43,22 @@ FIGURE_CELLS = 16
 CHANGE_CELLS = 13
 
 
-def _figure(amount: int, *, micros: bool = False) -> str:
-    """The figure with its cents while they fit the box; else whole units, else a unit."""
+def _figure(amount: int, *, micros: bool = False, cells: int = FIGURE_CELLS) -> str:
+    """The figure with its cents while they fit `cells`; else whole units, else a unit."""
     text = format_money(amount, micros=micros)
-    if len(text) <= FIGURE_CELLS:
+    if len(text) <= cells:
         return text
-    return money_style([amount], micros=micros, width=FIGURE_CELLS)(amount, micros=micros)
+    return money_style([amount], micros=micros, width=cells)(amount, micros=micros)
 
 
-def money_change(now: int, before: int | None, *, micros: bool = False) -> Content:
+def money_change(now: int, before: int | None, *, micros: bool = False, cells: int = CHANGE_CELLS) -> Content:
     if before is None:
         return Content.styled("no 7-day history", "$text-muted")
     diff = now - before
     arrow, style = _arrow(diff)
     amount = format_money(diff, micros=micros, signed=True, decimals=False)
-    if len(amount) > CHANGE_CELLS:  # a unit rather than a wrapped or cut figure
-        amount = money_style([diff], micros=micros, width=CHANGE_CELLS, signed=True)(diff, micros=micros, signed=True)
+    if len(amount) > cells:  # a unit rather than a wrapped or cut figure
+        amount = money_style([diff], micros=micros, width=cells, signed=True)(diff, micros=micros, signed=True)
     return Content.assemble((f"{arrow} {amount}", style), (" 7d", "$text-muted"))
 
 
@@ -145,17 +145,18 @@ class KpiHeader(KeptLines):
             self.week_ago = week_ago
             self.weekly = list(weekly or [])
         base = self.week_ago
+        figure, change = self._room()
         tv = Content.assemble(
             ("TV ", "$text-muted"),
-            (_figure(kpi.tv_cents), "bold"),
+            (_figure(kpi.tv_cents, cells=figure), "bold"),
             "\n",
-            money_change(kpi.tv_cents, base.tv_cents if base else None),
+            money_change(kpi.tv_cents, base.tv_cents if base else None, cells=change),
         )
-        ev_change = money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True)
+        ev_change = money_change(kpi.ev_micros, base.ev_micros if base else None, micros=True, cells=change)
         year = self._year_figure(kpi, ev_change)
         ev = Content.assemble(
             ("EV ", "$text-muted"),
-            (_figure(kpi.ev_micros, micros=True), "bold"),
+            (_figure(kpi.ev_micros, micros=True, cells=figure), "bold"),
             "\n",
             ev_change,
             (year, "$text-muted"),
@@ -184,6 +185,15 @@ class KpiHeader(KeptLines):
             self._shown["spark"] = data
             self.query_one("#spark", Sparkline).data = data
 
+    def _room(self) -> tuple[int, int]:
+        """Cells for a box's figure (after "TV ") and for its change's amount (between "▲ " and
+        " 7d"): FIGURE_CELLS and CHANGE_CELLS, or less in a box narrower than they need (a
+        terminal under 80 columns), so that a figure takes a unit rather than lose its last digits."""
+        width = self.query_one("#kpi-tv", TextLine).content_region.width if self.is_mounted else 0
+        if width <= 0:
+            return FIGURE_CELLS, CHANGE_CELLS
+        return max(4, min(FIGURE_CELLS, width - 3)), max(4, min(CHANGE_CELLS, width - 5))
+
     def set_history(self, week_ago: Kpi | None, weekly: list[int] | None) -> None:
         """Take a new baseline and sparkline: shown at once with the figures shown, else kept
         until the figures come (a history read first must not show the boxes as 0)."""
@@ -204,7 +214,7 @@ class KpiHeader(KeptLines):
         return " " + text
 
     def on_resize(self) -> None:
-        if "kpi-ev" in self._shown:  # shown once already: the year figure may fit now, or not
+        if "kpi-ev" in self._shown:  # shown once already: the year figure may fit now, or not, and the figures' units
             self._shown.pop("kpi-ev", None)
             self.show(self.kpi)
 
