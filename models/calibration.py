@@ -12,7 +12,10 @@
   evidence.
 - For each open stage s, in ladder order: W(s) = won and L(s) = lost prospects whose rung was s or
   a later rung (reaching a later rung implies the earlier ones; a prospect won from s did not pass
-  the rungs above s). n = W + L, observed p(s) = W / n, with a 95% Wilson score interval.
+  the rungs above s). n = W + L, observed p(s) = W / n, with a 95% Wilson score interval. An
+  outcome from another system (an import: the prospect has a `source`) passed only the stages its
+  file shows: it counts for the rungs from the lowest its history saw it on up to its own, not
+  for the rungs below (a file of deals won from Deposit paid says nothing of Suspect).
 - Next step c(s) = the share of n(s) that got past s: reached a later rung, or won from s; from the
   top open rung that is W / n.
 - Suggested probability where W > 0, L > 0 (one-sided evidence says nothing about the other side),
@@ -165,7 +168,12 @@ def months_back(day: date, months: int) -> date:
 
 _OUTCOMES_SQL = f"""
 SELECT s.kind AS outcome, fs.id AS last_id, fs.kind AS last_kind, fs.probability_bp AS last_bp,
-       sc.inferred AS last_inferred, rs.position AS rung_pos, rc.inferred AS rung_inferred, COUNT(*) AS n
+       sc.inferred AS last_inferred, rs.position AS rung_pos, rc.inferred AS rung_inferred,
+       CASE WHEN p.source IS NOT NULL THEN (
+           SELECT min(st.position) FROM stage_change x JOIN stage st
+               ON st.id = x.to_stage_id OR st.id = x.from_stage_id
+            WHERE x.prospect_id = p.id AND st.kind = '{OPEN}') END AS first_pos,
+       COUNT(*) AS n
 FROM prospect p
 JOIN stage s ON s.id = p.stage_id AND s.kind IN ('{WON}', '{LOST}')
 LEFT JOIN stage_change sc ON sc.id = (
@@ -179,7 +187,7 @@ LEFT JOIN stage_change rc ON rc.id = (
      ORDER BY sc3.changed_at DESC, sc3.id DESC LIMIT 1)
 LEFT JOIN stage rs ON rs.id = rc.from_stage_id
 WHERE p.deleted_at IS NULL AND (:all_time = 1 OR p.closed_on >= :since)
-GROUP BY s.kind, fs.id, sc.inferred, rs.id, rc.inferred
+GROUP BY s.kind, fs.id, sc.inferred, rs.id, rc.inferred, first_pos
 """
 
 _STAGE_VALUES_SQL = "SELECT stage_id, SUM(value_cents) FROM prospect WHERE deleted_at IS NULL GROUP BY stage_id"
@@ -212,8 +220,15 @@ def _suggest(
     return bp, note
 
 
-def _at_or_above(counts: dict[int, int], position: int) -> int:
-    return sum(c for pos, c in counts.items() if pos >= position)
+#: Where an outcome counts: (the lowest rung it was seen on, None: any below its rung; its rung).
+Rungs = tuple[int | None, int]
+
+
+def _at_or_above(counts: dict[Rungs, int], position: int) -> int:
+    """The outcomes that passed the rung at `position`: closed from it or a later rung, and (one
+    from another system, an import: it passed only the stages its history shows) seen on it or
+    an earlier one."""
+    return sum(c for (first, pos), c in counts.items() if pos >= position and (first is None or first <= position))
 
 
 def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
@@ -231,15 +246,15 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
     won_bp = next((s.probability_bp for s in ladder if s.kind == WON), FULL_BP)
     won = lost_total = unplaced = 0
     # rung position -> outcomes closed from it: seen by the history, or guessed by an import
-    won_at: dict[int, int] = {}
-    lost_at: dict[int, int] = {}
-    guessed_won_at: dict[int, int] = {}
-    guessed_lost_at: dict[int, int] = {}
+    won_at: dict[Rungs, int] = {}
+    lost_at: dict[Rungs, int] = {}
+    guessed_won_at: dict[Rungs, int] = {}
+    guessed_lost_at: dict[Rungs, int] = {}
     brier_groups: list[tuple[int, int, int, int]] = []  # (stage id, its bp, outcome, count)
     with engine.connect() as conn:
         rows = fetch_all(conn, _OUTCOMES_SQL, {"all_time": int(since is None), "since": since or clock.today()})
         values = {int(sid): int(total) for sid, total in fetch_all(conn, _STAGE_VALUES_SQL)}
-    for outcome, last_id, last_kind, last_bp, last_inferred, rung_pos, rung_inferred, count in rows:
+    for outcome, last_id, last_kind, last_bp, last_inferred, rung_pos, rung_inferred, first_pos, count in rows:
         count = int(count)
         is_won = outcome == WON
         if is_won:
@@ -254,7 +269,8 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
                 target = guessed_won_at if is_won else guessed_lost_at
             else:
                 target = won_at if is_won else lost_at
-            target[int(rung_pos)] = target.get(int(rung_pos), 0) + count
+            key = (None if first_pos is None else int(first_pos), int(rung_pos))
+            target[key] = target.get(key, 0) + count
         if last_id is not None and last_kind != LOST and not last_inferred:
             brier_groups.append((int(last_id), int(last_bp), 1 if is_won else 0, count))
     rows_out = []
@@ -269,7 +285,8 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
             conv = None
         elif i + 1 < len(opens):
             later = opens[i + 1].position
-            conv = (_at_or_above(won_at, later) + _at_or_above(lost_at, later) + won_at.get(s.position, 0)) / n
+            won_here = sum(c for (first, pos), c in won_at.items() if pos == s.position and (first or 0) <= pos)
+            conv = (_at_or_above(won_at, later) + _at_or_above(lost_at, later) + won_here) / n
         else:
             conv = w / n
         suggested, note = _suggest(w, lo, s.probability_bp, won_bp, low, high, iw + il)

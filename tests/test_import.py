@@ -149,11 +149,14 @@ def test_crm_calibration_sees_4238_of_6711(crm_engaged):
     result = CliRunner().invoke(main, ["--db", str(crm_engine.url).replace("sqlite:///", ""), "calibrate", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    opens = [s for s in data["stages"] if s["stage"] in ("Prospecting", "Engaging")]
+    opens = {s["stage"]: s for s in data["stages"] if s["stage"] in ("Prospecting", "Engaging")}
     assert len(opens) == 2
-    for s in opens:
-        assert (s["won"], s["lost"], s["n"]) == (4238, 2473, 6711)
-        assert s["observed"] == pytest.approx(4238 / 6711, abs=1e-6)
+    s = opens["Engaging"]
+    assert (s["won"], s["lost"], s["n"]) == (4238, 2473, 6711)
+    assert s["observed"] == pytest.approx(4238 / 6711, abs=1e-6)
+    # the file shows no closed deal on Prospecting: an imported outcome passed only the stages its file
+    # shows (DOMAIN), so Prospecting has no evidence (it had the same 4,238 of 6,711, and 63% suggested)
+    assert (opens["Prospecting"]["won"], opens["Prospecting"]["lost"]) == (0, 0)
     # and straight from the history: every lost deal closed from Engaging, every won one too
     with crm_engine.connect() as conn:
         names = dict(conn.execute(select(Stage.id, Stage.name)).all())
@@ -187,10 +190,11 @@ def test_crm_sighting_in_without_evidence_suggests_nothing(crm_engine):
     # first preview's is checked in test_import_cli)
     assert not any("do not say which stage" in w for w in plan.warnings)
     rows = _crm_ladder_sighting(crm_engine)
-    for stage in ("Prospecting", "Engaging"):
-        r = rows[stage]
-        assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (0, 0, 4238, 2473)
-        assert r.suggested_bp is None and r.note == "inferred"
+    r = rows["Engaging"]
+    assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (0, 0, 4238, 2473)
+    assert r.suggested_bp is None and r.note == "inferred"
+    r = rows["Prospecting"]  # not even guessed there: the deals were placed on Engaging
+    assert (r.won, r.lost, r.inferred_won, r.inferred_lost, r.note) == (0, 0, 0, 0, "no outcomes")
     with crm_engine.connect() as conn:
         marked = dict(conn.execute(select(StageChange.inferred, func.count()).group_by(StageChange.inferred)).all())
     # both rows of each closed deal are marked; the open deals' rows are what the file said
@@ -200,11 +204,14 @@ def test_crm_sighting_in_without_evidence_suggests_nothing(crm_engine):
 
 def test_crm_sighting_in_with_closed_from(crm_engaged):
     rows = _crm_ladder_sighting(crm_engaged)
-    for stage in ("Prospecting", "Engaging"):
-        r = rows[stage]
-        assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (4238, 2473, 0, 0)
-        # (4238 + 10 x p) / 6721 -> 63%
-        assert r.suggested_bp == 6300 and r.note == ""
+    r = rows["Engaging"]
+    assert (r.won, r.lost, r.inferred_won, r.inferred_lost) == (4238, 2473, 0, 0)
+    # (4238 + 10 x p) / 6721 -> 63%
+    assert r.suggested_bp == 6300 and r.note == ""
+    # an imported outcome passed only the stages its file shows: none on Prospecting (it was
+    # suggested 10% -> 63%, EV +569,212.58 on the open deals, from deals the file never showed there)
+    r = rows["Prospecting"]
+    assert (r.won, r.lost, r.suggested_bp, r.note) == (0, 0, None, "no outcomes")
     assert_journal_exact(crm_engaged)
 
 
@@ -229,11 +236,32 @@ def test_crm_on_the_default_ladder_claims_no_rung_it_did_not_see(engine, closed_
     for stage in ("Quote sent", "Date held", "Deposit paid"):
         assert (rows[stage].won, rows[stage].lost) == (0, 0) and rows[stage].suggested_bp is None
         assert rows[stage].note == "no outcomes" and rows[stage].inferred_won == 0
+    # nor Suspect, which the file shows for no closed deal
+    assert (rows["Suspect"].won, rows["Suspect"].lost, rows["Suspect"].suggested_bp) == (0, 0, None)
     if closed_from is None:  # the importer's guess (Enquiry) is not evidence either
-        assert [(rows[s].suggested_bp, rows[s].note) for s in ("Suspect", "Enquiry")] == [(None, "inferred")] * 2
+        assert (rows["Enquiry"].suggested_bp, rows["Enquiry"].note) == (None, "inferred")
     else:
-        assert [rows[s].suggested_bp for s in ("Suspect", "Enquiry")] == [6300, 6300]
+        assert rows["Enquiry"].suggested_bp == 6300
     assert_journal_exact(engine)
+
+
+def test_outcomes_from_a_file_count_only_for_the_stages_it_shows(engine, tmp_path):
+    """A file of jobs won and lost from Deposit paid said nothing of Suspect, Enquiry, Quote sent or
+    Date held, yet each showed its 10 won and 5 lost, and Suspect was suggested 5% -> 42%."""
+    from evpipe.models.calibration import calibrate
+
+    lines = ["id,name,value,stage,close date,created"]
+    lines += [f"w{i},W{i},1000,Won,2026-10-10,2026-09-01" for i in range(10)]
+    lines += [f"l{i},L{i},1000,Lost,2026-10-10,2026-09-01" for i in range(5)]
+    path = write(tmp_path / "deposits.csv", "\n".join(lines) + "\n")
+    plan = plan_import(engine, path, ImportOptions(closed_from="Deposit paid"), who="tester")
+    commit_import(engine, plan, who="tester")
+    Store(engine, who="tester").add("Open one", "10000", "Suspect")
+    rows = {r.stage: r for r in calibrate(engine).stages}
+    for stage in ("Suspect", "Enquiry", "Quote sent", "Date held"):
+        r = rows[stage]
+        assert (r.won, r.lost, r.suggested_bp, r.note) == (0, 0, None, "no outcomes"), stage
+    assert (rows["Deposit paid"].won, rows["Deposit paid"].lost) == (10, 5)
 
 
 def test_reimported_outcomes_are_evidence(engine, tmp_path):
@@ -247,7 +275,8 @@ def test_reimported_outcomes_are_evidence(engine, tmp_path):
     from evpipe.models.calibration import calibrate
 
     rows = {r.stage: r for r in calibrate(engine).stages}
-    assert (rows["Enquiry"].won, rows["Enquiry"].lost) == (1, 1)
+    # A's file showed it on Quote sent only: it is evidence there, not for Enquiry below (DOMAIN)
+    assert (rows["Enquiry"].won, rows["Enquiry"].lost) == (0, 1)
     assert (rows["Quote sent"].won, rows["Quote sent"].lost) == (1, 0)
     assert (rows["Date held"].won, rows["Date held"].lost) == (0, 0)
     with engine.connect() as conn:
