@@ -534,6 +534,9 @@ class BandCheck:
 @dataclass(frozen=True)
 class BandRecord:
     checks: list[BandCheck]
+    #: Ended months left out: nothing uncertain was expected in them at their start (no prospect,
+    #: or only won ones), so the band was one amount that could not miss and tests nothing.
+    certain: int = 0
 
     @property
     def inside(self) -> int:
@@ -544,13 +547,17 @@ class BandRecord:
         return Fraction(self.inside, len(self.checks)) if self.checks else None
 
     def summary(self) -> str:
+        left_out = ""
+        if self.certain:
+            many = "s" if self.certain != 1 else ""
+            left_out = f"; {self.certain} month{many} with nothing uncertain expected at the start left out"
         if not self.checks:
-            return "P10-P90 band: no ended month with final figures to judge yet"
+            return f"P10-P90 band: no ended month with final figures to judge yet{left_out}"
         n = len(self.checks)
         return (
             f"P10-P90 band: the actual fell inside the band frozen at the month's start in {self.inside} "
             f"of {n} ended month{'s' if n != 1 else ''} ({percent_text(self.share or Fraction(0))}; about 80% "
-            "if the probabilities are right)"
+            f"if the probabilities are right{left_out})"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -560,6 +567,7 @@ class BandRecord:
             "inside": self.inside,
             "judged": len(self.checks),
             "share": None if share is None else round(float(share), 6),
+            "left_out_certain": self.certain,
         }
 
 
@@ -579,6 +587,7 @@ def band_record(
     if not judged:  # nothing to judge: no replay of the journal (seconds at a million prospects)
         return BandRecord([])
     checks = []
+    certain = 0
     starts = [datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0)) for m in judged]
     with engine.connect() as conn:
         then = prospects_at(conn, starts)  # one replay of the journal for every month's start
@@ -588,9 +597,12 @@ def band_record(
             for o, month, value, kind, bp in prospects
             if month == m.month and (owner is None or o == owner)
         ]
+        if not any(value and kind == OPEN and 0 < bp < FULL_BP for value, kind, bp in rows):
+            certain += 1  # nothing uncertain expected: a band that cannot miss tests no probability
+            continue
         r = range_of(rows)
         checks.append(BandCheck(m.month, r.p10, r.p90, m.actual_cents, r.method))
-    return BandRecord(checks)
+    return BandRecord(checks, certain)
 
 
 __all__ = [

@@ -311,6 +311,24 @@ def test_actual_inside_the_frozen_band(engine):
     assert "inside the band frozen at the month's start in 1 of 2 ended months (50%" in rec.summary()
 
 
+def test_a_month_with_nothing_uncertain_expected_is_not_judged(engine):
+    """An ended month with no prospect expected at its start had the band [0, 0] and an actual of
+    0: "inside", so 12 empty months read as "12 of 12 (100%)". A month whose only prospect was won
+    already tests nothing either. They are left out, and said to be."""
+    s = Store(engine, who="tester")
+    s.add("Later", "500", "Suspect", month="2026-12", at=datetime(2026, 7, 10, 9))  # history from July
+    s.add("Gala", "10000", "Date held", month="2026-10", at=datetime(2026, 8, 10, 9))
+    s.move("Gala", "won", at=datetime(2026, 10, 12, 9))
+    s.add("Early", "3000", "Date held", month="2026-09", at=datetime(2026, 8, 10, 9))
+    s.move("Early", "won", at=datetime(2026, 8, 20, 9))  # won before September began
+    history.backfill(engine)
+    history.record_snapshot(engine)
+    rec = band_record(engine, forecast(engine, "2026-08", "2026-10"))
+    assert [c.month for c in rec.checks] == ["2026-10"] and rec.inside == 1
+    assert rec.certain == 2  # August: nothing expected; September: only a prospect won already
+    assert "in 1 of 1 ended month (100%" in rec.summary() and "2 months with nothing uncertain" in rec.summary()
+
+
 def test_no_month_to_judge_reads_no_history(engine, monkeypatch):
     """Without an ended month that has a frozen forecast and sales, the band's record is empty,
     and the journal is not replayed for nothing (8 s at a million prospects)."""
