@@ -197,3 +197,30 @@ def test_an_item_names_everyone_who_changed_it_once_in_name_order(week):
     assert (b.changes, b.d_tv_cents, b.value_cents) == (5, C(1_800), C(5_800))
     d = next(i for i in edit.items if i.name == "D")
     assert d.by == ("tester",)
+
+
+def test_the_text_and_markdown_bridges_add_up(engine):
+    """Each term was rounded to whole units on its own: New prospects +303 and Probability changes
+    +163 under a total change of +465. The terms keep their cents now, and add up as printed."""
+    from decimal import Decimal
+
+    from evpipe.tui.cli.insight import review_markdown, review_text
+
+    s = Store(engine, who="tester")
+    s.add("Z", "6500", "Enquiry", at=datetime(2026, 11, 1, 9))
+    s.set_probability("Enquiry", "12.5", at=datetime(2026, 11, 24, 10))
+    s.add("B1", "1000", "Suspect", at=datetime(2026, 11, 25, 10))
+    s.add("B2", "1010", "Quote sent", at=datetime(2026, 11, 25, 11))
+    r = review(engine, "7d")
+
+    def amount(text: str) -> Decimal:
+        return Decimal(text.strip("*").replace(",", ""))
+
+    text = review_text(r)
+    rows = text.split("EV bridge")[1].split("\n\n")[0].splitlines()[3:]
+    terms = [amount(line.split()[-3]) for line in rows if not line.startswith("total change")]
+    total = amount(next(line for line in rows if line.startswith("total change")).split()[2])
+    assert terms == [Decimal("302.50"), Decimal("162.50")] and sum(terms) == total == Decimal(465)
+    table = review_markdown(r).split("## What moved expected value")[1].split("\n\n")[1]
+    cells = [line.split("|")[2].strip() for line in table.splitlines() if "---" not in line]
+    assert [amount(c) for c in cells[1:]] == [Decimal("302.50"), Decimal("162.50"), Decimal(465)]

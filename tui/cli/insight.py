@@ -410,13 +410,16 @@ def short_reason(i) -> str:
 # Longer than 80 lines on purpose: it is one email, written top to bottom in the order it reads.
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
-    from evpipe.models.values import format_money
+    from evpipe.models.values import format_amount, format_money
 
     def money(c, signed=False):
         return format_money(c, decimals=False, signed=signed and c != 0)
 
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed and m != 0)
+
+    def exact(m):  # the bridge's terms keep their cents, so that they add up to its change
+        return format_amount(m, micros=True, signed=m != 0)
 
     def plural(n, word):
         return f"{n} {word}{'' if n == 1 else 's'}"
@@ -462,7 +465,7 @@ def review_markdown(r) -> str:
             )
         )
     lines += ["", "| | start | now | change |", "|---|---:|---:|---:|"]
-    lines.append(f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {ev(d_ev, True)} |")
+    lines.append(f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {exact(d_ev)} |")
     lines.append(f"| Total value (TV) | {money(r.start.tv_cents)} | {money(r.end.tv_cents)} | {money(d_tv, True)} |")
     lines.append(f"| EV/TV | {_ev_tv(r.start)} | {_ev_tv(r.end)} | |")
     lines.append(f"| Prospects in play | {r.start.count} | {r.end.count} | {r.end.count - r.start.count:+d} |")
@@ -478,8 +481,8 @@ def review_markdown(r) -> str:
             )
             if len(moved) > 3:
                 names += f" and {len(moved) - 3} more"
-            lines.append(f"| {t.label} | {ev(t.d_ev_micros, True)} | {money(t.d_tv_cents, True)} | {names} |")
-        lines.append(f"| **Change** | **{ev(d_ev, True)}** | **{money(d_tv, True)}** | |")
+            lines.append(f"| {t.label} | {exact(t.d_ev_micros)} | {money(t.d_tv_cents, True)} | {names} |")
+        lines.append(f"| **Change** | **{exact(d_ev)}** | **{money(d_tv, True)}** | |")
         if adv and adv.items:
             lines += ["", "Advances:", ""]
             for i in adv.items[:10]:
@@ -566,10 +569,13 @@ def balance_lines(r) -> list[str]:
 
 
 def review_text(r) -> str:
-    from evpipe.models.values import format_money
+    from evpipe.models.values import format_amount, format_money
 
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
+
+    def exact(m):  # the bridge's terms keep their cents, so that they add up to its change
+        return format_amount(m, micros=True, signed=True)
 
     whose = f", the changes {safe(r.who)} made" if r.who else ""
     out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", r.season + ".", ""]
@@ -577,7 +583,7 @@ def review_text(r) -> str:
         table(
             ["", "start", "end", "change"],
             [
-                ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), ev(r.end.ev_micros - r.start.ev_micros, True)],
+                ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), exact(r.end.ev_micros - r.start.ev_micros)],
                 [
                     "TV",
                     _money(r.start.tv_cents),
@@ -592,11 +598,11 @@ def review_text(r) -> str:
     )
     out.append("")
     out.append("EV bridge")
-    rows = [[t.label, ev(t.d_ev_micros, True), _money(t.d_tv_cents, signed=True), str(len(t.items))] for t in r.terms]
+    rows = [[t.label, exact(t.d_ev_micros), _money(t.d_tv_cents, signed=True), str(len(t.items))] for t in r.terms]
     rows.append(
         [
             "total change",
-            ev(r.end.ev_micros - r.start.ev_micros, True),
+            exact(r.end.ev_micros - r.start.ev_micros),
             _money(r.end.tv_cents - r.start.tv_cents, signed=True),
             "",
         ]
@@ -609,7 +615,7 @@ def review_text(r) -> str:
         out.append(f"{t.label}:")
         for i in t.items[:8]:
             by = f"  ({safe(i.by_text)})" if i.by and r.names_authors else ""
-            out.append(f"  {ev(i.d_ev_micros, True):>10}  {safe(i.name)}{by}")
+            out.append(f"  {exact(i.d_ev_micros):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
     out += ["", *balance_lines(r)]
