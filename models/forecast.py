@@ -119,7 +119,11 @@ def open_json(r: ProspectRow) -> dict[str, Any]:
 class Forecast:
     months: list[MonthForecast]
     total: Kpi
-    frozen_ev_micros: int  # sum over the months that have a frozen forecast
+    #: The frozen forecast and the actual, like for like: summed over the same months, those WAPE
+    #: judges (ended, with a forecast frozen at their start, none of their prospects still open).
+    #: (Summed apart, the frozen total took in the month not yet over, and the actual the future
+    #: months' early wins.)
+    frozen_ev_micros: int
     actual_cents: int
     wape: Decimal | None
     wape_months: int
@@ -372,8 +376,8 @@ def forecast(
     return Forecast(
         months=rows,
         total=total,
-        frozen_ev_micros=sum(r.frozen_ev_micros for r in rows if r.frozen_ev_micros is not None),
-        actual_cents=sum(r.actual_cents for r in rows),
+        frozen_ev_micros=sum(frozen_ev for _, frozen_ev in judged),
+        actual_cents=denom // MICROS_PER_CENT,
         wape=wape,
         wape_months=len(judged),
         signed_cents=sum(r.signed_cents for r in rows),

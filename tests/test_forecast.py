@@ -79,9 +79,11 @@ def test_forecast_by_hand(sales):
     feb = rows["2027-02"]
     assert feb.kpi == Kpi(1, C(5_000), M(250)) and feb.frozen_ev_micros is None and feb.actual_cents == 0
     # Totals; WAPE over ended months with a frozen forecast: October only, and it sold nothing.
+    # Frozen and actual are totalled like for like, over the same (WAPE's) months: they took in
+    # November's frozen 4,800 (not over) and its 12,000 won, each on one side only.
     assert fc.total == Kpi(3, C(17_000), M(12_250))
-    assert fc.frozen_ev_micros == M(2_500 + 4_800)
-    assert fc.actual_cents == C(12_000) and fc.signed_cents == C(12_000)
+    assert fc.frozen_ev_micros == M(2_500)
+    assert fc.actual_cents == 0 and fc.signed_cents == C(12_000)
     assert fc.wape is None and fc.wape_months == 1
     assert fc.provisional_months == []
 
@@ -107,7 +109,8 @@ def test_forecast_json_shape(sales):
     }
     assert data["months"][1]["actual"] == "12000.00" and data["months"][1]["signed"] == "8000.00"
     assert data["totals"]["wape"] is None and data["totals"]["wape_months"] == 1
-    assert data["totals"]["actual"] == "12000.00" and data["totals"]["signed"] == "12000.00"
+    assert data["totals"]["actual"] == "0.00" and data["totals"]["signed"] == "12000.00"
+    assert data["totals"]["frozen_forecast"] == "2500.00"  # October's, like for like
     assert data["totals"]["provisional_months"] == []
 
 

@@ -276,6 +276,7 @@ accuracy: how close frozen came to actual (100% = spot on).
 bias: + expected too much, - too little. WAPE: the overall miss, weighted by sales.
 Only months that have ended are judged. * not over yet. ? ended with prospects still
 open: provisional, left out of WAPE until they are won, lost or moved to another month.
+total: frozen and actual over the same months, the ones WAPE judges.
 P10, P90: 80% of the time the month's prospects win between the two, if each closes with
 its stage's probability; chance: of reaching the month's target (`evpipe target`)."""
 
