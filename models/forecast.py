@@ -210,6 +210,24 @@ def month_start_key(month: str) -> date:
     return first - timedelta(days=1)
 
 
+def month_starts_missing(source: Any, today: date) -> bool:
+    """Whether a month-start snapshot (this month's or an earlier one's, since the latest reading)
+    is not recorded yet though data existed by then: a month that began with no change made, or
+    none since. Month starts are recorded with the day's first change (models/history.py); a
+    forecast read before one would leave the months that ended meanwhile unjudged. Two lookups
+    by the indexes, without SQLAlchemy."""
+    (latest, first), *_ = fetch_all(
+        source,
+        "SELECT (SELECT max(taken_on) FROM kpi_snapshot WHERE scope = :scope), (SELECT min(at) FROM change_event)",
+        {"scope": ALL.key},
+    )
+    this_start = today.replace(day=1)
+    first_day = as_date(first)
+    if first_day is None or first_day >= this_start:
+        return False  # no data before this month began: no month start to record
+    return latest is None or as_day(latest) < this_start - timedelta(days=1)
+
+
 def frozen_forecasts(source: Any, months: list[str], scope: Scope = ALL) -> dict[str, Kpi | None]:
     """For each month, the forecast for it in the snapshot at the month's start (None when there is
     no such snapshot; a zero Kpi when the snapshot had nothing expected in that month). `source`:

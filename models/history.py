@@ -459,6 +459,16 @@ def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
     return _record_reconstructed(engine, days) if days else 0
 
 
+def keep_month_starts(engine: Engine) -> int:
+    """Before the forecast's months are judged (a command or a screen that only reads): record the
+    month starts since the latest reading, reconstructed from the journal, as the day's first
+    change would have. Nothing for a connection that cannot read every prospect (its sums would
+    not be everyone's). Returns how many were written."""
+    if not sees_everything(engine):
+        return 0
+    return ensure_month_starts(engine)
+
+
 def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = None) -> int:
     """Rebuild the past from the journal: a snapshot at the end of every 7th day back from today
     (today - 7, today - 14, ...) to the first journal entry (or `weeks` weeks back), plus every

@@ -67,3 +67,20 @@ async def test_forecast_screen_at_80x24(engine):
         text = screen_text(app)
         assert HOSTILE in text and "Gala" in text
         assert text.index(HOSTILE) < text.index("Gala")
+
+
+async def test_the_forecast_screen_records_a_month_start_no_change_recorded(engine):
+    # No change since 25 October: November's start (its frozen forecast) was never recorded, and
+    # the screen showed "—" for it until some unrelated write.
+    s = Store(engine, who="tester")
+    s.add("B", "3000", "Quote sent", month="2026-11", at=datetime(2026, 9, 10, 9))
+    history.record_snapshot(engine, at=datetime(2026, 9, 10, 9))
+    s.move("B", "won", at=datetime(2026, 10, 25, 9))
+    history.record_snapshot(engine, at=datetime(2026, 10, 25, 9))
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot, until=lambda a: getattr(a.screen, "fc", None) is not None)
+        nov = next(m for m in app.screen.fc.months if m.month == "2026-11")
+        assert nov.frozen_ev_micros == 3000 * 10**6  # at 1 November: B won already

@@ -175,3 +175,29 @@ def test_focus(db):
     assert data[0]["reason"] == "overdue follow-up (7 days)"
     out = run(db, "focus", "--limit", "1").stdout
     assert "overdue follow-up (7 days)" in out and "Big deal" not in out
+
+
+def test_a_month_that_began_without_a_change_is_judged_at_the_first_forecast(db_path, db_url, monkeypatch):
+    """Month starts were recorded only with a change: with none since 25 October, the first
+    `forecast` of December left November unjudged (frozen "—", WAPE over one month), and a later
+    unrelated write changed its figures. The forecast records the missing month starts first."""
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    s.add("A", "10000", "Deposit paid", month="2026-10", at=datetime(2026, 9, 10, 9))
+    s.add("B", "3000", "Quote sent", month="2026-11", at=datetime(2026, 9, 10, 9))
+    history.record_snapshot(eng, at=datetime(2026, 9, 10, 9))
+    s.move("A", "won", at=datetime(2026, 10, 20, 9))
+    s.move("B", "won", at=datetime(2026, 10, 25, 9))
+    history.record_snapshot(eng, at=datetime(2026, 10, 25, 9))
+    eng.dispose()
+    db = db_path if db_url.startswith("sqlite") else db_url
+    monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T10:00:00")
+    data = json.loads(run(db, "forecast", "--from", "2026-10", "--to", "2026-11", "--json").stdout)
+    nov = next(m for m in data["months"] if m["month"] == "2026-11")
+    assert nov["frozen_forecast"] == "3000.00" and nov["actual"] == "3000.00" and nov["accuracy"] == 1.0
+    oct_frozen = Decimal(next(m for m in data["months"] if m["month"] == "2026-10")["frozen_forecast"])
+    assert data["totals"]["wape_months"] == 2
+    assert data["totals"]["wape"] == pytest.approx(float((10000 - oct_frozen) / 13000), abs=1e-6)
+    again = json.loads(run(db, "forecast", "--from", "2026-10", "--to", "2026-11", "--json").stdout)
+    assert again == data

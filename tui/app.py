@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
-from evpipe.models.errors import DomainError
+from evpipe.models.errors import DomainError, WriteLocked
 from evpipe.models.locations import DatabaseProblem, check_database, creates_silently, db_label
 from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
@@ -652,6 +652,22 @@ class EvpipeApp(App):
             return
         self._last_snapshot = time.monotonic()
         self.keep_snapshot()
+
+    def keep_month_starts(self) -> None:
+        """In a screen's worker, before a forecast is judged: record the month starts no change has
+        recorded yet (a month that began without a write), as `evpipe forecast` does. A held lock,
+        or a database this session does not write: the screen reads without them."""
+        from evpipe.models import clock
+        from evpipe.models.forecast import month_starts_missing
+
+        if self.read_only or not month_starts_missing(self.reader, clock.today()):
+            return
+        from evpipe.models.history import keep_month_starts
+
+        try:
+            keep_month_starts(self.engine)
+        except (DomainError, WriteLocked):
+            pass
 
     @work(thread=True, group="snapshot", exit_on_error=False, description="keep today's KPI snapshot")
     def keep_snapshot(self) -> None:

@@ -178,6 +178,7 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     first = parse_month(month_from, field="--from") if month_from else None
     last = parse_month(month_to, field="--to") if month_to else None
     scoped = ctx.owner_scope(owner)
+    ctx.month_starts()
     from evpipe.models.forecast import STILL_OPEN_NAMED
 
     # a current SQLite file: no SQLAlchemy to import. The JSON lists every prospect still open of a
@@ -303,6 +304,7 @@ def calibrate_cmd(ctx: Ctx, months: int | None, apply_: bool, yes: bool, as_json
     if apply_ and as_json and not yes:
         raise DomainError("--apply --json: add --yes (a JSON reader cannot be asked)", field="yes")
     cal = calibrate(ctx.engine, months=months)
+    ctx.month_starts()
     from evpipe.models.forecast_range import band_record
 
     band = band_record(ctx.engine, months=months or 12)

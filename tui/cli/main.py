@@ -133,6 +133,24 @@ class Ctx:
                 "`evpipe export FILE` writes yours"
             )
 
+    def month_starts(self) -> None:
+        """Before a forecast is judged: record the month starts that no change has recorded yet (a
+        month that began without a write), so that the months ended meanwhile are judged against
+        their frozen forecast. A held lock or a database this user may not write: the forecast
+        reads without them, and says so on stderr."""
+        from evpipe.models import clock
+        from evpipe.models.forecast import month_starts_missing
+
+        if not month_starts_missing(self.reader, clock.today()):
+            return
+        from evpipe.models.history import keep_month_starts
+
+        try:
+            keep_month_starts(self.engine)
+        except (WriteLocked, DomainError) as exc:
+            why = exc.reason if isinstance(exc, WriteLocked) else str(exc)
+            click.echo(f"evpipe: the months that began since the last change are not judged yet ({why})", err=True)
+
     def changed(self) -> None:
         """After a write: keep the KPI history up to date (the change kept today's snapshot as it
         was saved, models/snapshot_deltas.py; this recounts only when there is none). The change

@@ -109,6 +109,7 @@ class CalibrateScreen(LiveScreen):
             cal = calibrate(engine, months=self.window)
             # the table first: the band's record replays the journal (seconds at a million prospects)
             self.post_message(CalibrationLoaded(cal))
+            evpipe_app(self).keep_month_starts()  # the months ended since the last change are judged too
             band = band_record(engine, months=self.window or 12)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)

@@ -208,6 +208,7 @@ class ForecastScreen(LiveScreen):
         app = evpipe_app(self)
         engine = app.engine
         owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
+        app.keep_month_starts()  # the months ended since the last change are judged too
         fc = forecast(engine, owner=owner, named=STILL_OPEN_NAMED)  # enter on a month lists them all
         self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
         # the targets are the team's: a rep's own range is not weighed against them
