@@ -116,6 +116,41 @@ async def test_R_retries_every_change_that_failed_in_order(engine):
     app._engine.dispose()
 
 
+async def test_R_runs_a_failed_undo_before_the_failed_changes_it_was_pressed_after(engine):
+    """A move failed under a held lock and was taken back on screen; u then meant "undo my last
+    saved change" and failed too. Retried in the order made, the undo undid the move just saved
+    again instead: the saved change the rep wanted gone stayed, and the move was lost."""
+    store = Store(engine, who="tester")
+    first = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    second = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
+    url = engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="tester")
+    app._engine = impatient_engine(url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert screen.table.go_to(first)
+        await pilot.press("greater_than_sign")  # saved: the change to undo
+        await settle(pilot, until=lambda a: Store(engine).get(first).stage_name == "Date held")
+        holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            assert screen.table.go_to(second)
+            await pilot.press("greater_than_sign")  # fails
+            await settle(pilot, until=lambda a: len(a.saver.failed) == 1 and not a.saver.busy)
+            await pilot.press("u")  # fails: meant the first move
+            await settle(pilot, until=lambda a: len(a.saver.failed) == 2 and not a.saver.busy)
+        finally:
+            holder.rollback()
+            holder.close()
+        await pilot.press("R")
+        await settle(pilot, until=lambda a: not a.saver.busy and Store(engine).get(second).stage_name == "Quote sent")
+        await settle(pilot, rounds=6)
+        assert (Store(engine).get(first).stage_name, Store(engine).get(second).stage_name) == ("Quote sent", "Quote sent")
+        assert screen.kpi_all == kpis(engine)
+    app._engine.dispose()
+
+
 async def test_a_failed_save_takes_back_its_own_row_only(engine):
     """When one save failed, the screen read every row again and showed another row's move, still
     on its way, as the database had it (while the header kept counting it) until that save landed."""

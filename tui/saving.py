@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from evpipe.models.errors import DomainError, unsaved_reason
 
@@ -32,9 +32,18 @@ if TYPE_CHECKING:
     from evpipe.models.records import ChangeResult
 
 
+_Call = TypeVar("_Call", bound=Callable[..., object])
+
 #: Seconds a save begun by a key waits once the key's frame is painted, for the app's writer
 #: thread to write it out before the save's Python takes the interpreter lock.
 AFTER_FRAME = 0.003
+
+
+def undoing(call: _Call) -> _Call:
+    """Mark a store call that undoes "your last change" (store.undo): what it acts on is found
+    when it runs, not when the key was pressed (see `Saver.retry`)."""
+    call.undoing = True  # type: ignore[attr-defined]
+    return call
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,11 @@ class Change:
     prospect_id: int | None = None
     optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
     context: object = None  # handed back in the message, for the sender (where to go next, a notice)
+
+    @property
+    def undoing(self) -> bool:
+        """An undo (`undoing`): it acts on the last change saved when it runs."""
+        return bool(getattr(self.call, "undoing", False))
 
 
 class Saver:
@@ -112,10 +126,12 @@ class Saver:
             self._run(change)
 
     def retry(self) -> int:
-        """Save every failed change again, in the order they were made; how many (0: none)."""
+        """Save every failed change again; how many (0: none). Each was made while the failed ones
+        before it were shown taken back: the undos go first (an undo pressed then meant the last
+        change saved, not one of those), then the others in the order they were made."""
         with self._lock:
             changes, self.failed = self.failed, []
-        for change in changes:
+        for change in [c for c in changes if c.undoing] + [c for c in changes if not c.undoing]:
             # the screen took its optimistic display back when the change failed: nothing is shown now
             self.save(replace(change, optimistic=(0, 0, 0)))
         return len(changes)
@@ -156,4 +172,4 @@ class Saver:
         target.post_message(message.set_sender(target))
 
 
-__all__ = ["AFTER_FRAME", "Change", "Saver"]
+__all__ = ["AFTER_FRAME", "Change", "Saver", "undoing"]

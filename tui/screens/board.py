@@ -33,7 +33,7 @@ from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..first_read import ReadyAfterFirstRead
 from ..messages import BoardKpisLoaded, BoardLoaded, BoardMoved, ChangeFailed, ChangeSaved, FocusHistoryLoaded
-from ..saving import Change
+from ..saving import Change, undoing
 from ..widgets import TextLine
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
@@ -213,7 +213,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     def action_undo(self) -> None:
         app = evpipe_app(self)
-        self._save(lambda: app.store.undo(), None, (0, 0, 0))
+        self._save(undoing(lambda: app.store.undo()), None, (0, 0, 0))
 
     def action_open(self) -> None:
         row = self._current()

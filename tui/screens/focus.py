@@ -27,7 +27,7 @@ from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
 from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
-from ..saving import Change
+from ..saving import Change, undoing
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
 from ..widgets.kpi_header import KpiHeader
@@ -214,11 +214,11 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def action_undo(self) -> None:
         app = evpipe_app(self)  # the store opens in the saver's worker, never here
-        self._save(lambda: app.store.undo(), None)
+        self._save(undoing(lambda: app.store.undo()), None)
 
     def action_undo_skip(self) -> None:
         app = evpipe_app(self)
-        self._save(lambda: app.store.undo(skip=True), None)
+        self._save(undoing(lambda: app.store.undo(skip=True)), None)
 
     def action_open(self) -> None:
         item = self._current()

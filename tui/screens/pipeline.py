@@ -69,7 +69,7 @@ from ..messages import (
     RowsLoaded,
     SortLoaded,
 )
-from ..saving import Change
+from ..saving import Change, undoing
 from ..widgets import LineInput, TextLine, fit_clauses
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
@@ -786,13 +786,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     def action_undo(self) -> None:
         app = evpipe_app(self)  # the store opens in the worker, never here
-        self._save(lambda: app.store.undo())
+        self._save(undoing(lambda: app.store.undo()))
 
     def action_undo_skip(self) -> None:
         """Leave your last change as it is (undo refused it: a colleague changed it since) and
         undo the one before it."""
         app = evpipe_app(self)
-        self._save(lambda: app.store.undo(skip=True))
+        self._save(undoing(lambda: app.store.undo(skip=True)))
 
     # -------------------------------------------------------- actions: the prospect
 

@@ -48,7 +48,7 @@ from ..commands import BindingCommands
 from ..dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, NextStep, TextPrompt
 from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
-from ..saving import Change
+from ..saving import Change, undoing
 from ..widgets.footer import KeyFooter
 from .prospect_form import ProspectForm
 
@@ -436,7 +436,10 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
 
     def write(self, op: Op, version: int | None, leave: bool) -> None:
         """Save through the app's saver (in a worker); `leave`: close the page once saved."""
-        evpipe_app(self).saver.save(Change(lambda: self._run(op, version), self, self.prospect_id, context=leave))
+        call = lambda: self._run(op, version)  # noqa: E731
+        evpipe_app(self).saver.save(
+            Change(undoing(call) if getattr(op, "undoing", False) else call, self, self.prospect_id, context=leave)
+        )
 
     def _run(self, op: Op, version: int | None) -> ChangeResult:
         """Make the change (in the saver's worker)."""
@@ -555,10 +558,10 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         )
 
     def action_undo(self) -> None:
-        self.submit(lambda v: self.store.undo())
+        self.submit(undoing(lambda v: self.store.undo()))
 
     def action_undo_skip(self) -> None:
-        self.submit(lambda v: self.store.undo(skip=True))
+        self.submit(undoing(lambda v: self.store.undo(skip=True)))
 
     def action_edit(self) -> None:
         data = self._ready()

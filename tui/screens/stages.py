@@ -39,7 +39,7 @@ from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
-from ..saving import Change
+from ..saving import Change, undoing
 from ..widgets.footer import KeyFooter
 
 
@@ -572,10 +572,10 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
         )
 
     def action_undo(self) -> None:
-        self.write(lambda: self.store.undo(), None)
+        self.write(undoing(lambda: self.store.undo()), None)
 
     def action_undo_skip(self) -> None:
-        self.write(lambda: self.store.undo(skip=True), None)
+        self.write(undoing(lambda: self.store.undo(skip=True)), None)
 
 
 __all__ = ["StagesScreen", "check_stale_days"]
