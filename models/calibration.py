@@ -224,11 +224,12 @@ def _suggest(
 Rungs = tuple[int | None, int]
 
 
-def _at_or_above(counts: dict[Rungs, int], position: int) -> int:
+def _at_or_above(counts: dict[Rungs, int], position: int, seen_by: int | None = None) -> int:
     """The outcomes that passed the rung at `position`: closed from it or a later rung, and (one
-    from another system, an import: it passed only the stages its history shows) seen on it or
-    an earlier one."""
-    return sum(c for (first, pos), c in counts.items() if pos >= position and (first is None or first <= position))
+    from another system, an import: it passed only the stages its history shows) seen on the
+    rung at `seen_by` (default: `position`) or an earlier one."""
+    seen = position if seen_by is None else seen_by
+    return sum(c for (first, pos), c in counts.items() if pos >= position and (first is None or first <= seen))
 
 
 def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
@@ -285,8 +286,9 @@ def calibrate(engine: Engine, *, months: int | None = None) -> Calibration:
             conv = None
         elif i + 1 < len(opens):
             later = opens[i + 1].position
-            won_here = sum(c for (first, pos), c in won_at.items() if pos == s.position and (first or 0) <= pos)
-            conv = (_at_or_above(won_at, later) + _at_or_above(lost_at, later) + won_here) / n
+            # of the n(s), all seen on s or below: those that got past s, every win (from a later rung,
+            # or from s itself) and the losses from a later rung
+            conv = (w + _at_or_above(lost_at, later, s.position)) / n
         else:
             conv = w / n
         suggested, note = _suggest(w, lo, s.probability_bp, won_bp, low, high, iw + il)

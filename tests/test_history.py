@@ -442,6 +442,39 @@ def test_a_snapshot_whose_months_are_shared_changes_alone(story):
     assert now[("all", day)] == recount_of(story, day)
 
 
+def _own_rows(engine, holder: str) -> dict[tuple[str, date], dict[str, tuple]]:
+    """Every snapshot's month rows, joined through `holder` (SQL for the snapshot that has them)."""
+    from evpipe.models.rawdb import as_day, fetch_all
+
+    out: dict[tuple[str, date], dict[str, tuple]] = {}
+    for scope, day, month, *figures in fetch_all(
+        engine,
+        "SELECT s.scope, s.taken_on, m.month, m.count, m.tv_cents, m.ev_micros, m.won_count FROM kpi_snapshot s "
+        f"JOIN kpi_snapshot_month m ON m.snapshot_id = {holder}",
+    ):
+        out.setdefault((scope, as_day(day)), {})[month] = tuple(int(f) for f in figures)
+    return out
+
+
+def test_going_back_to_0010_gives_each_snapshot_its_own_months(story):
+    # Migration 0011's downgrade copies each shared set of months to every snapshot that has it,
+    # then drops the column in place (a batch copy of the table failed: month rows point at it).
+    from alembic import command
+
+    from evpipe.models.db import alembic_config, writer
+    from evpipe.models.kpi import months_holder
+
+    history.backfill(story, today=date(2027, 2, 20))
+    before = _own_rows(story, months_holder("s"))
+    assert len(_shared(story)) > 8
+    with writer(story).begin() as conn:
+        command.downgrade(alembic_config(conn), "0010")
+    assert _own_rows(story, "s.id") == before
+    with writer(story).begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert _own_rows(story, months_holder("s")) == before
+
+
 def recount_of(engine, day: date) -> dict[str, tuple[int, ...]]:
     """Everyone's months of `day` counted afresh (`record_snapshot` replaces the reading)."""
     history.record_snapshot(engine, at=datetime.combine(day, datetime.min.time()).replace(hour=13))

@@ -262,6 +262,12 @@ def test_outcomes_from_a_file_count_only_for_the_stages_it_shows(engine, tmp_pat
         r = rows[stage]
         assert (r.won, r.lost, r.suggested_bp, r.note) == (0, 0, None, "no outcomes"), stage
     assert (rows["Deposit paid"].won, rows["Deposit paid"].lost) == (10, 5)
+    # one lost on Suspect: its next step counts only what was seen on Suspect (the file's outcomes,
+    # seen from Deposit paid on, made it 1,000% with the rule above)
+    s = Store(engine, who="tester")
+    s.move("Open one", "lost")
+    suspect = {r.stage: r for r in calibrate(engine).stages}["Suspect"]
+    assert (suspect.won, suspect.lost, suspect.conversion_next) == (0, 1, 0.0)
 
 
 def test_reimported_outcomes_are_evidence(engine, tmp_path):

@@ -146,7 +146,10 @@ async def test_R_runs_a_failed_undo_before_the_failed_changes_it_was_pressed_aft
         await pilot.press("R")
         await settle(pilot, until=lambda a: not a.saver.busy and Store(engine).get(second).stage_name == "Quote sent")
         await settle(pilot, rounds=6)
-        assert (Store(engine).get(first).stage_name, Store(engine).get(second).stage_name) == ("Quote sent", "Quote sent")
+        assert (Store(engine).get(first).stage_name, Store(engine).get(second).stage_name) == (
+            "Quote sent",
+            "Quote sent",
+        )
         assert screen.kpi_all == kpis(engine)
     app._engine.dispose()
 

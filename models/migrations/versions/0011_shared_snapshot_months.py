@@ -36,5 +36,6 @@ def downgrade() -> None:
         'm.won_tv_cents, m.won_ev_micros FROM kpi_snapshot s JOIN kpi_snapshot_month m ON m.snapshot_id = s.months_of'
     )
     op.drop_index(op.f('ix_kpi_snapshot_months_of'), table_name='kpi_snapshot')
-    with op.batch_alter_table('kpi_snapshot', schema=None) as batch_op:
-        batch_op.drop_column('months_of')
+    # in place (SQLite 3.35 and later, PostgreSQL): a batch copy of the table would drop the table
+    # that kpi_snapshot_month's rows point at
+    op.execute('ALTER TABLE kpi_snapshot DROP COLUMN months_of')
