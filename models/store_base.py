@@ -157,13 +157,13 @@ class StoreBase:
             p = self._by_id(s, pid) if 0 <= pid <= LARGEST_INTEGER else None  # (beyond: no database integer)
             if p is not None and only is not None and p.owner != only:
                 p = None  # hidden from this rep: as if there were none
-            if p is None or (p.deleted_at is not None and not include_deleted):
-                raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             if not isinstance(ref, int) and not text.startswith("#"):
                 # A name made of digits wins over an id when it exists.
                 named = [n for n in self._by_name(s, text, only) if fold(n.name) == fold(text)]
                 if len(named) == 1:
                     return self._by_id(s, id_of(named[0])) or named[0]
+            if p is None or (p.deleted_at is not None and not include_deleted):
+                raise NotFound(f"prospect: there is no prospect #{pid}", field="prospect")
             return p
         chosen = resolve_prospect(text, self._by_name(s, text, only), lambda p: p.name, id_of)
         return (self._by_id(s, id_of(chosen)) or chosen) if s.info.get("lock") else chosen

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import pytest
 from textual import events
+from textual._xterm_parser import XTermParser
 
 from evpipe.tui.escape_burst import BurstParser, read_escape_apart
 
 
-def read(*chunks: str) -> list[tuple[str, str | None]]:
-    """What the parser makes of `chunks`, each one read: (key, character), or (kind, text)."""
-    parser = BurstParser()
+def read(*chunks: str, parser: type[XTermParser] = BurstParser) -> list[tuple[str, str | None]]:
+    """What `parser` makes of `chunks`, each one read: (key, character), or (kind, text)."""
+    reader = parser()
     out = []
     for chunk in chunks:
-        for event in parser.feed(chunk):
+        for event in reader.feed(chunk):
             if isinstance(event, events.Key):
                 out.append((event.key, event.character))
             else:
@@ -60,3 +61,18 @@ def test_the_drivers_read_keys_with_it(monkeypatch):
     read_escape_apart()
     assert linux_driver.XTermParser is BurstParser
     assert web_driver.XTermParser is BurstParser
+
+
+def test_a_paste_mark_split_between_reads_still_keeps_the_paste_whole():
+    # The mark that starts a paste split between two reads: the ESC and key inside the paste stayed
+    # apart and an Escape went out in the middle of it.
+    chunks = ("\x1b[20", "0~ab\x1bjc\x1b[201~x")
+    assert read(*chunks) == read(*chunks, parser=XTermParser) and ("escape", "\x1b") not in read(*chunks)
+    # and the mark that ends it: the split after it works again
+    keys = read("\x1b[200~ab\x1b[2", "01~\x1b>")
+    assert keys[-2:] == [("escape", "\x1b"), ("greater_than_sign", ">")]
+
+
+def test_escape_at_the_end_of_one_read_and_a_key_at_the_start_of_the_next():
+    assert read("\x1b", ">") == [("escape", "\x1b"), ("greater_than_sign", ">")]
+    assert read("x\x1b", "[A") == [("x", "x"), ("up", None)]

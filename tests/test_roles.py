@@ -303,6 +303,12 @@ def test_cli_a_rep_who_sees_only_their_own(tmp_path, monkeypatch):
         assert code == 1 and "no prospect" in err and "is boss's" not in err and "Boss's is" not in err, err
     _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
     assert {p["name"]: p["value"] for p in json.loads(out)}["Boss's"] == "1000.00"
+    # his own prospect named with the digits of the boss's id is his, not "no prospect"
+    cli(db, "add", str(boss_id), "--value", "7", "--owner", "sam", login="boss", monkeypatch=monkeypatch)
+    code, out, err = cli(db, "edit", str(boss_id), "--value", "8", login="sam", monkeypatch=monkeypatch)
+    assert code == 0, err
+    _, out, _ = cli(db, "list", "--json", login="boss", monkeypatch=monkeypatch)
+    assert {p["name"]: p["value"] for p in json.loads(out)}[str(boss_id)] == "8.00"
 
 
 # ---------------------------------------------------------------- the app

@@ -33,23 +33,35 @@ class BurstParser(XTermParser):
     def __init__(self, debug: bool = False) -> None:
         super().__init__(debug)
         self._in_paste = False
+        #: The end of the last read from its last ESC on (at most a paste mark's length), when it
+        #: has one: a mark, or an ESC and the key after it, may be split between two reads.
+        self._tail = ""
 
     def feed(self, data: str) -> Iterable[Message]:
-        if not data or "\x1b" not in data:
+        tail = self._tail
+        if not data or ("\x1b" not in data and not tail):
             yield from super().feed(data)
             return
-        start = 0
-        for match in _SPLIT.finditer(data):
+        text = tail + data
+        cut = text.rfind("\x1b", max(0, len(text) - len(_PASTE_START) + 1))
+        self._tail = text[cut:] if cut >= 0 else ""
+        start = 0  # (in `data`)
+        for match in _SPLIT.finditer(text):
+            at = match.start() - len(tail)  # where in `data` (below 0: in the last read)
             if match.group(1):  # a paste starts or ends: nothing is split inside one
-                self._in_paste = match.group(1) == _PASTE_START
+                if match.end() > len(tail):  # (one wholly in the last read was seen then)
+                    self._in_paste = match.group(1) == _PASTE_START
                 continue
-            if self._in_paste:
+            if self._in_paste or at < -1:
                 continue
-            end = match.start() + 1  # up to and including the ESC
-            yield from super().feed(data[start:end])
+            # an ESC then a key that starts no sequence; the ESC ended the last read (at -1), or is here
+            end = at + 1
+            if end > start:
+                yield from super().feed(data[start:end])
             yield from self._escape_alone()
             start = end
-        yield from super().feed(data[start:])
+        if start < len(data):
+            yield from super().feed(data[start:])
 
     def _escape_alone(self) -> Iterable[Message]:
         """What the parser says when no byte follows an ESC in time: the Escape key (its wait for
