@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .ladder import ev_tv_ratio, format_ev_tv
 from .period import month_name
-from .values import format_money
+from .values import balanced_cents, format_money
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -256,14 +256,15 @@ def review_html(r: Review, fc: Forecast, history: Sequence[tuple[date, int, int]
         out.append('<p class="none">Nothing changed in the pipeline.</p>')
     else:
         rows = []
-        for t in r.terms:
+        # the terms to the cent, adding up to the change as shown (models.values.balanced_cents)
+        for t, cents in zip(r.terms, balanced_cents([t.d_ev_micros for t in r.terms], micros=True)):
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
             names = ", ".join(escape(i.name) for i in moved[:4])
             if len(moved) > 4:
                 names += f" and {len(moved) - 4} more"
             rows.append(
                 f"<tr><td>{escape(t.label)}<div class='names'>{names}</div></td>"
-                f"<td class='n {_tone(t.d_ev_micros)}'>{_ev(t.d_ev_micros, signed=True)}</td>"
+                f"<td class='n {_tone(t.d_ev_micros)}'>{_money(cents, signed=True)}</td>"
                 f"<td class='n'>{_money(t.d_tv_cents, signed=True)}</td></tr>"
             )
         out += [

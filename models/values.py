@@ -183,6 +183,21 @@ def to_cents(amount: int, *, micros: bool = False) -> int:
     return whole if amount >= 0 else -whole
 
 
+def balanced_cents(amounts: list[int], *, micros: bool = False) -> list[int]:
+    """The amounts in cents, rounded so that they add up to their sum rounded as one amount is
+    (`to_cents`): each is its value to the cent below, and the cents that rounding leaves over go
+    to those it cut most. The terms of a bridge then add up as printed: two EV terms of 125.125
+    each read 125.13 and 125.12 under a total of 250.25 (not 125.13 twice)."""
+    unit = MICROS_PER_CENT if micros else 1
+    floors = [a // unit for a in amounts]
+    left = to_cents(sum(amounts), micros=micros) - sum(floors)
+    cut_most = sorted(range(len(amounts)), key=lambda i: (-(amounts[i] - floors[i] * unit), i))
+    out = list(floors)
+    for i in cut_most[: max(0, min(left, len(out)))]:
+        out[i] += 1
+    return out
+
+
 @dataclass(frozen=True)
 class MoneyStyle:
     """How a column's amounts are written: `unit` a power of 1000 (0 plain, 1 k, 2 M, 3 B) and

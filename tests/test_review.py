@@ -224,3 +224,30 @@ def test_the_text_and_markdown_bridges_add_up(engine):
     table = review_markdown(r).split("## What moved expected value")[1].split("\n\n")[1]
     cells = [line.split("|")[2].strip() for line in table.splitlines() if "---" not in line]
     assert [amount(c) for c in cells[1:]] == [Decimal("302.50"), Decimal("162.50"), Decimal(465)]
+
+
+def test_bridge_terms_with_half_cents_add_up_as_printed(engine):
+    """Two terms of 125.125 each (1,001 at 12.5%) read +125.13 twice under a total of +250.25:
+    the cent the rounding leaves over goes to one of them."""
+    from evpipe.tui.cli.insight import review_text
+
+    s = Store(engine, who="tester")
+    s.set_probability("Enquiry", "12.5", at=datetime(2026, 11, 1, 9))
+    s.add("Old", "1000", "Enquiry", at=datetime(2026, 11, 1, 10))
+    s.add("New", "1001", "Enquiry", at=datetime(2026, 11, 25, 10))
+    s.edit("Old", value="2001", at=datetime(2026, 11, 25, 11))
+    text = review_text(review(engine, "7d"))
+    rows = text.split("EV bridge")[1].split("\n\n")[0].splitlines()[3:]
+    terms = [line.split()[-3] for line in rows if not line.startswith("total change")]
+    assert sorted(terms) == ["+125.12", "+125.13"], text
+    assert next(line for line in rows if line.startswith("total change")).split()[2] == "+250.25"
+
+
+def test_balanced_cents():
+    from evpipe.models.values import balanced_cents
+
+    m = 10_000  # micros in a cent
+    assert balanced_cents([12_512_500 * 10, 12_512_500 * 10], micros=True) == [12_513, 12_512]
+    assert balanced_cents([30_250 * m, 16_250 * m], micros=True) == [30_250, 16_250]  # whole cents: as they are
+    assert balanced_cents([-5_000, -5_000, 14_999], micros=True) == [0, -1, 1]  # adds up to 0.4999 -> 0
+    assert balanced_cents([]) == []

@@ -413,7 +413,7 @@ def short_reason(i) -> str:
 # Longer than 80 lines on purpose: it is one email, written top to bottom in the order it reads.
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
-    from evpipe.models.values import format_amount, format_money
+    from evpipe.models.values import balanced_cents, format_amount, format_money, to_cents
 
     def money(c, signed=False):
         return format_money(c, decimals=False, signed=signed and c != 0)
@@ -421,8 +421,8 @@ def review_markdown(r) -> str:
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed and m != 0)
 
-    def exact(m):  # the bridge's terms keep their cents, so that they add up to its change
-        return format_amount(m, micros=True, signed=m != 0)
+    def exact(cents):  # the bridge's terms keep their cents, and add up to its change as printed
+        return format_amount(cents, signed=cents != 0)
 
     def plural(n, word):
         return f"{n} {word}{'' if n == 1 else 's'}"
@@ -468,7 +468,9 @@ def review_markdown(r) -> str:
             )
         )
     lines += ["", "| | start | now | change |", "|---|---:|---:|---:|"]
-    lines.append(f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {exact(d_ev)} |")
+    lines.append(
+        f"| Expected value (EV) | {ev(r.start.ev_micros)} | {ev(r.end.ev_micros)} | {exact(to_cents(d_ev, micros=True))} |"
+    )
     lines.append(f"| Total value (TV) | {money(r.start.tv_cents)} | {money(r.end.tv_cents)} | {money(d_tv, True)} |")
     lines.append(f"| EV/TV | {_ev_tv(r.start)} | {_ev_tv(r.end)} | |")
     lines.append(f"| Prospects in play | {r.start.count} | {r.end.count} | {r.end.count - r.start.count:+d} |")
@@ -477,15 +479,15 @@ def review_markdown(r) -> str:
         lines.append("Nothing changed in the pipeline.")
     else:
         lines += ["| | EV | TV | prospects |", "|---|---:|---:|---|"]
-        for t in r.terms:
+        for t, cents in zip(r.terms, balanced_cents([t.d_ev_micros for t in r.terms], micros=True)):
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
             names = ", ".join(
                 _md(i.name) + (f" ({_md(i.by_text)})" if i.by and r.names_authors else "") for i in moved[:3]
             )
             if len(moved) > 3:
                 names += f" and {len(moved) - 3} more"
-            lines.append(f"| {t.label} | {exact(t.d_ev_micros)} | {money(t.d_tv_cents, True)} | {names} |")
-        lines.append(f"| **Change** | **{exact(d_ev)}** | **{money(d_tv, True)}** | |")
+            lines.append(f"| {t.label} | {exact(cents)} | {money(t.d_tv_cents, True)} | {names} |")
+        lines.append(f"| **Change** | **{exact(to_cents(d_ev, micros=True))}** | **{money(d_tv, True)}** | |")
         if adv and adv.items:
             lines += ["", "Advances:", ""]
             for i in adv.items[:10]:
@@ -572,13 +574,15 @@ def balance_lines(r) -> list[str]:
 
 
 def review_text(r) -> str:
-    from evpipe.models.values import format_amount, format_money
+    from evpipe.models.values import balanced_cents, format_amount, format_money, to_cents
+
+    d_ev = r.end.ev_micros - r.start.ev_micros
 
     def ev(m, signed=False):
         return format_money(m, micros=True, decimals=False, signed=signed)
 
-    def exact(m):  # the bridge's terms keep their cents, so that they add up to its change
-        return format_amount(m, micros=True, signed=True)
+    def exact(cents):  # the bridge's terms keep their cents, and add up to its change as printed
+        return format_amount(cents, signed=True)
 
     whose = f", the changes {safe(r.who)} made" if r.who else ""
     out = [f"Review {r.start_at:%Y-%m-%d} to {r.end_at:%Y-%m-%d %H:%M}{whose}", r.season + ".", ""]
@@ -586,7 +590,7 @@ def review_text(r) -> str:
         table(
             ["", "start", "end", "change"],
             [
-                ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), exact(r.end.ev_micros - r.start.ev_micros)],
+                ["EV", ev(r.start.ev_micros), ev(r.end.ev_micros), exact(to_cents(d_ev, micros=True))],
                 [
                     "TV",
                     _money(r.start.tv_cents),
@@ -601,11 +605,15 @@ def review_text(r) -> str:
     )
     out.append("")
     out.append("EV bridge")
-    rows = [[t.label, exact(t.d_ev_micros), _money(t.d_tv_cents, signed=True), str(len(t.items))] for t in r.terms]
+    shown = balanced_cents([t.d_ev_micros for t in r.terms], micros=True)
+    rows = [
+        [t.label, exact(cents), _money(t.d_tv_cents, signed=True), str(len(t.items))]
+        for t, cents in zip(r.terms, shown)
+    ]
     rows.append(
         [
             "total change",
-            exact(r.end.ev_micros - r.start.ev_micros),
+            exact(to_cents(d_ev, micros=True)),
             _money(r.end.tv_cents - r.start.tv_cents, signed=True),
             "",
         ]
@@ -618,7 +626,7 @@ def review_text(r) -> str:
         out.append(f"{t.label}:")
         for i in t.items[:8]:
             by = f"  ({safe(i.by_text)})" if i.by and r.names_authors else ""
-            out.append(f"  {exact(i.d_ev_micros):>10}  {safe(i.name)}{by}")
+            out.append(f"  {format_amount(i.d_ev_micros, micros=True, signed=True):>10}  {safe(i.name)}{by}")
         if len(t.items) > 8:
             out.append(f"  ... and {len(t.items) - 8} more")
     out += ["", *balance_lines(r)]
