@@ -34,7 +34,6 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     from evpipe.models.locations import as_url, db_label, sqlite_path
     from evpipe.models.migrate import migrate
 
-    ctx.whole_database("migrate")
     target_url = as_url(to)
     if "://" in target_url and make_url(target_url).password:
         raise DomainError(
@@ -42,6 +41,7 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
             "to every user of this machine)",
             field="to",
         )
+    ctx.whole_database("migrate")
     target = open_db(target_url, create=True)
     try:
         report = migrate(ctx.engine, target, force=force)
