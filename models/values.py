@@ -17,7 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import DomainError
 
-#: Largest value a prospect can carry: 10 billion less a cent. Keeps every SQL sum inside 64 bits.
+#: Largest value a prospect can carry: 10 billion less a cent. TV sums stay inside 64 bits up to
+#: 9 million such prospects, EV sums (micros) up to an EV of 9.2 trillion (docs/domain.md).
 MAX_VALUE_CENTS = 999_999_999_999
 BP_PER_PERCENT = 100
 FULL_BP = 100 * BP_PER_PERCENT  # 100 %
