@@ -76,3 +76,15 @@ def test_a_paste_mark_split_between_reads_still_keeps_the_paste_whole():
 def test_escape_at_the_end_of_one_read_and_a_key_at_the_start_of_the_next():
     assert read("\x1b", ">") == [("escape", "\x1b"), ("greater_than_sign", ">")]
     assert read("x\x1b", "[A") == [("x", "x"), ("up", None)]
+
+
+def test_escape_read_alone_in_time_then_a_key_in_the_next_read():
+    """The driver's tick reads an ESC alone as Escape once the delay passes; a key in the next read
+    is then a key of its own. Taking that ESC as still waiting threw into the parser's plain read
+    and stopped the app's input (every tmux test that pressed Escape then a key)."""
+    reader = BurstParser()
+    out = list(reader.feed("\x1b"))
+    reader._timeout_time = 0.0  # the delay has passed
+    out += list(reader.tick())
+    out += list(reader.feed("a"))
+    assert [(e.key, e.character) for e in out if isinstance(e, events.Key)] == [("escape", "\x1b"), ("a", "a")]

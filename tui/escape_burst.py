@@ -52,8 +52,8 @@ class BurstParser(XTermParser):
                 if match.end() > len(tail):  # (one wholly in the last read was seen then)
                     self._in_paste = match.group(1) == _PASTE_START
                 continue
-            if self._in_paste or at < -1:
-                continue
+            if self._in_paste or at < -1 or (at == -1 and self._timeout_time is None):
+                continue  # (at -1: the ESC that ended the last read was read as Escape already, in time)
             # an ESC then a key that starts no sequence; the ESC ended the last read (at -1), or is here
             end = at + 1
             if end > start:
@@ -65,7 +65,10 @@ class BurstParser(XTermParser):
 
     def _escape_alone(self) -> Iterable[Message]:
         """What the parser says when no byte follows an ESC in time: the Escape key (its wait for
-        the next byte ends now, as it would once the delay passed)."""
+        the next byte ends now, as it would once the delay passed). Nothing when it is not
+        waiting on one (a wait that is over: `tick` would throw into a plain read)."""
+        if self._timeout_time is None:
+            return
         self._timeout_time = 0.0
         yield from self.tick()
 
