@@ -80,15 +80,22 @@ async def test_a_save_blocked_by_a_held_lock_is_taken_back_and_R_retries_it(engi
     app._engine.dispose()
 
 
-async def test_R_retries_every_change_that_failed_in_order(engine):
-    """Two moves failed under a held lock; R saved only the last, and a second R said nothing was
-    left: the first was lost although the screen had said "press R" for it."""
+def two_prospects_and_an_impatient_app(engine) -> tuple[int, int, str, EvpipeApp]:
+    """Harbour Events on Quote sent and Kauri Software on Enquiry, and the app on them waiting
+    0.3 s for a held lock: (their ids, the database's URL, the app)."""
     store = Store(engine, who="tester")
     first = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
     second = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
     url = engine.url.render_as_string(hide_password=False)
     app = EvpipeApp(url, who="tester")
     app._engine = impatient_engine(url)
+    return first, second, url, app
+
+
+async def test_R_retries_every_change_that_failed_in_order(engine):
+    """Two moves failed under a held lock; R saved only the last, and a second R said nothing was
+    left: the first was lost although the screen had said "press R" for it."""
+    first, second, url, app = two_prospects_and_an_impatient_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.pipeline
@@ -120,12 +127,7 @@ async def test_R_runs_a_failed_undo_before_the_failed_changes_it_was_pressed_aft
     """A move failed under a held lock and was taken back on screen; u then meant "undo my last
     saved change" and failed too. Retried in the order made, the undo undid the move just saved
     again instead: the saved change the rep wanted gone stayed, and the move was lost."""
-    store = Store(engine, who="tester")
-    first = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
-    second = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
-    url = engine.url.render_as_string(hide_password=False)
-    app = EvpipeApp(url, who="tester")
-    app._engine = impatient_engine(url)
+    first, second, url, app = two_prospects_and_an_impatient_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.pipeline
