@@ -256,3 +256,17 @@ async def test_command_palette_lists_and_runs_the_screens_actions(worked_engine)
         assert isinstance(app.screen, TextPrompt)  # the palette ran stages.stale_days
         await answer(app, pilot, "9")
         assert store.stage("Suspect").stale_days == 9
+
+
+async def test_a_long_stage_name_leaves_the_value_and_ev_columns_on_an_80_column_screen(worked_engine):
+    """A 70-character stage name took its 40 cells and pushed Value and EV off the right edge."""
+    Store(worked_engine).add_stage("Contract signed by both parties and the deposit invoice has been sent", "85")
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_stages(app, pilot)
+        table = app.screen.query_one("#ladder", DataTable)
+        assert sum(c.width + 2 for c in table.columns.values()) <= 80 - 2 - 4
+        text = await shows(app, pilot, "Contract signed")
+        header = next(line for line in text.splitlines() if "Stage" in line and "Prob" in line)
+        assert header.rstrip().endswith("EV"), header
+        assert "Contract signed" in text and "…" in text

@@ -170,13 +170,23 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
     LABELS = ["#", "Stage", "Kind", "Prob", "Stale", "Prospects", "Value", "EV"]
     KEYS = ["rung", "name", "kind", "prob", "stale", "count", "value", "ev"]
 
+    #: The narrowest the Stage column gets for the Value and EV columns' sake.
+    NAME_WIDTH_MIN = 12
+
     def _widths(self, cells: list[list[Text]]) -> list[int]:
-        """The width of each column of `cells` (as many columns as its rows have): its content's."""
+        """The width of each column of `cells` (as many columns as its rows have): its content's,
+        the Stage column's at most NAME_WIDTH_MAX and no wider than leaves the Value and EV columns
+        their narrowest (a long stage name pushed them off an 80-column screen)."""
         count = len(cells[0]) if cells else 0
         widths = []
         for i, (label, key) in enumerate(zip(self.LABELS[:count] if cells else [], self.KEYS)):
-            width = max([cell_len(label)] + [row[i].cell_len for row in cells])
-            widths.append(min(width, self.NAME_WIDTH_MAX) if key == "name" else width)
+            widths.append(max([cell_len(label)] + [row[i].cell_len for row in cells]))
+        if "name" in self.KEYS[:count]:
+            at = self.KEYS.index("name")
+            money = 2 * (MONEY_MIN_WIDTH + 2) if count < len(self.KEYS) else 0  # (not yet among `cells`)
+            others = sum(w + 2 for i, w in enumerate(widths) if i != at) + money
+            room = (self.size.width or 80) - 2 - 2 * 2 - others - 2
+            widths[at] = min(widths[at], self.NAME_WIDTH_MAX, max(self.NAME_WIDTH_MIN, room))
         return widths
 
     def _add_columns(self, table: DataTable, cells: list[list[Text]]) -> None:
