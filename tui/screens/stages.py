@@ -179,7 +179,7 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
         their narrowest (a long stage name pushed them off an 80-column screen)."""
         count = len(cells[0]) if cells else 0
         widths = []
-        for i, (label, key) in enumerate(zip(self.LABELS[:count] if cells else [], self.KEYS)):
+        for i, label in enumerate(self.LABELS[:count]):
             widths.append(max([cell_len(label)] + [row[i].cell_len for row in cells]))
         if "name" in self.KEYS[:count]:
             at = self.KEYS.index("name")
