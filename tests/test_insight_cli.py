@@ -193,6 +193,19 @@ def test_a_month_that_began_without_a_change_is_judged_at_the_first_forecast(db_
     eng.dispose()
     db = db_path if db_url.startswith("sqlite") else db_url
     monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T10:00:00")
+    if db_url.startswith("sqlite"):  # another writer holds the lock: the forecast reads on, and says so
+        import sqlite3
+
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        monkeypatch.setenv("EVPIPE_LOCK_TIMEOUT", "0.2")
+        try:
+            held = run(db, "forecast", "--from", "2026-10", "--to", "2026-11", "--json")
+        finally:
+            holder.rollback()
+            holder.close()
+            monkeypatch.delenv("EVPIPE_LOCK_TIMEOUT")
+        assert "the months that began since the last change are not judged yet" in held.stderr
     data = json.loads(run(db, "forecast", "--from", "2026-10", "--to", "2026-11", "--json").stdout)
     nov = next(m for m in data["months"] if m["month"] == "2026-11")
     assert nov["frozen_forecast"] == "3000.00" and nov["actual"] == "3000.00" and nov["accuracy"] == 1.0

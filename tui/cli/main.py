@@ -147,9 +147,16 @@ class Ctx:
 
         try:
             keep_month_starts(self.engine)
-        except (WriteLocked, DomainError) as exc:
-            why = exc.reason if isinstance(exc, WriteLocked) else str(exc)
-            click.echo(f"evpipe: the months that began since the last change are not judged yet ({why})", err=True)
+        except DomainError as exc:
+            self._not_judged(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a held lock, a read-only file, no grant to write: read on
+            from evpipe.models.errors import unsaved_reason
+
+            self._not_judged(unsaved_reason(exc))
+
+    @staticmethod
+    def _not_judged(why: str) -> None:
+        click.echo(f"evpipe: the months that began since the last change are not judged yet ({why})", err=True)
 
     def changed(self) -> None:
         """After a write: keep the KPI history up to date (the change kept today's snapshot as it
