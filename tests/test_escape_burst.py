@@ -88,3 +88,23 @@ def test_escape_read_alone_in_time_then_a_key_in_the_next_read():
     out += list(reader.tick())
     out += list(reader.feed("a"))
     assert [(e.key, e.character) for e in out if isinstance(e, events.Key)] == [("escape", "\x1b"), ("a", "a")]
+
+
+def test_a_mark_whose_first_part_timed_out_is_no_paste():
+    """A paste mark split over two reads with the escape delay between: Textual reads the first
+    part as keys once its wait is over, so the two parts make no paste; taken for one, every
+    Escape and key after it were read together again (a dialog confirmed instead of cancelled)."""
+    reader = BurstParser()
+    out = list(reader.feed("\x1b[20"))
+    reader._timeout_time = 0.0  # the delay has passed
+    out += list(reader.tick())
+    out += list(reader.feed("0~"))
+    after = [(e.key, e.character) for e in reader.feed("\x1b>") if isinstance(e, events.Key)]
+    assert after == [("escape", "\x1b"), ("greater_than_sign", ">")]
+
+
+@pytest.mark.parametrize("bad", ["\x1b[9999999u", "\x1b[1;1;9999999u", "\x1b[1;5:3u"])
+def test_a_sequence_the_parser_cannot_read_is_dropped_and_input_goes_on(bad):
+    # Textual's parser raised out of these (a character past the last one, a key-release form) and
+    # the app's input stopped with a traceback.
+    assert read(bad, "j", "\x1b>")[-3:] == [("j", "j"), ("escape", "\x1b"), ("greater_than_sign", ">")]

@@ -38,9 +38,12 @@ class BurstParser(XTermParser):
         self._tail = ""
 
     def feed(self, data: str) -> Iterable[Message]:
-        tail = self._tail
+        # the last read's end counts only while the parser still waits on it: once its wait is over
+        # it has read those bytes as keys, and a mark or an ESC in them starts nothing any more
+        tail = self._tail if self._timeout_time is not None else ""
         if not data or ("\x1b" not in data and not tail):
-            yield from super().feed(data)
+            self._tail = ""
+            yield from self._fed(data)
             return
         text = tail + data
         cut = text.rfind("\x1b", max(0, len(text) - len(_PASTE_START) + 1))
@@ -52,16 +55,28 @@ class BurstParser(XTermParser):
                 if match.end() > len(tail):  # (one wholly in the last read was seen then)
                     self._in_paste = match.group(1) == _PASTE_START
                 continue
-            if self._in_paste or at < -1 or (at == -1 and self._timeout_time is None):
-                continue  # (at -1: the ESC that ended the last read was read as Escape already, in time)
+            if self._in_paste or at < -1:
+                continue
             # an ESC then a key that starts no sequence; the ESC ended the last read (at -1), or is here
             end = at + 1
             if end > start:
-                yield from super().feed(data[start:end])
+                yield from self._fed(data[start:end])
             yield from self._escape_alone()
             start = end
         if start < len(data):
-            yield from super().feed(data[start:])
+            yield from self._fed(data[start:])
+
+    def _fed(self, data: str) -> Iterable[Message]:
+        """Textual's parsing of `data`. A sequence it cannot read (ESC [ 9999999 u: a character
+        past the last one) raised out of its parser and stopped the app's input: the parser starts
+        again after it instead, and the sequence is dropped."""
+        try:
+            yield from list(super().feed(data))
+        except (ValueError, OverflowError, IndexError):
+            self._gen = self.parse(self._tokens.append)
+            self._awaiting = next(self._gen)
+            self._timeout_time = None
+            self._tail = ""
 
     def _escape_alone(self) -> Iterable[Message]:
         """What the parser says when no byte follows an ESC in time: the Escape key (its wait for
