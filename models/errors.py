@@ -105,16 +105,34 @@ def unsaved_reason(exc: BaseException) -> str:
         return refused
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())
     low = text.lower()
-    if "database is locked" in low or "could not obtain lock" in low or "lock timeout" in low:
-        return "another evpipe is writing to the database and did not finish in time"
-    if "disk is full" in low or "no space left" in low or "disk full" in low:
-        return "the disk is full"
-    if "readonly database" in low or "read-only" in low or "permission denied" in low:
-        return "the database is read-only for you"
-    if "disk i/o error" in low or "malformed" in low or "not a database" in low:
-        return "the database file could not be written (damaged or on a failing disk)"
+    for words, reason, _reads_on in _WRITE_FAILURES:
+        if any(w in low for w in words):
+            return reason
     first = text.splitlines()[0] if text else type(exc).__name__
     return f"the database refused it ({first[:120]})"
+
+
+#: What a failed write's driver message says (any of the words), in a rep's words, and whether
+#: reading goes on as before (a lock, a full disk, a file or role that may only read) or not (a
+#: damaged file): `unsaved_reason`, `reads_on`.
+_WRITE_FAILURES = (
+    (("database is locked", "could not obtain lock", "lock timeout"),
+     "another evpipe is writing to the database and did not finish in time", True),
+    (("disk is full", "no space left", "disk full"), "the disk is full", True),
+    (("readonly database", "read-only", "permission denied"), "the database is read-only for you", True),
+    (("disk i/o error", "malformed", "not a database"),
+     "the database file could not be written (damaged or on a failing disk)", False),
+)  # fmt: skip
+
+
+def reads_on(exc: BaseException) -> bool:
+    """Whether a write failed for a reason that leaves reading as it was (another writer's lock, a
+    full disk, a file or a server role that may only read), so that a command whose write is only
+    bookkeeping can read on; not for a damaged file, nor an error it does not know."""
+    if isinstance(exc, WriteLocked) or server_refusal(exc) is not None:
+        return True
+    low = " ".join(str(getattr(exc, "orig", None) or exc).split()).lower()
+    return any(ok for words, _reason, ok in _WRITE_FAILURES if any(w in low for w in words))
 
 
 def integrity_hint(name: object) -> str:

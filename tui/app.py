@@ -662,12 +662,14 @@ class EvpipeApp(App):
 
         if self.read_only or not month_starts_missing(self.reader, clock.today()):
             return
+        from evpipe.models.errors import reads_on
         from evpipe.models.history import keep_month_starts
 
         try:
             keep_month_starts(self.engine)
-        except Exception:  # noqa: BLE001, S110 - a held lock, a read-only file, no grant: the screen reads without them
-            pass
+        except Exception as exc:
+            if not reads_on(exc):  # (a damaged file: the screen's read says so)
+                raise
 
     @work(thread=True, group="snapshot", exit_on_error=False, description="keep today's KPI snapshot")
     def keep_snapshot(self) -> None:

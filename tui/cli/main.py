@@ -143,15 +143,14 @@ class Ctx:
 
         if not month_starts_missing(self.reader, clock.today()):
             return
+        from evpipe.models.errors import reads_on, unsaved_reason
         from evpipe.models.history import keep_month_starts
 
         try:
             keep_month_starts(self.engine)
-        except DomainError as exc:
-            self._not_judged(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a held lock, a read-only file, no grant to write: read on
-            from evpipe.models.errors import unsaved_reason
-
+        except Exception as exc:
+            if not reads_on(exc):  # (a damaged file: the command says so, in its one line)
+                raise
             self._not_judged(unsaved_reason(exc))
 
     @staticmethod
