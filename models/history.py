@@ -283,9 +283,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
             ready = _ready_snapshots(engine, todo, todo_sets, first)
         _insert_many(conn, snap_table, ready)
         # each set's rows once, under the first snapshot that has it
-        holder: dict[int, int] = {}
-        for i, n in enumerate(todo_sets):
-            holder.setdefault(n, first + i)
+        holder = _holders(todo_sets, first)
         _insert_many(conn, table_of(KpiSnapshotMonth), [(holder[n], *row) for n, *row in set_rows if n in holder])
         reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for _, snap, _ in todo if snap["scope"] == ALL.key)
@@ -333,13 +331,22 @@ def _ready_snapshots(
     """The snapshot rows (ids from `first` on; `sets`: each one's set of months, the first that
     has a set holds its rows and the others name it), ready for the driver when it takes
     positional values (models.db.driver_rows), else as SQLAlchemy's dicts."""
-    holder: dict[int, int] = {}
+    holder = _holders(sets, first)
     snaps = []
     for i, ((_, snap, _), n) in enumerate(zip(planned, sets)):
-        own = holder.setdefault(n, first + i)
+        own = holder[n]
         snaps.append({**snap, "id": first + i, "months_of": None if own == first + i else own})
     ready = driver_rows(table_of(KpiSnapshot), snaps, engine.dialect)
     return snaps if ready is None else ready[2]
+
+
+def _holders(sets: list[int], first: int) -> dict[int, int]:
+    """Which snapshot holds each set of month rows: the first that has it (snapshot ids run from
+    `first` on, in the order of `sets`)."""
+    holder: dict[int, int] = {}
+    for i, n in enumerate(sets):
+        holder.setdefault(n, first + i)
+    return holder
 
 
 def _month_sets(

@@ -655,21 +655,14 @@ class EvpipeApp(App):
 
     def keep_month_starts(self) -> None:
         """In a screen's worker, before a forecast is judged: record the month starts no change has
-        recorded yet (a month that began without a write), as `evpipe forecast` does. A held lock,
-        or a database this session does not write: the screen reads without them."""
+        recorded yet (a month that began without a write), as `evpipe forecast` does
+        (models.forecast.record_month_starts). A held lock, or a database this session does not
+        write: the screen reads without them."""
         from evpipe.models import clock
-        from evpipe.models.forecast import month_starts_missing
+        from evpipe.models.forecast import record_month_starts
 
-        if self.read_only or not month_starts_missing(self.reader, clock.today()):
-            return
-        from evpipe.models.errors import reads_on
-        from evpipe.models.history import keep_month_starts
-
-        try:
-            keep_month_starts(self.engine)
-        except Exception as exc:
-            if not reads_on(exc):  # (a damaged file: the screen's read says so)
-                raise
+        if not self.read_only:
+            record_month_starts(self.reader, lambda: self.engine, clock.today())
 
     @work(thread=True, group="snapshot", exit_on_error=False, description="keep today's KPI snapshot")
     def keep_snapshot(self) -> None:

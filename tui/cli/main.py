@@ -134,24 +134,15 @@ class Ctx:
             )
 
     def month_starts(self) -> None:
-        """Before a forecast is judged: record the month starts that no change has recorded yet (a
-        month that began without a write), so that the months ended meanwhile are judged against
-        their frozen forecast. A held lock or a database this user may not write: the forecast
-        reads without them, and says so on stderr."""
+        """Before a forecast is judged: record the month starts that no change has recorded yet
+        (models.forecast.record_month_starts). A held lock or a database this user may not
+        write: the forecast reads without them, and says so on stderr."""
         from evpipe.models import clock
-        from evpipe.models.forecast import month_starts_missing
+        from evpipe.models.forecast import record_month_starts
 
-        if not month_starts_missing(self.reader, clock.today()):
-            return
-        from evpipe.models.errors import reads_on, unsaved_reason
-        from evpipe.models.history import keep_month_starts
-
-        try:
-            keep_month_starts(self.engine)
-        except Exception as exc:
-            if not reads_on(exc):  # (a damaged file: the command says so, in its one line)
-                raise
-            self._not_judged(unsaved_reason(exc))
+        why = record_month_starts(self.reader, lambda: self.engine, clock.today())
+        if why is not None:
+            self._not_judged(why)
 
     @staticmethod
     def _not_judged(why: str) -> None:
