@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class DomainError(ValueError):
@@ -46,6 +48,46 @@ class WriteLocked(Exception):
 
     def __str__(self) -> str:
         return self.line
+
+
+class SumTooLarge(DomainError):
+    """A write that would take the pipeline's sums past the 64-bit integers they are kept in
+    (models.values.MAX_SUM_CENTS): refused, nothing written. SQLite would otherwise keep the sum
+    as a float (an integer that overflows in `+` becomes REAL), and EV would no longer be exact."""
+
+    def __init__(self, limit: str) -> None:
+        self.limit = limit
+        super().__init__(f"nothing was saved: with it, {self.why}")
+
+    @property
+    def why(self) -> str:
+        return (
+            f"the pipeline's sums pass {self.limit}, the most evpipe adds up exactly "
+            "(check the values for a wrong unit)"
+        )
+
+
+@contextmanager
+def sums_fit() -> Iterator[None]:
+    """Around a write of sums: a sum past 64 bits (a Python int too large for SQLite, SQLite's
+    `integer overflow` in SUM, PostgreSQL's `bigint out of range`) becomes SumTooLarge, said in
+    words; the write's transaction is rolled back by what raises out of it."""
+    try:
+        yield
+    except (DomainError, WriteLocked):
+        raise
+    except Exception as exc:
+        low = str(getattr(exc, "orig", None) or exc).lower()
+        if not (isinstance(exc, OverflowError) or "integer overflow" in low or "bigint out of range" in low):
+            raise
+        raise too_large() from None
+
+
+def too_large() -> SumTooLarge:
+    """The refusal of a write that would take the sums past MAX_SUM_CENTS."""
+    from .values import MAX_SUM_CENTS, format_money
+
+    return SumTooLarge(format_money(MAX_SUM_CENTS))
 
 
 class UndoBlocked(DomainError):

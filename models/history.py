@@ -53,6 +53,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
+from .errors import sums_fit
 from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
 from .grants import sees_everything
 from .kpi import (  # noqa: F401  (re-exported)
@@ -153,7 +154,7 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
         return sum(cells.values(), Kpi())
     ensure_month_starts(engine, at=at)
     complete_won_parts(engine)
-    with Session(writer(engine)) as s, s.begin():
+    with sums_fit(), Session(writer(engine)) as s, s.begin():
         lock_ladder(s.connection(), exclusive=True)
         cells, won_cells = kpis_by_owner_and_month_split(s.connection())
         months: dict[str | None, Kpi] = {}
@@ -270,7 +271,7 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     with engine.connect() as conn:
         guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
     ready = _ready_snapshots(engine, planned, sets, guess)
-    with writer(engine).begin() as conn:
+    with sums_fit(), writer(engine).begin() as conn:
         lock_tables(conn, [snap_table])  # it numbers its rows itself (PostgreSQL: no other writer adds one meanwhile)
         existing = existing_now(conn)  # written meanwhile by another evpipe: kept as it is
         keep = [p[0] not in existing for p in planned]
@@ -420,7 +421,7 @@ def complete_won_parts(engine: Engine, *, limit: int = 20) -> int:
         won_states = {day: won for day, (_, won) in zip(days, replayed)}
     if not days:
         return 0
-    with writer(engine).begin() as conn:
+    with sums_fit(), writer(engine).begin() as conn:
         for day, won in won_states.items():
             for sid, scope_key in conn.execute(  # (sid: the snapshot holding its month rows; shared, they are alike)
                 select(_holder, col(KpiSnapshot.scope)).where(col(KpiSnapshot.taken_on) == day)

@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
-from .errors import DomainError
+from .errors import DomainError, sums_fit, too_large
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
@@ -43,7 +43,7 @@ from .rawdb import cache_size
 from .roles import require
 from .snapshot_deltas import forget_day
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
-from .values import format_percent
+from .values import MAX_SUM_CENTS, format_percent
 
 #: The page cache (MB) of the connection that writes an import.
 IMPORT_CACHE_MB = 128
@@ -604,6 +604,7 @@ def commit_import(
         c.write(conn, chunk, progress)
         restay(conn, c.journal.out_of_order)
         restage(conn, prospect_ids=c.moved_ids)  # (the prospects it creates have no contact points yet)
+        _within_sums(conn)
         # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
         # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
         forget_day(conn, clock.now().date())
@@ -611,6 +612,18 @@ def commit_import(
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     return c.result()
+
+
+def _within_sums(conn: Connection) -> None:
+    """Refuse an import after which the live prospects' values add up to more than the sums can
+    hold (values.MAX_SUM_CENTS): its KPI history adds them all up. A change made in the app or
+    by a command is refused where it would pass the limit (snapshot_deltas.apply)."""
+    with sums_fit():
+        total = conn.scalar(
+            select(func.coalesce(func.sum(col(Prospect.value_cents)), 0)).where(col(Prospect.deleted_at).is_(None))
+        )
+    if total is not None and int(total) > MAX_SUM_CENTS:
+        raise too_large()
 
 
 def _next_ids(conn: Connection) -> tuple[int, int, int]:

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, delete, event, func, insert, inspect, literal
 from sqlmodel import Session, col
 
 from . import clock, ladder
+from .errors import sums_fit, too_large
 from .kpi import ALL, NO_MONTH, Scope
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage, table_of
 
@@ -168,10 +169,49 @@ def scope_deltas(cells: dict[Cell, list[int]]) -> dict[str, dict[str | None, Six
 def apply(conn: Connection, day: date, at: datetime, all_id: int, cells: dict[Cell, list[int]]) -> bool:
     """Add the cell deltas to the snapshots of `day` (everyone's is `all_id`): a few statements
     per scope and month touched. False when the snapshot proves not to match (a row would go
-    below zero): the caller forgets the day, to be recounted."""
+    below zero): the caller forgets the day, to be recounted. A sum that would pass 64 bits
+    refuses the change (errors.SumTooLarge, raised into its transaction)."""
     per_scope = scope_deltas(cells)
     if not per_scope:
         return True
+    touched: list[int] = []
+    with sums_fit():
+        kept = _apply(conn, day, at, all_id, per_scope, touched)
+        # SQLite turns an integer `+` that overflows into a float, silently: look for one
+        if conn.dialect.name == "sqlite" and touched and _not_integer(conn, touched):
+            raise too_large()
+    return kept
+
+
+def _not_integer(conn: Connection, snapshot_ids: list[int]) -> bool:
+    """Whether a sum of these snapshots or of their months is no longer an integer (SQLite)."""
+    snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+    floats = [
+        select(snap.c.id).where(
+            snap.c.id.in_(snapshot_ids),
+            or_(*(func.typeof(c) != "integer" for c in (snap.c.tv_cents, snap.c.ev_micros))),
+        ),
+        select(months.c.snapshot_id).where(
+            months.c.snapshot_id.in_(snapshot_ids),
+            or_(
+                *(
+                    func.typeof(c) != "integer"
+                    for c in (months.c.tv_cents, months.c.ev_micros, months.c.won_tv_cents, months.c.won_ev_micros)
+                )
+            ),
+        ),
+    ]
+    return any(conn.execute(q.limit(1)).first() is not None for q in floats)
+
+
+def _apply(
+    conn: Connection,
+    day: date,
+    at: datetime,
+    all_id: int,
+    per_scope: dict[str, dict[str | None, Six]],
+    touched: list[int],
+) -> bool:
     snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
     # everyone's row first: on PostgreSQL it holds the day's snapshot until this change commits
     for key in sorted(per_scope, key=lambda k: (k != ALL.key, k)):
@@ -191,6 +231,7 @@ def apply(conn: Connection, day: date, at: datetime, all_id: int, cells: dict[Ce
                 .values(scope=key, taken_on=day, taken_at=at, count=0, tv_cents=0, ev_micros=0)
                 .returning(snap.c.id)
             ).scalar_one()
+        touched.append(sid)
         conn.execute(
             update(snap)
             .where(snap.c.id == sid)

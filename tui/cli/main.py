@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from evpipe.models.errors import DomainError, WriteLocked
+from evpipe.models.errors import DomainError, SumTooLarge, WriteLocked
 
 EXIT_ERROR = 1
 
@@ -159,6 +159,8 @@ class Ctx:
             keep_current(self.engine)
         except WriteLocked as exc:
             click.echo(f"evpipe: saved; today's KPI reading waits for the next change ({exc.reason})", err=True)
+        except SumTooLarge as exc:  # (the day's first reading, a recount: the change was saved before it)
+            click.echo(f"evpipe: saved, but today's KPI reading was not: {exc.why}", err=True)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
