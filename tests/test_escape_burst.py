@@ -58,9 +58,16 @@ def test_the_drivers_read_keys_with_it(monkeypatch):
 
     monkeypatch.setattr(linux_driver, "XTermParser", linux_driver.XTermParser)
     monkeypatch.setattr(web_driver, "XTermParser", web_driver.XTermParser)
+    monkeypatch.setattr(linux_driver, "getincrementaldecoder", linux_driver.getincrementaldecoder)
+    monkeypatch.setattr(web_driver, "getincrementaldecoder", web_driver.getincrementaldecoder)
     read_escape_apart()
     assert linux_driver.XTermParser is BurstParser
     assert web_driver.XTermParser is BurstParser
+    # and a byte that is not UTF-8 is read as U+FFFD, not raised out of the input thread
+    for driver in (linux_driver, web_driver):
+        decode = driver.getincrementaldecoder("utf-8")().decode
+        assert decode(b"a\xffb") == "a\ufffdb"
+        assert decode(b"\xc3") + decode(b"\xa9") == "\u00e9"  # a character split across reads still joins
 
 
 def test_a_paste_mark_split_between_reads_still_keeps_the_paste_whole():

@@ -248,6 +248,20 @@ def test_escape_then_a_key_in_one_burst(seeded, tmux):
     assert "Add a prospect" not in screen
 
 
+def test_a_byte_that_is_not_utf8_is_typed_as_a_replacement_and_the_app_reads_on(seeded, tmux):
+    # A terminal that sends Alt as an 8-bit byte (or a garbled line) sent 0xff: Textual's strict
+    # decoder raised in the input thread and the app stopped with a UnicodeDecodeError traceback.
+    tmux.wait_for(shows("shown"))
+    tmux.keys("-H", "ff")
+    tmux.keys("/")
+    tmux.keys("-H", "48", "61", "ff", "72")  # H a 0xff r, one write
+    tmux.wait_for(shows("filter: Ha\ufffdr"))
+    tmux.keys("BSpace", "BSpace")
+    tmux.keys("rbour Events", literal=True)
+    screen = tmux.wait_for(shows("filter: Harbour Events", "Harbour Events Ltd"))
+    assert "UnicodeDecodeError" not in screen
+
+
 def test_no_color(seeded):
     """With NO_COLOR set, only shades of grey are sent, and the cursor row still stands out."""
     import re

@@ -12,12 +12,18 @@ then that key.
 What still starts a sequence after ESC: `[` and `O` (keys and reports), `]`, `P`, `_` and `^`
 (strings a terminal sends) and a backslash (the end of one), another ESC, and DEL (Alt+Backspace,
 which deletes a word). Inside a bracketed paste nothing is split: a pasted text keeps its bytes.
+
+The same drivers decode what they read as UTF-8, strictly: one byte that is not (0xff from a
+terminal that sends Alt as an 8-bit byte) stopped the app with a traceback. They now read it as
+U+FFFD (`_lenient`).
 """
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from textual._xterm_parser import XTermParser
 from textual.message import Message
@@ -88,11 +94,22 @@ class BurstParser(XTermParser):
         yield from self.tick()
 
 
+def _lenient(encoding: str) -> Callable[..., codecs.IncrementalDecoder]:
+    """The drivers' `getincrementaldecoder`: a decoder that reads a byte that is not UTF-8 as
+    U+FFFD rather than raising. A terminal that sends Alt as an 8-bit byte, or a line that garbles
+    one, sent 0xff: Textual's strict decoder raised in the input thread and the app stopped with
+    a traceback. The rep now sees a replacement character where it was typed (and can delete it)."""
+    return partial(codecs.getincrementaldecoder(encoding), errors="replace")
+
+
 def read_escape_apart() -> None:
-    """Have the terminal's and the browser's drivers read keys with `BurstParser` (before the app
-    starts; each driver makes its parser when its input thread starts)."""
+    """Have the terminal's and the browser's drivers read keys with `BurstParser`, and bytes that
+    are not UTF-8 as U+FFFD (`_lenient`), before the app starts: each driver makes its parser and
+    its decoder when its input thread starts."""
     from textual.drivers import linux_driver, web_driver
 
     for driver in (linux_driver, web_driver):
         if getattr(driver, "XTermParser", None) is XTermParser:
             driver.XTermParser = BurstParser  # type: ignore[misc]
+        if getattr(driver, "getincrementaldecoder", None) is codecs.getincrementaldecoder:
+            driver.getincrementaldecoder = _lenient  # type: ignore[attr-defined]
