@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.test_import import CRM
@@ -125,6 +126,28 @@ def test_option_errors(tmp_path):
     assert "outside 0-100" in r.stderr
     r = run(db, "import", tmp_path / "missing.csv", code=1)
     assert "does not exist" in r.stderr
+
+
+def test_options_that_contradict_each_other_are_refused(tmp_path):
+    """Both date orders, or one column (or file stage) mapped two ways: the last one given won,
+    silently. Now one line says which; the same mapping twice is only said twice."""
+    from evpipe.models.errors import DomainError
+    from evpipe.tui.cli.args import options_from_args
+
+    db = tmp_path / "p.db"
+    rep = FIXTURES / "rep_pipeline.csv"
+    r = run(db, "import", rep, "--dayfirst", "--monthfirst", code=1)
+    assert r.stderr == "evpipe: import: --dayfirst and --monthfirst say opposite things; give one\n"
+    r = run(db, "import", rep, "--map", "Boat=custom", "--map", "Boat=ignore", code=1)
+    assert r.stderr == "evpipe: --map: 'Boat' is given twice ('custom', then 'ignore'); give it once\n"
+    r = run(db, "import", rep, "--stage-map", "Hot=Enquiry", "--stage-map", "Hot = Won", code=1)
+    assert "--stage-map: 'Hot' is given twice ('Enquiry', then 'Won')" in r.stderr
+    assert kpi(db)["count"] == 0
+    run(db, "import", rep, "--map", "Boat=custom", "--map", "Boat=custom", "--dayfirst")
+    with pytest.raises(DomainError, match="--dayfirst and --monthfirst"):  # the app's import screen
+        options_from_args([str(rep), "--monthfirst", "--dayfirst"])
+    assert options_from_args([str(rep), "--monthfirst"])[1].date_order == "mdy"
+    assert options_from_args([str(rep)])[1].date_order is None
 
 
 def test_export_backup_dump_restore_commands(tmp_path):

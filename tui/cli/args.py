@@ -68,8 +68,8 @@ _IMPORT_PARAMS: tuple[Callable[[F], F], ...] = (
         metavar="NAME=PERCENT",
         help="Add an open stage to the ladder (after the last open one) as part of the import.",
     ),
-    click.option("--dayfirst", "order", flag_value="dmy", default=None, help="Dates like 03/04/2027 are 3 April."),
-    click.option("--monthfirst", "order", flag_value="mdy", help="Dates like 03/04/2027 are 4 March."),
+    click.option("--dayfirst", is_flag=True, default=False, help="Dates like 03/04/2027 are 3 April."),
+    click.option("--monthfirst", is_flag=True, default=False, help="Dates like 03/04/2027 are 4 March."),
     click.option(
         "--values",
         "values_file",
@@ -151,8 +151,20 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
         left, right = v.split("=", 1)
         if not left.strip() or not right.strip():
             raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT with both sides filled", field=option)
-        out[left.strip()] = right.strip()
+        left, right = left.strip(), right.strip()
+        if out.get(left, right) != right:
+            raise DomainError(
+                f"{option}: {left!r} is given twice ({out[left]!r}, then {right!r}); give it once", field=option
+            )
+        out[left] = right
     return out
+
+
+def _date_order(p: dict[str, Any]) -> str | None:
+    """'dmy' for --dayfirst, 'mdy' for --monthfirst, None (read from the file) for neither."""
+    if p.get("dayfirst") and p.get("monthfirst"):
+        raise DomainError("import: --dayfirst and --monthfirst say opposite things; give one", field="date_order")
+    return "dmy" if p.get("dayfirst") else "mdy" if p.get("monthfirst") else None
 
 
 def _add_stages(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -193,7 +205,7 @@ def import_options(p: dict[str, Any]):
         sheet=p["sheet"],
         mapping=_pairs(p["maps"], "--map"),
         stage_map=_pairs(p["stage_maps"], "--stage-map"),
-        date_order=p["order"],
+        date_order=_date_order(p),
         values_file=p["values_file"],
         values_key=p["values_key"],
         values_column=p["values_column"],
