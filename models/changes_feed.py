@@ -139,6 +139,12 @@ def latest_id(source: Any) -> int:
     return int(found[0][0] or 0) if found else 0
 
 
+def settings_now(source: Any) -> tuple[tuple[Any, ...], ...]:
+    """Every setting (a handful of rows: the monthly targets, who sees what), to tell whether one
+    changed since the last look."""
+    return tuple(tuple(r) for r in fetch_all(source, "SELECT key, value FROM setting ORDER BY key"))
+
+
 def kpis_as_of_journal(source: Any, *scopes: Any) -> tuple[int, list[Any]]:
     """The journal's highest id and the KPIs of each scope (models.kpi.Scope), read in one read
     transaction: every change up to that id is in the sums and none after it, so that a live
@@ -173,6 +179,10 @@ class ChangeCheck:
         self._data_version: int | None = None
         self._sqlite = False
         self.seen = -1  # the highest id seen; -1 before the first look
+        #: The settings (monthly targets, who sees what) as last read: they are not journalled
+        self._settings: tuple[tuple[Any, ...], ...] | None = None
+        #: Whether the last `poll` found them changed (a target set from the command line, say)
+        self.settings_moved = False
 
     def _connect(self) -> Any:
         if self._connection is None:
@@ -199,14 +209,17 @@ class ChangeCheck:
         connection = self._connect()
         try:
             self.seen = latest_id(connection)
+            self._settings = settings_now(connection)
         except Exception:
             self.close()
             raise
         return self.seen
 
     def poll(self) -> int | None:
-        """The journal's highest id when it moved past what was seen, else None."""
+        """The journal's highest id when it moved past what was seen, else None; and whether the
+        settings changed (`settings_moved`), which no journal entry says."""
         connection = self._connect()
+        self.settings_moved = False
         try:
             if self._sqlite:
                 version = sqlite_data_version(connection)
@@ -214,6 +227,9 @@ class ChangeCheck:
                     return None
                 self._data_version = version
             newest = latest_id(connection)
+            settings = settings_now(connection)
+            self.settings_moved = self._settings is not None and settings != self._settings
+            self._settings = settings
             if getattr(connection, "in_transaction", False):
                 connection.commit()  # a driver that opened a transaction must not pin an old snapshot
         except Exception:

@@ -231,6 +231,41 @@ async def test_forecast_screen_shows_the_band_and_sets_a_target(engine):
         assert "Dec: EV 17,500, 80% between 5,000 and 45,000, 0% chance of the 10,000M target" in text, text
 
 
+async def test_a_target_set_elsewhere_shows_on_the_open_forecast_screen(engine):
+    """Targets are settings, not journalled: the live screens did not hear of one set from the
+    command line (or another session) until they were left and shown again."""
+    from datetime import datetime
+
+    from apphelpers import screen_text, settle, shows
+
+    from evpipe.models.store import Store
+    from evpipe.models.targets import clear_target, set_target
+    from evpipe.tui.app import EvpipeApp
+
+    s = Store(engine, who="tester")
+    s.add("Dec gala", "10000", "Date held", month="2026-12", at=datetime(2026, 10, 1, 9))
+    s.add("Dec lunch", "30000", "Quote sent", month="2026-12", at=datetime(2026, 10, 1, 9))
+    s.add("Dec booked", "5000", "Won", month="2026-12", at=datetime(2026, 10, 1, 9))
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("down")
+        text = await shows(app, pilot, "Dec: EV 17,500, 80% between 5,000 and 45,000")
+        assert "target" not in text
+        set_target(engine, "2026-12", "40000")  # as `evpipe target 2026-12 40000` does
+        text = await shows(app, pilot, "13% chance of the 40,000 target")
+        assert "Dec: EV 17,500, 80% between 5,000 and 45,000, 13% chance of the 40,000 target" in text
+        clear_target(engine, "2026-12")
+        for _ in range(500):
+            if "chance of the" not in screen_text(app):
+                break
+            await pilot.pause(0.02)
+        assert "Dec: EV 17,500, 80% between 5,000 and 45,000" in screen_text(app)
+        assert "chance of the" not in screen_text(app)
+
+
 def test_the_exact_program_cannot_finish_beyond_its_bound():
     """The prospects in the fewest amounts there can be (values 1 and -1): past the bound, the exact
     program always gives up, so that beyond SIM_PROSPECTS the normal range is taken without it."""

@@ -100,6 +100,8 @@ class LiveSync:
         owner = app.decide_scope()  # (decided once, then kept)
         with saver.own_lock:
             newest = self._check.poll()
+            if self._check.settings_moved:  # (not journalled: the screens that show one read again)
+                app.post_message(RemoteChanges([], {}, set(), settings=True))
             if newest is None or newest <= self.after:
                 self._timed(started)
                 return

@@ -662,6 +662,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         they are, without reading the table again; the cursor stays on its prospect."""
         if not self.query("#table"):  # (the app is closing: its screens are taken apart)
             return
+        if message.settings and not message.entries:
+            return  # (a monthly target: the pipeline shows none)
         if message.reload or not self.loaded:
             self.load()
             return
