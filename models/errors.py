@@ -77,10 +77,21 @@ def sums_fit() -> Iterator[None]:
     except (DomainError, WriteLocked):
         raise
     except Exception as exc:
-        low = str(getattr(exc, "orig", None) or exc).lower()
-        if not (isinstance(exc, OverflowError) or "integer overflow" in low or "bigint out of range" in low):
+        if not past_64_bits(exc):
             raise
         raise too_large() from None
+
+
+def past_64_bits(exc: BaseException) -> bool:
+    """Whether `exc` says a sum or an amount did not fit a 64-bit integer: the driver's words, not
+    any OverflowError (a date out of range is not this)."""
+    low = str(getattr(exc, "orig", None) or exc).lower()
+    return any(words in low for words in _PAST_64_BITS)
+
+
+#: What the drivers say of an integer past 64 bits: Python's sqlite3 binding one, SQLite's SUM,
+#: PostgreSQL's bigint arithmetic, psycopg's binding one.
+_PAST_64_BITS = ("too large to convert to sqlite integer", "integer overflow", "bigint out of range", "int too big")
 
 
 def too_large() -> SumTooLarge:
@@ -142,6 +153,8 @@ def unsaved_reason(exc: BaseException) -> str:
     import a database library to say it."""
     if isinstance(exc, WriteLocked):
         return exc.reason
+    if isinstance(exc, SumTooLarge):
+        return exc.why
     refused = server_refusal(exc)
     if refused is not None:
         return refused
@@ -169,9 +182,10 @@ _WRITE_FAILURES = (
 
 def reads_on(exc: BaseException) -> bool:
     """Whether a write failed for a reason that leaves reading as it was (another writer's lock, a
-    full disk, a file or a server role that may only read), so that a command whose write is only
-    bookkeeping can read on; not for a damaged file, nor an error it does not know."""
-    if isinstance(exc, WriteLocked) or server_refusal(exc) is not None:
+    full disk, a file or a server role that may only read, sums past 64 bits), so that a command
+    whose write is only bookkeeping can read on; not for a damaged file, nor an error it does not
+    know."""
+    if isinstance(exc, (WriteLocked, SumTooLarge)) or server_refusal(exc) is not None:
         return True
     low = " ".join(str(getattr(exc, "orig", None) or exc).split()).lower()
     return any(ok for words, _reason, ok in _WRITE_FAILURES if any(w in low for w in words))

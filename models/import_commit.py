@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
-from .errors import DomainError, sums_fit, too_large
+from .errors import DomainError, SumTooLarge
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
 from .import_plan import LadderRow, changes, existing_rows, ladder_rows
 from .import_read import Progress
@@ -41,9 +41,9 @@ from .journal import (
 from .ladder import LOST, OPEN, kpi_part
 from .rawdb import cache_size
 from .roles import require
-from .snapshot_deltas import forget_day
+from .snapshot_deltas import ev_fits, forget_day
 from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
-from .values import MAX_SUM_CENTS, format_percent
+from .values import format_percent
 
 #: The page cache (MB) of the connection that writes an import.
 IMPORT_CACHE_MB = 128
@@ -604,7 +604,7 @@ def commit_import(
         c.write(conn, chunk, progress)
         restay(conn, c.journal.out_of_order)
         restage(conn, prospect_ids=c.moved_ids)  # (the prospects it creates have no contact points yet)
-        _within_sums(conn)
+        ev_fits(conn)  # (its KPI history adds up the live prospects; values.MAX_SUM)
         # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
         # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
         forget_day(conn, clock.now().date())
@@ -612,18 +612,6 @@ def commit_import(
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     return c.result()
-
-
-def _within_sums(conn: Connection) -> None:
-    """Refuse an import after which the live prospects' values add up to more than the sums can
-    hold (values.MAX_SUM_CENTS): its KPI history adds them all up. A change made in the app or
-    by a command is refused where it would pass the limit (snapshot_deltas.apply)."""
-    with sums_fit():
-        total = conn.scalar(
-            select(func.coalesce(func.sum(col(Prospect.value_cents)), 0)).where(col(Prospect.deleted_at).is_(None))
-        )
-    if total is not None and int(total) > MAX_SUM_CENTS:
-        raise too_large()
 
 
 def _next_ids(conn: Connection) -> tuple[int, int, int]:
@@ -658,6 +646,15 @@ def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
         .order_by(col(Prospect.id))
     ).all()
     return tuple(tuple(r) for r in ladder), tuple(tuple(r) for r in mine)
+
+
+def history_not_kept(exc: BaseException) -> str:
+    """One line for an import that was saved while its KPI history could not be brought up to
+    date (`after_import` raised `exc`: a held lock, sums past 64 bits, a damaged page)."""
+    from .errors import DomainError, unsaved_reason
+
+    why = str(exc) if isinstance(exc, DomainError) and not isinstance(exc, SumTooLarge) else unsaved_reason(exc)
+    return f"imported, but its KPI history was not brought up to date: {why}"
 
 
 @gc_paused

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from .import_commit import after_import, commit_import
+from .import_commit import after_import, commit_import, history_not_kept
 from .import_fields import FIELD_LABELS, FIELDS, field_for, guess_field, header_key, name_key
 from .import_plan import plan_import
 from .import_read import Progress, SheetData, read_table
@@ -80,6 +80,7 @@ __all__ = [
     "commit_import",
     "field_for",
     "guess_field",
+    "history_not_kept",
     "header_key",
     "import_file",
     "load_lookup",

@@ -36,6 +36,7 @@ from . import clock, ladder
 from .errors import sums_fit, too_large
 from .kpi import ALL, NO_MONTH, Scope
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage, table_of
+from .values import MAX_SUM
 
 #: (owner, expected month, stage id, value in cents, live): what a prospect's KPI cell depends on.
 Raw = tuple[str, str | None, int, int, bool]
@@ -118,6 +119,8 @@ def watch(session: Session) -> None:
         all_id = conn.scalar(
             select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on) == day)
         )
+        if all_id is None or seen.recount:
+            ev_fits(conn)  # (a recount follows, which would meet a sum past 64 bits after the change)
         if all_id is None:
             return  # none yet today: the day's first reading is a recount (history.keep_current)
         if seen.recount:
@@ -178,30 +181,42 @@ def apply(conn: Connection, day: date, at: datetime, all_id: int, cells: dict[Ce
     with sums_fit():
         kept = _apply(conn, day, at, all_id, per_scope, touched)
         # SQLite turns an integer `+` that overflows into a float, silently: look for one
-        if conn.dialect.name == "sqlite" and touched and _not_integer(conn, touched):
+        if conn.dialect.name == "sqlite" and touched and _became_float(conn, touched):
             raise too_large()
     return kept
 
 
-def _not_integer(conn: Connection, snapshot_ids: list[int]) -> bool:
-    """Whether a sum of these snapshots or of their months is no longer an integer (SQLite)."""
+def _became_float(conn: Connection, snapshot_ids: list[int]) -> bool:
+    """Whether a sum of these snapshots or of their months is a float now (SQLite; a won part
+    that is NULL, from before it was kept, is not one)."""
     snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+    sums = (months.c.tv_cents, months.c.ev_micros, months.c.won_tv_cents, months.c.won_ev_micros)
     floats = [
         select(snap.c.id).where(
-            snap.c.id.in_(snapshot_ids),
-            or_(*(func.typeof(c) != "integer" for c in (snap.c.tv_cents, snap.c.ev_micros))),
+            snap.c.id.in_(snapshot_ids), or_(*(func.typeof(c) == "real" for c in (snap.c.tv_cents, snap.c.ev_micros)))
         ),
         select(months.c.snapshot_id).where(
-            months.c.snapshot_id.in_(snapshot_ids),
-            or_(
-                *(
-                    func.typeof(c) != "integer"
-                    for c in (months.c.tv_cents, months.c.ev_micros, months.c.won_tv_cents, months.c.won_ev_micros)
-                )
-            ),
+            months.c.snapshot_id.in_(snapshot_ids), or_(*(func.typeof(c) == "real" for c in sums))
         ),
     ]
     return any(conn.execute(q.limit(1)).first() is not None for q in floats)
+
+
+def ev_fits(conn: Connection) -> None:
+    """Refuse (errors.SumTooLarge) a write after which the live prospects' EV, every month and
+    stage, would pass what 64 bits hold (values.MAX_SUM): every KPI reading adds up a part of it.
+    One pass over the live prospects' index, so only where a recount follows anyway: an import,
+    the day's first change, a stage's probability changed. Other changes are checked by their
+    own delta (`apply`)."""
+    p, st = table_of(Prospect), table_of(Stage)
+    with sums_fit():  # (SQLite's SUM raises past 64 bits; PostgreSQL's gives a numeric)
+        total = conn.scalar(
+            select(func.coalesce(func.sum(p.c.value_cents * st.c.probability_bp), 0))
+            .select_from(p.join(st, st.c.id == p.c.stage_id))
+            .where(p.c.deleted_at.is_(None))
+        )
+    if int(total or 0) > MAX_SUM:
+        raise too_large()
 
 
 def _apply(

@@ -23,10 +23,10 @@ MAX_VALUE_CENTS = 999_999_999_999
 BP_PER_PERCENT = 100
 FULL_BP = 100 * BP_PER_PERCENT  # 100 %
 MICROS_PER_CENT = FULL_BP  # value_cents * bp  -> micros
-#: The sums are kept in 64-bit integers (SQLite's and PostgreSQL's): EV in micros fits while the
-#: values it adds up come to at most this many cents (9,223,372,036,854.77). A write that would
-#: pass it is refused (`sums_fit`); an import, whose history adds up every live prospect, checks
-#: that they all stay within it.
+#: The sums are kept in 64-bit integers (SQLite's and PostgreSQL's): EV in micros up to MAX_SUM,
+#: an EV of 9,223,372,036,854.77 (MAX_SUM_CENTS, as said to users). A change that would take a
+#: KPI reading past it is refused (models/snapshot_deltas.py: `apply` by the change's own delta;
+#: `ev_fits`, the live prospects' whole EV, where a recount follows anyway).
 MAX_SUM = 2**63 - 1
 MAX_SUM_CENTS = MAX_SUM // MICROS_PER_CENT
 MICROS_PER_UNIT = 100 * MICROS_PER_CENT

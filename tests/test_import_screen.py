@@ -109,3 +109,32 @@ async def test_bad_options_are_explained(engine):
         screen = await open_import(app, pilot, FIXTURES / "rep_pipeline.csv", "--bogus")
         assert screen.plan is None
         assert "No such option '--bogus'" in screen_text(app)
+
+
+async def test_an_import_saved_whose_history_cannot_be_kept_ends_and_says_so(engine, monkeypatch):
+    """The import is written; its KPI history then meets a held lock (or sums past 64 bits). The
+    screen stayed "committing" for good, its worker failed silently: it now closes, the import
+    stands, and a warning says the history was not brought up to date."""
+    from apphelpers import RecordingApp
+
+    from evpipe.models import importer
+    from evpipe.models.errors import WriteLocked
+
+    def held(_engine):
+        raise WriteLocked("another evpipe is writing to the database and did not finish in time", "locked")
+
+    monkeypatch.setattr(importer, "after_import", held)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_import(app, pilot, FIXTURES / "rep_pipeline.csv")
+        await pilot.press("ctrl+s")
+        for _ in range(200):
+            if not isinstance(app.screen, ImportScreen):
+                break
+            await pilot.pause(0.05)
+        assert not isinstance(app.screen, ImportScreen)
+        assert kpis(engine).count == 5
+        assert (
+            "imported, but its KPI history was not brought up to date: another evpipe is writing to the "
+            "database and did not finish in time"
+        ) in app.notices

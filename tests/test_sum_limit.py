@@ -6,6 +6,7 @@ and an import's history rebuild stopped with a traceback after the import was sa
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from evpipe.models.errors import SumTooLarge
 from evpipe.models.history import keep_current
 from evpipe.models.importer import ImportOptions, after_import, commit_import, plan_import
 from evpipe.models.kpi import kpis
+from evpipe.models.store import Store
 from evpipe.models.tables import KpiSnapshot, KpiSnapshotMonth, Prospect
 from evpipe.models.values import MAX_SUM_CENTS, MAX_VALUE_CENTS
 from evpipe.tui.cli import main as cli
@@ -91,8 +93,8 @@ def test_an_import_past_the_limit_is_refused_whole(full, tmp_path):
 
 def test_the_command_line_says_it_in_one_line(engine, db_url, tmp_path):
     """An import of too much is refused before its history is added up: one line, no traceback,
-    nothing written; the first change of a day that passes it is saved and says its KPI reading
-    was not, rather than claiming nothing was saved."""
+    nothing written; so is the day's first change that crosses it (no reading today to add its
+    delta to: the live prospects' whole EV is checked)."""
     runner = CliRunner()
     big = write_csv(tmp_path / "big.csv", FITTING + 1)
     out = runner.invoke(cli, ["--db", db_url, "import", str(big), "--commit"])
@@ -108,8 +110,74 @@ def test_the_command_line_says_it_in_one_line(engine, db_url, tmp_path):
         conn.execute(delete(KpiSnapshotMonth))
         conn.execute(delete(KpiSnapshot))
     out = runner.invoke(cli, ["--db", db_url, "add", "one more", "--value", BIGGEST, "--stage", "Won"])
+    assert out.exit_code != 0 and "Traceback" not in out.output
+    assert "evpipe: nothing was saved: with it, the pipeline's sums pass" in out.output
+    assert prospects(engine) == FITTING
+    out = runner.invoke(cli, ["--db", db_url, "add", "small", "--value", "5"])
+    assert out.exit_code == 0 and "added on" in out.output and "evpipe:" not in out.output
+    sums_exact(engine)
+
+
+def test_a_probability_change_past_the_limit_is_refused(engine, store, tmp_path):
+    """A stage's new probability changes every EV on it at once: the KPI reading is recounted, not
+    moved by a delta, so the whole EV is checked in the change's transaction."""
+    half = 1600  # at 50% and 55% they fit (8.0 and 8.8 x 10^18 micros); at 100% they would not
+    for i in range(0, half, 500):
+        path = tmp_path / f"part{i}.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["Name", "Value", "Stage"])
+            for k in range(i, min(half, i + 500)):
+                w.writerow([f"Deal {k}", BIGGEST, "Date held"])
+        imported(engine, path)
+    keep_current(engine)
+    before = kpis(engine)
+    with pytest.raises(SumTooLarge, match="nothing was saved"):
+        store.set_probability("Date held", "100")
+    assert kpis(engine) == before
+    store.set_probability("Date held", "55")  # within the limit: saved as ever
+    assert kpis(engine).ev_micros == half * MAX_VALUE_CENTS * 5500
+    sums_exact(engine)
+
+
+def test_an_import_whose_past_days_cannot_be_added_up_stands_and_says_so(engine, db_url, tmp_path):
+    """The history of an import replays its past days, which held prospects deleted since: the
+    import is saved (its own total fits), and its history not brought up to date, said in words."""
+    from evpipe.models import clock
+
+    with (tmp_path / "early.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Name", "Value", "Stage", "Close date", "Created"])
+        for i in range(FITTING):
+            w.writerow([f"Deal {i}", BIGGEST, "Won", "2026-11-03", "2026-01-05"])
+    clock.set_fixed(datetime(2026, 11, 26, 10))  # the day before: its history has the weeks back from then
+    imported(engine, tmp_path / "early.csv")
+    Store(engine, who="tester").delete("Deal 0")
+    clock.set_fixed(None)  # today (27 Nov): the weeks back from today are other days, with Deal 0 alive
+    with (tmp_path / "late.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Name", "Value", "Stage", "Close date", "Created"])
+        w.writerow(["Deal late", BIGGEST, "Won", "2026-11-03", "2026-01-05"])
+    out = CliRunner().invoke(cli, ["--db", db_url, "import", str(tmp_path / "late.csv"), "--commit"])
     assert "Traceback" not in out.output
-    assert "added on Won" in out.output
-    assert "evpipe: saved, but today's KPI reading was not: the pipeline's sums pass" in out.output
+    assert out.exit_code == 0, out.output
+    assert "evpipe: imported, but its KPI history was not brought up to date: the pipeline's sums pass" in out.output
+    assert "imported late.csv: 1 new" in out.output
     assert prospects(engine) == FITTING + 1
     sums_exact(engine)
+
+
+def test_a_reading_from_before_won_parts_were_kept_does_not_refuse_changes(full, store):
+    """A month row whose won part is NULL (kept from before migration 0004) is not a sum past 64
+    bits: only a float is."""
+    with full.begin() as conn:
+        conn.execute(KpiSnapshotMonth.__table__.update().values(won_tv_cents=None, won_ev_micros=None))
+    store.add("small", "5")
+    assert prospects(full) == FITTING + 1
+
+
+def test_a_forecast_reads_on_past_a_month_start_it_cannot_add_up():
+    from evpipe.models.errors import reads_on, too_large, unsaved_reason
+
+    assert reads_on(too_large())
+    assert unsaved_reason(too_large()).startswith("the pipeline's sums pass 9,223,372,036,854.77")

@@ -331,6 +331,8 @@ class PlanFailed(Message):
 @message
 class ImportDone(Message):
     result: ImportResult
+    #: why its KPI history could not be brought up to date, when it could not (the import is saved)
+    history_not_kept: str | None = None
 
 
 @message

@@ -314,7 +314,7 @@ class ImportScreen(ReportsFailedWork, Screen):
 
     @work(thread=True, exclusive=True, group="import-write", exit_on_error=False, description="import")
     def write(self, plan: Any) -> None:
-        from evpipe.models.importer import after_import, commit_import
+        from evpipe.models.importer import after_import, commit_import, history_not_kept
 
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(ImportProgress(phase, done, total))
@@ -334,7 +334,11 @@ class ImportScreen(ReportsFailedWork, Screen):
             self.post_message(ImportFailed(f"import: nothing written: {type(exc).__name__}: {exc}"))
             return
         self.post_message(ImportProgress("history", 0, 0))
-        after_import(evpipe_app(self).engine)
+        try:
+            after_import(evpipe_app(self).engine)
+        except Exception as exc:  # the import is saved whatever its history meets (a lock, sums past 64 bits)
+            self.post_message(ImportDone(result, history_not_kept(exc)))
+            return
         self.post_message(ImportDone(result))
 
     @on(ImportFailed)
@@ -352,6 +356,8 @@ class ImportScreen(ReportsFailedWork, Screen):
         if data_changed is not None:
             data_changed(None)
         self.notify(message.result.summary, markup=False, title="Imported")
+        if message.history_not_kept is not None:
+            self.notify(message.history_not_kept, markup=False, severity="warning", title="Imported", timeout=20)
         self.dismiss(message.result)
 
     def action_cancel(self) -> None:
