@@ -353,10 +353,12 @@ class ProspectWrites(StoreBase):
         return self._stage(s, target)
 
     def _reopen_stage(self, s: Session, p: Prospect) -> Stage:
-        """The open stage a closed prospect was on before it closed, else the last open stage."""
+        """The open stage a closed prospect was on before it closed, else the last open stage. The
+        last move away from an open stage, not the last move: Won then Lost leaves Won before it."""
         q = (
             select(col(StageChange.from_stage_id))
-            .where(col(StageChange.prospect_id) == p.id, col(StageChange.to_stage_id) == p.stage_id)
+            .join(Stage, col(Stage.id) == col(StageChange.from_stage_id))
+            .where(col(StageChange.prospect_id) == p.id, col(Stage.kind) == OPEN)
             .order_by(col(StageChange.changed_at).desc(), col(StageChange.id).desc())
             .limit(1)
         )

@@ -145,6 +145,18 @@ def test_next_from_top_open_rung_is_won_and_back_reopens(store):
     assert store.move(pid, "back").prospect.stage_name == "Deposit paid"
 
 
+def test_reopen_after_won_then_lost_goes_back_to_the_open_stage_it_left(store):
+    """Won, then Lost (a deal that fell through after all): reopening looked one move back, found
+    Won, and put it on the last open stage (Deposit paid) rather than where it was (Quote sent)."""
+    pid = store.add("X", "100", "Quote sent").prospect.id
+    store.move(pid, "won")
+    store.move(pid, "lost", reason="fell through")
+    assert store.move(pid, "reopen").prospect.stage_name == "Quote sent"
+    store.move(pid, "lost", reason="again")
+    store.move(pid, "won")
+    assert store.move(pid, "back").prospect.stage_name == "Quote sent"
+
+
 def test_reopen_refuses_an_open_prospect_and_leaves_it_where_it_is(store):
     """`evpipe move X reopen` on an open prospect moved it to the stage it last came from (up or
     down) or to the last open stage: Suspect -> Deposit paid."""
