@@ -208,7 +208,7 @@ def export(
     kind = export_format(Path(path))
     path = check_destination(path, "export", force=force, database=database_file(engine))
     if kind == "csv":  # (its ladder goes beside it: the same checks)
-        check_destination(companion_path(path), "export", force=True, database=database_file(engine))
+        check_destination(companion_path(path), "export", force=force, database=database_file(engine))
     custom = _custom_names(engine, owner)
     total = _count(engine, owner)
     with private_output(path, "export") as tmp:

@@ -73,6 +73,20 @@ def test_a_csv_export_writes_its_ladder_beside_it_owner_only(two):
     assert [r["kind"] for r in rows][-2:] == ["won", "lost"]
 
 
+def test_a_file_where_the_ladder_would_go_is_kept_without_force(demo_engine, tmp_path):
+    """`evpipe export x.csv` replaced an existing x.ladder.csv although it keeps an existing x.csv
+    unless --force: both now."""
+    from evpipe.models.errors import DomainError
+
+    side = tmp_path / "x.ladder.csv"
+    side.write_text("precious\n")
+    with pytest.raises(DomainError, match="x.ladder.csv exists; choose another name or add --force"):
+        export(demo_engine, tmp_path / "x.csv")
+    assert side.read_text() == "precious\n" and not (tmp_path / "x.csv").exists()
+    export(demo_engine, tmp_path / "x.csv", force=True)
+    assert side.read_text(encoding="utf-8-sig").startswith("position,stage,probability")
+
+
 @pytest.mark.parametrize("which", ["csv", "xlsx", "csv without its ladder file"])
 def test_the_preview_names_each_difference_and_both_evs(two, which):
     demo, other, csv_path, xlsx_path = two

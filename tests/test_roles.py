@@ -288,7 +288,7 @@ def test_cli_a_rep_who_sees_only_their_own(tmp_path, monkeypatch):
 
     # an export holds his own only; a copy of the whole database is refused
     code, out, err = cli(db, "export", str(tmp_path / "sam.csv"), login="sam", monkeypatch=monkeypatch)
-    assert code == 0 and out.startswith("Exported 1 prospects (yours, sam: you see your prospects only"), err
+    assert code == 0 and out.startswith("Exported 1 prospect (yours, sam: you see your prospects only"), err
     assert "Boss's" not in (tmp_path / "sam.csv").read_text() and "Sam's" in (tmp_path / "sam.csv").read_text()
     for command in ("dump", "backup", "migrate"):
         target = ["--to"] if command == "migrate" else []

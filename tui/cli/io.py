@@ -253,7 +253,7 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     with _progress(True) as progress:
         count = export(ctx.engine, file, force=force, progress=progress, owner=owner)
     mine = f" (yours, {safe(owner)}: you see {OWN_ONLY_LINE})" if owner is not None else ""
-    click.echo(f"Exported {_n(count)} prospects{mine} to {safe(str(file))}.")
+    click.echo(f"Exported {_n(count)} prospect{'' if count == 1 else 's'}{mine} to {safe(str(file))}.")
 
 
 @click.command("backup")
