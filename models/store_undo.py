@@ -141,9 +141,12 @@ class Undo(LadderWrites):
             .limit(1)
         )
         if later is not None:
-            when = later.at.strftime("%d %b").lstrip("0")
+            # named by its file: its entries carry the dates the file gives (a created date, a close
+            # date), not the day it was imported
+            source = json.loads(later.payload or "{}").get("source")
+            which = f" of {source}" if isinstance(source, str) and source else ""
             raise NothingToUndo(
-                f"undo: your last change was an import ({when}), which undo does not take apart; the changes "
+                f"undo: your last change was an import{which}, which undo does not take apart; the changes "
                 "before it stay as they are (change or delete what the import wrote one by one)"
             )
 

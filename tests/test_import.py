@@ -381,10 +381,12 @@ def test_undo_after_an_import_says_so_and_leaves_the_change_before_it(engine, tm
 
     s = Store(engine, who="tester")
     s.add("Keep", "10", "Suspect")
-    path = write(tmp_path / "deals.csv", "name,value,stage\nA,1000,Quote sent\n")
+    # (a created date in the past: the import's entries carry it; the refusal named that day as
+    # the import's, "(30 Nov)", and now names the file)
+    path = write(tmp_path / "deals.csv", "name,value,stage,created\nA,1000,Quote sent,2026-11-02\n")
     commit_import(engine, plan_import(engine, path, who="tester"), who="tester")
     for attempt in (s.undo, s.skip_undo):
-        with pytest.raises(NothingToUndo, match="your last change was an import"):
+        with pytest.raises(NothingToUndo, match=r"^undo: your last change was an import of deals\.csv, which"):
             attempt()
     assert s.get("Keep").stage_name == "Suspect" and s.get("A").stage_name == "Quote sent"
     assert_journal_exact(engine)
