@@ -67,6 +67,7 @@ class Undo(LadderWrites):
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
             self._after_an_import(s, ev)
+            self._after_a_target(s, ev)
             j = SessionJournal(s, self.who)
             new = j.event(
                 action="skip",
@@ -122,6 +123,7 @@ class Undo(LadderWrites):
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
             self._after_an_import(s, ev)
+            self._after_a_target(s, ev)
             self._may_undo(s, ev)
             payload = json.loads(ev.payload or "{}")
             handler = getattr(self, f"_undo_{ev.action}", None)
@@ -129,6 +131,17 @@ class Undo(LadderWrites):
                 raise DomainError(f"undo: cannot undo {ev.action}")
             result: ChangeResult = handler(s, ev, payload, at)
             return result
+
+    def _after_a_target(self, s: Session, ev: ChangeEvent) -> None:
+        """A monthly target changed after `ev` (targets are not journalled): undoing `ev` would
+        reverse an older change of a prospect while the target change the user meant stays."""
+        from .targets import changed_after
+
+        if ev.id is not None and changed_after(s.connection(), self.who, ev.id):
+            raise NothingToUndo(
+                "undo: your last change was to a monthly target, which undo does not reverse (set it again "
+                "with `evpipe target`, or with t on the forecast screen); the changes before it stay as they are"
+            )
 
     def _after_an_import(self, s: Session, ev: ChangeEvent) -> None:
         """Undo goes back through this user's changes in order, and an import is one it does not

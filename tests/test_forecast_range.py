@@ -266,6 +266,29 @@ async def test_a_target_set_elsewhere_shows_on_the_open_forecast_screen(engine):
         assert "chance of the" not in screen_text(app)
 
 
+def test_undo_after_a_target_change_does_not_reach_behind_it(engine):
+    """`target 2027-03 500`, `target clear all`, `undo`: undo passed over the target changes (not
+    journalled) and reversed an older, unrelated move of a prospect. It now says so, as after an
+    import; a change made after the target is undone as ever."""
+    from evpipe.models.errors import NothingToUndo
+    from evpipe.models.store import Store
+    from evpipe.models.targets import clear_target, set_target, targets
+
+    s = Store(engine, who="tester")
+    pid = s.add("Deal", "1000", "Quote sent").prospect.id
+    s.move(pid, "won")
+    set_target(engine, "2027-03", "500", who="tester")
+    clear_target(engine, None, who="tester")
+    for attempt in (s.undo, s.skip_undo):
+        with pytest.raises(NothingToUndo, match="^undo: your last change was to a monthly target"):
+            attempt()
+    assert s.get(pid).stage_name == "Won" and targets(engine) == {}
+    Store(engine, who="priya").move(pid, "lost", reason="x")  # another user's target change is not theirs
+    set_target(engine, "2027-03", "500", who="priya")
+    s.move(pid, "reopen")
+    assert s.undo().prospect.stage_name == "Lost"
+
+
 def test_the_exact_program_cannot_finish_beyond_its_bound():
     """The prospects in the fewest amounts there can be (values 1 and -1): past the bound, the exact
     program always gives up, so that beyond SIM_PROSPECTS the normal range is taken without it."""

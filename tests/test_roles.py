@@ -29,6 +29,7 @@ from evpipe.models.roles import NotAllowed
 from evpipe.models.settings import set_kpi_period
 from evpipe.models.store import Store
 from evpipe.models.tables import ChangeEvent
+from evpipe.models.targets import clear_target, set_target, targets
 from evpipe.tui.cli import main
 
 
@@ -107,6 +108,8 @@ def test_managers_edit_all_but_only_an_owner_changes_the_ladder_settings_and_rol
             (lambda s=store: s.remove_stage("Enquiry", move_to="Suspect"), "change the ladder"),
             (lambda w=who: set_kpi_period(teamdb, "24m", who=w), "change the settings"),
             (lambda w=who: set_reps_see(teamdb, w, "own"), "change the settings"),
+            (lambda w=who: set_target(teamdb, "2027-03", "40000", who=w), "change the settings"),
+            (lambda w=who: clear_target(teamdb, None, who=w), "change the settings"),
             (lambda w=who: add_member(teamdb, w, "newbie", "rep"), "change members and roles"),
             (lambda w=who: set_role(teamdb, w, "sam", "owner"), "change members and roles"),
             (lambda w=who: remove_member(teamdb, w, "boss"), "change members and roles"),
@@ -117,6 +120,8 @@ def test_managers_edit_all_but_only_an_owner_changes_the_ladder_settings_and_rol
     boss = Store(teamdb, who="boss")
     boss.set_probability("Suspect", "7")
     set_kpi_period(teamdb, "24m", who="boss")
+    set_target(teamdb, "2027-03", "40000", who="boss")
+    assert targets(teamdb) == {"2027-03": 4_000_000}
     set_role(teamdb, "boss", "sam", "manager")
     assert {m.name: m.role for m in members(teamdb)}["sam"] == "manager"
 

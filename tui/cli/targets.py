@@ -41,7 +41,7 @@ def target_cmd(ctx: Ctx, words: tuple[str, ...], as_json: bool) -> None:
     if words[0] == "clear":
         if len(words) != 2:
             raise DomainError(usage)
-        gone = clear_target(ctx.engine, None if words[1] == "all" else words[1])
+        gone = clear_target(ctx.engine, None if words[1] == "all" else words[1], who=ctx.who)
         if as_json:
             emit_json({"cleared": gone})
         else:
@@ -49,7 +49,7 @@ def target_cmd(ctx: Ctx, words: tuple[str, ...], as_json: bool) -> None:
         return
     if len(words) != 2:
         raise DomainError(usage)
-    month, cents = set_target(ctx.engine, words[0], words[1])
+    month, cents = set_target(ctx.engine, words[0], words[1], who=ctx.who)
     if as_json:
         emit_json({"month": month, "target": _money_str(cents)})
     else:

@@ -323,10 +323,11 @@ class ForecastScreen(LiveScreen):
             def op() -> ChangeResult:
                 from evpipe.models.targets import clear_target, set_target
 
+                who = evpipe_app(self).store.who
                 if not text.strip():
-                    clear_target(engine, month)
+                    clear_target(engine, month, who=who)
                     return ChangeResult(0, f"Target for {month_label(month)} cleared", "setting")
-                _, cents = set_target(engine, month, text)
+                _, cents = set_target(engine, month, text, who=who)
                 return ChangeResult(0, f"Target for {month_label(month)}: {format_money(cents)}", "setting")
 
             evpipe_app(self).saver.save(Change(op, self))
