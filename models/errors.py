@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 class DomainError(ValueError):
@@ -52,7 +50,7 @@ class WriteLocked(Exception):
 
 class SumTooLarge(DomainError):
     """A write that would take the pipeline's sums past the 64-bit integers they are kept in
-    (models.values.MAX_SUM_CENTS): refused, nothing written. SQLite would otherwise keep the sum
+    (models.values.MAX_SUM_CENTS, `values.sums_fit`): refused, nothing written. SQLite would otherwise keep the sum
     as a float (an integer that overflows in `+` becomes REAL), and EV would no longer be exact."""
 
     def __init__(self, limit: str) -> None:
@@ -65,40 +63,6 @@ class SumTooLarge(DomainError):
             f"the pipeline's sums pass {self.limit}, the most evpipe adds up exactly "
             "(check the values for a wrong unit)"
         )
-
-
-@contextmanager
-def sums_fit() -> Iterator[None]:
-    """Around a write of sums: a sum past 64 bits (a Python int too large for SQLite, SQLite's
-    `integer overflow` in SUM, PostgreSQL's `bigint out of range`) becomes SumTooLarge, said in
-    words; the write's transaction is rolled back by what raises out of it."""
-    try:
-        yield
-    except (DomainError, WriteLocked):
-        raise
-    except Exception as exc:
-        if not past_64_bits(exc):
-            raise
-        raise too_large() from None
-
-
-def past_64_bits(exc: BaseException) -> bool:
-    """Whether `exc` says a sum or an amount did not fit a 64-bit integer: the driver's words, not
-    any OverflowError (a date out of range is not this)."""
-    low = str(getattr(exc, "orig", None) or exc).lower()
-    return any(words in low for words in _PAST_64_BITS)
-
-
-#: What the drivers say of an integer past 64 bits: Python's sqlite3 binding one, SQLite's SUM,
-#: PostgreSQL's bigint arithmetic, psycopg's binding one.
-_PAST_64_BITS = ("too large to convert to sqlite integer", "integer overflow", "bigint out of range", "int too big")
-
-
-def too_large() -> SumTooLarge:
-    """The refusal of a write that would take the sums past MAX_SUM_CENTS."""
-    from .values import MAX_SUM_CENTS, format_money
-
-    return SumTooLarge(format_money(MAX_SUM_CENTS))
 
 
 class UndoBlocked(DomainError):

@@ -53,7 +53,6 @@ from sqlmodel import Session, col
 from . import clock
 from .db import driver_rows, writer
 from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
-from .errors import sums_fit
 from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
 from .grants import sees_everything
 from .kpi import (  # noqa: F401  (re-exported)
@@ -69,6 +68,7 @@ from .kpi import (  # noqa: F401  (re-exported)
 from .replay import ProspectThen, Replay, State
 from .snapshot_deltas import own_months
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
+from .values import sums_fit
 
 # ---------------------------------------------------------------- dates
 

@@ -33,10 +33,9 @@ from sqlalchemy import Connection, delete, event, func, insert, inspect, literal
 from sqlmodel import Session, col
 
 from . import clock, ladder
-from .errors import sums_fit, too_large
 from .kpi import ALL, NO_MONTH, Scope
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage, table_of
-from .values import MAX_SUM
+from .values import MAX_SUM, sums_fit, too_large
 
 #: (owner, expected month, stage id, value in cents, live): what a prospect's KPI cell depends on.
 Raw = tuple[str, str | None, int, int, bool]

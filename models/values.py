@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from .errors import DomainError
+from .errors import DomainError, SumTooLarge, WriteLocked
 
 #: Largest value a prospect can carry: 10 billion less a cent. TV sums stay inside 64 bits up to
 #: 9 million such prospects, EV sums (micros) up to an EV of 9.2 trillion (docs/domain.md).
@@ -595,3 +596,38 @@ def exact_money(micros: int) -> str:
     if d == d.to_integral() or -exponent < 2:
         return format(d.quantize(Decimal("0.01")), "f")
     return format(d, "f")
+
+
+# ---------------------------------------------------------------- sums past 64 bits
+
+
+@contextmanager
+def sums_fit() -> Iterator[None]:
+    """Around a write of sums: a sum past 64 bits (a Python int too large for SQLite, SQLite's
+    `integer overflow` in SUM, PostgreSQL's `bigint out of range`) becomes SumTooLarge, said in
+    words; the write's transaction is rolled back by what raises out of it."""
+    try:
+        yield
+    except (DomainError, WriteLocked):
+        raise
+    except Exception as exc:
+        if not past_64_bits(exc):
+            raise
+        raise too_large() from None
+
+
+def past_64_bits(exc: BaseException) -> bool:
+    """Whether `exc` says a sum or an amount did not fit a 64-bit integer: the driver's words, not
+    any OverflowError (a date out of range is not this)."""
+    low = str(getattr(exc, "orig", None) or exc).lower()
+    return any(words in low for words in _PAST_64_BITS)
+
+
+#: What the drivers say of an integer past 64 bits: Python's sqlite3 binding one, SQLite's SUM,
+#: PostgreSQL's bigint arithmetic, psycopg's binding one.
+_PAST_64_BITS = ("too large to convert to sqlite integer", "integer overflow", "bigint out of range", "int too big")
+
+
+def too_large() -> SumTooLarge:
+    """The refusal of a write that would take the sums past MAX_SUM_CENTS."""
+    return SumTooLarge(format_money(MAX_SUM_CENTS))

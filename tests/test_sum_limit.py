@@ -177,7 +177,8 @@ def test_a_reading_from_before_won_parts_were_kept_does_not_refuse_changes(full,
 
 
 def test_a_forecast_reads_on_past_a_month_start_it_cannot_add_up():
-    from evpipe.models.errors import reads_on, too_large, unsaved_reason
+    from evpipe.models.errors import reads_on, unsaved_reason
+    from evpipe.models.values import too_large
 
     assert reads_on(too_large())
     assert unsaved_reason(too_large()).startswith("the pipeline's sums pass 9,223,372,036,854.77")

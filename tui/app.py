@@ -656,10 +656,10 @@ class EvpipeApp(App):
     def keep_month_starts(self) -> None:
         """In a screen's worker, before a forecast is judged: record the month starts no change has
         recorded yet (a month that began without a write), as `evpipe forecast` does
-        (models.forecast.record_month_starts). A held lock, or a database this session does not
+        (models.month_starts.record_month_starts). A held lock, or a database this session does not
         write: the screen reads without them."""
         from evpipe.models import clock
-        from evpipe.models.forecast import record_month_starts
+        from evpipe.models.month_starts import record_month_starts
 
         if not self.read_only:
             record_month_starts(self.reader, lambda: self.engine, clock.today())

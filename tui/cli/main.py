@@ -135,10 +135,10 @@ class Ctx:
 
     def month_starts(self) -> None:
         """Before a forecast is judged: record the month starts that no change has recorded yet
-        (models.forecast.record_month_starts). A held lock or a database this user may not
+        (models.month_starts.record_month_starts). A held lock or a database this user may not
         write: the forecast reads without them, and says so on stderr."""
         from evpipe.models import clock
-        from evpipe.models.forecast import record_month_starts
+        from evpipe.models.month_starts import record_month_starts
 
         why = record_month_starts(self.reader, lambda: self.engine, clock.today())
         if why is not None:
