@@ -134,6 +134,19 @@ def name_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.casefold())
 
 
+def numbered_name(name: str, taken: set[str]) -> str:
+    """`name`, or when it is taken (compared ignoring case) `name (2)`, `name (3)` ...: the first
+    that is not. `taken` holds casefolded names; the name returned is added to it. One rule for
+    every name the importer makes up for a column or a field, so that no two cells share a name
+    (and one of them is lost)."""
+    found, n = name, 1
+    while found.casefold() in taken:
+        n += 1
+        found = f"{name} ({n})"
+    taken.add(found.casefold())
+    return found
+
+
 def guess_field(header: str) -> str | None:
     """The field a column header names, or None (a custom field)."""
     key = header_key(header)

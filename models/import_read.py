@@ -29,6 +29,7 @@ from typing import IO, Any
 from zlib import error as zlib_error
 
 from .errors import DomainError
+from .import_fields import numbered_name
 
 #: progress(phase, done, total): called now and then while a long file is read.
 Progress = Callable[[str, int, int], None]
@@ -609,21 +610,22 @@ def _parse_csv(
 
 
 def _headers(cells: list[Cell]) -> list[str]:
-    """Header names, trimmed; a blank one becomes 'column C', a repeated one 'name (2)'."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
+    """Header names, trimmed; a blank one becomes 'column C', a repeated one 'name (2)' (or the
+    next number no other header of the file has: 'notes', 'notes', 'notes (2)' give 'notes',
+    'notes (3)', 'notes (2)')."""
+    names: list[str] = []
     for i, cell in enumerate(cells):
         name = re.sub(r"\s+", " ", "" if cell is None else str(cell)).strip()
         if name.startswith("'") and len(name) > 1 and name[1] in "=+-@'":
             name = name[1:]
-        if not name:
-            name = f"column {_column_letter(i)}"
-        key = name.casefold()
-        if key in seen:
-            seen[key] += 1
-            name = f"{name} ({seen[key]})"
-        else:
-            seen[key] = 1
+        names.append(name or f"column {_column_letter(i)}")
+    given = {name.casefold() for name in names}
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        if name.casefold() in seen:  # a repeat: numbered past every name the file gives
+            name = numbered_name(name, seen | given)
+        seen.add(name.casefold())
         out.append(name)
     return out
 

@@ -994,6 +994,17 @@ def test_blank_and_repeated_headers_keep_their_cells(engine, tmp_path):
     assert r.notes == "first" and r.custom == {"column C": "x", "notes (2)": "second"}
 
 
+def test_a_repeated_header_is_numbered_past_the_files_own_names(engine, tmp_path):
+    """The second 'notes' was named 'notes (2)', the name of the file's next column: one of the two
+    cells was lost. It is numbered past every header the file has."""
+    path = write(tmp_path / "dup.csv", "name,notes,notes,notes (2),value,Notes\nA,n1,n2,n3,5,n4\n")
+    plan = plan_import(engine, path, who="tester")
+    assert [h for h, _ in plan.columns] == ["name", "notes", "notes (3)", "notes (2)", "value", "Notes (4)"]
+    commit_import(engine, plan, who="tester")
+    a = Store(engine).get("A")
+    assert a.notes == "n1" and a.custom == {"notes (3)": "n2", "notes (2)": "n3", "Notes (4)": "n4"}
+
+
 def test_closed_from_chooses_the_stage_closed_rows_left(engine):
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="enquiry"), who="tester")
     commit_import(engine, plan, who="tester")
