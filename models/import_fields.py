@@ -134,17 +134,30 @@ def name_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.casefold())
 
 
-def numbered_name(name: str, taken: set[str]) -> str:
+def numbered_name(name: str, taken: set[str], max_len: int | None = None) -> str:
     """`name`, or when it is taken (compared ignoring case) `name (2)`, `name (3)` ...: the first
-    that is not. `taken` holds casefolded names; the name returned is added to it. One rule for
-    every name the importer makes up for a column or a field, so that no two cells share a name
-    (and one of them is lost)."""
-    found, n = name, 1
+    that is not (cut to fit `max_len`, numbers included). `taken` holds casefolded names; the name
+    returned is added to it. One rule for every name the importer makes up for a column or a
+    field, so that no two cells share a name (and one of them is lost)."""
+    found, n = name[:max_len], 1
     while found.casefold() in taken:
         n += 1
-        found = f"{name} ({n})"
+        suffix = f" ({n})"
+        found = (name if max_len is None else name[: max_len - len(suffix)]) + suffix
     taken.add(found.casefold())
     return found
+
+
+#: The fields whose cell, when evpipe stores something else for a row (or nothing), is kept as it
+#: is in the file, as a custom field named by `in_file_name`: a value replaced by the lookup file's,
+#: a created date after today.
+KEPT_IN_FILE = ("value", "created")
+
+
+def in_file_name(header: str) -> str:
+    """The custom field keeping a cell of column `header` that is not stored in its field:
+    'close_value (in file)'."""
+    return f"{header} (in file)"
 
 
 def guess_field(header: str) -> str | None:

@@ -18,7 +18,16 @@ from sqlmodel import col as sql_col  # `col` is this module's word for a sheet c
 from . import clock
 from .errors import DomainError
 from .import_cells import cell_text, detect_date_order
-from .import_fields import LOST_WORDS, SINGLE, WON_WORDS, column_fields, name_key
+from .import_fields import (
+    KEPT_IN_FILE,
+    LOST_WORDS,
+    SINGLE,
+    WON_WORDS,
+    column_fields,
+    in_file_name,
+    name_key,
+    numbered_name,
+)
 from .import_ladder import compare_ladder, file_ladder
 from .import_read import Progress, SheetData, read_table
 from .import_rows import Lookup, RowReader, load_lookup
@@ -198,7 +207,13 @@ def plan_import(
     warnings: list[str] = []
     source = clean_text(options.source or path.name, field="--source", max_len=200, required=True)
     problems = [Problem(f"{why}", [number]) for number, why in sheet.shape_problems]
-    custom_names = [clean_text(headers[i], field="column name", max_len=80) or f"column {i + 1}" for i in custom_idx]
+    taken: set[str] = set()
+    custom_names = [
+        numbered_name(clean_text(headers[i], field="column name", max_len=80) or f"column {i + 1}", taken, 80)
+        for i in custom_idx
+    ]
+    # the custom fields that keep a cell evpipe stores otherwise (or not at all), named apart from the others
+    kept_names = {f: numbered_name(in_file_name(headers[index[f]]), taken, 80) for f in KEPT_IN_FILE if f in index}
     if len(custom_idx) > MAX_CUSTOM_FIELDS:
         problems.append(
             Problem(
@@ -229,6 +244,7 @@ def plan_import(
         today=today or clock.today(),
         lookup=lookup,
         who=who,
+        kept_names=kept_names,
     )
     rungs, rungs_from = file_ladder(sheet, columns)
     no_stage = sum(1 for _, cells in sheet.rows if not cell_text(cells[index["stage"]])) if "stage" in index else 0
@@ -249,6 +265,7 @@ def plan_import(
         ladder=ladder,
         closed_from=None,
         custom_columns=custom_names,
+        kept_names=kept_names,
         rows_total=rows_total,
     )
     _row_warnings(plan, reader, no_stage, lookup, first_open)
@@ -277,9 +294,11 @@ def _read_rows(sheet: SheetData, reader: RowReader, problems: list[Problem], pro
 
     answer = shared(len(rows), lambda split: functools.partial(_parse_rows, reader, rows, split), own_part)
     if answer is not None:
-        parsed, misses = answer
+        parsed, misses, kept = answer
         for product, numbers in misses.items():
             reader.lookup_misses[product].extend(numbers)
+        for f, numbers in kept.items():
+            reader.kept[f].extend(numbers)
         for values, *rest in parsed:
             _take(reader.keyed((Record(*values), *rest)), records, problems)
     rows.clear()
@@ -317,12 +336,14 @@ def _take(read: tuple[Record | None, list[Problem]], records: list[Record], prob
 
 def _parse_rows(
     reader: RowReader, rows: list[tuple[int, list[Any]]], start: int
-) -> tuple[list[tuple[Any, ...]], dict[str, list[int]]]:
+) -> tuple[list[tuple[Any, ...]], dict[str, list[int]], dict[str, list[int]]]:
     """The fork's work: rows[start:] parsed (not keyed), each record as its values
-    (`record_values`), and the lookup's misses among them."""
+    (`record_values`), and the lookup's misses and the cells kept as they are in the file
+    (`RowReader.kept`) among them."""
     reader.lookup_misses.clear()
+    reader.kept.clear()
     parsed = [(record_values(rec), *rest) for rec, *rest in map(reader.parse, *zip(*rows[start:]))]
-    return parsed, dict(reader.lookup_misses)
+    return parsed, dict(reader.lookup_misses), dict(reader.kept)
 
 
 _READ: tuple[int, list[Any]] = (0, [])
@@ -338,6 +359,7 @@ def _row_warnings(
         warnings.append(
             Problem(f"{product!r} is not in {lookup[2]}; imported at 0 and flagged for review", rows).text()
         )
+    warnings.extend(reader.kept_warnings({r.row for r in records}))
     if no_stage:
         warnings.append(f"{no_stage} rows have no stage; they go on {first_open} (the first rung)")
     if any(reader.kinds[r.stage] != OPEN for r in records):
@@ -472,11 +494,10 @@ def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    """For a file's columns (header, field): the fields it maps, the prospect columns a re-import
-    compares (in `_COMPARED`'s order; needs_review is left out again for a row of unknown value)
-    and the custom fields that keep a file's 0 replaced by a looked-up value. Worked out once per
-    import, not once per row."""
+def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """For a file's columns (header, field): the fields it maps and the prospect columns a
+    re-import compares (in `_COMPARED`'s order; needs_review is left out again for a row of unknown
+    value). Worked out once per import, not once per row."""
     mapped = frozenset(f for _, f in columns)
     compared = tuple(
         col
@@ -487,13 +508,13 @@ def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tup
             else col in ("name", "needs_review") or _FIELD_OF[col] in mapped
         )
     )
-    return mapped, compared, tuple(f"{h} (in file)"[:80] for h, f in columns if f == "value")
+    return mapped, compared
 
 
 def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | None) -> dict[str, Any]:
     """The fields a re-import changes (only fields the file has), including 'value_cents',
     'custom_json', 'closed_on' and 'stage_id'."""
-    mapped, compared, kept_zero = _compared(tuple(plan.columns))
+    mapped, compared = _compared(tuple(plan.columns))
     out: dict[str, Any] = {}
     for col in compared:
         if col == "needs_review" and r.value_from == "unknown":
@@ -505,7 +526,9 @@ def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | No
         out["value_cents"] = r.value_cents
     old_custom = json.loads(old["custom_json"] or "{}")
     custom = dict(old_custom)
-    for name in dict.fromkeys([*plan.custom_columns, *r.custom, *(kept_zero if r.value_from == "file" else [])]):
+    # a file's 0 replaced by a looked-up value is kept; a value from the file has none to keep
+    kept_zero = [plan.kept_names["value"]] if "value" in plan.kept_names and r.value_from == "file" else []
+    for name in dict.fromkeys([*plan.custom_columns, *r.custom, *kept_zero]):
         if name in r.custom:
             custom[name] = r.custom[name]
         else:

@@ -14,6 +14,7 @@ from .import_cells import cell_text, parse_cell_bool, parse_cell_date, parse_cel
 from .import_fields import find_header, header_key, name_key
 from .import_read import read_table
 from .import_types import ImportOptions, Problem, Record
+from .store_prospects import MAX_CUSTOM_FIELDS
 from .values import clean_text
 
 #: (the key column's index in the main file, {normalised key: cents}, lookup file name)
@@ -110,6 +111,7 @@ class RowReader:
         today: date,
         lookup: Lookup | None,
         who: str,
+        kept_names: dict[str, str] | None = None,
     ) -> None:
         self.headers = headers
         self.index = index
@@ -126,6 +128,10 @@ class RowReader:
         self.by_key_rows: dict[str, int] = {}
         self.repeat: Counter[str] = Counter()
         self.lookup_misses: dict[str, list[int]] = defaultdict(list)
+        #: field -> the custom field that keeps its cell as the file has it (`KEPT_IN_FILE`) ...
+        self.kept_names = kept_names or {}
+        #: ... and the rows where it did, for a warning (the lookup's replacements go unsaid: counted)
+        self.kept: dict[str, list[int]] = defaultdict(list)
         # each distinct cell of a date column and of the month column, as read: a cell that cannot
         # be read is not kept (each row with it reports its problem)
         self.dates: dict[str, dict[tuple[type, Any], date | None]] = {}
@@ -208,7 +214,14 @@ class RowReader:
         needs_review = self._needs_review()
         if cents is None:
             cents, value_from, needs_review = 0, "unknown", True
-        custom = self._custom(replaced)
+        kept = {} if replaced is None else {"value": replaced}
+        created = dates["created"]
+        if created is not None and created > self.today:
+            # no prospect is created after today: it is stored as created today, the file's date kept
+            kept["created"] = cell_text(self._get("created"))
+            dates["created"] = self.today
+            self.kept["created"].append(number)
+        custom = self._custom(kept)
         owner = self._text("owner", 80) or None  # (a blank cell, like no owner column: the importer's)
         rec = Record(
             row=number,
@@ -314,7 +327,9 @@ class RowReader:
             self._bad(exc, "needs_review")
             return False
 
-    def _custom(self, replaced: str | None) -> dict[str, str]:
+    def _custom(self, kept: dict[str, str]) -> dict[str, str]:
+        """The row's custom fields: its custom columns' cells, and the cells kept as they are in
+        the file (`kept`: field -> text) under the names `kept_names` gives them."""
         custom: dict[str, str] = {}
         for i, cname in zip(self.custom_idx, self.custom_names):
             plain = _plain(self.cells[i], 5000)
@@ -328,9 +343,36 @@ class RowReader:
                     custom[cname] = clean_text(value, field=f"custom field {cname}", max_len=5000)
                 except DomainError as exc:
                     self.problems.append(Problem(str(exc), [self.number], self.headers[i]))
-        if replaced is not None:
-            custom[f"{self.headers[self.index['value']]} (in file)"[:80]] = replaced
+        for f, text in kept.items():
+            custom[self.kept_names[f]] = text
+        if len(custom) > MAX_CUSTOM_FIELDS:
+            self.problems.append(
+                Problem(
+                    f"has {len(custom)} custom fields; a prospect keeps at most {MAX_CUSTOM_FIELDS}; leave "
+                    "some columns out with --map 'COLUMN=ignore'",
+                    [self.number],
+                )
+            )
         return custom
+
+    def kept_warnings(self, taken: set[int]) -> list[str]:
+        """What the preview says of the cells kept as they are in the file, field by field, on the
+        rows `taken` (the others are not imported: their problems are said)."""
+        out = []
+        for f, all_rows in self.kept.items():
+            rows = sorted(n for n in all_rows if n in taken)
+            if not rows:
+                continue
+            column, name = self.headers[self.index[f]], self.kept_names[f]
+            why = {
+                "created": (
+                    f"{column}: the date is after today, and no prospect is created in the future; stored as "
+                    f"created today, the file's date kept as custom field {name!r} (if {column!r} is not when "
+                    f"the deal was created, keep it as a custom field with --map '{column}=custom')"
+                ),
+            }[f]
+            out.append(Problem(why, rows).text())
+        return out
 
     def _key(self, name: str, company: str, key_text: str) -> str:
         """The stable key: the id column's value, else name and company ('#2' for a repeat)."""

@@ -279,6 +279,8 @@ class ImportPlan:
     valued_from_lookup: int = 0
     needs_review_count: int = 0
     custom_columns: list[str] = field(default_factory=list)
+    #: field -> the custom field keeping its cell when evpipe stores something else (`KEPT_IN_FILE`)
+    kept_names: dict[str, str] = field(default_factory=dict)
     ladder_check: LadderCheck | None = None  # the file's ladder against this one (models/import_ladder.py)
     rows_total: int | None = None  # rows read, kept when the sheet's rows are let go after planning
 

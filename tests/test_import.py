@@ -1005,6 +1005,24 @@ def test_a_repeated_header_is_numbered_past_the_files_own_names(engine, tmp_path
     assert a.notes == "n1" and a.custom == {"notes (3)": "n2", "notes (2)": "n3", "Notes (4)": "n4"}
 
 
+def test_a_created_date_after_today_is_previewed_as_stored_and_kept(engine, tmp_path):
+    """A created date in the future was shown in the preview as it is, and stored as today without
+    a word. The preview shows today and says why; the file's date is kept as a custom field."""
+    path = write(
+        tmp_path / "fut.csv", "name,value,created,stage\nFut,1000,2027-06-01,Enquiry\nPast,5,2026-01-02,Enquiry\n"
+    )
+    plan = plan_import(engine, path, who="tester")
+    fut, past = plan.preview_rows()
+    assert (fut["created"], fut["custom"]) == ("2026-11-27", {"created (in file)": "2027-06-01"})
+    assert (past["created"], past["custom"]) == ("2026-01-02", {})
+    [warning] = plan.warnings
+    assert warning.startswith("row 2: created: the date is after today") and "'created (in file)'" in warning
+    commit_import(engine, plan, who="tester")
+    stored = Store(engine).get("Fut")
+    assert stored.created_at.date() == date(2026, 11, 27) and stored.custom == {"created (in file)": "2027-06-01"}
+    assert_journal_exact(engine)
+
+
 def test_closed_from_chooses_the_stage_closed_rows_left(engine):
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="enquiry"), who="tester")
     commit_import(engine, plan, who="tester")

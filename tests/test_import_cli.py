@@ -194,3 +194,15 @@ def test_real_process_import_of_a_png(tmp_path):
         proc.stderr.strip()
         == "evpipe: import: chart.png is a PNG image, not a spreadsheet; evpipe imports CSV and XLSX files"
     )
+
+
+def test_json_preview_says_a_future_created_date_is_stored_as_today(tmp_path):
+    db = tmp_path / "p.db"
+    path = tmp_path / "fut.csv"
+    path.write_text("name,value,created,stage\nFut,1000,2027-06-01,Enquiry\n", encoding="utf-8")
+    data = json.loads(run(db, "import", path, "--json").stdout)
+    [row] = data["preview"]
+    assert row["created"] == "2026-11-27" and row["custom"] == {"created (in file)": "2027-06-01"}
+    assert any("the date is after today" in w for w in data["warnings"])
+    out = run(db, "import", path).stdout
+    assert "warning: row 2: created: the date is after today" in out

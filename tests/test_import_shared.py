@@ -144,14 +144,19 @@ def _rows_file(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_path, monkeypatch, forks):
     """Names repeated on both sides of the split ('#2', '#3'), bad cells, products missing from the
-    lookup: the records, their keys, the problems and the warnings are the ones read alone."""
+    lookup, created dates after today: the records, their keys, the problems and the warnings are
+    the ones read alone."""
     lookup = _rows_file(tmp_path / "prices.csv", ["product", "price"], [["Boat", "900"], ["Bus", "50"]])
     rows = []
     for i in range(200):
         value = "" if i % 5 == 0 else ("abc" if i % 37 == 0 else str(100 + i))
         product = ["Boat", "Bus", "Jet", "Kite"][i % 4]
-        rows.append([f"Deal {i % 10}", f"Co {i % 5}", value, STAGES[i % 4], product, "2027-0" + str(1 + i % 9)])
-    path = _rows_file(tmp_path / "deals.csv", ["Name", "Company", "Value", "Stage", "Product", "Expected month"], rows)
+        created = "2027-06-01" if i % 7 == 0 else "2026-01-01"
+        rows.append(
+            [f"Deal {i % 10}", f"Co {i % 5}", value, STAGES[i % 4], product, "2027-0" + str(1 + i % 9), created]
+        )
+    headers = ["Name", "Company", "Value", "Stage", "Product", "Expected month", "Created"]
+    path = _rows_file(tmp_path / "deals.csv", headers, rows)
     options = ImportOptions(values_file=lookup, values_key="product")
     alone = _plan(engine, path, options, monkeypatch, share_rows=10**9)
     assert forks == []
@@ -159,6 +164,7 @@ def test_a_shared_reading_keys_and_checks_rows_as_one_process_does(engine, tmp_p
     assert len(forks) == 1 and forks[0] is not None
     assert any(r["key"].endswith("#15") for r in alone[0])  # repeats on both sides of the split
     assert any("abc" in p for p in alone[1]) and any("'Jet' is not in" in w for w in alone[2])
+    assert any(w.startswith("rows 2, 9, 16,") and "the date is after today" in w for w in alone[2])
     assert shared == alone
 
 
