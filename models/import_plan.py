@@ -19,6 +19,7 @@ from . import clock
 from .errors import DomainError
 from .import_cells import cell_text, detect_date_order
 from .import_fields import (
+    KEPT_FOLLOWS_FILE,
     KEPT_IN_FILE,
     LOST_WORDS,
     SINGLE,
@@ -528,7 +529,9 @@ def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | No
     custom = dict(old_custom)
     # a file's 0 replaced by a looked-up value is kept; a value from the file has none to keep
     kept_zero = [plan.kept_names["value"]] if "value" in plan.kept_names and r.value_from == "file" else []
-    for name in dict.fromkeys([*plan.custom_columns, *r.custom, *kept_zero]):
+    # a close date or lost reason kept on a row where evpipe does not store it goes when the file's does
+    follows = [plan.kept_names[f] for f in KEPT_FOLLOWS_FILE if f in plan.kept_names]
+    for name in dict.fromkeys([*plan.custom_columns, *r.custom, *kept_zero, *follows]):
         if name in r.custom:
             custom[name] = r.custom[name]
         else:

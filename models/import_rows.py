@@ -221,6 +221,15 @@ class RowReader:
             kept["created"] = cell_text(self._get("created"))
             dates["created"] = self.today
             self.kept["created"].append(number)
+        closed = kind in ("won", "lost")
+        if dates["close_date"] is not None and not closed:
+            # evpipe keeps a close date for a closed prospect only (an open one's gives the month)
+            kept["close_date"] = cell_text(self._get("close_date"))
+            self.kept["close_date"].append(number)
+        lost_reason = self._text("lost_reason", 500 if kind == "lost" else 5000) or None
+        if lost_reason is not None and kind != "lost":
+            kept["lost_reason"] = lost_reason
+            self.kept["lost_reason"].append(number)
         custom = self._custom(kept)
         owner = self._text("owner", 80) or None  # (a blank cell, like no owner column: the importer's)
         rec = Record(
@@ -240,8 +249,8 @@ class RowReader:
             expected_month=month,
             next_follow_up=dates["follow_up"],
             created=dates["created"],
-            closed_on=dates["close_date"] if kind in ("won", "lost") else None,
-            lost_reason=(self._text("lost_reason", 500) or None) if kind == "lost" else None,
+            closed_on=dates["close_date"] if closed else None,
+            lost_reason=lost_reason if kind == "lost" else None,
             needs_review=needs_review,
         )
         return rec, name, company, key_text, self.problems
@@ -369,6 +378,15 @@ class RowReader:
                     f"{column}: the date is after today, and no prospect is created in the future; stored as "
                     f"created today, the file's date kept as custom field {name!r} (if {column!r} is not when "
                     f"the deal was created, keep it as a custom field with --map '{column}=custom')"
+                ),
+                "close_date": (
+                    f"{column}: a close date on a row that is not won or lost; evpipe keeps a close date for "
+                    f"closed prospects only, so it is kept as custom field {name!r}"
+                    + ("" if "expected_month" in self.index else " (and gives the expected month)")
+                ),
+                "lost_reason": (
+                    f"{column}: a lost reason on a row that is not lost; evpipe keeps a lost reason for lost "
+                    f"prospects only, so it is kept as custom field {name!r}"
                 ),
             }[f]
             out.append(Problem(why, rows).text())

@@ -1023,6 +1023,35 @@ def test_a_created_date_after_today_is_previewed_as_stored_and_kept(engine, tmp_
     assert_journal_exact(engine)
 
 
+def test_a_close_date_or_lost_reason_on_a_row_that_does_not_store_it_is_kept(engine, tmp_path):
+    """An open row's close date (with a month column) and lost reason were stored nowhere, without a
+    word. They are kept as custom fields, the preview says so, and a re-import that closes the row
+    stores them in their fields and drops the custom ones."""
+    head = "id,name,value,stage,month,close date,lost reason\n"
+    path = write(tmp_path / "open.csv", head + "1,A,1,Enquiry,2027-03,2027-01-15,Too dear\n2,W,1,Won,,2026-11-02,Odd\n")
+    plan = plan_import(engine, path, who="tester")
+    a, w = plan.preview_rows()
+    assert a["custom"] == {"close date (in file)": "2027-01-15", "lost reason (in file)": "Too dear"}
+    assert (w["closed_on"], w["custom"]) == ("2026-11-02", {"lost reason (in file)": "Odd"})
+    assert plan.warnings[:2] == [
+        "row 2: close date: a close date on a row that is not won or lost; evpipe keeps a close date for closed "
+        "prospects only, so it is kept as custom field 'close date (in file)'",
+        "rows 2, 3 (2 rows): lost reason: a lost reason on a row that is not lost; evpipe keeps a lost reason for "
+        "lost prospects only, so it is kept as custom field 'lost reason (in file)'",
+    ]
+    commit_import(engine, plan, who="tester")
+    store = Store(engine)
+    assert store.get("A").custom == {"close date (in file)": "2027-01-15", "lost reason (in file)": "Too dear"}
+    write(path, head + "1,A,1,Lost,2027-03,2026-11-20,Too dear\n2,W,1,Won,,2026-11-02,\n")
+    plan = plan_import(engine, path, who="tester")
+    assert plan.update_count == 2 and not [w for w in plan.warnings if "(in file)" in w]
+    commit_import(engine, plan, who="tester")
+    a, w = store.get("A"), store.get("W")
+    assert (a.stage_kind, a.closed_on, a.lost_reason, a.custom) == ("lost", date(2026, 11, 20), "Too dear", {})
+    assert w.custom == {}
+    assert_journal_exact(engine)
+
+
 def test_closed_from_chooses_the_stage_closed_rows_left(engine):
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="enquiry"), who="tester")
     commit_import(engine, plan, who="tester")
