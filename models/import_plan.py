@@ -271,6 +271,7 @@ def plan_import(
     )
     _row_warnings(plan, reader, no_stage, lookup, first_open)
     _compare_existing(engine, plan)
+    _value_counts(plan)
     with engine.connect() as conn:
         plan.ladder_check = compare_ladder(conn, plan, rungs, rungs_from)
     if options.adopt_ladder and (plan.ladder_check is None or not plan.ladder_check.differences):
@@ -365,17 +366,27 @@ def _row_warnings(
         warnings.append(f"{no_stage} rows have no stage; they go on {first_open} (the first rung)")
     if any(reader.kinds[r.stage] != OPEN for r in records):
         plan.closed_from = _closed_from(plan.options.closed_from, records, plan.ladder)
+    late = sum(1 for r in records if r.closed_on and r.created and r.closed_on < r.created)
+    if late:
+        warnings.append(f"{late} rows close before their created date; they are taken as created on the close date")
+
+
+def _value_counts(plan: ImportPlan) -> None:
+    """How the rows are valued, once the rows imported before hold their stored value."""
+    records = plan.records
     plan.valued_from_lookup = sum(1 for r in records if r.value_from == "lookup")
     plan.needs_review_count = sum(1 for r in records if r.needs_review)
     unknown_values = sum(1 for r in records if r.value_from == "unknown")
     if unknown_values:
-        warnings.append(
+        plan.warnings.append(
             f"{unknown_values} rows have no value; they import at 0 flagged for review "
             "(or value them from a lookup file with --values)"
         )
-    late = sum(1 for r in records if r.closed_on and r.created and r.closed_on < r.created)
-    if late:
-        warnings.append(f"{late} rows close before their created date; they are taken as created on the close date")
+    stored = sum(1 for r in records if r.value_from == "stored")
+    if stored:
+        plan.warnings.append(
+            f"{stored} rows imported before have no value in the file; they keep the value stored in evpipe"
+        )
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
@@ -448,9 +459,15 @@ def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
             plan.new_count += 1
             if kinds[r.stage] != OPEN:
                 new_closed += 1
-        elif old["deleted_at"] is not None:
+            continue
+        if old["deleted_at"] is not None:
             plan.deleted_skipped += 1
-        elif changes(plan, r, old, stage_ids.get(r.stage) or -1):
+            continue
+        if r.value_from == "unknown":
+            # no value in the file: the value stored in evpipe stays, and its flag (`changes`); the
+            # record holds them, so that the preview shows what the commit leaves
+            r.value_cents, r.needs_review, r.value_from = old["value_cents"], old["needs_review"], "stored"
+        if changes(plan, r, old, stage_ids.get(r.stage) or -1):
             plan.update_count += 1
         else:
             plan.unchanged_count += 1
@@ -518,12 +535,12 @@ def changes(plan: ImportPlan, r: Record, old: dict[str, Any], stage_id: int | No
     mapped, compared = _compared(tuple(plan.columns))
     out: dict[str, Any] = {}
     for col in compared:
-        if col == "needs_review" and r.value_from == "unknown":
+        if col == "needs_review" and r.value_unknown:
             continue  # an unknown value leaves the stored value, and its flag, alone
         new = getattr(r, col)
         if new != old[col]:
             out[col] = new
-    if r.value_from != "unknown" and r.value_cents != old["value_cents"]:
+    if not r.value_unknown and r.value_cents != old["value_cents"]:
         out["value_cents"] = r.value_cents
     old_custom = json.loads(old["custom_json"] or "{}")
     custom = dict(old_custom)

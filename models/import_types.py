@@ -141,7 +141,7 @@ class Record:
     name: str
     stage: str  # the ladder stage's name, casefolded
     value_cents: int
-    value_from: str  # "file", "lookup" or "unknown"
+    value_from: str  # "file", "lookup", "unknown" or "stored" (`value_unknown`)
     owner: str
     company: str = ""
     contact_name: str = ""
@@ -155,6 +155,13 @@ class Record:
     closed_on: date | None = None
     lost_reason: str | None = None
     needs_review: bool = False
+
+    @property
+    def value_unknown(self) -> bool:
+        """The file gives no value (and no lookup did): a new prospect is valued 0 and flagged for
+        review ("unknown"); one imported before keeps the value stored in evpipe, and its flag
+        ("stored": the record holds them, as the preview shows them)."""
+        return self.value_from in ("unknown", "stored")
 
 
 #: A record's fields in order, as a tuple (`Record(*values)` makes it again): how a fork hands

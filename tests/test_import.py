@@ -536,6 +536,25 @@ def test_reimport_leaves_a_value_set_in_evpipe_when_the_file_has_none(engine):
     assert store.get("Rowing club dinner").value_cents == 250_000
 
 
+def test_a_reimport_with_an_emptied_value_previews_the_value_it_leaves(engine, tmp_path):
+    """A re-import whose value cell is empty leaves the stored value (and its flag); the preview
+    showed 0.00 flagged and warned of rows without a value, while the commit kept 100.00 unflagged."""
+    path = write(tmp_path / "deals.csv", "id,name,value,stage\n1,A,100,Enquiry\n")
+    import_file(engine, path, who="tester")
+    write(path, "id,name,value,stage\n1,A,,Won\n2,B,,Enquiry\n")
+    plan = plan_import(engine, path, who="tester")
+    a, b = plan.preview_rows()
+    assert (a["value"], a["value_from"], a["needs_review"]) == ("100.00", "stored", False)
+    assert (b["value"], b["value_from"], b["needs_review"]) == ("0.00", "unknown", True)
+    assert plan.needs_review_count == 1
+    assert "1 rows have no value; they import at 0 flagged for review" in plan.warnings[-2]
+    assert plan.warnings[-1] == "1 rows imported before have no value in the file; they keep the value stored in evpipe"
+    commit_import(engine, plan, who="tester")
+    stored = Store(engine).get("A")
+    assert (stored.value_cents, stored.needs_review, stored.stage_kind) == (10_000, False, "won")
+    assert_journal_exact(engine)
+
+
 @pytest.mark.both_databases
 def test_deleted_prospects_stay_deleted(engine):
     import_file(engine, FIXTURES / "rep_pipeline.csv", who="tester")

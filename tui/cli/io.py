@@ -118,7 +118,10 @@ def print_plan(plan, rows: int) -> None:
             )
         )
         if any(r["value_from"] != "file" for r in preview):
-            click.echo("  * value from the lookup file, or unknown (0, flagged for review)")
+            click.echo(
+                "  * value from the lookup file, the value stored in evpipe (none in the file), "
+                "or unknown (0, flagged for review)"
+            )
     click.echo("")
     counts = ", ".join(f"{safe(name)} {_n(n)}" for name, n in plan.counts_by_stage if n)
     click.echo(f"Per stage: {counts or 'none'}")
