@@ -150,11 +150,12 @@ def numbered_name(name: str, taken: set[str], max_len: int | None = None) -> str
 
 #: The fields whose cell, when evpipe stores something else for a row (or nothing), is kept as it
 #: is in the file, as a custom field named by `in_file_name`: a value replaced by the lookup file's,
-#: a created date after today, a close date on an open row, a lost reason on a row not lost.
-KEPT_IN_FILE = ("value", "created", "close_date", "lost_reason")
+#: a created date after today, a close date on an open row, a lost reason on a row not lost, an
+#: email that is not an address.
+KEPT_IN_FILE = ("value", "created", "close_date", "lost_reason", "email")
 #: Those whose kept cell a re-import removes when the file no longer has it there (the field follows
 #: the file; a re-import changes no created date, and the value has its own rule).
-KEPT_FOLLOWS_FILE = ("close_date", "lost_reason")
+KEPT_FOLLOWS_FILE = ("close_date", "lost_reason", "email")
 
 
 def in_file_name(header: str) -> str:

@@ -15,7 +15,7 @@ from .import_fields import find_header, header_key, name_key
 from .import_read import read_table
 from .import_types import ImportOptions, Problem, Record
 from .store_prospects import MAX_CUSTOM_FIELDS
-from .values import clean_text
+from .values import clean_email, clean_text
 
 #: (the key column's index in the main file, {normalised key: cents}, lookup file name)
 Lookup = tuple[int, dict[str, int], str]
@@ -230,6 +230,12 @@ class RowReader:
         if lost_reason is not None and kind != "lost":
             kept["lost_reason"] = lost_reason
             self.kept["lost_reason"].append(number)
+        email = self._text("email", 200)
+        try:
+            email = clean_email(email)  # the rule `evpipe edit` and the prospect form apply
+        except DomainError:
+            kept["email"], email = email, ""
+            self.kept["email"].append(number)
         custom = self._custom(kept)
         owner = self._text("owner", 80) or None  # (a blank cell, like no owner column: the importer's)
         rec = Record(
@@ -242,7 +248,7 @@ class RowReader:
             owner=self.who if owner is None else owner,
             company=company,
             contact_name=self._text("contact_name", 200),
-            email=self._text("email", 200),
+            email=email,
             phone=self._text("phone", 80),
             notes=self._text("notes", 20_000),
             custom=custom,
@@ -383,6 +389,10 @@ class RowReader:
                     f"{column}: a close date on a row that is not won or lost; evpipe keeps a close date for "
                     f"closed prospects only, so it is kept as custom field {name!r}"
                     + ("" if "expected_month" in self.index else " (and gives the expected month)")
+                ),
+                "email": (
+                    f"{column}: not an email address such as name@example.com (evpipe edit refuses it too); "
+                    f"the email is left empty and the text kept as custom field {name!r}"
                 ),
                 "lost_reason": (
                     f"{column}: a lost reason on a row that is not lost; evpipe keeps a lost reason for lost "

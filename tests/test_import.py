@@ -1071,6 +1071,26 @@ def test_a_close_date_or_lost_reason_on_a_row_that_does_not_store_it_is_kept(eng
     assert_journal_exact(engine)
 
 
+def test_an_email_that_evpipe_edit_refuses_is_kept_as_a_custom_field(engine, tmp_path):
+    """The import stored emails that `evpipe edit` refuses. One rule for both: such a cell leaves
+    the email empty and is kept as a custom field, with a warning; a phone is any short text in both."""
+    path = write(tmp_path / "e.csv", "id,name,value,email,phone\n1,E,1,not-an-email,x\n2,F,1,f@example.com,021\n")
+    plan = plan_import(engine, path, who="tester")
+    e, f = plan.preview_rows()
+    assert (e["email"], e["phone"], e["custom"]) == ("", "x", {"email (in file)": "not-an-email"})
+    assert (f["email"], f["custom"]) == ("f@example.com", {})
+    assert any(w.startswith("row 2: email: not an email address such as name@example.com") for w in plan.warnings)
+    commit_import(engine, plan, who="tester")
+    store = Store(engine)
+    assert store.get("E").custom == {"email (in file)": "not-an-email"} and store.get("E").email == ""
+    with pytest.raises(DomainError, match="is not an email address"):
+        store.edit("E", email="not-an-email")
+    store.edit("E", phone="y")
+    write(path, "id,name,value,email,phone\n1,E,1,e@example.com,x\n2,F,1,f@example.com,021\n")
+    import_file(engine, path, who="tester")
+    assert (store.get("E").email, store.get("E").custom) == ("e@example.com", {})
+
+
 def test_closed_from_chooses_the_stage_closed_rows_left(engine):
     plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="enquiry"), who="tester")
     commit_import(engine, plan, who="tester")
