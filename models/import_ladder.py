@@ -28,7 +28,7 @@ from sqlmodel import col
 from .errors import DomainError
 from .import_cells import cell_text
 from .import_fields import name_key
-from .import_read import Cell, SheetData
+from .import_read import Cell, SheetData, load_workbook
 from .import_types import ImportPlan, LadderCheck
 from .journal import BridgeCategory, BulkJournal, probability_summary
 from .ladder import LOST, OPEN, WON, ev_micros
@@ -113,11 +113,14 @@ def _companion_rungs(path: Path) -> list[FileRung]:
 def _sheet_rungs(sheet: SheetData) -> list[FileRung]:
     if "Ladder" not in sheet.sheets or sheet.sheet == "Ladder":
         return []
-    import openpyxl
-
     try:
-        wb = openpyxl.load_workbook(sheet.path, read_only=True, data_only=True)
+        fh = sheet.path.open("rb")
+    except OSError:
+        return []
+    try:
+        wb = load_workbook(fh)
     except Exception:  # the prospects' sheet was read: a broken Ladder sheet is no ladder, not an error
+        fh.close()
         return []
     try:
         rows = []
@@ -127,6 +130,7 @@ def _sheet_rungs(sheet: SheetData) -> list[FileRung]:
         return []
     finally:
         wb.close()
+        fh.close()
     if not rows:
         return []
     return _rungs_from_rows(rows[0], rows[1:])

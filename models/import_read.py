@@ -49,6 +49,8 @@ _SIGNATURES = [
     (b"Rar!", "a RAR archive"),
     (b"SQLite format 3\x00", "an SQLite database (use `evpipe restore` for a dump, or copy the file)"),
 ]
+#: What a file's name says it is (its content decides: `read_table`).
+_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
 
@@ -126,9 +128,19 @@ class SheetData:
     @property
     def described(self) -> str:
         if self.kind == "xlsx":
-            return f"XLSX workbook, sheet {self.sheet!r}"
+            return f"XLSX workbook{self._misnamed}, sheet {self.sheet!r}"
         names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
-        return f"CSV, {self.encoding}, {names.get(self.delimiter or ',', repr(self.delimiter))}-separated"
+        return (
+            f"CSV{self._misnamed}, {self.encoding}, {names.get(self.delimiter or ',', repr(self.delimiter))}-separated"
+        )
+
+    @property
+    def _misnamed(self) -> str:
+        """' (read by its content: its name ends .csv)' for a file whose name says another kind."""
+        suffix = self.path.suffix.casefold()
+        if suffix in _SUFFIXES and _SUFFIXES[suffix] != self.kind:
+            return f" (read by its content: its name ends {self.path.suffix})"
+        return ""
 
 
 def _shown(path: Path) -> str:
@@ -724,11 +736,19 @@ def _count_parts(path: Path) -> int | None:
     return int.from_bytes(tail[at + 10 : at + 12], "little")
 
 
+def load_workbook(fh: IO[bytes]) -> Any:
+    """openpyxl's read-only workbook (cells as values) read from the open file `fh`: a workbook is
+    told by its content, while openpyxl, given a path, refuses any name not ending .xlsx or .xlsm
+    (a workbook saved as `pipeline.csv` was called damaged). `fh` stays open until the workbook is
+    closed."""
+    import openpyxl
+
+    return openpyxl.load_workbook(fh, read_only=True, data_only=True)
+
+
 # Longer than 80 lines on purpose, like _parse_csv: one pass over a sheet's rows with the limits
 # checked inside the loop.
 def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits: ReadLimits) -> SheetData:
-    import openpyxl
-
     parts = _count_parts(path)
     if parts is not None and parts > MAX_PARTS and limits.max_bytes is not None:
         raise over_limit(path, f"is a zip of {parts:,} parts, not a spreadsheet", "megabytes")
@@ -749,9 +769,11 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits:
             "XLSX files (save .ods or .numbers files as .xlsx first)",
             field="file",
         )
+    fh = path.open("rb")
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = load_workbook(fh)
     except Exception as exc:  # openpyxl raises many kinds on a broken part
+        fh.close()
         raise _damaged(path, exc) from None
     try:
         sheets = list(wb.sheetnames)
@@ -828,3 +850,4 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits:
         return SheetData(path, "xlsx", headers, rows, sheet=name, sheets=sheets)
     finally:
         wb.close()
+        fh.close()

@@ -847,6 +847,26 @@ def test_zip_that_is_not_a_workbook(engine, tmp_path):
     _untouched(engine, make, "is a zip archive but not an XLSX workbook", tmp_path)
 
 
+def test_a_workbook_named_csv_is_read_as_a_workbook(engine, tmp_path):
+    """A file is told by its content; an XLSX named .csv was refused as damaged (openpyxl, given the
+    path, refuses the name). It is read as the workbook it is, its Ladder sheet too, and the preview
+    says the name is not what it is."""
+    from evpipe.models.exporter import export
+
+    Store(engine).add("Boat party", "1200", "Quote sent")
+    export(engine, tmp_path / "out.xlsx")
+    (tmp_path / "out.csv").write_bytes((tmp_path / "out.xlsx").read_bytes())
+    Store(engine).set_probability("Quote sent", "40")  # so that the file's ladder (25%) differs
+    xlsx = plan_import(engine, tmp_path / "out.xlsx", who="tester")
+    named_csv = plan_import(engine, tmp_path / "out.csv", who="tester")
+    assert (
+        named_csv.sheet_data.described == "XLSX workbook (read by its content: its name ends .csv), sheet 'Prospects'"
+    )
+    assert [r.name for r in named_csv.records] == ["Boat party"] and named_csv.records == xlsx.records
+    assert named_csv.ladder_check is not None and xlsx.ladder_check is not None
+    assert named_csv.ladder_check.differences == xlsx.ladder_check.differences == [("Quote sent", 2500, 4000)]
+
+
 def test_empty_and_missing_files(engine, tmp_path):
     _untouched(engine, lambda t: write(t / "e.csv", ""), "e.csv is empty", tmp_path)
     with pytest.raises(DomainError, match="does not exist"):
