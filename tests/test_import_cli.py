@@ -206,3 +206,18 @@ def test_json_preview_says_a_future_created_date_is_stored_as_today(tmp_path):
     assert any("the date is after today" in w for w in data["warnings"])
     out = run(db, "import", path).stdout
     assert "warning: row 2: created: the date is after today" in out
+
+
+def test_map_names_a_column_whose_header_holds_an_equals_sign(tmp_path):
+    """`--map a=b=ignore` was split at the first '=' (column 'a', which the file has not). A field
+    name never holds '=', so --map splits at the last; --stage-map still splits at the first."""
+    from evpipe.tui.cli.args import options_from_args
+
+    db = tmp_path / "p.db"
+    path = tmp_path / "eq.csv"
+    path.write_text("Client,a=b\nA,x\n", encoding="utf-8")
+    data = json.loads(run(db, "import", path, "--map", "a=b=ignore", "--json").stdout)
+    assert data["columns"][1] == {"column": "a=b", "field": "ignore", "meaning": "not imported (you said so)"}
+    assert data["preview"][0]["custom"] == {}
+    options = options_from_args([str(path), "--map", "a=b = custom", "--stage-map", "Hot=Cold=Enquiry"])[1]
+    assert options.mapping == {"a=b": "custom"} and options.stage_map == {"Hot": "Cold=Enquiry"}

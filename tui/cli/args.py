@@ -143,12 +143,15 @@ def import_arguments(fn: F) -> F:
     return fn
 
 
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+def _pairs(values: tuple[str, ...], option: str, *, last: bool = False) -> dict[str, str]:
+    """LEFT=RIGHT pairs, split at the first '=' (a stage name may hold one on either side), or with
+    `last` at the last one: --map's right side is a field name, which never holds '=', so a column
+    whose header does ('a=b') can be named (`--map a=b=ignore`)."""
     out: dict[str, str] = {}
     for v in values:
         if "=" not in v:
             raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT, e.g. {option} 'Won=Won'", field=option)
-        left, right = v.split("=", 1)
+        left, right = v.rsplit("=", 1) if last else v.split("=", 1)
         if not left.strip() or not right.strip():
             raise DomainError(f"{option}: {v!r} should be LEFT=RIGHT with both sides filled", field=option)
         left, right = left.strip(), right.strip()
@@ -203,7 +206,7 @@ def import_options(p: dict[str, Any]):
     encoding = p.get("encoding")
     return ImportOptions(
         sheet=p["sheet"],
-        mapping=_pairs(p["maps"], "--map"),
+        mapping=_pairs(p["maps"], "--map", last=True),
         stage_map=_pairs(p["stage_maps"], "--stage-map"),
         date_order=_date_order(p),
         values_file=p["values_file"],
