@@ -208,13 +208,13 @@ def ev_fits(conn: Connection) -> None:
     the day's first change, a stage's probability changed. Other changes are checked by their
     own delta (`apply`)."""
     p, st = table_of(Prospect), table_of(Stage)
-    with sums_fit():  # (SQLite's SUM raises past 64 bits; PostgreSQL's gives a numeric)
-        total = conn.scalar(
-            select(func.coalesce(func.sum(p.c.value_cents * st.c.probability_bp), 0))
-            .select_from(p.join(st, st.c.id == p.c.stage_id))
-            .where(p.c.deleted_at.is_(None))
-        )
-    if int(total or 0) > MAX_SUM:
+    stages = {sid: (kind, bp) for sid, kind, bp in conn.execute(select(st.c.id, st.c.kind, st.c.probability_bp))}
+    with sums_fit():  # (values summed per stage, in cents: past 64 bits only beyond 9 million prospects)
+        by_stage = conn.execute(
+            select(p.c.stage_id, func.sum(p.c.value_cents)).where(p.c.deleted_at.is_(None)).group_by(p.c.stage_id)
+        ).all()
+    total = sum(ladder.kpi_part(int(value or 0), *stages[sid])[2] for sid, value in by_stage)  # (exact: Python ints)
+    if total > MAX_SUM:
         raise too_large()
 
 
