@@ -8,7 +8,7 @@ import pytest
 from textual import events
 from textual._xterm_parser import XTermParser
 
-from evpipe.tui.escape_burst import BurstParser, read_escape_apart
+from evpipe.tui.escape_burst import BurstParser, pasted_text, read_escape_apart
 
 
 def read(*chunks: str, parser: type[XTermParser] = BurstParser) -> list[tuple[str, str | None]]:
@@ -40,8 +40,9 @@ def read(*chunks: str, parser: type[XTermParser] = BurstParser) -> list[tuple[st
         ("\x1bOP", [("f1", None)]),
         ("\x1b\x1b[B", [("escape", "\x1b"), ("down", None)]),
         ("\x1b\x7f", [("ctrl+w", None)]),  # Alt+Backspace: delete a word, as Textual reads it
-        # inside a paste nothing is split: the keys come out as Textual reads them
-        ("\x1b[200~a\x1bjb\x1b[201~", [("circumflex_accent", "^"), ("j", "j"), ("b", "b"), ("Paste", "a")]),
+        # inside a paste nothing is a key: Textual sent "^", "j", "b" as key presses after the ESC
+        ("\x1b[200~a\x1bjb\x1b[201~", [("Paste", "ajb")]),
+        ("\x1b[200~Deal \x1b[32mwon\x1b[0m ok\x1b[201~>", [("Paste", "Deal won ok"), ("greater_than_sign", ">")]),
     ],
 )
 def test_escape_and_the_next_key_in_one_read(data, keys):
@@ -74,7 +75,13 @@ def test_a_paste_mark_split_between_reads_still_keeps_the_paste_whole():
     # The mark that starts a paste split between two reads: the ESC and key inside the paste stayed
     # apart and an Escape went out in the middle of it.
     chunks = ("\x1b[20", "0~ab\x1bjc\x1b[201~x")
-    assert read(*chunks) == read(*chunks, parser=XTermParser) and ("escape", "\x1b") not in read(*chunks)
+    assert read(*chunks) == [("Paste", "abjc"), ("x", "x")]
+    # its text split across reads, and its end mark too
+    assert read("\x1b[200~ab", "c\x1b[3", "2md\x1b[20", "1~x>") == [
+        ("Paste", "abcd"),
+        ("x", "x"),
+        ("greater_than_sign", ">"),
+    ]
     # and the mark that ends it: the split after it works again
     keys = read("\x1b[200~ab\x1b[2", "01~\x1b>")
     assert keys[-2:] == [("escape", "\x1b"), ("greater_than_sign", ">")]
@@ -115,3 +122,11 @@ def test_a_sequence_the_parser_cannot_read_is_dropped_and_input_goes_on(bad):
     # Textual's parser raised out of these (a character past the last one, a key-release form) and
     # the app's input stopped with a traceback.
     assert read(bad, "j", "\x1b>")[-3:] == [("j", "j"), ("escape", "\x1b"), ("greater_than_sign", ">")]
+
+
+def test_a_pasted_text_keeps_its_words_and_loses_its_escape_codes():
+    """Pasting coloured text from a terminal or a web page: `called \x1b[1mBOLD\x1b[0m and agreed`
+    went into a form as `^[1mBOLD^[0m and agreedcalled` (Textual typed the part after the first ESC
+    as keys before the Paste of the part before it)."""
+    assert read("\x1b[200~called \x1b[1mBOLD\x1b[0m and agreed\x1b[201~") == [("Paste", "called BOLD and agreed")]
+    assert pasted_text("a\x1b]0;title\x07b\x00c\td\ne\x9bf\x7f") == "abc\td\nef"

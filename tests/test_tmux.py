@@ -262,6 +262,22 @@ def test_a_byte_that_is_not_utf8_is_typed_as_a_replacement_and_the_app_reads_on(
     assert "UnicodeDecodeError" not in screen
 
 
+def test_a_pasted_text_with_colour_codes_presses_no_key(seeded, tmux, tmp_path):
+    # A rep pasted a line copied from a coloured terminal on the pipeline: Textual read the part of
+    # the paste after its first ESC as key presses, and "won" marked the prospect under the cursor
+    # won. A paste is text, whole: into the filter here, with its colour codes taken out.
+    before = kpi(seeded)
+    tmux.wait_for(shows(*header(before), "shown"))
+    clip = tmp_path / "clip.txt"
+    clip.write_bytes(b"Harbour \x1b[32mwon\x1b[0m ok")
+    tmux.run("load-buffer", "-b", "clip", str(clip))
+    tmux.keys("/")
+    tmux.run("paste-buffer", "-p", "-b", "clip")
+    screen = tmux.wait_for(shows("filter: Harbour won ok"))
+    assert "-> Won" not in screen and "^[" not in screen
+    assert kpi(seeded) == before
+
+
 def test_no_color(seeded):
     """With NO_COLOR set, only shades of grey are sent, and the cursor row still stands out."""
     import re

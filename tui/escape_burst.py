@@ -11,7 +11,12 @@ then that key.
 
 What still starts a sequence after ESC: `[` and `O` (keys and reports), `]`, `P`, `_` and `^`
 (strings a terminal sends) and a backslash (the end of one), another ESC, and DEL (Alt+Backspace,
-which deletes a word). Inside a bracketed paste nothing is split: a pasted text keeps its bytes.
+which deletes a word).
+
+A bracketed paste is read here, not by Textual's parser, which read an ESC inside a paste (text
+copied from a coloured terminal) as the start of a key and sent what followed as key presses: a
+pasted `\x1b[32mwon` pressed `w` on the pipeline and marked a prospect won. The paste's text comes
+out whole, as one Paste, with its escape codes and control characters taken out.
 
 The same drivers decode what they read as UTF-8, strictly: one byte that is not (0xff from a
 terminal that sends Alt as an 8-bit byte) stopped the app with a traceback. They now read it as
@@ -25,12 +30,25 @@ import re
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from textual import events
 from textual._xterm_parser import XTermParser
 from textual.message import Message
 
 #: ESC followed by a character that starts no escape sequence; or a bracketed paste's start or end.
 _SPLIT = re.compile(r"\x1b(?=[^\[O\]P_^\\\x1b\x7f])|(\x1b\[20[01]~)")
 _PASTE_START = "\x1b[200~"
+_PASTE_END = "\x1b[201~"
+#: What a pasted text keeps out: escape sequences (CSI, and OSC/DCS/APC/PM strings), a lone ESC,
+#: and control characters other than tab and the line ends (NUL, the C1 set, DEL).
+_NOT_TEXT = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b[\]P_^][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+
+
+def pasted_text(text: str) -> str:
+    """A pasted text as it reads: colours and other escape codes copied with it, and control
+    characters, taken out ('called \\x1b[1mBOLD\\x1b[0m' -> 'called BOLD')."""
+    return _NOT_TEXT.sub("", text)
 
 
 class BurstParser(XTermParser):
@@ -38,12 +56,18 @@ class BurstParser(XTermParser):
 
     def __init__(self, debug: bool = False) -> None:
         super().__init__(debug)
-        self._in_paste = False
         #: The end of the last read from its last ESC on (at most a paste mark's length), when it
         #: has one: a mark, or an ESC and the key after it, may be split between two reads.
         self._tail = ""
+        #: Inside a bracketed paste: what was pasted so far (else None). Textual's parser never
+        #: sees it: it read an ESC inside a paste as the start of a key and sent what followed as
+        #: key presses (a pasted `\x1b[32mwon` pressed `w`, marking a prospect won).
+        self._pasted: str | None = None
 
     def feed(self, data: str) -> Iterable[Message]:
+        if self._pasted is not None:
+            yield from self._pasting(data)
+            return
         # the last read's end counts only while the parser still waits on it: once its wait is over
         # it has read those bytes as keys, and a mark or an ESC in them starts nothing any more
         tail = self._tail if self._timeout_time is not None else ""
@@ -57,11 +81,17 @@ class BurstParser(XTermParser):
         start = 0  # (in `data`)
         for match in _SPLIT.finditer(text):
             at = match.start() - len(tail)  # where in `data` (below 0: in the last read)
-            if match.group(1):  # a paste starts or ends: nothing is split inside one
-                if match.end() > len(tail):  # (one wholly in the last read was seen then)
-                    self._in_paste = match.group(1) == _PASTE_START
+            if match.group(1):
+                if match.group(1) == _PASTE_START and match.end() > len(tail):
+                    # Textual reads the mark (its end may be all this read has of it); what follows
+                    # is the paste's, kept apart until its end mark
+                    end = match.end() - len(tail)
+                    yield from self._fed(data[start:end])
+                    self._tail, self._pasted = "", ""
+                    yield from self._pasting(data[end:])
+                    return
                 continue
-            if self._in_paste or at < -1:
+            if at < -1:
                 continue
             # an ESC then a key that starts no sequence; the ESC ended the last read (at -1), or is here
             end = at + 1
@@ -71,6 +101,27 @@ class BurstParser(XTermParser):
             start = end
         if start < len(data):
             yield from self._fed(data[start:])
+
+    def _pasting(self, data: str) -> Iterable[Message]:
+        """A paste's text as it comes, read by read, until its end mark: then one Paste of the
+        text, with the escape codes and control characters in it taken out (`pasted_text`), and
+        what came after the mark read as keys again."""
+        assert self._pasted is not None
+        looked = max(0, len(self._pasted) - len(_PASTE_END) + 1)  # (a mark split across reads is whole now)
+        text = self._pasted + data
+        end = text.find(_PASTE_END, looked)
+        if end < 0:
+            self._pasted = text
+            return
+        self._pasted = None
+        # Textual closes the paste it opened (its own Paste is empty: it was given no text)
+        for message in self._fed(_PASTE_END):
+            if not (isinstance(message, events.Paste) and not message.text):
+                yield message
+        yield events.Paste(pasted_text(text[:end]))
+        rest = text[end + len(_PASTE_END) :]
+        if rest:
+            yield from self.feed(rest)
 
     def _fed(self, data: str) -> Iterable[Message]:
         """Textual's parsing of `data`. A sequence it cannot read (ESC [ 9999999 u: a character
