@@ -51,7 +51,7 @@ class Undo(LadderWrites):
         for later in s.scalars(q.order_by(col(ChangeEvent.id).desc())):
             entry = event_entry(later)
             touched = fields_of(entry)
-            if field in touched or WHOLE in touched or (field == WHOLE and touched):
+            if field in touched or WHOLE in touched or (field == WHOLE and (touched or later.action == "activity")):
                 wanted = [field] if field in touched else None
                 said = describe(entry, wanted, stage_names=names, today=at.date())
                 break
@@ -178,8 +178,8 @@ class Undo(LadderWrites):
             col(ChangeEvent.id) > ev.id,
             col(ChangeEvent.who) != self.who,
             col(ChangeEvent.undone_by_id).is_(None),
-            col(ChangeEvent.action) != "activity",
         )
+        # (a contact point someone else logged on it too: taking the add back took their call with it)
         if p.deleted_at is not None or s.scalar(others.limit(1)) is not None:
             raise self._blocked(s, ev, WHOLE, at)  # taking the add back would erase what came after
         d = negate(part(p.value_cents, s.get_one(Stage, p.stage_id)))

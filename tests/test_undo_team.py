@@ -108,6 +108,17 @@ def test_undo_of_an_add_is_refused_once_a_colleague_worked_on_it(engine):
     assert not alice.get(pid).deleted
 
 
+def test_undo_of_an_add_is_refused_once_a_colleague_logged_a_contact_on_it(engine):
+    """A contact point another user logged counts: undoing the add took their call with it."""
+    alice, bob = Store(engine, who="alice"), Store(engine, who="bob")
+    pid = alice.add("Zeta", "100").prospect.id
+    bob.log_activity(pid, "call", "agreed a date")
+    with pytest.raises(UndoBlocked, match="bob") as refused:
+        alice.undo()
+    assert "someone changed it since" not in str(refused.value)
+    assert not alice.get(pid).deleted
+
+
 def test_the_cli_skips_with_an_option(team, db_url, monkeypatch):
     engine, alice, bob, gamma = team
     monkeypatch.setenv("EVPIPE_USER", "alice")
