@@ -254,3 +254,51 @@ async def test_q_twice_quits_at_once_and_a_change_that_then_fails_is_kept_to_pri
     assert app.saver.lost == [unsaved_reason(sqlite3.OperationalError("database is locked"))]
     assert Store(engine).get(pid).stage_name == "Quote sent"
     app._engine.dispose()
+
+
+async def test_an_edit_form_that_cannot_save_keeps_what_was_typed_and_only_its_own_retry_saves_it(engine):
+    """The edit form under a held lock said "Not saved: Not saved: ... Your change is undone on
+    screen; press R" while it still showed what was typed; and esc, then "discard", while the save
+    waited for the lock, still saved it (then, or with a later R)."""
+    from textual.widgets import Input
+
+    from evpipe.tui.screens.prospect_form import ProspectForm
+
+    first, _second, url, app = two_prospects_and_an_impatient_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.pipeline is not None and app.pipeline.table.go_to(first)
+        await pilot.press("e")
+        await settle(pilot, until=lambda a: isinstance(a.screen, ProspectForm))
+        form = app.screen
+        assert isinstance(form, ProspectForm)
+        form.query_one("#value", Input).value = "4321"
+        holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("ctrl+s")
+            await pilot.press("escape")  # while it waits for the lock: not offered to discard
+            await settle(pilot)
+            assert app.screen is form
+            assert any("Saving what you typed" in n.message for n in app._notifications)
+            await settle(
+                pilot, rounds=8, until=lambda a: "Not saved" in str(form.query_one("#conflict-error").render())
+            )
+            said = str(form.query_one("#conflict-error").render())
+            assert said == (
+                "Not saved: another evpipe is writing to the database and did not finish in time. "
+                "What you typed is still here: ctrl+s tries again, esc leaves it."
+            )
+            assert form.query_one("#value", Input).value == "4321"
+        finally:
+            holder.rollback()
+            holder.close()
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")  # discard what was typed
+        await settle(pilot, until=lambda a: not isinstance(a.screen, ProspectForm))
+        await pilot.press("R")
+        await settle(pilot)
+        assert "Nothing to retry: every change so far was saved or refused." in [n.message for n in app._notifications]
+        assert Store(engine).get(first).value_cents == 600_000
+    app._engine.dispose()

@@ -180,6 +180,7 @@ class ChangeFailed(Message):
     cause: DomainError | None = None  # the refusal itself (a Conflict is told apart from others)
     context: object = None
     retryable: bool = False  # not a refusal but a failure (a held lock, a full disk): `R` retries it
+    reason: str = ""  # a retryable failure's reason alone, in words ("the disk is full")
 
 
 # ---------------------------------------------------------------- the focus screen

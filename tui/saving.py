@@ -125,6 +125,15 @@ class Saver:
                 self._in_flight += 1
             self._run(change)
 
+    def withdraw(self, change: Change) -> bool:
+        """Take a failed change off the list `R` retries: its screen tries it again itself (a
+        form keeps what was typed, ctrl+s saves it again) or it was let go. Whether it was on it."""
+        with self._lock:
+            if change in self.failed:
+                self.failed.remove(change)
+                return True
+            return False
+
     def retry(self) -> int:
         """Save every failed change again; how many (0: none). Each was made while the failed ones
         before it were shown taken back: the undos go first (an undo pressed then meant the last
@@ -160,6 +169,7 @@ class Saver:
                 change.optimistic,
                 context=change.context,
                 retryable=True,
+                reason=why,
             )
         else:
             message = ChangeSaved(result, change.optimistic, context=change.context)

@@ -190,6 +190,7 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
         #: that refused them (so that saving again means "mine over theirs").
         self.base_version = prospect.version if prospect is not None else 0
         self.saving = False
+        self._change: Change | None = None  # the save on its way, or the last that failed
 
     # ------------------------------------------------------------ building
 
@@ -449,7 +450,8 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
         save, version = self.save, self.base_version
         assert save is not None and self.prospect is not None
         self.query_one("#form-keys", Label).update("saving…")
-        evpipe_app(self).saver.save(Change(lambda: save(fields, version), self, self.prospect.id))
+        self._change = Change(lambda: save(fields, version), self, self.prospect.id)
+        evpipe_app(self).saver.save(self._change)
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         message.stop()
@@ -471,6 +473,15 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
                 "that, esc leaves it as it is."
             )
             self._rebase()
+            return
+        if message.retryable:
+            # the form keeps what was typed and saves it again itself: not `R`'s to save later too
+            # (after esc had let it go), and not "undone on screen", which it is not
+            if self._change is not None:
+                evpipe_app(self).saver.withdraw(self._change)
+            self.show_conflict(
+                f"Not saved: {message.reason}. What you typed is still here: ctrl+s tries again, esc leaves it."
+            )
             return
         self.show_conflict(f"Not saved: {message.error}")
 
@@ -497,6 +508,14 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
         self.base_version = latest.version
 
     def action_cancel(self) -> None:
+        if self.saving:
+            # (discarding now would not stop the save: another writer may hold it, and it goes in then)
+            self.app.notify(
+                "Saving what you typed: the form closes once it is saved, or says why not.",
+                markup=False,
+                severity="warning",
+            )
+            return
         if not self.is_dirty:
             self.dismiss(None)
             return
