@@ -289,3 +289,34 @@ def test_the_board_is_screen_8():
     spec = next(s for s in available() if s.key == "8")
     assert (spec.name, spec.factory) == ("board", "evpipe.tui.screens.board:BoardScreen")
     assert "app.screen_8" in {b.id for b in EvpipeApp.BINDINGS}
+
+
+async def test_another_sessions_change_moves_the_card_and_the_header(worked_engine):
+    """priya won a prospect while sam looked at the board: the notice came, but the card stayed on
+    its stage and the header's EV stayed behind, also after leaving the board and coming back."""
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        quote = next(i for i, c in enumerate(screen.view.columns) if c.stage.name == "Quote sent")
+        pid = screen.view.columns[quote].ids[0]
+        won_before = screen.view.won.count
+        Store(worked_engine, who="priya").move(pid, "won")
+        await calm(pilot, until=lambda a: screen.view is not None and screen.view.won.count == won_before + 1)
+        assert pid not in screen.view.columns[quote].ids
+        want = kpis(worked_engine, Scope(period=current_period(worked_engine)))
+        await calm(pilot, until=lambda a: screen.kpi == want)
+        # and when it is not showing, it reads everything again once shown
+        await pilot.press("1")
+        await calm(pilot)
+        Store(worked_engine, who="priya").move(pid, "reopen")
+        await calm(
+            pilot,
+            until=lambda a: (
+                a.pipeline is not None and any(n for n in a.notices if "reopen" in n.lower() or "Quote sent" in n)
+            ),
+        )
+        await pilot.press("8")
+        await calm(
+            pilot,
+            until=lambda a: a.screen is screen and screen.view is not None and pid in screen.view.columns[quote].ids,
+        )

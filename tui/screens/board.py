@@ -32,7 +32,15 @@ from evpipe.models.week_history import week_history
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..first_read import ReadyAfterFirstRead
-from ..messages import BoardKpisLoaded, BoardLoaded, BoardMoved, ChangeFailed, ChangeSaved, FocusHistoryLoaded
+from ..messages import (
+    BoardKpisLoaded,
+    BoardLoaded,
+    BoardMoved,
+    ChangeFailed,
+    ChangeSaved,
+    FocusHistoryLoaded,
+    RemoteChanges,
+)
 from ..saving import Change, undoing
 from ..widgets import TextLine
 from ..widgets.footer import KeyFooter
@@ -91,6 +99,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def on_mount(self) -> None:
         self.board.focus()
         evpipe_app(self).data_changed_signal.subscribe(self, self._data_changed)
+        evpipe_app(self).remote_changed_signal.subscribe(self, self._changed_remotely)
         self.load()
 
     def on_screen_resume(self) -> None:
@@ -294,6 +303,27 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         # take back what was shown: the cards and the KPIs as the database has them
         self._pending.pop(message.prospect_id or 0, None)
         self.load()
+
+    def _changed_remotely(self, message: RemoteChanges) -> None:
+        """Another session's changes (tui/live_sync.py): the cards they touch move or go, as they
+        are now, and the header is read again; shown later, the board reads everything again."""
+        if message.settings and not message.entries:
+            return  # (a monthly target: the board shows none)
+        if not self.is_current or self.view is None or message.reload:
+            if self.is_current:
+                self.load()
+            else:
+                self._stale = True
+            return
+        for pid in sorted(message.gone):
+            if pid not in self._pending:
+                self.view.remove(pid)
+        for pid, (row, _hay) in sorted(message.rows.items()):
+            if pid not in self._pending:  # (a move of this screen's is on its way; its saved result places it)
+                self._place(row, follow=False)
+        self.board.changed()
+        self._show_status()
+        self.load_kpis()
 
     def _data_changed(self, result: ChangeResult | None) -> None:
         """A change made elsewhere (the prospect page, another screen, an import)."""
