@@ -325,3 +325,40 @@ async def test_bindings_can_be_remapped_by_id(worked_engine, hostile):
         assert store.get(hostile).stage_kind == "open"  # w no longer marks it won
         await press(app, pilot, "W")
         assert store.get(hostile).stage_kind == "won"
+
+
+async def test_a_move_then_enter_then_a_move_in_one_burst_are_both_saved(worked_engine, tmp_path):
+    """`>` Enter `>` typed fast while the first save waited (another writer held the lock): the
+    page read the prospect before the list's move was saved, and its own `>` was then refused as
+    "changed by someone else since this page loaded (... tester moved it ...)", the rep's own move."""
+    import sqlite3
+
+    from evpipe.models.locations import sqlite_path
+
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        pipeline = app.screen
+        rungs = [s.name for s in Store(worked_engine).ladder() if s.kind == "open"]
+        pid = next(
+            r.id
+            for r in map(pipeline.table.view.rows.__getitem__, pipeline.table.view.rows)
+            if Store(worked_engine).get(r.id).stage_name in rungs[:-2]
+        )
+        assert pipeline.table.go_to(pid)
+        await settle(app, pilot)
+        start = rungs.index(Store(worked_engine).get(pid).stage_name)
+        holder = sqlite3.connect(
+            sqlite_path(worked_engine.url.render_as_string(hide_password=False)), isolation_level=None
+        )
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("greater_than_sign", "enter", "greater_than_sign")
+            await pilot.pause(0.6)
+        finally:
+            holder.rollback()
+            holder.close()
+        await settle(app, pilot, until=lambda a: Store(worked_engine).get(pid).stage_name == rungs[start + 2])
+        await settle(app, pilot)
+        assert Store(worked_engine).get(pid).stage_name == rungs[start + 2]
+        assert not [n for n in app.notices if "someone else" in n], app.notices

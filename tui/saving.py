@@ -82,6 +82,7 @@ class Saver:
         self.own_ranges: list[range] = []
         self.own_lock = threading.Lock()
         self._in_flight = 0  # changes taken from the queue whose message is not posted yet
+        self._current: Change | None = None  # the change being saved now
         #: Set once the app is closing: a change that fails then cannot be shown on screen, so
         #: why it failed is kept here for the command to print (tui/app.py, `run`).
         self.closing = False
@@ -123,7 +124,30 @@ class Saver:
                     return
                 change = self._queue.popleft()
                 self._in_flight += 1
-            self._run(change)
+                self._current = change
+            try:
+                self._run(change)
+            finally:
+                with self._lock:
+                    self._current = None
+
+    def settle(self, prospect_id: int, timeout: float) -> bool:
+        """In a worker, before reading a prospect to act on it: wait until no change of it is
+        queued or being saved (at most `timeout` seconds), so that what is read has this session's
+        own changes in. A page opened by Enter right after `>` read the prospect before that move
+        was saved, and its own `>` was then refused as a change "by someone else" (the rep's own).
+        Whether none was left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = any(c.prospect_id == prospect_id for c in self._queue) or (
+                    self._current is not None and self._current.prospect_id == prospect_id
+                )
+            if not busy:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def withdraw(self, change: Change) -> bool:
         """Take a failed change off the list `R` retries: its screen tries it again itself (a

@@ -54,6 +54,9 @@ from .prospect_form import ProspectForm
 
 #: The changes the page lists (the newest); the journal command lists them all.
 CHANGES_SHOWN = 30
+#: How long a load waits for this session's changes of the prospect on their way (a save waiting
+#: for another writer's lock fails after the app's lock wait; the page reads what is there then).
+SETTLE_WAIT = 5.0
 
 #: A write waiting its turn: given the prospect's version this page knows, it makes the change.
 Op = Callable[[int], ChangeResult]
@@ -179,6 +182,9 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
     @work(thread=True, group="prospect-load", exit_on_error=False, description="load one prospect")
     def _load(self, generation: int) -> None:
         app = evpipe_app(self)
+        # this session's changes of the prospect still on their way (a `>` on the list just before
+        # Enter) land first: the page then reads them, and its own changes start from them
+        app.saver.settle(self.prospect_id, SETTLE_WAIT)
         store = app.store
         owner = app.decide_scope()
         try:
