@@ -264,3 +264,17 @@ def test_activity_screen_in_a_real_terminal(tmp_path):
         assert "You are tester" in members
     finally:
         t.kill()
+
+
+async def test_home_and_end_go_to_the_newest_and_the_oldest_change(engine):
+    team(engine)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("9")
+        await shows(app, pilot, "Activity", "call logged")
+        table = app.screen.query_one("#activity-table", DataTable)
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1 > 0
+        await pilot.press("home")
+        assert table.cursor_row == 0

@@ -507,3 +507,19 @@ async def test_pipeline_add_and_edit_go_through_the_form(worked_engine, store):
         after = store.get(target.id)
         assert after.company == "Edited [co]" and after.version == target.version + 1
         assert app.is_running
+
+
+async def test_saving_a_form_with_errors_again_says_so_once(engine):
+    """ctrl+s pressed again on the same errors stacked a notice each time over the form's title
+    and first fields; each field says what is wrong under it, and the notice shows once."""
+    store = Store(engine)
+    app = Host(lambda: ProspectForm(store.ladder(), owner="tester"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#name", Input).value = "Deal"
+        app.screen.query_one("#value", Input).value = "lots"
+        for _ in range(3):
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        assert app.notices.count("Some fields need fixing; nothing was saved yet.") == 1
+        assert app.results == []

@@ -275,7 +275,7 @@ async def test_a_deleted_prospect_shows_as_gone(worked_engine, hostile):
         await settle(app, pilot)
         assert "This prospect is gone" in await shows(app, pilot, "This prospect is gone")
         await press(app, pilot, "greater_than_sign")
-        assert any("not loaded" in n for n in app.notices)
+        assert "This prospect is gone (it may have been deleted): nothing to change here; esc goes back." in app.notices
 
 
 def test_every_binding_has_an_id_a_description_and_an_action():
@@ -362,3 +362,18 @@ async def test_a_move_then_enter_then_a_move_in_one_burst_are_both_saved(worked_
         await settle(app, pilot)
         assert Store(worked_engine).get(pid).stage_name == rungs[start + 2]
         assert not [n for n in app.notices if "someone else" in n], app.notices
+
+
+async def test_a_key_on_a_page_whose_prospect_was_deleted_elsewhere_says_so(worked_engine):
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await press(app, pilot, "enter")
+        page = app.screen
+        assert isinstance(page, ProspectPage)
+        await shows(app, pilot, "Every change, newest first")
+        Store(worked_engine, who="priya").delete(page.prospect_id)
+        await shows(app, pilot, "This prospect is gone")
+        await press(app, pilot, "greater_than_sign")
+        assert "This prospect is gone (it may have been deleted): nothing to change here; esc goes back." in app.notices
+        assert "The prospect is not loaded yet." not in app.notices

@@ -42,8 +42,13 @@ class ActivityScreen(LiveScreen):
         Binding("enter", "open", "Open", id="activity.open", show=False),
         Binding("w", "who", "Who", id="activity.who"),
         Binding("m", "members", "Members", id="activity.members"),
+        # (priority: the table's own Home and End scroll sideways, which a list of changes never does)
+        Binding("home", "first", "First", id="activity.first", show=False, priority=True),
+        Binding("end", "last", "Last", id="activity.last", show=False, priority=True),
     ]
     ACTION_HELP = {
+        "first": "The newest change (the top of the list)",
+        "last": "The oldest change listed (more are read as the cursor nears the end)",
         "open": "Open the prospect of the change under the cursor",
         "who": "Show one person's changes, or everyone's",
         "members": "Members and their roles (the owner changes them)",
@@ -198,6 +203,14 @@ class ActivityScreen(LiveScreen):
     @on(DataTable.RowSelected, "#activity-table")
     def _selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open()
+
+    def action_first(self) -> None:
+        if self.table.row_count:
+            self.table.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        if self.table.row_count:
+            self.table.move_cursor(row=self.table.row_count - 1)
 
     def action_open(self) -> None:
         row = self.table.cursor_row

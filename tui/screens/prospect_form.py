@@ -12,6 +12,7 @@ and everything typed stays.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 SaveEdit = Callable[[dict[str, Any], int], "ChangeResult"]
 
 #: (field id, label, placeholder) of the one-line text fields, in form order.
+#: How long "Some fields need fixing" shows; ctrl+s again meanwhile does not say it again.
+FIX_NOTICE_SECONDS = 5.0
+
 TEXT_FIELDS = [
     ("name", "Name", "what the sale is, e.g. Harbour Events Christmas party"),
     ("company", "Company", ""),
@@ -191,6 +195,7 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
         self.base_version = prospect.version if prospect is not None else 0
         self.saving = False
         self._change: Change | None = None  # the save on its way, or the last that failed
+        self._fix_said = -FIX_NOTICE_SECONDS  # when "Some fields need fixing" was last said
 
     # ------------------------------------------------------------ building
 
@@ -430,7 +435,17 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
     def action_save(self) -> None:
         result = self.collect()
         if result is None:
-            self.notify("Some fields need fixing; nothing was saved yet.", severity="warning", markup=False)
+            # once while it shows: ctrl+s pressed again on the same errors stacked the notices over
+            # the form's title and first fields (each field says what is wrong under it)
+            now = time.monotonic()
+            if now - self._fix_said >= FIX_NOTICE_SECONDS:
+                self._fix_said = now
+                self.notify(
+                    "Some fields need fixing; nothing was saved yet.",
+                    severity="warning",
+                    markup=False,
+                    timeout=FIX_NOTICE_SECONDS,
+                )
             return
         if self.editing and not result:
             self.notify("Nothing changed.", markup=False)

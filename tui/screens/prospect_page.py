@@ -131,6 +131,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         self._queue: deque[tuple[Op, bool]] = deque()
         self._writing = False
         self._generation = 0
+        self._gone = ""  # why there is no prospect to act on (deleted, another owner's), once read
 
     def compose(self) -> ComposeResult:
         with Vertical(id="page-head"):
@@ -216,6 +217,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         if message.generation != self._generation:
             return
         self.data = message.data
+        self._gone = ""
         self.pace = message.pace
         if not self._writing:
             self.version = message.data.prospect.version
@@ -237,6 +239,11 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         if message.generation != self._generation:
             return
         self.data = None
+        self._gone = (
+            "Not one of your prospects: nothing to change here."
+            if message.hidden
+            else "This prospect is gone (it may have been deleted): nothing to change here; esc goes back."
+        )
         if message.hidden:
             self.query_one("#title", Static).update(Text("Not one of your prospects", style="bold"))
             self.query_one("#subtitle", Static).update(Text(f"{message.message}. esc goes back."))
@@ -504,7 +511,8 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
 
     def _ready(self) -> PageData | None:
         if self.data is None:
-            self.notify("The prospect is not loaded yet.", markup=False, severity="warning")
+            said = self._gone or "The prospect is not loaded yet."
+            self.notify(said, markup=False, severity="warning")
             return None
         return self.data
 
