@@ -165,6 +165,37 @@ async def test_a_burst_lands_in_the_fields_it_was_typed_for_and_enter_saves(loop
     assert sam.company == "sam@example.com" and sam.value_cents == 500000
 
 
+async def test_a_burst_through_a_drop_down_list_chooses_and_goes_on_to_the_next_field(loop_db):
+    """Enter Down Down Enter Tab and a month, in one write, on the add form's Stage: Enter opened
+    the list only once the keys after it had gone to the closed list (the list stayed open on the
+    first stage), and once a choice is taken Textual puts the focus back after the keys typed."""
+    from textual.widgets import Select
+
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, ProspectForm)
+        burst(app, *typed("Boat party"))
+        stage = form.query_one("#stage", Select)
+        stage.focus()
+        await settle(app, pilot)
+        first = stage.value
+        burst(app, "enter", "down", "down", "enter", "tab", *typed("2027-03"))
+        assert await until(app, pilot, lambda: form.query_one("#month", Input).value == "2027-03")
+        assert not stage.expanded and stage.value != first
+        form.query_one("#value", Input).value = "1000"
+        burst(app, "ctrl+s")
+        assert await until(app, pilot, lambda: isinstance(app.screen, PipelineScreen))
+        await until(app, pilot, lambda: any(getattr(c, "prospect", None) for c in app.changes))
+    saved = store.get("Boat party")
+    ladder = [s.name for s in store.ladder()]
+    assert saved.stage_name == ladder[ladder.index(store.stage(first).name) + 2] and saved.expected_month == "2027-03"
+
+
 async def test_a_question_answers_once_when_enter_comes_twice_in_a_burst(loop_db):
     """Enter Enter in one write (`7p`, backspace, `6`, Enter Enter over SSH): both reached the
     prompt's field before it closed, so it answered twice; Textual's dismiss then called back again

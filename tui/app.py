@@ -19,7 +19,8 @@ from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, Select, TextArea
+from textual.widgets._select import SelectOverlay
 
 from evpipe.models.errors import DomainError
 from evpipe.models.locations import DatabaseProblem, check_database, creates_silently, db_label
@@ -145,6 +146,8 @@ class EvpipeApp(App):
         self._typed_on: weakref.WeakKeyDictionary[events.Key, Screen] = weakref.WeakKeyDictionary()
         #: Keys typed for a screen not ready for them yet (see `_hold_key`), in the order typed.
         self._held_keys: list[events.Key] = []
+        #: The widget the next keys wait for the focus to reach, and until when (`_want_focus`)
+        self._focus_wanted: tuple[Widget, float] | None = None
         self._hold_timer: Timer | None = None
         self._replaying = False
         self.keymap: dict[str, str] = {}
@@ -305,7 +308,7 @@ class EvpipeApp(App):
         if key and self._hold_key(event):
             return
         focused = self.focused if key else None
-        if key and (focused is None or isinstance(focused, (Input, TextArea))):
+        if key and (focused is None or isinstance(focused, (Input, TextArea, Select, SelectOverlay))):
             # What the field, its screen (or a screen just opened, nothing focused yet) have been
             # sent already runs first: the focus that selects a prefilled text, an enter that moved
             # on to another field or closed a form, a dialog putting the cursor in its first field.
@@ -318,7 +321,13 @@ class EvpipeApp(App):
             key
             and isinstance(event, events.Key)
             and focused is not None
-            and getattr(self.screen, "BINDINGS_FIRST", False)
+            # (a drop-down list too: Enter opened it only once its binding ran, after the keys
+            # typed after it had gone to the closed list, so Enter Down Down Enter in one burst
+            # left the list open on the first choice)
+            and (
+                getattr(self.screen, "BINDINGS_FIRST", False)
+                or (isinstance(focused, (Select, SelectOverlay)) and not event.is_printable)
+            )
             and self.screen.maximized is None
         ):
             await self._key_for_bindings(focused, event)
@@ -335,6 +344,12 @@ class EvpipeApp(App):
         self.app_focus = True
         self.screen._clear_tooltip()
         if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+            # A drop-down list: Textual moves the focus to the list it opened, and back to it once
+            # a choice is taken, later, after the keys already typed; those keys wait for it.
+            if isinstance(focused, Select) and focused.expanded:
+                self._want_focus(focused.query_one(SelectOverlay))
+            elif isinstance(focused, SelectOverlay) and event.key == "enter" and isinstance(focused.parent, Select):
+                self._want_focus(focused.parent)
             return
         self._typed_on[event] = self.screen
         focused._forward_event(event)
@@ -377,7 +392,9 @@ class EvpipeApp(App):
         of the note after it then ran as the page's keys (`l` asks why the prospect was lost, and
         the rest went in as the reason). Held keys run in order when the screen says it is ready
         (`release_keys`), or after KEY_HOLD_LIMIT seconds whatever the screen says."""
-        if self._replaying or (not self._held_keys and getattr(self.screen, "keys_ready", True)):
+        if self._replaying or (
+            not self._held_keys and getattr(self.screen, "keys_ready", True) and not self._awaiting_focus()
+        ):
             return False
         self._held_keys.append(events.Key(event.key, event.character))
         if self._hold_timer is None:
@@ -393,11 +410,32 @@ class EvpipeApp(App):
         self._hold_timer = None
         self.call_later(self._replay_keys, True)
 
+    def _want_focus(self, widget: Widget) -> None:
+        """The keys typed next wait until `widget` has the focus (Textual gives it later), at most
+        KEY_HOLD_LIMIT seconds; then they run in order (`_replay_keys`)."""
+        self._focus_wanted = (widget, time.monotonic() + KEY_HOLD_LIMIT)
+        self._focus_poll()
+
+    def _awaiting_focus(self) -> bool:
+        if self._focus_wanted is None:
+            return False
+        widget, deadline = self._focus_wanted
+        if self.focused is widget or not widget.is_attached or time.monotonic() > deadline:
+            self._focus_wanted = None
+            return False
+        return True
+
+    def _focus_poll(self) -> None:
+        if self._awaiting_focus():
+            self.set_timer(0.01, self._focus_poll, name="keys wait for the focus")
+        elif self._held_keys:
+            self.call_later(self._replay_keys)
+
     async def _replay_keys(self, anyway: bool = False) -> None:
         """The held keys, in order, as if typed now; a key that opens another screen not ready
         yet holds the ones after it again (unless the time limit is over: `anyway`)."""
         while self._held_keys:
-            if not anyway and not getattr(self.screen, "keys_ready", True):
+            if not anyway and (not getattr(self.screen, "keys_ready", True) or self._awaiting_focus()):
                 return
             event = self._held_keys.pop(0)
             self._replaying = True
