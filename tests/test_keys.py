@@ -498,3 +498,14 @@ async def test_the_import_screen_says_the_stage_map_first(loop_db):
         assert await until(app, pilot, lambda: screen.plan is not None, timeout=60)
         status = str(screen.query_one("#import-status").render())
         assert "Cannot import yet:" in status and "first, stage" in status and "--stage-map" in status
+
+
+def test_a_key_wider_than_its_column_in_the_help_gets_a_line_of_its_own():
+    """The Stages help read "shift+up K Up    stages.move_up" with the text and the id pushed out
+    of their columns; the key now stands above them."""
+    from evpipe.tui.screens.help import ID_COLUMN, TEXT_COLUMN, entry
+
+    lines = entry("shift+up K", "Up", "stages.move_up")
+    assert lines[0] == "  shift+up K"
+    assert lines[1][TEXT_COLUMN:].startswith("Up ") and lines[1].index("stages.move_up") == ID_COLUMN
+    assert entry("r", "Rename the stage", "stages.rename")[0].index("stages.rename") == ID_COLUMN

@@ -48,8 +48,12 @@ def entry(key: str, text: str, ident: str = "") -> list[str]:
     id, within the column before the id), the id on the first line."""
     room = (ID_COLUMN - 1 if ident else HELP_WIDTH) - TEXT_COLUMN
     wrapped = textwrap.wrap(text, room) or [""]
-    first = f"  {key:<9} {wrapped[0]:<{room}} {ident}" if ident else f"  {key:<9} {wrapped[0]}"
-    return [first.rstrip()] + [" " * TEXT_COLUMN + line for line in wrapped[1:]]
+    # keys wider than their column ('shift+up K') get a line of their own: the text and the id
+    # stay in their columns under them, as every other entry's
+    above = [f"  {key}"] if len(key) > TEXT_COLUMN - 3 else []
+    shown = "" if above else key
+    first = f"  {shown:<9} {wrapped[0]:<{room}} {ident}" if ident else f"  {shown:<9} {wrapped[0]}"
+    return above + [first.rstrip()] + [" " * TEXT_COLUMN + line for line in wrapped[1:]]
 
 
 #: What the marks on the screens mean (the help's "Marks" section).
