@@ -292,6 +292,9 @@ async def test_review_bridge_terms_and_period(data):
         await pilot.press("end", *["backspace"] * 10, *"400d", "enter")
         await settle(pilot)
         assert "Fri 24 Oct 2025 – Fri 27 Nov 2026" in screen_text(app)
+        # and its title still fits the line, keys and all (it lost "(s: period, r: rep)" off its end)
+        title = next(line for line in screen_text(app).splitlines() if " Review  " in line)
+        assert "(s: period, r: rep)" in title, title
         # a bad period is refused in the prompt, with the reason
         await pilot.press("s")
         await settle(pilot)

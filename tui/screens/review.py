@@ -210,15 +210,23 @@ class ReviewScreen(LiveScreen):
     def _show_review(self) -> None:
         r = self.review
         first, last = r.start_at.date(), r.end_at.date()
-        title = Text("Review", style="bold")
-        # the first day's year too when it is not the last's: 400 days back read as five weeks
-        start = f"{first:%a %d %b}" if first.year == last.year else f"{first:%a %d %b %Y}"
-        title.append(f"  {start} – {last:%a %d %b %Y}", style="")
-        if r.who:
-            title.append(f"  {r.who}'s changes", style="bold")
-        title.append("  how the KPIs moved" if not r.who and r.owner is None else "", style="dim")
-        title.append("  (s: period, r: rep)", style="dim")
-        self.query_one("#review-title", Static).update(title)
+        shown = self.query_one("#review-title", Static)
+        room = shown.size.width or 78
+        # the fullest title that fits its line: a period reaching back into another year took the
+        # "(s: period, r: rep)" off the end of an 80-column line
+        for weekdays, purpose in ((True, True), (True, False), (False, False)):
+            title = Text("Review", style="bold")
+            day = "%a %d %b" if weekdays else "%d %b"
+            # the first day's year too when it is not the last's: 400 days back read as five weeks
+            start = first.strftime(day if first.year == last.year else f"{day} %Y")
+            title.append(f"  {start} – {last.strftime(day + ' %Y')}", style="")
+            if r.who:
+                title.append(f"  {r.who}'s changes", style="bold")
+            title.append("  how the KPIs moved" if purpose and not r.who and r.owner is None else "", style="dim")
+            title.append("  (s: period, r: rep)", style="dim")
+            if title.cell_len <= room:
+                break
+        shown.update(title)
         d_ev = r.end.ev_micros - r.start.ev_micros
         d_tv = r.end.tv_cents - r.start.tv_cents
         evs = money_style((r.start.ev_micros, r.end.ev_micros, d_ev), micros=True)  # a sentence: exact
