@@ -651,7 +651,7 @@ def _basis(conn: Connection, source: str) -> tuple[Any, ...]:
 def history_not_kept(exc: BaseException) -> str:
     """One line for an import that was saved while its KPI history could not be brought up to
     date (`after_import` raised `exc`: a held lock, sums past 64 bits, a damaged page)."""
-    from .errors import DomainError, unsaved_reason
+    from .errors import unsaved_reason
 
     why = str(exc) if isinstance(exc, DomainError) and not isinstance(exc, SumTooLarge) else unsaved_reason(exc)
     return f"imported, but its KPI history was not brought up to date: {why}"

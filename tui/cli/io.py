@@ -5,7 +5,7 @@ import screen. docs/import.md explains the import rules for users."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ def import_cmd(
     as_json,
 ) -> None:
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
-    from evpipe.models.importer import after_import, commit_import, plan_import
+    from evpipe.models.importer import commit_import, plan_import
 
     options = import_options(
         dict(
@@ -207,7 +207,7 @@ def import_cmd(
         data["encoding"] = encoding_json(plan.sheet_data)
         data["committed"] = result.to_json() if result else None
         if result:
-            _history(ctx, after_import)
+            _history(ctx)
         emit_json(data)
         if commit and result is None:
             click.echo(f"evpipe: import: nothing written: {safe(plan.why_not())}", err=True)
@@ -224,15 +224,15 @@ def import_cmd(
             click.echo(f"Nothing written: {plan.why_not()}.")
         return
     click.echo("Updating the KPI history ...", err=True)
-    _history(ctx, after_import)
+    _history(ctx)
     click.echo(safe(result.summary))
 
 
-def _history(ctx: Ctx, after_import: Callable[[Any], None]) -> None:
+def _history(ctx: Ctx) -> None:
     """Bring the KPI history up to date after an import that is saved: what stops it (a held
     lock, sums past 64 bits) is said on stderr, and the import stands."""
     from evpipe.models.errors import reads_on
-    from evpipe.models.importer import history_not_kept
+    from evpipe.models.importer import after_import, history_not_kept
 
     try:
         after_import(ctx.engine)

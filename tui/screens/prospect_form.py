@@ -52,10 +52,10 @@ if TYPE_CHECKING:
 #: store's result; run in the saver's worker.
 SaveEdit = Callable[[dict[str, Any], int], "ChangeResult"]
 
-#: (field id, label, placeholder) of the one-line text fields, in form order.
 #: How long "Some fields need fixing" shows; ctrl+s again meanwhile does not say it again.
 FIX_NOTICE_SECONDS = 5.0
 
+#: (field id, label, placeholder) of the one-line text fields, in form order.
 TEXT_FIELDS = [
     ("name", "Name", "what the sale is, e.g. Harbour Events Christmas party"),
     ("company", "Company", ""),
