@@ -13,14 +13,14 @@ import calendar
 from array import array
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, MutableSet, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from itertools import compress, repeat
 from operator import and_, contains, itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, overload
 
 from . import clock
 from .ladder import (
@@ -779,6 +779,81 @@ class Group:
 Line = int | Group  # a prospect id, or a month's subtotal line
 
 
+class GroupedLines(MutableSequence):
+    """Grouped by month, the lines: prospect ids and month headings in one array of 8-byte numbers,
+    a heading kept as -(k + 1) for the k-th of `groups` (ids are never below 1). A list held a
+    Python int for each line, 40 bytes a line with its slot: 40 MiB more while a million
+    prospects were grouped. `lines[i]` gives the id or the Group; `index` and `in` look for an id
+    in C. Headings taken out stay in `groups` (a few a month at most), their numbers unused."""
+
+    __slots__ = ("groups", "ids")
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.groups: list[Group] = []
+
+    def _code(self, item: Line) -> int:
+        if isinstance(item, Group):
+            self.groups.append(item)
+            return -len(self.groups)
+        return item
+
+    def _item(self, code: int) -> Line:
+        return code if code > 0 else self.groups[-code - 1]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Line: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Line]: ...
+    def __getitem__(self, index: int | slice) -> Line | list[Line]:
+        if isinstance(index, slice):
+            return list(map(self._item, self.ids[index]))
+        return self._item(self.ids[index])
+
+    @overload
+    def __setitem__(self, index: int, item: Line) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, item: Iterable[Line]) -> None: ...
+    def __setitem__(self, index: int | slice, item: Any) -> None:
+        if isinstance(index, slice):
+            self.ids[index] = array("q", map(self._code, item))
+        else:
+            self.ids[index] = self._code(item)
+
+    def __delitem__(self, index: int | slice) -> None:
+        del self.ids[index]
+
+    def insert(self, index: int, item: Line) -> None:
+        self.ids.insert(index, self._code(item))
+
+    def append_group(self, heading: Group, ids: array) -> None:
+        """A month's heading and its prospects' ids, at the end (a copy of the ids in C)."""
+        self.ids.append(self._code(heading))
+        self.ids.extend(ids)
+
+    def __iter__(self) -> Iterator[Line]:
+        return map(self._item, self.ids)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, int):
+            return item > 0 and item in self.ids
+        return any(item == g for g in self)
+
+    def index(self, item: Any, start: int = 0, stop: int | None = None) -> int:
+        stop = len(self.ids) if stop is None else stop
+        if isinstance(item, int):
+            if item > 0:
+                return self.ids.index(item, start, stop)
+            raise ValueError(f"{item} is not a prospect's line")
+        for i in range(max(0, start), min(stop, len(self.ids))):
+            if self.ids[i] < 0 and self._item(self.ids[i]) == item:
+                return i
+        raise ValueError(f"{item!r} is not among the lines")
+
+
 def _index(lines: Sequence[Line], prospect_id: int) -> int | None:
     """Where a prospect's id is among `lines`, looking at each (None: not there)."""
     try:
@@ -817,7 +892,7 @@ class PipelineView:
     matches: MutableSet[int] | None = None  # the filter's hits (an IdMask; a set in tests), when a filter is on
     rule: FilterRule | None = None  # the filter `matches` are the hits of: a changed row is tested again
     closed: bool = False  # won and lost prospects shown too (by default only open ones are)
-    lines: list[Line] | array = field(default_factory=list)  # an array of ids when not grouped
+    lines: GroupedLines | array = field(default_factory=GroupedLines)  # an array of ids when not grouped
     subtotals: dict[str | None, list[int]] = field(default_factory=dict)
     today: date = field(default_factory=clock.today)
     pace: Pace | None = None  # each stage's pace (models/pace.py), read in a worker; slow = `~`
@@ -1043,15 +1118,14 @@ class PipelineView:
             t[1] += value_of[p]
             t[2] += ev_micros(value_of[p], stage.kind, stage.probability_bp)
         del position
-        lines: list[Line] = []
+        lines = GroupedLines()
+        self._groups = len(by_month)
         for m in sorted(by_month, key=lambda m: (words[m] is None, words[m] or "")):
-            lines.append(Group(words[m]))
-            lines.extend(by_month[m])
+            lines.append_group(Group(words[m]), by_month.pop(m))
             totals.setdefault(words[m], [0, 0, 0])
         self.lines = lines
         self._shared_lines = False
         self.subtotals = totals
-        self._groups = len(by_month)
 
     def _unfiltered(self, order: array) -> array:
         """The ids in `order` that the owner toggle, the scope and the closed toggle let through:
@@ -1318,7 +1392,7 @@ class PipelineView:
         t[1] += sign * part.tv_cents
         t[2] += sign * part.ev_micros
 
-    def _own_lines(self) -> list[Line] | array:
+    def _own_lines(self) -> GroupedLines | array:
         """The lines, to change in place: a copy of them first while they are the ids before the
         filter (`_unfiltered` never changes those in place)."""
         if self._shared_lines:
@@ -1341,11 +1415,11 @@ class PipelineView:
         """Put a row's line in its month's group, in the sort order (the group made when it has
         none): found by bisection, not by walking the lines to the group."""
         lines = self.lines
-        assert isinstance(lines, list), "grouped, the lines are a list (ids and Group lines)"
+        assert isinstance(lines, GroupedLines), "grouped, the lines are ids and Group lines"
         start, end = self._group_span(row.month)
         heading = lines[start] if start < len(lines) else None
         if isinstance(heading, Group) and heading.month == row.month:
-            place = self._sorted_place(cast("list[int]", lines), row, start + 1, end)
+            place = self._sorted_place(cast("Sequence[int]", lines), row, start + 1, end)
             lines.insert(place, row.id)
             return place
         lines[start:start] = [Group(row.month), row.id]
@@ -1362,6 +1436,7 @@ class PipelineView:
 
 __all__ = [
     "Group",
+    "GroupedLines",
     "IdMask",
     "flags_of",
     "Ladder",

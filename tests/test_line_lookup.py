@@ -6,12 +6,14 @@ subtotals and count as a view that looks at every line."""
 
 from __future__ import annotations
 
+from array import array
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_filter_speed import LADDER, TODAY, parse
 
 from evpipe.models.filters import Hits
-from evpipe.models.pipeline_view import SORTS, Group, PipelineView, Row, RowStore, _index, haystack
+from evpipe.models.pipeline_view import SORTS, Group, GroupedLines, PipelineView, Row, RowStore, _index, haystack
 
 
 class LookingAtEveryLine(PipelineView):
@@ -187,3 +189,49 @@ def test_a_change_away_from_the_cursor_looks_at_no_line_but_its_own(monkeypatch)
             assert pid not in view.lines
         check(view)
     assert looked == []
+
+
+# the operations the view makes on grouped lines: (name, place, what)
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "pop", "splice", "set"]),
+        st.integers(0, 40),
+        st.one_of(st.integers(1, 10**12), st.sampled_from(["2027-01", "2027-02", None]).map(Group)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.lists(st.integers(1, 10**12), max_size=20), ops=_OPS)
+def test_grouped_lines_behave_as_the_list_of_lines_they_replace(start, ops):
+    """GroupedLines keeps a grouped view's lines in one array of numbers (8 bytes a line, not a
+    Python int and a list slot: 40 MiB less at a million prospects). Whatever the view does to
+    them, they read as the list of ids and headings they stand for."""
+    lines, reference = GroupedLines(), []
+    lines.append_group(Group("2026-12"), array("q", start))
+    reference += [Group("2026-12"), *start]
+    for op, at, item in ops:
+        at = min(at, len(reference))
+        if op == "insert":
+            lines.insert(at, item)
+            reference.insert(at, item)
+        elif op == "splice":
+            lines[at:at] = [Group("2027-03"), item]
+            reference[at:at] = [Group("2027-03"), item]
+        elif reference and op == "pop":
+            at = min(at, len(reference) - 1)
+            assert lines.pop(at) == reference.pop(at)
+        elif reference and op == "set":
+            at = min(at, len(reference) - 1)
+            lines[at] = item
+            reference[at] = item
+        assert list(lines) == reference and len(lines) == len(reference)
+    assert lines[2:7] == reference[2:7]
+    assert isinstance(lines.ids, array) and lines.ids.typecode == "q"
+    for item in reference:
+        assert item in lines
+        assert lines[lines.index(item)] == item
+        if isinstance(item, int):
+            assert lines.index(item) == reference.index(item)
+    assert 10**12 + 1 not in lines and Group("1999-01") not in lines
