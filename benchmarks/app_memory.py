@@ -8,7 +8,7 @@ phase, and what the pipeline screen's rows take once all are loaded.
 
 Phases: the imports, the first screen, every row loaded (and 2 s later), cursor keys, stage keys,
 the filter typed as benchmarks/app_speed.py types it and cleared, a sort, grouping by month and
-back, the board. The app is set up as `evpipe` sets it up (tui/app.py, settle_allocator). VmHWM
+back, the focus list, the board. The app is set up as `evpipe` sets it up (tui/app.py, settle_allocator). VmHWM
 is what benchmarks/app_speed.py reports as the app's peak; the figures here say which phase made it.
 With --trace, tracemalloc runs from the start (the app is slower and its RSS larger, so the RSS
 figures of such a run are not the app's).
@@ -142,6 +142,9 @@ async def drive(url: str, phases: Phases, size: int) -> None:
         await pilot.pause(1)
         phases.say("grouped by month and back")
         await pilot.press("2")
+        await pilot.pause(3 if size < 500_000 else 15)
+        phases.say("the focus list")
+        await pilot.press("8")
         await pilot.pause(3 if size < 500_000 else 15)
         phases.say("the board")
 

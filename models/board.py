@@ -13,6 +13,7 @@ from __future__ import annotations
 import string
 from array import array
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,13 +98,18 @@ class BoardView:
         self.lost = ClosedTotal()
         if order is None:  # (tests, small pipelines) sort here
             order = [r.id for r in sorted(rows.values(), key=card_key)]
-        # columnar, in one pass each (100,000 prospects in tens of ms): no Row is made
-        alive = dict(compress(zip(rows.ids, rows.stage), rows.alive))
+        # columnar, in one pass each (100,000 prospects in tens of ms): no Row is made. Each id's
+        # stage through its place in the columns, 4 bytes an id up to the highest (a dict of ids
+        # and stages took 15 MiB more while the board opened at 100,000 prospects)
+        position = array("i", bytes(4 * (rows.top + 1)))
+        deque(map(position.__setitem__, rows.ids, range(len(rows.ids))), maxlen=0)
+        stage_of, live = rows.stage, rows.alive
         by_stage: dict[int, array] = {c.stage.id: c.ids for c in self.columns}
         for pid in order:
-            sid = alive.get(pid)
-            if sid is not None and (ids := by_stage.get(sid)) is not None:
+            at = position[pid] if 0 < pid < len(position) else -1
+            if at >= 0 and rows.ids[at] == pid and live[at] and (ids := by_stage.get(stage_of[at])) is not None:
                 ids.append(pid)
+        del position
         sums: dict[tuple[int, int], list[int]] = {}  # (stage, month word) -> [count, value]
         for key, value in compress(zip(zip(rows.stage, rows.month), rows.value), rows.alive):
             total = sums.get(key)

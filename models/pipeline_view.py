@@ -378,9 +378,12 @@ class TextColumn:
             self.starts[i], self.ends[i] = self._write(text)
 
     def copy(self) -> TextColumn:
-        """A copy to change apart (in C: the buffer and the offsets are copied whole)."""
+        """A copy to change apart: its own offsets (copied in C), the buffer shared. A text is only
+        ever written at the end of the buffer, so each column's offsets keep pointing at its own
+        texts whatever the other writes after them (the board's copy of 100,000 names: 0.8 MiB,
+        not 3.6)."""
         other = TextColumn()
-        other.data, other.starts, other.ends = bytearray(self.data), array("I", self.starts), array("I", self.ends)
+        other.data, other.starts, other.ends = self.data, array("I", self.starts), array("I", self.ends)
         return other
 
 

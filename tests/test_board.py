@@ -39,6 +39,26 @@ def names(view: BoardView, column: int) -> list[str]:
 # ---------------------------------------------------------------- the model
 
 
+def test_cards_are_the_live_rows_in_the_order_given_whatever_ids_it_names():
+    """The columns are built through each id's place in the rows (not a dict of every id): ids
+    with gaps, rows deleted since, and ids the order names that the rows do not hold (read
+    after them) give the cards a column per stage would have, in the order's order."""
+    from evpipe.models.pipeline_view import Row, RowStore
+    from evpipe.models.records import StageInfo
+
+    stages = [StageInfo(1, "Suspect", 1, 1000, "open", 21), StageInfo(2, "Quote", 2, 5000, "open", 14)]
+    rows = RowStore()
+    for pid in (3, 4, 9, 40, 41, 1000):
+        rows.put(Row(pid, f"P{pid}", "Co", 1 + pid % 2, 100, "2027-01", None, "sam", "2026-11-01", 0, 1))
+    rows.remove(40)
+    order = [1000, 2000, 41, 40, 9, 1, 4, 3, 0, -5]
+    view = BoardView(stages, Ladder.of(stages), rows, order, today=clock.today())
+    assert list(view.columns[0].ids) == [1000, 4]  # even ids: stage 1
+    assert list(view.columns[1].ids) == [41, 9, 3]
+    empty = BoardView(stages, Ladder.of(stages), RowStore(), [7, 8], today=clock.today())
+    assert [list(c.ids) for c in empty.columns] == [[], []]
+
+
 def test_columns_hold_the_open_stages_in_order_with_their_figures(worked_engine):
     view = board_of(worked_engine)
     assert [c.stage.name for c in view.columns] == ["Suspect", "Enquiry", "Quote sent", "Deposit paid"]

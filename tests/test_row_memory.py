@@ -42,10 +42,21 @@ def test_a_text_column_holds_what_a_list_holds(ops) -> None:
             column[at % len(model)] = text
             model[at % len(model)] = text
     assert list(column) == model and len(column) == len(model)
-    copy = column.copy()
-    if model:
-        copy[0] = "changed"
-        assert column[0] == model[0]  # a copy changes apart
+    # a copy shares the buffer (texts are only ever written at its end) and changes apart: writes
+    # to either, in turn, leave the other as it was
+    copy, copied = column.copy(), list(model)
+    for op, at, text in ops:
+        for col, mod, written in ((copy, copied, text + "!"), (column, model, text)):
+            if op == "append" or not mod:
+                col.append(written)
+                mod.append(written)
+            elif op == "insert":
+                col.insert(at % (len(mod) + 1), written)
+                mod.insert(at % (len(mod) + 1), written)
+            else:
+                col[at % len(mod)] = written
+                mod[at % len(mod)] = written
+    assert list(column) == model and list(copy) == copied
 
 
 def test_names_come_back_as_they_were_put_edited_and_inserted() -> None:
