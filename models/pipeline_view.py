@@ -913,6 +913,9 @@ class PipelineView:
         # ids whose line was kept although `visible` says no (won while only open ones are shown,
         # no longer a filter's hit): with them, every line is one of these or a visible row's
         self._stayed: set[int] = set()
+        # the largest value (cents) and EV (micros) a row held before it changed or left, since
+        # `take_dropped`: the money columns, which an edit only widens, may be too wide now
+        self._dropped = (0, 0)
 
     # -------------------------------------------------------- loading and building
 
@@ -1276,6 +1279,16 @@ class PipelineView:
 
     # -------------------------------------------------------- changing
 
+    def _dropping(self, old: Row) -> None:
+        value, ev = self._dropped
+        self._dropped = (max(value, old.value_cents), max(ev, self.ladder.ev(old)))
+
+    def take_dropped(self) -> tuple[int, int]:
+        """The largest value (cents) and EV (micros) rows held before they changed or left, since
+        the last call (ProspectTable: a money column narrows when its largest amount went)."""
+        dropped, self._dropped = self._dropped, (0, 0)
+        return dropped
+
     def put(self, row: Row, hay: str | None = None, hint: int | None = None) -> int | None:
         """Add or replace one row. A row already shown keeps its line; a new one goes to the end of
         its month group (grouped) or of the table, and takes its sorted place at the next sort.
@@ -1290,6 +1303,7 @@ class PipelineView:
         changes = self.rows.changes
         self.rows.put(row, hay)
         if old is not None:
+            self._dropping(old)
             self._keep_base(old, changes, self._lets_through(old), self._lets_through(row))
         self._test_again(row)
         if self._open_ids is not None:
@@ -1344,6 +1358,7 @@ class PipelineView:
                 return False  # it comes into the filter's hits or leaves them (`put`)
         changes = self.rows.changes
         self.rows.put(row, hay)
+        self._dropping(old)
         self._keep_base(old, changes, self._lets_through(old), self._lets_through(row))
         if self.grouped and self.visible(row):
             self._add_subtotal(old.month, self.ladder.part(old), -1)
@@ -1371,6 +1386,7 @@ class PipelineView:
         old = self.rows.remove(prospect_id)
         if old is None:
             return
+        self._dropping(old)
         index = self.index_of(prospect_id, hint, old)  # (before it leaves the filter's hits)
         self._stayed.discard(prospect_id)
         if self.matches is not None:

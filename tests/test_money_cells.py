@@ -362,3 +362,43 @@ def test_the_tables_spans_match_every_row():
         )
         assert ev.high == max(evs) and bool(ev.cents_high) == any(e % 100 for e in evs)
         assert ev.cents_high >= max([e for e in evs if e % 100], default=0)
+
+
+def _value_cell(table: ProspectTable, name: str) -> str:
+    """What the Value column shows on `name`'s line."""
+    width = table.scrollable_content_region.width
+    at = 0
+    for c in columns_for(width):
+        if c.key == "value":
+            break
+        at += c.width + 1
+    view = table.view
+    row = next(view.rows[i] for i in view.lines if isinstance(i, int) and view.rows[i].name == name)
+    line = "".join(seg.text for seg in table._render_row(row, False, width))
+    return line[at : at + c.width].strip()
+
+
+async def test_a_column_narrows_again_when_its_largest_amount_is_edited_away(engine, db_url):
+    """An edit widens a money column at once; one that takes away its largest amount (a typo of
+    ten billion put right, or that prospect deleted) narrows it again once every row is counted
+    in a worker. Before, every Value stayed in M ("0.00M" for 4,900) until the app was opened
+    again."""
+    store = Store(engine, who="tester")
+    store.add("Typo deal", "4900", "Suspect", month="2026-12")
+    store.add("Steady deal", "12,000", "Suspect", month="2026-12")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        screen, table = app.screen, app.screen.query_one(ProspectTable)
+        assert _value_cell(table, "Steady deal") == "12,000"
+        screen._apply_prospect(store.edit("Typo deal", value="9,999,999,999").prospect)
+        await settle(pilot)
+        assert _value_cell(table, "Steady deal") == "0.01M"
+        screen._apply_prospect(store.edit("Typo deal", value="4,900").prospect)
+        await settle(pilot, until=lambda a: _value_cell(table, "Steady deal") == "12,000")
+        assert _value_cell(table, "Typo deal") == "4,900"
+        screen._apply_prospect(store.edit("Typo deal", value="9,999,999,999").prospect)
+        await settle(pilot)
+        assert _value_cell(table, "Steady deal") == "0.01M"
+        screen._apply_prospect(store.delete("Typo deal").prospect)
+        await settle(pilot, until=lambda a: _value_cell(table, "Steady deal") == "12,000")

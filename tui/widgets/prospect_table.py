@@ -19,7 +19,7 @@ from math import gcd
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual import events, work
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.content import Content
@@ -136,6 +136,11 @@ class MoneySpan:
 
     def style(self, width: int) -> MoneyStyle:
         return money_style_for(self.low, self.high, self.cents_low, self.cents_high, width=width)
+
+    def held(self, cents: int) -> bool:
+        """Whether an amount that went (a row changed or deleted) may have been what set this
+        span's top: then only a count of every row tells how narrow the column may be now."""
+        return cents > 0 and (cents >= self.high or 0 < self.cents_high <= cents)
 
 
 def row_spans(rows: RowStore, ladder: Ladder) -> tuple[MoneySpan, MoneySpan]:
@@ -430,13 +435,19 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         load); the month subtotals when grouped. True when a column's style changed."""
         view = self.view
         before = dict(self._money)
+        dropped_value, dropped_ev = view.take_dropped()
         if self._spans_of is None or self._spans_of[0] is not view.rows or self._spans_of[1] is not view.ladder:
             self._spans_of = (view.rows, view.ladder)
             self._spans = row_spans(view.rows, view.ladder)
+            dropped_value = dropped_ev = 0  # (counted from every row just now)
         value, ev = self._spans
         for row in rows:
             value.add(row.value_cents)
             ev.add(to_cents(view.ladder.ev(row), micros=True))
+        if value.held(dropped_value) or ev.held(to_cents(dropped_ev, micros=True)):
+            # the largest amount was edited away (a typo of 10 billion put right) or deleted: the
+            # column narrows again once every row is counted, off the UI thread
+            self._count_spans(view.rows, view.ladder, view.rows.changes)
         self._totals = (MoneySpan(), MoneySpan())
         if view.grouped:
             for _count, tv, ev_sum in view.subtotals.values():
@@ -444,6 +455,27 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
                 self._totals[1].add(to_cents(ev_sum, micros=True))
         self._money = {}
         return any(self._money_styles(width) != styles for width, styles in before.items())
+
+    @work(thread=True, exclusive=True, group="money-spans", exit_on_error=False, description="money columns")
+    def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int) -> None:
+        spans = row_spans(rows, ladder)
+        self.app.call_from_thread(self._take_count, rows, ladder, changes, spans)
+
+    def _take_count(self, rows: RowStore, ladder: Ladder, changes: int, spans: tuple[MoneySpan, MoneySpan]) -> None:
+        """The money columns' spans counted anew in `_count_spans`: taken if the view still holds
+        those rows and ladder, unchanged since (else counted again, or left to the reload that
+        replaced them); the columns narrow where they can."""
+        view = self.view
+        if view.rows is not rows or view.ladder is not ladder:
+            return
+        if rows.changes != changes:
+            self._count_spans(rows, ladder, rows.changes)
+            return
+        self._spans_of, self._spans = (rows, ladder), spans
+        before, self._money = self._money, {}
+        if any(self._money_styles(width) != styles for width, styles in before.items()):
+            self._cache.clear()
+            self.refresh()
 
     def _money_styles(self, width: int) -> tuple[MoneyStyle, MoneyStyle]:
         """(Value, EV) styles at this table width: one per column, every amount fits its cell."""
