@@ -316,6 +316,23 @@ async def test_a_burst_that_opens_the_add_form_fills_it(loop_db):
     assert store.get("Quick One").value_cents == 70000
 
 
+async def test_a_burst_that_opens_the_edit_form_fills_it(loop_db):
+    """`e`, tabs to the value, ctrl+u, a new value and ctrl+s, all in one write: the value is
+    changed and nothing else. The form opens once its prospect is read; the keys typed meanwhile
+    went to the list (the value's `4` opened the trend screen) and the rest saved as the name."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Small Fry")
+        burst(app, "e", "tab", "tab", "tab", "tab", "tab", "ctrl+u", *typed("4900"), "ctrl+s")
+        assert await until(app, pilot, lambda: store.get("Small Fry").value_cents == 490000)
+        await settle(app, pilot)
+        assert isinstance(app.screen, (PipelineScreen, ProspectForm)), type(app.screen).__name__
+    p = store.get("Small Fry")
+    assert (p.name, p.value_cents, p.company) == ("Small Fry", 490000, "")
+
+
 async def test_keys_typed_before_a_page_is_read_wait_for_it(loop_db):
     """Enter, n, a note and ctrl+s in one write: the page opens, and its `n` waits until the
     prospect is read (it was refused as "not loaded yet", and the note's letters then ran as the

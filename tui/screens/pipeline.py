@@ -197,6 +197,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._filter_frame: FrameHold | None = None  # painting held for a search's results
         self._sort_wanted = "month"
         self._sorting = False  # a sort asked for and not shown yet: keys typed after it wait (keys_ready)
+        self._opening = False  # a prospect read for its edit form: keys typed after `e` wait for the form
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._shown: dict[int, Row] = {}  # prospect id -> its row as those changes show it
         # those changes' parts of the header, oldest first: KPIs read again from the database
@@ -812,16 +813,27 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def action_edit(self) -> None:
         row = self._current()
         if row is not None:
+            self._opening = True
             self.fetch_for_edit(row.id)
 
     @work(thread=True, exclusive=True, group="fetch", exit_on_error=False, description="open for editing")
     def fetch_for_edit(self, prospect_id: int) -> None:
         try:
-            info = evpipe_app(self).store.get(prospect_id)
-        except DomainError as exc:
-            self.post_message(ChangeFailed(str(exc), prospect_id))
-            return
-        self.app.call_from_thread(self._open_form, info)
+            try:
+                info = evpipe_app(self).store.get(prospect_id)
+            except DomainError as exc:
+                self.post_message(ChangeFailed(str(exc), prospect_id))
+                return
+            self.app.call_from_thread(self._open_form, info)
+        finally:
+            self.app.call_from_thread(self._form_opened)
+
+    def _form_opened(self) -> None:
+        """The edit form is open (or could not be): the keys typed after `e` go to it, in order.
+        They reached the list while the prospect was read: `e`, tabs and a value typed in one
+        burst switched screens on the value's digits and saved the rest as the name."""
+        self._opening = False
+        evpipe_app(self).release_keys()
 
     def _open_form(self, info: ProspectInfo) -> None:
         from .prospect_form import ProspectForm
@@ -922,8 +934,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def keys_ready(self) -> bool:
         """Once the first read has ended (first_read.py), and while no sort is on its way: keys
         typed after `s` in one burst act on the new order. `sk>` moved up and advanced a row of
-        the old order, a prospect other than the one the rep saw above the cursor."""
-        return self._first_read_ended and not self._sorting
+        the old order, a prospect other than the one the rep saw above the cursor. Likewise while
+        a prospect is read for its edit form (`e`): the keys after it are for the form."""
+        return self._first_read_ended and not self._sorting and not self._opening
 
     def action_sort(self) -> None:
         keys = [k for k, _ in SORTS]
