@@ -214,3 +214,45 @@ def test_a_month_that_began_without_a_change_is_judged_at_the_first_forecast(db_
     assert data["totals"]["wape"] == pytest.approx(float((10000 - oct_frozen) / 13000), abs=1e-6)
     again = json.loads(run(db, "forecast", "--from", "2026-10", "--to", "2026-11", "--json").stdout)
     assert again == data
+
+
+def _fresh(db_path, db_url, build) -> str:
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    build(Store(eng, who="tester"))
+    eng.dispose()
+    return db_path if db_url.startswith("sqlite") else db_url
+
+
+def test_the_insight_tables_never_round_the_largest_value(db_path, db_url):
+    """The forecast, trend and review tables rounded every amount to whole units: the largest value
+    a prospect can carry read 10,000,000,000, a figure it is not, beside `kpi`'s 9,999,999,999.99.
+    An amount reads as it is (models/values.py, the rule)."""
+
+    def build(s):
+        s.add("Huge", "9,999,999,999.99", "Won", month="2026-11", at=datetime(2026, 11, 24, 9))
+
+    db = _fresh(db_path, db_url, build)
+    for args in (["forecast", "--from", "2026-11", "--to", "2026-11"], ["trend"], ["review"]):
+        out = run(db, *args).stdout
+        assert "9,999,999,999.99" in out and "10,000,000,000" not in out, (args, out)
+    assert (
+        "| Expected value (EV) | 0 | 9,999,999,999.99 | +9,999,999,999.99 |"
+        in run(db, "review", "--format", "markdown").stdout
+    )
+
+
+def test_the_review_keeps_the_cents_of_a_small_ev(db_path, db_url):
+    """An EV of 0.25 (2 at 12.5%) read 0 at the end of a week whose change read +0.25, and the
+    email said "Expected value rose by 0 to 0"."""
+
+    def build(s):
+        s.set_probability("Suspect", "12.5", at=datetime(2026, 11, 24, 9))
+        s.add("Small", "2", "Suspect", month="2027-01", at=datetime(2026, 11, 24, 9))
+
+    db = _fresh(db_path, db_url, build)
+    ev_row = next(line for line in run(db, "review").stdout.splitlines() if line.startswith("EV "))
+    assert ev_row.split() == ["EV", "0", "0.25", "+0.25"]
+    email = run(db, "review", "--format", "markdown").stdout
+    assert "**Expected value rose by 0.25 to 0.25**" in email
+    assert "| Expected value (EV) | 0 | 0.25 | +0.25 |" in email

@@ -29,9 +29,11 @@ def _signed_pct(x: Any) -> str:
 
 
 def _money(amount: int, *, micros: bool = False, signed: bool = False) -> str:
-    from evpipe.models.values import format_money
+    """An amount as it is, cents when it has them (models/values.py, the rule): a table printed for
+    a terminal has no column too narrow for it, so 9,999,999,999.99 never reads 10,000,000,000."""
+    from evpipe.models.values import format_amount
 
-    return format_money(amount, micros=micros, signed=signed and amount != 0, decimals=False)
+    return format_amount(amount, micros=micros, signed=signed and amount != 0)
 
 
 def _ratio(k) -> Any:
@@ -251,7 +253,8 @@ def forecast_cmd(ctx: Ctx, month_from: str | None, month_to: str | None, owner: 
     )
     from evpipe.models.forecast_range import range_sentence
 
-    click.echo(f"KPI period: {range_sentence(None, ranges.period).removeprefix('Period: ')}.")
+    sentence = range_sentence(None, ranges.period, _money).removeprefix("Period: ")
+    click.echo(f"KPI period: {sentence}.")
     click.echo(FORECAST_LEGEND)
 
 
@@ -413,13 +416,13 @@ def short_reason(i) -> str:
 # Longer than 80 lines on purpose: it is one email, written top to bottom in the order it reads.
 def review_markdown(r) -> str:
     """The review as an email to the owner: headline, the KPIs, what moved EV, wins, what's next."""
-    from evpipe.models.values import balanced_cents, format_amount, format_money, to_cents
+    from evpipe.models.values import balanced_cents, format_amount, to_cents
 
     def money(c, signed=False):
-        return format_money(c, decimals=False, signed=signed and c != 0)
+        return _money(c, signed=signed)
 
     def ev(m, signed=False):
-        return format_money(m, micros=True, decimals=False, signed=signed and m != 0)
+        return _money(m, micros=True, signed=signed)
 
     def exact(cents):  # the bridge's terms keep their cents, and add up to its change as printed
         return format_amount(cents, signed=cents != 0)
@@ -574,12 +577,12 @@ def balance_lines(r) -> list[str]:
 
 
 def review_text(r) -> str:
-    from evpipe.models.values import balanced_cents, format_amount, format_money, to_cents
+    from evpipe.models.values import balanced_cents, format_amount, to_cents
 
     d_ev = r.end.ev_micros - r.start.ev_micros
 
     def ev(m, signed=False):
-        return format_money(m, micros=True, decimals=False, signed=signed)
+        return _money(m, micros=True, signed=signed)
 
     def exact(cents):  # the bridge's terms keep their cents, and add up to its change as printed
         return format_amount(cents, signed=True)
