@@ -256,3 +256,14 @@ def test_the_review_keeps_the_cents_of_a_small_ev(db_path, db_url):
     email = run(db, "review", "--format", "markdown").stdout
     assert "**Expected value rose by 0.25 to 0.25**" in email
     assert "| Expected value (EV) | 0 | 0.25 | +0.25 |" in email
+
+
+def test_review_markdown_keeps_an_ampersand_in_a_name(db_path, db_url):
+    """A name holding an entity ("Smith &amp; Co") was written as it is, and a Markdown reader
+    showed "Smith & Co": a name the pipeline does not hold."""
+
+    def build(s):
+        s.add("Smith &amp; Co", "1000", "Suspect", month="2027-01", at=datetime(2026, 11, 24, 9))
+
+    md = run(_fresh(db_path, db_url, build), "review", "--format", "markdown").stdout
+    assert r"Smith \&amp; Co" in md and "Smith &amp; Co" not in md

@@ -545,9 +545,9 @@ def review_markdown(r) -> str:
 
 def _md(text: str) -> str:
     """User text for Markdown: no control characters, and the characters Markdown would read as
-    formatting or as a table cell border escaped."""
+    formatting, as a table cell border or as the start of an entity (`&amp;` reads `&`) escaped."""
     out = safe(text).replace("\n", " ")
-    for ch in "\\`*_[]<>|#":
+    for ch in "\\`*_[]<>|#&":
         out = out.replace(ch, "\\" + ch)
     return out
 
