@@ -256,6 +256,24 @@ async def test_sighting_in_accept_all(data):
 # ---------------------------------------------------------------- review
 
 
+async def test_review_bridge_terms_add_up_as_shown(engine):
+    """Two terms of 0.125 (1 at 12.5%, then 1 more) read +0.13 and +0.13 under a change of +0.25
+    on the Review screen, while `evpipe review` read +0.13 and +0.12: the screen's terms now add up
+    to the change as shown, the same as the command's."""
+    s = Store(engine, who="tester")
+    s.set_probability("Suspect", "12.5", at=datetime(2026, 11, 24, 9))
+    s.add("Small", "1", "Suspect", month="2027-01", at=datetime(2026, 11, 24, 9))
+    s.edit("Small", value="2", at=datetime(2026, 11, 24, 10))
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        rows = {line.split()[0]: line.split() for line in screen_text(app).splitlines() if line.strip()}
+        assert rows["New"][2] == "+0.13" and rows["Value"][2] == "+0.12", rows
+        assert rows["Change"][1] == "+0.25"
+
+
 async def test_review_bridge_terms_and_period(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

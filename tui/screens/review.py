@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Label, Static
 from evpipe.models.errors import DomainError
 from evpipe.models.focus import GAIN_PHRASE, FocusItem
 from evpipe.models.review import Review, Term, parse_since, review
-from evpipe.models.values import MoneyStyle, money_style, to_cents
+from evpipe.models.values import MoneyStyle, balanced_cents, money_style, to_cents
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
@@ -265,21 +265,25 @@ class ReviewScreen(LiveScreen):
         bridge = self.query_one("#bridge", DataTable)
         keep = bridge.cursor_row
         bridge.clear()
-        ev = money_style([t.d_ev_micros for t in r.terms] + [d_ev], micros=True, width=MONEY_WIDTH, signed=True)
+        # the terms to the cent, adding up to the change as shown, as `evpipe review` prints them
+        # (models.values.balanced_cents): two terms of 0.125 read 0.13 and 0.12 under 0.25
+        term_cents = balanced_cents([t.d_ev_micros for t in r.terms], micros=True)
+        change_cents = to_cents(d_ev, micros=True)
+        ev = money_style([*term_cents, change_cents], width=MONEY_WIDTH, signed=True)
         tv = money_style([t.d_tv_cents for t in r.terms] + [d_tv], width=MONEY_WIDTH, signed=True)
-        for t in r.terms:
+        for t, cents in zip(r.terms, term_cents):
             moved = [i for i in t.items if i.d_ev_micros or i.d_tv_cents or i.d_count]
             names = ", ".join(i.name for i in moved[:3]) + (f" +{len(moved) - 3}" if len(moved) > 3 else "")
             bridge.add_row(
                 Text(t.label),
-                _styled(_ev(ev, t.d_ev_micros, signed=True), t.d_ev_micros),
+                _styled(_money(ev, cents, signed=True), t.d_ev_micros),
                 _styled(_money(tv, t.d_tv_cents, signed=True), t.d_tv_cents),
                 Text(names, style="dim"),
                 key=t.category,
             )
         bridge.add_row(
             Text("Change", style="bold"),
-            _styled(_ev(ev, d_ev, signed=True), d_ev),
+            _styled(_money(ev, change_cents, signed=True), d_ev),
             _styled(_money(tv, d_tv, signed=True), d_tv),
             Text("nothing changed" if not r.terms else "", style="dim"),
             key="__change",
