@@ -402,3 +402,15 @@ async def test_a_column_narrows_again_when_its_largest_amount_is_edited_away(eng
         assert _value_cell(table, "Steady deal") == "0.01M"
         screen._apply_prospect(store.delete("Typo deal").prospect)
         await settle(pilot, until=lambda a: _value_cell(table, "Steady deal") == "12,000")
+
+
+def test_the_headers_7_day_change_reads_as_it_is():
+    """The header's 7-day change keeps its cents while they fit its cells: an EV up 0.25 read
+    "▲ +0 7d". Whole amounts stay whole; one too wide for the cells takes a unit."""
+    from evpipe.tui.widgets.kpi_header import money_change
+
+    assert money_change(250_000, 0, micros=True).plain == "▲ +0.25 7d"
+    assert money_change(0, 250_000, micros=True).plain == "▼ -0.25 7d"
+    assert money_change(150_000, 0).plain == "▲ +1,500 7d"
+    wide = money_change(999_999_999_999, 0).plain  # 9,999,999,999.99: wider than the cells
+    assert wide.endswith(" 7d") and len(wide.removeprefix("▲ ").removesuffix(" 7d")) <= 13, wide

@@ -25,7 +25,7 @@ from evpipe.models.kpi import Scope
 from evpipe.models.ladder import format_ev_tv
 from evpipe.models.period import Period, current_period
 from evpipe.models.season import YearCompare, compare_trend, year_sentence
-from evpipe.models.values import format_money
+from evpipe.models.values import format_amount
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
@@ -185,10 +185,11 @@ class TrendScreen(LiveScreen):
             ("EV", first.kpi.ev_micros, last.kpi.ev_micros, True),
         ):
             text.append(f"{name} ", style="dim")
-            text.append(format_money(b, micros=micros, decimals=False), style="bold")
+            # as they are (an EV of 0.25 read 0, and the largest value 10,000,000,000)
+            text.append(format_amount(b, micros=micros), style="bold")
             diff = b - a
             text.append(
-                f"  {format_money(diff, micros=micros, decimals=False, signed=diff != 0)}\n",
+                f"  {format_amount(diff, micros=micros, signed=diff != 0)}\n",
                 style="green" if diff > 0 else "red" if diff < 0 else "dim",
             )
         r0, r1 = first.kpi.ev_tv_rounded(4), last.kpi.ev_tv_rounded(4)

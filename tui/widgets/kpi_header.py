@@ -18,7 +18,7 @@ from textual.widgets import Sparkline
 
 from evpipe.models.kpi import Kpi
 from evpipe.models.ladder import ev_tv_ratio, format_ev_tv
-from evpipe.models.values import format_money, money_style
+from evpipe.models.values import format_amount, format_money, money_style
 
 from . import KeptLines, TextLine
 
@@ -56,7 +56,7 @@ def money_change(now: int, before: int | None, *, micros: bool = False, cells: i
         return Content.styled("no 7-day history", "$text-muted")
     diff = now - before
     arrow, style = _arrow(diff)
-    amount = format_money(diff, micros=micros, signed=True, decimals=False)
+    amount = format_amount(diff, micros=micros, signed=True)  # (as it is: an EV up 0.25 read "+0")
     if len(amount) > cells:  # a unit rather than a wrapped or cut figure
         amount = money_style([diff], micros=micros, width=cells, signed=True)(diff, micros=micros, signed=True)
     return Content.assemble((f"{arrow} {amount}", style), (" 7d", "$text-muted"))
