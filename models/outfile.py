@@ -36,8 +36,9 @@ def check_destination(dest: str | Path, what: str, *, force: bool, database: Pat
     written, in one place: not a folder; not the database or one of SQLite's working files beside
     it (`database`: an SQLite database's file; writing over its -wal or -journal loses or
     corrupts what it holds, even with --force); an existing file only with `force`, and only a
-    regular file (never a device, a pipe or a socket, which --force would otherwise replace); in a
-    folder that exists. Returns the path, with ~ expanded."""
+    regular file (never a device, a pipe or a socket, which --force would otherwise replace) with
+    no SQLite -wal or -journal beside it (another database, in use); in a folder that exists.
+    Returns the path, with ~ expanded."""
     dest = Path(dest).expanduser()
     if dest.is_dir():
         raise DomainError(f"{what}: {dest} is a folder; give a file name", field="file")
@@ -59,9 +60,29 @@ def check_destination(dest: str | Path, what: str, *, force: bool, database: Pat
             )
         if not force:
             raise DomainError(f"{what}: {dest} exists; choose another name or add --force", field="file")
+        journal = _live_journal(dest)
+        if journal is not None:
+            raise DomainError(
+                f"{what}: {dest} is an SQLite database in use, or left with changes not yet in it ({journal} "
+                "beside it): replacing it would lose them and damage the new file; close what has it open, "
+                "or choose another name",
+                field="file",
+            )
     if not dest.parent.exists():
         raise DomainError(f"{what}: the folder {dest.parent} does not exist", field="file")
     return dest
+
+
+def _live_journal(dest: Path) -> Path | None:
+    """The -wal or -journal file beside `dest`, when there is one: `dest` is then an SQLite
+    database someone has open (or one a crash left with changes in it). Moving a new file into
+    its place even with --force lost the writes of whoever had it open, and SQLite then read that
+    old -wal into the new file, damaging it."""
+    for suffix in ("-wal", "-journal"):
+        beside = Path(f"{dest}{suffix}")
+        if beside.exists():
+            return beside
+    return None
 
 
 def _is_working_file(dest: Path, database: Path) -> bool:

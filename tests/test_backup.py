@@ -258,3 +258,33 @@ def test_no_output_goes_over_the_database_or_a_device(tmp_path, write):
     assert [name for (name,) in check.execute("SELECT name FROM prospect")] == ["Keep me"]
     check.close()
     assert (tmp_path / f"pipe{suffix}").is_fifo() and Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("write", ["backup", "dump"])
+def test_no_output_replaces_another_database_in_use(engine, tmp_path, write):
+    """`backup OTHER.db --force` moved the copy over another SQLite database someone had open: their
+    committed changes in OTHER.db-wal were lost, and SQLite then read that -wal into the new copy,
+    which was damaged ("Backed up", but malformed). Refused while a -wal or -journal is beside it."""
+    _rich(engine)
+    other = tmp_path / "other.db"
+    theirs = open_db(f"sqlite:///{other}")
+    Store(theirs, who="tester").add("Theirs", "100", "Suspect")
+    theirs.dispose()
+    held = sqlite3.connect(other)
+    held.execute("PRAGMA wal_autocheckpoint=0")
+    held.execute("UPDATE prospect SET notes = 'kept'")
+    held.commit()
+    assert Path(f"{other}-wal").stat().st_size > 0
+    with pytest.raises(DomainError, match=r"is an SQLite database in use.*other\.db-wal"):
+        if write == "backup":
+            backup(str(engine.url), other, force=True)
+        else:
+            dump_to_file(engine, other, force=True)
+    held.close()
+    check = sqlite3.connect(other)
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert check.execute("SELECT name, notes FROM prospect").fetchall() == [("Theirs", "kept")]
+    check.close()
+    assert not Path(f"{other}-wal").exists()
+    backup(str(engine.url), other, force=True)  # closed by all: --force replaces it
+    assert kpis(open_db(f"sqlite:///{other}")) == kpis(engine)
