@@ -452,3 +452,17 @@ def test_a_write_ahead_log_folded_in_while_it_is_looked_at_is_no_error(tmp_path,
     monkeypatch.setattr(Path, "exists", lambda self, *a, **k: self == wal or real_exists(self, *a, **k))
     monkeypatch.setattr(Path, "stat", gone)
     assert locations._cut_short(path) is None
+
+
+def test_a_failed_migration_into_a_new_file_leaves_no_file(tmp_path, real_bytes):
+    """`migrate --to NEW.db` from a database damaged in a table it copies failed in one line, but
+    left NEW.db behind as an empty evpipe database: all or nothing leaves nothing there."""
+    path = tmp_path / "pipeline.db"
+    page = _page_of(real_bytes, "prospect") - 1
+    size = 4096
+    _real(path, real_bytes[: page * size + 8] + b"\xff" * 200 + real_bytes[page * size + 208 :])
+    target = tmp_path / "copy.db"
+    result = CliRunner().invoke(main, ["--db", str(path), "migrate", "--to", str(target)], catch_exceptions=False)
+    assert result.exit_code == 1 and "is damaged" in one_line(result)
+    gc.collect()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("copy.db")] == []

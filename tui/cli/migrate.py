@@ -42,11 +42,19 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
             field="to",
         )
     ctx.whole_database("migrate")
+    new_file = sqlite_path(target_url)
+    if new_file is not None and new_file.exists():
+        new_file = None
     target = open_db(target_url, create=True)
     try:
         report = migrate(ctx.engine, target, force=force)
-    finally:
+    except BaseException:
         target.dispose()
+        if new_file is not None:  # all or nothing: a failed copy into a new file leaves no empty database
+            for leftover in (new_file, *(new_file.with_name(new_file.name + s) for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise
+    target.dispose()
     if as_json:
         emit_json(report.to_json())
         return
