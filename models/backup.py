@@ -251,6 +251,21 @@ def read_dump(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _refuse_nul(table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's text cannot hold a NUL character, which SQLite's can (a file written by another
+    program, a dump edited by hand): such a value is named before anything is written; migrating
+    one stopped with the driver's words, naming the source database as the one that failed."""
+    for number, row in enumerate(rows, 1):
+        for name, value in row.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise DomainError(
+                    f"restore: {table.name} row {number}, {name}: {value.replace(chr(0), '')[:40]!r} holds a NUL "
+                    "character, which PostgreSQL does not store; remove it in the source, then try again; "
+                    "nothing was restored",
+                    field="file",
+                )
+
+
 def _load_tables(conn: Connection, tables: dict[str, Any]) -> dict[str, int]:
     """Insert every table of a dump, parents first. Links within one table (an undo and the change
     it undoes) go in as NULL and are set once all its rows are in, so that a database that checks
@@ -264,6 +279,8 @@ def _load_tables(conn: Connection, tables: dict[str, Any]) -> dict[str, int]:
         if missing:
             raise DomainError(f"restore: table {table.name} has unknown columns {', '.join(missing)}", field="file")
         rows = [_decode(table, columns, r, n) for n, r in enumerate(spec["rows"], 1)]
+        if conn.dialect.name == "postgresql":
+            _refuse_nul(table, rows)
         own = [c.name for c in table.columns if any(fk.column.table is table for fk in c.foreign_keys)]
         links = [{"key": r["id"], **{c: r[c] for c in own}} for r in rows if any(r.get(c) is not None for c in own)]
         for r in rows if own else ():

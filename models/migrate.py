@@ -10,15 +10,19 @@ as it was.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, col
 
 from .backup import HEAD, dump, restore_on, user_rows
 from .db import writer
-from .errors import DomainError
+from .errors import DomainError, database_failure
 from .kpi import ALL, Scope, kpis
 from .period import current_period
 from .tables import ChangeEvent
@@ -90,6 +94,27 @@ def measure(conn: Connection) -> Side:
     )
 
 
+@contextmanager
+def on_target(url: str) -> Iterator[None]:
+    """What the database `url`, the copy's target, raises in the block, as one line naming it: the
+    command line names --db's database in such a line, and so once told of a damaged or locked
+    target that the source was damaged and should be restored from a backup."""
+    from sqlalchemy.engine import make_url
+
+    from .locations import db_label, sqlite_path
+
+    try:
+        yield
+    except (DBAPIError, sqlite3.Error) as exc:
+        path = sqlite_path(url)
+        name = path if path is not None else db_label(url)
+        role = None if path is not None else make_url(url).username
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        said = database_failure(exc, name, role) or f"the database {name} failed: {reason}"
+        done = "" if "nothing was" in said else "; nothing was written"
+        raise DomainError(f"migrate: the target: {said}{done}", field="to") from None
+
+
 def migrate(source: Engine, target: Engine, *, force: bool = False) -> MigrateReport:
     """Copy `source` into `target` (a new database, or any with `force`) in one transaction, and
     prove it (see the module docstring). Raises DomainError, with nothing written, when the target
@@ -101,7 +126,7 @@ def migrate(source: Engine, target: Engine, *, force: bool = False) -> MigrateRe
         raise DomainError(f"migrate: the source is at schema {data.get('schema')!r}, not {HEAD!r}", field="db")
     with source.connect() as conn:
         before = measure(conn)
-    with writer(target).begin() as conn:
+    with on_target(target.url.render_as_string(hide_password=False)), writer(target).begin() as conn:
         busy = {name: n for name, n in user_rows(conn).items() if n}
         if busy and not force:
             held = ", ".join(f"{n} {name.replace('_', ' ')} rows" for name, n in busy.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -15,8 +16,8 @@ from evpipe.tui.cli import main
 pytestmark = pytest.mark.both_databases
 
 
-def run(*args: str, code: int = 0):
-    result = CliRunner().invoke(main, list(args))
+def run(*args: str, code: int = 0, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(main, list(args), env=env)
     assert result.exit_code == code, (result.stdout, result.stderr)
     return result
 
@@ -71,3 +72,56 @@ def test_the_hint_after_a_migration_names_the_file_with_its_folder(demo_engine, 
 def test_a_password_in_the_url_is_refused(db_url):
     bad = run("--db", db_url, "migrate", "--to", "postgresql+psycopg://rep:secret@db.example/evpipe", code=1)
     assert "~/.pgpass or PGPASSWORD" in bad.stderr and "secret" not in bad.stderr
+
+
+def test_a_nul_character_postgresql_cannot_store_is_named_and_nothing_is_written(tmp_path, pg_server):
+    """SQLite's text may hold a NUL character (a file another program wrote); PostgreSQL's may not.
+    Migrating one stopped with the driver's words, saying the source database had failed."""
+    source = tmp_path / "pipeline.db"
+    Store(open_db(f"sqlite:///{source}"), who="tester").add("Harbour", "100", "Suspect", notes="fine")
+    raw = sqlite3.connect(source)
+    raw.execute("UPDATE prospect SET notes = 'before' || char(0) || 'after'")
+    raw.commit()
+    raw.close()
+    name = pg_server.new_database(schema=False)
+    try:
+        bad = run("--db", str(source), "migrate", "--to", pg_server.url_of(name), code=1)
+        said = bad.stderr.strip()
+        assert len(said.splitlines()) == 1 and "prospect row 1, notes" in said and "NUL character" in said
+        assert str(source) not in said and "nothing was" in said
+        assert dump(open_db(pg_server.url_of(name)))["tables"]["prospect"]["rows"] == []
+    finally:
+        pg_server.drop(name)
+
+
+@pytest.mark.parametrize("trouble", ["damaged", "locked"])
+def test_a_failing_target_is_named_never_the_source(tmp_path, trouble):
+    """A damaged or locked target was reported as --db's database: "pipeline.db is damaged ...
+    restore it from a backup", about the sound database being copied."""
+    source = tmp_path / "pipeline.db"
+    Store(open_db(f"sqlite:///{source}"), who="tester").add("Harbour", "100", "Suspect")
+    target = tmp_path / "target.db"
+    other = open_db(f"sqlite:///{target}")
+    for n in range(300):
+        Store(other, who="tester").add(f"Old {n}", "100", "Suspect", notes="x" * 500)
+    other.dispose()
+    held = None
+    if trouble == "damaged":
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 3000] = b"\xff" * 3000
+        target.write_bytes(bytes(data))
+    else:  # a copy `evpipe backup` made (no WAL yet), held by another program
+        held = sqlite3.connect(target, isolation_level=None)
+        held.execute("PRAGMA journal_mode=DELETE")
+        held.execute("BEGIN IMMEDIATE")
+    try:
+        bad = run(
+            "--db", str(source), "migrate", "--to", str(target), "--force", code=1, env={"EVPIPE_LOCK_TIMEOUT": "1"}
+        )
+    finally:
+        if held is not None:
+            held.rollback()
+            held.close()
+    said = bad.stderr.strip()
+    assert len(said.splitlines()) == 1 and said.startswith(f"evpipe: migrate: the target: {target} is {trouble}")
+    assert str(source) not in said

@@ -32,7 +32,7 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
 
     from evpipe.models import open_db
     from evpipe.models.locations import as_url, db_label, sqlite_path
-    from evpipe.models.migrate import migrate
+    from evpipe.models.migrate import migrate, on_target
 
     target_url = as_url(to)
     if "://" in target_url and make_url(target_url).password:
@@ -45,7 +45,8 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     new_file = sqlite_path(target_url)
     if new_file is not None and new_file.exists():
         new_file = None
-    target = open_db(target_url, create=True)
+    with on_target(target_url):
+        target = open_db(target_url, create=True)
     try:
         report = migrate(ctx.engine, target, force=force)
     except BaseException:
