@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 
 import pytest
@@ -125,3 +126,17 @@ def test_a_failing_target_is_named_never_the_source(tmp_path, trouble):
     said = bad.stderr.strip()
     assert len(said.splitlines()) == 1 and said.startswith(f"evpipe: migrate: the target: {target} is {trouble}")
     assert str(source) not in said
+
+
+def test_the_hint_after_a_migration_to_a_server_is_the_url_as_given_and_quoted(tmp_path, pg_server):
+    """The hint named a server as `postgresql+psycopg:///db?host=...&port=...`: its user left out,
+    and unquoted, so that pasting it ran evpipe in the background on another URL."""
+    source = tmp_path / "pipeline.db"
+    Store(open_db(f"sqlite:///{source}"), who="tester").add("Harbour", "100", "Suspect")
+    name = pg_server.new_database(schema=False)
+    url = pg_server.url_of(name) + "&connect_timeout=10"
+    try:
+        text = run("--db", str(source), "migrate", "--to", url).stdout
+    finally:
+        pg_server.drop(name)
+    assert text.rstrip().endswith(f"Now: evpipe --db {shlex.quote(url)}")

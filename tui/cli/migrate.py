@@ -70,8 +70,10 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     rows.append(["all-time TV", _money(src.kpi_all[1]), _money(dst.kpi_all[1])])
     rows.append(["all-time EV", _money(src.kpi_all[2], micros=True), _money(dst.kpi_all[2], micros=True)])
     click.echo(table(["", safe(db_label(ctx.url)), safe(db_label(target_url))], rows, right={1, 2}))
-    # (the path as typed, folder and all: the file's name alone named another file from elsewhere)
-    again = shlex.quote(to) if sqlite_path(target_url) is not None else db_label(target_url)
+    # (the path or URL as typed, quoted for the shell: the file's name alone named another file
+    # from elsewhere, and a URL lost its user and had its `&port=` run as a shell command of its own;
+    # --to never holds a password, refused above)
+    again = shlex.quote(to)
     click.echo(f"Copied and checked: every row count, journal sum and KPI agrees. Now: evpipe --db {safe(again)}")
 
 
