@@ -211,4 +211,9 @@ def database_failure(exc: BaseException, name: object, role: str | None = None) 
         )
     if "database is locked" in low:
         return f"{name} is locked by another program; nothing was changed: try again in a moment"
+    if "lock timeout" in low or "could not obtain lock" in low:  # PostgreSQL's lock_timeout (models/db.py)
+        return (
+            f"another evpipe is writing to {name} and kept what this change needs locked for longer than the wait; "
+            "nothing was changed: try again, or wait for it to finish (EVPIPE_LOCK_TIMEOUT sets the wait)"
+        )
     return None

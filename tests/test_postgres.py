@@ -52,6 +52,33 @@ def journal_sums(engine) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def test_a_lock_held_too_long_is_one_line_in_words_on_the_command_line(pg_server, monkeypatch):
+    """The command line said "the database ... failed: canceling statement due to lock timeout"
+    where the app and SQLite say another evpipe is writing; nothing was written."""
+    import psycopg
+
+    from evpipe.models import open_db
+
+    monkeypatch.setenv("EVPIPE_LOCK_TIMEOUT", "1")
+    name = pg_server.new_database()
+    engine = open_db(pg_server.url_of(name))
+    try:
+        pid = Store(engine, who="tester").add("Held", "1000", "Quote sent").prospect.id
+        url = pg_server.url
+        with psycopg.connect(dbname=name, user=url.username, **dict(url.query)) as other:
+            other.execute("SELECT id FROM prospect WHERE id = %s FOR UPDATE", (pid,))
+            result = _cli("--db", pg_server.url_of(name), "edit", str(pid), "--value", "2000")
+            other.rollback()
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("evpipe: another evpipe is writing to "), lines
+        assert "nothing was changed" in lines[0]
+        assert Store(engine).get(pid).value_cents == 100000
+    finally:
+        engine.dispose()
+        pg_server.drop(name)
+
+
 @pytest.mark.both_databases
 @pytest.mark.parametrize("round_", range(3))
 def test_two_processes_saving_the_same_prospect_one_is_refused(engine, db_url, tmp_path, round_):
