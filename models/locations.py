@@ -176,6 +176,15 @@ def _usable(companion: Path) -> bool:
     return not companion.exists() or os.access(companion, os.R_OK | os.W_OK)
 
 
+def _on_read_only_mount(path: Path) -> bool:
+    """Whether `path` lies on a file system mounted read-only, where no chmod makes it writable
+    (the advice evpipe gave for it)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def check_database(url: str, *, create: bool = False) -> FileLook | None:
     """Make sure `url` is a database evpipe can open, without changing anything: raises NoDatabase
     for a file that does not exist or is empty (unless `create`: the caller was asked to make one),
@@ -212,6 +221,11 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
             "ask its owner, or run chmod u+rw on it if it is yours"
         )
     if not os.access(path, os.W_OK):
+        if _on_read_only_mount(path):
+            raise DatabaseProblem(
+                f"{path} is on a file system mounted read-only (a snapshot, a CD, a read-only share); evpipe "
+                "needs to write to it: copy it to a folder you can write in and open the copy (nothing was changed)"
+            )
         raise DatabaseProblem(
             f"{path} is read-only; evpipe needs to write to it: run chmod u+w on it if it is yours, "
             "or ask its owner (nothing was changed)"

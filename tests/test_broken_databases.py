@@ -466,3 +466,23 @@ def test_a_failed_migration_into_a_new_file_leaves_no_file(tmp_path, real_bytes)
     assert result.exit_code == 1 and "is damaged" in one_line(result)
     gc.collect()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("copy.db")] == []
+
+
+def test_a_database_on_a_read_only_mount_is_not_told_to_chmod(tmp_path, monkeypatch, real_bytes):
+    """A database on a file system mounted read-only (a snapshot, a CD) was told "run chmod u+w on
+    it", which no chmod can do there; it is told to copy it somewhere writable."""
+    path = tmp_path / "pipeline.db"
+    _real(path, real_bytes)
+    deny(monkeypatch, path, ("file", "w"))
+    real_statvfs = os.statvfs
+
+    class ReadOnlyMount:
+        def __init__(self, where):
+            self.f_flag = real_statvfs(where).f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(locations.os, "statvfs", ReadOnlyMount)
+    before = state(path)
+    line = one_line(CliRunner().invoke(main, ["--db", str(path), "kpi"], catch_exceptions=False))
+    assert f"{path} is on a file system mounted read-only" in line and "copy it" in line
+    assert "chmod" not in line
+    assert state(path) == before
