@@ -176,6 +176,14 @@ def _usable(companion: Path) -> bool:
     return not companion.exists() or os.access(companion, os.R_OK | os.W_OK)
 
 
+def discard_new_database(path: Path) -> None:
+    """Remove the database file a command created at `path`, and SQLite's files beside it, when
+    the command then failed with nothing written (restore, migrate): all or nothing leaves no
+    empty database behind for the next command to take for the real one."""
+    for leftover in (path, *(Path(f"{path}{suffix}") for suffix in COMPANIONS)):
+        leftover.unlink(missing_ok=True)
+
+
 def _on_read_only_mount(path: Path) -> bool:
     """Whether `path` lies on a file system mounted read-only, where no chmod makes it writable
     (the advice evpipe gave for it)."""

@@ -288,3 +288,21 @@ def test_no_output_replaces_another_database_in_use(engine, tmp_path, write):
     assert not Path(f"{other}-wal").exists()
     backup(str(engine.url), other, force=True)  # closed by all: --force replaces it
     assert kpis(open_db(f"sqlite:///{other}")) == kpis(engine)
+
+
+def test_a_failed_restore_into_a_new_file_leaves_no_file(engine, tmp_path):
+    """`restore BAD.json` with --db naming a new file said "nothing was restored", but left that
+    file behind as an empty evpipe database."""
+    from click.testing import CliRunner
+
+    from evpipe.tui.cli import main
+
+    _rich(engine)
+    data = dump(engine)
+    data["tables"]["prospect"]["rows"][0][data["tables"]["prospect"]["columns"].index("name")] = None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    new = tmp_path / "new.db"
+    result = CliRunner().invoke(main, ["--db", str(new), "restore", str(bad)])
+    assert result.exit_code == 1 and "nothing was restored" in result.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")] == []

@@ -299,9 +299,20 @@ def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     """Load a dump made by `evpipe dump` into a new (empty) database."""
     from evpipe.models.backup import read_dump, restore
+    from evpipe.models.locations import discard_new_database, sqlite_path
 
     data = read_dump(file)
-    counts = restore(ctx.engine, data, force=force, who=ctx.who)
+    new_file = sqlite_path(ctx.url)
+    if new_file is not None and new_file.exists():
+        new_file = None
+    engine = ctx.engine
+    try:
+        counts = restore(engine, data, force=force, who=ctx.who)
+    except BaseException:
+        if new_file is not None:  # nothing was restored: the database made for it goes again
+            engine.dispose()
+            discard_new_database(new_file)
+        raise
     click.echo(
         f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
         f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}."

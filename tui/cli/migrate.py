@@ -31,7 +31,7 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     from sqlalchemy.engine import make_url
 
     from evpipe.models import open_db
-    from evpipe.models.locations import as_url, db_label, sqlite_path
+    from evpipe.models.locations import as_url, db_label, discard_new_database, sqlite_path
     from evpipe.models.migrate import migrate, on_target
 
     target_url = as_url(to)
@@ -52,8 +52,7 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     except BaseException:
         target.dispose()
         if new_file is not None:  # all or nothing: a failed copy into a new file leaves no empty database
-            for leftover in (new_file, *(new_file.with_name(new_file.name + s) for s in ("-wal", "-shm", "-journal"))):
-                leftover.unlink(missing_ok=True)
+            discard_new_database(new_file)
         raise
     target.dispose()
     if as_json:
