@@ -140,3 +140,28 @@ def test_the_hint_after_a_migration_to_a_server_is_the_url_as_given_and_quoted(t
     finally:
         pg_server.drop(name)
     assert text.rstrip().endswith(f"Now: evpipe --db {shlex.quote(url)}")
+
+
+def test_a_migration_of_members_to_a_server_says_their_privileges_come_next(tmp_path, pg_server):
+    """The member rows come with a copy to PostgreSQL; the server's privileges for them do not,
+    and until an owner sets them the reps cannot read at all ("permission denied"): migrate says
+    that next step, and says nothing of it for a pipeline without members."""
+    from evpipe.models.members import add_member
+
+    source = tmp_path / "pipeline.db"
+    engine = open_db(f"sqlite:///{source}")
+    Store(engine, who="tester").add("Harbour", "100", "Suspect")
+    plain = tmp_path / "plain.db"
+    Store(open_db(f"sqlite:///{plain}"), who="tester").add("Kauri", "100", "Suspect")
+    add_member(engine, "tester", "tester", "owner")
+    add_member(engine, "tester", "sam", "rep")
+    engine.dispose()
+    for db, members in ((source, True), (plain, False)):
+        name = pg_server.new_database(schema=False)
+        url = pg_server.url_of(name)
+        try:
+            text = run("--db", str(db), "migrate", "--to", url, env={"EVPIPE_USER": "tester"}).stdout
+        finally:
+            pg_server.drop(name)
+        hint = f"Then, as the role that owns the tables: evpipe --db {shlex.quote(url)} members grants"
+        assert (hint in text) is members, text

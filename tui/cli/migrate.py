@@ -74,6 +74,13 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     # --to never holds a password, refused above)
     again = shlex.quote(to)
     click.echo(f"Copied and checked: every row count, journal sum and KPI agrees. Now: evpipe --db {safe(again)}")
+    if sqlite_path(target_url) is None and dst.rows.get("member", 0):
+        # the members came with the copy, the server's privileges for them did not: until they are
+        # set, the reps cannot read the pipeline at all
+        click.echo(
+            f"Then, as the role that owns the tables: evpipe --db {safe(again)} members grants "
+            "(the members' privileges on the server: a copy does not set them, and the reps cannot read until it does)"
+        )
 
 
 def register(group: click.Group) -> None:
