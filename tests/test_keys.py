@@ -4,6 +4,7 @@ the sorted column is marked, and the import screen completes paths and points to
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -349,6 +350,36 @@ async def test_keys_typed_before_a_page_is_read_wait_for_it(loop_db):
         assert "The prospect is not loaded yet." not in app.notices
         assert not isinstance(app.screen, TextPrompt)  # no "Lost: ..." question
     assert store.get("Kauri Software").stage_kind == "open"
+
+
+@pytest.mark.parametrize("where", ["page", "pipeline"])
+async def test_a_burst_past_a_contact_points_enter_lands_in_the_next_follow_up(loop_db, where):
+    """`n`, a note, enter, then the next follow-up and its time in one write: the enter's answer
+    was still on its way up from the field when the next keys came, so `2w` went into the closing
+    dialog's "when" (which then refused "today2w10:30" and logged nothing), or on the pipeline
+    ran as the `2` key (the Focus screen) and left the follow-up "w"."""
+    from evpipe.models import clock
+
+    store = Store(loop_db, who="tester")
+    pid = store.get("Kauri Software").id
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await go_to(app, pilot, "Kauri Software")
+        if where == "page":
+            await pilot.press("enter")
+            assert await until(app, pilot, lambda: isinstance(app.screen, ProspectPage) and app.screen.data is not None)
+            await settle(app, pilot)
+        shown = type(app.screen)
+        burst(
+            app, "n", *typed("Called"), "tab", *typed("today"), "enter", *typed("2w"), "tab", *typed("10:30"), "enter"
+        )
+        assert await until(app, pilot, lambda: store.get(pid).follow_up_time is not None, timeout=5)
+        await settle(app, pilot)
+        assert type(app.screen) is shown
+    saved = store.get(pid)
+    assert (saved.next_follow_up, saved.follow_up_time) == (clock.today() + timedelta(days=14), "10:30")
+    assert [a.text for a in store.activities(pid)] == ["Called"]
 
 
 async def test_keys_held_for_a_page_that_never_answers_run_after_the_limit(loop_db, monkeypatch):

@@ -51,6 +51,8 @@ SNAPSHOT_EVERY = 2.0
 
 #: The longest a key waits for the screen it is for to be put together (App._settle_messages).
 SETTLE_LIMIT = 0.5
+#: How many times a key waits for the screen shown to settle when that opens another (App._settle_shown).
+SETTLE_ROUNDS = 8
 #: The longest keys typed ahead wait for a screen to be ready for them (App._hold_key).
 KEY_HOLD_LIMIT = 2.0
 
@@ -149,6 +151,8 @@ class EvpipeApp(App):
         #: The widget the next keys wait for the focus to reach, and until when (`_want_focus`)
         self._focus_wanted: tuple[Widget, float] | None = None
         self._hold_timer: Timer | None = None
+        #: The key replayed last was held again (`_hold_for_callbacks`).
+        self._held_again = False
         self._replaying = False
         self.keymap: dict[str, str] = {}
         try:
@@ -312,7 +316,9 @@ class EvpipeApp(App):
             # What the field, its screen (or a screen just opened, nothing focused yet) have been
             # sent already runs first: the focus that selects a prefilled text, an enter that moved
             # on to another field or closed a form, a dialog putting the cursor in its first field.
-            await self._settle_messages(focused or self.screen)
+            if await self._settle_shown():
+                self._hold_for_callbacks(event)
+                return
             focused = self.focused
         if isinstance(focused, (Input, TextArea)) and isinstance(event, events.Key) and self.screen.maximized is None:
             await self._key_for_field(focused, event)
@@ -376,7 +382,10 @@ class EvpipeApp(App):
             if self._hold_key(event):
                 event.prevent_default()
                 return
-            await self._settle_messages(self.screen)
+            if await self._settle_shown():
+                event.prevent_default()
+                self._hold_for_callbacks(event)
+                return
             focused = self.focused
             if isinstance(focused, (Input, TextArea)):
                 event.prevent_default()  # (App._on_key, which Textual runs after this, would run its binding again)
@@ -400,6 +409,17 @@ class EvpipeApp(App):
         if self._hold_timer is None:
             self._hold_timer = self.set_timer(KEY_HOLD_LIMIT, self._hold_over, name="keys held")
         return True
+
+    def _hold_for_callbacks(self, event: events.Key) -> None:
+        """A dialog closed as `event` waited for it to settle (an enter typed before it answered
+        it): what the dialog's caller does next, often the next question (a contact point's next
+        follow-up), is called back after this key. The key, and those typed after it, wait for that,
+        in the order typed."""
+        self._held_keys.insert(0, events.Key(event.key, event.character))  # (first: it came first)
+        self._held_again = True
+        if self._hold_timer is None:
+            self._hold_timer = self.set_timer(KEY_HOLD_LIMIT, self._hold_over, name="keys held")
+        self.call_next(self._replay_keys)
 
     def release_keys(self) -> None:
         """The screen shown is ready for keys: the ones held for it run (called by the screen)."""
@@ -439,13 +459,32 @@ class EvpipeApp(App):
                 return
             event = self._held_keys.pop(0)
             self._replaying = True
+            self._held_again = False
             try:
                 await self.on_event(event)
             finally:
                 self._replaying = False
+            if self._held_again:  # (it waits for a dialog's caller: a replay follows that)
+                return
         if self._hold_timer is not None:
             self._hold_timer.stop()
             self._hold_timer = None
+
+    async def _settle_shown(self) -> bool:
+        """Let the screen shown and its focused field handle what they were sent, and again for the
+        screen and field that are in front then, a few times over; whether a screen closed
+        meanwhile. An enter typed before this key, still on its way up from a dialog's field,
+        closes the dialog: `n`, a note, enter and the next follow-up typed in one burst put the
+        follow-up into the field of the dialog closing, which then refused the whole text and
+        logged nothing."""
+        closed = False
+        for _ in range(SETTLE_ROUNDS):
+            screen, focused = self.screen, self.focused
+            await self._settle_messages(focused or screen)
+            closed = closed or screen not in self.screen_stack
+            if self.screen is screen and self.focused is focused:
+                break
+        return closed
 
     @staticmethod
     async def _settle_messages(widget: Widget) -> None:
