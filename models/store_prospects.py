@@ -277,6 +277,10 @@ class ProspectWrites(StoreBase):
             if "owner" in fields:
                 self._may(s, "hand", owner=fields["owner"])
             notes = self._merge_or_refuse(s, p, expected_version, fields, at)
+            if "next_follow_up" in fields and (fields["next_follow_up"] is None or p.next_follow_up is None):
+                # a follow-up cleared takes its time and note with it, as `set_follow_up` does: kept,
+                # they came back with the next date typed in the form (`09:15 old note` on a new day)
+                fields.update(follow_up_time=None, follow_up_note=None)
             before = {k: getattr(p, k) for k in fields}
             after = {k: v for k, v in fields.items() if before[k] != v}
             if not after:

@@ -97,6 +97,26 @@ def test_the_store_keeps_a_follow_ups_time_and_note_and_undo_restores_them(loop_
         s.set_follow_up("Quiet One", "2026-12-04", time="teatime")
 
 
+def test_a_follow_up_cleared_by_an_edit_takes_its_time_and_note_with_it(loop_db):
+    """The form (and `evpipe edit --follow-up none`) cleared the day only: the time and note stayed
+    behind, unseen, and came back with the next day typed there."""
+    s = Store(loop_db, who="tester")
+    s.set_follow_up("Quiet One", "2026-12-04", time="9:15", note="old note")
+    s.edit("Quiet One", follow_up="none")
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (None, None, None)
+    s.edit("Quiet One", follow_up="2026-12-09")
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 9), None, None)
+    s.undo()
+    s.undo()  # the clearing edit, undone, brings all three back
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 4), "09:15", "old note")
+    s.edit("Quiet One", follow_up="2026-12-08")  # a day moved keeps its time and note
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 8), "09:15", "old note")
+
+
 def test_a_contact_point_keeps_its_type_and_optional_time(loop_db):
     s = Store(loop_db, who="tester")
     s.log_activity("Quiet One", "meeting", "Met at their office", when="yesterday 14:30")
