@@ -52,6 +52,7 @@ class FocusItem:
     group: str
     version: int
     pace_words: str = ""  # slow on a stage whose pace is learnt: '12 days on Quote sent; usually 5'
+    follow_up_time: str | None = None  # the follow-up's time of day, 'HH:MM', when one was given
 
     @property
     def gain_micros(self) -> int:
@@ -82,9 +83,10 @@ class FocusItem:
         if self.group == "due":
             assert self.next_follow_up is not None, "a prospect is due by its follow-up date"
             ahead = (self.next_follow_up - clock.today()).days
+            at = f" {self.follow_up_time}" if self.follow_up_time else ""
             if ahead == 0:
-                return "follow-up due today"
-            return "due this week" + (" (tomorrow)" if ahead == 1 else f" ({self.next_follow_up:%a %d %b})")
+                return "follow-up due today" + (f" at{at}" if at else "")
+            return "due this week" + (f" (tomorrow{at})" if ahead == 1 else f" ({self.next_follow_up:%a %d %b}{at})")
         if self.group == "stale":
             return f"slow: {self.pace_words}" if self.pace_words else f"stale for {self.idle_days} days"
         return self.gain_reason
@@ -98,9 +100,9 @@ class FocusItem:
         if self.group == "due":
             assert self.next_follow_up is not None, "a prospect is due by its follow-up date"
             ahead = (self.next_follow_up - clock.today()).days
-            return (
-                "due today" if ahead == 0 else "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
-            )
+            if ahead == 0:  # (with its time, when one was given: the rep plans the day by it)
+                return "due today" + (f" {self.follow_up_time}" if self.follow_up_time else "")
+            return "due tomorrow" if ahead == 1 else f"due {self.next_follow_up:%a %d %b}"
         if self.group == "stale":
             # (the days alone: the list's Stage column names the stage, and 16 cells cut it mid-word)
             return (
@@ -183,7 +185,7 @@ class _Query:
 _COLUMNS = (
     "prospect.id, prospect.name, prospect.company, prospect.stage_id, stage.name, stage.probability_bp, "
     "{next_bp}, prospect.value_cents, prospect.expected_month, prospect.owner, prospect.next_follow_up, "
-    "{idle}, stage.stale_days, {group}, prospect.version, {entered}"
+    "{idle}, stage.stale_days, {group}, prospect.version, {entered}, prospect.follow_up_time"
 )
 
 
@@ -260,6 +262,7 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
         group,
         version,
         entered,
+        follow_time,
     ) in fetch_all(cur, sql, params):
         out.append(
             FocusItem(
@@ -280,6 +283,7 @@ def _items(cur, sql: str, params: dict[str, Any], nexts, pace: Pace | None = Non
                 group=GROUPS[int(group)],
                 version=int(version),
                 pace_words=_pace_words(pace, pid, stage_id, None if entered is None else int(entered)),
+                follow_up_time=follow_time,
             )
         )
     return out

@@ -144,3 +144,15 @@ def test_the_stale_list_puts_the_longest_untouched_first_then_the_biggest_gain(t
         ("P4", 57),
         ("P9", 25),
     ]
+
+
+def test_a_follow_up_due_today_or_this_week_says_its_time(todo):
+    """A follow-up set for a time of day (`f`, or the next step after a call) showed on the focus
+    list as "due today" alone: the rep's 9:00 call looked like any other of the day."""
+    s = Store(todo, who="tester")
+    s.set_follow_up("P5", date(2026, 11, 27), time="9am", note="call back")
+    s.set_follow_up("P6", date(2026, 11, 30), time="14:30")
+    items = {i.name: i for i in focus(todo)}
+    assert (items["P5"].reason, items["P5"].short_reason) == ("follow-up due today at 09:00", "due today 09:00")
+    assert (items["P6"].reason, items["P6"].short_reason) == ("due this week (Mon 30 Nov 14:30)", "due Mon 30 Nov")
+    assert items["P3"].reason == "due this week (Mon 30 Nov)"  # no time given
