@@ -399,6 +399,15 @@ def _checked_date(year: int, month: int, day: int, shown: str, field: str) -> da
     return date(year, month, day)
 
 
+def _year_of(typed: str | None, month: int, day: int, today: date) -> int:
+    """The year of a day and month typed with or without one: without, the next such day (this
+    year's from today on). Chosen before the day is checked, so that '31 feb' typed in December is
+    refused as a February of the coming year, the one meant, not of the year ending."""
+    if typed:
+        return int(typed)
+    return today.year + ((month, day) < (today.month, today.day))
+
+
 def parse_date(text: object, *, today: date | None = None, field: str = "date", dayfirst: bool = True) -> date:
     """Accept '2027-01-15', '15/01/2027' (day first, as in NZ/UK/AU), '15 jan 2027', 'jan 15',
     'today', 'tomorrow', '+3d', '2w', 'fri' (the next Friday)."""
@@ -431,19 +440,11 @@ def parse_date(text: object, *, today: date | None = None, field: str = "date", 
     if m := re.fullmatch(r"(\d{1,2})\s*([A-Za-z]+\.?),?\s*(\d{4})?", raw):
         named = _month_word(m[2])
         if named is not None:
-            year = int(m[3]) if m[3] else today.year
-            result = _checked_date(year, named, int(m[1]), shown, field)
-            if not m[3] and result < today:
-                result = _checked_date(year + 1, named, int(m[1]), shown, field)
-            return result
+            return _checked_date(_year_of(m[3], named, int(m[1]), today), named, int(m[1]), shown, field)
     if m := re.fullmatch(r"([A-Za-z]+\.?)\s*(\d{1,2}),?\s*(\d{4})?", raw):
         named = _month_word(m[1])
         if named is not None:
-            year = int(m[3]) if m[3] else today.year
-            result = _checked_date(year, named, int(m[2]), shown, field)
-            if not m[3] and result < today:
-                result = _checked_date(year + 1, named, int(m[2]), shown, field)
-            return result
+            return _checked_date(_year_of(m[3], named, int(m[2]), today), named, int(m[2]), shown, field)
     raise DomainError(f"{field}: {shown!r} is not a date; {hint}", field=field)
 
 

@@ -142,6 +142,17 @@ def test_impossible_dates(text, fragment):
     assert fragment in str(err.value)
 
 
+def test_a_day_and_month_without_a_year_are_checked_in_the_year_meant():
+    """'29 feb' typed between March and the next leap February was refused ("February 2027 has 28
+    days") instead of meaning 29 Feb 2028; '31 feb' typed in December named the February gone."""
+    assert parse_date("29 feb", today=date(2027, 3, 1)) == date(2028, 2, 29)
+    assert parse_date("feb 29", today=date(2027, 3, 1)) == date(2028, 2, 29)
+    with pytest.raises(DomainError, match="February 2027 has 28 days"):
+        parse_date("31 feb", today=date(2026, 12, 5))
+    assert parse_date("5 dec", today=date(2026, 12, 5)) == date(2026, 12, 5)  # today is still this year's
+    assert parse_date("4 dec", today=date(2026, 12, 5)) == date(2027, 12, 4)
+
+
 def test_month_add():
     assert month_add("2026-11", 2) == "2027-01"
     assert month_add("2027-01", -1) == "2026-12"
