@@ -278,6 +278,27 @@ async def test_a_deleted_prospect_shows_as_gone(worked_engine, hostile):
         assert "This prospect is gone (it may have been deleted): nothing to change here; esc goes back." in app.notices
 
 
+async def test_a_prospect_a_colleague_deleted_names_them_and_does_not_offer_undo(worked_engine, hostile):
+    """The gone page said "u (undo) brings back your own delete" whoever deleted it: after a
+    colleague's delete, u there took back the rep's own last change, an edit of another prospect."""
+    store = Store(worked_engine, who="tester")
+    other = store.add("Other Deal", "5000", "Suspect").prospect.id
+    store.edit(other, value="6000")  # the rep's last change
+    Store(worked_engine, who="mere").delete(hostile)
+    app = Host(worked_engine, hostile)
+    app.who = "tester"
+    async with app.run_test(size=(120, 24)) as pilot:
+        await settle(app, pilot)
+        text = await shows(app, pilot, "mere deleted it")
+        assert "mere deleted it at" in text and "u (undo)" not in text
+    Store(worked_engine, who="tester").delete(other)
+    app = Host(worked_engine, other)
+    app.who = "tester"
+    async with app.run_test(size=(120, 24)) as pilot:
+        await settle(app, pilot)
+        assert "You deleted it at" in await shows(app, pilot, "You deleted it")
+
+
 def test_every_binding_has_an_id_a_description_and_an_action():
     for binding in ProspectPage.BINDINGS:
         assert binding.id and binding.id.startswith("prospect.") and binding.description

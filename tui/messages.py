@@ -62,6 +62,8 @@ def message(cls: _M) -> _M:
 
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from evpipe.models.board import BoardView
     from evpipe.models.calibration import Calibration
     from evpipe.models.filters import Filter
@@ -239,6 +241,8 @@ class ProspectMissing(Message):
     message: str
     generation: int
     hidden: bool = False  # there, but another owner's, for a rep who sees only their own
+    deleted_by: str = ""  # who removed it last (a delete, or an add undone), when the journal says
+    deleted_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- the stages screen

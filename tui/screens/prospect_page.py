@@ -195,7 +195,11 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
                 said = f"There is no prospect #{self.prospect_id} among yours (it may have been deleted): you see {OWN_ONLY_LINE}"
                 self.post_message(ProspectMissing(said, generation, hidden=True))
             else:
-                self.post_message(ProspectMissing(str(exc), generation))
+                from evpipe.models.journal_read import journal
+
+                last = journal(store.engine, prospect_id=self.prospect_id, limit=1)
+                by, at = (last[0].who, last[0].at) if last else ("", None)
+                self.post_message(ProspectMissing(str(exc), generation, deleted_by=by, deleted_at=at))
             return
         if owner is not None and prospect.owner != owner:  # nothing of it is shown
             said = f"It is another owner's: you see {OWN_ONLY_LINE}"
@@ -248,10 +252,17 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
             self.query_one("#title", Static).update(Text("Not one of your prospects", style="bold"))
             self.query_one("#subtitle", Static).update(Text(f"{message.message}. esc goes back."))
         else:
+            # u undoes the rep's own last change, whatever it was: offered only for their own delete
+            # (after a colleague's, it took back an edit of another prospect from this page)
+            at = f" at {message.deleted_at:%d %b %H:%M}" if message.deleted_at is not None else ""
+            if message.deleted_by and message.deleted_by == evpipe_app(self).who:
+                why = f"You deleted it{at}; u (undo) brings it back if that is your last change."
+            elif message.deleted_by:
+                why = f"{message.deleted_by} deleted it{at}; esc goes back."
+            else:
+                why = "It may have been deleted; esc goes back."
             self.query_one("#title", Static).update(Text("This prospect is gone", style="bold"))
-            self.query_one("#subtitle", Static).update(
-                Text(f"{message.message}. It may have been deleted; u (undo) brings back your own delete.")
-            )
+            self.query_one("#subtitle", Static).update(Text(f"{message.message}. {why}"))
         for section in ("#summary", "#contact", "#custom", "#notes", "#activities", "#history", "#changes"):
             self.query_one(section, Static).update("")
 
