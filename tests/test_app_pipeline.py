@@ -854,3 +854,17 @@ def test_the_columns_fit_every_width_from_50_cells():
         assert keys[:2] == ["flag", "name"] and {"stage", "value", "ev"} <= set(keys)
     assert [c.key for c in columns_for(60)][-1] == "month"
     assert "p" in [c.key for c in columns_for(80)] and "follow" in [c.key for c in columns_for(80)]
+
+
+async def test_a_long_contact_name_leaves_room_for_the_phone(engine, db_url):
+    """The detail line keeps the parts that fit whole: a contact name of 80 letters pushed the
+    phone and the email out. The name is cut to a third of the line, with an ellipsis."""
+    from evpipe.models.store import Store
+
+    long_name = "Wiremu " + "Te Rangi-Hiroa " * 5 + "Williams"
+    Store(engine, who="tester").add("Long contact", "5000", "Suspect", contact_name=long_name, phone="+64 9 555 0199")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: "+64 9 555 0199" in screen_text(a))
+        line = next(line for line in screen_lines(app) if "+64 9 555 0199" in line)
+        assert "Wiremu Te Rangi-Hiroa" in line and "…" in line and long_name not in line

@@ -73,7 +73,7 @@ from ..saving import Change, undoing
 from ..widgets import LineInput, TextLine, fit_clauses
 from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
-from ..widgets.prospect_table import ColumnHeader, ProspectTable, row_spans, short_date
+from ..widgets.prospect_table import ColumnHeader, ProspectTable, fit, row_spans, short_date
 from ..widgets.tab_bar import TabBar
 from .stage_keys import StageKeys
 
@@ -491,7 +491,11 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 )
             )
         else:
-            parts = [p for p in (contact or ("", "", "")) if p]
+            name, *reach = contact or ("", "", "")  # the person, then the phone and the email
+            # a long contact name cut to a third of the line: the line keeps the parts that fit
+            # whole, and a name of 80 letters pushed the phone and the email out
+            name = fit(name, max(12, self.size.width // 3)).rstrip() if name else ""
+            parts = [p for p in (name, *reach) if p]
             if contact is not None and not parts:
                 parts = ["no contact details"]
             flags = []
