@@ -118,7 +118,9 @@ _NUMERIC = re.compile(
     r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?)?$"
 )
 _DAY_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]*([A-Za-z]+)\.?[\s,\-/.]*(\d{4}|\d{2})?$")
-_MONTH_DAY = re.compile(r"^([A-Za-z]+)\.?[\s\-/.]*(\d{1,2})(?:st|nd|rd|th)?,?[\s\-/.]*(\d{4}|\d{2})?$")
+#: The year after the day needs a comma or a separator: 'Jan-2026' and 'Mar 2027' name a month, not
+#: the 20th of it (the day '20' and the year '26' ran together).
+_MONTH_DAY = re.compile(r"^([A-Za-z]+)\.?[\s\-/.]*(\d{1,2})(?:st|nd|rd|th)?(?:(?:,[\s\-/.]*|[\s\-/.]+)(\d{4}|\d{2}))?$")
 
 
 def two_digit_year(yy: int) -> int:

@@ -653,6 +653,13 @@ def test_date_forms(cell, expected):
     assert parse_cell_date(cell, column="d", order="dmy") == expected
 
 
+@pytest.mark.parametrize("cell", ["Jan-2026", "Mar 2027", "March 1999", "Jan 2027"])
+def test_a_month_without_a_day_is_not_a_date_made_up_from_the_year(cell):
+    """'Jan-2026' read as the day 20 and the year 26 gave 20 Jan 2026: a day the file never had."""
+    with pytest.raises(DomainError, match="is not a date"):
+        parse_cell_date(cell, column="created", order="dmy")
+
+
 def test_month_first_detected_from_the_data(engine, tmp_path):
     path = write(tmp_path / "us.csv", "name,value,stage,close date\nA,1,Won,03/04/2026\nB,1,Won,12/25/2025\n")
     plan = plan_import(engine, path, who="tester")
