@@ -31,6 +31,7 @@ from .locations import database_file, sqlite_path
 from .outfile import check_destination, private_output
 from .roles import acting_user, require
 from .snapshot_deltas import stray_months_of
+from .values import FULL_BP, MAX_VALUE_CENTS
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -186,6 +187,9 @@ def _decode(table: Table, columns: list[str], row: Any, number: int) -> dict[str
             if python_type is object and isinstance(getattr(col.type, "impl", col.type), String):  # (AutoString)
                 python_type = str
             value = _checked(value, python_type, f"restore: {table.name} row {number}, {name}")
+            rule = _COLUMN_RULES.get((table.name, name))
+            if rule is not None:
+                rule(value, f"restore: {table.name} row {number}, {name}")
         elif not col.nullable and not col.primary_key:
             raise DomainError(
                 f"restore: {table.name} row {number}, {name}: is empty, and it may not be; nothing was restored",
@@ -214,6 +218,7 @@ def _checked(value: Any, python_type: type, where: str) -> Any:
         ):
             return value
         if python_type is str and isinstance(value, str):
+            value.encode("utf-8")  # a lone surrogate ("\\ud800" in the JSON) is no text a database stores
             return value
         if python_type not in (datetime, date, bool, int, str):  # (no other kind of column is dumped)
             return value
@@ -221,6 +226,39 @@ def _checked(value: Any, python_type: type, where: str) -> Any:
         pass
     kind = kinds.get(python_type, "whole number (at most 19 digits)" if python_type is int else "text")
     raise DomainError(f"{where}: {str(value)[:40]!r} is not a {kind}; nothing was restored", field="file")
+
+
+def _in_range(low: int, high: int, unit: str) -> Any:
+    """A rule: a whole number from `low` to `high` (what evpipe itself ever writes there)."""
+
+    def check(value: Any, where: str) -> None:
+        if not low <= value <= high:
+            raise DomainError(f"{where}: {value} is not {unit}; nothing was restored", field="file")
+
+    return check
+
+
+def _json_object(value: Any, where: str, *, of_text: bool = False) -> None:
+    """A rule: JSON text of an object (`of_text`: every key and value text), as evpipe writes
+    custom fields and the journal's payloads; the export, `edit`, the journal and undo read them
+    back as such, and stopped with a traceback on anything else."""
+    try:
+        found = json.loads(value or "{}")  # (an empty text reads as no fields, as everywhere)
+    except (ValueError, RecursionError):
+        found = None
+    if not isinstance(found, dict) or (of_text and not all(isinstance(v, str) for v in found.values())):
+        shape = "a JSON object of text fields" if of_text else "a JSON object"
+        raise DomainError(f"{where}: {value[:40]!r} is not {shape}; nothing was restored", field="file")
+
+
+#: What a column must hold beyond its type, per (table, column): a hand-edited dump restored a
+#: negative amount, a probability of 9,999.99 % or custom fields that were no JSON object.
+_COLUMN_RULES: dict[tuple[str, str], Any] = {
+    ("prospect", "value_cents"): _in_range(0, MAX_VALUE_CENTS, "an amount evpipe takes (0 to 9,999,999,999.99)"),
+    ("stage", "probability_bp"): _in_range(0, FULL_BP, "a probability (0 to 10000 basis points)"),
+    ("prospect", "custom_json"): lambda value, where: _json_object(value, where, of_text=True),
+    ("change_event", "payload"): _json_object,
+}
 
 
 def user_rows(conn) -> dict[str, int]:
@@ -244,6 +282,11 @@ def read_dump(path: str | Path) -> dict[str, Any]:
         raise DomainError(
             f"restore: {path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
             "a dump is a file written by `evpipe dump`",
+            field="file",
+        ) from None
+    except RecursionError:  # arrays or objects nested thousands deep: no dump is
+        raise DomainError(
+            f"restore: {path.name} nests its JSON deeper than any dump does; a dump is a file written by `evpipe dump`",
             field="file",
         ) from None
     if not isinstance(data, dict) or data.get("format") != DUMP_FORMAT:

@@ -138,6 +138,15 @@ def _edited(data: dict, table: str, column: str, value: object, row: int = 0) ->
         ("prospect", "name", 42, "prospect row 1, name: '42' is not a text"),
         ("prospect", "name", None, "leaves out a value it must have"),
         ("stage", "probability_bp", None, "leaves out a value it must have"),
+        # each of these restored, then export, edit, journal or the KPIs stopped with a traceback
+        # or showed a figure evpipe never writes
+        ("prospect", "name", "\ud800x", r"prospect row 1, name: '\ud800x' is not a text"),
+        ("prospect", "custom_json", "{not json", "custom_json: '{not json' is not a JSON object of text fields"),
+        ("prospect", "custom_json", "[1, 2]", "is not a JSON object of text fields"),
+        ("prospect", "custom_json", '{"a": 1}', "is not a JSON object of text fields"),
+        ("change_event", "payload", "[]", "change_event row 1, payload: '[]' is not a JSON object"),
+        ("prospect", "value_cents", -100, "prospect row 1, value_cents: -100 is not an amount evpipe takes"),
+        ("stage", "probability_bp", 999_999, "stage row 1, probability_bp: 999999 is not a probability"),
     ],
 )
 def test_a_dump_edited_by_hand_is_checked_value_by_value(engine, tmp_path, table, column, value, said):
@@ -151,6 +160,12 @@ def test_a_dump_edited_by_hand_is_checked_value_by_value(engine, tmp_path, table
     with pytest.raises(DomainError, match=re.escape(said)):
         restore(target, data)
     assert dump(target) == before
+
+
+def test_json_nested_too_deep_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(DomainError, match="deep.json nests its JSON deeper than any dump does"):
+        read_dump(tmp_path / "deep.json")
 
 
 def test_shared_snapshot_months_restore_exactly_and_a_stray_one_is_refused(engine, tmp_path):
