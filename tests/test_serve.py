@@ -20,7 +20,7 @@ import pytest
 from browser import EVPIPE, WAIT, Served, Terminal, cli, env_for, launch
 from playwright.sync_api import sync_playwright
 
-from evpipe.tui.cli.serve import is_loopback, parse_user_tokens
+from evpipe.tui.cli.serve import is_loopback, parse_user_tokens, same_origin
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +243,28 @@ def sessions_on(db) -> list[str]:
 
 
 # ---------------------------------------------------------------- without a browser
+
+
+def test_a_malformed_origin_is_refused_like_a_foreign_one(served):
+    """'http://[::1' made urlsplit raise in the guard: a 500, and a traceback in the server's log."""
+    import http.client
+
+    errors_before = len(served.errors)
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=WAIT)
+    try:
+        headers = {
+            "Cookie": served.cookie(),
+            "Origin": "http://[::1",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        connection.request("POST", "/name", body="name=x", headers=headers)
+        response = connection.getresponse()
+        assert response.status == 403 and "came from another site" in response.read().decode()
+    finally:
+        connection.close()
+    assert not any("Traceback" in line for line in served.errors[errors_before:])
+    assert same_origin(f"http://127.0.0.1:{served.port}", f"127.0.0.1:{served.port}")
+    assert not same_origin("", f"127.0.0.1:{served.port}")
 
 
 def test_loopback_names():

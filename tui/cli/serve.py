@@ -91,6 +91,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a request's Origin is the address the browser reached this server at. A malformed
+    one ('http://[::1') is not: it gave a 500 and a traceback in the server's log, not the refusal."""
+    try:
+        return bool(origin) and urlsplit(origin).netloc == host
+    except ValueError:
+        return False
+
+
 def parse_user_tokens(pairs: tuple[str, ...]) -> dict[str, str]:
     """`--user-token NAME=TOKEN` options as token -> name; one clear line for a bad one."""
     from evpipe.models.values import clean_text
@@ -238,10 +247,9 @@ def make_server(
             browser = self.access.browsers.get(request.cookies.get(COOKIE, ""))
             if browser is None:
                 return refused("Open the link `evpipe serve` printed: it carries the access token.")
-            if request.method != "GET" or request.path == "/ws":
-                origin = request.headers.get("Origin", "")
-                if urlsplit(origin).netloc != request.host or not origin:
-                    return page("evpipe", "<p>Refused: this request came from another site.</p>", 403)
+            changes = request.method != "GET" or request.path == "/ws"
+            if changes and not same_origin(request.headers.get("Origin", ""), request.host):
+                return page("evpipe", "<p>Refused: this request came from another site.</p>", 403)
             request["browser"] = browser
             return await handler(request)
 
