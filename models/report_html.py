@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 #: Sizes of the drawings (SVG user units; the SVG scales to the page's width).
 CHART_W, CHART_H = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 86, 16, 16, 40
+#: Room for one character of an axis label (12px sans-serif: a digit is up to 7.7 units wide).
+LABEL_CHAR = 8
 
 STYLE = """
 :root { color-scheme: light; --ink: #1d2327; --dim: #5f6b73; --line: #d8dee2; --ev: #1f6f8b;
@@ -114,12 +116,18 @@ def _axis(top_cents: int) -> tuple[int, list[int]]:
     return top, list(range(0, top + 1, step))
 
 
-def _grid(ticks: list[int], top: int) -> list[str]:
+def _left(ticks: list[int]) -> int:
+    """Where the plot starts: after the widest gridline label (a pipeline of billions has labels
+    such as 10,000,000,000, which a fixed margin cut to ',000,000,000')."""
+    return max(LEFT, 6 + 6 + LABEL_CHAR * max(len(_whole(t)) for t in ticks))
+
+
+def _grid(ticks: list[int], top: int, left: int) -> list[str]:
     out = []
     for t in ticks:
         y = TOP + (CHART_H - TOP - BOTTOM) * (1 - t / top)
-        out.append(f'<line x1="{LEFT}" x2="{CHART_W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d8dee2"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_whole(t)}</text>')
+        out.append(f'<line x1="{left}" x2="{CHART_W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d8dee2"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_whole(t)}</text>')
     return out
 
 
@@ -129,12 +137,13 @@ def history_svg(points: Sequence[tuple[date, int, int]]) -> str:
         return '<p class="none">No KPI history yet.</p>'
     cents = [(d, tv, ev // 10_000) for d, tv, ev in points]  # EV in cents, for the drawing only
     top, ticks = _axis(max(max(tv, ev) for _, tv, ev in cents))
-    plot_w, plot_h = CHART_W - LEFT - RIGHT, CHART_H - TOP - BOTTOM
+    left = _left(ticks)
+    plot_w, plot_h = CHART_W - left - RIGHT, CHART_H - TOP - BOTTOM
     first, last = cents[0][0], cents[-1][0]
     span = max((last - first).days, 1)
 
     def xy(day: date, value: int) -> str:
-        x = LEFT + plot_w * ((day - first).days / span if len(cents) > 1 else 0.5)
+        x = left + plot_w * ((day - first).days / span if len(cents) > 1 else 0.5)
         return f"{x:.1f},{TOP + plot_h * (1 - value / top):.1f}"
 
     tv_line = " ".join(xy(d, tv) for d, tv, _ in cents)
@@ -143,13 +152,13 @@ def history_svg(points: Sequence[tuple[date, int, int]]) -> str:
     end_x, end_y = (float(v) for v in xy(last, cents[-1][2]).split(","))
     parts = [
         f'<svg viewBox="0 0 {CHART_W} {CHART_H}" role="img" aria-label="EV and TV over time">',
-        *_grid(ticks, top),
+        *_grid(ticks, top, left),
         f'<polyline points="{tv_line}" fill="none" stroke="#9aa9b2" stroke-width="2" stroke-dasharray="5 4"/>',
         f'<polyline points="{ev_line}" fill="none" stroke="#1f6f8b" stroke-width="3"/>',
         f'<circle cx="{end_x:.1f}" cy="{end_y:.1f}" r="4" fill="#1f6f8b"/>',
         f'<text x="{min(end_x, CHART_W - RIGHT):.1f}" y="{max(end_y - 9, 12):.1f}" text-anchor="end" '
         f'style="fill:#1f6f8b;font-weight:600">EV {_ev(last_ev)}</text>',
-        f'<text x="{LEFT}" y="{CHART_H - 14}">{first:%d %b %Y}</text>',
+        f'<text x="{left}" y="{CHART_H - 14}">{first:%d %b %Y}</text>',
         f'<text x="{CHART_W - RIGHT}" y="{CHART_H - 14}" text-anchor="end">{last:%d %b %Y}</text>',
         "</svg>",
     ]
@@ -164,12 +173,16 @@ def forecast_svg(fc: Forecast) -> str:
         return '<p class="none">No months to show.</p>'
     values = [(m.kpi.ev_micros // 10_000, m.actual_cents if m.complete else None) for m in months]
     top, ticks = _axis(max(max(ev, actual or 0) for ev, actual in values))
-    plot_w, plot_h = CHART_W - LEFT - RIGHT, CHART_H - TOP - BOTTOM
+    left = _left(ticks)
+    plot_w, plot_h = CHART_W - left - RIGHT, CHART_H - TOP - BOTTOM
     slot = plot_w / len(months)
     bar = max(slot * 0.36, 1.5)
-    parts = [f'<svg viewBox="0 0 {CHART_W} {CHART_H}" role="img" aria-label="Forecast by month">', *_grid(ticks, top)]
+    parts = [
+        f'<svg viewBox="0 0 {CHART_W} {CHART_H}" role="img" aria-label="Forecast by month">',
+        *_grid(ticks, top, left),
+    ]
     for i, (m, (ev, actual)) in enumerate(zip(months, values)):
-        x = LEFT + slot * i + slot * 0.12
+        x = left + slot * i + slot * 0.12
         h = plot_h * ev / top
         label = f"{month_name(m.month)}: EV {_ev(m.kpi.ev_micros)}"
         parts.append(

@@ -13,7 +13,7 @@ import pytest
 from browser import cli, env_for, launch
 from playwright.sync_api import sync_playwright
 
-from evpipe.models.report_html import _axis, history_svg
+from evpipe.models.report_html import LABEL_CHAR, _axis, history_svg
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -86,6 +86,18 @@ def test_the_axis_is_round_and_labels_are_exact():
     assert len({b - a for a, b in zip(ticks, ticks[1:])}) == 1  # evenly spaced
     svg = history_svg([(date(2026, 11, 1), 40_465_050, 187_560_400_000)])
     assert "EV 187,560.40" in svg and ">200,000<" in svg and ">600,000<" in svg  # TV 404,650.50 fits under the top
+
+
+def test_a_pipeline_of_billions_keeps_its_axis_labels_whole():
+    """The plot started 86 units in whatever the labels: '10,000,000,000' showed as ',000,000,000'."""
+    svg = history_svg([(date(2026, 11, 1), 999_999_999_999_00, 250_000_000_000_000_000)])
+    labels = re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="end">([\d,]+)</text>', svg)
+    assert ("1,000,000,000,000" in [text for _, text in labels]) and len(labels) >= 3
+    assert all(float(x) >= len(text) * LABEL_CHAR for x, text in labels)  # each label fits left of its end
+    plot_start = re.search(r'<line x1="([\d.]+)"', svg)
+    assert plot_start is not None and all(float(plot_start[1]) > float(x) for x, _ in labels)
+    small = history_svg([(date(2026, 11, 1), 40_465_050, 187_560_400_000)])
+    assert '<line x1="86"' in small  # a small pipeline's charts are as they were
 
 
 def test_the_browser_shows_the_reviews_figures_and_the_hostile_name_as_text(report, home):
