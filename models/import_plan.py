@@ -45,7 +45,7 @@ from .import_types import (
 from .ladder import LOST, OPEN, WON
 from .store_prospects import MAX_CUSTOM_FIELDS
 from .tables import Prospect, Stage, pk
-from .values import clean_text, parse_probability
+from .values import clean_text, currency_of, parse_probability
 
 #: A ladder stage as the importer sees it: (id, name, kind, probability bp, position).
 LadderRow = tuple[int, str, str, int, int]
@@ -250,7 +250,8 @@ def plan_import(
     rungs, rungs_from = file_ladder(sheet, columns)
     no_stage = sum(1 for _, cells in sheet.rows if not cell_text(cells[index["stage"]])) if "stage" in index else 0
     rows_total = len(sheet.rows) + len(sheet.shape_problems)
-    records = _read_rows(sheet, reader, problems, progress)
+    currencies = _currencies_warning(sheet, index["value"], headers[index["value"]]) if "value" in index else []
+    records = _read_rows(sheet, reader, problems, progress)  # (lets the sheet's rows go)
     plan = ImportPlan(
         path=path,
         source=source,
@@ -270,6 +271,7 @@ def plan_import(
         rows_total=rows_total,
     )
     _row_warnings(plan, reader, no_stage, lookup, first_open)
+    warnings.extend(currencies)
     _compare_existing(engine, plan)
     _value_counts(plan)
     with engine.connect() as conn:
@@ -369,6 +371,33 @@ def _row_warnings(
     late = sum(1 for r in records if r.closed_on and r.created and r.closed_on < r.created)
     if late:
         warnings.append(f"{late} rows close before their created date; they are taken as created on the close date")
+
+
+def _currencies_warning(sheet: Any, column: int, header: str) -> list[str]:
+    """A warning when the value column's amounts name more than one currency ('$1,000' and
+    '¥1,000'): evpipe keeps one currency and converts nothing, so each number is taken as written
+    and they were summed as if the same money, without a word."""
+    found: dict[str, list[int]] = {}
+    for number, cells in sheet.rows:
+        cell = cells[column] if column < len(cells) else None
+        if isinstance(cell, str) and (currency := currency_of(cell)) is not None:
+            found.setdefault(currency, []).append(number)
+    if len(found) < 2:
+        return []
+
+    def where(rows: list[int]) -> str:
+        shown = ", ".join(str(r) for r in rows[:5])
+        return (
+            f"row {shown}"
+            if len(rows) == 1
+            else f"rows {shown}" + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
+        )
+
+    named = "; ".join(f"{currency} in {where(rows)}" for currency, rows in found.items())
+    return [
+        f"{header}: the amounts name {len(found)} currencies ({named}); evpipe converts none, so each "
+        "number is taken as written and summed with the others: convert them to one currency in the file first"
+    ]
 
 
 def _value_counts(plan: ImportPlan) -> None:

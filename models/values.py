@@ -116,6 +116,31 @@ def _without_currency(s: str) -> str:
     return s.strip()
 
 
+#: Signs that name one currency only, as its code ('$' and '¥' name several, and stay signs).
+_SIGN_CODES = {"€": "EUR", "£": "GBP", "₹": "INR"}
+
+
+def currency_of(text: str) -> str | None:
+    """The currency an amount as typed names, as `_without_currency` finds it: a code ('EUR' for
+    '€' or 'eur', 'NZD' for 'NZ$'), or a sign that names several ('$', '¥'); None when it names
+    none (digits alone, or not an amount)."""
+    s = text.strip()
+    sign = None
+    if before := _SIGN_BEFORE.match(s):
+        sign = before[0].replace(" ", "").upper()
+    elif (code := _CODE_BEFORE.match(s)) and code[1].upper() in CURRENCY_CODES:
+        return code[1].upper()
+    elif after := _SIGN_AFTER.search(s):
+        sign = after[0].strip()
+    elif (code := _CODE_AFTER.search(s)) and code[1].upper() in CURRENCY_CODES:
+        return code[1].upper()
+    if sign is None:
+        return None
+    if len(sign) > 1 and sign.endswith("$") and f"{sign[:2]}D" in CURRENCY_CODES:  # NZ$, US$, AU$ ...
+        return f"{sign[:2]}D"
+    return _SIGN_CODES.get(sign, sign)
+
+
 def cents_to_decimal(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
 

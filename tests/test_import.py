@@ -660,6 +660,21 @@ def test_a_month_without_a_day_is_not_a_date_made_up_from_the_year(cell):
         parse_cell_date(cell, column="created", order="dmy")
 
 
+def test_amounts_in_several_currencies_are_warned_of_with_their_rows(engine, tmp_path):
+    """'$1,000' and '¥1,000' were both imported as 1,000, summed as the same money, without a word."""
+    text = "name,value,stage\nA,$1000,Suspect\nB,¥1000,Suspect\nC,1000 EUR,Suspect\nD,€5,Suspect\nE,7,Suspect\n"
+    plan = plan_import(engine, write(tmp_path / "mixed.csv", text), who="tester")
+    said = [w for w in plan.warnings if "currencies" in w]
+    assert said == [
+        "value: the amounts name 3 currencies ($ in row 2; ¥ in row 3; EUR in rows 4, 5); evpipe converts none, "
+        "so each number is taken as written and summed with the others: convert them to one currency in the "
+        "file first"
+    ]
+    assert [r.value_cents for r in plan.records] == [100_000, 100_000, 100_000, 500, 700]  # still as written
+    one = plan_import(engine, write(tmp_path / "one.csv", "name,value\nA,NZ$ 10\nB,10 nzd\nC,4\n"), who="tester")
+    assert not [w for w in one.warnings if "currencies" in w]
+
+
 def test_month_first_detected_from_the_data(engine, tmp_path):
     path = write(tmp_path / "us.csv", "name,value,stage,close date\nA,1,Won,03/04/2026\nB,1,Won,12/25/2025\n")
     plan = plan_import(engine, path, who="tester")
