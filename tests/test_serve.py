@@ -297,6 +297,27 @@ def test_another_host_needs_public_and_warns(env, demo):
     assert "Traceback" not in done.stderr
 
 
+def test_a_port_in_use_is_one_line_and_no_link(env, demo):
+    """The link and "Ctrl+C stops it." were printed before the bind failed: a link to whatever
+    held the port, above the error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [EVPIPE, "--db", str(demo), "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"evpipe: cannot listen on 127.0.0.1:{port}") and len(done.stderr.splitlines()) == 1
+
+
 def test_per_user_tokens_give_each_user_a_link_of_their_own(env, demo):
     import http.client
 

@@ -212,11 +212,35 @@ def make_server(
                     web.static("/static", self.statics_path, name="static"),
                 ]
             )
-            app.on_startup.append(self.on_startup)
             app.on_shutdown.append(self.end_sessions)
             return app
 
-        async def on_startup(self, app: web.Application) -> None:
+        def serve(self, debug: bool = False) -> None:
+            """textual-serve's `serve`, but the link is printed once the server listens: printed
+            at start-up, it showed before a port already in use failed the bind, so the owner got
+            a link (to whatever held the port) and "Ctrl+C stops it." above the error."""
+            import asyncio
+            import signal
+
+            self.debug = debug
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for number in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(number, self.request_exit)
+                except NotImplementedError:  # pragma: no cover - not on Linux
+                    pass
+            web.run_app(
+                self._make_app(),
+                host=host,
+                port=port,
+                handle_signals=False,
+                loop=loop,
+                print=lambda *_: self.announce(),  # aiohttp calls it once every site is listening
+            )
+
+        def announce(self) -> None:
             shown = f"[{host}]" if ":" in host else host
             base = f"http://{shown}:{port}"
             mode = "changes allowed, each journaled under its browser's user" if allow_writes else "read-only"
