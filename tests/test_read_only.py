@@ -137,6 +137,27 @@ async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_en
     assert kpis(worked_engine) == before
 
 
+async def test_a_browser_session_that_may_write_opens_no_file_of_the_servers(worked_engine, tmp_path):
+    """`evpipe serve --allow-writes`: `i` opened the import screen, whose preview showed the lines
+    of any file the server's account could read (a private key's among them) to the browser's user."""
+    from apphelpers import press, screen_text, settle
+
+    from evpipe.tui.app import EvpipeApp
+
+    url = worked_engine.url.render_as_string(hide_password=False)
+    app = EvpipeApp(url, who="sam", screen="pipeline", in_browser=True)
+    notices: list[str] = []
+    real_notify = app.notify
+    app.notify = lambda message, *a, **k: (notices.append(str(message)), real_notify(message, *a, **k))[1]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: "Quote sent" in screen_text(a))
+        await press(app, pilot, "i")
+        assert type(app.screen).__name__ == "PipelineScreen"  # no import screen
+        assert notices and notices[-1].startswith("import: in a browser, evpipe opens no file on the server")
+        app.action_import()  # the command palette's "Import prospects"
+        assert type(app.screen).__name__ == "PipelineScreen" and len(notices) == 2
+
+
 async def test_the_app_opens_on_the_review_with_its_tab_bar(worked_engine):
     from apphelpers import screen_text, settle
 

@@ -81,10 +81,14 @@ class EvpipeApp(App):
         live_every: float | None = POLL_EVERY,
         screen: str | None = None,
         read_only: bool = False,
+        in_browser: bool = False,
     ) -> None:
         #: Read-only (`evpipe serve` without --allow-writes): write keys hidden and refused, and the
         #: whole process refuses writes (models/readonly.py), before anything opens the database.
         self.read_only = read_only
+        #: A browser's session of `evpipe serve`: its user may not be the server's account, so the
+        #: app opens no file of the server's for them (the import's file and lookup).
+        self.in_browser = in_browser
         if read_only:
             from evpipe.models.readonly import set_read_only
 
@@ -662,6 +666,11 @@ class EvpipeApp(App):
             from .read_only import READ_ONLY_NOTICE
 
             self.notify(READ_ONLY_NOTICE, severity="warning", markup=False, timeout=6)
+            return
+        if self.in_browser:
+            from .read_only import BROWSER_IMPORT_NOTICE
+
+            self.notify(BROWSER_IMPORT_NOTICE, severity="warning", markup=False, timeout=8)
             return
         from .screens.import_screen import ImportScreen
 

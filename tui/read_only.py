@@ -45,6 +45,14 @@ WRITE_KEYS = frozenset(
 #: The notice a write key gives in a read-only app.
 READ_ONLY_NOTICE = READ_ONLY_MESSAGE.replace("; nothing was saved", ": that key changes nothing here")
 
+#: The notice `i` gives in a browser's session of `evpipe serve --allow-writes`: the import screen
+#: reads any path the server's account may read (its preview showed the lines of a private key),
+#: and the browser's user is not that account.
+BROWSER_IMPORT_NOTICE = (
+    "import: in a browser, evpipe opens no file on the server (its files are not yours to read); "
+    "import on the server with: evpipe import FILE"
+)
+
 
 def write_actions(node: DOMNode) -> frozenset[str]:
     """The actions of `node`'s own key bindings that write (as the bindings name them)."""

@@ -496,7 +496,7 @@ def serve_session_cmd(ctx: Ctx, screen: str, read_only: bool) -> None:
 
     settle_allocator()
     read_escape_apart()
-    EvpipeApp(ctx.url, screen=screen, read_only=read_only).run()
+    EvpipeApp(ctx.url, screen=screen, read_only=read_only, in_browser=True).run()
 
 
 def register(group: click.Group) -> None:
