@@ -38,7 +38,7 @@ from .locations import database_file
 from .outfile import check_destination, private_output
 from .period import current_period
 from .tables import Prospect, Stage, pk
-from .values import cents_to_decimal, format_percent, micros_to_decimal
+from .values import NOT_XML, cents_to_decimal, format_percent, micros_to_decimal
 
 #: (header, what) of the fixed columns; the importer maps each header back to its field.
 COLUMNS = [
@@ -286,14 +286,14 @@ def _write_xlsx(
     def header(sheet, names: list[str]) -> None:
         row = []
         for n in names:
-            c = WriteOnlyCell(sheet, value=neutralise(n))
+            c = WriteOnlyCell(sheet, value=NOT_XML.sub("", neutralise(n)))
             c.font = bold
             row.append(c)
         sheet.append(row)
 
     def cell(sheet, value: Any, fmt: str | None = None) -> Any:
-        if isinstance(value, str):
-            value = neutralise(value)
+        if isinstance(value, str):  # (text stored before evpipe dropped what XML cannot hold: left out here)
+            value = NOT_XML.sub("", neutralise(value))
         elif isinstance(value, Decimal):
             value = float(value)  # exact to the cent for any value evpipe stores (< 10^10)
         elif isinstance(value, bool):

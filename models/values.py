@@ -595,6 +595,11 @@ def clean_email(value: object) -> str:
     return text
 
 
+#: Characters no XML document may hold (U+FFFE, U+FFFF, and halves of surrogate pairs left alone):
+#: a name with one made `export FILE.xlsx` write a workbook that no spreadsheet (nor evpipe) opens.
+NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+
+
 def _cleaned(text: str, *, keep_newlines: bool) -> str:
     """`clean_text`'s dropping of escape sequences and control characters, for text that has any."""
     text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI escape sequences
@@ -603,6 +608,7 @@ def _cleaned(text: str, *, keep_newlines: bool) -> str:
     # display as another or break a line where the screen does not expect it
     text = re.sub(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", "", text)
     text = re.sub(r"[\u2028\u2029\u0085]", " ", text)
+    text = NOT_XML.sub("", text)
     if not keep_newlines:  # (a line break in a one-line field parts words: "a\nb" is "a b", not "ab")
         text = re.sub(r"[\r\n]+", " ", text)
     text = "".join(

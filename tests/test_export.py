@@ -124,6 +124,26 @@ def test_csv_cells_are_neutralised(worked_engine, tmp_path):
             assert not value or value[0] not in "=+-@\t\r"
 
 
+def test_text_xml_cannot_hold_leaves_the_workbook_whole(worked_engine, tmp_path):
+    """A name with U+FFFF made `export FILE.xlsx` write a sheet no spreadsheet opens (nor evpipe's
+    import: 'not well-formed'). The store drops such characters as it drops control characters;
+    one stored before that is left out of the workbook."""
+    from openpyxl import load_workbook
+    from sqlalchemy import text
+
+    store = Store(worked_engine)
+    added = store.add("Odd\uffffName", "10", "Enquiry", notes="a\ufffeb").prospect
+    assert added is not None and added.name == "OddName" and added.notes == "ab"
+    with worked_engine.begin() as conn:  # as an older evpipe stored it
+        conn.execute(text("UPDATE prospect SET company = :c WHERE id = :i"), {"c": "Co\uffff", "i": added.id})
+    path = tmp_path / "out.xlsx"
+    export(worked_engine, path)
+    rows = list(load_workbook(path)["Prospects"].iter_rows(values_only=True))
+    assert ("OddName", "Co") in [(r[1], r[2]) for r in rows]
+    other = open_db(f"sqlite:///{tmp_path / 'other.db'}")
+    assert plan_import(other, path).records  # and it imports
+
+
 @pytest.mark.both_databases
 def test_xlsx_has_kpi_and_ladder_sheets_and_no_formulas(worked_engine, tmp_path):
     from openpyxl import load_workbook
