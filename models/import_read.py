@@ -842,7 +842,9 @@ def _read_xlsx(path: Path, sheet: str | None, progress: Progress | None, limits:
         except Exception as exc:
             raise _damaged(path, exc) from None
         if headers is None:
-            raise DomainError(f"import: sheet {name!r} of {_shown(path)} has no rows", field="file")
+            others = [s for s in sheets if s != name]
+            hint = f"; its other sheets are {', '.join(others)}: choose one with --sheet NAME" if others else ""
+            raise DomainError(f"import: sheet {name!r} of {_shown(path)} has no rows{hint}", field="file")
         width = len(headers)
         rows = [(n, cells + [None] * (width - len(cells))) for n, cells in rows]
         if progress is not None:

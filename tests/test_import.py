@@ -675,6 +675,22 @@ def test_amounts_in_several_currencies_are_warned_of_with_their_rows(engine, tmp
     assert not [w for w in one.warnings if "currencies" in w]
 
 
+def test_an_empty_first_sheet_names_the_others(engine, tmp_path):
+    """A workbook whose first sheet is empty (a cover, a chart's data elsewhere) said only 'has no
+    rows', not that the rows are on another sheet, nor how to choose it."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "Cover"
+    wb.create_sheet("Deals").append(["name", "value"])
+    wb["Deals"].append(["A", 5])
+    wb.save(tmp_path / "book.xlsx")
+    with pytest.raises(DomainError, match="sheet 'Cover' of book.xlsx has no rows; its other sheets are Deals: choose"):
+        plan_import(engine, tmp_path / "book.xlsx", who="tester")
+    options = ImportOptions(sheet="Deals")
+    assert [r.name for r in plan_import(engine, tmp_path / "book.xlsx", options, who="tester").records] == ["A"]
+
+
 def test_month_first_detected_from_the_data(engine, tmp_path):
     path = write(tmp_path / "us.csv", "name,value,stage,close date\nA,1,Won,03/04/2026\nB,1,Won,12/25/2025\n")
     plan = plan_import(engine, path, who="tester")
