@@ -359,6 +359,8 @@ class _Commit:
         elif "closed_on" in diff and kind != OPEN:
             row_update["closed_on"] = diff["closed_on"]
         row_update.update(edit_fields)
+        if "next_follow_up" in edit_fields:  # a new follow-up replaces the old one whole, as `set_follow_up`
+            row_update["follow_up_time"] = row_update["follow_up_note"] = None
         self.updates.append(row_update)
 
     def prepare(self, chunk: int, progress: Progress | None) -> None:

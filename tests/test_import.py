@@ -523,6 +523,33 @@ def test_reimport_updates_instead_of_duplicating(engine):
     assert kpis(engine).tv_cents == first.tv_cents + 200_000 + 300_000
 
 
+@pytest.mark.parametrize("cell", ["2027-02-01", ""])
+def test_a_reimport_that_changes_the_follow_up_replaces_it_whole(engine, tmp_path, cell):
+    """The file moved the follow-up (or cleared it) and the time and note set in evpipe stayed:
+    the prospect's page read 'Mon 1 Feb 14:30 send the quote', a note meant for another day."""
+    import_file(engine, write(tmp_path / "fu.csv", "name,value,next follow-up\nAcme,100,2026-12-24\n"), who="tester")
+    store = Store(engine)
+    store.set_follow_up("Acme", "2026-12-24", time="14:30", note="send the quote")
+    again = write(tmp_path / "fu2.csv", f"name,value,next follow-up\nAcme,100,{cell}\n")
+    import_file(engine, again, ImportOptions(source="fu.csv"), who="tester")
+    acme = store.get("Acme")
+    assert (acme.next_follow_up, acme.follow_up_time, acme.follow_up_note) == (
+        date(2027, 2, 1) if cell else None,
+        None,
+        None,
+    )
+    # a re-import that leaves the date as it was leaves its time and note too
+    store.set_follow_up("Acme", cell or "2027-02-01", time="09:00", note="call back")
+    import_file(
+        engine,
+        again if cell else write(tmp_path / "fu3.csv", "name,value,next follow-up\nAcme,100,2027-02-01\n"),
+        ImportOptions(source="fu.csv"),
+        who="tester",
+    )
+    acme = store.get("Acme")
+    assert (acme.follow_up_time, acme.follow_up_note) == ("09:00", "call back")
+
+
 def history_len(store, pid) -> int:
     return len(store.history(pid))
 
