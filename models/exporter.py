@@ -60,6 +60,8 @@ COLUMNS = [
     "lost reason",
     "needs review",
     "notes",
+    "follow-up time",
+    "follow-up note",
 ]
 FORMATS = ("csv", "xlsx")
 
@@ -118,6 +120,8 @@ def _rows(engine: Engine, custom: list[str], owner: str | None = None) -> Iterat
             col(Prospect.lost_reason),
             col(Prospect.needs_review),
             col(Prospect.notes),
+            col(Prospect.follow_up_time),
+            col(Prospect.follow_up_note),
             col(Prospect.custom_json),
         )
         .join(Stage, col(Stage.id) == col(Prospect.stage_id))
@@ -145,6 +149,8 @@ def _rows(engine: Engine, custom: list[str], owner: str | None = None) -> Iterat
             reason,
             review,
             notes,
+            follow_time,
+            follow_note,
             raw,
         ) in conn.execute(q).yield_per(2000):
             ev = ev_micros(cents, kind, bp)
@@ -168,6 +174,8 @@ def _rows(engine: Engine, custom: list[str], owner: str | None = None) -> Iterat
                 reason,
                 bool(review),
                 notes,
+                follow_time,
+                follow_note,
             ] + [fields.get(n, "") for n in custom]
 
 

@@ -198,8 +198,8 @@ class _Commit:
             stage_id=sid,
             expected_month=r.expected_month,
             next_follow_up=r.next_follow_up,
-            follow_up_time=None,
-            follow_up_note=None,
+            follow_up_time=r.follow_up_time,
+            follow_up_note=r.follow_up_note,
             owner=r.owner,
             created_at=created_at,
             updated_at=at,
@@ -360,7 +360,7 @@ class _Commit:
             row_update["closed_on"] = diff["closed_on"]
         row_update.update(edit_fields)
         if "next_follow_up" in edit_fields:  # a new follow-up replaces the old one whole, as `set_follow_up`
-            row_update["follow_up_time"] = row_update["follow_up_note"] = None
+            row_update["follow_up_time"], row_update["follow_up_note"] = r.follow_up_time, r.follow_up_note
         self.updates.append(row_update)
 
     def prepare(self, chunk: int, progress: Progress | None) -> None:

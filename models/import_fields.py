@@ -79,6 +79,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "notes": ("notes", "note", "comments", "comment", "description", "remarks"),
     "follow_up": ("follow_up", "next_follow_up", "follow_up_date", "next_step_date", "next_contact"),
+    "follow_up_time": ("follow_up_time", "next_follow_up_time"),
+    "follow_up_note": ("follow_up_note", "next_follow_up_note"),
     "lost_reason": ("lost_reason", "reason_lost", "loss_reason", "lost_because"),
     "needs_review": ("needs_review", "review"),
     "derived": (
@@ -110,6 +112,8 @@ FIELD_LABELS = {
     "owner": "owner",
     "notes": "notes",
     "follow_up": "next follow-up",
+    "follow_up_time": "the follow-up's time",
+    "follow_up_note": "the follow-up's note",
     "lost_reason": "lost reason",
     "needs_review": "needs review",
     "derived": "not imported (evpipe works it out)",

@@ -453,6 +453,8 @@ _COMPARED = (
     "owner",
     "expected_month",
     "next_follow_up",
+    "follow_up_time",
+    "follow_up_note",
     "lost_reason",
     "needs_review",
 )
@@ -466,6 +468,8 @@ _FIELD_OF = {
     "owner": "owner",
     "expected_month": "expected_month",
     "next_follow_up": "follow_up",
+    "follow_up_time": "follow_up_time",
+    "follow_up_note": "follow_up_note",
     "lost_reason": "lost_reason",
     "needs_review": "needs_review",
 }
@@ -540,6 +544,10 @@ def existing_rows(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: A follow-up's time and note, compared only with the follow-up they belong to.
+_OF_FOLLOW_UP = ("follow_up_time", "follow_up_note")
+
+
 @functools.lru_cache(maxsize=8)
 def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     """For a file's columns (header, field): the fields it maps and the prospect columns a
@@ -552,7 +560,8 @@ def _compared(columns: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], tup
         if (
             ("expected_month" in mapped or "close_date" in mapped)
             if col == "expected_month"
-            else col in ("name", "needs_review") or _FIELD_OF[col] in mapped
+            else col in ("name", "needs_review")
+            or (_FIELD_OF[col] in mapped and (col not in _OF_FOLLOW_UP or "follow_up" in mapped))
         )
     )
     return mapped, compared

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from .import_fields import find_header, header_key, name_key
 from .import_read import read_table
 from .import_types import ImportOptions, Problem, Record
 from .store_prospects import MAX_CUSTOM_FIELDS
-from .values import clean_email, clean_text
+from .values import clean_email, clean_text, parse_time
 
 #: (the key column's index in the main file, {normalised key: cents}, lookup file name)
 Lookup = tuple[int, dict[str, int], str]
@@ -154,6 +154,19 @@ class RowReader:
     def _bad(self, exc: DomainError, f: str) -> None:
         self.problems.append(Problem(str(exc), [self.number], self._column(f)))
 
+    def _time(self, f: str) -> str | None:
+        """A time of day ('14:30', '2pm', or a workbook's time cell) as 'HH:MM'; None when blank."""
+        if f not in self.index:
+            return None
+        value = self._get(f)
+        if isinstance(value, (datetime, time)):
+            return f"{value.hour:02d}:{value.minute:02d}"
+        try:
+            return parse_time(cell_text(value), field=self.headers[self.index[f]])
+        except DomainError as exc:
+            self._bad(exc, f)
+            return None
+
     def _text(self, f: str, max_len: int) -> str:
         i = self.index.get(f)
         if i is None:
@@ -259,6 +272,9 @@ class RowReader:
             lost_reason=lost_reason if kind == "lost" else None,
             needs_review=needs_review,
         )
+        if rec.next_follow_up is not None:  # a time and a note belong to a follow-up (`set_follow_up`)
+            rec.follow_up_time = self._time("follow_up_time")
+            rec.follow_up_note = self._text("follow_up_note", 500) or None
         return rec, name, company, key_text, self.problems
 
     def _name(self) -> tuple[str, str, str]:

@@ -155,6 +155,8 @@ class Record:
     closed_on: date | None = None
     lost_reason: str | None = None
     needs_review: bool = False
+    follow_up_time: str | None = None  # 'HH:MM', with a follow-up only
+    follow_up_note: str | None = None
 
     @property
     def value_unknown(self) -> bool:

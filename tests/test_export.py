@@ -61,6 +61,8 @@ def _prospects(engine) -> list[tuple]:
                 p.stage_name,
                 p.expected_month,
                 p.next_follow_up,
+                p.follow_up_time,
+                p.follow_up_note,
                 p.owner,
                 p.closed_on,
                 p.lost_reason,
@@ -90,6 +92,27 @@ def test_worked_example_round_trip(worked_engine, tmp_path, kind):
     assert _prospects(target) == _prospects(worked_engine)
     k = kpis(target)
     assert (k.tv_cents, k.ev_micros) == (2_200_000 + 123_456, 950_000 * 10_000 + 123_456 * 1000)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_follow_ups_time_and_note_come_back(worked_engine, tmp_path, kind):
+    """The export wrote the follow-up's day only: its time and note ('14:30, send the quote') were
+    lost by moving a pipeline to another database."""
+    store = Store(worked_engine)
+    add_nasty(worked_engine, "10")
+    store.set_follow_up(NASTY["name"], "2026-12-24", time="2pm", note="=send the quote")
+    path = tmp_path / f"out.{kind}"
+    export(worked_engine, path)
+    target = _fresh(tmp_path, "copy.db", WORKED_LADDER)
+    plan, _ = import_file(target, path, who="tester")
+    assert not plan.problems
+    back = Store(target).get(NASTY["name"])
+    assert (back.next_follow_up, back.follow_up_time, back.follow_up_note) == (
+        date(2026, 12, 24),
+        "14:00",
+        "=send the quote",
+    )
+    assert _prospects(target) == _prospects(worked_engine)
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
