@@ -1289,11 +1289,14 @@ class PipelineView:
         dropped, self._dropped = self._dropped, (0, 0)
         return dropped
 
-    def put(self, row: Row, hay: str | None = None, hint: int | None = None) -> int | None:
+    def put(self, row: Row, hay: str | None = None, hint: int | None = None, *, stay: bool = True) -> int | None:
         """Add or replace one row. A row already shown keeps its line; a new one goes to the end of
         its month group (grouped) or of the table, and takes its sorted place at the next sort.
         Returns the line index it is on, or None when it is not visible. Another owner's row,
-        with a `scope`, is not taken in (and leaves, when it was this owner's)."""
+        with a `scope`, is not taken in (and leaves, when it was this owner's). `stay=False`: a
+        change made elsewhere (another session), which the rep did not see happen: a row it takes
+        out of what is shown leaves its line at once rather than staying until the next rebuild
+        (`visible`), so the list and its count say what is there."""
         if self.scope is not None and row.owner != self.scope:
             self.remove(row.id, hint)
             return None
@@ -1318,7 +1321,7 @@ class PipelineView:
                 self._marked.append((True, row.id))
         if self.grouped and old is not None and index is not None:
             self._add_subtotal(old.month, self.ladder.part(old), -1)
-        if not self.visible(row, on_screen=index is not None):
+        if not self.visible(row, on_screen=stay and index is not None):
             if index is not None:
                 self._remove_line(index)
                 self._stayed.discard(row.id)

@@ -151,6 +151,24 @@ async def test_another_sessions_changes_show_without_a_key_press(office):
         await _until(pilot, lambda: page.kpi_all == kpis(engine, Scope(period=page.period)))
 
 
+async def test_a_prospect_a_colleague_closes_leaves_a_list_of_open_ones(office):
+    """The rep's own `w` keeps the prospect's line until the next sort (they see what the key did,
+    and `u` is at hand); a colleague's win or loss, which the rep did not see happen, takes it
+    out of a list of open prospects at once: it stood there, counted among those shown."""
+    engine, sam, ids = office
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        page = app.pipeline
+        assert page.view.shown == 12
+        sam.lose(ids[4], reason="budget")
+        await _until(pilot, lambda: ids[4] not in page.view.lines)
+        assert page.view.shown == 11 and "11 shown" in page.query_one("#status").render().plain
+        sam.move(ids[5], "next")  # still open: it stays where it is
+        await _until(pilot, lambda: page.view.rows[ids[5]].stage_id != page.view.rows[ids[6]].stage_id)
+        assert ids[5] in page.view.lines
+
+
 async def test_a_change_that_arrives_as_the_app_closes_is_let_go(office):
     """Another session's change heard while the app takes its screens apart (the pipeline's table
     already gone) is let go: it raised NoMatches and the app closed with a traceback."""

@@ -703,7 +703,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             if self.view.update_in_place(row, hay):
                 in_place.append(row)
             else:
-                self.view.put(row, hay, self.table.cursor)
+                # (a prospect a colleague won or lost leaves a list of open ones at once: kept,
+                # it stood there, counted among those shown, until the next sort)
+                self.view.put(row, hay, self.table.cursor, stay=False)
                 replaced.append(row)
                 moved_lines = True
         if moved_lines:
