@@ -71,6 +71,43 @@ def test_names_come_back_as_they_were_put_edited_and_inserted() -> None:
     assert store[2].name == "Te Whare Ōtaki" and board[2].name == "Board's own"
 
 
+_STORE_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["copy", "put", "remove"]),
+        st.integers(0, 3),  # which store (of those made so far)
+        st.integers(1, 40),  # the prospect
+        st.sampled_from(["Kauri", "Ōtaki café", "Acme"]),
+    ),
+    max_size=40,
+)
+
+
+@given(_STORE_OPS)
+def test_copies_of_the_rows_change_apart(ops) -> None:
+    """A copy (the board's) shares the columns until one of the stores changes a row, which then
+    copies them first: whatever each does after, each reads as its own rows."""
+    first = RowStore()
+    for pid in (2, 5, 9):
+        first.put(row(pid, f"P{pid}"), haystack(f"P{pid}", "Kauri Ltd", "", ""))
+    stores, models = [first], [{pid: first[pid] for pid in first}]
+    for op, which, pid, name in ops:
+        which %= len(stores)
+        store, model = stores[which], models[which]
+        if op == "copy":
+            stores.append(store.copy())
+            models.append(dict(model))
+        elif op == "put":
+            changed = Row(pid, name, name, 1 + pid % 2, 100 * pid, "2027-03", None, name, "2026-11-01", 0, 2)
+            store.put(changed, haystack(name, name, "", ""))
+            model[pid] = changed
+        else:
+            store.remove(pid)
+            model.pop(pid, None)
+        for each, want in zip(stores, models):
+            assert dict(each.items()) == want and len(each) == len(want)
+            assert all(each.hay_of(pid) == haystack(r.name, r.company, "", "") for pid, r in want.items())
+
+
 @given(st.sets(st.integers(1, 300)), st.sets(st.integers(1, 300)))
 def test_an_id_mask_is_a_set_to_its_users(ids, more) -> None:
     mask = IdMask(ids, 300)
