@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from . import tables as _registers_the_tables  # noqa: F401
 from .db import HEAD, current_revision, writer
 from .dialect import reset_sequences
 from .errors import DomainError, database_failure
+from .kpi import NO_MONTH
 from .locations import database_file, sqlite_path
 from .outfile import check_destination, private_output
 from .roles import acting_user, require
@@ -190,6 +192,14 @@ def _decode(table: Table, columns: list[str], row: Any, number: int) -> dict[str
             rule = _COLUMN_RULES.get((table.name, name))
             if rule is not None:
                 rule(value, f"restore: {table.name} row {number}, {name}")
+            elif isinstance(value, str) and _CONTROLS.search(value):
+                # no way into evpipe lets these in (clean_text drops them); restored, they reached
+                # the CSV export as they were. (A NUL is PostgreSQL's to refuse: `_refuse_nul`.)
+                raise DomainError(
+                    f"restore: {table.name} row {number}, {name}: {value[:40]!r} holds an escape code or a "
+                    "control character, which evpipe never stores; remove it, then try again; nothing was restored",
+                    field="file",
+                )
         elif not col.nullable and not col.primary_key:
             raise DomainError(
                 f"restore: {table.name} row {number}, {name}: is empty, and it may not be; nothing was restored",
@@ -253,8 +263,32 @@ def _json_object(value: Any, where: str, *, of_text: bool = False) -> None:
 
 #: What a column must hold beyond its type, per (table, column): a hand-edited dump restored a
 #: negative amount, a probability of 9,999.99 % or custom fields that were no JSON object.
+#: What no text evpipe stores holds: escape (ESC) and the other control characters but the line
+#: break, the tab and the carriage return (C0 and C1), and DEL.
+_CONTROLS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _month(*, none: str | None = None) -> Any:
+    """A rule: a month as evpipe stores it, 'YYYY-MM' (or `none`, the word for no month): a dump
+    edited by hand restored '2027-13', which no screen or forecast reads."""
+
+    def check(value: Any, where: str) -> None:
+        if value == none:
+            return
+        try:
+            good = len(value) == 7 and value[4] == "-" and 1 <= int(value[5:]) <= 12 and value[:4].isdigit()
+        except ValueError:
+            good = False
+        if not good:
+            raise DomainError(f"{where}: {value[:40]!r} is not a month (2027-03); nothing was restored", field="file")
+
+    return check
+
+
 _COLUMN_RULES: dict[tuple[str, str], Any] = {
     ("prospect", "value_cents"): _in_range(0, MAX_VALUE_CENTS, "an amount evpipe takes (0 to 9,999,999,999.99)"),
+    ("prospect", "expected_month"): _month(),
+    ("kpi_snapshot_month", "month"): _month(none=NO_MONTH),
     ("stage", "probability_bp"): _in_range(0, FULL_BP, "a probability (0 to 10000 basis points)"),
     ("prospect", "custom_json"): lambda value, where: _json_object(value, where, of_text=True),
     ("change_event", "payload"): _json_object,

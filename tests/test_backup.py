@@ -147,6 +147,12 @@ def _edited(data: dict, table: str, column: str, value: object, row: int = 0) ->
         ("change_event", "payload", "[]", "change_event row 1, payload: '[]' is not a JSON object"),
         ("prospect", "value_cents", -100, "prospect row 1, value_cents: -100 is not an amount evpipe takes"),
         ("stage", "probability_bp", 999_999, "stage row 1, probability_bp: 999999 is not a probability"),
+        ("prospect", "expected_month", "2027-13", "prospect row 1, expected_month: '2027-13' is not a month"),
+        ("prospect", "expected_month", "March", "prospect row 1, expected_month: 'March' is not a month"),
+        ("kpi_snapshot_month", "month", "2027-00", "kpi_snapshot_month row 1, month: '2027-00' is not a month"),
+        # no way in lets an escape code in; restored, they reached the CSV export as they were
+        ("prospect", "name", "Acme \x1b[31mred", r"prospect row 1, name: 'Acme \x1b[31mred' holds an escape code"),
+        ("prospect", "notes", "a\x07b", r"prospect row 1, notes: 'a\x07b' holds an escape code or a control"),
     ],
 )
 def test_a_dump_edited_by_hand_is_checked_value_by_value(engine, tmp_path, table, column, value, said):
