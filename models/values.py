@@ -322,8 +322,9 @@ def parse_probability(text: object, *, field: str = "probability") -> int:
         )
     value = Decimal(s)
     if value < 0 or value > 100:
+        number = s if len(s) <= 20 else s[:17] + "..."  # (its % once: '101%' read '101%%')
         raise DomainError(
-            f"{field}: {shown}% is outside 0-100; a probability is a percentage from 0 to 100",
+            f"{field}: {number}% is outside 0-100; a probability is a percentage from 0 to 100",
             field=field,
         )
     return int(value * BP_PER_PERCENT)

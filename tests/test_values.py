@@ -78,6 +78,16 @@ def test_probability(text, bp):
 
 
 @pytest.mark.parametrize(
+    "text, said", [("101%", "101% is"), ("101", "101% is"), ("-5 %", "-5% is"), ("150%%", "150% is")]
+)
+def test_probability_out_of_range_says_its_percent_sign_once(text, said):
+    """Typed with its % sign, an amount over 100 read '101%% is outside 0-100'."""
+    with pytest.raises(DomainError) as caught:
+        parse_probability(text)
+    assert f"probability: {said} outside 0-100" in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "text, month",
     [
         ("2027-01", "2027-01"),
