@@ -31,14 +31,24 @@ def targets(engine: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def parse_target(amount_text: object) -> int:
+    """A target as typed ('40000', '40,000') -> cents: an amount above 0 (none is cleared, not
+    set to 0). The forecast screen's dialog checks what is typed with it, before it closes."""
+    cents = parse_money(amount_text, field="target")
+    if cents <= 0:
+        raise DomainError(
+            "target: an amount above 0 (to remove one: empty on the forecast screen, `evpipe target clear MONTH`)",
+            field="target",
+        )
+    return cents
+
+
 def set_target(engine: Any, month_text: object, amount_text: object, *, who: str | None = None) -> tuple[str, int]:
     """Set a month's target from what was typed ('2027-03' or 'mar 2027', '40000' or '40,000');
     returns (month, cents). Raises DomainError on bad input, and NotAllowed unless `who` (else
     whoever this process acts as) may change the settings: targets are the team's, an owner's."""
     month = parse_month(month_text, field="target month")
-    cents = parse_money(amount_text, field="target")
-    if cents <= 0:
-        raise DomainError("target: an amount above 0 (use `evpipe target clear MONTH` to remove one)", field="target")
+    cents = parse_target(amount_text)
     from .settings import put_setting
 
     _write(engine, who, lambda conn: put_setting(conn, PREFIX + month, str(cents)))

@@ -238,6 +238,38 @@ async def test_forecast_screen_shows_the_band_and_sets_a_target(engine):
         assert "Dec: EV 17,500, 80% between 5,000 and 45,000, 0% chance of the 10,000M target" in text, text
 
 
+async def test_a_target_of_0_is_refused_on_the_dialog_that_asks_for_it(engine):
+    """The dialog took 0 and closed; the save then failed in a notice ("Not changed"), the amount
+    typed gone. It is refused under the input now, in the same words as `evpipe target`."""
+    from apphelpers import screen_text, settle
+    from textual.widgets import DataTable
+
+    from evpipe.models.targets import set_target, targets
+    from evpipe.tui.app import EvpipeApp
+
+    december(engine)
+    set_target(engine, "2026-12", "40000")
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#forecast-table", DataTable)
+        await pilot.press("down")
+        assert screen.fc.months[table.cursor_row].month == "2026-12"
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("end", "ctrl+u", "0", "enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TextPrompt"
+        assert "target: an amount above 0" in screen_text(app)
+        assert not [n for n in app._notifications if n.title == "Not changed"]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert targets(engine) == {"2026-12": 4_000_000}
+
+
 async def test_a_target_set_elsewhere_shows_on_the_open_forecast_screen(engine):
     """Targets are settings, not journalled: the live screens did not hear of one set from the
     command line (or another session) until they were left and shown again."""

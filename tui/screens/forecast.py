@@ -313,7 +313,7 @@ class ForecastScreen(LiveScreen):
             return
         r = self.ranges.months.get(month) if self.ranges is not None else None
         now = "" if r is None or r.target_cents is None else _money(r.target_cents)
-        from evpipe.models.values import parse_money
+        from evpipe.models.targets import parse_target
 
         def got(text: str | None) -> None:
             if text is None:
@@ -337,7 +337,7 @@ class ForecastScreen(LiveScreen):
                 f"Target for {month_label(month)}",
                 "The amount to win in the month, e.g. 40,000 (empty: no target)",
                 initial=now,
-                validate=lambda t: parse_money(t, field="target") if t.strip() else None,
+                validate=lambda t: parse_target(t) if t.strip() else None,
             ),
             got,
         )
