@@ -138,3 +138,18 @@ async def test_an_import_saved_whose_history_cannot_be_kept_ends_and_says_so(eng
             "imported, but its KPI history was not brought up to date: another evpipe is writing to the "
             "database and did not finish in time"
         ) in app.notices
+
+
+async def test_i_on_the_import_screen_keeps_it_and_what_was_typed(engine):
+    """`i` with the preview focused pushed a second, empty import screen over the first: the path
+    and its preview were hidden, and `escape` seemed to leave them behind."""
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_import(app, pilot, FIXTURES / "rep_pipeline.csv")
+        await pilot.press("tab", "tab")
+        assert not isinstance(app.focused, Input)
+        await pilot.press("i")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert [type(s) for s in app.screen_stack].count(ImportScreen) == 1
+        assert screen.query_one("#import-file", Input).value == str(FIXTURES / "rep_pipeline.csv")

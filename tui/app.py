@@ -674,6 +674,8 @@ class EvpipeApp(App):
             return
         from .screens.import_screen import ImportScreen
 
+        if any(isinstance(screen, ImportScreen) for screen in self.screen_stack):
+            return  # `i` on the import screen (its preview focused) stacked a second, empty one over it
         self.push_screen(ImportScreen())
 
     def run_pipeline_action(self, action: str) -> None:
