@@ -232,6 +232,27 @@ async def test_sighting_in_accept_one_with_confirmation(data):
         assert screen.window == 24 and screen.cal.months == 24
 
 
+async def test_sighting_in_keeps_its_figures_on_screen_beside_a_long_stage_name(data):
+    """A stage name of 43 characters (80 are allowed) pushed the 95% interval, Next and Suggest
+    columns off an 80-column screen, and the column stayed that wide after a shorter rename."""
+    long = "Quote sent to the decision maker's office"
+    Store(data).update_stage("Quote sent", name=long)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        assert any("95% interval" in line and "Suggest" in line for line in lines)
+        row = next(line for line in lines if "Quote sent to" in line)
+        assert row.rstrip().endswith("52%")  # its suggestion, in full
+        Store(data).update_stage(long, name="Quote")
+        app.screen.load()
+        await settle(pilot)
+        row = next(line for line in screen_text(app).splitlines() if " Quote " in line)
+        assert row.startswith("  Quote         25%")  # as wide as Deposit paid, the longest name
+
+
 async def test_sighting_in_accept_all(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -10,6 +10,7 @@ Nothing changes without the user. Figures come from models.calibration, in a wor
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -85,22 +86,39 @@ class CalibrateScreen(LiveScreen):
         )
         yield KeyFooter()
 
+    COLUMNS = (
+        ("Stage", "stage"),
+        ("Now", "now"),
+        ("Seen", "seen"),
+        ("Won", "won"),
+        ("Lost", "lost"),
+        ("n", "n"),
+        ("95% interval", "ci"),
+        ("Next", "next"),
+        ("Suggest", "suggest"),
+    )
+
+    #: The narrowest the Stage column gets so that the figures beside it stay on the screen.
+    STAGE_WIDTH_MIN = 12
+
     def on_mount(self) -> None:
         table = self.query_one("#calibrate-table", DataTable)
-        for label, key, right in (
-            ("Stage", "stage", False),
-            ("Now", "now", True),
-            ("Seen", "seen", True),
-            ("Won", "won", True),
-            ("Lost", "lost", True),
-            ("n", "n", True),
-            ("95% interval", "ci", True),
-            ("Next", "next", True),
-            ("Suggest", "suggest", True),
-        ):
-            table.add_column(Text(label, justify="right") if right else label, key=key)
+        self._add_columns(table, [])
         table.focus()
         self.follow_changes()
+
+    def _add_columns(self, table: DataTable, cells: list[list[Text]]) -> None:
+        """The columns, sized to `cells` up front: the Stage column no wider than leaves the others
+        on the screen (a long stage name pushed the suggestions off an 80-column one), and rebuilt
+        with every load (a DataTable's column never narrows: a stage renamed shorter kept it wide)."""
+        widths = [
+            max([cell_len(label)] + [row[i].cell_len for row in cells]) for i, (label, _) in enumerate(self.COLUMNS)
+        ]
+        others = sum(w + 2 for w in widths[1:])  # each cell has one space either side
+        room = (self.size.width or 80) - 2 - 2 - others - 2  # the margins, the stage's cell, a scrollbar
+        widths[0] = min(widths[0], max(self.STAGE_WIDTH_MIN, room))
+        for (label, key), width in zip(self.COLUMNS, widths):
+            table.add_column(Text(label, justify="left" if key == "stage" else "right"), key=key, width=width)
 
     @work(thread=True, exclusive=True, group="calibrate-load", exit_on_error=False, description="sighting in")
     def load(self) -> None:
@@ -123,25 +141,30 @@ class CalibrateScreen(LiveScreen):
         self.cal = cal = message.cal
         table = self.query_one("#calibrate-table", DataTable)
         keep = table.cursor_row
-        table.clear()
+        rows = []
         for r in cal.stages:
             outside = r.low is not None and not (r.low <= r.configured_bp / 10_000 <= r.high)
-            table.add_row(
-                Text(r.stage),
-                Text(format_percent(r.configured_bp), justify="right", style="bold yellow" if outside else ""),
-                Text(_pct(r.observed), justify="right"),
-                Text(f"{r.won:,}", justify="right"),
-                Text(f"{r.lost:,}", justify="right"),
-                Text(f"{r.n:,}", justify="right"),
-                Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
-                Text(_pct(r.conversion_next), justify="right"),
-                Text(
-                    (r.note or "—") if r.suggested_bp is None else format_percent(r.suggested_bp),
-                    justify="right",
-                    style="bold green" if r.suggested_bp is not None else "dim",
-                ),
-                key=str(r.stage_id),
+            rows.append(
+                [
+                    Text(r.stage, no_wrap=True, overflow="ellipsis"),
+                    Text(format_percent(r.configured_bp), justify="right", style="bold yellow" if outside else ""),
+                    Text(_pct(r.observed), justify="right"),
+                    Text(f"{r.won:,}", justify="right"),
+                    Text(f"{r.lost:,}", justify="right"),
+                    Text(f"{r.n:,}", justify="right"),
+                    Text("—" if r.low is None else f"{_pct(r.low)}–{_pct(r.high)}", justify="right"),
+                    Text(_pct(r.conversion_next), justify="right"),
+                    Text(
+                        (r.note or "—") if r.suggested_bp is None else format_percent(r.suggested_bp),
+                        justify="right",
+                        style="bold green" if r.suggested_bp is not None else "dim",
+                    ),
+                ]
             )
+        table.clear(columns=True)
+        self._add_columns(table, rows)
+        for r, cells in zip(cal.stages, rows):
+            table.add_row(*cells, key=str(r.stage_id))
         if cal.stages:
             table.move_cursor(row=min(max(keep, 0), len(cal.stages) - 1), animate=False)
         text = Text()
