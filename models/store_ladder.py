@@ -7,16 +7,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from . import clock
-from .errors import DomainError
+from .errors import Conflict, DomainError
 from .journal import BridgeCategory, SessionJournal, probability_summary
 from .ladder import LOST, OPEN, ev_micros, open_rungs, won_rung
 from .records import ChangeResult, StageInfo
 from .store_base import StageRef, stage_totals
 from .store_prospects import ProspectWrites
-from .tables import STAGE_KINDS, Prospect, Stage
+from .tables import STAGE_KINDS, ChangeEvent, Prospect, Stage
 from .values import clean_text, format_percent, parse_probability
 
 
@@ -64,12 +64,19 @@ class LadderWrites(ProspectWrites):
             count, total = stage_totals(s, st.id)
             return count, probability_ev_change(total, st.kind, st.probability_bp, bp)
 
-    def set_probability(self, stage: StageRef, percent: object, *, at: datetime | None = None) -> ChangeResult:
+    def set_probability(
+        self, stage: StageRef, percent: object, *, expected_bp: int | None = None, at: datetime | None = None
+    ) -> ChangeResult:
+        """Set a stage's probability. `expected_bp`: the probability the user saw when they chose
+        the new one (the app's confirmation says the EV it moves from there); a colleague's change
+        made since is refused, never overwritten."""
         at = at or clock.now()
         bp = parse_probability(percent)
         with self._write(ladder=True) as s, s.begin():
             self._may(s, "ladder")
             st = self._stage(s, stage)
+            if expected_bp is not None and st.probability_bp != expected_bp:
+                raise self._probability_moved(s, st, expected_bp)
             if st.kind == LOST and bp != 0:
                 raise DomainError(f"{st.name}: a lost stage's probability is 0%", field="probability")
             if bp == st.probability_bp:
@@ -92,6 +99,25 @@ class LadderWrites(ProspectWrites):
             )
             s.flush()
             return j.result(ev, None, warnings=ladder_warnings(self._stages(s)))
+
+    @staticmethod
+    def _probability_moved(s: Session, st: Stage, expected_bp: int) -> Conflict:
+        """The refusal of a probability chosen against `expected_bp` when the stage holds another:
+        who set it, and when."""
+        q = (
+            select(col(ChangeEvent.who), col(ChangeEvent.at))
+            .where(col(ChangeEvent.stage_id) == st.id, col(ChangeEvent.category) == BridgeCategory.PROB)
+            .order_by(col(ChangeEvent.id).desc())
+            .limit(1)
+        )
+        last = s.execute(q).first()
+        by = f"{last.who} set it to" if last is not None else "it was set to"
+        when = f" at {last.at:%H:%M}" if last is not None else ""
+        return Conflict(
+            f"{st.name}: {by} {format_percent(st.probability_bp)}{when}, after you read "
+            f"{format_percent(expected_bp)}; nothing changed: look, then set it again",
+            field="probability",
+        )
 
     def add_stage(
         self,

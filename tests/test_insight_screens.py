@@ -253,6 +253,24 @@ async def test_sighting_in_keeps_its_figures_on_screen_beside_a_long_stage_name(
         assert row.startswith("  Quote         25%")  # as wide as Deposit paid, the longest name
 
 
+async def test_sighting_in_does_not_overwrite_a_probability_a_colleague_set_meanwhile(data):
+    """The suggestion was read against 25%; priya set 30% while the question was open, and yes
+    wrote 52% over hers. Refused now; hers stays."""
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("down", "down", "a")  # Quote sent: 25% -> 52%
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        Store(data, who="priya").set_probability("Quote sent", "30")
+        await pilot.press("y")
+        await settle(pilot)
+        assert Store(data).stage("Quote sent").probability_bp == 3000
+        assert any("priya set it to 30%" in n for n in notices(app)), notices(app)
+
+
 async def test_sighting_in_accept_all(data):
     app = EvpipeApp(str(data.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -81,6 +81,38 @@ async def test_probability_change_shows_ev_moved_before_confirming(worked_engine
         assert app.changes[-1].d_ev_micros == 1000000 * 1500
 
 
+async def test_a_probability_a_colleague_set_while_the_question_was_open_is_not_overwritten(worked_engine):
+    """The question said "from 25% to 40%, EV +1,500"; priya set 60% meanwhile, and yes wrote 40%
+    over it (EV -2,000, not the +1,500 agreed to). Refused now, naming her; hers stays."""
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_stages(app, pilot)
+        await goto(app, pilot, "Quote sent")
+        await press(app, pilot, "p")
+        await answer(app, pilot, "40")
+        assert isinstance(app.screen, ConfirmDialog)
+        Store(worked_engine, who="priya").set_probability("Quote sent", "60")
+        ev = kpis(worked_engine).ev_micros
+        await press(app, pilot, "y")
+        await settle(app, pilot)
+        assert Store(worked_engine).stage("Quote sent").probability_bp == 6000
+        assert kpis(worked_engine).ev_micros == ev
+        assert any("priya set it to 60%" in n and "after you read 25%" in n for n in app.notices), app.notices
+
+
+def test_set_probability_against_what_was_read(worked_engine):
+    """The store's rule behind it: an `expected_bp` other than the stage's is refused; the same
+    one is written."""
+    from evpipe.models.errors import Conflict
+
+    store = Store(worked_engine, who="tester")
+    with pytest.raises(Conflict, match="after you read 30%"):
+        store.set_probability("Quote sent", "40", expected_bp=3000)
+    assert store.stage("Quote sent").probability_bp == 2500
+    store.set_probability("Quote sent", "40", expected_bp=2500)
+    assert store.stage("Quote sent").probability_bp == 4000
+
+
 async def test_non_rising_ladder_is_warned_visibly(worked_engine):
     store = Store(worked_engine, who="tester")
     app = Host(worked_engine)

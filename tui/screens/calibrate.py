@@ -236,7 +236,8 @@ class CalibrateScreen(LiveScreen):
         error = None
         for row in rows:
             try:
-                results.append(store.set_probability(row.stage_id, format_percent(row.suggested_bp).rstrip("%")))
+                percent = format_percent(row.suggested_bp).rstrip("%")
+                results.append(store.set_probability(row.stage_id, percent, expected_bp=row.configured_bp))
             except DomainError as exc:
                 error = str(exc)
                 break

@@ -399,11 +399,11 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
                 f"Set {stage.name} from {stage.percent} to {format_percent(message.bp)}?\n"
                 "No prospects are on it now: EV does not move today."
             )
-        text = message.text
+        text, seen = message.text, stage.probability_bp
 
         def got(yes: bool | None) -> None:
-            if yes:
-                self.write(lambda: self.store.set_probability(sid, text), sid)
+            if yes:  # against the probability the question was asked from: a colleague's is not overwritten
+                self.write(lambda: self.store.set_probability(sid, text, expected_bp=seen), sid)
 
         self.app.push_screen(ConfirmDialog(question, title="Change a probability"), got)
 
