@@ -253,7 +253,7 @@ class _Commit:
             stage_id=start[0],
             d=part,
             summary=created_summary(r.name, "imported", start[1], r.value_cents, part[2]),
-            payload={"source": plan.source, "row": r.row, "key": r.key, "value_from": r.value_from},
+            payload={"source": plan.source, "row": r.row, "key": r.key, "value_from": r.value_from, "v": 1},
         )
         journal.stage_change(
             prospect_id=pid,
@@ -278,7 +278,7 @@ class _Commit:
             stage_id=sid,
             d=d,
             summary=move_summary(r.name, start[1], sname, d[2], " (imported)"),
-            payload={"from": start[0], "to": sid, "source": plan.source, "row": r.row},
+            payload={"from": start[0], "to": sid, "source": plan.source, "row": r.row, "v": 1},
         )
         journal.stage_change(
             prospect_id=pid,
@@ -304,7 +304,10 @@ class _Commit:
         self.updated += 1
         old_stage = self.stage_by_id.get(old["stage_id"]) or _archived_stage(self.conn, old["stage_id"])
         new_stage_id = diff.pop("stage_id", None)
-        row_update = {"b_id": old["id"], "version": old["version"] + 1, "updated_at": at}
+        # its journal entries record the version they leave (`v`, as models.journal's do): an edit made
+        # meanwhile on an older version then merges with them, or is refused naming what they changed
+        version = old["version"] + 1
+        row_update = {"b_id": old["id"], "version": version, "updated_at": at}
         value_before = old["value_cents"]
         value_after = diff.get("value_cents", value_before)
         edit_fields = {k: v for k, v in diff.items() if k != "closed_on"}
@@ -321,6 +324,7 @@ class _Commit:
                     "after": edit_fields,
                     "source": plan.source,
                     "row": r.row,
+                    "v": version,
                 },
             )
         if new_stage_id is not None:
@@ -333,7 +337,7 @@ class _Commit:
                 stage_id=sid,
                 d=d,
                 summary=move_summary(r.name, old_stage[1], sname, d[2], " (import)"),
-                payload={"from": old["stage_id"], "to": sid, "source": plan.source, "row": r.row},
+                payload={"from": old["stage_id"], "to": sid, "source": plan.source, "row": r.row, "v": version},
             )
             journal.stage_change(
                 prospect_id=old["id"],

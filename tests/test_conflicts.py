@@ -149,3 +149,46 @@ async def test_the_form_merges_a_change_to_other_fields(two):
         assert (p.value_cents, p.notes) == (1_500_000, "sam's notes")
         assert any("merged" in n and "sam changed notes" in n for n in app.notices)
         await settle(pilot, until=lambda a: a.pipeline.view.rows[pid].value_cents == 1_500_000)
+
+
+def _imported(engine, tmp_path, name: str, text: str):
+    from evpipe.models.importer import ImportOptions, import_file
+
+    path = tmp_path / name
+    path.write_text(text)
+    import_file(engine, path, ImportOptions(source="team.csv"), who="owner")
+
+
+def test_an_edit_made_while_an_import_updated_the_prospect_merges_or_names_the_import(engine, tmp_path):
+    """A re-import journalled its edit and move without the version it left: a rep's edit of other
+    fields, made on the form opened before it, was refused in the general words ('now version 2;
+    reload'), and so was every later stale edit of that prospect, whatever it changed."""
+    _imported(engine, tmp_path, "a.csv", "id,name,value,stage,owner\nK1,Lambda,5000,Enquiry,sam\n")
+    sam, priya = Store(engine, who="sam"), Store(engine, who="priya")
+    seen = sam.get("Lambda")
+    _imported(engine, tmp_path, "b.csv", "id,name,value,stage,owner\nK1,Lambda,5500,Quote sent,sam\n")
+    result = sam.edit(seen.id, company="Acme", expected_version=seen.version)  # merged
+    assert any("merged" in w and "owner changed value 5,000 -> 5,500" in w for w in result.warnings)
+    p = sam.get(seen.id)
+    assert (p.company, p.value_cents, p.stage_name) == ("Acme", 550_000, "Quote sent")
+    with pytest.raises(Conflict) as refused:  # the same field: refused, naming the import's change
+        sam.edit(seen.id, value="6000", expected_version=seen.version)
+    assert "owner changed value 5,000 -> 5,500 at 10:00" in str(refused.value)
+    # a change made after the import, on a version the import left, merges too
+    seen = sam.get(seen.id)
+    priya.edit(seen.id, notes="priya's", expected_version=None)
+    sam.edit(seen.id, phone="021 555", expected_version=seen.version)
+    p = sam.get(seen.id)
+    assert (p.notes, p.phone, p.value_cents) == ("priya's", "021 555", 550_000)
+
+
+def test_a_prospect_imported_as_won_merges_a_later_stale_edit(engine, tmp_path):
+    """An import of a won row journals two entries (added, then won); the second had no version, so
+    any stale edit of the prospect after it was refused in the general words."""
+    _imported(engine, tmp_path, "a.csv", "id,name,value,stage\nK1,Gamma,5000,Won\n")
+    store = Store(engine, who="owner")
+    seen = store.get("Gamma")
+    Store(engine, who="sam").edit(seen.id, notes="signed")
+    store.edit(seen.id, phone="09 555", expected_version=seen.version)
+    p = store.get(seen.id)
+    assert (p.notes, p.phone) == ("signed", "09 555")
