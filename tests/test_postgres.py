@@ -307,3 +307,15 @@ def test_a_text_list_holds_the_groups_values_but_null(engine):
         got = {g: text for g, text in conn.execute(q)}
     assert sorted(got[1].split(",")) == ["17", "17", "4"]
     assert got[2] is None and got[3] == "5"
+
+
+@pytest.mark.both_databases
+def test_init_of_a_new_server_database_says_it_made_it(new_db_url):
+    """`evpipe init` on the empty database `createdb` made said it was 'already an evpipe database
+    (with no prospects yet); nothing to do' while it made the schema and the ladder."""
+    url = new_db_url("made.db", schema=False)
+    first = _cli("--db", url, "init")
+    assert first.exit_code == 0, first.output
+    assert "Created a new evpipe database" in first.stdout and "already" not in first.stdout
+    again = _cli("--db", url, "init")
+    assert "is already an evpipe database (with no prospects yet); nothing to do" in again.stdout

@@ -29,7 +29,7 @@ def init(ctx: Ctx, path: str | None) -> None:
     where = sqlite_path(url)
     try:
         check_database(url)
-        existing = True
+        existing = where is not None or _has_schema(url)  # a server's new database is there, empty
     except NoDatabase:
         existing = False
     folder_made = where is not None and not where.parent.exists()
@@ -50,6 +50,17 @@ def init(ctx: Ctx, path: str | None) -> None:
         return
     target = safe(shlex.quote(str(where if where is not None else url)))
     click.echo(f"Use it with: evpipe --db {target} ...  (or: export EVPIPE_DB={target})")
+
+
+def _has_schema(url: str) -> bool:
+    """Whether the server's database at `url` already holds evpipe's tables."""
+    from evpipe.models.db import current_revision, make_engine
+
+    engine = make_engine(url)
+    try:
+        return current_revision(engine) is not None
+    finally:
+        engine.dispose()
 
 
 def register(group: click.Group) -> None:
