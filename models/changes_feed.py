@@ -210,6 +210,7 @@ class ChangeCheck:
         try:
             self.seen = latest_id(connection)
             self._settings = settings_now(connection)
+            _end_read(connection)
         except Exception:
             self.close()
             raise
@@ -230,8 +231,7 @@ class ChangeCheck:
             settings = settings_now(connection)
             self.settings_moved = self._settings is not None and settings != self._settings
             self._settings = settings
-            if getattr(connection, "in_transaction", False):
-                connection.commit()  # a driver that opened a transaction must not pin an old snapshot
+            _end_read(connection)
         except Exception:
             self.close()
             raise
@@ -239,6 +239,15 @@ class ChangeCheck:
             self.seen = newest
             return newest
         return None
+
+
+def _end_read(connection: Any) -> None:
+    """End the transaction the driver opened for the check's reads. psycopg opens one at the first
+    SELECT and has no `in_transaction` (sqlite3, here in autocommit, has): left open for the app's
+    whole life, it held its tables' locks, so that an owner's `members reps-see`, `members add` or
+    a schema upgrade waited for every open app and gave up ('another evpipe is writing')."""
+    if getattr(connection, "in_transaction", True):
+        connection.commit()
 
 
 # ---------------------------------------------------------------- which fields a change touched

@@ -436,3 +436,33 @@ def test_a_bursts_totals_leave_out_this_sessions_own_and_what_a_rep_may_not_see(
         everyone
     )
     assert burst_notice([]) is None
+
+
+@pytest.mark.both_databases
+def test_the_change_check_holds_no_transaction_between_looks(engine, db_backend):
+    """On PostgreSQL the live check's connection stayed 'idle in transaction' for the app's whole
+    life (psycopg opens one at the first SELECT), holding its tables' locks: an owner's `members
+    reps-see own` while the reps had the app open waited for them and failed as a held lock."""
+    from sqlalchemy import text
+
+    Store(engine, who="sam").add("Acme", "1000")
+    check = ChangeCheck(engine)
+    check.latest()
+    Store(engine, who="priya").add("Beta", "2000")
+    assert check.poll() is not None
+    assert check.poll() is None
+    if db_backend == "sqlite":
+        assert not check.connection.in_transaction
+        return
+    with engine.connect() as conn:
+        idle = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
+            )
+        ).scalar()
+        assert idle == 0
+        conn.exec_driver_sql("SET lock_timeout = '2s'")
+        conn.exec_driver_sql("LOCK TABLE change_event, setting IN ACCESS EXCLUSIVE MODE")  # what DDL takes
+        conn.rollback()
+    check.close()
