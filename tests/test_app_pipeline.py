@@ -868,3 +868,24 @@ async def test_a_long_contact_name_leaves_room_for_the_phone(engine, db_url):
         await settle(pilot, until=lambda a: "+64 9 555 0199" in screen_text(a))
         line = next(line for line in screen_lines(app) if "+64 9 555 0199" in line)
         assert "Wiremu Te Rangi-Hiroa" in line and "…" in line and long_name not in line
+
+
+async def test_the_command_palette_does_not_open_over_a_question(pipeline):
+    """ctrl+p over a question opened the palette, a command ran behind the question (the add
+    form), and the question waited on, answered yes by the next enter once the rep came back."""
+    from evpipe.tui.dialogs import ConfirmDialog
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(ConfirmDialog("Set Suspect from 5% to 7%?"))
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "Answer or close this first" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CommandPalette"

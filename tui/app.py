@@ -607,6 +607,15 @@ class EvpipeApp(App):
         elif tried > 1:
             self.notify(f"Trying {tried} changes again, in the order they were made.", markup=False, timeout=4)
 
+    def action_command_palette(self) -> None:
+        """The command palette, but not over a question or a form: opened there, a command ran
+        behind it (the add form over a stage's question) and the question waited on, answered yes
+        by the next enter once the rep came back to it."""
+        if isinstance(self.screen, ModalScreen):
+            self.notify("Answer or close this first (esc), then ctrl+p", markup=False, timeout=3)
+            return
+        super().action_command_palette()
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen, binding_lines, entry, key_label, mark_lines
         from .screens.pipeline import PipelineScreen
