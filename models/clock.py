@@ -30,6 +30,12 @@ def now() -> datetime:
             value = datetime.fromisoformat(pinned)
         except ValueError:
             raise DomainError(f"EVPIPE_NOW is not a date or a date and time (YYYY-MM-DD[THH:MM]): {pinned!r}") from None
+        from .values import FIRST_YEAR, LAST_YEAR
+
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:  # the months a year around it must be months evpipe takes
+            raise DomainError(
+                f"EVPIPE_NOW is in the year {value.year}; evpipe takes dates from {FIRST_YEAR} to {LAST_YEAR}: {pinned!r}"
+            )
         return value.replace(tzinfo=None)
     return datetime.now().replace(microsecond=0)
 

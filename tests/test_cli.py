@@ -235,6 +235,23 @@ def test_a_pinned_clock_that_is_no_date_is_one_line(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("pinned", ["1900-01-01", "9999-12-31T23:59:59"])
+def test_a_pinned_clock_outside_the_years_evpipe_takes_is_one_line(tmp_path, monkeypatch, pinned):
+    """A year evpipe takes no date in (1990 to 2100) stopped focus, review, forecast and a move with a
+    traceback (the months around it overflow or are refused deep inside); it is said in one line."""
+    db = tmp_path / "c.db"
+    run(db, "init")
+    run(db, "add", "Harbour Events", "--value", "6000")
+    monkeypatch.setenv("EVPIPE_NOW", pinned)
+    for command in (["focus"], ["review"], ["forecast"], ["move", "Harbour", "next"]):
+        proc = run(db, *command, ok=False)
+        assert proc.returncode == 1, (command, proc.stderr)
+        year = int(pinned[:4])
+        assert proc.stderr.strip() == (
+            f"evpipe: EVPIPE_NOW is in the year {year}; evpipe takes dates from 1990 to 2100: {pinned!r}"
+        ), command
+
+
 def test_env_var_selects_the_database(tmp_path):
     db = tmp_path / "env.db"
     env = dict(os.environ, EVPIPE_DB=str(db))
