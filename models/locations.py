@@ -223,6 +223,11 @@ def check_database(url: str, *, create: bool = False) -> FileLook | None:
             f"{path} is a folder, not a database file; give a file in it, "
             f"e.g. {path / 'evpipe.db'} (to create it: {_init_hint(path / 'evpipe.db')})"
         )
+    if not path.is_file():  # reading a named pipe waits for a writer forever; /dev/null reads as empty
+        raise DatabaseProblem(
+            f"{path} is not a file but a device, a named pipe or a socket; give an evpipe database file "
+            "(nothing was changed)"
+        )
     if not os.access(path, os.R_OK):
         raise DatabaseProblem(
             f"cannot read {path} (permission denied); evpipe needs to read and write it: "

@@ -131,6 +131,12 @@ def a_directory(path: Path, data: bytes) -> None:
     path.mkdir()
 
 
+def a_named_pipe(path: Path, data: bytes) -> None:
+    """A FIFO (a typo'd --db on one, or a device such as /dev/null): reading its head waited for a
+    writer forever; /dev/null read as an empty file, which `evpipe init` was offered to make."""
+    os.mkfifo(path)
+
+
 @dataclass(frozen=True)
 class Bad:
     make: Callable[[Path, bytes], None]
@@ -153,6 +159,7 @@ BAD_FILES: dict[str, Bad] = {
     "a newer schema": Bad(newer_schema, ("{p} was written by a newer evpipe (schema 0099", HEAD, "upgrade evpipe")),
     "another application's database": Bad(another_application, ("{p} is an SQLite database but not evpipe's",)),
     "a directory": Bad(a_directory, ("{p} is a folder, not a database file", "evpipe init")),
+    "a named pipe": Bad(a_named_pipe, ("{p} is not a file but a device, a named pipe or a socket",)),
     "a read-only file": Bad(_real, ("{p} is read-only", "chmod u+w"), denied=("file", "w")),
     "a read-only folder": Bad(_real, ("cannot write in the folder", "{p.name}"), denied=("folder", "w")),
     "an unreadable file": Bad(_real, ("cannot read {p} (permission denied)", "chmod u+rw"), denied=("file", "r")),
