@@ -136,6 +136,44 @@ def test_a_full_disk_is_said_as_full_not_as_a_damaged_database(tmp_path, monkeyp
     assert line is not None and "is damaged" in line
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["init", "{new}"],
+        ["--db", "{new}", "seed"],
+        ["--db", "{new}", "restore", "{dump}"],
+        ["migrate", "--to", "{new}"],
+    ],
+    ids=["init", "seed", "restore", "migrate"],
+)
+def test_a_new_database_the_disk_had_no_room_for_is_named_and_not_left(seeded, tmp_path, monkeypatch, command):
+    """The disk filled while a new file was made (SQLite's "disk I/O error" as its -wal or -shm
+    cannot grow): `init PATH` called the database of EVPIPE_DB damaged and to be restored from a
+    backup, and init, seed, restore and migrate (whose copy is "all or nothing") left the half-made
+    file, which then passed for a database."""
+    import shutil
+    from collections import namedtuple
+
+    from evpipe.models import db as db_module
+
+    dump = tmp_path / "d.json"
+    CliRunner().invoke(main, ["--db", str(seeded), "dump", str(dump)], catch_exceptions=False)
+    new = tmp_path / "new" / "made.db"
+    new.parent.mkdir()
+    monkeypatch.setenv("EVPIPE_DB", str(seeded))
+
+    def no_room(engine):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(db_module, "upgrade", no_room)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(400_000, 400_000, 0))
+    line = one_line_error([a.format(new=new, dump=dump) for a in command])
+    assert str(new) in line and "is full" in line, line
+    assert str(seeded) not in line and "damaged" not in line, line
+    assert sorted(p.name for p in new.parent.iterdir()) == []
+
+
 def test_an_in_memory_database_is_refused_not_written_and_lost():
     """`--db sqlite://` said "#1 Vanish: added", and the prospect was gone with the command."""
     for url in ("sqlite://", "sqlite:///:memory:"):

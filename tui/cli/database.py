@@ -20,12 +20,20 @@ def init(ctx: Ctx, path: str | None) -> None:
     import shlex
 
     from evpipe.models import open_db
-    from evpipe.models.locations import NoDatabase, as_url, check_database, is_default_location, sqlite_path
+    from evpipe.models.locations import (
+        NoDatabase,
+        check_database,
+        discard_new_database,
+        is_default_location,
+        sqlite_path,
+    )
     from evpipe.models.seed import demo_is_loaded
 
     if path is not None and not path.strip():
         raise DomainError("init: the path is empty; give a database file or URL", field="db")
-    url = as_url(path) if path else ctx.url
+    if path:
+        ctx.db_option = path  # the database of this command: an error in it names PATH, not --db's
+    url = ctx.url
     where = sqlite_path(url)
     try:
         check_database(url)
@@ -33,7 +41,13 @@ def init(ctx: Ctx, path: str | None) -> None:
     except NoDatabase:
         existing = False
     folder_made = where is not None and not where.parent.exists()
-    engine = open_db(url, create=True)
+    new_file = where if where is not None and not where.exists() else None
+    try:
+        engine = open_db(url, create=True)
+    except BaseException:
+        if new_file is not None:  # (a full disk) a half-made file would pass for a database next time
+            discard_new_database(new_file)
+        raise
     try:
         has_prospects = demo_is_loaded(engine)
     finally:

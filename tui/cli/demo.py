@@ -31,8 +31,21 @@ def demo(ctx: Ctx, keep: bool) -> None:
 def seed(ctx: Ctx) -> None:
     """Load the demo pipeline into a new database (one with no prospects or changes yet)."""
     from evpipe.models.demo import seed_demo
+    from evpipe.models.locations import discard_new_database, sqlite_path
 
-    count = seed_demo(ctx.engine)
+    new_file = sqlite_path(ctx.url)
+    if new_file is not None and new_file.exists():
+        new_file = None
+    engine = None
+    try:
+        engine = ctx.engine
+        count = seed_demo(engine)
+    except BaseException:
+        if new_file is not None:  # (a full disk) the file made for it goes again, as for restore
+            if engine is not None:
+                engine.dispose()
+            discard_new_database(new_file)
+        raise
     click.echo(f"Loaded the demo pipeline: {count} prospects.")
 
 

@@ -305,12 +305,14 @@ def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
     new_file = sqlite_path(ctx.url)
     if new_file is not None and new_file.exists():
         new_file = None
-    engine = ctx.engine
+    engine = None
     try:
+        engine = ctx.engine  # (a full disk can stop the opening itself, in the new file)
         counts = restore(engine, data, force=force, who=ctx.who)
     except BaseException:
         if new_file is not None:  # nothing was restored: the database made for it goes again
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
             discard_new_database(new_file)
         raise
     click.echo(

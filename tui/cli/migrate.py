@@ -45,12 +45,14 @@ def migrate_cmd(ctx: Ctx, to: str, force: bool, as_json: bool) -> None:
     new_file = sqlite_path(target_url)
     if new_file is not None and new_file.exists():
         new_file = None
-    with on_target(target_url):
-        target = open_db(target_url, create=True)
+    target = None
     try:
+        with on_target(target_url):
+            target = open_db(target_url, create=True)  # (a full disk can stop it in the new file)
         report = migrate(ctx.engine, target, force=force)
     except BaseException:
-        target.dispose()
+        if target is not None:
+            target.dispose()
         if new_file is not None:  # all or nothing: a failed copy into a new file leaves no empty database
             discard_new_database(new_file)
         raise
