@@ -174,6 +174,20 @@ def test_a_new_database_the_disk_had_no_room_for_is_named_and_not_left(seeded, t
     assert sorted(p.name for p in new.parent.iterdir()) == []
 
 
+def test_an_empty_follow_up_date_is_refused_not_taken_for_none(seeded):
+    """`evpipe follow P "$DATE"` with DATE unset cleared the follow-up, its time and its note, and
+    said so as if asked; `none` is the word for that."""
+    args = ["--db", str(seeded)]
+    CliRunner().invoke(main, [*args, "follow", "Harbour", "fri", "--time", "2pm", "--note", "call back"])
+    for empty in ("", "  "):
+        line = one_line_error([*args, "follow", "Harbour", empty])
+        assert "the date is empty" in line and "none" in line
+    with sqlite3.connect(seeded) as conn:
+        assert conn.execute("SELECT next_follow_up IS NOT NULL FROM prospect").fetchone() == (1,)
+    result = CliRunner().invoke(main, [*args, "follow", "Harbour", "none"])
+    assert result.exit_code == 0 and "next follow-up none" in result.stdout
+
+
 def test_an_in_memory_database_is_refused_not_written_and_lost():
     """`--db sqlite://` said "#1 Vanish: added", and the prospect was gone with the command."""
     for url in ("sqlite://", "sqlite:///:memory:"):

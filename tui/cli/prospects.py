@@ -128,6 +128,8 @@ def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None
 @domain_errors
 def follow(ctx: Ctx, prospect: str, when: str, at_time: str | None, note: str | None) -> None:
     """Set a prospect's next follow-up (a date, or 'none'); it replaces the last one whole."""
+    if not when.strip():  # most often a script's unset variable: it cleared the follow-up, time and note
+        raise DomainError("follow-up: the date is empty; give a date, or none to clear the follow-up", field="when")
     result = ctx.store().set_follow_up(prospect, when, time=at_time, note=note)
     ctx.changed()
     click.echo(safe(result.summary))
