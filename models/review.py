@@ -493,7 +493,9 @@ def parse_since(text: str | date | None, *, today: date | None = None) -> dateti
         else:
             try:
                 day = parse_date(raw, today=today, field="since")
-            except DomainError:
+            except DomainError as exc:
+                if " is not a date; " not in str(exc):
+                    raise  # a date, but none evpipe takes (30 Feb, the year 1900): said as it is
                 raise DomainError(
                     f"since: {str(text)[:30]!r} is not a period or a date; type 7d, 2w, 2026-11-01 or 1/11/2026",
                     field="since",

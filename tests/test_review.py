@@ -155,6 +155,23 @@ def test_parse_since():
             parse_since(bad, today=today)
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("1900-01-01", "is in the year 1900; evpipe takes dates from 1990 to 2100"),
+        ("30/02/2026", "February 2026 has 28 days"),
+        ("2026-13-01", "has no month 13"),
+        ("soon", "is not a period or a date; type 7d"),
+    ],
+)
+def test_a_date_evpipe_does_not_take_is_said_as_such_not_as_no_date(typed, said):
+    """`review --since 1900-01-01` (and `journal --since`) said the date was "not a period or a
+    date"; what is wrong with it (its year, its day) is the line now, as for every other date."""
+    with pytest.raises(DomainError) as caught:
+        parse_since(typed, today=date(2026, 11, 27))
+    assert str(caught.value).startswith(f"since: {typed!r}") and said in str(caught.value), str(caught.value)
+
+
 def test_exact_money():
     assert exact_money(M(9_500)) == "9500.00"
     assert exact_money(1_234_567_800) == "1234.5678"
