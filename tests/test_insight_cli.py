@@ -177,6 +177,15 @@ def test_focus(db):
     assert "overdue follow-up (7 days)" in out and "Big deal" not in out
 
 
+def test_focus_for_an_owner_with_nothing_says_whose(db):
+    """`focus --owner Tester` (owners are as typed: the prospects are tester's) said "no open
+    prospects", as if the pipeline were empty."""
+    assert (
+        run(db, "focus", "--owner", "Tester").stdout.strip() == "Nothing to work on: 'Tester' owns no open prospects."
+    )
+    assert "Big deal" in run(db, "focus", "--owner", "tester").stdout
+
+
 def test_a_month_that_began_without_a_change_is_judged_at_the_first_forecast(db_path, db_url, monkeypatch):
     """Month starts were recorded only with a change: with none since 25 October, the first
     `forecast` of December left November unjudged (frozen "—", WAPE over one month), and a later

@@ -756,12 +756,14 @@ def focus_cmd(ctx: Ctx, owner: str | None, limit: int, as_json: bool) -> None:
     """The prospects to work on now, most urgent first, each with its reason."""
     from evpipe.models.focus import focus
 
-    items = focus(ctx.reader, limit=limit, owner=ctx.owner_scope(owner))
+    scope = ctx.owner_scope(owner)
+    items = focus(ctx.reader, limit=limit, owner=scope)
     if as_json:
         emit_json([i.to_json() for i in items])
         return
-    if not items:
-        click.echo("Nothing to work on: no open prospects.")
+    if not items:  # (an owner's: the others' open prospects are still there; owners are as typed)
+        whose = f"{safe(scope)!r} owns" if scope is not None else "there are"
+        click.echo(f"Nothing to work on: {whose} no open prospects.")
         return
     from evpipe.models.values import money_style
 
