@@ -891,3 +891,27 @@ async def test_the_command_palette_does_not_open_over_a_question(pipeline):
         await pilot.press("ctrl+p")
         await settle(pilot)
         assert type(app.screen).__name__ == "CommandPalette"
+
+
+async def test_home_in_a_grouped_list_shows_the_first_months_heading(engine, db_url):
+    """The cursor never rests on a month's heading; scrolled back to the first prospect (Home,
+    PageUp, Up), the view stopped at the cursor's row, and the first month's heading above it
+    was never seen. It comes into view with the row under it."""
+    from evpipe.models.store import Store
+
+    s = Store(engine, who="tester")
+    for i in range(40):
+        s.add(f"Deal {i:02d}", "1000", "Suspect", month=f"2027-{1 + i // 20:02d}")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+        assert not any(line.startswith("Jan 2027") for line in screen_lines(app))
+        await pilot.press("home")
+        await settle(pilot)
+        body = screen_lines(app)[4:]
+        assert body[0].startswith("Jan 2027") and "Deal 00" in body[1], body[:2]
+        assert table(app).view.line(table(app).cursor) == table(app).view.lines[1]

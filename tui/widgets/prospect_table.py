@@ -381,7 +381,11 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
             return
         top = int(self.scroll_y)
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            # a month's heading just above the cursor comes into view with it (the cursor never
+            # rests on a heading: scrolled to the cursor's row, the first month's was never seen)
+            above = self.cursor - 1
+            heading = above >= 0 and not isinstance(self.view.lines[above], int)
+            self.scroll_to(y=above if heading else self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
