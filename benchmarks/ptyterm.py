@@ -29,6 +29,9 @@ import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-27T10:00:00"
+#: A few days later, past a month's end: the month start that day's first change or forecast
+#: records (the pipelines are built on NOW, their newest KPI reading on that day).
+MONTH_LATER = "2026-12-02T10:00:00"
 EVPIPE = str(Path(sys.executable).parent / "evpipe")
 COLS, LINES = 80, 24
 
