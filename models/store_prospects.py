@@ -33,9 +33,9 @@ from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
     clean_email,
     clean_text,
+    parse_expected_month,
     parse_follow_up,
     parse_money,
-    parse_month,
     parse_past_date,
     parse_time,
     split_time,
@@ -88,7 +88,7 @@ def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 raise DomainError("value: must be a whole number of cents, 0 or more", field="value")
             out[key] = parse_money(Decimal(value) / 100)
         elif key in ("month", "expected_month"):
-            out["expected_month"] = None if value in (None, "") else parse_month(value)
+            out["expected_month"] = parse_expected_month(value)
         elif key in ("follow_up", "next_follow_up"):
             out["next_follow_up"] = parse_follow_up(value)
         elif key == "custom":

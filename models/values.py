@@ -353,6 +353,14 @@ def _month_word(word: str) -> int | None:
     return _MONTHS.get(word.lower().rstrip("."))
 
 
+def parse_expected_month(text: object, *, field: str = "month") -> str | None:
+    """A prospect's expected month as typed, or None for no month: blank, 'none', 'clear' or '-',
+    the words that clear a follow-up too (`edit --month none` was refused; only "" cleared it)."""
+    if text is None or str(text).strip().lower() in FOLLOW_UP_CLEAR:
+        return None
+    return parse_month(text, field=field)
+
+
 def parse_month(text: object, *, today: date | None = None, field: str = "month") -> str:
     """Accept '2027-01', '2027/1', '01/2027', 'jan 2027', 'January 2027', 'jan' (the next January,
     or this one if it is January now) and return 'YYYY-MM'."""

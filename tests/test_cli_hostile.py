@@ -203,3 +203,21 @@ def test_a_line_break_in_a_one_line_field_parts_the_words(seeded):
     result = CliRunner().invoke(main, ["--db", str(seeded), "add", "Kauri\nSoftware", "--value", "100"])
     assert result.exit_code == 0, result.stderr
     assert ("Kauri Software", "Suspect") in names_and_stages(seeded)
+
+
+def test_none_clears_an_expected_month_as_it_clears_a_follow_up(engine, db_path):
+    """`edit --month none` was refused ("'none' is not a month"); only --month "" cleared it,
+    which edit --help did not say. The words that clear a follow-up clear a month too."""
+    from click.testing import CliRunner
+
+    from evpipe.models.store import Store
+    from evpipe.tui.cli import main
+
+    store = Store(engine, who="tester")
+    store.add("Kauri", "1000", "Suspect")
+    for word in ("none", "clear", "-", ""):
+        store.edit("Kauri", month="2027-03")
+        done = CliRunner().invoke(main, ["--db", str(db_path), "edit", "Kauri", "--month", word])
+        assert done.exit_code == 0, done.output
+        assert store.get("Kauri").expected_month is None, word
+    assert "none to clear it" in CliRunner().invoke(main, ["edit", "--help"]).output

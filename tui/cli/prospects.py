@@ -68,7 +68,7 @@ def move(ctx: Ctx, prospect: str, target: str, reason: str | None) -> None:
 @click.argument("prospect")
 @click.option("--name", default=None)
 @click.option("--value", default=None)
-@click.option("--month", default=None)
+@click.option("--month", default=None, help="Expected month: 2027-01, jan 2027 or jan; none to clear it.")
 @click.option("--company", default=None)
 @click.option("--contact", default=None)
 @click.option("--email", default=None)

@@ -34,9 +34,9 @@ from evpipe.models.values import (
     format_percent,
     money_str,
     month_label,
+    parse_expected_month,
     parse_follow_up,
     parse_money,
-    parse_month,
 )
 
 from ..access import evpipe_app
@@ -100,10 +100,8 @@ def _check_value(text: str) -> Checked:
 
 
 def _check_month(text: str) -> Checked:
-    if not text.strip():
-        return Checked(None, "none")
-    month = parse_month(text, field="expected month")
-    return Checked(month, month_label(month))
+    month = parse_expected_month(text, field="expected month")  # (blank or none: no month)
+    return Checked(month, month_label(month) if month is not None else "none")
 
 
 def _check_follow_up(text: str) -> Checked:
