@@ -221,3 +221,21 @@ def test_none_clears_an_expected_month_as_it_clears_a_follow_up(engine, db_path)
         assert done.exit_code == 0, done.output
         assert store.get("Kauri").expected_month is None, word
     assert "none to clear it" in CliRunner().invoke(main, ["edit", "--help"]).output
+
+
+def test_a_time_or_note_with_a_follow_up_cleared_is_refused_not_dropped(engine, db_path):
+    """`follow X none --time 2pm` cleared the follow-up and dropped the time without a word."""
+    from click.testing import CliRunner
+
+    from evpipe.models.store import Store
+    from evpipe.tui.cli import main
+
+    store = Store(engine, who="tester")
+    store.add("Kauri", "1000", "Suspect", follow_up="2026-12-24")
+    for extra in (["--time", "2pm"], ["--note", "call back"]):
+        done = CliRunner().invoke(main, ["--db", str(db_path), "follow", "Kauri", "none", *extra])
+        assert done.exit_code == 1 and "give a date for --time or --note" in done.output + done.stderr, done.output
+        assert "Traceback" not in done.output
+    assert store.get("Kauri").next_follow_up is not None  # nothing changed
+    done = CliRunner().invoke(main, ["--db", str(db_path), "follow", "Kauri", "none"])
+    assert done.exit_code == 0 and store.get("Kauri").next_follow_up is None

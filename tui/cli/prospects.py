@@ -128,8 +128,16 @@ def log(ctx: Ctx, prospect: str, kind: str, text: str, when: str | None) -> None
 @domain_errors
 def follow(ctx: Ctx, prospect: str, when: str, at_time: str | None, note: str | None) -> None:
     """Set a prospect's next follow-up (a date, or 'none'); it replaces the last one whole."""
+    from evpipe.models.values import FOLLOW_UP_CLEAR
+
     if not when.strip():  # most often a script's unset variable: it cleared the follow-up, time and note
         raise DomainError("follow-up: the date is empty; give a date, or none to clear the follow-up", field="when")
+    if when.strip().lower() in FOLLOW_UP_CLEAR and (at_time is not None or note is not None):
+        # (they went unsaid: the follow-up was cleared, the time or note dropped without a word)
+        raise DomainError(
+            f"follow-up: {when.strip()} clears the follow-up with its time and note; give a date for --time or --note",
+            field="when",
+        )
     result = ctx.store().set_follow_up(prospect, when, time=at_time, note=note)
     ctx.changed()
     click.echo(safe(result.summary))
