@@ -348,3 +348,18 @@ def test_per_user_tokens_give_each_user_a_link_of_their_own(env, demo):
         assert start_page("x" * 24)[0] == 403
     finally:
         server.stop()
+
+
+def test_what_the_app_delivers_is_downloaded_behind_the_guard(served):
+    """The palette's screenshot is delivered to the browser through /download/KEY, a route the
+    server lacked: nothing arrived. It answers behind the guard, as every page does."""
+    import http.client
+
+    for cookie, status, said in ((served.cookie(), 404, "Download with key 'nosuchkey' not found"), ("", 403, "")):
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=WAIT)
+        try:
+            connection.request("GET", "/download/nosuchkey", headers={"Cookie": cookie} if cookie else {})
+            response = connection.getresponse()
+            assert response.status == status and said in response.read().decode()
+        finally:
+            connection.close()

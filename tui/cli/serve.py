@@ -209,6 +209,9 @@ def make_server(
                     web.get("/", self.handle_index, name="index"),
                     web.post("/name", self.handle_name, name="name"),
                     web.get("/ws", self.handle_websocket, name="websocket"),
+                    # what the app delivers to the browser (the palette's screenshot), behind the
+                    # guard as every page: without it the screenshot never arrived
+                    web.get("/download/{key}", self.handle_download, name="download"),
                     web.static("/static", self.statics_path, name="static"),
                 ]
             )
