@@ -133,6 +133,9 @@ async def test_the_app_read_only_hides_and_refuses_write_keys_at_80x24(worked_en
             await press(app, pilot, key)
             await settle(pilot, until=lambda a, shown=shown: shown in screen_text(a))
             assert shown in screen_text(app)
+        await press(app, pilot, "7")  # the ladder, without the line of the keys that change it
+        await settle(pilot, until=lambda a: "read-only: the ladder as it stands" in screen_text(a))
+        assert "p probability" not in screen_text(app)
         assert len(notices) == 5 and tried == []  # no key and no screen even tried to write
     assert kpis(worked_engine) == before
 

@@ -154,6 +154,10 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#ladder", DataTable).focus()
+        if getattr(evpipe_app(self), "read_only", False):  # (its keys are refused: not offered either)
+            self.query_one("#stages-keys", Static).update(
+                Text("read-only: the ladder as it stands; it is changed in evpipe itself", style="dim")
+            )
         self.load()
         # other sessions' changes (tui/live_sync.py): the counts and sums move, the ladder may too
         signal = getattr(evpipe_app(self), "remote_changed_signal", None)  # (absent in a bare test host)
