@@ -278,9 +278,12 @@ class RowReader:
         return rec, name, company, key_text, self.problems
 
     def _name(self) -> tuple[str, str, str]:
+        said = len(self.problems)
         name = self._text("name", 200)
         company = self._text("company", 200)
         key_text = self._text("id", 200)
+        if len(self.problems) > said:
+            return name, company, key_text  # (a name too long said so: not "has no name" besides)
         if not name:
             # No name: the company and the id together tell a deal apart ("Cancity (1C1I7A6R)").
             name = f"{company} ({key_text})" if company and key_text else company or key_text

@@ -1185,3 +1185,12 @@ def test_closed_from_chooses_the_stage_closed_rows_left(engine):
     assert history[1].changed_at == datetime(2026, 10, 15)
     with pytest.raises(DomainError, match="'Won' is not an open stage"):
         plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(closed_from="Won"), who="tester")
+
+
+def test_a_name_too_long_is_one_problem_not_also_no_name(engine, tmp_path):
+    """A row whose name was too long also read "has no name, company or id" (the name, refused,
+    was taken for none): one problem, the length."""
+    write(tmp_path / "long.csv", "name,value,stage\n" + "n" * 250 + ",1,Suspect\nB,1,Suspect\n")
+    plan = plan_import(engine, tmp_path / "long.csv", who="tester")
+    [p] = plan.problems
+    assert p.rows == [2] and "250 characters long" in p.message, p.message
