@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from . import clock
@@ -26,13 +26,25 @@ from .records import ChangeResult
 from .store_base import part, stage_totals
 from .store_ladder import LadderWrites, probability_ev_change
 from .store_prospects import event_entry
-from .tables import Activity, ChangeEvent, Prospect, Stage
+from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import format_percent
 
 Payload = dict[str, Any]
 
 #: How a refused undo tells the user to go past it.
 SKIP_HINT = "press U to skip it and undo your earlier changes (evpipe undo --skip)"
+
+
+def _last_touch(s: Session, prospect_id: int) -> datetime | None:
+    """A prospect's last touch worked out again from what it holds (`Prospect.last_touch_at`:
+    the latest of its contact points not taken back and its stage changes, its add included)."""
+    activity = s.scalar(
+        select(func.max(col(Activity.occurred_at))).where(
+            col(Activity.prospect_id) == prospect_id, col(Activity.voided_at).is_(None)
+        )
+    )
+    change = s.scalar(select(func.max(col(StageChange.changed_at))).where(col(StageChange.prospect_id) == prospect_id))
+    return max((t for t in (activity, change) if t is not None), default=None)
 
 
 class Undo(LadderWrites):
@@ -274,6 +286,12 @@ class Undo(LadderWrites):
         a.voided_at = at
         s.add(a)
         p = s.get_one(Prospect, ev.prospect_id)
+        if p.last_touch_at == a.occurred_at:  # the contact point taken back was its last touch
+            s.flush()
+            p.last_touch_at = min(p.last_touch_at, _last_touch(s, id_of(p)) or p.last_touch_at)
+            p.updated_at = at
+            p.version += 1
+            s.add(p)
         j = SessionJournal(s, self.who)
         new = j.event(
             action="undo",

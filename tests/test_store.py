@@ -322,3 +322,16 @@ def test_activity_in_the_future_refused(store):
         store.log_activity(pid, "call", "x", when=datetime(2027, 1, 1))
     with pytest.raises(DomainError, match="not a kind of contact"):
         store.log_activity(pid, "fax", "x")
+
+
+def test_undo_of_a_contact_point_takes_its_touch_back_too(store):
+    """A stale prospect whose call is taken back is stale again: the call no longer touched it
+    (the list's `~` and focus read `last_touch_at`)."""
+    pid = store.add("A", "10000", "Quote sent", at=datetime(2026, 11, 2, 9)).prospect.id
+    store.log_activity(pid, "call", "Rang", when="2026-11-04 10:00", at=datetime(2026, 11, 5, 9))
+    store.log_activity(pid, "email", "Sent", at=datetime(2026, 12, 2, 10))
+    assert store.get(pid).last_touch_at == datetime(2026, 12, 2, 10)
+    store.undo(at=datetime(2026, 12, 2, 10, 5))
+    assert store.get(pid).last_touch_at == datetime(2026, 11, 4, 10)
+    store.undo(at=datetime(2026, 12, 2, 10, 6))
+    assert store.get(pid).last_touch_at == datetime(2026, 11, 2, 9)  # back to its add
