@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +35,8 @@ from .values import (
     parse_expected_month,
     parse_follow_up,
     parse_money,
-    parse_past_date,
+    parse_past_moment,
     parse_time,
-    split_time,
 )
 
 ACTIVITY_KINDS = ("call", "email", "meeting", "note")
@@ -475,13 +473,7 @@ class ProspectWrites(StoreBase):
         body = clean_text(text, field="activity", max_len=20_000)
         timed = isinstance(when, datetime)
         if isinstance(when, str):  # a day, and optionally its time: 'yesterday 14:30', '2pm'
-            day_text, hhmm = split_time(when)
-            if hhmm is not None:
-                day = parse_past_date(day_text)
-                when = datetime.combine(day, day_time(int(hhmm[:2]), int(hhmm[3:])))
-                timed = True
-            else:
-                when = parse_past_date(when) if when.strip() else None
+            when, timed = parse_past_moment(when, at)
         if isinstance(when, date) and not isinstance(when, datetime):
             when = datetime.combine(when, at.time())  # a day only: logged now's time keeps the order
         occurred = when if isinstance(when, datetime) else at

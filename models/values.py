@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import DomainError, SumTooLarge, WriteLocked
@@ -518,6 +518,27 @@ def parse_past_date(text: str) -> date:
             field="when",
         )
     return day
+
+
+def parse_past_moment(text: str, now: datetime) -> tuple[datetime, bool]:
+    """When a contact point happened, as typed ('yesterday 14:30', 'fri 2pm', '9:30', '20 nov'):
+    the moment, and whether a time of day was given (a day alone takes `now`'s time of day, which
+    keeps contact points in the order they were logged; blank is now). A moment after `now` (a
+    time later today) is refused: the command line and the app's form read it through this one."""
+    if not (text or "").strip():
+        return now, False
+    day_text, hhmm = split_time(text)
+    day = parse_past_date(day_text)
+    if hhmm is None:
+        return datetime.combine(day, now.time()), False
+    moment = datetime.combine(day, time(int(hhmm[:2]), int(hhmm[3:])))
+    if moment > now:
+        raise DomainError(
+            f"when: {moment:%d %b %Y %H:%M} is in the future (it is {now:%H:%M} now); a contact point is "
+            "something that happened (today, yesterday 14:30, 3 days ago, fri 2pm, 2026-11-20)",
+            field="when",
+        )
+    return moment, True
 
 
 FOLLOW_UP_CLEAR = ("", "none", "-", "clear")

@@ -170,6 +170,27 @@ async def test_activity_dialog_reads_when_as_the_past():
         assert app.results == [("call", "Left a voicemail", "2026-11-24")]
 
 
+async def test_activity_dialog_refuses_a_time_later_today_and_keeps_what_was_typed():
+    """'today 9pm' at 10:00 passed the form, then the save refused it in a notice after the form
+    had closed, and what happened was lost; the form says so and stays open."""
+    app = Host(ActivityDialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#text", Input).value = "Long call about the menu"
+        when = dialog.query_one("#when", Input)
+        when.value = "today 11pm"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.results == [] and app.screen is dialog
+        assert "27 Nov 2026 23:00 is in the future" in text_of(dialog.query_one("#when-error", Label))
+        assert dialog.query_one("#text", Input).value == "Long call about the menu"
+        when.value = "today 9:05"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.results == [("call", "Long call about the menu", "2026-11-27 09:05")]
+
+
 @pytest.mark.parametrize(
     "typed,day",
     [

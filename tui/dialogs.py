@@ -22,9 +22,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
+from evpipe.models import clock
 from evpipe.models.errors import DomainError
 from evpipe.models.store import ACTIVITY_KINDS
-from evpipe.models.values import clean_text, parse_follow_up, parse_past_date, parse_time, split_time
+from evpipe.models.values import clean_text, parse_follow_up, parse_past_date, parse_past_moment, parse_time
 
 T = TypeVar("T")
 
@@ -247,16 +248,15 @@ class ActivityDialog(Dialog[tuple[str, str, str] | None]):
         except DomainError as exc:
             self._error("text", str(exc))
             ok = False
-        day, hhmm = None, None
-        try:
-            day_text, hhmm = split_time(when)  # a day, and optionally its time of day
-            day = parse_past_date(day_text)
+        moment, timed = None, False
+        try:  # a day, and optionally its time of day (not later today: the save would refuse it)
+            moment, timed = parse_past_moment(when, clock.now())
         except DomainError as exc:
             self._error("when", str(exc))
             ok = False
-        if not ok or day is None:
+        if not ok or moment is None:
             return None
-        return str(kind), text, day.isoformat() + (f" {hhmm}" if hhmm else "")
+        return str(kind), text, moment.date().isoformat() + (f" {moment:%H:%M}" if timed else "")
 
     def action_save(self) -> None:
         result = self.check()
