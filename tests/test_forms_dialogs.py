@@ -544,3 +544,18 @@ async def test_saving_a_form_with_errors_again_says_so_once(engine):
             await settle(pilot)
         assert app.notices.count("Some fields need fixing; nothing was saved yet.") == 1
         assert app.results == []
+
+
+async def test_a_long_name_in_the_edit_form_title_ends_in_an_ellipsis_not_at_a_word(store):
+    """At 80 columns the title "Edit <name>" of a long name was wrapped at a word and its second
+    line cut away: it read as a whole, shorter name (two prospects differing only at the end read
+    the same), with nothing to say it was cut."""
+    name = "Harbour Logistics International Consolidated Shipping and Freight Forwarding Company Limited"
+    p = store.get(store.add(name, "4000", "Enquiry").prospect.id)
+    app = Host(lambda: ProspectForm(store.ladder(), p, owner="tester"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        title = app.screen.query_one("#form-title")
+        shown = "".join(seg.text for seg in title.render_line(0)).rstrip()
+        assert shown.startswith("Edit Harbour Logistics International Consolidated Shipping")
+        assert shown.endswith("…"), shown
