@@ -340,3 +340,20 @@ async def test_another_sessions_change_moves_the_card_and_the_header(worked_engi
             pilot,
             until=lambda a: a.screen is screen and screen.view is not None and pid in screen.view.columns[quote].ids,
         )
+
+
+async def test_at_40_columns_the_status_still_names_the_columns_out_of_view(engine):
+    """At 40x15 two columns fit; the status line (won, lost, the KPI period, then "N more ▶") was
+    cut at the width inside "(Jan 2026→)", so nothing said that three more stages were to the
+    right. The columns out of view come first; the totals are what a narrow line drops, whole."""
+    six_stages(engine)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(40, 15)) as pilot:
+        screen = await open_board(app, pilot)
+        await calm(pilot)
+        status = screen.query_one("#board-status")
+        shown = "".join(seg.text for seg in status.render_line(0)).rstrip()
+        after = len(screen.view.columns) - screen.board.visible_columns.stop
+        assert after > 0
+        assert shown.startswith(f"{after} more ▶"), shown
+        assert "Won" in shown and not shown.endswith("…")

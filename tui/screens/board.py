@@ -85,7 +85,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
         yield StageBoard(id="board")
-        yield TextLine("", id="board-status")
+        yield TextLine("", id="board-status", cut_at="  ")
         yield KeyFooter()
 
     @property
@@ -171,15 +171,17 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         parts = []
         if evpipe_app(self).scope_owner is not None:
             parts.append(OWN_ONLY_SHORT.capitalize())
+        # the columns out of view come first: on a narrow terminal the line keeps the parts that
+        # fit whole from its start, and the totals after them are what can go
         if shown.start > 0:
             parts.append(f"◀ {shown.start} more")
+        after = len(view.columns) - shown.stop
+        if after > 0:
+            parts.append(f"{after} more ▶")
         parts.append(f"Won {view.won.count:,} · {format_amount(view.won.value_cents)}")
         parts.append(f"Lost {view.lost.count:,} · {format_amount(view.lost.value_cents)}")
         if self.period is not None and self.period.restricts:
             parts.append(f"({self.period.short})")
-        after = len(view.columns) - shown.stop
-        if after > 0:
-            parts.append(f"{after} more ▶")
         self.query_one("#board-status", TextLine).show(Content("  ".join(parts)))
 
     def on_stage_board_board_moved(self, _message: BoardMoved) -> None:
