@@ -1334,6 +1334,8 @@ class PipelineView:
         if old is not None:
             self._dropping(old)
             self._keep_base(old, changes, self._lets_through(old), self._lets_through(row))
+            if self._order is not None and self.ladder.kind(old.stage_id) != self.ladder.kind(row.stage_id):
+                self._take_its_kinds_place(old, row)
         self._test_again(row)
         if self._open_ids is not None:
             if self.ladder.kind(row.stage_id) == OPEN:
@@ -1366,6 +1368,25 @@ class PipelineView:
             index = self._sorted_place(cast("Sequence[int]", self.lines), row)
             self._own_lines().insert(index, row.id)
         return index
+
+    def _take_its_kinds_place(self, old: Row, row: Row) -> None:
+        """A prospect won, lost or reopened: its id moves among those of its kind in the sort order
+        (every order puts open prospects first, then won, then lost), by bisection. Its line stays
+        where it is until the lines are made again; then, with won and lost shown (`c`), a
+        prospect lost in another session stood above the open ones."""
+        order = cast(array, self._order)
+        at = self._find(order, old)
+        if at is not None:
+            del order[at]
+            order.insert(self._sorted_place(order, row), row.id)
+        if self._base is not None and self._lets_through(row):  # (won and lost shown: it stays among them)
+            key, ids = self._base
+            at = self._find(ids, old)
+            if at is not None:
+                ids = ids[:]  # (never changed in place: a filter's worker may be reading them)
+                del ids[at]
+                ids.insert(self._sorted_place(ids, row), row.id)
+                self._base = (key, ids)
 
     def update_in_place(self, row: Row, hay: str | None = None) -> bool:
         """Replace a row whose line stays where it is (shown, or hidden, before and after; in the

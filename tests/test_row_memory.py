@@ -144,3 +144,21 @@ def test_unfiltered_lines_are_shared_until_a_line_comes_or_goes() -> None:
     assert view.lines is base
     view.remove(3)  # a line goes
     assert 3 in list(base) and 3 not in list(view.lines)
+
+
+def test_a_prospect_won_takes_its_place_after_the_open_ones_when_the_lines_are_made_again() -> None:
+    """Its line stays where it is (the rep sees what happened); the order the lines are next made
+    from puts it among the won, after every open prospect: with won and lost shown (`c`), a
+    prospect won in another session stood above the open ones."""
+    store = RowStore()
+    for pid in range(1, 6):
+        store.put(row(pid, f"Prospect {pid}"), haystack(f"Prospect {pid}", "", "", ""))
+    view = PipelineView(LADDER, today=TODAY)
+    view.load(store)
+    view.closed = True
+    view.rebuild()
+    assert list(view.lines) == [1, 2, 3, 4, 5]
+    view.put(row(2, "Prospect 2", stage=2, version=2), stay=False)  # won elsewhere
+    assert list(view.lines) == [1, 2, 3, 4, 5]  # on its line until the lines are made again
+    view.rebuild()
+    assert list(view.lines) == [1, 3, 4, 5, 2]
