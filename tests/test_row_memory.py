@@ -28,34 +28,31 @@ def row(pid: int, name: str, stage: int = 1, version: int = 1) -> Row:
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 
+def _write(column: TextColumn, model: list[str], op: str, at: int, text: str) -> None:
+    """One write to a TextColumn and to the list it should read as."""
+    if op == "append" or not model:
+        column.append(text)
+        model.append(text)
+    elif op == "insert":
+        column.insert(at % (len(model) + 1), text)
+        model.insert(at % (len(model) + 1), text)
+    else:
+        column[at % len(model)] = text
+        model[at % len(model)] = text
+
+
 @given(st.lists(st.tuples(st.sampled_from(["append", "insert", "set"]), st.integers(0, 30), texts), max_size=40))
 def test_a_text_column_holds_what_a_list_holds(ops) -> None:
     column, model = TextColumn(), []
     for op, at, text in ops:
-        if op == "append" or not model:
-            column.append(text)
-            model.append(text)
-        elif op == "insert":
-            column.insert(at % (len(model) + 1), text)
-            model.insert(at % (len(model) + 1), text)
-        else:
-            column[at % len(model)] = text
-            model[at % len(model)] = text
+        _write(column, model, op, at, text)
     assert list(column) == model and len(column) == len(model)
     # a copy shares the buffer (texts are only ever written at its end) and changes apart: writes
     # to either, in turn, leave the other as it was
     copy, copied = column.copy(), list(model)
     for op, at, text in ops:
-        for col, mod, written in ((copy, copied, text + "!"), (column, model, text)):
-            if op == "append" or not mod:
-                col.append(written)
-                mod.append(written)
-            elif op == "insert":
-                col.insert(at % (len(mod) + 1), written)
-                mod.insert(at % (len(mod) + 1), written)
-            else:
-                col[at % len(mod)] = written
-                mod[at % len(mod)] = written
+        _write(copy, copied, op, at, text + "!")
+        _write(column, model, op, at, text)
     assert list(column) == model and list(copy) == copied
 
 
