@@ -414,3 +414,27 @@ def test_the_headers_7_day_change_reads_as_it_is():
     assert money_change(150_000, 0).plain == "▲ +1,500 7d"
     wide = money_change(999_999_999_999, 0).plain  # 9,999,999,999.99: wider than the cells
     assert wide.endswith(" 7d") and len(wide.removeprefix("▲ ").removesuffix(" 7d")) <= 13, wide
+
+
+async def test_a_count_the_rows_changed_under_twice_keeps_what_they_widened(engine, db_url):
+    """The recount of the money columns runs in a worker while rows may change: changed under
+    it, it counts once more; changed again, it keeps the widest of the count and what the
+    changes widened (never too narrow), rather than count again at every key of a burst."""
+    from evpipe.tui.widgets.prospect_table import MoneySpan
+
+    store = Store(engine, who="tester")
+    store.add("Steady deal", "12,000", "Suspect", month="2026-12")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        table = app.screen.query_one(ProspectTable)
+        view = table.view
+        wide = MoneySpan()
+        wide.add(999_999_999_999)
+        table._spans = (wide, table._spans[1])
+        narrow = (MoneySpan(), MoneySpan())
+        narrow[0].add(1_200_000)
+        table._take_count(view.rows, view.ladder, view.rows.changes - 1, narrow, False)
+        assert table._spans[0].high == 999_999_999_999  # joined: the widening kept
+        table._take_count(view.rows, view.ladder, view.rows.changes, narrow, False)
+        assert table._spans[0].high == 1_200_000  # unchanged since: taken as counted

@@ -461,20 +461,26 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         return any(self._money_styles(width) != styles for width, styles in before.items())
 
     @work(thread=True, exclusive=True, group="money-spans", exit_on_error=False, description="money columns")
-    def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int) -> None:
+    def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int, again: bool = True) -> None:
         spans = row_spans(rows, ladder)
-        self.app.call_from_thread(self._take_count, rows, ladder, changes, spans)
+        self.app.call_from_thread(self._take_count, rows, ladder, changes, spans, again)
 
-    def _take_count(self, rows: RowStore, ladder: Ladder, changes: int, spans: tuple[MoneySpan, MoneySpan]) -> None:
+    def _take_count(
+        self, rows: RowStore, ladder: Ladder, changes: int, spans: tuple[MoneySpan, MoneySpan], again: bool
+    ) -> None:
         """The money columns' spans counted anew in `_count_spans`: taken if the view still holds
-        those rows and ladder, unchanged since (else counted again, or left to the reload that
-        replaced them); the columns narrow where they can."""
+        those rows and ladder (else left to the reload that replaced them), and the columns narrow
+        where they can. Rows changed while it counted: counted once more; changed again, the count
+        is joined with the spans those changes widened (never too narrow; a burst of keys does not
+        keep a count running at every change)."""
         view = self.view
         if view.rows is not rows or view.ladder is not ladder:
             return
         if rows.changes != changes:
-            self._count_spans(rows, ladder, rows.changes)
-            return
+            if again:
+                self._count_spans(rows, ladder, rows.changes, again=False)
+                return
+            spans = (spans[0].joined(self._spans[0]), spans[1].joined(self._spans[1]))
         self._spans_of, self._spans = (rows, ladder), spans
         before, self._money = self._money, {}
         if any(self._money_styles(width) != styles for width, styles in before.items()):
