@@ -12,6 +12,10 @@ from datetime import date, datetime
 
 from .errors import DomainError
 
+#: Dates and months evpipe takes (follow-ups, contact points, expected months, imported dates, the
+#: pinned clock): kept here, below models/values.py, which reads the clock.
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+
 _fixed: datetime | None = None
 
 
@@ -30,8 +34,6 @@ def now() -> datetime:
             value = datetime.fromisoformat(pinned)
         except ValueError:
             raise DomainError(f"EVPIPE_NOW is not a date or a date and time (YYYY-MM-DD[THH:MM]): {pinned!r}") from None
-        from .values import FIRST_YEAR, LAST_YEAR
-
         if not FIRST_YEAR <= value.year <= LAST_YEAR:  # the months a year around it must be months evpipe takes
             raise DomainError(
                 f"EVPIPE_NOW is in the year {value.year}; evpipe takes dates from {FIRST_YEAR} to {LAST_YEAR}: {pinned!r}"

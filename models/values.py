@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from .clock import FIRST_YEAR, LAST_YEAR
 from .errors import DomainError, SumTooLarge, WriteLocked
 
 #: Largest value a prospect can carry: 10 billion less a cent. TV sums stay inside 64 bits up to
@@ -40,8 +41,6 @@ CURRENCY_CODES = frozenset(
     ["AUD", "BRL", "CAD", "CHF", "CNY", "DKK", "EUR", "FJD", "GBP", "HKD", "INR", "JPY", "MXN", "NOK", "NZD"]
     + ["SEK", "SGD", "USD", "XPF", "ZAR"]
 )
-#: Dates and months evpipe takes (follow-ups, contact points, expected months, imported dates).
-FIRST_YEAR, LAST_YEAR = 1990, 2100
 _MONEY_PLAIN = re.compile(r"^\d+(\.\d{1,2})?$")
 _MONEY_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 _MONEY_SPACED = re.compile(r"^\d{1,3}([ '_\u00a0\u202f]\d{3})+(\.\d{1,2})?$")
