@@ -398,3 +398,17 @@ async def test_a_key_on_a_page_whose_prospect_was_deleted_elsewhere_says_so(work
         await press(app, pilot, "greater_than_sign")
         assert "This prospect is gone (it may have been deleted): nothing to change here; esc goes back." in app.notices
         assert "The prospect is not loaded yet." not in app.notices
+
+
+def test_a_closed_prospects_follow_up_is_not_called_overdue():
+    """A lost prospect's page said its follow-up was "26 days overdue", while the list's `!` and
+    the focus list leave a closed prospect out of what is due."""
+    from datetime import date
+
+    from evpipe.tui.screens.prospect_page import follow_up_text
+
+    today = date(2026, 12, 2)
+    assert "overdue" in follow_up_text(date(2026, 11, 6), today, "14:30").plain
+    closed = follow_up_text(date(2026, 11, 6), today, "14:30", "send the quote", is_open=False).plain
+    assert "overdue" not in closed and "Fri 6 Nov 14:30" in closed and "send the quote" in closed
+    assert "no longer due" in closed

@@ -62,13 +62,20 @@ SETTLE_WAIT = 5.0
 Op = Callable[[int], ChangeResult]
 
 
-def follow_up_text(day: date | None, today: date, time: str | None = None, note: str | None = None) -> Text:
+def follow_up_text(
+    day: date | None, today: date, time: str | None = None, note: str | None = None, *, is_open: bool = True
+) -> Text:
+    """A follow-up as the page shows it: its day and time, how far off it is, and its note. A won or
+    lost prospect's follow-up is no longer due (the list's `!` and the focus list say so too):
+    shown without "overdue"."""
     if day is None:
         return Text("none set", style="dim")
     label = f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
     label += f" {time}" if time else ""
     if note:
-        return follow_up_text(day, today, time) + Text(f"  {note}")
+        return follow_up_text(day, today, time, is_open=is_open) + Text(f"  {note}")
+    if not is_open:
+        return Text(label, style="dim") + Text("  (closed: no longer due)", style="dim")
     delta = (day - today).days
     if delta < 0:
         return Text(label) + Text(f"  {-delta} day{'s' if delta != -1 else ''} overdue", style="bold red")
@@ -319,7 +326,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
             "Expected",
             Text(month_label(p.expected_month) or "no month set"),
             "Follow-up",
-            follow_up_text(p.next_follow_up, today, p.follow_up_time, p.follow_up_note),
+            follow_up_text(p.next_follow_up, today, p.follow_up_time, p.follow_up_note, is_open=p.stage_kind == "open"),
         )
         stale = self._stale(data, today) if self.pace is None else Text("")  # else: slow, below
         grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
