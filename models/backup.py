@@ -33,7 +33,7 @@ from .locations import database_file, sqlite_path
 from .outfile import check_destination, private_output
 from .roles import acting_user, require
 from .snapshot_deltas import stray_months_of
-from .values import FULL_BP, MAX_VALUE_CENTS
+from .values import FULL_BP, MAX_VALUE_CENTS, parse_month
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -275,9 +275,9 @@ def _month(*, none: str | None = None) -> Any:
     def check(value: Any, where: str) -> None:
         if value == none:
             return
-        try:
-            good = len(value) == 7 and value[4] == "-" and 1 <= int(value[5:]) <= 12 and value[:4].isdigit()
-        except ValueError:
+        try:  # (the one month rule: a month as evpipe stores it reads back as itself)
+            good = parse_month(value) == value
+        except DomainError:
             good = False
         if not good:
             raise DomainError(f"{where}: {value[:40]!r} is not a month (2027-03); nothing was restored", field="file")
