@@ -118,20 +118,22 @@ def _write_snapshot(
     ).one()
     own_months(s.connection(), snap_id)
     s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
-    for month, k in by_month:
-        w = won.get(month, Kpi())
-        s.add(
-            KpiSnapshotMonth(
-                snapshot_id=snap_id,
-                month=month or NO_MONTH,
-                count=k.count,
-                tv_cents=k.tv_cents,
-                ev_micros=k.ev_micros,
-                won_count=w.count,
-                won_tv_cents=w.tv_cents,
-                won_ev_micros=w.ev_micros,
-            )
+    nothing = Kpi()
+    months = [
+        dict(
+            snapshot_id=snap_id,
+            month=month or NO_MONTH,
+            count=k.count,
+            tv_cents=k.tv_cents,
+            ev_micros=k.ev_micros,
+            won_count=(w := won.get(month, nothing)).count,
+            won_tv_cents=w.tv_cents,
+            won_ev_micros=w.ev_micros,
         )
+        for month, k in by_month
+    ]
+    if months:  # one statement, not an ORM object a month (a recount after an import: 31 owners, 50 ms)
+        s.execute(insert(table_of(KpiSnapshotMonth)), months)
     return True
 
 
