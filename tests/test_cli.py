@@ -52,6 +52,35 @@ def test_real_process_exit_code_and_stderr(tmp_path):
     assert proc.stderr.startswith("evpipe: value: 'abc' is not an amount")
 
 
+def test_a_command_ends_with_its_database_closed_and_its_output_whole(tmp_path):
+    """`evpipe` ends without Python's teardown (tui/cli/main.py `run`, 70 ms a command): what that
+    teardown did that matters is still done. The database is closed (SQLite folds its write-ahead
+    log back, no -wal file is left beside it), output through a pipe arrives whole, the exit status
+    is the command's, and a reader that stops early (`| head`) is no error."""
+    db = tmp_path / "x.db"
+    run(db, "init")
+    for n in range(30):
+        run(db, "add", f"Prospect {n}", "--value", "5")
+    added = subprocess.run(
+        [*EVPIPE, "--db", str(db), "add", "Last", "--value", "7"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert added.returncode == 0, added.stderr
+    assert not (tmp_path / "x.db-wal").exists()
+    listed = subprocess.run([*EVPIPE, "--db", str(db), "list", "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 31
+    missing = subprocess.run([*EVPIPE, "--db", str(tmp_path / "none.db"), "kpi"], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("evpipe: there is no database at")
+    head = subprocess.run(
+        f"{subprocess.list2cmdline(EVPIPE)} --db {db} list | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert head.returncode == 0 and head.stderr == "" and head.stdout.split()[:2] == ["id", "name"]
+
+
 def test_worked_example_through_the_cli(tmp_path):
     db = tmp_path / "w.db"
     run(db, "init")  # creates the database with the default ladder

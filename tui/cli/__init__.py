@@ -8,9 +8,9 @@ shared with the app's import screen.
 from __future__ import annotations
 
 from . import database, demo, insight, io, ladder, migrate, prospects, serve, settings, targets, team
-from .main import main
+from .main import main, run
 
 for _commands in (database, demo, prospects, ladder, insight, io, settings, migrate, targets, team, serve):
     _commands.register(main)
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

@@ -1,5 +1,5 @@
 """`python -m evpipe.tui.cli`: the `evpipe` command."""
 
-from . import main
+from . import run
 
-main()
+run()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import wraps
 from itertools import chain, islice
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -88,6 +88,14 @@ class Ctx:
             else:
                 self._reader = self.engine
         return self._reader
+
+    def close(self) -> None:
+        """As the command ends: the database's connections closed (SQLite folds its write-ahead log
+        back into the file as the last one closes), the same on every way out."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._reader = None
 
     def store(self):
         from evpipe.models.store import Store
@@ -526,6 +534,7 @@ def main(click_ctx: click.Context, db: str | None) -> None:
 
     Run without a command to open the app."""
     click_ctx.obj = Ctx(db, click_ctx.invoked_subcommand)
+    click_ctx.call_on_close(click_ctx.obj.close)
     if (
         garbled := _not_utf8([*sys.argv[1:], os.environ.get("EVPIPE_USER", ""), os.environ.get("EVPIPE_DB", "")])
     ) is not None:
@@ -597,3 +606,43 @@ def run_app(url: str) -> None:
     from ..app import run
 
     run(url)
+
+
+def run() -> NoReturn:
+    """The `evpipe` command (pyproject.toml's script): the group, then an exit without the
+    interpreter's teardown. Python frees every module and object one by one as it ends: 70 ms once
+    SQLAlchemy is in (an import's whole command is 1 s), for nothing the next process needs. What
+    that teardown does that matters is done first, in its order: threads finished (Python's own
+    shutdown step), exit handlers run, the streams flushed. The database is closed as the group's
+    context ends (`Ctx.close`)."""
+    try:
+        main(prog_name="evpipe")
+        code: object = 0  # (click always ends in SystemExit; this is for a main that returns)
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
+def leave(code: object) -> NoReturn:
+    """End the process with `code` (SystemExit's: None is 0, a number is the status, anything else
+    is printed to stderr and is 1), skipping the teardown of modules and objects (`run`)."""
+    import atexit
+    import threading
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    shutdown = getattr(threading, "_shutdown", None)  # joins non-daemon threads, as Python's exit does
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went (`| head`), or the stream was closed
+            pass
+    os._exit(status)
