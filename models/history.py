@@ -89,39 +89,46 @@ def _last_of_month(day: date) -> date:
 # ---------------------------------------------------------------- writing
 
 
-def _write_snapshot(
+def _write_snapshots(
     s: Session,
-    scope_key: str,
     day: date,
     at: datetime,
-    by_month: list[tuple[str | None, Kpi]],
-    won: dict[str | None, Kpi],
-    *,
-    replace: bool = True,
-) -> bool:
-    total = Kpi()
-    for _, k in by_month:
-        total = total + k
-    row = dict(
-        scope=scope_key,
-        taken_on=day,
-        taken_at=at,
-        count=total.count,
-        tv_cents=total.tv_cents,
-        ev_micros=total.ev_micros,
+    scopes: list[tuple[str, list[tuple[str | None, Kpi]], dict[str | None, Kpi]]],
+) -> None:
+    """Each scope's reading of `day` (scope key, its months' figures, their won parts), replacing
+    the day's earlier ones, in a few statements for all of them (one each for 31 owners took 50 ms
+    of the CRM import)."""
+    snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+    conn = s.connection()
+    for key, by_month, _ in scopes:
+        total = Kpi()
+        for _, k in by_month:
+            total = total + k
+        row = dict(
+            scope=key,
+            taken_on=day,
+            taken_at=at,
+            count=total.count,
+            tv_cents=total.tv_cents,
+            ev_micros=total.ev_micros,
+        )
+        # One statement, so two writers recording the same day do not collide on the unique key.
+        upsert(conn, snap_table, row, ["scope", "taken_on"])
+    keys = [key for key, _, _ in scopes]
+    ids = dict(
+        conn.execute(
+            select(snap_table.c.scope, snap_table.c.id).where(
+                snap_table.c.taken_on == day, snap_table.c.scope.in_(keys)
+            )
+        ).all()
     )
-    # One statement, so two writers recording the same day do not collide on the unique key.
-    if not upsert(s.connection(), table_of(KpiSnapshot), row, ["scope", "taken_on"], update=replace):
-        return False
-    snap_id = s.scalars(
-        select(pk(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == scope_key, col(KpiSnapshot.taken_on) == day)
-    ).one()
-    own_months(s.connection(), snap_id)
-    s.execute(delete(KpiSnapshotMonth).where(col(KpiSnapshotMonth.snapshot_id) == snap_id))
+    for key in keys:
+        own_months(conn, ids[key])
+    conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(list(ids.values()))))
     nothing = Kpi()
     months = [
         dict(
-            snapshot_id=snap_id,
+            snapshot_id=ids[key],
             month=month or NO_MONTH,
             count=k.count,
             tv_cents=k.tv_cents,
@@ -130,11 +137,11 @@ def _write_snapshot(
             won_tv_cents=w.tv_cents,
             won_ev_micros=w.ev_micros,
         )
+        for key, by_month, won in scopes
         for month, k in by_month
     ]
-    if months:  # one statement, not an ORM object a month (a recount after an import: 31 owners, 50 ms)
-        s.execute(insert(table_of(KpiSnapshotMonth)), months)
-    return True
+    if months:
+        conn.execute(insert(month_table), months)
 
 
 def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool = True) -> Kpi:
@@ -185,9 +192,10 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
             )
             for key in earlier:
                 per_owner.setdefault(key.removeprefix("owner:"), [])
-        _write_snapshot(s, ALL.key, at.date(), at, everyone, won_months)
+        scopes = [(ALL.key, everyone, won_months)]
         for name in sorted(per_owner):
-            _write_snapshot(s, Scope(owner=name).key, at.date(), at, per_owner[name], won_by_owner.get(name, {}))
+            scopes.append((Scope(owner=name).key, per_owner[name], won_by_owner.get(name, {})))
+        _write_snapshots(s, at.date(), at, scopes)
     total = Kpi()
     for _, k in everyone:
         total = total + k
