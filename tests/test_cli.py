@@ -81,6 +81,25 @@ def test_a_command_ends_with_its_database_closed_and_its_output_whole(tmp_path):
     assert head.returncode == 0 and head.stderr == "" and head.stdout.split()[:2] == ["id", "name"]
 
 
+def test_a_command_run_with_its_output_closed_ends_as_ever(tmp_path):
+    """`evpipe kpi >&-` (a script that closes what it does not read): Python has no stdout then,
+    and the end of `run` skips it, as Python's own exit did: the command's status, no traceback."""
+    db = tmp_path / "x.db"
+    run(db, "init")
+    cmd = subprocess.list2cmdline([*EVPIPE, "--db", str(db)])
+    for args, closed, status in (
+        ("kpi", ">&-", 0),
+        ("add X --value 5", ">&-", 0),
+        ("nosuch", ">&-", 2),
+        ("kpi", "2>&-", 0),
+    ):
+        proc = subprocess.run(
+            f"{cmd} {args} {closed}", shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=ROOT
+        )
+        assert proc.returncode == status, (args, closed, proc.stderr)
+        assert "Traceback" not in proc.stderr + proc.stdout
+
+
 def test_worked_example_through_the_cli(tmp_path):
     db = tmp_path / "w.db"
     run(db, "init")  # creates the database with the default ladder

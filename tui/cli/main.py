@@ -641,6 +641,8 @@ def leave(code: object) -> NoReturn:
         shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with it closed (`>&-`): nothing was written to it
+            continue
         try:
             stream.flush()
         except (BrokenPipeError, ValueError):  # the reader went (`| head`), or the stream was closed
