@@ -100,6 +100,44 @@ def test_a_command_run_with_its_output_closed_ends_as_ever(tmp_path):
         assert "Traceback" not in proc.stderr + proc.stdout
 
 
+#: `evpipe ARGS` stopped by ctrl+c while SQLite is in the middle of an import's insert.
+_STOPPED_MID_INSERT = """
+import sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+@event.listens_for(Engine, "do_executemany")
+def stop(cursor, statement, parameters, context):
+    def rows():
+        yield from parameters[:2]
+        raise KeyboardInterrupt
+    cursor.executemany(statement, rows())
+
+from evpipe.tui.cli import run
+sys.argv[0] = "evpipe"
+run()
+"""
+
+
+def test_a_command_stopped_by_ctrl_c_in_a_statement_leaves_no_write_ahead_log(tmp_path):
+    """ctrl+c in the middle of SQLite's insert: the statement stays open in the traceback (a
+    reference cycle), and SQLite closes the connection, folding its -wal file back into the
+    database, only once it is freed. Nothing written, and nothing left beside the file."""
+    db = tmp_path / "x.db"
+    run(db, "init")
+    csv = tmp_path / "p.csv"
+    csv.write_text("name,value\n" + "".join(f"P{n},{n + 1}\n" for n in range(20)))
+    proc = subprocess.run(
+        [sys.executable, "-c", _STOPPED_MID_INSERT, "--db", str(db), "import", str(csv), "--commit"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("Aborted!"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "x.db"]
+    assert json.loads(run(db, "list", "--json").stdout) == []
+
+
 def test_worked_example_through_the_cli(tmp_path):
     db = tmp_path / "w.db"
     run(db, "init")  # creates the database with the default ladder

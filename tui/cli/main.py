@@ -627,6 +627,7 @@ def leave(code: object) -> NoReturn:
     """End the process with `code` (SystemExit's: None is 0, a number is the status, anything else
     is printed to stderr and is 1), skipping the teardown of modules and objects (`run`)."""
     import atexit
+    import gc
     import threading
 
     if code is None:
@@ -636,6 +637,11 @@ def leave(code: object) -> NoReturn:
     else:
         print(code, file=sys.stderr)
         status = 1
+    if status:
+        # a command stopped in the middle of a statement (ctrl+c) leaves it open in the traceback's
+        # reference cycle: SQLite closes the connection, and folds its -wal file back, only once
+        # the collector frees it, which the teardown skipped here would have done
+        gc.collect()
     shutdown = getattr(threading, "_shutdown", None)  # joins non-daemon threads, as Python's exit does
     if shutdown is not None:
         shutdown()
