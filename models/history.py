@@ -89,6 +89,10 @@ def _last_of_month(day: date) -> date:
 # ---------------------------------------------------------------- writing
 
 
+#: Values in one SQL IN list at most: SQLite builds before 3.32 take 999 parameters a statement.
+_IN_LIST = 500
+
+
 def _write_snapshots(
     s: Session,
     day: date,
@@ -115,16 +119,18 @@ def _write_snapshots(
         # One statement, so two writers recording the same day do not collide on the unique key.
         upsert(conn, snap_table, row, ["scope", "taken_on"])
     keys = [key for key, _, _ in scopes]
-    ids = dict(
-        conn.execute(
-            select(snap_table.c.scope, snap_table.c.id).where(
-                snap_table.c.taken_on == day, snap_table.c.scope.in_(keys)
-            )
-        ).all()
-    )
+    ids: dict[str, int] = {}
+    for n in range(0, len(keys), _IN_LIST):  # (an import may name tens of thousands of owners)
+        part = keys[n : n + _IN_LIST]
+        q = select(snap_table.c.scope, snap_table.c.id).where(
+            snap_table.c.taken_on == day, snap_table.c.scope.in_(part)
+        )
+        ids.update(conn.execute(q).all())
     for key in keys:
         own_months(conn, ids[key])
-    conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(list(ids.values()))))
+    held = list(ids.values())
+    for n in range(0, len(held), _IN_LIST):
+        conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(held[n : n + _IN_LIST])))
     nothing = Kpi()
     months = [
         dict(

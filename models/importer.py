@@ -28,7 +28,7 @@ The rules (docs/import.md explains them for users):
 The parts, each in its own module: column names and synonyms (import_fields), reading a file
 (import_read) and its cells (import_cells), one row into a record (import_rows), the plan
 (import_plan), its commit (import_commit, journalled by models/journal.py), and the types they
-share (import_types). From 20,000 rows the reading and the making of new prospects are shared
+share (import_types). From 3,000 rows (SHARE_ROWS) the reading and the making of new prospects are shared
 with a fork of the process (models/forked.py), with the same result. This module keeps the names
 callers use.
 """

@@ -583,3 +583,29 @@ def test_month_starts_after_a_quiet_time_are_the_last_reading_again(story, monke
     for (day, scope), figures in _replays(story).items():
         if figures[1] or scope == "all":
             assert kept(story, day)[scope] == figures, (day, scope)
+
+
+def test_a_recount_of_more_owners_than_one_sql_list_takes_writes_every_owners_reading(db_url, monkeypatch):
+    """The day's recount writes every scope's reading in a few statements (`_write_snapshots`),
+    its IN lists cut at `_IN_LIST` values (old SQLite builds take 999 parameters, and an import may
+    name tens of thousands of owners): with lists of 3, seven owners and everyone's each get their
+    reading and their months, and a second recount replaces them rather than adding."""
+    monkeypatch.setattr(history, "_IN_LIST", 3)
+    eng = open_db(db_url, seed_ladder=False)
+    install_ladder(eng, WORKED_LADDER)
+    s = Store(eng, who="tester")
+    owners = [f"rep{n}" for n in range(7)]
+    for n, owner in enumerate(owners):
+        s.add(f"P{n}", str(1000 * (n + 1)), "Suspect", month="2026-12", owner=owner, at=at(11, 20))
+    for _ in range(2):
+        history.record_snapshot(eng, at=at(11, 27, 11))
+    day = date(2026, 11, 27)
+    for n, owner in enumerate(owners):
+        snap, months = _snapshot(eng, day, f"owner:{owner}")
+        assert snap is not None and (snap.count, snap.tv_cents) == (1, C(1000 * (n + 1)))
+        assert months == {"2026-12": (1, C(1000 * (n + 1)), M(50 * (n + 1)))}  # Suspect: 5%
+    everyone, months = _snapshot(eng, day)
+    assert months == {"2026-12": (7, C(28_000), M(1_400))}
+    with eng.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(KpiSnapshot).where(KpiSnapshot.taken_on == day)) == 8
+    eng.dispose()
