@@ -138,6 +138,25 @@ def test_a_command_stopped_by_ctrl_c_in_a_statement_leaves_no_write_ahead_log(tm
     assert json.loads(run(db, "list", "--json").stdout) == []
 
 
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path):
+    """What click writes itself (`--version`, `--help`) to a full disk, and a JSON listing started
+    with its output closed (`>&-`): one line in words and status 1, as any command's write
+    error is; `--help` into a reader that stops at once is no error."""
+    db = tmp_path / "x.db"
+    run(db, "init")
+    cli = subprocess.list2cmdline(EVPIPE)
+    for shell, status, said in (
+        (f"{cli} --version > /dev/full", 1, "evpipe: No space left on device"),
+        (f"{cli} --help > /dev/full", 1, "evpipe: No space left on device"),
+        (f"{cli} --db {db} list --json >&-", 1, "evpipe: standard output is closed"),
+        (f"{cli} --help | head -c 5 > /dev/null; exit ${{PIPESTATUS[0]}}", 0, ""),
+    ):
+        proc = subprocess.run(shell, shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == status, (shell, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.startswith(said), (shell, proc.stderr)
+        assert len(proc.stderr.splitlines()) == (1 if said else 0), (shell, proc.stderr)
+
+
 def test_worked_example_through_the_cli(tmp_path):
     db = tmp_path / "w.db"
     run(db, "init")  # creates the database with the default ladder

@@ -357,6 +357,8 @@ class Output:
         import stat
         import threading
 
+        if sys.stdout is None:  # started with its output closed (`>&-`): nowhere to write
+            raise DomainError("standard output is closed: give the command somewhere to write (a file or a pipe)")
         sys.stdout.flush()  # what was written as text goes first
         self.stream = sys.stdout.buffer
         try:
@@ -620,6 +622,10 @@ def run() -> NoReturn:
         code: object = 0  # (click always ends in SystemExit; this is for a main that returns)
     except SystemExit as exc:
         code = exc.code
+    except BrokenPipeError:  # `evpipe --help | head -1`: the reader has gone; say nothing more
+        code = 0
+    except OSError as exc:  # what click writes itself (--help, --version) to a full disk
+        code = f"evpipe: {exc.strerror or exc}"
     leave(code)
 
 
@@ -653,4 +659,11 @@ def leave(code: object) -> NoReturn:
             stream.flush()
         except (BrokenPipeError, ValueError):  # the reader went (`| head`), or the stream was closed
             pass
+        except OSError as exc:  # what was left to write did not fit (a full disk): said, and not 0
+            if stream is sys.stdout and status == 0:
+                status = 1
+                try:
+                    print(f"evpipe: {exc.strerror or exc}", file=sys.stderr, flush=True)
+                except (OSError, ValueError):
+                    pass
     os._exit(status)
