@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from apphelpers import settle
+from apphelpers import screen_text, settle
 from sqlalchemy import text as sa_text
 from textual.app import App
 from textual.widgets import Input, Label, Select, TextArea
@@ -559,3 +559,20 @@ async def test_a_long_name_in_the_edit_form_title_ends_in_an_ellipsis_not_at_a_w
         shown = "".join(seg.text for seg in title.render_line(0)).rstrip()
         assert shown.startswith("Edit Harbour Logistics International Consolidated Shipping")
         assert shown.endswith("…"), shown
+
+
+async def test_notes_wrap_again_when_the_terminal_is_resized_mid_form(store):
+    """Narrowed from 80 to 60 columns mid-form, the notes kept the lines painted at 80: the first
+    line cut at the form's edge, "client; decision" shown nowhere; widened again, the narrow wrap."""
+    note = "Extra note from priya Organising on behalf of a finance client; decision by the client's CFO."
+    p = store.get(store.add("Harbour", "4000", "Enquiry", notes=note).prospect.id)
+    app = Host(lambda: ProspectForm(store.ladder(), p, owner="tester"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for width, height in ((60, 20), (80, 24)):
+            await pilot.resize_terminal(width, height)
+            for _ in range(3):
+                await pilot.pause()
+            lines = [line.strip(" │▂▆▇") for line in screen_text(app).splitlines()]
+            at = lines.index("Notes") + 1
+            assert " ".join(lines[at : at + 2]) == note, (width, lines[at : at + 2])

@@ -55,6 +55,18 @@ SaveEdit = Callable[[dict[str, Any], int], "ChangeResult"]
 #: How long "Some fields need fixing" shows; ctrl+s again meanwhile does not say it again.
 FIX_NOTICE_SECONDS = 5.0
 
+
+class WrappedArea(TextArea):
+    """A soft-wrapped TextArea that paints its lines again when its width changes. Textual's wraps
+    the text anew on a resize but keeps the lines it painted at the old width: after the terminal
+    was narrowed mid-form the notes showed their old first line cut at the edge (words missing),
+    and widened again, the narrow wrapping."""
+
+    def _on_resize(self) -> None:
+        super()._on_resize()
+        self.refresh()
+
+
 #: (field id, label, placeholder) of the one-line text fields, in form order.
 TEXT_FIELDS = [
     ("name", "Name", "what the sale is, e.g. Harbour Events Christmas party"),
@@ -272,12 +284,12 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
                 for field, label, placeholder in DATE_FIELDS:
                     yield from self._row(field, label, placeholder)
                 yield Label("Notes", classes="area-label", markup=False)
-                yield TextArea(
+                yield WrappedArea(
                     self.initial["notes"], id="notes", soft_wrap=True, tab_behavior="focus", show_line_numbers=False
                 )
                 yield Label("", id="notes-error", classes="error", markup=False)
                 yield Label("Custom fields, one per line as  name: value", classes="area-label", markup=False)
-                yield TextArea(
+                yield WrappedArea(
                     self.initial["custom"], id="custom", soft_wrap=True, tab_behavior="focus", show_line_numbers=False
                 )
                 yield Label("", id="custom-error", classes="error", markup=False)
