@@ -576,3 +576,39 @@ async def test_notes_wrap_again_when_the_terminal_is_resized_mid_form(store):
             lines = [line.strip(" │▂▆▇") for line in screen_text(app).splitlines()]
             at = lines.index("Notes") + 1
             assert " ".join(lines[at : at + 2]) == note, (width, lines[at : at + 2])
+
+
+async def test_ctrl_q_asks_before_losing_what_a_form_holds(worked_engine, store):
+    """ctrl+q (Textual's quit) with a value typed in the edit form quit at once and the edit was
+    gone without a word; esc in the form asks first. It asks too now: n stays, ctrl+q again quits."""
+    app = RealApp(worked_engine.url.render_as_string(hide_password=False), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, ProspectForm) and form.editing
+        form.query_one("#value", Input).value = "12,600"
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+        assert app.is_running and isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.is_running and app.screen is form and form.query_one("#value", Input).value == "12,600"
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+    assert not app.is_running
+
+
+async def test_ctrl_q_quits_at_once_when_no_form_holds_anything(worked_engine):
+    app = RealApp(worked_engine.url.render_as_string(hide_password=False), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+    assert not app.is_running

@@ -141,6 +141,7 @@ class EvpipeApp(App):
         #: Every change made on a screen is saved through this, one at a time, in order.
         self.saver = Saver(self)
         self._quit_waiting = False  # q pressed while a change was being saved (`action_quit`)
+        self._quit_asked = False  # ctrl+q asked whether to lose a form's unsaved edit (`action_quit`)
         #: Changes other sessions made, looked for every half second (tui/live_sync.py), and
         #: published here once the pipeline has applied them.
         self.live = LiveSync(self, live_every)
@@ -569,7 +570,24 @@ class EvpipeApp(App):
             self.pop_screen()
 
     async def action_quit(self) -> None:
-        self.quit_after_saves()
+        """ctrl+q (Textual's quit, from any screen): while a form holds what was typed and not saved
+        it asks first, as the form's own esc does; quitting there at once lost the edit without a
+        word. ctrl+q again, or y, quits."""
+        dirty = any(getattr(screen, "is_dirty", False) for screen in self.screen_stack)
+        if not dirty or self._quit_asked:
+            self.quit_after_saves()
+            return
+        from .dialogs import ConfirmDialog
+
+        def answered(quit_anyway: bool | None) -> None:
+            self._quit_asked = False
+            if quit_anyway:
+                self.quit_after_saves()
+
+        self._quit_asked = True
+        self.push_screen(
+            ConfirmDialog("Quit and lose the changes you typed in the form?", title="Unsaved changes"), answered
+        )
 
     def quit_after_saves(self) -> None:
         """Quit once the changes on their way are saved: a held lock can keep one waiting for
