@@ -5,6 +5,7 @@ notices that never hide the row just changed."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -263,6 +264,41 @@ async def test_trend_and_forecast_charts_without_colour(loop_db, monkeypatch):
         ticks = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
         steps = {int(b.replace(",", "")) - int(a.replace(",", "")) for a, b in zip(ticks[1:], ticks)}
         assert len(steps) == 1, ticks  # evenly spaced round ticks
+
+
+def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    def lum(rgb):
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    high, low = sorted((lum(a), lum(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+async def test_coloured_words_stay_readable_without_colour(loop_db, monkeypatch):
+    """With NO_COLOR the focus list's "overdue 7 days" (bold red) was sent as #3b3b3b on #1c1c1c,
+    a contrast of 1.5 to 1: the words a colour was there to make stand out were all but invisible
+    (so were the review's losses and every negative EV). Coloured text now reads as body text does;
+    greys the app chose (muted labels) stay as they are."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        await shows(app, pilot, "overdue 7 days", "overdue 3 days")
+        background = app.screen.background_colors[1]
+        seen = []
+        for strip in app.screen._compositor.render_strips():
+            for flt in app._filters:
+                strip = strip.apply_filter(flt, background)
+            for seg in strip:
+                if re.fullmatch(r"overdue \d+ days", seg.text.strip()):
+                    fg, bg = seg.style.color.get_truecolor(), seg.style.bgcolor.get_truecolor()
+                    assert len({*fg}) == 1 and len({*bg}) == 1, seg  # greys only
+                    seen.append((seg.text.strip(), round(_contrast(fg, bg), 2)))
+        assert len(seen) == 2 and all(c >= 4.5 for _, c in seen), seen  # the cursor's row and the other
 
 
 # ---------------------------------------------------------------- 9. help that teaches

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.filter import Monochrome
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
@@ -31,6 +32,7 @@ from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
 from .messages import ChangeFailed, ChangeSaved, DataChanged, RemoteChanges
+from .readable_greys import ReadableMonochrome
 from .saving import Saver
 from .screens.registry import ScreenSpec, available
 from .widgets.tab_bar import TabBar
@@ -96,6 +98,8 @@ class EvpipeApp(App):
         if screen is not None:  # the screen to open on (a mode name: `evpipe serve` opens on review)
             self.DEFAULT_MODE = screen
         super().__init__()
+        if self.no_color:  # coloured words stay readable in NO_COLOR's greys (tui/readable_greys.py)
+            self._filters = [ReadableMonochrome() if type(f) is Monochrome else f for f in self._filters]
         self.url = url
         #: The open database as the tab bar names it (the file's name).
         self.database_label = db_label(url)
