@@ -192,3 +192,25 @@ def test_a_prospect_imported_as_won_merges_a_later_stale_edit(engine, tmp_path):
     store.edit(seen.id, phone="09 555", expected_version=seen.version)
     p = store.get(seen.id)
     assert (p.notes, p.phone) == ("signed", "09 555")
+
+
+async def test_the_form_names_who_deleted_the_prospect_it_was_editing(two):
+    """Deleted by someone else while the edit form was open: the refusal said "sam deleted it at
+    10:00", then the form read the prospect again, found none, and put "prospect: there is no
+    prospect #1" in its place (who, what and when gone)."""
+    engine, sam, priya, pid = two
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await pilot.press("e")
+        await settle(pilot, until=lambda a: isinstance(a.screen, ProspectForm))
+        form = app.screen
+        assert isinstance(form, ProspectForm)
+        sam.delete(pid)  # while the form is open
+        form.query_one("#value", Input).value = "13,000"
+        await pilot.press("ctrl+s")
+        await settle(pilot, until=lambda a: "any more" in str(form.query_one("#conflict-error").render()))
+        said = str(form.query_one("#conflict-error").render())
+        assert "sam deleted it at 10:00" in said and "esc closes the form" in said, said
+        assert "#" not in said
+        assert app.screen is form and form.query_one("#value", Input).value == "13,000"

@@ -497,7 +497,7 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
                 f"Not saved: {message.error}. What you typed is still here: ctrl+s saves it over "
                 "that, esc leaves it as it is."
             )
-            self._rebase()
+            self._rebase(message.error)
             return
         if message.retryable:
             # the form keeps what was typed and saves it again itself: not `R`'s to save later too
@@ -518,12 +518,17 @@ class ProspectForm(ReportsFailedWork, Dialog[dict | None]):
         label.scroll_visible(animate=False)
 
     @work(thread=True, exclusive=True, group="form-rebase", exit_on_error=False, description="read the prospect")
-    def _rebase(self) -> None:
+    def _rebase(self, refused: str) -> None:
         assert self.prospect is not None
         try:
             latest = evpipe_app(self).store.get(self.prospect.id)
-        except DomainError as exc:
-            self.app.call_from_thread(self.show_conflict, f"Not saved: {exc}")
+        except DomainError:
+            # (deleted since, say: the refusal already names who did it and when, which "there is
+            # no prospect #29" put in its place had not)
+            self.app.call_from_thread(
+                self.show_conflict,
+                f"Not saved: {refused}. It is not there to save to any more: esc closes the form.",
+            )
             return
         self.app.call_from_thread(self._rebased, latest)
 
