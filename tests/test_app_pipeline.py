@@ -915,3 +915,18 @@ async def test_home_in_a_grouped_list_shows_the_first_months_heading(engine, db_
         body = screen_lines(app)[4:]
         assert body[0].startswith("Jan 2027") and "Deal 00" in body[1], body[:2]
         assert table(app).view.line(table(app).cursor) == table(app).view.lines[1]
+
+
+def test_the_app_runs_with_pythons_collector_thresholds(engine):
+    """The command line starts with fewer collector passes (tui/cli/main.py `run`: 20,000 new
+    objects between passes); the app, whose pauses are measured with Python's defaults, sets them
+    back as it is made, whatever the process had."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(20_000, 10, 10)
+        EvpipeApp(str(engine.url), who="tester")
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

@@ -4,6 +4,7 @@ and what happens after any change (the pipeline updates, a KPI snapshot is recor
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import sys
 import threading
@@ -59,6 +60,10 @@ SETTLE_ROUNDS = 8
 KEY_HOLD_LIMIT = 2.0
 
 
+#: The cycle collector's thresholds while the app runs: Python's defaults.
+GC_THRESHOLDS = (700, 10, 10)
+
+
 class EvpipeApp(App):
     """Your sales pipeline as Expected Value."""
 
@@ -97,6 +102,9 @@ class EvpipeApp(App):
             set_read_only(True)
         if screen is not None:  # the screen to open on (a mode name: `evpipe serve` opens on review)
             self.DEFAULT_MODE = screen
+        # Python's own collector thresholds for the hours the app runs (the command line starts
+        # with fewer passes, tui/cli/main.py `run`): its pauses are measured with these
+        gc.set_threshold(*GC_THRESHOLDS)
         super().__init__()
         if self.no_color:  # coloured words stay readable in NO_COLOR's greys (tui/readable_greys.py)
             self._filters = [ReadableMonochrome() if type(f) is Monochrome else f for f in self._filters]
