@@ -6,10 +6,12 @@ from datetime import date
 
 import pytest
 from apphelpers import RecordingApp, press, settle, shows
+from sqlalchemy import func, select
 from textual.widgets import Input, TextArea
 
 from evpipe.models.kpi import kpis
 from evpipe.models.store import Store
+from evpipe.models.tables import Activity
 from evpipe.tui.dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, TextPrompt
 from evpipe.tui.screens.prospect_form import ProspectForm
 from evpipe.tui.screens.prospect_page import ProspectPage
@@ -412,3 +414,27 @@ def test_a_closed_prospects_follow_up_is_not_called_overdue():
     closed = follow_up_text(date(2026, 11, 6), today, "14:30", "send the quote", is_open=False).plain
     assert "overdue" not in closed and "Fri 6 Nov 14:30" in closed and "send the quote" in closed
     assert "no longer due" in closed
+
+
+async def test_a_contact_point_on_a_prospect_deleted_a_moment_ago_names_who_deleted_it(worked_engine, hostile):
+    """A colleague deletes the prospect while its page is open, and before the page hears of it
+    the rep logs a contact point: it is not saved, and the notice says who deleted it and when.
+    It said the prospect "was changed by someone else (prospect: there is no prospect #28)" and
+    to make the change again, which could never work."""
+    app = Host(worked_engine, hostile)
+    app.who = "tester"
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(app, pilot)
+        Store(worked_engine, who="priya").delete(hostile)
+        await press(app, pilot, "n")
+        assert isinstance(app.screen, ActivityDialog)
+        app.screen.query_one("#text", Input).value = "called them"
+        await press(app, pilot, "ctrl+s")
+        if isinstance(app.screen, FollowUpDialog):
+            await press(app, pilot, "escape")
+        text = await shows(app, pilot, "priya deleted it at")
+        assert "priya deleted it at" in text
+        assert not any("changed by someone else" in n for n in app.notices)
+        assert any(n.startswith("priya deleted it at") and "nothing to save it to" in n for n in app.notices)
+    with worked_engine.connect() as conn:  # and nothing was written for it
+        assert conn.scalar(select(func.count()).select_from(Activity).where(Activity.text == "called them")) == 0

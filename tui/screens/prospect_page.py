@@ -477,11 +477,32 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         try:
             return op(version)
         except DomainError as exc:
+            if isinstance(exc, NotFound) and (gone := self._deleted_since()) is not None:
+                # (a contact point on a prospect deleted a moment ago: "there is no prospect #28"
+                # read as a change to make again; this says who took it away, and when)
+                raise DomainError(f"{gone}: there is nothing to save it to") from exc
             if not isinstance(exc, (Conflict, UndoBlocked)) and version is not None and self._changed_since(version):
                 # The store may refuse for another reason first (e.g. "is Won already") when the
                 # real cause is that someone else changed the prospect: say that.
                 raise Conflict(str(exc)) from exc
             raise
+
+    def _deleted_since(self) -> str | None:
+        """ "priya deleted it at 05 Dec 18:12" when the prospect has been deleted (the journal's
+        last entry for it names who and when), else None. In a worker: it reads the database."""
+        store = evpipe_app(self).store
+        try:
+            if not store.get(self.prospect_id, include_deleted=True).deleted:
+                return None
+        except DomainError:
+            return None
+        from evpipe.models.journal_read import journal
+
+        last = journal(store.engine, prospect_id=self.prospect_id, limit=1)
+        if not last:
+            return "It was deleted"
+        who = "You" if last[0].who == evpipe_app(self).who else last[0].who
+        return f"{who} deleted it at {last[0].at:%d %b %H:%M}"
 
     def _changed_since(self, version: int) -> bool:
         try:
