@@ -44,6 +44,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -66,7 +67,8 @@ from .kpi import (  # noqa: F401  (re-exported)
     months_holder,
     snapshots,
 )
-from .replay import ProspectThen, Replay, State
+from .rawdb import as_day
+from .replay import JournalRows, ProspectThen, Replay, State
 from .snapshot_deltas import own_months
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
 from .values import sums_fit
@@ -255,14 +257,37 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
     inserted, and each different set of month rows (`_month_sets`) once, under the first of them
     that has it: the others name that one (kpi_snapshot.months_of)."""
     days = [d for d, _ in states]
-    snap_table = table_of(KpiSnapshot)
-
-    def existing_now(conn: Connection) -> set[tuple[str, date]]:
-        q = select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
-        return {(scope, day) for scope, day in conn.execute(q).all()}
-
     with engine.connect() as conn:
-        existing = existing_now(conn)
+        existing = _existing_snapshots(conn, days)
+        guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
+    planned = _plan_snapshots(states, existing, engine.dialect, guess)
+    return 0 if planned is None else write_planned(engine, planned)
+
+
+def _existing_snapshots(conn: Connection, days: list[date]) -> set[tuple[str, date]]:
+    q = select(col(KpiSnapshot.scope), col(KpiSnapshot.taken_on)).where(col(KpiSnapshot.taken_on).in_(days))
+    return {(scope, day) for scope, day in conn.execute(q).all()}
+
+
+@dataclass
+class PlannedSnapshots:
+    """Reconstructed snapshots ready to write (`write_planned`): the days they are of, each one
+    planned (its scope and day, its row in _SNAPSHOT_FIELDS' order, its month rows), each one's set
+    of month rows and each set's rows (`_month_sets`), and the rows made ready for the driver with
+    ids from `guess` on (`_ready_snapshots`)."""
+
+    days: list[date]
+    planned: list[tuple[tuple[str, date], tuple[Any, ...], list[tuple[Any, ...]]]]
+    sets: list[int]
+    set_rows: list[tuple[Any, ...]]
+    guess: int
+    ready: list[Any]
+
+
+def _plan_snapshots(
+    states: list[tuple[date, tuple[State, State]]], existing: set[tuple[str, date]], dialect: Any, guess: int
+) -> PlannedSnapshots | None:
+    """The snapshots of `states` that `existing` does not hold, planned (None: none)."""
     planned: list[tuple[tuple[str, date], tuple[Any, ...], list[tuple[Any, ...]]]] = []
     rows_of: dict[int, list[tuple[str, Kpi, list[tuple[Any, ...]]]]] = {}  # per state (days alike share one)
     for day, both in states:
@@ -276,27 +301,35 @@ def _bulk_write(engine: Engine, states: list[tuple[date, tuple[State, State]]]) 
             snap = (key, day, at, total.count, total.tv_cents, total.ev_micros)
             planned.append(((key, day), snap, month_rows))
     if not planned:
-        return 0
+        return None
     sets, set_rows = _month_sets(planned)
     # made ready for the driver now, with the ids they will have if nothing changes meanwhile
-    with engine.connect() as conn:
-        guess = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
-    ready = _ready_snapshots(engine, planned, sets, guess)
+    ready = _ready_snapshots(dialect, planned, sets, guess)
+    return PlannedSnapshots([d for d, _ in states], planned, sets, set_rows, guess, ready)
+
+
+def write_planned(engine: Engine, plan: PlannedSnapshots) -> int:
+    """Write planned snapshots (`_plan_snapshots`) under the write lock: those another evpipe wrote
+    meanwhile are kept as they are, and the rows are made again if their ids moved. Returns how
+    many days got an "all" snapshot."""
+    snap_table = table_of(KpiSnapshot)
+    planned, sets = plan.planned, plan.sets
     with sums_fit(), writer(engine).begin() as conn:
         lock_tables(conn, [snap_table])  # it numbers its rows itself (PostgreSQL: no other writer adds one meanwhile)
-        existing = existing_now(conn)  # written meanwhile by another evpipe: kept as it is
+        existing = _existing_snapshots(conn, plan.days)  # written meanwhile by another evpipe: kept as it is
         keep = [p[0] not in existing for p in planned]
         todo = [p for p, k in zip(planned, keep) if k]
         if not todo:
             return 0
         first = (conn.execute(select(func.max(col(KpiSnapshot.id)))).scalar() or 0) + 1
         todo_sets = [n for n, k in zip(sets, keep) if k]
-        if len(todo) != len(planned) or first != guess:
-            ready = _ready_snapshots(engine, todo, todo_sets, first)
+        ready = plan.ready
+        if len(todo) != len(planned) or first != plan.guess:
+            ready = _ready_snapshots(engine.dialect, todo, todo_sets, first)
         _insert_many(conn, snap_table, ready)
         # each set's rows once, under the first snapshot that has it
         holder = _holders(todo_sets, first)
-        _insert_many(conn, table_of(KpiSnapshotMonth), [(holder[n], *row) for n, *row in set_rows if n in holder])
+        _insert_many(conn, table_of(KpiSnapshotMonth), [(holder[n], *row) for n, *row in plan.set_rows if n in holder])
         reset_sequences(conn, [snap_table])  # the id sequence continues after the ids given here
     return sum(1 for (key, _), _, _ in todo if key == ALL.key)
 
@@ -339,7 +372,7 @@ _SNAPSHOT_FIELDS = ("scope", "taken_on", "taken_at", "count", "tv_cents", "ev_mi
 
 
 def _ready_snapshots(
-    engine: Engine,
+    dialect: Any,
     planned: list[tuple[tuple[str, date], tuple[Any, ...], list[tuple[Any, ...]]]],
     sets: list[int],
     first: int,
@@ -352,7 +385,7 @@ def _ready_snapshots(
     columns: dict[str, Sequence[Any]] = dict(zip(_SNAPSHOT_FIELDS, zip(*(snap for _, snap, _ in planned))))
     columns["id"] = range(first, first + len(planned))
     columns["months_of"] = [None if holder[n] == first + i else holder[n] for i, n in enumerate(sets)]
-    ready = driver_columns(table_of(KpiSnapshot), columns, engine.dialect)
+    ready = driver_columns(table_of(KpiSnapshot), columns, dialect)
     if ready is not None:
         return ready[2]
     names = list(columns)
@@ -553,6 +586,12 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
         first = _first_event_at(conn)
     if first is None:
         return 0
+    return _record_reconstructed(engine, _backfill_days(first, today, weeks))
+
+
+def _backfill_days(first: datetime, today: date, weeks: int | None = None) -> list[date]:
+    """The days `backfill` gives a snapshot: every 7th back from `today` to the day of `first` (the
+    first journal entry), or `weeks` weeks back, and the last day of every month in that time."""
     days: list[date] = []
     k = 1
     while True:
@@ -568,7 +607,32 @@ def backfill(engine: Engine, *, weeks: int | None = None, today: date | None = N
         if month_first > today:
             break
         days.append(month_first - timedelta(days=1))
-    return _record_reconstructed(engine, days)
+    return days
+
+
+def plan_backfill(
+    rows: JournalRows,
+    first_at: datetime | None,
+    snapshots: list[tuple[Any, Any]],
+    top: int,
+    dialect: Any,
+    today: date,
+) -> PlannedSnapshots | None:
+    """`backfill`'s snapshots planned from rows read beforehand, with no database: `rows`, what a
+    replay reads; `first_at`, the first journal entry; `snapshots`, each existing snapshot's
+    (scope, day) as plain SQL reads them; `top`, the largest snapshot id. A fork of an import
+    plans them while the import writes (models/import_commit.py), and `write_planned` writes them
+    once it is committed: the same days, states and rows as `backfill` then reading the database."""
+    if first_at is None:
+        return None
+    days = _backfill_days(first_at, today)
+    have = {as_day(day) for scope, day in snapshots if scope == ALL.key}
+    todo = [d for d in sorted(set(days)) if d not in have]
+    if not todo:
+        return None
+    states = list(zip(todo, Replay(None, rows).states([end_of_day(day) for day in todo])))
+    existing = {(scope, as_day(day)) for scope, day in snapshots}
+    return _plan_snapshots(states, existing, dialect, top + 1)
 
 
 # ---------------------------------------------------------------- reading

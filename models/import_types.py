@@ -39,6 +39,11 @@ SHARE_ROWS = 3_000
 _T = TypeVar("_T")
 
 
+def worth_sharing(rows: int) -> bool:
+    """Whether a step over `rows` rows is shared with a fork (SHARE_ROWS, or EVPIPE_SHARE_ROWS)."""
+    return rows >= int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS))
+
+
 def shared(
     total: int,
     fork_part: Callable[[int], Callable[[], _T]],
@@ -52,7 +57,7 @@ def shared(
     answer in time (several times what this process's own share took), this process does those
     rows too and None is returned."""
     split, helper = total, None
-    if total >= int(os.environ.get("EVPIPE_SHARE_ROWS", SHARE_ROWS)):
+    if worth_sharing(total):
         helper = Forked.start(fork_part(total * 27 // 50))
         split = total if helper is None else total * 27 // 50
     if helper is None:
@@ -429,6 +434,9 @@ class ImportResult:
     first_event_id: int | None
     last_event_id: int | None
     stages_added: tuple[str, ...] = ()
+    #: The KPI history planned by a fork while the import wrote (models/import_commit.py
+    #: `_History`), for `after_import` to write; None: it rebuilds the history itself.
+    history: Any = field(default=None, repr=False, compare=False)
 
     @property
     def summary(self) -> str:

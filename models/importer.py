@@ -59,7 +59,7 @@ def import_file(
     """Plan and commit in one call (scripts and tests); raises when the plan cannot be committed."""
     plan = plan_import(engine, path, options, who=who, progress=progress)
     result = commit_import(engine, plan, who=who, progress=progress)
-    after_import(engine)
+    after_import(engine, result)
     return plan, result
 
 

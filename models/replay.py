@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -83,25 +83,59 @@ class _Then:
         self.part = (0, 0)  # (count, TV) it adds there
 
 
+class JournalRows(NamedTuple):
+    """What a replay reads, each as the database gives its rows (SQLite's text for moments): the
+    stages (id, probability_bp, kind); the prospects (id, created_at, deleted_at, expected_month,
+    owner); the journal entries of prospects (at, id, prospect_id, d_count, d_tv_cents); the stage
+    history (changed_at, id, prospect_id, to_stage_id, value_cents); the edits of prospects (at,
+    id, prospect_id, payload); and the probability changes (at, id, stage_id, payload)."""
+
+    stages: list[tuple]
+    prospects: list[tuple]
+    entries: list[tuple]
+    moves: list[tuple]
+    edits: list[tuple]
+    probs: list[tuple]
+
+    @classmethod
+    def read(cls, source: Any) -> JournalRows:
+        return cls(*(fetch_all(source, sql) for sql in _READS))
+
+    def plus(self, more: JournalRows) -> JournalRows:
+        """These rows and `more` (rows being written, not yet committed: models/import_commit.py)."""
+        return JournalRows(*(mine + theirs for mine, theirs in zip(self, more)))
+
+
+#: The reads of `JournalRows`, in its order.
+_READS = (
+    "SELECT id, probability_bp, kind FROM stage",
+    "SELECT id, created_at, deleted_at, expected_month, owner FROM prospect",
+    "SELECT at, id, prospect_id, d_count, d_tv_cents FROM change_event WHERE prospect_id IS NOT NULL",
+    "SELECT changed_at, id, prospect_id, to_stage_id, value_cents FROM stage_change",
+    "SELECT at, id, prospect_id, payload FROM change_event WHERE category = 'edit' AND prospect_id IS NOT NULL",
+    "SELECT at, id, stage_id, payload FROM change_event"
+    " WHERE category = 'prob' AND prospect_id IS NULL AND stage_id IS NOT NULL",
+)
+
+
 class Replay:
     """The journal and stage history of one database, read once, to replay at many moments."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection | None, rows: JournalRows | None = None) -> None:
+        """The rows `conn` reads, or, with no connection, `rows` (read earlier: a fork computing an
+        import's history, models/import_commit.py)."""
         # Plain SQL, read as the driver gives it where that is faster (`rawdb.bulk_reader`: an
         # import's history reads hundreds of thousands of rows here), in `conn`'s transaction, its
         # timestamps read by `rawdb.as_moment`.
-        source = bulk_reader(conn)
-        self.stages: dict[int, tuple[int, str]] = {
-            sid: (bp, kind) for sid, bp, kind in fetch_all(source, "SELECT id, probability_bp, kind FROM stage")
-        }
+        read = JournalRows.read(bulk_reader(conn)) if conn is not None else rows
+        assert read is not None, "Replay needs a connection or the rows"
+        self.stages: dict[int, tuple[int, str]] = {sid: (bp, kind) for sid, bp, kind in read.stages}
         self.owner_now: dict[int, str] = {}
         self.month_now: dict[int, str] = {}
         moment = _moments()
         created: list[tuple[datetime, int]] = []
         deleted: list[tuple[datetime, int]] = []
-        for pid, made, gone, month, owner in fetch_all(
-            source, "SELECT id, created_at, deleted_at, expected_month, owner FROM prospect"
-        ):
+        for pid, made, gone, month, owner in read.prospects:
             self.owner_now[pid] = owner
             self.month_now[pid] = month or ""
             created.append((moment(made), pid))
@@ -110,26 +144,13 @@ class Replay:
         self.created = sorted(created)
         self.deleted = sorted(deleted)
         self.entries = sorted(
-            (moment(at), eid, pid, int(dc or 0), int(dtv or 0))
-            for at, eid, pid, dc, dtv in fetch_all(
-                source,
-                "SELECT at, id, prospect_id, d_count, d_tv_cents FROM change_event WHERE prospect_id IS NOT NULL",
-            )
+            (moment(at), eid, pid, int(dc or 0), int(dtv or 0)) for at, eid, pid, dc, dtv in read.entries
         )
-        self.moves = sorted(
-            (moment(at), sid_, pid, to, int(value or 0))
-            for at, sid_, pid, to, value in fetch_all(
-                source, "SELECT changed_at, id, prospect_id, to_stage_id, value_cents FROM stage_change"
-            )
-        )
+        self.moves = sorted((moment(at), sid_, pid, to, int(value or 0)) for at, sid_, pid, to, value in read.moves)
         # Each prospect's edits of its expected month and of its owner, in order: (at, id, before).
         self.month_edits: dict[int, list[tuple[datetime, int, str]]] = {}
         self.owner_edits: dict[int, list[tuple[datetime, int, str]]] = {}
-        edits = fetch_all(
-            source,
-            "SELECT at, id, prospect_id, payload FROM change_event WHERE category = 'edit' AND prospect_id IS NOT NULL",
-        )
-        for raw_at, eid, pid, payload in edits:
+        for raw_at, eid, pid, payload in read.edits:
             at = moment(raw_at)
             has, value = _before(payload, "expected_month")
             if has:
@@ -138,16 +159,11 @@ class Replay:
             if has and value is not None:
                 self.owner_edits.setdefault(pid, []).append((at, eid, value))
         for table in (self.month_edits, self.owner_edits):
-            for rows in table.values():
-                rows.sort()
+            for edits in table.values():
+                edits.sort()
         # Each stage's probability changes, in order: (at, id, before), before None when not a number.
         self.prob_changes: dict[int, list[tuple[datetime, int, int | None]]] = {}
-        probs = fetch_all(
-            source,
-            "SELECT at, id, stage_id, payload FROM change_event"
-            " WHERE category = 'prob' AND prospect_id IS NULL AND stage_id IS NOT NULL",
-        )
-        for raw_at, eid, sid, payload in probs:
+        for raw_at, eid, sid, payload in read.probs:
             at = moment(raw_at)
             try:
                 doc = json.loads(payload or "{}")

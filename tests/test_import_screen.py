@@ -120,7 +120,7 @@ async def test_an_import_saved_whose_history_cannot_be_kept_ends_and_says_so(eng
     from evpipe.models import importer
     from evpipe.models.errors import WriteLocked
 
-    def held(_engine):
+    def held(_engine, _result=None):
         raise WriteLocked("another evpipe is writing to the database and did not finish in time", "locked")
 
     monkeypatch.setattr(importer, "after_import", held)

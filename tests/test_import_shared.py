@@ -76,7 +76,8 @@ def test_a_shared_preparation_writes_what_one_process_writes(db_url, new_db_url,
     alone, alone_rows = _import(db_url, path, monkeypatch, share_rows=10**9)
     assert forks == []
     shared, shared_rows = _import(new_db_url(), path, monkeypatch, share_rows=10)
-    assert len(forks) == 2 and None not in forks  # a fork read the last rows, and one made them
+    # a fork read the last rows, and one made them; on SQLite a third planned the KPI history
+    assert len(forks) == (3 if db_url.startswith("sqlite") else 2) and None not in forks
     assert shared == alone
     assert shared.created == 301 and shared.events == len(shared_rows["change_event"]) > 301
     assert shared_rows == alone_rows
@@ -210,3 +211,72 @@ def test_a_fork_that_does_not_answer_in_time_is_stopped_and_its_share_done_here(
     shared, shared_rows = _import(f"sqlite:///{tmp_path / 'other.db'}", path, monkeypatch, share_rows=10)
     assert time.monotonic() - started < 20
     assert (shared, shared_rows) == (alone, alone_rows)
+
+
+def _history_tables(engine: Engine) -> dict[str, list[tuple]]:
+    with engine.connect() as conn:
+        return {
+            t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2"))]
+            for t in ("kpi_snapshot", "kpi_snapshot_month")
+        }
+
+
+def _pipeline_with_a_past(url: str) -> None:
+    """A pipeline in use before the import: prospects of two owners, an owner handed over, a
+    month moved, a probability changed, a win, a deletion, and its KPI readings."""
+    from datetime import datetime
+
+    from evpipe.models import history
+    from evpipe.models.store import Store
+
+    engine = open_db(url)
+    try:
+        s = Store(engine, who="tester")
+        s.add("Old A", "4000", "Suspect", month="2027-02", owner="ann", at=datetime(2026, 6, 3, 10))
+        s.add("Old B", "9000", "Enquiry", month="2027-03", owner="bob", at=datetime(2026, 6, 20, 10))
+        s.add("Old C", "1500", "Suspect", owner="bob", at=datetime(2026, 7, 2, 10))
+        s.edit("Old B", owner="ann", at=datetime(2026, 7, 9, 10))
+        s.edit("Old A", month="2027-04", at=datetime(2026, 8, 1, 10))
+        s.set_probability("Enquiry", "15", at=datetime(2026, 8, 14, 10))
+        s.move("Old B", "won", at=datetime(2026, 9, 1, 10))
+        s.delete("Old C", at=datetime(2026, 9, 5, 10))
+        history.backfill(engine)
+        history.record_snapshot(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_kpi_history_a_fork_plans_while_the_import_writes_is_the_one_rebuilt_after(
+    db_path, new_db_url, tmp_path, monkeypatch, forks
+):
+    """An import of new prospects into SQLite has its KPI history planned by a fork while it
+    writes (models/import_commit.py `_Commit.history_ahead`), from the journal as it was and the
+    rows being written: every snapshot and month row is the one `backfill` makes reading the
+    committed database, into an empty pipeline and into one with a past (edits of owners and
+    months, a probability change, a win, a deletion); and when the fork gives no answer, the
+    import rebuilds it itself, the same."""
+    from evpipe.models import history
+
+    path = _file(tmp_path / "deals.csv", 150)
+    for past in (False, True):
+        urls = [f"sqlite:///{tmp_path / f'{past}-{n}.db'}" for n in range(3)]
+        for url in urls:
+            if past:
+                _pipeline_with_a_past(url)
+        forks.clear()
+        alone, _ = _import(urls[0], path, monkeypatch, share_rows=10**9)
+        assert forks == [] and alone.history is None
+        planned, _ = _import(urls[1], path, monkeypatch, share_rows=10)
+        assert len(forks) == 3 and None not in forks  # the reading, the rows, the history
+        with monkeypatch.context() as m:  # the history's fork fails: rebuilt after, as ever
+            m.setattr(history, "plan_backfill", lambda *a, **k: 1 / 0)
+            broken, _ = _import(urls[2], path, monkeypatch, share_rows=10)
+        engines = [open_db(url) for url in urls]
+        try:
+            tables = [_history_tables(e) for e in engines]
+        finally:
+            for e in engines:
+                e.dispose()
+        assert len(tables[0]["kpi_snapshot"]) > 50 and tables[0]["kpi_snapshot_month"]
+        assert tables[1] == tables[0], past
+        assert tables[2] == tables[0], past

@@ -398,9 +398,9 @@ async def test_an_import_made_here_is_not_told_back(office, tmp_path, monkeypatc
     engine, sam, ids = office
     rebuild = importer.after_import
 
-    def slow_history(engine):  # the looks meet the import's entries before the screen is done
+    def slow_history(engine, result=None):  # the looks meet the import's entries before the screen is done
         time.sleep(1.5)
-        rebuild(engine)
+        rebuild(engine, result)
 
     monkeypatch.setattr(importer, "after_import", slow_history)
     app = RecordingApp(engine)

@@ -207,7 +207,7 @@ def import_cmd(
         data["encoding"] = encoding_json(plan.sheet_data)
         data["committed"] = result.to_json() if result else None
         if result:
-            _history(ctx)
+            _history(ctx, result)
         emit_json(data)
         if commit and result is None:
             click.echo(f"evpipe: import: nothing written: {safe(plan.why_not())}", err=True)
@@ -224,18 +224,18 @@ def import_cmd(
             click.echo(f"Nothing written: {plan.why_not()}.")
         return
     click.echo("Updating the KPI history ...", err=True)
-    _history(ctx)
+    _history(ctx, result)
     click.echo(safe(result.summary))
 
 
-def _history(ctx: Ctx) -> None:
-    """Bring the KPI history up to date after an import that is saved: what stops it (a held
-    lock, sums past 64 bits) is said on stderr, and the import stands."""
+def _history(ctx: Ctx, result: Any) -> None:
+    """Bring the KPI history up to date after an import that is saved (`result`, commit_import's):
+    what stops it (a held lock, sums past 64 bits) is said on stderr, and the import stands."""
     from evpipe.models.errors import reads_on
     from evpipe.models.importer import after_import, history_not_kept
 
     try:
-        after_import(ctx.engine)
+        after_import(ctx.engine, result)
     except Exception as exc:
         if not reads_on(exc):  # (a damaged file: said in the command's one line)
             raise

@@ -335,7 +335,7 @@ class ImportScreen(ReportsFailedWork, Screen):
             return
         self.post_message(ImportProgress("history", 0, 0))
         try:
-            after_import(evpipe_app(self).engine)
+            after_import(evpipe_app(self).engine, result)
         except Exception as exc:  # the import is saved whatever its history meets (a lock, sums past 64 bits)
             self.post_message(ImportDone(result, history_not_kept(exc)))
             return
