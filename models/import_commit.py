@@ -684,33 +684,39 @@ def commit_import(
         c.prepare(chunk, progress)
         basis = _basis(conn, plan.source), adoption_basis(conn, c.adoptions)
     tables = [table_of(t) for t in (Stage, Prospect, ChangeEvent, StageChange)]
-    with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
-        conn = s.connection()
-        require(s, who, "import")
-        # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
-        # id sequences continue after them (SQLite's writer holds the database already).
-        lock_tables(conn, tables)
-        lock_ladder(conn, exclusive=True)  # it may change stages' probabilities (adopting the file's ladder)
-        # the ladder, this source's rows or (when adopting the file's ladder) the prospects on the
-        # adopted stages changed meanwhile
-        if (_basis(conn, plan.source), adoption_basis(conn, c.adoptions)) != basis:
-            c = _Commit(conn, plan, who, at)
-            c.prepare(chunk, progress)
-        else:  # other writes only moved the next free ids on
-            c.renumber(_next_ids(conn))
-        if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
-            conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
-        history = c.history_ahead(conn)
-        c.write(conn, chunk, progress)
-        restay(conn, c.journal.out_of_order)
-        restage(conn, prospect_ids=c.moved_ids)  # (the prospects it creates have no contact points yet)
-        ev_fits(conn)  # (its KPI history adds up the live prospects; values.MAX_SUM)
-        # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
-        # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
-        forget_day(conn, clock.now().date())
-        reset_sequences(conn, tables)
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
+    history: _History | None = None
+    try:
+        with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
+            conn = s.connection()
+            require(s, who, "import")
+            # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
+            # id sequences continue after them (SQLite's writer holds the database already).
+            lock_tables(conn, tables)
+            lock_ladder(conn, exclusive=True)  # it may change stages' probabilities (adopting the file's ladder)
+            # the ladder, this source's rows or (when adopting the file's ladder) the prospects on the
+            # adopted stages changed meanwhile
+            if (_basis(conn, plan.source), adoption_basis(conn, c.adoptions)) != basis:
+                c = _Commit(conn, plan, who, at)
+                c.prepare(chunk, progress)
+            else:  # other writes only moved the next free ids on
+                c.renumber(_next_ids(conn))
+            if conn.dialect.name == "sqlite":  # room for the whole write: the lock is held for less
+                conn.exec_driver_sql(cache_size(IMPORT_CACHE_MB))
+            history = c.history_ahead(conn)
+            c.write(conn, chunk, progress)
+            restay(conn, c.journal.out_of_order)
+            restage(conn, prospect_ids=c.moved_ids)  # (the prospects it creates have no contact points yet)
+            ev_fits(conn)  # (its KPI history adds up the live prospects; values.MAX_SUM)
+            # its rows are not kept in today's KPI reading as a change keeps it: forget the reading, so
+            # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
+            forget_day(conn, clock.now().date())
+            reset_sequences(conn, tables)
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
+    except BaseException:
+        if history is not None:  # nothing was written: its fork's plan is not needed (nor left waiting)
+            history.helper.close()
+        raise
     return c.result(history)
 
 

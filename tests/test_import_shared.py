@@ -280,3 +280,28 @@ def test_the_kpi_history_a_fork_plans_while_the_import_writes_is_the_one_rebuilt
         assert len(tables[0]["kpi_snapshot"]) > 50 and tables[0]["kpi_snapshot_month"]
         assert tables[1] == tables[0], past
         assert tables[2] == tables[0], past
+
+
+def test_an_import_that_fails_as_it_writes_stops_the_fork_planning_its_history(db_path, tmp_path, monkeypatch, forks):
+    """The fork planning the KPI history starts before the rows are written: when the writing then
+    fails (a full disk, say), nothing is written, and the fork is stopped and reaped, not left
+    waiting for ever to hand back a plan nobody takes."""
+    path = _file(tmp_path / "deals.csv", 60)
+
+    def full(self, conn, chunk, progress):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_Commit, "write", full)
+    monkeypatch.setenv("EVPIPE_SHARE_ROWS", "10")
+    engine = open_db(f"sqlite:///{db_path}")
+    try:
+        with pytest.raises(OSError):
+            import_file(engine, path, ImportOptions(), who="tester")
+        assert _tables(engine)["prospect"] == []
+    finally:
+        engine.dispose()
+    assert len(forks) == 3 and None not in forks  # the reading, the rows, the history
+    history = forks[-1]
+    assert history is not None and history.done
+    with pytest.raises(ChildProcessError):  # reaped: no process left behind
+        os.waitpid(history.pid, 0)
