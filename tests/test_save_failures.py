@@ -302,3 +302,61 @@ async def test_an_edit_form_that_cannot_save_keeps_what_was_typed_and_only_its_o
         assert "Nothing to retry: every change so far was saved or refused." in [n.message for n in app._notifications]
         assert Store(engine).get(first).value_cents == 600_000
     app._engine.dispose()
+
+
+def _server_gone() -> Exception:
+    """What SQLAlchemy raises for a query once the PostgreSQL server has gone away."""
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("SELECT 1", {}, Exception("connection is bad: connection to server on socket failed"))
+
+
+async def test_a_save_that_fails_while_the_server_is_gone_is_taken_back_and_read_again_once_it_is_back(
+    engine, monkeypatch
+):
+    """With the server stopped, `>` failed ("Your change is undone on screen; press R") but the
+    row and the header kept showing it as saved: the take-back read the database again, and that
+    read failed too. They showed it until evpipe was started again, the server long back."""
+    from evpipe.tui.screens import pipeline
+
+    store = Store(engine, who="tester")
+    pid = store.add("Harbour Events", "6000", "Quote sent", month="2026-12").prospect.id
+    other = store.add("Kauri Software", "14500", "Enquiry", month="2027-01").prospect.id
+    before = kpis(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    monkeypatch.setattr(pipeline, "READ_AGAIN_AFTER", 0.05, raising=False)
+    app = EvpipeApp(url, who="tester", live_every=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        quote_sent = Store(engine).stage("Quote sent").id
+
+        def gone(*_args, **_kwargs):
+            raise _server_gone()
+
+        # the server goes away: the save fails, and so does every read
+        reads = {name: getattr(pipeline, name) for name in ("load_ladder", "kpis_as_of_journal")}
+        for name in reads:
+            monkeypatch.setattr(pipeline, name, gone)
+        monkeypatch.setattr(app.store, "move", gone)
+        assert screen.table.go_to(pid)
+        await pilot.press("greater_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: any("Not saved" in n.message for n in a._notifications))
+        await settle(pilot, rounds=4)
+        assert screen.table.view.rows[pid].stage_id == quote_sent  # undone on screen, as the notice says
+        assert screen.kpi_all == before
+        assert screen.table.view.rows[other].value_cents == 14500_00
+
+        # meanwhile another session changes a prospect (this app does not look: live_every=None)
+        Store(engine, who="sam").edit(other, value="20000")
+
+        # the server is back: the screen reads again by itself, without a key
+        for name, read in reads.items():
+            monkeypatch.setattr(pipeline, name, read)
+        await settle(pilot, rounds=8, until=lambda a: screen.table.view.rows[other].value_cents == 20000_00)
+        await settle(pilot, rounds=4)
+        assert screen.table.view.rows[other].value_cents == 20000_00
+        assert screen.table.view.rows[pid].stage_id == quote_sent
+        assert screen.kpi_all == kpis(engine)
+        assert not screen._loading

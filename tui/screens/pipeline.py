@@ -22,7 +22,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input
+from textual.worker import Worker
 
 from evpipe.models import clock, ladder
 from evpipe.models.board import predict_stage
@@ -121,6 +123,10 @@ FILTER_FRAME_HOLD = 0.05
 #: Rows read first, so that the first screen is painted before all the rows are read.
 FIRST_PAGE = 200
 
+#: Seconds before the rows and the KPIs are read again after reading them failed (the server gone
+#: away, say), until they are read.
+READ_AGAIN_AFTER = 2.0
+
 
 class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     """Every prospect with the KPIs above them."""
@@ -200,6 +206,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._opening = False  # a prospect read for its edit form: keys typed after `e` wait for the form
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._shown: dict[int, Row] = {}  # prospect id -> its row as those changes show it
+        self._before: dict[int, Row] = {}  # prospect id -> its row before those changes
         # those changes' parts of the header, oldest first: KPIs read again from the database
         # while one is on its way have them added back (see on_kpis_loaded)
         self._unsaved: list[_Pending] = []
@@ -208,6 +215,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
+        self._read_again: Timer | None = None  # a failed read is tried again (`work_failed`)
 
     # -------------------------------------------------------- layout
 
@@ -264,6 +272,20 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self.load()
 
     # -------------------------------------------------------- loading
+
+    def work_failed(self, worker: Worker, error: BaseException) -> str:
+        """A read of the rows or the KPIs failed after the first screen (the server went away):
+        what is shown may be out of date, a failed save's take-back, a change another session
+        made, so both are read again every few seconds until a read succeeds. Once, the screen
+        kept showing them until evpipe was started again."""
+        line = super().work_failed(worker, error)
+        if worker.group in ("load", "kpis") and self.loaded and self._read_again is None:
+            self._read_again = self.set_timer(READ_AGAIN_AFTER, self._read_once_more)
+        return line
+
+    def _read_once_more(self) -> None:
+        self._read_again = None
+        self.load()
 
     def load(self) -> None:
         """(Re)load the rows and the KPIs, each in its own worker so they run side by side."""
@@ -564,6 +586,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 if self._pending[p.id] <= 0:
                     del self._pending[p.id]
                     self._shown.pop(p.id, None)
+                    self._before.pop(p.id, None)
             self._settle(p.id, optimistic)
             if result.event_id is not None and result.event_id <= self._kpis_hold:
                 # the KPIs read since it was shown counted it already (and its shown part was added
@@ -604,6 +627,19 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             if message.prospect_id is not None:
                 self._shown.pop(message.prospect_id, None)
                 self._settle(message.prospect_id, message.optimistic)
+                # taken back here too: the read below fails when the server has gone away, and the
+                # row and the header showed the change as saved (the notice saying it was undone)
+                before = self._before.pop(message.prospect_id, None)
+                if before is not None and before.id in self.view.rows:
+                    lines_before = len(self.view.lines)
+                    self.view.put(before, hint=self.table.cursor)
+                    if len(self.view.lines) != lines_before:
+                        self.table.lines_changed(before)
+                    else:
+                        self.table.refresh_row(before.id)
+                    count, tv, ev = message.optimistic
+                    self._add_kpi((-count, -tv, -ev), before.owner)
+                    self._show_header()
             self.load()
             self._since_load.extend(self._shown[pid] for pid in self._pending if pid in self._shown)
 
@@ -773,6 +809,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             pending = _Pending(row.id, delta, row.owner)
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
+            self._before.setdefault(row.id, row)
             self._shown[row.id] = moved
             if delta != (0, 0, 0):
                 self._unsaved.append(pending)
