@@ -141,6 +141,9 @@ _WRITE_FAILURES = (
     (("readonly database", "read-only", "permission denied"), "the database is read-only for you", True),
     (("disk i/o error", "malformed", "not a database"),
      "the database file could not be written (damaged or on a failing disk)", False),
+    (("connection is bad", "server closed the connection", "terminating connection", "connection refused",
+      "could not connect", "connection failed", "consuming input failed"),
+     "the database server could not be reached (stopped or restarting, or the network is down)", False),
 )  # fmt: skip
 
 

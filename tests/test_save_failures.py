@@ -192,6 +192,16 @@ def test_unsaved_reasons_are_words():
         "the database is read-only for you"
     )
     assert unsaved_reason(OSError("boom\nsecond line")).startswith("the database refused it (boom")
+    # the server stopped: it refused nothing (the rep saw "the database refused it (connection is
+    # bad: connection to server on socket ... Is the )", cut off in the middle)
+    for said in (
+        'connection is bad: connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: No such file',
+        "consuming input failed: server closed the connection unexpectedly",
+        "terminating connection due to administrator command",
+    ):
+        assert unsaved_reason(_server_gone(said)) == (
+            "the database server could not be reached (stopped or restarting, or the network is down)"
+        )
 
 
 async def test_q_waits_for_a_change_on_its_way_and_says_so(engine):
@@ -304,11 +314,11 @@ async def test_an_edit_form_that_cannot_save_keeps_what_was_typed_and_only_its_o
     app._engine.dispose()
 
 
-def _server_gone() -> Exception:
+def _server_gone(said: str = "connection is bad: connection to server on socket failed") -> Exception:
     """What SQLAlchemy raises for a query once the PostgreSQL server has gone away."""
     from sqlalchemy.exc import OperationalError
 
-    return OperationalError("SELECT 1", {}, Exception("connection is bad: connection to server on socket failed"))
+    return OperationalError("SELECT 1", {}, Exception(said))
 
 
 async def test_a_save_that_fails_while_the_server_is_gone_is_taken_back_and_read_again_once_it_is_back(
