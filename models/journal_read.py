@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from .tables import ChangeEvent, Prospect, pk
@@ -149,6 +150,7 @@ def journal(
     """The journal newest first: at most `limit` entries older than `before_id`, made by `who`, on
     prospect `prospect_id`, at or after `since`, on prospects `owner` holds now."""
     e = ChangeEvent
+    by = aliased(ChangeEvent)  # the entry that undid (or skipped) each one
     q = (
         select(
             pk(e.id),
@@ -166,8 +168,10 @@ def journal(
             col(e.payload),
             col(Prospect.name),
             col(Prospect.owner),
+            col(by.action),
         )
         .outerjoin(Prospect, col(Prospect.id) == col(e.prospect_id))
+        .outerjoin(by, col(by.id) == col(e.undone_by_id))
         .order_by(col(e.id).desc())
         .limit(max(1, limit))
     )
@@ -197,11 +201,29 @@ def journal(
             d_count=int(dc),
             d_tv_cents=int(dtv),
             d_ev_micros=int(dev),
-            undone=undone_by is not None,
+            # a change skipped by `undo --skip` stays as it was: it was shown "(undone)"
+            undone=undone_by is not None and undone_how != "skip",
             undoes_id=undoes,
             changes=_changes(action, payload),
         )
-        for eid, at, who_, action, category, pid, summary, dc, dtv, dev, undone_by, undoes, payload, name, owner_ in rows
+        for (
+            eid,
+            at,
+            who_,
+            action,
+            category,
+            pid,
+            summary,
+            dc,
+            dtv,
+            dev,
+            undone_by,
+            undoes,
+            payload,
+            name,
+            owner_,
+            undone_how,
+        ) in rows
     ]
 
 

@@ -58,6 +58,24 @@ def test_skip_leaves_the_blocked_change_and_undoes_the_one_before(team):
     assert_journal_exact(engine)  # a skip moves no KPI: the journal still sums to them
 
 
+def test_the_journal_does_not_call_a_skipped_change_undone(team):
+    """`journal`, the Activity screen and the prospect page said "(undone)" of the change
+    `undo --skip` passed over, and `journal --json` "undone": true, while it still held."""
+    from evpipe.models.journal_read import journal
+
+    engine, alice, bob, gamma = team
+    delta = alice.add("Delta", "2000").prospect.id
+    alice.edit(gamma, value="1000")
+    bob.edit(gamma, value="5000")
+    alice.undo(skip=True)
+    entries = journal(engine, who="alice")
+    by_id = {e.id: e for e in entries}
+    skip, undo = (next(e for e in entries if e.action == action) for action in ("skip", "undo"))
+    assert (skip.prospect_id, undo.prospect_id) == (gamma, delta)
+    assert not by_id[skip.undoes_id].undone  # skipped: it stays as it was
+    assert by_id[undo.undoes_id].undone
+
+
 def test_a_move_undo_is_refused_when_someone_moved_it_again(team):
     engine, alice, bob, gamma = team
     alice.move(gamma, "next")
