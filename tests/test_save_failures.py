@@ -370,3 +370,43 @@ async def test_a_save_that_fails_while_the_server_is_gone_is_taken_back_and_read
         assert screen.table.view.rows[pid].stage_id == quote_sent
         assert screen.kpi_all == kpis(engine)
         assert not screen._loading
+
+
+async def test_the_database_back_after_an_outage_is_said_and_a_second_outage_is_said_again(engine, monkeypatch):
+    """The "database has a problem" notice was said once per text, ever: after the server came back
+    nothing said so, and the same outage later was not said at all. Now a read that succeeds after
+    failed ones says the database answers again, and the next outage is said again."""
+    from evpipe.tui.screens import pipeline
+
+    Store(engine, who="tester").add("Harbour Events", "6000", "Quote sent", month="2026-12")
+    url = engine.url.render_as_string(hide_password=False)
+    monkeypatch.setattr(pipeline, "READ_AGAIN_AFTER", 0.05, raising=False)
+    app = EvpipeApp(url, who="tester", live_every=None)
+
+    def said(text: str) -> int:
+        return sum(1 for n in app._notifications if n.message.startswith(text))
+
+    def gone(*_args, **_kwargs):
+        raise _server_gone()
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert isinstance(screen, PipelineScreen)
+        reads = {name: getattr(pipeline, name) for name in ("load_ladder", "kpis_as_of_journal")}
+        for outage in (1, 2):
+            for name in reads:
+                monkeypatch.setattr(pipeline, name, gone)
+            screen.load()
+            for _ in range(200):  # (not `settle`: it fails the test on the failed reads meant here)
+                if said("The database has a problem") == outage:
+                    break
+                await pilot.pause(0.02)
+            assert said("The database has a problem") == outage
+            for name, read in reads.items():
+                monkeypatch.setattr(pipeline, name, read)
+            for _ in range(200):
+                if said("The database answers again") == outage:
+                    break
+                await pilot.pause(0.02)
+            assert said("The database answers again") == outage

@@ -48,6 +48,8 @@ class EvpipeParts(Protocol):
 
     def say_database_problem(self, message: str, opening: bool = True) -> None: ...
 
+    def database_answers(self) -> None: ...
+
 
 def evpipe_app(node: DOMNode) -> EvpipeParts:
     """The EvpipeApp `node` runs in, typed by the parts screens use."""

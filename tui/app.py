@@ -215,6 +215,14 @@ class EvpipeApp(App):
         said = f"The database cannot be opened: {message}" if opening else f"The database has a problem: {message}"
         self.notify(said, severity="error", markup=False, timeout=120)
 
+    def database_answers(self) -> None:
+        """A read succeeded after the database had a problem (the server back after an outage):
+        said, and a problem met again later is said again (it was said once per text, ever)."""
+        if self._database_problem is None:
+            return
+        self._database_problem = None
+        self.notify("The database answers again.", markup=False, timeout=8)
+
     def _watch_for_damage(self, engine: Engine) -> None:
         """A damaged page met by any query of the engine is said on screen, with the next step
         (a failed save says its own reason as well)."""

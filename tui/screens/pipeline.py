@@ -216,6 +216,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
         self._read_again: Timer | None = None  # a failed read is tried again (`work_failed`)
+        self._read_failed = False  # a read failed since the last that succeeded
 
     # -------------------------------------------------------- layout
 
@@ -279,8 +280,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         made, so both are read again every few seconds until a read succeeds. Once, the screen
         kept showing them until evpipe was started again."""
         line = super().work_failed(worker, error)
-        if worker.group in ("load", "kpis") and self.loaded and self._read_again is None:
-            self._read_again = self.set_timer(READ_AGAIN_AFTER, self._read_once_more)
+        if worker.group in ("load", "kpis") and self.loaded:
+            self._read_failed = True
+            if self._read_again is None:
+                self._read_again = self.set_timer(READ_AGAIN_AFTER, self._read_once_more)
         return line
 
     def _read_once_more(self) -> None:
@@ -370,6 +373,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
+        if self._read_failed:  # read again after a failed read (`work_failed`): the database is back
+            self._read_failed = False
+            evpipe_app(self).database_answers()
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
         self._kpis_hold = max(self._kpis_hold, message.journal_id)
         # changes shown but not saved when they were read are not in them: they count on screen
