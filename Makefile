@@ -1,12 +1,6 @@
 # `make run` opens evpipe on a fresh demo pipeline; `make test` runs the lint and the whole suite.
 # `make help` lists every target.
-# The interpreter .venv is made from: the system's own python3 when it is 3.11 or newer and can
-# make a venv, else the first python3 on the PATH. A distribution's Python is built statically and
-# with profile-guided optimization; a source build such as pyenv's default (a shared libpython,
-# no PGO) ran each evpipe command and key about 10% slower on the same machine (the CRM import
-# 1.15 -> 1.03 s, `make bench`). `make PYTHON=...` chooses another.
-PYTHON ?= $(firstword $(shell for p in /usr/bin/python3 python3; do \
-	$$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $$p; done) python3)
+PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
