@@ -42,7 +42,7 @@ its last stage change before T.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -96,6 +96,12 @@ def _last_of_month(day: date) -> date:
 _IN_LIST = 500
 
 
+def _in_lists(values: list[Any]) -> Iterator[list[Any]]:
+    """`values` in parts of at most `_IN_LIST`, one SQL IN list each."""
+    for n in range(0, len(values), _IN_LIST):
+        yield values[n : n + _IN_LIST]
+
+
 def _write_snapshots(
     s: Session,
     day: date,
@@ -123,17 +129,15 @@ def _write_snapshots(
         upsert(conn, snap_table, row, ["scope", "taken_on"])
     keys = [key for key, _, _ in scopes]
     ids: dict[str, int] = {}
-    for n in range(0, len(keys), _IN_LIST):  # (an import may name tens of thousands of owners)
-        part = keys[n : n + _IN_LIST]
+    for part in _in_lists(keys):  # (an import may name tens of thousands of owners)
         q = select(snap_table.c.scope, snap_table.c.id).where(
             snap_table.c.taken_on == day, snap_table.c.scope.in_(part)
         )
         ids.update(conn.execute(q).all())
     for key in keys:
         own_months(conn, ids[key])
-    held = list(ids.values())
-    for n in range(0, len(held), _IN_LIST):
-        conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(held[n : n + _IN_LIST])))
+    for part in _in_lists(list(ids.values())):
+        conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(part)))
     nothing = Kpi()
     months = [
         dict(
@@ -625,13 +629,12 @@ def plan_backfill(
     once it is committed: the same days, states and rows as `backfill` then reading the database."""
     if first_at is None:
         return None
-    days = _backfill_days(first_at, today)
-    have = {as_day(day) for scope, day in snapshots if scope == ALL.key}
-    todo = [d for d in sorted(set(days)) if d not in have]
+    existing = {(scope, as_day(day)) for scope, day in snapshots}
+    have = {day for scope, day in existing if scope == ALL.key}
+    todo = [d for d in sorted(set(_backfill_days(first_at, today))) if d not in have]
     if not todo:
         return None
     states = list(zip(todo, Replay(None, rows).states([end_of_day(day) for day in todo])))
-    existing = {(scope, as_day(day)) for scope, day in snapshots}
     return _plan_snapshots(states, existing, dialect, top + 1)
 
 

@@ -596,7 +596,6 @@ class _Commit:
         from . import history
 
         source = bulk_reader(conn)
-
         held = JournalRows.read(source)
         (first,) = fetch_all(source, "SELECT min(at) FROM change_event")[0]
         snapshots = fetch_all(source, "SELECT scope, taken_on FROM kpi_snapshot")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -202,10 +202,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
                 said = f"There is no prospect #{self.prospect_id} among yours (it may have been deleted): you see {OWN_ONLY_LINE}"
                 self.post_message(ProspectMissing(said, generation, hidden=True))
             else:
-                from evpipe.models.journal_read import journal
-
-                last = journal(store.engine, prospect_id=self.prospect_id, limit=1)
-                by, at = (last[0].who, last[0].at) if last else ("", None)
+                by, at = _last_entry(store, self.prospect_id)
                 self.post_message(ProspectMissing(str(exc), generation, deleted_by=by, deleted_at=at))
             return
         if owner is not None and prospect.owner != owner:  # nothing of it is shown
@@ -496,13 +493,10 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
                 return None
         except DomainError:
             return None
-        from evpipe.models.journal_read import journal
-
-        last = journal(store.engine, prospect_id=self.prospect_id, limit=1)
-        if not last:
+        by, at = _last_entry(store, self.prospect_id)
+        if at is None:
             return "It was deleted"
-        who = "You" if last[0].who == evpipe_app(self).who else last[0].who
-        return f"{who} deleted it at {last[0].at:%d %b %H:%M}"
+        return f"{'You' if by == evpipe_app(self).who else by} deleted it at {at:%d %b %H:%M}"
 
     def _changed_since(self, version: int) -> bool:
         try:
@@ -683,6 +677,15 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
             ConfirmDialog(f"Delete {data.prospect.name}? Undo (u) brings it back.", title="Delete prospect"),
             got,
         )
+
+
+def _last_entry(store: Any, prospect_id: int) -> tuple[str, datetime | None]:
+    """Who made a prospect's last journal entry, and when (a deleted one's: who deleted it), or
+    ("", None) when it has none. It reads the database: in a worker."""
+    from evpipe.models.journal_read import journal
+
+    last = journal(store.engine, prospect_id=prospect_id, limit=1)
+    return (last[0].who, last[0].at) if last else ("", None)
 
 
 __all__ = ["ProspectPage", "follow_up_text"]
