@@ -10,18 +10,20 @@ connection's role: models/identity.py) is a member of exactly the group of their
 - manager: reads everything; adds, changes and deletes prospects, activities and the rows a change
   journals (change_event, stage_change) and the KPI history (kpi_snapshot, kpi_snapshot_month).
   Only reads the ladder (stage), the settings, the members and alembic_version.
-- rep: a manager's privileges, narrowed by row-level security: a rep adds, changes and deletes only
-  the prospects whose owner is their role (`current_user`), the activities and stage changes of
-  those prospects, and journal rows that name them as `who`. When the owner lets reps see only their
-  own prospects (`evpipe members reps-see own`), a rep also reads only those (and their activities,
-  stage changes and journal rows).
+- rep: a manager's privileges on the prospects and what belongs to them, narrowed by row-level
+  security: a rep adds, changes and deletes only the prospects whose owner is their role
+  (`current_user`), the activities and stage changes of those prospects, and journal rows that name
+  them as `who`. A rep only reads the KPI history: the server adds their changes to today's reading
+  itself (models/history_guard.py), so no rep can rewrite the team's figures. When the owner lets
+  reps see only their own prospects (`evpipe members reps-see own`), a rep also reads only those
+  (and their activities, stage changes and journal rows) and only their own KPI history.
 
 The role that owns the tables (the one that ran `evpipe init`, whose migrations made them) bypasses
 row-level security, as PostgreSQL's table owners do; so do superusers. `apply` needs that role (or a
 superuser), with CREATEROLE to make the groups and change who is in them.
 
-The KPI history is derived from the prospects, so anyone who changes prospects records it; a rep who
-sees only their own prospects records none (models/history.py asks `sees_everything`).
+The KPI history is derived from the prospects: owners and managers record it (models/history.py
+`records_history`), and a trigger keeps today's reading up to date with a rep's changes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
+from . import history_guard
 from .errors import DomainError
 from .roles import MANAGER, OWNER, REP, ROLES, Conn
 from .tables import (
@@ -52,16 +55,16 @@ _MEMBER = table_of(Member)
 
 #: The tables every member reads and only an owner writes.
 OWNER_WRITES = (table_of(Stage).name, table_of(Setting).name, _MEMBER.name, "alembic_version")
-#: The tables a manager or a rep writes (a rep only their own rows of the first three groups).
+#: The tables a manager or a rep writes (a rep only their own rows).
 TEAM_WRITES = (
     table_of(Prospect).name,
     table_of(Activity).name,
     table_of(StageChange).name,
     table_of(ChangeEvent).name,
-    table_of(KpiSnapshot).name,
-    table_of(KpiSnapshotMonth).name,
 )
-ALL_TABLES = (*OWNER_WRITES, *TEAM_WRITES)
+#: The KPI history: owners and managers write it, reps only read it (models/history_guard.py).
+HISTORY = (table_of(KpiSnapshot).name, table_of(KpiSnapshotMonth).name)
+ALL_TABLES = (*OWNER_WRITES, *TEAM_WRITES, *HISTORY)
 #: The tables with row-level security, and what makes a row a rep's own.
 _MINE = "owner = CURRENT_USER::text"
 _OF_MINE = "prospect_id IN (SELECT id FROM prospect WHERE owner = CURRENT_USER::text)"
@@ -71,6 +74,14 @@ ROW_RULES = {
     "stage_change": (_OF_MINE, _OF_MINE),
     # (what a rep may read when they see only their own; what they may write)
     "change_event": (f"prospect_id IS NULL OR {_OF_MINE}", "who = CURRENT_USER::text"),
+}
+#: What of the KPI history a rep reads while reps see only their own: their own scope's readings
+#: ('owner:<name>', and any narrower scope of theirs), and the month rows those readings hold
+#: (a reading's months may be held by another: its months_of).
+_MY_SCOPE = "(scope = 'owner:' || CURRENT_USER OR starts_with(scope, 'owner:' || CURRENT_USER || ';'))"
+HISTORY_READS = {
+    HISTORY[0]: _MY_SCOPE,
+    HISTORY[1]: f"snapshot_id IN (SELECT coalesce(months_of, id) FROM {HISTORY[0]})",
 }
 #: The policy that narrows a rep's reads of prospects: there only while reps see only their own.
 OWN_READS = "evpipe_rep_read"
@@ -176,6 +187,8 @@ def _table_privileges(conn: Connection, groups: dict[str, str]) -> None:
         conn.execute(text(f"GRANT SELECT ON {name} TO {manager}, {rep}"))
         if table in TEAM_WRITES:
             conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}, {rep}"))
+        elif table in HISTORY:
+            conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}"))
     for seq in _sequences(conn):  # the ids of new rows; the KPI history sets its own (setval)
         conn.execute(text(f"REVOKE ALL ON SEQUENCE {seq} FROM {everyone}"))
         conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {seq} TO {everyone}"))
@@ -186,7 +199,8 @@ def _policies(conn: Connection, groups: dict[str, str], *, reps_own_only: bool) 
     every row, a rep their own (see the module's docstring)."""
     staff = f"{_q(conn, groups[OWNER])}, {_q(conn, groups[MANAGER])}"
     rep = _q(conn, groups[REP])
-    for table, (own_read, own_write) in ROW_RULES.items():
+    rules: dict[str, tuple[str, str | None]] = {**ROW_RULES, **{t: (r, None) for t, r in HISTORY_READS.items()}}
+    for table, (own_read, own_write) in rules.items():
         name = _q(conn, table)
         conn.execute(text(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"))
         existing = {
@@ -196,9 +210,11 @@ def _policies(conn: Connection, groups: dict[str, str], *, reps_own_only: bool) 
             if policy.startswith("evpipe_"):
                 conn.execute(text(f"DROP POLICY {_q(conn, policy)} ON {name}"))
         read = own_read if reps_own_only else "true"
+        conn.execute(text(f"CREATE POLICY evpipe_staff ON {name} FOR ALL TO {staff} USING (true) WITH CHECK (true)"))
+        conn.execute(text(f"CREATE POLICY {OWN_READS} ON {name} FOR SELECT TO {rep} USING ({read})"))
+        if own_write is None:  # the KPI history: a rep has no privilege to write it
+            continue
         for sql in (
-            f"CREATE POLICY evpipe_staff ON {name} FOR ALL TO {staff} USING (true) WITH CHECK (true)",
-            f"CREATE POLICY {OWN_READS} ON {name} FOR SELECT TO {rep} USING ({read})",
             f"CREATE POLICY evpipe_rep_add ON {name} FOR INSERT TO {rep} WITH CHECK ({own_write})",
             f"CREATE POLICY evpipe_rep_change ON {name} FOR UPDATE TO {rep} USING ({own_write}) WITH CHECK ({own_write})",
             f"CREATE POLICY evpipe_rep_delete ON {name} FOR DELETE TO {rep} USING ({own_write})",
@@ -244,6 +260,7 @@ def apply(conn: Connection, *, reps_own_only: bool) -> list[str]:
     _ensure_groups(conn, groups)
     _table_privileges(conn, groups)
     _policies(conn, groups, reps_own_only=reps_own_only)
+    history_guard.install(conn)
     return _memberships(conn, groups)
 
 
@@ -272,10 +289,14 @@ class GrantsState:
     enforced: bool
     reps_own_only: bool
     members: list[ServerRole]
+    #: whether reps only read the KPI history and the server keeps their changes in it
+    history_guarded: bool = True
 
     @property
     def problems(self) -> list[str]:
         out = [] if self.enforced else ["the server's privileges are not set up yet"]
+        if self.enforced and not self.history_guarded:
+            out.append("reps may still write the KPI history")
         for m in self.members:
             if not m.login:
                 out.append(no_login_line(m.name).removeprefix("members: "))
@@ -320,7 +341,10 @@ def state(engine: Engine) -> GrantsState:
                 )
             )
             out.append(ServerRole(name, role, login, inside))
-    return GrantsState(groups, len(exists) == len(ROLES) and secured, own, out)
+        guarded = history_guard.installed(conn) and bool(
+            _one(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)", t=HISTORY[0])
+        )
+    return GrantsState(groups, len(exists) == len(ROLES) and secured, own, out, guarded)
 
 
 def sees_everything(source: Engine | Conn) -> bool:
@@ -342,6 +366,7 @@ def sees_everything(source: Engine | Conn) -> bool:
 __all__ = [
     "ALL_TABLES",
     "GrantsState",
+    "HISTORY",
     "OWNER_WRITES",
     "ServerRole",
     "TEAM_WRITES",

@@ -56,7 +56,8 @@ from . import clock
 from .db import driver_columns, writer
 from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
 from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
-from .grants import sees_everything
+from .grants import is_server, sees_everything
+from .history_guard import writes_history
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -74,6 +75,17 @@ from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
 from .values import sums_fit
 
 # ---------------------------------------------------------------- dates
+
+
+def records_history(engine: Engine) -> bool:
+    """Whether this connection records KPI readings: it reads every prospect and may write the
+    history. On a server a rep does not (models/grants.py): the server adds a rep's changes to
+    today's reading (models/history_guard.py), and the readings they cannot write are recorded by
+    the next owner or manager whose app or command needs them."""
+    if not is_server(engine):
+        return True
+    with engine.connect() as conn:
+        return writes_history(conn) and sees_everything(conn)
 
 
 def month_start(day: date) -> date:
@@ -170,7 +182,7 @@ def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool 
     the writing would otherwise be lost from a snapshot that deltas then keep. An owner who had a
     reading today and has nothing counted now gets a reading of zero, as the deltas leave it."""
     at = at or clock.now()
-    if not sees_everything(engine):
+    if not records_history(engine):
         with engine.connect() as conn:
             cells, _ = kpis_by_owner_and_month_split(conn)
         return sum(cells.values(), Kpi())
@@ -225,7 +237,7 @@ def keep_current(engine: Engine, *, at: datetime | None = None) -> bool:
         kept = conn.scalar(
             select(col(KpiSnapshot.id)).where(col(KpiSnapshot.scope) == ALL.key, col(KpiSnapshot.taken_on) == at.date())
         )
-    if kept is not None or not sees_everything(engine):  # a rep who sees only their own records none
+    if kept is not None or not records_history(engine):  # a rep records none (models/history_guard.py)
         return False
     record_snapshot(engine, at=at)
     return True
@@ -576,7 +588,7 @@ def keep_month_starts(engine: Engine) -> int:
     month starts since the latest reading, reconstructed from the journal, as the day's first
     change would have. Nothing for a connection that cannot read every prospect (its sums would
     not be everyone's). Returns how many were written."""
-    if not sees_everything(engine):
+    if not records_history(engine):
         return 0
     return ensure_month_starts(engine)
 

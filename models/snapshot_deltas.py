@@ -18,6 +18,10 @@ match (the deltas do not add up to the journal's, a month row would go below zer
 not loaded). So "today's snapshot exists" always means "it is exact", and a missing one is
 recounted once after the burst.
 
+On a server a rep may not write the KPI history (models/grants.py): there a trigger adds what a
+rep's change makes to today's reading, in the same transaction (models/history_guard.py), and
+nothing here runs for them.
+
 Concurrent writers (PostgreSQL): a delta updates everyone's row first, which holds that row until
 the change commits, so two changes apply their deltas one after the other, and a recount
 (`history.record_snapshot`, under the ladder's exclusive lock) never interleaves with them.
@@ -32,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, event, func, insert, inspect, literal, or_, select, update
 from sqlmodel import Session, col
 
-from . import clock, ladder
+from . import clock, history_guard, ladder
 from .kpi import ALL, NO_MONTH, Scope
 from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, Prospect, Stage, table_of
 from .values import MAX_SUM, sums_fit, too_large
@@ -59,6 +63,8 @@ class _Watch:
     events: list[ChangeEvent] = field(default_factory=list)
     #: a change with no cheap delta (a stage's probability or kind), or an unknown earlier value
     recount: bool = False
+    #: a rep on a server: the server adds their changes itself (models/history_guard.py)
+    server_keeps: bool = False
 
 
 def _raw_now(p: Prospect) -> Raw:
@@ -87,6 +93,11 @@ def watch(session: Session) -> None:
     """Keep today's KPI snapshot from what this write session changes, when it commits."""
     seen = _Watch()
 
+    @event.listens_for(session, "after_begin")
+    def _after_begin(_s: Session, _transaction: Any, conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            seen.server_keeps = not history_guard.begin(conn, clock.now())
+
     @event.listens_for(session, "before_flush")
     def _before_flush(s: Session, _context: Any, _instances: Any) -> None:
         for obj in s.new:
@@ -110,7 +121,7 @@ def watch(session: Session) -> None:
     @event.listens_for(session, "before_commit")
     def _before_commit(s: Session) -> None:
         s.flush()
-        if not seen.before and not seen.recount:
+        if seen.server_keeps or (not seen.before and not seen.recount):
             return
         conn = s.connection()
         now = clock.now()

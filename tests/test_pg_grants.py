@@ -128,13 +128,12 @@ def test_a_rep_adds_and_edits_their_own_prospects_through_evpipe(team):
     rita.move(mine.id, "next")
     rita.log_activity(mine.id, "call", "hello")
     rita.undo()  # her last change, reversed: the journal row is hers
-    # the command line as the rep: its KPI reading after the change is written too
+    # the command line as the rep: saved, and quiet about the KPI reading she may not record (an
+    # owner's or a manager's next change records it: test_a_reps_change_when_there_is_no_reading...)
     result = team.cli(RITA, "add", "Rita by CLI", "--value", "700")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert Store(team.engine(BOSS)).get("Rita by CLI").owner == RITA
-    with team.engine(BOSS).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar()
     # and what she reads: everyone's prospects (the owner has not said "own")
     assert team.raw(RITA, "SELECT id FROM prospect") == 4
 
@@ -343,3 +342,135 @@ async def test_the_app_says_in_a_notice_what_the_server_refused(team):
         boss = Store(team.engine(BOSS))
         assert boss.get(ravis).stage_name == "Suspect"
         assert screen.table.view.rows[ravis].stage_id == boss.stage("Suspect").id
+
+
+def _history(team: Team, who: str = BOSS) -> tuple[list[tuple], list[tuple]]:
+    """Every KPI reading and its month rows, as `who` reads them (month rows by the reading that
+    lists them, whichever holds them)."""
+    with team.engine(who).connect() as conn:  # type: ignore[attr-defined]
+        snaps = conn.execute(
+            text("SELECT scope, taken_on, count, tv_cents, ev_micros FROM kpi_snapshot ORDER BY scope, taken_on")
+        ).all()
+        months = conn.execute(
+            text(
+                "SELECT s.scope, s.taken_on, m.month, m.count, m.tv_cents, m.ev_micros, m.won_count, m.won_tv_cents, "
+                "m.won_ev_micros FROM kpi_snapshot s JOIN kpi_snapshot_month m "
+                "ON m.snapshot_id = coalesce(s.months_of, s.id) ORDER BY 1, 2, 3"
+            )
+        ).all()
+    return [tuple(r) for r in snaps], [tuple(r) for r in months]
+
+
+def _recounted(team: Team) -> tuple[list[tuple], list[tuple]]:
+    """The history with today's readings recounted from the prospects by the owner."""
+    from evpipe.models import clock
+    from evpipe.models.history import record_snapshot
+    from evpipe.models.snapshot_deltas import forget_day
+
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        forget_day(conn, clock.today())
+    record_snapshot(team.engine(BOSS))
+    return _history(team)
+
+
+def test_a_rep_cannot_rewrite_the_kpi_history_around_evpipe(team):
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    before = _history(team)
+    for sql in (
+        "UPDATE kpi_snapshot SET tv_cents = 0",
+        "DELETE FROM kpi_snapshot_month",
+        "INSERT INTO kpi_snapshot (scope, taken_on, taken_at, count, tv_cents, ev_micros) "
+        "VALUES ('all', '2020-01-01', now(), 1, 1, 1)",
+        "UPDATE kpi_snapshot_month SET ev_micros = 1",
+    ):
+        refused = team.refused(RITA, sql)
+        assert "permission denied for table kpi_snapshot" in str(refused.orig)
+    # nor through the trigger's functions: a trigger function runs only as a trigger
+    team.refused(RITA, "SELECT evpipe_forget_day(current_date)")
+    team.refused(RITA, "SELECT evpipe_own_months(1)")
+    assert _history(team) == before
+    # a manager still keeps the history by hand if need be
+    assert team.raw(MIA, "UPDATE kpi_snapshot SET taken_at = taken_at") > 0
+
+
+def test_the_server_adds_a_reps_changes_to_todays_reading_exactly(team):
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    rita = Store(team.engine(RITA))
+    ritas = _id(team, "Rita's deal")
+    rita.edit(ritas, value="3500")  # the value of one month
+    rita.edit(ritas, month="2027-02")  # from no month to one
+    rita.move(ritas, "next")
+    added = rita.add("Rita's second", "1200.50", "Suspect", owner=RITA)
+    rita.edit(added.prospect.id, month="2027-03")
+    rita.win(ritas)
+    third = rita.add("Rita's third", "800", "Suspect", owner=RITA)
+    rita.delete(third.prospect.id)
+    rita.lose(added.prospect.id)
+    kept = _history(team)
+    assert any(r[0] == f"owner:{RITA}" and r[3] == 350000 for r in kept[0])  # (her won deal counts)
+    assert kept == _recounted(team)
+
+
+def test_a_reps_change_when_there_is_no_reading_today_waits_for_the_recount(team):
+    ritas = _id(team, "Rita's deal")
+    assert team.cli(RITA, "edit", str(ritas), "--value", "4000").exit_code == 0
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar() == 0  # hers records none
+    assert team.cli(MIA, "edit", str(ritas), "--notes", "called").exit_code == 0  # a manager's records it
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(select(func.count()).select_from(KpiSnapshot)).scalar() > 0
+    assert _history(team) == _recounted(team)
+
+
+def test_reps_who_see_only_their_own_read_only_their_own_kpi_history(team):
+    from evpipe.models.history import record_snapshot
+
+    assert team.cli(BOSS, "members", "reps-see", "own").exit_code == 0
+    record_snapshot(team.engine(BOSS))
+    snaps, months = _history(team, RITA)
+    assert {r[0] for r in snaps} == {f"owner:{RITA}"}
+    assert {r[0] for r in months} == {f"owner:{RITA}"}
+    assert team.raw(RITA, "SELECT 1 FROM kpi_snapshot_month") == len(months)
+    # her change still reaches everyone's reading, which she cannot read
+    assert team.cli(RITA, "edit", "Rita's deal", "--value", "3100").exit_code == 0
+    boss_snaps, _ = _history(team)
+    assert (("all",) + boss_snaps[0][1:3]) == boss_snaps[0][:3] and boss_snaps[0][3] == 810000
+    assert _history(team) == _recounted(team)
+    assert team.cli(BOSS, "members", "reps-see", "all").exit_code == 0
+    assert {r[0] for r in _history(team, RITA)[0]} == {"all", f"owner:{RAVI}", f"owner:{RITA}"}
+
+
+def test_members_grants_check_names_an_unguarded_history(team):
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER evpipe_keep_kpi ON prospect"))
+    assert "reps may still write the KPI history" in state(team.engine(BOSS)).problems
+    assert team.cli(BOSS, "members", "grants").exit_code == 0
+    assert state(team.engine(BOSS)).problems == []
+
+
+def test_a_reps_change_leaves_the_month_rows_another_reading_shares_as_they_were(team):
+    """Readings reconstructed from the journal share month rows (kpi_snapshot.months_of): a reading
+    made from today's months keeps them as they were when her change moves today's."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        today = conn.execute(text("SELECT id FROM kpi_snapshot WHERE scope = :s"), {"s": f"owner:{RITA}"}).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO kpi_snapshot (scope, taken_on, taken_at, count, tv_cents, ev_micros, months_of) "
+                "SELECT scope, taken_on - 1, taken_at, count, tv_cents, ev_micros, id FROM kpi_snapshot WHERE id = :i"
+            ),
+            {"i": today},
+        )
+    shared = [r for r in _history(team)[1] if r[0] == f"owner:{RITA}"]
+    assert len(shared) == 2  # one month row, listed by both readings
+    assert team.cli(RITA, "edit", "Rita's deal", "--value", "3900", "--month", "2027-05").exit_code == 0
+    months = [r for r in _history(team)[1] if r[0] == f"owner:{RITA}"]
+    assert months[0] == shared[0]  # the day before: as it was
+    assert months[1][2:5] == ("2027-05", 1, 390000)
+    assert _history(team)[1] == _recounted(team)[1]

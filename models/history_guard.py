@@ -1,0 +1,237 @@
+"""The KPI history on a server, out of reps' reach (PostgreSQL only; a SQLite file has no users).
+
+The owner's trend, review and sighting in read the KPI history (`kpi_snapshot`, its months in
+`kpi_snapshot_month`). If a rep could write those tables, one UPDATE from psql would rewrite the
+team's history; and a rep who sees only their own prospects must not read the team's sums either.
+So on a server (models/grants.py `apply`):
+
+- owners and managers read and write the history as before: their own write keeps today's reading
+  by its deltas (models/snapshot_deltas.py) and they record the day's first reading (a recount);
+- a rep only reads it (everyone's, or only their own scope's while reps see only their own) and
+  has no privilege to change it;
+- today's reading still takes in a rep's change, in the same transaction: a trigger on `prospect`
+  (`TRIGGER`), run with the privileges of the role that owns the tables (SECURITY DEFINER), adds the
+  difference the row made. It reads the row as it was and as it is (OLD and NEW) and the stage's
+  kind and probability itself, so what it adds is the change the rep really made: nothing a rep
+  sends can change what it writes. It fires only for a session whose login role may not write the
+  history (`WHEN`: a rep), so owners' and managers' writes cost nothing more.
+
+The moment is the app's (`evpipe.now`, set by `begin` in each write transaction; the server's own
+clock when a statement comes from elsewhere), and only the latest reading of everyone's KPIs is
+kept this way, as snapshot_deltas does for the others: a reading that is missing stays missing until
+someone who may write the history recounts it. What one prospect adds is ladder's rule in SQL
+(`ladder.count_sql`, `tv_sql`, `ev_sql`); making the month rows a snapshot shares its own (its
+`months_of`) is `snapshot_deltas.own_months`, written again in PL/pgSQL (`_OWN_MONTHS`), and so is
+removing a day that proves not to match (`snapshot_deltas.forget_day`, `_FORGET_DAY`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from .kpi import ALL, NO_MONTH, Scope
+from .ladder import WON, count_sql, ev_sql, tv_sql
+from .tables import KpiSnapshot, KpiSnapshotMonth, table_of
+
+#: the trigger on prospect, and its function
+TRIGGER = "evpipe_keep_kpi"
+_FIGURES = ("count", "tv_cents", "ev_micros", "won_count", "won_tv_cents", "won_ev_micros")
+_SNAP = table_of(KpiSnapshot).name
+_MONTHS = table_of(KpiSnapshotMonth).name
+_OWNER_SCOPE = Scope(owner="").snapshot_key  # 'owner:' and the owner's name
+
+_OWN_MONTHS = f"""
+CREATE OR REPLACE FUNCTION evpipe_own_months(sid bigint) RETURNS void LANGUAGE plpgsql
+SET search_path = {{schema}}, pg_temp AS $fn$
+DECLARE
+  shared bigint;
+  heir bigint;
+BEGIN
+  SELECT months_of INTO shared FROM {_SNAP} WHERE id = sid;
+  SELECT min(id) INTO heir FROM {_SNAP} WHERE months_of = sid;
+  IF shared IS NOT NULL THEN
+    INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
+      SELECT sid, month, {", ".join(_FIGURES)} FROM {_MONTHS} WHERE snapshot_id = shared;
+    UPDATE {_SNAP} SET months_of = NULL WHERE id = sid;
+  END IF;
+  IF heir IS NOT NULL THEN
+    INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
+      SELECT heir, month, {", ".join(_FIGURES)} FROM {_MONTHS} WHERE snapshot_id = sid;
+    UPDATE {_SNAP} SET months_of = NULL WHERE id = heir;
+    UPDATE {_SNAP} SET months_of = heir WHERE months_of = sid;
+  END IF;
+END
+$fn$"""
+
+_FORGET_DAY = f"""
+CREATE OR REPLACE FUNCTION evpipe_forget_day(day date) RETURNS void LANGUAGE plpgsql
+SET search_path = {{schema}}, pg_temp AS $fn$
+DECLARE
+  sid bigint;
+  ids bigint[];
+BEGIN
+  SELECT array_agg(id) INTO ids FROM {_SNAP}
+    WHERE taken_on = day AND (scope = '{ALL.key}' OR scope LIKE '{_OWNER_SCOPE}%');
+  IF ids IS NULL THEN
+    RETURN;
+  END IF;
+  FOREACH sid IN ARRAY ids LOOP
+    PERFORM evpipe_own_months(sid);
+  END LOOP;
+  DELETE FROM {_MONTHS} WHERE snapshot_id = ANY (ids);
+  DELETE FROM {_SNAP} WHERE id = ANY (ids);
+END
+$fn$"""
+
+
+def _keep_sql() -> str:
+    part = {
+        "c": count_sql("s.kind"),
+        "tv": tv_sql("p.value", "s.kind"),
+        "ev": ev_sql("p.value", "s.kind", "s.probability_bp"),
+    }
+    figures = ", ".join(f"p.sign * ({sql})::bigint AS {name}" for name, sql in part.items())
+    won = ", ".join(
+        f"CASE WHEN s.kind = '{WON}' THEN p.sign * ({sql})::bigint ELSE 0 END AS w{name}" for name, sql in part.items()
+    )
+    sums = ", ".join(f"sum({n})::bigint AS {n}" for n in ("c", "tv", "ev", "wc", "wtv", "wev"))
+    totals = ", ".join(f"sum(sum({n})) OVER (PARTITION BY scope)::bigint AS total_{n}" for n in ("c", "tv", "ev"))
+    return f"""
+CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = {{schema}}, pg_temp AS $fn$
+DECLARE
+  at timestamp := coalesce(nullif(current_setting('evpipe.now', true), '')::timestamp, now() AT TIME ZONE 'UTC');
+  day date := at::date;
+  all_id bigint;
+  sid bigint;
+  cur text;
+  left_count bigint;
+  r record;
+BEGIN
+  -- everyone's reading first: the row lock holds it for this change until it commits
+  SELECT id INTO all_id FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on = day FOR UPDATE;
+  IF all_id IS NULL OR EXISTS (SELECT 1 FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on > day) THEN
+    RETURN NULL;  -- no reading that day (the day's first is a recount), or not the latest one
+  END IF;
+  FOR r IN
+    WITH p(sign, owner, month, stage_id, value) AS (
+      SELECT -1, OLD.owner, OLD.expected_month, OLD.stage_id, OLD.value_cents
+        WHERE TG_OP <> 'INSERT' AND OLD.deleted_at IS NULL
+      UNION ALL
+      SELECT 1, NEW.owner, NEW.expected_month, NEW.stage_id, NEW.value_cents
+        WHERE TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL
+    ), f AS (
+      SELECT p.owner, coalesce(p.month, '{NO_MONTH}') AS month, {figures}, {won}
+      FROM p JOIN stage s ON s.id = p.stage_id
+    ), scoped AS (
+      SELECT '{ALL.key}' AS scope, month, c, tv, ev, wc, wtv, wev FROM f
+      UNION ALL
+      SELECT '{_OWNER_SCOPE}' || owner, month, c, tv, ev, wc, wtv, wev FROM f
+    )
+    SELECT scope, month, {sums}, {totals}
+    FROM scoped GROUP BY scope, month
+    HAVING sum(c) <> 0 OR sum(tv) <> 0 OR sum(ev) <> 0 OR sum(wc) <> 0 OR sum(wtv) <> 0 OR sum(wev) <> 0
+    ORDER BY scope <> '{ALL.key}', scope, month
+  LOOP
+    IF cur IS DISTINCT FROM r.scope THEN
+      cur := r.scope;
+      IF cur = '{ALL.key}' THEN
+        sid := all_id;
+      ELSE
+        SELECT id INTO sid FROM {_SNAP} WHERE scope = cur AND taken_on = day;
+      END IF;
+      IF sid IS NULL THEN  -- an owner with nothing counted that day until now
+        IF r.total_c < 0 THEN
+          PERFORM evpipe_forget_day(day);
+          RETURN NULL;
+        END IF;
+        INSERT INTO {_SNAP} (scope, taken_on, taken_at, count, tv_cents, ev_micros)
+          VALUES (cur, day, at, 0, 0, 0) RETURNING id INTO sid;
+      ELSE
+        PERFORM evpipe_own_months(sid);
+      END IF;
+      UPDATE {_SNAP} SET taken_at = at, count = count + r.total_c, tv_cents = tv_cents + r.total_tv,
+        ev_micros = ev_micros + r.total_ev WHERE id = sid;
+    END IF;
+    UPDATE {_MONTHS} SET count = count + r.c, tv_cents = tv_cents + r.tv, ev_micros = ev_micros + r.ev,
+      won_count = won_count + r.wc, won_tv_cents = won_tv_cents + r.wtv, won_ev_micros = won_ev_micros + r.wev
+      WHERE snapshot_id = sid AND month = r.month;
+    IF NOT FOUND THEN
+      IF r.c <= 0 THEN  -- taking away from a month the reading does not have: recount it
+        PERFORM evpipe_forget_day(day);
+        RETURN NULL;
+      END IF;
+      INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
+        VALUES (sid, r.month, r.c, r.tv, r.ev, r.wc, r.wtv, r.wev);
+    ELSIF r.c < 0 THEN
+      SELECT count INTO left_count FROM {_MONTHS} WHERE snapshot_id = sid AND month = r.month;
+      IF left_count < 0 THEN
+        PERFORM evpipe_forget_day(day);
+        RETURN NULL;
+      ELSIF left_count = 0 THEN  -- no prospect left that month: a recount would not list it
+        DELETE FROM {_MONTHS} WHERE snapshot_id = sid AND month = r.month;
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$fn$"""
+
+
+def _writer_check() -> str:
+    """Whether the session's login role may write the KPI history itself (an owner, a manager, the
+    role that owns the tables): then the trigger stays out of its way."""
+    return f"has_table_privilege(session_user, '{_SNAP}', 'UPDATE')"
+
+
+def install(conn: Connection) -> None:
+    """Make (or remake) the trigger and its functions, owned by the role that owns the tables,
+    callable by no one else (a trigger function runs only as a trigger). `conn` is that role's or a
+    superuser's (models/grants.py `check_can_apply`)."""
+    prep = conn.dialect.identifier_preparer
+    schema = str(prep.quote_identifier(str(conn.scalar(text("SELECT current_schema()")))))
+    owner = str(
+        conn.scalar(
+            text("SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'prospect'")
+        )
+    )
+    for sql in (_OWN_MONTHS, _FORGET_DAY, _keep_sql()):
+        conn.execute(text(sql.replace("{schema}", schema)))
+    for signature in ("evpipe_own_months(bigint)", "evpipe_forget_day(date)", f"{TRIGGER}()"):
+        conn.exec_driver_sql(f"ALTER FUNCTION {signature} OWNER TO {prep.quote_identifier(owner)}")
+        conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TRIGGER} ON prospect")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR DELETE OR UPDATE OF owner, expected_month, stage_id, "
+        f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {_writer_check()}) EXECUTE FUNCTION {TRIGGER}()"
+    )
+
+
+def installed(conn: Connection) -> bool:
+    return bool(
+        conn.scalar(
+            text("SELECT 1 FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass('prospect')"), {"t": TRIGGER}
+        )
+    )
+
+
+def begin(conn: Connection, now: datetime) -> bool:
+    """At the start of a write transaction on a server: tell the trigger the app's moment, and say
+    whether this session writes the KPI history itself (False: a rep, whose changes the trigger
+    adds). One statement."""
+    row = conn.execute(
+        text(f"SELECT set_config('evpipe.now', :now, true), {_writer_check()}"), {"now": now.isoformat(sep=" ")}
+    ).one()
+    return bool(row[1])
+
+
+def writes_history(conn: Connection) -> bool:
+    """Whether this connection may write the KPI history (always on SQLite)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.scalar(text(f"SELECT {_writer_check()}")))
+
+
+__all__ = ["TRIGGER", "begin", "install", "installed", "writes_history"]
