@@ -31,6 +31,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from .dialect import LADDER_LOCK
 from .kpi import ALL, NO_MONTH, Scope
 from .ladder import WON, count_sql, ev_sql, tv_sql
 from .tables import KpiSnapshot, KpiSnapshotMonth, table_of
@@ -110,6 +111,9 @@ DECLARE
   left_count bigint;
   r record;
 BEGIN
+  -- the ladder's lock, shared, as evpipe's own writes take it (a statement from psql does not): a
+  -- recount holds it exclusively, so it never reads before this change and writes after it
+  PERFORM pg_advisory_xact_lock_shared({LADDER_LOCK});
   -- everyone's reading first: the row lock holds it for this change until it commits
   SELECT id INTO all_id FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on = day FOR UPDATE;
   IF all_id IS NULL OR EXISTS (SELECT 1 FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on > day) THEN
