@@ -189,9 +189,11 @@ def _table_privileges(conn: Connection, groups: dict[str, str]) -> None:
             conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}, {rep}"))
         elif table in HISTORY:
             conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}"))
+    history_seq = _one(conn, "SELECT pg_get_serial_sequence(:t, 'id')", t=HISTORY[0])
     for seq in _sequences(conn):  # the ids of new rows; the KPI history sets its own (setval)
         conn.execute(text(f"REVOKE ALL ON SEQUENCE {seq} FROM {everyone}"))
-        conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {seq} TO {everyone}"))
+        users = f"{owner}, {manager}" if seq == history_seq else everyone  # (a rep writes no history)
+        conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {seq} TO {users}"))
 
 
 def _policies(conn: Connection, groups: dict[str, str], *, reps_own_only: bool) -> None:

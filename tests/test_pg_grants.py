@@ -387,6 +387,10 @@ def test_a_rep_cannot_rewrite_the_kpi_history_around_evpipe(team):
     ):
         refused = team.refused(RITA, sql)
         assert "permission denied for table kpi_snapshot" in str(refused.orig)
+    # nor the ids of new readings
+    assert "permission denied for sequence" in str(
+        team.refused(RITA, "SELECT setval(pg_get_serial_sequence('kpi_snapshot', 'id'), 1)").orig
+    )
     # nor through the trigger's functions: a trigger function runs only as a trigger
     team.refused(RITA, "SELECT evpipe_forget_day(current_date)")
     team.refused(RITA, "SELECT evpipe_own_months(1)")
