@@ -15,9 +15,10 @@ import errno
 import json
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, String, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -156,13 +157,39 @@ def dump(engine: Engine) -> dict[str, Any]:
     return {"format": DUMP_FORMAT, "version": DUMP_VERSION, "schema": revision, "tables": tables}
 
 
+def _dump_text(data: dict[str, Any]) -> Iterator[str]:
+    """A dump's JSON text, in pieces as they are made: a file and standard output get the same."""
+    yield from json.JSONEncoder(ensure_ascii=False, indent=1, sort_keys=True).iterencode(data)
+    yield "\n"
+
+
+def _counts(data: dict[str, Any]) -> dict[str, int]:
+    return {name: len(t["rows"]) for name, t in data["tables"].items()}
+
+
 def dump_to_file(engine: Engine, path: str | Path, *, force: bool = False) -> dict[str, int]:
     path = check_destination(path, "dump", force=force, database=database_file(engine))
     data = dump(engine)
     with private_output(path, "dump") as tmp, tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
-        fh.write("\n")
-    return {name: len(t["rows"]) for name, t in data["tables"].items()}
+        fh.writelines(_dump_text(data))
+    return _counts(data)
+
+
+def dump_to_stream(engine: Engine, write: Callable[[bytes], object], *, chunk: int = 1 << 16) -> dict[str, int]:
+    """The dump `dump_to_file` writes, as UTF-8 bytes handed to `write` about `chunk` bytes at a
+    time (`evpipe dump -`: standard output)."""
+    data = dump(engine)
+    pending: list[str] = []
+    size = 0
+    for piece in _dump_text(data):
+        pending.append(piece)
+        size += len(piece)
+        if size >= chunk:
+            write("".join(pending).encode("utf-8"))
+            pending, size = [], 0
+    if pending:
+        write("".join(pending).encode("utf-8"))
+    return _counts(data)
 
 
 # ---------------------------------------------------------------- restore
@@ -306,25 +333,35 @@ def read_dump(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DomainError(f"restore: {path} does not exist", field="file")
+    return _parse_dump(lambda: path.read_text(encoding="utf-8"), path.name)
+
+
+def read_dump_from(stream: BinaryIO, name: str = "standard input") -> dict[str, Any]:
+    """A dump read from `stream` (`evpipe restore -`: standard input), checked as `read_dump`
+    checks a file's; `name` stands for the file's name in what is said."""
+    return _parse_dump(lambda: stream.read().decode("utf-8"), name)
+
+
+def _parse_dump(read: Callable[[], str], name: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read())
     except UnicodeDecodeError:
         raise DomainError(
-            f"restore: {path.name} is not a text file; a dump is JSON from `evpipe dump`", field="file"
+            f"restore: {name} is not a text file; a dump is JSON from `evpipe dump`", field="file"
         ) from None
     except json.JSONDecodeError as exc:
         raise DomainError(
-            f"restore: {path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
+            f"restore: {name} is not valid JSON (line {exc.lineno}: {exc.msg}); "
             "a dump is a file written by `evpipe dump`",
             field="file",
         ) from None
     except RecursionError:  # arrays or objects nested thousands deep: no dump is
         raise DomainError(
-            f"restore: {path.name} nests its JSON deeper than any dump does; a dump is a file written by `evpipe dump`",
+            f"restore: {name} nests its JSON deeper than any dump does; a dump is a file written by `evpipe dump`",
             field="file",
         ) from None
     if not isinstance(data, dict) or data.get("format") != DUMP_FORMAT:
-        raise DomainError(f"restore: {path.name} is not an evpipe dump", field="file")
+        raise DomainError(f"restore: {name} is not an evpipe dump", field="file")
     return data
 
 

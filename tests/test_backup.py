@@ -327,3 +327,37 @@ def test_a_failed_restore_into_a_new_file_leaves_no_file(engine, tmp_path):
     result = CliRunner().invoke(main, ["--db", str(new), "restore", str(bad)])
     assert result.exit_code == 1 and "nothing was restored" in result.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")] == []
+
+
+def test_a_dash_is_standard_output_for_dump_and_standard_input_for_restore(engine, tmp_path, monkeypatch):
+    """`evpipe dump -` wrote a file named `-` where it ran: `-` is standard output (the JSON alone
+    there, what was done said on stderr), and `restore -` reads standard input. backup and import
+    take no `-` (they wrote and read a file of that name), and `./-` is still a file named `-`."""
+    from click.testing import CliRunner
+
+    from evpipe.tui.cli import main
+
+    _rich(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    monkeypatch.chdir(tmp_path)
+    dumped = CliRunner().invoke(main, ["--db", url, "dump", "-"])
+    assert dumped.exit_code == 0, dumped.output
+    assert not Path("-").exists()
+    dump_to_file(engine, tmp_path / "all.json")
+    assert dumped.stdout_bytes == (tmp_path / "all.json").read_bytes()
+    assert dumped.stderr.startswith("Dumped 4 prospects,") and "to standard output." in dumped.stderr
+
+    target = f"sqlite:///{tmp_path / 'restored.db'}"
+    restored = CliRunner().invoke(main, ["--db", target, "restore", "-"], input=dumped.stdout_bytes)
+    assert restored.exit_code == 0, restored.output
+    assert "from standard input." in restored.stdout
+    again = open_db(target)
+    assert dump(again) == dump(engine)
+    again.dispose()
+
+    for command in ("backup", "import"):
+        refused = CliRunner().invoke(main, ["--db", url, command, "-"])
+        assert refused.exit_code == 1 and not Path("-").exists()
+        assert len(refused.stderr.strip().splitlines()) == 1 and "standard" in refused.stderr, refused.stderr
+    named = CliRunner().invoke(main, ["--db", url, "dump", "./-"])
+    assert named.exit_code == 0 and read_dump(tmp_path / "-") == dump(engine)

@@ -16,7 +16,12 @@ from evpipe.models.errors import DomainError
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from .args import import_arguments, import_options
-from .main import Ctx, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, Output, domain_errors, emit_json, pass_ctx, safe, table
+
+#: `-` as a FILE: standard output for dump, standard input for restore; backup and import refuse it
+#: (they wrote and read a file named `-`). A file named `-` is `./-`, kept apart by taking dump's,
+#: restore's and backup's FILE as typed (a Path makes `./-` of it `-`).
+STANDARD_STREAM = "-"
 
 PHASES = {"read": "Reading", "check": "Checking rows", "write": "Preparing", "save": "Saving", "export": "Exporting"}
 
@@ -173,6 +178,11 @@ def import_cmd(
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
     from evpipe.models.importer import commit_import, plan_import
 
+    if str(file) == STANDARD_STREAM and not file.exists():  # (a file named `-` is still read)
+        raise DomainError(
+            "import: standard input (-) is not read: an import is read more than once; save it to a file "
+            "and give its name"
+        )
     options = import_options(
         dict(
             sheet=sheet,
@@ -260,14 +270,19 @@ def export_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 
 
 @click.command("backup")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @pass_ctx
 @domain_errors
-def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
+def backup_cmd(ctx: Ctx, file: str, force: bool) -> None:
     """Copy the database to FILE with SQLite's online backup (safe while evpipe is open)."""
     from evpipe.models.backup import backup
 
+    if file == STANDARD_STREAM:  # it wrote a file named `-`
+        raise DomainError(
+            "backup: a backup is a database file, not written to standard output (-); give a file name, "
+            "or `evpipe dump -` for the database as JSON on standard output"
+        )
     _ = ctx.engine  # opens (and upgrades) the database first
     ctx.whole_database("backup")
     dest = backup(ctx.url, file, force=force)
@@ -275,33 +290,52 @@ def backup_cmd(ctx: Ctx, file: Path, force: bool) -> None:
 
 
 @click.command("dump")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @pass_ctx
 @domain_errors
-def dump_cmd(ctx: Ctx, file: Path, force: bool) -> None:
-    """Write the whole database to FILE.json (`evpipe restore` reads it back exactly)."""
-    from evpipe.models.backup import dump_to_file
+def dump_cmd(ctx: Ctx, file: str, force: bool) -> None:
+    """Write the whole database to FILE.json, or to standard output for - (`evpipe restore` reads
+    it back exactly)."""
+    from evpipe.models.backup import dump_to_file, dump_to_stream
 
     ctx.whole_database("dump")
-    counts = dump_to_file(ctx.engine, file, force=force)
+    if file == STANDARD_STREAM:  # the JSON alone on standard output; what was done on stderr
+        with Output() as out:
+            counts = dump_to_stream(ctx.engine, out.write)
+        where = "standard output"
+    else:
+        counts = dump_to_file(ctx.engine, file, force=force)
+        where = safe(file)
     click.echo(
         f"Dumped {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
-        f"entries and {_n(counts.get('stage_change', 0))} stage changes to {safe(str(file))}."
+        f"entries and {_n(counts.get('stage_change', 0))} stage changes to {where}.",
+        err=file == STANDARD_STREAM,
     )
 
 
 @click.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @click.option("--force", is_flag=True, help="Replace everything in a database that is not empty.")
 @pass_ctx
 @domain_errors
-def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
-    """Load a dump made by `evpipe dump` into a new (empty) database."""
-    from evpipe.models.backup import read_dump, restore
+def restore_cmd(ctx: Ctx, file: str, force: bool) -> None:
+    """Load a dump made by `evpipe dump` (from FILE, or standard input for -) into a new (empty)
+    database."""
+    from evpipe.models.backup import read_dump, read_dump_from, restore
     from evpipe.models.locations import discard_new_database, sqlite_path
 
-    data = read_dump(file)
+    if file == STANDARD_STREAM:
+        if sys.stdin is None:
+            raise DomainError("restore: standard input is closed; give the dump's file name, or pipe it in")
+        if sys.stdin.isatty():  # it would wait for a dump typed in
+            raise DomainError(
+                "restore: - reads the dump from standard input, which is the terminal; pipe it in "
+                "(`evpipe dump - | evpipe --db NEW restore -`) or give the dump's file name"
+            )
+        data = read_dump_from(sys.stdin.buffer)
+    else:
+        data = read_dump(file)
     new_file = sqlite_path(ctx.url)
     if new_file is not None and new_file.exists():
         new_file = None
@@ -317,7 +351,8 @@ def restore_cmd(ctx: Ctx, file: Path, force: bool) -> None:
         raise
     click.echo(
         f"Restored {_n(counts.get('prospect', 0))} prospects, {_n(counts.get('change_event', 0))} journal "
-        f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from {safe(str(file))}."
+        f"entries and {_n(counts.get('kpi_snapshot', 0))} KPI snapshots from "
+        f"{'standard input' if file == STANDARD_STREAM else safe(file)}."
     )
 
 
