@@ -22,7 +22,7 @@ from evpipe.models.store import Store
 from evpipe.models.values import default_follow_up, parse_time, split_time
 from evpipe.tui.dialogs import ActivityDialog, FollowUpDialog
 from evpipe.tui.screens.focus import FocusScreen
-from evpipe.tui.screens.help import HELP_WIDTH, HelpScreen
+from evpipe.tui.screens.help import HELP_WIDTH, HelpScreen, lay_out
 from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.screens.prospect_page import ProspectPage
 from evpipe.tui.widgets import charts
@@ -347,8 +347,8 @@ async def test_no_help_line_wraps_at_80_columns(loop_db):
             await pilot.press("question_mark")
             await settle(app, pilot)
             assert isinstance(app.screen, HelpScreen)
-            for title, lines in app.screen.sections:
-                for line in lines:
+            for title, entries in app.screen.sections:
+                for line in lay_out(entries):
                     assert len(line) <= HELP_WIDTH, (spec.title, title, line)
             scroll = app.screen.query_one(VerticalScroll)
             assert scroll.show_vertical_scrollbar and scroll.scrollable_content_region.width >= HELP_WIDTH

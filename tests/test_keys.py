@@ -557,3 +557,38 @@ def test_a_key_wider_than_its_column_in_the_help_gets_a_line_of_its_own():
     assert lines[0] == "  shift+up K"
     assert lines[1][TEXT_COLUMN:].startswith("Up ") and lines[1].index("stages.move_up") == ID_COLUMN
     assert entry("r", "Rename the stage", "stages.rename")[0].index("stages.rename") == ID_COLUMN
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_each_key_shares_its_line_with_its_text_and_id_in_the_help(loop_db, size):
+    """At 60 columns the help's lines, made for 80, wrapped: each binding's id stood on a line of
+    its own under its key. Paged through as a user reads it, every key of the pipeline and the
+    table is on one line with the start of what it does and its id, and no line runs past the box."""
+    from evpipe.tui.screens.help import key_label
+    from evpipe.tui.widgets.prospect_table import ProspectTable
+
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        seen: list[str] = []
+        for _ in range(40):
+            lines = screen_text(app).splitlines()
+            seen += lines
+            if "like this:" in "\n".join(lines):
+                break
+            await pilot.press("pagedown")
+            await settle(app, pilot)
+        else:
+            raise AssertionError("the help's end never showed")
+        descriptions = PipelineScreen.ACTION_HELP
+        for b in [*PipelineScreen.BINDINGS, *ProspectTable.BINDINGS]:
+            if not b.id:
+                continue
+            key = key_label(app.keymap.get(b.id, b.key))
+            first_word = descriptions.get(b.action.partition("(")[0], b.description).split()[0]
+            with_id = [line for line in seen if f" {b.id} " in f"{line} "]
+            assert with_id, (b.id, seen)
+            assert all(f"│   {key} " in line and f" {first_word}" in line for line in with_id), (b.id, key, with_id)

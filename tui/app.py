@@ -655,7 +655,7 @@ class EvpipeApp(App):
         super().action_command_palette()
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen, binding_lines, entry, key_label, mark_lines
+        from .screens.help import Entry, HelpScreen, binding_entries, key_label, mark_entries
         from .screens.pipeline import PipelineScreen
         from .widgets.prospect_table import ProspectTable
 
@@ -669,13 +669,13 @@ class EvpipeApp(App):
             own = [b for b in type(here).BINDINGS if isinstance(b, Binding) and b.id]
             if own:
                 name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(here).__name__.removesuffix("Screen")).capitalize()
-                sections.append((title or name, binding_lines(own, self.keymap, getattr(here, "ACTION_HELP", {}))))
+                sections.append((title or name, binding_entries(own, self.keymap, getattr(here, "ACTION_HELP", {}))))
         sections += [
-            ("Pipeline", binding_lines(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
-            ("Moving around the table", binding_lines(ProspectTable.BINDINGS, self.keymap, {})),
+            ("Pipeline", binding_entries(PipelineScreen.BINDINGS, self.keymap, PipelineScreen.ACTION_HELP)),
+            ("Moving around the table", binding_entries(ProspectTable.BINDINGS, self.keymap, {})),
             (
                 "Everywhere",
-                binding_lines(
+                binding_entries(
                     [b for b in self.BINDINGS if isinstance(b, Binding) and not b.id.startswith("app.screen_")],
                     self.keymap,
                     {
@@ -684,19 +684,17 @@ class EvpipeApp(App):
                         "import": "Import prospects",
                     },
                 )
-                + entry("ctrl+p", "Command palette: every command by name"),
+                + [Entry("ctrl+p", "Command palette: every command by name")],
             ),
-            ("Marks on the screens", mark_lines()),
+            ("Marks on the screens", mark_entries()),
             (
                 "Screens (number keys, or ctrl+p)",
                 [
-                    line
+                    e
                     for s in self.screen_specs
-                    for line in (
-                        *entry(
-                            key_label(self.keymap.get(f"app.screen_{s.key}", s.key)), s.title, f"app.screen_{s.key}"
-                        ),
-                        *entry("", s.description),
+                    for e in (
+                        Entry(key_label(self.keymap.get(f"app.screen_{s.key}", s.key)), s.title, f"app.screen_{s.key}"),
+                        Entry("", s.description),
                     )
                 ],
             ),
