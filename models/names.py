@@ -32,6 +32,21 @@ def like_prefix(text: str) -> str:
     return escaped + "%"
 
 
+#: What terminals draw in widths of their own: the zero width joiner that makes one glyph of several
+#: emoji (a family: two cells in some terminals, six in others), the skin-tone modifiers, the
+#: variation selectors that ask for emoji or text presentation (a heart: one cell or two), and the
+#: tag characters of a subdivision's flag. rich, which lays out the app's cells, counts a joined
+#: sequence as two cells and a heart with its selector as two; xterm and tmux 3.3 did not.
+_DRAWN_APART = dict.fromkeys([0x200D, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)])
+
+
+def display_name(text: str) -> str:
+    """A name (any user text) as it is shown in columns of cells: without the characters above,
+    so that every terminal draws it in the cells the app counts (a family emoji shows as its
+    three people, each two cells). Only for display: the name saved stays as it was typed."""
+    return text if text.isascii() else text.translate(_DRAWN_APART)
+
+
 def _shown(text: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -63,4 +78,4 @@ def resolve_prospect(text: str, candidates: Sequence[T], name_of: Callable[[T], 
     )
 
 
-__all__ = ["SHOWN", "fold", "like_prefix", "resolve_prospect"]
+__all__ = ["SHOWN", "display_name", "fold", "like_prefix", "resolve_prospect"]

@@ -14,7 +14,7 @@ from evpipe.models.history import snapshots
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.pipeline_view import Ladder, PipelineView, Row, load_rows, ordered_ids
 from evpipe.models.store import Store
-from evpipe.models.tables import KpiSnapshot
+from evpipe.models.tables import KpiSnapshot, Prospect
 from evpipe.models.values import format_money
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.messages import DataChanged
@@ -868,6 +868,45 @@ async def test_a_long_contact_name_leaves_room_for_the_phone(engine, db_url):
         await settle(pilot, until=lambda a: "+64 9 555 0199" in screen_text(a))
         line = next(line for line in screen_lines(app) if "+64 9 555 0199" in line)
         assert "Wiremu Te Rangi-Hiroa" in line and "…" in line and long_name not in line
+
+
+def terminal_cells(text: str) -> int:
+    """The cells a terminal that joins nothing draws `text` in (xterm, wcwidth): two for a wide
+    character or an emoji, none for a joiner, a selector or a combining mark, else one."""
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30)])
+async def test_emoji_sequences_in_names_keep_the_columns_in_line(engine, db_url, size):
+    """A family emoji (three people joined by zero width joiners), a skin tone and a heart with its
+    emoji selector: rich counted each as two cells, terminals drew them in six, four and one, and
+    the columns after the name moved. They show now as each terminal draws them alike (the people
+    apart, no tone, no selector); the names saved are as typed."""
+    names = [
+        "Ana \U0001f468\u200d\U0001f469\u200d\U0001f467 Ltd",
+        "Bo \U0001f469\U0001f3fd \u2764\ufe0f Ltd",
+        "Zed plain Ltd",
+    ]
+    store = Store(engine, who="tester")
+    for name in names:
+        store.add(name, "5000", "Enquiry", month="2027-01", company="Fam \U0001f469\U0001f3fd\u200d\U0001f4bb Co")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, until=lambda a: "Zed plain Ltd" in screen_text(a))
+        rows = [line for line in screen_lines(app) if " Ltd " in line and "Enquiry" in line]
+        assert len(rows) == 3, screen_lines(app)
+        starts = {terminal_cells(line[: line.index("Enquiry")]) for line in rows}
+        header = next(line for line in screen_lines(app) if " Stage " in line)
+        assert starts == {terminal_cells(header[: header.index("Stage")])}, rows
+        assert "Ana \U0001f468\U0001f469\U0001f467 Ltd" in rows[0]
+    with Session(engine) as session:
+        saved = [row[0] for row in session.execute(select(Prospect.name).order_by(Prospect.id))]
+    assert saved == names
 
 
 async def test_the_command_palette_does_not_open_over_a_question(pipeline):

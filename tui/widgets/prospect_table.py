@@ -30,6 +30,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from evpipe.models.ladder import ev_micros
+from evpipe.models.names import display_name
 from evpipe.models.pipeline_view import Group, Ladder, PipelineView, Row, RowStore
 from evpipe.models.values import MICROS_PER_UNIT, MoneyStyle, format_percent, money_style_for, to_cents
 
@@ -84,9 +85,12 @@ def columns_for(width: int) -> list[Column]:
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
-    """Pad or cut `text` to exactly `width` cells, with an ellipsis when cut."""
+    """Pad or cut `text` to exactly `width` cells, with an ellipsis when cut; shown as every
+    terminal draws it in those cells (`display_name`: a family emoji misaligned the columns)."""
     if width <= 0:
         return ""
+    if not text.isascii():
+        text = display_name(text)
     size = cell_len(text)
     if size > width:
         return set_cell_size(text, width - 1) + "…"
