@@ -32,7 +32,7 @@ from evpipe.models.records import ChangeResult, current_user
 from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
-from .messages import ChangeFailed, ChangeSaved, DataChanged, RemoteChanges
+from .messages import ChangeFailed, ChangeSaved, DataChanged, NoticesAnswered, RemoteChanges
 from .readable_greys import ReadableMonochrome
 from .saving import Saver
 from .screens.registry import ScreenSpec, available
@@ -112,6 +112,9 @@ class EvpipeApp(App):
         #: The open database as the tab bar names it (the file's name).
         self.database_label = db_label(url)
         self._database_problem: str | None = None
+        #: What the notices saying it said, taken off the screen when the database answers again.
+        self._problem_notices: list[str] = []
+        self._problem_lock = threading.Lock()  # (said from workers, answered on the app's thread)
         #: Who the app acts as: until the store has asked the database (models/roles.py: the login
         #: name, or EVPIPE_USER where it is honoured), the name the environment gives.
         self.who = who or current_user()
@@ -213,15 +216,29 @@ class EvpipeApp(App):
             return
         self._database_problem = message
         said = f"The database cannot be opened: {message}" if opening else f"The database has a problem: {message}"
+        with self._problem_lock:
+            self._problem_notices.append(said)
         self.notify(said, severity="error", markup=False, timeout=120)
 
     def database_answers(self) -> None:
         """A read succeeded after the database had a problem (the server back after an outage):
-        said, and a problem met again later is said again (it was said once per text, ever)."""
+        said, the notices of the problem taken off the screen (they stayed up to two minutes,
+        saying a problem that was over), and a problem met again later is said again (it was
+        said once per text, ever)."""
         if self._database_problem is None:
             return
         self._database_problem = None
+        with self._problem_lock:
+            notices, self._problem_notices = self._problem_notices, []
+        self.post_message(NoticesAnswered(notices))
         self.notify("The database answers again.", markup=False, timeout=8)
+
+    def on_notices_answered(self, message: NoticesAnswered) -> None:
+        gone = [n for n in self._notifications if n.message in message.notices]
+        for notice in gone:
+            self._unnotify(notice, refresh=False)
+        if gone:
+            self._refresh_notifications()
 
     def _watch_for_damage(self, engine: Engine) -> None:
         """A damaged page met by any query of the engine is said on screen, with the next step

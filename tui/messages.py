@@ -390,3 +390,12 @@ class FilterFound(Message):
     lines: array | None = None
     shown_lines: array | None = None
     base_lines: array | None = None
+
+
+@message
+class NoticesAnswered(Message):
+    """Notices no longer true, by what they say, to take off the screen (the database's problem,
+    once it answers again). A message to the app, so that it comes after the notices themselves,
+    which a worker may have posted a moment before."""
+
+    notices: list[str]
