@@ -100,3 +100,18 @@ def test_list_aligns_wide_names(db):
         assert cell_len(line[: line.index("Suspect")]) == stage_at, line
         amount = line.split("%")[-1].split()[0]  # the value, after the probability
         assert cell_len(line[: line.index(amount, line.index("Suspect")) + len(amount)]) == value_end, line
+
+
+def test_list_shows_emoji_sequences_as_every_terminal_draws_them(db):
+    """A family emoji (people joined by zero width joiners) or a skin tone is counted two cells
+    and drawn in two to six, depending on the terminal: the list leaves the joiners, skin tones and
+    emoji selectors out, so the columns after the name stay in line; the name saved is as typed."""
+    family = "Ana \U0001f468\u200d\U0001f469\u200d\U0001f467 Ltd \U0001f469\U0001f3fd \u2764\ufe0f"
+    run(db, "add", family, "--value", "10")
+    out = run(db, "list").stdout
+    assert "Ana \U0001f468\U0001f469\U0001f467 Ltd \U0001f469 \u2764" in out
+    assert not {"\u200d", "\U0001f3fd", "\ufe0f"} & set(out)
+    assert family in names_of(db)
+    stage_at = cell_len(out.splitlines()[0][: out.splitlines()[0].index("stage")])
+    for line in out.splitlines()[2:]:
+        assert cell_len(line[: line.index("Suspect")]) == stage_at, line

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from evpipe.models.errors import DomainError, SumTooLarge, WriteLocked
+from evpipe.models.names import display_name
 
 EXIT_ERROR = 1
 
@@ -472,7 +473,7 @@ def table_lines(
     """`table`'s lines one by one, over rows read twice (`rows()` gives them afresh each time):
     once for the widths of the columns, once to write them, so that none is kept in memory."""
     widths = [_cells(h) for h in headers]
-    for row in rows():
+    for row in map(_drawn, rows()):
         joined = "".join(row)
         for i, n in enumerate(map(len if joined.isascii() and joined.isprintable() else _cells, row)):
             if n > widths[i]:
@@ -488,8 +489,14 @@ def table_lines(
 
     yield line(headers)
     yield line(["-" * w for w in widths])
-    for row in rows():
+    for row in map(_drawn, rows()):
         yield line(row)
+
+
+def _drawn(row: list[str]) -> list[str]:
+    """A row's cells as every terminal draws them in the cells counted (models.names.display_name:
+    a family emoji's joiners, skin tones and emoji selectors left out; the data is unchanged)."""
+    return row if "".join(row).isascii() else [display_name(c) for c in row]
 
 
 # ---------------------------------------------------------------- the group
