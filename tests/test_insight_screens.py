@@ -583,3 +583,23 @@ async def test_a_read_that_fails_is_said_on_screen_not_left_loading(data, monkey
         assert any(n.startswith(notice) for n in said), said
         if error == "damaged":
             assert any("is damaged (SQLite: database disk image is malformed); restore it" in n for n in said), said
+
+
+async def test_focus_and_forecast_show_emoji_sequences_as_terminals_draw_them(engine):
+    """A family emoji or a skin tone in a name: the focus list's and the forecast's tables leave
+    the joiners, skin tones and emoji selectors out for display (models.names.display_name), as the
+    pipeline list does, so the columns after the name stay where the terminal draws them."""
+    family = "Ana \U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f469\U0001f3fd Ltd"
+    Store(engine, who="tester").add(family, "1000", "Enquiry", month="2026-12", follow_up="2026-11-20")
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in ("2", "3"):  # focus, forecast
+            await pilot.press(key)
+            await settle(pilot)
+            if key == "3":  # December's prospects
+                await pilot.press("down", "enter")
+                await settle(pilot)
+            text = screen_text(app)
+            assert "Ana \U0001f468\U0001f469\U0001f467 \U0001f469 Ltd" in text, text
+            assert not {"\u200d", "\U0001f3fd"} & set(text)

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
 from evpipe.models.kpi import Kpi, Scope, kpis
+from evpipe.models.names import display_name
 from evpipe.models.pace import load_pace
 from evpipe.models.period import current_period
 from evpipe.models.records import ChangeResult
@@ -183,7 +184,7 @@ class FocusScreen(StageKeys, LiveScreen):
                 item.reason if wide and item.group != "gain" else item.short_reason, style=GROUP_STYLE[item.group]
             )
             table.add_row(
-                Text(item.name),
+                Text(display_name(item.name)),
                 Text(item.stage),
                 Text(value(item.value_cents), justify="right"),
                 Text(gain(item.gain_micros, micros=True, signed=True), justify="right", style="green"),

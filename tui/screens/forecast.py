@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 
 from evpipe.models.forecast import STILL_OPEN_NAMED, Forecast, MonthForecast, forecast, month_prospects
 from evpipe.models.forecast_range import Ranges, band_text, method_text, month_ranges, range_sentence
+from evpipe.models.names import display_name
 from evpipe.models.records import ChangeResult
 from evpipe.models.values import MoneyStyle, format_money, format_percent, money_style, month_label, to_cents
 from evpipe.models.visibility import OWN_ONLY_LINE
@@ -131,7 +132,7 @@ class MonthProspects(Dialog[int | None]):
         for r in message.rows:
             style = {"won": "green", "lost": "red"}.get(r.kind, "")
             table.add_row(
-                Text(r.name),
+                Text(display_name(r.name)),
                 Text(f"{r.stage} {format_percent(r.probability_bp)}", style=style),
                 Text(_money(r.value_cents), justify="right"),
                 Text(_money(r.ev_micros, micros=True), justify="right"),

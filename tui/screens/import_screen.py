@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from evpipe.models.errors import DomainError
+from evpipe.models.names import display_name
 from evpipe.models.values import money_style
 
 from ..access import evpipe_app
@@ -268,8 +269,8 @@ class ImportScreen(ReportsFailedWork, Screen):
             value = Text(money(cents) + ("*" if r["value_from"] != "file" else ""), justify="right")
             rows.add_row(
                 Text(str(r["row"]), justify="right"),
-                Text(r["name"]),
-                Text(r["company"]),
+                Text(display_name(r["name"])),
+                Text(display_name(r["company"])),
                 Text(r["stage"]),
                 value,
                 Text(r["month"] or ""),

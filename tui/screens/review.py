@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label, Static
 
 from evpipe.models.errors import DomainError
 from evpipe.models.focus import GAIN_PHRASE, FocusItem
+from evpipe.models.names import display_name
 from evpipe.models.review import Review, Term, parse_since, review
 from evpipe.models.values import MoneyStyle, balanced_cents, money_style, to_cents
 from evpipe.models.visibility import OWN_ONLY_LINE
@@ -100,7 +101,7 @@ class TermProspects(Dialog[int | None]):
         table.add_column(Text("Value now", justify="right"), key="value", width=w)
         for item in items:
             table.add_row(
-                Text(f"{item.name} ({item.by_text})" if item.by else item.name),
+                Text(display_name(f"{item.name} ({item.by_text})" if item.by else item.name)),
                 _styled(_ev(ev, item.d_ev_micros, signed=True), item.d_ev_micros),
                 _styled(_money(tv, item.d_tv_cents, signed=True), item.d_tv_cents),
                 Text(_money(value, item.value_cents) if item.kind == "prospect" else "", justify="right"),
@@ -307,7 +308,10 @@ class ReviewScreen(LiveScreen):
             for n, item in enumerate(items):
                 why = why_text(item, label == "Best next", self._shown_widths[2])
                 todo.add_row(
-                    Text(label if n == 0 else "", style=style), Text(item.name), Text(why), key=f"{label}:{item.id}"
+                    Text(label if n == 0 else "", style=style),
+                    Text(display_name(item.name)),
+                    Text(why),
+                    key=f"{label}:{item.id}",
                 )
                 self.todo_ids.append(item.id)
         self._show_balance(todo, r)
