@@ -165,15 +165,41 @@ def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]
     return [entry_of(r) for r in fetch_all(source, _ENTRY_SQL, {"after": after_id, "limit": limit})]
 
 
+class OwnRows:
+    """The prospects of one owner, as a session limited to them (a rep who sees only their own)
+    last read them: which of them left since.
+
+    On PostgreSQL the server's row-level security (models/grants.py ROW_RULES) hides a prospect
+    from a rep once it is handed to someone else, and every journal entry about it with it: the
+    journal the rep reads never says it went. What they can read still does: it is no longer
+    among theirs. One query a look reads their ids (the owner index; a rep's own few)."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._ids: set[int] | None = None
+
+    def left(self, source: Any) -> set[int]:
+        """The prospects that were the owner's (and not deleted) at the last call and are not now:
+        handed to someone else, or deleted. None at the first call, which only takes note."""
+        found = fetch_all(
+            source, "SELECT id FROM prospect WHERE owner = :owner AND deleted_at IS NULL", {"owner": self.owner}
+        )
+        ids = {int(i) for (i,) in found}
+        before, self._ids = self._ids, ids
+        return set() if before is None else before - ids
+
+
 class ChangeCheck:
     """Whether anything was written since the last look, cheaply, from a worker thread.
 
     Keeps one connection open. On SQLite, `PRAGMA data_version` (a counter in the connection,
     which moves when another connection commits) answers "nothing" in microseconds; when it moved,
     or on another database, the journal's highest id (an index lookup) says whether there is a
-    new entry. Not for use by two threads at once."""
+    new entry. `owner`: the session sees only that owner's prospects; on a server, which hides the
+    others' rows and their entries, each look also notes which of theirs left unseen (`left`).
+    Not for use by two threads at once."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, owner: str | None = None) -> None:
         self.source = source
         self._connection: Any = None
         self._data_version: int | None = None
@@ -183,6 +209,11 @@ class ChangeCheck:
         self._settings: tuple[tuple[Any, ...], ...] | None = None
         #: Whether the last `poll` found them changed (a target set from the command line, say)
         self.settings_moved = False
+        self._owner = owner
+        self._own: OwnRows | None = None
+        #: The owner's prospects that the last `poll` found gone from theirs (on a server only:
+        #: SQLite hides no row, so the journal says every hand-off)
+        self.left: set[int] = set()
 
     def _connect(self) -> Any:
         if self._connection is None:
@@ -210,6 +241,9 @@ class ChangeCheck:
         try:
             self.seen = latest_id(connection)
             self._settings = settings_now(connection)
+            if self._owner is not None and not self._sqlite:
+                self._own = OwnRows(self._owner)
+                self._own.left(self.source)  # what is theirs now: the baseline
             _end_read(connection)
         except Exception:
             self.close()
@@ -221,6 +255,7 @@ class ChangeCheck:
         settings changed (`settings_moved`), which no journal entry says."""
         connection = self._connect()
         self.settings_moved = False
+        self.left = set()
         try:
             if self._sqlite:
                 version = sqlite_data_version(connection)
@@ -231,6 +266,8 @@ class ChangeCheck:
             settings = settings_now(connection)
             self.settings_moved = self._settings is not None and settings != self._settings
             self._settings = settings
+            if self._own is not None:  # (through the engine: the driver's connection takes other parameter marks)
+                self.left = self._own.left(self.source)
             _end_read(connection)
         except Exception:
             self.close()
@@ -448,6 +485,7 @@ __all__ = [
     "WHOLE",
     "ChangeCheck",
     "Entry",
+    "OwnRows",
     "describe",
     "entries_since",
     "entry_of",

@@ -478,3 +478,44 @@ def test_a_reps_change_leaves_the_month_rows_another_reading_shares_as_they_were
     assert months[0] == shared[0]  # the day before: as it was
     assert months[1][2:5] == ("2027-05", 1, 390000)
     assert _history(team)[1] == _recounted(team)[1]
+
+
+async def test_a_prospect_handed_away_leaves_the_former_owners_live_screen(team):
+    """With reps seeing only their own, the server hides a prospect from rita once the owner hands
+    it to ravi, and the journal's entries about it with it: her open pipeline still drops it within
+    the live-sync interval, and her header with it; ravi's gains it. (It stayed on her screen, and
+    in her totals, until she restarted.)"""
+    import time
+
+    from apphelpers import settle
+
+    from evpipe.models.kpi import Scope, kpis
+    from evpipe.tui.app import EvpipeApp
+
+    assert team.cli(BOSS, "members", "reps-see", "own").exit_code == 0
+    boss = Store(team.engine(BOSS))
+    boss.add("Rita's other deal", "1000", "Suspect", owner=RITA)
+    handed = _id(team, "Rita's deal")
+
+    async def until(pilot, condition) -> None:
+        started = time.monotonic()
+        while not condition():
+            assert time.monotonic() - started < 15, "timed out"
+            await pilot.pause(0.05)
+
+    rita, ravi = EvpipeApp(team.url(RITA)), EvpipeApp(team.url(RAVI))
+    async with rita.run_test(size=(80, 24)) as pilot, ravi.run_test(size=(80, 24)) as ravis_pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await settle(ravis_pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        hers, his = rita.pipeline, ravi.pipeline
+        assert rita.scope_owner == RITA and set(hers.view.rows) == {handed, _id(team, "Rita's other deal")}
+        assert hers.kpi_all.count == 2 and handed not in his.view.rows
+        boss.edit(handed, owner=RAVI)
+        await until(pilot, lambda: handed not in hers.view.rows)
+        mine = kpis(team.engine(RITA), Scope(owner=RITA, period=hers.period))
+        assert mine.count == 1
+        await until(pilot, lambda: hers.kpi_all == mine)
+        await until(ravis_pilot, lambda: handed in his.view.rows)
+        theirs = kpis(team.engine(RAVI), Scope(owner=RAVI, period=his.period))
+        await until(ravis_pilot, lambda: his.kpi_all == theirs)
+        assert theirs.count == 2

@@ -8,7 +8,9 @@ the new journal entries and the rows they touch, leaves out this session's own s
 notes their ids under a lock the worker also takes, so none slips through between its write and its
 note) and posts one `RemoteChanges` message to the app, which hands it to the screens. The UI
 thread never waits on the database. A rep whom the owner lets see only their own prospects
-(`app.scope_owner`) hears only of changes to theirs, and is handed only their rows.
+(`app.scope_owner`) hears only of changes to theirs, and is handed only their rows; on a server,
+which hides a prospect handed away from its former owner along with its journal entries, the check
+also says which of theirs left (`ChangeCheck.left`), and those go as deleted ones do.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class LiveSync:
             # process closing the database would take this connection for gone and remove the WAL
             # file under it: it would see no change again.
             app.engine  # noqa: B018
-            self._check = ChangeCheck(reader)
+            self._check = ChangeCheck(reader, owner=app.decide_scope())
             self.after = self._check.latest()
             return
         started = time.perf_counter()
@@ -102,7 +104,12 @@ class LiveSync:
             newest = self._check.poll()
             if self._check.settings_moved:  # (not journalled: the screens that show one read again)
                 app.post_message(RemoteChanges([], {}, set(), settings=True))
+            # a prospect of the rep's handed to someone else, which the server now hides with its
+            # journal entries: gone as a deleted one is (the screens sum their KPIs again)
+            left = self._check.left
             if newest is None or newest <= self.after:
+                if left:
+                    app.post_message(RemoteChanges([], {}, left))
                 self._timed(started)
                 return
             entries = entries_since(reader, self.after, BATCH)
@@ -119,23 +126,24 @@ class LiveSync:
             _forget_own(saver, seen)
         self.after = seen
         if full:
-            if said is not None:
+            if said is not None or left:
                 app.post_message(RemoteChanges([], {}, set(), said, reload=True))
             return
-        if not theirs:
-            return
-        if owner is not None:
+        left -= {e.prospect_id for e in entries}  # (those the entries read here tell of)
+        if owner is not None and theirs:
             ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
             theirs = for_owner(theirs, owner, owners_of(reader, ids))
-            if not theirs:
-                return
+        if not theirs:
+            if left:
+                app.post_message(RemoteChanges([], {}, left))
+            return
         reload = any(e.touches_ladder or e.action == "import" for e in theirs)
         rows: dict = {}
         gone: set[int] = set()
         if not reload:
             ids = {e.prospect_id for e in theirs if e.prospect_id is not None}
             rows = rows_by_id(reader, ids, owner=owner)
-            gone = ids - rows.keys()
+            gone = (ids - rows.keys()) | left
         app.post_message(RemoteChanges(theirs, rows, gone, notice(theirs), reload=reload))
 
     def _timed(self, started: float) -> None:

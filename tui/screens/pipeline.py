@@ -724,6 +724,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             sum_again |= self._add_remote_kpi(entry, message)
             if entry.prospect_id is not None:
                 touched.add(entry.prospect_id)
+        # gone with no entry this session may read: handed away from a rep on a server, which
+        # hides the prospect from them and its entries with it (tui/live_sync.py); what the
+        # header counted of it is not known here, so it is summed again
+        unsaid = message.gone - touched
+        if unsaid:
+            touched |= unsaid
+            sum_again = True
         moved_lines = False
         in_place: list[Row] = []
         replaced: list[Row] = []  # rows whose line came, went or moved

@@ -172,7 +172,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
 
     def _changed_remotely(self, message: RemoteChanges) -> None:
         """Another session changed this prospect (or the ladder): read the page again."""
-        if message.reload or self.prospect_id in message.prospect_ids:
+        if message.reload or self.prospect_id in message.prospect_ids or self.prospect_id in message.gone:
             self._changed_elsewhere(None)
 
     def on_screen_resume(self) -> None:
