@@ -5,7 +5,9 @@
 - A prospect's *rung* is the open stage it closed from: the `from` stage of its latest stage change
   out of an open stage (so a payment that bounced, won then lost, closed from the rung it was won
   from). Its *last stage*, for the Brier score, is the `from` stage of its latest move into its
-  current (won or lost) stage.
+  current (won or lost) stage. A move that was undone, and the undo's move back, are neither
+  (models/journal.py `undone_move`): a won prospect reopened by mistake and put back still closed
+  from the rung it was won from.
 - Evidence: an outcome whose rung the history saw. One whose rung is the importer's guess (the row
   is marked `inferred`: the file said won or lost, not from where) is counted apart, as inferred,
   and one with no rung at all (created won or lost) counts nowhere. Neither is ever a suggestion's
@@ -42,7 +44,7 @@ from sqlalchemy import Engine
 
 from . import clock
 from .errors import DomainError
-from .journal import ev_phrase
+from .journal import ev_phrase, undone_move
 from .ladder import LOST, OPEN, WON, open_rungs
 from .rawdb import fetch_all
 from .values import FULL_BP, format_percent, money_str
@@ -172,18 +174,18 @@ SELECT s.kind AS outcome, fs.id AS last_id, fs.kind AS last_kind, fs.probability
        CASE WHEN p.source IS NOT NULL THEN (
            SELECT min(st.position) FROM stage_change x JOIN stage st
                ON st.id = x.to_stage_id OR st.id = x.from_stage_id
-            WHERE x.prospect_id = p.id AND st.kind = '{OPEN}') END AS first_pos,
+            WHERE x.prospect_id = p.id AND st.kind = '{OPEN}' AND NOT {undone_move("x")}) END AS first_pos,
        COUNT(*) AS n
 FROM prospect p
 JOIN stage s ON s.id = p.stage_id AND s.kind IN ('{WON}', '{LOST}')
 LEFT JOIN stage_change sc ON sc.id = (
     SELECT sc2.id FROM stage_change sc2
-     WHERE sc2.prospect_id = p.id AND sc2.to_stage_id = p.stage_id
+     WHERE sc2.prospect_id = p.id AND sc2.to_stage_id = p.stage_id AND NOT {undone_move("sc2")}
      ORDER BY sc2.changed_at DESC, sc2.id DESC LIMIT 1)
 LEFT JOIN stage fs ON fs.id = sc.from_stage_id
 LEFT JOIN stage_change rc ON rc.id = (
     SELECT sc3.id FROM stage_change sc3 JOIN stage f3 ON f3.id = sc3.from_stage_id
-     WHERE sc3.prospect_id = p.id AND f3.kind = '{OPEN}'
+     WHERE sc3.prospect_id = p.id AND f3.kind = '{OPEN}' AND NOT {undone_move("sc3")}
      ORDER BY sc3.changed_at DESC, sc3.id DESC LIMIT 1)
 LEFT JOIN stage rs ON rs.id = rc.from_stage_id
 WHERE p.deleted_at IS NULL AND (:all_time = 1 OR p.closed_on >= :since)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, select, text
+from sqlalchemy import Connection, DateTime, bindparam, literal_column, select, text
 from sqlmodel import Session, col
 
 from .bridge import BridgeCategory, move_category  # noqa: F401  (re-exported)
@@ -184,17 +184,35 @@ def stage_change_row(
     )
 
 
+def undone_move(change: str) -> str:
+    """Whether the stage change `change` (its table's name or alias in the query) is of a move that
+    was undone, or of the move that undid one, as a SQL condition: the one rule.
+
+    Both stay in the history (undo never erases, and between them the prospect stood on the other
+    stage: the pipeline as it stood, models/replay.py, walks them), but for what the history tells
+    of the prospect's way through the ladder it never left its stage: neither ends a stay nor
+    starts one (`restay`, `last_change`: its time on the stage runs on from when it entered it),
+    and neither is evidence of where an outcome closed from (models/calibration.py). An undo of a
+    move is journalled as a move that `undoes` it; a skipped one (`undo --skip`) stands."""
+    return (
+        f"EXISTS (SELECT 1 FROM change_event um WHERE um.id = {change}.event_id AND um.action = 'move' "
+        "AND (um.undoes_id IS NOT NULL OR EXISTS (SELECT 1 FROM change_event ub "
+        "WHERE ub.id = um.undone_by_id AND ub.action = 'move')))"
+    )
+
+
 def _last_change_query(prospect_id: int):
     return (
         select(col(StageChange.changed_at), col(StageChange.inferred))
-        .where(col(StageChange.prospect_id) == prospect_id)
+        .where(col(StageChange.prospect_id) == prospect_id, text(f"NOT {undone_move('stage_change')}"))
         .order_by(col(StageChange.changed_at).desc(), col(StageChange.id).desc())
         .limit(1)
     )
 
 
 def last_change(conn: Connection | Session, prospect_id: int) -> tuple[datetime, bool] | None:
-    """A prospect's latest stage change: its moment and whether it was a guess (None: it has none)."""
+    """A prospect's latest stage change, an undone move and its undo left out (`undone_move`): its
+    moment and whether it was a guess (None: it has none)."""
     row = conn.execute(_last_change_query(prospect_id)).first()
     return None if row is None else (row[0], bool(row[1]))
 
@@ -203,20 +221,23 @@ def restay(conn: Connection | Session, prospect_ids: Iterable[int]) -> None:
     """Work the stays of these prospects' stage changes out again from their whole history, in its
     order, and when they entered their stage (`Prospect.stage_entered_at`): for a change written
     with a moment before its prospect's latest one (a date given by hand, a file's), which ends a
-    stay that was already counted and starts another."""
+    stay that was already counted and starts another; and for an undone move (`undone_move`),
+    which ends none and starts none."""
     t = StageChange.__table__.c  # type: ignore[attr-defined]
+    undone: Any = literal_column(f"CASE WHEN {undone_move('stage_change')} THEN 1 ELSE 0 END")
     for pid in sorted(set(prospect_ids)):
         before: tuple[datetime, bool] | None = None
         fixed = []
-        for cid, at, from_stage, inferred, kept in conn.execute(
-            select(t.id, t.changed_at, t.from_stage_id, t.inferred, t.stay_seconds)
+        for cid, at, from_stage, inferred, kept, reversed_ in conn.execute(
+            select(t.id, t.changed_at, t.from_stage_id, t.inferred, t.stay_seconds, undone)
             .where(t.prospect_id == pid)
             .order_by(t.changed_at, t.id)
         ):
-            stay = stay_seconds(before, at, bool(inferred)) if from_stage is not None else None
+            stay = stay_seconds(before, at, bool(inferred)) if from_stage is not None and not reversed_ else None
             if stay != kept:
                 fixed.append({"key": cid, "stay": stay})
-            before = (at, bool(inferred))
+            if not reversed_:
+                before = (at, bool(inferred))
         if before is not None:
             prospects = Prospect.__table__  # type: ignore[attr-defined]
             conn.execute(prospects.update().where(prospects.c.id == pid).values(stage_entered_at=before[0]))
@@ -359,8 +380,12 @@ class SessionJournal:
         )
         self.s.add(change)
         self.s.flush()  # (restay and restage read the history with it)
-        if before is not None and before[0] > at:  # written into the history, not after it
+        if event.undoes_id is not None or (before is not None and before[0] > at):
+            # an undo: the move it undoes and itself are no stays, and the prospect is on its
+            # stage since it entered it before that move (`undone_move`); or written into the
+            # history, not after it
             restay(self.s, [prospect.id])
+            self.s.refresh(prospect, ["stage_entered_at"])
         else:
             prospect.stage_entered_at = at
             self.s.add(prospect)

@@ -6,7 +6,9 @@ The rule (models/history.py's docstring says it in words) for a prospect created
   before T; with no entry before T (a prospect written by something other than the store), 1 and
   the value on its last stage change before T while it is on a stage that counts and not deleted
   by T;
-- its stage: the last stage change before T (none yet: it is left out);
+- its stage: the last stage change before T (none yet: it is left out), an undone move and the
+  undo's move back included (between them it stood on the other stage, and the journal's deltas
+  say so; only the history's stays and sighting in leave them out: models/journal.py `undone_move`);
 - its expected month and owner: the `before` of the first edit at or after T that changed them,
   else today's;
 - a stage's probability at T: the `before` of its first probability change at or after T, else

@@ -15,13 +15,13 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from . import clock
 from .changes_feed import PROBABILITY, WHOLE, describe, fields_of, same_value
 from .errors import DomainError, NothingToUndo, UndoBlocked
-from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate
+from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate, undone_move
 from .records import ChangeResult
 from .store_base import part, stage_totals
 from .store_ladder import LadderWrites, probability_ev_change
@@ -37,13 +37,18 @@ SKIP_HINT = "press U to skip it and undo your earlier changes (evpipe undo --ski
 
 def _last_touch(s: Session, prospect_id: int) -> datetime | None:
     """A prospect's last touch worked out again from what it holds (`Prospect.last_touch_at`:
-    the latest of its contact points not taken back and its stage changes, its add included)."""
+    the latest of its contact points not taken back and its stage changes, its add included; an
+    undone move and its undo are none: models/journal.py `undone_move`)."""
     activity = s.scalar(
         select(func.max(col(Activity.occurred_at))).where(
             col(Activity.prospect_id) == prospect_id, col(Activity.voided_at).is_(None)
         )
     )
-    change = s.scalar(select(func.max(col(StageChange.changed_at))).where(col(StageChange.prospect_id) == prospect_id))
+    change = s.scalar(
+        select(func.max(col(StageChange.changed_at))).where(
+            col(StageChange.prospect_id) == prospect_id, text(f"NOT {undone_move('stage_change')}")
+        )
+    )
     return max((t for t in (activity, change) if t is not None), default=None)
 
 
@@ -271,9 +276,12 @@ class Undo(LadderWrites):
             raise self._blocked(s, ev, "stage", at)
         back = s.get_one(Stage, payload["from"])
         result = self._move(s, p, back, reason=None, expected_version=None, at=at, undoes=ev, category=ev.category)
+        # as it was: closed when it was, last touched when it was (neither move touched it; the
+        # journal put it back on its stage since it entered it: models/journal.py `undone_move`)
         before = payload.get("before", {})
         p.closed_on = date.fromisoformat(before["closed_on"]) if before.get("closed_on") else None
         p.lost_reason = before.get("lost_reason")
+        p.last_touch_at = _last_touch(s, id_of(p)) or p.last_touch_at
         if back.archived:
             back.archived = False
             s.add(back)

@@ -117,6 +117,21 @@ def test_observed_by_hand(outcomes):
     assert cal.won == 8 and cal.lost == 13 and cal.inferred == 1
 
 
+def test_an_undone_move_is_no_evidence(outcomes):
+    """A move undone, and the undo that put the prospect back, are no outcome's evidence: a won
+    prospect reopened by mistake and put back by undo still closed from the rung it was won from,
+    and was last on it (the undo's move out of the reopened stage is neither)."""
+    s = Store(outcomes, who="tester")
+    before = calibrate(outcomes)
+    won_from_deposit = s.get("p7")  # won from Deposit paid in January
+    assert (won_from_deposit.stage_name, won_from_deposit.closed_on) == ("Won", date(2026, 1, 15))
+    s.move(won_from_deposit.id, "Suspect", at=datetime(2026, 11, 20, 9))
+    assert calibrate(outcomes) != before  # (reopened: it is no outcome now)
+    s.undo(at=datetime(2026, 11, 20, 10))
+    assert s.get(won_from_deposit.id).closed_on == date(2026, 1, 15)
+    assert calibrate(outcomes) == before
+
+
 def test_suggestions_by_hand(outcomes):
     rows = {r.stage: r for r in calibrate(outcomes).stages}
     # Suspect 5% is outside the interval of 8/20: (8 + 10 x 0.05) / 30 = 28.3% -> 28%.

@@ -165,6 +165,49 @@ async def test_slow_on_the_list_and_the_prospect_page(engine):
         assert slow_line.lstrip("│ ").startswith("~") and not fresh_line.lstrip("│ ").startswith("~")
 
 
+@pytest.mark.both_databases
+def test_an_undone_move_leaves_the_prospect_on_its_stage_since_it_entered_it(engine):
+    """Undo of a move puts the prospect back as it was: on its stage since it entered it (not since
+    the undo), last touched when it was before the move, and the stage history's stays as if it
+    never left (neither the undone move nor the undo ends a stay: the next real move's stay on the
+    stage runs from when the prospect entered it)."""
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)  # Quote sent learns its pace (12 stays)
+    quote, held = s.stage("Quote sent").id, s.stage("Date held").id
+    entered = NOW - timedelta(days=20)
+    p = s.add("Slow one", "5000", "Quote sent", month="2026-12", at=entered).prospect
+    before = load_pace(engine, now=NOW)
+    s.move(p.id, "next", at=NOW - timedelta(days=2))
+    s.undo(at=NOW - timedelta(days=1))
+    back = s.get(p.id)
+    assert back.stage_id == quote and back.last_touch_at == entered
+    pace = load_pace(engine, now=NOW)
+    assert pace.entered.get(p.id) == (quote, int(entered.replace(tzinfo=UTC).timestamp()))
+    assert pace.seconds_on_stage(p.id, quote) == 20 * 86400 and pace.slow(p.id, quote, back.last_touch_at.isoformat())
+    assert [(x.n, x.median_seconds, x.p75_seconds) for x in pace.stages.values()] == [
+        (x.n, x.median_seconds, x.p75_seconds) for x in before.stages.values()
+    ]
+    assert "Slow one" in {line.split(":")[0] for line in pace.slow_prospects()}
+    s.move(p.id, "next", at=NOW)  # now it moves on: its stay on Quote sent is the 20 days
+    with engine.connect() as conn:
+        stays = conn.execute(
+            text("SELECT stay_seconds FROM stage_change WHERE prospect_id = :p AND from_stage_id = :q ORDER BY id"),
+            {"p": p.id, "q": quote},
+        ).all()
+    assert [r[0] for r in stays] == [None, 20 * 86400]  # the undone move's, then the real one's
+    assert load_pace(engine, now=NOW).entered.get(p.id) == (held, int(NOW.replace(tzinfo=UTC).timestamp()))
+
+
+def test_evpipe_undo_of_a_move_keeps_the_time_on_the_stage(engine, db_path):
+    s = Store(engine, who="tester")
+    _quote_history(s, 12)
+    s.add("Slow one", "5000", "Quote sent", at=NOW - timedelta(days=20))
+    for args in (["move", "Slow one", "next"], ["undo"], ["pace"]):
+        r = CliRunner().invoke(main, ["--db", str(db_path), *args])
+        assert r.exit_code == 0, r.output
+    assert "Slow one: 20 days on Quote sent; usually 6, slow past 9" in r.stdout
+
+
 def _write(path, text_: str):
     path.write_text(text_, encoding="utf-8")
     return path
