@@ -165,6 +165,11 @@ def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]
     return [entry_of(r) for r in fetch_all(source, _ENTRY_SQL, {"after": after_id, "limit": limit})]
 
 
+#: The journal's id counter on PostgreSQL (every member may read the sequence: models/grants.py):
+#: it moves with every entry, including those row-level security hides from a rep.
+_JOURNAL_MARK_SQL = "SELECT pg_sequence_last_value(pg_get_serial_sequence('change_event', 'id')::regclass)"
+
+
 class OwnRows:
     """The prospects of one owner, as a session limited to them (a rep who sees only their own)
     last read them: which of them left since.
@@ -172,15 +177,25 @@ class OwnRows:
     On PostgreSQL the server's row-level security (models/grants.py ROW_RULES) hides a prospect
     from a rep once it is handed to someone else, and every journal entry about it with it: the
     journal the rep reads never says it went. What they can read still does: it is no longer
-    among theirs. One query a look reads their ids (the owner index; a rep's own few)."""
+    among theirs. Their ids are read again only when the journal's id sequence moved (one look at
+    a counter, which every entry moves, seen or hidden): a look that finds nothing new costs no
+    read of their prospects, however many they have (the live check looks twice a second)."""
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self._ids: set[int] | None = None
+        self._mark: int | None = None
 
-    def left(self, source: Any) -> set[int]:
+    def left(self, source: Any, connection: Any = None) -> set[int]:
         """The prospects that were the owner's (and not deleted) at the last call and are not now:
-        handed to someone else, or deleted. None at the first call, which only takes note."""
+        handed to someone else, or deleted. None at the first call, which only takes note.
+        `connection`: where to look at the journal's id sequence first (the check's own)."""
+        if connection is not None:
+            mark = fetch_all(connection, _JOURNAL_MARK_SQL)
+            moved = mark[0][0] if mark else None
+            if self._ids is not None and moved == self._mark:
+                return set()
+            self._mark = moved
         found = fetch_all(
             source, "SELECT id FROM prospect WHERE owner = :owner AND deleted_at IS NULL", {"owner": self.owner}
         )
@@ -243,7 +258,7 @@ class ChangeCheck:
             self._settings = settings_now(connection)
             if self._owner is not None and not self._sqlite:
                 self._own = OwnRows(self._owner)
-                self._own.left(self.source)  # what is theirs now: the baseline
+                self._own.left(self.source, connection)  # what is theirs now: the baseline
             _end_read(connection)
         except Exception:
             self.close()
@@ -267,7 +282,7 @@ class ChangeCheck:
             self.settings_moved = self._settings is not None and settings != self._settings
             self._settings = settings
             if self._own is not None:  # (through the engine: the driver's connection takes other parameter marks)
-                self.left = self._own.left(self.source)
+                self.left = self._own.left(self.source, connection)
             _end_read(connection)
         except Exception:
             self.close()

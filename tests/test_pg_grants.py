@@ -519,3 +519,22 @@ async def test_a_prospect_handed_away_leaves_the_former_owners_live_screen(team)
         theirs = kpis(team.engine(RAVI), Scope(owner=RAVI, period=his.period))
         await until(ravis_pilot, lambda: his.kpi_all == theirs)
         assert theirs.count == 2
+
+
+def test_the_live_check_reads_a_reps_own_prospects_again_only_when_the_journal_moved(team):
+    """The check for prospects handed away unseen looks at the journal's id counter first: twice a
+    second, a look that finds it where it was reads none of her prospects."""
+    from evpipe.models.changes_feed import OwnRows
+
+    assert team.cli(BOSS, "members", "reps-see", "own").exit_code == 0
+    ritas = _id(team, "Rita's deal")
+    own = OwnRows(RITA)
+    with team.engine(RITA).connect() as conn:  # type: ignore[attr-defined]
+        assert own.left(team.engine(RITA), conn) == set()  # the baseline
+        # handed away by hand, no journal entry: the counter stands, so nothing is read
+        team.raw(BOSS, "UPDATE prospect SET owner = :o WHERE id = :i", o=RAVI, i=ritas)
+        assert own.left(team.engine(RITA), conn) == set()
+        # any entry moves it (hers or, hidden from her, anyone's): then her prospects are read
+        Store(team.engine(BOSS)).add("Boss's own", "10", "Suspect", owner=BOSS)
+        assert own.left(team.engine(RITA), conn) == {ritas}
+        assert own.left(team.engine(RITA), conn) == set()
