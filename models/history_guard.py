@@ -184,10 +184,14 @@ END
 $fn$"""
 
 
-def _writer_check() -> str:
+def _writer_check(schema: str | None = None) -> str:
     """Whether the session's login role may write the KPI history itself (an owner, a manager, the
-    role that owns the tables): then the trigger stays out of its way."""
-    return f"has_table_privilege(session_user, '{_SNAP}', 'UPDATE')"
+    role that owns the tables): then the trigger stays out of its way. The trigger's check names the
+    table with its schema (`schema`, quoted): a name alone is looked up in the session's search path
+    when the check runs, where a rep's own temporary table `kpi_snapshot` comes first, and the
+    trigger would then take her for a writer and add none of her changes."""
+    table = _SNAP if schema is None else f"{schema}.{_SNAP}".replace("'", "''")
+    return f"has_table_privilege(session_user, '{table}', 'UPDATE')"
 
 
 def install(conn: Connection) -> None:
@@ -209,16 +213,19 @@ def install(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TRIGGER} ON prospect")
     conn.exec_driver_sql(
         f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR DELETE OR UPDATE OF owner, expected_month, stage_id, "
-        f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {_writer_check()}) EXECUTE FUNCTION {TRIGGER}()"
+        f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {_writer_check(schema)}) "
+        f"EXECUTE FUNCTION {TRIGGER}()"
     )
 
 
 def installed(conn: Connection) -> bool:
-    return bool(
-        conn.scalar(
-            text("SELECT 1 FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass('prospect')"), {"t": TRIGGER}
-        )
+    """Whether the trigger is there, as `install` makes it now (its check names the table with its
+    schema: one made by an older evpipe did not)."""
+    made = conn.scalar(
+        text("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass('prospect')"),
+        {"t": TRIGGER},
     )
+    return made is not None and f".{_SNAP}'" in str(made)
 
 
 def begin(conn: Connection, now: datetime) -> bool:

@@ -538,3 +538,42 @@ def test_the_live_check_reads_a_reps_own_prospects_again_only_when_the_journal_m
         Store(team.engine(BOSS)).add("Boss's own", "10", "Suspect", owner=BOSS)
         assert own.left(team.engine(RITA), conn) == {ritas}
         assert own.left(team.engine(RITA), conn) == set()
+
+
+def _as_rep(team: Team, moment: str | None, *sqls: str) -> None:
+    """Statements as rita from psql, in one transaction, with `evpipe.now` set to `moment` (as
+    evpipe's own write sets it) or not at all."""
+    with team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
+        if moment is not None:
+            conn.execute(text("SELECT set_config('evpipe.now', :m, true)"), {"m": moment})
+        for sql in sqls:
+            conn.execute(text(sql))
+
+
+def test_a_temporary_table_of_the_historys_name_does_not_keep_a_reps_change_out_of_it(team):
+    """The trigger fires for a session that may not write kpi_snapshot; a rep's own temporary table
+    kpi_snapshot (any role may make one) must not make her one that may."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    _as_rep(
+        team,
+        "2026-11-27 10:30",
+        "CREATE TEMPORARY TABLE kpi_snapshot (x int)",
+        f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}",
+    )
+    assert _history(team) == _recounted(team)
+    # a trigger made by an older evpipe (its check by the table's name alone) is named by the check
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER evpipe_keep_kpi ON prospect"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER evpipe_keep_kpi AFTER INSERT OR DELETE OR UPDATE ON prospect FOR EACH ROW "
+                "WHEN (NOT has_table_privilege(session_user, 'kpi_snapshot', 'UPDATE')) "
+                "EXECUTE FUNCTION evpipe_keep_kpi()"
+            )
+        )
+    assert "reps may still write the KPI history" in state(team.engine(BOSS)).problems
+    assert team.cli(BOSS, "members", "grants").exit_code == 0
+    assert state(team.engine(BOSS)).problems == []
