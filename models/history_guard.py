@@ -17,12 +17,14 @@ So on a server (models/grants.py `apply`):
   history (`WHEN`: a rep), so owners' and managers' writes cost nothing more.
 
 The moment is the app's (`evpipe.now`, set by `begin` in each write transaction; the server's own
-clock when a statement comes from elsewhere), and only the latest reading of everyone's KPIs is
-kept this way, as snapshot_deltas does for the others: a reading that is missing stays missing until
-someone who may write the history recounts it. What one prospect adds is ladder's rule in SQL
-(`ladder.count_sql`, `tv_sql`, `ev_sql`); making the month rows a snapshot shares its own (its
-`months_of`) is `snapshot_deltas.own_months`, written again in PL/pgSQL (`_OWN_MONTHS`), and so is
-removing a day that proves not to match (`snapshot_deltas.forget_day`, `_FORGET_DAY`).
+clock when a statement comes from elsewhere, in the session's time zone, the database's unless the
+client says otherwise: evpipe's clock is local time, and UTC's day is another one for hours a day),
+and only the latest reading of everyone's KPIs is kept this way, as snapshot_deltas does for the
+others: a reading that is missing stays missing until someone who may write the history recounts it.
+What one prospect adds is ladder's rule in SQL (`ladder.count_sql`, `tv_sql`, `ev_sql`); making the
+month rows a snapshot shares its own (its `months_of`) is `snapshot_deltas.own_months`, written
+again in PL/pgSQL (`_OWN_MONTHS`), and so is removing a day that proves not to match
+(`snapshot_deltas.forget_day`, `_FORGET_DAY`).
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def _keep_sql() -> str:
 CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = {{schema}}, pg_temp AS $fn$
 DECLARE
-  at timestamp := coalesce(nullif(current_setting('evpipe.now', true), '')::timestamp, now() AT TIME ZONE 'UTC');
+  at timestamp := coalesce(nullif(current_setting('evpipe.now', true), '')::timestamp, localtimestamp);
   day date := at::date;
   all_id bigint;
   sid bigint;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from evpipe.models import open_db
@@ -577,3 +577,31 @@ def test_a_temporary_table_of_the_historys_name_does_not_keep_a_reps_change_out_
     assert "reps may still write the KPI history" in state(team.engine(BOSS)).problems
     assert team.cli(BOSS, "members", "grants").exit_code == 0
     assert state(team.engine(BOSS)).problems == []
+
+
+def test_a_reps_change_from_psql_reaches_the_reading_of_the_teams_own_day(team):
+    """Without evpipe's moment (psql, a script), the trigger takes the server's clock: in the
+    team's time zone (the database's), as evpipe's clock is the local one, not UTC's, or a change
+    made while UTC is on another day would miss today's reading."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from evpipe.models import clock
+    from evpipe.models.history import record_snapshot
+
+    # a zone whose day differs from UTC's right now
+    zone = "Etc/GMT-13" if datetime.now(UTC).hour >= 12 else "Etc/GMT+12"
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql(f"ALTER DATABASE \"{team.database}\" SET timezone = '{zone}'")
+    for engine in team.engines.values():
+        engine.dispose()  # type: ignore[attr-defined]  (new sessions take the database's zone)
+    clock.set_fixed(datetime.now(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0))
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    psql = create_engine(team.url(RITA))  # as psql connects: no options of evpipe's (its sessions are UTC)
+    try:
+        with psql.begin() as conn:
+            conn.execute(text(f"UPDATE prospect SET value_cents = 420000 WHERE id = {ritas}"))
+    finally:
+        psql.dispose()
+    assert _history(team) == _recounted(team)
