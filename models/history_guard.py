@@ -129,7 +129,7 @@ BEGIN
       SELECT 1, NEW.owner, NEW.expected_month, NEW.stage_id, NEW.value_cents
         WHERE TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL
     ), f AS (
-      SELECT p.owner, coalesce(p.month, '{NO_MONTH}') AS month, {figures}, {won}
+      SELECT p.owner, coalesce(nullif(p.month, ''), '{NO_MONTH}') AS month, {figures}, {won}
       FROM p JOIN stage s ON s.id = p.stage_id
     ), scoped AS (
       SELECT '{ALL.key}' AS scope, month, c, tv, ev, wc, wtv, wev FROM f

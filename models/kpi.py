@@ -183,7 +183,11 @@ def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any,
     won: dict[Any, Kpi] = {}
     width = 0 if key is None else key.count(",") + 1
     for row in fetch_all(source, sql, params):
-        group = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
+        group: Any = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
+        if by == "month":
+            group = _no_month(group)
+        elif by == "owner_month":
+            group = (group[0], _no_month(group[1]))
         stage_id, count, total = row[width:]
         found = stages.get(stage_id)
         if found is None:  # a stage the ladder does not have (a damaged file): not priced, as a join leaves it out
@@ -196,6 +200,13 @@ def _grouped_split(source: Any, scope: Scope, by: str | None) -> tuple[dict[Any,
         if kind == ladder.WON:
             won[group] = won.get(group, Kpi()) + part
     return out, won
+
+
+def _no_month(month: str | None) -> str | None:
+    """A prospect's expected month as the KPIs group it: no month is None, also as '' or 'none' (the
+    history's name for it), which evpipe never writes but a rep's UPDATE from psql can; grouped apart,
+    both would be the history's month 'none' twice, and the day's first reading would fail for all."""
+    return None if month in ("", NO_MONTH) else month
 
 
 def kpis(source: Any, scope: Scope = ALL) -> Kpi:

@@ -605,3 +605,21 @@ def test_a_reps_change_from_psql_reaches_the_reading_of_the_teams_own_day(team):
     finally:
         psql.dispose()
     assert _history(team) == _recounted(team)
+
+
+@pytest.mark.parametrize("month", ["", "none"])
+def test_a_month_evpipe_never_writes_is_no_month_for_the_history(team, monkeypatch, month):
+    """'' or 'none' as a prospect's month, from psql: no month, for the trigger as for a recount;
+    grouped apart from NULL, both were the history's month 'none', and the next day's first
+    reading failed on its key for every owner's and manager's write."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    _as_rep(team, "2026-11-27 10:30", f"UPDATE prospect SET expected_month = '{month}' WHERE id = {ritas}")
+    assert _history(team) == _recounted(team)
+    monkeypatch.setenv("EVPIPE_NOW", "2026-11-28T09:00:00")
+    result = team.cli(BOSS, "edit", "Ravi's deal", "--value", "4000")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert [r[2:4] for r in _history(team)[1] if r[0] == "all" and str(r[1]) == "2026-11-28"] == [("none", 2)]
