@@ -37,6 +37,7 @@ from .dialect import LADDER_LOCK
 from .kpi import ALL, NO_MONTH, Scope
 from .ladder import WON, count_sql, ev_sql, tv_sql
 from .tables import KpiSnapshot, KpiSnapshotMonth, table_of
+from .values import MAX_VALUE_CENTS
 
 #: the trigger on prospect, and its function
 TRIGGER = "evpipe_keep_kpi"
@@ -113,6 +114,14 @@ DECLARE
   left_count bigint;
   r record;
 BEGIN
+  -- a value evpipe never takes (models/values.py): one huge value would take the team's sums near
+  -- their 64-bit limit, where the owner's next change is refused, and whether a value overflows them
+  -- would tell a rep who sees only her own what they are
+  IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.value_cents IS DISTINCT FROM OLD.value_cents)
+      AND NOT NEW.value_cents BETWEEN 0 AND {MAX_VALUE_CENTS} THEN
+    RAISE EXCEPTION 'value_cents % is not a value evpipe takes (0 to {MAX_VALUE_CENTS})', NEW.value_cents
+      USING ERRCODE = 'check_violation';
+  END IF;
   -- the ladder's lock, shared, as evpipe's own writes take it (a statement from psql does not): a
   -- recount holds it exclusively, so it never reads before this change and writes after it
   PERFORM pg_advisory_xact_lock_shared({LADDER_LOCK});

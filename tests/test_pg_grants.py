@@ -623,3 +623,71 @@ def test_a_month_evpipe_never_writes_is_no_month_for_the_history(team, monkeypat
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert [r[2:4] for r in _history(team)[1] if r[0] == "all" and str(r[1]) == "2026-11-28"] == [("none", 2)]
+
+
+
+def test_a_rep_cannot_keep_her_change_out_of_todays_reading_by_naming_another_day(team):
+    """evpipe.now is the rep's to set: a day with no reading (tomorrow, 2030) must not make the
+    trigger leave her change out of today's reading, which then says what the prospects do not."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    _as_rep(team, "2030-01-01 00:00", f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}")
+    assert _history(team) == _recounted(team)
+
+
+def test_a_rep_cannot_change_a_past_reading_by_naming_its_day(team):
+    """Yesterday's reading is the latest (nobody has written today): a rep who names yesterday as
+    her moment must not add to it, or she makes it say anything (here: her deal at 999,999.99)."""
+    from datetime import datetime
+
+    from evpipe.models import clock
+    from evpipe.models.history import record_snapshot
+
+    clock.set_fixed(datetime(2026, 11, 26, 10))
+    record_snapshot(team.engine(BOSS))
+    clock.set_fixed(None)
+    yesterday = _history(team)
+    ritas = _id(team, "Rita's deal")
+    _as_rep(team, "2026-11-26 18:00", f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}")
+    _as_rep(team, "2026-11-27 10:30", f"UPDATE prospect SET value_cents = 300000 WHERE id = {ritas}")
+    assert _history(team) == yesterday
+
+
+def test_a_rep_cannot_forge_a_past_reading_through_the_journal(team, monkeypatch):
+    """The month starts nobody recorded are replayed from the journal (models/history.py), whose
+    rows a rep writes in her own name: one row of hers, with a delta no change made (here on a
+    colleague's prospect, which the rule for her rows does not even ask about), must not become
+    the owner's reading of the month's start."""
+    ravis = _id(team, "Ravi's deal")
+    team.raw(
+        RITA,
+        "INSERT INTO change_event (at, who, action, category, prospect_id, d_count, d_tv_cents, d_ev_micros, "
+        "summary, payload) VALUES ('2026-11-28 12:00', current_user, 'edit', 'edit', :p, 0, 100000000000, 0, "
+        "'an edit', '{}')",
+        p=ravis,
+    )
+    monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T09:00:00")
+    assert team.cli(BOSS, "edit", "Ravi's deal", "--notes", "called").exit_code == 0  # records the month start
+    snaps, _ = _history(team)
+    assert [r[2:4] for r in snaps if r[0] == "all"] == [(2, 800000), (2, 800000)]  # 30 Nov, 5 Dec
+
+
+def test_a_rep_cannot_write_a_value_evpipe_never_takes(team):
+    """From psql a rep could give her prospect any 64-bit value: one alone takes the team's EV near
+    its limit (the owner's next change that adds EV is then refused as too large), and whether such
+    a value overflows today's reading tells a rep who sees only her own what the team's EV is."""
+    from evpipe.models.history import record_snapshot
+
+    assert team.cli(BOSS, "members", "reps-see", "own").exit_code == 0
+    record_snapshot(team.engine(BOSS))
+    before = _history(team)
+    ritas = _id(team, "Rita's deal")
+    for value in (922337203685477, 1_000_000_000_000, -1):
+        refused = team.refused(RITA, f"UPDATE prospect SET value_cents = {value} WHERE id = {ritas}")
+        assert "is not a value evpipe takes" in str(refused.orig)
+    assert _history(team) == before
+    # the most evpipe takes is hers to write, and a change of something else leaves her value be
+    _as_rep(team, "2026-11-27 10:30", f"UPDATE prospect SET value_cents = 999999999999 WHERE id = {ritas}")
+    assert _history(team) == _recounted(team)
