@@ -177,6 +177,12 @@ def _sequences(conn: Connection) -> list[str]:
 def _table_privileges(conn: Connection, groups: dict[str, str]) -> None:
     owner, manager, rep = (_q(conn, groups[r]) for r in (OWNER, MANAGER, REP))
     everyone = f"{owner}, {manager}, {rep}"
+    # no member but an owner makes objects in evpipe's schema: an operator or a function made there
+    # can be a closer match for one in another role's statement than pg_catalog's, and run as that
+    # role (PostgreSQL before 15 let every role create in public). Only the schema's owner (or a
+    # superuser) can revoke it: otherwise a warning, and `state` names it.
+    schema = _q(conn, str(_one(conn, "SELECT current_schema()")))
+    conn.execute(text(f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {manager}, {rep}"))
     present = {t for (t,) in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))}
     for table in ALL_TABLES:
         if table not in present:  # pragma: no cover - a schema older than the members (migrate first)
@@ -293,12 +299,19 @@ class GrantsState:
     members: list[ServerRole]
     #: whether reps only read the KPI history and the server keeps their changes in it
     history_guarded: bool = True
+    #: evpipe's schema, when members who are no owners may create objects in it
+    open_schema: str | None = None
 
     @property
     def problems(self) -> list[str]:
         out = [] if self.enforced else ["the server's privileges are not set up yet"]
         if self.enforced and not self.history_guarded:
             out.append("reps may still write the KPI history")
+        if self.enforced and self.open_schema is not None:
+            out.append(
+                f"reps and managers may create objects in the schema {self.open_schema}, where evpipe's tables are; its "
+                f"owner or a superuser runs REVOKE CREATE ON SCHEMA {self.open_schema} FROM PUBLIC"
+            )
         for m in self.members:
             if not m.login:
                 out.append(no_login_line(m.name).removeprefix("members: "))
@@ -346,7 +359,15 @@ def state(engine: Engine) -> GrantsState:
         guarded = history_guard.installed(conn) and bool(
             _one(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)", t=HISTORY[0])
         )
-    return GrantsState(groups, len(exists) == len(ROLES) and secured, own, out, guarded)
+        schema = str(_one(conn, "SELECT current_schema()"))
+        open_schema = any(
+            _one(conn, "SELECT has_schema_privilege(:g, current_schema(), 'CREATE')", g=groups[r])
+            for r in (MANAGER, REP)
+            if r in exists
+        )
+    return GrantsState(
+        groups, len(exists) == len(ROLES) and secured, own, out, guarded, schema if open_schema else None
+    )
 
 
 def sees_everything(source: Engine | Conn) -> bool:

@@ -46,46 +46,54 @@ _SNAP = table_of(KpiSnapshot).name
 _MONTHS = table_of(KpiSnapshotMonth).name
 _OWNER_SCOPE = Scope(owner="").snapshot_key  # 'owner:' and the owner's name
 
+#: The tables as the functions name them: with their schema, as everything the functions name. They
+#: run as the role that owns the tables, with pg_catalog alone on their search path: were evpipe's
+#: schema on it, an operator or function a member made there (where PostgreSQL before 15 lets
+#: every role create, and a database upgraded since keeps it so) could be a closer match for one of
+#: theirs than pg_catalog's, and would run with the owner's privileges.
+_SNAP_Q = "{schema}." + _SNAP
+_MONTHS_Q = "{schema}." + _MONTHS
+
 _OWN_MONTHS = f"""
 CREATE OR REPLACE FUNCTION evpipe_own_months(sid bigint) RETURNS void LANGUAGE plpgsql
-SET search_path = {{schema}}, pg_temp AS $fn$
+SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   shared bigint;
   heir bigint;
 BEGIN
-  SELECT months_of INTO shared FROM {_SNAP} WHERE id = sid;
-  SELECT min(id) INTO heir FROM {_SNAP} WHERE months_of = sid;
+  SELECT months_of INTO shared FROM {_SNAP_Q} WHERE id = sid;
+  SELECT min(id) INTO heir FROM {_SNAP_Q} WHERE months_of = sid;
   IF shared IS NOT NULL THEN
-    INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
-      SELECT sid, month, {", ".join(_FIGURES)} FROM {_MONTHS} WHERE snapshot_id = shared;
-    UPDATE {_SNAP} SET months_of = NULL WHERE id = sid;
+    INSERT INTO {_MONTHS_Q} (snapshot_id, month, {", ".join(_FIGURES)})
+      SELECT sid, month, {", ".join(_FIGURES)} FROM {_MONTHS_Q} WHERE snapshot_id = shared;
+    UPDATE {_SNAP_Q} SET months_of = NULL WHERE id = sid;
   END IF;
   IF heir IS NOT NULL THEN
-    INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
-      SELECT heir, month, {", ".join(_FIGURES)} FROM {_MONTHS} WHERE snapshot_id = sid;
-    UPDATE {_SNAP} SET months_of = NULL WHERE id = heir;
-    UPDATE {_SNAP} SET months_of = heir WHERE months_of = sid;
+    INSERT INTO {_MONTHS_Q} (snapshot_id, month, {", ".join(_FIGURES)})
+      SELECT heir, month, {", ".join(_FIGURES)} FROM {_MONTHS_Q} WHERE snapshot_id = sid;
+    UPDATE {_SNAP_Q} SET months_of = NULL WHERE id = heir;
+    UPDATE {_SNAP_Q} SET months_of = heir WHERE months_of = sid;
   END IF;
 END
 $fn$"""
 
 _FORGET_DAY = f"""
 CREATE OR REPLACE FUNCTION evpipe_forget_day(day date) RETURNS void LANGUAGE plpgsql
-SET search_path = {{schema}}, pg_temp AS $fn$
+SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   sid bigint;
   ids bigint[];
 BEGIN
-  SELECT array_agg(id) INTO ids FROM {_SNAP}
+  SELECT array_agg(id) INTO ids FROM {_SNAP_Q}
     WHERE taken_on = day AND (scope = '{ALL.key}' OR scope LIKE '{_OWNER_SCOPE}%');
   IF ids IS NULL THEN
     RETURN;
   END IF;
   FOREACH sid IN ARRAY ids LOOP
-    PERFORM evpipe_own_months(sid);
+    PERFORM {{schema}}.evpipe_own_months(sid);
   END LOOP;
-  DELETE FROM {_MONTHS} WHERE snapshot_id = ANY (ids);
-  DELETE FROM {_SNAP} WHERE id = ANY (ids);
+  DELETE FROM {_MONTHS_Q} WHERE snapshot_id = ANY (ids);
+  DELETE FROM {_SNAP_Q} WHERE id = ANY (ids);
 END
 $fn$"""
 
@@ -104,7 +112,7 @@ def _keep_sql() -> str:
     totals = ", ".join(f"sum(sum({n})) OVER (PARTITION BY scope)::bigint AS total_{n}" for n in ("c", "tv", "ev"))
     return f"""
 CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = {{schema}}, pg_temp AS $fn$
+SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   at timestamp := coalesce(nullif(current_setting('evpipe.now', true), '')::timestamp, localtimestamp);
   day date := at::date;
@@ -126,8 +134,8 @@ BEGIN
   -- recount holds it exclusively, so it never reads before this change and writes after it
   PERFORM pg_advisory_xact_lock_shared({LADDER_LOCK});
   -- everyone's reading first: the row lock holds it for this change until it commits
-  SELECT id INTO all_id FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on = day FOR UPDATE;
-  IF all_id IS NULL OR EXISTS (SELECT 1 FROM {_SNAP} WHERE scope = '{ALL.key}' AND taken_on > day) THEN
+  SELECT id INTO all_id FROM {_SNAP_Q} WHERE scope = '{ALL.key}' AND taken_on = day FOR UPDATE;
+  IF all_id IS NULL OR EXISTS (SELECT 1 FROM {_SNAP_Q} WHERE scope = '{ALL.key}' AND taken_on > day) THEN
     RETURN NULL;  -- no reading that day (the day's first is a recount), or not the latest one
   END IF;
   FOR r IN
@@ -139,7 +147,7 @@ BEGIN
         WHERE TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL
     ), f AS (
       SELECT p.owner, coalesce(nullif(p.month, ''), '{NO_MONTH}') AS month, {figures}, {won}
-      FROM p JOIN stage s ON s.id = p.stage_id
+      FROM p JOIN {{schema}}.stage s ON s.id = p.stage_id
     ), scoped AS (
       SELECT '{ALL.key}' AS scope, month, c, tv, ev, wc, wtv, wev FROM f
       UNION ALL
@@ -155,38 +163,38 @@ BEGIN
       IF cur = '{ALL.key}' THEN
         sid := all_id;
       ELSE
-        SELECT id INTO sid FROM {_SNAP} WHERE scope = cur AND taken_on = day;
+        SELECT id INTO sid FROM {_SNAP_Q} WHERE scope = cur AND taken_on = day;
       END IF;
       IF sid IS NULL THEN  -- an owner with nothing counted that day until now
         IF r.total_c < 0 THEN
-          PERFORM evpipe_forget_day(day);
+          PERFORM {{schema}}.evpipe_forget_day(day);
           RETURN NULL;
         END IF;
-        INSERT INTO {_SNAP} (scope, taken_on, taken_at, count, tv_cents, ev_micros)
+        INSERT INTO {_SNAP_Q} (scope, taken_on, taken_at, count, tv_cents, ev_micros)
           VALUES (cur, day, at, 0, 0, 0) RETURNING id INTO sid;
       ELSE
-        PERFORM evpipe_own_months(sid);
+        PERFORM {{schema}}.evpipe_own_months(sid);
       END IF;
-      UPDATE {_SNAP} SET taken_at = at, count = count + r.total_c, tv_cents = tv_cents + r.total_tv,
+      UPDATE {_SNAP_Q} SET taken_at = at, count = count + r.total_c, tv_cents = tv_cents + r.total_tv,
         ev_micros = ev_micros + r.total_ev WHERE id = sid;
     END IF;
-    UPDATE {_MONTHS} SET count = count + r.c, tv_cents = tv_cents + r.tv, ev_micros = ev_micros + r.ev,
+    UPDATE {_MONTHS_Q} SET count = count + r.c, tv_cents = tv_cents + r.tv, ev_micros = ev_micros + r.ev,
       won_count = won_count + r.wc, won_tv_cents = won_tv_cents + r.wtv, won_ev_micros = won_ev_micros + r.wev
       WHERE snapshot_id = sid AND month = r.month;
     IF NOT FOUND THEN
       IF r.c <= 0 THEN  -- taking away from a month the reading does not have: recount it
-        PERFORM evpipe_forget_day(day);
+        PERFORM {{schema}}.evpipe_forget_day(day);
         RETURN NULL;
       END IF;
-      INSERT INTO {_MONTHS} (snapshot_id, month, {", ".join(_FIGURES)})
+      INSERT INTO {_MONTHS_Q} (snapshot_id, month, {", ".join(_FIGURES)})
         VALUES (sid, r.month, r.c, r.tv, r.ev, r.wc, r.wtv, r.wev);
     ELSIF r.c < 0 THEN
-      SELECT count INTO left_count FROM {_MONTHS} WHERE snapshot_id = sid AND month = r.month;
+      SELECT count INTO left_count FROM {_MONTHS_Q} WHERE snapshot_id = sid AND month = r.month;
       IF left_count < 0 THEN
-        PERFORM evpipe_forget_day(day);
+        PERFORM {{schema}}.evpipe_forget_day(day);
         RETURN NULL;
       ELSIF left_count = 0 THEN  -- no prospect left that month: a recount would not list it
-        DELETE FROM {_MONTHS} WHERE snapshot_id = sid AND month = r.month;
+        DELETE FROM {_MONTHS_Q} WHERE snapshot_id = sid AND month = r.month;
       END IF;
     END IF;
   END LOOP;

@@ -626,6 +626,38 @@ def test_a_month_evpipe_never_writes_is_no_month_for_the_history(team, monkeypat
 
 
 
+
+
+def test_an_operator_a_rep_makes_in_the_schema_does_not_run_as_the_owner(team):
+    """Where members may create in evpipe's schema (every role may in public before PostgreSQL 15,
+    and a database upgraded since keeps it so), a rep's operator = for two varchars is a closer
+    match for the trigger's `scope = 'all'` than pg_catalog's text = text: the trigger, which runs
+    as the role that owns the tables, must not run it."""
+    from evpipe.models.history import record_snapshot
+
+    team.raw(BOSS, "GRANT CREATE ON SCHEMA public TO PUBLIC")  # as an older server had it
+    assert state(team.engine(BOSS)).problems == [
+        "reps and managers may create objects in the schema public, where evpipe's tables are; its owner or a "
+        "superuser runs REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+    ]
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    team.raw(
+        RITA,
+        "CREATE FUNCTION public.rita_eq(varchar, varchar) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
+        "IF current_user <> session_user THEN EXECUTE 'UPDATE kpi_snapshot SET tv_cents = 7'; END IF; "
+        "RETURN $1::text = $2::text; END $$",
+    )
+    team.raw(RITA, "CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.rita_eq)")
+    _as_rep(team, "2026-11-27 10:30", f"UPDATE prospect SET value_cents = 310000 WHERE id = {ritas}")
+    team.raw(BOSS, "DROP OPERATOR public.= (varchar, varchar)")  # (the owner's own reads below would match it too)
+    assert _history(team) == _recounted(team)
+    # members grants takes the schema back from them (here the owner's role owns it)
+    assert team.cli(BOSS, "members", "grants").exit_code == 0
+    assert state(team.engine(BOSS)).problems == []
+    assert "permission denied for schema public" in str(team.refused(RITA, "CREATE TABLE public.t (x int)").orig)
+
+
 def test_a_rep_cannot_keep_her_change_out_of_todays_reading_by_naming_another_day(team):
     """evpipe.now is the rep's to set: a day with no reading (tomorrow, 2030) must not make the
     trigger leave her change out of today's reading, which then says what the prospects do not."""
