@@ -8,6 +8,8 @@ roles; evt_boss makes the schema by opening the database, as `evpipe init` would
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
@@ -723,3 +725,56 @@ def test_a_rep_cannot_write_a_value_evpipe_never_takes(team):
     # the most evpipe takes is hers to write, and a change of something else leaves her value be
     _as_rep(team, "2026-11-27 10:30", f"UPDATE prospect SET value_cents = 999999999999 WHERE id = {ritas}")
     assert _history(team) == _recounted(team)
+
+
+
+def test_a_rep_holding_the_ladders_lock_from_psql_does_not_stop_the_teams_writes(team, monkeypatch):
+    """The ladder's lock is an advisory lock (models/dialect.py), which every role that may connect
+    takes without any privilege: a rep who holds it from psql (pg_advisory_lock, for as long as her
+    session lasts) made every owner's and manager's write wait in vain and fail."""
+    from evpipe.models.dialect import LADDER_LOCK
+
+    monkeypatch.setenv("EVPIPE_LOCK_TIMEOUT", "1")
+    psql = create_engine(team.url(RITA))
+    try:
+        with psql.connect() as conn:
+            conn.execute(text(f"SELECT pg_advisory_lock({LADDER_LOCK})"))
+            result = team.cli(BOSS, "edit", "Ravi's deal", "--value", "4500")
+            assert result.exit_code == 0, result.stderr
+    finally:
+        psql.dispose()
+
+
+def test_a_rep_cannot_take_the_ids_the_teams_next_writes_get(team):
+    """A rep writes journal rows (and prospects, activities) with ids of her choosing: the ones the
+    id sequence gives next made each of the owner's next writes fail on the key, one for each."""
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        taken = conn.execute(text("SELECT last_value FROM change_event_id_seq")).scalar()
+    for k in range(1, 4):  # the next three
+        with contextlib.suppress(DBAPIError):  # (refused: as it may be)
+            team.raw(
+                RITA,
+                "INSERT INTO change_event (id, at, who, action, category, d_count, d_tv_cents, d_ev_micros, summary, "
+                "payload) VALUES (:i, now(), current_user, 'edit', 'edit', 0, 0, 0, 'an edit', '{}')",
+                i=taken + k,
+            )
+    result = team.cli(BOSS, "edit", "Ravi's deal", "--value", "4100")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_rep_who_takes_her_groups_role_writes_nothing_in_its_name(team):
+    """SET ROLE to the rep group (every rep is in it) makes current_user the group: the rules that
+    say which prospects are hers (owner = CURRENT_USER) then let her add one owned by the group,
+    which every rep may change and the owner's figures count as a member's."""
+    groups = group_names(team.database)
+    with contextlib.suppress(DBAPIError), team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f'SET LOCAL ROLE "{groups["rep"]}"'))
+        conn.execute(
+            text(
+                "INSERT INTO prospect (name, company, contact_name, email, phone, notes, custom_json, "
+                "value_cents, stage_id, owner, created_at, updated_at, last_touch_at, needs_review, version) "
+                "SELECT 'Nobody''s', '', '', '', '', '', '{}', 100, min(id), current_user, now(), now(), now(), "
+                "false, 1 FROM stage"
+            )
+        )
+    assert team.raw(BOSS, "SELECT 1 FROM prospect WHERE owner = :g", g=groups["rep"]) == 0
