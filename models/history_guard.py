@@ -52,6 +52,7 @@ _OWNER_SCOPE = Scope(owner="").snapshot_key  # 'owner:' and the owner's name
 #: every role create, and a database upgraded since keeps it so) could be a closer match for one of
 #: theirs than pg_catalog's, and would run with the owner's privileges.
 _SNAP_Q = "{schema}." + _SNAP
+_SEARCH_PATH = "search_path=pg_catalog, pg_temp"  # (as pg_proc.proconfig lists it)
 _MONTHS_Q = "{schema}." + _MONTHS
 
 _OWN_MONTHS = f"""
@@ -238,13 +239,17 @@ def install(conn: Connection) -> None:
 
 
 def installed(conn: Connection) -> bool:
-    """Whether the trigger is there, as `install` makes it now (its check names the table with its
-    schema: one made by an older evpipe did not)."""
-    made = conn.scalar(
-        text("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = :t AND tgrelid = to_regclass('prospect')"),
+    """Whether the trigger is there, as `install` makes it now: its check names the table with its
+    schema, and its function has pg_catalog alone on its search path (one made by an older evpipe
+    had neither)."""
+    made = conn.execute(
+        text(
+            "SELECT pg_get_triggerdef(t.oid), f.proconfig FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid "
+            "WHERE t.tgname = :t AND t.tgrelid = to_regclass('prospect')"
+        ),
         {"t": TRIGGER},
-    )
-    return made is not None and f".{_SNAP}'" in str(made)
+    ).first()
+    return made is not None and f".{_SNAP}'" in str(made[0]) and _SEARCH_PATH in (made[1] or [])
 
 
 def begin(conn: Connection, now: datetime) -> bool:
