@@ -11,8 +11,8 @@ connection's role: models/identity.py) is a member of exactly the group of their
   journals (change_event, stage_change) and the KPI history (kpi_snapshot, kpi_snapshot_month).
   Only reads the ladder (stage), the settings, the members and alembic_version.
 - rep: a manager's privileges on the prospects and what belongs to them, narrowed by row-level
-  security: a rep adds, changes and deletes only the prospects whose owner is their role
-  (`current_user`), the activities and stage changes of those prospects, and journal rows that name
+  security: a rep adds, changes and deletes only the prospects whose owner is their login role
+  (`session_user`), the activities and stage changes of those prospects, and journal rows that name
   them as `who`. A rep only reads the KPI history: the server adds their changes to today's reading
   itself (models/history_guard.py), so no rep can rewrite the team's figures. When the owner lets
   reps see only their own prospects (`evpipe members reps-see own`), a rep also reads only those
@@ -65,20 +65,22 @@ TEAM_WRITES = (
 #: The KPI history: owners and managers write it, reps only read it (models/history_guard.py).
 HISTORY = (table_of(KpiSnapshot).name, table_of(KpiSnapshotMonth).name)
 ALL_TABLES = (*OWNER_WRITES, *TEAM_WRITES, *HISTORY)
-#: The tables with row-level security, and what makes a row a rep's own.
-_MINE = "owner = CURRENT_USER::text"
-_OF_MINE = "prospect_id IN (SELECT id FROM prospect WHERE owner = CURRENT_USER::text)"
+#: The tables with row-level security, and what makes a row a rep's own: their login role's, which
+#: SET ROLE does not change (current_user would be the rep group's name after SET ROLE to it, which
+#: every rep may: a prospect of the group's would be every rep's, and a member's in the figures).
+_MINE = "owner = SESSION_USER::text"
+_OF_MINE = "prospect_id IN (SELECT id FROM prospect WHERE owner = SESSION_USER::text)"
 ROW_RULES = {
     "prospect": (_MINE, _MINE),
     "activity": (_OF_MINE, _OF_MINE),
     "stage_change": (_OF_MINE, _OF_MINE),
     # (what a rep may read when they see only their own; what they may write)
-    "change_event": (f"prospect_id IS NULL OR {_OF_MINE}", "who = CURRENT_USER::text"),
+    "change_event": (f"prospect_id IS NULL OR {_OF_MINE}", "who = SESSION_USER::text"),
 }
 #: What of the KPI history a rep reads while reps see only their own: their own scope's readings
 #: ('owner:<name>', and any narrower scope of theirs), and the month rows those readings hold
 #: (a reading's months may be held by another: its months_of).
-_MY_SCOPE = "(scope = 'owner:' || CURRENT_USER OR starts_with(scope, 'owner:' || CURRENT_USER || ';'))"
+_MY_SCOPE = "(scope = 'owner:' || SESSION_USER OR starts_with(scope, 'owner:' || SESSION_USER || ';'))"
 HISTORY_READS = {
     HISTORY[0]: _MY_SCOPE,
     HISTORY[1]: f"snapshot_id IN (SELECT coalesce(months_of, id) FROM {HISTORY[0]})",

@@ -767,7 +767,7 @@ def test_a_rep_cannot_take_the_ids_the_teams_next_writes_get(team):
 
 def test_a_rep_who_takes_her_groups_role_writes_nothing_in_its_name(team):
     """SET ROLE to the rep group (every rep is in it) makes current_user the group: the rules that
-    say which prospects are hers (owner = CURRENT_USER) then let her add one owned by the group,
+    say which prospects are hers (owner = CURRENT_USER, as they were) then let her add one owned by the group,
     which every rep may change and the owner's figures count as a member's."""
     groups = group_names(team.database)
     with contextlib.suppress(DBAPIError), team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
