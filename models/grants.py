@@ -194,14 +194,28 @@ def _table_privileges(conn: Connection, groups: dict[str, str]) -> None:
         conn.execute(text(f"GRANT ALL ON {name} TO {owner}"))
         conn.execute(text(f"GRANT SELECT ON {name} TO {manager}, {rep}"))
         if table in TEAM_WRITES:
-            conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}, {rep}"))
+            conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}"))
+            # a rep writes every column but the id, which the sequence gives: an id of her choosing
+            # (the one it gives next, or a thousand of them) made the team's next writes fail on it
+            columns = ", ".join(
+                _q(conn, c)
+                for (c,) in conn.execute(
+                    text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                        "AND table_name = :t AND column_name <> 'id' ORDER BY ordinal_position"
+                    ),
+                    {"t": table},
+                )
+            )
+            conn.execute(text(f"GRANT INSERT ({columns}), UPDATE ({columns}), DELETE ON {name} TO {rep}"))
         elif table in HISTORY:
             conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}"))
     history_seq = _one(conn, "SELECT pg_get_serial_sequence(:t, 'id')", t=HISTORY[0])
     for seq in _sequences(conn):  # the ids of new rows; the KPI history sets its own (setval)
         conn.execute(text(f"REVOKE ALL ON SEQUENCE {seq} FROM {everyone}"))
-        users = f"{owner}, {manager}" if seq == history_seq else everyone  # (a rep writes no history)
-        conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {seq} TO {users}"))
+        conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {seq} TO {owner}, {manager}"))
+        if seq != history_seq:  # (a rep writes no history) nextval only: setval would move the team's ids
+            conn.execute(text(f"GRANT USAGE ON SEQUENCE {seq} TO {rep}"))
 
 
 def _policies(conn: Connection, groups: dict[str, str], *, reps_own_only: bool) -> None:

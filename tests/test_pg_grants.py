@@ -763,6 +763,17 @@ def test_a_rep_cannot_take_the_ids_the_teams_next_writes_get(team):
             )
     result = team.cli(BOSS, "edit", "Ravi's deal", "--value", "4100")
     assert result.exit_code == 0, result.stderr
+    # nor by moving a sequence back (setval), nor by giving a row of hers another id
+    ritas = _id(team, "Rita's deal")
+    for sql in (
+        "SELECT setval(pg_get_serial_sequence('prospect', 'id'), 1)",
+        f"UPDATE prospect SET id = 3 WHERE id = {ritas}",
+    ):
+        with contextlib.suppress(DBAPIError):
+            team.raw(RITA, sql)
+    result = team.cli(BOSS, "add", "Boss's deal", "--value", "100")
+    assert result.exit_code == 0, result.stderr
+    assert Store(team.engine(BOSS)).get(ritas).name == "Rita's deal"
 
 
 def test_a_rep_who_takes_her_groups_role_writes_nothing_in_its_name(team):
