@@ -694,17 +694,16 @@ def test_a_rep_cannot_change_a_past_reading_by_naming_its_day(team):
 
 def test_a_rep_cannot_forge_a_past_reading_through_the_journal(team, monkeypatch):
     """The month starts nobody recorded are replayed from the journal (models/history.py), whose
-    rows a rep writes in her own name: one row of hers, with a delta no change made (here on a
-    colleague's prospect, which the rule for her rows does not even ask about), must not become
-    the owner's reading of the month's start."""
-    ravis = _id(team, "Ravi's deal")
-    team.raw(
-        RITA,
+    rows a rep writes in her own name: one row of hers, with a delta no change made, must not
+    become the owner's reading of the month's start. (On a colleague's prospect the server refuses
+    it; on her own it does not yet.)"""
+    forged = (
         "INSERT INTO change_event (at, who, action, category, prospect_id, d_count, d_tv_cents, d_ev_micros, "
         "summary, payload) VALUES ('2026-11-28 12:00', current_user, 'edit', 'edit', :p, 0, 100000000000, 0, "
-        "'an edit', '{}')",
-        p=ravis,
+        "'an edit', '{}')"
     )
+    assert "row-level security" in str(team.refused(RITA, forged, p=_id(team, "Ravi's deal")).orig)
+    team.raw(RITA, forged, p=_id(team, "Rita's deal"))
     monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T09:00:00")
     assert team.cli(BOSS, "edit", "Ravi's deal", "--notes", "called").exit_code == 0  # records the month start
     snaps, _ = _history(team)
