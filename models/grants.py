@@ -75,11 +75,9 @@ ROW_RULES = {
     "activity": (_OF_MINE, _OF_MINE),
     "stage_change": (_OF_MINE, _OF_MINE),
     # (what a rep may read when they see only their own; what they may write)
-    # (her journal rows are of her own prospects: the month starts are replayed from their deltas)
-    "change_event": (
-        f"prospect_id IS NULL OR {_OF_MINE}",
-        f"who = SESSION_USER::text AND (prospect_id IS NULL OR {_OF_MINE})",
-    ),
+    # (her journal rows are of her own prospects, never of none: the month starts are replayed from
+    # their deltas, and from rows of no prospect the ladder's probabilities then)
+    "change_event": (f"prospect_id IS NULL OR {_OF_MINE}", f"who = SESSION_USER::text AND {_OF_MINE}"),
 }
 #: What of the KPI history a rep reads while reps see only their own: their own scope's readings
 #: ('owner:<name>', and any narrower scope of theirs), and the month rows those readings hold

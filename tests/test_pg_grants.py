@@ -710,6 +710,31 @@ def test_a_rep_cannot_forge_a_past_reading_through_the_journal(team, monkeypatch
     assert [r[2:4] for r in snaps if r[0] == "all"] == [(2, 800000), (2, 800000)]  # 30 Nov, 5 Dec
 
 
+def test_a_rep_cannot_forge_a_probability_change_in_the_journal(team, monkeypatch):
+    """A stage's probability at a past moment is replayed from the journal's probability changes
+    (rows of no prospect, category 'prob'): a rep's row of no prospect must not be one, or the
+    owner's month-start reading takes the probability she names (here 100 % on Suspect)."""
+    suspect = Store(team.engine(BOSS)).stage("Suspect").id
+    with contextlib.suppress(DBAPIError):  # (refused: as it should be)
+        team.raw(
+            RITA,
+            "INSERT INTO change_event (at, who, action, category, stage_id, d_count, d_tv_cents, d_ev_micros, "
+            "summary, payload) VALUES ('2026-12-02 12:00', current_user, 'prob', 'prob', :s, 0, 0, 0, "
+            "'Suspect: 100 %', '{\"before\": 10000}')",
+            s=suspect,
+        )
+    team.raw(  # an entry of hers between the latest reading and the month's end: the month start is replayed
+        RITA,
+        "INSERT INTO change_event (at, who, action, category, prospect_id, d_count, d_tv_cents, d_ev_micros, "
+        "summary, payload) VALUES ('2026-11-29 12:00', current_user, 'edit', 'edit', :p, 0, 0, 0, 'notes', '{}')",
+        p=_id(team, "Rita's deal"),
+    )
+    monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T09:00:00")
+    assert team.cli(BOSS, "edit", "Ravi's deal", "--notes", "called").exit_code == 0  # records the month start
+    snaps, _ = _history(team)
+    assert [r[2:5] for r in snaps if r[0] == "all"] == [(2, 800000, 400000000), (2, 800000, 400000000)]
+
+
 def test_a_rep_cannot_write_a_value_evpipe_never_takes(team):
     """From psql a rep could give her prospect any 64-bit value: one alone takes the team's EV near
     its limit (the owner's next change that adds EV is then refused as too large), and whether such
