@@ -14,7 +14,7 @@ connection's role: models/identity.py) is a member of exactly the group of their
   security: a rep adds, changes and deletes only the prospects whose owner is their login role
   (`session_user`), the activities and stage changes of those prospects, and journal rows that name
   them as `who`. A rep only reads the KPI history: the server adds their changes to today's reading
-  itself (models/history_guard.py), so no rep can rewrite the team's figures. When the owner lets
+  itself (models/history_guard.py), so no rep writes a figure of the history. When the owner lets
   reps see only their own prospects (`evpipe members reps-see own`), a rep also reads only those
   (and their activities, stage changes and journal rows) and only their own KPI history.
 
