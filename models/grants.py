@@ -62,6 +62,11 @@ TEAM_WRITES = (
     table_of(StageChange).name,
     table_of(ChangeEvent).name,
 )
+#: What of a journal row evpipe changes after writing it, for a rep: the undo that reversed a change,
+#: and the stay a stage change ended (recomputed when an undone move leaves the way through the
+#: ladder). A rep changes nothing else of her journal rows and deletes none: the month starts rebuilt
+#: from the journal (models/replay.py) would take an edited or missing entry as what happened.
+JOURNAL_MARKS = {table_of(ChangeEvent).name: ("undone_by_id",), table_of(StageChange).name: ("stay_seconds",)}
 #: The KPI history: owners and managers write it, reps only read it (models/history_guard.py).
 HISTORY = (table_of(KpiSnapshot).name, table_of(KpiSnapshotMonth).name)
 ALL_TABLES = (*OWNER_WRITES, *TEAM_WRITES, *HISTORY)
@@ -209,7 +214,12 @@ def _table_privileges(conn: Connection, groups: dict[str, str]) -> None:
                     {"t": table},
                 )
             )
-            conn.execute(text(f"GRANT INSERT ({columns}), UPDATE ({columns}), DELETE ON {name} TO {rep}"))
+            marks = JOURNAL_MARKS.get(table)
+            if marks is None:
+                conn.execute(text(f"GRANT INSERT ({columns}), UPDATE ({columns}), DELETE ON {name} TO {rep}"))
+            else:  # the journal: written once, then only its marks
+                marked = ", ".join(_q(conn, c) for c in marks)
+                conn.execute(text(f"GRANT INSERT ({columns}), UPDATE ({marked}) ON {name} TO {rep}"))
         elif table in HISTORY:
             conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {name} TO {manager}"))
     history_seq = _one(conn, "SELECT pg_get_serial_sequence(:t, 'id')", t=HISTORY[0])

@@ -130,6 +130,14 @@ def test_a_rep_adds_and_edits_their_own_prospects_through_evpipe(team):
     rita.move(mine.id, "next")
     rita.log_activity(mine.id, "call", "hello")
     rita.undo()  # her last change, reversed: the journal row is hers
+    rita.undo()  # the move: its stage change and the undo's leave her way through the ladder
+    assert Store(team.engine(BOSS)).get(mine.id).stage_name == "Suspect"
+    # her journal is written once: only evpipe's marks on it change, and none of it goes
+    refused = team.refused(RITA, "UPDATE change_event SET d_tv_cents = 0 WHERE who = :me", me=RITA)
+    assert "permission denied for table change_event" in str(refused.orig)
+    team.refused(RITA, "DELETE FROM change_event WHERE who = :me", me=RITA)
+    team.refused(RITA, "DELETE FROM stage_change WHERE prospect_id = :i", i=mine.id)
+    team.refused(RITA, "UPDATE stage_change SET to_stage_id = from_stage_id WHERE prospect_id = :i", i=mine.id)
     # the command line as the rep: saved, and quiet about the KPI reading she may not record (an
     # owner's or a manager's next change records it: test_a_reps_change_when_there_is_no_reading...)
     result = team.cli(RITA, "add", "Rita by CLI", "--value", "700")
