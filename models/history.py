@@ -57,7 +57,7 @@ from .db import driver_columns, writer
 from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
 from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
 from .grants import is_server, sees_everything
-from .history_guard import writes_history
+from .history_guard import server_clock, writes_history
 from .kpi import (  # noqa: F401  (re-exported)
     ALL,
     NO_MONTH,
@@ -125,6 +125,7 @@ def _write_snapshots(
     of the CRM import)."""
     snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
     conn = s.connection()
+    server = server_clock(conn)  # a live reading: the server's clock beside `at` (models/history_guard.py)
     for key, by_month, _ in scopes:
         total = Kpi()
         for _, k in by_month:
@@ -133,6 +134,7 @@ def _write_snapshots(
             scope=key,
             taken_on=day,
             taken_at=at,
+            server_at=server,
             count=total.count,
             tv_cents=total.tv_cents,
             ev_micros=total.ev_micros,

@@ -16,11 +16,14 @@ So on a server (models/grants.py `apply`):
   sends can change what it writes. It fires only for a session whose login role may not write the
   history (`WHEN`: a rep), so owners' and managers' writes cost nothing more.
 
-The moment is the app's (`evpipe.now`, set by `begin` in each write transaction; the server's own
-clock when a statement comes from elsewhere, in the session's time zone, the database's unless the
-client says otherwise: evpipe's clock is local time, and UTC's day is another one for hours a day),
-and only the latest reading of everyone's KPIs is kept this way, as snapshot_deltas does for the
-others: a reading that is missing stays missing until someone who may write the history recounts it.
+Which day is today is not the rep's to say (her app could be told any moment, and psql says what she
+likes): every live reading (a recount, or one kept by an owner's or a manager's change) keeps the
+server's clock beside the app's moment (`kpi_snapshot.server_at`, `taken_at`), and the trigger takes
+the moment now as the latest reading's plus the time the server has seen pass since. A rep's change
+adds to that reading while that moment is still its day; the day's first reading is a recount by
+someone who may write the history, as snapshot_deltas does for the others, so a reading that is
+missing stays missing until then (and one rebuilt from the journal, with no server clock, is never
+added to).
 What one prospect adds is ladder's rule in SQL (`ladder.count_sql`, `tv_sql`, `ev_sql`); making the
 month rows a snapshot shares its own (its `months_of`) is `snapshot_deltas.own_months`, written
 again in PL/pgSQL (`_OWN_MONTHS`), and so is removing a day that proves not to match
@@ -29,9 +32,9 @@ again in PL/pgSQL (`_OWN_MONTHS`), and so is removing a day that proves not to m
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, text
 
 from .dialect import LADDER_LOCK
 from .kpi import ALL, NO_MONTH, Scope
@@ -115,9 +118,12 @@ def _keep_sql() -> str:
 CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  at timestamp := coalesce(nullif(current_setting('evpipe.now', true), '')::timestamp, localtimestamp);
-  day date := at::date;
+  server_now timestamp := now() AT TIME ZONE 'UTC';
+  at timestamp;
+  day date;
   all_id bigint;
+  latest_at timestamp;
+  latest_server timestamp;
   sid bigint;
   cur text;
   left_count bigint;
@@ -135,9 +141,14 @@ BEGIN
   -- recount holds it exclusively, so it never reads before this change and writes after it
   PERFORM pg_advisory_xact_lock_shared({LADDER_LOCK});
   -- everyone's reading first: the row lock holds it for this change until it commits
-  SELECT id INTO all_id FROM {_SNAP_Q} WHERE scope = '{ALL.key}' AND taken_on = day FOR UPDATE;
-  IF all_id IS NULL OR EXISTS (SELECT 1 FROM {_SNAP_Q} WHERE scope = '{ALL.key}' AND taken_on > day) THEN
-    RETURN NULL;  -- no reading that day (the day's first is a recount), or not the latest one
+  SELECT id, taken_on, taken_at, server_at INTO all_id, day, latest_at, latest_server
+    FROM {_SNAP_Q} WHERE scope = '{ALL.key}' ORDER BY taken_on DESC LIMIT 1 FOR UPDATE;
+  IF latest_server IS NULL THEN
+    RETURN NULL;  -- no live reading (none, or the latest rebuilt from the journal): a recount is next
+  END IF;
+  at := latest_at + (server_now - latest_server);  -- the team's clock now, by the server's
+  IF at::date <> day THEN
+    RETURN NULL;  -- a new day: its first reading is a recount
   END IF;
   FOR r IN
     WITH p(sign, owner, month, stage_id, value) AS (
@@ -171,12 +182,12 @@ BEGIN
           PERFORM {{schema}}.evpipe_forget_day(day);
           RETURN NULL;
         END IF;
-        INSERT INTO {_SNAP_Q} (scope, taken_on, taken_at, count, tv_cents, ev_micros)
-          VALUES (cur, day, at, 0, 0, 0) RETURNING id INTO sid;
+        INSERT INTO {_SNAP_Q} (scope, taken_on, taken_at, server_at, count, tv_cents, ev_micros)
+          VALUES (cur, day, at, server_now, 0, 0, 0) RETURNING id INTO sid;
       ELSE
         PERFORM {{schema}}.evpipe_own_months(sid);
       END IF;
-      UPDATE {_SNAP_Q} SET taken_at = at, count = count + r.total_c, tv_cents = tv_cents + r.total_tv,
+      UPDATE {_SNAP_Q} SET taken_at = at, server_at = server_now, count = count + r.total_c, tv_cents = tv_cents + r.total_tv,
         ev_micros = ev_micros + r.total_ev WHERE id = sid;
     END IF;
     UPDATE {_MONTHS_Q} SET count = count + r.c, tv_cents = tv_cents + r.tv, ev_micros = ev_micros + r.ev,
@@ -252,14 +263,12 @@ def installed(conn: Connection) -> bool:
     return made is not None and f".{_SNAP}'" in str(made[0]) and _SEARCH_PATH in (made[1] or [])
 
 
-def begin(conn: Connection, now: datetime) -> bool:
-    """At the start of a write transaction on a server: tell the trigger the app's moment, and say
-    whether this session writes the KPI history itself (False: a rep, whose changes the trigger
-    adds). One statement."""
-    row = conn.execute(
-        text(f"SELECT set_config('evpipe.now', :now, true), {_writer_check()}"), {"now": now.isoformat(sep=" ")}
-    ).one()
-    return bool(row[1])
+def server_clock(conn: Connection) -> Any:
+    """What a live reading writes as `kpi_snapshot.server_at`: the server's clock in UTC on
+    PostgreSQL (an SQL expression), None on SQLite (no trigger reads it there)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return func.timezone("UTC", func.now())
 
 
 def writes_history(conn: Connection) -> bool:
@@ -269,4 +278,4 @@ def writes_history(conn: Connection) -> bool:
     return bool(conn.scalar(text(f"SELECT {_writer_check()}")))
 
 
-__all__ = ["TRIGGER", "begin", "install", "installed", "writes_history"]
+__all__ = ["TRIGGER", "install", "installed", "server_clock", "writes_history"]

@@ -96,7 +96,7 @@ def watch(session: Session) -> None:
     @event.listens_for(session, "after_begin")
     def _after_begin(_s: Session, _transaction: Any, conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
-            seen.server_keeps = not history_guard.begin(conn, clock.now())
+            seen.server_keeps = not history_guard.writes_history(conn)
 
     @event.listens_for(session, "before_flush")
     def _before_flush(s: Session, _context: Any, _instances: Any) -> None:
@@ -238,6 +238,7 @@ def _apply(
     touched: list[int],
 ) -> bool:
     snap, months = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
+    server = history_guard.server_clock(conn)  # (with `at`: today's moment for the trigger of reps' changes)
     # everyone's row first: on PostgreSQL it holds the day's snapshot until this change commits
     for key in sorted(per_scope, key=lambda k: (k != ALL.key, k)):
         deltas = per_scope[key]
@@ -253,7 +254,7 @@ def _apply(
                 return False
             sid = conn.execute(
                 insert(snap)
-                .values(scope=key, taken_on=day, taken_at=at, count=0, tv_cents=0, ev_micros=0)
+                .values(scope=key, taken_on=day, taken_at=at, server_at=server, count=0, tv_cents=0, ev_micros=0)
                 .returning(snap.c.id)
             ).scalar_one()
         touched.append(sid)
@@ -262,6 +263,7 @@ def _apply(
             .where(snap.c.id == sid)
             .values(
                 taken_at=at,
+                server_at=server,
                 count=snap.c.count + total[0],
                 tv_cents=snap.c.tv_cents + total[1],
                 ev_micros=snap.c.ev_micros + total[2],

@@ -213,6 +213,11 @@ class KpiSnapshot(SQLModel, table=True):
     #: history repeats once). Read through `kpi.months_holder`; `snapshot_deltas.own_months` makes
     #: them a snapshot's own before they change.
     months_of: int | None = Field(default=None, index=True)
+    #: The server's clock (UTC) when a live reading (a recount, or kept by a change) was written,
+    #: beside the app's moment `taken_at`; None for a reading rebuilt from the journal, and on
+    #: SQLite. On PostgreSQL the trigger that keeps a rep's changes reads today's moment from it
+    #: (models/history_guard.py).
+    server_at: datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class KpiSnapshotMonth(SQLModel, table=True):

@@ -551,8 +551,8 @@ def test_the_live_check_reads_a_reps_own_prospects_again_only_when_the_journal_m
 
 
 def _as_rep(team: Team, moment: str | None, *sqls: str) -> None:
-    """Statements as rita from psql, in one transaction, with `evpipe.now` set to `moment` (as
-    evpipe's own write sets it) or not at all."""
+    """Statements as rita from psql, in one transaction, with `evpipe.now` set to `moment` (a
+    moment she names: the trigger takes today from the server's clock, not from it) or not at all."""
     with team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
         if moment is not None:
             conn.execute(text("SELECT set_config('evpipe.now', :m, true)"), {"m": moment})
@@ -756,3 +756,30 @@ def test_a_rep_who_takes_her_groups_role_writes_nothing_in_its_name(team):
             )
         )
     assert team.raw(BOSS, "SELECT 1 FROM prospect WHERE owner = :g", g=groups["rep"]) == 0
+
+
+def test_a_rep_cannot_keep_her_change_out_of_todays_reading_by_naming_another_day(team):
+    """Today is the server's to say, from the latest live reading and the time since: a rep naming
+    a day with no reading (2030) still has her change added to today's."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    ritas = _id(team, "Rita's deal")
+    _as_rep(team, "2030-01-01 00:00", f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}")
+    _as_rep(team, "garbage", f"UPDATE prospect SET value_cents = 99999998 WHERE id = {ritas}")
+    assert _history(team) == _recounted(team)
+
+
+def test_a_rep_cannot_add_to_a_past_reading_by_naming_its_day(team):
+    """Yesterday's reading is the latest (nobody who may write the history has written today): her
+    change goes to no reading, whatever day she names, and today's first recount counts it."""
+    from evpipe.models.history import record_snapshot
+
+    record_snapshot(team.engine(BOSS))
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]  # taken a day ago by the server's clock
+        conn.execute(text("UPDATE kpi_snapshot SET server_at = server_at - interval '1 day'"))
+    yesterday = _history(team)
+    ritas = _id(team, "Rita's deal")
+    for moment in ("2026-11-27 18:00", "2026-11-28 10:30"):  # (evpipe's moment is 27 Nov 2026, 10:00)
+        _as_rep(team, moment, f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}")
+    assert _history(team) == yesterday
