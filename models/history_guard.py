@@ -247,6 +247,15 @@ def install(conn: Connection) -> None:
         f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {_writer_check(schema)}) "
         f"EXECUTE FUNCTION {TRIGGER}()"
     )
+    # today's live readings recorded before the server's clock was kept beside them (an upgrade
+    # from before migration 0012): the server's clock now, so that a rep's change today still
+    # reaches them (the trigger leaves a reading with none alone, as one rebuilt from the journal)
+    conn.execute(
+        text(
+            f"UPDATE {_SNAP} SET server_at = now() AT TIME ZONE 'UTC' "
+            "WHERE server_at IS NULL AND taken_on = current_date AND taken_at::date = current_date"
+        )
+    )
 
 
 def installed(conn: Connection) -> bool:

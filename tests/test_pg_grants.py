@@ -783,3 +783,19 @@ def test_a_rep_cannot_add_to_a_past_reading_by_naming_its_day(team):
     for moment in ("2026-11-27 18:00", "2026-11-28 10:30"):  # (evpipe's moment is 27 Nov 2026, 10:00)
         _as_rep(team, moment, f"UPDATE prospect SET value_cents = 99999999 WHERE id = {ritas}")
     assert _history(team) == yesterday
+
+
+def test_todays_reading_recorded_before_the_servers_clock_was_kept_takes_a_reps_change(team, monkeypatch):
+    """An upgrade from before migration 0012: today's reading has no server clock beside it until
+    members grants gives it the server's now, and a rep's change then reaches it."""
+    from datetime import datetime
+
+    from evpipe.models.history import record_snapshot
+
+    monkeypatch.setenv("EVPIPE_NOW", datetime.now().isoformat(timespec="seconds"))  # (the server's today)
+    record_snapshot(team.engine(BOSS))
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("UPDATE kpi_snapshot SET server_at = NULL"))
+    assert team.cli(BOSS, "members", "grants").exit_code == 0
+    assert team.cli(RITA, "edit", "Rita's deal", "--value", "3300").exit_code == 0
+    assert _history(team) == _recounted(team)
