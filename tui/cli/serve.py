@@ -20,14 +20,11 @@ so changes are journaled under it, never under the server's account. The server 
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
-import secrets
 import shlex
 import sys
 from dataclasses import dataclass, field
-from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -39,6 +36,25 @@ from .main import Ctx, domain_errors, fail, pass_ctx
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+# Every evpipe command loads this module, the app included: what only a server needs is imported
+# when it is used. html's tables of entities are 0.7 MiB; hmac and secrets import hashlib, which
+# loads OpenSSL's libcrypto where it can (the app leaves it out: tui/cli/main.py leave_out_openssl).
+
+
+def escape(text: str) -> str:
+    """`text` as HTML text (html.escape)."""
+    from html import escape as html_escape
+
+    return html_escape(text)
+
+
+def token_urlsafe(nbytes: int) -> str:
+    """A random token for a link or a cookie (secrets.token_urlsafe)."""
+    from secrets import token_urlsafe as make
+
+    return make(nbytes)
+
 
 #: The screens an owner opens on (the board, screen 8, joins them when it exists).
 OWNER_SCREENS = ("review", "forecast", "trend", "board", "pipeline", "focus", "activity")
@@ -66,6 +82,8 @@ class Access:
 
     def admit(self, offered: str) -> Browser | None:
         """A new browser for a valid token, else None (compared in constant time)."""
+        import hmac
+
         if self.token is not None and hmac.compare_digest(offered.encode(), self.token.encode()):
             return Browser(None)
         for token, name in self.users.items():
@@ -266,7 +284,7 @@ def make_server(
                     return refused("That token is not this server's.")
                 if request.path != "/" or request.method != "GET":
                     return refused("The token goes in the link to the start page.")
-                cookie = secrets.token_urlsafe(32)
+                cookie = token_urlsafe(32)
                 self.access.browsers[cookie] = browser
                 response = web.HTTPSeeOther("/", headers=SECURITY_HEADERS)
                 response.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", path="/")
@@ -465,7 +483,7 @@ def serve_cmd(
 
     url = ctx.url
     ctx.engine.dispose()  # the database is there and at the newest schema before any browser comes
-    access = Access(None if users else secrets.token_urlsafe(24), users)
+    access = Access(None if users else token_urlsafe(24), users)
     server = make_server(
         session_command(url, screen, read_only=not allow_writes),
         host=host,

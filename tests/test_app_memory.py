@@ -1,0 +1,58 @@
+"""What the app's process leaves out to stay small (issue 13, memory): OpenSSL's libcrypto on an
+SQLite database, and modules only a command needs. Each check runs in a fresh interpreter, since
+what is imported is the point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_app_on_sqlite_loads_no_openssl_and_still_hashes_and_runs_its_loop() -> None:
+    out = _run(
+        """
+        import sys
+        from evpipe.tui.cli.main import leave_out_openssl
+        leave_out_openssl("sqlite:////tmp/x.db")
+        import asyncio, hashlib, sqlalchemy, sqlmodel
+        import evpipe.tui.app
+        assert sys.modules["ssl"] is None and sys.modules["_hashlib"] is None
+        assert hashlib.sha1(b"abc").hexdigest() == "a9993e364706816aba3e25717850c26c9cd0d89d"  # Python's own sha1
+        assert asyncio.run(asyncio.sleep(0, "looped")) == "looped"
+        maps = open("/proc/self/maps").read()
+        print("libcrypto" in maps, "libssl" in maps)
+        """
+    )
+    assert out == "False False"
+
+
+def test_a_server_database_keeps_what_its_driver_may_need() -> None:
+    out = _run(
+        """
+        import sys
+        from evpipe.tui.cli.main import leave_out_openssl
+        leave_out_openssl("postgresql://evpipe@localhost/evpipe")
+        import ssl, hashlib
+        print(ssl.OPENSSL_VERSION.split()[0], hashlib.sha256(b"").hexdigest()[:8])
+        """
+    )
+    assert out == "OpenSSL e3b0c442"
+
+
+def test_the_command_line_imports_no_server_parts() -> None:
+    """`evpipe` loads every command's module; the server's html, hmac and secrets wait for `serve`."""
+    out = _run(
+        """
+        import sys
+        import evpipe.tui.cli
+        print(sorted(m for m in ("html", "html.entities", "hmac", "secrets", "_hashlib") if m in sys.modules))
+        """
+    )
+    assert out == "[]"
