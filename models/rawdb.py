@@ -67,10 +67,21 @@ def read_only_connection(path: Path) -> sqlite3.Connection:
     return connection
 
 
+# SQLite-only: the page cache of a connection that reads and is closed after (SqliteReader), in KiB.
+# Its reads go through a table or an index once (every row, a covering index's sums, the first
+# page): pages read again within one connection are few, and the system's file cache holds them
+# anyway. SQLite's default, 2 MiB, was filled by the app's read of every row and freed when the
+# connection closed, between Python's objects: 1.6 MiB of the app's peak at 100,000 prospects
+# (the real app in a pty, VmHWM, median of 3: 108.5 -> 106.9 MiB), no read slower (every row
+# read, in id or EV order, the pace, the KPIs: the same times at 100,000 and a million).
+READ_CACHE_KIB = 128
+READ_CACHE = f"PRAGMA cache_size=-{READ_CACHE_KIB}"
+
+
 class SqliteReader:
     """What the read paths need of an engine (`raw_connection()`), for one SQLite file, without
-    SQLAlchemy. Each call opens a connection; callers close it. `read_only`: SQLite opens the file
-    read-only (a read-only evpipe)."""
+    SQLAlchemy. Each call opens a connection (with a small page cache, READ_CACHE); callers close
+    it. `read_only`: SQLite opens the file read-only (a read-only evpipe)."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
@@ -78,9 +89,11 @@ class SqliteReader:
 
     def raw_connection(self) -> sqlite3.Connection:
         if self.read_only:
-            return read_only_connection(self.path)
-        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        apply_pragmas(connection)
+            connection = read_only_connection(self.path)
+        else:
+            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            apply_pragmas(connection)
+        connection.execute(READ_CACHE)
         return connection
 
 

@@ -56,3 +56,20 @@ def test_the_command_line_imports_no_server_parts() -> None:
         """
     )
     assert out == "[]"
+
+
+def test_a_reader_connection_keeps_a_small_page_cache(tmp_path) -> None:
+    """The app's reads (SqliteReader) each open a connection with a page cache of READ_CACHE_KIB,
+    read-only ones too; SQLite's default of 2 MiB stayed behind in the heap once every row was read."""
+    import sqlite3
+
+    from evpipe.models.rawdb import READ_CACHE_KIB, SqliteReader
+
+    path = tmp_path / "x.db"
+    sqlite3.connect(path).close()
+    for reader in (SqliteReader(path), SqliteReader(path, read_only=True)):
+        connection = reader.raw_connection()
+        try:
+            assert connection.execute("PRAGMA cache_size").fetchone()[0] == -READ_CACHE_KIB
+        finally:
+            connection.close()
