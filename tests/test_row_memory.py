@@ -68,6 +68,30 @@ def test_names_come_back_as_they_were_put_edited_and_inserted() -> None:
     assert store[2].name == "Te Whare Ōtaki" and board[2].name == "Board's own"
 
 
+def test_numbers_too_big_for_the_narrow_columns_widen_them_and_read_back_as_they_were() -> None:
+    """Indexes into the words and stage ids take 2 bytes, the moment of the last change 4, until
+    one does not fit: then those columns widen (RowStore.NARROW), in a load and in a put alike."""
+    late, early = 2**40, -(2**40)  # moments past 2038 and long before 1970
+    loaded = RowStore()
+    for pid in range(1, 70_003):  # more companies than 2 bytes can number
+        loaded.append_raw(pid, f"P{pid}", f"Co {pid}", 3, pid, None, None, "mere", "2026-11-01", pid, 1, "")
+    loaded.append_raw(70_003, "Big", "Co 1", 2**31 - 1, 5, "2027-03", "2026-12-01", "sam", "2026-11-02", late, 7, "")
+    assert {loaded.NARROW[name] == getattr(loaded, name).typecode for name in loaded.NARROW} == {True}
+    assert loaded[70_002].company == "Co 70002" and loaded[1].company == "Co 1"
+    assert loaded[70_003] == Row(
+        70_003, "Big", "Co 1", 2**31 - 1, 5, "2027-03", "2026-12-01", "sam", "2026-11-02", late, 7
+    )
+    put = RowStore()
+    put.put(row(4, "Small"))
+    assert put.company.typecode == "H" and put.updated.typecode == "i"
+    board = put.copy()
+    wide = Row(2, "Wide", "Kauri Ltd", 70_000, 10, "2027-03", None, "mere", "2026-11-01", early, 3)
+    board.put(wide)
+    board.put(row(4, "Small", version=2)._replace(updated=late))
+    assert board[2] == wide and board[4].updated == late and board.stage.typecode == "i"
+    assert put[4] == row(4, "Small") and put.stage.typecode == "H"  # the copy widened its own columns
+
+
 _STORE_OPS = st.lists(
     st.tuples(
         st.sampled_from(["copy", "put", "remove"]),
