@@ -116,15 +116,19 @@ class OpenProspect:
 
 class Entries:
     """When each prospect entered its stage: (stage id, epoch seconds) by prospect id, kept as three
-    arrays in id order (20 bytes a prospect, against some 200 as a dict of tuples: 200 MB at a
-    million prospects)."""
+    arrays in id order (10 bytes a prospect while the numbers fit, WIDER, 20 after: against some
+    200 as a dict of tuples, 200 MB at a million prospects)."""
 
     __slots__ = ("at", "ids", "stage")
 
+    #: Each column's type while its numbers fit (4-byte ids and moments, up to 2038; 2-byte stage
+    #: ids): 10 bytes a prospect less than the types they widen to, once one does not fit.
+    WIDER = {"ids": "q", "stage": "i", "at": "q"}
+
     def __init__(self) -> None:
-        self.ids = array("q")
-        self.stage = array("i")  # (a stage's id is small: 4 bytes, 4 MB less at a million prospects)
-        self.at = array("q")
+        self.ids = array("i")
+        self.stage = array("H")
+        self.at = array("i")
 
     def extend(self, rows: Sequence[Sequence[Any]]) -> None:
         """Append (prospect id, stage id, epoch seconds or None, ...) rows in increasing id order,
@@ -135,9 +139,19 @@ class Entries:
         if None in ats:
             kept = [r for r in rows if r[2] is not None]
             ids, stages, ats = (tuple(r[k] for r in kept) for k in range(3))
-        self.ids.extend(ids)
-        self.stage.extend(stages)
-        self.at.extend(ats)
+        n = len(self.ids)
+        try:
+            self.ids.extend(ids)
+            self.stage.extend(stages)
+            self.at.extend(ats)
+        except OverflowError:  # (a number too big for its column: what was appended goes, and they widen)
+            for name, wide in self.WIDER.items():
+                column = getattr(self, name)
+                del column[n:]
+                setattr(self, name, array(wide, column))
+            self.ids.extend(ids)
+            self.stage.extend(stages)
+            self.at.extend(ats)
 
     def get(self, prospect_id: int) -> tuple[int, int] | None:
         i = bisect_left(self.ids, prospect_id)

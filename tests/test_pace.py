@@ -333,3 +333,24 @@ def test_the_demo_history_keeps_its_stays(demo_engine):
     """The demo's generated past goes through the journal's bulk writer: its stays and the
     moments its prospects entered their stages are the history's."""
     assert_pace_is_the_history(demo_engine, guesses=False)
+
+
+def test_entries_widen_for_numbers_too_big_and_keep_every_one() -> None:
+    """Entries keep 4-byte ids and moments and 2-byte stage ids until one does not fit; then the
+    chunk being added is added again to wider columns, nothing lost or doubled."""
+    from evpipe.models.pace import Entries
+
+    entries = Entries()
+    entries.extend([(1, 3, 1_700_000_000), (2, 4, None), (5, 4, 1_700_000_100)])
+    assert (entries.ids.typecode, entries.stage.typecode, entries.at.typecode) == ("i", "H", "i")
+    late = 2**40  # a moment long past 2038
+    entries.extend([(7, 3, 1_700_000_200), (2**33, 70_000, late), (2**34, 5, -(2**35))])
+    assert len(entries) == 5 and entries.at.typecode == "q"
+    assert [entries.get(p) for p in (1, 2, 5, 7, 2**33, 2**34)] == [
+        (3, 1_700_000_000),
+        None,
+        (4, 1_700_000_100),
+        (3, 1_700_000_200),
+        (70_000, late),
+        (5, -(2**35)),
+    ]
