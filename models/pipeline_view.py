@@ -393,23 +393,22 @@ class RowStore(Mapping):
     Companies, months, days and owners repeat: each is stored once (`words`), a row holds its index."""
 
     def __init__(self) -> None:
-        # 4-byte columns ("i") where the numbers are small (versions): 8 bytes a number only for
-        # ids and money (2.4 MiB less at 100,000). The NARROW ones are smaller still while every
-        # number fits: 2 bytes ("H") for indexes into `words` and stage ids, 4 for the moment of
-        # the last change (seconds, up to 2038); a number that does not fit widens the NARROW
-        # columns to what they were ("i", and "q" for the moment), once (`_widen`): 16 bytes a
-        # prospect less, 1.5 MiB at 100,000.
-        self.ids = array("q")
+        # Each number column in the smallest type its numbers need as a pipeline is: 2 bytes ("H")
+        # for indexes into `words`, stage ids and versions, 4 ("i") for ids, money (cents, to 21
+        # million) and the moment of the last change (seconds, to 2038). A number that does not
+        # fit widens every one of them (NARROW, `_widen`), once: to 4 bytes, and 8 for ids, money
+        # and moments. 26 bytes a prospect less than the wide types, 2.5 MiB at 100,000.
+        self.ids = array("i")
         self.names = TextColumn()
         self.company = array("H")  # index into self.words: a company has many prospects
         self.stage = array("H")
-        self.value = array("q")
+        self.value = array("i")
         self.month = array("H")  # index into self.words
         self.follow = array("H")
         self.owner = array("H")
         self.touched = array("H")
         self.updated = array("i")
-        self.version = array("i")
+        self.version = array("H")
         self.alive = bytearray()
         self.hay: list[str] = []
         self.words: list[str | None] = [None]  # months, days and owners, each stored once
@@ -420,8 +419,19 @@ class RowStore(Mapping):
         self._sharing: list[int] | None = None
 
     _COLUMNS = ("ids", "company", "stage", "value", "month", "follow", "owner", "touched", "updated", "version")
-    #: The columns kept in a smaller type while their numbers fit, and the one each widens to.
-    NARROW = {"company": "i", "stage": "i", "month": "i", "follow": "i", "owner": "i", "touched": "i", "updated": "q"}
+    #: Each number column (in _COLUMNS' order) and the type it widens to (see __init__).
+    NARROW = {
+        "ids": "q",
+        "company": "i",
+        "stage": "i",
+        "value": "q",
+        "month": "i",
+        "follow": "i",
+        "owner": "i",
+        "touched": "i",
+        "updated": "q",
+        "version": "i",
+    }
 
     def _widen(self) -> None:
         """A number did not fit a NARROW column: each of them is copied into its wider type (once
@@ -481,30 +491,31 @@ class RowStore(Mapping):
         """Add a row read from the database; ids must come in increasing order (a store being
         loaded: never one sharing its columns with a copy)."""
         word = self._word
-        self.ids.append(pid)
-        names = self.names  # (TextColumn.append, written out: a call less for each of 100,000 rows)
-        data = names.data
-        names.starts.append(len(data))
-        data += name.encode()
-        names.ends.append(len(data))
-        self.value.append(value)
-        self.version.append(version)
         company, month, follow, owner, touched = word(company), word(month), word(follow), word(owner), word(touched)
-        try:  # (the NARROW columns, in NARROW's order)
+        n = len(self.ids)
+        try:  # (in NARROW's order)
+            self.ids.append(pid)
             self.company.append(company)
             self.stage.append(stage_id)
+            self.value.append(value)
             self.month.append(month)
             self.follow.append(follow)
             self.owner.append(owner)
             self.touched.append(touched)
             self.updated.append(updated)
+            self.version.append(version)
         except OverflowError:
             self._widen()
-            narrow = (company, stage_id, month, follow, owner, touched, updated)
-            for name, number in zip(self.NARROW, narrow, strict=True):
-                column = getattr(self, name)
-                if len(column) < len(self.ids):  # (not appended before the one that did not fit)
+            numbers = (pid, company, stage_id, value, month, follow, owner, touched, updated, version)
+            for column_name, number in zip(self.NARROW, numbers, strict=True):
+                column = getattr(self, column_name)
+                if len(column) == n:  # (not appended before the one that did not fit)
                     column.append(number)
+        names = self.names  # (TextColumn.append, written out: a call less for each of 100,000 rows)
+        data = names.data
+        names.starts.append(len(data))
+        data += name.encode()
+        names.ends.append(len(data))
         self.alive.append(1)
         self.hay.append(hay)
         self._count += 1
@@ -556,7 +567,11 @@ class RowStore(Mapping):
         i = self._pos(row.id)
         if i is None:
             i = bisect_left(self.ids, row.id)
-            self.ids.insert(i, row.id)
+            try:
+                self.ids.insert(i, row.id)
+            except OverflowError:
+                self._widen()
+                self.ids.insert(i, row.id)
             self.names.insert(i, row.name)
             for column in (
                 self.company,
@@ -576,11 +591,10 @@ class RowStore(Mapping):
             self.alive[i] = 1
             self._count += 1
         self.names[i] = row.name
-        self.value[i] = row.value_cents
-        self.version[i] = row.version
         word = self._word
         company, month, follow, owner = word(row.company), word(row.month), word(row.follow_up), word(row.owner)
-        narrow = (company, row.stage_id, month, follow, owner, word(row.touched), row.updated)
+        narrow: tuple[int, ...] = (row.id, company, row.stage_id, row.value_cents, month, follow, owner)
+        narrow += (word(row.touched), row.updated, row.version)
         try:
             self._set_narrow(i, narrow)
         except OverflowError:

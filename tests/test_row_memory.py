@@ -69,27 +69,31 @@ def test_names_come_back_as_they_were_put_edited_and_inserted() -> None:
 
 
 def test_numbers_too_big_for_the_narrow_columns_widen_them_and_read_back_as_they_were() -> None:
-    """Indexes into the words and stage ids take 2 bytes, the moment of the last change 4, until
-    one does not fit: then those columns widen (RowStore.NARROW), in a load and in a put alike."""
-    late, early = 2**40, -(2**40)  # moments past 2038 and long before 1970
+    """Indexes into the words, stage ids and versions take 2 bytes, ids, money and the moment of
+    the last change 4, until one does not fit: then every number column widens (RowStore.NARROW),
+    in a load and in a put alike, and each row reads back as it was written."""
+    late, early, rich = 2**40, -(2**40), 3 * 10**11  # moments past 2038 and before 1970; $3bn
     loaded = RowStore()
     for pid in range(1, 70_003):  # more companies than 2 bytes can number
         loaded.append_raw(pid, f"P{pid}", f"Co {pid}", 3, pid, None, None, "mere", "2026-11-01", pid, 1, "")
-    loaded.append_raw(70_003, "Big", "Co 1", 2**31 - 1, 5, "2027-03", "2026-12-01", "sam", "2026-11-02", late, 7, "")
+    big = Row(70_003, "Big", "Co 1", 2**31 - 1, rich, "2027-03", "2026-12-01", "sam", "2026-11-02", late, 70_000)
+    loaded.append_raw(*big, "")
+    huge = Row(2**40, "Huge id", "Co 2", 3, 5, None, None, "mere", "2026-11-03", early, 1)
+    loaded.append_raw(*huge, "")  # the first column, ids, does not fit
     assert {loaded.NARROW[name] == getattr(loaded, name).typecode for name in loaded.NARROW} == {True}
-    assert loaded[70_002].company == "Co 70002" and loaded[1].company == "Co 1"
-    assert loaded[70_003] == Row(
-        70_003, "Big", "Co 1", 2**31 - 1, 5, "2027-03", "2026-12-01", "sam", "2026-11-02", late, 7
-    )
-    put = RowStore()
-    put.put(row(4, "Small"))
-    assert put.company.typecode == "H" and put.updated.typecode == "i"
-    board = put.copy()
-    wide = Row(2, "Wide", "Kauri Ltd", 70_000, 10, "2027-03", None, "mere", "2026-11-01", early, 3)
-    board.put(wide)
-    board.put(row(4, "Small", version=2)._replace(updated=late))
-    assert board[2] == wide and board[4].updated == late and board.stage.typecode == "i"
-    assert put[4] == row(4, "Small") and put.stage.typecode == "H"  # the copy widened its own columns
+    assert loaded[70_002].company == "Co 70002" and loaded[1].company == "Co 1" and len(loaded) == 70_004
+    assert loaded[70_003] == big and loaded[2**40] == huge
+    assert {len(getattr(loaded, name)) for name in loaded.NARROW} == {70_004}
+    for first in (huge, big):  # one too big for the ids, one for the other columns
+        small = RowStore()
+        small.put(row(4, "Small"))
+        assert small.company.typecode == "H" and small.ids.typecode == "i"
+        board = small.copy()
+        board.put(first)
+        board.put(row(4, "Small", version=2)._replace(updated=late))
+        assert board[first.id] == first and board[4].updated == late and board.stage.typecode == "i"
+        assert list(board) == sorted({4, first.id})
+        assert small[4] == row(4, "Small") and small.stage.typecode == "H"  # the copy widened its own
 
 
 _STORE_OPS = st.lists(
