@@ -46,13 +46,17 @@ def test_a_server_database_keeps_what_its_driver_may_need() -> None:
     assert out == "OpenSSL e3b0c442"
 
 
-def test_the_command_line_imports_no_server_parts() -> None:
-    """`evpipe` loads every command's module; the server's html, hmac and secrets wait for `serve`."""
+def test_the_command_line_and_the_app_import_no_server_parts_nor_a_toml_reader() -> None:
+    """`evpipe` loads every command's module; the server's html, hmac and secrets wait for `serve`,
+    and tomllib for a keymap file."""
     out = _run(
         """
         import sys
-        import evpipe.tui.cli
-        print(sorted(m for m in ("html", "html.entities", "hmac", "secrets", "_hashlib") if m in sys.modules))
+        from pathlib import Path
+        import evpipe.tui.cli, evpipe.tui.app
+        from evpipe.tui.keymap import load_keymap
+        assert load_keymap(Path("/nonexistent/keymap.toml")) == {}
+        print(sorted(m for m in ("html", "html.entities", "hmac", "secrets", "_hashlib", "tomllib") if m in sys.modules))
         """
     )
     assert out == "[]"

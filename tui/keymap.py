@@ -11,7 +11,6 @@ Textual's `App.set_keymap`.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from evpipe.models.errors import DomainError
@@ -24,6 +23,8 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     path = path or keymap_path()
     if not path.exists():
         return {}
+    import tomllib  # (only when there is a file: most never write one)
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
