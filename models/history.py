@@ -403,6 +403,7 @@ def _ready_snapshots(
     columns: dict[str, Sequence[Any]] = dict(zip(_SNAPSHOT_FIELDS, zip(*(snap for _, snap, _ in planned))))
     columns["id"] = range(first, first + len(planned))
     columns["months_of"] = [None if holder[n] == first + i else holder[n] for i, n in enumerate(sets)]
+    columns["server_at"] = [None] * len(planned)  # rebuilt, not live: no server clock (history_guard)
     ready = driver_columns(table_of(KpiSnapshot), columns, dialect)
     if ready is not None:
         return ready[2]

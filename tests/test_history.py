@@ -609,3 +609,19 @@ def test_a_recount_of_more_owners_than_one_sql_list_takes_writes_every_owners_re
     with eng.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(KpiSnapshot).where(KpiSnapshot.taken_on == day)) == 8
     eng.dispose()
+
+
+def test_rebuilt_snapshots_go_to_sqlite_ready_for_the_driver():
+    """A rebuilt history's snapshot rows are made column by column for the driver (models.db
+    driver_columns), which takes them only when every column of the table is given: a column
+    added to kpi_snapshot and left out here sent every import through dicts (the CRM sample's
+    import 0.1 s slower)."""
+    from datetime import date, datetime
+
+    from sqlalchemy.dialects import sqlite
+
+    from evpipe.models.history import _ready_snapshots
+
+    planned = [(("all", date(2026, 11, 1)), ("all", date(2026, 11, 1), datetime(2026, 11, 1, 23, 59), 1, 2, 3), [])]
+    rows = _ready_snapshots(sqlite.dialect(), planned, [0], 7)
+    assert [type(r) for r in rows] == [tuple]
