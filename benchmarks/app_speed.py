@@ -16,7 +16,8 @@ on the decoded screen, so a refresh already pending cannot stop the clock early)
   Textual app (one line) started the same way, alternately, median of --runs each; also launch to
   the first key answered (the cursor moved) and, in the first launch, to every row loaded;
 - stage key `>`: to the frame where the cursor row shows the next stage and the header's EV has
-  moved; the header's move must equal the row's EV move (else counted as wrong); then to the save's
+  moved; the header's move must equal the row's EV move (within a unit where the header shows whole
+  units, a million prospects' EV being too wide for cents; else counted as wrong); then to the save's
   notice (the row written in a worker), which is dismissed with a click before the next key;
 - cursor keys (down then up, scrolling both ways): to the frame where the highlight is on the
   next row;
@@ -404,6 +405,14 @@ def money(text: str | None) -> Decimal | None:
         return None
 
 
+def same_move(header: Decimal, row: Decimal, before: Decimal, after: Decimal) -> bool:
+    """Whether the header's EV moved as the row's did: to the cent when the header shows cents;
+    within a unit when its figure is too wide for them (a million prospects: EV 1,890,070,382),
+    each of its two figures rounded to whole units."""
+    whole = before.as_tuple().exponent == 0 and after.as_tuple().exponent == 0
+    return abs(header - row) < 1 if whole else header == row
+
+
 class Pipeline:
     """The pipeline screen as the decoded terminal shows it."""
 
@@ -636,7 +645,7 @@ def keys(db: str, n: int, stages: list[tuple[str, str]], with_filter: bool = Tru
             continue
         out["advance"].append(t - t0)
         new_ev, new_row_ev = view.header_ev(), view.cell(view.rows()[y])[1]
-        if new_ev is None or new_row_ev is None or new_ev - ev != new_row_ev - row_ev:
+        if new_ev is None or new_row_ev is None or not same_move(new_ev - ev, new_row_ev - row_ev, ev, new_ev):
             out["wrong"] += 1
         # the save's notice over the tab bar; a click dismisses it so the next one cannot hide the header
         t = term.wait(lambda: "->" in term.lines()[0], 10)
