@@ -344,7 +344,10 @@ def read_dump_from(stream: BinaryIO, name: str = "standard input") -> dict[str, 
 
 def _parse_dump(read: Callable[[], str], name: str) -> dict[str, Any]:
     try:
-        data = json.loads(read())
+        text = read()
+        if not text.strip():
+            raise DomainError(f"restore: {name} is empty; a dump is a file written by `evpipe dump`", field="file")
+        data = json.loads(text)
     except UnicodeDecodeError:
         raise DomainError(
             f"restore: {name} is not a text file; a dump is JSON from `evpipe dump`", field="file"

@@ -354,6 +354,10 @@ def test_a_dash_is_standard_output_for_dump_and_standard_input_for_restore(engin
     again = open_db(target)
     assert dump(again) == dump(engine)
     again.dispose()
+    # nothing piped in: said so, in one line
+    empty = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'empty.db'}", "restore", "-"], input=b"\n")
+    assert empty.exit_code == 1
+    assert empty.stderr == "evpipe: restore: standard input is empty; a dump is a file written by `evpipe dump`\n"
 
     for command in ("backup", "import"):
         refused = CliRunner().invoke(main, ["--db", url, command, "-"])
