@@ -186,16 +186,15 @@ class OwnRows:
         self._ids: set[int] | None = None
         self._mark: int | None = None
 
-    def left(self, source: Any, connection: Any = None) -> set[int]:
+    def left(self, source: Any, connection: Any) -> set[int]:
         """The prospects that were the owner's (and not deleted) at the last call and are not now:
         handed to someone else, or deleted. None at the first call, which only takes note.
         `connection`: where to look at the journal's id sequence first (the check's own)."""
-        if connection is not None:
-            mark = fetch_all(connection, _JOURNAL_MARK_SQL)
-            moved = mark[0][0] if mark else None
-            if self._ids is not None and moved == self._mark:
-                return set()
-            self._mark = moved
+        mark = fetch_all(connection, _JOURNAL_MARK_SQL)
+        moved = mark[0][0] if mark else None
+        if self._ids is not None and moved == self._mark:
+            return set()
+        self._mark = moved
         found = fetch_all(
             source, "SELECT id FROM prospect WHERE owner = :owner AND deleted_at IS NULL", {"owner": self.owner}
         )
