@@ -12,11 +12,15 @@ The probe's own cost is one call a 2 ms, a few microseconds each.
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import os
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 PERIOD = 0.002
 
@@ -40,21 +44,39 @@ def watch(loop: asyncio.AbstractEventLoop, out) -> None:
 
 
 def main() -> None:
+    """`evpipe` as its script runs it (tui/launch.py: with -OO where the script starts the app so;
+    then tui/cli/main.py `run`), with the probe put on the event loop
+    once the app is about to start: asyncio is imported no sooner than the app imports it, after
+    `run_app` has left OpenSSL out on an SQLite database (`leave_out_openssl`). The probe imported
+    asyncio first, which loaded `ssl` and libcrypto into the measured process: 3.4 MiB that the
+    app itself never holds, counted in app_speed.py's peak memory."""
+    from evpipe.tui.launch import lean_command
+
+    if lean_command(sys.argv[1:]) is not None:  # the interpreter the `evpipe` script gives the app
+        os.execv(sys.executable, [sys.executable, "-OO", "-P", __file__, *sys.argv[1:]])
     out = open(os.environ["EVPIPE_LOOP_PROBE"], "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
-    run_forever = asyncio.BaseEventLoop.run_forever
-    started: list[asyncio.AbstractEventLoop] = []
+    cli = importlib.import_module("evpipe.tui.cli.main")
+    run_app = cli.run_app
 
-    def probed(self):
-        if not started:  # the app's loop: the first to run
-            started.append(self)
-            threading.Thread(target=watch, args=(self, out), daemon=True).start()
-        return run_forever(self)
+    def probed_app(url: str) -> None:
+        cli.leave_out_openssl(url)
+        import asyncio
 
-    asyncio.BaseEventLoop.run_forever = probed  # type: ignore[method-assign]
-    from evpipe.tui.cli import main as evpipe
+        run_forever = asyncio.BaseEventLoop.run_forever
+        started: list[asyncio.AbstractEventLoop] = []
 
+        def probed(self):
+            if not started:  # the app's loop: the first to run
+                started.append(self)
+                threading.Thread(target=watch, args=(self, out), daemon=True).start()
+            return run_forever(self)
+
+        asyncio.BaseEventLoop.run_forever = probed  # type: ignore[method-assign]
+        run_app(url)
+
+    cli.run_app = probed_app
     sys.argv[0] = "evpipe"
-    sys.exit(evpipe())
+    cli.run()
 
 
 if __name__ == "__main__":
