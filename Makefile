@@ -29,8 +29,12 @@ QUIET_PIP := PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --q
 
 # The checkout's own modules compiled ahead: Python reads these .pyc files even where it is told not to
 # write any (PYTHONDONTWRITEBYTECODE), so no launch of evpipe compiles its ~60 modules again (0.2 s).
+# The app runs with -OO (tui/launch.py): the checkout and the libraries are compiled for that too
+# (a second set of files, .opt-2.pyc; a library's file Python cannot compile is left to itself).
 bytecode: | $(BIN)/python
 	@$(BIN)/python -m compileall -q models tui seeds > /dev/null
+	@$(BIN)/python -OO -m compileall -q models tui seeds > /dev/null
+	@$(BIN)/python -OO -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" > /dev/null || true
 
 run: .stamp-install bytecode ## Set everything up and open evpipe on a fresh demo pipeline
 	$(BIN)/evpipe demo

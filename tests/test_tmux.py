@@ -647,3 +647,15 @@ def test_demo_band_and_last_year_at_80x24_without_colour(tmp_path):
         assert colours <= {0, 7, 8, 15, 16, 231} | set(range(232, 256)), colours  # greys only
     finally:
         t.kill()
+
+
+def test_the_app_runs_in_a_lean_interpreter(tmux):
+    """`evpipe` opens the app in Python started again with -OO (tui/launch.py), which leaves the
+    libraries' docstrings out of its memory; `make bytecode` compiled the modules for it. The
+    pane's process is that interpreter, and the app answers keys in it."""
+    tmux.wait_for(lambda s: "EV/TV" in s)
+    pid = tmux.run("display-message", "-p", "#{pane_pid}").strip()
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert argv[1:5] == [b"-OO", b"-P", b"-m", b"evpipe.tui.cli"], argv
+    tmux.keys("?")
+    tmux.wait_for(lambda s: "evpipe keys" in s)

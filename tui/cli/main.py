@@ -633,7 +633,7 @@ def leave_out_openssl(url: str) -> None:
 
 
 def run() -> NoReturn:
-    """The `evpipe` command (pyproject.toml's script): the group, then an exit without the
+    """The `evpipe` command (pyproject.toml's script, through tui/launch.py): the group, then an exit without the
     interpreter's teardown. Python frees every module and object one by one as it ends: 70 ms once
     SQLAlchemy is in (an import's whole command is 1 s), for nothing the next process needs. What
     that teardown does that matters is done first, in its order: threads finished (Python's own
