@@ -10,6 +10,8 @@ Phases: the imports, the first screen, every row loaded (and 2 s later), cursor 
 the filter typed as benchmarks/app_speed.py types it and cleared, a sort, grouping by month and
 back, the focus list, the board. The app is set up as `evpipe` sets it up (tui/app.py, settle_allocator). VmHWM
 is what benchmarks/app_speed.py reports as the app's peak; the figures here say which phase made it.
+Like the `evpipe` script (tui/launch.py), it runs itself again with -OO where that has its modules
+(EVPIPE_LEAN=0: not).
 With --trace, tracemalloc runs from the start (the app is slower and its RSS larger, so the RSS
 figures of such a run are not the app's).
 """
@@ -154,6 +156,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000, help="prospects (10000, 100000, 1000000)")
     parser.add_argument("--trace", action="store_true", help="tracemalloc from the start (slow)")
     args = parser.parse_args()
+    from evpipe.tui.launch import lean_command
+
+    if lean_command([]) is not None:  # the interpreter the `evpipe` script gives the app (-OO)
+        os.execv(sys.executable, [sys.executable, "-OO", "-P", __file__, *sys.argv[1:]])
     os.environ.setdefault("EVPIPE_NOW", NOW)
     os.environ.setdefault("EVPIPE_USER", "mere")
     if args.trace:
