@@ -603,3 +603,51 @@ async def test_focus_and_forecast_show_emoji_sequences_as_terminals_draw_them(en
             text = screen_text(app)
             assert "Ana \U0001f468\U0001f469\U0001f467 \U0001f469 Ltd" in text, text
             assert not {"\u200d", "\U0001f3fd"} & set(text)
+
+
+async def test_focus_forecast_and_review_read_through_connections_of_their_own(tmp_path, monkeypatch):
+    """On SQLite the focus list, the forecast and the review read as the pipeline and the board do:
+    through the app's reader, whose connections keep a small page cache and are closed after
+    (models/rawdb.py READ_CACHE). Through the engine, each read left a pooled connection holding up
+    to 2 MiB of pages, and the app at 100,000 prospects went from 100 to 109 MiB on the focus list."""
+    from evpipe.models import open_db
+    from evpipe.models.demo import seed_demo
+    from evpipe.models.rawdb import SqliteReader
+    from evpipe.tui.screens import focus as focus_screen
+    from evpipe.tui.screens import forecast as forecast_screen
+    from evpipe.tui.screens import review as review_screen
+
+    engine = open_db(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(engine)
+    sources: dict[str, list[type]] = {}
+
+    def recorded(module, name: str) -> None:
+        read = getattr(module, name)
+
+        def seen(source, *args, **kwargs):
+            sources.setdefault(name, []).append(type(source))
+            return read(source, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, seen)
+
+    for module, name in (
+        (focus_screen, "focus"),
+        (focus_screen, "count_follow_ups"),
+        (focus_screen, "kpis"),
+        (focus_screen, "week_history"),
+        (forecast_screen, "forecast"),
+        (forecast_screen, "month_ranges"),
+        (review_screen, "review"),
+    ):
+        recorded(module, name)
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        assert await until(app, pilot, lambda: "Focus" in screen_text(app) and "week_history" in sources)
+        await pilot.press("3")
+        assert await until(app, pilot, lambda: "month_ranges" in sources)
+        await pilot.press("6")
+        assert await until(app, pilot, lambda: "What moved EV" in screen_text(app))
+    assert set(sources) == {"focus", "count_follow_ups", "kpis", "week_history", "forecast", "month_ranges", "review"}
+    assert all(kinds == [SqliteReader] * len(kinds) for kinds in sources.values()), sources

@@ -112,7 +112,7 @@ class FocusScreen(StageKeys, LiveScreen):
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
         app = evpipe_app(self)
-        engine = app.engine
+        engine = app.reader
         owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
         period = current_period(engine)
         # read once: both lists use it (each reads when its prospects entered their stage)
@@ -129,7 +129,7 @@ class FocusScreen(StageKeys, LiveScreen):
     @work(thread=True, exclusive=True, group="focus-history", exit_on_error=False, description="KPI history")
     def load_history(self) -> None:
         app = evpipe_app(self)
-        engine = app.engine
+        engine = app.reader
         scope = Scope(owner=app.decide_scope(), period=current_period(engine))
         week_ago, _label, weekly = week_history(engine, scope)
         self.post_message(FocusHistoryLoaded(week_ago, weekly))

@@ -207,7 +207,7 @@ class ForecastScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="forecast-load", exit_on_error=False, description="load the forecast")
     def load(self) -> None:
         app = evpipe_app(self)
-        engine = app.engine
+        engine = app.reader  # (SQLite: a connection of its own, closed after; models/rawdb.py READ_CACHE)
         owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
         app.keep_month_starts()  # the months ended since the last change are judged too
         fc = forecast(engine, owner=owner, named=STILL_OPEN_NAMED)  # enter on a month lists them all

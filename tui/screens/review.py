@@ -184,7 +184,9 @@ class ReviewScreen(LiveScreen):
         since, who = self.since, self.who
         app = evpipe_app(self)
         try:  # a rep the owner lets see only their own: the review of their prospects
-            r = review(app.engine, since, who=who, owner=app.decide_scope())
+            # SQLite: read through connections of its own, closed after (models/rawdb.py READ_CACHE);
+            # the engine only if the period's start must be replayed from the journal
+            r = review(app.reader, since, who=who, owner=app.decide_scope(), replay_from=lambda: app.engine)
         except DomainError as exc:
             self.post_message(ReviewFailed(str(exc)))
             return
