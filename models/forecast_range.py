@@ -589,14 +589,15 @@ def band_record(
     checks = []
     certain = 0
     starts = [datetime.combine(datetime.strptime(m.month + "-01", "%Y-%m-%d").date(), time(0, 0)) for m in judged]
+    month_at = {start: m.month for start, m in zip(starts, judged, strict=True)}
+
+    def keep(moment: datetime, o: str, month: str | None) -> bool:  # each start: its own month's
+        return month == month_at[moment] and (owner is None or o == owner)
+
     with engine.connect() as conn:
-        then = prospects_at(conn, starts)  # one replay of the journal for every month's start
+        then = prospects_at(conn, starts, keep)  # one replay of the journal for every month's start
     for m, prospects in zip(judged, then):
-        rows = [
-            (value, kind, bp)
-            for o, month, value, kind, bp in prospects
-            if month == m.month and (owner is None or o == owner)
-        ]
+        rows = [(value, kind, bp) for _o, _month, value, kind, bp in prospects]
         if not any(value and kind == OPEN and 0 < bp < FULL_BP for value, kind, bp in rows):
             certain += 1  # nothing uncertain expected: a band that cannot miss tests no probability
             continue

@@ -42,7 +42,7 @@ its last stage change before T.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -680,9 +680,11 @@ def prospects_before(conn: Connection, moment: datetime) -> list[ProspectThen]:
     return prospects_at(conn, [moment])[0]
 
 
-def prospects_at(conn: Connection, moments: list[datetime]) -> list[list[ProspectThen]]:
-    """`prospects_before` at each of `moments`, in one replay."""
-    return Replay(conn).prospects(moments)
+def prospects_at(
+    conn: Connection, moments: list[datetime], keep: Callable[[datetime, str, str | None], bool] | None = None
+) -> list[list[ProspectThen]]:
+    """`prospects_before` at each of `moments`, in one replay (`keep`: see `Replay.prospects`)."""
+    return Replay(conn).prospects(moments, keep)
 
 
 def by_month(state: State, owner: str | None = None) -> list[tuple[str | None, Kpi]]:

@@ -338,10 +338,15 @@ class Replay:
             last = (self._steps, probs, found[moment])
         return [found[m] for m in moments]
 
-    def prospects(self, moments: list[datetime]) -> list[list[ProspectThen]]:
+    def prospects(
+        self, moments: list[datetime], keep: Callable[[datetime, str, str | None], bool] | None = None
+    ) -> list[list[ProspectThen]]:
         """For each moment (in the order given): each prospect that counted just before it (not
         deleted, lost or not yet created), in the order of their ids: (owner, expected month,
-        value in cents, stage kind, stage probability then)."""
+        value in cents, stage kind, stage probability then). `keep(moment, owner, month)`: only
+        the prospects it says yes to, so that a caller wanting one month's at each moment does not
+        hold every prospect's once per moment (a year of month starts at 100,000 prospects: 1.2
+        million rows, some 100 MiB)."""
         found: dict[datetime, list[ProspectThen]] = {}
         for moment, people, _sums in self._walk(set(moments)):
             probs = self.probabilities(moment)
@@ -351,6 +356,8 @@ class Replay:
                 if p.key is None:
                     continue
                 owner, month, sid = p.key
+                if keep is not None and not keep(moment, owner or "", month or None):
+                    continue
                 bp, kind = probs.get(sid, (0, LOST))
                 if kind == LOST or not p.part[1]:
                     continue

@@ -202,6 +202,10 @@ def assert_replays_agree(engine, moments: list[datetime] | None = None) -> int:
                 moment
             )  # (its order was the database's)
         assert history.states_before(conn, moments[-1]) == states[-1]
+        # `keep` leaves out, as they are made, what a caller would have left out after
+        kept = history.prospects_at(conn, moments, lambda moment, owner, month: (moment.day + len(owner)) % 2 == 0)
+        for moment, mine, some in zip(moments, people, kept):
+            assert some == [row for row in mine if (moment.day + len(row[0])) % 2 == 0], moment
     return len(moments)
 
 

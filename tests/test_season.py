@@ -311,6 +311,34 @@ def test_actual_inside_the_frozen_band(engine):
     assert "inside the band frozen at the month's start in 1 of 2 ended months (50%" in rec.summary()
 
 
+def test_the_bands_record_holds_only_each_months_own_prospects(engine, monkeypatch):
+    """The replay for the band's record keeps, at each month's start, only the prospects expected
+    in that month: it made every live prospect's row at every start and left most of them out after
+    (a year of month starts at 100,000 prospects: 1.2 million rows, some 100 MiB on the sighting-in
+    screen). The record is the same."""
+    s = Store(engine, who="tester")
+    s.add("Gala", "10000", "Date held", month="2026-10", at=datetime(2026, 9, 10, 9))
+    s.move("Gala", "won", at=datetime(2026, 10, 12, 9))
+    s.add("Cruise", "6000", "Suspect", month="2026-09", at=datetime(2026, 8, 10, 9))
+    s.move("Cruise", "won", at=datetime(2026, 9, 20, 9))
+    for i in range(30):  # expected later: at every start, in no judged month
+        s.add(f"Later {i}", "500", "Suspect", month="2027-03", at=datetime(2026, 7, 10, 9))
+    history.backfill(engine)
+    history.record_snapshot(engine)
+    replayed = history.prospects_at
+    held: list[int] = []
+
+    def counted(*args, **kwargs):
+        then = replayed(*args, **kwargs)
+        held.extend(len(rows) for rows in then)
+        return then
+
+    monkeypatch.setattr(history, "prospects_at", counted)
+    rec = band_record(engine, forecast(engine, "2026-08", "2026-10"))
+    assert [c.month for c in rec.checks] == ["2026-09", "2026-10"]
+    assert held and sum(held) == 2, held  # Cruise at 1 September, Gala at 1 October; none of the 30
+
+
 def test_a_month_with_nothing_uncertain_expected_is_not_judged(engine):
     """An ended month with no prospect expected at its start had the band [0, 0] and an actual of
     0: "inside", so 12 empty months read as "12 of 12 (100%)". A month whose only prospect was won
