@@ -82,6 +82,9 @@ _ROW_POLICY = re.compile(r'violates row-level security policy (?:\(USING express
 # SQLAlchemy's StaleDataError: the row was there, but the UPDATE changed none (row-level security
 # hid it from this role while evpipe's members said the change was allowed)
 _NO_ROW = re.compile(r"(?:UPDATE|DELETE) statement on table '([\w.]+)' expected to \w+ \d+ row\(s\); 0 were matched")
+# the journal's guard (models/journal_guard.py `REFUSAL`): a rep's entry that is not the change
+# her transaction made now; from evpipe itself, her computer's clock far from the team's
+_JOURNAL_GUARD = re.compile(r"evpipe journal: (.+?)(?: CONTEXT:|$)")
 #: How a refusal by the server's privileges ends on the command line: what to do next.
 REFUSED_NEXT = "nothing was saved: the database's owner gives roles their privileges with evpipe members"
 
@@ -93,6 +96,9 @@ def server_refusal(exc: BaseException, role: str | None = None) -> str | None:
     there is one, the statement (SQLAlchemy's `statement`), to say whether it was a read or a change."""
     message = " ".join(str(getattr(exc, "orig", None) or exc).split())
     yours = f"your role {role}" if role else "your role"
+    journal = _JOURNAL_GUARD.search(message)
+    if journal:
+        return f"the server refused: {yours} may not write that journal entry ({journal.group(1)})"
     row = _ROW_POLICY.search(message) or _NO_ROW.search(message)
     if row:
         return (
@@ -191,6 +197,8 @@ def database_failure(exc: BaseException, name: object, role: str | None = None) 
     if isinstance(exc, WriteLocked):
         return str(exc)
     refused = server_refusal(exc, role)
+    if refused is not None and _JOURNAL_GUARD.search(" ".join(str(getattr(exc, "orig", None) or exc).split())):
+        return f"{refused}; nothing was saved"
     if refused is not None:
         return f"{refused}; {REFUSED_NEXT}"
     text = " ".join(str(getattr(exc, "orig", None) or exc).split())

@@ -13,7 +13,8 @@ connection's role: models/identity.py) is a member of exactly the group of their
 - rep: a manager's privileges on the prospects and what belongs to them, narrowed by row-level
   security: a rep adds, changes and deletes only the prospects whose owner is their login role
   (`session_user`), the activities and stage changes of those prospects, and journal rows that name
-  them as `who`. A rep only reads the KPI history: the server adds their changes to today's reading
+  them as `who`; and the server takes a rep's journal row only as the change her transaction made,
+  now (models/journal_guard.py). A rep only reads the KPI history: the server adds their changes to today's reading
   itself (models/history_guard.py), so no rep writes a figure of the history. When the owner lets
   reps see only their own prospects (`evpipe members reps-see own`), a rep also reads only those
   (and their activities, stage changes and journal rows) and only their own KPI history.
@@ -35,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from . import history_guard
+from . import history_guard, journal_guard
 from .errors import DomainError
 from .roles import MANAGER, OWNER, REP, ROLES, Conn
 from .tables import (
@@ -297,6 +298,7 @@ def apply(conn: Connection, *, reps_own_only: bool) -> list[str]:
     _table_privileges(conn, groups)
     _policies(conn, groups, reps_own_only=reps_own_only)
     history_guard.install(conn)
+    journal_guard.install(conn)
     return _memberships(conn, groups)
 
 
@@ -329,12 +331,17 @@ class GrantsState:
     history_guarded: bool = True
     #: evpipe's schema, when members who are no owners may create objects in it
     open_schema: str | None = None
+    #: whether a rep's journal rows must be the change her transaction made, now
+    #: (models/journal_guard.py)
+    journal_guarded: bool = True
 
     @property
     def problems(self) -> list[str]:
         out = [] if self.enforced else ["the server's privileges are not set up yet"]
         if self.enforced and not self.history_guarded:
             out.append("reps may still write the KPI history")
+        if self.enforced and not self.journal_guarded:
+            out.append("reps may still write journal entries of changes they did not make")
         if self.enforced and self.open_schema is not None:
             out.append(
                 f"reps and managers may create objects in the schema {self.open_schema}, where evpipe's tables are; its "
@@ -387,6 +394,7 @@ def state(engine: Engine) -> GrantsState:
         guarded = history_guard.installed(conn) and bool(
             _one(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)", t=HISTORY[0])
         )
+        journal = journal_guard.installed(conn)
         schema = str(_one(conn, "SELECT current_schema()"))
         open_schema = any(
             _one(conn, "SELECT has_schema_privilege(:g, current_schema(), 'CREATE')", g=groups[r])
@@ -394,7 +402,7 @@ def state(engine: Engine) -> GrantsState:
             if r in exists
         )
     return GrantsState(
-        groups, len(exists) == len(ROLES) and secured, own, out, guarded, schema if open_schema else None
+        groups, len(exists) == len(ROLES) and secured, own, out, guarded, schema if open_schema else None, journal
     )
 
 

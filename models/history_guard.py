@@ -57,6 +57,16 @@ _OWNER_SCOPE = Scope(owner="").snapshot_key  # 'owner:' and the owner's name
 _SNAP_Q = "{schema}." + _SNAP
 _SEARCH_PATH = "search_path=pg_catalog, pg_temp"  # (as pg_proc.proconfig lists it)
 _MONTHS_Q = "{schema}." + _MONTHS
+#: (for the journal's guard, models/journal_guard.py, which hardens its function as this one)
+SNAP, SNAP_Q, SEARCH_PATH, ALL_SCOPE = _SNAP, _SNAP_Q, _SEARCH_PATH, ALL.key
+
+
+def team_now_sql(latest_at: str, latest_server: str) -> str:
+    """The team's clock now, by the server's, as PL/pgSQL where `server_now` is the server's clock
+    in UTC: a moment an owner's or a manager's evpipe gave (`latest_at`, a live reading's
+    `taken_at`) plus the time the server has seen pass since it (`latest_server`, its `server_at`)."""
+    return f"{latest_at} + (server_now - {latest_server})"
+
 
 _OWN_MONTHS = f"""
 CREATE OR REPLACE FUNCTION evpipe_own_months(sid bigint) RETURNS void LANGUAGE plpgsql
@@ -146,7 +156,7 @@ BEGIN
   IF latest_server IS NULL THEN
     RETURN NULL;  -- no live reading (none, or the latest rebuilt from the journal): a recount is next
   END IF;
-  at := latest_at + (server_now - latest_server);  -- the team's clock now, by the server's
+  at := {team_now_sql("latest_at", "latest_server")};  -- the team's clock now, by the server's
   IF at::date <> day THEN
     RETURN NULL;  -- a new day: its first reading is a recount
   END IF;
@@ -215,7 +225,7 @@ END
 $fn$"""
 
 
-def _writer_check(schema: str | None = None) -> str:
+def writer_check(schema: str | None = None) -> str:
     """Whether the session's login role may write the KPI history itself (an owner, a manager, the
     role that owns the tables): then the trigger stays out of its way. The trigger's check names the
     table with its schema (`schema`, quoted): a name alone is looked up in the session's search path
@@ -244,7 +254,7 @@ def install(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TRIGGER} ON prospect")
     conn.exec_driver_sql(
         f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR DELETE OR UPDATE OF owner, expected_month, stage_id, "
-        f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {_writer_check(schema)}) "
+        f"value_cents, deleted_at ON prospect FOR EACH ROW WHEN (NOT {writer_check(schema)}) "
         f"EXECUTE FUNCTION {TRIGGER}()"
     )
     # today's live readings recorded before the server's clock was kept beside them (an upgrade
@@ -284,7 +294,7 @@ def writes_history(conn: Connection) -> bool:
     """Whether this connection may write the KPI history (always on SQLite)."""
     if conn.dialect.name != "postgresql":
         return True
-    return bool(conn.scalar(text(f"SELECT {_writer_check()}")))
+    return bool(conn.scalar(text(f"SELECT {writer_check()}")))
 
 
-__all__ = ["TRIGGER", "install", "installed", "server_clock", "writes_history"]
+__all__ = ["TRIGGER", "install", "installed", "server_clock", "team_now_sql", "writer_check", "writes_history"]

@@ -681,12 +681,8 @@ def test_a_rep_cannot_forge_a_probability_change_in_the_journal(team, monkeypatc
             "'Suspect: 100 %', '{\"before\": 10000}')",
             s=suspect,
         )
-    team.raw(  # an entry of hers between the latest reading and the month's end: the month start is replayed
-        RITA,
-        "INSERT INTO change_event (at, who, action, category, prospect_id, d_count, d_tv_cents, d_ev_micros, "
-        "summary, payload) VALUES ('2026-11-29 12:00', current_user, 'edit', 'edit', :p, 0, 0, 0, 'notes', '{}')",
-        p=_id(team, "Rita's deal"),
-    )
+    # an entry of hers between the latest reading and the month's end: the month start is replayed
+    Store(team.engine(RITA)).edit(_id(team, "Rita's deal"), notes="called")
     monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T09:00:00")
     assert team.cli(BOSS, "edit", "Ravi's deal", "--notes", "called").exit_code == 0  # records the month start
     snaps, _ = _history(team)
@@ -799,3 +795,169 @@ def test_todays_reading_recorded_before_the_servers_clock_was_kept_takes_a_reps_
     assert team.cli(BOSS, "members", "grants").exit_code == 0
     assert team.cli(RITA, "edit", "Rita's deal", "--value", "3300").exit_code == 0
     assert _history(team) == _recounted(team)
+
+
+def _journal(team: Team) -> list[tuple]:
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        events = conn.execute(text("SELECT id, at, who, action FROM change_event ORDER BY id")).all()
+        changes = conn.execute(text("SELECT id, changed_at, prospect_id, to_stage_id FROM stage_change ORDER BY id"))
+        return [tuple(r) for r in events] + [tuple(r) for r in changes.all()]
+
+
+_FORGED_MOVE = (
+    "INSERT INTO change_event (at, who, action, category, prospect_id, stage_id, d_count, d_tv_cents, d_ev_micros, "
+    "summary, payload) VALUES (:at, current_user, 'move', 'won', :p, :s, 0, 0, 300000000, 'won', '{}')"
+)
+_FORGED_CHANGE = (
+    "INSERT INTO stage_change (prospect_id, changed_at, who, from_stage_id, to_stage_id, value_cents, "
+    "from_probability_bp, to_probability_bp, event_id, inferred) "
+    "VALUES (:p, :at, current_user, :f, :s, :v, 1000, 10000, currval(pg_get_serial_sequence('change_event', 'id')), "
+    "false)"
+)
+
+
+def _rep_moves(team: Team, *statements: tuple[str, dict]) -> None:
+    """Rita's prospect moved to Won and journalled by `statements`, in one transaction, from psql."""
+    with team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
+        for sql, params in statements:
+            conn.execute(text(sql), params)
+
+
+def test_a_rep_cannot_forge_her_journal_from_psql(team):
+    """The month starts are rebuilt from the journal: a rep's entry about her own prospect, dated
+    before the month start (a win in October, on 27 Nov), would be taken as what happened then. The
+    server takes a rep's entry only as the change her transaction made, now."""
+    boss = Store(team.engine(BOSS))
+    ritas, won, suspect = _id(team, "Rita's deal"), boss.stage("Won").id, boss.stage("Suspect").id
+    before = _journal(team)
+    move = ("UPDATE prospect SET stage_id = :s, closed_on = '2026-11-27' WHERE id = :p", {"s": won, "p": ritas})
+    entry = {"p": ritas, "s": won}
+    change = {"p": ritas, "f": suspect, "s": won, "v": 300000}
+
+    def refused(*statements: tuple[str, dict]) -> str:
+        with pytest.raises(DBAPIError) as caught:
+            _rep_moves(team, *statements)
+        return str(caught.value.orig)
+
+    # dated in October: the move is really made, the entry and its stage change say when it was not
+    said = refused(
+        move,
+        (_FORGED_MOVE, {**entry, "at": "2026-10-30 12:00"}),
+        (_FORGED_CHANGE, {**change, "at": "2026-11-27 10:00"}),
+    )
+    assert "evpipe journal: an entry of a rep's is dated 2026-10-30 12:00:00, not now (2026-11-27 10:0" in said
+    assert "evpipe journal: an entry of a rep's is dated 2026-10-30" in refused(
+        move,
+        (_FORGED_MOVE, {**entry, "at": "2026-11-27 10:00"}),
+        (_FORGED_CHANGE, {**change, "at": "2026-10-30 12:00"}),
+    )
+    # dated now, but of no change of hers in this transaction, or not the one it made
+    assert "must come with the change of it" in refused((_FORGED_MOVE, {**entry, "at": "2026-11-27 10:00"}))
+    assert "goes to the stage it is on" in refused(
+        move, (_FORGED_MOVE, {**entry, "s": suspect, "at": "2026-11-27 10:00"})
+    )
+    assert "at its value" in refused(
+        move,
+        (_FORGED_MOVE, {**entry, "at": "2026-11-27 10:00"}),
+        (_FORGED_CHANGE, {**change, "v": 1, "at": "2026-11-27 10:00"}),
+    )
+    assert "of the action import" in refused(
+        move, (_FORGED_MOVE.replace("'move'", "'import'"), {**entry, "at": "2026-11-27 10:00"})
+    )
+    assert _journal(team) == before
+    assert boss.get(ritas).stage_name == "Suspect"
+    # the change she really made, now, written as evpipe writes it: taken
+    _rep_moves(
+        team,
+        move,
+        (_FORGED_MOVE, {**entry, "at": "2026-11-27 10:01"}),
+        (_FORGED_CHANGE, {**change, "at": "2026-11-27 10:01"}),
+    )
+    assert boss.get(ritas).stage_name == "Won"
+    assert len(_journal(team)) == len(before) + 2
+
+
+def test_owners_and_managers_write_the_journal_as_before(team):
+    """The guard is for reps: an owner's or a manager's entry of any moment is theirs to write (an
+    import dates its entries from the file)."""
+    ravis = _id(team, "Ravi's deal")
+    for who in (BOSS, MIA):
+        assert (
+            team.raw(who, _FORGED_MOVE, at="2026-10-30 12:00", p=ravis, s=Store(team.engine(BOSS)).stage("Won").id) == 1
+        )
+
+
+def test_a_reps_own_writes_pass_the_journals_guard_and_replay_as_recounted(team, monkeypatch):
+    """Everything a rep's evpipe writes is taken (moves, an edit, undo and its skip, contact points
+    and their undo, a delete), and the month start rebuilt from her journal is the owner's recount
+    of the same pipeline."""
+    from evpipe.models.history import record_snapshot
+
+    rita = Store(team.engine(RITA))
+    ritas = _id(team, "Rita's deal")
+    rita.move(ritas, "next")
+    rita.move(ritas, "next")
+    rita.move(ritas, "back")
+    rita.edit(ritas, value="4200", month="2027-01")
+    rita.log_activity(ritas, "call", "hello", when="yesterday")  # not its last touch: its undo touches nothing else
+    rita.undo()
+    rita.log_activity(ritas, "email", "sent")
+    rita.undo()
+    rita.move(ritas, "next")
+    rita.undo()  # the move
+    second = rita.add("Rita's second", "1000", "Suspect").prospect
+    rita.set_follow_up(second.id, "2026-12-01")
+    rita.win(second.id)
+    third = rita.add("Rita's third", "800", "Suspect").prospect
+    rita.lose(third.id, reason="price")
+    rita.edit(ritas, notes="called")
+    with contextlib.suppress(Exception):
+        rita.undo()  # the notes
+    rita.delete(third.id)
+    rita.undo()
+    rita.edit(ritas, notes="again")
+    rita.skip_undo()
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        actions = {a for (a,) in conn.execute(text("SELECT action FROM change_event WHERE who = :r"), {"r": RITA})}
+    assert actions == {"create", "move", "edit", "activity", "undo", "follow_up", "delete", "skip"}
+    # a week on, the owner's first reading rebuilds December's start (dated 30 Nov) from the
+    # journal, there being no reading to carry forward, then recounts
+    monkeypatch.setenv("EVPIPE_NOW", "2026-12-05T09:00:00")
+    record_snapshot(team.engine(BOSS))
+    snaps, months = _history(team)
+    rebuilt = {r[0]: r[2:] for r in snaps if str(r[1]) == "2026-11-30"}
+    recounted = {r[0]: r[2:] for r in snaps if str(r[1]) == "2026-12-05"}
+    assert rebuilt == recounted and f"owner:{RITA}" in rebuilt
+    assert [(r[0], *r[2:]) for r in months if str(r[1]) == "2026-11-30"] == [
+        (r[0], *r[2:]) for r in months if str(r[1]) == "2026-12-05"
+    ]
+
+
+def test_members_grants_check_names_an_unguarded_journal(team):
+    assert state(team.engine(BOSS)).problems == []
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("DROP TRIGGER evpipe_keep_journal ON stage_change"))
+    assert "reps may still write journal entries of changes they did not make" in state(team.engine(BOSS)).problems
+    result = team.cli(BOSS, "members", "grants", "--check")
+    assert result.exit_code == 1
+    assert "problem: reps may still write journal entries of changes they did not make" in result.stderr
+    assert team.cli(BOSS, "members", "grants").exit_code == 0
+    assert state(team.engine(BOSS)).problems == []
+    with team.engine(BOSS).begin() as conn:  # type: ignore[attr-defined]  (switched off by the tables' owner)
+        conn.execute(text("ALTER TABLE change_event DISABLE TRIGGER evpipe_keep_journal"))
+    assert "reps may still write journal entries of changes they did not make" in state(team.engine(BOSS)).problems
+
+
+def test_a_reps_evpipe_with_its_clock_a_week_off_is_told_in_one_line(team, monkeypatch):
+    """Her evpipe dates her change by her computer's clock: a week behind the team's, the server
+    refuses it, and she reads why in one line."""
+    monkeypatch.setenv("EVPIPE_NOW", "2026-11-20T10:00:00")
+    result = team.cli(RITA, "edit", "Rita's deal", "--value", "3100")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"evpipe: the server refused: your role {RITA} may not write that journal entry (an entry of a rep's is "
+        "dated 2026-11-20 10:00:00, not now (2026-11-27 10:0"
+    ), lines
+    assert lines[0].endswith("by the server's clock); check this computer's clock); nothing was saved")
+    assert Store(team.engine(BOSS)).get("Rita's deal").value_cents == 300000

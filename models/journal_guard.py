@@ -1,0 +1,180 @@
+"""A rep's journal on a server is the change she made, now (PostgreSQL only; a SQLite file has no
+users).
+
+The month starts and the KPI history rebuilt from the journal (models/replay.py, models/history.py)
+take its rows as what happened: a prospect's deltas before a moment, its stage changes (stage,
+value) and the `before` of its edits. Row-level security keeps a rep's rows to her own prospects
+and her own name (models/grants.py), and she may not change them once written (only their marks,
+`grants.JOURNAL_MARKS`); but from psql she could still add a row of any content dated any moment,
+a move into last month before its month start, and the owner's figures rebuilt from it would tell
+her story. So a trigger (`TRIGGER`, on `change_event` and `stage_change`, after each insert by a
+session whose login role may not write the KPI history, as history_guard's: a rep) refuses a row
+unless it is what evpipe itself writes for a change:
+
+- its moment is the team's clock now, within `SLACK`: the clock history_guard reads (the latest
+  live reading's moment plus the time the server has seen pass since, `history_guard.team_now_sql`),
+  or, where no owner's or manager's evpipe has recorded a live reading since, the moment the
+  owner's evpipe installed this trigger (`members grants`) told it, likewise. The slack takes in a
+  computer's clock a little off the owner's, and a change to or from summer time since that
+  moment (an hour); a row can be dated no further from when it was written;
+- the prospect it is about was written by the same transaction (the row's `xmin` is the
+  transaction's id): evpipe's every change of a prospect writes it (a version, a touch), and the
+  entry is written after it. Two entries change nothing of their prospect: the skip of an undo and
+  the undo of a contact point that was not its last touch; they are taken without it when they
+  undo an entry of hers about the same prospect that nothing undid yet, and carry nothing the
+  history reads (no deltas, no `before` or `after`);
+- a rep writes only the actions evpipe writes for her (`ACTIONS`); an add or a move is to the stage
+  the prospect is on now, and its stage change (`stage_change`) too, at the value it has now, and
+  belongs to an entry of the same prospect written in the same transaction.
+
+What the deltas of an entry say is not checked against what the prospect's change did (a rep's own
+transaction could still journal a change of her prospect with other figures, dated now): the
+history's readings of today take her changes from the prospect rows themselves (history_guard).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from . import clock, history_guard
+from .tables import ChangeEvent, Prospect, StageChange, table_of
+
+#: the trigger on the journal's tables, and its function
+TRIGGER = "evpipe_keep_journal"
+#: how far a rep's entry may be dated from the team's clock now (see the module's docstring)
+SLACK = timedelta(minutes=90)
+#: what a rep's entry may be: what evpipe writes for a change of one of her prospects
+ACTIONS = ("create", "edit", "delete", "move", "activity", "follow_up", "undo", "skip")
+JOURNAL = (table_of(ChangeEvent).name, table_of(StageChange).name)
+_PROSPECT = table_of(Prospect).name
+#: the words every refusal starts with (models/errors.py says them as the server's refusal)
+REFUSAL = "evpipe journal:"
+
+
+def _guard_sql(told_at: datetime, told_server: datetime) -> str:
+    events, changes = (f"{{schema}}.{t}" for t in JOURNAL)
+    prospects = f"{{schema}}.{_PROSPECT}"
+    actions = ", ".join(f"'{a}'" for a in ACTIONS)
+    mine = "{x}.xmin::text::bigint = txid_current() % 4294967296"  # written by this transaction
+    return f"""
+CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  server_now timestamp := now() AT TIME ZONE 'UTC';
+  latest_at timestamp := '{told_at.isoformat(sep=" ")}';
+  latest_server timestamp := '{told_server.isoformat(sep=" ")}';
+  read_at timestamp;
+  read_server timestamp;
+  team_now timestamp;
+  moment timestamp;
+  ours boolean;
+  p record;
+BEGIN
+  -- the team's clock: the latest live reading's, else the one members grants was given
+  SELECT taken_at, server_at INTO read_at, read_server FROM {history_guard.SNAP_Q}
+    WHERE scope = '{history_guard.ALL_SCOPE}' AND server_at IS NOT NULL ORDER BY taken_on DESC LIMIT 1;
+  IF read_server > latest_server THEN
+    latest_at := read_at;
+    latest_server := read_server;
+  END IF;
+  team_now := {history_guard.team_now_sql("latest_at", "latest_server")};
+  IF TG_TABLE_NAME = '{JOURNAL[0]}' THEN
+    moment := NEW.at;
+  ELSE
+    moment := NEW.changed_at;
+  END IF;
+  IF moment IS NULL OR moment NOT BETWEEN team_now - interval '{int(SLACK.total_seconds())} seconds'
+      AND team_now + interval '{int(SLACK.total_seconds())} seconds' THEN
+    RAISE EXCEPTION '{REFUSAL} an entry of a rep''s is dated %, not now (%, by the server''s clock); '
+      'check this computer''s clock', moment, date_trunc('second', team_now)
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT id, xmin, stage_id, value_cents INTO p FROM {prospects} WHERE id = NEW.prospect_id;
+  ours := p.id IS NOT NULL AND {mine.format(x="p")};
+  IF TG_TABLE_NAME = '{JOURNAL[0]}' THEN
+    IF NEW.action NOT IN ({actions}) THEN
+      RAISE EXCEPTION '{REFUSAL} a rep does not write entries of the action %', NEW.action
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT ours AND NOT (
+        NEW.undoes_id IS NOT NULL AND NEW.action IN ('undo', 'skip')
+        AND NEW.d_count = 0 AND NEW.d_tv_cents = 0 AND NEW.d_ev_micros = 0
+        AND NOT (NEW.payload::jsonb ?| array['before', 'after'])
+        AND EXISTS (SELECT 1 FROM {events} u WHERE u.id = NEW.undoes_id AND u.who = NEW.who
+          AND u.prospect_id = NEW.prospect_id AND u.undone_by_id = NEW.id)) THEN
+      RAISE EXCEPTION '{REFUSAL} an entry about prospect #% must come with the change of it, in the same '
+        'transaction', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.action IN ('create', 'move') AND NEW.stage_id IS DISTINCT FROM p.stage_id THEN
+      RAISE EXCEPTION '{REFUSAL} a move of prospect #% goes to the stage it is on', NEW.prospect_id
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  ELSE
+    IF NOT ours THEN
+      RAISE EXCEPTION '{REFUSAL} a stage change of prospect #% must come with the change of it, in the same '
+        'transaction', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.to_stage_id IS DISTINCT FROM p.stage_id OR NEW.value_cents IS DISTINCT FROM p.value_cents
+        OR NOT EXISTS (SELECT 1 FROM {events} e WHERE e.id = NEW.event_id AND e.prospect_id = NEW.prospect_id
+          AND e.action IN ('create', 'move') AND {mine.format(x="e")}) THEN
+      RAISE EXCEPTION '{REFUSAL} a stage change of prospect #% is the one its move in the same transaction '
+        'made: to the stage it is on, at its value', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$fn$"""
+
+
+def install(conn: Connection) -> None:
+    """Make (or remake) the trigger on both journal tables and its function, owned by the role that
+    owns the tables and callable by no one else; the function keeps this evpipe's clock beside the
+    server's, for a database with no live reading yet. `conn` is that role's or a superuser's
+    (models/grants.py `check_can_apply`)."""
+    prep = conn.dialect.identifier_preparer
+    schema = str(prep.quote_identifier(str(conn.scalar(text("SELECT current_schema()")))))
+    owner = str(
+        conn.scalar(
+            text("SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = :t"),
+            {"t": _PROSPECT},
+        )
+    )
+    server = conn.scalar(text("SELECT now() AT TIME ZONE 'UTC'"))
+    conn.execute(text(_guard_sql(clock.now(), server).replace("{schema}", schema)))
+    conn.exec_driver_sql(f"ALTER FUNCTION {TRIGGER}() OWNER TO {prep.quote_identifier(owner)}")
+    conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {TRIGGER}() FROM PUBLIC")
+    for table in JOURNAL:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
+        conn.exec_driver_sql(
+            f"CREATE CONSTRAINT TRIGGER {TRIGGER} AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+            f"WHEN (NOT {history_guard.writer_check(schema)}) EXECUTE FUNCTION {TRIGGER}()"
+        )
+
+
+def installed(conn: Connection) -> bool:
+    """Whether the trigger is on both journal tables, as `install` makes it: its check naming the
+    history's table with its schema, its function with pg_catalog alone on its search path and run
+    as the tables' owner."""
+    return all(_made(conn, table) for table in JOURNAL)
+
+
+def _made(conn: Connection, table: str) -> bool:
+    made = conn.execute(
+        text(
+            "SELECT pg_get_triggerdef(t.oid), f.proconfig, f.prosecdef FROM pg_trigger t "
+            "JOIN pg_proc f ON f.oid = t.tgfoid WHERE t.tgname = :t AND t.tgrelid = to_regclass(:table) "
+            "AND f.proname = :t AND t.tgenabled <> 'D'"
+        ),
+        {"t": TRIGGER, "table": table},
+    ).first()
+    return (
+        made is not None
+        and f".{history_guard.SNAP}'" in str(made[0])
+        and history_guard.SEARCH_PATH in (made[1] or [])
+        and bool(made[2])
+    )
+
+
+__all__ = ["ACTIONS", "JOURNAL", "REFUSAL", "SLACK", "TRIGGER", "install", "installed"]
