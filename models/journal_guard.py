@@ -7,9 +7,10 @@ value) and the `before` of its edits. Row-level security keeps a rep's rows to h
 and her own name (models/grants.py), and she may not change them once written (only their marks,
 `grants.JOURNAL_MARKS`); but from psql she could still add a row of any content dated any moment,
 a move into last month before its month start, and the owner's figures rebuilt from it would tell
-her story. So a trigger (`TRIGGER`, on `change_event` and `stage_change`, after each insert by a
-session whose login role may not write the KPI history, as history_guard's: a rep) refuses a row
-unless it is what evpipe itself writes for a change:
+her story. So a trigger (`TRIGGER`, on `change_event` and `stage_change`, for each row a session whose login
+role may not write the KPI history inserts, as history_guard's: a rep) refuses a row at commit
+(deferred: evpipe's ORM may write an entry before the prospect's row in one flush) unless it is what
+evpipe itself writes for a change:
 
 - its moment is the team's clock now, within `SLACK`: the clock history_guard reads (the latest
   live reading's moment plus the time the server has seen pass since, `history_guard.team_now_sql`),
@@ -17,19 +18,27 @@ unless it is what evpipe itself writes for a change:
   owner's evpipe installed this trigger (`members grants`) told it, likewise. The slack takes in a
   computer's clock a little off the owner's, and a change to or from summer time since that
   moment (an hour); a row can be dated no further from when it was written;
-- the prospect it is about was written by the same transaction (the row's `xmin` is the
-  transaction's id): evpipe's every change of a prospect writes it (a version, a touch), and the
-  entry is written after it. Two entries change nothing of their prospect: the skip of an undo and
-  the undo of a contact point that was not its last touch; they are taken without it when they
-  undo an entry of hers about the same prospect that nothing undid yet, and carry nothing the
-  history reads (no deltas, no `before` or `after`);
+- the prospect it is about was written by the same transaction: a second trigger (`NOTE`, on
+  prospect, for the same sessions) keeps each prospect as it was before the transaction first
+  wrote it, in a temporary table of the session's owned by the role that owns the tables (no rep
+  writes it; one of hers of that name in the way refuses her every entry), emptied at commit.
+  evpipe's every change of a prospect writes it (a version, a touch). Two entries change nothing of
+  their prospect: the skip of an undo and the undo of a contact point that was not its last touch;
+  they are taken without it when they undo an entry of hers about the same prospect (marked undone
+  by them) and carry nothing the history reads (no deltas, no `before` or `after`);
+- what the transaction's first entry of a prospect says it did to the figures (its deltas) is what
+  the prospect now adds less what it added before (models/store_base.py `part`, in the ladder's
+  SQL: nothing once deleted); any further entry of it in the transaction says nothing;
+- an edit names the month before and after as it was and is (the `before` the history reads), and
+  never an owner (a rep hands no prospect);
 - a rep writes only the actions evpipe writes for her (`ACTIONS`); an add or a move is to the stage
-  the prospect is on now, and its stage change (`stage_change`) too, at the value it has now, and
-  belongs to an entry of the same prospect written in the same transaction.
+  the prospect is on now, and its stage change (`stage_change`) too, from the stage it was on, at
+  the value it has now, and belongs to an add or a move of the same prospect written in the same
+  transaction.
 
-What the deltas of an entry say is not checked against what the prospect's change did (a rep's own
-transaction could still journal a change of her prospect with other figures, dated now): the
-history's readings of today take her changes from the prospect rows themselves (history_guard).
+A rep's transaction that writes her prospect and journals nothing is not refused (the history's
+readings of today take her changes from the prospect rows themselves: history_guard); the journal
+then misses it, as it misses a change made by something other than evpipe.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, text
 
 from . import clock, history_guard
+from .ladder import count_sql, ev_sql, tv_sql
 from .tables import ChangeEvent, Prospect, StageChange, table_of
 
 #: the trigger on the journal's tables, and its function
@@ -51,6 +61,52 @@ JOURNAL = (table_of(ChangeEvent).name, table_of(StageChange).name)
 _PROSPECT = table_of(Prospect).name
 #: the words every refusal starts with (models/errors.py says them as the server's refusal)
 REFUSAL = "evpipe journal:"
+
+
+#: the trigger on prospect that notes a prospect as it was before a rep's transaction first wrote it,
+#: and its function; and where: a temporary table of the session's, owned by the role that owns
+#: the tables (so no rep writes it), emptied at each commit
+NOTE = "evpipe_note_prospect"
+_BEFORE = "pg_temp.evpipe_before"
+_TABLE_OF_THE_OWNER = f"""
+  IF to_regclass('{_BEFORE}') IS NULL THEN
+    CREATE TEMPORARY TABLE evpipe_before (id bigint PRIMARY KEY, existed boolean NOT NULL, stage_id bigint,
+      value_cents bigint, expected_month text, deleted boolean, used boolean NOT NULL DEFAULT false)
+      ON COMMIT DELETE ROWS;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+      WHERE c.oid = to_regclass('{_BEFORE}') AND r.rolname = current_user) THEN
+    RAISE EXCEPTION '{{refusal}} a temporary table evpipe_before of this session''s is in the way'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;"""
+
+
+def _note_sql() -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION {NOTE}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+{_TABLE_OF_THE_OWNER.replace("{refusal}", REFUSAL)}
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO {_BEFORE} (id, existed) VALUES (NEW.id, false) ON CONFLICT (id) DO NOTHING;
+  ELSE
+    INSERT INTO {_BEFORE} (id, existed, stage_id, value_cents, expected_month, deleted)
+      VALUES (OLD.id, true, OLD.stage_id, OLD.value_cents, OLD.expected_month, OLD.deleted_at IS NOT NULL)
+      ON CONFLICT (id) DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$fn$"""
+
+
+def _part_sql(value: str, stage: str, gone: str) -> str:
+    """(count, TV, EV) one prospect adds: of value `value` on the stage of id `stage`, none when
+    `gone` (deleted, or not there), as models/store_base.py `part` (the ladder's rule)."""
+    figures = (count_sql("s.kind"), tv_sql(value, "s.kind"), ev_sql(value, "s.kind", "s.probability_bp"))
+    return ", ".join(
+        f"coalesce((SELECT ({sql})::bigint FROM {{schema}}.stage s WHERE s.id = {stage} AND NOT {gone}), 0)"
+        for sql in figures
+    )
 
 
 def _guard_sql(told_at: datetime, told_server: datetime) -> str:
@@ -71,6 +127,9 @@ DECLARE
   moment timestamp;
   ours boolean;
   p record;
+  b record;
+  was bigint[];
+  now_part bigint[];
 BEGIN
   -- the team's clock: the latest live reading's, else the one members grants was given
   SELECT taken_at, server_at INTO read_at, read_server FROM {history_guard.SNAP_Q}
@@ -91,8 +150,11 @@ BEGIN
       'check this computer''s clock', moment, date_trunc('second', team_now)
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  SELECT id, xmin, stage_id, value_cents INTO p FROM {prospects} WHERE id = NEW.prospect_id;
-  ours := p.id IS NOT NULL AND {mine.format(x="p")};
+  SELECT id, stage_id, value_cents, expected_month, deleted_at INTO p FROM {prospects} WHERE id = NEW.prospect_id;
+  -- the prospect as it was before this transaction first wrote it (none: it did not write it)
+{_TABLE_OF_THE_OWNER.replace("{refusal}", REFUSAL)}
+  SELECT * INTO b FROM {_BEFORE} WHERE id = NEW.prospect_id;
+  ours := p.id IS NOT NULL AND b.id IS NOT NULL;
   IF TG_TABLE_NAME = '{JOURNAL[0]}' THEN
     IF NEW.action NOT IN ({actions}) THEN
       RAISE EXCEPTION '{REFUSAL} a rep does not write entries of the action %', NEW.action
@@ -111,16 +173,44 @@ BEGIN
       RAISE EXCEPTION '{REFUSAL} a move of prospect #% goes to the stage it is on', NEW.prospect_id
         USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- what it did to the figures: the prospect's now less what it was, for the transaction's first
+    -- entry of it; nothing for any other (evpipe writes one)
+    was := ARRAY[{_part_sql("b.value_cents", "b.stage_id", "(b.deleted OR NOT b.existed)")}];
+    now_part := ARRAY[{_part_sql("p.value_cents", "p.stage_id", "(p.deleted_at IS NOT NULL)")}];
+    IF b.id IS NULL OR b.used THEN
+      was := now_part;
+    END IF;
+    IF ARRAY[NEW.d_count, NEW.d_tv_cents, NEW.d_ev_micros]::bigint[]
+        IS DISTINCT FROM ARRAY[now_part[1] - was[1], now_part[2] - was[2], now_part[3] - was[3]] THEN
+      RAISE EXCEPTION '{REFUSAL} an entry about prospect #% says it changed the figures by %, not by what '
+        'its change did (%)', NEW.prospect_id, ARRAY[NEW.d_count, NEW.d_tv_cents, NEW.d_ev_micros],
+        ARRAY[now_part[1] - was[1], now_part[2] - was[2], now_part[3] - was[3]]
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- what the history reads of an edit: the month and owner before it (a rep hands no prospect)
+    IF NEW.payload::jsonb -> 'before' ? 'owner' OR NEW.payload::jsonb -> 'after' ? 'owner'
+        OR (NEW.payload::jsonb -> 'before' ? 'expected_month' AND (b.id IS NULL OR b.used
+          OR NEW.payload::jsonb -> 'before' -> 'expected_month' IS DISTINCT FROM
+            coalesce(to_jsonb(b.expected_month), 'null'::jsonb)
+          OR NEW.payload::jsonb -> 'after' -> 'expected_month' IS DISTINCT FROM
+            coalesce(to_jsonb(p.expected_month), 'null'::jsonb))) THEN
+      RAISE EXCEPTION '{REFUSAL} an edit of prospect #% names its month or owner before and after as they '
+        'were not', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF b.id IS NOT NULL THEN
+      UPDATE {_BEFORE} SET used = true WHERE id = b.id;
+    END IF;
   ELSE
     IF NOT ours THEN
       RAISE EXCEPTION '{REFUSAL} a stage change of prospect #% must come with the change of it, in the same '
         'transaction', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF NEW.to_stage_id IS DISTINCT FROM p.stage_id OR NEW.value_cents IS DISTINCT FROM p.value_cents
+        OR NEW.from_stage_id IS DISTINCT FROM (CASE WHEN b.existed THEN b.stage_id END)
         OR NOT EXISTS (SELECT 1 FROM {events} e WHERE e.id = NEW.event_id AND e.prospect_id = NEW.prospect_id
           AND e.action IN ('create', 'move') AND {mine.format(x="e")}) THEN
       RAISE EXCEPTION '{REFUSAL} a stage change of prospect #% is the one its move in the same transaction '
-        'made: to the stage it is on, at its value', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
+        'made: from the stage it was on to the one it is on, at its value', NEW.prospect_id USING ERRCODE = 'insufficient_privilege';
     END IF;
   END IF;
   RETURN NULL;
@@ -143,8 +233,15 @@ def install(conn: Connection) -> None:
     )
     server = conn.scalar(text("SELECT now() AT TIME ZONE 'UTC'"))
     conn.execute(text(_guard_sql(clock.now(), server).replace("{schema}", schema)))
-    conn.exec_driver_sql(f"ALTER FUNCTION {TRIGGER}() OWNER TO {prep.quote_identifier(owner)}")
-    conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {TRIGGER}() FROM PUBLIC")
+    conn.execute(text(_note_sql()))
+    for function in (TRIGGER, NOTE):
+        conn.exec_driver_sql(f"ALTER FUNCTION {function}() OWNER TO {prep.quote_identifier(owner)}")
+        conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {function}() FROM PUBLIC")
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {NOTE} ON {_PROSPECT}")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER {NOTE} AFTER INSERT OR UPDATE OR DELETE ON {_PROSPECT} FOR EACH ROW "
+        f"WHEN (NOT {history_guard.writer_check(schema)}) EXECUTE FUNCTION {NOTE}()"
+    )
     for table in JOURNAL:
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {table}")
         conn.exec_driver_sql(
@@ -157,17 +254,17 @@ def installed(conn: Connection) -> bool:
     """Whether the trigger is on both journal tables, as `install` makes it: its check naming the
     history's table with its schema, its function with pg_catalog alone on its search path and run
     as the tables' owner."""
-    return all(_made(conn, table) for table in JOURNAL)
+    return all(_made(conn, table, TRIGGER) for table in JOURNAL) and _made(conn, _PROSPECT, NOTE)
 
 
-def _made(conn: Connection, table: str) -> bool:
+def _made(conn: Connection, table: str, trigger: str) -> bool:
     made = conn.execute(
         text(
             "SELECT pg_get_triggerdef(t.oid), f.proconfig, f.prosecdef FROM pg_trigger t "
             "JOIN pg_proc f ON f.oid = t.tgfoid WHERE t.tgname = :t AND t.tgrelid = to_regclass(:table) "
             "AND f.proname = :t AND t.tgenabled <> 'D'"
         ),
-        {"t": TRIGGER, "table": table},
+        {"t": trigger, "table": table},
     ).first()
     return (
         made is not None

@@ -806,7 +806,7 @@ def _journal(team: Team) -> list[tuple]:
 
 _FORGED_MOVE = (
     "INSERT INTO change_event (at, who, action, category, prospect_id, stage_id, d_count, d_tv_cents, d_ev_micros, "
-    "summary, payload) VALUES (:at, current_user, 'move', 'won', :p, :s, 0, 0, 300000000, 'won', '{}')"
+    "summary, payload) VALUES (:at, current_user, 'move', 'won', :p, :s, 0, 0, :ev, 'won', :payload)"
 )
 _FORGED_CHANGE = (
     "INSERT INTO stage_change (prospect_id, changed_at, who, from_stage_id, to_stage_id, value_cents, "
@@ -831,7 +831,7 @@ def test_a_rep_cannot_forge_her_journal_from_psql(team):
     ritas, won, suspect = _id(team, "Rita's deal"), boss.stage("Won").id, boss.stage("Suspect").id
     before = _journal(team)
     move = ("UPDATE prospect SET stage_id = :s, closed_on = '2026-11-27' WHERE id = :p", {"s": won, "p": ritas})
-    entry = {"p": ritas, "s": won}
+    entry = {"p": ritas, "s": won, "ev": 2850000000, "payload": "{}"}  # (EV 3,000 at Suspect's 5 %, now at 100 %)
     change = {"p": ritas, "f": suspect, "s": won, "v": 300000}
 
     def refused(*statements: tuple[str, dict]) -> str:
@@ -861,6 +861,16 @@ def test_a_rep_cannot_forge_her_journal_from_psql(team):
         (_FORGED_MOVE, {**entry, "at": "2026-11-27 10:00"}),
         (_FORGED_CHANGE, {**change, "v": 1, "at": "2026-11-27 10:00"}),
     )
+    # what it did to the figures, or its month before, not what the change did
+    assert "changed the figures by {0,0,1}, not by what its change did ({0,0,2850000000})" in refused(
+        move, (_FORGED_MOVE, {**entry, "ev": 1, "at": "2026-11-27 10:00"})
+    )
+    month = ("UPDATE prospect SET expected_month = '2027-01' WHERE id = :p", {"p": ritas})
+    edit = _FORGED_MOVE.replace("'move', 'won'", "'edit', 'edit'")
+    told = '{"before": {"expected_month": "2026-11"}, "after": {"expected_month": "2027-01"}}'
+    assert "names its month or owner before and after as they were not" in refused(
+        month, (edit, {**entry, "ev": 0, "payload": told, "at": "2026-11-27 10:00"})
+    )
     assert "of the action import" in refused(
         move, (_FORGED_MOVE.replace("'move'", "'import'"), {**entry, "at": "2026-11-27 10:00"})
     )
@@ -882,9 +892,8 @@ def test_owners_and_managers_write_the_journal_as_before(team):
     import dates its entries from the file)."""
     ravis = _id(team, "Ravi's deal")
     for who in (BOSS, MIA):
-        assert (
-            team.raw(who, _FORGED_MOVE, at="2026-10-30 12:00", p=ravis, s=Store(team.engine(BOSS)).stage("Won").id) == 1
-        )
+        won = Store(team.engine(BOSS)).stage("Won").id
+        assert team.raw(who, _FORGED_MOVE, at="2026-10-30 12:00", p=ravis, s=won, ev=1, payload="{}") == 1
 
 
 def test_a_reps_own_writes_pass_the_journals_guard_and_replay_as_recounted(team, monkeypatch):
@@ -961,3 +970,26 @@ def test_a_reps_evpipe_with_its_clock_a_week_off_is_told_in_one_line(team, monke
     ), lines
     assert lines[0].endswith("by the server's clock); check this computer's clock); nothing was saved")
     assert Store(team.engine(BOSS)).get("Rita's deal").value_cents == 300000
+
+
+def test_a_reps_own_temporary_table_does_not_tell_the_guard_what_her_prospect_was(team):
+    """The guard keeps each prospect as it was before her transaction wrote it in a temporary table
+    of her session's, owned by the role that owns the tables: one of hers of that name, made first
+    and filled as she likes, makes her every entry refused, not taken."""
+    boss = Store(team.engine(BOSS))
+    ritas, won = _id(team, "Rita's deal"), boss.stage("Won").id
+    with pytest.raises(DBAPIError) as caught, team.engine(RITA).begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            text(
+                "CREATE TEMPORARY TABLE evpipe_before (id bigint PRIMARY KEY, existed boolean NOT NULL, stage_id "
+                "bigint, value_cents bigint, expected_month text, deleted boolean, used boolean NOT NULL DEFAULT false)"
+            )
+        )
+        conn.execute(text("GRANT ALL ON evpipe_before TO PUBLIC"))  # (the guard may write it)
+        conn.execute(
+            text("INSERT INTO evpipe_before VALUES (:p, true, :s, 300000, NULL, false, false)"), {"p": ritas, "s": won}
+        )
+        conn.execute(text("UPDATE prospect SET stage_id = :s WHERE id = :p"), {"s": won, "p": ritas})
+        conn.execute(text(_FORGED_MOVE), {"p": ritas, "s": won, "ev": 0, "payload": "{}", "at": "2026-11-27 10:00"})
+    assert "a temporary table evpipe_before of this session's is in the way" in str(caught.value.orig)
+    assert boss.get(ritas).stage_name == "Suspect"
