@@ -36,6 +36,11 @@ evpipe itself writes for a change:
   the value it has now, and belongs to an add or a move of the same prospect written in the same
   transaction.
 
+The mark of an undo on an entry (`change_event.undone_by_id`, which the history reads: an undone move
+and its undo are no stay, models/journal.py `undone_move`) is hers to write once, and only as the
+undo of that entry written in the same transaction (`MARKS`, at commit too). The other mark, a stage
+change's stay (`stay_seconds`), is not checked.
+
 A rep's transaction that writes her prospect and journals nothing is not refused (the history's
 readings of today take her changes from the prospect rows themselves: history_guard); the journal
 then misses it, as it misses a change made by something other than evpipe.
@@ -63,6 +68,8 @@ _PROSPECT = table_of(Prospect).name
 REFUSAL = "evpipe journal:"
 
 
+#: the trigger that keeps a rep's marks of undo (`change_event.undone_by_id`) to the undo that made them
+MARKS = "evpipe_keep_journal_marks"
 #: the trigger on prospect that notes a prospect as it was before a rep's transaction first wrote it,
 #: and its function; and where: a temporary table of the session's, owned by the role that owns
 #: the tables (so no rep writes it), emptied at each commit
@@ -131,6 +138,14 @@ DECLARE
   was bigint[];
   now_part bigint[];
 BEGIN
+  IF TG_OP = 'UPDATE' THEN  -- the mark of an undo (MARKS): the entry of hers this transaction wrote to undo it
+    IF OLD.undone_by_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM {events} u WHERE u.id = NEW.undone_by_id
+        AND u.undoes_id = NEW.id AND u.who = session_user AND {mine.format(x="u")}) THEN
+      RAISE EXCEPTION '{REFUSAL} entry #% is marked undone only by the undo of it written in the same transaction',
+        NEW.id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+  END IF;
   -- the team's clock: the latest live reading's, else the one members grants was given
   SELECT taken_at, server_at INTO read_at, read_server FROM {history_guard.SNAP_Q}
     WHERE scope = '{history_guard.ALL_SCOPE}' AND server_at IS NOT NULL ORDER BY taken_on DESC LIMIT 1;
@@ -248,23 +263,33 @@ def install(conn: Connection) -> None:
             f"CREATE CONSTRAINT TRIGGER {TRIGGER} AFTER INSERT ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
             f"WHEN (NOT {history_guard.writer_check(schema)}) EXECUTE FUNCTION {TRIGGER}()"
         )
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {MARKS} ON {JOURNAL[0]}")
+    conn.exec_driver_sql(
+        f"CREATE CONSTRAINT TRIGGER {MARKS} AFTER UPDATE OF undone_by_id ON {JOURNAL[0]} DEFERRABLE INITIALLY "
+        f"DEFERRED FOR EACH ROW WHEN (NOT {history_guard.writer_check(schema)} AND "
+        f"OLD.undone_by_id IS DISTINCT FROM NEW.undone_by_id) EXECUTE FUNCTION {TRIGGER}()"
+    )
 
 
 def installed(conn: Connection) -> bool:
     """Whether the trigger is on both journal tables, as `install` makes it: its check naming the
     history's table with its schema, its function with pg_catalog alone on its search path and run
     as the tables' owner."""
-    return all(_made(conn, table, TRIGGER) for table in JOURNAL) and _made(conn, _PROSPECT, NOTE)
+    return (
+        all(_made(conn, table, TRIGGER) for table in JOURNAL)
+        and _made(conn, JOURNAL[0], MARKS, TRIGGER)
+        and _made(conn, _PROSPECT, NOTE)
+    )
 
 
-def _made(conn: Connection, table: str, trigger: str) -> bool:
+def _made(conn: Connection, table: str, trigger: str, function: str | None = None) -> bool:
     made = conn.execute(
         text(
             "SELECT pg_get_triggerdef(t.oid), f.proconfig, f.prosecdef FROM pg_trigger t "
             "JOIN pg_proc f ON f.oid = t.tgfoid WHERE t.tgname = :t AND t.tgrelid = to_regclass(:table) "
-            "AND f.proname = :t AND t.tgenabled <> 'D'"
+            "AND f.proname = :f AND t.tgenabled <> 'D'"
         ),
-        {"t": trigger, "table": table},
+        {"t": trigger, "table": table, "f": function or trigger},
     ).first()
     return (
         made is not None
@@ -274,4 +299,4 @@ def _made(conn: Connection, table: str, trigger: str) -> bool:
     )
 
 
-__all__ = ["ACTIONS", "JOURNAL", "REFUSAL", "SLACK", "TRIGGER", "install", "installed"]
+__all__ = ["ACTIONS", "JOURNAL", "MARKS", "NOTE", "REFUSAL", "SLACK", "TRIGGER", "install", "installed"]

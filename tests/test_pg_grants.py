@@ -993,3 +993,24 @@ def test_a_reps_own_temporary_table_does_not_tell_the_guard_what_her_prospect_wa
         conn.execute(text(_FORGED_MOVE), {"p": ritas, "s": won, "ev": 0, "payload": "{}", "at": "2026-11-27 10:00"})
     assert "a temporary table evpipe_before of this session's is in the way" in str(caught.value.orig)
     assert boss.get(ritas).stage_name == "Suspect"
+
+
+def test_a_rep_marks_an_entry_undone_only_by_undoing_it(team):
+    """`undone_by_id` is a mark a rep writes on her entries (undo's), and what it says is read: an
+    undone move and its undo are no stay and no evidence of where an outcome closed from. From psql
+    she could mark any move of hers undone by any entry; only the undo written with it marks it."""
+    rita = Store(team.engine(RITA))
+    ritas = _id(team, "Rita's deal")
+    moved = rita.move(ritas, "next").event_id
+    later = rita.edit(ritas, notes="called").event_id
+    said = team.refused(RITA, "UPDATE change_event SET undone_by_id = :l WHERE id = :m", l=later, m=moved)
+    assert f"evpipe journal: entry #{moved} is marked undone only by the undo of it" in str(said.orig)
+    rita.undo()  # the edit: evpipe's own mark
+    rita.undo()  # the move
+    with team.engine(BOSS).connect() as conn:  # type: ignore[attr-defined]
+        marks = conn.execute(
+            text("SELECT e.id, u.undoes_id FROM change_event e JOIN change_event u ON u.id = e.undone_by_id")
+        ).all()
+    assert sorted(tuple(r) for r in marks) == [(moved, moved), (later, later)]
+    # and once marked, the mark stays
+    team.refused(RITA, "UPDATE change_event SET undone_by_id = :l WHERE id = :m", l=later, m=moved)
