@@ -21,6 +21,7 @@ from .bridge import BridgeCategory, move_category  # noqa: F401  (re-exported)
 from .pace import stay_seconds
 from .records import ChangeResult, ProspectInfo
 from .tables import ChangeEvent, Prospect, Stage, StageChange
+from .undone import UNDONE_MOVES_SQL, undone_move  # noqa: F401  (re-exported: the rule's two forms)
 from .values import format_amount, format_percent
 
 SUMMARY_MAX = 500
@@ -181,23 +182,6 @@ def stage_change_row(
         event_id=event_id,
         inferred=inferred,
         stay_seconds=stay_seconds(before, at, inferred) if from_stage_id is not None else None,
-    )
-
-
-def undone_move(change: str) -> str:
-    """Whether the stage change `change` (its table's name or alias in the query) is of a move that
-    was undone, or of the move that undid one, as a SQL condition: the one rule.
-
-    Both stay in the history (undo never erases, and between them the prospect stood on the other
-    stage: the pipeline as it stood, models/replay.py, walks them), but for what the history tells
-    of the prospect's way through the ladder it never left its stage: neither ends a stay nor
-    starts one (`restay`, `last_change`: its time on the stage runs on from when it entered it),
-    and neither is evidence of where an outcome closed from (models/calibration.py). An undo of a
-    move is journalled as a move that `undoes` it; a skipped one (`undo --skip`) stands."""
-    return (
-        f"EXISTS (SELECT 1 FROM change_event um WHERE um.id = {change}.event_id AND um.action = 'move' "
-        "AND (um.undoes_id IS NOT NULL OR EXISTS (SELECT 1 FROM change_event ub "
-        "WHERE ub.id = um.undone_by_id AND ub.action = 'move')))"
     )
 
 

@@ -203,6 +203,70 @@ def test_a_win_undone_in_the_period_is_not_a_win(week):
     assert "1 sale won worth 5,000" in md and "| Wins | +3,750 | 0 | E |" in md
 
 
+def _balance(r) -> dict[str, tuple[int, int, int, int]]:
+    return {b.stage: (b.added, b.advanced, b.touched, b.untouched) for b in r.balance}
+
+
+def test_a_move_undone_in_the_period_is_no_advance_and_its_undo_nothing(week):
+    """A rep presses > on B by mistake and undoes it; and moves H back by mistake and undoes that
+    (the undo, Suspect -> Enquiry, is a move forward): the balance of activity is as it was, no
+    advance from Enquiry nor from Suspect, and neither prospect touched (journal `undone_move`)."""
+    before = _balance(review(week, "7d"))
+    s = Store(week, who="tester")
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 0))
+    s.undo(at=datetime(2026, 11, 27, 9, 1))
+    s.move("H", "back", at=datetime(2026, 11, 27, 9, 2))
+    s.undo(at=datetime(2026, 11, 27, 9, 3))
+    after = _balance(review(week, "7d"))
+    assert after == before
+    # (added, advanced, touched, untouched): no advance from Suspect or Enquiry in the week
+    assert before == {
+        "Suspect": (0, 0, 0, 1),
+        "Enquiry": (1, 0, 0, 1),
+        "Quote sent": (0, 2, 0, 0),
+        "Deposit paid": (0, 0, 0, 0),
+    }
+
+
+def test_a_move_undone_then_made_again_counts_once(week):
+    """B moved on by mistake, the move undone, then made again: one advance from Enquiry (and B,
+    on Quote sent now, no longer waits untouched on Enquiry)."""
+    before = _balance(review(week, "7d"))
+    s = Store(week, who="tester")
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 0))
+    s.undo(at=datetime(2026, 11, 27, 9, 1))
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 2))
+    after = _balance(review(week, "7d"))
+    added, advanced, touched, untouched = before["Enquiry"]
+    assert after["Enquiry"] == (added, advanced + 1, touched, untouched - 1)
+    assert {k: v for k, v in after.items() if k != "Enquiry"} == {k: v for k, v in before.items() if k != "Enquiry"}
+
+
+def test_the_undone_move_rule_s_two_forms_agree(week):
+    """journal.undone_move (a condition on one stage change) and UNDONE_MOVES_SQL (the set of them)
+    hold for the same changes: a move undone and its undo, not a move whose undo was skipped, nor
+    a move that stands."""
+    from evpipe.models.journal import UNDONE_MOVES_SQL, undone_move
+    from evpipe.models.rawdb import fetch_all
+
+    s = Store(week, who="tester")
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 0))
+    s.undo(at=datetime(2026, 11, 27, 9, 1))
+    s.move("H", "next", at=datetime(2026, 11, 27, 9, 2))
+    s.skip_undo(at=datetime(2026, 11, 27, 9, 3))  # H's move stands
+    by_row = {i for (i,) in fetch_all(week, f"SELECT id FROM stage_change WHERE {undone_move('stage_change')}")}
+    as_set = {i for (i,) in fetch_all(week, UNDONE_MOVES_SQL)}
+    b_moves = {
+        i
+        for (i,) in fetch_all(
+            week,
+            "SELECT sc.id FROM stage_change sc JOIN prospect p ON p.id = sc.prospect_id "
+            "WHERE p.name = 'B' AND sc.from_stage_id IS NOT NULL",
+        )
+    }
+    assert by_row == as_set == b_moves and len(b_moves) == 2
+
+
 def test_an_item_names_everyone_who_changed_it_once_in_name_order(week):
     """B's value edited by three people (one of them twice) in the week: one item, its changes
     and EV summed, its authors named once each, by name with case folded."""
