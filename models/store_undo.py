@@ -391,6 +391,28 @@ class Undo(LadderWrites):
         )
         return j.result(new, None)
 
+    @staticmethod
+    def _removal_move(s: Session, removal: ChangeEvent, prospect_id: int, stage_id: int) -> ChangeEvent | None:
+        """The move off `stage_id` that the stage's `removal` made of this prospect, when it is the
+        prospect's latest move (None: it moved since, or was not moved by it)."""
+        latest = s.scalar(
+            select(ChangeEvent)
+            .where(col(ChangeEvent.prospect_id) == prospect_id, col(ChangeEvent.action) == "move")
+            .order_by(col(ChangeEvent.id).desc())
+            .limit(1)
+        )
+        if (
+            latest is None
+            or latest.id is None
+            or removal.id is None
+            or latest.id > removal.id
+            or latest.category != BridgeCategory.LADDER.value
+            or latest.undone_by_id is not None
+            or json.loads(latest.payload or "{}").get("from") != stage_id
+        ):
+            return None
+        return latest
+
     def _undo_stage_remove(self, s: Session, ev: ChangeEvent, payload: Payload, at: datetime) -> ChangeResult:
         st = s.get_one(Stage, ev.stage_id)
         st.archived = False
@@ -399,7 +421,16 @@ class Undo(LadderWrites):
         for pid in payload.get("moved", []):
             p = s.get_one(Prospect, pid)
             if p.deleted_at is None and p.stage_id == payload["to"]:
-                self._move(s, p, st, reason=None, expected_version=None, at=at, category=BridgeCategory.LADDER)
+                # its move back undoes the removal's move when that is still its latest: then, as for
+                # an undone move, it is on the stage since it entered it and last touched when it was
+                # (models/journal.py `undone_move`); moved since, and back, it is an ordinary move
+                moved = self._removal_move(s, ev, pid, id_of(st))
+                self._move(
+                    s, p, st, reason=None, expected_version=None, at=at, undoes=moved, category=BridgeCategory.LADDER
+                )
+                if moved is not None:
+                    p.last_touch_at = _last_touch(s, pid) or p.last_touch_at
+                    s.add(p)
         j = SessionJournal(s, self.who)
         new = j.event(
             action="undo",

@@ -198,6 +198,35 @@ def test_an_undone_move_leaves_the_prospect_on_its_stage_since_it_entered_it(eng
     assert load_pace(engine, now=NOW).entered.get(p.id) == (held, int(NOW.replace(tzinfo=UTC).timestamp()))
 
 
+@pytest.mark.both_databases
+def test_undoing_a_stage_s_removal_keeps_its_prospects_time_on_it(engine):
+    """A stage removed, its prospects moved to another, and the removal undone: they are back on it
+    since they entered it (not since the undo), last touched when they were, and neither the
+    removal's move nor the move back is a stay (journal `undone_move`). One moved on since, and
+    back, is moved back by an ordinary move."""
+    s = Store(engine, who="tester")
+    held, quote = s.stage("Date held").id, s.stage("Quote sent").id
+    entered = NOW - timedelta(days=20)
+    kept = s.add("Kept", "5000", "Date held", at=entered).prospect
+    again = s.add("Moved again", "5000", "Date held", at=entered).prospect
+    s.remove_stage("Date held", move_to="Quote sent", at=NOW - timedelta(days=3))
+    sam = Store(engine, who="sam")
+    sam.move(again.id, "next", at=NOW - timedelta(days=2))
+    sam.move(again.id, "Quote sent", at=NOW - timedelta(days=2, hours=-1))
+    s.undo(at=NOW - timedelta(days=1))
+    back = s.get(kept.id)
+    assert back.stage_id == held and back.last_touch_at == entered
+    pace = load_pace(engine, now=NOW)
+    assert pace.entered.get(kept.id) == (held, int(entered.replace(tzinfo=UTC).timestamp()))
+    assert pace.entered.get(again.id) == (held, int((NOW - timedelta(days=1)).replace(tzinfo=UTC).timestamp()))
+    with engine.connect() as conn:
+        stays = conn.execute(
+            text("SELECT from_stage_id, stay_seconds FROM stage_change WHERE prospect_id = :p ORDER BY id"),
+            {"p": kept.id},
+        ).all()
+    assert [tuple(r) for r in stays] == [(None, None), (held, None), (quote, None)]
+
+
 def test_evpipe_undo_of_a_move_keeps_the_time_on_the_stage(engine, db_path):
     s = Store(engine, who="tester")
     _quote_history(s, 12)
