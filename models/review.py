@@ -81,6 +81,10 @@ class TermItem:
     d_ev_micros: int
     value_cents: int = 0  # a prospect's value today (0 for a stage)
     by: tuple[str, ...] = ()  # who made these changes
+    #: every one of its changes in the period was undone in the period (each undo with the change
+    #: it undid): it nets to nothing, and nothing happened to it (a move made by mistake and undone
+    #: is no advance): `Term.standing` leaves it out
+    undone: bool = False
 
     @property
     def by_text(self) -> str:
@@ -98,6 +102,7 @@ class TermItem:
             "ev": exact_money(self.d_ev_micros),
             "value": money_str(self.value_cents),
             "by": list(self.by),
+            "undone": self.undone,
         }
 
 
@@ -110,6 +115,12 @@ class Term:
     d_tv_cents: int
     d_ev_micros: int
     items: list[TermItem] = field(default_factory=list)
+
+    @property
+    def standing(self) -> list[TermItem]:
+        """The items behind the term, but those whose every change was undone in the period (a
+        rep's advance made by mistake and undone is no prospect moved up the ladder)."""
+        return [i for i in self.items if not i.undone]
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,7 @@ class Review:
     def wins(self) -> list[TermItem]:
         """The prospects won in the period (a win undone in the period nets to nothing: left out)."""
         t = self.term("win")
-        return [i for i in t.items if i.d_ev_micros > 0 or i.d_count > 0] if t else []
+        return [i for i in t.standing if i.d_ev_micros > 0 or i.d_count > 0] if t else []
 
     def to_json(self) -> dict[str, Any]:
         def kpi(k: Kpi) -> dict[str, Any]:
@@ -553,16 +564,22 @@ def bridge_terms(
     )
     rows_sql = (
         "SELECT change_event.category, change_event.prospect_id, change_event.stage_id, change_event.who, "
-        f"change_event.d_count, change_event.d_tv_cents, change_event.d_ev_micros, {named} WHERE {where}"
+        "change_event.d_count, change_event.d_tv_cents, change_event.d_ev_micros, change_event.id, "
+        f"change_event.undoes_id, {named} WHERE {where}"
     )
     totals: dict[str, list[int]] = {}
-    # per category, per prospect and per stage: [name, value, changes, count, TV, EV, who], `who`
-    # one name until a second one made a change to it, then the set of them (a week's entries are
-    # nearly all one per prospect: a set, a key and a list for each took a third of the time)
+    # per category, per prospect and per stage: [name, value, changes, count, TV, EV, who, undone],
+    # `who` one name until a second one made a change to it, then the set of them (a week's entries
+    # are nearly all one per prospect: a set, a key and a list for each took a third of the time),
+    # `undone` how many of its changes are an undo or the change it undid, both read
     per: dict[str, tuple[dict[int, list[Any]], dict[int, list[Any]]]] = {}
+    # the entries read, and each undo's item with the entry it undoes: an undo whose entry is read
+    # too makes a pair, and an item all of whose changes are pairs is undone (`TermItem.undone`)
+    read: set[int] = set()
+    undos: list[tuple[list[Any], int]] = []
     with raw_cursor(engine) as cur:
         for chunk in fetch_chunks(cur, rows_sql, params, size=10_000):
-            for cat, pid, sid, author, c, tv, ev, pname, value, sname in chunk:
+            for cat, pid, sid, author, c, tv, ev, eid, undoes, pname, value, sname in chunk:
                 total = totals.get(cat)
                 if total is None:
                     total = totals[cat] = [0, 0, 0, 0]
@@ -573,6 +590,7 @@ def bridge_terms(
                 total[3] += ev
                 if not with_items:
                     continue
+                read.add(eid)
                 if pid is not None:
                     kept, iid, name = per[cat][0], pid, pname
                 elif sid is not None:
@@ -583,22 +601,29 @@ def bridge_terms(
                 item = kept.get(iid)
                 if item is None:
                     # (a prospect or stage no longer there has no name: in the total, not an item)
-                    kept[iid] = [name, (value or 0) if pid is not None else 0, 1, c, tv, ev, author]
+                    kept[iid] = item = [name, (value or 0) if pid is not None else 0, 1, c, tv, ev, author, 0]
+                    if undoes is not None:
+                        undos.append((item, undoes))
                     continue
+                if undoes is not None:
+                    undos.append((item, undoes))
                 item[2] += 1
                 item[3] += c
                 item[4] += tv
                 item[5] += ev
                 if item[6] != author:
                     item[6] = (item[6] if isinstance(item[6], set) else {item[6]}) | {author}
+    for item, undoes in undos:
+        if undoes in read:  # (an undo carries its entry's category, of the same prospect or stage)
+            item[7] += 2
     items: dict[str, list[TermItem]] = {}
     for cat, kinds in per.items():
         made = items[cat] = []
         for kind, kept in zip(("prospect", "stage"), kinds):
-            for iid, (name, value, n, c, tv, ev, who) in kept.items():
+            for iid, (name, value, n, c, tv, ev, who, paired) in kept.items():
                 if name is not None:
                     names = tuple(sorted(who, key=str.casefold)) if isinstance(who, set) else (who,)
-                    made.append(TermItem(kind, int(iid), name, n, c, tv, ev, int(value), names))
+                    made.append(TermItem(kind, int(iid), name, n, c, tv, ev, int(value), names, paired == n))
         made.sort(key=lambda i: (-abs(i.d_ev_micros), -abs(i.d_tv_cents), i.name.casefold(), i.id))
     order = list(TERMS) + sorted(c for c in totals if c not in TERMS)
     out = []

@@ -242,6 +242,37 @@ def test_a_move_undone_then_made_again_counts_once(week):
     assert {k: v for k, v in after.items() if k != "Enquiry"} == {k: v for k, v in before.items() if k != "Enquiry"}
 
 
+def test_a_move_undone_in_the_period_is_not_behind_its_term(week):
+    """B moved on by mistake and H lost by mistake, both undone in the week: the bridge still
+    journals them (netting to nothing), but neither is a prospect behind Advances or Losses, in
+    the markdown or the text review; a move undone and made again is behind its term once."""
+    from evpipe.tui.cli.insight import review_markdown, review_text
+
+    s = Store(week, who="tester")
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 0))
+    s.undo(at=datetime(2026, 11, 27, 9, 1))
+    s.move("H", "lost", reason="oops", at=datetime(2026, 11, 27, 9, 2))
+    s.undo(at=datetime(2026, 11, 27, 9, 3))
+    r = review(week, "7d")
+    adv, lose = r.term("advance"), r.term("lose")
+    assert [(i.name, i.changes, i.d_ev_micros, i.undone) for i in adv.items] == [
+        ("A", 1, M(5_500), False),
+        ("B", 2, 0, True),
+    ]
+    assert [i.name for i in adv.standing] == ["A"] and [i.name for i in lose.standing] == ["F"]
+    md = review_markdown(r)
+    advances = md.split("Advances:")[1].split("##")[0]
+    assert "1 prospect moved up the ladder" in md and "- A:" in advances and "- B:" not in advances
+    assert "Lost: F (2,000)." in md
+    text = review_text(r)
+    listed = text.split("\nAdvances:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[-1] for line in listed] == ["A"]
+    assert "Losses:\n" in text and "H" not in text.split("\nLosses:\n")[1].split("\n\n")[0]
+    s.move("B", "next", at=datetime(2026, 11, 27, 9, 4))
+    adv = review(week, "7d").term("advance")
+    assert sorted((i.name, i.changes, i.undone) for i in adv.standing) == [("A", 1, False), ("B", 3, False)]
+
+
 def test_the_undone_move_rule_s_two_forms_agree(week):
     """journal.undone_move (a condition on one stage change) and UNDONE_MOVES_SQL (the set of them)
     hold for the same changes: a move undone and its undo, not a move whose undo was skipped, nor

@@ -451,10 +451,10 @@ def review_markdown(r) -> str:
     adv = r.term("advance")
     new = r.term("new")
     work = []
-    if adv and adv.items:
-        work.append(f"{plural(len(adv.items), 'prospect')} moved up the ladder (+{ev(adv.d_ev_micros)} EV)")
-    if new and new.items:
-        work.append(f"{plural(len(new.items), 'new prospect')} worth {money(new.d_tv_cents)} came in")
+    if adv and adv.standing:
+        work.append(f"{plural(len(adv.standing), 'prospect')} moved up the ladder (+{ev(adv.d_ev_micros)} EV)")
+    if new and new.standing:
+        work.append(f"{plural(len(new.standing), 'new prospect')} worth {money(new.d_tv_cents)} came in")
     if work:
         lines.append("")
         lines.append("The week's work: " + " and ".join(work) + ".")
@@ -491,12 +491,12 @@ def review_markdown(r) -> str:
                 names += f" and {len(moved) - 3} more"
             lines.append(f"| {t.label} | {exact(cents)} | {money(t.d_tv_cents, True)} | {names} |")
         lines.append(f"| **Change** | **{exact(to_cents(d_ev, micros=True))}** | **{money(d_tv, True)}** | |")
-        if adv and adv.items:
+        if adv and adv.standing:
             lines += ["", "Advances:", ""]
-            for i in adv.items[:10]:
+            for i in adv.standing[:10]:
                 lines.append(f"- {_md(i.name)}: {ev(i.d_ev_micros, True)} EV")
-            if len(adv.items) > 10:
-                lines.append(f"- and {len(adv.items) - 10} more")
+            if len(adv.standing) > 10:
+                lines.append(f"- and {len(adv.standing) - 10} more")
     if r.balance:
         lines += [
             "",
@@ -518,8 +518,8 @@ def review_markdown(r) -> str:
     else:
         lines.append("No sale closed in this period.")
     losses = r.term("lose")
-    if losses and losses.items:
-        lines += ["", "Lost: " + ", ".join(f"{_md(i.name)} ({money(i.value_cents)})" for i in losses.items) + "."]
+    if losses and losses.standing:
+        lines += ["", "Lost: " + ", ".join(f"{_md(i.name)} ({money(i.value_cents)})" for i in losses.standing) + "."]
     lines += ["", "## What's next", ""]
     if r.focus:
         lines += ["The next steps that would lift expected value most:", ""]
@@ -610,7 +610,7 @@ def review_text(r) -> str:
     out.append("EV bridge")
     shown = balanced_cents([t.d_ev_micros for t in r.terms], micros=True)
     rows = [
-        [t.label, exact(cents), _money(t.d_tv_cents, signed=True), str(len(t.items))]
+        [t.label, exact(cents), _money(t.d_tv_cents, signed=True), str(len(t.standing))]
         for t, cents in zip(r.terms, shown)
     ]
     rows.append(
@@ -623,15 +623,15 @@ def review_text(r) -> str:
     )
     out.append(table(["term", "EV", "TV", "prospects"], rows, right={1, 2, 3}))
     for t in r.terms:
-        if not t.items:
+        if not t.standing:
             continue
         out.append("")
         out.append(f"{t.label}:")
-        for i in t.items[:8]:
+        for i in t.standing[:8]:
             by = f"  ({safe(i.by_text)})" if i.by and r.names_authors else ""
             out.append(f"  {format_amount(i.d_ev_micros, micros=True, signed=True):>10}  {safe(i.name)}{by}")
-        if len(t.items) > 8:
-            out.append(f"  ... and {len(t.items) - 8} more")
+        if len(t.standing) > 8:
+            out.append(f"  ... and {len(t.standing) - 8} more")
     out += ["", *balance_lines(r)]
     for title, items in (
         ("Follow-ups overdue", r.overdue),
