@@ -105,6 +105,7 @@ def _balance_by_hand(engine, start: datetime, end: datetime, owner: str | None =
     import statistics
 
     from evpipe.models.bridge import BridgeCategory, move_category
+    from evpipe.models.journal import undone_move
     from evpipe.models.rawdb import fetch_all
 
     stages = {
@@ -131,6 +132,8 @@ def _balance_by_hand(engine, start: datetime, end: datetime, owner: str | None =
             engine, "SELECT id, prospect_id, changed_at, from_stage_id, to_stage_id FROM stage_change"
         )
     )
+    # a move undone and its undo are no advance (the rule's first form, row by row)
+    undone = {i for (i,) in fetch_all(engine, f"SELECT id FROM stage_change WHERE {undone_move('stage_change')}")}
     sets: dict = {}
 
     def note(t: datetime, sid, what: str, pid: int) -> None:
@@ -138,7 +141,9 @@ def _balance_by_hand(engine, start: datetime, end: datetime, owner: str | None =
         if pid in live and start - timedelta(weeks=13) <= t < end and w < 13 and stages.get(sid, ("", ""))[1] == "open":
             sets.setdefault((w, sid, what), set()).add(pid)
 
-    for t, _i, pid, a, b in history:
+    for t, i, pid, a, b in history:
+        if i in undone:
+            continue
         if a is None:
             note(t, b, "added", pid)
         elif (
@@ -200,6 +205,8 @@ def test_balance_of_activity_counts_what_the_history_says(engine):
                             )
                 else:
                     s.move(p.id, target, at=at)
+                    if rng.random() < 0.2 and at + timedelta(minutes=5) < NOW:  # by mistake: undone
+                        s.undo(at=at + timedelta(minutes=5))
             except DomainError:
                 pass  # (back from the first stage, a win twice, reopening an open one...)
     for pid in rng.sample(ids, 5):
