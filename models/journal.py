@@ -236,13 +236,14 @@ def restay(conn: Connection | Session, prospect_ids: Iterable[int]) -> None:
 
 #: The stage a prospect was on when each of its contact points happened (`Activity.stage_id`, which
 #: the review's balance of activity counts them on): the one its latest stage change at or before
-#: the contact point's moment went to (on a tie, the later written). None before its first change.
-#: Kept as contact points and stage changes are written (`restage`); migration 0010 gave the
-#: contact points recorded before it theirs by this rule.
+#: the contact point's moment went to (on a tie, the later written), a move undone and its undo
+#: left out (`undone_move`: a call made while a move by mistake stood was on the stage the prospect
+#: never left). None before its first change. Kept as contact points and stage changes are written
+#: (`restage`); migration 0010 gave the contact points recorded before it theirs by this rule.
 RESTAGE_SQL = (
     "UPDATE activity SET stage_id = (SELECT sc.to_stage_id FROM stage_change sc "
     "WHERE sc.prospect_id = activity.prospect_id AND sc.changed_at <= activity.occurred_at "
-    "ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)"
+    f"AND NOT {undone_move('sc')} ORDER BY sc.changed_at DESC, sc.id DESC LIMIT 1)"
 )
 
 
@@ -374,8 +375,17 @@ class SessionJournal:
             prospect.stage_entered_at = at
             self.s.add(prospect)
         # its contact points from this moment on happened on the stage it went to (none, for a
-        # change made now: a contact point is never in the future)
-        restage(self.s, prospect_ids=[prospect.id], since=at)
+        # change made now: a contact point is never in the future); an undo's from the move it
+        # undoes on, which no longer counts (`RESTAGE_SQL`)
+        since = at
+        if event.undoes_id is not None:
+            t = StageChange.__table__.c  # type: ignore[attr-defined]
+            undone_at = self.s.execute(
+                select(t.changed_at).where(t.prospect_id == prospect.id, t.event_id == event.undoes_id).limit(1)
+            ).scalar()
+            if undone_at is not None and undone_at < at:
+                since = undone_at
+        restage(self.s, prospect_ids=[prospect.id], since=since)
 
     def result(self, ev: ChangeEvent, p: Prospect | None, warnings: Iterable[str] = (), **extra: Any) -> ChangeResult:
         """What the change did, with the prospect as it is now."""

@@ -228,6 +228,20 @@ def test_a_move_undone_in_the_period_is_no_advance_and_its_undo_nothing(week):
     }
 
 
+def test_a_call_made_while_a_mistaken_move_stood_was_on_the_stage_never_left(week):
+    """Sam moves B on to Quote sent by mistake, Priya calls B, and Sam undoes his move: the call was
+    made on Enquiry, the stage B never left (journal RESTAGE_SQL, `undone_move`)."""
+    before = _balance(review(week, "7d"))
+    Store(week, who="sam").move("B", "next", at=datetime(2026, 11, 27, 9, 0))
+    call = datetime(2026, 11, 27, 9, 1)
+    Store(week, who="priya").log_activity("B", "call", "hello", when=call, at=call)
+    Store(week, who="sam").undo(at=datetime(2026, 11, 27, 9, 2))
+    after = _balance(review(week, "7d"))
+    added, advanced, touched, untouched = before["Enquiry"]
+    assert after["Enquiry"] == (added, advanced, touched + 1, untouched - 1)
+    assert {k: v for k, v in after.items() if k != "Enquiry"} == {k: v for k, v in before.items() if k != "Enquiry"}
+
+
 def test_a_move_undone_then_made_again_counts_once(week):
     """B moved on by mistake, the move undone, then made again: one advance from Enquiry (and B,
     on Quote sent now, no longer waits untouched on Enquiry)."""

@@ -155,7 +155,7 @@ def _balance_by_hand(engine, start: datetime, end: datetime, owner: str | None =
             note(t, a, "advanced", pid)
     for pid, at, voided in fetch_all(engine, "SELECT prospect_id, occurred_at, voided_at FROM activity"):
         t = moment(at)
-        on = [b for h, _i, p, _a, b in history if p == pid and h <= t]
+        on = [b for h, i, p, _a, b in history if p == pid and h <= t and i not in undone]
         if voided is None and on:
             note(t, on[-1], "touched", pid)
     out = {}
