@@ -434,8 +434,9 @@ def activity_balance(
 
     def count(queries: list[str], which: str) -> list[tuple[int, int, str, int]]:
         with raw_cursor(engine, transaction=True) as cur:  # the weeks as one snapshot
-            if which == "moves":  # (read once, in that snapshot: `_MOVES_SQL`)
-                undone_ids = [int(i) for (i,) in fetch_all(cur, UNDONE_MOVES_SQL)]
+            if which == "moves":  # (read once, in that snapshot, the quarter's: `_MOVES_SQL`)
+                quarter = f"SELECT u.id FROM ({UNDONE_MOVES_SQL}) u JOIN stage_change q ON q.id = u.id "
+                undone_ids = [int(i) for (i,) in fetch_all(cur, quarter + "WHERE q.changed_at >= :since", params)]
                 # (none: no condition, as NOT IN (NULL) holds for no row)
                 undone = f" AND sc.id NOT IN ({_id_list(undone_ids)})" if undone_ids else ""
                 queries = [sql.replace("{undone}", undone) for sql in queries]
