@@ -27,7 +27,7 @@ from typing import Any
 LARGEST_INTEGER = 2**63 - 1
 
 #: The newest migration. A test checks it against Alembic's own head.
-HEAD = "0012"
+HEAD = "0013"
 
 # SQLite-only: the connection settings every SQLite connection gets (foreign keys, WAL, waits).
 SQLITE_PRAGMAS = (

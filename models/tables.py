@@ -146,6 +146,13 @@ class ChangeEvent(SQLModel, table=True):
         Index("ix_change_event_at", "at"),
         Index("ix_change_event_prospect", "prospect_id"),
         Index("ix_change_event_who", "who", "id"),
+        # the few entries that undo a move, read without the journal (models/undone.py UNDONE_MOVES_SQL)
+        Index(
+            "ix_change_event_undoes",
+            "undoes_id",
+            sqlite_where=text("undoes_id IS NOT NULL"),
+            postgresql_where=text("undoes_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -377,3 +377,19 @@ def test_balanced_cents():
     assert balanced_cents([30_250 * m, 16_250 * m], micros=True) == [30_250, 16_250]  # whole cents: as they are
     assert balanced_cents([-5_000, -5_000, 14_999], micros=True) == [0, -1, 1]  # adds up to 0.4999 -> 0
     assert balanced_cents([]) == []
+
+
+def test_the_undone_moves_are_found_without_reading_the_journal(tmp_path):
+    """The review's balance finds the undone moves from the few entries that undo one, through
+    their partial index (migration 0013): without it the read went through the whole journal
+    (0.33 s of a million prospects' review)."""
+    import sqlite3
+
+    from evpipe.models import open_db
+    from evpipe.models.undone import UNDONE_MOVES_SQL
+
+    open_db(f"sqlite:///{tmp_path / 'plan.db'}").dispose()
+    with sqlite3.connect(tmp_path / "plan.db") as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {UNDONE_MOVES_SQL}")]
+    assert any("ix_change_event_undoes" in step for step in plan), plan
+    assert not any(step.startswith("SCAN ub") for step in plan), plan
