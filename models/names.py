@@ -37,6 +37,10 @@ def like_prefix(text: str) -> str:
 #: variation selectors that ask for emoji or text presentation (a heart: one cell or two), and the
 #: tag characters of a subdivision's flag. rich, which lays out the app's cells, counts a joined
 #: sequence as two cells and a heart with its selector as two; xterm and tmux 3.3 did not.
+#: A flag (two regional indicators, 🇳🇿) is kept: rich counts each indicator as one cell, and
+#: terminals draw the pair in two cells too (tmux 3.3a, xterm and VTE one cell each indicator,
+#: kitty, WezTerm and iTerm2 one glyph of two cells), so a flag, or half of one cut off by `fit`,
+#: stays where it is counted.
 _DRAWN_APART = dict.fromkeys([0x200D, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)])
 
 

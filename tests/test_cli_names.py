@@ -7,7 +7,7 @@ import pytest
 from rich.cells import cell_len
 
 from evpipe.models.errors import DomainError, NotFound
-from evpipe.models.names import resolve_prospect
+from evpipe.models.names import display_name, resolve_prospect
 from tests.test_cli import run
 
 
@@ -115,3 +115,12 @@ def test_list_shows_emoji_sequences_as_every_terminal_draws_them(db):
     stage_at = cell_len(out.splitlines()[0][: out.splitlines()[0].index("stage")])
     for line in out.splitlines()[2:]:
         assert cell_len(line[: line.index("Suspect")]) == stage_at, line
+
+
+def test_a_flag_is_kept_whole_and_counted_in_two_cells():
+    """A flag (two regional indicators) is drawn in two cells by terminals (tmux 3.3a: one cell each
+    indicator) and counted so by rich: display_name keeps it, and a cut through it keeps the half
+    in one cell either way."""
+    name = "Kiwi \U0001f1f3\U0001f1ff Ltd"
+    assert display_name(name) == name
+    assert cell_len("\U0001f1f3\U0001f1ff") == 2 and cell_len("\U0001f1f3") == 1

@@ -651,3 +651,22 @@ async def test_focus_forecast_and_review_read_through_connections_of_their_own(t
         assert await until(app, pilot, lambda: "What moved EV" in screen_text(app))
     assert set(sources) == {"focus", "count_follow_ups", "kpis", "week_history", "forecast", "month_ranges", "review"}
     assert all(kinds == [SqliteReader] * len(kinds) for kinds in sources.values()), sources
+
+
+async def test_activity_stages_and_sighting_in_show_emoji_sequences_as_terminals_draw_them(engine):
+    """Who did what (9), the ladder (7) and sighting in (5) leave a name's and a stage's joiners,
+    skin tones and emoji selectors out for display (models.names.display_name), as the list does:
+    the TV and EV columns after "what", and the columns after a stage's name, stayed put in rich's
+    count while the terminal drew the name a cell or two wider or narrower."""
+    heart, thumb = "\u2764\ufe0f", "\U0001f44d\U0001f3fd"
+    s = Store(engine, who="tester")
+    s.update_stage("Enquiry", name=f"Enquiry {heart}")
+    s.add(f"Ana {thumb} Ltd", "1000", f"Enquiry {heart}", month="2026-12")
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for key, shown in (("9", "Ana \U0001f44d Ltd"), ("7", "Enquiry \u2764"), ("5", "Enquiry \u2764")):
+            await pilot.press(key)
+            assert await until(app, pilot, lambda shown=shown: shown in screen_text(app)), (key, screen_text(app))
+            text = screen_text(app)
+            assert not {"\U0001f3fd", "\ufe0f"} & set(text), (key, text)

@@ -438,3 +438,50 @@ async def test_a_contact_point_on_a_prospect_deleted_a_moment_ago_names_who_dele
         assert any(n.startswith("priya deleted it at") and "nothing to save it to" in n for n in app.notices)
     with worked_engine.connect() as conn:  # and nothing was written for it
         assert conn.scalar(select(func.count()).select_from(Activity).where(Activity.text == "called them")) == 0
+
+
+#: What rich counts in cells other than terminals draw them: a family joined by zero width
+#: joiners, a skin tone, a heart with its emoji selector (models.names.display_name).
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+THUMB = "\U0001f44d\U0001f3fd"
+HEART = "\u2764\ufe0f"
+DRAWN_APART = {"\u200d", "\U0001f3fd", "\ufe0f"}
+
+
+async def test_page_shows_emoji_sequences_as_terminals_draw_them(worked_engine):
+    """The page's title, company, contact, custom field, notes, follow-up note, contact log and
+    stage history leave joiners, skin tones and emoji selectors out for display, as the list does:
+    tmux 3.3 drew the thumb and its tone in four cells and the heart in one, where rich counted two
+    each, so the rest of those lines moved (and a line a cell short left the old screen's cell)."""
+    s = Store(worked_engine, who="tester")
+    s.update_stage("Enquiry", name=f"Enquiry {HEART}")
+    r = s.add(
+        f"Fam {FAMILY} Ltd",
+        "10000",
+        f"Enquiry {HEART}",
+        month="2027-01",
+        company=f"Co {THUMB}",
+        contact_name=f"Ana {HEART}",
+        notes=f"likes {THUMB}",
+        custom={f"k {HEART}": f"v {FAMILY}"},
+        owner="tester",
+    )
+    pid = r.prospect.id
+    s.set_follow_up(pid, "2026-12-20", note=f"bring {HEART}")
+    s.log_activity(pid, "call", f"Rang {THUMB}", when="2026-11-25")
+    app = Host(worked_engine, pid)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(app, pilot)
+        text = await shows(app, pilot, "Contact log (1)")
+        for shown in (
+            "Fam \U0001f468\U0001f469\U0001f467 Ltd  ·  Co \U0001f44d",
+            "Ana \u2764",
+            "likes \U0001f44d",
+            "k \u2764",
+            "v \U0001f468\U0001f469\U0001f467",
+            "bring \u2764",
+            "Rang \U0001f44d",
+            "added on Enquiry \u2764 10%",
+        ):
+            assert shown in text, shown
+        assert not DRAWN_APART & set(text), text

@@ -23,6 +23,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog
 from ..messages import JournalLoaded, RepsLoaded
+from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
 from .live import LiveScreen
@@ -165,8 +166,8 @@ class ActivityScreen(LiveScreen):
             moved = e.moves_kpis
             table.add_row(
                 Text(f"{e.at:%d %b %H:%M}", style="dim"),
-                Text(e.who),
-                Text(what, style="dim" if e.undone else ""),
+                user_text(e.who),
+                user_text(what, style="dim" if e.undone else ""),
                 _signed(tv(e.d_tv_cents, signed=True), e.d_tv_cents) if moved and e.d_tv_cents else Text(""),
                 _signed(ev(e.d_ev_micros, micros=True, signed=True), e.d_ev_micros) if moved else Text(""),
                 key=str(e.id),

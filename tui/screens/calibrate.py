@@ -26,6 +26,7 @@ from evpipe.models.values import format_percent
 from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
 from ..messages import CalibrationApplied, CalibrationLoaded
+from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
 from .live import LiveScreen
@@ -146,7 +147,7 @@ class CalibrateScreen(LiveScreen):
             outside = r.low is not None and not (r.low <= r.configured_bp / 10_000 <= r.high)
             rows.append(
                 [
-                    Text(r.stage, no_wrap=True, overflow="ellipsis"),
+                    user_text(r.stage, no_wrap=True, overflow="ellipsis"),
                     Text(format_percent(r.configured_bp), justify="right", style="bold yellow" if outside else ""),
                     Text(_pct(r.observed), justify="right"),
                     Text(f"{r.won:,}", justify="right"),

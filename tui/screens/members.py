@@ -27,6 +27,7 @@ from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
 from ..saving import Change
+from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
 
@@ -101,10 +102,10 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
         table.clear()
         for m in self.members:
             table.add_row(
-                Text(m.name, style="bold" if m.name == self.you else ""),
+                user_text(m.name, style="bold" if m.name == self.you else ""),
                 Text(m.role),
                 Text(f"{m.added_at:%d %b %Y}", style="dim"),
-                Text(m.added_by, style="dim"),
+                user_text(m.added_by, style="dim"),
                 key=m.name,
             )
         if self.members:

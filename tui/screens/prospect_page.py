@@ -49,6 +49,7 @@ from ..dialogs import ActivityDialog, ConfirmDialog, FollowUpDialog, NextStep, T
 from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProspectMissing, ProspectPageLoaded, RemoteChanges
 from ..saving import Change, undoing
+from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 from .prospect_form import ProspectForm
 
@@ -73,7 +74,7 @@ def follow_up_text(
     label = f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != today.year else "")
     label += f" {time}" if time else ""
     if note:
-        return follow_up_text(day, today, time, is_open=is_open) + Text(f"  {note}")
+        return follow_up_text(day, today, time, is_open=is_open) + user_text(f"  {note}")
     if not is_open:
         return Text(label, style="dim") + Text("  (closed: no longer due)", style="dim")
     delta = (day - today).days
@@ -276,9 +277,9 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         data = self.data
         assert data is not None
         p = data.prospect
-        title = Text(p.name, style="bold")
+        title = user_text(p.name, style="bold")
         if p.company:
-            title += Text("  ·  ") + Text(p.company)
+            title += Text("  ·  ") + user_text(p.company)
         self.query_one("#title", Static).update(title)
         sub = Text(
             f"#{p.id}  ·  added {p.created_at:%d %b %Y}  ·  changed {p.updated_at:%d %b %Y %H:%M}  ·  esc back",
@@ -303,7 +304,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         grid.add_column(ratio=2)
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(ratio=3)
-        stage = Text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
+        stage = user_text(p.stage_name, style="bold") + Text(f"  {format_percent(p.probability_bp)}")
         if p.stage_kind != "open" and p.closed_on:
             stage += Text(f"  closed {p.closed_on:%d %b %Y}", style="dim")
         nxt = data.next_stage()
@@ -312,7 +313,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         money = money_style((p.value_cents, to_cents(p.ev_micros, micros=True), to_cents(gain, micros=True)))
         ev = Text(_ev(money, p.ev_micros), style="bold")
         if nxt is not None:
-            step = Text(f"EV {_ev(money, gain, signed=True)}", style="bold green" if gain > 0 else "") + Text(
+            step = Text(f"EV {_ev(money, gain, signed=True)}", style="bold green" if gain > 0 else "") + user_text(
                 f" at {nxt.name}"
             )
         else:
@@ -326,16 +327,19 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
             follow_up_text(p.next_follow_up, today, p.follow_up_time, p.follow_up_note, is_open=p.stage_kind == "open"),
         )
         stale = self._stale(data, today) if self.pace is None else Text("")  # else: slow, below
-        grid.add_row("Owner", Text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
+        grid.add_row("Owner", user_text(p.owner or "nobody"), "Last touch", Text(f"{p.last_touch_at:%d %b %Y}") + stale)
         if self.pace is not None and p.stage_kind == "open":
             slow = self.pace.slow(p.id, p.stage_id, p.last_touch_at.date().isoformat())
             words = self.pace.words(p.id, p.stage_id, p.last_touch_at.date().isoformat())
             grid.add_row(
-                "", Text(""), "Pace", Text(("~ slow: " if slow else "") + words, style="bold yellow" if slow else "")
+                "",
+                Text(""),
+                "Pace",
+                user_text(("~ slow: " if slow else "") + words, style="bold yellow" if slow else ""),
             )
         if p.stage_kind == "lost":
             why = Text("Lost      ", style="dim") + (
-                Text(p.lost_reason) if p.lost_reason else Text("no reason given", style="dim")
+                user_text(p.lost_reason) if p.lost_reason else Text("no reason given", style="dim")
             )
             return Group(grid, why)
         return grid
@@ -359,9 +363,9 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
-        grid.add_row("Person", Text(p.contact_name or "—"))
-        grid.add_row("Phone", Text(p.phone or "—"))
-        grid.add_row("Email", Text(p.email or "—"))
+        grid.add_row("Person", user_text(p.contact_name or "—"))
+        grid.add_row("Phone", user_text(p.phone or "—"))
+        grid.add_row("Email", user_text(p.email or "—"))
         return Group(self._heading("Contact"), grid)
 
     def _custom(self, p: ProspectInfo) -> RenderableType:
@@ -371,11 +375,11 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         grid.add_column(style="dim")
         grid.add_column()
         for key, value in p.custom.items():
-            grid.add_row(Text(key), Text(value))
+            grid.add_row(user_text(key), user_text(value))
         return Group(self._heading("Custom fields"), grid)
 
     def _notes(self, p: ProspectInfo) -> RenderableType:
-        return Group(self._heading("Notes"), Text(p.notes) if p.notes else Text("none", style="dim"))
+        return Group(self._heading("Notes"), user_text(p.notes) if p.notes else Text("none", style="dim"))
 
     def _activities(self, items: list[ActivityInfo]) -> RenderableType:
         head = self._heading(f"Contact log ({len(items)})")
@@ -387,7 +391,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         table.add_column(ratio=1)
         for a in items:
             when = f"{a.occurred_at:%d %b %Y}" + (f" {a.occurred_at:%H:%M}" if a.timed else "")
-            table.add_row(when, Text(a.kind), Text(a.text) + Text(f"  {a.who}", style="dim"))
+            table.add_row(when, Text(a.kind), user_text(a.text) + user_text(f"  {a.who}", style="dim"))
         return Group(head, table)
 
     def _history(self, items: list[StageChangeInfo]) -> RenderableType:
@@ -401,18 +405,18 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         money = money_style((c.ev_added_micros for c in items), micros=True)
         for c in items:
             if c.from_stage is None:
-                move = Text("added on ") + Text(c.to_stage) + Text(f" {format_percent(c.to_probability_bp)}")
+                move = Text("added on ") + user_text(c.to_stage) + Text(f" {format_percent(c.to_probability_bp)}")
             else:
                 move = (
-                    Text(c.from_stage)
+                    user_text(c.from_stage)
                     + Text(" -> ")
-                    + Text(c.to_stage)
+                    + user_text(c.to_stage)
                     + Text(f" {format_percent(c.to_probability_bp)}")
                 )
             extra = [c.who]
             if c.reason and c.reason not in ("created",):
                 extra.append(c.reason)
-            move += Text("  " + "  ".join(extra), style="dim")
+            move += user_text("  " + "  ".join(extra), style="dim")
             added = c.ev_added_micros
             style = "green" if added > 0 else ("red" if added < 0 else "dim")
             table.add_row(f"{c.changed_at:%d %b %Y}", move, Text("EV " + _ev(money, added, signed=True), style=style))
@@ -440,7 +444,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
             if e.moves_kpis:
                 style = "green" if e.d_ev_micros > 0 else ("red" if e.d_ev_micros < 0 else "dim")
                 ev = Text("EV " + _ev(money, e.d_ev_micros, signed=True), style=style)
-            table.add_row(f"{e.at:%d %b %Y %H:%M}", Text(e.who), Text(what), ev)
+            table.add_row(f"{e.at:%d %b %Y %H:%M}", user_text(e.who), user_text(what), ev)
         more = []
         if len(data.changes) > CHANGES_SHOWN:
             more = [Text(f"older changes: evpipe journal --prospect '#{data.prospect.id}'", style="dim")]

@@ -40,6 +40,7 @@ from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..first_read import ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change, undoing
+from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 
 
@@ -238,7 +239,7 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
             cells.append(
                 [
                     Text(str(i), style="dim"),
-                    Text(s.name, no_wrap=True, overflow="ellipsis"),
+                    user_text(s.name, no_wrap=True, overflow="ellipsis"),
                     Text(s.kind, style=kind_style),
                     Text(s.percent, justify="right"),
                     Text(f"{s.stale_days}d" if s.stale_days else "never", justify="right"),

@@ -16,6 +16,15 @@ from textual.visual import Visual
 from textual.widget import Widget
 from textual.widgets import Input
 
+from evpipe.models.names import display_name
+
+
+def user_text(text: str, style: str = "", **kwargs: Any) -> Text:
+    """User text (a name, a stage, a note) as a plain `Text`, never markup, shown as every
+    terminal draws it in the cells counted (`display_name`: a skin tone or an emoji selector moved
+    what follows it on the line)."""
+    return Text(display_name(text), style=style, **kwargs)
+
 
 def loading(title: str, what: str) -> Text:
     """A screen's line before its first read ends: 'Forecast  loading the forecast…', or without
