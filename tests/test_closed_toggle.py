@@ -4,6 +4,8 @@ the KPI header does not move, and a new prospect lands in its place in the curre
 
 from __future__ import annotations
 
+import time
+
 from apphelpers import RecordingApp, screen_text, settle, shows
 
 from evpipe.models.kpi import Scope, kpis
@@ -129,3 +131,34 @@ def test_every_sort_puts_a_new_row_where_a_full_sort_would():
         everything = list(rows)
         sort_rows(everything, mode, ladder)
         assert list(view.lines) == [r.id for r in everything], mode
+
+
+async def test_a_burst_of_back_on_a_won_prospect_reopens_it_then_moves_it_back(engine, monkeypatch):
+    """`<<<` on a won prospect: the first reopens it (to the rung it was won from, which only the
+    database knows), the next two move it back twice. The next keys were sent on the version the
+    row showed before the reopen, and refused as a change by somebody else (the rep's own reopen)."""
+    s = Store(engine, who="tester")
+    s.add("Open one", "1000", "Enquiry")
+    pid = s.add("Won one", "5000", "Date held").prospect.id
+    s.move(pid, "won")
+    slow = Store.move
+
+    def move(self, *args, **kwargs):  # the keys come faster than a save (a shared file, a busy disk)
+        time.sleep(0.2)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "move", move)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        await pilot.press("c")
+        await shows(app, pilot, "with won and lost")
+        await pilot.press("end")
+        await settle(pilot)
+        assert screen.table.current_id == pid
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign")
+        await settle(pilot, until=lambda a: not screen._pending)
+        await settle(pilot)
+        assert Store(engine, who="tester").get(pid).stage_name == "Enquiry", app.notices
+        assert not [n for n in app.notices if "changed by someone else" in n], app.notices
+        assert "Enquiry" in screen_text(app)

@@ -836,6 +836,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             else:
                 self.table.refresh_row(row.id)
             self._show_header()
+        elif target == "back" and self.view.ladder.kind(row.stage_id) != ladder.OPEN:
+            # a reopen: the rung is the database's to tell (the one it closed from), so the row
+            # keeps its stage until the save says; but the next key of a burst (`<<<`: reopen, then
+            # back twice) is made on this move, not refused as somebody else's change since
+            self._pending[row.id] = self._pending.get(row.id, 0) + 1
+            self._before.setdefault(row.id, row)
+            self._shown[row.id] = reopening = row._replace(version=row.version + 1)
+            self.view.put(reopening, hint=self.table.cursor)
         pid = row.id
         self._save(
             lambda: app.store.move(pid, target, reason=reason, expected_version=expected),
