@@ -186,6 +186,37 @@ async def test_arrows_move_and_stage_keys_move_the_card_and_the_header_at_once(w
         assert "Lost 2 · 15,000" in text
 
 
+async def test_a_burst_that_wins_a_card_does_not_move_the_card_that_takes_its_place(worked_engine):
+    """`>` held down on a card in the last open stage: the first wins it and the card leaves the
+    board; the cursor stays on no card, so the rest of the burst moves nothing (they won the next
+    card in the column, and the next, each a deal nobody meant to close). An arrow puts the cursor
+    back on a card; undo brings the card back under the cursor."""
+    store = Store(worked_engine, who="tester")
+    store.add("F", "3000", "Deposit paid")  # after C in the column (no month, by name)
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        board = screen.board
+        await pilot.press("right", "right", "right")
+        assert board.current_row.name == "C" and names(screen.view, 3) == ["C", "F"]
+        await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
+        await settle(pilot, rounds=8, until=lambda a: store.get("C").stage_kind == "won")
+        await settle(pilot)
+        assert store.get("C").stage_kind == "won"
+        assert store.get("F").stage_name == "Deposit paid"  # untouched
+        assert names(screen.view, 3) == ["F"] and board.current_row is None
+        assert any("No prospect here" in n for n in app.notices), app.notices
+        await pilot.press("u")
+        await settle(pilot, rounds=8, until=lambda a: store.get("C").stage_name == "Deposit paid")
+        await settle(pilot)
+        assert board.current_row is not None and board.current_row.name == "C"  # back under the cursor
+        await pilot.press("w")
+        await settle(pilot, rounds=8, until=lambda a: store.get("C").stage_kind == "won")
+        await settle(pilot)
+        await pilot.press("down")  # the card that took its place
+        assert board.current_row.name == "F"
+
+
 async def test_a_failed_save_puts_the_card_and_header_back_and_says_why(engine):
     store = Store(engine, who="tester")
     store.add("Harbour Events", "6000", "Quote sent", month="2026-12")

@@ -240,8 +240,10 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         board = self.board
         was = board.current_row
         at = self.view.put(row)
-        if follow and at is not None:
-            board.go_to(*at)
+        if (follow or board.vacant == row.id) and at is not None:
+            board.go_to(*at)  # (and the card that left from under the cursor is back: undo)
+        elif follow and was is not None and was.id == row.id:
+            board.left_board(row.id)  # won or lost by a key: the next key of a burst is not the next card's
         elif was is not None and was.id != row.id and (found := self.view.find(was)) is not None:
             board.go_to(*found)  # the cursor stays on its card when another one moves
         else:

@@ -76,6 +76,10 @@ class StageBoard(Widget, can_focus=True):
         self.index: list[int] = []  # each column's cursor (card index)
         self.top: list[int] = []  # each column's first card in view
         self.left = 0  # the first column in view
+        #: The card that left the board from under the cursor (won or lost by a key): the cursor is
+        #: on no card, so the next keys of a burst (`>` held down) do not move the card that took
+        #: its place; it goes back onto that card when the card comes back (undo).
+        self.vacant: int | None = None
         self._styles: dict[str, Style] | None = None
         #: Painted card and head lines, by what they show: a key repaints from here, not anew.
         self._cache: LRUCache[tuple, list[Segment]] = LRUCache(1024)
@@ -94,6 +98,7 @@ class StageBoard(Widget, can_focus=True):
         found = board.find(row) if row is not None else None
         if found is not None:
             self.column, self.index[found[0]] = found
+            self.vacant = None
         for c in range(n):
             self._clamp(c)
         self._into_view()
@@ -101,7 +106,7 @@ class StageBoard(Widget, can_focus=True):
 
     @property
     def current_row(self) -> Row | None:
-        if self.board is None or not self.index:
+        if self.board is None or not self.index or self.vacant is not None:
             return None
         return self.board.card(self.column, self.index[self.column])
 
@@ -109,11 +114,18 @@ class StageBoard(Widget, can_focus=True):
         """Put the cursor on a card (after a move put it there)."""
         if self.board is None or not 0 <= column < len(self.board.columns):
             return
+        self.vacant = None
         self.column = column
         self.index[column] = index
         self._clamp(column)
         self._into_view()
         self._moved()
+
+    def left_board(self, prospect_id: int) -> None:
+        """The cursor's card left the board by the rep's own key (won, lost): the cursor stays
+        where it was, on no card, until an arrow key (or a click) puts it on one."""
+        self.vacant = prospect_id
+        self.changed()
 
     def changed(self) -> None:
         """Cards were added or removed: keep every cursor on a card, repaint."""
@@ -185,6 +197,11 @@ class StageBoard(Widget, can_focus=True):
         if board is None or not board.columns:
             return
         before = self._where()
+        if self.vacant is not None:  # off the card that left: down is the card that took its place
+            self.vacant = None
+            if dy > 0:
+                dy = 0
+            before = (-1, -1, (), -1)  # (repaint it all: the vacant place is drawn as no card)
         if dx:
             target = self.column + dx
             if not 0 <= target < len(board.columns):
@@ -202,6 +219,7 @@ class StageBoard(Widget, can_focus=True):
     def action_page(self, direction: int) -> None:
         if self.board is None or not self.board.columns:
             return
+        self.vacant = None
         self.index[self.column] += direction * max(1, self._rows_in_view() - 1)
         self._clamp(self.column)
         self._moved()
@@ -209,6 +227,7 @@ class StageBoard(Widget, can_focus=True):
     def action_edge(self, direction: int) -> None:
         if self.board is None or not self.board.columns:
             return
+        self.vacant = None
         self.index[self.column] = 0 if direction < 0 else len(self.board.columns[self.column].ids) - 1
         self._clamp(self.column)
         self._moved()
@@ -219,6 +238,7 @@ class StageBoard(Widget, can_focus=True):
         count, width = self._layout()
         c = self.left + event.x // (width + 1)
         if c in self.visible_columns and event.y >= HEAD:
+            self.vacant = None
             self.column = c
             self.index[c] = self.top[c] + (event.y - HEAD) // CARD
             self._clamp(c)
@@ -315,7 +335,7 @@ class StageBoard(Widget, can_focus=True):
             if index == 0 and line == 0:
                 return [Segment(fit("(none)", width), base + self._style("dim"))]
             return [Segment(" " * width, base)]
-        cursor = c == self.column and index == self.index[c]
+        cursor = c == self.column and index == self.index[c] and self.vacant is None
         key = (row, line % CARD, cursor, width, self.has_focus)
         found = self._cache.get(key)
         if found is None:
