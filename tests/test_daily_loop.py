@@ -219,6 +219,32 @@ async def test_focus_orders_overdue_and_due_by_date(loop_db):
     assert [d["name"] for d in data[:4]] == ["Harbour Events", "Kauri Software", "Today Call", "Next Week"]
 
 
+async def test_a_burst_of_stage_keys_on_focus_moves_the_prospect_each_time(loop_db, monkeypatch):
+    """`>>` on the focus list: both keys move the prospect. The list is read again after each
+    save, and the second key was sent with the version shown before the first, so it was refused
+    as "changed by someone else" (the rep's own first move)."""
+    import time
+
+    slow = Store.move
+
+    def move(self, *args, **kwargs):  # the keys come faster than a save (a shared file, a busy disk)
+        time.sleep(0.2)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "move", move)
+    app = RecordingApp(loop_db)
+    store = Store(loop_db, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await shows(app, pilot, "Harbour Events")
+        assert app.screen.items[0].name == "Harbour Events"
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert await until(app, pilot, lambda: store.get("Harbour Events").stage_name == "Deposit paid"), app.notices
+        await settle(app, pilot)
+        assert not [n for n in app.notices if "changed by someone else" in n], app.notices
+
+
 # ---------------------------------------------------------------- 7. charts without colour
 
 

@@ -62,6 +62,9 @@ class FocusScreen(StageKeys, LiveScreen):
         self.items: list[FocusItem] = []
         self.kpi = Kpi()
         self._keep_id: int | None = None
+        #: Each prospect's version after this screen's own last save of it (written by the saver's
+        #: worker, which saves one at a time): a burst of keys is made on the keys before it.
+        self._saved_version: dict[int, int] = {}
 
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
@@ -210,8 +213,19 @@ class FocusScreen(StageKeys, LiveScreen):
         item = self._current()
         if item is None:
             return
-        app, pid, version = evpipe_app(self), item.id, item.version
-        self._save(lambda: app.store.move(pid, target, reason=reason, expected_version=version), pid)
+        app, pid, seen = evpipe_app(self), item.id, item.version
+        saved = self._saved_version
+
+        def move() -> ChangeResult:
+            # the list is read again after each save, so a burst's next key still has the version
+            # shown before this one: the key's change would be refused as somebody else's. The
+            # newer of what was shown and what this screen saved is what the rep acted on
+            result = app.store.move(pid, target, reason=reason, expected_version=max(seen, saved.get(pid, seen)))
+            if result.prospect is not None:
+                saved[pid] = result.prospect.version
+            return result
+
+        self._save(move, pid)
 
     def action_undo(self) -> None:
         app = evpipe_app(self)  # the store opens in the saver's worker, never here
