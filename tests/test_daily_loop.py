@@ -245,6 +245,32 @@ async def test_a_burst_of_stage_keys_on_focus_moves_the_prospect_each_time(loop_
         assert not [n for n in app.notices if "changed by someone else" in n], app.notices
 
 
+async def test_a_prospect_won_off_the_focus_list_does_not_hand_the_burst_to_the_next(loop_db):
+    """`>` held down on focus: the key that wins the prospect takes it off the list and the cursor
+    lands on the next one; the keys still coming (key repeat, the reload between) won that one, and
+    the next, down the list. They now do nothing there until the cursor moves; enter still opens."""
+    store = Store(loop_db, who="tester")
+    store.move("Harbour Events", "Deposit paid")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await shows(app, pilot, "Harbour Events")
+        screen = app.screen
+        assert [i.name for i in screen.items[:2]] == ["Harbour Events", "Kauri Software"]
+        await pilot.press("greater_than_sign")
+        assert await until(app, pilot, lambda: screen.items and screen.items[0].name == "Kauri Software")
+        await settle(app, pilot)
+        assert store.get("Harbour Events").stage_kind == "won"
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        await settle(app, pilot)
+        assert store.get("Kauri Software").stage_name == "Enquiry", app.notices
+        assert any("Harbour Events has left the focus list" in n for n in app.notices), app.notices
+        await pilot.press("down", "up")  # the rep moves onto it: now it moves
+        await pilot.press("greater_than_sign")
+        assert await until(app, pilot, lambda: store.get("Kauri Software").stage_name == "Quote sent")
+
+
 # ---------------------------------------------------------------- 7. charts without colour
 
 

@@ -65,6 +65,10 @@ class FocusScreen(StageKeys, LiveScreen):
         #: Each prospect's version after this screen's own last save of it (written by the saver's
         #: worker, which saves one at a time): a burst of keys is made on the keys before it.
         self._saved_version: dict[int, int] = {}
+        #: The prospect that left the list from under the cursor by this screen's own key (won by
+        #: `>` held down), and the row the cursor is on since: the stage keys do nothing there until
+        #: the cursor moves, as they would move the next prospect, one a burst was not aimed at.
+        self._left: tuple[str, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield KpiHeader(id="kpis")
@@ -148,7 +152,9 @@ class FocusScreen(StageKeys, LiveScreen):
         if keep is None and self.items and 0 <= table.cursor_row < len(self.items):
             keep = self.items[table.cursor_row].id
         row_before = table.cursor_row
+        own = self._keep_id
         self._keep_id = None
+        before = self.items
         self.items = message.items
         self.kpi = message.kpi
         self.header.period_label = message.period.short if message.period is not None else ""
@@ -157,6 +163,9 @@ class FocusScreen(StageKeys, LiveScreen):
         target = next((i for i, item in enumerate(self.items) if item.id == keep), None)
         if target is None:
             target = min(max(row_before, 0), max(len(self.items) - 1, 0))
+            gone = next((item for item in before if item.id == own), None)
+            if gone is not None:
+                self._left = (gone.name, target)
         if self.items:
             table.move_cursor(row=target, animate=False)
         counts = message.counts
@@ -203,7 +212,26 @@ class FocusScreen(StageKeys, LiveScreen):
         if not self.items:
             self.app.notify("No prospect here", severity="warning", markup=False)
             return None
-        return self.items[min(self.table.cursor_row, len(self.items) - 1)]
+        if self._left is not None and self.table.cursor_row == self._left[1]:
+            self.app.notify(
+                f"{self._left[0]} has left the focus list; move the cursor to the prospect to move next",
+                severity="warning",
+                markup=False,
+            )
+            return None
+        return self._at_cursor()
+
+    def action_lost(self) -> None:
+        self._left = None  # (it asks why, naming the prospect: no burst goes on past the question)
+        super().action_lost()
+
+    def _at_cursor(self) -> FocusItem | None:
+        return self.items[min(self.table.cursor_row, len(self.items) - 1)] if self.items else None
+
+    @on(DataTable.RowHighlighted, "#focus-table")
+    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        if self._left is not None and event.cursor_row != self._left[1]:
+            self._left = None
 
     def _save(self, call: Callable[[], ChangeResult], keep_id: int | None) -> None:
         self._keep_id = keep_id
@@ -236,8 +264,9 @@ class FocusScreen(StageKeys, LiveScreen):
         self._save(undoing(lambda: app.store.undo(skip=True)), None)
 
     def action_open(self) -> None:
-        item = self._current()
+        item = self._at_cursor()
         if item is None:
+            self.app.notify("No prospect here", severity="warning", markup=False)
             return
         from .prospect_page import ProspectPage
 
