@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import DomainError
-from .values import MAX_VALUE_CENTS, _checked_date, _month_word, check_year, parse_money, parse_month
+from .values import MAX_VALUE_CENTS, _checked_date, _month_word, check_year, parse_money, parse_month, two_digit_year
 
 #: Characters a spreadsheet would read as the start of a formula (see neutralise()).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -121,10 +121,6 @@ _DAY_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]*([A-Za-z]+)\.?[\s,\
 #: The year after the day needs a comma or a separator: 'Jan-2026' and 'Mar 2027' name a month, not
 #: the 20th of it (the day '20' and the year '26' ran together).
 _MONTH_DAY = re.compile(r"^([A-Za-z]+)\.?[\s\-/.]*(\d{1,2})(?:st|nd|rd|th)?(?:(?:,[\s\-/.]*|[\s\-/.]+)(\d{4}|\d{2}))?$")
-
-
-def two_digit_year(yy: int) -> int:
-    return 1900 + yy if yy >= 69 else 2000 + yy
 
 
 def _year(text: str | None, default: int) -> int:

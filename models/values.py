@@ -382,7 +382,7 @@ def parse_month(text: object, *, today: date | None = None, field: str = "month"
         if month is None:
             raise DomainError(f"{field}: {shown!r} is not a month; {hint}", field=field)
         if m[2]:
-            year = int(m[2]) + (2000 if len(m[2]) == 2 else 0)
+            year = two_digit_year(int(m[2])) if len(m[2]) == 2 else int(m[2])
         else:
             year = today.year if month >= today.month else today.year + 1
     else:
@@ -407,6 +407,12 @@ def month_label(month: str | None) -> str:
 
 _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _WEEKDAYS.update({name.lower(): i for i, name in enumerate(calendar.day_abbr)})
+
+
+def two_digit_year(yy: int) -> int:
+    """A year typed in two digits, everywhere (typed, on the command line, imported): 69-99 are
+    1969-1999, 00-68 are 2000-2068 (docs/import.md)."""
+    return 1900 + yy if yy >= 69 else 2000 + yy
 
 
 def check_year(year: int, shown: str, field: str) -> int:
@@ -467,7 +473,7 @@ def parse_date(text: object, *, today: date | None = None, field: str = "date", 
         return _checked_date(int(m[1]), int(m[2]), int(m[3]), shown, field)
     if m := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})", raw):
         a, b, y = int(m[1]), int(m[2]), int(m[3])
-        y += 2000 if len(m[3]) == 2 else 0
+        y = two_digit_year(y) if len(m[3]) == 2 else y
         day, month = (a, b) if dayfirst else (b, a)
         return _checked_date(y, month, day, shown, field)
     if m := re.fullmatch(r"(\d{1,2})\s*([A-Za-z]+\.?),?\s*(\d{4})?", raw):

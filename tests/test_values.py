@@ -186,3 +186,19 @@ def test_bidi_overrides_and_line_separators_never_reach_a_name():
     spoof = "Invoice \u202egnp.exe\u202c Ltd\u2066x\u2069\u200f"
     assert clean_text(spoof, field="name", max_len=200) == "Invoice gnp.exe Ltdx"
     assert clean_text("a\u2028b\u2029c", field="name", max_len=200) == "a b c"
+
+
+def test_a_two_digit_year_is_read_one_way_everywhere():
+    """'99' is 1999 typed as imported (69-99 are 1969-1999, 00-68 are 2000-2068, docs/import.md):
+    the app and the command line read '1/2/99' as 2099 while an import read it as 1999."""
+    from evpipe.models.import_cells import parse_cell_date, parse_cell_month
+    from evpipe.models.values import parse_date, parse_month
+
+    today = date(2026, 12, 5)
+    assert parse_date("01/02/99", today=today) == date(1999, 2, 1)
+    assert parse_date("1/2/27", today=today) == date(2027, 2, 1)
+    assert parse_date("01/02/99", today=today) == parse_cell_date("01/02/99", column="d", order="dmy")
+    assert parse_month("jan 99", today=today) == "1999-01" == parse_cell_month("jan 99", column="m", order=None)
+    assert parse_month("jan 27", today=today) == "2027-01"
+    with pytest.raises(DomainError, match="1970"):
+        parse_month("jan 70", today=today)
