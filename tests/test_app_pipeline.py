@@ -870,6 +870,28 @@ async def test_a_long_contact_name_leaves_room_for_the_phone(engine, db_url):
         assert "Wiremu Te Rangi-Hiroa" in line and "…" in line and long_name not in line
 
 
+async def test_the_detail_and_status_lines_show_emoji_as_terminals_draw_them(engine, db_url):
+    """The line under the list (the contact's phone and email) and the status line (the filter
+    typed) leave skin tones and emoji selectors out for display, as the list does: rich counted a
+    heart with its selector as two cells and tmux 3.3a drew one, so the line ended a cell short and
+    the last cell kept what was there before."""
+    from evpipe.models.store import Store
+
+    heart, thumb = "\u2764\ufe0f", "\U0001f44d\U0001f3fd"
+    Store(engine, who="tester").add("Hearts", "5000", "Suspect", phone=f"+64 {heart}", email=f"a{thumb}@b.nz")
+    app = EvpipeApp(db_url, who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: "@b.nz" in screen_text(a))
+        assert "+64 \u2764 · a\U0001f44d@b.nz" in screen_text(app)
+        await pilot.press("slash", *"hearts", "space")
+        from textual.widgets import Input
+
+        app.screen.query_one(Input).insert_text_at_cursor(heart)  # (an emoji is not a key)
+        await settle(pilot, until=lambda a: "filter: hearts" in screen_text(a))
+        status = next(line for line in screen_lines(app) if "filter: hearts" in line)
+        assert "filter: hearts \u2764 ·" in status  # (the box the filter is typed in keeps it as typed)
+
+
 def terminal_cells(text: str) -> int:
     """The cells a terminal that joins nothing draws `text` in (xterm, wcwidth): two for a wide
     character or an emoji, none for a joiner, a selector or a combining mark, else one."""

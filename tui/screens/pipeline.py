@@ -32,6 +32,7 @@ from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
 from evpipe.models.kpi import Kpi, Scope
+from evpipe.models.names import display_name
 from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import (
     SORT_LABELS,
@@ -468,7 +469,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             f"{shown:,} shown" if self.complete else f"first {shown:,} shown, loading the rest…",
         ]
         if self.filter_text:  # before the settings: what cannot fit in 80 columns is cut off last
-            parts.append(f"filter: {self.filter_text}")
+            parts.append(f"filter: {display_name(self.filter_text)}")
         parts.append(f"sort: {SORT_LABELS[view.sort]}")
         parts.append("with won and lost" if view.closed else "open only")
         if view.grouped:
@@ -539,7 +540,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             # the flags first: a line too long for the terminal keeps its parts that fit whole,
             # from the first (TextLine's cut_at), and why the row is marked matters most
             text = " · ".join(flags + parts)
-        self.query_one("#detail", TextLine).show(Content(text))
+        # (shown as terminals draw it: an emoji selector in a phone or email ended the line a cell
+        # short of where it was counted, and the cell after it kept what the row before showed)
+        self.query_one("#detail", TextLine).show(Content(display_name(text)))
 
     # -------------------------------------------------------- the KPIs, kept current
 
@@ -1094,9 +1097,11 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """Under the filter box: the fields and values it takes, or why what is typed is not read."""
         line = self.query_one("#filter-hint", TextLine)
         if error:  # (as much of why as fits on its one line: the fix is said in the later clauses)
-            line.show(Content.styled(fit_clauses(error, line.size.width or self.size.width), "$text-error"))
+            line.show(
+                Content.styled(fit_clauses(display_name(error), line.size.width or self.size.width), "$text-error")
+            )
         else:
-            line.show(Content.styled(hint(text, self.stage_list), "$text-muted"))
+            line.show(Content.styled(display_name(hint(text, self.stage_list)), "$text-muted"))
 
     def _matches(self, rows: RowStore | list[Row]) -> MutableSet[int] | None:
         """The ids the filter on screen lets through, of these rows (all, or the first page):
