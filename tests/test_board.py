@@ -388,3 +388,22 @@ async def test_at_40_columns_the_status_still_names_the_columns_out_of_view(engi
         assert after > 0
         assert shown.startswith(f"{after} more ▶"), shown
         assert "Won" in shown and not shown.endswith("…")
+
+
+async def test_a_burst_that_meets_the_same_refusal_says_it_once(worked_engine):
+    """The keys of a burst left over after its card was won each met "No prospect here": each
+    stacked a copy of it over the screen. A notice already on screen is not shown again."""
+    store = Store(worked_engine, who="tester")
+    store.add("F", "3000", "Deposit paid")
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        board = screen.board
+        await pilot.press("right", "right", "right")
+        assert board.current_row.name == "C"
+        await pilot.press(*["greater_than_sign"] * 5)
+        await settle(pilot, rounds=8, until=lambda a: store.get("C").stage_kind == "won")
+        await settle(pilot)
+        assert app.notices.count("No prospect here: move onto a card") == 4  # each key said it
+        shown = [n.message for n in app._notifications]
+        assert shown.count("No prospect here: move onto a card") == 1, shown

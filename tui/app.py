@@ -40,6 +40,7 @@ from .widgets.tab_bar import TabBar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from textual.notifications import SeverityLevel
 
     from evpipe.models.store import Store
 
@@ -232,6 +233,28 @@ class EvpipeApp(App):
             notices, self._problem_notices = self._problem_notices, []
         self.post_message(NoticesAnswered(notices))
         self.notify("The database answers again.", markup=False, timeout=8)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A notice; one already on screen with the same words, title and severity is taken off
+        first, so that it is said again (its time on screen starts again) without a second copy:
+        each key of a burst that met the same refusal ("No prospect here", after `>` held down won
+        the row) stacked a copy of it over the screen. From a worker thread it is only added (the
+        notices on screen are the UI thread's to change)."""
+        if threading.get_ident() == getattr(self, "_thread_id", None):
+            same = [
+                n for n in self._notifications if n.message == message and n.title == title and n.severity == severity
+            ]
+            for notice in same:
+                self._unnotify(notice, refresh=False)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_notices_answered(self, message: NoticesAnswered) -> None:
         gone = [n for n in self._notifications if n.message in message.notices]
