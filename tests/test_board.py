@@ -407,3 +407,9 @@ async def test_a_burst_that_meets_the_same_refusal_says_it_once(worked_engine):
         assert app.notices.count("No prospect here: move onto a card") == 4  # each key said it
         shown = [n.message for n in app._notifications]
         assert shown.count("No prospect here: move onto a card") == 1, shown
+        # keys that come in one read are each handled before any of their notices is on screen
+        for _ in range(3):
+            app.notify("No prospect here: move onto a card", severity="warning", markup=False)
+        await settle(pilot)
+        shown = [n.message for n in app._notifications]
+        assert shown.count("No prospect here: move onto a card") == 1, shown

@@ -17,6 +17,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.filter import Monochrome
+from textual.notifications import Notify
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.timer import Timer
@@ -40,7 +41,6 @@ from .widgets.tab_bar import TabBar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from textual.notifications import SeverityLevel
 
     from evpipe.models.store import Store
 
@@ -234,27 +234,21 @@ class EvpipeApp(App):
         self.post_message(NoticesAnswered(notices))
         self.notify("The database answers again.", markup=False, timeout=8)
 
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
-        """A notice; one already on screen with the same words, title and severity is taken off
-        first, so that it is said again (its time on screen starts again) without a second copy:
-        each key of a burst that met the same refusal ("No prospect here", after `>` held down won
-        the row) stacked a copy of it over the screen. From a worker thread it is only added (the
-        notices on screen are the UI thread's to change)."""
-        if threading.get_ident() == getattr(self, "_thread_id", None):
-            same = [
-                n for n in self._notifications if n.message == message and n.title == title and n.severity == severity
-            ]
-            for notice in same:
-                self._unnotify(notice, refresh=False)
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+    def _on_notify(self, event: Notify) -> None:
+        """A notice put on screen (Textual's handler of `notify`'s message, on the UI thread, in
+        the order given); one already there with the same words, title and severity is taken off
+        first, so that it is said again (its time on screen starts over) without a second copy.
+        Each key of a burst that met the same refusal ("No prospect here", once `>` held down had
+        won the row) stacked a copy of it over the screen."""
+        new = event.notification
+        same = [
+            n
+            for n in self._notifications
+            if n.message == new.message and n.title == new.title and n.severity == new.severity
+        ]
+        for notice in same:
+            self._unnotify(notice, refresh=False)
+        super()._on_notify(event)
 
     def on_notices_answered(self, message: NoticesAnswered) -> None:
         gone = [n for n in self._notifications if n.message in message.notices]
