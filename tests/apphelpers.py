@@ -32,6 +32,22 @@ class RecordingApp(EvpipeApp):
         return super().notify(message, *args, **kwargs)
 
 
+def slow_moves(monkeypatch, seconds: float = 0.2) -> None:
+    """Each stage move saved `seconds` late: the keys come faster than a save (a shared file, a
+    busy disk)."""
+    import time
+
+    from evpipe.models.store import Store
+
+    slow = Store.move
+
+    def move(self, *args, **kwargs):
+        time.sleep(seconds)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "move", move)
+
+
 def screen_text(app) -> str:
     """What the screen shows, as text, line by line."""
     strips = app.screen._compositor.render_strips()

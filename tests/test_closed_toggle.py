@@ -4,9 +4,7 @@ the KPI header does not move, and a new prospect lands in its place in the curre
 
 from __future__ import annotations
 
-import time
-
-from apphelpers import RecordingApp, screen_text, settle, shows
+from apphelpers import RecordingApp, screen_text, settle, shows, slow_moves
 
 from evpipe.models.kpi import Scope, kpis
 from evpipe.models.period import current_period
@@ -141,13 +139,7 @@ async def test_a_burst_of_back_on_a_won_prospect_reopens_it_then_moves_it_back(e
     s.add("Open one", "1000", "Enquiry")
     pid = s.add("Won one", "5000", "Date held").prospect.id
     s.move(pid, "won")
-    slow = Store.move
-
-    def move(self, *args, **kwargs):  # the keys come faster than a save (a shared file, a busy disk)
-        time.sleep(0.2)
-        return slow(self, *args, **kwargs)
-
-    monkeypatch.setattr(Store, "move", move)
+    slow_moves(monkeypatch)
     app = RecordingApp(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await loaded(app, pilot)

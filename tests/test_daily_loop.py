@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from apphelpers import RecordingApp, screen_text, settle, shows, until
+from apphelpers import RecordingApp, screen_text, settle, shows, slow_moves, until
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
@@ -223,15 +223,7 @@ async def test_a_burst_of_stage_keys_on_focus_moves_the_prospect_each_time(loop_
     """`>>` on the focus list: both keys move the prospect. The list is read again after each
     save, and the second key was sent with the version shown before the first, so it was refused
     as "changed by someone else" (the rep's own first move)."""
-    import time
-
-    slow = Store.move
-
-    def move(self, *args, **kwargs):  # the keys come faster than a save (a shared file, a busy disk)
-        time.sleep(0.2)
-        return slow(self, *args, **kwargs)
-
-    monkeypatch.setattr(Store, "move", move)
+    slow_moves(monkeypatch)
     app = RecordingApp(loop_db)
     store = Store(loop_db, who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -26,16 +26,17 @@ _SWITCH = "EVPIPE_LEAN"
 
 def opens_app(args: list[str]) -> bool:
     """Whether these arguments (after the script's name) open the app: none but `--db PATH`
-    (or `--db=PATH`), then nothing, `demo` or `demo --keep`."""
-    rest = list(args)
-    while rest and (rest[0] == _GROUP_OPTION or rest[0].startswith(_GROUP_OPTION + "=")):
-        del rest[: 2 if rest[0] == _GROUP_OPTION else 1]
-    if rest[:1] == ["demo"]:
-        tail = rest[1:]
-        while tail and (tail[0] == "--keep" or tail[0] == _GROUP_OPTION or tail[0].startswith(_GROUP_OPTION + "=")):
-            del tail[: 2 if tail[0] == _GROUP_OPTION else 1]
-        return not tail
-    return not rest
+    (or `--db=PATH`), then nothing, `demo` or `demo --keep` (`--db` may come after `demo` too)."""
+    rest: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == _GROUP_OPTION:
+            skip = True  # (its value next)
+        elif not arg.startswith(_GROUP_OPTION + "="):
+            rest.append(arg)
+    return not rest or (rest[0] == "demo" and all(arg == "--keep" for arg in rest[1:]))
 
 
 def lean_bytecode() -> bool:
