@@ -62,14 +62,19 @@ class Phases:
         )
 
 
+def in_memory(column) -> int:
+    """Bytes a TextColumn holds in memory: its offsets, and its buffer unless that is on file."""
+    held = sys.getsizeof(column.starts) + sys.getsizeof(column.ends)
+    return held + (0 if column.spilled else sys.getsizeof(column.data))
+
+
 def row_figures(view) -> list[tuple[str, int]]:
     """(what, bytes) of the rows the pipeline view holds: the RowStore's columns, its texts and
     words, and the view's orders and lines."""
     rows = view.rows
     arrays = ("ids", "company", "stage", "value", "month", "follow", "owner", "touched", "updated", "version")
     columns = sum(sys.getsizeof(getattr(rows, name)) for name in arrays) + sys.getsizeof(rows.alive)
-    names = sys.getsizeof(rows.names.data) + sys.getsizeof(rows.names.starts) + sys.getsizeof(rows.names.ends)
-    hay = sys.getsizeof(rows.hay) + sum(map(sys.getsizeof, rows.hay))
+    names, hay = in_memory(rows.names), in_memory(rows.hay)
     words = (
         sys.getsizeof(rows.words)
         + sum(sys.getsizeof(w) for w in rows.words if w is not None)
@@ -81,8 +86,8 @@ def row_figures(view) -> list[tuple[str, int]]:
     held = [a for a in (order, base, lines) if a is not None]
     return [
         (f"columns ({len(arrays) + 1} arrays)", columns),
-        ("names (TextColumn)", names),
-        ("search texts (a str each)", hay),
+        ("names (TextColumn)" + (", on file" if rows.names.spilled else ""), names),
+        ("search texts (TextColumn)" + (", on file" if rows.hay.spilled else ""), hay),
         ("words (companies, months, days, owners)", words),
         ("sorted ids, ids before the filter, lines", sum(map(sys.getsizeof, held))),
     ]

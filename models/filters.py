@@ -26,13 +26,14 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import compress, islice, repeat
-from operator import and_, contains
+from itertools import compress, islice
+from operator import and_
 from typing import Protocol, cast
 
 from .errors import DomainError
 from .ladder import OPEN
 from .pipeline_view import IdMask, Ladder, Row, RowStore
+from .texts import EXCERPT, Excerpt, TextColumn
 from .values import parse_month
 
 #: Rows a search tests in one go before it calls its `pause` (Hits.select): each slice is one call
@@ -172,7 +173,7 @@ class Filter:
             }
             masks.append(map(stale_pairs.__contains__, zip(rows.stage, rows.touched)))
         if words_sorted:
-            masks.append(map(contains, rows.hay, repeat(words_sorted[0])))
+            masks.append(rows.hay.holding_flags(words_sorted[0]))
         mask = masks[0] if masks else iter(rows.alive)
         for more in masks[1:]:
             mask = map(and_, mask, more)
@@ -203,17 +204,17 @@ class Filter:
 
     def narrow(
         self,
-        rows: RowStore,
+        texts: TextColumn | Excerpt,
         positions: array,
         previous: Filter,
         pause: Pause = _no_pause,
         dropped: array | None = None,
     ) -> array:
-        """Of the positions `previous` matched (see `narrows`), those this filter matches: only
-        its words are tested again (the fields are the same), one pass in C per new word.
-        `dropped`, when given, gets the others."""
+        """Of the positions in `texts` (the rows' search texts, or an Excerpt's) that `previous`
+        matched (see `narrows`), those this filter matches: only its words are tested again (the
+        fields are the same), one pass in C per new word. `dropped`, when given, gets the others."""
         new = sorted(set(self.words) - set(previous.words), key=len, reverse=True)
-        return _having(positions, rows.hay, new, pause, dropped)
+        return _having(positions, texts, new, pause, dropped)
 
 
 #: 0 for 1 and 1 for 0 (bytes.translate): a slice's flags turned into those of what it leaves out.
@@ -222,7 +223,7 @@ _FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
 
 def _having(
     positions: array,
-    hay: list[str],
+    hay: TextColumn | Excerpt,
     words: Iterable[str],
     pause: Pause = _no_pause,
     dropped: array | None = None,
@@ -235,7 +236,7 @@ def _having(
         many = len(positions) > SLICE
         for start in range(0, len(positions), SLICE):
             part = positions[start : start + SLICE]
-            flags = bytes(map(contains, map(hay.__getitem__, part), repeat(word)))
+            flags = hay.holding(word, part)
             kept.extend(compress(part, flags))
             if dropped is not None:
                 dropped.extend(compress(part, flags.translate(_FLIP)))
@@ -277,9 +278,11 @@ class Hits:
         # lines shown for them (all of them matches) are then the new matches' lines as they are
         self.kept_all = False
         self.searches = 0  # how many searches ran to the end (for the tests of coalescing)
+        # the texts of the last matches copied together (texts.Excerpt), and where in it they are
+        self._excerpt: tuple[Excerpt, array] | None = None
 
     def clear(self) -> None:
-        self.filter, self.ids, self._of = None, None, None
+        self.filter, self.ids, self._of, self._excerpt = None, None, None, None
         self._positions = array("i")
 
     def narrows_within(
@@ -337,8 +340,19 @@ class Hits:
                 positions = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
             else:
                 positions = self._positions
+            # the last matches' texts copied together, once they are few enough (texts.Excerpt)
+            excerpt = self._excerpt if unchanged else None
+            if excerpt is None and len(positions) <= EXCERPT:
+                excerpt = (Excerpt(rows.hay, positions, pause), array("i", range(len(positions))))
             dropped = array("i")
-            narrowed = wanted.narrow(rows, positions, previous, pause, dropped)
+            if excerpt is None:
+                narrowed = wanted.narrow(rows.hay, positions, previous, pause, dropped)
+            else:
+                copied, at = excerpt
+                kept = wanted.narrow(copied, at, previous, pause, dropped)
+                back = copied.positions.__getitem__
+                narrowed, dropped = array("i", map(back, kept)), array("i", map(back, dropped))
+                excerpt = (copied, kept)
             found: array | tuple[bytes, list[str]] = narrowed
             if len(dropped) < len(narrowed) and len(narrowed) + len(dropped) == len(self.ids):
                 # most of the last matches kept (a letter more of a word): the last mask less the
@@ -348,13 +362,14 @@ class Hits:
             else:
                 ids = rows.mask_at(narrowed, pause)
         else:
+            excerpt = None
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
                 having = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
                 found, ids = having, rows.mask_at(having, pause)
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
                 ids = _ids_at(rows, mask, pause)
-        self.filter, self.ids, self._positions = wanted, ids, found
+        self.filter, self.ids, self._positions, self._excerpt = wanted, ids, found, excerpt
         self._of = (rows, ladder, today, changes)
         self.searches += 1  # (one stopped by `pause` is not counted: it stopped within a slice)
         return ids

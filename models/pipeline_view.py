@@ -1,9 +1,10 @@
 """The pipeline table's data: every live prospect, sorted, filtered and grouped.
 
 The app's table shows up to 100,000 prospects, so rows are read once through a DB-API cursor
-(models.rawdb.raw_cursor: no ORM objects) into columns (`RowStore`: arrays of numbers, the names in one UTF-8 buffer, a lowercase search text
-per prospect, repeated months, days and owners stored once) and a `Row` tuple is made only for a
-row that is looked at. Sorting runs in SQL (`ordered_ids`); the text filter and the grouping run
+(models.rawdb.raw_cursor: no ORM objects) into columns (`RowStore`: arrays of numbers, the names
+and the lowercase search texts each in one UTF-8 buffer, moved to a file when large (models.texts),
+repeated months, days and owners stored once) and a `Row` tuple is made only for a row that is
+looked at. Sorting runs in SQL (`ordered_ids`); the text filter and the grouping run
 over the columns in memory; a change updates one row in place. Nothing here imports Textual.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from itertools import compress, repeat
-from operator import and_, contains, itemgetter
+from operator import and_, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, overload
 
 from . import clock
@@ -38,6 +39,7 @@ from .ladder import (
 )
 from .queries import listing_chunks
 from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_index, raw_cursor
+from .texts import TextColumn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -335,58 +337,6 @@ def haystack(name: str, company: str, contact: str, notes: str) -> str:
     return "\n".join((name, company, contact, notes)).casefold()
 
 
-class TextColumn:
-    """Texts by position, kept as UTF-8 in one buffer with where each starts and ends (8 bytes a
-    text beside its bytes), not a str object each (a 49-byte header, rounded up, and a list slot):
-    the names of 100,000 prospects take 3.5 MiB rather than 8. `column[i]` makes the str. A text
-    replaced is written at the end of the buffer (the old bytes stay until the rows are read again)."""
-
-    __slots__ = ("data", "ends", "starts")
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.starts = array("I")
-        self.ends = array("I")
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, i: int) -> str:
-        return self.data[self.starts[i] : self.ends[i]].decode()
-
-    def __iter__(self) -> Iterator[str]:
-        return map(self.__getitem__, range(len(self.starts)))
-
-    def _write(self, text: str) -> tuple[int, int]:
-        data = self.data
-        start = len(data)
-        data += text.encode()
-        return start, len(data)
-
-    def append(self, text: str) -> None:
-        start, end = self._write(text)
-        self.starts.append(start)
-        self.ends.append(end)
-
-    def insert(self, i: int, text: str) -> None:
-        start, end = self._write(text)
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
-
-    def __setitem__(self, i: int, text: str) -> None:
-        if self[i] != text:
-            self.starts[i], self.ends[i] = self._write(text)
-
-    def copy(self) -> TextColumn:
-        """A copy to change apart: its own offsets (copied in C), the buffer shared. A text is only
-        ever written at the end of the buffer, so each column's offsets keep pointing at its own
-        texts whatever the other writes after them (the board's copy of 100,000 names: 0.8 MiB,
-        not 3.6)."""
-        other = TextColumn()
-        other.data, other.starts, other.ends = self.data, array("I", self.starts), array("I", self.ends)
-        return other
-
-
 class RowStore(Mapping):
     """Live prospects by id, kept as columns in id order (about 250 bytes a prospect, against
     700 as tuples in a dict); `store[id]` makes the Row. Removed prospects are marked, not moved.
@@ -410,7 +360,7 @@ class RowStore(Mapping):
         self.updated = array("i")
         self.version = array("H")
         self.alive = bytearray()
-        self.hay: list[str] = []
+        self.hay = TextColumn()  # each row's search text (`haystack`)
         self.words: list[str | None] = [None]  # months, days and owners, each stored once
         self._word_index: dict[str | None, int] = {None: 0}
         self._count = 0
@@ -469,7 +419,7 @@ class RowStore(Mapping):
         for name in self._COLUMNS:
             column = getattr(self, name)
             setattr(self, name, array(column.typecode, column))
-        self.names, self.hay, self.alive = self.names.copy(), list(self.hay), bytearray(self.alive)
+        self.names, self.hay, self.alive = self.names.copy(), self.hay.copy(), bytearray(self.alive)
         self.words, self._word_index = list(self.words), dict(self._word_index)
 
     def _word(self, text: str | None) -> int:
@@ -511,14 +461,21 @@ class RowStore(Mapping):
                 column = getattr(self, column_name)
                 if len(column) == n:  # (not appended before the one that did not fit)
                     column.append(number)
-        names = self.names  # (TextColumn.append, written out: a call less for each of 100,000 rows)
-        data = names.data
-        names.starts.append(len(data))
-        data += name.encode()
-        names.ends.append(len(data))
+        # (TextColumn.append, written out: a call less for each of 100,000 rows; the columns move
+        # to a file past texts.SPILL bytes in `spill`, after each chunk read)
+        for column, text in ((self.names, name), (self.hay, hay)):
+            data = column.data
+            column.starts.append(len(data))
+            data.extend(text.encode())
+            column.ends.append(len(data))
         self.alive.append(1)
-        self.hay.append(hay)
         self._count += 1
+
+    def spill(self) -> None:
+        """Move the names and the search texts to a file if they have grown past texts.SPILL bytes
+        (rows being read: `append_raw` does not look)."""
+        self.names.settle()
+        self.hay.settle()
 
     # -------------------------------------------------------- the mapping
 
@@ -602,7 +559,7 @@ class RowStore(Mapping):
             self._set_narrow(i, narrow)
         if hay is not None:
             self.hay[i] = hay
-        elif not self.hay[i]:
+        elif self.hay.empty(i):
             self.hay[i] = haystack(row.name, row.company, "", "")
 
     def _set_narrow(self, i: int, numbers: tuple[int, ...]) -> None:
@@ -659,19 +616,14 @@ class RowStore(Mapping):
 
     def search(self, text: str) -> set[int]:
         """Ids whose name, company, contact or notes contain every word of `text`, ignoring case.
-        The first pass runs in C (map/compress), so a search of 100,000 prospects takes ms."""
+        Each pass runs in C (texts.TextColumn.holding), so a search of 100,000 prospects takes ms."""
         words = sorted(set(text.casefold().split()), key=len, reverse=True)  # the longest narrows most
         if not words:
             raise ValueError("search: no words")
-        hay = self.hay
-        mask = map(and_, self.alive, map(contains, hay, repeat(words[0])))
-        if len(words) == 1:
-            return set(compress(self.ids, mask))
-        hits: Iterable[int] = compress(range(len(hay)), mask)
+        hits = array("i", compress(range(len(self.ids)), map(and_, self.alive, self.hay.holding(words[0]))))
         for word in words[1:]:
-            hits = [i for i in hits if word in hay[i]]
-        ids = self.ids
-        return {ids[i] for i in hits}
+            hits = array("i", compress(hits, self.hay.holding(word, hits)))
+        return set(map(self.ids.__getitem__, hits))
 
     def owned_by(self, owner: str) -> set[int]:
         index = self._word_index.get(owner)
@@ -719,6 +671,7 @@ def load_rows(
                     r[10],
                     "\n".join((r[1], r[2], r[11], r[12])).casefold(),
                 )
+            store.spill()
         if order_mode is not None:
             order = _ordered(cursor, order_mode, ladder or Ladder({}, {}), owner)
     return store, order
