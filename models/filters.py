@@ -342,7 +342,7 @@ class Hits:
                 positions = self._positions
             # the last matches' texts copied together, once they are few enough (texts.Excerpt)
             excerpt = self._excerpt if unchanged else None
-            if excerpt is None and len(positions) <= EXCERPT:
+            if excerpt is None and len(positions) in EXCERPT:
                 excerpt = (Excerpt(rows.hay, positions, pause), array("i", range(len(positions))))
             dropped = array("i")
             if excerpt is None:

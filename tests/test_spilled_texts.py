@@ -8,11 +8,12 @@ import random
 from array import array
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_row_memory import _write
 
-from evpipe.models import texts
+from evpipe.models import filters, texts
 from evpipe.models.filters import Hits, parse_filter
 from evpipe.models.pipeline_view import Ladder, RowStore, haystack
 from evpipe.models.records import StageInfo
@@ -107,9 +108,12 @@ def _store(n: int, seed: int = 7) -> RowStore:
     return store
 
 
-def test_a_pipeline_past_spill_filters_and_narrows_as_one_in_memory(monkeypatch) -> None:
-    """Every filter, searched from scratch and narrowed key by key, finds the same prospects in a
-    RowStore whose texts moved to a file as in one that kept them in memory, and after edits."""
+@pytest.mark.parametrize("copied", [range(0), range(1, 10_000)], ids=["in place", "excerpt"])
+def test_a_pipeline_past_spill_filters_and_narrows_as_one_in_memory(monkeypatch, copied) -> None:
+    """Every filter, searched from scratch and narrowed key by key (in the texts where they are,
+    or in a copy of the last matches', texts.Excerpt), finds the same prospects in a RowStore
+    whose texts moved to a file as in one that kept them in memory, and after edits."""
+    monkeypatch.setattr(filters, "EXCERPT", copied)
     kept = _store(4000)
     assert not kept.hay.spilled
     monkeypatch.setattr(texts, "SPILL", 10_000)
@@ -136,6 +140,7 @@ def test_a_pipeline_past_spill_filters_and_narrows_as_one_in_memory(monkeypatch)
             hits_kept.select(wanted, kept, LADDER, TODAY)
         )
     assert hits_moved.narrowed and hits_kept.narrowed
+    assert (hits_moved._excerpt is not None) == bool(copied)
 
 
 def _resident_kib() -> int:
@@ -197,10 +202,11 @@ def test_a_full_disk_keeps_the_texts_in_memory_and_right(monkeypatch) -> None:
     assert column.holding("dinner") == bytes(0 < i < 11 for i in range(12))
 
 
-def test_the_last_matches_texts_are_copied_again_once_a_row_changes() -> None:
+def test_the_last_matches_texts_are_copied_again_once_a_row_changes(monkeypatch) -> None:
     """A narrowing filter searches a copy of the last matches' texts (texts.Excerpt); after a
     prospect is renamed it searches the rows' own texts again: the one renamed away is dropped,
     the one renamed in is found."""
+    monkeypatch.setattr(filters, "EXCERPT", range(1, 10_000))
     store = _store(4000)
     hits = Hits()
     for text in ("ha", "har"):
