@@ -39,7 +39,7 @@ from .ladder import (
 )
 from .queries import listing_chunks
 from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_index, raw_cursor
-from .texts import TextColumn
+from .texts import SpilledBytes, TextColumn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -464,16 +464,22 @@ class RowStore(Mapping):
         # (TextColumn.append, written out: a call less for each of 100,000 rows; the columns move
         # to a file past texts.SPILL bytes in `spill`, after each chunk read)
         for column, text in ((self.names, name), (self.hay, hay)):
-            data = column.data
-            column.starts.append(len(data))
-            data.extend(text.encode())
-            column.ends.append(len(data))
+            data, encoded = column.data, text.encode()
+            if data.__class__ is bytearray:
+                start = len(data)
+                data.extend(encoded)
+            else:  # on file: after the bytes not yet written (SpilledBytes.tail), written in `spill`
+                tail = cast(SpilledBytes, data).tail
+                start = cast(SpilledBytes, data).size + len(tail)
+                tail.extend(encoded)
+            column.starts.append(start)
+            column.ends.append(start + len(encoded))
         self.alive.append(1)
         self._count += 1
 
     def spill(self) -> None:
-        """Move the names and the search texts to a file if they have grown past texts.SPILL bytes
-        (rows being read: `append_raw` does not look)."""
+        """Move the names and the search texts to a file if they have grown past texts.SPILL bytes,
+        or write what waits to be (rows being read: `append_raw` does neither)."""
         self.names.settle()
         self.hay.settle()
 

@@ -53,62 +53,70 @@ class SpilledBytes:
     offset it covers (a worker may search an older map while the UI thread appends). One lock
     keeps the tail and the file in step between threads."""
 
-    __slots__ = ("_file", "_lock", "_map", "_size", "_tail")
+    __slots__ = ("_file", "_lock", "_map", "size", "tail")
 
     def __init__(self, first: bytes | bytearray = b"") -> None:
         self._file = _spill_file()
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
-        self._size = 0  # bytes in the file
-        self._tail = bytearray()  # bytes after them, not yet written
+        self.size = 0  # bytes in the file
+        # bytes after them, not yet written; RowStore.append_raw, loading rows before any other
+        # column shares this buffer, puts them here itself (a call less a text), `settle` after
+        self.tail = bytearray()
         if first:
             self._write(first)
 
     def _write(self, data: bytes | bytearray) -> int:
         """Write `data` after the file's bytes; how many were written (all, or an OSError: a full
-        disk, with `_size` counting those that were)."""
+        disk, with `size` counting those that were)."""
         fd = self._file.fileno()
         done = 0
         try:
             with memoryview(data) as view:
                 while done < len(view):  # (a write may take part of it)
                     with view[done:] as rest:
-                        done += os.pwrite(fd, rest, self._size + done)
+                        done += os.pwrite(fd, rest, self.size + done)
         finally:
-            self._size += done
+            self.size += done
         return done
 
     def _flush(self) -> None:
         """The tail written to the file; what a full disk left unwritten stays in the tail."""
-        if self._tail:
-            before = self._size
+        if self.tail:
+            before = self.size
             try:
-                self._write(self._tail)
+                self._write(self.tail)
             finally:
-                del self._tail[: self._size - before]
+                del self.tail[: self.size - before]
 
     def __len__(self) -> int:
-        return self._size + len(self._tail)
+        return self.size + len(self.tail)
 
     def extend(self, data: bytes) -> None:
         """Append `data` (as bytearray.extend)."""
         with self._lock:
-            self._tail += data
-            if len(self._tail) >= _FLUSH:
+            self.tail += data
+        self.settle()
+
+    def settle(self) -> None:
+        """Write the tail once it holds _FLUSH bytes (a full disk: they wait in memory, to be
+        written later)."""
+        with self._lock:
+            if len(self.tail) >= _FLUSH:
                 try:
                     self._flush()
-                except OSError:  # (a full disk: the bytes wait in memory, to be written later)
+                except OSError:
                     pass
 
     def __getitem__(self, where: slice) -> bytes:
         start, stop = where.start, where.stop
         with self._lock:
-            size, fd = self._size, self._file.fileno()
+            size, fd = self.size, self._file.fileno()
             if start >= size:
-                return bytes(self._tail[start - size : stop - size])
+                return bytes(self.tail[start - size : stop - size])
             if stop <= size:
                 return os.pread(fd, stop - start, start)
-            return os.pread(fd, size - start, start) + self._tail[: stop - size]
+            return os.pread(fd, size - start, start) + self.tail[: stop - size]
 
     def mapped(self) -> mmap.mmap | bytes:
         """A read-only map of every byte written so far (no bytes yet: b"", a file of none cannot
@@ -117,11 +125,11 @@ class SpilledBytes:
             try:
                 self._flush()
             except OSError:
-                return os.pread(self._file.fileno(), self._size, 0) + self._tail
-            if not self._size:
+                return os.pread(self._file.fileno(), self.size, 0) + self.tail
+            if not self.size:
                 return b""
-            if self._map is None or len(self._map) != self._size:
-                self._map = mmap.mmap(self._file.fileno(), self._size, access=mmap.ACCESS_READ)
+            if self._map is None or len(self._map) != self.size:
+                self._map = mmap.mmap(self._file.fileno(), self.size, access=mmap.ACCESS_READ)
             return self._map
 
     @staticmethod
@@ -201,9 +209,11 @@ class TextColumn:
                 pass
 
     def settle(self) -> None:
-        """Move the buffer to a file if it has grown past SPILL bytes (a column filled without
-        `append`, see RowStore.append_raw)."""
+        """After texts were added without `append` (RowStore.append_raw): move the buffer to a
+        file if it has grown past SPILL bytes, or write what waits to the file."""
         self.spill(SPILL)
+        if isinstance(self.data, SpilledBytes):
+            self.data.settle()
 
     @property
     def spilled(self) -> bool:

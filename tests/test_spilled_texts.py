@@ -197,7 +197,7 @@ def test_a_full_disk_keeps_the_texts_in_memory_and_right(monkeypatch) -> None:
     assert column.holding("dinner 9") == bytes(i == 10 for i in range(11))
     monkeypatch.setattr(texts.os, "pwrite", real_pwrite)
     column.append("last")  # the disk has room: the tail goes to the file with it
-    assert column.spilled and not column.data._tail
+    assert column.spilled and not column.data.tail
     assert list(column) == ["first", *(f"harbour dinner {i}" for i in range(10)), "last"]
     assert column.holding("dinner") == bytes(0 < i < 11 for i in range(12))
 
