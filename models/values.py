@@ -439,17 +439,19 @@ def _checked_date(year: int, month: int, day: int, shown: str, field: str) -> da
 
 
 def _year_of(typed: str | None, month: int, day: int, today: date) -> int:
-    """The year of a day and month typed with or without one: without, the next such day (this
-    year's from today on). Chosen before the day is checked, so that '31 feb' typed in December is
-    refused as a February of the coming year, the one meant, not of the year ending."""
+    """The year of a day and month typed with or without one (of two digits: two_digit_year):
+    without, the next such day (this year's from today on). Chosen before the day is checked, so
+    that '31 feb' typed in December is refused as a February of the coming year, the one meant,
+    not of the year ending."""
     if typed:
-        return int(typed)
+        return two_digit_year(int(typed)) if len(typed) == 2 else int(typed)
     return today.year + ((month, day) < (today.month, today.day))
 
 
 def parse_date(text: object, *, today: date | None = None, field: str = "date", dayfirst: bool = True) -> date:
-    """Accept '2027-01-15', '15/01/2027' (day first, as in NZ/UK/AU), '15 jan 2027', 'jan 15',
-    'today', 'tomorrow', '+3d', '2w', 'fri' (the next Friday)."""
+    """Accept '2027-01-15', '15/01/2027' (day first, as in NZ/UK/AU), '15/01', '15 jan 2027',
+    '15 jan 27', 'jan 15', 'today', 'tomorrow', '+3d', '2w', 'fri' (the next Friday). A day and
+    month without a year are the next such day."""
     from . import clock
 
     raw = str(text if text is not None else "").strip()
@@ -471,24 +473,21 @@ def parse_date(text: object, *, today: date | None = None, field: str = "date", 
         return today + timedelta(days=ahead)
     if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", raw):
         return _checked_date(int(m[1]), int(m[2]), int(m[3]), shown, field)
-    if m := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})", raw):
-        a, b, y = int(m[1]), int(m[2]), int(m[3])
-        y = two_digit_year(y) if len(m[3]) == 2 else y
+    if m := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}|\d{2}))?", raw):
+        a, b = int(m[1]), int(m[2])
         day, month = (a, b) if dayfirst else (b, a)
-        return _checked_date(y, month, day, shown, field)
-    if m := re.fullmatch(r"(\d{1,2})\s*([A-Za-z]+\.?),?\s*(\d{4})?", raw):
-        named = _month_word(m[2])
-        if named is not None:
-            return _checked_date(_year_of(m[3], named, int(m[1]), today), named, int(m[1]), shown, field)
-    if m := re.fullmatch(r"([A-Za-z]+\.?)\s*(\d{1,2}),?\s*(\d{4})?", raw):
-        named = _month_word(m[1])
-        if named is not None:
-            return _checked_date(_year_of(m[3], named, int(m[2]), today), named, int(m[2]), shown, field)
+        return _checked_date(_year_of(m[3], month, day, today), month, day, shown, field)
+    # a day and a month's name, either way round, and a year of four digits or two ('5 jan 27')
+    year = r"(?:,?\s*(\d{4})|,?\s+(\d{2}))?"
+    for pattern, day_at, month_at in ((r"(\d{1,2})\s*([A-Za-z]+\.?)", 1, 2), (r"([A-Za-z]+\.?)\s*(\d{1,2})", 2, 1)):
+        if (m := re.fullmatch(pattern + year, raw)) and (named := _month_word(m[month_at])) is not None:
+            day = int(m[day_at])
+            return _checked_date(_year_of(m[3] or m[4], named, day, today), named, day, shown, field)
     raise DomainError(f"{field}: {shown!r} is not a date; {hint}", field=field)
 
 
 _AGO = re.compile(r"^(?:-\s*(\d{1,3})\s*([dw])|(\d{1,3})\s*([dw])\w*\s+ago)$")
-_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[a-z]+\.?|[a-z]+\.?\s*\d{1,2})$")
+_DAY_MONTH = re.compile(r"^(\d{1,2}\s*[a-z]+\.?|[a-z]+\.?\s*\d{1,2}|\d{1,2}[/.-]\d{1,2})$")
 
 
 def parse_past_date(text: str) -> date:
@@ -511,7 +510,7 @@ def parse_past_date(text: str) -> date:
     if day > today:
         if low in _WEEKDAYS:
             day -= timedelta(days=7)
-        elif _DAY_MONTH.match(low):  # '20 nov' or 'nov 20' without a year: the last one
+        elif _DAY_MONTH.match(low):  # '20 nov', 'nov 20' or '20/11' without a year: the last one
             try:
                 day = day.replace(year=day.year - 1)
             except ValueError:  # 29 February

@@ -203,6 +203,8 @@ async def test_activity_dialog_refuses_a_time_later_today_and_keeps_what_was_typ
         ("20 nov", "2026-11-20"),
         ("30 nov", "2025-11-30"),
         ("20/11/2026", "2026-11-20"),
+        ("20/11", "2026-11-20"),
+        ("30/11", "2025-11-30"),
     ],
 )
 def test_parse_past_date(typed, day):

@@ -126,6 +126,12 @@ def test_bad_month(text):
         ("fri", date(2026, 12, 4)),
         ("mon", date(2026, 11, 30)),
         ("29 feb 2028", date(2028, 2, 29)),
+        ("31/12", date(2026, 12, 31)),
+        ("15/01", date(2027, 1, 15)),
+        ("27/11", TODAY),
+        ("5 jan 27", date(2027, 1, 5)),
+        ("jan 5, 27", date(2027, 1, 5)),
+        ("5 jan 99", date(1999, 1, 5)),
     ],
 )
 def test_date(text, day):
@@ -134,6 +140,17 @@ def test_date(text, day):
 
 def test_month_first_dates_when_asked():
     assert parse_date("01/15/2027", today=TODAY, dayfirst=False) == date(2027, 1, 15)
+    assert parse_date("01/15", today=TODAY, dayfirst=False) == date(2027, 1, 15)
+
+
+def test_a_day_and_month_typed_as_numbers_read_as_typed_with_a_name() -> None:
+    """The tester's report: '31/12' and '5 jan 27' were refused while '1/2/27' and 'jan 5' were
+    taken. A day and month in numbers are the next such day, as '31 dec' is; a two-digit year
+    after a month's name is read as after numbers (a contact point's '20/11': test_forms_dialogs)."""
+    assert parse_date("31/12", today=TODAY) == parse_date("31 dec", today=TODAY)
+    assert parse_date("5 jan 27", today=TODAY) == parse_date("5/1/27", today=TODAY)
+    with pytest.raises(DomainError, match="February 2027 has 28 days"):
+        parse_date("29/02", today=date(2026, 12, 5))
 
 
 @pytest.mark.parametrize(
