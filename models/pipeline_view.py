@@ -465,13 +465,12 @@ class RowStore(Mapping):
         # to a file past texts.SPILL bytes in `spill`, after each chunk read)
         for column, text in ((self.names, name), (self.hay, hay)):
             data, encoded = column.data, text.encode()
-            if data.__class__ is bytearray:
+            if isinstance(data, SpilledBytes):  # after the bytes not yet written, written in `spill`
+                start = data.size + len(data.tail)
+                data.tail.extend(encoded)
+            else:
                 start = len(data)
                 data.extend(encoded)
-            else:  # on file: after the bytes not yet written (SpilledBytes.tail), written in `spill`
-                tail = cast(SpilledBytes, data).tail
-                start = cast(SpilledBytes, data).size + len(tail)
-                tail.extend(encoded)
             column.starts.append(start)
             column.ends.append(start + len(encoded))
         self.alive.append(1)

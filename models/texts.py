@@ -14,7 +14,8 @@ import tempfile
 import threading
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import chain, repeat
 from operator import contains, is_not
 
@@ -246,31 +247,28 @@ class TextColumn:
         # (a compiled pattern's search over a part of the buffer: some 30% quicker than
         # bytes.find, whose arguments come as a tuple, and as quick as the str's own `in`)
         search = re.compile(re.escape(word)).search
-        data = self.data
         starts, ends = self.starts, self.ends
-        if not isinstance(data, SpilledBytes):
-            if positions is None:
-                yield bytes(map(is_not, map(search, repeat(data), starts, ends), repeat(None)))
-            else:
-                at_start, at_end = starts.__getitem__, ends.__getitem__
-                found = map(search, repeat(data), map(at_start, positions), map(at_end, positions))
-                yield bytes(map(is_not, found, repeat(None)))
-            return
-        view = data.mapped()
-        try:
-            if positions is None:
-                for a in range(0, len(starts), WINDOW):
-                    found = map(search, repeat(view), starts[a : a + WINDOW], ends[a : a + WINDOW])
-                    yield bytes(map(is_not, found, repeat(None)))
-                    data.release(view)
-                return
+        parts: Iterator[tuple[Iterable[int], Iterable[int]]]
+        if positions is None:
+            parts = ((starts[a : a + WINDOW], ends[a : a + WINDOW]) for a in range(0, len(starts), WINDOW))
+        else:
             at_start, at_end = starts.__getitem__, ends.__getitem__
-            for part in windows(positions):
-                found = map(search, repeat(view), map(at_start, part), map(at_end, part))
-                yield bytes(map(is_not, found, repeat(None)))
-                data.release(view)
+            parts = ((map(at_start, part), map(at_end, part)) for part in windows(positions))
+        with self.mapped() as view:
+            for part_starts, part_ends in parts:
+                yield bytes(map(is_not, map(search, repeat(view), part_starts, part_ends), repeat(None)))
+                SpilledBytes.release(view)
+
+    @contextmanager
+    def mapped(self) -> Iterator[mmap.mmap | bytes | bytearray]:
+        """The buffer to search: itself in memory, or a map of the file, whose pages are let go
+        as the search ends (SpilledBytes.release, which the search also calls after each WINDOW)."""
+        data = self.data
+        view = data.mapped() if isinstance(data, SpilledBytes) else data
+        try:
+            yield view
         finally:
-            data.release(view)
+            SpilledBytes.release(view)
 
 
 #: How many texts a narrowing filter copies into an Excerpt: at most some 19 MB of search texts;
@@ -292,20 +290,14 @@ class Excerpt:
     def __init__(self, column: TextColumn, positions: array, pause: Callable[[], None] | None = None) -> None:
         self.positions = positions
         self.texts: list[str] = []
-        data = column.data
-        view = data.mapped() if isinstance(data, SpilledBytes) else data
         at_start, at_end = column.starts.__getitem__, column.ends.__getitem__
-        try:
+        with column.mapped() as view:
             for part in windows(positions):
                 slices = map(slice, map(at_start, part), map(at_end, part))
                 self.texts.extend(map(bytes.decode, map(bytes, map(view.__getitem__, slices))))
-                if isinstance(data, SpilledBytes):
-                    data.release(view)
+                SpilledBytes.release(view)
                 if pause is not None:
                     pause()
-        finally:
-            if isinstance(data, SpilledBytes):
-                data.release(view)
 
     def holding(self, word: str, positions: Sequence[int]) -> bytes:
         """A byte per position in the excerpt, 1 where that text holds `word` (TextColumn.holding)."""
