@@ -1,5 +1,8 @@
 """Alembic owns the schema: a fresh database upgrades to head, and the models match the migrations."""
 
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -67,6 +70,31 @@ def test_the_listing_index_is_the_models(db_path):
     )
     assert " ".join(made.split()) == " ".join(declared.split())
     assert "lower(name)" in made
+
+
+@pytest.mark.both_databases
+def test_the_undo_index_is_partial_on_every_database(db_url):
+    """The models name only SQLite's predicate of ix_change_event_undoes (models/tables.py: naming
+    PostgreSQL's would load that dialect in every command); migration 0013 makes it partial on both."""
+    engine = open_db(db_url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            sql = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_change_event_undoes'")
+        else:
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_change_event_undoes'")
+        (made,) = sql.one()
+    engine.dispose()
+    assert "WHERE" in made and "undoes_id IS NOT NULL" in made, made
+
+
+def test_the_models_load_no_postgresql_dialect():
+    """A command on SQLite does not import SQLAlchemy's PostgreSQL dialect with the models (19 ms)."""
+    code = (
+        "import sys, evpipe.models.tables, evpipe.models.importer, evpipe.models.history; "
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_reopening_keeps_data_and_does_not_reseed(db_url):
