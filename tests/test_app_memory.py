@@ -33,6 +33,43 @@ def test_the_app_on_sqlite_loads_no_openssl_and_still_hashes_and_runs_its_loop()
     assert out == "False False"
 
 
+def test_a_command_on_sqlite_loads_no_openssl_either(tmp_path) -> None:
+    """The `evpipe` command's own process leaves libcrypto out too (8 ms of each command's start):
+    an import, which loads SQLAlchemy and so asyncio, runs and writes without it."""
+    db, sheet = tmp_path / "p.db", tmp_path / "p.csv"
+    sheet.write_text("name,value,stage\nAcme,1200,Enquiry\n", encoding="utf-8")
+    out = _run(
+        f"""
+        import atexit, sys
+        def probe():
+            maps = open("/proc/self/maps").read()
+            print(sys.modules.get("ssl", "absent"), "libcrypto" in maps, flush=True)
+        atexit.register(probe)
+        from evpipe.tui.cli.main import run
+        sys.argv = ["evpipe", "--db", {str(db)!r}, "init", {str(db)!r}]
+        try:
+            run()
+        finally:
+            atexit.unregister(probe)
+        """
+    )
+    assert "Created" in out
+    out = _run(
+        f"""
+        import atexit, sys
+        def probe():
+            maps = open("/proc/self/maps").read()
+            print(sys.modules.get("ssl", "absent"), "libcrypto" in maps, flush=True)
+        atexit.register(probe)
+        from evpipe.tui.cli.main import run
+        sys.argv = ["evpipe", "--db", {str(db)!r}, "import", {str(sheet)!r}, "--commit"]
+        run()
+        """
+    )
+    assert "imported p.csv: 1 new" in out
+    assert out.splitlines()[-1] == "None False"
+
+
 def test_a_server_database_keeps_what_its_driver_may_need() -> None:
     out = _run(
         """
