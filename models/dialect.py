@@ -286,6 +286,22 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[st
     """Insert a row, or update the row with the same `keys` (a unique constraint; `update=False`:
     leave it as it is): one statement, safe when two writers race (INSERT ... ON CONFLICT DO
     UPDATE / DO NOTHING on both databases). True when a row was inserted or updated."""
+    return bool(conn.execute(_upsert(conn, table, values, keys, update).values(**values)).rowcount)
+
+
+def upsert_many(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str], same: dict[str, Any] | None = None
+) -> None:
+    """`upsert` each of `rows` (all with the same columns), in one statement the driver runs for
+    each row; `same`: columns whose value is the same for every row, which may be SQL (the
+    server's clock)."""
+    if rows:
+        stmt = _upsert(conn, table, {**rows[0], **(same or {})}, keys, True)
+        conn.execute(stmt.values(**same) if same else stmt, rows)
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update: bool) -> Any:
+    """The INSERT ... ON CONFLICT statement of `upsert`, for rows with the columns of `values`."""
     name = conn.dialect.name
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -297,13 +313,10 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[st
         ins = pg_insert(table)
     else:  # pragma: no cover - _dialect says so first
         raise ValueError(f"evpipe runs on SQLite and PostgreSQL, not {name}")
-    ins = ins.values(**values)
     changed = {k: ins.excluded[k] for k in values if k not in keys}
     if update and changed:
-        done = conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=changed))
-    else:
-        done = conn.execute(ins.on_conflict_do_nothing(index_elements=keys))
-    return bool(done.rowcount)
+        return ins.on_conflict_do_update(index_elements=keys, set_=changed)
+    return ins.on_conflict_do_nothing(index_elements=keys)
 
 
 def reset_sequences(conn: Connection, tables: list[Table]) -> None:

@@ -54,7 +54,7 @@ from sqlmodel import Session, col
 
 from . import clock
 from .db import driver_columns, writer
-from .dialect import lock_ladder, lock_tables, reset_sequences, upsert
+from .dialect import lock_ladder, lock_tables, reset_sequences, upsert_many
 from .forecast import frozen_forecasts, month_start_key  # noqa: F401  (re-exported: read without SQLAlchemy there)
 from .grants import is_server, sees_everything
 from .history_guard import server_clock, writes_history
@@ -126,21 +126,24 @@ def _write_snapshots(
     snap_table, month_table = table_of(KpiSnapshot), table_of(KpiSnapshotMonth)
     conn = s.connection()
     server = server_clock(conn)  # a live reading: the server's clock beside `at` (models/history_guard.py)
+    rows = []
     for key, by_month, _ in scopes:
         total = Kpi()
         for _, k in by_month:
             total = total + k
-        row = dict(
-            scope=key,
-            taken_on=day,
-            taken_at=at,
-            server_at=server,
-            count=total.count,
-            tv_cents=total.tv_cents,
-            ev_micros=total.ev_micros,
+        rows.append(
+            dict(
+                scope=key,
+                taken_on=day,
+                taken_at=at,
+                count=total.count,
+                tv_cents=total.tv_cents,
+                ev_micros=total.ev_micros,
+            )
         )
-        # One statement, so two writers recording the same day do not collide on the unique key.
-        upsert(conn, snap_table, row, ["scope", "taken_on"])
+    # Insert or update each in one statement, so two writers recording the same day do not collide
+    # on the unique key.
+    upsert_many(conn, snap_table, rows, ["scope", "taken_on"], same={"server_at": server})
     keys = [key for key, _, _ in scopes]
     ids: dict[str, int] = {}
     for part in _in_lists(keys):  # (an import may name tens of thousands of owners)
@@ -148,8 +151,8 @@ def _write_snapshots(
             snap_table.c.taken_on == day, snap_table.c.scope.in_(part)
         )
         ids.update(conn.execute(q).all())
-    for key in keys:
-        own_months(conn, ids[key])
+    for sid in _sharing(conn, list(ids.values())):
+        own_months(conn, sid)
     for part in _in_lists(list(ids.values())):
         conn.execute(delete(month_table).where(month_table.c.snapshot_id.in_(part)))
     nothing = Kpi()
@@ -169,6 +172,20 @@ def _write_snapshots(
     ]
     if months:
         conn.execute(insert(month_table), months)
+
+
+def _sharing(conn: Connection, sids: list[int]) -> list[int]:
+    """Those of snapshots `sids` that share month rows with another (kpi_snapshot.months_of, either
+    way), which `snapshot_deltas.own_months` must part before their rows change: found in one look
+    for them all (a reading recorded or kept today mostly shares none)."""
+    snap = table_of(KpiSnapshot)
+    found: set[int] = set()
+    for part in _in_lists(sids):
+        found.update(
+            conn.execute(select(snap.c.id).where(snap.c.id.in_(part), snap.c.months_of.is_not(None))).scalars()
+        )
+        found.update(conn.execute(select(snap.c.months_of).where(snap.c.months_of.in_(part))).scalars())
+    return sorted(found)
 
 
 def record_snapshot(engine: Engine, *, at: datetime | None = None, owners: bool = True) -> Kpi:

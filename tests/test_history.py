@@ -441,6 +441,17 @@ def test_a_snapshot_whose_months_are_shared_changes_alone(story):
     assert {k: v for k, v in now.items() if k[1] != day} == {k: v for k, v in after.items() if k[1] != day}
     assert now[("all", day)] == recount_of(story, day)
 
+    # a recount of a day whose months later days share, then of one that has an earlier day's:
+    # that day's reading alone is counted afresh (history._sharing finds both kinds in one look)
+    for pick in (lambda shared: shared[0][2], lambda shared: shared[0][0]):
+        day = pick(_shared(story))
+        before = _every_reading(story)
+        mine = recount_of(story, day)
+        assert mine["2027-03"][:3] == (1, C(1_000), M(100))  # today's pipeline, "Late" in it
+        now = _every_reading(story)
+        assert now[("all", day)] == mine
+        assert {k: v for k, v in now.items() if k[1] != day} == {k: v for k, v in before.items() if k[1] != day}
+
 
 def _own_rows(engine, holder: str) -> dict[tuple[str, date], dict[str, tuple]]:
     """Every snapshot's month rows, joined through `holder` (SQL for the snapshot that has them)."""
