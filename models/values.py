@@ -12,7 +12,7 @@ import calendar
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -196,7 +196,10 @@ def format_money(amount: int, *, micros: bool = False, signed: bool = False, dec
 #   (rounded half-up), and if that does not fit either, all in a compact form with one unit, k,
 #   M or B (thousands, millions, billions), and one number of decimals (2, 1 or 0), the finest
 #   that fits every amount of the column ('1.25M', '0.31M'): the column stays comparable and
-#   the unit says the scale.
+#   the unit says the scale. An amount that would read with one significant digit or none in
+#   that unit ('0.00M' for 1,200 and '0.01M' for 9,500, beside one of 10 billion) is written in
+#   the largest smaller unit where it reads with two ('1.20k', '9.50k'; plain below that), when
+#   that fits the column.
 # - Nothing is ever cut: every amount of a column fits its width.
 # - Exact arithmetic (int and Decimal); EV micros round half-up to the cent first, as
 #   `micros_to_decimal` does, then to the unit shown.
@@ -234,14 +237,20 @@ def balanced_cents(amounts: list[int], *, micros: bool = False) -> list[int]:
 class MoneyStyle:
     """How a column's amounts are written: `unit` a power of 1000 (0 plain, 1 k, 2 M, 3 B) and
     `decimals` the digits after the point; None (plain amounts only): cents when the amount has
-    them, none when it is whole."""
+    them, none when it is whole. `width`: the column's cells, which an amount written in a smaller
+    unit (one that would read as zero in this one) must fit; None: no smaller unit."""
 
     unit: int = 0
     decimals: int | None = None
+    width: int | None = field(default=None, compare=False)
 
     def __call__(self, amount: int, *, micros: bool = False, signed: bool = False) -> str:
         """'12,750.50', '13,000', '+312.50k', '1.25M': `signed` puts '+' before an amount >= 0."""
         cents = to_cents(amount, micros=micros)
+        if self.unit and cents and self.width is not None and _too_coarse(cents, self.unit, self.decimals):
+            smaller = self._smaller(cents, signed)
+            if smaller is not None:
+                return smaller
         decimals = self.decimals if self.decimals is not None else (2 if cents % 100 else 0)
         if self.unit == 0 and decimals in (0, 2):  # plain amounts, in whole numbers (an import writes thousands)
             whole, part = divmod(abs(cents), 100)
@@ -255,9 +264,29 @@ class MoneyStyle:
             return "-" + text
         return ("+" + text) if signed else text
 
+    def _smaller(self, cents: int, signed: bool) -> str | None:
+        """A non-zero amount that would read with one digit or none here ('0.00M' for 1,200,
+        '0.01M' for 9,500) in the largest smaller unit where it reads with two ('1.20k', '9.50k';
+        plain below that), if that fits the width."""
+        unit = self.unit - 1
+        while unit and _too_coarse(cents, unit, self.decimals):
+            unit -= 1
+        for style in (MoneyStyle(unit, self.decimals),) if unit else (EXACT, WHOLE):
+            text = style(cents, signed=signed)
+            if self.width is not None and len(text) <= self.width and not (style is WHOLE and abs(cents) < 50):
+                return text
+        return None
+
     @property
     def compact(self) -> bool:
         return self.unit > 0
+
+
+def _too_coarse(cents: int, unit: int, decimals: int | None) -> bool:
+    """Whether an amount in `unit` with `decimals`, rounded half up, has one significant digit or
+    none ('0.00M', '0.01M', '5k')."""
+    step = 100 * 1000**unit  # one of the unit, in cents
+    return (2 * abs(cents) * 10 ** (decimals or 0) + step) // (2 * step) < 10
 
 
 EXACT = MoneyStyle(0, None)
@@ -278,7 +307,7 @@ def money_style_for(
 
     if fits(WHOLE, low, high) and fits(WITH_CENTS, *(c for c in (cents_low, cents_high) if c)):
         return EXACT
-    candidates = [WHOLE] + [MoneyStyle(unit, d) for unit in range(1, len(UNITS)) for d in _DECIMALS]
+    candidates = [WHOLE] + [MoneyStyle(unit, d, width) for unit in range(1, len(UNITS)) for d in _DECIMALS]
     for style in candidates:
         if fits(style, low, high):
             return style

@@ -27,6 +27,7 @@ from evpipe.models.values import (
     EXACT,
     MAX_VALUE_CENTS,
     WHOLE,
+    MoneyStyle,
     format_amount,
     money_style,
     money_style_for,
@@ -59,12 +60,27 @@ def test_a_narrow_column_drops_cents_then_takes_one_unit_for_all():
     # 1,250,000 does not fit in 7 cells: the column takes a unit, every amount with it, the
     # finest that fits (thousands without decimals before millions with two)
     style = money_style([125_000_000, 31_250_000, 100], width=7)
-    assert [style(c) for c in (125_000_000, 31_250_000, 100)] == ["1,250k", "313k", "0k"]
+    assert [style(c) for c in (125_000_000, 31_250_000, 100)] == ["1,250k", "313k", "1"]
     style = money_style([125_000_000, 31_250_000, 100], width=5)
-    assert [style(c) for c in (125_000_000, 31_250_000, 100)] == ["1.25M", "0.31M", "0.00M"]
+    assert [style(c) for c in (125_000_000, 31_250_000, 100)] == ["1.25M", "0.31M", "1"]
     # the largest value in the pipeline's 10 cells
     style = money_style([MAX_VALUE_CENTS, 100], width=10)
     assert style.compact and style(MAX_VALUE_CENTS) == "10,000.00M"
+
+
+def test_a_small_amount_beside_a_huge_one_keeps_two_digits():
+    # One prospect of 10 billion put the Value column in millions: 1,200 read '0.00M' and 9,500
+    # '0.01M' (the tester's report). An amount with one significant digit or none in the column's
+    # unit takes the largest smaller unit where it has two, if that fits; zero stays zero.
+    style = money_style([MAX_VALUE_CENTS, 100], width=10)
+    amounts = (120_000, 950_000, 25_000, 100, 0, 10_000_000, -4_000_000)
+    assert [style(c) for c in amounts] == ["1.20k", "9.50k", "0.25k", "1", "0.00M", "0.10M", "-40.00k"]
+    assert style(-4_000_000, signed=True) == "-40.00k" and style(120_000, signed=True) == "+1.20k"
+    style = money_style([125_000_000, 100], width=7)  # thousands without decimals
+    assert [style(c) for c in (500_000, 4_999, 1_000_000)] == ["5,000", "49.99", "10k"]
+    # where the smaller unit does not fit the column, the amount keeps the column's unit
+    style = money_style([125_000_000, 100], width=4)
+    assert style == MoneyStyle(2, 1) and [style(c) for c in (400_000, 4_000_000)] == ["4.0k", "0.0M"]
 
 
 def test_signed_columns_count_the_sign():
@@ -393,13 +409,13 @@ async def test_a_column_narrows_again_when_its_largest_amount_is_edited_away(eng
         assert _value_cell(table, "Steady deal") == "12,000"
         screen._apply_prospect(store.edit("Typo deal", value="9,999,999,999").prospect)
         await settle(pilot)
-        assert _value_cell(table, "Steady deal") == "0.01M"
+        assert _value_cell(table, "Steady deal") == "12.00k"  # (the column in M: 10,000.00M)
         screen._apply_prospect(store.edit("Typo deal", value="4,900").prospect)
         await settle(pilot, until=lambda a: _value_cell(table, "Steady deal") == "12,000")
         assert _value_cell(table, "Typo deal") == "4,900"
         screen._apply_prospect(store.edit("Typo deal", value="9,999,999,999").prospect)
         await settle(pilot)
-        assert _value_cell(table, "Steady deal") == "0.01M"
+        assert _value_cell(table, "Steady deal") == "12.00k"  # (the column in M: 10,000.00M)
         screen._apply_prospect(store.delete("Typo deal").prospect)
         await settle(pilot, until=lambda a: _value_cell(table, "Steady deal") == "12,000")
 
