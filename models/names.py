@@ -41,7 +41,14 @@ def like_prefix(text: str) -> str:
 #: terminals draw the pair in two cells too (tmux 3.3a, xterm and VTE one cell each indicator,
 #: kitty, WezTerm and iTerm2 one glyph of two cells), so a flag, or half of one cut off by `fit`,
 #: stays where it is counted.
-_DRAWN_APART = dict.fromkeys([0x200D, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)])
+#: The Hangul fillers that rich counts as no cell while terminals draw them blank in one or two
+#: (tmux 3.3a: U+3164 in two, the half-width U+FFA0 in one; a name of fillers looks empty) are
+#: shown as as many spaces: the blank the name is made of, where the app counts it.
+_DRAWN_APART: dict[int, str | None] = {
+    **dict.fromkeys([0x200D, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)]),
+    0x3164: "  ",
+    0xFFA0: " ",
+}
 
 
 def display_name(text: str) -> str:

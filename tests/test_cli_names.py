@@ -117,6 +117,21 @@ def test_list_shows_emoji_sequences_as_every_terminal_draws_them(db):
         assert cell_len(line[: line.index("Suspect")]) == stage_at, line
 
 
+def test_hangul_fillers_are_shown_in_the_cells_terminals_draw_them_in(db):
+    """The Hangul filler U+3164 is drawn blank in two cells (tmux 3.3a) and the half-width one
+    U+FFA0 in one, where rich counts none: the list shows them as as many spaces, so the columns
+    after a name made of them stay in line (the tester's report); the name saved is as typed."""
+    name = "\u3164\u3164 blank \uffa0"
+    assert display_name(name) == "     blank  " and cell_len(display_name(name)) == 12
+    run(db, "add", name, "--value", "10")
+    out = run(db, "list").stdout
+    assert not {"\u3164", "\uffa0"} & set(out)
+    assert name in names_of(db)
+    stage_at = cell_len(out.splitlines()[0][: out.splitlines()[0].index("stage")])
+    for line in out.splitlines()[2:]:
+        assert cell_len(line[: line.index("Suspect")]) == stage_at, line
+
+
 def test_a_flag_is_kept_whole_and_counted_in_two_cells():
     """A flag (two regional indicators) is drawn in two cells by terminals (tmux 3.3a: one cell each
     indicator) and counted so by rich: display_name keeps it, and a cut through it keeps the half
