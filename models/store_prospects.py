@@ -158,8 +158,8 @@ class ProspectWrites(StoreBase):
         """Bump `p`'s version for a change of the fields `wanted` (field -> new value; STAGE for a
         move, WHOLE for a delete) made on `expected_version`. When that is behind, the changes since
         are read from the journal: none touching those fields, the change is merged (the notes of
-        what it was merged with are returned); one touching them, it is refused, saying who changed
-        which field from what to what, and when."""
+        what it was merged with are returned, but for the user's own); one touching them, it is
+        refused, saying who changed which field from what to what, and when."""
         if p.deleted_at is not None and (expected_version is None or expected_version >= p.version):
             raise NotFound(f"prospect: there is no prospect #{p.id}", field="prospect")
         if expected_version is None or p.version == expected_version:
@@ -187,7 +187,10 @@ class ProspectWrites(StoreBase):
                 f"{p.name}: changed by someone else since you opened it: {'; '.join(reversed(said))}", said
             )
         self._bump(s, p, None, at)
-        merged = [describe(e, stage_names=names, today=today) for e in reversed(later) if fields_of(e)]
+        # (your own changes since, a follow-up set while the form was open, are merged unsaid)
+        merged = [
+            describe(e, stage_names=names, today=today) for e in reversed(later) if fields_of(e) and e.who != self.who
+        ]
         return [f"{p.name}: merged with a change made since you opened it: {m}" for m in merged]
 
     def add(

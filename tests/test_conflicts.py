@@ -32,6 +32,25 @@ def test_other_fields_are_merged(two):
     assert kpis(engine, Scope()).tv_cents == 1_250_000
 
 
+def test_your_own_change_since_is_merged_without_a_note(two):
+    # A follow-up priya set (saved at once) while her edit form was open: her edit merges with it
+    # and says nothing of it; it said "merged with a change made since you opened it" (the
+    # tester's report). Sam's change since is still named.
+    engine, sam, priya, pid = two
+    seen = priya.get(pid)
+    Store(engine, who="priya").set_follow_up(pid, "2026-12-01")
+    result = priya.edit(pid, value="12500", expected_version=seen.version)
+    p = priya.get(pid)
+    assert p.value_cents == 1_250_000 and str(p.next_follow_up) == "2026-12-01"
+    assert not result.warnings
+    seen = priya.get(pid)
+    priya.set_follow_up(pid, "2026-12-02")
+    sam.edit(pid, notes="sent the brochure")
+    result = priya.edit(pid, value="13000", expected_version=seen.version)
+    (said,) = result.warnings  # sam's notes, not priya's own follow-up
+    assert "merged" in said and "sam changed notes" in said
+
+
 def test_the_same_field_is_refused_naming_who_changed_what_and_when(two):
     engine, sam, priya, pid = two
     seen = priya.get(pid)
