@@ -37,6 +37,7 @@ from .ladder import (
     next_rungs,
     next_step_gain,
 )
+from .names import display_name
 from .queries import listing_chunks
 from .rawdb import day_of, dialect_name, epoch_of, fetch_all, fetch_chunks, no_index, raw_cursor
 from .texts import SpilledBytes, TextColumn
@@ -333,8 +334,11 @@ def flags_of(ids: AbstractSet[int], items: Iterable[int], top: int) -> Iterator[
 
 
 def haystack(name: str, company: str, contact: str, notes: str) -> str:
-    """What the text filter searches: name, company, contact person and notes, case-folded."""
-    return "\n".join((name, company, contact, notes)).casefold()
+    """What the text filter searches: name, company, contact person and notes, case-folded, as
+    they are shown (`display_name`: without emoji selectors, skin tones and joiners, which the
+    filter box leaves out of what is typed too)."""
+    text = "\n".join((name, company, contact, notes)).casefold()
+    return text if text.isascii() else display_name(text)
 
 
 class RowStore(Mapping):
@@ -662,6 +666,7 @@ def load_rows(
     with raw_cursor(engine, transaction=True) as cursor:
         for chunk in fetch_chunks(cursor, _store_sql(dialect_name(engine), mine), params):
             for r in chunk:
+                hay = "\n".join((r[1], r[2], r[11], r[12])).casefold()  # (`haystack`, written out)
                 add(
                     r[0],
                     r[1],
@@ -674,7 +679,7 @@ def load_rows(
                     r[8],
                     r[9],
                     r[10],
-                    "\n".join((r[1], r[2], r[11], r[12])).casefold(),
+                    hay if hay.isascii() else display_name(hay),
                 )
             store.spill()
         if order_mode is not None:

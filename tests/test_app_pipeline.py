@@ -842,6 +842,39 @@ async def test_keys_typed_in_a_burst_after_slash_go_to_the_filter_not_the_table(
         assert app.screen.query_one("#filter", Input).value == "wedding/x"
 
 
+async def test_the_filter_box_keeps_emoji_as_they_are_shown_and_finds_them(pipeline):
+    """An emoji selector, skin tone or joiner typed or pasted into the filter is left out of the
+    box, as the list leaves it out of names: terminals draw those in cells of their own, and the
+    box's text and cursor stood out of line (the tester's report). A name holding the emoji with
+    them is still found, by the emoji with or without."""
+    from textual.widgets import Input
+
+    Store(pipeline, who="tester").add("Ana \u2764\ufe0f party \U0001f469\U0001f3fd", "500", "Suspect")
+    Store(pipeline, who="tester").add("Family \U0001f468\u200d\U0001f469\u200d\U0001f467 day", "500", "Suspect")
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter", Input)
+        family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+        for typed, kept, shown in (
+            ("\u2764\ufe0f", "\u2764", 1),
+            ("\u2764", "\u2764", 1),
+            ("\U0001f469\U0001f3fd", "\U0001f469", 2),  # (the family has her too)
+            (family, "\U0001f468\U0001f469\U0001f467", 1),
+        ):
+            box.value = ""
+            box.insert_text_at_cursor(typed)
+            await settle(pilot)
+            assert box.value == kept and box.cursor_position == len(kept)
+            assert f"{shown} shown" in screen_text(app), typed
+        box.value = ""
+        box.insert_text_at_cursor("a\u2764\ufe0fb")
+        box.cursor_position = 2  # after the heart
+        box.insert_text_at_cursor("\U0001f44d\U0001f3fd")
+        assert box.value == "a\u2764\U0001f44db" and box.cursor_position == 3
+
+
 def test_the_columns_fit_every_width_from_50_cells():
     """At 60 columns the table was 69 wide: the month showed as "2027", cut at the screen's edge.
     The p, follow-up and month columns now give way (in that order) to the name's 12 cells."""

@@ -233,6 +233,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             placeholder="words, stage:quote owner:sam month:mar due:overdue stale",
             id="filter",
             on_change=self._filter_typed,
+            shown=display_name,
         )
         yield KeyFooter()
 

@@ -223,13 +223,31 @@ class LineInput(Input):
 
     `on_change`, when given, is called with each new text as it changes, inside the handling of
     the key that changed it: what it refreshes comes in the same frame as the text (the Changed
-    message is handled later, often after that frame is painted)."""
+    message is handled later, often after that frame is painted).
 
-    def __init__(self, *args: Any, on_change: Callable[[str], None] | None = None, **kwargs: Any) -> None:
+    `shown`, when given, is what the box keeps of a text typed or pasted (the filter: the text as
+    it is shown, models.names.display_name, whose emoji selectors terminals draw in cells of their
+    own: the box's text and cursor stood out of line with them)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        on_change: Callable[[str], None] | None = None,
+        shown: Callable[[str], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._on_change = on_change
+        self._shown = shown
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        """Typed or pasted text goes in as the box keeps it (`shown`, a character at a time)."""
+        super().replace(text if self._shown is None else self._shown(text), start, end)
 
     def _watch_value(self, value: str) -> None:
+        if self._shown is not None and (kept := self._shown(value)) != value:  # (a text set whole)
+            self.value = kept
+            return
         self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
         super()._watch_value(value)
         if self._on_change is not None:
