@@ -623,17 +623,6 @@ class RowStore(Mapping):
 
     # -------------------------------------------------------- bulk reads
 
-    def search(self, text: str) -> set[int]:
-        """Ids whose name, company, contact or notes contain every word of `text`, ignoring case.
-        Each pass runs in C (texts.TextColumn.holding), so a search of 100,000 prospects takes ms."""
-        words = sorted(set(text.casefold().split()), key=len, reverse=True)  # the longest narrows most
-        if not words:
-            raise ValueError("search: no words")
-        hits = array("i", compress(range(len(self.ids)), map(and_, self.alive, self.hay.holding(words[0]))))
-        for word in words[1:]:
-            hits = array("i", compress(hits, self.hay.holding(word, hits)))
-        return set(map(self.ids.__getitem__, hits))
-
     def owned_by(self, owner: str) -> set[int]:
         index = self._word_index.get(owner)
         if index is None:

@@ -719,13 +719,23 @@ def test_view_subtotals_follow_changes(pipeline):
 
 
 def test_search_is_case_blind_over_name_company_contact_and_notes(pipeline):
+    from evpipe.models import clock
+    from evpipe.models.filters import parse_filter
+    from evpipe.models.pipeline_view import load_ladder
+
     rows = load_rows(pipeline)[0]
+    stages, archived = load_ladder(pipeline)
+    ladder, today = Ladder.of(stages, extra=archived), clock.today()
+
+    def search(text: str) -> set[int]:
+        return set(parse_filter(text, stages, today).select(rows, ladder, today))
+
     ids = {r.name: r.id for r in rows.values()}
-    assert rows.search("HARBOUR christmas") == {ids["Harbour Events"]}  # name and notes
-    assert rows.search("mere kauri") == {ids["Kauri Software"]}  # contact person
-    assert rows.search("beta_labs 100%") == {ids["Acme [Beta]"]}  # company, wildcards literal
-    assert rows.search("[/") == {ids["[/x]"], ids["x [/"], ids["[@click=app.quit]hi[/]"]}
-    assert rows.search("nothing like this") == set()
+    assert search("HARBOUR christmas") == {ids["Harbour Events"]}  # name and notes
+    assert search("mere kauri") == {ids["Kauri Software"]}  # contact person
+    assert search("beta_labs 100%") == {ids["Acme [Beta]"]}  # company, wildcards literal
+    assert search("[/") == {ids["[/x]"], ids["x [/"], ids["[@click=app.quit]hi[/]"]}
+    assert search("nothing like this") == set()
 
 
 def test_sql_sort_orders_agree_with_the_python_ones(pipeline):

@@ -130,7 +130,6 @@ def test_a_pipeline_past_spill_filters_and_narrows_as_one_in_memory(monkeypatch,
             continue
         wanted = parse_filter(text, LADDER.stages.values(), TODAY)
         assert set(wanted.select(moved, LADDER, TODAY)) == set(wanted.select(kept, LADDER, TODAY)), text
-        assert moved.search(text) == kept.search(text)
     hits_kept, hits_moved = Hits(), Hits()
     for n in range(1, len(typed) + 1):
         wanted = parse_filter(typed[:n], LADDER.stages.values(), TODAY) if typed[:n].strip() else None
