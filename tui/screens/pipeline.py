@@ -1120,7 +1120,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         handling (LineInput's `on_change`), so that the text, the rows and the count of a quick
         search come in one frame (after the Changed message, they took the next frame, up to a
         60th of a second later). What is typed is read at once (a filter that cannot be read says
-        why under the box and leaves the results as they were); a search of a few thousand last
+        why under the box, and the rows are those of its words before the last); a search of a few thousand last
         matches runs here, a longer one in a worker, one at a time: keys typed while it runs are
         one search, of the latest text. A text that grew searches only the last matches
         (models/filters.py, Hits)."""
@@ -1130,8 +1130,16 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         except DomainError as exc:
             # a field just begun (`stage:`) is not wrong yet: show the values it takes
             self._show_hint(value, None if value.endswith(":") else str(exc))
-            return
-        self._show_hint(value)
+            # The rows are those of the text before its last word, the one being typed: they
+            # stayed those of the last text read, `wedding stage` (the word) for `wedding
+            # stage:zz`, and said "0 shown" where `wedding` has some (the tester's report).
+            text = text.rsplit(None, 1)[0] if len(text.split()) > 1 else ""
+            try:
+                parsed = parse_filter(text, self.stage_list, self.view.today)
+            except DomainError:
+                return  # (an earlier word is wrong too: the rows stay as they were)
+        else:
+            self._show_hint(value)
         self._filter_wanted = (text, parsed)
         self._search_next()
 
