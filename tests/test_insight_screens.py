@@ -88,6 +88,44 @@ async def test_each_screen_opens_by_its_number(data):
             assert screen_text(app).splitlines()[0].rstrip().endswith((" pipeline", " pipeline.db"))  # the name stays
 
 
+async def test_a_screen_reads_once_as_it_opens_and_again_when_shown_again(data, monkeypatch):
+    """Each of these screens read twice as it opened (once as it mounted, once as it was first
+    shown): two whole reads side by side, as a thread worker is not stopped (a million prospects'
+    review took twice as long). It reads once, and again each time it is shown again."""
+    from evpipe.tui.screens import activity, calibrate, focus, forecast, review, trend
+
+    reads: list[str] = []
+    for module, cls in (
+        (focus, "FocusScreen"),
+        (forecast, "ForecastScreen"),
+        (trend, "TrendScreen"),
+        (calibrate, "CalibrateScreen"),
+        (review, "ReviewScreen"),
+        (activity, "ActivityScreen"),
+    ):
+        screen_cls = getattr(module, cls)
+        real = screen_cls.load
+
+        def counted(self, _real=real, _name=cls):
+            reads.append(_name)
+            return _real(self)
+
+        monkeypatch.setattr(screen_cls, "load", counted)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in "234569":
+            await pilot.press(key)
+            await settle(pilot)
+        assert sorted(reads) == sorted(
+            ["FocusScreen", "ForecastScreen", "TrendScreen", "CalibrateScreen", "ReviewScreen", "ActivityScreen"]
+        )
+        reads.clear()
+        await pilot.press("6")  # shown again: read again
+        await settle(pilot)
+        assert reads == ["ReviewScreen"]
+
+
 # ---------------------------------------------------------------- focus
 
 

@@ -43,10 +43,20 @@ class LiveScreen(ReadyAfterFirstRead, Screen):
                 shown.update(could_not_load(title, what, line))
         return line
 
+    #: A read began since the screen was last hidden, and nothing changed since: a showing does
+    #: not read again. The first showing did, right after the read its mount began (Textual says
+    #: "resumed" twice as a screen first shows): up to three whole reads side by side, as a thread
+    #: is not stopped (the review of a million prospects three times at once).
+    _read_fresh = False
+
     def follow_changes(self) -> None:
         app = evpipe_app(self)
         app.data_changed_signal.subscribe(self, self._data_changed)
         app.remote_changed_signal.subscribe(self, self._data_changed)  # other sessions' changes
+        self._reload()
+
+    def _reload(self) -> None:
+        self._read_fresh = True
         self.reload()
 
     def reload(self) -> None:
@@ -56,8 +66,13 @@ class LiveScreen(ReadyAfterFirstRead, Screen):
         raise NotImplementedError
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if not self._read_fresh:
+            self._reload()
+
+    def on_screen_suspend(self) -> None:
+        self._read_fresh = False  # (shown again, it reads again: what it shows may be old by then)
 
     def _data_changed(self, _result) -> None:
+        self._read_fresh = False
         if self.is_current:
-            self.reload()
+            self._reload()
