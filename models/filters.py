@@ -40,6 +40,8 @@ from .values import parse_month
 #: into C that holds the interpreter lock throughout (a few ms), so a search in a worker lets the
 #: UI thread in between slices instead of holding it for a whole pass (tens of ms at 100,000).
 SLICE = 5_000
+#: Rows whose positions `_where` takes from a mask in one call into C (some 2.5 ms).
+WHERE_SLICE = 100_000
 
 #: Called between two slices of a search: gives the interpreter lock away for a moment, and may
 #: raise to stop the search (a newer text was typed). The default does nothing.
@@ -135,7 +137,7 @@ class Filter:
     def positions(self, rows: RowStore, ladder: Ladder, today: date) -> array:
         """Where the matching live rows are in the columns (in order): what `select` is made of."""
         mask, rest = self._first_pass(rows, ladder, today)
-        return _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest)
+        return _having(_where(mask), rows.hay, rest)
 
     def _first_pass(
         self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
@@ -246,6 +248,19 @@ def _having(
     return positions
 
 
+def _where(mask: bytes, pause: Pause = _no_pause) -> array:
+    """The positions `mask` lets through (one byte a row, 0 or 1), WHERE_SLICE rows at a time,
+    `pause` between: the positions of a million rows' mask in one call into C held the
+    interpreter lock 25-30 ms, the app's longest pause while a worker searched ('har')."""
+    if len(mask) <= WHERE_SLICE:
+        return array("i", compress(range(len(mask)), mask))
+    out = array("i")
+    for start in range(0, len(mask), WHERE_SLICE):
+        out.extend(compress(range(start, start + WHERE_SLICE), mask[start : start + WHERE_SLICE]))
+        pause()
+    return out
+
+
 def _ids_at(rows: RowStore, mask: bytes, pause: Pause = _no_pause) -> IdMask:
     """The ids of the rows `mask` lets through (one byte a row, 0 or 1), SLICE rows at a time; at
     once where the ids run without a gap (each row's id is the first's plus its position), as
@@ -337,7 +352,7 @@ class Hits:
                 positions = rows.positions(self.ids)
             elif isinstance(self._positions, tuple):  # the last search's first pass, not yet made positions
                 mask, rest = self._positions
-                positions = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                positions = _having(_where(mask, pause), rows.hay, rest, pause)
             else:
                 positions = self._positions
             # the last matches' texts copied together, once they are few enough (texts.Excerpt)
@@ -357,7 +372,7 @@ class Hits:
             if len(dropped) < len(narrowed) and len(narrowed) + len(dropped) == len(self.ids):
                 # most of the last matches kept (a letter more of a word): the last mask less the
                 # few dropped, not a mask set one hit at a time (90,000 hits at a million: 11 ms)
-                ids = self.ids.without(map(rows.ids.__getitem__, dropped))
+                ids = self.ids.without(map(rows.ids.__getitem__, dropped), pause)
                 self.kept_all = unchanged and not dropped
             else:
                 ids = rows.mask_at(narrowed, pause)
@@ -365,7 +380,7 @@ class Hits:
             excerpt = None
             mask, rest = found = wanted._first_pass(rows, ladder, today, pause)
             if rest:
-                having = _having(array("i", compress(range(len(rows.ids)), mask)), rows.hay, rest, pause)
+                having = _having(_where(mask, pause), rows.hay, rest, pause)
                 found, ids = having, rows.mask_at(having, pause)
             else:  # one word: the ids straight from the mask; positions only if the next key needs them
                 ids = _ids_at(rows, mask, pause)

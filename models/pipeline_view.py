@@ -19,7 +19,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import and_, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, overload
 
@@ -285,12 +285,20 @@ class IdMask(MutableSet):
         mask.count = bits.count(1)
         return mask
 
-    def without(self, ids: Iterable[int]) -> IdMask:
+    def without(self, ids: Iterable[int], pause: Callable[[], None] | None = None) -> IdMask:
         """A copy of this mask less `ids`: the bytes copied in one call into C, then one call per
-        id cleared (for a few ids out of many, far less than setting the many)."""
+        id cleared (for a few ids out of many, far less than setting the many), PICK_SLICE ids a
+        call into C with `pause` between (140,000 ids at a million prospects held the
+        interpreter lock 13 ms)."""
         other = IdMask()
         bits = other.bits = bytearray(self.bits)
-        deque(map(bits.__setitem__, ids, repeat(0)), maxlen=0)
+        if pause is None:
+            deque(map(bits.__setitem__, ids, repeat(0)), maxlen=0)
+        else:
+            left = iter(ids)
+            while part := array("q", islice(left, PICK_SLICE)):
+                deque(map(bits.__setitem__, part, repeat(0)), maxlen=0)
+                pause()
         other.count = bits.count(1)
         return other
 
