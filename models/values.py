@@ -238,7 +238,8 @@ class MoneyStyle:
     """How a column's amounts are written: `unit` a power of 1000 (0 plain, 1 k, 2 M, 3 B) and
     `decimals` the digits after the point; None (plain amounts only): cents when the amount has
     them, none when it is whole. `width`: the column's cells, which an amount written in a smaller
-    unit (one that would read as zero in this one) must fit; None: no smaller unit."""
+    unit (one that would read with one significant digit or none in this one) must fit; None: no
+    smaller unit."""
 
     unit: int = 0
     decimals: int | None = None
