@@ -126,6 +126,32 @@ async def test_a_screen_reads_once_as_it_opens_and_again_when_shown_again(data, 
         assert reads == ["ReviewScreen"]
 
 
+async def test_the_stages_screen_reads_once_as_it_opens(data, monkeypatch):
+    """The stages screen read three times as it opened (its mount, then each of the two
+    "resumed" of its first showing); once now, and again when it is shown again."""
+    from evpipe.tui.screens.stages import StagesScreen
+
+    reads: list[int] = []
+    real = StagesScreen._load
+
+    def counted(self, generation):
+        reads.append(generation)
+        return real(self, generation)
+
+    monkeypatch.setattr(StagesScreen, "_load", counted)
+    app = EvpipeApp(str(data.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "StagesScreen" and len(reads) == 1
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        assert len(reads) == 2
+
+
 # ---------------------------------------------------------------- focus
 
 

@@ -166,6 +166,7 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
             signal.subscribe(self, self._changed_remotely)
 
     def _changed_remotely(self, _message) -> None:
+        self._read_fresh = False
         if self.is_current:
             self.load()
 
@@ -202,14 +203,24 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
             heading = Text(label, justify="left" if i < 3 else "right")
             table.add_column(heading, key=key, width=width)
 
+    #: A read began since the screen was last hidden, and no other session changed anything since:
+    #: a showing does not read again (as tui/screens/live.py: the first showing read twice more
+    #: beside the read the mount began).
+    _read_fresh = False
+
     def on_screen_resume(self) -> None:
-        self.load()
+        if not self._read_fresh:
+            self.load()
+
+    def on_screen_suspend(self) -> None:
+        self._read_fresh = False
 
     # ------------------------------------------------------------ loading
 
     def load(self) -> None:
         """Reload the ladder. Only the newest load is shown: an older one still running when a
         write lands could otherwise paint the ladder as it was before the write."""
+        self._read_fresh = True
         self._generation += 1
         self._load(self._generation)
 
