@@ -274,7 +274,7 @@ class MoneyStyle:
             unit -= 1
         for style in (MoneyStyle(unit, self.decimals),) if unit else (EXACT, WHOLE):
             text = style(cents, signed=signed)
-            if self.width is not None and len(text) <= self.width and not (style is WHOLE and abs(cents) < 50):
+            if len(text) <= (self.width or 0) and not (style is WHOLE and abs(cents) < 50):
                 return text
         return None
 

@@ -53,4 +53,30 @@ class ReadyAfterFirstRead(ReportsFailedWork):
 _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
-__all__ = ["ReadyAfterFirstRead"]
+class ReadsWhenShown:
+    """A screen that reads again each time it is shown, unless a read began since it was last
+    hidden and nothing changed since: Textual says "resumed" twice as a screen first shows, and
+    each read again beside the read its mount began (a thread is not stopped: the review of a
+    million prospects three times at once). `read_begun` as a read begins, `read_stale` when
+    something changed; `read_when_shown` is the read."""
+
+    _read_fresh = False
+
+    def read_begun(self) -> None:
+        self._read_fresh = True
+
+    def read_stale(self) -> None:
+        self._read_fresh = False
+
+    def read_when_shown(self) -> None:  # pragma: no cover - every user defines it
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        if not self._read_fresh:
+            self.read_when_shown()
+
+    def on_screen_suspend(self) -> None:
+        self._read_fresh = False  # (shown again, it reads again: what it shows may be old by then)
+
+
+__all__ = ["ReadsWhenShown", "ReadyAfterFirstRead"]

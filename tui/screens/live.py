@@ -8,11 +8,11 @@ from textual.worker import Worker
 
 from ..access import evpipe_app
 from ..commands import BindingCommands
-from ..first_read import ReadyAfterFirstRead
+from ..first_read import ReadsWhenShown, ReadyAfterFirstRead
 from ..widgets import could_not_load, loading
 
 
-class LiveScreen(ReadyAfterFirstRead, Screen):
+class LiveScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
     """Reloads when it is shown again, and when any change is made while it is showing (here, or
     by another session: tui/live_sync.py).
 
@@ -43,20 +43,14 @@ class LiveScreen(ReadyAfterFirstRead, Screen):
                 shown.update(could_not_load(title, what, line))
         return line
 
-    #: A read began since the screen was last hidden, and nothing changed since: a showing does
-    #: not read again. The first showing did, right after the read its mount began (Textual says
-    #: "resumed" twice as a screen first shows): up to three whole reads side by side, as a thread
-    #: is not stopped (the review of a million prospects three times at once).
-    _read_fresh = False
-
     def follow_changes(self) -> None:
         app = evpipe_app(self)
         app.data_changed_signal.subscribe(self, self._data_changed)
         app.remote_changed_signal.subscribe(self, self._data_changed)  # other sessions' changes
-        self._reload()
+        self.read_when_shown()
 
-    def _reload(self) -> None:
-        self._read_fresh = True
+    def read_when_shown(self) -> None:
+        self.read_begun()
         self.reload()
 
     def reload(self) -> None:
@@ -65,14 +59,7 @@ class LiveScreen(ReadyAfterFirstRead, Screen):
     def load(self) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
-    def on_screen_resume(self) -> None:
-        if not self._read_fresh:
-            self._reload()
-
-    def on_screen_suspend(self) -> None:
-        self._read_fresh = False  # (shown again, it reads again: what it shows may be old by then)
-
     def _data_changed(self, _result) -> None:
-        self._read_fresh = False
+        self.read_stale()
         if self.is_current:
-            self._reload()
+            self.read_when_shown()

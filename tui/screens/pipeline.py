@@ -1120,10 +1120,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         handling (LineInput's `on_change`), so that the text, the rows and the count of a quick
         search come in one frame (after the Changed message, they took the next frame, up to a
         60th of a second later). What is typed is read at once (a filter that cannot be read says
-        why under the box, and the rows are those of its words before the last); a search of a few thousand last
-        matches runs here, a longer one in a worker, one at a time: keys typed while it runs are
-        one search, of the latest text. A text that grew searches only the last matches
-        (models/filters.py, Hits)."""
+        why under the box, and the rows are those of its words before the last); a search of a
+        few thousand last matches runs here, a longer one in a worker, one at a time: keys typed
+        while it runs are one search, of the latest text. A text that grew searches only the last
+        matches (models/filters.py, Hits)."""
         text = value.strip()
         try:
             parsed = parse_filter(text, self.stage_list, self.view.today)

@@ -37,7 +37,7 @@ from evpipe.models.values import (
 from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
-from ..first_read import ReadyAfterFirstRead
+from ..first_read import ReadsWhenShown, ReadyAfterFirstRead
 from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, StagesLoaded
 from ..saving import Change, undoing
 from ..widgets import user_text
@@ -95,7 +95,7 @@ def check_stale_days(text: str) -> int:
     return int(raw)
 
 
-class StagesScreen(ReadyAfterFirstRead, Screen):
+class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
     """Edit the ladder of stages."""
 
     CSS_PATH = "stages.tcss"
@@ -166,7 +166,7 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
             signal.subscribe(self, self._changed_remotely)
 
     def _changed_remotely(self, _message) -> None:
-        self._read_fresh = False
+        self.read_stale()
         if self.is_current:
             self.load()
 
@@ -203,24 +203,15 @@ class StagesScreen(ReadyAfterFirstRead, Screen):
             heading = Text(label, justify="left" if i < 3 else "right")
             table.add_column(heading, key=key, width=width)
 
-    #: A read began since the screen was last hidden, and no other session changed anything since:
-    #: a showing does not read again (as tui/screens/live.py: the first showing read twice more
-    #: beside the read the mount began).
-    _read_fresh = False
-
-    def on_screen_resume(self) -> None:
-        if not self._read_fresh:
-            self.load()
-
-    def on_screen_suspend(self) -> None:
-        self._read_fresh = False
+    def read_when_shown(self) -> None:
+        self.load()
 
     # ------------------------------------------------------------ loading
 
     def load(self) -> None:
         """Reload the ladder. Only the newest load is shown: an older one still running when a
         write lands could otherwise paint the ladder as it was before the write."""
-        self._read_fresh = True
+        self.read_begun()
         self._generation += 1
         self._load(self._generation)
 
