@@ -33,6 +33,9 @@ from evpipe.models.kpi import Scope, kpis
 from evpipe.models.rawdb import SqliteReader, sqlite_file
 from evpipe.models.store import Store
 from evpipe.models.values import format_amount
+from evpipe.tui import app as tui_app
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.live_sync import LiveSync
 from evpipe.tui.screens.prospect_page import ProspectPage
 
 WAIT = 15.0  # seconds a test waits for something to show (the machine may be loaded)
@@ -180,6 +183,45 @@ async def test_a_change_that_arrives_as_the_app_closes_is_let_go(office):
         sam.move(ids[3], "next")
         await _until(pilot, lambda: any(n.startswith("sam: Prospect 03") for n in app.notices))
     assert app.return_code in (None, 0)
+
+
+async def test_the_looks_for_changes_start_once_the_first_screen_is_painted(office, monkeypatch):
+    """The first look opens the write path (SQLAlchemy's import, a tenth of a second of the
+    interpreter): it waits until the pipeline's first rows are on screen, not beside them."""
+    engine, sam, ids = office
+    started_with_rows: list[bool] = []
+    start = LiveSync.start
+
+    def noting_start(self):
+        page = self.app.pipeline
+        started_with_rows.append(page is not None and page.loaded)
+        start(self)
+
+    monkeypatch.setattr(LiveSync, "start", noting_start)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        await _until(pilot, lambda: app.live._check is not None)
+    assert started_with_rows == [True]
+
+
+async def test_a_change_made_before_the_first_look_is_handed_on(office, monkeypatch):
+    """Another session's change that lands after the pipeline read its rows and KPIs, but before
+    the first look for changes, shows: the first look hands on what came after the screen's read
+    rather than taking the journal as it finds it for its starting point (the change was lost)."""
+    engine, sam, ids = office
+    monkeypatch.setattr(EvpipeApp, "first_screen_read", lambda self: None)  # the first look waits for the test
+    monkeypatch.setattr(tui_app, "FIRST_SCREEN_WAIT", 60.0)
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        page = app.pipeline
+        assert app.live._check is None  # (no look yet)
+        sam.edit(ids[7], value="9999")
+        app._start_live()
+        await _until(pilot, lambda: page.view.rows[ids[7]].value_cents == 999_900)
+        assert page.kpi_all == kpis(engine, Scope(period=page.period))
+        assert any(n.startswith("sam: Prospect 07") for n in app.notices)
 
 
 async def test_own_saves_are_not_shown_back_but_another_session_of_mine_is(office):

@@ -34,12 +34,14 @@ class ReadyAfterFirstRead(ReportsFailedWork):
         return self._first_read_ended
 
     def first_read_ended(self) -> None:
-        """The screen shows what it read (or why it could not): the keys held for it run."""
+        """The screen shows what it read (or why it could not): the keys held for it run, and the
+        app starts looking for other sessions' changes (EvpipeApp.first_screen_read)."""
         if not self._first_read_ended:
             self._first_read_ended = True
-            release = getattr(self.app, "release_keys", None)  # type: ignore[attr-defined]
-            if release is not None:  # (EvpipeApp's; a test's bare app holds no keys)
-                release()
+            for hook in ("release_keys", "first_screen_read"):  # (EvpipeApp's; a test's bare app has none)
+                call = getattr(self.app, hook, None)  # type: ignore[attr-defined]
+                if call is not None:
+                    call()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)

@@ -11,6 +11,12 @@ thread never waits on the database. A rep whom the owner lets see only their own
 (`app.scope_owner`) hears only of changes to theirs, and is handed only their rows; on a server,
 which hides a prospect handed away from its former owner along with its journal entries, the check
 also says which of theirs left (`ChangeCheck.left`), and those go as deleted ones do.
+
+The app starts the looks once its first screen is painted (EvpipeApp.first_screen_read): the first
+look opens the database's write path, SQLAlchemy's import, a tenth of a second of the interpreter
+that the first screen's own reads and paint waited behind. What came in the journal between that
+screen's read and the first look is not lost: a screen's read says up to which entry it counted
+(`read_up_to`), and the first look hands on what came after the earliest such entry.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class LiveSync:
         self.every = every
         self._check: ChangeCheck | None = None
         self.after = -1  # the last journal id handed to the screens (or skipped)
+        #: The earliest journal id a screen's read counted up to before the first look (`read_up_to`)
+        self._read_up_to: int | None = None
         self._running = False
         self._timer: Timer | None = None
         #: Guards `_running` and the closing of the check's connection: a connection is never
@@ -54,6 +62,14 @@ class LiveSync:
         if self.every is not None and self._timer is None:
             self._timer = self.app.set_interval(self.every, self.tick, name="live changes")
             self.tick()  # the first look now: what is in the journal at start is the baseline
+
+    def read_up_to(self, journal_id: int) -> None:
+        """A screen read what it shows with the journal up to `journal_id` (UI thread). Before the
+        first look, the entries after it are the first look's to hand on: they were written after
+        that read, before the look took its baseline."""
+        if self._check is None and journal_id >= 0:
+            seen = self._read_up_to
+            self._read_up_to = journal_id if seen is None else min(seen, journal_id)
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -96,12 +112,17 @@ class LiveSync:
             app.engine  # noqa: B018
             self._check = ChangeCheck(reader, owner=app.decide_scope())
             self.after = self._check.latest()
-            return
+            counted = self._read_up_to
+            if counted is None or counted >= self.after:
+                return
+            self.after, first = counted, self.after  # (written since the screen's read: handed on now)
+        else:
+            first = None
         started = time.perf_counter()
         saver = app.saver
         owner = app.decide_scope()  # (decided once, then kept)
         with saver.own_lock:
-            newest = self._check.poll()
+            newest = self._check.poll() if first is None else first
             if self._check.settings_moved:  # (not journalled: the screens that show one read again)
                 app.post_message(RemoteChanges([], {}, set(), settings=True))
             # a prospect of the rep's handed to someone else, which the server now hides with its

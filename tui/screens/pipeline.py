@@ -380,6 +380,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             evpipe_app(self).database_answers()
         self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
         self._kpis_hold = max(self._kpis_hold, message.journal_id)
+        evpipe_app(self).live.read_up_to(message.journal_id)  # (before the first look: it hands on what came after)
         # changes shown but not saved when they were read are not in them: they count on screen
         # (a move to Won sums again; `>j>` lost the second move's part until the app restarted)
         for shown in self._unsaved:
