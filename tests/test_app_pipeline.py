@@ -784,6 +784,7 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
     full table arrives in the order asked for, with the change made meanwhile."""
     import threading
 
+    import evpipe.models.first_screen as first_screen
     import evpipe.tui.screens.pipeline as pipeline_module
 
     release = threading.Event()
@@ -793,7 +794,7 @@ async def test_first_page_then_the_rest(pipeline, monkeypatch):
         release.wait(10)
         return real_load_rows(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "FIRST_PAGE", 3)
+    monkeypatch.setattr(first_screen, "FIRST_PAGE", 3)
     monkeypatch.setattr(pipeline_module, "load_rows", slow_load_rows)
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:

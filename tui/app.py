@@ -26,10 +26,11 @@ from textual.widgets import Input, Select, TextArea
 from textual.widgets._select import SelectOverlay
 
 from evpipe.models.errors import DomainError
-from evpipe.models.locations import DatabaseProblem, check_database, creates_silently, db_label
-from evpipe.models.rawdb import SqliteReader, schema_ready, sqlite_file
+from evpipe.models.locations import DatabaseProblem, creates_silently, db_label
+from evpipe.models.rawdb import SqliteReader, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
+from . import first_screen_ahead
 from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
@@ -132,24 +133,17 @@ class EvpipeApp(App):
         self._scope_known = False
         self._scope_lock = threading.Lock()
         path = sqlite_file(url)
+        opening = first_screen_ahead.opening(url)
         #: What is wrong with the file at the database's path (the file-level checks the command
         #: line makes, standard library only and a few bytes read), found before anything opens it:
         #: opening first could make a bad folder look usable (SQLite creates its files beside the
         #: database). Said on screen once the app runs; nothing then opens the file.
-        self._file_problem: str | None = None
-        try:
-            check_database(url, create=creates_silently(url))
-        except DomainError as exc:
-            self._file_problem = str(exc)
+        self._file_problem: str | None = opening.problem
         #: What read-only queries use. An SQLite file already at the newest schema is read with the
         #: standard library, so the first screen never waits for SQLAlchemy to import; the engine
         #: (writes, and everything else) opens on first use, which the pipeline makes happen in a
         #: worker right after its first screen is painted.
-        self.reader: Any = (
-            SqliteReader(path, read_only=read_only)
-            if path is not None and self._file_problem is None and schema_ready(url)
-            else None
-        )
+        self.reader: Any = SqliteReader(path, read_only=read_only) if path is not None and opening.readable else None
         self.pipeline = None
         #: Published with the ChangeResult (or None: reload everything) after any change; screens
         #: that show data can subscribe to refresh themselves.
@@ -327,6 +321,14 @@ class EvpipeApp(App):
                     self._scope_known = True
         return self.scope_owner
 
+    def scope_decided(self, owner: str | None) -> None:
+        """The session's scope decided elsewhere (the first screen read ahead, where reps see
+        every prospect: tui/first_screen_ahead.py), unless a worker decided it already."""
+        with self._scope_lock:
+            if not self._scope_known:
+                self.scope_owner = owner
+                self._scope_known = True
+
     @property
     def reader(self) -> Any:
         return self._reader if self._reader is not None else self.engine
@@ -369,6 +371,7 @@ class EvpipeApp(App):
             self.call_after_refresh(self._start_live)
 
     def _start_live(self) -> None:
+        first_screen_ahead.discard()  # (a read made before the first look is not taken after it)
         if self._live_wait is not None:
             self._live_wait.stop()
             self._live_wait = None

@@ -618,6 +618,9 @@ def need_terminal() -> None:
 def run_app(url: str) -> None:
     need_terminal()
     leave_out_openssl(url)
+    from .. import first_screen_ahead
+
+    first_screen_ahead.begin(url)  # (the pipeline's first screen, read while the app is imported)
     from ..app import run
 
     run(url)

@@ -13,7 +13,6 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, MutableSet
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,6 +30,7 @@ from evpipe.models.board import predict_stage
 from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
+from evpipe.models.first_screen import FirstScreen, HeaderHistory, header_history, read_first_screen
 from evpipe.models.kpi import Kpi, Scope
 from evpipe.models.names import display_name
 from evpipe.models.period import Period, current_period
@@ -43,7 +43,6 @@ from evpipe.models.pipeline_view import (
     RowStore,
     contacts_of,
     haystack,
-    load_first_rows,
     load_ladder,
     load_rows,
     ordered_ids,
@@ -51,11 +50,10 @@ from evpipe.models.pipeline_view import (
     row_of,
 )
 from evpipe.models.records import ChangeResult, ProspectInfo, StageInfo
-from evpipe.models.season import reading_last_year
 from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow_up
 from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
-from evpipe.models.week_history import week_history
 
+from .. import first_screen_ahead
 from ..access import evpipe_app
 from ..first_read import ReadyAfterFirstRead
 from ..frames import FrameHold
@@ -120,9 +118,6 @@ INLINE_NARROWING = 5_000
 #: While a filter's search runs in a worker, the typed text is painted with its results, not on
 #: its own a frame before them (tui/frames.py), if they come within this many seconds.
 FILTER_FRAME_HOLD = 0.05
-
-#: Rows read first, so that the first screen is painted before all the rows are read.
-FIRST_PAGE = 200
 
 #: Seconds before the rows and the KPIs are read again after reading them failed (the server gone
 #: away, say), until they are read.
@@ -298,50 +293,70 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._loading = True
         if self.loaded:
             self.load_kpis()
-        self.load_rows(first_page=not self.loaded)
+            self.load_rows()
+        elif not self._show_read_ahead():
+            self.load_rows(first_page=True)
+
+    def _show_read_ahead(self) -> bool:
+        """The first screen read while the app was being imported (tui/first_screen_ahead.py),
+        shown as the screen is laid out, in its first frame; the worker reads the rest once it is
+        painted. False when there is none (then the worker reads the first screen too): not read
+        ahead, not finished in time, or a pipeline small enough to be read whole at once."""
+        app = evpipe_app(self)
+        first = first_screen_ahead.take(app.url, app.who) if app.reader is not None else None
+        if first is None or first.complete:
+            return False
+        app.scope_decided(None)  # (read ahead only where reps see every prospect)
+        painted = threading.Event()
+
+        def show() -> None:  # (once laid out: the header fits its figures to its boxes' width)
+            self.on_kpis_loaded(KpisLoaded(first.kpi_all, first.kpi_mine, first.period, first.journal_id))
+            if first.history is not None:
+                self.on_history_loaded(_history_loaded(first.history))
+            self.on_rows_loaded(RowsLoaded(first.rows, first.stages, first.archived, complete=False, painted=painted))
+            self.load_rows(first_page=True, shown=(first, painted))
+
+        self.call_after_refresh(show)
+        return True
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
-    def load_rows(self, first_page: bool = False) -> None:
-        """Read the ladder and every row. The first time, paint a first screen as soon as possible:
-        its KPIs (from today's KPI reading when there is one: a few rows) and the first page of
-        rows, or all of them for a small pipeline (the sums and the page are read side by side:
-        SQLite lets go of the interpreter lock), then nothing else until that screen is painted (reading 100,000 rows beside the paint would slow it: one interpreter
-        lock), then the KPI history and the other rows."""
+    def load_rows(self, first_page: bool = False, shown: tuple[FirstScreen, threading.Event] | None = None) -> None:
+        """Read the ladder and every row. The first time, paint a first screen as soon as possible
+        (models/first_screen.py: its KPIs and the first page of rows, or every row of a small
+        pipeline), then nothing else until that screen is painted (reading 100,000 rows beside the
+        paint would slow it: one interpreter lock), then the KPI history and the other rows.
+        `shown`: that first screen, already shown (`_show_read_ahead`), and the event set once it
+        is painted."""
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()  # before anything is read: a rep may see only their own
-        stages, archived = load_ladder(engine)
-        ladder = Ladder.of(stages, extra=archived)
         mode = self.view.sort
         if not first_page:
+            stages, archived = load_ladder(engine)
+            ladder = Ladder.of(stages, extra=archived)
             rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
             self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
             return
-        period = current_period(engine)
-        with ThreadPoolExecutor(1, thread_name_prefix="evpipe-page") as pool:
-            page = pool.submit(
-                load_first_rows, engine, [s.id for s in stages if s.kind == "open"], FIRST_PAGE, owner=owner
-            )
-            journal_id, (everyone, mine_kpi) = kpis_as_of_journal(
-                engine, self._scope(False, period), self._scope(True, period)
-            )
-            first = page.result()
-        self.post_message(KpisLoaded(everyone, mine_kpi, period, journal_id))
-        painted = threading.Event()
-        complete = len(first) < FIRST_PAGE
-        if complete:  # a small pipeline: all of it at once
-            rows, order = load_rows(engine, mode, ladder, owner=owner)
-            self._post_pace(engine)
-            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted))
+        if shown is None:
+            first, painted = read_first_screen(engine, owner=owner, who=app.who), threading.Event()
         else:
-            self.post_message(RowsLoaded(first, stages, archived, complete=False, painted=painted))
+            first, painted = shown
+        stages, archived = first.stages, first.archived
+        ladder = Ladder.of(stages, extra=archived)
+        if shown is None:
+            self.post_message(KpisLoaded(first.kpi_all, first.kpi_mine, first.period, first.journal_id))
+            if first.complete:  # a small pipeline: all of it at once
+                rows, order = load_rows(engine, mode, ladder, owner=owner)
+                self._post_pace(engine)
+                self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted))
+            else:
+                self.post_message(RowsLoaded(first.rows, stages, archived, complete=False, painted=painted))
         painted.wait(2.0)
-        scope = self._scope(self.mine, period)
-        week_ago, label, weekly = week_history(engine, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(engine, scope)))
+        if first.history is None:
+            self.post_message(_history_loaded(header_history(engine, self._scope(self.mine, first.period))))
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
-        if not complete:
+        if not first.complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
@@ -441,9 +456,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        reader = evpipe_app(self).reader
-        week_ago, label, weekly = week_history(reader, scope)
-        self.post_message(HistoryLoaded(scope.key, week_ago, label, weekly, reading_last_year(reader, scope)))
+        self.post_message(_history_loaded(header_history(evpipe_app(self).reader, scope)))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self._history[message.scope_key] = (message.week_ago, message.weekly_ev)
@@ -1297,3 +1310,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self.action_clear_filter()
         else:
             self.set_focus(self.table)  # now: a key typed right after enter goes to the table
+
+
+def _history_loaded(history: HeaderHistory) -> HistoryLoaded:
+    return HistoryLoaded(
+        history.scope_key, history.week_ago, history.week_ago_label, history.weekly_ev, history.last_year
+    )
