@@ -20,6 +20,7 @@ from evpipe.models.kpi import Scope, kpis
 from evpipe.models.members import add_member, set_reps_see
 from evpipe.models.rawdb import SqliteReader
 from evpipe.models.store import Store
+from evpipe.tui import app as tui_app
 from evpipe.tui import first_screen_ahead
 from evpipe.tui.app import EvpipeApp
 
@@ -95,6 +96,25 @@ async def test_the_pipeline_paints_the_read_ahead_without_reading_it_again(offic
         assert page.view.shown == 8
         assert page.kpi_all == kpis(office, Scope(period=page.period))
     assert first_reads == []
+
+
+async def test_the_looks_for_changes_start_once_a_first_screen_read_ahead_is_shown(office, db_url, monkeypatch):
+    """A first screen read ahead can be shown before the app's own mount: the looks for other
+    sessions' changes still start right after it (they waited for the fallback, seconds later,
+    and a change made meanwhile did not show)."""
+    monkeypatch.setattr(tui_app, "FIRST_SCREEN_WAIT", 60.0)
+    first_screen_ahead.begin(db_url)
+    _answered()
+    app = EvpipeApp(db_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.live._check is not None)
+        assert app.live._check is not None
+        Store(office, who="sam").edit(app.pipeline.view.lines[0], value="99")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.pipeline.kpi_all == kpis(office, Scope(period=app.pipeline.period)):
+                break
+        assert app.pipeline.kpi_all == kpis(office, Scope(period=app.pipeline.period))
 
 
 async def test_a_read_ahead_is_not_taken_after_the_first_look_for_changes(office, db_url, monkeypatch):

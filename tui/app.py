@@ -156,6 +156,7 @@ class EvpipeApp(App):
         #: published here once the pipeline has applied them.
         self.live = LiveSync(self, live_every)
         self._live_wait: Timer | None = None  # (until the first screen is painted: on_mount)
+        self._live_started = False
         self.remote_changed_signal: Signal[RemoteChanges] = Signal(self, "remote-changed")
         self._last_snapshot = 0.0
         self._snapshot_timer: Timer | None = None
@@ -360,22 +361,27 @@ class EvpipeApp(App):
             self.notify(self._keymap_error, severity="error", markup=False, timeout=10)
         # the looks for other sessions' changes start once the first screen is painted
         # (`first_screen_read`), or after FIRST_SCREEN_WAIT seconds whatever that screen says
-        self._live_wait = self.set_timer(FIRST_SCREEN_WAIT, self._start_live, name="first look for changes")
+        if not self._live_started:
+            self._live_wait = self.set_timer(FIRST_SCREEN_WAIT, self._start_live, name="first look for changes")
 
     def first_screen_read(self) -> None:
         """A screen shows its first read (tui/first_read.py): the looks for other sessions'
         changes start after the frame that paints it. The first look opens the write path
         (SQLAlchemy's import: a tenth of a second of the interpreter), which the first screen's
-        reads and paint would otherwise share the interpreter with."""
-        if self._live_wait is not None:
+        reads and paint would otherwise share the interpreter with. (A first screen read ahead
+        may show before the app's own mount.)"""
+        if not self._live_started:
             self.call_after_refresh(self._start_live)
 
     def _start_live(self) -> None:
+        if self._live_started:
+            return
+        self._live_started = True
         first_screen_ahead.discard()  # (a read made before the first look is not taken after it)
         if self._live_wait is not None:
             self._live_wait.stop()
             self._live_wait = None
-            self.live.start()
+        self.live.start()
 
     async def on_event(self, event: events.Event) -> None:
         """Keys for a text field are handled here, one after another, as they arrive.
