@@ -303,7 +303,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         painted. False when there is none (then the worker reads the first screen too): not read
         ahead, not finished in time, or a pipeline small enough to be read whole at once."""
         app = evpipe_app(self)
-        first = first_screen_ahead.take(app.url, app.who) if app.reader is not None else None
+        first = first_screen_ahead.take(app.url, app.who)  # (read ahead only where the app reads the file as it is)
         if first is None or first.complete:
             return False
         app.scope_decided(None)  # (read ahead only where reps see every prospect)
