@@ -8,9 +8,12 @@ prospects, journal and stage history are inserted in bulk."""
 
 from __future__ import annotations
 
+import os
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as day_time
@@ -601,34 +604,63 @@ class _Commit:
         snapshots = fetch_all(source, "SELECT scope, taken_on FROM kpi_snapshot")
         (top,) = fetch_all(source, "SELECT max(id) FROM kpi_snapshot")[0]
         dialect, today, frozen, new_stages = conn.dialect, clock.today(), self.frozen, self.new_stages
+        path = history.hand_over_file()
 
         def work() -> tuple[date, Any]:
             pending, first_new = _pending_journal(frozen, new_stages)
             moments = [as_moment(m) for m in (first, first_new) if m is not None]
             first_at = min(moments) if moments else None
-            return today, history.plan_backfill(held.plus(pending), first_at, snapshots, top or 0, dialect, today)
+            plan = history.plan_backfill(held.plus(pending), first_at, snapshots, top or 0, dialect, today)
+            # handed back as a file SQLite copies in (history.hand_over), or whole where it cannot be
+            return today, plan if plan is None else (history.hand_over(plan, dialect, path) or plan)
 
         helper = Forked.start(work)
-        return None if helper is None else _History(helper, time.monotonic())
+        if helper is None:
+            _discard(path)
+            return None
+        return _History(helper, time.monotonic(), path)
 
 
 @dataclass
 class _History:
-    """A fork planning an import's KPI history (`_Commit.history_ahead`), and when it began."""
+    """A fork planning an import's KPI history (`_Commit.history_ahead`), when it began, and the
+    file it hands its rows over in (history.hand_over)."""
 
     helper: Forked
     began: float
+    path: str
+
+    def __post_init__(self) -> None:
+        # (an import whose history nobody writes, committed without `after_import`: its file goes
+        # with it, at the latest as the process ends)
+        weakref.finalize(self, _discard, self.path)
 
     def planned(self) -> tuple[bool, Any]:
-        """(True, the planned snapshots, None when there are none to write), or (False, None) when
-        the fork gave no answer or planned for another day than today."""
+        """(True, the planned snapshots, handed over in a file or whole, None when there are none
+        to write), or (False, None) when the fork gave no answer or planned for another day than
+        today. The file is deleted unless the snapshots are in it (history.write_handed_over)."""
+        from .history import HandedOver
+
         try:
             ok, answer = self.helper.answer(Forked.patience(time.monotonic() - self.began))
         finally:
             self.helper.close()
-        if not ok or answer[0] != clock.today():
-            return False, None
-        return True, answer[1]
+        if ok and answer[0] == clock.today():
+            if not isinstance(answer[1], HandedOver):
+                _discard(self.path)
+            return True, answer[1]
+        _discard(self.path)
+        return False, None
+
+    def close(self) -> None:
+        """Stop the fork (nothing was written, its plan is not needed) and delete its file."""
+        self.helper.close()
+        _discard(self.path)
+
+
+def _discard(path: str) -> None:
+    with suppress(OSError):
+        os.unlink(path)
 
 
 def _pending_journal(frozen: list[tuple[Any, str, list[str], list[Any]]], new_stages: list[dict[str, Any]]):
@@ -715,7 +747,7 @@ def commit_import(
                 conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     except BaseException:
         if history is not None:  # nothing was written: its fork's plan is not needed (nor left waiting)
-            history.helper.close()
+            history.close()
         raise
     return c.result(history)
 
@@ -771,8 +803,10 @@ def after_import(engine: Engine, result: ImportResult | None = None) -> None:
 
     ahead: _History | None = result.history if result is not None else None
     ready, plan = ahead.planned() if ahead is not None else (False, None)
+    if isinstance(plan, history.HandedOver):
+        ready = history.write_handed_over(engine, plan)  # (False: it no longer fits; rebuilt below)
+    elif ready and plan is not None:
+        history.write_planned(engine, plan)
     if not ready:
         history.backfill(engine)
-    elif plan is not None:
-        history.write_planned(engine, plan)
     history.record_snapshot(engine)

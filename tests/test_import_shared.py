@@ -8,6 +8,8 @@ import csv
 import dataclasses
 import os
 import random
+import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -254,23 +256,64 @@ def test_the_kpi_history_a_fork_plans_while_the_import_writes_is_the_one_rebuilt
     rows being written: every snapshot and month row is the one `backfill` makes reading the
     committed database, into an empty pipeline and into one with a past (edits of owners and
     months, a probability change, a win, a deletion); and when the fork gives no answer, the
-    import rebuilds it itself, the same."""
+    import rebuilds it itself, the same. The fork hands its rows over in a file of their own, which
+    SQLite copies in (history.write_handed_over); where they no longer fit (other snapshots took
+    their ids meanwhile), its ids move on together; where another evpipe wrote one of its snapshots
+    meanwhile, or its file cannot be read, nothing of it is written and the import rebuilds, the
+    same. No file is left behind."""
     from evpipe.models import history
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    handed_over: list[bool] = []
+    write = history.write_handed_over
+
+    def noted(engine, handed):
+        handed_over.append(write(engine, handed))
+        return handed_over[-1]
+
+    def clashing(engine, handed):  # as if another evpipe had written one of its snapshots meanwhile
+        with sqlite3.connect(handed.path) as file:
+            row = dict(zip(handed.snapshot_columns, file.execute("SELECT * FROM s LIMIT 1").fetchone()))
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO kpi_snapshot (id, scope, taken_on, taken_at, count, tv_cents, ev_micros) "
+                    "VALUES (100000, :scope, :taken_on, :taken_at, :count, :tv_cents, :ev_micros)"
+                ),
+                row,
+            )
+        return noted(engine, handed)
+
+    def gone(engine, handed):  # the temporary folder emptied meanwhile
+        Path(handed.path).write_bytes(b"")
+        return noted(engine, handed)
+
+    monkeypatch.setattr(history, "write_handed_over", noted)
     path = _file(tmp_path / "deals.csv", 150)
     for past in (False, True):
-        urls = [f"sqlite:///{tmp_path / f'{past}-{n}.db'}" for n in range(3)]
+        urls = [f"sqlite:///{tmp_path / f'{past}-{n}.db'}" for n in range(5)]
         for url in urls:
             if past:
                 _pipeline_with_a_past(url)
         forks.clear()
+        handed_over.clear()
         alone, _ = _import(urls[0], path, monkeypatch, share_rows=10**9)
         assert forks == [] and alone.history is None
         planned, _ = _import(urls[1], path, monkeypatch, share_rows=10)
         assert len(forks) == 3 and None not in forks  # the reading, the rows, the history
+        assert handed_over == [True]
         with monkeypatch.context() as m:  # the history's fork fails: rebuilt after, as ever
             m.setattr(history, "plan_backfill", lambda *a, **k: 1 / 0)
             broken, _ = _import(urls[2], path, monkeypatch, share_rows=10)
+        with monkeypatch.context() as m:
+            m.setattr(history, "write_handed_over", clashing)
+            _import(urls[3], path, monkeypatch, share_rows=10)
+        with monkeypatch.context() as m:
+            m.setattr(history, "write_handed_over", gone)
+            _import(urls[4], path, monkeypatch, share_rows=10)
+        assert handed_over == [True, False, False]
         engines = [open_db(url) for url in urls]
         try:
             tables = [_history_tables(e) for e in engines]
@@ -280,6 +323,10 @@ def test_the_kpi_history_a_fork_plans_while_the_import_writes_is_the_one_rebuilt
         assert len(tables[0]["kpi_snapshot"]) > 50 and tables[0]["kpi_snapshot_month"]
         assert tables[1] == tables[0], past
         assert tables[2] == tables[0], past
+        # (the rebuild keeps the snapshot the other evpipe wrote: the same figures, another id)
+        assert {r[1:7] for r in tables[3]["kpi_snapshot"]} == {r[1:7] for r in tables[0]["kpi_snapshot"]}, past
+        assert tables[4] == tables[0], past
+        assert list(scratch.iterdir()) == []
 
 
 def test_an_import_that_fails_as_it_writes_stops_the_fork_planning_its_history(db_path, tmp_path, monkeypatch, forks):
