@@ -382,7 +382,6 @@ class HandedOver:
 
     path: str
     guess: int
-    all_days: int  # how many days have an "all" snapshot
     snapshot_columns: tuple[str, ...]
     month_columns: tuple[str, ...]
 
@@ -410,9 +409,7 @@ def hand_over(plan: PlannedSnapshots, dialect: Any, path: str) -> HandedOver | N
     month_columns = tuple(table_of(KpiSnapshotMonth).c.keys())
     holder = _holders(plan.sets, plan.guess)
     months = [(holder[n], *row) for n, *row in plan.set_rows if n in holder]
-    handed = HandedOver(
-        path, plan.guess, sum(1 for (key, _), _, _ in plan.planned if key == ALL.key), snapshot_columns, month_columns
-    )
+    handed = HandedOver(path, plan.guess, snapshot_columns, month_columns)
     try:
         connection = sqlite3.connect(path, isolation_level=None)
         try:
