@@ -29,7 +29,6 @@ class HeaderHistory:
 
     scope_key: str
     week_ago: Kpi | None  # 7 days ago
-    week_ago_label: str
     weekly_ev: list[int]  # EV at the end of each of the 11 weeks before this one
     last_year: Kpi | None  # the same week last year, when a year of history exists
 
@@ -39,8 +38,8 @@ def header_history(source: Any, scope: Scope) -> HeaderHistory:
     from .season import reading_last_year
     from .week_history import week_history
 
-    week_ago, label, weekly = week_history(source, scope)
-    return HeaderHistory(scope.key, week_ago, label, weekly, reading_last_year(source, scope))
+    week_ago, _, weekly = week_history(source, scope)
+    return HeaderHistory(scope.key, week_ago, weekly, reading_last_year(source, scope))
 
 
 @dataclass(frozen=True)

@@ -386,16 +386,21 @@ class HandedOver:
     month_columns: tuple[str, ...]
 
     def discard(self) -> None:
-        with suppress(OSError):
-            os.unlink(self.path)
+        discard_hand_over(self.path)
 
 
 def hand_over_file() -> str:
     """A new empty file in the temporary folder for `hand_over` (made by the process that will
-    delete it, whatever becomes of the fork)."""
+    delete it, `discard_hand_over`, whatever becomes of the fork)."""
     fd, path = tempfile.mkstemp(prefix="evpipe-history-", suffix=".db")
     os.close(fd)
     return path
+
+
+def discard_hand_over(path: str) -> None:
+    """Delete a `hand_over_file` (gone already: nothing to do)."""
+    with suppress(OSError):
+        os.unlink(path)
 
 
 def hand_over(plan: PlannedSnapshots, dialect: Any, path: str) -> HandedOver | None:

@@ -8,12 +8,10 @@ prospects, journal and stage history are inserted in bulk."""
 
 from __future__ import annotations
 
-import os
 import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as day_time
@@ -616,7 +614,7 @@ class _Commit:
 
         helper = Forked.start(work)
         if helper is None:
-            _discard(path)
+            history.discard_hand_over(path)
             return None
         return _History(helper, time.monotonic(), path)
 
@@ -631,15 +629,17 @@ class _History:
     path: str
 
     def __post_init__(self) -> None:
+        from .history import discard_hand_over
+
         # (an import whose history nobody writes, committed without `after_import`: its file goes
         # with it, at the latest as the process ends)
-        weakref.finalize(self, _discard, self.path)
+        weakref.finalize(self, discard_hand_over, self.path)
 
     def planned(self) -> tuple[bool, Any]:
         """(True, the planned snapshots, handed over in a file or whole, None when there are none
         to write), or (False, None) when the fork gave no answer or planned for another day than
         today. The file is deleted unless the snapshots are in it (history.write_handed_over)."""
-        from .history import HandedOver
+        from .history import HandedOver, discard_hand_over
 
         try:
             ok, answer = self.helper.answer(Forked.patience(time.monotonic() - self.began))
@@ -647,20 +647,17 @@ class _History:
             self.helper.close()
         if ok and answer[0] == clock.today():
             if not isinstance(answer[1], HandedOver):
-                _discard(self.path)
+                discard_hand_over(self.path)
             return True, answer[1]
-        _discard(self.path)
+        discard_hand_over(self.path)
         return False, None
 
     def close(self) -> None:
         """Stop the fork (nothing was written, its plan is not needed) and delete its file."""
+        from .history import discard_hand_over
+
         self.helper.close()
-        _discard(self.path)
-
-
-def _discard(path: str) -> None:
-    with suppress(OSError):
-        os.unlink(path)
+        discard_hand_over(self.path)
 
 
 def _pending_journal(frozen: list[tuple[Any, str, list[str], list[Any]]], new_stages: list[dict[str, Any]]):

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from evpipe.models.board import BoardView
     from evpipe.models.calibration import Calibration
     from evpipe.models.filters import Filter
+    from evpipe.models.first_screen import HeaderHistory
     from evpipe.models.focus import FocusItem
     from evpipe.models.forecast import Forecast
     from evpipe.models.history import Snapshot
@@ -153,13 +154,9 @@ class ContactsLoaded(Message):
 
 @message
 class HistoryLoaded(Message):
-    """The KPI history the header compares with: (label, kpi) pairs for each scope."""
+    """The KPI history the header compares with, for one scope."""
 
-    scope_key: str
-    week_ago: Kpi | None
-    week_ago_label: str
-    weekly_ev: list[int]
-    last_year: Kpi | None = None  # the same week last year, when a year of history exists
+    history: HeaderHistory
 
 
 @message

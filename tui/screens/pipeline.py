@@ -30,7 +30,7 @@ from evpipe.models.board import predict_stage
 from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
-from evpipe.models.first_screen import FirstScreen, HeaderHistory, header_history, read_first_screen
+from evpipe.models.first_screen import FirstScreen, header_history, read_first_screen
 from evpipe.models.kpi import Kpi, Scope
 from evpipe.models.names import display_name
 from evpipe.models.period import Period, current_period
@@ -312,7 +312,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         def show() -> None:  # (once laid out: the header fits its figures to its boxes' width)
             self.on_kpis_loaded(KpisLoaded(first.kpi_all, first.kpi_mine, first.period, first.journal_id))
             if first.history is not None:
-                self.on_history_loaded(_history_loaded(first.history))
+                self.on_history_loaded(HistoryLoaded(first.history))
             self.on_rows_loaded(RowsLoaded(first.rows, first.stages, first.archived, complete=False, painted=painted))
             self.load_rows(first_page=True, shown=(first, painted))
 
@@ -324,7 +324,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """Read the ladder and every row. The first time, paint a first screen as soon as possible
         (models/first_screen.py: its KPIs and the first page of rows, or every row of a small
         pipeline), then nothing else until that screen is painted (reading 100,000 rows beside the
-        paint would slow it: one interpreter lock), then the KPI history and the other rows.
+        paint would slow it: one interpreter lock), then the other rows.
         `shown`: that first screen, already shown (`_show_read_ahead`), and the event set once it
         is painted."""
         app = evpipe_app(self)
@@ -352,9 +352,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted))
             else:
                 self.post_message(RowsLoaded(first.rows, stages, archived, complete=False, painted=painted))
-        painted.wait(2.0)
-        if first.history is None:
-            self.post_message(_history_loaded(header_history(engine, self._scope(self.mine, first.period))))
+        painted.wait(2.0)  # (the header's history is read as the rows are shown: on_rows_loaded)
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not first.complete:
             mode = self.view.sort
@@ -456,12 +454,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     @work(thread=True, group="history", exit_on_error=False, description="load KPI history")
     def load_history(self, scope: Scope) -> None:
-        self.post_message(_history_loaded(header_history(evpipe_app(self).reader, scope)))
+        self.post_message(HistoryLoaded(header_history(evpipe_app(self).reader, scope)))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
-        self._history[message.scope_key] = (message.week_ago, message.weekly_ev)
-        self._last_year[message.scope_key] = message.last_year
-        if message.scope_key == self.scope.key:
+        history = message.history
+        self._history[history.scope_key] = (history.week_ago, history.weekly_ev)
+        self._last_year[history.scope_key] = history.last_year
+        if history.scope_key == self.scope.key:
             self._show_header(history=True)
 
     def _show_header(self, *, history: bool = False) -> None:
@@ -1310,9 +1309,3 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self.action_clear_filter()
         else:
             self.set_focus(self.table)  # now: a key typed right after enter goes to the table
-
-
-def _history_loaded(history: HeaderHistory) -> HistoryLoaded:
-    return HistoryLoaded(
-        history.scope_key, history.week_ago, history.week_ago_label, history.weekly_ev, history.last_year
-    )
