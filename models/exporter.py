@@ -31,7 +31,7 @@ from sqlmodel import col
 
 from .errors import DomainError
 from .import_cells import neutralise
-from .import_ladder import companion_path
+from .import_rungs import companion_path
 from .kpi import Scope, kpis_by, stage_table
 from .ladder import ev_micros
 from .locations import database_file

@@ -27,8 +27,9 @@ from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexe
 from .errors import DomainError, SumTooLarge
 from .forked import Forked
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
-from .import_plan import LadderRow, changes, existing_rows, ladder_rows
+from .import_plan import changes, existing_rows
 from .import_read import Progress
+from .import_sheet import LadderRow, ladder_rows
 from .import_types import ImportPlan, ImportResult, Record, gc_paused, shared, worth_sharing
 from .journal import (
     BridgeCategory,

@@ -14,8 +14,7 @@ from .import_cells import cell_text, parse_cell_bool, parse_cell_date, parse_cel
 from .import_fields import find_header, header_key, name_key
 from .import_read import read_table
 from .import_types import ImportOptions, Problem, Record
-from .store_prospects import MAX_CUSTOM_FIELDS
-from .values import clean_email, clean_text, parse_time
+from .values import MAX_CUSTOM_FIELDS, clean_email, clean_text, parse_time
 
 #: (the key column's index in the main file, {normalised key: cents}, lookup file name)
 Lookup = tuple[int, dict[str, int], str]

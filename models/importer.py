@@ -45,7 +45,7 @@ from .import_plan import plan_import
 from .import_read import Progress, SheetData, read_table
 from .import_rows import load_lookup
 from .import_types import PREVIEW_ROWS, ImportOptions, ImportPlan, ImportResult, Problem, Record, StageMapping
-from .store_prospects import MAX_CUSTOM_FIELDS
+from .values import MAX_CUSTOM_FIELDS
 
 
 def import_file(

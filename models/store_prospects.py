@@ -30,6 +30,7 @@ from .records import ChangeResult, StageInfo
 from .store_base import StageRef, StoreBase, part
 from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
+    MAX_CUSTOM_FIELDS,
     clean_email,
     clean_text,
     parse_expected_month,
@@ -40,7 +41,6 @@ from .values import (
 )
 
 ACTIVITY_KINDS = ("call", "email", "meeting", "note")
-MAX_CUSTOM_FIELDS = 50
 
 _NEXT_WORDS = ("next", "up", ">", "advance")
 _BACK_WORDS = ("back", "down", "<", "prev", "previous")

@@ -22,6 +22,8 @@ from .errors import DomainError, SumTooLarge, WriteLocked
 #: Largest value a prospect can carry: 10 billion less a cent. TV sums stay inside 64 bits up to
 #: 9 million such prospects, EV sums (micros) up to an EV of 9.2 trillion (docs/domain.md).
 MAX_VALUE_CENTS = 999_999_999_999
+#: The custom fields one prospect keeps, at most (a form, an import's extra columns).
+MAX_CUSTOM_FIELDS = 50
 BP_PER_PERCENT = 100
 FULL_BP = 100 * BP_PER_PERCENT  # 100 %
 MICROS_PER_CENT = FULL_BP  # value_cents * bp  -> micros

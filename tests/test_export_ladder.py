@@ -22,7 +22,7 @@ from sqlmodel import Session, col
 
 from evpipe.models import import_commit, open_db
 from evpipe.models.exporter import export
-from evpipe.models.import_ladder import companion_path
+from evpipe.models.import_rungs import companion_path
 from evpipe.models.importer import ImportOptions, commit_import, plan_import
 from evpipe.models.kpi import kpis
 from evpipe.models.store import Store

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from evpipe.models import import_plan, open_db
+from evpipe.models import import_sheet, open_db
 from evpipe.models.forked import Forked
 from evpipe.models.import_commit import _Commit
 from evpipe.models.importer import ImportOptions, import_file, plan_import
@@ -188,7 +188,7 @@ def test_a_reading_the_fork_did_not_answer_for_is_done_here(engine, tmp_path, mo
     def broken(reader, rows, start):
         raise OSError("no room")
 
-    monkeypatch.setattr(import_plan, "_parse_rows", broken)
+    monkeypatch.setattr(import_sheet, "_parse_rows", broken)
     assert _plan(engine, path, ImportOptions(), monkeypatch, share_rows=10) == alone
 
 

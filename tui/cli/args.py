@@ -201,7 +201,7 @@ def import_options(p: dict[str, Any]):
     """The ImportOptions that the parsed arguments `p` ask for (DomainError on a bad pair or an
     unknown encoding)."""
     from evpipe.models.import_read import check_encoding
-    from evpipe.models.importer import ImportOptions
+    from evpipe.models.import_types import ImportOptions  # (light: tui/cli/import_ahead.py runs before SQLAlchemy)
 
     encoding = p.get("encoding")
     return ImportOptions(

@@ -176,7 +176,7 @@ def import_cmd(
     as_json,
 ) -> None:
     """Import prospects from a CSV or XLSX file: a preview first; --commit writes it, all or nothing."""
-    from evpipe.models.importer import commit_import, plan_import
+    from . import import_ahead
 
     if str(file) == STANDARD_STREAM and not file.exists():  # (a file named `-` is still read)
         raise DomainError(
@@ -206,9 +206,16 @@ def import_cmd(
             no_limits=no_limits,
         )
     )
-    store = ctx.store()
+    ahead = import_ahead.begin(ctx.url, file, options)  # (the file, read while SQLAlchemy is imported)
+    try:
+        from evpipe.models.importer import commit_import, plan_import
+
+        store = ctx.store()
+    except BaseException:
+        import_ahead.discard(ahead)
+        raise
     with _progress(not as_json) as progress:
-        plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress)
+        plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress, ahead=import_ahead.take(ahead))
         result = None
         if commit and plan.can_commit:
             result = commit_import(ctx.engine, plan, who=store.who, progress=progress)
