@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequen
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, partial
 from itertools import compress, islice, repeat
 from operator import and_, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast, overload
@@ -339,6 +339,20 @@ def flags_of(ids: AbstractSet[int], items: Iterable[int], top: int) -> Iterator[
     """Whether each of `items` (ids, none above `top`) is in `ids`: in C for an IdMask (a byte
     each) and for a set (its lookups)."""
     return ids.flags(items, top) if isinstance(ids, IdMask) else map(ids.__contains__, items)
+
+
+def kept_ids(ids: array, flags: Callable[[array], Iterable[object]], pause: Callable[[], None] | None) -> array:
+    """The ids whose flag is set (`flags(part)`: one for each id of `part`), as a new array: one
+    call into C, or PICK_SLICE ids a call with `pause` after each where one is given (a worker lets
+    the UI thread in: a million ids in one call held the interpreter lock some 100 ms)."""
+    if pause is None or len(ids) <= PICK_SLICE:
+        return array("q", compress(ids, flags(ids)))
+    out = array("q")
+    for i in range(0, len(ids), PICK_SLICE):
+        part = ids[i : i + PICK_SLICE]
+        out.extend(compress(part, flags(part)))
+        pause()
+    return out
 
 
 def haystack(name: str, company: str, contact: str, notes: str) -> str:
@@ -987,19 +1001,26 @@ class PipelineView:
         self.rebuild()
 
     def prime(
-        self, rows: RowStore, ladder: Ladder, order: array | None, order_mode: str, *, scope: str | None
+        self,
+        rows: RowStore,
+        ladder: Ladder,
+        order: array | None,
+        order_mode: str,
+        *,
+        scope: str | None,
+        pause: Callable[[], None] | None = None,
     ) -> Primed:
         """What `load(rows, order=order, order_mode=order_mode)` works out over every row before
         it can show any (which rows are on open stages, the lines before any filter): worked out
         here, in the worker that read the rows (a million rows: a quarter of a second the UI
         thread would wait), with the view's settings as they are now; `load` takes it when they
         have not changed since (`scope`: the one the rows were read for). Nothing of the view
-        changes here."""
+        changes here. `pause`: called between slices of its passes (the worker lets the UI in)."""
         shadow = PipelineView(ladder, rows, sort=self.sort, owner=self.owner, scope=scope, closed=self.closed)
         shadow._order = order if order is not None and order_mode == self.sort else None
         if shadow._order is not None:
-            shadow._unfiltered(shadow._order)  # kept in shadow._base, with the key it holds for
-        return Primed(rows, ladder, shadow.open_ids(), shadow._base)
+            shadow._unfiltered(shadow._order, pause)  # kept in shadow._base, with the key it holds for
+        return Primed(rows, ladder, shadow.open_ids(pause), shadow._base)
 
     def mark(self) -> None:
         """Start noting rows added and removed, for `set_order` (a sort is being read)."""
@@ -1105,16 +1126,22 @@ class PipelineView:
         self.subtotals = {}
         return True
 
-    def open_ids(self) -> IdMask:
+    def open_ids(self, pause: Callable[[], None] | None = None) -> IdMask:
         """Ids of the rows on open stages: one pass over the columns (in C) when the rows or the
-        ladder were replaced, then kept current by each change."""
+        ladder were replaced, then kept current by each change. `pause`: PICK_SLICE rows a call
+        into C, `pause` after each (a worker lets the UI thread in: a million rows in one call
+        held the interpreter lock some 100 ms)."""
         if self._open_ids is None:
             rows = self.rows
-            open_stages = {sid for sid, s in self.ladder.stages.items() if s.kind == OPEN}
-            self._open_ids = IdMask(
-                compress(rows.ids, map(and_, rows.alive, map(open_stages.__contains__, rows.stage))),
-                rows.ids[-1] if rows.ids else 0,
+            is_open = {sid for sid, s in self.ladder.stages.items() if s.kind == OPEN}.__contains__
+            step = PICK_SLICE if pause is not None else max(1, len(rows.ids))
+            parts = (
+                compress(
+                    rows.ids[i : i + step], map(and_, rows.alive[i : i + step], map(is_open, rows.stage[i : i + step]))
+                )
+                for i in range(0, len(rows.ids), step)
             )
+            self._open_ids = IdMask.in_parts(parts, rows.ids[-1] if rows.ids else 0, pause)
         return self._open_ids
 
     def rebuild(self) -> None:
@@ -1167,10 +1194,11 @@ class PipelineView:
         self._shared_lines = False
         self.subtotals = totals
 
-    def _unfiltered(self, order: array) -> array:
+    def _unfiltered(self, order: array, pause: Callable[[], None] | None = None) -> array:
         """The ids in `order` that the owner toggle, the scope and the closed toggle let through:
         kept until one of those, the rows or the ladder changes, so that each filter keystroke is
-        one pass over them (not over every row, nor a set intersection). Never changed in place."""
+        one pass over them (not over every row, nor a set intersection). Never changed in place.
+        `pause`: in slices, `pause` between them (`kept_ids`; a worker priming the view)."""
         rows = self.rows
         same = (order, rows, self.ladder)  # the same objects (`is`), with these settings (`==`)
         key = (*same, len(order), self.owner, self.scope, self.closed, rows.changes)
@@ -1181,11 +1209,12 @@ class PipelineView:
         ids = order
         for owner in {o for o in (self.owner, self.scope) if o is not None}:
             mine = rows.owned_by(owner)
-            ids = array("q", compress(ids, map(mine.__contains__, ids)))
+            ids = kept_ids(ids, partial(map, mine.__contains__), pause)
         if not self.closed:
-            open_ids = self.open_ids()
+            open_ids = self.open_ids(pause)
             if len(open_ids) < len(rows):  # (all open: nothing to drop)
-                ids = array("q", compress(ids, open_ids.flags(ids, rows.ids[-1])))
+                top = rows.ids[-1]
+                ids = kept_ids(ids, lambda part: open_ids.flags(part, top), pause)
         if ids is order:
             ids = array("q", order)
         self._base = (key, ids)

@@ -1035,3 +1035,22 @@ def test_the_app_runs_with_pythons_collector_thresholds(engine):
         assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_what_opening_the_database_loads_is_left_out_of_full_collections(db_url, engine):
+    """The write path opens after the rows are frozen out of the collector's full passes (the
+    first look for changes imports SQLAlchemy then): what it leaves behind for the session is
+    frozen too, so that no full pass walks it again among key presses."""
+    import gc
+
+    app = EvpipeApp(db_url)
+    gc.unfreeze()  # (as a process that has frozen nothing since these were made)
+    lasting = [["made before the database opened"]]  # (a list of a list: the collector tracks it)
+    assert any(o is lasting for o in gc.get_objects())
+    try:
+        assert app.engine is not None
+        assert not any(o is lasting for o in gc.get_objects())  # frozen: no pass walks it
+        assert gc.get_freeze_count() > 0
+        app.engine.dispose()
+    finally:
+        gc.freeze()

@@ -378,3 +378,26 @@ def test_the_search_finds_what_the_rule_lets_through_with_or_without_gaps_in_the
         want = {pid for pid in store if f.holds(store[pid], LADDER, store.hay_of(pid), TODAY)}
         assert set(f.select(store, LADDER, TODAY)) == want, text
         assert set(Hits().select(f, store, LADDER, TODAY)) == want, text
+
+
+@pytest.mark.parametrize("owner", [None, "sam"])
+def test_a_worker_priming_the_view_in_slices_works_out_the_same(monkeypatch, owner):
+    """The loading worker's passes over every row (which rows are open, the lines before any
+    filter) run in slices with a pause between them, the UI thread's turn (a million rows in one
+    call held the interpreter lock some 100 ms each): the same result as one pass."""
+    from array import array
+
+    from evpipe.models import pipeline_view
+
+    store = make_store([(1 + i % 5, None, ("sam", "mere")[i % 2], f"n{i}", "") for i in range(500)])
+    order = array("q", reversed(store.ids))
+    whole = PipelineView(LADDER, owner=owner).prime(store, LADDER, order, "month", scope=None)
+    pauses: list[int] = []
+    monkeypatch.setattr(pipeline_view, "PICK_SLICE", 7)
+    sliced = PipelineView(LADDER, owner=owner).prime(
+        store, LADDER, order, "month", scope=None, pause=lambda: pauses.append(1)
+    )
+    assert whole.base is not None and sliced.base is not None
+    assert list(sliced.base[1]) == list(whole.base[1]) and len(whole.base[1]) == (150 if owner else 300)
+    assert set(sliced.open_ids) == set(whole.open_ids) and len(whole.open_ids) == 300
+    assert len(pauses) >= 500 // 7

@@ -36,6 +36,7 @@ from evpipe.models.values import (
 )
 from evpipe.tui.app import EvpipeApp
 from evpipe.tui.cli import main
+from evpipe.tui.widgets import prospect_table
 from evpipe.tui.widgets.kpi_header import KpiHeader
 from evpipe.tui.widgets.prospect_table import ProspectTable, columns_for
 
@@ -378,6 +379,19 @@ def test_the_tables_spans_match_every_row():
         )
         assert ev.high == max(evs) and bool(ev.cents_high) == any(e % 100 for e in evs)
         assert ev.cents_high >= max([e for e in evs if e % 100], default=0)
+        # in slices, the worker letting the UI thread in between: the same spans
+        pauses: list[int] = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(prospect_table, "PICK_SLICE", 37)
+            sliced = row_spans(view.rows, view.ladder, pause=lambda pauses=pauses: pauses.append(1))
+        assert len(pauses) == 11  # (399 rows, 37 a slice)
+        for whole, part in zip((value, ev), sliced):
+            assert (part.low, part.high, part.cents_low, part.cents_high) == (
+                whole.low,
+                whole.high,
+                whole.cents_low,
+                whole.cents_high,
+            )
 
 
 def _value_cell(table: ProspectTable, name: str) -> str:

@@ -204,6 +204,11 @@ class EvpipeApp(App):
 
                         self.who = role(engine)  # who the server says we are (models/identity.py)
                     self._engine = engine
+                    # the write path now loaded (SQLAlchemy, SQLModel, the store: some 35,000 objects,
+                    # after the rows were frozen, tui/screens/pipeline.py) stays for the session: left
+                    # out of the collector's full passes, which walked it each time (12 ms, landing
+                    # among key presses; pipeline.py's next reload lets go of what this kept)
+                    gc.freeze()
         return self._engine
 
     def say_database_problem(self, message: str, opening: bool = True) -> None:

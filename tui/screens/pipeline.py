@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 from array import array
 from collections.abc import Callable, MutableSet
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ from ..widgets.footer import KeyFooter
 from ..widgets.kpi_header import KpiHeader
 from ..widgets.prospect_table import ColumnHeader, ProspectTable, fit, row_spans, short_date
 from ..widgets.tab_bar import TabBar
+from ..yielding import yielding
 from .stage_keys import StageKeys
 
 
@@ -97,19 +97,20 @@ def _freeze_loaded_rows() -> None:
     walk them all again and again (60 ms at 100,000 prospects, landing during key presses).
     Frozen (gc.freeze), it leaves them alone; they are still freed when the next load drops them.
     On a reload, what the last freeze kept from the collector (cycles left since) is let go first:
-    one full pass then, while the new rows are put on screen, instead of one per burst of keys."""
-    if gc.get_freeze_count():
+    one full pass then, while the new rows are put on screen, instead of one per burst of keys.
+    Not on the first load: what was frozen before it (the write path, tui/app.py `engine`) holds
+    no rows, and a full pass over a million rows just loaded took 50-170 ms of the UI thread."""
+    global _rows_frozen
+    if _rows_frozen:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
+    _rows_frozen = True
 
 
-#: A filter search sleeps SEARCH_YIELD seconds between two slices of rows (models/filters.py,
-#: SLICE) once it has run SEARCH_YIELD_EVERY seconds since it last did, so that the UI thread gets
-#: the interpreter lock within a few ms, not after a whole pass; not at every slice: on a busy
-#: machine each sleep can cost a few ms before the thread runs again.
-SEARCH_YIELD = 0.0002
-SEARCH_YIELD_EVERY = 0.004
+#: Whether a load's rows were frozen in this process (`_freeze_loaded_rows`).
+_rows_frozen = False
+
 
 #: At most this many last matches, a text that narrows them is searched on the UI thread (the
 #: words tested again on those rows only: a ms or two), not in a worker.
@@ -364,7 +365,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """Every row, with what the view and the table work out over all of them before they can
         show any, worked out here in the worker (at a million rows, 0.6 s the UI thread would
         otherwise stand still for) with the view's settings of now: used where they still hold."""
-        primed = self.view.prime(rows, ladder, order, mode, scope=owner)
+        pause = yielding()  # (its passes in C let the UI thread in: a key typed meanwhile is answered)
+        primed = self.view.prime(rows, ladder, order, mode, scope=owner, pause=pause)
         return RowsLoaded(
             rows,
             stages,
@@ -373,7 +375,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             order_mode=mode,
             painted=painted,
             primed=primed,
-            spans=row_spans(rows, ladder),
+            spans=row_spans(rows, ladder, pause),
         )
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
@@ -1201,17 +1203,12 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         changes = rows.changes
         shown_lines, base = sources
 
-        yielded = time.perf_counter()
+        step = yielding()
 
         def pause() -> None:
-            nonlocal yielded
             if self._filter_wanted is not None or round_ != self._filter_round:
                 raise _Superseded
-            if time.perf_counter() - yielded >= SEARCH_YIELD_EVERY:
-                # a short sleep hands the interpreter lock over (sleep(0) gives it back before a
-                # waiting thread wakes): a key, a frame or the event loop waiting for it goes first
-                time.sleep(SEARCH_YIELD)
-                yielded = time.perf_counter()
+            step()
 
         lines = None
         try:

@@ -31,9 +31,10 @@ from textual.widget import Widget
 
 from evpipe.models.ladder import ev_micros
 from evpipe.models.names import display_name
-from evpipe.models.pipeline_view import Group, Ladder, PipelineView, Row, RowStore
+from evpipe.models.pipeline_view import PICK_SLICE, Group, Ladder, PipelineView, Row, RowStore
 from evpipe.models.values import MICROS_PER_UNIT, MoneyStyle, format_percent, money_style_for, to_cents
 
+from ..yielding import yielding
 from . import KeptLines
 
 
@@ -147,38 +148,53 @@ class MoneySpan:
         return cents > 0 and (cents >= self.high or 0 < self.cents_high <= cents)
 
 
-def row_spans(rows: RowStore, ladder: Ladder) -> tuple[MoneySpan, MoneySpan]:
+def row_spans(rows: RowStore, ladder: Ladder, pause: Callable[[], None] | None = None) -> tuple[MoneySpan, MoneySpan]:
     """(Value, EV) spans of every live prospect loaded, whatever the filter: a column keeps its
     unit while the rep filters, scrolls or toggles Mine. One pass sorts the values by stage, the
     rest runs in C (100,000 prospects in tens of ms, a million in a third of a second: the loading
-    worker works them out, see `take_spans`)."""
+    worker works them out, see `take_spans`). `pause`: PICK_SLICE rows at a time, `pause` after
+    each (the worker lets the UI thread in: a million rows' values in one call into C held the
+    interpreter lock 20-50 ms, four times over)."""
     value, ev = MoneySpan(), MoneySpan()
-    # arrays, not lists: a list of 100,000 values holds as many int objects (8 MiB with the
-    # stages' lists, all at once as the rows arrive)
-    values = array("q", compress(rows.value, rows.alive))
-    if values:  # values are never negative
-        value.high = max(values)
-        value.cents_high = max(filter((100).__rmod__, values), default=0)
-    del values
-    by_stage: dict[int, array] = {sid: array("q") for sid in ladder.stages}
-    for sid, amount in compress(zip(rows.stage, rows.value), rows.alive):
-        bucket = by_stage.get(sid)
-        if bucket is not None:  # a stage the ladder does not know adds no EV
-            bucket.append(amount)
-    for sid, mine in by_stage.items():
-        if not mine:
+    stage_top: dict[int, int] = {}  # each stage's largest value
+    periods = {sid: MICROS_PER_UNIT // gcd(s.probability_bp, MICROS_PER_UNIT) for sid, s in ladder.stages.items()}
+    # Whether value x p has cents depends only on the value modulo its stage's `period` (the
+    # product's remainder modulo a unit in micros): each remainder found is checked once, below.
+    remainders: dict[int, set[int]] = {sid: set() for sid in ladder.stages}
+    count = len(rows.ids)
+    step = PICK_SLICE if pause is not None else max(1, count)
+    for i in range(0, count, step):
+        alive = rows.alive[i : i + step]
+        # arrays, not lists: a list of 100,000 values holds as many int objects (8 MiB with the
+        # stages' lists, all at once as the rows arrive)
+        values = array("q", compress(rows.value[i : i + step], alive))
+        if values:  # values are never negative
+            value.high = max(value.high, max(values))
+            value.cents_high = max(value.cents_high, max(filter((100).__rmod__, values), default=0))
+        del values
+        by_stage: dict[int, array] = {sid: array("q") for sid in ladder.stages}
+        for sid, amount in compress(zip(rows.stage[i : i + step], rows.value[i : i + step]), alive):
+            bucket = by_stage.get(sid)
+            if bucket is not None:  # a stage the ladder does not know adds no EV
+                bucket.append(amount)
+        for sid, mine in by_stage.items():
+            if mine:
+                stage_top[sid] = max(stage_top.get(sid, 0), max(mine))
+                remainders[sid].update(map(periods[sid].__rmod__, mine))
+        if pause is not None:
+            pause()
+    for sid in ladder.stages:
+        if sid not in stage_top:
             continue
         stage = ladder.stages[sid]
         kind, bp = stage.kind, stage.probability_bp
-        top = to_cents(ev_micros(max(mine), kind, bp), micros=True)  # EV grows with the value
+        top = to_cents(ev_micros(stage_top[sid], kind, bp), micros=True)  # EV grows with the value
         ev.add(top)
         if not top or top <= ev.cents_high:
             continue
-        # Whether value x p has cents depends only on the value modulo `period` (the product's
-        # remainder modulo a unit in micros): one check per remainder found. The stage's largest
-        # EV stands for its amounts with cents (an upper bound: the column never gets too narrow).
-        period = MICROS_PER_UNIT // gcd(bp, MICROS_PER_UNIT)
-        if any(to_cents(ev_micros(r, kind, bp), micros=True) % 100 for r in set(map(period.__rmod__, mine))):
+        # the stage's largest EV stands for its amounts with cents (an upper bound: the column
+        # never gets too narrow)
+        if any(to_cents(ev_micros(r, kind, bp), micros=True) % 100 for r in remainders[sid]):
             ev.cents_high = top
     return value, ev
 
@@ -466,7 +482,7 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
 
     @work(thread=True, exclusive=True, group="money-spans", exit_on_error=False, description="money columns")
     def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int, again: bool = True) -> None:
-        spans = row_spans(rows, ladder)
+        spans = row_spans(rows, ladder, yielding())
         self.app.call_from_thread(self._take_count, rows, ladder, changes, spans, again)
 
     def _take_count(
