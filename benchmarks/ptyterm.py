@@ -72,6 +72,17 @@ class Term:
         if not data:
             self.closed = True
             return False
+        # A frame of a few KiB comes in several reads (the terminal hands over 4 KiB at a time): all
+        # that is waiting is read before any of it is decoded, so that pyte's decoding of one part
+        # (a ms or more of Python) is not counted as the program's time to write the next
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                more = os.read(self.master, 1 << 16)
+            except OSError:
+                break
+            if not more:
+                break
+            data += more
         self.last_read = time.perf_counter()
         self.stream.feed(data)
         return True
