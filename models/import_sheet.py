@@ -69,8 +69,7 @@ def ladder_rows(source: Any) -> list[LadderRow]:
 class SheetPlan:
     """What the file gives a plan (`plan_sheet`): the plan before it is compared with the
     database, the ladder the file carries and where it was read, and what it was read with: the
-    ladder (as models/import_plan.py `ladder_rows` reads it), the user (an empty owner cell is
-    theirs) and the day."""
+    ladder (as `ladder_rows` reads it), the user (an empty owner cell is theirs) and the day."""
 
     plan: ImportPlan
     rungs: list[FileRung]

@@ -67,7 +67,8 @@ def _read(path: Path, file: Path, options: ImportOptions, who: str, today: date)
 @gc_paused
 def take(helper: Forked | None) -> SheetPlan | None:
     """What the fork read (waited for: it is the plan's own first step), or None. Read with the
-    cycle collector paused: its passes over SQLAlchemy's objects, in by now, took 9 -> 38 ms."""
+    cycle collector paused: its passes over SQLAlchemy's objects, in by now, made the unpickling
+    of the CRM sample's plan 38 ms rather than 9."""
     if helper is None:
         return None
     try:
