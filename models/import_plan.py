@@ -17,7 +17,7 @@ from . import clock
 from .import_fields import KEPT_FOLLOWS_FILE
 from .import_ladder import compare_ladder
 from .import_read import Progress
-from .import_sheet import SheetPlan, ladder_rows, plan_sheet
+from .import_sheet import LadderRow, SheetPlan, ladder_rows, plan_sheet
 from .import_types import ImportOptions, ImportPlan, Record, gc_paused
 from .ladder import OPEN
 from .tables import Prospect
@@ -47,7 +47,7 @@ def plan_import(
     else:
         sheet = plan_sheet(path, options, stages, who=who, today=today, progress=progress)
     plan = sheet.plan
-    _compare_existing(engine, plan)
+    _compare_existing(engine, plan, stages)
     _value_counts(plan)
     with engine.connect() as conn:
         plan.ladder_check = compare_ladder(conn, plan, sheet.rungs, sheet.rungs_from)
@@ -110,15 +110,16 @@ _FIELD_OF = {
 }
 
 
-def _compare_existing(engine: Engine, plan: ImportPlan) -> None:
+def _compare_existing(engine: Engine, plan: ImportPlan, stages: list[LadderRow]) -> None:
+    """New, updated and unchanged rows, against what an earlier import of the source stored;
+    `stages`: the ladder the plan was made on (`ladder_rows`, read once for the plan)."""
     with engine.connect() as conn:
         existing = existing_rows(conn, plan.source)
     keys = {r.key for r in plan.records}
     plan.missing_from_file = sum(1 for k, row in existing.items() if k not in keys and row["deleted_at"] is None)
     stage_ids: dict[str, int | None] = {name.casefold(): None for name, *_ in plan.ladder}
-    with engine.connect() as conn:
-        for sid, name, *_ in ladder_rows(conn):
-            stage_ids[name.casefold()] = sid
+    for sid, name, *_ in stages:
+        stage_ids[name.casefold()] = sid
     kinds = {name.casefold(): kind for name, kind, *_ in plan.ladder}
     new_closed = 0
     for r in plan.records:
