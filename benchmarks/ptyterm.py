@@ -54,6 +54,8 @@ class Term:
         os.close(slave)
         self.closed = False
         self.last_read = self.started
+        self.last_key = self.started
+        self._lines: list[str] | None = None
 
     # -------------------------------------------------------------- reading
 
@@ -85,6 +87,7 @@ class Term:
             data += more
         self.last_read = time.perf_counter()
         self.stream.feed(data)
+        self._lines = None
         return True
 
     def _drain(self) -> None:
@@ -96,7 +99,10 @@ class Term:
         """Read until `cond()` holds on the screen; the time of the read that completed that frame
         (perf_counter), or None if it did not hold within `timeout` seconds."""
         deadline = time.perf_counter() + timeout
-        if cond():
+        # After a key, the screen cannot show its answer before the program has written again, so
+        # the first look waits for that: looking first (a few ms of parsing the screen) would let
+        # a frame that came meanwhile be read, and timed, only when the look is over
+        if self.last_key <= self.last_read and cond():
             return time.perf_counter()
         while time.perf_counter() < deadline:
             if self._read(deadline - time.perf_counter()) and cond():
@@ -118,18 +124,22 @@ class Term:
         """Write a key's bytes; the time just before writing."""
         t = time.perf_counter()
         os.write(self.master, data)
+        self.last_key = t
         return t
 
     # -------------------------------------------------------------- the screen
 
     def lines(self) -> list[str]:
-        return list(self.screen.display)
+        """The screen's lines (parsed once per read: the looks for a frame ask for them often)."""
+        if self._lines is None:
+            self._lines = list(self.screen.display)
+        return self._lines
 
     def bg(self, y: int, x: int) -> str:
         return self.screen.buffer[y][x].bg
 
     def text(self) -> str:
-        return "\n".join(self.screen.display)
+        return "\n".join(self.lines())
 
     # -------------------------------------------------------------- the process
 
