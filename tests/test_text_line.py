@@ -6,8 +6,9 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.geometry import Region
+from textual.strip import Strip
 
-from evpipe.tui.widgets import TextLine, fit_clauses
+from evpipe.tui.widgets import KeptLines, TextLine, fit_clauses
 
 
 class Lines(App):
@@ -145,3 +146,45 @@ async def test_kept_lines_come_back_only_while_nothing_about_them_changed():
         assert [s.style for s in themed[0]] != [s.style for s in again[0]]
         half = line.render_lines(Region(0, 0, 10, 1))
         assert half[0].text == "second".ljust(10)
+
+
+class Rows(KeptLines):
+    """Six lines of text; counts the lines it is asked to make."""
+
+    DEFAULT_CSS = "Rows { height: 6; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = [f"row {i}" for i in range(6)]
+        self.made: list[int] = []
+
+    def render_line(self, y: int) -> Strip:
+        self.made.append(y)
+        return Strip(Content(self.texts[y]).render_segments())
+
+
+class RowsApp(App):
+    def compose(self) -> ComposeResult:
+        yield Rows()
+
+
+async def test_kept_lines_with_two_lines_changed_make_those_two_and_hand_over_a_whole_frame():
+    """Two lines of six changed (a cursor move): only those two are made again, and the frame gets
+    the lines a full render makes."""
+    app = RowsApp()
+    async with app.run_test(size=(20, 8)) as pilot:
+        rows = app.query_one(Rows)
+        crop = rows.region.reset_offset
+        rows.render_lines(crop)
+        rows.made.clear()
+        rows.texts[2], rows.texts[3] = "row 2, now", "row 3, now"
+        rows.refresh(Region(0, 2, 20, 2))
+        part = rows.render_lines(crop)
+        assert rows.made == [2, 3]
+        rows._styles_cache.clear()
+        rows._kept = None
+        whole = rows.render_lines(crop)
+        assert [s.text for s in part] == [s.text for s in whole]
+        assert [list(s) for s in part] == [list(s) for s in whole]
+        assert part[2].text.startswith("row 2, now") and part[5].text.startswith("row 5")
+        await pilot.pause()

@@ -30,7 +30,7 @@ from evpipe.models.locations import DatabaseProblem, creates_silently, db_label
 from evpipe.models.rawdb import SqliteReader, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
-from . import first_screen_ahead
+from . import first_screen_ahead, paint
 from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
@@ -92,6 +92,7 @@ class EvpipeApp(App):
         read_only: bool = False,
         in_browser: bool = False,
     ) -> None:
+        paint.install()  # (partial frames ask only the widgets they repaint)
         #: Read-only (`evpipe serve` without --allow-writes): write keys hidden and refused, and the
         #: whole process refuses writes (models/readonly.py), before anything opens the database.
         self.read_only = read_only
@@ -440,6 +441,7 @@ class EvpipeApp(App):
         self.app_focus = True
         self.screen._clear_tooltip()
         if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+            paint.paint_now(self)
             # A drop-down list: Textual moves the focus to the list it opened, and back to it once
             # a choice is taken, later, after the keys already typed; those keys wait for it.
             if isinstance(focused, Select) and focused.expanded:

@@ -1,0 +1,168 @@
+"""tui/paint.py: a partial frame asks only the widgets it repaints, and paints what Textual paints;
+a pipeline key paints its frame inside its own handling, unless keys are waiting."""
+
+from __future__ import annotations
+
+from apphelpers import settle
+from sqlmodel import Session, select
+from test_app_pipeline import pipeline  # noqa: F401 (the fixture)
+from textual._compositor import Compositor
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import Static
+
+from evpipe.models.tables import Prospect
+from evpipe.tui import paint
+from evpipe.tui.app import EvpipeApp
+from evpipe.tui.widgets import TextLine
+from evpipe.tui.widgets.prospect_table import ProspectTable
+
+
+class Asked(Static):
+    """A Static that counts how often a frame asks it for its lines."""
+
+    asked = 0
+
+    def render_lines(self, crop: Region):
+        self.asked += 1
+        return super().render_lines(crop)
+
+
+class Three(App):
+    CSS = "Static { height: 3; } #middle { height: 5; }"
+
+    def compose(self) -> ComposeResult:
+        yield Asked("top [b]bold[/b]", id="top")
+        yield Asked("middle", id="middle")
+        yield Asked("bottom", id="bottom")
+
+
+def painted(app: App, update) -> str:
+    """The bytes a partial frame writes to the terminal."""
+    return update.render_segments(app.console) if update is not None else ""
+
+
+async def test_a_partial_frame_asks_only_the_widgets_it_repaints_and_paints_the_same():
+    paint.install()
+    app = Three()
+    async with app.run_test(size=(30, 12)) as pilot:
+        await pilot.pause()
+        top, middle, bottom = (app.query_one(f"#{n}", Asked) for n in ("top", "middle", "bottom"))
+        compositor = app.screen._compositor
+        middle.update("middle, changed")
+        await pilot.pause()
+        before = top.asked, bottom.asked
+        # the frame of that change asked the middle one only (top and bottom are off its lines)
+        middle.update("middle, again")
+        middle.refresh()
+        compositor.update_widgets({middle})
+        dirty = set(compositor._dirty_regions)
+        ours = painted(app, compositor.render_partial_update())
+        assert (top.asked, bottom.asked) == before
+        assert "middle, again" in ours
+        # Textual's own way asks all three, and writes the very same bytes
+        middle.refresh()
+        compositor._dirty_regions.update(dirty)
+        theirs_method = paint._textual_get_renders
+        try:
+            Compositor._get_renders = theirs_method  # type: ignore[method-assign]
+            theirs = painted(app, compositor.render_partial_update())
+        finally:
+            paint.install()
+        assert (top.asked, bottom.asked) == (before[0] + 1, before[1] + 1)
+        assert ours == theirs
+
+
+async def test_a_full_frame_still_asks_every_widget():
+    paint.install()
+    app = Three()
+    async with app.run_test(size=(30, 12)) as pilot:
+        await pilot.pause()
+        top, bottom = app.query_one("#top", Asked), app.query_one("#bottom", Asked)
+        before = top.asked, bottom.asked
+        lines = app.screen._compositor.render_strips()
+        assert (top.asked, bottom.asked) == (before[0] + 1, before[1] + 1)
+        assert "".join(s.text for s in lines[0]).startswith("top bold")
+
+
+async def test_a_pipeline_key_paints_its_frame_while_it_is_handled(pipeline, monkeypatch):  # noqa: F811
+    calls: list[bool] = []
+    real = paint.paint_now
+
+    def spy(app):
+        done = real(app)
+        calls.append(done)
+        if done:
+            # painted: nothing is left for Textual's own turn (the table and the detail line
+            # no longer ask the screen for a repaint, the screen has nothing dirty)
+            table = app.query_one(ProspectTable)
+            detail = app.query_one("#detail", TextLine)
+            assert not table._repaint_required and not detail._repaint_required
+            assert not app.screen._dirty_widgets
+        return done
+
+    monkeypatch.setattr(paint, "paint_now", spy)
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.query_one(ProspectTable)
+        first = table.current_row.name
+        await pilot.press("down")
+        await settle(pilot)
+        assert calls and calls[-1] is True
+        assert table.current_row.name != first
+        # the frame shows the cursor's prospect on the detail line
+        shown = "".join(s.text for s in app.screen._compositor.render_strips()[table.region.bottom])
+        assert "Mere Kauri" in shown
+
+
+async def test_keys_waiting_are_painted_once_after_the_last(pipeline, monkeypatch):  # noqa: F811
+    calls: list[bool] = []
+    real = paint.paint_now
+    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.query_one(ProspectTable)
+        start = table.cursor
+        # three keys in one burst: the first two find keys waiting and leave the painting
+        from textual import events
+
+        for _ in range(3):
+            app.post_message(events.Key("down", None))
+        await settle(pilot)
+        assert table.cursor == start + 3
+        assert calls == [False, False, True]
+
+
+async def test_nothing_is_painted_at_once_while_painting_is_held(pipeline, monkeypatch):  # noqa: F811
+    calls: list[bool] = []
+    real = paint.paint_now
+    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        with app.batch_update():
+            await pilot.press("down")
+            assert calls == [False]
+        await settle(pilot)
+        assert app.query_one(ProspectTable).current_row.name == "Kauri Software"
+
+
+async def test_a_stage_key_paints_at_once_and_its_save_starts_after_that_frame(pipeline, monkeypatch):  # noqa: F811
+    calls: list[bool] = []
+    real = paint.paint_now
+    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.query_one(ProspectTable)
+        assert table.current_row.name == "Harbour Events"  # Quote sent
+        await pilot.press("greater_than_sign")
+        # painted inside the key, although the save's start after the frame was waiting in the
+        # app's queue (call_after_refresh)
+        assert calls == [True]
+        await settle(pilot)
+        with Session(pipeline) as session:
+            saved = session.exec(select(Prospect).where(Prospect.name == "Harbour Events")).one()
+            assert app.query_one(ProspectTable).current_row.stage_id == saved.stage_id
