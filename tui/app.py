@@ -437,10 +437,11 @@ class EvpipeApp(App):
         """A key on a screen that asks for it (BINDINGS_FIRST: the pipeline, whose focused table
         has no key handler of its own) runs its binding at once, as Textual would once the key came
         back from the focused widget's queue and up through its screen: that round trip was half
-        a millisecond of each stage and cursor key. A key no binding takes goes the usual way."""
+        a millisecond of each stage and cursor key. A key no binding takes goes the usual way. Its
+        frame is painted before this returns (tui/paint.py)."""
         self.app_focus = True
         self.screen._clear_tooltip()
-        if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+        if await self._bound(event.key):
             paint.paint_now(self)
             # A drop-down list: Textual moves the focus to the list it opened, and back to it once
             # a choice is taken, later, after the keys already typed; those keys wait for it.
@@ -451,6 +452,19 @@ class EvpipeApp(App):
             return
         self._typed_on[event] = self.screen
         focused._forward_event(event)
+
+    async def _bound(self, key: str) -> bool:
+        """App._check_bindings with priority, then without (as Textual checks a key), on one
+        binding chain: Textual works the chain out for each (a copy of each node's bindings, the
+        keymap applied to each), a tenth of a millisecond of every key on this machine."""
+        chain = self.screen._binding_chain
+        modal = next((index for index, (node, _) in enumerate(chain, 1) if node.is_modal), len(chain))
+        for priority, namespaces in ((True, chain[::-1]), (False, chain[:modal])):
+            for namespace, bindings in namespaces:
+                for binding in bindings.key_to_bindings.get(key, ()):
+                    if binding.priority == priority and await self.run_action(binding.action, namespace):
+                        return True
+        return False
 
     async def _key_for_field(self, field: Input | TextArea, event: events.Key) -> None:
         self.app_focus = True
