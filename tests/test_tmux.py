@@ -659,3 +659,26 @@ def test_the_app_runs_in_a_lean_interpreter(tmux):
     assert argv[1:5] == [b"-OO", b"-P", b"-m", b"evpipe.tui.cli"], argv
     tmux.keys("?")
     tmux.wait_for(lambda s: "evpipe keys" in s)
+
+
+def test_frames_painted_key_by_key_leave_what_a_whole_repaint_shows(seeded, tmux):
+    """The pipeline paints only what a key changed (tui/paint.py, KeptLines): after keys one at a
+    time and in a burst, a stage key and its notice gone, the terminal, colours included, is what
+    the app paints when it draws the whole screen again (a resize and back)."""
+    tmux.wait_for(shows("shown"))
+    for key in ("Down", "Down", "Up"):
+        tmux.keys(key)
+        time.sleep(0.15)
+    tmux.keys("Down", "Down", "Down", "Up")  # one burst
+    tmux.keys(">")
+    tmux.wait_for(shows(" -> "))
+    tmux.wait_for(lambda text: " -> " not in text, 20)  # the notice has gone
+    tmux.keys("Down")
+    time.sleep(0.5)
+    before = tmux.screen(escapes=True)
+    tmux.run("resize-window", "-x", "81")
+    time.sleep(1.0)
+    tmux.run("resize-window", "-x", "80")
+    time.sleep(1.0)
+    after = tmux.screen(escapes=True)
+    assert after == before
