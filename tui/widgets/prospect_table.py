@@ -459,6 +459,7 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         load); the month subtotals when grouped. True when a column's style changed."""
         view = self.view
         before = dict(self._money)
+        was = self._span_state()
         dropped_value, dropped_ev = view.take_dropped()
         if self._spans_of is None or self._spans_of[0] is not view.rows or self._spans_of[1] is not view.ladder:
             self._spans_of = (view.rows, view.ladder)
@@ -477,8 +478,18 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
             for _count, tv, ev_sum in view.subtotals.values():
                 self._totals[0].add(tv)
                 self._totals[1].add(to_cents(ev_sum, micros=True))
+        if self._span_state() == was:  # (a stage key, mostly: the styles worked out stand)
+            return False
         self._money = {}
         return any(self._money_styles(width) != styles for width, styles in before.items())
+
+    def _span_state(self) -> tuple[int, ...]:
+        """What the money columns' styles are worked out from (the spans and the subtotals')."""
+        return tuple(
+            amount
+            for span in (*self._spans, *self._totals)
+            for amount in (span.low, span.high, span.cents_low, span.cents_high)
+        )
 
     @work(thread=True, exclusive=True, group="money-spans", exit_on_error=False, description="money columns")
     def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int, again: bool = True) -> None:
