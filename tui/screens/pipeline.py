@@ -132,6 +132,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     #: the app runs a key's binding as it reads the key (tui/app.py, _key_for_bindings): the table
     #: and this screen answer keys through bindings only, never a key handler of their own
     BINDINGS_FIRST = True
+    #: its widgets, looked up once (composed once, never replaced)
+    _table: ProspectTable | None = None
+    _header: KpiHeader | None = None
+    _detail: TextLine | None = None
 
     BINDINGS = [
         Binding(">,.", "advance", "Advance", id="pipeline.advance"),
@@ -235,11 +239,16 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     @property
     def table(self) -> ProspectTable:
-        return self.query_one("#table", ProspectTable)
+        # (looked up once: a stage key asked for it eight times, a DOM search each)
+        if self._table is None:
+            self._table = self.query_one("#table", ProspectTable)
+        return self._table
 
     @property
     def header(self) -> KpiHeader:
-        return self.query_one("#kpis", KpiHeader)
+        if self._header is None:
+            self._header = self.query_one("#kpis", KpiHeader)
+        return self._header
 
     @property
     def settled_rows(self) -> RowStore | None:
@@ -558,7 +567,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             text = " · ".join(flags + parts)
         # (shown as terminals draw it: an emoji selector in a phone or email ended the line a cell
         # short of where it was counted, and the cell after it kept what the row before showed)
-        self.query_one("#detail", TextLine).show(Content(display_name(text)))
+        if self._detail is None:
+            self._detail = self.query_one("#detail", TextLine)
+        self._detail.show(Content(display_name(text)))
 
     # -------------------------------------------------------- the KPIs, kept current
 

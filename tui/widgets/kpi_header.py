@@ -119,6 +119,7 @@ class KpiHeader(KeptLines):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown: dict[str, object] = {}
+        self._boxes: dict[str, TextLine] = {}
         self.kpi = Kpi()
         self.week_ago: Kpi | None = None
         self.weekly: list[int] = []
@@ -189,7 +190,7 @@ class KpiHeader(KeptLines):
         """Cells for a box's figure (after "TV ") and for its change's amount (between "▲ " and
         " 7d"): FIGURE_CELLS and CHANGE_CELLS, or less in a box narrower than they need (a
         terminal under 80 columns), so that a figure takes a unit rather than lose its last digits."""
-        width = self.query_one("#kpi-tv", TextLine).content_region.width if self.is_mounted else 0
+        width = self._box("kpi-tv").content_region.width if self.is_mounted else 0
         if width <= 0:
             return FIGURE_CELLS, CHANGE_CELLS
         return max(4, min(FIGURE_CELLS, width - 3)), max(4, min(CHANGE_CELLS, width - 5))
@@ -208,7 +209,7 @@ class KpiHeader(KeptLines):
         from evpipe.models.season import short_year_change
 
         text = short_year_change(kpi, self.last_year)
-        box = self.query_one("#kpi-ev", TextLine).content_region.width if self.is_mounted else 0
+        box = self._box("kpi-ev").content_region.width if self.is_mounted else 0
         if not text or len(change.plain) + 1 + len(text) > box:
             return ""
         return " " + text
@@ -221,7 +222,14 @@ class KpiHeader(KeptLines):
     def _set(self, widget_id: str, content: Content) -> None:
         if self._shown.get(widget_id) != content.plain:
             self._shown[widget_id] = content.plain
-            self.query_one(f"#{widget_id}", TextLine).show(content)
+            self._box(widget_id).show(content)
+
+    def _box(self, widget_id: str) -> TextLine:
+        """A box's TextLine, looked up once (a stage key shows three: a DOM search each)."""
+        box = self._boxes.get(widget_id)
+        if box is None:
+            box = self._boxes[widget_id] = self.query_one(f"#{widget_id}", TextLine)
+        return box
 
     @property
     def texts(self) -> dict[str, str]:
