@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from test_app_pipeline import pipeline  # noqa: F401 (the fixture)
 from textual._compositor import Compositor
 from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widgets import Static
 
@@ -166,3 +167,49 @@ async def test_a_stage_key_paints_at_once_and_its_save_starts_after_that_frame(p
         with Session(pipeline) as session:
             saved = session.exec(select(Prospect).where(Prospect.name == "Harbour Events")).one()
             assert app.query_one(ProspectTable).current_row.stage_id == saved.stage_id
+
+
+class Scrolled(App):
+    CSS = "#line { height: 1; }"
+
+    def compose(self) -> ComposeResult:
+        yield TextLine("a line", id="line")
+        with VerticalScroll(id="scroll"):
+            for i in range(40):
+                yield TextLine(f"item {i}")
+
+
+async def test_the_screen_and_a_scroll_bar_hand_over_the_lines_they_handed_before():
+    """The screen's background and a scroll bar (Textual's, not KeptLines), asked by a partial
+    frame over them, hand over the very lines of the frame before, until they change (the bar
+    moves)."""
+    paint.install()
+    app = Scrolled()
+    async with app.run_test(size=(30, 12)) as pilot:
+        await pilot.pause()
+        scroll = app.query_one("#scroll", VerticalScroll)
+        bar = scroll.vertical_scrollbar
+        seen: list[tuple[object, list]] = []
+        real = paint.kept_lines
+
+        def spy(widget, crop, render):
+            lines = real(widget, crop, render)
+            seen.append((widget, lines))
+            return lines
+
+        paint.kept_lines = spy
+        try:
+            for i in range(2):
+                scroll.query(TextLine).first().show(f"first item, {i}")
+                scroll.refresh()  # (a repaint over the bar's columns too)
+                await pilot.pause()
+            bars = [lines for widget, lines in seen if widget is bar]
+            assert len(bars) >= 2 and bars[-1] is bars[-2]  # the bar did not move: the same lines
+            assert any(widget is app.screen for widget, _ in seen)
+            scroll.scroll_end(animate=False)
+            await pilot.pause()
+            moved = [lines for widget, lines in seen if widget is bar][-1]
+            assert moved is not bars[-1]
+            assert [list(s) for s in moved] != [list(s) for s in bars[-1]]
+        finally:
+            paint.kept_lines = real

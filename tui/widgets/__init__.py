@@ -77,50 +77,57 @@ class KeptLines(Widget):
     _kept: tuple[Any, list[tuple[int, Strip | None]], list[Strip]] | None = None
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        cache = self._styles_cache
-        base, background = self.background_colors
-        filters = self.get_line_filters()
-        opacity = self.opacity
-        hover = self.hover_style if self.auto_links else None
-        key = (crop, base, background, tuple(filters), opacity, hover)
-        kept = self._kept
-        if kept is not None and kept[0] == key:
-            held = cache._cache
-            dirty = cache._dirty_lines
-            stale = [i for i, (y, strip) in enumerate(kept[1]) if y in dirty or held.get(y) is not strip]
-            if not stale:
-                return kept[2]
-            if self._border_title is None and self._border_subtitle is None and (hover is None or not hover._link_id):
-                # Only the lines from the first changed one to the last are rendered (a cursor move:
-                # two of the table's twenty), with what was worked out for the key above; the others
-                # are the strips kept, as they are still the cache's
-                first, last = stale[0], stale[-1]
-                styles = self.styles
-                app = self.app
-                cache._simple_strip = None
-                part = cache.render(
-                    styles,
-                    self.region.size,
-                    base,
-                    background,
-                    self.render_line,
-                    filters,
-                    None,
-                    None,
-                    content_size=self.content_region.size,
-                    padding=styles.padding,
-                    crop=Region(crop.x, crop.y + first, crop.width, last - first + 1),
-                    opacity=opacity,
-                    ansi_theme=app.ansi_theme,
-                    native_ansi=app.native_ansi_color,
-                )
-                strips = kept[2][:first] + part + kept[2][last + 1 :]
-                self._kept = (key, [(y, held.get(y)) for y in crop.line_range], strips)
-                return strips
-        strips = super().render_lines(crop)
+        return kept_lines(self, crop, super().render_lines)
+
+
+def kept_lines(widget: Widget, crop: Region, render: Callable[[Region], list[Strip]]) -> list[Strip]:
+    """KeptLines.render_lines for `widget`, whose lines are made by `render` (Textual's
+    Widget.render_lines, through the StylesCache) when they cannot be kept. Also used by the
+    compositor (tui/paint.py) for the screen's background and scroll bars."""
+    cache = widget._styles_cache
+    base, background = widget.background_colors
+    filters = widget.get_line_filters()
+    opacity = widget.opacity
+    hover = widget.hover_style if widget.auto_links else None
+    key = (crop, base, background, tuple(filters), opacity, hover)
+    kept = getattr(widget, "_kept", None)
+    if kept is not None and kept[0] == key:
         held = cache._cache
-        self._kept = (key, [(y, held.get(y)) for y in crop.line_range], strips)
-        return strips
+        dirty = cache._dirty_lines
+        stale = [i for i, (y, strip) in enumerate(kept[1]) if y in dirty or held.get(y) is not strip]
+        if not stale:
+            return kept[2]
+        if widget._border_title is None and widget._border_subtitle is None and (hover is None or not hover._link_id):
+            # Only the lines from the first changed one to the last are rendered (a cursor move:
+            # two of the table's twenty), with what was worked out for the key above; the others
+            # are the strips kept, as they are still the cache's
+            first, last = stale[0], stale[-1]
+            styles = widget.styles
+            app = widget.app
+            cache._simple_strip = None
+            part = cache.render(
+                styles,
+                widget.region.size,
+                base,
+                background,
+                widget.render_line,
+                filters,
+                None,
+                None,
+                content_size=widget.content_region.size,
+                padding=styles.padding,
+                crop=Region(crop.x, crop.y + first, crop.width, last - first + 1),
+                opacity=opacity,
+                ansi_theme=app.ansi_theme,
+                native_ansi=app.native_ansi_color,
+            )
+            strips = kept[2][:first] + part + kept[2][last + 1 :]
+            widget._kept = (key, [(y, held.get(y)) for y in crop.line_range], strips)
+            return strips
+    strips = render(crop)
+    held = cache._cache
+    widget._kept = (key, [(y, held.get(y)) for y in crop.line_range], strips)
+    return strips
 
 
 class TextLine(KeptLines):
