@@ -67,7 +67,7 @@ def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[tuple
 
 
 def install() -> None:
-    """Replace the compositor's method (once; the app calls this as its module loads)."""
+    """Replace the compositor's method (EvpipeApp does as it is made; again is harmless)."""
     Compositor._get_renders = _get_renders  # type: ignore[method-assign]
 
 

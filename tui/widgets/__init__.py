@@ -70,7 +70,9 @@ class KeptLines(Widget):
     filters and crops: 30-90 us a widget, some 0.4 ms of a stage key's frame at 80x24 for widgets
     that show what they showed. Here the lines go back at once when the cache holds the very
     strips they were made from, no line is marked dirty, and the crop, the backgrounds, the
-    filters, the opacity and the hover style are as they were; else Textual renders as usual.
+    filters, the opacity and the hover style are as they were. When only some lines changed (a
+    cursor move: two of the table's twenty), the span from the first to the last is rendered
+    through the cache and the rest are the strips kept; else Textual renders as usual.
 
     A subclass of another widget names that one first (`class Table(ScrollView, KeptLines)`):
     Textual takes CSS, component classes and type names from each class's first base only."""
