@@ -3,9 +3,11 @@ a pipeline key paints its frame inside its own handling, unless keys are waiting
 
 from __future__ import annotations
 
+import pytest
 from apphelpers import settle
 from sqlmodel import Session, select
 from test_app_pipeline import pipeline  # noqa: F401 (the fixture)
+from textual import events
 from textual._compositor import Compositor
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
@@ -117,18 +119,22 @@ async def test_a_pipeline_key_paints_its_frame_while_it_is_handled(pipeline, mon
         assert "Mere Kauri" in shown
 
 
-async def test_keys_waiting_are_painted_once_after_the_last(pipeline, monkeypatch):  # noqa: F811
-    calls: list[bool] = []
+@pytest.fixture
+def calls(monkeypatch) -> list[bool]:
+    """What each paint_now answered (True: it painted), in order."""
+    answers: list[bool] = []
     real = paint.paint_now
-    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+    monkeypatch.setattr(paint, "paint_now", lambda app: answers.append(real(app)) or answers[-1])
+    return answers
+
+
+async def test_keys_waiting_are_painted_once_after_the_last(pipeline, calls):  # noqa: F811
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         table = app.query_one(ProspectTable)
         start = table.cursor
         # three keys in one burst: the first two find keys waiting and leave the painting
-        from textual import events
-
         for _ in range(3):
             app.post_message(events.Key("down", None))
         await settle(pilot)
@@ -136,10 +142,7 @@ async def test_keys_waiting_are_painted_once_after_the_last(pipeline, monkeypatc
         assert calls == [False, False, True]
 
 
-async def test_nothing_is_painted_at_once_while_painting_is_held(pipeline, monkeypatch):  # noqa: F811
-    calls: list[bool] = []
-    real = paint.paint_now
-    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+async def test_nothing_is_painted_at_once_while_painting_is_held(pipeline, calls):  # noqa: F811
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -150,10 +153,7 @@ async def test_nothing_is_painted_at_once_while_painting_is_held(pipeline, monke
         assert app.query_one(ProspectTable).current_row.name == "Kauri Software"
 
 
-async def test_a_stage_key_paints_at_once_and_its_save_starts_after_that_frame(pipeline, monkeypatch):  # noqa: F811
-    calls: list[bool] = []
-    real = paint.paint_now
-    monkeypatch.setattr(paint, "paint_now", lambda app: calls.append(real(app)) or calls[-1])
+async def test_a_stage_key_paints_at_once_and_is_saved(pipeline, calls):  # noqa: F811
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
