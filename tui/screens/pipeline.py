@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Callable, MutableSet
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -132,10 +133,6 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     #: the app runs a key's binding as it reads the key (tui/app.py, _key_for_bindings): the table
     #: and this screen answer keys through bindings only, never a key handler of their own
     BINDINGS_FIRST = True
-    #: its widgets, looked up once (composed once, never replaced)
-    _table: ProspectTable | None = None
-    _header: KpiHeader | None = None
-    _detail: TextLine | None = None
 
     BINDINGS = [
         Binding(">,.", "advance", "Advance", id="pipeline.advance"),
@@ -237,18 +234,20 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         )
         yield KeyFooter()
 
-    @property
-    def table(self) -> ProspectTable:
-        # (looked up once: a stage key asked for it eight times, a DOM search each)
-        if self._table is None:
-            self._table = self.query_one("#table", ProspectTable)
-        return self._table
+    # The widgets a key updates, looked up once (composed once, never replaced): a stage key
+    # asked for the table eight times, a DOM search each.
 
-    @property
+    @cached_property
+    def table(self) -> ProspectTable:
+        return self.query_one("#table", ProspectTable)
+
+    @cached_property
     def header(self) -> KpiHeader:
-        if self._header is None:
-            self._header = self.query_one("#kpis", KpiHeader)
-        return self._header
+        return self.query_one("#kpis", KpiHeader)
+
+    @cached_property
+    def detail(self) -> TextLine:
+        return self.query_one("#detail", TextLine)
 
     @property
     def settled_rows(self) -> RowStore | None:
@@ -567,9 +566,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             text = " · ".join(flags + parts)
         # (shown as terminals draw it: an emoji selector in a phone or email ended the line a cell
         # short of where it was counted, and the cell after it kept what the row before showed)
-        if self._detail is None:
-            self._detail = self.query_one("#detail", TextLine)
-        self._detail.show(Content(display_name(text)))
+        self.detail.show(Content(display_name(text)))
 
     # -------------------------------------------------------- the KPIs, kept current
 

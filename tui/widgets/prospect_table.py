@@ -140,7 +140,12 @@ class MoneySpan:
         return both
 
     def style(self, width: int) -> MoneyStyle:
-        return money_style_for(self.low, self.high, self.cents_low, self.cents_high, width=width)
+        return money_style_for(*self.bounds, width=width)
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """All a style is worked out from: (low, high, cents_low, cents_high)."""
+        return self.low, self.high, self.cents_low, self.cents_high
 
     def held(self, cents: int) -> bool:
         """Whether an amount that went (a row changed or deleted) may have been what set this
@@ -483,13 +488,9 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         self._money = {}
         return any(self._money_styles(width) != styles for width, styles in before.items())
 
-    def _span_state(self) -> tuple[int, ...]:
+    def _span_state(self) -> tuple[tuple[int, int, int, int], ...]:
         """What the money columns' styles are worked out from (the spans and the subtotals')."""
-        return tuple(
-            amount
-            for span in (*self._spans, *self._totals)
-            for amount in (span.low, span.high, span.cents_low, span.cents_high)
-        )
+        return tuple(span.bounds for span in (*self._spans, *self._totals))
 
     @work(thread=True, exclusive=True, group="money-spans", exit_on_error=False, description="money columns")
     def _count_spans(self, rows: RowStore, ladder: Ladder, changes: int, again: bool = True) -> None:
