@@ -63,8 +63,10 @@ class Tmux:
         if user is not None:
             env["EVPIPE_USER"] = user
         colour = "NO_COLOR=1 " if no_color else "-u NO_COLOR "
+        # (no COLUMNS or LINES: the test run's own, 80 and 24, would fix the app's size for good,
+        # whatever the window's, as Python reads them before the terminal's)
         command = (
-            "env -u COLORTERM "
+            "env -u COLORTERM -u COLUMNS -u LINES "
             + colour
             + "TERM=xterm-256color "
             + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
@@ -664,7 +666,7 @@ def test_the_app_runs_in_a_lean_interpreter(tmux):
 def test_frames_painted_key_by_key_leave_what_a_whole_repaint_shows(seeded, tmux):
     """The pipeline paints only what a key changed (tui/paint.py, KeptLines): after keys one at a
     time and in a burst, a stage key and its notice gone, the terminal, colours included, is what
-    the app paints when it draws the whole screen again (a resize and back)."""
+    the app paints when it draws the whole screen again (a resize to 100 columns and back)."""
     tmux.wait_for(shows("shown"))
     for key in ("Down", "Down", "Up"):
         tmux.keys(key)
@@ -674,11 +676,25 @@ def test_frames_painted_key_by_key_leave_what_a_whole_repaint_shows(seeded, tmux
     tmux.wait_for(shows(" -> "))
     tmux.wait_for(lambda text: " -> " not in text, 20)  # the notice has gone
     tmux.keys("Down")
-    time.sleep(0.5)
-    before = tmux.screen(escapes=True)
-    tmux.run("resize-window", "-x", "81")
-    time.sleep(1.0)
+    before = _still(tmux)
+    plain = tmux.screen()
+    tmux.run("resize-window", "-x", "100")
+    wider = tmux.wait_for(lambda text: text != plain)  # drawn whole at 100 columns
     tmux.run("resize-window", "-x", "80")
-    time.sleep(1.0)
-    after = tmux.screen(escapes=True)
+    tmux.wait_for(lambda text: text != wider)  # and whole again at 80
+    after = _still(tmux)
     assert after == before
+
+
+def _still(t: Tmux) -> str:
+    """The screen with its colours once it has stayed the same for 0.3 s (every frame of the keys
+    or the resize has come, on a slow machine too)."""
+    deadline = time.monotonic() + 15
+    last = t.screen(escapes=True)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = t.screen(escapes=True)
+        if now == last:
+            return now
+        last = now
+    return last
