@@ -4,9 +4,7 @@ result of committing it."""
 from __future__ import annotations
 
 import functools
-import gc
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
+from . import collector
 from .forked import Forked
 from .import_fields import FIELD_LABELS
 from .import_read import ReadLimits, SheetData
@@ -25,9 +24,6 @@ PREVIEW_ROWS = 10
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-#: [steps below running (in any thread), whether the collector was on when the first began]
-_gc_state: list[int] = [0, 0]
-_gc_lock = threading.Lock()
 
 
 #: From how many rows an import's reading, and its preparation of new prospects, are shared with
@@ -83,18 +79,8 @@ def gc_paused(step: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(step)
     def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with _gc_lock:
-            if _gc_state[0] == 0:
-                _gc_state[1] = gc.isenabled()
-                gc.disable()
-            _gc_state[0] += 1
-        try:
+        with collector.paused():
             return step(*args, **kwargs)
-        finally:
-            with _gc_lock:
-                _gc_state[0] -= 1
-                if _gc_state[0] == 0 and _gc_state[1]:
-                    gc.enable()
 
     return paused
 

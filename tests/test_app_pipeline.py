@@ -1054,3 +1054,38 @@ def test_what_opening_the_database_loads_is_left_out_of_full_collections(db_url,
         app.engine.dispose()
     finally:
         gc.freeze()
+
+
+def test_opening_the_database_sets_off_no_collection(db_url, engine, monkeypatch):
+    """What opening the database makes (SQLAlchemy's, SQLModel's and the store's objects, here
+    five thousand lists standing in for them) sets off no pass of the collector, neither while it
+    is made nor once the collector is on again: it is frozen first. Python's thresholds would have
+    collected at every 700 new objects, on the UI thread's time as the rows load."""
+    import gc
+
+    import evpipe.models as models
+
+    made: list[list[int]] = []
+    passes: list[int] = []
+    opening = models.open_db
+
+    def open_db(*args, **kwargs):
+        made.extend([i] for i in range(5_000))
+        return opening(*args, **kwargs)
+
+    def counted(phase: str, info: dict) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    monkeypatch.setattr(models, "open_db", open_db)
+    app = EvpipeApp(db_url)
+    gc.callbacks.append(counted)
+    try:
+        app.engine.dispose()
+        more = [[i] for i in range(600)]  # (the first objects after: too few for a pass of their own)
+    finally:
+        gc.callbacks.remove(counted)
+    assert len(made) == 5_000 and len(more) == 600
+    assert passes == []
+    assert gc.isenabled()
+    assert not any(o is made for o in gc.get_objects())  # frozen

@@ -190,26 +190,32 @@ class EvpipeApp(App):
         if self._engine is None:
             with self._engine_lock:
                 if self._engine is None:
-                    from evpipe.models import open_db
+                    from evpipe.models import collector, open_db
 
-                    try:  # the app never creates a database it was not asked to (the CLI asks first)
-                        if self._file_problem is not None:
-                            raise DatabaseProblem(self._file_problem)
-                        engine = open_db(self.url, create=creates_silently(self.url), seed_ladder=not self.read_only)
-                    except DomainError as exc:
-                        self.say_database_problem(str(exc))
-                        raise
-                    self._watch_for_damage(engine)
-                    if self._who_from_login and engine.dialect.name != "sqlite":
-                        from evpipe.models.identity import current_user as role
+                    # SQLAlchemy, SQLModel and the store imported (some 35,000 objects) with the
+                    # collector off, and frozen before it is on again: a full pass set off among
+                    # them walked the whole process (29 ms of the UI thread's time as the rows
+                    # loaded), and a first pass over the young ones piled up meanwhile 24 ms
+                    with collector.paused():
+                        try:  # the app never creates a database it was not asked to (the CLI asks first)
+                            if self._file_problem is not None:
+                                raise DatabaseProblem(self._file_problem)
+                            engine = open_db(
+                                self.url, create=creates_silently(self.url), seed_ladder=not self.read_only
+                            )
+                        except DomainError as exc:
+                            self.say_database_problem(str(exc))
+                            raise
+                        self._watch_for_damage(engine)
+                        if self._who_from_login and engine.dialect.name != "sqlite":
+                            from evpipe.models.identity import current_user as role
 
-                        self.who = role(engine)  # who the server says we are (models/identity.py)
-                    self._engine = engine
-                    # the write path now loaded (SQLAlchemy, SQLModel, the store: some 35,000 objects,
-                    # after the rows were frozen, tui/screens/pipeline.py) stays for the session: left
-                    # out of the collector's full passes, which walked it each time (12 ms, landing
-                    # among key presses; pipeline.py's next reload lets go of what this kept)
-                    gc.freeze()
+                            self.who = role(engine)  # who the server says we are (models/identity.py)
+                        self._engine = engine
+                        # the write path now loaded stays for the session: left out of the
+                        # collector's full passes, which walked it each time (12 ms, landing among
+                        # key presses; pipeline.py's next reload lets go of what this kept)
+                        gc.freeze()
         return self._engine
 
     def say_database_problem(self, message: str, opening: bool = True) -> None:
