@@ -210,17 +210,24 @@ def month_start_key(month: str) -> date:
     return first - timedelta(days=1)
 
 
-def month_starts_missing(source: Any, today: date) -> bool:
-    """Whether a month-start snapshot (this month's or an earlier one's, since the latest reading)
-    is not recorded yet though data existed by then: a month that began with no change made, or
-    none since. Month starts are recorded with the day's first change (models/history.py); a
-    forecast read before one would leave the months that ended meanwhile unjudged. Two lookups
-    by the indexes, without SQLAlchemy."""
+def latest_and_first(source: Any) -> tuple[Any, Any]:
+    """(the day of the latest reading of the whole pipeline, the moment of the first journal
+    entry), as plain SQL reads them (None where there is none). Two lookups by the indexes."""
     (latest, first), *_ = fetch_all(
         source,
         "SELECT (SELECT max(taken_on) FROM kpi_snapshot WHERE scope = :scope), (SELECT min(at) FROM change_event)",
         {"scope": ALL.key},
     )
+    return latest, first
+
+
+def month_starts_missing(source: Any, today: date) -> bool:
+    """Whether a month-start snapshot (this month's or an earlier one's, since the latest reading)
+    is not recorded yet though data existed by then: a month that began with no change made, or
+    none since. Month starts are recorded with the day's first change (models/history.py); a
+    forecast read before one would leave the months that ended meanwhile unjudged. Without
+    SQLAlchemy."""
+    latest, first = latest_and_first(source)
     this_start = today.replace(day=1)
     first_day = as_date(first)
     if first_day is None or first_day >= this_start:

@@ -41,17 +41,16 @@ its last stage change before T.
 
 from __future__ import annotations
 
-import calendar
 import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Table, delete, func, insert, literal, literal_column, or_, select
+from sqlalchemy import ColumnElement, Engine, Table, delete, func, insert, literal_column, or_, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -71,10 +70,11 @@ from .kpi import (  # noqa: F401  (re-exported)
     months_holder,
     snapshots,
 )
+from .month_starts import carry_forward, end_of_day, last_of_month, month_start, month_start_days  # noqa: F401
 from .rawdb import as_day
 from .replay import JournalRows, ProspectThen, Replay, State
 from .snapshot_deltas import own_months
-from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, pk, table_of
+from .tables import ChangeEvent, KpiSnapshot, KpiSnapshotMonth, table_of
 from .values import sums_fit
 
 # ---------------------------------------------------------------- dates
@@ -89,19 +89,6 @@ def records_history(engine: Engine) -> bool:
         return True
     with engine.connect() as conn:
         return writes_history(conn) and sees_everything(conn)
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def end_of_day(day: date) -> datetime:
-    """The moment just after day `day`: state_before(end_of_day(D)) is the state at the end of D."""
-    return datetime.combine(day + timedelta(days=1), time(0, 0))
-
-
-def _last_of_month(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 # ---------------------------------------------------------------- writing
@@ -658,16 +645,7 @@ def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
         first = _first_event_at(conn)
     if first is None:
         return 0
-    start_from = max(first.date(), latest) if latest is not None else first.date()
-    days = []
-    month_first = month_start(start_from)
-    while True:
-        month_first = _last_of_month(month_first) + timedelta(days=1)  # the next month's 1st
-        if month_first > at.date():
-            break
-        key = month_first - timedelta(days=1)
-        if end_of_day(key) > first:  # data existed by the month's start
-            days.append(key)
+    days = month_start_days(latest, first, at.date())
     if not days:
         return 0
     carried, written = _carry_forward(engine, latest, days) if latest is not None else ([], 0)
@@ -676,48 +654,11 @@ def ensure_month_starts(engine: Engine, *, at: datetime | None = None) -> int:
 
 
 def _carry_forward(engine: Engine, latest: date, days: list[date]) -> tuple[list[date], int]:
-    """The month starts in `days` (after `latest`, the newest reading) that nothing journalled
-    since that reading last moved can have changed: the pipeline then stood as it reads, so each
-    is that reading again, every scope's, its months shared (kpi_snapshot.months_of), written in
-    one statement. Reconstructing them replayed the whole journal: the first change of a month,
-    or the first `forecast`, held 2 GB for a minute at a million prospects (300 MiB and seconds
-    at 100,000). Returns the days it took care of (written, or there already) and how many of
-    them it wrote; the others are left to replay."""
-    snap = table_of(KpiSnapshot)
-    src, have = snap.alias("src"), snap.alias("have")
-    done: list[date] = []
-    written = 0
+    """models/month_starts.py `carry_forward` in a transaction of its own, the snapshots' table
+    held (PostgreSQL: no other evpipe writes these days meanwhile)."""
     with writer(engine).begin() as conn:
-        lock_tables(conn, [snap])  # (PostgreSQL: no other evpipe writes these days meanwhile)
-        read_at = conn.scalar(select(snap.c.taken_at).where(snap.c.scope == ALL.key, snap.c.taken_on == latest))
-        if read_at is None:
-            return [], 0
-        for day in sorted(days):
-            moved = conn.scalar(
-                select(pk(ChangeEvent.id))
-                .where(col(ChangeEvent.at) > read_at, col(ChangeEvent.at) < end_of_day(day))
-                .limit(1)
-            )
-            if moved is not None:
-                break  # this month start and the later ones are replayed from the journal
-            taken = select(
-                src.c.scope,
-                literal(day, snap.c.taken_on.type),
-                literal(end_of_day(day) - timedelta(seconds=1), snap.c.taken_at.type),
-                src.c.count,
-                src.c.tv_cents,
-                src.c.ev_micros,
-                func.coalesce(src.c.months_of, src.c.id),
-            ).where(
-                src.c.taken_on == latest,
-                ~select(have.c.id).where(have.c.scope == src.c.scope, have.c.taken_on == day).exists(),
-            )
-            columns = ["scope", "taken_on", "taken_at", "count", "tv_cents", "ev_micros", "months_of"]
-            there = conn.scalar(select(snap.c.id).where(snap.c.scope == ALL.key, snap.c.taken_on == day))
-            conn.execute(insert(snap).from_select(columns, taken))
-            written += there is None
-            done.append(day)
-    return done, written
+        lock_tables(conn, [table_of(KpiSnapshot)])
+        return carry_forward(conn, latest, days)
 
 
 def keep_month_starts(engine: Engine) -> int:
@@ -756,7 +697,7 @@ def _backfill_days(first: datetime, today: date, weeks: int | None = None) -> li
     oldest = days[-1] if days else today
     month_first = month_start(first.date() if weeks is None else oldest)
     while True:
-        month_first = _last_of_month(month_first) + timedelta(days=1)
+        month_first = last_of_month(month_first) + timedelta(days=1)
         if month_first > today:
             break
         days.append(month_first - timedelta(days=1))

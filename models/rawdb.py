@@ -245,6 +245,20 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
         cursor.close()
 
 
+def execute(source: Any, sql: str, params: dict[str, Any] | None = None) -> None:
+    """Run one statement that returns no rows (an INSERT, an UPDATE) with named `:parameters`,
+    on an SQLAlchemy Connection or a DB-API cursor, in the transaction it is in."""
+    params = params or {}
+    if _is_sqlalchemy(source):
+        from sqlalchemy import text
+
+        if source.dialect.name == "sqlite":
+            params = {k: _sqlite_param(v) for k, v in params.items()}
+        source.execute(text(sql), params)
+        return
+    source.execute(sql, {k: _sqlite_param(v) for k, v in params.items()})
+
+
 def _is_sqlalchemy(source: Any) -> bool:
     return type(source).__module__.startswith("sqlalchemy.engine")
 
@@ -309,6 +323,7 @@ def fetch_chunks(
 # isolation_level=None, as SqliteReader opens it).
 BEGIN = "BEGIN"
 COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
 
 # SQLite-only: a counter of the connection that moves when another connection commits (microseconds
 # to read; the live screens' first check, models/changes_feed.py).

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from evpipe.models.kpi import Scope, kpis, kpis_by, snapshots, stage_table
 from evpipe.models.rawdb import SqliteReader, fetch_all, schema_ready
+from tests.test_history import story as story  # (the fixture: two months of work, journalled)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +47,53 @@ def test_opening_the_app_does_not_wait_for_sqlalchemy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_month_starts_a_forecast_records_on_a_file_are_carried_without_sqlalchemy(story, db_path, monkeypatch):
+    """A forecast on an SQLite file records the missing month starts itself when nothing was
+    journalled since the newest reading (models/month_starts.py): no engine is asked for (the
+    month's first `evpipe forecast` waited a second for SQLAlchemy to import), no journal is
+    replayed, and the readings are what a replay gives. Something journalled since the reading:
+    the engine records them (replaying), as before."""
+    from datetime import datetime
+
+    from evpipe.models import history
+    from evpipe.models.month_starts import record_month_starts
+    from evpipe.models.store import Store
+    from tests.test_history import _replays
+    from tests.test_snapshot_deltas import kept
+
+    history.record_snapshot(story, at=datetime(2026, 11, 20, 18))  # the day's reading, after its last change
+    want = _replays(story)
+    asked: list[str] = []
+    monkeypatch.setenv("EVPIPE_NOW", "2027-01-03T10:00:00")  # (the day the engine's way records up to)
+
+    def no_replay(*_a, **_k):
+        raise AssertionError("the journal was replayed")
+
+    def engine():
+        asked.append("engine")
+        return story
+
+    with monkeypatch.context() as m:
+        m.setattr(history.Replay, "states", no_replay)
+        assert record_month_starts(SqliteReader(db_path), engine, date(2027, 1, 3)) is None
+        assert record_month_starts(SqliteReader(db_path), engine, date(2027, 1, 3)) is None  # (there already)
+    assert asked == []
+    for (day, scope), figures in want.items():
+        if figures[1] or scope == "all":
+            assert kept(story, day)[scope] == figures, (day, scope)
+    held = fetch_all(SqliteReader(db_path), "SELECT months_of FROM kpi_snapshot WHERE taken_on = '2026-12-31'")
+    assert held and all(months_of is not None for (months_of,) in held)  # no month rows written again
+
+    # a change after the newest reading that no reading counted: the engine replays the journal
+    with story.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM kpi_snapshot_month")
+        conn.exec_driver_sql("DELETE FROM kpi_snapshot")
+    history.record_snapshot(story, at=datetime(2026, 11, 20, 18))
+    Store(story, who="tester").edit("B", value="7000", at=datetime(2026, 11, 25, 9))
+    assert record_month_starts(SqliteReader(db_path), engine, date(2027, 1, 3)) is None
+    assert asked == ["engine"]
+    for (day, scope), figures in _replays(story).items():
+        if figures[1] or scope == "all":
+            assert kept(story, day)[scope] == figures, (day, scope)
