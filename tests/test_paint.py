@@ -76,6 +76,34 @@ async def test_a_partial_frame_asks_only_the_widgets_it_repaints_and_paints_the_
         assert ours == theirs
 
 
+async def test_a_frame_of_two_changes_far_apart_asks_only_their_widgets_and_paints_the_same():
+    """The box around two repainted widgets holds the one between them: it is not asked (its
+    lines would be thrown away: a frame writes only the regions repainted), and the frame writes
+    what Textual's does, which asks it too."""
+    paint.install()
+    app = Three()
+    async with app.run_test(size=(30, 12)) as pilot:
+        await pilot.pause()
+        top, middle, bottom = (app.query_one(f"#{n}", Asked) for n in ("top", "middle", "bottom"))
+        compositor = app.screen._compositor
+        before = top.asked, middle.asked, bottom.asked
+        top.update("top, changed")
+        bottom.update("bottom, changed")
+        compositor.update_widgets({top, bottom})
+        dirty = set(compositor._dirty_regions)
+        ours = painted(app, compositor.render_partial_update())
+        assert (top.asked, middle.asked, bottom.asked) == (before[0] + 1, before[1], before[2] + 1)
+        assert "top, changed" in ours and "bottom, changed" in ours
+        compositor._dirty_regions.update(dirty)
+        try:
+            Compositor._get_renders = paint._textual_get_renders  # type: ignore[method-assign]
+            theirs = painted(app, compositor.render_partial_update())
+        finally:
+            paint.install()
+        assert middle.asked == before[1] + 1  # (Textual's way asks it)
+        assert ours == theirs
+
+
 async def test_a_full_frame_still_asks_every_widget():
     paint.install()
     app = Three()
