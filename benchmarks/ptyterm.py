@@ -244,6 +244,11 @@ def pipeline(size: int, fresh: bool = True) -> Path:
         return pristine
     work = Path(tempfile.mkdtemp(prefix="evpipe-bench-")) / f"pipeline_{size}.db"
     shutil.copyfile(pristine, work)
+    # on the disk before anything is timed, as a user's database has long been: the first
+    # checkpoint of a command (SQLite's fsync of the file) paid for writing out the whole copy
+    # (a gigabyte at a million: 2.7 of the month's first forecast's 5.1 s)
+    with work.open("rb+") as copy:
+        os.fsync(copy.fileno())
     return work
 
 
