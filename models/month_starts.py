@@ -139,14 +139,17 @@ def _carried_here(reader: SqliteReader, today: date) -> bool:
     if that is all they need; whether every one of them now is there. Only if the write lock is
     free at once: a held lock (or a file that may only be read, or a write that fails) leaves them
     to models/history.py, which waits for the lock as every write does and says why it could not."""
-    connection = sqlite3.connect(reader.path, isolation_level=None, check_same_thread=False)
     try:
-        apply_pragmas(connection)
-        connection.execute(busy_timeout(0))
-        cursor = connection.cursor()
+        connection = sqlite3.connect(reader.path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return False
+    try:
         try:
+            apply_pragmas(connection)
+            connection.execute(busy_timeout(0))
+            cursor = connection.cursor()
             cursor.execute(BEGIN_IMMEDIATE)
-        except sqlite3.OperationalError:
+        except sqlite3.Error:
             return False
         try:
             latest, first = latest_and_first(cursor)
