@@ -6,8 +6,8 @@ Which month starts are due (`month_start_days`) and the usual way of writing the
 nothing was journalled since the latest reading, so each is that reading again) are plain SQL,
 here, for both ways in: models/history.py's `ensure_month_starts` through SQLAlchemy, and
 `record_month_starts` on an SQLite file through the standard library, so that the month's first
-`evpipe forecast` does not wait for SQLAlchemy to import (1.08 -> 0.4 s at 100,000 prospects on a
-slow machine, most of it that import). Month starts that need the journal replayed, a file that
+`evpipe forecast` does not wait for SQLAlchemy to import (1.08 s, most of it that import, -> 0.30 s
+at 100,000 prospects on a slow machine). Month starts that need the journal replayed, a file that
 is locked or may only be read, and servers go through models/history.py as before."""
 
 from __future__ import annotations
