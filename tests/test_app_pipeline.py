@@ -1082,10 +1082,10 @@ def test_opening_the_database_sets_off_no_collection(db_url, engine, monkeypatch
     gc.callbacks.append(counted)
     try:
         app.engine.dispose()
-        more = [[i] for i in range(600)]  # (the first objects after: too few for a pass of their own)
+        more = [[i] for i in range(50)]  # (the first objects after: far too few for a pass of their own)
     finally:
         gc.callbacks.remove(counted)
-    assert len(made) == 5_000 and len(more) == 600
+    assert len(made) == 5_000 and len(more) == 50
     assert passes == []
     assert gc.isenabled()
     assert not any(o is made for o in gc.get_objects())  # frozen
