@@ -70,7 +70,7 @@ from .kpi import (  # noqa: F401  (re-exported)
     months_holder,
     snapshots,
 )
-from .month_starts import carry_forward, end_of_day, last_of_month, month_start, month_start_days
+from .month_start_sql import carry_forward, end_of_day, last_of_month, month_start, month_start_days
 from .rawdb import as_day
 from .replay import JournalRows, ProspectThen, Replay, State
 from .snapshot_deltas import own_months

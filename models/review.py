@@ -673,7 +673,7 @@ def start_kpis(engine: Any, start_at: datetime, scope: Scope, *, replay_from: An
             reading = Kpi(int(count), int(tv), int(ev))
             if taken_on == day_before:
                 return reading
-            from .month_starts import end_of_day  # (only here: a gap in the KPI history)
+            from .month_start_sql import end_of_day  # (only here: a gap in the KPI history)
 
             since = end_of_day(taken_on)
             ((c, dtv, dev),) = fetch_all(cur, _JOURNALLED_SQL, {"since": since, "until": start_at})
