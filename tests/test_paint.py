@@ -3,6 +3,8 @@ a pipeline key paints its frame inside its own handling, unless keys are waiting
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from apphelpers import settle
 from sqlmodel import Session, select
@@ -45,12 +47,31 @@ def painted(app: App, update) -> str:
     return update.render_segments(app.console) if update is not None else ""
 
 
-async def test_a_partial_frame_asks_only_the_widgets_it_repaints_and_paints_the_same():
+@asynccontextmanager
+async def three_running():
+    """Three, running in a test terminal of 30x12 with tui/paint.py installed: (app, its pilot,
+    its widgets top, middle and bottom)."""
     paint.install()
     app = Three()
     async with app.run_test(size=(30, 12)) as pilot:
         await pilot.pause()
-        top, middle, bottom = (app.query_one(f"#{n}", Asked) for n in ("top", "middle", "bottom"))
+        yield app, pilot, [app.query_one(f"#{n}", Asked) for n in ("top", "middle", "bottom")]
+
+
+def painted_textuals_way(app: App, dirty: set[Region]) -> str:
+    """The bytes a partial frame of the regions `dirty` writes when Textual's own compositor
+    method asks every widget in the box around them."""
+    compositor = app.screen._compositor
+    compositor._dirty_regions.update(dirty)
+    try:
+        Compositor._get_renders = paint._textual_get_renders  # type: ignore[method-assign]
+        return painted(app, compositor.render_partial_update())
+    finally:
+        paint.install()
+
+
+async def test_a_partial_frame_asks_only_the_widgets_it_repaints_and_paints_the_same():
+    async with three_running() as (app, pilot, (top, middle, bottom)):
         compositor = app.screen._compositor
         middle.update("middle, changed")
         await pilot.pause()
@@ -65,13 +86,7 @@ async def test_a_partial_frame_asks_only_the_widgets_it_repaints_and_paints_the_
         assert "middle, again" in ours
         # Textual's own way asks all three, and writes the very same bytes
         middle.refresh()
-        compositor._dirty_regions.update(dirty)
-        theirs_method = paint._textual_get_renders
-        try:
-            Compositor._get_renders = theirs_method  # type: ignore[method-assign]
-            theirs = painted(app, compositor.render_partial_update())
-        finally:
-            paint.install()
+        theirs = painted_textuals_way(app, dirty)
         assert (top.asked, bottom.asked) == (before[0] + 1, before[1] + 1)
         assert ours == theirs
 
@@ -80,11 +95,7 @@ async def test_a_frame_of_two_changes_far_apart_asks_only_their_widgets_and_pain
     """The box around two repainted widgets holds the one between them: it is not asked (its
     lines would be thrown away: a frame writes only the regions repainted), and the frame writes
     what Textual's does, which asks it too."""
-    paint.install()
-    app = Three()
-    async with app.run_test(size=(30, 12)) as pilot:
-        await pilot.pause()
-        top, middle, bottom = (app.query_one(f"#{n}", Asked) for n in ("top", "middle", "bottom"))
+    async with three_running() as (app, _pilot, (top, middle, bottom)):
         compositor = app.screen._compositor
         before = top.asked, middle.asked, bottom.asked
         top.update("top, changed")
@@ -94,22 +105,13 @@ async def test_a_frame_of_two_changes_far_apart_asks_only_their_widgets_and_pain
         ours = painted(app, compositor.render_partial_update())
         assert (top.asked, middle.asked, bottom.asked) == (before[0] + 1, before[1], before[2] + 1)
         assert "top, changed" in ours and "bottom, changed" in ours
-        compositor._dirty_regions.update(dirty)
-        try:
-            Compositor._get_renders = paint._textual_get_renders  # type: ignore[method-assign]
-            theirs = painted(app, compositor.render_partial_update())
-        finally:
-            paint.install()
+        theirs = painted_textuals_way(app, dirty)
         assert middle.asked == before[1] + 1  # (Textual's way asks it)
         assert ours == theirs
 
 
 async def test_a_full_frame_still_asks_every_widget():
-    paint.install()
-    app = Three()
-    async with app.run_test(size=(30, 12)) as pilot:
-        await pilot.pause()
-        top, bottom = app.query_one("#top", Asked), app.query_one("#bottom", Asked)
+    async with three_running() as (app, _pilot, (top, _middle, bottom)):
         before = top.asked, bottom.asked
         lines = app.screen._compositor.render_strips()
         assert (top.asked, bottom.asked) == (before[0] + 1, before[1] + 1)
