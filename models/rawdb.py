@@ -217,11 +217,8 @@ def _sqlite_param(value: Any) -> Any:
 def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
     """Run one read query (named `:parameters`) on whatever `source` is: an SQLAlchemy Engine or
     Connection, a SqliteReader, or a DB-API connection or cursor (see `raw_cursor`)."""
-    params = params or {}
-    through_sqlalchemy = _is_sqlalchemy(source)
-    if not through_sqlalchemy or source.dialect.name == "sqlite":  # other databases take dates as they are
-        params = {k: _sqlite_param(v) for k, v in params.items()}
-    if through_sqlalchemy:
+    params = _driver_params(source, params)
+    if _is_sqlalchemy(source):
         from sqlalchemy import text
 
         if hasattr(source, "connect") and not hasattr(source, "in_transaction"):  # an Engine
@@ -248,15 +245,22 @@ def fetch_all(source: Any, sql: str, params: dict[str, Any] | None = None) -> li
 def execute(source: Any, sql: str, params: dict[str, Any] | None = None) -> None:
     """Run one statement that returns no rows (an INSERT, an UPDATE) with named `:parameters`,
     on an SQLAlchemy Connection or a DB-API cursor, in the transaction it is in."""
-    params = params or {}
+    params = _driver_params(source, params)
     if _is_sqlalchemy(source):
         from sqlalchemy import text
 
-        if source.dialect.name == "sqlite":
-            params = {k: _sqlite_param(v) for k, v in params.items()}
         source.execute(text(sql), params)
         return
-    source.execute(sql, {k: _sqlite_param(v) for k, v in params.items()})
+    source.execute(sql, params)
+
+
+def _driver_params(source: Any, params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` as `source` takes them: on SQLite, dates and times as SQLAlchemy writes them
+    (`_sqlite_param`); other databases take them as they are."""
+    params = params or {}
+    if _is_sqlalchemy(source) and source.dialect.name != "sqlite":
+        return params
+    return {k: _sqlite_param(v) for k, v in params.items()}
 
 
 def _is_sqlalchemy(source: Any) -> bool:

@@ -463,7 +463,6 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
         were replaced, else widened by `rows` (an edit never narrows a column until the next
         load); the month subtotals when grouped. True when a column's style changed."""
         view = self.view
-        before = dict(self._money)
         was = self._span_state()
         dropped_value, dropped_ev = view.take_dropped()
         if self._spans_of is None or self._spans_of[0] is not view.rows or self._spans_of[1] is not view.ladder:
@@ -485,7 +484,7 @@ class ProspectTable(ScrollView, KeptLines, can_focus=True):
                 self._totals[1].add(to_cents(ev_sum, micros=True))
         if self._span_state() == was:  # (a stage key, mostly: the styles worked out stand)
             return False
-        self._money = {}
+        before, self._money = self._money, {}
         return any(self._money_styles(width) != styles for width, styles in before.items())
 
     def _span_state(self) -> tuple[tuple[int, int, int, int], ...]:
