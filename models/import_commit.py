@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlmodel import Session, col
 
-from . import clock
+from . import clock, collector
 from .db import driver_rows, writer
 from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
 from .errors import DomainError, SumTooLarge
@@ -747,6 +747,7 @@ def commit_import(
         if history is not None:  # nothing was written: its fork's plan is not needed (nor left waiting)
             history.close()
         raise
+    collector.keep(c)  # (its rows: in a one-shot command, freed by the exit, not one by one here)
     return c.result(history)
 
 

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from evpipe.models import collector
 from evpipe.models.db import driver_rows
 from evpipe.models.errors import DomainError
 from evpipe.models.import_types import gc_paused
@@ -141,3 +142,52 @@ def test_the_collector_is_paused_during_an_import_step_and_back_after_it():
         assert not gc.isenabled()  # off before: left off
     finally:
         gc.enable()
+
+
+@pytest.fixture
+def one_shot(monkeypatch):
+    """This process as a one-shot command (models/collector.py), and as it was again after."""
+    monkeypatch.setattr(collector, "_one_shot", True)
+    monkeypatch.setattr(collector, "_kept", [])
+    yield collector._kept
+    gc.unfreeze()
+
+
+def test_a_one_shot_command_keeps_and_freezes_what_a_step_made(one_shot):
+    """`evpipe import` ends with os._exit: its rows are held to the end rather than freed one by
+    one, and frozen as the step ends, so that the collector, on again, makes no pass over them."""
+    made: list[list[int]] = []
+
+    @gc_paused
+    def step() -> None:
+        made.extend([i] for i in range(50_000))
+        collector.keep(made)
+
+    frozen = gc.get_freeze_count()
+    step()
+    assert gc.isenabled()
+    assert one_shot == [made]  # held, not freed when the caller lets go of it
+    assert gc.get_freeze_count() >= frozen + len(made)  # out of the collector's passes
+    assert gc.get_count()[0] < 1_000  # nothing young left for a first pass to walk
+
+
+def test_a_step_that_fails_freezes_nothing_and_the_app_keeps_nothing(one_shot):
+    @gc_paused
+    def failing() -> None:
+        raise DomainError("bad")
+
+    frozen = gc.get_freeze_count()
+    with pytest.raises(DomainError):
+        failing()
+    assert gc.get_freeze_count() == frozen and gc.isenabled()
+
+    collector._one_shot = False  # the app, or a test's runner: nothing held, nothing frozen
+    kept: list[list[int]] = []
+
+    @gc_paused
+    def step() -> None:
+        kept.extend([i] for i in range(1_000))
+        collector.keep(kept)
+
+    step()
+    assert one_shot == [] and gc.get_freeze_count() == frozen

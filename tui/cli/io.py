@@ -12,11 +12,12 @@ from typing import Any
 
 import click
 
+from evpipe.models import collector
 from evpipe.models.errors import DomainError
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from .args import import_arguments, import_options
-from .main import Ctx, Output, domain_errors, emit_json, pass_ctx, safe, table
+from .main import Ctx, Output, domain_errors, emit_json, own_process, pass_ctx, safe, table
 
 #: `-` as a FILE: standard output for dump, standard input for restore; backup and import refuse it
 #: (they wrote and read a file named `-`). A file named `-` is `./-`, kept apart by taking dump's,
@@ -206,6 +207,8 @@ def import_cmd(
             no_limits=no_limits,
         )
     )
+    if own_process():  # the command's own process, which ends with os._exit (not a test's runner)
+        collector.one_shot()  # (what the import makes is held to the end, not freed row by row)
     ahead = import_ahead.begin(ctx.url, file, options)  # (the file, read while SQLAlchemy is imported)
     try:
         from evpipe.models.importer import commit_import, plan_import
@@ -216,6 +219,7 @@ def import_cmd(
         raise
     with _progress(not as_json) as progress:
         plan = plan_import(ctx.engine, file, options, who=store.who, progress=progress, ahead=import_ahead.take(ahead))
+        collector.keep(plan)
         result = None
         if commit and plan.can_commit:
             result = commit_import(ctx.engine, plan, who=store.who, progress=progress)

@@ -631,6 +631,11 @@ def run_app(url: str) -> None:
 _OWN_PROCESS = False
 
 
+def own_process() -> bool:
+    """Whether this process is the `evpipe` command's own (`run`), which ends with os._exit."""
+    return _OWN_PROCESS
+
+
 def leave_out_openssl(url: str) -> None:
     """Before the app imports asyncio (Textual's loop) and SQLAlchemy, on an SQLite database: Python's
     `ssl` and `_hashlib` are not loaded, the two modules that load OpenSSL's libcrypto, which was
@@ -692,7 +697,9 @@ def leave(code: object) -> NoReturn:
     if status:
         # a command stopped in the middle of a statement (ctrl+c) leaves it open in the traceback's
         # reference cycle: SQLite closes the connection, and folds its -wal file back, only once
-        # the collector frees it, which the teardown skipped here would have done
+        # the collector frees it, which the teardown skipped here would have done (what an import's
+        # step froze too: models/collector.py one_shot)
+        gc.unfreeze()
         gc.collect()
     shutdown = getattr(threading, "_shutdown", None)  # joins non-daemon threads, as Python's exit does
     if shutdown is not None:
