@@ -336,8 +336,9 @@ def reset_sequences(conn: Connection, tables: list[Table]) -> None:
 
 
 #: A bulk insert of at least this many rows, into a table holding fewer, builds the table's
-#: indexes afterwards (`indexes_set_aside`).
-BULK_ROWS = 10_000
+#: indexes afterwards (`indexes_set_aside`): the CRM sample's 8,800 prospects went in with their
+#: six indexes in 140 ms, and in 63 ms without them plus 46 ms to build them.
+BULK_ROWS = 5_000
 
 
 def indexes_set_aside(conn: Connection, table: Table, adding: int, holding: int) -> list[str]:
