@@ -174,6 +174,8 @@ class Filter:
                 (sid, i) for sid, cutoff in cutoffs.items() for i, w in enumerate(words) if w is not None and w < cutoff
             }
             masks.append(map(stale_pairs.__contains__, zip(rows.stage, rows.touched)))
+        if words_sorted and not masks:  # the word alone: its flags straight from the search, a window at a time
+            return rows.hay.holding(words_sorted[0], pause=pause), words_sorted[1:]
         if words_sorted:
             masks.append(rows.hay.holding_flags(words_sorted[0]))
         mask = masks[0] if masks else iter(rows.alive)

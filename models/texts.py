@@ -232,11 +232,21 @@ class TextColumn:
 
     # ------------------------------------------------------------ searching
 
-    def holding(self, word: str, positions: Sequence[int] | None = None) -> bytes:
+    def holding(
+        self, word: str, positions: Sequence[int] | None = None, pause: Callable[[], None] | None = None
+    ) -> bytes:
         """A byte per position (every text, when `positions` is None), 1 where that text holds
         `word`: UTF-8 is matched byte for byte, as the str would be. In C, one call a text; on a
-        file, WINDOW texts at a time, the pages touched let go after each."""
-        return b"".join(self._holding(word.encode(), positions))
+        file, WINDOW texts at a time, the pages touched let go after each; `pause`, when given, is
+        called after each WINDOW."""
+        parts = self._holding(word.encode(), positions)
+        if pause is None:
+            return b"".join(parts)
+        out = []
+        for part in parts:
+            out.append(part)
+            pause()
+        return b"".join(out)
 
     def holding_flags(self, word: str) -> Iterator[int]:
         """`holding` of every text, as a stream of 0s and 1s made a WINDOW at a time (for a pass

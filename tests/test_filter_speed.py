@@ -18,6 +18,7 @@ from test_tmux import Tmux, cli
 from test_tmux import shows as on_screen
 from textual import events
 
+from evpipe.models import texts
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Hits, parse_filter
 from evpipe.models.pipeline_view import Ladder, PipelineView, Row, RowStore, haystack
@@ -401,3 +402,24 @@ def test_a_worker_priming_the_view_in_slices_works_out_the_same(monkeypatch, own
     assert list(sliced.base[1]) == list(whole.base[1]) and len(whole.base[1]) == (150 if owner else 300)
     assert set(sliced.open_ids) == set(whole.open_ids) and len(whole.open_ids) == 300
     assert len(pauses) >= 500 // 7
+
+
+def test_a_one_word_search_of_every_row_lets_the_ui_thread_in_after_each_window(monkeypatch):
+    """The first letters typed search every row for one word: the flags come straight from the
+    texts' search (TextColumn.holding), a window of texts at a time, with a pause after each (the
+    filter's worker lets the UI thread in, and a newer text typed stops it there)."""
+    monkeypatch.setattr(texts, "WINDOW", 7)
+    data = [(1 + i % 5, None, "sam", ("ha" if i % 3 else "hb") + "c" * (i % 4), "") for i in range(50)]
+    store = make_store(data)
+    pauses: list[int] = []
+    ids = Hits().select(parse("ha"), store, LADDER, TODAY, pause=lambda: pauses.append(1))
+    assert set(ids) == {i for i in range(1, 51) if (i - 1) % 3}
+    assert len(pauses) == -(-50 // 7)
+
+    def typed_meanwhile() -> None:
+        raise KeyboardInterrupt  # (stands for the worker's _Superseded)
+
+    hits = Hits()
+    with pytest.raises(KeyboardInterrupt):
+        hits.select(parse("hb"), store, LADDER, TODAY, pause=typed_meanwhile)
+    assert hits.filter is None  # stopped: nothing kept as found
