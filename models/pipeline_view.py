@@ -246,7 +246,9 @@ def pick(
     mask = matches if isinstance(matches, IdMask) else IdMask(matches, max(matches))
     bits = mask.bits
     for start in range(0, len(source), PICK_SLICE):
-        part = source[start : start + PICK_SLICE]
+        # the slice's ids made ints once (tolist, in C), for the lookups and the compress both:
+        # each made its own from the array (88,000 lines at 100,000 prospects: 11 -> 8.5 ms)
+        part = source[start : start + PICK_SLICE].tolist()
         try:
             # one itemgetter of the slice's ids: a third quicker than a map of bits.__getitem__
             flags = itemgetter(*part)(bits) if len(part) > 1 else (bits[part[0]],)
