@@ -143,8 +143,8 @@ class Filter:
         self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
     ) -> tuple[bytes, list[str]]:
         """One byte per row (1: it passes every field and the longest word), all in C (a slice of
-        SLICE rows at a time, `pause` between them), and the other words, still to test on the
-        rows that pass."""
+        SLICE rows at a time, `pause` between them; a word alone, a window of texts at a time),
+        and the other words, still to test on the rows that pass."""
         words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         words = rows.words
         # (every row live, as until a prospect is deleted: no test of that for each row)
