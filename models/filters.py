@@ -143,8 +143,8 @@ class Filter:
         self, rows: RowStore, ladder: Ladder, today: date, pause: Pause = _no_pause
     ) -> tuple[bytes, list[str]]:
         """One byte per row (1: it passes every field and the longest word), all in C (a slice of
-        SLICE rows at a time, `pause` between them; a word alone, a window of texts at a time),
-        and the other words, still to test on the rows that pass."""
+        SLICE rows at a time, `pause` between them), and the other words, still to test on the
+        rows that pass."""
         words_sorted = sorted(set(self.words), key=len, reverse=True)  # the longest narrows most
         words = rows.words
         # (every row live, as until a prospect is deleted: no test of that for each row)
@@ -174,8 +174,8 @@ class Filter:
                 (sid, i) for sid, cutoff in cutoffs.items() for i, w in enumerate(words) if w is not None and w < cutoff
             }
             masks.append(map(stale_pairs.__contains__, zip(rows.stage, rows.touched)))
-        if words_sorted and not masks:  # the word alone: its flags straight from the search, a window at a time
-            return rows.hay.holding(words_sorted[0], pause=pause), words_sorted[1:]
+        if words_sorted and not masks:  # the word alone: its flags straight from the search, a slice at a time
+            return rows.hay.holding(words_sorted[0], pause=pause, step=SLICE), words_sorted[1:]
         if words_sorted:
             masks.append(rows.hay.holding_flags(words_sorted[0]))
         mask = masks[0] if masks else iter(rows.alive)

@@ -233,13 +233,17 @@ class TextColumn:
     # ------------------------------------------------------------ searching
 
     def holding(
-        self, word: str, positions: Sequence[int] | None = None, pause: Callable[[], None] | None = None
+        self,
+        word: str,
+        positions: Sequence[int] | None = None,
+        pause: Callable[[], None] | None = None,
+        step: int = WINDOW,
     ) -> bytes:
         """A byte per position (every text, when `positions` is None), 1 where that text holds
         `word`: UTF-8 is matched byte for byte, as the str would be. In C, one call a text; on a
-        file, WINDOW texts at a time, the pages touched let go after each; `pause`, when given, is
-        called after each WINDOW."""
-        parts = self._holding(word.encode(), positions)
+        file, WINDOW texts at a time, the pages touched let go after each. Every text: `step`
+        texts a call into C (at most WINDOW), `pause`, when given, called after each."""
+        parts = self._holding(word.encode(), positions, step)
         if pause is None:
             return b"".join(parts)
         out = []
@@ -253,21 +257,25 @@ class TextColumn:
         that is taken a slice at a time)."""
         return chain.from_iterable(self._holding(word.encode(), None))
 
-    def _holding(self, word: bytes, positions: Sequence[int] | None) -> Iterator[bytes]:
+    def _holding(self, word: bytes, positions: Sequence[int] | None, step: int = WINDOW) -> Iterator[bytes]:
         # (a compiled pattern's search over a part of the buffer: some 30% quicker than
         # bytes.find, whose arguments come as a tuple, and as quick as the str's own `in`)
         search = re.compile(re.escape(word)).search
         starts, ends = self.starts, self.ends
         parts: Iterator[tuple[Iterable[int], Iterable[int]]]
+        every = 1  # parts searched between two releases of the map's pages
         if positions is None:
-            parts = ((starts[a : a + WINDOW], ends[a : a + WINDOW]) for a in range(0, len(starts), WINDOW))
+            step = min(step, WINDOW)
+            every = max(1, WINDOW // step)
+            parts = ((starts[a : a + step], ends[a : a + step]) for a in range(0, len(starts), step))
         else:
             at_start, at_end = starts.__getitem__, ends.__getitem__
             parts = ((map(at_start, part), map(at_end, part)) for part in windows(positions))
         with self.mapped() as view:
-            for part_starts, part_ends in parts:
+            for n, (part_starts, part_ends) in enumerate(parts, start=1):
                 yield bytes(map(is_not, map(search, repeat(view), part_starts, part_ends), repeat(None)))
-                SpilledBytes.release(view)
+                if n % every == 0:
+                    SpilledBytes.release(view)
 
     @contextmanager
     def mapped(self) -> Iterator[mmap.mmap | bytes | bytearray]:

@@ -18,7 +18,7 @@ from test_tmux import Tmux, cli
 from test_tmux import shows as on_screen
 from textual import events
 
-from evpipe.models import texts
+from evpipe.models import filters
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Hits, parse_filter
 from evpipe.models.pipeline_view import Ladder, PipelineView, Row, RowStore, haystack
@@ -404,11 +404,11 @@ def test_a_worker_priming_the_view_in_slices_works_out_the_same(monkeypatch, own
     assert len(pauses) >= 500 // 7
 
 
-def test_a_one_word_search_of_every_row_lets_the_ui_thread_in_after_each_window(monkeypatch):
+def test_a_one_word_search_of_every_row_lets_the_ui_thread_in_after_each_slice(monkeypatch):
     """The first letters typed search every row for one word: the flags come straight from the
-    texts' search (TextColumn.holding), a window of texts at a time, with a pause after each (the
+    texts' search (TextColumn.holding), a slice of rows a call into C, with a pause after each (the
     filter's worker lets the UI thread in, and a newer text typed stops it there)."""
-    monkeypatch.setattr(texts, "WINDOW", 7)
+    monkeypatch.setattr(filters, "SLICE", 7)
     data = [(1 + i % 5, None, "sam", ("ha" if i % 3 else "hb") + "c" * (i % 4), "") for i in range(50)]
     store = make_store(data)
     pauses: list[int] = []
