@@ -49,7 +49,8 @@ def main() -> None:
     )
     print(
         f"The machine's speed: a loop of ten million additions took {speed_before:.0f} ms before, "
-        f"{speed_after:.0f} ms after (the best of three; compare runs by it, and by the bare app's figures).\n"
+        f"{speed_after:.0f} ms after (the best of three: the processor alone; the bare app's start and key "
+        "to frame above tell the rest, launching processes and the terminal's round trips).\n"
     )
     print(f"| {'figure':<52} | {'measured':>18} | {'target':<22} | {'':<6} |")
     print(f"|{'-' * 54}|{'-' * 20}|{'-' * 24}|{'-' * 8}|")
