@@ -31,6 +31,19 @@ class RecordingApp(EvpipeApp):
         self.notices.append(str(message))
         return super().notify(message, *args, **kwargs)
 
+    def say_saved(self, result) -> None:
+        self.notices.append(result.summary)  # (its warnings come through notify)
+        super().say_saved(result)
+
+
+def notices_shown(app) -> list[str]:
+    """The notices on screen: the toasts, and a saved change's in the tab bar (TabBar.say)."""
+    from evpipe.tui.widgets.tab_bar import TabBar
+
+    bars = app.screen.query(TabBar)
+    said = bars.first().notice if bars else None
+    return [n.message for n in app._notifications] + ([said] if said is not None else [])
+
 
 def slow_moves(monkeypatch, seconds: float = 0.2) -> None:
     """Each stage move saved `seconds` late: the keys come faster than a save (a shared file, a

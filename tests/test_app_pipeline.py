@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from apphelpers import settle
+from apphelpers import notices_shown as notices
+from apphelpers import settle, slow_moves
 from sqlalchemy import select
 from sqlmodel import Session
+from textual.screen import Screen
 
+import evpipe.tui.app
 from evpipe.models.history import snapshots
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.pipeline_view import Ladder, PipelineView, Row, load_rows, ordered_ids
@@ -21,6 +24,7 @@ from evpipe.tui.messages import DataChanged
 from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.widgets.kpi_header import ratio_text
 from evpipe.tui.widgets.prospect_table import ProspectTable
+from evpipe.tui.widgets.tab_bar import TabBar
 
 HOSTILE = ["Acme [Beta]", "[/x]", "x [/", "[@click=app.quit]hi[/]"]
 
@@ -66,10 +70,6 @@ def page(app) -> PipelineScreen:
 
 def table(app) -> ProspectTable:
     return page(app).table
-
-
-def notices(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def go_to(pilot, name: str) -> None:
@@ -345,6 +345,54 @@ async def test_follow_up_is_checked_then_saved(pipeline):
         assert "4 Dec" in screen_lines(app)[table_line(app, "Kauri Software")]
 
 
+async def test_a_saved_change_is_said_in_the_tab_bar_with_no_new_layout_until_its_time_is_up(pipeline, monkeypatch):
+    """The save's notice takes the tab bar's line, as a toast over it did, but as one line painted
+    again: a toast mounted and removed laid the whole screen out again three times a save."""
+    monkeypatch.setattr(evpipe.tui.app, "SAVED_NOTICE", 0.6)
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "x [/")
+        layouts: list[Screen] = []
+        real = Screen._refresh_layout
+
+        def counted(screen: Screen, *args, **kwargs):
+            layouts.append(screen)
+            return real(screen, *args, **kwargs)
+
+        monkeypatch.setattr(Screen, "_refresh_layout", counted)
+        await pilot.press("greater_than_sign")
+        await settle(pilot)
+        assert screen_lines(app)[0].rstrip() == "▌ x [/: Date held -> Deposit paid, EV +900"
+        assert not app._notifications  # (no toast)
+        assert layouts == []
+        await pilot.pause(0.8)
+        await settle(pilot)
+        assert screen_lines(app)[0].lstrip().startswith("1 Pipeline ")
+        # a click on a notice takes it away at once, and the tabs under it are not clicked
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        assert screen_lines(app)[0].startswith("▌ x [/: Deposit paid -> Date held, EV -900")
+        await pilot.click(TabBar, offset=(20, 0))
+        await settle(pilot)
+        assert screen_lines(app)[0].lstrip().startswith("1 Pipeline ")
+        assert isinstance(app.screen, PipelineScreen)
+
+
+async def test_a_saved_change_under_a_dialog_is_said_as_a_toast(pipeline, monkeypatch):
+    """With a dialog over the screen (no tab bar on top), the notice is a toast, over the dialog."""
+    slow_moves(monkeypatch)
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await go_to(pilot, "x [/")
+        await pilot.press("greater_than_sign", "d")  # the save ends while the delete asks
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        assert "x [/: Date held -> Deposit paid, EV +900" in [n.message for n in app._notifications]
+        assert app.pipeline is not None and app.pipeline.query_one(TabBar).notice is None
+
+
 async def test_delete_asks_and_undo_brings_it_back(pipeline):
     app = EvpipeApp(str(pipeline.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -359,7 +407,8 @@ async def test_delete_asks_and_undo_brings_it_back(pipeline):
         await settle(pilot)
         assert isinstance(app.screen, PipelineScreen)
         assert "Acme [Beta]" not in [r.name for r in load_rows(pipeline)[0].values()]
-        assert "Acme [Beta]" not in screen_text(app)
+        assert "Acme [Beta]: deleted, EV -50" in notices(app)  # (the top line says so)
+        assert "Acme [Beta]" not in "\n".join(screen_lines(app)[1:])
         assert kpis(pipeline).tv_cents == start.tv_cents - 1000_00
         assert page(app).kpi_all == kpis(pipeline)
         await pilot.press("u")

@@ -26,6 +26,7 @@ from evpipe.tui.screens.help import HELP_WIDTH, HelpScreen, lay_out
 from evpipe.tui.screens.pipeline import PipelineScreen
 from evpipe.tui.screens.prospect_page import ProspectPage
 from evpipe.tui.widgets import charts
+from evpipe.tui.widgets.tab_bar import TabBar
 from tests.test_cli import run
 
 
@@ -418,9 +419,13 @@ async def test_a_notice_never_covers_the_rows(loop_db, size):
         table = app.pipeline.table
         for _ in range(3):  # three moves, three notices
             await pilot.press("greater_than_sign", "down")
-        assert await until(app, pilot, lambda: len(list(app.screen.query(Toast))) >= 2)
+        assert await until(app, pilot, lambda: len([n for n in app.notices if " -> " in n]) == 3)
         await pilot.pause(0.3)
-        first_row = table.region.y
-        for toast in app.screen.query(Toast):
-            assert toast.region.y + toast.region.height <= first_row, (toast.region, first_row)
-        assert "Quit" in screen_text(app).splitlines()[-1]
+        # the newest in the tab bar's line, above the rows (TabBar.say), not a toast over them
+        bar = app.screen.query_one(TabBar)
+        assert bar.notice == app.notices[-1]
+        assert bar.region.y + bar.region.height <= table.region.y, (bar.region, table.region)
+        assert not list(app.screen.query(Toast))
+        lines = screen_text(app).splitlines()
+        assert lines[0].startswith("▌ ") and bar.notice[:30] in lines[0]
+        assert "Quit" in lines[-1]

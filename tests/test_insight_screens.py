@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from apphelpers import notices_shown as notices
 from apphelpers import screen_text, settle, until
 from textual.widgets import DataTable
 
@@ -43,10 +44,6 @@ def data(engine):
     history.backfill(engine)
     history.record_snapshot(engine)
     return engine
-
-
-def notices(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 def held(monkeypatch, where, name: str):

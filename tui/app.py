@@ -53,6 +53,9 @@ FIRST_SCREEN_WAIT = 3.0
 #: Record a KPI snapshot at most this often (seconds) while changes come in.
 SNAPSHOT_EVERY = 2.0
 
+#: How long a saved change's notice shows (seconds).
+SAVED_NOTICE = 4
+
 
 #: The longest a key waits for the screen it is for to be put together (App._settle_messages).
 SETTLE_LIMIT = 0.5
@@ -850,6 +853,18 @@ class EvpipeApp(App):
             self.pipeline.post_message(message)
         self.data_changed_signal.publish(result)
         self._schedule_snapshot()
+
+    def say_saved(self, result: ChangeResult) -> None:
+        """A saved change's notice (its summary, then each warning): the summary in the tab bar of
+        the screen on top for SAVED_NOTICE seconds (TabBar.say: no layout of the screen), or a
+        toast where there is none (a dialog); the warnings as toasts, which stay until read."""
+        bars = self.screen.query_children(TabBar)
+        if bars:
+            bars.first().say(result.summary, SAVED_NOTICE)
+        else:
+            self.notify(result.summary, markup=False, timeout=SAVED_NOTICE)
+        for warning in result.warnings:
+            self.notify(warning, markup=False, severity="warning")
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         """A change saved through the saver, once the screen that made it has shown it."""

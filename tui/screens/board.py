@@ -288,9 +288,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self.load_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
             if p.id not in self._pending:
                 self._apply(p)
-        self.app.notify(result.summary, markup=False, timeout=4)
-        for warning in result.warnings:
-            self.app.notify(warning, markup=False, severity="warning")
+        evpipe_app(self).say_saved(result)
 
     def _apply(self, p) -> None:
         assert self.view is not None

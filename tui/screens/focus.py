@@ -284,8 +284,6 @@ class FocusScreen(StageKeys, LiveScreen):
         result = message.result
         self.kpi = self.kpi.moved(result.d_count, result.d_tv_cents, result.d_ev_micros)
         self.header.show(self.kpi)
-        self.app.notify(result.summary, markup=False, timeout=4)
-        for warning in result.warnings:
-            self.app.notify(warning, markup=False, severity="warning")
+        evpipe_app(self).say_saved(result)
         # the app tells every screen once this has run (the message bubbles up to it)
         self.load()

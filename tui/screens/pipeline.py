@@ -646,9 +646,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             # a ladder change: every row may be priced differently
             self.load()
         self._show_header()
-        self.app.notify(result.summary, markup=False, timeout=4)
-        for warning in result.warnings:
-            self.app.notify(warning, markup=False, severity="warning")
+        evpipe_app(self).say_saved(result)
         # the app tells every screen once this has run (the message bubbles up to it)
 
     def on_change_failed(self, message: ChangeFailed) -> None:
