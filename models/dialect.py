@@ -351,7 +351,7 @@ def indexes_set_aside(conn: Connection, table: Table, adding: int, holding: int)
     SQLite only: its DDL is transactional (a failed import rolls the indexes back with the rows),
     and a reader keeps the indexes of the snapshot it reads. Elsewhere nothing is dropped:
     PostgreSQL's DROP INDEX would keep every reader out of the table until the import ends."""
-    if conn.dialect.name != "sqlite" or adding < BULK_ROWS or adding <= holding:
+    if conn.dialect.name != "sqlite" or not bulk_load(adding, holding):
         return []
     made = conn.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
@@ -366,6 +366,21 @@ def rebuild_indexes(conn: Connection, statements: list[str]) -> None:
     """Make the indexes `indexes_set_aside` dropped again."""
     for sql in statements:
         conn.exec_driver_sql(sql)
+
+
+def bulk_load(adding: int, holding: int) -> bool:
+    """Whether inserting `adding` rows into a table that holds at most `holding` is a bulk load
+    (`indexes_set_aside`; a write whose references are checked after it, `db.writer`)."""
+    return adding >= BULK_ROWS and adding > holding
+
+
+def references_broken(conn: Connection, tables: list[Table]) -> int:
+    """SQLite: how many rows of `tables` refer to a row that is not there (PRAGMA
+    foreign_key_check, a pass over each table), for a write that did not check them one by one
+    (`db.writer(references_after=True)`). 0 elsewhere: a server checks each row."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    return sum(len(conn.exec_driver_sql(f'{rawdb.FOREIGN_KEY_CHECK}("{t.name}")').all()) for t in tables)
 
 
 def lock_tables(conn: Connection, tables: list[Table]) -> None:

@@ -23,7 +23,15 @@ from sqlmodel import Session, col
 
 from . import clock, collector
 from .db import driver_rows, writer
-from .dialect import indexes_set_aside, lock_ladder, lock_tables, rebuild_indexes, reset_sequences
+from .dialect import (
+    bulk_load,
+    indexes_set_aside,
+    lock_ladder,
+    lock_tables,
+    rebuild_indexes,
+    references_broken,
+    reset_sequences,
+)
 from .errors import DomainError, SumTooLarge
 from .forked import Forked
 from .import_ladder import Adoption, adopted_ladder, adoption_basis, journal_adoption, plan_adoption, write_adoption
@@ -49,7 +57,7 @@ from .rawdb import as_moment, bulk_reader, cache_size, fetch_all
 from .replay import JournalRows
 from .roles import require
 from .snapshot_deltas import ev_fits, forget_day
-from .tables import ChangeEvent, Prospect, Stage, StageChange, pk, table_of
+from .tables import ChangeEvent, KpiSnapshotMonth, Prospect, Stage, StageChange, pk, table_of
 from .values import format_percent
 
 #: The page cache (MB) of the connection that writes an import.
@@ -511,6 +519,16 @@ class _Commit:
         self.frozen = frozen
         self.first_ids = first_ids
 
+    def _held(self) -> dict[str, int]:
+        """The most rows each table it writes held when it was prepared (its highest id)."""
+        return dict(zip(("change_event", "stage_change", "prospect"), (n - 1 for n in self.first_ids)))
+
+    def bulk(self) -> bool:
+        """Whether each table it writes takes a bulk load (dialect.bulk_load): a first import of
+        a big file, whose rows' references are checked once they are all in (`db.writer`)."""
+        held = self._held()
+        return bool(self.frozen) and all(bulk_load(len(rows), held[t.name]) for t, _, _, rows in self.frozen)
+
     def write(self, conn: Connection, chunk: int, progress: Progress | None) -> None:
         """The prepared stages and rows, written on `conn` (holding the write lock), in chunks so
         that progress moves."""
@@ -525,7 +543,7 @@ class _Commit:
         to_save = sum(len(rows) for *_, rows in self.frozen) + len(self.updates)
         saved = 0
         # a first import of a big file: each table's indexes are built once its rows are in
-        held = dict(zip(("change_event", "stage_change", "prospect"), (n - 1 for n in self.first_ids)))
+        held = self._held()
         aside = [
             sql
             for sql_table, _, _, rows in self.frozen
@@ -715,8 +733,9 @@ def commit_import(
         basis = _basis(conn, plan.source), adoption_basis(conn, c.adoptions)
     tables = [table_of(t) for t in (Stage, Prospect, ChangeEvent, StageChange)]
     history: _History | None = None
+    bulk = engine.dialect.name == "sqlite" and c.bulk()
     try:
-        with Session(writer(engine, f"an import of {plan.path.name}")) as s, s.begin():
+        with Session(writer(engine, f"an import of {plan.path.name}", references_after=bulk)) as s, s.begin():
             conn = s.connection()
             require(s, who, "import")
             # It numbers its rows itself: on PostgreSQL no other writer may add rows meanwhile, and the
@@ -741,6 +760,12 @@ def commit_import(
             # that nothing reads it as current (models.kpi.current_kpis) before it is counted again
             forget_day(conn, clock.now().date())
             reset_sequences(conn, tables)
+            if bulk and references_broken(conn, [*tables, table_of(KpiSnapshotMonth)]):
+                raise DomainError(
+                    "import: nothing written: rows it made refer to rows that are not there; "
+                    "this is a fault in evpipe, please report it",
+                    field="file",
+                )
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(cache_size(2))  # SQLite's default again, for this pooled connection
     except BaseException:

@@ -29,9 +29,14 @@ LARGEST_INTEGER = 2**63 - 1
 #: The newest migration. A test checks it against Alembic's own head.
 HEAD = "0013"
 
+# SQLite-only: each row's references checked as it is written (on), or not (a bulk write that
+# checks them after, `FOREIGN_KEY_CHECK`). Set outside a transaction only: SQLite ignores it inside.
+FOREIGN_KEYS_ON = "PRAGMA foreign_keys=ON"
+FOREIGN_KEYS_OFF = "PRAGMA foreign_keys=OFF"
+
 # SQLite-only: the connection settings every SQLite connection gets (foreign keys, WAL, waits).
 SQLITE_PRAGMAS = (
-    "PRAGMA foreign_keys=ON",
+    FOREIGN_KEYS_ON,
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=30000",

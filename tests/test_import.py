@@ -1035,6 +1035,72 @@ def test_a_bulk_import_that_fails_after_dropping_the_indexes_leaves_them_and_the
     assert _indexes(engine) == indexes
 
 
+def test_a_bulk_import_checks_its_rows_references_once_they_are_all_in(engine, monkeypatch):
+    """A first import of a big file writes its rows with SQLite's check of each row's references
+    off (models.db.writer, references_after) and checks every reference of its tables once before
+    it commits; the connection checks each row's references again as it goes back to the pool."""
+    import evpipe.models.dialect as dialect
+
+    monkeypatch.setattr(dialect, "BULK_ROWS", 2)
+    importer = importer_module()
+    seen: list[object] = []
+    real_write, real_check = importer._Commit.write, importer.references_broken
+
+    def write(self, conn, chunk, progress):
+        seen.append(("checked as written", conn.exec_driver_sql("PRAGMA foreign_keys").scalar()))
+        return real_write(self, conn, chunk, progress)
+
+    def check(conn, tables):
+        seen.append(("checked after", sorted(t.name for t in tables)))
+        return real_check(conn, tables)
+
+    monkeypatch.setattr(importer._Commit, "write", write)
+    monkeypatch.setattr(importer, "references_broken", check)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester")
+    result = commit_import(engine, plan, who="tester")
+    assert result.created > 2
+    assert seen == [
+        ("checked as written", 0),
+        ("checked after", ["change_event", "kpi_snapshot_month", "prospect", "stage", "stage_change"]),
+    ]
+    assert_journal_exact(engine)
+    # every connection of the pool checks each row's references again
+    held = [engine.connect() for _ in range(engine.pool.checkedin() + 1)]
+    try:
+        assert [c.exec_driver_sql("PRAGMA foreign_keys").scalar() for c in held] == [1] * len(held)
+    finally:
+        for c in held:
+            c.close()
+    # the same file again (the tables hold its rows): each row is checked as it is written
+    seen.clear()
+    commit_import(
+        engine, plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester"), who="tester"
+    )
+    assert seen == [("checked as written", 1)]
+
+
+def test_a_bulk_import_whose_rows_refer_to_nothing_writes_nothing(engine, monkeypatch):
+    """Should a fault make an imported row refer to a row that is not there, the check before the
+    commit finds it: one line, and nothing of the import written."""
+    import evpipe.models.dialect as dialect
+
+    Store(engine).add("Existing deal", "5000", "Quote sent")
+    before = dump(engine)
+    monkeypatch.setattr(dialect, "BULK_ROWS", 2)
+    importer = importer_module()
+    real_write = importer._Commit.write
+
+    def faulty_write(self, conn, chunk, progress):
+        real_write(self, conn, chunk, progress)
+        conn.exec_driver_sql("UPDATE stage_change SET event_id = 999999 WHERE id = (SELECT max(id) FROM stage_change)")
+
+    monkeypatch.setattr(importer._Commit, "write", faulty_write)
+    plan = plan_import(engine, FIXTURES / "rep_pipeline.csv", ImportOptions(), who="tester")
+    with pytest.raises(DomainError, match=r"^import: nothing written: rows it made refer to rows that are not there"):
+        commit_import(engine, plan, who="tester")
+    assert dump(engine) == before
+
+
 def importer_module():
     import evpipe.models.import_commit as importer
 
