@@ -857,7 +857,7 @@ class EvpipeApp(App):
     def say_saved(self, result: ChangeResult) -> None:
         """A saved change's notice (its summary, then each warning): the summary in the tab bar of
         the screen on top for SAVED_NOTICE seconds (TabBar.say: no layout of the screen), or a
-        toast where there is none (a dialog); the warnings as toasts, which stay until read."""
+        toast where there is none (a dialog); the warnings as toasts."""
         bars = self.screen.query_children(TabBar)
         if bars:
             bars.first().say(result.summary, SAVED_NOTICE)

@@ -19,10 +19,10 @@ class TabBar(KeptLines):
     width is short the tabs close up, then the other tabs' titles are cut (`3 Fore…`) to leave the
     name a few cells, and the database's name is cut (with `…`) last.
 
-    `say` puts a saved change's notice in its place for a few seconds (a click on it takes it
-    away), where a toast over it looked the same: a toast is a widget mounted, and later
-    removed, each a new layout of the whole screen (three of them, 6.5 ms each at 100,000
-    prospects, for every stage key), while a keys came in. Here it is one line painted again."""
+    `say` shows a saved change's notice in its place for a few seconds (a click on it takes it
+    away), looking as a toast over it did. A toast is a widget mounted and later removed, each a
+    new layout of the whole screen (three of them, 6.5 ms each at 100,000 prospects, for every
+    stage key) while keys come in; here it is one line painted again."""
 
     COMPONENT_CLASSES = {"tab-bar--notice", "tab-bar--notice-mark"}
     # (no text to select: a click that starts and ends a selection repaints the whole screen twice)
