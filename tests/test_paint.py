@@ -209,6 +209,42 @@ class Scrolled(App):
                 yield TextLine(f"item {i}")
 
 
+async def test_a_filter_keystroke_paints_its_results_and_count_as_they_are_shown(pipeline, monkeypatch):  # noqa: F811
+    """The filter's results, their count and the text typed are painted as they are put on screen
+    (FrameHold.release_painted), in the search's worker's message or in the key's own handling,
+    not at Textual's next frame slot, up to a 60th of a second after they were ready."""
+    from evpipe.tui.screens.pipeline import PipelineScreen
+
+    after: list[tuple[bool, bool, bool, int]] = []
+    real = PipelineScreen._show_filtered
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        status = self.query_one("#status", TextLine)
+        after.append(
+            (
+                self.table._repaint_required,
+                status._repaint_required,
+                bool(self.app.screen._dirty_widgets),
+                self.app._batch_count,
+            )
+        )
+
+    monkeypatch.setattr(PipelineScreen, "_show_filtered", spy)
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        for key in "ha":  # the first search in the worker, then the last matches narrowed
+            await pilot.press(key)
+            await settle(pilot)
+        assert len(after) == 2
+        assert after == [(False, False, False, 0)] * 2  # nothing left to paint, nothing held
+        shown = "\n".join("".join(s.text for s in strip) for strip in app.screen._compositor.render_strips())
+        assert "Harbour Events" in shown and "1 shown" in shown
+
+
 async def test_the_screen_and_a_scroll_bar_hand_over_the_lines_they_handed_before():
     """The screen's background and a scroll bar (Textual's, not KeptLines), asked by a partial
     frame over them, hand over the very lines of the frame before, until they change (the bar

@@ -14,6 +14,8 @@ from textual.app import App, ScreenStackError
 from textual.timer import Timer
 from textual.widget import Widget
 
+from . import paint
+
 
 class FrameHold:
     """Holds every repaint of `app` (App.batch_update) until `release`, or until `limit` seconds
@@ -44,6 +46,19 @@ class FrameHold:
         except ScreenStackError:  # the app is closing
             return
         screen.check_idle()
+
+    def release_painted(self, widget: Widget) -> None:
+        """Release and paint the frame at once (paint.paint_now) when only repaints wait: a
+        frame asked for after the hold would wait for Textual's next frame slot, up to a 60th of
+        a second (8-17 ms of each filter keystroke at 100,000 prospects, after its results were
+        ready). Else as `release_after`."""
+        if self._batch is None:
+            return
+        if paint.to_paint(self._app, held=1) is None:
+            self.release_after(widget)
+            return
+        self.release()
+        paint.paint_now(self._app)
 
     def release_after(self, widget: Widget) -> None:
         """Release once `widget`'s last refresh has reached the screen: a widget tells the screen

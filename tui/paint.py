@@ -15,7 +15,8 @@ hour of this kind of machine, a cursor key went from 4.1 to 2.8 ms, key to frame
   them (0.3 ms of a stage key's frame). Only those two: kept for every Textual widget, a prospect
   page's notices, once gone, left their text on the terminal (tests/test_tmux.py).
 - **A pipeline key paints its frame inside its own handling** (`paint_now`), rather than a few
-  turns of the event loop later.
+  turns of the event loop later; so does the filter when it puts a search's results on screen
+  (`to_paint`, frames.FrameHold.release_painted), rather than at Textual's next frame slot.
 
 Textual is pinned (pyproject.toml): the method replaced is `Compositor._get_renders` of that
 version, and tests/test_paint.py checks that a partial frame writes the bytes Textual's would.
@@ -112,9 +113,25 @@ def paint_now(app: App) -> bool:
     is painted once, after its last key), it is left to Textual. Other messages waiting are no
     reason to wait: a callback asked for after the frame (the stage key's save) is still run after
     it. True when it painted."""
+    dirty = to_paint(app)
+    if dirty is None:
+        return False
+    screen = app.screen
+    for widget in dirty:
+        widget._repaint_required = False  # (so that it does not tell the screen again when idle)
+    screen._dirty_widgets.update(w for w in dirty if w.display)
+    screen._compositor.update_widgets(screen._dirty_widgets)
+    screen._compositor_refresh()
+    return True
+
+
+def to_paint(app: App, held: int = 0) -> list[Widget] | None:
+    """The widgets `paint_now` would paint again, or None when it would leave the frame to
+    Textual. `held`: that many of the holds on painting (App.batch_update) are the caller's, about
+    to go (FrameHold.release_painted)."""
     screen = app.screen
     if (
-        app._batch_count
+        app._batch_count != held
         or not screen.is_current
         or screen._layout_required
         or screen._scroll_required
@@ -122,18 +139,11 @@ def paint_now(app: App) -> bool:
         or screen._repaint_required
         or _input_waiting(app)
     ):
-        return False
+        return None
     widgets = list(screen._compositor.visible_widgets)
     if any(
         w._layout_required or w._scroll_required or w._refresh_styles_required or w._recompose_required for w in widgets
     ):
-        return False
+        return None
     dirty = [w for w in widgets if w._repaint_required]
-    if not dirty:
-        return False
-    for widget in dirty:
-        widget._repaint_required = False  # (so that it does not tell the screen again when idle)
-    screen._dirty_widgets.update(w for w in dirty if w.display)
-    screen._compositor.update_widgets(screen._dirty_widgets)
-    screen._compositor_refresh()
-    return True
+    return dirty or None

@@ -1304,7 +1304,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         # ran in the worker
         hold = self._held_frame()
         self._filter_frame = None
-        hold.release_after(self.query_one("#status", TextLine))
+        hold.release_painted(self.query_one("#status", TextLine))
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
