@@ -54,6 +54,7 @@ class TabBar(KeptLines):
         self.specs: list[ScreenSpec] = []
         self.set_reactive(TabBar.current, current)
         self.notice: str | None = None  # the notice shown in place of the tabs (`say`)
+        self._drawn: tuple[tuple, Content] | None = None  # the tabs as last laid out, and for what
         self._notice_timer: Timer | None = None
 
     def say(self, text: str, seconds: float) -> None:
@@ -112,6 +113,13 @@ class TabBar(KeptLines):
             )
         name = getattr(self.app, "database_label", None) or "evpipe"
         width = self.size.width
+        key = (width, self.current, name, tuple(self.specs))
+        if self._drawn is None or self._drawn[0] != key:  # (the tabs again after each notice: the same)
+            self._drawn = (key, self._lay_out(name, width))
+        return self._drawn[1]
+
+    def _lay_out(self, name: str, width: int) -> Content:
+        """The tabs and the database's name in `width` cells."""
         body = self._tabs(compact=False)
         if body.cell_length + Content(name).cell_length + 2 > width:
             body = self._tabs(compact=True)
