@@ -32,7 +32,10 @@ class RecordingApp(EvpipeApp):
         return super().notify(message, *args, **kwargs)
 
     def say_saved(self, result) -> None:
-        self.notices.append(result.summary)  # (its warnings come through notify)
+        from evpipe.tui.widgets.tab_bar import TabBar
+
+        if self.screen.query_children(TabBar):  # (said as a toast, notify records it; so the warnings)
+            self.notices.append(result.summary)
         super().say_saved(result)
 
 
