@@ -1298,10 +1298,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self.view.rebuild()
         self.table.reset(keep)
         self._show_status()
-        # painted in one frame, once the status line (changed last) has told the screen: the
-        # widgets tell it one by one, and a frame begun between two would leave the count to the
-        # next one, a 60th of a second later (tui/frames.py); held since the search began if it
-        # ran in the worker
+        # painted in one frame: at once when only repaints wait (FrameHold.release_painted), else
+        # once the status line (changed last) has told the screen: the widgets tell it one by one,
+        # and a frame begun between two would leave the count to the next one, a 60th of a second
+        # later (tui/frames.py); held since the search began if it ran in the worker
         hold = self._held_frame()
         self._filter_frame = None
         hold.release_painted(self.query_one("#status", TextLine))
