@@ -673,8 +673,11 @@ def review_cmd(ctx: Ctx, since: str, fmt: str, who: str | None) -> None:
 
         click.echo(build_report(ctx.engine, since, database=db_label(ctx.url)), nl=False)
         return
-    # read with the standard library when the file allows; an engine only if the start must be replayed
-    r = review(ctx.reader, since, who=who.strip() if who else None, owner=owner, replay_from=lambda: ctx.engine)
+    # read with the standard library when the file allows (its slowest reads by forked copies of
+    # this command); an engine only if the start must be replayed
+    r = review(
+        ctx.reader, since, who=who.strip() if who else None, owner=owner, replay_from=lambda: ctx.engine, forked=True
+    )
     if fmt == "json":
         emit_json(r.to_json())
     elif fmt == "markdown":
