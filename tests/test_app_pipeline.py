@@ -1071,19 +1071,102 @@ async def test_home_in_a_grouped_list_shows_the_first_months_heading(engine, db_
         assert table(app).view.line(table(app).cursor) == table(app).view.lines[1]
 
 
-def test_the_app_runs_with_pythons_collector_thresholds(engine):
+def test_the_app_runs_with_pythons_young_collector_thresholds_and_no_full_pass_of_its_own(engine):
     """The command line starts with fewer collector passes (tui/cli/main.py `run`: 20,000 new
-    objects between passes); the app, whose pauses are measured with Python's defaults, sets them
-    back as it is made, whatever the process had."""
+    objects between passes); the app sets Python's thresholds for the young generations back as it
+    is made, whatever the process had, and leaves Python no full pass to make: the app makes
+    them itself, between bursts of keys (`_full_pass_when_quiet`)."""
     import gc
+
+    from evpipe.tui.app import GC_THRESHOLDS
 
     before = gc.get_threshold()
     try:
         gc.set_threshold(20_000, 10, 10)
         EvpipeApp(str(engine.url), who="tester")
-        assert gc.get_threshold() == (700, 10, 10)
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[:2] == (700, 10) and GC_THRESHOLDS[2] >= 1_000_000
     finally:
         gc.set_threshold(*before)
+
+
+def _full_passes(made: list[int]):
+    """A collector callback counting, in `made`, the full passes that begin (but `_due`'s own)."""
+
+    def counted(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2 and not _making_due:
+            made.append(1)
+
+    return counted
+
+
+_making_due = False
+
+
+def _due(passes: int) -> None:
+    """Passes of the middle generation, as many as `passes`, since the last full one."""
+    import gc
+
+    global _making_due
+    _making_due = True
+    try:
+        gc.collect()
+    finally:
+        _making_due = False
+    for _ in range(passes):
+        gc.collect(1)
+    assert gc.get_count()[2] == passes
+
+
+async def test_the_collector_s_full_pass_waits_for_no_key_for_a_second(pipeline):
+    """A full pass of the collector walks every object not frozen: 10-19 ms of the UI thread at
+    100,000 prospects, the longest pause among key presses where Python made it. The app makes it
+    once it is due (FULL_PASS_DUE passes of the middle generation since the last) and no key has
+    come for QUIET_FOR seconds; at once when long overdue (keys without a break); never while a
+    step has the collector off (a load)."""
+    import gc
+    import time
+
+    from evpipe.models import collector
+    from evpipe.tui.app import FULL_PASS_DUE, OVERDUE, QUIET_FOR
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    made: list[int] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        counted = _full_passes(made)
+        gc.callbacks.append(counted)
+        try:
+            await pilot.press("down")  # a key: not quiet
+            _due(FULL_PASS_DUE)
+            app._full_pass_when_quiet()
+            assert made == [] and gc.get_count()[2] == FULL_PASS_DUE
+            app._last_input = time.monotonic() - QUIET_FOR  # a second with no key
+            _due(FULL_PASS_DUE - 1)
+            app._full_pass_when_quiet()
+            assert made == []  # (not due yet)
+            gc.collect(1)
+            with collector.paused():  # a step with the collector off
+                app._full_pass_when_quiet()
+            assert made == []
+            app._full_pass_when_quiet()
+            assert made == [1] and gc.get_count()[2] == 0
+            await pilot.press("up")  # keys again, and the pass long overdue
+            _due(OVERDUE - 1)
+            app._full_pass_when_quiet()
+            assert made == [1]
+            gc.collect(1)
+            app._full_pass_when_quiet()
+            assert made == [1, 1]
+            # the app looks by itself: due, then a second with no key
+            _due(FULL_PASS_DUE)
+            await pilot.press("down")
+            await pilot.pause(QUIET_FOR / 2)
+            assert made == [1, 1]
+            await pilot.pause(QUIET_FOR * 1.5)
+            assert made == [1, 1, 1]
+        finally:
+            gc.callbacks.remove(counted)
 
 
 def test_what_opening_the_database_loads_is_left_out_of_full_collections(db_url, engine):

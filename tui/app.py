@@ -65,8 +65,15 @@ SETTLE_ROUNDS = 8
 KEY_HOLD_LIMIT = 2.0
 
 
-#: The cycle collector's thresholds while the app runs: Python's defaults.
-GC_THRESHOLDS = (700, 10, 10)
+#: The cycle collector's thresholds while the app runs: Python's defaults for its young passes;
+#: its full passes are the app's own (`EvpipeApp._full_pass_when_quiet`), never Python's.
+GC_THRESHOLDS = (700, 10, 1_000_000_000)
+#: A full pass is due after this many passes of the middle generation (Python's own threshold),
+#: and made once no key nor click has come for QUIET_FOR seconds (looked at every QUIET_FOR / 2),
+#: or at once when it has waited for OVERDUE of them (a minute or more of keys without a break).
+FULL_PASS_DUE = 10
+QUIET_FOR = 1.0
+OVERDUE = 200
 
 
 class EvpipeApp(App):
@@ -163,6 +170,7 @@ class EvpipeApp(App):
         self._live_started = False
         self.remote_changed_signal: Signal[RemoteChanges] = Signal(self, "remote-changed")
         self._last_snapshot = 0.0
+        self._last_input = 0.0  # when the last key or click came (`_full_pass_when_quiet`)
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
         #: The screen each key handed on to a widget was typed on (see `_on_key`).
@@ -364,6 +372,7 @@ class EvpipeApp(App):
 
     def on_mount(self) -> None:
         self._check_database()
+        self.set_interval(QUIET_FOR / 2, self._full_pass_when_quiet, name="collector's full pass")
         self.screen_change_signal.subscribe(self, self._add_tab_bar)
         if self.read_only:
             from .read_only import hide_write_keys
@@ -378,6 +387,20 @@ class EvpipeApp(App):
         # (`first_screen_read`), or after FIRST_SCREEN_WAIT seconds whatever that screen says
         if not self._live_started:
             self._live_wait = self.set_timer(FIRST_SCREEN_WAIT, self._start_live, name="first look for changes")
+
+    def _full_pass_when_quiet(self) -> None:
+        """The cycle collector's full pass, made here between bursts of keys. It walks every
+        object not frozen (the rows are: `pipeline._freeze_loaded_rows`), most of them the lines
+        the screens keep painted, each a Strip with seven caches: 18,000 objects at 100,000
+        prospects after a filter's keystrokes, 10-19 ms of the UI thread. Python's own passes
+        (GC_THRESHOLDS) fell among key presses and were the longest pause there. Not while a step
+        has the collector off (models/collector.py: a load, the write path's first import)."""
+        due = gc.get_count()[2]  # (passes of the middle generation since the last full one)
+        if due < FULL_PASS_DUE or not gc.isenabled():
+            return
+        if time.monotonic() - self._last_input < QUIET_FOR and due < OVERDUE:
+            return
+        gc.collect()
 
     def first_screen_read(self) -> None:
         """A screen shows its first read (tui/first_read.py): the looks for other sessions'
@@ -408,6 +431,8 @@ class EvpipeApp(App):
         backspace deleted the wrong letter. Here the field takes its own keys (letters; a text
         area's enter and tab) and then the bindings run, in the app's order, before the next key.
         """
+        if isinstance(event, events.InputEvent):
+            self._last_input = time.monotonic()
         key = isinstance(event, events.Key) and not event.is_forwarded
         if key and self._hold_key(event):
             return
