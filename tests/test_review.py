@@ -395,10 +395,11 @@ def test_the_undone_moves_are_found_without_reading_the_journal(tmp_path):
     assert not any(step.startswith("SCAN ub") for step in plan), plan
 
 
-def test_a_forked_review_reads_what_the_threads_read(week, db_path, monkeypatch):
+def test_a_forked_review_reads_what_the_threads_read(week, db_backend, db_path, monkeypatch):
     """`evpipe review` on an SQLite file has forked copies of itself read the balance and the
     open prospects' parts (models/forked.py) beside the bridge: the same review as the threads'
-    of an engine; and where no copy can start, the same again, read by the command itself."""
+    of an engine; and where no copy can start, the same again, read by the command itself. On
+    PostgreSQL the command reads through its engine: threads, and no fork."""
     from evpipe.models.forked import Forked
     from evpipe.models.rawdb import SqliteReader
 
@@ -414,6 +415,9 @@ def test_a_forked_review_reads_what_the_threads_read(week, db_path, monkeypatch)
         return started[-1]
 
     monkeypatch.setattr(Forked, "start", staticmethod(counted))
+    if db_backend == "postgresql":
+        assert review(week, "7d", forked=True) == threads and started == []
+        return
     reader = SqliteReader(db_path)
     assert review(reader, "7d", forked=True) == threads
     assert len(started) == 2 and None not in started  # the balance and the open prospects' parts
