@@ -19,9 +19,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: [steps running (in any thread), whether the collector was on when the first began, whether a
-#: step that ended asked for a freeze (`paused(freeze=True)`)]
-_state: list[int] = [0, 0, 0]
+#: [steps running (in any thread), whether the collector was on when the first began]
+_state: list[int] = [0, 0]
 _lock = threading.Lock()
 
 #: Whether this process is a one-shot command (`one_shot`), and what it keeps until it ends.
@@ -44,16 +43,13 @@ def keep(thing: object) -> None:
 
 
 @contextmanager
-def paused(*, freeze: bool = False) -> Iterator[None]:
+def paused() -> Iterator[None]:
     """The collector off while the block runs (and on after it if it was on before). In a one-shot
     command, a block that ends without an error freezes what is there before the collector is on
-    again: what it made is held to the end, and no pass need walk it. So does one asked to
-    (`freeze`: the app's load of every row, which lives until the next load): otherwise the first
-    pass after it would walk all it made, on whichever thread made the next object."""
+    again: what it made is held to the end, and no pass need walk it."""
     with _lock:
         if _state[0] == 0:
             _state[1] = gc.isenabled()
-            _state[2] = 0
             gc.disable()
         _state[0] += 1
     ended = False
@@ -63,10 +59,8 @@ def paused(*, freeze: bool = False) -> Iterator[None]:
     finally:
         with _lock:
             _state[0] -= 1
-            if ended and freeze:
-                _state[2] = 1
             if _state[0] == 0 and _state[1]:
-                if (ended and _one_shot) or _state[2]:
+                if ended and _one_shot:
                     gc.freeze()
                 gc.enable()
 

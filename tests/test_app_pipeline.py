@@ -1169,43 +1169,6 @@ async def test_the_collector_s_full_pass_waits_for_no_key_for_a_second(pipeline)
             gc.callbacks.remove(counted)
 
 
-async def test_every_row_is_read_with_the_collector_off_and_frozen_after(pipeline, monkeypatch):
-    """Reading every row makes a tuple a row, chunk after chunk: with the collector on, a pass
-    of its young generations every 700 of them (a million rows: 8 ms passes of the middle one
-    holding the interpreter lock as keys were typed). The load reads them with the collector off,
-    and what it made is frozen before the collector is on again (it lives until the next load)."""
-    import gc
-
-    import evpipe.tui.screens.pipeline as screens
-
-    seen: list[bool] = []
-    made: list[list[str]] = []
-    reading = screens.load_rows
-
-    def load_rows(*args, **kwargs):
-        seen.append(gc.isenabled())
-        made.append(["made as the rows were read"])
-        return reading(*args, **kwargs)
-
-    app = EvpipeApp(str(pipeline.url), who="tester")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        monkeypatch.setattr(screens, "load_rows", load_rows)
-        gc.unfreeze()  # (as a process that has frozen nothing yet)
-        try:
-            screen = app.screen
-            assert isinstance(screen, PipelineScreen)
-            screen.load_rows()  # every row read again (a reload)
-            await pilot.pause(0.5)
-            await settle(pilot)
-            assert seen == [False]
-            assert gc.isenabled()
-            assert made and not any(o is made[0] for o in gc.get_objects())  # frozen
-            assert "Harbour Events" in screen_text(app)
-        finally:
-            gc.freeze()
-
-
 def test_what_opening_the_database_loads_is_left_out_of_full_collections(db_url, engine):
     """The write path opens after the rows are frozen out of the collector's full passes (the
     first look for changes imports SQLAlchemy then): what it leaves behind for the session is

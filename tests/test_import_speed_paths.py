@@ -144,33 +144,6 @@ def test_the_collector_is_paused_during_an_import_step_and_back_after_it():
         gc.enable()
 
 
-def test_a_step_asked_to_freeze_freezes_what_is_there_when_the_collector_is_on_again():
-    """The app's load of every row (tui/screens/pipeline.py `_every_row`): what it made lives until
-    the next load, and is frozen before the collector is on again, not walked by its next pass;
-    with a step still running beside it, once that one ends; not when the step failed."""
-    gc.unfreeze()
-    try:
-        with collector.paused(freeze=True):
-            made = [[1]]
-        assert gc.isenabled() and not any(o is made for o in gc.get_objects())  # frozen
-        gc.unfreeze()
-        with collector.paused():
-            with collector.paused(freeze=True):
-                beside = [[2]]
-            assert not gc.isenabled()  # (the other step still runs)
-        assert gc.isenabled() and not any(o is beside for o in gc.get_objects())
-        gc.unfreeze()
-        with pytest.raises(DomainError), collector.paused(freeze=True):
-            failed = [[3]]
-            raise DomainError("the read failed")
-        assert gc.isenabled() and any(o is failed for o in gc.get_objects())
-        with collector.paused():
-            plain = [[4]]
-        assert any(o is plain for o in gc.get_objects())  # (no freeze asked: none)
-    finally:
-        gc.freeze()
-
-
 @pytest.fixture
 def one_shot(monkeypatch):
     """This process as a one-shot command (models/collector.py), and as it was again after."""

@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker
 
-from evpipe.models import clock, collector, ladder
+from evpipe.models import clock, ladder
 from evpipe.models.board import predict_stage
 from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
@@ -343,7 +343,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         if not first_page:
             stages, archived = load_ladder(engine)
             ladder = Ladder.of(stages, extra=archived)
-            self.post_message(self._every_row(engine, mode, ladder, owner, stages, archived))
+            rows, order = load_rows(engine, mode, ladder, owner=owner)
+            self._post_pace(engine)
+            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
             return
         if shown is None:
             first, painted = read_first_screen(engine, owner=owner, who=app.who), threading.Event()
@@ -362,19 +364,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         painted.wait(2.0)  # (the header's history is read as the rows are shown: on_rows_loaded)
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not first.complete:
-            self.post_message(self._every_row(engine, self.view.sort, ladder, owner, stages, archived))
-
-    def _every_row(self, engine, mode, ladder, owner, stages, archived) -> RowsLoaded:
-        """Every row read, with the pace and what `_all_rows` works out, with the collector off
-        (models/collector.py), and what that made frozen before it is on again (the rows live
-        until the next load: `_freeze_loaded_rows`). Each chunk of a read is thousands of row
-        tuples, a pass of the collector's young generations every 700 of them and one over the
-        middle generation every 7,000: a million rows, 8 ms passes holding the interpreter lock
-        among the keys typed as they load."""
-        with collector.paused(freeze=True):
+            mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
-            return self._all_rows(rows, order, mode, ladder, owner, stages, archived)
+            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
 
     def _all_rows(self, rows, order, mode, ladder, owner, stages, archived, painted=None) -> RowsLoaded:
         """Every row, with what the view and the table work out over all of them before they can
