@@ -245,3 +245,19 @@ def demo_engine(db_url):
     load_demo(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def forks(monkeypatch) -> list:
+    """Each fork started by models/forked.py (a Forked, or None where none could be), in order."""
+    from evpipe.models.forked import Forked
+
+    started: list[Forked | None] = []
+    start = Forked.start
+
+    def counted(work):
+        started.append(start(work))
+        return started[-1]
+
+    monkeypatch.setattr(Forked, "start", staticmethod(counted))
+    return started

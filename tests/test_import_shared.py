@@ -40,20 +40,6 @@ def _file(path: Path, rows: int) -> Path:
     return path
 
 
-@pytest.fixture
-def forks(monkeypatch) -> list[Forked | None]:
-    """Each fork started (None where none could be), in order."""
-    started: list[Forked | None] = []
-    start = Forked.start
-
-    def counted(work):
-        started.append(start(work))
-        return started[-1]
-
-    monkeypatch.setattr(Forked, "start", staticmethod(counted))
-    return started
-
-
 def _tables(engine: Engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {

@@ -395,7 +395,7 @@ def test_the_undone_moves_are_found_without_reading_the_journal(tmp_path):
     assert not any(step.startswith("SCAN ub") for step in plan), plan
 
 
-def test_a_forked_review_reads_what_the_threads_read(week, db_backend, db_path, monkeypatch):
+def test_a_forked_review_reads_what_the_threads_read(week, db_backend, db_path, forks, monkeypatch):
     """`evpipe review` on an SQLite file has forked copies of itself read the balance and the
     open prospects' parts (models/forked.py) beside the bridge: the same review as the threads'
     of an engine; and where no copy can start, the same again, read by the command itself. On
@@ -407,20 +407,12 @@ def test_a_forked_review_reads_what_the_threads_read(week, db_backend, db_path, 
     Store(week, who="priya").log_activity("B", "call", "keen", when=call, at=call)  # B touched on Enquiry
     threads = review(week, "7d")
     assert _balance(threads)["Enquiry"] == (1, 0, 1, 0)
-    started: list[Forked | None] = []
-    start = Forked.start
-
-    def counted(work):
-        started.append(start(work))
-        return started[-1]
-
-    monkeypatch.setattr(Forked, "start", staticmethod(counted))
     if db_backend == "postgresql":
-        assert review(week, "7d", forked=True) == threads and started == []
+        assert review(week, "7d", forked=True) == threads and forks == []
         return
     reader = SqliteReader(db_path)
     assert review(reader, "7d", forked=True) == threads
-    assert len(started) == 2 and None not in started  # the balance and the open prospects' parts
-    assert review(reader, "7d") == threads and len(started) == 2  # (threads: no fork)
+    assert len(forks) == 2 and None not in forks  # the balance and the open prospects' parts
+    assert review(reader, "7d") == threads and len(forks) == 2  # (threads: no fork)
     monkeypatch.setattr(Forked, "start", staticmethod(lambda work: None))  # (no fork to be had)
     assert review(reader, "7d", forked=True) == threads
