@@ -18,7 +18,10 @@ import pickle
 import select
 import signal
 from collections.abc import Callable
-from typing import Any
+from time import monotonic
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
 
 
 class Forked:
@@ -96,3 +99,28 @@ class Forked:
             pass
         os.waitpid(self.pid, 0)
         os.close(self.fd)
+
+
+class Ahead(Generic[_T]):
+    """`work` begun now in a forked child (`Forked.start`), its answer taken when the caller
+    needs it (calling this): where the child gave none (no fork, no second core, an error in it,
+    no answer within `Forked.patience` of the time since it began), `work` is done here then.
+    `close` stops a child whose answer was not taken (the caller failed first)."""
+
+    def __init__(self, work: Callable[[], _T]) -> None:
+        self.work = work
+        self.child = Forked.start(work)
+        self.began = monotonic()
+
+    def __call__(self) -> _T:
+        child, self.child = self.child, None
+        if child is not None:
+            ok, value = child.answer(Forked.patience(monotonic() - self.began))
+            if ok:
+                return value
+        return self.work()
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            self.child = None

@@ -41,13 +41,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from time import monotonic
 from typing import Any
 
 from . import clock
 from .errors import DomainError
 from .focus import FocusItem, focus, follow_ups
-from .forked import Forked
+from .forked import Ahead
 from .kpi import Kpi, Scope, kpis
 from .pace import Pace, load_pace
 from .rawdb import SqliteReader, as_day, dialect_name, fetch_all, fetch_chunks, raw_cursor, text_list
@@ -716,8 +715,12 @@ def review(
         return _open_prospects(engine, scope)
 
     if forked and isinstance(engine, SqliteReader):
-        parts = (_in_fork(balance), _in_fork(beside))
-        return _review(engine, start_at, end_at, scope, focus_limit, who, owner, replay_from, *parts)
+        parts = (Ahead(balance), Ahead(beside))
+        try:
+            return _review(engine, start_at, end_at, scope, focus_limit, who, owner, replay_from, *parts)
+        finally:  # (a child whose answer was not taken: the bridge failed first)
+            for part in parts:
+                part.close()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="review") as pool:
         # each on a connection of its own (a million prospects in daily use, taking turns with
         # the bridge: 4.1-4.7 -> 3.7-4.3 s)
@@ -725,22 +728,6 @@ def review(
         return _review(
             engine, start_at, end_at, scope, focus_limit, who, owner, replay_from, balanced.result, read.result
         )
-
-
-def _in_fork(work: Callable[[], Any]) -> Callable[[], Any]:
-    """`work` begun in a forked copy of this process; what gives its answer, or, where the copy
-    gave none (no fork, no second core, an error in it), does `work` here."""
-    child = Forked.start(work)
-    began = monotonic()
-
-    def answer() -> Any:
-        if child is not None:
-            ok, value = child.answer(Forked.patience(monotonic() - began))
-            if ok:
-                return value
-        return work()
-
-    return answer
 
 
 def _review(
