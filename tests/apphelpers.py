@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,33 @@ async def until(app, pilot, check: Callable[[], Any], timeout: float = 15.0) -> 
             return True
         await pilot.pause(0.05)
     return bool(check())
+
+
+def save_lands_before_the_sums(monkeypatch, screen_module, moved_id: int, screens: list) -> threading.Event:
+    """A KPI header's sums read again (a win's) before a move of `moved_id` is saved, and reaching
+    the screen (`screens[0]`, once the test puts it there) after that move's save has: the order
+    that lost the move once in three full runs of the suite (models/header_sums.py).
+    `screen_module`: the screen's module, whose `kpis_as_of_journal` reads the sums. Returns the
+    event set once those sums are read."""
+    from evpipe.models import store_prospects
+
+    read = threading.Event()
+    real_sums, real_move = screen_module.kpis_as_of_journal, store_prospects.ProspectWrites.move
+
+    def sums(*args):
+        got = real_sums(*args)
+        if screens:  # (the win's: the screen was read before)
+            read.set()
+            deadline = time.monotonic() + 5
+            while screens[0]._pending and time.monotonic() < deadline:  # its save reaches the screen first
+                time.sleep(0.01)
+        return got
+
+    def move(self, prospect_id, *args, **kwargs):
+        if prospect_id == moved_id:
+            read.wait(5)  # saved once the win's sums are read
+        return real_move(self, prospect_id, *args, **kwargs)
+
+    monkeypatch.setattr(screen_module, "kpis_as_of_journal", sums)
+    monkeypatch.setattr(store_prospects.ProspectWrites, "move", move)
+    return read

@@ -9,8 +9,9 @@ import sqlite3
 from datetime import datetime
 
 import pytest
-from apphelpers import RecordingApp, settle, shows
+from apphelpers import RecordingApp, save_lands_before_the_sums, settle, shows
 from test_save_failures import impatient_engine
+from textual import events
 from textual.worker import WorkerCancelled
 
 from evpipe.models import clock, history
@@ -243,6 +244,30 @@ async def test_a_failed_save_puts_the_card_and_header_back_and_says_why(engine):
             holder.rollback()
             holder.close()
     app._engine.dispose()
+
+
+async def test_a_move_saved_while_the_header_sums_again_stays_in_it(worked_engine, monkeypatch):
+    """`>` wins C, `left` `>` moves A on, in one burst: the win's sums are read before A's move is
+    saved and land after its save has. They replaced the header without A's move (the pipeline's
+    race, tests/test_kpi_period.py); a read of the board's own landed with no journal id at all."""
+    from evpipe.tui.screens import board as board_screen
+
+    store = Store(worked_engine, who="tester")
+    screens: list = []
+    read = save_lands_before_the_sums(monkeypatch, board_screen, store.get("A").id, screens)
+    app = RecordingApp(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_board(app, pilot)
+        await pilot.press("right", "right", "right")
+        assert screen.board.current_row.name == "C"
+        screens.append(screen)
+        for key, char in (("greater_than_sign", ">"), ("left", None), ("greater_than_sign", ">")):
+            app.post_message(events.Key(key, char))  # (one write: all queued before any is read)
+        await calm(pilot, until=lambda a: store.get("A").stage_name == "Deposit paid" and not screen._pending)
+        await calm(pilot)
+        assert read.is_set()
+        assert store.get("C").stage_kind == "won"
+        assert screen.kpi == kpis(worked_engine, Scope(period=current_period(worked_engine)))
 
 
 async def test_enter_opens_the_prospect_page(worked_engine):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from apphelpers import settle, shows
+from apphelpers import save_lands_before_the_sums, settle, shows
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -336,25 +336,31 @@ async def test_the_header_shows_the_period_and_its_figures(old_wins, db_path):
         assert f"TV {format_money(screen.kpi_all.tv_cents)}" in screen_text(app)
 
 
-async def test_a_move_shown_while_the_header_sums_again_stays_in_it(old_wins):
+@pytest.mark.parametrize("order", ["as it comes", "saved before the sums land"])
+async def test_a_move_shown_while_the_header_sums_again_stays_in_it(old_wins, monkeypatch, order):
     """`>j>` in one burst, the first a win: the win sums the header again from the database (it
     may leave the period) while the second move is shown but not saved yet. The sums replaced the
     header without it, and its save added only its correction: the header stayed short of the
-    second move's EV until the app restarted."""
+    second move's EV until the app restarted. Then, in the order forced here, the sums replaced a
+    header that its save had already corrected (models/header_sums.py)."""
     from textual import events
 
     from evpipe.tui.app import EvpipeApp
+    from evpipe.tui.screens import pipeline
 
     engine, _ = old_wins
     s = Store(engine, who="tester")
     last = s.add("Zz last step", "5000", "Deposit paid", month="2027-06").prospect
-    s.add("Zz next one", "4000", "Suspect", month="2027-06")
+    nxt = s.add("Zz next one", "4000", "Suspect", month="2027-06").prospect
+    screens: list = []
+    read = save_lands_before_the_sums(monkeypatch, pipeline, nxt.id, screens) if order != "as it comes" else None
     app = EvpipeApp(str(engine.url), who="tester")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.pipeline
         assert screen.table.go_to(last.id)
         await settle(pilot)
+        screens.append(screen)
         for key, char in (("greater_than_sign", ">"), ("j", "j"), ("greater_than_sign", ">")):
             app.post_message(events.Key(key, char))  # (one write: all queued before any is read)
         await settle(
@@ -363,6 +369,7 @@ async def test_a_move_shown_while_the_header_sums_again_stays_in_it(old_wins):
             until=lambda a: s.get("Zz next one").stage_name == "Enquiry" and not a.pipeline._pending,
         )
         await settle(pilot)
+        assert read is None or read.is_set()
         assert s.get("Zz last step").stage_kind == "won"
         assert screen.kpi_all == kpis(engine, Scope(period=DEFAULT))
         assert screen.kpi_mine == kpis(engine, Scope(owner="tester", period=DEFAULT))

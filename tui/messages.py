@@ -135,6 +135,7 @@ class KpisLoaded(Message):
     kpi_mine: Kpi
     period: Period | None = None
     journal_id: int = -1  # the journal's highest id read just before the sums: they hold it
+    asked: bool = False  # read by the screen's KPI worker (one at a time), not with the rows
 
 
 @message
@@ -209,11 +210,13 @@ class BoardLoaded(Message):
     board: BoardView
     kpi: Kpi
     period: Period | None = None
+    journal_id: int = -1  # the journal's highest id read with the KPIs: they hold it
 
 
 @message
 class BoardKpisLoaded(Message):
     kpi: Kpi
+    journal_id: int = -1  # as KpisLoaded's
 
 
 @message

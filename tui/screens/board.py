@@ -17,11 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
+from textual.worker import Worker
 
 from evpipe.models import clock
 from evpipe.models.board import BoardView, predict_stage
-from evpipe.models.kpi import Kpi, Scope, kpis
-from evpipe.models.ladder import OPEN
+from evpipe.models.changes_feed import kpis_as_of_journal
+from evpipe.models.header_sums import HeaderSums, journal_delta_is_the_headers
+from evpipe.models.kpi import Kpi, Scope
 from evpipe.models.period import Period, current_period
 from evpipe.models.pipeline_view import Ladder, Row, RowStore, load_ladder, load_rows, ordered_ids, row_of
 from evpipe.models.records import ChangeResult
@@ -76,7 +78,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.view: BoardView | None = None
-        self.kpi = Kpi()
+        self.sums = HeaderSums()  # the header's figures, kept current between reads (its scope's only)
         self.period: Period | None = None
         self._pending: dict[int, int] = {}  # prospect id -> moves shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
@@ -95,6 +97,10 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     @property
     def header(self) -> KpiHeader:
         return self.query_one("#kpis", KpiHeader)
+
+    @property
+    def kpi(self) -> Kpi:
+        return self.sums.all
 
     def on_mount(self) -> None:
         self.board.focus()
@@ -127,28 +133,41 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         stages, archived = load_ladder(engine)
         ladder = Ladder.of(stages, extra=archived)
         period = current_period(engine)
-        kpi = kpis(engine, Scope(owner=owner, period=period))
+        journal_id, (kpi,) = kpis_as_of_journal(engine, Scope(owner=owner, period=period))
         if rows is None:
             rows, order = load_rows(engine, "month", ladder, owner=owner)
         else:
             order = ordered_ids(engine, "month", ladder, owner=owner)
         board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
-        self.post_message(BoardLoaded(board, kpi, period))
+        self.post_message(BoardLoaded(board, kpi, period, journal_id))
         week_ago, _label, weekly = week_history(engine, Scope(owner=owner, period=period))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
+
+    def reload_kpis(self) -> None:
+        """Sum the header again in SQL: now, or when the read on its way lands (one at a time, so
+        that they land in order: models/header_sums.py)."""
+        if self.sums.want_read():
+            self.load_kpis()
 
     @work(thread=True, exclusive=True, group="board-kpis", exit_on_error=False, description="board KPIs")
     def load_kpis(self) -> None:
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()
-        self.post_message(BoardKpisLoaded(kpis(engine, Scope(owner=owner, period=current_period(engine)))))
+        journal_id, (kpi,) = kpis_as_of_journal(engine, Scope(owner=owner, period=current_period(engine)))
+        self.post_message(BoardKpisLoaded(kpi, journal_id))
+
+    def work_failed(self, worker: Worker, error: BaseException) -> str:
+        if worker.group == "board-kpis":
+            self.sums.read_failed()
+        return super().work_failed(worker, error)
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
         row = self.board.current_row
         self.view = message.board
-        self.kpi = message.kpi
         self.period = message.period
+        # (moves shown and not saved yet stay counted: their saves place their cards)
+        self.sums.read(message.kpi, Kpi(), message.journal_id, asked=False)
         self._pending.clear()
         self.header.period_label = message.period.short if message.period is not None else ""
         self.header.show(self.kpi)
@@ -156,7 +175,8 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._show_status()
 
     def on_board_kpis_loaded(self, message: BoardKpisLoaded) -> None:
-        self.kpi = message.kpi
+        if self.sums.read(message.kpi, Kpi(), message.journal_id):
+            self.load_kpis()
         self.header.show(self.kpi)
 
     def on_focus_history_loaded(self, message: FocusHistoryLoaded) -> None:
@@ -216,7 +236,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
             before, after = self._part(row), self._part(moved)
             delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
-            self.kpi = self.kpi.moved(*delta)
+            self.sums.show(row.id, delta, row.owner)
             self.header.show(self.kpi)
             self._place(moved, follow=True)
         pid, expected = row.id, row.version
@@ -257,14 +277,6 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         worker then does not compete with that frame for the interpreter (changes keep their order)."""
         self.call_after_refresh(evpipe_app(self).saver.save, Change(call, self, pid, delta))
 
-    def _journal_delta_is_the_headers(self, result: ChangeResult) -> bool:
-        """As on the pipeline: a change's journalled effect is the header's unless the prospect
-        may have moved in or out of the KPI period (closed before or after)."""
-        if self.period is None or not self.period.restricts:
-            return True
-        p = result.prospect
-        return p is not None and p.stage_kind == OPEN and result.category not in ("win", "lose", "reopen")
-
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
         self._applied.add(result.event_id)
@@ -277,15 +289,11 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self._pending[p.id] -= 1
                 if self._pending[p.id] <= 0:
                     del self._pending[p.id]
-            if self._journal_delta_is_the_headers(result):
-                self.kpi = self.kpi.moved(
-                    result.d_count - optimistic[0],
-                    result.d_tv_cents - optimistic[1],
-                    result.d_ev_micros - optimistic[2],
-                )
-                self.header.show(self.kpi)
-            else:
-                self.load_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
+            headers = journal_delta_is_the_headers(self.period, result)
+            self.sums.saved(result, optimistic, p.owner, headers=headers)
+            self.header.show(self.kpi)
+            if not headers:
+                self.reload_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
             if p.id not in self._pending:
                 self._apply(p)
         evpipe_app(self).say_saved(result)
@@ -304,6 +312,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self.app.notify(message.error, markup=False, severity="error", timeout=6)
         # take back what was shown: the cards and the KPIs as the database has them
         self._pending.pop(message.prospect_id or 0, None)
+        self.sums.settle(message.prospect_id, message.optimistic)  # (the board read again holds none of it)
         self.load()
 
     def _changed_remotely(self, message: RemoteChanges) -> None:
@@ -325,7 +334,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self._place(row, follow=False)
         self.board.changed()
         self._show_status()
-        self.load_kpis()
+        self.reload_kpis()
 
     def _data_changed(self, result: ChangeResult | None) -> None:
         """A change made elsewhere (the prospect page, another screen, an import)."""
@@ -338,5 +347,5 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 self._stale = True
             return
         self._applied.add(result.event_id)
-        self.load_kpis()
+        self.reload_kpis()
         self._apply(result.prospect)

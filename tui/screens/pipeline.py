@@ -12,7 +12,6 @@ import gc
 import threading
 from array import array
 from collections.abc import Callable, MutableSet
-from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
@@ -31,6 +30,7 @@ from evpipe.models.changes_feed import Entry, fields_of, kpis_as_of_journal
 from evpipe.models.errors import DomainError
 from evpipe.models.filters import Filter, Hits, hint, parse_filter
 from evpipe.models.first_screen import FirstScreen, header_history, read_first_screen
+from evpipe.models.header_sums import NONE, Delta, HeaderSums, exact, journal_delta_is_the_headers
 from evpipe.models.kpi import Kpi, Scope
 from evpipe.models.names import display_name
 from evpipe.models.period import Period, current_period
@@ -82,15 +82,6 @@ from .stage_keys import StageKeys
 
 class _Superseded(Exception):
     """A filter search stopped between two slices: a newer text was typed, or the filter cleared."""
-
-
-@dataclass
-class _Pending:
-    """A change shown before it is saved: what it added to the KPIs, and whose row it is."""
-
-    prospect_id: int
-    delta: tuple[int, int, int]
-    owner: str
 
 
 def _freeze_loaded_rows() -> None:
@@ -183,8 +174,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         super().__init__()
         self.view = PipelineView(Ladder.of([]))
         self.stage_list: list[StageInfo] = []
-        self.kpi_all = Kpi()
-        self.kpi_mine = Kpi()
+        # the header's figures, everyone's and the user's own, kept current between reads
+        self.sums = HeaderSums(lambda: (evpipe_app(self).scope_owner, evpipe_app(self).who))
         self.period: Period | None = None  # the KPI period the header counts (read with the KPIs)
         self.loaded = False  # some rows are on screen
         self.complete = False  # every row is on screen
@@ -205,11 +196,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._pending: dict[int, int] = {}  # prospect id -> changes shown but not saved yet
         self._shown: dict[int, Row] = {}  # prospect id -> its row as those changes show it
         self._before: dict[int, Row] = {}  # prospect id -> its row before those changes
-        # those changes' parts of the header, oldest first: KPIs read again from the database
-        # while one is on its way have them added back (see on_kpis_loaded)
-        self._unsaved: list[_Pending] = []
         self._applied: set[int] = set()  # event ids this screen has applied itself
-        self._kpis_hold = -1  # journal entries up to this id are in the KPIs read last (live changes)
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
@@ -270,6 +257,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         return Scope(owner=app.who if mine else app.scope_owner, period=period)
 
     @property
+    def kpi_all(self) -> Kpi:
+        return self.sums.all
+
+    @property
+    def kpi_mine(self) -> Kpi:
+        return self.sums.mine
+
+    @property
     def kpi(self) -> Kpi:
         return self.kpi_mine if self.mine else self.kpi_all
 
@@ -286,6 +281,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         made, so both are read again every few seconds until a read succeeds. Once, the screen
         kept showing them until evpipe was started again."""
         line = super().work_failed(worker, error)
+        if worker.group == "kpis":
+            self.sums.read_failed()
         if worker.group in ("load", "kpis") and self.loaded:
             self._read_failed = True
             if self._read_again is None:
@@ -301,7 +298,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._since_load = []
         self._loading = True
         if self.loaded:
-            self.load_kpis()
+            self.reload_kpis()
             self.load_rows()
         elif not self._show_read_ahead():
             self.load_rows(first_page=True)
@@ -395,19 +392,17 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         journal_id, (kpi_all, kpi_mine) = kpis_as_of_journal(
             engine, self._scope(False, period), self._scope(True, period)
         )
-        self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id))
+        self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id, asked=True))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         if self._read_failed:  # read again after a failed read (`work_failed`): the database is back
             self._read_failed = False
             evpipe_app(self).database_answers()
-        self.kpi_all, self.kpi_mine = message.kpi_all, message.kpi_mine
-        self._kpis_hold = max(self._kpis_hold, message.journal_id)
+        # (changes shown, or saved after the sums were read, are added back: models/header_sums.py)
+        again = self.sums.read(message.kpi_all, message.kpi_mine, message.journal_id, asked=message.asked)
         evpipe_app(self).live.read_up_to(message.journal_id)  # (before the first look: it hands on what came after)
-        # changes shown but not saved when they were read are not in them: they count on screen
-        # (a move to Won sums again; `>j>` lost the second move's part until the app restarted)
-        for shown in self._unsaved:
-            self._add_kpi(shown.delta, shown.owner)
+        if again:
+            self.load_kpis()
         if message.period != self.period:  # the first read, a new month or a new setting
             self.period = message.period
             self.header.period_label = message.period.short if message.period is not None else ""
@@ -578,34 +573,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         count, tv, ev = self.view.ladder.part(row)
         return (count, tv, ev)
 
-    def _journal_delta_is_the_headers(self, result: ChangeResult) -> bool:
-        """Whether a saved change's journalled effect (on every prospect's KPIs) is its effect on
-        the header's: always without a KPI period; with one, when the prospect is open before and
-        after (open prospects are always in the period). Otherwise the header sums again."""
-        if self.period is None or not self.period.restricts:
-            return True
-        p = result.prospect
-        return p is not None and p.stage_kind == ladder.OPEN and result.category not in ("win", "lose", "reopen")
-
-    def _add_kpi(self, delta: tuple[int, int, int], owner: str | None) -> None:
-        """Move the header by a change to `owner`'s prospect (None: unknown whose; the caller sums
-        again). Everyone's figures are only the rep's own for a rep limited to them."""
-        scope = evpipe_app(self).scope_owner
-        if scope is None or owner == scope:
-            self.kpi_all = self.kpi_all.moved(*delta)
-        if owner == evpipe_app(self).who:
-            self.kpi_mine = self.kpi_mine.moved(*delta)
-
     # -------------------------------------------------------- saving
 
     def _save(
-        self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None, pending: _Pending | None = None
+        self, call: Callable[[], ChangeResult], *, prospect_id: int | None = None, shown: Delta | None = None
     ) -> None:
         """Save through the app's saver: in a worker, one at a time and in order; a change shown
-        before it is saved (`pending`) starts saving once its frame is painted."""
-        evpipe_app(self).saver.save(
-            Change(call, self, prospect_id, pending.delta if pending else (0, 0, 0)), after_frame=pending is not None
-        )
+        before it is saved (its part of the header `shown`) starts saving once its frame is painted."""
+        evpipe_app(self).saver.save(Change(call, self, prospect_id, shown or NONE), after_frame=shown is not None)
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
@@ -620,26 +595,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                     del self._pending[p.id]
                     self._shown.pop(p.id, None)
                     self._before.pop(p.id, None)
-            self._settle(p.id, optimistic)
-            if result.event_id is not None and result.event_id <= self._kpis_hold:
-                # the KPIs read since it was shown counted it already (and its shown part was added
-                # back to them, see on_kpis_loaded): take that part away again
-                correction = (-optimistic[0], -optimistic[1], -optimistic[2])
-            else:
-                correction = (
-                    result.d_count - optimistic[0],
-                    result.d_tv_cents - optimistic[1],
-                    result.d_ev_micros - optimistic[2],
-                )
             owner_before = old.owner if old is not None else p.owner
-            if not self._journal_delta_is_the_headers(result):
-                self.reload_kpis()  # it may have moved in or out of the KPI period: sum again, in SQL
-            elif owner_before != p.owner:
-                # an owner change moves the prospect between scopes: count mine again, in SQL
-                self._add_kpi(correction, None)
-                self.reload_kpis()
-            else:
-                self._add_kpi(correction, p.owner)
+            headers = journal_delta_is_the_headers(self.period, result)
+            changed_hands = owner_before != p.owner
+            # (an owner change moves the prospect between scopes: not known whose, summed again)
+            self.sums.saved(result, optimistic, None if changed_hands else p.owner, headers=headers)
+            if not headers or changed_hands:
+                self.reload_kpis()  # it may have moved in or out of the KPI period or a scope: sum again, in SQL
             if p.id not in self._pending:
                 self._apply_prospect(p)
         else:
@@ -657,7 +619,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self._pending.pop(message.prospect_id, None)
             if message.prospect_id is not None:
                 self._shown.pop(message.prospect_id, None)
-                self._settle(message.prospect_id, message.optimistic)
+                self.sums.settle(message.prospect_id, message.optimistic)
                 # taken back here too: the read below fails when the server has gone away, and the
                 # row and the header showed the change as saved (the notice saying it was undone)
                 before = self._before.pop(message.prospect_id, None)
@@ -669,19 +631,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                     else:
                         self.table.refresh_row(before.id)
                     count, tv, ev = message.optimistic
-                    self._add_kpi((-count, -tv, -ev), before.owner)
+                    self.sums.add((-count, -tv, -ev), before.owner)
                     self._show_header()
             self.load()
             self._since_load.extend(self._shown[pid] for pid in self._pending if pid in self._shown)
-
-    def _settle(self, prospect_id: int, optimistic: tuple[int, int, int]) -> None:
-        """A change shown before it was saved is saved or failed: no longer added to KPIs read."""
-        if optimistic == (0, 0, 0):
-            return
-        for i, shown in enumerate(self._unsaved):
-            if shown.prospect_id == prospect_id:
-                del self._unsaved[i]
-                return
 
     def _apply_prospect(self, p: ProspectInfo) -> None:
         before = len(self.view.lines)
@@ -702,7 +655,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._show_status()
 
     def reload_kpis(self) -> None:
-        self.load_kpis()
+        """Sum the header again in SQL: now, or when the read on its way lands (one at a time, so
+        that they land in order: models/header_sums.py)."""
+        if self.sums.want_read():
+            self.load_kpis()
 
     def on_data_changed(self, message: DataChanged) -> None:
         """A change made elsewhere (the prospect page, the stages screen, an import)."""
@@ -716,13 +672,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._applied.add(result.event_id)
         p = result.prospect
         old = self.view.rows.get(p.id)
-        if not self._journal_delta_is_the_headers(result):
+        if not journal_delta_is_the_headers(self.period, result):
             self.reload_kpis()
         elif old is not None and old.owner != p.owner:
-            self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), None)
+            self.sums.journalled(result.event_id, exact(result), None)
             self.reload_kpis()
         else:
-            self._add_kpi((result.d_count, result.d_tv_cents, result.d_ev_micros), p.owner)
+            self.sums.journalled(result.event_id, exact(result), p.owner)
         self._apply_prospect(p)
         self._show_header()
 
@@ -800,7 +756,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def _add_remote_kpi(self, entry: Entry, message: RemoteChanges) -> bool:
         """Move the header by one remote entry's recorded effect; True when it cannot be told
         that way (the KPI period or the owner may have changed what the header counts): sum again."""
-        if entry.id <= self._kpis_hold:
+        if self.sums.holds(entry.id):
             return False  # the KPIs were read after it: it is in them already
         pid = entry.prospect_id
         found = message.rows.get(pid) if pid is not None else None
@@ -808,13 +764,13 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         old = self.view.rows.get(pid) if pid is not None else None
         owners = {r.owner for r in (now, old) if r is not None}
         if len(owners) != 1 or "owner" in fields_of(entry):
-            self._add_kpi(entry.delta, None)
+            self.sums.journalled(entry.id, entry.delta, None)
             return True
         if self.period is not None and self.period.restricts:
             still_open = now is not None and self.view.ladder.kind(now.stage_id) == ladder.OPEN
             if not still_open or entry.category in ("win", "lose", "reopen"):
                 return True
-        self._add_kpi(entry.delta, owners.pop())
+        self.sums.journalled(entry.id, entry.delta, owners.pop())
         return False
 
     # -------------------------------------------------------- actions: stage moves
@@ -839,19 +795,16 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             return
         app = evpipe_app(self)  # the store opens in the worker, never here
         new_stage = self._predict(row, target)
-        pending = None
+        shown = None
         expected = row.version
         if new_stage is not None:
             moved = row._replace(stage_id=new_stage.id, version=row.version + 1)
             before, after = self._part(row), self._part(moved)
-            delta = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
-            pending = _Pending(row.id, delta, row.owner)
+            shown = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
             self._pending[row.id] = self._pending.get(row.id, 0) + 1
             self._before.setdefault(row.id, row)
             self._shown[row.id] = moved
-            if delta != (0, 0, 0):
-                self._unsaved.append(pending)
-            self._add_kpi(delta, row.owner)
+            self.sums.show(row.id, shown, row.owner)
             lines_before = len(self.view.lines)
             self.view.put(moved, hint=self.table.cursor)
             if self._loading:
@@ -873,7 +826,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._save(
             lambda: app.store.move(pid, target, reason=reason, expected_version=expected),
             prospect_id=pid,
-            pending=pending,
+            shown=shown,
         )
 
     def action_undo(self) -> None:
