@@ -192,6 +192,7 @@ class FocusLoaded(Message):
     kpi: Kpi
     counts: dict[str, int]
     period: Period | None = None  # the KPI period of `kpi`
+    nth: int = 0  # which of the screen's reads (FocusScreen.load): an older one is dropped
 
 
 @message

@@ -62,6 +62,7 @@ class FocusScreen(StageKeys, LiveScreen):
         self.items: list[FocusItem] = []
         self.kpi = Kpi()
         self._keep_id: int | None = None
+        self._reads = 0  # reads of the list started (`load`): only the last one's is shown
         #: Each prospect's version after this screen's own last save of it (written by the saver's
         #: worker, which saves one at a time): a burst of keys is made on the keys before it.
         self._saved_version: dict[int, int] = {}
@@ -116,8 +117,13 @@ class FocusScreen(StageKeys, LiveScreen):
 
     # ------------------------------------------------------------ loading
 
-    @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
     def load(self) -> None:
+        """Read the list and the header again (each save does: the list's order may change)."""
+        self._reads += 1
+        self._read(self._reads)
+
+    @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
+    def _read(self, nth: int) -> None:
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
@@ -130,6 +136,7 @@ class FocusScreen(StageKeys, LiveScreen):
                 kpis(engine, Scope(owner=owner, period=period)),
                 count_follow_ups(engine, owner=owner, pace=pace),
                 period,
+                nth,
             )
         )
 
@@ -147,6 +154,10 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @on(FocusLoaded)
     def _loaded(self, message: FocusLoaded) -> None:
+        if message.nth < self._reads:
+            # a newer read is on its way (each save starts one): this one, cancelled but landing
+            # anyway, may land after it and put back a header without the last change
+            return
         table = self.table
         keep = self._keep_id
         if keep is None and self.items and 0 <= table.cursor_row < len(self.items):
