@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 from apphelpers import notices_shown as notices
-from apphelpers import settle, slow_moves
+from apphelpers import settle, slow_moves, until
 from sqlalchemy import select
 from sqlmodel import Session
 from textual.screen import Screen
@@ -1221,3 +1221,46 @@ def test_opening_the_database_sets_off_no_collection(db_url, engine, monkeypatch
     assert passes == []
     assert gc.isenabled()
     assert not any(o is made for o in gc.get_objects())  # frozen
+
+
+async def test_an_older_load_landing_last_does_not_put_back_the_rows_before_a_change(pipeline, monkeypatch):
+    """Two loads of the rows (a failed save reads them again; so does a change to the ladder): the
+    newer cancels the older, but a thread's read runs on, and its rows, read before a move made
+    since, landed after the newer load's and showed the prospect in its old stage again (the
+    changes made while loading are kept to apply again only until a load lands)."""
+    import threading
+
+    from evpipe.tui.screens import pipeline as pipeline_screen
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        await go_to(pilot, "Harbour Events")
+        pid = screen.table.current_id
+        read, release = threading.Event(), threading.Event()
+        real = pipeline_screen.load_rows
+
+        def older(*args, **kwargs):
+            got = real(*args, **kwargs)  # read before the move
+            read.set()
+            release.wait(5)
+            return got
+
+        monkeypatch.setattr(pipeline_screen, "load_rows", older)
+        screen.load()
+        # (waited for without settle(), which waits for every worker: the older load's too)
+        assert await until(app, pilot, read.is_set)
+        monkeypatch.setattr(pipeline_screen, "load_rows", real)
+        await pilot.press("greater_than_sign")  # Quote sent -> Date held
+        store = Store(pipeline, who="tester")
+        assert await until(app, pilot, lambda: store.get("Harbour Events").stage_name == "Date held")
+        assert await until(app, pilot, lambda: not screen._pending)
+        screen.load()  # the newer load: it lands first
+        assert await until(app, pilot, lambda: not screen._loading)
+        assert screen.view.ladder.stage(screen.view.rows[pid].stage_id).name == "Date held"
+        release.set()
+        await settle(pilot)
+        await pilot.pause(0.1)
+        await settle(pilot)
+        assert screen.view.ladder.stage(screen.view.rows[pid].stage_id).name == "Date held"

@@ -125,6 +125,7 @@ class RowsLoaded(Message):
     order_mode: str = "month"
     primed: Primed | None = None  # what the view works out over every row, worked out in the worker
     spans: Any = None  # the money columns' spans (prospect_table.row_spans), worked out likewise
+    nth: int = 0  # which of the screen's loads read them (PipelineScreen.load): an older one's are dropped
 
 
 @message
