@@ -22,6 +22,7 @@ from evpipe.models.pipeline_view import Primed, Row, RowStore
 from evpipe.models.records import ChangeResult, StageInfo
 
 _M = TypeVar("_M", bound=type[Message])
+_Read = TypeVar("_Read", bound=Message)
 
 
 @dataclass_transform()
@@ -79,6 +80,26 @@ if TYPE_CHECKING:
     from evpipe.models.review import Review
 
 
+def from_worker(message: _Read) -> _Read:
+    """`message`, marked with the thread worker that read what it carries (call it in that worker's
+    thread, as it posts it): see `superseded`."""
+    from textual.worker import get_current_worker
+
+    message._read_by = get_current_worker()  # type: ignore[attr-defined]
+    return message
+
+
+def superseded(message: Message) -> bool:
+    """Whether `message` (`from_worker`) was read by a worker that a newer one of its group has
+    cancelled since (`exclusive=True`). Textual cannot stop a thread: the older read runs on and
+    posts what it read, and landing after the newer one's it would show what was there before the
+    change that started the newer one (the pipeline's rows; focus's header without the last
+    move). Its handler drops it: the newer one's lands too. Told on the UI thread, where workers
+    are cancelled and started, so the answer cannot change while it is handled."""
+    worker = getattr(message, "_read_by", None)
+    return worker is not None and worker.is_cancelled
+
+
 @message
 class DataChanged(Message):
     """Some screen changed the data. `result` says exactly what (None: reload everything)."""
@@ -125,7 +146,6 @@ class RowsLoaded(Message):
     order_mode: str = "month"
     primed: Primed | None = None  # what the view works out over every row, worked out in the worker
     spans: Any = None  # the money columns' spans (prospect_table.row_spans), worked out likewise
-    nth: int = 0  # which of the screen's loads read them (PipelineScreen.load): an older one's are dropped
 
 
 @message
@@ -193,7 +213,6 @@ class FocusLoaded(Message):
     kpi: Kpi
     counts: dict[str, int]
     period: Period | None = None  # the KPI period of `kpi`
-    nth: int = 0  # which of the screen's reads (FocusScreen.load): an older one is dropped
 
 
 @message

@@ -42,6 +42,8 @@ from ..messages import (
     ChangeSaved,
     FocusHistoryLoaded,
     RemoteChanges,
+    from_worker,
+    superseded,
 )
 from ..saving import Change, undoing
 from ..widgets import TextLine
@@ -139,7 +141,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         else:
             order = ordered_ids(engine, "month", ladder, owner=owner)
         board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
-        self.post_message(BoardLoaded(board, kpi, period, journal_id))
+        self.post_message(from_worker(BoardLoaded(board, kpi, period, journal_id)))
         week_ago, _label, weekly = week_history(engine, Scope(owner=owner, period=period))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
@@ -163,6 +165,8 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         return super().work_failed(worker, error)
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         row = self.board.current_row
         self.view = message.board
         self.period = message.period

@@ -25,7 +25,7 @@ from evpipe.models.values import format_percent
 
 from ..access import evpipe_app
 from ..dialogs import ConfirmDialog
-from ..messages import CalibrationApplied, CalibrationLoaded
+from ..messages import CalibrationApplied, CalibrationLoaded, from_worker, superseded
 from ..widgets import user_text
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
@@ -127,16 +127,18 @@ class CalibrateScreen(LiveScreen):
             engine = evpipe_app(self).engine
             cal = calibrate(engine, months=self.window)
             # the table first: the band's record replays the journal (seconds at a million prospects)
-            self.post_message(CalibrationLoaded(cal))
+            self.post_message(from_worker(CalibrationLoaded(cal)))
             evpipe_app(self).keep_month_starts()  # the months ended since the last change are judged too
             band = band_record(engine, months=self.window or 12)
         except DomainError as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error", markup=False)
             return
-        self.post_message(CalibrationLoaded(cal, band))
+        self.post_message(from_worker(CalibrationLoaded(cal, band)))
 
     @on(CalibrationLoaded)
     def _loaded(self, message: CalibrationLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         if message.cal.months != self.window:
             return
         self.cal = cal = message.cal

@@ -27,7 +27,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 from evpipe.models.week_history import week_history
 
 from ..access import evpipe_app
-from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded
+from ..messages import ChangeFailed, ChangeSaved, FocusHistoryLoaded, FocusLoaded, from_worker, superseded
 from ..saving import Change, undoing
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
@@ -62,7 +62,6 @@ class FocusScreen(StageKeys, LiveScreen):
         self.items: list[FocusItem] = []
         self.kpi = Kpi()
         self._keep_id: int | None = None
-        self._reads = 0  # reads of the list started (`load`): only the last one's is shown
         #: Each prospect's version after this screen's own last save of it (written by the saver's
         #: worker, which saves one at a time): a burst of keys is made on the keys before it.
         self._saved_version: dict[int, int] = {}
@@ -117,13 +116,8 @@ class FocusScreen(StageKeys, LiveScreen):
 
     # ------------------------------------------------------------ loading
 
-    def load(self) -> None:
-        """Read the list and the header again (each save does: the list's order may change)."""
-        self._reads += 1
-        self._read(self._reads)
-
     @work(thread=True, exclusive=True, group="focus-load", exit_on_error=False, description="the focus list")
-    def _read(self, nth: int) -> None:
+    def load(self) -> None:
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()  # a rep the owner lets see only their own: theirs, and their KPIs
@@ -131,12 +125,13 @@ class FocusScreen(StageKeys, LiveScreen):
         # read once: both lists use it (each reads when its prospects entered their stage)
         pace = load_pace(engine, with_prospects=False, of=())
         self.post_message(
-            FocusLoaded(
-                focus(engine, limit=LIMIT, owner=owner, pace=pace),
-                kpis(engine, Scope(owner=owner, period=period)),
-                count_follow_ups(engine, owner=owner, pace=pace),
-                period,
-                nth,
+            from_worker(
+                FocusLoaded(
+                    focus(engine, limit=LIMIT, owner=owner, pace=pace),
+                    kpis(engine, Scope(owner=owner, period=period)),
+                    count_follow_ups(engine, owner=owner, pace=pace),
+                    period,
+                )
             )
         )
 
@@ -154,7 +149,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     @on(FocusLoaded)
     def _loaded(self, message: FocusLoaded) -> None:
-        if message.nth < self._reads:
+        if superseded(message):
             # a newer read is on its way (each save starts one): this one, cancelled but landing
             # anyway, may land after it and put back a header without the last change
             return

@@ -32,7 +32,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..dialogs import Dialog, TextPrompt
-from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded
+from ..messages import ChangeFailed, ChangeSaved, ForecastLoaded, MonthProspectsLoaded, from_worker, superseded
 from ..saving import Change
 from ..widgets import charts
 from ..widgets.footer import KeyFooter
@@ -122,10 +122,13 @@ class MonthProspects(Dialog[int | None]):
     @work(thread=True, exclusive=True, group="month-prospects", exit_on_error=False, description="month prospects")
     def load(self) -> None:
         app = evpipe_app(self)
-        self.post_message(MonthProspectsLoaded(month_prospects(app.engine, self.month, owner=app.decide_scope())))
+        rows = month_prospects(app.engine, self.month, owner=app.decide_scope())
+        self.post_message(from_worker(MonthProspectsLoaded(rows)))
 
     @on(MonthProspectsLoaded)
     def _loaded(self, message: MonthProspectsLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         table = self.query_one("#month-prospects", DataTable)
         table.clear()
         self.ids = [r.id for r in message.rows]
@@ -211,15 +214,18 @@ class ForecastScreen(LiveScreen):
         owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
         app.keep_month_starts()  # the months ended since the last change are judged too
         fc = forecast(engine, owner=owner, named=STILL_OPEN_NAMED)  # enter on a month lists them all
-        self.post_message(ForecastLoaded(fc))  # the table first; the ranges follow (a big pipeline takes seconds)
+        self.post_message(
+            from_worker(ForecastLoaded(fc))
+        )  # the table first; the ranges follow (a big pipeline takes seconds)
         # the targets are the team's: a rep's own range is not weighed against them
         targets: dict[str, int] | None = {} if owner is not None else None
-        self.post_message(
-            ForecastLoaded(fc, month_ranges(engine, [m.month for m in fc.months], owner=owner, targets=targets))
-        )
+        ranges = month_ranges(engine, [m.month for m in fc.months], owner=owner, targets=targets)
+        self.post_message(from_worker(ForecastLoaded(fc, ranges)))
 
     @on(ForecastLoaded)
     def _loaded(self, message: ForecastLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         first_load = self.fc is None
         if message.ranges is not None and message.fc is self.fc:  # the ranges of the table shown
             self.ranges = message.ranges

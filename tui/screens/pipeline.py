@@ -69,6 +69,8 @@ from ..messages import (
     RemoteChanges,
     RowsLoaded,
     SortLoaded,
+    from_worker,
+    superseded,
 )
 from ..saving import Change, undoing
 from ..widgets import LineInput, TextLine, fit_clauses
@@ -197,7 +199,6 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._shown: dict[int, Row] = {}  # prospect id -> its row as those changes show it
         self._before: dict[int, Row] = {}  # prospect id -> its row before those changes
         self._applied: set[int] = set()  # event ids this screen has applied itself
-        self._loads = 0  # loads of the rows started (`load`): only the last one's rows are shown
         self._history: dict[str, tuple[Kpi | None, list[int]]] = {}
         self._last_year: dict[str, Kpi | None] = {}  # the same week last year, per scope (models/season.py)
         self._contacts: dict[int, tuple[str, str, str]] = {}  # contact person, phone, email by id
@@ -298,12 +299,11 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """(Re)load the rows and the KPIs, each in its own worker so they run side by side."""
         self._since_load = []
         self._loading = True
-        self._loads += 1
         if self.loaded:
             self.reload_kpis()
-            self.load_rows(nth=self._loads)
+            self.load_rows()
         elif not self._show_read_ahead():
-            self.load_rows(first_page=True, nth=self._loads)
+            self.load_rows(first_page=True)
 
     def _show_read_ahead(self) -> bool:
         """The first screen read while the app was being imported (tui/first_screen_ahead.py),
@@ -316,30 +316,25 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             return False
         app.scope_decided(None)  # (read ahead only where reps see every prospect)
         painted = threading.Event()
-        nth = self._loads
 
         def show() -> None:  # (once laid out: the header fits its figures to its boxes' width)
             self.on_kpis_loaded(KpisLoaded(first.kpi_all, first.kpi_mine, first.period, first.journal_id))
             if first.history is not None:
                 self.on_history_loaded(HistoryLoaded(first.history))
-            self.on_rows_loaded(
-                RowsLoaded(first.rows, first.stages, first.archived, complete=False, painted=painted, nth=nth)
-            )
-            self.load_rows(first_page=True, shown=(first, painted), nth=nth)
+            self.on_rows_loaded(RowsLoaded(first.rows, first.stages, first.archived, complete=False, painted=painted))
+            self.load_rows(first_page=True, shown=(first, painted))
 
         self.call_after_refresh(show)
         return True
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="load prospects")
-    def load_rows(
-        self, first_page: bool = False, shown: tuple[FirstScreen, threading.Event] | None = None, nth: int = 0
-    ) -> None:
+    def load_rows(self, first_page: bool = False, shown: tuple[FirstScreen, threading.Event] | None = None) -> None:
         """Read the ladder and every row. The first time, paint a first screen as soon as possible
         (models/first_screen.py: its KPIs and the first page of rows, or every row of a small
         pipeline), then nothing else until that screen is painted (reading 100,000 rows beside the
         paint would slow it: one interpreter lock), then the other rows.
         `shown`: that first screen, already shown (`_show_read_ahead`), and the event set once it
-        is painted. `nth`: which of the screen's loads this is (`on_rows_loaded` drops an older one's)."""
+        is painted. Its rows go `from_worker`: rows a newer load's worker replaced are not shown."""
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()  # before anything is read: a rep may see only their own
@@ -349,7 +344,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             ladder = Ladder.of(stages, extra=archived)
             rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
-            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, nth=nth))
+            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
             return
         if shown is None:
             first, painted = read_first_screen(engine, owner=owner, who=app.who), threading.Event()
@@ -362,33 +357,36 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             if first.complete:  # a small pipeline: all of it at once
                 rows, order = load_rows(engine, mode, ladder, owner=owner)
                 self._post_pace(engine)
-                self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted, nth))
+                self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, painted))
             else:
-                self.post_message(RowsLoaded(first.rows, stages, archived, complete=False, painted=painted, nth=nth))
+                self.post_message(
+                    from_worker(RowsLoaded(first.rows, stages, archived, complete=False, painted=painted))
+                )
         painted.wait(2.0)  # (the header's history is read as the rows are shown: on_rows_loaded)
         evpipe_app(self).engine  # noqa: B018  open the write path now, off the UI thread, before a key needs it
         if not first.complete:
             mode = self.view.sort
             rows, order = load_rows(engine, mode, ladder, owner=owner)
             self._post_pace(engine)
-            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived, nth=nth))
+            self.post_message(self._all_rows(rows, order, mode, ladder, owner, stages, archived))
 
-    def _all_rows(self, rows, order, mode, ladder, owner, stages, archived, painted=None, nth=0) -> RowsLoaded:
+    def _all_rows(self, rows, order, mode, ladder, owner, stages, archived, painted=None) -> RowsLoaded:
         """Every row, with what the view and the table work out over all of them before they can
         show any, worked out here in the worker (at a million rows, 0.6 s the UI thread would
         otherwise stand still for) with the view's settings of now: used where they still hold."""
         pause = yielding()  # (its passes in C let the UI thread in: a key typed meanwhile is answered)
         primed = self.view.prime(rows, ladder, order, mode, scope=owner, pause=pause)
-        return RowsLoaded(
-            rows,
-            stages,
-            archived,
-            order=order,
-            order_mode=mode,
-            painted=painted,
-            primed=primed,
-            spans=row_spans(rows, ladder, pause),
-            nth=nth,
+        return from_worker(
+            RowsLoaded(
+                rows,
+                stages,
+                archived,
+                order=order,
+                order_mode=mode,
+                painted=painted,
+                primed=primed,
+                spans=row_spans(rows, ladder, pause),
+            )
         )
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
@@ -419,7 +417,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._show_header()
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
-        if message.nth < self._loads:
+        if superseded(message):
             # read by a load a newer one cancelled, landing anyway: shown after the newer one's, it
             # put back rows from before the changes made since (none of them kept to apply again)
             if message.painted is not None:

@@ -26,7 +26,7 @@ from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
 from ..dialogs import ChoiceDialog, Dialog, TextPrompt
-from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded
+from ..messages import RepsLoaded, ReviewFailed, ReviewLoaded, from_worker, superseded
 from ..widgets.footer import KeyFooter
 from ..widgets.key_table import KeyTable
 from ..widgets.kpi_header import ratio_text as _ratio
@@ -190,7 +190,7 @@ class ReviewScreen(LiveScreen):
         except DomainError as exc:
             self.post_message(ReviewFailed(str(exc)))
             return
-        self.post_message(ReviewLoaded(r, since))
+        self.post_message(from_worker(ReviewLoaded(r, since)))
         from evpipe.models.journal_read import journal_authors
 
         self.post_message(RepsLoaded(journal_authors(evpipe_app(self).engine)))
@@ -205,6 +205,8 @@ class ReviewScreen(LiveScreen):
 
     @on(ReviewLoaded)
     def _loaded(self, message: ReviewLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         if message.since != self.since or message.review.who != self.who:
             return
         self.review = message.review

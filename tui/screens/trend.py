@@ -29,7 +29,7 @@ from evpipe.models.values import format_amount
 from evpipe.models.visibility import OWN_ONLY_LINE
 
 from ..access import evpipe_app
-from ..messages import TrendLoaded
+from ..messages import TrendLoaded, from_worker, superseded
 from ..widgets import charts
 from ..widgets.footer import KeyFooter
 from .live import LiveScreen
@@ -119,10 +119,12 @@ class TrendScreen(LiveScreen):
         scope = Scope(owner=app.decide_scope(), period=kpi_period)
         points = trend(engine, RANGES[key][0], scope)
         before = compare_trend(engine, points, scope) if overlay else None
-        self.post_message(TrendLoaded(key, points, kpi_period, before))
+        self.post_message(from_worker(TrendLoaded(key, points, kpi_period, before)))
 
     @on(TrendLoaded)
     def _loaded(self, message: TrendLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         if message.key != self.period:
             return
         if (message.last_year is not None) != self.overlay:
