@@ -166,3 +166,29 @@ def save_lands_before_the_sums(monkeypatch, screen_module, moved_id: int, screen
     monkeypatch.setattr(screen_module, "kpis_as_of_journal", sums)
     monkeypatch.setattr(store_prospects.ProspectWrites, "move", move)
     return read
+
+
+class HeldRead:
+    """`module.name` (a read a screen's worker makes) patched so that its next call reads (or
+    gives `stale`), then waits for `release()` before it returns; the calls after it read as
+    ever. For a read that a newer one cancels and that lands after it (tui/messages.py
+    `superseded`). Wait for `read` with `until`, not `settle`: settle waits for every worker."""
+
+    def __init__(self, monkeypatch, module, name: str, stale: Any = None) -> None:
+        self.read, self._release = threading.Event(), threading.Event()
+        real = getattr(module, name)
+        first = [True]
+
+        def held(*args, **kwargs):
+            if not first or threading.current_thread() is threading.main_thread():
+                return real(*args, **kwargs)
+            first.clear()
+            got = real(*args, **kwargs) if stale is None else stale
+            self.read.set()
+            self._release.wait(5)
+            return got
+
+        monkeypatch.setattr(module, name, held)
+
+    def release(self) -> None:
+        self._release.set()

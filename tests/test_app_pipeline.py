@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from apphelpers import HeldRead, settle, slow_moves, until
 from apphelpers import notices_shown as notices
-from apphelpers import settle, slow_moves, until
 from sqlalchemy import select
 from sqlmodel import Session
 from textual.screen import Screen
@@ -1228,8 +1228,6 @@ async def test_an_older_load_landing_last_does_not_put_back_the_rows_before_a_ch
     newer cancels the older, but a thread's read runs on, and its rows, read before a move made
     since, landed after the newer load's and showed the prospect in its old stage again (the
     changes made while loading are kept to apply again only until a load lands)."""
-    import threading
-
     from evpipe.tui.screens import pipeline as pipeline_screen
 
     app = EvpipeApp(str(pipeline.url), who="tester")
@@ -1238,20 +1236,9 @@ async def test_an_older_load_landing_last_does_not_put_back_the_rows_before_a_ch
         screen = app.pipeline
         await go_to(pilot, "Harbour Events")
         pid = screen.table.current_id
-        read, release = threading.Event(), threading.Event()
-        real = pipeline_screen.load_rows
-
-        def older(*args, **kwargs):
-            got = real(*args, **kwargs)  # read before the move
-            read.set()
-            release.wait(5)
-            return got
-
-        monkeypatch.setattr(pipeline_screen, "load_rows", older)
+        older = HeldRead(monkeypatch, pipeline_screen, "load_rows")  # read before the move
         screen.load()
-        # (waited for without settle(), which waits for every worker: the older load's too)
-        assert await until(app, pilot, read.is_set)
-        monkeypatch.setattr(pipeline_screen, "load_rows", real)
+        assert await until(app, pilot, older.read.is_set)
         await pilot.press("greater_than_sign")  # Quote sent -> Date held
         store = Store(pipeline, who="tester")
         assert await until(app, pilot, lambda: store.get("Harbour Events").stage_name == "Date held")
@@ -1259,8 +1246,34 @@ async def test_an_older_load_landing_last_does_not_put_back_the_rows_before_a_ch
         screen.load()  # the newer load: it lands first
         assert await until(app, pilot, lambda: not screen._loading)
         assert screen.view.ladder.stage(screen.view.rows[pid].stage_id).name == "Date held"
-        release.set()
+        older.release()
         await settle(pilot)
         await pilot.pause(0.1)
         await settle(pilot)
         assert screen.view.ladder.stage(screen.view.rows[pid].stage_id).name == "Date held"
+
+
+async def test_an_older_look_up_of_contacts_landing_last_is_not_kept(pipeline, monkeypatch):
+    """The detail line's contacts are looked up in a worker, a newer look-up cancelling the older
+    (the cursor moved on, an edit changed them); the older one's contacts, landing last, were kept
+    and shown until the prospect changed again."""
+    from evpipe.tui.screens import pipeline as pipeline_screen
+
+    app = EvpipeApp(str(pipeline.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        await go_to(pilot, "Harbour Events")
+        pid = screen.table.current_id
+        before = {pid: ("Someone before", "+64 9 000 0000", "")}
+        older = HeldRead(monkeypatch, pipeline_screen, "contacts_of", stale=before)
+        screen.load_contacts([pid])
+        assert await until(app, pilot, older.read.is_set)
+        screen._contacts.pop(pid, None)
+        screen.load_contacts([pid])  # the newer look-up lands first
+        assert await until(app, pilot, lambda: pid in screen._contacts)
+        older.release()
+        await pilot.pause(0.2)
+        await settle(pilot)
+        assert screen._contacts[pid][0] == "Aroha Williams"
+        assert any("Aroha Williams · +64 9 555 0142" in line for line in screen_lines(app))

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from apphelpers import RecordingApp, screen_text, settle, shows, slow_moves, until
+from apphelpers import HeldRead, RecordingApp, screen_text, settle, shows, slow_moves, until
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
@@ -229,9 +228,6 @@ async def test_an_older_read_of_focus_landing_last_is_not_shown(loop_db, monkeyp
     from evpipe.models.period import current_period
     from evpipe.tui.screens import focus as focus_screen
 
-    held, release = threading.Event(), threading.Event()
-    real = focus_screen.kpis
-
     app = RecordingApp(loop_db)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
@@ -239,22 +235,14 @@ async def test_an_older_read_of_focus_landing_last_is_not_shown(loop_db, monkeyp
         await shows(app, pilot, "Harbour Events")
         screen = app.screen
         assert isinstance(screen, FocusScreen)
-        stale = Kpi(1, 100, 100)  # what the older read counted
-
-        def older(*args, **kwargs):
-            held.set()
-            release.wait(5)
-            return stale
-
-        monkeypatch.setattr(focus_screen, "kpis", older)
+        older = HeldRead(monkeypatch, focus_screen, "kpis", stale=Kpi(1, 100, 100))  # what it counted
         screen.load()  # the older read: held
-        assert await until(app, pilot, held.is_set)
-        monkeypatch.setattr(focus_screen, "kpis", real)
+        assert await until(app, pilot, older.read.is_set)
         screen.kpi = Kpi()  # (to see the newer one land)
         screen.load()  # the newer one lands first
         now = kpis(loop_db, Scope(period=current_period(loop_db)))
         assert await until(app, pilot, lambda: screen.kpi == now)
-        release.set()
+        older.release()
         await settle(app, pilot)
         await pilot.pause(0.1)
         await settle(app, pilot)

@@ -528,9 +528,11 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     @work(thread=True, exclusive=True, group="contact", exit_on_error=False, description="contacts")
     def load_contacts(self, prospect_ids: list[int]) -> None:
-        self.post_message(ContactsLoaded(contacts_of(evpipe_app(self).reader, prospect_ids)))
+        self.post_message(from_worker(ContactsLoaded(contacts_of(evpipe_app(self).reader, prospect_ids))))
 
     def on_contacts_loaded(self, message: ContactsLoaded) -> None:
+        if superseded(message):  # (read before a newer look-up began: an edit's contacts may be newer)
+            return
         self._contacts.update(message.contacts)
         pid = self.table.current_id
         if pid is not None and pid in message.contacts:
