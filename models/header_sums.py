@@ -15,8 +15,9 @@ The sums replace the header when they land, so what they cannot hold is added ba
   before the move was saved and reached the screen after its save had (one full run of the suite
   in three).
 
-One read is on its way at a time: asked for meanwhile, it starts when that one lands, so reads
-land in the order they were read and the journal ids they hold only grow.
+The reads are numbered as they begin, and sums are shown only from a read begun after the one
+shown (a setting such as the KPI period may have changed between them). The screen's own asks go
+one at a time: asked for meanwhile, a read begins when the one on its way lands.
 
 Pure bookkeeping on the screen's thread: no database, no UI.
 """
@@ -73,9 +74,12 @@ class HeaderSums:
     whose: Callable[[], tuple[str | None, str | None]] = lambda: (None, None)
     all: Kpi = field(default_factory=Kpi)
     mine: Kpi = field(default_factory=Kpi)
-    hold: int = -1  # journal entries up to this id are in the sums read last
-    reading: bool = False  # a read of the sums is on its way
-    _again: bool = False  # asked for while one was on its way: starts when it lands
+    hold: int = -1  # journal entries up to this id are in the sums shown
+    _begun: int = 0  # reads of the sums begun (`begin`), numbered from 1 (0: one read before any)
+    _shown: int = 0  # the number of the read whose sums are shown
+    _on_way: set[int] = field(default_factory=set)  # reads begun and not landed
+    _asked: int = 0  # the read `want_read` began, while it is on its way
+    _again: bool = False  # asked for while that one was on its way: begins when it lands
     _unsaved: list[_Counted] = field(default_factory=list)
     _ahead: list[_Counted] = field(default_factory=list)
 
@@ -114,59 +118,78 @@ class HeaderSums:
         again, and the part shown stays until then); `owner` None when it changed hands."""
         prospect_id = result.prospect.id if result.prospect is not None else None
         self.settle(prospect_id, optimistic)
-        if self.holds(result.event_id):
-            # the sums read since it was shown hold it, and had its shown part added back
-            self.add((-optimistic[0], -optimistic[1], -optimistic[2]), owner)
-            return
         counted = exact(result) if headers else optimistic
-        if headers:
-            d = counted
-            self.add((d[0] - optimistic[0], d[1] - optimistic[1], d[2] - optimistic[2]), owner)
+        if self.holds(result.event_id):
+            # the sums shown were read since it was shown, and had its shown part added back
+            self.add((-optimistic[0], -optimistic[1], -optimistic[2]), owner)
+        elif headers:
+            self.add((counted[0] - optimistic[0], counted[1] - optimistic[1], counted[2] - optimistic[2]), owner)
         self._keep(result.event_id, counted, owner)
 
     def journalled(self, event_id: int | None, delta: Delta, owner: str | None) -> None:
         """A change saved elsewhere (another screen, another session) moves the header by its
-        recorded effect, unless the sums read last hold it."""
-        if self.holds(event_id):
-            return
-        self.add(delta, owner)
+        recorded effect, unless the sums shown hold it."""
+        if not self.holds(event_id):
+            self.add(delta, owner)
         self._keep(event_id, delta, owner)
 
     def _keep(self, event_id: int | None, delta: Delta, owner: str | None) -> None:
-        if self.reading and event_id is not None and delta != NONE:
+        """Kept for the reads on their way: one of them may have been read before it (even when
+        the sums shown hold it: a read begun earlier may be read later)."""
+        if self._on_way and event_id is not None and delta != NONE:
             self._ahead.append(_Counted(None, event_id, delta, owner))
 
     # ------------------------------------------------------------ reading the sums again
 
-    def want_read(self) -> bool:
-        """The sums are to be read again: True when the read may start now; False when one is on
-        its way (this one starts when it lands: `read` says so)."""
-        if self.reading:
+    def begin(self) -> int:
+        """A read of the sums begins (in a worker, alone or with the screen's rows): its number, to
+        hand to `read` with the sums (or to `read_failed`)."""
+        self._begun += 1
+        self._on_way.add(self._begun)
+        return self._begun
+
+    def want_read(self) -> int | None:
+        """The sums are to be read again: the number of the read to begin now; None when the one
+        asked for before is on its way (this one begins when it lands: `read` says so)."""
+        if self._asked:
             self._again = True
-            return False
-        self.reading = True
-        return True
+            return None
+        self._asked = self.begin()
+        return self._asked
 
-    def read(self, kpi_all: Kpi, kpi_mine: Kpi, journal_id: int, *, asked: bool = True) -> bool:
-        """Sums read with the journal up to `journal_id` replace the header; the changes they cannot
-        hold are added back. `asked`: the read `want_read` started (False: one read with the
-        screen's rows). True when the read asked for meanwhile is to start now."""
-        self.all, self.mine = kpi_all, kpi_mine
-        self.hold = max(self.hold, journal_id)
-        ahead = [c for c in self._ahead if c.event_id is not None and c.event_id > journal_id]
-        for counted in (*self._unsaved, *ahead):
-            self.add(counted.delta, counted.owner)
-        if not asked:
+    def read(self, kpi_all: Kpi, kpi_mine: Kpi, journal_id: int, ticket: int = 0) -> bool:
+        """Sums read with the journal up to `journal_id` by read number `ticket` (`begin`; 0: one
+        read before any began) replace the header, unless a read begun after it is shown; the
+        changes they cannot hold are added back: those shown and not saved, and those after
+        `journal_id` taken on while it was on its way. True when the read asked for meanwhile is
+        to begin now (`want_read`)."""
+        self._on_way.discard(ticket)
+        if ticket >= self._shown:  # (one begun earlier may land later: the period may have changed since)
+            self._shown = ticket
+            self.all, self.mine, self.hold = kpi_all, kpi_mine, journal_id
+            ahead = [c for c in self._ahead if c.event_id is not None and c.event_id > journal_id]
+            for counted in (*self._unsaved, *ahead):
+                self.add(counted.delta, counted.owner)
+        return self._landed(ticket)
+
+    def read_failed(self, ticket: int) -> bool:
+        """Read number `ticket` failed: the header keeps what it shows. True as `read`."""
+        self._on_way.discard(ticket)
+        return self._landed(ticket)
+
+    @property
+    def asked(self) -> int:
+        """The number of the read `want_read` began, while it is on its way (else 0)."""
+        return self._asked
+
+    def _landed(self, ticket: int) -> bool:
+        if not self._on_way:  # a read begun from now sees every change the header took on so far
+            self._ahead.clear()
+        if not ticket or ticket != self._asked:
             return False
-        # a read starting from now sees every change the header took on so far
-        self._ahead.clear()
-        self.reading, again, self._again = self._again, self._again, False
+        self._asked = 0
+        again, self._again = self._again, False
         return again
-
-    def read_failed(self) -> None:
-        """The read on its way failed: the header keeps what it shows; the next read starts anew."""
-        self.reading = self._again = False
-        self._ahead.clear()
 
 
 __all__ = ["NONE", "Delta", "HeaderSums", "exact", "journal_delta_is_the_headers"]

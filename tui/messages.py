@@ -156,7 +156,7 @@ class KpisLoaded(Message):
     kpi_mine: Kpi
     period: Period | None = None
     journal_id: int = -1  # the journal's highest id read just before the sums: they hold it
-    asked: bool = False  # read by the screen's KPI worker (one at a time), not with the rows
+    ticket: int = 0  # which read of the header's sums (HeaderSums.begin; 0: the first screen's)
 
 
 @message
@@ -232,12 +232,14 @@ class BoardLoaded(Message):
     kpi: Kpi
     period: Period | None = None
     journal_id: int = -1  # the journal's highest id read with the KPIs: they hold it
+    ticket: int = 0  # which read of the header's sums (HeaderSums.begin)
 
 
 @message
 class BoardKpisLoaded(Message):
     kpi: Kpi
     journal_id: int = -1  # as KpisLoaded's
+    ticket: int = 0
 
 
 @message

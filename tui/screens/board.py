@@ -81,6 +81,7 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         super().__init__()
         self.view: BoardView | None = None
         self.sums = HeaderSums()  # the header's figures, kept current between reads (its scope's only)
+        self._board_read = 0  # the number of the board's read on its way (HeaderSums.begin), else 0
         self.period: Period | None = None
         self._pending: dict[int, int] = {}  # prospect id -> moves shown but not saved yet
         self._applied: set[int] = set()  # event ids this screen has applied itself
@@ -123,10 +124,13 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         is asked of SQLite."""
         pipeline = getattr(self.app, "pipeline", None)
         settled = pipeline.settled_rows if pipeline is not None else None
-        self._read(settled.copy() if settled is not None else None)
+        if self._board_read:  # (replaced: its sums, should they land, are not shown)
+            self.sums.read_failed(self._board_read)
+        self._board_read = self.sums.begin()
+        self._read(settled.copy() if settled is not None else None, self._board_read)
 
     @work(thread=True, exclusive=True, group="board-load", exit_on_error=False, description="load the board")
-    def _read(self, rows: RowStore | None) -> None:
+    def _read(self, rows: RowStore | None, ticket: int) -> None:
         """Every row, in the pipeline's month order (sorted by SQLite), into columns; the KPIs over
         the KPI period; then the header's history."""
         app = evpipe_app(self)
@@ -141,37 +145,43 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         else:
             order = ordered_ids(engine, "month", ladder, owner=owner)
         board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
-        self.post_message(from_worker(BoardLoaded(board, kpi, period, journal_id)))
+        self.post_message(from_worker(BoardLoaded(board, kpi, period, journal_id, ticket)))
         week_ago, _label, weekly = week_history(engine, Scope(owner=owner, period=period))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     def reload_kpis(self) -> None:
         """Sum the header again in SQL: now, or when the read on its way lands (one at a time, so
         that they land in order: models/header_sums.py)."""
-        if self.sums.want_read():
-            self.load_kpis()
+        ticket = self.sums.want_read()
+        if ticket is not None:
+            self.load_kpis(ticket)
 
     @work(thread=True, exclusive=True, group="board-kpis", exit_on_error=False, description="board KPIs")
-    def load_kpis(self) -> None:
+    def load_kpis(self, ticket: int) -> None:
         app = evpipe_app(self)
         engine = app.reader
         owner = app.decide_scope()
         journal_id, (kpi,) = kpis_as_of_journal(engine, Scope(owner=owner, period=current_period(engine)))
-        self.post_message(BoardKpisLoaded(kpi, journal_id))
+        self.post_message(BoardKpisLoaded(kpi, journal_id, ticket))
 
     def work_failed(self, worker: Worker, error: BaseException) -> str:
         if worker.group == "board-kpis":
-            self.sums.read_failed()
+            self.sums.read_failed(self.sums.asked)
+        elif worker.group == "board-load":
+            self.sums.read_failed(self._board_read)
         return super().work_failed(worker, error)
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
         if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
             return
+        if message.ticket == self._board_read:
+            self._board_read = 0
         row = self.board.current_row
         self.view = message.board
         self.period = message.period
         # (moves shown and not saved yet stay counted: their saves place their cards)
-        self.sums.read(message.kpi, Kpi(), message.journal_id, asked=False)
+        if self.sums.read(message.kpi, Kpi(), message.journal_id, message.ticket):
+            self.reload_kpis()
         self._pending.clear()
         self.header.period_label = message.period.short if message.period is not None else ""
         self.header.show(self.kpi)
@@ -179,8 +189,8 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._show_status()
 
     def on_board_kpis_loaded(self, message: BoardKpisLoaded) -> None:
-        if self.sums.read(message.kpi, Kpi(), message.journal_id):
-            self.load_kpis()
+        if self.sums.read(message.kpi, Kpi(), message.journal_id, message.ticket):
+            self.reload_kpis()
         self.header.show(self.kpi)
 
     def on_focus_history_loaded(self, message: FocusHistoryLoaded) -> None:

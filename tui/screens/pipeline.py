@@ -284,7 +284,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         kept showing them until evpipe was started again."""
         line = super().work_failed(worker, error)
         if worker.group == "kpis":
-            self.sums.read_failed()
+            self.sums.read_failed(self.sums.asked)  # (read again: below, as the rows are)
         if worker.group in ("load", "kpis") and self.loaded:
             self._read_failed = True
             if self._read_again is None:
@@ -390,7 +390,8 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         )
 
     @work(thread=True, exclusive=True, group="kpis", exit_on_error=False, description="load KPIs")
-    def load_kpis(self) -> None:
+    def load_kpis(self, ticket: int) -> None:
+        """The header's sums, read again (`reload_kpis`): read number `ticket` (HeaderSums.begin)."""
         evpipe_app(self).decide_scope()
         engine = evpipe_app(self).reader
         period = current_period(engine)
@@ -398,17 +399,17 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         journal_id, (kpi_all, kpi_mine) = kpis_as_of_journal(
             engine, self._scope(False, period), self._scope(True, period)
         )
-        self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id, asked=True))
+        self.post_message(KpisLoaded(kpi_all, kpi_mine, period, journal_id, ticket))
 
     def on_kpis_loaded(self, message: KpisLoaded) -> None:
         if self._read_failed:  # read again after a failed read (`work_failed`): the database is back
             self._read_failed = False
             evpipe_app(self).database_answers()
         # (changes shown, or saved after the sums were read, are added back: models/header_sums.py)
-        again = self.sums.read(message.kpi_all, message.kpi_mine, message.journal_id, asked=message.asked)
+        again = self.sums.read(message.kpi_all, message.kpi_mine, message.journal_id, message.ticket)
         evpipe_app(self).live.read_up_to(message.journal_id)  # (before the first look: it hands on what came after)
         if again:
-            self.load_kpis()
+            self.reload_kpis()
         if message.period != self.period:  # the first read, a new month or a new setting
             self.period = message.period
             self.header.period_label = message.period.short if message.period is not None else ""
@@ -671,8 +672,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def reload_kpis(self) -> None:
         """Sum the header again in SQL: now, or when the read on its way lands (one at a time, so
         that they land in order: models/header_sums.py)."""
-        if self.sums.want_read():
-            self.load_kpis()
+        ticket = self.sums.want_read()
+        if ticket is not None:
+            self.load_kpis(ticket)
 
     def on_data_changed(self, message: DataChanged) -> None:
         """A change made elsewhere (the prospect page, the stages screen, an import)."""
