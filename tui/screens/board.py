@@ -167,8 +167,9 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def work_failed(self, worker: Worker, error: BaseException) -> str:
         if worker.group == "board-kpis":
             self.sums.read_failed(self.sums.asked)
-        elif worker.group == "board-load":
+        elif worker.group == "board-load" and self._board_read:
             self.sums.read_failed(self._board_read)
+            self._board_read = 0
         return super().work_failed(worker, error)
 
     def on_board_loaded(self, message: BoardLoaded) -> None:
