@@ -214,9 +214,8 @@ class ForecastScreen(LiveScreen):
         owner = app.decide_scope()  # a rep the owner lets see only their own: their forecast
         app.keep_month_starts()  # the months ended since the last change are judged too
         fc = forecast(engine, owner=owner, named=STILL_OPEN_NAMED)  # enter on a month lists them all
-        self.post_message(
-            from_worker(ForecastLoaded(fc))
-        )  # the table first; the ranges follow (a big pipeline takes seconds)
+        # the table first; the ranges follow (a big pipeline takes seconds)
+        self.post_message(from_worker(ForecastLoaded(fc)))
         # the targets are the team's: a rep's own range is not weighed against them
         targets: dict[str, int] | None = {} if owner is not None else None
         ranges = month_ranges(engine, [m.month for m in fc.months], owner=owner, targets=targets)
