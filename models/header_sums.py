@@ -93,7 +93,7 @@ class HeaderSums:
             self.mine = self.mine.moved(*delta)
 
     def holds(self, event_id: int | None) -> bool:
-        """Whether the sums read last hold a journal entry already."""
+        """Whether the sums shown hold a journal entry already."""
         return event_id is not None and event_id <= self.hold
 
     def show(self, prospect_id: int, delta: Delta, owner: str) -> None:

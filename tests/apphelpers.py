@@ -177,12 +177,13 @@ class HeldRead:
     def __init__(self, monkeypatch, module, name: str, stale: Any = None) -> None:
         self.read, self._release = threading.Event(), threading.Event()
         real = getattr(module, name)
-        first = [True]
+        waiting = True  # (the next call from a worker's thread; the test's own calls read as ever)
 
         def held(*args, **kwargs):
-            if not first or threading.current_thread() is threading.main_thread():
+            nonlocal waiting
+            if not waiting or threading.current_thread() is threading.main_thread():
                 return real(*args, **kwargs)
-            first.clear()
+            waiting = False
             got = real(*args, **kwargs) if stale is None else stale
             self.read.set()
             self._release.wait(5)

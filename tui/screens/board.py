@@ -150,8 +150,8 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self.post_message(FocusHistoryLoaded(week_ago, weekly))
 
     def reload_kpis(self) -> None:
-        """Sum the header again in SQL: now, or when the read on its way lands (one at a time, so
-        that they land in order: models/header_sums.py)."""
+        """Sum the header again in SQL: now, or when the read asked for before lands (the
+        screen's asks go one at a time: models/header_sums.py)."""
         ticket = self.sums.want_read()
         if ticket is not None:
             self.load_kpis(ticket)

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from evpipe.models.focus import FocusItem, count_follow_ups, focus
+from evpipe.models.header_sums import exact
 from evpipe.models.kpi import Kpi, Scope, kpis
 from evpipe.models.names import display_name
 from evpipe.models.pace import load_pace
@@ -288,7 +289,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def on_change_saved(self, message: ChangeSaved) -> None:
         result = message.result
-        self.kpi = self.kpi.moved(result.d_count, result.d_tv_cents, result.d_ev_micros)
+        self.kpi = self.kpi.moved(*exact(result))
         self.header.show(self.kpi)
         evpipe_app(self).say_saved(result)
         # the app tells every screen once this has run (the message bubbles up to it)
