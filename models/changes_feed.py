@@ -161,7 +161,9 @@ def kpis_as_of_journal(source: Any, *scopes: Any) -> tuple[int, list[Any]]:
 
 
 def entries_since(source: Any, after_id: int, limit: int = BATCH) -> list[Entry]:
-    """The journal entries after `after_id`, oldest first, at most `limit` of them."""
+    """The journal entries after `after_id`, oldest first, at most `limit` of them. None is passed
+    over: writes commit in the order of their ids (on PostgreSQL too, models/dialect.py
+    `lock_writes`), so no entry before the highest one read is still to come."""
     return [entry_of(r) for r in fetch_all(source, _ENTRY_SQL, {"after": after_id, "limit": limit})]
 
 

@@ -84,7 +84,7 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
         @event.listens_for(engine, "begin")
         def _begin(conn):
             options = conn.get_execution_options()
-            if options.get("sqlite_write"):
+            if options.get("evpipe_write"):
                 if options.get("sqlite_references_after"):  # (`writer`; before BEGIN, or SQLite ignores it)
                     conn.exec_driver_sql(FOREIGN_KEYS_OFF)
                     conn.connection.info["references_after"] = True
@@ -116,13 +116,20 @@ def make_engine(url: str, *, create: bool = True, lock_timeout: float | None = N
             field="db",
         )
     try:
-        return create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
+        engine = create_engine(url, pool_pre_ping=True, connect_args=server_options(url, wait))
     except ImportError as exc:  # a driver named in the URL that is not installed
         raise DomainError(
             f"{scheme}:// needs the Python module {exc.name or 'its driver'}, which is not installed here; "
             f"use postgresql+psycopg://",
             field="db",
         ) from None
+
+    @event.listens_for(engine, "begin")
+    def _begin_server(conn):
+        if conn.get_execution_options().get("evpipe_write"):
+            begin_write(conn)
+
+    return engine
 
 
 def server_options(url: str, wait: float) -> dict[str, str]:
@@ -148,7 +155,7 @@ def writer(engine: Engine, what: str | None = None, *, references_after: bool = 
     A bulk import's 100,000 new rows went in 0.6-1.2 s faster so, and a check of whole tables
     afterwards takes a fifth of that."""
     refuse_writes()
-    options: dict[str, Any] = {"sqlite_write": True}
+    options: dict[str, Any] = {"evpipe_write": True}
     if what:
         options["evpipe_writing"] = what
     if references_after:
@@ -224,9 +231,14 @@ def begin_write(conn: Connection) -> None:
     SQLite: BEGIN IMMEDIATE, so that two writers wait for each other at the start instead of
     failing half-way; the wait is the connection's busy timeout. A lock still held after it raises
     `WriteLocked`, naming the holder when a long write left its record (models/writing.py), and a
-    long write (`writer(engine, what)`) leaves its own record once it holds the lock. (Another
-    database would take its own lock here, e.g. PostgreSQL's lock_timeout.)"""
-    if conn.dialect.name != "sqlite":  # pragma: no cover - SQLite engines only call this for now
+    long write (`writer(engine, what)`) leaves its own record once it holds the lock.
+
+    PostgreSQL: the writers' lock (models/dialect.py `lock_writes`), waiting at most the lock
+    timeout, which ends in the same words (models/errors.py)."""
+    if conn.dialect.name != "sqlite":
+        from .dialect import lock_writes
+
+        lock_writes(conn)
         return
     started = time.monotonic()
     try:

@@ -395,11 +395,26 @@ def lock_tables(conn: Connection, tables: list[Table]) -> None:
 #: The key of the ladder's lock (an advisory lock: PostgreSQL's are per database).
 LADDER_LOCK = 0x65767069_6C616464  # "evpiladd"
 
+#: The key of the writers' lock (`lock_writes`).
+WRITE_LOCK = 0x65767069_77726974  # "evpiwrit"
+
+
+def lock_writes(conn: Connection) -> None:
+    """PostgreSQL: hold the writers' lock until the transaction ends, taken as every evpipe write
+    begins (models/db.py `begin_write`), waiting at most the lock timeout. Writes then commit one
+    after another, as on SQLite, and so in the order of their journal ids: the server hands an id
+    out as the entry is written, not as it commits, and a live screen that saw entry 11 while entry
+    10 was still being written would take 10 as seen and never tell it (models/changes_feed.py), nor
+    add it to the header's sums (models/header_sums.py). Taken first, before any row or ladder lock,
+    so that it cannot deadlock with them. (A statement typed into psql takes no such lock.)"""
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
 
 def lock_ladder(conn: Connection, *, exclusive: bool) -> None:
-    """Hold the ladder until the transaction ends: shared by prospect writes (several at once),
-    exclusive for a write that changes a stage's probability or place, so an EV sum never mixes
-    two probabilities of one stage. PostgreSQL: an advisory lock, which needs no privilege on the
+    """Hold the ladder until the transaction ends: shared by prospect writes (evpipe's commit one
+    at a time, `lock_writes`, but statements typed into psql take it through the prospect table's
+    trigger, several at once), exclusive for a write that changes a stage's probability or place,
+    so an EV sum never mixes two probabilities of one stage. PostgreSQL: an advisory lock, which needs no privilege on the
     stage table (a rep or a manager may only read it: models/grants.py), waiting at most the lock
     timeout; SQLite's writer holds the whole database already."""
     if conn.dialect.name != "postgresql":

@@ -319,3 +319,69 @@ def test_init_of_a_new_server_database_says_it_made_it(new_db_url):
     assert "Created a new evpipe database" in first.stdout and "already" not in first.stdout
     again = _cli("--db", url, "init")
     assert "is already an evpipe database (with no prospects yet); nothing to do" in again.stdout
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("first", ["move", "note"])
+def test_a_change_still_being_saved_is_not_passed_over_by_the_live_feed(engine, db_url, monkeypatch, first):
+    """Two reps save at once: the first has its journal entry (and so its id) but has not committed
+    when the second saves. A live screen looking between the two commits must not take the later
+    id as "everything up to here is seen", or the first change is never told (PostgreSQL hands out
+    ids as rows are written, not as they commit). Every change is told by the feed exactly once."""
+    import threading
+
+    from evpipe.models import journal as journal_module
+    from evpipe.models import open_db
+    from evpipe.models.changes_feed import entries_since, latest_id
+
+    store = Store(engine, who="tester")
+    one = store.add("One", "1000", "Suspect").prospect.id
+    two = store.add("Two", "2000", "Suspect").prospect.id
+    start = latest_id(engine)
+    written, release = threading.Event(), threading.Event()
+    pausing = {}
+    real_event = journal_module.SessionJournal.event
+
+    def event(self, **kw):
+        made = real_event(self, **kw)
+        if pausing.get(threading.get_ident()):
+            written.set()  # its id is taken; the transaction is still open
+            assert release.wait(60)
+        return made
+
+    monkeypatch.setattr(journal_module.SessionJournal, "event", event)
+    engines = [open_db(db_url), open_db(db_url)]
+    errors: list[BaseException] = []
+
+    def save(n: int, work) -> None:
+        try:
+            work(Store(engines[n], who=f"rep{n}"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def slow(s: Store) -> None:
+        pausing[threading.get_ident()] = True
+        if first == "move":
+            s.move(one, "Enquiry")
+        else:
+            s.log_activity(one, "call", "rang them")
+
+    slow_one = threading.Thread(target=save, args=(0, slow))
+    fast_one = threading.Thread(target=save, args=(1, lambda s: s.move(two, "Quote sent")))
+    try:
+        slow_one.start()
+        assert written.wait(60)
+        fast_one.start()
+        fast_one.join(timeout=1.5)  # saved meanwhile, or waiting for the first to commit
+        seen = latest_id(engine)  # a live screen's look
+        told = [e.id for e in entries_since(engine, start) if e.id <= seen]
+    finally:
+        release.set()
+        slow_one.join(timeout=60)
+        fast_one.join(timeout=60)
+        for e in engines:
+            e.dispose()
+    assert errors == []
+    told += [e.id for e in entries_since(engine, seen)]  # the next look
+    assert sorted(told) == [e.id for e in entries_since(engine, start)]
+    assert len(told) == 2
