@@ -50,6 +50,8 @@ class EvpipeParts(Protocol):
 
     def database_answers(self) -> None: ...
 
+    def freeze_after_full_pass(self) -> None: ...
+
 
 def evpipe_app(node: DOMNode) -> EvpipeParts:
     """The EvpipeApp `node` runs in, typed by the parts screens use."""

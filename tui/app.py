@@ -171,6 +171,7 @@ class EvpipeApp(App):
         self.remote_changed_signal: Signal[RemoteChanges] = Signal(self, "remote-changed")
         self._last_snapshot = 0.0
         self._last_input = 0.0  # when the last key or click came (`_full_pass_when_quiet`)
+        self._freeze_after_pass = False  # (`freeze_after_full_pass`)
         self._snapshot_timer: Timer | None = None
         self._keymap_error: str | None = None
         #: The screen each key handed on to a widget was typed on (see `_on_key`).
@@ -394,13 +395,23 @@ class EvpipeApp(App):
         the screens keep painted, each a Strip with seven caches: 18,000 objects at 100,000
         prospects after a filter's keystrokes, 10-19 ms of the UI thread. Python's own passes
         (GC_THRESHOLDS) fell among key presses and were the longest pause there. Not while a step
-        has the collector off (models/collector.py: a load, the write path's first import)."""
+        has the collector off (models/collector.py: a load, the write path's first import). One
+        asked for by `freeze_after_full_pass` is due at once, and freezes what it leaves."""
         due = gc.get_count()[2]  # (passes of the middle generation since the last full one)
-        if due < FULL_PASS_DUE or not gc.isenabled():
+        if (due < FULL_PASS_DUE and not self._freeze_after_pass) or not gc.isenabled():
             return
         if time.monotonic() - self._last_input < QUIET_FOR and due < OVERDUE:
             return
         gc.collect()
+        if self._freeze_after_pass:
+            self._freeze_after_pass = False
+            gc.freeze()
+
+    def freeze_after_full_pass(self) -> None:
+        """What the process holds was let go of the collector's freeze (gc.unfreeze, a reload of
+        the pipeline's rows): the next full pass, made once no key has come for a second, collects
+        what is garbage among it and freezes the rest again."""
+        self._freeze_after_pass = True
 
     def first_screen_read(self) -> None:
         """A screen shows its first read (tui/first_read.py): the looks for other sessions'

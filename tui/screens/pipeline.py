@@ -54,7 +54,7 @@ from evpipe.models.values import ASKS_NEXT_STEP, default_follow_up, parse_follow
 from evpipe.models.visibility import OWN_ONLY_LINE, OWN_ONLY_SHORT
 
 from .. import first_screen_ahead
-from ..access import evpipe_app
+from ..access import EvpipeParts, evpipe_app
 from ..first_read import ReadyAfterFirstRead
 from ..frames import FrameHold
 from ..messages import (
@@ -86,18 +86,22 @@ class _Superseded(Exception):
     """A filter search stopped between two slices: a newer text was typed, or the filter cleared."""
 
 
-def _freeze_loaded_rows() -> None:
+def _freeze_loaded_rows(app: EvpipeParts) -> None:
     """Every row is held now and lives until the next load: the collector's full passes would
     walk them all again and again (60 ms at 100,000 prospects, landing during key presses).
     Frozen (gc.freeze), it leaves them alone; they are still freed when the next load drops them.
-    On a reload, what the last freeze kept from the collector (cycles left since) is let go first:
-    one full pass then, while the new rows are put on screen, instead of one per burst of keys.
-    Not on the first load: what was frozen before it (the write path, tui/app.py `engine`) holds
-    no rows, and a full pass over a million rows just loaded took 50-170 ms of the UI thread."""
+    On a reload, what the last freeze kept from the collector (cycles left since) is let go, and
+    the app collects it and freezes again at its next full pass, once no key has come for a second
+    (`EvpipeApp.freeze_after_full_pass`): that pass walks the whole process again (70-120 ms
+    on this machine, whatever the pipeline's size), which, made here, was most of a reload's pause
+    of the UI thread (130-160 ms at a million prospects, 30 ms without it). Not on the first load:
+    what was frozen before it (the write path, tui/app.py `engine`) holds no rows, and a full pass
+    over a million rows just loaded took 50-170 ms of the UI thread."""
     global _rows_frozen
     if _rows_frozen:
         gc.unfreeze()
-        gc.collect()
+        app.freeze_after_full_pass()
+        return
     gc.freeze()
     _rows_frozen = True
 
@@ -451,7 +455,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         self._show_status()
         self.first_read_ended()  # (the first page is enough: keys typed while evpipe started run now)
         if message.complete:
-            _freeze_loaded_rows()
+            _freeze_loaded_rows(evpipe_app(self))
         if message.painted is not None:
             self.call_after_refresh(message.painted.set)
         if self.scope.key not in self._history:
