@@ -401,6 +401,32 @@ async def test_the_stages_screen_sets_the_period_and_the_header_follows(old_wins
         await shows(app, pilot, "all time · EV")
 
 
+async def test_the_period_set_in_another_session_reaches_the_open_headers(old_wins):
+    """The KPI period set elsewhere (another rep's stages screen, `evpipe settings kpi-period`)
+    while the app is open: the pipeline's header sums again in it and says it, and the board shows
+    it when next shown, as `evpipe kpi` does. The pipeline kept the old period's figures until the
+    app was started again, while the board, read anew, showed the new one."""
+    from evpipe.models.settings import set_kpi_period
+    from evpipe.tui.app import EvpipeApp
+
+    engine, parts = old_wins
+    app = EvpipeApp(str(engine.url), who="tester")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("8")  # the board, read in the period in force, then hidden again
+        await settle(pilot)
+        await pilot.press("1")
+        await shows(app, pilot, "Dec 2025→ · EV")
+        assert app.pipeline.kpi_all.tv == parts["period"]
+        set_kpi_period(engine, "all", who="other")  # (another session: this app's live look finds it)
+        await settle(app, pilot, until=lambda a: a.pipeline.kpi_all == kpis(engine))
+        assert app.pipeline.kpi_all.tv == parts["period"] + parts["old"]
+        await shows(app, pilot, "all time · EV")
+        await pilot.press("8")
+        await shows(app, pilot, "all time · EV")
+        assert app.screen.kpi == kpis(engine)
+
+
 # ---------------------------------------------------------------- exports
 
 

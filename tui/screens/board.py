@@ -333,8 +333,14 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def _changed_remotely(self, message: RemoteChanges) -> None:
         """Another session's changes (tui/live_sync.py): the cards they touch move or go, as they
         are now, and the header is read again; shown later, the board reads everything again."""
-        if message.settings and not message.entries:
-            return  # (a monthly target: the board shows none)
+        if message.settings:
+            # the KPI period, set elsewhere, or a monthly target: the board is read again in the
+            # period now in force (what its header sums, the cards it counts there)
+            if self.is_current:
+                self.load()
+            else:
+                self._stale = True
+            return
         if not self.is_current or self.view is None or message.reload:
             if self.is_current:
                 self.load()

@@ -710,8 +710,12 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         they are, without reading the table again; the cursor stays on its prospect."""
         if not self.query("#table"):  # (the app is closing: its screens are taken apart)
             return
+        if message.settings and self.loaded:
+            # (the KPI period, set elsewhere, or a monthly target: the header sums again in the
+            # period now in force, and says it)
+            self.reload_kpis()
         if message.settings and not message.entries:
-            return  # (a monthly target: the pipeline shows none)
+            return
         if message.reload or not self.loaded:
             self.load()
             return
