@@ -140,9 +140,16 @@ def latest_id(source: Any) -> int:
 
 
 def settings_now(source: Any) -> tuple[tuple[Any, ...], ...]:
-    """Every setting (a handful of rows: the monthly targets, who sees what), to tell whether one
-    changed since the last look."""
-    return tuple(tuple(r) for r in fetch_all(source, "SELECT key, value FROM setting ORDER BY key"))
+    """What no journal entry says, to tell whether it changed since the last look: every setting
+    (a handful of rows: the KPI period, the monthly targets, who sees what) and every member with
+    their role (the members screen shows them). One read."""
+    return tuple(tuple(r) for r in fetch_all(source, _SETTINGS_SQL))
+
+
+_SETTINGS_SQL = (
+    "SELECT 'setting' AS kind, key, value FROM setting"
+    " UNION ALL SELECT 'member' AS kind, name, role FROM member ORDER BY kind, key"
+)
 
 
 def kpis_as_of_journal(source: Any, *scopes: Any) -> tuple[int, list[Any]]:
@@ -268,7 +275,7 @@ class ChangeCheck:
 
     def poll(self) -> int | None:
         """The journal's highest id when it moved past what was seen, else None; and whether the
-        settings changed (`settings_moved`), which no journal entry says."""
+        settings or the members changed (`settings_moved`), which no journal entry says."""
         connection = self._connect()
         self.settings_moved = False
         self.left = set()

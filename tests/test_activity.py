@@ -172,6 +172,26 @@ async def test_members_screen_from_activity_owner_adds_a_rep_and_a_rep_is_refuse
     assert [(m.name, m.role) for m in members(engine)] == [("tester", "owner"), ("sam", "rep")]
 
 
+async def test_members_screen_shows_a_change_made_in_another_session(engine):
+    """Another owner adds a member, or gives one another role, while this screen is open: it
+    shows it without a key (members are not journalled: the live look compares them, as it
+    does the settings). It showed what it read when opened until it was opened again."""
+    from evpipe.models.members import set_role
+
+    add_member(engine, "tester", "tester", "owner")
+    app = RecordingApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_members()
+        await shows(app, pilot, "You are tester, owner.")
+        add_member(engine, "tester", "priya", "rep")  # (another session)
+        await settle(pilot, until=lambda a: [m.name for m in a.screen.members] == ["tester", "priya"])
+        assert "priya" in screen_text(app)
+        set_role(engine, "tester", "priya", "manager")
+        await settle(pilot, until=lambda a: [m.role for m in a.screen.members] == ["owner", "manager"])
+        assert "manager" in screen_text(app)
+
+
 async def test_members_screen_names_the_login_as_the_first_owner(engine, monkeypatch):
     """The app acts as tester (EVPIPE_USER's name) while the login is root2: the first owner must be
     root2, who counts once there are members (tester first locked root2 out)."""

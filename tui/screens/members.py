@@ -3,7 +3,8 @@
 Everyone may look; only an owner changes anything (`a` add, `r` role, `d` remove, `s` what reps
 see), and models/roles.py refuses anyone else's change in its own words. Each change is saved by
 the app's saver in a worker; the table always shows what the database holds (it is read again
-after every change, saved or refused), so a refused change leaves it as it was.
+after every change, saved or refused, and after one made in another session), so a refused change
+leaves it as it was.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..access import evpipe_app
 from ..commands import BindingCommands
 from ..dialogs import ChoiceDialog, ConfirmDialog, TextPrompt
 from ..first_read import ReadyAfterFirstRead
-from ..messages import ChangeFailed, ChangeSaved, MembersLoaded
+from ..messages import ChangeFailed, ChangeSaved, MembersLoaded, RemoteChanges, from_worker, superseded
 from ..saving import Change
 from ..widgets import user_text
 from ..widgets.footer import KeyFooter
@@ -82,7 +83,14 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
         table.add_column("Added", key="added", width=11)
         table.add_column("By", key="by", width=20)
         table.focus()
+        evpipe_app(self).remote_changed_signal.subscribe(self, self._changed_remotely)
         self.load()
+
+    def _changed_remotely(self, message: RemoteChanges) -> None:
+        """A member added, removed or given another role, or what reps see set, elsewhere (another
+        owner's session, `evpipe members`): read again (tui/live_sync.py looks twice a second)."""
+        if message.settings:
+            self.load()
 
     @work(thread=True, exclusive=True, group="members-load", exit_on_error=False, description="the members")
     def load(self) -> None:
@@ -91,10 +99,13 @@ class MembersScreen(ReadyAfterFirstRead, Screen):
 
         app = evpipe_app(self)
         engine, who = app.engine, app.store.who
-        self.post_message(MembersLoaded(members(engine), who, reps_see(engine), first_owner(engine, who, login_name())))
+        loaded = MembersLoaded(members(engine), who, reps_see(engine), first_owner(engine, who, login_name()))
+        self.post_message(from_worker(loaded))
 
     @on(MembersLoaded)
     def _loaded(self, message: MembersLoaded) -> None:
+        if superseded(message):  # (read before a newer read of this screen began: messages.superseded)
+            return
         self.members, self.you, self.reps_see = message.members, message.you, message.reps_see
         self.first = message.first
         table = self.query_one("#members-table", DataTable)
