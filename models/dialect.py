@@ -411,12 +411,13 @@ def lock_writes(conn: Connection) -> None:
 
 
 def lock_ladder(conn: Connection, *, exclusive: bool) -> None:
-    """Hold the ladder until the transaction ends: shared by prospect writes (evpipe's commit one
-    at a time, `lock_writes`, but statements typed into psql take it through the prospect table's
-    trigger, several at once), exclusive for a write that changes a stage's probability or place,
-    so an EV sum never mixes two probabilities of one stage. PostgreSQL: an advisory lock, which needs no privilege on the
-    stage table (a rep or a manager may only read it: models/grants.py), waiting at most the lock
-    timeout; SQLite's writer holds the whole database already."""
+    """Hold the ladder until the transaction ends: shared by prospect writes, exclusive for a
+    write that changes a stage's probability or place, so an EV sum never mixes two probabilities
+    of one stage. (evpipe's own writes commit one at a time, `lock_writes`; statements typed into
+    psql, which take this lock through the prospect table's trigger, may run several at once.)
+    PostgreSQL: an advisory lock, which needs no privilege on the stage table (a rep or a manager
+    may only read it: models/grants.py), waiting at most the lock timeout; SQLite's writer holds
+    the whole database already."""
     if conn.dialect.name != "postgresql":
         return
     how = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"

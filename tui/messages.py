@@ -112,8 +112,8 @@ class RemoteChanges(Message):
     """Changes other sessions made (tui/live_sync.py): their journal entries, oldest first, and
     the rows they touch as they are now (`rows`: id -> (row, search text); `gone`: deleted).
     `reload`: too many to apply one by one, or the ladder changed: screens read everything again.
-    `settings`: a setting changed (the KPI period, a monthly target), which screens that show one
-    read again."""
+    `settings`: a setting changed (the KPI period, a monthly target) or a member (added, removed,
+    another role), which screens that show one read again."""
 
     entries: list[Entry]
     rows: dict[int, tuple[Row, str]]
