@@ -384,7 +384,7 @@ async def test_the_stages_screen_sets_the_period_and_the_header_follows(old_wins
         await settle(pilot)
         await pilot.press("7")
         await settle(pilot)
-        await pilot.press("k")
+        await pilot.press("P")
         await settle(pilot)
         assert type(app.screen).__name__ == "TextPrompt"
         await pilot.press(*"soon", "enter")  # typing replaces the setting shown; refused, with the hint

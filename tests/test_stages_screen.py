@@ -81,6 +81,23 @@ async def test_probability_change_shows_ev_moved_before_confirming(worked_engine
         assert app.changes[-1].d_ev_micros == 1000000 * 1500
 
 
+async def test_j_and_k_move_along_the_ladder_as_in_every_list(worked_engine):
+    """`jjp` asks the third stage's probability, as `jj>` moves the third prospect on a list: the
+    ladder was the one list where j did nothing and k asked for the KPI period, so that `jjp`
+    asked Suspect's, and a `y` typed ahead would have set it. The KPI period is `P` here."""
+    app = Host(worked_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_stages(app, pilot)
+        await press(app, pilot, "j", "j", "p")
+        assert isinstance(app.screen, TextPrompt)
+        assert "Quote sent" in app.screen.prompt_title
+        await press(app, pilot, "escape", "k")
+        assert app.screen.query_one("#ladder", DataTable).cursor_row == 1
+        await press(app, pilot, "P")
+        assert isinstance(app.screen, TextPrompt)
+        assert "KPI period" in app.screen.prompt_title
+
+
 async def test_a_probability_a_colleague_set_while_the_question_was_open_is_not_overwritten(worked_engine):
     """The question said "from 25% to 40%, EV +1,500"; priya set 60% meanwhile, and yes wrote 40%
     over it (EV -2,000, not the +1,500 agreed to). Refused now, naming her; hers stays."""

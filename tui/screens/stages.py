@@ -42,6 +42,7 @@ from ..messages import ChangeFailed, ChangeSaved, ProbabilityEffectReady, Stages
 from ..saving import Change, undoing
 from ..widgets import user_text
 from ..widgets.footer import KeyFooter
+from ..widgets.key_table import KeyTable
 
 
 def _ev(style: MoneyStyle, micros: int, *, signed: bool = False) -> str:
@@ -111,7 +112,7 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         Binding("s", "stale_days", "Stale", id="stages.stale_days"),
         Binding("u", "undo", "Undo", id="stages.undo"),
         Binding("U", "undo_skip", "Skip undo", id="stages.undo_skip", show=False),
-        Binding("k", "kpi_period", "KPI period", id="stages.kpi_period", show=False),
+        Binding("P", "kpi_period", "KPI period", id="stages.kpi_period", show=False),
     ]
 
     #: Longer names for the command palette (the footer keeps the short ones).
@@ -142,7 +143,7 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
             + Text("  each rung's chance that a prospect reaching it becomes cash", style="dim"),
             id="stages-title",
         )
-        yield DataTable(id="ladder", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="ladder", cursor_type="row", zebra_stripes=True)
         yield Static("", id="ladder-warnings")
         yield Static(
             Text(
