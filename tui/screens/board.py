@@ -333,15 +333,8 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
     def _changed_remotely(self, message: RemoteChanges) -> None:
         """Another session's changes (tui/live_sync.py): the cards they touch move or go, as they
         are now, and the header is read again; shown later, the board reads everything again."""
-        if message.settings:
-            # the KPI period, set elsewhere, or a monthly target: the board is read again in the
-            # period now in force (what its header sums, the cards it counts there)
-            if self.is_current:
-                self.load()
-            else:
-                self._stale = True
-            return
-        if not self.is_current or self.view is None or message.reload:
+        # (a setting: the KPI period, set elsewhere, is what its header sums and its cards count)
+        if not self.is_current or self.view is None or message.reload or message.settings:
             if self.is_current:
                 self.load()
             else:

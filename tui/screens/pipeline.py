@@ -710,11 +710,9 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         they are, without reading the table again; the cursor stays on its prospect."""
         if not self.query("#table"):  # (the app is closing: its screens are taken apart)
             return
-        if message.settings and self.loaded:
-            # (the KPI period, set elsewhere, or a monthly target: the header sums again in the
-            # period now in force, and says it)
-            self.reload_kpis()
-        if message.settings and not message.entries:
+        if message.settings:  # (no entries come with it: tui/live_sync.py)
+            if self.loaded:  # the KPI period, set elsewhere: the header sums again in the one in force
+                self.reload_kpis()
             return
         if message.reload or not self.loaded:
             self.load()
