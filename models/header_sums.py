@@ -112,6 +112,17 @@ class HeaderSums:
                 del self._unsaved[i]
                 return
 
+    def take_back(self, prospect_id: int | None, optimistic: Delta) -> None:
+        """A change shown before it was saved failed: its part leaves the sums shown (for the owner
+        it was shown for), and is no longer added back to sums read."""
+        if optimistic == NONE:
+            return
+        for i, shown in enumerate(self._unsaved):
+            if shown.prospect_id == prospect_id:
+                del self._unsaved[i]
+                self.add((-shown.delta[0], -shown.delta[1], -shown.delta[2]), shown.owner)
+                return
+
     def saved(self, result: ChangeResult, optimistic: Delta, owner: str | None, *, headers: bool) -> None:
         """A change this screen made is saved: `optimistic` is the part it showed ((0, 0, 0):
         none); `headers`, whether its recorded effect is the header's (else the screen sums

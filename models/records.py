@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,12 @@ class StageChangeInfo:
     def ev_added_micros(self) -> int:
         """The EV this move added (negative when it took EV away)."""
         return ladder.ev_moved(self.value_cents, self.from_probability_bp, self.to_probability_bp)
+
+
+#: The journal entry an undo is to reverse, where its caller knows it (the app's saver: the change
+#: `u` was pressed after, still on its way then and saved since as this entry); None: this user's
+#: last change, whichever it is when the undo runs (models/store_undo.py).
+UNDO_EXPECTED: ContextVar[int | None] = ContextVar("evpipe_undo_expected", default=None)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ writes (store_ladder.py) and undo (store_undo.py). Every write goes through the 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,10 @@ class StoreBase:
         #: Who this store acts as: `who` when the caller names them (the app, tests), else the
         #: login name, or EVPIPE_USER where models/roles.py honours it; `note` says when it did not.
         self.who, self.note = (who, "") if who else _acting(engine)
+        #: The journal ids this same session wrote (the app's saver keeps them, tui/saving.py): a
+        #: prospect moved on only by these since the caller read it was moved by the caller's own
+        #: changes, saved one after another (`>` `u` `>` in one burst), not by someone else.
+        self.own_events: Container[int] = frozenset()
 
     # ------------------------------------------------------------ sessions
 

@@ -169,8 +169,9 @@ class ProspectWrites(StoreBase):
         if later is None:
             self._bump(s, p, expected_version, at)  # refused, in the general words
             return []
+        own = self.own_events
         latest: dict[str, Entry] = {}
-        for e in later:  # newest first: the latest change of each field
+        for e in (e for e in later if e.id not in own):  # newest first: the latest change of each field
             for f in fields_of(e):
                 latest.setdefault(f, e)
         clashes: dict[int, list[str]] = {}

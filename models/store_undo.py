@@ -22,7 +22,7 @@ from . import clock
 from .changes_feed import PROBABILITY, WHOLE, describe, fields_of, same_value
 from .errors import DomainError, NothingToUndo, UndoBlocked
 from .journal import NO_DELTA, BridgeCategory, SessionJournal, delta, ev_phrase, negate, undone_move
-from .records import ChangeResult
+from .records import UNDO_EXPECTED, ChangeResult
 from .store_base import part, stage_totals
 from .store_ladder import LadderWrites, probability_ev_change
 from .store_prospects import event_entry
@@ -83,6 +83,14 @@ class Undo(LadderWrites):
             ev = self._last_undoable(s)
             if ev is None:
                 raise NothingToUndo(f"undo: {self.who} has no change left to undo")
+            expected = UNDO_EXPECTED.get()
+            if expected is not None and ev.id is not None and ev.id > expected:
+                raise NothingToUndo(
+                    "undo: nothing undone: your last change is now one made elsewhere (another window or "
+                    "the command line) after the one you meant; press u again to undo it"
+                )
+            if expected is not None and ev.id != expected:
+                raise NothingToUndo("undo: nothing undone: the change you meant is not one undo reverses")
             self._after_an_import(s, ev)
             self._after_a_target(s, ev)
             j = SessionJournal(s, self.who)

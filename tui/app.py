@@ -323,6 +323,7 @@ class EvpipeApp(App):
             with self._engine_lock:
                 if self._store is None:
                     self._store = Store(engine, who=self._who_given)
+                    self._store.own_events = self.saver.written  # (one session: its saves' ids)
                     self.who = self._store.who
                     if self._store.note:
                         self.notify(self._store.note, severity="warning", markup=False, timeout=10)
@@ -882,7 +883,7 @@ class EvpipeApp(App):
         # (None: everything is read again, after an import; its journal entries are this
         # session's own already, noted as they were written: tui/screens/import_screen.py)
         if result is not None and result.event_id > self.live.after:
-            self.saver.own_events.add(result.event_id)  # made here (calibration writes in its own worker)
+            self.saver.note_own((result.event_id,))  # made here (calibration writes in its own worker)
         if self.pipeline is not None:
             message = DataChanged(result)
             message.forwarded = True  # the app does not handle it again when it bubbles up

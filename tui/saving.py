@@ -17,11 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from evpipe.models.errors import DomainError, unsaved_reason
+from evpipe.models.records import UNDO_EXPECTED
 
 from .messages import ChangeFailed, ChangeSaved
 
@@ -39,10 +40,12 @@ _Call = TypeVar("_Call", bound=Callable[..., object])
 AFTER_FRAME = 0.003
 
 
-def undoing(call: _Call) -> _Call:
-    """Mark a store call that undoes "your last change" (store.undo): what it acts on is found
-    when it runs, not when the key was pressed (see `Saver.retry`)."""
+def undoing(call: _Call, *, last: bool = True) -> _Call:
+    """Mark a store call that undoes "your last change" (store.undo). `last`: pressed while
+    changes of this session were still on their way, it undoes the newest of them (`Saver.save`);
+    else (and for `skip`, `last=False`) the last change saved when it runs (see `Saver.retry`)."""
     call.undoing = True  # type: ignore[attr-defined]
+    call.undoing_last = last  # type: ignore[attr-defined]
     return call
 
 
@@ -55,11 +58,22 @@ class Change:
     prospect_id: int | None = None
     optimistic: tuple[int, int, int] = (0, 0, 0)  # the KPI change already shown before saving
     context: object = None  # handed back in the message, for the sender (where to go next, a notice)
+    # (the saver's own notes below: the change a screen keeps is still the one it queued, `withdraw`)
+    seq: int = field(default=0, compare=False)  # its place in the order made (the saver numbers them)
+    #: An undo pressed while changes were on their way: the one it undoes (`seq`), whose outcome
+    #: it waits for; then (`expect`) that change's journal entry, once saved.
+    undoes: int | None = field(default=None, compare=False)
+    expect: int | None = field(default=None, compare=False)
 
     @property
     def undoing(self) -> bool:
         """An undo (`undoing`): it acts on the last change saved when it runs."""
         return bool(getattr(self.call, "undoing", False))
+
+    @property
+    def undoing_last(self) -> bool:
+        """A plain undo (not a skip): it may undo a change still on its way when pressed."""
+        return self.undoing and bool(getattr(self.call, "undoing_last", False))
 
 
 class Saver:
@@ -77,6 +91,10 @@ class Saver:
         #: (tui/live_sync.py) never show them back as someone else's. A save holds `own_lock` from
         #: its write until its id is noted; the live check reads the journal under the same lock.
         self.own_events: set[int] = set()
+        #: Every journal id this session's saves wrote, kept for the session (`own_events` lets go
+        #: of those the live check is past): the store passes over them when a change was made on
+        #: a view they moved on since (models/store_base.py `Store.own_events`). A few bytes a change.
+        self.written: set[int] = set()
         #: Runs of journal ids this session wrote in one go (an import: tui/screens/import_screen.py),
         #: noted under `own_lock` as the saves' ids are; dropped once the live check is past them.
         self.own_ranges: list[range] = []
@@ -87,6 +105,10 @@ class Saver:
         #: why it failed is kept here for the command to print (tui/app.py, `run`).
         self.closing = False
         self.lost: list[str] = []
+        self._seq = 0
+        #: How the changes saved while others were queued ended (by `seq`): the journal id of one
+        #: saved, None for one refused or failed. An undo bound to one reads it (`_undo_target`).
+        self._outcomes: dict[int, int | None] = {}
 
     @property
     def busy(self) -> bool:
@@ -101,6 +123,10 @@ class Saver:
         Python (the store, SQLAlchemy) would hold the interpreter lock against the frame. The
         order is kept either way: the change is queued now."""
         with self._lock:
+            if change.undoing_last and change.seq == 0:  # (not again when R retries it)
+                change = replace(change, undoes=self._undo_target())
+            self._seq += 1
+            change = replace(change, seq=self._seq)
             self._queue.append(change)
             if self._running:
                 return
@@ -108,6 +134,18 @@ class Saver:
         if after_frame and self._app.call_after_refresh(self._start, AFTER_FRAME):
             return
         self._start()
+
+    def _undo_target(self) -> int | None:
+        """What `u` pressed now undoes (under `_lock`): the newest change still on its way that no
+        undo on its way undoes already; None when none is (the last change saved, when it runs).
+        `>` then `u` in one burst meant that move: run in turn, the undo undid it once saved, but
+        when it failed (a held lock) the undo reversed the change saved before it instead."""
+        on_way = ([self._current] if self._current is not None else []) + list(self._queue)
+        taken = {c.undoes for c in on_way if c.undoes is not None}
+        for change in reversed(on_way):
+            if not change.undoing and change.seq not in taken:
+                return change.seq
+        return None
 
     def _start(self, wait: float = 0.0) -> None:
         self._app.run_worker(
@@ -121,6 +159,7 @@ class Saver:
             with self._lock:
                 if not self._queue:
                     self._running = False
+                    self._outcomes.clear()  # (no undo is left to read them)
                     return
                 change = self._queue.popleft()
                 self._in_flight += 1
@@ -169,38 +208,95 @@ class Saver:
             self.save(replace(change, optimistic=(0, 0, 0)))
         return len(changes)
 
+    def note_own(self, event_ids: Iterable[int]) -> None:
+        """Journal entries this session wrote (under `own_lock` where a live check may be reading)."""
+        ids = tuple(event_ids)
+        self.own_events.update(ids)
+        self.written.update(ids)
+
     def _run(self, change: Change) -> None:
+        if change.undoes is not None:
+            with self._lock:
+                saved_as = self._outcomes.pop(change.undoes, -1)  # (-1: not known; as if unbound)
+                dropped = [c for c in self.failed if c.seq == change.undoes] if saved_as is None else []
+                for c in dropped:
+                    self.failed.remove(c)
+            if saved_as is None:
+                words = (
+                    "your last change was not saved, and R will not try it again"
+                    if dropped
+                    else ("your last change was refused")
+                )
+                self._tell(change, ChangeFailed(f"Nothing undone: {words}.", None, context=change.context))
+                return
+            change = replace(change, undoes=None, expect=None if saved_as == -1 else saved_as)
         message: ChangeSaved | ChangeFailed
+        saved: int | None = None
+        token = UNDO_EXPECTED.set(change.expect)
         try:
             with self.own_lock:
                 try:
                     result = change.call()
                 except DomainError as exc:
-                    self.own_events.update(getattr(exc, "also", ()))
+                    self.note_own(getattr(exc, "also", ()))
                     raise
-                self.own_events.add(result.event_id)
-                self.own_events.update(result.extra.get("also", ()))
+                self.note_own((result.event_id, *result.extra.get("also", ())))
         except DomainError as exc:  # refused by a rule: final, nothing to retry
-            why = str(exc)
-            message = ChangeFailed(why, change.prospect_id, change.optimistic, cause=exc, context=change.context)
+            message = ChangeFailed(str(exc), change.prospect_id, change.optimistic, cause=exc, context=change.context)
         except Exception as exc:  # noqa: BLE001 - any other failure must still be shown, never lost
-            with self._lock:
-                self.failed.append(change)
             why = unsaved_reason(exc)
-            message = ChangeFailed(
-                f"Not saved: {why}. Your change is undone on screen; press R to try again.",
-                change.prospect_id,
-                change.optimistic,
-                context=change.context,
-                retryable=True,
-                reason=why,
-            )
+            message = self._failed(change, why, f"Not saved: {why}.")
         else:
+            saved = result.event_id
             message = ChangeSaved(result, change.optimistic, context=change.context)
+        finally:
+            UNDO_EXPECTED.reset(token)
+        with self._lock:
+            self._outcomes[change.seq] = saved
+        self._tell(change, message)
+        if isinstance(message, ChangeFailed) and message.retryable:
+            self._fail_what_builds_on(change, message.reason)
+
+    def _failed(self, change: Change, why: str, said: str) -> ChangeFailed:
+        """A change that failed for a reason other than a rule: kept for `R`, and its message."""
+        with self._lock:
+            self.failed.append(change)
+        return ChangeFailed(
+            f"{said} Your change is undone on screen; press R to try again.",
+            change.prospect_id,
+            change.optimistic,
+            context=change.context,
+            retryable=True,
+            reason=why,
+        )
+
+    def _fail_what_builds_on(self, failed: Change, why: str) -> None:
+        """The changes of the same prospect queued after one that failed were made on the screen's
+        view of it with that change in: they fail with it, kept for `R` after it in the order made.
+        Saved alone, a second `>` pressed under a held lock was refused, once the lock was let go,
+        as "changed by someone else" (it expected the first move's version), and the header
+        counted it until then."""
+        if failed.prospect_id is None:
+            return
+        with self._lock:
+            after = [c for c in self._queue if c.prospect_id == failed.prospect_id and not c.undoing]
+            for change in after:
+                self._queue.remove(change)
+                self._in_flight += 1
+        for change in after:
+            message = self._failed(
+                change, why, f"Not saved: it was made on your change just before, which was not saved ({why})."
+            )
+            with self._lock:
+                self._outcomes[change.seq] = None
+            self._tell(change, message)
+
+    def _tell(self, change: Change, message: ChangeSaved | ChangeFailed) -> None:
+        """The change is done: `message` goes to the screen that made it."""
         with self._lock:
             self._in_flight -= 1
             if isinstance(message, ChangeFailed) and (self.closing or not self._app.is_running):
-                self.lost.append(why)
+                self.lost.append(message.reason or message.error)
         target = change.sender if change.sender.is_running else self._app
         # sent by the screen itself, so that the message bubbles up to the app once handled there
         target.post_message(message.set_sender(target))

@@ -268,7 +268,7 @@ class FocusScreen(StageKeys, LiveScreen):
 
     def action_undo_skip(self) -> None:
         app = evpipe_app(self)
-        self._save(undoing(lambda: app.store.undo(skip=True)), None)
+        self._save(undoing(lambda: app.store.undo(skip=True), last=False), None)
 
     def action_open(self) -> None:
         item = self._at_cursor()

@@ -638,9 +638,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             self._pending.pop(message.prospect_id, None)
             if message.prospect_id is not None:
                 self._shown.pop(message.prospect_id, None)
-                self.sums.settle(message.prospect_id, message.optimistic)
                 # taken back here too: the read below fails when the server has gone away, and the
-                # row and the header showed the change as saved (the notice saying it was undone)
+                # row and the header showed the change as saved (the notice saying it was undone);
+                # the header for each change that failed (a second `>` failed with the first)
+                self.sums.take_back(message.prospect_id, message.optimistic)
                 before = self._before.pop(message.prospect_id, None)
                 if before is not None and before.id in self.view.rows:
                     lines_before = len(self.view.lines)
@@ -649,9 +650,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                         self.table.lines_changed(before)
                     else:
                         self.table.refresh_row(before.id)
-                    count, tv, ev = message.optimistic
-                    self.sums.add((-count, -tv, -ev), before.owner)
-                    self._show_header()
+                self._show_header()
             self.load()
             self._since_load.extend(self._shown[pid] for pid in self._pending if pid in self._shown)
 
@@ -859,7 +858,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         """Leave your last change as it is (undo refused it: a colleague changed it since) and
         undo the one before it."""
         app = evpipe_app(self)
-        self._save(undoing(lambda: app.store.undo(skip=True)))
+        self._save(undoing(lambda: app.store.undo(skip=True), last=False))
 
     # -------------------------------------------------------- actions: the prospect
 

@@ -470,7 +470,12 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         """Save through the app's saver (in a worker); `leave`: close the page once saved."""
         call = lambda: self._run(op, version)  # noqa: E731
         evpipe_app(self).saver.save(
-            Change(undoing(call) if getattr(op, "undoing", False) else call, self, self.prospect_id, context=leave)
+            Change(
+                undoing(call, last=getattr(op, "undoing_last", True)) if getattr(op, "undoing", False) else call,
+                self,
+                self.prospect_id,
+                context=leave,
+            )
         )
 
     def _run(self, op: Op, version: int | None) -> ChangeResult:
@@ -612,7 +617,7 @@ class ProspectPage(ReadyAfterFirstRead, Screen):
         self.submit(undoing(lambda v: self.store.undo()))
 
     def action_undo_skip(self) -> None:
-        self.submit(undoing(lambda v: self.store.undo(skip=True)))
+        self.submit(undoing(lambda v: self.store.undo(skip=True), last=False))
 
     def action_edit(self) -> None:
         data = self._ready()

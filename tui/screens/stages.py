@@ -593,7 +593,7 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         self.write(undoing(lambda: self.store.undo()), None)
 
     def action_undo_skip(self) -> None:
-        self.write(undoing(lambda: self.store.undo(skip=True)), None)
+        self.write(undoing(lambda: self.store.undo(skip=True), last=False), None)
 
 
 __all__ = ["StagesScreen", "check_stale_days"]
