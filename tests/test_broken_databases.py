@@ -379,6 +379,11 @@ async def test_the_app_says_what_is_wrong_on_screen(tmp_path, monkeypatch, real_
             if "The database" in screen_text(app):
                 break
         assert "The database" in screen_text(app), screen_text(app)
+        # a prospect added with no stages read opened a form with an empty stage list: a crash
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        assert app.is_running and app.return_code is None
+        assert any(n.startswith("A prospect can be added once the list is read") for n in notices), notices
     if app._engine is not None:
         app._engine.dispose()
 

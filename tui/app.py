@@ -983,7 +983,7 @@ def run(url: str) -> None:
     app.run()
     for why in app.saver.lost:  # (failed as the app closed: never on screen)
         print(f"evpipe: a change was not saved: {why}", file=sys.stderr)
-    if app.saver.lost:
+    if app.saver.lost or app.return_code:  # (a crash, whose traceback Textual printed, is not 0)
         sys.exit(1)
 
 

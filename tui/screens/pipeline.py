@@ -866,6 +866,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
         from .prospect_form import ProspectForm
 
         app = evpipe_app(self)  # the store opens in the worker, never here
+        if not self.stage_list:  # (the form's stage list would be empty: it crashed the app)
+            self.app.notify(
+                "A prospect can be added once the list is read: its stages are not known yet "
+                "(a database with a problem says so on screen).",
+                severity="warning",
+                markup=False,
+            )
+            return
 
         def done(fields: dict | None) -> None:
             if fields:
