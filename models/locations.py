@@ -350,4 +350,6 @@ def damaged_pages(url: str) -> str | None:
     if not found:
         return None
     first = " ".join(found[0].replace("*** in database main ***", "").split())
-    return f"{path} is damaged (SQLite: {first[:100]}); {integrity_hint(path)}"
+    if len(first) > 100:  # (cut at a word: "... error code 11 On tre" read as a word of its own)
+        first = first[:100].rsplit(" ", 1)[0] + " ..."
+    return f"{path} is damaged (SQLite: {first}); {integrity_hint(path)}"

@@ -166,6 +166,7 @@ BAD_FILES: dict[str, Bad] = {
 }
 
 COMMANDS = [
+    ["check"],
     ["kpi"],
     ["kpi", "--json"],
     ["list"],
@@ -498,3 +499,56 @@ def test_a_database_on_a_read_only_mount_is_not_told_to_chmod(tmp_path, monkeypa
     assert f"{path} is on a file system mounted read-only" in line and "copy it" in line
     assert "chmod" not in line
     assert state(path) == before
+
+
+async def test_nothing_more_is_saved_into_a_database_found_damaged(tmp_path, real_bytes):
+    """The app said the file was damaged, then saved a stage's new probability into it (the
+    stages' pages were sound): a save after the damage is found is refused, in words."""
+    from evpipe.tui.saving import Change
+
+    path = tmp_path / "pipeline.db"
+    damaged_pages(path, real_bytes)
+    notices: list[str] = []
+
+    class Watched(EvpipeApp):
+        CSS_PATH = str(Path(app_module.__file__).parent / EvpipeApp.CSS_PATH)
+
+        def notify(self, message, *args, **kwargs):
+            notices.append(str(message))
+            return super().notify(message, *args, **kwargs)
+
+    app = Watched(f"sqlite:///{path}", who="tester")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if any("is damaged" in n for n in notices):
+                break
+        before = sqlite3.connect(path).execute("SELECT probability_bp FROM stage WHERE name = 'Enquiry'").fetchone()
+        app.saver.save(Change(lambda: app.store.set_probability("Enquiry", "12"), app.pipeline))
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if not app.saver.busy:
+                break
+        await pilot.pause(0.2)
+        after = sqlite3.connect(path).execute("SELECT probability_bp FROM stage WHERE name = 'Enquiry'").fetchone()
+        assert after == before
+        said = [n for n in notices if n.startswith("Not saved: ")]
+        assert said and "is damaged" in said[0] and said[0].endswith("Nothing more is saved into a damaged database.")
+    if app._engine is not None:
+        app._engine.dispose()
+
+
+def test_check_reads_every_page_and_finds_damage_the_other_commands_may_not_read(tmp_path, real_bytes):
+    sound = tmp_path / "sound.db"
+    sound.write_bytes(real_bytes)
+    result = CliRunner().invoke(main, ["--db", str(sound), "check"], catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (0, f"{sound}: every page reads back sound.\n")
+    damaged = tmp_path / "damaged.db"
+    damaged_pages(damaged, real_bytes)
+    before = state(damaged)
+    result = CliRunner().invoke(main, ["--db", str(damaged), "check"], catch_exceptions=False)
+    assert result.exit_code == 1
+    line = one_line(result)
+    for words in says(BAD_FILES["damaged pages"], damaged):
+        assert words in line, line
+    assert state(damaged) == before

@@ -233,6 +233,8 @@ class EvpipeApp(App):
     def say_database_problem(self, message: str, opening: bool = True) -> None:
         """The database cannot be opened, or is damaged (a worker found out): say so once, in
         words (notify is thread-safe)."""
+        if " is damaged (" in message:  # (every damage line: models/errors.py, models/locations.py)
+            self.saver.refuse_all(message)  # writing on into it could spread the damage, and hide it
         if self._database_problem == message:
             return
         self._database_problem = message

@@ -106,6 +106,9 @@ class Saver:
         self.closing = False
         self.lost: list[str] = []
         self._seq = 0
+        #: Why nothing more is saved (the database was found damaged: writing on into it could
+        #: spread the damage and would hide it), said for each change from then on; None: saving.
+        self.refusal: str | None = None
         #: How the changes saved while others were queued ended (by `seq`): the journal id of one
         #: saved, None for one refused or failed. An undo bound to one reads it (`_undo_target`).
         self._outcomes: dict[int, int | None] = {}
@@ -214,7 +217,17 @@ class Saver:
         self.own_events.update(ids)
         self.written.update(ids)
 
+    def refuse_all(self, why: str) -> None:
+        """From now on every change is refused, saying `why` (a damaged database: the app)."""
+        self.refusal = why
+
     def _run(self, change: Change) -> None:
+        if self.refusal is not None:
+            with self._lock:
+                self._outcomes[change.seq] = None
+            said = f"Not saved: {self.refusal}. Nothing more is saved into a damaged database."
+            self._tell(change, ChangeFailed(said, change.prospect_id, change.optimistic, context=change.context))
+            return
         if change.undoes is not None:
             with self._lock:
                 saved_as = self._outcomes.pop(change.undoes, -1)  # (-1: not known; as if unbound)

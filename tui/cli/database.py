@@ -1,5 +1,5 @@
 """The database itself: `evpipe init PATH` makes a new one (the only way, besides the default
-location, that a named path becomes a database)."""
+location, that a named path becomes a database); `evpipe check` reads every page of it."""
 
 from __future__ import annotations
 
@@ -66,6 +66,28 @@ def init(ctx: Ctx, path: str | None) -> None:
     click.echo(f"Use it with: evpipe --db {target} ...  (or: export EVPIPE_DB={target})")
 
 
+@click.command("check")
+@pass_ctx
+@domain_errors
+def check(ctx: Ctx) -> None:
+    """Read every page of the database (SQLite's quick check) and say whether it is sound: exits 1,
+    in one line, when it is not. Damage is found where it is read, so a command that reads only
+    sound pages (an add, a move) still works on a damaged file: check before trusting one that
+    another command said was damaged. A server's database is the server's to check."""
+    from evpipe.models.locations import check_database, damaged_pages, sqlite_path
+
+    url = ctx.url
+    check_database(url)  # (not there, not a database, not evpipe's: said in one line)
+    where = sqlite_path(url)
+    if where is None:
+        click.echo("A server database: the server keeps its own pages sound; nothing to check here.")
+        return
+    problem = damaged_pages(url)
+    if problem is not None:
+        raise DomainError(problem)
+    click.echo(f"{safe(str(where))}: every page reads back sound.")
+
+
 def _has_schema(url: str) -> bool:
     """Whether the server's database at `url` already holds evpipe's tables."""
     from evpipe.models.db import current_revision, make_engine
@@ -79,3 +101,4 @@ def _has_schema(url: str) -> bool:
 
 def register(group: click.Group) -> None:
     group.add_command(init)
+    group.add_command(check)
