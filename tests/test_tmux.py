@@ -443,6 +443,22 @@ def test_two_users_see_each_others_changes_live(seeded):
         sam.kill()
 
 
+def test_notices_still_show_after_a_teammate_s_burst_of_the_same_words(seeded, tmux):
+    """A teammate moved one prospect on and back six times, and the notices said the same two
+    lines again and again: each said again took the place of the one before, whose empty holder
+    Textual left on the notices' rack. After a few, no notice showed on the pipeline again, and a
+    save that failed later was taken back without a word (tui/toast_rack.py)."""
+    tmux.wait_for(shows("shown"))
+    env = {**os.environ, "EVPIPE_USER": "priya"}
+    for _ in range(6):
+        for way in ("next", "back"):
+            subprocess.run([EVPIPE, "--db", str(seeded), "move", "Harbour", way], env=env, check=True, timeout=60)
+            time.sleep(0.2)
+    time.sleep(7)  # every notice of the burst has timed out
+    subprocess.run([EVPIPE, "--db", str(seeded), "follow", "Harbour", "2026-12-22"], env=env, check=True, timeout=60)
+    tmux.wait_for(shows("priya: Harbour Events Ltd Christmas party: next follow-up"), timeout=10)
+
+
 # ---------------------------------------------------------------- issue 10: the rep's daily loop
 
 

@@ -30,7 +30,7 @@ from evpipe.models.locations import DatabaseProblem, creates_silently, db_label
 from evpipe.models.rawdb import SqliteReader, sqlite_file
 from evpipe.models.records import ChangeResult, current_user
 
-from . import first_screen_ahead, paint
+from . import first_screen_ahead, paint, toast_rack
 from .escape_burst import read_escape_apart
 from .keymap import load_keymap
 from .live_sync import POLL_EVERY, LiveSync
@@ -103,6 +103,7 @@ class EvpipeApp(App):
         in_browser: bool = False,
     ) -> None:
         paint.install()  # (partial frames ask only the widgets they repaint)
+        toast_rack.install()  # (a notice dropped takes its holder: notices keep showing)
         #: Read-only (`evpipe serve` without --allow-writes): write keys hidden and refused, and the
         #: whole process refuses writes (models/readonly.py), before anything opens the database.
         self.read_only = read_only
