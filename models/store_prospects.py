@@ -522,9 +522,12 @@ class ProspectWrites(StoreBase):
         note: str | None = None,
         at: datetime | None = None,
         expected_version: int | None = None,
+        moved: bool = False,
     ) -> ChangeResult:
         """Set the next follow-up: a day, optionally its time of day and what it is about. A new
-        follow-up replaces the old one whole (time and note included); none clears all three."""
+        follow-up replaces the old one whole (time and note included); none clears all three.
+        `moved`: only its day changes (the list's `f`, which asks only "when?"): the time and the
+        note it had stay, rather than being cleared by a key that never showed them."""
         at = at or clock.now()
         new = clean_fields({"follow_up": when})["next_follow_up"]
         hhmm = parse_time(time, field="follow-up time") if new is not None else None
@@ -537,7 +540,12 @@ class ProspectWrites(StoreBase):
                 "follow_up_time": p.follow_up_time,
                 "follow_up_note": p.follow_up_note,
             }
-            notes = self._merge_or_refuse(s, p, expected_version, {"next_follow_up": new}, at)
+            wanted: dict[str, Any] = {"next_follow_up": new}
+            if moved and new is not None:
+                hhmm, about = p.follow_up_time, p.follow_up_note
+            else:  # (a colleague's time or note since, for the same day, is not overwritten unsaid)
+                wanted.update(follow_up_time=hhmm, follow_up_note=about)
+            notes = self._merge_or_refuse(s, p, expected_version, wanted, at)
             p.next_follow_up, p.follow_up_time, p.follow_up_note = new, hhmm, about
             s.add(p)
             label = (new.isoformat() + (f" {hhmm}" if hhmm else "")) if new else "none"

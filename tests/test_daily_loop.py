@@ -458,3 +458,59 @@ async def test_a_notice_never_covers_the_rows(loop_db, size):
         lines = screen_text(app).splitlines()
         assert lines[0].startswith("▌ ") and bar.notice[:30] in lines[0]
         assert "Quit" in lines[-1]
+
+
+async def test_f_on_the_list_moves_the_follow_up_s_day_and_keeps_its_time_and_note(loop_db):
+    """`f` asks only "when?": it cleared the time and the note it never showed (the journal said
+    "follow up time 09:00 -> none; follow up note priya: confirm numbers -> none")."""
+    s = Store(loop_db, who="tester")
+    s.set_follow_up("Quiet One", "2026-12-04", time="9:00", note="confirm numbers")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.pipeline
+        assert screen.table.go_to(s.get("Quiet One").id)
+        await pilot.press("f")
+        await settle(pilot)
+        for _ in range(12):
+            await pilot.press("backspace")
+        await pilot.press(*"2026-12-09", "enter")
+        await settle(pilot, until=lambda a: s.get("Quiet One").next_follow_up == date(2026, 12, 9))
+    p = s.get("Quiet One")
+    assert (p.next_follow_up, p.follow_up_time, p.follow_up_note) == (date(2026, 12, 9), "09:00", "confirm numbers")
+
+
+def test_a_next_step_set_on_an_older_view_does_not_overwrite_a_colleague_s_unsaid(loop_db):
+    """Sam and mere both logged a contact point, and each next-step dialog offered the same day;
+    sam saved 10:00 "send revised quote", mere a moment later 14:00 "call re menu", and sam's was
+    gone without a word to mere."""
+    sam, mere = Store(loop_db, who="sam"), Store(loop_db, who="mere")
+    seen = mere.get("Quiet One").version  # both looked at it then
+    sam.set_follow_up("Quiet One", "2026-12-14", time="10:00", note="send revised quote", expected_version=seen)
+    with pytest.raises(DomainError, match="changed by someone else.*sam"):
+        mere.set_follow_up("Quiet One", "2026-12-14", time="14:00", note="call re menu", expected_version=seen)
+    p = sam.get("Quiet One")
+    assert (p.follow_up_time, p.follow_up_note) == ("10:00", "send revised quote")
+
+
+async def test_n_on_the_list_saves_the_next_step_on_the_contact_point_just_logged(loop_db):
+    """The next step is saved on the version `n` saw: the contact point logged before it is the
+    rep's own change, not "someone else's"."""
+    store = Store(loop_db, who="tester")
+    app = RecordingApp(loop_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.pipeline.table.go_to(store.get("Quiet One").id)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, ActivityDialog)
+        app.screen.query_one("#text", Input).value = "Called, wants a quote"
+        await pilot.press("ctrl+s")
+        assert await until(app, pilot, lambda: isinstance(app.screen, FollowUpDialog))
+        app.screen.query_one("#time", Input).value = "2pm"
+        app.screen.query_one("#note", Input).value = "send the quote"
+        await pilot.press("enter")
+        assert await until(app, pilot, lambda: store.get("Quiet One").follow_up_time == "14:00")
+        await settle(pilot)
+    assert store.get("Quiet One").follow_up_note == "send the quote"
+    assert [n for n in app.notices if "someone else" in n] == []

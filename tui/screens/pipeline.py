@@ -935,12 +935,17 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
         from ..dialogs import ActivityDialog, FollowUpDialog, NextStep
 
-        app, pid = evpipe_app(self), row.id
+        app, pid, version = evpipe_app(self), row.id, row.version
 
         def scheduled(step: NextStep | None) -> None:  # escape skipped it
             if step is not None:
+                # on the version the key saw: the contact point just logged is this session's own
+                # and passed over, a colleague's next step set meanwhile is not overwritten unsaid
                 self._save(
-                    lambda: app.store.set_follow_up(pid, step.day, time=step.time, note=step.note), prospect_id=pid
+                    lambda: app.store.set_follow_up(
+                        pid, step.day, time=step.time, note=step.note, expected_version=version
+                    ),
+                    prospect_id=pid,
                 )
 
         def done(entry: tuple[str, str, str] | None) -> None:
@@ -966,12 +971,14 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
             if text is None:
                 return
             when = parse_follow_up(text)  # read as the command line and the prospect page read it
-            self._save(lambda: app.store.set_follow_up(pid, when, expected_version=version), prospect_id=pid)
+            self._save(
+                lambda: app.store.set_follow_up(pid, when, expected_version=version, moved=True), prospect_id=pid
+            )
 
         self.app.push_screen(
             TextPrompt(
                 f"Next follow-up: {row.name}",
-                "When? (empty or none clears it)",
+                "When? (a time and note it has stay; empty or none clears it)",
                 initial=row.follow_up or "",
                 placeholder="fri, +3d, 2w, 15 jan, 2027-01-15",
                 validate=parse_follow_up,
