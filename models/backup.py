@@ -34,7 +34,7 @@ from .locations import database_file, sqlite_path
 from .outfile import check_destination, private_output
 from .roles import acting_user, require
 from .snapshot_deltas import stray_months_of
-from .values import FULL_BP, MAX_VALUE_CENTS, parse_month
+from .values import FULL_BP, MAX_NAME_LEN, MAX_VALUE_CENTS, clean_text, parse_month
 
 DUMP_FORMAT = "evpipe-dump"
 DUMP_VERSION = 1
@@ -312,7 +312,21 @@ def _month(*, none: str | None = None) -> Any:
     return check
 
 
+def _name(value: Any, where: str) -> None:
+    """A rule: a prospect's name as `add` and `edit` take it (models/values.py clean_text): a dump
+    edited by hand restored one that was empty, which no screen can name."""
+    if _CONTROLS.search(value):
+        raise DomainError(
+            f"{where}: {value[:40]!r} holds an escape code or a control character; nothing was restored", field="file"
+        )
+    try:
+        clean_text(value, field="name", max_len=MAX_NAME_LEN, required=True)
+    except DomainError as exc:
+        raise DomainError(f"{where}: {str(exc).removeprefix('name: ')}; nothing was restored", field="file") from None
+
+
 _COLUMN_RULES: dict[tuple[str, str], Any] = {
+    ("prospect", "name"): _name,
     ("prospect", "value_cents"): _in_range(0, MAX_VALUE_CENTS, "an amount evpipe takes (0 to 9,999,999,999.99)"),
     ("prospect", "expected_month"): _month(),
     ("kpi_snapshot_month", "month"): _month(none=NO_MONTH),

@@ -14,7 +14,7 @@ from .import_cells import cell_text, parse_cell_bool, parse_cell_date, parse_cel
 from .import_fields import find_header, header_key, name_key
 from .import_read import read_table
 from .import_types import ImportOptions, Problem, Record
-from .values import MAX_CUSTOM_FIELDS, clean_email, clean_text, parse_time
+from .values import MAX_CUSTOM_FIELDS, MAX_NAME_LEN, clean_email, clean_text, parse_time
 
 #: (the key column's index in the main file, {normalised key: cents}, lookup file name)
 Lookup = tuple[int, dict[str, int], str]
@@ -278,7 +278,7 @@ class RowReader:
 
     def _name(self) -> tuple[str, str, str]:
         said = len(self.problems)
-        name = self._text("name", 200)
+        name = self._text("name", MAX_NAME_LEN)
         company = self._text("company", 200)
         key_text = self._text("id", 200)
         if len(self.problems) > said:

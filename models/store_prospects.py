@@ -31,6 +31,7 @@ from .store_base import StageRef, StoreBase, part
 from .tables import Activity, ChangeEvent, Prospect, Stage, StageChange, id_of
 from .values import (
     MAX_CUSTOM_FIELDS,
+    MAX_NAME_LEN,
     clean_email,
     clean_text,
     parse_expected_month,
@@ -66,7 +67,7 @@ def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "name":
-            out[key] = clean_text(value, field="name", max_len=200, required=True)
+            out[key] = clean_text(value, field="name", max_len=MAX_NAME_LEN, required=True)
         elif key in ("company", "contact_name"):
             out[key] = clean_text(value, field=key.replace("_", " "), max_len=200)
         elif key == "email":

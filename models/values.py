@@ -639,6 +639,10 @@ def default_follow_up(today: date, current: date | None = None, days: int = FOLL
     return out
 
 
+#: The longest name evpipe takes for a prospect (and its company, contact, owner, email).
+MAX_NAME_LEN = 200
+
+
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     """Trim user text, drop control characters and escape sequences, enforce a length."""
     text = "" if value is None else str(value)

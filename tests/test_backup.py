@@ -153,6 +153,9 @@ def _edited(data: dict, table: str, column: str, value: object, row: int = 0) ->
         # no way in lets an escape code in; restored, they reached the CSV export as they were
         ("prospect", "name", "Acme \x1b[31mred", r"prospect row 1, name: 'Acme \x1b[31mred' holds an escape code"),
         ("prospect", "notes", "a\x07b", r"prospect row 1, notes: 'a\x07b' holds an escape code or a control"),
+        # a name add and edit refuse: no screen could name the prospect
+        ("prospect", "name", "   ", "prospect row 1, name: cannot be empty; nothing was restored"),
+        ("prospect", "name", "x" * 201, "prospect row 1, name: is 201 characters long; the most is 200"),
     ],
 )
 def test_a_dump_edited_by_hand_is_checked_value_by_value(engine, tmp_path, table, column, value, said):
