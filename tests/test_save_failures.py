@@ -15,7 +15,7 @@ from evpipe.models.errors import unsaved_reason
 from evpipe.models.kpi import kpis
 from evpipe.models.locations import sqlite_path
 from evpipe.models.store import Store
-from evpipe.tui.app import EvpipeApp
+from evpipe.tui.app import FINISHING_SAVE, EvpipeApp
 from evpipe.tui.screens.pipeline import PipelineScreen
 
 
@@ -245,6 +245,9 @@ async def test_q_twice_quits_at_once_and_a_change_that_then_fails_is_kept_to_pri
     url = engine.url.render_as_string(hide_password=False)
     app = EvpipeApp(url, who="tester")
     app._engine = make_engine(url, lock_timeout=0.5)
+    said_on_exit: list[object] = []
+    real_exit = app.exit
+    app.exit = lambda *args, **kwargs: (said_on_exit.append(kwargs.get("message")), real_exit(*args, **kwargs))[1]
     holder = sqlite3.connect(sqlite_path(url), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -255,6 +258,8 @@ async def test_q_twice_quits_at_once_and_a_change_that_then_fails_is_kept_to_pri
             await pilot.press("greater_than_sign")
             await pilot.press("q")
             await pilot.press("q")
+            # the terminal is given back at once, and blank while the save waits: it says why
+            assert [str(m) for m in said_on_exit] == [FINISHING_SAVE]
             for _ in range(300):
                 if app.return_code is not None and not app.saver.busy:
                     break

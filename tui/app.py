@@ -747,7 +747,12 @@ class EvpipeApp(App):
         quit: its notice is on screen, and R tries it again."""
         if self._quit_waiting or not self.saver.busy:
             self.saver.closing = True
-            self.exit()
+            if self.saver.busy:  # (q twice: said once the terminal is back, as the process waits)
+                from rich.text import Text
+
+                self.exit(message=Text(FINISHING_SAVE))
+            else:
+                self.exit()
             return
         self._quit_waiting = True
         self.notify("Saving your last change before quitting; q again quits now.", markup=False, timeout=30)
@@ -976,6 +981,14 @@ def settle_allocator() -> None:
         return
     mallopt(_M_ARENA_MAX, 1)
     mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+
+
+#: Said as the app quits with a change still being saved (q twice): the process ends once the save
+#: does, which waits for the write lock another evpipe holds; the screen was blank meanwhile.
+FINISHING_SAVE = (
+    "evpipe: finishing the change being saved: it waits for the write lock another evpipe holds, up to "
+    "the lock wait (30 s unless EVPIPE_LOCK_TIMEOUT says otherwise); if it cannot be saved, that is said here"
+)
 
 
 def run(url: str) -> None:
