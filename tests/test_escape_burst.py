@@ -34,6 +34,9 @@ def read(*chunks: str, parser: type[XTermParser] = BurstParser) -> list[tuple[st
         ("\x1b ", [("escape", "\x1b"), ("space", " ")]),
         ("ab\x1b/cd", [("a", "a"), ("b", "b"), ("escape", "\x1b"), ("slash", "/"), ("c", "c"), ("d", "d")]),
         ("\x1b\x1bj", [("escape", "\x1b"), ("escape", "\x1b"), ("j", "j")]),
+        # Enter typed before the app had the terminal: the line discipline made it a line feed,
+        # which Textual read as ctrl+j (nothing), and `j` Enter at the start opened no page
+        ("j\nx", [("j", "j"), ("enter", "\r"), ("x", "x")]),
         ("\x1bé", [("escape", "\x1b"), ("é", "é")]),
         # what still starts a sequence after ESC
         ("\x1b[A", [("up", None)]),

@@ -18,6 +18,12 @@ copied from a coloured terminal) as the start of a key and sent what followed as
 pasted `\x1b[32mwon` pressed `w` on the pipeline and marked a prospect won. The paste's text comes
 out whole, as one Paste, with its escape codes and control characters taken out.
 
+A line feed is read as Enter (`_fed`): keys typed before the app has the terminal to itself (a
+rep typing `j` Enter as `evpipe` starts) went through the terminal's line discipline, which turns
+the Enter key's carriage return into a line feed; Textual read that as ctrl+j, which nothing
+binds, and the Enter was lost (the page never opened; a question kept the keys typed after it).
+evpipe binds no ctrl+j.
+
 The same drivers decode what they read as UTF-8, strictly: one byte that is not (0xff from a
 terminal that sends Alt as an 8-bit byte) stopped the app with a traceback. They now read it as
 U+FFFD (`_lenient`).
@@ -128,7 +134,10 @@ class BurstParser(XTermParser):
         past the last one) raised out of its parser and stopped the app's input: the parser starts
         again after it instead, and the sequence is dropped."""
         try:
-            yield from list(super().feed(data))
+            for message in list(super().feed(data)):
+                if isinstance(message, events.Key) and message.key == "ctrl+j":
+                    message = events.Key("enter", "\r")  # (a line feed: the module's docstring)
+                yield message
         except (ValueError, OverflowError, IndexError):
             self._gen = self.parse(self._tokens.append)
             self._awaiting = next(self._gen)
