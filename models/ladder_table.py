@@ -23,8 +23,9 @@ class StageRow:
         return ladder.ev_micros(self.value_cents, self.stage.kind, self.stage.probability_bp)
 
 
-def stage_rows(engine: Engine, rungs: list[StageInfo]) -> list[StageRow]:
-    """Every rung with the live prospects on it and their value: one grouped query."""
+def stage_rows(engine: Engine, rungs: list[StageInfo], owner: str | None = None) -> list[StageRow]:
+    """Every rung with the live prospects on it and their value: one grouped query. `owner`: only
+    theirs (a rep where reps see only their own: the team's figures are not theirs to see)."""
     from sqlalchemy import func, select
     from sqlmodel import col
 
@@ -35,6 +36,8 @@ def stage_rows(engine: Engine, rungs: list[StageInfo]) -> list[StageRow]:
         .where(col(Prospect.deleted_at).is_(None))
         .group_by(col(Prospect.stage_id))
     )
+    if owner is not None:
+        q = q.where(col(Prospect.owner) == owner)
     with engine.connect() as conn:
         totals = {sid: (int(n), int(v)) for sid, n, v in conn.execute(q)}
     return [StageRow(s, *totals.get(s.id, (0, 0))) for s in rungs]

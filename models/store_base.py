@@ -252,6 +252,18 @@ class StoreBase:
             )
             return [o for o in s.scalars(q)]
 
+    def refusals(self, actions: tuple[str, ...]) -> dict[str, str]:
+        """Why this user may not take each of `actions` (models/roles.py OWNER_ONLY), for those
+        refused: read with a screen, so that its keys say it before asking anything."""
+        found: dict[str, str] = {}
+        with self._read() as s:
+            for action in actions:
+                try:
+                    require(s, self.who, action)
+                except DomainError as exc:
+                    found[action] = str(exc)
+        return found
+
     # ------------------------------------------------------------ for writes
 
     def _may(self, s: Session, action: str, p: Prospect | None = None, *, owner: str | None = None) -> None:

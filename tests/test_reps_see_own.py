@@ -301,3 +301,24 @@ def test_the_cli_review_of_a_limited_rep(team, db_url, monkeypatch):
     html = runner.invoke(cli, ["--db", db_url, "review", "--format", "html"])
     assert html.exit_code == 1 and "Traceback" not in html.output
     assert html.output.startswith("evpipe: review --format html: the report covers the whole team")
+
+
+async def test_the_stages_screen_shows_a_limited_rep_their_own_counts_and_refuses_at_the_key(team):
+    """The Stages screen showed a rep limited to their own the team's count and value on every
+    rung, and `p` asked for a probability and a confirmation (showing the team's prospects on it)
+    before saying "only an owner can change the ladder"."""
+    from evpipe.tui.screens.stages import StagesScreen
+
+    engine, boss, ids = team
+    app = RecordingApp(engine, who="sam")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.complete)
+        stages = await _screen(app, pilot, "7", lambda s: isinstance(s, StagesScreen) and bool(s.rows))
+        counted = {r.stage.name: (r.count, r.value_cents) for r in stages.rows if r.count}
+        assert counted == {"Enquiry": (1, 1000_00), "Quote sent": (1, 3000_00)}  # sam's, not the team's
+        for key in ("p", "r", "s", "a", "P"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, StagesScreen), key  # no question asked
+        assert "Only an owner can change the ladder; you are a rep." in app.notices
+        assert "Only an owner can change the settings; you are a rep." in app.notices

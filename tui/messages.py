@@ -277,6 +277,8 @@ class StagesLoaded(Message):
     rows: list[StageRow]
     warnings: list[str]
     generation: int
+    #: Why this user may not change the ladder, or the settings (a rep: models/roles.py), by action
+    refused: dict[str, str] | None = None
 
 
 @message

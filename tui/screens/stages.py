@@ -136,6 +136,16 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         self.warnings: list[str] = []
         self._focus_stage: int | str | None = None  # a stage id, or the name of a stage just added
         self._generation = 0
+        #: Why this user may not change the ladder or the settings (a rep), by action: said at the
+        #: key, before any question (a rep answered two, then was told "only an owner can ...").
+        self._refused: dict[str, str] = {}
+
+    def _refuse(self, action: str) -> bool:
+        """Say why this user may not take `action` ("ladder", "settings"); True when refused."""
+        why = self._refused.get(action)
+        if why is not None:
+            self.notify(why[:1].upper() + why[1:] + ".", severity="warning", markup=False)
+        return why is not None
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -218,9 +228,13 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
 
     @work(thread=True, group="stages-load", exit_on_error=False, description="load the ladder")
     def _load(self, generation: int) -> None:
-        rungs = evpipe_app(self).store.ladder()
-        rows = stage_rows(evpipe_app(self).engine, rungs)
-        self.post_message(StagesLoaded(rows, ladder_warnings(rungs), generation))
+        app = evpipe_app(self)
+        store = app.store
+        rungs = store.ladder()
+        rows = stage_rows(app.engine, rungs, owner=app.decide_scope())
+        self.post_message(
+            StagesLoaded(rows, ladder_warnings(rungs), generation, store.refusals(("ladder", "settings")))
+        )
 
     @on(StagesLoaded)
     def _loaded(self, message: StagesLoaded) -> None:
@@ -233,6 +247,7 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         self._focus_stage = None
         self.rows = message.rows
         self.warnings = message.warnings
+        self._refused = message.refused or {}
         # Columns are rebuilt with the rows: a DataTable keeps a header painted at the old widths
         # when only the rows are replaced and a column grows.
         cells = []
@@ -326,6 +341,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
     # ------------------------------------------------------------ actions
 
     def action_rename(self) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         if row is None:
             return
@@ -353,6 +370,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         return name
 
     def action_probability(self) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         if row is None:
             return
@@ -416,6 +435,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         self.app.push_screen(ConfirmDialog(question, title="Change a probability"), got)
 
     def action_reorder(self, offset: int) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         if row is None:
             return
@@ -439,6 +460,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         self.write(lambda: self.store.reorder_stage(sid, offset), sid, notice)
 
     def action_add(self) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         opens = [r.stage for r in self.rows if r.stage.kind == "open"]
         after = row.stage if row is not None and row.stage.kind == "open" else (opens[-1] if opens else None)
@@ -466,6 +489,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         )
 
     def action_remove(self) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         if row is None:
             return
@@ -531,6 +556,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         )
 
     def action_stale_days(self) -> None:
+        if self._refuse("ladder"):
+            return
         row = self.current()
         if row is None:
             return
@@ -553,6 +580,8 @@ class StagesScreen(ReadsWhenShown, ReadyAfterFirstRead, Screen):
         )
 
     def action_kpi_period(self) -> None:
+        if self._refuse("settings"):
+            return
         self._read_kpi_period()
 
     @work(thread=True, group="stages-period", exit_on_error=False, description="read the KPI period")
