@@ -17,12 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import compress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ladder import LOST, OPEN, WON, kpi_part, next_rung, open_rungs, previous_rung
 from .period import Period
 from .pipeline_view import Ladder, PipelineView, Row, RowStore, Totals
 from .records import StageInfo
+
+if TYPE_CHECKING:
+    from .pace import Pace
 
 #: SQLite's lower() folds ASCII letters only; the board's order is SQLite's (load_rows sorts it).
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -84,13 +87,16 @@ class BoardView:
         *,
         today: date,
         period: Period | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.stages = list(stages)
         self.ladder = ladder
         self.rows = rows
         self.period = period or Period()
-        # the pipeline's marks (`!` overdue follow-up, `~` stale), by the pipeline's own rules
+        # the pipeline's marks (`!` overdue follow-up, `~` slow), by the pipeline's own rules: with
+        # the pace, as the list's (without it, the list's fallback: stale days)
         self.marks = PipelineView(ladder, rows=rows, today=today)
+        self.marks.pace = pace
         self.columns = [BoardColumn(s) for s in open_rungs(self.stages)]
         self._column_of = {c.stage.id: i for i, c in enumerate(self.columns)}
         self.won = ClosedTotal()

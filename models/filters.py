@@ -24,17 +24,20 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from itertools import compress, islice
 from operator import and_
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from .errors import DomainError
 from .ladder import OPEN
 from .pipeline_view import IdMask, Ladder, Row, RowStore
 from .texts import EXCERPT, Excerpt, TextColumn
 from .values import parse_month
+
+if TYPE_CHECKING:
+    from .pace import Pace
 
 #: Rows a search tests in one go before it calls its `pause` (Hits.select): each slice is one call
 #: into C that holds the interpreter lock throughout (a few ms), so a search in a worker lets the
@@ -82,6 +85,13 @@ class Filter:
     due: tuple[str, ...] = ()  # 'overdue' / 'week', either
     stale: bool = False
     closed_stages: frozenset[int] = field(default_factory=frozenset)  # named stages that are closed
+    #: `stale` is the list's `~` (models/pace.py, slow): each stage's pace, once read (`with_pace`);
+    #: until then the stale days, as the `~` itself falls back on
+    pace: Pace | None = field(default=None, compare=False, repr=False)
+
+    def with_pace(self, pace: Pace | None) -> Filter:
+        """This filter judging `stale` by `pace` (only one with `stale` needs it)."""
+        return replace(self, pace=pace) if self.stale and pace is not self.pace else self
 
     @property
     def empty(self) -> bool:
@@ -121,6 +131,8 @@ class Filter:
             ):
                 return False
         if self.stale:
+            if self.pace is not None:
+                return bool(self.pace.is_slow(row))
             cutoff = ladder.stale_cutoffs(today).get(row.stage_id)
             if cutoff is None or not row.touched < cutoff:
                 return False
@@ -168,7 +180,9 @@ class Filter:
             open_stages = {sid for sid, s in ladder.stages.items() if s.kind == OPEN}
             masks.append(map(days.__contains__, rows.follow))
             masks.append(map(open_stages.__contains__, rows.stage))
-        if self.stale:
+        if self.stale and self.pace is not None:
+            masks.append(self.pace.flags(rows))
+        elif self.stale:
             cutoffs = ladder.stale_cutoffs(today)
             stale_pairs = {
                 (sid, i) for sid, cutoff in cutoffs.items() for i, w in enumerate(words) if w is not None and w < cutoff
@@ -203,6 +217,7 @@ class Filter:
             and self.months == previous.months
             and self.due == previous.due
             and self.stale == previous.stale
+            and self.pace is previous.pace
             and all(any(p in w for w in self.words) for p in previous.words)
         )
 

@@ -23,6 +23,7 @@ row, whatever the pipeline's size.
 from __future__ import annotations
 
 import calendar
+import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import Collection, Iterator, Sequence
@@ -176,6 +177,7 @@ class Pace:
 
     def __post_init__(self) -> None:
         self._cutoffs = {sid: stale_cutoff(self.today, s.stale_days) for sid, s in self.stages.items()}
+        self._slow_pairs: set[tuple[int, int]] | None = None  # (`flags`: found on first use)
 
     # ------------------------------------------------------------ one prospect
 
@@ -204,6 +206,36 @@ class Pace:
     def is_slow(self, row: Any) -> bool:
         """`slow` for a pipeline row (models.pipeline_view.Row: id, stage_id, touched)."""
         return self.slow(row.id, row.stage_id, row.touched)
+
+    def flags(self, rows: Any) -> Iterator[bool]:
+        """`slow` for every row of a RowStore (models/pipeline_view.py), in its columns' order, a
+        look-up per row in C (the filter's `stale`, models/filters.py): on a stage whose pace is
+        learnt, the prospects on it since before its 75th percentile (found once per pace); on
+        another, the stale days, from the row's last touch."""
+        if self._slow_pairs is None:
+            learnt = {
+                sid: s.p75_seconds
+                for sid, s in self.stages.items()
+                if s.kind == OPEN and s.learnt and s.p75_seconds is not None
+            }
+            e = self.entered
+            self._slow_pairs = {
+                (pid, sid)
+                for pid, sid, at in zip(e.ids, e.stage, e.at)
+                if (p75 := learnt.get(sid)) is not None and self.now - at > p75
+            }
+        by_time = map(self._slow_pairs.__contains__, zip(rows.ids, rows.stage))
+        cutoffs = {
+            sid: c
+            for sid, c in self._cutoffs.items()
+            if c is not None and self.stages[sid].kind == OPEN and not self.stages[sid].learnt
+        }
+        if not cutoffs:
+            return by_time
+        idle = {
+            (sid, i) for sid, c in cutoffs.items() for i, w in enumerate(rows.words) if w is not None and w[:10] < c
+        }
+        return map(operator.or_, by_time, map(idle.__contains__, zip(rows.stage, rows.touched)))
 
     def words(self, prospect_id: int, stage_id: int, touched: str | None = None, entered_at: int | None = None) -> str:
         """'12 days on Quote sent; usually 5' (the median), or why the stale days apply."""

@@ -383,3 +383,51 @@ def test_entries_widen_for_numbers_too_big_and_keep_every_one() -> None:
         (70_000, late),
         (5, -(2**35)),
     ]
+
+
+def test_the_stale_filter_the_board_and_the_list_mark_the_same_prospects(demo_engine):
+    """On the demo the list marked Kiwi Kids `~` (slow by its stage's pace) while the `stale`
+    filter, `evpipe list --filter stale` and the board marked Harbour Events and Meridian Law
+    (idle past the stale days): three rules for one mark. They are the list's now, on learnt
+    stages and on the others."""
+    from evpipe.models.board import BoardView
+    from evpipe.models.filters import parse_filter
+    from evpipe.tui.cli.prospects import filtered_ids
+
+    engine = demo_engine
+    stages, archived = load_ladder(engine)
+    ladder = Ladder.of(stages, extra=archived)
+    today = clock.today()
+    pace = load_pace(engine, with_prospects=False)
+    assert any(s.learnt for s in pace.stages.values()) and any(
+        not s.learnt and s.kind == "open" for s in pace.stages.values()
+    )
+    rows, order = load_rows(engine, "month", ladder)
+    view = PipelineView(ladder, today=today)
+    view.load(rows)
+    view.pace = pace
+    marked = {pid for pid in view.rows if view.is_stale(view.rows[pid])}
+    assert marked  # (the demo has slow prospects)
+    wanted = parse_filter("stale", stages, today).with_pace(pace)
+    assert set(wanted.select(rows, ladder, today)) == marked
+    assert {pid for pid in view.rows if wanted.holds(view.rows[pid], ladder, "", today)} == marked
+    board = BoardView(stages, ladder, rows, order, today=today, pace=pace)
+    assert {pid for pid in view.rows if board.mark(view.rows[pid]) == "~"} == marked - {
+        pid for pid in view.rows if view.is_overdue(view.rows[pid])
+    }
+    assert filtered_ids(engine, "stale") == marked
+
+
+async def test_the_app_s_stale_filter_shows_the_rows_it_marks(demo_engine):
+    from apphelpers import RecordingApp, settle
+
+    app = RecordingApp(demo_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda a: a.pipeline is not None and a.pipeline.view.pace is not None)
+        view = app.pipeline.view
+        marked = {pid for pid in view.rows if view.is_stale(view.rows[pid])}
+        await pilot.press("slash", *"stale", "enter")
+        await settle(pilot, until=lambda a: a.pipeline.filter_text == "stale")
+        await settle(pilot)
+        shown = {i for i in view.lines if isinstance(i, int)}
+        assert marked and shown == marked

@@ -330,6 +330,10 @@ def filtered_ids(engine, text: str) -> set[int]:
     stages, archived = load_ladder(engine)
     today = clock.today()
     parsed = parse_filter(text, stages, today)
+    if parsed.stale:  # (the list's `~`: slow by each stage's pace, models/pace.py)
+        from evpipe.models.pace import load_pace
+
+        parsed = parsed.with_pace(load_pace(engine, with_prospects=False))
     rows, _ = load_rows(engine)
     return parsed.select(rows, Ladder.of(stages, extra=archived), today)
 

@@ -144,7 +144,14 @@ class BoardScreen(ReadyAfterFirstRead, StageKeys, Screen):
             rows, order = load_rows(engine, "month", ladder, owner=owner)
         else:
             order = ordered_ids(engine, "month", ladder, owner=owner)
-        board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period)
+        # the `~` as the list marks it: slow by each stage's pace (the list's own, once it has read
+        # it; else read here)
+        pace = app.pipeline.view.pace if app.pipeline is not None else None
+        if pace is None:
+            from evpipe.models.pace import load_pace
+
+            pace = load_pace(engine, with_prospects=False)
+        board = BoardView(stages, ladder, rows, order, today=clock.today(), period=period, pace=pace)
         self.post_message(from_worker(BoardLoaded(board, kpi, period, journal_id, ticket)))
         week_ago, _label, weekly = week_history(engine, Scope(owner=owner, period=period))
         self.post_message(FocusHistoryLoaded(week_ago, weekly))

@@ -470,6 +470,10 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
 
     def on_pace_loaded(self, message: PaceLoaded) -> None:
         self.view.pace = message.pace
+        if self.filter.stale:  # (`stale` is the `~`: searched again by the pace)
+            self._filter_wanted = (self.filter_text, self.filter.with_pace(message.pace))
+            self._last_filter_applied = None
+            self._search_next()
         self.table.repaint()
         pid = self.table.current_id
         self._show_detail(pid, self._contacts.get(pid) if pid is not None else None)
@@ -1150,7 +1154,7 @@ class PipelineScreen(ReadyAfterFirstRead, StageKeys, Screen):
                 return  # (an earlier word is wrong too: the rows stay as they were)
         else:
             self._show_hint(value)
-        self._filter_wanted = (text, parsed)
+        self._filter_wanted = (text, parsed.with_pace(self.view.pace))
         self._search_next()
 
     def _search_next(self) -> None:
