@@ -234,6 +234,27 @@ async def test_activity_dialog_escape():
         assert app.results == [None]
 
 
+async def test_activity_dialog_asks_before_escape_throws_away_what_was_typed():
+    """Escape closed the dialog with a long note typed, where the edit form asks first."""
+    from evpipe.tui.dialogs import ConfirmDialog
+
+    app = Host(ActivityDialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"Called")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and app.results == []
+        await pilot.press("n")  # keep it
+        await pilot.pause()
+        assert isinstance(app.screen, ActivityDialog) and app.screen.query_one("#text", Input).value == "Called"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")  # throw it away
+        await pilot.pause()
+        assert app.results == [None]
+
+
 async def test_choice_dialog_picks_with_keys():
     app = Host(lambda: ChoiceDialog("Move to", "Where?", [("A [x]", 1), ("B", 2), ("C", 3)]))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -269,7 +269,17 @@ class ActivityDialog(Dialog[tuple[str, str, str] | None]):
         self.dismiss(result)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Close without logging; what was typed in "What happened" is asked about first (the
+        edit form asks the same: escape lost a long note at once)."""
+        if not self.query_one("#text", Input).value.strip():
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog("Discard what you typed?", title="Not logged"), answered)
 
 
 @dataclass(frozen=True)
