@@ -167,8 +167,10 @@ async def _through_the_app(tmp_path: Path) -> dict[str, list]:
         for typed, _ in CONTACT_DATES:
             ok = await in_dialog("ActivityDialog", "n", {"text": "x", "when": typed}, "ctrl+s")
             out["contacts"].append(_last_contact(engine) if ok else REFUSED)
-        if type(app.screen).__name__ == "ActivityDialog":
+        if type(app.screen).__name__ == "ActivityDialog":  # the last input was refused: leave it
             await pilot.press("escape")
+            await settle(app, pilot)
+            await pilot.press("y")  # (what was typed is asked about first)
             await settle(app, pilot)
         for typed, _ in FOLLOW_UPS:
             ok = await in_dialog("TextPrompt", "f", {"text": typed}, "enter")
