@@ -343,6 +343,20 @@ def test_permission_cases_as_another_account(real_bytes, name):
 # ---------------------------------------------------------------- the app
 
 
+def watched_app(path: Path) -> tuple[EvpipeApp, list[str]]:
+    """The real app on the file at `path`, as tester, and the notices it gives as they come."""
+    notices: list[str] = []
+
+    class Watched(EvpipeApp):
+        CSS_PATH = str(Path(app_module.__file__).parent / EvpipeApp.CSS_PATH)
+
+        def notify(self, message, *args, **kwargs):
+            notices.append(str(message))
+            return super().notify(message, *args, **kwargs)
+
+    return Watched(f"sqlite:///{path}", who="tester"), notices
+
+
 @pytest.mark.parametrize("name", list(BAD_FILES))
 async def test_the_app_says_what_is_wrong_on_screen(tmp_path, monkeypatch, real_bytes, name):
     """Opened directly on each bad file (the command line would have refused most of them before
@@ -354,16 +368,7 @@ async def test_the_app_says_what_is_wrong_on_screen(tmp_path, monkeypatch, real_
     bad.make(path, real_bytes)
     if bad.denied:
         deny(monkeypatch, path, bad.denied)
-    notices: list[str] = []
-
-    class Watched(EvpipeApp):
-        CSS_PATH = str(Path(app_module.__file__).parent / EvpipeApp.CSS_PATH)
-
-        def notify(self, message, *args, **kwargs):
-            notices.append(str(message))
-            return super().notify(message, *args, **kwargs)
-
-    app = Watched(f"sqlite:///{path}", who="tester")
+    app, notices = watched_app(path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         for _ in range(300):  # up to 15 s on a loaded machine
             await pilot.pause(0.05)
@@ -508,16 +513,7 @@ async def test_nothing_more_is_saved_into_a_database_found_damaged(tmp_path, rea
 
     path = tmp_path / "pipeline.db"
     damaged_pages(path, real_bytes)
-    notices: list[str] = []
-
-    class Watched(EvpipeApp):
-        CSS_PATH = str(Path(app_module.__file__).parent / EvpipeApp.CSS_PATH)
-
-        def notify(self, message, *args, **kwargs):
-            notices.append(str(message))
-            return super().notify(message, *args, **kwargs)
-
-    app = Watched(f"sqlite:///{path}", who="tester")
+    app, notices = watched_app(path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         for _ in range(300):
             await pilot.pause(0.05)

@@ -543,16 +543,9 @@ async def test_the_app_says_when_its_database_cannot_be_opened(tmp_path):
     """The app opened directly on a file the CLI would have refused: a clear notice, no traceback."""
     path = tmp_path / "newer.db"
     _newer(path)
-    notices: list[str] = []
+    from test_broken_databases import watched_app
 
-    class Watched(EvpipeApp):
-        CSS_PATH = str(Path(app_module.__file__).parent / EvpipeApp.CSS_PATH)
-
-        def notify(self, message, *args, **kwargs):
-            notices.append(str(message))
-            return super().notify(message, *args, **kwargs)
-
-    app = Watched(f"sqlite:///{path}", who="tester")
+    app, notices = watched_app(path)
     async with app.run_test(size=(80, 24)) as pilot:
         # the workers that need the database end in error (they are told it cannot be opened), so
         # wait for the notice rather than for every worker to succeed

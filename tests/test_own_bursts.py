@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 
+import pytest
 from apphelpers import RecordingApp, settle
 
 from evpipe.models.kpi import kpis
@@ -41,38 +42,30 @@ async def on_one_prospect(engine, stage: str = "Enquiry") -> tuple[Store, int, R
     return store, pid, RecordingApp(engine)
 
 
-async def test_advance_undo_advance_in_one_burst_is_one_step_up(engine):
+@pytest.mark.parametrize(
+    ("stage", "keys", "lands_on"),
+    [
+        ("Enquiry", ("greater_than_sign", "u", "greater_than_sign"), "Quote sent"),
+        ("Quote sent", ("w", "u", "less_than_sign"), "Enquiry"),
+    ],
+    ids=["> u >", "w u <"],
+)
+async def test_a_key_after_an_undo_in_one_burst_is_made_on_it(engine, stage, keys, lands_on):
     """`>` `u` `>` sent at once: the second `>` was refused as "changed by someone else: tester
-    moved it Quote sent -> Enquiry" (the rep's own undo) and dropped."""
-    store, pid, app = await on_one_prospect(engine)
+    moved it Quote sent -> Enquiry" (the rep's own undo) and dropped; `w` `u` `<` the same."""
+    store, pid, app = await on_one_prospect(engine, stage=stage)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.pipeline
         assert screen.table.go_to(pid)
         with saves_held(engine):
-            await pilot.press("greater_than_sign", "u", "greater_than_sign")
+            await pilot.press(*keys)
             await pilot.pause(0.1)
         await settle(pilot, until=lambda a: not a.saver.busy)
         await settle(pilot, rounds=6)
         assert someone_else(app.notices) == []
-        assert store.get(pid).stage_name == "Quote sent"
-        assert screen.table.view.rows[pid].stage_id == store.stage("Quote sent").id
-        assert screen.kpi_all == kpis(engine)
-
-
-async def test_won_undo_back_in_one_burst_goes_back_from_where_it_stood(engine):
-    store, pid, app = await on_one_prospect(engine, stage="Quote sent")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        screen = app.pipeline
-        assert screen.table.go_to(pid)
-        with saves_held(engine):
-            await pilot.press("w", "u", "less_than_sign")
-            await pilot.pause(0.1)
-        await settle(pilot, until=lambda a: not a.saver.busy)
-        await settle(pilot, rounds=6)
-        assert someone_else(app.notices) == []
-        assert store.get(pid).stage_name == "Enquiry"
+        assert store.get(pid).stage_name == lands_on
+        assert screen.table.view.rows[pid].stage_id == store.stage(lands_on).id
         assert screen.kpi_all == kpis(engine)
 
 
