@@ -234,13 +234,11 @@ class Saver:
                 dropped = [c for c in self.failed if c.seq == change.undoes] if saved_as is None else []
                 for c in dropped:
                     self.failed.remove(c)
-            if saved_as is None:
-                words = (
-                    "your last change was not saved, and R will not try it again"
-                    if dropped
-                    else ("your last change was refused")
+            if saved_as is None:  # (it was refused, or failed: then R is not to save it either)
+                why = "was not saved, and R will not try it again" if dropped else "was refused"
+                self._tell(
+                    change, ChangeFailed(f"Nothing undone: your last change {why}.", None, context=change.context)
                 )
-                self._tell(change, ChangeFailed(f"Nothing undone: {words}.", None, context=change.context))
                 return
             change = replace(change, undoes=None, expect=None if saved_as == -1 else saved_as)
         message: ChangeSaved | ChangeFailed
