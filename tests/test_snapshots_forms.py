@@ -44,6 +44,10 @@ class Host(App):
     def data_changed(self, result) -> None:  # pragma: no cover - snapshots do not write
         pass
 
+    def decide_scope(self) -> str | None:
+        """Whose prospects the screens show: everyone's (no member limits the tester)."""
+        return None
+
 
 class PageApp(EvpipeApp):
     """The real app with the prospect page opened over the pipeline, as `enter` does."""
